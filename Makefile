@@ -1,0 +1,142 @@
+# Makefile - libxdevice (static and shared) and the fio external ioengine.
+#
+#   make          install missing packages (root) or name them, fetch and
+#                 configure the source of the installed fio, build everything
+#   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
+#   make bench    scripts/bench.sh
+#   make perf     scripts/perf.sh
+#   make clean    remove build/
+#
+# Extra compiler/linker flags can be given as CFLAGS=... / LDFLAGS=...; they
+# are appended to the project's own.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+BUILD := build
+FIO_BIN := /usr/bin/fio
+PYTHON := /usr/bin/python3
+UNIT_TIMEOUT ?= 300
+
+XD_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -MMD -MP
+XD_CPPFLAGS := -Ibackends
+ALL_CFLAGS = $(XD_CFLAGS) $(XD_CPPFLAGS) $(CFLAGS)
+LIBS := -luring -laio -linih -lpthread -lm
+
+LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backends/layers/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+ENGINE_SRCS := $(wildcard ioengine/*.c)
+ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+
+DEPS_STAMP := $(BUILD)/.deps
+FIO_STAMP := $(BUILD)/.fio-src-dir
+
+# The configured fio source dir, written by the $(FIO_STAMP) rule. Deferred
+# (=, not :=) on purpose: on a fresh clone the file does not exist when the
+# Makefile is read, and these are only expanded in recipes that run after
+# $(FIO_STAMP) has been made - so one `make` does fetch and build.
+FIOSRC = $(shell cat $(FIO_STAMP) 2>/dev/null)
+FIO_BUILT_VERSION = $(shell cat $(FIOSRC)/.xd-version 2>/dev/null)
+# What fio's own Makefile adds for its engines, minus FIO_INTERNAL; they change
+# no struct layout on 64-bit Linux, but keep dprint() and hash_long() the same
+# as in /usr/bin/fio. -iquote rather than -I: fio has an err.h that would
+# shadow <err.h>; all of fio's own includes use quotes.
+ENGINE_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
+	-DXD_FIO_BUILT_VERSION='"$(FIO_BUILT_VERSION)"' \
+	-D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64 -DFIO_INC_DEBUG \
+	-DBITS_PER_LONG=$(if $(shell grep -s CONFIG_64BIT $(FIOSRC)/config-host.h),64,32)
+
+.PHONY: all test bench perf docs clean
+
+all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig
+
+# --- packages and fio source -------------------------------------------------
+
+$(DEPS_STAMP): scripts/deps.sh
+	@mkdir -p $(@D)
+	bash scripts/deps.sh
+	@touch $@
+
+# Re-run when fio is upgraded (dpkg rewrites fio.list): the engine must match
+# the fio that runs it. The script is fast when the source is already there.
+$(FIO_STAMP): scripts/fio-source.sh $(wildcard /var/lib/dpkg/info/fio.list) | $(DEPS_STAMP)
+	bash scripts/fio-source.sh $(BUILD) > $@.out
+	@dir=$$(tail -n 1 $@.out); \
+	 test -f "$$dir/config-host.h" -a -f "$$dir/.xd-version" \
+	   || { echo "xdevice: scripts/fio-source.sh printed no configured source dir" >&2; exit 1; }; \
+	 realpath --relative-to=. "$$dir" > $@.tmp; mv $@.tmp $@; rm -f $@.out
+
+# --- library -----------------------------------------------------------------
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libxdevice.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libxdevice.so: $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,libxdevice.so -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# xdconfig: check an INI file, dump the effective config, print the docs table.
+$(BUILD)/xdconfig: backends/tools/xdconfig.c $(BUILD)/libxdevice.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
+# README's parameter table is generated from the schema; tests check it is current.
+docs: $(BUILD)/xdconfig
+	bash scripts/update-readme-table.sh $(BUILD)/xdconfig README.md
+
+# --- fio ioengine --------------------------------------------------------------
+
+$(BUILD)/obj/ioengine/%.o: ioengine/%.c $(FIO_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ENGINE_CPPFLAGS) -c -o $@ $<
+
+# The library objects are linked in, so fio needs no libxdevice.so at run time.
+# No -z defs: fio's helpers (get_io_u, td_verror, ...) resolve from the running
+# fio binary. check-engine-symbols.sh does that check against $(FIO_BIN)
+# instead, and also fails on symbols that fio exports too (fio's would win).
+$(BUILD)/xdevice.so: $(ENGINE_OBJS) $(LIB_OBJS) scripts/check-engine-symbols.sh
+	$(CC) -shared -rdynamic -Wl,-z,nodelete $(LDFLAGS) -o $@ $(ENGINE_OBJS) $(LIB_OBJS) $(LIBS)
+	bash scripts/check-engine-symbols.sh $@ $(FIO_BIN)
+
+# --- tests -------------------------------------------------------------------
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libxdevice.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Ibackends/core $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
+# Each unit test is a program: exit 0 pass, 77 skip, anything else fails (its
+# output is then shown; it is kept in build/tests/unit/NAME.log).
+test: all $(UNIT_BINS)
+	@pass=0; fail=0; \
+	for t in $(UNIT_BINS); do \
+	  name=$${t##*/}; rc=0; \
+	  timeout $(UNIT_TIMEOUT) ./$$t > $$t.log 2>&1 || rc=$$?; \
+	  case $$rc in \
+	    0)  echo "PASS $$name"; pass=$$((pass + 1)) ;; \
+	    77) echo "SKIP $$name" ;; \
+	    *)  echo "FAIL $$name (exit $$rc)"; sed 's/^/    /' $$t.log; fail=$$((fail + 1)) ;; \
+	  esac; \
+	done; \
+	echo "$$pass passed, $$fail failed"; \
+	rc=0; PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e || rc=$$?; \
+	[ $$fail -eq 0 ] && [ $$rc -eq 0 ]
+
+# --- other -------------------------------------------------------------------
+
+bench: all
+	bash scripts/bench.sh
+
+perf: all
+	bash scripts/perf.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(UNIT_BINS:=.d)

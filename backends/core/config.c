@@ -1,0 +1,598 @@
+/* config.c - parse, validate and dump the configuration, all driven by XD_SCHEMA.
+ *
+ * Every value, whether it comes from an INI line or an fio option, goes
+ * through config_parse_value, so both faces accept and refuse exactly the
+ * same things with the same message.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "json.h"
+#include "xd_internal.h"
+
+#define XD_INFO(sec, key, type, def, min, max, allowed, flags, help) \
+    {#sec, #key, XD_T_##type, def, (double)(min), (double)(max), allowed, flags, help},
+const struct xd_key_info xd_keys[XD_KEY_COUNT] = {XD_SCHEMA(XD_INFO)};
+#undef XD_INFO
+
+#define XD_OFFSET(sec, key, type, def, min, max, allowed, flags, help) offsetof(struct xd_config, key),
+static const size_t key_offset[XD_KEY_COUNT] = {XD_SCHEMA(XD_OFFSET)};
+#undef XD_OFFSET
+
+static void *key_field(const struct xd_config *cfg, int key)
+{
+    return (char *)cfg + key_offset[key];
+}
+
+void xd_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int xd_key_lookup(const char *name)
+{
+    for (int i = 0; i < XD_KEY_COUNT; i++)
+        if (!strcmp(xd_keys[i].name, name))
+            return i;
+    return -1;
+}
+
+unsigned xd_config_key_count(void) { return XD_KEY_COUNT; }
+
+const char *xd_config_key_name(unsigned i) { return i < XD_KEY_COUNT ? xd_keys[i].name : NULL; }
+
+/* The n-th name of an "a|b|c" list, copied into a static-per-thread buffer. */
+const char *xd_enum_name(enum xd_key key, int value)
+{
+    static __thread char name[64];
+    const char *p = xd_keys[key].allowed;
+    for (int i = 0; p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (i == value) {
+            snprintf(name, sizeof(name), "%.*s", (int)n, p);
+            return name;
+        }
+        p = bar ? bar + 1 : NULL;
+    }
+    return "?";
+}
+
+static int enum_index(enum xd_key key, const char *value)
+{
+    const char *p = xd_keys[key].allowed;
+    size_t vlen = strlen(value);
+    for (int i = 0; p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == vlen && !strncasecmp(p, value, n))
+            return i;
+        p = bar ? bar + 1 : NULL;
+    }
+    return -1;
+}
+
+/* Levenshtein distance, bounded to short key names. */
+static unsigned edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned row[64];
+    if (lb >= 64)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            unsigned best = diag + cost;
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *xd_key_suggest(const char *name)
+{
+    const char *best = NULL;
+    unsigned best_d = ~0u;
+    for (int i = 0; i < XD_KEY_COUNT; i++) {
+        unsigned d = edit_distance(name, xd_keys[i].name);
+        /* a key that contains the typed text is a better hint than distance */
+        if (strstr(xd_keys[i].name, name) && strlen(name) >= 4)
+            d = d < 3 ? d : 3;
+        if (d < best_d) {
+            best_d = d;
+            best = xd_keys[i].name;
+        }
+    }
+    return best;
+}
+
+/* "what is allowed" for a key, for messages and help. */
+static void allowed_text(int key, char *buf, size_t len)
+{
+    const struct xd_key_info *k = &xd_keys[key];
+    switch (k->type) {
+    case XD_T_BOOL:
+        snprintf(buf, len, "true or false");
+        break;
+    case XD_T_ENUM:
+        snprintf(buf, len, "one of %s", k->allowed);
+        break;
+    case XD_T_INT:
+        snprintf(buf, len, "an integer from %.0f to %.0f", k->min, k->max);
+        break;
+    case XD_T_SIZE:
+        snprintf(buf, len, "a size from %.0f to %.0f bytes, with an optional k/m/g/t suffix", k->min,
+                 k->max);
+        break;
+    case XD_T_MODE:
+        snprintf(buf, len, "an octal mode from 0 to 07777");
+        break;
+    case XD_T_FLOAT:
+        snprintf(buf, len, "a number from %g to %g", k->min, k->max);
+        break;
+    case XD_T_STR:
+        snprintf(buf, len, "any text");
+        break;
+    }
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+    for (unsigned i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) {
+            *out = true;
+            return 0;
+        }
+        if (!strcasecmp(v, no[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int parse_int(const char *v, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || *end)
+        return -EINVAL;
+    *out = n;
+    return 0;
+}
+
+/* Sizes take binary suffixes: k, m, g, t (optionally followed by "b" or "ib"). */
+static int parse_size(const char *v, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*v))
+        return -EINVAL;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno)
+        return -EINVAL;
+    int shift = 0;
+    switch (tolower((unsigned char)*end)) {
+    case 'k': shift = 10; break;
+    case 'm': shift = 20; break;
+    case 'g': shift = 30; break;
+    case 't': shift = 40; break;
+    case '\0': break;
+    default: return -EINVAL;
+    }
+    if (shift) {
+        end++;
+        if (!strcasecmp(end, "b") || !strcasecmp(end, "ib"))
+            end += strlen(end);
+    }
+    if (*end || n > (unsigned long long)INT64_MAX >> shift)
+        return -EINVAL;
+    *out = (int64_t)(n << shift);
+    return 0;
+}
+
+static int parse_mode(const char *v, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 8);
+    if (errno || end == v || *end || n > 07777)
+        return -EINVAL;
+    *out = (unsigned)n;
+    return 0;
+}
+
+static int parse_float(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d))
+        return -EINVAL;
+    *out = d;
+    return 0;
+}
+
+/* Parse value for key into *field (typed as the schema says); -EINVAL with
+ * a message if it does not parse or is out of range. */
+static int config_parse_value(int key, const char *value, void *field, const char *origin,
+                              char *err, size_t errlen)
+{
+    const struct xd_key_info *k = &xd_keys[key];
+    char allowed[160];
+    int64_t n = 0;
+    double d = 0;
+    int rc = 0;
+
+    switch (k->type) {
+    case XD_T_STR: {
+        char *copy = strdup(value);
+        if (!copy)
+            return -ENOMEM;
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    case XD_T_BOOL:
+        rc = parse_bool(value, (bool *)field);
+        break;
+    case XD_T_ENUM: {
+        int idx = enum_index(key, value);
+        if (idx < 0)
+            rc = -EINVAL;
+        else
+            *(int *)field = idx;
+        break;
+    }
+    case XD_T_MODE:
+        rc = parse_mode(value, (unsigned *)field);
+        break;
+    case XD_T_INT:
+    case XD_T_SIZE:
+        rc = k->type == XD_T_INT ? parse_int(value, &n) : parse_size(value, &n);
+        if (!rc && (n < k->min || n > k->max))
+            rc = -ERANGE;
+        if (!rc)
+            *(int64_t *)field = n;
+        break;
+    case XD_T_FLOAT:
+        rc = parse_float(value, &d);
+        if (!rc && (d < k->min || d > k->max))
+            rc = -ERANGE;
+        if (!rc)
+            *(double *)field = d;
+        break;
+    }
+    if (rc) {
+        allowed_text(key, allowed, sizeof(allowed));
+        xd_errf(err, errlen, "%s: %s=%s: %s; allowed: %s", origin, k->name, value,
+                rc == -ERANGE ? "out of range" : "not a valid value", allowed);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Keys whose feature is not built keep their default; anything else is refused
+ * so that a config never silently asks for something that does not happen. */
+static int config_check_pending(int key, const char *value, const char *origin, char *err,
+                                size_t errlen)
+{
+    const struct xd_key_info *k = &xd_keys[key];
+    struct xd_config probe_new = {0}, probe_def = {0};
+    void *fnew = key_field(&probe_new, key), *fdef = key_field(&probe_def, key);
+    int same;
+
+    if (config_parse_value(key, value, fnew, origin, err, errlen) ||
+        config_parse_value(key, k->def, fdef, origin, err, errlen))
+        return -EINVAL;
+    if (k->type == XD_T_STR) {
+        same = !strcmp(*(char **)fnew, *(char **)fdef);
+        free(*(char **)fnew);
+        free(*(char **)fdef);
+    } else {
+        same = !memcmp(fnew, fdef, k->type == XD_T_BOOL ? sizeof(bool)
+                                   : k->type == XD_T_ENUM ? sizeof(int)
+                                   : k->type == XD_T_MODE ? sizeof(unsigned)
+                                                          : sizeof(int64_t));
+    }
+    if (!same) {
+        xd_errf(err, errlen, "%s: %s=%s: this feature is not built yet; allowed: only the default %s",
+                origin, k->name, value, k->def[0] ? k->def : "(empty)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Storage types that exist today; the rest of the enum is refused by name. */
+static int config_check_type(int key, const struct xd_config *cfg, const char *value,
+                             const char *origin, char *err, size_t errlen)
+{
+    if (key != XD_KEY_storage_type || cfg->storage_type <= XD_TYPE_BLOCK)
+        return 0;
+    xd_errf(err, errlen, "%s: storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block",
+            origin, value);
+    return -EINVAL;
+}
+
+int xd_config_set(struct xd_config *cfg, const char *key, const char *value, const char *origin,
+                  char *err, size_t errlen)
+{
+    int k = xd_key_lookup(key);
+    if (k < 0) {
+        xd_errf(err, errlen, "%s: unknown key '%s'; did you mean '%s'?", origin, key,
+                xd_key_suggest(key));
+        return -EINVAL;
+    }
+    if (!*value && xd_keys[k].type != XD_T_STR) {
+        char allowed[160];
+        allowed_text(k, allowed, sizeof(allowed));
+        xd_errf(err, errlen, "%s: %s has an empty value; allowed: %s", origin, key, allowed);
+        return -EINVAL;
+    }
+    if ((xd_keys[k].flags & XD_K_PENDING) && config_check_pending(k, value, origin, err, errlen))
+        return -EINVAL;
+    int rc = config_parse_value(k, value, key_field(cfg, k), origin, err, errlen);
+    if (rc)
+        return rc;
+    rc = config_check_type(k, cfg, value, origin, err, errlen);
+    if (rc)
+        return rc;
+    char *o = strdup(origin);
+    if (!o)
+        return -ENOMEM;
+    free(cfg->origin[k]);
+    cfg->origin[k] = o;
+    return 0;
+}
+
+struct xd_config *xd_config_new(void)
+{
+    struct xd_config *cfg = calloc(1, sizeof(*cfg));
+    char err[XD_ERRLEN];
+    if (!cfg)
+        return NULL;
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        /* the schema's defaults are valid by construction (a unit test checks) */
+        if (config_parse_value(k, xd_keys[k].def, key_field(cfg, k), "default", err, sizeof(err))) {
+            xd_config_free(cfg);
+            return NULL;
+        }
+    }
+    return cfg;
+}
+
+void xd_config_free(struct xd_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        if (xd_keys[k].type == XD_T_STR)
+            free(*(char **)key_field(cfg, k));
+        free(cfg->origin[k]);
+    }
+    free(cfg);
+}
+
+struct xd_config *xd_config_dup(const struct xd_config *src)
+{
+    struct xd_config *cfg = malloc(sizeof(*cfg));
+    if (!cfg)
+        return NULL;
+    memcpy(cfg, src, sizeof(*cfg));
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        char **s = key_field(cfg, k);
+        if (xd_keys[k].type == XD_T_STR)
+            *s = strdup(*s);
+        cfg->origin[k] = src->origin[k] ? strdup(src->origin[k]) : NULL;
+    }
+    return cfg;
+}
+
+const char *xd_config_get(const struct xd_config *cfg, const char *name)
+{
+    static __thread char text[64];
+    int k = xd_key_lookup(name);
+    if (k < 0)
+        return NULL;
+    void *f = key_field(cfg, k);
+    switch (xd_keys[k].type) {
+    case XD_T_STR: return *(char **)f;
+    case XD_T_BOOL: return *(bool *)f ? "true" : "false";
+    case XD_T_ENUM: return xd_enum_name(k, *(int *)f);
+    case XD_T_MODE: snprintf(text, sizeof(text), "%04o", *(unsigned *)f); break;
+    case XD_T_INT:
+    case XD_T_SIZE: snprintf(text, sizeof(text), "%" PRId64, *(int64_t *)f); break;
+    case XD_T_FLOAT: snprintf(text, sizeof(text), "%g", *(double *)f); break;
+    }
+    return text;
+}
+
+/* --- INI loading --------------------------------------------------------- */
+
+struct ini_ctx {
+    struct xd_config *cfg;
+    FILE *fp;
+    const char *path;
+    int line;
+    int seen_line[XD_KEY_COUNT]; /* where each key was set, to refuse repeats */
+    int rc;
+    char *err;
+    size_t errlen;
+};
+
+/* fgets that counts lines, so the handler knows where it is. */
+static char *ini_read_line(char *str, int num, void *stream)
+{
+    struct ini_ctx *ctx = stream;
+    char *s = fgets(str, num, ctx->fp);
+    if (s)
+        ctx->line++;
+    return s;
+}
+
+static int ini_on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    char origin[300];
+    if (ctx->rc)
+        return 0;
+    snprintf(origin, sizeof(origin), "%s:%d", ctx->path, ctx->line);
+    int k = xd_key_lookup(name);
+    if (k >= 0 && strcmp(section, xd_keys[k].section)) {
+        xd_errf(ctx->err, ctx->errlen, "%s: key %s belongs in section [%s], not [%s]", origin, name,
+                xd_keys[k].section, section);
+        ctx->rc = -EINVAL;
+        return 0;
+    }
+    if (k >= 0 && ctx->seen_line[k]) {
+        xd_errf(ctx->err, ctx->errlen, "%s: key %s is set twice (first at line %d); allowed: once",
+                origin, name, ctx->seen_line[k]);
+        ctx->rc = -EINVAL;
+        return 0;
+    }
+    ctx->rc = xd_config_set(ctx->cfg, name, value, origin, ctx->err, ctx->errlen);
+    if (k >= 0)
+        ctx->seen_line[k] = ctx->line;
+    return ctx->rc == 0;
+}
+
+int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    struct ini_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
+    ctx.fp = fopen(path, "r");
+    if (!ctx.fp) {
+        int e = errno;
+        xd_errf(err, errlen, "%s: cannot read the config file: %s", path, strerror(e));
+        return -e;
+    }
+    int line = ini_parse_stream(ini_read_line, &ctx, ini_on_key, &ctx);
+    fclose(ctx.fp);
+    if (ctx.rc)
+        return ctx.rc;
+    if (line > 0) {
+        xd_errf(err, errlen, "%s:%d: not a [section] or key = value line", path, line);
+        return -EINVAL;
+    }
+    if (line < 0) {
+        xd_errf(err, errlen, "%s: cannot parse the config file (out of memory)", path);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* --- cross-key checks ---------------------------------------------------- */
+
+static const char *origin_of(const struct xd_config *cfg, int key)
+{
+    return cfg->origin[key] ? cfg->origin[key] : "default";
+}
+
+static int conflict(char *err, size_t errlen, const struct xd_config *cfg, int a, int b,
+                    const char *why)
+{
+    xd_errf(err, errlen, "%s=%s (%s) conflicts with %s=%s (%s): %s", xd_keys[a].name,
+            xd_config_get(cfg, xd_keys[a].name), origin_of(cfg, a), xd_keys[b].name,
+            xd_config_get(cfg, xd_keys[b].name), origin_of(cfg, b), why);
+    return -EINVAL;
+}
+
+int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    int type = cfg->storage_type;
+    if (!cfg->use_aio && cfg->async != XD_ASYNC_SYNC)
+        return conflict(err, errlen, cfg, XD_KEY_async, XD_KEY_use_aio,
+                        "asynchronous I/O needs use_aio=true");
+    if (cfg->use_mmap && type != XD_TYPE_MMAP)
+        return conflict(err, errlen, cfg, XD_KEY_use_mmap, XD_KEY_storage_type,
+                        "mmap I/O is the mmap storage type; set storage_type=mmap");
+    if (cfg->use_direct_io && (type == XD_TYPE_MMAP || type == XD_TYPE_TMPFS))
+        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
+                        "this type cannot bypass the page cache");
+    if (type == XD_TYPE_DIRECT && !cfg->use_direct_io && cfg->origin[XD_KEY_use_direct_io])
+        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
+                        "the direct type always uses O_DIRECT");
+    if (cfg->io_alignment & (cfg->io_alignment - 1)) {
+        xd_errf(err, errlen, "%s: io_alignment=%" PRId64 ": not a power of two; allowed: 512, 1k, 2k, 4k, ... 64k",
+                origin_of(cfg, XD_KEY_io_alignment), cfg->io_alignment);
+        return -EINVAL;
+    }
+    if (cfg->sector_size & (cfg->sector_size - 1)) {
+        xd_errf(err, errlen, "%s: sector_size=%" PRId64 ": not a power of two; allowed: 0 (ask the device) or 512, 1024, ... 65536",
+                origin_of(cfg, XD_KEY_sector_size), cfg->sector_size);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* --- dumps --------------------------------------------------------------- */
+
+static void json_put_key(struct xd_json *j, const struct xd_config *cfg, int k)
+{
+    void *f = key_field(cfg, k);
+    const char *name = xd_keys[k].name;
+    switch (xd_keys[k].type) {
+    case XD_T_STR: xd_json_string(j, name, *(char **)f); break;
+    case XD_T_BOOL: xd_json_bool(j, name, *(bool *)f); break;
+    case XD_T_ENUM: xd_json_string(j, name, xd_enum_name(k, *(int *)f)); break;
+    case XD_T_MODE: xd_json_string(j, name, xd_config_get(cfg, name)); break;
+    case XD_T_INT:
+    case XD_T_SIZE: xd_json_int(j, name, *(int64_t *)f); break;
+    case XD_T_FLOAT: xd_json_double(j, name, *(double *)f); break;
+    }
+}
+
+char *xd_config_json(const struct xd_config *cfg)
+{
+    struct xd_json j;
+    xd_json_init(&j);
+    xd_json_object_begin(&j, NULL);
+    for (int k = 0; k < XD_KEY_COUNT; k++)
+        json_put_key(&j, cfg, k);
+    xd_json_object_end(&j);
+    return xd_json_finish(&j);
+}
+
+char *xd_config_ini(const struct xd_config *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    const char *section = "";
+    if (!out)
+        return NULL;
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        if (strcmp(section, xd_keys[k].section)) {
+            section = xd_keys[k].section;
+            fprintf(out, "%s[%s]\n", k ? "\n" : "", section);
+        }
+        fprintf(out, "%s = %s\n", xd_keys[k].name, xd_config_get(cfg, xd_keys[k].name));
+    }
+    fclose(out);
+    return text;
+}

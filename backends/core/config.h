@@ -1,0 +1,65 @@
+/* config.h - the config struct and key table, generated from config_schema.h. */
+#ifndef XD_CONFIG_H
+#define XD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config_schema.h"
+
+enum xd_key_type { XD_T_STR, XD_T_BOOL, XD_T_INT, XD_T_SIZE, XD_T_ENUM, XD_T_MODE, XD_T_FLOAT };
+
+/* Key indices: XD_KEY_cache_size, ... */
+enum xd_key {
+#define XD_KEY_ENUM(sec, key, type, def, min, max, allowed, flags, help) XD_KEY_##key,
+    XD_SCHEMA(XD_KEY_ENUM)
+#undef XD_KEY_ENUM
+    XD_KEY_COUNT
+};
+
+/* Field types by schema type. ENUM holds the index into its allowed list. */
+#define XD_CTYPE_STR   char *
+#define XD_CTYPE_BOOL  bool
+#define XD_CTYPE_INT   int64_t
+#define XD_CTYPE_SIZE  int64_t
+#define XD_CTYPE_ENUM  int
+#define XD_CTYPE_MODE  unsigned
+#define XD_CTYPE_FLOAT double
+
+struct xd_config {
+#define XD_KEY_FIELD(sec, key, type, def, min, max, allowed, flags, help) XD_CTYPE_##type key;
+    XD_SCHEMA(XD_KEY_FIELD)
+#undef XD_KEY_FIELD
+    /* Where each key's value came from ("default", "file.ini:12", "option
+     * xd_KEY"), so later checks can name it. Owned strings. */
+    char *origin[XD_KEY_COUNT];
+};
+
+struct xd_key_info {
+    const char *section;
+    const char *name;
+    enum xd_key_type type;
+    const char *def;
+    double min, max;
+    const char *allowed;
+    unsigned flags;
+    const char *help;
+};
+
+extern const struct xd_key_info xd_keys[XD_KEY_COUNT];
+
+/* Enum values used by code; they follow the order of the allowed lists. */
+enum xd_storage_type {
+    XD_TYPE_REGULAR, XD_TYPE_MMAP, XD_TYPE_DIRECT, XD_TYPE_TMPFS, XD_TYPE_BLOCK,
+    XD_TYPE_SPARSE, XD_TYPE_COMPRESSED, XD_TYPE_HYBRID,
+};
+enum xd_async_mode { XD_ASYNC_SYNC, XD_ASYNC_LIBAIO, XD_ASYNC_IO_URING };
+
+/* Index of a key by name, or -1. */
+int xd_key_lookup(const char *name);
+/* The name of value i of an ENUM key. */
+const char *xd_enum_name(enum xd_key key, int value);
+/* The valid key closest to name (edit distance), for "did you mean". */
+const char *xd_key_suggest(const char *name);
+
+#endif

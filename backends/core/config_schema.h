@@ -1,0 +1,116 @@
+/* config_schema.h - the one table every face of xdevice's configuration comes from.
+ *
+ * The config struct, INI parsing, validation, defaults, the fio options, the
+ * --enghelp texts, the JSON dump and the README's parameter table are all
+ * generated from XD_SCHEMA below. Add a key here and every face gains it.
+ *
+ * Columns: X(section, key, type, default, min, max, allowed, flags, help)
+ *   type    STR | BOOL | INT | SIZE (bytes, k/m/g/t suffixes) | ENUM | MODE (octal) | FLOAT
+ *   min/max inclusive bounds for INT, SIZE and FLOAT (ignored otherwise)
+ *   allowed "a|b|c" for ENUM, NULL otherwise
+ *   flags   XD_K_LIVE: safe to change while running (xd_reload, the tuner's daemon);
+ *           XD_K_PENDING: the feature behind the key is not built yet, so any
+ *           value other than the default is rejected rather than ignored.
+ */
+#ifndef XD_CONFIG_SCHEMA_H
+#define XD_CONFIG_SCHEMA_H
+
+#define XD_K_LIVE    (1u << 0)
+#define XD_K_PENDING (1u << 1)
+
+#define XD_KIB (1024LL)
+#define XD_MIB (1024LL * 1024)
+#define XD_GIB (1024LL * 1024 * 1024)
+#define XD_TIB (1024LL * 1024 * 1024 * 1024)
+
+/* clang-format off */
+#define XD_SCHEMA(X) \
+  /* [local] identity */ \
+  X(local, base_directory,   STR,  "",        0, 0, NULL, 0, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option") \
+  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (xd_type is a short alias). sparse, compressed and hybrid are not built yet") \
+  X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, "Mode, in octal, of files xdevice creates") \
+  X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, "Mode, in octal, of directories xdevice creates (auto_create_dirs)") \
+  /* [local] I/O */ \
+  X(local, async,            ENUM, "sync",    0, 0, "sync|libaio|io_uring", 0, "How the driver completes requests: sync (pread/pwrite), libaio or io_uring queues") \
+  X(local, use_direct_io,    BOOL, "false",   0, 0, NULL, 0, "Open files with O_DIRECT (the direct type sets it)") \
+  X(local, use_sync_writes,  BOOL, "false",   0, 0, NULL, 0, "Open files with O_SYNC so every write is durable on return") \
+  X(local, use_mmap,         BOOL, "false",   0, 0, NULL, 0, "Serve I/O through memory mappings (the mmap type sets it)") \
+  X(local, mmap_size,        SIZE, "64m",     4 * XD_KIB, XD_TIB, NULL, 0, "Size of each mmap window; a file is mapped window by window on demand") \
+  X(local, io_alignment,     SIZE, "4k",      512, 64 * XD_KIB, NULL, 0, "Alignment, a power of two, of O_DIRECT offsets, lengths and buffers; unaligned requests go through bounce buffers") \
+  X(local, read_ahead_kb,    INT,  "128",     0, 1048576, NULL, XD_K_LIVE, "Readahead hint in KiB (posix_fadvise WILLNEED ahead of sequential reads); 0 disables it and advises RANDOM") \
+  /* [local] cache */ \
+  X(local, enable_page_cache,  BOOL, "true",  0, 0, NULL, 0, "Let the OS page cache hold data; false drops pages after each I/O (POSIX_FADV_DONTNEED)") \
+  X(local, enable_read_cache,  BOOL, "false", 0, 0, NULL, XD_K_PENDING, "xdevice's own read cache (arrives with the cache layer)") \
+  X(local, enable_write_cache, BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Write-back caching in xdevice's cache (arrives with the cache layer)") \
+  X(local, cache_size,         SIZE, "64m",   0, 64 * XD_GIB, NULL, XD_K_PENDING | XD_K_LIVE, "Size of xdevice's cache (arrives with the cache layer)") \
+  X(local, cache_ttl,          INT,  "0",     0, 86400 * 365, NULL, XD_K_PENDING, "Seconds a cached block stays valid, 0 for no expiry (arrives with the cache layer)") \
+  /* [local] aio and files */ \
+  X(local, use_aio,           BOOL, "true",  0, 0, NULL, 0, "Allow asynchronous I/O; false requires async=sync") \
+  X(local, max_events,        INT,  "128",   1, 65536, NULL, 0, "Minimum size of the libaio/io_uring queue; the engine raises it to fio's iodepth") \
+  X(local, max_open_files,    INT,  "1024",  1, 1048576, NULL, 0, "Upper bound on file descriptors the fd cache keeps open; the least recently used is closed past it") \
+  X(local, auto_create_dirs,  BOOL, "true",  0, 0, NULL, 0, "Create missing parent directories of data files") \
+  X(local, preallocate_files, BOOL, "false", 0, 0, NULL, 0, "Reserve file space up front (fallocate, or ftruncate when use_fallocate=false)") \
+  X(local, default_file_size, SIZE, "0",     0, 16 * XD_TIB, NULL, 0, "Size given to a new file on create when the caller names none (0: none)") \
+  X(local, extent_size,       SIZE, "1m",    4 * XD_KIB, XD_GIB, NULL, 0, "Step in which preallocation grows files") \
+  X(local, use_fallocate,     BOOL, "true",  0, 0, NULL, 0, "Preallocate with fallocate(2) rather than ftruncate") \
+  /* [local] sparse */ \
+  X(local, enable_sparse,        BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Punch holes for all-zero blocks (arrives with the sparse type)") \
+  X(local, hole_detection_size,  SIZE, "4k",    512, 64 * XD_MIB, NULL, XD_K_PENDING, "Block size scanned for zeros (arrives with the sparse type)") \
+  X(local, zero_block_threshold, INT,  "1",     1, 1048576, NULL, XD_K_PENDING, "Zero blocks a write needs before it is split around them (arrives with the sparse type)") \
+  /* [local] compression */ \
+  X(local, enable_compression,    BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Compress data (arrives with the compressed type)") \
+  X(local, compression_type,      ENUM, "lz4",   0, 0, "lz4|zstd|snappy|gzip|brotli", XD_K_PENDING, "Codec (arrives with the compressed type)") \
+  X(local, compression_level,     INT,  "1",     1, 22, NULL, XD_K_PENDING | XD_K_LIVE, "Codec level (arrives with the compressed type)") \
+  X(local, compression_threshold, INT,  "12",    0, 100, NULL, XD_K_PENDING, "Minimum saving in percent to keep a chunk compressed (arrives with the compressed type)") \
+  X(local, adaptive_compression,  BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Back off when the ratio is poor (arrives with the compressed type)") \
+  /* [hybrid] */ \
+  X(hybrid, hot_storage_type,       ENUM, "tmpfs",   0, 0, "tmpfs", XD_K_PENDING, "Hot tier type (arrives with the hybrid type)") \
+  X(hybrid, hot_directory,          STR,  "",        0, 0, NULL, XD_K_PENDING, "Hot tier directory (arrives with the hybrid type)") \
+  X(hybrid, hot_cache_size,         SIZE, "256m",    0, 64 * XD_GIB, NULL, XD_K_PENDING | XD_K_LIVE, "Hot tier capacity (arrives with the hybrid type)") \
+  X(hybrid, hot_access_threshold,   INT,  "3",       1, 1000000, NULL, XD_K_PENDING | XD_K_LIVE, "Accesses before promotion (arrives with the hybrid type)") \
+  X(hybrid, cold_storage_type,      ENUM, "regular", 0, 0, "regular|mmap|direct|sparse|compressed", XD_K_PENDING, "Cold tier type (arrives with the hybrid type)") \
+  X(hybrid, cold_directory,         STR,  "",        0, 0, NULL, XD_K_PENDING, "Cold tier directory (arrives with the hybrid type)") \
+  X(hybrid, cold_timeout_sec,       INT,  "300",     1, 86400 * 365, NULL, XD_K_PENDING | XD_K_LIVE, "Idle seconds before demotion (arrives with the hybrid type)") \
+  X(hybrid, cold_enable_compression, BOOL, "false",  0, 0, NULL, XD_K_PENDING, "Compress the cold tier (arrives with the hybrid type)") \
+  X(hybrid, auto_migration,         BOOL, "true",    0, 0, NULL, XD_K_PENDING, "Migrate in the background (arrives with the hybrid type)") \
+  X(hybrid, migration_batch_size,   INT,  "64",      1, 1000000, NULL, XD_K_PENDING | XD_K_LIVE, "Extents per migration batch (arrives with the hybrid type)") \
+  X(hybrid, migration_interval_sec, INT,  "5",       1, 86400, NULL, XD_K_PENDING | XD_K_LIVE, "Seconds between migration batches (arrives with the hybrid type)") \
+  /* [tmpfs] */ \
+  X(tmpfs, tmpfs_directory,     STR,  "/dev/shm/xdevice", 0, 0, NULL, 0, "Where the tmpfs type keeps data; with auto_mount a tmpfs is mounted here, otherwise it must already be on tmpfs") \
+  X(tmpfs, tmpfs_size,          SIZE, "1g",    XD_MIB, 16 * XD_TIB, NULL, 0, "size= of the tmpfs that auto_mount mounts") \
+  X(tmpfs, tmpfs_mount_options, STR,  "mode=0755", 0, 0, NULL, 0, "Extra options for the tmpfs that auto_mount mounts (comma separated, size comes from tmpfs_size)") \
+  X(tmpfs, auto_mount,          BOOL, "false", 0, 0, NULL, 0, "Mount a tmpfs at tmpfs_directory when running as root; otherwise /dev/shm is used and a line says so") \
+  X(tmpfs, backup_to_disk,      BOOL, "false", 0, 0, NULL, 0, "Copy tmpfs data to the job's on-disk file path every backup_interval_sec and at close; restore it on open") \
+  X(tmpfs, backup_interval_sec, INT,  "60",    1, 86400, NULL, XD_K_LIVE, "Seconds between backups to disk") \
+  /* [block] */ \
+  X(block, block_device,    STR,  "",      0, 0, NULL, 0, "Block device path; empty uses fio's filename") \
+  X(block, sector_size,     INT,  "0",     0, 65536, NULL, 0, "Logical sector size; 0 reads it with BLKSSZGET, otherwise it must be a multiple of the device's") \
+  X(block, use_raw_device,  BOOL, "true",  0, 0, NULL, 0, "Open the device with O_DIRECT, bypassing the page cache") \
+  X(block, enable_trim,     BOOL, "false", 0, 0, NULL, 0, "Serve trims with BLKDISCARD; when false a trim is refused with EOPNOTSUPP") \
+  X(block, queue_depth,     INT,  "32",    1, 65536, NULL, 0, "Most requests in flight on the device; fio is told to commit past it") \
+  /* [tuning] */ \
+  X(tuning, enable_auto_tuning,     BOOL,  "false", 0, 0, NULL, XD_K_PENDING, "Let xdtune's daemon rewrite this config (arrives with xdtune)") \
+  X(tuning, tuning_interval_sec,    INT,   "30",    1, 86400, NULL, XD_K_PENDING, "Seconds between tuning cycles (arrives with xdtune)") \
+  X(tuning, target_latency_us,      INT,   "0",     0, 100000000, NULL, 0, "Latency target in microseconds for xdtune; 0 for none") \
+  X(tuning, target_iops,            INT,   "0",     0, 1000000000, NULL, 0, "IOPS target for xdtune; 0 for none") \
+  X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \
+  /* [recovery] */ \
+  X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Periodic checkpoints (not built yet)") \
+  X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, XD_K_PENDING, "Seconds between checkpoints (not built yet)") \
+  X(recovery, checkpoint_directory,    STR,  "",      0, 0, NULL, XD_K_PENDING, "Checkpoint directory (not built yet)") \
+  X(recovery, max_retries,             INT,  "0",     0, 100, NULL, XD_K_PENDING, "Retries of a failed I/O (arrives with the retry layer)") \
+  X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, XD_K_PENDING, "Delay before a retry (arrives with the retry layer)") \
+  X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, XD_K_PENDING, "Double the delay per retry (arrives with the retry layer)") \
+  X(recovery, enable_checksums,        BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Per-block checksums (arrives with the checksum layer)") \
+  X(recovery, enable_redundancy,       BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Mirrored copies (arrives with the mirror layer)") \
+  X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, "Number of copies (arrives with the mirror layer)") \
+  /* [monitoring] */ \
+  X(monitoring, enable_metrics,              BOOL, "true",  0, 0, NULL, 0, "Collect per-op counts and latency histograms (the stats layer); false leaves the stats JSON with zero ops") \
+  X(monitoring, metrics_interval_sec,        INT,  "0",     0, 86400, NULL, XD_K_PENDING, "Seconds between periodic stats dumps (arrives with xdtune's daemon)") \
+  X(monitoring, log_slow_operations,         BOOL, "true",  0, 0, NULL, 0, "Count and log operations slower than slow_operation_threshold_ms") \
+  X(monitoring, slow_operation_threshold_ms, INT,  "100",   1, 3600000, NULL, XD_K_LIVE, "Latency in milliseconds above which an operation counts as slow") \
+  X(monitoring, enable_health_check,         BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Periodic health checks (not built yet)") \
+  X(monitoring, health_check_interval_sec,   INT,  "60",    1, 86400, NULL, XD_K_PENDING, "Seconds between health checks (not built yet)")
+/* clang-format on */
+
+#endif

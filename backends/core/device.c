@@ -1,0 +1,227 @@
+/* device.c - the public API: open a device from a config, open files on it,
+ * and pass requests to the top of its chain of layers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "stats.h"
+#include "xd_internal.h"
+
+int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t errlen)
+{
+    if (dev->nlayers == XD_MAX_LAYERS) {
+        xd_errf(err, errlen, "storage_type=%s: chain deeper than %d layers",
+                xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type), XD_MAX_LAYERS);
+        return -E2BIG;
+    }
+    struct xd_layer *layer = &dev->layers[dev->nlayers];
+    *layer = (struct xd_layer){.ops = ops, .lower = dev->top, .dev = dev, .level = dev->nlayers};
+    int rc = ops->open ? ops->open(layer, err, errlen) : 0;
+    if (rc)
+        return rc;
+    dev->nlayers++;
+    dev->top = layer;
+    return 0;
+}
+
+int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries, char *err,
+            size_t errlen)
+{
+    struct xd_dev *dev = calloc(1, sizeof(*dev));
+    int rc = -ENOMEM;
+    if (!dev)
+        return rc;
+    dev->cfg = xd_config_dup(cfg);
+    if (!dev->cfg)
+        goto fail;
+    /* the queue is as deep as the caller's depth, and at least max_events */
+    dev->queue_entries = queue_entries > (unsigned)cfg->max_events ? queue_entries
+                                                                    : (unsigned)cfg->max_events;
+    rc = xd_config_check(dev->cfg, err, errlen);
+    if (rc)
+        goto fail;
+    rc = xd_types_build(dev, err, errlen);
+    if (rc)
+        goto fail;
+    *out = dev;
+    return 0;
+fail:
+    xd_close(dev);
+    return rc;
+}
+
+void xd_close(struct xd_dev *dev)
+{
+    if (!dev)
+        return;
+    while (dev->nlayers) {
+        struct xd_layer *layer = &dev->layers[--dev->nlayers];
+        if (layer->ops->close)
+            layer->ops->close(layer);
+    }
+    xd_config_free(dev->cfg);
+    free(dev);
+}
+
+const struct xd_config *xd_dev_config(const struct xd_dev *dev) { return dev->cfg; }
+
+unsigned xd_dev_caps(const struct xd_dev *dev)
+{
+    unsigned caps = 0;
+    xd_layer_control(dev->top, XD_CTL_CAPS, &caps);
+    return caps;
+}
+
+const char *xd_dev_notice(const struct xd_dev *dev)
+{
+    const char *notice = NULL;
+    xd_layer_control(dev->top, XD_CTL_NOTICE, &notice);
+    return notice;
+}
+
+/* Relative names resolve against base_directory when one is set. */
+static char *dev_resolve_path(const struct xd_dev *dev, const char *path)
+{
+    const char *base = dev->cfg->base_directory;
+    char *full;
+    if (path[0] == '/' || !base[0])
+        return strdup(path);
+    if (asprintf(&full, "%s/%s", base, path) < 0)
+        return NULL;
+    return full;
+}
+
+int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
+                 struct xd_file **out, char *err, size_t errlen)
+{
+    struct xd_file *file = calloc(1, sizeof(*file));
+    if (!file || !(file->path = dev_resolve_path(dev, path))) {
+        free(file);
+        return -ENOMEM;
+    }
+    file->flags = flags;
+    if (!size)
+        size = (uint64_t)dev->cfg->default_file_size;
+    int rc = xd_layer_file_open(dev->top, file, flags, size, err, errlen);
+    if (rc) {
+        free(file->path);
+        free(file);
+        return rc;
+    }
+    *out = file;
+    return 0;
+}
+
+int xd_file_close(struct xd_dev *dev, struct xd_file *file)
+{
+    if (!file)
+        return 0;
+    xd_layer_file_close(dev->top, file);
+    free(file->path);
+    free(file);
+    return 0;
+}
+
+int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file)
+{
+    return xd_layer_file_size(dev->top, file);
+}
+
+int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
+{
+    int rc = xd_layer_control(dev->top, XD_CTL_INVALIDATE, file);
+    return rc == -ENOTTY ? 0 : rc;
+}
+
+/* One request, completed before returning. */
+static int64_t dev_sync_io(struct xd_dev *dev, struct xd_file *file, enum xd_op op, void *buf,
+                           uint64_t len, uint64_t off)
+{
+    struct xd_req req = {.op = op, .file = file, .buf = buf, .len = len, .off = off,
+                         .flags = XD_REQ_SYNC};
+    int rc = xd_layer_submit(dev->top, &req);
+    if (rc < 0)
+        return rc;
+    return req.result;
+}
+
+ssize_t xd_read(struct xd_dev *dev, struct xd_file *file, void *buf, size_t len, uint64_t off)
+{
+    return (ssize_t)dev_sync_io(dev, file, XD_OP_READ, buf, len, off);
+}
+
+ssize_t xd_write(struct xd_dev *dev, struct xd_file *file, const void *buf, size_t len,
+                 uint64_t off)
+{
+    /* the request type is shared with reads; a write never stores into buf */
+    return (ssize_t)dev_sync_io(dev, file, XD_OP_WRITE, (void *)buf, len, off);
+}
+
+int xd_trim(struct xd_dev *dev, struct xd_file *file, uint64_t len, uint64_t off)
+{
+    int64_t rc = dev_sync_io(dev, file, XD_OP_TRIM, NULL, len, off);
+    return rc < 0 ? (int)rc : 0;
+}
+
+int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync)
+{
+    int64_t rc = dev_sync_io(dev, file, datasync ? XD_OP_FDATASYNC : XD_OP_FSYNC, NULL, 0, 0);
+    return rc < 0 ? (int)rc : 0;
+}
+
+int xd_submit(struct xd_dev *dev, struct xd_req *req)
+{
+    req->flags = 0;
+    req->result = 0;
+    return xd_layer_submit(dev->top, req);
+}
+
+int xd_commit(struct xd_dev *dev) { return xd_layer_commit(dev->top); }
+
+int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max,
+            const struct timespec *timeout)
+{
+    return xd_layer_reap(dev->top, done, min, max, timeout);
+}
+
+char *xd_stats_json(struct xd_dev *dev)
+{
+    const struct xd_stats_snapshot *snap = NULL;
+    struct xd_json j;
+    xd_json_init(&j);
+    xd_json_object_begin(&j, NULL);
+    xd_json_string(&j, "type", xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type));
+    if (!xd_layer_control(dev->top, XD_CTL_STATS_SNAPSHOT, &snap) && snap)
+        xd_stats_ops_json(&j, snap);
+    xd_json_object_begin(&j, "layers");
+    xd_layer_control(dev->top, XD_CTL_STATS_JSON, &j);
+    xd_json_object_end(&j);
+    xd_json_object_end(&j);
+    return xd_json_finish(&j);
+}
+
+uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len)
+{
+    static const char *names[XD_OP_COUNT] = {"read", "write", "trim", "fsync", "fdatasync"};
+    const struct xd_stats_snapshot *snap = NULL;
+    uint64_t slow = 0, total = 0;
+    if (xd_layer_control(dev->top, XD_CTL_STATS_SNAPSHOT, &snap) || !snap)
+        return 0;
+    for (int i = 0; i < XD_OP_COUNT; i++) {
+        slow += snap->op[i].slow;
+        total += snap->op[i].lat_ns.count;
+    }
+    if (!slow)
+        return 0;
+    const struct xd_slow_op *worst = &snap->slowest[0];
+    xd_errf(line, len,
+            "%llu of %llu operations took longer than slow_operation_threshold_ms=%lld; slowest: %s of %llu bytes at offset %llu took %.1f ms",
+            (unsigned long long)slow, (unsigned long long)total,
+            (long long)dev->cfg->slow_operation_threshold_ms,
+            worst->op < XD_OP_COUNT ? names[worst->op] : "?", (unsigned long long)worst->len,
+            (unsigned long long)worst->off, (double)worst->lat_ns / 1e6);
+    return slow;
+}

@@ -1,0 +1,273 @@
+/* fdio.c - I/O on file descriptors, shared by the file and block drivers.
+ *
+ * Aligned requests go straight to the kernel: inline in sync mode, through
+ * the libaio/io_uring queue otherwise. Two things are done inline even in an
+ * async mode, and reported to the caller as completed (XD_DONE), never as
+ * queued: unaligned O_DIRECT requests (a bounce buffer and, for writes, a
+ * locked read-modify-write) and, under io_uring, buffered reads that
+ * preadv2(RWF_NOWAIT) can serve from the page cache without blocking. The
+ * latter is why io_uring mode keeps up with psync on cached files, where
+ * io_uring itself would punt every buffered read to a worker thread.
+ */
+#include "fdio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "json.h"
+
+/* NOWAIT adapts: when most recent attempts missed (data not cached) it stops
+ * trying for a while, so uncached reads do not pay for a failed syscall. */
+#define NOWAIT_WINDOW 64
+#define NOWAIT_BACKOFF 1024
+
+int64_t xd_pread_full(int fd, void *buf, uint64_t len, uint64_t off)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return done ? (int64_t)done : -errno;
+        if (n == 0)
+            break; /* end of file */
+        done += (uint64_t)n;
+    }
+    return (int64_t)done;
+}
+
+int64_t xd_pwrite_full(int fd, const void *buf, uint64_t len, uint64_t off)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno; /* a partial write is an error, never a short success */
+        if (n == 0)
+            return -EIO;
+        done += (uint64_t)n;
+    }
+    return (int64_t)done;
+}
+
+int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align, char *err,
+                 size_t errlen)
+{
+    memset(io, 0, sizeof(*io));
+    io->mode = mode;
+    io->align = align;
+    io->try_nowait = mode == XD_ASYNC_IO_URING && !align;
+    if (mode == XD_ASYNC_SYNC)
+        return 0;
+    return xd_queue_create(&io->queue, mode, entries, err, errlen);
+}
+
+void xd_fdio_destroy(struct xd_fdio *io)
+{
+    xd_queue_destroy(io->queue);
+    free(io->bounce);
+    io->queue = NULL;
+    io->bounce = NULL;
+}
+
+static int64_t fdio_sync_op(int fd, struct xd_req *req)
+{
+    switch (req->op) {
+    case XD_OP_READ: return xd_pread_full(fd, req->buf, req->len, req->off);
+    case XD_OP_WRITE: return xd_pwrite_full(fd, req->buf, req->len, req->off);
+    case XD_OP_FSYNC: return fsync(fd) ? -errno : 0;
+    case XD_OP_FDATASYNC: return fdatasync(fd) ? -errno : 0;
+    default: return -EOPNOTSUPP;
+    }
+}
+
+static bool fdio_aligned(const struct xd_fdio *io, const struct xd_req *req)
+{
+    uint64_t mask = io->align - 1;
+    return !io->align || req->op > XD_OP_WRITE ||
+           !(((uintptr_t)req->buf | req->off | req->len) & mask);
+}
+
+static int fdio_bounce_reserve(struct xd_fdio *io, size_t size)
+{
+    if (size <= io->bounce_size)
+        return 0;
+    void *buf;
+    if (posix_memalign(&buf, io->align, size))
+        return -ENOMEM;
+    free(io->bounce);
+    io->bounce = buf;
+    io->bounce_size = size;
+    return 0;
+}
+
+/* Lock [off, off+len) against other read-modify-writers, whether they are
+ * threads or processes: OFD locks belong to the open file description. */
+static int fdio_range_lock(int fd, short type, uint64_t off, uint64_t len)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = (off_t)off,
+                       .l_len = (off_t)len};
+    while (fcntl(fd, type == F_UNLCK ? F_OFD_SETLK : F_OFD_SETLKW, &fl)) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+/* Unaligned O_DIRECT: widen to the alignment through a bounce buffer. */
+static int64_t fdio_bounced(struct xd_fdio *io, int fd, struct xd_req *req)
+{
+    uint64_t mask = io->align - 1;
+    uint64_t start = req->off & ~mask;
+    uint64_t end = (req->off + req->len + mask) & ~mask;
+    uint64_t head = req->off - start;
+    int64_t rc = fdio_bounce_reserve(io, end - start);
+    if (rc)
+        return rc;
+    io->count.bounced++;
+    if (req->op == XD_OP_READ) {
+        rc = xd_pread_full(fd, io->bounce, end - start, start);
+        if (rc < 0)
+            return rc;
+        uint64_t got = (uint64_t)rc > head ? (uint64_t)rc - head : 0;
+        got = got < req->len ? got : req->len;
+        memcpy(req->buf, (char *)io->bounce + head, got);
+        return (int64_t)got;
+    }
+    /* write: read-modify-write of the widened range, atomic against other
+     * unaligned writers of the same sectors */
+    io->count.rmw++;
+    rc = fdio_range_lock(fd, F_WRLCK, start, end - start);
+    if (rc)
+        return rc;
+    struct stat st = {0};
+    rc = fstat(fd, &st) ? -errno : xd_pread_full(fd, io->bounce, end - start, start);
+    if (rc >= 0) {
+        memset((char *)io->bounce + rc, 0, end - start - (uint64_t)rc); /* past EOF reads as zero */
+        memcpy((char *)io->bounce + head, req->buf, req->len);
+        rc = xd_pwrite_full(fd, io->bounce, end - start, start);
+    }
+    /* the widened write must not grow a regular file past the caller's end */
+    uint64_t want = req->off + req->len > (uint64_t)st.st_size ? req->off + req->len
+                                                                : (uint64_t)st.st_size;
+    if (rc >= 0 && S_ISREG(st.st_mode) && end > want && ftruncate(fd, (off_t)want))
+        rc = -errno;
+    fdio_range_lock(fd, F_UNLCK, start, end - start);
+    return rc < 0 ? rc : (int64_t)req->len;
+}
+
+/* io_uring on buffered files: serve a read inline when the page cache has it. */
+static bool fdio_try_nowait(struct xd_fdio *io, int fd, struct xd_req *req)
+{
+    if (!io->try_nowait || req->op != XD_OP_READ)
+        return false;
+    if (io->nowait_skip) {
+        io->nowait_skip--;
+        return false;
+    }
+    struct iovec iov = {.iov_base = req->buf, .iov_len = req->len};
+    ssize_t n = preadv2(fd, &iov, 1, (off_t)req->off, RWF_NOWAIT);
+    if (++io->nowait_window == NOWAIT_WINDOW) {
+        if (io->nowait_misses * 4 > NOWAIT_WINDOW * 3)
+            io->nowait_skip = NOWAIT_BACKOFF;
+        io->nowait_window = io->nowait_misses = 0;
+    }
+    if (n == (ssize_t)req->len) {
+        io->count.nowait_hits++;
+        req->result = n;
+        return true;
+    }
+    if (n < 0 && errno == EOPNOTSUPP)
+        io->try_nowait = false; /* this file system cannot say; stop asking */
+    io->count.nowait_misses++;
+    io->nowait_misses++;
+    req->done = n > 0 ? (uint64_t)n : 0; /* queue only the rest */
+    return false;
+}
+
+int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req)
+{
+    req->done = 0;
+    req->fd = fd;
+    if (!io->queue || (req->flags & XD_REQ_SYNC)) {
+        req->result = fdio_aligned(io, req) ? fdio_sync_op(fd, req) : fdio_bounced(io, fd, req);
+        return XD_DONE;
+    }
+    if (!fdio_aligned(io, req)) {
+        req->result = fdio_bounced(io, fd, req);
+        return XD_DONE;
+    }
+    if (fdio_try_nowait(io, fd, req))
+        return XD_DONE;
+    int rc = xd_queue_stage(io->queue, req, fd, (char *)req->buf + req->done, req->len - req->done,
+                            req->off + req->done);
+    if (rc == -EBUSY)
+        return rc;
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    return XD_QUEUED;
+}
+
+int xd_fdio_commit(struct xd_fdio *io)
+{
+    return io->queue ? xd_queue_commit(io->queue) : 0;
+}
+
+/* The kernel may transfer less than asked (a signal, a page-cache hiccup);
+ * fio would silently resubmit a short write, which hides bugs, so finish it
+ * here and report whole transfers only. */
+static void fdio_finish_short(struct xd_fdio *io, struct xd_req *req)
+{
+    if (req->result < 0 || req->op > XD_OP_WRITE) {
+        if (req->result > 0)
+            req->result = 0; /* syncs report 0 bytes */
+        return;
+    }
+    uint64_t done = req->done + (uint64_t)req->result;
+    if (done < req->len) {
+        io->count.short_retries++;
+        uint64_t rest = req->len - done;
+        int64_t rc = req->op == XD_OP_READ
+                         ? xd_pread_full(req->fd, (char *)req->buf + done, rest, req->off + done)
+                         : xd_pwrite_full(req->fd, (char *)req->buf + done, rest, req->off + done);
+        if (rc < 0) {
+            req->result = rc;
+            return;
+        }
+        done += (uint64_t)rc;
+    }
+    req->result = (int64_t)done;
+}
+
+int xd_fdio_reap(struct xd_fdio *io, struct xd_req **done, unsigned min, unsigned max,
+                 const struct timespec *timeout)
+{
+    if (!io->queue)
+        return 0;
+    int n = xd_queue_reap(io->queue, done, min, max, timeout);
+    for (int i = 0; i < n; i++)
+        fdio_finish_short(io, done[i]);
+    return n;
+}
+
+void xd_fdio_stats_json(const struct xd_fdio *io, struct xd_json *j)
+{
+    static const char *modes[] = {"sync", "libaio", "io_uring"};
+    xd_json_string(j, "async", modes[io->mode]);
+    xd_json_uint(j, "direct_alignment", io->align);
+    xd_json_uint(j, "nowait_hits", io->count.nowait_hits);
+    xd_json_uint(j, "nowait_misses", io->count.nowait_misses);
+    xd_json_uint(j, "bounced", io->count.bounced);
+    xd_json_uint(j, "read_modify_writes", io->count.rmw);
+    xd_json_uint(j, "short_retries", io->count.short_retries);
+}

@@ -1,0 +1,43 @@
+/* fdio.h - the data path over file descriptors that the file and block
+ * drivers share: synchronous pread/pwrite, or a libaio/io_uring queue, with
+ * O_DIRECT alignment handled through bounce buffers.
+ */
+#ifndef XD_FDIO_H
+#define XD_FDIO_H
+
+#include "queue.h"
+#include "xd_internal.h"
+
+struct xd_json;
+
+struct xd_fdio {
+    int mode;                /* enum xd_async_mode */
+    unsigned align;          /* O_DIRECT alignment; 0 for buffered I/O */
+    struct xd_queue *queue;  /* NULL in sync mode */
+    bool try_nowait;         /* io_uring, buffered: read cached data inline */
+    unsigned nowait_window, nowait_misses, nowait_skip;
+    void *bounce;            /* grown on demand, only for unaligned O_DIRECT */
+    size_t bounce_size;
+    struct {
+        uint64_t nowait_hits, nowait_misses, bounced, rmw, short_retries;
+    } count;
+};
+
+int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align, char *err,
+                 size_t errlen);
+void xd_fdio_destroy(struct xd_fdio *io);
+/* Read, write, fsync or fdatasync req on fd: XD_DONE (inline, result set) or
+ * XD_QUEUED; -EBUSY when the queue is full. */
+int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req);
+int xd_fdio_commit(struct xd_fdio *io);
+/* Completions, with short transfers finished so no caller sees one. */
+int xd_fdio_reap(struct xd_fdio *io, struct xd_req **done, unsigned min, unsigned max,
+                 const struct timespec *timeout);
+void xd_fdio_stats_json(const struct xd_fdio *io, struct xd_json *j);
+
+/* Whole-range pread/pwrite that retry short transfers; bytes done or -errno.
+ * A read stops early only at end of file. */
+int64_t xd_pread_full(int fd, void *buf, uint64_t len, uint64_t off);
+int64_t xd_pwrite_full(int fd, const void *buf, uint64_t len, uint64_t off);
+
+#endif

@@ -1,0 +1,33 @@
+/* histogram.h - log-linear latency histogram (HDR-style), fixed memory, O(1) record.
+ *
+ * Values below 128 ns have exact buckets; above that each power of two is
+ * split into 64 linear sub-buckets, so a percentile is within 1/64 (1.6%) of
+ * the true value whatever the range, without keeping samples.
+ */
+#ifndef XD_HISTOGRAM_H
+#define XD_HISTOGRAM_H
+
+#include <stdint.h>
+
+#define XD_HIST_SUB_BITS 6
+#define XD_HIST_SUB      (1u << XD_HIST_SUB_BITS)
+#define XD_HIST_BUCKETS  ((64 - XD_HIST_SUB_BITS) * XD_HIST_SUB)
+
+struct xd_hist {
+    uint64_t count;
+    uint64_t sum;
+    uint64_t max;
+    uint64_t min;
+    uint64_t bucket[XD_HIST_BUCKETS];
+};
+
+void xd_hist_record(struct xd_hist *h, uint64_t value);
+void xd_hist_merge(struct xd_hist *into, const struct xd_hist *from);
+/* The value at percentile p (0..100): the midpoint of the bucket holding it. */
+uint64_t xd_hist_percentile(const struct xd_hist *h, double p);
+double xd_hist_mean(const struct xd_hist *h);
+/* Bucket index of a value and the [low, high) range a bucket covers. */
+unsigned xd_hist_index(uint64_t value);
+void xd_hist_range(unsigned index, uint64_t *low, uint64_t *high);
+
+#endif

@@ -1,0 +1,287 @@
+/* queue.c - libaio and io_uring behind one stage/commit/reap interface.
+ *
+ * Requests are staged without a syscall and sent in one batch at commit, the
+ * way fio's own engines do, so a queue depth of 32 costs one io_submit or
+ * io_uring_enter, not 32. Per-request kernel state (a struct iocb) lives in a
+ * slot array allocated once, so the data path never calls malloc.
+ */
+#include "queue.h"
+
+#include <errno.h>
+#include <libaio.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xd_internal.h"
+
+struct xd_queue {
+    int mode;
+    unsigned entries;
+    unsigned in_flight; /* staged + submitted, not yet reaped */
+    unsigned staged;
+    /* io_uring */
+    struct io_uring ring;
+    bool ring_ready;
+    /* libaio */
+    io_context_t aio;
+    struct iocb *iocbs;        /* one per slot */
+    struct iocb **pending;     /* staged, in order */
+    unsigned *free_slots;      /* stack of free slot indices */
+    unsigned nfree;
+    struct io_event *events;
+};
+
+/* Ring flags, best first: completions run only when the one submitting task
+ * asks for them (DEFER_TASKRUN), which saves an interrupt-driven task_work
+ * per request. Older kernels refuse the newer flags; fall back step by step. */
+static const unsigned uring_setup_flags[] = {
+    IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+        IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN,
+    IORING_SETUP_CQSIZE,
+};
+
+static int queue_create_uring(struct xd_queue *q, char *err, size_t errlen)
+{
+    int rc = -EINVAL;
+    for (unsigned i = 0; i < sizeof(uring_setup_flags) / sizeof(uring_setup_flags[0]); i++) {
+        /* the SQ holds what is staged between commits; the CQ everything in flight */
+        struct io_uring_params p = {.flags = uring_setup_flags[i], .cq_entries = q->entries};
+        rc = io_uring_queue_init_params(q->entries, &q->ring, &p);
+        if (rc != -EINVAL)
+            break;
+    }
+    if (rc < 0) {
+        xd_errf(err, errlen, "async=io_uring: io_uring_queue_init(%u) failed: %s", q->entries,
+                strerror(-rc));
+        return rc;
+    }
+    q->ring_ready = true;
+    return 0;
+}
+
+static int queue_create_aio(struct xd_queue *q, char *err, size_t errlen)
+{
+    q->iocbs = calloc(q->entries, sizeof(*q->iocbs));
+    q->pending = calloc(q->entries, sizeof(*q->pending));
+    q->free_slots = calloc(q->entries, sizeof(*q->free_slots));
+    q->events = calloc(q->entries, sizeof(*q->events));
+    if (!q->iocbs || !q->pending || !q->free_slots || !q->events)
+        return -ENOMEM;
+    for (unsigned i = 0; i < q->entries; i++)
+        q->free_slots[i] = q->entries - 1 - i;
+    q->nfree = q->entries;
+    int rc = io_setup((int)q->entries, &q->aio);
+    if (rc < 0) {
+        xd_errf(err, errlen, "async=libaio: io_setup(%u) failed: %s (see /proc/sys/fs/aio-max-nr)",
+                q->entries, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+int xd_queue_create(struct xd_queue **out, int mode, unsigned entries, char *err, size_t errlen)
+{
+    struct xd_queue *q = calloc(1, sizeof(*q));
+    int rc;
+    if (!q)
+        return -ENOMEM;
+    q->mode = mode;
+    q->entries = entries;
+    rc = mode == XD_ASYNC_IO_URING ? queue_create_uring(q, err, errlen)
+                                   : queue_create_aio(q, err, errlen);
+    if (rc) {
+        xd_queue_destroy(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+void xd_queue_destroy(struct xd_queue *q)
+{
+    if (!q)
+        return;
+    if (q->ring_ready)
+        io_uring_queue_exit(&q->ring);
+    if (q->aio)
+        io_destroy(q->aio);
+    free(q->iocbs);
+    free(q->pending);
+    free(q->free_slots);
+    free(q->events);
+    free(q);
+}
+
+unsigned xd_queue_in_flight(const struct xd_queue *q) { return q->in_flight; }
+
+static int stage_uring(struct xd_queue *q, struct xd_req *req, int fd, void *buf, uint64_t len,
+                       uint64_t off)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
+    if (!sqe)
+        return -EBUSY;
+    switch (req->op) {
+    case XD_OP_READ: io_uring_prep_read(sqe, fd, buf, (unsigned)len, off); break;
+    case XD_OP_WRITE: io_uring_prep_write(sqe, fd, buf, (unsigned)len, off); break;
+    case XD_OP_FSYNC: io_uring_prep_fsync(sqe, fd, 0); break;
+    case XD_OP_FDATASYNC: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
+    default: return -EOPNOTSUPP;
+    }
+    /* a sync covers every write submitted before it, not just completed ones */
+    if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC)
+        sqe->flags |= IOSQE_IO_DRAIN;
+    io_uring_sqe_set_data(sqe, req);
+    return 0;
+}
+
+static int stage_aio(struct xd_queue *q, struct xd_req *req, int fd, void *buf, uint64_t len,
+                     uint64_t off)
+{
+    unsigned slot = q->free_slots[--q->nfree];
+    struct iocb *cb = &q->iocbs[slot];
+    switch (req->op) {
+    case XD_OP_READ: io_prep_pread(cb, fd, buf, len, (long long)off); break;
+    case XD_OP_WRITE: io_prep_pwrite(cb, fd, buf, len, (long long)off); break;
+    case XD_OP_FSYNC: io_prep_fsync(cb, fd); break;
+    case XD_OP_FDATASYNC: io_prep_fdsync(cb, fd); break;
+    default: q->nfree++; return -EOPNOTSUPP;
+    }
+    cb->data = req;
+    req->slot = slot;
+    q->pending[q->staged] = cb;
+    return 0;
+}
+
+int xd_queue_stage(struct xd_queue *q, struct xd_req *req, int fd, void *buf, uint64_t len,
+                   uint64_t off)
+{
+    if (q->in_flight >= q->entries)
+        return -EBUSY;
+    int rc = q->mode == XD_ASYNC_IO_URING ? stage_uring(q, req, fd, buf, len, off)
+                                          : stage_aio(q, req, fd, buf, len, off);
+    if (rc)
+        return rc;
+    q->staged++;
+    q->in_flight++;
+    return 0;
+}
+
+/* libaio may accept only part of a batch; keep going until all are in or
+ * the kernel refuses one, which then completes with that error. */
+static int commit_aio(struct xd_queue *q)
+{
+    unsigned done = 0;
+    while (done < q->staged) {
+        int rc = io_submit(q->aio, (long)(q->staged - done), q->pending + done);
+        if (rc == -EAGAIN || rc == -EINTR)
+            continue;
+        if (rc < 0)
+            return rc;
+        done += (unsigned)rc;
+    }
+    q->staged = 0;
+    return (int)done;
+}
+
+int xd_queue_commit(struct xd_queue *q)
+{
+    if (!q->staged)
+        return 0;
+    if (q->mode != XD_ASYNC_IO_URING)
+        return commit_aio(q);
+    int total = 0;
+    while (q->staged) {
+        int rc = io_uring_submit(&q->ring);
+        if (rc == -EINTR || rc == -EAGAIN)
+            continue;
+        if (rc < 0)
+            return rc;
+        q->staged -= (unsigned)rc < q->staged ? (unsigned)rc : q->staged;
+        total += rc;
+    }
+    return total;
+}
+
+/* Move up to max - n available completions into done[n...]. */
+static unsigned uring_collect(struct xd_queue *q, struct xd_req **done, unsigned n, unsigned max)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&q->ring, head, cqe) {
+        if (n + seen == max)
+            break;
+        struct xd_req *req = io_uring_cqe_get_data(cqe);
+        req->result = cqe->res;
+        done[n + seen++] = req;
+    }
+    io_uring_cq_advance(&q->ring, seen);
+    return seen;
+}
+
+static int reap_uring(struct xd_queue *q, struct xd_req **done, unsigned min, unsigned max,
+                      const struct timespec *timeout)
+{
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec kts, *tsp = NULL;
+    if (timeout) {
+        kts.tv_sec = timeout->tv_sec;
+        kts.tv_nsec = timeout->tv_nsec;
+        tsp = &kts;
+    }
+    unsigned n = uring_collect(q, done, 0, max);
+    if (!n && !min) {
+        /* with DEFER_TASKRUN, completions are only posted when asked for */
+        io_uring_get_events(&q->ring);
+        n = uring_collect(q, done, 0, max);
+    }
+    while (n < min) {
+        int rc = io_uring_wait_cqes(&q->ring, &cqe, min - n, tsp, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && !n)
+            return rc;
+        n += uring_collect(q, done, n, max);
+        if (rc < 0)
+            break;
+    }
+    q->in_flight -= n;
+    return (int)n;
+}
+
+static int reap_aio(struct xd_queue *q, struct xd_req **done, unsigned min, unsigned max,
+                    const struct timespec *timeout)
+{
+    struct timespec ts, *tsp = NULL;
+    int rc;
+    if (max > q->entries)
+        max = q->entries;
+    if (timeout) {
+        ts = *timeout;
+        tsp = &ts;
+    }
+    do {
+        rc = io_getevents(q->aio, min, max, q->events, tsp);
+    } while (rc == -EINTR);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < rc; i++) {
+        struct xd_req *req = q->events[i].data;
+        long res = (long)q->events[i].res;
+        req->result = res;
+        q->free_slots[q->nfree++] = req->slot;
+        done[i] = req;
+    }
+    q->in_flight -= (unsigned)rc;
+    return rc;
+}
+
+int xd_queue_reap(struct xd_queue *q, struct xd_req **done, unsigned min, unsigned max,
+                  const struct timespec *timeout)
+{
+    if (min > q->in_flight)
+        min = q->in_flight;
+    if (!q->in_flight)
+        return 0;
+    return q->mode == XD_ASYNC_IO_URING ? reap_uring(q, done, min, max, timeout)
+                                        : reap_aio(q, done, min, max, timeout);
+}

@@ -1,0 +1,32 @@
+/* queue.h - a kernel I/O queue (libaio or io_uring) that drivers share.
+ *
+ * Drivers stage requests on file descriptors, commit them in one batch and
+ * reap completions; the queue itself knows nothing of layers or files.
+ * One queue belongs to one device and is used by one thread at a time.
+ */
+#ifndef XD_QUEUE_H
+#define XD_QUEUE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "../xdevice.h"
+
+struct xd_queue;
+
+/* mode is XD_ASYNC_LIBAIO or XD_ASYNC_IO_URING; entries is the most requests
+ * in flight (staged plus submitted). */
+int xd_queue_create(struct xd_queue **out, int mode, unsigned entries, char *err, size_t errlen);
+void xd_queue_destroy(struct xd_queue *q);
+/* Stage req->op on fd with the given buffer, length and offset (which may
+ * differ from req's, e.g. for bounce buffers). -EBUSY when full. */
+int xd_queue_stage(struct xd_queue *q, struct xd_req *req, int fd, void *buf, uint64_t len,
+                   uint64_t off);
+/* Submit everything staged; returns the number submitted or -errno. */
+int xd_queue_commit(struct xd_queue *q);
+/* Completions: req->result holds the kernel's answer (bytes or -errno). */
+int xd_queue_reap(struct xd_queue *q, struct xd_req **done, unsigned min, unsigned max,
+                  const struct timespec *timeout);
+unsigned xd_queue_in_flight(const struct xd_queue *q);
+
+#endif

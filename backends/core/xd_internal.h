@@ -1,0 +1,147 @@
+/* xd_internal.h - what drivers, layers and the core share; never installed.
+ *
+ * A device is a chain of layers. Each layer implements one ops table and only
+ * calls the layer below it (lower); drivers sit at the bottom and touch the OS.
+ */
+#ifndef XD_INTERNAL_H
+#define XD_INTERNAL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "../xdevice.h"
+#include "config.h"
+
+struct xd_layer;
+struct xd_queue;
+
+
+/* control() operations; a layer answers -ENOTTY to what it does not know
+ * and passes it down when that makes sense. */
+enum xd_ctl {
+    XD_CTL_CAPS,       /* arg: unsigned *, OR in XD_CAP_* bits (xdevice.h) */
+    XD_CTL_STATS_JSON, /* arg: struct xd_json *, append the layer's figures */
+    XD_CTL_INVALIDATE, /* arg: struct xd_file *, drop cached data */
+    XD_CTL_NOTICE,     /* arg: const char **, one-time note for the user */
+};
+
+#define XD_OPS_VERSION 1
+
+/* One ops table per driver or layer. Grows only at the end (version). */
+struct xd_ops {
+    unsigned version;
+    const char *name;
+    /* Set up the layer's private state; lower is already open. */
+    int (*open)(struct xd_layer *layer, char *err, size_t errlen);
+    void (*close)(struct xd_layer *layer);
+    /* Per-file hooks: open a file (fill file->priv[level]), close it, size. */
+    int (*file_open)(struct xd_layer *layer, struct xd_file *file, unsigned flags, uint64_t size,
+                     char *err, size_t errlen);
+    void (*file_close)(struct xd_layer *layer, struct xd_file *file);
+    int64_t (*file_size)(struct xd_layer *layer, struct xd_file *file);
+    /* Data path, see xd_submit/xd_commit/xd_reap in xdevice.h. With
+     * XD_REQ_SYNC in req->flags the request must complete before returning. */
+    int (*submit)(struct xd_layer *layer, struct xd_req *req);
+    int (*commit)(struct xd_layer *layer);
+    int (*reap)(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                const struct timespec *timeout);
+    int (*control)(struct xd_layer *layer, int op, void *arg);
+};
+
+#define XD_REQ_SYNC (1u << 0) /* complete before submit returns */
+
+struct xd_layer {
+    const struct xd_ops *ops;
+    struct xd_layer *lower; /* NULL for a driver */
+    struct xd_dev *dev;
+    unsigned level;         /* index into xd_file.priv */
+    void *priv;
+};
+
+#define XD_MAX_LAYERS 8
+
+struct xd_file {
+    char *path;
+    unsigned flags;
+    void *priv[XD_MAX_LAYERS]; /* each layer's per-file state, by level */
+};
+
+struct xd_dev {
+    struct xd_config *cfg;
+    struct xd_layer *top;
+    struct xd_layer layers[XD_MAX_LAYERS];
+    unsigned nlayers;
+    unsigned queue_entries;
+    char notice[256];
+};
+
+/* Calls into a layer go through these wrappers: a layer that leaves an op
+ * NULL passes it straight down, so layers only write what they change. */
+#define XD_FIND(l, op) \
+    while ((l) && !(l)->ops->op) \
+        (l) = (l)->lower
+static inline int xd_layer_submit(struct xd_layer *l, struct xd_req *req)
+{
+    XD_FIND(l, submit);
+    return l->ops->submit(l, req);
+}
+static inline int xd_layer_commit(struct xd_layer *l)
+{
+    XD_FIND(l, commit);
+    return l ? l->ops->commit(l) : 0;
+}
+static inline int xd_layer_reap(struct xd_layer *l, struct xd_req **done, unsigned min,
+                                unsigned max, const struct timespec *timeout)
+{
+    XD_FIND(l, reap);
+    return l ? l->ops->reap(l, done, min, max, timeout) : 0;
+}
+static inline int xd_layer_control(struct xd_layer *l, int op, void *arg)
+{
+    XD_FIND(l, control);
+    return l ? l->ops->control(l, op, arg) : -ENOTTY;
+}
+static inline int xd_layer_file_open(struct xd_layer *l, struct xd_file *file, unsigned flags,
+                                     uint64_t size, char *err, size_t errlen)
+{
+    XD_FIND(l, file_open);
+    return l->ops->file_open(l, file, flags, size, err, errlen);
+}
+static inline void xd_layer_file_close(struct xd_layer *l, struct xd_file *file)
+{
+    XD_FIND(l, file_close);
+    if (l)
+        l->ops->file_close(l, file);
+}
+static inline int64_t xd_layer_file_size(struct xd_layer *l, struct xd_file *file)
+{
+    XD_FIND(l, file_size);
+    return l ? l->ops->file_size(l, file) : -EOPNOTSUPP;
+}
+
+/* Build the storage type's preset chain (types.c). */
+int xd_types_build(struct xd_dev *dev, char *err, size_t errlen);
+/* Push a layer on top of the chain being built (core/device.c). */
+int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t errlen);
+
+/* Monotonic clock in nanoseconds: the one clock latencies are measured with. */
+static inline uint64_t xd_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Format one line into err (bounded, always terminated). */
+void xd_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The drivers and layers. */
+extern const struct xd_ops xd_file_ops;
+extern const struct xd_ops xd_mmap_ops;
+extern const struct xd_ops xd_block_ops;
+extern const struct xd_ops xd_tmpfs_ops;
+extern const struct xd_ops xd_stats_ops;
+
+#endif

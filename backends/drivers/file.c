@@ -1,0 +1,399 @@
+/* file.c - the file driver: regular files through pread/pwrite or a kernel
+ * queue, buffered or O_DIRECT. The regular, direct and tmpfs types sit on it.
+ *
+ * Open descriptors are cached up to max_open_files; past that the least
+ * recently used idle file is closed and transparently reopened when next
+ * used, so a job over thousands of files never runs out of descriptors.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/fdio.h"
+#include "../core/json.h"
+#include "../core/readahead.h"
+
+struct file_state {
+    int fd;            /* -1 while evicted from the fd cache */
+    int reopen_flags;  /* open(2) flags for reopening: no O_CREAT */
+    unsigned in_flight;
+    struct xd_readahead ra;
+    struct file_state *newer, *older; /* fd cache LRU, newest at head */
+    struct xd_file *file;
+};
+
+struct file_driver {
+    struct xd_fdio io;
+    const struct xd_config *cfg;
+    uint64_t ra_window;
+    bool drop_cache; /* enable_page_cache=false */
+    struct file_state *newest, *oldest;
+    unsigned open_fds;
+    struct {
+        uint64_t reopens, evictions, punched, advised, preallocated;
+    } count;
+};
+
+static int file_driver_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = layer->dev->cfg;
+    struct file_driver *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    bool direct = cfg->use_direct_io || cfg->storage_type == XD_TYPE_DIRECT;
+    int rc = xd_fdio_init(&d->io, cfg->async, layer->dev->queue_entries,
+                          direct ? (unsigned)cfg->io_alignment : 0, err, errlen);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    d->cfg = cfg;
+    d->ra_window = direct ? 0 : (uint64_t)cfg->read_ahead_kb * 1024;
+    d->drop_cache = !cfg->enable_page_cache && !direct;
+    layer->priv = d;
+    return 0;
+}
+
+static void file_driver_close(struct xd_layer *layer)
+{
+    struct file_driver *d = layer->priv;
+    xd_fdio_destroy(&d->io);
+    free(d);
+}
+
+/* --- fd cache ------------------------------------------------------------ */
+
+static void lru_unlink(struct file_driver *d, struct file_state *fs)
+{
+    if (fs->newer)
+        fs->newer->older = fs->older;
+    else
+        d->newest = fs->older;
+    if (fs->older)
+        fs->older->newer = fs->newer;
+    else
+        d->oldest = fs->newer;
+    fs->newer = fs->older = NULL;
+}
+
+static void lru_push(struct file_driver *d, struct file_state *fs)
+{
+    fs->older = d->newest;
+    fs->newer = NULL;
+    if (d->newest)
+        d->newest->newer = fs;
+    d->newest = fs;
+    if (!d->oldest)
+        d->oldest = fs;
+}
+
+/* Close the least recently used idle descriptors until under the bound.
+ * Files with requests in flight keep theirs, so the bound can be exceeded
+ * briefly rather than fail an I/O. */
+static void fd_cache_trim(struct file_driver *d, unsigned room)
+{
+    struct file_state *fs = d->oldest;
+    while (fs && d->open_fds + room > (unsigned)d->cfg->max_open_files) {
+        struct file_state *newer = fs->newer;
+        if (fs->fd >= 0 && !fs->in_flight) {
+            close(fs->fd);
+            fs->fd = -1;
+            d->open_fds--;
+            d->count.evictions++;
+            lru_unlink(d, fs);
+        }
+        fs = newer;
+    }
+}
+
+static int fd_cache_get(struct file_driver *d, struct file_state *fs)
+{
+    if (fs->fd >= 0) {
+        if (d->newest != fs) {
+            lru_unlink(d, fs);
+            lru_push(d, fs);
+        }
+        return fs->fd;
+    }
+    fd_cache_trim(d, 1);
+    int fd = open(fs->file->path, fs->reopen_flags);
+    if (fd < 0)
+        return -errno;
+    fs->fd = fd;
+    d->open_fds++;
+    d->count.reopens++;
+    lru_push(d, fs);
+    return fd;
+}
+
+/* --- files --------------------------------------------------------------- */
+
+/* mkdir -p for the parent of path. */
+static int make_parent_dirs(const char *path, mode_t mode)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, mode) && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(dir, mode) && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* A created file is at least size bytes long. With preallocate_files its
+ * space is also reserved up front in extent_size steps, so the file is laid
+ * out in large extents rather than grown block by block by random writes. */
+static int file_set_size(struct file_driver *d, int fd, uint64_t size)
+{
+    const struct xd_config *cfg = d->cfg;
+    struct stat st;
+    if (fstat(fd, &st))
+        return -errno;
+    if (!cfg->preallocate_files || !cfg->use_fallocate) {
+        if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))
+            return -errno;
+        return 0;
+    }
+    uint64_t extent = (uint64_t)cfg->extent_size;
+    uint64_t reserved = (size + extent - 1) / extent * extent;
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)reserved))
+        return -errno;
+    if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))
+        return -errno;
+    d->count.preallocated += reserved;
+    return 0;
+}
+
+static int file_open_flags(const struct file_driver *d, unsigned flags)
+{
+    const struct xd_config *cfg = d->cfg;
+    int oflags = O_CLOEXEC | ((flags & XD_OPEN_READONLY) ? O_RDONLY : O_RDWR);
+    if (d->io.align)
+        oflags |= O_DIRECT;
+    if (cfg->use_sync_writes)
+        oflags |= O_SYNC;
+    return oflags;
+}
+
+static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned flags,
+                        uint64_t size, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = d->cfg;
+    const char *path = fs->file->path;
+    int oflags = fs->reopen_flags | ((flags & XD_OPEN_CREATE) ? O_CREAT : 0);
+    int rc;
+    if ((flags & XD_OPEN_CREATE) && cfg->auto_create_dirs &&
+        (rc = make_parent_dirs(path, cfg->dir_permissions))) {
+        xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
+        return rc;
+    }
+    fd_cache_trim(d, 1);
+    int fd = open(path, oflags, cfg->file_permissions);
+    if (fd < 0) {
+        rc = -errno;
+        if (rc == -EINVAL && (oflags & O_DIRECT))
+            xd_errf(err, errlen, "%s: the file system does not support O_DIRECT (direct type or use_direct_io=true); allowed: a disk file system such as ext4 or xfs", path);
+        else
+            xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
+        return rc;
+    }
+    fs->fd = fd;
+    d->open_fds++;
+    lru_push(d, fs);
+    if (size && (flags & XD_OPEN_CREATE) && (rc = file_set_size(d, fd, size))) {
+        xd_errf(err, errlen, "%s: cannot size it to %llu bytes: %s", path,
+                (unsigned long long)size, strerror(-rc));
+        return rc;
+    }
+    if (!d->io.align)
+        posix_fadvise(fd, 0, 0, d->ra_window ? POSIX_FADV_NORMAL : POSIX_FADV_RANDOM);
+    return 0;
+}
+
+static int file_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                          uint64_t size, char *err, size_t errlen)
+{
+    struct file_driver *d = layer->priv;
+    struct file_state *fs = calloc(1, sizeof(*fs));
+    if (!fs)
+        return -ENOMEM;
+    fs->file = file;
+    fs->fd = -1;
+    fs->reopen_flags = file_open_flags(d, flags);
+    int rc = file_open_fd(d, fs, flags, size, err, errlen);
+    if (rc) {
+        if (fs->fd >= 0) {
+            lru_unlink(d, fs);
+            close(fs->fd);
+            d->open_fds--;
+        }
+        free(fs);
+        return rc;
+    }
+    file->priv[layer->level] = fs;
+    return 0;
+}
+
+static void file_file_close(struct xd_layer *layer, struct xd_file *file)
+{
+    struct file_driver *d = layer->priv;
+    struct file_state *fs = file->priv[layer->level];
+    if (!fs)
+        return;
+    if (fs->fd >= 0) {
+        lru_unlink(d, fs);
+        close(fs->fd);
+        d->open_fds--;
+    }
+    free(fs);
+    file->priv[layer->level] = NULL;
+}
+
+static int64_t file_file_size(struct xd_layer *layer, struct xd_file *file)
+{
+    struct file_driver *d = layer->priv;
+    struct file_state *fs = file->priv[layer->level];
+    struct stat st;
+    int fd = fd_cache_get(d, fs);
+    if (fd < 0)
+        return fd;
+    return fstat(fd, &st) ? -errno : (int64_t)st.st_size;
+}
+
+/* --- data path ----------------------------------------------------------- */
+
+static int64_t file_punch(struct file_driver *d, int fd, const struct xd_req *req)
+{
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)req->off,
+                  (off_t)req->len))
+        return -errno;
+    d->count.punched += req->len;
+    return (int64_t)req->len;
+}
+
+static void file_advise(struct file_driver *d, struct file_state *fs, const struct xd_req *req)
+{
+    uint64_t start, len;
+    if (req->op == XD_OP_READ &&
+        xd_readahead_next(&fs->ra, d->ra_window, req->off, req->len, &start, &len)) {
+        posix_fadvise(fs->fd, (off_t)start, (off_t)len, POSIX_FADV_WILLNEED);
+        d->count.advised++;
+    }
+}
+
+/* enable_page_cache=false: drop the pages once the request is done with them. */
+static void file_completed(struct file_driver *d, struct file_state *fs, const struct xd_req *req)
+{
+    if (d->drop_cache && req->op <= XD_OP_WRITE && fs->fd >= 0)
+        posix_fadvise(fs->fd, (off_t)req->off, (off_t)req->len, POSIX_FADV_DONTNEED);
+}
+
+static int file_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct file_driver *d = layer->priv;
+    struct file_state *fs = req->file->priv[layer->level];
+    int fd = fd_cache_get(d, fs);
+    if (fd < 0) {
+        req->result = fd;
+        return XD_DONE;
+    }
+    if (req->op == XD_OP_TRIM) {
+        req->result = file_punch(d, fd, req);
+        return XD_DONE;
+    }
+    file_advise(d, fs, req);
+    int rc = xd_fdio_submit(&d->io, fd, req);
+    if (rc == XD_QUEUED)
+        fs->in_flight++;
+    else if (rc == XD_DONE)
+        file_completed(d, fs, req);
+    return rc;
+}
+
+static int file_commit(struct xd_layer *layer)
+{
+    struct file_driver *d = layer->priv;
+    return xd_fdio_commit(&d->io);
+}
+
+static int file_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                     const struct timespec *timeout)
+{
+    struct file_driver *d = layer->priv;
+    int n = xd_fdio_reap(&d->io, done, min, max, timeout);
+    for (int i = 0; i < n; i++) {
+        struct file_state *fs = done[i]->file->priv[layer->level];
+        fs->in_flight--;
+        file_completed(d, fs, done[i]);
+    }
+    return n;
+}
+
+static int file_invalidate(struct file_driver *d, struct xd_file *file, unsigned level)
+{
+    struct file_state *fs = file->priv[level];
+    int fd = fd_cache_get(d, fs);
+    if (fd < 0)
+        return fd;
+    fs->ra = (struct xd_readahead){0};
+    return -posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+static void file_stats_json(const struct file_driver *d, struct xd_json *j)
+{
+    xd_json_object_begin(j, "file");
+    xd_fdio_stats_json(&d->io, j);
+    xd_json_uint(j, "open_fds", d->open_fds);
+    xd_json_uint(j, "fd_evictions", d->count.evictions);
+    xd_json_uint(j, "fd_reopens", d->count.reopens);
+    xd_json_uint(j, "readahead_advised", d->count.advised);
+    xd_json_uint(j, "trimmed_bytes", d->count.punched);
+    xd_json_uint(j, "preallocated_bytes", d->count.preallocated);
+    xd_json_object_end(j);
+}
+
+static int file_control(struct xd_layer *layer, int op, void *arg)
+{
+    struct file_driver *d = layer->priv;
+    switch (op) {
+    case XD_CTL_CAPS:
+        *(unsigned *)arg |= XD_CAP_TRIM | (d->io.queue ? XD_CAP_ASYNC : 0);
+        return 0;
+    case XD_CTL_STATS_JSON:
+        file_stats_json(d, arg);
+        return 0;
+    case XD_CTL_INVALIDATE:
+        return file_invalidate(d, arg, layer->level);
+    default:
+        return -ENOTTY;
+    }
+}
+
+const struct xd_ops xd_file_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "file",
+    .open = file_driver_open,
+    .close = file_driver_close,
+    .file_open = file_file_open,
+    .file_close = file_file_close,
+    .file_size = file_file_size,
+    .submit = file_submit,
+    .commit = file_commit,
+    .reap = file_reap,
+    .control = file_control,
+};

@@ -1,0 +1,115 @@
+/* stats.c - the stats layer: counts, bytes and latency of every request that
+ * passes through it, and a short list of the slowest ones. It sits on top of
+ * every chain, so what it sees is what the caller saw.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/json.h"
+#include "../core/stats.h"
+
+struct stats_layer {
+    struct xd_stats_snapshot snap;
+    uint64_t slow_ns; /* threshold; 0 when slow logging is off */
+    bool enabled;
+};
+
+static int stats_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = layer->dev->cfg;
+    struct stats_layer *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->enabled = cfg->enable_metrics;
+    if (cfg->log_slow_operations)
+        s->slow_ns = (uint64_t)cfg->slow_operation_threshold_ms * 1000000ull;
+    layer->priv = s;
+    return 0;
+}
+
+static void stats_close(struct xd_layer *layer)
+{
+    free(layer->priv);
+}
+
+/* Keep the XD_SLOW_LOG slowest, sorted slowest first (insertion: the list is tiny). */
+static void stats_note_slow(struct xd_stats_snapshot *snap, const struct xd_req *req, uint64_t lat)
+{
+    unsigned n = snap->nslow, pos = n;
+    if (n == XD_SLOW_LOG && lat <= snap->slowest[n - 1].lat_ns)
+        return;
+    while (pos > 0 && snap->slowest[pos - 1].lat_ns < lat)
+        pos--;
+    if (n < XD_SLOW_LOG)
+        n++;
+    memmove(&snap->slowest[pos + 1], &snap->slowest[pos],
+            (n - 1 - pos) * sizeof(snap->slowest[0]));
+    snap->slowest[pos] = (struct xd_slow_op){.op = req->op,
+                                             .result = (int32_t)(req->result < 0 ? req->result : 0),
+                                             .off = req->off,
+                                             .len = req->len,
+                                             .lat_ns = lat};
+    snap->nslow = n;
+}
+
+static void stats_complete(struct stats_layer *s, const struct xd_req *req, uint64_t now)
+{
+    struct xd_op_stats *o = &s->snap.op[req->op];
+    uint64_t lat = now - req->start_ns;
+    if (req->result < 0) {
+        o->errors++;
+    } else {
+        o->ops++;
+        o->bytes += (uint64_t)req->result;
+    }
+    xd_hist_record(&o->lat_ns, lat);
+    if (s->slow_ns && lat > s->slow_ns) {
+        o->slow++;
+        stats_note_slow(&s->snap, req, lat);
+    }
+}
+
+static int stats_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct stats_layer *s = layer->priv;
+    if (s->enabled)
+        req->start_ns = xd_now_ns();
+    int rc = xd_layer_submit(layer->lower, req);
+    if (rc == XD_DONE && s->enabled)
+        stats_complete(s, req, xd_now_ns());
+    return rc;
+}
+
+static int stats_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                      const struct timespec *timeout)
+{
+    struct stats_layer *s = layer->priv;
+    int n = xd_layer_reap(layer->lower, done, min, max, timeout);
+    if (n > 0 && s->enabled) {
+        uint64_t now = xd_now_ns();
+        for (int i = 0; i < n; i++)
+            stats_complete(s, done[i], now);
+    }
+    return n;
+}
+
+static int stats_control(struct xd_layer *layer, int op, void *arg)
+{
+    struct stats_layer *s = layer->priv;
+    if (op == XD_CTL_STATS_SNAPSHOT) {
+        *(const struct xd_stats_snapshot **)arg = &s->snap;
+        return 0;
+    }
+    return xd_layer_control(layer->lower, op, arg);
+}
+
+const struct xd_ops xd_stats_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "stats",
+    .open = stats_open,
+    .close = stats_close,
+    .submit = stats_submit,
+    .reap = stats_reap,
+    .control = stats_control,
+};

@@ -1,0 +1,155 @@
+/* xdevice.h - the public API of libxdevice, a stack of storage drivers and layers.
+ *
+ * Production programs and the fio engine link the same library and read the
+ * same INI files. Every function returns 0 (or a count) on success and a
+ * negative errno on failure; the library never sets errno and never prints.
+ * Functions that can fail for a reason a person must read take an error
+ * buffer and fill it with one line naming the file, key, value and what is
+ * allowed.
+ */
+#ifndef XDEVICE_H
+#define XDEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XD_VERSION "0.1.0"
+#define XD_ERRLEN  512 /* a comfortable size for the err buffers below */
+
+struct xd_config;
+struct xd_dev;
+struct xd_file;
+
+/* --- configuration ------------------------------------------------------ */
+
+/* A config holding every key's default. Returns NULL only when out of memory. */
+struct xd_config *xd_config_new(void);
+/* Parse an INI file into cfg, overriding what it names. -EINVAL (message in err)
+ * on the first bad line: unknown key (with the nearest valid key), bad value,
+ * wrong section. -errno when the file cannot be read. */
+int xd_config_load(struct xd_config *cfg, const char *ini_path, char *err, size_t errlen);
+/* Set one key from text, validating it as the INI parser does. origin names
+ * where the value came from in messages (a file:line, or "option xd_KEY"). */
+int xd_config_set(struct xd_config *cfg, const char *key, const char *value,
+                  const char *origin, char *err, size_t errlen);
+/* Cross-key checks (conflicting keys). Run after the last set/load. */
+int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen);
+/* The effective config as a JSON object, malloc'd; NULL when out of memory. */
+char *xd_config_json(const struct xd_config *cfg);
+/* The effective config as INI text that recreates it, malloc'd. */
+char *xd_config_ini(const struct xd_config *cfg);
+struct xd_config *xd_config_dup(const struct xd_config *cfg);
+void xd_config_free(struct xd_config *cfg);
+/* Read back one key as text; NULL for an unknown key. The pointer is valid
+ * until the next call from the same thread. */
+const char *xd_config_get(const struct xd_config *cfg, const char *key);
+/* Number of schema keys and the i-th key's name, for tools that walk the schema. */
+unsigned xd_config_key_count(void);
+const char *xd_config_key_name(unsigned i);
+
+/* --- devices and files -------------------------------------------------- */
+
+/* Build the storage type's chain from cfg (copied). queue_entries is the most
+ * requests the caller keeps in flight (fio's iodepth); the async queue is at
+ * least that deep. */
+int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries,
+            char *err, size_t errlen);
+void xd_close(struct xd_dev *dev);
+const struct xd_config *xd_dev_config(const struct xd_dev *dev);
+#define XD_CAP_TRIM  (1u << 0) /* trim is served (not refused with EOPNOTSUPP) */
+#define XD_CAP_ASYNC (1u << 1) /* requests can stay in flight (libaio/io_uring) */
+/* What the device's chain can do, as XD_CAP_* bits, so callers never probe by failing. */
+unsigned xd_dev_caps(const struct xd_dev *dev);
+/* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
+ * not root, using /dev/shm"); NULL when none. */
+const char *xd_dev_notice(const struct xd_dev *dev);
+
+#define XD_OPEN_CREATE 0x1 /* create the file (and, with auto_create_dirs, its directories) */
+#define XD_OPEN_READONLY 0x2
+
+/* Open a file on the device. size: the size wanted for a new file (0 for
+ * default_file_size). -errno with a message in err on failure. */
+int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
+                 struct xd_file **out, char *err, size_t errlen);
+int xd_file_close(struct xd_dev *dev, struct xd_file *file);
+/* Size in bytes as the device sees it, or -errno. */
+int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file);
+/* Drop what xdevice and the OS cache for the file (fio's invalidate=1). */
+int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file);
+
+/* --- synchronous I/O ---------------------------------------------------- */
+
+/* Whole-buffer I/O: returns len, or -errno. A short transfer is retried
+ * internally, never returned. Reads past end of file return the bytes that
+ * exist. */
+ssize_t xd_read(struct xd_dev *dev, struct xd_file *file, void *buf, size_t len, uint64_t off);
+ssize_t xd_write(struct xd_dev *dev, struct xd_file *file, const void *buf, size_t len,
+                 uint64_t off);
+int xd_trim(struct xd_dev *dev, struct xd_file *file, uint64_t len, uint64_t off);
+int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync);
+
+/* --- asynchronous I/O --------------------------------------------------- */
+
+enum xd_op { XD_OP_READ, XD_OP_WRITE, XD_OP_TRIM, XD_OP_FSYNC, XD_OP_FDATASYNC, XD_OP_COUNT };
+
+/* A request. The caller owns the memory and keeps it alive until it is
+ * reaped; the library allocates nothing per request. */
+struct xd_req {
+    enum xd_op op;
+    struct xd_file *file;
+    void *buf;
+    uint64_t len;
+    uint64_t off;
+    int64_t result;   /* on completion: bytes transferred (== len) or -errno */
+    void *user;       /* the caller's cookie, untouched */
+    /* private to the library */
+    uint64_t start_ns; /* stats layer */
+    uint64_t done;     /* driver: bytes already transferred before queueing */
+    unsigned flags;
+    unsigned slot;     /* queue: kernel slot */
+    int fd;            /* driver: descriptor the request was queued on */
+};
+
+#define XD_DONE   1 /* xd_submit completed the request inline; req->result is set */
+#define XD_QUEUED 0 /* staged; it is sent at xd_commit and comes back from xd_reap */
+
+/* Stage one request. Returns XD_DONE, XD_QUEUED, or -EBUSY when the queue is
+ * full (commit and reap first). Other errors complete the request inline with
+ * req->result < 0 and return XD_DONE. */
+int xd_submit(struct xd_dev *dev, struct xd_req *req);
+/* Send every staged request to the kernel. Returns the number sent or -errno. */
+int xd_commit(struct xd_dev *dev);
+/* Wait for at least min completions (up to max) or until timeout (NULL: no
+ * limit). Returns how many were stored in done[], or -errno. */
+int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max,
+            const struct timespec *timeout);
+
+/* --- statistics --------------------------------------------------------- */
+
+/* This device's figures as a JSON object (ops, latency percentiles, errors,
+ * slow operations, the layers' own figures), malloc'd. */
+char *xd_stats_json(struct xd_dev *dev);
+/* One line on the operations slower than slow_operation_threshold_ms (how
+ * many, and the slowest), for the caller to log. Returns how many there were
+ * (0: nothing written to line). */
+uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len);
+
+/* Publish this device's figures as one job of a run's stats document at
+ * path: {"xdevice":{...},"jobs":[...],"aggregate":{...}}. Each job leaves a
+ * fragment in "<path>.d/" and rewrites the document from every fragment of
+ * the same run_id under a lock, atomically (temp file + rename), so the
+ * document is whole after each job and complete after the last, whether the
+ * jobs are threads or processes. Fragments of other runs are removed.
+ * job_key orders and distinguishes jobs (fio's thread number). */
+int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, unsigned job_key,
+                     const char *job_name, unsigned jobnum, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,411 @@
+/* xdevice_engine.c - the fio adapter over libxdevice, loaded with
+ * ioengine=external:build/xdevice.so. It only translates: fio's hooks to
+ * xd_submit/xd_commit/xd_reap, fio's options to config keys. Everything about
+ * storage lives in backends/.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fio.h"
+#include "optgroup.h"
+
+#include "../backends/core/config.h"
+#include "../backends/xdevice.h"
+
+#ifndef XD_FIO_BUILT_VERSION
+#error "XD_FIO_BUILT_VERSION must name the fio source the engine is compiled against"
+#endif
+
+/* --- options --------------------------------------------------------------
+ * Every schema key K is the fio option xd_K, stored as text and validated by
+ * the same code as the INI parser, at parse time, so a bad value stops fio
+ * before any job starts. fio keeps a pointer to the thread_data at offset 0
+ * of the option struct, hence pad. */
+struct fio_xd_options {
+    void *pad;
+    char *config;
+    char *stats;
+    char *values[XD_KEY_COUNT]; /* by enum xd_key */
+};
+
+/* Validate one option value with a throwaway config. */
+static int fio_xd_check_value(int key, const char *value)
+{
+    char err[XD_ERRLEN], origin[96];
+    struct xd_config *probe = xd_config_new();
+    if (!probe)
+        return 1;
+    snprintf(origin, sizeof(origin), "option xd_%s", xd_keys[key].name);
+    int rc = xd_config_set(probe, xd_keys[key].name, value, origin, err, sizeof(err));
+    xd_config_free(probe);
+    if (rc)
+        log_err("xdevice: %s\n", err);
+    return rc ? 1 : 0;
+}
+
+#define XD_OPT_CHECK(sec, key, type, def, min, max, allowed, flags, help) \
+    static int fio_xd_check_##key(void *data, const char *value)          \
+    {                                                                     \
+        return fio_xd_check_value(XD_KEY_##key, value);                   \
+    }
+XD_SCHEMA(XD_OPT_CHECK)
+#undef XD_OPT_CHECK
+
+static int fio_xd_check_config(void *data, const char *path)
+{
+    char err[XD_ERRLEN];
+    struct xd_config *probe = xd_config_new();
+    int rc = probe ? xd_config_load(probe, path, err, sizeof(err)) : -ENOMEM;
+    xd_config_free(probe);
+    if (rc)
+        log_err("xdevice: xd_config=%s\n", err);
+    return rc ? 1 : 0;
+}
+
+#define XD_OPT_ENTRY(S, K, T, D, MIN, MAX, A, F, H)                                   \
+    {                                                                                \
+        .name = "xd_" #K,                                                            \
+        .lname = "xdevice " #K,                                                      \
+        .type = FIO_OPT_STR_STORE,                                                   \
+        .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_##K * sizeof(char *), \
+        .cb = fio_xd_check_##K,                                                      \
+        .category = FIO_OPT_C_ENGINE,                                                \
+        .group = FIO_OPT_G_INVALID,                                                  \
+    },
+static struct fio_option options[] = {
+    {
+        .name = "xd_config",
+        .lname = "xdevice config file",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct fio_xd_options, config),
+        .cb = fio_xd_check_config,
+        .help = "Path of an xdevice INI file; xd_KEY options override its keys",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "xd_stats",
+        .lname = "xdevice stats file",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct fio_xd_options, stats),
+        .help = "Write xdevice's statistics for the run to this JSON file (atomically, all jobs)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    XD_SCHEMA(XD_OPT_ENTRY){.name = NULL},
+};
+#undef XD_OPT_ENTRY
+
+/* Help texts carry each key's default and allowed values, composed once
+ * from the schema when the engine is loaded. Also: xd_type is the short
+ * alias of xd_storage_type. */
+static void fio_xd_compose_help(void)
+{
+    for (struct fio_option *o = options; o->name; o++) {
+        if (strncmp(o->name, "xd_", 3) || o->help)
+            continue;
+        int k = xd_key_lookup(o->name + 3);
+        const struct xd_key_info *info = &xd_keys[k];
+        char *help = NULL;
+        if (asprintf(&help, "%s [INI [%s]; default %s%s%s]", info->help, info->section,
+                     info->def[0] ? info->def : "(empty)", info->allowed ? "; one of " : "",
+                     info->allowed ? info->allowed : "") < 0)
+            help = (char *)info->help;
+        o->help = help;
+        if (k == XD_KEY_storage_type)
+            o->alias = "xd_type";
+    }
+}
+
+/* --- version guard ---------------------------------------------------------
+ * fio checks only FIO_IOOPS_VERSION, yet thread_data, io_u and fio_file change
+ * layout between releases that share it. An engine compiled against other
+ * headers would read the wrong fields, so refuse a different fio outright. */
+static const char *fio_xd_version_mismatch;
+
+__attribute__((constructor)) static void fio_xd_load(void)
+{
+    const char *running = dlsym(RTLD_DEFAULT, "fio_version_string");
+    fio_xd_compose_help();
+    if (running && !strcmp(running, XD_FIO_BUILT_VERSION))
+        return;
+    fio_xd_version_mismatch = running ? running : "an unknown fio";
+    fprintf(stderr, "xdevice: engine built for %s but loaded into %s; rebuild it with make\n",
+            XD_FIO_BUILT_VERSION, fio_xd_version_mismatch);
+}
+
+/* --- per-job state -------------------------------------------------------- */
+
+struct fio_xd_job {
+    struct xd_dev *dev;
+    struct xd_req *reqs;   /* one per io_u, by io_u->index */
+    unsigned nreqs;
+    struct xd_req **events;
+};
+
+/* Defaults, then the INI file, then xd_ options: later wins. */
+static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out)
+{
+    char err[XD_ERRLEN], origin[96];
+    struct xd_config *cfg = xd_config_new();
+    int rc = cfg ? 0 : -ENOMEM;
+    if (!rc && o->config && (rc = xd_config_load(cfg, o->config, err, sizeof(err))))
+        log_err("xdevice: xd_config=%s\n", err);
+    for (int k = 0; !rc && k < XD_KEY_COUNT; k++) {
+        if (!o->values[k])
+            continue;
+        snprintf(origin, sizeof(origin), "option xd_%s", xd_keys[k].name);
+        rc = xd_config_set(cfg, xd_keys[k].name, o->values[k], origin, err, sizeof(err));
+        if (rc)
+            log_err("xdevice: %s\n", err);
+    }
+    if (!rc && (rc = xd_config_check(cfg, err, sizeof(err))))
+        log_err("xdevice: %s\n", err);
+    if (rc) {
+        xd_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return 0;
+}
+
+/* Refuse job shapes the chain cannot serve, with one line each. */
+static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
+{
+    const struct xd_config *cfg = xd_dev_config(dev);
+    const char *type = xd_config_get(cfg, "storage_type");
+    if (td_trim(td) && !(xd_dev_caps(dev) & XD_CAP_TRIM)) {
+        log_err("xdevice: rw=%s: storage_type=%s does not serve trims%s\n",
+                td->o.td_ddir & TD_DDIR_RAND ? "randtrim" : "trim", type,
+                cfg->storage_type == XD_TYPE_BLOCK ? "; set xd_enable_trim=1" : "");
+        return 1;
+    }
+    if (td->o.sync_file_range) {
+        log_err("xdevice: sync_file_range=%u: not supported by xdevice; allowed: fsync=N or fdatasync=N\n",
+                td->o.sync_file_range);
+        return 1;
+    }
+    return 0;
+}
+
+static int fio_xd_init(struct thread_data *td)
+{
+    struct fio_xd_options *o = td->eo;
+    struct fio_xd_job *job;
+    struct xd_config *cfg;
+    char err[XD_ERRLEN];
+
+    if (fio_xd_version_mismatch) {
+        log_err("xdevice: engine built for %s but loaded into %s; rebuild it with make\n",
+                XD_FIO_BUILT_VERSION, fio_xd_version_mismatch);
+        return 1;
+    }
+    if (fio_xd_build_config(o, &cfg))
+        return 1;
+    job = calloc(1, sizeof(*job));
+    unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
+    int rc = job ? xd_open(&job->dev, cfg, depth, err, sizeof(err)) : -ENOMEM;
+    xd_config_free(cfg);
+    if (rc) {
+        if (job)
+            log_err("xdevice: %s\n", err);
+        free(job);
+        return 1;
+    }
+    td->io_ops_data = job;
+    if (fio_xd_check_job(td, job->dev))
+        return 1; /* cleanup frees job */
+    job->nreqs = depth;
+    job->reqs = calloc(depth, sizeof(*job->reqs));
+    job->events = calloc(depth, sizeof(*job->events));
+    if (!job->reqs || !job->events)
+        return 1;
+    /* fio caps iodepth at 1 for FIO_SYNCIO engines: say so only when true */
+    if (!(xd_dev_caps(job->dev) & XD_CAP_ASYNC))
+        td->flags |= (unsigned long long)FIO_SYNCIO << TD_ENG_FLAG_SHIFT;
+    const char *notice = xd_dev_notice(job->dev);
+    if (notice && td->subjob_number == 0)
+        log_info("xdevice: %s\n", notice);
+    return 0;
+}
+
+static int fio_xd_io_u_init(struct thread_data *td, struct io_u *io_u)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    /* io_u->index shares a union with engine_data: keep state by index */
+    if (io_u->index >= job->nreqs) {
+        log_err("xdevice: io_u index %u beyond iodepth %u\n", io_u->index, job->nreqs);
+        return 1;
+    }
+    job->reqs[io_u->index].user = io_u;
+    return 0;
+}
+
+static const enum xd_op fio_xd_ops_by_ddir[] = {
+    [DDIR_READ] = XD_OP_READ,  [DDIR_WRITE] = XD_OP_WRITE,          [DDIR_TRIM] = XD_OP_TRIM,
+    [DDIR_SYNC] = XD_OP_FSYNC, [DDIR_DATASYNC] = XD_OP_FDATASYNC,
+};
+
+/* Copy a finished request's outcome into its io_u. */
+static struct io_u *fio_xd_finish(struct xd_req *req)
+{
+    struct io_u *io_u = req->user;
+    if (req->result < 0) {
+        io_u->error = (unsigned)-req->result;
+    } else {
+        io_u->error = 0;
+        if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE)
+            io_u->resid = io_u->xfer_buflen - (unsigned long long)req->result;
+    }
+    return io_u;
+}
+
+static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    struct xd_req *req = &job->reqs[io_u->index];
+
+    fio_ro_check(td, io_u);
+    if (io_u->ddir > DDIR_DATASYNC || io_u->ddir == DDIR_SYNC_FILE_RANGE) {
+        io_u->error = EINVAL;
+        return FIO_Q_COMPLETED;
+    }
+    req->op = fio_xd_ops_by_ddir[io_u->ddir];
+    req->file = FILE_ENG_DATA(io_u->file);
+    req->buf = io_u->xfer_buf;
+    req->len = io_u->xfer_buflen;
+    req->off = io_u->offset;
+    int rc = xd_submit(job->dev, req);
+    if (rc == -EBUSY)
+        return FIO_Q_BUSY;
+    if (rc == XD_QUEUED)
+        return FIO_Q_QUEUED;
+    fio_xd_finish(req);
+    return FIO_Q_COMPLETED;
+}
+
+static int fio_xd_commit(struct thread_data *td)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    int rc = xd_commit(job->dev);
+    return rc < 0 ? rc : 0;
+}
+
+static int fio_xd_getevents(struct thread_data *td, unsigned int min, unsigned int max,
+                            const struct timespec *t)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    if (max > job->nreqs)
+        max = job->nreqs;
+    return xd_reap(job->dev, job->events, min, max, t);
+}
+
+static struct io_u *fio_xd_event(struct thread_data *td, int event)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    return fio_xd_finish(job->events[event]);
+}
+
+static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    struct xd_file *file;
+    char err[XD_ERRLEN];
+    unsigned flags = read_only ? XD_OPEN_READONLY : XD_OPEN_CREATE; /* fio --readonly */
+    int rc = xd_file_open(job->dev, f->file_name, flags, f->real_file_size, &file, err,
+                          sizeof(err));
+    if (rc) {
+        log_err("xdevice: %s\n", err);
+        td_verror(td, -rc, "xd_file_open");
+        return 1;
+    }
+    FILE_SET_ENG_DATA(f, file);
+    return 0;
+}
+
+static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    xd_file_close(job->dev, FILE_ENG_DATA(f));
+    FILE_SET_ENG_DATA(f, NULL);
+    return 0;
+}
+
+static int fio_xd_invalidate(struct thread_data *td, struct fio_file *f)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    struct xd_file *file = FILE_ENG_DATA(f);
+    return file ? -xd_file_invalidate(job->dev, file) : 0;
+}
+
+/* A run id shared by every job of one fio invocation, thread or process:
+ * the fio main process's pid and start time (so a reused pid is a new run). */
+static void fio_xd_run_id(struct thread_data *td, char *buf, size_t len)
+{
+    pid_t main_pid = td->o.use_thread ? getpid() : getppid();
+    unsigned long long start = 0;
+    char path[64], stat[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)main_pid);
+    FILE *fp = fopen(path, "r");
+    if (fp) {
+        if (fgets(stat, sizeof(stat), fp)) {
+            const char *p = strrchr(stat, ')'); /* the command name may hold spaces */
+            if (p)
+                sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                       &start);
+        }
+        fclose(fp);
+    }
+    snprintf(buf, len, "%d-%llu", (int)main_pid, start);
+}
+
+static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
+{
+    struct fio_xd_options *o = td->eo;
+    char err[XD_ERRLEN], run_id[64];
+    if (xd_stats_slow_summary(job->dev, err, sizeof(err)))
+        log_info("xdevice: %s: %s\n", td->o.name, err);
+    if (!o->stats)
+        return;
+    fio_xd_run_id(td, run_id, sizeof(run_id));
+    if (xd_stats_publish(job->dev, o->stats, run_id, td->thread_number, td->o.name,
+                         td->subjob_number, err, sizeof(err)))
+        log_err("xdevice: %s\n", err);
+}
+
+static void fio_xd_cleanup(struct thread_data *td)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    if (!job)
+        return;
+    if (job->dev) {
+        fio_xd_report(td, job);
+        xd_close(job->dev);
+    }
+    free(job->reqs);
+    free(job->events);
+    free(job);
+    td->io_ops_data = NULL;
+}
+
+struct ioengine_ops ioengine = {
+    .name = "xdevice",
+    .version = FIO_IOOPS_VERSION,
+    .init = fio_xd_init,
+    .io_u_init = fio_xd_io_u_init,
+    .queue = fio_xd_queue,
+    .commit = fio_xd_commit,
+    .getevents = fio_xd_getevents,
+    .event = fio_xd_event,
+    .cleanup = fio_xd_cleanup,
+    .open_file = fio_xd_open_file,
+    .close_file = fio_xd_close_file,
+    .invalidate = fio_xd_invalidate,
+    .get_file_size = generic_get_file_size,
+    .options = options,
+    .option_struct_size = sizeof(struct fio_xd_options),
+};

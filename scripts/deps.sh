@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# deps.sh - make sure the Debian packages needed to build and test xdevice are
+# installed. Quiet when nothing is missing. As root it installs what is
+# missing; otherwise it prints the one command to run and fails.
+set -euo pipefail
+
+PACKAGES="build-essential pkg-config fio libinih-dev liburing-dev libaio-dev zlib1g-dev libnuma-dev librdmacm-dev libibverbs-dev python3 python3-pytest dpkg-dev gnuplot-nox util-linux strace"
+
+missing=()
+for pkg in $PACKAGES; do
+    status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+    # "install ok installed", "hold ok installed"; not "half-installed",
+    # "config-files" or "not-installed".
+    case "$status" in
+        *" ok installed") ;;
+        *) missing+=("$pkg") ;;
+    esac
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "xdevice: missing packages; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "xdevice: installing ${missing[*]}" >&2
+if ! apt-get update >&2; then
+    echo "xdevice: deps.sh: apt-get update failed" >&2
+    exit 1
+fi
+if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2; then
+    echo "xdevice: deps.sh: apt-get install ${missing[*]} failed" >&2
+    exit 1
+fi

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# perf.sh - xdevice against fio's own engines, side by side in one run.
+#
+# Each row runs xdevice and its fio reference on the same file, alternating,
+# REPS times, and prints the ratio of the median IOPS (xdevice / fio). Only
+# ratios are meaningful: absolute IOPS on a shared machine vary run to run.
+#
+#   PERF_RUNTIME=5 PERF_REPS=3 PERF_SIZE=1g PERF_DISK_DIR=/var/tmp make perf
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
+RUNTIME=${PERF_RUNTIME:-5}
+REPS=${PERF_REPS:-3}
+SIZE=${PERF_SIZE:-1g}
+SHM_FILE=/dev/shm/xdevice-perf.dat
+DISK_DIR=${PERF_DISK_DIR:-/var/tmp}
+DISK_FILE=$DISK_DIR/xdevice-perf.dat
+TARGET=0.95
+
+die() { echo "perf: $*" >&2; exit 1; }
+[ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
+[ "$(stat -f -c %T "$DISK_DIR")" != tmpfs ] || die "PERF_DISK_DIR=$DISK_DIR is a tmpfs; O_DIRECT rows need a disk file system"
+
+# fio --minimal (terse v3) fields: 8 read IOPS, 93..99 IO depth <=1..>=64.
+fio_terse() {
+    fio --minimal --name=perf --rw=randread --bs=4k --time_based --runtime="$RUNTIME" \
+        --norandommap --randrepeat=0 "$@"
+}
+read_iops() { cut -d';' -f8; }
+depth_16_plus() { awk -F';' '{ s = 0; for (i = 97; i <= 99; i++) s += $i; print s "%" }'; }
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# run_pair NAME "XDEVICE ARGS" "FIO ARGS": alternate the two, REPS times each.
+run_pair() {
+    local name=$1 xd_args=$2 ref_args=$3 xd=() ref=() r
+    for ((r = 0; r < REPS; r++)); do
+        # shellcheck disable=SC2086
+        xd+=("$(fio_terse --ioengine=external:"$ENGINE" $xd_args | read_iops)")
+        # shellcheck disable=SC2086
+        ref+=("$(fio_terse $ref_args | read_iops)")
+    done
+    local xd_med ref_med
+    xd_med=$(printf '%s\n' "${xd[@]}" | median)
+    ref_med=$(printf '%s\n' "${ref[@]}" | median)
+    awk -v n="$name" -v x="$xd_med" -v f="$ref_med" -v t="$TARGET" 'BEGIN {
+        ratio = f > 0 ? x / f : 0
+        printf "%-52s %10d %10d %7.2f  %s\n", n, x, f, ratio, ((ratio >= t) ? "ok" : "BELOW " t) }'
+}
+
+lay_out() { # a file fully written, so reads hit data rather than holes
+    [ -f "$1" ] && [ "$(stat -c %s "$1")" -ge "$(numfmt --from=iec "${SIZE^^}")" ] && return
+    fio --name=layout --ioengine=psync --rw=write --bs=1m --size="$SIZE" --filename="$1" \
+        --output=/dev/null
+}
+
+lay_out "$SHM_FILE"
+lay_out "$DISK_FILE"
+trap 'rm -f "$SHM_FILE"' EXIT
+
+printf 'xdevice vs fio %s, 4k random read, %ss x %s reps, median IOPS\n' "$(fio --version)" "$RUNTIME" "$REPS"
+printf '%-52s %10s %10s %7s\n' "row (xdevice | fio reference)" xdevice fio ratio
+shm="--filename=$SHM_FILE"
+run_pair "regular+io_uring qd32 | io_uring qd32 (shm)" \
+    "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=io_uring"
+run_pair "regular+sync | psync (shm)" \
+    "$shm --xd_type=regular --xd_async=sync" "$shm --ioengine=psync"
+run_pair "mmap | mmap (shm)" \
+    "$shm --xd_type=mmap --xd_mmap_size=1g" "$shm --ioengine=mmap"
+run_pair "direct+libaio qd32 | libaio direct=1 qd32 (disk)" \
+    "--filename=$DISK_FILE --iodepth=32 --xd_type=direct --xd_async=libaio" \
+    "--filename=$DISK_FILE --iodepth=32 --ioengine=libaio --direct=1"
+
+echo
+echo "Beyond fio: buffered reads that io_uring would punt to worker threads"
+run_pair "regular+io_uring qd1 | psync (shm)" \
+    "$shm --iodepth=1 --xd_type=regular --xd_async=io_uring" "$shm --ioengine=psync"
+run_pair "regular+io_uring qd1 | io_uring qd1 (shm)" \
+    "$shm --iodepth=1 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=1 --ioengine=io_uring"
+best=psync best_iops=0
+for eng in psync libaio io_uring mmap; do
+    iops=$(fio_terse "$shm" --iodepth=32 --ioengine=$eng | read_iops)
+    if [ "$iops" -gt "$best_iops" ]; then best=$eng best_iops=$iops; fi
+done
+run_pair "regular+io_uring qd32 | best of fio's engines ($best) qd32" \
+    "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=$best"
+
+echo
+echo "Reads that would block keep real queue depth (disk file, page cache dropped first):"
+for who in xdevice fio; do
+    if [ $who = xdevice ]; then args=(--ioengine=external:"$ENGINE" --xd_type=regular --xd_async=io_uring)
+    else args=(--ioengine=io_uring); fi
+    line=$(fio_terse --filename="$DISK_FILE" --iodepth=32 --invalidate=1 "${args[@]}")
+    printf '  %-8s IOPS %8d, share of I/O issued at depth >= 16: %s\n' "$who" \
+        "$(echo "$line" | read_iops)" "$(echo "$line" | depth_16_plus)"
+done

@@ -1,0 +1,145 @@
+/* config.c - unit test of the schema-driven config: defaults, parsing,
+ * range and enum checks, INI errors with file:line, suggestions, conflicts,
+ * and that the dumps round-trip. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "xdevice.h"
+
+static char err[XD_ERRLEN];
+
+static int set(struct xd_config *cfg, const char *key, const char *value)
+{
+    err[0] = '\0';
+    return xd_config_set(cfg, key, value, "test", err, sizeof(err));
+}
+
+static char *write_ini(const char *text)
+{
+    static char path[] = "/tmp/xd-unit-config-XXXXXX";
+    strcpy(path, "/tmp/xd-unit-config-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+        exit(1);
+    close(fd);
+    return path;
+}
+
+static int load(struct xd_config *cfg, const char *text)
+{
+    char *path = write_ini(text);
+    err[0] = '\0';
+    int rc = xd_config_load(cfg, path, err, sizeof(err));
+    unlink(path);
+    return rc;
+}
+
+static void test_defaults(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    CHECK(cfg);
+    CHECK(cfg->storage_type == XD_TYPE_REGULAR);
+    CHECK(cfg->async == XD_ASYNC_SYNC);
+    CHECK(cfg->mmap_size == 64 * 1024 * 1024);
+    CHECK(cfg->file_permissions == 0644);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == 0);
+    /* every schema default parses and passes validation as a value */
+    for (unsigned k = 0; k < xd_config_key_count(); k++)
+        CHECK_MSG(set(cfg, xd_keys[k].name, xd_keys[k].def) == 0, "%s: %s", xd_keys[k].name, err);
+    xd_config_free(cfg);
+}
+
+static void test_values(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    CHECK(set(cfg, "mmap_size", "128k") == 0 && cfg->mmap_size == 128 * 1024);
+    CHECK(set(cfg, "mmap_size", "2GiB") == 0 && cfg->mmap_size == 2LL << 30);
+    CHECK(set(cfg, "mmap_size", "12q") == -EINVAL && strstr(err, "mmap_size=12q"));
+    CHECK(strstr(err, "allowed: a size"));
+    CHECK(set(cfg, "max_events", "0") == -EINVAL && strstr(err, "out of range"));
+    CHECK(set(cfg, "max_events", "-5") == -EINVAL);
+    CHECK(set(cfg, "max_events", "12x") == -EINVAL);
+    CHECK(set(cfg, "async", "io_uring") == 0 && cfg->async == XD_ASYNC_IO_URING);
+    CHECK(set(cfg, "async", "posix") == -EINVAL && strstr(err, "one of sync|libaio|io_uring"));
+    CHECK(set(cfg, "use_direct_io", "yes") == 0 && cfg->use_direct_io);
+    CHECK(set(cfg, "use_direct_io", "maybe") == -EINVAL && strstr(err, "true or false"));
+    CHECK(set(cfg, "file_permissions", "0600") == 0 && cfg->file_permissions == 0600);
+    CHECK(set(cfg, "file_permissions", "0999") == -EINVAL);
+    CHECK(set(cfg, "target_cache_hit_ratio", "0.9") == 0);
+    CHECK(set(cfg, "target_cache_hit_ratio", "1.5") == -EINVAL);
+    CHECK(set(cfg, "queue_depth", "") == -EINVAL && strstr(err, "empty value"));
+    CHECK(set(cfg, "cache_szie", "1m") == -EINVAL && strstr(err, "did you mean 'cache_size'"));
+    CHECK(set(cfg, "storage_type", "sparse") == -EINVAL && strstr(err, "not built yet"));
+    CHECK(set(cfg, "enable_compression", "true") == -EINVAL && strstr(err, "not built yet"));
+    CHECK(set(cfg, "enable_compression", "false") == 0); /* the default is fine */
+    CHECK(strcmp(xd_config_get(cfg, "async"), "io_uring") == 0);
+    CHECK(xd_config_get(cfg, "nope") == NULL);
+    xd_config_free(cfg);
+}
+
+static void test_ini(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    CHECK(load(cfg, "[local]\nstorage_type = direct\nio_alignment = 512\n\n[block]\nqueue_depth=8\n") == 0);
+    CHECK(cfg->storage_type == XD_TYPE_DIRECT && cfg->io_alignment == 512 && cfg->queue_depth == 8);
+    CHECK(strstr(cfg->origin[XD_KEY_io_alignment], ":3"));
+    CHECK(load(cfg, "[local]\n; comment\nmmap_size = huge\n") == -EINVAL);
+    CHECK_MSG(strstr(err, ":3: mmap_size=huge"), "%s", err);
+    CHECK(load(cfg, "[local]\nread_ahed_kb = 4\n") == -EINVAL && strstr(err, "'read_ahead_kb'"));
+    CHECK(load(cfg, "[block]\nmmap_size = 1m\n") == -EINVAL && strstr(err, "belongs in section [local]"));
+    CHECK(load(cfg, "[local]\nasync=sync\nasync=libaio\n") == -EINVAL && strstr(err, "set twice"));
+    CHECK(load(cfg, "[local]\nthis line is wrong\n") == -EINVAL && strstr(err, ":2:"));
+    CHECK(xd_config_load(cfg, "/nonexistent/x.ini", err, sizeof(err)) == -ENOENT);
+    CHECK(strstr(err, "/nonexistent/x.ini"));
+    xd_config_free(cfg);
+}
+
+static void test_conflicts(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    CHECK(set(cfg, "use_aio", "false") == 0 && set(cfg, "async", "libaio") == 0);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == -EINVAL);
+    CHECK(strstr(err, "async=libaio") && strstr(err, "use_aio=false") && strstr(err, "conflicts"));
+    xd_config_free(cfg);
+    cfg = xd_config_new();
+    CHECK(set(cfg, "use_mmap", "true") == 0);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == -EINVAL && strstr(err, "storage_type=mmap"));
+    xd_config_free(cfg);
+    cfg = xd_config_new();
+    CHECK(set(cfg, "io_alignment", "3000") == 0);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == -EINVAL && strstr(err, "power of two"));
+    xd_config_free(cfg);
+}
+
+static void test_dumps(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    CHECK(set(cfg, "cache_ttl", "0") == 0 && set(cfg, "read_ahead_kb", "512") == 0);
+    char *json = xd_config_json(cfg);
+    CHECK(json && strstr(json, "\"read_ahead_kb\":512") && strstr(json, "\"storage_type\":\"regular\""));
+    /* the INI dump recreates the config it came from */
+    char *ini = xd_config_ini(cfg);
+    struct xd_config *again = xd_config_new();
+    CHECK(ini && load(again, ini) == 0);
+    char *json2 = xd_config_json(again);
+    CHECK(json2 && json && !strcmp(json, json2));
+    free(json);
+    free(json2);
+    free(ini);
+    xd_config_free(again);
+    xd_config_free(cfg);
+}
+
+int main(void)
+{
+    test_defaults();
+    test_values();
+    test_ini();
+    test_conflicts();
+    test_dumps();
+    return check_result();
+}
