@@ -15,9 +15,9 @@
 #include "xdevice.h"
 
 #define TMPFS_MAGIC_ 0x01021994
-#define FILE_SIZE (64 * 1024)
+#define FILE_SIZE (16 * 1024)
 #define SLOT 100 /* writer w owns bytes [k*200 + w*100, +100): unaligned, sharing sectors */
-#define ROUNDS 200
+#define ROUNDS 100
 
 static char err[XD_ERRLEN];
 
@@ -33,19 +33,28 @@ static struct xd_dev *open_direct(const char *async)
     return dev;
 }
 
-/* Each writer fills its slots with its own round-stamped byte, ROUNDS times. */
+/* Each writer fills its slots with its own round-stamped byte, then reads
+ * them back. Only it writes those bytes, so anything but its latest stamp is
+ * an update lost to the other writer's read-modify-write. Exit status: 0, or
+ * 1 for an I/O error, or 2 for a lost update. */
 static int writer(const char *path, int w)
 {
     struct xd_dev *dev = open_direct("sync");
     struct xd_file *f;
-    char buf[SLOT];
+    static char buf[SLOT], back[FILE_SIZE];
     if (!dev || xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)))
         return 1;
     for (int r = 0; r < ROUNDS; r++) {
-        memset(buf, 'a' + w * 10 + r % 10, SLOT);
+        char stamp = (char)('a' + w * 10 + r % 10);
+        memset(buf, stamp, SLOT);
         for (uint64_t off = (uint64_t)w * SLOT; off + SLOT <= FILE_SIZE; off += 2 * SLOT)
             if (xd_write(dev, f, buf, SLOT, off) != SLOT)
                 return 1;
+        if (xd_read(dev, f, back, FILE_SIZE, 0) != FILE_SIZE)
+            return 1;
+        for (uint64_t off = (uint64_t)w * SLOT; off + SLOT <= FILE_SIZE; off += 2 * SLOT)
+            if (memcmp(back + off, buf, SLOT))
+                return 2;
     }
     xd_file_close(dev, f);
     xd_close(dev);
@@ -63,7 +72,8 @@ static void test_concurrent_rmw(const char *path)
     for (int w = 0; w < 2; w++) {
         int status;
         waitpid(pids[w], &status, 0);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "writer %d: %s", w, WEXITSTATUS(status) == 2 ? "an update was lost" : "I/O failed");
     }
     /* every slot holds its writer's last round */
     struct xd_dev *dev = open_direct("sync");
