@@ -1,0 +1,953 @@
+/* tmpfs.c - the tmpfs layer: moves each file's data onto a tmpfs (mounted on
+ * demand when root) for memory-speed I/O through the file driver below, and
+ * with backup_to_disk keeps the caller's disk path as a restorable backup.
+ *
+ * A tmpfs this layer mounts stays mounted after close: other jobs or
+ * processes may still use it, and unmounting would discard their data.
+ * A backup is a point-in-time-ish copy taken every backup_interval_sec, at
+ * each fsync/fdatasync and at close: data written after the last of those is
+ * lost on a crash or reboot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "../core/json.h"
+#include "../core/xd_internal.h"
+
+#define TMPFS_FALLBACK_DIR "/dev/shm/xdevice" /* where non-root auto_mount lands */
+#define TMPFS_COPY_CHUNK   (1u << 20)          /* read/write fallback of a copy */
+#define TMPFS_BACKUP_SUFFIX ".xdbackup.tmp"
+
+struct tmpfs_file {
+    struct tmpfs_file *prev, *next; /* the device's open files, under tmpfs_layer.lock */
+    unsigned pins;                  /* backup passes using the entry; close waits for 0 */
+    char *disk_path;                /* P, absolute: backups go there, restores come from it */
+    char *backup_tmp;               /* P.xdbackup.tmp, renamed over P */
+    char *disk_dir;                 /* P's directory, fsynced after the rename */
+    char *data_path;                /* the tmpfs copy the driver below works on */
+    pthread_mutex_t backup_lock;    /* one backup of this file at a time */
+    atomic_bool dirty;              /* written since the last backup began */
+};
+
+struct tmpfs_layer {
+    char *dir; /* the data directory actually used */
+    bool backup, mounted_by_us;
+    /* Settings copied at open: the backup thread must not follow a config
+     * that a reload could free under it. */
+    mode_t file_mode, dir_mode;
+    bool create_dirs;
+    unsigned interval_sec;
+    char notice[PATH_MAX + 96];
+    /* Everything below is shared with the backup thread. */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;     /* stop request (CLOCK_MONOTONIC timed waits) */
+    pthread_cond_t unpinned; /* a backup pass let go of a file */
+    pthread_t thread;
+    bool thread_started, stop;
+    struct tmpfs_file *files;
+    struct {
+        uint64_t backups, backup_bytes, backup_errors, restores, restore_bytes;
+    } count;
+    char last_backup_error[PATH_MAX + 128];
+};
+
+/* --- paths --------------------------------------------------------------- */
+
+/* mkdir -p. Returns 0 or -errno; -ENOTDIR when path exists as something else. */
+static int tmpfs_mkdir_p(const char *path, mode_t mode)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return -ENAMETOOLONG;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, mode) && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(dir, mode) && errno != EEXIST)
+        return -errno;
+    if (stat(dir, &st))
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* statfs of path, or of its nearest existing ancestor: what a directory
+ * not made yet would be on. Returns 0 or -errno. */
+static int tmpfs_statfs_nearest(const char *path, struct statfs *sf)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return -ENAMETOOLONG;
+    while (statfs(dir, sf)) {
+        if (errno != ENOENT)
+            return -errno;
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            snprintf(dir, sizeof(dir), ".");
+        else if (slash == dir)
+            dir[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    return 0;
+}
+
+/* A mount point sits on another device than its parent (or is "/"). */
+static bool tmpfs_is_mount_point(const char *dir)
+{
+    char up[PATH_MAX];
+    struct stat st, parent;
+    if (snprintf(up, sizeof(up), "%s/..", dir) >= (int)sizeof(up))
+        return false;
+    if (stat(dir, &st) || stat(up, &parent))
+        return false;
+    return st.st_dev != parent.st_dev || st.st_ino == parent.st_ino;
+}
+
+/* P made absolute, with its directory resolved through symlinks when it
+ * exists, so two spellings of one file share one tmpfs copy. NULL: no memory. */
+static char *tmpfs_absolute(const char *path)
+{
+    char *copy = strdup(path), *real = NULL, *abs = NULL, cwd[PATH_MAX];
+    if (!copy)
+        return NULL;
+    char *slash = strrchr(copy, '/');
+    const char *base = slash ? slash + 1 : copy;
+    if (slash)
+        *slash = '\0';
+    real = realpath(!slash ? "." : copy[0] ? copy : "/", NULL);
+    int n;
+    if (real)
+        n = asprintf(&abs, "%s/%s", strcmp(real, "/") ? real : "", base);
+    else if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+        n = asprintf(&abs, "%s", path);
+    else
+        n = asprintf(&abs, "%s/%s", cwd, path);
+    free(real);
+    free(copy);
+    return n < 0 ? NULL : abs;
+}
+
+static uint64_t tmpfs_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The tmpfs copy of absolute path abs: one file name in dir, with '%' and
+ * '/' escaped as %25 and %2F so distinct paths never share a name and the
+ * name reads back as the path. A name past NAME_MAX keeps its tail behind a
+ * hash of the whole path. NULL: no memory. */
+static char *tmpfs_data_path(const char *dir, const char *abs)
+{
+    const char *src = abs + (abs[0] == '/');
+    char *name = malloc(strlen(src) * 3 + 1), *out = NULL;
+    size_t n = 0;
+    if (!name)
+        return NULL;
+    for (; *src; src++) {
+        if (*src == '/' || *src == '%') {
+            n += (size_t)sprintf(name + n, "%%%02X", (unsigned char)*src);
+        } else {
+            name[n++] = *src;
+        }
+    }
+    name[n] = '\0';
+    int rc;
+    if (n > NAME_MAX) /* 16 hex digits, '-', then the tail */
+        rc = asprintf(&out, "%s/%016llx-%s", dir, (unsigned long long)tmpfs_hash(abs),
+                      name + n - (NAME_MAX - 17));
+    else
+        rc = asprintf(&out, "%s/%s", dir, name);
+    free(name);
+    return rc < 0 ? NULL : out;
+}
+
+/* --- the data directory ---------------------------------------------------- */
+
+/* Config messages start with where the key was set, when that is known. */
+static const char *tmpfs_origin(const struct xd_config *cfg, enum xd_key key, char *buf,
+                                size_t len)
+{
+    const char *origin = cfg->origin[key];
+    if (!origin || !strcmp(origin, "default"))
+        return "";
+    snprintf(buf, len, "%s: ", origin);
+    return buf;
+}
+
+static int tmpfs_refuse_fs(const struct xd_config *cfg, const char *dir, long f_type, char *err,
+                           size_t errlen)
+{
+    char where[256];
+    xd_errf(err, errlen,
+            "%stmpfs_directory=%s: not on a tmpfs (f_type 0x%lx); allowed: a tmpfs mount such as /dev/shm, or auto_mount=true as root",
+            tmpfs_origin(cfg, XD_KEY_tmpfs_directory, where, sizeof(where)), dir,
+            (unsigned long)f_type);
+    return -EINVAL;
+}
+
+/* The directory must be on tmpfs, or the type would silently run at disk speed. */
+static int tmpfs_check_dir(const struct xd_config *cfg, const char *dir, char *err, size_t errlen)
+{
+    struct statfs sf;
+    int rc = tmpfs_statfs_nearest(dir, &sf);
+    if (rc) {
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot examine it: %s", dir, strerror(-rc));
+        return rc;
+    }
+    return sf.f_type == TMPFS_MAGIC ? 0 : tmpfs_refuse_fs(cfg, dir, (long)sf.f_type, err, errlen);
+}
+
+/* Refuse a disk directory before creating it, so a mistake leaves nothing behind. */
+static int tmpfs_make_dir(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
+                          size_t errlen)
+{
+    int rc = tmpfs_check_dir(cfg, t->dir, err, errlen);
+    if (rc)
+        return rc;
+    rc = tmpfs_mkdir_p(t->dir, t->dir_mode);
+    if (rc)
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot create it: %s", t->dir, strerror(-rc));
+    return rc;
+}
+
+/* Called with the mount lock held, so concurrent openers mount once. */
+static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
+                              size_t errlen)
+{
+    struct statfs sf;
+    char opts[1024], where[256];
+    if (!statfs(t->dir, &sf) && sf.f_type == TMPFS_MAGIC && tmpfs_is_mount_point(t->dir))
+        return 0;
+    if (snprintf(opts, sizeof(opts), "size=%lld%s%s", (long long)cfg->tmpfs_size,
+                 cfg->tmpfs_mount_options[0] ? "," : "",
+                 cfg->tmpfs_mount_options) >= (int)sizeof(opts)) {
+        xd_errf(err, errlen, "%stmpfs_mount_options=%s: too long; allowed: up to 1000 characters",
+                tmpfs_origin(cfg, XD_KEY_tmpfs_mount_options, where, sizeof(where)),
+                cfg->tmpfs_mount_options);
+        return -EINVAL;
+    }
+    if (mount("xdevice", t->dir, "tmpfs", 0, opts)) {
+        int rc = -errno;
+        if (rc == -EINVAL)
+            xd_errf(err, errlen, "%stmpfs_mount_options=%s: the kernel refused to mount a tmpfs at %s with '%s'; allowed: tmpfs options such as mode=0755,nr_inodes=0 (size comes from tmpfs_size)",
+                    tmpfs_origin(cfg, XD_KEY_tmpfs_mount_options, where, sizeof(where)),
+                    cfg->tmpfs_mount_options, t->dir, opts);
+        else
+            xd_errf(err, errlen, "%sauto_mount=true: cannot mount a tmpfs at tmpfs_directory=%s: %s; allowed: auto_mount=false with tmpfs_directory on an existing tmpfs such as /dev/shm/xdevice",
+                    tmpfs_origin(cfg, XD_KEY_auto_mount, where, sizeof(where)), t->dir,
+                    strerror(-rc));
+        return rc;
+    }
+    t->mounted_by_us = true;
+    return 0;
+}
+
+/* Mount a tmpfs at the directory unless one is already there. Jobs and
+ * processes opening together serialize on "<dir>.lock" beside it. */
+static int tmpfs_auto_mount(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
+                            size_t errlen)
+{
+    char lock_path[PATH_MAX];
+    size_t len = strlen(t->dir);
+    int rc = tmpfs_mkdir_p(t->dir, t->dir_mode);
+    if (rc) {
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot create it (auto_mount=true): %s", t->dir,
+                strerror(-rc));
+        return rc;
+    }
+    while (len > 1 && t->dir[len - 1] == '/')
+        len--;
+    if (snprintf(lock_path, sizeof(lock_path), "%.*s.lock", (int)len, t->dir) >=
+        (int)sizeof(lock_path)) {
+        xd_errf(err, errlen, "tmpfs_directory=%s: too long for its mount lock; allowed: under %d characters",
+                t->dir, PATH_MAX - 6);
+        return -ENAMETOOLONG;
+    }
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = -errno;
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot create the mount lock %s: %s", t->dir,
+                lock_path, strerror(-rc));
+        return rc;
+    }
+    while ((rc = flock(fd, LOCK_EX) ? -errno : 0) == -EINTR)
+        ;
+    if (rc)
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot lock %s: %s", t->dir, lock_path,
+                strerror(-rc));
+    else
+        rc = tmpfs_mount_locked(t, cfg, err, errlen);
+    close(fd); /* releases the lock */
+    return rc;
+}
+
+/* Decide where data lives: a tmpfs mounted here (root), /dev/shm/xdevice
+ * (auto_mount without root, with a notice), or tmpfs_directory as given. */
+static int tmpfs_choose_dir(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
+                            size_t errlen)
+{
+    const char *dir = cfg->tmpfs_directory;
+    bool mount_it = cfg->auto_mount && geteuid() == 0;
+    char where[256];
+    if (!dir[0]) {
+        xd_errf(err, errlen, "%stmpfs_directory is empty; allowed: a directory on a tmpfs such as %s",
+                tmpfs_origin(cfg, XD_KEY_tmpfs_directory, where, sizeof(where)),
+                TMPFS_FALLBACK_DIR);
+        return -EINVAL;
+    }
+    if (cfg->auto_mount && !mount_it) {
+        if (strcmp(dir, TMPFS_FALLBACK_DIR))
+            snprintf(t->notice, sizeof(t->notice),
+                     "tmpfs: auto_mount needs root; using %s instead of %s", TMPFS_FALLBACK_DIR,
+                     dir);
+        else
+            snprintf(t->notice, sizeof(t->notice),
+                     "tmpfs: auto_mount needs root; using %s as it is, without mounting",
+                     TMPFS_FALLBACK_DIR);
+        dir = TMPFS_FALLBACK_DIR;
+    }
+    if (!(t->dir = strdup(dir)))
+        return -ENOMEM;
+    int rc = mount_it ? tmpfs_auto_mount(t, cfg, err, errlen)
+                      : tmpfs_make_dir(t, cfg, err, errlen);
+    return rc ? rc : tmpfs_check_dir(cfg, t->dir, err, errlen);
+}
+
+/* --- copying ------------------------------------------------------------- */
+
+/* One step of a copy at off: bytes moved (0 at src's end) or -errno.
+ * copy_file_range keeps the bytes in the kernel; when it refuses the pair of
+ * file systems the copy continues with pread/pwrite through *buf. */
+static ssize_t tmpfs_copy_step(int src, int dst, off_t off, size_t len, char **buf)
+{
+    if (!*buf) {
+        off_t in = off, out = off;
+        ssize_t n = copy_file_range(src, &in, dst, &out, len, 0);
+        if (n >= 0)
+            return n;
+        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+            return -errno;
+        if (!(*buf = malloc(TMPFS_COPY_CHUNK)))
+            return -ENOMEM;
+    }
+    ssize_t n = pread(src, *buf, len < TMPFS_COPY_CHUNK ? len : TMPFS_COPY_CHUNK, off);
+    if (n < 0)
+        return -errno;
+    for (ssize_t done = 0; done < n;) {
+        ssize_t w = pwrite(dst, *buf + done, (size_t)(n - done), off + done);
+        if (w < 0 && errno != EINTR)
+            return -errno;
+        if (w > 0)
+            done += w;
+    }
+    return n;
+}
+
+/* Copy [from, to) of src into dst: bytes copied (fewer when src shrank
+ * under us) or -errno. */
+static int64_t tmpfs_copy_extent(int src, int dst, off_t from, off_t to, char **buf)
+{
+    off_t pos = from;
+    while (pos < to) {
+        ssize_t n = tmpfs_copy_step(src, dst, pos, (size_t)(to - pos), buf);
+        if (n <= 0) {
+            if (n < 0)
+                return n;
+            break;
+        }
+        pos += n;
+    }
+    return pos - from;
+}
+
+/* Copy src into the empty dst, data extents only so holes stay holes, then
+ * give dst src's size. Returns the data bytes copied or -errno. */
+static int64_t tmpfs_copy_file(int src, int dst)
+{
+    struct stat st;
+    char *buf = NULL;
+    int64_t copied = 0, rc = 0;
+    if (fstat(src, &st))
+        return -errno;
+    for (off_t pos = 0; pos < st.st_size;) {
+        off_t data = lseek(src, pos, SEEK_DATA), hole = st.st_size;
+        if (data < 0 && errno == ENXIO)
+            break;
+        if (data < 0) /* no SEEK_DATA here: all of it is data */
+            data = pos;
+        else if ((hole = lseek(src, data, SEEK_HOLE)) < 0 || hole > st.st_size)
+            hole = st.st_size;
+        if (data >= hole || (rc = tmpfs_copy_extent(src, dst, data, hole, &buf)) < 0)
+            break;
+        copied += rc;
+        pos = rc < hole - data ? st.st_size : hole;
+    }
+    free(buf);
+    if (rc >= 0 && ftruncate(dst, st.st_size))
+        rc = -errno;
+    return rc < 0 ? rc : copied;
+}
+
+/* --- backup and restore -------------------------------------------------- */
+
+/* Open P's temporary backup, locked: jobs backing up the same P take turns.
+ * A lock won on a name that another job has since renamed over P is let go
+ * and taken again on a fresh file. Returns the fd or -errno. */
+static int tmpfs_backup_tmp_open(const char *tmp, mode_t mode)
+{
+    for (;;) {
+        struct stat held, named;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
+        if (fd < 0)
+            return -errno;
+        int rc = flock(fd, LOCK_EX) || fstat(fd, &held) ? -errno : 0;
+        if (!rc && !stat(tmp, &named)) {
+            if (held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+                return fd;
+        } else if (!rc && errno != ENOENT) {
+            rc = -errno;
+        }
+        close(fd);
+        if (rc && rc != -EINTR)
+            return rc;
+    }
+}
+
+static int tmpfs_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+/* The locked temporary file beside P, creating P's directory when allowed.
+ * Returns the fd or -errno. */
+static int tmpfs_backup_create(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                               const char **step)
+{
+    *step = "create its " TMPFS_BACKUP_SUFFIX;
+    int fd = tmpfs_backup_tmp_open(tf->backup_tmp, t->file_mode);
+    if (fd != -ENOENT || !t->create_dirs)
+        return fd;
+    *step = "create its directory";
+    int rc = tmpfs_mkdir_p(tf->disk_dir, t->dir_mode);
+    if (rc)
+        return rc;
+    *step = "create its " TMPFS_BACKUP_SUFFIX;
+    return tmpfs_backup_tmp_open(tf->backup_tmp, t->file_mode);
+}
+
+/* Fill the temporary file with src's data, durably, with P's mode. Returns
+ * the data bytes copied or -errno. */
+static int64_t tmpfs_backup_fill(const struct tmpfs_file *tf, int src, int dst, const char **step)
+{
+    struct stat st;
+    *step = "copy its data";
+    if (ftruncate(dst, 0) || (!stat(tf->disk_path, &st) && fchmod(dst, st.st_mode & 07777)))
+        return -errno;
+    int64_t copied = tmpfs_copy_file(src, dst);
+    if (copied < 0)
+        return copied;
+    *step = "fsync its " TMPFS_BACKUP_SUFFIX;
+    return fsync(dst) ? -errno : copied;
+}
+
+/* Put the filled temporary file in P's place and make the rename durable. */
+static int64_t tmpfs_backup_replace(const struct tmpfs_file *tf, int src, int dst,
+                                    const char **step)
+{
+    int64_t copied = tmpfs_backup_fill(tf, src, dst, step);
+    if (copied >= 0) {
+        *step = "rename its " TMPFS_BACKUP_SUFFIX " over it";
+        if (rename(tf->backup_tmp, tf->disk_path))
+            copied = -errno;
+    }
+    if (copied < 0) {
+        unlink(tf->backup_tmp); /* still ours: the lock lasts until dst is closed */
+        return copied;
+    }
+    *step = "fsync its directory";
+    int rc = tmpfs_fsync_dir(tf->disk_dir);
+    return rc ? rc : copied;
+}
+
+/* Write tf's tmpfs data to P atomically: a temporary file beside P, fsync,
+ * rename over P, fsync P's directory, so P is always one whole backup, old
+ * or new. Returns the data bytes copied or -errno, with the failed step. */
+static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                                 const char **step)
+{
+    *step = "open its tmpfs copy";
+    int src = open(tf->data_path, O_RDONLY | O_CLOEXEC);
+    if (src < 0)
+        return -errno;
+    int dst = tmpfs_backup_create(t, tf, step);
+    int64_t rc = dst < 0 ? dst : tmpfs_backup_replace(tf, src, dst, step);
+    if (dst >= 0)
+        close(dst);
+    close(src);
+    return rc;
+}
+
+static void tmpfs_note_backup(struct tmpfs_layer *t, const struct tmpfs_file *tf, int64_t rc,
+                              const char *step)
+{
+    pthread_mutex_lock(&t->lock);
+    if (rc >= 0) {
+        t->count.backups++;
+        t->count.backup_bytes += (uint64_t)rc;
+    } else {
+        t->count.backup_errors++;
+        snprintf(t->last_backup_error, sizeof(t->last_backup_error),
+                 "%s: backup_to_disk could not %s: %s", tf->disk_path, step, strerror((int)-rc));
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Back tf up if it changed since the last backup began. A failed backup
+ * leaves it dirty for the next try. Returns 0 or -errno. */
+static int tmpfs_backup(struct tmpfs_layer *t, struct tmpfs_file *tf)
+{
+    int64_t rc = 0;
+    const char *step = "";
+    pthread_mutex_lock(&tf->backup_lock);
+    if (atomic_exchange_explicit(&tf->dirty, false, memory_order_acq_rel)) {
+        rc = tmpfs_backup_copy(t, tf, &step);
+        if (rc < 0)
+            atomic_store_explicit(&tf->dirty, true, memory_order_release);
+        tmpfs_note_backup(t, tf, rc, step);
+    }
+    pthread_mutex_unlock(&tf->backup_lock);
+    return rc < 0 ? (int)rc : 0;
+}
+
+/* backup_to_disk: a tmpfs copy that is missing or empty (a reboot, a new
+ * mount) is brought back from P before the driver opens it. The lock on the
+ * tmpfs file makes concurrent openers restore once. Returns 0 or -errno. */
+static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err, size_t errlen)
+{
+    struct stat st;
+    int64_t rc = 0;
+    int dst = -1, src = open(tf->disk_path, O_RDONLY | O_CLOEXEC);
+    if (src < 0 && errno == ENOENT)
+        return 0;
+    if (src < 0 || fstat(src, &st)) {
+        rc = -errno;
+        xd_errf(err, errlen, "%s: cannot read it to restore (backup_to_disk=true): %s",
+                tf->disk_path, strerror((int)-rc));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) || !st.st_size)
+        goto out;
+    dst = open(tf->data_path, O_RDWR | O_CREAT | O_CLOEXEC, t->file_mode);
+    if (dst < 0 || flock(dst, LOCK_EX) || fstat(dst, &st)) {
+        rc = -errno;
+        xd_errf(err, errlen, "%s: cannot create its tmpfs copy %s: %s", tf->disk_path,
+                tf->data_path, strerror((int)-rc));
+        goto out;
+    }
+    if (st.st_size)
+        goto out; /* restored by another opener, or data of its own */
+    if ((rc = tmpfs_copy_file(src, dst)) < 0) {
+        xd_errf(err, errlen, "%s: cannot restore it into %s (backup_to_disk=true): %s",
+                tf->disk_path, tf->data_path, strerror((int)-rc));
+        if (ftruncate(dst, 0)) /* a partial copy must not pass for data */
+            unlink(tf->data_path);
+        goto out;
+    }
+    atomic_store(&tf->dirty, false); /* P already holds exactly this */
+    pthread_mutex_lock(&t->lock);
+    t->count.restores++;
+    t->count.restore_bytes += (uint64_t)rc;
+    pthread_mutex_unlock(&t->lock);
+out:
+    if (dst >= 0)
+        close(dst);
+    if (src >= 0)
+        close(src);
+    return rc < 0 ? (int)rc : 0;
+}
+
+/* --- the backup thread --------------------------------------------------- */
+
+/* Back up every open file. Called and returns with t->lock held, dropping it
+ * around each copy; the pinned entry stays linked, so its next stays valid. */
+static void tmpfs_backup_pass_locked(struct tmpfs_layer *t)
+{
+    struct tmpfs_file *tf = t->files;
+    while (tf && !t->stop) {
+        tf->pins++;
+        pthread_mutex_unlock(&t->lock);
+        tmpfs_backup(t, tf);
+        pthread_mutex_lock(&t->lock);
+        struct tmpfs_file *next = tf->next;
+        if (!--tf->pins)
+            pthread_cond_broadcast(&t->unpinned);
+        tf = next;
+    }
+}
+
+static void *tmpfs_backup_thread(void *arg)
+{
+    struct tmpfs_layer *t = arg;
+    pthread_mutex_lock(&t->lock);
+    while (!t->stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += (time_t)t->interval_sec;
+        while (!t->stop && pthread_cond_timedwait(&t->wake, &t->lock, &deadline) != ETIMEDOUT)
+            ;
+        if (!t->stop)
+            tmpfs_backup_pass_locked(t);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* Started at the first file open, with every signal blocked so signals keep
+ * going to the caller's (fio's) threads. Called with t->lock held. */
+static int tmpfs_start_thread_locked(struct tmpfs_layer *t, char *err, size_t errlen)
+{
+    sigset_t all, old;
+    if (t->thread_started)
+        return 0;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = -pthread_create(&t->thread, NULL, tmpfs_backup_thread, t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc)
+        xd_errf(err, errlen, "backup_to_disk=true: cannot start the backup thread: %s",
+                strerror(-rc));
+    t->thread_started = !rc;
+    return rc;
+}
+
+static void tmpfs_stop_thread(struct tmpfs_layer *t)
+{
+    if (!t->thread_started)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->stop = true;
+    pthread_cond_signal(&t->wake);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    t->thread_started = false;
+}
+
+/* --- device -------------------------------------------------------------- */
+
+static void tmpfs_free(struct tmpfs_layer *t)
+{
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->wake);
+    pthread_cond_destroy(&t->unpinned);
+    free(t->dir);
+    free(t);
+}
+
+static int tmpfs_new(struct tmpfs_layer **out, const struct xd_config *cfg)
+{
+    struct tmpfs_layer *t = calloc(1, sizeof(*t));
+    pthread_condattr_t attr;
+    if (!t)
+        return -ENOMEM;
+    t->backup = cfg->backup_to_disk;
+    t->file_mode = cfg->file_permissions;
+    t->dir_mode = cfg->dir_permissions;
+    t->create_dirs = cfg->auto_create_dirs;
+    t->interval_sec = (unsigned)cfg->backup_interval_sec;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&t->unpinned, NULL);
+    *out = t;
+    return 0;
+}
+
+static int tmpfs_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    struct tmpfs_layer *t;
+    int rc = tmpfs_new(&t, layer->dev->cfg);
+    if (rc)
+        return rc;
+    rc = tmpfs_choose_dir(t, layer->dev->cfg, err, errlen);
+    if (rc) {
+        tmpfs_free(t);
+        return rc;
+    }
+    layer->priv = t;
+    return 0;
+}
+
+static void tmpfs_file_free(struct tmpfs_file *tf)
+{
+    pthread_mutex_destroy(&tf->backup_lock);
+    free(tf->disk_path);
+    free(tf->backup_tmp);
+    free(tf->disk_dir);
+    free(tf->data_path);
+    free(tf);
+}
+
+static void tmpfs_close(struct xd_layer *layer)
+{
+    struct tmpfs_layer *t = layer->priv;
+    tmpfs_stop_thread(t);
+    /* files the caller left open still get their last backup */
+    for (struct tmpfs_file *tf = t->files; tf; tf = tf->next)
+        tmpfs_backup(t, tf);
+    tmpfs_free(t);
+}
+
+/* --- files --------------------------------------------------------------- */
+
+/* P.xdbackup.tmp beside P; when P's name is too long for the suffix, a
+ * name from a hash of P. NULL: no memory. */
+static char *tmpfs_backup_tmp_name(const char *disk_path, const char *disk_dir)
+{
+    const char *base = strrchr(disk_path, '/');
+    char *name;
+    int rc;
+    base = base ? base + 1 : disk_path;
+    if (strlen(base) + strlen(TMPFS_BACKUP_SUFFIX) <= NAME_MAX)
+        rc = asprintf(&name, "%s" TMPFS_BACKUP_SUFFIX, disk_path);
+    else
+        rc = asprintf(&name, "%s/.%016llx" TMPFS_BACKUP_SUFFIX, disk_dir,
+                      (unsigned long long)tmpfs_hash(disk_path));
+    return rc < 0 ? NULL : name;
+}
+
+/* Per-file state for disk path P: its absolute form, backup names and tmpfs name. */
+static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct tmpfs_file **out)
+{
+    struct tmpfs_file *tf = calloc(1, sizeof(*tf));
+    char *slash;
+    if (!tf)
+        return -ENOMEM;
+    pthread_mutex_init(&tf->backup_lock, NULL);
+    atomic_init(&tf->dirty, true); /* until proven equal to P */
+    if (!(tf->disk_path = tmpfs_absolute(path)) || !(tf->disk_dir = strdup(tf->disk_path)) ||
+        !(tf->data_path = tmpfs_data_path(t->dir, tf->disk_path)))
+        goto fail;
+    slash = strrchr(tf->disk_dir, '/');
+    if (slash)
+        slash[slash == tf->disk_dir] = '\0'; /* keep "/" for a file at the root */
+    else
+        strcpy(tf->disk_dir, ".");
+    if (!(tf->backup_tmp = tmpfs_backup_tmp_name(tf->disk_path, tf->disk_dir)))
+        goto fail;
+    *out = tf;
+    return 0;
+fail:
+    tmpfs_file_free(tf);
+    return -ENOMEM;
+}
+
+static void tmpfs_link_locked(struct tmpfs_layer *t, struct tmpfs_file *tf)
+{
+    tf->prev = NULL;
+    tf->next = t->files;
+    if (t->files)
+        t->files->prev = tf;
+    t->files = tf;
+}
+
+/* Waits until no backup pass holds tf, so it can be freed afterwards. */
+static void tmpfs_unlink(struct tmpfs_layer *t, struct tmpfs_file *tf)
+{
+    pthread_mutex_lock(&t->lock);
+    while (tf->pins)
+        pthread_cond_wait(&t->unpinned, &t->lock);
+    if (tf->prev)
+        tf->prev->next = tf->next;
+    else
+        t->files = tf->next;
+    if (tf->next)
+        tf->next->prev = tf->prev;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Starts backing tf up: in the device's list, with the backup thread running. */
+static int tmpfs_track(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&t->lock);
+    int rc = tmpfs_start_thread_locked(t, err, errlen);
+    if (!rc)
+        tmpfs_link_locked(t, tf);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* A directory would get a tmpfs file of its own and then fail every backup. */
+static int tmpfs_check_disk_path(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    size_t len = strlen(path);
+    if (len && path[len - 1] != '/' && (stat(path, &st) || !S_ISDIR(st.st_mode)))
+        return 0;
+    xd_errf(err, errlen, "%s: is a directory; allowed: a file path (the tmpfs type keeps its data under tmpfs_directory)",
+            path);
+    return -EISDIR;
+}
+
+/* file->path arrives as the caller's disk path P and leaves as the tmpfs
+ * copy's path, which the driver below opens (and reopens) by name. */
+static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                           uint64_t size, char *err, size_t errlen)
+{
+    struct tmpfs_layer *t = layer->priv;
+    struct tmpfs_file *tf;
+    char *disk_path = file->path, *data_path;
+    int rc = tmpfs_check_disk_path(disk_path, err, errlen);
+    if (rc || (rc = tmpfs_file_new(t, disk_path, &tf)))
+        return rc;
+    if (t->backup && (rc = tmpfs_restore(t, tf, err, errlen)))
+        goto fail;
+    if (!(data_path = strdup(tf->data_path))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    file->path = data_path;
+    rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
+    if (rc) {
+        file->path = disk_path;
+        free(data_path);
+        goto fail;
+    }
+    if (t->backup && (rc = tmpfs_track(t, tf, err, errlen))) {
+        xd_layer_file_close(layer->lower, file);
+        file->path = disk_path;
+        free(data_path);
+        goto fail;
+    }
+    free(disk_path);
+    file->priv[layer->level] = tf;
+    return 0;
+fail:
+    tmpfs_file_free(tf);
+    return rc;
+}
+
+static void tmpfs_file_close(struct xd_layer *layer, struct xd_file *file)
+{
+    struct tmpfs_layer *t = layer->priv;
+    struct tmpfs_file *tf = file->priv[layer->level];
+    if (tf && t->backup) {
+        tmpfs_unlink(t, tf);
+        tmpfs_backup(t, tf); /* an error is kept in last_backup_error */
+    }
+    xd_layer_file_close(layer->lower, file);
+    if (tf)
+        tmpfs_file_free(tf);
+    file->priv[layer->level] = NULL;
+}
+
+/* --- data path ----------------------------------------------------------- */
+
+static void tmpfs_mark_dirty(const struct xd_layer *layer, const struct xd_req *req)
+{
+    if (req->op == XD_OP_WRITE || req->op == XD_OP_TRIM) {
+        struct tmpfs_file *tf = req->file->priv[layer->level];
+        atomic_store_explicit(&tf->dirty, true, memory_order_release);
+    }
+}
+
+/* With backup_to_disk a write marks its file dirty when submitted (so a
+ * following fsync backs it up) and again when done (so a backup that began
+ * while it was in flight is followed by another). A sync is served here: tmpfs
+ * has nothing to sync, and durability means P holds the data. */
+static int tmpfs_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct tmpfs_layer *t = layer->priv;
+    if (!t->backup)
+        return xd_layer_submit(layer->lower, req);
+    if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC) {
+        req->result = tmpfs_backup(t, req->file->priv[layer->level]);
+        return XD_DONE;
+    }
+    tmpfs_mark_dirty(layer, req);
+    int rc = xd_layer_submit(layer->lower, req);
+    if (rc == XD_DONE)
+        tmpfs_mark_dirty(layer, req);
+    return rc;
+}
+
+static int tmpfs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                      const struct timespec *timeout)
+{
+    struct tmpfs_layer *t = layer->priv;
+    int n = xd_layer_reap(layer->lower, done, min, max, timeout);
+    for (int i = 0; t->backup && i < n; i++)
+        tmpfs_mark_dirty(layer, done[i]);
+    return n;
+}
+
+static void tmpfs_stats_json(struct tmpfs_layer *t, struct xd_json *j)
+{
+    pthread_mutex_lock(&t->lock);
+    xd_json_object_begin(j, "tmpfs");
+    xd_json_string(j, "directory", t->dir);
+    xd_json_bool(j, "mounted_by_us", t->mounted_by_us);
+    xd_json_bool(j, "backup_to_disk", t->backup);
+    xd_json_uint(j, "backups", t->count.backups);
+    xd_json_uint(j, "backup_bytes", t->count.backup_bytes);
+    xd_json_uint(j, "backup_errors", t->count.backup_errors);
+    xd_json_uint(j, "restores", t->count.restores);
+    xd_json_uint(j, "restore_bytes", t->count.restore_bytes);
+    if (t->last_backup_error[0])
+        xd_json_string(j, "last_backup_error", t->last_backup_error);
+    else
+        xd_json_raw(j, "last_backup_error", "null");
+    xd_json_object_end(j);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static int tmpfs_control(struct xd_layer *layer, int op, void *arg)
+{
+    struct tmpfs_layer *t = layer->priv;
+    if (op == XD_CTL_NOTICE && t->notice[0]) {
+        *(const char **)arg = t->notice;
+        return 0;
+    }
+    if (op == XD_CTL_STATS_JSON)
+        tmpfs_stats_json(t, arg);
+    return xd_layer_control(layer->lower, op, arg);
+}
+
+const struct xd_ops xd_tmpfs_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "tmpfs",
+    .open = tmpfs_open,
+    .close = tmpfs_close,
+    .file_open = tmpfs_file_open,
+    .file_close = tmpfs_file_close,
+    .submit = tmpfs_submit,
+    .reap = tmpfs_reap,
+    .control = tmpfs_control,
+};

@@ -1,0 +1,535 @@
+/* tmpfs.c - unit test of the tmpfs type through the public API: data lands on
+ * the tmpfs and not on disk, disk directories are refused, backup_to_disk
+ * backs up and restores, auto_mount mounts once. Exit 0 pass, 1 fail, 77 skip.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../backends/xdevice.h"
+
+#define FALLBACK_DIR "/dev/shm/xdevice"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);             \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+            failures++;                                                        \
+        }                                                                      \
+    } while (0)
+
+static char shm_base[PATH_MAX];  /* parent of every tmpfs_directory used */
+static char disk_base[PATH_MAX]; /* parent of every disk path P */
+
+/* --- helpers ------------------------------------------------------------- */
+
+static bool on_tmpfs(const char *path)
+{
+    struct statfs sf;
+    return !statfs(path, &sf) && sf.f_type == TMPFS_MAGIC;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static void fill(unsigned char *buf, size_t len, unsigned seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < len; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(x >> 16);
+    }
+}
+
+/* The whole file, malloc'd, or NULL when it cannot be read. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    unsigned char *buf = NULL;
+    if (!f)
+        return NULL;
+    if (!fstat(fileno(f), &st) && (buf = malloc((size_t)st.st_size + 1)) &&
+        fread(buf, 1, (size_t)st.st_size, f) == (size_t)st.st_size) {
+        *len = (size_t)st.st_size;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static bool file_equals(const char *path, const unsigned char *want, size_t len)
+{
+    size_t have_len = 0;
+    unsigned char *have = slurp(path, &have_len);
+    bool same = have && have_len == len && !memcmp(have, want, len);
+    free(have);
+    return same;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* Open a tmpfs device at dir with extra key/value pairs (NULL-terminated). */
+static int open_dev(struct xd_dev **dev, const char *dir, const char *const *kv, char *err)
+{
+    struct xd_config *cfg = xd_config_new();
+    int rc = cfg ? 0 : -ENOMEM;
+    if (!rc)
+        rc = xd_config_set(cfg, "storage_type", "tmpfs", "test", err, XD_ERRLEN);
+    if (!rc)
+        rc = xd_config_set(cfg, "tmpfs_directory", dir, "test", err, XD_ERRLEN);
+    for (; !rc && kv && kv[0]; kv += 2)
+        rc = xd_config_set(cfg, kv[0], kv[1], "test", err, XD_ERRLEN);
+    if (!rc)
+        rc = xd_open(dev, cfg, 32, err, XD_ERRLEN);
+    xd_config_free(cfg);
+    return rc;
+}
+
+/* The unsigned number after "key": in the stats JSON, or -1. */
+static long long stat_value(struct xd_dev *dev, const char *key)
+{
+    char *json = xd_stats_json(dev), pat[64];
+    long long v = -1;
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    char *at = json ? strstr(json, pat) : NULL;
+    if (at && at[strlen(pat)] >= '0' && at[strlen(pat)] <= '9')
+        v = strtoll(at + strlen(pat), NULL, 10);
+    free(json);
+    return v;
+}
+
+static bool stats_have(struct xd_dev *dev, const char *text, bool show)
+{
+    char *json = xd_stats_json(dev);
+    bool found = json && strstr(json, text);
+    if (!found && show)
+        printf("  stats: %s\n", json ? json : "(null)");
+    free(json);
+    return found;
+}
+
+static bool stats_contain(struct xd_dev *dev, const char *text)
+{
+    return stats_have(dev, text, true);
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Remove the files in dir, as a reboot would empty a tmpfs. */
+static void empty_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX * 2];
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+/* Whether some file in dir holds want at off. */
+static bool dir_has_data(const char *dir, const unsigned char *want, size_t len, size_t off)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX * 2];
+    bool found = false;
+    while (d && !found && (e = readdir(d))) {
+        size_t n;
+        unsigned char *buf;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if ((buf = slurp(path, &n))) {
+            found = n >= off + len && !memcmp(buf + off, want, len);
+            free(buf);
+        }
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* --- data lands on the tmpfs --------------------------------------------- */
+
+static void test_data_on_tmpfs(void)
+{
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32], q[PATH_MAX + 32],
+         pdir[PATH_MAX + 16], qdir[PATH_MAX + 16], text[PATH_MAX + 64];
+    enum { LEN = 64 * 1024, OFF = 4096 };
+    static unsigned char a[LEN], b[LEN], back[LEN];
+    struct xd_dev *dev = NULL;
+    struct xd_file *fp = NULL, *fq = NULL;
+
+    snprintf(dir, sizeof(dir), "%s/plain", shm_base);
+    snprintf(pdir, sizeof(pdir), "%s/a", disk_base);
+    snprintf(qdir, sizeof(qdir), "%s/b", disk_base);
+    snprintf(p, sizeof(p), "%s/x.dat", pdir); /* same base name, two directories */
+    snprintf(q, sizeof(q), "%s/x.dat", qdir);
+    mkdir(pdir, 0755);
+    write_text(p, "ORIGINAL\n");
+    fill(a, LEN, 1);
+    fill(b, LEN, 2);
+
+    int rc = open_dev(&dev, dir, NULL, err);
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (rc)
+        return;
+    CHECK(xd_dev_notice(dev) == NULL, "unexpected notice '%s'", xd_dev_notice(dev));
+    rc = xd_file_open(dev, p, XD_OPEN_CREATE, 1 << 20, &fp, err, sizeof(err));
+    CHECK(rc == 0, "file_open %s: %d %s", p, rc, err);
+    rc = rc ? rc : xd_file_open(dev, q, XD_OPEN_CREATE, 1 << 20, &fq, err, sizeof(err));
+    CHECK(rc == 0, "file_open %s: %d %s", q, rc, err);
+    if (!rc) {
+        CHECK(xd_write(dev, fp, a, LEN, OFF) == LEN, "write p");
+        CHECK(xd_write(dev, fq, b, LEN, OFF) == LEN, "write q");
+        CHECK(xd_read(dev, fp, back, LEN, OFF) == LEN && !memcmp(back, a, LEN), "read back p");
+        CHECK(xd_read(dev, fq, back, LEN, OFF) == LEN && !memcmp(back, b, LEN), "read back q");
+        CHECK(xd_flush(dev, fp, 0) == 0, "flush without backup");
+        snprintf(text, sizeof(text), "\"directory\":\"%s\"", dir);
+        CHECK(stats_contain(dev, text), "stats lack %s", text);
+        CHECK(stats_contain(dev, "\"mounted_by_us\":false"), "mounted_by_us");
+        CHECK(stats_contain(dev, "\"file\":{"), "the file driver's stats follow tmpfs's");
+    }
+    xd_file_close(dev, fp);
+    xd_file_close(dev, fq);
+    xd_close(dev);
+
+    CHECK(count_entries(dir) == 2, "%d files in %s, want 2", count_entries(dir), dir);
+    CHECK(dir_has_data(dir, a, LEN, OFF), "p's data not found under %s", dir);
+    CHECK(dir_has_data(dir, b, LEN, OFF), "q's data not found under %s", dir);
+    CHECK(file_equals(p, (const unsigned char *)"ORIGINAL\n", 9), "%s was touched", p);
+    CHECK(access(qdir, F_OK) && errno == ENOENT, "%s was created without backup_to_disk", qdir);
+}
+
+/* --- a disk directory is refused ----------------------------------------- */
+
+static void test_disk_dir_refused(void)
+{
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 32], parent[PATH_MAX + 16];
+    struct xd_dev *dev = NULL;
+    if (on_tmpfs(disk_base)) {
+        printf("SKIP disk directory refusal: %s is on a tmpfs\n", disk_base);
+        return;
+    }
+    snprintf(parent, sizeof(parent), "%s/notmpfs", disk_base);
+    snprintf(dir, sizeof(dir), "%s/data", parent);
+    int rc = open_dev(&dev, dir, NULL, err);
+    CHECK(rc == -EINVAL, "open on disk: rc %d, want -EINVAL", rc);
+    CHECK(strstr(err, "not on a tmpfs") && strstr(err, dir), "message: '%s'", err);
+    CHECK(!strchr(err, '\n'), "message is more than one line: '%s'", err);
+    CHECK(access(parent, F_OK) && errno == ENOENT, "a refused %s was created", parent);
+    if (!rc)
+        xd_close(dev);
+}
+
+/* --- backup_to_disk ------------------------------------------------------ */
+
+enum { BK_LEN = (1 << 20) + 4096 };
+
+/* Write through the device: data, a hole, data; expect mirrors the file. */
+static void backup_write(struct xd_dev *dev, struct xd_file *f, unsigned char *expect)
+{
+    memset(expect, 0, BK_LEN);
+    fill(expect, 256 * 1024, 3);
+    fill(expect + (1 << 20), 4096, 4);
+    CHECK(xd_write(dev, f, expect, 256 * 1024, 0) == 256 * 1024, "write head");
+    CHECK(xd_write(dev, f, expect + (1 << 20), 4096, 1 << 20) == 4096, "write tail");
+}
+
+static bool wait_for_backup(const char *p, const unsigned char *expect, int seconds)
+{
+    for (int i = 0; i < seconds * 20; i++) {
+        if (file_equals(p, expect, BK_LEN))
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static void test_backup(void)
+{
+    static const char *const kv[] = {"backup_to_disk", "true", "backup_interval_sec", "1", NULL};
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32], tmp[PATH_MAX + 64];
+    static unsigned char expect[BK_LEN], back[BK_LEN];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s/backup", shm_base);
+    snprintf(p, sizeof(p), "%s/backup/data.bin", disk_base); /* directory made on backup */
+    snprintf(tmp, sizeof(tmp), "%s.xdbackup.tmp", p);
+    int rc = open_dev(&dev, dir, kv, err);
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (rc)
+        return;
+    rc = xd_file_open(dev, p, XD_OPEN_CREATE, 0, &f, err, sizeof(err));
+    CHECK(rc == 0, "file_open: %d %s", rc, err);
+    if (!rc) {
+        backup_write(dev, f, expect);
+        CHECK(xd_flush(dev, f, 0) == 0, "fsync");
+        CHECK(file_equals(p, expect, BK_LEN), "after fsync %s differs from what was written", p);
+        CHECK(!stat(p, &st) && (uint64_t)st.st_blocks * 512 < BK_LEN,
+              "the backup's hole was filled in (%lld blocks)", (long long)st.st_blocks);
+        CHECK(access(tmp, F_OK) && errno == ENOENT, "%s left behind", tmp);
+        fill(expect + 8192, 4096, 5); /* no sync: the thread must pick it up */
+        CHECK(xd_write(dev, f, expect + 8192, 4096, 8192) == 4096, "write 3");
+        CHECK(wait_for_backup(p, expect, 5), "no periodic backup within 5 s");
+        fill(expect + 16384, 512, 6);
+        CHECK(xd_write(dev, f, expect + 16384, 512, 16384) == 512, "write 4");
+        CHECK(xd_flush(dev, f, 1) == 0, "fdatasync");
+        CHECK(file_equals(p, expect, BK_LEN), "after fdatasync %s differs", p);
+        CHECK(stat_value(dev, "backups") >= 2, "backups %lld", stat_value(dev, "backups"));
+        CHECK(stat_value(dev, "backup_bytes") > 0, "backup_bytes");
+        CHECK(stats_contain(dev, "\"last_backup_error\":null"), "a backup failed");
+        fill(expect + 20480, 4096, 7); /* only close backs this one up */
+        CHECK(xd_write(dev, f, expect + 20480, 4096, 20480) == 4096, "write 5");
+        xd_file_close(dev, f);
+    }
+    xd_close(dev);
+    CHECK(file_equals(p, expect, BK_LEN), "after close %s differs", p);
+
+    empty_dir(dir); /* as after a reboot */
+    dev = NULL;
+    f = NULL;
+    rc = open_dev(&dev, dir, kv, err);
+    CHECK(rc == 0, "reopen: %d %s", rc, err);
+    if (rc)
+        return;
+    rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
+    CHECK(rc == 0, "file_open for restore: %d %s", rc, err);
+    if (!rc) {
+        CHECK(xd_read(dev, f, back, BK_LEN, 0) == BK_LEN, "read restored");
+        CHECK(!memcmp(back, expect, BK_LEN), "restored data differ");
+        CHECK(stat_value(dev, "restores") == 1, "restores %lld", stat_value(dev, "restores"));
+        CHECK(stat_value(dev, "restore_bytes") >= 256 * 1024 + 4096, "restore_bytes %lld",
+              stat_value(dev, "restore_bytes"));
+        xd_file_close(dev, f);
+    }
+    xd_close(dev);
+    CHECK(file_equals(p, expect, BK_LEN), "after the restore run %s differs", p);
+}
+
+/* --- auto_mount without root: /dev/shm/xdevice and a notice --------------- */
+
+static int nonroot_check(const char *dir)
+{
+    static const char *const kv[] = {"auto_mount", "true", NULL};
+    char err[XD_ERRLEN] = "", want[PATH_MAX + 128];
+    struct xd_dev *dev = NULL;
+    int before = failures;
+    int rc = open_dev(&dev, dir, kv, err);
+    CHECK(rc == 0, "open as non-root: %d %s", rc, err);
+    if (rc)
+        return 1;
+    snprintf(want, sizeof(want), "tmpfs: auto_mount needs root; using %s instead of %s",
+             FALLBACK_DIR, dir);
+    const char *notice = xd_dev_notice(dev);
+    CHECK(notice && !strcmp(notice, want), "notice '%s', want '%s'", notice ? notice : "(null)",
+          want);
+    CHECK(stats_contain(dev, "\"directory\":\"" FALLBACK_DIR "\""), "fallback directory");
+    CHECK(access(dir, F_OK) && errno == ENOENT, "%s created though unused", dir);
+    xd_close(dev);
+    return failures != before;
+}
+
+static void test_auto_mount_nonroot(void)
+{
+    char dir[PATH_MAX + 16];
+    bool existed = !access(FALLBACK_DIR, F_OK);
+    snprintf(dir, sizeof(dir), "%s/nonroot", shm_base);
+    if (geteuid() != 0) {
+        nonroot_check(dir);
+    } else {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            int rc = seteuid(65534) ? 2 : nonroot_check(dir);
+            fflush(stdout);
+            _exit(rc);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "non-root child: status %d", status);
+    }
+    if (!existed)
+        rmdir(FALLBACK_DIR); /* only if empty: never another user's data */
+}
+
+/* --- auto_mount as root -------------------------------------------------- */
+
+static int mounts_at(const char *dir)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096], point[PATH_MAX];
+    int n = 0;
+    while (f && fgets(line, sizeof(line), f))
+        n += sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 && !strcmp(point, dir);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+struct racer {
+    const char *dir;
+    struct xd_dev *dev;
+    int rc;
+    char err[XD_ERRLEN];
+};
+
+static void *race_open(void *arg)
+{
+    static const char *const kv[] = {"auto_mount", "true", "tmpfs_size", "16m", NULL};
+    struct racer *r = arg;
+    r->rc = open_dev(&r->dev, r->dir, kv, r->err);
+    return NULL;
+}
+
+static void auto_mount_checks(struct racer *r, int n, const char *dir)
+{
+    char err[XD_ERRLEN] = "", p[PATH_MAX + 16];
+    struct xd_file *f = NULL;
+    struct statfs sf;
+    int ours = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK(r[i].rc == 0, "racer %d: %d %s", i, r[i].rc, r[i].err);
+        if (!r[i].rc)
+            ours += stats_have(r[i].dev, "\"mounted_by_us\":true", false);
+    }
+    CHECK(ours == 1, "%d devices say they mounted, want 1", ours);
+    CHECK(mounts_at(dir) == 1, "%d mounts at %s, want 1", mounts_at(dir), dir);
+    CHECK(!statfs(dir, &sf) && sf.f_type == TMPFS_MAGIC, "%s is not a tmpfs", dir);
+    CHECK((uint64_t)sf.f_blocks * sf.f_bsize == 16 << 20, "size %llu, want 16 MiB",
+          (unsigned long long)sf.f_blocks * sf.f_bsize);
+    CHECK(r[0].rc || xd_dev_notice(r[0].dev) == NULL, "unexpected notice");
+    snprintf(p, sizeof(p), "%s/m.dat", disk_base);
+    if (!r[0].rc && !xd_file_open(r[0].dev, p, XD_OPEN_CREATE, 0, &f, err, sizeof(err))) {
+        CHECK(xd_write(r[0].dev, f, "mounted", 7, 0) == 7, "write on the mount");
+        xd_file_close(r[0].dev, f);
+        CHECK(dir_has_data(dir, (const unsigned char *)"mounted", 7, 0), "data not on the mount");
+    }
+}
+
+static void test_auto_mount_root(void)
+{
+    enum { RACERS = 4 };
+    char parent[] = "/tmp/xdtest-tmpfs-mnt-XXXXXX", dir[sizeof(parent) + 8],
+         lock[sizeof(parent) + 16];
+    struct racer r[RACERS] = {{0}};
+    pthread_t th[RACERS];
+    struct statfs sf;
+    if (geteuid() != 0) {
+        printf("SKIP auto_mount as root: not root\n");
+        return;
+    }
+    if (!mkdtemp(parent)) {
+        CHECK(0, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s/mnt", parent); /* made by the library */
+    snprintf(lock, sizeof(lock), "%s.lock", dir);
+    for (int i = 0; i < RACERS; i++) {
+        r[i].dir = dir;
+        pthread_create(&th[i], NULL, race_open, &r[i]);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(th[i], NULL);
+    if (r[0].rc == -EPERM && strstr(r[0].err, "cannot mount")) {
+        printf("SKIP auto_mount as root: mount is not permitted here: %s\n", r[0].err);
+    } else {
+        auto_mount_checks(r, RACERS, dir);
+    }
+    for (int i = 0; i < RACERS; i++)
+        if (!r[i].rc)
+            xd_close(r[i].dev);
+    if (mounts_at(dir)) {
+        CHECK(!statfs(dir, &sf) && sf.f_type == TMPFS_MAGIC, "unmounted at close");
+        CHECK(umount2(dir, 0) == 0, "umount %s: %s", dir, strerror(errno));
+    }
+    for (int i = 0; i < RACERS && mounts_at(dir); i++) /* mounts stacked by a bug */
+        umount2(dir, 0);
+    rmdir(dir);
+    unlink(lock);
+    CHECK(rmdir(parent) == 0, "%s not empty after the test: %s", parent, strerror(errno));
+}
+
+int main(void)
+{
+    char disk[] = "/tmp/xdtest-tmpfs-XXXXXX";
+    if (!on_tmpfs("/dev/shm")) {
+        printf("SKIP: /dev/shm is not a tmpfs\n");
+        return 77;
+    }
+    snprintf(shm_base, sizeof(shm_base), "/dev/shm/xdtest-tmpfs-%d", (int)getpid());
+    if (mkdir(shm_base, 0755) || !mkdtemp(disk)) {
+        printf("FAIL: cannot create %s or %s: %s\n", shm_base, disk, strerror(errno));
+        rmdir(shm_base);
+        return 1;
+    }
+    snprintf(disk_base, sizeof(disk_base), "%s", disk);
+
+    test_data_on_tmpfs();
+    test_disk_dir_refused();
+    test_backup();
+    test_auto_mount_nonroot();
+    test_auto_mount_root();
+
+    rm_rf(shm_base);
+    rm_rf(disk_base);
+    CHECK(access(shm_base, F_OK) && access(disk_base, F_OK), "cleanup left files behind");
+    if (failures)
+        printf("tmpfs: %d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
