@@ -1,0 +1,539 @@
+/* mmap.c - the mmap driver: regular files served through shared mappings,
+ * mapped window by window (mmap_size) on first touch, so reads and writes are
+ * memory copies that complete inline. The mmap type sits on it.
+ *
+ * A mapping turns trouble into signals: touching a page past end of file, or
+ * one whose read fails, raises SIGBUS. Requests are therefore checked against
+ * the size this driver knows before any copy, and the file is grown before a
+ * write reaches past it. A truncate by someone else is not supported: pages
+ * past the new end would SIGBUS in the caller.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/json.h"
+#include "../core/readahead.h"
+#include "../core/xd_internal.h"
+
+struct mmap_window {
+    char *addr; /* NULL until first touched; always mmap_size bytes long */
+    bool dirty; /* written since its last msync */
+};
+
+struct mmap_file {
+    int fd;
+    bool readonly;
+    bool meta_dirty; /* size or holes changed since the last sync */
+    uint64_t size;   /* the end of file this driver knows; no copy goes past it */
+    struct mmap_window *win;
+    size_t nwin;   /* slots in win, enough to cover size */
+    size_t ndirty; /* windows with dirty set, so a sync of a clean file scans nothing */
+    struct xd_readahead ra;
+};
+
+struct mmap_driver {
+    const struct xd_config *cfg;
+    uint64_t window;    /* mmap_size */
+    uint64_t ra_window; /* read_ahead_kb in bytes; 0 advises MADV_RANDOM */
+    uint64_t page;
+    char notice[192];   /* empty when there is nothing to say */
+    struct {
+        uint64_t mapped, unmapped, copied_in, copied_out, msyncs, advised, trimmed, extended;
+    } count;
+};
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Windows start at multiples of mmap_size, which mmap(2) accepts only as
+ * page multiples; the page size is known at run time, so it is checked here. */
+static int mmap_check_window(const struct xd_config *cfg, uint64_t page, char *err, size_t errlen)
+{
+    if (!((uint64_t)cfg->mmap_size % page))
+        return 0;
+    const char *origin = cfg->origin[XD_KEY_mmap_size] ? cfg->origin[XD_KEY_mmap_size] : "default";
+    xd_errf(err, errlen, "%s: mmap_size=%lld: not a multiple of the page size; allowed: a multiple of %llu such as 64k or 64m",
+            origin, (long long)cfg->mmap_size, (unsigned long long)page);
+    return -EINVAL;
+}
+
+static int mmap_driver_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = layer->dev->cfg;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    int rc = mmap_check_window(cfg, page, err, errlen);
+    if (rc)
+        return rc;
+    struct mmap_driver *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->cfg = cfg;
+    d->window = (uint64_t)cfg->mmap_size;
+    d->ra_window = (uint64_t)cfg->read_ahead_kb * 1024;
+    d->page = page;
+    if (cfg->async != XD_ASYNC_SYNC)
+        snprintf(d->notice, sizeof(d->notice),
+                 "mmap: reads and writes are memory copies and complete inline; async=%s is accepted but queues nothing",
+                 xd_enum_name(XD_KEY_async, cfg->async));
+    layer->priv = d;
+    return 0;
+}
+
+static void mmap_driver_close(struct xd_layer *layer)
+{
+    free(layer->priv);
+}
+
+/* --- windows ------------------------------------------------------------- */
+
+/* Make win[] cover a file of size bytes. Doubling keeps a file grown by
+ * appends from reallocating on every write. */
+static int mmap_windows_reserve(struct mmap_driver *d, struct mmap_file *mf, uint64_t size)
+{
+    size_t need = (size_t)((size + d->window - 1) / d->window);
+    if (need <= mf->nwin)
+        return 0;
+    size_t n = mf->nwin ? mf->nwin : 1;
+    while (n < need)
+        n *= 2;
+    struct mmap_window *win = realloc(mf->win, n * sizeof(*win));
+    if (!win)
+        return -ENOMEM;
+    memset(win + mf->nwin, 0, (n - mf->nwin) * sizeof(*win));
+    mf->win = win;
+    mf->nwin = n;
+    return 0;
+}
+
+/* Every window is mapped whole, even past end of file: pages there only
+ * fault once the file has grown over them, so growing the file never means
+ * remapping, and the size check before each copy keeps callers off them. */
+static int mmap_window_map(struct mmap_driver *d, struct mmap_file *mf, size_t idx)
+{
+    int prot = mf->readonly ? PROT_READ : PROT_READ | PROT_WRITE;
+    void *addr = mmap(NULL, d->window, prot, MAP_SHARED, mf->fd, (off_t)(idx * d->window));
+    if (addr == MAP_FAILED)
+        return -errno;
+    if (!d->ra_window)
+        madvise(addr, d->window, MADV_RANDOM);
+    mf->win[idx].addr = addr;
+    d->count.mapped++;
+    return 0;
+}
+
+/* msync the windows written since their last msync; the rest hold nothing
+ * this file's user has not already seen made durable. */
+static int mmap_windows_sync(struct mmap_driver *d, struct mmap_file *mf)
+{
+    for (size_t i = 0; i < mf->nwin && mf->ndirty; i++) {
+        struct mmap_window *w = &mf->win[i];
+        if (!w->dirty)
+            continue;
+        if (msync(w->addr, d->window, MS_SYNC))
+            return -errno;
+        w->dirty = false;
+        mf->ndirty--;
+        d->count.msyncs++;
+    }
+    return 0;
+}
+
+/* Dirty pages stay in the page cache after munmap, so unmapping loses nothing. */
+static void mmap_windows_unmap(struct mmap_driver *d, struct mmap_file *mf)
+{
+    for (size_t i = 0; i < mf->nwin; i++) {
+        if (!mf->win[i].addr)
+            continue;
+        munmap(mf->win[i].addr, d->window);
+        mf->win[i] = (struct mmap_window){0};
+        d->count.unmapped++;
+    }
+    mf->ndirty = 0;
+}
+
+/* Copy between buf and the file's [off, off+len), window by window. The
+ * caller has made sure the range lies within the file. */
+static int mmap_copy(struct mmap_driver *d, struct mmap_file *mf, char *buf, uint64_t len,
+                     uint64_t off, bool to_file)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        uint64_t pos = off + done;
+        size_t idx = (size_t)(pos / d->window);
+        uint64_t in = pos % d->window;
+        uint64_t n = min_u64(len - done, d->window - in);
+        struct mmap_window *w = &mf->win[idx];
+        int rc = w->addr ? 0 : mmap_window_map(d, mf, idx);
+        if (rc)
+            return rc;
+        if (to_file) {
+            memcpy(w->addr + in, buf + done, n);
+            mf->ndirty += !w->dirty;
+            w->dirty = true;
+        } else {
+            memcpy(buf + done, w->addr + in, n);
+        }
+        done += n;
+    }
+    return 0;
+}
+
+/* --- size ---------------------------------------------------------------- */
+
+/* Another descriptor or device may have grown the file; look before
+ * answering a read at or past the end this driver knows. */
+static int mmap_refresh_size(struct mmap_driver *d, struct mmap_file *mf)
+{
+    struct stat st;
+    if (fstat(mf->fd, &st))
+        return -errno;
+    if ((uint64_t)st.st_size <= mf->size)
+        return 0;
+    int rc = mmap_windows_reserve(d, mf, (uint64_t)st.st_size);
+    if (rc)
+        return rc;
+    mf->size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* fallocate never shrinks a file, so two writers growing it at once cannot
+ * cut off each other's data as a stale ftruncate could, and it reserves the
+ * blocks, so a full disk is ENOSPC here rather than SIGBUS in memcpy.
+ * ftruncate remains for use_fallocate=false and file systems without it. */
+static int mmap_grow_fd(const struct mmap_driver *d, int fd, uint64_t from, uint64_t end)
+{
+    if (d->cfg->use_fallocate) {
+        if (!fallocate(fd, 0, (off_t)from, (off_t)(end - from)))
+            return 0;
+        if (errno != EOPNOTSUPP)
+            return -errno;
+    }
+    struct stat st;
+    if (fstat(fd, &st))
+        return -errno;
+    if ((uint64_t)st.st_size < end && ftruncate(fd, (off_t)end))
+        return -errno;
+    return 0;
+}
+
+/* Grow the file to end before a write touches pages past the old end. */
+static int mmap_extend(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t end)
+{
+    if (end > (uint64_t)INT64_MAX)
+        return -EFBIG;
+    int rc = mmap_windows_reserve(d, mf, end);
+    if (rc)
+        return rc;
+    rc = mmap_grow_fd(d, mf->fd, off > mf->size ? off : mf->size, end);
+    if (rc)
+        return rc;
+    mf->size = end;
+    mf->meta_dirty = true;
+    d->count.extended++;
+    return 0;
+}
+
+/* --- files --------------------------------------------------------------- */
+
+/* mkdir -p for the parent of path. */
+static int mmap_make_parent_dirs(const char *path, mode_t mode)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, mode) && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(dir, mode) && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Give a new file its size: reserved up front in extent_size steps with
+ * preallocate_files (as the file driver does), otherwise a sparse ftruncate. */
+static int mmap_size_new_file(const struct xd_config *cfg, int fd, uint64_t size)
+{
+    struct stat st;
+    if (fstat(fd, &st))
+        return -errno;
+    if (cfg->preallocate_files && cfg->use_fallocate) {
+        uint64_t extent = (uint64_t)cfg->extent_size;
+        uint64_t reserved = (size + extent - 1) / extent * extent;
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)reserved))
+            return -errno;
+    }
+    if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))
+        return -errno;
+    return 0;
+}
+
+static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char *path,
+                        unsigned flags, uint64_t size, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = d->cfg;
+    bool create = flags & XD_OPEN_CREATE;
+    int oflags = O_CLOEXEC | (mf->readonly ? O_RDONLY : O_RDWR) | (create ? O_CREAT : 0);
+    int rc;
+    if (create && cfg->auto_create_dirs &&
+        (rc = mmap_make_parent_dirs(path, cfg->dir_permissions))) {
+        xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
+        return rc;
+    }
+    mf->fd = open(path, oflags, cfg->file_permissions);
+    if (mf->fd < 0) {
+        rc = -errno;
+        xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
+        return rc;
+    }
+    struct stat st;
+    if (fstat(mf->fd, &st)) {
+        rc = -errno;
+        xd_errf(err, errlen, "%s: cannot stat: %s", path, strerror(-rc));
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        xd_errf(err, errlen, "%s: not a regular file (storage_type=mmap); allowed: a regular file, or storage_type=block for a device", path);
+        return -EINVAL;
+    }
+    if (create && size && !mf->readonly && (rc = mmap_size_new_file(cfg, mf->fd, size))) {
+        xd_errf(err, errlen, "%s: cannot size to %llu bytes%s: %s", path, (unsigned long long)size,
+                cfg->preallocate_files ? " (preallocate_files=true)" : "", strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+static int mmap_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                          uint64_t size, char *err, size_t errlen)
+{
+    struct mmap_driver *d = layer->priv;
+    struct mmap_file *mf = calloc(1, sizeof(*mf));
+    if (!mf)
+        return -ENOMEM;
+    mf->fd = -1;
+    mf->readonly = flags & XD_OPEN_READONLY;
+    int rc = mmap_open_fd(d, mf, file->path, flags, size, err, errlen);
+    if (!rc)
+        rc = mmap_refresh_size(d, mf);
+    if (rc) {
+        if (mf->fd >= 0)
+            close(mf->fd);
+        free(mf->win);
+        free(mf);
+        return rc;
+    }
+    file->priv[layer->level] = mf;
+    return 0;
+}
+
+static void mmap_file_close(struct xd_layer *layer, struct xd_file *file)
+{
+    struct mmap_driver *d = layer->priv;
+    struct mmap_file *mf = file->priv[layer->level];
+    if (!mf)
+        return;
+    mmap_windows_unmap(d, mf);
+    close(mf->fd);
+    free(mf->win);
+    free(mf);
+    file->priv[layer->level] = NULL;
+}
+
+static int64_t mmap_file_size(struct xd_layer *layer, struct xd_file *file)
+{
+    struct mmap_driver *d = layer->priv;
+    struct mmap_file *mf = file->priv[layer->level];
+    int rc = mmap_refresh_size(d, mf);
+    return rc ? rc : (int64_t)mf->size;
+}
+
+/* --- data path ----------------------------------------------------------- */
+
+/* WILLNEED for what a sequential reader will want next, clamped to the file
+ * and to windows already mapped: madvise takes only mapped addresses, and a
+ * window is mapped by the first read that needs it. */
+static void mmap_advise(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t len)
+{
+    uint64_t start, alen;
+    if (!xd_readahead_next(&mf->ra, d->ra_window, off, len, &start, &alen))
+        return;
+    uint64_t end = min_u64(start + alen, mf->size);
+    while (start < end) {
+        size_t idx = (size_t)(start / d->window);
+        uint64_t base = (uint64_t)idx * d->window;
+        uint64_t stop = min_u64(base + d->window, end);
+        uint64_t from = (start - base) & ~(d->page - 1);
+        if (mf->win[idx].addr) {
+            madvise(mf->win[idx].addr + from, stop - base - from, MADV_WILLNEED);
+            d->count.advised++;
+        }
+        start = stop;
+    }
+}
+
+/* Reads past end of file return the bytes that exist. */
+static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_req *req)
+{
+    uint64_t off = req->off;
+    int rc;
+    if ((off >= mf->size || req->len > mf->size - off) && (rc = mmap_refresh_size(d, mf)))
+        return rc;
+    if (off >= mf->size)
+        return 0;
+    uint64_t len = min_u64(req->len, mf->size - off);
+    rc = mmap_copy(d, mf, req->buf, len, off, false);
+    if (rc)
+        return rc;
+    d->count.copied_out += len;
+    mmap_advise(d, mf, off, len);
+    return (int64_t)len;
+}
+
+/* All or nothing from the caller's view: a failure is -errno, never a short write. */
+static int64_t mmap_write(struct mmap_driver *d, struct mmap_file *mf, struct xd_req *req)
+{
+    uint64_t end = req->off + req->len;
+    int rc;
+    if (mf->readonly)
+        return -EBADF; /* the mapping is PROT_READ: a copy would SIGSEGV */
+    if (end < req->off)
+        return -EINVAL;
+    if (!req->len)
+        return 0; /* as pwrite: no growth, and fallocate refuses a zero length */
+    if (end > mf->size && (rc = mmap_extend(d, mf, req->off, end)))
+        return rc;
+    rc = mmap_copy(d, mf, req->buf, req->len, req->off, true);
+    if (rc)
+        return rc;
+    d->count.copied_in += req->len;
+    return (int64_t)req->len;
+}
+
+/* Mapped pages of the range read as zeros afterwards, like the file itself. */
+static int64_t mmap_punch(struct mmap_driver *d, struct mmap_file *mf, const struct xd_req *req)
+{
+    if (fallocate(mf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)req->off,
+                  (off_t)req->len))
+        return -errno;
+    mf->meta_dirty = true;
+    d->count.trimmed += req->len;
+    return (int64_t)req->len;
+}
+
+/* msync makes the mapped data durable; fsync adds the metadata. fdatasync
+ * still needs the fd when only the size or holes changed, since no window
+ * was written to carry them. */
+static int64_t mmap_sync(struct mmap_driver *d, struct mmap_file *mf, enum xd_op op)
+{
+    int rc = mmap_windows_sync(d, mf);
+    if (rc)
+        return rc;
+    if (op == XD_OP_FSYNC || mf->meta_dirty) {
+        if (op == XD_OP_FSYNC ? fsync(mf->fd) : fdatasync(mf->fd))
+            return -errno;
+        mf->meta_dirty = false;
+    }
+    return 0;
+}
+
+static int mmap_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct mmap_driver *d = layer->priv;
+    struct mmap_file *mf = req->file->priv[layer->level];
+    switch (req->op) {
+    case XD_OP_READ: req->result = mmap_read(d, mf, req); break;
+    case XD_OP_WRITE: req->result = mmap_write(d, mf, req); break;
+    case XD_OP_TRIM: req->result = mmap_punch(d, mf, req); break;
+    case XD_OP_FSYNC:
+    case XD_OP_FDATASYNC: req->result = mmap_sync(d, mf, req->op); break;
+    default: req->result = -EOPNOTSUPP; break;
+    }
+    return XD_DONE;
+}
+
+/* Nothing is ever queued: every request completed in submit. */
+static int mmap_commit(struct xd_layer *layer)
+{
+    return 0;
+}
+
+static int mmap_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                     const struct timespec *timeout)
+{
+    return 0;
+}
+
+/* Written pages are made durable first: DONTNEED leaves dirty pages cached. */
+static int mmap_invalidate(struct mmap_driver *d, struct mmap_file *mf)
+{
+    int rc = mmap_windows_sync(d, mf);
+    if (rc)
+        return rc;
+    mmap_windows_unmap(d, mf);
+    mf->ra = (struct xd_readahead){0};
+    return -posix_fadvise(mf->fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+static void mmap_stats_json(const struct mmap_driver *d, struct xd_json *j)
+{
+    xd_json_object_begin(j, "mmap");
+    xd_json_uint(j, "window_size", d->window);
+    xd_json_uint(j, "windows_mapped", d->count.mapped);
+    xd_json_uint(j, "windows_unmapped", d->count.unmapped);
+    xd_json_uint(j, "bytes_copied_in", d->count.copied_in);
+    xd_json_uint(j, "bytes_copied_out", d->count.copied_out);
+    xd_json_uint(j, "msyncs", d->count.msyncs);
+    xd_json_uint(j, "advised", d->count.advised);
+    xd_json_uint(j, "extends", d->count.extended);
+    xd_json_uint(j, "trimmed_bytes", d->count.trimmed);
+    xd_json_object_end(j);
+}
+
+static int mmap_control(struct xd_layer *layer, int op, void *arg)
+{
+    struct mmap_driver *d = layer->priv;
+    switch (op) {
+    case XD_CTL_CAPS:
+        *(unsigned *)arg |= XD_CAP_TRIM; /* never XD_CAP_ASYNC: nothing stays in flight */
+        return 0;
+    case XD_CTL_STATS_JSON:
+        mmap_stats_json(d, arg);
+        return 0;
+    case XD_CTL_INVALIDATE:
+        return mmap_invalidate(d, ((struct xd_file *)arg)->priv[layer->level]);
+    case XD_CTL_NOTICE:
+        if (d->notice[0])
+            *(const char **)arg = d->notice;
+        return 0;
+    default:
+        return -ENOTTY;
+    }
+}
+
+const struct xd_ops xd_mmap_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "mmap",
+    .open = mmap_driver_open,
+    .close = mmap_driver_close,
+    .file_open = mmap_file_open,
+    .file_close = mmap_file_close,
+    .file_size = mmap_file_size,
+    .submit = mmap_submit,
+    .commit = mmap_commit,
+    .reap = mmap_reap,
+    .control = mmap_control,
+};
