@@ -78,6 +78,15 @@ void xd_fdio_destroy(struct xd_fdio *io)
     io->bounce = NULL;
 }
 
+void xd_fdio_set_align(struct xd_fdio *io, unsigned align)
+{
+    free(io->bounce);
+    io->bounce = NULL;
+    io->bounce_size = 0;
+    io->align = align;
+    io->try_nowait = io->mode == XD_ASYNC_IO_URING && !align;
+}
+
 static int64_t fdio_sync_op(int fd, struct xd_req *req)
 {
     switch (req->op) {

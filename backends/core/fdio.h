@@ -26,6 +26,9 @@ struct xd_fdio {
 int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align, char *err,
                  size_t errlen);
 void xd_fdio_destroy(struct xd_fdio *io);
+/* Change the O_DIRECT alignment (0: buffered); drops a bounce buffer aligned
+ * for the old value. Only while nothing is in flight. */
+void xd_fdio_set_align(struct xd_fdio *io, unsigned align);
 /* Read, write, fsync or fdatasync req on fd: XD_DONE (inline, result set) or
  * XD_QUEUED; -EBUSY when the queue is full. */
 int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req);

@@ -70,10 +70,7 @@ static void block_raise_align(struct block_driver *d, unsigned align)
 {
     if (!d->io.align || align <= d->io.align)
         return;
-    free(d->io.bounce);
-    d->io.bounce = NULL;
-    d->io.bounce_size = 0;
-    d->io.align = align;
+    xd_fdio_set_align(&d->io, align);
 }
 
 /* --- devices ------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/readahead.h"
 #include "../core/xd_internal.h"
@@ -241,46 +242,6 @@ static int mmap_extend(struct mmap_driver *d, struct mmap_file *mf, uint64_t off
 
 /* --- files --------------------------------------------------------------- */
 
-/* mkdir -p for the parent of path. */
-static int mmap_make_parent_dirs(const char *path, mode_t mode)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, mode) && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(dir, mode) && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-/* Give a new file its size: reserved up front in extent_size steps with
- * preallocate_files (as the file driver does), otherwise a sparse ftruncate. */
-static int mmap_size_new_file(const struct xd_config *cfg, int fd, uint64_t size)
-{
-    struct stat st;
-    if (fstat(fd, &st))
-        return -errno;
-    if (cfg->preallocate_files && cfg->use_fallocate) {
-        uint64_t extent = (uint64_t)cfg->extent_size;
-        uint64_t reserved = (size + extent - 1) / extent * extent;
-        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)reserved))
-            return -errno;
-    }
-    if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))
-        return -errno;
-    return 0;
-}
-
 static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char *path,
                         unsigned flags, uint64_t size, char *err, size_t errlen)
 {
@@ -289,7 +250,7 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
     int oflags = O_CLOEXEC | (mf->readonly ? O_RDONLY : O_RDWR) | (create ? O_CREAT : 0);
     int rc;
     if (create && cfg->auto_create_dirs &&
-        (rc = mmap_make_parent_dirs(path, cfg->dir_permissions))) {
+        (rc = xd_mkdir_parents(path, cfg->dir_permissions))) {
         xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
         return rc;
     }
@@ -309,10 +270,11 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         xd_errf(err, errlen, "%s: not a regular file (storage_type=mmap); allowed: a regular file, or storage_type=block for a device", path);
         return -EINVAL;
     }
-    if (create && size && !mf->readonly && (rc = mmap_size_new_file(cfg, mf->fd, size))) {
+    int64_t reserved = create && size && !mf->readonly ? xd_file_set_size(cfg, mf->fd, size) : 0;
+    if (reserved < 0) {
         xd_errf(err, errlen, "%s: cannot size to %llu bytes%s: %s", path, (unsigned long long)size,
-                cfg->preallocate_files ? " (preallocate_files=true)" : "", strerror(-rc));
-        return rc;
+                cfg->preallocate_files ? " (preallocate_files=true)" : "", strerror((int)-reserved));
+        return (int)reserved;
     }
     return 0;
 }

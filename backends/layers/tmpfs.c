@@ -24,6 +24,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/xd_internal.h"
 
@@ -65,28 +66,6 @@ struct tmpfs_layer {
 };
 
 /* --- paths --------------------------------------------------------------- */
-
-/* mkdir -p. Returns 0 or -errno; -ENOTDIR when path exists as something else. */
-static int tmpfs_mkdir_p(const char *path, mode_t mode)
-{
-    char dir[PATH_MAX];
-    struct stat st;
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-        return -ENAMETOOLONG;
-    for (char *p = dir + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, mode) && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(dir, mode) && errno != EEXIST)
-        return -errno;
-    if (stat(dir, &st))
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
 
 /* statfs of path, or of its nearest existing ancestor: what a directory
  * not made yet would be on. Returns 0 or -errno. */
@@ -225,7 +204,7 @@ static int tmpfs_make_dir(struct tmpfs_layer *t, const struct xd_config *cfg, ch
     int rc = tmpfs_check_dir(cfg, t->dir, err, errlen);
     if (rc)
         return rc;
-    rc = tmpfs_mkdir_p(t->dir, t->dir_mode);
+    rc = xd_mkdir_p(t->dir, t->dir_mode);
     if (rc)
         xd_errf(err, errlen, "tmpfs_directory=%s: cannot create it: %s", t->dir, strerror(-rc));
     return rc;
@@ -270,7 +249,7 @@ static int tmpfs_auto_mount(struct tmpfs_layer *t, const struct xd_config *cfg, 
 {
     char lock_path[PATH_MAX];
     size_t len = strlen(t->dir);
-    int rc = tmpfs_mkdir_p(t->dir, t->dir_mode);
+    int rc = xd_mkdir_p(t->dir, t->dir_mode);
     if (rc) {
         xd_errf(err, errlen, "tmpfs_directory=%s: cannot create it (auto_mount=true): %s", t->dir,
                 strerror(-rc));
@@ -454,7 +433,7 @@ static int tmpfs_backup_create(const struct tmpfs_layer *t, const struct tmpfs_f
     if (fd != -ENOENT || !t->create_dirs)
         return fd;
     *step = "create its directory";
-    int rc = tmpfs_mkdir_p(tf->disk_dir, t->dir_mode);
+    int rc = xd_mkdir_p(tf->disk_dir, t->dir_mode);
     if (rc)
         return rc;
     *step = "create its " TMPFS_BACKUP_SUFFIX;

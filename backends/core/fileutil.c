@@ -1,0 +1,62 @@
+/* fileutil.c - file and directory chores the drivers and layers share. */
+#include "fileutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+int xd_mkdir_p(const char *path, mode_t mode)
+{
+    char dir[PATH_MAX];
+    struct stat st;
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return -ENAMETOOLONG;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, mode) && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(dir, mode) && errno != EEXIST)
+        return -errno;
+    if (stat(dir, &st))
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int xd_mkdir_parents(const char *path, mode_t mode)
+{
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return -ENAMETOOLONG;
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    return xd_mkdir_p(dir, mode);
+}
+
+int64_t xd_file_set_size(const struct xd_config *cfg, int fd, uint64_t size)
+{
+    struct stat st;
+    int64_t reserved = 0;
+    if (fstat(fd, &st))
+        return -errno;
+    if (cfg->preallocate_files && cfg->use_fallocate) {
+        uint64_t extent = (uint64_t)cfg->extent_size;
+        reserved = (int64_t)((size + extent - 1) / extent * extent);
+        if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)reserved))
+            return -errno;
+    }
+    if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))
+        return -errno;
+    return reserved;
+}
