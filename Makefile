@@ -45,8 +45,8 @@ FIO_BUILT_VERSION = $(shell cat $(FIOSRC)/.xd-version 2>/dev/null)
 # no struct layout on 64-bit Linux, but keep dprint() and hash_long() the same
 # as in /usr/bin/fio. -iquote rather than -I: fio has an err.h that would
 # shadow <err.h>; all of fio's own includes use quotes.
-ENGINE_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
-	-DXD_FIO_BUILT_VERSION='"$(FIO_BUILT_VERSION)"' \
+ENGINE_CPPFLAGS = $(FIO_CPPFLAGS) -DXD_FIO_BUILT_VERSION='"$(FIO_BUILT_VERSION)"'
+FIO_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
 	-D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64 -DFIO_INC_DEBUG \
 	-DBITS_PER_LONG=$(if $(shell grep -s CONFIG_64BIT $(FIOSRC)/config-host.h),64,32)
 
@@ -107,13 +107,19 @@ $(BUILD)/xdevice.so: $(ENGINE_OBJS) $(LIB_OBJS) scripts/check-engine-symbols.sh
 
 # --- tests -------------------------------------------------------------------
 
+# The engine as if built for another fio: the version guard must refuse it.
+$(BUILD)/tests/xdevice-other-fio.so: ioengine/xdevice_engine.c $(LIB_OBJS) $(FIO_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(FIO_CPPFLAGS) -DXD_FIO_BUILT_VERSION='"fio-0.0-other"' -shared -rdynamic \
+		-Wl,-z,nodelete $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libxdevice.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Ibackends/core $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
 
 # Each unit test is a program: exit 0 pass, 77 skip, anything else fails (its
 # output is then shown; it is kept in build/tests/unit/NAME.log).
-test: all $(UNIT_BINS)
+test: all $(UNIT_BINS) $(BUILD)/tests/xdevice-other-fio.so
 	@pass=0; fail=0; \
 	for t in $(UNIT_BINS); do \
 	  name=$${t##*/}; rc=0; \

@@ -127,6 +127,11 @@ static void fio_xd_compose_help(void)
  * headers would read the wrong fields, so refuse a different fio outright. */
 static const char *fio_xd_version_mismatch;
 
+extern struct ioengine_ops ioengine; /* defined at the bottom, as fio expects */
+
+/* Runs when fio loads the engine, before it parses the engine's options. On a
+ * mismatch the option table is withdrawn (struct fio_option may differ too),
+ * the reason is printed once here, and init fails every job. */
 __attribute__((constructor)) static void fio_xd_load(void)
 {
     const char *running = dlsym(RTLD_DEFAULT, "fio_version_string");
@@ -134,6 +139,8 @@ __attribute__((constructor)) static void fio_xd_load(void)
     if (running && !strcmp(running, XD_FIO_BUILT_VERSION))
         return;
     fio_xd_version_mismatch = running ? running : "an unknown fio";
+    ioengine.options = NULL;
+    ioengine.option_struct_size = 0;
     fprintf(stderr, "xdevice: engine built for %s but loaded into %s; rebuild it with make\n",
             XD_FIO_BUILT_VERSION, fio_xd_version_mismatch);
 }
@@ -199,11 +206,8 @@ static int fio_xd_init(struct thread_data *td)
     struct xd_config *cfg;
     char err[XD_ERRLEN];
 
-    if (fio_xd_version_mismatch) {
-        log_err("xdevice: engine built for %s but loaded into %s; rebuild it with make\n",
-                XD_FIO_BUILT_VERSION, fio_xd_version_mismatch);
-        return 1;
-    }
+    if (fio_xd_version_mismatch)
+        return 1; /* said once, when the engine was loaded */
     if (fio_xd_build_config(o, &cfg))
         return 1;
     job = calloc(1, sizeof(*job));
