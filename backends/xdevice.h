@@ -77,6 +77,9 @@ const char *xd_dev_notice(const struct xd_dev *dev);
 int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
                  struct xd_file **out, char *err, size_t errlen);
 int xd_file_close(struct xd_dev *dev, struct xd_file *file);
+/* Size of what path names, without a device: a regular file's length or a
+ * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */
+int xd_path_size(const char *path, uint64_t *size);
 /* Size in bytes as the device sees it, or -errno. */
 int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file);
 /* Drop what xdevice and the OS cache for the file (fio's invalidate=1). */

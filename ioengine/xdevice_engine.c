@@ -320,6 +320,10 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     struct xd_file *file;
     char err[XD_ERRLEN];
     unsigned flags = read_only ? XD_OPEN_READONLY : XD_OPEN_CREATE; /* fio --readonly */
+    if (!job) { /* fio opens some files before init; xdevice owns none then */
+        log_err("xdevice: %s: fio opened it before the engine was initialised\n", f->file_name);
+        return 1;
+    }
     int rc = xd_file_open(job->dev, f->file_name, flags, f->real_file_size, &file, err,
                           sizeof(err));
     if (rc) {
@@ -344,6 +348,24 @@ static int fio_xd_invalidate(struct thread_data *td, struct fio_file *f)
     struct fio_xd_job *job = td->io_ops_data;
     struct xd_file *file = FILE_ENG_DATA(f);
     return file ? -xd_file_invalidate(job->dev, file) : 0;
+}
+
+/* fio asks for sizes before init, and its own probe for block devices opens
+ * the file through the engine and ioctls f->fd, which xdevice does not use.
+ * A missing file is ENOENT, which fio takes as "lay it out". */
+static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
+{
+    uint64_t size;
+    if (fio_file_size_known(f))
+        return 0;
+    int rc = xd_path_size(f->file_name, &size);
+    if (rc) {
+        td_verror(td, -rc, "xd_path_size");
+        return 1;
+    }
+    f->real_file_size = size;
+    fio_file_set_size_known(f);
+    return 0;
 }
 
 /* A run id shared by every job of one fio invocation, thread or process:
@@ -409,7 +431,7 @@ struct ioengine_ops ioengine = {
     .open_file = fio_xd_open_file,
     .close_file = fio_xd_close_file,
     .invalidate = fio_xd_invalidate,
-    .get_file_size = generic_get_file_size,
+    .get_file_size = fio_xd_get_file_size,
     .options = options,
     .option_struct_size = sizeof(struct fio_xd_options),
 };

@@ -6,10 +6,13 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "../xdevice.h"
 
 int xd_mkdir_p(const char *path, mode_t mode)
 {
@@ -59,4 +62,21 @@ int64_t xd_file_set_size(const struct xd_config *cfg, int fd, uint64_t size)
     if ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))
         return -errno;
     return reserved;
+}
+
+int xd_path_size(const char *path, uint64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st))
+        return -errno;
+    if (!S_ISBLK(st.st_mode)) {
+        *size = (uint64_t)st.st_size;
+        return 0;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
+    close(fd);
+    return rc;
 }
