@@ -63,6 +63,8 @@ void xd_close(struct xd_dev *dev);
 const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 #define XD_CAP_TRIM  (1u << 0) /* trim is served (not refused with EOPNOTSUPP) */
 #define XD_CAP_ASYNC (1u << 1) /* requests can stay in flight (libaio/io_uring) */
+#define XD_CAP_DIRECT_IO (1u << 2) /* bypasses the page cache: give it page-aligned buffers,
+                                      or every request is copied through a bounce buffer */
 /* What the device's chain can do, as XD_CAP_* bits, so callers never probe by failing. */
 unsigned xd_dev_caps(const struct xd_dev *dev);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:

@@ -96,13 +96,23 @@ static struct fio_option options[] = {
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
+    {
+        .name = "xd_type",
+        .lname = "xdevice storage type",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_storage_type * sizeof(char *),
+        .cb = fio_xd_check_storage_type,
+        .help = "Storage type, short for xd_storage_type: regular|mmap|direct|tmpfs|block "
+                "(sparse|compressed|hybrid are not built yet)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
     XD_SCHEMA(XD_OPT_ENTRY){.name = NULL},
 };
 #undef XD_OPT_ENTRY
 
 /* Help texts carry each key's default and allowed values, composed once
- * from the schema when the engine is loaded. Also: xd_type is the short
- * alias of xd_storage_type. */
+ * from the schema when the engine is loaded. */
 static void fio_xd_compose_help(void)
 {
     for (struct fio_option *o = options; o->name; o++) {
@@ -116,8 +126,6 @@ static void fio_xd_compose_help(void)
                      info->allowed ? info->allowed : "") < 0)
             help = (char *)info->help;
         o->help = help;
-        if (k == XD_KEY_storage_type)
-            o->alias = "xd_type";
     }
 }
 
@@ -154,24 +162,26 @@ struct fio_xd_job {
     struct xd_req **events;
 };
 
-/* Defaults, then the INI file, then xd_ options: later wins. */
-static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out)
+/* Defaults, then the INI file, then xd_ options: later wins. On failure err
+ * holds the one line to print. */
+static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out, char *err,
+                               size_t errlen)
 {
-    char err[XD_ERRLEN], origin[96];
+    char origin[96];
     struct xd_config *cfg = xd_config_new();
     int rc = cfg ? 0 : -ENOMEM;
-    if (!rc && o->config && (rc = xd_config_load(cfg, o->config, err, sizeof(err))))
-        log_err("xdevice: xd_config=%s\n", err);
+    if (!cfg)
+        snprintf(err, errlen, "out of memory");
+    if (!rc && o->config)
+        rc = xd_config_load(cfg, o->config, err, errlen);
     for (int k = 0; !rc && k < XD_KEY_COUNT; k++) {
         if (!o->values[k])
             continue;
         snprintf(origin, sizeof(origin), "option xd_%s", xd_keys[k].name);
-        rc = xd_config_set(cfg, xd_keys[k].name, o->values[k], origin, err, sizeof(err));
-        if (rc)
-            log_err("xdevice: %s\n", err);
+        rc = xd_config_set(cfg, xd_keys[k].name, o->values[k], origin, err, errlen);
     }
-    if (!rc && (rc = xd_config_check(cfg, err, sizeof(err))))
-        log_err("xdevice: %s\n", err);
+    if (!rc)
+        rc = xd_config_check(cfg, err, errlen);
     if (rc) {
         xd_config_free(cfg);
         return rc;
@@ -208,8 +218,10 @@ static int fio_xd_init(struct thread_data *td)
 
     if (fio_xd_version_mismatch)
         return 1; /* said once, when the engine was loaded */
-    if (fio_xd_build_config(o, &cfg))
+    if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
+        log_err("xdevice: %s\n", err);
         return 1;
+    }
     job = calloc(1, sizeof(*job));
     unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
     int rc = job ? xd_open(&job->dev, cfg, depth, err, sizeof(err)) : -ENOMEM;
@@ -228,9 +240,15 @@ static int fio_xd_init(struct thread_data *td)
     job->events = calloc(depth, sizeof(*job->events));
     if (!job->reqs || !job->events)
         return 1;
-    /* fio caps iodepth at 1 for FIO_SYNCIO engines: say so only when true */
-    if (!(xd_dev_caps(job->dev) & XD_CAP_ASYNC))
+    /* Engine flags are per job (td->flags) from here on. FIO_SYNCIO makes fio
+     * cap iodepth at 1: say so only when true. FIO_RAWIO makes fio
+     * page-align its buffers, as it does for direct=1, so O_DIRECT requests
+     * need no bounce buffer. */
+    unsigned caps = xd_dev_caps(job->dev);
+    if (!(caps & XD_CAP_ASYNC))
         td->flags |= (unsigned long long)FIO_SYNCIO << TD_ENG_FLAG_SHIFT;
+    if (caps & XD_CAP_DIRECT_IO)
+        td->flags |= (unsigned long long)FIO_RAWIO << TD_ENG_FLAG_SHIFT;
     const char *notice = xd_dev_notice(job->dev);
     if (notice && td->subjob_number == 0)
         log_info("xdevice: %s\n", notice);
@@ -368,6 +386,37 @@ static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
     return 0;
 }
 
+/* fio runs setup before it lays files out (in the parent, one job after
+ * another, unless create_serialize=0), so a config that cannot work stops
+ * fio before it writes anything. An engine with a setup hook sizes the
+ * files itself. Jobs of one section share their options: a failure is said
+ * once, not once per job. */
+static int fio_xd_setup(struct thread_data *td)
+{
+    static char last_err[XD_ERRLEN];
+    char err[XD_ERRLEN];
+    struct xd_config *cfg;
+    struct fio_file *f;
+    unsigned i;
+
+    if (fio_xd_version_mismatch)
+        return 1;
+    if (fio_xd_build_config(td->eo, &cfg, err, sizeof(err))) {
+        if (strcmp(err, last_err))
+            log_err("xdevice: %s\n", err);
+        snprintf(last_err, sizeof(last_err), "%s", err);
+        td->error = EINVAL; /* the job's result, without a second message */
+        return 1;
+    }
+    xd_config_free(cfg);
+    for_each_file(td, f, i) {
+        if (fio_xd_get_file_size(td, f) && td->error != ENOENT)
+            return 1;
+        td_clear_error(td); /* missing: fio lays it out */
+    }
+    return 0;
+}
+
 /* A run id shared by every job of one fio invocation, thread or process:
  * the fio main process's pid and start time (so a reused pid is a new run). */
 static void fio_xd_run_id(struct thread_data *td, char *buf, size_t len)
@@ -421,6 +470,7 @@ static void fio_xd_cleanup(struct thread_data *td)
 struct ioengine_ops ioengine = {
     .name = "xdevice",
     .version = FIO_IOOPS_VERSION,
+    .setup = fio_xd_setup,
     .init = fio_xd_init,
     .io_u_init = fio_xd_io_u_init,
     .queue = fio_xd_queue,

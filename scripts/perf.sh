@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # perf.sh - xdevice against fio's own engines, side by side in one run.
 #
-# Each row runs xdevice and its fio reference on the same file, alternating,
-# REPS times, and prints the ratio of the median IOPS (xdevice / fio). Only
-# ratios are meaningful: absolute IOPS on a shared machine vary run to run.
+# Each row runs xdevice and its fio reference on the same file, back to back,
+# REPS times, and prints the median of the per-pair ratios (xdevice / fio):
+# the two runs of a pair see the same machine load, so their ratio is far
+# steadier than either figure. Absolute IOPS on a shared machine vary a lot.
 #
 #   PERF_RUNTIME=5 PERF_REPS=3 PERF_SIZE=1g PERF_DISK_DIR=/var/tmp make perf
 set -euo pipefail
@@ -23,30 +24,30 @@ die() { echo "perf: $*" >&2; exit 1; }
 [ "$(stat -f -c %T "$DISK_DIR")" != tmpfs ] || die "PERF_DISK_DIR=$DISK_DIR is a tmpfs; O_DIRECT rows need a disk file system"
 
 # fio --minimal (terse v3) fields: 8 read IOPS, 93..99 IO depth <=1..>=64.
-fio_terse() {
+fio_terse() { # only the terse line: fio prints notes on stdout too
     fio --minimal --name=perf --rw=randread --bs=4k --time_based --runtime="$RUNTIME" \
-        --norandommap --randrepeat=0 "$@"
+        --norandommap --randrepeat=0 "$@" | grep '^3;'
 }
 read_iops() { cut -d';' -f8; }
 depth_16_plus() { awk -F';' '{ s = 0; for (i = 97; i <= 99; i++) s += $i; print s "%" }'; }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# run_pair NAME "XDEVICE ARGS" "FIO ARGS": alternate the two, REPS times each.
+# run_pair NAME "XDEVICE ARGS" "FIO ARGS": REPS back-to-back pairs.
 run_pair() {
-    local name=$1 xd_args=$2 ref_args=$3 xd=() ref=() r
+    local name=$1 xd_args=$2 ref_args=$3 xd=() ref=() ratios=() r x f
     for ((r = 0; r < REPS; r++)); do
         # shellcheck disable=SC2086
-        xd+=("$(fio_terse --ioengine=external:"$ENGINE" $xd_args | read_iops)")
+        x=$(fio_terse --ioengine=external:"$ENGINE" $xd_args | read_iops)
         # shellcheck disable=SC2086
-        ref+=("$(fio_terse $ref_args | read_iops)")
+        f=$(fio_terse $ref_args | read_iops)
+        xd+=("$x") ref+=("$f")
+        ratios+=("$(awk -v x="$x" -v f="$f" 'BEGIN { printf "%.4f", f > 0 ? x / f : 0 }')")
     done
-    local xd_med ref_med
-    xd_med=$(printf '%s\n' "${xd[@]}" | median)
-    ref_med=$(printf '%s\n' "${ref[@]}" | median)
-    awk -v n="$name" -v x="$xd_med" -v f="$ref_med" -v t="$TARGET" 'BEGIN {
-        ratio = f > 0 ? x / f : 0
-        printf "%-52s %10d %10d %7.2f  %s\n", n, x, f, ratio, ((ratio >= t) ? "ok" : "BELOW " t) }'
+    awk -v n="$name" -v x="$(printf '%s\n' "${xd[@]}" | median)" \
+        -v f="$(printf '%s\n' "${ref[@]}" | median)" \
+        -v r="$(printf '%s\n' "${ratios[@]}" | median)" -v t="$TARGET" 'BEGIN {
+        printf "%-52s %10d %10d %7.2f  %s\n", n, x, f, r, ((r >= t) ? "ok" : "BELOW " t) }'
 }
 
 lay_out() { # a file fully written, so reads hit data rather than holes
@@ -60,7 +61,8 @@ lay_out "$DISK_FILE"
 trap 'rm -f "$SHM_FILE"' EXIT
 
 printf 'xdevice vs fio %s, 4k random read, %ss x %s reps, median IOPS\n' "$(fio --version)" "$RUNTIME" "$REPS"
-printf '%-52s %10s %10s %7s\n' "row (xdevice | fio reference)" xdevice fio ratio
+printf '%-52s %10s %10s %7s\n' "row (xdevice | fio reference)" "xdevice" "fio" "ratio"
+printf '%-52s %10s %10s %7s\n' "" "median" "median" "median"
 shm="--filename=$SHM_FILE"
 run_pair "regular+io_uring qd32 | io_uring qd32 (shm)" \
     "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=io_uring"

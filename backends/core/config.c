@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "json.h"
 #include "xd_internal.h"
@@ -485,14 +486,27 @@ static int ini_on_key(void *user, const char *section, const char *name, const c
 int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t errlen)
 {
     struct ini_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
+    struct stat st;
     ctx.fp = fopen(path, "r");
     if (!ctx.fp) {
         int e = errno;
         xd_errf(err, errlen, "%s: cannot read the config file: %s", path, strerror(e));
         return -e;
     }
+    /* a directory opens fine and reads as nothing: refuse it, and other
+     * non-files, rather than run on defaults */
+    if (fstat(fileno(ctx.fp), &st) || !S_ISREG(st.st_mode)) {
+        fclose(ctx.fp);
+        xd_errf(err, errlen, "%s: not a regular file; allowed: an INI file", path);
+        return -EINVAL;
+    }
     int line = ini_parse_stream(ini_read_line, &ctx, ini_on_key, &ctx);
+    bool read_error = ferror(ctx.fp);
     fclose(ctx.fp);
+    if (read_error && !ctx.rc) {
+        xd_errf(err, errlen, "%s: read error in the config file", path);
+        return -EIO;
+    }
     if (ctx.rc)
         return ctx.rc;
     if (line > 0) {

@@ -27,7 +27,7 @@
 #define XD_SCHEMA(X) \
   /* [local] identity */ \
   X(local, base_directory,   STR,  "",        0, 0, NULL, 0, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option") \
-  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (xd_type is a short alias). sparse, compressed and hybrid are not built yet") \
+  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it). sparse, compressed and hybrid are not built yet") \
   X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, "Mode, in octal, of files xdevice creates") \
   X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, "Mode, in octal, of directories xdevice creates (auto_create_dirs)") \
   /* [local] I/O */ \

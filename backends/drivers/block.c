@@ -240,6 +240,7 @@ static int block_control(struct xd_layer *layer, int op, void *arg)
     switch (op) {
     case XD_CTL_CAPS:
         *(unsigned *)arg |= (d->cfg->enable_trim ? XD_CAP_TRIM : 0) |
+                            (d->cfg->use_raw_device ? XD_CAP_DIRECT_IO : 0) |
                             (d->io.queue ? XD_CAP_ASYNC : 0);
         return 0;
     case XD_CTL_STATS_JSON:

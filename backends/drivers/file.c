@@ -188,10 +188,18 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
         }
         d->count.preallocated += (uint64_t)reserved;
     }
+    /* Readahead is read_ahead_kb, applied by file_advise to sequential
+     * streams; the kernel's own heuristics would read ahead of random reads
+     * too (what fio's fadvise_hint turns off for its own engines). */
     if (!d->io.align)
-        posix_fadvise(fd, 0, 0, d->ra_window ? POSIX_FADV_NORMAL : POSIX_FADV_RANDOM);
+        posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
     struct statfs sfs;
     fs->in_memory = !fstatfs(fd, &sfs) && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+    if (fs->in_memory && d->io.align) {
+        /* recent kernels accept O_DIRECT on tmpfs, where it bypasses nothing */
+        xd_errf(err, errlen, "%s: on a tmpfs, where O_DIRECT bypasses no cache (direct type or use_direct_io=true); allowed: a disk file system such as ext4 or xfs", path);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -347,7 +355,8 @@ static int file_control(struct xd_layer *layer, int op, void *arg)
     struct file_driver *d = layer->priv;
     switch (op) {
     case XD_CTL_CAPS:
-        *(unsigned *)arg |= XD_CAP_TRIM | (d->io.queue ? XD_CAP_ASYNC : 0);
+        *(unsigned *)arg |= XD_CAP_TRIM | (d->io.queue ? XD_CAP_ASYNC : 0) |
+                            (d->io.align ? XD_CAP_DIRECT_IO : 0);
         return 0;
     case XD_CTL_STATS_JSON:
         file_stats_json(d, arg);

@@ -1,0 +1,282 @@
+"""fio features the engine must honour: invalidate, syncs, trims, many files,
+preallocation, O_SYNC writes."""
+import ctypes
+import mmap
+import os
+
+import pytest
+
+from conftest import MiB, assert_verified, fio_job, load_stats, run_fio
+
+PAGE = mmap.PAGESIZE
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def resident_pages(path):
+    """Per page of the file: is it in the page cache (mincore)?"""
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        mm = mmap.mmap(f.fileno(), size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        try:
+            buf = (ctypes.c_char * size).from_buffer(mm)
+            try:
+                vec = (ctypes.c_ubyte * ((size + PAGE - 1) // PAGE))()
+                if _libc.mincore(ctypes.c_void_p(ctypes.addressof(buf)), ctypes.c_size_t(size), vec):
+                    raise OSError(ctypes.get_errno(), "mincore")
+                return [b & 1 for b in vec]
+            finally:
+                del buf
+        finally:
+            mm.close()
+
+
+def write_pattern(path, size, byte=0xA5):
+    with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+        f.write(bytes([byte]) * size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_range(path, off, length):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        # a fresh view: drop cached pages of a regular file first (no-op on error)
+        try:
+            os.posix_fadvise(fd, off, length, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+        return os.pread(fd, length, off)
+    finally:
+        os.close(fd)
+
+
+# --- invalidate ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("invalidate", [1, 0])
+def test_invalidate(engine, tmp_path, disk_dir, invalidate):
+    """invalidate=1 drops the file's cached pages when fio opens it."""
+    path = disk_dir / "inv.0.0"
+    write_pattern(path, 8 * MiB)
+    with open(path, "rb") as f:
+        while f.read(MiB):
+            pass
+    before = resident_pages(path)
+    assert sum(before) == len(before), "could not warm the page cache for the test"
+    r = run_fio(
+        fio_job(engine, name="inv", xd={"type": "regular", "read_ahead_kb": 0},
+                filename=path, rw="read", bs="4k", size=8 * MiB, io_size="4k",
+                invalidate=invalidate),
+        tmp_path,
+    )
+    assert r.data["jobs"][0]["read"]["io_bytes"] == 4096
+    after = resident_pages(path)
+    tail = after[len(after) // 2:]  # far beyond anything the 4k read could bring in
+    if invalidate:
+        assert sum(tail) == 0, f"{sum(tail)} of {len(tail)} tail pages still cached after invalidate=1"
+    else:
+        assert sum(tail) > 0.9 * len(tail), "invalidate=0 must leave the page cache alone"
+
+
+# --- syncs ---------------------------------------------------------------------
+
+
+def iolog_actions(path):
+    """Count fio's iolog (v3: time file action [offset length]) lines by action."""
+    counts = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) >= 3:
+            counts[parts[2]] = counts.get(parts[2], 0) + 1
+    return counts
+
+
+def sync_job(engine, tmp_path, disk_dir, async_mode, **sync_opts):
+    """Run a 256-write job; return (fio's job JSON, xdevice's ops, fio's iolog counts).
+
+    fio's JSON "sync" counts fsyncs only, so the iolog fio writes of every
+    request it issued (sync, datasync) is the reference for the rest."""
+    stats, iolog = tmp_path / "s.json", tmp_path / "io.log"
+    r = run_fio(
+        fio_job(engine, name="sy", xd={"type": "regular", "async": async_mode, "stats": stats},
+                directory=disk_dir, rw="write", bs="4k", size=MiB, iodepth=8,
+                write_iolog=iolog, **sync_opts),
+        tmp_path,
+    )
+    job = r.data["jobs"][0]
+    assert job["write"]["total_ios"] == 256
+    log = iolog_actions(iolog)
+    assert log.get("write") == 256
+    return job, load_stats(stats)["jobs"][0]["ops"], log
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+def test_fsync_every_4(engine, tmp_path, disk_dir, async_mode):
+    job, ops, log = sync_job(engine, tmp_path, disk_dir, async_mode, fsync=4)
+    assert job["sync"]["total_ios"] >= 256 // 4 - 1
+    assert log.get("sync") == job["sync"]["total_ios"]
+    assert ops["fsync"]["ops"] == job["sync"]["total_ios"]
+    assert ops["sync"]["ops"] == job["sync"]["total_ios"]
+    assert ops["fdatasync"]["ops"] == 0
+    assert ops["fsync"]["errors"] == 0
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "libaio"])
+def test_fdatasync_every_4(engine, tmp_path, disk_dir, async_mode):
+    job, ops, log = sync_job(engine, tmp_path, disk_dir, async_mode, fdatasync=4)
+    assert log.get("datasync", 0) >= 256 // 4 - 1
+    assert ops["fdatasync"]["ops"] == log["datasync"]
+    assert ops["fsync"]["ops"] == 0
+    assert ops["sync"]["ops"] == ops["fdatasync"]["ops"]
+
+
+def test_end_fsync(engine, tmp_path, disk_dir):
+    job, ops, log = sync_job(engine, tmp_path, disk_dir, "sync", end_fsync=1)
+    assert log.get("sync") == 1
+    assert ops["fsync"]["ops"] == 1, "end_fsync=1 must reach the engine as exactly one fsync"
+    assert ops["fdatasync"]["ops"] == 0
+
+
+# --- trims -----------------------------------------------------------------------
+
+TRIM_FILE = 4 * MiB
+TRIM_OFF = 1 * MiB
+TRIM_LEN = 2 * MiB
+
+
+def assert_trimmed(path):
+    data = read_range(path, 0, TRIM_FILE)
+    assert len(data) == TRIM_FILE
+    head, mid, tail = data[:TRIM_OFF], data[TRIM_OFF:TRIM_OFF + TRIM_LEN], data[TRIM_OFF + TRIM_LEN:]
+    if mid != bytes(TRIM_LEN):
+        first = next(i for i, b in enumerate(mid) if b)
+        pytest.fail(f"trimmed range not zero: first nonzero byte at {TRIM_OFF + first}")
+    assert head == b"\xa5" * TRIM_OFF, "data before the trimmed range changed"
+    assert tail == b"\xa5" * len(tail), "data after the trimmed range changed"
+
+
+@pytest.mark.parametrize("rw", ["trim", "randtrim"])
+def test_trim_regular(engine, tmp_path, disk_dir, rw):
+    path = disk_dir / "trim.dat"
+    write_pattern(path, TRIM_FILE)
+    stats = tmp_path / "s.json"
+    r = run_fio(
+        fio_job(engine, name="t", xd={"type": "regular", "stats": stats}, filename=path,
+                rw=rw, bs="64k", offset=TRIM_OFF, size=TRIM_LEN),
+        tmp_path,
+    )
+    job = r.data["jobs"][0]
+    assert job["trim"]["io_bytes"] == TRIM_LEN
+    assert load_stats(stats)["jobs"][0]["ops"]["trim"]["bytes"] == TRIM_LEN
+    assert os.path.getsize(path) == TRIM_FILE, "a trim must not change the file size"
+    assert_trimmed(path)
+
+
+@pytest.mark.parametrize("rw", ["trim", "randtrim"])
+def test_trim_block(engine, tmp_path, loop_dev, rw):
+    write_pattern(loop_dev, TRIM_FILE)
+    r = run_fio(
+        fio_job(engine, name="t", xd={"type": "block", "enable_trim": 1}, filename=loop_dev,
+                rw=rw, bs="64k", offset=TRIM_OFF, size=TRIM_LEN),
+        tmp_path,
+    )
+    assert r.data["jobs"][0]["trim"]["io_bytes"] == TRIM_LEN
+    assert_trimmed(loop_dev)
+
+
+# --- many files, readahead ----------------------------------------------------------
+
+
+def test_max_open_files_evicts(engine, tmp_path, disk_dir):
+    stats = tmp_path / "s.json"
+    r = run_fio(
+        fio_job(engine, name="many", xd={"type": "regular", "max_open_files": 2, "stats": stats},
+                directory=disk_dir, nrfiles=8, file_service_type="random", rw="randwrite",
+                bs="4k", size=8 * MiB, verify="crc32c", verify_fatal=1),
+        tmp_path,
+    )
+    assert_verified(r.data, size=8 * MiB, njobs=1)
+    job = load_stats(stats)["jobs"][0]
+    f = job["layers"]["file"]
+    assert f["fd_evictions"] > 0, f
+    assert f["fd_reopens"] > 0, f
+    assert f["open_fds"] <= 2, f
+    assert len(list(disk_dir.iterdir())) == 8
+
+
+@pytest.mark.parametrize("ra_kb", [256, 0])
+def test_read_ahead_kb(engine, tmp_path, disk_dir, ra_kb):
+    stats = tmp_path / "s.json"
+    r = run_fio(
+        fio_job(engine, name="ra", xd={"type": "regular", "read_ahead_kb": ra_kb, "stats": stats},
+                directory=disk_dir, rw="write", bs="16k", size=4 * MiB,
+                verify="crc32c", verify_fatal=1),
+        tmp_path,
+    )
+    assert_verified(r.data, size=4 * MiB, njobs=1)
+    job = load_stats(stats)["jobs"][0]
+    assert job["config"]["read_ahead_kb"] == ra_kb
+    advised = job["layers"]["file"]["readahead_advised"]
+    if ra_kb:
+        assert advised > 0, "sequential reads with read_ahead_kb set gave no readahead hints"
+    else:
+        assert advised == 0, "read_ahead_kb=0 must disable the readahead hints"
+
+
+# --- preallocation -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_fallocate", [1, 0])
+def test_preallocate_files(engine, tmp_path, disk_dir, use_fallocate):
+    """The engine creates the file (create_on_open: fio does no layout of its own)
+    and reserves its space; the job writes only 4k of it."""
+    stats = tmp_path / "s.json"
+    size = 8 * MiB
+    run_fio(
+        fio_job(engine, name="pre",
+                xd={"type": "regular", "preallocate_files": 1, "use_fallocate": use_fallocate,
+                    "stats": stats},
+                directory=disk_dir, create_on_open=1, fallocate="none", rw="write", bs="4k",
+                size=size, io_size="4k"),
+        tmp_path,
+    )
+    (path,) = list(disk_dir.iterdir())
+    st = os.stat(path)
+    assert st.st_size == size
+    pre = load_stats(stats)["jobs"][0]["layers"]["file"]["preallocated_bytes"]
+    if use_fallocate:
+        assert st.st_blocks * 512 >= size, f"only {st.st_blocks * 512} bytes allocated"
+        assert pre >= size
+    else:
+        # ftruncate only: the size is set, the blocks are not reserved
+        assert st.st_blocks * 512 < size, "use_fallocate=0 must not reserve blocks"
+        assert pre == 0
+
+
+def test_no_preallocation_by_default(engine, tmp_path, disk_dir):
+    """Control for the test above: without preallocate_files the file is sparse."""
+    run_fio(
+        fio_job(engine, name="nopre", xd={"type": "regular"}, directory=disk_dir,
+                create_on_open=1, fallocate="none", rw="write", bs="4k", size=8 * MiB,
+                io_size="4k"),
+        tmp_path,
+    )
+    (path,) = list(disk_dir.iterdir())
+    assert os.stat(path).st_blocks * 512 < MiB
+
+
+# --- O_SYNC writes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+def test_use_sync_writes(engine, tmp_path, disk_dir, async_mode):
+    stats = tmp_path / "s.json"
+    r = run_fio(
+        fio_job(engine, name="osync",
+                xd={"type": "regular", "use_sync_writes": 1, "async": async_mode, "stats": stats},
+                directory=disk_dir, rw="randwrite", bs="4k", size=2 * MiB, iodepth=8,
+                verify="crc32c", verify_fatal=1),
+        tmp_path,
+    )
+    assert_verified(r.data, size=2 * MiB, njobs=1)
+    assert load_stats(stats)["jobs"][0]["config"]["use_sync_writes"] is True

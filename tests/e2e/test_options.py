@@ -1,0 +1,236 @@
+"""The engine's options: --enghelp, bad input, INI files and precedence.
+
+Bad input must stop fio with one line that starts with "xdevice:" and names
+the option or key and the bad value, before any job does I/O.
+"""
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import (
+    FIO,
+    MiB,
+    fio_job,
+    load_stats,
+    run_fio,
+    schema_keys,
+    xdevice_lines,
+)
+
+
+# --- enghelp -------------------------------------------------------------------
+
+
+def test_enghelp_lists_every_schema_key(engine):
+    p = subprocess.run([FIO, f"--enghelp={engine}"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    listed = {ln.split(":", 1)[0].strip() for ln in p.stdout.splitlines() if ":" in ln}
+    for opt in ("xd_async", "xd_config", "xd_stats"):
+        assert opt in listed, f"{opt} missing from --enghelp:\n{p.stdout}"
+    assert "xd_type" in listed or "xd_storage_type" in listed, p.stdout
+    missing = [k for k in schema_keys() if f"xd_{k}" not in listed]
+    assert not missing, f"schema keys missing from --enghelp: {missing}"
+    # the help texts are composed from the schema: defaults and allowed values show
+    line = next(ln for ln in p.stdout.splitlines() if ln.startswith("xd_async "))
+    assert "sync|libaio|io_uring" in line and "default sync" in line, line
+
+
+def test_type_alias_is_accepted(engine, tmp_path, disk_dir):
+    stats = tmp_path / "s.json"
+    run_fio(
+        fio_job(engine, name="alias", xd={"type": "direct", "stats": stats},
+                directory=disk_dir, rw="write", bs="4k", size=MiB),
+        tmp_path,
+    )
+    assert load_stats(stats)["jobs"][0]["config"]["storage_type"] == "direct"
+
+
+# --- bad input -------------------------------------------------------------------
+
+# name: (xd options, INI text or None, [substrings the xdevice line must hold])
+BAD = {
+    "bad-async": ({"async": "fast"}, None, ["xd_async", "fast", "sync|libaio|io_uring"]),
+    "bad-size": ({"mmap_size": "12q"}, None, ["xd_mmap_size", "12q", "not a valid value"]),
+    "out-of-range": ({"max_events": "0"}, None, ["xd_max_events", "=0", "out of range", "65536"]),
+    "bad-bool": ({"use_sync_writes": "maybe"}, None, ["xd_use_sync_writes", "maybe"]),
+    "pending-feature": (
+        {"enable_compression": "1"}, None,
+        ["xd_enable_compression", "=1", "not built yet"],
+    ),
+    "unbuilt-type": ({"type": "sparse"}, None, ["storage_type", "sparse", "not built yet"]),
+    "unbuilt-type-hybrid": ({"type": "hybrid"}, None, ["storage_type", "hybrid", "not built yet"]),
+    "conflict": (
+        {"use_aio": "0", "async": "io_uring"}, None,
+        ["use_aio", "async=io_uring", "conflicts with"],
+    ),
+    "ini-unknown-key": (
+        {}, "[local]\nasync = sync\nstorge_type = regular\n",
+        [":3:", "unknown key 'storge_type'", "did you mean 'storage_type'"],
+    ),
+    "ini-bad-value": (
+        {}, "[local]\n\nmmap_size = abc\n",
+        [":3:", "mmap_size=abc", "not a valid value"],
+    ),
+    "ini-out-of-range": (
+        {}, "[block]\nqueue_depth = 0\n",
+        [":2:", "queue_depth=0", "out of range"],
+    ),
+    "ini-wrong-section": (
+        {}, "[block]\nasync = libaio\n",
+        [":2:", "async", "[local]", "[block]"],
+    ),
+    "ini-set-twice": (
+        {}, "[local]\nasync = sync\nasync = libaio\n",
+        [":3:", "async", "twice", "line 2"],
+    ),
+    "ini-junk-line": ({}, "[local]\nthis is junk\n", [":2:", "not a [section] or key = value"]),
+    "ini-pending": (
+        {}, "[recovery]\nenable_checksums = true\n",
+        [":2:", "enable_checksums=true", "not built yet"],
+    ),
+    "ini-missing-file": (
+        {"config": "/nonexistent/xdevice.ini"}, None,
+        ["/nonexistent/xdevice.ini", "cannot read"],
+    ),
+}
+
+
+def run_bad(engine, tmp_path, disk_dir, xd, ini):
+    xd = dict(xd)
+    stats = tmp_path / "bad-stats.json"
+    if ini is not None:
+        path = tmp_path / "bad.ini"
+        path.write_text(ini)
+        xd = {"config": path, **xd}
+    xd["stats"] = stats
+    args = fio_job(engine, name="bad", xd=xd, directory=disk_dir, rw="randwrite", bs="4k", size=MiB)
+    r = run_fio(args, tmp_path, expect_ok=False)
+    return r, stats
+
+
+def assert_refused(r, stats, disk_dir, want):
+    assert r.rc > 0, f"fio accepted bad input (rc={r.rc}):\n{r.text}"
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1, f"expected one xdevice: line, got {lines}\n{r.text}"
+    for s in want:
+        assert s in lines[0], f"{s!r} not in {lines[0]!r}"
+    if r.data is not None:
+        for j in r.data["jobs"]:
+            for d in ("read", "write", "trim"):
+                assert j[d]["io_bytes"] == 0, f"job did {d} I/O despite bad input"
+            assert j["error"] != 0
+    if stats.exists():
+        doc = load_stats(stats)
+        assert all(op["ops"] == 0 for j in doc["jobs"] for op in j["ops"].values())
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_refused(engine, tmp_path, disk_dir, case):
+    xd, ini, want = BAD[case]
+    r, stats = run_bad(engine, tmp_path, disk_dir, xd, ini)
+    if ini is not None:
+        want = [str(tmp_path / "bad.ini")] + want
+    assert_refused(r, stats, disk_dir, want)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["bad-async", "ini-unknown-key", "unbuilt-type",
+     "conflict"],
+)
+def test_bad_input_stops_before_layout(engine, tmp_path, disk_dir, case):
+    """Parse-time errors stop fio before it creates any file."""
+    xd, ini, _ = BAD[case]
+    r, _ = run_bad(engine, tmp_path, disk_dir, xd, ini)
+    assert r.rc > 0
+    assert r.data is None or all(j["write"]["io_bytes"] == 0 for j in r.data["jobs"])
+    assert list(disk_dir.iterdir()) == [], "fio laid out files although the options were bad"
+
+
+def test_config_path_is_a_directory(engine, tmp_path, disk_dir):
+    r, stats = run_bad(engine, tmp_path, disk_dir, {"config": tmp_path}, None)
+    assert_refused(r, stats, disk_dir, [str(tmp_path)])
+
+
+def test_trim_on_block_needs_enable_trim(engine, tmp_path, loop_dev):
+    r = run_fio(
+        fio_job(engine, name="btrim", xd={"type": "block"}, filename=loop_dev,
+                rw="trim", bs="64k", size=4 * MiB),
+        tmp_path, expect_ok=False,
+    )
+    assert r.rc > 0, r.text
+    lines = xdevice_lines(r.text)
+    assert lines and any("enable_trim" in ln and "trim" in ln for ln in lines), r.text
+    if r.data is not None:
+        assert all(j["trim"]["io_bytes"] == 0 for j in r.data["jobs"])
+
+
+# --- INI files and precedence -------------------------------------------------------
+
+
+def test_ini_and_option_precedence(engine, tmp_path, disk_dir):
+    ini = tmp_path / "xd.ini"
+    ini.write_text(textwrap.dedent("""\
+        ; comments and blank lines are fine
+
+        [local]
+        async = libaio
+        read_ahead_kb = 64
+        max_events = 64
+
+        [monitoring]
+        slow_operation_threshold_ms = 250
+    """))
+    stats = tmp_path / "s.json"
+    run_fio(
+        fio_job(engine, name="prec",
+                xd={"config": ini, "async": "io_uring", "max_events": 32, "stats": stats},
+                directory=disk_dir, rw="randwrite", bs="4k", size=MiB, iodepth=4),
+        tmp_path,
+    )
+    cfg = load_stats(stats)["jobs"][0]["config"]
+    assert cfg["async"] == "io_uring", "an xd_ option must override the INI file"
+    assert cfg["max_events"] == 32, "an xd_ option must override the INI file"
+    assert cfg["read_ahead_kb"] == 64, "INI keys not overridden must hold"
+    assert cfg["slow_operation_threshold_ms"] == 250
+    assert cfg["storage_type"] == "regular", "keys set nowhere keep their default"
+    # the option order on the command line does not matter: INI first, then options
+    run_fio(
+        fio_job(engine, name="prec2", xd={"async": "sync", "config": ini, "stats": stats},
+                directory=disk_dir, rw="randwrite", bs="4k", size=MiB),
+        tmp_path,
+    )
+    cfg = load_stats(stats)["jobs"][0]["config"]
+    assert cfg["async"] == "sync" and cfg["read_ahead_kb"] == 64
+
+
+def test_options_in_a_job_file(engine, tmp_path, disk_dir):
+    """xd_ options work in job files too, per job and from [global]."""
+    stats = tmp_path / "s.json"
+    job = tmp_path / "two.fio"
+    job.write_text(textwrap.dedent(f"""\
+        [global]
+        ioengine=external:{engine}
+        xd_stats={stats}
+        xd_async=io_uring
+        directory={disk_dir}
+        bs=4k
+        size=1m
+        rw=randwrite
+        iodepth=4
+
+        [a]
+        xd_type=direct
+
+        [b]
+        xd_type=regular
+        xd_async=libaio
+    """))
+    r = run_fio([str(job)], tmp_path)
+    assert len(r.data["jobs"]) == 2
+    jobs = {j["name"]: j for j in load_stats(stats)["jobs"]}
+    assert jobs["a"]["config"]["storage_type"] == "direct"
+    assert jobs["a"]["config"]["async"] == "io_uring"
+    assert jobs["b"]["config"]["storage_type"] == "regular"
+    assert jobs["b"]["config"]["async"] == "libaio"

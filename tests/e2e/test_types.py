@@ -1,0 +1,187 @@
+"""What each storage type does that the others do not."""
+import os
+
+import pytest
+
+from conftest import (
+    MiB,
+    assert_verified,
+    fio_job,
+    load_stats,
+    run_fio,
+    xdevice_lines,
+)
+
+# --- tmpfs -----------------------------------------------------------------------
+
+
+def tmpfs_copies(shm_dir, basename):
+    """Data files under the tmpfs directory that hold the disk file basename."""
+    found = []
+    for root, _, files in os.walk(shm_dir):
+        found += [os.path.join(root, f) for f in files if basename in f and not f.endswith(".lock")]
+    return found
+
+
+def tmpfs_job(engine, tmp_path, disk_dir, shm_dir, size, **xd):
+    stats = tmp_path / "s.json"
+    r = run_fio(
+        fio_job(engine, name="tt", xd={"type": "tmpfs", "tmpfs_directory": shm_dir,
+                                        "stats": stats, **xd},
+                directory=disk_dir, rw="randwrite", bs="4k", size=size, iodepth=8,
+                verify="crc32c", verify_fatal=1),
+        tmp_path,
+    )
+    assert_verified(r.data, size=size, njobs=1)
+    disk = disk_dir / "tt.0.0"
+    copies = tmpfs_copies(shm_dir, "tt.0.0")
+    assert len(copies) == 1, f"expected one tmpfs copy of {disk} under {shm_dir}: {copies}"
+    return disk, copies[0], load_stats(stats)
+
+
+def test_tmpfs_data_lives_under_tmpfs_directory(engine, tmp_path, disk_dir, shm_dir):
+    size = 4 * MiB
+    disk, copy, doc = tmpfs_job(engine, tmp_path, disk_dir, shm_dir, size)
+    assert doc["jobs"][0]["config"]["tmpfs_directory"] == str(shm_dir)
+    assert os.path.getsize(copy) == size
+    data = open(copy, "rb").read()
+    assert data.count(0) < len(data) // 2, "the tmpfs copy does not hold the job's data"
+    # the disk path is only fio's layout: none of the written data reached it
+    assert disk.exists()
+    assert open(disk, "rb").read() != data, "data reached the disk path without backup_to_disk"
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+def test_tmpfs_backup_to_disk(engine, tmp_path, disk_dir, shm_dir, async_mode):
+    size = 4 * MiB
+    disk, copy, _ = tmpfs_job(engine, tmp_path, disk_dir, shm_dir, size,
+                              backup_to_disk=1, **{"async": async_mode})
+    tm = open(copy, "rb").read()
+    assert tm.count(0) < len(tm) // 2
+    assert open(disk, "rb").read() == tm, "after the run the disk backup differs from the tmpfs data"
+
+
+def test_tmpfs_directory_on_disk_is_refused(engine, tmp_path, disk_dir):
+    """tmpfs_directory must be on a tmpfs (auto_mount is off by default)."""
+    r = run_fio(
+        fio_job(engine, name="tt", xd={"type": "tmpfs", "tmpfs_directory": disk_dir / "notmpfs"},
+                directory=disk_dir, rw="write", bs="4k", size=MiB),
+        tmp_path, expect_ok=False,
+    )
+    assert r.rc > 0, r.text
+    lines = xdevice_lines(r.text)
+    assert any("tmpfs_directory" in ln for ln in lines), r.text
+    if r.data is not None:
+        assert all(j["write"]["io_bytes"] == 0 for j in r.data["jobs"])
+
+
+# --- direct ------------------------------------------------------------------------
+
+
+def test_direct_on_tmpfs_fails_naming_o_direct(engine, tmp_path, shm_dir):
+    r = run_fio(
+        fio_job(engine, name="d", xd={"type": "direct"}, directory=shm_dir,
+                rw="write", bs="4k", size=MiB),
+        tmp_path, expect_ok=False,
+    )
+    assert r.rc > 0, f"direct type on /dev/shm was accepted:\n{r.text}"
+    lines = xdevice_lines(r.text)
+    assert any("O_DIRECT" in ln for ln in lines), f"no xdevice: line mentions O_DIRECT:\n{r.text}"
+    if r.data is not None:
+        assert all(j["write"]["io_bytes"] == 0 for j in r.data["jobs"])
+
+
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+def test_direct_aligned_buffers_do_not_bounce(engine, tmp_path, disk_dir, async_mode):
+    """Aligned offsets, lengths and buffers go straight to the kernel."""
+    stats = tmp_path / "s.json"
+    r = run_fio(
+        fio_job(engine, name="da", xd={"type": "direct", "async": async_mode, "stats": stats},
+                directory=disk_dir, rw="randwrite", bs="4k", size=4 * MiB, iodepth=16,
+                iomem_align="4k", verify="crc32c", verify_fatal=1),
+        tmp_path,
+    )
+    assert_verified(r.data, size=4 * MiB, njobs=1)
+    f = load_stats(stats)["jobs"][0]["layers"]["file"]
+    assert f["direct_alignment"] == 4096
+    assert f["bounced"] == 0 and f["read_modify_writes"] == 0, f
+
+
+# --- mmap ----------------------------------------------------------------------------
+
+MMAP_SHAPES = {
+    "bs16k": dict(bs="16k"),
+    "bs24k-crossing": dict(bs="24k"),  # offsets 24k apart straddle 64k windows
+    "bsrange-unaligned": dict(bsrange="512-48k", bs_unaligned=1),
+}
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+@pytest.mark.parametrize("shape", list(MMAP_SHAPES))
+def test_mmap_small_windows(engine, tmp_path, disk_dir, shape, async_mode):
+    stats = tmp_path / "s.json"
+    r = run_fio(
+        fio_job(engine, name="mm",
+                xd={"type": "mmap", "mmap_size": "64k", "async": async_mode, "stats": stats},
+                directory=disk_dir, rw="randwrite", size=4 * MiB, iodepth=8,
+                verify="crc32c", verify_fatal=1, **MMAP_SHAPES[shape]),
+        tmp_path,
+    )
+    assert_verified(r.data, njobs=1)
+    assert r.data["jobs"][0]["write"]["io_bytes"] >= 4 * MiB - 48 * 1024
+    job = load_stats(stats)["jobs"][0]
+    assert job["config"]["mmap_size"] == 64 * 1024
+    assert job["type"] == "mmap"
+
+
+# --- block ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+def test_block_loop_verify(engine, tmp_path, loop_dev, async_mode):
+    stats = tmp_path / "s.json"
+    size = 16 * MiB
+    r = run_fio(
+        fio_job(engine, name="blk", xd={"type": "block", "async": async_mode, "stats": stats},
+                filename=loop_dev, rw="randwrite", bs="4k", size=size, iodepth=16,
+                verify="crc32c", verify_fatal=1),
+        tmp_path,
+    )
+    assert_verified(r.data, size=size, njobs=1)
+    job = load_stats(stats)["jobs"][0]
+    assert job["type"] == "block"
+    assert job["ops"]["write"]["bytes"] == size
+    assert job["layers"]["block"]["device"] == loop_dev
+    assert job["layers"]["block"]["sector_size"] == 512
+
+
+def block_depth(engine, tmp_path, loop_dev, async_mode, **extra):
+    r = run_fio(
+        fio_job(engine, name="bdepth", xd={"type": "block", "async": async_mode},
+                filename=loop_dev, rw="randwrite", bs="4k", size=8 * MiB, iodepth=16, **extra),
+        tmp_path,
+    )
+    lv = {k: float(v) for k, v in r.data["jobs"][0]["iodepth_level"].items()}
+    assert lv["16"] > 0, f"block xd_async={async_mode} never reached depth 16: {lv}"
+    assert lv["1"] < 50, lv
+
+
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+def test_block_async_depth(engine, tmp_path, loop_dev, async_mode):
+    block_depth(engine, tmp_path, loop_dev, async_mode)
+
+
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+def test_block_async_depth_aligned_buffers(engine, tmp_path, loop_dev, async_mode):
+    block_depth(engine, tmp_path, loop_dev, async_mode, iomem_align="4k")
+
+
+def test_block_sector_sized_verify(engine, tmp_path, loop_dev):
+    """512-byte requests: the loop device's sector, below the 4k page."""
+    r = run_fio(
+        fio_job(engine, name="blk512", xd={"type": "block", "async": "io_uring"},
+                filename=loop_dev, offset=32 * MiB, rw="randwrite", bs=512, size=MiB,
+                iodepth=8, verify="crc32c", verify_fatal=1),
+        tmp_path,
+    )
+    assert_verified(r.data, size=MiB, njobs=1)
