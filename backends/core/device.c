@@ -34,6 +34,7 @@ int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_ent
     int rc = -ENOMEM;
     if (!dev)
         return rc;
+    xd_clock_init();
     dev->cfg = xd_config_dup(cfg);
     if (!dev->cfg)
         goto fail;

@@ -3,15 +3,6 @@
 
 #include <string.h>
 
-unsigned xd_hist_index(uint64_t v)
-{
-    if (v < 2 * XD_HIST_SUB)
-        return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-    unsigned shift = msb - XD_HIST_SUB_BITS;
-    return (msb - XD_HIST_SUB_BITS + 1) * XD_HIST_SUB + (unsigned)((v >> shift) - XD_HIST_SUB);
-}
-
 void xd_hist_range(unsigned index, uint64_t *low, uint64_t *high)
 {
     if (index < 2 * XD_HIST_SUB) {
@@ -24,17 +15,6 @@ void xd_hist_range(unsigned index, uint64_t *low, uint64_t *high)
     uint64_t sub = index % XD_HIST_SUB + XD_HIST_SUB;
     *low = sub << shift;
     *high = (sub + 1) << shift;
-}
-
-void xd_hist_record(struct xd_hist *h, uint64_t v)
-{
-    if (!h->count || v < h->min)
-        h->min = v;
-    if (v > h->max)
-        h->max = v;
-    h->count++;
-    h->sum += v;
-    h->bucket[xd_hist_index(v)]++;
 }
 
 void xd_hist_merge(struct xd_hist *into, const struct xd_hist *from)

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../xdevice.h"
+#include "clock.h"
 #include "config.h"
 
 struct xd_layer;
@@ -125,14 +126,6 @@ static inline int64_t xd_layer_file_size(struct xd_layer *l, struct xd_file *fil
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen);
 /* Push a layer on top of the chain being built (core/device.c). */
 int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t errlen);
-
-/* Monotonic clock in nanoseconds: the one clock latencies are measured with. */
-static inline uint64_t xd_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Format one line into err (bounded, always terminated). */
 void xd_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
