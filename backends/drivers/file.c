@@ -45,7 +45,7 @@ struct file_driver {
     struct file_state *newest, *oldest;
     unsigned open_fds;
     struct {
-        uint64_t reopens, evictions, punched, advised, preallocated, in_memory_inline;
+        uint64_t reopens, evictions, punched, advised, mode_changes, preallocated, in_memory_inline;
     } count;
 };
 
@@ -188,11 +188,8 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
         }
         d->count.preallocated += (uint64_t)reserved;
     }
-    /* Readahead is read_ahead_kb, applied by file_advise to sequential
-     * streams; the kernel's own heuristics would read ahead of random reads
-     * too (what fio's fadvise_hint turns off for its own engines). */
-    if (!d->io.align)
-        posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
+    if (!d->io.align && !d->ra_window)
+        posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); /* read_ahead_kb=0: none at all */
     struct statfs sfs;
     fs->in_memory = !fstatfs(fd, &sfs) && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
     if (fs->in_memory && d->io.align) {
@@ -264,11 +261,24 @@ static int64_t file_punch(struct file_driver *d, int fd, const struct xd_req *re
     return (int64_t)req->len;
 }
 
+/* Readahead is read_ahead_kb: the kernel is told once whenever the stream
+ * turns sequential or random (so its own readahead fits the stream), and a
+ * sequential stream is advised read_ahead_kb ahead. With read_ahead_kb=0 the
+ * file stays POSIX_FADV_RANDOM from open. */
 static void file_advise(struct file_driver *d, struct file_state *fs, const struct xd_req *req)
 {
     uint64_t start, len;
-    if (req->op == XD_OP_READ &&
-        xd_readahead_next(&fs->ra, d->ra_window, req->off, req->len, &start, &len)) {
+    bool want_window;
+    if (req->op != XD_OP_READ || !d->ra_window)
+        return;
+    enum xd_ra_mode mode = xd_readahead_next(&fs->ra, d->ra_window, req->off, req->len,
+                                             &want_window, &start, &len);
+    if (mode != XD_RA_UNKNOWN) {
+        posix_fadvise(fs->fd, 0, 0,
+                      mode == XD_RA_SEQUENTIAL ? POSIX_FADV_SEQUENTIAL : POSIX_FADV_RANDOM);
+        d->count.mode_changes++;
+    }
+    if (want_window) {
         posix_fadvise(fs->fd, (off_t)start, (off_t)len, POSIX_FADV_WILLNEED);
         d->count.advised++;
     }
@@ -344,6 +354,7 @@ static void file_stats_json(const struct file_driver *d, struct xd_json *j)
     xd_json_uint(j, "fd_evictions", d->count.evictions);
     xd_json_uint(j, "fd_reopens", d->count.reopens);
     xd_json_uint(j, "readahead_advised", d->count.advised);
+    xd_json_uint(j, "readahead_mode_changes", d->count.mode_changes);
     xd_json_uint(j, "trimmed_bytes", d->count.punched);
     xd_json_uint(j, "preallocated_bytes", d->count.preallocated);
     xd_json_uint(j, "in_memory_inline", d->count.in_memory_inline);

@@ -335,7 +335,9 @@ static int64_t mmap_file_size(struct xd_layer *layer, struct xd_file *file)
 static void mmap_advise(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t len)
 {
     uint64_t start, alen;
-    if (!xd_readahead_next(&mf->ra, d->ra_window, off, len, &start, &alen))
+    bool want_window;
+    xd_readahead_next(&mf->ra, d->ra_window, off, len, &want_window, &start, &alen);
+    if (!want_window)
         return;
     uint64_t end = min_u64(start + alen, mf->size);
     while (start < end) {
