@@ -1,74 +1,157 @@
 #!/usr/bin/env bash
-# bench.sh - the main job: run every storage type's job file and summarise.
+# bench.sh - the main job: the bench mix (jobs/bench/workloads.fio) on every
+# storage type, each next to the fio engine it should be compared with, on the
+# same file, in the same run; then a report.
 #
-# Results go to results/<timestamp>/ (fio's json+ per type, xdevice's stats
-# JSON, fio's terse lines), with results/latest pointing at the newest run.
-# The block type runs on a loop device made here and removed afterwards; it is
-# skipped, with the reason, when that is not possible.
+#   BENCH=quick|full    depth: quick (default) runs each workload 2 s on 256 MiB
+#                       files, full 15 s on 1 GiB files
+#   BENCH_DIR=DIR       where data files go (default /var/tmp/xdevice-bench; a
+#                       disk file system, or the direct type is skipped)
+#   BENCH_DEVICE=DEV    block device for the block type (its data is destroyed);
+#                       default: a loop device made here as root and removed
+#
+# Results: results/<timestamp>/ (fio json+ and terse per run, xdevice stats,
+# logs, report.html), with results/latest pointing at the newest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TYPES=(regular mmap direct tmpfs block)
+case ${BENCH:-quick} in
+    quick) size=256m runtime=2 ;;
+    full) size=1g runtime=15 ;;
+    *) echo "bench: BENCH=${BENCH}: unknown depth; allowed: quick or full" >&2; exit 2 ;;
+esac
+dir=${BENCH_DIR:-/var/tmp/xdevice-bench}
+tmpfs_dir=/dev/shm/xdevice-bench
 stamp=$(date +%Y%m%d-%H%M%S)
 out=results/$stamp
-mkdir -p "$out"
+mkdir -p "$out/logs" "$dir" "$tmpfs_dir"
 ln -sfn "$stamp" results/latest
 
-loop_dev="" loop_img=/var/tmp/xdevice-bench-block.img
+loop_dev="" loop_img=$dir/block.img
 cleanup() {
     if [ -n "$loop_dev" ]; then losetup -d "$loop_dev" || true; fi
-    rm -f "$loop_img"
+    rm -rf "$dir" "$tmpfs_dir"
 }
 trap cleanup EXIT
 
-# A loop device for the block type in loop_dev, or the reason in skip_reason.
-make_loop_device() {
-    if [ "$(id -u)" -ne 0 ]; then skip_reason="not root: loop devices need root"; return 1; fi
-    truncate -s 512m "$loop_img"
-    if ! loop_dev=$(losetup -f --show "$loop_img" 2>&1); then
-        skip_reason="losetup failed: $loop_dev"
-        loop_dev=""
-        return 1
+# --- configurations ------------------------------------------------------------
+# name | xdevice type | async | data file | fio reference engine | its direct=
+configs=(
+    "regular-io_uring|regular|io_uring|$dir/regular.dat|io_uring|0"
+    "regular-sync|regular|sync|$dir/regular.dat|psync|0"
+    "mmap|mmap|sync|$dir/mmap.dat|mmap|0"
+    "direct-libaio|direct|libaio|$dir/direct.dat|libaio|1"
+    "tmpfs-io_uring|tmpfs|io_uring|$dir/tmpfs.dat|io_uring|0"
+    "block-io_uring|block|io_uring|DEVICE|io_uring|1"
+)
+
+skip_reason() { # why a configuration cannot run here, or nothing
+    case $1 in
+        direct-*)
+            [ "$(stat -f -c %T "$dir")" != tmpfs ] || echo "BENCH_DIR=$dir is a tmpfs; O_DIRECT needs a disk file system" ;;
+        block-*)
+            if [ -n "${BENCH_DEVICE:-}" ]; then
+                [ -b "$BENCH_DEVICE" ] || echo "BENCH_DEVICE=$BENCH_DEVICE is not a block device"
+            elif [ "$(id -u)" -ne 0 ]; then
+                echo "not root: a loop device needs root (or set BENCH_DEVICE)"
+            fi ;;
+    esac
+}
+
+block_device() {
+    if [ -n "${BENCH_DEVICE:-}" ]; then echo "$BENCH_DEVICE"; return; fi
+    if [ -z "$loop_dev" ]; then
+        truncate -s "$size" "$loop_img"
+        loop_dev=$(losetup -f --show "$loop_img")
     fi
+    echo "$loop_dev"
 }
 
-# fio terse v3: 3 job name, 5 error, 7 read KiB/s, 8 read IOPS, 48 write KiB/s, 49 write IOPS
-summarise() {
-    local type=$1 terse=$2
-    awk -F';' -v t="$type" '{
-        printf "%-8s %-22s %10d %9.1f %10d %9.1f %6s\n", t, $3, $8, $7 / 1024, $49, $48 / 1024,
-               ($5 == 0 ? "ok" : "err " $5) }' "$terse"
+# --- running -------------------------------------------------------------------
+export BENCH_SIZE=$size BENCH_RUNTIME=$runtime BENCH_TMPFS_DIR=$tmpfs_dir
+
+# Write FILE (or device) in full and flush it, so both runs of a pair start
+# from the same clean state: fio's default invalidate=1 cannot drop dirty
+# pages, so a run right after a layout would read from cache and its
+# partner from disk.
+prepare() {
+    local direct=0
+    [ -b "$1" ] && direct=1
+    fio --name=layout --ioengine=psync --rw=write --bs=1m --size="$size" --direct=$direct \
+        --filename="$1" --end_fsync=1 --output=/dev/null
 }
 
-n=${#TYPES[@]} k=0 start=$SECONDS
+# run_fio LABEL GLOBAL: the workloads under one [global]; json+ and terse apart.
+# Each run starts with no dirty data left by the one before, which would
+# otherwise throttle its writes.
+run_fio() {
+    local label=$1 global=$2 job=$out/$1.fio
+    cat "jobs/bench/$global" jobs/bench/workloads.fio > "$job"
+    sync
+    BENCH_LOG=$out/logs/$label fio "$job" --output-format=json+,terse --output="$out/$label.raw"
+    grep '^3;' "$out/$label.raw" > "$out/$label.terse" || true
+    grep -v '^3;' "$out/$label.raw" > "$out/$label.json" || true
+    rm -f "$out/$label.raw"
+}
+
+run_xdevice() { # NAME TYPE ASYNC FILE
+    # tmpfs restores fio's laid-out data from the disk path, so it reads data, not holes
+    local backup=0
+    [ "$2" = tmpfs ] && backup=1
+    BENCH_TYPE=$2 BENCH_ASYNC=$3 BENCH_FILE=$4 BENCH_STATS=$PWD/$out/$1.stats.json \
+        BENCH_TMPFS_BACKUP=$backup run_fio "$1.xdevice" xdevice.global
+}
+
+run_reference() { # NAME ENGINE DIRECT FILE
+    BENCH_ENGINE=$2 BENCH_DIRECT=$3 BENCH_FILE=$4 run_fio "$1.reference" reference.global
+}
+
+# fio terse v3: 3 job name, 8 read IOPS, 49 write IOPS
+summarise() { # NAME: xdevice's IOPS (read + write) over the reference's, per workload
+    awk -F';' -v n="$1" 'NR == FNR { ref[$3] = $8 + $49; next } {
+        x = $8 + $49; f = ref[$3]
+        printf "%-18s %-20s %10d %10d %7.2f\n", n, $3, x, f, ((f > 0) ? x / f : 0) }' \
+        "$out/$1.reference.terse" "$out/$1.xdevice.terse"
+}
+
+total=${#configs[@]} k=0 start=$SECONDS
 summary=$out/summary.txt
-printf '%-8s %-22s %10s %9s %10s %9s %6s\n' type job "read IOPS" "read MiB/s" "write IOPS" "write MiB/s" status > "$summary"
-for type in "${TYPES[@]}"; do
+printf '%-18s %-20s %10s %10s %7s\n' configuration workload "xdevice" "fio ref" ratio > "$summary"
+for entry in "${configs[@]}"; do
+    IFS='|' read -r name type async file ref_engine ref_direct <<< "$entry"
     k=$((k + 1))
-    elapsed=$((SECONDS - start))
-    eta=""
-    [ $k -gt 1 ] && eta=", about $(( elapsed * (n - k + 1) / (k - 1) ))s left"
-    echo "bench: job $k of $n: $type$eta"
-    env_args=()
-    if [ "$type" = block ]; then
-        if ! make_loop_device; then
-            echo "bench: skipping block: $skip_reason"
-            printf '%-8s skipped: %s\n' block "$skip_reason" >> "$summary"
-            continue
-        fi
-        env_args=(XD_BLOCK_DEVICE="$loop_dev")
+    left=""
+    if [ $k -gt 1 ]; then left=", about $(( (SECONDS - start) * (total - k + 1) / (k - 1) ))s left"; fi
+    reason=$(skip_reason "$name")
+    if [ -n "$reason" ]; then
+        echo "bench: $k of $total: $name skipped: $reason"
+        printf '%-18s skipped: %s\n' "$name" "$reason" >> "$summary"
+        continue
     fi
-    rc=0
-    env "${env_args[@]}" fio "jobs/$type.fio" --output-format=json+,terse --output="$out/$type.raw" || rc=$?
-    grep '^3;' "$out/$type.raw" > "$out/$type.terse" || true
-    grep -v '^3;' "$out/$type.raw" > "$out/$type.json" || true
-    rm -f "$out/$type.raw"
-    cp "/tmp/xdevice-$type.stats.json" "$out/$type.stats.json" 2>/dev/null || true
-    summarise "$type" "$out/$type.terse" >> "$summary"
-    [ $rc -eq 0 ] || { echo "bench: fio failed on jobs/$type.fio (exit $rc); see $out/$type.json" >&2; cat "$summary"; exit 1; }
+    echo "bench: $k of $total: $name against fio's $ref_engine$left"
+    [ "$file" = DEVICE ] && file=$(block_device)
+    ref_file=$file
+    [ "$type" = tmpfs ] && ref_file=$tmpfs_dir/reference.dat # the reference's data on tmpfs too
+    prepare "$file"
+    [ "$ref_file" = "$file" ] || prepare "$ref_file"
+    # alternate who runs first: the second run finds caches warmed by the first
+    if ((k % 2)); then
+        run_xdevice "$name" "$type" "$async" "$file"
+        run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file"
+    else
+        run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file"
+        run_xdevice "$name" "$type" "$async" "$file"
+    fi
+    summarise "$name" >> "$summary"
 done
-rm -f /var/tmp/xdevice-{regular,mmap,direct,tmpfs}.dat
+
 echo
 cat "$summary"
 echo
-echo "bench: results in $out (results/latest)"
+if [ -x build/xdreport ]; then
+    echo "bench: writing the report"
+    build/xdreport report -o "$out" --title "xdevice bench ($stamp, BENCH=${BENCH:-quick})" \
+        "$out"/*.json || echo "bench: xdreport reported problems (above); the report has what it could read" >&2
+    echo "bench: report: $out/report.html (results/latest/report.html)"
+fi
+echo "bench: results in $out, $((SECONDS - start))s"

@@ -115,6 +115,16 @@ static int mmap_windows_reserve(struct mmap_driver *d, struct mmap_file *mf, uin
     return 0;
 }
 
+/* How the kernel should fault pages in for this file's stream: no
+ * read-around for random readers (as fio's fadvise_hint asks for its own
+ * mmap engine), more for sequential ones; read_ahead_kb=0 is always random. */
+static int mmap_stream_advice(const struct mmap_driver *d, const struct mmap_file *mf)
+{
+    if (!d->ra_window || mf->ra.mode == XD_RA_RANDOM)
+        return MADV_RANDOM;
+    return mf->ra.mode == XD_RA_SEQUENTIAL ? MADV_SEQUENTIAL : MADV_NORMAL;
+}
+
 /* Every window is mapped whole, even past end of file: pages there only
  * fault once the file has grown over them, so growing the file never means
  * remapping, and the size check before each copy keeps callers off them. */
@@ -124,8 +134,9 @@ static int mmap_window_map(struct mmap_driver *d, struct mmap_file *mf, size_t i
     void *addr = mmap(NULL, d->window, prot, MAP_SHARED, mf->fd, (off_t)(idx * d->window));
     if (addr == MAP_FAILED)
         return -errno;
-    if (!d->ra_window)
-        madvise(addr, d->window, MADV_RANDOM);
+    int advice = mmap_stream_advice(d, mf);
+    if (advice != MADV_NORMAL)
+        madvise(addr, d->window, advice);
     mf->win[idx].addr = addr;
     d->count.mapped++;
     return 0;
@@ -329,6 +340,16 @@ static int64_t mmap_file_size(struct xd_layer *layer, struct xd_file *file)
 
 /* --- data path ----------------------------------------------------------- */
 
+/* The stream changed: re-advise every mapped window (new ones get it when mapped). */
+static void mmap_advise_windows(struct mmap_driver *d, struct mmap_file *mf)
+{
+    int advice = mmap_stream_advice(d, mf);
+    for (size_t i = 0; i < mf->nwin; i++)
+        if (mf->win[i].addr)
+            madvise(mf->win[i].addr, d->window, advice);
+    d->count.advised++;
+}
+
 /* WILLNEED for what a sequential reader will want next, clamped to the file
  * and to windows already mapped: madvise takes only mapped addresses, and a
  * window is mapped by the first read that needs it. */
@@ -336,7 +357,11 @@ static void mmap_advise(struct mmap_driver *d, struct mmap_file *mf, uint64_t of
 {
     uint64_t start, alen;
     bool want_window;
-    xd_readahead_next(&mf->ra, d->ra_window, off, len, &want_window, &start, &alen);
+    if (!d->ra_window)
+        return; /* mapped MADV_RANDOM, nothing to follow */
+    if (xd_readahead_next(&mf->ra, d->ra_window, off, len, &want_window, &start, &alen) !=
+        XD_RA_UNKNOWN)
+        mmap_advise_windows(d, mf);
     if (!want_window)
         return;
     uint64_t end = min_u64(start + alen, mf->size);
