@@ -9,6 +9,7 @@
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -79,4 +80,28 @@ int xd_path_size(const char *path, uint64_t *size)
     int rc = ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
     close(fd);
     return rc;
+}
+
+/* A partition has no queue/ of its own: its disk's is one level up. */
+uint64_t xd_device_readahead(int fd)
+{
+    static const char *const where[] = {"/sys/dev/block/%u:%u/queue/read_ahead_kb",
+                                        "/sys/dev/block/%u:%u/../queue/read_ahead_kb"};
+    struct stat st;
+    unsigned long long kb;
+    if (fstat(fd, &st))
+        return 0;
+    dev_t dev = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+    for (unsigned i = 0; i < 2; i++) {
+        char path[96];
+        snprintf(path, sizeof(path), where[i], major(dev), minor(dev));
+        FILE *fp = fopen(path, "r");
+        if (!fp)
+            continue;
+        int ok = fscanf(fp, "%llu", &kb) == 1;
+        fclose(fp);
+        if (ok)
+            return kb * 1024;
+    }
+    return 0;
 }

@@ -17,4 +17,9 @@ int xd_mkdir_parents(const char *path, mode_t mode);
  * writes. Returns the bytes reserved (0 when none) or -errno. */
 int64_t xd_file_set_size(const struct xd_config *cfg, int fd, uint64_t size);
 
+/* The kernel's own readahead for the device holding fd's file, in bytes
+ * (sysfs queue/read_ahead_kb); 0 when there is no such device (tmpfs) or it
+ * cannot be read. */
+uint64_t xd_device_readahead(int fd);
+
 #endif

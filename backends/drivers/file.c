@@ -30,6 +30,7 @@
 struct file_state {
     int fd;            /* -1 while evicted from the fd cache */
     bool in_memory;    /* on tmpfs/ramfs: I/O cannot block on a device */
+    uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
     int reopen_flags;  /* open(2) flags for reopening: no O_CREAT */
     unsigned in_flight;
     struct xd_readahead ra;
@@ -190,6 +191,10 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
     }
     if (!d->io.align && !d->ra_window)
         posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); /* read_ahead_kb=0: none at all */
+    /* Told SEQUENTIAL, the kernel reads twice its device's read_ahead_kb
+     * ahead, asynchronously; WILLNEED calls below that would only break its
+     * pipeline, so read_ahead_kb adds readahead only beyond it. */
+    fs->ra_window = d->ra_window > 2 * xd_device_readahead(fd) ? d->ra_window : 0;
     struct statfs sfs;
     fs->in_memory = !fstatfs(fd, &sfs) && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
     if (fs->in_memory && d->io.align) {
@@ -271,7 +276,7 @@ static void file_advise(struct file_driver *d, struct file_state *fs, const stru
     bool want_window;
     if (req->op != XD_OP_READ || !d->ra_window)
         return;
-    enum xd_ra_mode mode = xd_readahead_next(&fs->ra, d->ra_window, req->off, req->len,
+    enum xd_ra_mode mode = xd_readahead_next(&fs->ra, fs->ra_window, req->off, req->len,
                                              &want_window, &start, &len);
     if (mode != XD_RA_UNKNOWN) {
         posix_fadvise(fs->fd, 0, 0,

@@ -73,6 +73,12 @@ static void stats_complete(struct stats_layer *s, const struct xd_req *req, uint
 static int stats_submit(struct xd_layer *layer, struct xd_req *req)
 {
     struct stats_layer *s = layer->priv;
+#ifdef XD_TEST_DELAY_NS
+    /* Only for the regression check's own test (tests/e2e/test_regress.py):
+     * a build with -DXD_TEST_DELAY_NS=N spins N ns on every request. */
+    for (uint64_t until = xd_now_ns() + (XD_TEST_DELAY_NS); xd_now_ns() < until;)
+        ;
+#endif
     if (s->enabled)
         req->start_ns = xd_now_ns();
     int rc = xd_layer_submit(layer->lower, req);
