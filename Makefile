@@ -2,9 +2,11 @@
 #
 #   make          install missing packages (root) or name them, fetch and
 #                 configure the source of the installed fio, build everything
+#                 (the library, the fio engine, xdconfig and xdreport)
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make bench    scripts/bench.sh
 #   make perf     scripts/perf.sh
+#   make regress  scripts/regress.sh: working tree against BASE=<ref> (HEAD)
 #   make clean    remove build/
 #
 # Extra compiler/linker flags can be given as CFLAGS=... / LDFLAGS=...; they
@@ -29,6 +31,8 @@ LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backe
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 ENGINE_SRCS := $(wildcard ioengine/*.c)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+REPORT_SRCS := $(wildcard reports/*.c)
+REPORT_OBJS := $(REPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
@@ -52,7 +56,8 @@ FIO_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
 
 .PHONY: all test bench perf docs clean
 
-all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig
+all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig \
+	$(BUILD)/xdreport
 
 # --- packages and fio source -------------------------------------------------
 
@@ -90,6 +95,13 @@ $(BUILD)/xdconfig: backends/tools/xdconfig.c $(BUILD)/libxdevice.a
 # README's parameter table is generated from the schema; tests check it is current.
 docs: $(BUILD)/xdconfig
 	bash scripts/update-readme-table.sh $(BUILD)/xdconfig README.md
+
+# --- reports -------------------------------------------------------------------
+
+# xdreport: `report` (charts via gnuplot, HTML, Markdown, CSV) and `compare`.
+# It reads results only, so it needs neither the library nor fio's source.
+$(BUILD)/xdreport: $(REPORT_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcjson -lm
 
 # --- fio ioengine --------------------------------------------------------------
 
@@ -142,7 +154,14 @@ bench: all
 perf: all
 	bash scripts/perf.sh
 
+# Same-run A/B check of the working tree against BASE=<git ref> (default
+# HEAD, built into build/base) or BASELINE=<results dir>; exit 0 no
+# regression, else make fails. Knobs (REGRESS_REPS, ...): scripts/regress.sh.
+.PHONY: regress
+regress: all $(BUILD)/xdreport
+	bash scripts/regress.sh
+
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(REPORT_OBJS:.o=.d) $(UNIT_BINS:=.d)

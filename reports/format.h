@@ -1,0 +1,21 @@
+/* format.h - numbers as xdreport writes them. */
+#ifndef XR_FORMAT_H
+#define XR_FORMAT_H
+
+#include <stddef.h>
+
+/* The shortest text that reads back as the same double, so figures.csv
+ * holds exactly fio's numbers ("5936.231884", not "5936.2318839999998").
+ * NAN gives "". */
+void xr_fmt_num(char *buf, size_t len, double v);
+
+/* About three significant digits with an SI suffix: "812", "12.3k", "1.23M". */
+void xr_fmt_si(char *buf, size_t len, double v);
+
+/* A latency in ns in the unit that suits it: "812 ns", "12.3 µs", "1.23 ms". */
+void xr_fmt_ns(char *buf, size_t len, double ns);
+
+/* Bytes in binary units: "512 B", "12.3 MiB". */
+void xr_fmt_bytes(char *buf, size_t len, double bytes);
+
+#endif

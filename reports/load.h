@@ -1,0 +1,38 @@
+/* load.h - the parsers behind xr_load, private to the loader.
+ *
+ * results.c finds the documents in a file and hands each to the parser of
+ * its kind; fiojson.c, xdstats.c and fiolog.c fill struct xr_set. Each
+ * returns 0, or -1 with one line in err (without the "xdreport: FILE: "
+ * prefix, which xr_load adds).
+ */
+#ifndef XR_LOAD_H
+#define XR_LOAD_H
+
+#include <cjson/cJSON.h>
+
+#include "results.h"
+
+/* fio's JSON output: one document, with "jobs" or "client_stats". */
+int xr_fiojson_parse(struct xr_doc *doc, const cJSON *root, char *err, size_t errlen);
+
+/* xdevice's stats document: {"xdevice": {...}, "jobs": [...], "aggregate": {...}}. */
+int xr_xdstats_parse(struct xr_xdstats *st, const cJSON *root, char *err, size_t errlen);
+
+/* fio's text logs, NAME_{lat,clat,slat,iops,bw,clat_hist}[.N].log. */
+int xr_fiolog_parse(struct xr_set *set, const char *path, const char *buf, size_t len,
+                    char *err, size_t errlen);
+/* 1 when the file name is one fio gives its logs. */
+int xr_fiolog_named(const char *path);
+
+/* Lookups that give a default instead of failing: fio leaves out what a run
+ * did not measure. */
+const char *xr_json_str(const cJSON *obj, const char *key);        /* "" when absent */
+double xr_json_num(const cJSON *obj, const char *key, double dflt);
+/* Any scalar as text (strings as they are, numbers shortest, booleans). */
+char *xr_json_text(const cJSON *item);
+/* Every member of an object as struct xr_kv, appended. */
+void xr_json_kv(const cJSON *obj, struct xr_kv **kv, size_t *n);
+
+void xr_kv_free(struct xr_kv *kv, size_t n);
+
+#endif

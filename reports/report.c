@@ -1,0 +1,223 @@
+/* report.c - `xdreport report -o OUTDIR [--title T] INPUT...`
+ *
+ * Reads every input it can, then writes whatever it read: a bad file, a
+ * missing log or a missing gnuplot costs its own part of the report, not
+ * the report. Each problem is one line on stderr naming the file, and the
+ * exit status is then 1 (after the report is written); 2 is for usage.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mem.h"
+#include "report.h"
+
+static void usage(FILE *f)
+{
+    fputs("usage: xdreport report -o OUTDIR [--title TITLE] INPUT...\n"
+          "\n"
+          "INPUT is a file or a directory (its *.json and *.log files, not recursive):\n"
+          "fio JSON or json+ output (also --status-interval streams and client/server\n"
+          "output), xdevice stats JSON (xd_stats=FILE), fio logs (*_lat, *_clat, *_slat,\n"
+          "*_iops, *_bw, *_clat_hist .N.log).\n"
+          "\n"
+          "Writes OUTDIR/report.html (self-contained), OUTDIR/summary.md, OUTDIR/figures.csv\n"
+          "(every figure), OUTDIR/NAME.svg and NAME.png per chart, and OUTDIR/charts.gp\n"
+          "(run `gnuplot charts.gp` in OUTDIR to redraw them).\n"
+          "\n"
+          "Exit status: 0 all inputs read; 1 some input or gnuplot failed (the report\n"
+          "still holds the rest); 2 usage.\n", f);
+}
+
+void xr_report_problem(struct xr_report *r, const char *fmt, ...)
+{
+    va_list ap;
+    char *line;
+
+    va_start(ap, fmt);
+    if (vasprintf(&line, fmt, ap) < 0)
+        line = xr_mem_strdup("xdreport: out of memory");
+    va_end(ap);
+    fprintf(stderr, "%s\n", line);
+    *(char **)xr_mem_push(&r->problems, &r->nproblems, sizeof line) = line;
+}
+
+static void add_input(struct xr_report *r, const char *path)
+{
+    *(char **)xr_mem_push(&r->inputs, &r->ninputs, sizeof(char *)) = xr_mem_strdup(path);
+}
+
+static int wanted(const char *name)
+{
+    size_t n = strlen(name);
+
+    if (name[0] == '.')
+        return 0;
+    return (n > 5 && strcmp(name + n - 5, ".json") == 0) || (n > 4 && strcmp(name + n - 4, ".log") == 0);
+}
+
+static int by_version(const void *a, const void *b)
+{
+    /* s2.json before s10.json */
+    return strverscmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.json and *.log files of a directory, not recursive, in name order. */
+static void add_directory(struct xr_report *r, const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0;
+
+    if (!d) {
+        xr_report_problem(r, "xdreport: %s: %s", dir, strerror(errno));
+        return;
+    }
+    while ((e = readdir(d))) {
+        char *path;
+        struct stat st;
+
+        if (!wanted(e->d_name))
+            continue;
+        path = xr_mem_printf("%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", e->d_name);
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            *(char **)xr_mem_push(&names, &n, sizeof *names) = path;
+        else
+            free(path);
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof *names, by_version);
+    if (!n)
+        xr_report_problem(r, "xdreport: %s: no *.json or *.log files in it", dir);
+    for (size_t i = 0; i < n; i++) {
+        add_input(r, names[i]);
+        free(names[i]);
+    }
+    free(names);
+}
+
+static void expand_inputs(struct xr_report *r, char **args, int nargs)
+{
+    for (int i = 0; i < nargs; i++) {
+        struct stat st;
+
+        if (stat(args[i], &st) == 0 && S_ISDIR(st.st_mode))
+            add_directory(r, args[i]);
+        else
+            add_input(r, args[i]);   /* a missing file is named when it fails to load */
+    }
+}
+
+static void load_inputs(struct xr_report *r)
+{
+    char err[1024];
+
+    for (size_t i = 0; i < r->ninputs; i++)
+        if (xr_load(&r->set, r->inputs[i], err, sizeof err))
+            xr_report_problem(r, "%s", err);
+    if (!r->set.ndocs && !r->set.nstats && !r->set.nseries)
+        xr_report_problem(r, "xdreport: nothing to report: none of the inputs could be read");
+}
+
+static int make_dirs(const char *path)
+{
+    char *p = xr_mem_strdup(path);
+    int rc = 0;
+
+    for (char *s = p + 1; *s && rc == 0; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0755) && errno != EEXIST)
+            rc = -1;
+        *s = '/';
+    }
+    if (rc == 0 && mkdir(p, 0755) && errno != EEXIST)
+        rc = -1;
+    free(p);
+    return rc;
+}
+
+static char *default_title(const struct xr_report *r)
+{
+    char *t = xr_mem_strdup("fio results");
+
+    for (size_t g = 0; g < r->ngroups && g < 3; g++) {
+        char *next = xr_mem_printf("%s%s%s", t, g ? ", " : ": ", r->groups[g].name);
+        free(t);
+        t = next;
+    }
+    if (r->ngroups > 3) {
+        char *next = xr_mem_printf("%s and %zu more", t, r->ngroups - 3);
+        free(t);
+        t = next;
+    }
+    return t;
+}
+
+static void report_free(struct xr_report *r)
+{
+    xr_charts_free(r);
+    xr_timeline_free(r);
+    xr_configs_free(r);
+    xr_set_free(&r->set);
+    for (size_t i = 0; i < r->ninputs; i++)
+        free(r->inputs[i]);
+    for (size_t i = 0; i < r->nproblems; i++)
+        free(r->problems[i]);
+    free(r->inputs);
+    free(r->problems);
+    free(r->title);
+}
+
+int xr_report_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "title", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct xr_report r = { 0 };
+    const char *title = NULL;
+    int opt, rc;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "o:t:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': r.outdir = optarg; break;
+        case 't': title = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!r.outdir || optind == argc) {
+        fprintf(stderr, "xdreport: report needs %s\n", r.outdir ? "at least one INPUT" : "-o OUTDIR");
+        usage(stderr);
+        return 2;
+    }
+    if (make_dirs(r.outdir)) {
+        fprintf(stderr, "xdreport: %s: cannot create the output directory: %s\n", r.outdir,
+                strerror(errno));
+        return 1;
+    }
+    expand_inputs(&r, argv + optind, argc - optind);
+    load_inputs(&r);
+    xr_configs_build(&r);
+    xr_timeline_build(&r);
+    r.title = title ? xr_mem_strdup(title) : default_title(&r);
+    xr_charts_render(&r);
+    xr_summary_write(&r);
+    xr_csv_write(&r);
+    xr_html_write(&r);
+    rc = r.nproblems ? 1 : 0;
+    report_free(&r);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/* report.h - `xdreport report`: the model its writers share.
+ *
+ *   xdreport report -o OUTDIR [--title T] INPUT...
+ *
+ * report.c reads the inputs into a struct xr_set and builds the model:
+ * configs.c groups fio's jobs into workloads and labels each configuration
+ * by the options that set it apart, timeline.c collects the series to draw
+ * over time. Then charts.c (one gnuplot run for OUTDIR/NAME.svg and .png;
+ * chart_fio.c, chart_time.c and chart_xd.c choose the charts, plot.c writes
+ * them), summary.c (summary.md, figures.csv) and html.c (report.html) write
+ * it out, both showing the tables of tables.c.
+ */
+#ifndef XR_REPORT_H
+#define XR_REPORT_H
+
+#include <stddef.h>
+
+#include "results.h"
+
+int xr_report_main(int argc, char **argv);
+
+struct xr_cfg {              /* one configuration: one job of one final document */
+    const struct xr_doc *doc;
+    const struct xr_job *job;
+    size_t job_index;        /* in doc->jobs */
+    char *label;             /* the options that set it apart: "ioengine=psync" */
+};
+
+struct xr_group {            /* one workload: the configurations of one fio job name */
+    char *name;              /* the job name */
+    char *slug;              /* name as it can go in a file name, unique */
+    char *versions;          /* fio versions, ", "-separated */
+    char *differ;            /* option keys that differ, ", "-separated; "" if none */
+    struct xr_cfg *cfgs;
+    size_t ncfgs;
+    unsigned dirs;           /* bit d: some configuration did I/O in direction d */
+};
+
+struct xr_line {             /* one time series as the charts draw it */
+    int group;               /* the workload it belongs to, -1 when no job claims it */
+    long cfg;                /* its configuration in that group, -1 when unknown */
+    char *label;
+    char *kind;              /* "iops", "bw", "lat", "clat", "slat", "hist" */
+    int from_status;         /* 1: derived from a --status-interval stream */
+    enum xr_ddir ddir;
+    double *t_ms, *value, *p99;  /* p99: hist only */
+    size_t n;
+    int owned;               /* arrays are the line's own (derived), not the set's */
+    const char *source;      /* file it came from */
+};
+
+struct xr_statcfg {          /* one xdevice stats document, labelled */
+    const struct xr_xdstats *st;
+    char *label;
+};
+
+struct xr_chart {
+    char *name;              /* OUTDIR/name.svg and name.png */
+    char *title;             /* heading in the HTML */
+    char *note;              /* how to read it, under the chart */
+    int group;               /* workload, -1 for the logs and xdevice sections */
+    int section;             /* XR_SEC_* */
+    char *svg;               /* the SVG once gnuplot drew it, else NULL */
+};
+
+enum { XR_SEC_WORKLOAD, XR_SEC_TIME, XR_SEC_XDEVICE };
+
+struct xr_report {
+    const char *outdir;
+    char *title;
+    struct xr_set set;
+    char **inputs;           /* files read, in order */
+    size_t ninputs;
+    char **problems;         /* every line printed on stderr, for the report too */
+    size_t nproblems;
+    char *versions;          /* fio versions of all documents */
+    struct xr_group *groups;
+    size_t ngroups;
+    struct xr_line *lines;
+    size_t nlines;
+    struct xr_statcfg *stats;
+    size_t nstats;
+    char *stats_differ;      /* config keys that differ between stats documents */
+    struct xr_chart *charts;
+    size_t ncharts;
+    int charts_drawn;        /* gnuplot ran and drew them */
+};
+
+/* report.c: record a problem (printed at once, listed in the report too) */
+void xr_report_problem(struct xr_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* configs.c */
+void xr_configs_build(struct xr_report *r);
+void xr_configs_free(struct xr_report *r);
+/* The basename of path without its extension, e.g. "psync" (malloc'd). */
+char *xr_basename_noext(const char *path);
+
+/* timeline.c */
+void xr_timeline_build(struct xr_report *r);
+void xr_timeline_free(struct xr_report *r);
+
+/* charts.c: write OUTDIR/charts.gp, run gnuplot once for all charts. */
+void xr_charts_render(struct xr_report *r);
+void xr_charts_free(struct xr_report *r);
+
+/* The colour of a workload's i-th configuration in every chart. */
+const char *xr_chart_color(size_t i);
+
+/* tables.c: the report's tables, as text, for summary.md and report.html */
+struct xr_table {
+    size_t ncols, nrows;
+    char **head;             /* ncols */
+    unsigned char *numeric;  /* ncols: 1 for figures (right-aligned) */
+    char **cell;             /* nrows * ncols; column 0 names the row, "" when the
+                                row continues the configuration above it */
+    unsigned char *best;     /* nrows * ncols: 1 on the best figure of its column
+                                (among the rows of the same data direction) */
+    long *row_cfg;           /* nrows: the configuration's index in its workload, or -1 */
+};
+struct xr_table *xr_table_workload(const struct xr_report *r, size_t g);
+struct xr_table *xr_table_xdevice(const struct xr_report *r);   /* NULL without stats */
+void xr_table_free(struct xr_table *t);
+
+/* summary.c, html.c: 0, or -1 after recording the problem */
+int xr_summary_write(struct xr_report *r);
+int xr_csv_write(struct xr_report *r);
+int xr_html_write(struct xr_report *r);
+
+/* Directions with I/O in a configuration, and whether it did any. */
+static inline int xr_cfg_has_dir(const struct xr_cfg *c, int d)
+{
+    return c->job->dir[d].total_ios > 0;
+}
+
+#endif

@@ -1,0 +1,282 @@
+/* stats.c - medians, the Mann-Whitney U test (exact and normal) and the
+ * pairwise-ratio confidence interval that `xdreport compare` rests on.
+ * Contracts are in stats.h.
+ */
+#include "stats.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int has_nan(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (isnan(v[i]))
+            return 1;
+    return 0;
+}
+
+double xr_median(const double *v, size_t n)
+{
+    if (n == 0)
+        return NAN;
+    double *s = malloc(n * sizeof *s);
+    if (!s)
+        return NAN;
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    double m = (n % 2) ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    free(s);
+    return m;
+}
+
+double xr_norm_sf(double z)
+{
+    return 0.5 * erfc(z / M_SQRT2);
+}
+
+double xr_norm_quantile(double p)
+{
+    if (!(p > 0 && p < 1))
+        return NAN;
+    double lo = -40, hi = 40;
+    for (int i = 0; i < 200 && hi - lo > 1e-14; i++) {
+        double mid = (lo + hi) / 2;
+        if (1 - xr_norm_sf(mid) < p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return (lo + hi) / 2;
+}
+
+/* One pooled value: which sample it came from, and twice its midrank (an
+ * integer, so rank sums can index an array). */
+struct pooled {
+    double v;
+    int from_x;
+    long rank2;
+};
+
+static int cmp_pooled(const void *a, const void *b)
+{
+    return cmp_double(&((const struct pooled *)a)->v, &((const struct pooled *)b)->v);
+}
+
+/* Pool and rank x and y; *ties gets sum(t^3 - t) over tie groups. */
+static struct pooled *pool_rank(const double *x, size_t m, const double *y, size_t n, double *ties)
+{
+    size_t N = m + n;
+    struct pooled *p = malloc(N * sizeof *p);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < m; i++)
+        p[i] = (struct pooled){x[i], 1, 0};
+    for (size_t j = 0; j < n; j++)
+        p[m + j] = (struct pooled){y[j], 0, 0};
+    qsort(p, N, sizeof *p, cmp_pooled);
+    *ties = 0;
+    for (size_t a = 0; a < N;) {
+        size_t b = a;
+        while (b + 1 < N && p[b + 1].v == p[a].v)
+            b++;
+        for (size_t i = a; i <= b; i++)
+            p[i].rank2 = (long)(a + 1) + (long)(b + 1); /* 2 * midrank */
+        double t = (double)(b - a + 1);
+        *ties += t * t * t - t;
+        a = b + 1;
+    }
+    return p;
+}
+
+/* counts[s] = number of size-m subsets of the N items whose rank2 values sum
+ * to s, for s = 0..*smax. Doubles hold these counts exactly up to 2^53,
+ * far beyond C(40, 20). Returns NULL when out of memory. */
+static double *subset_sum_counts(const long *rank2, size_t N, size_t m, long *smax)
+{
+    long S = 0;
+    for (size_t i = 0; i < N; i++)
+        S += rank2[i];
+    size_t w = (size_t)S + 1;
+    double *c = calloc((m + 1) * w, sizeof *c);
+    if (!c)
+        return NULL;
+    c[0] = 1;
+    for (size_t i = 0; i < N; i++) {
+        long r = rank2[i];
+        size_t kmax = i + 1 < m ? i + 1 : m;
+        for (size_t k = kmax; k >= 1; k--)
+            for (long s = S; s >= r; s--)
+                c[k * w + (size_t)s] += c[(k - 1) * w + (size_t)(s - r)];
+    }
+    double *out = malloc(w * sizeof *out);
+    if (out)
+        memcpy(out, c + m * w, w * sizeof *out);
+    free(c);
+    *smax = S;
+    return out;
+}
+
+static int check_samples(const double *x, size_t m, const double *y, size_t n)
+{
+    if (m == 0 || n == 0 || has_nan(x, m) || has_nan(y, n))
+        return -EINVAL;
+    return 0;
+}
+
+int xr_mwu_exact(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out)
+{
+    int rc = check_samples(x, m, y, n);
+    if (rc)
+        return rc;
+    double ties;
+    size_t N = m + n;
+    struct pooled *p = pool_rank(x, m, y, n, &ties);
+    long *rank2 = malloc(N * sizeof *rank2);
+    double *counts = NULL;
+    rc = -ENOMEM;
+    if (!p || !rank2)
+        goto out;
+    long sx = 0;
+    for (size_t i = 0; i < N; i++) {
+        rank2[i] = p[i].rank2;
+        if (p[i].from_x)
+            sx += p[i].rank2;
+    }
+    long smax;
+    counts = subset_sum_counts(rank2, N, m, &smax);
+    if (!counts)
+        goto out;
+    double total = 0, le = 0, ge = 0;
+    for (long s = 0; s <= smax; s++) {
+        total += counts[s];
+        if (s <= sx)
+            le += counts[s];
+        if (s >= sx)
+            ge += counts[s];
+    }
+    double tail = (le < ge ? le : ge) / total;
+    out->u = sx / 2.0 - (double)m * (double)(m + 1) / 2;
+    out->p = fmin(1.0, 2 * tail);
+    out->exact = 1;
+    rc = 0;
+out:
+    free(counts);
+    free(rank2);
+    free(p);
+    return rc;
+}
+
+int xr_mwu_normal(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out)
+{
+    int rc = check_samples(x, m, y, n);
+    if (rc)
+        return rc;
+    double ties;
+    size_t N = m + n;
+    struct pooled *p = pool_rank(x, m, y, n, &ties);
+    if (!p)
+        return -ENOMEM;
+    long sx = 0;
+    for (size_t i = 0; i < N; i++)
+        if (p[i].from_x)
+            sx += p[i].rank2;
+    free(p);
+    double mn = (double)m * (double)n, dN = (double)N;
+    double u = sx / 2.0 - (double)m * (double)(m + 1) / 2;
+    double var = mn / 12 * ((dN + 1) - ties / (dN * (dN - 1)));
+    out->u = u;
+    out->exact = 0;
+    if (!(var > 0)) { /* every value equal */
+        out->p = 1;
+        return 0;
+    }
+    double z = (fmax(u, mn - u) - mn / 2 - 0.5) / sqrt(var);
+    out->p = fmin(1.0, 2 * xr_norm_sf(z));
+    return 0;
+}
+
+int xr_mwu(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out)
+{
+    if (m <= XR_MWU_EXACT_MAX && n <= XR_MWU_EXACT_MAX)
+        return xr_mwu_exact(x, m, y, n, out);
+    return xr_mwu_normal(x, m, y, n, out);
+}
+
+long xr_mwu_ci_rank(size_t m, size_t n, double alpha)
+{
+    if (m == 0 || n == 0 || !(alpha > 0 && alpha < 1))
+        return -EINVAL;
+    double mn = (double)m * (double)n;
+    if (m > XR_MWU_EXACT_MAX || n > XR_MWU_EXACT_MAX) {
+        double sigma = sqrt(mn * (double)(m + n + 1) / 12);
+        double k = floor(mn / 2 - xr_norm_quantile(1 - alpha / 2) * sigma + 0.5);
+        return k > 0 ? (long)k : 0;
+    }
+    size_t N = m + n;
+    long *rank2 = malloc(N * sizeof *rank2);
+    if (!rank2)
+        return -ENOMEM;
+    for (size_t i = 0; i < N; i++)
+        rank2[i] = 2 * (long)(i + 1);
+    long smax;
+    double *counts = subset_sum_counts(rank2, N, m, &smax);
+    free(rank2);
+    if (!counts)
+        return -ENOMEM;
+    double total = 0;
+    for (long s = 0; s <= smax; s++)
+        total += counts[s];
+    /* rank sum 2 * (U + m(m+1)/2): U = u sits at s = 2u + m(m+1) */
+    long base = (long)(m * (m + 1)), k = 0;
+    double cum = 0;
+    for (long u = 0; u <= (long)mn; u++) {
+        cum += counts[base + 2 * u] / total;
+        if (cum > alpha / 2)
+            break;
+        k = u + 1;
+    }
+    free(counts);
+    return k;
+}
+
+int xr_ratio_ci(const double *base, size_t m, const double *new_, size_t n, double alpha,
+                double *lo, double *hi)
+{
+    *lo = *hi = NAN;
+    if (check_samples(base, m, new_, n) || !(alpha > 0 && alpha < 1))
+        return -EINVAL;
+    for (size_t i = 0; i < m; i++)
+        if (!(base[i] > 0))
+            return -EDOM;
+    for (size_t j = 0; j < n; j++)
+        if (new_[j] < 0)
+            return -EDOM;
+    long k = xr_mwu_ci_rank(m, n, alpha);
+    if (k < 0)
+        return (int)k;
+    if (k == 0) {
+        *lo = 0;
+        *hi = INFINITY;
+        return 0;
+    }
+    size_t mn = m * n;
+    double *r = malloc(mn * sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++)
+            r[i * n + j] = new_[j] / base[i];
+    qsort(r, mn, sizeof *r, cmp_double);
+    *lo = r[k - 1];
+    *hi = r[mn - (size_t)k];
+    free(r);
+    return 0;
+}

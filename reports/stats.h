@@ -1,0 +1,68 @@
+/* stats.h - the statistics behind `xdreport compare`: medians, the
+ * Mann-Whitney U test and a distribution-free confidence interval for the
+ * ratio of two samples. Nothing here knows about fio.
+ */
+#ifndef XR_STATS_H
+#define XR_STATS_H
+
+#include <stddef.h>
+
+/* Both samples at most this large: the exact null distribution; above it,
+ * the normal approximation. */
+#define XR_MWU_EXACT_MAX 20
+
+/* Median of v[0..n-1] (mean of the two middle values for even n); v is not
+ * modified. NAN when n is 0 or memory runs out. */
+double xr_median(const double *v, size_t n);
+
+struct xr_mwu {
+    double u;   /* U of x: pairs with x_i > y_j, plus half the pairs with x_i == y_j */
+    double p;   /* two-sided p-value */
+    int exact;  /* 1: exact null distribution, 0: normal approximation */
+};
+
+/* Two-sided Mann-Whitney U test of x (m values) against y (n values).
+ * xr_mwu picks xr_mwu_exact when m and n are both <= XR_MWU_EXACT_MAX and
+ * xr_mwu_normal otherwise.
+ *
+ * xr_mwu_exact: the permutation distribution of the rank sum of x, counted
+ * by dynamic programming over subsets; with ties it uses midranks, so the
+ * p-value is exact conditional on the ties. p = min(1, 2 * smaller tail).
+ * Without ties it equals scipy.stats.mannwhitneyu(method="exact").
+ *
+ * xr_mwu_normal: z = (max(U, mn - U) - mn/2 - 1/2) / sigma, sigma with the
+ * tie correction; p = min(1, 2 * (1 - Phi(z))), as
+ * scipy.stats.mannwhitneyu(method="asymptotic", use_continuity=True).
+ * When every value is equal, p = 1.
+ *
+ * Return 0, -EINVAL when a sample is empty or holds a NaN, -ENOMEM. */
+int xr_mwu(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out);
+int xr_mwu_exact(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out);
+int xr_mwu_normal(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out);
+
+/* Number of the m*n pairwise differences to cut from each end for a
+ * two-sided (1 - alpha) distribution-free interval: the largest k with
+ * P(U <= k - 1) <= alpha / 2 under the null (exact for m, n <= 
+ * XR_MWU_EXACT_MAX, normal approximation with continuity correction above).
+ * 0 when no k qualifies (too few values for that alpha); -EINVAL for m or
+ * n of 0 or alpha outside (0, 1); -ENOMEM. */
+long xr_mwu_ci_rank(size_t m, size_t n, double alpha);
+
+/* Confidence interval for the ratio new/base (Hodges-Lehmann style, the
+ * shift interval of log(values)): the k-th smallest and k-th largest of the
+ * m*n ratios new_j / base_i, with k = xr_mwu_ci_rank(m, n, alpha). Its
+ * coverage is at least 1 - alpha when the two samples differ by a factor.
+ * Gives lo = 0 and hi = INFINITY when k is 0.
+ *
+ * Return 0; -EDOM when a base value is <= 0 or a new value < 0 (a ratio is
+ * then meaningless) and lo = hi = NAN; -EINVAL for empty samples, NaNs or
+ * a bad alpha; -ENOMEM. */
+int xr_ratio_ci(const double *base, size_t m, const double *new_, size_t n, double alpha,
+                double *lo, double *hi);
+
+/* Standard normal: upper tail 1 - Phi(z), and the quantile z with
+ * Phi(z) = p for 0 < p < 1 (NAN otherwise). */
+double xr_norm_sf(double z);
+double xr_norm_quantile(double p);
+
+#endif

@@ -1,0 +1,323 @@
+"""xdreport compare on synthetic fio-shaped JSON with known differences.
+
+The documents have the fields of fio 3.33's --output-format=json that the
+comparison reads; values are drawn from seeded generators so every outcome
+is fixed. xdreport is $XD_XDREPORT, default <repo>/build/xdreport; missing is
+a failure, never a skip.
+"""
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+METRICS = ["iops", "bw", "clat_mean", "clat_p50", "clat_p99"]
+
+
+def xdreport_path() -> Path:
+    return Path(os.environ.get("XD_XDREPORT") or REPO / "build" / "xdreport").resolve()
+
+
+@pytest.fixture(scope="module")
+def xdreport():
+    p = xdreport_path()
+    if not os.access(p, os.X_OK):
+        pytest.fail(f"xdreport not found at {p}: run `make build/xdreport`", pytrace=False)
+    return str(p)
+
+
+def _ddir(iops=0.0, lat_ns=0.0, runtime_ms=2000, bs=4096):
+    ios = int(iops * runtime_ms / 1000)
+    pct = {f"{p:f}": int(lat_ns * f) for p, f in [(1, 0.5), (50, 1.0), (90, 1.3), (99, 2.0), (99.9, 3.0)]}
+    return {
+        "io_bytes": ios * bs, "io_kbytes": ios * bs // 1024, "bw_bytes": int(iops * bs),
+        "bw": int(iops * bs / 1024), "iops": iops, "runtime": runtime_ms if ios else 0,
+        "total_ios": ios, "short_ios": 0, "drop_ios": 0,
+        "clat_ns": {"min": int(lat_ns / 2), "max": int(lat_ns * 5), "mean": lat_ns,
+                    "stddev": lat_ns / 4, "N": ios, "percentile": pct if ios else {}},
+    }
+
+
+def fio_doc(jobs, ts=1700000000):
+    """jobs: [(name, read_iops, read_lat_ns, write_iops, write_lat_ns)]"""
+    out = []
+    for name, riops, rlat, wiops, wlat in jobs:
+        out.append({
+            "jobname": name, "groupid": 0, "error": 0,
+            "job options": {"rw": "randrw", "bs": "4k"},
+            "read": _ddir(riops, rlat), "write": _ddir(wiops, wlat), "trim": _ddir(),
+            "sync": {"total_ios": 0},
+        })
+    return {"fio version": "fio-3.33", "timestamp": ts, "timestamp_ms": ts * 1000, "time": "x",
+            "jobs": out}
+
+
+def write_runs(d: Path, runs, noise, seed, factor=1.0, workloads=("randread", "mixed")):
+    """runs documents; each workload's IOPS scaled by factor, latency by 1/factor,
+    both with relative gaussian noise."""
+    rng = random.Random(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    for r in range(runs):
+        jobs = []
+        for w in workloads:
+            f = factor * (1 + rng.gauss(0, noise))
+            if w == "mixed":
+                jobs.append((w, 30000 * f, 60000 / f, 10000 * f, 90000 / f))
+            else:
+                jobs.append((w, 100000 * f, 9500 / f, 0, 0))
+        (d / f"run-{r:02d}.json").write_text(json.dumps(fio_doc(jobs, 1700000000 + r)))
+    return d
+
+
+def compare(xdreport, base, new, *opts):
+    p = subprocess.run([xdreport, "compare", *map(str, opts), str(base), str(new)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode >= 0, f"xdreport killed by signal {-p.returncode}\n{p.stderr}"
+    return p
+
+
+def rows(stdout):
+    """{(workload, metric): (ratio or None, verdict)} from the table."""
+    out = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^(\S+)\s+((?:read|write)_\w+)\s+\d+/\d+\s+\S+\s+\S+\s+(\S+)\s+.*?"
+                     r"\s(regression|improvement|same|inconclusive)\b", line)
+        if m:
+            out[(m[1], m[2])] = (None if m[3] == "-" else float(m[3]), m[4])
+    return out
+
+
+def test_regression_20pct_slower(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 7, 0.01, seed=1)
+    new = write_runs(tmp_path / "new", 7, 0.01, seed=2, factor=0.8)
+    junit, om = tmp_path / "junit.xml", tmp_path / "metrics.txt"
+    p = compare(xdreport, base, new, "--junit", junit, "--metrics", om)
+    assert p.returncode == 1, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert len(r) == 15, p.stdout  # randread: 5 read metrics; mixed: 5 read + 5 write
+    for key in [("randread", "read_iops"), ("randread", "read_clat_p99"), ("mixed", "write_bw")]:
+        ratio, verdict = r[key]
+        assert verdict == "regression", f"{key}: {p.stdout}"
+    assert abs(r[("randread", "read_iops")][0] - 0.8) < 0.03
+    assert abs(r[("randread", "read_clat_mean")][0] - 1.25) < 0.04
+    assert "REGRESSION:" in p.stdout
+
+    suite = ET.parse(junit).getroot()
+    cases = suite.findall(".//testcase")
+    assert len(cases) == 15
+    failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
+    assert ("randread", "read_iops") in failed and ("mixed", "write_clat_mean") in failed
+    assert int(suite.get("failures")) == len(failed) > 0
+
+    text = om.read_text()
+    assert text.endswith("# EOF\n")
+    m = re.search(r'^xdevice_compare_ratio\{workload="randread",metric="read_iops"\} (\S+)$', text, re.M)
+    assert m and abs(float(m[1]) - 0.8) < 0.03, text[:2000]
+    assert re.search(r'^xdevice_compare_verdict\{workload="randread",metric="read_iops",'
+                     r'xdevice_compare_verdict="regression"\} 1$', text, re.M)
+    assert re.search(r"^xdevice_compare_regressions (\d+)$", text, re.M)[1] == str(len(failed))
+    # every sample line is NAME{labels} VALUE or NAME VALUE, every family typed once
+    typed = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            name = line.split()[2]
+            assert name not in typed
+            typed.add(name)
+        elif not line.startswith("#"):
+            assert re.match(r'^[a-z_]+(\{[^}]*\})? (NaN|[+-]Inf|-?[0-9.e+-]+)$', line), line
+            assert line.split("{")[0].split()[0] in typed
+
+
+def test_improvement(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 6, 0.01, seed=3)
+    new = write_runs(tmp_path / "new", 6, 0.01, seed=4, factor=1.25)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert r[("randread", "read_iops")][1] == "improvement"
+    assert r[("mixed", "write_clat_p50")][1] == "improvement"
+    assert all(v != "regression" for _, v in r.values()), p.stdout
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_noise_is_never_a_regression(xdreport, tmp_path, seed):
+    base = write_runs(tmp_path / "base", 5, 0.02, seed=100 + seed)
+    new = write_runs(tmp_path / "new", 5, 0.02, seed=200 + seed)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 0, p.stdout + p.stderr
+    verdicts = [v for _, v in rows(p.stdout).values()]
+    assert len(verdicts) == 15 and "regression" not in verdicts, p.stdout
+
+
+def test_small_noise_is_same(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 8, 0.002, seed=5)
+    new = write_runs(tmp_path / "new", 8, 0.002, seed=6)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert {v for _, v in rows(p.stdout).values()} == {"same"}, p.stdout
+
+
+def test_too_few_runs_is_inconclusive(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 3, 0.01, seed=7)
+    new = write_runs(tmp_path / "new", 3, 0.01, seed=8, factor=0.5)
+    junit = tmp_path / "junit.xml"
+    p = compare(xdreport, base, new, "--junit", junit)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert {v for _, v in r.values()} == {"inconclusive"}, p.stdout
+    assert "fewer than 5 runs" in p.stdout
+    cases = ET.parse(junit).getroot().findall(".//testcase")
+    assert cases and all(c.find("skipped") is not None for c in cases)
+    # --min-runs 3 lets them be judged, but 3 runs a side can never reach
+    # p < 0.05 (the smallest two-sided p is 2/20 = 0.1)
+    p = compare(xdreport, base, new, "--min-runs", 3)
+    assert p.returncode == 0, p.stdout
+    r = rows(p.stdout)
+    assert r[("randread", "read_iops")][1] == "inconclusive" and " 0.1000 " in p.stdout, p.stdout
+
+
+def test_exact_p_for_separated_samples(xdreport, tmp_path):
+    """5 runs a side, every NEW below every BASE: the exact two-sided p is
+    2/252 = 0.0079 (the normal approximation would say 0.0122)."""
+    base = write_runs(tmp_path / "base", 5, 0.001, seed=9, workloads=("randread",))
+    new = write_runs(tmp_path / "new", 5, 0.001, seed=10, factor=0.9, workloads=("randread",))
+    p = compare(xdreport, base, new)
+    assert p.returncode == 1
+    line = next(ln for ln in p.stdout.splitlines() if " read_iops " in ln)
+    assert " 0.0079 " in line and "regression" in line, line
+    # a significant 10% drop within a 15% threshold, its CI inside +-15%, is "same"
+    p = compare(xdreport, base, new, "--threshold", 15)
+    assert p.returncode == 0, p.stdout
+    assert rows(p.stdout)[("randread", "read_iops")][1] == "same", p.stdout
+
+
+def test_last_document_of_a_stream_counts(xdreport, tmp_path):
+    """A --status-interval file is one run: its cumulative last document."""
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=11, workloads=("randread",))
+    new = tmp_path / "new"
+    new.mkdir()
+    rng = random.Random(12)
+    for r in range(5):
+        f = 1 + rng.gauss(0, 0.01)
+        early = json.dumps(fio_doc([("randread", 1000 * f, 950000 / f, 0, 0)]), indent=1)
+        final = json.dumps(fio_doc([("randread", 100000 * f, 9500 / f, 0, 0)]), indent=1)
+        (new / f"run-{r}.json").write_text(early + "\n" + final + "\n")
+    p = compare(xdreport, base, new)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "(5 runs)" in p.stdout
+    ratio, verdict = rows(p.stdout)[("randread", "read_iops")]
+    assert abs(ratio - 1) < 0.03 and verdict != "regression", p.stdout
+
+
+def test_list_file_and_jobs_sharing_a_name(xdreport, tmp_path):
+    """A list file names the runs; two jobs named alike in one document are
+    one workload (their IOPS add up)."""
+    base = write_runs(tmp_path / "base", 5, 0.005, seed=13, workloads=("randread",))
+    listing = tmp_path / "base.list"
+    listing.write_text("# base runs\n" + "".join(f"base/{f.name}\n" for f in sorted(base.iterdir())))
+    new = tmp_path / "new"
+    new.mkdir()
+    rng = random.Random(14)
+    for r in range(5):
+        f = 1 + rng.gauss(0, 0.005)
+        doc = fio_doc([("randread", 50000 * f, 9500 / f, 0, 0), ("randread", 50000 * f, 9500 / f, 0, 0)])
+        (new / f"run-{r}.json").write_text(json.dumps(doc))
+    p = compare(xdreport, listing, new)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert len(r) == 5
+    assert abs(r[("randread", "read_iops")][0] - 1) < 0.02, p.stdout
+    assert r[("randread", "read_iops")][1] == "same", p.stdout
+
+
+def test_latency_of_inline_completions_is_not_judged(xdreport, tmp_path):
+    """fio's clat of a request completed inside queue() is ~40 ns of fio's own
+    bookkeeping: a jump from 40 to 60 ns is no regression, 0.4 to 4 us is."""
+    def runs(d, lat, seed):
+        rng = random.Random(seed)
+        d.mkdir()
+        for r in range(5):
+            jobs = [("inline", 400000, lat[0] + rng.random(), 0, 0),
+                    ("real", 100000, lat[1] * (1 + rng.gauss(0, 0.01)), 0, 0)]
+            (d / f"run-{r}.json").write_text(json.dumps(fio_doc(jobs)))
+        return d
+    base = runs(tmp_path / "base", (40, 400), 24)
+    new = runs(tmp_path / "new", (60, 4000), 25)
+    p = compare(xdreport, base, new)
+    r = rows(p.stdout)
+    assert r[("inline", "read_clat_mean")][1] == "inconclusive", p.stdout
+    assert "under 250 ns" in p.stdout
+    assert r[("inline", "read_iops")][1] == "same", p.stdout
+    assert r[("real", "read_clat_mean")][1] == "regression", p.stdout
+    assert p.returncode == 1
+
+
+def test_truncated_json_is_bad_input(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=15)
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=16)
+    bad = new / "run-03.json"
+    bad.write_text(bad.read_text()[:700])
+    p = compare(xdreport, base, new, "--junit", tmp_path / "j.xml")
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run-03.json" in lines[0], p.stderr
+    assert not (tmp_path / "j.xml").exists()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--threshold", "abc"], "--threshold"),
+    (["--alpha", "0.7"], "--alpha"),
+    (["--min-runs", "2.5"], "--min-runs"),
+    (["--bogus", "1"], "--bogus"),
+])
+def test_bad_options(xdreport, tmp_path, args, needle):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=17)
+    p = compare(xdreport, base, base, *args)
+    assert p.returncode == 2
+    assert needle in p.stderr.splitlines()[0], p.stderr
+
+
+def test_missing_and_disjoint_inputs(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=18, workloads=("a",))
+    other = write_runs(tmp_path / "other", 5, 0.01, seed=19, workloads=("b",))
+    p = compare(xdreport, base, tmp_path / "nope")
+    assert p.returncode == 2 and "nope" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = compare(xdreport, base, other)
+    assert p.returncode == 2 and "in common" in p.stderr, p.stderr
+    (tmp_path / "empty").mkdir()
+    p = compare(xdreport, base, tmp_path / "empty")
+    assert p.returncode == 2 and "empty" in p.stderr, p.stderr
+
+
+def test_failed_job_is_bad_input(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=20)
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=21)
+    doc = json.loads((new / "run-01.json").read_text())
+    doc["jobs"][0]["error"] = 5
+    (new / "run-01.json").write_text(json.dumps(doc))
+    p = compare(xdreport, base, new)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "run-01.json" in p.stderr and "error 5" in p.stderr, p.stderr
+
+
+def test_verdicts_agree_with_the_ci(xdreport, tmp_path):
+    """The printed CI brackets the true factor and 'same' rows lie within it."""
+    base = write_runs(tmp_path / "base", 10, 0.01, seed=22)
+    new = write_runs(tmp_path / "new", 10, 0.01, seed=23, factor=0.97)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 0, p.stdout
+    line = next(ln for ln in p.stdout.splitlines() if ln.startswith("randread ") and " read_iops " in ln)
+    lo, hi = map(float, re.search(r"\[([0-9.]+), ([0-9.]+)\]", line).groups())
+    assert lo < 0.97 < hi and hi - lo < 0.05, line
+    # 3% lower, threshold 5%: not a regression; with a 2% threshold it is
+    assert "regression" not in line
+    p = compare(xdreport, base, new, "--threshold", 2)
+    assert p.returncode == 1 and rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
+    assert not math.isnan(rows(p.stdout)[("randread", "read_iops")][0])

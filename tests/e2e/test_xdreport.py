@@ -1,0 +1,479 @@
+"""`xdreport report`: real fio results in, charts, HTML, Markdown and CSV out.
+
+The fixtures are real fio runs made here: fio's own psync and mmap engines and
+the xdevice engine with xd_stats, json+ with latency/IOPS/hist logs, a
+--status-interval stream and a client/server run. The report must hold
+exactly fio's numbers, label each configuration by what sets it apart, name
+every bad input in one line while still reporting the rest, draw every chart
+(checked in headless Chromium when it is installed) and stay fast.
+"""
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import FIO, REPO
+
+XDREPORT = REPO / "build" / "xdreport"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+RUN_TIMEOUT = 120
+
+COMMON = ["--rw=randread", "--bs=4k", "--size=8m", "--runtime=1", "--time_based",
+          "--log_avg_msec=100", "--output-format=json+", "--eta=never"]
+RANDREAD_CHARTS = ["iops", "bandwidth", "latency-percentiles", "clat-histogram", "clat-cdf",
+                   "iops-over-time", "latency-over-time"]
+MIXED_CHARTS = ["iops", "bandwidth", "latency-percentiles", "iops-over-time",
+                "latency-over-time", "bandwidth-over-time"]
+XD_CHARTS = ["xdevice-cache-hit-ratio", "xdevice-compression-ratio", "xdevice-space",
+             "xdevice-tier-reads"]
+
+
+@pytest.fixture(scope="module")
+def xdreport():
+    if not XDREPORT.is_file():
+        pytest.fail(f"{XDREPORT} not found: run `make` first", pytrace=False)
+    return str(XDREPORT)
+
+
+def fio_docs(path):
+    """Every JSON document in a fio output file (a --status-interval stream has several)."""
+    raw = Path(path).read_text()
+    dec, docs, pos = json.JSONDecoder(), [], 0
+    while True:
+        m = re.compile(r"^\{", re.M).search(raw, pos)
+        if not m:
+            return docs
+        doc, pos = dec.raw_decode(raw, m.start())
+        docs.append(doc)
+
+
+def start_fio(args, cwd):
+    return subprocess.Popen([FIO, *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish_fio(procs):
+    for p in procs:
+        out, _ = p.communicate(timeout=RUN_TIMEOUT)
+        assert p.returncode == 0, f"fio failed: {' '.join(p.args)}\n{out}"
+
+
+@pytest.fixture(scope="module")
+def runs(engine, tmp_path_factory):
+    """One directory of real results: three engines on the same workload
+    (json+, logs, xdevice stats) and a --status-interval stream of another."""
+    d = tmp_path_factory.mktemp("xdreport-runs")
+    for name in ("psync", "mmap", "xdevice", "stream"):
+        with open(d / f"data-{name}", "wb") as f:
+            f.truncate(8 << 20)
+    jobs = [
+        ["--name=randread", f"--filename={d}/data-psync", *COMMON, "--ioengine=psync",
+         "--write_lat_log=psync", "--write_iops_log=psync", "--write_hist_log=psync",
+         "--log_hist_msec=200", "--output=psync.json"],
+        ["--name=randread", f"--filename={d}/data-mmap", *COMMON, "--ioengine=mmap",
+         "--write_lat_log=mmap", "--write_iops_log=mmap", "--output=mmap.json"],
+        ["--name=randread", f"--filename={d}/data-xdevice", *COMMON,
+         f"--ioengine=external:{engine}", "--xd_type=regular",
+         f"--xd_stats={d}/xdevice.stats.json", "--write_iops_log=xdevice",
+         "--output=xdevice.json"],
+        ["--name=mixed", f"--filename={d}/data-stream", "--rw=randrw", "--bs=4k", "--size=8m",
+         "--runtime=3", "--time_based", "--ioengine=psync", "--status-interval=1",
+         "--output-format=json", "--eta=never", "--output=stream.json"],
+    ]
+    finish_fio([start_fio(j, d) for j in jobs])
+    for name in ("psync", "mmap", "xdevice"):
+        data = d / f"data-{name}"
+        data.unlink()
+    (d / "data-stream").unlink()
+    assert len(fio_docs(d / "stream.json")) >= 3, "the status-interval run gave no stream"
+    return d
+
+
+def run_report(xdreport, out, inputs, env=None, title=None):
+    cmd = [xdreport, "report", "-o", str(out), *([f"--title={title}"] if title else []),
+           *map(str, inputs)]
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
+    p.elapsed = time.monotonic() - t0
+    return p
+
+
+@pytest.fixture(scope="module")
+def report(xdreport, runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("xdreport-out") / "report"
+    p = run_report(xdreport, out, [runs])
+    assert p.returncode == 0, f"rc={p.returncode}\n{p.stderr}"
+    assert p.stderr == "", f"a clean run printed: {p.stderr}"
+    return out
+
+
+def read_csv(out):
+    with open(Path(out) / "figures.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def figure(rows, **want):
+    hits = [r for r in rows if all(r[k] == v for k, v in want.items())]
+    assert len(hits) == 1, f"{len(hits)} rows in figures.csv match {want}"
+    return float(hits[0]["value"])
+
+
+def png_size(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+# --- outputs ---------------------------------------------------------------------
+
+
+def test_every_output_written(report):
+    for name in ("report.html", "summary.md", "figures.csv", "charts.gp"):
+        assert (report / name).stat().st_size > 0, f"{name} is empty"
+    charts = [f"randread-{c}" for c in RANDREAD_CHARTS] + [f"mixed-{c}" for c in MIXED_CHARTS]
+    for c in charts:
+        w, h = png_size(report / f"{c}.png")
+        assert w >= 800 and h >= 400, f"{c}.png is {w}x{h}"
+        assert (report / f"{c}.png").stat().st_size > 5000, f"{c}.png looks empty"
+        assert "</svg>" in (report / f"{c}.svg").read_text(), f"{c}.svg is cut short"
+    # the real xdevice stats have no cache/compression/space/tier figures yet:
+    # those charts are skipped, not drawn empty
+    for c in XD_CHARTS:
+        assert not (report / f"{c}.png").exists(), f"{c}.png drawn without data"
+
+
+def test_charts_name_version_workload_and_differences(report):
+    svg = (report / "randread-iops.svg").read_text()
+    assert "randread: IOPS per configuration" in svg
+    assert re.search(r"fio-3\.\d+ · 3 configurations differing in ioengine, xd_type", svg), \
+        "the chart must say the fio version and which options differ"
+    for label in ("psync", "mmap", "xdevice", "regular"):  # stacked one option per line
+        assert f">{label}<" in svg, f"x axis lacks {label}"
+
+
+def test_figures_equal_fio_json(report, runs):
+    rows = read_csv(report)
+    checked = 0
+    for name in ("psync", "mmap", "xdevice", "stream"):
+        path = runs / f"{name}.json"
+        docs = fio_docs(path)
+        for k, doc in enumerate(docs):
+            final = k == len(docs) - 1
+            source = str(path) if len(docs) == 1 else f"{path}:{k + 1}"
+            kind = "fio" if final else "fio-interval"
+            for job in doc["jobs"]:
+                for ddir in ("read", "write", "trim"):
+                    dj = job[ddir]
+                    if not dj["total_ios"]:
+                        continue
+                    key = dict(kind=kind, source=source, workload=job["jobname"], direction=ddir)
+                    for metric, want in [("iops", dj["iops"]), ("bw_bytes", dj["bw_bytes"]),
+                                         ("io_bytes", dj["io_bytes"]),
+                                         ("total_ios", dj["total_ios"]),
+                                         ("runtime", dj["runtime"]),
+                                         ("clat_mean", dj["clat_ns"]["mean"]),
+                                         ("clat_min", dj["clat_ns"]["min"]),
+                                         ("clat_max", dj["clat_ns"]["max"])]:
+                        assert figure(rows, metric=metric, **key) == want, (metric, key)
+                        checked += 1
+                    pct = dj["clat_ns"]["percentile"]
+                    for p, m in [("50.000000", "clat_p50"), ("99.000000", "clat_p99"),
+                                 ("99.900000", "clat_p99.9"), ("99.990000", "clat_p99.99")]:
+                        assert figure(rows, metric=m, **key) == pct[p], (m, key)
+                        checked += 1
+    assert checked > 100
+
+
+def test_configurations_labelled_by_what_differs(report, runs):
+    rows = read_csv(report)
+    labels = {r["source"]: r["configuration"] for r in rows if r["kind"] == "fio"}
+    # engine and storage type are shown by value: they read as names
+    assert labels[str(runs / "psync.json")] == "psync"
+    assert labels[str(runs / "mmap.json")] == "mmap"
+    assert labels[str(runs / "xdevice.json")] == "xdevice regular"
+    # logs are tied to their job through write_*_log and carry its label
+    logs = {r["source"]: r["configuration"] for r in rows if r["kind"] == "log"}
+    assert logs[str(runs / "psync_iops.1.log")] == "psync"
+    assert logs[str(runs / "psync_clat_hist.1.log")] == "psync"
+    assert logs[str(runs / "xdevice_iops.1.log")] == "xdevice regular"
+    md = (report / "summary.md").read_text()
+    assert "they differ in ioengine, xd_type" in md
+    assert "| mmap | read |" in md
+
+
+def test_stream_gives_intervals(report, runs):
+    rows = read_csv(report)
+    ndocs = len(fio_docs(runs / "stream.json"))
+    interval_sources = {r["source"] for r in rows if r["kind"] == "fio-interval"}
+    assert interval_sources == {f"{runs / 'stream.json'}:{k}" for k in range(1, ndocs)}
+    samples = figure(rows, kind="interval", workload="mixed", direction="read",
+                     metric="iops_samples")
+    assert samples >= 2, "each status interval should give one IOPS point"
+
+
+def test_logs_summarised(report, runs):
+    rows = read_csv(report)
+    lines = [ln for ln in (runs / "psync_iops.1.log").read_text().splitlines() if ln.strip()]
+    vals = [float(ln.split(",")[1]) for ln in lines]
+    key = dict(kind="log", source=str(runs / "psync_iops.1.log"), direction="read")
+    assert figure(rows, metric="iops_samples", **key) == len(vals)
+    assert figure(rows, metric="iops_max", **key) == max(vals)
+    assert figure(rows, metric="iops_min", **key) == min(vals)
+
+
+# --- bad input ---------------------------------------------------------------------
+
+
+def test_bad_inputs_named_rest_reported(xdreport, runs, tmp_path):
+    good = runs / "psync.json"
+    whole = (runs / "mmap.json").read_bytes()
+    trunc = tmp_path / "truncated.json"
+    trunc.write_bytes(whole[: len(whole) // 2])
+    other = tmp_path / "other.json"
+    other.write_text('{"name": "not fio", "items": [1, 2, 3]}\n')
+    missing = tmp_path / "gone.json"
+    missing_log = tmp_path / "gone_iops.1.log"
+    badlog = tmp_path / "bad_lat.1.log"
+    badlog.write_text("100, 2000, 0, 4096, 0\nnot a number\n")
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [good, trunc, other, missing, missing_log, badlog])
+    assert p.returncode == 1, f"bad inputs must fail the run\n{p.stderr}"
+    errs = p.stderr.splitlines()
+    assert len(errs) == 5, f"one line per bad input:\n{p.stderr}"
+    assert errs[0] == f"xdreport: {trunc}: truncated JSON at byte {len(whole) // 2}"
+    assert errs[1].startswith(f"xdreport: {other}: JSON but not fio output")
+    assert errs[2] == f"xdreport: {missing}: No such file or directory"
+    assert errs[3] == f"xdreport: {missing_log}: No such file or directory"
+    assert errs[4].startswith(f"xdreport: {badlog}: line 2: ")
+    # what could be read is still reported
+    rows = read_csv(out)
+    doc = fio_docs(good)[0]
+    assert figure(rows, kind="fio", source=str(good), direction="read", metric="iops") \
+        == doc["jobs"][0]["read"]["iops"]
+    assert figure(rows, kind="log", source=str(badlog), direction="read",
+                  metric="lat_samples") == 1
+    assert (out / "randread-iops.png").stat().st_size > 0
+    html = (out / "report.html").read_text()
+    assert "truncated JSON at byte" in html and "Problems" in html
+
+
+def test_missing_gnuplot(xdreport, runs, tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, PATH=str(tmp_path / "empty-path"))
+    p = run_report(xdreport, out, [runs / "psync.json"], env=env)
+    assert p.returncode == 1
+    assert p.stderr.splitlines() == [
+        f"xdreport: gnuplot not found; install gnuplot-nox (the charts' script is in "
+        f"{out}/charts.gp)"]
+    for name in ("report.html", "summary.md", "figures.csv", "charts.gp"):
+        assert (out / name).stat().st_size > 0
+    assert not list(out.glob("*.png"))
+
+
+def test_usage_errors(xdreport, tmp_path):
+    p = subprocess.run([xdreport, "report", str(tmp_path)], capture_output=True, text=True)
+    assert p.returncode == 2 and "-o OUTDIR" in p.stderr
+    p = subprocess.run([xdreport, "nonsense"], capture_output=True, text=True)
+    assert p.returncode == 2 and 'unknown command "nonsense"' in p.stderr
+
+
+# --- xdevice stats -------------------------------------------------------------------
+
+
+def test_xdevice_layer_figures(xdreport, runs, tmp_path):
+    """The layers that measure these (cache, compress, tier) are still to
+    come, so a real stats document gets them added here, where they will sit."""
+    real = json.loads((runs / "xdevice.stats.json").read_text())
+    doc = json.loads(json.dumps(real))
+    doc["jobs"][0]["config"]["storage_type"] = "hybrid"
+    doc["jobs"][0]["layers"].update({
+        "cache": {"hits": 750, "misses": 250, "hit_ratio": 0.75},
+        "compress": {"ratio": 2.5, "logical_bytes": 8 << 20, "stored_bytes": 3355443},
+        "space": {"allocated_bytes": 4 << 20},
+        "tier": {"hot_reads": 1200, "cold_reads": 300},
+    })
+    (tmp_path / "hybrid.stats.json").write_text(json.dumps(doc))
+    shutil.copy(runs / "xdevice.stats.json", tmp_path / "regular.stats.json")
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [tmp_path / "hybrid.stats.json", tmp_path / "regular.stats.json"])
+    assert p.returncode == 0, p.stderr
+    rows = read_csv(out)
+    key = dict(kind="xdevice", source=str(tmp_path / "hybrid.stats.json"))
+    assert figure(rows, metric="cache_hit_ratio", **key) == 0.75
+    assert figure(rows, metric="compression_ratio", **key) == 2.5
+    assert figure(rows, metric="logical_bytes", **key) == 8 << 20
+    assert figure(rows, metric="stored_bytes", **key) == 3355443
+    assert figure(rows, metric="allocated_bytes", **key) == 4 << 20
+    assert figure(rows, metric="tier_hot_reads", **key) == 1200
+    assert figure(rows, metric="tier_cold_reads", **key) == 300
+    assert not [r for r in rows if r["source"].endswith("regular.stats.json")
+                and r["metric"] == "cache_hit_ratio"], "absent figures must not be invented"
+    labels = {r["configuration"] for r in rows if r["kind"] == "xdevice"}
+    assert labels == {"storage_type=hybrid"}, "label by the config key that differs"
+    for c in XD_CHARTS:
+        assert (out / f"{c}.png").stat().st_size > 5000, f"{c}.png missing"
+        assert "storage_type" in (out / f"{c}.svg").read_text()
+
+
+# --- client/server ----------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_client_server_output(xdreport, tmp_path):
+    port = free_port()
+    pidfile = tmp_path / "server.pid"
+    subprocess.run([FIO, f"--server=ip:127.0.0.1,{port}", f"--daemonize={pidfile}"],
+                   check=True, timeout=30)
+    try:
+        for _ in range(50):
+            if pidfile.exists() and pidfile.read_text().strip():
+                break
+            time.sleep(0.1)
+        job = tmp_path / "cs.fio"
+        job.write_text(f"[randread]\nfilename={tmp_path}/data\nsize=4m\nbs=4k\nrw=randread\n"
+                       "runtime=1\ntime_based\nioengine=psync\n")
+        res = tmp_path / "client.json"
+        for _ in range(20):     # the server may still be binding its port
+            p = subprocess.run([FIO, f"--client=ip:127.0.0.1,{port}", str(job),
+                                "--output-format=json", f"--output={res}"],
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            if p.returncode == 0:
+                break
+            time.sleep(0.2)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        if pidfile.exists():
+            subprocess.run(["kill", pidfile.read_text().strip()])
+    doc = fio_docs(res)[0]
+    entry = doc["client_stats"][0]
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [res])
+    assert p.returncode == 0, p.stderr
+    rows = read_csv(out)
+    key = dict(kind="fio", source=str(res), direction="read", host=entry["hostname"])
+    assert figure(rows, metric="iops", **key) == entry["read"]["iops"]
+
+
+# --- the page in a browser ---------------------------------------------------------------
+
+
+class SvgCounter(HTMLParser):
+    """Counts each top-level <svg> and the path/rect elements inside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.svgs, self.depth, self.scripts, self.external = [], 0, 0, []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script":
+            self.scripts += 1
+        for k in ("src", "href"):
+            v = a.get(k) or ""
+            if re.match(r"(https?:)?//", v):
+                self.external.append(v)
+        if tag == "link":
+            self.external.append(a.get("href"))
+        if tag == "svg":
+            if self.depth == 0:
+                self.svgs.append(0)
+            self.depth += 1
+        elif self.depth and tag in ("path", "rect"):
+            self.svgs[-1] += 1
+
+    def handle_endtag(self, tag):
+        if tag == "svg":
+            self.depth -= 1
+
+
+def chromium(args, tmp_path):
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip("chromium is not installed (scripts/deps.sh installs it)")
+    profile = tempfile.mkdtemp(prefix="xdreport-chromium-", dir=tmp_path)
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+
+
+def test_html_in_chromium(report, tmp_path):
+    page = report / "report.html"
+    src = SvgCounter()
+    src.feed(page.read_text())
+    assert src.scripts == 0, "the report needs no JavaScript"
+    assert not src.external, f"the report must be self-contained: {src.external}"
+    nfigures = page.read_text().count("<figure")
+    assert nfigures == len(RANDREAD_CHARTS) + len(MIXED_CHARTS)
+
+    p = chromium(["--dump-dom", page.as_uri()], tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "Uncaught" not in p.stderr and "CONSOLE" not in p.stderr, p.stderr[-2000:]
+    dom = SvgCounter()
+    dom.feed(p.stdout)
+    assert len(dom.svgs) == nfigures, "every chart must be in the page as <svg>"
+    assert all(n >= 10 for n in dom.svgs), f"path/rect elements per chart: {dom.svgs}"
+
+    shot = tmp_path / "report.png"
+    p = chromium([f"--screenshot={shot}", "--window-size=1400,3000", page.as_uri()], tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert png_size(shot) == (1400, 3000)
+    # a blank or unstyled page compresses to a few KiB; charts and tables do not
+    assert shot.stat().st_size > 100_000, f"screenshot is only {shot.stat().st_size} bytes"
+    keep = os.environ.get("XD_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
+
+
+# --- speed ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hundred(tmp_path_factory):
+    """100 small real fio results (json+), 10 fio processes at a time."""
+    d = tmp_path_factory.mktemp("xdreport-100")
+    data = d / "data"
+    with open(data, "wb") as f:
+        f.truncate(1 << 20)
+    engines = ["psync", "pvsync", "sync", "mmap", "posixaio"]
+    sizes = ["4k", "8k", "16k", "32k", "64k"]
+    modes = ["randread", "read", "randwrite", "write"]
+    cases = [(e, b, m) for e in engines for b in sizes for m in modes][:100]
+    running = []
+    for i, (e, b, m) in enumerate(cases):
+        running.append(start_fio(["--name=speed", f"--filename={data}", "--size=1m",
+                                  f"--bs={b}", f"--rw={m}", f"--ioengine={e}",
+                                  "--output-format=json+", "--eta=never",
+                                  f"--output=r{i:03d}.json"], d))
+        if len(running) == 10:
+            finish_fio([running.pop(0)])
+    finish_fio(running)
+    data.unlink()
+    return d
+
+
+def test_hundred_results_within_ten_seconds(xdreport, hundred, tmp_path):
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [hundred])
+    assert p.returncode == 0, p.stderr
+    assert p.elapsed <= 10, f"100 results took {p.elapsed:.1f}s"
+    rows = read_csv(out)
+    assert len({r["source"] for r in rows if r["kind"] == "fio"}) == 100
+    for c in ("iops", "bandwidth", "latency-percentiles", "clat-histogram", "clat-cdf"):
+        assert (out / f"speed-{c}.png").stat().st_size > 5000
+    print(f"xdreport: 100 fio results in {p.elapsed:.2f}s")
