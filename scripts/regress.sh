@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# regress.sh - did the working tree get slower? A same-run A/B check for CI.
+#
+# Builds BASE (a git ref, default HEAD) from a clean export into build/base,
+# runs the fio jobs in jobs/regress/ with the BASE and the working tree's
+# engines interleaved (REPS rounds of each job, the order alternating per
+# round so neither side always finds the caches warm), then lets
+# `xdreport compare` judge. Results go to results/regress-<timestamp>/
+# {base,new}/, with compare.txt, junit.xml and metrics.txt beside them.
+#
+#   make regress                          working tree against HEAD
+#   make regress BASE=origin/main         against a branch, tag or commit
+#   make regress BASELINE=results/regress-20260101-120000/new
+#                                         against saved results (not rerun)
+#   make regress BASE_ENGINE=/opt/xd/xdevice.so   against an engine built
+#                                         elsewhere (for fio 3.33 too)
+#
+# Environment (make passes command-line variables through):
+#   BASE / BASE_ENGINE / BASELINE   see above; the later one wins
+#   REGRESS_REPS           runs per side and job (5)
+#   REGRESS_RUNTIME        fio runtime of each run (2s; fio time units)
+#   REGRESS_THRESHOLD      percent change that counts (5)
+#   REGRESS_ALPHA          significance level (0.05)
+#   REGRESS_MIN_RUNS       runs a side needed for a verdict (5)
+#   REGRESS_JOBS           job files (jobs/regress/*.fio)
+#   REGRESS_SHM_DIR        tmpfs directory for data files (/dev/shm)
+#   REGRESS_DISK_DIR       disk directory for data files (/var/tmp)
+#   REGRESS_OUT            results directory (results/regress-<timestamp>)
+#   NEW_CFLAGS             extra CFLAGS for the working tree's engine, which
+#                          is then built into build/new instead of build/
+#
+# Exit status: 0 no regression beyond the threshold, 1 a regression (as
+# `xdreport compare`), 2 bad input or a failed build or run (one line says
+# which). Through make, any failure makes `make regress` exit 2.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+die() { echo "regress: $*" >&2; exit 2; }
+say() { echo "regress: $*" >&2; }
+# Builds here take no variables from an outer make (`make regress X=...`
+# would otherwise hand them to every sub-make); -j is given explicitly.
+submake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
+
+REPS=${REGRESS_REPS:-5}
+RUNTIME=${REGRESS_RUNTIME:-2s}
+THRESHOLD=${REGRESS_THRESHOLD:-5}
+ALPHA=${REGRESS_ALPHA:-0.05}
+MIN_RUNS=${REGRESS_MIN_RUNS:-5}
+SHM_DIR=${REGRESS_SHM_DIR:-/dev/shm}
+DISK_DIR=${REGRESS_DISK_DIR:-/var/tmp}
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT=${REGRESS_OUT:-results/regress-$STAMP}
+NCPU=$(nproc 2>/dev/null || echo 2)
+XDREPORT=$ROOT/build/xdreport
+
+[[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REGRESS_REPS=$REPS: a whole number of runs from 1"
+[[ $RUNTIME =~ ^[0-9]+(us|ms|s|m)?$ ]] || die "REGRESS_RUNTIME=$RUNTIME: a fio time such as 2s or 500ms"
+if [ -n "${REGRESS_JOBS:-}" ]; then
+    read -r -a JOBS <<< "$REGRESS_JOBS"
+else
+    JOBS=(jobs/regress/*.fio)
+fi
+{ [ ${#JOBS[@]} -gt 0 ] && [ -f "${JOBS[0]}" ]; } || die "no job files (REGRESS_JOBS=${REGRESS_JOBS:-jobs/regress/*.fio})"
+for f in "${JOBS[@]}"; do [ -f "$f" ] || die "REGRESS_JOBS: $f: no such file"; done
+{ [ -d "$SHM_DIR" ] && [ -w "$SHM_DIR" ]; } || die "REGRESS_SHM_DIR=$SHM_DIR is not a writable directory"
+{ [ -d "$DISK_DIR" ] && [ -w "$DISK_DIR" ]; } || die "REGRESS_DISK_DIR=$DISK_DIR is not a writable directory"
+command -v fio > /dev/null || die "fio is not installed"
+((REPS >= MIN_RUNS)) || say "note: REGRESS_REPS=$REPS is below REGRESS_MIN_RUNS=$MIN_RUNS: every verdict will be inconclusive"
+
+# --- engines -------------------------------------------------------------------
+
+# build/base and build/new are shared by every run in this checkout.
+mkdir -p build || die "cannot create build/"
+exec 9> build/.regress.lock
+if ! flock -n 9; then
+    say "waiting for another regress run in this checkout to finish"
+    flock 9 || die "cannot lock build/.regress.lock"
+fi
+
+# The working tree's own build: the engine, the fio source it is compiled
+# against (build/.fio-src-dir) and xdreport. Quiet when up to date.
+submake -s --no-print-directory -j"$NCPU" all build/xdreport > /dev/null \
+    || die "make all build/xdreport failed in the working tree"
+FIO_SRC=$(cat build/.fio-src-dir) || die "build/.fio-src-dir is missing after make"
+case $FIO_SRC in /*) ;; *) FIO_SRC=$ROOT/$FIO_SRC ;; esac
+
+# A build directory that reuses the configured fio source instead of
+# fetching it again: the Makefile's stamp, newer than what it depends on,
+# points at it. (Packages are still checked by that tree's deps.sh.)
+seed_build_dir() {
+    mkdir -p "$1" || die "cannot create $1"
+    echo "$FIO_SRC" > "$1/.fio-src-dir" || die "cannot write $1/.fio-src-dir"
+}
+
+if [ -n "${NEW_CFLAGS:-}" ]; then
+    NEW_BUILD=build/new
+    # objects do not depend on CFLAGS: start over when they change
+    if [ "$(cat "$NEW_BUILD/.regress-cflags" 2> /dev/null)" != "$NEW_CFLAGS" ]; then
+        rm -rf "$NEW_BUILD"
+    fi
+    seed_build_dir "$NEW_BUILD"
+    echo "$NEW_CFLAGS" > "$NEW_BUILD/.regress-cflags"
+    say "building the working tree with CFLAGS=$NEW_CFLAGS into $NEW_BUILD"
+    submake -s --no-print-directory -j"$NCPU" BUILD="$NEW_BUILD" CFLAGS="$NEW_CFLAGS" \
+        "$NEW_BUILD/xdevice.so" > "$NEW_BUILD/regress-build.log" 2>&1 \
+        || die "building the working tree with CFLAGS=$NEW_CFLAGS failed, see $NEW_BUILD/regress-build.log"
+    NEW_ENGINE=$ROOT/$NEW_BUILD/xdevice.so
+else
+    NEW_ENGINE=$ROOT/build/xdevice.so
+fi
+
+if [ -n "${BASELINE:-}" ]; then
+    [ -d "$BASELINE" ] || die "BASELINE=$BASELINE is not a directory of fio JSON results"
+    BASE_DESC="saved results $BASELINE"
+    BASE_ENGINE=
+elif [ -n "${BASE_ENGINE:-}" ]; then
+    [ -f "$BASE_ENGINE" ] || die "BASE_ENGINE=$BASE_ENGINE: no such file"
+    BASE_ENGINE=$(realpath "$BASE_ENGINE")
+    BASE_DESC="engine $BASE_ENGINE"
+else
+    ref=${BASE:-HEAD}
+    git rev-parse --git-dir > /dev/null 2>&1 || die "BASE=$ref needs a git checkout (or use BASELINE=DIR)"
+    commit=$(git rev-parse --verify --quiet "$ref^{commit}") || die "BASE=$ref is not a commit in this repository"
+    BASE_DESC="$ref ($(git log -1 --format='%h %s' "$commit"))"
+    BASE_DIR=build/base
+    BASE_ENGINE=$ROOT/$BASE_DIR/src/build/xdevice.so
+    # A commit's tree never changes: rebuild only for another commit.
+    if [ "$(cat "$BASE_DIR/.commit" 2> /dev/null)" != "$commit" ] || [ ! -f "$BASE_ENGINE" ]; then
+        say "building BASE=$ref ($commit) in $BASE_DIR/src"
+        rm -rf "$BASE_DIR"
+        mkdir -p "$BASE_DIR/src" || die "cannot create $BASE_DIR/src"
+        git archive --format=tar "$commit" | tar -x -C "$BASE_DIR/src" \
+            || die "git archive $commit into $BASE_DIR/src failed"
+        seed_build_dir "$BASE_DIR/src/build"
+        submake -C "$BASE_DIR/src" -j"$NCPU" build/xdevice.so > "$BASE_DIR/build.log" 2>&1 \
+            || die "building BASE=$ref failed, see $BASE_DIR/build.log"
+        [ -f "$BASE_ENGINE" ] || die "building BASE=$ref made no $BASE_ENGINE"
+        echo "$commit" > "$BASE_DIR/.commit"
+    fi
+fi
+
+# --- runs -----------------------------------------------------------------------
+
+mkdir -p "$OUT/new" "$OUT/logs" ${BASE_ENGINE:+"$OUT/base"} || die "cannot create $OUT"
+DATA_SHM=$(mktemp -d "$SHM_DIR/xdevice-regress.XXXXXX") || die "cannot create a directory in $SHM_DIR"
+DATA_DISK=$(mktemp -d "$DISK_DIR/xdevice-regress.XXXXXX") || die "cannot create a directory in $DISK_DIR"
+trap 'rm -rf "$DATA_SHM" "$DATA_DISK"' EXIT
+
+{
+    echo "base: $BASE_DESC"
+    echo "new:  working tree${NEW_CFLAGS:+ with CFLAGS=$NEW_CFLAGS} ($(git describe --always --dirty 2> /dev/null || echo '?'))"
+    echo "jobs: ${JOBS[*]}"
+    echo "reps: $REPS, runtime: $RUNTIME, $(fio --version), $(uname -srm), $NCPU CPUs"
+} > "$OUT/run.txt"
+
+# run_job SIDE ENGINE JOB TAG: one fio run, its JSON into $OUT/SIDE/.
+run_job() {
+    local side=$1 engine=$2 job=$3 tag=$4 name
+    name=$(basename "$job" .fio)
+    local json=$OUT/$side/$name-$tag.json log=$OUT/logs/$side-$name-$tag.log
+    [ "$side" = warmup ] && json=/dev/null
+    XD_ENGINE=$engine XD_REGRESS_SHM=$DATA_SHM XD_REGRESS_DISK=$DATA_DISK \
+        XD_REGRESS_RUNTIME=${5:-$RUNTIME} \
+        fio --output-format=json --output="$json" "$job" > "$log" 2>&1 \
+        || die "fio $job ($side) failed, see $log"
+    [ -s "$log" ] || rm -f "$log"
+}
+
+say "BASE: $BASE_DESC"
+say "NEW:  working tree${NEW_CFLAGS:+ built with CFLAGS=$NEW_CFLAGS}; $REPS rounds of ${#JOBS[@]} jobs, $RUNTIME each"
+# One unrecorded run per job lays out the data files and warms the caches.
+for job in "${JOBS[@]}"; do run_job warmup "$NEW_ENGINE" "$job" warmup 500ms; done
+# Written-back data files: no writeback in the middle of a measured run.
+sync -f "$DATA_DISK" 2> /dev/null || sync
+for ((r = 1; r <= REPS; r++)); do
+    tag=$(printf 'r%02d' "$r")
+    say "round $r of $REPS"
+    for job in "${JOBS[@]}"; do
+        if [ -z "$BASE_ENGINE" ]; then
+            run_job new "$NEW_ENGINE" "$job" "$tag"
+        elif ((r % 2)); then
+            run_job base "$BASE_ENGINE" "$job" "$tag"
+            run_job new "$NEW_ENGINE" "$job" "$tag"
+        else
+            run_job new "$NEW_ENGINE" "$job" "$tag"
+            run_job base "$BASE_ENGINE" "$job" "$tag"
+        fi
+    done
+done
+[ -n "${REGRESS_OUT:-}" ] || ln -sfn "regress-$STAMP" results/regress-latest
+
+# --- verdict ----------------------------------------------------------------------
+
+BASE_RESULTS=$OUT/base
+[ -n "$BASE_ENGINE" ] || BASE_RESULTS=$BASELINE
+rc=0
+"$XDREPORT" compare --threshold "$THRESHOLD" --alpha "$ALPHA" --min-runs "$MIN_RUNS" \
+    --junit "$OUT/junit.xml" --metrics "$OUT/metrics.txt" "$BASE_RESULTS" "$OUT/new" \
+    > "$OUT/compare.txt" || rc=$?
+cat "$OUT/compare.txt"
+case $rc in
+    0) say "no regression; results in $OUT" ;;
+    1) say "REGRESSION; results in $OUT (junit.xml, metrics.txt, compare.txt)" ;;
+    *) say "xdreport compare failed (exit $rc); results in $OUT" ;;
+esac
+exit "$rc"
