@@ -151,7 +151,7 @@ echo
 if [ -x build/xdreport ]; then
     echo "bench: writing the report"
     build/xdreport report -o "$out" --title "xdevice bench ($stamp, BENCH=${BENCH:-quick})" \
-        "$out"/*.json || echo "bench: xdreport reported problems (above); the report has what it could read" >&2
+        "$out"/*.json "$out/logs" || echo "bench: xdreport reported problems (above); the report has what it could read" >&2
     echo "bench: report: $out/report.html (results/latest/report.html)"
 fi
 echo "bench: results in $out, $((SECONDS - start))s"

@@ -204,7 +204,7 @@ def test_max_open_files_evicts(engine, tmp_path, disk_dir):
     assert len(list(disk_dir.iterdir())) == 8
 
 
-@pytest.mark.parametrize("ra_kb", [256, 0])
+@pytest.mark.parametrize("ra_kb", [0, 256, 1048576])
 def test_read_ahead_kb(engine, tmp_path, disk_dir, ra_kb):
     stats = tmp_path / "s.json"
     r = run_fio(
@@ -216,11 +216,16 @@ def test_read_ahead_kb(engine, tmp_path, disk_dir, ra_kb):
     assert_verified(r.data, size=4 * MiB, njobs=1)
     job = load_stats(stats)["jobs"][0]
     assert job["config"]["read_ahead_kb"] == ra_kb
-    advised = job["layers"]["file"]["readahead_advised"]
-    if ra_kb:
-        assert advised > 0, "sequential reads with read_ahead_kb set gave no readahead hints"
-    else:
-        assert advised == 0, "read_ahead_kb=0 must disable the readahead hints"
+    layer = job["layers"]["file"]
+    advised, mode_changes = layer["readahead_advised"], layer["readahead_mode_changes"]
+    if not ra_kb:
+        assert advised == 0 and mode_changes == 0, "read_ahead_kb=0 must disable readahead hints"
+        return
+    # the verify pass reads sequentially: the kernel is told so once
+    assert mode_changes >= 1, "sequential reads were never declared sequential to the kernel"
+    if ra_kb == 1048576:
+        # 1 GiB is beyond any device's own readahead: xdevice advises WILLNEED itself
+        assert advised > 0, "read_ahead_kb beyond the kernel's readahead gave no WILLNEED hints"
 
 
 # --- preallocation -----------------------------------------------------------------
