@@ -37,6 +37,7 @@ struct mmap_file {
     size_t nwin;   /* slots in win, enough to cover size */
     size_t ndirty; /* windows with dirty set, so a sync of a clean file scans nothing */
     struct xd_readahead ra;
+    uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
 };
 
 struct mmap_driver {
@@ -285,6 +286,9 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         xd_errf(err, errlen, "%s: not a regular file (storage_type=mmap); allowed: a regular file, or storage_type=block for a device", path);
         return -EINVAL;
     }
+    /* as in the file driver: told SEQUENTIAL, the kernel reads twice the
+     * device's readahead ahead; smaller WILLNEED calls would only stall it */
+    mf->ra_window = d->ra_window > 2 * xd_device_readahead(mf->fd) ? d->ra_window : 0;
     int64_t reserved = create && size && !mf->readonly ? xd_file_set_size(cfg, mf->fd, size) : 0;
     if (reserved < 0) {
         xd_errf(err, errlen, "%s: cannot size to %llu bytes%s: %s", path, (unsigned long long)size,
@@ -353,14 +357,17 @@ static void mmap_advise_windows(struct mmap_driver *d, struct mmap_file *mf)
 /* WILLNEED for what a sequential reader will want next, clamped to the file
  * and to windows already mapped: madvise takes only mapped addresses, and a
  * window is mapped by the first read that needs it. */
-static void mmap_advise(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t len)
+static void mmap_advise(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t len,
+                        bool reading)
 {
     uint64_t start, alen;
     bool want_window;
     if (!d->ra_window)
         return; /* mapped MADV_RANDOM, nothing to follow */
-    if (xd_readahead_next(&mf->ra, d->ra_window, off, len, &want_window, &start, &alen) !=
-        XD_RA_UNKNOWN)
+    /* writes fault pages in too (a partly written page is read first), so
+     * they steer the stream's advice as reads do, but get no WILLNEED */
+    if (xd_readahead_next(&mf->ra, reading ? mf->ra_window : 0, off, len, &want_window, &start,
+                          &alen) != XD_RA_UNKNOWN)
         mmap_advise_windows(d, mf);
     if (!want_window)
         return;
@@ -392,7 +399,7 @@ static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_
     if (rc)
         return rc;
     d->count.copied_out += len;
-    mmap_advise(d, mf, off, len);
+    mmap_advise(d, mf, off, len, true);
     return (int64_t)len;
 }
 
@@ -413,6 +420,7 @@ static int64_t mmap_write(struct mmap_driver *d, struct mmap_file *mf, struct xd
     if (rc)
         return rc;
     d->count.copied_in += req->len;
+    mmap_advise(d, mf, req->off, req->len, false);
     return (int64_t)req->len;
 }
 
