@@ -58,13 +58,15 @@ skip_reason() { # why a configuration cannot run here, or nothing
     esac
 }
 
-block_device() {
-    if [ -n "${BENCH_DEVICE:-}" ]; then echo "$BENCH_DEVICE"; return; fi
+# Sets file to the device for the block type. Not called through $(...):
+# loop_dev must be set in this shell, or the exit trap cannot detach it.
+use_block_device() {
+    if [ -n "${BENCH_DEVICE:-}" ]; then file=$BENCH_DEVICE; return; fi
     if [ -z "$loop_dev" ]; then
         truncate -s "$size" "$loop_img"
         loop_dev=$(losetup -f --show "$loop_img")
     fi
-    echo "$loop_dev"
+    file=$loop_dev
 }
 
 # --- running -------------------------------------------------------------------
@@ -129,7 +131,7 @@ for entry in "${configs[@]}"; do
         continue
     fi
     echo "bench: $k of $total: $name against fio's $ref_engine$left"
-    [ "$file" = DEVICE ] && file=$(block_device)
+    [ "$file" = DEVICE ] && use_block_device
     ref_file=$file
     [ "$type" = tmpfs ] && ref_file=$tmpfs_dir/reference.dat # the reference's data on tmpfs too
     prepare "$file"

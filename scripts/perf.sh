@@ -67,7 +67,7 @@ lay_out() { # a file fully written, so reads hit data rather than holes
 
 lay_out "$SHM_FILE"
 lay_out "$DISK_FILE"
-trap 'rm -f "$SHM_FILE"' EXIT
+trap 'rm -f "$SHM_FILE" "$DISK_FILE"' EXIT
 
 printf 'xdevice vs fio %s, 4k random read, %ss x %s reps, median IOPS\n' "$(fio --version)" "$RUNTIME" "$REPS"
 printf '%-52s %10s %10s %7s\n' "row (xdevice | fio reference)" "xdevice" "fio" "ratio"
