@@ -129,7 +129,7 @@ static void chart_percentiles(struct xr_plot *gp, int gi)
     const struct xr_group *g = &gp->r->groups[gi];
     int np = npct_shown(g);
     char xtics[256] = "set xtics (";
-    struct xr_linechart L = { .xlabel = "percentile", .ylabel = "completion latency",
+    struct xr_linechart L = { .xlabel = "percentile", .ylabel = "latency",
                               .logy = 1, .lat_axes = XR_LAT_Y, .xmin = NAN, .ymin = NAN,
                               .ymax = NAN, .with = "linespoints pt 7 ps 0.8", .xtics = xtics };
     size_t total = 0;
@@ -151,8 +151,8 @@ static void chart_percentiles(struct xr_plot *gp, int gi)
                 xr_curve_point(cv, &L, p, dir->clat_pct_ns[p] / 1000);
         }
     }
-    workload_lines(gp, gi, &L, total, "latency-percentiles", "completion latency percentiles",
-                   "fio's completion latency (clat) percentiles on a log scale. Lower is better; "
+    workload_lines(gp, gi, &L, total, "latency-percentiles", "latency percentiles",
+                   "fio's latency percentiles (total latency where the job set lat_percentiles=1, else completion latency) on a log scale. Lower is better; "
                    "the right end is the tail. Solid: read, dashed: write.");
 }
 
@@ -206,7 +206,7 @@ static void cdf_curve(struct xr_curve *cv, const struct xr_linechart *L, const s
 static void chart_bins(struct xr_plot *gp, int gi, int cdf)
 {
     const struct xr_group *g = &gp->r->groups[gi];
-    struct xr_linechart L = { .xlabel = "completion latency (log scale)",
+    struct xr_linechart L = { .xlabel = "latency (log scale)",
                               .ylabel = cdf ? "I/Os completed within (%)" : "share of I/Os (%)",
                               .logx = 1, .lat_axes = XR_LAT_X, .xmin = NAN, .ymin = 0,
                               .ymax = cdf ? 100 : NAN, .with = cdf ? "steps" : "lines" };
@@ -228,12 +228,12 @@ static void chart_bins(struct xr_plot *gp, int gi, int cdf)
         }
     }
     if (cdf)
-        workload_lines(gp, gi, &L, total, "clat-cdf", "completion latency CDF",
+        workload_lines(gp, gi, &L, total, "clat-cdf", "latency CDF",
                        "Share of I/Os that completed within a latency, from fio's json+ "
                        "histogram. Further left is better. Solid: read, dashed: write.");
     else
-        workload_lines(gp, gi, &L, total, "clat-histogram", "completion latency histogram",
-                       "Distribution of completion latency from fio's json+ histogram, "
+        workload_lines(gp, gi, &L, total, "clat-histogram", "latency histogram",
+                       "Distribution of latency from fio's json+ histogram, "
                        "10 bins per decade. Solid: read, dashed: write.");
 }
 

@@ -152,16 +152,20 @@ static void read_bins(struct xr_dir *dir, const cJSON *bins)
     dir->nbins = n;
 }
 
-/* fio puts percentiles and bins under clat_ns, or under lat_ns when the job
- * asked for lat_percentiles; take whichever has them. */
+/* The latency object the figures come from: lat_ns when the job asked for
+ * lat_percentiles (total latency, which fio then reports besides clat),
+ * otherwise clat_ns. */
+static const cJSON *latency_source(const cJSON *dobj)
+{
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(dobj, "lat_ns");
+    if (cJSON_GetObjectItemCaseSensitive(lat, "percentile"))
+        return lat;
+    return cJSON_GetObjectItemCaseSensitive(dobj, "clat_ns");
+}
+
 static const cJSON *with_member(const cJSON *dobj, const char *member)
 {
-    const cJSON *clat = cJSON_GetObjectItemCaseSensitive(dobj, "clat_ns");
-    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(dobj, "lat_ns");
-
-    if (cJSON_GetObjectItemCaseSensitive(clat, member))
-        return cJSON_GetObjectItemCaseSensitive(clat, member);
-    return cJSON_GetObjectItemCaseSensitive(lat, member);
+    return cJSON_GetObjectItemCaseSensitive(latency_source(dobj), member);
 }
 
 static void read_dir(struct xr_dir *dir, const cJSON *dobj)
@@ -179,10 +183,13 @@ static void read_dir(struct xr_dir *dir, const cJSON *dobj)
     dir->iops = xr_json_num(dobj, "iops", 0);
     /* "bw_bytes" since fio 3.3; "bw" (KiB/s) before */
     dir->bw_bytes = xr_json_num(dobj, "bw_bytes", xr_json_num(dobj, "bw", 0) * 1024);
-    if (cJSON_IsObject(clat)) {
-        dir->clat_min_ns = xr_json_num(clat, "min", NAN);
-        dir->clat_max_ns = xr_json_num(clat, "max", NAN);
-        dir->clat_mean_ns = xr_json_num(clat, "mean", NAN);
+    /* min/mean/max from the same latency as the percentiles */
+    const cJSON *src = latency_source(dobj);
+    dir->total_lat = src != clat;
+    if (cJSON_IsObject(src)) {
+        dir->clat_min_ns = xr_json_num(src, "min", NAN);
+        dir->clat_max_ns = xr_json_num(src, "max", NAN);
+        dir->clat_mean_ns = xr_json_num(src, "mean", NAN);
     }
     read_percentiles(dir, with_member(dobj, "percentile"));
     read_bins(dir, with_member(dobj, "bins"));

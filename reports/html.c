@@ -241,7 +241,8 @@ static void put_workload(FILE *f, const struct xr_report *r, size_t g)
     } else if (grp->ncfgs > 1) {
         fputs(". Their options are the same", f);
     }
-    fputs(". Latencies are completion latency (clat) percentiles; the best figure of each "
+    fputs(". Latencies are fio's total latency (lat) where the job set lat_percentiles=1, "
+          "otherwise its completion latency (clat); the best figure of each "
           "column is in <b>bold green</b>.</p>\n", f);
     put_table(f, t, 1);
     put_charts(f, r, XR_SEC_WORKLOAD, (int)g);

@@ -32,6 +32,11 @@ struct xr_bin {          /* one json+ clat bin */
 struct xr_dir {          /* one data direction of one job */
     uint64_t io_bytes, total_ios, runtime_ms;
     double iops, bw_bytes;          /* per second */
+    /* Latency figures: fio's completion latency (clat), or its total latency
+     * (submission to completion) when the job set lat_percentiles=1. Total
+     * is the one to compare when an engine completes requests inside fio's
+     * queue call, where clat spans only fio's own bookkeeping. */
+    int total_lat;                  /* 1: the figures below are total latency */
     double clat_mean_ns, clat_min_ns, clat_max_ns;
     double clat_pct_ns[XR_NPCT];    /* NAN where fio did not report it */
     struct xr_bin *bins;            /* json+ only, else NULL */

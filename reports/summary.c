@@ -108,7 +108,8 @@ static void md_workloads(FILE *f, const struct xr_report *r)
             fputs(*grp->differ ? "; they differ in " : "; their options are the same", f);
             md_text(f, grp->differ);
         }
-        fputs(". Latencies are fio's completion latency (clat) percentiles.\n\n", f);
+        fputs(". Latencies are fio's total latency (lat) where the job set lat_percentiles=1, "
+              "otherwise its completion latency (clat).\n\n", f);
         md_table(f, t);
         md_charts(f, r, XR_SEC_WORKLOAD, (int)g);
         md_charts(f, r, XR_SEC_TIME, (int)g);
@@ -250,20 +251,27 @@ static const struct xr_cfg *cfg_of(const struct xr_report *r, const struct xr_do
 
 static void csv_dir(FILE *f, struct row *w, const struct xr_dir *d)
 {
-    static const char *const pct_metric[XR_NPCT] = {
-        "clat_p50", "clat_p90", "clat_p99", "clat_p99.9", "clat_p99.99", "clat_p99.999",
+    static const char *const pct_name[XR_NPCT] = {
+        "p50", "p90", "p99", "p99.9", "p99.99", "p99.999",
     };
+    const char *kind = d->total_lat ? "lat" : "clat"; /* which latency fio reported */
+    char metric[32];
 
     csv_row(f, w, "iops", d->iops, "IO/s");
     csv_row(f, w, "bw_bytes", d->bw_bytes, "B/s");
     csv_row(f, w, "io_bytes", (double)d->io_bytes, "B");
     csv_row(f, w, "total_ios", (double)d->total_ios, "I/Os");
     csv_row(f, w, "runtime", (double)d->runtime_ms, "ms");
-    csv_row(f, w, "clat_mean", d->clat_mean_ns, "ns");
-    csv_row(f, w, "clat_min", d->clat_min_ns, "ns");
-    csv_row(f, w, "clat_max", d->clat_max_ns, "ns");
-    for (int p = 0; p < XR_NPCT; p++)
-        csv_row(f, w, pct_metric[p], d->clat_pct_ns[p], "ns");
+    static const char *const stat_name[3] = {"mean", "min", "max"};
+    const double stat[3] = {d->clat_mean_ns, d->clat_min_ns, d->clat_max_ns};
+    for (int i = 0; i < 3; i++) {
+        snprintf(metric, sizeof metric, "%s_%s", kind, stat_name[i]);
+        csv_row(f, w, metric, stat[i], "ns");
+    }
+    for (int p = 0; p < XR_NPCT; p++) {
+        snprintf(metric, sizeof metric, "%s_%s", kind, pct_name[p]);
+        csv_row(f, w, metric, d->clat_pct_ns[p], "ns");
+    }
 }
 
 static void csv_docs(FILE *f, const struct xr_report *r)

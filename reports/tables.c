@@ -130,8 +130,15 @@ struct xr_table *xr_table_workload(const struct xr_report *r, size_t gi)
     add_col(&b, xr_mem_strdup("direction"), 0, 0);
     add_col(&b, xr_mem_strdup("IOPS"), 1, 1);
     add_col(&b, xr_mem_strdup("bandwidth"), 1, 1);
+    /* say which latency the columns hold: total (lat) or completion (clat) */
+    int total = 0, completion = 0;
+    for (size_t i = 0; i < g->ncfgs; i++)
+        for (int d = 0; d < XR_NDIR; d++)
+            if (xr_cfg_has_dir(&g->cfgs[i], d))
+                *(g->cfgs[i].job->dir[d].total_lat ? &total : &completion) = 1;
+    const char *kind = total ? (completion ? "lat/clat" : "lat") : "clat";
     for (size_t p = 0; p < sizeof shown_pct / sizeof *shown_pct; p++)
-        add_col(&b, xr_mem_printf("clat %s", xr_pct_name[shown_pct[p]]), -1, 1);
+        add_col(&b, xr_mem_printf("%s %s", kind, xr_pct_name[shown_pct[p]]), -1, 1);
     for (size_t i = 0; i < g->ncfgs; i++)
         for (int d = 0; d < XR_NDIR; d++)
             nrows += xr_cfg_has_dir(&g->cfgs[i], d);
