@@ -131,25 +131,42 @@ static int check_samples(const double *x, size_t m, const double *y, size_t n)
     return 0;
 }
 
+/* Rank the pooled samples and sum x's doubled ranks (integers, ties at
+ * midranks). Returns the pool (caller frees) or NULL with *rc set. */
+static struct pooled *mwu_rank_sum(const double *x, size_t m, const double *y, size_t n,
+                                   double *ties, long *sx, int *rc)
+{
+    *rc = check_samples(x, m, y, n);
+    if (*rc)
+        return NULL;
+    struct pooled *p = pool_rank(x, m, y, n, ties);
+    if (!p) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    *sx = 0;
+    for (size_t i = 0; i < m + n; i++)
+        if (p[i].from_x)
+            *sx += p[i].rank2;
+    return p;
+}
+
 int xr_mwu_exact(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out)
 {
-    int rc = check_samples(x, m, y, n);
-    if (rc)
-        return rc;
     double ties;
+    long sx;
+    int rc;
     size_t N = m + n;
-    struct pooled *p = pool_rank(x, m, y, n, &ties);
+    struct pooled *p = mwu_rank_sum(x, m, y, n, &ties, &sx, &rc);
+    if (!p)
+        return rc;
     long *rank2 = malloc(N * sizeof *rank2);
     double *counts = NULL;
     rc = -ENOMEM;
-    if (!p || !rank2)
+    if (!rank2)
         goto out;
-    long sx = 0;
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < N; i++)
         rank2[i] = p[i].rank2;
-        if (p[i].from_x)
-            sx += p[i].rank2;
-    }
     long smax;
     counts = subset_sum_counts(rank2, N, m, &smax);
     if (!counts)
@@ -176,18 +193,13 @@ out:
 
 int xr_mwu_normal(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *out)
 {
-    int rc = check_samples(x, m, y, n);
-    if (rc)
-        return rc;
     double ties;
+    long sx;
+    int rc;
     size_t N = m + n;
-    struct pooled *p = pool_rank(x, m, y, n, &ties);
+    struct pooled *p = mwu_rank_sum(x, m, y, n, &ties, &sx, &rc);
     if (!p)
-        return -ENOMEM;
-    long sx = 0;
-    for (size_t i = 0; i < N; i++)
-        if (p[i].from_x)
-            sx += p[i].rank2;
+        return rc;
     free(p);
     double mn = (double)m * (double)n, dN = (double)N;
     double u = sx / 2.0 - (double)m * (double)(m + 1) / 2;
