@@ -24,7 +24,8 @@
 #define HELP USAGE "\n\n" \
     "Did NEW get slower than BASE? BASE and NEW are directories (or list files)\n" \
     "of fio JSON results, one file per run; jobs are grouped by name. For each\n" \
-    "workload and metric (read/write iops, bw, clat_mean, clat_p50, clat_p99):\n" \
+    "workload and metric (read/write iops, bw, clat_mean, clat_p50, clat_p99; lat_* when\n" \
+    "the jobs set lat_percentiles=1):\n" \
     "  ratio    median(NEW) / median(BASE)\n" \
     "  CI       (1 - alpha) interval for the ratio from the order statistics of\n" \
     "           all pairwise NEW/BASE ratios (Hodges-Lehmann, no resampling)\n" \
@@ -82,8 +83,13 @@ struct run {
     size_t doc; /* index of the document it came from */
 };
 
+/* Which latency a workload's runs report: fio's completion latency, or its
+ * total latency when the jobs set lat_percentiles=1 (the loader prefers it). */
+enum lat_kind { LAT_UNSEEN, LAT_COMPLETION, LAT_TOTAL };
+
 struct workload {
     char *name;
+    enum lat_kind lat; /* the same in every run, or the comparison is refused */
     struct run *runs[NSIDE];
     size_t nruns[NSIDE];
 };
@@ -371,6 +377,14 @@ static int add_doc(struct compare *c, enum side s, const struct xr_doc *doc, siz
         }
         for (int d = 0; d < NDIR; d++) {
             const struct xr_dir *x = &job->dir[d == 0 ? XR_READ : XR_WRITE];
+            enum lat_kind lat = x->total_lat ? LAT_TOTAL : LAT_COMPLETION;
+            if (x->total_ios && w->lat != LAT_UNSEEN && w->lat != lat)
+                return fail("%s: job '%s' reports %s latency, other runs %s latency; allowed: "
+                            "lat_percentiles=1 in every run or in none",
+                            doc->source, job->name, lat == LAT_TOTAL ? "total" : "completion",
+                            lat == LAT_TOTAL ? "completion" : "total");
+            if (x->total_ios)
+                w->lat = lat;
             r->iops[d] += x->iops;
             r->bw[d] += x->bw_bytes;
             r->ios[d] += (double)x->total_ios;
@@ -526,9 +540,14 @@ static void compare_all(struct compare *c)
 
 /* --- output ------------------------------------------------------------------ */
 
+/* Latency metrics are named for what was measured: clat_* or, for total
+ * latency, lat_* ("clat_p99" without its "c"). */
 static const char *metric_name(const struct row *r, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s_%s", dir_name[r->dir], kinds[r->kind].name);
+    const char *kind = kinds[r->kind].name;
+    if (r->kind >= K_CLAT_MEAN && r->w->lat == LAT_TOTAL)
+        kind++;
+    snprintf(buf, len, "%s_%s", dir_name[r->dir], kind);
     return buf;
 }
 

@@ -259,6 +259,31 @@ def test_latency_of_inline_completions_is_not_judged(xdreport, tmp_path):
     assert p.returncode == 1
 
 
+def as_total_latency(d: Path):
+    """Make every run report total latency, as fio does with lat_percentiles=1."""
+    for f in d.iterdir():
+        doc = json.loads(f.read_text())
+        for job in doc["jobs"]:
+            for dd in ("read", "write", "trim"):
+                job[dd]["lat_ns"] = job[dd]["clat_ns"]
+        f.write_text(json.dumps(doc))
+
+
+def test_total_latency_is_named_and_never_mixed(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=21)
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=22)
+    as_total_latency(base)
+    as_total_latency(new)
+    r = rows(compare(xdreport, base, new).stdout)
+    assert ("randread", "read_lat_p99") in r and ("randread", "read_clat_p99") not in r, r
+    # total latency on one side and completion latency on the other is no comparison
+    mixed = write_runs(tmp_path / "mixed", 5, 0.01, seed=23)
+    p = compare(xdreport, base, mixed)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lat_percentiles=1" in lines[0], p.stderr
+
+
 def test_truncated_json_is_bad_input(xdreport, tmp_path):
     base = write_runs(tmp_path / "base", 5, 0.01, seed=15)
     new = write_runs(tmp_path / "new", 5, 0.01, seed=16)
