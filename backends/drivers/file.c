@@ -366,6 +366,35 @@ static void file_stats_json(const struct file_driver *d, struct xd_json *j)
     xd_json_object_end(j);
 }
 
+/* SEEK_DATA/SEEK_HOLE, for the sparse layer to skip holes. The lseek moves
+ * the descriptor's offset, which nothing here uses (I/O is positional). */
+static int file_seek(struct file_driver *d, struct xd_ctl_seek *s, unsigned level)
+{
+    if (s->whence != SEEK_DATA && s->whence != SEEK_HOLE)
+        return -EINVAL;
+    int fd = fd_cache_get(d, s->file->priv[level]);
+    if (fd < 0)
+        return fd;
+    off_t pos = lseek(fd, (off_t)s->off, s->whence);
+    if (pos < 0 && errno != ENXIO)
+        return -errno;
+    s->result = pos < 0 ? -ENXIO : (int64_t)pos;
+    return 0;
+}
+
+static int file_space(struct file_driver *d, struct xd_ctl_space *s, unsigned level)
+{
+    struct stat st;
+    int fd = fd_cache_get(d, s->file->priv[level]);
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &st))
+        return -errno;
+    s->size = (uint64_t)st.st_size;
+    s->allocated = (uint64_t)st.st_blocks * 512;
+    return 0;
+}
+
 static int file_control(struct xd_layer *layer, int op, void *arg)
 {
     struct file_driver *d = layer->priv;
@@ -379,6 +408,10 @@ static int file_control(struct xd_layer *layer, int op, void *arg)
         return 0;
     case XD_CTL_INVALIDATE:
         return file_invalidate(d, arg, layer->level);
+    case XD_CTL_SEEK:
+        return file_seek(d, arg, layer->level);
+    case XD_CTL_SPACE:
+        return file_space(d, arg, layer->level);
     default:
         return -ENOTTY;
     }
