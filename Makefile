@@ -25,7 +25,7 @@ UNIT_TIMEOUT ?= 300
 XD_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -MMD -MP
 XD_CPPFLAGS := -Ibackends
 ALL_CFLAGS = $(XD_CFLAGS) $(XD_CPPFLAGS) $(CFLAGS)
-LIBS := -luring -laio -linih -lpthread -lm
+LIBS := -luring -laio -linih -llz4 -lzstd -lsnappy -lz -lbrotlienc -lbrotlidec -lpthread -lm
 
 LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backends/layers/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -57,7 +57,7 @@ FIO_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
 .PHONY: all test bench perf docs clean
 
 all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig \
-	$(BUILD)/xdreport
+	$(BUILD)/xdreport $(BUILD)/xdmicro
 
 # --- packages and fio source -------------------------------------------------
 
@@ -90,6 +90,10 @@ $(BUILD)/libxdevice.so: $(LIB_OBJS)
 
 # xdconfig: check an INI file, dump the effective config, print the docs table.
 $(BUILD)/xdconfig: backends/tools/xdconfig.c $(BUILD)/libxdevice.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
+# xdmicro: single-core micro-benchmarks of the zero scan, crc32c and the codecs.
+$(BUILD)/xdmicro: backends/tools/xdmicro.c $(BUILD)/libxdevice.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
 
 # README's parameter table is generated from the schema; tests check it is current.
@@ -131,8 +135,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libxdevice.a
 
 # Each unit test is a program: exit 0 pass, 77 skip, anything else fails (its
 # output is then shown; it is kept in build/tests/unit/NAME.log).
-test: all $(UNIT_BINS) $(BUILD)/tests/xdevice-other-fio.so
+test: all $(UNIT_BINS) $(BUILD)/tests/xdevice-other-fio.so $(BUILD)/tests/fuzz_replay
 	@pass=0; fail=0; \
+	if $(BUILD)/tests/fuzz_replay tests/fuzz/corpus/* > $(BUILD)/tests/fuzz_replay.log 2>&1; then \
+	  echo "PASS fuzz corpus replay ($$(ls tests/fuzz/corpus | wc -l) inputs, ASan+UBSan)"; pass=$$((pass + 1)); \
+	else echo "FAIL fuzz corpus replay"; sed 's/^/    /' $(BUILD)/tests/fuzz_replay.log; fail=$$((fail + 1)); fi; \
 	for t in $(UNIT_BINS); do \
 	  name=$${t##*/}; rc=0; \
 	  timeout $(UNIT_TIMEOUT) ./$$t > $$t.log 2>&1 || rc=$$?; \
@@ -145,6 +152,34 @@ test: all $(UNIT_BINS) $(BUILD)/tests/xdevice-other-fio.so
 	echo "$$pass passed, $$fail failed"; \
 	rc=0; PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e || rc=$$?; \
 	[ $$fail -eq 0 ] && [ $$rc -eq 0 ]
+
+# --- fuzzing -------------------------------------------------------------------
+
+# The container and chunk decoders under ASan and UBSan. `make fuzz` runs
+# libFuzzer (clang) for FUZZ_SECONDS; `make test` replays the seed corpus
+# (tests/fuzz/corpus) through the same target built with gcc.
+FUZZ_SECONDS ?= 60
+SAN_FLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Ibackends
+FUZZ_DEPS := tests/fuzz/container_fuzz.c $(LIB_SRCS)
+
+$(BUILD)/fuzz/container_fuzz: $(FUZZ_DEPS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	clang $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $(FUZZ_DEPS) $(LIBS)
+
+$(BUILD)/tests/fuzz_replay: tests/fuzz/fuzz_replay.c $(FUZZ_DEPS) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(SAN_FLAGS) -o $@ $< $(FUZZ_DEPS) $(LIBS)
+
+# Writes the seed corpus from real containers' bytes (run once, committed).
+$(BUILD)/tests/fuzz_seeds: tests/fuzz/make_seeds.c $(BUILD)/libxdevice.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/container_fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$< -max_total_time=$(FUZZ_SECONDS) -max_len=70000 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 # --- other -------------------------------------------------------------------
 

@@ -1,11 +1,15 @@
 /* types.c - the storage types: each is a preset chain of one driver and the
  * layers above it, built bottom-up from the config.
  *
- *   regular  stats -> file
- *   direct   stats -> file (O_DIRECT, io_alignment)
- *   mmap     stats -> mmap
- *   tmpfs    stats -> tmpfs -> file (on a tmpfs mount, optional backup to disk)
- *   block    stats -> block
+ *   regular     stats -> [sparse] -> file
+ *   direct      stats -> [sparse] -> file (O_DIRECT, io_alignment)
+ *   mmap        stats -> mmap
+ *   tmpfs       stats -> [sparse] -> tmpfs -> file (on a tmpfs mount, optional backup)
+ *   block       stats -> block
+ *   sparse      stats -> sparse -> file
+ *   compressed  stats -> compress (owns its container files, see compress.c)
+ *
+ * [sparse] is there when enable_sparse=true (config.c refuses it elsewhere).
  */
 #include "core/xd_internal.h"
 
@@ -20,26 +24,46 @@ static int types_push_all(struct xd_dev *dev, const struct xd_ops *const *chain,
     return 0;
 }
 
-int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
+/* The driver (and tmpfs's mount layer) of each type, bottom first. */
+static const struct xd_ops *const *types_base(int type)
 {
-    static const struct xd_ops *const regular[] = {&xd_file_ops, &xd_stats_ops, NULL};
-    static const struct xd_ops *const mmap[] = {&xd_mmap_ops, &xd_stats_ops, NULL};
-    static const struct xd_ops *const tmpfs[] = {&xd_file_ops, &xd_tmpfs_ops, &xd_stats_ops, NULL};
-    static const struct xd_ops *const block[] = {&xd_block_ops, &xd_stats_ops, NULL};
+    static const struct xd_ops *const file[] = {&xd_file_ops, NULL};
+    static const struct xd_ops *const mmap[] = {&xd_mmap_ops, NULL};
+    static const struct xd_ops *const tmpfs[] = {&xd_file_ops, &xd_tmpfs_ops, NULL};
+    static const struct xd_ops *const block[] = {&xd_block_ops, NULL};
+    static const struct xd_ops *const compress[] = {&xd_compress_ops, NULL};
 
-    switch (dev->cfg->storage_type) {
+    switch (type) {
     case XD_TYPE_REGULAR:
     case XD_TYPE_DIRECT: /* the file driver reads storage_type for O_DIRECT */
-        return types_push_all(dev, regular, err, errlen);
+    case XD_TYPE_SPARSE:
+        return file;
     case XD_TYPE_MMAP:
-        return types_push_all(dev, mmap, err, errlen);
+        return mmap;
     case XD_TYPE_TMPFS:
-        return types_push_all(dev, tmpfs, err, errlen);
+        return tmpfs;
     case XD_TYPE_BLOCK:
-        return types_push_all(dev, block, err, errlen);
+        return block;
+    case XD_TYPE_COMPRESSED:
+        return compress;
     default:
-        xd_errf(err, errlen, "storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block",
-                xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type));
+        return NULL;
+    }
+}
+
+int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = dev->cfg;
+    const struct xd_ops *const *base = types_base(cfg->storage_type);
+    if (!base) {
+        xd_errf(err, errlen, "storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed",
+                xd_enum_name(XD_KEY_storage_type, cfg->storage_type));
         return -EINVAL;
     }
+    int rc = types_push_all(dev, base, err, errlen);
+    if (!rc && (cfg->enable_sparse || cfg->storage_type == XD_TYPE_SPARSE))
+        rc = xd_dev_push(dev, &xd_sparse_ops, err, errlen);
+    if (!rc)
+        rc = xd_dev_push(dev, &xd_stats_ops, err, errlen);
+    return rc;
 }

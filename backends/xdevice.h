@@ -82,6 +82,18 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 /* Size of what path names, without a device: a regular file's length or a
  * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */
 int xd_path_size(const char *path, uint64_t *size);
+/* The size a caller of the storage type sees at path: for types with their
+ * own format (compressed) the container's logical size, read from its
+ * header; for the others xd_path_size. -ENOENT when it does not exist; other
+ * -errno with the one line in err (e.g. not a container, truncated). */
+int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
+                         size_t errlen);
+/* Make path ready to hold size logical bytes: types with their own format
+ * create the container or grow it (never shrink), so no caller ever writes
+ * raw bytes into it; for other types this does nothing and returns -ENOENT
+ * when path is missing. *logical gets the size now seen. */
+int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                    uint64_t *logical, char *err, size_t errlen);
 /* Size in bytes as the device sees it, or -errno. */
 int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file);
 /* Drop what xdevice and the OS cache for the file (fio's invalidate=1). */

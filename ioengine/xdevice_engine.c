@@ -102,8 +102,8 @@ static struct fio_option options[] = {
         .type = FIO_OPT_STR_STORE,
         .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_storage_type * sizeof(char *),
         .cb = fio_xd_check_storage_type,
-        .help = "Storage type, short for xd_storage_type: regular|mmap|direct|tmpfs|block "
-                "(sparse|compressed|hybrid are not built yet)",
+        .help = "Storage type, short for xd_storage_type: regular|mmap|direct|tmpfs|block|sparse|compressed "
+                "(hybrid is not built yet)",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
@@ -370,20 +370,80 @@ static int fio_xd_invalidate(struct thread_data *td, struct fio_file *f)
 
 /* fio asks for sizes before init, and its own probe for block devices opens
  * the file through the engine and ioctls f->fd, which xdevice does not use.
- * A missing file is ENOENT, which fio takes as "lay it out". */
+ * A missing file is ENOENT, which fio takes as "lay it out". A container
+ * (compressed) reports its logical size, not its length on disk. */
 static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
 {
+    char err[XD_ERRLEN] = "";
+    struct xd_config *cfg = NULL;
     uint64_t size;
+    int rc;
     if (fio_file_size_known(f))
         return 0;
-    int rc = xd_path_size(f->file_name, &size);
+    if (!fio_xd_build_config(td->eo, &cfg, err, sizeof(err))) {
+        rc = xd_path_logical_size(cfg, f->file_name, &size, err, sizeof(err));
+        xd_config_free(cfg);
+    } else {
+        err[0] = 0; /* setup says what is wrong with the config */
+        rc = xd_path_size(f->file_name, &size);
+    }
     if (rc) {
+        if (err[0])
+            log_err("xdevice: %s\n", err);
         td_verror(td, -rc, "xd_path_size");
         return 1;
     }
     f->real_file_size = size;
     fio_file_set_size_known(f);
     return 0;
+}
+
+/* The size fio will want of f: where the job starts in it plus its share of
+ * size= (or filesize=), rounded up a block. fio lays out - writes raw bytes
+ * into - any file shorter than that. 0 when the job names no size. */
+static uint64_t fio_xd_wanted_size(struct thread_data *td, struct fio_file *f)
+{
+    const struct thread_options *o = &td->o;
+    uint64_t share = 0;
+    if (o->file_size_high)
+        share = o->file_size_high;
+    else if (o->size)
+        share = o->size / (o->nr_files ? o->nr_files : 1) + td_max_bs(td);
+    return share ? get_start_offset(td, f) + share : 0;
+}
+
+/* Types with their own format own their files: create or grow the
+ * container here, so fio finds it big enough and never lays raw bytes into
+ * it. Without size= the container must already exist. */
+static int fio_xd_prepare_container(struct thread_data *td, const struct xd_config *cfg,
+                                    struct fio_file *f)
+{
+    char err[XD_ERRLEN] = "";
+    uint64_t want = read_only ? 0 : fio_xd_wanted_size(td, f), logical;
+    int rc = want ? xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))
+                  : xd_path_logical_size(cfg, f->file_name, &logical, err, sizeof(err));
+    if (rc == -ENOENT && !want)
+        return 0; /* fio says "you need to specify size=" */
+    if (rc) {
+        log_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
+        td->error = -rc;
+        return 1;
+    }
+    f->real_file_size = logical;
+    fio_file_set_size_known(f);
+    return 0;
+}
+
+/* fio preallocates the files it lays out (fallocate=native by default),
+ * which allocates every block the sparse layer is about to leave a hole in;
+ * freeing them again costs a punch per zero block (on ext4 more than writing
+ * them). Chains with the sparse layer get their files sized by ftruncate
+ * instead, unless the job chose fallocate= itself. */
+static void fio_xd_sparse_layout(struct thread_data *td, const struct xd_config *cfg)
+{
+    bool sparse = cfg->storage_type == XD_TYPE_SPARSE || cfg->enable_sparse;
+    if (sparse && !fio_option_is_set(&td->o, fallocate_mode))
+        td->o.fallocate_mode = FIO_FALLOCATE_TRUNCATE;
 }
 
 /* fio runs setup before it lays files out (in the parent, one job after
@@ -398,6 +458,7 @@ static int fio_xd_setup(struct thread_data *td)
     struct xd_config *cfg;
     struct fio_file *f;
     unsigned i;
+    int rc = 0;
 
     if (fio_xd_version_mismatch)
         return 1;
@@ -408,13 +469,22 @@ static int fio_xd_setup(struct thread_data *td)
         td->error = EINVAL; /* the job's result, without a second message */
         return 1;
     }
-    xd_config_free(cfg);
+    bool own_format = cfg->storage_type == XD_TYPE_COMPRESSED;
+    fio_xd_sparse_layout(td, cfg);
     for_each_file(td, f, i) {
-        if (fio_xd_get_file_size(td, f) && td->error != ENOENT)
-            return 1;
+        if (own_format) {
+            if ((rc = fio_xd_prepare_container(td, cfg, f)))
+                break;
+            continue;
+        }
+        if (fio_xd_get_file_size(td, f) && td->error != ENOENT) {
+            rc = 1;
+            break;
+        }
         td_clear_error(td); /* missing: fio lays it out */
     }
-    return 0;
+    xd_config_free(cfg);
+    return rc;
 }
 
 /* A run id shared by every job of one fio invocation, thread or process:

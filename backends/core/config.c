@@ -334,9 +334,9 @@ static int config_check_pending(int key, const char *value, const char *origin, 
 static int config_check_type(int key, const struct xd_config *cfg, const char *value,
                              const char *origin, char *err, size_t errlen)
 {
-    if (key != XD_KEY_storage_type || cfg->storage_type <= XD_TYPE_BLOCK)
+    if (key != XD_KEY_storage_type || cfg->storage_type <= XD_TYPE_COMPRESSED)
         return 0;
-    xd_errf(err, errlen, "%s: storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block",
+    xd_errf(err, errlen, "%s: storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed",
             origin, value);
     return -EINVAL;
 }
@@ -536,6 +536,36 @@ static int conflict(char *err, size_t errlen, const struct xd_config *cfg, int a
     return -EINVAL;
 }
 
+static int check_power_of_two(const struct xd_config *cfg, int key, char *err, size_t errlen)
+{
+    int64_t v = *(const int64_t *)key_field(cfg, key);
+    if (!(v & (v - 1)))
+        return 0;
+    xd_errf(err, errlen, "%s: %s=%" PRId64 ": not a power of two; allowed: %s", origin_of(cfg, key),
+            xd_keys[key].name, v,
+            key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m" : "512, 1k, 2k, ... 64m");
+    return -EINVAL;
+}
+
+/* compression_level's range depends on the codec; snappy has no levels. */
+static int check_compression_level(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    static const struct { int max; const char *allowed; } levels[] = {
+        [XD_CODEC_LZ4] = {12, "1-12 for lz4 (4 and above use lz4hc)"},
+        [XD_CODEC_ZSTD] = {22, "1-22 for zstd"},
+        [XD_CODEC_SNAPPY] = {1, "only 1: snappy has no levels"},
+        [XD_CODEC_GZIP] = {9, "1-9 for gzip"},
+        [XD_CODEC_BROTLI] = {11, "1-11 for brotli"},
+    };
+    int codec = cfg->compression_type;
+    if (cfg->compression_level <= levels[codec].max)
+        return 0;
+    xd_errf(err, errlen, "%s: compression_level=%" PRId64 " with compression_type=%s: out of range; allowed: %s",
+            origin_of(cfg, XD_KEY_compression_level), cfg->compression_level,
+            xd_enum_name(XD_KEY_compression_type, codec), levels[codec].allowed);
+    return -EINVAL;
+}
+
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
     int type = cfg->storage_type;
@@ -556,6 +586,22 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
                 origin_of(cfg, XD_KEY_io_alignment), cfg->io_alignment);
         return -EINVAL;
     }
+    if (cfg->enable_sparse && (type == XD_TYPE_MMAP || type == XD_TYPE_BLOCK || type == XD_TYPE_COMPRESSED))
+        return conflict(err, errlen, cfg, XD_KEY_enable_sparse, XD_KEY_storage_type,
+                        "holes are punched by the sparse layer over files; allowed with regular, direct, tmpfs and sparse");
+    if (cfg->enable_compression && cfg->origin[XD_KEY_enable_compression] && type != XD_TYPE_COMPRESSED)
+        return conflict(err, errlen, cfg, XD_KEY_enable_compression, XD_KEY_storage_type,
+                        "compression needs the container format; set storage_type=compressed");
+    if (type == XD_TYPE_COMPRESSED && cfg->use_direct_io)
+        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
+                        "the compressed type reads and writes its container through the page cache");
+    int rc = check_power_of_two(cfg, XD_KEY_hole_detection_size, err, errlen);
+    if (!rc)
+        rc = check_power_of_two(cfg, XD_KEY_compress_chunk_size, err, errlen);
+    if (!rc)
+        rc = check_compression_level(cfg, err, errlen);
+    if (rc)
+        return rc;
     if (cfg->sector_size & (cfg->sector_size - 1)) {
         xd_errf(err, errlen, "%s: sector_size=%" PRId64 ": not a power of two; allowed: 0 (ask the device) or 512, 1024, ... 65536",
                 origin_of(cfg, XD_KEY_sector_size), cfg->sector_size);

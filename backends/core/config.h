@@ -54,6 +54,7 @@ enum xd_storage_type {
     XD_TYPE_SPARSE, XD_TYPE_COMPRESSED, XD_TYPE_HYBRID,
 };
 enum xd_async_mode { XD_ASYNC_SYNC, XD_ASYNC_LIBAIO, XD_ASYNC_IO_URING };
+enum xd_codec_id { XD_CODEC_LZ4, XD_CODEC_ZSTD, XD_CODEC_SNAPPY, XD_CODEC_GZIP, XD_CODEC_BROTLI };
 
 /* Index of a key by name, or -1. */
 int xd_key_lookup(const char *name);

@@ -27,7 +27,7 @@
 #define XD_SCHEMA(X) \
   /* [local] identity */ \
   X(local, base_directory,   STR,  "",        0, 0, NULL, 0, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option") \
-  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it). sparse, compressed and hybrid are not built yet") \
+  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it). hybrid is not built yet") \
   X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, "Mode, in octal, of files xdevice creates") \
   X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, "Mode, in octal, of directories xdevice creates (auto_create_dirs)") \
   /* [local] I/O */ \
@@ -54,15 +54,16 @@
   X(local, extent_size,       SIZE, "1m",    4 * XD_KIB, XD_GIB, NULL, 0, "Step in which preallocation grows files") \
   X(local, use_fallocate,     BOOL, "true",  0, 0, NULL, 0, "Preallocate with fallocate(2) rather than ftruncate") \
   /* [local] sparse */ \
-  X(local, enable_sparse,        BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Punch holes for all-zero blocks (arrives with the sparse type)") \
-  X(local, hole_detection_size,  SIZE, "4k",    512, 64 * XD_MIB, NULL, XD_K_PENDING, "Block size scanned for zeros (arrives with the sparse type)") \
-  X(local, zero_block_threshold, INT,  "1",     1, 1048576, NULL, XD_K_PENDING, "Zero blocks a write needs before it is split around them (arrives with the sparse type)") \
+  X(local, enable_sparse,        BOOL, "false", 0, 0, NULL, 0, "Punch holes for all-zero blocks: the sparse type turns it on; on regular, direct and tmpfs it adds the sparse layer") \
+  X(local, hole_detection_size,  SIZE, "4k",    512, 64 * XD_MIB, NULL, 0, "Block size, a power of two, scanned for zeros; aligned all-zero blocks of this size become holes") \
+  X(local, zero_block_threshold, INT,  "1",     1, 1048576, NULL, 0, "Zero blocks a write needs before it is split around them; below it the write goes down whole (zeros written, not punched)") \
   /* [local] compression */ \
-  X(local, enable_compression,    BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Compress data (arrives with the compressed type)") \
-  X(local, compression_type,      ENUM, "lz4",   0, 0, "lz4|zstd|snappy|gzip|brotli", XD_K_PENDING, "Codec (arrives with the compressed type)") \
-  X(local, compression_level,     INT,  "1",     1, 22, NULL, XD_K_PENDING | XD_K_LIVE, "Codec level (arrives with the compressed type)") \
-  X(local, compression_threshold, INT,  "12",    0, 100, NULL, XD_K_PENDING, "Minimum saving in percent to keep a chunk compressed (arrives with the compressed type)") \
-  X(local, adaptive_compression,  BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Back off when the ratio is poor (arrives with the compressed type)") \
+  X(local, enable_compression,    BOOL, "true",  0, 0, NULL, 0, "Compress the compressed type's chunks; false stores them raw (still checksummed). Only the compressed type reads it") \
+  X(local, compression_type,      ENUM, "lz4",   0, 0, "lz4|zstd|snappy|gzip|brotli", 0, "Codec for new chunks; each chunk records its own, so a container can mix them") \
+  X(local, compression_level,     INT,  "1",     1, 22, NULL, XD_K_LIVE, "Codec level: lz4 1-12 (above 3 is lz4hc), zstd 1-22, gzip 1-9, brotli 1-11; snappy has none") \
+  X(local, compression_threshold, FLOAT, "12.5", 0, 99, NULL, 0, "Minimum saving in percent to keep a chunk compressed; a chunk that saves less is stored raw") \
+  X(local, adaptive_compression,  BOOL, "false", 0, 0, NULL, 0, "Stop trying to compress while the running ratio is poor, probing again at growing intervals") \
+  X(local, compress_chunk_size,   SIZE, "64k",   4 * XD_KIB, 4 * XD_MIB, NULL, 0, "Logical chunk, a power of two, that is compressed on its own; fixed when a container is created") \
   /* [hybrid] */ \
   X(hybrid, hot_storage_type,       ENUM, "tmpfs",   0, 0, "tmpfs", XD_K_PENDING, "Hot tier type (arrives with the hybrid type)") \
   X(hybrid, hot_directory,          STR,  "",        0, 0, NULL, XD_K_PENDING, "Hot tier directory (arrives with the hybrid type)") \

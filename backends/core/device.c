@@ -126,6 +126,24 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file)
     return 0;
 }
 
+int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
+                         size_t errlen)
+{
+    err[0] = 0;
+    if (cfg->storage_type == XD_TYPE_COMPRESSED)
+        return xd_compress_logical_size(path, size, err, errlen);
+    return xd_path_size(path, size);
+}
+
+int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                    uint64_t *logical, char *err, size_t errlen)
+{
+    err[0] = 0;
+    if (cfg->storage_type == XD_TYPE_COMPRESSED)
+        return xd_compress_prepare(cfg, path, size, logical, err, errlen);
+    return xd_path_size(path, logical);
+}
+
 int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file)
 {
     return xd_layer_file_size(dev->top, file);

@@ -26,6 +26,23 @@ enum xd_ctl {
     XD_CTL_STATS_JSON, /* arg: struct xd_json *, append the layer's figures */
     XD_CTL_INVALIDATE, /* arg: struct xd_file *, drop cached data */
     XD_CTL_NOTICE,     /* arg: const char **, one-time note for the user */
+    XD_CTL_SEEK,       /* arg: struct xd_ctl_seek *, SEEK_DATA/SEEK_HOLE on a file */
+    XD_CTL_SPACE,      /* arg: struct xd_ctl_space *, a file's size and allocated bytes */
+};
+
+/* XD_CTL_SEEK: lseek(2) with whence SEEK_DATA or SEEK_HOLE from off; result
+ * is the offset found, or -ENXIO when there is no data at or after off. */
+struct xd_ctl_seek {
+    struct xd_file *file;
+    int whence;
+    uint64_t off;
+    int64_t result;
+};
+
+/* XD_CTL_SPACE: st_size and st_blocks * 512 of a file. */
+struct xd_ctl_space {
+    struct xd_file *file;
+    uint64_t size, allocated;
 };
 
 #define XD_OPS_VERSION 1
@@ -122,6 +139,12 @@ static inline int64_t xd_layer_file_size(struct xd_layer *l, struct xd_file *fil
     return l ? l->ops->file_size(l, file) : -EOPNOTSUPP;
 }
 
+/* The compressed type's containers (layers/compress.c), for xd_path_prepare
+ * and xd_path_logical_size. */
+int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                        uint64_t *logical, char *err, size_t errlen);
+int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen);
+
 /* Build the storage type's preset chain (types.c). */
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen);
 /* Push a layer on top of the chain being built (core/device.c). */
@@ -136,5 +159,7 @@ extern const struct xd_ops xd_mmap_ops;
 extern const struct xd_ops xd_block_ops;
 extern const struct xd_ops xd_tmpfs_ops;
 extern const struct xd_ops xd_stats_ops;
+extern const struct xd_ops xd_sparse_ops;
+extern const struct xd_ops xd_compress_ops;
 
 #endif

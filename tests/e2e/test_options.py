@@ -55,10 +55,9 @@ BAD = {
     "out-of-range": ({"max_events": "0"}, None, ["xd_max_events", "=0", "out of range", "65536"]),
     "bad-bool": ({"use_sync_writes": "maybe"}, None, ["xd_use_sync_writes", "maybe"]),
     "pending-feature": (
-        {"enable_compression": "1"}, None,
-        ["xd_enable_compression", "=1", "not built yet"],
+        {"enable_checkpoints": "1"}, None,
+        ["xd_enable_checkpoints", "=1", "not built yet"],
     ),
-    "unbuilt-type": ({"type": "sparse"}, None, ["storage_type", "sparse", "not built yet"]),
     "unbuilt-type-hybrid": ({"type": "hybrid"}, None, ["storage_type", "hybrid", "not built yet"]),
     "conflict": (
         {"use_aio": "0", "async": "io_uring"}, None,
@@ -136,7 +135,7 @@ def test_bad_input_refused(engine, tmp_path, disk_dir, case):
 
 @pytest.mark.parametrize(
     "case",
-    ["bad-async", "ini-unknown-key", "unbuilt-type",
+    ["bad-async", "ini-unknown-key", "unbuilt-type-hybrid",
      "conflict"],
 )
 def test_bad_input_stops_before_layout(engine, tmp_path, disk_dir, case):

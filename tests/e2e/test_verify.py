@@ -17,7 +17,7 @@ from conftest import (
     run_fio,
 )
 
-TYPES = ["regular", "mmap", "direct", "tmpfs", "block"]
+TYPES = ["regular", "mmap", "direct", "tmpfs", "block", "sparse"]
 SIZE = 8 * MiB
 NJOBS = 2
 

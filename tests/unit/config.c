@@ -73,9 +73,10 @@ static void test_values(void)
     CHECK(set(cfg, "target_cache_hit_ratio", "1.5") == -EINVAL);
     CHECK(set(cfg, "queue_depth", "") == -EINVAL && strstr(err, "empty value"));
     CHECK(set(cfg, "cache_szie", "1m") == -EINVAL && strstr(err, "did you mean 'cache_size'"));
-    CHECK(set(cfg, "storage_type", "sparse") == -EINVAL && strstr(err, "not built yet"));
-    CHECK(set(cfg, "enable_compression", "true") == -EINVAL && strstr(err, "not built yet"));
-    CHECK(set(cfg, "enable_compression", "false") == 0); /* the default is fine */
+    CHECK(set(cfg, "storage_type", "hybrid") == -EINVAL && strstr(err, "not built yet"));
+    CHECK(set(cfg, "storage_type", "sparse") == 0 && cfg->storage_type == XD_TYPE_SPARSE);
+    CHECK(set(cfg, "enable_checkpoints", "true") == -EINVAL && strstr(err, "not built yet"));
+    CHECK(set(cfg, "enable_checkpoints", "false") == 0); /* the default is fine */
     CHECK(strcmp(xd_config_get(cfg, "async"), "io_uring") == 0);
     CHECK(xd_config_get(cfg, "nope") == NULL);
     xd_config_free(cfg);
