@@ -70,6 +70,11 @@ unsigned xd_dev_caps(const struct xd_dev *dev);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
  * not root, using /dev/shm"); NULL when none. */
 const char *xd_dev_notice(const struct xd_dev *dev);
+/* After a request failed with a data error (e.g. -EIO for a corrupt chunk):
+ * the one line saying what is wrong and where, copied into line; 0 when there
+ * was one (and it is now cleared), -ENOENT when not. The library prints
+ * nothing itself; callers decide where the line goes. */
+int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len);
 
 #define XD_OPEN_CREATE 0x1 /* create the file (and, with auto_create_dirs, its directories) */
 #define XD_OPEN_READONLY 0x2

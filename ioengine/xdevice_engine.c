@@ -272,12 +272,16 @@ static const enum xd_op fio_xd_ops_by_ddir[] = {
     [DDIR_SYNC] = XD_OP_FSYNC, [DDIR_DATASYNC] = XD_OP_FDATASYNC,
 };
 
-/* Copy a finished request's outcome into its io_u. */
-static struct io_u *fio_xd_finish(struct xd_req *req)
+/* Copy a finished request's outcome into its io_u; a data error the
+ * library can explain (which chunk of which file is corrupt) is said once. */
+static struct io_u *fio_xd_finish(struct fio_xd_job *job, struct xd_req *req)
 {
     struct io_u *io_u = req->user;
+    char line[XD_ERRLEN];
     if (req->result < 0) {
         io_u->error = (unsigned)-req->result;
+        if (!xd_dev_take_error(job->dev, line, sizeof(line)))
+            log_err("xdevice: %s\n", line);
     } else {
         io_u->error = 0;
         if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE)
@@ -306,7 +310,7 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
         return FIO_Q_BUSY;
     if (rc == XD_QUEUED)
         return FIO_Q_QUEUED;
-    fio_xd_finish(req);
+    fio_xd_finish(job, req);
     return FIO_Q_COMPLETED;
 }
 
@@ -329,7 +333,7 @@ static int fio_xd_getevents(struct thread_data *td, unsigned int min, unsigned i
 static struct io_u *fio_xd_event(struct thread_data *td, int event)
 {
     struct fio_xd_job *job = td->io_ops_data;
-    return fio_xd_finish(job->events[event]);
+    return fio_xd_finish(job, job->events[event]);
 }
 
 static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)

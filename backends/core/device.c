@@ -83,6 +83,15 @@ const char *xd_dev_notice(const struct xd_dev *dev)
     return notice;
 }
 
+int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len)
+{
+    char buf[XD_ERRLEN];
+    if (xd_layer_control(dev->top, XD_CTL_TAKE_ERROR, buf))
+        return -ENOENT;
+    snprintf(line, len, "%s", buf);
+    return 0;
+}
+
 /* Relative names resolve against base_directory when one is set. */
 static char *dev_resolve_path(const struct xd_dev *dev, const char *path)
 {

@@ -91,7 +91,7 @@ struct ctr_file {
     const char *path;
     uint32_t chunk_size;
     _Atomic uint64_t logical_size;
-    atomic_bool warned; /* corruption is reported once per file */
+    atomic_bool warned; /* corruption is explained once per file */
     pthread_mutex_t stripe[STRIPES];
 };
 
@@ -118,7 +118,8 @@ struct compress_layer {
     struct ctr_thread *inline_state;
     _Atomic uint64_t count[C_COUNT];
     _Atomic uint64_t chunks_by_algo[XD_ALGO_COUNT];
-    pthread_mutex_t space_lock;
+    pthread_mutex_t space_lock; /* also guards error */
+    char error[XD_ERRLEN];      /* the data error to explain; "" when none */
     struct closed_file *closed; /* what each container held when last closed */
 };
 
@@ -334,16 +335,31 @@ static int entry_write(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_e
     return n < 0 ? (int)n : 0;
 }
 
-/* Corruption is an I/O error to the caller and one line to the user. */
+/* Corruption is an I/O error to the caller, and one line (once per file)
+ * that XD_CTL_TAKE_ERROR hands to whoever reports it. */
 static int report_corrupt(struct compress_layer *c, struct ctr_file *f, uint64_t chunk,
                           const char *why)
 {
     count_add(c, C_CORRUPT, 1);
-    if (!atomic_exchange(&f->warned, true))
-        fprintf(stderr, "xdevice: %s: chunk %llu (bytes %llu-%llu): %s; reads of it return EIO\n",
-                f->path, (unsigned long long)chunk, (unsigned long long)chunk * f->chunk_size,
-                (unsigned long long)(chunk + 1) * f->chunk_size - 1, why);
+    if (atomic_exchange(&f->warned, true))
+        return -EIO;
+    pthread_mutex_lock(&c->space_lock);
+    xd_errf(c->error, sizeof(c->error), "%s: chunk %llu (bytes %llu-%llu): %s; reads of it return EIO",
+            f->path, (unsigned long long)chunk, (unsigned long long)chunk * f->chunk_size,
+            (unsigned long long)(chunk + 1) * f->chunk_size - 1, why);
+    pthread_mutex_unlock(&c->space_lock);
     return -EIO;
+}
+
+static int take_error(struct compress_layer *c, char *line)
+{
+    pthread_mutex_lock(&c->space_lock);
+    int rc = c->error[0] ? 0 : -ENOENT;
+    if (!rc)
+        memcpy(line, c->error, sizeof(c->error));
+    c->error[0] = 0;
+    pthread_mutex_unlock(&c->space_lock);
+    return rc;
 }
 
 /* --- per-thread scratch -------------------------------------------------------- */
@@ -1042,6 +1058,8 @@ static int compress_control(struct xd_layer *layer, int op, void *arg)
     case XD_CTL_STATS_JSON:
         compress_stats_json(c, arg);
         return 0;
+    case XD_CTL_TAKE_ERROR:
+        return take_error(c, arg);
     case XD_CTL_INVALIDATE: {
         struct xd_file *file = arg;
         struct ctr_file *f = file->priv[layer->level];
