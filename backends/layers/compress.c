@@ -91,7 +91,7 @@ struct ctr_file {
     const char *path;
     uint32_t chunk_size;
     _Atomic uint64_t logical_size;
-    atomic_bool warned; /* corruption is explained once per file */
+    _Atomic uint64_t last_bad_chunk; /* explained already; UINT64_MAX: none */
     pthread_mutex_t stripe[STRIPES];
 };
 
@@ -229,6 +229,11 @@ static int container_prepare_fd(int fd, const char *path, const struct xd_config
                                 uint64_t size, struct xd_ctr_header *h, char *err, size_t errlen)
 {
     struct stat st;
+    if (size > XD_CTR_MAX_LOGICAL) {
+        xd_errf(err, errlen, "%s: %llu bytes: a container holds at most 1 PiB", path,
+                (unsigned long long)size);
+        return -EFBIG;
+    }
     int rc = ofd_lock(fd, F_WRLCK, XD_LOCK_HEADER, true);
     if (rc)
         return rc;
@@ -335,14 +340,14 @@ static int entry_write(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_e
     return n < 0 ? (int)n : 0;
 }
 
-/* Corruption is an I/O error to the caller, and one line (once per file)
- * that XD_CTL_TAKE_ERROR hands to whoever reports it. */
+/* Corruption is an I/O error to the caller, and one line (once per bad
+ * chunk in a row) that XD_CTL_TAKE_ERROR hands to whoever reports it. */
 static int report_corrupt(struct compress_layer *c, struct ctr_file *f, uint64_t chunk,
                           const char *why)
 {
     count_add(c, C_CORRUPT, 1);
-    if (atomic_exchange(&f->warned, true))
-        return -EIO;
+    if (atomic_exchange(&f->last_bad_chunk, chunk) == chunk)
+        return -EIO; /* this chunk was explained already */
     pthread_mutex_lock(&c->space_lock);
     xd_errf(c->error, sizeof(c->error), "%s: chunk %llu (bytes %llu-%llu): %s; reads of it return EIO",
             f->path, (unsigned long long)chunk, (unsigned long long)chunk * f->chunk_size,
@@ -407,34 +412,69 @@ static int thread_buffers(struct ctr_thread *t, uint32_t chunk_size)
 
 /* --- reading a chunk ------------------------------------------------------------- */
 
-/* Decode the version entry e describes into t->decoded. -EAGAIN when it
- * changed underneath (a writer flipped the entry), -EIO when corrupt.
- * Stored bytes come from the map when they lie within it, else pread. */
+/* Where the stored bytes of a version are read from. lz4 and raw chunks are
+ * decoded straight from the read-only mapping: copying them out first cost
+ * as much as lz4's decoding. Those decoders read each input byte once and
+ * check every length they read, so bytes changing under them (a writer
+ * reusing the slot after a flip) give garbage or an error, never a fault;
+ * and chunk_decode re-reads the entry afterwards, so such a result is never
+ * used. The other codecs get a private copy. Beyond the mapping (grown
+ * since open): pread. *mapped says whether the result points into the map. */
+static int stored_bytes(struct ctr_thread *t, struct ctr_file *f, const struct xd_ctr_entry *e,
+                        uint64_t off, const uint8_t **stored, bool *mapped)
+{
+    *stored = t->stored;
+    *mapped = false;
+    if (off + e->stored_len <= f->map_len) {
+        if (e->algo == XD_ALGO_LZ4 || e->algo == XD_ALGO_RAW) {
+            *stored = f->map + off;
+            *mapped = true;
+        } else {
+            memcpy(t->stored, f->map + off, e->stored_len);
+        }
+        return (int)e->stored_len;
+    }
+    int64_t n = xd_pread_full(f->fd, t->stored, e->stored_len, off);
+    return (int)n;
+}
+
+/* Did chunk's entry move on from e? Then a version decoded from the mapping
+ * may have been overwritten while it was read. */
+static bool entry_moved(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_entry *e)
+{
+    struct xd_ctr_entry now;
+    char why[300];
+    return entry_read(f, chunk, &now, why, sizeof(why)) || now.gen != e->gen;
+}
+
+/* Decode the version entry e describes into t->decoded. -EIO when it does
+ * not decode: corrupt, or a writer flipped the entry meanwhile (the caller
+ * tells the two apart by reading the entry again). */
 static int chunk_decode(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
                         uint64_t chunk, const struct xd_ctr_entry *e, uint32_t want, char *why,
                         size_t whylen)
 {
-    uint64_t off = xd_ctr_slot_off(chunk, e->slot, f->chunk_size);
     const uint8_t *stored = t->stored;
-    size_t got = 0;
-    if (!e->gen || e->algo == XD_ALGO_ZERO) {
-        /* nothing stored */
-    } else if (off + e->stored_len <= f->map_len) {
-        stored = f->map + off;
-        got = e->stored_len;
-    } else {
-        int64_t n = xd_pread_full(f->fd, t->stored, e->stored_len, off);
-        if (n < 0)
-            return (int)n;
-        got = (size_t)n;
+    bool mapped = false;
+    int got = 0;
+    if (e->gen && e->algo != XD_ALGO_ZERO) {
+        got = stored_bytes(t, f, e, xd_ctr_slot_off(chunk, e->slot, f->chunk_size), &stored,
+                           &mapped);
+        if (got < 0)
+            return got;
     }
     /* a second read of the version just decoded in part wants more of it:
      * decode it all, so a sequential reader decodes each chunk about once */
     bool again = t->last_gen && t->last_file == f->id && t->last_chunk == chunk &&
                  t->last_gen == e->gen;
     t->last_gen = 0; /* decoded is overwritten now; valid again only on success */
-    int rc = xd_ctr_chunk_decode(t->codec, e, chunk, stored, got, t->decoded, f->chunk_size,
-                                 again ? f->chunk_size : want, &t->last_valid, why, whylen);
+    int rc = xd_ctr_chunk_decode(t->codec, e, chunk, stored, (size_t)got, t->decoded,
+                                 f->chunk_size, again ? f->chunk_size : want, &t->last_valid, why,
+                                 whylen);
+    if (!rc && mapped && entry_moved(f, chunk, e)) {
+        xd_errf(why, whylen, "the chunk changed while it was read");
+        rc = -EIO;
+    }
     if (rc)
         return rc;
     count_add(c, C_DECODED, 1);
@@ -603,12 +643,14 @@ static int chunk_write(struct compress_layer *c, struct ctr_thread *t, struct ct
     int rc;
 
     chunk_lock(f, chunk);
-    if (at == 0 && len == f->chunk_size && src) {
+    if (at == 0 && len == f->chunk_size) {
         /* a whole chunk: the old version does not matter, even a corrupt one */
         rc = entry_read(f, chunk, &e, why, sizeof(why));
         if (rc == -EIO) /* heal it; a fresh generation no reader has seen */
             e = (struct xd_ctr_entry){.gen = xd_now_ns(), .algo = XD_ALGO_ZERO}, rc = 0;
-        data = src;
+        if (!src) /* a trim: zeros, stored as a hole */
+            memset(t->merged, 0, f->chunk_size);
+        data = src ? src : t->merged;
     } else {
         rc = chunk_load(c, t, f, chunk, f->chunk_size, &e);
         if (!rc) {
@@ -638,6 +680,8 @@ static int file_grow(struct compress_layer *c, struct ctr_file *f, uint64_t end)
     char err[XD_ERRLEN];
     if (end <= atomic_load(&f->logical_size))
         return 0;
+    if (end > XD_CTR_MAX_LOGICAL)
+        return -EFBIG;
     int rc = container_prepare_fd(f->fd, f->path, c->cfg, end, &h, err, sizeof(err));
     if (rc)
         return rc;
@@ -712,6 +756,18 @@ static int cost_kind(const struct xd_req *req)
     return req->op == XD_OP_READ ? 0 : 1;
 }
 
+/* A trim writes zeros, but only within the container: past its end there
+ * is nothing to discard, and growing it to discard would be absurd. */
+static int64_t ctr_trim(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
+                        uint64_t len, uint64_t off)
+{
+    uint64_t size = file_refresh_size(f);
+    if (off >= size)
+        return (int64_t)len;
+    int64_t rc = ctr_write(c, t, f, NULL, len < size - off ? len : size - off, off);
+    return rc < 0 ? rc : (int64_t)len;
+}
+
 static void ctr_run(struct compress_layer *c, struct ctr_thread *t, struct xd_req *req,
                     unsigned level)
 {
@@ -729,7 +785,7 @@ static void ctr_run(struct compress_layer *c, struct ctr_thread *t, struct xd_re
     switch (req->op) {
     case XD_OP_READ: rc = ctr_read(c, t, f, req->buf, req->len, req->off); break;
     case XD_OP_WRITE: rc = ctr_write(c, t, f, req->buf, req->len, req->off); break;
-    case XD_OP_TRIM: rc = ctr_write(c, t, f, NULL, req->len, req->off); break;
+    case XD_OP_TRIM: rc = ctr_trim(c, t, f, req->len, req->off); break;
     case XD_OP_FSYNC: rc = fsync(f->fd) ? -errno : 0; break;
     case XD_OP_FDATASYNC: rc = fdatasync(f->fd) ? -errno : 0; break;
     default: rc = -EINVAL; break;
@@ -783,6 +839,8 @@ static unsigned pool_threads(void)
     return n < 1 ? 1 : n > 4 ? 4 : (unsigned)n;
 }
 
+static void compress_close(struct xd_layer *layer);
+
 static int compress_open(struct xd_layer *layer, char *err, size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
@@ -797,15 +855,16 @@ static int compress_open(struct xd_layer *layer, char *err, size_t errlen)
     c->adaptive = cfg->adaptive_compression;
     c->keep_ratio = 1.0 - cfg->compression_threshold / 100.0;
     pthread_mutex_init(&c->space_lock, NULL);
-    if (!(c->inline_state = thread_new()))
-        return -ENOMEM;
-    if (cfg->async != XD_ASYNC_SYNC) {
+    int rc = (c->inline_state = thread_new()) ? 0 : -ENOMEM;
+    if (!rc && cfg->async != XD_ASYNC_SYNC) {
         struct xd_workpool_ops ops = {.owner = layer, .thread_init = pool_thread_init,
                                       .thread_fini = pool_thread_fini, .run = pool_run};
-        return xd_workpool_create(&c->pool, pool_threads(), layer->dev->queue_entries, &ops, err,
-                                  errlen);
+        rc = xd_workpool_create(&c->pool, pool_threads(), layer->dev->queue_entries, &ops, err,
+                                errlen);
     }
-    return 0;
+    if (rc) /* a layer whose open fails is not closed by the chain */
+        compress_close(layer);
+    return rc;
 }
 
 static void compress_close(struct xd_layer *layer)
@@ -823,6 +882,7 @@ static void compress_close(struct xd_layer *layer)
     }
     pthread_mutex_destroy(&c->space_lock);
     free(c);
+    layer->priv = NULL;
 }
 
 /* Punch a free slot that still holds data: a writer was killed after
@@ -960,6 +1020,7 @@ static int compress_file_open(struct xd_layer *layer, struct xd_file *file, unsi
         pthread_mutex_init(&f->stripe[i], NULL);
     f->path = file->path;
     f->id = atomic_fetch_add(&next_file_id, 1);
+    atomic_store(&f->last_bad_chunk, UINT64_MAX);
     int rc = 0;
     err[0] = 0;
     if ((flags & XD_OPEN_CREATE) && !ro && cfg->auto_create_dirs &&
