@@ -1455,6 +1455,57 @@ out:
     free(buf);
 }
 
+/* --- 9. adaptive compression backs off on data that does not compress ------------------ */
+
+/* Random bytes over a 64-symbol alphabet: 6 bits per byte, so the entropy
+ * sample lets the codec try, but lz4 finds no repeats and saves nothing. */
+static void fill_poor(struct rng *r, uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)('A' + below(r, 64));
+}
+
+static long long poor_run(struct rng *r, const char *adaptive, const char *name, long long *tried)
+{
+    enum { CS = 64 * KIB, CHUNKS = 256 };
+    const char *kv[] = {"adaptive_compression", adaptive, NULL};
+    char err[XD_ERRLEN], path[PATH_MAX];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    uint8_t *buf = malloc(CS);
+    long long skips = -1;
+    scratch_path(path, sizeof(path), name);
+    int rc = open_dev(&dev, kv, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, XD_OPEN_CREATE, (uint64_t)CS * CHUNKS, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0, "open: %d %s", rc, err);
+    for (int i = 0; !rc && i < CHUNKS; i++) {
+        fill_poor(r, buf, CS);
+        CHECK(xd_write(dev, f, buf, CS, (uint64_t)i * CS) == CS);
+    }
+    if (!rc) {
+        skips = dev_stat(dev, "adaptive_skips");
+        *tried = CHUNKS - skips - dev_stat(dev, "entropy_skips");
+        CHECK_MSG(dev_stat(dev, "raw_chunks_written") == CHUNKS, "every poor chunk is stored raw");
+        xd_file_close(dev, f);
+    }
+    xd_close(dev);
+    unlink(path);
+    free(buf);
+    return skips;
+}
+
+static void case9(struct rng *r)
+{
+    long long tried_on, tried_off;
+    long long on = poor_run(r, "true", "c9-on.ctr", &tried_on);
+    long long off = poor_run(r, "false", "c9-off.ctr", &tried_off);
+    CHECK_MSG(off == 0 && tried_off == 256, "without adaptive every chunk is tried: skips %lld, tried %lld",
+              off, tried_off);
+    CHECK_MSG(on > 128 && tried_on < 64, "adaptive backs off: skips %lld, tried %lld of 256", on, tried_on);
+    printf("    adaptive: codec tried on %lld of 256 poor chunks (%lld without)\n", tried_on, tried_off);
+}
+
 /* --- main -------------------------------------------------------------------------------- */
 
 int main(void)
@@ -1499,6 +1550,7 @@ int main(void)
         {"6 hostile containers", case6},
         {"7 trim", case7},
         {"8 space reclaim", case8},
+        {"9 adaptive compression", case9},
     };
     const char *only = getenv("XD_CASES"); /* e.g. XD_CASES=46: only cases 4 and 6 */
     double start = now_s();
