@@ -306,15 +306,16 @@ int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t
 /* Read chunk's entry. A checksum mismatch is retried a few times, since a
  * reader racing a writer's 32-byte pwrite may see it half done, then
  * reported as corrupt. */
-static int entry_read(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e, char *why,
-                      size_t whylen)
+/* via_map: from the mapping when the entry lies in it (no syscall). */
+static int entry_read_from(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e,
+                           bool via_map, char *why, size_t whylen)
 {
     uint8_t raw[XD_CTR_ENTRY_SIZE];
     uint64_t off = xd_ctr_entry_off(chunk, f->chunk_size);
     int rc = -EIO;
     for (int attempt = 0; attempt < READ_RETRIES; attempt++) {
         int64_t n = sizeof(raw);
-        if (off + sizeof(raw) <= f->map_len)
+        if (via_map && off + sizeof(raw) <= f->map_len)
             memcpy(raw, f->map + off, sizeof(raw));
         else
             n = xd_pread_full(f->fd, raw, sizeof(raw), off);
@@ -330,6 +331,12 @@ static int entry_read(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e
         sched_yield();
     }
     return rc;
+}
+
+static int entry_read(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e, char *why,
+                      size_t whylen)
+{
+    return entry_read_from(f, chunk, e, true, why, whylen);
 }
 
 static int entry_write(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_entry *e)
@@ -831,11 +838,13 @@ static int compress_commit(struct xd_layer *layer) { return 0; }
 
 /* --- open and close ------------------------------------------------------------------ */
 
-/* Two threads per core at most 2: the codecs are CPU-bound, so more threads
- * than cores only add switching. */
+/* One thread per core but one, at most 4: the codecs are CPU-bound and the
+ * caller's thread runs requests too while it waits (xd_workpool_reap), so
+ * more would only contend (for the CPU, and in the kernel for the file's
+ * inode lock on every write). */
 static unsigned pool_threads(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
     return n < 1 ? 1 : n > 4 ? 4 : (unsigned)n;
 }
 
@@ -989,6 +998,11 @@ static void ctr_file_map(struct ctr_file *f)
         return;
     f->map = p;
     f->map_len = (uint64_t)st.st_size;
+    /* Every access is a chunk's entry or its stored bytes, never a stream of
+     * the file: kernel readahead (megabytes here) would fill the page cache
+     * with the holes of neighbouring slots for each 32-byte entry read. */
+    madvise(p, (size_t)st.st_size, MADV_RANDOM);
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_RANDOM);
 }
 
 static void ctr_file_free(struct ctr_file *f)
