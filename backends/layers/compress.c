@@ -52,6 +52,8 @@
 #define XD_LOCK_USERS (XD_LOCK_BASE - 2)  /* read-held by every opener */
 
 #define STRIPES 64
+/* Chunks a sequential reader asks the kernel for ahead of itself. */
+#define RA_CHUNKS 32
 /* In an async mode, requests that take less than this on average (a read
  * of a page-cached lz4 chunk: a few microseconds) run inline: handing them
  * to a thread and waking the reaper costs more than the work. Slower ones
@@ -92,6 +94,12 @@ struct ctr_file {
     uint32_t chunk_size;
     _Atomic uint64_t logical_size;
     _Atomic uint64_t last_bad_chunk; /* explained already; UINT64_MAX: none */
+    /* sequential readahead, per file since a pool's threads share a stream:
+     * where the last read ended, how many reads in a row continued near
+     * it, and the chunk the window reaches */
+    pthread_mutex_t ra_lock;
+    uint64_t ra_next, ra_until;
+    unsigned ra_seq;
     pthread_mutex_t stripe[STRIPES];
 };
 
@@ -707,6 +715,48 @@ static uint64_t file_refresh_size(struct ctr_file *f)
     return atomic_load(&f->logical_size);
 }
 
+/* Kernel readahead is off for containers (ctr_file_map), so a sequential
+ * reader (two reads in a row continuing the one before) asks for the stored
+ * bytes of the next RA_CHUNKS chunks itself (MADV_WILLNEED: the kernel reads
+ * them in the background), each chunk's live slot only, topping the window
+ * up once the reader is half way through it. */
+static void readahead_window(struct ctr_file *f, uint64_t from, uint64_t to)
+{
+    for (uint64_t chunk = from; chunk < to; chunk++) {
+        struct xd_ctr_entry e;
+        char why[300];
+        if (entry_read(f, chunk, &e, why, sizeof(why)) || !e.gen || e.algo == XD_ALGO_ZERO)
+            continue;
+        uint64_t at = xd_ctr_slot_off(chunk, e.slot, f->chunk_size);
+        if (at + e.stored_len <= f->map_len)
+            madvise((void *)(f->map + at), e.stored_len, MADV_WILLNEED);
+    }
+}
+
+/* A read continues the stream when it starts near where the last one ended
+ * (the pool's threads may take a stream's requests slightly out of order). */
+static void readahead_note(struct ctr_file *f, uint64_t off, uint64_t len)
+{
+    if (!f->map)
+        return;
+    pthread_mutex_lock(&f->ra_lock);
+    bool seq = off + 4 * len >= f->ra_next && off <= f->ra_next + 4 * len;
+    f->ra_seq = seq ? f->ra_seq + 1 : 0;
+    if (!seq)
+        f->ra_until = 0;
+    if (off + len > f->ra_next || !seq)
+        f->ra_next = off + len;
+    uint64_t next = (off + len) / f->chunk_size, from = 0, to = 0;
+    if (f->ra_seq >= 2 && next + RA_CHUNKS / 2 >= f->ra_until) {
+        uint64_t end = xd_ctr_chunks(atomic_load(&f->logical_size), f->chunk_size);
+        from = next > f->ra_until ? next : f->ra_until;
+        to = next + RA_CHUNKS < end ? next + RA_CHUNKS : end;
+        f->ra_until = to;
+    }
+    pthread_mutex_unlock(&f->ra_lock);
+    readahead_window(f, from, to);
+}
+
 static int64_t ctr_read(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
                         uint8_t *buf, uint64_t len, uint64_t off)
 {
@@ -717,6 +767,7 @@ static int64_t ctr_read(struct compress_layer *c, struct ctr_thread *t, struct c
         return 0;
     if (len > size - off)
         len = size - off;
+    readahead_note(f, off, len);
     for (uint64_t done = 0; done < len;) {
         uint64_t chunk = (off + done) / f->chunk_size;
         uint32_t at = (uint32_t)((off + done) % f->chunk_size);
@@ -1013,6 +1064,7 @@ static void ctr_file_free(struct ctr_file *f)
         close(f->fd);
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_destroy(&f->stripe[i]);
+    pthread_mutex_destroy(&f->ra_lock);
     free(f);
 }
 
@@ -1032,6 +1084,7 @@ static int compress_file_open(struct xd_layer *layer, struct xd_file *file, unsi
         return -ENOMEM;
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&f->stripe[i], NULL);
+    pthread_mutex_init(&f->ra_lock, NULL);
     f->path = file->path;
     f->id = atomic_fetch_add(&next_file_id, 1);
     atomic_store(&f->last_bad_chunk, UINT64_MAX);
