@@ -99,6 +99,18 @@ static uint8_t *scratch_get(struct xd_codec_ctx *ctx, size_t size)
     return ctx->scratch;
 }
 
+/* n compressed bytes at out (dst itself, or the scratch buffer when dst was
+ * smaller than the codec's bound): 0 when they do not fit in cap, else
+ * their length, copied into dst if they are not there yet. */
+static int64_t deliver(const uint8_t *out, size_t n, void *dst, size_t cap)
+{
+    if (n > cap)
+        return 0;
+    if (out != dst)
+        memcpy(dst, out, n);
+    return (int64_t)n;
+}
+
 /* --- lz4: levels 1-3 the fast compressor, 4 and up lz4hc ---------------- */
 
 static int64_t lz4_compress(struct xd_codec_ctx *ctx, int level, const void *src, size_t len,
@@ -172,11 +184,7 @@ static int64_t snappy_compress_into(struct xd_codec_ctx *ctx, const void *src, s
     size_t n = bound;
     if (snappy_compress(src, len, (char *)out, &n) != SNAPPY_OK)
         return -EIO;
-    if (n > cap)
-        return 0;
-    if (out != dst)
-        memcpy(dst, out, n);
-    return (int64_t)n;
+    return deliver(out, n, dst, cap);
 }
 
 static int snappy_decompress(const void *src, size_t len, void *dst, size_t expect)
@@ -267,11 +275,7 @@ static int64_t brotli_compress(struct xd_codec_ctx *ctx, int level, const void *
     if (!BrotliEncoderCompress(clamp_level(level, BROTLI_MIN_QUALITY, BROTLI_MAX_QUALITY),
                                brotli_window(len), BROTLI_MODE_GENERIC, len, src, &n, out))
         return -EIO;
-    if (n > cap)
-        return 0;
-    if (out != dst)
-        memcpy(dst, out, n);
-    return (int64_t)n;
+    return deliver(out, n, dst, cap);
 }
 
 static int brotli_decompress(const void *src, size_t len, void *dst, size_t expect)

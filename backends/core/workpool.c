@@ -40,6 +40,19 @@ static struct xd_req *ring_pop(struct ring *r)
     return req;
 }
 
+/* Run the oldest queued request on this thread with its scratch state; the
+ * lock is held on entry and on return, not while the request runs. */
+static void run_one(struct xd_workpool *p, void *state)
+{
+    struct xd_req *req = ring_pop(&p->todo);
+    p->running++;
+    pthread_mutex_unlock(&p->lock);
+    p->ops.run(p->ops.owner, state, req);
+    pthread_mutex_lock(&p->lock);
+    p->running--;
+    ring_push(&p->done, req);
+}
+
 static void *workpool_thread(void *arg)
 {
     struct xd_workpool *p = arg;
@@ -53,13 +66,7 @@ static void *workpool_thread(void *arg)
         }
         if (!p->todo.count)
             break; /* stopping, and nothing left to do */
-        struct xd_req *req = ring_pop(&p->todo);
-        p->running++;
-        pthread_mutex_unlock(&p->lock);
-        p->ops.run(p->ops.owner, state, req);
-        pthread_mutex_lock(&p->lock);
-        p->running--;
-        ring_push(&p->done, req);
+        run_one(p, state);
         pthread_cond_signal(&p->work_done);
     }
     pthread_mutex_unlock(&p->lock);
@@ -167,18 +174,6 @@ static int wait_done(struct xd_workpool *p, const struct timespec *deadline)
     return pthread_cond_timedwait(&p->work_done, &p->lock, deadline);
 }
 
-/* Run one queued request on the calling thread (lock held on entry and exit). */
-static void run_on_caller(struct xd_workpool *p, void *caller_state)
-{
-    struct xd_req *req = ring_pop(&p->todo);
-    p->running++;
-    pthread_mutex_unlock(&p->lock);
-    p->ops.run(p->ops.owner, caller_state, req);
-    pthread_mutex_lock(&p->lock);
-    p->running--;
-    ring_push(&p->done, req);
-}
-
 int xd_workpool_reap(struct xd_workpool *p, struct xd_req **done, unsigned min, unsigned max,
                      const struct timespec *timeout, void *caller_state)
 {
@@ -194,7 +189,7 @@ int xd_workpool_reap(struct xd_workpool *p, struct xd_req **done, unsigned min, 
         if (n >= min || n >= max || !(p->todo.count + p->running))
             break;
         if (p->todo.count && caller_state) {
-            run_on_caller(p, caller_state);
+            run_one(p, caller_state);
             continue;
         }
         if (wait_done(p, timeout ? &deadline : NULL) == ETIMEDOUT) {
