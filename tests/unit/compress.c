@@ -1385,6 +1385,14 @@ static void case7(struct rng *r)
               before, after, (before - after) * 512);
     CHECK_MSG(xd_read(dev, f, back, CS, 3 * CS) == CS && all_zero(back, CS), "trimmed chunk reads zeros");
 
+    /* past the end a trim discards nothing and does not grow the container;
+     * a write beyond what the format can address is refused */
+    CHECK(xd_trim(dev, f, CS, SIZE + 4 * CS) == 0);
+    CHECK_MSG(xd_file_size(dev, f) == SIZE, "a trim past the end grew the container to %lld",
+              (long long)xd_file_size(dev, f));
+    CHECK_MSG(xd_write(dev, f, back, 4096, 1ull << 51) == -EFBIG, "a write at 2 PiB is not EFBIG");
+    CHECK(xd_file_size(dev, f) == SIZE);
+
     /* partial: only the range */
     CHECK(xd_trim(dev, f, 1000, 5 * CS + 300) == 0);
     memset(shadow + 5 * CS + 300, 0, 1000);
