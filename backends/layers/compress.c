@@ -14,10 +14,13 @@
  *  - A writer of chunk N holds a mutex stripe (threads of this device) and an
  *    OFD write lock on byte XD_LOCK_BASE+N of the container (everyone else).
  *  - Readers take no lock. A slot is only written while the map points at
- *    the other one, so a reader that decodes a chunk whose crc32c and header
- *    match the entry it read has that version whole. If decoding fails it
- *    reads the entry again: a new generation means a writer flipped it
- *    meanwhile (retry); the same generation means the chunk is corrupt (EIO).
+ *    the other one, so a slot cannot change while its entry still names it.
+ *    A reader checks crc32c and the chunk header against the entry it read,
+ *    decodes, and (when it decoded straight from the mapping) reads the
+ *    entry again: the same generation means the bytes it used were that
+ *    version's. If anything fails it reads the entry again: a new
+ *    generation means a writer flipped it meanwhile (retry); the same
+ *    generation means the chunk is corrupt (EIO).
  *
  * Crash safety: the new version goes to the free slot, then the 32-byte map
  * entry flips (one pwrite), then the old slot is punched. A kill between any
