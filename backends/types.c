@@ -8,6 +8,8 @@
  *   block       stats -> block
  *   sparse      stats -> sparse -> file
  *   compressed  stats -> compress (owns its container files, see compress.c)
+ *   hybrid      stats -> tier (two inner devices: the tmpfs chain for hot
+ *               extents, cold_storage_type's chain for all; see tier.c)
  *
  * [sparse] is there when enable_sparse=true (config.c refuses it elsewhere).
  */
@@ -54,6 +56,10 @@ static const struct xd_ops *const *types_base(int type)
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
 {
     const struct xd_config *cfg = dev->cfg;
+    if (cfg->storage_type == XD_TYPE_HYBRID) {
+        int rc = xd_dev_push(dev, &xd_tier_ops, err, errlen);
+        return rc ? rc : xd_dev_push(dev, &xd_stats_ops, err, errlen);
+    }
     const struct xd_ops *const *base = types_base(cfg->storage_type);
     if (!base) {
         xd_errf(err, errlen, "storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed",

@@ -151,6 +151,14 @@ int xd_commit(struct xd_dev *dev);
 int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max,
             const struct timespec *timeout);
 
+/* --- the hybrid type ---------------------------------------------------- */
+
+/* Run one migration pass now on every hybrid file open on dev (promotions
+ * and demotions by the policy, up to migration_batch_size per file), in the
+ * caller's thread; the way to migrate with auto_migration=false. Returns the
+ * number of extents moved, -ENOTTY when dev is not of the hybrid type. */
+int xd_migrate(struct xd_dev *dev);
+
 /* --- statistics --------------------------------------------------------- */
 
 /* This device's figures as a JSON object (ops, latency percentiles, errors,

@@ -102,8 +102,7 @@ static struct fio_option options[] = {
         .type = FIO_OPT_STR_STORE,
         .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_storage_type * sizeof(char *),
         .cb = fio_xd_check_storage_type,
-        .help = "Storage type, short for xd_storage_type: regular|mmap|direct|tmpfs|block|sparse|compressed "
-                "(hybrid is not built yet)",
+        .help = "Storage type, short for xd_storage_type: regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
@@ -473,7 +472,8 @@ static int fio_xd_setup(struct thread_data *td)
         td->error = EINVAL; /* the job's result, without a second message */
         return 1;
     }
-    bool own_format = cfg->storage_type == XD_TYPE_COMPRESSED;
+    bool own_format =
+        cfg->storage_type == XD_TYPE_COMPRESSED || cfg->storage_type == XD_TYPE_HYBRID;
     fio_xd_sparse_layout(td, cfg);
     for_each_file(td, f, i) {
         if (own_format) {

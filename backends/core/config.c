@@ -334,9 +334,9 @@ static int config_check_pending(int key, const char *value, const char *origin, 
 static int config_check_type(int key, const struct xd_config *cfg, const char *value,
                              const char *origin, char *err, size_t errlen)
 {
-    if (key != XD_KEY_storage_type || cfg->storage_type <= XD_TYPE_COMPRESSED)
+    if (key != XD_KEY_storage_type || cfg->storage_type <= XD_TYPE_HYBRID)
         return 0;
-    xd_errf(err, errlen, "%s: storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed",
+    xd_errf(err, errlen, "%s: storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid",
             origin, value);
     return -EINVAL;
 }
@@ -543,7 +543,9 @@ static int check_power_of_two(const struct xd_config *cfg, int key, char *err, s
         return 0;
     xd_errf(err, errlen, "%s: %s=%" PRId64 ": not a power of two; allowed: %s", origin_of(cfg, key),
             xd_keys[key].name, v,
-            key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m" : "512, 1k, 2k, ... 64m");
+            key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m"
+            : key == XD_KEY_tier_extent_size ? "4k, 8k, ... 1g"
+                                              : "512, 1k, 2k, ... 64m");
     return -EINVAL;
 }
 
@@ -564,6 +566,31 @@ static int check_compression_level(const struct xd_config *cfg, char *err, size_
             origin_of(cfg, XD_KEY_compression_level), cfg->compression_level,
             xd_enum_name(XD_KEY_compression_type, codec), levels[codec].allowed);
     return -EINVAL;
+}
+
+/* The hybrid type builds a tmpfs chain and a cold chain from copies of this
+ * config; what cannot hold for both is refused here, by name. */
+static int check_hybrid(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->cold_enable_compression && cfg->cold_storage_type != XD_TYPE_COMPRESSED &&
+        cfg->origin[XD_KEY_cold_storage_type])
+        return conflict(err, errlen, cfg, XD_KEY_cold_enable_compression, XD_KEY_cold_storage_type,
+                        "a compressed cold tier is cold_storage_type=compressed");
+    if (cfg->use_direct_io)
+        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
+                        "the hybrid type's hot tier is a tmpfs; set cold_storage_type=direct for O_DIRECT on the cold tier");
+    if (cfg->enable_sparse)
+        return conflict(err, errlen, cfg, XD_KEY_enable_sparse, XD_KEY_storage_type,
+                        "set cold_storage_type=sparse for holes in the cold tier");
+    int rc = check_power_of_two(cfg, XD_KEY_tier_extent_size, err, errlen);
+    if (rc)
+        return rc;
+    if (cfg->hot_cache_size < cfg->tier_extent_size) {
+        xd_errf(err, errlen, "%s: hot_cache_size=%" PRId64 ": smaller than tier_extent_size=%" PRId64 "; allowed: at least one extent",
+                origin_of(cfg, XD_KEY_hot_cache_size), cfg->hot_cache_size, cfg->tier_extent_size);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
@@ -598,6 +625,8 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
     int rc = check_power_of_two(cfg, XD_KEY_hole_detection_size, err, errlen);
     if (!rc)
         rc = check_power_of_two(cfg, XD_KEY_compress_chunk_size, err, errlen);
+    if (!rc && type == XD_TYPE_HYBRID)
+        rc = check_hybrid(cfg, err, errlen);
     if (!rc)
         rc = check_compression_level(cfg, err, errlen);
     if (rc)

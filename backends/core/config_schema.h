@@ -27,7 +27,7 @@
 #define XD_SCHEMA(X) \
   /* [local] identity */ \
   X(local, base_directory,   STR,  "",        0, 0, NULL, 0, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option") \
-  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it). hybrid is not built yet") \
+  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it)") \
   X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, "Mode, in octal, of files xdevice creates") \
   X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, "Mode, in octal, of directories xdevice creates (auto_create_dirs)") \
   /* [local] I/O */ \
@@ -65,17 +65,19 @@
   X(local, adaptive_compression,  BOOL, "false", 0, 0, NULL, 0, "Stop trying to compress while the running ratio is poor, probing again at growing intervals") \
   X(local, compress_chunk_size,   SIZE, "64k",   4 * XD_KIB, 4 * XD_MIB, NULL, 0, "Logical chunk, a power of two, that is compressed on its own; fixed when a container is created") \
   /* [hybrid] */ \
-  X(hybrid, hot_storage_type,       ENUM, "tmpfs",   0, 0, "tmpfs", XD_K_PENDING, "Hot tier type (arrives with the hybrid type)") \
-  X(hybrid, hot_directory,          STR,  "",        0, 0, NULL, XD_K_PENDING, "Hot tier directory (arrives with the hybrid type)") \
-  X(hybrid, hot_cache_size,         SIZE, "256m",    0, 64 * XD_GIB, NULL, XD_K_PENDING | XD_K_LIVE, "Hot tier capacity (arrives with the hybrid type)") \
-  X(hybrid, hot_access_threshold,   INT,  "3",       1, 1000000, NULL, XD_K_PENDING | XD_K_LIVE, "Accesses before promotion (arrives with the hybrid type)") \
-  X(hybrid, cold_storage_type,      ENUM, "regular", 0, 0, "regular|mmap|direct|sparse|compressed", XD_K_PENDING, "Cold tier type (arrives with the hybrid type)") \
-  X(hybrid, cold_directory,         STR,  "",        0, 0, NULL, XD_K_PENDING, "Cold tier directory (arrives with the hybrid type)") \
-  X(hybrid, cold_timeout_sec,       INT,  "300",     1, 86400 * 365, NULL, XD_K_PENDING | XD_K_LIVE, "Idle seconds before demotion (arrives with the hybrid type)") \
-  X(hybrid, cold_enable_compression, BOOL, "false",  0, 0, NULL, XD_K_PENDING, "Compress the cold tier (arrives with the hybrid type)") \
-  X(hybrid, auto_migration,         BOOL, "true",    0, 0, NULL, XD_K_PENDING, "Migrate in the background (arrives with the hybrid type)") \
-  X(hybrid, migration_batch_size,   INT,  "64",      1, 1000000, NULL, XD_K_PENDING | XD_K_LIVE, "Extents per migration batch (arrives with the hybrid type)") \
-  X(hybrid, migration_interval_sec, INT,  "5",       1, 86400, NULL, XD_K_PENDING | XD_K_LIVE, "Seconds between migration batches (arrives with the hybrid type)") \
+  X(hybrid, hot_storage_type,       ENUM, "tmpfs",   0, 0, "tmpfs", 0, "Hot tier type: the hybrid type keeps its hot extents in the tmpfs type's chain") \
+  X(hybrid, hot_directory,          STR,  "",        0, 0, NULL, 0, "Directory on a tmpfs for the hot tier's copies (empty: tmpfs_directory)") \
+  X(hybrid, hot_cache_size,         SIZE, "256m",    4 * XD_KIB, 64 * XD_GIB, NULL, 0, "Hot tier capacity per file; when it is full the coldest hot extent is demoted to make room") \
+  X(hybrid, hot_access_threshold,   INT,  "3",       1, 1000000, NULL, 0, "Accesses to an extent within one cold_timeout_sec window that make it a candidate for promotion") \
+  X(hybrid, cold_storage_type,      ENUM, "regular", 0, 0, "regular|mmap|direct|sparse|compressed", 0, "Cold tier type: the chain that holds every extent (the file named by the caller, or its name under cold_directory)") \
+  X(hybrid, cold_directory,         STR,  "",        0, 0, NULL, 0, "Directory of the cold tier's files (empty: where the caller's path points)") \
+  X(hybrid, cold_timeout_sec,       FLOAT, "300",    0.05, 86400 * 365, NULL, 0, "Seconds without access before a hot extent is demoted; also the window hot_access_threshold counts in") \
+  X(hybrid, cold_enable_compression, BOOL, "false",  0, 0, NULL, 0, "Compress the cold tier: short for cold_storage_type=compressed (any other cold_storage_type conflicts)") \
+  X(hybrid, auto_migration,         BOOL, "true",    0, 0, NULL, 0, "Migrate on a background thread (xd-migrate) every migration_interval_sec; false migrates only when asked (xd_migrate)") \
+  X(hybrid, migration_batch_size,   INT,  "64",      1, 1000000, NULL, 0, "Most promotions plus demotions in one migration pass") \
+  X(hybrid, migration_interval_sec, FLOAT, "5",      0.01, 86400, NULL, 0, "Seconds between migration passes (fractions allowed, down to 0.01)") \
+  X(hybrid, tier_extent_size,       SIZE, "1m",      4 * XD_KIB, XD_GIB, NULL, 0, "Unit, a power of two, in which the hybrid type counts accesses and migrates data") \
+  X(hybrid, tier_write_back,        BOOL, "false",   0, 0, NULL, 0, "Writes to hot extents go to the hot tier only and are flushed to the cold tier at fsync, fdatasync, demotion and close; false writes through to both") \
   /* [tmpfs] */ \
   X(tmpfs, tmpfs_directory,     STR,  "/dev/shm/xdevice", 0, 0, NULL, 0, "Where the tmpfs type keeps data; with auto_mount a tmpfs is mounted here, otherwise it must already be on tmpfs") \
   X(tmpfs, tmpfs_size,          SIZE, "1g",    XD_MIB, 16 * XD_TIB, NULL, 0, "size= of the tmpfs that auto_mount mounts") \

@@ -141,6 +141,8 @@ int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t
     err[0] = 0;
     if (cfg->storage_type == XD_TYPE_COMPRESSED)
         return xd_compress_logical_size(path, size, err, errlen);
+    if (cfg->storage_type == XD_TYPE_HYBRID)
+        return xd_tier_logical_size(cfg, path, size, err, errlen);
     return xd_path_size(path, size);
 }
 
@@ -150,6 +152,8 @@ int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size
     err[0] = 0;
     if (cfg->storage_type == XD_TYPE_COMPRESSED)
         return xd_compress_prepare(cfg, path, size, logical, err, errlen);
+    if (cfg->storage_type == XD_TYPE_HYBRID)
+        return xd_tier_prepare(cfg, path, size, logical, err, errlen);
     return xd_path_size(path, logical);
 }
 
@@ -213,6 +217,11 @@ int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max
             const struct timespec *timeout)
 {
     return xd_layer_reap(dev->top, done, min, max, timeout);
+}
+
+int xd_migrate(struct xd_dev *dev)
+{
+    return xd_layer_control(dev->top, XD_CTL_MIGRATE, NULL);
 }
 
 char *xd_stats_json(struct xd_dev *dev)

@@ -29,6 +29,7 @@ enum xd_ctl {
     XD_CTL_SEEK,       /* arg: struct xd_ctl_seek *, SEEK_DATA/SEEK_HOLE on a file */
     XD_CTL_SPACE,      /* arg: struct xd_ctl_space *, a file's size and allocated bytes */
     XD_CTL_TAKE_ERROR, /* arg: char[XD_ERRLEN], the line explaining a data error; then clear it */
+    XD_CTL_MIGRATE,    /* arg: NULL; run a tier migration pass now; returns extents moved */
 };
 
 /* XD_CTL_SEEK: lseek(2) with whence SEEK_DATA or SEEK_HOLE from off; result
@@ -162,5 +163,13 @@ extern const struct xd_ops xd_tmpfs_ops;
 extern const struct xd_ops xd_stats_ops;
 extern const struct xd_ops xd_sparse_ops;
 extern const struct xd_ops xd_compress_ops;
+extern const struct xd_ops xd_tier_ops;
+
+/* The hybrid type's cold file for a caller's path (layers/migrate.c), for
+ * xd_path_prepare and xd_path_logical_size. */
+int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                    uint64_t *logical, char *err, size_t errlen);
+int xd_tier_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
+                         size_t errlen);
 
 #endif

@@ -1,0 +1,152 @@
+/* extentmap.c - the hybrid type's persistent extent map (docs/EXTENTMAP.md).
+ *
+ * One fixed-size entry per extent at a fixed place, so a state change is one
+ * 16-byte pwrite that never moves anything else; each entry carries its own
+ * index and a crc32c seeded with the hot tier's tag, so a torn, misplaced or
+ * stale entry (one from before the hot tier was wiped) reads back as cold.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "extentmap.h"
+#include "xd_internal.h"
+
+#define EXTMAP_MAGIC   "XDTMAP01"
+#define EXTMAP_VERSION 1u
+#define EXTMAP_HDR_LEN 44u /* the bytes the header's crc covers, plus the crc */
+
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+
+/* The entry's checksum covers the tag too: entries written for an earlier
+ * hot tier (before a reboot wiped the tmpfs) do not check out. */
+static uint32_t extmap_entry_crc(uint64_t tag, const unsigned char *entry)
+{
+    unsigned char t[8];
+    put64(t, tag);
+    return xd_crc32c(xd_crc32c(0, t, 8), entry, 12);
+}
+
+void xd_extmap_encode(uint64_t tag, uint64_t i, bool hot, unsigned char out[XD_EXTMAP_ENTRY])
+{
+    put64(out, i);
+    put32(out + 8, hot ? 1u : 0u);
+    put32(out + 12, extmap_entry_crc(tag, out));
+}
+
+int xd_extmap_decode(uint64_t tag, uint64_t i, const unsigned char in[XD_EXTMAP_ENTRY])
+{
+    uint32_t state = get32(in + 8);
+    if (get64(in) != i || state > 1 || get32(in + 12) != extmap_entry_crc(tag, in))
+        return -1;
+    return (int)state;
+}
+
+int xd_extmap_open(struct xd_extmap *m, const char *path, char *err, size_t errlen)
+{
+    m->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (m->fd < 0) {
+        int rc = -errno;
+        xd_errf(err, errlen, "%s: cannot open the hybrid type's extent map: %s", path,
+                strerror(-rc));
+        return rc;
+    }
+    /* One process owns a hybrid file: its tier state lives in that process.
+     * An OFD lock is dropped by the kernel when the owner dies (kill -9). */
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(m->fd, F_OFD_SETLK, &fl)) {
+        int rc = -errno;
+        close(m->fd);
+        m->fd = -1;
+        if (rc == -EAGAIN || rc == -EACCES) {
+            xd_errf(err, errlen, "%s: the hybrid file is in use by another process (its extent map is locked); allowed: one process per hybrid file (fio: thread=1 to share it between jobs)",
+                    path);
+            return -EBUSY;
+        }
+        xd_errf(err, errlen, "%s: cannot lock the extent map: %s", path, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,
+                          uint64_t *tag)
+{
+    unsigned char h[EXTMAP_HDR_LEN];
+    if (pread(m->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+        return -ENOENT;
+    if (memcmp(h, EXTMAP_MAGIC, 8) || get32(h + 8) != EXTMAP_VERSION ||
+        get32(h + 40) != xd_crc32c(0, h, 40))
+        return -ENOENT;
+    if (get64(h + 16) != extent_size || get64(h + 24) != cold_id)
+        return -ENOENT;
+    m->extent_size = extent_size;
+    m->tag = *tag = get64(h + 32);
+    return 0;
+}
+
+int xd_extmap_reset(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id, uint64_t tag)
+{
+    unsigned char h[EXTMAP_HDR_LEN] = {0};
+    memcpy(h, EXTMAP_MAGIC, 8);
+    put32(h + 8, EXTMAP_VERSION);
+    put64(h + 16, extent_size);
+    put64(h + 24, cold_id);
+    put64(h + 32, tag);
+    put32(h + 40, xd_crc32c(0, h, 40));
+    if (ftruncate(m->fd, 0) || fdatasync(m->fd))
+        return -errno;
+    ssize_t n = pwrite(m->fd, h, sizeof(h), 0);
+    if (n != (ssize_t)sizeof(h))
+        return n < 0 ? -errno : -EIO;
+    if (fdatasync(m->fd))
+        return -errno;
+    m->extent_size = extent_size;
+    m->tag = tag;
+    return 0;
+}
+
+int xd_extmap_read(const struct xd_extmap *m, uint64_t first, uint64_t n, bool *hot)
+{
+    unsigned char buf[XD_EXTMAP_ENTRY * 256];
+    for (uint64_t done = 0; done < n;) {
+        uint64_t step = n - done < 256 ? n - done : 256;
+        off_t off = (off_t)(XD_EXTMAP_HEADER + (first + done) * XD_EXTMAP_ENTRY);
+        ssize_t got = pread(m->fd, buf, step * XD_EXTMAP_ENTRY, off);
+        if (got < 0)
+            return -errno;
+        for (uint64_t k = 0; k < step; k++) {
+            bool whole = (uint64_t)got >= (k + 1) * XD_EXTMAP_ENTRY;
+            hot[done + k] = whole && xd_extmap_decode(m->tag, first + done + k,
+                                                      buf + k * XD_EXTMAP_ENTRY) == 1;
+        }
+        done += step;
+    }
+    return 0;
+}
+
+int xd_extmap_write(const struct xd_extmap *m, uint64_t i, bool hot)
+{
+    unsigned char e[XD_EXTMAP_ENTRY];
+    xd_extmap_encode(m->tag, i, hot, e);
+    off_t off = (off_t)(XD_EXTMAP_HEADER + i * XD_EXTMAP_ENTRY);
+    ssize_t n = pwrite(m->fd, e, sizeof(e), off);
+    return n == (ssize_t)sizeof(e) ? 0 : n < 0 ? -errno : -EIO;
+}
+
+int xd_extmap_sync(const struct xd_extmap *m)
+{
+    return fdatasync(m->fd) ? -errno : 0;
+}
+
+void xd_extmap_close(struct xd_extmap *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+}

@@ -1,0 +1,50 @@
+/* extentmap.h - the hybrid type's persistent extent map: which extents of a
+ * file have a valid copy in the hot tier. Format in docs/EXTENTMAP.md.
+ *
+ * The map is advisory in one direction only: an extent it calls cold is
+ * always read from the cold tier, which is safe whenever the cold tier holds
+ * the data (write-through, or write-back after a flush). So every entry that
+ * cannot be trusted (torn, zero, checksum mismatch, another hot tier) reads
+ * back as cold, and nothing the map says can make a read return wrong data.
+ */
+#ifndef XD_EXTENTMAP_H
+#define XD_EXTENTMAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define XD_EXTMAP_HEADER 4096u /* entries start here */
+#define XD_EXTMAP_ENTRY  16u
+
+struct xd_extmap {
+    int fd;
+    uint64_t tag;          /* the hot tier copy this map describes */
+    uint64_t extent_size;
+};
+
+/* Open (create) the map at path and lock it against other processes (an
+ * OFD write lock on the whole file). -EAGAIN (with the line in err) when
+ * another process holds it. */
+int xd_extmap_open(struct xd_extmap *m, const char *path, char *err, size_t errlen);
+/* Read the header: 0 when it is valid for extent_size and cold_id, with
+ * *tag set; -ENOENT when the map is new, torn or for another file. */
+int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,
+                          uint64_t *tag);
+/* Start over: no entries, a header naming tag, extent_size and cold_id, fsynced. */
+int xd_extmap_reset(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id, uint64_t tag);
+/* Whether extent i is hot according to the map (false for anything that does
+ * not check out). Reads n entries from first into hot[]. */
+int xd_extmap_read(const struct xd_extmap *m, uint64_t first, uint64_t n, bool *hot);
+/* Write entry i (not synced). */
+int xd_extmap_write(const struct xd_extmap *m, uint64_t i, bool hot);
+/* Make the entries written so far durable. */
+int xd_extmap_sync(const struct xd_extmap *m);
+void xd_extmap_close(struct xd_extmap *m);
+
+/* The 16 bytes of entry i (exposed for the unit test). */
+void xd_extmap_encode(uint64_t tag, uint64_t i, bool hot, unsigned char out[XD_EXTMAP_ENTRY]);
+/* 1 hot, 0 cold, -1 invalid (reads as cold). */
+int xd_extmap_decode(uint64_t tag, uint64_t i, const unsigned char in[XD_EXTMAP_ENTRY]);
+
+#endif

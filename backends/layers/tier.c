@@ -1,0 +1,608 @@
+/* tier.c - the tier layer, the hybrid type's whole chain below stats: a hot
+ * tier (the tmpfs type's chain) and a cold tier (any file type's chain), each
+ * an inner device of this device, and per-extent routing between them.
+ *
+ * The cold tier holds every extent; the hot tier holds copies of the hot
+ * ones. Reads of a hot extent go to the hot tier, the rest to the cold one.
+ * Writes go to the cold tier, and to the hot copy too when there is one
+ * (write-through); with tier_write_back a hot extent's writes go to the hot
+ * copy alone and mark it dirty until a flush (fsync, fdatasync, demotion,
+ * close) copies it back. The state of each file's extents is shared by every
+ * device of the process (migrate.c), so jobs sharing a file agree on it.
+ *
+ * A request within one extent goes to the inner devices as one sub-request
+ * per tier it needs, async when they are; reap collects completions from
+ * both, waiting only on a device that has requests in flight. A request
+ * spanning extents (rare: an extent is a megabyte) runs synchronously, one
+ * piece per extent, and completes inline.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/json.h"
+#include "tier.h"
+
+struct tier_ctx {
+    struct xd_req sub[2]; /* by tier */
+    struct xd_req *parent;
+    struct tier_file *tf;
+    uint64_t ext;         /* UINT64_MAX: not tied to an extent (a sync) */
+    unsigned pending, mask;
+    bool wrote;           /* raised inflight_w */
+    int64_t err;
+    struct tier_ctx *next_free;
+};
+
+struct tier_file {
+    struct tier_shared *sh;
+    struct xd_file *f[2];
+    struct tier_file *prev, *next;
+};
+
+struct tier_layer {
+    struct xd_dev *inner[2];
+    struct tier_ctx *ctx, *free;
+    struct xd_req **subs; /* scratch for inner reaps */
+    unsigned nctx, queued[2];
+    void *buf;            /* write-back flushes from the data path */
+    struct tier_file *files;
+    uint64_t reads[2], writes[2];
+    /* the whole-file figures of files already closed (jobs report at cleanup) */
+    uint64_t promotions, demotions, bytes_migrated, migration_ns, aborts, flushes;
+};
+
+/* --- open and close ---------------------------------------------------- */
+
+static int tier_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = layer->dev->cfg;
+    struct tier_layer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    layer->priv = t;
+    for (int k = 0; k < 2; k++) {
+        struct xd_config *c = xd_tier_inner_config(cfg, k, false, err, errlen);
+        if (!c)
+            return -EINVAL;
+        int rc = xd_open(&t->inner[k], c, layer->dev->queue_entries, err, errlen);
+        xd_config_free(c);
+        if (rc)
+            return rc;
+    }
+    t->nctx = layer->dev->queue_entries;
+    t->ctx = calloc(t->nctx, sizeof(*t->ctx));
+    t->subs = calloc(t->nctx * 2, sizeof(*t->subs));
+    if (!t->ctx || !t->subs)
+        return -ENOMEM;
+    for (unsigned i = 0; i < t->nctx; i++) {
+        t->ctx[i].next_free = t->free;
+        t->free = &t->ctx[i];
+    }
+    return 0;
+}
+
+static void tier_close(struct xd_layer *layer)
+{
+    struct tier_layer *t = layer->priv;
+    if (!t)
+        return;
+    for (int k = 0; k < 2; k++)
+        xd_close(t->inner[k]);
+    free(t->ctx);
+    free(t->subs);
+    free(t->buf);
+    free(t);
+}
+
+static void tier_file_free(struct tier_layer *t, struct tier_file *tf)
+{
+    for (int k = 0; k < 2; k++)
+        if (tf->f[k])
+            xd_file_close(t->inner[k], tf->f[k]);
+    free(tf);
+}
+
+/* The cold file first (it creates the file the shared state is keyed by),
+ * then the shared state, then the hot copy. */
+static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                          uint64_t size, char *err, size_t errlen)
+{
+    struct tier_layer *t = layer->priv;
+    struct tier_file *tf = calloc(1, sizeof(*tf));
+    char *cold = xd_tier_cold_path(layer->dev->cfg, file->path);
+    int rc = tf && cold ? 0 : -ENOMEM;
+    if (!rc)
+        rc = xd_file_open(t->inner[TIER_C], cold, flags, size, &tf->f[TIER_C], err, errlen);
+    if (!rc)
+        rc = xd_tier_shared_get(layer->dev->cfg, cold, size, &tf->sh, err, errlen);
+    if (!rc)
+        rc = xd_file_open(t->inner[TIER_H], tf->sh->cold_path, XD_OPEN_CREATE, 0, &tf->f[TIER_H],
+                          err, errlen);
+    free(cold);
+    if (rc) {
+        if (tf && tf->sh)
+            xd_tier_shared_put(tf->sh);
+        if (tf)
+            tier_file_free(t, tf);
+        return rc;
+    }
+    tf->next = t->files;
+    if (t->files)
+        t->files->prev = tf;
+    t->files = tf;
+    file->priv[layer->level] = tf;
+    return 0;
+}
+
+static int tier_flush_file(struct tier_layer *t, struct tier_file *tf)
+{
+    if (!tf->sh->write_back)
+        return 0;
+    if (!t->buf && posix_memalign(&t->buf, 4096, tf->sh->extent_size)) {
+        t->buf = NULL;
+        return -ENOMEM;
+    }
+    return xd_tier_flush(tf->sh, t->inner, tf->f, t->buf);
+}
+
+static void tier_keep_figures(struct tier_layer *t, struct tier_shared *sh)
+{
+    t->promotions += atomic_load(&sh->promotions);
+    t->demotions += atomic_load(&sh->demotions);
+    t->bytes_migrated += atomic_load(&sh->bytes_migrated);
+    t->migration_ns += atomic_load(&sh->migration_ns);
+    t->aborts += atomic_load(&sh->aborts);
+    t->flushes += atomic_load(&sh->flushes);
+}
+
+/* Close flushes a write-back file, so the cold tier holds all its data. */
+static void tier_file_close(struct xd_layer *layer, struct xd_file *file)
+{
+    struct tier_layer *t = layer->priv;
+    struct tier_file *tf = file->priv[layer->level];
+    if (!tf)
+        return;
+    if (tier_flush_file(t, tf) == 0 && tf->sh->write_back)
+        xd_flush(t->inner[TIER_C], tf->f[TIER_C], 1);
+    xd_extmap_sync(&tf->sh->map);
+    tier_keep_figures(t, tf->sh);
+    if (tf->prev)
+        tf->prev->next = tf->next;
+    else
+        t->files = tf->next;
+    if (tf->next)
+        tf->next->prev = tf->prev;
+    struct tier_shared *sh = tf->sh;
+    tier_file_free(t, tf);
+    xd_tier_shared_put(sh);
+    file->priv[layer->level] = NULL;
+}
+
+static int64_t tier_file_size(struct xd_layer *layer, struct xd_file *file)
+{
+    struct tier_layer *t = layer->priv;
+    struct tier_file *tf = file->priv[layer->level];
+    int64_t cold = xd_file_size(t->inner[TIER_C], tf->f[TIER_C]);
+    uint64_t logical = atomic_load(&tf->sh->size);
+    return cold < 0 || (uint64_t)cold >= logical ? cold : (int64_t)logical;
+}
+
+/* --- routing ------------------------------------------------------------ */
+
+/* An access counts toward promotion within a window of cold_timeout_sec
+ * that starts at the first access after the previous window ran out. */
+static void tier_touch(struct tier_shared *sh, struct tier_ext *x, uint64_t now)
+{
+    if (now - x->win_ns > sh->timeout_ns) {
+        x->win_ns = now;
+        x->hits = 0;
+    }
+    if (x->hits < UINT32_MAX)
+        x->hits++;
+    x->last_ns = now;
+}
+
+static bool tier_is_write(enum xd_op op) { return op == XD_OP_WRITE || op == XD_OP_TRIM; }
+
+/* Which tiers (1 << TIER_C | 1 << TIER_H) serve op on extent e, counting the
+ * request in flight there. Extents past the end known at open stay cold. */
+static unsigned tier_route(struct tier_shared *sh, uint64_t e, enum xd_op op, bool *wrote)
+{
+    bool write = tier_is_write(op);
+    *wrote = false;
+    if (e >= sh->nextents)
+        return 1u << TIER_C;
+    struct tier_ext *x = &sh->ext[e];
+    unsigned mask;
+    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_touch(sh, x, xd_now_ns());
+    if (!write) {
+        mask = x->hot ? 1u << TIER_H : 1u << TIER_C;
+    } else {
+        x->wseq++;
+        x->inflight_w++;
+        *wrote = true;
+        if (!x->hot)
+            mask = 1u << TIER_C;
+        else if (sh->write_back && op == XD_OP_WRITE)
+            mask = 1u << TIER_H;
+        else
+            mask = 1u << TIER_C | 1u << TIER_H;
+        if (x->hot && op == XD_OP_WRITE && sh->write_back)
+            x->dirty = 1;
+    }
+    if (mask & (1u << TIER_H))
+        x->inflight_hot++;
+    pthread_mutex_unlock(tier_stripe(sh, e));
+    return mask;
+}
+
+/* A sub-request on extent e finished (on tier k); done with the write too. */
+static void tier_release(struct tier_shared *sh, uint64_t e, int k, bool wrote)
+{
+    if (e >= sh->nextents || (k != TIER_H && !wrote))
+        return;
+    pthread_mutex_lock(tier_stripe(sh, e));
+    if (k == TIER_H)
+        sh->ext[e].inflight_hot--;
+    if (wrote) {
+        sh->ext[e].inflight_w--;
+        sh->ext[e].wseq++;
+    }
+    pthread_mutex_unlock(tier_stripe(sh, e));
+}
+
+static void tier_count(struct tier_layer *t, struct tier_shared *sh, const struct xd_req *req,
+                       unsigned mask)
+{
+    if (req->op == XD_OP_READ)
+        t->reads[mask & (1u << TIER_H) ? TIER_H : TIER_C]++;
+    else if (req->op == XD_OP_WRITE)
+        t->writes[mask & (1u << TIER_C) ? TIER_C : TIER_H]++;
+    if (tier_is_write(req->op)) {
+        uint64_t end = req->off + req->len, size = atomic_load(&sh->size);
+        while (end > size && !atomic_compare_exchange_weak(&sh->size, &size, end))
+            ;
+    }
+}
+
+/* --- synchronous pieces ------------------------------------------------- */
+
+static int64_t tier_sub_sync(struct tier_layer *t, struct tier_file *tf, int k,
+                             const struct xd_req *req, uint64_t off, uint64_t len, char *buf)
+{
+    struct xd_req sub = {.op = req->op, .file = tf->f[k], .buf = buf, .len = len, .off = off,
+                         .flags = XD_REQ_SYNC};
+    int rc = xd_layer_submit(t->inner[k]->top, &sub);
+    return rc < 0 ? rc : sub.result;
+}
+
+/* One piece within extent e, on every tier it needs; bytes or -errno. */
+static int64_t tier_piece_sync(struct tier_layer *t, struct tier_file *tf, const struct xd_req *req,
+                               uint64_t e, uint64_t off, uint64_t len, char *buf)
+{
+    bool wrote;
+    unsigned mask = tier_route(tf->sh, e, req->op, &wrote);
+    int64_t res[2] = {0, 0};
+    tier_count(t, tf->sh, req, mask);
+    for (int k = TIER_H; k >= TIER_C; k--) {
+        if (!(mask & (1u << k)))
+            continue;
+        res[k] = tier_sub_sync(t, tf, k, req, off, len, buf);
+        if (k == TIER_H)
+            tier_release(tf->sh, e, TIER_H, false);
+    }
+    if (wrote)
+        tier_release(tf->sh, e, TIER_C, true);
+    if (res[TIER_H] < 0)
+        return res[TIER_H];
+    return mask & (1u << TIER_C) ? res[TIER_C] : res[TIER_H];
+}
+
+/* Requests spanning extents, and XD_REQ_SYNC ones: piece by piece. */
+static int tier_split(struct tier_layer *t, struct tier_file *tf, struct xd_req *req)
+{
+    struct tier_shared *sh = tf->sh;
+    uint64_t off = req->off, end = req->off + req->len, total = 0;
+    int64_t rc = 0;
+    while (off < end) {
+        uint64_t e = off >> sh->shift, stop = (e + 1) << sh->shift;
+        uint64_t len = (stop < end ? stop : end) - off;
+        char *buf = req->buf ? (char *)req->buf + (off - req->off) : NULL;
+        rc = tier_piece_sync(t, tf, req, e, off, len, buf);
+        if (rc < 0)
+            break;
+        total += (uint64_t)rc;
+        if ((uint64_t)rc < len) /* a read at the end of the file */
+            break;
+        off += len;
+    }
+    req->result = rc < 0 ? rc : (int64_t)total;
+    return XD_DONE;
+}
+
+/* --- asynchronous requests ---------------------------------------------- */
+
+static void tier_ctx_put(struct tier_layer *t, struct tier_ctx *c)
+{
+    c->next_free = t->free;
+    t->free = c;
+}
+
+/* A sub-request of c finished; true when it was the last. */
+static bool tier_sub_done(struct tier_ctx *c, int k)
+{
+    struct xd_req *sub = &c->sub[k];
+    if (sub->result < 0 && !c->err)
+        c->err = sub->result;
+    if (k == TIER_H && c->ext != UINT64_MAX)
+        tier_release(c->tf->sh, c->ext, TIER_H, false);
+    return --c->pending == 0;
+}
+
+/* The parent of c completes: its result, and the write leaves flight. */
+static struct xd_req *tier_ctx_finish(struct tier_layer *t, struct tier_ctx *c)
+{
+    struct xd_req *req = c->parent;
+    int k = c->mask & (1u << TIER_C) ? TIER_C : TIER_H;
+    req->result = c->err ? c->err : c->sub[k].result;
+    if (c->wrote)
+        tier_release(c->tf->sh, c->ext, TIER_C, true);
+    tier_ctx_put(t, c);
+    return req;
+}
+
+static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
+{
+    struct xd_req *parent = c->parent, *sub = &c->sub[k];
+    *sub = (struct xd_req){.op = parent->op, .file = c->tf->f[k], .buf = parent->buf,
+                           .len = parent->len, .off = parent->off, .user = c};
+    int rc = xd_submit(t->inner[k], sub);
+    if (rc == -EBUSY) { /* cannot happen with one sub per tier per request; stay correct */
+        sub->flags = XD_REQ_SYNC;
+        sub->result = 0;
+        rc = xd_layer_submit(t->inner[k]->top, sub);
+        if (rc < 0)
+            sub->result = rc;
+        rc = XD_DONE;
+    }
+    if (rc == XD_QUEUED)
+        t->queued[k]++;
+    else
+        tier_sub_done(c, k);
+}
+
+static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req *req, uint64_t e)
+{
+    struct tier_ctx *c = t->free;
+    if (!c)
+        return -EBUSY;
+    t->free = c->next_free;
+    c->parent = req;
+    c->tf = tf;
+    c->err = 0;
+    c->ext = e;
+    c->mask = e == UINT64_MAX ? 1u << TIER_C : tier_route(tf->sh, e, req->op, &c->wrote);
+    if (e == UINT64_MAX)
+        c->wrote = false;
+    else
+        tier_count(t, tf->sh, req, c->mask);
+    c->pending = (unsigned)__builtin_popcount(c->mask);
+    unsigned mask = c->mask;
+    /* hot first: it completes inline, and a write's cold half may then be the last */
+    for (int k = TIER_H; k >= TIER_C; k--)
+        if (mask & (1u << k))
+            tier_ctx_submit_one(t, c, k);
+    if (c->pending)
+        return XD_QUEUED;
+    tier_ctx_finish(t, c);
+    return XD_DONE;
+}
+
+/* fsync/fdatasync: write-back extents are flushed first, then the map and
+ * the cold tier are made durable. */
+static int tier_sync(struct tier_layer *t, struct tier_file *tf, struct xd_req *req)
+{
+    int rc = tier_flush_file(t, tf);
+    if (!rc)
+        rc = xd_extmap_sync(&tf->sh->map);
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    if (req->flags & XD_REQ_SYNC) {
+        req->result = tier_sub_sync(t, tf, TIER_C, req, 0, 0, NULL);
+        return XD_DONE;
+    }
+    return tier_async(t, tf, req, UINT64_MAX);
+}
+
+static int tier_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct tier_layer *t = layer->priv;
+    struct tier_file *tf = req->file->priv[layer->level];
+    struct tier_shared *sh = tf->sh;
+    if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC)
+        return tier_sync(t, tf, req);
+    uint64_t first = req->off >> sh->shift;
+    uint64_t last = req->len ? (req->off + req->len - 1) >> sh->shift : first;
+    if ((req->flags & XD_REQ_SYNC) || first != last)
+        return tier_split(t, tf, req);
+    return tier_async(t, tf, req, first);
+}
+
+static int tier_commit(struct xd_layer *layer)
+{
+    struct tier_layer *t = layer->priv;
+    int sent = 0;
+    for (int k = 0; k < 2; k++) {
+        int rc = xd_commit(t->inner[k]);
+        if (rc < 0)
+            return rc;
+        sent += rc;
+    }
+    return sent;
+}
+
+/* Reap up to max sub-requests of tier k (at least min, which the caller keeps
+ * within what is in flight there); completed parents go to done[]. */
+static int tier_harvest(struct tier_layer *t, int k, struct xd_req **done, unsigned min,
+                        unsigned max, const struct timespec *timeout)
+{
+    int n = xd_reap(t->inner[k], t->subs, min, max, timeout);
+    int out = 0;
+    for (int i = 0; i < n; i++) {
+        struct tier_ctx *c = t->subs[i]->user;
+        t->queued[k]--;
+        if (tier_sub_done(c, k))
+            done[out++] = tier_ctx_finish(t, c);
+    }
+    return n < 0 ? n : out;
+}
+
+static bool tier_past(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* Collect from both tiers without blocking, then block only on a tier with
+ * requests in flight, for no more than it has; with both busy, wait on each
+ * in short slices so neither tier's completions sit behind the other. */
+static int tier_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                     const struct timespec *timeout)
+{
+    struct tier_layer *t = layer->priv;
+    static const struct timespec zero = {0, 0}, slice = {0, 200 * 1000};
+    struct timespec deadline;
+    unsigned n = 0;
+    if (timeout) {
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout->tv_sec;
+        deadline.tv_nsec += timeout->tv_nsec;
+        if (deadline.tv_nsec >= 1000000000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000;
+        }
+    }
+    for (;;) {
+        for (int k = 0; k < 2 && n < max; k++) {
+            if (!t->queued[k])
+                continue;
+            int got = tier_harvest(t, k, done + n, 0, max - n, &zero);
+            if (got < 0)
+                return n ? (int)n : got;
+            n += (unsigned)got;
+        }
+        if (n >= min || n >= max || (!t->queued[TIER_C] && !t->queued[TIER_H]))
+            return (int)n;
+        if (timeout && tier_past(&deadline))
+            return (int)n;
+        int k = t->queued[TIER_C] ? TIER_C : TIER_H;
+        bool both = t->queued[TIER_C] && t->queued[TIER_H];
+        unsigned want = min - n < t->queued[k] ? min - n : t->queued[k];
+        const struct timespec *wait = both ? &slice : timeout;
+        int got = tier_harvest(t, k, done + n, both ? 1 : want, max - n, wait);
+        if (got < 0)
+            return n ? (int)n : got;
+        n += (unsigned)got;
+    }
+}
+
+/* --- control ------------------------------------------------------------- */
+
+static void tier_stats_json(struct tier_layer *t, struct xd_json *j)
+{
+    uint64_t fig[6] = {t->promotions, t->demotions, t->bytes_migrated, t->migration_ns, t->aborts,
+                       t->flushes};
+    uint64_t hot_extents = 0, extents = 0;
+    for (struct tier_file *tf = t->files; tf; tf = tf->next) {
+        struct tier_shared *sh = tf->sh;
+        fig[0] += atomic_load(&sh->promotions);
+        fig[1] += atomic_load(&sh->demotions);
+        fig[2] += atomic_load(&sh->bytes_migrated);
+        fig[3] += atomic_load(&sh->migration_ns);
+        fig[4] += atomic_load(&sh->aborts);
+        fig[5] += atomic_load(&sh->flushes);
+        hot_extents += sh->hot_count;
+        extents += sh->nextents;
+    }
+    uint64_t reads = t->reads[TIER_H] + t->reads[TIER_C];
+    xd_json_object_begin(j, "tier");
+    xd_json_uint(j, "hot_reads", t->reads[TIER_H]);
+    xd_json_uint(j, "cold_reads", t->reads[TIER_C]);
+    xd_json_double(j, "hot_hit_ratio", reads ? (double)t->reads[TIER_H] / (double)reads : 0.0);
+    xd_json_uint(j, "hot_writes", t->writes[TIER_H]);
+    xd_json_uint(j, "cold_writes", t->writes[TIER_C]);
+    xd_json_uint(j, "promotions", fig[0]);
+    xd_json_uint(j, "demotions", fig[1]);
+    xd_json_uint(j, "bytes_migrated", fig[2]);
+    xd_json_double(j, "migration_time", (double)fig[3] / 1e9);
+    xd_json_uint(j, "migration_aborts", fig[4]);
+    xd_json_uint(j, "flushes", fig[5]);
+    xd_json_uint(j, "hot_extents", hot_extents);
+    xd_json_uint(j, "extents", extents);
+    xd_json_object_end(j);
+}
+
+static int tier_migrate_all(struct tier_layer *t)
+{
+    int total = 0;
+    for (struct tier_file *tf = t->files; tf; tf = tf->next) {
+        int rc = xd_tier_migrate_pass(tf->sh);
+        if (rc < 0)
+            return rc;
+        total += rc;
+    }
+    return total;
+}
+
+static int tier_control(struct xd_layer *layer, int op, void *arg)
+{
+    struct tier_layer *t = layer->priv;
+    switch (op) {
+    case XD_CTL_CAPS: {
+        unsigned cold = xd_dev_caps(t->inner[TIER_C]);
+        *(unsigned *)arg |= cold & (XD_CAP_ASYNC | XD_CAP_TRIM | XD_CAP_DIRECT_IO);
+        return 0;
+    }
+    case XD_CTL_STATS_JSON:
+        tier_stats_json(t, arg);
+        return 0;
+    case XD_CTL_INVALIDATE: {
+        struct tier_file *tf = ((struct xd_file *)arg)->priv[layer->level];
+        int rc = xd_file_invalidate(t->inner[TIER_C], tf->f[TIER_C]);
+        return rc ? rc : xd_file_invalidate(t->inner[TIER_H], tf->f[TIER_H]);
+    }
+    case XD_CTL_NOTICE: {
+        const char *n = xd_dev_notice(t->inner[TIER_H]);
+        *(const char **)arg = n ? n : xd_dev_notice(t->inner[TIER_C]);
+        return 0;
+    }
+    case XD_CTL_TAKE_ERROR:
+        if (!xd_dev_take_error(t->inner[TIER_C], arg, XD_ERRLEN))
+            return 0;
+        return xd_dev_take_error(t->inner[TIER_H], arg, XD_ERRLEN);
+    case XD_CTL_MIGRATE:
+        return tier_migrate_all(t);
+    default:
+        return -ENOTTY;
+    }
+}
+
+const struct xd_ops xd_tier_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "tier",
+    .open = tier_open,
+    .close = tier_close,
+    .file_open = tier_file_open,
+    .file_close = tier_file_close,
+    .file_size = tier_file_size,
+    .submit = tier_submit,
+    .commit = tier_commit,
+    .reap = tier_reap,
+    .control = tier_control,
+};

@@ -1,0 +1,82 @@
+/* tier.h - what the hybrid type's routing layer (tier.c) and its migration
+ * (migrate.c) share: the per-file tier state, one per hybrid file per
+ * process, reference-counted and shared by every device (fio job) that opens
+ * the file. Never installed.
+ */
+#ifndef XD_TIER_H
+#define XD_TIER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../core/extentmap.h"
+#include "../core/xd_internal.h"
+
+enum { TIER_C = 0, TIER_H = 1 }; /* inner devices and files: cold, hot */
+
+#define TIER_STRIPES 64
+
+/* One extent. Every field is read and written under its stripe lock. */
+struct tier_ext {
+    uint8_t hot;           /* the hot tier holds a valid copy; reads go there */
+    uint8_t busy;          /* a migration or a flush owns the extent's copies */
+    uint8_t dirty;         /* write-back: the hot copy is newer than the cold one */
+    uint32_t hits;         /* accesses in the window that began at win_ns */
+    uint32_t inflight_hot; /* requests in flight on the hot copy */
+    uint32_t inflight_w;   /* writes and trims in flight, either tier */
+    uint32_t wseq;         /* bumped when a write is submitted and when it completes */
+    uint64_t win_ns, last_ns;
+};
+
+struct tier_shared {
+    struct tier_shared *next; /* the process's registry */
+    char *cold_path;
+    unsigned refs;
+    /* settings, copied when the first device opened the file */
+    uint64_t extent_size, nextents, capacity, timeout_ns, interval_ns;
+    unsigned shift, threshold, batch;
+    bool write_back, auto_migration;
+    _Atomic uint64_t size; /* logical size: the cold file's, grown by writes */
+    pthread_mutex_t stripe[TIER_STRIPES];
+    struct tier_ext *ext;
+    uint64_t hot_count; /* under mig_lock */
+    struct xd_extmap map;
+    /* one migration pass at a time; the pass owns mdev/mfile/buf */
+    pthread_mutex_t mig_lock;
+    struct xd_dev *mdev[2];
+    struct xd_file *mfile[2];
+    void *buf;
+    uint64_t *cand, *victim; /* scratch of batch entries each */
+    /* the background thread */
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool thread_started, stop;
+    /* figures, whole-file (every device sharing it) */
+    _Atomic uint64_t promotions, demotions, bytes_migrated, migration_ns, aborts, flushes, passes;
+};
+
+static inline pthread_mutex_t *tier_stripe(struct tier_shared *sh, uint64_t e)
+{
+    return &sh->stripe[e % TIER_STRIPES];
+}
+
+/* migrate.c */
+/* The config of an inner chain: storage_type hot (tmpfs) or cold, as
+ * async says (the migration's own devices are synchronous). NULL: err set. */
+struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, bool sync,
+                                        char *err, size_t errlen);
+/* Where the cold tier keeps the caller's path (cold_directory), malloc'd. */
+char *xd_tier_cold_path(const struct xd_config *cfg, const char *path);
+/* The state of the hybrid file at cold_path, created by the first opener. */
+int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint64_t size,
+                       struct tier_shared **out, char *err, size_t errlen);
+void xd_tier_shared_put(struct tier_shared *sh);
+/* One migration pass now; returns the number of extents moved or -errno. */
+int xd_tier_migrate_pass(struct tier_shared *sh);
+/* Copy the dirty hot extents of the file to the cold tier through the
+ * caller's devices (write-back); 0 or -errno. */
+int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file *file[2],
+                  void *buf);
+
+#endif
