@@ -165,6 +165,11 @@ extern const struct xd_ops xd_sparse_ops;
 extern const struct xd_ops xd_compress_ops;
 extern const struct xd_ops xd_tier_ops;
 
+/* Whether dir (or its nearest existing ancestor) is on a tmpfs; the line in
+ * err names key (layers/tmpfs.c). */
+int xd_tmpfs_check_dir(const struct xd_config *cfg, enum xd_key key, const char *dir, char *err,
+                       size_t errlen);
+
 /* The hybrid type's cold file for a caller's path (layers/migrate.c), for
  * xd_path_prepare and xd_path_logical_size. */
 int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size,

@@ -50,6 +50,7 @@ struct tier_layer {
     uint64_t reads[2], writes[2];
     /* the whole-file figures of files already closed (jobs report at cleanup) */
     uint64_t promotions, demotions, bytes_migrated, migration_ns, aborts, flushes;
+    uint64_t hot_extents, extents;
 };
 
 /* --- open and close ---------------------------------------------------- */
@@ -61,6 +62,11 @@ static int tier_open(struct xd_layer *layer, char *err, size_t errlen)
     if (!t)
         return -ENOMEM;
     layer->priv = t;
+    if (cfg->hot_directory[0]) {
+        int rc = xd_tmpfs_check_dir(cfg, XD_KEY_hot_directory, cfg->hot_directory, err, errlen);
+        if (rc)
+            return rc;
+    }
     for (int k = 0; k < 2; k++) {
         struct xd_config *c = xd_tier_inner_config(cfg, k, false, err, errlen);
         if (!c)
@@ -154,6 +160,10 @@ static void tier_keep_figures(struct tier_layer *t, struct tier_shared *sh)
     t->migration_ns += atomic_load(&sh->migration_ns);
     t->aborts += atomic_load(&sh->aborts);
     t->flushes += atomic_load(&sh->flushes);
+    pthread_mutex_lock(&sh->mig_lock); /* hot_count belongs to the pass */
+    t->hot_extents += sh->hot_count;
+    pthread_mutex_unlock(&sh->mig_lock);
+    t->extents += sh->nextents;
 }
 
 /* Close flushes a write-back file, so the cold tier holds all its data. */
@@ -518,7 +528,7 @@ static void tier_stats_json(struct tier_layer *t, struct xd_json *j)
 {
     uint64_t fig[6] = {t->promotions, t->demotions, t->bytes_migrated, t->migration_ns, t->aborts,
                        t->flushes};
-    uint64_t hot_extents = 0, extents = 0;
+    uint64_t hot_extents = t->hot_extents, extents = t->extents;
     for (struct tier_file *tf = t->files; tf; tf = tf->next) {
         struct tier_shared *sh = tf->sh;
         fig[0] += atomic_load(&sh->promotions);
@@ -527,7 +537,9 @@ static void tier_stats_json(struct tier_layer *t, struct xd_json *j)
         fig[3] += atomic_load(&sh->migration_ns);
         fig[4] += atomic_load(&sh->aborts);
         fig[5] += atomic_load(&sh->flushes);
+        pthread_mutex_lock(&sh->mig_lock);
         hot_extents += sh->hot_count;
+        pthread_mutex_unlock(&sh->mig_lock);
         extents += sh->nextents;
     }
     uint64_t reads = t->reads[TIER_H] + t->reads[TIER_C];

@@ -197,6 +197,26 @@ static int tmpfs_check_dir(const struct xd_config *cfg, const char *dir, char *e
     return sf.f_type == TMPFS_MAGIC ? 0 : tmpfs_refuse_fs(cfg, dir, (long)sf.f_type, err, errlen);
 }
 
+/* The same check for another key naming a tmpfs directory (the hybrid
+ * type's hot_directory), so its message names that key. */
+int xd_tmpfs_check_dir(const struct xd_config *cfg, enum xd_key key, const char *dir, char *err,
+                       size_t errlen)
+{
+    struct statfs sf;
+    char where[256];
+    int rc = tmpfs_statfs_nearest(dir, &sf);
+    if (rc) {
+        xd_errf(err, errlen, "%s=%s: cannot examine it: %s", xd_keys[key].name, dir, strerror(-rc));
+        return rc;
+    }
+    if (sf.f_type == TMPFS_MAGIC)
+        return 0;
+    xd_errf(err, errlen, "%s%s=%s: not on a tmpfs (f_type 0x%lx); allowed: a directory on a tmpfs mount such as /dev/shm",
+            tmpfs_origin(cfg, key, where, sizeof(where)), xd_keys[key].name, dir,
+            (unsigned long)sf.f_type);
+    return -EINVAL;
+}
+
 /* Refuse a disk directory before creating it, so a mistake leaves nothing behind. */
 static int tmpfs_make_dir(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
                           size_t errlen)

@@ -58,7 +58,10 @@ BAD = {
         {"enable_checkpoints": "1"}, None,
         ["xd_enable_checkpoints", "=1", "not built yet"],
     ),
-    "unbuilt-type-hybrid": ({"type": "hybrid"}, None, ["storage_type", "hybrid", "not built yet"]),
+    "hybrid-conflict": (
+        {"type": "hybrid", "cold_storage_type": "direct", "cold_enable_compression": "1"}, None,
+        ["cold_enable_compression=true", "cold_storage_type=direct", "conflicts with"],
+    ),
     "conflict": (
         {"use_aio": "0", "async": "io_uring"}, None,
         ["use_aio", "async=io_uring", "conflicts with"],
@@ -135,7 +138,7 @@ def test_bad_input_refused(engine, tmp_path, disk_dir, case):
 
 @pytest.mark.parametrize(
     "case",
-    ["bad-async", "ini-unknown-key", "unbuilt-type-hybrid",
+    ["bad-async", "ini-unknown-key", "hybrid-conflict",
      "conflict"],
 )
 def test_bad_input_stops_before_layout(engine, tmp_path, disk_dir, case):

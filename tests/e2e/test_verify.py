@@ -17,7 +17,18 @@ from conftest import (
     run_fio,
 )
 
-TYPES = ["regular", "mmap", "direct", "tmpfs", "block", "sparse"]
+TYPES = ["regular", "mmap", "direct", "tmpfs", "block", "sparse", "hybrid"]
+
+# The hybrid type with migration forced: every extent touched once is a
+# candidate, a pass runs every 100 ms, and hot extents idle for 150 ms are
+# demoted, so extents move between the tiers while the jobs write and verify.
+HYBRID_CHURN = {
+    "hot_access_threshold": 1,
+    "migration_interval_sec": 0.1,
+    "cold_timeout_sec": 0.15,
+    "tier_extent_size": "256k",
+    "hot_cache_size": "2m",
+}
 SIZE = 8 * MiB
 NJOBS = 2
 
@@ -31,6 +42,9 @@ def target(kind, request, disk_dir):
     if kind == "tmpfs":
         shm = request.getfixturevalue("shm_dir")
         return {"directory": disk_dir}, {"tmpfs_directory": shm}
+    if kind == "hybrid":
+        shm = request.getfixturevalue("shm_dir")
+        return {"directory": disk_dir}, {"hot_directory": shm, **HYBRID_CHURN}
     return {"directory": disk_dir}, {}
 
 

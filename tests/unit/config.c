@@ -73,7 +73,9 @@ static void test_values(void)
     CHECK(set(cfg, "target_cache_hit_ratio", "1.5") == -EINVAL);
     CHECK(set(cfg, "queue_depth", "") == -EINVAL && strstr(err, "empty value"));
     CHECK(set(cfg, "cache_szie", "1m") == -EINVAL && strstr(err, "did you mean 'cache_size'"));
-    CHECK(set(cfg, "storage_type", "hybrid") == -EINVAL && strstr(err, "not built yet"));
+    CHECK(set(cfg, "storage_type", "hybrid") == 0 && cfg->storage_type == XD_TYPE_HYBRID);
+    CHECK(set(cfg, "migration_interval_sec", "0.1") == 0 && cfg->migration_interval_sec == 0.1);
+    CHECK(set(cfg, "migration_interval_sec", "0.001") == -EINVAL && strstr(err, "migration_interval_sec"));
     CHECK(set(cfg, "storage_type", "sparse") == 0 && cfg->storage_type == XD_TYPE_SPARSE);
     CHECK(set(cfg, "enable_checkpoints", "true") == -EINVAL && strstr(err, "not built yet"));
     CHECK(set(cfg, "enable_checkpoints", "false") == 0); /* the default is fine */

@@ -1,0 +1,390 @@
+/* tier.c - unit test of the hybrid type: the extent map's entries, the
+ * promotion/demotion policy (driven by xd_migrate), the map surviving a
+ * restart and refusing torn or stale entries, kill -9 after fsync in
+ * write-through and write-back modes, the write-back flush reaching the
+ * cold file, and one process per hybrid file.
+ *
+ * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "core/config.h"
+#include "core/extentmap.h"
+#include "xdevice.h"
+#include "check.h"
+
+#define EXT   (64 * 1024)
+#define NEXT  16
+#define FSIZE (EXT * NEXT)
+
+static char cold_dir[256], hot_dir[256], path[512];
+static char err[XD_ERRLEN];
+
+static struct xd_config *config(bool write_back, double timeout)
+{
+    struct xd_config *c = xd_config_new();
+    char t[32];
+    snprintf(t, sizeof(t), "%g", timeout);
+    CHECK(!xd_config_set(c, "storage_type", "hybrid", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "hot_directory", hot_dir, "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "tier_extent_size", "64k", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "hot_cache_size", "256k", "test", err, sizeof(err))); /* 4 extents */
+    CHECK(!xd_config_set(c, "hot_access_threshold", "2", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "auto_migration", "false", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "cold_timeout_sec", t, "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "tier_write_back", write_back ? "true" : "false", "test", err,
+                         sizeof(err)));
+    return c;
+}
+
+struct h {
+    struct xd_dev *dev;
+    struct xd_file *file;
+};
+
+static int hopen(struct h *h, bool write_back, double timeout)
+{
+    struct xd_config *c = config(write_back, timeout);
+    int rc = xd_open(&h->dev, c, 4, err, sizeof(err));
+    xd_config_free(c);
+    if (rc)
+        return rc;
+    rc = xd_file_open(h->dev, path, XD_OPEN_CREATE, FSIZE, &h->file, err, sizeof(err));
+    if (rc)
+        xd_close(h->dev);
+    return rc;
+}
+
+static void hclose(struct h *h)
+{
+    xd_file_close(h->dev, h->file);
+    xd_close(h->dev);
+}
+
+/* Fill byte for offset off of version v: differs per 4k block and version. */
+static unsigned char pat(uint64_t off, int v) { return (unsigned char)((off >> 12) * 7 + v * 31 + 1); }
+
+static void write_extent(struct h *h, unsigned e, int v)
+{
+    static unsigned char buf[EXT];
+    for (unsigned b = 0; b < EXT; b += 4096)
+        memset(buf + b, pat((uint64_t)e * EXT + b, v), 4096);
+    CHECK(xd_write(h->dev, h->file, buf, EXT, (uint64_t)e * EXT) == EXT);
+}
+
+/* The version of each 4k block of extent e, -1 if it matches none of 0..3. */
+static int block_version(const unsigned char *b, uint64_t off)
+{
+    for (int v = 0; v < 4; v++) {
+        unsigned char want = pat(off, v);
+        int ok = 1;
+        for (int i = 0; i < 4096 && ok; i++)
+            ok = b[i] == want;
+        if (ok)
+            return v;
+    }
+    return -1;
+}
+
+static int extent_version(struct h *h, unsigned e)
+{
+    static unsigned char buf[EXT];
+    CHECK(xd_read(h->dev, h->file, buf, EXT, (uint64_t)e * EXT) == EXT);
+    int v0 = block_version(buf, (uint64_t)e * EXT);
+    for (unsigned b = 4096; b < EXT; b += 4096)
+        if (block_version(buf + b, (uint64_t)e * EXT + b) != v0)
+            return -1;
+    return v0;
+}
+
+static uint64_t stat_u64(struct h *h, const char *key)
+{
+    char *doc = xd_stats_json(h->dev), pat_key[64];
+    snprintf(pat_key, sizeof(pat_key), "\"%s\":", key);
+    char *p = doc ? strstr(doc, pat_key) : NULL;
+    uint64_t v = p ? strtoull(p + strlen(pat_key) + strspn(p + strlen(pat_key), " "), NULL, 10)
+                   : UINT64_MAX;
+    free(doc);
+    return v;
+}
+
+static void touch(struct h *h, unsigned e, int times)
+{
+    static unsigned char buf[4096];
+    for (int i = 0; i < times; i++)
+        CHECK(xd_read(h->dev, h->file, buf, sizeof(buf), (uint64_t)e * EXT) == sizeof(buf));
+}
+
+static void nap(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+static void reset_files(void)
+{
+    char p[600];
+    unlink(path);
+    snprintf(p, sizeof(p), "%s.xdmap", path);
+    unlink(p);
+}
+
+/* --- the map's entries ----------------------------------------------------- */
+
+static void test_entries(void)
+{
+    unsigned char e[XD_EXTMAP_ENTRY], z[XD_EXTMAP_ENTRY] = {0};
+    xd_extmap_encode(42, 5, true, e);
+    CHECK(xd_extmap_decode(42, 5, e) == 1);
+    CHECK(xd_extmap_decode(42, 6, e) == -1); /* misplaced */
+    CHECK(xd_extmap_decode(43, 5, e) == -1); /* another hot tier */
+    e[9] ^= 1;
+    CHECK(xd_extmap_decode(42, 5, e) == -1); /* torn */
+    CHECK(xd_extmap_decode(42, 0, z) == -1); /* never written */
+    xd_extmap_encode(42, 0, false, e);
+    CHECK(xd_extmap_decode(42, 0, e) == 0);
+}
+
+/* --- policy ------------------------------------------------------------------ */
+
+static void test_policy(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 0.4), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 0);
+    CHECK(xd_migrate(h.dev) == 0); /* each written once: below the threshold of 2 */
+    touch(&h, 0, 3);
+    touch(&h, 1, 3);
+    CHECK(xd_migrate(h.dev) == 2);
+    CHECK(stat_u64(&h, "promotions") == 2 && stat_u64(&h, "hot_extents") == 2);
+    uint64_t hot0 = stat_u64(&h, "hot_reads");
+    CHECK(extent_version(&h, 0) == 0 && extent_version(&h, 1) == 0);
+    CHECK(stat_u64(&h, "hot_reads") == hot0 + 2);
+    /* write-through: a write to a hot extent reaches both tiers */
+    write_extent(&h, 1, 1);
+    CHECK(extent_version(&h, 1) == 1);
+    /* capacity: 4 extents; six hotter ones arrive, the coldest go first */
+    for (unsigned e = 2; e < 8; e++)
+        touch(&h, e, 10);
+    CHECK(xd_migrate(h.dev) > 0);
+    CHECK(stat_u64(&h, "hot_extents") == 4);
+    CHECK_MSG(stat_u64(&h, "demotions") >= 2, "demotions %llu",
+              (unsigned long long)stat_u64(&h, "demotions"));
+    for (unsigned e = 0; e < 8; e++)
+        CHECK(extent_version(&h, e) == (e == 1 ? 1 : 0));
+    /* timeout: nothing touched for longer than cold_timeout_sec */
+    nap(0.5);
+    CHECK(xd_migrate(h.dev) == 4);
+    CHECK(stat_u64(&h, "hot_extents") == 0);
+    for (unsigned e = 0; e < NEXT; e++)
+        CHECK(extent_version(&h, e) == (e == 1 ? 1 : 0));
+    hclose(&h);
+}
+
+/* --- restart: the map persists; torn or stale entries read as cold ------- */
+
+static void test_restart(void)
+{
+    struct h h;
+    char p[600];
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 2);
+    touch(&h, 3, 3);
+    touch(&h, 4, 3);
+    CHECK(xd_migrate(h.dev) == 2);
+    hclose(&h);
+
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK(stat_u64(&h, "hot_extents") == 2);
+    CHECK(extent_version(&h, 3) == 2 && extent_version(&h, 4) == 2);
+    CHECK(stat_u64(&h, "hot_reads") == 2); /* both from the hot tier, found through the map */
+    hclose(&h);
+
+    /* tear extent 3's entry: it must read as cold, and the data still right */
+    snprintf(p, sizeof(p), "%s.xdmap", path);
+    int fd = open(p, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, "\xff\xff", 2, XD_EXTMAP_HEADER + 3 * XD_EXTMAP_ENTRY + 9) == 2);
+    close(fd);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK(stat_u64(&h, "hot_extents") == 1);
+    CHECK(extent_version(&h, 3) == 2 && extent_version(&h, 4) == 2);
+    CHECK(stat_u64(&h, "hot_reads") == 1 && stat_u64(&h, "cold_reads") == 1);
+    hclose(&h);
+}
+
+/* --- kill -9 after fsync ----------------------------------------------------- */
+
+/* The child writes version 1, makes extents 0-3 hot, writes version 2 over
+ * extents 0-5, fsyncs, writes version 3 over extent 0 without fsync, and
+ * is killed. */
+static void crash_child(bool write_back)
+{
+    struct h h;
+    if (hopen(&h, write_back, 60))
+        _exit(3);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 1);
+    for (unsigned e = 0; e < 4; e++)
+        touch(&h, e, 3);
+    if (xd_migrate(h.dev) != 4)
+        _exit(4);
+    for (unsigned e = 0; e < 6; e++)
+        write_extent(&h, e, 2);
+    if (xd_flush(h.dev, h.file, 0))
+        _exit(5);
+    write_extent(&h, 0, 3);
+    kill(getpid(), SIGKILL);
+    _exit(6);
+}
+
+/* What a read of the cold file itself finds for extent e (its version). */
+static int cold_version(unsigned e)
+{
+    static unsigned char buf[EXT];
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? pread(fd, buf, EXT, (off_t)e * EXT) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != EXT)
+        return -2;
+    return block_version(buf, (uint64_t)e * EXT);
+}
+
+static void test_crash(bool write_back)
+{
+    struct h h;
+    int status;
+    reset_files();
+    pid_t pid = fork();
+    if (pid == 0)
+        crash_child(write_back);
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
+    /* fsynced data is in the cold file itself: the write-back flush reached it */
+    for (unsigned e = 1; e < 6; e++)
+        CHECK_MSG(cold_version(e) == 2, "wb=%d extent %u cold version %d", write_back, e,
+                  cold_version(e));
+    CHECK_MSG(!hopen(&h, write_back, 60), "%s", err);
+    int v0 = extent_version(&h, 0);
+    CHECK_MSG(v0 == 2 || v0 == 3, "wb=%d extent 0 version %d", write_back, v0);
+    for (unsigned e = 1; e < NEXT; e++)
+        CHECK_MSG(extent_version(&h, e) == (e < 6 ? 2 : 1), "wb=%d extent %u", write_back, e);
+    CHECK(stat_u64(&h, "hot_extents") == 4);
+    hclose(&h);
+    /* a clean close of a write-back file leaves every byte in the cold file */
+    if (write_back)
+        for (unsigned e = 1; e < 6; e++)
+            CHECK(cold_version(e) == 2);
+}
+
+/* --- write-back: writes stay hot until a flush ------------------------------- */
+
+static void test_write_back(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, true, 60), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 0);
+    xd_flush(h.dev, h.file, 0);
+    touch(&h, 2, 3);
+    CHECK(xd_migrate(h.dev) == 1);
+    write_extent(&h, 2, 1);
+    CHECK(stat_u64(&h, "hot_writes") == 1);
+    CHECK(cold_version(2) == 0); /* not flushed yet */
+    CHECK(extent_version(&h, 2) == 1);
+    CHECK(xd_flush(h.dev, h.file, 1) == 0);
+    CHECK(cold_version(2) == 1);
+    CHECK(stat_u64(&h, "flushes") == 1);
+    hclose(&h);
+}
+
+/* --- one process per hybrid file --------------------------------------------- */
+
+static void test_other_process(void)
+{
+    struct h h;
+    int ready[2], done[2];
+    char c;
+    reset_files();
+    CHECK(!pipe(ready) && !pipe(done));
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (hopen(&h, false, 60))
+            _exit(3);
+        if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) != 1)
+            _exit(4);
+        hclose(&h);
+        _exit(0);
+    }
+    CHECK(read(ready[0], &c, 1) == 1);
+    int rc = hopen(&h, false, 60);
+    CHECK_MSG(rc == -EBUSY && strstr(err, "in use by another process"), "rc %d: %s", rc, err);
+    if (!rc)
+        hclose(&h);
+    CHECK(write(done[1], "d", 1) == 1);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status));
+    /* the lock went with the process */
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    hclose(&h);
+}
+
+static void test_bad_config(void)
+{
+    struct xd_config *c = config(false, 1);
+    CHECK(!xd_config_set(c, "tier_extent_size", "96k", "t.ini:3", err, sizeof(err)));
+    CHECK(xd_config_check(c, err, sizeof(err)) == -EINVAL && strstr(err, "tier_extent_size") &&
+          strstr(err, "power of two"));
+    CHECK(!xd_config_set(c, "tier_extent_size", "1m", "t.ini:3", err, sizeof(err)));
+    CHECK(xd_config_check(c, err, sizeof(err)) == -EINVAL && strstr(err, "hot_cache_size"));
+    xd_config_free(c);
+    c = config(false, 1);
+    struct xd_dev *dev;
+    CHECK(!xd_config_set(c, "hot_directory", cold_dir, "t.ini:4", err, sizeof(err)));
+    CHECK(xd_open(&dev, c, 4, err, sizeof(err)) == -EINVAL && strstr(err, "t.ini:4: hot_directory=") &&
+          strstr(err, "not on a tmpfs"));
+    xd_config_free(c);
+}
+
+int main(void)
+{
+    struct statfs sf;
+    if (statfs("/dev/shm", &sf) || sf.f_type != TMPFS_MAGIC)
+        SKIP("/dev/shm is not a tmpfs");
+    snprintf(hot_dir, sizeof(hot_dir), "/dev/shm/xd-unit-tier-%d", (int)getpid());
+    snprintf(cold_dir, sizeof(cold_dir), "build/tests/unit/tier-%d", (int)getpid());
+    mkdir("build/tests", 0755);
+    mkdir("build/tests/unit", 0755);
+    if (mkdir(cold_dir, 0755) && errno != EEXIST)
+        SKIP("cannot create %s", cold_dir);
+    snprintf(path, sizeof(path), "%s/data", cold_dir);
+    test_entries();
+    test_policy();
+    test_restart();
+    test_crash(false);
+    test_crash(true);
+    test_write_back();
+    test_other_process();
+    test_bad_config();
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", hot_dir, cold_dir);
+    if (system(cmd))
+        fprintf(stderr, "could not remove %s\n", cold_dir);
+    return check_result();
+}
