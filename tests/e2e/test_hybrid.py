@@ -1,0 +1,197 @@
+"""The hybrid type through fio: promotion, demotion (timeout and capacity),
+verify while migration runs every 100 ms on a file two jobs share, the map
+surviving a restart, the write-back flush reaching the cold file, the tier
+figures in xd_stats, and bad configurations (one line each).
+
+The kill -9 after fsync, the torn map and the policy's details are in the
+unit test (tests/unit/tier.c), which drives the library directly.
+"""
+import os
+
+import pytest
+
+from conftest import (
+    MiB,
+    assert_verified,
+    fio_job,
+    load_stats,
+    run_fio,
+    xdevice_lines,
+)
+
+SIZE = 8 * MiB
+
+
+@pytest.fixture
+def hot(shm_dir):
+    return shm_dir
+
+
+def tier(doc, i=-1):
+    return doc["jobs"][i]["layers"]["tier"]
+
+
+def hybrid(hot_dir, **over):
+    xd = {"type": "hybrid", "hot_directory": hot_dir, "tier_extent_size": "256k"}
+    xd.update(over)
+    return xd
+
+
+def test_promotion_and_stats(engine, tmp_path, disk_dir, hot):
+    """Skewed reads promote the extents they hit; the figures add up to fio's."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, stats=stats, async_="io_uring", hot_access_threshold=2,
+                migration_interval_sec=0.05, hot_cache_size="2m")
+    xd["async"] = xd.pop("async_")
+    args = fio_job(engine, name="zipf", xd=xd, directory=disk_dir, filename="f", rw="randread",
+                   bs="4k", size=SIZE, iodepth=8, random_distribution="zipf:1.2",
+                   time_based=1, runtime="1500ms")
+    r = run_fio(args, tmp_path)
+    t = tier(load_stats(stats))
+    reads = r.data["jobs"][0]["read"]["total_ios"]
+    assert t["hot_reads"] + t["cold_reads"] == reads, (t, reads)
+    assert t["promotions"] > 0 and t["bytes_migrated"] >= t["promotions"] * 256 * 1024, t
+    assert 0 < t["hot_extents"] <= 8, t  # 2m of 256k extents
+    assert t["migration_time"] > 0, t
+    assert t["hot_hit_ratio"] == pytest.approx(t["hot_reads"] / reads, abs=1e-4)
+    assert t["hot_hit_ratio"] > 0.3, t
+
+
+def test_demotion_by_timeout(engine, tmp_path, disk_dir, hot):
+    """Extents a finished job made hot are demoted once idle past cold_timeout_sec,
+    while another job keeps the file open."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, stats=stats, hot_access_threshold=2, migration_interval_sec=0.05,
+                cold_timeout_sec=0.3, hot_cache_size="8m")
+    common = dict(directory=disk_dir, filename="f", rw="randread", bs="4k", time_based=1)
+    args = (["--thread=1"]
+            + fio_job(engine, name="early", xd=xd, size=SIZE // 2, runtime="400ms", **common)
+            + fio_job(engine, name="late", xd=xd, offset=SIZE // 2, size=SIZE // 2,
+                      runtime="1500ms", **common))
+    run_fio(args, tmp_path)
+    doc = load_stats(stats)
+    late = [j for j in doc["jobs"] if j["name"] == "late"][0]["layers"]["tier"]
+    # capacity (8m) never binds: every demotion is a timeout; the early job's
+    # 16 extents were hot, and idled for over a second before the late job ended
+    assert late["demotions"] >= 16, late
+    assert late["hot_extents"] <= 16, late
+
+
+def test_demotion_by_capacity(engine, tmp_path, disk_dir, hot):
+    """A hot tier of 4 extents under uniform reads of 32: hotter extents
+    displace colder ones, and the tier never holds more than 4."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, stats=stats, hot_access_threshold=1, migration_interval_sec=0.05,
+                hot_cache_size="1m", cold_timeout_sec=0.2)
+    args = fio_job(engine, name="u", xd=xd, directory=disk_dir, filename="f", rw="randread",
+                   bs="4k", size=SIZE, time_based=1, runtime="1500ms")
+    run_fio(args, tmp_path)
+    t = tier(load_stats(stats))
+    assert t["promotions"] > 4 and t["demotions"] > 0, t
+    assert t["hot_extents"] <= 4, t
+
+
+CHURN = dict(hot_access_threshold=1, migration_interval_sec=0.1, cold_timeout_sec=0.15,
+             hot_cache_size="2m")
+
+
+@pytest.mark.parametrize("write_back", [0, 1])
+def test_verify_shared_file_while_migrating(engine, tmp_path, disk_dir, hot, write_back):
+    """Two jobs of one process share one hybrid file (each its own half) and
+    verify it while migration runs every 100 ms."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, stats=stats, **CHURN, tier_write_back=write_back)
+    xd["async"] = "io_uring"
+    args = fio_job(engine, name="shared", xd=xd, directory=disk_dir, filename="f",
+                   rw="randwrite", bs="4k", size=SIZE // 2, offset_increment=SIZE // 2,
+                   numjobs=2, iodepth=16, verify="crc32c", verify_fatal=1, do_verify=1,
+                   fsync=64, loops=2) + ["--thread=1"]
+    r = run_fio(args, tmp_path)
+    assert_verified(r.data, njobs=2)
+    doc = load_stats(stats)
+    t = tier(doc)
+    assert t["promotions"] > 0 and t["hot_reads"] > 0, t
+    if write_back:
+        assert sum(j["layers"]["tier"]["hot_writes"] for j in doc["jobs"]) > 0, t
+
+
+def test_processes_cannot_share_a_file(engine, tmp_path, disk_dir, hot):
+    xd = hybrid(hot)
+    args = fio_job(engine, name="p", xd=xd, directory=disk_dir, filename="f", rw="randread",
+                   bs="4k", size=SIZE, numjobs=2, time_based=1, runtime=1)
+    r = run_fio(args, tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in xdevice_lines(r.text) if "in use by another process" in ln]
+    assert len(lines) == 1, r.text
+    assert "f.xdmap" in lines[0] and "thread=1" in lines[0]
+
+
+def write_then(engine, disk_dir, xd, **over):
+    opts = dict(directory=disk_dir, filename="f", rw="randwrite", bs="4k", size=SIZE,
+                iodepth=8, verify="crc32c", verify_fatal=1, do_verify=1)
+    opts.update(over)
+    return fio_job(engine, name="w", xd=xd, **opts)
+
+
+def verify_only(engine, disk_dir, xd):
+    return fio_job(engine, name="w", xd=xd, directory=disk_dir, filename="f", rw="randwrite",
+                   bs="4k", size=SIZE, verify="crc32c", verify_fatal=1, verify_only=None)
+
+
+def test_restart_finds_hot_extents(engine, tmp_path, disk_dir, hot):
+    """A second fio run finds the data, and reads hot extents through the
+    persisted map with no migration at all."""
+    xd = hybrid(hot, **CHURN)
+    xd["cold_timeout_sec"] = 60
+    run_fio(write_then(engine, disk_dir, xd), tmp_path)
+    stats = tmp_path / "s.json"
+    xd2 = hybrid(hot, auto_migration=0, stats=stats)
+    r = run_fio(verify_only(engine, disk_dir, xd2), tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE
+    t = tier(load_stats(stats))
+    assert t["promotions"] == 0 and t["hot_extents"] > 0 and t["hot_reads"] > 0, t
+
+
+def test_write_back_flushes_to_cold_file(engine, tmp_path, disk_dir, hot):
+    """With tier_write_back the hot tier takes the writes; at close every byte
+    is in the cold file, which the regular type then verifies on its own."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, **CHURN, tier_write_back=1, stats=stats)
+    xd["cold_timeout_sec"] = 60
+    run_fio(write_then(engine, disk_dir, xd, loops=2), tmp_path)
+    t = tier(load_stats(stats))
+    assert t["hot_writes"] > 0 and t["flushes"] > 0, t
+    r = run_fio(verify_only(engine, disk_dir, {"type": "regular"}), tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE
+
+
+BAD = {
+    "hot-not-tmpfs": ({"hot_directory": "DISK"}, ["hot_directory=", "not on a tmpfs"]),
+    "extent-not-power-of-two": ({"tier_extent_size": "96k"},
+                                ["tier_extent_size=98304", "power of two"]),
+    "interval-too-short": ({"migration_interval_sec": "0.001"},
+                           ["xd_migration_interval_sec", "0.001", "out of range"]),
+    "hot-smaller-than-extent": ({"hot_cache_size": "64k", "tier_extent_size": "1m"},
+                                ["hot_cache_size=65536", "tier_extent_size"]),
+    "cold-type-not-allowed": ({"cold_storage_type": "tmpfs"},
+                              ["xd_cold_storage_type", "tmpfs", "regular|mmap|direct|sparse|compressed"]),
+    "direct-io-on-hybrid": ({"use_direct_io": "1"}, ["use_direct_io", "cold_storage_type=direct"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_config_one_line(engine, tmp_path, disk_dir, hot, case):
+    xd, want = BAD[case]
+    xd = {k: (str(disk_dir) if v == "DISK" else v) for k, v in xd.items()}
+    xd = {"type": "hybrid", **({"hot_directory": hot} if "hot_directory" not in xd else {}), **xd}
+    args = fio_job(engine, name="bad", xd=xd, directory=disk_dir, rw="randread", bs="4k",
+                   size=MiB)
+    r = run_fio(args, tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1, lines
+    for w in want:
+        assert w in lines[0], (w, lines[0])
+    if r.data:
+        assert all(j["read"]["io_bytes"] == 0 for j in r.data["jobs"])
+    assert not os.path.exists(os.path.join(disk_dir, "bad.0.0.xdmap"))
