@@ -45,6 +45,7 @@ configs=(
     "block-io_uring|block|io_uring|DEVICE|io_uring|1"
     "sparse-io_uring|sparse|io_uring|$dir/sparse.dat|io_uring|0"
     "compressed-io_uring|compressed|io_uring|$dir/compressed.dat|psync|0"
+    "hybrid-io_uring|hybrid|io_uring|$dir/hybrid.dat|io_uring|0"
 )
 
 skip_reason() { # why a configuration cannot run here, or nothing
@@ -88,6 +89,8 @@ prepare() { # FILE [xdevice type that owns its format]
             --buffer_compress_percentage=50 --output=/dev/null
         return
     fi
+    # a hybrid file laid out raw starts a new extent map (its hot tier empty)
+    [ "${2:-}" = hybrid ] && rm -f "$1.xdmap"
     fio --name=layout --ioengine=psync --rw=write --bs=1m --size="$size" --direct=$direct \
         --filename="$1" --end_fsync=1 --buffer_compress_percentage=50 --output=/dev/null
 }
@@ -177,3 +180,7 @@ bash scripts/bench-sparse.sh | tee "$out/sparse-targets.txt" || echo "bench: a s
 echo
 echo "bench: compressed targets (scripts/bench-compress.sh)"
 bash scripts/bench-compress.sh | tee "$out/compress-targets.txt" || echo "bench: a compressed target was missed (above)"
+
+echo
+echo "bench: hybrid targets (scripts/bench-hybrid.sh)"
+bash scripts/bench-hybrid.sh | tee "$out/hybrid-targets.txt" || echo "bench: a hybrid target was missed (above)"

@@ -518,11 +518,14 @@ static int tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
     if (!hot)
         return -ENOMEM;
     rc = xd_extmap_read(&sh->map, 0, sh->nextents, hot);
+    uint64_t now = xd_now_ns();
     for (uint64_t e = 0; !rc && e < sh->nextents; e++) {
         if (!hot[e])
             continue;
         sh->ext[e].hot = 1;
         sh->ext[e].dirty = sh->write_back; /* unknown after a restart: assume so */
+        /* idle from now, not since boot: a restart alone demotes nothing */
+        sh->ext[e].last_ns = sh->ext[e].win_ns = now;
         sh->hot_count++;
     }
     free(hot);

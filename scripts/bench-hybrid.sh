@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# bench-hybrid.sh - the hybrid type against its cold type alone, side by side.
+#
+# Workload: fio 4 KiB random reads, random_distribution=zipf:1.2, io_uring at
+# iodepth 16, one job (thread=1), over a file 10x the hot tier's size
+# (HYBRID_BENCH_HOT, default 64m: a 640 MiB file). The cold tier is the
+# direct type on a disk directory (HYBRID_BENCH_DIR, default
+# /var/tmp/xdevice-bench-hybrid; refused if it is a tmpfs), the hot tier a
+# directory under /dev/shm.
+#
+# Each repetition lays out both files afresh (a new extent map, so the hot
+# tier starts empty), then runs
+#   hybrid   ramp_time=RAMP (warm-up: extents are promoted as they get hot),
+#            then RUNTIME measured;
+#   direct   the same job with xd_type=direct on a file of the same size;
+# alternating which goes first. fio reports IOPS over the measured part only.
+#
+# Targets (medians over HYBRID_BENCH_REPS repetitions):
+#   IOPS hybrid / IOPS direct >= 3
+#   CPU of the xd-migrate thread over the measured part (utime+stime from
+#   /proc/<fio>/task/<tid>/stat, sampled when the ramp ends and when the run
+#   ends) <= 10% of one core
+#
+# Hybrid settings: tier_extent_size=64k (fio hashes zipf ranks over the file,
+# so hot 4 KiB blocks are scattered; small extents keep them apart),
+# hot_access_threshold=2, migration every 0.5 s in batches of 512.
+#
+#   HYBRID_BENCH_HOT=64m HYBRID_BENCH_REPS=3 HYBRID_BENCH_RAMP=10 \
+#       HYBRID_BENCH_RUNTIME=10 bash scripts/bench-hybrid.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
+HOT=$(numfmt --from=iec "$(echo "${HYBRID_BENCH_HOT:-64m}" | tr a-z A-Z)")
+SIZE=$((HOT * 10))
+REPS=${HYBRID_BENCH_REPS:-3}
+RAMP=${HYBRID_BENCH_RAMP:-10}
+RUNTIME=${HYBRID_BENCH_RUNTIME:-10}
+DIR=${HYBRID_BENCH_DIR:-/var/tmp/xdevice-bench-hybrid}
+HOT_DIR=/dev/shm/xdevice-bench-hybrid.$$
+IOPS_TARGET=3
+CPU_TARGET=10
+
+die() { echo "bench-hybrid: $*" >&2; exit 2; }
+[ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
+mkdir -p "$DIR" "$HOT_DIR"
+[ "$(stat -f -c %T "$DIR")" != tmpfs ] || die "HYBRID_BENCH_DIR=$DIR is a tmpfs; the cold tier (direct) needs a disk"
+[ "$(stat -f -c %T "$HOT_DIR")" = tmpfs ] || die "/dev/shm is not a tmpfs"
+WORK=$(mktemp -d "$DIR/run.XXXXXX")
+cleanup() { rm -rf "$WORK" "$HOT_DIR"; }
+trap cleanup EXIT
+
+layout() { # FILE: written in full, flushed; a hybrid file gets a new map
+    rm -f "$1" "$1.xdmap"
+    fio --name=layout --ioengine=psync --rw=write --bs=1m --size="$SIZE" --direct=1 \
+        --filename="$1" --end_fsync=1 --output=/dev/null
+}
+
+job() { # TYPE FILE STATS: the measured job's arguments
+    local extra=()
+    if [ "$1" = hybrid ]; then
+        extra=(--xd_cold_storage_type=direct --xd_hot_directory="$HOT_DIR"
+               --xd_hot_cache_size="$HOT" --xd_tier_extent_size=64k
+               --xd_hot_access_threshold=2 --xd_migration_interval_sec=0.5
+               --xd_migration_batch_size=512)
+    fi
+    echo --name=zipf --thread=1 --ioengine=external:"$ENGINE" --xd_type="$1" --xd_async=io_uring \
+        "${extra[@]}" --xd_stats="$3" --filename="$2" --size="$SIZE" --rw=randread --bs=4k \
+        --iodepth=16 --random_distribution=zipf:1.2 --norandommap --randrepeat=0 \
+        --time_based --ramp_time="$RAMP" --runtime="$RUNTIME" --invalidate=0
+}
+
+# The xd-migrate thread's utime+stime in clock ticks, or nothing.
+migrate_ticks() { # PID
+    local t
+    for t in /proc/"$1"/task/*; do
+        if [ "$(cat "$t/comm" 2>/dev/null)" = xd-migrate ]; then
+            awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$t/stat"
+            return
+        fi
+    done
+}
+
+run() { # TYPE FILE TAG: prints IOPS [CPU%]
+    local out=$WORK/$3.terse pid t0 t1 iops
+    # shellcheck disable=SC2046
+    fio $(job "$1" "$2" "$WORK/$3.stats.json") --output-format=terse --output="$out" &
+    pid=$!
+    if [ "$1" = hybrid ]; then
+        sleep "$RAMP"
+        sleep 0.5 # fio's own start-up: the ramp begins when the job does
+        t0=$(migrate_ticks $pid)
+        sleep "$((RUNTIME - 1))"
+        t1=$(migrate_ticks $pid)
+    fi
+    wait $pid || die "fio failed for $1 (see $out)"
+    iops=$(awk -F';' '/^3;/ { print $8 }' "$out") # terse v3: field 8 is read IOPS
+    if [ "$1" = hybrid ]; then
+        [ -n "${t0:-}" ] && [ -n "${t1:-}" ] || die "no xd-migrate thread found in fio ($pid)"
+        local hz
+        hz=$(getconf CLK_TCK)
+        echo "$iops $(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$((RUNTIME - 1))" 'BEGIN { printf "%.2f", (b - a) / hz / s * 100 }')"
+    else
+        echo "$iops"
+    fi
+}
+
+ratios=() cpus=()
+for rep in $(seq 1 "$REPS"); do
+    layout "$WORK/hybrid.dat"
+    layout "$WORK/direct.dat"
+    rm -rf "${HOT_DIR:?}"/*
+    if ((rep % 2)); then
+        read -r h cpu < <(run hybrid "$WORK/hybrid.dat" "h$rep")
+        d=$(run direct "$WORK/direct.dat" "d$rep")
+    else
+        d=$(run direct "$WORK/direct.dat" "d$rep")
+        read -r h cpu < <(run hybrid "$WORK/hybrid.dat" "h$rep")
+    fi
+    ratio=$(awk -v h="$h" -v d="$d" 'BEGIN { printf "%.2f", (d > 0) ? h / d : 0 }')
+    hit=$(jq -r '.jobs[0].layers.tier | "\(.hot_hit_ratio) \(.promotions) \(.demotions)"' "$WORK/h$rep.stats.json")
+    read -r hitr prom dem <<< "$hit"
+    printf 'bench-hybrid: rep %d: hybrid %d IOPS, direct %d IOPS, ratio %s; migrate thread %s%% of a core; hot hit ratio %s, %d promotions, %d demotions\n' \
+        "$rep" "$h" "$d" "$ratio" "$cpu" "$hitr" "$prom" "$dem"
+    ratios+=("$ratio")
+    cpus+=("$cpu")
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+r=$(median "${ratios[@]}")
+c=$(median "${cpus[@]}")
+check() { # VALUE OP TARGET: PASS or FAIL
+    if awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { exit !((op == ">=") ? v >= t : v <= t) }'; then echo PASS; else echo FAIL; fi
+}
+vr=$(check "$r" ">=" "$IOPS_TARGET")
+vc=$(check "$c" "<=" "$CPU_TARGET")
+echo "bench-hybrid: zipf:1.2 4k random reads, file $((SIZE >> 20)) MiB, hot tier $((HOT >> 20)) MiB, $REPS reps (medians)"
+printf 'bench-hybrid: IOPS hybrid/direct        %6s (target >= %s)  %s\n' "$r" "$IOPS_TARGET" "$vr"
+printf 'bench-hybrid: xd-migrate CPU, %% of core %6s (target <= %s)  %s\n' "$c" "$CPU_TARGET" "$vc"
+[ "$vr" = PASS ] && [ "$vc" = PASS ]
