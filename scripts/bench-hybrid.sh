@@ -21,9 +21,10 @@
 #   /proc/<fio>/task/<tid>/stat, sampled when the ramp ends and when the run
 #   ends) <= 10% of one core
 #
-# Hybrid settings: tier_extent_size=64k (fio hashes zipf ranks over the file,
-# so hot 4 KiB blocks are scattered; small extents keep them apart),
-# hot_access_threshold=2, migration every 0.5 s in batches of 512.
+# Hybrid settings: tier_extent_size=16k (HYBRID_BENCH_EXTENT; fio hashes zipf
+# ranks over the file, so hot 4 KiB blocks are scattered and large extents
+# would dilute them: with 1m extents the hot tier holds only 64 of them),
+# hot_access_threshold=2, migration every 0.5 s in batches of 1024.
 #
 #   HYBRID_BENCH_HOT=64m HYBRID_BENCH_REPS=3 HYBRID_BENCH_RAMP=10 \
 #       HYBRID_BENCH_RUNTIME=10 bash scripts/bench-hybrid.sh
@@ -60,9 +61,9 @@ job() { # TYPE FILE STATS: the measured job's arguments
     local extra=()
     if [ "$1" = hybrid ]; then
         extra=(--xd_cold_storage_type=direct --xd_hot_directory="$HOT_DIR"
-               --xd_hot_cache_size="$HOT" --xd_tier_extent_size=64k
+               --xd_hot_cache_size="$HOT" --xd_tier_extent_size=${HYBRID_BENCH_EXTENT:-16k}
                --xd_hot_access_threshold=2 --xd_migration_interval_sec=0.5
-               --xd_migration_batch_size=512)
+               --xd_migration_batch_size=1024)
     fi
     echo --name=zipf --thread=1 --ioengine=external:"$ENGINE" --xd_type="$1" --xd_async=io_uring \
         "${extra[@]}" --xd_stats="$3" --filename="$2" --size="$SIZE" --rw=randread --bs=4k \
