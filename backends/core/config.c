@@ -572,8 +572,10 @@ static int check_compression_level(const struct xd_config *cfg, char *err, size_
  * config; what cannot hold for both is refused here, by name. */
 static int check_hybrid(const struct xd_config *cfg, char *err, size_t errlen)
 {
-    if (cfg->cold_enable_compression && cfg->cold_storage_type != XD_TYPE_COMPRESSED &&
-        cfg->origin[XD_KEY_cold_storage_type])
+    /* cold_storage_type indexes its own list, not the storage types' */
+    bool cold_compressed =
+        !strcmp(xd_enum_name(XD_KEY_cold_storage_type, cfg->cold_storage_type), "compressed");
+    if (cfg->cold_enable_compression && !cold_compressed && cfg->origin[XD_KEY_cold_storage_type])
         return conflict(err, errlen, cfg, XD_KEY_cold_enable_compression, XD_KEY_cold_storage_type,
                         "a compressed cold tier is cold_storage_type=compressed");
     if (cfg->use_direct_io)

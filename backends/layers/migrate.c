@@ -677,7 +677,9 @@ void xd_tier_shared_put(struct tier_shared *sh)
 
 static bool tier_cold_compressed(const struct xd_config *cfg)
 {
-    return cfg->cold_enable_compression || cfg->cold_storage_type == XD_TYPE_COMPRESSED;
+    /* cold_storage_type indexes its own list, not the storage types' */
+    return cfg->cold_enable_compression ||
+           !strcmp(xd_enum_name(XD_KEY_cold_storage_type, cfg->cold_storage_type), "compressed");
 }
 
 /* The hybrid type owns its files' layout like the compressed type: the cold

@@ -55,13 +55,10 @@ struct tier_layer {
 
 /* --- open and close ---------------------------------------------------- */
 
-static int tier_open(struct xd_layer *layer, char *err, size_t errlen)
+static int tier_open_inner(struct tier_layer *t, struct xd_layer *layer, char *err,
+                           size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
-    struct tier_layer *t = calloc(1, sizeof(*t));
-    if (!t)
-        return -ENOMEM;
-    layer->priv = t;
     if (cfg->hot_directory[0]) {
         int rc = xd_tmpfs_check_dir(cfg, XD_KEY_hot_directory, cfg->hot_directory, err, errlen);
         if (rc)
@@ -86,6 +83,22 @@ static int tier_open(struct xd_layer *layer, char *err, size_t errlen)
         t->free = &t->ctx[i];
     }
     return 0;
+}
+
+static void tier_close(struct xd_layer *layer);
+
+static int tier_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    struct tier_layer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    layer->priv = t;
+    int rc = tier_open_inner(t, layer, err, errlen);
+    if (rc) { /* a layer whose open fails is not closed by the core */
+        tier_close(layer);
+        layer->priv = NULL;
+    }
+    return rc;
 }
 
 static void tier_close(struct xd_layer *layer)

@@ -195,3 +195,16 @@ def test_bad_config_one_line(engine, tmp_path, disk_dir, hot, case):
     if r.data:
         assert all(j["read"]["io_bytes"] == 0 for j in r.data["jobs"])
     assert not os.path.exists(os.path.join(disk_dir, "bad.0.0.xdmap"))
+
+
+@pytest.mark.parametrize("cold", ["regular", "mmap", "direct", "sparse", "compressed"])
+def test_every_cold_type_verifies(engine, tmp_path, disk_dir, hot, cold):
+    """The cold tier is any file type, built by the same chain code."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, **CHURN, cold_storage_type=cold, stats=stats)
+    xd["async"] = "libaio"
+    # paced, so that migration passes (every 100 ms) run during the job
+    r = run_fio(write_then(engine, disk_dir, xd, size=4 * MiB, rate_iops=4000), tmp_path)
+    assert_verified(r.data, size=4 * MiB, njobs=1)
+    t = tier(load_stats(stats))
+    assert t["promotions"] > 0, t

@@ -355,6 +355,15 @@ static void test_bad_config(void)
     CHECK(xd_config_check(c, err, sizeof(err)) == -EINVAL && strstr(err, "hot_cache_size"));
     xd_config_free(c);
     c = config(false, 1);
+    CHECK(!xd_config_set(c, "cold_enable_compression", "true", "t.ini:5", err, sizeof(err)));
+    CHECK(!xd_config_check(c, err, sizeof(err))); /* short for a compressed cold tier */
+    CHECK(!xd_config_set(c, "cold_storage_type", "compressed", "t.ini:6", err, sizeof(err)));
+    CHECK(!xd_config_check(c, err, sizeof(err)));
+    CHECK(!xd_config_set(c, "cold_storage_type", "sparse", "t.ini:6", err, sizeof(err)));
+    CHECK(xd_config_check(c, err, sizeof(err)) == -EINVAL &&
+          strstr(err, "cold_storage_type=sparse (t.ini:6)"));
+    xd_config_free(c);
+    c = config(false, 1);
     struct xd_dev *dev;
     CHECK(!xd_config_set(c, "hot_directory", cold_dir, "t.ini:4", err, sizeof(err)));
     CHECK(xd_open(&dev, c, 4, err, sizeof(err)) == -EINVAL && strstr(err, "t.ini:4: hot_directory=") &&
