@@ -26,7 +26,7 @@
 # would dilute them: with 1m extents the hot tier holds only 64 of them),
 # hot_access_threshold=2, migration every 0.5 s in batches of 1024.
 #
-#   HYBRID_BENCH_HOT=64m HYBRID_BENCH_REPS=3 HYBRID_BENCH_RAMP=10 \
+#   HYBRID_BENCH_HOT=64m HYBRID_BENCH_REPS=3 HYBRID_BENCH_RAMP=20 \
 #       HYBRID_BENCH_RUNTIME=10 bash scripts/bench-hybrid.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +35,7 @@ ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
 HOT=$(numfmt --from=iec "$(echo "${HYBRID_BENCH_HOT:-64m}" | tr a-z A-Z)")
 SIZE=$((HOT * 10))
 REPS=${HYBRID_BENCH_REPS:-3}
-RAMP=${HYBRID_BENCH_RAMP:-10}
+RAMP=${HYBRID_BENCH_RAMP:-20}
 RUNTIME=${HYBRID_BENCH_RUNTIME:-10}
 DIR=${HYBRID_BENCH_DIR:-/var/tmp/xdevice-bench-hybrid}
 HOT_DIR=/dev/shm/xdevice-bench-hybrid.$$

@@ -370,8 +370,11 @@ static int tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned 
             demoted[(*ndemoted)++] = sh->victim[v];
     while (i < s.ncand && budget) {
         if (sh->hot_count >= sh->capacity) {
-            /* make room only for an extent hotter than the coldest hot one */
-            if (v >= s.nvict || tier_heat_of(sh, sh->victim[v], now) >= s.cand_score[i])
+            /* make room only for an extent clearly hotter than the coldest
+             * hot one (by hot_access_threshold more accesses): extents of
+             * about the same heat would otherwise swap places every pass */
+            if (v >= s.nvict ||
+                tier_heat_of(sh, sh->victim[v], now) + sh->threshold > s.cand_score[i])
                 break;
             budget--;
             if (tier_demote_begin(sh, sh->victim[v]))
