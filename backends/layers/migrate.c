@@ -242,7 +242,9 @@ static int tier_demote_begin(struct tier_shared *sh, uint64_t e)
                       e << sh->shift, tier_extent_len(sh, e), sh->buf);
     bool done = false;
     pthread_mutex_lock(tier_stripe(sh, e));
-    if (n >= 0 && (!dirty || tier_untouched(&sh->ext[e], seq))) {
+    /* write-back: a write since the claim went to the hot copy alone (even
+     * to an extent that was clean then), so the flip needs it untouched */
+    if (n >= 0 && (!sh->write_back || tier_untouched(&sh->ext[e], seq))) {
         sh->ext[e].hot = 0;
         sh->ext[e].dirty = 0;
         done = true;

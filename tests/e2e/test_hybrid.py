@@ -105,12 +105,14 @@ def test_verify_shared_file_while_migrating(engine, tmp_path, disk_dir, hot, wri
     args = fio_job(engine, name="shared", xd=xd, directory=disk_dir, filename="f",
                    rw="randwrite", bs="4k", size=SIZE // 2, offset_increment=SIZE // 2,
                    numjobs=2, iodepth=16, verify="crc32c", verify_fatal=1, do_verify=1,
-                   fsync=64, loops=2) + ["--thread=1"]
+                   fsync=64, loops=2, rate_iops=4000) + ["--thread=1"]
+    # paced (about 2 s) so that many passes run while both jobs write and verify
     r = run_fio(args, tmp_path)
     assert_verified(r.data, njobs=2)
     doc = load_stats(stats)
     t = tier(doc)
-    assert t["promotions"] > 0 and t["hot_reads"] > 0, t
+    hot_reads = sum(j["layers"]["tier"]["hot_reads"] for j in doc["jobs"])
+    assert t["promotions"] > 0 and t["demotions"] > 0 and hot_reads > 0, t
     if write_back:
         assert sum(j["layers"]["tier"]["hot_writes"] for j in doc["jobs"]) > 0, t
 
