@@ -610,6 +610,8 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, u
         return -ENOMEM;
     }
     tier_settings(sh, cfg);
+    static _Atomic uint64_t serials;
+    sh->serial = atomic_fetch_add(&serials, 1) + 1;
     int rc = tier_open_devs(sh, cfg, size, err, errlen);
     if (rc)
         goto fail;

@@ -40,6 +40,19 @@ struct tier_file {
     struct tier_file *prev, *next;
 };
 
+#define TIER_COUNTERS 6 /* promotions, demotions, bytes, ns, aborts, flushes */
+#define TIER_FIGURES  8 /* ... then the gauges hot_extents, extents */
+
+/* A file's whole-file figures: the last snapshot of its shared state
+ * (serial), plus the counters of the states it had before (a file closed by
+ * every job is freed; fio's verify phase reopens it with a new one). */
+struct tier_figures {
+    char *path;
+    uint64_t serial;
+    uint64_t base[TIER_COUNTERS];
+    uint64_t v[TIER_FIGURES];
+};
+
 struct tier_layer {
     struct xd_dev *inner[2];
     struct tier_ctx *ctx, *free;
@@ -48,9 +61,10 @@ struct tier_layer {
     void *buf;            /* write-back flushes from the data path */
     struct tier_file *files;
     uint64_t reads[2], writes[2];
-    /* the whole-file figures of files already closed (jobs report at cleanup) */
-    uint64_t promotions, demotions, bytes_migrated, migration_ns, aborts, flushes;
-    uint64_t hot_extents, extents;
+    /* Whole-file figures of closed files, by path (jobs report at cleanup,
+     * after fio closed them), so a file closed and reopened counts once. */
+    struct tier_figures *closed;
+    unsigned nclosed;
 };
 
 /* --- open and close ---------------------------------------------------- */
@@ -111,6 +125,9 @@ static void tier_close(struct xd_layer *layer)
     free(t->ctx);
     free(t->subs);
     free(t->buf);
+    for (unsigned i = 0; i < t->nclosed; i++)
+        free(t->closed[i].path);
+    free(t->closed);
     free(t);
 }
 
@@ -165,18 +182,49 @@ static int tier_flush_file(struct tier_layer *t, struct tier_file *tf)
     return xd_tier_flush(tf->sh, t->inner, tf->f, t->buf);
 }
 
+static void tier_figures_of(struct tier_shared *sh, uint64_t v[TIER_FIGURES])
+{
+    v[0] = atomic_load(&sh->promotions);
+    v[1] = atomic_load(&sh->demotions);
+    v[2] = atomic_load(&sh->bytes_migrated);
+    v[3] = atomic_load(&sh->migration_ns);
+    v[4] = atomic_load(&sh->aborts);
+    v[5] = atomic_load(&sh->flushes);
+    pthread_mutex_lock(&sh->mig_lock); /* hot_count belongs to the pass */
+    v[6] = sh->hot_count;
+    pthread_mutex_unlock(&sh->mig_lock);
+    v[7] = sh->nextents;
+}
+
+static struct tier_figures *tier_record(const struct tier_layer *t, const char *path)
+{
+    for (unsigned i = 0; i < t->nclosed; i++)
+        if (!strcmp(t->closed[i].path, path))
+            return &t->closed[i];
+    return NULL;
+}
+
 static void tier_keep_figures(struct tier_layer *t, struct tier_shared *sh)
 {
-    t->promotions += atomic_load(&sh->promotions);
-    t->demotions += atomic_load(&sh->demotions);
-    t->bytes_migrated += atomic_load(&sh->bytes_migrated);
-    t->migration_ns += atomic_load(&sh->migration_ns);
-    t->aborts += atomic_load(&sh->aborts);
-    t->flushes += atomic_load(&sh->flushes);
-    pthread_mutex_lock(&sh->mig_lock); /* hot_count belongs to the pass */
-    t->hot_extents += sh->hot_count;
-    pthread_mutex_unlock(&sh->mig_lock);
-    t->extents += sh->nextents;
+    struct tier_figures *r = tier_record(t, sh->cold_path);
+    if (!r) {
+        struct tier_figures *grown = realloc(t->closed, (t->nclosed + 1) * sizeof(*grown));
+        char *path = strdup(sh->cold_path);
+        if (!grown || !path) { /* the figures are lost, nothing else */
+            free(path);
+            if (grown)
+                t->closed = grown;
+            return;
+        }
+        t->closed = grown;
+        r = &t->closed[t->nclosed++];
+        *r = (struct tier_figures){.path = path, .serial = sh->serial};
+    }
+    if (r->serial != sh->serial)
+        for (int k = 0; k < TIER_COUNTERS; k++)
+            r->base[k] += r->v[k];
+    r->serial = sh->serial;
+    tier_figures_of(sh, r->v);
 }
 
 /* Close flushes a write-back file, so the cold tier holds all its data. */
@@ -537,24 +585,54 @@ static int tier_reap(struct xd_layer *layer, struct xd_req **done, unsigned min,
 
 /* --- control ------------------------------------------------------------- */
 
+static bool tier_path_open(const struct tier_layer *t, const char *path)
+{
+    for (const struct tier_file *tf = t->files; tf; tf = tf->next)
+        if (!strcmp(tf->sh->cold_path, path))
+            return true;
+    return false;
+}
+
+static void tier_add(uint64_t fig[TIER_FIGURES], const uint64_t *v, int n)
+{
+    for (int k = 0; k < n; k++)
+        fig[k] += v[k];
+}
+
+/* Open files' figures now, closed ones' as last seen, each file once. */
+static void tier_sum_figures(const struct tier_layer *t, uint64_t fig[TIER_FIGURES])
+{
+    uint64_t v[TIER_FIGURES];
+    memset(fig, 0, TIER_FIGURES * sizeof(uint64_t));
+    for (unsigned i = 0; i < t->nclosed; i++) {
+        const struct tier_figures *r = &t->closed[i];
+        if (tier_path_open(t, r->path))
+            continue;
+        tier_add(fig, r->base, TIER_COUNTERS);
+        tier_add(fig, r->v, TIER_FIGURES);
+    }
+    for (const struct tier_file *tf = t->files; tf; tf = tf->next) {
+        bool seen = false;
+        for (const struct tier_file *p = t->files; p != tf; p = p->next)
+            seen |= p->sh == tf->sh;
+        if (seen)
+            continue;
+        const struct tier_figures *r = tier_record(t, tf->sh->cold_path);
+        if (r) {
+            tier_add(fig, r->base, TIER_COUNTERS);
+            if (r->serial != tf->sh->serial)
+                tier_add(fig, r->v, TIER_COUNTERS);
+        }
+        tier_figures_of(tf->sh, v);
+        tier_add(fig, v, TIER_FIGURES);
+    }
+}
+
 static void tier_stats_json(struct tier_layer *t, struct xd_json *j)
 {
-    uint64_t fig[6] = {t->promotions, t->demotions, t->bytes_migrated, t->migration_ns, t->aborts,
-                       t->flushes};
-    uint64_t hot_extents = t->hot_extents, extents = t->extents;
-    for (struct tier_file *tf = t->files; tf; tf = tf->next) {
-        struct tier_shared *sh = tf->sh;
-        fig[0] += atomic_load(&sh->promotions);
-        fig[1] += atomic_load(&sh->demotions);
-        fig[2] += atomic_load(&sh->bytes_migrated);
-        fig[3] += atomic_load(&sh->migration_ns);
-        fig[4] += atomic_load(&sh->aborts);
-        fig[5] += atomic_load(&sh->flushes);
-        pthread_mutex_lock(&sh->mig_lock);
-        hot_extents += sh->hot_count;
-        pthread_mutex_unlock(&sh->mig_lock);
-        extents += sh->nextents;
-    }
+    uint64_t fig[TIER_FIGURES];
+    tier_sum_figures(t, fig);
+    uint64_t hot_extents = fig[6], extents = fig[7];
     uint64_t reads = t->reads[TIER_H] + t->reads[TIER_C];
     xd_json_object_begin(j, "tier");
     xd_json_uint(j, "hot_reads", t->reads[TIER_H]);

@@ -32,6 +32,7 @@ struct tier_shared {
     struct tier_shared *next; /* the process's registry */
     char *cold_path;
     unsigned refs;
+    uint64_t serial; /* unique per state in the process: figures are kept per serial */
     /* settings, copied when the first device opened the file */
     uint64_t extent_size, nextents, capacity, timeout_ns, interval_ns;
     unsigned shift, threshold, batch;
