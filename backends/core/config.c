@@ -530,9 +530,11 @@ static const char *origin_of(const struct xd_config *cfg, int key)
 static int conflict(char *err, size_t errlen, const struct xd_config *cfg, int a, int b,
                     const char *why)
 {
-    xd_errf(err, errlen, "%s=%s (%s) conflicts with %s=%s (%s): %s", xd_keys[a].name,
-            xd_config_get(cfg, xd_keys[a].name), origin_of(cfg, a), xd_keys[b].name,
-            xd_config_get(cfg, xd_keys[b].name), origin_of(cfg, b), why);
+    char first[64]; /* xd_config_get's buffer is reused by the second call */
+    snprintf(first, sizeof(first), "%s", xd_config_get(cfg, xd_keys[a].name));
+    xd_errf(err, errlen, "%s=%s (%s) conflicts with %s=%s (%s): %s", xd_keys[a].name, first,
+            origin_of(cfg, a), xd_keys[b].name, xd_config_get(cfg, xd_keys[b].name),
+            origin_of(cfg, b), why);
     return -EINVAL;
 }
 
@@ -543,7 +545,9 @@ static int check_power_of_two(const struct xd_config *cfg, int key, char *err, s
         return 0;
     xd_errf(err, errlen, "%s: %s=%" PRId64 ": not a power of two; allowed: %s", origin_of(cfg, key),
             xd_keys[key].name, v,
-            key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m" : "512, 1k, 2k, ... 64m");
+            key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m"
+            : key == XD_KEY_cache_block_size  ? "512, 1k, 2k, ... 1m"
+                                              : "512, 1k, 2k, ... 64m");
     return -EINVAL;
 }
 
@@ -564,6 +568,17 @@ static int check_compression_level(const struct xd_config *cfg, char *err, size_
             origin_of(cfg, XD_KEY_compression_level), cfg->compression_level,
             xd_enum_name(XD_KEY_compression_type, codec), levels[codec].allowed);
     return -EINVAL;
+}
+
+static int check_cache(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->enable_write_cache && !cfg->enable_read_cache)
+        return conflict(err, errlen, cfg, XD_KEY_enable_write_cache, XD_KEY_enable_read_cache,
+                        "write-back keeps dirty blocks in the cache; set enable_read_cache=true");
+    if (cfg->enable_read_cache && cfg->cache_size < 16 * cfg->cache_block_size)
+        return conflict(err, errlen, cfg, XD_KEY_cache_size, XD_KEY_cache_block_size,
+                        "the cache needs room for at least 16 blocks");
+    return 0;
 }
 
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
@@ -598,6 +613,10 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
     int rc = check_power_of_two(cfg, XD_KEY_hole_detection_size, err, errlen);
     if (!rc)
         rc = check_power_of_two(cfg, XD_KEY_compress_chunk_size, err, errlen);
+    if (!rc)
+        rc = check_power_of_two(cfg, XD_KEY_cache_block_size, err, errlen);
+    if (!rc)
+        rc = check_cache(cfg, err, errlen);
     if (!rc)
         rc = check_compression_level(cfg, err, errlen);
     if (rc)

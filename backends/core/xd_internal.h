@@ -162,5 +162,6 @@ extern const struct xd_ops xd_tmpfs_ops;
 extern const struct xd_ops xd_stats_ops;
 extern const struct xd_ops xd_sparse_ops;
 extern const struct xd_ops xd_compress_ops;
+extern const struct xd_ops xd_cache_ops;
 
 #endif
