@@ -18,6 +18,13 @@
  * CACHE_OVERHEAD_PER_BLOCK bytes per block (entry, policy node, ghost slots,
  * hash bucket) plus CACHE_OVERHEAD_FIXED. The unit test measures it.
  *
+ * Live resize (XD_CTL_RELOAD, e.g. xdtune's daemon changing cache_size):
+ * both mappings reserve address space for the schema's largest cache_size
+ * at creation (MAP_NORESERVE: untouched pages cost nothing), so each shard
+ * grows in place; its hash table is rebuilt larger and the policy takes the
+ * new capacity. A shrink evicts down to the new size and gives the freed
+ * blocks' pages back (MADV_DONTNEED), so the memory bound follows.
+ *
  * Reads: a read whose blocks all hit is copied and completes inline. Any
  * other read goes down unchanged (async stays async) and, when it completes,
  * the whole blocks it covered are inserted; partial edges are not.
@@ -97,6 +104,8 @@
 #define CACHE_TRACE_RECS 4096
 #define CACHE_IDENT_BUCKETS 256
 #define CACHE_WAIT_MS 10
+#define CACHE_MIN_BLOCKS_PER_SHARD 1
+#define CACHE_CEILING_BYTES (64 * XD_GIB) /* cache_size's schema maximum */
 
 /* The memory bound's constants (see the header comment). */
 #define CACHE_OVERHEAD_PER_BLOCK 96
@@ -129,7 +138,8 @@ struct cache_shard {
     struct cache_entry *entries; /* its own, by local id */
     char *data;                  /* id * block size */
     uint32_t bs;
-    uint32_t per, fresh;         /* entries; never used yet from fresh on */
+    uint32_t per, fresh;         /* entries allowed resident; never used yet from fresh on */
+    uint32_t per_max;            /* ids reserved (room to grow live) */
     uint32_t free_head;          /* id + 1 */
     uint32_t bucket_mask;
     uint32_t *buckets; /* id + 1 */
@@ -168,6 +178,7 @@ struct cache {
     uint32_t bs, shift, ttl_s;
     int policy;
     uint32_t nblocks, nshards, run_blocks;
+    uint32_t per_max; /* ids reserved per shard: cache_size can grow live up to nshards * per_max blocks */
     uint32_t dirty_max, dirty_background;
     uint64_t t0_ns;
     struct cache_entry *entries;
@@ -398,13 +409,15 @@ static bool entry_expired(const struct cache *c, const struct cache_entry *e)
 static uint32_t shard_alloc(struct cache_shard *s)
 {
     uint32_t id;
-    if (s->free_head) {
-        id = s->free_head - 1;
-        s->free_head = s->entries[id].hnext;
-        return id;
+    if (s->resident < s->per) { /* below capacity; after a shrink it may be above */
+        if (s->free_head) {
+            id = s->free_head - 1;
+            s->free_head = s->entries[id].hnext;
+            return id;
+        }
+        if (s->fresh < s->per_max)
+            return s->fresh++;
     }
-    if (s->fresh < s->per)
-        return s->fresh++;
     id = xd_cp_evict(&s->policy);
     if (id == XD_CP_NONE) {
         s->count.no_victim++;
@@ -1075,17 +1088,31 @@ static void cache_free(struct cache *c)
     free(c);
 }
 
-/* Huge pages where the kernel offers them: hits copy from random blocks,
- * and 4 KiB pages would make most of them a TLB miss. The mapping is the
- * cache's size, so its resident memory stays within it either way. */
 static void *cache_map(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    madvise(p, len, MADV_HUGEPAGE);
-    return p;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Huge pages where the kernel offers them: hits copy from random blocks,
+ * and 4 KiB pages would make most of them a TLB miss. Only whole 2 MiB
+ * pages inside the part of a shard's region in use are advised, so resident
+ * memory stays within cache_size (a huge page past the end would add up to
+ * 2 MiB per shard). */
+static void advise_huge(char *start, size_t used)
+{
+    const uintptr_t huge = 2u << 20;
+    uintptr_t lo = ((uintptr_t)start + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)start + used) & ~(huge - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+}
+
+static void shard_advise_huge(const struct cache_shard *s)
+{
+    advise_huge(s->data, (size_t)s->per * s->bs);
+    advise_huge((char *)s->entries, (size_t)s->per * sizeof(struct cache_entry));
 }
 
 static int cache_shard_init(struct cache *c, uint32_t i)
@@ -1095,18 +1122,46 @@ static int cache_shard_init(struct cache *c, uint32_t i)
     while (buckets < c->nblocks / c->nshards)
         buckets <<= 1;
     s->per = c->nblocks / c->nshards;
+    s->per_max = c->per_max;
     s->bs = c->bs;
-    s->entries = c->entries + (size_t)i * s->per;
-    s->data = c->arena + (size_t)i * s->per * c->bs;
+    s->entries = c->entries + (size_t)i * s->per_max;
+    s->data = c->arena + (size_t)i * s->per_max * c->bs;
     s->bucket_mask = buckets - 1;
     s->buckets = calloc(buckets, sizeof(*s->buckets));
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->written, NULL);
+    shard_advise_huge(s);
     struct xd_cp_owner owner = {.evictable = entry_evictable, .hash = entry_hash, .ctx = s};
     if (!s->buckets || xd_cp_init(&s->policy, c->policy, s->per, &s->entries[0].node,
                                   sizeof(struct cache_entry), &owner))
         return -ENOMEM;
     return 0;
+}
+
+/* Address space for the largest cache_size (the schema's bound), so a live
+ * change can grow the cache in place: MAP_NORESERVE pages cost nothing
+ * until touched, and only blocks in use are touched. Where the kernel will
+ * not reserve that much (strict overcommit), the cache is its first size. */
+static void cache_reserve(struct cache *c)
+{
+    uint64_t ceiling = (uint64_t)CACHE_CEILING_BYTES / c->bs / c->nshards;
+    uint32_t first = c->nblocks / c->nshards;
+    c->per_max = ceiling > first ? (uint32_t)(ceiling < UINT32_MAX / 2 ? ceiling : UINT32_MAX / 2) : first;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        c->arena_len = (size_t)c->nshards * c->per_max * c->bs;
+        c->entries_len = (size_t)c->nshards * c->per_max * sizeof(struct cache_entry);
+        c->arena = cache_map(c->arena_len);
+        c->entries = cache_map(c->entries_len);
+        if (c->arena && c->entries)
+            return;
+        if (c->arena)
+            munmap(c->arena, c->arena_len);
+        if (c->entries)
+            munmap(c->entries, c->entries_len);
+        c->arena = NULL;
+        c->entries = NULL;
+        c->per_max = first;
+    }
 }
 
 static int cache_new(struct cache **out, const struct xd_config *cfg, char *err, size_t errlen)
@@ -1129,15 +1184,12 @@ static int cache_new(struct cache **out, const struct xd_config *cfg, char *err,
     c->run_blocks = c->bs >= CACHE_RUN_BYTES ? 1 : CACHE_RUN_BYTES / c->bs;
     c->dirty_max = c->nblocks / 2;
     c->dirty_background = c->nblocks / 4;
-    c->arena_len = (size_t)c->nblocks * c->bs;
-    c->entries_len = (size_t)c->nblocks * sizeof(struct cache_entry);
     pthread_mutex_init(&c->files_lock, NULL);
     pthread_mutex_init(&c->wb_lock, NULL);
     pthread_cond_init(&c->wb_done, NULL);
     pthread_mutex_init(&c->flusher_lock, NULL);
     pthread_cond_init(&c->flusher_wake, NULL);
-    c->arena = cache_map(c->arena_len);
-    c->entries = cache_map(c->entries_len);
+    cache_reserve(c);
     c->shards = aligned_alloc(64, c->nshards * sizeof(*c->shards));
     int rc = c->arena && c->entries && c->shards ? 0 : -ENOMEM;
     if (c->shards)
@@ -1562,6 +1614,114 @@ static int cache_invalidate(struct xd_layer *layer, struct cache_layer *cl, stru
     return xd_layer_control(layer->lower, XD_CTL_INVALIDATE, file);
 }
 
+/* --- live resize (XD_CTL_RELOAD) ------------------------------------------- */
+
+/* A bigger hash table for a shard that grew, so chains stay short: every
+ * resident entry is linked again; free entries keep their free-list links. */
+static int shard_rehash(struct cache_shard *s, uint32_t want)
+{
+    uint32_t buckets = 1;
+    while (buckets < want)
+        buckets <<= 1;
+    if (buckets <= s->bucket_mask + 1)
+        return 0;
+    uint32_t *table = calloc(buckets, sizeof(*table));
+    if (!table)
+        return -ENOMEM;
+    for (uint32_t id = 0; id < s->fresh; id++) {
+        struct cache_entry *e = &s->entries[id];
+        if (e->state == ENTRY_FREE)
+            continue;
+        uint32_t *bucket = &table[(cache_hash(e->file, e->block) >> 16) & (buckets - 1)];
+        e->hnext = *bucket;
+        *bucket = id + 1;
+    }
+    free(s->buckets);
+    s->buckets = table;
+    s->bucket_mask = buckets - 1;
+    return 0;
+}
+
+/* Evict down to a shard's capacity after it shrank, and give the freed
+ * blocks' pages back, so resident memory follows cache_size down. Dirty
+ * blocks cannot go yet: allocations keep evicting until they are clean. */
+static void shard_trim(const struct cache *c, struct cache_shard *s)
+{
+    while (s->resident > s->per) {
+        uint32_t id = xd_cp_evict(&s->policy);
+        if (id == XD_CP_NONE)
+            break;
+        shard_unhash(s, id);
+        s->entries[id].state = ENTRY_FREE;
+        s->entries[id].hnext = s->free_head;
+        s->free_head = id + 1;
+        s->resident--;
+        s->count.evictions++;
+        if (c->bs >= 4096) /* a block owns its pages */
+            madvise(s->data + (size_t)id * c->bs, c->bs, MADV_DONTNEED);
+    }
+}
+
+static int shard_resize(const struct cache *c, struct cache_shard *s, uint32_t per)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    if (per > s->per)
+        rc = shard_rehash(s, per);
+    if (!rc)
+        rc = xd_cp_set_capacity(&s->policy, per);
+    if (!rc) {
+        s->per = per;
+        shard_trim(c, s);
+        shard_advise_huge(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* cache_size changed live: every shard takes its share of the new size, in
+ * place (the address space was reserved at creation). The block size,
+ * policy and shard count stay. */
+static int cache_resize(struct cache *c, uint64_t size, char *err, size_t errlen)
+{
+    uint64_t per = size / c->bs / c->nshards;
+    uint64_t most = (uint64_t)c->per_max * c->nshards * c->bs;
+    if (per < CACHE_MIN_BLOCKS_PER_SHARD || per > c->per_max) {
+        xd_errf(err, errlen,
+                "cache_size=%" PRIu64 ": this process's cache (%u shards of %u-byte blocks) can be resized live to %" PRIu64 "..%" PRIu64 " bytes; allowed: a size in that range, or restart the run",
+                size, c->nshards, c->bs, (uint64_t)CACHE_MIN_BLOCKS_PER_SHARD * c->nshards * c->bs, most);
+        return -EINVAL;
+    }
+    for (uint32_t i = 0; i < c->nshards; i++) {
+        int rc = shard_resize(c, &c->shards[i], (uint32_t)per);
+        if (rc) {
+            xd_errf(err, errlen, "cache_size=%" PRIu64 ": resizing the cache failed: %s", size, strerror(-rc));
+            return rc;
+        }
+    }
+    c->size = size;
+    c->nblocks = (uint32_t)(per * c->nshards);
+    c->dirty_max = c->nblocks / 2;
+    c->dirty_background = c->nblocks / 4;
+    return 0;
+}
+
+static int cache_reload(struct xd_layer *layer, struct cache_layer *cl, struct xd_ctl_reload *r)
+{
+    struct cache *c = cl->cache;
+    if (c) {
+        pthread_mutex_lock(&cache_global); /* devices of one process may reload at once */
+        int rc = (uint64_t)r->cfg->cache_size == c->size
+                     ? 0
+                     : cache_resize(c, (uint64_t)r->cfg->cache_size, r->err, r->errlen);
+        pthread_mutex_unlock(&cache_global);
+        if (rc)
+            return rc;
+    }
+    int rc = xd_layer_control(layer->lower, XD_CTL_RELOAD, r);
+    return rc == -ENOTTY ? 0 : rc; /* nothing live below */
+}
+
 static int cache_control(struct xd_layer *layer, int op, void *arg)
 {
     struct cache_layer *cl = layer->priv;
@@ -1569,6 +1729,8 @@ static int cache_control(struct xd_layer *layer, int op, void *arg)
     cache_enter(cl);
     if (op == XD_CTL_INVALIDATE) {
         rc = cache_invalidate(layer, cl, arg);
+    } else if (op == XD_CTL_RELOAD) {
+        rc = cache_reload(layer, cl, arg);
     } else {
         if (op == XD_CTL_STATS_JSON)
             cache_stats_json(cl, arg);
