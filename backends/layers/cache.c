@@ -26,8 +26,13 @@
  * blocks' pages back (MADV_DONTNEED), so the memory bound follows.
  *
  * Reads: a read whose blocks all hit is copied and completes inline. Any
- * other read goes down unchanged (async stays async) and, when it completes,
- * the whole blocks it covered are inserted; partial edges are not.
+ * other read goes down (async stays async) and, when it completes, the
+ * blocks it covered are inserted. A read that covers its edge blocks only
+ * partly (4 KiB reads with 64 KiB blocks) goes down widened to whole blocks
+ * through one of CACHE_FILL_SLOTS buffers of the cache (CACHE_FILL_BYTES
+ * each, in CACHE_OVERHEAD_FIXED), so every miss fills its blocks; when all
+ * slots are busy, or the widened read would be larger than a slot, it goes
+ * down unchanged and only its whole blocks are inserted.
  *
  * Writes: write-through by default. A write going down first removes the
  * blocks it touches; when it completes, the whole blocks it covered are
@@ -104,12 +109,16 @@
 #define CACHE_TRACE_RECS 4096
 #define CACHE_IDENT_BUCKETS 256
 #define CACHE_WAIT_MS 10
+#define CACHE_FILL_BYTES (256 * 1024) /* most a widened read carries */
+#define CACHE_FILL_SLOTS 8            /* widened reads in flight per cache */
 #define CACHE_MIN_BLOCKS_PER_SHARD 1
 #define CACHE_CEILING_BYTES (64 * XD_GIB) /* cache_size's schema maximum */
 
 /* The memory bound's constants (see the header comment). */
 #define CACHE_OVERHEAD_PER_BLOCK 96
-#define CACHE_OVERHEAD_FIXED (CACHE_MAX_SHARDS * (sizeof(struct cache_shard) + 64) + 2 * CACHE_RUN_BYTES)
+#define CACHE_OVERHEAD_FIXED \
+    (CACHE_MAX_SHARDS * (sizeof(struct cache_shard) + 64) + 2 * CACHE_RUN_BYTES + \
+     CACHE_FILL_SLOTS * CACHE_FILL_BYTES)
 
 #define NIL UINT32_MAX
 enum { ENTRY_FREE, ENTRY_CLEAN, ENTRY_DIRTY };
@@ -171,6 +180,15 @@ struct cache_ident {
     atomic_int wb_error; /* the first failed write-back since the last fsync */
 };
 
+/* A read widened to whole blocks: sub goes down in place of parent. */
+struct cache_fill {
+    struct xd_req sub; /* first, so a completion's pointer is the fill's */
+    struct xd_req *parent;
+    struct cache_handle *h;
+    char *buf; /* CACHE_FILL_BYTES in the cache's fill arena */
+    struct cache_fill *next_free;
+};
+
 struct cache {
     pid_t pid;
     unsigned users; /* devices, under cache_global */
@@ -200,6 +218,10 @@ struct cache {
     pthread_t flusher;
     bool flusher_running, flusher_stop;
     char *flusher_buf;
+    pthread_mutex_t fill_lock;
+    struct cache_fill fills[CACHE_FILL_SLOTS];
+    struct cache_fill *fill_free;
+    char *fill_arena; /* made at the first widened read */
 };
 
 struct cache_layer;
@@ -225,7 +247,7 @@ struct cache_layer {
     unsigned ntrace;
     uint64_t trace_records, trace_errors;
     struct {
-        uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, flush_waits;
+        uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, flush_waits, fills;
     } count;
 };
 
@@ -757,6 +779,91 @@ static void cache_read_done(struct cache_layer *cl, struct cache_handle *h, cons
         cache_insert_read(cl, h->ident->key, b, req_at(c, req, b, 0), req->cache_seq);
 }
 
+/* --- widened reads ------------------------------------------------------------ */
+
+/* A free fill slot, NULL when all are in flight (or the arena cannot be
+ * made: the read then goes down unwidened, which is only slower). */
+static struct cache_fill *fill_get(struct cache *c)
+{
+    struct cache_fill *f = NULL;
+    pthread_mutex_lock(&c->fill_lock);
+    if (!c->fill_arena && !posix_memalign((void **)&c->fill_arena, 4096,
+                                          (size_t)CACHE_FILL_SLOTS * CACHE_FILL_BYTES)) {
+        for (unsigned i = 0; i < CACHE_FILL_SLOTS; i++) {
+            c->fills[i].buf = c->fill_arena + (size_t)i * CACHE_FILL_BYTES;
+            c->fills[i].next_free = c->fill_free;
+            c->fill_free = &c->fills[i];
+        }
+    }
+    if ((f = c->fill_free))
+        c->fill_free = f->next_free;
+    pthread_mutex_unlock(&c->fill_lock);
+    return f;
+}
+
+static void fill_put(struct cache *c, struct cache_fill *f)
+{
+    pthread_mutex_lock(&c->fill_lock);
+    f->next_free = c->fill_free;
+    c->fill_free = f;
+    pthread_mutex_unlock(&c->fill_lock);
+}
+
+/* The fill whose sub-request req is, or NULL for any other request. */
+static struct cache_fill *fill_of(const struct cache *c, const struct xd_req *req)
+{
+    uintptr_t p = (uintptr_t)req, lo = (uintptr_t)&c->fills[0];
+    if (p < lo || p >= (uintptr_t)&c->fills[CACHE_FILL_SLOTS])
+        return NULL;
+    return (struct cache_fill *)req;
+}
+
+/* A widened read completed: its whole blocks go into the cache, the part
+ * the caller asked for into its buffer (short when the file ends first).
+ * Returns the caller's request; the slot is free again. */
+static struct xd_req *fill_done(struct cache_layer *cl, struct cache_fill *f)
+{
+    struct xd_req *req = f->parent;
+    int64_t r = f->sub.result;
+    cache_read_done(cl, f->h, &f->sub);
+    if (r < 0) {
+        req->result = r;
+    } else {
+        uint64_t skip = req->off - f->sub.off;
+        uint64_t n = (uint64_t)r > skip ? (uint64_t)r - skip : 0;
+        if (n > req->len)
+            n = req->len;
+        memcpy(req->buf, f->buf + skip, n);
+        req->result = (int64_t)n;
+    }
+    cl->count.fills++;
+    fill_put(cl->cache, f);
+    return req;
+}
+
+/* Send req down as a read of whole blocks first..last; 1 when it cannot be
+ * widened (the caller sends it as it is), else what the layer below said. */
+static int fill_submit(struct xd_layer *layer, struct cache_layer *cl, struct cache_handle *h,
+                       struct xd_req *req, uint64_t first, uint64_t last)
+{
+    struct cache *c = cl->cache;
+    uint64_t len = (last - first + 1) << c->shift;
+    struct cache_fill *f = len <= CACHE_FILL_BYTES ? fill_get(c) : NULL;
+    if (!f)
+        return 1;
+    f->sub = (struct xd_req){.op = XD_OP_READ, .file = req->file, .buf = f->buf, .len = len,
+                             .off = first << c->shift, .flags = req->flags,
+                             .cache_seq = req->cache_seq};
+    f->parent = req;
+    f->h = h;
+    int rc = xd_layer_submit(layer->lower, &f->sub);
+    if (rc == XD_DONE)
+        fill_done(cl, f);
+    else if (rc < 0) /* -EBUSY: the caller's request comes again */
+        fill_put(c, f);
+    return rc;
+}
+
 static int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cache_handle *h,
                       struct xd_req *req)
 {
@@ -778,8 +885,10 @@ static int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cac
             if (cache_is_dirty(c, key, b))
                 cache_flush_block(cl, h, b);
     req->cache_seq = atomic_load(&c->seq);
-    int rc = xd_layer_submit(layer->lower, req);
-    if (rc == XD_DONE)
+    int rc = 1;
+    if (!block_whole(c, req, first) || !block_whole(c, req, last))
+        rc = fill_submit(layer, cl, h, req, first, last);
+    if (rc == 1 && (rc = xd_layer_submit(layer->lower, req)) == XD_DONE)
         cache_read_done(cl, h, req);
     else if (rc == -EBUSY) /* it comes again */
         cl->count.misses -= last - first + 1;
@@ -1037,6 +1146,11 @@ static int cache_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
     int n = xd_layer_reap(layer->lower, done, min, max, timeout);
     for (int i = 0; cl->cache && i < n; i++) {
         struct xd_req *req = done[i];
+        struct cache_fill *f = fill_of(cl->cache, req);
+        if (f) {
+            done[i] = fill_done(cl, f);
+            continue;
+        }
         struct cache_handle *h = req->file->priv[layer->level];
         if (!req->len || req->op >= XD_OP_FSYNC)
             continue;
@@ -1080,6 +1194,8 @@ static void cache_free(struct cache *c)
     if (c->entries)
         munmap(c->entries, c->entries_len);
     free(c->flusher_buf);
+    free(c->fill_arena);
+    pthread_mutex_destroy(&c->fill_lock);
     pthread_mutex_destroy(&c->files_lock);
     pthread_mutex_destroy(&c->wb_lock);
     pthread_cond_destroy(&c->wb_done);
@@ -1188,6 +1304,7 @@ static int cache_new(struct cache **out, const struct xd_config *cfg, char *err,
     pthread_mutex_init(&c->wb_lock, NULL);
     pthread_cond_init(&c->wb_done, NULL);
     pthread_mutex_init(&c->flusher_lock, NULL);
+    pthread_mutex_init(&c->fill_lock, NULL);
     pthread_cond_init(&c->flusher_wake, NULL);
     cache_reserve(c);
     c->shards = aligned_alloc(64, c->nshards * sizeof(*c->shards));
@@ -1575,6 +1692,7 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "stale_inserts_refused", cl->count.refused);
         xd_json_uint(j, "writes_absorbed", cl->count.absorbed);
         xd_json_uint(j, "writes_through", cl->count.through);
+        xd_json_uint(j, "widened_reads", cl->count.fills);
         /* the process's cache, shared with other devices */
         xd_json_uint(j, "block_size", c->bs);
         xd_json_uint(j, "capacity_bytes", (uint64_t)c->nblocks * c->bs);
