@@ -29,7 +29,8 @@ enum xd_ctl {
     XD_CTL_SEEK,       /* arg: struct xd_ctl_seek *, SEEK_DATA/SEEK_HOLE on a file */
     XD_CTL_SPACE,      /* arg: struct xd_ctl_space *, a file's size and allocated bytes */
     XD_CTL_TAKE_ERROR, /* arg: char[XD_ERRLEN], the line explaining a data error; then clear it */
-    XD_CTL_RELOAD,     /* arg: struct xd_ctl_reload *, apply the live keys the layer owns */
+    XD_CTL_RELOAD,     /* arg: const struct xd_config *, the config before xd_reload; apply
+                        * the live keys the layer owns from dev->cfg, then pass it down */
 };
 
 /* XD_CTL_SEEK: lseek(2) with whence SEEK_DATA or SEEK_HOLE from off; result
@@ -39,15 +40,6 @@ struct xd_ctl_seek {
     int whence;
     uint64_t off;
     int64_t result;
-};
-
-/* XD_CTL_RELOAD: cfg is the new configuration (already checked); a layer
- * applies the XD_K_LIVE keys it owns, passes the call down, and on failure
- * writes one line into err and returns -errno. */
-struct xd_ctl_reload {
-    const struct xd_config *cfg;
-    char *err;
-    size_t errlen;
 };
 
 /* XD_CTL_SPACE: st_size and st_blocks * 512 of a file. */

@@ -1799,23 +1799,17 @@ static int shard_resize(const struct cache *c, struct cache_shard *s, uint32_t p
 
 /* cache_size changed live: every shard takes its share of the new size, in
  * place (the address space was reserved at creation). The block size,
- * policy and shard count stay. */
-static int cache_resize(struct cache *c, uint64_t size, char *err, size_t errlen)
+ * policy and shard count stay. Any size the schema allows fits, unless the
+ * reservation fell back to the first size (strict overcommit): -ENOSPC. */
+static int cache_resize(struct cache *c, uint64_t size)
 {
     uint64_t per = size / c->bs / c->nshards;
-    uint64_t most = (uint64_t)c->per_max * c->nshards * c->bs;
-    if (per < CACHE_MIN_BLOCKS_PER_SHARD || per > c->per_max) {
-        xd_errf(err, errlen,
-                "cache_size=%" PRIu64 ": this process's cache (%u shards of %u-byte blocks) can be resized live to %" PRIu64 "..%" PRIu64 " bytes; allowed: a size in that range, or restart the run",
-                size, c->nshards, c->bs, (uint64_t)CACHE_MIN_BLOCKS_PER_SHARD * c->nshards * c->bs, most);
-        return -EINVAL;
-    }
+    if (per < CACHE_MIN_BLOCKS_PER_SHARD || per > c->per_max)
+        return -ENOSPC;
     for (uint32_t i = 0; i < c->nshards; i++) {
         int rc = shard_resize(c, &c->shards[i], (uint32_t)per);
-        if (rc) {
-            xd_errf(err, errlen, "cache_size=%" PRIu64 ": resizing the cache failed: %s", size, strerror(-rc));
+        if (rc)
             return rc;
-        }
     }
     c->size = size;
     c->nblocks = (uint32_t)(per * c->nshards);
@@ -1824,19 +1818,19 @@ static int cache_resize(struct cache *c, uint64_t size, char *err, size_t errlen
     return 0;
 }
 
-static int cache_reload(struct xd_layer *layer, struct cache_layer *cl, struct xd_ctl_reload *r)
+/* XD_CTL_RELOAD: dev->cfg holds the new values, before the old ones. */
+static int cache_reload(struct xd_layer *layer, struct cache_layer *cl, const struct xd_config *before)
 {
     struct cache *c = cl->cache;
+    uint64_t size = (uint64_t)layer->dev->cfg->cache_size;
     if (c) {
         pthread_mutex_lock(&cache_global); /* devices of one process may reload at once */
-        int rc = (uint64_t)r->cfg->cache_size == c->size
-                     ? 0
-                     : cache_resize(c, (uint64_t)r->cfg->cache_size, r->err, r->errlen);
+        int rc = size == c->size ? 0 : cache_resize(c, size);
         pthread_mutex_unlock(&cache_global);
         if (rc)
             return rc;
     }
-    int rc = xd_layer_control(layer->lower, XD_CTL_RELOAD, r);
+    int rc = xd_layer_control(layer->lower, XD_CTL_RELOAD, (void *)before);
     return rc == -ENOTTY ? 0 : rc; /* nothing live below */
 }
 

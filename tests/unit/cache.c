@@ -546,14 +546,15 @@ static void read_all(struct xd_dev *dev, struct xd_file *f, unsigned n)
         CHECK(xd_read(dev, f, buf, BLK, (uint64_t)i * BLK) == BLK && buf[0] == pattern(i * BLK, 1));
 }
 
+/* What xd_reload does for one key: the device's config takes the new
+ * value, then the chain applies it (XD_CTL_RELOAD, the old config as arg). */
 static int reload_cache_size(struct xd_dev *dev, const char *size)
 {
-    struct xd_config *cfg = xd_config_dup(xd_dev_config(dev));
-    int rc = xd_config_set(cfg, "cache_size", size, "test", err, sizeof(err));
-    struct xd_ctl_reload r = {.cfg = cfg, .err = err, .errlen = sizeof(err)};
+    struct xd_config *before = xd_config_dup(dev->cfg);
+    int rc = xd_config_set(dev->cfg, "cache_size", size, "test", err, sizeof(err));
     if (!rc)
-        rc = xd_layer_control(dev->top, XD_CTL_RELOAD, &r);
-    xd_config_free(cfg);
+        rc = xd_layer_control(dev->top, XD_CTL_RELOAD, before);
+    xd_config_free(before);
     return rc;
 }
 
@@ -587,7 +588,6 @@ static void test_live_resize(const char *path)
               (long long)stat_of(dev, "bytes_cached"));
     read_all(dev, f, n); /* data still right after the shrink */
     CHECK(stat_of(dev, "bytes_cached") <= 64 * 1024);
-    err[0] = 0;
     CHECK(reload_cache_size(dev, "128t") != 0); /* above the schema's bound */
     CHECK(reload_cache_size(dev, "64m") == 0 && stat_of(dev, "capacity_bytes") == 64 * MiB);
     xd_file_close(dev, f);
