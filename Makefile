@@ -2,7 +2,8 @@
 #
 #   make          install missing packages (root) or name them, fetch and
 #                 configure the source of the installed fio, build everything
-#                 (the library, the fio engine, xdconfig and xdreport)
+#                 (the library, the fio engine, xdconfig, xdreport, xdmicro
+#                 and xdcachesim)
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make bench    scripts/bench.sh
 #   make perf     scripts/perf.sh
@@ -57,7 +58,7 @@ FIO_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
 .PHONY: all test bench perf docs clean
 
 all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig \
-	$(BUILD)/xdreport $(BUILD)/xdmicro
+	$(BUILD)/xdreport $(BUILD)/xdmicro $(BUILD)/xdcachesim
 
 # --- packages and fio source -------------------------------------------------
 
@@ -94,6 +95,10 @@ $(BUILD)/xdconfig: backends/tools/xdconfig.c $(BUILD)/libxdevice.a
 
 # xdmicro: single-core micro-benchmarks of the zero scan, crc32c and the codecs.
 $(BUILD)/xdmicro: backends/tools/xdmicro.c $(BUILD)/libxdevice.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
+# xdcachesim: replay a trace (trace=FILE) through LRU, S3-FIFO and Belady's MIN.
+$(BUILD)/xdcachesim: backends/tools/xdcachesim.c $(BUILD)/libxdevice.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
 
 # README's parameter table is generated from the schema; tests check it is current.

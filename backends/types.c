@@ -1,17 +1,20 @@
 /* types.c - the storage types: each is a preset chain of one driver and the
  * layers above it, built bottom-up from the config.
  *
- *   regular     stats -> [sparse] -> file
- *   direct      stats -> [sparse] -> file (O_DIRECT, io_alignment)
- *   mmap        stats -> mmap
- *   tmpfs       stats -> [sparse] -> tmpfs -> file (on a tmpfs mount, optional backup)
- *   block       stats -> block
- *   sparse      stats -> sparse -> file
- *   compressed  stats -> compress (owns its container files, see compress.c)
- *   hybrid      stats -> tier (two inner devices: the tmpfs chain for hot
+ *   regular     stats -> [cache] -> [sparse] -> file
+ *   direct      stats -> [cache] -> [sparse] -> file (O_DIRECT, io_alignment)
+ *   mmap        stats -> [cache] -> mmap
+ *   tmpfs       stats -> [cache] -> [sparse] -> tmpfs -> file (on a tmpfs mount, optional backup)
+ *   block       stats -> [cache] -> block
+ *   sparse      stats -> [cache] -> sparse -> file
+ *   compressed  stats -> [cache] -> compress (owns its container files, see compress.c)
+ *   hybrid      stats -> [cache] -> tier (two inner devices: the tmpfs chain for hot
  *               extents, cold_storage_type's chain for all; see tier.c)
  *
  * [sparse] is there when enable_sparse=true (config.c refuses it elsewhere).
+ * Every type gets the cache layer right under stats when enable_read_cache
+ * (or trace) is set, so it sees what the caller asked for: the compressed
+ * type's logical data, the sparse layer's zeros.
  */
 #include "core/xd_internal.h"
 
@@ -56,8 +59,10 @@ static const struct xd_ops *const *types_base(int type)
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
 {
     const struct xd_config *cfg = dev->cfg;
-    if (cfg->storage_type == XD_TYPE_HYBRID) {
+    if (cfg->storage_type == XD_TYPE_HYBRID) { /* the tiers' chains are its inner devices */
         int rc = xd_dev_push(dev, &xd_tier_ops, err, errlen);
+        if (!rc && (cfg->enable_read_cache || cfg->trace[0]))
+            rc = xd_dev_push(dev, &xd_cache_ops, err, errlen);
         return rc ? rc : xd_dev_push(dev, &xd_stats_ops, err, errlen);
     }
     const struct xd_ops *const *base = types_base(cfg->storage_type);
@@ -69,6 +74,8 @@ int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
     int rc = types_push_all(dev, base, err, errlen);
     if (!rc && (cfg->enable_sparse || cfg->storage_type == XD_TYPE_SPARSE))
         rc = xd_dev_push(dev, &xd_sparse_ops, err, errlen);
+    if (!rc && (cfg->enable_read_cache || cfg->trace[0]))
+        rc = xd_dev_push(dev, &xd_cache_ops, err, errlen);
     if (!rc)
         rc = xd_dev_push(dev, &xd_stats_ops, err, errlen);
     return rc;

@@ -131,6 +131,7 @@ struct xd_req {
     void *user;       /* the caller's cookie, untouched */
     /* private to the library */
     uint64_t start_ns; /* stats layer */
+    uint64_t cache_seq; /* cache layer: its write sequence when the request went down */
     uint64_t done;     /* driver: bytes already transferred before queueing */
     unsigned flags;
     unsigned slot;     /* queue: kernel slot */

@@ -35,7 +35,10 @@ cleanup() {
 trap cleanup EXIT
 
 # --- configurations ------------------------------------------------------------
-# name | xdevice type | async | data file | fio reference engine | its direct=
+# name | xdevice type | async | data file | fio reference engine | its direct= | xdevice's cache
+# The last column, when set, turns on the cache layer with half the file's
+# size: the direct type then answers repeated reads from memory, which is
+# what the cache is for, while fio's reference still pays O_DIRECT.
 configs=(
     "regular-io_uring|regular|io_uring|$dir/regular.dat|io_uring|0"
     "regular-sync|regular|sync|$dir/regular.dat|psync|0"
@@ -45,6 +48,7 @@ configs=(
     "block-io_uring|block|io_uring|DEVICE|io_uring|1"
     "sparse-io_uring|sparse|io_uring|$dir/sparse.dat|io_uring|0"
     "compressed-io_uring|compressed|io_uring|$dir/compressed.dat|psync|0"
+    "direct-cache-libaio|direct|libaio|$dir/direct.dat|libaio|1|cache"
     "hybrid-io_uring|hybrid|io_uring|$dir/hybrid.dat|io_uring|0"
 )
 
@@ -108,12 +112,14 @@ run_fio() {
     rm -f "$out/$label.raw"
 }
 
-run_xdevice() { # NAME TYPE ASYNC FILE
+run_xdevice() { # NAME TYPE ASYNC FILE [cache]
     # tmpfs restores fio's laid-out data from the disk path, so it reads data, not holes
-    local backup=0
+    local backup=0 cache=0
     [ "$2" = tmpfs ] && backup=1
+    [ "${5:-}" = cache ] && cache=1
     BENCH_TYPE=$2 BENCH_ASYNC=$3 BENCH_FILE=$4 BENCH_STATS=$PWD/$out/$1.stats.json \
-        BENCH_TMPFS_BACKUP=$backup run_fio "$1.xdevice" xdevice.global
+        BENCH_TMPFS_BACKUP=$backup BENCH_CACHE=$cache BENCH_CACHE_SIZE=$(($(numfmt --from=iec "${size^^}") / 2)) \
+        run_fio "$1.xdevice" xdevice.global
 }
 
 run_reference() { # NAME ENGINE DIRECT FILE
@@ -132,7 +138,7 @@ total=${#configs[@]} k=0 start=$SECONDS
 summary=$out/summary.txt
 printf '%-18s %-20s %10s %10s %7s\n' configuration workload "xdevice" "fio ref" ratio > "$summary"
 for entry in "${configs[@]}"; do
-    IFS='|' read -r name type async file ref_engine ref_direct <<< "$entry"
+    IFS='|' read -r name type async file ref_engine ref_direct cache <<< "$entry"
     k=$((k + 1))
     left=""
     if [ $k -gt 1 ]; then left=", about $(( (SECONDS - start) * (total - k + 1) / (k - 1) ))s left"; fi
@@ -151,11 +157,11 @@ for entry in "${configs[@]}"; do
     [ "$ref_file" = "$file" ] || prepare "$ref_file"
     # alternate who runs first: the second run finds caches warmed by the first
     if ((k % 2)); then
-        run_xdevice "$name" "$type" "$async" "$file"
+        run_xdevice "$name" "$type" "$async" "$file" "$cache"
         run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file"
     else
         run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file"
-        run_xdevice "$name" "$type" "$async" "$file"
+        run_xdevice "$name" "$type" "$async" "$file" "$cache"
     fi
     summarise "$name" >> "$summary"
 done
@@ -171,7 +177,7 @@ if [ -x build/xdreport ]; then
 fi
 echo "bench: results in $out, $((SECONDS - start))s"
 
-# The space-saving types' own targets (ratios measured here, in this run).
+# The space-saving types' and the cache's own targets (ratios measured here, in this run).
 # They print PASS/FAIL per target; a missed target is reported, not fatal:
 # the main job's results above stand either way.
 echo
@@ -180,6 +186,9 @@ bash scripts/bench-sparse.sh | tee "$out/sparse-targets.txt" || echo "bench: a s
 echo
 echo "bench: compressed targets (scripts/bench-compress.sh)"
 bash scripts/bench-compress.sh | tee "$out/compress-targets.txt" || echo "bench: a compressed target was missed (above)"
+echo
+echo "bench: cache targets (scripts/bench-cache.sh)"
+bash scripts/bench-cache.sh | tee "$out/cache-targets.txt" || echo "bench: a cache target was missed (above)"
 
 echo
 echo "bench: hybrid targets (scripts/bench-hybrid.sh)"

@@ -189,7 +189,7 @@ static int parse_int(const char *v, int64_t *out)
 }
 
 /* Sizes take binary suffixes: k, m, g, t (optionally followed by "b" or "ib"). */
-static int parse_size(const char *v, int64_t *out)
+int xd_parse_size(const char *v, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -276,7 +276,7 @@ static int config_parse_value(int key, const char *value, void *field, const cha
         break;
     case XD_T_INT:
     case XD_T_SIZE:
-        rc = k->type == XD_T_INT ? parse_int(value, &n) : parse_size(value, &n);
+        rc = k->type == XD_T_INT ? parse_int(value, &n) : xd_parse_size(value, &n);
         if (!rc && (n < k->min || n > k->max))
             rc = -ERANGE;
         if (!rc)
@@ -530,9 +530,11 @@ static const char *origin_of(const struct xd_config *cfg, int key)
 static int conflict(char *err, size_t errlen, const struct xd_config *cfg, int a, int b,
                     const char *why)
 {
-    xd_errf(err, errlen, "%s=%s (%s) conflicts with %s=%s (%s): %s", xd_keys[a].name,
-            xd_config_get(cfg, xd_keys[a].name), origin_of(cfg, a), xd_keys[b].name,
-            xd_config_get(cfg, xd_keys[b].name), origin_of(cfg, b), why);
+    char first[64]; /* xd_config_get's buffer is reused by the second call */
+    snprintf(first, sizeof(first), "%s", xd_config_get(cfg, xd_keys[a].name));
+    xd_errf(err, errlen, "%s=%s (%s) conflicts with %s=%s (%s): %s", xd_keys[a].name, first,
+            origin_of(cfg, a), xd_keys[b].name, xd_config_get(cfg, xd_keys[b].name),
+            origin_of(cfg, b), why);
     return -EINVAL;
 }
 
@@ -545,6 +547,7 @@ static int check_power_of_two(const struct xd_config *cfg, int key, char *err, s
             xd_keys[key].name, v,
             key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m"
             : key == XD_KEY_tier_extent_size ? "4k, 8k, ... 1g"
+            : key == XD_KEY_cache_block_size  ? "512, 1k, 2k, ... 1m"
                                               : "512, 1k, 2k, ... 64m");
     return -EINVAL;
 }
@@ -595,6 +598,17 @@ static int check_hybrid(const struct xd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static int check_cache(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->enable_write_cache && !cfg->enable_read_cache)
+        return conflict(err, errlen, cfg, XD_KEY_enable_write_cache, XD_KEY_enable_read_cache,
+                        "write-back keeps dirty blocks in the cache; set enable_read_cache=true");
+    if (cfg->enable_read_cache && cfg->cache_size < 16 * cfg->cache_block_size)
+        return conflict(err, errlen, cfg, XD_KEY_cache_size, XD_KEY_cache_block_size,
+                        "the cache needs room for at least 16 blocks");
+    return 0;
+}
+
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
     int type = cfg->storage_type;
@@ -629,6 +643,10 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
         rc = check_power_of_two(cfg, XD_KEY_compress_chunk_size, err, errlen);
     if (!rc && type == XD_TYPE_HYBRID)
         rc = check_hybrid(cfg, err, errlen);
+    if (!rc)
+        rc = check_power_of_two(cfg, XD_KEY_cache_block_size, err, errlen);
+    if (!rc)
+        rc = check_cache(cfg, err, errlen);
     if (!rc)
         rc = check_compression_level(cfg, err, errlen);
     if (rc)

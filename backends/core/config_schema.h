@@ -40,10 +40,13 @@
   X(local, read_ahead_kb,    INT,  "128",     0, 1048576, NULL, XD_K_LIVE, "Readahead hint in KiB (posix_fadvise WILLNEED ahead of sequential reads); 0 disables it and advises RANDOM") \
   /* [local] cache */ \
   X(local, enable_page_cache,  BOOL, "true",  0, 0, NULL, 0, "Let the OS page cache hold data; false drops pages after each I/O (POSIX_FADV_DONTNEED)") \
-  X(local, enable_read_cache,  BOOL, "false", 0, 0, NULL, XD_K_PENDING, "xdevice's own read cache (arrives with the cache layer)") \
-  X(local, enable_write_cache, BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Write-back caching in xdevice's cache (arrives with the cache layer)") \
-  X(local, cache_size,         SIZE, "64m",   0, 64 * XD_GIB, NULL, XD_K_PENDING | XD_K_LIVE, "Size of xdevice's cache (arrives with the cache layer)") \
-  X(local, cache_ttl,          INT,  "0",     0, 86400 * 365, NULL, XD_K_PENDING, "Seconds a cached block stays valid, 0 for no expiry (arrives with the cache layer)") \
+  X(local, enable_read_cache,  BOOL, "false", 0, 0, NULL, 0, "xdevice's own in-memory block cache (the cache layer, under stats on every type; the compressed type caches decompressed data). One cache per process, shared by its jobs: the first job to open it sets cache_size, cache_block_size, cache_policy and cache_ttl, and a job asking for others is refused") \
+  X(local, enable_write_cache, BOOL, "false", 0, 0, NULL, 0, "Write-back: writes of whole blocks, or into cached blocks, complete in the cache and a background flusher writes them below; fsync, fdatasync, close and invalidate write a file's dirty blocks first, and at most half the cache is dirty. Needs enable_read_cache=true; false is write-through") \
+  X(local, cache_size,         SIZE, "64m",   0, 64 * XD_GIB, NULL, 0, "Memory for the cache's block data, at least 16 blocks; each block costs about 96 bytes more (entries, policy, hash)") \
+  X(local, cache_ttl,          INT,  "0",     0, 86400 * 365, NULL, 0, "Seconds a clean cached block stays valid, 0 for no expiry; dirty blocks never expire") \
+  X(local, cache_block_size,   SIZE, "4k",    512, XD_MIB, NULL, 0, "Unit the cache stores, a power of two, aligned to file offsets; a read that covers a block only partly goes down widened to whole blocks (up to 256 KiB), so a miss fills every block it touches") \
+  X(local, cache_policy,       ENUM, "s3fifo", 0, 0, "s3fifo|lru", 0, "Eviction: s3fifo (S3-FIFO: a small FIFO that filters one-hit blocks, a main FIFO with reinsertion, a ghost of evicted keys) or lru") \
+  X(local, trace,              STR,  "",      0, 0, NULL, 0, "Append the block access trace (one record per cache block a request touches: op, file id, block index) to this file, for xdcachesim; works with or without enable_read_cache. Empty: none") \
   /* [local] aio and files */ \
   X(local, use_aio,           BOOL, "true",  0, 0, NULL, 0, "Allow asynchronous I/O; false requires async=sync") \
   X(local, max_events,        INT,  "128",   1, 65536, NULL, 0, "Minimum size of the libaio/io_uring queue; the engine raises it to fio's iodepth") \

@@ -75,6 +75,13 @@ struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, b
      * inner ones would only add two clock reads to each */
     if (!rc)
         rc = tier_set(c, "enable_metrics", "false", err, errlen);
+    /* a cache sits above the tier layer, once, not in each tier's chain */
+    if (!rc)
+        rc = tier_set(c, "enable_write_cache", "false", err, errlen);
+    if (!rc)
+        rc = tier_set(c, "enable_read_cache", "false", err, errlen);
+    if (!rc)
+        rc = tier_set(c, "trace", "", err, errlen);
     if (rc) {
         xd_config_free(c);
         return NULL;

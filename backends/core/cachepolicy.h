@@ -1,0 +1,101 @@
+/* cachepolicy.h - eviction policies over numbered entries: S3-FIFO and LRU.
+ *
+ * The policy only orders entries; the caller owns keys and data. Entries are
+ * numbered 0..capacity-1 by the caller (the cache layer keeps one policy per
+ * shard, xdcachesim one per replay), so the same code decides what the layer
+ * evicts and what the simulator predicts. Not thread-safe: callers lock.
+ *
+ * S3-FIFO (Yang et al., SOSP'23): new entries go to a small FIFO (10% of the
+ * capacity); an entry leaving it is promoted to the main FIFO if it was hit
+ * while there, else evicted and its key remembered in a ghost FIFO (keys
+ * only, as many as main holds). A key found in the ghost goes straight to
+ * main. Main reinserts an entry at its tail while its 2-bit hit counter is
+ * not zero, decrementing it, and evicts it otherwise. Hits only bump the
+ * counter, so a hit never reorders a queue.
+ *
+ * LRU: one list, a hit moves the entry to the head, the tail is evicted.
+ */
+#ifndef XD_CACHEPOLICY_H
+#define XD_CACHEPOLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum xd_cp_kind { XD_CP_S3FIFO, XD_CP_LRU }; /* the order of cache_policy's allowed list */
+
+#define XD_CP_NONE UINT32_MAX
+
+struct xd_cp_node {
+    uint32_t prev, next; /* toward head / toward tail; XD_CP_NONE ends */
+    uint8_t queue;       /* CP_Q_* (cachepolicy.c) */
+    uint8_t freq;        /* S3-FIFO hit counter, 0..3 */
+};
+
+struct xd_cp_list {
+    uint32_t head, tail, size;
+};
+
+/* The ghost: fingerprints with the insertion number they were added at; one
+ * older than `cap` insertions has left the FIFO. Buckets of 8 slots. */
+struct xd_cp_ghost_slot {
+    uint32_t fp, seq; /* seq 0: empty */
+};
+
+/* What the policy asks its owner about entry id. */
+struct xd_cp_owner {
+    bool (*evictable)(void *ctx, uint32_t id); /* may it go now? (not dirty) */
+    uint64_t (*hash)(void *ctx, uint32_t id);  /* its key's hash, for the ghost */
+    void *ctx;
+};
+
+struct xd_cp {
+    int kind;
+    uint32_t capacity;
+    uint32_t small_target; /* S3-FIFO: the small FIFO's share */
+    char *nodes;           /* node of id at nodes + id * stride */
+    size_t stride;
+    bool own_nodes;
+    struct xd_cp_owner owner;
+    struct xd_cp_list small, main; /* LRU uses main only */
+    struct xd_cp_ghost_slot *ghost;
+    uint32_t ghost_buckets, ghost_cap, ghost_seq;
+    struct {
+        uint64_t ghost_hits, promotions, reinsertions;
+    } count;
+};
+
+/* Bytes of policy state per entry besides the node (the ghost's slots). */
+#define XD_CP_GHOST_BYTES_PER_ENTRY (2 * sizeof(struct xd_cp_ghost_slot))
+
+/* 0, or -ENOMEM. capacity >= 1. nodes: where the caller keeps entry id's
+ * node, at nodes + id * stride (embedded in its own entries, so a hit
+ * touches one cache line), zeroed; NULL to have the policy allocate them.
+ * Memory is calloc'd, so untouched parts of a large policy are not
+ * resident. */
+int xd_cp_init(struct xd_cp *p, int kind, uint32_t capacity, void *nodes, size_t stride,
+               const struct xd_cp_owner *owner);
+void xd_cp_destroy(struct xd_cp *p);
+/* A new capacity (a live cache_size change). Residents stay; past a smaller
+ * capacity the owner evicts them down with xd_cp_evict. S3-FIFO's small
+ * share and ghost follow the capacity; the ghost starts empty at its new
+ * size. Only for caller-owned nodes (ids beyond the old capacity must have
+ * somewhere to live). 0, -EINVAL or -ENOMEM (nothing changed). */
+int xd_cp_set_capacity(struct xd_cp *p, uint32_t capacity);
+/* id becomes resident (a miss that is being filled); hash is its key's. */
+void xd_cp_insert(struct xd_cp *p, uint32_t id, uint64_t hash);
+/* id was hit. */
+void xd_cp_access(struct xd_cp *p, uint32_t id);
+/* id leaves without being evicted (invalidated); not remembered in the ghost. */
+void xd_cp_remove(struct xd_cp *p, uint32_t id);
+/* Choose a victim among the residents the owner says may go and take it
+ * out; XD_CP_NONE when none can be evicted. Entries that may not go now
+ * (dirty ones) are passed over as if they had been hit. */
+uint32_t xd_cp_evict(struct xd_cp *p);
+/* Residents. */
+static inline uint32_t xd_cp_size(const struct xd_cp *p)
+{
+    return p->small.size + p->main.size;
+}
+
+#endif

@@ -1,0 +1,226 @@
+/* cachesim.c - replay a block access trace through a policy or Belady's MIN. */
+#include "cachesim.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "cachepolicy.h"
+
+static uint64_t sim_hash(uint32_t id)
+{
+    uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ull;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ull;
+    return x ^ (x >> 32);
+}
+
+struct sim_slots {
+    uint32_t *slot_of; /* by id; XD_CP_NONE when not resident */
+    uint32_t *id_of;   /* by slot; XD_CP_NONE when free */
+    uint32_t *free;    /* slots freed by trims */
+    uint32_t nfree, used;
+};
+
+static bool sim_any(void *ctx, uint32_t slot)
+{
+    return true;
+}
+
+static uint64_t sim_slot_hash(void *ctx, uint32_t slot)
+{
+    return sim_hash(((struct sim_slots *)ctx)->id_of[slot]);
+}
+
+/* A slot for id: a freed or never-used one while there are any, else the
+ * victim's. */
+static void sim_fill(struct xd_cp *p, struct sim_slots *s, uint32_t id, uint32_t capacity)
+{
+    uint32_t slot;
+    if (s->nfree)
+        slot = s->free[--s->nfree];
+    else if (s->used < capacity)
+        slot = s->used++;
+    else if ((slot = xd_cp_evict(p)) != XD_CP_NONE)
+        s->slot_of[s->id_of[slot]] = XD_CP_NONE;
+    else
+        return;
+    s->id_of[slot] = id;
+    s->slot_of[id] = slot;
+    xd_cp_insert(p, slot, sim_hash(id));
+}
+
+static void sim_trim(struct xd_cp *p, struct sim_slots *s, uint32_t id)
+{
+    uint32_t slot = s->slot_of[id];
+    if (slot == XD_CP_NONE)
+        return;
+    xd_cp_remove(p, slot);
+    s->slot_of[id] = XD_CP_NONE;
+    s->id_of[slot] = XD_CP_NONE;
+    s->free[s->nfree++] = slot;
+}
+
+int xd_sim_policy(const struct xd_sim_trace *t, int kind, uint32_t capacity,
+                  struct xd_sim_result *out)
+{
+    struct xd_cp p;
+    struct sim_slots s = {0};
+    struct xd_cp_owner owner = {.evictable = sim_any, .hash = sim_slot_hash, .ctx = &s};
+    int rc = xd_cp_init(&p, kind, capacity, NULL, 0, &owner);
+    if (rc)
+        return rc;
+    s.slot_of = malloc((t->nids ? t->nids : 1) * sizeof(*s.slot_of));
+    s.id_of = malloc(capacity * sizeof(*s.id_of));
+    s.free = malloc(capacity * sizeof(*s.free));
+    if (!s.slot_of || !s.id_of || !s.free) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t i = 0; i < t->nids; i++)
+        s.slot_of[i] = XD_CP_NONE;
+    *out = (struct xd_sim_result){0};
+    for (size_t i = 0; i < t->n; i++) {
+        uint32_t id = t->ids[i];
+        if (t->ops[i] == XD_TRACE_TRIM) {
+            sim_trim(&p, &s, id);
+            continue;
+        }
+        if (t->ops[i] == XD_TRACE_READ)
+            out->reads++;
+        if (s.slot_of[id] != XD_CP_NONE) {
+            out->hits += t->ops[i] == XD_TRACE_READ;
+            xd_cp_access(&p, s.slot_of[id]);
+        } else {
+            sim_fill(&p, &s, id, capacity);
+        }
+    }
+out:
+    free(s.slot_of);
+    free(s.id_of);
+    free(s.free);
+    xd_cp_destroy(&p);
+    return rc;
+}
+
+/* --- MIN -------------------------------------------------------------------- */
+
+/* A max-heap of (next use << 32 | id); entries whose next use is no longer
+ * the block's are skipped when they surface (lazy deletion). */
+struct sim_heap {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+static int heap_push(struct sim_heap *h, uint64_t x)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 1024;
+        uint64_t *v = realloc(h->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        h->v = v;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i && h->v[(i - 1) / 2] < x) {
+        h->v[i] = h->v[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->v[i] = x;
+    return 0;
+}
+
+static uint64_t heap_pop(struct sim_heap *h)
+{
+    uint64_t top = h->v[0], last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->v[c + 1] > h->v[c])
+            c++;
+        if (h->v[c] <= last)
+            break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n)
+        h->v[i] = last;
+    return top;
+}
+
+/* next[i]: when ids[i] is accessed next (a trim ends its use), or a value
+ * past the trace unique to the id when never. */
+static uint32_t *sim_next_use(const struct xd_sim_trace *t)
+{
+    uint32_t *next = malloc((t->n ? t->n : 1) * sizeof(*next));
+    uint32_t *last = malloc((t->nids ? t->nids : 1) * sizeof(*last));
+    if (!next || !last) {
+        free(next);
+        free(last);
+        return NULL;
+    }
+    uint32_t never = (uint32_t)t->n;
+    for (uint32_t id = 0; id < t->nids; id++)
+        last[id] = never + id;
+    for (size_t i = t->n; i-- > 0;) {
+        uint32_t id = t->ids[i];
+        next[i] = last[id];
+        last[id] = t->ops[i] == XD_TRACE_TRIM ? never + id : (uint32_t)i;
+    }
+    free(last);
+    return next;
+}
+
+int xd_sim_min(const struct xd_sim_trace *t, uint32_t capacity, struct xd_sim_result *out)
+{
+    if (t->n + t->nids >= UINT32_MAX)
+        return -E2BIG;
+    uint32_t *next = sim_next_use(t);
+    uint32_t *due = malloc((t->nids ? t->nids : 1) * sizeof(*due)); /* next use of a resident; 0: not resident */
+    struct sim_heap h = {0};
+    uint32_t resident = 0;
+    int rc = 0;
+    if (!next || !due) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t id = 0; id < t->nids; id++)
+        due[id] = 0;
+    *out = (struct xd_sim_result){0};
+    for (size_t i = 0; i < t->n && !rc; i++) {
+        uint32_t id = t->ids[i];
+        if (t->ops[i] == XD_TRACE_TRIM) {
+            if (due[id]) {
+                due[id] = 0;
+                resident--;
+            }
+            continue;
+        }
+        if (t->ops[i] == XD_TRACE_READ)
+            out->reads++;
+        if (due[id]) {
+            out->hits += t->ops[i] == XD_TRACE_READ;
+        } else if (resident == capacity) {
+            for (;;) { /* the furthest next use among residents */
+                uint64_t top = heap_pop(&h);
+                uint32_t vid = (uint32_t)top, when = (uint32_t)(top >> 32);
+                if (due[vid] == when + 1) {
+                    due[vid] = 0;
+                    break;
+                }
+            }
+        } else {
+            resident++;
+        }
+        due[id] = next[i] + 1;
+        rc = heap_push(&h, (uint64_t)next[i] << 32 | id);
+    }
+out:
+    free(next);
+    free(due);
+    free(h.v);
+    return rc;
+}
