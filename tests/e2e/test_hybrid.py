@@ -214,3 +214,19 @@ def test_every_cold_type_verifies(engine, tmp_path, disk_dir, hot, cold):
     assert_verified(r.data, size=4 * MiB, njobs=1)
     t = tier(load_stats(stats))
     assert t["promotions"] > 0, t
+
+
+@pytest.mark.parametrize("write_cache", [0, 1])
+def test_cache_above_the_tiers(engine, tmp_path, disk_dir, hot, write_cache):
+    """enable_read_cache puts one cache above the tier layer (never one per
+    tier: the migration thread writes the tiers through devices of its own)."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, **CHURN, stats=stats, enable_read_cache=1, enable_write_cache=write_cache)
+    xd["async"] = "io_uring"
+    args = fio_job(engine, name="c", xd=xd, directory=disk_dir, filename="f", rw="randwrite",
+                   bs="4k", size=SIZE // 2, offset_increment=SIZE // 2, numjobs=2, iodepth=16,
+                   verify="crc32c", verify_fatal=1, do_verify=1, rate_iops=4000) + ["--thread=1"]
+    r = run_fio(args, tmp_path)
+    assert_verified(r.data, njobs=2)
+    layers = load_stats(stats)["jobs"][0]["layers"]
+    assert "cache" in layers and layers["tier"]["promotions"] > 0, layers
