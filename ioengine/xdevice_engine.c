@@ -297,6 +297,8 @@ static void fio_xd_reload(struct thread_data *td, struct fio_xd_job *job)
     for (unsigned i = 0; rc >= 0 && job->speaks && changed[i] != none; i++)
         log_info("xdevice: %s: xd_config=%s reloaded: %s %s -> %s\n", td->o.name, o->config,
                  xd_keys[changed[i]].name, old[i], xd_config_get(next, xd_keys[changed[i]].name));
+    /* a job process leaves with _exit: what sits in its stdio buffer is lost */
+    log_info_flush();
     xd_config_free(next);
 }
 
@@ -397,8 +399,10 @@ static int fio_xd_init(struct thread_data *td)
     td->io_ops_data = job; /* cleanup frees it from here on */
     /* watch before reading, so a rewrite in between is not missed */
     if (o->config && xd_config_watch_open(&job->watch, o->config, err, sizeof(err)) &&
-        job->speaks)
+        job->speaks) {
         log_info("xdevice: %s; xd_config is not reloaded this run\n", err);
+        log_info_flush();
+    }
     if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
         log_err("xdevice: %s\n", err);
         return 1;

@@ -132,6 +132,18 @@ static void test_round_trip(void)
     CHECK_MSG(!xd_config_load(back, path, err, sizeof(err)), "%s", err);
     CHECK(configs_equal(cfg, back));
     CHECK(back->read_ahead_kb == 512 && back->compression_level == 9);
+    /* the file passes the same checks: keys never set stay unset (a
+     * regular-type config must not come back with enable_compression set) */
+    CHECK_MSG(!xd_config_check(back, err, sizeof(err)), "%s", err);
+    CHECK(!back->origin[XD_KEY_enable_compression] && !strstr(text, "enable_compression"));
+    struct xd_config *direct = xd_config_new(), *direct_back = xd_config_new();
+    CHECK(!xd_config_set(direct, "storage_type", "direct", "test", err, sizeof(err)));
+    CHECK(!xd_config_save(direct, path, NULL, err, sizeof(err)));
+    CHECK(!xd_config_load(direct_back, path, err, sizeof(err)));
+    CHECK_MSG(!xd_config_check(direct_back, err, sizeof(err)), "%s", err);
+    CHECK(configs_equal(direct, direct_back));
+    xd_config_free(direct);
+    xd_config_free(direct_back);
     /* a missing directory is one line naming the path */
     CHECK(xd_config_save(cfg, "/nonexistent-xd/dir/x.ini", NULL, err, sizeof(err)) == -ENOENT);
     CHECK(strstr(err, "/nonexistent-xd/dir/x.ini") != NULL);
