@@ -296,6 +296,42 @@ static void test_rewrites_race_readers(void)
         xd_config_free(versions[v]);
 }
 
+/* The watch hears a save (rename over), a write in place and a removal of
+ * its file, nothing of other files, and the end of its directory. */
+static void test_watch(void)
+{
+    char sub[300], path[400], other[400];
+    struct xd_config_watch *w;
+    snprintf(sub, sizeof(sub), "%s/watched", dir);
+    snprintf(path, sizeof(path), "%s/x.ini", sub);
+    snprintf(other, sizeof(other), "%s/y.ini", sub);
+    CHECK(!mkdir(sub, 0755));
+    CHECK(xd_config_watch_open(&w, "/nonexistent-xd/x.ini", err, sizeof(err)) == -ENOENT);
+    CHECK(strstr(err, "/nonexistent-xd") != NULL);
+    CHECK_MSG(!xd_config_watch_open(&w, path, err, sizeof(err)), "%s", err);
+    CHECK(xd_config_watch_fd(w) >= 0);
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_NONE);
+    struct xd_config *cfg = xd_config_new();
+    CHECK(!xd_config_save(cfg, path, NULL, err, sizeof(err)));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_CHANGED);
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_NONE); /* drained */
+    write_file(other, "[local]\n");
+    CHECK(!xd_config_save(cfg, other, NULL, err, sizeof(err)));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_NONE);
+    write_file(path, "[local]\nread_ahead_kb = 1\n");
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_CHANGED);
+    CHECK(!unlink(path));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_REMOVED);
+    CHECK(!xd_config_save(cfg, path, NULL, err, sizeof(err)));
+    CHECK(!unlink(path));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_REMOVED); /* the last word wins */
+    CHECK(!unlink(other) && !rmdir(sub));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_GONE);
+    CHECK(xd_config_watch_fd(w) == -1 && xd_config_watch_poll(w) == XD_WATCH_NONE);
+    xd_config_watch_close(w);
+    xd_config_free(cfg);
+}
+
 /* No temp file is left behind by successful or refused saves. */
 static void test_no_leftovers(void)
 {
@@ -318,6 +354,7 @@ int main(void)
     test_mode();
     test_symlink_at_path();
     test_rewrites_race_readers();
+    test_watch();
     test_no_leftovers();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
