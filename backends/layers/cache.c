@@ -1572,6 +1572,8 @@ static int cache_control(struct xd_layer *layer, int op, void *arg)
     } else {
         if (op == XD_CTL_STATS_JSON)
             cache_stats_json(cl, arg);
+        /* XD_CTL_RELOAD: the hook for a live cache_size (not XD_K_LIVE
+         * yet, so xd_reload refuses a change to it); see DESIGN.md */
         rc = xd_layer_control(layer->lower, op, arg);
     }
     cache_leave(cl);
