@@ -57,6 +57,14 @@ const char *xd_config_key_name(unsigned i);
  *   xd_tunable_count/xd_tunable_get/xd_tunable_find  the search space
  *   xd_config_save                                   write an INI atomically
  *   xd_reload                                        apply live keys to an open device
+ * and, further down, for a daemon that follows a run:
+ *   xd_config_watch_open/poll/fd/close               notice rewrites of an INI
+ *   xd_stats_mark_new/free, xd_stats_interval_json   per-interval figures
+ * The fio engine uses all of them: xd_stats_interval=N appends one JSON line
+ * per job and interval to xd_stats_log (default <xd_stats>.jsonl), and a
+ * rewrite of xd_config is applied to the running jobs (README, "Live reload
+ * and periodic stats"). Keys set as xd_ options in a job win over the file,
+ * so a daemon tunes only keys the job leaves to the INI.
  * A config written by xd_config_save is read back by xd_config_load into an
  * equal config, which passes xd_config_check when cfg did: it holds the keys
  * set from somewhere (file, option, xd_config_set) or not at their default,
