@@ -1,6 +1,7 @@
 /* reload.c - xd_reload: change an open device's live keys. All or nothing:
  * a new config that differs in a key the chain fixed at open (the storage
- * type, O_DIRECT, the async mode, ...) is refused whole, so a device never
+ * type, O_DIRECT, the async mode, ...), or asks a layer for a value it
+ * cannot take (XD_CTL_RELOAD_CHECK), is refused whole, so a device never
  * runs on a config nobody wrote.
  */
 #include <stdio.h>
@@ -54,6 +55,11 @@ int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, siz
                 fixed, live);
         return -EINVAL;
     }
+    struct xd_ctl_reload_check chk = {.next = newcfg, .err = err, .errlen = errlen};
+    rc = xd_layer_control(dev->top, XD_CTL_RELOAD_CHECK, &chk);
+    if (rc && rc != -ENOTTY)
+        return rc;
+    rc = 0;
     struct xd_config *before = xd_config_dup(dev->cfg);
     if (!before)
         return -ENOMEM;

@@ -130,6 +130,7 @@ struct cache_shard {
     char *data;                  /* id * block size */
     uint32_t bs;
     uint32_t per, fresh;         /* entries; never used yet from fresh on */
+    uint32_t limit;              /* resident at most: per, or less after a live cache_size */
     uint32_t free_head;          /* id + 1 */
     uint32_t bucket_mask;
     uint32_t *buckets; /* id + 1 */
@@ -398,12 +399,12 @@ static bool entry_expired(const struct cache *c, const struct cache_entry *e)
 static uint32_t shard_alloc(struct cache_shard *s)
 {
     uint32_t id;
-    if (s->free_head) {
+    if (s->free_head && s->resident < s->limit) {
         id = s->free_head - 1;
         s->free_head = s->entries[id].hnext;
         return id;
     }
-    if (s->fresh < s->per)
+    if (s->fresh < s->per && s->resident < s->limit)
         return s->fresh++;
     id = xd_cp_evict(&s->policy);
     if (id == XD_CP_NONE) {
@@ -1095,6 +1096,7 @@ static int cache_shard_init(struct cache *c, uint32_t i)
     while (buckets < c->nblocks / c->nshards)
         buckets <<= 1;
     s->per = c->nblocks / c->nshards;
+    s->limit = s->per;
     s->bs = c->bs;
     s->entries = c->entries + (size_t)i * s->per;
     s->data = c->arena + (size_t)i * s->per * c->bs;
@@ -1493,6 +1495,8 @@ static int64_t cache_file_size(struct xd_layer *layer, struct xd_file *file)
 
 /* --- control and stats ------------------------------------------------------ */
 
+static uint32_t cache_limit_of(const struct cache *c, uint64_t size);
+
 static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
 {
     const struct cache *c = cl->cache;
@@ -1525,7 +1529,8 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "writes_through", cl->count.through);
         /* the process's cache, shared with other devices */
         xd_json_uint(j, "block_size", c->bs);
-        xd_json_uint(j, "capacity_bytes", (uint64_t)c->nblocks * c->bs);
+        xd_json_uint(j, "capacity_bytes", (uint64_t)cache_limit_of(c, c->size) * c->nshards * c->bs);
+        xd_json_uint(j, "reserved_bytes", (uint64_t)c->nblocks * c->bs);
         xd_json_uint(j, "shards", c->nshards);
         xd_json_uint(j, "devices", c->users);
         xd_json_uint(j, "bytes_cached", resident * c->bs);
@@ -1562,6 +1567,55 @@ static int cache_invalidate(struct xd_layer *layer, struct cache_layer *cl, stru
     return xd_layer_control(layer->lower, XD_CTL_INVALIDATE, file);
 }
 
+/* --- live cache_size -------------------------------------------------------
+ * The arena, entries and policies are reserved for the size the process's
+ * cache opened with, so a live cache_size may go down and back up to it, not
+ * above. Shrinking evicts down to the new size at once (dirty blocks stay
+ * until written back); the write-back bounds stay those of the reservation. */
+
+static uint32_t cache_limit_of(const struct cache *c, uint64_t size)
+{
+    uint64_t per = size / c->bs / c->nshards;
+    return per < 1 ? 1 : per > c->nblocks / c->nshards ? c->nblocks / c->nshards : (uint32_t)per;
+}
+
+static int cache_reload_check(const struct cache_layer *cl, struct xd_ctl_reload_check *chk)
+{
+    const struct cache *c = cl->cache;
+    uint64_t want = (uint64_t)chk->next->cache_size, reserved = (uint64_t)c->nblocks * c->bs;
+    if (want / c->bs <= c->nblocks)
+        return 0;
+    xd_errf(chk->err, chk->errlen,
+            "cache_size=%" PRIu64 ": above the %" PRIu64 " bytes this process's cache reserved when it opened; allowed while running: up to %" PRIu64 " (a new run may take any size)",
+            want, reserved, reserved);
+    return -EINVAL;
+}
+
+static void cache_resize(struct cache *c, uint64_t size)
+{
+    uint32_t limit = cache_limit_of(c, size);
+    for (uint32_t i = 0; i < c->nshards; i++) {
+        struct cache_shard *s = &c->shards[i];
+        pthread_mutex_lock(&s->lock);
+        s->limit = limit;
+        while (s->resident > s->limit) {
+            uint32_t id = xd_cp_evict(&s->policy);
+            if (id == XD_CP_NONE)
+                break; /* the rest is dirty: it goes once written back */
+            shard_unhash(s, id);
+            s->entries[id].state = ENTRY_FREE;
+            s->entries[id].hnext = s->free_head;
+            s->free_head = id + 1;
+            s->resident--;
+            s->count.evictions++;
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_lock(&cache_global);
+    c->size = size; /* what later devices of this process must ask for */
+    pthread_mutex_unlock(&cache_global);
+}
+
 static int cache_control(struct xd_layer *layer, int op, void *arg)
 {
     struct cache_layer *cl = layer->priv;
@@ -1572,9 +1626,13 @@ static int cache_control(struct xd_layer *layer, int op, void *arg)
     } else {
         if (op == XD_CTL_STATS_JSON)
             cache_stats_json(cl, arg);
-        /* XD_CTL_RELOAD: the hook for a live cache_size (not XD_K_LIVE
-         * yet, so xd_reload refuses a change to it); see DESIGN.md */
-        rc = xd_layer_control(layer->lower, op, arg);
+        rc = 0;
+        if (op == XD_CTL_RELOAD_CHECK && cl->cache)
+            rc = cache_reload_check(cl, arg);
+        if (op == XD_CTL_RELOAD && cl->cache)
+            cache_resize(cl->cache, (uint64_t)layer->dev->cfg->cache_size);
+        if (!rc)
+            rc = xd_layer_control(layer->lower, op, arg);
     }
     cache_leave(cl);
     return rc;

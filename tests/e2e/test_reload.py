@@ -180,6 +180,36 @@ def test_reload_compression_level(engine, tmp_path):
     check_interval_sums(recs, data, "write")
 
 
+def test_reload_cache_size(engine, tmp_path):
+    """A smaller cache_size mid-run: the shared cache shrinks at once."""
+    ini = tmp_path / "xd.ini"
+    log = tmp_path / "periodic.jsonl"
+    xdconfig_set(ini, "enable_read_cache=true", "cache_size=4m", "async=io_uring")
+    args = fio_job(engine, name="cached", xd={"config": ini, "stats_log": log, "stats_interval": 1},
+                   rw="read", bs="16k", size="3m", iodepth=4, numjobs=2, thread=1,
+                   time_based=None, runtime=4, filename=tmp_path / "data",
+                   invalidate=0)  # fio invalidates at every pass over the file otherwise
+    proc, out = start_fio(args, tmp_path)
+    wait_for(proc, lambda: len(per_job(records(log))) == 2, 20, "the first records")
+    t_change = time.time() * 1000
+    xdconfig_set(ini, "cache_size=1m")
+    data, text = finish_fio(proc, out)
+    lines = xdevice_lines(text)
+    assert sum("reloaded: cache_size 4194304 -> 1048576" in ln for ln in lines) == 1, "\n".join(lines)
+    recs = records(log)
+    before = [r for r in recs if r["time_ms"] < t_change]
+    after = [r for r in recs if r["time_ms"] > t_change + 300]
+    assert before and after, (len(before), len(after))
+    assert all(r["layers"]["cache"]["capacity_bytes"] == 4 << 20 for r in before)
+    assert max(r["layers"]["cache"]["bytes_cached"] for r in before) > 1 << 20, \
+        [(r["jobnum"], r["seq"], r["interval"]["ops"]["read"]["ops"], r["layers"]["cache"]) for r in recs]
+    for r in after:
+        assert r["layers"]["cache"]["capacity_bytes"] == 1 << 20
+        assert r["layers"]["cache"]["bytes_cached"] <= 1 << 20
+        assert r["config"]["cache_size"] == 1 << 20
+    check_interval_sums(recs, data, "read")
+
+
 def test_reload_verifies_across_a_change(engine, tmp_path):
     """Data written before and after a live change reads back (verify)."""
     ini = tmp_path / "xd.ini"
