@@ -210,11 +210,12 @@ def test_reload_cache_size(engine, tmp_path):
     check_interval_sums(recs, data, "read")
 
 
-def test_reload_verifies_across_a_change(engine, tmp_path):
+@pytest.mark.parametrize("async_mode", ["sync", "libaio", "io_uring"])
+def test_reload_verifies_across_a_change(engine, tmp_path, async_mode):
     """Data written before and after a live change reads back (verify)."""
     ini = tmp_path / "xd.ini"
     log = tmp_path / "periodic.jsonl"
-    xdconfig_set(ini, "storage_type=compressed", "compression_type=zstd", "async=io_uring")
+    xdconfig_set(ini, "storage_type=compressed", "compression_type=zstd", f"async={async_mode}")
     args = fio_job(engine, name="v", xd={"config": ini, "stats_log": log, "stats_interval": 1},
                    rw="randwrite", bs="16k", size="24m", iodepth=8, numjobs=2, thread=1,
                    filename_format="$jobname.$jobnum", directory=tmp_path, verify="crc32c",
