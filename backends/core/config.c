@@ -415,6 +415,49 @@ struct xd_config *xd_config_dup(const struct xd_config *src)
     return cfg;
 }
 
+static size_t key_size(int key)
+{
+    switch (xd_keys[key].type) {
+    case XD_T_BOOL: return sizeof(bool);
+    case XD_T_ENUM: return sizeof(int);
+    case XD_T_MODE: return sizeof(unsigned);
+    case XD_T_FLOAT: return sizeof(double);
+    case XD_T_STR: return sizeof(char *);
+    default: return sizeof(int64_t);
+    }
+}
+
+bool xd_config_key_equal(const struct xd_config *a, const struct xd_config *b, int key)
+{
+    const void *fa = key_field(a, key), *fb = key_field(b, key);
+    if (xd_keys[key].type == XD_T_STR)
+        return !strcmp(*(char *const *)fa, *(char *const *)fb);
+    return !memcmp(fa, fb, key_size(key));
+}
+
+int xd_config_copy_key(struct xd_config *dst, const struct xd_config *src, int key)
+{
+    char *origin = src->origin[key] ? strdup(src->origin[key]) : NULL;
+    void *fd = key_field(dst, key);
+    const void *fs = key_field(src, key);
+    if (src->origin[key] && !origin)
+        return -ENOMEM;
+    if (xd_keys[key].type == XD_T_STR) {
+        char *s = strdup(*(char *const *)fs);
+        if (!s) {
+            free(origin);
+            return -ENOMEM;
+        }
+        free(*(char **)fd);
+        *(char **)fd = s;
+    } else {
+        memcpy(fd, fs, key_size(key));
+    }
+    free(dst->origin[key]);
+    dst->origin[key] = origin;
+    return 0;
+}
+
 const char *xd_config_get(const struct xd_config *cfg, const char *name)
 {
     static __thread char text[64];
@@ -687,15 +730,21 @@ char *xd_config_json(const struct xd_config *cfg)
     return xd_json_finish(&j);
 }
 
-char *xd_config_ini(const struct xd_config *cfg)
+/* every key, or (only_set) those set from somewhere or not at their default */
+static char *config_ini(const struct xd_config *cfg, bool only_set)
 {
     char *text = NULL;
     size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
+    struct xd_config *def = only_set ? xd_config_new() : NULL;
+    FILE *out = only_set && !def ? NULL : open_memstream(&text, &len);
     const char *section = "";
-    if (!out)
+    if (!out) {
+        xd_config_free(def);
         return NULL;
+    }
     for (int k = 0; k < XD_KEY_COUNT; k++) {
+        if (only_set && !cfg->origin[k] && xd_config_key_equal(cfg, def, k))
+            continue;
         if (strcmp(section, xd_keys[k].section)) {
             section = xd_keys[k].section;
             fprintf(out, "%s[%s]\n", k ? "\n" : "", section);
@@ -703,5 +752,10 @@ char *xd_config_ini(const struct xd_config *cfg)
         fprintf(out, "%s = %s\n", xd_keys[k].name, xd_config_get(cfg, xd_keys[k].name));
     }
     fclose(out);
+    xd_config_free(def);
     return text;
 }
+
+char *xd_config_ini(const struct xd_config *cfg) { return config_ini(cfg, false); }
+
+char *xd_config_ini_set_keys(const struct xd_config *cfg) { return config_ini(cfg, true); }

@@ -42,7 +42,7 @@
   X(local, enable_page_cache,  BOOL, "true",  0, 0, NULL, 0, "Let the OS page cache hold data; false drops pages after each I/O (POSIX_FADV_DONTNEED)") \
   X(local, enable_read_cache,  BOOL, "false", 0, 0, NULL, 0, "xdevice's own in-memory block cache (the cache layer, under stats on every type; the compressed type caches decompressed data). One cache per process, shared by its jobs: the first job to open it sets cache_size, cache_block_size, cache_policy and cache_ttl, and a job asking for others is refused") \
   X(local, enable_write_cache, BOOL, "false", 0, 0, NULL, 0, "Write-back: writes of whole blocks, or into cached blocks, complete in the cache and a background flusher writes them below; fsync, fdatasync, close and invalidate write a file's dirty blocks first, and at most half the cache is dirty. Needs enable_read_cache=true; false is write-through") \
-  X(local, cache_size,         SIZE, "64m",   0, 64 * XD_GIB, NULL, 0, "Memory for the cache's block data, at least 16 blocks; each block costs about 96 bytes more (entries, policy, hash)") \
+  X(local, cache_size,         SIZE, "64m",   0, 64 * XD_GIB, NULL, XD_K_LIVE, "Memory for the cache's block data, at least 16 blocks; each block costs about 96 bytes more (entries, policy, hash). Live: xd_reload (the engine's config reload) resizes the process's cache in place") \
   X(local, cache_ttl,          INT,  "0",     0, 86400 * 365, NULL, 0, "Seconds a clean cached block stays valid, 0 for no expiry; dirty blocks never expire") \
   X(local, cache_block_size,   SIZE, "4k",    512, XD_MIB, NULL, 0, "Unit the cache stores, a power of two, aligned to file offsets; a read that covers a block only partly goes down widened to whole blocks (up to 256 KiB), so a miss fills every block it touches") \
   X(local, cache_policy,       ENUM, "s3fifo", 0, 0, "s3fifo|lru", 0, "Eviction: s3fifo (S3-FIFO: a small FIFO that filters one-hit blocks, a main FIFO with reinsertion, a ghost of evicted keys) or lru") \
@@ -100,6 +100,7 @@
   X(tuning, target_latency_us,      INT,   "0",     0, 100000000, NULL, 0, "Latency target in microseconds for xdtune; 0 for none") \
   X(tuning, target_iops,            INT,   "0",     0, 1000000000, NULL, 0, "IOPS target for xdtune; 0 for none") \
   X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \
+  X(tuning, config_file_mode,       MODE,  "0600",  0, 07777, NULL, 0, "Mode, in octal, of config files xd_config_save (and so xdtune) writes; the mode is set on the new file before it replaces the old one") \
   /* [recovery] */ \
   X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Periodic checkpoints (not built yet)") \
   X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, XD_K_PENDING, "Seconds between checkpoints (not built yet)") \
@@ -112,11 +113,48 @@
   X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, "Number of copies (arrives with the mirror layer)") \
   /* [monitoring] */ \
   X(monitoring, enable_metrics,              BOOL, "true",  0, 0, NULL, 0, "Collect per-op counts and latency histograms (the stats layer); false leaves the stats JSON with zero ops") \
-  X(monitoring, metrics_interval_sec,        INT,  "0",     0, 86400, NULL, XD_K_PENDING, "Seconds between periodic stats dumps (arrives with xdtune's daemon)") \
+  X(monitoring, metrics_interval_sec,        INT,  "0",     0, 86400, NULL, 0, "Seconds between periodic stats records, 0 for none. The fio engine (option xd_stats_interval is short for it) appends one JSON line per job and interval to xd_stats_log, or to the xd_stats file's name plus .jsonl; programs linking libxdevice call xd_stats_interval_json") \
   X(monitoring, log_slow_operations,         BOOL, "true",  0, 0, NULL, 0, "Count and log operations slower than slow_operation_threshold_ms") \
   X(monitoring, slow_operation_threshold_ms, INT,  "100",   1, 3600000, NULL, XD_K_LIVE, "Latency in milliseconds above which an operation counts as slow") \
   X(monitoring, enable_health_check,         BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Periodic health checks (not built yet)") \
   X(monitoring, health_check_interval_sec,   INT,  "60",    1, 86400, NULL, XD_K_PENDING, "Seconds between health checks (not built yet)")
+/* clang-format on */
+
+/* Tunable keys: the dimensions xdtune searches, with their bounds and steps.
+ * Type, allowed values and whether a key is live come from XD_SCHEMA; a key
+ * listed here before its feature reaches this branch (hybrid's) takes them
+ * from XD_TUNABLES_AHEAD below until its XD_SCHEMA line arrives.
+ *
+ * Columns: T(key, lo, hi, step, scale)
+ *   lo/hi   the range searched (within the key's schema bounds); ignored for
+ *           BOOL and ENUM, whose values are false/true and the allowed list
+ *   step    the smallest useful change: added on a linear scale, multiplied
+ *           by on a log scale (2: powers of two; lo is then above 0)
+ *   scale   LIN or LOG
+ */
+/* clang-format off */
+#define XD_TUNABLES(T) \
+  T(storage_type,         0, 0, 1, LIN) \
+  T(async,                0, 0, 1, LIN) \
+  T(max_events,           1, 1024, 2, LOG) \
+  T(use_direct_io,        0, 0, 1, LIN) \
+  T(read_ahead_kb,        8, 16384, 2, LOG) \
+  T(cache_size,           XD_MIB, 16 * XD_GIB, 2, LOG) \
+  T(cache_policy,         0, 0, 1, LIN) \
+  T(compression_type,     0, 0, 1, LIN) \
+  T(compression_level,    1, 22, 1, LIN) \
+  T(compress_chunk_size,  4 * XD_KIB, 4 * XD_MIB, 2, LOG) \
+  T(hot_cache_size,       16 * XD_MIB, 64 * XD_GIB, 2, LOG) \
+  T(hot_access_threshold, 1, 1000, 2, LOG) \
+  T(cold_timeout_sec,     1, 86400, 2, LOG) \
+  T(tier_extent_size,     4 * XD_KIB, 64 * XD_MIB, 2, LOG)
+
+/* Tunables whose XD_SCHEMA line has not reached this branch yet (the hybrid
+ * type brings tier_extent_size): A(key, type, allowed, flags) as they will
+ * be in the schema. A key found in XD_SCHEMA ignores its line here, so the
+ * line can go when the schema line lands. */
+#define XD_TUNABLES_AHEAD(A) \
+  A(tier_extent_size, SIZE, NULL, XD_K_LIVE)
 /* clang-format on */
 
 #endif

@@ -676,19 +676,20 @@ int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint6
     return rc;
 }
 
+/* The last reference frees the state with the registry held: a job opening
+ * the file meanwhile (fio reopens it for verify) must wait until the map's
+ * lock is released, or it would find its own process holding it. */
 void xd_tier_shared_put(struct tier_shared *sh)
 {
     pthread_mutex_lock(&tier_registry_lock);
-    bool last = --sh->refs == 0;
-    if (last) {
+    if (--sh->refs == 0) {
         struct tier_shared **p = &tier_registry;
         while (*p != sh)
             p = &(*p)->next;
         *p = sh->next;
+        tier_shared_free(sh);
     }
     pthread_mutex_unlock(&tier_registry_lock);
-    if (last)
-        tier_shared_free(sh);
 }
 
 /* --- the cold file before any device opens it ---------------------------- */
