@@ -397,10 +397,21 @@ static char *figures_text(const struct xt_figures *f)
 static char *goal_text(const struct xt_goal *g)
 {
     char *t = NULL;
-    if (asprintf(&t, "%s%s%.0f%s%.0f%s%.0f%s%.3f", g->minimize_p99 ? "minimise p99 latency" : "maximise IOPS",
-                 "; targets (0 = none): iops >= ", g->iops, ", mean latency <= ", g->lat_us,
-                 " us, p99 <= ", g->p99_us, " us, cache hit ratio >= ", g->cache_hit) < 0)
+    size_t len = 0;
+    FILE *f = open_memstream(&t, &len);
+    if (!f)
         return NULL;
+    fputs(g->minimize_p99 ? "minimise p99 latency" : "maximise IOPS", f);
+    fputs(xt_goal_any(g) ? " after meeting every target:" : ", no targets", f);
+    if (g->iops > 0)
+        fprintf(f, " iops >= %.0f", g->iops);
+    if (g->lat_us > 0)
+        fprintf(f, " mean latency <= %g us", g->lat_us);
+    if (g->p99_us > 0)
+        fprintf(f, " p99 <= %g us", g->p99_us);
+    if (g->cache_hit > 0)
+        fprintf(f, " cache hit ratio >= %g", g->cache_hit);
+    fclose(f);
     return t;
 }
 
@@ -416,12 +427,12 @@ static int write_best(struct search *S, const struct rec *w, const char *path, c
                         "tuned for: %s\n"
                         "job: %s (start config %s)\n"
                         "measured: %s (median of %u runs, %s spread %.1f%%)\n"
-                        "targets %s\n"
+                        "targets: %s\n"
                         "search: %u trials, method %s, seed %lu; history: history.json\n"
                         "tuned values: %s",
                         path, goal, S->o->job, S->o->config, figs, w->nmeas,
                         S->o->goal.minimize_p99 ? "p99" : "IOPS", spread_pct(S, w),
-                        xt_gap(&S->o->goal, &w->median) == 0 ? "met" : "NOT met",
+                        !xt_goal_any(&S->o->goal) ? "none given" : xt_gap(&S->o->goal, &w->median) == 0 ? "met" : "NOT met",
                         S->trials, method, S->o->seed, point) < 0)
         rc = -ENOMEM;
     if (!rc)
