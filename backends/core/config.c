@@ -415,6 +415,49 @@ struct xd_config *xd_config_dup(const struct xd_config *src)
     return cfg;
 }
 
+static size_t key_size(int key)
+{
+    switch (xd_keys[key].type) {
+    case XD_T_BOOL: return sizeof(bool);
+    case XD_T_ENUM: return sizeof(int);
+    case XD_T_MODE: return sizeof(unsigned);
+    case XD_T_FLOAT: return sizeof(double);
+    case XD_T_STR: return sizeof(char *);
+    default: return sizeof(int64_t);
+    }
+}
+
+bool xd_config_key_equal(const struct xd_config *a, const struct xd_config *b, int key)
+{
+    const void *fa = key_field(a, key), *fb = key_field(b, key);
+    if (xd_keys[key].type == XD_T_STR)
+        return !strcmp(*(char *const *)fa, *(char *const *)fb);
+    return !memcmp(fa, fb, key_size(key));
+}
+
+int xd_config_copy_key(struct xd_config *dst, const struct xd_config *src, int key)
+{
+    char *origin = src->origin[key] ? strdup(src->origin[key]) : NULL;
+    void *fd = key_field(dst, key);
+    const void *fs = key_field(src, key);
+    if (src->origin[key] && !origin)
+        return -ENOMEM;
+    if (xd_keys[key].type == XD_T_STR) {
+        char *s = strdup(*(char *const *)fs);
+        if (!s) {
+            free(origin);
+            return -ENOMEM;
+        }
+        free(*(char **)fd);
+        *(char **)fd = s;
+    } else {
+        memcpy(fd, fs, key_size(key));
+    }
+    free(dst->origin[key]);
+    dst->origin[key] = origin;
+    return 0;
+}
+
 const char *xd_config_get(const struct xd_config *cfg, const char *name)
 {
     static __thread char text[64];

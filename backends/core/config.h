@@ -5,9 +5,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../xdevice.h"
 #include "config_schema.h"
 
-enum xd_key_type { XD_T_STR, XD_T_BOOL, XD_T_INT, XD_T_SIZE, XD_T_ENUM, XD_T_MODE, XD_T_FLOAT };
+/* enum xd_key_type (XD_T_*) is public: xdevice.h */
 
 /* Key indices: XD_KEY_cache_size, ... */
 enum xd_key {
@@ -60,6 +61,10 @@ enum xd_codec_id { XD_CODEC_LZ4, XD_CODEC_ZSTD, XD_CODEC_SNAPPY, XD_CODEC_GZIP, 
 int xd_key_lookup(const char *name);
 /* The name of value i of an ENUM key. */
 const char *xd_enum_name(enum xd_key key, int value);
+/* Whether key holds the same value in a and b. */
+bool xd_config_key_equal(const struct xd_config *a, const struct xd_config *b, int key);
+/* Copy key's value and origin from src into dst; -ENOMEM leaves dst as it was. */
+int xd_config_copy_key(struct xd_config *dst, const struct xd_config *src, int key);
 /* The valid key closest to name (edit distance), for "did you mean". */
 const char *xd_key_suggest(const char *name);
 

@@ -98,6 +98,7 @@
   X(tuning, target_latency_us,      INT,   "0",     0, 100000000, NULL, 0, "Latency target in microseconds for xdtune; 0 for none") \
   X(tuning, target_iops,            INT,   "0",     0, 1000000000, NULL, 0, "IOPS target for xdtune; 0 for none") \
   X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \
+  X(tuning, config_file_mode,       MODE,  "0600",  0, 07777, NULL, 0, "Mode, in octal, of config files xd_config_save (and so xdtune) writes; the mode is set on the new file before it replaces the old one") \
   /* [recovery] */ \
   X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Periodic checkpoints (not built yet)") \
   X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, XD_K_PENDING, "Seconds between checkpoints (not built yet)") \
@@ -115,6 +116,43 @@
   X(monitoring, slow_operation_threshold_ms, INT,  "100",   1, 3600000, NULL, XD_K_LIVE, "Latency in milliseconds above which an operation counts as slow") \
   X(monitoring, enable_health_check,         BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Periodic health checks (not built yet)") \
   X(monitoring, health_check_interval_sec,   INT,  "60",    1, 86400, NULL, XD_K_PENDING, "Seconds between health checks (not built yet)")
+/* clang-format on */
+
+/* Tunable keys: the dimensions xdtune searches, with their bounds and steps.
+ * Type, allowed values and whether a key is live come from XD_SCHEMA; a key
+ * listed here before its feature reaches this branch (hybrid's) takes them
+ * from XD_TUNABLES_AHEAD below until its XD_SCHEMA line arrives.
+ *
+ * Columns: T(key, lo, hi, step, scale)
+ *   lo/hi   the range searched (within the key's schema bounds); ignored for
+ *           BOOL and ENUM, whose values are false/true and the allowed list
+ *   step    the smallest useful change: added on a linear scale, multiplied
+ *           by on a log scale (2: powers of two; lo is then above 0)
+ *   scale   LIN or LOG
+ */
+/* clang-format off */
+#define XD_TUNABLES(T) \
+  T(storage_type,         0, 0, 1, LIN) \
+  T(async,                0, 0, 1, LIN) \
+  T(max_events,           1, 1024, 2, LOG) \
+  T(use_direct_io,        0, 0, 1, LIN) \
+  T(read_ahead_kb,        8, 16384, 2, LOG) \
+  T(cache_size,           XD_MIB, 16 * XD_GIB, 2, LOG) \
+  T(cache_policy,         0, 0, 1, LIN) \
+  T(compression_type,     0, 0, 1, LIN) \
+  T(compression_level,    1, 22, 1, LIN) \
+  T(compress_chunk_size,  4 * XD_KIB, 4 * XD_MIB, 2, LOG) \
+  T(hot_cache_size,       16 * XD_MIB, 64 * XD_GIB, 2, LOG) \
+  T(hot_access_threshold, 1, 1000, 2, LOG) \
+  T(cold_timeout_sec,     1, 86400, 2, LOG) \
+  T(tier_extent_size,     4 * XD_KIB, 64 * XD_MIB, 2, LOG)
+
+/* Tunables whose XD_SCHEMA line has not reached this branch yet (the hybrid
+ * type brings tier_extent_size): A(key, type, allowed, flags) as they will
+ * be in the schema. A key found in XD_SCHEMA ignores its line here, so the
+ * line can go when the schema line lands. */
+#define XD_TUNABLES_AHEAD(A) \
+  A(tier_extent_size, SIZE, NULL, XD_K_LIVE)
 /* clang-format on */
 
 #endif

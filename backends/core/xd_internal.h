@@ -29,6 +29,8 @@ enum xd_ctl {
     XD_CTL_SEEK,       /* arg: struct xd_ctl_seek *, SEEK_DATA/SEEK_HOLE on a file */
     XD_CTL_SPACE,      /* arg: struct xd_ctl_space *, a file's size and allocated bytes */
     XD_CTL_TAKE_ERROR, /* arg: char[XD_ERRLEN], the line explaining a data error; then clear it */
+    XD_CTL_RELOAD,     /* arg: const struct xd_config *, the config before xd_reload; apply
+                        * the live keys the layer owns from dev->cfg, then pass it down */
 };
 
 /* XD_CTL_SEEK: lseek(2) with whence SEEK_DATA or SEEK_HOLE from off; result

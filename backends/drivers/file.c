@@ -31,6 +31,7 @@ struct file_state {
     int fd;            /* -1 while evicted from the fd cache */
     bool in_memory;    /* on tmpfs/ramfs: I/O cannot block on a device */
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
+    unsigned ra_gen;    /* the driver's ra_gen that ra_window was fitted to */
     int reopen_flags;  /* open(2) flags for reopening: no O_CREAT */
     unsigned in_flight;
     struct xd_readahead ra;
@@ -42,6 +43,7 @@ struct file_driver {
     struct xd_fdio io;
     const struct xd_config *cfg;
     uint64_t ra_window;
+    unsigned ra_gen;  /* bumped when xd_reload changes read_ahead_kb; files refit lazily */
     bool drop_cache; /* enable_page_cache=false */
     struct file_state *newest, *oldest;
     unsigned open_fds;
@@ -49,6 +51,15 @@ struct file_driver {
         uint64_t reopens, evictions, punched, advised, mode_changes, preallocated, in_memory_inline;
     } count;
 };
+
+/* O_DIRECT reads skip the page cache, so readahead would only fill it. */
+static void file_set_readahead(struct file_driver *d, const struct xd_config *cfg, bool direct)
+{
+    d->ra_window = direct ? 0 : (uint64_t)cfg->read_ahead_kb * 1024;
+    d->ra_gen++;
+}
+
+static void file_fit_readahead(struct file_driver *d, struct file_state *fs, bool reset);
 
 static int file_driver_open(struct xd_layer *layer, char *err, size_t errlen)
 {
@@ -64,7 +75,7 @@ static int file_driver_open(struct xd_layer *layer, char *err, size_t errlen)
         return rc;
     }
     d->cfg = cfg;
-    d->ra_window = direct ? 0 : (uint64_t)cfg->read_ahead_kb * 1024;
+    file_set_readahead(d, cfg, direct);
     d->drop_cache = !cfg->enable_page_cache && !direct;
     layer->priv = d;
     return 0;
@@ -138,6 +149,7 @@ static int fd_cache_get(struct file_driver *d, struct file_state *fs)
     fs->fd = fd;
     d->open_fds++;
     d->count.reopens++;
+    fs->ra_gen = d->ra_gen - 1; /* a new descriptor has no advice: refit at the next read */
     lru_push(d, fs);
     return fd;
 }
@@ -189,12 +201,7 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
         }
         d->count.preallocated += (uint64_t)reserved;
     }
-    if (!d->io.align && !d->ra_window)
-        posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM); /* read_ahead_kb=0: none at all */
-    /* Told SEQUENTIAL, the kernel reads twice its device's read_ahead_kb
-     * ahead, asynchronously; WILLNEED calls below that would only break its
-     * pipeline, so read_ahead_kb adds readahead only beyond it. */
-    fs->ra_window = d->ra_window > 2 * xd_device_readahead(fd) ? d->ra_window : 0;
+    file_fit_readahead(d, fs, false);
     struct statfs sfs;
     fs->in_memory = !fstatfs(fd, &sfs) && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
     if (fs->in_memory && d->io.align) {
@@ -266,6 +273,22 @@ static int64_t file_punch(struct file_driver *d, int fd, const struct xd_req *re
     return (int64_t)req->len;
 }
 
+/* Fit a file to the driver's read_ahead_kb: at open, and at its first read
+ * after xd_reload changed it (reset: forget the stream and undo the old
+ * advice). read_ahead_kb=0 means none at all: POSIX_FADV_RANDOM. */
+static void file_fit_readahead(struct file_driver *d, struct file_state *fs, bool reset)
+{
+    if (!d->io.align && (!d->ra_window || reset))
+        posix_fadvise(fs->fd, 0, 0, d->ra_window ? POSIX_FADV_NORMAL : POSIX_FADV_RANDOM);
+    /* Told SEQUENTIAL, the kernel reads twice its device's read_ahead_kb
+     * ahead, asynchronously; WILLNEED calls below that would only break its
+     * pipeline, so read_ahead_kb adds readahead only beyond it. */
+    fs->ra_window = d->ra_window > 2 * xd_device_readahead(fs->fd) ? d->ra_window : 0;
+    if (reset)
+        fs->ra = (struct xd_readahead){0};
+    fs->ra_gen = d->ra_gen;
+}
+
 /* Readahead is read_ahead_kb: the kernel is told once whenever the stream
  * turns sequential or random (so its own readahead fits the stream), and a
  * sequential stream is advised read_ahead_kb ahead. With read_ahead_kb=0 the
@@ -274,7 +297,11 @@ static void file_advise(struct file_driver *d, struct file_state *fs, const stru
 {
     uint64_t start, len;
     bool want_window;
-    if (req->op != XD_OP_READ || !d->ra_window)
+    if (req->op != XD_OP_READ)
+        return;
+    if (fs->ra_gen != d->ra_gen)
+        file_fit_readahead(d, fs, true);
+    if (!d->ra_window)
         return;
     enum xd_ra_mode mode = xd_readahead_next(&fs->ra, fs->ra_window, req->off, req->len,
                                              &want_window, &start, &len);
@@ -358,6 +385,7 @@ static void file_stats_json(const struct file_driver *d, struct xd_json *j)
     xd_json_uint(j, "open_fds", d->open_fds);
     xd_json_uint(j, "fd_evictions", d->count.evictions);
     xd_json_uint(j, "fd_reopens", d->count.reopens);
+    xd_json_uint(j, "read_ahead_kb", d->ra_window / 1024);
     xd_json_uint(j, "readahead_advised", d->count.advised);
     xd_json_uint(j, "readahead_mode_changes", d->count.mode_changes);
     xd_json_uint(j, "trimmed_bytes", d->count.punched);
@@ -412,6 +440,9 @@ static int file_control(struct xd_layer *layer, int op, void *arg)
         return file_seek(d, arg, layer->level);
     case XD_CTL_SPACE:
         return file_space(d, arg, layer->level);
+    case XD_CTL_RELOAD:
+        file_set_readahead(d, d->cfg, d->io.align != 0);
+        return 0;
     default:
         return -ENOTTY;
     }

@@ -38,6 +38,7 @@ struct mmap_file {
     size_t ndirty; /* windows with dirty set, so a sync of a clean file scans nothing */
     struct xd_readahead ra;
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
+    unsigned ra_gen;    /* the driver's ra_gen that ra_window was fitted to */
 };
 
 struct mmap_driver {
@@ -45,6 +46,7 @@ struct mmap_driver {
     uint64_t window;    /* mmap_size */
     unsigned window_shift; /* log2(window) when it is a power of two, else 0 */
     uint64_t ra_window; /* read_ahead_kb in bytes; 0 advises MADV_RANDOM */
+    unsigned ra_gen;    /* bumped when xd_reload changes read_ahead_kb; files refit lazily */
     uint64_t page;
     char notice[192];   /* empty when there is nothing to say */
     struct {
@@ -289,6 +291,7 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
     /* as in the file driver: told SEQUENTIAL, the kernel reads twice the
      * device's readahead ahead; smaller WILLNEED calls would only stall it */
     mf->ra_window = d->ra_window > 2 * xd_device_readahead(mf->fd) ? d->ra_window : 0;
+    mf->ra_gen = d->ra_gen;
     int64_t reserved = create && size && !mf->readonly ? xd_file_set_size(cfg, mf->fd, size) : 0;
     if (reserved < 0) {
         xd_errf(err, errlen, "%s: cannot size to %llu bytes%s: %s", path, (unsigned long long)size,
@@ -362,6 +365,12 @@ static void mmap_advise(struct mmap_driver *d, struct mmap_file *mf, uint64_t of
 {
     uint64_t start, alen;
     bool want_window;
+    if (mf->ra_gen != d->ra_gen) { /* read_ahead_kb changed: refit, re-advise the windows */
+        mf->ra_window = d->ra_window > 2 * xd_device_readahead(mf->fd) ? d->ra_window : 0;
+        mf->ra = (struct xd_readahead){0};
+        mf->ra_gen = d->ra_gen;
+        mmap_advise_windows(d, mf);
+    }
     if (!d->ra_window)
         return; /* mapped MADV_RANDOM, nothing to follow */
     /* writes fault pages in too (a partly written page is read first), so
@@ -498,6 +507,7 @@ static void mmap_stats_json(const struct mmap_driver *d, struct xd_json *j)
     xd_json_uint(j, "bytes_copied_in", d->count.copied_in);
     xd_json_uint(j, "bytes_copied_out", d->count.copied_out);
     xd_json_uint(j, "msyncs", d->count.msyncs);
+    xd_json_uint(j, "read_ahead_kb", d->ra_window / 1024);
     xd_json_uint(j, "advised", d->count.advised);
     xd_json_uint(j, "extends", d->count.extended);
     xd_json_uint(j, "trimmed_bytes", d->count.trimmed);
@@ -519,6 +529,10 @@ static int mmap_control(struct xd_layer *layer, int op, void *arg)
     case XD_CTL_NOTICE:
         if (d->notice[0])
             *(const char **)arg = d->notice;
+        return 0;
+    case XD_CTL_RELOAD:
+        d->ra_window = (uint64_t)d->cfg->read_ahead_kb * 1024;
+        d->ra_gen++;
         return 0;
     default:
         return -ENOTTY;

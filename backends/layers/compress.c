@@ -121,7 +121,8 @@ struct ctr_thread {
 
 struct compress_layer {
     const struct xd_config *cfg;
-    int algo, level;
+    int algo;
+    _Atomic int level; /* live: xd_reload stores, the pool's threads load */
     bool compress, adaptive;
     double keep_ratio; /* compressed/raw must be at most this to keep it */
     struct xd_workpool *pool; /* async modes */
@@ -599,7 +600,7 @@ static uint32_t chunk_encode_payload(struct compress_layer *c, struct ctr_thread
         count_add(c, C_ENTROPY_SKIP, 1);
         goto raw;
     }
-    int64_t n = xd_codec_compress(t->codec, c->algo, c->level, data, chunk_size, payload, keep);
+    int64_t n = xd_codec_compress(t->codec, c->algo, atomic_load_explicit(&c->level, memory_order_relaxed), data, chunk_size, payload, keep);
     adaptive_note(c, t, n > 0 ? (double)n / chunk_size : 1.0);
     if (n > 0) {
         *algo = (uint8_t)c->algo;
@@ -913,7 +914,7 @@ static int compress_open(struct xd_layer *layer, char *err, size_t errlen)
     layer->priv = c;
     c->cfg = cfg;
     c->algo = xd_algo_of_codec(cfg->compression_type);
-    c->level = (int)cfg->compression_level;
+    atomic_init(&c->level, (int)cfg->compression_level);
     c->compress = cfg->enable_compression;
     c->adaptive = cfg->adaptive_compression;
     c->keep_ratio = 1.0 - cfg->compression_threshold / 100.0;
@@ -1159,7 +1160,7 @@ static void compress_stats_json(struct compress_layer *c, struct xd_json *j)
     pthread_mutex_unlock(&c->space_lock);
     xd_json_object_begin(j, "compress");
     xd_json_string(j, "codec", xd_algo_name(c->algo));
-    xd_json_int(j, "level", c->level);
+    xd_json_int(j, "level", atomic_load(&c->level));
     xd_json_uint(j, "logical_bytes", sp.logical);
     xd_json_uint(j, "stored_bytes", sp.stored);
     xd_json_uint(j, "allocated_bytes", sp.allocated);
@@ -1197,6 +1198,9 @@ static int compress_control(struct xd_layer *layer, int op, void *arg)
         c->inline_state->last_gen = 0;
         return f ? -posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED) : 0;
     }
+    case XD_CTL_RELOAD: /* new chunks take the new level; stored ones keep theirs */
+        atomic_store(&c->level, (int)layer->dev->cfg->compression_level);
+        return 0; /* compress is the bottom of its chain */
     default:
         return -ENOTTY;
     }

@@ -15,6 +15,13 @@ struct stats_layer {
     bool enabled;
 };
 
+/* slow_operation_threshold_ms is live (xd_reload). */
+static void stats_set_threshold(struct stats_layer *s, const struct xd_config *cfg)
+{
+    s->slow_ns = cfg->log_slow_operations ? (uint64_t)cfg->slow_operation_threshold_ms * 1000000ull
+                                          : 0;
+}
+
 static int stats_open(struct xd_layer *layer, char *err, size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
@@ -22,8 +29,7 @@ static int stats_open(struct xd_layer *layer, char *err, size_t errlen)
     if (!s)
         return -ENOMEM;
     s->enabled = cfg->enable_metrics;
-    if (cfg->log_slow_operations)
-        s->slow_ns = (uint64_t)cfg->slow_operation_threshold_ms * 1000000ull;
+    stats_set_threshold(s, cfg);
     layer->priv = s;
     return 0;
 }
@@ -106,6 +112,13 @@ static int stats_control(struct xd_layer *layer, int op, void *arg)
     if (op == XD_CTL_STATS_SNAPSHOT) {
         *(const struct xd_stats_snapshot **)arg = &s->snap;
         return 0;
+    }
+    if (op == XD_CTL_RELOAD)
+        stats_set_threshold(s, layer->dev->cfg);
+    if (op == XD_CTL_STATS_JSON) {
+        xd_json_object_begin(arg, "stats");
+        xd_json_uint(arg, "slow_threshold_ms", s->slow_ns / 1000000ull);
+        xd_json_object_end(arg);
     }
     return xd_layer_control(layer->lower, op, arg);
 }

@@ -58,6 +58,7 @@ struct tmpfs_layer {
     pthread_cond_t unpinned; /* a backup pass let go of a file */
     pthread_t thread;
     bool thread_started, stop;
+    bool rearm; /* interval_sec changed (xd_reload): wait anew from now */
     struct tmpfs_file *files;
     struct {
         uint64_t backups, backup_bytes, backup_errors, restores, restore_bytes;
@@ -598,8 +599,13 @@ static void *tmpfs_backup_thread(void *arg)
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += (time_t)t->interval_sec;
-        while (!t->stop && pthread_cond_timedwait(&t->wake, &t->lock, &deadline) != ETIMEDOUT)
+        while (!t->stop && !t->rearm &&
+               pthread_cond_timedwait(&t->wake, &t->lock, &deadline) != ETIMEDOUT)
             ;
+        if (t->rearm) {
+            t->rearm = false;
+            continue;
+        }
         if (!t->stop)
             tmpfs_backup_pass_locked(t);
     }
@@ -894,6 +900,7 @@ static void tmpfs_stats_json(struct tmpfs_layer *t, struct xd_json *j)
     xd_json_string(j, "directory", t->dir);
     xd_json_bool(j, "mounted_by_us", t->mounted_by_us);
     xd_json_bool(j, "backup_to_disk", t->backup);
+    xd_json_uint(j, "backup_interval_sec", t->interval_sec);
     xd_json_uint(j, "backups", t->count.backups);
     xd_json_uint(j, "backup_bytes", t->count.backup_bytes);
     xd_json_uint(j, "backup_errors", t->count.backup_errors);
@@ -907,6 +914,18 @@ static void tmpfs_stats_json(struct tmpfs_layer *t, struct xd_json *j)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* backup_interval_sec is live: the backup thread waits anew with it. */
+static void tmpfs_set_interval(struct tmpfs_layer *t, const struct xd_config *cfg)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->interval_sec != (unsigned)cfg->backup_interval_sec) {
+        t->interval_sec = (unsigned)cfg->backup_interval_sec;
+        t->rearm = true;
+        pthread_cond_broadcast(&t->wake);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
 static int tmpfs_control(struct xd_layer *layer, int op, void *arg)
 {
     struct tmpfs_layer *t = layer->priv;
@@ -916,6 +935,8 @@ static int tmpfs_control(struct xd_layer *layer, int op, void *arg)
     }
     if (op == XD_CTL_STATS_JSON)
         tmpfs_stats_json(t, arg);
+    if (op == XD_CTL_RELOAD)
+        tmpfs_set_interval(t, layer->dev->cfg);
     return xd_layer_control(layer->lower, op, arg);
 }
 
