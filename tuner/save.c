@@ -1,12 +1,12 @@
 /* save.c - writing a config the engine will read: header comments, then the
  * INI that recreates it, replaced atomically so a reader (the engine's
- * reload, a person) never sees half a file. The seam for the library's own
- * xd_config_save when it lands.
+ * reload, a person) never sees half a file.
  *
  * Only keys that differ from their defaults are written: the library checks
  * keys set explicitly against each other (enable_compression=true with
- * storage_type=regular is refused), so a full dump would not load, and a
- * short file says at a glance what was tuned.
+ * storage_type=regular is refused), so a full dump - what xd_config_save
+ * writes today - does not load in the engine for most types. A short file
+ * also says at a glance what was tuned.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -198,6 +198,17 @@ static struct rec *run_trial(struct search *S, const struct xt_point *p, int as_
 
 /* --- choosing the next point ------------------------------------------------------ */
 
+/* Combinations the library refuses (use_direct_io=false with the direct
+ * type...) are never tried: checking costs microseconds, a trial seconds. */
+static int point_valid(struct search *S, const struct xt_point *p)
+{
+    char err[XD_ERRLEN];
+    struct xd_config *cfg = xd_config_dup(S->start);
+    int ok = cfg && xt_space_apply(&S->space, p, cfg, err, sizeof(err)) == 0;
+    xd_config_free(cfg);
+    return ok;
+}
+
 static int enumerable(const struct xt_space *s)
 {
     return xt_space_size(s) <= 20000;
@@ -213,7 +224,7 @@ static unsigned candidates(struct search *S, struct xt_point *out, unsigned max)
         double size = xt_space_size(&S->space);
         for (double i = 0; i < size && n < max; i++) {
             xt_space_point(&S->space, i, &p);
-            if (rec_find(S, &p) < 0)
+            if (rec_find(S, &p) < 0 && point_valid(S, &p))
                 out[n++] = p;
         }
         return n;
@@ -226,13 +237,14 @@ static unsigned candidates(struct search *S, struct xt_point *out, unsigned max)
                 if (v < 0 || v >= (int)S->space.dim[d].nvals)
                     continue;
                 p.idx[d] = (unsigned)v;
-                if (n < max && rec_find(S, &p) < 0)
+                if (n < max && rec_find(S, &p) < 0 && point_valid(S, &p))
                     out[n++] = p;
             }
-    for (unsigned tries = 0; n < max && tries < max * 4; tries++) {
+    unsigned sample = n + 4000 < max ? n + 4000 : max;
+    for (unsigned tries = 0; n < sample && tries < sample * 2; tries++) {
         for (unsigned d = 0; d < S->space.n; d++)
             p.idx[d] = (unsigned)(rnd(S) * S->space.dim[d].nvals);
-        if (rec_find(S, &p) < 0)
+        if (rec_find(S, &p) < 0 && point_valid(S, &p))
             out[n++] = p;
     }
     return n;
@@ -300,7 +312,8 @@ static void run_grid(struct search *S)
     struct xt_point p;
     for (double i = 0; i < size && S->trials < S->o->budget; i++) {
         xt_space_point(&S->space, i, &p);
-        run_trial(S, &p, 0, "grid");
+        if (point_valid(S, &p))
+            run_trial(S, &p, 0, "grid");
     }
 }
 

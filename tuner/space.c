@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xdtune.h"
 
@@ -162,19 +163,58 @@ void xt_space_free(struct xt_space *s)
     s->n = 0;
 }
 
+/* The types that keep data as a plain file at the job's path: a search can
+ * move among them without ever meeting a file another type wrote. */
+static const char raw_types[] = "regular|mmap|direct|sparse";
+
+static int in_list(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p += n)
+        if ((p == list || p[-1] == '|') && (p[n] == '|' || !p[n]))
+            return 1;
+    return 0;
+}
+
 /* Which tunables make sense for a start config of this type. */
 static int tunable_applies(const char *key, const char *type)
 {
-    int compressed = strcmp(type, "compressed") == 0;
     if (strcmp(key, "storage_type") == 0)
-        return strstr("regular|mmap|direct|sparse", type) != NULL;
-    if (strstr(key, "compression"))
-        return compressed;
-    if (strcmp(key, "mmap_size") == 0)
-        return strcmp(type, "compressed") != 0;
-    if (strncmp(key, "hot_", 4) == 0 || strncmp(key, "cold_", 5) == 0 || strncmp(key, "migration", 9) == 0)
+        return in_list(raw_types, type);
+    if (strstr(key, "compress"))
+        return strcmp(type, "compressed") == 0;
+    if (strncmp(key, "hot_", 4) == 0 || strncmp(key, "cold_", 5) == 0 ||
+        strncmp(key, "migration", 9) == 0 || strncmp(key, "tier_", 5) == 0)
         return strcmp(type, "hybrid") == 0;
     return 1;
+}
+
+/* Cache sizes above half the machine's memory would take it from fio and
+ * the page cache: such a trial measures swapping, not the config. */
+static void dim_cap_memory(struct xt_dim *d)
+{
+    double half = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 2;
+    unsigned kept = 0;
+    for (unsigned j = 0; j < d->nvals; j++) {
+        if (strtod(d->vals[j], NULL) <= half)
+            d->vals[kept++] = d->vals[j];
+        else
+            free(d->vals[j]);
+    }
+    d->nvals = kept;
+}
+
+/* storage_type: only the raw types (see raw_types). */
+static void dim_keep_raw_types(struct xt_dim *d)
+{
+    unsigned kept = 0;
+    for (unsigned j = 0; j < d->nvals; j++) {
+        if (in_list(raw_types, d->vals[j]))
+            d->vals[kept++] = d->vals[j];
+        else
+            free(d->vals[j]);
+    }
+    d->nvals = kept;
 }
 
 int xt_space_default(struct xt_space *s, const struct xd_config *start, char *err, size_t errlen)
@@ -194,6 +234,10 @@ int xt_space_default(struct xt_space *s, const struct xd_config *start, char *er
                                                   "tunables", err, errlen);
         if (!rc)
             rc = dim_validate(d, 0, "tunables", err, errlen);
+        if (!rc && strcmp(d->key, "storage_type") == 0)
+            dim_keep_raw_types(d);
+        if (!rc && strstr(d->key, "cache_size"))
+            dim_cap_memory(d);
         if (rc) {
             xt_space_free(s);
             return rc;

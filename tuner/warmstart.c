@@ -24,18 +24,24 @@ static int value_of(const struct xt_space *s, int d, const char *value)
     return -1;
 }
 
-/* Move dim key of p to value index v (-1: the top of its grid); 0 if the
- * key is not in the space or already there. */
-static int turn(const struct xt_space *s, struct xt_point *p, const char *key, int v)
+/* Move dim key of p to value index v, or (up != 0) up steps along its grid
+ * from where it is; 0 if the key is not in the space or already there. */
+static int turn_by(const struct xt_space *s, struct xt_point *p, const char *key, int v, int up)
 {
     int d = dim_of(s, key);
     if (d < 0)
         return 0;
-    unsigned idx = v < 0 ? s->dim[d].nvals - 1 : (unsigned)v;
+    int want = up ? (int)p->idx[d] + up : v;
+    unsigned idx = want < 0 ? 0 : want >= (int)s->dim[d].nvals ? s->dim[d].nvals - 1 : (unsigned)want;
     if (p->idx[d] == idx)
         return 0;
     p->idx[d] = idx;
     return 1;
+}
+
+static int turn(const struct xt_space *s, struct xt_point *p, const char *key, int v)
+{
+    return turn_by(s, p, key, v, 0);
 }
 
 static int turn_value(const struct xt_space *s, struct xt_point *p, const char *key,
@@ -65,13 +71,13 @@ unsigned xt_warmstart(const struct xt_space *s, const struct xt_job *job,
     if (job->random_access) {
         p = *start;
         c = turn_value(s, &p, "enable_read_cache", "true");
-        c |= turn(s, &p, "cache_size", -1);
+        c |= turn_by(s, &p, "cache_size", 0, 2); /* four times: larger, not all memory */
         c |= turn_value(s, &p, "read_ahead_kb", "0"); /* readahead only wastes reads here */
         n = add(out, n, max, "random access -> larger cache", &p, c);
     }
     if (job->sequential) {
         p = *start;
-        n = add(out, n, max, "sequential -> readahead", &p, turn(s, &p, "read_ahead_kb", -1));
+        n = add(out, n, max, "sequential -> readahead", &p, turn_by(s, &p, "read_ahead_kb", 0, 3));
     }
     if (first && first->write_lat_us > 1000) {
         p = *start;
