@@ -210,7 +210,7 @@ static int judge(struct daemon *D, struct xd_config *cfg, double metric, const c
     if (!c->active)
         return 0;
     c->active = 0;
-    xt_history_change(D->hist, 0, c->key, c->old, c->new_value, mname, c->before, metric);
+    xt_history_effect(D->hist, metric);
     printf("xdtune: cycle %u: %s %s -> %s: %s %.3f -> %.3f\n", cycle, c->key, c->old, c->new_value,
            mname, c->before, metric);
     if (c->target_driven || !isfinite(metric) || !isfinite(c->before) || metric >= c->before * 0.97)
@@ -254,6 +254,7 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
             snprintf(D->pending.key, sizeof(D->pending.key), "%s", key);
             snprintf(D->pending.old, sizeof(D->pending.old), "%s", old);
             snprintf(D->pending.new_value, sizeof(D->pending.new_value), "%s", value);
+            xt_history_change(D->hist, 0, key, old, value, mname, metric, NAN);
         }
     } else if (!rc && !isfinite(metric)) {
         printf("xdtune: cycle %u: nothing new to measure yet (%s)\n", n,

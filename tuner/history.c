@@ -139,6 +139,20 @@ void xt_history_change(struct xt_history *h, unsigned trial, const char *key, co
     cJSON_AddItemToArray(h->changes, c);
 }
 
+void xt_history_effect(struct xt_history *h, double after)
+{
+    cJSON *last = cJSON_GetArrayItem(h->changes, cJSON_GetArraySize(h->changes) - 1);
+    cJSON *e = cJSON_GetObjectItemCaseSensitive(last, "effect");
+    double before = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "before"));
+    if (!e || !isfinite(after))
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "after");
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "delta_pct");
+    cJSON_AddNumberToObject(e, "after", after);
+    if (isfinite(before) && before != 0)
+        cJSON_AddNumberToObject(e, "delta_pct", 100.0 * (after - before) / fabs(before));
+}
+
 void xt_history_best(struct xt_history *h, const char *ini, const char *summary, int met,
                      const struct xt_space *s, const struct xt_point *p,
                      const struct xt_figures *median, double objective, double spread_pct,

@@ -245,7 +245,7 @@ static pid_t fio_spawn(const char *jobpath, const char *outpath, const char *err
         dup2(fd, 2);
     }
     setpgid(0, 0);
-    char out[4200];
+    char out[4500];
     snprintf(out, sizeof(out), "--output=%s", outpath);
     execlp("fio", "fio", "--output-format=json", out, jobpath, (char *)NULL);
     fprintf(stderr, "xdtune: cannot run fio: %s\n", strerror(errno));
