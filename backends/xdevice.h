@@ -111,6 +111,24 @@ int xd_config_save(const struct xd_config *cfg, const char *path, const char *he
  * flight complete under whichever value they started with). */
 int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, size_t errlen);
 
+/* Notice rewrites of an INI file (inotify on its directory, so a rename
+ * over the name is seen as well as a write in place). open: -errno with one
+ * line in err when the directory cannot be watched. poll never blocks and
+ * drains what happened since the last call: XD_WATCH_NONE; XD_WATCH_CHANGED
+ * (written and closed, or renamed over: load it again); XD_WATCH_REMOVED
+ * (deleted or renamed away: keep the config in force); XD_WATCH_GONE (the
+ * directory itself went; the watch is over). fd is pollable (POLLIN) for
+ * callers with an event loop; -1 once the watch is over. */
+#define XD_WATCH_NONE    0
+#define XD_WATCH_CHANGED 1
+#define XD_WATCH_REMOVED 2
+#define XD_WATCH_GONE    3
+struct xd_config_watch;
+int xd_config_watch_open(struct xd_config_watch **out, const char *path, char *err, size_t errlen);
+int xd_config_watch_poll(struct xd_config_watch *w);
+int xd_config_watch_fd(const struct xd_config_watch *w);
+void xd_config_watch_close(struct xd_config_watch *w);
+
 /* --- devices and files -------------------------------------------------- */
 
 /* Build the storage type's chain from cfg (copied). queue_entries is the most
@@ -220,6 +238,25 @@ char *xd_stats_json(struct xd_dev *dev);
  * many, and the slowest), for the caller to log. Returns how many there were
  * (0: nothing written to line). */
 uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len);
+
+/* Periodic figures (metrics_interval_sec; the fio engine's xd_stats_interval).
+ * A mark remembers the figures at the last record, so that each record
+ * carries the interval's own: ops, bytes, iops, bandwidth and latency
+ * percentiles since the mark. xd_stats_interval_json returns one record as
+ * a one-line JSON object, malloc'd (NULL when out of memory), and moves the
+ * mark to now; a new mark's first interval starts when the device opened:
+ *   {"time_ms": unix ms, "seq": 0.., "job": .., "jobnum": .., "type": ..,
+ *    "interval": {"seconds", "iops", "bw_bytes", "ops": {read, write, trim,
+ *    sync, fsync, fdatasync: {ops, bytes, errors, slow, lat_ns}}, "errors",
+ *    "slow_ops"}, "total": {the same since open}, "config": {effective,
+ *    after any xd_reload}, "layers": {cumulative counters and current
+ *    settings of each layer, as in xd_stats_json}}
+ * Call it from the thread that drives the device. */
+struct xd_stats_mark;
+struct xd_stats_mark *xd_stats_mark_new(void);
+void xd_stats_mark_free(struct xd_stats_mark *mark);
+char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, const char *job_name,
+                             unsigned jobnum);
 
 /* Publish this device's figures as one job of a run's stats document at
  * path: {"xdevice":{...},"jobs":[...],"aggregate":{...}}. Each job leaves a

@@ -5,14 +5,17 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "fio.h"
 #include "optgroup.h"
 
+#include "../backends/core/clock.h"
 #include "../backends/core/config.h"
 #include "../backends/xdevice.h"
 
@@ -29,6 +32,7 @@ struct fio_xd_options {
     void *pad;
     char *config;
     char *stats;
+    char *stats_log;
     char *values[XD_KEY_COUNT]; /* by enum xd_key */
 };
 
@@ -97,6 +101,27 @@ static struct fio_option options[] = {
         .group = FIO_OPT_G_INVALID,
     },
     {
+        .name = "xd_stats_log",
+        .lname = "xdevice periodic stats file",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct fio_xd_options, stats_log),
+        .help = "Append one JSON line per job every xd_stats_interval seconds to this file "
+                "(default: the xd_stats file's name plus .jsonl)",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
+        .name = "xd_stats_interval",
+        .lname = "xdevice periodic stats interval",
+        .type = FIO_OPT_STR_STORE,
+        .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_metrics_interval_sec * sizeof(char *),
+        .cb = fio_xd_check_metrics_interval_sec,
+        .help = "Seconds between periodic stats records (short for xd_metrics_interval_sec; "
+                "0: none), written to xd_stats_log",
+        .category = FIO_OPT_C_ENGINE,
+        .group = FIO_OPT_G_INVALID,
+    },
+    {
         .name = "xd_type",
         .lname = "xdevice storage type",
         .type = FIO_OPT_STR_STORE,
@@ -160,7 +185,19 @@ struct fio_xd_job {
     struct xd_req *reqs;   /* one per io_u, by io_u->index */
     unsigned nreqs;
     struct xd_req **events;
+    /* Periodic stats and config reloads happen in the job's own thread,
+     * between I/Os (queue and getevents look at the clock), because the
+     * device is not safe for a second thread. */
+    uint64_t next_tick_ns;   /* xd_now_ns when to look again */
+    uint64_t next_stats_ns;  /* when the next record is due; 0: none */
+    uint64_t interval_ns;
+    struct xd_stats_mark *mark;
+    int stats_fd;            /* xd_stats_log, O_APPEND; -1: none */
+    struct xd_config_watch *watch; /* xd_config's directory; NULL: none */
+    bool speaks;             /* the first job of its section logs reloads */
 };
+
+#define FIO_XD_TICK_NS 100000000ull /* look for a rewritten config 10 times a second */
 
 /* Defaults, then the INI file, then xd_ options: later wins. On failure err
  * holds the one line to print. */
@@ -188,6 +225,140 @@ static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out,
     }
     *out = cfg;
     return 0;
+}
+
+/* --- periodic stats and config reload --------------------------------------
+ * Both run in the job's own thread between I/Os: fio_xd_tick, called from
+ * queue and getevents, looks at the clock and does what is due. */
+
+/* Where periodic records go: xd_stats_log, else xd_stats's name + ".jsonl". */
+static char *fio_xd_stats_log_path(const struct fio_xd_options *o)
+{
+    char *path = NULL;
+    if (o->stats_log)
+        return strdup(o->stats_log);
+    if (o->stats && asprintf(&path, "%s.jsonl", o->stats) < 0)
+        return NULL;
+    return path;
+}
+
+/* One record, one write(2) on an O_APPEND file, so the lines of jobs that
+ * share the file (threads or processes) never interleave. */
+static void fio_xd_stats_record(struct thread_data *td, struct fio_xd_job *job)
+{
+    char *text = xd_stats_interval_json(job->dev, job->mark, td->o.name, td->subjob_number);
+    size_t len = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, len + 1) : NULL;
+    if (!line) {
+        free(text);
+        return;
+    }
+    line[len] = '\n';
+    ssize_t n = write(job->stats_fd, line, len + 1);
+    if (n != (ssize_t)(len + 1)) {
+        log_err("xdevice: %s: xd_stats_log: write failed (%s); no more periodic records this run\n",
+                td->o.name, n < 0 ? strerror(errno) : "short write");
+        close(job->stats_fd);
+        job->stats_fd = -1;
+        job->next_stats_ns = 0;
+    }
+    free(line);
+}
+
+/* The rewritten file, built as at init (defaults, the INI, xd_ options), and
+ * its live keys applied; one line per changed key, or one saying why not. */
+static void fio_xd_reload(struct thread_data *td, struct fio_xd_job *job)
+{
+    struct fio_xd_options *o = td->eo;
+    static const unsigned none = ~0u;
+    unsigned changed[XD_KEY_COUNT + 1], n = 0;
+    char err[XD_ERRLEN], old[XD_KEY_COUNT][64];
+    struct xd_config *next;
+    if (fio_xd_build_config(o, &next, err, sizeof(err))) {
+        if (job->speaks)
+            log_err("xdevice: %s: xd_config=%s was rewritten but is not used: %s; the config in force stays\n",
+                    td->o.name, o->config, err);
+        return;
+    }
+    const struct xd_config *cur = xd_dev_config(job->dev);
+    for (unsigned k = 0; k < XD_KEY_COUNT; k++) {
+        if (xd_config_key_equal(cur, next, (int)k))
+            continue;
+        snprintf(old[n], sizeof(old[n]), "%s", xd_config_get(cur, xd_keys[k].name));
+        changed[n++] = k;
+    }
+    changed[n] = none;
+    int rc = xd_reload(job->dev, next, err, sizeof(err));
+    if (rc < 0 && job->speaks)
+        log_err("xdevice: %s: xd_config=%s: %s; the config in force stays\n", td->o.name,
+                o->config, err);
+    if (rc >= 0 && job->speaks && !n)
+        log_info("xdevice: %s: xd_config=%s reloaded: no change\n", td->o.name, o->config);
+    for (unsigned i = 0; rc >= 0 && job->speaks && changed[i] != none; i++)
+        log_info("xdevice: %s: xd_config=%s reloaded: %s %s -> %s\n", td->o.name, o->config,
+                 xd_keys[changed[i]].name, old[i], xd_config_get(next, xd_keys[changed[i]].name));
+    xd_config_free(next);
+}
+
+static void fio_xd_watch(struct thread_data *td, struct fio_xd_job *job)
+{
+    struct fio_xd_options *o = td->eo;
+    switch (xd_config_watch_poll(job->watch)) {
+    case XD_WATCH_CHANGED:
+        fio_xd_reload(td, job);
+        break;
+    case XD_WATCH_REMOVED:
+        if (job->speaks)
+            log_err("xdevice: %s: xd_config=%s was removed; the config in force stays\n",
+                    td->o.name, o->config);
+        break;
+    case XD_WATCH_GONE:
+        if (job->speaks)
+            log_err("xdevice: %s: the directory of xd_config=%s went away; no more reloads this run\n",
+                    td->o.name, o->config);
+        xd_config_watch_close(job->watch);
+        job->watch = NULL;
+        break;
+    }
+}
+
+static inline void fio_xd_tick(struct thread_data *td, struct fio_xd_job *job)
+{
+    uint64_t now = xd_now_ns();
+    if (now < job->next_tick_ns)
+        return;
+    job->next_tick_ns = now + FIO_XD_TICK_NS;
+    if (job->watch)
+        fio_xd_watch(td, job);
+    if (job->next_stats_ns && now >= job->next_stats_ns) {
+        fio_xd_stats_record(td, job);
+        /* after a stall, one record for the whole gap rather than a burst */
+        job->next_stats_ns += job->interval_ns;
+        if (job->next_stats_ns <= now)
+            job->next_stats_ns = now + job->interval_ns;
+    }
+}
+
+/* After xd_open: the periodic records' file and clock. */
+static int fio_xd_periodic_init(struct thread_data *td, struct fio_xd_job *job)
+{
+    const struct xd_config *cfg = xd_dev_config(job->dev);
+    job->next_tick_ns = xd_now_ns() + FIO_XD_TICK_NS;
+    if (!cfg->metrics_interval_sec)
+        return 0;
+    char *path = fio_xd_stats_log_path(td->eo); /* setup made sure there is one */
+    job->stats_fd = path ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    if (job->stats_fd < 0) {
+        log_err("xdevice: xd_stats_log=%s: cannot open it: %s\n", path ? path : "?",
+                strerror(path ? errno : ENOMEM));
+        free(path);
+        return 1;
+    }
+    free(path);
+    job->mark = xd_stats_mark_new();
+    job->interval_ns = (uint64_t)cfg->metrics_interval_sec * 1000000000ull;
+    job->next_stats_ns = xd_now_ns() + job->interval_ns;
+    return job->mark ? 0 : 1;
 }
 
 /* Refuse job shapes the chain cannot serve, with one line each. */
@@ -218,23 +389,29 @@ static int fio_xd_init(struct thread_data *td)
 
     if (fio_xd_version_mismatch)
         return 1; /* said once, when the engine was loaded */
+    job = calloc(1, sizeof(*job));
+    if (!job)
+        return 1;
+    job->stats_fd = -1;
+    job->speaks = td->subjob_number == 0;
+    td->io_ops_data = job; /* cleanup frees it from here on */
+    /* watch before reading, so a rewrite in between is not missed */
+    if (o->config && xd_config_watch_open(&job->watch, o->config, err, sizeof(err)) &&
+        job->speaks)
+        log_info("xdevice: %s; xd_config is not reloaded this run\n", err);
     if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
         log_err("xdevice: %s\n", err);
         return 1;
     }
-    job = calloc(1, sizeof(*job));
     unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
-    int rc = job ? xd_open(&job->dev, cfg, depth, err, sizeof(err)) : -ENOMEM;
+    int rc = xd_open(&job->dev, cfg, depth, err, sizeof(err));
     xd_config_free(cfg);
     if (rc) {
-        if (job)
-            log_err("xdevice: %s\n", err);
-        free(job);
+        log_err("xdevice: %s\n", err);
         return 1;
     }
-    td->io_ops_data = job;
-    if (fio_xd_check_job(td, job->dev))
-        return 1; /* cleanup frees job */
+    if (fio_xd_check_job(td, job->dev) || fio_xd_periodic_init(td, job))
+        return 1;
     job->nreqs = depth;
     job->reqs = calloc(depth, sizeof(*job->reqs));
     job->events = calloc(depth, sizeof(*job->events));
@@ -296,6 +473,7 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     struct xd_req *req = &job->reqs[io_u->index];
 
     fio_ro_check(td, io_u);
+    fio_xd_tick(td, job);
     if (io_u->ddir > DDIR_DATASYNC || io_u->ddir == DDIR_SYNC_FILE_RANGE) {
         io_u->error = EINVAL;
         return FIO_Q_COMPLETED;
@@ -325,6 +503,7 @@ static int fio_xd_getevents(struct thread_data *td, unsigned int min, unsigned i
                             const struct timespec *t)
 {
     struct fio_xd_job *job = td->io_ops_data;
+    fio_xd_tick(td, job);
     if (max > job->nreqs)
         max = job->nreqs;
     return xd_reap(job->dev, job->events, min, max, t);
@@ -473,6 +652,16 @@ static int fio_xd_setup(struct thread_data *td)
         td->error = EINVAL; /* the job's result, without a second message */
         return 1;
     }
+    struct fio_xd_options *o = td->eo;
+    if (cfg->metrics_interval_sec && !o->stats_log && !o->stats) {
+        if (td->subjob_number == 0)
+            log_err("xdevice: metrics_interval_sec=%lld (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
+                    (long long)cfg->metrics_interval_sec,
+                    cfg->origin[XD_KEY_metrics_interval_sec] ? cfg->origin[XD_KEY_metrics_interval_sec] : "default");
+        xd_config_free(cfg);
+        td->error = EINVAL;
+        return 1;
+    }
     bool own_format = cfg->storage_type == XD_TYPE_COMPRESSED;
     fio_xd_sparse_layout(td, cfg);
     for_each_file(td, f, i) {
@@ -531,10 +720,16 @@ static void fio_xd_cleanup(struct thread_data *td)
     struct fio_xd_job *job = td->io_ops_data;
     if (!job)
         return;
+    if (job->dev && job->stats_fd >= 0)
+        fio_xd_stats_record(td, job); /* the last, partial interval */
     if (job->dev) {
         fio_xd_report(td, job);
         xd_close(job->dev);
     }
+    if (job->stats_fd >= 0)
+        close(job->stats_fd);
+    xd_stats_mark_free(job->mark);
+    xd_config_watch_close(job->watch);
     free(job->reqs);
     free(job->events);
     free(job);

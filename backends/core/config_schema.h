@@ -111,7 +111,7 @@
   X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, "Number of copies (arrives with the mirror layer)") \
   /* [monitoring] */ \
   X(monitoring, enable_metrics,              BOOL, "true",  0, 0, NULL, 0, "Collect per-op counts and latency histograms (the stats layer); false leaves the stats JSON with zero ops") \
-  X(monitoring, metrics_interval_sec,        INT,  "0",     0, 86400, NULL, XD_K_PENDING, "Seconds between periodic stats dumps (arrives with xdtune's daemon)") \
+  X(monitoring, metrics_interval_sec,        INT,  "0",     0, 86400, NULL, 0, "Seconds between periodic stats records, 0 for none. The fio engine (option xd_stats_interval is short for it) appends one JSON line per job and interval to xd_stats_log, or to the xd_stats file's name plus .jsonl; programs linking libxdevice call xd_stats_interval_json") \
   X(monitoring, log_slow_operations,         BOOL, "true",  0, 0, NULL, 0, "Count and log operations slower than slow_operation_threshold_ms") \
   X(monitoring, slow_operation_threshold_ms, INT,  "100",   1, 3600000, NULL, XD_K_LIVE, "Latency in milliseconds above which an operation counts as slow") \
   X(monitoring, enable_health_check,         BOOL, "false", 0, 0, NULL, XD_K_PENDING, "Periodic health checks (not built yet)") \

@@ -35,6 +35,7 @@ int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_ent
     if (!dev)
         return rc;
     xd_clock_init();
+    dev->opened_ns = xd_clock_monotonic_ns();
     dev->cfg = xd_config_dup(cfg);
     if (!dev->cfg)
         goto fail;

@@ -59,3 +59,27 @@ double xd_hist_mean(const struct xd_hist *h)
 {
     return h->count ? (double)h->sum / (double)h->count : 0.0;
 }
+
+void xd_hist_diff(struct xd_hist *out, const struct xd_hist *now, const struct xd_hist *before)
+{
+    memset(out, 0, sizeof(*out));
+    out->count = now->count - before->count;
+    out->sum = now->sum - before->sum;
+    unsigned first = XD_HIST_BUCKETS, last = 0;
+    for (unsigned i = 0; i < XD_HIST_BUCKETS; i++) {
+        out->bucket[i] = now->bucket[i] - before->bucket[i];
+        if (out->bucket[i]) {
+            first = first < i ? first : i;
+            last = i;
+        }
+    }
+    if (!out->count)
+        return;
+    /* the extremes of an interval are known to a bucket, clamped to the
+     * extremes seen overall */
+    uint64_t low, high;
+    xd_hist_range(first, &low, &high);
+    out->min = low > now->min ? low : now->min;
+    xd_hist_range(last, &low, &high);
+    out->max = high - 1 < now->max ? high - 1 : now->max;
+}

@@ -22,6 +22,9 @@ struct xd_hist {
 };
 
 void xd_hist_merge(struct xd_hist *into, const struct xd_hist *from);
+/* out = now - before, for the figures of an interval; before must be an
+ * earlier state of the same histogram. min and max are bucket bounds. */
+void xd_hist_diff(struct xd_hist *out, const struct xd_hist *now, const struct xd_hist *before);
 /* The value at percentile p (0..100): the midpoint of the bucket holding it. */
 uint64_t xd_hist_percentile(const struct xd_hist *h, double p);
 double xd_hist_mean(const struct xd_hist *h);

@@ -95,6 +95,7 @@ struct xd_dev {
     struct xd_layer layers[XD_MAX_LAYERS];
     unsigned nlayers;
     unsigned queue_entries;
+    uint64_t opened_ns; /* xd_clock_monotonic_ns at open: the first interval's start */
     char notice[256];
 };
 

@@ -4,10 +4,16 @@
  *   xdconfig json FILE.ini      the effective config as JSON
  *   xdconfig defaults           an INI file holding every key's default
  *   xdconfig markdown           the parameter table for README.md
+ *   xdconfig set FILE.ini KEY=VALUE...
+ *                               change keys and rewrite FILE safely (xd_config_save:
+ *                               readers see the whole old or new file); a missing
+ *                               FILE starts from the defaults
+ *   xdconfig tunables           the tuner's search space, one key per line
  *
  * It uses the same parser and checks as the library and the fio engine, so a
  * file it accepts is a file they accept.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +23,8 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: xdconfig check FILE.ini | json FILE.ini | defaults | markdown\n");
+    fprintf(stderr, "usage: xdconfig check FILE.ini | json FILE.ini | defaults | markdown | tunables\n"
+                    "       xdconfig set FILE.ini KEY=VALUE...\n");
     return 2;
 }
 
@@ -93,8 +100,57 @@ static int print_markdown(void)
     return 0;
 }
 
+/* Load FILE (or start from defaults when it does not exist), set each
+ * KEY=VALUE, check, and replace FILE atomically. */
+static int set_and_save(const char *path, int nsets, char **sets)
+{
+    char err[XD_ERRLEN];
+    struct xd_config *cfg = xd_config_new();
+    int rc = cfg ? xd_config_load(cfg, path, err, sizeof(err)) : -ENOMEM;
+    if (rc == -ENOENT)
+        rc = 0;
+    for (int i = 0; !rc && i < nsets; i++) {
+        char *eq = strchr(sets[i], '=');
+        if (!eq) {
+            snprintf(err, sizeof(err), "%s: not KEY=VALUE", sets[i]);
+            rc = -EINVAL;
+            break;
+        }
+        *eq = 0;
+        rc = xd_config_set(cfg, sets[i], eq + 1, "command line", err, sizeof(err));
+        *eq = '=';
+    }
+    if (!rc)
+        rc = xd_config_check(cfg, err, sizeof(err));
+    if (!rc)
+        rc = xd_config_save(cfg, path, "written by xdconfig set", err, sizeof(err));
+    if (rc)
+        fprintf(stderr, "xdconfig: %s\n", cfg ? err : "out of memory");
+    xd_config_free(cfg);
+    return rc ? 1 : 0;
+}
+
+static int print_tunables(void)
+{
+    static const char *types[] = {"text", "bool", "int", "size", "enum", "mode", "float"};
+    for (unsigned i = 0; i < xd_tunable_count(); i++) {
+        const struct xd_tunable *t = xd_tunable_get(i);
+        printf("%s %s", t->key, types[t->type]);
+        if (t->type == XD_T_ENUM)
+            printf(" %s", t->choices);
+        else
+            printf(" %.0f..%.0f %s%g", t->lo, t->hi, t->log_scale ? "x" : "+", t->step);
+        printf("%s%s\n", t->live ? " live" : "", t->pending ? " pending" : "");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && !strcmp(argv[1], "set"))
+        return set_and_save(argv[2], argc - 3, argv + 3);
+    if (argc == 2 && !strcmp(argv[1], "tunables"))
+        return print_tunables();
     if (argc == 2 && !strcmp(argv[1], "markdown"))
         return print_markdown();
     if (argc == 2 && !strcmp(argv[1], "defaults")) {
