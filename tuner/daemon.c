@@ -18,6 +18,7 @@
 struct sample {              /* cumulative counters at one point in time */
     double t_ms, ios, hits, lookups;
     int have_fio, have_cache;
+    cJSON *config;           /* the engine's effective config, from its records */
 };
 
 struct change {              /* the change waiting for its effect */
@@ -70,22 +71,91 @@ static void sample_fio(const char *path, struct sample *s)
     free(text);
 }
 
+static void add_cache(const cJSON *layers, struct sample *s)
+{
+    const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
+    if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
+        s->hits += num(cache, "hits");
+        s->lookups += num(cache, "hits") + num(cache, "misses");
+        s->have_cache = 1;
+    }
+}
+
+/* One record of the engine's periodic stats (xd_stats_interval): cumulative
+ * ops and layer figures of one job, and the config it runs with. */
+static void add_record(const cJSON *rec, struct sample *s, int use_ops)
+{
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(rec, "total"), "ops");
+    add_cache(cJSON_GetObjectItemCaseSensitive(rec, "layers"), s);
+    if (use_ops) {
+        s->ios += num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops") +
+                  num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops");
+        s->t_ms = fmax(s->t_ms, num(rec, "time_ms"));
+        s->have_fio = 1;
+    }
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
+    if (cfg) {
+        cJSON_Delete(s->config);
+        s->config = cJSON_Duplicate(cfg, 1);
+    }
+}
+
+/* --stats: the engine's periodic records (JSON lines, the last per job
+ * counts) or its end-of-run document ({"jobs":[...]}). Without fio's status
+ * the records' op counts give the IOPS too. */
 static void sample_stats(const char *path, struct sample *s)
 {
     char *text = path ? xt_read_file(path, NULL) : NULL;
-    cJSON *doc = text ? cJSON_Parse(text) : NULL;
-    const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
-    cJSON_ArrayForEach(job, jobs) {
-        const cJSON *cache = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(job, "layers"), "cache");
-        if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
-            s->hits += num(cache, "hits");
-            s->lookups += num(cache, "hits") + num(cache, "misses");
-            s->have_cache = 1;
+    cJSON *last[64] = { 0 };
+    char *names[64] = { 0 };
+    unsigned n = 0;
+    int use_ops = !s->have_fio;
+    const char *p = text, *end = NULL;
+    while (p && (p = strchr(p, '{'))) {
+        cJSON *doc = cJSON_ParseWithOpts(p, &end, 0);
+        if (!doc)
+            break;
+        p = end;
+        const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
+        if (jobs) { /* the end-of-run document */
+            cJSON_ArrayForEach(job, jobs) add_cache(cJSON_GetObjectItemCaseSensitive(job, "layers"), s);
+            cJSON_Delete(doc);
+            continue;
+        }
+        char key[160];
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "job");
+        snprintf(key, sizeof(key), "%s/%.0f", cJSON_IsString(name) ? name->valuestring : "",
+                 num(doc, "jobnum"));
+        unsigned i = 0;
+        while (i < n && strcmp(names[i], key))
+            i++;
+        if (i == n && n < 64)
+            names[n++] = strdup(key);
+        if (i < 64) {
+            cJSON_Delete(last[i]);
+            last[i] = doc;
+        } else {
+            cJSON_Delete(doc);
         }
     }
-    cJSON_Delete(doc);
+    for (unsigned i = 0; i < n; i++) {
+        add_record(last[i], s, use_ops);
+        cJSON_Delete(last[i]);
+        free(names[i]);
+    }
     free(text);
+}
+
+/* Did the engine take the change? Its records carry the config it runs with. */
+static int engine_applied(const cJSON *config, const char *key, const char *value)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(config, key);
+    if (cJSON_IsNumber(v))
+        return v->valuedouble == strtod(value, NULL);
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) == !strcmp(value, "true");
+    return cJSON_IsString(v) && !strcmp(v->valuestring, value);
 }
 
 /* The interval's IOPS and hit ratio from two cumulative samples; NAN when
@@ -210,9 +280,12 @@ static int judge(struct daemon *D, struct xd_config *cfg, double metric, const c
     if (!c->active)
         return 0;
     c->active = 0;
-    xt_history_effect(D->hist, metric);
-    printf("xdtune: cycle %u: %s %s -> %s: %s %.3f -> %.3f\n", cycle, c->key, c->old, c->new_value,
-           mname, c->before, metric);
+    int applied = -1;
+    if (D->prev.config)
+        applied = engine_applied(D->prev.config, c->key, c->new_value);
+    xt_history_effect(D->hist, metric, applied);
+    printf("xdtune: cycle %u: %s %s -> %s: %s %.3f -> %.3f%s\n", cycle, c->key, c->old, c->new_value,
+           mname, c->before, metric, applied < 0 ? "" : applied ? " (the engine runs it)" : " (the engine has not taken it)");
     if (c->target_driven || !isfinite(metric) || !isfinite(c->before) || metric >= c->before * 0.97)
         return 0;
     char old[64];
@@ -243,6 +316,7 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
     sample_stats(D->o->stats, &now);
     rates(&D->prev, &now, &iops, &hit);
     double metric = metric_of(D, iops, hit, &mname);
+    cJSON_Delete(D->prev.config);
     D->prev = now;
     rc = judge(D, cfg, metric, mname, n, err, errlen);
     char key[64], value[64], old[64];
@@ -278,6 +352,12 @@ int xt_daemon(const struct xt_daemon_opts *o)
         xd_config_free(cfg);
         return 1;
     }
+    if (strcmp(xd_config_get(cfg, "enable_auto_tuning"), "true")) {
+        fprintf(stderr, "xdtune: daemon: %s: enable_auto_tuning is false; set it to true in "
+                "[tuning] to let the daemon rewrite this config\n", o->config);
+        xd_config_free(cfg);
+        return 1;
+    }
     /* targets and the interval the config names, unless the command line does */
     if (D.goal.cache_hit <= 0)
         D.goal.cache_hit = strtod(xd_config_get(cfg, "target_cache_hit_ratio"), NULL);
@@ -310,6 +390,7 @@ int xt_daemon(const struct xt_daemon_opts *o)
             break;
         }
     }
+    cJSON_Delete(D.prev.config);
     xt_history_free(D.hist);
     return rc ? 1 : 0;
 }

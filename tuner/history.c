@@ -139,12 +139,18 @@ void xt_history_change(struct xt_history *h, unsigned trial, const char *key, co
     cJSON_AddItemToArray(h->changes, c);
 }
 
-void xt_history_effect(struct xt_history *h, double after)
+void xt_history_effect(struct xt_history *h, double after, int applied)
 {
     cJSON *last = cJSON_GetArrayItem(h->changes, cJSON_GetArraySize(h->changes) - 1);
     cJSON *e = cJSON_GetObjectItemCaseSensitive(last, "effect");
     double before = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "before"));
-    if (!e || !isfinite(after))
+    if (!e)
+        return;
+    if (applied >= 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(last, "engine_applied");
+        cJSON_AddBoolToObject(last, "engine_applied", applied);
+    }
+    if (!isfinite(after))
         return;
     cJSON_DeleteItemFromObjectCaseSensitive(e, "after");
     cJSON_DeleteItemFromObjectCaseSensitive(e, "delta_pct");

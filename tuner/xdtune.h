@@ -178,8 +178,9 @@ void xt_history_trial(struct xt_history *h, unsigned n, const char *phase, const
 /* One changed parameter: time, key, old, new and the measured effect (NAN: not yet). */
 void xt_history_change(struct xt_history *h, unsigned trial, const char *key, const char *old,
                        const char *new_value, const char *metric, double before, double after);
-/* The measured effect of the last change, once the next interval shows it. */
-void xt_history_effect(struct xt_history *h, double after);
+/* The measured effect of the last change, once the next interval shows it;
+ * applied: whether the engine's records show it running (-1: unknown). */
+void xt_history_effect(struct xt_history *h, double after, int applied);
 /* The winner: its ini, one-line summary, its config and median figures over
  * all its measurements, with the objective's spread (max-min over median). */
 void xt_history_best(struct xt_history *h, const char *ini, const char *summary, int met,

@@ -201,8 +201,13 @@ def test_bad_options_and_job(engine, tmp_path):
                           cwd=tmp_path), "bad.ini", "async", "turbo")
 
 
+LIVE_INI = "[local]\nread_ahead_kb = 128\n[tuning]\nenable_auto_tuning = true\n"
+
+
 def start_fio(tmp_path, engine, cfg, seconds):
-    job = write_job(tmp_path, engine, rw="read", extra=f"xd_config={cfg}\n")
+    """A sequential read job on cfg with the engine's periodic stats every second."""
+    job = write_job(tmp_path, engine, rw="read",
+                    extra=f"xd_config={cfg}\nxd_stats={tmp_path}/stats.json\nxd_stats_interval=1\n")
     text = job.read_text().replace("runtime=1", f"runtime={seconds}")
     job.write_text(text)
     status = tmp_path / "status.json"
@@ -213,12 +218,13 @@ def start_fio(tmp_path, engine, cfg, seconds):
 
 
 def test_daemon_cycles(engine, tmp_path):
-    cfg = write(tmp_path, "live.ini", "[local]\nread_ahead_kb = 128\n")
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
     fio, status = start_fio(tmp_path, engine, cfg, 6)
     try:
         hist_path = tmp_path / "daemon.json"
         proc = xdtune("daemon", "--config", cfg, "--fio-status", status, "--history", hist_path,
-                      "--interval", 1, "--cycles", 4, cwd=tmp_path)
+                      "--stats", tmp_path / "stats.json.jsonl", "--interval", 1, "--cycles", 4,
+                      cwd=tmp_path)
     finally:
         _, err = fio.communicate(timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -231,6 +237,10 @@ def test_daemon_cycles(engine, tmp_path):
         assert c["effect"]["metric"] == "iops" and "time" in c
     judged = [c for c in changes if "after" in c["effect"]]
     assert judged and all(c["effect"]["before"] > 0 and "delta_pct" in c["effect"] for c in judged)
+    # live: the engine reloaded each rewrite while fio ran (its periodic
+    # records carry the config it runs with)
+    assert all(c.get("engine_applied") is True for c in judged), changes
+    assert "the engine runs it" in proc.stdout
     # the rewritten config still loads and holds the last value written
     chk = subprocess.run([str(XDCONFIG), "json", str(cfg)], capture_output=True, text=True)
     assert chk.returncode == 0, chk.stderr
@@ -238,8 +248,15 @@ def test_daemon_cycles(engine, tmp_path):
     assert "written by xdtune daemon" in cfg.read_text()
 
 
+def test_daemon_needs_auto_tuning(tmp_path):
+    cfg = write(tmp_path, "off.ini", "[local]\nread_ahead_kb = 128\n")
+    proc = xdtune("daemon", "--config", cfg, "--fio-status", tmp_path / "s.json", cwd=tmp_path)
+    one_line_error(proc, "off.ini", "enable_auto_tuning")
+    assert cfg.read_text() == "[local]\nread_ahead_kb = 128\n"
+
+
 def test_daemon_config_deleted(engine, tmp_path):
-    cfg = write(tmp_path, "live.ini", "[local]\nread_ahead_kb = 128\n")
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
     fio, status = start_fio(tmp_path, engine, cfg, 4)
     try:
         d = subprocess.Popen([str(XDTUNE), "daemon", "--config", str(cfg), "--fio-status",
