@@ -12,7 +12,7 @@
 static void usage(FILE *f)
 {
     fputs("usage: xdtune search --job JOB.fio --config START.ini --out DIR [--space SPACE.ini]\n"
-          "           [--budget N] [--method gp|random|grid] [--seed N] [--repeats N] [--finalists N]\n"
+          "           [--budget N (20; grid: all)] [--method gp|random|grid] [--seed N] [--repeats N] [--finalists N]\n"
           "           [--target-iops N] [--target-latency-us N] [--target-p99-us N]\n"
           "           [--target-cache-hit R] [--minimize iops|p99] [--trial-timeout S] [--quiet]\n"
           "       xdtune daemon --config CFG.ini [--fio-status FILE] [--stats FILE] [--history FILE]\n"
@@ -78,7 +78,7 @@ static int goal_option(int c, const char *arg, struct xt_goal *g)
 
 static int search_main(int argc, char **argv)
 {
-    struct xt_search_opts o = { .budget = 20, .repeats = 3, .finalists = 3, .seed = 1,
+    struct xt_search_opts o = { .budget = 0, .repeats = 3, .finalists = 3, .seed = 1,
                                 .trial_timeout = 600 };
     double v;
     int c;
@@ -125,8 +125,8 @@ static int search_main(int argc, char **argv)
             fprintf(stderr, "xdtune: search: unexpected argument \"%s\"\n", argv[optind]);
         return 2;
     }
-    if (o.method == XT_METHOD_GRID && !o.budget)
-        o.budget = 0;
+    if (o.method != XT_METHOD_GRID && !o.budget)
+        o.budget = 20; /* the grid's default is the whole space */
     return xt_search(&o);
 }
 

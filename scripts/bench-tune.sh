@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench-tune.sh - does xdtune search find, with a quarter of the trials, what
+# a full grid search finds, and does its model beat random picks?
+#
+#   1. grid-search a fixed space (jobs/tune-space.ini, 54 configurations) of
+#      a 1 s job GRID_REPS times: every configuration's median IOPS is the
+#      ground truth (one pass alone is too noisy on a shared machine);
+#   2. xdtune search --budget 25% of the grid, SEEDS times (gp, the default),
+#      and --method random with the same budget and seeds;
+#   3. each run's winner is scored by its ground-truth IOPS over the grid
+#      optimum's, so the noise of the run's own re-measurements does not
+#      flatter it. PASS: the median gp ratio >= 0.95 and above random's.
+#
+# Knobs: SEEDS ("1 2 3 4 5"), GRID_REPS (3), JOB, START, SPACE, OUT
+# (build/bench-tune).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+XDTUNE=build/xdtune
+JOB=${JOB:-jobs/tune.fio}
+START=${START:-jobs/tune-start.ini}
+SPACE=${SPACE:-jobs/tune-space.ini}
+OUT=${OUT:-build/bench-tune}
+SEEDS=${SEEDS:-1 2 3 4 5}
+FINALISTS=${FINALISTS:-2}
+REPEATS=${REPEATS:-3}
+GRID_REPS=${GRID_REPS:-3}
+
+[ -x "$XDTUNE" ] || { echo "bench-tune: $XDTUNE not built; run make" >&2; exit 1; }
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# python3 only reads the result files
+py() { /usr/bin/python3 -c "$@"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+t0=$(date +%s)
+echo "bench-tune: grid search of $SPACE on $JOB, $GRID_REPS passes (ground truth)"
+for pass in $(seq 1 "$GRID_REPS"); do
+    "$XDTUNE" search --job "$JOB" --config "$START" --space "$SPACE" --out "$OUT/grid-$pass" \
+        --method grid --repeats 0 --finalists 1 --quiet > "$OUT/grid-$pass.log" 2>&1 || true
+done
+# truth.json: each configuration's median IOPS over the passes
+py '
+import json, statistics, sys
+runs = {}
+for path in sys.argv[2:]:
+    for t in json.load(open(path))["trials"]:
+        if not t["failed"]:
+            runs.setdefault(json.dumps(t["config"], sort_keys=True), []).append(t["figures"]["iops"])
+json.dump({k: statistics.median(v) for k, v in runs.items()}, open(sys.argv[1], "w"), indent=1)
+' "$OUT/truth.json" "$OUT"/grid-*/history.json
+read -r grid_n grid_best grid_cfg < <(py '
+import json, sys
+truth = json.load(open(sys.argv[1]))
+k = max(truth, key=truth.get)
+print(len(truth), round(truth[k]), " ".join(f"{a}={b}" for a, b in json.loads(k).items()))
+' "$OUT/truth.json")
+budget=$(( (grid_n + 3) / 4 ))
+echo "bench-tune: grid: $grid_n configurations x $GRID_REPS in $(( $(date +%s) - t0 )) s, optimum $grid_best IOPS median ($grid_cfg)"
+echo "bench-tune: budget $budget trials (25%), then $FINALISTS finalists x $REPEATS re-measurements"
+
+# The winner's ground-truth IOPS over the grid optimum's.
+truth_ratio() {
+    py '
+import json, sys
+truth = json.load(open(sys.argv[1]))
+best = json.load(open(sys.argv[2]))["best"]["config"]
+print("%.4f" % (truth.get(json.dumps(best, sort_keys=True), 0) / max(truth.values())))
+' "$OUT/truth.json" "$1"
+}
+
+declare -A ratios
+for method in gp random; do
+    ratios[$method]=""
+    for seed in $SEEDS; do
+        dir="$OUT/$method-$seed"
+        "$XDTUNE" search --job "$JOB" --config "$START" --space "$SPACE" --out "$dir" \
+            --method "$method" --budget "$budget" --seed "$seed" --finalists "$FINALISTS" \
+            --repeats "$REPEATS" --quiet > "$dir.log" 2>&1 || true
+        r=$(truth_ratio "$dir/history.json")
+        winner=$(py 'import json,sys; print(" ".join(f"{k}={v}" for k,v in json.load(open(sys.argv[1]))["best"]["config"].items()))' "$dir/history.json")
+        printf 'bench-tune: %-6s seed %s: winner %s -> %.1f%% of the grid optimum\n' "$method" "$seed" "$winner" "$(awk -v r="$r" 'BEGIN { print 100 * r }')"
+        ratios[$method]+="$r "
+    done
+done
+
+gp=$(tr ' ' '\n' <<< "${ratios[gp]}" | grep . | median)
+rnd=$(tr ' ' '\n' <<< "${ratios[random]}" | grep . | median)
+v1=$(awk -v g="$gp" 'BEGIN { print (g >= 0.95) ? "PASS" : "FAIL" }')
+v2=$(awk -v g="$gp" -v r="$rnd" 'BEGIN { print (g > r) ? "PASS" : "FAIL" }')
+printf 'bench-tune: median best-found / grid optimum: gp %.3f (target >= 0.95) %s\n' "$gp" "$v1"
+printf 'bench-tune: median gp %.3f vs random %.3f (gp must be higher) %s\n' "$gp" "$rnd" "$v2"
+echo "bench-tune: total $(( $(date +%s) - t0 )) s; results in $OUT"
+[ "$v1" = PASS ] && [ "$v2" = PASS ]
