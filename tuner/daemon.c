@@ -242,6 +242,9 @@ static int choose(struct daemon *D, const struct xd_config *cfg, double hit, cha
     if (D->goal.cache_hit > 0 && isfinite(hit) && hit < D->goal.cache_hit && cache &&
         key_usable(cache, cfg) &&
         step_value(cache, xd_config_get(cfg, "cache_size"), 1, value, 64) == 0) {
+        char further[64]; /* far from the target: two steps at once */
+        if (hit < 0.9 * D->goal.cache_hit && step_value(cache, value, 1, further, sizeof(further)) == 0)
+            strcpy(value, further);
         strcpy(key, "cache_size");
         *target_driven = 1;
         return 0;
