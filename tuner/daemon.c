@@ -287,8 +287,9 @@ static int judge(struct daemon *D, struct xd_config *cfg, double metric, const c
     if (D->prev.config)
         applied = engine_applied(D->prev.config, c->key, c->new_value);
     xt_history_effect(D->hist, metric, applied);
-    printf("xdtune: cycle %u: %s %s -> %s: %s %.3f -> %.3f%s\n", cycle, c->key, c->old, c->new_value,
-           mname, c->before, metric, applied < 0 ? "" : applied ? " (the engine runs it)" : " (the engine has not taken it)");
+    printf("xdtune: cycle %u: effect of %s %s -> %s: %s %.3f -> %.3f%s\n", cycle, c->key, c->old,
+           c->new_value, mname, c->before, metric,
+           applied < 0 ? "" : applied ? " (the engine runs it)" : " (the engine has not taken it)");
     if (c->target_driven || !isfinite(metric) || !isfinite(c->before) || metric >= c->before * 0.97)
         return 0;
     char old[64];
@@ -321,6 +322,11 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
     double metric = metric_of(D, iops, hit, &mname);
     cJSON_Delete(D->prev.config);
     D->prev = now;
+    if (isfinite(metric))
+        printf("xdtune: cycle %u: %s %.3f\n", n, mname, metric);
+    else
+        printf("xdtune: cycle %u: nothing new to measure yet (%s)\n", n,
+               D->o->fio_status ? D->o->fio_status : D->o->stats);
     rc = judge(D, cfg, metric, mname, n, err, errlen);
     char key[64], value[64], old[64];
     int target_driven;
@@ -332,12 +338,9 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
             snprintf(D->pending.old, sizeof(D->pending.old), "%s", old);
             snprintf(D->pending.new_value, sizeof(D->pending.new_value), "%s", value);
             xt_history_change(D->hist, 0, key, old, value, mname, metric, NAN);
+            printf("xdtune: cycle %u: set %s %s -> %s%s\n", n, key, old, value,
+                   target_driven ? " (towards the target)" : "");
         }
-    } else if (!rc && !isfinite(metric)) {
-        printf("xdtune: cycle %u: nothing new to measure yet (%s)\n", n,
-               D->o->fio_status ? D->o->fio_status : D->o->stats);
-    } else if (!rc) {
-        printf("xdtune: cycle %u: %s %.3f, no change\n", n, mname, metric);
     }
     xd_config_free(cfg);
     fflush(stdout);
