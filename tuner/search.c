@@ -327,7 +327,7 @@ static void run_search(struct search *S)
         unsigned np = xt_warmstart(&S->space, &S->job, &start, first->failed ? NULL : &first->meas[0],
                                    &S->o->goal, picks, 8);
         for (unsigned i = 0; i < np && S->trials < S->o->budget; i++) {
-            if (rec_find(S, &picks[i].p) >= 0)
+            if (rec_find(S, &picks[i].p) >= 0 || !point_valid(S, &picks[i].p))
                 continue;
             char phase[128];
             snprintf(phase, sizeof(phase), "warm start: %s", picks[i].rule);

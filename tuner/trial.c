@@ -105,14 +105,15 @@ static const char *option_value(const char *line, const char *name)
  * xd_KEY the space sets (fio's xd_KEY options override the config file). */
 static int line_dropped(const char *line, const struct xt_space *s)
 {
-    if (option_value(line, "xd_config") || option_value(line, "xd_stats") ||
-        (option_value(line, "xd_type") && s))
+    if (option_value(line, "xd_config") || option_value(line, "xd_stats"))
         return 1;
     for (unsigned i = 0; s && i < s->n; i++) {
         char name[80];
         snprintf(name, sizeof(name), "xd_%s", s->dim[i].key);
         if (option_value(line, name))
             return 1;
+        if (!strcmp(s->dim[i].key, "storage_type") && option_value(line, "xd_type"))
+            return 1; /* xd_type is short for xd_storage_type */
     }
     return 0;
 }
