@@ -127,6 +127,26 @@ static bool ghost_take(struct xd_cp *p, uint64_t hash)
 
 /* --- the policy ------------------------------------------------------------- */
 
+/* S3-FIFO's shares of a capacity: the small FIFO's target and a ghost of
+ * as many keys as main holds, in a new (empty) ghost table. */
+static int cp_size_s3fifo(struct xd_cp *p, uint32_t capacity)
+{
+    uint32_t small = capacity / 10 ? capacity / 10 : 1;
+    uint32_t ghost_cap = capacity > small ? capacity - small : 0;
+    /* two slots per ghost entry keep bucket overflow (an early loss) rare */
+    uint32_t buckets = (2 * ghost_cap + CP_GHOST_WAYS - 1) / CP_GHOST_WAYS;
+    struct xd_cp_ghost_slot *ghost = NULL;
+    if (buckets && !(ghost = calloc((size_t)buckets * CP_GHOST_WAYS, sizeof(*ghost))))
+        return -ENOMEM;
+    free(p->ghost);
+    p->ghost = ghost;
+    p->ghost_buckets = buckets;
+    p->ghost_cap = buckets ? ghost_cap : 0;
+    p->ghost_seq = 0;
+    p->small_target = small;
+    return 0;
+}
+
 int xd_cp_init(struct xd_cp *p, int kind, uint32_t capacity, void *nodes, size_t stride,
                const struct xd_cp_owner *owner)
 {
@@ -145,17 +165,22 @@ int xd_cp_init(struct xd_cp *p, int kind, uint32_t capacity, void *nodes, size_t
     }
     if (kind != XD_CP_S3FIFO)
         return 0;
-    p->small_target = p->capacity / 10 ? p->capacity / 10 : 1;
-    p->ghost_cap = p->capacity - p->small_target;
-    /* two slots per ghost entry keep bucket overflow (an early loss) rare */
-    p->ghost_buckets = (2 * p->ghost_cap + CP_GHOST_WAYS - 1) / CP_GHOST_WAYS;
-    if (!p->ghost_buckets)
-        return 0;
-    p->ghost = calloc((size_t)p->ghost_buckets * CP_GHOST_WAYS, sizeof(*p->ghost));
-    if (!p->ghost) {
+    int rc = cp_size_s3fifo(p, p->capacity);
+    if (rc)
         xd_cp_destroy(p);
-        return -ENOMEM;
+    return rc;
+}
+
+int xd_cp_set_capacity(struct xd_cp *p, uint32_t capacity)
+{
+    if (!capacity || (p->own_nodes && capacity > p->capacity))
+        return -EINVAL;
+    if (p->kind == XD_CP_S3FIFO) {
+        int rc = cp_size_s3fifo(p, capacity);
+        if (rc)
+            return rc;
     }
+    p->capacity = capacity;
     return 0;
 }
 

@@ -76,6 +76,12 @@ struct xd_cp {
 int xd_cp_init(struct xd_cp *p, int kind, uint32_t capacity, void *nodes, size_t stride,
                const struct xd_cp_owner *owner);
 void xd_cp_destroy(struct xd_cp *p);
+/* A new capacity (a live cache_size change). Residents stay; past a smaller
+ * capacity the owner evicts them down with xd_cp_evict. S3-FIFO's small
+ * share and ghost follow the capacity; the ghost starts empty at its new
+ * size. Only for caller-owned nodes (ids beyond the old capacity must have
+ * somewhere to live). 0, -EINVAL or -ENOMEM (nothing changed). */
+int xd_cp_set_capacity(struct xd_cp *p, uint32_t capacity);
 /* id becomes resident (a miss that is being filled); hash is its key's. */
 void xd_cp_insert(struct xd_cp *p, uint32_t id, uint64_t hash);
 /* id was hit. */

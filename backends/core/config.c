@@ -189,7 +189,7 @@ static int parse_int(const char *v, int64_t *out)
 }
 
 /* Sizes take binary suffixes: k, m, g, t (optionally followed by "b" or "ib"). */
-static int parse_size(const char *v, int64_t *out)
+int xd_parse_size(const char *v, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -276,7 +276,7 @@ static int config_parse_value(int key, const char *value, void *field, const cha
         break;
     case XD_T_INT:
     case XD_T_SIZE:
-        rc = k->type == XD_T_INT ? parse_int(value, &n) : parse_size(value, &n);
+        rc = k->type == XD_T_INT ? parse_int(value, &n) : xd_parse_size(value, &n);
         if (!rc && (n < k->min || n > k->max))
             rc = -ERANGE;
         if (!rc)

@@ -68,4 +68,7 @@ int xd_config_copy_key(struct xd_config *dst, const struct xd_config *src, int k
 /* The valid key closest to name (edit distance), for "did you mean". */
 const char *xd_key_suggest(const char *name);
 
+/* A SIZE value ("64m", "4k", "1gib", "4096") in bytes: 0, or -EINVAL. */
+int xd_parse_size(const char *v, int64_t *out);
+
 #endif

@@ -44,7 +44,7 @@
   X(local, enable_write_cache, BOOL, "false", 0, 0, NULL, 0, "Write-back: writes of whole blocks, or into cached blocks, complete in the cache and a background flusher writes them below; fsync, fdatasync, close and invalidate write a file's dirty blocks first, and at most half the cache is dirty. Needs enable_read_cache=true; false is write-through") \
   X(local, cache_size,         SIZE, "64m",   0, 64 * XD_GIB, NULL, 0, "Memory for the cache's block data, at least 16 blocks; each block costs about 96 bytes more (entries, policy, hash)") \
   X(local, cache_ttl,          INT,  "0",     0, 86400 * 365, NULL, 0, "Seconds a clean cached block stays valid, 0 for no expiry; dirty blocks never expire") \
-  X(local, cache_block_size,   SIZE, "4k",    512, XD_MIB, NULL, 0, "Unit the cache stores, a power of two, aligned to file offsets; reads insert only the whole blocks they cover") \
+  X(local, cache_block_size,   SIZE, "4k",    512, XD_MIB, NULL, 0, "Unit the cache stores, a power of two, aligned to file offsets; a read that covers a block only partly goes down widened to whole blocks (up to 256 KiB), so a miss fills every block it touches") \
   X(local, cache_policy,       ENUM, "s3fifo", 0, 0, "s3fifo|lru", 0, "Eviction: s3fifo (S3-FIFO: a small FIFO that filters one-hit blocks, a main FIFO with reinsertion, a ghost of evicted keys) or lru") \
   X(local, trace,              STR,  "",      0, 0, NULL, 0, "Append the block access trace (one record per cache block a request touches: op, file id, block index) to this file, for xdcachesim; works with or without enable_read_cache. Empty: none") \
   /* [local] aio and files */ \

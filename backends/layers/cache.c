@@ -18,9 +18,21 @@
  * CACHE_OVERHEAD_PER_BLOCK bytes per block (entry, policy node, ghost slots,
  * hash bucket) plus CACHE_OVERHEAD_FIXED. The unit test measures it.
  *
+ * Live resize (XD_CTL_RELOAD, e.g. xdtune's daemon changing cache_size):
+ * both mappings reserve address space for the schema's largest cache_size
+ * at creation (MAP_NORESERVE: untouched pages cost nothing), so each shard
+ * grows in place; its hash table is rebuilt larger and the policy takes the
+ * new capacity. A shrink evicts down to the new size and gives the freed
+ * blocks' pages back (MADV_DONTNEED), so the memory bound follows.
+ *
  * Reads: a read whose blocks all hit is copied and completes inline. Any
- * other read goes down unchanged (async stays async) and, when it completes,
- * the whole blocks it covered are inserted; partial edges are not.
+ * other read goes down (async stays async) and, when it completes, the
+ * blocks it covered are inserted. A read that covers its edge blocks only
+ * partly (4 KiB reads with 64 KiB blocks) goes down widened to whole blocks
+ * through one of CACHE_FILL_SLOTS buffers of the cache (CACHE_FILL_BYTES
+ * each, in CACHE_OVERHEAD_FIXED), so every miss fills its blocks; when all
+ * slots are busy, or the widened read would be larger than a slot, it goes
+ * down unchanged and only its whole blocks are inserted.
  *
  * Writes: write-through by default. A write going down first removes the
  * blocks it touches; when it completes, the whole blocks it covered are
@@ -97,10 +109,16 @@
 #define CACHE_TRACE_RECS 4096
 #define CACHE_IDENT_BUCKETS 256
 #define CACHE_WAIT_MS 10
+#define CACHE_FILL_BYTES (256 * 1024) /* most a widened read carries */
+#define CACHE_FILL_SLOTS 8            /* widened reads in flight per cache */
+#define CACHE_MIN_BLOCKS_PER_SHARD 1
+#define CACHE_CEILING_BYTES (64 * XD_GIB) /* cache_size's schema maximum */
 
 /* The memory bound's constants (see the header comment). */
 #define CACHE_OVERHEAD_PER_BLOCK 96
-#define CACHE_OVERHEAD_FIXED (CACHE_MAX_SHARDS * (sizeof(struct cache_shard) + 64) + 2 * CACHE_RUN_BYTES)
+#define CACHE_OVERHEAD_FIXED \
+    (CACHE_MAX_SHARDS * (sizeof(struct cache_shard) + 64) + 2 * CACHE_RUN_BYTES + \
+     CACHE_FILL_SLOTS * CACHE_FILL_BYTES)
 
 #define NIL UINT32_MAX
 enum { ENTRY_FREE, ENTRY_CLEAN, ENTRY_DIRTY };
@@ -129,7 +147,8 @@ struct cache_shard {
     struct cache_entry *entries; /* its own, by local id */
     char *data;                  /* id * block size */
     uint32_t bs;
-    uint32_t per, fresh;         /* entries; never used yet from fresh on */
+    uint32_t per, fresh;         /* entries allowed resident; never used yet from fresh on */
+    uint32_t per_max;            /* ids reserved (room to grow live) */
     uint32_t free_head;          /* id + 1 */
     uint32_t bucket_mask;
     uint32_t *buckets; /* id + 1 */
@@ -161,6 +180,15 @@ struct cache_ident {
     atomic_int wb_error; /* the first failed write-back since the last fsync */
 };
 
+/* A read widened to whole blocks: sub goes down in place of parent. */
+struct cache_fill {
+    struct xd_req sub; /* first, so a completion's pointer is the fill's */
+    struct xd_req *parent;
+    struct cache_handle *h;
+    char *buf; /* CACHE_FILL_BYTES in the cache's fill arena */
+    struct cache_fill *next_free;
+};
+
 struct cache {
     pid_t pid;
     unsigned users; /* devices, under cache_global */
@@ -168,6 +196,7 @@ struct cache {
     uint32_t bs, shift, ttl_s;
     int policy;
     uint32_t nblocks, nshards, run_blocks;
+    uint32_t per_max; /* ids reserved per shard: cache_size can grow live up to nshards * per_max blocks */
     uint32_t dirty_max, dirty_background;
     uint64_t t0_ns;
     struct cache_entry *entries;
@@ -189,6 +218,10 @@ struct cache {
     pthread_t flusher;
     bool flusher_running, flusher_stop;
     char *flusher_buf;
+    pthread_mutex_t fill_lock;
+    struct cache_fill fills[CACHE_FILL_SLOTS];
+    struct cache_fill *fill_free;
+    char *fill_arena; /* made at the first widened read */
 };
 
 struct cache_layer;
@@ -214,7 +247,7 @@ struct cache_layer {
     unsigned ntrace;
     uint64_t trace_records, trace_errors;
     struct {
-        uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, flush_waits;
+        uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, flush_waits, fills;
     } count;
 };
 
@@ -398,13 +431,15 @@ static bool entry_expired(const struct cache *c, const struct cache_entry *e)
 static uint32_t shard_alloc(struct cache_shard *s)
 {
     uint32_t id;
-    if (s->free_head) {
-        id = s->free_head - 1;
-        s->free_head = s->entries[id].hnext;
-        return id;
+    if (s->resident < s->per) { /* below capacity; after a shrink it may be above */
+        if (s->free_head) {
+            id = s->free_head - 1;
+            s->free_head = s->entries[id].hnext;
+            return id;
+        }
+        if (s->fresh < s->per_max)
+            return s->fresh++;
     }
-    if (s->fresh < s->per)
-        return s->fresh++;
     id = xd_cp_evict(&s->policy);
     if (id == XD_CP_NONE) {
         s->count.no_victim++;
@@ -744,6 +779,91 @@ static void cache_read_done(struct cache_layer *cl, struct cache_handle *h, cons
         cache_insert_read(cl, h->ident->key, b, req_at(c, req, b, 0), req->cache_seq);
 }
 
+/* --- widened reads ------------------------------------------------------------ */
+
+/* A free fill slot, NULL when all are in flight (or the arena cannot be
+ * made: the read then goes down unwidened, which is only slower). */
+static struct cache_fill *fill_get(struct cache *c)
+{
+    struct cache_fill *f = NULL;
+    pthread_mutex_lock(&c->fill_lock);
+    if (!c->fill_arena && !posix_memalign((void **)&c->fill_arena, 4096,
+                                          (size_t)CACHE_FILL_SLOTS * CACHE_FILL_BYTES)) {
+        for (unsigned i = 0; i < CACHE_FILL_SLOTS; i++) {
+            c->fills[i].buf = c->fill_arena + (size_t)i * CACHE_FILL_BYTES;
+            c->fills[i].next_free = c->fill_free;
+            c->fill_free = &c->fills[i];
+        }
+    }
+    if ((f = c->fill_free))
+        c->fill_free = f->next_free;
+    pthread_mutex_unlock(&c->fill_lock);
+    return f;
+}
+
+static void fill_put(struct cache *c, struct cache_fill *f)
+{
+    pthread_mutex_lock(&c->fill_lock);
+    f->next_free = c->fill_free;
+    c->fill_free = f;
+    pthread_mutex_unlock(&c->fill_lock);
+}
+
+/* The fill whose sub-request req is, or NULL for any other request. */
+static struct cache_fill *fill_of(const struct cache *c, const struct xd_req *req)
+{
+    uintptr_t p = (uintptr_t)req, lo = (uintptr_t)&c->fills[0];
+    if (p < lo || p >= (uintptr_t)&c->fills[CACHE_FILL_SLOTS])
+        return NULL;
+    return (struct cache_fill *)req;
+}
+
+/* A widened read completed: its whole blocks go into the cache, the part
+ * the caller asked for into its buffer (short when the file ends first).
+ * Returns the caller's request; the slot is free again. */
+static struct xd_req *fill_done(struct cache_layer *cl, struct cache_fill *f)
+{
+    struct xd_req *req = f->parent;
+    int64_t r = f->sub.result;
+    cache_read_done(cl, f->h, &f->sub);
+    if (r < 0) {
+        req->result = r;
+    } else {
+        uint64_t skip = req->off - f->sub.off;
+        uint64_t n = (uint64_t)r > skip ? (uint64_t)r - skip : 0;
+        if (n > req->len)
+            n = req->len;
+        memcpy(req->buf, f->buf + skip, n);
+        req->result = (int64_t)n;
+    }
+    cl->count.fills++;
+    fill_put(cl->cache, f);
+    return req;
+}
+
+/* Send req down as a read of whole blocks first..last; 1 when it cannot be
+ * widened (the caller sends it as it is), else what the layer below said. */
+static int fill_submit(struct xd_layer *layer, struct cache_layer *cl, struct cache_handle *h,
+                       struct xd_req *req, uint64_t first, uint64_t last)
+{
+    struct cache *c = cl->cache;
+    uint64_t len = (last - first + 1) << c->shift;
+    struct cache_fill *f = len <= CACHE_FILL_BYTES ? fill_get(c) : NULL;
+    if (!f)
+        return 1;
+    f->sub = (struct xd_req){.op = XD_OP_READ, .file = req->file, .buf = f->buf, .len = len,
+                             .off = first << c->shift, .flags = req->flags,
+                             .cache_seq = req->cache_seq};
+    f->parent = req;
+    f->h = h;
+    int rc = xd_layer_submit(layer->lower, &f->sub);
+    if (rc == XD_DONE)
+        fill_done(cl, f);
+    else if (rc < 0) /* -EBUSY: the caller's request comes again */
+        fill_put(c, f);
+    return rc;
+}
+
 static int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cache_handle *h,
                       struct xd_req *req)
 {
@@ -765,8 +885,10 @@ static int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cac
             if (cache_is_dirty(c, key, b))
                 cache_flush_block(cl, h, b);
     req->cache_seq = atomic_load(&c->seq);
-    int rc = xd_layer_submit(layer->lower, req);
-    if (rc == XD_DONE)
+    int rc = 1;
+    if (!block_whole(c, req, first) || !block_whole(c, req, last))
+        rc = fill_submit(layer, cl, h, req, first, last);
+    if (rc == 1 && (rc = xd_layer_submit(layer->lower, req)) == XD_DONE)
         cache_read_done(cl, h, req);
     else if (rc == -EBUSY) /* it comes again */
         cl->count.misses -= last - first + 1;
@@ -1024,6 +1146,11 @@ static int cache_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
     int n = xd_layer_reap(layer->lower, done, min, max, timeout);
     for (int i = 0; cl->cache && i < n; i++) {
         struct xd_req *req = done[i];
+        struct cache_fill *f = fill_of(cl->cache, req);
+        if (f) {
+            done[i] = fill_done(cl, f);
+            continue;
+        }
         struct cache_handle *h = req->file->priv[layer->level];
         if (!req->len || req->op >= XD_OP_FSYNC)
             continue;
@@ -1067,6 +1194,8 @@ static void cache_free(struct cache *c)
     if (c->entries)
         munmap(c->entries, c->entries_len);
     free(c->flusher_buf);
+    free(c->fill_arena);
+    pthread_mutex_destroy(&c->fill_lock);
     pthread_mutex_destroy(&c->files_lock);
     pthread_mutex_destroy(&c->wb_lock);
     pthread_cond_destroy(&c->wb_done);
@@ -1075,17 +1204,31 @@ static void cache_free(struct cache *c)
     free(c);
 }
 
-/* Huge pages where the kernel offers them: hits copy from random blocks,
- * and 4 KiB pages would make most of them a TLB miss. The mapping is the
- * cache's size, so its resident memory stays within it either way. */
 static void *cache_map(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    madvise(p, len, MADV_HUGEPAGE);
-    return p;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Huge pages where the kernel offers them: hits copy from random blocks,
+ * and 4 KiB pages would make most of them a TLB miss. Only whole 2 MiB
+ * pages inside the part of a shard's region in use are advised, so resident
+ * memory stays within cache_size (a huge page past the end would add up to
+ * 2 MiB per shard). */
+static void advise_huge(char *start, size_t used)
+{
+    const uintptr_t huge = 2u << 20;
+    uintptr_t lo = ((uintptr_t)start + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)start + used) & ~(huge - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+}
+
+static void shard_advise_huge(const struct cache_shard *s)
+{
+    advise_huge(s->data, (size_t)s->per * s->bs);
+    advise_huge((char *)s->entries, (size_t)s->per * sizeof(struct cache_entry));
 }
 
 static int cache_shard_init(struct cache *c, uint32_t i)
@@ -1095,18 +1238,46 @@ static int cache_shard_init(struct cache *c, uint32_t i)
     while (buckets < c->nblocks / c->nshards)
         buckets <<= 1;
     s->per = c->nblocks / c->nshards;
+    s->per_max = c->per_max;
     s->bs = c->bs;
-    s->entries = c->entries + (size_t)i * s->per;
-    s->data = c->arena + (size_t)i * s->per * c->bs;
+    s->entries = c->entries + (size_t)i * s->per_max;
+    s->data = c->arena + (size_t)i * s->per_max * c->bs;
     s->bucket_mask = buckets - 1;
     s->buckets = calloc(buckets, sizeof(*s->buckets));
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->written, NULL);
+    shard_advise_huge(s);
     struct xd_cp_owner owner = {.evictable = entry_evictable, .hash = entry_hash, .ctx = s};
     if (!s->buckets || xd_cp_init(&s->policy, c->policy, s->per, &s->entries[0].node,
                                   sizeof(struct cache_entry), &owner))
         return -ENOMEM;
     return 0;
+}
+
+/* Address space for the largest cache_size (the schema's bound), so a live
+ * change can grow the cache in place: MAP_NORESERVE pages cost nothing
+ * until touched, and only blocks in use are touched. Where the kernel will
+ * not reserve that much (strict overcommit), the cache is its first size. */
+static void cache_reserve(struct cache *c)
+{
+    uint64_t ceiling = (uint64_t)CACHE_CEILING_BYTES / c->bs / c->nshards;
+    uint32_t first = c->nblocks / c->nshards;
+    c->per_max = ceiling > first ? (uint32_t)(ceiling < UINT32_MAX / 2 ? ceiling : UINT32_MAX / 2) : first;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        c->arena_len = (size_t)c->nshards * c->per_max * c->bs;
+        c->entries_len = (size_t)c->nshards * c->per_max * sizeof(struct cache_entry);
+        c->arena = cache_map(c->arena_len);
+        c->entries = cache_map(c->entries_len);
+        if (c->arena && c->entries)
+            return;
+        if (c->arena)
+            munmap(c->arena, c->arena_len);
+        if (c->entries)
+            munmap(c->entries, c->entries_len);
+        c->arena = NULL;
+        c->entries = NULL;
+        c->per_max = first;
+    }
 }
 
 static int cache_new(struct cache **out, const struct xd_config *cfg, char *err, size_t errlen)
@@ -1129,15 +1300,13 @@ static int cache_new(struct cache **out, const struct xd_config *cfg, char *err,
     c->run_blocks = c->bs >= CACHE_RUN_BYTES ? 1 : CACHE_RUN_BYTES / c->bs;
     c->dirty_max = c->nblocks / 2;
     c->dirty_background = c->nblocks / 4;
-    c->arena_len = (size_t)c->nblocks * c->bs;
-    c->entries_len = (size_t)c->nblocks * sizeof(struct cache_entry);
     pthread_mutex_init(&c->files_lock, NULL);
     pthread_mutex_init(&c->wb_lock, NULL);
     pthread_cond_init(&c->wb_done, NULL);
     pthread_mutex_init(&c->flusher_lock, NULL);
+    pthread_mutex_init(&c->fill_lock, NULL);
     pthread_cond_init(&c->flusher_wake, NULL);
-    c->arena = cache_map(c->arena_len);
-    c->entries = cache_map(c->entries_len);
+    cache_reserve(c);
     c->shards = aligned_alloc(64, c->nshards * sizeof(*c->shards));
     int rc = c->arena && c->entries && c->shards ? 0 : -ENOMEM;
     if (c->shards)
@@ -1523,6 +1692,7 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "stale_inserts_refused", cl->count.refused);
         xd_json_uint(j, "writes_absorbed", cl->count.absorbed);
         xd_json_uint(j, "writes_through", cl->count.through);
+        xd_json_uint(j, "widened_reads", cl->count.fills);
         /* the process's cache, shared with other devices */
         xd_json_uint(j, "block_size", c->bs);
         xd_json_uint(j, "capacity_bytes", (uint64_t)c->nblocks * c->bs);
@@ -1562,6 +1732,108 @@ static int cache_invalidate(struct xd_layer *layer, struct cache_layer *cl, stru
     return xd_layer_control(layer->lower, XD_CTL_INVALIDATE, file);
 }
 
+/* --- live resize (XD_CTL_RELOAD) ------------------------------------------- */
+
+/* A bigger hash table for a shard that grew, so chains stay short: every
+ * resident entry is linked again; free entries keep their free-list links. */
+static int shard_rehash(struct cache_shard *s, uint32_t want)
+{
+    uint32_t buckets = 1;
+    while (buckets < want)
+        buckets <<= 1;
+    if (buckets <= s->bucket_mask + 1)
+        return 0;
+    uint32_t *table = calloc(buckets, sizeof(*table));
+    if (!table)
+        return -ENOMEM;
+    for (uint32_t id = 0; id < s->fresh; id++) {
+        struct cache_entry *e = &s->entries[id];
+        if (e->state == ENTRY_FREE)
+            continue;
+        uint32_t *bucket = &table[(cache_hash(e->file, e->block) >> 16) & (buckets - 1)];
+        e->hnext = *bucket;
+        *bucket = id + 1;
+    }
+    free(s->buckets);
+    s->buckets = table;
+    s->bucket_mask = buckets - 1;
+    return 0;
+}
+
+/* Evict down to a shard's capacity after it shrank, and give the freed
+ * blocks' pages back, so resident memory follows cache_size down. Dirty
+ * blocks cannot go yet: allocations keep evicting until they are clean. */
+static void shard_trim(const struct cache *c, struct cache_shard *s)
+{
+    while (s->resident > s->per) {
+        uint32_t id = xd_cp_evict(&s->policy);
+        if (id == XD_CP_NONE)
+            break;
+        shard_unhash(s, id);
+        s->entries[id].state = ENTRY_FREE;
+        s->entries[id].hnext = s->free_head;
+        s->free_head = id + 1;
+        s->resident--;
+        s->count.evictions++;
+        if (c->bs >= 4096) /* a block owns its pages */
+            madvise(s->data + (size_t)id * c->bs, c->bs, MADV_DONTNEED);
+    }
+}
+
+static int shard_resize(const struct cache *c, struct cache_shard *s, uint32_t per)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    if (per > s->per)
+        rc = shard_rehash(s, per);
+    if (!rc)
+        rc = xd_cp_set_capacity(&s->policy, per);
+    if (!rc) {
+        s->per = per;
+        shard_trim(c, s);
+        shard_advise_huge(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* cache_size changed live: every shard takes its share of the new size, in
+ * place (the address space was reserved at creation). The block size,
+ * policy and shard count stay. Any size the schema allows fits, unless the
+ * reservation fell back to the first size (strict overcommit): -ENOSPC. */
+static int cache_resize(struct cache *c, uint64_t size)
+{
+    uint64_t per = size / c->bs / c->nshards;
+    if (per < CACHE_MIN_BLOCKS_PER_SHARD || per > c->per_max)
+        return -ENOSPC;
+    for (uint32_t i = 0; i < c->nshards; i++) {
+        int rc = shard_resize(c, &c->shards[i], (uint32_t)per);
+        if (rc)
+            return rc;
+    }
+    c->size = size;
+    c->nblocks = (uint32_t)(per * c->nshards);
+    c->dirty_max = c->nblocks / 2;
+    c->dirty_background = c->nblocks / 4;
+    return 0;
+}
+
+/* XD_CTL_RELOAD: dev->cfg holds the new values, before the old ones. */
+static int cache_reload(struct xd_layer *layer, struct cache_layer *cl, const struct xd_config *before)
+{
+    struct cache *c = cl->cache;
+    uint64_t size = (uint64_t)layer->dev->cfg->cache_size;
+    if (c) {
+        pthread_mutex_lock(&cache_global); /* devices of one process may reload at once */
+        int rc = size == c->size ? 0 : cache_resize(c, size);
+        pthread_mutex_unlock(&cache_global);
+        if (rc)
+            return rc;
+    }
+    int rc = xd_layer_control(layer->lower, XD_CTL_RELOAD, (void *)before);
+    return rc == -ENOTTY ? 0 : rc; /* nothing live below */
+}
+
 static int cache_control(struct xd_layer *layer, int op, void *arg)
 {
     struct cache_layer *cl = layer->priv;
@@ -1569,6 +1841,8 @@ static int cache_control(struct xd_layer *layer, int op, void *arg)
     cache_enter(cl);
     if (op == XD_CTL_INVALIDATE) {
         rc = cache_invalidate(layer, cl, arg);
+    } else if (op == XD_CTL_RELOAD) {
+        rc = cache_reload(layer, cl, arg);
     } else {
         if (op == XD_CTL_STATS_JSON)
             cache_stats_json(cl, arg);

@@ -19,6 +19,7 @@
 
 #include "../core/cachepolicy.h"
 #include "../core/cachesim.h"
+#include "../core/config.h"
 
 struct key_map { /* (file, block) -> dense id, open addressing */
     uint64_t *file, *block;
@@ -38,30 +39,6 @@ static int usage(void)
 {
     fprintf(stderr, "usage: xdcachesim TRACE --cache-size N [--block-size B]\n");
     return 2;
-}
-
-static int parse_size(const char *v, uint64_t *out)
-{
-    char *end;
-    if (!isdigit((unsigned char)*v))
-        return -EINVAL;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    int shift = 0;
-    switch (tolower((unsigned char)*end)) {
-    case 'k': shift = 10; break;
-    case 'm': shift = 20; break;
-    case 'g': shift = 30; break;
-    case 't': shift = 40; break;
-    case '\0': break;
-    default: return -EINVAL;
-    }
-    if (shift && *++end && strcasecmp(end, "b") && strcasecmp(end, "ib"))
-        return -EINVAL;
-    if (errno || n > (~0ull >> shift))
-        return -EINVAL;
-    *out = (uint64_t)n << shift;
-    return 0;
 }
 
 static uint64_t key_hash(uint64_t file, uint64_t block)
@@ -198,15 +175,15 @@ static void print_result(const char *name, uint32_t capacity, uint32_t bs,
 int main(int argc, char **argv)
 {
     const char *path = NULL;
-    uint64_t cache_size = 0, block_size = 0;
+    int64_t cache_size = 0, block_size = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--cache-size") && i + 1 < argc) {
-            if (parse_size(argv[++i], &cache_size) || !cache_size) {
+            if (xd_parse_size(argv[++i], &cache_size) || cache_size <= 0) {
                 fprintf(stderr, "xdcachesim: --cache-size %s: not a valid size; allowed: bytes with an optional k/m/g/t suffix, above 0\n", argv[i]);
                 return 2;
             }
         } else if (!strcmp(argv[i], "--block-size") && i + 1 < argc) {
-            if (parse_size(argv[++i], &block_size) || !block_size) {
+            if (xd_parse_size(argv[++i], &block_size) || block_size <= 0) {
                 fprintf(stderr, "xdcachesim: --block-size %s: not a valid size; allowed: bytes with an optional k/m/g/t suffix\n", argv[i]);
                 return 2;
             }

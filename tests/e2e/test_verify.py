@@ -60,6 +60,19 @@ def test_write_then_verify(engine, tmp_path, disk_dir, request, kind, async_mode
     assert_verified(r.data, size=SIZE, njobs=NJOBS)
 
 
+@pytest.mark.parametrize("write_back", [0, 1], ids=["write-through", "write-back"])
+@pytest.mark.parametrize("kind", TYPES + ["compressed"])
+def test_verify_through_the_cache(engine, tmp_path, disk_dir, request, kind, write_back):
+    """xdevice's cache on every type (libaio here; test_cache.py covers the
+    other modes): two jobs in one process share one cache, smaller than
+    what they write, so blocks are evicted and, in write-back, flushed by
+    fsync and the flusher before fio reads them back."""
+    where, xd = target(kind, request, disk_dir)
+    xd.update(enable_read_cache=1, enable_write_cache=write_back, cache_size="4m")
+    r = run_fio(verify_job(engine, kind, "libaio", "thread", where, xd, fsync=8), tmp_path)
+    assert_verified(r.data, size=SIZE, njobs=NJOBS)
+
+
 # The direct type takes requests of any size and offset and serves the parts
 # that are not io_alignment-aligned through bounce buffers (read-modify-write
 # at the edges). fio's own direct=1 is deliberately not set: fio would then

@@ -4,7 +4,8 @@
  * refusing to insert data older than a write, write-back (dirty until
  * fsync or close, exact bytes below), one cache shared by four threads'
  * devices with every byte checked, the config's refusals, and the memory
- * bound: resident memory after filling a 64 MiB cache of 4 KiB blocks. */
+ * bound: resident memory after filling a 64 MiB cache of 4 KiB blocks, and
+ * a live cache_size change (XD_CTL_RELOAD) growing and shrinking it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include "cachepolicy.h"
 #include "cachesim.h"
 #include "check.h"
+#include "xd_internal.h"
 #include "xdevice.h"
 
 #define BLK 4096
@@ -259,11 +261,13 @@ static void test_hits_and_ttl(const char *path)
         return;
     }
     fill(want, sizeof(want), BLK + 100, 1);
-    CHECK(xd_read(dev, f, buf, 2 * BLK, BLK + 100) == 2 * BLK); /* 3 blocks, 1 whole */
+    /* 3 blocks, 1 whole: widened to whole blocks, all 3 are filled */
+    CHECK(xd_read(dev, f, buf, 2 * BLK, BLK + 100) == 2 * BLK);
     CHECK(!memcmp(buf, want, 2 * BLK));
-    CHECK(stat_of(dev, "misses") == 3 && stat_of(dev, "inserts") == 1);
-    CHECK(xd_read(dev, f, buf, 3 * BLK, 0) == 3 * BLK); /* the edges were not inserted */
-    CHECK(stat_of(dev, "hits") == 0 && stat_of(dev, "inserts") == 3);
+    CHECK(stat_of(dev, "misses") == 3 && stat_of(dev, "inserts") == 3);
+    CHECK(stat_of(dev, "widened_reads") == 1);
+    CHECK(xd_read(dev, f, buf, 3 * BLK, 0) == 3 * BLK); /* block 0 missed: it is added */
+    CHECK(stat_of(dev, "hits") == 0 && stat_of(dev, "inserts") == 4);
     memset(buf, 0, sizeof(buf));
     fill(want, sizeof(want), 100, 1);
     CHECK(xd_read(dev, f, buf, 2 * BLK + 50, 100) == 2 * BLK + 50); /* 0, 1, 2: all cached */
@@ -534,6 +538,62 @@ static void test_config(const char *path)
 
 /* --- memory ---------------------------------------------------------------------- */
 
+/* Read all of a file of n blocks through dev, one block at a time. */
+static void read_all(struct xd_dev *dev, struct xd_file *f, unsigned n)
+{
+    unsigned char buf[BLK];
+    for (unsigned i = 0; i < n; i++)
+        CHECK(xd_read(dev, f, buf, BLK, (uint64_t)i * BLK) == BLK && buf[0] == pattern(i * BLK, 1));
+}
+
+/* What xd_reload does for one key: the device's config takes the new
+ * value, then the chain applies it (XD_CTL_RELOAD, the old config as arg). */
+static int reload_cache_size(struct xd_dev *dev, const char *size)
+{
+    struct xd_config *before = xd_config_dup(dev->cfg);
+    int rc = xd_config_set(dev->cfg, "cache_size", size, "test", err, sizeof(err));
+    if (!rc)
+        rc = xd_layer_control(dev->top, XD_CTL_RELOAD, before);
+    xd_config_free(before);
+    return rc;
+}
+
+/* cache_size changes live: a file twice the cache misses on every pass;
+ * grown past the file, the second pass all hits; shrunk, it holds no more
+ * than the new size. Out of range is refused with one line. */
+static void test_live_resize(const char *path)
+{
+    static const char *const kv[] = {"enable_read_cache", "true", "cache_size", "256k", NULL};
+    const unsigned n = 128; /* 512 KiB */
+    CHECK(make_file(path, n * BLK, 1) == 0);
+    struct xd_dev *dev = open_dev(kv);
+    struct xd_file *f = dev ? open_file(dev, path) : NULL;
+    CHECK(f);
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    read_all(dev, f, n);
+    read_all(dev, f, n);
+    CHECK_MSG(stat_of(dev, "hits") == 0, "hits %lld in a cache half the file", (long long)stat_of(dev, "hits"));
+    CHECK_MSG(reload_cache_size(dev, "1m") == 0, "grow: %s", err);
+    CHECK(stat_of(dev, "capacity_bytes") == MiB);
+    read_all(dev, f, n);
+    int64_t hits = stat_of(dev, "hits");
+    read_all(dev, f, n);
+    CHECK_MSG(stat_of(dev, "hits") - hits == n, "second pass after growing: %lld hits of %u",
+              (long long)(stat_of(dev, "hits") - hits), n);
+    CHECK_MSG(reload_cache_size(dev, "64k") == 0, "shrink: %s", err);
+    CHECK_MSG(stat_of(dev, "bytes_cached") <= 64 * 1024, "bytes_cached %lld after shrinking to 64k",
+              (long long)stat_of(dev, "bytes_cached"));
+    read_all(dev, f, n); /* data still right after the shrink */
+    CHECK(stat_of(dev, "bytes_cached") <= 64 * 1024);
+    CHECK(reload_cache_size(dev, "128t") != 0); /* above the schema's bound */
+    CHECK(reload_cache_size(dev, "64m") == 0 && stat_of(dev, "capacity_bytes") == 64 * MiB);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 static long resident_bytes(void)
 {
     long size, resident;
@@ -602,6 +662,7 @@ int main(void)
     test_threads(path, false);
     test_threads(path, true);
     test_memory_bound(path);
+    test_live_resize(path);
     char cmd[160];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
