@@ -57,8 +57,18 @@ const char *xd_config_key_name(unsigned i);
  *   xd_tunable_count/xd_tunable_get/xd_tunable_find  the search space
  *   xd_config_save                                   write an INI atomically
  *   xd_reload                                        apply live keys to an open device
+ * and, further down, for a daemon that follows a run:
+ *   xd_config_watch_open/poll/fd/close               notice rewrites of an INI
+ *   xd_stats_mark_new/free, xd_stats_interval_json   per-interval figures
+ * The fio engine uses all of them: xd_stats_interval=N appends one JSON line
+ * per job and interval to xd_stats_log (default <xd_stats>.jsonl), and a
+ * rewrite of xd_config is applied to the running jobs (README, "Live reload
+ * and periodic stats"). Keys set as xd_ options in a job win over the file,
+ * so a daemon tunes only keys the job leaves to the INI.
  * A config written by xd_config_save is read back by xd_config_load into an
- * equal config (every key is written, header lines are INI comments). */
+ * equal config, which passes xd_config_check when cfg did: it holds the keys
+ * set from somewhere (file, option, xd_config_set) or not at their default,
+ * the rest read back as defaults; header lines are INI comments. */
 
 /* Key types, for struct xd_tunable and tools that walk the schema. */
 enum xd_key_type { XD_T_STR, XD_T_BOOL, XD_T_INT, XD_T_SIZE, XD_T_ENUM, XD_T_MODE, XD_T_FLOAT };
@@ -87,7 +97,7 @@ unsigned xd_tunable_count(void);
 const struct xd_tunable *xd_tunable_get(unsigned i);
 const struct xd_tunable *xd_tunable_find(const char *key);
 
-/* Replace the INI file at path with cfg (xd_config_ini), so that a reader
+/* Replace the INI file at path with cfg (see above), so that a reader
  * (xd_config_load) sees the whole old file or the whole new one, and the new
  * one survives a crash once this returns: a temp file in path's directory
  * (opened relative to the directory with O_CREAT|O_EXCL|O_NOFOLLOW, so a

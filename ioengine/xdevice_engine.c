@@ -6,10 +6,10 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "fio.h"
@@ -193,7 +193,8 @@ struct fio_xd_job {
     uint64_t interval_ns;
     struct xd_stats_mark *mark;
     int stats_fd;            /* xd_stats_log, O_APPEND; -1: none */
-    struct xd_config_watch *watch; /* xd_config's directory; NULL: none */
+    struct fio_xd_watch *watch; /* xd_config's, shared in the process; NULL: none */
+    unsigned watch_gen;         /* the watch's generation this job has acted on */
     bool speaks;             /* the first job of its section logs reloads */
 };
 
@@ -225,6 +226,81 @@ static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out,
     }
     *out = cfg;
     return 0;
+}
+
+/* --- the config watch, one per file and process ------------------------------
+ * inotify instances are few (fs.inotify.max_user_instances, 128 by default),
+ * so the jobs of a process (fio's threads) share one per config file. Any
+ * job may drain it; what it heard is kept with a generation number, and
+ * every job acts on a new generation in its own thread. */
+struct fio_xd_watch {
+    struct fio_xd_watch *next;
+    char *path;
+    struct xd_config_watch *w;
+    unsigned users;
+    unsigned gen;  /* bumped for every event heard */
+    int last;      /* XD_WATCH_* of the latest */
+};
+
+static pthread_mutex_t fio_xd_watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fio_xd_watch *fio_xd_watches;
+
+/* The process's watch of path, opened by its first user; *gen: its
+ * generation now, so a job joining late does not act on older events. */
+static struct fio_xd_watch *fio_xd_watch_get(const char *path, unsigned *gen, char *err,
+                                             size_t errlen)
+{
+    struct fio_xd_watch *fw;
+    pthread_mutex_lock(&fio_xd_watch_lock);
+    for (fw = fio_xd_watches; fw && strcmp(fw->path, path); fw = fw->next)
+        ;
+    if (!fw && (fw = calloc(1, sizeof(*fw))) && (fw->path = strdup(path)) &&
+        !xd_config_watch_open(&fw->w, path, err, errlen)) {
+        fw->next = fio_xd_watches;
+        fio_xd_watches = fw;
+    } else if (fw && !fw->w) {
+        free(fw->path);
+        free(fw);
+        fw = NULL;
+    }
+    if (fw) {
+        fw->users++;
+        *gen = fw->gen;
+    }
+    pthread_mutex_unlock(&fio_xd_watch_lock);
+    return fw;
+}
+
+static void fio_xd_watch_put(struct fio_xd_watch *fw)
+{
+    if (!fw)
+        return;
+    pthread_mutex_lock(&fio_xd_watch_lock);
+    if (!--fw->users) {
+        struct fio_xd_watch **p = &fio_xd_watches;
+        while (*p != fw)
+            p = &(*p)->next;
+        *p = fw->next;
+        xd_config_watch_close(fw->w);
+        free(fw->path);
+        free(fw);
+    }
+    pthread_mutex_unlock(&fio_xd_watch_lock);
+}
+
+/* What happened since this job last looked: XD_WATCH_*. */
+static int fio_xd_watch_check(struct fio_xd_watch *fw, unsigned *seen)
+{
+    pthread_mutex_lock(&fio_xd_watch_lock);
+    int state = xd_config_watch_poll(fw->w);
+    if (state != XD_WATCH_NONE) {
+        fw->gen++;
+        fw->last = state;
+    }
+    state = *seen != fw->gen ? fw->last : XD_WATCH_NONE;
+    *seen = fw->gen;
+    pthread_mutex_unlock(&fio_xd_watch_lock);
+    return state;
 }
 
 /* --- periodic stats and config reload --------------------------------------
@@ -297,13 +373,15 @@ static void fio_xd_reload(struct thread_data *td, struct fio_xd_job *job)
     for (unsigned i = 0; rc >= 0 && job->speaks && changed[i] != none; i++)
         log_info("xdevice: %s: xd_config=%s reloaded: %s %s -> %s\n", td->o.name, o->config,
                  xd_keys[changed[i]].name, old[i], xd_config_get(next, xd_keys[changed[i]].name));
+    /* a job process leaves with _exit: what sits in its stdio buffer is lost */
+    log_info_flush();
     xd_config_free(next);
 }
 
 static void fio_xd_watch(struct thread_data *td, struct fio_xd_job *job)
 {
     struct fio_xd_options *o = td->eo;
-    switch (xd_config_watch_poll(job->watch)) {
+    switch (fio_xd_watch_check(job->watch, &job->watch_gen)) {
     case XD_WATCH_CHANGED:
         fio_xd_reload(td, job);
         break;
@@ -316,7 +394,7 @@ static void fio_xd_watch(struct thread_data *td, struct fio_xd_job *job)
         if (job->speaks)
             log_err("xdevice: %s: the directory of xd_config=%s went away; no more reloads this run\n",
                     td->o.name, o->config);
-        xd_config_watch_close(job->watch);
+        fio_xd_watch_put(job->watch);
         job->watch = NULL;
         break;
     }
@@ -396,9 +474,11 @@ static int fio_xd_init(struct thread_data *td)
     job->speaks = td->subjob_number == 0;
     td->io_ops_data = job; /* cleanup frees it from here on */
     /* watch before reading, so a rewrite in between is not missed */
-    if (o->config && xd_config_watch_open(&job->watch, o->config, err, sizeof(err)) &&
-        job->speaks)
+    if (o->config && !(job->watch = fio_xd_watch_get(o->config, &job->watch_gen, err, sizeof(err))) &&
+        job->speaks) {
         log_info("xdevice: %s; xd_config is not reloaded this run\n", err);
+        log_info_flush();
+    }
     if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
         log_err("xdevice: %s\n", err);
         return 1;
@@ -729,7 +809,7 @@ static void fio_xd_cleanup(struct thread_data *td)
     if (job->stats_fd >= 0)
         close(job->stats_fd);
     xd_stats_mark_free(job->mark);
-    xd_config_watch_close(job->watch);
+    fio_xd_watch_put(job->watch);
     free(job->reqs);
     free(job->events);
     free(job);

@@ -700,15 +700,21 @@ char *xd_config_json(const struct xd_config *cfg)
     return xd_json_finish(&j);
 }
 
-char *xd_config_ini(const struct xd_config *cfg)
+/* every key, or (only_set) those set from somewhere or not at their default */
+static char *config_ini(const struct xd_config *cfg, bool only_set)
 {
     char *text = NULL;
     size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
+    struct xd_config *def = only_set ? xd_config_new() : NULL;
+    FILE *out = only_set && !def ? NULL : open_memstream(&text, &len);
     const char *section = "";
-    if (!out)
+    if (!out) {
+        xd_config_free(def);
         return NULL;
+    }
     for (int k = 0; k < XD_KEY_COUNT; k++) {
+        if (only_set && !cfg->origin[k] && xd_config_key_equal(cfg, def, k))
+            continue;
         if (strcmp(section, xd_keys[k].section)) {
             section = xd_keys[k].section;
             fprintf(out, "%s[%s]\n", k ? "\n" : "", section);
@@ -716,5 +722,10 @@ char *xd_config_ini(const struct xd_config *cfg)
         fprintf(out, "%s = %s\n", xd_keys[k].name, xd_config_get(cfg, xd_keys[k].name));
     }
     fclose(out);
+    xd_config_free(def);
     return text;
 }
+
+char *xd_config_ini(const struct xd_config *cfg) { return config_ini(cfg, false); }
+
+char *xd_config_ini_set_keys(const struct xd_config *cfg) { return config_ini(cfg, true); }

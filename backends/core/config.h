@@ -61,6 +61,11 @@ enum xd_codec_id { XD_CODEC_LZ4, XD_CODEC_ZSTD, XD_CODEC_SNAPPY, XD_CODEC_GZIP, 
 int xd_key_lookup(const char *name);
 /* The name of value i of an ENUM key. */
 const char *xd_enum_name(enum xd_key key, int value);
+/* As xd_config_ini, but only the keys set from somewhere (a file, an
+ * option, xd_config_set) or not at their default: loading it gives the same
+ * values and the same keys counted as set, which some checks look at
+ * (enable_compression without the compressed type is refused only when set). */
+char *xd_config_ini_set_keys(const struct xd_config *cfg);
 /* Whether key holds the same value in a and b. */
 bool xd_config_key_equal(const struct xd_config *a, const struct xd_config *b, int key);
 /* Copy key's value and origin from src into dst; -ENOMEM leaves dst as it was. */

@@ -20,7 +20,7 @@
 /* header as "# " lines, then the INI text, malloc'd. */
 static char *save_text(const struct xd_config *cfg, const char *header)
 {
-    char *ini = xd_config_ini(cfg), *text = NULL;
+    char *ini = xd_config_ini_set_keys(cfg), *text = NULL;
     size_t len = 0;
     FILE *out = ini ? open_memstream(&text, &len) : NULL;
     if (!out) {

@@ -1,7 +1,8 @@
 /* reload.c - xd_reload: change an open device's live keys. All or nothing:
  * a new config that differs in a key the chain fixed at open (the storage
- * type, O_DIRECT, the async mode, ...) is refused whole, so a device never
- * runs on a config nobody wrote.
+ * type, O_DIRECT, the async mode, ...) is refused whole, and a layer that
+ * fails to apply its part (the cache cannot reserve a bigger size) puts the
+ * old values back, so a device never runs on a config nobody wrote.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,41 @@ static void reload_live_names(char *out, size_t len)
                                      xd_keys[k].name);
 }
 
+/* Copy every differing key of next into cfg: how many, or -ENOMEM (only a
+ * string key's copy can fail, and no string key is live). */
+static int reload_copy(struct xd_config *cfg, const struct xd_config *next)
+{
+    int changed = 0;
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        if (xd_config_key_equal(cfg, next, k))
+            continue;
+        if (xd_config_copy_key(cfg, next, k))
+            return -ENOMEM;
+        changed++;
+    }
+    return changed;
+}
+
+/* A layer failed to apply the new values: put the old ones back and let the
+ * chain apply those again. */
+static void reload_undo(struct xd_dev *dev, const struct xd_config *before, char *err,
+                        size_t errlen, int rc)
+{
+    char keys[512] = "";
+    size_t used = 0;
+    for (int k = 0; k < XD_KEY_COUNT && used < sizeof(keys); k++)
+        if (!xd_config_key_equal(dev->cfg, before, k))
+            used += (size_t)snprintf(keys + used, sizeof(keys) - used, "%s%s", used ? ", " : "",
+                                     xd_keys[k].name);
+    struct xd_config *failed = xd_config_dup(dev->cfg);
+    reload_copy(dev->cfg, before);
+    if (failed)
+        xd_layer_control(dev->top, XD_CTL_RELOAD, failed);
+    xd_config_free(failed);
+    xd_errf(err, errlen, "reload refused, the old values stay: the chain could not apply %s: %s",
+            keys, strerror(-rc));
+}
+
 int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, size_t errlen)
 {
     char fixed[1024], live[512];
@@ -57,23 +93,16 @@ int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, siz
     struct xd_config *before = xd_config_dup(dev->cfg);
     if (!before)
         return -ENOMEM;
-    int changed = 0;
-    for (int k = 0; k < XD_KEY_COUNT; k++) {
-        if (xd_config_key_equal(dev->cfg, newcfg, k))
-            continue;
-        if ((rc = xd_config_copy_key(dev->cfg, newcfg, k)))
-            break;
-        changed++;
-    }
-    /* even a partial copy (out of memory) is applied: the layers must match
-     * what dev->cfg now says */
-    if (changed) {
-        int lrc = xd_layer_control(dev->top, XD_CTL_RELOAD, before);
-        if (!rc && lrc && lrc != -ENOTTY)
-            rc = lrc;
+    int changed = reload_copy(dev->cfg, newcfg);
+    if (changed > 0) {
+        rc = xd_layer_control(dev->top, XD_CTL_RELOAD, before);
+        if (rc && rc != -ENOTTY)
+            reload_undo(dev, before, err, errlen, rc);
+        else
+            rc = 0;
+    } else {
+        rc = changed; /* 0, or -ENOMEM with nothing copied */
     }
     xd_config_free(before);
-    if (rc)
-        xd_errf(err, errlen, "reload: applying the new config failed: %s", strerror(-rc));
     return rc ? rc : changed;
 }

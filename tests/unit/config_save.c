@@ -132,6 +132,18 @@ static void test_round_trip(void)
     CHECK_MSG(!xd_config_load(back, path, err, sizeof(err)), "%s", err);
     CHECK(configs_equal(cfg, back));
     CHECK(back->read_ahead_kb == 512 && back->compression_level == 9);
+    /* the file passes the same checks: keys never set stay unset (a
+     * regular-type config must not come back with enable_compression set) */
+    CHECK_MSG(!xd_config_check(back, err, sizeof(err)), "%s", err);
+    CHECK(!back->origin[XD_KEY_enable_compression] && !strstr(text, "enable_compression"));
+    struct xd_config *direct = xd_config_new(), *direct_back = xd_config_new();
+    CHECK(!xd_config_set(direct, "storage_type", "direct", "test", err, sizeof(err)));
+    CHECK(!xd_config_save(direct, path, NULL, err, sizeof(err)));
+    CHECK(!xd_config_load(direct_back, path, err, sizeof(err)));
+    CHECK_MSG(!xd_config_check(direct_back, err, sizeof(err)), "%s", err);
+    CHECK(configs_equal(direct, direct_back));
+    xd_config_free(direct);
+    xd_config_free(direct_back);
     /* a missing directory is one line naming the path */
     CHECK(xd_config_save(cfg, "/nonexistent-xd/dir/x.ini", NULL, err, sizeof(err)) == -ENOENT);
     CHECK(strstr(err, "/nonexistent-xd/dir/x.ini") != NULL);
@@ -284,6 +296,42 @@ static void test_rewrites_race_readers(void)
         xd_config_free(versions[v]);
 }
 
+/* The watch hears a save (rename over), a write in place and a removal of
+ * its file, nothing of other files, and the end of its directory. */
+static void test_watch(void)
+{
+    char sub[300], path[400], other[400];
+    struct xd_config_watch *w;
+    snprintf(sub, sizeof(sub), "%s/watched", dir);
+    snprintf(path, sizeof(path), "%s/x.ini", sub);
+    snprintf(other, sizeof(other), "%s/y.ini", sub);
+    CHECK(!mkdir(sub, 0755));
+    CHECK(xd_config_watch_open(&w, "/nonexistent-xd/x.ini", err, sizeof(err)) == -ENOENT);
+    CHECK(strstr(err, "/nonexistent-xd") != NULL);
+    CHECK_MSG(!xd_config_watch_open(&w, path, err, sizeof(err)), "%s", err);
+    CHECK(xd_config_watch_fd(w) >= 0);
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_NONE);
+    struct xd_config *cfg = xd_config_new();
+    CHECK(!xd_config_save(cfg, path, NULL, err, sizeof(err)));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_CHANGED);
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_NONE); /* drained */
+    write_file(other, "[local]\n");
+    CHECK(!xd_config_save(cfg, other, NULL, err, sizeof(err)));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_NONE);
+    write_file(path, "[local]\nread_ahead_kb = 1\n");
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_CHANGED);
+    CHECK(!unlink(path));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_REMOVED);
+    CHECK(!xd_config_save(cfg, path, NULL, err, sizeof(err)));
+    CHECK(!unlink(path));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_REMOVED); /* the last word wins */
+    CHECK(!unlink(other) && !rmdir(sub));
+    CHECK(xd_config_watch_poll(w) == XD_WATCH_GONE);
+    CHECK(xd_config_watch_fd(w) == -1 && xd_config_watch_poll(w) == XD_WATCH_NONE);
+    xd_config_watch_close(w);
+    xd_config_free(cfg);
+}
+
 /* No temp file is left behind by successful or refused saves. */
 static void test_no_leftovers(void)
 {
@@ -306,6 +354,7 @@ int main(void)
     test_mode();
     test_symlink_at_path();
     test_rewrites_race_readers();
+    test_watch();
     test_no_leftovers();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

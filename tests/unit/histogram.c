@@ -79,10 +79,39 @@ static void test_merge(void)
     free(empty);
 }
 
+/* An interval (now - before) has the percentiles of the values recorded
+ * in between, as if they had been recorded alone. */
+static void test_diff(void)
+{
+    static struct xd_hist before, now, alone, diff;
+    for (uint64_t v = 1; v <= 5000; v++) {
+        xd_hist_record(&now, v * 7);
+        xd_hist_record(&before, v * 7);
+    }
+    for (uint64_t v = 1; v <= 3000; v++) {
+        xd_hist_record(&now, 100000 + v * 131);
+        xd_hist_record(&alone, 100000 + v * 131);
+    }
+    xd_hist_diff(&diff, &now, &before);
+    CHECK(diff.count == 3000 && diff.sum == alone.sum);
+    CHECK(!memcmp(diff.bucket, alone.bucket, sizeof(diff.bucket)));
+    double pcts[] = {1, 50, 90, 99, 99.9};
+    for (unsigned i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
+        CHECK_MSG(xd_hist_percentile(&diff, pcts[i]) == xd_hist_percentile(&alone, pcts[i]),
+                  "p%g: %llu vs %llu", pcts[i], (unsigned long long)xd_hist_percentile(&diff, pcts[i]),
+                  (unsigned long long)xd_hist_percentile(&alone, pcts[i]));
+    /* min and max are within the buckets of the true ones */
+    CHECK(diff.min <= alone.min && xd_hist_index(diff.min) == xd_hist_index(alone.min));
+    CHECK(diff.max >= alone.max && xd_hist_index(diff.max) == xd_hist_index(alone.max));
+    xd_hist_diff(&diff, &now, &now);
+    CHECK(diff.count == 0 && xd_hist_percentile(&diff, 50) == 0);
+}
+
 int main(void)
 {
     test_buckets();
     test_percentiles();
     test_merge();
+    test_diff();
     return check_result();
 }

@@ -60,7 +60,8 @@ static void test_refused(void)
     set(bad, "enable_write_cache", "true");
     CHECK(xd_reload(dev, bad, err, sizeof(err)) == -EINVAL && strstr(err, "enable_read_cache"));
     /* the same config: nothing to do */
-    CHECK(xd_reload(dev, cfg, err, sizeof(err)) == 0);
+    int same = xd_reload(dev, cfg, err, sizeof(err));
+    CHECK_MSG(same == 0, "%d %s", same, err);
     xd_config_free(bad);
     xd_config_free(next);
     xd_close(dev);
@@ -131,6 +132,51 @@ static void test_compress_level(const char *async)
     xd_config_free(cfg);
 }
 
+/* cache_size: shrinks at once (evicting) and grows, beyond the size the
+ * process's cache opened with, through xd_reload. */
+static void test_cache_size(void)
+{
+    char path[512];
+    static char buf[1 << 20];
+    struct xd_config *cfg = config_with("regular", "sync");
+    struct xd_dev *dev;
+    struct xd_file *file;
+    set(cfg, "enable_read_cache", "true");
+    set(cfg, "cache_size", "4m");
+    snprintf(path, sizeof(path), "%s/cached", dir);
+    CHECK_MSG(!xd_open(&dev, cfg, 4, err, sizeof(err)), "%s", err);
+    CHECK_MSG(!xd_file_open(dev, path, XD_OPEN_CREATE, 4 << 20, &file, err, sizeof(err)), "%s", err);
+    for (int pass = 0; pass < 2; pass++)
+        for (uint64_t off = 0; off < (4 << 20); off += sizeof(buf))
+            CHECK(xd_read(dev, file, buf, sizeof(buf), off) == (ssize_t)sizeof(buf));
+    CHECK(stats_figure(dev, "capacity_bytes") == 4 << 20);
+    long long full = stats_figure(dev, "bytes_cached");
+    CHECK_MSG(full > 3 << 20, "cached %lld", full);
+
+    struct xd_config *next = xd_config_dup(cfg);
+    set(next, "cache_size", "1m");
+    CHECK_MSG(xd_reload(dev, next, err, sizeof(err)) == 1, "%s", err);
+    CHECK(stats_figure(dev, "capacity_bytes") == 1 << 20);
+    CHECK_MSG(stats_figure(dev, "bytes_cached") <= 1 << 20, "cached %lld after shrinking",
+              stats_figure(dev, "bytes_cached"));
+    for (uint64_t off = 0; off < (4 << 20); off += sizeof(buf))
+        CHECK(xd_read(dev, file, buf, sizeof(buf), off) == (ssize_t)sizeof(buf));
+    CHECK(stats_figure(dev, "bytes_cached") <= 1 << 20);
+
+    set(next, "cache_size", "8m"); /* beyond the size it opened with */
+    CHECK_MSG(xd_reload(dev, next, err, sizeof(err)) == 1, "%s", err);
+    CHECK(stats_figure(dev, "capacity_bytes") == 8 << 20);
+    for (int pass = 0; pass < 2; pass++)
+        for (uint64_t off = 0; off < (4 << 20); off += sizeof(buf))
+            CHECK(xd_read(dev, file, buf, sizeof(buf), off) == (ssize_t)sizeof(buf));
+    long long grown = stats_figure(dev, "bytes_cached");
+    CHECK_MSG(grown > 3 << 20, "cached %lld at 8m", grown);
+    xd_config_free(next);
+    xd_file_close(dev, file);
+    xd_close(dev);
+    xd_config_free(cfg);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/xd-unit-reload-XXXXXX");
@@ -141,6 +187,7 @@ int main(void)
     test_file_readahead("io_uring");
     test_compress_level("sync");
     test_compress_level("libaio");
+    test_cache_size();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd))
