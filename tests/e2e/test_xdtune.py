@@ -104,7 +104,7 @@ def test_search_small(engine, tmp_path):
     assert best["figures"]["iops"] > 0
 
     text = (out / "best.ini").read_text()
-    head = [ln for ln in text.splitlines() if ln.startswith(";")]
+    head = [ln for ln in text.splitlines() if ln.startswith(("#", ";"))]
     assert any("tuned for: maximise IOPS" in ln for ln in head), text
     assert any(f"job: {job}" in ln for ln in head), text
     assert any(f"iops {best['figures']['iops']:.0f}" in ln and "median of" in ln for ln in head), text
