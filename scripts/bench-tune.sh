@@ -13,10 +13,20 @@
 #      optimum's, so the noise of the run's own re-measurements does not
 #      flatter it. PASS: the median gp ratio >= 0.95 and above random's.
 #
+# `bench-tune.sh live` runs only scripts/bench-tune-live.sh (the daemon's
+# cache target), `bench-tune.sh search` only the above; no argument, both.
+#
 # Knobs: SEEDS ("1 2 3 4 5"), GRID_REPS (2), TOP (10), REFINE (4), JOB,
 # START, SPACE, OUT (build/bench-tune).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+what=${1:-all}
+case "$what" in
+    live) exec bash scripts/bench-tune-live.sh ;;
+    search|all) ;;
+    *) echo "bench-tune: unknown part \"$what\"; use search, live or nothing for both" >&2; exit 2 ;;
+esac
 
 XDTUNE=build/xdtune
 JOB=${JOB:-jobs/tune.fio}
@@ -128,4 +138,8 @@ v2=$(awk -v g="$gp" -v r="$rnd" 'BEGIN { print (g > r) ? "PASS" : "FAIL" }')
 printf 'bench-tune: median best-found / grid optimum: gp %.3f (target >= 0.95) %s\n' "$gp" "$v1"
 printf 'bench-tune: median gp %.3f vs random %.3f (gp must be higher) %s\n' "$gp" "$rnd" "$v2"
 echo "bench-tune: total $(( $(date +%s) - t0 )) s; results in $OUT"
-[ "$v1" = PASS ] && [ "$v2" = PASS ]
+live=PASS
+if [ "$what" = all ]; then
+    bash scripts/bench-tune-live.sh || live=FAIL
+fi
+[ "$v1" = PASS ] && [ "$v2" = PASS ] && [ "$live" = PASS ]
