@@ -255,7 +255,9 @@ def test_daemon_needs_auto_tuning(tmp_path):
     assert cfg.read_text() == "[local]\nread_ahead_kb = 128\n"
 
 
-def test_daemon_config_deleted(engine, tmp_path):
+@pytest.mark.parametrize("spoil", ["delete", "garble"])
+def test_daemon_config_spoiled(engine, tmp_path, spoil):
+    """Deleted, or rewritten into something no one can read as a config."""
     cfg = write(tmp_path, "live.ini", LIVE_INI)
     fio, status = start_fio(tmp_path, engine, cfg, 4)
     try:
@@ -264,7 +266,10 @@ def test_daemon_config_deleted(engine, tmp_path):
                              cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
         time.sleep(1.6)
-        cfg.unlink()
+        if spoil == "delete":
+            cfg.unlink()
+        else:
+            cfg.write_text("[local]\nread_ahead_kb = lots\n")
         out, err = d.communicate(timeout=30)
     finally:
         fio.communicate(timeout=60)
