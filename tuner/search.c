@@ -115,8 +115,9 @@ static void progress(struct search *S, unsigned k, const char *phase, const stru
         printf("iops %.0f, p99 %.0f us", f->iops, f->p99_us);
     if (S->best >= 0) {
         const struct rec *b = &S->recs[S->best];
-        printf(" | best so far: iops %.0f, p99 %.0f us (%s)", b->median.iops, b->median.p99_us,
-               xt_gap(&S->o->goal, &b->median) == 0 ? "targets met" : "targets not met");
+        printf(" | best so far: iops %.0f, p99 %.0f us%s", b->median.iops, b->median.p99_us,
+               !xt_goal_any(&S->o->goal) ? ""
+               : xt_gap(&S->o->goal, &b->median) == 0 ? " (targets met)" : " (targets not met)");
     }
     printf(" | about %.0f s left\n", left);
     fflush(stdout);
