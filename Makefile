@@ -2,8 +2,8 @@
 #
 #   make          install missing packages (root) or name them, fetch and
 #                 configure the source of the installed fio, build everything
-#                 (the library, the fio engine, xdconfig, xdreport, xdmicro
-#                 and xdcachesim)
+#                 (the library, the fio engine, xdconfig, xdreport, xdmicro,
+#                 xdcachesim and xdtune)
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make bench    scripts/bench.sh
 #   make perf     scripts/perf.sh
@@ -34,6 +34,10 @@ ENGINE_SRCS := $(wildcard ioengine/*.c)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
 REPORT_SRCS := $(wildcard reports/*.c)
 REPORT_OBJS := $(REPORT_SRCS:%.c=$(BUILD)/obj/%.o)
+TUNER_SRCS := $(wildcard tuner/*.c)
+TUNER_OBJS := $(TUNER_SRCS:%.c=$(BUILD)/obj/%.o)
+# The tuner's model and objective without its main, for tests/unit/tuner_*.c.
+TUNER_LIB_OBJS := $(filter-out $(BUILD)/obj/tuner/xdtune.o,$(TUNER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
@@ -58,7 +62,7 @@ FIO_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
 .PHONY: all test bench perf docs clean
 
 all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig \
-	$(BUILD)/xdreport $(BUILD)/xdmicro $(BUILD)/xdcachesim
+	$(BUILD)/xdreport $(BUILD)/xdmicro $(BUILD)/xdcachesim $(BUILD)/xdtune
 
 # --- packages and fio source -------------------------------------------------
 
@@ -112,6 +116,16 @@ docs: $(BUILD)/xdconfig
 $(BUILD)/xdreport: $(REPORT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcjson -lm
 
+# --- tuner ---------------------------------------------------------------------
+
+# xdtune: `search` (trials of fio on a job) and `daemon` (live retuning).
+$(BUILD)/obj/tuner/%.o: tuner/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/xdtune: $(TUNER_OBJS) $(BUILD)/libxdevice.a
+	$(CC) $(LDFLAGS) -o $@ $(TUNER_OBJS) $(BUILD)/libxdevice.a -lcjson $(LIBS)
+
 # --- fio ioengine --------------------------------------------------------------
 
 $(BUILD)/obj/ioengine/%.o: ioengine/%.c $(FIO_STAMP) | $(DEPS_STAMP)
@@ -133,6 +147,10 @@ $(BUILD)/tests/xdevice-other-fio.so: ioengine/xdevice_engine.c $(LIB_OBJS) $(FIO
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(FIO_CPPFLAGS) -DXD_FIO_BUILT_VERSION='"fio-0.0-other"' -shared -rdynamic \
 		-Wl,-z,nodelete $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+
+$(BUILD)/tests/unit/tuner_%: tests/unit/tuner_%.c $(TUNER_LIB_OBJS) $(BUILD)/libxdevice.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Ituner $(LDFLAGS) -o $@ $< $(TUNER_LIB_OBJS) $(BUILD)/libxdevice.a -lcjson $(LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libxdevice.a
 	@mkdir -p $(@D)
@@ -204,4 +222,4 @@ regress: all $(BUILD)/xdreport
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(REPORT_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(REPORT_OBJS:.o=.d) $(TUNER_OBJS:.o=.d) $(UNIT_BINS:=.d)

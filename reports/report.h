@@ -18,6 +18,8 @@
 #include "results.h"
 
 int xr_report_main(int argc, char **argv);
+/* xdtune's history.json as a convergence chart (convergence.c). */
+int xr_convergence_main(int argc, char **argv);
 
 struct xr_cfg {              /* one configuration: one job of one final document */
     const struct xr_doc *doc;

@@ -95,8 +95,8 @@
   X(block, enable_trim,     BOOL, "false", 0, 0, NULL, 0, "Serve trims with BLKDISCARD; when false a trim is refused with EOPNOTSUPP") \
   X(block, queue_depth,     INT,  "32",    1, 65536, NULL, 0, "Most requests in flight on the device; fio is told to commit past it") \
   /* [tuning] */ \
-  X(tuning, enable_auto_tuning,     BOOL,  "false", 0, 0, NULL, XD_K_PENDING, "Let xdtune's daemon rewrite this config (arrives with xdtune)") \
-  X(tuning, tuning_interval_sec,    INT,   "30",    1, 86400, NULL, XD_K_PENDING, "Seconds between tuning cycles (arrives with xdtune)") \
+  X(tuning, enable_auto_tuning,     BOOL,  "false", 0, 0, NULL, 0, "Let xdtune's daemon rewrite this config; the daemon refuses a config without it") \
+  X(tuning, tuning_interval_sec,    INT,   "30",    1, 86400, NULL, 0, "Seconds between xdtune daemon cycles (its --interval overrides it)") \
   X(tuning, target_latency_us,      INT,   "0",     0, 100000000, NULL, 0, "Latency target in microseconds for xdtune; 0 for none") \
   X(tuning, target_iops,            INT,   "0",     0, 1000000000, NULL, 0, "IOPS target for xdtune; 0 for none") \
   X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \

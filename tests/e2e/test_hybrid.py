@@ -225,8 +225,13 @@ def test_cache_above_the_tiers(engine, tmp_path, disk_dir, hot, write_cache):
     xd["async"] = "io_uring"
     args = fio_job(engine, name="c", xd=xd, directory=disk_dir, filename="f", rw="randwrite",
                    bs="4k", size=SIZE // 2, offset_increment=SIZE // 2, numjobs=2, iodepth=16,
-                   verify="crc32c", verify_fatal=1, do_verify=1, rate_iops=4000) + ["--thread=1"]
+                   verify="crc32c", verify_fatal=1, do_verify=1, rate_iops=2000) + ["--thread=1"]
     r = run_fio(args, tmp_path)
     assert_verified(r.data, njobs=2)
-    layers = load_stats(stats)["jobs"][0]["layers"]
-    assert "cache" in layers and layers["tier"]["promotions"] > 0, layers
+    jobs = load_stats(stats)["jobs"]
+    assert all("cache" in j["layers"] for j in jobs), jobs[0]["layers"]
+    # whole-file figures as of each job's close; the one closing last saw most.
+    # A write-back cache absorbs most I/O before the tiers see it, so whether
+    # a pass promoted anything by then is timing; verify is what counts there.
+    if not write_cache:
+        assert max(j["layers"]["tier"]["promotions"] for j in jobs) > 0, jobs[0]["layers"]

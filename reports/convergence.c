@@ -1,0 +1,176 @@
+/* convergence.c - `xdreport convergence`: xdtune's history.json drawn as
+ * best-so-far against trial number (with every trial's own figure as a
+ * point and failed trials marked), one gnuplot run into SVG and PNG.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "report.h"
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0, got;
+    char chunk[65536];
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        char *grown = realloc(buf, len + got + 1);
+        if (!grown) {
+            free(buf);
+            fclose(f);
+            return NULL;
+        }
+        buf = grown;
+        memcpy(buf + len, chunk, got);
+        len += got;
+        buf[len] = 0;
+    }
+    fclose(f);
+    return buf;
+}
+
+static double number(const cJSON *o, const char *key, double def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+/* Datablocks $trials (trial, own figure), $best (trial, best so far), $failed. */
+static int write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed)
+{
+    const cJSON *t;
+    int n = 0;
+    const char *field = p99 ? "p99_us" : "iops";
+    fputs("$trials << EOD\n", f);
+    cJSON_ArrayForEach(t, trials) {
+        const cJSON *fig = cJSON_GetObjectItemCaseSensitive(t, "figures");
+        if (fig && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "failed")))
+            fprintf(f, "%g %g\n", number(t, "trial", 0), number(fig, field, 0));
+    }
+    fputs("EOD\n$best << EOD\n", f);
+    cJSON_ArrayForEach(t, trials) {
+        double b = number(t, "best_so_far", NAN);
+        if (b == b) {
+            fprintf(f, "%g %g\n", number(t, "trial", 0), p99 ? -b : b);
+            n++;
+        }
+    }
+    fputs("EOD\n$failed << EOD\n", f);
+    *nfailed = 0;
+    cJSON_ArrayForEach(t, trials)
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "failed"))) {
+            fprintf(f, "%g\n", number(t, "trial", 0));
+            ++*nfailed;
+        }
+    fputs("EOD\n", f);
+    return n;
+}
+
+static int draw(const char *outdir, const char *script)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(outdir) == 0)
+            execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        fprintf(stderr, "xdreport: cannot run gnuplot (install gnuplot-nox): %s\n", strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static const char *body =
+    "set border 3 lw 1 lc rgb \"#777777\"\n"
+    "set tics nomirror out scale 0.5\n"
+    "set grid ytics lw 1 lc rgb \"#e4e4e4\"\n"
+    "set key top left\n"
+    "set xlabel \"trial\"\n";
+
+int xr_convergence_main(int argc, char **argv)
+{
+    const char *outdir = NULL, *input = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            outdir = argv[++i];
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            puts("usage: xdreport convergence -o OUTDIR HISTORY.json\n"
+                 "draws xdtune's best-so-far against trial into OUTDIR/convergence.{svg,png}");
+            return 0;
+        } else if (!input && argv[i][0] != '-')
+            input = argv[i];
+        else {
+            fprintf(stderr, "xdreport: convergence: unexpected argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!outdir || !input) {
+        fprintf(stderr, "xdreport: convergence needs -o OUTDIR and one xdtune history.json\n");
+        return 2;
+    }
+    char *text = slurp(input);
+    if (!text) {
+        fprintf(stderr, "xdreport: convergence: %s: cannot read: %s\n", input, strerror(errno));
+        return 1;
+    }
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *trials = cJSON_GetObjectItemCaseSensitive(root, "trials");
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "xdtune");
+    if (!cJSON_IsArray(trials)) {
+        fprintf(stderr, "xdreport: convergence: %s: not an xdtune history (no \"trials\" array)\n", input);
+        cJSON_Delete(root);
+        return 1;
+    }
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(info, "objective");
+    int p99 = cJSON_IsString(obj) && strstr(obj->valuestring, "p99");
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(info, "job");
+    char path[4200];
+    mkdir(outdir, 0755);
+    snprintf(path, sizeof(path), "%s/convergence.gp", outdir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "xdreport: convergence: %s: cannot write: %s\n", path, strerror(errno));
+        cJSON_Delete(root);
+        return 1;
+    }
+    unsigned nfailed;
+    fputs("# convergence.gp - written by `xdreport convergence`; run `gnuplot convergence.gp` here\n", f);
+    int npoints = write_data(f, trials, p99, &nfailed);
+    const char *ylabel = p99 ? "p99 latency (us), lower is better" : "IOPS, higher is better";
+    for (int png = 0; png < 2; png++) {
+        fputs(png ? "set terminal png size 900,500 noenhanced\nset output \"convergence.png\"\n"
+                  : "set terminal svg size 900,500 noenhanced background rgb \"white\"\n"
+                    "set output \"convergence.svg\"\n", f);
+        fputs("reset\n", f);
+        fputs(body, f);
+        fprintf(f, "set title \"xdtune: best so far by trial%s%s (%u failed)\"\n",
+                cJSON_IsString(job) ? " - " : "", cJSON_IsString(job) ? job->valuestring : "", nfailed);
+        fprintf(f, "set ylabel \"%s\"\n", ylabel);
+        fprintf(f, "plot $trials using 1:2 with points pt 7 ps 0.7 lc rgb \"#9ab\" title \"trial\", "
+                   "$best using 1:2 with steps lw 2 lc rgb \"#c33\" title \"best so far\"%s\n",
+                nfailed ? ", $failed using 1:(0) with points pt 2 ps 1.2 lc rgb \"#000\" title \"failed\"" : "");
+        fputs("set output\n", f);
+    }
+    fclose(f);
+    cJSON_Delete(root);
+    if (npoints == 0) {
+        fprintf(stderr, "xdreport: convergence: %s: no successful trial to draw\n", input);
+        return 1;
+    }
+    if (draw(outdir, "convergence.gp")) {
+        fprintf(stderr, "xdreport: convergence: gnuplot failed on %s\n", path);
+        return 1;
+    }
+    return 0;
+}

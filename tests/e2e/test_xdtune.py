@@ -1,0 +1,278 @@
+"""xdtune: search and daemon against real fio runs of the xdevice engine.
+
+Trials are 1 s fio runs on an 8 MiB file. The search must leave best.ini
+(loadable by the engine, verified under numjobs=2), history.json with every
+trial and the convergence chart; bad input gets one line naming the file,
+key or option; a failing trial is recorded and the search goes on; the
+daemon rewrites the live keys of a running job's config and records each
+change with its measured effect.
+"""
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, assert_verified, fio_job, run_fio
+
+XDTUNE = REPO / "build" / "xdtune"
+XDCONFIG = REPO / "build" / "xdconfig"
+TIMEOUT = 180
+
+
+def write_job(tmp_path, engine, rw="randread", extra=""):
+    job = tmp_path / "job.fio"
+    job.write_text(f"""[global]
+ioengine=external:{engine}
+filename={tmp_path}/data.dat
+size=8m
+bs=4k
+iodepth=8
+time_based
+runtime=1
+{extra}
+[work]
+rw={rw}
+""")
+    return job
+
+
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def xdtune(*args, cwd, timeout=TIMEOUT):
+    proc = subprocess.run([str(XDTUNE), *[str(a) for a in args]], capture_output=True, text=True,
+                          timeout=timeout, cwd=str(cwd))
+    assert proc.returncode >= 0, f"xdtune killed by signal {-proc.returncode}\n{proc.stderr}"
+    return proc
+
+
+def one_line_error(proc, *needles):
+    """The run failed with exactly one line on stderr naming every needle."""
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert len(lines) == 1, f"want one line, got:\n{proc.stderr}"
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+SMALL_SPACE = """# a 12-point space: two async modes, readahead, the page cache
+async = sync|io_uring
+read_ahead_kb = 0|128|1024
+[enable_page_cache]
+values = true|false
+"""
+
+
+def test_search_small(engine, tmp_path):
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\nstorage_type = regular\nasync = sync\n")
+    space = write(tmp_path, "space.ini", SMALL_SPACE)
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 6, "--finalists", 2, "--repeats", 3, "--seed", 3, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    # progress: trial k of N, best so far, time left - one line per trial
+    progress = [ln for ln in proc.stdout.splitlines() if " of 12 [" in ln]
+    assert len(progress) == 12, proc.stdout
+    assert all("best so far" in ln and " s left" in ln for ln in progress), proc.stdout
+    assert progress[0].startswith("xdtune: trial 1 of 12 [start]")
+    assert any("[warm start: random access" in ln for ln in progress) or \
+        any("[warm start:" in ln for ln in progress), proc.stdout
+    assert sum("[re-measure" in ln for ln in progress) == 6
+
+    hist = json.loads((out / "history.json").read_text())
+    trials = hist["trials"]
+    assert [t["trial"] for t in trials] == list(range(1, 13))
+    for t in trials:
+        assert set(t["config"]) == {"async", "read_ahead_kb", "enable_page_cache"}
+        assert t["failed"] is False and t["figures"]["iops"] > 0 and "score" in t
+    # the search itself never runs a configuration twice; finalists run >= 3 more times
+    search = [json.dumps(t["config"], sort_keys=True) for t in trials[:6]]
+    assert len(set(search)) == 6, search
+    best = hist["best"]
+    assert best["measurements"] >= 4 and best["spread_pct"] >= 0
+    assert hist["changes"] and {"time", "parameter", "old", "new", "effect"} <= set(hist["changes"][0])
+    # the winner is the finalist with the best median IOPS among those measured again
+    assert best["figures"]["iops"] > 0
+
+    text = (out / "best.ini").read_text()
+    head = [ln for ln in text.splitlines() if ln.startswith(("#", ";"))]
+    assert any("tuned for: maximise IOPS" in ln for ln in head), text
+    assert any(f"job: {job}" in ln for ln in head), text
+    assert any(f"iops {best['figures']['iops']:.0f}" in ln and "median of" in ln for ln in head), text
+    for key, value in best["config"].items():
+        chk = subprocess.run([str(XDCONFIG), "json", str(out / "best.ini")], capture_output=True, text=True)
+        assert chk.returncode == 0, chk.stderr
+        assert str(json.loads(chk.stdout)[key]).lower() == value.lower() or \
+            json.loads(chk.stdout)[key] == int(value), (key, value, chk.stdout)
+
+    svg = (out / "convergence.svg").read_text()
+    assert "</svg>" in svg and "best so far" in svg
+    assert (out / "convergence.png").stat().st_size > 1000
+
+    # best.ini runs unchanged in the engine: write + crc32c verify, two jobs
+    r = run_fio(fio_job(engine, "verify", xd={"config": out / "best.ini"}, rw="write", bs="64k",
+                        size="4m", numjobs=2, verify="crc32c", verify_fatal=1,
+                        filename_format=f"{tmp_path}/v.$jobnum", iodepth=4), tmp_path)
+    assert_verified(r.data, size=4 * 1024 * 1024, njobs=2)
+
+
+def test_unreachable_target(engine, tmp_path):
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    space = write(tmp_path, "space.ini", "async = sync|io_uring\n")
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 2, "--finalists", 1, "--repeats", 1, "--target-iops", 1e9,
+                  "--target-p99-us", 0.001, "--quiet", cwd=tmp_path)
+    line = one_line_error(proc, "no configuration met the targets", "best.ini", "iops",
+                          "of target 1000000000", "p99")
+    assert proc.returncode == 3, line
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["best"]["targets_met"] is False
+    assert "NOT met" in (out / "best.ini").read_text()
+
+
+def test_cache_target_without_cache(engine, tmp_path):
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    space = write(tmp_path, "space.ini", "async = sync|io_uring\n")
+    proc = xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o",
+                  "--space", space, "--target-cache-hit", 0.9, cwd=tmp_path)
+    one_line_error(proc, "--target-cache-hit 0.9 cannot be reached", "enable_read_cache")
+
+
+def test_failed_trial_is_recorded(engine, tmp_path):
+    """The block type on a regular file: fio fails, the search goes on."""
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\nstorage_type = regular\n")
+    space = write(tmp_path, "space.ini", "storage_type = regular|block\n")
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 2, "--finalists", 1, "--repeats", 1, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    hist = json.loads((out / "history.json").read_text())
+    failed = [t for t in hist["trials"] if t["failed"]]
+    assert len(failed) == 1 and failed[0]["config"]["storage_type"] == "block"
+    assert failed[0]["error"].startswith("fio exited with"), failed[0]["error"]
+    assert "block" in failed[0]["error"], failed[0]["error"]
+    assert "FAILED: fio exited with" in proc.stdout
+    assert hist["best"]["config"]["storage_type"] == "regular"
+
+
+@pytest.mark.parametrize("space,needles", [
+    ("cache_sise = 1m..8m x2\n", ["space.ini:1", "unknown parameter \"cache_sise\""]),
+    ("read_ahead_kb = 512..16 x2\n", ["space.ini:1", "read_ahead_kb", "bad bound", "512"]),
+    ("async = sync|fast\n", ["space.ini:1", "async", "value fast is not allowed"]),
+    ("[read_ahead_kb]\nlo = 8\nhi = 64\nstep = x0\n", ["space.ini:1", "read_ahead_kb", "bad step"]),
+    ("; nothing to search\nasync = io_uring\n", ["space.ini", "the space is empty"]),
+    ("", ["space.ini", "the space is empty"]),
+])
+def test_space_file_errors(engine, tmp_path, space, needles):
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\n")
+    sp = write(tmp_path, "space.ini", space)
+    proc = xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o",
+                  "--space", sp, cwd=tmp_path)
+    one_line_error(proc, *needles)
+    assert not (tmp_path / "o" / "trials").exists() or not any((tmp_path / "o" / "trials").iterdir())
+
+
+def test_bad_options_and_job(engine, tmp_path):
+    start = write(tmp_path, "start.ini", "[local]\n")
+    plain = write(tmp_path, "plain.fio", "[x]\nioengine=psync\nrw=read\nsize=1m\n")
+    one_line_error(xdtune("search", "--job", plain, "--config", start, "--out", tmp_path / "o",
+                          cwd=tmp_path), "plain.fio", "xdevice engine")
+    job = write_job(tmp_path, engine)
+    one_line_error(xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o",
+                          "--budget", "many", cwd=tmp_path), "--budget many")
+    one_line_error(xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o",
+                          "--method", "annealing", cwd=tmp_path), "--method annealing", "gp")
+    bad = write(tmp_path, "bad.ini", "[local]\nasync = turbo\n")
+    one_line_error(xdtune("search", "--job", job, "--config", bad, "--out", tmp_path / "o",
+                          cwd=tmp_path), "bad.ini", "async", "turbo")
+
+
+LIVE_INI = "[local]\nread_ahead_kb = 128\n[tuning]\nenable_auto_tuning = true\n"
+
+
+def start_fio(tmp_path, engine, cfg, seconds):
+    """A sequential read job on cfg with the engine's periodic stats every second."""
+    job = write_job(tmp_path, engine, rw="read",
+                    extra=f"xd_config={cfg}\nxd_stats={tmp_path}/stats.json\nxd_stats_interval=1\n")
+    text = job.read_text().replace("runtime=1", f"runtime={seconds}")
+    job.write_text(text)
+    status = tmp_path / "status.json"
+    proc = subprocess.Popen(["fio", "--output-format=json", f"--output={status}",
+                             "--status-interval=1", str(job)], cwd=str(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, status
+
+
+def test_daemon_cycles(engine, tmp_path):
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    fio, status = start_fio(tmp_path, engine, cfg, 6)
+    try:
+        hist_path = tmp_path / "daemon.json"
+        proc = xdtune("daemon", "--config", cfg, "--fio-status", status, "--history", hist_path,
+                      "--stats", tmp_path / "stats.json.jsonl", "--interval", 1, "--cycles", 4,
+                      cwd=tmp_path)
+    finally:
+        _, err = fio.communicate(timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert fio.returncode == 0, err
+    hist = json.loads(hist_path.read_text())
+    changes = hist["changes"]
+    assert changes, proc.stdout
+    for c in changes:
+        assert c["parameter"] == "read_ahead_kb" and c["old"] != c["new"]
+        assert c["effect"]["metric"] == "iops" and "time" in c
+    judged = [c for c in changes if "after" in c["effect"]]
+    assert judged and all(c["effect"]["before"] > 0 and "delta_pct" in c["effect"] for c in judged)
+    # live: the engine reloaded each rewrite while fio ran (its periodic
+    # records carry the config it runs with)
+    assert all(c.get("engine_applied") is True for c in judged), changes
+    assert "the engine runs it" in proc.stdout
+    # the rewritten config still loads and holds the last value written
+    chk = subprocess.run([str(XDCONFIG), "json", str(cfg)], capture_output=True, text=True)
+    assert chk.returncode == 0, chk.stderr
+    assert str(json.loads(chk.stdout)["read_ahead_kb"]) == changes[-1]["new"]
+    assert "written by xdtune daemon" in cfg.read_text()
+
+
+def test_daemon_needs_auto_tuning(tmp_path):
+    cfg = write(tmp_path, "off.ini", "[local]\nread_ahead_kb = 128\n")
+    proc = xdtune("daemon", "--config", cfg, "--fio-status", tmp_path / "s.json", cwd=tmp_path)
+    one_line_error(proc, "off.ini", "enable_auto_tuning")
+    assert cfg.read_text() == "[local]\nread_ahead_kb = 128\n"
+
+
+@pytest.mark.parametrize("spoil", ["delete", "garble"])
+def test_daemon_config_spoiled(engine, tmp_path, spoil):
+    """Deleted, or rewritten into something no one can read as a config."""
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    fio, status = start_fio(tmp_path, engine, cfg, 4)
+    try:
+        d = subprocess.Popen([str(XDTUNE), "daemon", "--config", str(cfg), "--fio-status",
+                              str(status), "--interval", "0.5", "--cycles", "20"],
+                             cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        time.sleep(1.6)
+        if spoil == "delete":
+            cfg.unlink()
+        else:
+            cfg.write_text("[local]\nread_ahead_kb = lots\n")
+        out, err = d.communicate(timeout=30)
+    finally:
+        fio.communicate(timeout=60)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert d.returncode == 1 and len(lines) == 1, out + err
+    assert "live.ini" in lines[0] and "stopping" in lines[0], lines[0]

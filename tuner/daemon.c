@@ -1,0 +1,402 @@
+/* daemon.c - xdtune daemon: while a long fio job runs, measure each interval
+ * (fio's --status-interval documents, the engine's periodic xd_stats) and
+ * change one live-safe key of the config at a time, keeping a change only
+ * when the measured effect is not worse. The engine reloads the file when it
+ * is renamed over, so the job never stops.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xdtune.h"
+
+struct sample {              /* cumulative counters at one point in time */
+    double t_ms, ios, hits, lookups;
+    int have_fio, have_cache;
+    cJSON *config;           /* the engine's effective config, from its records */
+};
+
+struct change {              /* the change waiting for its effect */
+    int active;
+    char key[64], old[64], new_value[64];
+    double before;
+    int target_driven;       /* made to reach a target: kept while it helps */
+};
+
+struct daemon {
+    const struct xt_daemon_opts *o;
+    struct xt_goal goal;
+    struct xt_history *hist;
+    struct sample prev;
+    struct change pending;
+    unsigned next_key;       /* round robin over the live keys */
+    int direction[XT_MAX_DIMS];
+    double interval;
+};
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* fio's status file holds one JSON document per interval; the last whole one counts. */
+static void sample_fio(const char *path, struct sample *s)
+{
+    char *text = path ? xt_read_file(path, NULL) : NULL;
+    cJSON *last = NULL;
+    const char *p = text ? strchr(text, '{') : NULL, *end = NULL;
+    while (p) {
+        cJSON *doc = cJSON_ParseWithOpts(p, &end, 0);
+        if (!doc)
+            break;
+        cJSON_Delete(last);
+        last = doc;
+        p = strchr(end, '{');
+    }
+    const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(last, "jobs");
+    cJSON_ArrayForEach(job, jobs) {
+        s->ios += num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios") +
+                  num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios");
+        s->have_fio = 1;
+    }
+    if (s->have_fio)
+        s->t_ms = num(last, "timestamp_ms");
+    cJSON_Delete(last);
+    free(text);
+}
+
+static void add_cache(const cJSON *layers, struct sample *s)
+{
+    const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
+    if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
+        s->hits += num(cache, "hits");
+        s->lookups += num(cache, "hits") + num(cache, "misses");
+        s->have_cache = 1;
+    }
+}
+
+/* One record of the engine's periodic stats (xd_stats_interval): cumulative
+ * ops and layer figures of one job, and the config it runs with. */
+static void add_record(const cJSON *rec, struct sample *s, int use_ops)
+{
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(rec, "total"), "ops");
+    add_cache(cJSON_GetObjectItemCaseSensitive(rec, "layers"), s);
+    if (use_ops) {
+        s->ios += num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops") +
+                  num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops");
+        s->t_ms = fmax(s->t_ms, num(rec, "time_ms"));
+        s->have_fio = 1;
+    }
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
+    if (cfg) {
+        cJSON_Delete(s->config);
+        s->config = cJSON_Duplicate(cfg, 1);
+    }
+}
+
+/* --stats: the engine's periodic records (JSON lines, the last per job
+ * counts) or its end-of-run document ({"jobs":[...]}). Without fio's status
+ * the records' op counts give the IOPS too. */
+static void sample_stats(const char *path, struct sample *s)
+{
+    char *text = path ? xt_read_file(path, NULL) : NULL;
+    cJSON *last[64] = { 0 };
+    char *names[64] = { 0 };
+    unsigned n = 0;
+    int use_ops = !s->have_fio;
+    const char *p = text, *end = NULL;
+    while (p && (p = strchr(p, '{'))) {
+        cJSON *doc = cJSON_ParseWithOpts(p, &end, 0);
+        if (!doc)
+            break;
+        p = end;
+        const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
+        if (jobs) { /* the end-of-run document */
+            cJSON_ArrayForEach(job, jobs) add_cache(cJSON_GetObjectItemCaseSensitive(job, "layers"), s);
+            cJSON_Delete(doc);
+            continue;
+        }
+        char key[160];
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "job");
+        snprintf(key, sizeof(key), "%s/%.0f", cJSON_IsString(name) ? name->valuestring : "",
+                 num(doc, "jobnum"));
+        unsigned i = 0;
+        while (i < n && strcmp(names[i], key))
+            i++;
+        if (i == n && n < 64)
+            names[n++] = strdup(key);
+        if (i < 64) {
+            cJSON_Delete(last[i]);
+            last[i] = doc;
+        } else {
+            cJSON_Delete(doc);
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        add_record(last[i], s, use_ops);
+        cJSON_Delete(last[i]);
+        free(names[i]);
+    }
+    free(text);
+}
+
+/* Did the engine take the change? Its records carry the config it runs with. */
+static int engine_applied(const cJSON *config, const char *key, const char *value)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(config, key);
+    if (cJSON_IsNumber(v))
+        return v->valuedouble == strtod(value, NULL);
+    if (cJSON_IsBool(v))
+        return cJSON_IsTrue(v) == !strcmp(value, "true");
+    return cJSON_IsString(v) && !strcmp(v->valuestring, value);
+}
+
+/* The interval's IOPS and hit ratio from two cumulative samples; NAN when
+ * there is nothing new to measure. */
+static void rates(const struct sample *a, const struct sample *b, double *iops, double *hit)
+{
+    *iops = b->have_fio && a->have_fio && b->t_ms > a->t_ms && b->ios >= a->ios
+                ? (b->ios - a->ios) * 1000.0 / (b->t_ms - a->t_ms) : NAN;
+    double looks = b->lookups - a->lookups;
+    *hit = b->have_cache && looks > 0 ? (b->hits - (a->have_cache ? a->hits : 0)) /
+                                            (b->lookups - (a->have_cache ? a->lookups : 0))
+                                      : NAN;
+}
+
+static double metric_of(const struct daemon *D, double iops, double hit, const char **name)
+{
+    if (D->goal.cache_hit > 0 && isfinite(hit)) {
+        *name = "cache_hit_ratio";
+        return hit;
+    }
+    *name = "iops";
+    return iops;
+}
+
+/* The next value of a live key: one grid step up or down from cur. */
+static int step_value(const struct xt_tunable *t, const char *cur, int dir, char *out, size_t len)
+{
+    if (t->kind != XT_NUM)
+        return -1;
+    double v = strtod(cur, NULL), next;
+    if (t->log_scale)
+        next = dir > 0 ? (v <= 0 ? t->lo > 0 ? t->lo : t->step : v * t->step) : v / t->step;
+    else
+        next = v + dir * t->step;
+    if (t->log_scale && dir < 0 && next < fmax(t->lo, 1))
+        next = t->lo;
+    if (next > t->hi || next < t->lo || next == v)
+        return -1;
+    snprintf(out, len, "%.0f", next);
+    return 0;
+}
+
+/* Set key to value in the file, atomically; the old value goes to old. */
+static int apply(struct daemon *D, struct xd_config *cfg, const char *key, const char *value,
+                 char *old, size_t oldlen, char *err, size_t errlen)
+{
+    const char *cur = xd_config_get(cfg, key);
+    snprintf(old, oldlen, "%s", cur ? cur : "");
+    int rc = xd_config_set(cfg, key, value, "xdtune daemon", err, errlen);
+    if (!rc)
+        rc = xd_config_check(cfg, err, errlen);
+    char header[256];
+    snprintf(header, sizeof(header), "written by xdtune daemon: %s %s -> %s", key, old, value);
+    if (!rc)
+        rc = xt_config_save(cfg, D->o->config, header, err, errlen);
+    return rc;
+}
+
+/* The live keys this config can turn: built, and meaningful for its type. */
+static int key_usable(const struct xt_tunable *t, const struct xd_config *cfg)
+{
+    char err[XD_ERRLEN], next[64];
+    const char *cur = xd_config_get(cfg, t->key);
+    if (!t->live || t->kind != XT_NUM || !cur)
+        return 0;
+    if (strstr(t->key, "compression") && strcmp(xd_config_get(cfg, "storage_type"), "compressed"))
+        return 0;
+    if (!strcmp(t->key, "cache_size") && strcmp(xd_config_get(cfg, "enable_read_cache"), "true"))
+        return 0;
+    struct xd_config *probe = xd_config_dup(cfg);
+    int ok = probe && (step_value(t, cur, 1, next, sizeof(next)) == 0 ||
+                       step_value(t, cur, -1, next, sizeof(next)) == 0) &&
+             xd_config_set(probe, t->key, next, "probe", err, sizeof(err)) == 0;
+    xd_config_free(probe);
+    return ok;
+}
+
+/* Decide the cycle's change: reach the cache target first, else climb. */
+static int choose(struct daemon *D, const struct xd_config *cfg, double hit, char *key,
+                  char *value, int *target_driven)
+{
+    const struct xt_tunable *cache = xt_tunable_find("cache_size");
+    *target_driven = 0;
+    if (D->goal.cache_hit > 0 && isfinite(hit) && hit < D->goal.cache_hit && cache &&
+        key_usable(cache, cfg) &&
+        step_value(cache, xd_config_get(cfg, "cache_size"), 1, value, 64) == 0) {
+        char further[64]; /* far from the target: two steps at once */
+        if (hit < 0.9 * D->goal.cache_hit && step_value(cache, value, 1, further, sizeof(further)) == 0)
+            strcpy(value, further);
+        strcpy(key, "cache_size");
+        *target_driven = 1;
+        return 0;
+    }
+    if (D->goal.cache_hit > 0 && isfinite(hit) && hit >= D->goal.cache_hit)
+        return -1; /* at the target: leave it be */
+    for (unsigned tries = 0; tries < 2 * xt_tunable_count(); tries++) {
+        unsigned i = D->next_key++ % xt_tunable_count();
+        const struct xt_tunable *t = xt_tunable_get(i);
+        if (!key_usable(t, cfg))
+            continue;
+        int dir = D->direction[i % XT_MAX_DIMS] ? D->direction[i % XT_MAX_DIMS] : 1;
+        if (step_value(t, xd_config_get(cfg, t->key), dir, value, 64) &&
+            step_value(t, xd_config_get(cfg, t->key), dir = -dir, value, 64))
+            continue;
+        D->direction[i % XT_MAX_DIMS] = dir;
+        strcpy(key, t->key);
+        return 0;
+    }
+    return -1;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = { (time_t)s, (long)((s - floor(s)) * 1e9) };
+    while (nanosleep(&ts, &ts) && errno == EINTR)
+        ;
+}
+
+/* Judge the last change by the interval since it was made; revert it when it
+ * hurt (a target-driven change is kept: it is the way to the target). */
+static int judge(struct daemon *D, struct xd_config *cfg, double metric, const char *mname,
+                 unsigned cycle, char *err, size_t errlen)
+{
+    struct change *c = &D->pending;
+    if (!c->active)
+        return 0;
+    c->active = 0;
+    int applied = -1;
+    if (D->prev.config)
+        applied = engine_applied(D->prev.config, c->key, c->new_value);
+    xt_history_effect(D->hist, metric, applied);
+    printf("xdtune: cycle %u: effect of %s %s -> %s: %s %.3f -> %.3f%s\n", cycle, c->key, c->old,
+           c->new_value, mname, c->before, metric,
+           applied < 0 ? "" : applied ? " (the engine runs it)" : " (the engine has not taken it)");
+    if (c->target_driven || !isfinite(metric) || !isfinite(c->before) || metric >= c->before * 0.97)
+        return 0;
+    char old[64];
+    int rc = apply(D, cfg, c->key, c->old, old, sizeof(old), err, errlen);
+    if (!rc) {
+        xt_history_change(D->hist, 0, c->key, c->new_value, c->old, mname, metric, NAN);
+        printf("xdtune: cycle %u: reverted %s to %s (it cost %.1f%%)\n", cycle, c->key, c->old,
+               100.0 * (c->before - metric) / fmax(fabs(c->before), 1e-9));
+        for (unsigned i = 0; i < xt_tunable_count(); i++)
+            if (!strcmp(xt_tunable_get(i)->key, c->key))
+                D->direction[i % XT_MAX_DIMS] = -(D->direction[i % XT_MAX_DIMS] ? D->direction[i % XT_MAX_DIMS] : 1);
+    }
+    return rc;
+}
+
+static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
+{
+    struct xd_config *cfg = xd_config_new();
+    int rc = cfg ? xd_config_load(cfg, D->o->config, err, errlen) : -ENOMEM;
+    if (rc) {
+        xd_config_free(cfg);
+        return rc;
+    }
+    struct sample now = { 0 };
+    double iops, hit;
+    const char *mname;
+    sample_fio(D->o->fio_status, &now);
+    sample_stats(D->o->stats, &now);
+    rates(&D->prev, &now, &iops, &hit);
+    double metric = metric_of(D, iops, hit, &mname);
+    cJSON_Delete(D->prev.config);
+    D->prev = now;
+    if (isfinite(metric))
+        printf("xdtune: cycle %u: %s %.3f\n", n, mname, metric);
+    else
+        printf("xdtune: cycle %u: nothing new to measure yet (%s)\n", n,
+               D->o->fio_status ? D->o->fio_status : D->o->stats);
+    rc = judge(D, cfg, metric, mname, n, err, errlen);
+    char key[64], value[64], old[64];
+    int target_driven;
+    if (!rc && isfinite(metric) && choose(D, cfg, hit, key, value, &target_driven) == 0) {
+        rc = apply(D, cfg, key, value, old, sizeof(old), err, errlen);
+        if (!rc) {
+            D->pending = (struct change){ .active = 1, .before = metric, .target_driven = target_driven };
+            snprintf(D->pending.key, sizeof(D->pending.key), "%s", key);
+            snprintf(D->pending.old, sizeof(D->pending.old), "%s", old);
+            snprintf(D->pending.new_value, sizeof(D->pending.new_value), "%s", value);
+            xt_history_change(D->hist, 0, key, old, value, mname, metric, NAN);
+            printf("xdtune: cycle %u: set %s %s -> %s%s\n", n, key, old, value,
+                   target_driven ? " (towards the target)" : "");
+        }
+    }
+    xd_config_free(cfg);
+    fflush(stdout);
+    return rc;
+}
+
+int xt_daemon(const struct xt_daemon_opts *o)
+{
+    struct daemon D = { .o = o, .goal = o->goal };
+    char err[XD_ERRLEN];
+    struct xd_config *cfg = xd_config_new();
+    int rc = cfg ? xd_config_load(cfg, o->config, err, sizeof(err)) : -ENOMEM;
+    if (rc) {
+        fprintf(stderr, "xdtune: daemon: %s\n", err);
+        xd_config_free(cfg);
+        return 1;
+    }
+    if (strcmp(xd_config_get(cfg, "enable_auto_tuning"), "true")) {
+        fprintf(stderr, "xdtune: daemon: %s: enable_auto_tuning is false; set it to true in "
+                "[tuning] to let the daemon rewrite this config\n", o->config);
+        xd_config_free(cfg);
+        return 1;
+    }
+    /* targets and the interval the config names, unless the command line does */
+    if (D.goal.cache_hit <= 0)
+        D.goal.cache_hit = strtod(xd_config_get(cfg, "target_cache_hit_ratio"), NULL);
+    if (D.goal.iops <= 0)
+        D.goal.iops = strtod(xd_config_get(cfg, "target_iops"), NULL);
+    D.interval = o->interval > 0 ? o->interval : strtod(xd_config_get(cfg, "tuning_interval_sec"), NULL);
+    xd_config_free(cfg);
+    D.hist = o->history ? xt_history_open(o->history, "daemon", o->config)
+                        : xt_history_new("daemon", NULL, o->config);
+    sample_fio(o->fio_status, &D.prev);
+    sample_stats(o->stats, &D.prev);
+    printf("xdtune: daemon tuning %s every %.1f s%s\n", o->config, D.interval,
+           D.goal.cache_hit > 0 ? " towards its cache hit target" : "");
+    fflush(stdout);
+    unsigned idle = 0;
+    for (unsigned n = 1; !o->cycles || n <= o->cycles; n++) {
+        double before_ms = D.prev.t_ms;
+        sleep_s(D.interval);
+        rc = cycle(&D, n, err, sizeof(err));
+        char herr[XD_ERRLEN];
+        if (o->history && xt_history_write(D.hist, o->history, herr, sizeof(herr)))
+            fprintf(stderr, "xdtune: daemon: %s\n", herr);
+        if (rc) {
+            fprintf(stderr, "xdtune: daemon: %s; stopping (the config must stay readable)\n", err);
+            break;
+        }
+        idle = D.prev.t_ms == before_ms ? idle + 1 : 0;
+        if (!o->cycles && o->fio_status && idle >= 3) {
+            printf("xdtune: daemon: fio wrote no status for 3 intervals; stopping\n");
+            break;
+        }
+    }
+    cJSON_Delete(D.prev.config);
+    xt_history_free(D.hist);
+    return rc ? 1 : 0;
+}

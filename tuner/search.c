@@ -1,0 +1,629 @@
+/* search.c - xdtune search: the start config, warm-start rules, then a
+ * Gaussian-process model (or random or grid search) picks each next trial;
+ * the best few are measured again before a winner is declared.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xdtune.h"
+
+#define XT_MAX_MEAS 16
+
+struct rec {                 /* one distinct candidate and its measurements */
+    struct xt_point p;
+    struct xt_figures meas[XT_MAX_MEAS];
+    unsigned nmeas;
+    int failed;
+    struct xt_figures median;
+    double score;
+};
+
+struct search {
+    const struct xt_search_opts *o;
+    struct xt_space space;
+    struct xt_job job;
+    struct xd_config *start;
+    struct xt_history *hist;
+    struct rec *recs;
+    unsigned nrecs, cap;
+    unsigned trials, planned;  /* fio runs so far / in all (search + re-measures) */
+    int best;                  /* index in recs, -1 none */
+    double started;
+    char history_path[4096];
+    unsigned long rng;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* xorshift64*: a seeded stream, so --seed repeats a search. */
+static double rnd(struct search *S)
+{
+    S->rng ^= S->rng >> 12;
+    S->rng ^= S->rng << 25;
+    S->rng ^= S->rng >> 27;
+    return (double)((S->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median_of(double *v, unsigned n)
+{
+    qsort(v, n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Each figure's median over the measurements: one slow run does not decide. */
+static void rec_update(struct search *S, struct rec *r)
+{
+    double v[XT_MAX_MEAS];
+    unsigned n = r->nmeas;
+#define MED(field)                                  \
+    for (unsigned i = 0; i < n; i++)                \
+        v[i] = r->meas[i].field;                    \
+    r->median.field = median_of(v, n);
+    MED(iops) MED(lat_us) MED(p99_us) MED(write_lat_us) MED(cache_hit) MED(compress_ratio)
+    MED(seconds)
+#undef MED
+    r->score = xt_score(&S->o->goal, &r->median);
+}
+
+static int rec_find(struct search *S, const struct xt_point *p)
+{
+    for (unsigned i = 0; i < S->nrecs; i++)
+        if (xt_point_equal(&S->space, &S->recs[i].p, p))
+            return (int)i;
+    return -1;
+}
+
+static void pick_best(struct search *S)
+{
+    S->best = -1;
+    for (unsigned i = 0; i < S->nrecs; i++)
+        if (!S->recs[i].failed && S->recs[i].nmeas &&
+            (S->best < 0 || xt_compare(&S->o->goal, &S->recs[i].median, &S->recs[S->best].median) < 0))
+            S->best = (int)i;
+}
+
+static void progress(struct search *S, unsigned k, const char *phase, const struct rec *r,
+                     const char *error)
+{
+    if (S->o->quiet)
+        return;
+    double spent = now_s() - S->started, left = spent / k * (S->planned - k);
+    const struct xt_figures *f = &r->meas[r->nmeas ? r->nmeas - 1 : 0];
+    printf("xdtune: trial %u of %u [%s] ", k, S->planned, phase);
+    if (error)
+        printf("FAILED: %s", error);
+    else
+        printf("iops %.0f, p99 %.0f us", f->iops, f->p99_us);
+    if (S->best >= 0) {
+        const struct rec *b = &S->recs[S->best];
+        printf(" | best so far: iops %.0f, p99 %.0f us%s", b->median.iops, b->median.p99_us,
+               !xt_goal_any(&S->o->goal) ? ""
+               : xt_gap(&S->o->goal, &b->median) == 0 ? " (targets met)" : " (targets not met)");
+    }
+    printf(" | about %.0f s left\n", left);
+    fflush(stdout);
+}
+
+/* Config header: what the file is; the figures go into best.ini's. */
+static int write_candidate(struct search *S, const struct xt_point *p, int as_start,
+                           const char *path, struct xd_config **out, char *err, size_t errlen)
+{
+    struct xd_config *cfg = xd_config_dup(S->start);
+    if (!cfg)
+        return -ENOMEM;
+    int rc = as_start ? 0 : xt_space_apply(&S->space, p, cfg, err, errlen);
+    if (!rc)
+        rc = xt_config_save(cfg, path, "xdtune candidate", err, errlen);
+    if (rc || !out)
+        xd_config_free(cfg);
+    else
+        *out = cfg;
+    return rc;
+}
+
+static void record_changes(struct search *S, unsigned trial, const struct rec *r)
+{
+    if (S->best < 0)
+        return;
+    const struct rec *b = &S->recs[S->best];
+    const char *metric = S->o->goal.minimize_p99 ? "p99_us" : "iops";
+    double before = S->o->goal.minimize_p99 ? b->median.p99_us : b->median.iops;
+    double after = r->failed ? NAN : S->o->goal.minimize_p99 ? r->meas[r->nmeas - 1].p99_us
+                                                             : r->meas[r->nmeas - 1].iops;
+    for (unsigned i = 0; i < S->space.n; i++)
+        if (b->p.idx[i] != r->p.idx[i])
+            xt_history_change(S->hist, trial, S->space.dim[i].key,
+                              S->space.dim[i].vals[b->p.idx[i]], S->space.dim[i].vals[r->p.idx[i]],
+                              metric, before, after);
+}
+
+/* One fio run of p (or of the start config as given). Returns the record. */
+static struct rec *run_trial(struct search *S, const struct xt_point *p, int as_start,
+                             const char *phase)
+{
+    char ini[4400], prefix[4200], err[XD_ERRLEN] = "";
+    unsigned k = ++S->trials;
+    snprintf(prefix, sizeof(prefix), "%s/trials/%03u", S->o->out, k);
+    snprintf(ini, sizeof(ini), "%s.ini", prefix);
+    int i = rec_find(S, p);
+    if (i < 0) {
+        if (S->nrecs == S->cap) {
+            S->cap = S->cap * 2 + 16;
+            S->recs = realloc(S->recs, S->cap * sizeof(*S->recs));
+        }
+        i = (int)S->nrecs++;
+        memset(&S->recs[i], 0, sizeof(S->recs[i]));
+        S->recs[i].p = *p;
+    }
+    struct rec *r = &S->recs[i];
+    struct xt_figures f;
+    int rc = write_candidate(S, p, as_start, ini, NULL, err, sizeof(err));
+    if (!rc)
+        rc = xt_trial_run(&S->job, ini, prefix, S->o->trial_timeout, &f, err, sizeof(err));
+    if (rc) {
+        r->failed = 1;
+    } else if (r->nmeas < XT_MAX_MEAS) {
+        r->meas[r->nmeas++] = f;
+        rec_update(S, r);
+    }
+    record_changes(S, k, r);
+    pick_best(S);
+    double best_obj = S->best >= 0 ? xt_objective(&S->o->goal, &S->recs[S->best].median) : NAN;
+    xt_history_trial(S->hist, k, phase, ini, &S->space, p, &f, rc ? 0 : xt_score(&S->o->goal, &f),
+                     best_obj, rc ? err : NULL);
+    char herr[XD_ERRLEN];
+    if (xt_history_write(S->hist, S->history_path, herr, sizeof(herr)))
+        fprintf(stderr, "xdtune: %s\n", herr);
+    progress(S, k, phase, r, rc ? err : NULL);
+    return r;
+}
+
+/* --- choosing the next point ------------------------------------------------------ */
+
+/* Combinations the library refuses (use_direct_io=false with the direct
+ * type...) are never tried: checking costs microseconds, a trial seconds. */
+static int point_valid(struct search *S, const struct xt_point *p)
+{
+    char err[XD_ERRLEN];
+    struct xd_config *cfg = xd_config_dup(S->start);
+    int ok = cfg && xt_space_apply(&S->space, p, cfg, err, sizeof(err)) == 0;
+    xd_config_free(cfg);
+    return ok;
+}
+
+static int enumerable(const struct xt_space *s)
+{
+    return xt_space_size(s) <= 20000;
+}
+
+/* Candidates not yet measured: the whole space when it is small, else a
+ * random sample plus every one-step neighbour of the best. */
+static unsigned candidates(struct search *S, struct xt_point *out, unsigned max)
+{
+    unsigned n = 0;
+    struct xt_point p;
+    if (enumerable(&S->space)) {
+        double size = xt_space_size(&S->space);
+        for (double i = 0; i < size && n < max; i++) {
+            xt_space_point(&S->space, i, &p);
+            if (rec_find(S, &p) < 0 && point_valid(S, &p))
+                out[n++] = p;
+        }
+        return n;
+    }
+    if (S->best >= 0)
+        for (unsigned d = 0; d < S->space.n; d++)
+            for (int step = -1; step <= 1; step += 2) {
+                p = S->recs[S->best].p;
+                int v = (int)p.idx[d] + step;
+                if (v < 0 || v >= (int)S->space.dim[d].nvals)
+                    continue;
+                p.idx[d] = (unsigned)v;
+                if (n < max && rec_find(S, &p) < 0 && point_valid(S, &p))
+                    out[n++] = p;
+            }
+    unsigned sample = n + 4000 < max ? n + 4000 : max;
+    for (unsigned tries = 0; n < sample && tries < sample * 2; tries++) {
+        for (unsigned d = 0; d < S->space.n; d++)
+            p.idx[d] = (unsigned)(rnd(S) * S->space.dim[d].nvals);
+        if (rec_find(S, &p) < 0 && point_valid(S, &p))
+            out[n++] = p;
+    }
+    return n;
+}
+
+/* Expected improvement under a GP fitted to every trial so far; failed
+ * trials count as a little worse than the worst success, steering away. */
+static int model_next(struct search *S, struct xt_point *next)
+{
+    enum { MAXC = 20000 };
+    struct xt_point *cand = malloc(MAXC * sizeof(*cand));
+    unsigned nc = cand ? candidates(S, cand, MAXC) : 0;
+    unsigned w = xt_space_width(&S->space), n = S->nrecs;
+    double *X = malloc((size_t)n * w * sizeof(double)), *y = malloc(n * sizeof(double));
+    double worst = INFINITY, best = -INFINITY, x[w];
+    int found = -1;
+    for (unsigned i = 0; i < n; i++)
+        if (!S->recs[i].failed && S->recs[i].nmeas)
+            worst = fmin(worst, S->recs[i].score);
+    for (unsigned i = 0; X && y && i < n; i++) {
+        xt_space_encode(&S->space, &S->recs[i].p, X + (size_t)i * w);
+        y[i] = S->recs[i].failed || !S->recs[i].nmeas ? (isfinite(worst) ? worst - 1 : 0)
+                                                      : S->recs[i].score;
+        best = fmax(best, y[i]);
+    }
+    struct xt_gp gp;
+    if (nc && X && y && xt_gp_fit(&gp, X, y, n, w) == 0) {
+        double top = -1;
+        for (unsigned c = 0; c < nc; c++) {
+            double m, sd;
+            xt_space_encode(&S->space, &cand[c], x);
+            xt_gp_predict(&gp, x, &m, &sd);
+            double ei = xt_gp_ei(m, sd, best, 0.01 * gp.yscale);
+            if (ei > top) {
+                top = ei;
+                found = (int)c;
+            }
+        }
+        xt_gp_free(&gp);
+    }
+    if (found >= 0)
+        *next = cand[found];
+    free(cand);
+    free(X);
+    free(y);
+    return found >= 0 ? 0 : -1;
+}
+
+static int random_next(struct search *S, struct xt_point *next)
+{
+    enum { MAXC = 20000 };
+    struct xt_point *cand = malloc(MAXC * sizeof(*cand));
+    unsigned nc = cand ? candidates(S, cand, MAXC) : 0;
+    if (nc)
+        *next = cand[(unsigned)(rnd(S) * nc) % nc];
+    free(cand);
+    return nc ? 0 : -1;
+}
+
+/* --- the phases ---------------------------------------------------------------------- */
+
+static void run_grid(struct search *S)
+{
+    double size = xt_space_size(&S->space);
+    struct xt_point p;
+    for (double i = 0; i < size && S->trials < S->o->budget; i++) {
+        xt_space_point(&S->space, i, &p);
+        if (point_valid(S, &p))
+            run_trial(S, &p, 0, "grid");
+    }
+}
+
+static void run_search(struct search *S)
+{
+    struct xt_point start, next;
+    xt_space_snap(&S->space, S->start, &start);
+    struct rec *first = run_trial(S, &start, 1, "start");
+    if (S->o->method == XT_METHOD_GP) {
+        struct xt_rule_pick picks[8];
+        unsigned np = xt_warmstart(&S->space, &S->job, &start, first->failed ? NULL : &first->meas[0],
+                                   &S->o->goal, picks, 8);
+        for (unsigned i = 0; i < np && S->trials < S->o->budget; i++) {
+            if (rec_find(S, &picks[i].p) >= 0 || !point_valid(S, &picks[i].p))
+                continue;
+            char phase[128];
+            snprintf(phase, sizeof(phase), "warm start: %s", picks[i].rule);
+            run_trial(S, &picks[i].p, 0, phase);
+        }
+    }
+    while (S->trials < S->o->budget) {
+        unsigned ok = 0;
+        for (unsigned i = 0; i < S->nrecs; i++)
+            ok += !S->recs[i].failed;
+        int rc = S->o->method == XT_METHOD_GP && ok >= 2 ? model_next(S, &next) : random_next(S, &next);
+        if (rc) {
+            if (!S->o->quiet)
+                printf("xdtune: every configuration of the space has been tried\n");
+            break;
+        }
+        run_trial(S, &next, 0, S->o->method == XT_METHOD_GP && ok >= 2 ? "model" : "random");
+    }
+}
+
+static int cmp_rec_score(const void *a, const void *b)
+{
+    const struct rec *x = *(const struct rec *const *)a, *y = *(const struct rec *const *)b;
+    return x->score > y->score ? -1 : x->score < y->score;
+}
+
+/* The best few, measured again (--repeats times each) before one is declared. */
+static void remeasure(struct search *S, unsigned *nfinal, struct rec **final)
+{
+    struct rec *order[S->nrecs + 1];
+    unsigned n = 0;
+    for (unsigned i = 0; i < S->nrecs; i++)
+        if (!S->recs[i].failed && S->recs[i].nmeas)
+            order[n++] = &S->recs[i];
+    qsort(order, n, sizeof(order[0]), cmp_rec_score);
+    *nfinal = n < S->o->finalists ? n : S->o->finalists;
+    struct xt_point pts[*nfinal > 0 ? *nfinal : 1];
+    for (unsigned i = 0; i < *nfinal; i++)
+        pts[i] = order[i]->p;
+    for (unsigned rep = 0; rep < S->o->repeats; rep++)
+        for (unsigned i = 0; i < *nfinal; i++) {
+            char phase[64];
+            snprintf(phase, sizeof(phase), "re-measure %u of %u", rep + 1, S->o->repeats);
+            run_trial(S, &pts[i], 0, phase);
+        }
+    for (unsigned i = 0; i < *nfinal; i++)
+        final[i] = &S->recs[rec_find(S, &pts[i])];
+}
+
+static double spread_pct(const struct search *S, const struct rec *r)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (unsigned i = 0; i < r->nmeas; i++) {
+        double v = xt_objective(&S->o->goal, &r->meas[i]);
+        lo = fmin(lo, v);
+        hi = fmax(hi, v);
+    }
+    double mid = fabs(xt_objective(&S->o->goal, &r->median));
+    return mid > 0 ? 100.0 * (hi - lo) / mid : 0;
+}
+
+/* --- outputs --------------------------------------------------------------------------- */
+
+static char *figures_text(const struct xt_figures *f)
+{
+    char *t = NULL;
+    if (asprintf(&t, "iops %.0f, mean latency %.1f us, p99 %.1f us%s", f->iops, f->lat_us,
+                 f->p99_us, "") < 0)
+        return NULL;
+    if (f->cache_hit >= 0) {
+        char *u = NULL;
+        if (asprintf(&u, "%s, cache hit ratio %.3f", t, f->cache_hit) >= 0) {
+            free(t);
+            t = u;
+        }
+    }
+    return t;
+}
+
+static char *goal_text(const struct xt_goal *g)
+{
+    char *t = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&t, &len);
+    if (!f)
+        return NULL;
+    fputs(g->minimize_p99 ? "minimise p99 latency" : "maximise IOPS", f);
+    fputs(xt_goal_any(g) ? " after meeting every target:" : ", no targets", f);
+    if (g->iops > 0)
+        fprintf(f, " iops >= %.0f", g->iops);
+    if (g->lat_us > 0)
+        fprintf(f, " mean latency <= %g us", g->lat_us);
+    if (g->p99_us > 0)
+        fprintf(f, " p99 <= %g us", g->p99_us);
+    if (g->cache_hit > 0)
+        fprintf(f, " cache hit ratio >= %g", g->cache_hit);
+    fclose(f);
+    return t;
+}
+
+static int write_best(struct search *S, const struct rec *w, const char *path, char *err, size_t errlen)
+{
+    struct xd_config *cfg = xd_config_dup(S->start);
+    char *goal = goal_text(&S->o->goal), *figs = figures_text(&w->median), *header = NULL;
+    char *point = xt_point_text(&S->space, &w->p);
+    const char *method = S->o->method == XT_METHOD_GP ? "gp" : S->o->method == XT_METHOD_RANDOM ? "random" : "grid";
+    int rc = cfg ? xt_space_apply(&S->space, &w->p, cfg, err, errlen) : -ENOMEM;
+    if (!rc && asprintf(&header,
+                        "xdtune best config, ready for production (xd_config=%s)\n"
+                        "tuned for: %s\n"
+                        "job: %s (start config %s)\n"
+                        "measured: %s (median of %u runs, %s spread %.1f%%)\n"
+                        "targets: %s\n"
+                        "search: %u trials, method %s, seed %lu; history: history.json\n"
+                        "tuned values: %s",
+                        path, goal, S->o->job, S->o->config, figs, w->nmeas,
+                        S->o->goal.minimize_p99 ? "p99" : "IOPS", spread_pct(S, w),
+                        !xt_goal_any(&S->o->goal) ? "none given" : xt_gap(&S->o->goal, &w->median) == 0 ? "met" : "NOT met",
+                        S->trials, method, S->o->seed, point) < 0)
+        rc = -ENOMEM;
+    if (!rc)
+        rc = xt_config_save(cfg, path, header, err, errlen);
+    xd_config_free(cfg);
+    if (!rc) { /* it must load unchanged: prove it before saying so */
+        struct xd_config *check = xd_config_new();
+        rc = check ? xd_config_load(check, path, err, errlen) : -ENOMEM;
+        xd_config_free(check);
+    }
+    free(goal);
+    free(figs);
+    free(header);
+    free(point);
+    return rc;
+}
+
+/* The convergence chart through xdreport (next to xdtune unless --xdreport). */
+static void draw_chart(struct search *S)
+{
+    char self[4096], tool[4200], hist[4200];
+    const char *xdreport = S->o->xdreport;
+    if (!xdreport) {
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        self[n > 0 ? n : 0] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = 0;
+        snprintf(tool, sizeof(tool), "%s/xdreport", self);
+        xdreport = tool;
+    }
+    snprintf(hist, sizeof(hist), "%s/history.json", S->o->out);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(xdreport, "xdreport", "convergence", "-o", S->o->out, hist, (char *)NULL);
+        fprintf(stderr, "xdtune: cannot run %s for the convergence chart: %s\n", xdreport,
+                strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+        fprintf(stderr, "xdtune: the convergence chart was not drawn (see above)\n");
+}
+
+static int report(struct search *S, struct rec **final, unsigned nfinal)
+{
+    char path[4200], err[XD_ERRLEN];
+    if (nfinal == 0) {
+        fprintf(stderr, "xdtune: every trial failed; see %s/history.json for fio's errors\n", S->o->out);
+        return 1;
+    }
+    struct rec *w = final[0];
+    for (unsigned i = 1; i < nfinal; i++)
+        if (xt_compare(&S->o->goal, &final[i]->median, &w->median) < 0)
+            w = final[i];
+    for (unsigned i = 0; i < nfinal && !S->o->quiet; i++) {
+        char *pt = xt_point_text(&S->space, &final[i]->p);
+        printf("xdtune: finalist %s: iops %.0f, p99 %.0f us over %u runs, spread %.1f%%%s\n", pt,
+               final[i]->median.iops, final[i]->median.p99_us, final[i]->nmeas,
+               spread_pct(S, final[i]), final[i] == w ? "  <- winner" : "");
+        free(pt);
+    }
+    snprintf(path, sizeof(path), "%s/best.ini", S->o->out);
+    if (write_best(S, w, path, err, sizeof(err))) {
+        fprintf(stderr, "xdtune: %s\n", err);
+        return 1;
+    }
+    int met = xt_gap(&S->o->goal, &w->median) == 0;
+    char *figs = figures_text(&w->median), *gap = xt_gap_text(&S->o->goal, &w->median);
+    xt_history_best(S->hist, path, figs, met, &S->space, &w->p, &w->median,
+                    xt_objective(&S->o->goal, &w->median), spread_pct(S, w), w->nmeas);
+    if (xt_history_write(S->hist, S->history_path, err, sizeof(err)))
+        fprintf(stderr, "xdtune: %s\n", err);
+    draw_chart(S);
+    int rc = 0;
+    if (!met) {
+        fprintf(stderr, "xdtune: no configuration met the targets; the closest, written to %s: %s\n",
+                path, gap);
+        rc = 3;
+    } else {
+        printf("xdtune: best config %s: %s%s%s\n", path, figs, xt_goal_any(&S->o->goal) ? "; " : "",
+               xt_goal_any(&S->o->goal) ? gap : "");
+    }
+    free(figs);
+    free(gap);
+    return rc;
+}
+
+/* Targets no configuration can reach whatever fio measures: say so first. */
+static int check_goal(struct search *S, char *err, size_t errlen)
+{
+    if (S->o->goal.cache_hit <= 0)
+        return 0;
+    const char *on = xd_config_get(S->start, "enable_read_cache");
+    for (unsigned i = 0; i < S->space.n; i++)
+        if (strcmp(S->space.dim[i].key, "enable_read_cache") == 0)
+            on = "true";
+    if (on && strcmp(on, "true") == 0)
+        return 0;
+    snprintf(err, errlen, "--target-cache-hit %g cannot be reached: the start config has "
+             "enable_read_cache=false and the space does not turn it on", S->o->goal.cache_hit);
+    return -EINVAL;
+}
+
+static int setup(struct search *S, char *err, size_t errlen)
+{
+    int rc;
+    S->start = xd_config_new();
+    if (!S->start)
+        return -ENOMEM;
+    if ((rc = xd_config_load(S->start, S->o->config, err, errlen)))
+        return rc;
+    rc = S->o->space ? xt_space_load(&S->space, S->o->space, err, errlen)
+                     : xt_space_default(&S->space, S->start, err, errlen);
+    if (!rc)
+        rc = xt_space_check_nonempty(&S->space, S->o->space ? S->o->space : "the default space",
+                                     err, errlen);
+    if (!rc)
+        rc = check_goal(S, err, errlen);
+    if (!rc)
+        rc = xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
+    if (rc)
+        return rc;
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/trials", S->o->out);
+    if ((mkdir(S->o->out, 0755) && errno != EEXIST) || (mkdir(dir, 0755) && errno != EEXIST)) {
+        snprintf(err, errlen, "--out %s: cannot create: %s", S->o->out, strerror(errno));
+        return -errno;
+    }
+    snprintf(S->history_path, sizeof(S->history_path), "%s/history.json", S->o->out);
+    S->hist = xt_history_new("search", S->o->job, S->o->config);
+    xt_history_set(S->hist, "method", S->o->method == XT_METHOD_GP ? "gp" : S->o->method == XT_METHOD_RANDOM ? "random" : "grid");
+    xt_history_set(S->hist, "objective", S->o->goal.minimize_p99 ? "min p99_us" : "max iops");
+    xt_history_set_number(S->hist, "seed", (double)S->o->seed);
+    xt_history_set_number(S->hist, "space_size", xt_space_size(&S->space));
+    return 0;
+}
+
+int xt_search(const struct xt_search_opts *opts)
+{
+    struct search S = { .o = opts, .best = -1, .rng = opts->seed * 0x9E3779B97F4A7C15ULL + 1 };
+    struct xt_search_opts o = *opts;
+    char err[XD_ERRLEN] = "";
+    S.o = &o;
+    if (setup(&S, err, sizeof(err))) {
+        fprintf(stderr, "xdtune: %s\n", err);
+        xd_config_free(S.start);
+        xt_space_free(&S.space);
+        xt_job_free(&S.job);
+        return 1;
+    }
+    double size = xt_space_size(&S.space);
+    if (o.method == XT_METHOD_GP || o.method == XT_METHOD_RANDOM)
+        o.budget = (unsigned)fmin(o.budget, size + 1); /* +1: the start config may be off-grid */
+    else
+        o.budget = (unsigned)fmin(o.budget ? o.budget : size, size);
+    S.planned = o.budget + o.finalists * o.repeats;
+    S.started = now_s();
+    if (!o.quiet)
+        printf("xdtune: searching %.0f configurations over %u parameters with %s, budget %u trials "
+               "then %u finalists measured %u more times\n", size, S.space.n,
+               o.method == XT_METHOD_GP ? "a Gaussian process" : o.method == XT_METHOD_RANDOM ? "random picks" : "the full grid",
+               o.budget, o.finalists, o.repeats);
+    if (o.method == XT_METHOD_GRID)
+        run_grid(&S);
+    else
+        run_search(&S);
+    struct rec *final[64];
+    unsigned nfinal = 0;
+    if (o.finalists > 64)
+        o.finalists = 64;
+    remeasure(&S, &nfinal, final);
+    int rc = report(&S, final, nfinal);
+    xt_history_free(S.hist);
+    free(S.recs);
+    xd_config_free(S.start);
+    xt_space_free(&S.space);
+    xt_job_free(&S.job);
+    return rc;
+}

@@ -1,0 +1,515 @@
+/* space.c - the discrete space xdtune searches: one dimension per key, each
+ * a short list of values (a numeric range becomes a linear or geometric grid).
+ *
+ * Every value is checked through xd_config_set when the space is built, so a
+ * candidate can never carry a value the engine would refuse, and a key whose
+ * feature is still pending (only its default accepted) drops out by itself.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "xdtune.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* "64m", "4k", "12.5", "1g" -> bytes or plain number; -1 on junk. */
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': v *= 1024.0; end++; break;
+    case 'm': case 'M': v *= 1048576.0; end++; break;
+    case 'g': case 'G': v *= 1073741824.0; end++; break;
+    case 't': case 'T': v *= 1099511627776.0; end++; break;
+    }
+    if (*end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static char *number_text(double v)
+{
+    char buf[64];
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, sizeof(buf), "%.0f", v);
+    else
+        snprintf(buf, sizeof(buf), "%g", v);
+    return strdup(buf);
+}
+
+/* Does the schema take key=value? err gets its line when not. */
+static int value_ok(const char *key, const char *value, char *err, size_t errlen)
+{
+    struct xd_config *cfg = xd_config_new();
+    if (!cfg)
+        return -ENOMEM;
+    int rc = xd_config_set(cfg, key, value, "space", err, errlen);
+    xd_config_free(cfg);
+    return rc;
+}
+
+static int dim_add_value(struct xt_dim *d, char *value, const char *where, char *err, size_t errlen)
+{
+    if (!value)
+        return -ENOMEM;
+    if (d->nvals == XT_MAX_VALS) {
+        free(value);
+        return fail(err, errlen, "%s: %s: more than %d values; use a coarser step", where, d->key,
+                    XT_MAX_VALS);
+    }
+    d->vals[d->nvals++] = value;
+    return 0;
+}
+
+/* The grid lo..hi: lo, lo+step... or, geometric, lo, lo*step... (a range
+ * starting at 0 on a geometric grid takes 0 and then step, step^2...). */
+static int dim_range(struct xt_dim *d, double lo, double hi, double step, int geometric,
+                     const char *where, char *err, size_t errlen)
+{
+    if (lo > hi)
+        return fail(err, errlen, "%s: %s: bad bound: lo %g is above hi %g", where, d->key, lo, hi);
+    if (geometric ? step <= 1 : step <= 0)
+        return fail(err, errlen, "%s: %s: bad step %g: a %s step must be %s", where, d->key, step,
+                    geometric ? "geometric" : "linear", geometric ? "above 1" : "above 0");
+    d->kind = XT_NUM;
+    int rc = 0;
+    double v = lo;
+    if (geometric && lo <= 0) {
+        rc = dim_add_value(d, number_text(0), where, err, errlen);
+        v = step;
+    }
+    for (; !rc && v <= hi * (1 + 1e-9); v = geometric ? v * step : v + step)
+        rc = dim_add_value(d, number_text(v), where, err, errlen);
+    return rc;
+}
+
+static int dim_choices(struct xt_dim *d, const char *list, const char *where, char *err,
+                       size_t errlen)
+{
+    char *copy = strdup(list), *save = NULL;
+    int rc = copy ? 0 : -ENOMEM;
+    d->kind = XT_CHOICE;
+    for (char *t = copy ? strtok_r(copy, "|", &save) : NULL; t && !rc; t = strtok_r(NULL, "|", &save))
+        rc = dim_add_value(d, strdup(t), where, err, errlen);
+    free(copy);
+    return rc;
+}
+
+/* Drop the values the schema refuses (strict: report the first instead). */
+static int dim_validate(struct xt_dim *d, int strict, const char *where, char *err, size_t errlen)
+{
+    unsigned kept = 0;
+    for (unsigned i = 0; i < d->nvals; i++) {
+        char why[XD_ERRLEN];
+        if (value_ok(d->key, d->vals[i], why, sizeof(why)) == 0) {
+            d->vals[kept++] = d->vals[i];
+            continue;
+        }
+        if (strict) {
+            int rc = fail(err, errlen, "%s: %s: value %s is not allowed: %s", where, d->key,
+                          d->vals[i], why);
+            for (unsigned j = i; j < d->nvals; j++)
+                free(d->vals[j]);
+            d->nvals = kept;
+            return rc;
+        }
+        free(d->vals[i]);
+    }
+    d->nvals = kept;
+    return 0;
+}
+
+static struct xt_dim *space_new_dim(struct xt_space *s, const char *key, const char *where,
+                                    char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (strcmp(s->dim[i].key, key) == 0) {
+            fail(err, errlen, "%s: %s: named twice", where, key);
+            return NULL;
+        }
+    if (s->n == XT_MAX_DIMS) {
+        fail(err, errlen, "%s: %s: more than %d parameters", where, key, XT_MAX_DIMS);
+        return NULL;
+    }
+    struct xt_dim *d = &s->dim[s->n++];
+    memset(d, 0, sizeof(*d));
+    snprintf(d->key, sizeof(d->key), "%s", key);
+    const struct xt_tunable *t = xt_tunable_find(key);
+    d->live = t ? t->live : 0;
+    return d;
+}
+
+void xt_space_free(struct xt_space *s)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        for (unsigned j = 0; j < s->dim[i].nvals; j++)
+            free(s->dim[i].vals[j]);
+    s->n = 0;
+}
+
+/* The types that keep data as a plain file at the job's path: a search can
+ * move among them without ever meeting a file another type wrote. */
+static const char raw_types[] = "regular|mmap|direct|sparse";
+
+static int in_list(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; (p = strstr(p, word)); p += n)
+        if ((p == list || p[-1] == '|') && (p[n] == '|' || !p[n]))
+            return 1;
+    return 0;
+}
+
+/* Which tunables make sense for a start config of this type. */
+static int tunable_applies(const char *key, const char *type)
+{
+    if (strcmp(key, "storage_type") == 0)
+        return in_list(raw_types, type);
+    if (strstr(key, "compress"))
+        return strcmp(type, "compressed") == 0;
+    if (strncmp(key, "hot_", 4) == 0 || strncmp(key, "cold_", 5) == 0 ||
+        strncmp(key, "migration", 9) == 0 || strncmp(key, "tier_", 5) == 0)
+        return strcmp(type, "hybrid") == 0;
+    return 1;
+}
+
+/* Cache sizes above half the machine's memory would take it from fio and
+ * the page cache: such a trial measures swapping, not the config. */
+static void dim_cap_memory(struct xt_dim *d)
+{
+    double half = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 2;
+    unsigned kept = 0;
+    for (unsigned j = 0; j < d->nvals; j++) {
+        if (strtod(d->vals[j], NULL) <= half)
+            d->vals[kept++] = d->vals[j];
+        else
+            free(d->vals[j]);
+    }
+    d->nvals = kept;
+}
+
+/* storage_type: only the raw types (see raw_types). */
+static void dim_keep_raw_types(struct xt_dim *d)
+{
+    unsigned kept = 0;
+    for (unsigned j = 0; j < d->nvals; j++) {
+        if (in_list(raw_types, d->vals[j]))
+            d->vals[kept++] = d->vals[j];
+        else
+            free(d->vals[j]);
+    }
+    d->nvals = kept;
+}
+
+int xt_space_default(struct xt_space *s, const struct xd_config *start, char *err, size_t errlen)
+{
+    char type[32];
+    snprintf(type, sizeof(type), "%s", xd_config_get(start, "storage_type"));
+    memset(s, 0, sizeof(*s));
+    for (unsigned i = 0; i < xt_tunable_count(); i++) {
+        const struct xt_tunable *t = xt_tunable_get(i);
+        if (!tunable_applies(t->key, type))
+            continue;
+        struct xt_dim *d = space_new_dim(s, t->key, "tunables", err, errlen);
+        int rc = d ? 0 : -EINVAL;
+        if (!rc)
+            rc = t->kind == XT_CHOICE ? dim_choices(d, t->choices, "tunables", err, errlen)
+                                      : dim_range(d, t->lo, t->hi, t->step, t->log_scale,
+                                                  "tunables", err, errlen);
+        if (!rc)
+            rc = dim_validate(d, 0, "tunables", err, errlen);
+        if (!rc && strcmp(d->key, "storage_type") == 0)
+            dim_keep_raw_types(d);
+        if (!rc && strstr(d->key, "cache_size"))
+            dim_cap_memory(d);
+        if (rc) {
+            xt_space_free(s);
+            return rc;
+        }
+        if (d->nvals < 2) { /* pending feature, or nothing to choose */
+            for (unsigned j = 0; j < d->nvals; j++)
+                free(d->vals[j]);
+            s->n--;
+        }
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = 0;
+    return s;
+}
+
+/* "lo..hi", "lo..hi step N", "lo..hi N", "lo..hi step xN" / "*N" (geometric),
+ * "a|b|c" or a single value. */
+static int dim_parse_spec(struct xt_dim *d, char *spec, const char *where, char *err, size_t errlen)
+{
+    char *dots = strstr(spec, "..");
+    if (!dots) {
+        if (!*spec)
+            return fail(err, errlen, "%s: %s: no values; give lo..hi [step N|xN] or a|b|c",
+                        where, d->key);
+        return dim_choices(d, spec, where, err, errlen);
+    }
+    *dots = 0;
+    char *lo_s = trim(spec), *rest = trim(dots + 2), *step_s = NULL;
+    char *space = strpbrk(rest, " \t");
+    if (space) {
+        *space = 0;
+        step_s = trim(space + 1);
+        if (strncmp(step_s, "step", 4) == 0)
+            step_s = trim(step_s + 4);
+    }
+    double lo, hi, step = 1;
+    int geometric = 0;
+    if (parse_number(lo_s, &lo))
+        return fail(err, errlen, "%s: %s: bad bound \"%s\": lo..hi takes numbers (k/m/g suffixes allowed)",
+                    where, d->key, lo_s);
+    if (parse_number(rest, &hi))
+        return fail(err, errlen, "%s: %s: bad bound \"%s\": lo..hi takes numbers (k/m/g suffixes allowed)",
+                    where, d->key, rest);
+    if (step_s && *step_s) {
+        geometric = *step_s == 'x' || *step_s == '*';
+        if (parse_number(step_s + geometric, &step))
+            return fail(err, errlen, "%s: %s: bad step \"%s\": use N (linear) or xN (geometric)",
+                        where, d->key, step_s);
+    }
+    return dim_range(d, lo, hi, step, geometric, where, err, errlen);
+}
+
+/* [key] sections: lo, hi, step, log (true: step is a factor), values. */
+struct section {
+    struct xt_dim *d;
+    char lo[64], hi[64], step[64], values[512];
+    int log, line;
+};
+
+static int section_finish(struct section *sec, const char *path, char *err, size_t errlen)
+{
+    if (!sec->d)
+        return 0;
+    char where[600], spec[1024];
+    snprintf(where, sizeof(where), "%s:%d", path, sec->line);
+    if (sec->values[0]) {
+        snprintf(spec, sizeof(spec), "%s", sec->values);
+    } else {
+        if (!sec->lo[0] || !sec->hi[0])
+            return fail(err, errlen, "%s: [%s]: needs lo and hi, or values", where, sec->d->key);
+        snprintf(spec, sizeof(spec), "%s..%s %s%s", sec->lo, sec->hi, sec->log ? "x" : "",
+                 sec->step[0] ? sec->step : (sec->log ? "2" : "1"));
+    }
+    int rc = dim_parse_spec(sec->d, spec, where, err, errlen);
+    if (!rc)
+        rc = dim_validate(sec->d, 1, where, err, errlen);
+    sec->d = NULL;
+    return rc;
+}
+
+static int check_key(const char *key, const char *where, char *err, size_t errlen)
+{
+    struct xd_config *probe = xd_config_new();
+    int known = probe && xd_config_get(probe, key) != NULL;
+    xd_config_free(probe);
+    if (known)
+        return 0;
+    return fail(err, errlen, "%s: unknown parameter \"%s\"; a space names schema keys (README's parameter table, "
+                "`xdconfig defaults`)", where, key);
+}
+
+static int space_line(struct xt_space *s, struct section *sec, char *line, const char *path,
+                      int lineno, char *err, size_t errlen)
+{
+    char where[600];
+    snprintf(where, sizeof(where), "%s:%d", path, lineno);
+    char *l = trim(line);
+    if (!*l || *l == '#' || *l == ';')
+        return 0;
+    if (*l == '[') {
+        int rc = section_finish(sec, path, err, errlen);
+        char *close = strchr(l, ']');
+        if (rc)
+            return rc;
+        if (!close)
+            return fail(err, errlen, "%s: bad section line \"%s\"", where, l);
+        *close = 0;
+        char *key = trim(l + 1);
+        if ((rc = check_key(key, where, err, errlen)))
+            return rc;
+        memset(sec, 0, sizeof(*sec));
+        sec->line = lineno;
+        sec->d = space_new_dim(s, key, where, err, errlen);
+        return sec->d ? 0 : -EINVAL;
+    }
+    char *eq = strchr(l, '=');
+    if (!eq)
+        return fail(err, errlen, "%s: expected key = value, got \"%s\"", where, l);
+    *eq = 0;
+    char *key = trim(l), *value = trim(eq + 1);
+    if (sec->d) {
+        if (!strcmp(key, "lo")) snprintf(sec->lo, sizeof(sec->lo), "%s", value);
+        else if (!strcmp(key, "hi")) snprintf(sec->hi, sizeof(sec->hi), "%s", value);
+        else if (!strcmp(key, "step")) snprintf(sec->step, sizeof(sec->step), "%s", value);
+        else if (!strcmp(key, "values")) snprintf(sec->values, sizeof(sec->values), "%s", value);
+        else if (!strcmp(key, "log")) {
+            if (strcmp(value, "true") && strcmp(value, "false"))
+                return fail(err, errlen, "%s: [%s] log: bad value \"%s\"; use true or false",
+                            where, sec->d->key, value);
+            sec->log = !strcmp(value, "true");
+        } else
+            return fail(err, errlen, "%s: [%s]: unknown setting \"%s\"; use lo, hi, step, log or values",
+                        where, sec->d->key, key);
+        return 0;
+    }
+    int rc = check_key(key, where, err, errlen);
+    if (rc)
+        return rc;
+    struct xt_dim *d = space_new_dim(s, key, where, err, errlen);
+    if (!d)
+        return -EINVAL;
+    rc = dim_parse_spec(d, value, where, err, errlen);
+    return rc ? rc : dim_validate(d, 1, where, err, errlen);
+}
+
+int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(err, errlen, "%s: cannot read the space file: %s", path, strerror(errno));
+    struct section sec = { 0 };
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (!rc && fgets(line, sizeof(line), f))
+        rc = space_line(s, &sec, line, path, ++lineno, err, errlen);
+    if (!rc)
+        rc = section_finish(&sec, path, err, errlen);
+    fclose(f);
+    if (rc)
+        xt_space_free(s);
+    return rc;
+}
+
+int xt_space_check_nonempty(const struct xt_space *s, const char *what, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->dim[i].nvals > 1)
+            return 0;
+    return fail(err, errlen, "%s: the space is empty: no parameter has two values or more to "
+                "choose from", what);
+}
+
+double xt_space_size(const struct xt_space *s)
+{
+    double n = 1;
+    for (unsigned i = 0; i < s->n; i++)
+        n *= s->dim[i].nvals;
+    return n;
+}
+
+void xt_space_snap(const struct xt_space *s, const struct xd_config *cfg, struct xt_point *p)
+{
+    memset(p, 0, sizeof(*p));
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct xt_dim *d = &s->dim[i];
+        const char *cur = xd_config_get(cfg, d->key);
+        double want, v, best = INFINITY;
+        if (!cur)
+            continue;
+        int numeric = parse_number(cur, &want) == 0;
+        for (unsigned j = 0; j < d->nvals; j++) {
+            if (strcmp(d->vals[j], cur) == 0) {
+                p->idx[i] = j;
+                break;
+            }
+            if (numeric && parse_number(d->vals[j], &v) == 0 && fabs(v - want) < best) {
+                best = fabs(v - want);
+                p->idx[i] = j;
+            }
+        }
+    }
+}
+
+int xt_space_apply(const struct xt_space *s, const struct xt_point *p, struct xd_config *cfg,
+                   char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        int rc = xd_config_set(cfg, s->dim[i].key, s->dim[i].vals[p->idx[i]], "xdtune candidate",
+                               err, errlen);
+        if (rc)
+            return rc;
+    }
+    return xd_config_check(cfg, err, errlen);
+}
+
+void xt_space_point(const struct xt_space *s, double i, struct xt_point *p)
+{
+    memset(p, 0, sizeof(*p));
+    for (unsigned k = 0; k < s->n; k++) {
+        unsigned n = s->dim[k].nvals;
+        p->idx[k] = (unsigned)fmod(i, n);
+        i = floor(i / n);
+    }
+}
+
+int xt_point_equal(const struct xt_space *s, const struct xt_point *a, const struct xt_point *b)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (a->idx[i] != b->idx[i])
+            return 0;
+    return 1;
+}
+
+unsigned xt_space_width(const struct xt_space *s)
+{
+    unsigned w = 0;
+    for (unsigned i = 0; i < s->n; i++)
+        w += s->dim[i].kind == XT_CHOICE ? s->dim[i].nvals : 1;
+    return w;
+}
+
+void xt_space_encode(const struct xt_space *s, const struct xt_point *p, double *x)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        const struct xt_dim *d = &s->dim[i];
+        if (d->kind == XT_CHOICE) {
+            for (unsigned j = 0; j < d->nvals; j++)
+                *x++ = j == p->idx[i];
+        } else {
+            *x++ = d->nvals > 1 ? (double)p->idx[i] / (d->nvals - 1) : 0;
+        }
+    }
+}
+
+char *xt_point_text(const struct xt_space *s, const struct xt_point *p)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    for (unsigned i = 0; i < s->n; i++)
+        fprintf(f, "%s%s=%s", i ? " " : "", s->dim[i].key, s->dim[i].vals[p->idx[i]]);
+    fclose(f);
+    return buf;
+}

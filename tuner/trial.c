@@ -1,0 +1,410 @@
+/* trial.c - one trial: the job rewritten to use a candidate config, one fio
+ * run with JSON output and xdevice's stats, and the figures read back.
+ *
+ * fio runs in xdtune's working directory, so the job's relative paths (the
+ * engine, its data files) mean what they mean when the user runs it.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xdtune.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+char *xt_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+        if (cap - n < 65536) {
+            char *grown = realloc(buf, cap = cap * 2 + 65536);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return fail(err, errlen, "%s: cannot write: %s", tmp, strerror(errno)), -errno;
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return fail(err, errlen, "%s: write failed: %s", tmp, strerror(e)), -e;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) || close(fd) || rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return fail(err, errlen, "%s: cannot replace: %s", path, strerror(e)), -e;
+    }
+    return 0;
+}
+
+/* --- the job ----------------------------------------------------------------- */
+
+static const char *option_value(const char *line, const char *name)
+{
+    size_t n = strlen(name);
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (strncmp(line, name, n))
+        return NULL;
+    line += n;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (*line != '=')
+        return NULL;
+    line++;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    return line;
+}
+
+/* Lines the candidate must win over: its config file, stats path, and any
+ * xd_KEY the space sets (fio's xd_KEY options override the config file). */
+static int line_dropped(const char *line, const struct xt_space *s)
+{
+    if (option_value(line, "xd_config") || option_value(line, "xd_stats"))
+        return 1;
+    for (unsigned i = 0; s && i < s->n; i++) {
+        char name[80];
+        snprintf(name, sizeof(name), "xd_%s", s->dim[i].key);
+        if (option_value(line, name))
+            return 1;
+        if (!strcmp(s->dim[i].key, "storage_type") && option_value(line, "xd_type"))
+            return 1; /* xd_type is short for xd_storage_type */
+    }
+    return 0;
+}
+
+static void job_note_line(struct xt_job *job, const char *line)
+{
+    const char *v;
+    if ((v = option_value(line, "rw")) || (v = option_value(line, "readwrite"))) {
+        if (strstr(v, "rand"))
+            job->random_access = 1;
+        else
+            job->sequential = 1;
+        if (strstr(v, "write") || strstr(v, "rw") || strstr(v, "trim"))
+            job->writes = 1;
+    }
+    if ((v = option_value(line, "iodepth")) && atoi(v) > job->iodepth)
+        job->iodepth = atoi(v);
+}
+
+int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
+                size_t errlen)
+{
+    memset(job, 0, sizeof(*job));
+    job->iodepth = 1;
+    char *text = xt_read_file(path, NULL);
+    if (!text)
+        return fail(err, errlen, "%s: cannot read the job file: %s", path, strerror(errno)), -EINVAL;
+    int engine = 0;
+    char *save = NULL;
+    job->lines = calloc(strlen(text) + 2, sizeof(char *));
+    job->path = strdup(path);
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        const char *v = option_value(l, "ioengine");
+        if (v && strncmp(v, "external:", 9) == 0 && strstr(v, "xdevice"))
+            engine = 1;
+        job_note_line(job, l);
+        if (!line_dropped(l, s))
+            job->lines[job->nlines++] = strdup(l);
+    }
+    free(text);
+    if (!engine) {
+        xt_job_free(job);
+        return fail(err, errlen, "%s: the job does not use the xdevice engine; it needs a line "
+                    "ioengine=external:PATH/xdevice.so", path), -EINVAL;
+    }
+    return 0;
+}
+
+void xt_job_free(struct xt_job *job)
+{
+    for (size_t i = 0; i < job->nlines; i++)
+        free(job->lines[i]);
+    free(job->lines);
+    free(job->path);
+    memset(job, 0, sizeof(*job));
+}
+
+/* The job with xd_config and xd_stats in its [global] section (one is added
+ * in front when it has none). */
+static int job_write(const struct xt_job *job, const char *path, const char *ini,
+                     const char *stats, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    int placed = 0;
+    fprintf(f, "; %s as run by xdtune with one candidate config\n", job->path);
+    for (size_t i = 0; i < job->nlines; i++) {
+        const char *l = job->lines[i];
+        while (*l == ' ' || *l == '\t')
+            l++;
+        if (!placed && *l == '[') {
+            if (strncmp(l, "[global]", 8)) /* the first section is a job: add a global one */
+                fputs("[global]\n", f);
+            else
+                fprintf(f, "%s\n", job->lines[i]);
+            fprintf(f, "xd_config=%s\nxd_stats=%s\n", ini, stats);
+            placed = 1;
+            if (strncmp(l, "[global]", 8) == 0)
+                continue;
+        }
+        fprintf(f, "%s\n", job->lines[i]);
+    }
+    if (fclose(f))
+        return fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    return placed ? 0 : fail(err, errlen, "%s: the job has no section", job->path);
+}
+
+/* --- fio ------------------------------------------------------------------------ */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The line of fio's stderr that says what went wrong: the first naming an
+ * error, else the last one. */
+static void fio_error_line(const char *errpath, int status, char *err, size_t errlen)
+{
+    char *text = xt_read_file(errpath, NULL);
+    char *pick = NULL, *last = NULL, *save = NULL;
+    for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        if (!*l || strncmp(l, "note:", 5) == 0)
+            continue;
+        last = l;
+        if (!pick && (strstr(l, "rror") || strstr(l, "xdevice:") || strstr(l, "fio:")))
+            pick = l;
+    }
+    if (!pick)
+        pick = last;
+    if (WIFSIGNALED(status))
+        fail(err, errlen, "fio was killed by signal %d%s%s", WTERMSIG(status), pick ? ": " : "",
+             pick ? pick : "");
+    else
+        fail(err, errlen, "fio exited with %d: %s", WEXITSTATUS(status),
+             pick ? pick : "(no message)");
+    free(text);
+}
+
+static pid_t fio_spawn(const char *jobpath, const char *outpath, const char *errpath)
+{
+    pid_t pid = fork();
+    if (pid)
+        return pid;
+    int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1); /* fio's notes on stdout go with its errors, not into the JSON */
+        dup2(fd, 2);
+    }
+    setpgid(0, 0);
+    char out[4500];
+    snprintf(out, sizeof(out), "--output=%s", outpath);
+    execlp("fio", "fio", "--output-format=json", out, jobpath, (char *)NULL);
+    fprintf(stderr, "xdtune: cannot run fio: %s\n", strerror(errno));
+    _exit(127);
+}
+
+/* Wait for fio, killing its process group after timeout seconds. */
+static int fio_wait(pid_t pid, double timeout, int *status)
+{
+    double until = now_s() + timeout;
+    for (;;) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_s() > until) {
+            kill(-pid, SIGKILL);
+            waitpid(pid, status, 0);
+            return 1;
+        }
+        usleep(20000);
+    }
+}
+
+int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
+                 double timeout_s, struct xt_figures *fig, char *err, size_t errlen)
+{
+    char jobpath[4400], out[4400], stats[4400], errpath[4400], ini_abs[4400];
+    snprintf(jobpath, sizeof(jobpath), "%s.fio", prefix);
+    snprintf(out, sizeof(out), "%s.json", prefix);
+    snprintf(stats, sizeof(stats), "%s.stats.json", prefix);
+    snprintf(errpath, sizeof(errpath), "%s.err", prefix);
+    if (!realpath(ini_path, ini_abs))
+        return fail(err, errlen, "%s: %s", ini_path, strerror(errno));
+    memset(fig, 0, sizeof(*fig));
+    unlink(out);
+    unlink(stats);
+    if (job_write(job, jobpath, ini_abs, stats, err, errlen))
+        return -1;
+    double t0 = now_s();
+    int status = 0;
+    pid_t pid = fio_spawn(jobpath, out, errpath);
+    if (pid < 0)
+        return fail(err, errlen, "cannot start fio: %s", strerror(errno));
+    int timed_out = fio_wait(pid, timeout_s, &status);
+    fig->seconds = now_s() - t0;
+    if (timed_out > 0)
+        return fail(err, errlen, "fio did not finish within %.0f s (--trial-timeout); killed",
+                    timeout_s);
+    if (timed_out < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+        fio_error_line(errpath, status, err, errlen);
+        return -1;
+    }
+    char *fio_json = xt_read_file(out, NULL), *stats_json = xt_read_file(stats, NULL);
+    double seconds = fig->seconds;
+    int rc = fio_json ? xt_figures_parse(fio_json, stats_json, fig, err, errlen)
+                      : fail(err, errlen, "%s: fio wrote no output", out);
+    fig->seconds = seconds;
+    free(fio_json);
+    free(stats_json);
+    return rc;
+}
+
+/* --- figures ---------------------------------------------------------------------- */
+
+static double num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* fio with --status-interval writes several documents; the last one is whole. */
+static cJSON *last_document(const char *text)
+{
+    cJSON *doc = NULL;
+    const char *p = strchr(text, '{'), *end = NULL;
+    while (p) {
+        cJSON *next = cJSON_ParseWithOpts(p, &end, 0);
+        if (!next)
+            break;
+        cJSON_Delete(doc);
+        doc = next;
+        p = strchr(end, '{');
+    }
+    return doc;
+}
+
+static void stats_figures(const char *stats_json, struct xt_figures *fig)
+{
+    fig->cache_hit = -1;
+    fig->compress_ratio = -1;
+    cJSON *doc = stats_json ? cJSON_Parse(stats_json) : NULL;
+    const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
+    double hits = 0, lookups = 0, ratio_sum = 0;
+    int nratio = 0;
+    cJSON_ArrayForEach(job, jobs) {
+        const cJSON *layers = cJSON_GetObjectItemCaseSensitive(job, "layers");
+        const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
+        const cJSON *compress = cJSON_GetObjectItemCaseSensitive(layers, "compress");
+        if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
+            hits += num(cache, "hits");
+            lookups += num(cache, "hits") + num(cache, "misses");
+        }
+        if (compress && num(compress, "ratio") > 0) {
+            ratio_sum += num(compress, "ratio");
+            nratio++;
+        }
+    }
+    if (lookups > 0)
+        fig->cache_hit = hits / lookups;
+    if (nratio)
+        fig->compress_ratio = ratio_sum / nratio;
+    cJSON_Delete(doc);
+}
+
+int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_figures *fig,
+                     char *err, size_t errlen)
+{
+    static const char *const dirs[] = { "read", "write", "trim" };
+    cJSON *doc = last_document(fio_json);
+    const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
+    double ios = 0, lat_sum = 0, wios = 0, wlat_sum = 0;
+    memset(fig, 0, sizeof(*fig));
+    if (!cJSON_IsArray(jobs) || cJSON_GetArraySize(jobs) == 0) {
+        cJSON_Delete(doc);
+        return fail(err, errlen, "fio's output is not its JSON (no \"jobs\")");
+    }
+    cJSON_ArrayForEach(job, jobs) {
+        if (num(job, "error")) {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(job, "jobname");
+            fail(err, errlen, "fio job %s ended with error %.0f (%s)",
+                 cJSON_IsString(name) ? name->valuestring : "?", num(job, "error"),
+                 strerror((int)num(job, "error")));
+            cJSON_Delete(doc);
+            return -1;
+        }
+        for (int d = 0; d < 3; d++) {
+            const cJSON *dir = cJSON_GetObjectItemCaseSensitive(job, dirs[d]);
+            const cJSON *clat = cJSON_GetObjectItemCaseSensitive(dir, "clat_ns");
+            const cJSON *pct = cJSON_GetObjectItemCaseSensitive(clat, "percentile");
+            double n = num(dir, "total_ios"), p99 = num(pct, "99.000000") / 1000.0;
+            fig->iops += num(dir, "iops");
+            ios += n;
+            lat_sum += n * num(clat, "mean") / 1000.0;
+            if (d == 1) {
+                wios += n;
+                wlat_sum += n * num(clat, "mean") / 1000.0;
+            }
+            if (n > 0 && p99 > fig->p99_us)
+                fig->p99_us = p99;
+        }
+    }
+    cJSON_Delete(doc);
+    fig->lat_us = ios > 0 ? lat_sum / ios : 0;
+    fig->write_lat_us = wios > 0 ? wlat_sum / wios : 0;
+    stats_figures(stats_json, fig);
+    if (ios <= 0)
+        return fail(err, errlen, "fio completed no I/O");
+    return 0;
+}

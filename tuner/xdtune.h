@@ -1,0 +1,226 @@
+/* xdtune.h - the tuner's private interfaces: the parameter space, one trial
+ * (candidate config + fio run + figures), the objective, the model and the
+ * JSON history. One concern per file; xdtune.c is only the command line.
+ */
+#ifndef XDTUNE_H
+#define XDTUNE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "xdevice.h"
+
+#define XT_MAX_DIMS 32
+#define XT_MAX_VALS 64
+
+/* --- tunables.c: which schema keys the tuner may change, and how ------------ */
+
+enum xt_kind { XT_NUM, XT_CHOICE };
+
+struct xt_tunable {
+    const char *key;
+    enum xt_kind kind;
+    double lo, hi, step;   /* XT_NUM: grid lo, lo+step... or lo, lo*step... (log_scale) */
+    int log_scale;
+    const char *choices;   /* XT_CHOICE: "a|b|c" */
+    int live;              /* safe to change while fio runs (the daemon's keys) */
+};
+
+unsigned xt_tunable_count(void);
+const struct xt_tunable *xt_tunable_get(unsigned i);
+const struct xt_tunable *xt_tunable_find(const char *key);
+
+/* --- space.c: the discrete search space ------------------------------------- */
+
+struct xt_dim {
+    char key[64];
+    enum xt_kind kind;
+    unsigned nvals;
+    char *vals[XT_MAX_VALS];  /* each value as the INI text that sets it */
+    int live;
+};
+
+struct xt_space {
+    struct xt_dim dim[XT_MAX_DIMS];
+    unsigned n;
+};
+
+struct xt_point {
+    unsigned idx[XT_MAX_DIMS];
+};
+
+/* The default space: every tunable key that applies to the start config's
+ * storage type and is built (not pending). */
+int xt_space_default(struct xt_space *s, const struct xd_config *start, char *err, size_t errlen);
+/* The space a space file describes (see README "Tuning"). -EINVAL with one
+ * line naming file:line, key, value and what is allowed. */
+int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen);
+/* -EINVAL when no dimension has two values or more. */
+int xt_space_check_nonempty(const struct xt_space *s, const char *what, char *err, size_t errlen);
+void xt_space_free(struct xt_space *s);
+double xt_space_size(const struct xt_space *s);       /* number of points */
+/* The point nearest to cfg's values (dims whose value is not on the grid
+ * take the nearest numeric value or the first choice). */
+void xt_space_snap(const struct xt_space *s, const struct xd_config *cfg, struct xt_point *p);
+/* cfg with p's values set; -EINVAL (err) when the schema refuses one. */
+int xt_space_apply(const struct xt_space *s, const struct xt_point *p, struct xd_config *cfg,
+                   char *err, size_t errlen);
+/* Point i (0 <= i < size) in mixed-radix order, for the grid and sampling. */
+void xt_space_point(const struct xt_space *s, double i, struct xt_point *p);
+int xt_point_equal(const struct xt_space *s, const struct xt_point *a, const struct xt_point *b);
+/* Columns of the encoding: numeric dims one (ordinal in [0,1]), choices one-hot. */
+unsigned xt_space_width(const struct xt_space *s);
+void xt_space_encode(const struct xt_space *s, const struct xt_point *p, double *x);
+/* "key=value key=value" of p, malloc'd. */
+char *xt_point_text(const struct xt_space *s, const struct xt_point *p);
+
+/* --- trial.c: one fio run of one candidate ---------------------------------- */
+
+struct xt_figures {
+    double iops;          /* all directions, all jobs */
+    double lat_us;        /* mean completion latency, weighted by ios */
+    double p99_us;        /* worst job/direction's 99th percentile completion latency */
+    double write_lat_us;  /* mean write latency (0: no writes) */
+    double cache_hit;     /* xdevice's cache hit ratio, -1 when there is no cache */
+    double compress_ratio;/* compressed type's logical/stored, -1 when not compressed */
+    double seconds;       /* wall time of the run */
+};
+
+struct xt_job {
+    char *path;
+    char **lines;         /* the job file, without xd_config/xd_stats/xd_KEY of the space */
+    size_t nlines;
+    int random_access;    /* rw=rand* somewhere */
+    int sequential;       /* rw=read|write|rw somewhere */
+    int writes;
+    int iodepth;          /* largest iodepth= (1 when none) */
+};
+
+/* Read and check the job: it must run the xdevice engine. */
+int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
+                size_t errlen);
+void xt_job_free(struct xt_job *job);
+/* Run fio on job with config ini_path; files go to prefix.{fio,json,stats.json,err}.
+ * 0 with figures, or -1 with fio's error line in err. */
+int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
+                 double timeout_s, struct xt_figures *fig, char *err, size_t errlen);
+/* fio's JSON output (the last document in text) and the xd_stats document
+ * (may be NULL) into figures; -1 with a line in err when text is not fio JSON
+ * or a job reports an error. */
+int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_figures *fig,
+                     char *err, size_t errlen);
+/* Write text to path atomically (temp file, fsync, rename). */
+int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen);
+char *xt_read_file(const char *path, size_t *len);
+
+/* --- score.c: the objective --------------------------------------------------- */
+
+struct xt_goal {
+    double iops, lat_us, p99_us, cache_hit;  /* 0: no target */
+    int minimize_p99;
+};
+
+/* Sum of the relative shortfalls against every target; 0 when all are met. */
+double xt_gap(const struct xt_goal *g, const struct xt_figures *f);
+/* The figure being optimised, higher is better (IOPS, or -p99). */
+double xt_objective(const struct xt_goal *g, const struct xt_figures *f);
+/* One number for the model: log objective, minus a penalty per unit gap. */
+double xt_score(const struct xt_goal *g, const struct xt_figures *f);
+/* <0 when a is better than b: targets met first, then a smaller gap, then the objective. */
+int xt_compare(const struct xt_goal *g, const struct xt_figures *a, const struct xt_figures *b);
+/* "iops 1234 short of 5000 (-75%), p99 3000 us over 2000 us (+50%)", malloc'd. */
+char *xt_gap_text(const struct xt_goal *g, const struct xt_figures *f);
+int xt_goal_any(const struct xt_goal *g);
+
+/* --- gp.c: Gaussian-process regression and expected improvement ---------------- */
+
+struct xt_gp {
+    unsigned n, d;
+    double *X;            /* n x d */
+    double *L;            /* Cholesky factor of K + noise I */
+    double *alpha;        /* (K + noise I)^-1 (y - mean) / scale */
+    double ymean, yscale;
+    double length, noise; /* chosen by marginal likelihood */
+};
+
+/* Fit a Matern-5/2 GP with a white-noise term; the length scale and noise
+ * are chosen from a small grid by log marginal likelihood. 0 or -ENOMEM. */
+int xt_gp_fit(struct xt_gp *gp, const double *X, const double *y, unsigned n, unsigned d);
+void xt_gp_predict(const struct xt_gp *gp, const double *x, double *mean, double *sd);
+double xt_gp_ei(double mean, double sd, double best, double xi);
+void xt_gp_free(struct xt_gp *gp);
+
+/* --- warmstart.c: first candidates from rules ---------------------------------- */
+
+struct xt_rule_pick {
+    const char *rule;     /* "random access -> larger cache" */
+    struct xt_point p;
+};
+
+/* Candidates (at most max) from what the job and the first trial show. */
+unsigned xt_warmstart(const struct xt_space *s, const struct xt_job *job,
+                      const struct xt_point *start, const struct xt_figures *first,
+                      const struct xt_goal *g, struct xt_rule_pick *out, unsigned max);
+
+/* --- history.c: the JSON history ---------------------------------------------- */
+
+struct xt_history;
+struct xt_history *xt_history_new(const char *mode, const char *job, const char *config);
+/* Load an existing history file (the daemon appends); NULL when absent. */
+struct xt_history *xt_history_open(const char *path, const char *mode, const char *config);
+void xt_history_set(struct xt_history *h, const char *key, const char *value);
+void xt_history_set_number(struct xt_history *h, const char *key, double value);
+/* One trial: its config (the space's keys), figures, score, failure. Returns its index. */
+void xt_history_trial(struct xt_history *h, unsigned n, const char *phase, const char *ini,
+                      const struct xt_space *s, const struct xt_point *p,
+                      const struct xt_figures *f, double score, double best_objective,
+                      const char *error);
+/* One changed parameter: time, key, old, new and the measured effect (NAN: not yet). */
+void xt_history_change(struct xt_history *h, unsigned trial, const char *key, const char *old,
+                       const char *new_value, const char *metric, double before, double after);
+/* The measured effect of the last change, once the next interval shows it;
+ * applied: whether the engine's records show it running (-1: unknown). */
+void xt_history_effect(struct xt_history *h, double after, int applied);
+/* The winner: its ini, one-line summary, its config and median figures over
+ * all its measurements, with the objective's spread (max-min over median). */
+void xt_history_best(struct xt_history *h, const char *ini, const char *summary, int met,
+                     const struct xt_space *s, const struct xt_point *p,
+                     const struct xt_figures *median, double objective, double spread_pct,
+                     unsigned measurements);
+int xt_history_write(struct xt_history *h, const char *path, char *err, size_t errlen);
+void xt_history_free(struct xt_history *h);
+
+/* --- search.c and daemon.c ------------------------------------------------------ */
+
+enum xt_method { XT_METHOD_GP, XT_METHOD_RANDOM, XT_METHOD_GRID };
+
+struct xt_search_opts {
+    const char *job, *config, *out, *space;
+    unsigned budget;
+    unsigned repeats;     /* extra measurements of each finalist */
+    unsigned finalists;
+    unsigned long seed;
+    enum xt_method method;
+    double trial_timeout;
+    struct xt_goal goal;
+    const char *xdreport; /* path of xdreport for the chart; NULL: next to xdtune */
+    int quiet;
+};
+
+int xt_search(const struct xt_search_opts *o);
+
+struct xt_daemon_opts {
+    const char *config, *fio_status, *stats, *history;
+    double interval;      /* 0: the config's tuning_interval_sec */
+    unsigned cycles;      /* 0: until fio stops writing its status */
+    struct xt_goal goal;
+};
+
+int xt_daemon(const struct xt_daemon_opts *o);
+
+/* Save cfg to path with header comments, atomically (the seam for the
+ * library's xd_config_save). */
+int xt_config_save(const struct xd_config *cfg, const char *path, const char *header, char *err,
+                   size_t errlen);
+
+#endif
