@@ -225,6 +225,11 @@ static int key_usable(const struct xt_tunable *t, const struct xd_config *cfg)
         return 0;
     if (!strcmp(t->key, "cache_size") && strcmp(xd_config_get(cfg, "enable_read_cache"), "true"))
         return 0;
+    static const char *const hybrid_only[] = {"hot_", "cold_", "tier_", "migration_"};
+    for (size_t i = 0; i < sizeof(hybrid_only) / sizeof(hybrid_only[0]); i++)
+        if (!strncmp(t->key, hybrid_only[i], strlen(hybrid_only[i])) &&
+            strcmp(xd_config_get(cfg, "storage_type"), "hybrid"))
+            return 0;
     struct xd_config *probe = xd_config_dup(cfg);
     int ok = probe && (step_value(t, cur, 1, next, sizeof(next)) == 0 ||
                        step_value(t, cur, -1, next, sizeof(next)) == 0) &&

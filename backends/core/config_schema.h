@@ -70,15 +70,15 @@
   /* [hybrid] */ \
   X(hybrid, hot_storage_type,       ENUM, "tmpfs",   0, 0, "tmpfs", 0, "Hot tier type: the hybrid type keeps its hot extents in the tmpfs type's chain") \
   X(hybrid, hot_directory,          STR,  "",        0, 0, NULL, 0, "Directory on a tmpfs for the hot tier's copies (empty: tmpfs_directory)") \
-  X(hybrid, hot_cache_size,         SIZE, "256m",    4 * XD_KIB, 64 * XD_GIB, NULL, 0, "Hot tier capacity per file; when it is full the coldest hot extent is demoted to make room") \
-  X(hybrid, hot_access_threshold,   INT,  "3",       1, 1000000, NULL, 0, "Accesses to an extent within one cold_timeout_sec window that make it a candidate for promotion") \
+  X(hybrid, hot_cache_size,         SIZE, "256m",    4 * XD_KIB, 64 * XD_GIB, NULL, XD_K_LIVE, "Hot tier capacity per file; when it is full the coldest hot extent is demoted to make room") \
+  X(hybrid, hot_access_threshold,   INT,  "3",       1, 1000000, NULL, XD_K_LIVE, "Accesses to an extent within one cold_timeout_sec window that make it a candidate for promotion") \
   X(hybrid, cold_storage_type,      ENUM, "regular", 0, 0, "regular|mmap|direct|sparse|compressed", 0, "Cold tier type: the chain that holds every extent (the file named by the caller, or its name under cold_directory)") \
   X(hybrid, cold_directory,         STR,  "",        0, 0, NULL, 0, "Directory of the cold tier's files (empty: where the caller's path points)") \
-  X(hybrid, cold_timeout_sec,       FLOAT, "300",    0.05, 86400 * 365, NULL, 0, "Seconds without access before a hot extent is demoted; also the window hot_access_threshold counts in") \
+  X(hybrid, cold_timeout_sec,       FLOAT, "300",    0.05, 86400 * 365, NULL, XD_K_LIVE, "Seconds without access before a hot extent is demoted; also the window hot_access_threshold counts in") \
   X(hybrid, cold_enable_compression, BOOL, "false",  0, 0, NULL, 0, "Compress the cold tier: short for cold_storage_type=compressed (any other cold_storage_type conflicts)") \
   X(hybrid, auto_migration,         BOOL, "true",    0, 0, NULL, 0, "Migrate on a background thread (xd-migrate) every migration_interval_sec; false migrates only when asked (xd_migrate)") \
-  X(hybrid, migration_batch_size,   INT,  "64",      1, 1000000, NULL, 0, "Most promotions plus demotions in one migration pass") \
-  X(hybrid, migration_interval_sec, FLOAT, "5",      0.01, 86400, NULL, 0, "Seconds between migration passes (fractions allowed, down to 0.01)") \
+  X(hybrid, migration_batch_size,   INT,  "64",      1, 1000000, NULL, XD_K_LIVE, "Most promotions plus demotions in one migration pass") \
+  X(hybrid, migration_interval_sec, FLOAT, "5",      0.01, 86400, NULL, XD_K_LIVE, "Seconds between migration passes (fractions allowed, down to 0.01)") \
   X(hybrid, tier_extent_size,       SIZE, "1m",      4 * XD_KIB, XD_GIB, NULL, 0, "Unit, a power of two, in which the hybrid type counts accesses and migrates data") \
   X(hybrid, tier_write_back,        BOOL, "false",   0, 0, NULL, 0, "Writes to hot extents go to the hot tier only and are flushed to the cold tier at fsync, fdatasync, demotion and close; false writes through to both") \
   /* [tmpfs] */ \
@@ -121,9 +121,7 @@
 /* clang-format on */
 
 /* Tunable keys: the dimensions xdtune searches, with their bounds and steps.
- * Type, allowed values and whether a key is live come from XD_SCHEMA; a key
- * listed here before its feature reaches this branch (hybrid's) takes them
- * from XD_TUNABLES_AHEAD below until its XD_SCHEMA line arrives.
+ * Type, allowed values and whether a key is live come from XD_SCHEMA.
  *
  * Columns: T(key, lo, hi, step, scale)
  *   lo/hi   the range searched (within the key's schema bounds); ignored for
@@ -149,12 +147,6 @@
   T(cold_timeout_sec,     1, 86400, 2, LOG) \
   T(tier_extent_size,     4 * XD_KIB, 64 * XD_MIB, 2, LOG)
 
-/* Tunables whose XD_SCHEMA line has not reached this branch yet (the hybrid
- * type brings tier_extent_size): A(key, type, allowed, flags) as they will
- * be in the schema. A key found in XD_SCHEMA ignores its line here, so the
- * line can go when the schema line lands. */
-#define XD_TUNABLES_AHEAD(A) \
-  A(tier_extent_size, SIZE, NULL, XD_K_LIVE)
 /* clang-format on */
 
 #endif

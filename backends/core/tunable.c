@@ -20,17 +20,6 @@ static const struct tunable_row rows[] = {XD_TUNABLES(XD_TUNE_ROW)};
 #undef XD_TUNE_ROW
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
-/* A tunable's schema line that has not reached this branch yet. */
-struct ahead_row {
-    const char *key;
-    int type;
-    const char *allowed;
-    unsigned flags;
-};
-#define XD_AHEAD_ROW(key, type, allowed, flags) {#key, XD_T_##type, allowed, flags},
-static const struct ahead_row ahead[] = {XD_TUNABLES_AHEAD(XD_AHEAD_ROW)};
-#undef XD_AHEAD_ROW
-
 /* Storage types a search can try without a device of its own (block needs
  * one). hybrid is built but not searched yet: it needs a hot_directory on a
  * tmpfs and its own keys in the search. */
@@ -47,27 +36,17 @@ static unsigned count_choices(const char *list)
     return n;
 }
 
-/* Type, choices and flags from the schema; from XD_TUNABLES_AHEAD when the
- * schema does not have the key yet (then it is pending: not built here). */
+/* Type, choices and flags from the key's schema line. */
 static void tunable_fill(struct xd_tunable *t, const struct tunable_row *row)
 {
-    int k = xd_key_lookup(row->key);
-    unsigned flags = XD_K_PENDING;
+    int k = xd_key_lookup(row->key); /* found: XD_TUNABLES names schema keys */
+    unsigned flags = k >= 0 ? xd_keys[k].flags : XD_K_PENDING;
     *t = (struct xd_tunable){.key = row->key, .lo = row->lo, .hi = row->hi, .step = row->step,
                              .log_scale = row->log_scale, .def = ""};
     if (k >= 0) {
         t->type = xd_keys[k].type;
         t->choices = xd_keys[k].allowed;
         t->def = xd_keys[k].def;
-        flags = xd_keys[k].flags;
-    } else {
-        for (size_t i = 0; i < sizeof(ahead) / sizeof(ahead[0]); i++) {
-            if (strcmp(ahead[i].key, row->key))
-                continue;
-            t->type = ahead[i].type;
-            t->choices = ahead[i].allowed;
-            flags = ahead[i].flags | XD_K_PENDING;
-        }
     }
     if (k == XD_KEY_storage_type)
         t->choices = storage_type_choices;

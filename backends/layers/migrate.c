@@ -406,11 +406,13 @@ static int tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned 
 
 int xd_tier_migrate_pass(struct tier_shared *sh)
 {
-    uint64_t *demoted = calloc(sh->batch * 2 + 1, sizeof(uint64_t));
     unsigned ndemoted = 0;
-    if (!demoted)
+    pthread_mutex_lock(&sh->mig_lock); /* first: batch may change live */
+    uint64_t *demoted = calloc(sh->batch * 2 + 1, sizeof(uint64_t));
+    if (!demoted) {
+        pthread_mutex_unlock(&sh->mig_lock);
         return -ENOMEM;
-    pthread_mutex_lock(&sh->mig_lock);
+    }
     int moved = tier_pass_locked(sh, demoted, &ndemoted);
     if (moved > 0 || ndemoted) {
         /* the cold copies of dirty extents, then the map, before any punch */
@@ -424,6 +426,42 @@ int xd_tier_migrate_pass(struct tier_shared *sh)
     pthread_mutex_unlock(&sh->mig_lock);
     free(demoted);
     return moved < 0 ? moved : moved + (int)ndemoted;
+}
+
+int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg)
+{
+    unsigned batch = (unsigned)cfg->migration_batch_size;
+    pthread_mutex_lock(&sh->mig_lock);
+    if (batch != sh->batch) {
+        uint64_t *cand = calloc(batch, sizeof(uint64_t)), *victim = calloc(batch, sizeof(uint64_t));
+        if (!cand || !victim) {
+            free(cand);
+            free(victim);
+            pthread_mutex_unlock(&sh->mig_lock);
+            return -ENOMEM;
+        }
+        free(sh->cand);
+        free(sh->victim);
+        sh->cand = cand;
+        sh->victim = victim;
+        sh->batch = batch;
+    }
+    sh->capacity = (uint64_t)cfg->hot_cache_size >> sh->shift;
+    sh->threshold = (unsigned)cfg->hot_access_threshold;
+    sh->timeout_ns = (uint64_t)(cfg->cold_timeout_sec * 1e9);
+    sh->interval_ns = (uint64_t)(cfg->migration_interval_sec * 1e9);
+    for (int k = 0; k < 2; k++) { /* the migration's own devices copy with the new values */
+        char err[XD_ERRLEN];
+        struct xd_config *c = xd_tier_inner_config(cfg, k, true, err, sizeof(err));
+        if (c && sh->mdev[k])
+            xd_reload(sh->mdev[k], c, err, sizeof(err));
+        xd_config_free(c);
+    }
+    pthread_mutex_unlock(&sh->mig_lock);
+    pthread_mutex_lock(&sh->wake_lock); /* a shorter interval starts now */
+    pthread_cond_signal(&sh->wake);
+    pthread_mutex_unlock(&sh->wake_lock);
+    return 0;
 }
 
 /* --- the thread ---------------------------------------------------------- */

@@ -663,6 +663,26 @@ static int tier_migrate_all(struct tier_layer *t)
     return total;
 }
 
+/* XD_CTL_RELOAD: the inner chains take the live keys they own (readahead,
+ * compression_level, ...) and every open file's tier state its own. */
+static int tier_reload(struct xd_layer *layer, struct tier_layer *t)
+{
+    char err[XD_ERRLEN];
+    for (int k = 0; k < 2; k++) {
+        struct xd_config *c = xd_tier_inner_config(layer->dev->cfg, k, false, err, sizeof(err));
+        int rc = c ? xd_reload(t->inner[k], c, err, sizeof(err)) : -ENOMEM;
+        xd_config_free(c);
+        if (rc < 0)
+            return rc;
+    }
+    for (struct tier_file *tf = t->files; tf; tf = tf->next) {
+        int rc = xd_tier_apply_live(tf->sh, layer->dev->cfg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int tier_control(struct xd_layer *layer, int op, void *arg)
 {
     struct tier_layer *t = layer->priv;
@@ -691,6 +711,8 @@ static int tier_control(struct xd_layer *layer, int op, void *arg)
         return xd_dev_take_error(t->inner[TIER_H], arg, XD_ERRLEN);
     case XD_CTL_MIGRATE:
         return tier_migrate_all(t);
+    case XD_CTL_RELOAD:
+        return tier_reload(layer, t);
     default:
         return -ENOTTY;
     }

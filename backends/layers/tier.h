@@ -33,9 +33,12 @@ struct tier_shared {
     char *cold_path;
     unsigned refs;
     uint64_t serial; /* unique per state in the process: figures are kept per serial */
-    /* settings, copied when the first device opened the file */
-    uint64_t extent_size, nextents, capacity, timeout_ns, interval_ns;
-    unsigned shift, threshold, batch;
+    /* settings, copied when the first device opened the file; the atomic
+     * ones are live (xd_reload: xd_tier_apply_live), batch under mig_lock */
+    uint64_t extent_size, nextents;
+    _Atomic uint64_t capacity, timeout_ns, interval_ns;
+    _Atomic unsigned threshold;
+    unsigned shift, batch;
     bool write_back, auto_migration;
     _Atomic uint64_t size; /* logical size: the cold file's, grown by writes */
     pthread_mutex_t stripe[TIER_STRIPES];
@@ -73,6 +76,10 @@ char *xd_tier_cold_path(const struct xd_config *cfg, const char *path);
 int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint64_t size,
                        struct tier_shared **out, char *err, size_t errlen);
 void xd_tier_shared_put(struct tier_shared *sh);
+/* The live keys (hot_cache_size, hot_access_threshold, cold_timeout_sec,
+ * migration_batch_size, migration_interval_sec) of cfg take effect for the
+ * file: the next pass uses them, the thread wakes for a new interval. */
+int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg);
 /* One migration pass now; returns the number of extents moved or -errno. */
 int xd_tier_migrate_pass(struct tier_shared *sh);
 /* Copy the dirty hot extents of the file to the cold tier through the

@@ -194,6 +194,47 @@ static void test_policy(void)
     hclose(&h);
 }
 
+/* --- live keys: xd_reload changes the thresholds of an open file --------- */
+
+static int reload_key(struct h *h, const char *key, const char *value)
+{
+    struct xd_config *c = xd_config_dup(xd_dev_config(h->dev));
+    int rc = c ? xd_config_set(c, key, value, "test", err, sizeof(err)) : -ENOMEM;
+    if (!rc)
+        rc = xd_reload(h->dev, c, err, sizeof(err));
+    xd_config_free(c);
+    return rc;
+}
+
+static void test_live_keys(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 30), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 0);
+    CHECK_MSG(reload_key(&h, "hot_access_threshold", "50") == 1, "%s", err);
+    touch(&h, 0, 5);
+    CHECK(xd_migrate(h.dev) == 0); /* 6 accesses: below 50 now */
+    CHECK_MSG(reload_key(&h, "hot_access_threshold", "4") == 1, "%s", err);
+    CHECK(xd_migrate(h.dev) == 1 && stat_u64(&h, "hot_extents") == 1);
+    /* a smaller hot tier: the next pass demotes down to it */
+    for (unsigned e = 1; e < 4; e++)
+        touch(&h, e, 10);
+    CHECK(xd_migrate(h.dev) == 3 && stat_u64(&h, "hot_extents") == 4);
+    CHECK_MSG(reload_key(&h, "hot_cache_size", "128k") == 1, "%s", err); /* 2 extents */
+    CHECK(xd_migrate(h.dev) >= 2 && stat_u64(&h, "hot_extents") == 2);
+    /* a shorter cold_timeout_sec demotes what has been idle longer */
+    nap(0.2);
+    CHECK_MSG(reload_key(&h, "cold_timeout_sec", "0.1") == 1, "%s", err);
+    CHECK(xd_migrate(h.dev) == 2 && stat_u64(&h, "hot_extents") == 0);
+    CHECK_MSG(reload_key(&h, "migration_batch_size", "1") == 1, "%s", err);
+    CHECK(reload_key(&h, "tier_extent_size", "128k") == -EINVAL); /* not live */
+    for (unsigned e = 0; e < NEXT; e++)
+        CHECK(extent_version(&h, e) == 0);
+    hclose(&h);
+}
+
 /* --- restart: the map persists; torn or stale entries read as cold ------- */
 
 static void test_restart(void)
@@ -385,6 +426,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/data", cold_dir);
     test_entries();
     test_policy();
+    test_live_keys();
     test_restart();
     test_crash(false);
     test_crash(true);
