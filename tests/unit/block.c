@@ -80,17 +80,7 @@ static int all_zero(const unsigned char *buf, size_t len)
     return 1;
 }
 
-/* A number from the stats JSON's "block" object; -1 when absent. */
-static long long stat_of(struct xd_dev *dev, const char *key)
-{
-    char *json = xd_stats_json(dev), pattern[96];
-    snprintf(pattern, sizeof(pattern), "\"%s\":", key);
-    char *blk = json ? strstr(json, "\"block\":{") : NULL;
-    char *at = blk ? strstr(blk, pattern) : NULL;
-    long long v = at ? strtoll(at + strlen(pattern), NULL, 10) : -1;
-    free(json);
-    return v;
-}
+static long long stat_of(struct xd_dev *dev, const char *key) { return layer_stat(dev, "block", key); }
 
 /* open(2) flags of this process's descriptor on path, from /proc; -1 if none. */
 static long fd_flags_of(const char *path)

@@ -65,19 +65,7 @@ static struct xd_file *open_file(struct xd_dev *dev, const char *path)
     return f;
 }
 
-/* A figure of the "cache" object in xd_stats_json; -1 when missing. */
-static int64_t stat_of(struct xd_dev *dev, const char *key)
-{
-    char *json = xd_stats_json(dev), pat[64];
-    int64_t v = -1;
-    const char *c = json ? strstr(json, "\"cache\":{") : NULL;
-    snprintf(pat, sizeof(pat), "\"%s\":", key);
-    const char *at = c ? strstr(c, pat) : NULL;
-    if (at)
-        v = strtoll(at + strlen(pat), NULL, 10);
-    free(json);
-    return v;
-}
+static int64_t stat_of(struct xd_dev *dev, const char *key) { return layer_stat(dev, "cache", key); }
 
 static unsigned char pattern(uint64_t off, unsigned seed)
 {

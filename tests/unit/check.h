@@ -5,6 +5,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "xdevice.h"
 
 static int check_failures;
 
@@ -36,6 +39,20 @@ static int check_failures;
 static inline int check_result(void)
 {
     return check_failures ? 1 : 0;
+}
+
+/* A number in layer's object ("cache", "sparse", ...) of the device's
+ * xd_stats_json, e.g. layer_stat(dev, "cache", "hits"); -1 when absent. */
+static inline long long layer_stat(struct xd_dev *dev, const char *layer, const char *key)
+{
+    char *json = xd_stats_json(dev), obj[64], pat[96];
+    snprintf(obj, sizeof(obj), "\"%s\":{", layer);
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *in = json ? strstr(json, obj) : NULL;
+    const char *at = in ? strstr(in, pat) : NULL;
+    long long v = at ? strtoll(at + strlen(pat), NULL, 10) : -1;
+    free(json);
+    return v;
 }
 
 #endif

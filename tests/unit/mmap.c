@@ -121,17 +121,7 @@ static void verify_on_disk(const char *path)
     free(buf);
 }
 
-/* A number from the stats JSON, e.g. "windows_mapped":3; -1 when absent. */
-static long long stat_of(struct xd_dev *dev, const char *key)
-{
-    char *json = xd_stats_json(dev), pattern[96];
-    snprintf(pattern, sizeof(pattern), "\"%s\":", key);
-    char *mm = json ? strstr(json, "\"mmap\":{") : NULL;
-    char *at = mm ? strstr(mm, pattern) : NULL;
-    long long v = at ? strtoll(at + strlen(pattern), NULL, 10) : -1;
-    free(json);
-    return v;
-}
+static long long stat_of(struct xd_dev *dev, const char *key) { return layer_stat(dev, "mmap", key); }
 
 static void test_windows_and_growth(void)
 {

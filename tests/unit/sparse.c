@@ -72,19 +72,7 @@ static int64_t seek(const char *path, int whence, off_t off)
     return rc;
 }
 
-/* A figure of the "sparse" object in xd_stats_json; -1 when missing. */
-static int64_t stat_of(struct xd_dev *dev, const char *key)
-{
-    char *json = xd_stats_json(dev), pat[64];
-    int64_t v = -1;
-    const char *sp = json ? strstr(json, "\"sparse\":{") : NULL;
-    snprintf(pat, sizeof(pat), "\"%s\":", key);
-    const char *at = sp ? strstr(sp, pat) : NULL;
-    if (at)
-        v = strtoll(at + strlen(pat), NULL, 10);
-    free(json);
-    return v;
-}
+static int64_t stat_of(struct xd_dev *dev, const char *key) { return layer_stat(dev, "sparse", key); }
 
 /* Blocks 0, 3, 8 and 15 hold data, block 7 a single non-zero byte at its
  * very end (it must be written, not punched); the other 11 are zeros. */

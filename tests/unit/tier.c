@@ -108,15 +108,10 @@ static int extent_version(struct h *h, unsigned e)
     return v0;
 }
 
+/* A figure of the "tier" stats object; UINT64_MAX when absent. */
 static uint64_t stat_u64(struct h *h, const char *key)
 {
-    char *doc = xd_stats_json(h->dev), pat_key[64];
-    snprintf(pat_key, sizeof(pat_key), "\"%s\":", key);
-    char *p = doc ? strstr(doc, pat_key) : NULL;
-    uint64_t v = p ? strtoull(p + strlen(pat_key) + strspn(p + strlen(pat_key), " "), NULL, 10)
-                   : UINT64_MAX;
-    free(doc);
-    return v;
+    return (uint64_t)layer_stat(h->dev, "tier", key);
 }
 
 static void touch(struct h *h, unsigned e, int times)
