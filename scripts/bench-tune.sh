@@ -2,22 +2,26 @@
 # bench-tune.sh - does xdtune search find, with a quarter of the trials, what
 # a full grid search finds, and does its model beat random picks?
 #
-#   1. grid-search a fixed space (jobs/tune-space.ini, 72 configurations) of
-#      a 1 s job GRID_REPS times, then run the TOP best REFINE more times
-#      each, interleaved: every configuration's median IOPS is the ground
-#      truth (one pass alone is too noisy on a shared machine, and the top
-#      is where a 5% difference decides);
-#   2. xdtune search --budget 25% of the grid, SEEDS times (gp, the default),
-#      and --method random with the same budget and seeds;
-#   3. each run's winner is scored by its ground-truth IOPS over the grid
-#      optimum's, so the noise of the run's own re-measurements does not
-#      flatter it. PASS: the median gp ratio >= 0.95 and above random's.
+#   1. the ground truth: grid-search a fixed space (jobs/tune-space.ini, 48
+#      configurations of jobs/tune.fio's read cache) GRID_REPS times and run
+#      the TOP best REFINE more times each; the configuration with the best
+#      median IOPS is the grid optimum;
+#   2. xdtune search with a budget of 25% of the grid (then FINALISTS x
+#      REPEATS re-measurements, as a user runs it), SEEDS times (gp, the
+#      default), and --method random with the same budget and seeds;
+#   3. scoring: the grid optimum and every search's winner are measured
+#      again VERIFY times each, interleaved, and each winner's median IOPS
+#      over the optimum's is its score (capped at 1: a winner cannot beat the
+#      optimum, it ties it). Fresh runs, so that neither the luck that made
+#      the optimum win the grid nor the luck that made a winner win its search
+#      counts (a grid max of noisy medians is biased high).
+#      PASS: gp's median score >= 0.95, and above random's.
 #
 # `bench-tune.sh live` runs only scripts/bench-tune-live.sh (the daemon's
 # cache target), `bench-tune.sh search` only the above; no argument, both.
 #
-# Knobs: SEEDS ("1 2 3 4 5"), GRID_REPS (2), TOP (10), REFINE (4), JOB,
-# START, SPACE, OUT (build/bench-tune).
+# Knobs: SEEDS ("1 2 3 4 5"), GRID_REPS (2), TOP (8), REFINE (3), VERIFY (5),
+# FINALISTS (2), REPEATS (3), JOB, START, SPACE, OUT (build/bench-tune).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,96 +41,145 @@ SEEDS=${SEEDS:-1 2 3 4 5}
 FINALISTS=${FINALISTS:-2}
 REPEATS=${REPEATS:-3}
 GRID_REPS=${GRID_REPS:-2}
-TOP=${TOP:-10}
-REFINE=${REFINE:-4}
+TOP=${TOP:-8}
+REFINE=${REFINE:-3}
+VERIFY=${VERIFY:-5}
 
 [ -x "$XDTUNE" ] || { echo "bench-tune: $XDTUNE not built; run make" >&2; exit 1; }
 rm -rf "$OUT"
-mkdir -p "$OUT"
+mkdir -p "$OUT/runs"
 
 # python3 only reads the result files
 py() { /usr/bin/python3 -c "$@"; }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# Every trial's job copy names its candidate config, so running a trial's
+# .fio again measures that configuration again. configs.json maps each
+# configuration (its space values, as JSON) to one such job copy;
+# runs/<stage>-<n>-<rep>.json are the extra runs, n the job copy's index.
+index_configs() {
+    py '
+import json, sys
+jobs = {}
+for path in sys.argv[2:]:
+    for t in json.load(open(path))["trials"]:
+        jobs.setdefault(json.dumps(t["config"], sort_keys=True), t["ini"][:-4] + ".fio")
+json.dump(jobs, open(sys.argv[1], "w"), indent=1)
+' "$OUT/configs.json" "$@"
+}
+
+# run_configs STAGE REPS CONFIG_JSON...: each configuration REPS times,
+# round-robin, so a slow minute of the machine hits them all alike.
+run_configs() {
+    local stage=$1 reps=$2
+    shift 2
+    local jobs
+    jobs=$(py '
+import json, sys
+jobs = json.load(open(sys.argv[1]))
+print(" ".join(jobs[c] for c in sys.argv[2:]))
+' "$OUT/configs.json" "$@")
+    for rep in $(seq 1 "$reps"); do
+        local n=0
+        for job in $jobs; do
+            n=$((n + 1))
+            fio --output-format=json --output="$OUT/runs/$stage-$n-$rep.json" "$job" > /dev/null 2>&1 || true
+        done
+    done
+    # which configuration each n was
+    py '
+import json, sys
+json.dump(sys.argv[2:], open(sys.argv[1], "w"))
+' "$OUT/runs/$stage.order.json" "$@"
+}
+
+# medians STAGE [HISTORY...] > JSON: each configuration's median IOPS over
+# the stage's runs (and the histories' trials, when given).
+medians() {
+    local stage=$1
+    shift
+    py '
+import glob, json, os, statistics, sys
+out, stage = sys.argv[1], sys.argv[2]
+runs = {}
+for path in sys.argv[3:]:
+    for t in json.load(open(path))["trials"]:
+        if not t["failed"]:
+            runs.setdefault(json.dumps(t["config"], sort_keys=True), []).append(t["figures"]["iops"])
+order_path = os.path.join(out, "runs", stage + ".order.json")
+order = json.load(open(order_path)) if os.path.exists(order_path) else []
+for i, config in enumerate(order, 1):
+    for f in glob.glob(os.path.join(out, "runs", "%s-%d-*.json" % (stage, i))):
+        try:
+            text = open(f).read()
+            doc = json.loads(text[text.index("{"):])
+            runs.setdefault(config, []).append(
+                sum(j["read"]["iops"] + j["write"]["iops"] for j in doc["jobs"]))
+        except (ValueError, KeyError):
+            pass
+print(json.dumps({k: statistics.median(v) for k, v in runs.items()}, indent=1))
+' "$OUT" "$stage" "$@"
+}
+
+describe() { py 'import json, sys; print(" ".join(f"{k}={v}" for k, v in json.loads(sys.argv[1]).items()))' "$1"; }
+
 t0=$(date +%s)
-echo "bench-tune: grid search of $SPACE on $JOB, $GRID_REPS passes (ground truth)"
+echo "bench-tune: ground truth: grid search of $SPACE on $JOB, $GRID_REPS passes"
 for pass in $(seq 1 "$GRID_REPS"); do
     "$XDTUNE" search --job "$JOB" --config "$START" --space "$SPACE" --out "$OUT/grid-$pass" \
         --method grid --repeats 0 --finalists 1 --quiet > "$OUT/grid-$pass.log" 2>&1 || true
 done
-# The TOP configurations of the passes so far, run again through the
-# trial's own job copy (it names its candidate config).
-top=$(py '
-import json, statistics, sys
-runs = {}
-for path in sys.argv[2:]:
-    for t in json.load(open(path))["trials"]:
-        if not t["failed"]:
-            runs.setdefault(json.dumps(t["config"], sort_keys=True), []).append(
-                (t["figures"]["iops"], t["ini"][:-4] + ".fio"))
-best = sorted(runs, key=lambda k: -statistics.median(v[0] for v in runs[k]))[: int(sys.argv[1])]
-print(" ".join(runs[k][0][1] for k in best))
-' "$TOP" "$OUT"/grid-*/history.json)
-mkdir -p "$OUT/refine"
-for rep in $(seq 1 "$REFINE"); do
-    for job in $top; do
-        fio --output-format=json --output="$OUT/refine/$(basename "$(dirname "$(dirname "$job")")")-$(basename "$job" .fio)-$rep.json" "$job" > /dev/null 2>&1 || true
-    done
-done
-# truth.json: each configuration's median IOPS over the passes and refinements
-py '
-import json, statistics, sys
-runs = {}
-for path in sys.argv[2:]:
-    for t in json.load(open(path))["trials"]:
-        if not t["failed"]:
-            runs.setdefault(json.dumps(t["config"], sort_keys=True), []).append(t["figures"]["iops"])
-import glob, os
-by_fio = {}
-for path in sys.argv[2:]:
-    for t in json.load(open(path))["trials"]:
-        by_fio[os.path.basename(os.path.dirname(os.path.dirname(t["ini"]))) + "-" + os.path.basename(t["ini"])[:-4]] = json.dumps(t["config"], sort_keys=True)
-for f in glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "refine", "*.json")):
-    name = os.path.basename(f).rsplit("-", 1)[0]
-    try:
-        text = open(f).read()
-        doc = json.loads(text[text.index("{"):])
-        runs[by_fio[name]].append(sum(j["read"]["iops"] + j["write"]["iops"] for j in doc["jobs"]))
-    except (ValueError, KeyError):
-        pass
-json.dump({k: statistics.median(v) for k, v in runs.items()}, open(sys.argv[1], "w"), indent=1)
-' "$OUT/truth.json" "$OUT"/grid-*/history.json
-read -r grid_n grid_best grid_cfg < <(py '
+index_configs "$OUT"/grid-*/history.json
+medians none "$OUT"/grid-*/history.json > "$OUT/grid.json"
+mapfile -t top < <(py '
 import json, sys
-truth = json.load(open(sys.argv[1]))
-k = max(truth, key=truth.get)
-print(len(truth), round(truth[k]), " ".join(f"{a}={b}" for a, b in json.loads(k).items()))
+m = json.load(open(sys.argv[1]))
+for k in sorted(m, key=m.get, reverse=True)[: int(sys.argv[2])]:
+    print(k)
+' "$OUT/grid.json" "$TOP")
+run_configs refine "$REFINE" "${top[@]}"
+medians refine "$OUT"/grid-*/history.json > "$OUT/truth.json"
+read -r grid_n optimum < <(py '
+import json, sys
+m = json.load(open(sys.argv[1]))
+print(len(m), max(m, key=m.get))
 ' "$OUT/truth.json")
 budget=$(( (grid_n + 3) / 4 ))
-echo "bench-tune: grid: $grid_n configurations x $GRID_REPS, the top $TOP x $REFINE more, in $(( $(date +%s) - t0 )) s; optimum $grid_best IOPS median ($grid_cfg)"
+echo "bench-tune: grid: $grid_n configurations x $GRID_REPS, the top $TOP x $REFINE more, in $(( $(date +%s) - t0 )) s"
+echo "bench-tune: grid optimum: $(describe "$optimum"), $(py 'import json,sys; print(round(json.load(open(sys.argv[1]))[sys.argv[2]]))' "$OUT/truth.json" "$optimum") IOPS (median)"
 echo "bench-tune: budget $budget trials (25%), then $FINALISTS finalists x $REPEATS re-measurements"
 
-# The winner's ground-truth IOPS over the grid optimum's.
-truth_ratio() {
-    py '
-import json, sys
-truth = json.load(open(sys.argv[1]))
-best = json.load(open(sys.argv[2]))["best"]["config"]
-print("%.4f" % (truth.get(json.dumps(best, sort_keys=True), 0) / max(truth.values())))
-' "$OUT/truth.json" "$1"
-}
-
-declare -A ratios
+winners=()
 for method in gp random; do
-    ratios[$method]=""
     for seed in $SEEDS; do
         dir="$OUT/$method-$seed"
         "$XDTUNE" search --job "$JOB" --config "$START" --space "$SPACE" --out "$dir" \
             --method "$method" --budget "$budget" --seed "$seed" --finalists "$FINALISTS" \
             --repeats "$REPEATS" --quiet > "$dir.log" 2>&1 || true
-        r=$(truth_ratio "$dir/history.json")
-        winner=$(py 'import json,sys; print(" ".join(f"{k}={v}" for k,v in json.load(open(sys.argv[1]))["best"]["config"].items()))' "$dir/history.json")
-        printf 'bench-tune: %-6s seed %s: winner %s -> %.1f%% of the grid optimum\n' "$method" "$seed" "$winner" "$(awk -v r="$r" 'BEGIN { print 100 * r }')"
+        winners+=("$(py 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["best"]["config"], sort_keys=True))' "$dir/history.json")")
+    done
+done
+
+# the optimum and the distinct winners, measured afresh
+mapfile -t verify < <(printf '%s\n' "$optimum" "${winners[@]}" | awk '!seen[$0]++')
+echo "bench-tune: scoring: the optimum and ${#verify[@]} distinct configurations x $VERIFY runs"
+run_configs verify "$VERIFY" "${verify[@]}"
+medians verify > "$OUT/verify.json"
+
+declare -A ratios
+i=0
+for method in gp random; do
+    ratios[$method]=""
+    for seed in $SEEDS; do
+        w=${winners[$i]}
+        i=$((i + 1))
+        r=$(py '
+import json, sys
+m = json.load(open(sys.argv[1]))
+print("%.4f" % min(1.0, m.get(sys.argv[2], 0) / m[sys.argv[3]]))
+' "$OUT/verify.json" "$w" "$optimum")
+        printf 'bench-tune: %-6s seed %s: winner %s -> %.1f%% of the optimum\n' "$method" "$seed" \
+            "$(describe "$w")" "$(awk -v r="$r" 'BEGIN { print 100 * r }')"
         ratios[$method]+="$r "
     done
 done

@@ -125,6 +125,40 @@ def test_search_small(engine, tmp_path):
     assert_verified(r.data, size=4 * 1024 * 1024, njobs=2)
 
 
+
+def shipped(name, tmp_path, engine):
+    """A jobs/ file with its data moved to tmp_path and 256 MiB cut to 16 MiB."""
+    text = (REPO / "jobs" / name).read_text()
+    text = text.replace("/var/tmp/xdevice-tune.xdc", f"{tmp_path}/tune.xdc")
+    text = text.replace("size=256m", "size=16m").replace("external:build/xdevice.so", f"external:{engine}")
+    return write(tmp_path, name, text)
+
+
+def test_readme_example_files(engine, tmp_path):
+    """The README's search example: jobs/tune-fill.fio, then xdtune on
+    jobs/tune.fio from jobs/tune-start.ini over jobs/tune-space.ini (a short
+    budget: this checks the files work together, bench-tune.sh judges the
+    search)."""
+    fill = shipped("tune-fill.fio", tmp_path, engine)
+    job = shipped("tune.fio", tmp_path, engine)
+    r = subprocess.run(["fio", "--output=/dev/null", str(fill)], capture_output=True, text=True,
+                       cwd=str(tmp_path), timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", REPO / "jobs" / "tune-start.ini",
+                  "--space", REPO / "jobs" / "tune-space.ini", "--out", out, "--budget", 3,
+                  "--finalists", 1, "--repeats", 3, "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = json.loads((out / "history.json").read_text())["trials"]
+    assert len(trials) == 6 and not any(t["failed"] for t in trials), trials
+    assert all(set(t["config"]) == {"cache_size", "cache_block_size", "cache_policy"} for t in trials)
+    # every trial read the container through the cache: hits were counted
+    assert all(t["figures"]["cache_hit_ratio"] > 0 for t in trials), trials
+    # the warm start's rule for random access: four times the start's 2 MiB cache
+    assert trials[1]["phase"].startswith("warm start: random access")
+    assert int(trials[1]["config"]["cache_size"]) == 8 << 20, trials[1]
+
+
 def test_unreachable_target(engine, tmp_path):
     job = write_job(tmp_path, engine)
     start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
