@@ -190,7 +190,12 @@ static int job_write(const struct xt_job *job, const char *path, const char *ini
                 fputs("[global]\n", f);
             else
                 fprintf(f, "%s\n", job->lines[i]);
-            fprintf(f, "xd_config=%s\nxd_stats=%s\n", ini, stats);
+            /* lat_percentiles: fio stamps an async engine's issue time after
+             * queue() and the commit return, and xdevice's async modes often
+             * finish a request in there (a cache hit, a page-cached io_uring
+             * read): its clat is then ~0. lat (from fio's start of the I/O
+             * to its completion) is the latency a program sees. */
+            fprintf(f, "xd_config=%s\nxd_stats=%s\nlat_percentiles=1\n", ini, stats);
             placed = 1;
             if (strncmp(l, "[global]", 8) == 0)
                 continue;
@@ -363,6 +368,17 @@ static void stats_figures(const char *stats_json, struct xt_figures *fig)
     cJSON_Delete(doc);
 }
 
+/* fio's total latency of a direction (lat_ns, with percentiles since the
+ * job copy asks for them), or its completion latency (clat_ns) when a job
+ * section turned lat percentiles off; xdreport prefers lat the same way. */
+static const cJSON *total_latency(const cJSON *dir)
+{
+    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(dir, "lat_ns");
+    if (cJSON_GetObjectItemCaseSensitive(lat, "percentile"))
+        return lat;
+    return cJSON_GetObjectItemCaseSensitive(dir, "clat_ns");
+}
+
 int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_figures *fig,
                      char *err, size_t errlen)
 {
@@ -386,15 +402,15 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_fig
         }
         for (int d = 0; d < 3; d++) {
             const cJSON *dir = cJSON_GetObjectItemCaseSensitive(job, dirs[d]);
-            const cJSON *clat = cJSON_GetObjectItemCaseSensitive(dir, "clat_ns");
-            const cJSON *pct = cJSON_GetObjectItemCaseSensitive(clat, "percentile");
+            const cJSON *lat = total_latency(dir);
+            const cJSON *pct = cJSON_GetObjectItemCaseSensitive(lat, "percentile");
             double n = num(dir, "total_ios"), p99 = num(pct, "99.000000") / 1000.0;
             fig->iops += num(dir, "iops");
             ios += n;
-            lat_sum += n * num(clat, "mean") / 1000.0;
+            lat_sum += n * num(lat, "mean") / 1000.0;
             if (d == 1) {
                 wios += n;
-                wlat_sum += n * num(clat, "mean") / 1000.0;
+                wlat_sum += n * num(lat, "mean") / 1000.0;
             }
             if (n > 0 && p99 > fig->p99_us)
                 fig->p99_us = p99;

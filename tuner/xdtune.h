@@ -78,8 +78,8 @@ char *xt_point_text(const struct xt_space *s, const struct xt_point *p);
 
 struct xt_figures {
     double iops;          /* all directions, all jobs */
-    double lat_us;        /* mean completion latency, weighted by ios */
-    double p99_us;        /* worst job/direction's 99th percentile completion latency */
+    double lat_us;        /* mean total latency (fio's lat), weighted by ios */
+    double p99_us;        /* worst job/direction's 99th percentile total latency */
     double write_lat_us;  /* mean write latency (0: no writes) */
     double cache_hit;     /* xdevice's cache hit ratio, -1 when there is no cache */
     double compress_ratio;/* compressed type's logical/stored, -1 when not compressed */

@@ -94,6 +94,14 @@ def test_search_small(engine, tmp_path):
     for t in trials:
         assert set(t["config"]) == {"async", "read_ahead_kb", "enable_page_cache"}
         assert t["failed"] is False and t["figures"]["iops"] > 0 and "score" in t
+    # latencies are fio's total latency (lat): in io_uring mode a page-cached
+    # read finishes inside the engine's queue(), and clat would say ~0.1 us
+    for t in trials:
+        doc = (out / "trials" / f"{t['trial']:03d}.json").read_text()
+        lat = json.loads(doc[doc.index("{"):])["jobs"][0]["read"]["lat_ns"]
+        assert t["figures"]["p99_us"] == pytest.approx(lat["percentile"]["99.000000"] / 1000), t
+        assert t["figures"]["lat_us"] == pytest.approx(lat["mean"] / 1000), t
+        assert t["figures"]["p99_us"] > 0.5, t
     # the search itself never runs a configuration twice; finalists run >= 3 more times
     search = [json.dumps(t["config"], sort_keys=True) for t in trials[:6]]
     assert len(set(search)) == 6, search
