@@ -681,6 +681,9 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
     if (type == XD_TYPE_COMPRESSED && cfg->use_direct_io)
         return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
                         "the compressed type reads and writes its container through the page cache");
+    if (type == XD_TYPE_COMPRESSED && !cfg->enable_page_cache)
+        return conflict(err, errlen, cfg, XD_KEY_enable_page_cache, XD_KEY_storage_type,
+                        "the compressed type reads and writes its container through the page cache");
     int rc = check_power_of_two(cfg, XD_KEY_hole_detection_size, err, errlen);
     if (!rc)
         rc = check_power_of_two(cfg, XD_KEY_compress_chunk_size, err, errlen);

@@ -235,6 +235,20 @@ static int check_punch(int fd, const char *path, uint64_t off, char *err, size_t
     return -e;
 }
 
+/* A container's chunk size is fixed when it is created: a config that names
+ * another one would otherwise be ignored without a word. */
+static int check_chunk_size(const struct xd_config *cfg, const char *path,
+                            const struct xd_ctr_header *h, char *err, size_t errlen)
+{
+    const char *origin = cfg->origin[XD_KEY_compress_chunk_size];
+    if (!origin || (uint64_t)cfg->compress_chunk_size == h->chunk_size)
+        return 0;
+    xd_errf(err, errlen,
+            "%s: compress_chunk_size=%lld (%s) but this container was created with %u-byte chunks; a container's chunk size is fixed: leave the key out or set it to %u",
+            path, (long long)cfg->compress_chunk_size, origin, h->chunk_size, h->chunk_size);
+    return -EINVAL;
+}
+
 /* Create the container in an empty file, or grow it to size; never shrink.
  * Under the header lock, so concurrent openers agree. */
 static int container_prepare_fd(int fd, const char *path, const struct xd_config *cfg,
@@ -262,7 +276,8 @@ static int container_prepare_fd(int fd, const char *path, const struct xd_config
             rc = check_punch(fd, path, XD_CTR_HEADER_SIZE, err, errlen);
         if (!rc)
             rc = header_write(fd, path, h, err, errlen);
-    } else if (!(rc = header_read(fd, path, h, err, errlen)) && h->logical_size < size) {
+    } else if (!(rc = header_read(fd, path, h, err, errlen)) &&
+               !(rc = check_chunk_size(cfg, path, h, err, errlen)) && h->logical_size < size) {
         rc = check_not_truncated(fd, path, h, err, errlen);
         h->logical_size = size;
         if (!rc)

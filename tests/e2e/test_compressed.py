@@ -253,6 +253,20 @@ def test_not_a_container(engine, tmp_path, disk_dir):
     one_line_naming(r.text, f, "bad magic")
 
 
+def test_other_chunk_size_is_refused(engine, tmp_path, disk_dir):
+    """A container keeps the chunk size it was created with; a config naming
+    another is refused, not ignored. Naming the same one, or none, reads."""
+    f = disk_dir / "chunks"
+    make_container(engine, tmp_path, f)  # the default, 64 KiB
+    bad = read_job(engine, f) + ["--xd_compress_chunk_size=16k"]
+    r = run_fio(bad, tmp_path, expect_ok=False)
+    assert r.rc != 0
+    for what in ("compress_chunk_size=16384", "option xd_compress_chunk_size", "set it to 65536"):
+        one_line_naming(r.text, f, what)
+    run_fio(read_job(engine, f) + ["--xd_compress_chunk_size=64k"], tmp_path)
+    run_fio(read_job(engine, f), tmp_path)
+
+
 def test_truncated_container(engine, tmp_path, disk_dir):
     f = disk_dir / "trunc"
     make_container(engine, tmp_path, f)
@@ -304,6 +318,7 @@ def test_corrupt_chunk_reads_as_eio(engine, tmp_path, disk_dir, where):
     ({"compression_type": "gzip", "compression_level": 15}, "compression_level=15"),
     ({"compress_chunk_size": "48k"}, "compress_chunk_size=49152"),
     ({"compression_type": "snappy", "compression_level": 3}, "snappy has no levels"),
+    ({"enable_page_cache": 0}, "enable_page_cache=false"),
 ])
 def test_bad_config_one_line(engine, tmp_path, disk_dir, xd, what):
     args = fio_job(engine, name="bad", xd={"type": "compressed", **xd}, directory=disk_dir,
