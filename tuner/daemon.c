@@ -16,7 +16,8 @@
 #include "xdtune.h"
 
 struct sample {              /* cumulative counters at one point in time */
-    double t_ms, ios, hits, lookups;
+    double t_ms, ios, hits, lookups, evictions;
+    double cached_bytes, capacity_bytes; /* the cache's fill, now */
     int have_fio, have_cache;
     cJSON *config;           /* the engine's effective config, from its records */
 };
@@ -77,6 +78,10 @@ static void add_cache(const cJSON *layers, struct sample *s)
     if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
         s->hits += num(cache, "hits");
         s->lookups += num(cache, "hits") + num(cache, "misses");
+        s->evictions += num(cache, "evictions");
+        /* one cache per process: every job's record shows the same fill */
+        s->cached_bytes = fmax(s->cached_bytes, num(cache, "bytes_cached"));
+        s->capacity_bytes = fmax(s->capacity_bytes, num(cache, "capacity_bytes"));
         s->have_cache = 1;
     }
 }
@@ -238,12 +243,24 @@ static int key_usable(const struct xt_tunable *t, const struct xd_config *cfg)
     return ok;
 }
 
-/* Decide the cycle's change: reach the cache target first, else climb. */
-static int choose(struct daemon *D, const struct xd_config *cfg, double hit, char *key,
-                  char *value, int *target_driven)
+/* A cache that evicted nothing in the interval and is not nearly full is
+ * still filling: its misses are first reads, which no larger cache avoids.
+ * Growing it then only overshoots (a 2 GiB cache for a 256 MiB file). */
+static int cache_filling(const struct sample *a, const struct sample *b)
+{
+    return b->have_cache && a->have_cache && b->evictions == a->evictions &&
+           b->cached_bytes < 0.95 * b->capacity_bytes;
+}
+
+/* Decide the cycle's change: reach the cache target first, else climb.
+ * 1 when the cache is below its target but still filling: wait. */
+static int choose(struct daemon *D, const struct xd_config *cfg, double hit, int filling,
+                  char *key, char *value, int *target_driven)
 {
     const struct xt_tunable *cache = xt_tunable_find("cache_size");
     *target_driven = 0;
+    if (D->goal.cache_hit > 0 && isfinite(hit) && hit < D->goal.cache_hit && filling)
+        return 1;
     if (D->goal.cache_hit > 0 && isfinite(hit) && hit < D->goal.cache_hit && cache &&
         key_usable(cache, cfg) &&
         step_value(cache, xd_config_get(cfg, "cache_size"), 1, value, 64) == 0) {
@@ -325,6 +342,7 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
     sample_stats(D->o->stats, &now);
     rates(&D->prev, &now, &iops, &hit);
     double metric = metric_of(D, iops, hit, &mname);
+    int filling = cache_filling(&D->prev, &now);
     cJSON_Delete(D->prev.config);
     D->prev = now;
     if (isfinite(metric))
@@ -335,7 +353,12 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
     rc = judge(D, cfg, metric, mname, n, err, errlen);
     char key[64], value[64], old[64];
     int target_driven;
-    if (!rc && isfinite(metric) && choose(D, cfg, hit, key, value, &target_driven) == 0) {
+    int choice = !rc && isfinite(metric) ? choose(D, cfg, hit, filling, key, value, &target_driven) : -1;
+    if (choice == 1)
+        printf("xdtune: cycle %u: the cache is still filling (%.0f of %.0f MiB, no evictions): "
+               "waiting before it grows\n", n, now.cached_bytes / 1048576.0,
+               now.capacity_bytes / 1048576.0);
+    if (choice == 0) {
         rc = apply(D, cfg, key, value, old, sizeof(old), err, errlen);
         if (!rc) {
             D->pending = (struct change){ .active = 1, .before = metric, .target_driven = target_driven };

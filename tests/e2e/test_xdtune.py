@@ -290,6 +290,56 @@ def test_daemon_cycles(engine, tmp_path):
     assert "written by xdtune daemon" in cfg.read_text()
 
 
+def test_daemon_waits_for_a_filling_cache(engine, tmp_path):
+    """Below its hit target but not yet full (no evictions), a cache's misses
+    are first reads: the daemon must not grow it (that only overshoots)."""
+    cfg = write(tmp_path, "fill.ini", "[local]\nenable_read_cache = true\ncache_size = 512m\n"
+                "[tuning]\nenable_auto_tuning = true\ntarget_cache_hit_ratio = 0.99\n")
+    # at most 20 000 random 4k reads a second over 65 536 blocks (norandommap:
+    # blocks come again; invalidate=0: fio does not empty the cache at each
+    # pass): the cache fills for seconds
+    job = write(tmp_path, "fill.fio", f"""[global]
+ioengine=external:{engine}
+filename={tmp_path}/fill.dat
+size=256m
+bs=4k
+rate_iops=20000
+norandommap
+invalidate=0
+time_based
+runtime=6
+xd_config={cfg}
+xd_stats={tmp_path}/stats.json
+xd_stats_interval=1
+[work]
+rw=randread
+""")
+    status = tmp_path / "status.json"
+    fio = subprocess.Popen(["fio", "--output-format=json", f"--output={status}",
+                            "--status-interval=1", str(job)], cwd=str(tmp_path),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while not (tmp_path / "stats.json.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.2)  # a first record to measure from
+        hist_path = tmp_path / "daemon.json"
+        proc = xdtune("daemon", "--config", cfg, "--fio-status", status, "--history", hist_path,
+                      "--stats", tmp_path / "stats.json.jsonl", "--interval", 1, "--cycles", 3,
+                      cwd=tmp_path)
+    finally:
+        _, err = fio.communicate(timeout=60)
+    assert proc.returncode == 0 and fio.returncode == 0, proc.stdout + proc.stderr + err
+    hits = [float(ln.rsplit(" ", 1)[1]) for ln in proc.stdout.splitlines()
+            if ln.startswith("xdtune: cycle") and "cache_hit_ratio" in ln and "effect" not in ln]
+    assert hits and all(h < 0.99 for h in hits), proc.stdout  # below target throughout
+    assert hits[-1] > 0.05, proc.stdout  # and in use: blocks read again hit
+    assert "the cache is still filling" in proc.stdout, proc.stdout
+    changes = json.loads(hist_path.read_text())["changes"]
+    assert not [c for c in changes if c["parameter"] == "cache_size"], changes
+    assert "cache_size = 512m" in cfg.read_text()
+
+
 def test_daemon_needs_auto_tuning(tmp_path):
     cfg = write(tmp_path, "off.ini", "[local]\nread_ahead_kb = 128\n")
     proc = xdtune("daemon", "--config", cfg, "--fio-status", tmp_path / "s.json", cwd=tmp_path)
