@@ -334,6 +334,11 @@ static void run_search(struct search *S)
             snprintf(phase, sizeof(phase), "warm start: %s", picks[i].rule);
             run_trial(S, &picks[i].p, 0, phase);
         }
+        /* One seeded random point before the model: the rules all start
+         * from the start config, and the model has no randomness of its
+         * own, so without it every --seed would repeat one search. */
+        if (S->trials < S->o->budget && random_next(S, &next) == 0)
+            run_trial(S, &next, 0, "random (initial design)");
     }
     while (S->trials < S->o->budget) {
         unsigned ok = 0;
