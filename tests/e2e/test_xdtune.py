@@ -22,12 +22,12 @@ XDCONFIG = REPO / "build" / "xdconfig"
 TIMEOUT = 180
 
 
-def write_job(tmp_path, engine, rw="randread", extra=""):
+def write_job(tmp_path, engine, rw="randread", extra="", size="8m"):
     job = tmp_path / "job.fio"
     job.write_text(f"""[global]
 ioengine=external:{engine}
 filename={tmp_path}/data.dat
-size=8m
+size={size}
 bs=4k
 iodepth=8
 time_based
@@ -246,10 +246,12 @@ def test_bad_options_and_job(engine, tmp_path):
 LIVE_INI = "[local]\nread_ahead_kb = 128\n[tuning]\nenable_auto_tuning = true\n"
 
 
-def start_fio(tmp_path, engine, cfg, seconds):
-    """A sequential read job on cfg with the engine's periodic stats every second."""
-    job = write_job(tmp_path, engine, rw="read",
-                    extra=f"xd_config={cfg}\nxd_stats={tmp_path}/stats.json\nxd_stats_interval=1\n")
+def start_fio(tmp_path, engine, cfg, seconds, rw="read", extra="", size="8m"):
+    """A job (sequential reads unless told) on cfg with the engine's periodic
+    stats every second."""
+    job = write_job(tmp_path, engine, rw=rw, size=size,
+                    extra=f"xd_config={cfg}\nxd_stats={tmp_path}/stats.json\nxd_stats_interval=1\n"
+                          + extra)
     text = job.read_text().replace("runtime=1", f"runtime={seconds}")
     job.write_text(text)
     status = tmp_path / "status.json"
@@ -259,14 +261,20 @@ def start_fio(tmp_path, engine, cfg, seconds):
     return proc, status
 
 
+def run_daemon(tmp_path, cfg, status, cycles):
+    """xdtune daemon on cfg: 1 s cycles on fio's status and the engine's stats."""
+    hist_path = tmp_path / "daemon.json"
+    proc = xdtune("daemon", "--config", cfg, "--fio-status", status, "--history", hist_path,
+                  "--stats", tmp_path / "stats.json.jsonl", "--interval", 1, "--cycles", cycles,
+                  cwd=tmp_path)
+    return proc, hist_path
+
+
 def test_daemon_cycles(engine, tmp_path):
     cfg = write(tmp_path, "live.ini", LIVE_INI)
     fio, status = start_fio(tmp_path, engine, cfg, 6)
     try:
-        hist_path = tmp_path / "daemon.json"
-        proc = xdtune("daemon", "--config", cfg, "--fio-status", status, "--history", hist_path,
-                      "--stats", tmp_path / "stats.json.jsonl", "--interval", 1, "--cycles", 4,
-                      cwd=tmp_path)
+        proc, hist_path = run_daemon(tmp_path, cfg, status, cycles=4)
     finally:
         _, err = fio.communicate(timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -298,35 +306,14 @@ def test_daemon_waits_for_a_filling_cache(engine, tmp_path):
     # at most 20 000 random 4k reads a second over 65 536 blocks (norandommap:
     # blocks come again; invalidate=0: fio does not empty the cache at each
     # pass): the cache fills for seconds
-    job = write(tmp_path, "fill.fio", f"""[global]
-ioengine=external:{engine}
-filename={tmp_path}/fill.dat
-size=256m
-bs=4k
-rate_iops=20000
-norandommap
-invalidate=0
-time_based
-runtime=6
-xd_config={cfg}
-xd_stats={tmp_path}/stats.json
-xd_stats_interval=1
-[work]
-rw=randread
-""")
-    status = tmp_path / "status.json"
-    fio = subprocess.Popen(["fio", "--output-format=json", f"--output={status}",
-                            "--status-interval=1", str(job)], cwd=str(tmp_path),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    fio, status = start_fio(tmp_path, engine, cfg, 6, rw="randread", size="256m",
+                            extra="rate_iops=20000\nnorandommap\ninvalidate=0\n")
     try:
         deadline = time.time() + 30
         while not (tmp_path / "stats.json.jsonl").exists() and time.time() < deadline:
             time.sleep(0.1)
         time.sleep(1.2)  # a first record to measure from
-        hist_path = tmp_path / "daemon.json"
-        proc = xdtune("daemon", "--config", cfg, "--fio-status", status, "--history", hist_path,
-                      "--stats", tmp_path / "stats.json.jsonl", "--interval", 1, "--cycles", 3,
-                      cwd=tmp_path)
+        proc, hist_path = run_daemon(tmp_path, cfg, status, cycles=3)
     finally:
         _, err = fio.communicate(timeout=60)
     assert proc.returncode == 0 and fio.returncode == 0, proc.stdout + proc.stderr + err
