@@ -40,34 +40,19 @@ struct daemon {
     double interval;
 };
 
-static double num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 /* fio's status file holds one JSON document per interval; the last whole one counts. */
 static void sample_fio(const char *path, struct sample *s)
 {
     char *text = path ? xt_read_file(path, NULL) : NULL;
-    cJSON *last = NULL;
-    const char *p = text ? strchr(text, '{') : NULL, *end = NULL;
-    while (p) {
-        cJSON *doc = cJSON_ParseWithOpts(p, &end, 0);
-        if (!doc)
-            break;
-        cJSON_Delete(last);
-        last = doc;
-        p = strchr(end, '{');
-    }
+    cJSON *last = text ? xt_last_document(text) : NULL;
     const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(last, "jobs");
     cJSON_ArrayForEach(job, jobs) {
-        s->ios += num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios") +
-                  num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios");
+        s->ios += xt_json_num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios") +
+                  xt_json_num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios");
         s->have_fio = 1;
     }
     if (s->have_fio)
-        s->t_ms = num(last, "timestamp_ms");
+        s->t_ms = xt_json_num(last, "timestamp_ms");
     cJSON_Delete(last);
     free(text);
 }
@@ -76,12 +61,12 @@ static void add_cache(const cJSON *layers, struct sample *s)
 {
     const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
     if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
-        s->hits += num(cache, "hits");
-        s->lookups += num(cache, "hits") + num(cache, "misses");
-        s->evictions += num(cache, "evictions");
+        s->hits += xt_json_num(cache, "hits");
+        s->lookups += xt_json_num(cache, "hits") + xt_json_num(cache, "misses");
+        s->evictions += xt_json_num(cache, "evictions");
         /* one cache per process: every job's record shows the same fill */
-        s->cached_bytes = fmax(s->cached_bytes, num(cache, "bytes_cached"));
-        s->capacity_bytes = fmax(s->capacity_bytes, num(cache, "capacity_bytes"));
+        s->cached_bytes = fmax(s->cached_bytes, xt_json_num(cache, "bytes_cached"));
+        s->capacity_bytes = fmax(s->capacity_bytes, xt_json_num(cache, "capacity_bytes"));
         s->have_cache = 1;
     }
 }
@@ -94,9 +79,9 @@ static void add_record(const cJSON *rec, struct sample *s, int use_ops)
         cJSON_GetObjectItemCaseSensitive(rec, "total"), "ops");
     add_cache(cJSON_GetObjectItemCaseSensitive(rec, "layers"), s);
     if (use_ops) {
-        s->ios += num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops") +
-                  num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops");
-        s->t_ms = fmax(s->t_ms, num(rec, "time_ms"));
+        s->ios += xt_json_num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops") +
+                  xt_json_num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops");
+        s->t_ms = fmax(s->t_ms, xt_json_num(rec, "time_ms"));
         s->have_fio = 1;
     }
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
@@ -131,7 +116,7 @@ static void sample_stats(const char *path, struct sample *s)
         char key[160];
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "job");
         snprintf(key, sizeof(key), "%s/%.0f", cJSON_IsString(name) ? name->valuestring : "",
-                 num(doc, "jobnum"));
+                 xt_json_num(doc, "jobnum"));
         unsigned i = 0;
         while (i < n && strcmp(names[i], key))
             i++;

@@ -318,14 +318,14 @@ int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *pre
 
 /* --- figures ---------------------------------------------------------------------- */
 
-static double num(const cJSON *o, const char *key)
+double xt_json_num(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
 /* fio with --status-interval writes several documents; the last one is whole. */
-static cJSON *last_document(const char *text)
+cJSON *xt_last_document(const char *text)
 {
     cJSON *doc = NULL;
     const char *p = strchr(text, '{'), *end = NULL;
@@ -353,11 +353,11 @@ static void stats_figures(const char *stats_json, struct xt_figures *fig)
         const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
         const cJSON *compress = cJSON_GetObjectItemCaseSensitive(layers, "compress");
         if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
-            hits += num(cache, "hits");
-            lookups += num(cache, "hits") + num(cache, "misses");
+            hits += xt_json_num(cache, "hits");
+            lookups += xt_json_num(cache, "hits") + xt_json_num(cache, "misses");
         }
-        if (compress && num(compress, "ratio") > 0) {
-            ratio_sum += num(compress, "ratio");
+        if (compress && xt_json_num(compress, "ratio") > 0) {
+            ratio_sum += xt_json_num(compress, "ratio");
             nratio++;
         }
     }
@@ -383,7 +383,7 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_fig
                      char *err, size_t errlen)
 {
     static const char *const dirs[] = { "read", "write", "trim" };
-    cJSON *doc = last_document(fio_json);
+    cJSON *doc = xt_last_document(fio_json);
     const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
     double ios = 0, lat_sum = 0, wios = 0, wlat_sum = 0;
     memset(fig, 0, sizeof(*fig));
@@ -392,11 +392,11 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_fig
         return fail(err, errlen, "fio's output is not its JSON (no \"jobs\")");
     }
     cJSON_ArrayForEach(job, jobs) {
-        if (num(job, "error")) {
+        if (xt_json_num(job, "error")) {
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(job, "jobname");
             fail(err, errlen, "fio job %s ended with error %.0f (%s)",
-                 cJSON_IsString(name) ? name->valuestring : "?", num(job, "error"),
-                 strerror((int)num(job, "error")));
+                 cJSON_IsString(name) ? name->valuestring : "?", xt_json_num(job, "error"),
+                 strerror((int)xt_json_num(job, "error")));
             cJSON_Delete(doc);
             return -1;
         }
@@ -404,13 +404,13 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_fig
             const cJSON *dir = cJSON_GetObjectItemCaseSensitive(job, dirs[d]);
             const cJSON *lat = total_latency(dir);
             const cJSON *pct = cJSON_GetObjectItemCaseSensitive(lat, "percentile");
-            double n = num(dir, "total_ios"), p99 = num(pct, "99.000000") / 1000.0;
-            fig->iops += num(dir, "iops");
+            double n = xt_json_num(dir, "total_ios"), p99 = xt_json_num(pct, "99.000000") / 1000.0;
+            fig->iops += xt_json_num(dir, "iops");
             ios += n;
-            lat_sum += n * num(lat, "mean") / 1000.0;
+            lat_sum += n * xt_json_num(lat, "mean") / 1000.0;
             if (d == 1) {
                 wios += n;
-                wlat_sum += n * num(lat, "mean") / 1000.0;
+                wlat_sum += n * xt_json_num(lat, "mean") / 1000.0;
             }
             if (n > 0 && p99 > fig->p99_us)
                 fig->p99_us = p99;

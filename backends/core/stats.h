@@ -42,5 +42,9 @@ void xd_stats_merge(struct xd_stats_snapshot *into, const struct xd_stats_snapsh
 /* Append "ops": {read, write, trim, sync} with counts and latency percentiles. */
 struct xd_json;
 void xd_stats_ops_json(struct xd_json *j, const struct xd_stats_snapshot *s);
+/* Append "config": config (the device's config as JSON) and "layers": each
+ * layer's figures, as every stats document carries them. */
+struct xd_dev;
+void xd_stats_config_layers_json(struct xd_json *j, struct xd_dev *dev, const char *config);
 
 #endif

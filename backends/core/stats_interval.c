@@ -86,10 +86,7 @@ char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, con
     xd_json_object_begin(&j, "total");
     xd_stats_ops_json(&j, now);
     xd_json_object_end(&j);
-    xd_json_raw(&j, "config", config);
-    xd_json_object_begin(&j, "layers");
-    xd_layer_control(dev->top, XD_CTL_STATS_JSON, &j);
-    xd_json_object_end(&j);
+    xd_stats_config_layers_json(&j, dev, config);
     xd_json_object_end(&j);
     free(config);
     free(d);

@@ -260,6 +260,14 @@ static char *run_document(const char *run_id, struct frag *frags, unsigned n)
     return xd_json_finish(&j);
 }
 
+void xd_stats_config_layers_json(struct xd_json *j, struct xd_dev *dev, const char *config)
+{
+    xd_json_raw(j, "config", config);
+    xd_json_object_begin(j, "layers");
+    xd_layer_control(dev->top, XD_CTL_STATS_JSON, j);
+    xd_json_object_end(j);
+}
+
 /* What a fragment carries besides its snapshot, as a JSON object:
  * {"type":..,"config":{..},"layers":{..}}. */
 static char *frag_extra(struct xd_dev *dev)
@@ -271,10 +279,7 @@ static char *frag_extra(struct xd_dev *dev)
     xd_json_init(&j);
     xd_json_object_begin(&j, NULL);
     xd_json_string(&j, "type", xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type));
-    xd_json_raw(&j, "config", config);
-    xd_json_object_begin(&j, "layers");
-    xd_layer_control(dev->top, XD_CTL_STATS_JSON, &j);
-    xd_json_object_end(&j);
+    xd_stats_config_layers_json(&j, dev, config);
     xd_json_object_end(&j);
     free(config);
     return xd_json_finish(&j);
