@@ -282,9 +282,15 @@ char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, con
  * the same run_id under a lock, atomically (temp file + rename), so the
  * document is whole after each job and complete after the last, whether the
  * jobs are threads or processes. Fragments of other runs are removed.
- * job_key orders and distinguishes jobs (fio's thread number). */
+ * job_key orders and distinguishes jobs (fio's thread number). run_jobs is
+ * how many jobs publish to path in this run (0: unknown): the job that
+ * finds them all removes the fragments, "<path>.d/" and "<path>.d.lock".
+ * Everything is made relative to path's directory, which must be the
+ * caller's or root's and not writable by others unless sticky
+ * (allow_shared_directories), never through a symlink. */
 int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, unsigned job_key,
-                     const char *job_name, unsigned jobnum, char *err, size_t errlen);
+                     const char *job_name, unsigned jobnum, unsigned run_jobs, char *err,
+                     size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,7 @@
 
 #include "../backends/core/clock.h"
 #include "../backends/core/config.h"
+#include "../backends/core/fileutil.h"
 #include "../backends/xdevice.h"
 
 #ifndef XD_FIO_BUILT_VERSION
@@ -34,6 +35,7 @@ struct fio_xd_options {
     char *stats;
     char *stats_log;
     char *values[XD_KEY_COUNT]; /* by enum xd_key */
+    unsigned stats_jobs;        /* not an option: see fio_xd_stats_jobs */
 };
 
 /* Validate one option value with a throwaway config. */
@@ -417,6 +419,26 @@ static inline void fio_xd_tick(struct thread_data *td, struct fio_xd_job *job)
 }
 
 /* After xd_open: the periodic records' file and clock. */
+/* xd_stats_log is appended to by every job and run: opened in its checked
+ * directory, never through a symlink, and only if it is the user's own
+ * regular file (see fileutil.h). The fd, or -1 after one line. */
+static int fio_xd_open_log(const char *path, const struct xd_config *cfg)
+{
+    char err[XD_ERRLEN], what[PATH_MAX + 16];
+    const char *base;
+    snprintf(what, sizeof(what), "xd_stats_log=%s", path);
+    int dirfd = xd_dir_open_for(path, what, cfg->allow_shared_directories, &base, err, sizeof(err));
+    if (dirfd < 0) {
+        log_err("xdevice: %s\n", err);
+        return -1;
+    }
+    int fd = xd_open_own_at(dirfd, base, O_WRONLY | O_APPEND, (mode_t)cfg->file_permissions);
+    close(dirfd);
+    if (fd < 0)
+        log_err("xdevice: %s: cannot open it: %s\n", what, xd_refusal(fd));
+    return fd;
+}
+
 static int fio_xd_periodic_init(struct thread_data *td, struct fio_xd_job *job)
 {
     const struct xd_config *cfg = xd_dev_config(job->dev);
@@ -424,14 +446,10 @@ static int fio_xd_periodic_init(struct thread_data *td, struct fio_xd_job *job)
     if (!cfg->metrics_interval_sec)
         return 0;
     char *path = fio_xd_stats_log_path(td->eo); /* setup made sure there is one */
-    job->stats_fd = path ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
-    if (job->stats_fd < 0) {
-        log_err("xdevice: xd_stats_log=%s: cannot open it: %s\n", path ? path : "?",
-                strerror(path ? errno : ENOMEM));
-        free(path);
-        return 1;
-    }
+    job->stats_fd = path ? fio_xd_open_log(path, cfg) : -1;
     free(path);
+    if (job->stats_fd < 0)
+        return 1;
     job->mark = xd_stats_mark_new();
     job->interval_ns = (uint64_t)cfg->metrics_interval_sec * 1000000000ull;
     job->next_stats_ns = xd_now_ns() + job->interval_ns;
@@ -708,6 +726,25 @@ static void fio_xd_sparse_layout(struct thread_data *td, const struct xd_config 
         td->o.fallocate_mode = FIO_FALLOCATE_TRUNCATE;
 }
 
+/* How many of the run's jobs publish to the stats file at path, so the
+ * last of them can remove the fragments. Counted in setup, which with
+ * create_serialize (the default) runs in fio's main process for every job
+ * before any starts: later, fio frees a finished job's engine options (in
+ * thread mode under our feet). 0 (unknown: fragments stay) otherwise. */
+static unsigned fio_xd_stats_jobs(const char *path)
+{
+    struct thread_data *td;
+    unsigned n = 0;
+    int i;
+    for_each_td(td, i) {
+        const struct fio_xd_options *o = td->eo;
+        if (td->io_ops && td->io_ops->queue == ioengine.queue && o && o->stats &&
+            !strcmp(o->stats, path))
+            n++;
+    }
+    return n;
+}
+
 /* fio runs setup before it lays files out (in the parent, one job after
  * another, unless create_serialize=0), so a config that cannot work stops
  * fio before it writes anything. An engine with a setup hook sizes the
@@ -741,6 +778,7 @@ static int fio_xd_setup(struct thread_data *td)
         td->error = EINVAL;
         return 1;
     }
+    o->stats_jobs = o->stats && td->o.create_serialize ? fio_xd_stats_jobs(o->stats) : 0;
     bool own_format =
         cfg->storage_type == XD_TYPE_COMPRESSED || cfg->storage_type == XD_TYPE_HYBRID;
     fio_xd_sparse_layout(td, cfg);
@@ -791,7 +829,7 @@ static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
         return;
     fio_xd_run_id(td, run_id, sizeof(run_id));
     if (xd_stats_publish(job->dev, o->stats, run_id, td->thread_number, td->o.name,
-                         td->subjob_number, err, sizeof(err)))
+                         td->subjob_number, o->stats_jobs, err, sizeof(err)))
         log_err("xdevice: %s\n", err);
 }
 

@@ -28,8 +28,9 @@
   /* [local] identity */ \
   X(local, base_directory,   STR,  "",        0, 0, NULL, 0, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option") \
   X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it)") \
-  X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, "Mode, in octal, of files xdevice creates") \
-  X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, "Mode, in octal, of directories xdevice creates (auto_create_dirs)") \
+  X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, "Mode, in octal, of files xdevice creates (data files, stats, logs, traces, maps, locks, backups; set exactly, whatever the umask, on the files it makes itself)") \
+  X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, "Mode, in octal, of directories xdevice creates (auto_create_dirs, stats fragments, tmpfs and backup directories)") \
+  X(local, allow_shared_directories, BOOL, "false", 0, 0, NULL, 0, "Create xdevice's own files (stats, logs, traces, maps, locks, tmpfs data, backups) in a directory owned by another user, or writable by others without the sticky bit. Off: such a directory is refused, since whoever controls it can redirect the files with symlinks") \
   /* [local] I/O */ \
   X(local, async,            ENUM, "sync",    0, 0, "sync|libaio|io_uring", 0, "How the driver completes requests: sync (pread/pwrite), libaio or io_uring queues") \
   X(local, use_direct_io,    BOOL, "false",   0, 0, NULL, 0, "Open files with O_DIRECT (the direct type sets it)") \
@@ -82,10 +83,10 @@
   X(hybrid, tier_extent_size,       SIZE, "1m",      4 * XD_KIB, XD_GIB, NULL, 0, "Unit, a power of two, in which the hybrid type counts accesses and migrates data") \
   X(hybrid, tier_write_back,        BOOL, "false",   0, 0, NULL, 0, "Writes to hot extents go to the hot tier only and are flushed to the cold tier at fsync, fdatasync, demotion and close; false writes through to both") \
   /* [tmpfs] */ \
-  X(tmpfs, tmpfs_directory,     STR,  "/dev/shm/xdevice", 0, 0, NULL, 0, "Where the tmpfs type keeps data; with auto_mount a tmpfs is mounted here, otherwise it must already be on tmpfs") \
+  X(tmpfs, tmpfs_directory,     STR,  "",      0, 0, NULL, 0, "Where the tmpfs type keeps data; with auto_mount a tmpfs is mounted here, otherwise it must already be on tmpfs. Empty: /dev/shm/xdevice-UID, private to the user (made with mode 0700, its owner checked)") \
   X(tmpfs, tmpfs_size,          SIZE, "1g",    XD_MIB, 16 * XD_TIB, NULL, 0, "size= of the tmpfs that auto_mount mounts") \
   X(tmpfs, tmpfs_mount_options, STR,  "mode=0755", 0, 0, NULL, 0, "Extra options for the tmpfs that auto_mount mounts (comma separated, size comes from tmpfs_size)") \
-  X(tmpfs, auto_mount,          BOOL, "false", 0, 0, NULL, 0, "Mount a tmpfs at tmpfs_directory when running as root; otherwise /dev/shm is used and a line says so") \
+  X(tmpfs, auto_mount,          BOOL, "false", 0, 0, NULL, 0, "Mount a tmpfs at tmpfs_directory when running as root (only on a directory xdevice makes there, never over an existing one; unmounted when its last user closes); otherwise /dev/shm/xdevice-UID is used and a line says so") \
   X(tmpfs, backup_to_disk,      BOOL, "false", 0, 0, NULL, 0, "Copy tmpfs data to the job's on-disk file path every backup_interval_sec and at close; restore it on open") \
   X(tmpfs, backup_interval_sec, INT,  "60",    1, 86400, NULL, XD_K_LIVE, "Seconds between backups to disk") \
   /* [block] */ \

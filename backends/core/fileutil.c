@@ -7,12 +7,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "xd_internal.h"
 #include "../xdevice.h"
 
 int xd_mkdir_p(const char *path, mode_t mode)
@@ -104,4 +107,241 @@ uint64_t xd_device_readahead(int fd)
             return kb * 1024;
     }
     return 0;
+}
+
+/* --- files xdevice makes for itself --------------------------------------- */
+
+#define TEMP_TRIES 100
+
+void xd_private_dir_path(char *buf, size_t len)
+{
+    snprintf(buf, len, "/dev/shm/xdevice-%u", (unsigned)geteuid());
+}
+
+int xd_private_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        int rc = -errno;
+        xd_errf(err, errlen, "%s: cannot create it: %s", dir, strerror(-rc));
+        return rc;
+    }
+    if (lstat(dir, &st)) {
+        int rc = -errno;
+        xd_errf(err, errlen, "%s: cannot examine it: %s", dir, strerror(-rc));
+        return rc;
+    }
+    const char *why = S_ISLNK(st.st_mode)           ? "is a symbolic link"
+                      : !S_ISDIR(st.st_mode)        ? "is not a directory"
+                      : st.st_uid != geteuid()      ? "is owned by another user"
+                      : (st.st_mode & 077)          ? "is open to group or others"
+                                                    : NULL;
+    if (!why)
+        return 0;
+    xd_errf(err, errlen, "%s: %s; xdevice's per-user directory must be a directory of uid %u with mode 0700; allowed: remove it so xdevice makes it, or name another directory",
+            dir, why, (unsigned)geteuid());
+    return -EPERM;
+}
+
+int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared, char *err,
+                 size_t errlen)
+{
+    struct stat st;
+    if (allow_shared)
+        return 0;
+    if (fstat(dirfd, &st)) {
+        int rc = -errno;
+        xd_errf(err, errlen, "%s: cannot examine directory %s: %s", what, dir, strerror(-rc));
+        return rc;
+    }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        xd_errf(err, errlen, "%s: directory %s belongs to uid %u, not to uid %u or root; its owner could redirect xdevice's files with symlinks; allowed: a directory you or root own, or allow_shared_directories=true",
+                what, dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        return -EPERM;
+    }
+    if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+        xd_errf(err, errlen, "%s: directory %s is writable by others without the sticky bit (mode %04o); anyone could redirect xdevice's files with symlinks; allowed: a directory not writable by others, a sticky one like /tmp, or allow_shared_directories=true",
+                what, dir, (unsigned)(st.st_mode & 07777));
+        return -EPERM;
+    }
+    return 0;
+}
+
+int xd_dir_open_for(const char *path, const char *what, bool allow_shared, const char **base,
+                    char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!**base) {
+        xd_errf(err, errlen, "%s: names a directory; allowed: a file path", what);
+        return -EISDIR;
+    }
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
+             (int)sizeof(dir))
+        return -ENAMETOOLONG;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        xd_errf(err, errlen, "%s: cannot open directory %s: %s", what, dir, strerror(-rc));
+        return rc;
+    }
+    int rc = xd_dir_check(fd, dir, what, allow_shared, err, errlen);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int xd_create_at(int dirfd, const char *name, int flags, mode_t mode)
+{
+    int fd = openat(dirfd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0700);
+    if (fd < 0)
+        return -errno;
+    /* created owner-only and widened after: the umask must not decide
+     * file_permissions, and nobody can open it in between */
+    if (fchmod(fd, mode)) {
+        int rc = -errno;
+        close(fd);
+        unlinkat(dirfd, name, 0);
+        return rc;
+    }
+    return fd;
+}
+
+int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len)
+{
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int i = 0; i < TEMP_TRIES; i++) {
+        unsigned char r[6];
+        char suffix[7];
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            return -EAGAIN;
+        for (unsigned k = 0; k < sizeof(r); k++)
+            suffix[k] = alnum[r[k] % (sizeof(alnum) - 1)];
+        suffix[6] = '\0';
+        if (snprintf(name, len, ".%.200s.%s", base, suffix) >= (int)len)
+            return -ENAMETOOLONG;
+        int fd = xd_create_at(dirfd, name, O_RDWR, mode);
+        if (fd != -EEXIST)
+            return fd;
+    }
+    return -EEXIST;
+}
+
+int xd_open_own_at(int dirfd, const char *name, int flags, mode_t mode)
+{
+    struct stat st;
+    for (int i = 0; i < TEMP_TRIES; i++) {
+        int fd = xd_create_at(dirfd, name, flags, mode);
+        if (fd != -EEXIST)
+            return fd;
+        fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT)
+            continue; /* removed in between: create it again */
+        if (fd < 0)
+            return -errno;
+        if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+            close(fd);
+            return -EPERM;
+        }
+        /* O_NONBLOCK only kept a planted FIFO from hanging the open */
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        return fd;
+    }
+    return -EEXIST;
+}
+
+int xd_lock_at(int dirfd, const char *name, mode_t mode)
+{
+    for (;;) {
+        struct stat held, named;
+        int fd = xd_open_own_at(dirfd, name, O_RDWR, mode), rc;
+        if (fd < 0)
+            return fd;
+        while ((rc = flock(fd, LOCK_EX) ? -errno : 0) == -EINTR)
+            ;
+        if (!rc && fstat(fd, &held))
+            rc = -errno;
+        if (!rc && !fstatat(dirfd, name, &named, AT_SYMLINK_NOFOLLOW) &&
+            held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+            return fd;
+        close(fd);
+        if (rc)
+            return rc;
+    }
+}
+
+int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode)
+{
+    struct stat st;
+    bool made = !mkdirat(dirfd, name, mode & 0700);
+    if (!made && errno != EEXIST)
+        return -errno;
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOTDIR && !fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
+                       S_ISLNK(st.st_mode)
+                   ? -ELOOP
+                   : -errno;
+    if (fstat(fd, &st) || st.st_uid != geteuid() || (made && fchmod(fd, mode))) {
+        int rc = st.st_uid != geteuid() ? -EPERM : -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int xd_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int xd_replace_at(int dirfd, const char *name, mode_t mode, const struct iovec *iov, int iovcnt)
+{
+    char tmp[256];
+    struct stat st;
+    if (!fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) && !S_ISREG(st.st_mode))
+        return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+    int fd = xd_temp_at(dirfd, name, mode, tmp, sizeof(tmp)), rc = 0;
+    if (fd < 0)
+        return fd;
+    for (int i = 0; !rc && i < iovcnt; i++)
+        rc = xd_write_all(fd, iov[i].iov_base, iov[i].iov_len);
+    if (!rc && fsync(fd))
+        rc = -errno;
+    if (close(fd) && !rc)
+        rc = -errno;
+    if (!rc && renameat(dirfd, tmp, dirfd, name))
+        rc = -errno;
+    if (rc)
+        unlinkat(dirfd, tmp, 0);
+    return rc;
+}
+
+const char *xd_refusal(int rc)
+{
+    switch (rc) {
+    case -ELOOP:
+        return "a symbolic link is at that name (xdevice never follows one there)";
+    case -EPERM:
+        return "another user's file, a hard link or a special file is at that name";
+    case -EISDIR:
+        return "a directory is at that name";
+    default:
+        return strerror(-rc);
+    }
 }

@@ -2,8 +2,11 @@
 #ifndef XD_FILEUTIL_H
 #define XD_FILEUTIL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct xd_config;
 
@@ -21,5 +24,56 @@ int64_t xd_file_set_size(const struct xd_config *cfg, int fd, uint64_t size);
  * (sysfs queue/read_ahead_kb); 0 when there is no such device (tmpfs) or it
  * cannot be read. */
 uint64_t xd_device_readahead(int fd);
+
+/* --- files xdevice makes for itself --------------------------------------
+ * xdevice runs as root in most labs, so every file it makes (stats, logs,
+ * traces, maps, locks, temp files, tmpfs data) is made relative to a
+ * directory fd it has checked, with O_NOFOLLOW, and new names with O_EXCL:
+ * a symlink or file another user planted is never followed or reused. */
+
+/* The per-user default directory under /dev/shm: "/dev/shm/xdevice-UID". */
+void xd_private_dir_path(char *buf, size_t len);
+/* Make (mode 0700) or accept dir as private: a real directory (not a
+ * symlink) owned by the caller, no access for group or others. One line in
+ * err names what is wrong. Returns 0 or -errno. */
+int xd_private_dir(const char *dir, char *err, size_t errlen);
+/* Whether the open directory dirfd (named dir) may hold files xdevice
+ * makes: owned by the caller or root, and not writable by others unless
+ * sticky (like /tmp). what prefixes the one-line refusal ("xd_stats=F").
+ * allow_shared (allow_shared_directories) skips the check. 0 or -EPERM. */
+int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared, char *err,
+                 size_t errlen);
+/* Open path's directory (checked as above) for *at calls; *base points at
+ * path's last component. Returns the fd or -errno, with one line in err. */
+int xd_dir_open_for(const char *path, const char *what, bool allow_shared, const char **base,
+                    char *err, size_t errlen);
+/* A new file: O_CREAT|O_EXCL|O_NOFOLLOW, then fchmod to mode exactly.
+ * flags adds O_WRONLY/O_RDWR/O_APPEND. Returns the fd or -errno. */
+int xd_create_at(int dirfd, const char *name, int flags, mode_t mode);
+/* A new temp file ".base.XXXXXX" (random, mkstemp-style) in dirfd; its name
+ * goes to name. Returns the fd or -errno. */
+int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len);
+/* Open or create a file xdevice reuses between runs (a log appended to, a
+ * lock, a map): never through a symlink; an existing one must be a regular
+ * file of the caller's with one link (a hard link planted in a shared
+ * directory would aim the writes at another file). -ELOOP for a symlink,
+ * -EPERM for a file that is not the caller's. Returns the fd or -errno. */
+int xd_open_own_at(int dirfd, const char *name, int flags, mode_t mode);
+/* The same, then flock(LOCK_EX) (EINTR retried). A lock won on a name that
+ * its remover has unlinked meanwhile is let go and taken on the new file,
+ * so a last user may delete the lock file. Returns the fd or -errno. */
+int xd_lock_at(int dirfd, const char *name, mode_t mode);
+/* mkdir name in dirfd (mode exactly) or accept the one there if it is a
+ * real directory owned by the caller. Returns its fd or -errno (-ELOOP: a
+ * symlink, -EPERM: someone else's). */
+int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode);
+/* Replace name in dirfd atomically with the buffers' bytes: temp file,
+ * fsync, renameat. Only a regular file (or nothing) may be at name: a
+ * symlink there is refused (-ELOOP) rather than replaced. 0 or -errno. */
+int xd_replace_at(int dirfd, const char *name, mode_t mode, const struct iovec *iov, int iovcnt);
+/* write(2) all of buf, EINTR retried. 0 or -errno (-EIO for a 0 return). */
+int xd_write_all(int fd, const void *buf, size_t len);
+/* What a refused name is, for messages: "a symbolic link", ... */
+const char *xd_refusal(int rc);
 
 #endif

@@ -6,6 +6,8 @@
  * flock, renders every fragment of its run into the JSON document.
  */
 #include <dirent.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "json.h"
 #include "stats.h"
 
@@ -114,52 +117,19 @@ void xd_stats_ops_json(struct xd_json *j, const struct xd_stats_snapshot *s)
     xd_json_array_end(j);
 }
 
-/* Write all of buf or fail: stats files are small, a short write is an error. */
-static int write_all(int fd, const void *buf, size_t len)
+/* Fragments are read without following links: FILE.d is ours, but a
+ * link planted there must not make us read (and splice in) another file. */
+static int frag_read(int dirfd, const char *name, struct frag *f)
 {
-    const char *p = buf;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Write a whole file atomically: a temp file beside it, fsync, rename. */
-static int write_atomic(const char *path, const void *a, size_t alen, const void *b, size_t blen,
-                        const void *c, size_t clen)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -errno;
-    int rc = write_all(fd, a, alen);
-    if (!rc && blen)
-        rc = write_all(fd, b, blen);
-    if (!rc && clen)
-        rc = write_all(fd, c, clen);
-    if (!rc && fsync(fd))
-        rc = -errno;
-    close(fd);
-    if (!rc && rename(tmp, path))
-        rc = -errno;
-    if (rc)
-        unlink(tmp);
-    return rc;
-}
-
-static int frag_read(const char *file, struct frag *f)
-{
-    FILE *fp = fopen(file, "rb");
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
     int rc = -EINVAL;
-    if (!fp)
-        return -errno;
+    if (!fp) {
+        rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
     if (fread(&f->hdr, sizeof(f->hdr), 1, fp) == 1 && !memcmp(f->hdr.magic, FRAG_MAGIC, 8) &&
         fread(&f->snap, sizeof(f->snap), 1, fp) == 1 && f->hdr.extra_len < (1u << 24)) {
         f->hdr.run_id[sizeof(f->hdr.run_id) - 1] = '\0';
@@ -182,25 +152,29 @@ static int frag_compare(const void *a, const void *b)
     return (x->hdr.job_key > y->hdr.job_key) - (x->hdr.job_key < y->hdr.job_key);
 }
 
-/* Read every fragment of run_id in dir (removing other runs'), sorted by job. */
-static int frags_collect(const char *dir, const char *run_id, struct frag **out, unsigned *count)
+/* Read every fragment of run_id in dirfd (removing other runs'), sorted by job. */
+static int frags_collect(int dirfd, const char *run_id, struct frag **out, unsigned *count)
 {
-    DIR *d = opendir(dir);
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *de;
     struct frag *frags = NULL;
     unsigned n = 0, cap = 0;
-    if (!d)
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
         return -errno;
+    }
+    rewinddir(d);
     while ((de = readdir(d))) {
-        char file[4096];
         struct frag f = {0};
-        if (!strstr(de->d_name, ".frag") || strstr(de->d_name, ".tmp."))
-            continue;
-        snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
-        if (frag_read(file, &f))
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 5, ".frag"))
+            continue; /* temp files start with '.' */
+        if (frag_read(dirfd, de->d_name, &f))
             continue;
         if (strcmp(f.hdr.run_id, run_id)) {
-            unlink(file); /* an earlier run's: the document is per run */
+            unlinkat(dirfd, de->d_name, 0); /* an earlier run's: the document is per run */
             free(f.extra);
             continue;
         }
@@ -285,13 +259,13 @@ static char *frag_extra(struct xd_dev *dev)
     return xd_json_finish(&j);
 }
 
-static int publish_fragment(struct xd_dev *dev, const char *dir, const char *run_id,
-                            unsigned job_key, const char *job_name, unsigned jobnum)
+static int publish_fragment(struct xd_dev *dev, int dirfd, const char *run_id, unsigned job_key,
+                            const char *job_name, unsigned jobnum)
 {
     const struct xd_stats_snapshot *snap = NULL;
     struct xd_stats_snapshot empty = {0};
     struct frag_header hdr = {.job_key = job_key, .jobnum = jobnum};
-    char file[4096];
+    char name[128];
     if (xd_layer_control(dev->top, XD_CTL_STATS_SNAPSHOT, &snap) || !snap)
         snap = &empty;
     char *extra = frag_extra(dev);
@@ -301,50 +275,109 @@ static int publish_fragment(struct xd_dev *dev, const char *dir, const char *run
     snprintf(hdr.run_id, sizeof(hdr.run_id), "%s", run_id);
     snprintf(hdr.name, sizeof(hdr.name), "%s", job_name);
     hdr.extra_len = (uint32_t)strlen(extra);
-    snprintf(file, sizeof(file), "%s/%s-%u.frag", dir, run_id, job_key);
-    int rc = write_atomic(file, &hdr, sizeof(hdr), snap, sizeof(*snap), extra, hdr.extra_len);
+    snprintf(name, sizeof(name), "%s-%u.frag", run_id, job_key);
+    struct iovec iov[] = {{&hdr, sizeof(hdr)}, {(void *)snap, sizeof(*snap)}, {extra, hdr.extra_len}};
+    int rc = xd_replace_at(dirfd, name, 0600, iov, 3);
     free(extra);
     return rc;
 }
 
-int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, unsigned job_key,
-                     const char *job_name, unsigned jobnum, char *err, size_t errlen)
+/* The run's last job removes what the runs made beside the document: its
+ * fragments, FILE.d (when nothing else is in it) and the lock, which it
+ * still holds (xd_lock_at makes a waiter on the removed name retry). */
+static void publish_cleanup(int parentfd, int dirfd, const char *dname, const char *lname,
+                            const char *run_id, const struct frag *frags, unsigned n)
 {
-    char dir[4096], lock[4200];
-    struct frag *frags = NULL;
-    unsigned n = 0;
-    int lock_fd = -1, rc;
+    char name[128];
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "%s-%u.frag", run_id, frags[i].hdr.job_key);
+        unlinkat(dirfd, name, 0);
+    }
+    if (!unlinkat(parentfd, dname, AT_REMOVEDIR))
+        unlinkat(parentfd, lname, 0);
+}
 
-    snprintf(dir, sizeof(dir), "%s.d", path);
-    snprintf(lock, sizeof(lock), "%s.lock", dir);
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        rc = -errno;
-        xd_errf(err, errlen, "xd_stats=%s: cannot create %s: %s", path, dir, strerror(-rc));
-        return rc;
-    }
-    lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX)) {
-        rc = -errno;
-        xd_errf(err, errlen, "xd_stats=%s: cannot lock %s: %s", path, lock, strerror(-rc));
-        goto out;
-    }
-    rc = publish_fragment(dev, dir, run_id, job_key, job_name, jobnum);
-    if (!rc)
-        rc = frags_collect(dir, run_id, &frags, &n);
-    char *doc = rc ? NULL : run_document(run_id, frags, n);
+/* Render every fragment of the run into the document at base in parentfd;
+ * 0 or -errno, with *n the jobs it holds. */
+static int publish_document(int parentfd, int dirfd, const char *base, mode_t mode,
+                            const char *run_id, struct frag **frags, unsigned *n)
+{
+    int rc = frags_collect(dirfd, run_id, frags, n);
+    char *doc = rc ? NULL : run_document(run_id, *frags, *n);
     if (!rc && !doc)
         rc = -ENOMEM;
+    if (!rc) {
+        struct iovec iov[] = {{doc, strlen(doc)}, {"\n", 1}};
+        rc = xd_replace_at(parentfd, base, mode, iov, 2);
+    }
+    free(doc);
+    return rc;
+}
+
+/* FILE.d and FILE.d.lock beside FILE, in FILE's (checked) directory. */
+static int publish_open(const struct xd_config *cfg, const char *path, const char *base,
+                        int parentfd, int *dirfd, char *dname, char *lname, size_t len, char *err,
+                        size_t errlen)
+{
+    snprintf(dname, len, "%s.d", base);
+    snprintf(lname, len, "%s.d.lock", base);
+    int lock_fd = xd_lock_at(parentfd, lname, (mode_t)cfg->file_permissions);
+    if (lock_fd < 0) {
+        xd_errf(err, errlen, "xd_stats=%s: cannot lock %s.d.lock: %s", path, path,
+                xd_refusal(lock_fd));
+        return lock_fd;
+    }
+    *dirfd = xd_mkdir_own_at(parentfd, dname, (mode_t)cfg->dir_permissions);
+    if (*dirfd < 0) {
+        xd_errf(err, errlen, "xd_stats=%s: cannot use %s.d for the jobs' fragments: %s", path,
+                path, xd_refusal(*dirfd));
+        close(lock_fd);
+        return *dirfd;
+    }
+    return lock_fd;
+}
+
+int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, unsigned job_key,
+                     const char *job_name, unsigned jobnum, unsigned run_jobs, char *err,
+                     size_t errlen)
+{
+    const struct xd_config *cfg = dev->cfg;
+    char what[4200], dname[NAME_MAX + 8], lname[NAME_MAX + 16];
+    const char *base;
+    struct frag *frags = NULL;
+    unsigned n = 0;
+    int dirfd = -1, lock_fd, rc;
+
+    snprintf(what, sizeof(what), "xd_stats=%s", path);
+    int parentfd = xd_dir_open_for(path, what, cfg->allow_shared_directories, &base, err, errlen);
+    if (parentfd < 0)
+        return parentfd;
+    if (strlen(base) > NAME_MAX - 7) {
+        xd_errf(err, errlen, "%s: name too long for its .d.lock beside it; allowed: up to %d characters",
+                what, NAME_MAX - 7);
+        close(parentfd);
+        return -ENAMETOOLONG;
+    }
+    lock_fd = publish_open(cfg, path, base, parentfd, &dirfd, dname, lname, sizeof(dname), err,
+                           errlen);
+    if (lock_fd < 0) {
+        close(parentfd);
+        return lock_fd;
+    }
+    rc = publish_fragment(dev, dirfd, run_id, job_key, job_name, jobnum);
     if (!rc)
-        rc = write_atomic(path, doc, strlen(doc), "\n", 1, NULL, 0);
+        rc = publish_document(parentfd, dirfd, base, (mode_t)cfg->file_permissions, run_id,
+                              &frags, &n);
     if (rc)
         xd_errf(err, errlen, "xd_stats=%s: cannot write the stats document: %s", path,
-                strerror(-rc));
-    free(doc);
+                xd_refusal(rc));
+    else if (run_jobs && n >= run_jobs)
+        publish_cleanup(parentfd, dirfd, dname, lname, run_id, frags, n);
     for (unsigned i = 0; i < n; i++)
         free(frags[i].extra);
     free(frags);
-out:
-    if (lock_fd >= 0)
-        close(lock_fd);
+    close(dirfd);
+    close(lock_fd);
+    close(parentfd);
     return rc;
 }
