@@ -12,6 +12,8 @@
 
 #include "crc32c.h"
 #include "extentmap.h"
+#include "fileutil.h"
+#include "config.h"
 #include "xd_internal.h"
 
 #define EXTMAP_MAGIC   "XDTMAP01"
@@ -47,13 +49,19 @@ int xd_extmap_decode(uint64_t tag, uint64_t i, const unsigned char in[XD_EXTMAP_
     return (int)state;
 }
 
-int xd_extmap_open(struct xd_extmap *m, const char *path, char *err, size_t errlen)
+int xd_extmap_open(struct xd_extmap *m, const char *path, const struct xd_config *cfg, char *err,
+                   size_t errlen)
 {
-    m->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    const char *base;
+    int dirfd = xd_dir_open_for(path, path, cfg->allow_shared_directories, &base, err, errlen);
+    if (dirfd < 0)
+        return dirfd;
+    m->fd = xd_open_own_at(dirfd, base, O_RDWR, (mode_t)cfg->file_permissions);
+    close(dirfd);
     if (m->fd < 0) {
-        int rc = -errno;
+        int rc = m->fd;
         xd_errf(err, errlen, "%s: cannot open the hybrid type's extent map: %s", path,
-                strerror(-rc));
+                xd_refusal(rc));
         return rc;
     }
     /* One process owns a hybrid file: its tier state lives in that process.

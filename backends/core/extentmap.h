@@ -26,7 +26,12 @@ struct xd_extmap {
 /* Open (create) the map at path and lock it against other processes (an
  * OFD write lock on the whole file). -EAGAIN (with the line in err) when
  * another process holds it. */
-int xd_extmap_open(struct xd_extmap *m, const char *path, char *err, size_t errlen);
+/* Open (or make) the map at path: in its checked directory, never through
+ * a symlink, only the caller's own single-link file (fileutil.h), with
+ * file_permissions. */
+struct xd_config;
+int xd_extmap_open(struct xd_extmap *m, const char *path, const struct xd_config *cfg, char *err,
+                   size_t errlen);
 /* Read the header: 0 when it is valid for extent_size and cold_id, with
  * *tag set; -ENOENT when the map is new, torn or for another file. */
 int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,

@@ -83,6 +83,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -95,6 +96,7 @@
 
 #include "../core/cachepolicy.h"
 #include "../core/cachesim.h"
+#include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/xd_internal.h"
 
@@ -516,10 +518,18 @@ static void trace_req(struct cache_layer *cl, const struct cache_handle *h, cons
 static int trace_open(struct cache_layer *cl, const struct xd_config *cfg, uint32_t bs, char *err,
                       size_t errlen)
 {
-    cl->trace_fd = open(cfg->trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    char what[PATH_MAX + 8];
+    const char *base;
+    snprintf(what, sizeof(what), "trace=%s", cfg->trace);
+    int dirfd = xd_dir_open_for(cfg->trace, what, cfg->allow_shared_directories, &base, err, errlen);
+    if (dirfd < 0)
+        return dirfd;
+    /* jobs and runs append to one trace: reused, but only if it is ours */
+    cl->trace_fd = xd_open_own_at(dirfd, base, O_WRONLY | O_APPEND, (mode_t)cfg->file_permissions);
+    close(dirfd);
     if (cl->trace_fd < 0) {
-        int rc = -errno;
-        xd_errf(err, errlen, "trace=%s: cannot open: %s", cfg->trace, strerror(-rc));
+        int rc = cl->trace_fd;
+        xd_errf(err, errlen, "%s: cannot open: %s", what, xd_refusal(rc));
         return rc;
     }
     cl->trace = malloc(CACHE_TRACE_RECS * sizeof(*cl->trace));

@@ -671,7 +671,7 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, u
         posix_memalign(&sh->buf, 4096, sh->extent_size) ||
         asprintf(&map_path, "%s%s", cold_path, TIER_MAP_SUFFIX) < 0)
         goto fail;
-    rc = xd_extmap_open(&sh->map, map_path, err, errlen);
+    rc = xd_extmap_open(&sh->map, map_path, cfg, err, errlen);
     free(map_path);
     if (!rc)
         rc = tier_load_map(sh, err, errlen);

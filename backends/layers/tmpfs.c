@@ -2,12 +2,19 @@
  * demand when root) for memory-speed I/O through the file driver below, and
  * with backup_to_disk keeps the caller's disk path as a restorable backup.
  *
- * A tmpfs this layer mounts stays mounted after close: other jobs or
- * processes may still use it, and unmounting would discard their data.
+ * The data directory is private by default (/dev/shm/xdevice-UID, 0700);
+ * one named in the config must be the caller's or root's and not writable
+ * by others without the sticky bit (allow_shared_directories), and a
+ * symlink or another user's file at a data name is refused, never followed.
+ * A tmpfs this layer mounts (auto_mount) goes only on a directory it makes,
+ * and is unmounted, with that directory, by the last device to close it in
+ * any process: every user holds a read lock on "<dir>.lock", which the
+ * kernel drops when a process dies, so the count survives crashes.
  * A backup is a point-in-time-ish copy taken every backup_interval_sec, at
  * each fsync/fdatasync and at close: data written after the last of those is
  * lost on a crash or reboot.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,17 +35,28 @@
 #include "../core/json.h"
 #include "../core/xd_internal.h"
 
-#define TMPFS_FALLBACK_DIR "/dev/shm/xdevice" /* where non-root auto_mount lands */
 #define TMPFS_COPY_CHUNK   (1u << 20)          /* read/write fallback of a copy */
-#define TMPFS_BACKUP_SUFFIX ".xdbackup.tmp"
+#define TMPFS_BACKUP_SUFFIX ".xdbackup"         /* temp names: ".P.xdbackup.XXXXXX" */
+#define TMPFS_MOUNT_SOURCE "xdevice"            /* how our mounts show in mountinfo */
+
+/* Retry a call that returns -1 with errno EINTR, as the drivers do. */
+#define TMPFS_RETRY(expr)                                                      \
+    ({                                                                         \
+        long _r;                                                               \
+        do                                                                     \
+            _r = (long)(expr);                                                 \
+        while (_r == -1 && errno == EINTR);                                    \
+        _r;                                                                    \
+    })
 
 struct tmpfs_file {
     struct tmpfs_file *prev, *next; /* the device's open files, under tmpfs_layer.lock */
     unsigned pins;                  /* backup passes using the entry; close waits for 0 */
     char *disk_path;                /* P, absolute: backups go there, restores come from it */
-    char *backup_tmp;               /* P.xdbackup.tmp, renamed over P */
+    char *backup_base;              /* P's last component: temps are ".P.xdbackup.XXXXXX" */
     char *disk_dir;                 /* P's directory, fsynced after the rename */
     char *data_path;                /* the tmpfs copy the driver below works on */
+    const char *data_name;          /* its name in the data directory (in data_path) */
     pthread_mutex_t backup_lock;    /* one backup of this file at a time */
     atomic_bool dirty;              /* written since the last backup began */
 };
@@ -46,10 +64,14 @@ struct tmpfs_file {
 struct tmpfs_layer {
     char *dir; /* the data directory actually used */
     bool backup, mounted_by_us;
+    int dirfd;         /* dir, checked: data names are claimed relative to it */
+    int mount_fd;      /* auto_mount: "<dir>.lock", read-locked while we use it; or -1 */
+    int mount_parent;  /* auto_mount: dir's parent, where that lock lives; or -1 */
+    char *mount_lock;  /* its name there */
     /* Settings copied at open: the backup thread must not follow a config
      * that a reload could free under it. */
     mode_t file_mode, dir_mode;
-    bool create_dirs;
+    bool create_dirs, allow_shared;
     unsigned interval_sec;
     char notice[PATH_MAX + 96];
     /* Everything below is shared with the backup thread. */
@@ -218,6 +240,21 @@ int xd_tmpfs_check_dir(const struct xd_config *cfg, enum xd_key key, const char 
     return -EINVAL;
 }
 
+/* Open the data directory and check who controls it. The private default
+ * was checked when it was made; a mount we made is ours by construction. */
+static int tmpfs_open_dir(struct tmpfs_layer *t, bool trusted, char *err, size_t errlen)
+{
+    char what[PATH_MAX + 32];
+    t->dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (t->dirfd < 0) {
+        int rc = -errno;
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot open it: %s", t->dir, strerror(-rc));
+        return rc;
+    }
+    snprintf(what, sizeof(what), "tmpfs_directory=%s", t->dir);
+    return trusted ? 0 : xd_dir_check(t->dirfd, t->dir, what, t->allow_shared, err, errlen);
+}
+
 /* Refuse a disk directory before creating it, so a mistake leaves nothing behind. */
 static int tmpfs_make_dir(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
                           size_t errlen)
@@ -231,14 +268,51 @@ static int tmpfs_make_dir(struct tmpfs_layer *t, const struct xd_config *cfg, ch
     return rc;
 }
 
+/* --- auto_mount ------------------------------------------------------------ */
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void tmpfs_unescape(char *s)
+{
+    char *out = s;
+    for (; *s; s++) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+            *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+            s += 3;
+        } else {
+            *out++ = *s;
+        }
+    }
+    *out = '\0';
+}
+
+/* Whether the mount on top at dir is a tmpfs xdevice mounted (its source is
+ * TMPFS_MOUNT_SOURCE): only those does a last user take down. */
+static bool tmpfs_mounted_by_xdevice(const char *dir)
+{
+    char real[PATH_MAX], line[8192], point[4096], type[64], source[256];
+    bool ours = false;
+    if (!realpath(dir, real))
+        return false;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+            sscanf(dash + 3, "%63s %255s", type, source) != 2)
+            continue;
+        tmpfs_unescape(point);
+        if (!strcmp(point, real)) /* later lines are mounted on top */
+            ours = !strcmp(type, "tmpfs") && !strcmp(source, TMPFS_MOUNT_SOURCE);
+    }
+    if (f)
+        fclose(f);
+    return ours;
+}
+
 /* Called with the mount lock held, so concurrent openers mount once. */
 static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
                               size_t errlen)
 {
-    struct statfs sf;
     char opts[1024], where[256];
-    if (!statfs(t->dir, &sf) && sf.f_type == TMPFS_MAGIC && tmpfs_is_mount_point(t->dir))
-        return 0;
     if (snprintf(opts, sizeof(opts), "size=%lld%s%s", (long long)cfg->tmpfs_size,
                  cfg->tmpfs_mount_options[0] ? "," : "",
                  cfg->tmpfs_mount_options) >= (int)sizeof(opts)) {
@@ -247,91 +321,202 @@ static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg
                 cfg->tmpfs_mount_options);
         return -EINVAL;
     }
-    if (mount("xdevice", t->dir, "tmpfs", 0, opts)) {
+    if (mount(TMPFS_MOUNT_SOURCE, t->dir, "tmpfs", MS_NOSUID | MS_NODEV, opts)) {
         int rc = -errno;
         if (rc == -EINVAL)
             xd_errf(err, errlen, "%stmpfs_mount_options=%s: the kernel refused to mount a tmpfs at %s with '%s'; allowed: tmpfs options such as mode=0755,nr_inodes=0 (size comes from tmpfs_size)",
                     tmpfs_origin(cfg, XD_KEY_tmpfs_mount_options, where, sizeof(where)),
                     cfg->tmpfs_mount_options, t->dir, opts);
         else
-            xd_errf(err, errlen, "%sauto_mount=true: cannot mount a tmpfs at tmpfs_directory=%s: %s; allowed: auto_mount=false with tmpfs_directory on an existing tmpfs such as /dev/shm/xdevice",
+            xd_errf(err, errlen, "%sauto_mount=true: cannot mount a tmpfs at tmpfs_directory=%s: %s; allowed: auto_mount=false with tmpfs_directory on an existing tmpfs such as /dev/shm",
                     tmpfs_origin(cfg, XD_KEY_auto_mount, where, sizeof(where)), t->dir,
                     strerror(-rc));
         return rc;
     }
     t->mounted_by_us = true;
+    snprintf(t->notice, sizeof(t->notice),
+             "tmpfs: mounted a tmpfs at %s (auto_mount); the last xdevice user to close it unmounts it",
+             t->dir);
     return 0;
 }
 
-/* Mount a tmpfs at the directory unless one is already there. Jobs and
- * processes opening together serialize on "<dir>.lock" beside it. */
-static int tmpfs_auto_mount(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
-                            size_t errlen)
+/* Whether dir (open as fd) has entries. */
+static bool tmpfs_dir_has_entries(int fd)
 {
-    char lock_path[PATH_MAX];
-    size_t len = strlen(t->dir);
-    int rc = xd_mkdir_p(t->dir, t->dir_mode);
-    if (rc) {
-        xd_errf(err, errlen, "tmpfs_directory=%s: cannot create it (auto_mount=true): %s", t->dir,
-                strerror(-rc));
+    int dup_fd = dup(fd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    struct dirent *de;
+    bool any = false;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return true; /* cannot tell: treat as not empty */
+    }
+    rewinddir(d);
+    while (!any && (de = readdir(d)))
+        any = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    return any;
+}
+
+/* With the lock held: a tmpfs already there is used (ours or not); else a
+ * directory made just now, or an empty one made by an earlier xdevice (its
+ * lock file was already there), gets one. Anything else is refused: a mount
+ * would hide what is in it. */
+static int tmpfs_mount_decide(struct tmpfs_layer *t, const struct xd_config *cfg, bool made,
+                              bool lock_existed, char *err, size_t errlen)
+{
+    struct statfs sf;
+    if (!made && !statfs(t->dir, &sf) && sf.f_type == TMPFS_MAGIC && tmpfs_is_mount_point(t->dir))
+        return 0;
+    int fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = -errno;
+        xd_errf(err, errlen, "auto_mount=true: tmpfs_directory=%s: cannot open it: %s; allowed: a path that does not exist yet (xdevice makes the directory and mounts on it)",
+                t->dir, rc == -ELOOP || rc == -ENOTDIR ? "not a directory (a symbolic link?)" : strerror(-rc));
         return rc;
     }
+    bool full = tmpfs_dir_has_entries(fd);
+    close(fd);
+    if (full || (!made && !lock_existed)) {
+        xd_errf(err, errlen, "auto_mount=true: tmpfs_directory=%s: %s; a mount would hide it; allowed: a path that does not exist yet (xdevice makes the directory, mounts on it and removes both after the last user), or auto_mount=false with a directory on a tmpfs",
+                t->dir, full ? "is not empty" : "exists and was not made by xdevice");
+        return -EEXIST;
+    }
+    return tmpfs_mount_locked(t, cfg, err, errlen);
+}
+
+/* The mount lock "<dir>.lock" in dir's parent, which is checked like any
+ * directory xdevice makes files in; *existed says whether it was there. */
+static int tmpfs_mount_lock(struct tmpfs_layer *t, const struct xd_config *cfg, bool *existed,
+                            char *err, size_t errlen)
+{
+    char what[PATH_MAX + 32], path[PATH_MAX];
+    size_t len = strlen(t->dir);
+    const char *base;
     while (len > 1 && t->dir[len - 1] == '/')
         len--;
-    if (snprintf(lock_path, sizeof(lock_path), "%.*s.lock", (int)len, t->dir) >=
-        (int)sizeof(lock_path)) {
+    if (snprintf(path, sizeof(path), "%.*s", (int)len, t->dir) >= (int)sizeof(path) - 6) {
         xd_errf(err, errlen, "tmpfs_directory=%s: too long for its mount lock; allowed: under %d characters",
                 t->dir, PATH_MAX - 6);
         return -ENAMETOOLONG;
     }
-    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        rc = -errno;
-        xd_errf(err, errlen, "tmpfs_directory=%s: cannot create the mount lock %s: %s", t->dir,
-                lock_path, strerror(-rc));
-        return rc;
+    snprintf(what, sizeof(what), "auto_mount=true: tmpfs_directory=%s", t->dir);
+    int rc = xd_mkdir_parents(path, t->dir_mode);
+    t->mount_parent = rc ? rc : xd_dir_open_for(path, what, t->allow_shared, &base, err, errlen);
+    if (t->mount_parent < 0) {
+        if (rc)
+            xd_errf(err, errlen, "%s: cannot create its parent: %s", what, strerror(-rc));
+        return t->mount_parent;
     }
-    while ((rc = flock(fd, LOCK_EX) ? -errno : 0) == -EINTR)
-        ;
-    if (rc)
-        xd_errf(err, errlen, "tmpfs_directory=%s: cannot lock %s: %s", t->dir, lock_path,
-                strerror(-rc));
-    else
-        rc = tmpfs_mount_locked(t, cfg, err, errlen);
-    close(fd); /* releases the lock */
-    return rc;
+    if (asprintf(&t->mount_lock, "%s.lock", base) < 0) {
+        t->mount_lock = NULL;
+        return -ENOMEM;
+    }
+    *existed = !faccessat(t->mount_parent, t->mount_lock, F_OK, AT_SYMLINK_NOFOLLOW);
+    int fd = xd_lock_at(t->mount_parent, t->mount_lock, (mode_t)cfg->file_permissions);
+    if (fd < 0)
+        xd_errf(err, errlen, "%s: cannot take the mount lock %s.lock: %s", what, path,
+                xd_refusal(fd));
+    return fd;
 }
 
-/* Decide where data lives: a tmpfs mounted here (root), /dev/shm/xdevice
- * (auto_mount without root, with a notice), or tmpfs_directory as given. */
+/* Mount a tmpfs at the directory unless one is already there, and become
+ * one of its users. Jobs and processes opening together serialize on the
+ * flock of "<dir>.lock"; each user then keeps a read lock (an OFD lock,
+ * which flock does not interact with) on it until close. */
+static int tmpfs_auto_mount(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
+                            size_t errlen)
+{
+    bool existed = false;
+    int fd = tmpfs_mount_lock(t, cfg, &existed, err, errlen), rc;
+    if (fd < 0)
+        return fd;
+    bool made = !mkdir(t->dir, t->dir_mode & 0700);
+    if (!made && errno != EEXIST) {
+        rc = -errno;
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot create it (auto_mount=true): %s", t->dir,
+                strerror(-rc));
+    } else {
+        if (made)
+            chmod(t->dir, t->dir_mode); /* hidden by the mount, but exact */
+        rc = tmpfs_mount_decide(t, cfg, made, existed, err, errlen);
+        if (rc && made)
+            rmdir(t->dir);
+    }
+    struct flock user = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_len = 1};
+    if (!rc && TMPFS_RETRY(fcntl(fd, F_OFD_SETLKW, &user))) {
+        rc = -errno;
+        xd_errf(err, errlen, "tmpfs_directory=%s: cannot register as a user of the mount: %s",
+                t->dir, strerror(-rc));
+    }
+    flock(fd, LOCK_UN);
+    if (rc) {
+        if (!existed) /* made for this try: no trace of it, or it would vouch for dir */
+            unlinkat(t->mount_parent, t->mount_lock, 0);
+        close(fd);
+        return rc;
+    }
+    t->mount_fd = fd;
+    return 0;
+}
+
+/* The last user of an xdevice mount (no other read lock on "<dir>.lock",
+ * in any process) unmounts it and removes the directory and the lock; a
+ * busy mount (someone's shell in it) stays for the next last user. */
+static void tmpfs_auto_unmount(struct tmpfs_layer *t)
+{
+    if (t->mount_fd < 0)
+        return;
+    int mutex = xd_lock_at(t->mount_parent, t->mount_lock, t->file_mode);
+    struct flock last = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
+    if (mutex >= 0 && !fcntl(t->mount_fd, F_OFD_SETLK, &last)) {
+        bool ours = tmpfs_mounted_by_xdevice(t->dir);
+        /* a busy mount keeps its lock: the directory stays "made by xdevice" */
+        if (!ours || (!umount2(t->dir, UMOUNT_NOFOLLOW) && !rmdir(t->dir)))
+            unlinkat(t->mount_parent, t->mount_lock, 0);
+    }
+    close(t->mount_fd);
+    t->mount_fd = -1;
+    if (mutex >= 0)
+        close(mutex);
+}
+
+/* --- choosing the directory ------------------------------------------------ */
+
+/* Decide where data lives: a tmpfs mounted here (root, auto_mount), the
+ * private /dev/shm/xdevice-UID (the default, and auto_mount without root,
+ * with a notice), or tmpfs_directory as given. */
 static int tmpfs_choose_dir(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
                             size_t errlen)
 {
+    char private_dir[64];
     const char *dir = cfg->tmpfs_directory;
     bool mount_it = cfg->auto_mount && geteuid() == 0;
-    char where[256];
-    if (!dir[0]) {
-        xd_errf(err, errlen, "%stmpfs_directory is empty; allowed: a directory on a tmpfs such as %s",
-                tmpfs_origin(cfg, XD_KEY_tmpfs_directory, where, sizeof(where)),
-                TMPFS_FALLBACK_DIR);
-        return -EINVAL;
-    }
+    xd_private_dir_path(private_dir, sizeof(private_dir));
+    if (!dir[0])
+        dir = private_dir;
     if (cfg->auto_mount && !mount_it) {
-        if (strcmp(dir, TMPFS_FALLBACK_DIR))
+        if (strcmp(dir, private_dir))
             snprintf(t->notice, sizeof(t->notice),
-                     "tmpfs: auto_mount needs root; using %s instead of %s", TMPFS_FALLBACK_DIR,
-                     dir);
+                     "tmpfs: auto_mount needs root; using %s instead of %s", private_dir, dir);
         else
             snprintf(t->notice, sizeof(t->notice),
                      "tmpfs: auto_mount needs root; using %s as it is, without mounting",
-                     TMPFS_FALLBACK_DIR);
-        dir = TMPFS_FALLBACK_DIR;
+                     private_dir);
+        dir = private_dir;
     }
     if (!(t->dir = strdup(dir)))
         return -ENOMEM;
-    int rc = mount_it ? tmpfs_auto_mount(t, cfg, err, errlen)
-                      : tmpfs_make_dir(t, cfg, err, errlen);
-    return rc ? rc : tmpfs_check_dir(cfg, t->dir, err, errlen);
+    bool private = !mount_it && !strcmp(dir, private_dir);
+    int rc = mount_it  ? tmpfs_auto_mount(t, cfg, err, errlen)
+             : private ? tmpfs_check_dir(cfg, t->dir, err, errlen)
+                       : tmpfs_make_dir(t, cfg, err, errlen);
+    if (!rc && private)
+        rc = xd_private_dir(t->dir, err, errlen);
+    if (!rc)
+        rc = tmpfs_check_dir(cfg, t->dir, err, errlen);
+    return rc ? rc : tmpfs_open_dir(t, private || t->mounted_by_us, err, errlen);
 }
 
 /* --- copying ------------------------------------------------------------- */
@@ -343,7 +528,7 @@ static ssize_t tmpfs_copy_step(int src, int dst, off_t off, size_t len, char **b
 {
     if (!*buf) {
         off_t in = off, out = off;
-        ssize_t n = copy_file_range(src, &in, dst, &out, len, 0);
+        ssize_t n = TMPFS_RETRY(copy_file_range(src, &in, dst, &out, len, 0));
         if (n >= 0)
             return n;
         if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
@@ -351,7 +536,7 @@ static ssize_t tmpfs_copy_step(int src, int dst, off_t off, size_t len, char **b
         if (!(*buf = malloc(TMPFS_COPY_CHUNK)))
             return -ENOMEM;
     }
-    ssize_t n = pread(src, *buf, len < TMPFS_COPY_CHUNK ? len : TMPFS_COPY_CHUNK, off);
+    ssize_t n = TMPFS_RETRY(pread(src, *buf, len < TMPFS_COPY_CHUNK ? len : TMPFS_COPY_CHUNK, off));
     if (n < 0)
         return -errno;
     for (ssize_t done = 0; done < n;) {
@@ -404,111 +589,94 @@ static int64_t tmpfs_copy_file(int src, int dst)
         pos = rc < hole - data ? st.st_size : hole;
     }
     free(buf);
-    if (rc >= 0 && ftruncate(dst, st.st_size))
+    if (rc >= 0 && TMPFS_RETRY(ftruncate(dst, st.st_size)))
         rc = -errno;
     return rc < 0 ? rc : copied;
 }
 
 /* --- backup and restore -------------------------------------------------- */
 
-/* Open P's temporary backup, locked: jobs backing up the same P take turns.
- * A lock won on a name that another job has since renamed over P is let go
- * and taken again on a fresh file. Returns the fd or -errno. */
-static int tmpfs_backup_tmp_open(const char *tmp, mode_t mode)
+/* P's directory, checked (it was at open; this is the fd for *at calls),
+ * made first when missing and allowed. Returns the fd or -errno. */
+static int tmpfs_backup_dir(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                            const char **step)
 {
-    for (;;) {
-        struct stat held, named;
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
-        if (fd < 0)
-            return -errno;
-        int rc = flock(fd, LOCK_EX) || fstat(fd, &held) ? -errno : 0;
-        if (!rc && !stat(tmp, &named)) {
-            if (held.st_dev == named.st_dev && held.st_ino == named.st_ino)
-                return fd;
-        } else if (!rc && errno != ENOENT) {
-            rc = -errno;
-        }
-        close(fd);
-        if (rc && rc != -EINTR)
-            return rc;
-    }
-}
-
-static int tmpfs_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-/* The locked temporary file beside P, creating P's directory when allowed.
- * Returns the fd or -errno. */
-static int tmpfs_backup_create(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
-                               const char **step)
-{
-    *step = "create its " TMPFS_BACKUP_SUFFIX;
-    int fd = tmpfs_backup_tmp_open(tf->backup_tmp, t->file_mode);
+    char err[XD_ERRLEN];
+    const char *base;
+    *step = "open its directory";
+    int fd = xd_dir_open_for(tf->disk_path, tf->disk_path, t->allow_shared, &base, err, sizeof(err));
     if (fd != -ENOENT || !t->create_dirs)
         return fd;
     *step = "create its directory";
     int rc = xd_mkdir_p(tf->disk_dir, t->dir_mode);
     if (rc)
         return rc;
-    *step = "create its " TMPFS_BACKUP_SUFFIX;
-    return tmpfs_backup_tmp_open(tf->backup_tmp, t->file_mode);
+    *step = "open its directory";
+    return xd_dir_open_for(tf->disk_path, tf->disk_path, t->allow_shared, &base, err, sizeof(err));
 }
 
 /* Fill the temporary file with src's data, durably, with P's mode. Returns
  * the data bytes copied or -errno. */
-static int64_t tmpfs_backup_fill(const struct tmpfs_file *tf, int src, int dst, const char **step)
+static int64_t tmpfs_backup_fill(const struct tmpfs_file *tf, int dirfd, int src, int dst,
+                                 const char **step)
 {
     struct stat st;
     *step = "copy its data";
-    if (ftruncate(dst, 0) || (!stat(tf->disk_path, &st) && fchmod(dst, st.st_mode & 07777)))
+    if (!fstatat(dirfd, tf->backup_base, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode) &&
+        fchmod(dst, st.st_mode & 07777))
         return -errno;
     int64_t copied = tmpfs_copy_file(src, dst);
     if (copied < 0)
         return copied;
-    *step = "fsync its " TMPFS_BACKUP_SUFFIX;
-    return fsync(dst) ? -errno : copied;
+    *step = "fsync its temporary copy";
+    return TMPFS_RETRY(fsync(dst)) ? -errno : copied;
 }
 
-/* Put the filled temporary file in P's place and make the rename durable. */
-static int64_t tmpfs_backup_replace(const struct tmpfs_file *tf, int src, int dst,
-                                    const char **step)
+/* A new temp file ".P.xdbackup.XXXXXX" beside P (never an existing name),
+ * filled, renamed over P, and the rename made durable. */
+static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                                    int dirfd, int src, const char **step)
 {
-    int64_t copied = tmpfs_backup_fill(tf, src, dst, step);
+    char tmp[NAME_MAX + 1], stem[NAME_MAX + 1];
+    snprintf(stem, sizeof(stem), "%.200s" TMPFS_BACKUP_SUFFIX, tf->backup_base);
+    *step = "create its temporary copy";
+    int dst = xd_temp_at(dirfd, stem, t->file_mode, tmp, sizeof(tmp));
+    if (dst < 0)
+        return dst;
+    int64_t copied = tmpfs_backup_fill(tf, dirfd, src, dst, step);
+    if (close(dst) && copied >= 0)
+        copied = -errno;
     if (copied >= 0) {
-        *step = "rename its " TMPFS_BACKUP_SUFFIX " over it";
-        if (rename(tf->backup_tmp, tf->disk_path))
+        *step = "rename its temporary copy over it";
+        if (renameat(dirfd, tmp, dirfd, tf->backup_base))
             copied = -errno;
     }
     if (copied < 0) {
-        unlink(tf->backup_tmp); /* still ours: the lock lasts until dst is closed */
+        unlinkat(dirfd, tmp, 0);
         return copied;
     }
     *step = "fsync its directory";
-    int rc = tmpfs_fsync_dir(tf->disk_dir);
-    return rc ? rc : copied;
+    return TMPFS_RETRY(fsync(dirfd)) ? -errno : copied;
 }
 
 /* Write tf's tmpfs data to P atomically: a temporary file beside P, fsync,
  * rename over P, fsync P's directory, so P is always one whole backup, old
- * or new. Returns the data bytes copied or -errno, with the failed step. */
+ * or new. Backups of one P (jobs, processes) take turns on an flock of the
+ * tmpfs copy, so a later backup never lands before an earlier one. Returns
+ * the data bytes copied or -errno, with the failed step. */
 static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
                                  const char **step)
 {
     *step = "open its tmpfs copy";
-    int src = open(tf->data_path, O_RDONLY | O_CLOEXEC);
+    int src = TMPFS_RETRY(openat(t->dirfd, tf->data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (src < 0)
         return -errno;
-    int dst = tmpfs_backup_create(t, tf, step);
-    int64_t rc = dst < 0 ? dst : tmpfs_backup_replace(tf, src, dst, step);
-    if (dst >= 0)
-        close(dst);
+    int64_t rc = TMPFS_RETRY(flock(src, LOCK_EX)) ? -errno : 0;
+    int dirfd = rc ? -1 : tmpfs_backup_dir(t, tf, step);
+    if (!rc)
+        rc = dirfd < 0 ? dirfd : tmpfs_backup_replace(t, tf, dirfd, src, step);
+    if (dirfd >= 0)
+        close(dirfd);
     close(src);
     return rc;
 }
@@ -552,7 +720,7 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
 {
     struct stat st;
     int64_t rc = 0;
-    int dst = -1, src = open(tf->disk_path, O_RDONLY | O_CLOEXEC);
+    int dst = -1, src = TMPFS_RETRY(open(tf->disk_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (src < 0 && errno == ENOENT)
         return 0;
     if (src < 0 || fstat(src, &st)) {
@@ -563,11 +731,11 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
     }
     if (!S_ISREG(st.st_mode) || !st.st_size)
         goto out;
-    dst = open(tf->data_path, O_RDWR | O_CREAT | O_CLOEXEC, t->file_mode);
-    if (dst < 0 || flock(dst, LOCK_EX) || fstat(dst, &st)) {
-        rc = -errno;
+    dst = xd_open_own_at(t->dirfd, tf->data_name, O_RDWR, t->file_mode);
+    if (dst < 0 || TMPFS_RETRY(flock(dst, LOCK_EX)) || fstat(dst, &st)) {
+        rc = dst < 0 ? dst : -errno;
         xd_errf(err, errlen, "%s: cannot create its tmpfs copy %s: %s", tf->disk_path,
-                tf->data_path, strerror((int)-rc));
+                tf->data_path, xd_refusal((int)rc));
         goto out;
     }
     if (st.st_size)
@@ -576,7 +744,7 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
         xd_errf(err, errlen, "%s: cannot restore it into %s (backup_to_disk=true): %s",
                 tf->disk_path, tf->data_path, strerror((int)-rc));
         if (ftruncate(dst, 0)) /* a partial copy must not pass for data */
-            unlink(tf->data_path);
+            unlinkat(t->dirfd, tf->data_name, 0);
         goto out;
     }
     atomic_store(&tf->dirty, false); /* P already holds exactly this */
@@ -667,6 +835,12 @@ static void tmpfs_stop_thread(struct tmpfs_layer *t)
 
 static void tmpfs_free(struct tmpfs_layer *t)
 {
+    if (t->dirfd >= 0)
+        close(t->dirfd); /* first: an open directory keeps the mount busy */
+    tmpfs_auto_unmount(t);
+    if (t->mount_parent >= 0)
+        close(t->mount_parent);
+    free(t->mount_lock);
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->wake);
     pthread_cond_destroy(&t->unpinned);
@@ -684,6 +858,8 @@ static int tmpfs_new(struct tmpfs_layer **out, const struct xd_config *cfg)
     t->file_mode = cfg->file_permissions;
     t->dir_mode = cfg->dir_permissions;
     t->create_dirs = cfg->auto_create_dirs;
+    t->allow_shared = cfg->allow_shared_directories;
+    t->dirfd = t->mount_fd = t->mount_parent = -1;
     t->interval_sec = (unsigned)cfg->backup_interval_sec;
     pthread_mutex_init(&t->lock, NULL);
     pthread_condattr_init(&attr);
@@ -714,7 +890,7 @@ static void tmpfs_file_free(struct tmpfs_file *tf)
 {
     pthread_mutex_destroy(&tf->backup_lock);
     free(tf->disk_path);
-    free(tf->backup_tmp);
+    free(tf->backup_base);
     free(tf->disk_dir);
     free(tf->data_path);
     free(tf);
@@ -731,22 +907,6 @@ static void tmpfs_close(struct xd_layer *layer)
 }
 
 /* --- files --------------------------------------------------------------- */
-
-/* P.xdbackup.tmp beside P; when P's name is too long for the suffix, a
- * name from a hash of P. NULL: no memory. */
-static char *tmpfs_backup_tmp_name(const char *disk_path, const char *disk_dir)
-{
-    const char *base = strrchr(disk_path, '/');
-    char *name;
-    int rc;
-    base = base ? base + 1 : disk_path;
-    if (strlen(base) + strlen(TMPFS_BACKUP_SUFFIX) <= NAME_MAX)
-        rc = asprintf(&name, "%s" TMPFS_BACKUP_SUFFIX, disk_path);
-    else
-        rc = asprintf(&name, "%s/.%016llx" TMPFS_BACKUP_SUFFIX, disk_dir,
-                      (unsigned long long)tmpfs_hash(disk_path));
-    return rc < 0 ? NULL : name;
-}
 
 /* Per-file state for disk path P: its absolute form, backup names and tmpfs name. */
 static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct tmpfs_file **out)
@@ -765,7 +925,9 @@ static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct 
         slash[slash == tf->disk_dir] = '\0'; /* keep "/" for a file at the root */
     else
         strcpy(tf->disk_dir, ".");
-    if (!(tf->backup_tmp = tmpfs_backup_tmp_name(tf->disk_path, tf->disk_dir)))
+    tf->data_name = strrchr(tf->data_path, '/') + 1;
+    if (!(tf->backup_base = strdup(strrchr(tf->disk_path, '/') ? strrchr(tf->disk_path, '/') + 1
+                                                              : tf->disk_path)))
         goto fail;
     *out = tf;
     return 0;
@@ -821,6 +983,51 @@ static int tmpfs_check_disk_path(const char *path, char *err, size_t errlen)
     return -EISDIR;
 }
 
+/* The tmpfs copy's name is ours: a symlink, or another user's file, planted
+ * there is refused rather than handed to the driver (which opens by name).
+ * With XD_OPEN_CREATE the copy is made here; without, it must exist. */
+static int tmpfs_claim(const struct tmpfs_layer *t, const struct tmpfs_file *tf, unsigned flags,
+                       char *err, size_t errlen)
+{
+    struct stat st;
+    int rc = 0;
+    if (flags & XD_OPEN_CREATE) {
+        int fd = xd_open_own_at(t->dirfd, tf->data_name, O_RDONLY, t->file_mode);
+        rc = fd < 0 ? fd : close(fd);
+    } else if (!fstatat(t->dirfd, tf->data_name, &st, AT_SYMLINK_NOFOLLOW)) {
+        rc = S_ISLNK(st.st_mode) ? -ELOOP
+             : (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) ? -EPERM
+                                                                                    : 0;
+    } /* missing without XD_OPEN_CREATE: the driver says ENOENT */
+    if (rc)
+        xd_errf(err, errlen, "%s: cannot use its tmpfs copy %s: %s", tf->disk_path,
+                tf->data_path, xd_refusal(rc));
+    return rc;
+}
+
+/* backup_to_disk replaces P by rename and makes temp files beside it: P's
+ * directory must be one others cannot redirect, and P not a symlink (a
+ * rename would silently cut it). */
+static int tmpfs_check_backup_target(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                                     char *err, size_t errlen)
+{
+    char what[PATH_MAX + 32];
+    const char *base;
+    struct stat st;
+    snprintf(what, sizeof(what), "%s (backup_to_disk=true)", tf->disk_path);
+    int fd = xd_dir_open_for(tf->disk_path, what, t->allow_shared, &base, err, errlen);
+    if (fd == -ENOENT)
+        return 0; /* made at the first backup, when auto_create_dirs allows */
+    if (fd < 0)
+        return fd;
+    int rc = !fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode) ? -ELOOP : 0;
+    close(fd);
+    if (rc)
+        xd_errf(err, errlen, "%s: is a symbolic link; backups replace it by rename, which would cut the link; allowed: a regular file or no file",
+                what);
+    return rc;
+}
+
 /* file->path arrives as the caller's disk path P and leaves as the tmpfs
  * copy's path, which the driver below opens (and reopens) by name. */
 static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
@@ -832,7 +1039,10 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
     int rc = tmpfs_check_disk_path(disk_path, err, errlen);
     if (rc || (rc = tmpfs_file_new(t, disk_path, &tf)))
         return rc;
-    if (t->backup && (rc = tmpfs_restore(t, tf, err, errlen)))
+    if (t->backup && ((rc = tmpfs_check_backup_target(t, tf, err, errlen)) ||
+                      (rc = tmpfs_restore(t, tf, err, errlen))))
+        goto fail;
+    if ((rc = tmpfs_claim(t, tf, flags, err, errlen)))
         goto fail;
     if (!(data_path = strdup(tf->data_path))) {
         rc = -ENOMEM;

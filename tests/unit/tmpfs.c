@@ -1,6 +1,8 @@
 /* tmpfs.c - unit test of the tmpfs type through the public API: data lands on
  * the tmpfs and not on disk, disk directories are refused, backup_to_disk
- * backs up and restores, auto_mount mounts once. Exit 0 pass, 1 fail, 77 skip.
+ * backs up and restores, auto_mount mounts once (only on a directory it makes)
+ * and its last user unmounts; planted symlinks and other users' directories
+ * are refused. Exit 0 pass, 1 fail, 77 skip.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,7 +25,13 @@
 
 #include "../../backends/xdevice.h"
 
-#define FALLBACK_DIR "/dev/shm/xdevice"
+/* The per-user default, /dev/shm/xdevice-UID, for the effective uid. */
+static const char *fallback_dir(void)
+{
+    static char dir[64];
+    snprintf(dir, sizeof(dir), "/dev/shm/xdevice-%u", (unsigned)geteuid());
+    return dir;
+}
 
 static int failures;
 
@@ -160,6 +168,18 @@ static int count_entries(const char *dir)
         n += e->d_name[0] != '.';
     closedir(d);
     return n;
+}
+
+static bool has_prefix_entry(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && (e = readdir(d)))
+        found |= !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d)
+        closedir(d);
+    return found;
 }
 
 /* Remove the files in dir, as a reboot would empty a tmpfs. */
@@ -310,7 +330,7 @@ static void test_backup(void)
 
     snprintf(dir, sizeof(dir), "%s/backup", shm_base);
     snprintf(p, sizeof(p), "%s/backup/data.bin", disk_base); /* directory made on backup */
-    snprintf(tmp, sizeof(tmp), "%s.xdbackup.tmp", p);
+    snprintf(tmp, sizeof(tmp), "%s/backup", disk_base);
     int rc = open_dev(&dev, dir, kv, err);
     CHECK(rc == 0, "open: %d %s", rc, err);
     if (rc)
@@ -323,7 +343,7 @@ static void test_backup(void)
         CHECK(file_equals(p, expect, BK_LEN), "after fsync %s differs from what was written", p);
         CHECK(!stat(p, &st) && (uint64_t)st.st_blocks * 512 < BK_LEN,
               "the backup's hole was filled in (%lld blocks)", (long long)st.st_blocks);
-        CHECK(access(tmp, F_OK) && errno == ENOENT, "%s left behind", tmp);
+        CHECK(!has_prefix_entry(tmp, ".data.bin.xdbackup."), "a temporary copy left in %s", tmp);
         fill(expect + 8192, 4096, 5); /* no sync: the thread must pick it up */
         CHECK(xd_write(dev, f, expect + 8192, 4096, 8192) == 4096, "write 3");
         CHECK(wait_for_backup(p, expect, 5), "no periodic backup within 5 s");
@@ -375,11 +395,16 @@ static int nonroot_check(const char *dir)
     if (rc)
         return 1;
     snprintf(want, sizeof(want), "tmpfs: auto_mount needs root; using %s instead of %s",
-             FALLBACK_DIR, dir);
+             fallback_dir(), dir);
     const char *notice = xd_dev_notice(dev);
     CHECK(notice && !strcmp(notice, want), "notice '%s', want '%s'", notice ? notice : "(null)",
           want);
-    CHECK(stats_contain(dev, "\"directory\":\"" FALLBACK_DIR "\""), "fallback directory");
+    snprintf(want, sizeof(want), "\"directory\":\"%s\"", fallback_dir());
+    CHECK(stats_contain(dev, want), "fallback directory");
+    struct stat st;
+    CHECK(!lstat(fallback_dir(), &st) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+              (st.st_mode & 07777) == 0700,
+          "%s is not a 0700 directory of uid %u", fallback_dir(), (unsigned)geteuid());
     CHECK(access(dir, F_OK) && errno == ENOENT, "%s created though unused", dir);
     xd_close(dev);
     return failures != before;
@@ -387,8 +412,9 @@ static int nonroot_check(const char *dir)
 
 static void test_auto_mount_nonroot(void)
 {
-    char dir[PATH_MAX + 16];
-    bool existed = !access(FALLBACK_DIR, F_OK);
+    char dir[PATH_MAX + 16], fallback[64];
+    snprintf(fallback, sizeof(fallback), "/dev/shm/xdevice-%u", geteuid() ? geteuid() : 65534u);
+    bool existed = !access(fallback, F_OK);
     snprintf(dir, sizeof(dir), "%s/nonroot", shm_base);
     if (geteuid() != 0) {
         nonroot_check(dir);
@@ -405,7 +431,7 @@ static void test_auto_mount_nonroot(void)
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "non-root child: status %d", status);
     }
     if (!existed)
-        rmdir(FALLBACK_DIR); /* only if empty: never another user's data */
+        rmdir(fallback); /* only if empty: never another user's data */
 }
 
 /* --- auto_mount as root -------------------------------------------------- */
@@ -453,13 +479,48 @@ static void auto_mount_checks(struct racer *r, int n, const char *dir)
     CHECK(!statfs(dir, &sf) && sf.f_type == TMPFS_MAGIC, "%s is not a tmpfs", dir);
     CHECK((uint64_t)sf.f_blocks * sf.f_bsize == 16 << 20, "size %llu, want 16 MiB",
           (unsigned long long)sf.f_blocks * sf.f_bsize);
-    CHECK(r[0].rc || xd_dev_notice(r[0].dev) == NULL, "unexpected notice");
+    for (int i = 0; i < n; i++) {
+        const char *notice = r[i].rc ? NULL : xd_dev_notice(r[i].dev);
+        bool mounter = !r[i].rc && stats_have(r[i].dev, "\"mounted_by_us\":true", false);
+        CHECK(mounter ? notice && strstr(notice, "unmounts it") && !strchr(notice, '\n')
+                      : notice == NULL,
+              "racer %d: notice '%s'", i, notice ? notice : "(null)");
+    }
     snprintf(p, sizeof(p), "%s/m.dat", disk_base);
     if (!r[0].rc && !xd_file_open(r[0].dev, p, XD_OPEN_CREATE, 0, &f, err, sizeof(err))) {
         CHECK(xd_write(r[0].dev, f, "mounted", 7, 0) == 7, "write on the mount");
         xd_file_close(r[0].dev, f);
         CHECK(dir_has_data(dir, (const unsigned char *)"mounted", 7, 0), "data not on the mount");
     }
+}
+
+/* A mount would hide what is in a directory: an existing non-empty one,
+ * or one xdevice did not make, is refused with one line and left as it was. */
+static void auto_mount_refusals(const char *parent)
+{
+    static const char *const kv[] = {"auto_mount", "true", "tmpfs_size", "16m", NULL};
+    char err[XD_ERRLEN] = "", dir[PATH_MAX], keep[PATH_MAX + 16];
+    struct xd_dev *dev = NULL;
+    snprintf(dir, sizeof(dir), "%s/users", parent);
+    snprintf(keep, sizeof(keep), "%s/keep.txt", dir);
+    mkdir(dir, 0755);
+    write_text(keep, "mine\n");
+    for (int round = 0; round < 2; round++) {
+        int rc = open_dev(&dev, dir, kv, err);
+        CHECK(rc == -EEXIST, "auto_mount on %s %s: rc %d, want -EEXIST", dir,
+              round ? "(empty)" : "(not empty)", rc);
+        CHECK(strstr(err, round ? "not made by xdevice" : "is not empty") && !strchr(err, '\n'),
+              "message: '%s'", err);
+        CHECK(mounts_at(dir) == 0, "mounted over %s", dir);
+        if (!rc)
+            xd_close(dev);
+        if (!round)
+            CHECK(file_equals(keep, (const unsigned char *)"mine\n", 5), "%s was touched", keep);
+        unlink(keep);
+    }
+    CHECK(rmdir(dir) == 0, "%s: %s", dir, strerror(errno));
+    snprintf(keep, sizeof(keep), "%s.lock", dir);
+    unlink(keep);
 }
 
 static void test_auto_mount_root(void)
@@ -469,7 +530,6 @@ static void test_auto_mount_root(void)
          lock[sizeof(parent) + 16];
     struct racer r[RACERS] = {{0}};
     pthread_t th[RACERS];
-    struct statfs sf;
     if (geteuid() != 0) {
         printf("SKIP auto_mount as root: not root\n");
         return;
@@ -491,17 +551,21 @@ static void test_auto_mount_root(void)
     } else {
         auto_mount_checks(r, RACERS, dir);
     }
-    for (int i = 0; i < RACERS; i++)
-        if (!r[i].rc)
-            xd_close(r[i].dev);
-    if (mounts_at(dir)) {
-        CHECK(!statfs(dir, &sf) && sf.f_type == TMPFS_MAGIC, "unmounted at close");
-        CHECK(umount2(dir, 0) == 0, "umount %s: %s", dir, strerror(errno));
+    for (int i = 0; i < RACERS; i++) {
+        if (r[i].rc)
+            continue;
+        xd_close(r[i].dev);
+        if (i < RACERS - 1) /* users remain: the mount stays */
+            CHECK(mounts_at(dir) == 1, "unmounted with %d users left", RACERS - 1 - i);
     }
+    CHECK(mounts_at(dir) == 0, "still mounted after the last user closed");
+    CHECK(access(dir, F_OK) && errno == ENOENT, "%s left behind", dir);
+    CHECK(access(lock, F_OK) && errno == ENOENT, "%s left behind", lock);
     for (int i = 0; i < RACERS && mounts_at(dir); i++) /* mounts stacked by a bug */
         umount2(dir, 0);
     rmdir(dir);
     unlink(lock);
+    auto_mount_refusals(parent);
     CHECK(rmdir(parent) == 0, "%s not empty after the test: %s", parent, strerror(errno));
 }
 
