@@ -24,17 +24,17 @@
 # ROUNDS (default 3) rounds of the first three, each ratio taken within a
 # round (the codec measured right after fio, on the same chunks), and the
 # median of the rounds' ratios reported, as scripts/perf.sh pairs its runs. Data goes to
-# BENCH_DIR (default /var/tmp/xdevice-bench-compress). Exit 1 if a target is
+# a directory made (mktemp) under BENCH_DIR (default /var/tmp) and removed
+# after; nothing else there is touched. Exit 1 if a target is
 # missed. Run by `make bench` after the main job; alone: bash scripts/bench-compress.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-dir=${BENCH_DIR:-/var/tmp/xdevice-bench-compress}
 rounds=${ROUNDS:-3}
 size=256m
 engine=external:build/xdevice.so
-mkdir -p "$dir"
-trap 'rm -rf "$dir"' EXIT
+dir=$(mktemp -d "${BENCH_DIR:-/var/tmp}/xdevice-bench-compress.XXXXXX")
+trap 'rm -rf -- "$dir"' EXIT
 
 # fio's JSON: one job's figure (python3 only reads the result files)
 json_get() { # FILE EXPR

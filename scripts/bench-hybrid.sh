@@ -38,18 +38,22 @@ REPS=${HYBRID_BENCH_REPS:-3}
 RAMP=${HYBRID_BENCH_RAMP:-20}
 RUNTIME=${HYBRID_BENCH_RUNTIME:-10}
 DIR=${HYBRID_BENCH_DIR:-/var/tmp/xdevice-bench-hybrid}
-HOT_DIR=/dev/shm/xdevice-bench-hybrid.$$
 IOPS_TARGET=3
 CPU_TARGET=10
 
 die() { echo "bench-hybrid: $*" >&2; exit 2; }
 [ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
-mkdir -p "$DIR" "$HOT_DIR"
+mkdir -p "$DIR"
 [ "$(stat -f -c %T "$DIR")" != tmpfs ] || die "HYBRID_BENCH_DIR=$DIR is a tmpfs; the cold tier (direct) needs a disk"
-[ "$(stat -f -c %T "$HOT_DIR")" = tmpfs ] || die "/dev/shm is not a tmpfs"
-WORK=$(mktemp -d "$DIR/run.XXXXXX")
-cleanup() { rm -rf "$WORK" "$HOT_DIR"; }
+[ "$(stat -f -c %T /dev/shm)" = tmpfs ] || die "/dev/shm is not a tmpfs"
+HOT_DIR="" WORK=""
+cleanup() { # only what this run made
+    if [ -n "$WORK" ]; then rm -rf -- "$WORK"; fi
+    if [ -n "$HOT_DIR" ]; then rm -rf -- "$HOT_DIR"; fi
+}
 trap cleanup EXIT
+HOT_DIR=$(mktemp -d /dev/shm/xdevice-bench-hybrid.XXXXXX)
+WORK=$(mktemp -d "$DIR/run.XXXXXX")
 
 layout() { # FILE: written in full, flushed; a hybrid file gets a new map
     rm -f "$1" "$1.xdmap"

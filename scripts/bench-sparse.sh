@@ -52,7 +52,7 @@ die() { echo "bench-sparse: $*" >&2; exit 2; }
 ((SIZE % BS == 0)) || die "SPARSE_BENCH_SIZE must be a multiple of 64k"
 
 FILES=()
-cleanup() { rm -rf "${FILES[@]}"; }
+cleanup() { if [ ${#FILES[@]} -gt 0 ]; then rm -rf -- "${FILES[@]}"; fi; } # only what this run made
 trap cleanup EXIT
 
 # The two jobs over a file of $1 bytes (see the top of this file).
@@ -126,9 +126,11 @@ failed=0
 bench_dir() {
     local dir=$1 file stats r s w a l g gw sp rg sl sa ratios=() allocs=() tsp=() trg=()
     [ "$(stat -f -c %T "$dir")" != tmpfs ] || { echo "skip $dir: a tmpfs, not a disk"; return; }
-    file=$dir/xdevice-sparse-bench.$$.dat
-    stats=$dir/xdevice-sparse-bench.$$.json
-    FILES+=("$file" "$stats" "$stats.d")
+    local work
+    work=$(mktemp -d "$dir/xdevice-sparse-bench.XXXXXX") # ours alone: removed whole
+    FILES+=("$work")
+    file=$work/data.dat
+    stats=$work/stats.json
     for ((r = 0; r < REPS; r++)); do
         # alternate who goes first: the second run finds the machine warmed
         if ((r % 2 == 0)); then
@@ -195,8 +197,9 @@ for d in $DIRS; do
     bench_dir "$d"
 done
 
-shm=/dev/shm/xdevice-sparse-cost.$$.dat
-FILES+=("$shm")
+shm_dir=$(mktemp -d /dev/shm/xdevice-sparse-cost.XXXXXX)
+FILES+=("$shm_dir")
+shm=$shm_dir/data.dat
 fio --name=layout --ioengine=psync --rw=write --bs=1m --size=256m --filename="$shm" \
     --output=/dev/null
 echo

@@ -5,13 +5,17 @@
 #
 #   BENCH=quick|full    depth: quick (default) runs each workload 2 s on 256 MiB
 #                       files, full 15 s on 1 GiB files
-#   BENCH_DIR=DIR       where data files go (default /var/tmp/xdevice-bench; a
-#                       disk file system, or the direct type is skipped)
+#   BENCH_DIR=DIR       where the run's scratch directory goes (default
+#                       /var/tmp; a disk file system, or the direct type is
+#                       skipped). The bench makes its own directory there
+#                       (mktemp) and removes only that, never DIR itself, so
+#                       two benches, or a user's files in DIR, are safe.
 #   BENCH_DEVICE=DEV    block device for the block type (its data is destroyed);
 #                       default: a loop device made here as root and removed
 #
-# Results: results/<timestamp>/ (fio json+ and terse per run, xdevice stats,
-# logs, report.html), with results/latest pointing at the newest.
+# Results: results/<timestamp>-<pid>/ (fio json+ and terse per run, xdevice
+# stats, logs, report.html), with results/latest pointing at the newest
+# complete run (moved only when a run has finished).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,19 +24,22 @@ case ${BENCH:-quick} in
     full) size=1g runtime=15 ;;
     *) echo "bench: BENCH=${BENCH}: unknown depth; allowed: quick or full" >&2; exit 2 ;;
 esac
-dir=${BENCH_DIR:-/var/tmp/xdevice-bench}
-tmpfs_dir=/dev/shm/xdevice-bench
-stamp=$(date +%Y%m%d-%H%M%S)
-out=results/$stamp
-mkdir -p "$out/logs" "$dir" "$tmpfs_dir"
-ln -sfn "$stamp" results/latest
-
-loop_dev="" loop_img=$dir/block.img
-cleanup() {
+parent=${BENCH_DIR:-/var/tmp}
+[ -d "$parent" ] || { echo "bench: BENCH_DIR=$parent: not a directory; allowed: an existing directory (the bench makes its own inside)" >&2; exit 2; }
+dir="" tmpfs_dir="" loop_dev=""
+cleanup() { # only what this run made
     if [ -n "$loop_dev" ]; then losetup -d "$loop_dev" || true; fi
-    rm -rf "$dir" "$tmpfs_dir"
+    if [ -n "$dir" ]; then rm -rf -- "$dir"; fi
+    if [ -n "$tmpfs_dir" ]; then rm -rf -- "$tmpfs_dir"; fi
 }
 trap cleanup EXIT
+dir=$(mktemp -d "$parent/xdevice-bench.XXXXXX")
+tmpfs_dir=$(mktemp -d /dev/shm/xdevice-bench.XXXXXX)
+stamp=$(date +%Y%m%d-%H%M%S)-$$
+out=results/$stamp
+mkdir -p results
+mkdir "$out" "$out/logs"
+loop_img=$dir/block.img
 
 # --- configurations ------------------------------------------------------------
 # name | xdevice type | async | data file | fio reference engine | its direct= | xdevice's cache
@@ -193,3 +200,6 @@ bash scripts/bench-cache.sh | tee "$out/cache-targets.txt" || echo "bench: a cac
 echo
 echo "bench: hybrid targets (scripts/bench-hybrid.sh)"
 bash scripts/bench-hybrid.sh | tee "$out/hybrid-targets.txt" || echo "bench: a hybrid target was missed (above)"
+
+# Only now, with every part done: an interrupted run never becomes "latest".
+ln -sfn "$stamp" "results/latest.$$" && mv -T "results/latest.$$" results/latest

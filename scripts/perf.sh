@@ -14,9 +14,7 @@ ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
 RUNTIME=${PERF_RUNTIME:-5}
 REPS=${PERF_REPS:-3}
 SIZE=${PERF_SIZE:-1g}
-SHM_FILE=/dev/shm/xdevice-perf.dat
 DISK_DIR=${PERF_DISK_DIR:-/var/tmp}
-DISK_FILE=$DISK_DIR/xdevice-perf.dat
 TARGET=0.95
 
 die() { echo "perf: $*" >&2; exit 1; }
@@ -65,9 +63,17 @@ lay_out() { # a file fully written, so reads hit data rather than holes
         --output=/dev/null
 }
 
+# Scratch directories of this run's own (mktemp), removed whole at exit:
+# fixed names in /dev/shm would collide with another perf run, or be a
+# link someone planted.
+SHM_WORK="" DISK_WORK=""
+trap 'for d in "$SHM_WORK" "$DISK_WORK"; do if [ -n "$d" ]; then rm -rf -- "$d"; fi; done' EXIT
+SHM_WORK=$(mktemp -d /dev/shm/xdevice-perf.XXXXXX)
+DISK_WORK=$(mktemp -d "$DISK_DIR/xdevice-perf.XXXXXX")
+SHM_FILE=$SHM_WORK/data.dat
+DISK_FILE=$DISK_WORK/data.dat
 lay_out "$SHM_FILE"
 lay_out "$DISK_FILE"
-trap 'rm -f "$SHM_FILE" "$DISK_FILE"' EXIT
 
 printf 'xdevice vs fio %s, 4k random read, %ss x %s reps, median IOPS\n' "$(fio --version)" "$RUNTIME" "$REPS"
 printf '%-52s %10s %10s %7s\n' "row (xdevice | fio reference)" "xdevice" "fio" "ratio"

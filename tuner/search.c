@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "xdtune.h"
+#include "../backends/core/fileutil.h"
 
 #define XT_MAX_MEAS 16
 
@@ -556,6 +557,34 @@ static int check_goal(struct search *S, char *err, size_t errlen)
     return -EINVAL;
 }
 
+/* --out and its trials/: made by us or ours already (never a symlink,
+ * never another user's), in a parent others cannot redirect. */
+static int out_dirs(const char *out, char *err, size_t errlen)
+{
+    char what[4200], path[4200];
+    const char *base;
+    snprintf(path, sizeof(path), "%s", out);
+    for (size_t n = strlen(path); n > 1 && path[n - 1] == '/'; n--)
+        path[n - 1] = '\0';
+    snprintf(what, sizeof(what), "--out %s", out);
+    int parent = xd_dir_open_for(path, what, false, &base, err, errlen);
+    if (parent < 0)
+        return parent;
+    int dir = xd_mkdir_own_at(parent, base, 0755), trials = -1;
+    if (dir >= 0)
+        trials = xd_mkdir_own_at(dir, "trials", 0755);
+    int rc = dir < 0 ? dir : trials < 0 ? trials : 0;
+    if (rc)
+        snprintf(err, errlen, "%.300s: cannot create it%s: %s", what, dir < 0 ? "" : " or its trials/",
+                 xd_refusal(rc));
+    close(parent);
+    if (dir >= 0)
+        close(dir);
+    if (trials >= 0)
+        close(trials);
+    return rc;
+}
+
 static int setup(struct search *S, char *err, size_t errlen)
 {
     int rc;
@@ -575,12 +604,8 @@ static int setup(struct search *S, char *err, size_t errlen)
         rc = xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
     if (rc)
         return rc;
-    char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/trials", S->o->out);
-    if ((mkdir(S->o->out, 0755) && errno != EEXIST) || (mkdir(dir, 0755) && errno != EEXIST)) {
-        snprintf(err, errlen, "--out %s: cannot create: %s", S->o->out, strerror(errno));
-        return -errno;
-    }
+    if ((rc = out_dirs(S->o->out, err, errlen)))
+        return rc;
     snprintf(S->history_path, sizeof(S->history_path), "%s/history.json", S->o->out);
     S->hist = xt_history_new("search", S->o->job, S->o->config);
     xt_history_set(S->hist, "method", S->o->method == XT_METHOD_GP ? "gp" : S->o->method == XT_METHOD_RANDOM ? "random" : "grid");

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "xdtune.h"
+#include "../backends/core/fileutil.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -55,30 +56,44 @@ char *xt_read_file(const char *path, size_t *len)
     return buf;
 }
 
+/* xdtune's outputs are made the way the library makes its own files
+ * (backends/core/fileutil.h): in a directory checked to be the user's or
+ * root's and not writable by others unless sticky, never through a symlink,
+ * temp names unpredictable. xdtune has no config, so no shared directory
+ * is allowed. */
+static int out_dir(const char *path, const char **base, char *err, size_t errlen)
+{
+    return xd_dir_open_for(path, path, false, base, err, errlen);
+}
+
 int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const char *base;
+    int dirfd = out_dir(path, &base, err, errlen);
+    if (dirfd < 0)
+        return dirfd;
+    struct iovec iov = {(void *)text, strlen(text)};
+    int rc = xd_replace_at(dirfd, base, 0644, &iov, 1);
+    close(dirfd);
+    if (rc)
+        fail(err, errlen, "%s: cannot replace it: %s", path, xd_refusal(rc));
+    return rc;
+}
+
+int xt_create(const char *path, char *err, size_t errlen)
+{
+    const char *base;
+    int dirfd = out_dir(path, &base, err, errlen);
+    if (dirfd < 0)
+        return dirfd;
+    /* an earlier trial's file, or a link planted at the name: the link
+     * itself goes, never what it points to */
+    int fd = unlinkat(dirfd, base, 0) && errno != ENOENT ? -errno
+                                                        : xd_create_at(dirfd, base, O_WRONLY, 0644);
+    close(dirfd);
     if (fd < 0)
-        return fail(err, errlen, "%s: cannot write: %s", tmp, strerror(errno)), -errno;
-    size_t len = strlen(text), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return fail(err, errlen, "%s: write failed: %s", tmp, strerror(e)), -e;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) || close(fd) || rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return fail(err, errlen, "%s: cannot replace: %s", path, strerror(e)), -e;
-    }
-    return 0;
+        fail(err, errlen, "%s: cannot create it: %s", path, xd_refusal(fd));
+    return fd;
 }
 
 /* --- the job ----------------------------------------------------------------- */
@@ -176,9 +191,13 @@ void xt_job_free(struct xt_job *job)
 static int job_write(const struct xt_job *job, const char *path, const char *ini,
                      const char *stats, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    int fd = xt_create(path, err, errlen);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return fd < 0 ? -1 : fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    }
     int placed = 0;
     fprintf(f, "; %s as run by xdtune with one candidate config\n", job->path);
     for (size_t i = 0; i < job->nlines; i++) {
@@ -240,12 +259,12 @@ static void fio_error_line(const char *errpath, int status, char *err, size_t er
     free(text);
 }
 
-static pid_t fio_spawn(const char *jobpath, const char *outpath, const char *errpath)
+static pid_t fio_spawn(const char *jobpath, const char *outpath, int errfd)
 {
     pid_t pid = fork();
     if (pid)
         return pid;
-    int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = errfd;
     if (fd >= 0) {
         dup2(fd, 1); /* fio's notes on stdout go with its errors, not into the JSON */
         dup2(fd, 2);
@@ -288,13 +307,31 @@ int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *pre
     if (!realpath(ini_path, ini_abs))
         return fail(err, errlen, "%s: %s", ini_path, strerror(errno));
     memset(fig, 0, sizeof(*fig));
-    unlink(out);
-    unlink(stats);
-    if (job_write(job, jobpath, ini_abs, stats, err, errlen))
+    /* fio opens --output by name: made here first, in the checked
+     * directory, so no planted link can be where fio writes */
+    int errfd = -1, outfd = xt_create(out, err, errlen);
+    if (outfd < 0 || (errfd = xt_create(errpath, err, errlen)) < 0) {
+        if (outfd >= 0)
+            close(outfd);
         return -1;
+    }
+    close(outfd);
+    const char *sbase;
+    int sdir = out_dir(stats, &sbase, err, errlen);
+    if (sdir < 0) {
+        close(errfd);
+        return -1;
+    }
+    unlinkat(sdir, sbase, 0); /* the engine makes it anew (never through a link) */
+    close(sdir);
+    if (job_write(job, jobpath, ini_abs, stats, err, errlen)) {
+        close(errfd);
+        return -1;
+    }
     double t0 = now_s();
     int status = 0;
-    pid_t pid = fio_spawn(jobpath, out, errpath);
+    pid_t pid = fio_spawn(jobpath, out, errfd);
+    close(errfd);
     if (pid < 0)
         return fail(err, errlen, "cannot start fio: %s", strerror(errno));
     int timed_out = fio_wait(pid, timeout_s, &status);

@@ -111,6 +111,9 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_fig
                      char *err, size_t errlen);
 /* Write text to path atomically (temp file, fsync, rename). */
 int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen);
+/* A fresh file at path (whatever was at the name is removed, never
+ * followed), in a checked directory. Returns the fd or -errno. */
+int xt_create(const char *path, char *err, size_t errlen);
 char *xt_read_file(const char *path, size_t *len);
 struct cJSON;
 /* A member's number, 0 when it is missing or not a number. */
