@@ -28,12 +28,20 @@ int xd_mkdir_p(const char *path, mode_t mode)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(dir, mode) && errno != EEXIST)
+        if (mkdir(dir, mode)) {
+            if (errno != EEXIST)
+                return -errno;
+        } else if (chmod(dir, mode)) { /* dir_permissions exactly, whatever the umask */
             return -errno;
+        }
         *p = '/';
     }
-    if (mkdir(dir, mode) && errno != EEXIST)
+    if (mkdir(dir, mode)) {
+        if (errno != EEXIST)
+            return -errno;
+    } else if (chmod(dir, mode)) {
         return -errno;
+    }
     if (stat(dir, &st))
         return -errno;
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
@@ -293,6 +301,26 @@ int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode)
         return rc;
     }
     return fd;
+}
+
+int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
+{
+    int nofollow = follow ? 0 : O_NOFOLLOW;
+    if (flags & O_CREAT) {
+        int fd = open(path, flags | O_EXCL | O_NOFOLLOW, mode & 0700);
+        if (fd >= 0) {
+            if (fchmod(fd, mode)) {
+                int rc = -errno;
+                close(fd);
+                return rc;
+            }
+            return fd;
+        }
+        if (errno != EEXIST)
+            return -errno;
+    }
+    int fd = open(path, (flags & ~O_CREAT) | nofollow);
+    return fd < 0 ? -errno : fd;
 }
 
 int xd_write_all(int fd, const void *buf, size_t len)

@@ -71,6 +71,12 @@ int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode);
  * fsync, renameat. Only a regular file (or nothing) may be at name: a
  * symlink there is refused (-ELOOP) rather than replaced. 0 or -errno. */
 int xd_replace_at(int dirfd, const char *name, mode_t mode, const struct iovec *iov, int iovcnt);
+/* Open a data file. With O_CREAT a new file is made with O_EXCL and then
+ * given mode exactly (file_permissions, whatever the umask); an existing
+ * one is opened as it is, through a symlink only when follow (the file
+ * types fio lays out follow links as fio does; the types whose format
+ * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link). */
+int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
 /* write(2) all of buf, EINTR retried. 0 or -errno (-EIO for a 0 return). */
 int xd_write_all(int fd, const void *buf, size_t len);
 /* What a refused name is, for messages: "a symbolic link", ... */

@@ -180,9 +180,9 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
         return rc;
     }
     fd_cache_trim(d, 1);
-    int fd = open(path, oflags, cfg->file_permissions);
+    int fd = xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
     if (fd < 0) {
-        rc = -errno;
+        rc = fd;
         if (rc == -EINVAL && (oflags & O_DIRECT))
             xd_errf(err, errlen, "%s: the file system does not support O_DIRECT (direct type or use_direct_io=true); allowed: a disk file system such as ext4 or xfs", path);
         else

@@ -272,9 +272,10 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
         return rc;
     }
-    mf->fd = open(path, oflags, cfg->file_permissions);
+    mf->fd = xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
     if (mf->fd < 0) {
-        rc = -errno;
+        rc = mf->fd;
+        mf->fd = -1;
         xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
         return rc;
     }

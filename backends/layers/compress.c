@@ -300,11 +300,11 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
         xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(errno));
         return -errno;
     }
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, cfg->file_permissions);
+    /* a container's format is ours: never written through a link */
+    int fd = xd_open_data(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->file_permissions, false);
     if (fd < 0) {
-        int e = errno;
-        xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(e));
-        return -e;
+        xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(fd));
+        return fd;
     }
     int rc = container_prepare_fd(fd, path, cfg, size, &h, err, errlen);
     close(fd);
@@ -1112,11 +1112,14 @@ static int compress_file_open(struct xd_layer *layer, struct xd_file *file, unsi
     if ((flags & XD_OPEN_CREATE) && !ro && cfg->auto_create_dirs &&
         xd_mkdir_parents(file->path, cfg->dir_permissions) < 0)
         rc = -errno;
-    f->fd = rc ? -1 : open(file->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
-                                         ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0),
-                           cfg->file_permissions);
-    if (!rc && f->fd < 0)
-        rc = -errno;
+    f->fd = rc ? -1
+               : xd_open_data(file->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+                                              ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0),
+                              (mode_t)cfg->file_permissions, false);
+    if (!rc && f->fd < 0) {
+        rc = f->fd;
+        f->fd = -1;
+    }
     if (!rc)
         rc = ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
     if (!rc && (flags & XD_OPEN_CREATE) && !ro)

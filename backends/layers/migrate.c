@@ -754,12 +754,14 @@ int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size
     } else if (!rc) {
         if (cfg->auto_create_dirs)
             xd_mkdir_parents(cold, cfg->dir_permissions);
-        int fd = open(cold, O_RDWR | O_CREAT | O_CLOEXEC, cfg->file_permissions);
+        /* the hybrid format (file plus map) is ours: never through a link */
+        int fd = xd_open_data(cold, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->file_permissions,
+                              false);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) ||
             ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))) {
-            rc = -errno;
-            xd_errf(err, errlen, "%s: cannot create the cold tier's file: %s", cold, strerror(-rc));
+            rc = fd < 0 ? fd : -errno;
+            xd_errf(err, errlen, "%s: cannot create the cold tier's file: %s", cold, xd_refusal(rc));
         } else {
             *logical = (uint64_t)st.st_size < size ? size : (uint64_t)st.st_size;
         }
