@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "mem.h"
 #include "plot.h"
 
@@ -182,9 +183,9 @@ void xr_charts_render(struct xr_report *r)
     char *script = xr_mem_printf("%s/charts.gp", r->outdir);
     struct xr_plot gp = { .r = r };
 
-    gp.f = fopen(script, "w");
+    gp.f = xr_out_open(script);
     if (!gp.f) {
-        xr_report_problem(r, "xdreport: %s: %s", script, strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", script, xr_out_strerror(errno));
         free(script);
         return;
     }

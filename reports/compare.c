@@ -3,6 +3,7 @@
  * interval and a verdict; as a table, JUnit XML and OpenMetrics text.
  * The command's contract is in compare.h, the statistics in stats.c.
  */
+#include "outfile.h"
 #include "compare.h"
 
 #include <dirent.h>
@@ -692,9 +693,9 @@ static int close_file(FILE *f, const char *path)
 
 static int write_junit(const struct compare *c, const char *path)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = xr_out_open(path);
     if (!f)
-        return fail("--junit %s: %s", path, strerror(errno));
+        return fail("--junit %s: %s", path, xr_out_strerror(errno));
     size_t count[NVERDICT];
     count_verdicts(c, count);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -776,9 +777,9 @@ static int write_openmetrics(const struct compare *c, const char *path)
         {"xdevice_compare_base_runs", "Runs with a value in BASE."},
         {"xdevice_compare_new_runs", "Runs with a value in NEW."},
     };
-    FILE *f = fopen(path, "w");
+    FILE *f = xr_out_open(path);
     if (!f)
-        return fail("--metrics %s: %s", path, strerror(errno));
+        return fail("--metrics %s: %s", path, xr_out_strerror(errno));
     for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
         fprintf(f, "# TYPE %s gauge\n# HELP %s %s\n", fam[k].name, fam[k].name, fam[k].help);
         for (size_t i = 0; i < c->nrows; i++) {

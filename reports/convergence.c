@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "report.h"
 
 static char *slurp(const char *path)
@@ -138,9 +139,9 @@ int xr_convergence_main(int argc, char **argv)
     char path[4200];
     mkdir(outdir, 0755);
     snprintf(path, sizeof(path), "%s/convergence.gp", outdir);
-    FILE *f = fopen(path, "w");
+    FILE *f = xr_out_open(path);
     if (!f) {
-        fprintf(stderr, "xdreport: convergence: %s: cannot write: %s\n", path, strerror(errno));
+        fprintf(stderr, "xdreport: convergence: %s: cannot write: %s\n", path, xr_out_strerror(errno));
         cJSON_Delete(root);
         return 1;
     }

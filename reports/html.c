@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "outfile.h"
 #include "mem.h"
 #include "options.h"
 #include "report.h"
@@ -378,11 +379,11 @@ static void put_body(FILE *f, const struct xr_report *r)
 int xr_html_write(struct xr_report *r)
 {
     char *path = xr_mem_printf("%s/report.html", r->outdir);
-    FILE *f = fopen(path, "w");
+    FILE *f = xr_out_open(path);
     int rc = 0;
 
     if (!f) {
-        xr_report_problem(r, "xdreport: %s: %s", path, strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", path, xr_out_strerror(errno));
         free(path);
         return -1;
     }

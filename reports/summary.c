@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "outfile.h"
 #include "format.h"
 #include "mem.h"
 #include "report.h"
@@ -27,9 +28,9 @@ static FILE *open_out(struct xr_report *r, const char *name, char **path)
     FILE *f;
 
     *path = xr_mem_printf("%s/%s", r->outdir, name);
-    f = fopen(*path, "w");
+    f = xr_out_open(*path);
     if (!f)
-        xr_report_problem(r, "xdreport: %s: %s", *path, strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", *path, xr_out_strerror(errno));
     return f;
 }
 
