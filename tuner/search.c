@@ -3,6 +3,7 @@
  * the best few are measured again before a winner is declared.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -177,7 +178,13 @@ static struct rec *run_trial(struct search *S, const struct xt_point *p, int as_
     }
     struct rec *r = &S->recs[i];
     struct xt_figures f;
-    int rc = write_candidate(S, p, as_start, ini, NULL, err, sizeof(err));
+    /* trials/ is ours and its files are made anew: whatever is at the
+     * name goes first (a link itself, never what it points to) */
+    int rc = unlink(ini) && errno != ENOENT ? -errno : 0;
+    if (rc)
+        snprintf(err, sizeof(err), "%.300s: cannot replace it: %s", ini, strerror(-rc));
+    else
+        rc = write_candidate(S, p, as_start, ini, NULL, err, sizeof(err));
     if (!rc)
         rc = xt_trial_run(&S->job, ini, prefix, S->o->trial_timeout, &f, err, sizeof(err));
     if (rc) {
@@ -577,6 +584,17 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     if (rc)
         snprintf(err, errlen, "%.300s: cannot create it%s: %s", what, dir < 0 ? "" : " or its trials/",
                  xd_refusal(rc));
+    /* the results are replaced by rename, never through a link: say so
+     * now rather than after the trials */
+    static const char *const results[] = {"history.json", "best.ini", "convergence.svg"};
+    for (unsigned i = 0; !rc && i < sizeof(results) / sizeof(results[0]); i++) {
+        struct stat st;
+        if (!fstatat(dir, results[i], &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode)) {
+            snprintf(err, errlen, "%.300s: %s is a symbolic link; xdtune never writes through one; allowed: remove it, or another --out",
+                     what, results[i]);
+            rc = -ELOOP;
+        }
+    }
     close(parent);
     if (dir >= 0)
         close(dir);

@@ -1,0 +1,431 @@
+"""Hostile file system: xdevice runs as root, another user plants links.
+
+For every path xdevice makes (stats document, its fragments directory and
+lock, periodic stats log, block trace, tmpfs data copies and backup temps,
+the hybrid type's map and hot copies, compressed containers, xdtune's and
+xdreport's outputs) a symlink to a victim file, then to a victim directory,
+is planted at the name (and at the old fixed temp names), the job runs, and:
+
+- the victim is untouched (content, mode, mtime; a directory's listing);
+- the run either refuses with one line naming the path, or writes safely
+  (the link itself is never written through).
+
+Then the same places in a directory owned by `nobody` with mode 0777: the
+run refuses with one line naming the directory, unless
+allow_shared_directories says otherwise.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, fio_job, run_fio, xdevice_lines
+
+NOBODY = 65534
+XDTUNE = REPO / "build" / "xdtune"
+XDREPORT = REPO / "build" / "xdreport"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="plants files as another user: needs root")
+
+
+# --- victims -------------------------------------------------------------------
+
+
+class Victims:
+    """A file and a directory that no run may change."""
+
+    def __init__(self, base: Path):
+        self.dir = base / "victims"
+        self.dir.mkdir()
+        self.file = self.dir / "precious.txt"
+        self.file.write_text("precious\n")
+        self.vdir = self.dir / "precious.d"
+        self.vdir.mkdir()
+        (self.vdir / "inside.txt").write_text("inside\n")
+        self.before = self.snapshot()
+
+    def snapshot(self):
+        st = self.file.stat()
+        dst = self.vdir.stat()
+        return (self.file.read_bytes(), st.st_mode, st.st_mtime_ns, st.st_nlink,
+                sorted(os.listdir(self.vdir)), (self.vdir / "inside.txt").read_bytes(),
+                dst.st_mode, sorted(os.listdir(self.dir)))
+
+    def target(self, kind):
+        return self.file if kind == "file" else self.vdir
+
+    def assert_untouched(self, where):
+        assert self.snapshot() == self.before, f"a victim was changed through {where}"
+
+
+def plant(link: Path, target: Path):
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(target, link)
+
+
+def still_link_or_regular(link: Path, target: Path):
+    """Safe outcomes at a planted name: the link as it was, or a regular
+    file put there by rename (never written through the link)."""
+    if link.is_symlink():
+        assert os.readlink(link) == str(target)
+    else:
+        assert not link.exists() or link.is_file()
+
+
+def refused_once(r, *needles):
+    """One distinct xdevice line, naming every needle."""
+    lines = sorted(set(xdevice_lines(r.text)))
+    hits = [ln for ln in lines if all(n in ln for n in needles)]
+    assert len(hits) == 1 and len(lines) == 1, f"want one line naming {needles}, got:\n{r.text}"
+    return hits[0]
+
+
+@pytest.fixture
+def place(tmp_path):
+    """A directory of root's where the links are planted (xdevice trusts it)."""
+    d = tmp_path / "place"
+    d.mkdir()
+    return d
+
+
+def tmpfs_name(path: Path) -> str:
+    """The tmpfs layer's name for a disk path: '/' and '%' escaped."""
+    s = str(path)[1:]
+    return s.replace("%", "%25").replace("/", "%2F")
+
+
+KINDS = ["file", "dir"]
+
+
+# --- the stats document, its fragments and lock -----------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", ["s.json", "s.json.d", "s.json.d.lock"])
+def test_stats_paths(engine, tmp_path, place, kind, name):
+    v = Victims(tmp_path)
+    link = place / name
+    plant(link, v.target(kind))
+    stats = place / "s.json"
+    r = run_fio(fio_job(engine, xd={"stats": stats}, filename=tmp_path / "data",
+                        rw="write", bs="4k", size="64k", numjobs=2, thread=1),
+                tmp_path, expect_ok=False)
+    v.assert_untouched(link)
+    still_link_or_regular(link, v.target(kind))
+    if link.is_symlink():  # refused: said once, naming the stats file
+        refused_once(r, str(stats))
+    assert not list(place.glob(".s.json.*")), "a temp file was left behind"
+
+
+def test_stats_leaves_nothing_beside_it(engine, tmp_path, place):
+    """The run's last job removes FILE.d and FILE.d.lock (threads and processes)."""
+    for thread in (0, 1):
+        stats = place / f"s{thread}.json"
+        run_fio(fio_job(engine, xd={"stats": stats}, filename=tmp_path / "data",
+                        rw="read", bs="4k", size="64k", numjobs=3, thread=thread), tmp_path)
+        assert json.loads(stats.read_text())["aggregate"]["jobs"] == 3
+    assert sorted(p.name for p in place.iterdir()) == ["s0.json", "s1.json"]
+
+
+# --- periodic stats log and the block trace -------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("key,name,extra", [
+    ("stats_log", "s.jsonl", {"stats_interval": 1}),
+    ("trace", "t.trace", {}),
+])
+def test_appended_files(engine, tmp_path, place, kind, key, name, extra):
+    v = Victims(tmp_path)
+    link = place / name
+    plant(link, v.target(kind))
+    r = run_fio(fio_job(engine, xd={key: link, **extra}, filename=tmp_path / "data",
+                        rw="write", bs="4k", size="64k"), tmp_path, expect_ok=False)
+    v.assert_untouched(link)
+    assert link.is_symlink() and os.readlink(link) == str(v.target(kind))
+    assert r.rc != 0
+    refused_once(r, f"{key}={link}", "symbolic link")
+
+
+def test_appended_file_of_another_user(engine, tmp_path, place):
+    """A log someone else made (or hard-linked) at the name is not appended to."""
+    v = Victims(tmp_path)
+    theirs = place / "t.trace"
+    os.link(v.file, theirs)  # a hard link: same inode as the victim
+    r = run_fio(fio_job(engine, xd={"trace": theirs}, filename=tmp_path / "data",
+                        rw="write", bs="4k", size="64k"), tmp_path, expect_ok=False)
+    os.unlink(theirs)
+    v.assert_untouched(theirs)
+    assert r.rc != 0
+    refused_once(r, f"trace={theirs}", "hard link")
+
+
+# --- the tmpfs type: data copies, backup temps, the disk path -------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("where", ["data", "old-backup-temp", "disk-path"])
+def test_tmpfs_paths(engine, tmp_path, shm_dir, kind, where):
+    v = Victims(tmp_path)
+    data = tmp_path / "disk" / "f.dat"
+    data.parent.mkdir()
+    link = {"data": shm_dir / tmpfs_name(data),
+            "old-backup-temp": Path(f"{data}.xdbackup.tmp"),
+            "disk-path": data}[where]
+    plant(link, v.target(kind))
+    r = run_fio(fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": shm_dir,
+                                    "backup_to_disk": 1},
+                        filename=data, rw="write", bs="4k", size="64k", fsync=4),
+                tmp_path, expect_ok=False)
+    v.assert_untouched(link)
+    if where == "old-backup-temp":  # not a name xdevice uses any more: the run is fine
+        assert r.rc == 0, r.text
+        assert link.is_symlink() and data.is_file() and data.stat().st_size == 64 * 1024
+    elif where == "disk-path" and not link.is_symlink():
+        # fio found the link's target too small and laid the file out anew
+        # (unlink, create): the link is gone before xdevice opens anything
+        still_link_or_regular(link, v.target(kind))
+    else:
+        assert r.rc != 0
+        refused_once(r, str(data), "symbolic link")
+        assert link.is_symlink()
+    assert not list(data.parent.glob(".f.dat.xdbackup.*")), "a temp file was left behind"
+
+
+def test_tmpfs_private_default(engine, tmp_path):
+    """No tmpfs_directory: /dev/shm/xdevice-UID, mode 0700, the user's."""
+    data = tmp_path / "f.dat"
+    run_fio(fio_job(engine, xd={"type": "tmpfs"}, filename=data, rw="write", bs="4k",
+                    size="64k"), tmp_path)
+    d = Path(f"/dev/shm/xdevice-{os.geteuid()}")
+    st = d.lstat()
+    assert d.is_dir() and not d.is_symlink() and st.st_uid == os.geteuid()
+    assert st.st_mode & 0o777 == 0o700
+    copy = d / tmpfs_name(data)
+    assert copy.is_file()
+    copy.unlink()
+
+
+def mounted(d: Path) -> bool:
+    return f" {d} " in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.fixture
+def unmount_after():
+    """Mount points to take down after the test, should a bug leave one."""
+    points = []
+    yield points
+    for p in points:
+        while mounted(p):
+            subprocess.run(["umount", str(p)], check=False)
+
+
+def test_auto_mount_refuses_a_full_directory(engine, tmp_path, unmount_after):
+    v = Victims(tmp_path)
+    unmount_after.append(v.dir)
+    r = run_fio(fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": v.dir, "auto_mount": 1},
+                        filename=tmp_path / "f.dat", rw="write", bs="4k", size="64k"),
+                tmp_path, expect_ok=False)
+    assert not mounted(v.dir)
+    v.assert_untouched("auto_mount")
+    assert r.rc != 0
+    refused_once(r, str(v.dir), "not empty")
+
+
+def test_auto_mount_is_undone_by_the_last_user(engine, tmp_path, unmount_after):
+    mnt = tmp_path / "mnt"
+    unmount_after.append(mnt)
+    r = run_fio(fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": mnt, "auto_mount": 1,
+                                    "tmpfs_size": "16m"},
+                        filename=tmp_path / "f.dat", rw="write", bs="4k", size="64k",
+                        numjobs=2), tmp_path, expect_ok=False)
+    if r.rc != 0 and "cannot mount" in r.text:
+        pytest.skip("mount is not permitted here")
+    assert r.rc == 0, r.text
+    assert not mounted(mnt)
+    assert not mnt.exists() and not Path(f"{mnt}.lock").exists()
+
+
+# --- the hybrid type: map, hot copies; compressed containers -----------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("where", ["map", "hot", "cold"])
+def test_hybrid_paths(engine, tmp_path, shm_dir, kind, where):
+    v = Victims(tmp_path)
+    data = tmp_path / "disk" / "h.dat"
+    data.parent.mkdir()
+    link = {"map": Path(f"{data}.xdmap"), "hot": shm_dir / tmpfs_name(data),
+            "cold": data}[where]
+    plant(link, v.target(kind))
+    r = run_fio(fio_job(engine, xd={"type": "hybrid", "hot_directory": shm_dir},
+                        filename=data, rw="randrw", bs="4k", size="256k", thread=1),
+                tmp_path, expect_ok=False)
+    v.assert_untouched(link)
+    assert link.is_symlink()
+    assert r.rc != 0
+    refused_once(r, str(link if where != "hot" else data), "symbolic link")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compressed_container(engine, tmp_path, kind):
+    v = Victims(tmp_path)
+    data = tmp_path / "c.dat"
+    plant(data, v.target(kind))
+    r = run_fio(fio_job(engine, xd={"type": "compressed"}, filename=data, rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=False)
+    v.assert_untouched(data)
+    assert r.rc != 0
+    refused_once(r, str(data), "symbolic link")
+
+
+# --- a directory another user controls ------------------------------------------
+
+
+@pytest.fixture
+def nobody_dir(tmp_path):
+    d = tmp_path / "theirs"
+    d.mkdir()
+    os.chown(d, NOBODY, NOBODY)
+    os.chmod(d, 0o777)
+    return d
+
+
+@pytest.fixture
+def nobody_shm():
+    d = Path(tempfile.mkdtemp(prefix="xd-e2e-theirs-", dir="/dev/shm"))
+    os.chown(d, NOBODY, NOBODY)
+    os.chmod(d, 0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def shared_cases(engine, tmp_path, d, shm):
+    data = tmp_path / "data"
+    return {
+        "stats": fio_job(engine, xd={"stats": d / "s.json"}, filename=data),
+        "stats_log": fio_job(engine, xd={"stats_log": d / "s.jsonl", "stats_interval": 1},
+                             filename=data),
+        "trace": fio_job(engine, xd={"trace": d / "t.trace"}, filename=data),
+        "tmpfs": fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": shm}, filename=data),
+        "backup": fio_job(engine, xd={"type": "tmpfs", "backup_to_disk": 1,
+                                      "tmpfs_directory": tmp_path / "shm-unused"},
+                          filename=d / "b.dat"),
+        "hybrid-map": fio_job(engine, xd={"type": "hybrid"}, filename=d / "h.dat", thread=1),
+    }
+
+
+CASES = ["stats", "stats_log", "trace", "tmpfs", "backup", "hybrid-map"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_directory_of_another_user(engine, tmp_path, nobody_dir, nobody_shm, case):
+    if case == "backup":  # its tmpfs_directory must be on a tmpfs: use a private one
+        shm = Path(tempfile.mkdtemp(prefix="xd-e2e-", dir="/dev/shm"))
+    args = shared_cases(engine, tmp_path, nobody_dir, nobody_shm)[case]
+    if case == "backup":
+        args = [a.replace(str(tmp_path / "shm-unused"), str(shm)) for a in args]
+    common = ["--rw=write", "--bs=4k", "--size=64k"]
+    try:
+        r = run_fio(args + common, tmp_path, expect_ok=False)
+        where = nobody_shm if case == "tmpfs" else nobody_dir
+        line = refused_once(r, str(where), "allow_shared_directories")
+        assert "uid 65534" in line, line
+        assert r.rc != 0 or case == "stats", r.text  # the document is written at the end
+        # fio itself lays out the data file of the backup and hybrid cases
+        # there; xdevice adds nothing
+        made = [p.name for p in where.iterdir() if p.name not in ("b.dat", "h.dat")]
+        assert not made, f"files made in {where}: {made}"
+        # the same with the config's consent
+        ok = run_fio(args + common + ["--xd_allow_shared_directories=1"], tmp_path,
+                     expect_ok=False)
+        assert ok.rc == 0 and not xdevice_lines(ok.text), ok.text
+    finally:
+        if case == "backup":
+            shutil.rmtree(shm, ignore_errors=True)
+
+
+def test_world_writable_directory_without_sticky_bit(engine, tmp_path):
+    d = tmp_path / "open"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    r = run_fio(fio_job(engine, xd={"stats": d / "s.json"}, filename=tmp_path / "data",
+                        rw="write", bs="4k", size="64k"), tmp_path, expect_ok=False)
+    refused_once(r, str(d), "writable by others without the sticky bit")
+    assert not list(d.iterdir())
+
+
+# --- xdtune and xdreport outputs ----------------------------------------------------
+
+
+def xdtune_search(engine, tmp_path, out):
+    job = tmp_path / "job.fio"
+    job.write_text(f"[global]\nioengine=external:{engine}\nfilename={tmp_path}/data.dat\n"
+                   "size=1m\nbs=4k\ntime_based\nruntime=1\n[work]\nrw=randread\n")
+    start = tmp_path / "start.ini"
+    start.write_text("[local]\nstorage_type = regular\n")
+    space = tmp_path / "space.ini"
+    space.write_text("async = sync|io_uring\n")
+    args = ["search", "--job", job, "--config", start, "--out", out, "--space", space,
+            "--budget", 1, "--finalists", 1, "--repeats", 1, "--quiet"]
+    proc = subprocess.run([str(XDTUNE), *map(str, args)], capture_output=True, text=True,
+                          timeout=120, cwd=str(tmp_path))
+    assert proc.returncode >= 0, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_xdtune_trial_files(engine, tmp_path, kind):
+    """trials/ is xdtune's own: links planted there are replaced, never followed."""
+    v = Victims(tmp_path)
+    out = tmp_path / "out"
+    names = [f"trials/001.{ext}" for ext in ("err", "json", "fio", "ini", "stats.json")]
+    for n in names:
+        plant(out / n, v.target(kind))
+    proc = xdtune_search(engine, tmp_path, out)
+    v.assert_untouched("xdtune's trial files")
+    assert proc.returncode == 0, proc.stderr
+    for n in names:
+        assert (out / n).is_file() and not (out / n).is_symlink(), n
+    assert json.loads((out / "history.json").read_text())["trials"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", ["history.json", "best.ini"])
+def test_xdtune_results(engine, tmp_path, kind, name):
+    """A link at a result in --out is refused before any trial, in one line."""
+    v = Victims(tmp_path)
+    out = tmp_path / "out"
+    plant(out / name, v.target(kind))
+    proc = xdtune_search(engine, tmp_path, out)
+    v.assert_untouched(name)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert name in lines[0] and "symbolic link" in lines[0], lines[0]
+    assert not (out / "trials" / "001.json").exists()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_xdreport_outputs(engine, tmp_path, kind):
+    v = Victims(tmp_path)
+    r = run_fio(fio_job(engine, filename=tmp_path / "data", rw="read", bs="4k", size="64k"),
+                tmp_path)
+    res = tmp_path / "run.json"
+    res.write_text(json.dumps(r.data))
+    out = tmp_path / "report"
+    names = ["report.html", "summary.md", "figures.csv", "charts.gp"]
+    for n in names:
+        plant(out / n, v.target(kind))
+    proc = subprocess.run([str(XDREPORT), "report", "-o", str(out), str(res)], capture_output=True,
+                          text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode >= 0, proc.stderr
+    v.assert_untouched("xdreport's outputs")
+    for n in names:
+        still_link_or_regular(out / n, v.target(kind))
+    assert (out / "report.html").is_file() and not (out / "report.html").is_symlink()
