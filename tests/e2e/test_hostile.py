@@ -429,3 +429,29 @@ def test_xdreport_outputs(engine, tmp_path, kind):
     for n in names:
         still_link_or_regular(out / n, v.target(kind))
     assert (out / "report.html").is_file() and not (out / "report.html").is_symlink()
+
+
+# --- file_permissions and dir_permissions -------------------------------------------
+
+
+def test_permissions_apply_to_every_file(engine, tmp_path, shm_dir):
+    """Every file and directory xdevice makes gets the configured mode
+    exactly, whatever the umask (fio runs with 022 here)."""
+    d = tmp_path / "out"
+    d.mkdir()
+    perms = {"file_permissions": "0640", "dir_permissions": "0750"}
+    run_fio(fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": shm_dir / "sub" / "dir",
+                                "backup_to_disk": 1, "stats": d / "s.json",
+                                "stats_log": d / "s.jsonl", "stats_interval": 1,
+                                "trace": d / "t.trace", **perms},
+                    filename=d / "new" / "f.dat", rw="write", bs="4k", size="64k", fsync=4,
+                    create_on_open=1, numjobs=1), tmp_path)
+    run_fio(fio_job(engine, xd={"type": "hybrid", "hot_directory": shm_dir, **perms},
+                    filename=d / "h.dat", rw="randrw", bs="4k", size="256k", thread=1), tmp_path)
+    files = [d / "s.json", d / "s.jsonl", d / "t.trace", d / "h.dat", d / "h.dat.xdmap",
+             shm_dir / "sub" / "dir" / tmpfs_name(d / "new" / "f.dat")]
+    dirs = [shm_dir / "sub", shm_dir / "sub" / "dir"]
+    for f in files:
+        assert f.stat().st_mode & 0o7777 == 0o640, f"{f}: {oct(f.stat().st_mode)}"
+    for x in dirs:
+        assert x.stat().st_mode & 0o7777 == 0o750, f"{x}: {oct(x.stat().st_mode)}"
