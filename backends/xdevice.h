@@ -155,7 +155,8 @@ const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 /* What the device's chain can do, as XD_CAP_* bits, so callers never probe by failing. */
 unsigned xd_dev_caps(const struct xd_dev *dev);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
- * not root, using /dev/shm"); NULL when none. */
+ * auto_mount needs root; using /dev/shm/xdevice-UID ...", or that it mounted
+ * a tmpfs its last user will unmount); NULL when none. */
 const char *xd_dev_notice(const struct xd_dev *dev);
 /* After a request failed with a data error (e.g. -EIO for a corrupt chunk):
  * the one line saying what is wrong and where, copied into line; 0 when there
