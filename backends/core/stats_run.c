@@ -277,7 +277,7 @@ static int publish_fragment(struct xd_dev *dev, int dirfd, const char *run_id, u
     hdr.extra_len = (uint32_t)strlen(extra);
     snprintf(name, sizeof(name), "%s-%u.frag", run_id, job_key);
     struct iovec iov[] = {{&hdr, sizeof(hdr)}, {(void *)snap, sizeof(*snap)}, {extra, hdr.extra_len}};
-    int rc = xd_replace_at(dirfd, name, 0600, iov, 3);
+    int rc = xd_replace_at(dirfd, name, (mode_t)dev->cfg->file_permissions, iov, 3);
     free(extra);
     return rc;
 }
