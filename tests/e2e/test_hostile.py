@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -455,3 +456,58 @@ def test_permissions_apply_to_every_file(engine, tmp_path, shm_dir):
         assert f.stat().st_mode & 0o7777 == 0o640, f"{f}: {oct(f.stat().st_mode)}"
     for x in dirs:
         assert x.stat().st_mode & 0o7777 == 0o750, f"{x}: {oct(x.stat().st_mode)}"
+
+
+# --- make bench's scratch directories -------------------------------------------------
+
+
+def test_bench_removes_only_its_own(tmp_path):
+    """Two benches at once, and a user's file in BENCH_DIR: each bench makes
+    and removes its own scratch directories, and an interrupted bench never
+    becomes results/latest. fio is a stand-in that fails (the first bench's
+    after a pause, so the second ends while the first still uses its
+    directories)."""
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "fio").write_text('#!/bin/sh\n[ -n "$SHIM_WAIT" ] && { : > "$SHIM_WAIT"; sleep 2; }\n'
+                              "exit 1\n")
+    os.chmod(shim / "fio", 0o755)
+    parent = tmp_path / "benchdir"
+    parent.mkdir()
+    (parent / "mine.txt").write_text("mine\n")
+    latest = REPO / "results" / "latest"
+    before = os.readlink(latest) if latest.is_symlink() else None
+    shm_before = set(Path("/dev/shm").glob("xdevice-bench.*"))
+    env = dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}", BENCH_DIR=str(parent))
+    started = tmp_path / "a-started"
+    bench = ["bash", str(REPO / "scripts" / "bench.sh")]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": str(tmp_path)}
+    a = subprocess.Popen(bench, env=dict(env, SHIM_WAIT=str(started)), **quiet)
+    procs = [a]
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert a.poll() is None, "the first bench ended before its first fio"
+            assert time.monotonic() < deadline, "the first bench never reached fio"
+            time.sleep(0.05)
+        a_dirs = sorted(parent.glob("xdevice-bench.*"))
+        assert len(a_dirs) == 1, a_dirs
+        b = subprocess.Popen(bench, env=env, **quiet)
+        procs.append(b)
+        assert b.wait(timeout=60) != 0
+        assert a.poll() is None, "the pause was too short for this check"
+        assert sorted(parent.glob("xdevice-bench.*")) == a_dirs, \
+            "the second bench touched the first one's directory"
+        assert a.wait(timeout=60) != 0
+        assert [p.name for p in parent.iterdir()] == ["mine.txt"]
+        assert (parent / "mine.txt").read_text() == "mine\n"
+        assert set(Path("/dev/shm").glob("xdevice-bench.*")) <= shm_before
+        now = os.readlink(latest) if latest.is_symlink() else None
+        assert now == before, "results/latest moved to an incomplete run"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            for run in (REPO / "results").glob(f"*-{p.pid}"):
+                shutil.rmtree(run, ignore_errors=True)
