@@ -307,18 +307,20 @@ def nobody_shm():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def shared_cases(engine, tmp_path, d, shm):
+def shared_cases(engine, tmp_path, d, theirs_shm, own_shm):
+    """Each place in d (or theirs_shm), with data and tmpfs copies of root's elsewhere."""
     data = tmp_path / "data"
     return {
         "stats": fio_job(engine, xd={"stats": d / "s.json"}, filename=data),
         "stats_log": fio_job(engine, xd={"stats_log": d / "s.jsonl", "stats_interval": 1},
                              filename=data),
         "trace": fio_job(engine, xd={"trace": d / "t.trace"}, filename=data),
-        "tmpfs": fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": shm}, filename=data),
+        "tmpfs": fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": theirs_shm},
+                         filename=data),
         "backup": fio_job(engine, xd={"type": "tmpfs", "backup_to_disk": 1,
-                                      "tmpfs_directory": tmp_path / "shm-unused"},
-                          filename=d / "b.dat"),
-        "hybrid-map": fio_job(engine, xd={"type": "hybrid"}, filename=d / "h.dat", thread=1),
+                                      "tmpfs_directory": own_shm}, filename=d / "b.dat"),
+        "hybrid-map": fio_job(engine, xd={"type": "hybrid", "hot_directory": own_shm},
+                              filename=d / "h.dat", thread=1),
     }
 
 
@@ -326,30 +328,22 @@ CASES = ["stats", "stats_log", "trace", "tmpfs", "backup", "hybrid-map"]
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_directory_of_another_user(engine, tmp_path, nobody_dir, nobody_shm, case):
-    if case == "backup":  # its tmpfs_directory must be on a tmpfs: use a private one
-        shm = Path(tempfile.mkdtemp(prefix="xd-e2e-", dir="/dev/shm"))
-    args = shared_cases(engine, tmp_path, nobody_dir, nobody_shm)[case]
-    if case == "backup":
-        args = [a.replace(str(tmp_path / "shm-unused"), str(shm)) for a in args]
+def test_directory_of_another_user(engine, tmp_path, nobody_dir, nobody_shm, shm_dir, case):
+    args = shared_cases(engine, tmp_path, nobody_dir, nobody_shm, shm_dir)[case]
     common = ["--rw=write", "--bs=4k", "--size=64k"]
-    try:
-        r = run_fio(args + common, tmp_path, expect_ok=False)
-        where = nobody_shm if case == "tmpfs" else nobody_dir
-        line = refused_once(r, str(where), "allow_shared_directories")
-        assert "uid 65534" in line, line
-        assert r.rc != 0 or case == "stats", r.text  # the document is written at the end
-        # fio itself lays out the data file of the backup and hybrid cases
-        # there; xdevice adds nothing
-        made = [p.name for p in where.iterdir() if p.name not in ("b.dat", "h.dat")]
-        assert not made, f"files made in {where}: {made}"
-        # the same with the config's consent
-        ok = run_fio(args + common + ["--xd_allow_shared_directories=1"], tmp_path,
-                     expect_ok=False)
-        assert ok.rc == 0 and not xdevice_lines(ok.text), ok.text
-    finally:
-        if case == "backup":
-            shutil.rmtree(shm, ignore_errors=True)
+    r = run_fio(args + common, tmp_path, expect_ok=False)
+    where = nobody_shm if case == "tmpfs" else nobody_dir
+    line = refused_once(r, str(where), "allow_shared_directories")
+    assert "uid 65534" in line, line
+    assert r.rc != 0 or case == "stats", r.text  # the document is written at the end
+    # the job's own data files (b.dat laid out by fio, h.dat the hybrid
+    # cold file) are trusted as named; xdevice adds nothing of its own
+    made = [p.name for p in where.iterdir() if p.name not in ("b.dat", "h.dat")]
+    assert not made, f"files made in {where}: {made}"
+    # the same with the config's consent
+    ok = run_fio(args + common + ["--xd_allow_shared_directories=1"], tmp_path,
+                 expect_ok=False)
+    assert ok.rc == 0 and not xdevice_lines(ok.text), ok.text
 
 
 def test_world_writable_directory_without_sticky_bit(engine, tmp_path):
