@@ -251,7 +251,7 @@ int xd_open_own_at(int dirfd, const char *name, int flags, mode_t mode)
         if (fd < 0 && errno == ENOENT)
             continue; /* removed in between: create it again */
         if (fd < 0)
-            return -errno;
+            return errno == ENXIO ? -EPERM : -errno; /* ENXIO: a FIFO nobody reads */
         if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
             close(fd);
             return -EPERM;

@@ -1,0 +1,218 @@
+/* fileutil.c - unit test of the helpers that make xdevice's own files
+ * (backends/core/fileutil.c): a planted symlink, hard link, FIFO or another
+ * user's file is never followed or reused; temp names are unpredictable;
+ * directories other users control are refused; modes are exact whatever
+ * the umask; a lock file may be removed by its last holder.
+ * Exit 0 pass, 1 fail, 77 skip.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "fileutil.h"
+
+#define NOBODY 65534
+
+static char base[PATH_MAX];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+static char *at(const char *name)
+{
+    static char buf[4][PATH_MAX + 64];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "%s/%s", base, name);
+    return buf[k];
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static bool has_text(const char *path, const char *text)
+{
+    char buf[256] = "";
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return !strcmp(buf, text);
+}
+
+/* A symlink at a name: creation, reuse, replacement and mkdir all refuse it. */
+static void test_symlinks(int dirfd)
+{
+    write_text(at("victim"), "victim\n");
+    symlink(at("victim"), at("link"));
+    CHECK(xd_create_at(dirfd, "link", O_WRONLY, 0644) == -EEXIST);
+    CHECK(xd_open_own_at(dirfd, "link", O_WRONLY | O_APPEND, 0644) == -ELOOP);
+    CHECK(xd_lock_at(dirfd, "link", 0644) == -ELOOP);
+    struct iovec iov = {"new\n", 4};
+    CHECK(xd_replace_at(dirfd, "link", 0644, &iov, 1) == -ELOOP);
+    CHECK(xd_mkdir_own_at(dirfd, "link", 0755) == -ELOOP);
+    CHECK(xd_open_data(at("link"), O_RDWR | O_CREAT, 0644, false) == -ELOOP);
+    CHECK_MSG(has_text(at("victim"), "victim\n"), "the victim was written through the link");
+    struct stat st;
+    CHECK(!lstat(at("link"), &st) && S_ISLNK(st.st_mode));
+}
+
+/* A hard link or FIFO at a reused name is not ours to append to. */
+static void test_planted_files(int dirfd)
+{
+    link(at("victim"), at("hard"));
+    CHECK(xd_open_own_at(dirfd, "hard", O_WRONLY | O_APPEND, 0644) == -EPERM);
+    mkfifo(at("fifo"), 0600);
+    CHECK(xd_open_own_at(dirfd, "fifo", O_WRONLY | O_APPEND, 0644) == -EPERM);
+    write_text(at("theirs"), "theirs\n");
+    if (geteuid() == 0 && !chown(at("theirs"), NOBODY, NOBODY))
+        CHECK(xd_open_own_at(dirfd, "theirs", O_WRONLY | O_APPEND, 0644) == -EPERM);
+    CHECK(has_text(at("victim"), "victim\n") && has_text(at("theirs"), "theirs\n"));
+}
+
+/* Exact modes; a fresh file, reused when it is ours. */
+static void test_modes(int dirfd)
+{
+    struct stat st;
+    mode_t old = umask(077);
+    int fd = xd_open_own_at(dirfd, "log", O_WRONLY | O_APPEND, 0664);
+    CHECK(fd >= 0 && !fstat(fd, &st) && (st.st_mode & 07777) == 0664);
+    if (fd >= 0)
+        close(fd);
+    fd = xd_open_own_at(dirfd, "log", O_WRONLY | O_APPEND, 0600);
+    CHECK_MSG(fd >= 0, "reusing our own file: %d", fd);
+    if (fd >= 0)
+        close(fd);
+    fd = xd_mkdir_own_at(dirfd, "sub", 0750);
+    CHECK(fd >= 0 && !fstat(fd, &st) && (st.st_mode & 07777) == 0750);
+    if (fd >= 0)
+        close(fd);
+    CHECK(xd_mkdir_p(at("a/b/c"), 0751) == 0);
+    CHECK(!stat(at("a/b"), &st) && (st.st_mode & 07777) == 0751);
+    fd = xd_open_data(at("data"), O_RDWR | O_CREAT, 0666, true);
+    CHECK(fd >= 0 && !fstat(fd, &st) && (st.st_mode & 07777) == 0666);
+    if (fd >= 0)
+        close(fd);
+    umask(old);
+}
+
+/* Temp names differ every time and never land on an existing name. */
+static void test_temps(int dirfd)
+{
+    char a[256], b[256];
+    int fa = xd_temp_at(dirfd, "doc", 0600, a, sizeof(a));
+    int fb = xd_temp_at(dirfd, "doc", 0600, b, sizeof(b));
+    CHECK(fa >= 0 && fb >= 0 && strcmp(a, b) && !strncmp(a, ".doc.", 5));
+    if (fa >= 0)
+        close(fa), unlinkat(dirfd, a, 0);
+    if (fb >= 0)
+        close(fb), unlinkat(dirfd, b, 0);
+    struct iovec iov = {"whole\n", 6};
+    CHECK(xd_replace_at(dirfd, "doc", 0640, &iov, 1) == 0 && has_text(at("doc"), "whole\n"));
+    struct stat st;
+    CHECK(!stat(at("doc"), &st) && (st.st_mode & 07777) == 0640);
+}
+
+/* A waiter on a lock file its holder removes ends up holding the new one. */
+static void test_lock_removed(int dirfd)
+{
+    int fd = xd_lock_at(dirfd, "lock", 0600);
+    CHECK(fd >= 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd); /* an inherited copy would keep the parent's flock */
+        int mine = xd_lock_at(dirfd, "lock", 0600);
+        struct stat held, named;
+        _exit(mine >= 0 && !fstat(mine, &held) && !fstatat(dirfd, "lock", &named, 0) &&
+                      held.st_ino == named.st_ino
+                  ? 0
+                  : 1);
+    }
+    usleep(100 * 1000); /* the child blocks on the old file (if not, it still passes) */
+    unlinkat(dirfd, "lock", 0);
+    close(fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the waiter held a removed lock");
+}
+
+/* Directories: ours or root's, not writable by others unless sticky. */
+static void test_directories(void)
+{
+    char err[XD_ERRLEN] = "";
+    const char *name;
+    mkdir(at("open"), 0777);
+    chmod(at("open"), 0777);
+    int fd = xd_dir_open_for(at("open/f"), "xd_stats=x", false, &name, err, sizeof(err));
+    CHECK_MSG(fd == -EPERM && strstr(err, "without the sticky bit") &&
+                  strstr(err, "allow_shared_directories") && !strchr(err, '\n'),
+              "%d %s", fd, err);
+    fd = xd_dir_open_for(at("open/f"), "xd_stats=x", true, &name, err, sizeof(err));
+    CHECK(fd >= 0 && !strcmp(name, "f"));
+    if (fd >= 0)
+        close(fd);
+    chmod(at("open"), 01777);
+    fd = xd_dir_open_for(at("open/f"), "xd_stats=x", false, &name, err, sizeof(err));
+    CHECK_MSG(fd >= 0, "a sticky directory: %s", err);
+    if (fd >= 0)
+        close(fd);
+    if (geteuid() == 0) {
+        mkdir(at("theirdir"), 0755);
+        if (!chown(at("theirdir"), NOBODY, NOBODY)) {
+            fd = xd_dir_open_for(at("theirdir/f"), "trace=y", false, &name, err, sizeof(err));
+            CHECK_MSG(fd == -EPERM && strstr(err, "uid 65534") && strstr(err, "trace=y"), "%d %s",
+                      fd, err);
+            int dfd = open(base, O_RDONLY | O_DIRECTORY);
+            CHECK(xd_mkdir_own_at(dfd, "theirdir", 0755) == -EPERM);
+            close(dfd);
+        }
+    }
+    /* the private directory: made 0700, refused when it is anything else */
+    CHECK(xd_private_dir(at("private"), err, sizeof(err)) == 0);
+    struct stat st;
+    CHECK(!lstat(at("private"), &st) && (st.st_mode & 07777) == 0700);
+    chmod(at("private"), 0755);
+    CHECK(xd_private_dir(at("private"), err, sizeof(err)) == -EPERM && strstr(err, "group or others"));
+    symlink(at("open"), at("plink"));
+    CHECK(xd_private_dir(at("plink"), err, sizeof(err)) == -EPERM && strstr(err, "symbolic link"));
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/xdtest-fileutil-XXXXXX";
+    if (!mkdtemp(tmpl)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(base, sizeof(base), "%s", tmpl);
+    int dirfd = open(base, O_RDONLY | O_DIRECTORY);
+    test_symlinks(dirfd);
+    test_planted_files(dirfd);
+    test_modes(dirfd);
+    test_temps(dirfd);
+    test_lock_removed(dirfd);
+    test_directories();
+    close(dirfd);
+    nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return check_result();
+}
