@@ -45,6 +45,7 @@
 #include "../core/fdio.h"
 #include "../core/fileutil.h"
 #include "../core/json.h"
+#include "../core/reqorder.h"
 #include "../core/workpool.h"
 #include "../core/zero.h"
 #include "container.h"
@@ -886,12 +887,20 @@ static void pool_run(void *owner, void *state, struct xd_req *req)
     ctr_run(layer->priv, state, req, layer->level);
 }
 
+static bool pool_conflict(const struct xd_req *earlier, const struct xd_req *later)
+{
+    return xd_req_conflict(earlier, later);
+}
+
 static int compress_submit(struct xd_layer *layer, struct xd_req *req)
 {
     struct compress_layer *c = layer->priv;
     bool cheap = atomic_load_explicit(&c->cost_ns[cost_kind(req)], memory_order_relaxed) <
                  INLINE_BELOW_NS;
-    if (c->pool && !(req->flags & XD_REQ_SYNC) && !cheap)
+    /* inline only when nothing queued or running touches the same bytes:
+     * otherwise it would overtake it (docs/DESIGN.md, "Ordering invariant") */
+    if (c->pool && !(req->flags & XD_REQ_SYNC) &&
+        (!cheap || xd_workpool_conflicts(c->pool, req)))
         return xd_workpool_submit(c->pool, req);
     ctr_run(c, c->inline_state, req, layer->level);
     return XD_DONE;
@@ -937,7 +946,8 @@ static int compress_open(struct xd_layer *layer, char *err, size_t errlen)
     int rc = (c->inline_state = thread_new()) ? 0 : -ENOMEM;
     if (!rc && cfg->async != XD_ASYNC_SYNC) {
         struct xd_workpool_ops ops = {.owner = layer, .thread_init = pool_thread_init,
-                                      .thread_fini = pool_thread_fini, .run = pool_run};
+                                      .thread_fini = pool_thread_fini, .run = pool_run,
+                                      .conflict = pool_conflict};
         rc = xd_workpool_create(&c->pool, pool_threads(), layer->dev->queue_entries, &ops, err,
                                 errlen);
     }
