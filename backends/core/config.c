@@ -693,13 +693,14 @@ static int ini_on_line(struct ini_ctx *ctx, char *line, size_t len)
 }
 
 /* The whole file, NUL-terminated; refuses what is not a regular file. */
-static int ini_read_all(const char *path, char **text, size_t *len, char *err, size_t errlen)
+static int ini_read_all(const char *path, const char *shown, char **text, size_t *len, char *err,
+                        size_t errlen)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         int e = errno;
-        xd_errf(err, errlen, "%s: cannot read the config file: %s", path, strerror(e));
+        xd_errf(err, errlen, "%s: cannot read the config file: %s", shown, strerror(e));
         return -e;
     }
     /* a directory opens fine and reads as nothing: refuse it, and other
@@ -709,7 +710,7 @@ static int ini_read_all(const char *path, char **text, size_t *len, char *err, s
         close(fd);
         xd_errf(err, errlen, big ? "%s: %lld bytes; allowed: an INI file of up to 1 MiB"
                                  : "%s: not a regular file; allowed: an INI file",
-                path, (long long)st.st_size);
+                shown, (long long)st.st_size);
         return -EINVAL;
     }
     char *buf = malloc((size_t)st.st_size + 1);
@@ -718,7 +719,7 @@ static int ini_read_all(const char *path, char **text, size_t *len, char *err, s
     close(fd);
     if (!buf || n < 0 || n > st.st_size) {
         free(buf);
-        xd_errf(err, errlen, "%s: %s", path,
+        xd_errf(err, errlen, "%s: %s", shown,
                 !buf ? "out of memory" : n < 0 ? strerror(e) : "the file grew while being read");
         return !buf ? -ENOMEM : -EIO;
     }
@@ -730,10 +731,12 @@ static int ini_read_all(const char *path, char **text, size_t *len, char *err, s
 
 int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t errlen)
 {
-    struct ini_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
+    char shown[XD_ESCAPE_LEN]; /* the path as messages and origins show it */
+    struct ini_ctx ctx = {.cfg = cfg, .path = xd_escape(path, shown, sizeof(shown)), .err = err,
+                          .errlen = errlen};
     char *text = NULL;
     size_t len = 0;
-    int rc = ini_read_all(path, &text, &len, err, errlen);
+    int rc = ini_read_all(path, ctx.path, &text, &len, err, errlen);
     for (size_t at = 0; !rc && at < len;) {
         char *nl = memchr(text + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - text) : len;
