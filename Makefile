@@ -26,7 +26,7 @@ UNIT_TIMEOUT ?= 300
 XD_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -MMD -MP
 XD_CPPFLAGS := -Ibackends
 ALL_CFLAGS = $(XD_CFLAGS) $(XD_CPPFLAGS) $(CFLAGS)
-LIBS := -luring -laio -linih -llz4 -lzstd -lsnappy -lz -lbrotlienc -lbrotlidec -lpthread -lm
+LIBS := -luring -laio -llz4 -lzstd -lsnappy -lz -lbrotlienc -lbrotlidec -lpthread -lm
 
 LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backends/layers/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -112,7 +112,9 @@ static int set_and_save(const char *path, int nsets, char **sets)
     for (int i = 0; !rc && i < nsets; i++) {
         char *eq = strchr(sets[i], '=');
         if (!eq) {
-            snprintf(err, sizeof(err), "%s: not KEY=VALUE", sets[i]);
+            char shown[XD_ESCAPE_LEN];
+            snprintf(err, sizeof(err), "command line: \"%s\" is not KEY=VALUE; allowed: KEY=VALUE with a key of `xdconfig defaults`",
+                     xd_escape(sets[i], shown, sizeof(shown)));
             rc = -EINVAL;
             break;
         }
@@ -159,8 +161,20 @@ int main(int argc, char **argv)
         xd_config_free(cfg);
         return rc;
     }
-    if (argc != 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "json")))
+    if (argc < 2)
         return usage();
+    if (strcmp(argv[1], "check") && strcmp(argv[1], "json") && strcmp(argv[1], "set")) {
+        char shown[XD_ESCAPE_LEN];
+        fprintf(stderr, "xdconfig: unknown command \"%s\"; allowed: check, json, defaults, markdown, tunables, set\n",
+                xd_escape(argv[1], shown, sizeof(shown)));
+        return 2;
+    }
+    if (argc != 3) {
+        fprintf(stderr, "xdconfig: %s needs FILE.ini%s; allowed: xdconfig %s FILE.ini%s\n", argv[1],
+                strcmp(argv[1], "set") ? "" : " and KEY=VALUE", argv[1],
+                strcmp(argv[1], "set") ? "" : " KEY=VALUE...");
+        return 2;
+    }
     struct xd_config *cfg = load_checked(argv[2]);
     if (!cfg)
         return 1;
