@@ -135,6 +135,16 @@ def test_reload_example_applies_live_keys_and_refuses_others(root, tmp_path):
     assert len(lines) == 1 and "storage_type" in lines[0], r.stderr
 
 
+def test_installed_examples_makefile(root, tmp_path):
+    """What the README tells a user to run: the examples' own Makefile, which
+    asks pkg-config for every flag."""
+    env = {k: v for k, v in pkg_env(root).items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    sh("make", "-s", "-C", str(root / "usr/share/xdevice/examples"), f"O={tmp_path}", env=env)
+    r = sh(str(tmp_path / "xdexample"), str(root / "usr/share/xdevice/example.ini"),
+           str(tmp_path / "x.ctr"), "1", env=env, check=False)
+    assert r.returncode == 0 and "all equal" in r.stderr, r.stderr
+
+
 def test_man_pages_render_cleanly(root):
     env = dict(os.environ, MANWIDTH="80")
     for page in MAN_PAGES:
