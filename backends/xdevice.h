@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h> /* struct timespec (xd_reap): C11 declares it here */
 
 #ifdef __cplusplus
 extern "C" {

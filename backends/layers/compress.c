@@ -105,6 +105,7 @@ struct ctr_file {
     uint64_t ra_next, ra_until;
     unsigned ra_seq;
     pthread_mutex_t stripe[STRIPES];
+    struct ctr_file *next_open; /* compress_layer.open, under its space_lock */
 };
 
 /* Scratch of one thread: codec state, buffers, and the chunk it decoded
@@ -134,6 +135,7 @@ struct compress_layer {
     pthread_mutex_t space_lock; /* also guards error */
     char error[XD_ERRLEN];      /* the data error to explain; "" when none */
     struct closed_file *closed; /* what each container held when last closed */
+    struct ctr_file *open;      /* containers open now, scanned for live stats */
 };
 
 /* fio closes and reopens a file between phases: the space figures are per
@@ -986,11 +988,19 @@ static void punch_if_stale(struct compress_layer *c, struct ctr_file *f, uint64_
         count_add(c, C_RECOVERED_SLOTS, 1);
 }
 
-/* Walk the map: what the container holds (for stats), and, when fix is set,
- * punch stale data left in free slots by a writer killed mid-update. */
+/* How container_scan treats the map: FIX punches stale data left in free
+ * slots by a writer killed mid-update; EXACT only counts, and fails on a bad
+ * entry; LIVE counts a container others may be writing (the pool's threads,
+ * other processes): an entry read torn mid-rewrite fails its checksum and
+ * is skipped, and a map still growing ends the walk early, since a stats
+ * figure may lag a write in flight but a live scan must never fail. */
+enum scan_mode { SCAN_EXACT, SCAN_FIX, SCAN_LIVE };
+
+/* Walk the map: what the container holds (for stats), repairing per mode. */
 static int container_scan(struct compress_layer *c, struct ctr_file *f, struct ctr_space *sp,
-                          bool fix, char *err, size_t errlen)
+                          enum scan_mode mode, char *err, size_t errlen)
 {
+    bool fix = mode == SCAN_FIX, live = mode == SCAN_LIVE;
     uint64_t nchunks = xd_ctr_chunks(atomic_load(&f->logical_size), f->chunk_size);
     uint8_t page[XD_CTR_MAP_PAGE];
     char why[300];
@@ -999,11 +1009,15 @@ static int container_scan(struct compress_layer *c, struct ctr_file *f, struct c
         unsigned k = chunk % XD_CTR_GROUP_CHUNKS;
         if (!k && xd_pread_full(f->fd, page, sizeof(page), xd_ctr_entry_off(chunk, f->chunk_size)) !=
                       (int64_t)sizeof(page)) {
+            if (live)
+                break;
             xd_errf(err, errlen, "%s: truncated map at chunk %llu", f->path, (unsigned long long)chunk);
             return -EINVAL;
         }
         struct xd_ctr_entry e;
         if (xd_ctr_entry_decode(page + k * XD_CTR_ENTRY_SIZE, f->chunk_size, &e, why, sizeof(why))) {
+            if (live)
+                continue;
             xd_errf(err, errlen, "%s: chunk %llu: %s", f->path, (unsigned long long)chunk, why);
             return -EINVAL;
         }
@@ -1140,7 +1154,7 @@ static int compress_file_open(struct xd_layer *layer, struct xd_file *file, unsi
         atomic_store(&f->logical_size, h.logical_size);
         ctr_file_map(f);
         bool sole = !ro && !ofd_lock(f->fd, F_WRLCK, XD_LOCK_USERS, false);
-        rc = container_scan(c, f, &sp, sole, err, errlen);
+        rc = container_scan(c, f, &sp, sole ? SCAN_FIX : SCAN_EXACT, err, errlen);
         if (sole) /* back to a shared hold: others may open it now */
             ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
     }
@@ -1151,7 +1165,23 @@ static int compress_file_open(struct xd_layer *layer, struct xd_file *file, unsi
         return rc;
     }
     file->priv[layer->level] = f;
+    pthread_mutex_lock(&c->space_lock);
+    f->next_open = c->open;
+    c->open = f;
+    pthread_mutex_unlock(&c->space_lock);
     return 0;
+}
+
+static void open_list_remove(struct compress_layer *c, struct ctr_file *f)
+{
+    pthread_mutex_lock(&c->space_lock);
+    for (struct ctr_file **p = &c->open; *p; p = &(*p)->next_open) {
+        if (*p == f) {
+            *p = f->next_open;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->space_lock);
 }
 
 static void compress_file_close(struct xd_layer *layer, struct xd_file *file)
@@ -1162,7 +1192,8 @@ static void compress_file_close(struct xd_layer *layer, struct xd_file *file)
     char err[XD_ERRLEN];
     if (!f)
         return;
-    if (!container_scan(c, f, &sp, false, err, sizeof(err)))
+    open_list_remove(c, f);
+    if (!container_scan(c, f, &sp, SCAN_EXACT, err, sizeof(err)))
         closed_note(c, f->path, &sp);
     ctr_file_free(f);
     file->priv[layer->level] = NULL;
@@ -1176,13 +1207,38 @@ static int64_t compress_file_size(struct xd_layer *layer, struct xd_file *file)
 
 /* --- stats ---------------------------------------------------------------------------- */
 
-static void compress_stats_json(struct compress_layer *c, struct xd_json *j)
+static bool open_before(const struct ctr_file *list, const struct ctr_file *f, const char *path)
 {
-    struct ctr_space sp = {0};
+    for (; list && list != f; list = list->next_open)
+        if (!strcmp(list->path, path))
+            return true;
+    return false;
+}
+
+/* The space figures: each container counted once, by path, from a live scan
+ * when it is open now, else as it was at its last close. (Before, only
+ * closed containers counted, so a program reading stats with its files open
+ * saw logical_bytes 0 and ratio 0.) */
+static void space_now(struct compress_layer *c, struct ctr_space *sp)
+{
+    char err[XD_ERRLEN];
+    memset(sp, 0, sizeof(*sp));
     pthread_mutex_lock(&c->space_lock);
     for (const struct closed_file *cf = c->closed; cf; cf = cf->next)
-        space_add(&sp, &cf->space);
+        if (!open_before(c->open, NULL, cf->path))
+            space_add(sp, &cf->space);
+    for (struct ctr_file *f = c->open; f; f = f->next_open) {
+        struct ctr_space one;
+        if (!open_before(c->open, f, f->path) && !container_scan(c, f, &one, SCAN_LIVE, err, sizeof(err)))
+            space_add(sp, &one);
+    }
     pthread_mutex_unlock(&c->space_lock);
+}
+
+static void compress_stats_json(struct compress_layer *c, struct xd_json *j)
+{
+    struct ctr_space sp;
+    space_now(c, &sp);
     xd_json_object_begin(j, "compress");
     xd_json_string(j, "codec", xd_algo_name(c->algo));
     xd_json_int(j, "level", atomic_load(&c->level));
