@@ -835,8 +835,10 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
                    fio_xd_shown(f->file_name));
         return 1;
     }
-    int rc = xd_file_open(job->dev, f->file_name, flags, f->real_file_size, &file, err,
-                          sizeof(err));
+    /* fill_device: fio's size for the file is unbounded (-1 plus the
+     * offset); the file grows as it is written, so it names none */
+    uint64_t size = td->o.fill_device ? 0 : f->real_file_size;
+    int rc = xd_file_open(job->dev, f->file_name, flags, size, &file, err, sizeof(err));
     if (rc) {
         fio_xd_err("xdevice: %s\n", err);
         td_verror(td, -rc, "xd_file_open");
@@ -904,40 +906,110 @@ static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
     return 0;
 }
 
-/* The size fio will want of f: where the job starts in it plus its share of
- * size= (or filesize=), rounded up a block. fio lays out - writes raw bytes
- * into - any file shorter than that. 0 when the job names no size. */
-static uint64_t fio_xd_wanted_size(struct thread_data *td, struct fio_file *f)
+/* Where fio's setup_files (fio 3.33, filesetup.c) will want f to end, given
+ * the size setup reports for it (have): the job's start offset in it plus
+ * its io_size - the share of size= (the first *extra files get one more
+ * minimum block when size= does not divide evenly), or filesize= (fixed, or
+ * drawn from the job's random state as fio draws it), cut to size=N%.
+ * Never less than have; have when the job names no end (fill_device). */
+static uint64_t fio_xd_wanted_end(struct thread_data *td, struct fio_file *f, uint64_t have,
+                                  unsigned *extra)
 {
     const struct thread_options *o = &td->o;
-    uint64_t share = 0;
-    if (o->file_size_high)
-        share = o->file_size_high;
-    else if (o->size)
-        share = o->size / (o->nr_files ? o->nr_files : 1) + td_max_bs(td);
-    return share ? get_start_offset(td, f) + share : 0;
+    uint64_t io_size, off;
+    f->real_file_size = have; /* offset=N% and offset_increment=N% are of it */
+    off = get_start_offset(td, f);
+    if (!o->file_size_low) {
+        io_size = o->size / (o->nr_files ? o->nr_files : 1);
+        if (*extra) {
+            (*extra)--;
+            io_size += td_min_bs(td);
+        }
+        if (!io_size || o->fill_device)
+            return have; /* fio takes the file as it is, or it grows as written */
+    } else if (have < o->file_size_low || have > o->file_size_high) {
+        if (off > o->file_size_low)
+            return have; /* fio says the offset is past the end */
+        io_size = (o->file_size_low == o->file_size_high ? o->file_size_low
+                                                          : get_rand_file_size(td)) - off;
+    } else {
+        return have; /* in filesize='s range: fio uses it as it is */
+    }
+    if (o->size_percent && o->size_percent != 100) {
+        uint64_t whole = io_size + off;
+        io_size = whole * o->size_percent / 100;
+        if (io_size > whole - off)
+            io_size = whole - off;
+        io_size -= io_size % td_min_bs(td);
+    }
+    if (io_size > UINT64_MAX - off)
+        return have;
+    return off + io_size > have ? off + io_size : have;
 }
 
-/* Types with their own format own their files: create or grow the
- * container here, so fio finds it big enough and never lays raw bytes into
- * it. Without size= the container must already exist. */
+/* How many files fio gives one minimum block more than size= / nrfiles. */
+static unsigned fio_xd_extra_blocks(struct thread_data *td)
+{
+    const struct thread_options *o = &td->o;
+    if (o->file_size_low || !o->nr_files)
+        return 0;
+    uint64_t share = o->size / o->nr_files;
+    return (unsigned)((o->size - share * o->nr_files) / td_min_bs(td));
+}
+
+/* Types with their own format own their files: fio must never lay raw
+ * bytes into one. The container is created or grown here, in setup (so a
+ * later job set up in fio's parent finds it, as it finds a file psync laid
+ * out), to exactly the end fio will want - any longer and a reader without
+ * size= would read a tail nobody wrote. fio is told the size from before
+ * (what psync would find on disk), so its offset=N% comes out the same; the
+ * setup hook then marks the job create_on_open, which makes fio take the
+ * new end as the file's size instead of laying it out, and the engine's
+ * open gets that end. Without size= the container must exist, and its
+ * logical size is what fio sees, as st_size is for fio's own engines. */
 static int fio_xd_prepare_container(struct thread_data *td, const struct xd_config *cfg,
-                                    struct fio_file *f)
+                                    struct fio_file *f, unsigned *extra)
 {
     char err[XD_ERRLEN] = "";
-    uint64_t want = read_only ? 0 : fio_xd_wanted_size(td, f), logical;
-    int rc = want ? xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))
-                  : xd_path_logical_size(cfg, f->file_name, &logical, err, sizeof(err));
-    if (rc == -ENOENT && !want)
-        return 0; /* fio says "you need to specify size=" */
-    if (rc) {
-        fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
-        td->error = -rc;
-        return 1;
+    uint64_t have = 0, want, logical;
+    int rc = xd_path_logical_size(cfg, f->file_name, &have, err, sizeof(err));
+    bool missing = rc == -ENOENT;
+    if (rc && !missing)
+        goto fail;
+    want = read_only ? have : fio_xd_wanted_end(td, f, have, extra);
+    if (missing && !want) {
+        f->real_file_size = 0;
+        return 0; /* fio says "you need to specify size=", or open creates it */
     }
-    f->real_file_size = logical;
+    if ((missing || want > have) &&
+        (rc = xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))))
+        goto fail;
+    f->real_file_size = have;
     fio_file_set_size_known(f);
     return 0;
+fail:
+    fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
+    td->error = -rc;
+    return 1;
+}
+
+/* Prepare every file of the job; fio's setup_files then recomputes the
+ * same ends. Its random filesize= draws are taken again from the same
+ * state, so they come out the same and in the same order. */
+static int fio_xd_prepare_containers(struct thread_data *td, const struct xd_config *cfg)
+{
+    struct frand_state drawn_from = td->file_size_state;
+    unsigned extra = fio_xd_extra_blocks(td);
+    struct fio_file *f;
+    unsigned i;
+    int rc = 0;
+    for_each_file(td, f, i)
+        if ((rc = fio_xd_prepare_container(td, cfg, f, &extra)))
+            break;
+    td->file_size_state = drawn_from;
+    if (!read_only)
+        td->o.create_on_open = 1; /* no layout: the ends are made above or at open */
+    return rc;
 }
 
 /* fio preallocates the files it lays out (fallocate=native by default),
@@ -988,18 +1060,16 @@ static int fio_xd_setup(struct thread_data *td)
     bool own_format =
         cfg->storage_type == XD_TYPE_COMPRESSED || cfg->storage_type == XD_TYPE_HYBRID;
     fio_xd_sparse_layout(td, cfg);
-    for_each_file(td, f, i) {
-        if (own_format) {
-            if ((rc = fio_xd_prepare_container(td, cfg, f)))
+    if (own_format)
+        rc = fio_xd_prepare_containers(td, cfg);
+    else
+        for_each_file(td, f, i) {
+            if (fio_xd_get_file_size(td, f) && td->error != ENOENT) {
+                rc = 1;
                 break;
-            continue;
+            }
+            td_clear_error(td); /* missing: fio lays it out */
         }
-        if (fio_xd_get_file_size(td, f) && td->error != ENOENT) {
-            rc = 1;
-            break;
-        }
-        td_clear_error(td); /* missing: fio lays it out */
-    }
     xd_config_free(cfg);
     return rc;
 }

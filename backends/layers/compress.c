@@ -319,9 +319,15 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
 int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen)
 {
     struct xd_ctr_header h;
+    struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    if (!fstat(fd, &st) && st.st_size == 0) {
+        close(fd); /* empty: a container yet to be made (prepare makes it there) */
+        *size = 0;
+        return 0;
+    }
     int rc = header_read(fd, path, &h, err, errlen);
     if (!rc)
         rc = check_not_truncated(fd, path, &h, err, errlen);
