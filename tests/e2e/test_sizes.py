@@ -142,11 +142,12 @@ SURFACE_SCAN = {  # what replaces the writer's fill_device=1
 
 
 @pytest.mark.parametrize("variant", list(SURFACE_SCAN))
-@pytest.mark.parametrize("kind", TYPES)
+@pytest.mark.parametrize("kind", ["regular", "sparse"] + TYPES)
 def test_surface_scan_verifies(engine, tmp_path, disk_dir, request, kind, variant):
     """surface-scan: a writer, then a verifier with no size= that reads the
     whole file - which must hold nothing but what was written (the tail
-    used to fail with "bad magic header 0")."""
+    used to fail with "bad magic header 0"). fill_device used to fail on
+    every type: the engine passed fio's unbounded size (-1) to open."""
     text = rewrite(fio_job_text("examples/surface-scan.fio"), {"fill_device": SURFACE_SCAN[variant]})
     jobs = assert_same_as_psync(kind, text, engine, tmp_path, disk_dir, hot_dir(request, kind))
     (_, _, _, written), (_, _, verified, _) = jobs
