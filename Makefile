@@ -8,6 +8,13 @@
 #   make bench    scripts/bench.sh
 #   make perf     scripts/perf.sh
 #   make regress  scripts/regress.sh: working tree against BASE=<ref> (HEAD)
+#   make install  PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=: the library
+#                 (shared, versioned, and static), xdevice.h, xdevice.pc, the
+#                 engine (LIBDIR/fio/xdevice.so), the tools, man pages, example
+#                 configs and programs, the xdtune-daemon@ unit (not enabled)
+#   make uninstall  the same variables: removes what install put there
+#   make deb      build/deb/xdevice_VERSION_ARCH.deb (scripts/deb.sh)
+#   make man      build/man/: the man pages, xdevice(7) generated from the schema
 #   make clean    remove build/
 #
 # Extra compiler/linker flags can be given as CFLAGS=... / LDFLAGS=...; they
@@ -26,7 +33,28 @@ UNIT_TIMEOUT ?= 300
 XD_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter -fPIC -D_GNU_SOURCE -MMD -MP
 XD_CPPFLAGS := -Ibackends
 ALL_CFLAGS = $(XD_CFLAGS) $(XD_CPPFLAGS) $(CFLAGS)
-LIBS := -luring -laio -linih -llz4 -lzstd -lsnappy -lz -lbrotlienc -lbrotlidec -lpthread -lm
+# The libraries libxdevice needs, as pkg-config-name:linker-flag ("-": no .pc
+# file); xdevice.pc names the ones with a .pc in Requires.private.
+LIB_DEPS := liburing:-luring -:-laio liblz4:-llz4 libzstd:-lzstd snappy:-lsnappy \
+	zlib:-lz libbrotlienc:-lbrotlienc libbrotlidec:-lbrotlidec -:-lpthread -:-lm
+LIBS := $(foreach d,$(LIB_DEPS),$(word 2,$(subst :, ,$(d))))
+
+# The one version, XD_VERSION in the public header: the shared library is
+# libxdevice.so.VERSION with SONAME libxdevice.so.MAJOR.
+XD_VERSION := $(shell sed -n 's/^\#define XD_VERSION "\(.*\)"/\1/p' backends/xdevice.h)
+XD_MAJOR := $(firstword $(subst ., ,$(XD_VERSION)))
+SO_REAL := libxdevice.so.$(XD_VERSION)
+SO_NAME := libxdevice.so.$(XD_MAJOR)
+
+# Install layout (GNU names); DESTDIR is prepended to every path.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MAN_PAGES := $(addprefix $(BUILD)/man/,xdconfig.1 xdreport.1 xdtune.1 libxdevice.3 xdevice.7)
 
 LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backends/layers/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -59,10 +87,11 @@ FIO_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
 	-D_LARGEFILE_SOURCE -D_FILE_OFFSET_BITS=64 -DFIO_INC_DEBUG \
 	-DBITS_PER_LONG=$(if $(shell grep -s CONFIG_64BIT $(FIOSRC)/config-host.h),64,32)
 
-.PHONY: all test bench perf docs clean
+.PHONY: all test bench perf docs clean man install uninstall deb
 
 all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig \
-	$(BUILD)/xdreport $(BUILD)/xdmicro $(BUILD)/xdcachesim $(BUILD)/xdtune
+	$(BUILD)/xdreport $(BUILD)/xdmicro $(BUILD)/xdcachesim $(BUILD)/xdtune $(MAN_PAGES) \
+	$(BUILD)/xdevice-defaults.ini
 
 # --- packages and fio source -------------------------------------------------
 
@@ -90,8 +119,13 @@ $(BUILD)/libxdevice.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/libxdevice.so: $(LIB_OBJS)
-	$(CC) -shared -Wl,-soname,libxdevice.so -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(LIBS)
+$(BUILD)/$(SO_REAL): $(LIB_OBJS)
+	$(CC) -shared -Wl,-soname,$(SO_NAME) -Wl,-z,defs $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The links a build tree needs to link (-lxdevice) and run against it.
+$(BUILD)/libxdevice.so: $(BUILD)/$(SO_REAL)
+	ln -sfn $(SO_REAL) $(BUILD)/$(SO_NAME)
+	ln -sfn $(SO_NAME) $@
 
 # xdconfig: check an INI file, dump the effective config, print the docs table.
 $(BUILD)/xdconfig: backends/tools/xdconfig.c $(BUILD)/libxdevice.a
@@ -108,6 +142,43 @@ $(BUILD)/xdcachesim: backends/tools/xdcachesim.c $(BUILD)/libxdevice.a
 # README's parameter table is generated from the schema; tests check it is current.
 docs: $(BUILD)/xdconfig
 	bash scripts/update-readme-table.sh $(BUILD)/xdconfig README.md
+
+# Every key's default, installed as share/xdevice/xdevice-defaults.ini.
+$(BUILD)/xdevice-defaults.ini: $(BUILD)/xdconfig
+	$(BUILD)/xdconfig defaults > $@
+
+# --- man pages -----------------------------------------------------------------
+
+# @VERSION@ becomes XD_VERSION; in xdevice.7 the @CONFIG_KEYS@ line becomes
+# `xdconfig roff`, the schema's own view, so the page cannot drift from it.
+man: $(MAN_PAGES)
+
+$(BUILD)/man/xdevice.7: man/xdevice.7.in $(BUILD)/xdconfig backends/xdevice.h
+	@mkdir -p $(@D)
+	$(BUILD)/xdconfig roff > $@.keys
+	sed -e 's/@VERSION@/$(XD_VERSION)/g' -e '/^@CONFIG_KEYS@$$/{r $@.keys' -e 'd}' $< > $@
+	rm -f $@.keys
+
+$(BUILD)/man/%: man/% backends/xdevice.h
+	@mkdir -p $(@D)
+	sed -e 's/@VERSION@/$(XD_VERSION)/g' $< > $@
+
+# --- install -------------------------------------------------------------------
+
+INSTALL_ENV = BUILD=$(BUILD) VERSION=$(XD_VERSION) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
+	BINDIR=$(BINDIR) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) DATADIR=$(DATADIR) \
+	MANDIR=$(MANDIR) UNITDIR=$(UNITDIR) LIB_DEPS="$(LIB_DEPS)"
+
+install: all
+	$(INSTALL_ENV) bash scripts/install.sh install
+
+uninstall:
+	$(INSTALL_ENV) bash scripts/install.sh uninstall
+
+# A .deb of this build: /usr, the engine in /usr/lib/<triplet>/fio/.
+deb: all
+	BUILD=$(BUILD) VERSION=$(XD_VERSION) LIB_DEPS="$(LIB_DEPS)" FIOSRC=$(FIOSRC) \
+		bash scripts/deb.sh
 
 # --- reports -------------------------------------------------------------------
 

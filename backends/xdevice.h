@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h> /* struct timespec (xd_reap): C11 declares it here */
 
 #ifdef __cplusplus
 extern "C" {
@@ -177,7 +178,8 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 int xd_path_size(const char *path, uint64_t *size);
 /* The size a caller of the storage type sees at path: for types with their
  * own format (compressed) the container's logical size, read from its
- * header; for the others xd_path_size. -ENOENT when it does not exist; other
+ * header (0 for an empty file: a container yet to be made); for the others
+ * xd_path_size. -ENOENT when it does not exist; other
  * -errno with the one line in err (e.g. not a container, truncated). */
 int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
                          size_t errlen);

@@ -6,10 +6,14 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fio.h"
@@ -24,61 +28,206 @@
 #error "XD_FIO_BUILT_VERSION must name the fio source the engine is compiled against"
 #endif
 
+/* --- messages ---------------------------------------------------------------
+ * fio 3.33's log_info writes to fio's output stream, the one its JSON goes to
+ * (stdout or --output=FILE), and log_err copies each line into an --output
+ * file as well; in client/server mode both travel to the client, which
+ * prints them into its own output stream. A notice, or an error while fio's
+ * report is still to come, would break the JSON there. So the engine writes
+ * its lines itself, to stderr, in one write(2) each (job processes leave
+ * with _exit: nothing may wait in a stdio buffer). Only an error that stops
+ * a job on a server goes through log_err, so that the client sees why. */
+static void fio_xd_vsay(bool fatal, const char *fmt, va_list ap)
+{
+    char *line = NULL;
+    int len = vasprintf(&line, fmt, ap);
+    if (len < 0)
+        return;
+    if (fatal && is_backend)
+        log_err("%s", line);
+    else if (write(STDERR_FILENO, line, (size_t)len) < 0) {
+        /* nowhere left to say it */
+    }
+    free(line);
+}
+
+/* s escaped for a message (one use per message: the buffer is per thread). */
+static const char *fio_xd_shown(const char *s)
+{
+    static __thread char buf[XD_ESCAPE_LEN];
+    return xd_escape(s, buf, sizeof(buf));
+}
+
+/* A notice: the run goes on. */
+static void __attribute__((format(printf, 1, 2))) fio_xd_note(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fio_xd_vsay(false, fmt, ap);
+    va_end(ap);
+}
+
+/* An error that fails a job or the run. */
+static void __attribute__((format(printf, 1, 2))) fio_xd_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fio_xd_vsay(true, fmt, ap);
+    va_end(ap);
+}
+
 /* --- options --------------------------------------------------------------
  * Every schema key K is the fio option xd_K, stored as text and validated by
  * the same code as the INI parser, at parse time, so a bad value stops fio
- * before any job starts. fio keeps a pointer to the thread_data at offset 0
- * of the option struct, hence pad. */
+ * before any job starts. The options are FIO_OPT_STR with a callback that
+ * stores the text, not FIO_OPT_STR_STORE: fio refuses an empty value of the
+ * latter itself ("failed parsing xd_type="), without asking the engine, so
+ * the allowed values could not be said. fio neither copies nor frees what
+ * the callbacks store; the jobs of a job file share [global]'s strings, so
+ * a value set again is never freed (a few bytes per option per run).
+ * fio keeps a pointer to the thread_data at offset 0 of the option struct,
+ * hence pad. */
+
+/* Short names: the same key under a second option name. Both given with
+ * different values is refused (the last would silently win). */
+enum { FIO_XD_ALIAS_TYPE, FIO_XD_ALIAS_INTERVAL, FIO_XD_ALIASES };
+static const struct {
+    const char *name;
+    int key;
+} fio_xd_aliases[FIO_XD_ALIASES] = {
+    [FIO_XD_ALIAS_TYPE] = {"xd_type", XD_KEY_storage_type},
+    [FIO_XD_ALIAS_INTERVAL] = {"xd_stats_interval", XD_KEY_metrics_interval_sec},
+};
+
 struct fio_xd_options {
     void *pad;
     char *config;
     char *stats;
     char *stats_log;
-    char *values[XD_KEY_COUNT]; /* by enum xd_key */
-    unsigned stats_jobs;        /* not an option: see fio_xd_stats_jobs */
+    char *values[XD_KEY_COUNT];      /* by enum xd_key */
+    char *aliases[FIO_XD_ALIASES];   /* by FIO_XD_ALIAS_* */
+    unsigned stats_jobs;             /* not an option: see fio_xd_stats_jobs */
 };
 
 /* Validate one option value with a throwaway config. */
-static int fio_xd_check_value(int key, const char *value)
+static int fio_xd_check_value(int key, const char *option, const char *value)
 {
     char err[XD_ERRLEN], origin[96];
     struct xd_config *probe = xd_config_new();
     if (!probe)
         return 1;
-    snprintf(origin, sizeof(origin), "option xd_%s", xd_keys[key].name);
+    snprintf(origin, sizeof(origin), "option %s", option);
     int rc = xd_config_set(probe, xd_keys[key].name, value, origin, err, sizeof(err));
     xd_config_free(probe);
     if (rc)
-        log_err("xdevice: %s\n", err);
+        fio_xd_err("xdevice: %s\n", err);
     return rc ? 1 : 0;
 }
 
-#define XD_OPT_CHECK(sec, key, type, def, min, max, allowed, flags, help) \
-    static int fio_xd_check_##key(void *data, const char *value)          \
-    {                                                                     \
-        return fio_xd_check_value(XD_KEY_##key, value);                   \
+/* Keep a checked value; 1 (fio: parse error) if it is bad. */
+static int fio_xd_store(char **slot, int key, const char *option, const char *value)
+{
+    value = value ? value : "";
+    if (key >= 0 && fio_xd_check_value(key, option, value))
+        return 1;
+    char *copy = strdup(value);
+    if (!copy)
+        return 1;
+    *slot = copy;
+    return 0;
+}
+
+#define XD_OPT_CHECK(sec, key, type, def, min, max, allowed, flags, help)           \
+    static int fio_xd_opt_##key(void *data, const char *value)                      \
+    {                                                                               \
+        struct fio_xd_options *o = data;                                            \
+        return fio_xd_store(&o->values[XD_KEY_##key], XD_KEY_##key, "xd_" #key, value); \
     }
 XD_SCHEMA(XD_OPT_CHECK)
 #undef XD_OPT_CHECK
 
-static int fio_xd_check_config(void *data, const char *path)
+static int fio_xd_opt_type(void *data, const char *value)
 {
+    struct fio_xd_options *o = data;
+    return fio_xd_store(&o->aliases[FIO_XD_ALIAS_TYPE], XD_KEY_storage_type, "xd_type", value);
+}
+
+static int fio_xd_opt_interval(void *data, const char *value)
+{
+    struct fio_xd_options *o = data;
+    return fio_xd_store(&o->aliases[FIO_XD_ALIAS_INTERVAL], XD_KEY_metrics_interval_sec,
+                        "xd_stats_interval", value);
+}
+
+static int fio_xd_opt_config(void *data, const char *path)
+{
+    struct fio_xd_options *o = data;
     char err[XD_ERRLEN];
+    if (!path || !*path) {
+        fio_xd_err("xdevice: option xd_config has an empty value; allowed: the path of an xdevice INI file\n");
+        return 1;
+    }
     struct xd_config *probe = xd_config_new();
     int rc = probe ? xd_config_load(probe, path, err, sizeof(err)) : -ENOMEM;
     xd_config_free(probe);
-    if (rc)
-        log_err("xdevice: xd_config=%s\n", err);
-    return rc ? 1 : 0;
+    if (rc) {
+        fio_xd_err("xdevice: xd_config=%s\n", probe ? err : "out of memory");
+        return 1;
+    }
+    return fio_xd_store(&o->config, -1, "xd_config", path);
+}
+
+/* Where a results file will go must be a file in a directory that exists
+ * and can be written: found at parse time, before fio lays out anything,
+ * not when the document is written at the end of the run. */
+static int fio_xd_check_out_path(const char *option, const char *path)
+{
+    char shown[XD_ESCAPE_LEN], *copy = NULL;
+    struct stat st;
+    const char *why = NULL;
+    if (!path || !*path) {
+        fio_xd_err("xdevice: option %s has an empty value; allowed: the path of a file to write\n",
+                   option);
+        return 1;
+    }
+    if (!stat(path, &st) && !S_ISREG(st.st_mode))
+        why = S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file";
+    if (!why && (copy = strdup(path))) {
+        const char *dir = dirname(copy);
+        if (stat(dir, &st))
+            why = "its directory does not exist";
+        else if (!S_ISDIR(st.st_mode))
+            why = "its directory is not a directory";
+        else if (access(dir, W_OK | X_OK))
+            why = errno == EROFS ? "its directory is on a read-only file system"
+                                 : "its directory is not writable";
+    }
+    free(copy);
+    if (why)
+        fio_xd_err("xdevice: option %s=%s: %s; allowed: a file in a writable directory\n", option,
+                   xd_escape(path, shown, sizeof(shown)), why);
+    return why ? 1 : 0;
+}
+
+static int fio_xd_opt_stats(void *data, const char *path)
+{
+    struct fio_xd_options *o = data;
+    return fio_xd_check_out_path("xd_stats", path) || fio_xd_store(&o->stats, -1, "xd_stats", path);
+}
+
+static int fio_xd_opt_stats_log(void *data, const char *path)
+{
+    struct fio_xd_options *o = data;
+    return fio_xd_check_out_path("xd_stats_log", path) ||
+           fio_xd_store(&o->stats_log, -1, "xd_stats_log", path);
 }
 
 #define XD_OPT_ENTRY(S, K, T, D, MIN, MAX, A, F, H)                                   \
     {                                                                                \
         .name = "xd_" #K,                                                            \
         .lname = "xdevice " #K,                                                      \
-        .type = FIO_OPT_STR_STORE,                                                   \
-        .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_##K * sizeof(char *), \
-        .cb = fio_xd_check_##K,                                                      \
+        .type = FIO_OPT_STR,                                                         \
+        .cb = fio_xd_opt_##K,                                                        \
         .category = FIO_OPT_C_ENGINE,                                                \
         .group = FIO_OPT_G_INVALID,                                                  \
     },
@@ -86,9 +235,8 @@ static struct fio_option options[] = {
     {
         .name = "xd_config",
         .lname = "xdevice config file",
-        .type = FIO_OPT_STR_STORE,
-        .off1 = offsetof(struct fio_xd_options, config),
-        .cb = fio_xd_check_config,
+        .type = FIO_OPT_STR,
+        .cb = fio_xd_opt_config,
         .help = "Path of an xdevice INI file; xd_KEY options override its keys",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
@@ -96,8 +244,8 @@ static struct fio_option options[] = {
     {
         .name = "xd_stats",
         .lname = "xdevice stats file",
-        .type = FIO_OPT_STR_STORE,
-        .off1 = offsetof(struct fio_xd_options, stats),
+        .type = FIO_OPT_STR,
+        .cb = fio_xd_opt_stats,
         .help = "Write xdevice's statistics for the run to this JSON file (atomically, all jobs)",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
@@ -105,8 +253,8 @@ static struct fio_option options[] = {
     {
         .name = "xd_stats_log",
         .lname = "xdevice periodic stats file",
-        .type = FIO_OPT_STR_STORE,
-        .off1 = offsetof(struct fio_xd_options, stats_log),
+        .type = FIO_OPT_STR,
+        .cb = fio_xd_opt_stats_log,
         .help = "Append one JSON line per job every xd_stats_interval seconds to this file "
                 "(default: the xd_stats file's name plus .jsonl)",
         .category = FIO_OPT_C_ENGINE,
@@ -115,9 +263,8 @@ static struct fio_option options[] = {
     {
         .name = "xd_stats_interval",
         .lname = "xdevice periodic stats interval",
-        .type = FIO_OPT_STR_STORE,
-        .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_metrics_interval_sec * sizeof(char *),
-        .cb = fio_xd_check_metrics_interval_sec,
+        .type = FIO_OPT_STR,
+        .cb = fio_xd_opt_interval,
         .help = "Seconds between periodic stats records (short for xd_metrics_interval_sec; "
                 "0: none), written to xd_stats_log",
         .category = FIO_OPT_C_ENGINE,
@@ -126,9 +273,8 @@ static struct fio_option options[] = {
     {
         .name = "xd_type",
         .lname = "xdevice storage type",
-        .type = FIO_OPT_STR_STORE,
-        .off1 = offsetof(struct fio_xd_options, values) + XD_KEY_storage_type * sizeof(char *),
-        .cb = fio_xd_check_storage_type,
+        .type = FIO_OPT_STR,
+        .cb = fio_xd_opt_type,
         .help = "Storage type, short for xd_storage_type: regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid",
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
@@ -186,6 +332,14 @@ struct fio_xd_job {
     struct xd_req *reqs;   /* one per io_u, by io_u->index */
     unsigned nreqs;
     struct xd_req **events;
+    /* Async jobs tell fio every request is queued, even one the chain
+     * completed inline (see fio_xd_queue); those wait here for getevents. */
+    bool all_queued;
+    struct xd_req **ready;
+    unsigned nready;
+    struct io_u **issued;  /* queued since the last commit, for slat */
+    unsigned nissued;
+    int sync_fd;           /* every file's f->fd: see fio_xd_open_file */
     /* Periodic stats and config reloads happen in the job's own thread,
      * between I/Os (queue and getevents look at the clock), because the
      * device is not safe for a second thread. */
@@ -200,6 +354,25 @@ struct fio_xd_job {
 };
 
 #define FIO_XD_TICK_NS 100000000ull /* look for a rewritten config 10 times a second */
+
+/* A short name's value, unless the key's own option says otherwise. */
+static int fio_xd_set_alias(const struct fio_xd_options *o, struct xd_config *cfg, int a,
+                            char *err, size_t errlen)
+{
+    int key = fio_xd_aliases[a].key;
+    const char *alias = o->aliases[a], *full = o->values[key];
+    char origin[96], shown[2][XD_ESCAPE_LEN];
+    if (!alias)
+        return 0;
+    if (full && strcmp(alias, full)) {
+        snprintf(err, errlen, "option %s=%s conflicts with option xd_%s=%s: both set %s; allowed: one of them",
+                 fio_xd_aliases[a].name, xd_escape(alias, shown[0], sizeof(shown[0])),
+                 xd_keys[key].name, xd_escape(full, shown[1], sizeof(shown[1])), xd_keys[key].name);
+        return -EINVAL;
+    }
+    snprintf(origin, sizeof(origin), "option %s", fio_xd_aliases[a].name);
+    return full ? 0 : xd_config_set(cfg, xd_keys[key].name, alias, origin, err, errlen);
+}
 
 /* Defaults, then the INI file, then xd_ options: later wins. On failure err
  * holds the one line to print. */
@@ -219,6 +392,8 @@ static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out,
         snprintf(origin, sizeof(origin), "option xd_%s", xd_keys[k].name);
         rc = xd_config_set(cfg, xd_keys[k].name, o->values[k], origin, err, errlen);
     }
+    for (int a = 0; !rc && a < FIO_XD_ALIASES; a++)
+        rc = fio_xd_set_alias(o, cfg, a, err, errlen);
     if (!rc)
         rc = xd_config_check(cfg, err, errlen);
     if (rc) {
@@ -333,7 +508,7 @@ static void fio_xd_stats_record(struct thread_data *td, struct fio_xd_job *job)
     line[len] = '\n';
     ssize_t n = write(job->stats_fd, line, len + 1);
     if (n != (ssize_t)(len + 1)) {
-        log_err("xdevice: %s: xd_stats_log: write failed (%s); no more periodic records this run\n",
+        fio_xd_note("xdevice: %s: xd_stats_log: write failed (%s); no more periodic records this run\n",
                 td->o.name, n < 0 ? strerror(errno) : "short write");
         close(job->stats_fd);
         job->stats_fd = -1;
@@ -353,8 +528,8 @@ static void fio_xd_reload(struct thread_data *td, struct fio_xd_job *job)
     struct xd_config *next;
     if (fio_xd_build_config(o, &next, err, sizeof(err))) {
         if (job->speaks)
-            log_err("xdevice: %s: xd_config=%s was rewritten but is not used: %s; the config in force stays\n",
-                    td->o.name, o->config, err);
+            fio_xd_note("xdevice: %s: xd_config=%s was rewritten but is not used: %s; the config in force stays\n",
+                    td->o.name, fio_xd_shown(o->config), err);
         return;
     }
     const struct xd_config *cur = xd_dev_config(job->dev);
@@ -367,15 +542,14 @@ static void fio_xd_reload(struct thread_data *td, struct fio_xd_job *job)
     changed[n] = none;
     int rc = xd_reload(job->dev, next, err, sizeof(err));
     if (rc < 0 && job->speaks)
-        log_err("xdevice: %s: xd_config=%s: %s; the config in force stays\n", td->o.name,
-                o->config, err);
+        fio_xd_note("xdevice: %s: xd_config=%s: %s; the config in force stays\n", td->o.name,
+                fio_xd_shown(o->config), err);
     if (rc >= 0 && job->speaks && !n)
-        log_info("xdevice: %s: xd_config=%s reloaded: no change\n", td->o.name, o->config);
+        fio_xd_note("xdevice: %s: xd_config=%s reloaded: no change\n", td->o.name, fio_xd_shown(o->config));
     for (unsigned i = 0; rc >= 0 && job->speaks && changed[i] != none; i++)
-        log_info("xdevice: %s: xd_config=%s reloaded: %s %s -> %s\n", td->o.name, o->config,
+        fio_xd_note("xdevice: %s: xd_config=%s reloaded: %s %s -> %s\n", td->o.name, fio_xd_shown(o->config),
                  xd_keys[changed[i]].name, old[i], xd_config_get(next, xd_keys[changed[i]].name));
     /* a job process leaves with _exit: what sits in its stdio buffer is lost */
-    log_info_flush();
     xd_config_free(next);
 }
 
@@ -388,13 +562,13 @@ static void fio_xd_watch(struct thread_data *td, struct fio_xd_job *job)
         break;
     case XD_WATCH_REMOVED:
         if (job->speaks)
-            log_err("xdevice: %s: xd_config=%s was removed; the config in force stays\n",
-                    td->o.name, o->config);
+            fio_xd_note("xdevice: %s: xd_config=%s was removed; the config in force stays\n",
+                    td->o.name, fio_xd_shown(o->config));
         break;
     case XD_WATCH_GONE:
         if (job->speaks)
-            log_err("xdevice: %s: the directory of xd_config=%s went away; no more reloads this run\n",
-                    td->o.name, o->config);
+            fio_xd_note("xdevice: %s: the directory of xd_config=%s went away; no more reloads this run\n",
+                    td->o.name, fio_xd_shown(o->config));
         fio_xd_watch_put(job->watch);
         job->watch = NULL;
         break;
@@ -424,18 +598,18 @@ static inline void fio_xd_tick(struct thread_data *td, struct fio_xd_job *job)
  * regular file (see fileutil.h). The fd, or -1 after one line. */
 static int fio_xd_open_log(const char *path, const struct xd_config *cfg)
 {
-    char err[XD_ERRLEN], what[PATH_MAX + 16];
+    char err[XD_ERRLEN], what[XD_ESCAPE_LEN + 16];
     const char *base;
-    snprintf(what, sizeof(what), "xd_stats_log=%s", path);
+    snprintf(what, sizeof(what), "xd_stats_log=%s", fio_xd_shown(path));
     int dirfd = xd_dir_open_for(path, what, cfg->allow_shared_directories, &base, err, sizeof(err));
     if (dirfd < 0) {
-        log_err("xdevice: %s\n", err);
+        fio_xd_err("xdevice: %s\n", err);
         return -1;
     }
     int fd = xd_open_own_at(dirfd, base, O_WRONLY | O_APPEND, (mode_t)cfg->file_permissions);
     close(dirfd);
     if (fd < 0)
-        log_err("xdevice: %s: cannot open it: %s\n", what, xd_refusal(fd));
+        fio_xd_err("xdevice: %s: cannot open it: %s\n", what, xd_refusal(fd));
     return fd;
 }
 
@@ -462,13 +636,13 @@ static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
     const struct xd_config *cfg = xd_dev_config(dev);
     const char *type = xd_config_get(cfg, "storage_type");
     if (td_trim(td) && !(xd_dev_caps(dev) & XD_CAP_TRIM)) {
-        log_err("xdevice: rw=%s: storage_type=%s does not serve trims%s\n",
+        fio_xd_err("xdevice: rw=%s: storage_type=%s does not serve trims%s\n",
                 td->o.td_ddir & TD_DDIR_RAND ? "randtrim" : "trim", type,
                 cfg->storage_type == XD_TYPE_BLOCK ? "; set xd_enable_trim=1" : "");
         return 1;
     }
     if (td->o.sync_file_range) {
-        log_err("xdevice: sync_file_range=%u: not supported by xdevice; allowed: fsync=N or fdatasync=N\n",
+        fio_xd_err("xdevice: sync_file_range=%u: not supported by xdevice; allowed: fsync=N or fdatasync=N\n",
                 td->o.sync_file_range);
         return 1;
     }
@@ -488,23 +662,23 @@ static int fio_xd_init(struct thread_data *td)
     if (!job)
         return 1;
     job->stats_fd = -1;
+    job->sync_fd = -1;
     job->speaks = td->subjob_number == 0;
     td->io_ops_data = job; /* cleanup frees it from here on */
     /* watch before reading, so a rewrite in between is not missed */
     if (o->config && !(job->watch = fio_xd_watch_get(o->config, &job->watch_gen, err, sizeof(err))) &&
         job->speaks) {
-        log_info("xdevice: %s; xd_config is not reloaded this run\n", err);
-        log_info_flush();
+        fio_xd_note("xdevice: %s; xd_config is not reloaded this run\n", err);
     }
     if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
-        log_err("xdevice: %s\n", err);
+        fio_xd_err("xdevice: %s\n", err);
         return 1;
     }
     unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
     int rc = xd_open(&job->dev, cfg, depth, err, sizeof(err));
     xd_config_free(cfg);
     if (rc) {
-        log_err("xdevice: %s\n", err);
+        fio_xd_err("xdevice: %s\n", err);
         return 1;
     }
     if (fio_xd_check_job(td, job->dev) || fio_xd_periodic_init(td, job))
@@ -512,20 +686,30 @@ static int fio_xd_init(struct thread_data *td)
     job->nreqs = depth;
     job->reqs = calloc(depth, sizeof(*job->reqs));
     job->events = calloc(depth, sizeof(*job->events));
-    if (!job->reqs || !job->events)
+    job->ready = calloc(depth, sizeof(*job->ready));
+    job->issued = calloc(depth, sizeof(*job->issued));
+    if (!job->reqs || !job->events || !job->ready || !job->issued)
         return 1;
+    job->sync_fd = memfd_create("xdevice-fsync", MFD_CLOEXEC);
+    if (job->sync_fd < 0) {
+        log_err("xdevice: memfd_create: %s\n", strerror(errno));
+        return 1;
+    }
     /* Engine flags are per job (td->flags) from here on. FIO_SYNCIO makes fio
      * cap iodepth at 1: say so only when true. FIO_RAWIO makes fio
      * page-align its buffers, as it does for direct=1, so O_DIRECT requests
      * need no bounce buffer. */
     unsigned caps = xd_dev_caps(job->dev);
-    if (!(caps & XD_CAP_ASYNC))
+    job->all_queued = caps & XD_CAP_ASYNC;
+    if (!job->all_queued)
         td->flags |= (unsigned long long)FIO_SYNCIO << TD_ENG_FLAG_SHIFT;
+    else /* issue_time is the commit's, as for fio's libaio and io_uring engines */
+        td->flags |= (unsigned long long)FIO_ASYNCIO_SETS_ISSUE_TIME << TD_ENG_FLAG_SHIFT;
     if (caps & XD_CAP_DIRECT_IO)
         td->flags |= (unsigned long long)FIO_RAWIO << TD_ENG_FLAG_SHIFT;
     const char *notice = xd_dev_notice(job->dev);
     if (notice && td->subjob_number == 0)
-        log_info("xdevice: %s\n", notice);
+        fio_xd_note("xdevice: %s\n", notice);
     return 0;
 }
 
@@ -534,7 +718,7 @@ static int fio_xd_io_u_init(struct thread_data *td, struct io_u *io_u)
     struct fio_xd_job *job = td->io_ops_data;
     /* io_u->index shares a union with engine_data: keep state by index */
     if (io_u->index >= job->nreqs) {
-        log_err("xdevice: io_u index %u beyond iodepth %u\n", io_u->index, job->nreqs);
+        fio_xd_err("xdevice: io_u index %u beyond iodepth %u\n", io_u->index, job->nreqs);
         return 1;
     }
     job->reqs[io_u->index].user = io_u;
@@ -555,7 +739,7 @@ static struct io_u *fio_xd_finish(struct fio_xd_job *job, struct xd_req *req)
     if (req->result < 0) {
         io_u->error = (unsigned)-req->result;
         if (!xd_dev_take_error(job->dev, line, sizeof(line)))
-            log_err("xdevice: %s\n", line);
+            fio_xd_err("xdevice: %s\n", line);
     } else {
         io_u->error = 0;
         if (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE)
@@ -583,27 +767,73 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     int rc = xd_submit(job->dev, req);
     if (rc == -EBUSY)
         return FIO_Q_BUSY;
-    if (rc == XD_QUEUED)
-        return FIO_Q_QUEUED;
-    fio_xd_finish(job, req);
-    return FIO_Q_COMPLETED;
+    if (!job->all_queued) {
+        /* what fio's sync engines do, since this engine has a commit hook */
+        io_u_mark_submit(td, 1);
+        io_u_mark_complete(td, 1);
+        fio_xd_finish(job, req);
+        return FIO_Q_COMPLETED;
+    }
+    /* Async: always FIO_Q_QUEUED, as fio's libaio and io_uring engines do.
+     * fio counts a pass's bytes only for queued requests (backend.c,
+     * io_queue_event); a mix of inline and queued completions makes a
+     * time_based verify pass run past the random map's wrap, so one block is
+     * logged twice and verified against its older write. */
+    if (rc == XD_DONE)
+        job->ready[job->nready++] = req;
+    job->issued[job->nissued++] = io_u;
+    return FIO_Q_QUEUED;
+}
+
+/* Issue time and slat of everything queued since the last commit, and the
+ * submit-depth histogram, as fio's own async engines record them. */
+static void fio_xd_mark_issued(struct thread_data *td, struct fio_xd_job *job)
+{
+    if (!job->nissued)
+        return;
+    if (fio_fill_issue_time(td)) {
+        struct timespec now;
+        fio_gettime(&now, NULL);
+        for (unsigned i = 0; i < job->nissued; i++) {
+            job->issued[i]->issue_time = now;
+            io_u_queued(td, job->issued[i]);
+        }
+        if (td->o.read_iolog_file)
+            td->last_issue = now;
+    }
+    io_u_mark_submit(td, job->nissued);
+    job->nissued = 0;
 }
 
 static int fio_xd_commit(struct thread_data *td)
 {
     struct fio_xd_job *job = td->io_ops_data;
     int rc = xd_commit(job->dev);
+    fio_xd_mark_issued(td, job);
     return rc < 0 ? rc : 0;
 }
 
+/* Requests completed inline first, then what the device has finished. */
 static int fio_xd_getevents(struct thread_data *td, unsigned int min, unsigned int max,
                             const struct timespec *t)
 {
     struct fio_xd_job *job = td->io_ops_data;
+    unsigned n = 0;
     fio_xd_tick(td, job);
     if (max > job->nreqs)
         max = job->nreqs;
-    return xd_reap(job->dev, job->events, min, max, t);
+    while (n < max && n < job->nready) {
+        job->events[n] = job->ready[n];
+        n++;
+    }
+    job->nready -= n;
+    memmove(job->ready, job->ready + n, job->nready * sizeof(*job->ready));
+    if (n == max)
+        return (int)n;
+    int rc = xd_reap(job->dev, job->events + n, min > n ? min - n : 0, max - n, t);
+    if (rc < 0)
+        return n ? (int)n : rc;
+    return (int)n + rc;
 }
 
 static struct io_u *fio_xd_event(struct thread_data *td, int event)
@@ -619,26 +849,42 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     char err[XD_ERRLEN];
     unsigned flags = read_only ? XD_OPEN_READONLY : XD_OPEN_CREATE; /* fio --readonly */
     if (!job) { /* fio opens some files before init; xdevice owns none then */
-        log_err("xdevice: %s: fio opened it before the engine was initialised\n", f->file_name);
+        fio_xd_err("xdevice: %s: fio opened it before the engine was initialised\n",
+                   fio_xd_shown(f->file_name));
         return 1;
     }
-    int rc = xd_file_open(job->dev, f->file_name, flags, f->real_file_size, &file, err,
-                          sizeof(err));
+    /* fill_device: fio's size for the file is unbounded (-1 plus the
+     * offset); the file grows as it is written, so it names none */
+    uint64_t size = td->o.fill_device ? 0 : f->real_file_size;
+    int rc = xd_file_open(job->dev, f->file_name, flags, size, &file, err, sizeof(err));
     if (rc) {
-        log_err("xdevice: %s\n", err);
+        fio_xd_err("xdevice: %s\n", err);
         td_verror(td, -rc, "xd_file_open");
         return 1;
     }
     FILE_SET_ENG_DATA(f, file);
+    /* fio calls fsync(f->fd) itself for fsync_on_close, before close_file,
+     * and fadvise(f->fd) for fadvise_hint. The data may live anywhere in the
+     * chain (a write-back cache, a tmpfs, a container), so f->fd is the job's
+     * memfd, where those calls succeed and do nothing, and close_file syncs
+     * through the whole chain instead. */
+    f->fd = job->sync_fd;
     return 0;
 }
 
 static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
 {
     struct fio_xd_job *job = td->io_ops_data;
-    xd_file_close(job->dev, FILE_ENG_DATA(f));
+    struct xd_file *file = FILE_ENG_DATA(f);
+    int rc = 0;
+    if (file && should_fsync(td) && td->o.fsync_on_close)
+        rc = -xd_flush(job->dev, file, 0);
+    xd_file_close(job->dev, file);
     FILE_SET_ENG_DATA(f, NULL);
-    return 0;
+    f->fd = -1;
+    if (rc)
+        td_verror(td, rc, "fsync_on_close");
+    return rc;
 }
 
 static int fio_xd_invalidate(struct thread_data *td, struct fio_file *f)
@@ -669,7 +915,7 @@ static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
     }
     if (rc) {
         if (err[0])
-            log_err("xdevice: %s\n", err);
+            fio_xd_err("xdevice: %s\n", err);
         td_verror(td, -rc, "xd_path_size");
         return 1;
     }
@@ -678,40 +924,110 @@ static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
     return 0;
 }
 
-/* The size fio will want of f: where the job starts in it plus its share of
- * size= (or filesize=), rounded up a block. fio lays out - writes raw bytes
- * into - any file shorter than that. 0 when the job names no size. */
-static uint64_t fio_xd_wanted_size(struct thread_data *td, struct fio_file *f)
+/* Where fio's setup_files (fio 3.33, filesetup.c) will want f to end, given
+ * the size setup reports for it (have): the job's start offset in it plus
+ * its io_size - the share of size= (the first *extra files get one more
+ * minimum block when size= does not divide evenly), or filesize= (fixed, or
+ * drawn from the job's random state as fio draws it), cut to size=N%.
+ * Never less than have; have when the job names no end (fill_device). */
+static uint64_t fio_xd_wanted_end(struct thread_data *td, struct fio_file *f, uint64_t have,
+                                  unsigned *extra)
 {
     const struct thread_options *o = &td->o;
-    uint64_t share = 0;
-    if (o->file_size_high)
-        share = o->file_size_high;
-    else if (o->size)
-        share = o->size / (o->nr_files ? o->nr_files : 1) + td_max_bs(td);
-    return share ? get_start_offset(td, f) + share : 0;
+    uint64_t io_size, off;
+    f->real_file_size = have; /* offset=N% and offset_increment=N% are of it */
+    off = get_start_offset(td, f);
+    if (!o->file_size_low) {
+        io_size = o->size / (o->nr_files ? o->nr_files : 1);
+        if (*extra) {
+            (*extra)--;
+            io_size += td_min_bs(td);
+        }
+        if (!io_size || o->fill_device)
+            return have; /* fio takes the file as it is, or it grows as written */
+    } else if (have < o->file_size_low || have > o->file_size_high) {
+        if (off > o->file_size_low)
+            return have; /* fio says the offset is past the end */
+        io_size = (o->file_size_low == o->file_size_high ? o->file_size_low
+                                                          : get_rand_file_size(td)) - off;
+    } else {
+        return have; /* in filesize='s range: fio uses it as it is */
+    }
+    if (o->size_percent && o->size_percent != 100) {
+        uint64_t whole = io_size + off;
+        io_size = whole * o->size_percent / 100;
+        if (io_size > whole - off)
+            io_size = whole - off;
+        io_size -= io_size % td_min_bs(td);
+    }
+    if (io_size > UINT64_MAX - off)
+        return have;
+    return off + io_size > have ? off + io_size : have;
 }
 
-/* Types with their own format own their files: create or grow the
- * container here, so fio finds it big enough and never lays raw bytes into
- * it. Without size= the container must already exist. */
+/* How many files fio gives one minimum block more than size= / nrfiles. */
+static unsigned fio_xd_extra_blocks(struct thread_data *td)
+{
+    const struct thread_options *o = &td->o;
+    if (o->file_size_low || !o->nr_files)
+        return 0;
+    uint64_t share = o->size / o->nr_files;
+    return (unsigned)((o->size - share * o->nr_files) / td_min_bs(td));
+}
+
+/* Types with their own format own their files: fio must never lay raw
+ * bytes into one. The container is created or grown here, in setup (so a
+ * later job set up in fio's parent finds it, as it finds a file psync laid
+ * out), to exactly the end fio will want - any longer and a reader without
+ * size= would read a tail nobody wrote. fio is told the size from before
+ * (what psync would find on disk), so its offset=N% comes out the same; the
+ * setup hook then marks the job create_on_open, which makes fio take the
+ * new end as the file's size instead of laying it out, and the engine's
+ * open gets that end. Without size= the container must exist, and its
+ * logical size is what fio sees, as st_size is for fio's own engines. */
 static int fio_xd_prepare_container(struct thread_data *td, const struct xd_config *cfg,
-                                    struct fio_file *f)
+                                    struct fio_file *f, unsigned *extra)
 {
     char err[XD_ERRLEN] = "";
-    uint64_t want = read_only ? 0 : fio_xd_wanted_size(td, f), logical;
-    int rc = want ? xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))
-                  : xd_path_logical_size(cfg, f->file_name, &logical, err, sizeof(err));
-    if (rc == -ENOENT && !want)
-        return 0; /* fio says "you need to specify size=" */
-    if (rc) {
-        log_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
-        td->error = -rc;
-        return 1;
+    uint64_t have = 0, want, logical;
+    int rc = xd_path_logical_size(cfg, f->file_name, &have, err, sizeof(err));
+    bool missing = rc == -ENOENT;
+    if (rc && !missing)
+        goto fail;
+    want = read_only ? have : fio_xd_wanted_end(td, f, have, extra);
+    if (missing && !want) {
+        f->real_file_size = 0;
+        return 0; /* fio says "you need to specify size=", or open creates it */
     }
-    f->real_file_size = logical;
+    if ((missing || want > have) &&
+        (rc = xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))))
+        goto fail;
+    f->real_file_size = have;
     fio_file_set_size_known(f);
     return 0;
+fail:
+    fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
+    td->error = -rc;
+    return 1;
+}
+
+/* Prepare every file of the job; fio's setup_files then recomputes the
+ * same ends. Its random filesize= draws are taken again from the same
+ * state, so they come out the same and in the same order. */
+static int fio_xd_prepare_containers(struct thread_data *td, const struct xd_config *cfg)
+{
+    struct frand_state drawn_from = td->file_size_state;
+    unsigned extra = fio_xd_extra_blocks(td);
+    struct fio_file *f;
+    unsigned i;
+    int rc = 0;
+    for_each_file(td, f, i)
+        if ((rc = fio_xd_prepare_container(td, cfg, f, &extra)))
+            break;
+    td->file_size_state = drawn_from;
+    if (!read_only)
+        td->o.create_on_open = 1; /* no layout: the ends are made above or at open */
+    return rc;
 }
 
 /* fio preallocates the files it lays out (fallocate=native by default),
@@ -763,7 +1079,7 @@ static int fio_xd_setup(struct thread_data *td)
         return 1;
     if (fio_xd_build_config(td->eo, &cfg, err, sizeof(err))) {
         if (strcmp(err, last_err))
-            log_err("xdevice: %s\n", err);
+            fio_xd_err("xdevice: %s\n", err);
         snprintf(last_err, sizeof(last_err), "%s", err);
         td->error = EINVAL; /* the job's result, without a second message */
         return 1;
@@ -771,7 +1087,7 @@ static int fio_xd_setup(struct thread_data *td)
     struct fio_xd_options *o = td->eo;
     if (cfg->metrics_interval_sec && !o->stats_log && !o->stats) {
         if (td->subjob_number == 0)
-            log_err("xdevice: metrics_interval_sec=%lld (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
+            fio_xd_err("xdevice: metrics_interval_sec=%lld (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
                     (long long)cfg->metrics_interval_sec,
                     cfg->origin[XD_KEY_metrics_interval_sec] ? cfg->origin[XD_KEY_metrics_interval_sec] : "default");
         xd_config_free(cfg);
@@ -782,18 +1098,16 @@ static int fio_xd_setup(struct thread_data *td)
     bool own_format =
         cfg->storage_type == XD_TYPE_COMPRESSED || cfg->storage_type == XD_TYPE_HYBRID;
     fio_xd_sparse_layout(td, cfg);
-    for_each_file(td, f, i) {
-        if (own_format) {
-            if ((rc = fio_xd_prepare_container(td, cfg, f)))
+    if (own_format)
+        rc = fio_xd_prepare_containers(td, cfg);
+    else
+        for_each_file(td, f, i) {
+            if (fio_xd_get_file_size(td, f) && td->error != ENOENT) {
+                rc = 1;
                 break;
-            continue;
+            }
+            td_clear_error(td); /* missing: fio lays it out */
         }
-        if (fio_xd_get_file_size(td, f) && td->error != ENOENT) {
-            rc = 1;
-            break;
-        }
-        td_clear_error(td); /* missing: fio lays it out */
-    }
     xd_config_free(cfg);
     return rc;
 }
@@ -824,13 +1138,18 @@ static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
     struct fio_xd_options *o = td->eo;
     char err[XD_ERRLEN], run_id[64];
     if (xd_stats_slow_summary(job->dev, err, sizeof(err)))
-        log_info("xdevice: %s: %s\n", td->o.name, err);
+        fio_xd_note("xdevice: %s: %s\n", td->o.name, err);
     if (!o->stats)
         return;
     fio_xd_run_id(td, run_id, sizeof(run_id));
-    if (xd_stats_publish(job->dev, o->stats, run_id, td->thread_number, td->o.name,
-                         td->subjob_number, o->stats_jobs, err, sizeof(err)))
-        log_err("xdevice: %s\n", err);
+    int rc = xd_stats_publish(job->dev, o->stats, run_id, td->thread_number, td->o.name,
+                              td->subjob_number, o->stats_jobs, err, sizeof(err));
+    if (rc) {
+        fio_xd_err("xdevice: %s\n", err);
+        /* the job's result, so fio exits non-zero: a run whose stats are
+         * missing must not look like a good one to a script */
+        td_verror(td, rc < 0 ? -rc : EIO, "xd_stats_publish");
+    }
 }
 
 static void fio_xd_cleanup(struct thread_data *td)
@@ -848,8 +1167,12 @@ static void fio_xd_cleanup(struct thread_data *td)
         close(job->stats_fd);
     xd_stats_mark_free(job->mark);
     fio_xd_watch_put(job->watch);
+    if (job->sync_fd >= 0)
+        close(job->sync_fd);
     free(job->reqs);
     free(job->events);
+    free(job->ready);
+    free(job->issued);
     free(job);
     td->io_ops_data = NULL;
 }

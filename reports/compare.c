@@ -5,6 +5,7 @@
  */
 #include "outfile.h"
 #include "compare.h"
+#include "format.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -156,8 +157,9 @@ static int parse_number(const char *opt, const char *s, double lo, double hi, co
     char *end;
     errno = 0;
     double v = strtod(s, &end);
+    char shown[XR_ESCAPE_LEN];
     if (errno || end == s || *end || !(v > lo && v < hi))
-        return fail("%s: '%s' is not allowed (%s)", opt, s, allowed);
+        return fail("%s: '%s' is not allowed (%s)", opt, xr_escape(s, shown, sizeof(shown)), allowed);
     *out = v;
     return 0;
 }
@@ -166,11 +168,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.threshold = 5, .alpha = 0.05, .min_runs = 5};
     int npos = 0, only_pos = 0;
+    char shown[XR_ESCAPE_LEN];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (only_pos || a[0] != '-' || !a[1]) {
             if (npos == NSIDE)
-                return fail("unexpected argument '%s'\n" USAGE, a);
+                return fail("unexpected argument '%s'; allowed: BASE and NEW only (xdreport compare --help)",
+                            xr_escape(a, shown, sizeof(shown)));
             o->path[npos++] = a;
             continue;
         }
@@ -192,10 +196,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 k = j;
         if (k < 0)
             return fail("unknown option '%s' (allowed: --threshold, --alpha, --min-runs, "
-                        "--junit, --metrics)", a);
+                        "--junit, --metrics)", xr_escape(a, shown, sizeof(shown)));
         if (!val) {
             if (i + 1 >= argc)
-                return fail("%s needs a value\n" USAGE, known[k]);
+                return fail("%s needs a value (xdreport compare --help)", known[k]);
             val = argv[++i];
         }
         double d;
@@ -215,7 +219,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             if (parse_number("--min-runs", val, 0, 1e6, "a whole number of runs from 1", &d))
                 return 2;
             if (d != floor(d))
-                return fail("--min-runs: '%s' is not allowed (a whole number of runs from 1)", val);
+                return fail("--min-runs: '%s' is not allowed (a whole number of runs from 1)",
+                            xr_escape(val, shown, sizeof(shown)));
             o->min_runs = (long)d;
             break;
         case 3:
@@ -227,7 +232,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
     }
     if (npos != NSIDE)
-        return fail("BASE and NEW are both required\n" USAGE);
+        return fail("BASE and NEW are both required; allowed: xdreport compare [OPTIONS] BASE NEW");
     return 0;
 }
 

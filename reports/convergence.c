@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "outfile.h"
 #include "report.h"
 
@@ -104,6 +105,8 @@ int xr_convergence_main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             outdir = argv[++i];
+        else if (!strcmp(argv[i], "-o"))
+            break; /* no OUTDIR: said below */
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: xdreport convergence -o OUTDIR HISTORY.json\n"
                  "draws xdtune's best-so-far against trial into OUTDIR/convergence.{svg,png}");
@@ -111,17 +114,21 @@ int xr_convergence_main(int argc, char **argv)
         } else if (!input && argv[i][0] != '-')
             input = argv[i];
         else {
-            fprintf(stderr, "xdreport: convergence: unexpected argument \"%s\"\n", argv[i]);
+            char shown[XR_ESCAPE_LEN];
+            fprintf(stderr, "xdreport: convergence: unexpected argument \"%s\"; allowed: -o OUTDIR HISTORY.json\n",
+                    xr_escape(argv[i], shown, sizeof(shown)));
             return 2;
         }
     }
     if (!outdir || !input) {
-        fprintf(stderr, "xdreport: convergence needs -o OUTDIR and one xdtune history.json\n");
+        fprintf(stderr, "xdreport: convergence needs -o OUTDIR and one xdtune history.json; allowed: xdreport convergence -o OUTDIR HISTORY.json\n");
         return 2;
     }
     char *text = slurp(input);
     if (!text) {
-        fprintf(stderr, "xdreport: convergence: %s: cannot read: %s\n", input, strerror(errno));
+        char shown[XR_ESCAPE_LEN];
+        fprintf(stderr, "xdreport: convergence: %s: cannot read: %s\n",
+                xr_escape(input, shown, sizeof(shown)), strerror(errno));
         return 1;
     }
     cJSON *root = cJSON_Parse(text);
@@ -129,7 +136,7 @@ int xr_convergence_main(int argc, char **argv)
     const cJSON *trials = cJSON_GetObjectItemCaseSensitive(root, "trials");
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "xdtune");
     if (!cJSON_IsArray(trials)) {
-        fprintf(stderr, "xdreport: convergence: %s: not an xdtune history (no \"trials\" array)\n", input);
+        fprintf(stderr, "xdreport: convergence: %s: not an xdtune history (no \"trials\" array); allowed: an xdtune history.json\n", input);
         cJSON_Delete(root);
         return 1;
     }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void xr_fmt_num(char *buf, size_t len, double v)
 {
@@ -68,4 +69,27 @@ void xr_fmt_bytes(char *buf, size_t len, double bytes)
         snprintf(buf, len, "%s", "");
     else
         scaled(buf, len, bytes, 1024, sfx, 6, " ");
+}
+
+const char *xr_escape(const char *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    if (!len)
+        return buf;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char piece[8];
+        int n = c == '\\' ? snprintf(piece, sizeof(piece), "\\\\")
+              : c < 0x20 || c == 0x7f ? snprintf(piece, sizeof(piece), "\\x%02x", c)
+                                      : snprintf(piece, sizeof(piece), "%c", c);
+        if (o + (size_t)n + 4 > len) {
+            if (o + 3 < len)
+                memcpy(buf + o, "...", 3), o += 3;
+            break;
+        }
+        memcpy(buf + o, piece, (size_t)n);
+        o += (size_t)n;
+    }
+    buf[o] = 0;
+    return buf;
 }

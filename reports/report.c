@@ -16,6 +16,7 @@
 
 #include "mem.h"
 #include "report.h"
+#include "format.h"
 
 static void usage(FILE *f)
 {
@@ -189,18 +190,23 @@ int xr_report_main(int argc, char **argv)
     const char *title = NULL;
     int opt, rc;
 
+    char shown[XR_ESCAPE_LEN];
     optind = 1;
+    opterr = 0; /* one line of our own, not getopt's and the usage text too */
     while ((opt = getopt_long(argc, argv, "o:t:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o': r.outdir = optarg; break;
         case 't': title = optarg; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default:
+            fprintf(stderr, "xdreport: report: %s is not one of its options or lacks its value; allowed: -o OUTDIR, --title TITLE (xdreport report --help)\n",
+                    xr_escape(argv[optind - 1], shown, sizeof(shown)));
+            return 2;
         }
     }
     if (!r.outdir || optind == argc) {
-        fprintf(stderr, "xdreport: report needs %s\n", r.outdir ? "at least one INPUT" : "-o OUTDIR");
-        usage(stderr);
+        fprintf(stderr, "xdreport: report needs %s (xdreport report --help)\n",
+                r.outdir ? "at least one INPUT" : "-o OUTDIR");
         return 2;
     }
     if (make_dirs(r.outdir)) {

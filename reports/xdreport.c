@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "compare.h"
+#include "format.h"
 #include "report.h"
 
 static void usage(FILE *f)
@@ -44,7 +45,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "xdreport: unknown command \"%s\"; use report, compare or convergence\n", argv[1]);
-    usage(stderr);
+    char shown[XR_ESCAPE_LEN];
+    fprintf(stderr, "xdreport: unknown command \"%s\"; use report, compare or convergence (xdreport --help)\n",
+            xr_escape(argv[1], shown, sizeof(shown)));
     return 2;
 }

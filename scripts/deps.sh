@@ -4,7 +4,7 @@
 # missing; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
-PACKAGES="build-essential pkg-config fio libinih-dev liburing-dev libaio-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libbrotli-dev clang libnuma-dev librdmacm-dev libibverbs-dev python3 python3-pytest dpkg-dev gnuplot-nox util-linux strace libcjson-dev chromium"
+PACKAGES="build-essential pkg-config fio liburing-dev libaio-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libbrotli-dev clang libnuma-dev librdmacm-dev libibverbs-dev python3 python3-pytest dpkg-dev man-db groff-base gnuplot-nox util-linux strace libcjson-dev chromium"
 
 missing=()
 for pkg in $PACKAGES; do

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "xdtune.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -366,10 +367,16 @@ static int space_line(struct xt_space *s, struct section *sec, char *line, const
         return fail(err, errlen, "%s: expected key = value, got \"%s\"", where, l);
     *eq = 0;
     char *key = trim(l), *value = trim(eq + 1);
+    if (sec->d && strlen(value) >= sizeof(sec->values))
+        return fail(err, errlen, "%s: [%s] %s: a value of %zu characters; allowed: up to %zu",
+                    where, sec->d->key, key, strlen(value), sizeof(sec->values) - 1);
+    if (sec->d && strcmp(key, "values") && strlen(value) >= sizeof(sec->lo))
+        return fail(err, errlen, "%s: [%s] %s: a value of %zu characters; allowed: up to %zu",
+                    where, sec->d->key, key, strlen(value), sizeof(sec->lo) - 1);
     if (sec->d) {
-        if (!strcmp(key, "lo")) snprintf(sec->lo, sizeof(sec->lo), "%s", value);
-        else if (!strcmp(key, "hi")) snprintf(sec->hi, sizeof(sec->hi), "%s", value);
-        else if (!strcmp(key, "step")) snprintf(sec->step, sizeof(sec->step), "%s", value);
+        if (!strcmp(key, "lo")) snprintf(sec->lo, sizeof(sec->lo), "%.63s", value);
+        else if (!strcmp(key, "hi")) snprintf(sec->hi, sizeof(sec->hi), "%.63s", value);
+        else if (!strcmp(key, "step")) snprintf(sec->step, sizeof(sec->step), "%.63s", value);
         else if (!strcmp(key, "values")) snprintf(sec->values, sizeof(sec->values), "%s", value);
         else if (!strcmp(key, "log")) {
             if (strcmp(value, "true") && strcmp(value, "false"))
@@ -391,6 +398,25 @@ static int space_line(struct xt_space *s, struct section *sec, char *line, const
     return rc ? rc : dim_validate(d, 1, where, err, errlen);
 }
 
+/* A space file is text: a NUL byte or a control byte is refused here, so
+ * no message below echoes one raw. */
+static int space_line_bytes(const char *line, size_t n, const char *path, int lineno, char *err,
+                            size_t errlen)
+{
+    char shown[XD_ESCAPE_LEN];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c >= 0x20 && c != 0x7f)
+            continue;
+        if ((c == '\n' && i == n - 1) || c == '\t' || (c == '\r' && i >= n - 2))
+            continue;
+        return fail(err, errlen, "%s:%d: \"%s\" holds a %s byte; allowed: text without NUL bytes or control characters",
+                    path, lineno, xd_escape_n(line, n && line[n - 1] == '\n' ? n - 1 : n, shown, sizeof(shown)),
+                    c ? "control" : "NUL");
+    }
+    return 0;
+}
+
 int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
@@ -398,10 +424,18 @@ int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen
     if (!f)
         return fail(err, errlen, "%s: cannot read the space file: %s", path, strerror(errno));
     struct section sec = { 0 };
-    char line[2048];
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
     int lineno = 0, rc = 0;
-    while (!rc && fgets(line, sizeof(line), f))
-        rc = space_line(s, &sec, line, path, ++lineno, err, errlen);
+    /* getline, not fgets into a fixed buffer: the rest of a long line must
+     * not be read as a line of its own */
+    while (!rc && (n = getline(&line, &cap, f)) >= 0) {
+        rc = space_line_bytes(line, (size_t)n, path, ++lineno, err, errlen);
+        if (!rc)
+            rc = space_line(s, &sec, line, path, lineno, err, errlen);
+    }
+    free(line);
     if (!rc)
         rc = section_finish(&sec, path, err, errlen);
     fclose(f);

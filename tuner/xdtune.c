@@ -7,7 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "xdtune.h"
+
+/* an argument for a message (one use per message) */
+static const char *shown(const char *s)
+{
+    static char buf[XD_ESCAPE_LEN];
+    return xd_escape(s, buf, sizeof(buf));
+}
 
 static void usage(FILE *f)
 {
@@ -30,7 +38,7 @@ static int number(const char *opt, const char *s, double lo, double hi, double *
     char *end;
     double v = strtod(s, &end);
     if (end == s || *end || !isfinite(v) || v < lo || v > hi) {
-        fprintf(stderr, "xdtune: --%s %s: expected a number from %g to %g\n", opt, s, lo, hi);
+        fprintf(stderr, "xdtune: --%s %s: expected a number from %g to %g\n", opt, shown(s), lo, hi);
         return -1;
     }
     *out = v;
@@ -59,15 +67,17 @@ static int goal_option(int c, const char *arg, struct xt_goal *g)
     case O_TIOPS: return number("target-iops", arg, 1, 1e12, &g->iops);
     case O_TLAT: return number("target-latency-us", arg, 1e-3, 1e12, &g->lat_us);
     case O_TP99: return number("target-p99-us", arg, 1e-3, 1e12, &g->p99_us);
-    case O_THIT:
-        if (number("target-cache-hit", arg, 0, 1, &g->cache_hit) == 0 && g->cache_hit > 0)
+    case O_THIT: {
+        char *end;
+        g->cache_hit = strtod(arg, &end);
+        if (end != arg && !*end && g->cache_hit > 0 && g->cache_hit <= 1)
             return 0;
-        if (g->cache_hit == 0)
-            fprintf(stderr, "xdtune: --target-cache-hit %s: expected a ratio above 0, up to 1\n", arg);
+        fprintf(stderr, "xdtune: --target-cache-hit %s: expected a ratio above 0, up to 1\n", shown(arg));
         return -1;
+    }
     case O_MIN:
         if (strcmp(arg, "p99") && strcmp(arg, "iops")) {
-            fprintf(stderr, "xdtune: --minimize %s: expected p99 (or iops, the default: maximise IOPS)\n", arg);
+            fprintf(stderr, "xdtune: --minimize %s: expected p99 (or iops, the default: maximise IOPS)\n", shown(arg));
             return -1;
         }
         g->minimize_p99 = strcmp(arg, "p99") == 0;
@@ -106,14 +116,14 @@ static int search_main(int argc, char **argv)
             else if (!strcmp(optarg, "random")) o.method = XT_METHOD_RANDOM;
             else if (!strcmp(optarg, "grid")) o.method = XT_METHOD_GRID;
             else {
-                fprintf(stderr, "xdtune: --method %s: expected gp, random or grid\n", optarg);
+                fprintf(stderr, "xdtune: --method %s: expected gp, random or grid\n", shown(optarg));
                 return 2;
             }
             break;
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "xdtune: search: %s is not one of its options (xdtune --help)\n",
-                    argv[optind - 1]);
+                    shown(argv[optind - 1]));
             return 2;
         }
     }
@@ -122,7 +132,7 @@ static int search_main(int argc, char **argv)
         if (missing)
             fprintf(stderr, "xdtune: search needs %s (xdtune --help)\n", missing);
         else
-            fprintf(stderr, "xdtune: search: unexpected argument \"%s\"\n", argv[optind]);
+            fprintf(stderr, "xdtune: search: unexpected argument \"%s\"\n", shown(argv[optind]));
         return 2;
     }
     if (o.method != XT_METHOD_GRID && !o.budget)
@@ -152,14 +162,14 @@ static int daemon_main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "xdtune: daemon: %s is not one of its options (xdtune --help)\n",
-                    argv[optind - 1]);
+                    shown(argv[optind - 1]));
             return 2;
         }
     }
     if (!o.config || optind < argc) {
         fprintf(stderr, o.config ? "xdtune: daemon: unexpected argument \"%s\"\n"
                                  : "xdtune: daemon needs --config%s (xdtune --help)\n",
-                o.config ? argv[optind] : "");
+                o.config ? shown(argv[optind]) : "");
         return 2;
     }
     if (!o.fio_status && !o.stats) {
@@ -171,6 +181,7 @@ static int daemon_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    opterr = 0; /* one line of our own for a bad option, not getopt's too */
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -183,6 +194,6 @@ int main(int argc, char **argv)
         return search_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "daemon"))
         return daemon_main(argc - 1, argv + 1);
-    fprintf(stderr, "xdtune: unknown command \"%s\"; use search or daemon\n", argv[1]);
+    fprintf(stderr, "xdtune: unknown command \"%s\"; use search or daemon\n", shown(argv[1]));
     return 2;
 }

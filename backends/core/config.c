@@ -7,7 +7,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
-#include <ini.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "xd_internal.h"
@@ -42,6 +43,65 @@ void xd_errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+}
+
+/* --- escaping ---------------------------------------------------------------
+ * Values reach messages from files and command lines; a control byte or a
+ * broken UTF-8 sequence printed raw can garble or forge a terminal line. */
+
+/* Bytes in the valid, printable UTF-8 sequence at s (at most n), or 0. */
+static size_t utf8_printable(const unsigned char *s, size_t n)
+{
+    size_t need = s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+                : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+                : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (!need || need > n)
+        return 0;
+    for (size_t i = 1; i < need; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if (s[0] == 0xC2 && s[1] < 0xA0)
+        return 0; /* C1 controls */
+    if (s[0] == 0xE2 && ((s[1] == 0x80 && s[2] >= 0xA8 && s[2] <= 0xAE) ||
+                         (s[1] == 0x81 && s[2] >= 0xA6 && s[2] <= 0xA9)))
+        return 0; /* line separators and bidirectional overrides */
+    return need;
+}
+
+const char *xd_escape_n(const char *s, size_t n, char *buf, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+    if (!len)
+        return buf;
+    for (size_t i = 0; i < n;) {
+        char piece[8];
+        size_t plen = utf8_printable(u + i, n - i), step = plen ? plen : 1;
+        if (plen)
+            memcpy(piece, u + i, plen);
+        else if (u[i] == '\\')
+            plen = (size_t)snprintf(piece, sizeof(piece), "\\\\");
+        else if (u[i] >= 0x20 && u[i] < 0x7f)
+            piece[plen++] = (char)u[i];
+        else
+            plen = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", u[i]);
+        /* keep room for "..." unless this is the last piece */
+        if (o + plen + (i + step < n ? 3 : 0) >= len) {
+            if (o + 3 < len)
+                memcpy(buf + o, "...", 3), o += 3;
+            break;
+        }
+        memcpy(buf + o, piece, plen);
+        o += plen;
+        i += step;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+const char *xd_escape(const char *s, char *buf, size_t len)
+{
+    return xd_escape_n(s ? s : "", s ? strlen(s) : 0, buf, len);
 }
 
 int xd_key_lookup(const char *name)
@@ -291,8 +351,10 @@ static int config_parse_value(int key, const char *value, void *field, const cha
         break;
     }
     if (rc) {
+        char shown[XD_ESCAPE_LEN];
         allowed_text(key, allowed, sizeof(allowed));
-        xd_errf(err, errlen, "%s: %s=%s: %s; allowed: %s", origin, k->name, value,
+        xd_errf(err, errlen, "%s: %s=%s: %s; allowed: %s", origin, k->name,
+                xd_escape(value, shown, sizeof(shown)),
                 rc == -ERANGE ? "out of range" : "not a valid value", allowed);
         return -EINVAL;
     }
@@ -323,8 +385,10 @@ static int config_check_pending(int key, const char *value, const char *origin, 
                                                           : sizeof(int64_t));
     }
     if (!same) {
+        char shown[XD_ESCAPE_LEN];
         xd_errf(err, errlen, "%s: %s=%s: this feature is not built yet; allowed: only the default %s",
-                origin, k->name, value, k->def[0] ? k->def : "(empty)");
+                origin, k->name, xd_escape(value, shown, sizeof(shown)),
+                k->def[0] ? k->def : "(empty)");
         return -EINVAL;
     }
     return 0;
@@ -336,8 +400,9 @@ static int config_check_type(int key, const struct xd_config *cfg, const char *v
 {
     if (key != XD_KEY_storage_type || cfg->storage_type <= XD_TYPE_HYBRID)
         return 0;
+    char shown[XD_ESCAPE_LEN];
     xd_errf(err, errlen, "%s: storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid",
-            origin, value);
+            origin, xd_escape(value, shown, sizeof(shown)));
     return -EINVAL;
 }
 
@@ -346,8 +411,9 @@ int xd_config_set(struct xd_config *cfg, const char *key, const char *value, con
 {
     int k = xd_key_lookup(key);
     if (k < 0) {
-        xd_errf(err, errlen, "%s: unknown key '%s'; did you mean '%s'?", origin, key,
-                xd_key_suggest(key));
+        char shown[XD_ESCAPE_LEN];
+        xd_errf(err, errlen, "%s: unknown key '%s'; did you mean '%s'?",
+                origin, xd_escape(key, shown, sizeof(shown)), xd_key_suggest(key));
         return -EINVAL;
     }
     if (!*value && xd_keys[k].type != XD_T_STR) {
@@ -477,90 +543,210 @@ const char *xd_config_get(const struct xd_config *cfg, const char *name)
     return text;
 }
 
-/* --- INI loading --------------------------------------------------------- */
+/* --- INI loading ----------------------------------------------------------
+ * A small parser of our own rather than libinih: Debian's libinih is built
+ * with a 200-byte line buffer and hands the rest of a longer line to the
+ * handler as a new line, so a long comment ending in "storage_type =
+ * compressed" set the type; it also stops a value at a NUL byte and allows
+ * a section twice. Here a line is as long as it is, a NUL byte is an error,
+ * and so is a repeated section or key. The syntax is libinih's: `[section]`,
+ * `key = value` (or `key: value`), `;` or `#` starting a comment line, and
+ * ` ;` starting a comment after a value. */
+
+#define XD_INI_MAX_BYTES (1 << 20) /* a config is a few hundred bytes */
 
 struct ini_ctx {
     struct xd_config *cfg;
-    FILE *fp;
     const char *path;
     int line;
+    char section[64];            /* "" before the first [section] */
+    int section_line[16];        /* where each known section started */
     int seen_line[XD_KEY_COUNT]; /* where each key was set, to refuse repeats */
-    int rc;
     char *err;
     size_t errlen;
 };
 
-/* fgets that counts lines, so the handler knows where it is. */
-static char *ini_read_line(char *str, int num, void *stream)
+/* The sections the schema uses, in schema order. */
+static int ini_section_index(const char *name, char *list, size_t listlen)
 {
-    struct ini_ctx *ctx = stream;
-    char *s = fgets(str, num, ctx->fp);
-    if (s)
-        ctx->line++;
+    const char *seen[16];
+    int n = 0, found = -1;
+    if (list)
+        list[0] = 0;
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        int i = 0;
+        while (i < n && strcmp(seen[i], xd_keys[k].section))
+            i++;
+        if (i < n || n == 16)
+            continue;
+        seen[n++] = xd_keys[k].section;
+        if (!strcmp(name, xd_keys[k].section))
+            found = i;
+        if (list) {
+            size_t used = strlen(list);
+            snprintf(list + used, listlen - used, "%s[%s]", used ? ", " : "", xd_keys[k].section);
+        }
+    }
+    return found;
+}
+
+static char *ini_trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = 0;
     return s;
 }
 
-static int ini_on_key(void *user, const char *section, const char *name, const char *value)
+/* Cut an inline comment: ';' at the start or after whitespace. */
+static void ini_cut_comment(char *s)
 {
-    struct ini_ctx *ctx = user;
-    char origin[300];
-    if (ctx->rc)
-        return 0;
+    for (char *p = s; *p; p++)
+        if (*p == ';' && (p == s || isspace((unsigned char)p[-1]))) {
+            *p = 0;
+            return;
+        }
+}
+
+static int ini_fail(struct ini_ctx *ctx, const char *fmt, const char *arg, const char *allowed)
+{
+    char what[XD_ESCAPE_LEN], msg[XD_ERRLEN];
+    snprintf(msg, sizeof(msg), fmt, xd_escape(arg, what, sizeof(what)));
+    xd_errf(ctx->err, ctx->errlen, "%s:%d: %s; allowed: %s", ctx->path, ctx->line, msg, allowed);
+    return -EINVAL;
+}
+
+static int ini_on_section(struct ini_ctx *ctx, char *s)
+{
+    char list[300];
+    char *close = strchr(s, ']');
+    if (!close)
+        return ini_fail(ctx, "\"%s\" has no closing ]", s, "[section]");
+    *close = 0;
+    char *rest = ini_trim(close + 1), *name = ini_trim(s + 1);
+    if (*rest && *rest != ';' && *rest != '#')
+        return ini_fail(ctx, "text after [section]: \"%s\"", rest, "a comment only");
+    int i = ini_section_index(name, list, sizeof(list));
+    if (i < 0)
+        return ini_fail(ctx, "unknown section [%s]", name, list);
+    if (ctx->section_line[i]) {
+        char allowed[64];
+        snprintf(allowed, sizeof(allowed), "once (first at line %d)", ctx->section_line[i]);
+        return ini_fail(ctx, "section [%s] appears twice", name, allowed);
+    }
+    ctx->section_line[i] = ctx->line;
+    snprintf(ctx->section, sizeof(ctx->section), "%s", name);
+    return 0;
+}
+
+static int ini_on_key(struct ini_ctx *ctx, char *s)
+{
+    char origin[300], allowed[64];
+    size_t split = strcspn(s, "=:");
+    if (!s[split] || !split)
+        return ini_fail(ctx, "\"%s\" is not a [section] or key = value line", s,
+                        "[section], key = value, or a ; or # comment");
+    s[split] = 0;
+    char *name = ini_trim(s), *value = s + split + 1;
+    ini_cut_comment(value);
+    value = ini_trim(value);
     snprintf(origin, sizeof(origin), "%s:%d", ctx->path, ctx->line);
     int k = xd_key_lookup(name);
-    if (k >= 0 && strcmp(section, xd_keys[k].section)) {
+    if (k >= 0 && strcmp(ctx->section, xd_keys[k].section)) {
+        snprintf(allowed, sizeof(allowed), "under [%s]", xd_keys[k].section);
+        if (!ctx->section[0])
+            return ini_fail(ctx, "key %s comes before any [section]", name, allowed);
         xd_errf(ctx->err, ctx->errlen, "%s: key %s belongs in section [%s], not [%s]", origin, name,
-                xd_keys[k].section, section);
-        ctx->rc = -EINVAL;
-        return 0;
+                xd_keys[k].section, ctx->section);
+        return -EINVAL;
     }
     if (k >= 0 && ctx->seen_line[k]) {
         xd_errf(ctx->err, ctx->errlen, "%s: key %s is set twice (first at line %d); allowed: once",
                 origin, name, ctx->seen_line[k]);
-        ctx->rc = -EINVAL;
-        return 0;
+        return -EINVAL;
     }
-    ctx->rc = xd_config_set(ctx->cfg, name, value, origin, ctx->err, ctx->errlen);
-    if (k >= 0)
+    int rc = xd_config_set(ctx->cfg, name, value, origin, ctx->err, ctx->errlen);
+    if (!rc && k >= 0)
         ctx->seen_line[k] = ctx->line;
-    return ctx->rc == 0;
+    return rc;
 }
 
-int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t errlen)
+/* One physical line, without its newline; len counts NUL bytes too. */
+static int ini_on_line(struct ini_ctx *ctx, char *line, size_t len)
 {
-    struct ini_ctx ctx = {.cfg = cfg, .path = path, .err = err, .errlen = errlen};
+    if (memchr(line, 0, len)) {
+        char shown[XD_ESCAPE_LEN];
+        xd_errf(ctx->err, ctx->errlen, "%s:%d: \"%s\" holds a NUL byte; allowed: text without NUL bytes",
+                ctx->path, ctx->line, xd_escape_n(line, len, shown, sizeof(shown)));
+        return -EINVAL;
+    }
+    if (ctx->line == 1 && !strncmp(line, "\xEF\xBB\xBF", 3)) /* a UTF-8 byte order mark */
+        line += 3;
+    char *s = ini_trim(line);
+    if (!*s || *s == ';' || *s == '#')
+        return 0;
+    if (*s == '[')
+        return ini_on_section(ctx, s);
+    return ini_on_key(ctx, s);
+}
+
+/* The whole file, NUL-terminated; refuses what is not a regular file. */
+static int ini_read_all(const char *path, const char *shown, char **text, size_t *len, char *err,
+                        size_t errlen)
+{
     struct stat st;
-    ctx.fp = fopen(path, "r");
-    if (!ctx.fp) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         int e = errno;
-        xd_errf(err, errlen, "%s: cannot read the config file: %s", path, strerror(e));
+        xd_errf(err, errlen, "%s: cannot read the config file: %s", shown, strerror(e));
         return -e;
     }
     /* a directory opens fine and reads as nothing: refuse it, and other
      * non-files, rather than run on defaults */
-    if (fstat(fileno(ctx.fp), &st) || !S_ISREG(st.st_mode)) {
-        fclose(ctx.fp);
-        xd_errf(err, errlen, "%s: not a regular file; allowed: an INI file", path);
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > XD_INI_MAX_BYTES) {
+        bool big = S_ISREG(st.st_mode);
+        close(fd);
+        xd_errf(err, errlen, big ? "%s: %lld bytes; allowed: an INI file of up to 1 MiB"
+                                 : "%s: not a regular file; allowed: an INI file",
+                shown, (long long)st.st_size);
         return -EINVAL;
     }
-    int line = ini_parse_stream(ini_read_line, &ctx, ini_on_key, &ctx);
-    bool read_error = ferror(ctx.fp);
-    fclose(ctx.fp);
-    if (read_error && !ctx.rc) {
-        xd_errf(err, errlen, "%s: read error in the config file", path);
-        return -EIO;
+    char *buf = malloc((size_t)st.st_size + 1);
+    ssize_t n = buf ? read(fd, buf, (size_t)st.st_size + 1) : 0;
+    int e = errno;
+    close(fd);
+    if (!buf || n < 0 || n > st.st_size) {
+        free(buf);
+        xd_errf(err, errlen, "%s: %s", shown,
+                !buf ? "out of memory" : n < 0 ? strerror(e) : "the file grew while being read");
+        return !buf ? -ENOMEM : -EIO;
     }
-    if (ctx.rc)
-        return ctx.rc;
-    if (line > 0) {
-        xd_errf(err, errlen, "%s:%d: not a [section] or key = value line", path, line);
-        return -EINVAL;
-    }
-    if (line < 0) {
-        xd_errf(err, errlen, "%s: cannot parse the config file (out of memory)", path);
-        return -ENOMEM;
-    }
+    buf[n] = 0;
+    *text = buf;
+    *len = (size_t)n;
     return 0;
+}
+
+int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    char shown[XD_ESCAPE_LEN]; /* the path as messages and origins show it */
+    struct ini_ctx ctx = {.cfg = cfg, .path = xd_escape(path, shown, sizeof(shown)), .err = err,
+                          .errlen = errlen};
+    char *text = NULL;
+    size_t len = 0;
+    int rc = ini_read_all(path, ctx.path, &text, &len, err, errlen);
+    for (size_t at = 0; !rc && at < len;) {
+        char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        text[end] = 0;
+        ctx.line++;
+        rc = ini_on_line(&ctx, text + at, end - at);
+        at = end + 1;
+    }
+    free(text);
+    return rc;
 }
 
 /* --- cross-key checks ---------------------------------------------------- */

@@ -8,6 +8,16 @@
  * preadv2(RWF_NOWAIT) can serve from the page cache without blocking. The
  * latter is why io_uring mode keeps up with psync on cached files, where
  * io_uring itself would punt every buffered read to a worker thread.
+ *
+ * Ordering: a request never starts while an earlier one that overlaps it
+ * (same descriptor, overlapping bytes, at least one of them a write) is
+ * staged or in flight. Inline paths would otherwise overtake it (a NOWAIT
+ * read returning the data from before a staged write), and the kernel does
+ * not order two queued requests either (an io_uring write punted to a worker
+ * can land after a later one that was not). Such a request first commits and
+ * reaps until the overlap is gone; the completions reaped meanwhile are
+ * handed out by the next reap. fio never overlaps requests within a pass of
+ * its random map, so this costs nothing on ordinary jobs.
  */
 #include "fdio.h"
 
@@ -20,6 +30,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "reqorder.h"
 
 /* NOWAIT adapts: when most recent attempts missed (data not cached) it stops
  * trying for a while, so uncached reads do not pay for a failed syscall. */
@@ -67,6 +78,13 @@ int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align,
     io->try_nowait = mode == XD_ASYNC_IO_URING && !align;
     if (mode == XD_ASYNC_SYNC)
         return 0;
+    io->capacity = entries;
+    io->in_flight = calloc(entries, sizeof(*io->in_flight));
+    io->early = calloc(entries, sizeof(*io->early));
+    if (!io->in_flight || !io->early) {
+        xd_errf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     return xd_queue_create(&io->queue, mode, entries, err, errlen);
 }
 
@@ -74,8 +92,11 @@ void xd_fdio_destroy(struct xd_fdio *io)
 {
     xd_queue_destroy(io->queue);
     free(io->bounce);
+    free(io->in_flight);
+    free(io->early);
     io->queue = NULL;
     io->bounce = NULL;
+    io->in_flight = io->early = NULL;
 }
 
 void xd_fdio_set_align(struct xd_fdio *io, unsigned align)
@@ -202,10 +223,64 @@ static bool fdio_try_nowait(struct xd_fdio *io, int fd, struct xd_req *req)
     return false;
 }
 
+static bool fdio_overlap(const struct xd_req *a, int fd, const struct xd_req *b)
+{
+    return a->fd == fd && xd_req_ranges_conflict(a, b);
+}
+
+static int fdio_find_overlap(const struct xd_fdio *io, int fd, const struct xd_req *req)
+{
+    for (unsigned i = 0; i < io->n_in_flight; i++)
+        if (fdio_overlap(io->in_flight[i], fd, req))
+            return (int)i;
+    return -1;
+}
+
+static void fdio_forget(struct xd_fdio *io, const struct xd_req *req)
+{
+    for (unsigned i = 0; i < io->n_in_flight; i++) {
+        if (io->in_flight[i] == req) {
+            io->in_flight[i] = io->in_flight[--io->n_in_flight];
+            return;
+        }
+    }
+}
+
+static void fdio_finish_short(struct xd_fdio *io, struct xd_req *req);
+
+/* Send what is staged and reap, keeping the completions for the next reap,
+ * until nothing staged or in flight overlaps req (see the header). */
+int xd_fdio_wait_overlaps(struct xd_fdio *io, int fd, const struct xd_req *req)
+{
+    if (!io->queue || fdio_find_overlap(io, fd, req) < 0)
+        return 0;
+    io->count.overlap_waits++;
+    int rc = xd_queue_commit(io->queue);
+    if (rc < 0)
+        return rc;
+    while (fdio_find_overlap(io, fd, req) >= 0) {
+        struct xd_req **out = io->early + io->n_early;
+        int n = xd_queue_reap(io->queue, out, 1, io->capacity - io->n_early, NULL);
+        if (n < 0)
+            return n;
+        for (int i = 0; i < n; i++) {
+            fdio_finish_short(io, out[i]);
+            fdio_forget(io, out[i]);
+        }
+        io->n_early += (unsigned)n;
+    }
+    return 0;
+}
+
 int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req)
 {
     req->done = 0;
     req->fd = fd;
+    int rc = xd_fdio_wait_overlaps(io, fd, req);
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
     if (!io->queue || (req->flags & XD_REQ_SYNC)) {
         req->result = fdio_aligned(io, req) ? fdio_sync_op(fd, req) : fdio_bounced(io, fd, req);
         return XD_DONE;
@@ -216,7 +291,7 @@ int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req)
     }
     if (fdio_try_nowait(io, fd, req))
         return XD_DONE;
-    int rc = xd_queue_stage(io->queue, req, fd, (char *)req->buf + req->done, req->len - req->done,
+    rc = xd_queue_stage(io->queue, req, fd, (char *)req->buf + req->done, req->len - req->done,
                             req->off + req->done);
     if (rc == -EBUSY)
         return rc;
@@ -224,6 +299,7 @@ int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req)
         req->result = rc;
         return XD_DONE;
     }
+    io->in_flight[io->n_in_flight++] = req;
     return XD_QUEUED;
 }
 
@@ -263,10 +339,21 @@ int xd_fdio_reap(struct xd_fdio *io, struct xd_req **done, unsigned min, unsigne
 {
     if (!io->queue)
         return 0;
-    int n = xd_queue_reap(io->queue, done, min, max, timeout);
-    for (int i = 0; i < n; i++)
-        fdio_finish_short(io, done[i]);
-    return n;
+    unsigned early = io->n_early < max ? io->n_early : max;
+    memcpy(done, io->early, early * sizeof(*done));
+    io->n_early -= early;
+    memmove(io->early, io->early + early, io->n_early * sizeof(*io->early));
+    if (early == max)
+        return (int)early;
+    int n = xd_queue_reap(io->queue, done + early, min > early ? min - early : 0, max - early,
+                          timeout);
+    if (n < 0)
+        return early ? (int)early : n;
+    for (int i = 0; i < n; i++) {
+        fdio_finish_short(io, done[early + i]);
+        fdio_forget(io, done[early + i]);
+    }
+    return (int)early + n;
 }
 
 void xd_fdio_stats_json(const struct xd_fdio *io, struct xd_json *j)
@@ -279,4 +366,5 @@ void xd_fdio_stats_json(const struct xd_fdio *io, struct xd_json *j)
     xd_json_uint(j, "bounced", io->count.bounced);
     xd_json_uint(j, "read_modify_writes", io->count.rmw);
     xd_json_uint(j, "short_retries", io->count.short_retries);
+    xd_json_uint(j, "overlap_waits", io->count.overlap_waits);
 }

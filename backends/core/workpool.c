@@ -1,6 +1,11 @@
 /* workpool.c - see workpool.h. Two rings of request pointers under one
  * mutex: the work is tens of microseconds per request (a chunk through a
  * codec), so a lock round trip per request is noise.
+ *
+ * Order: a thread takes the oldest queued request that conflicts (ops.conflict)
+ * with no running request and no older queued one, so a read never overtakes
+ * a write of the same bytes, nor a write another (docs/DESIGN.md, "Ordering
+ * invariant"). A request held back waits for the one before it to finish.
  */
 #include "workpool.h"
 
@@ -22,6 +27,7 @@ struct xd_workpool {
     pthread_mutex_t lock;
     pthread_cond_t work_ready, work_done;
     struct ring todo, done;
+    struct xd_req **active; /* the requests running, one per thread plus the reaper */
     unsigned running, capacity, nthreads, idle;
     bool stopping;
     pthread_t threads[];
@@ -32,6 +38,11 @@ static void ring_push(struct ring *r, struct xd_req *req)
     r->slot[(r->head + r->count++) % r->size] = req;
 }
 
+static struct xd_req **ring_at(struct ring *r, unsigned i)
+{
+    return &r->slot[(r->head + i) % r->size];
+}
+
 static struct xd_req *ring_pop(struct ring *r)
 {
     struct xd_req *req = r->slot[r->head];
@@ -40,17 +51,63 @@ static struct xd_req *ring_pop(struct ring *r)
     return req;
 }
 
-/* Run the oldest queued request on this thread with its scratch state; the
- * lock is held on entry and on return, not while the request runs. */
-static void run_one(struct xd_workpool *p, void *state)
+/* Remove the i-th oldest entry, keeping the others in order. */
+static struct xd_req *ring_take(struct ring *r, unsigned i)
 {
-    struct xd_req *req = ring_pop(&p->todo);
-    p->running++;
+    struct xd_req *req = *ring_at(r, i);
+    for (; i + 1 < r->count; i++)
+        *ring_at(r, i) = *ring_at(r, i + 1);
+    r->count--;
+    return req;
+}
+
+/* Must req wait for one of the running requests or an older queued one?
+ * Queued requests from index `older` on are younger than req. */
+static bool must_wait(const struct xd_workpool *p, const struct xd_req *req, unsigned older)
+{
+    if (!p->ops.conflict)
+        return false;
+    for (unsigned i = 0; i < p->running; i++)
+        if (p->ops.conflict(p->active[i], req))
+            return true;
+    for (unsigned i = 0; i < older; i++)
+        if (p->ops.conflict(*ring_at((struct ring *)&p->todo, i), req))
+            return true;
+    return false;
+}
+
+/* The index of the oldest queued request free to start, or -1. */
+static int next_runnable(const struct xd_workpool *p)
+{
+    for (unsigned i = 0; i < p->todo.count; i++)
+        if (!must_wait(p, *ring_at((struct ring *)&p->todo, i), i))
+            return (int)i;
+    return -1;
+}
+
+static void active_remove(struct xd_workpool *p, const struct xd_req *req)
+{
+    for (unsigned i = 0; i < p->running; i++) {
+        if (p->active[i] == req) {
+            p->active[i] = p->active[--p->running];
+            return;
+        }
+    }
+}
+
+/* Run queued request `at` on this thread with its scratch state; the lock
+ * is held on entry and on return, not while the request runs. */
+static void run_one(struct xd_workpool *p, void *state, int at)
+{
+    struct xd_req *req = ring_take(&p->todo, (unsigned)at);
+    p->active[p->running++] = req;
     pthread_mutex_unlock(&p->lock);
     p->ops.run(p->ops.owner, state, req);
     pthread_mutex_lock(&p->lock);
-    p->running--;
+    active_remove(p, req);
     ring_push(&p->done, req);
+    if (p->todo.count && p->idle) /* a request held back by this one may start */
+        pthread_cond_broadcast(&p->work_ready);
 }
 
 static void *workpool_thread(void *arg)
@@ -59,14 +116,15 @@ static void *workpool_thread(void *arg)
     void *state = p->ops.thread_init ? p->ops.thread_init(p->ops.owner) : NULL;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->todo.count && !p->stopping) {
+        int at;
+        while ((at = next_runnable(p)) < 0 && !(p->stopping && !p->todo.count)) {
             p->idle++;
             pthread_cond_wait(&p->work_ready, &p->lock);
             p->idle--;
         }
-        if (!p->todo.count)
+        if (at < 0)
             break; /* stopping, and nothing left to do */
-        run_one(p, state);
+        run_one(p, state, at);
         pthread_cond_signal(&p->work_done);
     }
     pthread_mutex_unlock(&p->lock);
@@ -85,6 +143,7 @@ int xd_workpool_create(struct xd_workpool **out, unsigned threads, unsigned capa
     p->capacity = capacity;
     p->todo = (struct ring){.slot = calloc(capacity, sizeof(void *)), .size = capacity};
     p->done = (struct ring){.slot = calloc(capacity, sizeof(void *)), .size = capacity};
+    p->active = calloc(threads + 1, sizeof(*p->active));
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work_ready, NULL);
     pthread_condattr_t mono;
@@ -92,7 +151,7 @@ int xd_workpool_create(struct xd_workpool **out, unsigned threads, unsigned capa
     pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
     pthread_cond_init(&p->work_done, &mono);
     pthread_condattr_destroy(&mono);
-    if (!p->todo.slot || !p->done.slot) {
+    if (!p->todo.slot || !p->done.slot || !p->active) {
         xd_workpool_destroy(p);
         return -ENOMEM;
     }
@@ -123,12 +182,21 @@ void xd_workpool_destroy(struct xd_workpool *p)
     pthread_cond_destroy(&p->work_done);
     free(p->todo.slot);
     free(p->done.slot);
+    free(p->active);
     free(p);
 }
 
 static unsigned outstanding_locked(const struct xd_workpool *p)
 {
     return p->todo.count + p->running + p->done.count;
+}
+
+bool xd_workpool_conflicts(struct xd_workpool *p, const struct xd_req *req)
+{
+    pthread_mutex_lock(&p->lock);
+    bool wait = must_wait(p, req, p->todo.count);
+    pthread_mutex_unlock(&p->lock);
+    return wait;
 }
 
 unsigned xd_workpool_outstanding(struct xd_workpool *p)
@@ -188,8 +256,9 @@ int xd_workpool_reap(struct xd_workpool *p, struct xd_req **done, unsigned min, 
         /* never wait for more than is outstanding */
         if (n >= min || n >= max || !(p->todo.count + p->running))
             break;
-        if (p->todo.count && caller_state) {
-            run_one(p, caller_state);
+        int at = caller_state ? next_runnable(p) : -1;
+        if (at >= 0) {
+            run_one(p, caller_state, at);
             continue;
         }
         if (wait_done(p, timeout ? &deadline : NULL) == ETIMEDOUT) {

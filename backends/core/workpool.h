@@ -9,6 +9,7 @@
 #ifndef XD_WORKPOOL_H
 #define XD_WORKPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -22,6 +23,9 @@ struct xd_workpool_ops {
     void (*thread_fini)(void *owner, void *state);
     /* Run req to completion, setting req->result. */
     void (*run)(void *owner, void *state, struct xd_req *req);
+    /* True when later must not start before earlier (submitted first) has
+     * finished; NULL: requests run in any order. */
+    bool (*conflict)(const struct xd_req *earlier, const struct xd_req *later);
 };
 
 /* capacity: the most requests queued, running and done-but-unreaped. */
@@ -39,5 +43,8 @@ int xd_workpool_submit(struct xd_workpool *pool, struct xd_req *req);
 int xd_workpool_reap(struct xd_workpool *pool, struct xd_req **done, unsigned min, unsigned max,
                      const struct timespec *timeout, void *caller_state);
 unsigned xd_workpool_outstanding(struct xd_workpool *pool);
+/* True when req conflicts with a request queued or running in the pool: it
+ * must then go through the pool (which keeps the order), not run inline. */
+bool xd_workpool_conflicts(struct xd_workpool *pool, const struct xd_req *req);
 
 #endif

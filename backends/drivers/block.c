@@ -193,7 +193,8 @@ static int block_submit(struct xd_layer *layer, struct xd_req *req)
     struct block_driver *d = layer->priv;
     struct block_file *bf = req->file->priv[layer->level];
     if (req->op == XD_OP_TRIM) {
-        req->result = block_discard(d, bf, req);
+        int rc = xd_fdio_wait_overlaps(&d->io, bf->fd, req);
+        req->result = rc ? rc : block_discard(d, bf, req);
         return XD_DONE;
     }
     return xd_fdio_submit(&d->io, bf->fd, req);

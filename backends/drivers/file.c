@@ -333,7 +333,8 @@ static int file_submit(struct xd_layer *layer, struct xd_req *req)
         return XD_DONE;
     }
     if (req->op == XD_OP_TRIM) {
-        req->result = file_punch(d, fd, req);
+        int rc = xd_fdio_wait_overlaps(&d->io, fd, req);
+        req->result = rc ? rc : file_punch(d, fd, req);
         return XD_DONE;
     }
     file_advise(d, fs, req);

@@ -45,6 +45,7 @@
 #include "../core/fdio.h"
 #include "../core/fileutil.h"
 #include "../core/json.h"
+#include "../core/reqorder.h"
 #include "../core/workpool.h"
 #include "../core/zero.h"
 #include "container.h"
@@ -104,6 +105,7 @@ struct ctr_file {
     uint64_t ra_next, ra_until;
     unsigned ra_seq;
     pthread_mutex_t stripe[STRIPES];
+    struct ctr_file *next_open; /* compress_layer.open, under its space_lock */
 };
 
 /* Scratch of one thread: codec state, buffers, and the chunk it decoded
@@ -133,6 +135,7 @@ struct compress_layer {
     pthread_mutex_t space_lock; /* also guards error */
     char error[XD_ERRLEN];      /* the data error to explain; "" when none */
     struct closed_file *closed; /* what each container held when last closed */
+    struct ctr_file *open;      /* containers open now, scanned for live stats */
 };
 
 /* fio closes and reopens a file between phases: the space figures are per
@@ -316,9 +319,19 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
 int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen)
 {
     struct xd_ctr_header h;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* as prepare: never via a link */
+    if (fd < 0) {
+        int rc = -errno;
+        if (rc == -ELOOP)
+            xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(rc));
+        return rc;
+    }
+    if (!fstat(fd, &st) && st.st_size == 0) {
+        close(fd); /* empty: a container yet to be made (prepare makes it there) */
+        *size = 0;
+        return 0;
+    }
     int rc = header_read(fd, path, &h, err, errlen);
     if (!rc)
         rc = check_not_truncated(fd, path, &h, err, errlen);
@@ -886,12 +899,20 @@ static void pool_run(void *owner, void *state, struct xd_req *req)
     ctr_run(layer->priv, state, req, layer->level);
 }
 
+static bool pool_conflict(const struct xd_req *earlier, const struct xd_req *later)
+{
+    return xd_req_conflict(earlier, later);
+}
+
 static int compress_submit(struct xd_layer *layer, struct xd_req *req)
 {
     struct compress_layer *c = layer->priv;
     bool cheap = atomic_load_explicit(&c->cost_ns[cost_kind(req)], memory_order_relaxed) <
                  INLINE_BELOW_NS;
-    if (c->pool && !(req->flags & XD_REQ_SYNC) && !cheap)
+    /* inline only when nothing queued or running touches the same bytes:
+     * otherwise it would overtake it (docs/DESIGN.md, "Ordering invariant") */
+    if (c->pool && !(req->flags & XD_REQ_SYNC) &&
+        (!cheap || xd_workpool_conflicts(c->pool, req)))
         return xd_workpool_submit(c->pool, req);
     ctr_run(c, c->inline_state, req, layer->level);
     return XD_DONE;
@@ -937,7 +958,8 @@ static int compress_open(struct xd_layer *layer, char *err, size_t errlen)
     int rc = (c->inline_state = thread_new()) ? 0 : -ENOMEM;
     if (!rc && cfg->async != XD_ASYNC_SYNC) {
         struct xd_workpool_ops ops = {.owner = layer, .thread_init = pool_thread_init,
-                                      .thread_fini = pool_thread_fini, .run = pool_run};
+                                      .thread_fini = pool_thread_fini, .run = pool_run,
+                                      .conflict = pool_conflict};
         rc = xd_workpool_create(&c->pool, pool_threads(), layer->dev->queue_entries, &ops, err,
                                 errlen);
     }
@@ -976,11 +998,19 @@ static void punch_if_stale(struct compress_layer *c, struct ctr_file *f, uint64_
         count_add(c, C_RECOVERED_SLOTS, 1);
 }
 
-/* Walk the map: what the container holds (for stats), and, when fix is set,
- * punch stale data left in free slots by a writer killed mid-update. */
+/* How container_scan treats the map: FIX punches stale data left in free
+ * slots by a writer killed mid-update; EXACT only counts, and fails on a bad
+ * entry; LIVE counts a container others may be writing (the pool's threads,
+ * other processes): an entry read torn mid-rewrite fails its checksum and
+ * is skipped, and a map still growing ends the walk early, since a stats
+ * figure may lag a write in flight but a live scan must never fail. */
+enum scan_mode { SCAN_EXACT, SCAN_FIX, SCAN_LIVE };
+
+/* Walk the map: what the container holds (for stats), repairing per mode. */
 static int container_scan(struct compress_layer *c, struct ctr_file *f, struct ctr_space *sp,
-                          bool fix, char *err, size_t errlen)
+                          enum scan_mode mode, char *err, size_t errlen)
 {
+    bool fix = mode == SCAN_FIX, live = mode == SCAN_LIVE;
     uint64_t nchunks = xd_ctr_chunks(atomic_load(&f->logical_size), f->chunk_size);
     uint8_t page[XD_CTR_MAP_PAGE];
     char why[300];
@@ -989,11 +1019,15 @@ static int container_scan(struct compress_layer *c, struct ctr_file *f, struct c
         unsigned k = chunk % XD_CTR_GROUP_CHUNKS;
         if (!k && xd_pread_full(f->fd, page, sizeof(page), xd_ctr_entry_off(chunk, f->chunk_size)) !=
                       (int64_t)sizeof(page)) {
+            if (live)
+                break;
             xd_errf(err, errlen, "%s: truncated map at chunk %llu", f->path, (unsigned long long)chunk);
             return -EINVAL;
         }
         struct xd_ctr_entry e;
         if (xd_ctr_entry_decode(page + k * XD_CTR_ENTRY_SIZE, f->chunk_size, &e, why, sizeof(why))) {
+            if (live)
+                continue;
             xd_errf(err, errlen, "%s: chunk %llu: %s", f->path, (unsigned long long)chunk, why);
             return -EINVAL;
         }
@@ -1133,7 +1167,7 @@ static int compress_file_open(struct xd_layer *layer, struct xd_file *file, unsi
         atomic_store(&f->logical_size, h.logical_size);
         ctr_file_map(f);
         bool sole = !ro && !ofd_lock(f->fd, F_WRLCK, XD_LOCK_USERS, false);
-        rc = container_scan(c, f, &sp, sole, err, errlen);
+        rc = container_scan(c, f, &sp, sole ? SCAN_FIX : SCAN_EXACT, err, errlen);
         if (sole) /* back to a shared hold: others may open it now */
             ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
     }
@@ -1144,7 +1178,23 @@ static int compress_file_open(struct xd_layer *layer, struct xd_file *file, unsi
         return rc;
     }
     file->priv[layer->level] = f;
+    pthread_mutex_lock(&c->space_lock);
+    f->next_open = c->open;
+    c->open = f;
+    pthread_mutex_unlock(&c->space_lock);
     return 0;
+}
+
+static void open_list_remove(struct compress_layer *c, struct ctr_file *f)
+{
+    pthread_mutex_lock(&c->space_lock);
+    for (struct ctr_file **p = &c->open; *p; p = &(*p)->next_open) {
+        if (*p == f) {
+            *p = f->next_open;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->space_lock);
 }
 
 static void compress_file_close(struct xd_layer *layer, struct xd_file *file)
@@ -1155,7 +1205,8 @@ static void compress_file_close(struct xd_layer *layer, struct xd_file *file)
     char err[XD_ERRLEN];
     if (!f)
         return;
-    if (!container_scan(c, f, &sp, false, err, sizeof(err)))
+    open_list_remove(c, f);
+    if (!container_scan(c, f, &sp, SCAN_EXACT, err, sizeof(err)))
         closed_note(c, f->path, &sp);
     ctr_file_free(f);
     file->priv[layer->level] = NULL;
@@ -1169,13 +1220,38 @@ static int64_t compress_file_size(struct xd_layer *layer, struct xd_file *file)
 
 /* --- stats ---------------------------------------------------------------------------- */
 
-static void compress_stats_json(struct compress_layer *c, struct xd_json *j)
+static bool open_before(const struct ctr_file *list, const struct ctr_file *f, const char *path)
 {
-    struct ctr_space sp = {0};
+    for (; list && list != f; list = list->next_open)
+        if (!strcmp(list->path, path))
+            return true;
+    return false;
+}
+
+/* The space figures: each container counted once, by path, from a live scan
+ * when it is open now, else as it was at its last close. (Before, only
+ * closed containers counted, so a program reading stats with its files open
+ * saw logical_bytes 0 and ratio 0.) */
+static void space_now(struct compress_layer *c, struct ctr_space *sp)
+{
+    char err[XD_ERRLEN];
+    memset(sp, 0, sizeof(*sp));
     pthread_mutex_lock(&c->space_lock);
     for (const struct closed_file *cf = c->closed; cf; cf = cf->next)
-        space_add(&sp, &cf->space);
+        if (!open_before(c->open, NULL, cf->path))
+            space_add(sp, &cf->space);
+    for (struct ctr_file *f = c->open; f; f = f->next_open) {
+        struct ctr_space one;
+        if (!open_before(c->open, f, f->path) && !container_scan(c, f, &one, SCAN_LIVE, err, sizeof(err)))
+            space_add(sp, &one);
+    }
     pthread_mutex_unlock(&c->space_lock);
+}
+
+static void compress_stats_json(struct compress_layer *c, struct xd_json *j)
+{
+    struct ctr_space sp;
+    space_now(c, &sp);
     xd_json_object_begin(j, "compress");
     xd_json_string(j, "codec", xd_algo_name(c->algo));
     xd_json_int(j, "level", atomic_load(&c->level));

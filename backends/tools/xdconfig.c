@@ -4,6 +4,7 @@
  *   xdconfig json FILE.ini      the effective config as JSON
  *   xdconfig defaults           an INI file holding every key's default
  *   xdconfig markdown           the parameter table for README.md
+ *   xdconfig roff               the same keys as man(7) text, for xdevice(7)
  *   xdconfig set FILE.ini KEY=VALUE...
  *                               change keys and rewrite FILE safely (xd_config_save:
  *                               readers see the whole old or new file); a missing
@@ -23,7 +24,7 @@
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: xdconfig check FILE.ini | json FILE.ini | defaults | markdown | tunables\n"
+    fprintf(stderr, "usage: xdconfig check FILE.ini | json FILE.ini | defaults | markdown | roff | tunables\n"
                     "       xdconfig set FILE.ini KEY=VALUE...\n");
     return 2;
 }
@@ -100,6 +101,68 @@ static int print_markdown(void)
     return 0;
 }
 
+/* Text as roff: a backslash is written \e, and a line never starts with a
+ * control character because every text line is begun with \&. */
+static void roff_text(const char *text)
+{
+    for (; *text; text++) {
+        if (*text == '\\')
+            fputs("\\e", stdout);
+        else if (*text == '-')
+            fputs("\\-", stdout); /* a real minus: copy-paste keeps it ASCII */
+        else
+            putchar(*text);
+    }
+}
+
+static void roff_range(const struct xd_key_info *k)
+{
+    if (k->allowed) { /* "a, b, c": the line breaks between values, never inside one */
+        fputs("one of ", stdout);
+        for (const char *a = k->allowed; *a; a++) {
+            if (*a == '|')
+                fputs(", ", stdout);
+            else
+                roff_text((char[]){*a, 0});
+        }
+    } else if (k->type == XD_T_INT || k->type == XD_T_SIZE) {
+        printf("%.0f to %.0f", k->min, k->max);
+    } else if (k->type == XD_T_FLOAT) {
+        printf("%g to %g", k->min, k->max);
+    } else if (k->type == XD_T_BOOL) {
+        fputs("true or false", stdout);
+    }
+}
+
+/* One .SS per INI section, in schema order, one tagged paragraph per key:
+ * the body of xdevice(7)'s CONFIGURATION KEYS (man/xdevice.7.in). */
+static int print_roff(void)
+{
+    const char *section = NULL;
+    for (unsigned i = 0; i < XD_KEY_COUNT; i++) {
+        const struct xd_key_info *k = &xd_keys[i];
+        if (!section || strcmp(section, k->section)) {
+            section = k->section;
+            printf(".SS [%s]\n", section);
+        }
+        printf(".TP\n.BR %s \" (fio option \" xd_%s )\n", k->name, k->name);
+        printf("\\&%s, default \\fB", type_name(k->type));
+        roff_text(k->def[0] ? k->def : "\"\"");
+        fputs("\\fR", stdout);
+        if (k->allowed || (k->type != XD_T_STR && k->type != XD_T_MODE)) {
+            fputs("; ", stdout);
+            roff_range(k);
+        }
+        printf("%s.\n", (k->flags & XD_K_LIVE) ? "; live (xd_reload)" : "");
+        if (k->flags & XD_K_PENDING)
+            puts("\\fINot built yet: only the default is accepted.\\fR");
+        fputs("\\&", stdout);
+        roff_text(k->help);
+        puts(".");
+    }
+    return 0;
+}
+
 /* Load FILE (or start from defaults when it does not exist), set each
  * KEY=VALUE, check, and replace FILE atomically. */
 static int set_and_save(const char *path, int nsets, char **sets)
@@ -112,7 +175,9 @@ static int set_and_save(const char *path, int nsets, char **sets)
     for (int i = 0; !rc && i < nsets; i++) {
         char *eq = strchr(sets[i], '=');
         if (!eq) {
-            snprintf(err, sizeof(err), "%s: not KEY=VALUE", sets[i]);
+            char shown[XD_ESCAPE_LEN];
+            snprintf(err, sizeof(err), "command line: \"%s\" is not KEY=VALUE; allowed: KEY=VALUE with a key of `xdconfig defaults`",
+                     xd_escape(sets[i], shown, sizeof(shown)));
             rc = -EINVAL;
             break;
         }
@@ -153,14 +218,28 @@ int main(int argc, char **argv)
         return print_tunables();
     if (argc == 2 && !strcmp(argv[1], "markdown"))
         return print_markdown();
+    if (argc == 2 && !strcmp(argv[1], "roff"))
+        return print_roff();
     if (argc == 2 && !strcmp(argv[1], "defaults")) {
         struct xd_config *cfg = xd_config_new();
         int rc = cfg ? print_and_free(xd_config_ini(cfg)) : 1;
         xd_config_free(cfg);
         return rc;
     }
-    if (argc != 3 || (strcmp(argv[1], "check") && strcmp(argv[1], "json")))
+    if (argc < 2)
         return usage();
+    if (strcmp(argv[1], "check") && strcmp(argv[1], "json") && strcmp(argv[1], "set")) {
+        char shown[XD_ESCAPE_LEN];
+        fprintf(stderr, "xdconfig: unknown command \"%s\"; allowed: check, json, defaults, markdown, tunables, set\n",
+                xd_escape(argv[1], shown, sizeof(shown)));
+        return 2;
+    }
+    if (argc != 3) {
+        fprintf(stderr, "xdconfig: %s needs FILE.ini%s; allowed: xdconfig %s FILE.ini%s\n", argv[1],
+                strcmp(argv[1], "set") ? "" : " and KEY=VALUE", argv[1],
+                strcmp(argv[1], "set") ? "" : " KEY=VALUE...");
+        return 2;
+    }
     struct xd_config *cfg = load_checked(argv[2]);
     if (!cfg)
         return 1;

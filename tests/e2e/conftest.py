@@ -4,8 +4,8 @@ The engine is found through $XD_ENGINE, default <repo>/build/xdevice.so
 (`make test` builds it first). A missing engine or fio is an error, never a
 skip: a suite that silently skips everything proves nothing.
 
-fio prints notes on stdout (and xdevice's log_info notices go to the same
-stream as --output), so results are always read from --output=FILE, and the
+fio prints notes of its own on stdout (xdevice's notices go to stderr; see
+test_json_output.py), so results are always read from --output=FILE, and the
 JSON document is located inside that file rather than assumed to be all of it.
 """
 import itertools

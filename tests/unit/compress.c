@@ -1514,6 +1514,58 @@ static void case9(struct rng *r)
     printf("    adaptive: codec tried on %lld of 256 poor chunks (%lld without)\n", tried_on, tried_off);
 }
 
+/* --- 0. space figures are live while containers are open ---------------------------- */
+
+/* A program reads xd_stats_json with its files open (the example, the
+ * engine's interval records): the figures must count open containers, once
+ * each however many handles, and agree with the figures at close. */
+static void case0(struct rng *r)
+{
+    enum { SIZE = 4 * MIB, CS = 64 * KIB };
+    char err[XD_ERRLEN], path[PATH_MAX];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL, *again = NULL;
+    uint8_t *buf = malloc(CS);
+    scratch_path(path, sizeof(path), "c0.ctr");
+    int rc = open_dev(&dev, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, XD_OPEN_CREATE, SIZE, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0, "open: %d %s", rc, err);
+    if (rc)
+        goto out;
+    CHECK_MSG(dev_stat(dev, "logical_bytes") == SIZE, "a new open container: logical_bytes %lld",
+              dev_stat(dev, "logical_bytes"));
+    for (uint64_t off = 0; off < SIZE / 2; off += CS) {
+        fill_compressible(r, buf, CS, off);
+        CHECK(xd_write(dev, f, buf, CS, off) == CS);
+    }
+    long long logical = dev_stat(dev, "logical_bytes"), live = dev_stat(dev, "live_logical_bytes");
+    long long stored = dev_stat(dev, "stored_bytes"), ratio = dev_stat(dev, "ratio");
+    CHECK_MSG(logical == SIZE && live == SIZE / 2, "while open: logical_bytes %lld, live_logical_bytes %lld",
+              logical, live);
+    CHECK_MSG(stored > 0 && stored < SIZE / 2 && ratio >= 1, "while open: stored_bytes %lld, ratio %lld",
+              stored, ratio);
+    rc = xd_file_open(dev, path, 0, 0, &again, err, sizeof(err));
+    CHECK_MSG(rc == 0, "second open: %d %s", rc, err);
+    if (!rc) {
+        CHECK_MSG(dev_stat(dev, "logical_bytes") == SIZE, "two handles count once: logical_bytes %lld",
+                  dev_stat(dev, "logical_bytes"));
+        xd_file_close(dev, again);
+        CHECK_MSG(dev_stat(dev, "logical_bytes") == SIZE, "one handle closed: logical_bytes %lld",
+                  dev_stat(dev, "logical_bytes"));
+    }
+    xd_file_close(dev, f);
+    CHECK_MSG(dev_stat(dev, "logical_bytes") == logical && dev_stat(dev, "stored_bytes") == stored &&
+                  dev_stat(dev, "live_logical_bytes") == live,
+              "the figures at close are those seen open: logical %lld stored %lld live %lld",
+              dev_stat(dev, "logical_bytes"), dev_stat(dev, "stored_bytes"),
+              dev_stat(dev, "live_logical_bytes"));
+out:
+    xd_close(dev);
+    unlink(path);
+    free(buf);
+}
+
 /* --- main -------------------------------------------------------------------------------- */
 
 int main(void)
@@ -1550,6 +1602,7 @@ int main(void)
         const char *name;
         void (*run)(struct rng *);
     } cases[] = {
+        {"0 live space figures", case0},
         {"1 random I/O, every codec and chunk size", case1},
         {"2 reopen with another codec", case2},
         {"3 async", case3},

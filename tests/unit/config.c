@@ -96,8 +96,54 @@ static void test_ini(void)
     CHECK(load(cfg, "[block]\nmmap_size = 1m\n") == -EINVAL && strstr(err, "belongs in section [local]"));
     CHECK(load(cfg, "[local]\nasync=sync\nasync=libaio\n") == -EINVAL && strstr(err, "set twice"));
     CHECK(load(cfg, "[local]\nthis line is wrong\n") == -EINVAL && strstr(err, ":2:"));
+    CHECK(load(cfg, "[local]\nasync=sync\n[block]\nqueue_depth=8\n[local]\n") == -EINVAL);
+    CHECK_MSG(strstr(err, ":5: section [local] appears twice") && strstr(err, "line 1"), "%s", err);
+    CHECK(load(cfg, "[lokal]\n") == -EINVAL && strstr(err, ":1: unknown section [lokal]") &&
+          strstr(err, "[local], "));
+    CHECK(load(cfg, "async = sync\n") == -EINVAL && strstr(err, "before any [section]"));
+    CHECK(load(cfg, "[local\n") == -EINVAL && strstr(err, "no closing ]"));
     CHECK(xd_config_load(cfg, "/nonexistent/x.ini", err, sizeof(err)) == -ENOENT);
     CHECK(strstr(err, "/nonexistent/x.ini"));
+    xd_config_free(cfg);
+}
+
+/* libinih split lines over 200 bytes and parsed the rest as a new line. */
+static void test_ini_long_lines(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    char text[4096], path[1200];
+    memset(path, 'p', sizeof(path) - 1);
+    path[0] = '/';
+    path[sizeof(path) - 1] = 0;
+    snprintf(text, sizeof(text), "; %0*d storage_type = compressed\n[local]\ntrace = %s\n", 300, 0, path);
+    CHECK_MSG(load(cfg, text) == 0, "%s", err);
+    CHECK(cfg->storage_type == XD_TYPE_REGULAR);
+    CHECK(!strcmp(cfg->trace, path));
+    snprintf(text, sizeof(text), "[local]\nstorage_type = direct ; %0*d\n", 400, 0);
+    CHECK_MSG(load(cfg, text) == 0 && cfg->storage_type == XD_TYPE_DIRECT, "%s", err);
+    xd_config_free(cfg);
+}
+
+/* A NUL byte is an error, not the end of the value; binary is escaped. */
+static void test_ini_binary(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    static const char nul[] = "[local]\nstorage_type = regular\0compressed\n";
+    char *path = write_ini("");
+    FILE *f = fopen(path, "w");
+    CHECK(f && fwrite(nul, 1, sizeof(nul) - 1, f) == sizeof(nul) - 1);
+    fclose(f);
+    CHECK(xd_config_load(cfg, path, err, sizeof(err)) == -EINVAL);
+    CHECK_MSG(strstr(err, ":2: \"storage_type = regular\\x00compressed\" holds a NUL byte"), "%s", err);
+    unlink(path);
+    CHECK(load(cfg, "[local]\nasync = \x01\x1b[2Jx\\\n") == -EINVAL);
+    CHECK_MSG(strstr(err, "async=\\x01\\x1b[2Jx\\\\: not a valid value") && !strchr(err, '\x1b'), "%s", err);
+    CHECK(load(cfg, "[local]\nasync = caf\xc3\xa9\xff\n") == -EINVAL);
+    CHECK_MSG(strstr(err, "async=caf\xc3\xa9\\xff:"), "%s", err);
+    char big[1000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    CHECK(set(cfg, "async", big) == -EINVAL && strstr(err, "xxx...: not a valid value"));
     xd_config_free(cfg);
 }
 
@@ -142,6 +188,8 @@ int main(void)
     test_defaults();
     test_values();
     test_ini();
+    test_ini_long_lines();
+    test_ini_binary();
     test_conflicts();
     test_dumps();
     return check_result();
