@@ -5,10 +5,11 @@ first) and fail on any sanitizer report that names one of xdevice's frames.
 
 /usr/bin/fio is not instrumented: the sanitizer runtime is preloaded into it
 (LD_PRELOAD=$(cc -print-file-name=libasan.so)), so the reports cover
-xdevice's code and what fio does through the intercepted libc calls. Each
-sanitizer writes its reports to files (log_path) in the run's scratch
-directory; the driver splits them into single reports (one leak, one race,
-one runtime error) and sorts each one:
+xdevice's code and what fio does through the intercepted libc calls. ASan
+and TSan write their reports to files (log_path) in the run's scratch
+directory, UBSan to fio's stderr, which is kept in a file there too; the
+driver splits them into single reports (one leak, one race, one runtime
+error) and sorts each one:
 
   - xdevice's: a frame in xdevice.so or in its sources (backends/, ioengine/),
     or a UBSan runtime error in one of its sources: the run fails, the report
@@ -22,9 +23,11 @@ included): a sanitizer run that did not finish covered less than it claims.
 
 The matrix, each run seconds long:
   - every storage type that needs no device x sync, libaio, io_uring with
-    rw=randrw verify=crc32c; ASan+UBSan with two fio processes, TSan with
-    numjobs=4 thread=1 (one process, so the jobs' threads share the cache,
-    the config watch and the hybrid map);
+    rw=randrw verify=crc32c; jobs are threads of one fio process (thread=1):
+    ASan+UBSan numjobs=2, TSan numjobs=4, so the jobs share the process's
+    cache, config watch and hybrid map (and LeakSanitizer, which runs at
+    fio's exit, sees every job: fio's job processes end in _exit); plus a
+    few ASan runs as fio processes (fio's default) for the fork-time paths;
   - the read cache, write-through and write-back, four jobs sharing it;
   - live config renames (xdconfig set renames a new INI over xd_config
     every 0.15 s) of the live keys, with periodic stats, on the cache, the
@@ -96,7 +99,9 @@ def sanitizer_env(kind, logs):
         env["ASAN_OPTIONS"] = (f"{common}:detect_leaks=1:halt_on_error=1:malloc_context_size=2:"
                                "detect_stack_use_after_return=1:check_initialization_order=1")
         env["LSAN_OPTIONS"] = f"suppressions={supp}/lsan.supp:print_suppressions=0"
-        env["UBSAN_OPTIONS"] = f"log_path={logs}/ubsan:print_stacktrace=1:strip_path_prefix={REPO}/"
+        # UBSan (from libubsan, loaded with the engine) ignores log_path
+        # here: its reports go to fio's stderr, which is read as a log too
+        env["UBSAN_OPTIONS"] = f"print_stacktrace=1:strip_path_prefix={REPO}/"
     else:
         env["LD_PRELOAD"] = runtime_lib("libtsan.so")
         env["TSAN_OPTIONS"] = (f"{common}:suppressions={supp}/tsan.supp:print_suppressions=0:"
@@ -135,7 +140,7 @@ def is_xdevice(report):
 def read_reports(logs):
     mine, theirs = [], []
     for f in sorted(Path(logs).glob("*")):
-        if f.is_file() and re.match(r"(asan|tsan|ubsan)\.\d+$", f.name):
+        if f.is_file() and re.match(r"(asan\.\d+|tsan\.\d+|fio-stderr)$", f.name):
             for r in split_reports(f.read_text(errors="replace")):
                 (mine if is_xdevice(r) else theirs).append(f"[{f.name}] {r}")
     return mine, theirs
@@ -166,8 +171,9 @@ class Ctx:
 
 def type_opts(ctx, kind, d):
     """xd_ options a storage type needs here (tmpfs and hybrid: a tmpfs dir)."""
-    if kind == "tmpfs":
-        return {"type": "tmpfs", "tmpfs_directory": ctx.shm / d.name}
+    if kind == "tmpfs":  # with its backup thread
+        return {"type": "tmpfs", "tmpfs_directory": ctx.shm / d.name, "backup_to_disk": 1,
+                "backup_interval_sec": 1}
     if kind == "hybrid":
         return {"type": "hybrid", "hot_directory": ctx.shm / d.name, "tier_extent_size": "64k",
                 "hot_access_threshold": 1, "migration_interval_sec": 0.05, "hot_cache_size": "1m"}
@@ -208,8 +214,9 @@ def run_one(ctx, kind, name, build_args, during=None, expect=None):
     out = d / "fio.json"
     cmd = [FIO, f"--output={out}", "--output-format=json", *build_args(engine, d)]
     t0 = time.monotonic()
+    stderr = open(logs / "fio-stderr", "w")
     proc = subprocess.Popen(cmd, cwd=d, env=sanitizer_env(kind, logs), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=stderr, text=True)
     try:
         if during:
             during(d, proc)
@@ -218,9 +225,10 @@ def run_one(ctx, kind, name, build_args, during=None, expect=None):
         proc.kill()
         text, _ = proc.communicate()
         text += f"\nfio did not finish in {FIO_TIMEOUT} s"
+    stderr.close()
     secs = time.monotonic() - t0
     data, rest = fio_result(out)
-    text = (text or "") + rest
+    text = (text or "") + (logs / "fio-stderr").read_text(errors="replace") + rest
     mine, theirs = read_reports(logs)
     problems = []
     if proc.returncode != 0:
@@ -255,17 +263,22 @@ def run_one(ctx, kind, name, build_args, during=None, expect=None):
 
 
 def procs(kind):
-    """TSan: four jobs as threads of one process; ASan: two fio processes."""
-    return {"numjobs": 4, "thread": 1} if kind == "tsan" else {"numjobs": 2}
+    """Jobs as threads of one fio process: LeakSanitizer checks at fio's exit,
+    and fio's job processes end in _exit(), which no leak check sees. TSan
+    gets four, so they meet in the process's cache, watch and maps."""
+    return {"numjobs": 4 if kind == "tsan" else 2, "thread": 1}
 
 
-def matrix_run(kind, stype, mode):
+def matrix_run(kind, stype, mode, processes=False):
     def build(engine, d):
         xd = dict(type_opts(CTX, stype, d), **{"async": mode})
+        how = {"numjobs": 2} if processes else procs(kind)
         return job_args(engine, "m", xd, directory=d, rw="randrw", bs="4k", size="1m",
                         iodepth=8, verify="crc32c", verify_fatal=1, time_based=1,
-                        runtime=RUNTIME, **procs(kind))
-    return (kind, f"{stype} {mode} randrw verify", build, None, None)
+                        runtime=RUNTIME, **how)
+    name = f"{stype} {mode} randrw verify" + (" (fio processes: memory errors, no leak check)"
+                                              if processes else "")
+    return (kind, name, build, None, None)
 
 
 def cache_run(kind, write_back):
@@ -294,6 +307,9 @@ RELOADS = {
                 {"migration_interval_sec": "0.05", "hot_cache_size": "1m"}]),
     "compressed": ({"storage_type": "compressed", "async": "libaio"},
                    [{"compression_level": "5"}, {"compression_level": "1"}]),
+    "tmpfs": ({"storage_type": "tmpfs", "backup_to_disk": "true", "backup_interval_sec": "1",
+               "async": "sync"},
+              [{"backup_interval_sec": "2"}, {"backup_interval_sec": "1"}]),
 }
 
 
@@ -310,8 +326,8 @@ def reload_run(kind, what):
     def build(engine, d):
         ini = d / "xd.ini"
         xd_start = dict(start)
-        if what == "hybrid":
-            xd_start["hot_directory"] = str(CTX.shm / d.name)
+        if what in ("hybrid", "tmpfs"):
+            xd_start["hot_directory" if what == "hybrid" else "tmpfs_directory"] = str(CTX.shm / d.name)
         xdconfig_set(ini, xd_start)
         xd = {"config": ini, "stats": d / "stats.json", "stats_interval": 1}
         # jobs ending at different times: the last ones report stats while
@@ -344,6 +360,9 @@ def all_runs(kinds):
         runs += [reload_run(kind, w) for w in RELOADS]  # the longest first
         runs += [cache_run(kind, wb) for wb in (False, True)]
         runs += [matrix_run(kind, t, m) for t in TYPES for m in MODES]
+    if "asan" in kinds:  # fio's default, one process per job: fork-time paths
+        runs += [matrix_run("asan", t, m, processes=True)
+                 for t, m in (("regular", "libaio"), ("compressed", "sync"), ("tmpfs", "io_uring"))]
     return runs
 
 
