@@ -285,7 +285,10 @@ fuzz: $(BUILD)/fuzz/container_fuzz
 # flags and fio headers (ENGINE_CPPFLAGS) as build/xdevice.so, plus the
 # sanitizer. /usr/bin/fio is not instrumented; scripts/sanitize.sh preloads the
 # runtime into it (LD_PRELOAD) and runs a short fio matrix on each engine.
-# -O1 and frame pointers keep the reports' stacks whole.
+# -O1 and frame pointers keep the reports' stacks whole. gcc: the script
+# preloads the runtime that $(SAN_CC) -print-file-name=libasan.so names (clang
+# would need -shared-libsan and its own runtime names).
+SAN_CC := gcc
 SANITIZERS := asan tsan
 SAN_CFLAGS_asan := -fsanitize=address,undefined
 SAN_CFLAGS_tsan := -fsanitize=thread
@@ -295,26 +298,27 @@ SAN_COMMON := -O1 -fno-omit-frame-pointer
 define SANITIZER_RULES
 $(BUILD)/$(1)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) -c -o $$@ $$<
+	$(SAN_CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) -c -o $$@ $$<
 
 $(BUILD)/$(1)/obj/ioengine/%.o: ioengine/%.c $(FIO_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) $$(ENGINE_CPPFLAGS) -c -o $$@ $$<
+	$(SAN_CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) $$(ENGINE_CPPFLAGS) -c -o $$@ $$<
 
 $(BUILD)/$(1)/libxdevice.so: $(LIB_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%)
-	$$(CC) -shared -Wl,-soname,libxdevice.so $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
+	$(SAN_CC) -shared -Wl,-soname,libxdevice.so $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
 
 $(BUILD)/$(1)/xdevice.so: $(ENGINE_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%) $(LIB_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%)
-	$$(CC) -shared -rdynamic -Wl,-z,nodelete $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
+	$(SAN_CC) -shared -rdynamic -Wl,-z,nodelete $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
 endef
 $(foreach s,$(SANITIZERS),$(eval $(call SANITIZER_RULES,$(s))))
 
 SAN_TARGETS := $(foreach s,$(SANITIZERS),$(BUILD)/$(s)/libxdevice.so $(BUILD)/$(s)/xdevice.so)
 
-# Needs build/xdconfig for the live reload runs. SANITIZE_ONLY=asan|tsan runs one.
+# Needs build/xdconfig for the live reload runs. SANITIZE_ONLY=asan|tsan runs
+# one; the script's header lists its other knobs.
 .PHONY: sanitize
 sanitize: $(SAN_TARGETS) $(BUILD)/xdconfig
-	$(PYTHON) tests/sanitize/sanitize.py $(BUILD)
+	CC=$(SAN_CC) PYTHONDONTWRITEBYTECODE=1 $(PYTHON) tests/sanitize/sanitize.py $(BUILD)
 
 # --- other -------------------------------------------------------------------
 
