@@ -283,7 +283,7 @@ fuzz: $(BUILD)/fuzz/container_fuzz
 # The library and the fio engine built twice more, into build/asan (ASan and
 # UBSan) and build/tsan (TSan), each with its own objects: the same sources,
 # flags and fio headers (ENGINE_CPPFLAGS) as build/xdevice.so, plus the
-# sanitizer. /usr/bin/fio is not instrumented; scripts/sanitize.sh preloads the
+# sanitizer. /usr/bin/fio is not instrumented; tests/sanitize/sanitize.py preloads the
 # runtime into it (LD_PRELOAD) and runs a short fio matrix on each engine.
 # -O1 and frame pointers keep the reports' stacks whole. gcc: the script
 # preloads the runtime that $(SAN_CC) -print-file-name=libasan.so names (clang
@@ -305,7 +305,7 @@ $(BUILD)/$(1)/obj/ioengine/%.o: ioengine/%.c $(FIO_STAMP) | $(DEPS_STAMP)
 	$(SAN_CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) $$(ENGINE_CPPFLAGS) -c -o $$@ $$<
 
 $(BUILD)/$(1)/libxdevice.so: $(LIB_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%)
-	$(SAN_CC) -shared -Wl,-soname,libxdevice.so $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
+	$(SAN_CC) -shared -Wl,-soname,$(SO_NAME) $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
 
 $(BUILD)/$(1)/xdevice.so: $(ENGINE_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%) $(LIB_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%)
 	$(SAN_CC) -shared -rdynamic -Wl,-z,nodelete $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
