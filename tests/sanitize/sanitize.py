@@ -30,15 +30,16 @@ The matrix, each run seconds long:
     cache, config watch and hybrid map (and LeakSanitizer, which runs at
     fio's exit, sees every job: fio's job processes end in _exit); plus a
     few ASan runs as fio processes (fio's default) for the fork-time paths;
-  - the read cache, write-through and write-back, four jobs sharing it;
+  - the read cache, write-through and write-back, shared by the jobs;
   - live config renames (xdconfig set renames a new INI over xd_config
     every 0.15 s) of the live keys, with periodic stats, on the cache, the
-    hybrid and the compressed types.
+    hybrid, the compressed and the tmpfs types.
 
 Knobs: SANITIZE_ONLY=asan|tsan runs one build; SANITIZE_JOBS=N fio runs at
-once (default 2); SANITIZE_KEEP=1 keeps the scratch directory;
-SANITIZE_ASAN_OPTIONS / SANITIZE_TSAN_OPTIONS are appended to the options;
-SANITIZE_MATCH=REGEX runs only the runs whose name matches.
+once (default 2); SANITIZE_MATCH=REGEX only the runs whose name matches;
+SANITIZE_KEEP=1 keeps the scratch directory (always kept, with the failed
+runs' logs and files, when a run failed); SANITIZE_ASAN_OPTIONS and
+SANITIZE_TSAN_OPTIONS are appended to the sanitizer's options.
 The last line is 'N passed, N failed'.
 """
 import concurrent.futures
@@ -400,9 +401,21 @@ def main():
         engine = Path(sys.argv[1]) / kind / "xdevice.so"
         if not engine.is_file():
             sys.exit(f"xdevice: sanitize: {engine} not found: run `make sanitize`")
+    jobs_text = os.environ.get("SANITIZE_JOBS", "2")
+    if not jobs_text.isdigit() or not 1 <= int(jobs_text) <= 64:
+        sys.exit(f"xdevice: sanitize: SANITIZE_JOBS={jobs_text}: allowed: an integer from 1 to 64")
+    jobs = int(jobs_text)
+    try:
+        match = re.compile(os.environ.get("SANITIZE_MATCH", ""))
+    except re.error as e:
+        sys.exit(f"xdevice: sanitize: SANITIZE_MATCH={os.environ['SANITIZE_MATCH']}: {e}; "
+                 "allowed: a Python regular expression over the run names")
+    runs = [r for r in all_runs(kinds) if match.search(r[1])]
+    if not runs:
+        sys.exit(f"xdevice: sanitize: SANITIZE_MATCH={match.pattern}: matches no run name; "
+                 "allowed: a pattern matching names such as 'regular io_uring randrw verify'")
     scratch = scratch_dirs()
     CTX = Ctx(sys.argv[1], scratch)
-    jobs = int(os.environ.get("SANITIZE_JOBS", "2"))
     passed = failed = 0
     lock = threading.Lock()
     t0 = time.monotonic()
@@ -417,16 +430,15 @@ def main():
             STATS["runs_with_reports"] += bool(mine)
         return ok
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        match = re.compile(os.environ.get("SANITIZE_MATCH", ""))
-        for ok in pool.map(one, [r for r in all_runs(kinds) if match.search(r[1])]):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for ok in pool.map(one, runs):
             passed += ok
             failed += not ok
-    if not os.environ.get("SANITIZE_KEEP"):
+    if failed or os.environ.get("SANITIZE_KEEP"):  # the failed runs' logs and files
+        print(f"scratch kept: {scratch['disk']} {scratch['shm']}")
+    else:
         for d in scratch.values():
             shutil.rmtree(d, ignore_errors=True)
-    else:
-        print(f"scratch kept: {scratch['disk']} {scratch['shm']}")
     print(f"sanitize: {' and '.join(kinds)} in {time.monotonic() - t0:.0f} s: "
           f"{STATS['xdevice_reports']} report(s) naming xdevice frames in {STATS['runs_with_reports']} run(s), "
           f"{STATS['fio_reports']} unsuppressed report(s) in fio's own frames; "
