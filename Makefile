@@ -15,6 +15,9 @@
 #   make uninstall  the same variables: removes what install put there
 #   make deb      build/deb/xdevice_VERSION_ARCH.deb (scripts/deb.sh)
 #   make man      build/man/: the man pages, xdevice(7) generated from the schema
+#   make sanitize the library and engine under ASan+UBSan and under TSan
+#                 (build/asan, build/tsan), then tests/sanitize/sanitize.py: a short
+#                 fio matrix under each
 #   make clean    remove build/
 #
 # Extra compiler/linker flags can be given as CFLAGS=... / LDFLAGS=...; they
@@ -275,6 +278,48 @@ fuzz: $(BUILD)/fuzz/container_fuzz
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$< -max_total_time=$(FUZZ_SECONDS) -max_len=70000 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
+# --- sanitizers ------------------------------------------------------------------
+
+# The library and the fio engine built twice more, into build/asan (ASan and
+# UBSan) and build/tsan (TSan), each with its own objects: the same sources,
+# flags and fio headers (ENGINE_CPPFLAGS) as build/xdevice.so, plus the
+# sanitizer. /usr/bin/fio is not instrumented; tests/sanitize/sanitize.py preloads the
+# runtime into it (LD_PRELOAD) and runs a short fio matrix on each engine.
+# -O1 and frame pointers keep the reports' stacks whole. gcc: the script
+# preloads the runtime that $(SAN_CC) -print-file-name=libasan.so names (clang
+# would need -shared-libsan and its own runtime names).
+SAN_CC := gcc
+SANITIZERS := asan tsan
+SAN_CFLAGS_asan := -fsanitize=address,undefined
+SAN_CFLAGS_tsan := -fsanitize=thread
+SAN_COMMON := -O1 -fno-omit-frame-pointer
+
+# $(1): asan or tsan
+define SANITIZER_RULES
+$(BUILD)/$(1)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $$(@D)
+	$(SAN_CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) -c -o $$@ $$<
+
+$(BUILD)/$(1)/obj/ioengine/%.o: ioengine/%.c $(FIO_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $$(@D)
+	$(SAN_CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) $$(ENGINE_CPPFLAGS) -c -o $$@ $$<
+
+$(BUILD)/$(1)/libxdevice.so: $(LIB_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%)
+	$(SAN_CC) -shared -Wl,-soname,$(SO_NAME) $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
+
+$(BUILD)/$(1)/xdevice.so: $(ENGINE_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%) $(LIB_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%)
+	$(SAN_CC) -shared -rdynamic -Wl,-z,nodelete $(SAN_CFLAGS_$(1)) $$(LDFLAGS) -o $$@ $$^ $(LIBS)
+endef
+$(foreach s,$(SANITIZERS),$(eval $(call SANITIZER_RULES,$(s))))
+
+SAN_TARGETS := $(foreach s,$(SANITIZERS),$(BUILD)/$(s)/libxdevice.so $(BUILD)/$(s)/xdevice.so)
+
+# Needs build/xdconfig for the live reload runs. SANITIZE_ONLY=asan|tsan runs
+# one; the script's header lists its other knobs.
+.PHONY: sanitize
+sanitize: $(SAN_TARGETS) $(BUILD)/xdconfig
+	CC=$(SAN_CC) PYTHONDONTWRITEBYTECODE=1 $(PYTHON) tests/sanitize/sanitize.py $(BUILD)
+
 # --- other -------------------------------------------------------------------
 
 bench: all
@@ -293,4 +338,4 @@ regress: all $(BUILD)/xdreport
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(REPORT_OBJS:.o=.d) $(TUNER_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(foreach s,$(SANITIZERS),$(LIB_OBJS:$(BUILD)/obj/%.o=$(BUILD)/$(s)/obj/%.d) $(ENGINE_OBJS:$(BUILD)/obj/%.o=$(BUILD)/$(s)/obj/%.d)) $(REPORT_OBJS:.o=.d) $(TUNER_OBJS:.o=.d) $(UNIT_BINS:=.d)

@@ -124,13 +124,38 @@ static int fio_xd_check_value(int key, const char *option, const char *value)
     return rc ? 1 : 0;
 }
 
+/* What the option callbacks store lives as long as the process: fio neither
+ * copies nor frees it (jobs share [global]'s strings, a value set again
+ * replaces the pointer). Every copy is kept on this list so it stays owned
+ * and reachable, not leaked (LeakSanitizer, make sanitize, checks). */
+struct fio_xd_kept {
+    struct fio_xd_kept *next;
+    char text[];
+};
+static struct fio_xd_kept *fio_xd_kept;
+static pthread_mutex_t fio_xd_kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *fio_xd_keep(const char *value)
+{
+    size_t len = strlen(value) + 1;
+    struct fio_xd_kept *k = malloc(sizeof(*k) + len);
+    if (!k)
+        return NULL;
+    memcpy(k->text, value, len);
+    pthread_mutex_lock(&fio_xd_kept_lock);
+    k->next = fio_xd_kept;
+    fio_xd_kept = k;
+    pthread_mutex_unlock(&fio_xd_kept_lock);
+    return k->text;
+}
+
 /* Keep a checked value; 1 (fio: parse error) if it is bad. */
 static int fio_xd_store(char **slot, int key, const char *option, const char *value)
 {
     value = value ? value : "";
     if (key >= 0 && fio_xd_check_value(key, option, value))
         return 1;
-    char *copy = strdup(value);
+    char *copy = fio_xd_keep(value);
     if (!copy)
         return 1;
     *slot = copy;

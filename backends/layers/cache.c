@@ -193,13 +193,20 @@ struct cache_fill {
 
 struct cache {
     pid_t pid;
-    unsigned users; /* devices, under cache_global */
-    uint64_t size;
+    /* Devices; changed under cache_global, read without it by any device's
+     * stats (cache_stats_json), so atomic. */
+    atomic_uint users;
+    uint64_t size; /* under cache_global */
     uint32_t bs, shift, ttl_s;
     int policy;
-    uint32_t nblocks, nshards, run_blocks;
+    uint32_t nshards, run_blocks;
     uint32_t per_max; /* ids reserved per shard: cache_size can grow live up to nshards * per_max blocks */
-    uint32_t dirty_max, dirty_background;
+    /* Set by cache_resize (a reload, in whichever job's thread sees it, under
+     * cache_global) while other devices' writes (cache_absorb), the flusher
+     * and stats read them without that lock: atomic, and each reader loads a
+     * value once per decision. They are limits, not guards of other data, so
+     * relaxed loads are enough. */
+    atomic_uint nblocks, dirty_max, dirty_background;
     uint64_t t0_ns;
     struct cache_entry *entries;
     size_t entries_len;
@@ -285,6 +292,16 @@ static void stamp_raise(uint64_t *stamp, uint64_t seq)
 static uint64_t cache_next_seq(struct cache *c)
 {
     return atomic_fetch_add(&c->seq, 1) + 1;
+}
+
+static uint32_t cache_dirty_max(const struct cache *c)
+{
+    return atomic_load_explicit(&c->dirty_max, memory_order_relaxed);
+}
+
+static uint32_t cache_dirty_background(const struct cache *c)
+{
+    return atomic_load_explicit(&c->dirty_background, memory_order_relaxed);
 }
 
 static uint64_t coarse_ns(void)
@@ -1005,13 +1022,14 @@ static int cache_write_down(struct xd_layer *layer, struct cache_layer *cl, stru
 static bool cache_dirty_room(struct cache_layer *cl, unsigned n)
 {
     struct cache *c = cl->cache;
-    for (struct cache_handle *h = cl->handles; h && atomic_load(&c->dirty) + n > c->dirty_max;
+    uint64_t max = cache_dirty_max(c); /* one value: a reload may change it meanwhile */
+    for (struct cache_handle *h = cl->handles; h && atomic_load(&c->dirty) + (uint64_t)n > max;
          h = h->next_in_dev) {
-        uint64_t want = atomic_load(&c->dirty) + n - c->dirty_max + c->run_blocks;
+        uint64_t want = atomic_load(&c->dirty) + (uint64_t)n - max + c->run_blocks;
         if (h->writable && h->ident && cache_flush_ident(h, cache_run_buf(cl), 0, want, false) < 0)
             return false;
     }
-    return atomic_load(&c->dirty) + n <= c->dirty_max;
+    return atomic_load(&c->dirty) + (uint64_t)n <= max;
 }
 
 static bool cache_present(struct cache *c, uint64_t key, uint64_t b)
@@ -1070,7 +1088,7 @@ static bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const s
     struct cache *c = cl->cache;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     uint64_t n = last - first + 1;
-    if (!h->writable || n > c->dirty_max / 2)
+    if (!h->writable || n > cache_dirty_max(c) / 2)
         return false;
     if ((!block_whole(c, req, first) && !cache_present(c, h->ident->key, first)) ||
         (!block_whole(c, req, last) && !cache_present(c, h->ident->key, last)))
@@ -1081,8 +1099,8 @@ static bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const s
     for (uint64_t b = first; b <= last; b++)
         if (!cache_absorb_block(cl, h, req, b, seq))
             return false;
-    unsigned dirty = atomic_load(&c->dirty);
-    if (dirty >= c->dirty_background && dirty - n < c->dirty_background)
+    unsigned dirty = atomic_load(&c->dirty), background = cache_dirty_background(c);
+    if (dirty >= background && dirty - n < background)
         cache_kick_flusher(c);
     cl->count.absorbed++;
     return true;
@@ -1380,9 +1398,9 @@ static int cache_attach(struct cache_layer *cl, const struct xd_config *cfg, cha
     if (!rc && cl->writeback)
         rc = cache_start_flusher(c, err, errlen);
     if (!rc) {
-        c->users++;
+        atomic_fetch_add(&c->users, 1);
         cl->cache = c;
-    } else if (c && !c->users) {
+    } else if (c && !atomic_load(&c->users)) {
         cache_shared = NULL;
         cache_free(c);
     }
@@ -1394,7 +1412,7 @@ static void cache_detach(struct cache *c)
 {
     bool last;
     pthread_mutex_lock(&cache_global);
-    last = --c->users == 0;
+    last = atomic_fetch_sub(&c->users, 1) == 1;
     if (last && cache_shared == c)
         cache_shared = NULL;
     pthread_mutex_unlock(&cache_global);
@@ -1422,7 +1440,7 @@ static struct cache_handle *cache_pick_handle(struct cache *c, struct cache_iden
  * can be walked without the lock once its head is read. */
 static uint64_t cache_flusher_pass(struct cache *c)
 {
-    bool pressed = atomic_load(&c->dirty) >= c->dirty_background;
+    bool pressed = atomic_load(&c->dirty) >= cache_dirty_background(c);
     uint64_t total = 0;
     pthread_mutex_lock(&c->files_lock);
     struct cache_ident *ident = c->idents;
@@ -1454,7 +1472,7 @@ static void *cache_flusher(void *arg)
         pthread_mutex_unlock(&c->flusher_lock);
         uint64_t n = cache_flusher_pass(c);
         /* still over the background share and getting somewhere: go on */
-        again = n && atomic_load(&c->dirty) >= c->dirty_background;
+        again = n && atomic_load(&c->dirty) >= cache_dirty_background(c);
         pthread_mutex_lock(&c->flusher_lock);
     }
     pthread_mutex_unlock(&c->flusher_lock);
@@ -1705,12 +1723,12 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "widened_reads", cl->count.fills);
         /* the process's cache, shared with other devices */
         xd_json_uint(j, "block_size", c->bs);
-        xd_json_uint(j, "capacity_bytes", (uint64_t)c->nblocks * c->bs);
+        xd_json_uint(j, "capacity_bytes", (uint64_t)atomic_load_explicit(&c->nblocks, memory_order_relaxed) * c->bs);
         xd_json_uint(j, "shards", c->nshards);
-        xd_json_uint(j, "devices", c->users);
+        xd_json_uint(j, "devices", atomic_load(&c->users));
         xd_json_uint(j, "bytes_cached", resident * c->bs);
         xd_json_uint(j, "dirty_bytes", (uint64_t)atomic_load(&c->dirty) * c->bs);
-        xd_json_uint(j, "dirty_max_bytes", (uint64_t)c->dirty_max * c->bs);
+        xd_json_uint(j, "dirty_max_bytes", (uint64_t)cache_dirty_max(c) * c->bs);
         xd_json_uint(j, "evictions", evictions);
         xd_json_uint(j, "expired", expired);
         xd_json_uint(j, "evictions_refused_all_dirty", no_victim);
@@ -1821,10 +1839,11 @@ static int cache_resize(struct cache *c, uint64_t size)
         if (rc)
             return rc;
     }
+    uint32_t nblocks = (uint32_t)(per * c->nshards);
     c->size = size;
-    c->nblocks = (uint32_t)(per * c->nshards);
-    c->dirty_max = c->nblocks / 2;
-    c->dirty_background = c->nblocks / 4;
+    atomic_store_explicit(&c->nblocks, nblocks, memory_order_relaxed);
+    atomic_store_explicit(&c->dirty_max, nblocks / 2, memory_order_relaxed);
+    atomic_store_explicit(&c->dirty_background, nblocks / 4, memory_order_relaxed);
     return 0;
 }
 
