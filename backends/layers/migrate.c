@@ -428,6 +428,16 @@ int xd_tier_migrate_pass(struct tier_shared *sh)
     return moved < 0 ? moved : moved + (int)ndemoted;
 }
 
+/* Passes tied to the workload rather than the clock: a run migrates the
+ * same way on a fast machine and a slow one (the timer thread fires a
+ * number of times that depends on how long the run took). */
+void xd_tier_count_request(struct tier_shared *sh)
+{
+    uint64_t every = atomic_load(&sh->every_requests);
+    if (every && (atomic_fetch_add(&sh->requests, 1) + 1) % every == 0)
+        xd_tier_migrate_pass(sh);
+}
+
 int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg)
 {
     unsigned batch = (unsigned)cfg->migration_batch_size;
@@ -450,6 +460,7 @@ int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg)
     sh->threshold = (unsigned)cfg->hot_access_threshold;
     sh->timeout_ns = (uint64_t)(cfg->cold_timeout_sec * 1e9);
     sh->interval_ns = (uint64_t)(cfg->migration_interval_sec * 1e9);
+    sh->every_requests = (uint64_t)cfg->migration_interval_requests;
     for (int k = 0; k < 2; k++) { /* the migration's own devices copy with the new values */
         char err[XD_ERRLEN];
         struct xd_config *c = xd_tier_inner_config(cfg, k, true, err, sizeof(err));
@@ -613,6 +624,7 @@ static void tier_settings(struct tier_shared *sh, const struct xd_config *cfg)
     sh->threshold = (unsigned)cfg->hot_access_threshold;
     sh->timeout_ns = (uint64_t)(cfg->cold_timeout_sec * 1e9);
     sh->interval_ns = (uint64_t)(cfg->migration_interval_sec * 1e9);
+    sh->every_requests = (uint64_t)cfg->migration_interval_requests;
     sh->batch = (unsigned)cfg->migration_batch_size;
     sh->write_back = cfg->tier_write_back;
     sh->auto_migration = cfg->auto_migration;

@@ -494,6 +494,7 @@ static int tier_submit(struct xd_layer *layer, struct xd_req *req)
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = req->file->priv[layer->level];
     struct tier_shared *sh = tf->sh;
+    xd_tier_count_request(sh);
     if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC)
         return tier_sync(t, tf, req);
     uint64_t first = req->off >> sh->shift;

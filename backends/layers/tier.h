@@ -37,6 +37,9 @@ struct tier_shared {
      * ones are live (xd_reload: xd_tier_apply_live), batch under mig_lock */
     uint64_t extent_size, nextents;
     _Atomic uint64_t capacity, timeout_ns, interval_ns;
+    /* migration_interval_requests: a pass after every that many requests
+     * (0: none), counted in requests over every device sharing the file */
+    _Atomic uint64_t every_requests, requests;
     _Atomic unsigned threshold;
     unsigned shift, batch;
     bool write_back, auto_migration;
@@ -77,11 +80,14 @@ int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint6
                        struct tier_shared **out, char *err, size_t errlen);
 void xd_tier_shared_put(struct tier_shared *sh);
 /* The live keys (hot_cache_size, hot_access_threshold, cold_timeout_sec,
- * migration_batch_size, migration_interval_sec) of cfg take effect for the
+ * migration_batch_size, migration_interval_sec, migration_interval_requests) of cfg take effect for the
  * file: the next pass uses them, the thread wakes for a new interval. */
 int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg);
 /* One migration pass now; returns the number of extents moved or -errno. */
 int xd_tier_migrate_pass(struct tier_shared *sh);
+/* Count one request to the file; every migration_interval_requests-th
+ * runs a pass in the caller's thread before it is routed. */
+void xd_tier_count_request(struct tier_shared *sh);
 /* Copy the dirty hot extents of the file to the cold tier through the
  * caller's devices (write-back); 0 or -errno. */
 int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file *file[2],

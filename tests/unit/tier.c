@@ -230,6 +230,30 @@ static void test_live_keys(void)
     hclose(&h);
 }
 
+/* --- passes per request: migration_interval_requests ----------------------- */
+
+/* A pass runs in the submitting thread before the Nth request is routed,
+ * counted over the file's requests; no clock involved. */
+static void test_request_passes(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK_MSG(reload_key(&h, "migration_interval_requests", "8") == 1, "%s", err);
+    for (unsigned e = 0; e < NEXT; e++) /* requests 1-16: passes at 8 and 16 find */
+        write_extent(&h, e, 0);         /* one access per extent, below 2 */
+    touch(&h, 0, 7);                    /* 17-23: no pass */
+    CHECK(stat_u64(&h, "promotions") == 0 && stat_u64(&h, "hot_reads") == 0);
+    touch(&h, 0, 1);                    /* 24: the pass promotes, the read goes hot */
+    CHECK(stat_u64(&h, "promotions") == 1 && stat_u64(&h, "hot_extents") == 1);
+    CHECK(stat_u64(&h, "hot_reads") == 1);
+    CHECK_MSG(reload_key(&h, "migration_interval_requests", "0") == 1, "%s", err);
+    touch(&h, 1, 40);
+    CHECK(stat_u64(&h, "promotions") == 1);
+    CHECK(extent_version(&h, 0) == 0 && extent_version(&h, 1) == 0);
+    hclose(&h);
+}
+
 /* --- restart: the map persists; torn or stale entries read as cold ------- */
 
 static void test_restart(void)
@@ -422,6 +446,7 @@ int main(void)
     test_entries();
     test_policy();
     test_live_keys();
+    test_request_passes();
     test_restart();
     test_crash(false);
     test_crash(true);
