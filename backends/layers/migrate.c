@@ -151,6 +151,25 @@ static bool tier_untouched(const struct tier_ext *x, uint32_t seq)
     return x->wseq == seq && x->inflight_w == 0;
 }
 
+/* Turn extent e hot or cold: its map entry first, then the state that
+ * routes requests, both under the stripe lock the caller holds, so no
+ * request is routed by a state the map does not yet say. The entry is
+ * written (page cache), not synced: that is what survives a kill -9 of the
+ * process, and what the next open reads. With the entry written after the
+ * unlock, a process killed in between lost completed writes: write-back
+ * writes to a just-promoted extent (hot copy only; the map said cold, so
+ * the restart read the cold file) and writes to a just-demoted one (cold
+ * file only; the map said hot, so the restart read the stale hot copy, even
+ * for writes fsynced meanwhile). A failed entry write leaves the extent as
+ * it was. */
+static int tier_flip(struct tier_shared *sh, uint64_t e, uint8_t hot)
+{
+    int rc = xd_extmap_write(&sh->map, e, hot);
+    if (!rc)
+        sh->ext[e].hot = hot;
+    return rc;
+}
+
 /* Flush one dirty extent (the caller claimed it): the hot copy to the cold
  * tier. Clean only if no write came meanwhile; the copy itself still covers
  * every write completed before it began. */
@@ -211,8 +230,8 @@ static int tier_promote(struct tier_shared *sh, uint64_t e)
                           sh->mfile[TIER_H], e << sh->shift, tier_extent_len(sh, e), sh->buf);
     bool done = false;
     pthread_mutex_lock(tier_stripe(sh, e));
-    if (n >= 0 && tier_untouched(&sh->ext[e], seq)) {
-        sh->ext[e].hot = 1;
+    /* the entry in the same critical section as the flip (see tier_flip) */
+    if (n >= 0 && tier_untouched(&sh->ext[e], seq) && !tier_flip(sh, e, 1)) {
         sh->ext[e].dirty = 0;
         done = true;
     }
@@ -226,7 +245,6 @@ static int tier_promote(struct tier_shared *sh, uint64_t e)
     sh->hot_count++;
     atomic_fetch_add(&sh->promotions, 1);
     atomic_fetch_add(&sh->bytes_migrated, (uint64_t)n);
-    xd_extmap_write(&sh->map, e, true); /* synced at the end of the pass */
     return 1;
 }
 
@@ -251,8 +269,8 @@ static int tier_demote_begin(struct tier_shared *sh, uint64_t e)
     pthread_mutex_lock(tier_stripe(sh, e));
     /* write-back: a write since the claim went to the hot copy alone (even
      * to an extent that was clean then), so the flip needs it untouched */
-    if (n >= 0 && (!sh->write_back || tier_untouched(&sh->ext[e], seq))) {
-        sh->ext[e].hot = 0;
+    if (n >= 0 && (!sh->write_back || tier_untouched(&sh->ext[e], seq)) &&
+        !tier_flip(sh, e, 0)) {
         sh->ext[e].dirty = 0;
         done = true;
     }
@@ -267,7 +285,6 @@ static int tier_demote_begin(struct tier_shared *sh, uint64_t e)
     atomic_fetch_add(&sh->demotions, 1);
     if (n > 0)
         atomic_fetch_add(&sh->bytes_migrated, (uint64_t)n);
-    xd_extmap_write(&sh->map, e, false);
     return 1;
 }
 
