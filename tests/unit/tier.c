@@ -420,6 +420,17 @@ static void test_processes_share(bool write_back)
     if (pid == 0)
         sharing_child(write_back, up[1], down[0]);
     wait1(up[0]);
+    /* every process sharing a file uses one extent size: refused in one line */
+    struct xd_config *c = config(write_back, 60);
+    struct xd_dev *dev;
+    struct xd_file *file;
+    CHECK(!xd_config_set(c, "tier_extent_size", "128k", "test", err, sizeof(err)));
+    CHECK_MSG(!xd_open(&dev, c, 4, err, sizeof(err)), "%s", err);
+    int rc = xd_file_open(dev, path, XD_OPEN_CREATE, FSIZE, &file, err, sizeof(err));
+    CHECK_MSG(rc == -EINVAL && strstr(err, "tier_extent_size=131072") &&
+              strstr(err, "another process"), "rc %d: %s", rc, err);
+    xd_close(dev);
+    xd_config_free(c);
     CHECK_MSG(!hopen(&h, write_back, 60), "%s", err);
     CHECK(stat_u64(&h, "extents") == NEXT);
     for (unsigned e = 0; e < 4; e++)
