@@ -320,6 +320,16 @@ SAN_TARGETS := $(foreach s,$(SANITIZERS),$(BUILD)/$(s)/libxdevice.so $(BUILD)/$(
 sanitize: $(SAN_TARGETS) $(BUILD)/xdconfig
 	CC=$(SAN_CC) PYTHONDONTWRITEBYTECODE=1 $(PYTHON) tests/sanitize/sanitize.py $(BUILD)
 
+# --- torture ------------------------------------------------------------------
+
+# Long loops of the crash tests that `make test` runs a few rounds of:
+# TORTURE_ROUNDS rounds of kill -9 under hybrid write-back with migration.
+TORTURE_ROUNDS ?= 50
+.PHONY: torture-hybrid
+torture-hybrid: all
+	XD_TORTURE_ROUNDS=$(TORTURE_ROUNDS) PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rs \
+	  -p no:cacheprovider tests/e2e/test_hybrid.py -k kill_9
+
 # --- other -------------------------------------------------------------------
 
 bench: all

@@ -80,6 +80,7 @@
   X(hybrid, auto_migration,         BOOL, "true",    0, 0, NULL, 0, "Migrate on a background thread (xd-migrate) every migration_interval_sec; false migrates only when asked (xd_migrate)") \
   X(hybrid, migration_batch_size,   INT,  "64",      1, 1000000, NULL, XD_K_LIVE, "Most promotions plus demotions in one migration pass") \
   X(hybrid, migration_interval_sec, FLOAT, "5",      0.01, 86400, NULL, XD_K_LIVE, "Seconds between migration passes (fractions allowed, down to 0.01)") \
+  X(hybrid, migration_interval_requests, INT, "0",  0, 1000000000, NULL, XD_K_LIVE, "Also run a migration pass, in the submitting thread, after every this many requests to a hybrid file (all jobs of the process together); 0 for none. Passes then follow the workload, not the clock") \
   X(hybrid, tier_extent_size,       SIZE, "1m",      4 * XD_KIB, XD_GIB, NULL, 0, "Unit, a power of two, in which the hybrid type counts accesses and migrates data") \
   X(hybrid, tier_write_back,        BOOL, "false",   0, 0, NULL, 0, "Writes to hot extents go to the hot tier only and are flushed to the cold tier at fsync, fdatasync, demotion and close; false writes through to both") \
   /* [tmpfs] */ \

@@ -64,22 +64,13 @@ int xd_extmap_open(struct xd_extmap *m, const char *path, const struct xd_config
                 xd_refusal(rc));
         return rc;
     }
-    /* One process owns a hybrid file: its tier state lives in that process.
-     * An OFD lock is dropped by the kernel when the owner dies (kill -9). */
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(m->fd, F_OFD_SETLK, &fl)) {
-        int rc = -errno;
-        close(m->fd);
-        m->fd = -1;
-        if (rc == -EAGAIN || rc == -EACCES) {
-            xd_errf(err, errlen, "%s: the hybrid file is in use by another process (its extent map is locked); allowed: one process per hybrid file (fio: thread=1 to share it between jobs)",
-                    path);
-            return -EBUSY;
-        }
-        xd_errf(err, errlen, "%s: cannot lock the extent map: %s", path, strerror(-rc));
-        return rc;
-    }
     return 0;
+}
+
+int xd_extmap_lock(const struct xd_extmap *m, unsigned byte, short type, bool wait)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+    return fcntl(m->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) ? -errno : 0;
 }
 
 int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,

@@ -23,15 +23,17 @@ struct xd_extmap {
     uint64_t extent_size;
 };
 
-/* Open (create) the map at path and lock it against other processes (an
- * OFD write lock on the whole file). -EAGAIN (with the line in err) when
- * another process holds it. */
 /* Open (or make) the map at path: in its checked directory, never through
  * a symlink, only the caller's own single-link file (fileutil.h), with
  * file_permissions. */
 struct xd_config;
 int xd_extmap_open(struct xd_extmap *m, const char *path, const struct xd_config *cfg, char *err,
                    size_t errlen);
+/* An OFD lock (F_RDLCK, F_WRLCK, F_UNLCK) on one byte of the map file,
+ * waiting for it or not (-EAGAIN); the processes sharing a hybrid file
+ * coordinate with them (migrate.c). The kernel drops them when the
+ * descriptor closes, kill -9 included. */
+int xd_extmap_lock(const struct xd_extmap *m, unsigned byte, short type, bool wait);
 /* Read the header: 0 when it is valid for extent_size and cold_id, with
  * *tag set; -ENOENT when the map is new, torn or for another file. */
 int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,

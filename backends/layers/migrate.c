@@ -1,5 +1,6 @@
 /* migrate.c - the hybrid type's per-file tier state and its migration: the
  * registry that lets every device of a process share one state per file,
+ * the shared memory that lets processes share it (docs/HYBRID-PROCESSES.md),
  * the promotion/demotion policy, the copies, and the xd-migrate thread.
  *
  * Migration never blocks the data path. An extent being moved is marked busy
@@ -14,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,15 @@
 #define TIER_POLL_NS    (50u * 1000)
 #define TIER_MAP_SUFFIX ".xdmap"
 #define TIER_TAG_SUFFIX ".xdtag"
+
+/* Bytes of the map file whose OFD locks the processes sharing a hybrid
+ * file coordinate with (the map's data is not what they lock). */
+enum {
+    TIER_LOCK_ATTACHED = 0, /* F_RDLCK while a process has the file open */
+    TIER_LOCK_SETUP = 1,    /* attaching, building or leaving the shared state */
+    TIER_LOCK_MOVER = 2,    /* a migration pass is running */
+    TIER_LOCK_OWNER = 3,    /* the process whose thread runs timed passes */
+};
 
 static pthread_mutex_t tier_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tier_shared *tier_registry;
@@ -116,10 +128,18 @@ static int64_t tier_copy(struct xd_dev *from, struct xd_file *ff, struct xd_dev 
 
 static uint64_t tier_extent_len(struct tier_shared *sh, uint64_t e)
 {
-    uint64_t off = e << sh->shift, size = atomic_load(&sh->size);
+    uint64_t off = e << sh->shift, size = atomic_load(&sh->shm->size);
     if (off >= size)
         return 0;
     return size - off < sh->extent_size ? size - off : sh->extent_size;
+}
+
+/* Whether a claim is held: by a live process (a mover or flusher killed
+ * while it held one must not keep the extent, or a flush, waiting for ever;
+ * what it was doing is safe to abandon: see tier_flip). Under the lock. */
+static bool tier_busy(const struct tier_ext *x)
+{
+    return x->busy && (x->busy == (int32_t)getpid() || kill(x->busy, 0) == 0 || errno != ESRCH);
 }
 
 /* Take extent e for a mover: 0, or -EAGAIN when it is busy or not in the
@@ -128,27 +148,58 @@ static int tier_claim(struct tier_shared *sh, uint64_t e, int hot, uint32_t *seq
 {
     struct tier_ext *x = &sh->ext[e];
     int rc = -EAGAIN;
-    pthread_mutex_lock(tier_stripe(sh, e));
-    if (!x->busy && (hot < 0 || x->hot == hot)) {
-        x->busy = 1;
+    tier_lock(sh, e);
+    if (!tier_busy(x) && (hot < 0 || x->hot == hot)) {
+        x->busy = (int32_t)getpid();
         *seq = x->wseq;
         rc = 0;
     }
-    pthread_mutex_unlock(tier_stripe(sh, e));
+    tier_unlock(sh, e);
     return rc;
 }
 
 static void tier_unclaim(struct tier_shared *sh, uint64_t e)
 {
-    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_lock(sh, e);
     sh->ext[e].busy = 0;
-    pthread_mutex_unlock(tier_stripe(sh, e));
+    tier_unlock(sh, e);
 }
 
 /* Nothing wrote the extent since seq was taken, and nothing is writing it. */
 static bool tier_untouched(const struct tier_ext *x, uint32_t seq)
 {
     return x->wseq == seq && x->inflight_w == 0;
+}
+
+/* Turn extent e hot or cold: its map entry first, then the state that
+ * routes requests, both under the stripe lock the caller holds, so no
+ * request is routed by a state the map does not yet say. The entry is
+ * written (page cache), not synced: that is what survives a kill -9 of the
+ * process, and what the next open reads. With the entry written after the
+ * unlock, a process killed in between lost completed writes: write-back
+ * writes to a just-promoted extent (hot copy only; the map said cold, so
+ * the restart read the cold file) and writes to a just-demoted one (cold
+ * file only; the map said hot, so the restart read the stale hot copy, even
+ * for writes fsynced meanwhile). A failed entry write leaves the extent as
+ * it was. A mover killed in here while other processes share the file:
+ * xd_tier_stripe_recover. */
+static int tier_flip(struct tier_shared *sh, uint64_t e, uint8_t hot)
+{
+    int rc = xd_extmap_write(&sh->map, e, hot);
+    if (!rc)
+        sh->ext[e].hot = hot;
+    return rc;
+}
+
+/* A mover that died inside tier_flip may have written the entry and not
+ * the state: the processes still running route by the state, so the map
+ * must say the same (else a write they send to the cold file would be read
+ * from a stale hot copy after the next open). Rewrite the stripe's entries
+ * from the state, under its lock. */
+void xd_tier_stripe_recover(struct tier_shared *sh, unsigned stripe)
+{
+    for (uint64_t e = stripe; e < sh->nextents; e += TIER_STRIPES)
+        xd_extmap_write(&sh->map, e, sh->ext[e].hot);
 }
 
 /* Flush one dirty extent (the caller claimed it): the hot copy to the cold
@@ -161,20 +212,20 @@ static int tier_flush_one(struct tier_shared *sh, struct xd_dev *dev[2], struct 
                           tier_extent_len(sh, e), buf);
     if (n < 0)
         return (int)n;
-    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_lock(sh, e);
     if (tier_untouched(&sh->ext[e], seq))
         sh->ext[e].dirty = 0;
-    pthread_mutex_unlock(tier_stripe(sh, e));
-    atomic_fetch_add(&sh->flushes, 1);
+    tier_unlock(sh, e);
+    atomic_fetch_add(&sh->shm->flushes, 1);
     return 0;
 }
 
 static bool tier_needs_flush(struct tier_shared *sh, uint64_t e, bool *busy)
 {
-    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_lock(sh, e);
     bool dirty = sh->ext[e].hot && sh->ext[e].dirty;
-    *busy = sh->ext[e].busy;
-    pthread_mutex_unlock(tier_stripe(sh, e));
+    *busy = tier_busy(&sh->ext[e]);
+    tier_unlock(sh, e);
     return dirty;
 }
 
@@ -210,23 +261,22 @@ static int tier_promote(struct tier_shared *sh, uint64_t e)
     int64_t n = tier_copy(sh->mdev[TIER_C], sh->mfile[TIER_C], sh->mdev[TIER_H],
                           sh->mfile[TIER_H], e << sh->shift, tier_extent_len(sh, e), sh->buf);
     bool done = false;
-    pthread_mutex_lock(tier_stripe(sh, e));
-    if (n >= 0 && tier_untouched(&sh->ext[e], seq)) {
-        sh->ext[e].hot = 1;
+    tier_lock(sh, e);
+    /* the entry in the same critical section as the flip (see tier_flip) */
+    if (n >= 0 && tier_untouched(&sh->ext[e], seq) && !tier_flip(sh, e, 1)) {
         sh->ext[e].dirty = 0;
         done = true;
     }
     sh->ext[e].busy = 0;
-    pthread_mutex_unlock(tier_stripe(sh, e));
-    atomic_fetch_add(&sh->migration_ns, xd_now_ns() - t0);
+    tier_unlock(sh, e);
+    atomic_fetch_add(&sh->shm->migration_ns, xd_now_ns() - t0);
     if (!done) {
-        atomic_fetch_add(&sh->aborts, 1);
+        atomic_fetch_add(&sh->shm->aborts, 1);
         return n < 0 ? (int)n : 0;
     }
-    sh->hot_count++;
-    atomic_fetch_add(&sh->promotions, 1);
-    atomic_fetch_add(&sh->bytes_migrated, (uint64_t)n);
-    xd_extmap_write(&sh->map, e, true); /* synced at the end of the pass */
+    sh->shm->hot_count++;
+    atomic_fetch_add(&sh->shm->promotions, 1);
+    atomic_fetch_add(&sh->shm->bytes_migrated, (uint64_t)n);
     return 1;
 }
 
@@ -241,33 +291,32 @@ static int tier_demote_begin(struct tier_shared *sh, uint64_t e)
         return 0;
     uint64_t t0 = xd_now_ns();
     int64_t n = 0;
-    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_lock(sh, e);
     bool dirty = sh->ext[e].dirty;
-    pthread_mutex_unlock(tier_stripe(sh, e));
+    tier_unlock(sh, e);
     if (dirty)
         n = tier_copy(sh->mdev[TIER_H], sh->mfile[TIER_H], sh->mdev[TIER_C], sh->mfile[TIER_C],
                       e << sh->shift, tier_extent_len(sh, e), sh->buf);
     bool done = false;
-    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_lock(sh, e);
     /* write-back: a write since the claim went to the hot copy alone (even
      * to an extent that was clean then), so the flip needs it untouched */
-    if (n >= 0 && (!sh->write_back || tier_untouched(&sh->ext[e], seq))) {
-        sh->ext[e].hot = 0;
+    if (n >= 0 && (!sh->write_back || tier_untouched(&sh->ext[e], seq)) &&
+        !tier_flip(sh, e, 0)) {
         sh->ext[e].dirty = 0;
         done = true;
     }
-    pthread_mutex_unlock(tier_stripe(sh, e));
-    atomic_fetch_add(&sh->migration_ns, xd_now_ns() - t0);
+    tier_unlock(sh, e);
+    atomic_fetch_add(&sh->shm->migration_ns, xd_now_ns() - t0);
     if (!done) {
         tier_unclaim(sh, e);
-        atomic_fetch_add(&sh->aborts, 1);
+        atomic_fetch_add(&sh->shm->aborts, 1);
         return 0;
     }
-    sh->hot_count--;
-    atomic_fetch_add(&sh->demotions, 1);
+    sh->shm->hot_count--;
+    atomic_fetch_add(&sh->shm->demotions, 1);
     if (n > 0)
-        atomic_fetch_add(&sh->bytes_migrated, (uint64_t)n);
-    xd_extmap_write(&sh->map, e, false);
+        atomic_fetch_add(&sh->shm->bytes_migrated, (uint64_t)n);
     return 1;
 }
 
@@ -278,9 +327,9 @@ static void tier_demote_finish(struct tier_shared *sh, uint64_t e)
 {
     uint64_t until = xd_now_ns() + TIER_DRAIN_NS;
     for (;;) {
-        pthread_mutex_lock(tier_stripe(sh, e));
+        tier_lock(sh, e);
         uint32_t readers = sh->ext[e].inflight_hot;
-        pthread_mutex_unlock(tier_stripe(sh, e));
+        tier_unlock(sh, e);
         if (!readers) {
             xd_trim(sh->mdev[TIER_H], sh->mfile[TIER_H], sh->extent_size, e << sh->shift);
             break;
@@ -329,10 +378,10 @@ static void tier_scan(struct tier_shared *sh, struct tier_scan *s, uint64_t *tim
                       uint64_t now)
 {
     for (uint64_t e = 0; e < sh->nextents; e++) {
-        pthread_mutex_lock(tier_stripe(sh, e));
+        tier_lock(sh, e);
         struct tier_ext x = sh->ext[e];
-        pthread_mutex_unlock(tier_stripe(sh, e));
-        if (x.busy)
+        tier_unlock(sh, e);
+        if (tier_busy(&x))
             continue;
         uint32_t heat = tier_heat(sh, &x, now);
         if (x.hot && now - x.last_ns > sh->timeout_ns) {
@@ -351,15 +400,15 @@ static void tier_scan(struct tier_shared *sh, struct tier_scan *s, uint64_t *tim
 
 static uint32_t tier_heat_of(struct tier_shared *sh, uint64_t e, uint64_t now)
 {
-    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_lock(sh, e);
     uint32_t h = tier_heat(sh, &sh->ext[e], now);
-    pthread_mutex_unlock(tier_stripe(sh, e));
+    tier_unlock(sh, e);
     return h;
 }
 
 static int tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned *ndemoted)
 {
-    uint64_t now = xd_now_ns();
+    uint64_t now = xd_clock_monotonic_ns();
     uint64_t *timeouts = demoted;
     struct tier_scan s = {
         .cand_score = calloc(sh->batch, sizeof(uint64_t)),
@@ -378,11 +427,11 @@ static int tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned 
         if (tier_demote_begin(sh, timeouts[k]))
             demoted[(*ndemoted)++] = timeouts[k];
     /* over capacity (a smaller hot_cache_size since the map was written) */
-    for (; sh->hot_count > sh->capacity && v < s.nvict && budget; v++, budget--)
+    for (; sh->shm->hot_count > sh->capacity && v < s.nvict && budget; v++, budget--)
         if (tier_demote_begin(sh, sh->victim[v]))
             demoted[(*ndemoted)++] = sh->victim[v];
     while (i < s.ncand && budget) {
-        if (sh->hot_count >= sh->capacity) {
+        if (sh->shm->hot_count >= sh->capacity) {
             /* make room only for an extent clearly hotter than the coldest
              * hot one (by hot_access_threshold more accesses): extents of
              * about the same heat would otherwise swap places every pass */
@@ -404,12 +453,21 @@ static int tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned 
     return moved;
 }
 
+/* One pass, by one process at a time: the mover lock, held for the pass
+ * (a pass is short; xd_migrate and migration_interval_requests passes in
+ * any process wait for it). */
 int xd_tier_migrate_pass(struct tier_shared *sh)
 {
     unsigned ndemoted = 0;
     pthread_mutex_lock(&sh->mig_lock); /* first: batch may change live */
+    int rc = xd_extmap_lock(&sh->map, TIER_LOCK_MOVER, F_WRLCK, true);
+    if (rc) {
+        pthread_mutex_unlock(&sh->mig_lock);
+        return rc;
+    }
     uint64_t *demoted = calloc(sh->batch * 2 + 1, sizeof(uint64_t));
     if (!demoted) {
+        xd_extmap_lock(&sh->map, TIER_LOCK_MOVER, F_UNLCK, false);
         pthread_mutex_unlock(&sh->mig_lock);
         return -ENOMEM;
     }
@@ -422,10 +480,21 @@ int xd_tier_migrate_pass(struct tier_shared *sh)
     }
     for (unsigned i = 0; i < ndemoted; i++)
         tier_demote_finish(sh, demoted[i]);
-    atomic_fetch_add(&sh->passes, 1);
+    atomic_fetch_add(&sh->shm->passes, 1);
+    xd_extmap_lock(&sh->map, TIER_LOCK_MOVER, F_UNLCK, false);
     pthread_mutex_unlock(&sh->mig_lock);
     free(demoted);
     return moved < 0 ? moved : moved + (int)ndemoted;
+}
+
+/* Passes tied to the workload rather than the clock: a run migrates the
+ * same way on a fast machine and a slow one (the timer thread fires a
+ * number of times that depends on how long the run took). */
+void xd_tier_count_request(struct tier_shared *sh)
+{
+    uint64_t every = atomic_load(&sh->every_requests);
+    if (every && (atomic_fetch_add(&sh->requests, 1) + 1) % every == 0)
+        xd_tier_migrate_pass(sh);
 }
 
 int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg)
@@ -450,6 +519,7 @@ int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg)
     sh->threshold = (unsigned)cfg->hot_access_threshold;
     sh->timeout_ns = (uint64_t)(cfg->cold_timeout_sec * 1e9);
     sh->interval_ns = (uint64_t)(cfg->migration_interval_sec * 1e9);
+    sh->every_requests = (uint64_t)cfg->migration_interval_requests;
     for (int k = 0; k < 2; k++) { /* the migration's own devices copy with the new values */
         char err[XD_ERRLEN];
         struct xd_config *c = xd_tier_inner_config(cfg, k, true, err, sizeof(err));
@@ -480,7 +550,12 @@ static void *tier_thread(void *arg)
         if (sh->stop)
             break;
         pthread_mutex_unlock(&sh->wake_lock);
-        xd_tier_migrate_pass(sh);
+        /* one thread among the processes sharing the file runs timed
+         * passes: the owner, until it closes or dies and another takes over */
+        if (!sh->owner)
+            sh->owner = !xd_extmap_lock(&sh->map, TIER_LOCK_OWNER, F_WRLCK, false);
+        if (sh->owner)
+            xd_tier_migrate_pass(sh);
         pthread_mutex_lock(&sh->wake_lock);
     }
     pthread_mutex_unlock(&sh->wake_lock);
@@ -572,7 +647,7 @@ static int tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
     if (!hot)
         return -ENOMEM;
     rc = xd_extmap_read(&sh->map, 0, sh->nextents, hot);
-    uint64_t now = xd_now_ns();
+    uint64_t now = xd_clock_monotonic_ns();
     for (uint64_t e = 0; !rc && e < sh->nextents; e++) {
         if (!hot[e])
             continue;
@@ -580,7 +655,7 @@ static int tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
         sh->ext[e].dirty = sh->write_back; /* unknown after a restart: assume so */
         /* idle from now, not since boot: a restart alone demotes nothing */
         sh->ext[e].last_ns = sh->ext[e].win_ns = now;
-        sh->hot_count++;
+        sh->shm->hot_count++;
     }
     free(hot);
     return rc;
@@ -613,14 +688,164 @@ static void tier_settings(struct tier_shared *sh, const struct xd_config *cfg)
     sh->threshold = (unsigned)cfg->hot_access_threshold;
     sh->timeout_ns = (uint64_t)(cfg->cold_timeout_sec * 1e9);
     sh->interval_ns = (uint64_t)(cfg->migration_interval_sec * 1e9);
+    sh->every_requests = (uint64_t)cfg->migration_interval_requests;
     sh->batch = (unsigned)cfg->migration_batch_size;
     sh->write_back = cfg->tier_write_back;
     sh->auto_migration = cfg->auto_migration;
     sh->map.fd = -1;
-    for (int i = 0; i < TIER_STRIPES; i++)
-        pthread_mutex_init(&sh->stripe[i], NULL);
     pthread_mutex_init(&sh->mig_lock, NULL);
     pthread_mutex_init(&sh->wake_lock, NULL);
+}
+
+/* --- the state shared by processes --------------------------------------- */
+
+#define TIER_SHM_MAGIC (0x7864746965720000ull ^ (sizeof(struct tier_shm) << 8) ^ \
+                        sizeof(struct tier_ext) ^ sizeof(pthread_mutex_t) << 24)
+
+/* Named after the cold file's device and inode: every process opening the
+ * file by any path finds the same object. */
+static int tier_shm_name(const char *cold_path, char *name, size_t len)
+{
+    struct stat st;
+    if (stat(cold_path, &st))
+        return -errno;
+    snprintf(name, len, "/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    return 0;
+}
+
+static int tier_shm_map(struct tier_shared *sh, int fd, uint64_t nextents)
+{
+    sh->shm_len = sizeof(struct tier_shm) + (nextents ? nextents : 1) * sizeof(struct tier_ext);
+    void *p = mmap(NULL, sh->shm_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    sh->shm = p;
+    sh->ext = sh->shm->ext;
+    return 0;
+}
+
+/* The first process to attach: a fresh object (whatever a process that
+ * died left there is never trusted), its locks, and the map's entries. */
+static int tier_shm_build(struct tier_shared *sh, const char *name, uint64_t size, char *err,
+                          size_t errlen)
+{
+    /* Nobody is attached (the caller holds the setup lock), so whatever is
+     * at the name was left by a process that died or planted by someone
+     * else: remove it and make a new object, never reuse one. */
+    shm_unlink(name);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = -errno;
+        xd_errf(err, errlen, "/dev/shm%s: cannot make the hybrid file's shared state: %s; allowed: a name no other user holds",
+                name, strerror(-rc));
+        return rc;
+    }
+    sh->nextents = (size + sh->extent_size - 1) >> sh->shift;
+    size_t len = sizeof(struct tier_shm) + (sh->nextents ? sh->nextents : 1) * sizeof(struct tier_ext);
+    int rc = ftruncate(fd, 0) || ftruncate(fd, (off_t)len) ? -errno : tier_shm_map(sh, fd, sh->nextents);
+    close(fd);
+    if (rc)
+        return rc;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    for (int i = 0; i < TIER_STRIPES; i++)
+        pthread_mutex_init(&sh->shm->stripe[i], &ma);
+    pthread_mutexattr_destroy(&ma);
+    sh->shm->extent_size = sh->extent_size;
+    sh->shm->nextents = sh->nextents;
+    atomic_store(&sh->shm->size, size);
+    rc = tier_load_map(sh, err, errlen);
+    sh->shm->map_tag = sh->map.tag;
+    if (!rc)
+        sh->shm->magic = TIER_SHM_MAGIC; /* last: attachers check it */
+    return rc;
+}
+
+/* A later process: the object as the first one built it. */
+static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = fstat(fd, &st) ? -errno : 0;
+    /* only an object this user made (tier_shm_build), private to it */
+    if (!rc && (st.st_uid != geteuid() || (st.st_mode & 077))) {
+        xd_errf(err, errlen, "/dev/shm%s: owned by uid %u with mode %03o; allowed: the hybrid file's shared state made by this user, mode 0600",
+                name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+        rc = -EPERM;
+    }
+    struct tier_shm head;
+    if (!rc && pread(fd, &head, sizeof(head), 0) != (ssize_t)sizeof(head))
+        rc = -EIO;
+    if (!rc && (head.magic != TIER_SHM_MAGIC ||
+                (uint64_t)st.st_size < sizeof(head) + head.nextents * sizeof(struct tier_ext)))
+        rc = -EPROTO;
+    if (!rc && head.extent_size != sh->extent_size) {
+        xd_errf(err, errlen, "%s: tier_extent_size=%llu differs from the %llu another process opened the file with; allowed: the same value in every job sharing a hybrid file",
+                sh->cold_path, (unsigned long long)sh->extent_size,
+                (unsigned long long)head.extent_size);
+        rc = -EINVAL;
+    }
+    if (!rc)
+        rc = tier_shm_map(sh, fd, head.nextents);
+    close(fd);
+    if (!rc) {
+        sh->nextents = head.nextents;
+        sh->map.tag = head.map_tag;
+        sh->map.extent_size = head.extent_size;
+    }
+    return rc;
+}
+
+/* Attach to the file's shared state, building it if no other process has
+ * the file open (no F_RDLCK on the attached byte): under the setup lock,
+ * so two first openers never both build it, and a last closer never
+ * removes it under a new one. */
+static int tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
+{
+    char name[96];
+    int rc = tier_shm_name(sh->cold_path, name, sizeof(name));
+    if (!rc)
+        rc = xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true);
+    if (rc)
+        goto fail;
+    if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false)) {
+        rc = tier_shm_build(sh, name, size, err, errlen);
+        if (!rc) /* a downgrade: never unlocked in between */
+            rc = xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_RDLCK, false);
+    } else {
+        rc = xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_RDLCK, true);
+        if (!rc)
+            rc = tier_shm_join(sh, name, err, errlen);
+    }
+    xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_UNLCK, false);
+fail:
+    if (rc && !err[0])
+        xd_errf(err, errlen, "%s%s: cannot share the hybrid file's state between processes: %s",
+                sh->cold_path, TIER_MAP_SUFFIX, strerror(-rc));
+    return rc;
+}
+
+/* The last process to close removes the shared object. */
+static void tier_detach(struct tier_shared *sh)
+{
+    char name[96];
+    if (sh->map.fd < 0)
+        return;
+    if (!xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true)) {
+        if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) &&
+            !tier_shm_name(sh->cold_path, name, sizeof(name)))
+            shm_unlink(name);
+    }
+    if (sh->shm)
+        munmap(sh->shm, sh->shm_len);
+    sh->shm = NULL;
+    sh->ext = NULL;
+    /* closing the map (the caller) drops every lock, the setup one last */
 }
 
 static void tier_shared_free(struct tier_shared *sh)
@@ -636,8 +861,8 @@ static void tier_shared_free(struct tier_shared *sh)
     }
     if (sh->map.fd >= 0)
         xd_extmap_sync(&sh->map);
+    tier_detach(sh);
     xd_extmap_close(&sh->map);
-    free(sh->ext);
     free(sh->buf);
     free(sh->cand);
     free(sh->victim);
@@ -661,20 +886,18 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, u
     if (rc)
         goto fail;
     int64_t have = xd_file_size(sh->mdev[TIER_C], sh->mfile[TIER_C]);
-    atomic_store(&sh->size, have > 0 && (uint64_t)have > size ? (uint64_t)have : size);
-    sh->nextents = (atomic_load(&sh->size) + sh->extent_size - 1) >> sh->shift;
+    if (have > 0 && (uint64_t)have > size)
+        size = (uint64_t)have;
     rc = -ENOMEM;
-    sh->ext = calloc(sh->nextents ? sh->nextents : 1, sizeof(*sh->ext));
     sh->cand = calloc(sh->batch, sizeof(uint64_t));
     sh->victim = calloc(sh->batch, sizeof(uint64_t));
-    if (!sh->ext || !sh->cand || !sh->victim ||
-        posix_memalign(&sh->buf, 4096, sh->extent_size) ||
+    if (!sh->cand || !sh->victim || posix_memalign(&sh->buf, 4096, sh->extent_size) ||
         asprintf(&map_path, "%s%s", cold_path, TIER_MAP_SUFFIX) < 0)
         goto fail;
     rc = xd_extmap_open(&sh->map, map_path, cfg, err, errlen);
     free(map_path);
     if (!rc)
-        rc = tier_load_map(sh, err, errlen);
+        rc = tier_attach(sh, size, err, errlen);
     if (!rc && sh->auto_migration)
         rc = tier_start_thread(sh, err, errlen);
     if (rc)

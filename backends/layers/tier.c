@@ -184,14 +184,14 @@ static int tier_flush_file(struct tier_layer *t, struct tier_file *tf)
 
 static void tier_figures_of(struct tier_shared *sh, uint64_t v[TIER_FIGURES])
 {
-    v[0] = atomic_load(&sh->promotions);
-    v[1] = atomic_load(&sh->demotions);
-    v[2] = atomic_load(&sh->bytes_migrated);
-    v[3] = atomic_load(&sh->migration_ns);
-    v[4] = atomic_load(&sh->aborts);
-    v[5] = atomic_load(&sh->flushes);
+    v[0] = atomic_load(&sh->shm->promotions);
+    v[1] = atomic_load(&sh->shm->demotions);
+    v[2] = atomic_load(&sh->shm->bytes_migrated);
+    v[3] = atomic_load(&sh->shm->migration_ns);
+    v[4] = atomic_load(&sh->shm->aborts);
+    v[5] = atomic_load(&sh->shm->flushes);
     pthread_mutex_lock(&sh->mig_lock); /* hot_count belongs to the pass */
-    v[6] = sh->hot_count;
+    v[6] = sh->shm->hot_count;
     pthread_mutex_unlock(&sh->mig_lock);
     v[7] = sh->nextents;
 }
@@ -255,7 +255,7 @@ static int64_t tier_file_size(struct xd_layer *layer, struct xd_file *file)
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = file->priv[layer->level];
     int64_t cold = xd_file_size(t->inner[TIER_C], tf->f[TIER_C]);
-    uint64_t logical = atomic_load(&tf->sh->size);
+    uint64_t logical = atomic_load(&tf->sh->shm->size);
     return cold < 0 || (uint64_t)cold >= logical ? cold : (int64_t)logical;
 }
 
@@ -286,8 +286,8 @@ static unsigned tier_route(struct tier_shared *sh, uint64_t e, enum xd_op op, bo
         return 1u << TIER_C;
     struct tier_ext *x = &sh->ext[e];
     unsigned mask;
-    pthread_mutex_lock(tier_stripe(sh, e));
-    tier_touch(sh, x, xd_now_ns());
+    tier_lock(sh, e);
+    tier_touch(sh, x, xd_clock_monotonic_ns()); /* shared by processes: not the TSC */
     if (!write) {
         mask = x->hot ? 1u << TIER_H : 1u << TIER_C;
     } else {
@@ -305,7 +305,7 @@ static unsigned tier_route(struct tier_shared *sh, uint64_t e, enum xd_op op, bo
     }
     if (mask & (1u << TIER_H))
         x->inflight_hot++;
-    pthread_mutex_unlock(tier_stripe(sh, e));
+    tier_unlock(sh, e);
     return mask;
 }
 
@@ -314,14 +314,14 @@ static void tier_release(struct tier_shared *sh, uint64_t e, int k, bool wrote)
 {
     if (e >= sh->nextents || (k != TIER_H && !wrote))
         return;
-    pthread_mutex_lock(tier_stripe(sh, e));
+    tier_lock(sh, e);
     if (k == TIER_H)
         sh->ext[e].inflight_hot--;
     if (wrote) {
         sh->ext[e].inflight_w--;
         sh->ext[e].wseq++;
     }
-    pthread_mutex_unlock(tier_stripe(sh, e));
+    tier_unlock(sh, e);
 }
 
 static void tier_count(struct tier_layer *t, struct tier_shared *sh, const struct xd_req *req,
@@ -332,8 +332,8 @@ static void tier_count(struct tier_layer *t, struct tier_shared *sh, const struc
     else if (req->op == XD_OP_WRITE)
         t->writes[mask & (1u << TIER_C) ? TIER_C : TIER_H]++;
     if (tier_is_write(req->op)) {
-        uint64_t end = req->off + req->len, size = atomic_load(&sh->size);
-        while (end > size && !atomic_compare_exchange_weak(&sh->size, &size, end))
+        uint64_t end = req->off + req->len, size = atomic_load(&sh->shm->size);
+        while (end > size && !atomic_compare_exchange_weak(&sh->shm->size, &size, end))
             ;
     }
 }
@@ -494,6 +494,7 @@ static int tier_submit(struct xd_layer *layer, struct xd_req *req)
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = req->file->priv[layer->level];
     struct tier_shared *sh = tf->sh;
+    xd_tier_count_request(sh);
     if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC)
         return tier_sync(t, tf, req);
     uint64_t first = req->off >> sh->shift;

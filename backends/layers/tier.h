@@ -6,6 +6,7 @@
 #ifndef XD_TIER_H
 #define XD_TIER_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -16,16 +17,33 @@ enum { TIER_C = 0, TIER_H = 1 }; /* inner devices and files: cold, hot */
 
 #define TIER_STRIPES 64
 
-/* One extent. Every field is read and written under its stripe lock. */
+/* One extent. Every field is read and written under its stripe lock. The
+ * extents live in memory shared by every process that has the file open
+ * (struct tier_shm), so all of them route by the same state. */
 struct tier_ext {
     uint8_t hot;           /* the hot tier holds a valid copy; reads go there */
-    uint8_t busy;          /* a migration or a flush owns the extent's copies */
     uint8_t dirty;         /* write-back: the hot copy is newer than the cold one */
+    int32_t busy;          /* pid of the mover or flusher that owns the copies; 0 none */
     uint32_t hits;         /* accesses in the window that began at win_ns */
     uint32_t inflight_hot; /* requests in flight on the hot copy */
     uint32_t inflight_w;   /* writes and trims in flight, either tier */
     uint32_t wseq;         /* bumped when a write is submitted and when it completes */
-    uint64_t win_ns, last_ns;
+    uint64_t win_ns, last_ns; /* CLOCK_MONOTONIC (one clock for every process) */
+};
+
+/* What the processes sharing a hybrid file share: a POSIX shared memory
+ * object named after the cold file's device and inode (tier_shm_name),
+ * built from the map by the first process to attach (see migrate.c). */
+struct tier_shm {
+    uint64_t magic;            /* TIER_SHM_MAGIC: layout and version */
+    uint64_t extent_size, nextents;
+    uint64_t map_tag;          /* the map's (every process writes entries with it) */
+    _Atomic uint64_t size;     /* logical size: the cold file's, grown by writes */
+    _Atomic uint64_t hot_count; /* changed by the mover only */
+    /* figures, whole-file (every device and process sharing it) */
+    _Atomic uint64_t promotions, demotions, bytes_migrated, migration_ns, aborts, flushes, passes;
+    pthread_mutex_t stripe[TIER_STRIPES]; /* process-shared, robust */
+    struct tier_ext ext[];
 };
 
 struct tier_shared {
@@ -33,19 +51,23 @@ struct tier_shared {
     char *cold_path;
     unsigned refs;
     uint64_t serial; /* unique per state in the process: figures are kept per serial */
-    /* settings, copied when the first device opened the file; the atomic
-     * ones are live (xd_reload: xd_tier_apply_live), batch under mig_lock */
+    /* settings, copied when the first device of the process opened the
+     * file; the atomic ones are live (xd_reload: xd_tier_apply_live), batch
+     * under mig_lock. A pass uses the settings of the process running it. */
     uint64_t extent_size, nextents;
     _Atomic uint64_t capacity, timeout_ns, interval_ns;
+    /* migration_interval_requests: a pass after every that many requests
+     * (0: none), counted over the process's devices sharing the file */
+    _Atomic uint64_t every_requests, requests;
     _Atomic unsigned threshold;
     unsigned shift, batch;
     bool write_back, auto_migration;
-    _Atomic uint64_t size; /* logical size: the cold file's, grown by writes */
-    pthread_mutex_t stripe[TIER_STRIPES];
-    struct tier_ext *ext;
-    uint64_t hot_count; /* under mig_lock */
+    struct tier_shm *shm;
+    size_t shm_len;
+    struct tier_ext *ext; /* shm->ext */
     struct xd_extmap map;
-    /* one migration pass at a time; the pass owns mdev/mfile/buf */
+    /* one migration pass at a time: mig_lock in the process, the map's
+     * mover lock across processes; the pass owns mdev/mfile/buf */
     pthread_mutex_t mig_lock;
     struct xd_dev *mdev[2];
     struct xd_file *mfile[2];
@@ -56,13 +78,28 @@ struct tier_shared {
     pthread_cond_t wake;
     pthread_t thread;
     bool thread_started, stop;
-    /* figures, whole-file (every device sharing it) */
-    _Atomic uint64_t promotions, demotions, bytes_migrated, migration_ns, aborts, flushes, passes;
+    bool owner; /* this process runs the timed passes (the thread's) */
 };
 
-static inline pthread_mutex_t *tier_stripe(struct tier_shared *sh, uint64_t e)
+/* migrate.c: after a process died holding a stripe lock, its extents' map
+ * entries are rewritten from the state (see the function). */
+void xd_tier_stripe_recover(struct tier_shared *sh, unsigned stripe);
+
+/* Lock extent e's stripe, recovering it from a process that died (kill -9)
+ * holding it: every field is a value written under the lock, so only a
+ * map entry can disagree with the state. */
+static inline void tier_lock(struct tier_shared *sh, uint64_t e)
 {
-    return &sh->stripe[e % TIER_STRIPES];
+    pthread_mutex_t *m = &sh->shm->stripe[e % TIER_STRIPES];
+    if (pthread_mutex_lock(m) == EOWNERDEAD) {
+        xd_tier_stripe_recover(sh, (unsigned)(e % TIER_STRIPES));
+        pthread_mutex_consistent(m);
+    }
+}
+
+static inline void tier_unlock(struct tier_shared *sh, uint64_t e)
+{
+    pthread_mutex_unlock(&sh->shm->stripe[e % TIER_STRIPES]);
 }
 
 /* migrate.c */
@@ -77,11 +114,14 @@ int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint6
                        struct tier_shared **out, char *err, size_t errlen);
 void xd_tier_shared_put(struct tier_shared *sh);
 /* The live keys (hot_cache_size, hot_access_threshold, cold_timeout_sec,
- * migration_batch_size, migration_interval_sec) of cfg take effect for the
+ * migration_batch_size, migration_interval_sec, migration_interval_requests) of cfg take effect for the
  * file: the next pass uses them, the thread wakes for a new interval. */
 int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg);
 /* One migration pass now; returns the number of extents moved or -errno. */
 int xd_tier_migrate_pass(struct tier_shared *sh);
+/* Count one request to the file; every migration_interval_requests-th
+ * runs a pass in the caller's thread before it is routed. */
+void xd_tier_count_request(struct tier_shared *sh);
 /* Copy the dirty hot extents of the file to the cold tier through the
  * caller's devices (write-back); 0 or -errno. */
 int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file *file[2],

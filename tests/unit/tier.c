@@ -2,7 +2,7 @@
  * promotion/demotion policy (driven by xd_migrate), the map surviving a
  * restart and refusing torn or stale entries, kill -9 after fsync in
  * write-through and write-back modes, the write-back flush reaching the
- * cold file, and one process per hybrid file.
+ * cold file, and processes sharing a hybrid file (one killed among them).
  *
  * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
  */
@@ -230,6 +230,30 @@ static void test_live_keys(void)
     hclose(&h);
 }
 
+/* --- passes per request: migration_interval_requests ----------------------- */
+
+/* A pass runs in the submitting thread before the Nth request is routed,
+ * counted over the file's requests; no clock involved. */
+static void test_request_passes(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK_MSG(reload_key(&h, "migration_interval_requests", "8") == 1, "%s", err);
+    for (unsigned e = 0; e < NEXT; e++) /* requests 1-16: passes at 8 and 16 find */
+        write_extent(&h, e, 0);         /* one access per extent, below 2 */
+    touch(&h, 0, 7);                    /* 17-23: no pass */
+    CHECK(stat_u64(&h, "promotions") == 0 && stat_u64(&h, "hot_reads") == 0);
+    touch(&h, 0, 1);                    /* 24: the pass promotes, the read goes hot */
+    CHECK(stat_u64(&h, "promotions") == 1 && stat_u64(&h, "hot_extents") == 1);
+    CHECK(stat_u64(&h, "hot_reads") == 1);
+    CHECK_MSG(reload_key(&h, "migration_interval_requests", "0") == 1, "%s", err);
+    touch(&h, 1, 40);
+    CHECK(stat_u64(&h, "promotions") == 1);
+    CHECK(extent_version(&h, 0) == 0 && extent_version(&h, 1) == 0);
+    hclose(&h);
+}
+
 /* --- restart: the map persists; torn or stale entries read as cold ------- */
 
 static void test_restart(void)
@@ -350,34 +374,132 @@ static void test_write_back(void)
     hclose(&h);
 }
 
-/* --- one process per hybrid file --------------------------------------------- */
+/* --- processes sharing a hybrid file ------------------------------------------ */
 
-static void test_other_process(void)
+static void send1(int fd, char c) { CHECK(write(fd, &c, 1) == 1); }
+static void wait1(int fd)
+{
+    char c;
+    CHECK(read(fd, &c, 1) == 1);
+}
+
+/* The child writes every extent, then (told to) writes version 2 over
+ * extents 0-3, which the parent has made hot meanwhile, and reads every
+ * extent back. */
+static void sharing_child(bool write_back, int to_parent, int from_parent)
 {
     struct h h;
-    int ready[2], done[2];
-    char c;
+    if (hopen(&h, write_back, 60))
+        _exit(3);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 1);
+    send1(to_parent, 'r');
+    wait1(from_parent);
+    for (unsigned e = 0; e < 4; e++)
+        write_extent(&h, e, 2);
+    int bad = 0;
+    for (unsigned e = 0; e < NEXT; e++)
+        bad += extent_version(&h, e) != (e < 4 ? 2 : 1);
+    uint64_t hot_reads = stat_u64(&h, "hot_reads");
+    send1(to_parent, 'w');
+    wait1(from_parent);
+    hclose(&h);
+    _exit(bad ? 4 : hot_reads != 4 ? 5 : 0);
+}
+
+/* Two processes share one state: the parent's pass promotes extents the
+ * child then writes and reads through the hot tier; in write-back the
+ * parent's flush copies the child's dirty extents to the cold file. */
+static void test_processes_share(bool write_back)
+{
+    struct h h;
+    int up[2], down[2], status;
     reset_files();
-    CHECK(!pipe(ready) && !pipe(done));
+    CHECK(!pipe(up) && !pipe(down));
+    pid_t pid = fork();
+    if (pid == 0)
+        sharing_child(write_back, up[1], down[0]);
+    wait1(up[0]);
+    /* every process sharing a file uses one extent size: refused in one line */
+    struct xd_config *c = config(write_back, 60);
+    struct xd_dev *dev;
+    struct xd_file *file;
+    CHECK(!xd_config_set(c, "tier_extent_size", "128k", "test", err, sizeof(err)));
+    CHECK_MSG(!xd_open(&dev, c, 4, err, sizeof(err)), "%s", err);
+    int rc = xd_file_open(dev, path, XD_OPEN_CREATE, FSIZE, &file, err, sizeof(err));
+    CHECK_MSG(rc == -EINVAL && strstr(err, "tier_extent_size=131072") &&
+              strstr(err, "another process"), "rc %d: %s", rc, err);
+    xd_close(dev);
+    xd_config_free(c);
+    CHECK_MSG(!hopen(&h, write_back, 60), "%s", err);
+    CHECK(stat_u64(&h, "extents") == NEXT);
+    for (unsigned e = 0; e < 4; e++)
+        touch(&h, e, 3);
+    CHECK(xd_migrate(h.dev) == 4 && stat_u64(&h, "hot_extents") == 4);
+    send1(down[1], 'g');
+    wait1(up[0]);
+    for (unsigned e = 0; e < NEXT; e++)
+        CHECK_MSG(extent_version(&h, e) == (e < 4 ? 2 : 1), "wb=%d extent %u", write_back, e);
+    if (write_back) {
+        CHECK(cold_version(0) == 1); /* the child's writes went to the hot copies alone */
+        CHECK(xd_flush(h.dev, h.file, 1) == 0);
+    }
+    for (unsigned e = 0; e < 4; e++)
+        CHECK(cold_version(e) == 2);
+    send1(down[1], 'd');
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && !WEXITSTATUS(status), "child status %d", status);
+    hclose(&h);
+    /* the last process out removed the shared state; the map kept the hot extents */
+    CHECK_MSG(!hopen(&h, write_back, 60), "%s", err);
+    CHECK_MSG(stat_u64(&h, "hot_extents") == 4 && stat_u64(&h, "promotions") == 0, "hot %llu promotions %llu",
+              (unsigned long long)stat_u64(&h, "hot_extents"), (unsigned long long)stat_u64(&h, "promotions"));
+    hclose(&h);
+}
+
+/* A process killed while it held the file (and maybe a stripe lock or a
+ * claim) leaves a state the next opener can use. */
+static void test_process_killed(void)
+{
+    struct h h;
+    int up[2], status;
+    reset_files();
+    CHECK(!pipe(up));
     pid_t pid = fork();
     if (pid == 0) {
-        if (hopen(&h, false, 60))
+        if (hopen(&h, true, 60))
             _exit(3);
-        if (write(ready[1], "r", 1) != 1 || read(done[0], &c, 1) != 1)
+        for (unsigned e = 0; e < NEXT; e++)
+            write_extent(&h, e, 1);
+        for (unsigned e = 0; e < 4; e++)
+            touch(&h, e, 3);
+        if (xd_migrate(h.dev) != 4)
             _exit(4);
-        hclose(&h);
-        _exit(0);
+        send1(up[1], 'r');
+        for (;;) /* writes and passes until killed */
+            for (unsigned e = 0; e < NEXT; e++) {
+                write_extent(&h, e, 2);
+                touch(&h, e, 3);
+                xd_migrate(h.dev);
+            }
     }
-    CHECK(read(ready[0], &c, 1) == 1);
-    int rc = hopen(&h, false, 60);
-    CHECK_MSG(rc == -EBUSY && strstr(err, "in use by another process"), "rc %d: %s", rc, err);
-    if (!rc)
-        hclose(&h);
-    CHECK(write(done[1], "d", 1) == 1);
-    int status;
-    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status));
-    /* the lock went with the process */
-    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    wait1(up[0]);
+    CHECK_MSG(!hopen(&h, true, 60), "%s", err); /* shared with the child */
+    for (int i = 0; i < 20; i++) {
+        for (unsigned e = 0; e < NEXT; e++) {
+            int v = extent_version(&h, e);
+            CHECK_MSG(v == 1 || v == 2, "extent %u version %d", e, v);
+        }
+        xd_migrate(h.dev);
+    }
+    kill(pid, SIGKILL);
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    /* the survivor goes on: every extent movable (no claim left for ever), every version whole */
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 3);
+    CHECK(xd_flush(h.dev, h.file, 1) == 0);
+    for (unsigned e = 0; e < NEXT; e++)
+        CHECK(extent_version(&h, e) == 3 && cold_version(e) == 3);
     hclose(&h);
 }
 
@@ -422,11 +544,14 @@ int main(void)
     test_entries();
     test_policy();
     test_live_keys();
+    test_request_passes();
     test_restart();
     test_crash(false);
     test_crash(true);
     test_write_back();
-    test_other_process();
+    test_processes_share(false);
+    test_processes_share(true);
+    test_process_killed();
     test_bad_config();
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", hot_dir, cold_dir);
