@@ -30,6 +30,7 @@ its runs go one at a time.
 import concurrent.futures as cf
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -45,7 +46,7 @@ FILE_TYPES = [t for t in TYPES if t != "block"]
 MODES = ["sync", "libaio", "io_uring"]
 ORACLE_ENGINE = {"sync": "psync", "libaio": "libaio", "io_uring": "io_uring"}
 WORKERS = 3  # fio runs at once: runs wait on I/O and sleeps, 2 cores stay busy
-RUN_TIMEOUT = 120  # one fio invocation; each is a few seconds at most
+RUN_TIMEOUT = 60  # one fio invocation; each takes seconds at most
 TIME_BASED_RUNTIME = "200ms"
 
 
@@ -114,8 +115,6 @@ CATALOGUE = [
     Job("t0006", T + "t0006-82af2a7c.fio", changes={"*": {"size": "4m"}}, check="t0006"),
     Job("t0007", T + "t0007-37cf9e3c.fio", changes={"*": {"size": "6m"}}),
     Job("t0008", T + "t0008-ae2fafc8.fio", changes={"*": {"size": "4m"}}, check="t0008"),
-    Job("t0010", T + "t0010-b7aae4ba.fio", changes={"*": {"size": "4m"}}),
-    Job("t0013", T + "t0013.fio", changes={"*": {"loops": "50", "runtime": "20"}}),
     Job("t0015", T + "t0015-e78980ff.fio", check="t0015"),
     Job("t0018", T + "t0018.fio"),
     Job("t0019", T + "t0019.fio", check="t0019"),
@@ -146,15 +145,12 @@ CATALOGUE = [
     Job("fio-seq-RW", E + "fio-seq-RW.fio", changes={"*": {"size": "4m"}}),
     Job("fio-seq-read", E + "fio-seq-read.fio", changes={"*": {"size": "4m"}}),
     Job("fio-seq-write", E + "fio-seq-write.fio", changes={"*": {"size": "4m"}}),
-    Job("fixed-rate-submission", E + "fixed-rate-submission.fio", changes={"*": {"size": "128k"}}),
     Job("flow", E + "flow.fio", changes={"*": {"size": "4m"}}),
     Job("fsx", E + "fsx.fio", changes={"*": {"loops": "8"}}),
     Job("iometer-file-access-server", E + "iometer-file-access-server.fio",
         changes={"*": {"size": "4m"}}),
     Job("jesd219", E + "jesd219.fio", changes={"*": {"size": "4m"}}),
     Job("latency-profile", E + "latency-profile.fio", changes={"*": {"size": "2m"}}),
-    Job("poisson-rate-submission", E + "poisson-rate-submission.fio",
-        changes={"*": {"size": "40k"}}),
     Job("rand-zones", E + "rand-zones.fio", changes={"*": {"size": "4m"}}),
     Job("ssd-steadystate", E + "ssd-steadystate.fio", changes={"*": {"size": "4m"}}),
     Job("ssd-test", E + "ssd-test.fio", changes={"*": {"size": "2m"}}),
@@ -199,7 +195,13 @@ ALL_JOBS = {j.name: j for j in CATALOGUE + VARIANTS}
 
 _OTHER_ENGINE = "its ioengine ({}) is the subject of the job; xdevice replaces only file I/O engines"
 _NETWORK = "talks to a network service ({}) that a test machine does not run"
+_OFFLOAD = ("io_submit_mode=offload: fio 3.33 never finishes such a job on a file with its own "
+            "psync or libaio engine (1 MiB, killed after 300 s), so there is no oracle")
 SKIPPED = {
+    "t0010-b7aae4ba.fio": _OFFLOAD,
+    "t0013.fio": _OFFLOAD,
+    "fixed-rate-submission.fio": _OFFLOAD,
+    "poisson-rate-submission.fio": _OFFLOAD,
     "t0009-f8b0bd10.fio": "its check is elapsed >= 60 s on the null engine with cpus_allowed=0-3 "
                           "(4 CPUs); verify_async is covered by the verify-async job",
     "t0011-5d2788d5.fio": "its check is 1000 IOPS +-5% over 10 s of the null engine's flows: "
@@ -400,11 +402,16 @@ def run_lanes(job, lanes, root, tag):
 def _fio(job_file, cwd, tag):
     out = cwd / f"{tag}.json"
     cmd = [FIO, f"--output={out}", "--output-format=json", str(job_file)]
+    # its own session, so that a hung run's job processes go with it
+    p = subprocess.Popen(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
     try:
-        p = subprocess.run(cmd, cwd=str(cwd), capture_output=True, text=True, timeout=RUN_TIMEOUT)
-        rc, text = p.returncode, p.stdout + p.stderr
-    except subprocess.TimeoutExpired as e:
-        return -999, None, f"timed out after {RUN_TIMEOUT}s: {' '.join(cmd)}\n{e.stdout}{e.stderr}"
+        stdout, stderr = p.communicate(timeout=RUN_TIMEOUT)
+        rc, text = p.returncode, stdout + stderr
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        stdout, stderr = p.communicate()
+        return -999, None, f"fio hung: killed after {RUN_TIMEOUT}s: {' '.join(cmd)}\n{stdout}{stderr}"
     raw = out.read_text(errors="replace") if out.exists() else ""
     data, rest = _split_output(raw)
     return rc, data, text + rest
