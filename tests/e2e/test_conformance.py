@@ -110,10 +110,10 @@ CATALOGUE = [
         pre_changes={"*": {"size": "2m"}, "thread-mix0": {"offset": "4m"}}),
     Job("t0003", T + "t0003-0ae2c6e1-post.fio", pre=T + "t0003-0ae2c6e1-pre.fio",
         changes={"small_reads": {"offset": "4m"}},
-        pre_changes={"*": {"size": "2m"}, "large_writes": {"offset": "4m"}},
+        pre_changes={"*": {"size": "1m"}, "large_writes": {"offset": "4m"}},
         expect_fail=True),
     Job("t0004", T + "t0004-8a99fdf6.fio",
-        changes={"*": {"size": "2m"}, "large_writes": {"offset": "4m"}}),
+        changes={"*": {"size": "1m"}, "large_writes": {"offset": "4m"}}),
     Job("t0005", T + "t0005-f7078f7b.fio", changes={"*": {"size": "2m"}}, check="t0005"),
     Job("t0006", T + "t0006-82af2a7c.fio", changes={"*": {"size": "4m"}}, check="t0006"),
     Job("t0007", T + "t0007-37cf9e3c.fio", changes={"*": {"size": "6m"}}, bytes_on_block=False,
@@ -156,11 +156,11 @@ CATALOGUE = [
     Job("jesd219", E + "jesd219.fio", changes={"*": {"size": "4m"}}),
     Job("latency-profile", E + "latency-profile.fio", changes={"*": {"size": "2m"}}),
     Job("rand-zones", E + "rand-zones.fio", changes={"*": {"size": "4m"}}),
-    Job("ssd-steadystate", E + "ssd-steadystate.fio", changes={"*": {"size": "4m"}}),
-    Job("ssd-test", E + "ssd-test.fio", changes={"*": {"size": "2m"}}),
+    Job("ssd-steadystate", E + "ssd-steadystate.fio", changes={"*": {"size": "1m"}}),
+    Job("ssd-test", E + "ssd-test.fio", changes={"*": {"size": "1m"}}),
     Job("surface-scan", E + "surface-scan.fio", changes={"*": {"size": "2m"}}),
-    Job("tiobench-example", E + "tiobench-example.fio", changes={"*": {"size": "1m"}}),
-    Job("waitfor", E + "waitfor.fio", changes={"*": {"filesize": "1m"}}),
+    Job("tiobench-example", E + "tiobench-example.fio", changes={"*": {"size": "256k"}}),
+    Job("waitfor", E + "waitfor.fio", changes={"*": {"filesize": "512k"}}),
 ]
 
 # The jobs fio ships no file for: what users run to trust a storage stack.
