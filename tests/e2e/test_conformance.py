@@ -441,15 +441,21 @@ def run_lanes(job, lanes, root, tag):
                 j = dict(j)
                 j["jobname"] = j["jobname"][len(prefix):]
                 jobs.append(j)
+        # a line naming no lane (fio: pid=..., err=...) may be anyone's
         mine = [ln for ln in text.splitlines()
-                if prefix in ln or str(lane.dir) in ln or (lane.shm and str(lane.shm) in ln)]
-        lane_text = "\n".join(mine) if mine else text
+                if _mentions(ln, lane) or not any(_mentions(ln, other) for other in lanes)]
+        lane_text = "\n".join(mine)
         out[lane.key] = Outcome(lane.key, rc, jobs, lane_text, cwd, prefix,
                                 missing=(rc < 0 or data is None or not jobs))
     return out
 
 
 TIMES = []  # (seconds, job file) of every fio run, for XD_CONFORMANCE_TIMES
+
+
+def _mentions(line, lane):
+    return (f"{lane.key[0]}." in line or str(lane.dir) in line
+            or (lane.shm is not None and str(lane.shm) in line))
 
 
 def _fio(job_file, cwd, tag):
