@@ -310,7 +310,10 @@ class Outcome:
     def error_line(self):
         lines = [ln for ln in self.text.splitlines()
                  if any(w in ln for w in ("err", "bad", "fail", "xdevice:", "verify", "mismatch"))]
-        return lines[0].strip() if lines else f"rc={self.rc}, no error line printed"
+        if lines:
+            return lines[0].strip()
+        errs = ", ".join(f"{n}: error {e} ({os.strerror(e)})" for n, e in self.errors)
+        return f"rc={self.rc}, fio printed no error line; jobs {errs or 'missing'}"
 
     def bytes_by_section(self):
         out = {}
