@@ -46,9 +46,9 @@ TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid",
 FILE_TYPES = [t for t in TYPES if t != "block"]
 MODES = ["sync", "libaio", "io_uring"]
 ORACLE_ENGINE = {"sync": "psync", "libaio": "libaio", "io_uring": "io_uring"}
-WORKERS = 3  # fio runs at once: runs wait on I/O and sleeps, 2 cores stay busy
+WORKERS = 4  # fio runs at once: runs wait on I/O and on fio's group switches
 RUN_TIMEOUT = 60  # one fio invocation; each takes seconds at most
-TIME_BASED_RUNTIME = "200ms"
+TIME_BASED_RUNTIME = "100ms"
 
 
 def fio_source():
