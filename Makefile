@@ -5,6 +5,8 @@
 #                 (the library, the fio engine, xdconfig, xdreport, xdmicro,
 #                 xdcachesim and xdtune)
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
+#   make torture  tests/torture.py: random fio jobs with verify over every type
+#                 and mode (minutes; TORTURE_SEED=, TORTURE_CASES= replay)
 #   make bench    scripts/bench.sh
 #   make perf     scripts/perf.sh
 #   make regress  scripts/regress.sh: working tree against BASE=<ref> (HEAD)
@@ -249,6 +251,13 @@ test: all $(UNIT_BINS) $(BUILD)/tests/xdevice-other-fio.so $(BUILD)/tests/fuzz_r
 	echo "$$pass passed, $$fail failed"; \
 	rc=0; PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e || rc=$$?; \
 	[ $$fail -eq 0 ] && [ $$rc -eq 0 ]
+
+# Random mixes of type, mode, iodepth, bs, rw, numjobs, thread/fork with verify,
+# live reloads and hybrid migration; prints each case's seed and the command
+# that replays a failure. tests/e2e/test_torture.py runs a fixed slice of it.
+.PHONY: torture
+torture: all
+	$(PYTHON) tests/torture.py
 
 # --- fuzzing -------------------------------------------------------------------
 

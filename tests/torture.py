@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""Randomized torture test: random mixes of storage type, async mode, iodepth,
+block sizes, rw pattern, numjobs, thread or fork, with verify, live config
+reloads and hybrid migration, each checked for data (fio verify, bytes
+verified = bytes written) and for fio's contract (exit 0, no job error).
+
+    make torture                                  # TORTURE_CASES cases, a random seed
+    TORTURE_SEED=1234 TORTURE_CASES=1 make torture  # replay case seed 1234 alone
+
+Case k of a run with seed S has seed S+k and is built from that seed alone,
+so a failing case is replayed by its own seed with TORTURE_CASES=1. Every
+case prints its seed and the job it ran; a failure prints the fio output's
+last lines and the replay command. Exit status: 0 all passed, 1 some failed.
+
+Environment: TORTURE_SEED (default: from the clock, printed),
+TORTURE_CASES (default 60), TORTURE_TYPES (a comma list to draw types
+from; a case is its seed and this list, and the replay line names both), XD_ENGINE (default build/xdevice.so),
+TORTURE_DIR (a disk directory for data, default /var/tmp),
+TORTURE_BLOCK_DEVICE (adds the block type on that device: its data is
+destroyed), TORTURE_KEEP=1 (keep the scratch directories).
+
+tests/e2e/test_torture.py runs a short seed-fixed slice of this in `make test`.
+"""
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIO = shutil.which("fio") or "/usr/bin/fio"
+XDCONFIG = REPO / "build" / "xdconfig"
+
+FILE_TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid"]
+MODES = ["sync", "libaio", "io_uring"]
+VERIFIES = ["crc32c", "md5", "sha256", "meta", "xxhash", "pattern"]
+RELOAD_KEYS = {  # a live key of each type's chain, and values to move between
+    "regular": ("read_ahead_kb", ["0", "64", "1024"]),
+    "mmap": ("read_ahead_kb", ["0", "64", "1024"]),
+    "direct": ("slow_operation_threshold_ms", ["1", "50", "1000"]),
+    "tmpfs": ("backup_interval_sec", ["1", "5"]),
+    "sparse": ("read_ahead_kb", ["0", "64", "1024"]),
+    "compressed": ("compression_level", ["1", "3", "9"]),
+    "hybrid": ("hot_access_threshold", ["1", "2", "4"]),
+    "block": ("slow_operation_threshold_ms", ["1", "50", "1000"]),
+}
+RUN_TIMEOUT = 120
+
+
+class Case:
+    """One random job, built from its seed alone."""
+
+    def __init__(self, seed, types):
+        r = random.Random(seed)
+        self.seed = seed
+        self.type = r.choice(types)
+        self.mode = r.choice(MODES)
+        self.iodepth = r.choice([1, 2, 4, 8, 16, 32])
+        self.rw = r.choice(["write", "randwrite", "rw", "randrw", "randwrite", "randrw"])
+        self.numjobs = r.choice([1, 1, 2, 3, 4])
+        self.thread = r.random() < 0.5
+        self.verify = r.choice(VERIFIES)
+        self.bs = r.choice(["4k", "16k", "64k", "bsrange", "bssplit", "unaligned"])
+        self.shared_file = self.numjobs > 1 and r.random() < 0.5
+        self.size_kib = r.choice([256, 512, 1024, 2048])
+        self.time_based = self.rw.startswith("rand") and "rw" in self.rw and r.random() < 0.3
+        self.reload = r.random() < 0.25
+        self.read_cache = self.type != "block" and r.random() < 0.2
+        self.fsync = r.choice([0, 0, 0, 8, 32])
+        self.hybrid = {}
+        if self.type == "hybrid":
+            self.hybrid = {
+                "tier_extent_size": r.choice(["64k", "256k"]),
+                "tier_write_back": r.choice(["0", "1"]),
+                "cold_storage_type": r.choice(["regular", "regular", "sparse", "compressed"]),
+                "hot_access_threshold": "1",
+                "migration_interval_sec": r.choice(["0.02", "0.05"]),
+                "cold_timeout_sec": r.choice(["0.05", "0.1", "0.3"]),
+                "hot_cache_size": r.choice(["256k", "512k", "1m"]),
+            }
+        self.reload_to = r.choice(RELOAD_KEYS[self.type][1])
+
+    def describe(self):
+        bits = [f"type={self.type}", f"async={self.mode}", f"rw={self.rw}", f"bs={self.bs}",
+                f"iodepth={self.iodepth}", f"numjobs={self.numjobs}",
+                "thread" if self.thread else "fork", f"verify={self.verify}",
+                f"size={self.size_kib}k" + (" shared-file" if self.shared_file else "")]
+        if self.time_based:
+            bits.append("time_based")
+        if self.fsync:
+            bits.append(f"fsync={self.fsync}")
+        if self.read_cache:
+            bits.append("read_cache")
+        if self.reload:
+            bits.append(f"reload {RELOAD_KEYS[self.type][0]}={self.reload_to}")
+        bits += [f"{k}={v}" for k, v in self.hybrid.items()]
+        return " ".join(bits)
+
+
+def block_options(case):
+    if case.bs == "bsrange":
+        return ["--bsrange=4k-64k"]
+    if case.bs == "bssplit":
+        return ["--bssplit=4k/50:16k/30:64k/20"]
+    if case.bs == "unaligned":
+        return ["--bsrange=512-24k", "--bs_unaligned=1"]
+    return [f"--bs={case.bs}"]
+
+
+def job_args(case, engine, work, shm, block_dev):
+    """fio's command line for a case (config in an INI file when it reloads)."""
+    size = case.size_kib * 1024
+    xd = {"type": case.type, "async": case.mode}
+    if case.type == "tmpfs":
+        xd["tmpfs_directory"] = shm
+    if case.type == "hybrid":
+        xd["hot_directory"] = shm
+        xd.update(case.hybrid)
+    if case.read_cache:
+        xd.update(enable_read_cache="1", cache_size="4m")
+    args = ["--name=t", f"--ioengine=external:{engine}"]
+    if case.reload:
+        ini = work / "xd.ini"
+        pairs = [f"{'storage_type' if k == 'type' else k}={v}" for k, v in xd.items()]
+        xdconfig_set(ini, *pairs)
+        args += [f"--xd_config={ini}", "--xd_stats_interval=1",
+                 f"--xd_stats_log={work / 'periodic.jsonl'}"]
+    else:
+        args += [f"--xd_{k}={v}" for k, v in xd.items()]
+    args += block_options(case)
+    args += [f"--rw={case.rw}", f"--iodepth={case.iodepth}", f"--numjobs={case.numjobs}",
+             f"--verify={case.verify}", "--verify_fatal=1", "--do_verify=1",
+             f"--size={size}", "--group_reporting=0"]
+    if case.verify == "pattern":
+        args.append("--verify_pattern=0x5a17c0de")
+    if case.thread:
+        args.append("--thread=1")
+    if case.fsync:
+        args.append(f"--fsync={case.fsync}")
+    if case.time_based:
+        args += ["--time_based=1", "--runtime=3s" if case.reload else "--runtime=500ms"]
+    elif case.reload:
+        # long enough for the first periodic record (1 s) and the change after it
+        args += ["--loops=1000", "--runtime=3s", "--time_based=0"]
+    if block_dev and case.type == "block":
+        args.append(f"--filename={block_dev}")
+        if case.numjobs > 1:
+            args.append(f"--offset_increment={size}")
+    elif case.shared_file:
+        args += [f"--filename={work / 'data' / 'shared'}", f"--offset_increment={size}"]
+    else:
+        args.append(f"--directory={work / 'data'}")
+    return args
+
+
+def xdconfig_set(ini, *pairs):
+    p = subprocess.run([str(XDCONFIG), "set", str(ini), *pairs], capture_output=True, text=True,
+                       timeout=30)
+    if p.returncode:
+        raise RuntimeError(f"xdconfig set {ini} {' '.join(pairs)}: {p.stderr.strip()}")
+
+
+def records(path):
+    try:
+        return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def fio_json(raw):
+    """(fio's JSON document or None, the rest of the output file): fio writes
+    its notices and xdevice's lines to the same file as the JSON."""
+    m = re.search(r"^\{", raw, re.M)
+    if not m:
+        return None, raw
+    try:
+        doc, end = json.JSONDecoder().raw_decode(raw, m.start())
+    except json.JSONDecodeError:
+        return None, raw
+    return doc, raw[: m.start()] + raw[end:]
+
+
+def run_case(case, engine, base, shm_base, block_dev=None):
+    """Run one case; returns (ok, message, seconds)."""
+    work = Path(tempfile.mkdtemp(prefix=f"torture-{case.seed}-", dir=base))
+    shm = tempfile.mkdtemp(prefix=f"torture-{case.seed}-", dir=shm_base)
+    (work / "data").mkdir()
+    out = work / "out.json"
+    t0 = time.monotonic()
+    try:
+        args = job_args(case, engine, work, shm, block_dev)
+        cmd = [FIO, f"--output={out}", "--output-format=json", *args]
+        proc = subprocess.Popen(cmd, cwd=str(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        problems, changed_at = [], None
+        if case.reload:
+            changed_at = reload_midway(case, proc, work)
+            if changed_at is None:
+                problems.append("no periodic record before fio ended (nothing to reload against)")
+        try:
+            stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            problems.append(f"fio did not finish in {RUN_TIMEOUT}s")
+        raw = out.read_text(errors="replace") if out.exists() else ""
+        data, rest = fio_json(raw)
+        text = stdout + stderr + rest
+        problems += judge(case, proc.returncode, data, text)
+        if changed_at is not None:
+            problems += judge_reload(case, text, changed_at, records(work / "periodic.jsonl"))
+        secs = time.monotonic() - t0
+        if problems:
+            tail = "\n".join("    " + ln for ln in text.strip().splitlines()[-15:])
+            return False, "; ".join(problems) + f"\n    command: {' '.join(cmd)}\n{tail}", secs
+        return True, "", secs
+    finally:
+        if os.environ.get("TORTURE_KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(shm, ignore_errors=True)
+
+
+def reload_midway(case, proc, work):
+    """After the first periodic record (the jobs are running on the old
+    config), rewrite the INI's live key. Returns when it was rewritten (ms
+    since the epoch, as the records' time_ms), None if fio ended first."""
+    log = work / "periodic.jsonl"
+    deadline = time.monotonic() + 30
+    while not records(log):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    key = RELOAD_KEYS[case.type][0]
+    xdconfig_set(work / "xd.ini", f"{key}={case.reload_to}")
+    return time.time() * 1000
+
+
+# The engine looks for a changed config at most every 0.1 s while a job runs;
+# a job that ran this long after the rewrite must have applied it.
+RELOAD_GRACE_MS = 500
+
+
+def judge_reload(case, text, changed_at, recs):
+    key = RELOAD_KEYS[case.type][0]
+    if same_value(case):
+        return []  # rewritten to the value it had: nothing to report
+    pattern = re.compile(rf"reloaded: {key} \S+ -> {re.escape(case.reload_to)}")
+    if any(pattern.search(ln) for ln in text.splitlines()):
+        return []
+    ended = max((r["time_ms"] for r in recs), default=0)
+    if ended - changed_at < RELOAD_GRACE_MS:
+        # the job ended too soon after the rewrite to tell (a loaded machine)
+        print(f"    note: jobs ended {ended - changed_at:.0f} ms after the rewrite; reload not judged",
+              flush=True)
+        return []
+    return [f"no 'reloaded: {key} ... -> {case.reload_to}' line though the jobs ran "
+            f"{ended - changed_at:.0f} ms after the rewrite"]
+
+
+def judge(case, rc, data, text):
+    problems = []
+    if rc < 0:
+        return [f"fio killed by signal {-rc}"]
+    if rc != 0:
+        problems.append(f"fio exit status {rc}")
+    if data is None:
+        return problems + ["no JSON from fio"]
+    jobs = data.get("jobs", [])
+    if len(jobs) != case.numjobs:
+        problems.append(f"{len(jobs)} jobs in fio's JSON, expected {case.numjobs}")
+    for j in jobs:
+        if j["error"]:
+            problems.append(f"job {j['jobname']}.{j.get('job_options', {}).get('numjobs', '')} error {j['error']}")
+        w, r = j["write"]["io_bytes"], j["read"]["io_bytes"]
+        if w == 0:
+            problems.append("a job wrote nothing")
+        # a write-only job reads only to verify: every byte written is read back
+        if case.rw in ("write", "randwrite") and not case.time_based and not case.reload and r != w:
+            problems.append(f"verified {r} bytes of {w} written")
+    errs = [ln.strip() for ln in text.splitlines()
+            if "verify" in ln.lower() and ("bad" in ln or "fail" in ln.lower())]
+    if errs:
+        problems.append(errs[0])
+    return problems
+
+
+def same_value(case):
+    """The reload rewrote the key to the value it already had (no change to report)."""
+    key = RELOAD_KEYS[case.type][0]
+    defaults = {"read_ahead_kb": "128", "slow_operation_threshold_ms": "100",
+                "backup_interval_sec": "60", "compression_level": "1",
+                "hot_access_threshold": case.hybrid.get("hot_access_threshold", "3")}
+    return defaults[key] == case.reload_to
+
+
+def replay(case, types):
+    """The command that runs this case alone."""
+    only = "" if types == FILE_TYPES else f"TORTURE_TYPES={','.join(types)} "
+    return f"{only}TORTURE_SEED={case.seed} TORTURE_CASES=1 make torture"
+
+
+def main():
+    seed = int(os.environ.get("TORTURE_SEED") or int(time.time() * 1000) % 10**9)
+    cases = int(os.environ.get("TORTURE_CASES", "60"))
+    engine = Path(os.environ.get("XD_ENGINE", REPO / "build" / "xdevice.so")).resolve()
+    if not engine.is_file():
+        print(f"torture: engine {engine} not found: run make first", file=sys.stderr)
+        return 2
+    base = os.environ.get("TORTURE_DIR", "/var/tmp")
+    block = os.environ.get("TORTURE_BLOCK_DEVICE")
+    types = FILE_TYPES + (["block"] if block else [])
+    if os.environ.get("TORTURE_TYPES"):
+        types = os.environ["TORTURE_TYPES"].split(",")
+        unknown = sorted(set(types) - set(RELOAD_KEYS))
+        if unknown or ("block" in types and not block):
+            print(f"torture: TORTURE_TYPES={os.environ['TORTURE_TYPES']}: allowed "
+                  f"{','.join(RELOAD_KEYS)} (block needs TORTURE_BLOCK_DEVICE)", file=sys.stderr)
+            return 2
+    print(f"torture: seed {seed}, {cases} cases, types {','.join(types)}", flush=True)
+    failed = []
+    for k in range(cases):
+        case = Case(seed + k, types)
+        ok, msg, secs = run_case(case, str(engine), base, "/dev/shm", block)
+        print(f"case {k + 1}/{cases} seed={case.seed} {case.describe()}: "
+              f"{'ok' if ok else 'FAIL'} ({secs:.1f}s)", flush=True)
+        if not ok:
+            print(f"    {msg}\n    replay: {replay(case, types)}", flush=True)
+            failed.append(case.seed)
+    print(f"torture: {cases - len(failed)} passed, {len(failed)} failed"
+          + (f"; failing seeds: {' '.join(map(str, failed))}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
