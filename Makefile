@@ -259,6 +259,13 @@ test: all $(UNIT_BINS) $(BUILD)/tests/xdevice-other-fio.so $(BUILD)/tests/fuzz_r
 torture: all
 	$(PYTHON) tests/torture.py
 
+# fio's own job files in every async mode on every storage type (make test
+# runs each job in one mode, the modes taking turns; see test_conformance.py).
+.PHONY: conformance
+conformance: all
+	XD_CONFORMANCE=full PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rs -p no:cacheprovider \
+		tests/e2e/test_conformance.py
+
 # --- fuzzing -------------------------------------------------------------------
 
 # The container and chunk decoders under ASan and UBSan. `make fuzz` runs
