@@ -30,6 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
+from fiojson import split_output  # noqa: E402
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,16 +176,8 @@ def records(path):
 
 
 def fio_json(raw):
-    """(fio's JSON document or None, the rest of the output file): fio writes
-    its notices and xdevice's lines to the same file as the JSON."""
-    m = re.search(r"^\{", raw, re.M)
-    if not m:
-        return None, raw
-    try:
-        doc, end = json.JSONDecoder().raw_decode(raw, m.start())
-    except json.JSONDecodeError:
-        return None, raw
-    return doc, raw[: m.start()] + raw[end:]
+    """(fio's JSON document or None, the rest of the output file)."""
+    return split_output(raw)
 
 
 def run_case(case, engine, base, shm_base, block_dev=None):

@@ -20,6 +20,8 @@ from typing import NamedTuple, Optional
 
 import pytest
 
+from fiojson import split_output
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_H = REPO / "backends" / "core" / "config_schema.h"
 FIO = shutil.which("fio") or "/usr/bin/fio"
@@ -64,16 +66,7 @@ _run_counter = itertools.count()
 
 def _split_output(raw: str):
     """Return (json_doc or None, the non-JSON remainder) of a fio output file."""
-    if not raw.strip():
-        return None, ""
-    m = re.search(r"^\{", raw, re.M)
-    if not m:
-        return None, raw
-    try:
-        doc, end = json.JSONDecoder().raw_decode(raw, m.start())
-    except json.JSONDecodeError:
-        return None, raw
-    return doc, raw[: m.start()] + raw[end:]
+    return split_output(raw)
 
 
 def run_fio(args, tmp_path, expect_ok=True, fmt="json", timeout=FIO_TIMEOUT, cwd=None) -> FioRun:

@@ -43,7 +43,6 @@ SANITIZE_TSAN_OPTIONS are appended to the sanitizer's options.
 The last line is 'N passed, N failed'.
 """
 import concurrent.futures
-import json
 import os
 import re
 import shutil
@@ -58,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 from conftest import FIO, fs_type, MEMORY_FS, _disk_base  # noqa: E402
+from fiojson import split_output  # noqa: E402
 
 TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid"]
 MODES = ["sync", "libaio", "io_uring"]
@@ -150,17 +150,9 @@ def read_reports(logs):
 
 
 def fio_result(out):
-    """(fio's JSON document or None, the rest of its --output file): fio and
-    xdevice's notices (log_info) go to the same file as the document."""
+    """(fio's JSON document or None, the rest of its --output file)."""
     raw = Path(out).read_text(errors="replace") if Path(out).exists() else ""
-    m = re.search(r"^\{", raw, re.M)
-    if not m:
-        return None, raw
-    try:
-        doc, end = json.JSONDecoder().raw_decode(raw, m.start())
-    except json.JSONDecodeError:
-        return None, raw
-    return doc, raw[: m.start()] + raw[end:]
+    return split_output(raw)
 
 
 class Ctx:
