@@ -847,6 +847,9 @@ static int fio_xd_getevents(struct thread_data *td, unsigned int min, unsigned i
     fio_xd_tick(td, job);
     if (max > job->nreqs)
         max = job->nreqs;
+    /* fio may poll (min 0) before it commits: a request handed back here
+     * must have its issue time, and may be queued again before the commit */
+    fio_xd_mark_issued(td, job);
     while (n < max && n < job->nready) {
         job->events[n] = job->ready[n];
         n++;
