@@ -58,9 +58,10 @@ def test_randrw_time_based_verify(engine, tmp_path, disk_dir, request, kind, asy
         tmp_path,
     )
     job = r.data["jobs"][0]
-    # Something was verified: fio verifies after each whole pass of size=
-    # (512 requests here, a few milliseconds), so a second of runtime holds
-    # several passes even on a slow machine; the reads include the verifies.
+    # What fails without the fix is run_fio's check: fio's verify reports a
+    # bad header and the job an error. fio verifies after each whole pass of
+    # size= (512 requests, milliseconds), so a second holds several passes
+    # even on a slow machine. Here: the job really wrote and read.
     assert job["write"]["io_bytes"] > 0, job["write"]
     assert job["read"]["io_bytes"] > 0, job["read"]
 
