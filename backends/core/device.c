@@ -68,29 +68,105 @@ void xd_close(struct xd_dev *dev)
     free(dev);
 }
 
+/* --- the optional hooks, over every layer that has them ------------------- */
+
+unsigned xd_chain_caps(struct xd_layer *top)
+{
+    if (!top)
+        return 0;
+    unsigned below = xd_chain_caps(top->lower);
+    return top->ops->caps ? top->ops->caps(top, below) : below;
+}
+
+void xd_chain_stats_json(struct xd_layer *top, struct xd_json *j)
+{
+    for (struct xd_layer *l = top; l; l = l->lower)
+        if (l->ops->stats_json)
+            l->ops->stats_json(l, j);
+}
+
+const struct xd_stats_snapshot *xd_chain_stats_snapshot(struct xd_layer *top)
+{
+    for (struct xd_layer *l = top; l; l = l->lower)
+        if (l->ops->stats_snapshot)
+            return l->ops->stats_snapshot(l);
+    return NULL;
+}
+
+int xd_chain_invalidate(struct xd_layer *top, struct xd_file *file)
+{
+    for (struct xd_layer *l = top; l; l = l->lower) {
+        int rc = l->ops->invalidate ? l->ops->invalidate(l, file) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int xd_chain_reload(struct xd_layer *top, const struct xd_config *before)
+{
+    for (struct xd_layer *l = top; l; l = l->lower) {
+        int rc = l->ops->reload ? l->ops->reload(l, before) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
+{
+    struct xd_layer *l = layer->lower;
+    XD_FIND(l, seek);
+    return l ? l->ops->seek(l, file, whence, off) : -ENOTTY;
+}
+
+int xd_below_space(struct xd_layer *layer, struct xd_file *file, struct xd_space *out)
+{
+    struct xd_layer *l = layer->lower;
+    XD_FIND(l, space);
+    return l ? l->ops->space(l, file, out) : -ENOTTY;
+}
+
+const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file)
+{
+    const struct xd_dev *dev = layer->dev;
+    for (unsigned i = layer->level + 1; i < dev->nlayers; i++) {
+        const struct xd_layer *above = &dev->layers[i];
+        const char *path =
+            above->ops->path_below ? above->ops->path_below((struct xd_layer *)above, file) : NULL;
+        if (path)
+            return path;
+    }
+    return file->path;
+}
+
 const struct xd_config *xd_dev_config(const struct xd_dev *dev) { return dev->cfg; }
 
 unsigned xd_dev_caps(const struct xd_dev *dev)
 {
-    unsigned caps = 0;
-    xd_layer_control(dev->top, XD_CTL_CAPS, &caps);
-    return caps;
+    return xd_chain_caps(dev->top);
 }
 
 const char *xd_dev_notice(const struct xd_dev *dev)
 {
-    const char *notice = NULL;
-    xd_layer_control(dev->top, XD_CTL_NOTICE, &notice);
-    return notice;
+    for (struct xd_layer *l = dev->top; l; l = l->lower) {
+        const char *notice = l->ops->notice ? l->ops->notice(l) : NULL;
+        if (notice)
+            return notice;
+    }
+    return NULL;
 }
 
 int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len)
 {
     char buf[XD_ERRLEN];
-    if (xd_layer_control(dev->top, XD_CTL_TAKE_ERROR, buf))
-        return -ENOENT;
-    snprintf(line, len, "%s", buf);
-    return 0;
+    for (struct xd_layer *l = dev->top; l; l = l->lower) {
+        if (l->ops->take_error && !l->ops->take_error(l, buf)) {
+            snprintf(line, len, "%s", buf);
+            return 0;
+        }
+    }
+    return -ENOENT;
 }
 
 /* Relative names resolve against base_directory when one is set. */
@@ -165,8 +241,7 @@ int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file)
 
 int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
 {
-    int rc = xd_layer_control(dev->top, XD_CTL_INVALIDATE, file);
-    return rc == -ENOTTY ? 0 : rc;
+    return xd_chain_invalidate(dev->top, file);
 }
 
 /* One request, completed before returning. */
@@ -222,20 +297,22 @@ int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max
 
 int xd_migrate(struct xd_dev *dev)
 {
-    return xd_layer_control(dev->top, XD_CTL_MIGRATE, NULL);
+    struct xd_layer *l = dev->top;
+    XD_FIND(l, migrate);
+    return l ? l->ops->migrate(l) : -ENOTTY;
 }
 
 char *xd_stats_json(struct xd_dev *dev)
 {
-    const struct xd_stats_snapshot *snap = NULL;
+    const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
     struct xd_json j;
     xd_json_init(&j);
     xd_json_object_begin(&j, NULL);
     xd_json_string(&j, "type", xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type));
-    if (!xd_layer_control(dev->top, XD_CTL_STATS_SNAPSHOT, &snap) && snap)
+    if (snap)
         xd_stats_ops_json(&j, snap);
     xd_json_object_begin(&j, "layers");
-    xd_layer_control(dev->top, XD_CTL_STATS_JSON, &j);
+    xd_chain_stats_json(dev->top, &j);
     xd_json_object_end(&j);
     xd_json_object_end(&j);
     return xd_json_finish(&j);
@@ -244,9 +321,9 @@ char *xd_stats_json(struct xd_dev *dev)
 uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len)
 {
     static const char *names[XD_OP_COUNT] = {"read", "write", "trim", "fsync", "fdatasync"};
-    const struct xd_stats_snapshot *snap = NULL;
+    const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
     uint64_t slow = 0, total = 0;
-    if (xd_layer_control(dev->top, XD_CTL_STATS_SNAPSHOT, &snap) || !snap)
+    if (!snap)
         return 0;
     for (int i = 0; i < XD_OP_COUNT; i++) {
         slow += snap->op[i].slow;

@@ -72,7 +72,7 @@ static void reload_undo(struct xd_dev *dev, const struct xd_config *before, char
     struct xd_config *failed = xd_config_dup(dev->cfg);
     reload_copy(dev->cfg, before);
     if (failed)
-        xd_layer_control(dev->top, XD_CTL_RELOAD, failed);
+        xd_chain_reload(dev->top, failed);
     xd_config_free(failed);
     xd_errf(err, errlen, "reload refused, the old values stay: the chain could not apply %s: %s",
             keys, strerror(-rc));
@@ -95,8 +95,8 @@ int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, siz
         return -ENOMEM;
     int changed = reload_copy(dev->cfg, newcfg);
     if (changed > 0) {
-        rc = xd_layer_control(dev->top, XD_CTL_RELOAD, before);
-        if (rc && rc != -ENOTTY)
+        rc = xd_chain_reload(dev->top, before);
+        if (rc)
             reload_undo(dev, before, err, errlen, rc);
         else
             rc = 0;

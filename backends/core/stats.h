@@ -35,8 +35,6 @@ struct xd_stats_snapshot {
     uint32_t nslow;
 };
 
-/* Ask the chain's stats layer for its figures; -ENOTTY if it has none. */
-#define XD_CTL_STATS_SNAPSHOT 100 /* arg: struct xd_stats_snapshot ** (read-only view) */
 
 void xd_stats_merge(struct xd_stats_snapshot *into, const struct xd_stats_snapshot *from);
 /* Append "ops": {read, write, trim, sync} with counts and latency percentiles. */

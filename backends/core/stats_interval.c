@@ -61,8 +61,8 @@ char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, con
                              unsigned jobnum)
 {
     static const struct xd_stats_snapshot empty;
-    const struct xd_stats_snapshot *now = NULL;
-    if (xd_layer_control(dev->top, XD_CTL_STATS_SNAPSHOT, &now) || !now)
+    const struct xd_stats_snapshot *now = xd_chain_stats_snapshot(dev->top);
+    if (!now)
         now = &empty;
     struct xd_stats_snapshot *d = malloc(sizeof(*d));
     char *config = xd_config_json(dev->cfg);

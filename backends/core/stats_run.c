@@ -238,7 +238,7 @@ void xd_stats_config_layers_json(struct xd_json *j, struct xd_dev *dev, const ch
 {
     xd_json_raw(j, "config", config);
     xd_json_object_begin(j, "layers");
-    xd_layer_control(dev->top, XD_CTL_STATS_JSON, j);
+    xd_chain_stats_json(dev->top, j);
     xd_json_object_end(j);
 }
 
@@ -262,11 +262,11 @@ static char *frag_extra(struct xd_dev *dev)
 static int publish_fragment(struct xd_dev *dev, int dirfd, const char *run_id, unsigned job_key,
                             const char *job_name, unsigned jobnum)
 {
-    const struct xd_stats_snapshot *snap = NULL;
+    const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
     struct xd_stats_snapshot empty = {0};
     struct frag_header hdr = {.job_key = job_key, .jobnum = jobnum};
     char name[128];
-    if (xd_layer_control(dev->top, XD_CTL_STATS_SNAPSHOT, &snap) || !snap)
+    if (!snap)
         snap = &empty;
     char *extra = frag_extra(dev);
     if (!extra)

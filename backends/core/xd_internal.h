@@ -19,42 +19,30 @@ struct xd_layer;
 struct xd_queue;
 
 
-/* control() operations; a layer answers -ENOTTY to what it does not know
- * and passes it down when that makes sense. */
-enum xd_ctl {
-    XD_CTL_CAPS,       /* arg: unsigned *, OR in XD_CAP_* bits (xdevice.h) */
-    XD_CTL_STATS_JSON, /* arg: struct xd_json *, append the layer's figures */
-    XD_CTL_INVALIDATE, /* arg: struct xd_file *, drop cached data */
-    XD_CTL_NOTICE,     /* arg: const char **, one-time note for the user */
-    XD_CTL_SEEK,       /* arg: struct xd_ctl_seek *, SEEK_DATA/SEEK_HOLE on a file */
-    XD_CTL_SPACE,      /* arg: struct xd_ctl_space *, a file's size and allocated bytes */
-    XD_CTL_TAKE_ERROR, /* arg: char[XD_ERRLEN], the line explaining a data error; then clear it */
-    XD_CTL_RELOAD,     /* arg: const struct xd_config *, the config before xd_reload; apply
-                        * the live keys the layer owns from dev->cfg, then pass it down */
-    XD_CTL_MIGRATE,    /* arg: NULL; run a tier migration pass now; returns extents moved */
-};
+struct xd_json;
+struct xd_stats_snapshot;
 
-/* XD_CTL_SEEK: lseek(2) with whence SEEK_DATA or SEEK_HOLE from off; result
- * is the offset found, or -ENXIO when there is no data at or after off. */
-struct xd_ctl_seek {
-    struct xd_file *file;
-    int whence;
-    uint64_t off;
-    int64_t result;
-};
-
-/* XD_CTL_SPACE: st_size and st_blocks * 512 of a file. */
-struct xd_ctl_space {
-    struct xd_file *file;
+/* A file's size and allocated bytes (st_size, st_blocks * 512). */
+struct xd_space {
     uint64_t size, allocated;
 };
 
-#define XD_OPS_VERSION 1
+#define XD_OPS_VERSION 2
 
-/* One ops table per driver or layer. Grows only at the end (version). */
+/* One ops table per driver or layer. Grows only at the end (version).
+ *
+ * Two kinds of entry. The data path and the per-file hooks are passed down:
+ * a layer that leaves one NULL is skipped and the call goes to the next
+ * layer below that has it (XD_FIND). The optional hooks after them are the
+ * layer's own answer about itself: the core visits every layer of the chain
+ * that has the hook (core/device.c, xd_chain_*), so no layer ever passes a
+ * question on, and a new hook never needs every layer to learn to forward it. */
 struct xd_ops {
     unsigned version;
     const char *name;
+    /* Bytes of per-request state this layer keeps in each xd_req's private
+     * area (xd_req_ctx); the chain's layers share the area, each its slice. */
+    size_t req_ctx_size;
     /* Set up the layer's private state; lower is already open. */
     int (*open)(struct xd_layer *layer, char *err, size_t errlen);
     void (*close)(struct xd_layer *layer);
@@ -64,12 +52,41 @@ struct xd_ops {
     void (*file_close)(struct xd_layer *layer, struct xd_file *file);
     int64_t (*file_size)(struct xd_layer *layer, struct xd_file *file);
     /* Data path, see xd_submit/xd_commit/xd_reap in xdevice.h. With
-     * XD_REQ_SYNC in req->flags the request must complete before returning. */
+     * XD_REQ_SYNC in the request's core flags it must complete before returning. */
     int (*submit)(struct xd_layer *layer, struct xd_req *req);
     int (*commit)(struct xd_layer *layer);
     int (*reap)(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
                 const struct timespec *timeout);
-    int (*control)(struct xd_layer *layer, int op, void *arg);
+
+    /* --- optional hooks: each answers for its own layer only ------------ */
+    /* XD_CAP_* bits of the chain from here down, given below's (bottom up). */
+    unsigned (*caps)(struct xd_layer *layer, unsigned below);
+    /* Append the layer's figures to the "layers" object (top down). */
+    void (*stats_json)(struct xd_layer *layer, struct xd_json *j);
+    /* The stats layer's running figures (the first layer that has them). */
+    const struct xd_stats_snapshot *(*stats_snapshot)(struct xd_layer *layer);
+    /* Drop what this layer caches of file (top down: a write-back cache
+     * flushes first, so the layers below see its data before they drop). */
+    int (*invalidate)(struct xd_layer *layer, struct xd_file *file);
+    /* Apply the live keys the layer owns from dev->cfg; before holds the
+     * values in force until now (top down; an error undoes the reload). */
+    int (*reload)(struct xd_layer *layer, const struct xd_config *before);
+    /* A one-time note for the user, or NULL (the first layer with one wins). */
+    const char *(*notice)(struct xd_layer *layer);
+    /* The line explaining the last data error, then cleared: 0 when there
+     * was one, -ENOENT when not (the first layer with one wins). */
+    int (*take_error)(struct xd_layer *layer, char line[XD_ERRLEN]);
+    /* Services a layer asks of those below it (xd_below_*): the first layer
+     * at or below the asker that has the hook answers. */
+    /* lseek(2) SEEK_DATA/SEEK_HOLE from off: the offset, or -ENXIO. */
+    int64_t (*seek)(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off);
+    int (*space)(struct xd_layer *layer, struct xd_file *file, struct xd_space *out);
+    /* The path this layer's lower layers should use for file, when it
+     * stands in for the caller's (tmpfs: its copy on the tmpfs); NULL: not
+     * this layer. Nothing rewrites the caller's file->path. */
+    const char *(*path_below)(struct xd_layer *layer, const struct xd_file *file);
+    /* Run a migration pass now; extents moved (xd_migrate). */
+    int (*migrate)(struct xd_layer *layer);
 };
 
 #define XD_REQ_SYNC (1u << 0) /* complete before submit returns */
@@ -121,11 +138,6 @@ static inline int xd_layer_reap(struct xd_layer *l, struct xd_req **done, unsign
     XD_FIND(l, reap);
     return l ? l->ops->reap(l, done, min, max, timeout) : 0;
 }
-static inline int xd_layer_control(struct xd_layer *l, int op, void *arg)
-{
-    XD_FIND(l, control);
-    return l ? l->ops->control(l, op, arg) : -ENOTTY;
-}
 static inline int xd_layer_file_open(struct xd_layer *l, struct xd_file *file, unsigned flags,
                                      uint64_t size, char *err, size_t errlen)
 {
@@ -143,6 +155,20 @@ static inline int64_t xd_layer_file_size(struct xd_layer *l, struct xd_file *fil
     XD_FIND(l, file_size);
     return l ? l->ops->file_size(l, file) : -EOPNOTSUPP;
 }
+
+
+/* The optional hooks over a chain (core/device.c). */
+unsigned xd_chain_caps(struct xd_layer *top);
+void xd_chain_stats_json(struct xd_layer *top, struct xd_json *j);
+const struct xd_stats_snapshot *xd_chain_stats_snapshot(struct xd_layer *top);
+int xd_chain_invalidate(struct xd_layer *top, struct xd_file *file);
+int xd_chain_reload(struct xd_layer *top, const struct xd_config *before);
+/* What a layer asks of the layers below it; -ENOTTY when none can answer. */
+int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off);
+int xd_below_space(struct xd_layer *layer, struct xd_file *file, struct xd_space *out);
+/* The path layer should open for file: the nearest layer above it that
+ * stands in a path of its own (path_below) decides, else the caller's. */
+const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file);
 
 /* The compressed type's containers (layers/compress.c), for xd_path_prepare
  * and xd_path_logical_size. */

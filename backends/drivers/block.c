@@ -235,23 +235,21 @@ static void block_stats_json(const struct block_driver *d, struct xd_json *j)
     xd_json_object_end(j);
 }
 
-static int block_control(struct xd_layer *layer, int op, void *arg)
+static unsigned block_caps(struct xd_layer *layer, unsigned below)
 {
-    struct block_driver *d = layer->priv;
-    switch (op) {
-    case XD_CTL_CAPS:
-        *(unsigned *)arg |= (d->cfg->enable_trim ? XD_CAP_TRIM : 0) |
-                            (d->cfg->use_raw_device ? XD_CAP_DIRECT_IO : 0) |
-                            (d->io.queue ? XD_CAP_ASYNC : 0);
-        return 0;
-    case XD_CTL_STATS_JSON:
-        block_stats_json(d, arg);
-        return 0;
-    case XD_CTL_INVALIDATE:
-        return block_invalidate(d, arg, layer->level);
-    default:
-        return -ENOTTY;
-    }
+    const struct block_driver *d = layer->priv;
+    return (d->cfg->enable_trim ? XD_CAP_TRIM : 0) | (d->cfg->use_raw_device ? XD_CAP_DIRECT_IO : 0) |
+           (d->io.queue ? XD_CAP_ASYNC : 0);
+}
+
+static void block_stats_hook(struct xd_layer *layer, struct xd_json *j)
+{
+    block_stats_json(layer->priv, j);
+}
+
+static int block_invalidate_hook(struct xd_layer *layer, struct xd_file *file)
+{
+    return block_invalidate(layer->priv, file, layer->level);
 }
 
 const struct xd_ops xd_block_ops = {
@@ -265,5 +263,7 @@ const struct xd_ops xd_block_ops = {
     .submit = block_submit,
     .commit = block_commit,
     .reap = block_reap,
-    .control = block_control,
+    .caps = block_caps,
+    .stats_json = block_stats_hook,
+    .invalidate = block_invalidate_hook,
 };

@@ -397,56 +397,53 @@ static void file_stats_json(const struct file_driver *d, struct xd_json *j)
 
 /* SEEK_DATA/SEEK_HOLE, for the sparse layer to skip holes. The lseek moves
  * the descriptor's offset, which nothing here uses (I/O is positional). */
-static int file_seek(struct file_driver *d, struct xd_ctl_seek *s, unsigned level)
+static int64_t file_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
 {
-    if (s->whence != SEEK_DATA && s->whence != SEEK_HOLE)
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
         return -EINVAL;
-    int fd = fd_cache_get(d, s->file->priv[level]);
+    int fd = fd_cache_get(layer->priv, file->priv[layer->level]);
     if (fd < 0)
         return fd;
-    off_t pos = lseek(fd, (off_t)s->off, s->whence);
+    off_t pos = lseek(fd, (off_t)off, whence);
     if (pos < 0 && errno != ENXIO)
         return -errno;
-    s->result = pos < 0 ? -ENXIO : (int64_t)pos;
-    return 0;
+    return pos < 0 ? -ENXIO : (int64_t)pos;
 }
 
-static int file_space(struct file_driver *d, struct xd_ctl_space *s, unsigned level)
+static int file_space(struct xd_layer *layer, struct xd_file *file, struct xd_space *out)
 {
     struct stat st;
-    int fd = fd_cache_get(d, s->file->priv[level]);
+    int fd = fd_cache_get(layer->priv, file->priv[layer->level]);
     if (fd < 0)
         return fd;
     if (fstat(fd, &st))
         return -errno;
-    s->size = (uint64_t)st.st_size;
-    s->allocated = (uint64_t)st.st_blocks * 512;
+    out->size = (uint64_t)st.st_size;
+    out->allocated = (uint64_t)st.st_blocks * 512;
     return 0;
 }
 
-static int file_control(struct xd_layer *layer, int op, void *arg)
+static unsigned file_caps(struct xd_layer *layer, unsigned below)
+{
+    const struct file_driver *d = layer->priv;
+    return XD_CAP_TRIM | (d->io.queue ? XD_CAP_ASYNC : 0) | (d->io.align ? XD_CAP_DIRECT_IO : 0);
+}
+
+static void file_stats_hook(struct xd_layer *layer, struct xd_json *j)
+{
+    file_stats_json(layer->priv, j);
+}
+
+static int file_invalidate_hook(struct xd_layer *layer, struct xd_file *file)
+{
+    return file_invalidate(layer->priv, file, layer->level);
+}
+
+static int file_reload(struct xd_layer *layer, const struct xd_config *before)
 {
     struct file_driver *d = layer->priv;
-    switch (op) {
-    case XD_CTL_CAPS:
-        *(unsigned *)arg |= XD_CAP_TRIM | (d->io.queue ? XD_CAP_ASYNC : 0) |
-                            (d->io.align ? XD_CAP_DIRECT_IO : 0);
-        return 0;
-    case XD_CTL_STATS_JSON:
-        file_stats_json(d, arg);
-        return 0;
-    case XD_CTL_INVALIDATE:
-        return file_invalidate(d, arg, layer->level);
-    case XD_CTL_SEEK:
-        return file_seek(d, arg, layer->level);
-    case XD_CTL_SPACE:
-        return file_space(d, arg, layer->level);
-    case XD_CTL_RELOAD:
-        file_set_readahead(d, d->cfg, d->io.align != 0);
-        return 0;
-    default:
-        return -ENOTTY;
-    }
+    file_set_readahead(d, d->cfg, d->io.align != 0);
+    return 0;
 }
 
 const struct xd_ops xd_file_ops = {
@@ -460,5 +457,10 @@ const struct xd_ops xd_file_ops = {
     .submit = file_submit,
     .commit = file_commit,
     .reap = file_reap,
-    .control = file_control,
+    .caps = file_caps,
+    .stats_json = file_stats_hook,
+    .invalidate = file_invalidate_hook,
+    .reload = file_reload,
+    .seek = file_seek,
+    .space = file_space,
 };

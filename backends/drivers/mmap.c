@@ -515,29 +515,33 @@ static void mmap_stats_json(const struct mmap_driver *d, struct xd_json *j)
     xd_json_object_end(j);
 }
 
-static int mmap_control(struct xd_layer *layer, int op, void *arg)
+static unsigned mmap_caps(struct xd_layer *layer, unsigned below)
+{
+    return XD_CAP_TRIM; /* never XD_CAP_ASYNC: nothing stays in flight */
+}
+
+static void mmap_stats_hook(struct xd_layer *layer, struct xd_json *j)
+{
+    mmap_stats_json(layer->priv, j);
+}
+
+static int mmap_invalidate_hook(struct xd_layer *layer, struct xd_file *file)
+{
+    return mmap_invalidate(layer->priv, file->priv[layer->level]);
+}
+
+static const char *mmap_notice(struct xd_layer *layer)
+{
+    const struct mmap_driver *d = layer->priv;
+    return d->notice[0] ? d->notice : NULL;
+}
+
+static int mmap_reload(struct xd_layer *layer, const struct xd_config *before)
 {
     struct mmap_driver *d = layer->priv;
-    switch (op) {
-    case XD_CTL_CAPS:
-        *(unsigned *)arg |= XD_CAP_TRIM; /* never XD_CAP_ASYNC: nothing stays in flight */
-        return 0;
-    case XD_CTL_STATS_JSON:
-        mmap_stats_json(d, arg);
-        return 0;
-    case XD_CTL_INVALIDATE:
-        return mmap_invalidate(d, ((struct xd_file *)arg)->priv[layer->level]);
-    case XD_CTL_NOTICE:
-        if (d->notice[0])
-            *(const char **)arg = d->notice;
-        return 0;
-    case XD_CTL_RELOAD:
-        d->ra_window = (uint64_t)d->cfg->read_ahead_kb * 1024;
-        d->ra_gen++;
-        return 0;
-    default:
-        return -ENOTTY;
-    }
+    d->ra_window = (uint64_t)d->cfg->read_ahead_kb * 1024;
+    d->ra_gen++;
+    return 0;
 }
 
 const struct xd_ops xd_mmap_ops = {
@@ -551,5 +555,9 @@ const struct xd_ops xd_mmap_ops = {
     .submit = mmap_submit,
     .commit = mmap_commit,
     .reap = mmap_reap,
-    .control = mmap_control,
+    .caps = mmap_caps,
+    .stats_json = mmap_stats_hook,
+    .invalidate = mmap_invalidate_hook,
+    .notice = mmap_notice,
+    .reload = mmap_reload,
 };

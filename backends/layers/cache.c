@@ -18,7 +18,7 @@
  * CACHE_OVERHEAD_PER_BLOCK bytes per block (entry, policy node, ghost slots,
  * hash bucket) plus CACHE_OVERHEAD_FIXED. The unit test measures it.
  *
- * Live resize (XD_CTL_RELOAD, e.g. xdtune's daemon changing cache_size):
+ * Live resize (the reload hook, e.g. xdtune's daemon changing cache_size):
  * both mappings reserve address space for the schema's largest cache_size
  * at creation (MAP_NORESERVE: untouched pages cost nothing), so each shard
  * grows in place; its hash table is rebuilt larger and the policy takes the
@@ -1757,10 +1757,10 @@ static int cache_invalidate(struct xd_layer *layer, struct cache_layer *cl, stru
         }
         cache_drop_clean(cl->cache, h->ident->key);
     }
-    return xd_layer_control(layer->lower, XD_CTL_INVALIDATE, file);
+    return 0; /* the layers below drop their own after this (xd_chain_invalidate) */
 }
 
-/* --- live resize (XD_CTL_RELOAD) ------------------------------------------- */
+/* --- live resize (reload hook) ---------------------------------------------- */
 
 /* A bigger hash table for a shard that grew, so chains stay short: every
  * resident entry is linked again; free entries keep their free-list links. */
@@ -1847,7 +1847,7 @@ static int cache_resize(struct cache *c, uint64_t size)
     return 0;
 }
 
-/* XD_CTL_RELOAD: dev->cfg holds the new values, before the old ones. */
+/* reload: dev->cfg holds the new values, before the old ones. */
 static int cache_reload(struct xd_layer *layer, struct cache_layer *cl, const struct xd_config *before)
 {
     struct cache *c = cl->cache;
@@ -1859,26 +1859,35 @@ static int cache_reload(struct xd_layer *layer, struct cache_layer *cl, const st
         if (rc)
             return rc;
     }
-    int rc = xd_layer_control(layer->lower, XD_CTL_RELOAD, (void *)before);
-    return rc == -ENOTTY ? 0 : rc; /* nothing live below */
+    return 0;
 }
 
-static int cache_control(struct xd_layer *layer, int op, void *arg)
+/* The hooks run under cache_enter, as requests do, so a reload or an
+ * invalidate never meets a request half-way through the cache. */
+static int cache_invalidate_hook(struct xd_layer *layer, struct xd_file *file)
 {
     struct cache_layer *cl = layer->priv;
-    int rc;
     cache_enter(cl);
-    if (op == XD_CTL_INVALIDATE) {
-        rc = cache_invalidate(layer, cl, arg);
-    } else if (op == XD_CTL_RELOAD) {
-        rc = cache_reload(layer, cl, arg);
-    } else {
-        if (op == XD_CTL_STATS_JSON)
-            cache_stats_json(cl, arg);
-        rc = xd_layer_control(layer->lower, op, arg);
-    }
+    int rc = cache_invalidate(layer, cl, file);
     cache_leave(cl);
     return rc;
+}
+
+static int cache_reload_hook(struct xd_layer *layer, const struct xd_config *before)
+{
+    struct cache_layer *cl = layer->priv;
+    cache_enter(cl);
+    int rc = cache_reload(layer, cl, before);
+    cache_leave(cl);
+    return rc;
+}
+
+static void cache_stats_hook(struct xd_layer *layer, struct xd_json *j)
+{
+    struct cache_layer *cl = layer->priv;
+    cache_enter(cl);
+    cache_stats_json(cl, j);
+    cache_leave(cl);
 }
 
 /* --- open and close ---------------------------------------------------------- */
@@ -1945,5 +1954,7 @@ const struct xd_ops xd_cache_ops = {
     .submit = cache_submit,
     .commit = cache_commit,
     .reap = cache_reap,
-    .control = cache_control,
+    .invalidate = cache_invalidate_hook,
+    .reload = cache_reload_hook,
+    .stats_json = cache_stats_hook,
 };

@@ -388,7 +388,7 @@ static int entry_write(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_e
 }
 
 /* Corruption is an I/O error to the caller, and one line (once per bad
- * chunk in a row) that XD_CTL_TAKE_ERROR hands to whoever reports it. */
+ * chunk in a row) that the take_error hook hands to whoever reports it. */
 static int report_corrupt(struct compress_layer *c, struct ctr_file *f, uint64_t chunk,
                           const char *why)
 {
@@ -1274,30 +1274,36 @@ static void compress_stats_json(struct compress_layer *c, struct xd_json *j)
     xd_json_object_end(j);
 }
 
-static int compress_control(struct xd_layer *layer, int op, void *arg)
+static unsigned compress_caps(struct xd_layer *layer, unsigned below)
+{
+    const struct compress_layer *c = layer->priv;
+    return XD_CAP_TRIM | (c->pool ? XD_CAP_ASYNC : 0);
+}
+
+static void compress_stats_hook(struct xd_layer *layer, struct xd_json *j)
+{
+    compress_stats_json(layer->priv, j);
+}
+
+static int compress_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
+{
+    return take_error(layer->priv, line);
+}
+
+static int compress_invalidate(struct xd_layer *layer, struct xd_file *file)
 {
     struct compress_layer *c = layer->priv;
-    switch (op) {
-    case XD_CTL_CAPS:
-        *(unsigned *)arg |= XD_CAP_TRIM | (c->pool ? XD_CAP_ASYNC : 0);
-        return 0;
-    case XD_CTL_STATS_JSON:
-        compress_stats_json(c, arg);
-        return 0;
-    case XD_CTL_TAKE_ERROR:
-        return take_error(c, arg);
-    case XD_CTL_INVALIDATE: {
-        struct xd_file *file = arg;
-        struct ctr_file *f = file->priv[layer->level];
-        c->inline_state->last_gen = 0;
-        return f ? -posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED) : 0;
-    }
-    case XD_CTL_RELOAD: /* new chunks take the new level; stored ones keep theirs */
-        atomic_store(&c->level, (int)layer->dev->cfg->compression_level);
-        return 0; /* compress is the bottom of its chain */
-    default:
-        return -ENOTTY;
-    }
+    struct ctr_file *f = file->priv[layer->level];
+    c->inline_state->last_gen = 0;
+    return f ? -posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED) : 0;
+}
+
+/* New chunks take the new level; stored ones keep theirs. */
+static int compress_reload(struct xd_layer *layer, const struct xd_config *before)
+{
+    struct compress_layer *c = layer->priv;
+    atomic_store(&c->level, (int)layer->dev->cfg->compression_level);
+    return 0;
 }
 
 const struct xd_ops xd_compress_ops = {
@@ -1311,5 +1317,9 @@ const struct xd_ops xd_compress_ops = {
     .submit = compress_submit,
     .commit = compress_commit,
     .reap = compress_reap,
-    .control = compress_control,
+    .caps = compress_caps,
+    .stats_json = compress_stats_hook,
+    .take_error = compress_take_error,
+    .invalidate = compress_invalidate,
+    .reload = compress_reload,
 };

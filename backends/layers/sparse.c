@@ -58,10 +58,9 @@ static int sparse_open(struct xd_layer *layer, char *err, size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
     struct sparse_layer *sp = calloc(1, sizeof(*sp));
-    unsigned caps = 0;
     if (!sp)
         return -ENOMEM;
-    xd_layer_control(layer->lower, XD_CTL_CAPS, &caps);
+    unsigned caps = xd_chain_caps(layer->lower);
     sp->block = (uint64_t)cfg->hole_detection_size;
     /* A hole inside an O_DIRECT sector would race another writer's
      * read-modify-write of the rest of that sector (fdio.c's range lock
@@ -91,23 +90,21 @@ static void sparse_close(struct xd_layer *layer)
  * off), or another -errno when the driver cannot tell (-ENOTTY). */
 static int64_t sparse_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
 {
-    struct xd_ctl_seek s = {.file = file, .whence = whence, .off = off};
-    int rc = xd_layer_control(layer->lower, XD_CTL_SEEK, &s);
-    return rc ? rc : s.result;
+    return xd_below_seek(layer, file, whence, off);
 }
 
 /* The file's size now; 0 when the driver cannot tell, which only costs a
  * needless one-byte write (sparse_punch) or a zero-length read. */
 static uint64_t sparse_size(struct xd_layer *layer, struct xd_file *file)
 {
-    struct xd_ctl_space s = {.file = file};
-    return xd_layer_control(layer->lower, XD_CTL_SPACE, &s) ? 0 : s.size;
+    struct xd_space s;
+    return xd_below_space(layer, file, &s) ? 0 : s.size;
 }
 
 static void sparse_space_update(struct xd_layer *layer, struct sparse_space *space)
 {
-    struct xd_ctl_space s = {.file = space->open->file};
-    if (!xd_layer_control(layer->lower, XD_CTL_SPACE, &s)) {
+    struct xd_space s;
+    if (!xd_below_space(layer, space->open->file, &s)) {
         space->size = s.size;
         space->allocated = s.allocated;
     }
@@ -404,8 +401,9 @@ static void sparse_file_close(struct xd_layer *layer, struct xd_file *file)
 
 /* Key names match what xdreport charts under "layers" (logical_bytes,
  * allocated_bytes). */
-static void sparse_stats_json(struct xd_layer *layer, struct sparse_layer *sp, struct xd_json *j)
+static void sparse_stats_json(struct xd_layer *layer, struct xd_json *j)
 {
+    struct sparse_layer *sp = layer->priv;
     uint64_t logical = 0, allocated = 0, files = 0;
     for (struct sparse_space *s = sp->spaces; s; s = s->next, files++) {
         if (s->open)
@@ -427,14 +425,6 @@ static void sparse_stats_json(struct xd_layer *layer, struct sparse_layer *sp, s
     xd_json_object_end(j);
 }
 
-static int sparse_control(struct xd_layer *layer, int op, void *arg)
-{
-    struct sparse_layer *sp = layer->priv;
-    if (op == XD_CTL_STATS_JSON)
-        sparse_stats_json(layer, sp, arg);
-    return xd_layer_control(layer->lower, op, arg);
-}
-
 const struct xd_ops xd_sparse_ops = {
     .version = XD_OPS_VERSION,
     .name = "sparse",
@@ -443,5 +433,5 @@ const struct xd_ops xd_sparse_ops = {
     .file_open = sparse_file_open,
     .file_close = sparse_file_close,
     .submit = sparse_submit,
-    .control = sparse_control,
+    .stats_json = sparse_stats_json,
 };

@@ -106,21 +106,24 @@ static int stats_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
     return n;
 }
 
-static int stats_control(struct xd_layer *layer, int op, void *arg)
+static const struct xd_stats_snapshot *stats_snapshot(struct xd_layer *layer)
 {
-    struct stats_layer *s = layer->priv;
-    if (op == XD_CTL_STATS_SNAPSHOT) {
-        *(const struct xd_stats_snapshot **)arg = &s->snap;
-        return 0;
-    }
-    if (op == XD_CTL_RELOAD)
-        stats_set_threshold(s, layer->dev->cfg);
-    if (op == XD_CTL_STATS_JSON) {
-        xd_json_object_begin(arg, "stats");
-        xd_json_uint(arg, "slow_threshold_ms", s->slow_ns / 1000000ull);
-        xd_json_object_end(arg);
-    }
-    return xd_layer_control(layer->lower, op, arg);
+    const struct stats_layer *s = layer->priv;
+    return &s->snap;
+}
+
+static int stats_reload(struct xd_layer *layer, const struct xd_config *before)
+{
+    stats_set_threshold(layer->priv, layer->dev->cfg);
+    return 0;
+}
+
+static void stats_json(struct xd_layer *layer, struct xd_json *j)
+{
+    const struct stats_layer *s = layer->priv;
+    xd_json_object_begin(j, "stats");
+    xd_json_uint(j, "slow_threshold_ms", s->slow_ns / 1000000ull);
+    xd_json_object_end(j);
 }
 
 const struct xd_ops xd_stats_ops = {
@@ -130,5 +133,7 @@ const struct xd_ops xd_stats_ops = {
     .close = stats_close,
     .submit = stats_submit,
     .reap = stats_reap,
-    .control = stats_control,
+    .stats_snapshot = stats_snapshot,
+    .stats_json = stats_json,
+    .reload = stats_reload,
 };

@@ -664,7 +664,7 @@ static int tier_migrate_all(struct tier_layer *t)
     return total;
 }
 
-/* XD_CTL_RELOAD: the inner chains take the live keys they own (readahead,
+/* reload: the inner chains take the live keys they own (readahead,
  * compression_level, ...) and every open file's tier state its own. */
 static int tier_reload(struct xd_layer *layer, struct tier_layer *t)
 {
@@ -684,39 +684,46 @@ static int tier_reload(struct xd_layer *layer, struct tier_layer *t)
     return 0;
 }
 
-static int tier_control(struct xd_layer *layer, int op, void *arg)
+/* The hybrid type can do what its cold tier can: every extent lives there. */
+static unsigned tier_caps(struct xd_layer *layer, unsigned below)
+{
+    const struct tier_layer *t = layer->priv;
+    return xd_dev_caps(t->inner[TIER_C]) & (XD_CAP_ASYNC | XD_CAP_TRIM | XD_CAP_DIRECT_IO);
+}
+
+static void tier_stats_hook(struct xd_layer *layer, struct xd_json *j)
+{
+    tier_stats_json(layer->priv, j);
+}
+
+static int tier_invalidate(struct xd_layer *layer, struct xd_file *file)
 {
     struct tier_layer *t = layer->priv;
-    switch (op) {
-    case XD_CTL_CAPS: {
-        unsigned cold = xd_dev_caps(t->inner[TIER_C]);
-        *(unsigned *)arg |= cold & (XD_CAP_ASYNC | XD_CAP_TRIM | XD_CAP_DIRECT_IO);
+    struct tier_file *tf = file->priv[layer->level];
+    int rc = xd_file_invalidate(t->inner[TIER_C], tf->f[TIER_C]);
+    return rc ? rc : xd_file_invalidate(t->inner[TIER_H], tf->f[TIER_H]);
+}
+
+static const char *tier_notice(struct xd_layer *layer)
+{
+    struct tier_layer *t = layer->priv;
+    const char *n = xd_dev_notice(t->inner[TIER_H]);
+    return n ? n : xd_dev_notice(t->inner[TIER_C]);
+}
+
+static int tier_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
+{
+    struct tier_layer *t = layer->priv;
+    if (!xd_dev_take_error(t->inner[TIER_C], line, XD_ERRLEN))
         return 0;
-    }
-    case XD_CTL_STATS_JSON:
-        tier_stats_json(t, arg);
-        return 0;
-    case XD_CTL_INVALIDATE: {
-        struct tier_file *tf = ((struct xd_file *)arg)->priv[layer->level];
-        int rc = xd_file_invalidate(t->inner[TIER_C], tf->f[TIER_C]);
-        return rc ? rc : xd_file_invalidate(t->inner[TIER_H], tf->f[TIER_H]);
-    }
-    case XD_CTL_NOTICE: {
-        const char *n = xd_dev_notice(t->inner[TIER_H]);
-        *(const char **)arg = n ? n : xd_dev_notice(t->inner[TIER_C]);
-        return 0;
-    }
-    case XD_CTL_TAKE_ERROR:
-        if (!xd_dev_take_error(t->inner[TIER_C], arg, XD_ERRLEN))
-            return 0;
-        return xd_dev_take_error(t->inner[TIER_H], arg, XD_ERRLEN);
-    case XD_CTL_MIGRATE:
-        return tier_migrate_all(t);
-    case XD_CTL_RELOAD:
-        return tier_reload(layer, t);
-    default:
-        return -ENOTTY;
-    }
+    return xd_dev_take_error(t->inner[TIER_H], line, XD_ERRLEN);
+}
+
+static int tier_migrate(struct xd_layer *layer) { return tier_migrate_all(layer->priv); }
+
+static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *before)
+{
+    return tier_reload(layer, layer->priv);
 }
 
 const struct xd_ops xd_tier_ops = {
@@ -730,5 +737,11 @@ const struct xd_ops xd_tier_ops = {
     .submit = tier_submit,
     .commit = tier_commit,
     .reap = tier_reap,
-    .control = tier_control,
+    .caps = tier_caps,
+    .stats_json = tier_stats_hook,
+    .invalidate = tier_invalidate,
+    .notice = tier_notice,
+    .take_error = tier_take_error,
+    .migrate = tier_migrate,
+    .reload = tier_reload_hook,
 };

@@ -1156,18 +1156,21 @@ static void tmpfs_set_interval(struct tmpfs_layer *t, const struct xd_config *cf
     pthread_mutex_unlock(&t->lock);
 }
 
-static int tmpfs_control(struct xd_layer *layer, int op, void *arg)
+static const char *tmpfs_notice(struct xd_layer *layer)
 {
     struct tmpfs_layer *t = layer->priv;
-    if (op == XD_CTL_NOTICE && t->notice[0]) {
-        *(const char **)arg = t->notice;
-        return 0;
-    }
-    if (op == XD_CTL_STATS_JSON)
-        tmpfs_stats_json(t, arg);
-    if (op == XD_CTL_RELOAD)
-        tmpfs_set_interval(t, layer->dev->cfg);
-    return xd_layer_control(layer->lower, op, arg);
+    return t->notice[0] ? t->notice : NULL;
+}
+
+static void tmpfs_stats_hook(struct xd_layer *layer, struct xd_json *j)
+{
+    tmpfs_stats_json(layer->priv, j);
+}
+
+static int tmpfs_reload(struct xd_layer *layer, const struct xd_config *before)
+{
+    tmpfs_set_interval(layer->priv, layer->dev->cfg);
+    return 0;
 }
 
 const struct xd_ops xd_tmpfs_ops = {
@@ -1179,5 +1182,7 @@ const struct xd_ops xd_tmpfs_ops = {
     .file_close = tmpfs_file_close,
     .submit = tmpfs_submit,
     .reap = tmpfs_reap,
-    .control = tmpfs_control,
+    .notice = tmpfs_notice,
+    .stats_json = tmpfs_stats_hook,
+    .reload = tmpfs_reload,
 };

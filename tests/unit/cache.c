@@ -5,7 +5,7 @@
  * fsync or close, exact bytes below), one cache shared by four threads'
  * devices with every byte checked, the config's refusals, and the memory
  * bound: resident memory after filling a 64 MiB cache of 4 KiB blocks, and
- * a live cache_size change (XD_CTL_RELOAD) growing and shrinking it. */
+ * a live cache_size change (the reload hook) growing and shrinking it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -535,13 +535,13 @@ static void read_all(struct xd_dev *dev, struct xd_file *f, unsigned n)
 }
 
 /* What xd_reload does for one key: the device's config takes the new
- * value, then the chain applies it (XD_CTL_RELOAD, the old config as arg). */
+ * value, then the chain applies it (xd_chain_reload, the old config as arg). */
 static int reload_cache_size(struct xd_dev *dev, const char *size)
 {
     struct xd_config *before = xd_config_dup(dev->cfg);
     int rc = xd_config_set(dev->cfg, "cache_size", size, "test", err, sizeof(err));
     if (!rc)
-        rc = xd_layer_control(dev->top, XD_CTL_RELOAD, before);
+        rc = xd_chain_reload(dev->top, before);
     xd_config_free(before);
     return rc;
 }
