@@ -210,7 +210,11 @@ int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync);
 enum xd_op { XD_OP_READ, XD_OP_WRITE, XD_OP_TRIM, XD_OP_FSYNC, XD_OP_FDATASYNC, XD_OP_COUNT };
 
 /* A request. The caller owns the memory and keeps it alive until it is
- * reaped; the library allocates nothing per request. */
+ * reaped; the library allocates nothing per request: the state each layer
+ * of the device keeps for a request in flight lives in xd_private, sliced
+ * among the layers when the device opens (xd_open refuses a chain whose
+ * layers need more). */
+#define XD_REQ_PRIVATE_WORDS 12
 struct xd_req {
     enum xd_op op;
     struct xd_file *file;
@@ -219,13 +223,7 @@ struct xd_req {
     uint64_t off;
     int64_t result;   /* on completion: bytes transferred (== len) or -errno */
     void *user;       /* the caller's cookie, untouched */
-    /* private to the library */
-    uint64_t start_ns; /* stats layer */
-    uint64_t cache_seq; /* cache layer: its write sequence when the request went down */
-    uint64_t done;     /* driver: bytes already transferred before queueing */
-    unsigned flags;
-    unsigned slot;     /* queue: kernel slot */
-    int fd;            /* driver: descriptor the request was queued on */
+    uint64_t xd_private[XD_REQ_PRIVATE_WORDS]; /* the library's; never read or written by callers */
 };
 
 #define XD_DONE   1 /* xd_submit completed the request inline; req->result is set */

@@ -17,13 +17,23 @@ int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t 
                 xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type), XD_MAX_LAYERS);
         return -E2BIG;
     }
+    size_t off = dev->req_ctx_used ? dev->req_ctx_used : sizeof(struct xd_req_core);
+    off = (off + 7) & ~(size_t)7;
+    if (off + ops->req_ctx_size > sizeof(((struct xd_req *)0)->xd_private)) {
+        xd_errf(err, errlen, "storage_type=%s: the chain's layers need more than the %zu bytes of per-request state xd_req holds (layer %s)",
+                xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type),
+                sizeof(((struct xd_req *)0)->xd_private), ops->name);
+        return -E2BIG;
+    }
     struct xd_layer *layer = &dev->layers[dev->nlayers];
-    *layer = (struct xd_layer){.ops = ops, .lower = dev->top, .dev = dev, .level = dev->nlayers};
+    *layer = (struct xd_layer){.ops = ops, .lower = dev->top, .dev = dev, .level = dev->nlayers,
+                               .req_ctx_off = off};
     int rc = ops->open ? ops->open(layer, err, errlen) : 0;
     if (rc)
         return rc;
     dev->nlayers++;
     dev->top = layer;
+    dev->req_ctx_used = off + ops->req_ctx_size;
     return 0;
 }
 
@@ -248,8 +258,8 @@ int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
 static int64_t dev_sync_io(struct xd_dev *dev, struct xd_file *file, enum xd_op op, void *buf,
                            uint64_t len, uint64_t off)
 {
-    struct xd_req req = {.op = op, .file = file, .buf = buf, .len = len, .off = off,
-                         .flags = XD_REQ_SYNC};
+    struct xd_req req = {.op = op, .file = file, .buf = buf, .len = len, .off = off};
+    xd_req_set_flags(&req, XD_REQ_SYNC);
     int rc = xd_layer_submit(dev->top, &req);
     if (rc < 0)
         return rc;
@@ -282,7 +292,7 @@ int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync)
 
 int xd_submit(struct xd_dev *dev, struct xd_req *req)
 {
-    req->flags = 0;
+    xd_req_set_flags(req, 0);
     req->result = 0;
     return xd_layer_submit(dev->top, req);
 }

@@ -219,13 +219,13 @@ static bool fdio_try_nowait(struct xd_fdio *io, int fd, struct xd_req *req)
         io->try_nowait = false; /* this file system cannot say; stop asking */
     io->count.nowait_misses++;
     io->nowait_misses++;
-    req->done = n > 0 ? (uint64_t)n : 0; /* queue only the rest */
+    xd_req_core(req)->done = n > 0 ? (uint64_t)n : 0; /* queue only the rest */
     return false;
 }
 
 static bool fdio_overlap(const struct xd_req *a, int fd, const struct xd_req *b)
 {
-    return a->fd == fd && xd_req_ranges_conflict(a, b);
+    return xd_req_core(a)->fd == fd && xd_req_ranges_conflict(a, b);
 }
 
 static int fdio_find_overlap(const struct xd_fdio *io, int fd, const struct xd_req *req)
@@ -274,14 +274,14 @@ int xd_fdio_wait_overlaps(struct xd_fdio *io, int fd, const struct xd_req *req)
 
 int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req)
 {
-    req->done = 0;
-    req->fd = fd;
+    xd_req_core(req)->done = 0;
+    xd_req_core(req)->fd = fd;
     int rc = xd_fdio_wait_overlaps(io, fd, req);
     if (rc) {
         req->result = rc;
         return XD_DONE;
     }
-    if (!io->queue || (req->flags & XD_REQ_SYNC)) {
+    if (!io->queue || (xd_req_is_sync(req))) {
         req->result = fdio_aligned(io, req) ? fdio_sync_op(fd, req) : fdio_bounced(io, fd, req);
         return XD_DONE;
     }
@@ -291,8 +291,8 @@ int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req)
     }
     if (fdio_try_nowait(io, fd, req))
         return XD_DONE;
-    rc = xd_queue_stage(io->queue, req, fd, (char *)req->buf + req->done, req->len - req->done,
-                            req->off + req->done);
+    rc = xd_queue_stage(io->queue, req, fd, (char *)req->buf + xd_req_core(req)->done, req->len - xd_req_core(req)->done,
+                            req->off + xd_req_core(req)->done);
     if (rc == -EBUSY)
         return rc;
     if (rc) {
@@ -318,13 +318,13 @@ static void fdio_finish_short(struct xd_fdio *io, struct xd_req *req)
             req->result = 0; /* syncs report 0 bytes */
         return;
     }
-    uint64_t done = req->done + (uint64_t)req->result;
+    uint64_t done = xd_req_core(req)->done + (uint64_t)req->result;
     if (done < req->len) {
         io->count.short_retries++;
         uint64_t rest = req->len - done;
         int64_t rc = req->op == XD_OP_READ
-                         ? xd_pread_full(req->fd, (char *)req->buf + done, rest, req->off + done)
-                         : xd_pwrite_full(req->fd, (char *)req->buf + done, rest, req->off + done);
+                         ? xd_pread_full(xd_req_core(req)->fd, (char *)req->buf + done, rest, req->off + done)
+                         : xd_pwrite_full(xd_req_core(req)->fd, (char *)req->buf + done, rest, req->off + done);
         if (rc < 0) {
             req->result = rc;
             return;

@@ -151,7 +151,7 @@ static int stage_aio(struct xd_queue *q, struct xd_req *req, int fd, void *buf, 
     default: q->nfree++; return -EOPNOTSUPP;
     }
     cb->data = req;
-    req->slot = slot;
+    xd_req_core(req)->slot = slot;
     q->pending[q->staged] = cb;
     return 0;
 }
@@ -270,7 +270,7 @@ static int reap_aio(struct xd_queue *q, struct xd_req **done, unsigned min, unsi
         struct xd_req *req = q->events[i].data;
         long res = (long)q->events[i].res;
         req->result = res;
-        q->free_slots[q->nfree++] = req->slot;
+        q->free_slots[q->nfree++] = xd_req_core(req)->slot;
         done[i] = req;
     }
     q->in_flight -= (unsigned)rc;

@@ -96,8 +96,38 @@ struct xd_layer {
     struct xd_layer *lower; /* NULL for a driver */
     struct xd_dev *dev;
     unsigned level;         /* index into xd_file.priv */
+    size_t req_ctx_off;     /* where this layer's slice of xd_req.xd_private starts */
     void *priv;
 };
+
+/* The core's own per-request state, first in xd_req.xd_private: the sync
+ * flag, and the bookkeeping of the descriptor queue (core/fdio.c,
+ * core/queue.c) for whichever driver queues the request. The layers'
+ * slices follow it, in chain order from the bottom. */
+struct xd_req_core {
+    uint64_t done; /* fdio: bytes transferred inline before the rest was queued */
+    unsigned flags; /* XD_REQ_* */
+    unsigned slot;  /* queue: the kernel slot */
+    int fd;         /* fdio: the descriptor it was queued on */
+};
+
+static inline struct xd_req_core *xd_req_core(const struct xd_req *req)
+{
+    return (struct xd_req_core *)(void *)req->xd_private;
+}
+static inline bool xd_req_is_sync(const struct xd_req *req)
+{
+    return xd_req_core(req)->flags & XD_REQ_SYNC;
+}
+static inline void xd_req_set_flags(struct xd_req *req, unsigned flags)
+{
+    xd_req_core(req)->flags = flags;
+}
+/* This layer's slice of req's private area (ops->req_ctx_size bytes). */
+static inline void *xd_req_ctx(const struct xd_layer *layer, const struct xd_req *req)
+{
+    return (char *)(void *)req->xd_private + layer->req_ctx_off;
+}
 
 #define XD_MAX_LAYERS 8
 
@@ -112,6 +142,7 @@ struct xd_dev {
     struct xd_layer *top;
     struct xd_layer layers[XD_MAX_LAYERS];
     unsigned nlayers;
+    size_t req_ctx_used; /* bytes of xd_req.xd_private the chain's layers took */
     unsigned queue_entries;
     uint64_t opened_ns; /* xd_clock_monotonic_ns at open: the first interval's start */
     char notice[256];

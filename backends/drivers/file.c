@@ -339,7 +339,7 @@ static int file_submit(struct xd_layer *layer, struct xd_req *req)
     }
     file_advise(d, fs, req);
     if (fs->in_memory && d->io.queue) {
-        req->flags |= XD_REQ_SYNC;
+        xd_req_core(req)->flags |= XD_REQ_SYNC;
         d->count.in_memory_inline++;
     }
     int rc = xd_fdio_submit(&d->io, fd, req);

@@ -265,6 +265,18 @@ static struct cache *cache_shared;
 
 /* --- small helpers ---------------------------------------------------------- */
 
+/* The cache's per-request state (its slice of xd_req.xd_private): the
+ * write sequence when the request went down, so that its completion can
+ * tell whether another write touched its blocks meanwhile. */
+struct cache_req {
+    uint64_t seq;
+};
+
+static uint64_t *req_seq(const struct cache_layer *cl, const struct xd_req *req)
+{
+    return &((struct cache_req *)xd_req_ctx(cl->layer, req))->seq;
+}
+
 static uint64_t cache_hash(uint64_t file, uint64_t block)
 {
     uint64_t x = file * 0x9e3779b97f4a7c15ull ^ block * 0xc2b2ae3d27d4eb4full;
@@ -642,7 +654,8 @@ static int cache_flush_run(struct cache_handle *h, uint64_t b, char *buf, bool w
     if (!n)
         return 0;
     struct xd_req req = {.op = XD_OP_WRITE, .file = h->file, .buf = buf,
-                         .len = (uint64_t)n * c->bs, .off = b << c->shift, .flags = XD_REQ_SYNC};
+                         .len = (uint64_t)n * c->bs, .off = b << c->shift};
+    xd_req_set_flags(&req, XD_REQ_SYNC);
     int rc = xd_layer_submit(h->owner->layer->lower, &req);
     bool ok = rc >= 0 && req.result == (int64_t)req.len;
     for (unsigned i = 0; i < n; i++)
@@ -803,7 +816,7 @@ static void cache_read_done(struct cache_layer *cl, struct cache_handle *h, cons
     uint64_t end = req->off + (uint64_t)req->result;
     uint64_t first = (req->off + c->bs - 1) >> c->shift, stop = end >> c->shift;
     for (uint64_t b = first; b < stop; b++)
-        cache_insert_read(cl, h->ident->key, b, req_at(c, req, b, 0), req->cache_seq);
+        cache_insert_read(cl, h->ident->key, b, req_at(c, req, b, 0), *req_seq(cl, req));
 }
 
 /* --- widened reads ------------------------------------------------------------ */
@@ -879,8 +892,9 @@ static int fill_submit(struct xd_layer *layer, struct cache_layer *cl, struct ca
     if (!f)
         return 1;
     f->sub = (struct xd_req){.op = XD_OP_READ, .file = req->file, .buf = f->buf, .len = len,
-                             .off = first << c->shift, .flags = req->flags,
-                             .cache_seq = req->cache_seq};
+                             .off = first << c->shift};
+    xd_req_set_flags(&f->sub, xd_req_core(req)->flags);
+    *req_seq(cl, &f->sub) = *req_seq(cl, req);
     f->parent = req;
     f->h = h;
     int rc = xd_layer_submit(layer->lower, &f->sub);
@@ -911,7 +925,7 @@ static int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cac
         for (b = first; b <= last; b++)
             if (cache_is_dirty(c, key, b))
                 cache_flush_block(cl, h, b);
-    req->cache_seq = atomic_load(&c->seq);
+    *req_seq(cl, req) = atomic_load(&c->seq);
     int rc = 1;
     if (!block_whole(c, req, first) || !block_whole(c, req, last))
         rc = fill_submit(layer, cl, h, req, first, last);
@@ -965,7 +979,7 @@ static void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, co
     pthread_mutex_unlock(&s->lock);
 }
 
-/* A write or trim that went down at sequence req->cache_seq completed:
+/* A write or trim that went down at sequence *req_seq(cl, req) completed:
  * its whole blocks take its data if no other write touched them since,
  * anything else it touched leaves. */
 static void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req)
@@ -980,7 +994,7 @@ static void cache_end_write(struct cache_layer *cl, struct cache_handle *h, cons
         uint64_t *stamp = stamp_of(s, hash);
         pthread_mutex_lock(&s->lock);
         uint32_t id = shard_find(s, hash, key, b);
-        if (ok && *stamp == req->cache_seq && block_whole(c, req, b)) {
+        if (ok && *stamp == *req_seq(cl, req) && block_whole(c, req, b)) {
             if (id == NIL && (id = shard_alloc(s)) != NIL) {
                 shard_link(c, s, id, hash, key, b);
                 cl->count.inserts++;
@@ -1006,7 +1020,7 @@ static int cache_write_down(struct xd_layer *layer, struct cache_layer *cl, stru
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     for (uint64_t b = first; b <= last; b++)
         cache_begin_write(cl, h, req, b, seq);
-    req->cache_seq = seq;
+    *req_seq(cl, req) = seq;
     int rc = xd_layer_submit(layer->lower, req);
     if (rc == XD_DONE)
         cache_end_write(cl, h, req);
@@ -1946,6 +1960,7 @@ static int cache_layer_open(struct xd_layer *layer, char *err, size_t errlen)
 const struct xd_ops xd_cache_ops = {
     .version = XD_OPS_VERSION,
     .name = "cache",
+    .req_ctx_size = sizeof(struct cache_req),
     .open = cache_layer_open,
     .close = cache_layer_close,
     .file_open = cache_file_open,

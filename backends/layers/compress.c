@@ -911,7 +911,7 @@ static int compress_submit(struct xd_layer *layer, struct xd_req *req)
                  INLINE_BELOW_NS;
     /* inline only when nothing queued or running touches the same bytes:
      * otherwise it would overtake it (docs/DESIGN.md, "Ordering invariant") */
-    if (c->pool && !(req->flags & XD_REQ_SYNC) &&
+    if (c->pool && !xd_req_is_sync(req) &&
         (!cheap || xd_workpool_conflicts(c->pool, req)))
         return xd_workpool_submit(c->pool, req);
     ctr_run(c, c->inline_state, req, layer->level);

@@ -116,8 +116,8 @@ static int64_t sparse_sub(struct xd_layer *layer, const struct xd_req *req, enum
                           uint64_t off, uint64_t len)
 {
     struct xd_req sub = {.op = op, .file = req->file, .off = off, .len = len,
-                         .buf = op == XD_OP_TRIM ? NULL : (char *)req->buf + (off - req->off),
-                         .flags = XD_REQ_SYNC};
+                         .buf = op == XD_OP_TRIM ? NULL : (char *)req->buf + (off - req->off)};
+    xd_req_set_flags(&sub, XD_REQ_SYNC);
     int rc = xd_layer_submit(layer->lower, &sub);
     if (rc < 0)
         return rc;

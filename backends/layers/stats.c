@@ -59,10 +59,16 @@ static void stats_note_slow(struct xd_stats_snapshot *snap, const struct xd_req 
     snap->nslow = n;
 }
 
-static void stats_complete(struct stats_layer *s, const struct xd_req *req, uint64_t now)
+/* What the stats layer keeps per request (its slice of xd_req.xd_private). */
+struct stats_req {
+    uint64_t start_ns;
+};
+
+static void stats_complete(const struct xd_layer *layer, const struct xd_req *req, uint64_t now)
 {
+    struct stats_layer *s = layer->priv;
     struct xd_op_stats *o = &s->snap.op[req->op];
-    uint64_t lat = now - req->start_ns;
+    uint64_t lat = now - ((struct stats_req *)xd_req_ctx(layer, req))->start_ns;
     if (req->result < 0) {
         o->errors++;
     } else {
@@ -86,10 +92,10 @@ static int stats_submit(struct xd_layer *layer, struct xd_req *req)
         ;
 #endif
     if (s->enabled)
-        req->start_ns = xd_now_ns();
+        ((struct stats_req *)xd_req_ctx(layer, req))->start_ns = xd_now_ns();
     int rc = xd_layer_submit(layer->lower, req);
     if (rc == XD_DONE && s->enabled)
-        stats_complete(s, req, xd_now_ns());
+        stats_complete(layer, req, xd_now_ns());
     return rc;
 }
 
@@ -101,7 +107,7 @@ static int stats_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
     if (n > 0 && s->enabled) {
         uint64_t now = xd_now_ns();
         for (int i = 0; i < n; i++)
-            stats_complete(s, done[i], now);
+            stats_complete(layer, done[i], now);
     }
     return n;
 }
@@ -129,6 +135,7 @@ static void stats_json(struct xd_layer *layer, struct xd_json *j)
 const struct xd_ops xd_stats_ops = {
     .version = XD_OPS_VERSION,
     .name = "stats",
+    .req_ctx_size = sizeof(struct stats_req),
     .open = stats_open,
     .close = stats_close,
     .submit = stats_submit,

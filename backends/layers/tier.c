@@ -343,8 +343,8 @@ static void tier_count(struct tier_layer *t, struct tier_shared *sh, const struc
 static int64_t tier_sub_sync(struct tier_layer *t, struct tier_file *tf, int k,
                              const struct xd_req *req, uint64_t off, uint64_t len, char *buf)
 {
-    struct xd_req sub = {.op = req->op, .file = tf->f[k], .buf = buf, .len = len, .off = off,
-                         .flags = XD_REQ_SYNC};
+    struct xd_req sub = {.op = req->op, .file = tf->f[k], .buf = buf, .len = len, .off = off};
+    xd_req_set_flags(&sub, XD_REQ_SYNC);
     int rc = xd_layer_submit(t->inner[k]->top, &sub);
     return rc < 0 ? rc : sub.result;
 }
@@ -431,7 +431,7 @@ static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
                            .len = parent->len, .off = parent->off, .user = c};
     int rc = xd_submit(t->inner[k], sub);
     if (rc == -EBUSY) { /* cannot happen with one sub per tier per request; stay correct */
-        sub->flags = XD_REQ_SYNC;
+        xd_req_set_flags(sub, XD_REQ_SYNC);
         sub->result = 0;
         rc = xd_layer_submit(t->inner[k]->top, sub);
         if (rc < 0)
@@ -482,7 +482,7 @@ static int tier_sync(struct tier_layer *t, struct tier_file *tf, struct xd_req *
         req->result = rc;
         return XD_DONE;
     }
-    if (req->flags & XD_REQ_SYNC) {
+    if (xd_req_is_sync(req)) {
         req->result = tier_sub_sync(t, tf, TIER_C, req, 0, 0, NULL);
         return XD_DONE;
     }
@@ -499,7 +499,7 @@ static int tier_submit(struct xd_layer *layer, struct xd_req *req)
         return tier_sync(t, tf, req);
     uint64_t first = req->off >> sh->shift;
     uint64_t last = req->len ? (req->off + req->len - 1) >> sh->shift : first;
-    if ((req->flags & XD_REQ_SYNC) || first != last)
+    if ((xd_req_is_sync(req)) || first != last)
         return tier_split(t, tf, req);
     return tier_async(t, tf, req, first);
 }
