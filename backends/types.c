@@ -1,5 +1,8 @@
-/* types.c - the storage types: each is a preset chain of one driver and the
- * layers above it, built bottom-up from the config.
+/* types.c - the storage types: one entry each, naming the driver (and any
+ * layer always there) at the bottom of its chain, what it can do, what its
+ * callers must know (XD_CFG_*), its own config checks and, for types with a
+ * format of their own, how a path is made ready and sized. The core asks
+ * these entries (xd_type_of) and never compares type names.
  *
  *   regular     stats -> [cache] -> [sparse] -> file
  *   direct      stats -> [cache] -> [sparse] -> file (O_DIRECT, io_alignment)
@@ -11,72 +14,177 @@
  *   hybrid      stats -> [cache] -> tier (two inner devices: the tmpfs chain for hot
  *               extents, cold_storage_type's chain for all; see tier.c)
  *
- * [sparse] is there when enable_sparse=true (config.c refuses it elsewhere).
+ * [sparse] is there when enable_sparse=true on a type with XD_TYPE_HOLES.
  * Every type gets the cache layer right under stats when enable_read_cache
  * (or trace) is set, so it sees what the caller asked for: the compressed
  * type's logical data, the sparse layer's zeros.
+ *
+ * Adding a type: a line in XD_STORAGE_TYPES (core/config_schema.h) and its
+ * xd_type_<name> entry here.
  */
-#include "core/xd_internal.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
-static int types_push_all(struct xd_dev *dev, const struct xd_ops *const *chain, char *err,
-                          size_t errlen)
+#include "chain.h"
+#include "core/config.h"
+
+static const struct xd_ops *const file_chain[] = {&xd_file_ops, NULL};
+
+static const struct xd_type xd_type_regular = {
+    .name = "regular",
+    .base = file_chain,
+    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO,
+};
+
+/* The direct type is O_DIRECT by definition: use_direct_io=false set
+ * explicitly contradicts it. */
+static int direct_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
-    for (; *chain; chain++) {
-        int rc = xd_dev_push(dev, *chain, err, errlen);
-        if (rc)
-            return rc;
+    if (!cfg->use_direct_io && cfg->origin[XD_KEY_use_direct_io])
+        return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
+                                  "the direct type always uses O_DIRECT", err, errlen);
+    return 0;
+}
+
+static const struct xd_type xd_type_direct = {
+    .name = "direct",
+    .base = (const struct xd_ops *const[]){&xd_file_direct_ops, NULL},
+    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO,
+    .check = direct_check,
+};
+
+static const struct xd_type xd_type_mmap = {
+    .name = "mmap",
+    .base = (const struct xd_ops *const[]){&xd_mmap_ops, NULL},
+    .flags = XD_TYPE_MMAP_IO,
+};
+
+static const struct xd_type xd_type_tmpfs = {
+    .name = "tmpfs",
+    .base = (const struct xd_ops *const[]){&xd_file_ops, &xd_tmpfs_ops, NULL},
+    .flags = XD_TYPE_HOLES,
+};
+
+static const struct xd_type xd_type_block = {
+    .name = "block",
+    .base = (const struct xd_ops *const[]){&xd_block_ops, NULL},
+    .flags = XD_TYPE_DIRECT_IO,
+    .config_caps = XD_CFG_TRIM_KEY,
+};
+
+static const struct xd_type xd_type_sparse = {
+    .name = "sparse",
+    .base = (const struct xd_ops *const[]){&xd_file_ops, &xd_sparse_ops, NULL},
+    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO,
+    .config_caps = XD_CFG_HOLES,
+};
+
+static int compressed_check(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    static const char why[] =
+        "the compressed type reads and writes its container through the page cache";
+    if (cfg->use_direct_io)
+        return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type, why, err, errlen);
+    if (!cfg->enable_page_cache)
+        return xd_config_conflict(cfg, XD_KEY_enable_page_cache, XD_KEY_storage_type, why, err,
+                                  errlen);
+    return 0;
+}
+
+static int compressed_size(const struct xd_config *cfg, const char *path, uint64_t *size,
+                           char *err, size_t errlen)
+{
+    return xd_compress_logical_size(path, size, err, errlen);
+}
+
+static const struct xd_type xd_type_compressed = {
+    .name = "compressed",
+    .base = (const struct xd_ops *const[]){&xd_compress_ops, NULL},
+    .flags = XD_TYPE_COMPRESS,
+    .config_caps = XD_CFG_OWN_FORMAT,
+    .check = compressed_check,
+    .path_prepare = xd_compress_prepare,
+    .path_size = compressed_size,
+};
+
+/* The hybrid type builds a tmpfs chain and a cold chain from copies of this
+ * config; what cannot hold for both is refused here, by name. */
+static int hybrid_check(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    /* cold_storage_type indexes its own list, not the storage types' */
+    bool cold_compressed =
+        !strcmp(xd_enum_name(XD_KEY_cold_storage_type, cfg->cold_storage_type), "compressed");
+    if (cfg->cold_enable_compression && !cold_compressed && cfg->origin[XD_KEY_cold_storage_type])
+        return xd_config_conflict(cfg, XD_KEY_cold_enable_compression, XD_KEY_cold_storage_type, "a compressed cold tier is cold_storage_type=compressed", err, errlen);
+    if (cfg->use_direct_io)
+        return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type, "the hybrid type's hot tier is a tmpfs; set cold_storage_type=direct for O_DIRECT on the cold tier", err, errlen);
+    if (cfg->enable_sparse)
+        return xd_config_conflict(cfg, XD_KEY_enable_sparse, XD_KEY_storage_type, "set cold_storage_type=sparse for holes in the cold tier", err, errlen);
+    int rc = xd_config_check_power_of_two(cfg, XD_KEY_tier_extent_size, err, errlen);
+    if (rc)
+        return rc;
+    if (cfg->hot_cache_size < cfg->tier_extent_size) {
+        xd_errf(err, errlen, "%s: hot_cache_size=%" PRId64 ": smaller than tier_extent_size=%" PRId64 "; allowed: at least one extent",
+                xd_config_origin(cfg, XD_KEY_hot_cache_size), cfg->hot_cache_size, cfg->tier_extent_size);
+        return -EINVAL;
     }
     return 0;
 }
 
-/* The driver (and tmpfs's mount layer) of each type, bottom first. */
-static const struct xd_ops *const *types_base(int type)
-{
-    static const struct xd_ops *const file[] = {&xd_file_ops, NULL};
-    static const struct xd_ops *const mmap[] = {&xd_mmap_ops, NULL};
-    static const struct xd_ops *const tmpfs[] = {&xd_file_ops, &xd_tmpfs_ops, NULL};
-    static const struct xd_ops *const block[] = {&xd_block_ops, NULL};
-    static const struct xd_ops *const compress[] = {&xd_compress_ops, NULL};
+/* The tiers' chains are the tier layer's inner devices (tier.c). */
+static const struct xd_type xd_type_hybrid = {
+    .name = "hybrid",
+    .base = (const struct xd_ops *const[]){&xd_tier_ops, NULL},
+    .config_caps = XD_CFG_OWN_FORMAT,
+    .check = hybrid_check,
+    .path_prepare = xd_tier_prepare,
+    .path_size = xd_tier_logical_size,
+};
 
-    switch (type) {
-    case XD_TYPE_REGULAR:
-    case XD_TYPE_DIRECT: /* the file driver reads storage_type for O_DIRECT */
-    case XD_TYPE_SPARSE:
-        return file;
-    case XD_TYPE_MMAP:
-        return mmap;
-    case XD_TYPE_TMPFS:
-        return tmpfs;
-    case XD_TYPE_BLOCK:
-        return block;
-    case XD_TYPE_COMPRESSED:
-        return compress;
-    default:
-        return NULL;
+#define XD_TYPE_ENTRY(id, name) [XD_TYPE_##id] = &xd_type_##name,
+static const struct xd_type *const types[XD_TYPE_COUNT] = {XD_STORAGE_TYPES(XD_TYPE_ENTRY)};
+
+const struct xd_type *xd_type_of(const struct xd_config *cfg) { return types[cfg->storage_type]; }
+
+void xd_type_names_with(unsigned flags, char *buf, size_t len)
+{
+    unsigned n = 0, total = 0;
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < XD_TYPE_COUNT; i++)
+        total += (types[i]->flags & flags) == flags;
+    for (int i = 0; i < XD_TYPE_COUNT && used < len; i++) {
+        if ((types[i]->flags & flags) != flags)
+            continue;
+        n++;
+        const char *sep = n == 1 ? "" : n == total ? " and " : ", ";
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", sep, types[i]->name);
     }
 }
 
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
 {
     const struct xd_config *cfg = dev->cfg;
-    if (cfg->storage_type == XD_TYPE_HYBRID) { /* the tiers' chains are its inner devices */
-        int rc = xd_dev_push(dev, &xd_tier_ops, err, errlen);
-        if (!rc && (cfg->enable_read_cache || cfg->trace[0]))
-            rc = xd_dev_push(dev, &xd_cache_ops, err, errlen);
-        return rc ? rc : xd_dev_push(dev, &xd_stats_ops, err, errlen);
-    }
-    const struct xd_ops *const *base = types_base(cfg->storage_type);
-    if (!base) {
-        xd_errf(err, errlen, "storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed",
-                xd_enum_name(XD_KEY_storage_type, cfg->storage_type));
-        return -EINVAL;
-    }
-    int rc = types_push_all(dev, base, err, errlen);
-    if (!rc && (cfg->enable_sparse || cfg->storage_type == XD_TYPE_SPARSE))
+    const struct xd_type *type = xd_type_of(cfg);
+    int rc = 0;
+    for (const struct xd_ops *const *ops = type->base; *ops && !rc; ops++)
+        rc = xd_dev_push(dev, *ops, err, errlen);
+    /* the sparse type has the layer in its base already */
+    if (!rc && cfg->enable_sparse && !(type->config_caps & XD_CFG_HOLES))
         rc = xd_dev_push(dev, &xd_sparse_ops, err, errlen);
     if (!rc && (cfg->enable_read_cache || cfg->trace[0]))
         rc = xd_dev_push(dev, &xd_cache_ops, err, errlen);
     if (!rc)
         rc = xd_dev_push(dev, &xd_stats_ops, err, errlen);
     return rc;
+}
+
+unsigned xd_config_caps(const struct xd_config *cfg)
+{
+    const struct xd_type *type = xd_type_of(cfg);
+    unsigned caps = type->config_caps;
+    if (cfg->enable_sparse && (type->flags & XD_TYPE_HOLES))
+        caps |= XD_CFG_HOLES;
+    return caps;
 }

@@ -40,6 +40,15 @@ int xd_config_set(struct xd_config *cfg, const char *key, const char *value,
                   const char *origin, char *err, size_t errlen);
 /* Cross-key checks (conflicting keys). Run after the last set/load. */
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen);
+/* What a caller must know of cfg's storage type before opening a device,
+ * as XD_CFG_* bits, so that no caller ever tests type names. */
+#define XD_CFG_OWN_FORMAT (1u << 0) /* files hold the type's own format: make them ready with
+                                       xd_path_prepare, size them with xd_path_logical_size,
+                                       and never write raw bytes into them */
+#define XD_CFG_HOLES      (1u << 1) /* the chain leaves holes for zero blocks: lay new files
+                                       out with ftruncate, not by allocating every block */
+#define XD_CFG_TRIM_KEY   (1u << 2) /* trims are served only with enable_trim=true */
+unsigned xd_config_caps(const struct xd_config *cfg);
 /* The effective config as a JSON object, malloc'd; NULL when out of memory. */
 char *xd_config_json(const struct xd_config *cfg);
 /* The effective config as INI text that recreates it, malloc'd. */

@@ -663,7 +663,7 @@ static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
     if (td_trim(td) && !(xd_dev_caps(dev) & XD_CAP_TRIM)) {
         fio_xd_err("xdevice: rw=%s: storage_type=%s does not serve trims%s\n",
                 td->o.td_ddir & TD_DDIR_RAND ? "randtrim" : "trim", type,
-                cfg->storage_type == XD_TYPE_BLOCK ? "; set xd_enable_trim=1" : "");
+                (xd_config_caps(cfg) & XD_CFG_TRIM_KEY) ? "; set xd_enable_trim=1" : "");
         return 1;
     }
     if (td->o.sync_file_range) {
@@ -1065,7 +1065,7 @@ static int fio_xd_prepare_containers(struct thread_data *td, const struct xd_con
  * instead, unless the job chose fallocate= itself. */
 static void fio_xd_sparse_layout(struct thread_data *td, const struct xd_config *cfg)
 {
-    bool sparse = cfg->storage_type == XD_TYPE_SPARSE || cfg->enable_sparse;
+    bool sparse = xd_config_caps(cfg) & XD_CFG_HOLES;
     if (sparse && !fio_option_is_set(&td->o, fallocate_mode))
         td->o.fallocate_mode = FIO_FALLOCATE_TRUNCATE;
 }
@@ -1123,8 +1123,7 @@ static int fio_xd_setup(struct thread_data *td)
         return 1;
     }
     o->stats_jobs = o->stats && td->o.create_serialize ? fio_xd_stats_jobs(o->stats) : 0;
-    bool own_format =
-        cfg->storage_type == XD_TYPE_COMPRESSED || cfg->storage_type == XD_TYPE_HYBRID;
+    bool own_format = xd_config_caps(cfg) & XD_CFG_OWN_FORMAT;
     fio_xd_sparse_layout(td, cfg);
     if (own_format)
         rc = fio_xd_prepare_containers(td, cfg);

@@ -394,18 +394,6 @@ static int config_check_pending(int key, const char *value, const char *origin, 
     return 0;
 }
 
-/* Storage types that exist today; the rest of the enum is refused by name. */
-static int config_check_type(int key, const struct xd_config *cfg, const char *value,
-                             const char *origin, char *err, size_t errlen)
-{
-    if (key != XD_KEY_storage_type || cfg->storage_type <= XD_TYPE_HYBRID)
-        return 0;
-    char shown[XD_ESCAPE_LEN];
-    xd_errf(err, errlen, "%s: storage_type=%s: this type is not built yet; allowed: regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid",
-            origin, xd_escape(value, shown, sizeof(shown)));
-    return -EINVAL;
-}
-
 int xd_config_set(struct xd_config *cfg, const char *key, const char *value, const char *origin,
                   char *err, size_t errlen)
 {
@@ -425,9 +413,6 @@ int xd_config_set(struct xd_config *cfg, const char *key, const char *value, con
     if ((xd_keys[k].flags & XD_K_PENDING) && config_check_pending(k, value, origin, err, errlen))
         return -EINVAL;
     int rc = config_parse_value(k, value, key_field(cfg, k), origin, err, errlen);
-    if (rc)
-        return rc;
-    rc = config_check_type(k, cfg, value, origin, err, errlen);
     if (rc)
         return rc;
     char *o = strdup(origin);
@@ -751,13 +736,14 @@ int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t er
 
 /* --- cross-key checks ---------------------------------------------------- */
 
-static const char *origin_of(const struct xd_config *cfg, int key)
+const char *xd_config_origin(const struct xd_config *cfg, int key)
 {
     return cfg->origin[key] ? cfg->origin[key] : "default";
 }
+#define origin_of xd_config_origin
 
-static int conflict(char *err, size_t errlen, const struct xd_config *cfg, int a, int b,
-                    const char *why)
+int xd_config_conflict(const struct xd_config *cfg, int a, int b, const char *why, char *err,
+                       size_t errlen)
 {
     char first[64]; /* xd_config_get's buffer is reused by the second call */
     snprintf(first, sizeof(first), "%s", xd_config_get(cfg, xd_keys[a].name));
@@ -767,7 +753,7 @@ static int conflict(char *err, size_t errlen, const struct xd_config *cfg, int a
     return -EINVAL;
 }
 
-static int check_power_of_two(const struct xd_config *cfg, int key, char *err, size_t errlen)
+int xd_config_check_power_of_two(const struct xd_config *cfg, int key, char *err, size_t errlen)
 {
     int64_t v = *(const int64_t *)key_field(cfg, key);
     if (!(v & (v - 1)))
@@ -800,83 +786,57 @@ static int check_compression_level(const struct xd_config *cfg, char *err, size_
     return -EINVAL;
 }
 
-/* The hybrid type builds a tmpfs chain and a cold chain from copies of this
- * config; what cannot hold for both is refused here, by name. */
-static int check_hybrid(const struct xd_config *cfg, char *err, size_t errlen)
-{
-    /* cold_storage_type indexes its own list, not the storage types' */
-    bool cold_compressed =
-        !strcmp(xd_enum_name(XD_KEY_cold_storage_type, cfg->cold_storage_type), "compressed");
-    if (cfg->cold_enable_compression && !cold_compressed && cfg->origin[XD_KEY_cold_storage_type])
-        return conflict(err, errlen, cfg, XD_KEY_cold_enable_compression, XD_KEY_cold_storage_type,
-                        "a compressed cold tier is cold_storage_type=compressed");
-    if (cfg->use_direct_io)
-        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
-                        "the hybrid type's hot tier is a tmpfs; set cold_storage_type=direct for O_DIRECT on the cold tier");
-    if (cfg->enable_sparse)
-        return conflict(err, errlen, cfg, XD_KEY_enable_sparse, XD_KEY_storage_type,
-                        "set cold_storage_type=sparse for holes in the cold tier");
-    int rc = check_power_of_two(cfg, XD_KEY_tier_extent_size, err, errlen);
-    if (rc)
-        return rc;
-    if (cfg->hot_cache_size < cfg->tier_extent_size) {
-        xd_errf(err, errlen, "%s: hot_cache_size=%" PRId64 ": smaller than tier_extent_size=%" PRId64 "; allowed: at least one extent",
-                origin_of(cfg, XD_KEY_hot_cache_size), cfg->hot_cache_size, cfg->tier_extent_size);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 static int check_cache(const struct xd_config *cfg, char *err, size_t errlen)
 {
     if (cfg->enable_write_cache && !cfg->enable_read_cache)
-        return conflict(err, errlen, cfg, XD_KEY_enable_write_cache, XD_KEY_enable_read_cache,
-                        "write-back keeps dirty blocks in the cache; set enable_read_cache=true");
+        return xd_config_conflict(cfg, XD_KEY_enable_write_cache, XD_KEY_enable_read_cache, "write-back keeps dirty blocks in the cache; set enable_read_cache=true", err, errlen);
     if (cfg->enable_read_cache && cfg->cache_size < 16 * cfg->cache_block_size)
-        return conflict(err, errlen, cfg, XD_KEY_cache_size, XD_KEY_cache_block_size,
-                        "the cache needs room for at least 16 blocks");
+        return xd_config_conflict(cfg, XD_KEY_cache_size, XD_KEY_cache_block_size, "the cache needs room for at least 16 blocks", err, errlen);
+    return 0;
+}
+
+/* The keys that only some types take, by what the type entry says it can
+ * do; the allowed list in each message comes from the type table. */
+static int check_type_keys(const struct xd_config *cfg, const struct xd_type *type, char *err,
+                           size_t errlen)
+{
+    char names[128], why[256];
+    if (cfg->use_mmap && !(type->flags & XD_TYPE_MMAP_IO))
+        return xd_config_conflict(cfg, XD_KEY_use_mmap, XD_KEY_storage_type, "mmap I/O is the mmap storage type; set storage_type=mmap", err, errlen);
+    if (cfg->use_direct_io && !(type->flags & XD_TYPE_DIRECT_IO)) {
+        xd_type_names_with(XD_TYPE_DIRECT_IO, names, sizeof(names));
+        snprintf(why, sizeof(why), "this type cannot bypass the page cache; allowed with %s", names);
+        return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type, why, err, errlen);
+    }
+    if (cfg->enable_sparse && !(type->flags & XD_TYPE_HOLES)) {
+        xd_type_names_with(XD_TYPE_HOLES, names, sizeof(names));
+        snprintf(why, sizeof(why), "holes are punched by the sparse layer over files; allowed with %s", names);
+        return xd_config_conflict(cfg, XD_KEY_enable_sparse, XD_KEY_storage_type, why, err, errlen);
+    }
+    if (cfg->enable_compression && cfg->origin[XD_KEY_enable_compression] && !(type->flags & XD_TYPE_COMPRESS))
+        return xd_config_conflict(cfg, XD_KEY_enable_compression, XD_KEY_storage_type, "compression needs the container format; set storage_type=compressed", err, errlen);
     return 0;
 }
 
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
-    int type = cfg->storage_type;
+    const struct xd_type *type = xd_type_of(cfg);
     if (!cfg->use_aio && cfg->async != XD_ASYNC_SYNC)
-        return conflict(err, errlen, cfg, XD_KEY_async, XD_KEY_use_aio,
-                        "asynchronous I/O needs use_aio=true");
-    if (cfg->use_mmap && type != XD_TYPE_MMAP)
-        return conflict(err, errlen, cfg, XD_KEY_use_mmap, XD_KEY_storage_type,
-                        "mmap I/O is the mmap storage type; set storage_type=mmap");
-    if (cfg->use_direct_io && (type == XD_TYPE_MMAP || type == XD_TYPE_TMPFS))
-        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
-                        "this type cannot bypass the page cache");
-    if (type == XD_TYPE_DIRECT && !cfg->use_direct_io && cfg->origin[XD_KEY_use_direct_io])
-        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
-                        "the direct type always uses O_DIRECT");
+        return xd_config_conflict(cfg, XD_KEY_async, XD_KEY_use_aio, "asynchronous I/O needs use_aio=true", err, errlen);
     if (cfg->io_alignment & (cfg->io_alignment - 1)) {
         xd_errf(err, errlen, "%s: io_alignment=%" PRId64 ": not a power of two; allowed: 512, 1k, 2k, 4k, ... 64k",
                 origin_of(cfg, XD_KEY_io_alignment), cfg->io_alignment);
         return -EINVAL;
     }
-    if (cfg->enable_sparse && (type == XD_TYPE_MMAP || type == XD_TYPE_BLOCK || type == XD_TYPE_COMPRESSED))
-        return conflict(err, errlen, cfg, XD_KEY_enable_sparse, XD_KEY_storage_type,
-                        "holes are punched by the sparse layer over files; allowed with regular, direct, tmpfs and sparse");
-    if (cfg->enable_compression && cfg->origin[XD_KEY_enable_compression] && type != XD_TYPE_COMPRESSED)
-        return conflict(err, errlen, cfg, XD_KEY_enable_compression, XD_KEY_storage_type,
-                        "compression needs the container format; set storage_type=compressed");
-    if (type == XD_TYPE_COMPRESSED && cfg->use_direct_io)
-        return conflict(err, errlen, cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
-                        "the compressed type reads and writes its container through the page cache");
-    if (type == XD_TYPE_COMPRESSED && !cfg->enable_page_cache)
-        return conflict(err, errlen, cfg, XD_KEY_enable_page_cache, XD_KEY_storage_type,
-                        "the compressed type reads and writes its container through the page cache");
-    int rc = check_power_of_two(cfg, XD_KEY_hole_detection_size, err, errlen);
+    /* the type's own checks first: they say it in the type's terms */
+    int rc = type->check ? type->check(cfg, err, errlen) : 0;
+    if (rc || (rc = check_type_keys(cfg, type, err, errlen)))
+        return rc;
+    rc = xd_config_check_power_of_two(cfg, XD_KEY_hole_detection_size, err, errlen);
     if (!rc)
-        rc = check_power_of_two(cfg, XD_KEY_compress_chunk_size, err, errlen);
-    if (!rc && type == XD_TYPE_HYBRID)
-        rc = check_hybrid(cfg, err, errlen);
+        rc = xd_config_check_power_of_two(cfg, XD_KEY_compress_chunk_size, err, errlen);
     if (!rc)
-        rc = check_power_of_two(cfg, XD_KEY_cache_block_size, err, errlen);
+        rc = xd_config_check_power_of_two(cfg, XD_KEY_cache_block_size, err, errlen);
     if (!rc)
         rc = check_cache(cfg, err, errlen);
     if (!rc)

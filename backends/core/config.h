@@ -50,10 +50,8 @@ struct xd_key_info {
 extern const struct xd_key_info xd_keys[XD_KEY_COUNT];
 
 /* Enum values used by code; they follow the order of the allowed lists. */
-enum xd_storage_type {
-    XD_TYPE_REGULAR, XD_TYPE_MMAP, XD_TYPE_DIRECT, XD_TYPE_TMPFS, XD_TYPE_BLOCK,
-    XD_TYPE_SPARSE, XD_TYPE_COMPRESSED, XD_TYPE_HYBRID,
-};
+#define XD_TYPE_ENUM(id, name) XD_TYPE_##id,
+enum xd_storage_type { XD_STORAGE_TYPES(XD_TYPE_ENUM) XD_TYPE_COUNT };
 enum xd_async_mode { XD_ASYNC_SYNC, XD_ASYNC_LIBAIO, XD_ASYNC_IO_URING };
 enum xd_codec_id { XD_CODEC_LZ4, XD_CODEC_ZSTD, XD_CODEC_SNAPPY, XD_CODEC_GZIP, XD_CODEC_BROTLI };
 
@@ -61,6 +59,13 @@ enum xd_codec_id { XD_CODEC_LZ4, XD_CODEC_ZSTD, XD_CODEC_SNAPPY, XD_CODEC_GZIP, 
 int xd_key_lookup(const char *name);
 /* The name of value i of an ENUM key. */
 const char *xd_enum_name(enum xd_key key, int value);
+/* Where key's value came from ("file:line", "option xd_KEY"), or "default". */
+const char *xd_config_origin(const struct xd_config *cfg, int key);
+/* One line in err: key a's value and origin conflict with key b's: why. -EINVAL. */
+int xd_config_conflict(const struct xd_config *cfg, int a, int b, const char *why, char *err,
+                       size_t errlen);
+/* -EINVAL with one line unless the size key's value is a power of two. */
+int xd_config_check_power_of_two(const struct xd_config *cfg, int key, char *err, size_t errlen);
 /* As xd_config_ini, but only the keys set from somewhere (a file, an
  * option, xd_config_set) or not at their default: loading it gives the same
  * values and the same keys counted as set, which some checks look at

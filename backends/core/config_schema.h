@@ -23,11 +23,27 @@
 #define XD_GIB (1024LL * 1024 * 1024)
 #define XD_TIB (1024LL * 1024 * 1024 * 1024)
 
+/* The storage types, in the order of storage_type's values: one line each,
+ * X(ID, name); backends/types.c defines xd_type_<name> for each, and the
+ * enum (XD_TYPE_ID) and storage_type's allowed list follow from this. */
+#define XD_STORAGE_TYPES(X) \
+  X(REGULAR, regular) \
+  X(MMAP, mmap) \
+  X(DIRECT, direct) \
+  X(TMPFS, tmpfs) \
+  X(BLOCK, block) \
+  X(SPARSE, sparse) \
+  X(COMPRESSED, compressed) \
+  X(HYBRID, hybrid)
+#define XD_TYPE_CHOICE(id, name) "|" #name
+/* "regular|mmap|...": the list with its leading '|' skipped */
+#define XD_STORAGE_TYPE_CHOICES (&(XD_STORAGE_TYPES(XD_TYPE_CHOICE))[1])
+
 /* clang-format off */
 #define XD_SCHEMA(X) \
   /* [local] identity */ \
   X(local, base_directory,   STR,  "",        0, 0, NULL, 0, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option") \
-  X(local, storage_type,     ENUM, "regular", 0, 0, "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid", 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it)") \
+  X(local, storage_type,     ENUM, "regular", 0, 0, XD_STORAGE_TYPE_CHOICES, 0, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it)") \
   X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, "Mode, in octal, of files xdevice creates (data files, stats, logs, traces, maps, locks, backups; set exactly, whatever the umask, on the files it makes itself)") \
   X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, "Mode, in octal, of directories xdevice creates (auto_create_dirs, stats fragments, tmpfs and backup directories)") \
   X(local, allow_shared_directories, BOOL, "false", 0, 0, NULL, 0, "Create xdevice's own files (stats, logs, traces, maps, locks, tmpfs data, backups) in a directory owned by another user, or writable by others without the sticky bit. Off: such a directory is refused, since whoever controls it can redirect the files with symlinks") \

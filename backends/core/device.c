@@ -137,6 +137,14 @@ int xd_below_space(struct xd_layer *layer, struct xd_file *file, struct xd_space
     return l ? l->ops->space(l, file, out) : -ENOTTY;
 }
 
+int xd_below_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                      unsigned *view)
+{
+    struct xd_layer *l = layer->lower;
+    XD_FIND(l, identity);
+    return l ? l->ops->identity(l, file, st, view) : -ENOTTY;
+}
+
 const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file)
 {
     const struct xd_dev *dev = layer->dev;
@@ -225,22 +233,20 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file)
 int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
                          size_t errlen)
 {
+    const struct xd_type *type = xd_type_of(cfg);
     err[0] = 0;
-    if (cfg->storage_type == XD_TYPE_COMPRESSED)
-        return xd_compress_logical_size(path, size, err, errlen);
-    if (cfg->storage_type == XD_TYPE_HYBRID)
-        return xd_tier_logical_size(cfg, path, size, err, errlen);
+    if (type->path_size)
+        return type->path_size(cfg, path, size, err, errlen);
     return xd_path_size(path, size);
 }
 
 int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                     uint64_t *logical, char *err, size_t errlen)
 {
+    const struct xd_type *type = xd_type_of(cfg);
     err[0] = 0;
-    if (cfg->storage_type == XD_TYPE_COMPRESSED)
-        return xd_compress_prepare(cfg, path, size, logical, err, errlen);
-    if (cfg->storage_type == XD_TYPE_HYBRID)
-        return xd_tier_prepare(cfg, path, size, logical, err, errlen);
+    if (type->path_prepare)
+        return type->path_prepare(cfg, path, size, logical, err, errlen);
     return xd_path_size(path, logical);
 }
 

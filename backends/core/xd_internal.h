@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../xdevice.h"
@@ -85,6 +86,12 @@ struct xd_ops {
      * stands in for the caller's (tmpfs: its copy on the tmpfs); NULL: not
      * this layer. Nothing rewrites the caller's file->path. */
     const char *(*path_below)(struct xd_layer *layer, const struct xd_file *file);
+    /* What holds file's data: the stat(2) of the file or device the
+     * driver opened, and which view of it the chain serves (0: its bytes;
+     * 1: a logical view, the compressed container's data). Two opens with
+     * the same identity see the same data (the cache shares blocks by it). */
+    int (*identity)(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                    unsigned *view);
     /* Run a migration pass now; extents moved (xd_migrate). */
     int (*migrate)(struct xd_layer *layer);
 };
@@ -197,17 +204,13 @@ int xd_chain_reload(struct xd_layer *top, const struct xd_config *before);
 /* What a layer asks of the layers below it; -ENOTTY when none can answer. */
 int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off);
 int xd_below_space(struct xd_layer *layer, struct xd_file *file, struct xd_space *out);
+int xd_below_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                      unsigned *view);
 /* The path layer should open for file: the nearest layer above it that
  * stands in a path of its own (path_below) decides, else the caller's. */
 const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file);
 
-/* The compressed type's containers (layers/compress.c), for xd_path_prepare
- * and xd_path_logical_size. */
-int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
-                        uint64_t *logical, char *err, size_t errlen);
-int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen);
-
-/* Build the storage type's preset chain (types.c). */
+/* Build the storage type's chain (backends/types.c). */
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen);
 /* Push a layer on top of the chain being built (core/device.c). */
 int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t errlen);
@@ -215,27 +218,34 @@ int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t 
 /* Format one line into err (bounded, always terminated). */
 void xd_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* The drivers and layers. */
-extern const struct xd_ops xd_file_ops;
-extern const struct xd_ops xd_mmap_ops;
-extern const struct xd_ops xd_block_ops;
-extern const struct xd_ops xd_tmpfs_ops;
-extern const struct xd_ops xd_stats_ops;
-extern const struct xd_ops xd_sparse_ops;
-extern const struct xd_ops xd_compress_ops;
-extern const struct xd_ops xd_cache_ops;
-extern const struct xd_ops xd_tier_ops;
+/* --- storage types --------------------------------------------------------
+ * One entry per type (backends/types.c; the names are XD_STORAGE_TYPES in
+ * config_schema.h). The core asks the entry, never compares type names. */
+#define XD_TYPE_HOLES     (1u << 0) /* enable_sparse may put the sparse layer over it */
+#define XD_TYPE_DIRECT_IO (1u << 1) /* use_direct_io may bypass the page cache */
+#define XD_TYPE_MMAP_IO   (1u << 2) /* it is the mmap type (use_mmap) */
+#define XD_TYPE_COMPRESS  (1u << 3) /* it compresses (enable_compression) */
 
-/* Whether dir (or its nearest existing ancestor) is on a tmpfs; the line in
- * err names key (layers/tmpfs.c). */
-int xd_tmpfs_check_dir(const struct xd_config *cfg, enum xd_key key, const char *dir, char *err,
-                       size_t errlen);
+struct xd_type {
+    const char *name;
+    /* The bottom of the chain, driver first, NULL-terminated; the common
+     * layers go on top: sparse (when enabled), cache (when enabled), stats. */
+    const struct xd_ops *const *base;
+    unsigned flags;       /* XD_TYPE_* */
+    unsigned config_caps; /* XD_CFG_* (xdevice.h): what a caller must know */
+    /* The type's own cross-key checks (the rest are in xd_config_check). */
+    int (*check)(const struct xd_config *cfg, char *err, size_t errlen);
+    /* Types that own their format (XD_CFG_OWN_FORMAT): xd_path_prepare and
+     * xd_path_logical_size. NULL: the plain file's size. */
+    int (*path_prepare)(const struct xd_config *cfg, const char *path, uint64_t size,
+                        uint64_t *logical, char *err, size_t errlen);
+    int (*path_size)(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
+                     size_t errlen);
+};
 
-/* The hybrid type's cold file for a caller's path (layers/migrate.c), for
- * xd_path_prepare and xd_path_logical_size. */
-int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
-                    uint64_t *logical, char *err, size_t errlen);
-int xd_tier_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
-                         size_t errlen);
+/* cfg's storage type (never NULL: the schema admits only listed types). */
+const struct xd_type *xd_type_of(const struct xd_config *cfg);
+/* The names of the types with every bit of flags, as "a, b and c". */
+void xd_type_names_with(unsigned flags, char *buf, size_t len);
 
 #endif

@@ -136,7 +136,7 @@ static int block_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
                            uint64_t size, char *err, size_t errlen)
 {
     struct block_driver *d = layer->priv;
-    const char *path = d->cfg->block_device[0] ? d->cfg->block_device : file->path;
+    const char *path = d->cfg->block_device[0] ? d->cfg->block_device : xd_file_path(layer, file);
     struct block_file *bf = calloc(1, sizeof(*bf));
     if (!bf)
         return -ENOMEM;
@@ -235,6 +235,14 @@ static void block_stats_json(const struct block_driver *d, struct xd_json *j)
     xd_json_object_end(j);
 }
 
+static int block_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                          unsigned *view)
+{
+    const struct block_file *bf = file->priv[layer->level];
+    *view = 0;
+    return fstat(bf->fd, st) ? -errno : 0;
+}
+
 static unsigned block_caps(struct xd_layer *layer, unsigned below)
 {
     const struct block_driver *d = layer->priv;
@@ -266,4 +274,5 @@ const struct xd_ops xd_block_ops = {
     .caps = block_caps,
     .stats_json = block_stats_hook,
     .invalidate = block_invalidate_hook,
+    .identity = block_identity,
 };

@@ -26,6 +26,7 @@
 #include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/readahead.h"
+#include "../chain.h"
 
 struct file_state {
     int fd;            /* -1 while evicted from the fd cache */
@@ -37,6 +38,7 @@ struct file_state {
     struct xd_readahead ra;
     struct file_state *newer, *older; /* fd cache LRU, newest at head */
     struct xd_file *file;
+    const char *path; /* where the data is: the caller's path or a layer's stand-in (tmpfs) */
 };
 
 struct file_driver {
@@ -67,7 +69,7 @@ static int file_driver_open(struct xd_layer *layer, char *err, size_t errlen)
     struct file_driver *d = calloc(1, sizeof(*d));
     if (!d)
         return -ENOMEM;
-    bool direct = cfg->use_direct_io || cfg->storage_type == XD_TYPE_DIRECT;
+    bool direct = cfg->use_direct_io || layer->ops == &xd_file_direct_ops;
     int rc = xd_fdio_init(&d->io, cfg->async, layer->dev->queue_entries,
                           direct ? (unsigned)cfg->io_alignment : 0, err, errlen);
     if (rc) {
@@ -143,7 +145,7 @@ static int fd_cache_get(struct file_driver *d, struct file_state *fs)
         return fs->fd;
     }
     fd_cache_trim(d, 1);
-    int fd = open(fs->file->path, fs->reopen_flags);
+    int fd = open(fs->path, fs->reopen_flags);
     if (fd < 0)
         return -errno;
     fs->fd = fd;
@@ -171,7 +173,7 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
                         uint64_t size, char *err, size_t errlen)
 {
     const struct xd_config *cfg = d->cfg;
-    const char *path = fs->file->path;
+    const char *path = fs->path;
     int oflags = fs->reopen_flags | ((flags & XD_OPEN_CREATE) ? O_CREAT : 0);
     int rc;
     if ((flags & XD_OPEN_CREATE) && cfg->auto_create_dirs &&
@@ -220,6 +222,7 @@ static int file_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     if (!fs)
         return -ENOMEM;
     fs->file = file;
+    fs->path = xd_file_path(layer, file);
     fs->fd = -1;
     fs->reopen_flags = file_open_flags(d, flags);
     int rc = file_open_fd(d, fs, flags, size, err, errlen);
@@ -423,6 +426,16 @@ static int file_space(struct xd_layer *layer, struct xd_file *file, struct xd_sp
     return 0;
 }
 
+static int file_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                         unsigned *view)
+{
+    int fd = fd_cache_get(layer->priv, file->priv[layer->level]);
+    if (fd < 0)
+        return fd;
+    *view = 0;
+    return fstat(fd, st) ? -errno : 0;
+}
+
 static unsigned file_caps(struct xd_layer *layer, unsigned below)
 {
     const struct file_driver *d = layer->priv;
@@ -463,4 +476,27 @@ const struct xd_ops xd_file_ops = {
     .reload = file_reload,
     .seek = file_seek,
     .space = file_space,
+    .identity = file_identity,
+};
+
+/* The direct type: the same driver, opened with O_DIRECT whatever
+ * use_direct_io says (file_driver_open tells them apart). */
+const struct xd_ops xd_file_direct_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "file",
+    .open = file_driver_open,
+    .close = file_driver_close,
+    .file_open = file_file_open,
+    .file_close = file_file_close,
+    .file_size = file_file_size,
+    .submit = file_submit,
+    .commit = file_commit,
+    .reap = file_reap,
+    .caps = file_caps,
+    .stats_json = file_stats_hook,
+    .invalidate = file_invalidate_hook,
+    .reload = file_reload,
+    .seek = file_seek,
+    .space = file_space,
+    .identity = file_identity,
 };

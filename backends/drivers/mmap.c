@@ -311,7 +311,7 @@ static int mmap_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         return -ENOMEM;
     mf->fd = -1;
     mf->readonly = flags & XD_OPEN_READONLY;
-    int rc = mmap_open_fd(d, mf, file->path, flags, size, err, errlen);
+    int rc = mmap_open_fd(d, mf, xd_file_path(layer, file), flags, size, err, errlen);
     if (!rc)
         rc = mmap_refresh_size(d, mf);
     if (rc) {
@@ -515,6 +515,14 @@ static void mmap_stats_json(const struct mmap_driver *d, struct xd_json *j)
     xd_json_object_end(j);
 }
 
+static int mmap_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                         unsigned *view)
+{
+    const struct mmap_file *mf = file->priv[layer->level];
+    *view = 0;
+    return fstat(mf->fd, st) ? -errno : 0;
+}
+
 static unsigned mmap_caps(struct xd_layer *layer, unsigned below)
 {
     return XD_CAP_TRIM; /* never XD_CAP_ASYNC: nothing stays in flight */
@@ -560,4 +568,5 @@ const struct xd_ops xd_mmap_ops = {
     .invalidate = mmap_invalidate_hook,
     .notice = mmap_notice,
     .reload = mmap_reload,
+    .identity = mmap_identity,
 };

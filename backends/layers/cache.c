@@ -1548,20 +1548,19 @@ static struct cache_ident *cache_ident_get(struct cache *c, const struct stat *s
     return ident;
 }
 
-/* What identifies the file: the block device when block_device is set,
- * else the path the layers below work on (tmpfs's copy, the container). */
-static const char *cache_data_path(const struct xd_layer *layer, const struct xd_file *file)
+/* What identifies the file: what the driver below opened (tmpfs's copy,
+ * the container, the block device), or the caller's path for chains whose
+ * bottom has no descriptor of its own to ask (the hybrid type's tiers). */
+static int cache_stat(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                      unsigned *view)
 {
-    const struct xd_config *cfg = layer->dev->cfg;
-    if (cfg->storage_type == XD_TYPE_BLOCK && cfg->block_device[0])
-        return cfg->block_device;
-    return file->path;
-}
-
-static int cache_stat(const struct xd_layer *layer, const struct xd_file *file, struct stat *st)
-{
-    if (stat(cache_data_path(layer, file), st))
-        return -errno;
+    int rc = xd_below_identity(layer, file, st, view);
+    if (rc == -ENOTTY) {
+        *view = 0;
+        rc = stat(file->path, st) ? -errno : 0;
+    }
+    if (rc)
+        return rc;
     if (S_ISBLK(st->st_mode)) { /* any node of the same device is the same data */
         st->st_dev = st->st_rdev;
         st->st_ino = 0;
@@ -1592,12 +1591,12 @@ static int cache_file_open_locked(struct xd_layer *layer, struct cache_layer *cl
         return rc;
     struct cache_handle *h = calloc(1, sizeof(*h));
     struct stat st;
-    unsigned view = layer->dev->cfg->storage_type == XD_TYPE_COMPRESSED;
+    unsigned view = 0;
     if (!h) {
         xd_layer_file_close(layer->lower, file);
         return -ENOMEM;
     }
-    if (cache_stat(layer, file, &st)) { /* cannot tell who it is: a file of its own */
+    if (cache_stat(layer, file, &st, &view)) { /* cannot tell who it is: a file of its own */
         static atomic_uint_fast64_t anonymous;
         memset(&st, 0, sizeof(st));
         st.st_ino = (ino_t)atomic_fetch_add(&anonymous, 1) + 1;
@@ -1648,10 +1647,11 @@ static void cache_unlink_handle(struct cache_layer *cl, struct cache_handle *h)
 /* The last close here notes the file's times and size: a change found at
  * the next open was made by someone else. */
 static void cache_note_closed(struct xd_layer *layer, struct cache *c, struct cache_ident *ident,
-                              const struct xd_file *file)
+                              struct xd_file *file)
 {
     struct stat st;
-    bool ok = !cache_stat(layer, file, &st);
+    unsigned view;
+    bool ok = !cache_stat(layer, file, &st, &view);
     pthread_mutex_lock(&c->files_lock);
     if (!ident->opens) {
         ident->closed_seen = ok;
@@ -1674,7 +1674,7 @@ static void cache_file_close_locked(struct xd_layer *layer, struct cache_layer *
         cache_flush_ident(h, cache_run_buf(cl), 0, UINT64_MAX, true);
     if (h)
         cache_unlink_handle(cl, h);
-    if (ident) /* while the layers below still have it: tmpfs renames it back */
+    if (ident) /* while the layers below still have it open */
         cache_note_closed(layer, cl->cache, ident, file);
     free(h);
     file->priv[layer->level] = NULL;

@@ -1274,6 +1274,15 @@ static void compress_stats_json(struct compress_layer *c, struct xd_json *j)
     xd_json_object_end(j);
 }
 
+/* The container's stat, as a logical view: its bytes are not the data. */
+static int compress_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                             unsigned *view)
+{
+    const struct ctr_file *f = file->priv[layer->level];
+    *view = 1;
+    return fstat(f->fd, st) ? -errno : 0;
+}
+
 static unsigned compress_caps(struct xd_layer *layer, unsigned below)
 {
     const struct compress_layer *c = layer->priv;
@@ -1322,4 +1331,5 @@ const struct xd_ops xd_compress_ops = {
     .take_error = compress_take_error,
     .invalidate = compress_invalidate,
     .reload = compress_reload,
+    .identity = compress_identity,
 };

@@ -358,8 +358,9 @@ static struct sparse_space *sparse_space_get(struct sparse_layer *sp, const char
     return s;
 }
 
-/* Opened below first: the tmpfs layer renames file->path to its copy there,
- * and the space figures are those of the file actually holding the data. */
+/* Opened below first, so the space figures (xd_below_space) are those of
+ * the file actually holding the data (tmpfs's copy, say); opens of one
+ * caller's path share one record. */
 static int sparse_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                             uint64_t size, char *err, size_t errlen)
 {

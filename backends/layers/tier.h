@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 
 #include "../core/extentmap.h"
-#include "../core/xd_internal.h"
+#include "../chain.h"
 
 enum { TIER_C = 0, TIER_H = 1 }; /* inner devices and files: cold, hot */
 

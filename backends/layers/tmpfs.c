@@ -1028,14 +1028,14 @@ static int tmpfs_check_backup_target(const struct tmpfs_layer *t, const struct t
     return rc;
 }
 
-/* file->path arrives as the caller's disk path P and leaves as the tmpfs
- * copy's path, which the driver below opens (and reopens) by name. */
+/* file->path is the caller's disk path P; the driver below opens (and
+ * reopens) the tmpfs copy instead, by the name tmpfs_path_below gives it. */
 static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                            uint64_t size, char *err, size_t errlen)
 {
     struct tmpfs_layer *t = layer->priv;
     struct tmpfs_file *tf;
-    char *disk_path = file->path, *data_path;
+    const char *disk_path = file->path;
     int rc = tmpfs_check_disk_path(disk_path, err, errlen);
     if (rc || (rc = tmpfs_file_new(t, disk_path, &tf)))
         return rc;
@@ -1044,27 +1044,17 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
         goto fail;
     if ((rc = tmpfs_claim(t, tf, flags, err, errlen)))
         goto fail;
-    if (!(data_path = strdup(tf->data_path))) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    file->path = data_path;
+    file->priv[layer->level] = tf; /* for tmpfs_path_below, while the driver opens */
     rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
-    if (rc) {
-        file->path = disk_path;
-        free(data_path);
+    if (rc)
         goto fail;
-    }
     if (t->backup && (rc = tmpfs_track(t, tf, err, errlen))) {
         xd_layer_file_close(layer->lower, file);
-        file->path = disk_path;
-        free(data_path);
         goto fail;
     }
-    free(disk_path);
-    file->priv[layer->level] = tf;
     return 0;
 fail:
+    file->priv[layer->level] = NULL;
     tmpfs_file_free(tf);
     return rc;
 }
@@ -1156,6 +1146,12 @@ static void tmpfs_set_interval(struct tmpfs_layer *t, const struct xd_config *cf
     pthread_mutex_unlock(&t->lock);
 }
 
+static const char *tmpfs_path_below(struct xd_layer *layer, const struct xd_file *file)
+{
+    const struct tmpfs_file *tf = file->priv[layer->level];
+    return tf ? tf->data_path : NULL;
+}
+
 static const char *tmpfs_notice(struct xd_layer *layer)
 {
     struct tmpfs_layer *t = layer->priv;
@@ -1183,6 +1179,7 @@ const struct xd_ops xd_tmpfs_ops = {
     .submit = tmpfs_submit,
     .reap = tmpfs_reap,
     .notice = tmpfs_notice,
+    .path_below = tmpfs_path_below,
     .stats_json = tmpfs_stats_hook,
     .reload = tmpfs_reload,
 };
