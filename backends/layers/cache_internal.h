@@ -1,0 +1,283 @@
+/* cache_internal.h - what the cache layer's files (cache.c, cache_*.c)
+ * share: the structs, the constants they are sized by, the small helpers
+ * each file inlines, and the functions one file calls in another. Private to
+ * the layer, never installed.
+ *
+ * The functions are hidden: the library exports only xd_ names (DESIGN.md),
+ * and a hidden function is called directly, not through the PLT, and may be
+ * inlined within its own file.
+ */
+#ifndef XD_CACHE_INTERNAL_H
+#define XD_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "../core/cachepolicy.h"
+#include "../core/cachesim.h"
+#include "../core/xd_internal.h"
+
+#define CACHE_MAX_SHARDS 16
+#define CACHE_STAMPS 1024           /* write stamps per shard, a power of two */
+#define CACHE_RUN_BYTES (256 * 1024) /* most one write-back request carries (or one block) */
+#define CACHE_IDENT_BUCKETS 256
+#define CACHE_FILL_BYTES (256 * 1024) /* most a widened read carries */
+#define CACHE_FILL_SLOTS 8            /* widened reads in flight per cache */
+
+/* The memory bound's constants (see cache_store.c's header comment). */
+#define CACHE_OVERHEAD_PER_BLOCK 96
+#define CACHE_OVERHEAD_FIXED \
+    (CACHE_MAX_SHARDS * (sizeof(struct cache_shard) + 64) + 2 * CACHE_RUN_BYTES + \
+     CACHE_FILL_SLOTS * CACHE_FILL_BYTES)
+
+#define NIL UINT32_MAX
+enum { ENTRY_FREE, ENTRY_CLEAN, ENTRY_DIRTY };
+
+/* 56 bytes: key, links and the policy's node in one cache line. */
+struct cache_entry {
+    uint64_t file, block;
+    uint32_t hnext;        /* next in its hash chain or the free list, id + 1 (0 ends) */
+    uint32_t dprev, dnext; /* the shard's dirty list, id + 1 */
+    uint32_t born_s;       /* filled at, for cache_ttl */
+    uint32_t dirty_ms;     /* dirty since */
+    uint32_t version;      /* writes that reached it while dirty */
+    struct xd_cp_node node;
+    uint8_t state;
+    uint8_t writeback; /* a write-back of it is under way */
+};
+
+struct cache_shard {
+    pthread_mutex_t lock;
+    pthread_cond_t written; /* a write-back of one of its blocks ended */
+    struct cache_entry *entries; /* its own, by local id */
+    char *data;                  /* id * block size */
+    uint32_t bs;
+    uint32_t per, fresh;         /* entries allowed resident; never used yet from fresh on */
+    uint32_t per_max;            /* ids reserved (room to grow live) */
+    uint32_t free_head;          /* id + 1 */
+    uint32_t bucket_mask;
+    uint32_t *buckets; /* id + 1 */
+    uint32_t dirty_head, dirty_tail; /* id + 1, oldest first */
+    uint32_t resident;
+    struct xd_cp policy;
+    struct {
+        uint64_t evictions, expired, no_victim;
+    } count;
+    uint64_t stamps[CACHE_STAMPS];
+} __attribute__((aligned(64)));
+
+struct cache_handle;
+
+/* One file as the cache knows it, by identity; kept until the cache is
+ * freed so reopening finds its blocks. */
+struct cache_ident {
+    struct cache_ident *next, *hnext; /* all idents (newest first), hash chain */
+    dev_t dev;
+    ino_t ino;
+    unsigned view;
+    uint64_t key;  /* the blocks' file key */
+    unsigned opens; /* handles, under files_lock */
+    struct cache_handle *handles;
+    bool closed_seen; /* mtime, ctime, size below are from the last close */
+    struct timespec mtime, ctime;
+    off_t size;
+    atomic_uint dirty, writeback;
+    atomic_int wb_error; /* the first failed write-back since the last fsync */
+};
+
+/* A read widened to whole blocks: sub goes down in place of parent. */
+struct cache_fill {
+    struct xd_req sub; /* first, so a completion's pointer is the fill's */
+    struct xd_req *parent;
+    struct cache_handle *h;
+    char *buf; /* CACHE_FILL_BYTES in the cache's fill arena */
+    struct cache_fill *next_free;
+};
+
+struct cache {
+    pid_t pid;
+    /* Devices; changed under cache_global, read without it by any device's
+     * stats (cache_stats_json), so atomic. */
+    atomic_uint users;
+    uint64_t size; /* under cache_global */
+    uint32_t bs, shift, ttl_s;
+    int policy;
+    uint32_t nshards, run_blocks;
+    uint32_t per_max; /* ids reserved per shard: cache_size can grow live up to nshards * per_max blocks */
+    /* Set by cache_resize (a reload, in whichever job's thread sees it, under
+     * cache_global) while other devices' writes (cache_absorb), the flusher
+     * and stats read them without that lock: atomic, and each reader loads a
+     * value once per decision. They are limits, not guards of other data, so
+     * relaxed loads are enough. */
+    atomic_uint nblocks, dirty_max, dirty_background;
+    uint64_t t0_ns;
+    struct cache_entry *entries;
+    size_t entries_len;
+    char *arena;
+    size_t arena_len;
+    struct cache_shard *shards;
+    atomic_uint_fast64_t seq;
+    atomic_uint dirty;
+    atomic_uint_fast64_t flushes, flushed_bytes, flush_errors;
+    pthread_mutex_t files_lock;
+    struct cache_ident *idents;
+    struct cache_ident *ident_hash[CACHE_IDENT_BUCKETS];
+    uint64_t next_key;
+    pthread_mutex_t wb_lock; /* with wb_done: an ident's write-backs all ended */
+    pthread_cond_t wb_done;
+    pthread_mutex_t flusher_lock;
+    pthread_cond_t flusher_wake;
+    pthread_t flusher;
+    bool flusher_running, flusher_stop;
+    char *flusher_buf;
+    pthread_mutex_t fill_lock;
+    struct cache_fill fills[CACHE_FILL_SLOTS];
+    struct cache_fill *fill_free;
+    char *fill_arena; /* made at the first widened read */
+};
+
+struct cache_layer;
+
+struct cache_handle {
+    struct cache_handle *next_in_ident, *next_in_dev;
+    struct cache_ident *ident; /* NULL when only tracing */
+    struct cache_layer *owner;
+    struct xd_file *file;
+    uint64_t trace_id;
+    bool writable;
+};
+
+struct cache_layer {
+    struct xd_layer *layer;
+    struct cache *cache; /* NULL: trace only */
+    bool writeback;
+    pthread_mutex_t lock; /* held around calls into the chain below, with write-back */
+    struct cache_handle *handles;
+    char *run_buf; /* write-back requests of this device's thread */
+    int trace_fd;
+    struct xd_trace_rec *trace;
+    unsigned ntrace;
+    uint64_t trace_records, trace_errors;
+    struct {
+        uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, flush_waits, fills;
+    } count;
+};
+
+/* The cache's per-request state (its slice of xd_req.xd_private): the
+ * write sequence when the request went down, so that its completion can
+ * tell whether another write touched its blocks meanwhile. */
+struct cache_req {
+    uint64_t seq;
+};
+
+/* --- small helpers (inlined where used) ------------------------------------ */
+
+static inline uint64_t *req_seq(const struct cache_layer *cl, const struct xd_req *req)
+{
+    return &((struct cache_req *)xd_req_ctx(cl->layer, req))->seq;
+}
+
+static inline uint64_t cache_hash(uint64_t file, uint64_t block)
+{
+    uint64_t x = file * 0x9e3779b97f4a7c15ull ^ block * 0xc2b2ae3d27d4eb4full;
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    return x ^ (x >> 29);
+}
+
+static inline struct cache_shard *shard_of(const struct cache *c, uint64_t h)
+{
+    return &c->shards[h & (c->nshards - 1)];
+}
+
+static inline uint64_t cache_next_seq(struct cache *c)
+{
+    return atomic_fetch_add(&c->seq, 1) + 1;
+}
+
+static inline uint32_t cache_dirty_max(const struct cache *c)
+{
+    return atomic_load_explicit(&c->dirty_max, memory_order_relaxed);
+}
+
+/* The bytes of block b that req covers: [*lo, *hi) from the block's start. */
+static inline void block_span(const struct cache *c, const struct xd_req *req, uint64_t b,
+                              uint64_t *lo, uint64_t *hi)
+{
+    uint64_t start = b << c->shift, end = req->off + req->len;
+    *lo = req->off > start ? req->off - start : 0;
+    *hi = end < start + c->bs ? end - start : c->bs;
+}
+
+static inline bool block_whole(const struct cache *c, const struct xd_req *req, uint64_t b)
+{
+    uint64_t lo, hi;
+    block_span(c, req, b, &lo, &hi);
+    return lo == 0 && hi == c->bs;
+}
+
+static inline char *req_at(const struct cache *c, const struct xd_req *req, uint64_t b, uint64_t lo)
+{
+    return (char *)req->buf + ((b << c->shift) + lo - req->off);
+}
+
+#pragma GCC visibility push(hidden)
+
+/* cache_store.c: a shard's entries and the block operations under its lock, the cache's memory */
+uint32_t shard_find(struct cache_shard *s, uint64_t h, uint64_t file, uint64_t block);
+void shard_unhash(struct cache_shard *s, uint32_t id);
+void shard_advise_huge(const struct cache_shard *s);
+bool cache_copy_out(struct cache *c, uint64_t key, uint64_t b, struct xd_req *req);
+bool cache_is_dirty(struct cache *c, uint64_t key, uint64_t b);
+bool cache_present(struct cache *c, uint64_t key, uint64_t b);
+void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const char *src,
+                       uint64_t seq);
+void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
+                       uint64_t b, uint64_t seq);
+void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req);
+bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
+                        uint64_t b, uint64_t seq);
+bool cache_take(struct cache *c, struct cache_ident *ident, uint64_t b, char *dst,
+                uint32_t *version, bool wait);
+void cache_release(struct cache *c, struct cache_ident *ident, uint64_t b, uint32_t version,
+                   bool ok);
+bool shard_first_dirty(struct cache *c, struct cache_shard *s, uint64_t key,
+                       uint32_t min_age_ms, uint64_t *block);
+void cache_drop_clean(struct cache *c, uint64_t key);
+void cache_free(struct cache *c);
+int cache_new(struct cache **out, const struct xd_config *cfg, char *err, size_t errlen);
+
+/* cache_read.c: the read path and widened fills */
+void cache_read_done(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req);
+struct cache_fill *fill_of(const struct cache *c, const struct xd_req *req);
+struct xd_req *fill_done(struct cache_layer *cl, struct cache_fill *f);
+int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cache_handle *h,
+               struct xd_req *req);
+
+/* cache_writeback.c: write-back and the flusher */
+char *cache_run_buf(struct cache_layer *cl);
+int64_t cache_flush_ident(struct cache_handle *h, char *buf, uint32_t min_age_ms,
+                          uint64_t max, bool wait);
+int cache_flush_block(struct cache_layer *cl, struct cache_handle *h, uint64_t b);
+bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req);
+int cache_sync(struct xd_layer *layer, struct cache_layer *cl, struct cache_handle *h,
+               struct xd_req *req);
+int cache_start_flusher(struct cache *c, char *err, size_t errlen);
+
+/* cache_resize.c: a live cache_size change */
+int cache_resize(struct cache *c, uint64_t size);
+
+/* cache_trace.c: trace=FILE */
+void trace_flush(struct cache_layer *cl);
+void trace_req(struct cache_layer *cl, const struct cache_handle *h, const struct xd_req *req,
+               uint32_t shift);
+int trace_open(struct cache_layer *cl, const struct xd_config *cfg, uint32_t bs, char *err,
+               size_t errlen);
+
+#pragma GCC visibility pop
+
+#endif
