@@ -163,7 +163,7 @@ int xd_tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned *nde
 /* Whether a mover or flusher that is alive holds the extent. */
 bool xd_tier_busy(const struct tier_ext *x);
 /* Move extent e hot, or begin moving it cold (the hot copy is punched when
- * the pass finishes it); 1 when moved, else 0 (or -errno: promotion). */
+ * the pass finishes it); 1 when moved, 0 when skipped or aborted. */
 int xd_tier_promote(struct tier_shared *sh, uint64_t e);
 int xd_tier_demote_begin(struct tier_shared *sh, uint64_t e);
 /* One migration pass now; returns the number of extents moved or -errno. */

@@ -91,6 +91,15 @@ static bool tier_untouched(const struct tier_ext *x, uint32_t seq)
     return x->wseq == seq && x->inflight_w == 0;
 }
 
+/* The hot copy holds writes the cold file lacks (write-back). */
+static bool tier_dirty(struct tier_shared *sh, uint64_t e)
+{
+    tier_lock(sh, e);
+    bool dirty = sh->ext[e].dirty;
+    tier_unlock(sh, e);
+    return dirty;
+}
+
 /* Turn extent e hot or cold: its map entry first, then the state that
  * routes requests, both under the stripe lock the caller holds, so no
  * request is routed by a state the map does not yet say. The entry is
@@ -172,72 +181,66 @@ int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file 
 
 /* --- promotion and demotion ---------------------------------------------- */
 
-int xd_tier_promote(struct tier_shared *sh, uint64_t e)
+/* Move extent e to tier `to`: claim it in the other one, copy what `to`
+ * lacks, then flip it, in the critical section that also checks that no
+ * write made the copy stale. A promotion and a demotion differ only in:
+ *   - the copy: a promotion copies the extent; a demotion only a dirty hot
+ *     copy back (a clean one's data is in the cold file already);
+ *   - the check: in write-through a write reaches the cold file too, so a
+ *     demotion may flip whatever was written meanwhile; in write-back such
+ *     a write went to the hot copy alone (even to an extent that was clean
+ *     at the claim), and a promotion's copy may always have missed one;
+ *   - the claim: a promotion releases it with the flip; a demotion keeps it
+ *     until tier_demote_finish has punched the hot copy.
+ * 1 when moved, 0 when skipped or aborted. */
+static int tier_move(struct tier_shared *sh, uint64_t e, int to)
 {
+    int from = to == TIER_H ? TIER_C : TIER_H;
     uint32_t seq;
-    if (tier_claim(sh, e, 0, &seq))
+    if (tier_claim(sh, e, from == TIER_H, &seq))
         return 0;
     uint64_t t0 = xd_now_ns();
-    int64_t n = tier_copy(sh->mdev[TIER_C], sh->mfile[TIER_C], sh->mdev[TIER_H],
-                          sh->mfile[TIER_H], e << sh->shift, tier_extent_len(sh, e), sh->buf);
+    int64_t n = 0;
+    if (to == TIER_H || tier_dirty(sh, e))
+        n = tier_copy(sh->mdev[from], sh->mfile[from], sh->mdev[to], sh->mfile[to],
+                      e << sh->shift, tier_extent_len(sh, e), sh->buf);
+    bool cold_has_every_write = to == TIER_C && !sh->write_back;
     bool done = false;
     tier_lock(sh, e);
     /* the entry in the same critical section as the flip (see tier_flip) */
-    if (n >= 0 && tier_untouched(&sh->ext[e], seq) && !tier_flip(sh, e, 1)) {
+    if (n >= 0 && (cold_has_every_write || tier_untouched(&sh->ext[e], seq)) &&
+        !tier_flip(sh, e, to == TIER_H)) {
         sh->ext[e].dirty = 0;
         done = true;
     }
-    sh->ext[e].busy = 0;
+    if (to == TIER_H || !done)
+        sh->ext[e].busy = 0;
     tier_unlock(sh, e);
     atomic_fetch_add(&sh->shm->migration_ns, xd_now_ns() - t0);
     if (!done) {
         atomic_fetch_add(&sh->shm->aborts, 1);
-        return n < 0 ? (int)n : 0;
+        return 0;
     }
-    sh->shm->hot_count++;
-    atomic_fetch_add(&sh->shm->promotions, 1);
+    if (to == TIER_H)
+        sh->shm->hot_count++;
+    else
+        sh->shm->hot_count--;
+    atomic_fetch_add(to == TIER_H ? &sh->shm->promotions : &sh->shm->demotions, 1);
     atomic_fetch_add(&sh->shm->bytes_migrated, (uint64_t)n);
     return 1;
 }
 
+int xd_tier_promote(struct tier_shared *sh, uint64_t e)
+{
+    return tier_move(sh, e, TIER_H);
+}
+
 /* First half of a demotion: the cold tier gets a dirty copy back, then the
  * extent turns cold in memory and in the map (not yet synced). The hot copy
- * stays until tier_demote_finish; e stays claimed until then. 1 when
- * demoted, 0 when skipped. */
+ * stays until tier_demote_finish; e stays claimed until then. */
 int xd_tier_demote_begin(struct tier_shared *sh, uint64_t e)
 {
-    uint32_t seq;
-    if (tier_claim(sh, e, 1, &seq))
-        return 0;
-    uint64_t t0 = xd_now_ns();
-    int64_t n = 0;
-    tier_lock(sh, e);
-    bool dirty = sh->ext[e].dirty;
-    tier_unlock(sh, e);
-    if (dirty)
-        n = tier_copy(sh->mdev[TIER_H], sh->mfile[TIER_H], sh->mdev[TIER_C], sh->mfile[TIER_C],
-                      e << sh->shift, tier_extent_len(sh, e), sh->buf);
-    bool done = false;
-    tier_lock(sh, e);
-    /* write-back: a write since the claim went to the hot copy alone (even
-     * to an extent that was clean then), so the flip needs it untouched */
-    if (n >= 0 && (!sh->write_back || tier_untouched(&sh->ext[e], seq)) &&
-        !tier_flip(sh, e, 0)) {
-        sh->ext[e].dirty = 0;
-        done = true;
-    }
-    tier_unlock(sh, e);
-    atomic_fetch_add(&sh->shm->migration_ns, xd_now_ns() - t0);
-    if (!done) {
-        tier_unclaim(sh, e);
-        atomic_fetch_add(&sh->shm->aborts, 1);
-        return 0;
-    }
-    sh->shm->hot_count--;
-    atomic_fetch_add(&sh->shm->demotions, 1);
-    if (n > 0)
-        atomic_fetch_add(&sh->shm->bytes_migrated, (uint64_t)n);
-    return 1;
+    return tier_move(sh, e, TIER_C);
 }
 
 /* Second half, after the map is synced: wait for reads still on the hot
