@@ -27,7 +27,7 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
                         uint64_t *logical, char *err, size_t errlen);
 int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen);
 
-/* The hybrid type's cold file for a caller's path (layers/migrate.c). */
+/* The hybrid type's cold file for a caller's path (layers/tier_type.c). */
 int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                     uint64_t *logical, char *err, size_t errlen);
 int xd_tier_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,

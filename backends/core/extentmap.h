@@ -31,7 +31,7 @@ int xd_extmap_open(struct xd_extmap *m, const char *path, const struct xd_config
                    size_t errlen);
 /* An OFD lock (F_RDLCK, F_WRLCK, F_UNLCK) on one byte of the map file,
  * waiting for it or not (-EAGAIN); the processes sharing a hybrid file
- * coordinate with them (migrate.c). The kernel drops them when the
+ * coordinate with them (layers/tier.h). The kernel drops them when the
  * descriptor closes, kill -9 included. */
 int xd_extmap_lock(const struct xd_extmap *m, unsigned byte, short type, bool wait);
 /* Read the header: 0 when it is valid for extent_size and cold_id, with

@@ -8,7 +8,7 @@
  * (write-through); with tier_write_back a hot extent's writes go to the hot
  * copy alone and mark it dirty until a flush (fsync, fdatasync, demotion,
  * close) copies it back. The state of each file's extents is shared by every
- * device of the process (migrate.c), so jobs sharing a file agree on it.
+ * device of the process (tier_state.c), so jobs sharing a file agree on it.
  *
  * A request within one extent goes to the inner devices as one sub-request
  * per tier it needs, async when they are; reap collects completions from
@@ -261,19 +261,6 @@ static int64_t tier_file_size(struct xd_layer *layer, struct xd_file *file)
 
 /* --- routing ------------------------------------------------------------ */
 
-/* An access counts toward promotion within a window of cold_timeout_sec
- * that starts at the first access after the previous window ran out. */
-static void tier_touch(struct tier_shared *sh, struct tier_ext *x, uint64_t now)
-{
-    if (now - x->win_ns > sh->timeout_ns) {
-        x->win_ns = now;
-        x->hits = 0;
-    }
-    if (x->hits < UINT32_MAX)
-        x->hits++;
-    x->last_ns = now;
-}
-
 static bool tier_is_write(enum xd_op op) { return op == XD_OP_WRITE || op == XD_OP_TRIM; }
 
 /* Which tiers (1 << TIER_C | 1 << TIER_H) serve op on extent e, counting the
@@ -287,7 +274,7 @@ static unsigned tier_route(struct tier_shared *sh, uint64_t e, enum xd_op op, bo
     struct tier_ext *x = &sh->ext[e];
     unsigned mask;
     tier_lock(sh, e);
-    tier_touch(sh, x, xd_clock_monotonic_ns()); /* shared by processes: not the TSC */
+    xd_tier_touch(sh, x, xd_clock_monotonic_ns()); /* shared by processes: not the TSC */
     if (!write) {
         mask = x->hot ? 1u << TIER_H : 1u << TIER_C;
     } else {

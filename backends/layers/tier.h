@@ -1,7 +1,14 @@
-/* tier.h - what the hybrid type's routing layer (tier.c) and its migration
- * (migrate.c) share: the per-file tier state, one per hybrid file per
- * process, reference-counted and shared by every device (fio job) that opens
- * the file. Never installed.
+/* tier.h - what the files of the hybrid type share: the per-file tier
+ * state, one per hybrid file per process, reference-counted and shared by
+ * every device (fio job) that opens the file, and the functions one of
+ * them calls in another. Never installed. The files, one concern each:
+ *   tier.c          the layer: inner devices, routing, sub-requests, figures
+ *   tier_type.c     from a config and a path: inner configs, the cold file
+ *   tier_state.c    the state in a process: registry, life, live settings
+ *   tier_shm.c      the state across processes: the shared memory object
+ *   tier_map.c      the extent map across opens: tag, validity, loading
+ *   tier_policy.c   which extents move: access windows, a pass's choices
+ *   tier_migrate.c  moving them: copies, flushes, moves, passes, the thread
  */
 #ifndef XD_TIER_H
 #define XD_TIER_H
@@ -16,6 +23,17 @@
 enum { TIER_C = 0, TIER_H = 1 }; /* inner devices and files: cold, hot */
 
 #define TIER_STRIPES 64
+
+#define TIER_MAP_SUFFIX ".xdmap" /* the map beside the cold file */
+
+/* Bytes of the map file whose OFD locks the processes sharing a hybrid
+ * file coordinate with (the map's data is not what they lock). */
+enum {
+    TIER_LOCK_ATTACHED = 0, /* F_RDLCK while a process has the file open */
+    TIER_LOCK_SETUP = 1,    /* attaching, building or leaving the shared state */
+    TIER_LOCK_MOVER = 2,    /* a migration pass is running */
+    TIER_LOCK_OWNER = 3,    /* the process whose thread runs timed passes */
+};
 
 /* One extent. Every field is read and written under its stripe lock. The
  * extents live in memory shared by every process that has the file open
@@ -33,7 +51,7 @@ struct tier_ext {
 
 /* What the processes sharing a hybrid file share: a POSIX shared memory
  * object named after the cold file's device and inode (tier_shm_name),
- * built from the map by the first process to attach (see migrate.c). */
+ * built from the map by the first process to attach (tier_shm.c). */
 struct tier_shm {
     uint64_t magic;            /* TIER_SHM_MAGIC: layout and version */
     uint64_t extent_size, nextents;
@@ -81,8 +99,8 @@ struct tier_shared {
     bool owner; /* this process runs the timed passes (the thread's) */
 };
 
-/* migrate.c: after a process died holding a stripe lock, its extents' map
- * entries are rewritten from the state (see the function). */
+/* tier_migrate.c: after a process died holding a stripe lock, its extents'
+ * map entries are rewritten from the state (see the function). */
 void xd_tier_stripe_recover(struct tier_shared *sh, unsigned stripe);
 
 /* Lock extent e's stripe, recovering it from a process that died (kill -9)
@@ -102,13 +120,15 @@ static inline void tier_unlock(struct tier_shared *sh, uint64_t e)
     pthread_mutex_unlock(&sh->shm->stripe[e % TIER_STRIPES]);
 }
 
-/* migrate.c */
+/* tier_type.c */
 /* The config of an inner chain: storage_type hot (tmpfs) or cold, as
  * async says (the migration's own devices are synchronous). NULL: err set. */
 struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, bool sync,
                                         char *err, size_t errlen);
 /* Where the cold tier keeps the caller's path (cold_directory), malloc'd. */
 char *xd_tier_cold_path(const struct xd_config *cfg, const char *path);
+
+/* tier_state.c */
 /* The state of the hybrid file at cold_path, created by the first opener. */
 int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint64_t size,
                        struct tier_shared **out, char *err, size_t errlen);
@@ -117,6 +137,35 @@ void xd_tier_shared_put(struct tier_shared *sh);
  * migration_batch_size, migration_interval_sec, migration_interval_requests) of cfg take effect for the
  * file: the next pass uses them, the thread wakes for a new interval. */
 int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg);
+
+/* tier_shm.c */
+/* Attach sh (its map open, its settings set) to the file's shared state,
+ * building it, and loading the map, when no other process has the file
+ * open; 0 or -errno with err set. */
+int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen);
+/* Unmap it; the last process to leave removes it. */
+void xd_tier_detach(struct tier_shared *sh);
+
+/* tier_map.c */
+/* Fill the state the first process builds (tier_shm.c) with the map's hot
+ * entries, or start a new map and hot tier tag when they do not match. */
+int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen);
+
+/* tier_policy.c */
+/* Count an access to extent x (under its stripe lock) in its window. */
+void xd_tier_touch(struct tier_shared *sh, struct tier_ext *x, uint64_t now);
+/* Choose and make a pass's moves (the caller holds the mover locks): the
+ * number promoted, or -ENOMEM; the extents demoted go to demoted[], for
+ * the caller to finish once the map is synced. */
+int xd_tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned *ndemoted);
+
+/* tier_migrate.c */
+/* Whether a mover or flusher that is alive holds the extent. */
+bool xd_tier_busy(const struct tier_ext *x);
+/* Move extent e hot, or begin moving it cold (the hot copy is punched when
+ * the pass finishes it); 1 when moved, 0 when skipped or aborted. */
+int xd_tier_promote(struct tier_shared *sh, uint64_t e);
+int xd_tier_demote_begin(struct tier_shared *sh, uint64_t e);
 /* One migration pass now; returns the number of extents moved or -errno. */
 int xd_tier_migrate_pass(struct tier_shared *sh);
 /* Count one request to the file; every migration_interval_requests-th
@@ -126,5 +175,8 @@ void xd_tier_count_request(struct tier_shared *sh);
  * caller's devices (write-back); 0 or -errno. */
 int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file *file[2],
                   void *buf);
+/* The xd-migrate thread of a state with auto_migration. */
+int xd_tier_start_thread(struct tier_shared *sh, char *err, size_t errlen);
+void xd_tier_stop_thread(struct tier_shared *sh);
 
 #endif

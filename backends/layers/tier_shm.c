@@ -1,0 +1,166 @@
+/* tier_shm.c - the tier state across processes: the POSIX shared memory
+ * object holding a hybrid file's extents, stripe locks and figures, built
+ * by the first process to attach and removed by the last, and the checks
+ * that a later process only joins an object its own user made for this
+ * layout (docs/HYBRID-PROCESSES.md). Separate because attaching and
+ * leaving follow their own protocol (OFD locks on bytes of the map file),
+ * apart from what the state is used for.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tier.h"
+
+#define TIER_SHM_MAGIC (0x7864746965720000ull ^ (sizeof(struct tier_shm) << 8) ^ \
+                        sizeof(struct tier_ext) ^ sizeof(pthread_mutex_t) << 24)
+
+/* Named after the cold file's device and inode: every process opening the
+ * file by any path finds the same object. */
+static int tier_shm_name(const char *cold_path, char *name, size_t len)
+{
+    struct stat st;
+    if (stat(cold_path, &st))
+        return -errno;
+    snprintf(name, len, "/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    return 0;
+}
+
+static int tier_shm_map(struct tier_shared *sh, int fd, uint64_t nextents)
+{
+    sh->shm_len = sizeof(struct tier_shm) + (nextents ? nextents : 1) * sizeof(struct tier_ext);
+    void *p = mmap(NULL, sh->shm_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    sh->shm = p;
+    sh->ext = sh->shm->ext;
+    return 0;
+}
+
+/* The first process to attach: a fresh object (whatever a process that
+ * died left there is never trusted), its locks, and the map's entries. */
+static int tier_shm_build(struct tier_shared *sh, const char *name, uint64_t size, char *err,
+                          size_t errlen)
+{
+    /* Nobody is attached (the caller holds the setup lock), so whatever is
+     * at the name was left by a process that died or planted by someone
+     * else: remove it and make a new object, never reuse one. */
+    shm_unlink(name);
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc = -errno;
+        xd_errf(err, errlen, "/dev/shm%s: cannot make the hybrid file's shared state: %s; allowed: a name no other user holds",
+                name, strerror(-rc));
+        return rc;
+    }
+    sh->nextents = (size + sh->extent_size - 1) >> sh->shift;
+    size_t len = sizeof(struct tier_shm) + (sh->nextents ? sh->nextents : 1) * sizeof(struct tier_ext);
+    int rc = ftruncate(fd, 0) || ftruncate(fd, (off_t)len) ? -errno : tier_shm_map(sh, fd, sh->nextents);
+    close(fd);
+    if (rc)
+        return rc;
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+    for (int i = 0; i < TIER_STRIPES; i++)
+        pthread_mutex_init(&sh->shm->stripe[i], &ma);
+    pthread_mutexattr_destroy(&ma);
+    sh->shm->extent_size = sh->extent_size;
+    sh->shm->nextents = sh->nextents;
+    atomic_store(&sh->shm->size, size);
+    rc = xd_tier_load_map(sh, err, errlen);
+    sh->shm->map_tag = sh->map.tag;
+    if (!rc)
+        sh->shm->magic = TIER_SHM_MAGIC; /* last: attachers check it */
+    return rc;
+}
+
+/* A later process: the object as the first one built it. */
+static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = fstat(fd, &st) ? -errno : 0;
+    /* only an object this user made (tier_shm_build), private to it */
+    if (!rc && (st.st_uid != geteuid() || (st.st_mode & 077))) {
+        xd_errf(err, errlen, "/dev/shm%s: owned by uid %u with mode %03o; allowed: the hybrid file's shared state made by this user, mode 0600",
+                name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+        rc = -EPERM;
+    }
+    struct tier_shm head;
+    if (!rc && pread(fd, &head, sizeof(head), 0) != (ssize_t)sizeof(head))
+        rc = -EIO;
+    if (!rc && (head.magic != TIER_SHM_MAGIC ||
+                (uint64_t)st.st_size < sizeof(head) + head.nextents * sizeof(struct tier_ext)))
+        rc = -EPROTO;
+    if (!rc && head.extent_size != sh->extent_size) {
+        xd_errf(err, errlen, "%s: tier_extent_size=%llu differs from the %llu another process opened the file with; allowed: the same value in every job sharing a hybrid file",
+                sh->cold_path, (unsigned long long)sh->extent_size,
+                (unsigned long long)head.extent_size);
+        rc = -EINVAL;
+    }
+    if (!rc)
+        rc = tier_shm_map(sh, fd, head.nextents);
+    close(fd);
+    if (!rc) {
+        sh->nextents = head.nextents;
+        sh->map.tag = head.map_tag;
+        sh->map.extent_size = head.extent_size;
+    }
+    return rc;
+}
+
+/* Attach to the file's shared state, building it if no other process has
+ * the file open (no F_RDLCK on the attached byte): under the setup lock,
+ * so two first openers never both build it, and a last closer never
+ * removes it under a new one. */
+int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
+{
+    char name[96];
+    int rc = tier_shm_name(sh->cold_path, name, sizeof(name));
+    if (!rc)
+        rc = xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true);
+    if (rc)
+        goto fail;
+    if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false)) {
+        rc = tier_shm_build(sh, name, size, err, errlen);
+        if (!rc) /* a downgrade: never unlocked in between */
+            rc = xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_RDLCK, false);
+    } else {
+        rc = xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_RDLCK, true);
+        if (!rc)
+            rc = tier_shm_join(sh, name, err, errlen);
+    }
+    xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_UNLCK, false);
+fail:
+    if (rc && !err[0])
+        xd_errf(err, errlen, "%s%s: cannot share the hybrid file's state between processes: %s",
+                sh->cold_path, TIER_MAP_SUFFIX, strerror(-rc));
+    return rc;
+}
+
+/* The last process to close removes the shared object. */
+void xd_tier_detach(struct tier_shared *sh)
+{
+    char name[96];
+    if (sh->map.fd < 0)
+        return;
+    if (!xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true)) {
+        if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) &&
+            !tier_shm_name(sh->cold_path, name, sizeof(name)))
+            shm_unlink(name);
+    }
+    if (sh->shm)
+        munmap(sh->shm, sh->shm_len);
+    sh->shm = NULL;
+    sh->ext = NULL;
+    /* closing the map (the caller) drops every lock, the setup one last */
+}

@@ -1,0 +1,194 @@
+/* tier_state.c - a hybrid file's tier state in a process: the registry
+ * that gives every device (fio job) of the process one state per file,
+ * and the state's life: its settings, the migration's own devices, the
+ * map file, attaching to what other processes share (tier_shm.c), the
+ * thread, and the live settings a reload brings. Separate because it
+ * owns what a state holds and when it is freed, not what it is used for.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tier.h"
+
+static pthread_mutex_t tier_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tier_shared *tier_registry;
+
+static int tier_open_devs(struct tier_shared *sh, const struct xd_config *cfg, uint64_t size,
+                          char *err, size_t errlen)
+{
+    for (int t = 0; t < 2; t++) {
+        struct xd_config *c = xd_tier_inner_config(cfg, t, true, err, errlen);
+        if (!c)
+            return -EINVAL;
+        int rc = xd_open(&sh->mdev[t], c, 1, err, errlen);
+        xd_config_free(c);
+        if (rc)
+            return rc;
+        rc = xd_file_open(sh->mdev[t], sh->cold_path, XD_OPEN_CREATE, t == TIER_C ? size : 0,
+                          &sh->mfile[t], err, errlen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void tier_settings(struct tier_shared *sh, const struct xd_config *cfg)
+{
+    sh->extent_size = (uint64_t)cfg->tier_extent_size;
+    sh->shift = (unsigned)__builtin_ctzll(sh->extent_size);
+    sh->capacity = (uint64_t)cfg->hot_cache_size >> sh->shift;
+    sh->threshold = (unsigned)cfg->hot_access_threshold;
+    sh->timeout_ns = (uint64_t)(cfg->cold_timeout_sec * 1e9);
+    sh->interval_ns = (uint64_t)(cfg->migration_interval_sec * 1e9);
+    sh->every_requests = (uint64_t)cfg->migration_interval_requests;
+    sh->batch = (unsigned)cfg->migration_batch_size;
+    sh->write_back = cfg->tier_write_back;
+    sh->auto_migration = cfg->auto_migration;
+    sh->map.fd = -1;
+    pthread_mutex_init(&sh->mig_lock, NULL);
+    pthread_mutex_init(&sh->wake_lock, NULL);
+}
+
+int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg)
+{
+    unsigned batch = (unsigned)cfg->migration_batch_size;
+    pthread_mutex_lock(&sh->mig_lock);
+    if (batch != sh->batch) {
+        uint64_t *cand = calloc(batch, sizeof(uint64_t)), *victim = calloc(batch, sizeof(uint64_t));
+        if (!cand || !victim) {
+            free(cand);
+            free(victim);
+            pthread_mutex_unlock(&sh->mig_lock);
+            return -ENOMEM;
+        }
+        free(sh->cand);
+        free(sh->victim);
+        sh->cand = cand;
+        sh->victim = victim;
+        sh->batch = batch;
+    }
+    sh->capacity = (uint64_t)cfg->hot_cache_size >> sh->shift;
+    sh->threshold = (unsigned)cfg->hot_access_threshold;
+    sh->timeout_ns = (uint64_t)(cfg->cold_timeout_sec * 1e9);
+    sh->interval_ns = (uint64_t)(cfg->migration_interval_sec * 1e9);
+    sh->every_requests = (uint64_t)cfg->migration_interval_requests;
+    for (int k = 0; k < 2; k++) { /* the migration's own devices copy with the new values */
+        char err[XD_ERRLEN];
+        struct xd_config *c = xd_tier_inner_config(cfg, k, true, err, sizeof(err));
+        if (c && sh->mdev[k])
+            xd_reload(sh->mdev[k], c, err, sizeof(err));
+        xd_config_free(c);
+    }
+    pthread_mutex_unlock(&sh->mig_lock);
+    pthread_mutex_lock(&sh->wake_lock); /* a shorter interval starts now */
+    pthread_cond_signal(&sh->wake);
+    pthread_mutex_unlock(&sh->wake_lock);
+    return 0;
+}
+
+static void tier_shared_free(struct tier_shared *sh)
+{
+    xd_tier_stop_thread(sh);
+    for (int t = 0; t < 2; t++) {
+        if (sh->mdev[t]) {
+            if (t == TIER_C && sh->mfile[t])
+                xd_flush(sh->mdev[t], sh->mfile[t], 1);
+            xd_file_close(sh->mdev[t], sh->mfile[t]);
+            xd_close(sh->mdev[t]);
+        }
+    }
+    if (sh->map.fd >= 0)
+        xd_extmap_sync(&sh->map);
+    xd_tier_detach(sh);
+    xd_extmap_close(&sh->map);
+    free(sh->buf);
+    free(sh->cand);
+    free(sh->victim);
+    free(sh->cold_path);
+    free(sh);
+}
+
+static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, uint64_t size,
+                           struct tier_shared **out, char *err, size_t errlen)
+{
+    struct tier_shared *sh = calloc(1, sizeof(*sh));
+    char *map_path = NULL;
+    if (!sh || !(sh->cold_path = strdup(cold_path))) {
+        free(sh);
+        return -ENOMEM;
+    }
+    tier_settings(sh, cfg);
+    static _Atomic uint64_t serials;
+    sh->serial = atomic_fetch_add(&serials, 1) + 1;
+    int rc = tier_open_devs(sh, cfg, size, err, errlen);
+    if (rc)
+        goto fail;
+    int64_t have = xd_file_size(sh->mdev[TIER_C], sh->mfile[TIER_C]);
+    if (have > 0 && (uint64_t)have > size)
+        size = (uint64_t)have;
+    rc = -ENOMEM;
+    sh->cand = calloc(sh->batch, sizeof(uint64_t));
+    sh->victim = calloc(sh->batch, sizeof(uint64_t));
+    if (!sh->cand || !sh->victim || posix_memalign(&sh->buf, 4096, sh->extent_size) ||
+        asprintf(&map_path, "%s%s", cold_path, TIER_MAP_SUFFIX) < 0)
+        goto fail;
+    rc = xd_extmap_open(&sh->map, map_path, cfg, err, errlen);
+    free(map_path);
+    if (!rc)
+        rc = xd_tier_attach(sh, size, err, errlen);
+    if (!rc && sh->auto_migration)
+        rc = xd_tier_start_thread(sh, err, errlen);
+    if (rc)
+        goto fail;
+    *out = sh;
+    return 0;
+fail:
+    tier_shared_free(sh);
+    return rc;
+}
+
+int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint64_t size,
+                       struct tier_shared **out, char *err, size_t errlen)
+{
+    char *abs = realpath(cold_path, NULL);
+    const char *key = abs ? abs : cold_path;
+    int rc = 0;
+    pthread_mutex_lock(&tier_registry_lock);
+    struct tier_shared *sh = tier_registry;
+    while (sh && strcmp(sh->cold_path, key))
+        sh = sh->next;
+    if (sh && sh->extent_size != (uint64_t)cfg->tier_extent_size) {
+        xd_errf(err, errlen, "%s: tier_extent_size=%lld differs from the %llu this process opened the file with; allowed: the same value in every job sharing a hybrid file",
+                cold_path, (long long)cfg->tier_extent_size, (unsigned long long)sh->extent_size);
+        rc = -EINVAL;
+    } else if (sh) {
+        sh->refs++;
+    } else if (!(rc = tier_shared_new(cfg, key, size, &sh, err, errlen))) {
+        sh->refs = 1;
+        sh->next = tier_registry;
+        tier_registry = sh;
+    }
+    pthread_mutex_unlock(&tier_registry_lock);
+    free(abs);
+    if (!rc)
+        *out = sh;
+    return rc;
+}
+
+/* The last reference frees the state with the registry held: a job opening
+ * the file meanwhile (fio reopens it for verify) must wait until the map's
+ * lock is released, or it would find its own process holding it. */
+void xd_tier_shared_put(struct tier_shared *sh)
+{
+    pthread_mutex_lock(&tier_registry_lock);
+    if (--sh->refs == 0) {
+        struct tier_shared **p = &tier_registry;
+        while (*p != sh)
+            p = &(*p)->next;
+        *p = sh->next;
+        tier_shared_free(sh);
+    }
+    pthread_mutex_unlock(&tier_registry_lock);
+}
