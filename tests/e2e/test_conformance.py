@@ -768,14 +768,28 @@ ALL_MODES_JOBS = {"t0007", "t0015", "t0026", "randrw-verify-time-based",
 
 
 # Failures not fixed yet, each said as a skip when it happens (a fix shows
-# up as a pass). t0026's second job (randrw, time_based, experimental_verify)
-# runs after a randwrite job on the same file; its replayed verify expects a
-# block the first job wrote to hold the seed fio's engines leave there. The
-# fio-level request sequences of both jobs are identical to fio's libaio
-# engine's (compared with --debug=io,verify); each job alone passes, and sync
-# mode passes.
-T0026 = "t0026 after t0026's randwrite job, experimental_verify finds the first job's block"
-KNOWN_FAILURES = {("t0026", "libaio"): T0026, ("t0026", "io_uring"): T0026}
+# up as a pass).
+KNOWN_FAILURES = {}
+
+# Jobs fio 3.33 itself cannot verify, each said as a skip when xdevice fails
+# them (a pass still passes). t0026's second job (randrw, time_based,
+# experimental_verify): the replay picks each request's direction from
+# td->io_issues, which fio neither resets before the verify pass nor counts
+# the same way in it (replayed writes count as reads), so (here from the
+# 15th request on) it turns reads into "writes to verify" and back. fio's
+# libaio and io_uring engines pass only because they build the kernel request
+# in ->prep, before do_verify() flips the write to a read: each verify "read"
+# goes to the kernel as a write of the expected data (strace, runtime=1: job2
+# issued 1692 reads, the kernel got 1550 PREADs and 142 PWRITEs more than
+# fio's writes; job1's 256 verify reads all reach it as PWRITEs), and the
+# buffer then verifies against itself. fio's posixaio engine, which reads the
+# direction at ->queue as xdevice does, fails t0026 at the same offset with
+# the same seeds. Sync mode passes because fio never starts a time_based
+# verify pass for engines that complete inline (io_queue_event() adds to
+# bytes_issued only for FIO_Q_QUEUED).
+T0026 = ("fio's experimental_verify replays a randrw job's directions wrongly; "
+         "fio's libaio/io_uring hide it by writing during verify, its posixaio fails too")
+FIO_CANNOT_VERIFY = {("t0026", "libaio"): T0026, ("t0026", "io_uring"): T0026}
 
 
 def job_modes():
@@ -831,6 +845,9 @@ def test_conformance(suite, job, mode, stype):
                     "nothing to compare")
     if res.failed and (job, mode) in KNOWN_FAILURES:
         pytest.skip(f"{where}: KNOWN BUG, open in issue 12: {KNOWN_FAILURES[job, mode]} "
+                    f"({res.error_line()})")
+    if res.failed and (job, mode) in FIO_CANNOT_VERIFY:
+        pytest.skip(f"{where}: not an xdevice bug: {FIO_CANNOT_VERIFY[job, mode]} "
                     f"({res.error_line()})")
     assert not res.failed, f"{where}: {res.error_line()}\n--- fio output ---\n{res.text[-3000:]}"
     jf = load_job(j)
