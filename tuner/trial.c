@@ -73,7 +73,7 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
     if (dirfd < 0)
         return dirfd;
     struct iovec iov = {(void *)text, strlen(text)};
-    int rc = xd_replace_at(dirfd, base, 0644, &iov, 1);
+    int rc = xd_write_file_atomic(dirfd, base, 0644, &iov, 1, NULL, NULL, 0);
     close(dirfd);
     if (rc)
         fail(err, errlen, "%s: cannot replace it: %s", path, xd_refusal(rc));
