@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "xdtune.h"
+#include "../common/fiojson.h"
 
 struct sample {              /* cumulative counters at one point in time */
     double t_ms, ios, hits, lookups, evictions;
@@ -44,15 +45,15 @@ struct daemon {
 static void sample_fio(const char *path, struct sample *s)
 {
     char *text = path ? xt_read_file(path, NULL) : NULL;
-    cJSON *last = text ? xt_last_document(text) : NULL;
-    const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(last, "jobs");
+    cJSON *last = text ? fiojson_last_document(text) : NULL;
+    const cJSON *job, *jobs = fiojson_jobs(last);
     cJSON_ArrayForEach(job, jobs) {
-        s->ios += xt_json_num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios") +
-                  xt_json_num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios");
+        s->ios += fiojson_num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios", 0) +
+                  fiojson_num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios", 0);
         s->have_fio = 1;
     }
     if (s->have_fio)
-        s->t_ms = xt_json_num(last, "timestamp_ms");
+        s->t_ms = fiojson_num(last, "timestamp_ms", 0);
     cJSON_Delete(last);
     free(text);
 }
@@ -61,12 +62,12 @@ static void add_cache(const cJSON *layers, struct sample *s)
 {
     const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
     if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
-        s->hits += xt_json_num(cache, "hits");
-        s->lookups += xt_json_num(cache, "hits") + xt_json_num(cache, "misses");
-        s->evictions += xt_json_num(cache, "evictions");
+        s->hits += fiojson_num(cache, "hits", 0);
+        s->lookups += fiojson_num(cache, "hits", 0) + fiojson_num(cache, "misses", 0);
+        s->evictions += fiojson_num(cache, "evictions", 0);
         /* one cache per process: every job's record shows the same fill */
-        s->cached_bytes = fmax(s->cached_bytes, xt_json_num(cache, "bytes_cached"));
-        s->capacity_bytes = fmax(s->capacity_bytes, xt_json_num(cache, "capacity_bytes"));
+        s->cached_bytes = fmax(s->cached_bytes, fiojson_num(cache, "bytes_cached", 0));
+        s->capacity_bytes = fmax(s->capacity_bytes, fiojson_num(cache, "capacity_bytes", 0));
         s->have_cache = 1;
     }
 }
@@ -79,9 +80,9 @@ static void add_record(const cJSON *rec, struct sample *s, int use_ops)
         cJSON_GetObjectItemCaseSensitive(rec, "total"), "ops");
     add_cache(cJSON_GetObjectItemCaseSensitive(rec, "layers"), s);
     if (use_ops) {
-        s->ios += xt_json_num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops") +
-                  xt_json_num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops");
-        s->t_ms = fmax(s->t_ms, xt_json_num(rec, "time_ms"));
+        s->ios += fiojson_num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops", 0) +
+                  fiojson_num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops", 0);
+        s->t_ms = fmax(s->t_ms, fiojson_num(rec, "time_ms", 0));
         s->have_fio = 1;
     }
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
@@ -116,7 +117,7 @@ static void sample_stats(const char *path, struct sample *s)
         char key[160];
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "job");
         snprintf(key, sizeof(key), "%s/%.0f", cJSON_IsString(name) ? name->valuestring : "",
-                 xt_json_num(doc, "jobnum"));
+                 fiojson_num(doc, "jobnum", 0));
         unsigned i = 0;
         while (i < n && strcmp(names[i], key))
             i++;

@@ -115,12 +115,6 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
  * followed), in a checked directory. Returns the fd or -errno. */
 int xt_create(const char *path, char *err, size_t errlen);
 char *xt_read_file(const char *path, size_t *len);
-struct cJSON;
-/* A member's number, 0 when it is missing or not a number. */
-double xt_json_num(const struct cJSON *o, const char *key);
-/* The last whole JSON document in text (fio's --status-interval output holds
- * one per interval), NULL when there is none; the caller cJSON_Deletes it. */
-struct cJSON *xt_last_document(const char *text);
 
 /* --- score.c: the objective --------------------------------------------------- */
 
