@@ -65,12 +65,15 @@ LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backe
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 ENGINE_SRCS := $(wildcard ioengine/*.c)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)
+# What xdreport and xdtune share (common/fiojson.c: reading fio's JSON output).
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
 REPORT_SRCS := $(wildcard reports/*.c)
 REPORT_OBJS := $(REPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 TUNER_SRCS := $(wildcard tuner/*.c)
 TUNER_OBJS := $(TUNER_SRCS:%.c=$(BUILD)/obj/%.o)
 # The tuner's model and objective without its main, for tests/unit/tuner_*.c.
-TUNER_LIB_OBJS := $(filter-out $(BUILD)/obj/tuner/xdtune.o,$(TUNER_OBJS))
+TUNER_LIB_OBJS := $(filter-out $(BUILD)/obj/tuner/xdtune.o,$(TUNER_OBJS)) $(COMMON_OBJS)
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 
@@ -189,7 +192,7 @@ deb: all
 
 # xdreport: `report` (charts via gnuplot, HTML, Markdown, CSV) and `compare`.
 # It reads results only, so it needs neither the library nor fio's source.
-$(BUILD)/xdreport: $(REPORT_OBJS)
+$(BUILD)/xdreport: $(REPORT_OBJS) $(COMMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcjson -lm
 
 # --- tuner ---------------------------------------------------------------------
@@ -199,8 +202,8 @@ $(BUILD)/obj/tuner/%.o: tuner/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/xdtune: $(TUNER_OBJS) $(BUILD)/libxdevice.a
-	$(CC) $(LDFLAGS) -o $@ $(TUNER_OBJS) $(BUILD)/libxdevice.a -lcjson $(LIBS)
+$(BUILD)/xdtune: $(TUNER_OBJS) $(COMMON_OBJS) $(BUILD)/libxdevice.a
+	$(CC) $(LDFLAGS) -o $@ $(TUNER_OBJS) $(COMMON_OBJS) $(BUILD)/libxdevice.a -lcjson $(LIBS)
 
 # --- fio ioengine --------------------------------------------------------------
 
@@ -364,4 +367,4 @@ regress: all $(BUILD)/xdreport
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(foreach s,$(SANITIZERS),$(LIB_OBJS:$(BUILD)/obj/%.o=$(BUILD)/$(s)/obj/%.d) $(ENGINE_OBJS:$(BUILD)/obj/%.o=$(BUILD)/$(s)/obj/%.d)) $(REPORT_OBJS:.o=.d) $(TUNER_OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(LIB_OBJS:.o=.d) $(ENGINE_OBJS:.o=.d) $(foreach s,$(SANITIZERS),$(LIB_OBJS:$(BUILD)/obj/%.o=$(BUILD)/$(s)/obj/%.d) $(ENGINE_OBJS:$(BUILD)/obj/%.o=$(BUILD)/$(s)/obj/%.d)) $(REPORT_OBJS:.o=.d) $(COMMON_OBJS:.o=.d) $(TUNER_OBJS:.o=.d) $(UNIT_BINS:=.d)

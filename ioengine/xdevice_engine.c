@@ -162,7 +162,7 @@ static int fio_xd_store(char **slot, int key, const char *option, const char *va
     return 0;
 }
 
-#define XD_OPT_CHECK(sec, key, type, def, min, max, allowed, flags, help)           \
+#define XD_OPT_CHECK(sec, key, type, def, min, max, allowed, flags, types, help)    \
     static int fio_xd_opt_##key(void *data, const char *value)                      \
     {                                                                               \
         struct fio_xd_options *o = data;                                            \
@@ -247,7 +247,7 @@ static int fio_xd_opt_stats_log(void *data, const char *path)
            fio_xd_store(&o->stats_log, -1, "xd_stats_log", path);
 }
 
-#define XD_OPT_ENTRY(S, K, T, D, MIN, MAX, A, F, H)                                   \
+#define XD_OPT_ENTRY(S, K, T, D, MIN, MAX, A, F, TY, H)                               \
     {                                                                                \
         .name = "xd_" #K,                                                            \
         .lname = "xdevice " #K,                                                      \

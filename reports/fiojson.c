@@ -6,6 +6,8 @@
  * also has "hostname". Per job: "jobname", "groupid", "error", "job options"
  * and per direction "io_bytes", "bw_bytes", "iops", "runtime" (ms),
  * "total_ios", "clat_ns" {"min", "max", "mean", "percentile", "bins"}.
+ * What xdtune reads too (numbers, the jobs, lat_ns or clat_ns) comes from
+ * common/fiojson.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,30 +18,6 @@
 #include "load.h"
 #include "mem.h"
 #include "options.h"
-
-const char *xr_json_str(const cJSON *obj, const char *key)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    return cJSON_IsString(it) && it->valuestring ? it->valuestring : "";
-}
-
-double xr_json_num(const cJSON *obj, const char *key, double dflt)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-    if (cJSON_IsNumber(it))
-        return it->valuedouble;
-    /* fio prints a few figures as strings, and 3.x some large ones too */
-    if (cJSON_IsString(it) && it->valuestring && *it->valuestring) {
-        char *end;
-        double v = strtod(it->valuestring, &end);
-
-        if (*end == '\0')
-            return v;
-    }
-    return dflt;
-}
 
 char *xr_json_text(const cJSON *item)
 {
@@ -152,44 +130,31 @@ static void read_bins(struct xr_dir *dir, const cJSON *bins)
     dir->nbins = n;
 }
 
-/* The latency object the figures come from: lat_ns when the job asked for
- * lat_percentiles (total latency, which fio then reports besides clat),
- * otherwise clat_ns. */
-static const cJSON *latency_source(const cJSON *dobj)
-{
-    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(dobj, "lat_ns");
-    if (cJSON_GetObjectItemCaseSensitive(lat, "percentile"))
-        return lat;
-    return cJSON_GetObjectItemCaseSensitive(dobj, "clat_ns");
-}
-
 static const cJSON *with_member(const cJSON *dobj, const char *member)
 {
-    return cJSON_GetObjectItemCaseSensitive(latency_source(dobj), member);
+    return cJSON_GetObjectItemCaseSensitive(fiojson_latency(dobj), member);
 }
 
 static void read_dir(struct xr_dir *dir, const cJSON *dobj)
 {
-    const cJSON *clat = cJSON_GetObjectItemCaseSensitive(dobj, "clat_ns");
-
     for (int i = 0; i < XR_NPCT; i++)
         dir->clat_pct_ns[i] = NAN;
     dir->clat_mean_ns = dir->clat_min_ns = dir->clat_max_ns = NAN;
     if (!cJSON_IsObject(dobj))
         return;
-    dir->io_bytes = (uint64_t)xr_json_num(dobj, "io_bytes", 0);
-    dir->total_ios = (uint64_t)xr_json_num(dobj, "total_ios", 0);
-    dir->runtime_ms = (uint64_t)xr_json_num(dobj, "runtime", 0);
-    dir->iops = xr_json_num(dobj, "iops", 0);
+    dir->io_bytes = (uint64_t)fiojson_num(dobj, "io_bytes", 0);
+    dir->total_ios = (uint64_t)fiojson_num(dobj, "total_ios", 0);
+    dir->runtime_ms = (uint64_t)fiojson_num(dobj, "runtime", 0);
+    dir->iops = fiojson_num(dobj, "iops", 0);
     /* "bw_bytes" since fio 3.3; "bw" (KiB/s) before */
-    dir->bw_bytes = xr_json_num(dobj, "bw_bytes", xr_json_num(dobj, "bw", 0) * 1024);
+    dir->bw_bytes = fiojson_num(dobj, "bw_bytes", fiojson_num(dobj, "bw", 0) * 1024);
     /* min/mean/max from the same latency as the percentiles */
-    const cJSON *src = latency_source(dobj);
-    dir->total_lat = src != clat;
+    const cJSON *src = fiojson_latency(dobj);
+    dir->total_lat = src && strcmp(src->string, "lat_ns") == 0;
     if (cJSON_IsObject(src)) {
-        dir->clat_min_ns = xr_json_num(src, "min", NAN);
-        dir->clat_max_ns = xr_json_num(src, "max", NAN);
-        dir->clat_mean_ns = xr_json_num(src, "mean", NAN);
+        dir->clat_min_ns = fiojson_num(src, "min", NAN);
+        dir->clat_max_ns = fiojson_num(src, "max", NAN);
+        dir->clat_mean_ns = fiojson_num(src, "mean", NAN);
     }
     read_percentiles(dir, with_member(dobj, "percentile"));
     read_bins(dir, with_member(dobj, "bins"));
@@ -197,13 +162,13 @@ static void read_dir(struct xr_dir *dir, const cJSON *dobj)
 
 static void read_job(struct xr_job *job, const cJSON *jobj, const cJSON *global)
 {
-    const char *host = xr_json_str(jobj, "hostname");
+    const char *host = fiojson_str(jobj, "hostname");
     static const char *const dkey[XR_NDIR] = { "read", "write", "trim" };
 
-    job->name = xr_mem_strdup(xr_json_str(jobj, "jobname"));
+    job->name = xr_mem_strdup(fiojson_str(jobj, "jobname"));
     job->hostname = *host ? xr_mem_strdup(host) : NULL;
-    job->groupid = (int)xr_json_num(jobj, "groupid", 0);
-    job->error = (int)xr_json_num(jobj, "error", 0);
+    job->groupid = (int)fiojson_num(jobj, "groupid", 0);
+    job->error = (int)fiojson_num(jobj, "error", 0);
     xr_json_kv(global, &job->opts, &job->nopts);
     xr_json_kv(cJSON_GetObjectItemCaseSensitive(jobj, "job options"), &job->opts, &job->nopts);
     job->engine = xr_mem_strdup("");
@@ -219,12 +184,10 @@ static void read_job(struct xr_job *job, const cJSON *jobj, const cJSON *global)
 
 int xr_fiojson_parse(struct xr_doc *doc, const cJSON *root, char *err, size_t errlen)
 {
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(root, "jobs");
+    const cJSON *jobs = fiojson_jobs(root);
     const cJSON *global = cJSON_GetObjectItemCaseSensitive(root, "global options");
     const cJSON *it;
 
-    if (!jobs)
-        jobs = cJSON_GetObjectItemCaseSensitive(root, "client_stats");
     if (!cJSON_IsArray(jobs)) {
         snprintf(err, errlen, "\"%s\" is not an array", jobs->string);
         return -1;
@@ -234,13 +197,13 @@ int xr_fiojson_parse(struct xr_doc *doc, const cJSON *root, char *err, size_t er
                  jobs->string);
         return -1;
     }
-    doc->fio_version = xr_mem_strdup(xr_json_str(root, "fio version"));
-    doc->timestamp = (int64_t)xr_json_num(root, "timestamp", 0);
-    doc->timestamp_ms = (int64_t)xr_json_num(root, "timestamp_ms", 0);
+    doc->fio_version = xr_mem_strdup(fiojson_str(root, "fio version"));
+    doc->timestamp = (int64_t)fiojson_num(root, "timestamp", 0);
+    doc->timestamp_ms = (int64_t)fiojson_num(root, "timestamp_ms", 0);
     cJSON_ArrayForEach(it, jobs) {
         /* client/server with several hosts adds an "All clients" sum of the
          * hosts' entries; reporting it too would count every I/O twice */
-        if (strcmp(xr_json_str(it, "jobname"), "All clients") == 0)
+        if (strcmp(fiojson_str(it, "jobname"), "All clients") == 0)
             continue;
         read_job(xr_mem_push(&doc->jobs, &doc->njobs, sizeof *doc->jobs), it, global);
     }

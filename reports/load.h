@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "../common/fiojson.h"
 #include "results.h"
 
 /* fio's JSON output: one document, with "jobs" or "client_stats". */
@@ -24,10 +25,8 @@ int xr_fiolog_parse(struct xr_set *set, const char *path, const char *buf, size_
 /* 1 when the file name is one fio gives its logs. */
 int xr_fiolog_named(const char *path);
 
-/* Lookups that give a default instead of failing: fio leaves out what a run
- * did not measure. */
-const char *xr_json_str(const cJSON *obj, const char *key);        /* "" when absent */
-double xr_json_num(const cJSON *obj, const char *key, double dflt);
+/* Lookups that give a default instead of failing (fio leaves out what a run
+ * did not measure): fiojson_num and fiojson_str, common/fiojson.h. */
 /* Any scalar as text (strings as they are, numbers shortest, booleans). */
 char *xr_json_text(const cJSON *item);
 /* Every member of an object as struct xr_kv, appended. */

@@ -115,7 +115,7 @@ static struct figures read_figures(const cJSON *root)
 static int named_before(const cJSON *jobs, const cJSON *upto, const char *name)
 {
     for (const cJSON *j = jobs->child; j && j != upto; j = j->next)
-        if (strcmp(xr_json_str(j, "name"), name) == 0)
+        if (strcmp(fiojson_str(j, "name"), name) == 0)
             return 1;
     return 0;
 }
@@ -126,7 +126,7 @@ static char *job_names(const cJSON *jobs)
     char *out = xr_mem_strdup("");
 
     cJSON_ArrayForEach(job, jobs) {
-        const char *name = xr_json_str(job, "name");
+        const char *name = fiojson_str(job, "name");
         char *next;
 
         if (named_before(jobs, job, name))
@@ -149,9 +149,9 @@ int xr_xdstats_parse(struct xr_xdstats *st, const cJSON *root, char *err, size_t
         snprintf(err, errlen, "xdevice stats without a \"jobs\" array");
         return -1;
     }
-    st->version = xr_mem_strdup(xr_json_str(head, "version"));
-    st->run_id = xr_mem_strdup(xr_json_str(head, "run_id"));
-    st->type = xr_mem_strdup(xr_json_str(first, "type"));
+    st->version = xr_mem_strdup(fiojson_str(head, "version"));
+    st->run_id = xr_mem_strdup(fiojson_str(head, "run_id"));
+    st->type = xr_mem_strdup(fiojson_str(first, "type"));
     st->njobs = (size_t)cJSON_GetArraySize(jobs);
     st->job_names = job_names(jobs);
     xr_json_kv(cJSON_GetObjectItemCaseSensitive(first, "config"), &st->config, &st->nconfig);

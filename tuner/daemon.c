@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "xdtune.h"
+#include "core/config.h"
+#include "../common/fiojson.h"
 
 struct sample {              /* cumulative counters at one point in time */
     double t_ms, ios, hits, lookups, evictions;
@@ -44,15 +46,15 @@ struct daemon {
 static void sample_fio(const char *path, struct sample *s)
 {
     char *text = path ? xt_read_file(path, NULL) : NULL;
-    cJSON *last = text ? xt_last_document(text) : NULL;
-    const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(last, "jobs");
+    cJSON *last = text ? fiojson_last_document(text) : NULL;
+    const cJSON *job, *jobs = fiojson_jobs(last);
     cJSON_ArrayForEach(job, jobs) {
-        s->ios += xt_json_num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios") +
-                  xt_json_num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios");
+        s->ios += fiojson_num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios", 0) +
+                  fiojson_num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios", 0);
         s->have_fio = 1;
     }
     if (s->have_fio)
-        s->t_ms = xt_json_num(last, "timestamp_ms");
+        s->t_ms = fiojson_num(last, "timestamp_ms", 0);
     cJSON_Delete(last);
     free(text);
 }
@@ -61,12 +63,12 @@ static void add_cache(const cJSON *layers, struct sample *s)
 {
     const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
     if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
-        s->hits += xt_json_num(cache, "hits");
-        s->lookups += xt_json_num(cache, "hits") + xt_json_num(cache, "misses");
-        s->evictions += xt_json_num(cache, "evictions");
+        s->hits += fiojson_num(cache, "hits", 0);
+        s->lookups += fiojson_num(cache, "hits", 0) + fiojson_num(cache, "misses", 0);
+        s->evictions += fiojson_num(cache, "evictions", 0);
         /* one cache per process: every job's record shows the same fill */
-        s->cached_bytes = fmax(s->cached_bytes, xt_json_num(cache, "bytes_cached"));
-        s->capacity_bytes = fmax(s->capacity_bytes, xt_json_num(cache, "capacity_bytes"));
+        s->cached_bytes = fmax(s->cached_bytes, fiojson_num(cache, "bytes_cached", 0));
+        s->capacity_bytes = fmax(s->capacity_bytes, fiojson_num(cache, "capacity_bytes", 0));
         s->have_cache = 1;
     }
 }
@@ -79,9 +81,9 @@ static void add_record(const cJSON *rec, struct sample *s, int use_ops)
         cJSON_GetObjectItemCaseSensitive(rec, "total"), "ops");
     add_cache(cJSON_GetObjectItemCaseSensitive(rec, "layers"), s);
     if (use_ops) {
-        s->ios += xt_json_num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops") +
-                  xt_json_num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops");
-        s->t_ms = fmax(s->t_ms, xt_json_num(rec, "time_ms"));
+        s->ios += fiojson_num(cJSON_GetObjectItemCaseSensitive(ops, "read"), "ops", 0) +
+                  fiojson_num(cJSON_GetObjectItemCaseSensitive(ops, "write"), "ops", 0);
+        s->t_ms = fmax(s->t_ms, fiojson_num(rec, "time_ms", 0));
         s->have_fio = 1;
     }
     const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(rec, "config");
@@ -116,7 +118,7 @@ static void sample_stats(const char *path, struct sample *s)
         char key[160];
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(doc, "job");
         snprintf(key, sizeof(key), "%s/%.0f", cJSON_IsString(name) ? name->valuestring : "",
-                 xt_json_num(doc, "jobnum"));
+                 fiojson_num(doc, "jobnum", 0));
         unsigned i = 0;
         while (i < n && strcmp(names[i], key))
             i++;
@@ -171,9 +173,9 @@ static double metric_of(const struct daemon *D, double iops, double hit, const c
 }
 
 /* The next value of a live key: one grid step up or down from cur. */
-static int step_value(const struct xt_tunable *t, const char *cur, int dir, char *out, size_t len)
+static int step_value(const struct xd_tunable *t, const char *cur, int dir, char *out, size_t len)
 {
-    if (t->kind != XT_NUM)
+    if (t->type == XD_T_ENUM || t->type == XD_T_BOOL)
         return -1;
     double v = strtod(cur, NULL), next;
     if (t->log_scale)
@@ -205,21 +207,17 @@ static int apply(struct daemon *D, struct xd_config *cfg, const char *key, const
 }
 
 /* The live keys this config can turn: built, and meaningful for its type. */
-static int key_usable(const struct xt_tunable *t, const struct xd_config *cfg)
+static int key_usable(const struct xd_tunable *t, const struct xd_config *cfg)
 {
     char err[XD_ERRLEN], next[64];
     const char *cur = xd_config_get(cfg, t->key);
-    if (!t->live || t->kind != XT_NUM || !cur)
+    int k = xd_key_lookup(t->key);
+    if (!t->live || t->type == XD_T_ENUM || t->type == XD_T_BOOL || !cur)
         return 0;
-    if (strstr(t->key, "compression") && strcmp(xd_config_get(cfg, "storage_type"), "compressed"))
+    if (k >= 0 && !xd_key_applies(k, cfg->storage_type))
         return 0;
     if (!strcmp(t->key, "cache_size") && strcmp(xd_config_get(cfg, "enable_read_cache"), "true"))
         return 0;
-    static const char *const hybrid_only[] = {"hot_", "cold_", "tier_", "migration_"};
-    for (size_t i = 0; i < sizeof(hybrid_only) / sizeof(hybrid_only[0]); i++)
-        if (!strncmp(t->key, hybrid_only[i], strlen(hybrid_only[i])) &&
-            strcmp(xd_config_get(cfg, "storage_type"), "hybrid"))
-            return 0;
     struct xd_config *probe = xd_config_dup(cfg);
     int ok = probe && (step_value(t, cur, 1, next, sizeof(next)) == 0 ||
                        step_value(t, cur, -1, next, sizeof(next)) == 0) &&
@@ -242,7 +240,7 @@ static int cache_filling(const struct sample *a, const struct sample *b)
 static int choose(struct daemon *D, const struct xd_config *cfg, double hit, int filling,
                   char *key, char *value, int *target_driven)
 {
-    const struct xt_tunable *cache = xt_tunable_find("cache_size");
+    const struct xd_tunable *cache = xd_tunable_find("cache_size");
     *target_driven = 0;
     if (D->goal.cache_hit > 0 && isfinite(hit) && hit < D->goal.cache_hit && filling)
         return 1;
@@ -258,9 +256,9 @@ static int choose(struct daemon *D, const struct xd_config *cfg, double hit, int
     }
     if (D->goal.cache_hit > 0 && isfinite(hit) && hit >= D->goal.cache_hit)
         return -1; /* at the target: leave it be */
-    for (unsigned tries = 0; tries < 2 * xt_tunable_count(); tries++) {
-        unsigned i = D->next_key++ % xt_tunable_count();
-        const struct xt_tunable *t = xt_tunable_get(i);
+    for (unsigned tries = 0; tries < 2 * xd_tunable_count(); tries++) {
+        unsigned i = D->next_key++ % xd_tunable_count();
+        const struct xd_tunable *t = xd_tunable_get(i);
         if (!key_usable(t, cfg))
             continue;
         int dir = D->direction[i % XT_MAX_DIMS] ? D->direction[i % XT_MAX_DIMS] : 1;
@@ -305,8 +303,8 @@ static int judge(struct daemon *D, struct xd_config *cfg, double metric, const c
         xt_history_change(D->hist, 0, c->key, c->new_value, c->old, mname, metric, NAN);
         printf("xdtune: cycle %u: reverted %s to %s (it cost %.1f%%)\n", cycle, c->key, c->old,
                100.0 * (c->before - metric) / fmax(fabs(c->before), 1e-9));
-        for (unsigned i = 0; i < xt_tunable_count(); i++)
-            if (!strcmp(xt_tunable_get(i)->key, c->key))
+        for (unsigned i = 0; i < xd_tunable_count(); i++)
+            if (!strcmp(xd_tunable_get(i)->key, c->key))
                 D->direction[i % XT_MAX_DIMS] = -(D->direction[i % XT_MAX_DIMS] ? D->direction[i % XT_MAX_DIMS] : 1);
     }
     return rc;

@@ -151,7 +151,7 @@ static struct xt_dim *space_new_dim(struct xt_space *s, const char *key, const c
     struct xt_dim *d = &s->dim[s->n++];
     memset(d, 0, sizeof(*d));
     snprintf(d->key, sizeof(d->key), "%s", key);
-    const struct xt_tunable *t = xt_tunable_find(key);
+    const struct xd_tunable *t = xd_tunable_find(key);
     d->live = t ? t->live : 0;
     return d;
 }
@@ -165,7 +165,8 @@ void xt_space_free(struct xt_space *s)
 }
 
 /* The types that keep data as a plain file at the job's path: a search can
- * move among them without ever meeting a file another type wrote. */
+ * move among them without ever meeting a file another type wrote.
+ * TODO(type table): a capability of struct xd_type, not a list here. */
 static const char raw_types[] = "regular|mmap|direct|sparse";
 
 static int in_list(const char *list, const char *word)
@@ -177,17 +178,25 @@ static int in_list(const char *list, const char *word)
     return 0;
 }
 
-/* Which tunables make sense for a start config of this type. */
-static int tunable_applies(const char *key, const char *type)
+/* Which tunables make sense for a start config of this type: the schema's
+ * types column (xd_key_applies); storage_type itself moves among raw types. */
+static int tunable_applies(const char *key, int type)
 {
     if (strcmp(key, "storage_type") == 0)
-        return in_list(raw_types, type);
-    if (strstr(key, "compress"))
-        return strcmp(type, "compressed") == 0;
-    if (strncmp(key, "hot_", 4) == 0 || strncmp(key, "cold_", 5) == 0 ||
-        strncmp(key, "migration", 9) == 0 || strncmp(key, "tier_", 5) == 0)
-        return strcmp(type, "hybrid") == 0;
-    return 1;
+        return in_list(raw_types, xd_enum_name(XD_KEY_storage_type, type));
+    int k = xd_key_lookup(key);
+    return k < 0 || xd_key_applies(k, type);
+}
+
+/* A tunable's values as a choice list, NULL for a numeric one: an ENUM's
+ * choices; a BOOL's default first, so a walk of the grid starts there. */
+static const char *tunable_choices(const struct xd_tunable *t)
+{
+    if (t->type == XD_T_ENUM)
+        return t->choices;
+    if (t->type == XD_T_BOOL)
+        return strcmp(t->def, "true") ? "false|true" : "true|false";
+    return NULL;
 }
 
 /* Cache sizes above half the machine's memory would take it from fio and
@@ -220,19 +229,18 @@ static void dim_keep_raw_types(struct xt_dim *d)
 
 int xt_space_default(struct xt_space *s, const struct xd_config *start, char *err, size_t errlen)
 {
-    char type[32];
-    snprintf(type, sizeof(type), "%s", xd_config_get(start, "storage_type"));
     memset(s, 0, sizeof(*s));
-    for (unsigned i = 0; i < xt_tunable_count(); i++) {
-        const struct xt_tunable *t = xt_tunable_get(i);
-        if (!tunable_applies(t->key, type))
+    for (unsigned i = 0; i < xd_tunable_count(); i++) {
+        const struct xd_tunable *t = xd_tunable_get(i);
+        const char *choices = tunable_choices(t);
+        if (!tunable_applies(t->key, start->storage_type))
             continue;
         struct xt_dim *d = space_new_dim(s, t->key, "tunables", err, errlen);
         int rc = d ? 0 : -EINVAL;
         if (!rc)
-            rc = t->kind == XT_CHOICE ? dim_choices(d, t->choices, "tunables", err, errlen)
-                                      : dim_range(d, t->lo, t->hi, t->step, t->log_scale,
-                                                  "tunables", err, errlen);
+            rc = choices ? dim_choices(d, choices, "tunables", err, errlen)
+                         : dim_range(d, t->lo, t->hi, t->step, t->log_scale, "tunables", err,
+                                     errlen);
         if (!rc)
             rc = dim_validate(d, 0, "tunables", err, errlen);
         if (!rc && strcmp(d->key, "storage_type") == 0)

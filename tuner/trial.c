@@ -19,6 +19,7 @@
 
 #include "xdtune.h"
 #include "../backends/core/fileutil.h"
+#include "../common/fiojson.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -73,7 +74,7 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
     if (dirfd < 0)
         return dirfd;
     struct iovec iov = {(void *)text, strlen(text)};
-    int rc = xd_replace_at(dirfd, base, 0644, &iov, 1);
+    int rc = xd_write_file_atomic(dirfd, base, 0644, &iov, 1, NULL, NULL, 0);
     close(dirfd);
     if (rc)
         fail(err, errlen, "%s: cannot replace it: %s", path, xd_refusal(rc));
@@ -355,28 +356,6 @@ int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *pre
 
 /* --- figures ---------------------------------------------------------------------- */
 
-double xt_json_num(const cJSON *o, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
-/* fio with --status-interval writes several documents; the last one is whole. */
-cJSON *xt_last_document(const char *text)
-{
-    cJSON *doc = NULL;
-    const char *p = strchr(text, '{'), *end = NULL;
-    while (p) {
-        cJSON *next = cJSON_ParseWithOpts(p, &end, 0);
-        if (!next)
-            break;
-        cJSON_Delete(doc);
-        doc = next;
-        p = strchr(end, '{');
-    }
-    return doc;
-}
-
 static void stats_figures(const char *stats_json, struct xt_figures *fig)
 {
     fig->cache_hit = -1;
@@ -390,11 +369,11 @@ static void stats_figures(const char *stats_json, struct xt_figures *fig)
         const cJSON *cache = cJSON_GetObjectItemCaseSensitive(layers, "cache");
         const cJSON *compress = cJSON_GetObjectItemCaseSensitive(layers, "compress");
         if (cache && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cache, "enabled"))) {
-            hits += xt_json_num(cache, "hits");
-            lookups += xt_json_num(cache, "hits") + xt_json_num(cache, "misses");
+            hits += fiojson_num(cache, "hits", 0);
+            lookups += fiojson_num(cache, "hits", 0) + fiojson_num(cache, "misses", 0);
         }
-        if (compress && xt_json_num(compress, "ratio") > 0) {
-            ratio_sum += xt_json_num(compress, "ratio");
+        if (compress && fiojson_num(compress, "ratio", 0) > 0) {
+            ratio_sum += fiojson_num(compress, "ratio", 0);
             nratio++;
         }
     }
@@ -405,23 +384,12 @@ static void stats_figures(const char *stats_json, struct xt_figures *fig)
     cJSON_Delete(doc);
 }
 
-/* fio's total latency of a direction (lat_ns, with percentiles since the
- * job copy asks for them), or its completion latency (clat_ns) when a job
- * section turned lat percentiles off; xdreport prefers lat the same way. */
-static const cJSON *total_latency(const cJSON *dir)
-{
-    const cJSON *lat = cJSON_GetObjectItemCaseSensitive(dir, "lat_ns");
-    if (cJSON_GetObjectItemCaseSensitive(lat, "percentile"))
-        return lat;
-    return cJSON_GetObjectItemCaseSensitive(dir, "clat_ns");
-}
-
 int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_figures *fig,
                      char *err, size_t errlen)
 {
     static const char *const dirs[] = { "read", "write", "trim" };
-    cJSON *doc = xt_last_document(fio_json);
-    const cJSON *job, *jobs = cJSON_GetObjectItemCaseSensitive(doc, "jobs");
+    cJSON *doc = fiojson_last_document(fio_json);
+    const cJSON *job, *jobs = fiojson_jobs(doc);
     double ios = 0, lat_sum = 0, wios = 0, wlat_sum = 0;
     memset(fig, 0, sizeof(*fig));
     if (!cJSON_IsArray(jobs) || cJSON_GetArraySize(jobs) == 0) {
@@ -429,25 +397,27 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_fig
         return fail(err, errlen, "fio's output is not its JSON (no \"jobs\")");
     }
     cJSON_ArrayForEach(job, jobs) {
-        if (xt_json_num(job, "error")) {
+        if (fiojson_num(job, "error", 0)) {
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(job, "jobname");
             fail(err, errlen, "fio job %s ended with error %.0f (%s)",
-                 cJSON_IsString(name) ? name->valuestring : "?", xt_json_num(job, "error"),
-                 strerror((int)xt_json_num(job, "error")));
+                 cJSON_IsString(name) ? name->valuestring : "?", fiojson_num(job, "error", 0),
+                 strerror((int)fiojson_num(job, "error", 0)));
             cJSON_Delete(doc);
             return -1;
         }
         for (int d = 0; d < 3; d++) {
             const cJSON *dir = cJSON_GetObjectItemCaseSensitive(job, dirs[d]);
-            const cJSON *lat = total_latency(dir);
+            /* total latency: the job copy sets lat_percentiles=1, unless a
+             * job section turned it off */
+            const cJSON *lat = fiojson_latency(dir);
             const cJSON *pct = cJSON_GetObjectItemCaseSensitive(lat, "percentile");
-            double n = xt_json_num(dir, "total_ios"), p99 = xt_json_num(pct, "99.000000") / 1000.0;
-            fig->iops += xt_json_num(dir, "iops");
+            double n = fiojson_num(dir, "total_ios", 0), p99 = fiojson_num(pct, "99.000000", 0) / 1000.0;
+            fig->iops += fiojson_num(dir, "iops", 0);
             ios += n;
-            lat_sum += n * xt_json_num(lat, "mean") / 1000.0;
+            lat_sum += n * fiojson_num(lat, "mean", 0) / 1000.0;
             if (d == 1) {
                 wios += n;
-                wlat_sum += n * xt_json_num(lat, "mean") / 1000.0;
+                wlat_sum += n * fiojson_num(lat, "mean", 0) / 1000.0;
             }
             if (n > 0 && p99 > fig->p99_us)
                 fig->p99_us = p99;

@@ -13,22 +13,10 @@
 #define XT_MAX_DIMS 32
 #define XT_MAX_VALS 64
 
-/* --- tunables.c: which schema keys the tuner may change, and how ------------ */
+/* Which schema keys the tuner may change, and how: the library's tunable
+ * table (xd_tunable_*, XD_TUNABLES in config_schema.h), the only one. */
 
 enum xt_kind { XT_NUM, XT_CHOICE };
-
-struct xt_tunable {
-    const char *key;
-    enum xt_kind kind;
-    double lo, hi, step;   /* XT_NUM: grid lo, lo+step... or lo, lo*step... (log_scale) */
-    int log_scale;
-    const char *choices;   /* XT_CHOICE: "a|b|c" */
-    int live;              /* safe to change while fio runs (the daemon's keys) */
-};
-
-unsigned xt_tunable_count(void);
-const struct xt_tunable *xt_tunable_get(unsigned i);
-const struct xt_tunable *xt_tunable_find(const char *key);
 
 /* --- space.c: the discrete search space ------------------------------------- */
 
@@ -115,12 +103,6 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
  * followed), in a checked directory. Returns the fd or -errno. */
 int xt_create(const char *path, char *err, size_t errlen);
 char *xt_read_file(const char *path, size_t *len);
-struct cJSON;
-/* A member's number, 0 when it is missing or not a number. */
-double xt_json_num(const struct cJSON *o, const char *key);
-/* The last whole JSON document in text (fio's --status-interval output holds
- * one per interval), NULL when there is none; the caller cJSON_Deletes it. */
-struct cJSON *xt_last_document(const char *text);
 
 /* --- score.c: the objective --------------------------------------------------- */
 

@@ -6,14 +6,7 @@
 #include <stdlib.h>
 
 #include "cachepolicy.h"
-
-static uint64_t sim_hash(uint32_t id)
-{
-    uint64_t x = (uint64_t)id * 0x9e3779b97f4a7c15ull;
-    x ^= x >> 29;
-    x *= 0xbf58476d1ce4e5b9ull;
-    return x ^ (x >> 32);
-}
+#include "hash.h"
 
 struct sim_slots {
     uint32_t *slot_of; /* by id; XD_CP_NONE when not resident */
@@ -29,7 +22,7 @@ static bool sim_any(void *ctx, uint32_t slot)
 
 static uint64_t sim_slot_hash(void *ctx, uint32_t slot)
 {
-    return sim_hash(((struct sim_slots *)ctx)->id_of[slot]);
+    return xd_hash_mix(((struct sim_slots *)ctx)->id_of[slot], 0);
 }
 
 /* A slot for id: a freed or never-used one while there are any, else the
@@ -47,7 +40,7 @@ static void sim_fill(struct xd_cp *p, struct sim_slots *s, uint32_t id, uint32_t
         return;
     s->id_of[slot] = id;
     s->slot_of[id] = slot;
-    xd_cp_insert(p, slot, sim_hash(id));
+    xd_cp_insert(p, slot, xd_hash_mix(id, 0));
 }
 
 static void sim_trim(struct xd_cp *p, struct sim_slots *s, uint32_t id)

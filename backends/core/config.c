@@ -21,12 +21,12 @@
 #include "json.h"
 #include "xd_internal.h"
 
-#define XD_INFO(sec, key, type, def, min, max, allowed, flags, help) \
-    {#sec, #key, XD_T_##type, def, (double)(min), (double)(max), allowed, flags, help},
+#define XD_INFO(sec, key, type, def, min, max, allowed, flags, types, help) \
+    {#sec, #key, XD_T_##type, def, (double)(min), (double)(max), allowed, flags, types, help},
 const struct xd_key_info xd_keys[XD_KEY_COUNT] = {XD_SCHEMA(XD_INFO)};
 #undef XD_INFO
 
-#define XD_OFFSET(sec, key, type, def, min, max, allowed, flags, help) offsetof(struct xd_config, key),
+#define XD_OFFSET(sec, key, type, def, min, max, allowed, flags, types, help) offsetof(struct xd_config, key),
 static const size_t key_offset[XD_KEY_COUNT] = {XD_SCHEMA(XD_OFFSET)};
 #undef XD_OFFSET
 
@@ -110,6 +110,12 @@ int xd_key_lookup(const char *name)
         if (!strcmp(xd_keys[i].name, name))
             return i;
     return -1;
+}
+
+bool xd_key_applies(enum xd_key key, int storage_type)
+{
+    unsigned types = xd_keys[key].types;
+    return types == XD_ANY || (types & (1u << storage_type));
 }
 
 unsigned xd_config_key_count(void) { return XD_KEY_COUNT; }

@@ -12,7 +12,7 @@
 
 /* Key indices: XD_KEY_cache_size, ... */
 enum xd_key {
-#define XD_KEY_ENUM(sec, key, type, def, min, max, allowed, flags, help) XD_KEY_##key,
+#define XD_KEY_ENUM(sec, key, type, def, min, max, allowed, flags, types, help) XD_KEY_##key,
     XD_SCHEMA(XD_KEY_ENUM)
 #undef XD_KEY_ENUM
     XD_KEY_COUNT
@@ -28,7 +28,7 @@ enum xd_key {
 #define XD_CTYPE_FLOAT double
 
 struct xd_config {
-#define XD_KEY_FIELD(sec, key, type, def, min, max, allowed, flags, help) XD_CTYPE_##type key;
+#define XD_KEY_FIELD(sec, key, type, def, min, max, allowed, flags, types, help) XD_CTYPE_##type key;
     XD_SCHEMA(XD_KEY_FIELD)
 #undef XD_KEY_FIELD
     /* Where each key's value came from ("default", "file.ini:12", "option
@@ -44,6 +44,7 @@ struct xd_key_info {
     double min, max;
     const char *allowed;
     unsigned flags;
+    unsigned types; /* XD_ANY or XD_ON(TYPE) | ...: see xd_key_applies */
     const char *help;
 };
 
@@ -57,6 +58,10 @@ enum xd_codec_id { XD_CODEC_LZ4, XD_CODEC_ZSTD, XD_CODEC_SNAPPY, XD_CODEC_GZIP, 
 
 /* Index of a key by name, or -1. */
 int xd_key_lookup(const char *name);
+/* Whether key means anything to a device of storage_type (enum
+ * xd_storage_type): the schema's types column, the one rule for it (xdtune
+ * leaves the others out of a search). */
+bool xd_key_applies(enum xd_key key, int storage_type);
 /* The name of value i of an ENUM key. */
 const char *xd_enum_name(enum xd_key key, int value);
 /* Where key's value came from ("file:line", "option xd_KEY"), or "default". */

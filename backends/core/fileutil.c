@@ -338,26 +338,103 @@ int xd_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-int xd_replace_at(int dirfd, const char *name, mode_t mode, const struct iovec *iov, int iovcnt)
+#define RETRY_EINTR(call)                                                      \
+    ({                                                                         \
+        int _r;                                                                \
+        while ((_r = (call)) == -1 && errno == EINTR)                          \
+            ;                                                                  \
+        _r;                                                                    \
+    })
+
+/* Only a regular file (or nothing) at name may be replaced: renaming over a
+ * symlink would not follow it, but would silently cut a link someone made. */
+static int atomic_check_target(int dirfd, const char *name, const char *what, char *err,
+                               size_t errlen)
 {
-    char tmp[256];
     struct stat st;
-    if (!fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) && !S_ISREG(st.st_mode))
-        return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-    int fd = xd_temp_at(dirfd, name, mode, tmp, sizeof(tmp)), rc = 0;
-    if (fd < 0)
-        return fd;
-    for (int i = 0; !rc && i < iovcnt; i++)
-        rc = xd_write_all(fd, iov[i].iov_base, iov[i].iov_len);
-    if (!rc && fsync(fd))
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+        int rc = errno == ENOENT ? 0 : -errno;
+        if (rc)
+            xd_errf(err, errlen, "%s: cannot examine it: %s", what, strerror(-rc));
+        return rc;
+    }
+    if (S_ISREG(st.st_mode))
+        return 0;
+    xd_errf(err, errlen, "%s: is a %s, not replaced; allowed: a regular file or no file", what,
+            S_ISLNK(st.st_mode) ? "symbolic link" : S_ISDIR(st.st_mode) ? "directory" : "special file");
+    return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EPERM;
+}
+
+/* Fill the temp file tmp (open as fd) and rename it over name; the temp
+ * file is gone when this fails. Returns the bytes filled or -errno. */
+static int64_t atomic_fill_rename(int dirfd, int fd, const char *tmp, const char *name,
+                                  xd_fill_fn fill, void *arg, const char **step)
+{
+    *step = "write the temporary file";
+    int64_t rc = fill(fd, arg, step);
+    if (rc >= 0 && RETRY_EINTR(fsync(fd))) {
         rc = -errno;
-    if (close(fd) && !rc)
+        *step = "fsync the temporary file";
+    }
+    if (close(fd) && rc >= 0) {
         rc = -errno;
-    if (!rc && renameat(dirfd, tmp, dirfd, name))
+        *step = "close the temporary file";
+    }
+    if (rc >= 0 && renameat(dirfd, tmp, dirfd, name)) {
         rc = -errno;
-    if (rc)
+        *step = "rename the temporary file over it";
+    }
+    if (rc < 0)
         unlinkat(dirfd, tmp, 0);
     return rc;
+}
+
+int64_t xd_write_file_atomic_with(int dirfd, const char *name, mode_t mode, xd_fill_fn fill,
+                                  void *arg, const char *what, char *err, size_t errlen)
+{
+    char tmp[NAME_MAX + 1];
+    const char *step = "create a temporary file beside it";
+    what = what ? what : name;
+    int64_t rc = atomic_check_target(dirfd, name, what, err, errlen);
+    if (rc)
+        return rc;
+    int fd = xd_temp_at(dirfd, name, mode, tmp, sizeof(tmp));
+    rc = fd < 0 ? fd : atomic_fill_rename(dirfd, fd, tmp, name, fill, arg, &step);
+    /* the rename is durable only once the directory is */
+    if (rc >= 0 && RETRY_EINTR(fsync(dirfd))) {
+        rc = -errno;
+        step = "fsync its directory";
+    }
+    if (rc < 0)
+        xd_errf(err, errlen, "%s: cannot %s: %s", what, step, strerror((int)-rc));
+    return rc;
+}
+
+struct iov_source {
+    const struct iovec *iov;
+    int iovcnt;
+};
+
+static int64_t fill_from_iov(int fd, void *arg, const char **step)
+{
+    const struct iov_source *src = arg;
+    int64_t total = 0;
+    for (int i = 0; i < src->iovcnt; i++) {
+        int rc = xd_write_all(fd, src->iov[i].iov_base, src->iov[i].iov_len);
+        if (rc)
+            return rc;
+        total += (int64_t)src->iov[i].iov_len;
+    }
+    return total;
+}
+
+int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct iovec *iov,
+                         int iovcnt, const char *what, char *err, size_t errlen)
+{
+    struct iov_source src = {iov, iovcnt};
+    int64_t rc = xd_write_file_atomic_with(dirfd, name, mode, fill_from_iov, &src, what, err,
+                                           errlen);
+    return rc < 0 ? (int)rc : 0;
 }
 
 const char *xd_refusal(int rc)

@@ -67,10 +67,27 @@ int xd_lock_at(int dirfd, const char *name, mode_t mode);
  * real directory owned by the caller. Returns its fd or -errno (-ELOOP: a
  * symlink, -EPERM: someone else's). */
 int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode);
-/* Replace name in dirfd atomically with the buffers' bytes: temp file,
- * fsync, renameat. Only a regular file (or nothing) may be at name: a
- * symlink there is refused (-ELOOP) rather than replaced. 0 or -errno. */
-int xd_replace_at(int dirfd, const char *name, mode_t mode, const struct iovec *iov, int iovcnt);
+/* What xd_write_file_atomic_with puts in the new file: write all of it to
+ * fd and return the bytes written, or -errno with *step naming what failed
+ * (to follow "cannot "). */
+typedef int64_t (*xd_fill_fn)(int fd, void *arg, const char **step);
+/* The one way xdevice and its tools replace a file (config saves, stats
+ * documents and fragments, tmpfs backups, xdtune's outputs), so that a
+ * reader sees the whole old or the whole new file and a crash leaves one of
+ * them: a new temp file ".NAME.XXXXXX" beside name (xd_temp_at:
+ * O_CREAT|O_EXCL|O_NOFOLLOW relative to dirfd, so a planted name is skipped,
+ * never followed), given mode exactly (fchmod, whatever the umask), filled,
+ * fsync'd, renamed over name, then dirfd fsync'd so that the rename is
+ * durable. Only a regular file or nothing may be at name: a symlink
+ * (-ELOOP), a directory (-EISDIR) or anything else (-EPERM) is refused,
+ * never followed or replaced. On failure the temp file is removed and, when
+ * err is not NULL, one line there names what (name when NULL) and the step
+ * that failed. Returns the bytes fill wrote or -errno. */
+int64_t xd_write_file_atomic_with(int dirfd, const char *name, mode_t mode, xd_fill_fn fill,
+                                  void *arg, const char *what, char *err, size_t errlen);
+/* The same with the buffers' bytes. 0 or -errno. */
+int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct iovec *iov,
+                         int iovcnt, const char *what, char *err, size_t errlen);
 /* Open a data file. With O_CREAT a new file is made with O_EXCL and then
  * given mode exactly (file_permissions, whatever the umask); an existing
  * one is opened as it is, through a symlink only when follow (the file

@@ -277,7 +277,8 @@ static int publish_fragment(struct xd_dev *dev, int dirfd, const char *run_id, u
     hdr.extra_len = (uint32_t)strlen(extra);
     snprintf(name, sizeof(name), "%s-%u.frag", run_id, job_key);
     struct iovec iov[] = {{&hdr, sizeof(hdr)}, {(void *)snap, sizeof(*snap)}, {extra, hdr.extra_len}};
-    int rc = xd_replace_at(dirfd, name, (mode_t)dev->cfg->file_permissions, iov, 3);
+    int rc = xd_write_file_atomic(dirfd, name, (mode_t)dev->cfg->file_permissions, iov, 3, NULL,
+                                  NULL, 0);
     free(extra);
     return rc;
 }
@@ -308,7 +309,7 @@ static int publish_document(int parentfd, int dirfd, const char *base, mode_t mo
         rc = -ENOMEM;
     if (!rc) {
         struct iovec iov[] = {{doc, strlen(doc)}, {"\n", 1}};
-        rc = xd_replace_at(parentfd, base, mode, iov, 2);
+        rc = xd_write_file_atomic(parentfd, base, mode, iov, 2, NULL, NULL, 0);
     }
     free(doc);
     return rc;

@@ -22,7 +22,8 @@ static const struct tunable_row rows[] = {XD_TUNABLES(XD_TUNE_ROW)};
 
 /* Storage types a search can try without a device of its own (block needs
  * one). hybrid is built but not searched yet: it needs a hot_directory on a
- * tmpfs and its own keys in the search. */
+ * tmpfs and its own keys in the search. TODO(type table): a capability of
+ * struct xd_type, not a list here. */
 static const char storage_type_choices[] = "regular|mmap|direct|tmpfs|sparse|compressed";
 
 static struct xd_tunable table[NROWS];

@@ -196,7 +196,7 @@ static void cache_detach(struct cache *c)
 
 static uint64_t ident_trace_id(dev_t dev, ino_t ino, unsigned view)
 {
-    return cache_hash((uint64_t)dev ^ ((uint64_t)view << 63), (uint64_t)ino);
+    return xd_hash_mix((uint64_t)dev ^ ((uint64_t)view << 63), (uint64_t)ino);
 }
 
 static bool ident_changed(const struct cache_ident *ident, const struct stat *st)

@@ -19,6 +19,7 @@
 
 #include "../core/cachepolicy.h"
 #include "../core/cachesim.h"
+#include "../core/hash.h"
 #include "../core/xd_internal.h"
 
 #define CACHE_MAX_SHARDS 16
@@ -179,14 +180,6 @@ struct cache_req {
 static inline uint64_t *req_seq(const struct cache_layer *cl, const struct xd_req *req)
 {
     return &((struct cache_req *)xd_req_ctx(cl->layer, req))->seq;
-}
-
-static inline uint64_t cache_hash(uint64_t file, uint64_t block)
-{
-    uint64_t x = file * 0x9e3779b97f4a7c15ull ^ block * 0xc2b2ae3d27d4eb4full;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    return x ^ (x >> 29);
 }
 
 static inline struct cache_shard *shard_of(const struct cache *c, uint64_t h)

@@ -38,7 +38,7 @@ static int shard_rehash(struct cache_shard *s, uint32_t want)
         struct cache_entry *e = &s->entries[id];
         if (e->state == ENTRY_FREE)
             continue;
-        uint32_t *bucket = &table[(cache_hash(e->file, e->block) >> 16) & (buckets - 1)];
+        uint32_t *bucket = &table[(xd_hash_mix(e->file, e->block) >> 16) & (buckets - 1)];
         e->hnext = *bucket;
         *bucket = id + 1;
     }

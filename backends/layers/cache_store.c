@@ -102,7 +102,7 @@ uint32_t shard_find(struct cache_shard *s, uint64_t h, uint64_t file, uint64_t b
 void shard_unhash(struct cache_shard *s, uint32_t id)
 {
     struct cache_entry *e = &s->entries[id];
-    uint32_t *link = &s->buckets[(cache_hash(e->file, e->block) >> 16) & s->bucket_mask];
+    uint32_t *link = &s->buckets[(xd_hash_mix(e->file, e->block) >> 16) & s->bucket_mask];
     while (*link != id + 1)
         link = &s->entries[*link - 1].hnext;
     *link = e->hnext;
@@ -155,7 +155,7 @@ static bool entry_evictable(void *ctx, uint32_t id)
 static uint64_t entry_hash(void *ctx, uint32_t id)
 {
     const struct cache_entry *e = &((struct cache_shard *)ctx)->entries[id];
-    return cache_hash(e->file, e->block);
+    return xd_hash_mix(e->file, e->block);
 }
 
 static bool entry_expired(const struct cache *c, const struct cache_entry *e)
@@ -226,7 +226,7 @@ static uint32_t shard_get(const struct cache *c, struct cache_shard *s, uint64_t
 /* Copy what req wants of block b from the cache; false on a miss. */
 bool cache_copy_out(struct cache *c, uint64_t key, uint64_t b, struct xd_req *req)
 {
-    uint64_t h = cache_hash(key, b), lo, hi;
+    uint64_t h = xd_hash_mix(key, b), lo, hi;
     struct cache_shard *s = shard_of(c, h);
     block_span(c, req, b, &lo, &hi);
     pthread_mutex_lock(&s->lock);
@@ -241,7 +241,7 @@ bool cache_copy_out(struct cache *c, uint64_t key, uint64_t b, struct xd_req *re
 
 bool cache_is_dirty(struct cache *c, uint64_t key, uint64_t b)
 {
-    uint64_t h = cache_hash(key, b);
+    uint64_t h = xd_hash_mix(key, b);
     struct cache_shard *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
     uint32_t id = shard_find(s, h, key, b);
@@ -256,7 +256,7 @@ void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const c
                        uint64_t seq)
 {
     struct cache *c = cl->cache;
-    uint64_t h = cache_hash(key, b);
+    uint64_t h = xd_hash_mix(key, b);
     struct cache_shard *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
     if (*stamp_of(s, h) > seq) {
@@ -281,7 +281,7 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
                        uint64_t b, uint64_t seq)
 {
     struct cache *c = cl->cache;
-    uint64_t key = h->ident->key, hash = cache_hash(key, b);
+    uint64_t key = h->ident->key, hash = xd_hash_mix(key, b);
     struct cache_shard *s = shard_of(c, hash);
     bool whole = block_whole(c, req, b);
     pthread_mutex_lock(&s->lock);
@@ -325,7 +325,7 @@ void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struc
     bool ok = req->op == XD_OP_WRITE && req->result == (int64_t)req->len;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     for (uint64_t b = first; b <= last; b++) {
-        uint64_t hash = cache_hash(key, b);
+        uint64_t hash = xd_hash_mix(key, b);
         struct cache_shard *s = shard_of(c, hash);
         uint64_t *stamp = stamp_of(s, hash);
         pthread_mutex_lock(&s->lock);
@@ -352,7 +352,7 @@ void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struc
 
 bool cache_present(struct cache *c, uint64_t key, uint64_t b)
 {
-    uint64_t h = cache_hash(key, b);
+    uint64_t h = xd_hash_mix(key, b);
     struct cache_shard *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
     uint32_t id = shard_get(c, s, h, key, b);
@@ -366,7 +366,7 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
                         uint64_t b, uint64_t seq)
 {
     struct cache *c = cl->cache;
-    uint64_t key = h->ident->key, hash = cache_hash(key, b), lo, hi;
+    uint64_t key = h->ident->key, hash = xd_hash_mix(key, b), lo, hi;
     struct cache_shard *s = shard_of(c, hash);
     block_span(c, req, b, &lo, &hi);
     pthread_mutex_lock(&s->lock);
@@ -405,7 +405,7 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
 bool cache_take(struct cache *c, struct cache_ident *ident, uint64_t b, char *dst,
                 uint32_t *version, bool wait)
 {
-    uint64_t h = cache_hash(ident->key, b);
+    uint64_t h = xd_hash_mix(ident->key, b);
     struct cache_shard *s = shard_of(c, h);
     bool taken = false;
     pthread_mutex_lock(&s->lock);
@@ -432,7 +432,7 @@ bool cache_take(struct cache *c, struct cache_ident *ident, uint64_t b, char *ds
 void cache_release(struct cache *c, struct cache_ident *ident, uint64_t b, uint32_t version,
                    bool ok)
 {
-    uint64_t h = cache_hash(ident->key, b);
+    uint64_t h = xd_hash_mix(ident->key, b);
     struct cache_shard *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
     uint32_t id = shard_find(s, h, ident->key, b);

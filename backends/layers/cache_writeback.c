@@ -149,7 +149,7 @@ int cache_flush_block(struct cache_layer *cl, struct cache_handle *h, uint64_t b
         int rc = cache_flush_run(h, b, cache_run_buf(cl), true);
         return rc < 0 ? rc : 0;
     }
-    uint64_t hash = cache_hash(h->ident->key, b);
+    uint64_t hash = xd_hash_mix(h->ident->key, b);
     struct cache_shard *s = shard_of(c, hash);
     pthread_mutex_lock(&s->lock);
     for (unsigned tries = 0; tries < 1000; tries++) {

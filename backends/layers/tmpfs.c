@@ -36,7 +36,6 @@
 #include "../core/xd_internal.h"
 
 #define TMPFS_COPY_CHUNK   (1u << 20)          /* read/write fallback of a copy */
-#define TMPFS_BACKUP_SUFFIX ".xdbackup"         /* temp names: ".P.xdbackup.XXXXXX" */
 #define TMPFS_MOUNT_SOURCE "xdevice"            /* how our mounts show in mountinfo */
 
 /* Retry a call that returns -1 with errno EINTR, as the drivers do. */
@@ -53,7 +52,7 @@ struct tmpfs_file {
     struct tmpfs_file *prev, *next; /* the device's open files, under tmpfs_layer.lock */
     unsigned pins;                  /* backup passes using the entry; close waits for 0 */
     char *disk_path;                /* P, absolute: backups go there, restores come from it */
-    char *backup_base;              /* P's last component: temps are ".P.xdbackup.XXXXXX" */
+    char *backup_base;              /* P's last component: temps are ".P.XXXXXX" */
     char *disk_dir;                 /* P's directory, fsynced after the rename */
     char *data_path;                /* the tmpfs copy the driver below works on */
     const char *data_name;          /* its name in the data directory (in data_path) */
@@ -615,74 +614,59 @@ static int tmpfs_backup_dir(const struct tmpfs_layer *t, const struct tmpfs_file
     return xd_dir_open_for(tf->disk_path, tf->disk_path, t->allow_shared, &base, err, sizeof(err));
 }
 
-/* Fill the temporary file with src's data, durably, with P's mode. Returns
- * the data bytes copied or -errno. */
-static int64_t tmpfs_backup_fill(const struct tmpfs_file *tf, int dirfd, int src, int dst,
-                                 const char **step)
+static int64_t tmpfs_backup_fill(int dst, void *src, const char **step)
 {
-    struct stat st;
     *step = "copy its data";
-    if (!fstatat(dirfd, tf->backup_base, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode) &&
-        fchmod(dst, st.st_mode & 07777))
-        return -errno;
-    int64_t copied = tmpfs_copy_file(src, dst);
-    if (copied < 0)
-        return copied;
-    *step = "fsync its temporary copy";
-    return TMPFS_RETRY(fsync(dst)) ? -errno : copied;
+    return tmpfs_copy_file(*(int *)src, dst);
 }
 
-/* A new temp file ".P.xdbackup.XXXXXX" beside P (never an existing name),
- * filled, renamed over P, and the rename made durable. */
+/* Replace P with src's data (xd_write_file_atomic_with: a temp file beside
+ * P, fsync, rename over P, fsync of P's directory, so P is always one whole
+ * backup, old or new), keeping P's mode when P is there. */
 static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
-                                    int dirfd, int src, const char **step)
+                                    int dirfd, int src, char *err, size_t errlen)
 {
-    char tmp[NAME_MAX + 1], stem[NAME_MAX + 1];
-    snprintf(stem, sizeof(stem), "%.200s" TMPFS_BACKUP_SUFFIX, tf->backup_base);
-    *step = "create its temporary copy";
-    int dst = xd_temp_at(dirfd, stem, t->file_mode, tmp, sizeof(tmp));
-    if (dst < 0)
-        return dst;
-    int64_t copied = tmpfs_backup_fill(tf, dirfd, src, dst, step);
-    if (close(dst) && copied >= 0)
-        copied = -errno;
-    if (copied >= 0) {
-        *step = "rename its temporary copy over it";
-        if (renameat(dirfd, tmp, dirfd, tf->backup_base))
-            copied = -errno;
-    }
-    if (copied < 0) {
-        unlinkat(dirfd, tmp, 0);
-        return copied;
-    }
-    *step = "fsync its directory";
-    return TMPFS_RETRY(fsync(dirfd)) ? -errno : copied;
+    char what[PATH_MAX + 32];
+    struct stat st;
+    mode_t mode = t->file_mode;
+    if (!fstatat(dirfd, tf->backup_base, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode))
+        mode = st.st_mode & 07777;
+    snprintf(what, sizeof(what), "%s: backup_to_disk", tf->disk_path);
+    return xd_write_file_atomic_with(dirfd, tf->backup_base, mode, tmpfs_backup_fill, &src, what,
+                                     err, errlen);
 }
 
-/* Write tf's tmpfs data to P atomically: a temporary file beside P, fsync,
- * rename over P, fsync P's directory, so P is always one whole backup, old
- * or new. Backups of one P (jobs, processes) take turns on an flock of the
- * tmpfs copy, so a later backup never lands before an earlier one. Returns
- * the data bytes copied or -errno, with the failed step. */
+/* Write tf's tmpfs data to P atomically. Backups of one P (jobs, processes)
+ * take turns on an flock of the tmpfs copy, so a later backup never lands
+ * before an earlier one. Returns the data bytes copied or -errno, with one
+ * line in err. */
 static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
-                                 const char **step)
+                                 char *err, size_t errlen)
 {
-    *step = "open its tmpfs copy";
-    int src = TMPFS_RETRY(openat(t->dirfd, tf->data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    const char *step = "open its tmpfs copy";
+    int64_t rc = 0;
+    int dirfd = -1, src = TMPFS_RETRY(openat(t->dirfd, tf->data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (src < 0)
-        return -errno;
-    int64_t rc = TMPFS_RETRY(flock(src, LOCK_EX)) ? -errno : 0;
-    int dirfd = rc ? -1 : tmpfs_backup_dir(t, tf, step);
-    if (!rc)
-        rc = dirfd < 0 ? dirfd : tmpfs_backup_replace(t, tf, dirfd, src, step);
+        rc = -errno;
+    if (!rc && TMPFS_RETRY(flock(src, LOCK_EX))) {
+        rc = -errno;
+        step = "lock its tmpfs copy";
+    }
+    if (!rc && (dirfd = tmpfs_backup_dir(t, tf, &step)) < 0)
+        rc = dirfd;
+    if (rc)
+        xd_errf(err, errlen, "%s: backup_to_disk: cannot %s: %s", tf->disk_path, step,
+                strerror((int)-rc));
+    else
+        rc = tmpfs_backup_replace(t, tf, dirfd, src, err, errlen);
     if (dirfd >= 0)
         close(dirfd);
-    close(src);
+    if (src >= 0)
+        close(src);
     return rc;
 }
 
-static void tmpfs_note_backup(struct tmpfs_layer *t, const struct tmpfs_file *tf, int64_t rc,
-                              const char *step)
+static void tmpfs_note_backup(struct tmpfs_layer *t, int64_t rc, const char *err)
 {
     pthread_mutex_lock(&t->lock);
     if (rc >= 0) {
@@ -690,8 +674,7 @@ static void tmpfs_note_backup(struct tmpfs_layer *t, const struct tmpfs_file *tf
         t->count.backup_bytes += (uint64_t)rc;
     } else {
         t->count.backup_errors++;
-        snprintf(t->last_backup_error, sizeof(t->last_backup_error),
-                 "%s: backup_to_disk could not %s: %s", tf->disk_path, step, strerror((int)-rc));
+        snprintf(t->last_backup_error, sizeof(t->last_backup_error), "%s", err);
     }
     pthread_mutex_unlock(&t->lock);
 }
@@ -701,13 +684,13 @@ static void tmpfs_note_backup(struct tmpfs_layer *t, const struct tmpfs_file *tf
 static int tmpfs_backup(struct tmpfs_layer *t, struct tmpfs_file *tf)
 {
     int64_t rc = 0;
-    const char *step = "";
+    char err[sizeof(t->last_backup_error)] = "";
     pthread_mutex_lock(&tf->backup_lock);
     if (atomic_exchange_explicit(&tf->dirty, false, memory_order_acq_rel)) {
-        rc = tmpfs_backup_copy(t, tf, &step);
+        rc = tmpfs_backup_copy(t, tf, err, sizeof(err));
         if (rc < 0)
             atomic_store_explicit(&tf->dirty, true, memory_order_release);
-        tmpfs_note_backup(t, tf, rc, step);
+        tmpfs_note_backup(t, rc, err);
     }
     pthread_mutex_unlock(&tf->backup_lock);
     return rc < 0 ? (int)rc : 0;

@@ -20,6 +20,7 @@
 #include "../core/cachepolicy.h"
 #include "../core/cachesim.h"
 #include "../core/config.h"
+#include "../core/hash.h"
 
 struct key_map { /* (file, block) -> dense id, open addressing */
     uint64_t *file, *block;
@@ -41,14 +42,6 @@ static int usage(void)
     return 2;
 }
 
-static uint64_t key_hash(uint64_t file, uint64_t block)
-{
-    uint64_t x = file * 0x9e3779b97f4a7c15ull ^ block * 0xc2b2ae3d27d4eb4full;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    return x ^ (x >> 29);
-}
-
 static int map_grow(struct key_map *m)
 {
     struct key_map big = {.cap = m->cap ? 2 * m->cap : 1 << 16, .used = m->used};
@@ -64,7 +57,7 @@ static int map_grow(struct key_map *m)
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->id[i])
             continue;
-        size_t j = key_hash(m->file[i], m->block[i]) & (big.cap - 1);
+        size_t j = xd_hash_mix(m->file[i], m->block[i]) & (big.cap - 1);
         while (big.id[j])
             j = (j + 1) & (big.cap - 1);
         big.file[j] = m->file[i];
@@ -83,7 +76,7 @@ static int64_t map_id(struct key_map *m, uint64_t file, uint64_t block)
 {
     if ((m->used + 1) * 2 > m->cap && map_grow(m))
         return -ENOMEM;
-    size_t j = key_hash(file, block) & (m->cap - 1);
+    size_t j = xd_hash_mix(file, block) & (m->cap - 1);
     while (m->id[j]) {
         if (m->file[j] == file && m->block[j] == block)
             return m->id[j] - 1;

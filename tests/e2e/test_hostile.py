@@ -199,7 +199,7 @@ def test_tmpfs_paths(engine, tmp_path, shm_dir, kind, where):
         assert r.rc != 0
         refused_once(r, str(data), "symbolic link")
         assert link.is_symlink()
-    assert not list(data.parent.glob(".f.dat.xdbackup.*")), "a temp file was left behind"
+    assert not list(data.parent.glob(".f.dat.*")), "a temp file was left behind"
 
 
 def test_tmpfs_private_default(engine, tmp_path):

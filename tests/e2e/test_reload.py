@@ -253,7 +253,7 @@ def test_save_order_and_flags(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     trace = p.stderr.splitlines()
-    opens = [i for i, ln in enumerate(trace) if "openat" in ln and ".tmp" in ln and "O_CREAT" in ln]
+    opens = [i for i, ln in enumerate(trace) if "openat" in ln and "\".o.ini." in ln and "O_CREAT" in ln]
     assert len(opens) == 1, trace
     assert "O_EXCL" in trace[opens[0]] and "O_NOFOLLOW" in trace[opens[0]], trace[opens[0]]
     tmp_fd = re.search(r"= (\d+)$", trace[opens[0]]).group(1)

@@ -1,6 +1,6 @@
 /* config.c - unit test of the schema-driven config: defaults, parsing,
  * range and enum checks, INI errors with file:line, suggestions, conflicts,
- * and that the dumps round-trip. */
+ * that the dumps round-trip, and which storage types a key applies to. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +183,27 @@ static void test_dumps(void)
     xd_config_free(cfg);
 }
 
+/* The types column: which keys a storage type reads (xdtune's one rule). */
+static void test_key_applies(void)
+{
+    CHECK(xd_key_applies(XD_KEY_read_ahead_kb, XD_TYPE_REGULAR));
+    CHECK(xd_key_applies(XD_KEY_cache_size, XD_TYPE_HYBRID));
+    CHECK(xd_key_applies(XD_KEY_compression_level, XD_TYPE_COMPRESSED));
+    CHECK(!xd_key_applies(XD_KEY_compression_level, XD_TYPE_REGULAR));
+    CHECK(!xd_key_applies(XD_KEY_compress_chunk_size, XD_TYPE_HYBRID));
+    CHECK(xd_key_applies(XD_KEY_hot_cache_size, XD_TYPE_HYBRID));
+    CHECK(xd_key_applies(XD_KEY_auto_migration, XD_TYPE_HYBRID));
+    CHECK(!xd_key_applies(XD_KEY_tier_extent_size, XD_TYPE_TMPFS));
+    CHECK(xd_key_applies(XD_KEY_backup_to_disk, XD_TYPE_TMPFS));
+    CHECK(!xd_key_applies(XD_KEY_queue_depth, XD_TYPE_DIRECT));
+    CHECK(xd_key_applies(XD_KEY_queue_depth, XD_TYPE_BLOCK));
+    /* every [hybrid] key is the hybrid type's, and only its */
+    for (int k = 0; k < XD_KEY_COUNT; k++)
+        if (!strcmp(xd_keys[k].section, "hybrid"))
+            CHECK_MSG(xd_key_applies(k, XD_TYPE_HYBRID) && !xd_key_applies(k, XD_TYPE_REGULAR),
+                      "%s", xd_keys[k].name);
+}
+
 int main(void)
 {
     test_defaults();
@@ -192,5 +213,6 @@ int main(void)
     test_ini_binary();
     test_conflicts();
     test_dumps();
+    test_key_applies();
     return check_result();
 }

@@ -2,7 +2,9 @@
  * (backends/core/fileutil.c): a planted symlink, hard link, FIFO or another
  * user's file is never followed or reused; temp names are unpredictable;
  * directories other users control are refused; modes are exact whatever
- * the umask; a lock file may be removed by its last holder.
+ * the umask; a lock file may be removed by its last holder; the atomic
+ * replace refuses what is not a regular file at its target, skips planted
+ * temp names and leaves no temp file behind when it fails.
  * Exit 0 pass, 1 fail, 77 skip.
  */
 #include <errno.h>
@@ -14,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +28,20 @@
 #define NOBODY 65534
 
 static char base[PATH_MAX];
+
+/* Temp names come from getrandom; this one replaces libc's for the library
+ * linked in, so that while predictable_temps is set the names are known:
+ * call k gives bytes that are all k, the suffix ".aaaaaa", ".bbbbbb", ... */
+static bool predictable_temps;
+static unsigned char next_byte;
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+    if (!predictable_temps)
+        return syscall(SYS_getrandom, buf, len, flags);
+    memset(buf, next_byte++, len);
+    return (ssize_t)len;
+}
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -68,7 +86,7 @@ static void test_symlinks(int dirfd)
     CHECK(xd_open_own_at(dirfd, "link", O_WRONLY | O_APPEND, 0644) == -ELOOP);
     CHECK(xd_lock_at(dirfd, "link", 0644) == -ELOOP);
     struct iovec iov = {"new\n", 4};
-    CHECK(xd_replace_at(dirfd, "link", 0644, &iov, 1) == -ELOOP);
+    CHECK(xd_write_file_atomic(dirfd, "link", 0644, &iov, 1, NULL, NULL, 0) == -ELOOP);
     CHECK(xd_mkdir_own_at(dirfd, "link", 0755) == -ELOOP);
     CHECK(xd_open_data(at("link"), O_RDWR | O_CREAT, 0644, false) == -ELOOP);
     CHECK_MSG(has_text(at("victim"), "victim\n"), "the victim was written through the link");
@@ -126,10 +144,85 @@ static void test_temps(int dirfd)
         close(fa), unlinkat(dirfd, a, 0);
     if (fb >= 0)
         close(fb), unlinkat(dirfd, b, 0);
-    struct iovec iov = {"whole\n", 6};
-    CHECK(xd_replace_at(dirfd, "doc", 0640, &iov, 1) == 0 && has_text(at("doc"), "whole\n"));
+}
+
+static bool has_prefix_entry(const char *prefix)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -q '^%s'", base, prefix);
+    return system(cmd) == 0;
+}
+
+static int64_t fill_fails(int fd, void *arg, const char **step)
+{
+    *step = "make up its data";
+    return -EIO;
+}
+
+/* xd_write_file_atomic: the whole new file with the mode asked for, whatever
+ * the umask; what is not a regular file at the name is refused with one line
+ * naming it; a failed fill leaves the old file and no temp file. */
+static void test_atomic_write(int dirfd)
+{
+    char err[XD_ERRLEN] = "";
     struct stat st;
-    CHECK(!stat(at("doc"), &st) && (st.st_mode & 07777) == 0640);
+    mode_t old = umask(077);
+    struct iovec iov[] = {{"who", 3}, {"le\n", 3}};
+    CHECK(xd_write_file_atomic(dirfd, "doc", 0640, iov, 2, NULL, NULL, 0) == 0);
+    CHECK(has_text(at("doc"), "whole\n") && !stat(at("doc"), &st) && (st.st_mode & 07777) == 0640);
+    iov[0] = (struct iovec){"new\n", 4};
+    CHECK(xd_write_file_atomic(dirfd, "doc", 0604, iov, 1, NULL, NULL, 0) == 0);
+    CHECK(has_text(at("doc"), "new\n") && !stat(at("doc"), &st) && (st.st_mode & 07777) == 0604);
+    umask(old);
+
+    CHECK(xd_write_file_atomic(dirfd, "link", 0644, iov, 1, "the-link", err, sizeof(err)) == -ELOOP);
+    CHECK_MSG(strstr(err, "the-link: is a symbolic link") && strstr(err, "allowed: a regular file"),
+              "%s", err);
+    CHECK(has_text(at("victim"), "victim\n"));
+    symlink(at("never-made"), at("dangling"));
+    CHECK(xd_write_file_atomic(dirfd, "dangling", 0644, iov, 1, NULL, NULL, 0) == -ELOOP);
+    CHECK(access(at("never-made"), F_OK) && errno == ENOENT);
+    mkdir(at("adir"), 0755);
+    CHECK(xd_write_file_atomic(dirfd, "adir", 0644, iov, 1, NULL, err, sizeof(err)) == -EISDIR);
+    CHECK_MSG(strstr(err, "adir: is a directory"), "%s", err);
+    CHECK(xd_write_file_atomic(dirfd, "fifo", 0644, iov, 1, NULL, NULL, 0) == -EPERM);
+
+    CHECK(xd_write_file_atomic_with(dirfd, "doc", 0644, fill_fails, NULL, "doc", err,
+                                    sizeof(err)) == -EIO);
+    CHECK_MSG(strstr(err, "doc: cannot make up its data: ") && !strchr(err, '\n'), "%s", err);
+    CHECK(has_text(at("doc"), "new\n"));
+    CHECK_MSG(!has_prefix_entry("\\.doc\\."), "a temp file was left behind");
+    CHECK_MSG(!has_prefix_entry("\\.link\\.") && !has_prefix_entry("\\.adir\\."),
+              "a temp file was left behind");
+}
+
+/* Symlinks planted at the temp names the next replace will try are skipped:
+ * it lands at the first free name, and every planted link and its target
+ * are untouched. */
+static void test_planted_temp_names(int dirfd)
+{
+    static const char letters[] = "abcde";
+    char planted[32];
+    struct stat st;
+    write_text(at("planted-victim"), "precious\n");
+    for (int k = 0; letters[k]; k++) {
+        snprintf(planted, sizeof(planted), ".planted.%c%c%c%c%c%c", letters[k], letters[k],
+                 letters[k], letters[k], letters[k], letters[k]);
+        CHECK(!symlink(at("planted-victim"), at(planted)));
+    }
+    struct iovec iov = {"landed\n", 7};
+    next_byte = 0;
+    predictable_temps = true;
+    int rc = xd_write_file_atomic(dirfd, "planted", 0600, &iov, 1, NULL, NULL, 0);
+    predictable_temps = false;
+    CHECK_MSG(rc == 0, "%d", rc);
+    CHECK(next_byte == 6); /* five planted names skipped, the sixth made */
+    CHECK(has_text(at("planted-victim"), "precious\n") && has_text(at("planted"), "landed\n"));
+    for (int k = 0; letters[k]; k++) {
+        snprintf(planted, sizeof(planted), ".planted.%c%c%c%c%c%c", letters[k], letters[k],
+                 letters[k], letters[k], letters[k], letters[k]);
+        CHECK(!lstat(at(planted), &st) && S_ISLNK(st.st_mode));
+    }
 }
 
 /* A waiter on a lock file its holder removes ends up holding the new one. */
@@ -210,6 +303,8 @@ int main(void)
     test_planted_files(dirfd);
     test_modes(dirfd);
     test_temps(dirfd);
+    test_atomic_write(dirfd);
+    test_planted_temp_names(dirfd);
     test_lock_removed(dirfd);
     test_directories();
     close(dirfd);

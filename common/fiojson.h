@@ -1,0 +1,35 @@
+/* fiojson.h - what xdreport and xdtune both read from fio's JSON output
+ * (--output-format=json or json+, fio 3.x), in one place so that the two
+ * tools cannot disagree about a figure. Both link common/fiojson.c.
+ *
+ * fio's keys: "fio version", "timestamp_ms", "jobs" (or "client_stats" in
+ * client/server mode); per job "jobname", "error" and per direction
+ * ("read", "write", "trim") "iops", "total_ios", "clat_ns" and, with
+ * lat_percentiles=1, "lat_ns" with percentiles: {"min", "max", "mean",
+ * "percentile", "bins" (json+)}.
+ */
+#ifndef XD_COMMON_FIOJSON_H
+#define XD_COMMON_FIOJSON_H
+
+#include <cjson/cJSON.h>
+
+/* The number at key, or dflt when it is absent or not a number. fio prints
+ * a few figures as strings, and 3.x some large ones too: a string that
+ * holds a number, and nothing else, counts. (xdreport reads xdevice's stats
+ * with it too.) */
+double fiojson_num(const cJSON *obj, const char *key, double dflt);
+/* The string at key, "" when absent or not a string. */
+const char *fiojson_str(const cJSON *obj, const char *key);
+/* The array of jobs: "jobs", or "client_stats" in client/server mode (whose
+ * "All clients" entry sums the hosts'); NULL when neither is there. */
+const cJSON *fiojson_jobs(const cJSON *root);
+/* The latency a direction's figures come from, the one place that choice
+ * is made: "lat_ns" (total latency, slat + clat) when the job set
+ * lat_percentiles=1 and fio so gave it percentiles, else "clat_ns"
+ * (completion latency). NULL when the direction has neither. */
+const cJSON *fiojson_latency(const cJSON *dir);
+/* fio with --status-interval writes one document per interval into one
+ * output; the last one that parses is the run's result. NULL when none does. */
+cJSON *fiojson_last_document(const char *text);
+
+#endif
