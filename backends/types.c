@@ -34,7 +34,8 @@ static const struct xd_ops *const file_chain[] = {&xd_file_ops, NULL};
 static const struct xd_type xd_type_regular = {
     .name = "regular",
     .base = file_chain,
-    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO,
+    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO | XD_TYPE_SEARCHED,
+    .config_caps = XD_CFG_PLAIN_FILE,
 };
 
 /* The direct type is O_DIRECT by definition: use_direct_io=false set
@@ -50,20 +51,22 @@ static int direct_check(const struct xd_config *cfg, char *err, size_t errlen)
 static const struct xd_type xd_type_direct = {
     .name = "direct",
     .base = (const struct xd_ops *const[]){&xd_file_direct_ops, NULL},
-    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO,
+    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO | XD_TYPE_SEARCHED,
     .check = direct_check,
+    .config_caps = XD_CFG_PLAIN_FILE,
 };
 
 static const struct xd_type xd_type_mmap = {
     .name = "mmap",
     .base = (const struct xd_ops *const[]){&xd_mmap_ops, NULL},
-    .flags = XD_TYPE_MMAP_IO,
+    .flags = XD_TYPE_MMAP_IO | XD_TYPE_SEARCHED,
+    .config_caps = XD_CFG_PLAIN_FILE,
 };
 
 static const struct xd_type xd_type_tmpfs = {
     .name = "tmpfs",
     .base = (const struct xd_ops *const[]){&xd_file_ops, &xd_tmpfs_ops, NULL},
-    .flags = XD_TYPE_HOLES,
+    .flags = XD_TYPE_HOLES | XD_TYPE_SEARCHED,
 };
 
 static const struct xd_type xd_type_block = {
@@ -76,8 +79,8 @@ static const struct xd_type xd_type_block = {
 static const struct xd_type xd_type_sparse = {
     .name = "sparse",
     .base = (const struct xd_ops *const[]){&xd_file_ops, &xd_sparse_ops, NULL},
-    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO,
-    .config_caps = XD_CFG_HOLES,
+    .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO | XD_TYPE_SEARCHED,
+    .config_caps = XD_CFG_PLAIN_FILE | XD_CFG_HOLES,
 };
 
 static int compressed_check(const struct xd_config *cfg, char *err, size_t errlen)
@@ -101,7 +104,7 @@ static int compressed_size(const struct xd_config *cfg, const char *path, uint64
 static const struct xd_type xd_type_compressed = {
     .name = "compressed",
     .base = (const struct xd_ops *const[]){&xd_compress_ops, NULL},
-    .flags = XD_TYPE_COMPRESS,
+    .flags = XD_TYPE_COMPRESS | XD_TYPE_SEARCHED,
     .config_caps = XD_CFG_OWN_FORMAT,
     .check = compressed_check,
     .path_prepare = xd_compress_prepare,
@@ -161,6 +164,16 @@ void xd_type_names_with(unsigned flags, char *buf, size_t len)
         const char *sep = n == 1 ? "" : n == total ? " and " : ", ";
         used += (size_t)snprintf(buf + used, len - used, "%s%s", sep, types[i]->name);
     }
+}
+
+void xd_type_choices_with(unsigned flags, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < XD_TYPE_COUNT && used < len; i++)
+        if ((types[i]->flags & flags) == flags)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "",
+                                     types[i]->name);
 }
 
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)

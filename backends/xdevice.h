@@ -48,6 +48,8 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen);
 #define XD_CFG_HOLES      (1u << 1) /* the chain leaves holes for zero blocks: lay new files
                                        out with ftruncate, not by allocating every block */
 #define XD_CFG_TRIM_KEY   (1u << 2) /* trims are served only with enable_trim=true */
+#define XD_CFG_PLAIN_FILE (1u << 3) /* the data is a plain file at the caller's path, byte for
+                                       byte: every type with this bit reads what another wrote */
 unsigned xd_config_caps(const struct xd_config *cfg);
 /* The effective config as a JSON object, malloc'd; NULL when out of memory. */
 char *xd_config_json(const struct xd_config *cfg);

@@ -164,18 +164,17 @@ void xt_space_free(struct xt_space *s)
     s->n = 0;
 }
 
-/* The types that keep data as a plain file at the job's path: a search can
- * move among them without ever meeting a file another type wrote.
- * TODO(type table): a capability of struct xd_type, not a list here. */
-static const char raw_types[] = "regular|mmap|direct|sparse";
-
-static int in_list(const char *list, const char *word)
+/* Whether the type keeps its data as a plain file at the job's path
+ * (XD_CFG_PLAIN_FILE): a search can move among such types without ever
+ * meeting a file another type wrote in its own format or elsewhere. */
+static int raw_type(const char *name)
 {
-    size_t n = strlen(word);
-    for (const char *p = list; (p = strstr(p, word)); p += n)
-        if ((p == list || p[-1] == '|') && (p[n] == '|' || !p[n]))
-            return 1;
-    return 0;
+    char err[XD_ERRLEN];
+    struct xd_config *cfg = xd_config_new();
+    int raw = cfg && !xd_config_set(cfg, "storage_type", name, "xdtune", err, sizeof(err)) &&
+              (xd_config_caps(cfg) & XD_CFG_PLAIN_FILE);
+    xd_config_free(cfg);
+    return raw;
 }
 
 /* Which tunables make sense for a start config of this type: the schema's
@@ -183,7 +182,7 @@ static int in_list(const char *list, const char *word)
 static int tunable_applies(const char *key, int type)
 {
     if (strcmp(key, "storage_type") == 0)
-        return in_list(raw_types, xd_enum_name(XD_KEY_storage_type, type));
+        return raw_type(xd_enum_name(XD_KEY_storage_type, type));
     int k = xd_key_lookup(key);
     return k < 0 || xd_key_applies(k, type);
 }
@@ -214,12 +213,12 @@ static void dim_cap_memory(struct xt_dim *d)
     d->nvals = kept;
 }
 
-/* storage_type: only the raw types (see raw_types). */
+/* storage_type: only the raw types (see raw_type). */
 static void dim_keep_raw_types(struct xt_dim *d)
 {
     unsigned kept = 0;
     for (unsigned j = 0; j < d->nvals; j++) {
-        if (in_list(raw_types, d->vals[j]))
+        if (raw_type(d->vals[j]))
             d->vals[kept++] = d->vals[j];
         else
             free(d->vals[j]);

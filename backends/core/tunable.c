@@ -20,11 +20,10 @@ static const struct tunable_row rows[] = {XD_TUNABLES(XD_TUNE_ROW)};
 #undef XD_TUNE_ROW
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
 
-/* Storage types a search can try without a device of its own (block needs
- * one). hybrid is built but not searched yet: it needs a hot_directory on a
- * tmpfs and its own keys in the search. TODO(type table): a capability of
- * struct xd_type, not a list here. */
-static const char storage_type_choices[] = "regular|mmap|direct|tmpfs|sparse|compressed";
+/* Storage types a search can try: those the type table marks
+ * XD_TYPE_SEARCHED (not block: it needs a device; not hybrid: it needs a
+ * hot_directory on a tmpfs and its own keys in the search). */
+static char storage_type_choices[256];
 
 static struct xd_tunable table[NROWS];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
@@ -65,6 +64,7 @@ static void tunable_fill(struct xd_tunable *t, const struct tunable_row *row)
 
 static void tunable_build(void)
 {
+    xd_type_choices_with(XD_TYPE_SEARCHED, storage_type_choices, sizeof(storage_type_choices));
     for (size_t i = 0; i < NROWS; i++)
         tunable_fill(&table[i], &rows[i]);
 }

@@ -225,6 +225,7 @@ void xd_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 #define XD_TYPE_DIRECT_IO (1u << 1) /* use_direct_io may bypass the page cache */
 #define XD_TYPE_MMAP_IO   (1u << 2) /* it is the mmap type (use_mmap) */
 #define XD_TYPE_COMPRESS  (1u << 3) /* it compresses (enable_compression) */
+#define XD_TYPE_SEARCHED  (1u << 4) /* xdtune may try it: it needs no device or directory of its own */
 
 struct xd_type {
     const char *name;
@@ -247,5 +248,7 @@ struct xd_type {
 const struct xd_type *xd_type_of(const struct xd_config *cfg);
 /* The names of the types with every bit of flags, as "a, b and c". */
 void xd_type_names_with(unsigned flags, char *buf, size_t len);
+/* The same names as a choice list, "a|b|c". */
+void xd_type_choices_with(unsigned flags, char *buf, size_t len);
 
 #endif
