@@ -40,14 +40,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/codec.h"
-#include "../core/crc32c.h"
-#include "../core/fdio.h"
-#include "../core/fileutil.h"
-#include "../core/json.h"
-#include "../core/reqorder.h"
-#include "../core/workpool.h"
-#include "../core/zero.h"
+#include "codec.h"
+#include "../../core/crc32c.h"
+#include "../../core/fdio.h"
+#include "../../core/fileutil.h"
+#include "../../core/json.h"
+#include "../../core/reqorder.h"
+#include "../../core/workpool.h"
+#include "../../core/zero.h"
 #include "container.h"
 
 /* OFD lock bytes, far beyond any container's data (locks may lie past EOF). */
