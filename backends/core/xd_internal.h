@@ -144,7 +144,7 @@ static inline int64_t xd_layer_file_size(struct xd_layer *l, struct xd_file *fil
     return l ? l->ops->file_size(l, file) : -EOPNOTSUPP;
 }
 
-/* The compressed type's containers (layers/compress.c), for xd_path_prepare
+/* The compressed type's containers (drivers/compressed/files.c), for xd_path_prepare
  * and xd_path_logical_size. */
 int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                         uint64_t *logical, char *err, size_t errlen);
