@@ -393,11 +393,10 @@ int xd_compress_chunk_write(struct compress_layer *c, struct ctr_thread *t, stru
 
 /* --- read-ahead -------------------------------------------------------------- */
 
-/* Kernel readahead is off for containers (ctr_file_map), so a sequential
- * reader (two reads in a row continuing the one before) asks for the stored
- * bytes of the next RA_CHUNKS chunks itself (MADV_WILLNEED: the kernel reads
- * them in the background), each chunk's live slot only, topping the window
- * up once the reader is half way through it. */
+/* Ask the kernel for the stored bytes of chunks [from, to) (MADV_WILLNEED:
+ * it reads them in the background), each chunk's live slot only: a stream
+ * of the file would read the other slots' holes too. Which chunks, and
+ * when, is readahead_note's (compressed.c). */
 void xd_compress_readahead_window(struct ctr_file *f, uint64_t from, uint64_t to)
 {
     for (uint64_t chunk = from; chunk < to; chunk++) {

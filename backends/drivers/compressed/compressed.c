@@ -48,6 +48,10 @@
 
 /* Chunks a sequential reader asks the kernel for ahead of itself. */
 #define RA_CHUNKS 32
+/* A read that starts within this many read lengths of where the stream
+ * ended continues it: the pool's threads may take a stream's requests
+ * slightly out of order. */
+#define RA_SLACK 4
 /* In an async mode, requests that take less than this on average (a read
  * of a page-cached lz4 chunk: a few microseconds) run inline: handing them
  * to a thread and waking the reaper costs more than the work. Slower ones
@@ -56,28 +60,28 @@
 
 /* --- requests ------------------------------------------------------------------ */
 
-/* A read continues the stream when it starts near where the last one ended
- * (the pool's threads may take a stream's requests slightly out of order). */
+/* Kernel readahead is off for containers (ctr_file_map), so a sequential
+ * reader asks for the stored bytes of the next RA_CHUNKS chunks itself
+ * (xd_compress_readahead_window: each chunk's live slot, MADV_WILLNEED),
+ * topping the window up once it is half way through it (core/readahead.h). */
 static void readahead_note(struct ctr_file *f, uint64_t off, uint64_t len)
 {
+    uint64_t start, alen;
+    bool want_window;
     if (!f->map)
         return;
     pthread_mutex_lock(&f->ra_lock);
-    bool seq = off + 4 * len >= f->ra_next && off <= f->ra_next + 4 * len;
-    f->ra_seq = seq ? f->ra_seq + 1 : 0;
-    if (!seq)
-        f->ra_until = 0;
-    if (off + len > f->ra_next || !seq)
-        f->ra_next = off + len;
-    uint64_t next = (off + len) / f->chunk_size, from = 0, to = 0;
-    if (f->ra_seq >= 2 && next + RA_CHUNKS / 2 >= f->ra_until) {
-        uint64_t end = xd_ctr_chunks(atomic_load(&f->logical_size), f->chunk_size);
-        from = next > f->ra_until ? next : f->ra_until;
-        to = next + RA_CHUNKS < end ? next + RA_CHUNKS : end;
-        f->ra_until = to;
-    }
+    xd_readahead_next_near(&f->ra, RA_SLACK, (uint64_t)RA_CHUNKS * f->chunk_size, off, len,
+                           &want_window, &start, &alen);
     pthread_mutex_unlock(&f->ra_lock);
-    xd_compress_readahead_window(f, from, to);
+    if (!want_window)
+        return;
+    /* a top-up (start past the read) begins after the last window's last
+     * chunk, which that window covered already */
+    uint64_t from = start > off + len ? xd_ctr_chunks(start, f->chunk_size) : start / f->chunk_size;
+    uint64_t end = xd_ctr_chunks(atomic_load(&f->logical_size), f->chunk_size);
+    uint64_t to = xd_ctr_chunks(start + alen, f->chunk_size);
+    xd_compress_readahead_window(f, from, to < end ? to : end);
 }
 
 static int64_t ctr_read(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../../core/readahead.h"
 #include "../../core/xd_internal.h"
 #include "codec.h"
 #include "container.h"
@@ -63,12 +64,10 @@ struct ctr_file {
     uint32_t chunk_size;
     _Atomic uint64_t logical_size;
     _Atomic uint64_t last_bad_chunk; /* explained already; UINT64_MAX: none */
-    /* sequential readahead, per file since a pool's threads share a stream:
-     * where the last read ended, how many reads in a row continued near
-     * it, and the chunk the window reaches */
+    /* sequential readahead (core/readahead.h), per file since a pool's
+     * threads share a stream */
     pthread_mutex_t ra_lock;
-    uint64_t ra_next, ra_until;
-    unsigned ra_seq;
+    struct xd_readahead ra;
     pthread_mutex_t stripe[STRIPES];
     struct ctr_file *next_open; /* compress_layer.open, under its space_lock */
 };
