@@ -61,7 +61,7 @@ MANDIR ?= $(DATADIR)/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 MAN_PAGES := $(addprefix $(BUILD)/man/,xdconfig.1 xdreport.1 xdtune.1 libxdevice.3 xdevice.7)
 
-LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backends/layers/*.c)
+LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backends/drivers/*/*.c backends/layers/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 ENGINE_SRCS := $(wildcard ioengine/*.c)
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -21,7 +21,7 @@ extern const struct xd_ops xd_sparse_ops;
 extern const struct xd_ops xd_cache_ops;
 extern const struct xd_ops xd_tier_ops;
 
-/* The compressed type's containers (layers/compress.c): the type's
+/* The compressed type's containers (drivers/compressed/files.c): the type's
  * path_prepare and path_size. */
 int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                         uint64_t *logical, char *err, size_t errlen);

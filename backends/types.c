@@ -10,7 +10,8 @@
  *   tmpfs       stats -> [cache] -> [sparse] -> tmpfs -> file (on a tmpfs mount, optional backup)
  *   block       stats -> [cache] -> block
  *   sparse      stats -> [cache] -> sparse -> file
- *   compressed  stats -> [cache] -> compress (owns its container files, see compress.c)
+ *   compressed  stats -> [cache] -> compress (a driver: owns its container files, see
+ *               drivers/compressed/compressed.c)
  *   hybrid      stats -> [cache] -> tier (two inner devices: the tmpfs chain for hot
  *               extents, cold_storage_type's chain for all; see tier.c)
  *

@@ -28,15 +28,28 @@ struct xd_readahead {
 
 /* After a read of [off, off+len). Returns the stream's new mode when it just
  * changed, else XD_RA_UNKNOWN. Sets *want_window when [*start, *start+*alen)
- * should be advised now; window is read_ahead_kb in bytes (0: never). */
-static inline enum xd_ra_mode xd_readahead_next(struct xd_readahead *ra, uint64_t window,
-                                                uint64_t off, uint64_t len, bool *want_window,
-                                                uint64_t *start, uint64_t *alen)
+ * should be advised now; window is read_ahead_kb in bytes (0: never).
+ *
+ * slack is for a driver whose reads of one stream may run slightly out of
+ * order (a pool of threads taking a queue's requests): a read that starts
+ * within slack read lengths of where the stream ended, either way, continues
+ * it (a late one does not pull the stream's end back), and a read that does
+ * not starts the stream over, forgetting the window advised so far. slack 0
+ * (xd_readahead_next): only a read exactly at the end continues it, and the
+ * window is kept. */
+static inline enum xd_ra_mode xd_readahead_next_near(struct xd_readahead *ra, unsigned slack,
+                                                     uint64_t window, uint64_t off, uint64_t len,
+                                                     bool *want_window, uint64_t *start,
+                                                     uint64_t *alen)
 {
-    bool sequential = off == ra->next_off;
+    uint64_t near = (uint64_t)slack * len;
+    bool sequential = off + near >= ra->next_off && off <= ra->next_off + near;
     enum xd_ra_mode seen = sequential ? XD_RA_SEQUENTIAL : XD_RA_RANDOM;
     enum xd_ra_mode changed = XD_RA_UNKNOWN;
-    ra->next_off = off + len;
+    if (!sequential || off + len > ra->next_off)
+        ra->next_off = off + len;
+    if (!sequential && slack)
+        ra->advised_to = 0;
     *want_window = false;
     if (seen == ra->mode) {
         ra->run = 0;
@@ -55,6 +68,13 @@ static inline enum xd_ra_mode xd_readahead_next(struct xd_readahead *ra, uint64_
     ra->advised++;
     *want_window = *alen > 0;
     return changed;
+}
+
+static inline enum xd_ra_mode xd_readahead_next(struct xd_readahead *ra, uint64_t window,
+                                                uint64_t off, uint64_t len, bool *want_window,
+                                                uint64_t *start, uint64_t *alen)
+{
+    return xd_readahead_next_near(ra, 0, window, off, len, want_window, start, alen);
 }
 
 #endif

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/codec.h"
+#include "../drivers/compressed/codec.h"
 #include "../core/crc32c.h"
 #include "../core/zero.h"
 #include "../xdevice.h"

@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/codec.h"
+#include "drivers/compressed/codec.h"
 #include "core/crc32c.h"
-#include "layers/container.h"
+#include "drivers/compressed/container.h"
 
 static struct xd_codec_ctx *ctx;
 static uint8_t out[XD_CTR_MAX_CHUNK];

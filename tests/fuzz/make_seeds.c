@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/codec.h"
+#include "drivers/compressed/codec.h"
 #include "core/crc32c.h"
-#include "layers/container.h"
+#include "drivers/compressed/container.h"
 
 #define CHUNK 4096 /* small seeds fuzz faster; the target takes any size */
 

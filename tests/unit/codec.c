@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "codec.h"
+#include "drivers/compressed/codec.h"
 #include "config.h"
 #include "crc32c.h"
 

@@ -19,7 +19,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
-#include "config.h"
+#include "../../core/config.h"
 
 struct xd_codec_ctx {
     void *lz4_state;

@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../core/codec.h"
-#include "../core/crc32c.h"
-#include "../core/xd_internal.h"
+#include "codec.h"
+#include "../../core/crc32c.h"
+#include "../../core/xd_internal.h"
 
 /* --- little-endian fields -------------------------------------------------- */
 

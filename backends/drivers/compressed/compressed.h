@@ -1,0 +1,166 @@
+/* compressed.h - private to the compressed driver (backends/drivers/compressed/):
+ * the structs its files share (the device, an open container, a thread's
+ * scratch, the space figures), its counters, its OFD lock bytes, and the
+ * functions one of its files calls in another. Nothing outside this
+ * directory includes it; the driver's face to the library is xd_compress_ops
+ * and xd_compress_prepare / xd_compress_logical_size (core/xd_internal.h).
+ *
+ *   compressed.c  the ops table, device open/close, control, the data path
+ *                 (requests split into chunks, run inline or on the worker
+ *                 pool, read-ahead)
+ *   files.c       container files: prepare, open, checks, map scan and
+ *                 repair, close, growth; the per-path figures kept between
+ *                 opens
+ *   chunk.c       one chunk: map entries, per-thread scratch, decode (with
+ *                 retry and reuse), encode and store, read-modify-write
+ *   report.c      what the driver reports: stats JSON and the data-error line
+ *   container.c   the on-disk format, pure functions over bytes (fuzzed)
+ *   codec.c       the codecs behind one interface
+ */
+#ifndef XD_COMPRESSED_H
+#define XD_COMPRESSED_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../../core/readahead.h"
+#include "../../core/xd_internal.h"
+#include "codec.h"
+#include "container.h"
+
+/* OFD lock bytes, far beyond any container's data (locks may lie past EOF). */
+#define XD_LOCK_BASE (1ll << 62)
+#define XD_LOCK_HEADER (XD_LOCK_BASE - 1) /* creation and growth */
+#define XD_LOCK_USERS (XD_LOCK_BASE - 2)  /* read-held by every opener */
+
+#define STRIPES 64
+
+enum ctr_count {
+    C_WRITES, C_RMW, C_ZERO, C_RAW, C_ENTROPY_SKIP, C_ADAPTIVE_SKIP, C_RECLAIMS,
+    C_RECLAIMED_BYTES, C_STORED_WRITTEN, C_LOGICAL_WRITTEN, C_DECODED, C_REUSED,
+    C_RETRIES, C_CORRUPT, C_RECOVERED_SLOTS, C_COUNT
+};
+
+/* What a container holds, from a scan of its map. */
+struct ctr_space {
+    uint64_t logical, stored, allocated, live_logical;
+    uint64_t chunks[XD_ALGO_COUNT];
+};
+
+struct ctr_file {
+    int fd;
+    /* The container mapped read-only as it was when opened: reads of map
+     * entries and stored chunks come from the page cache without a copy or
+     * a syscall. Beyond map_len (grown since) they fall back to pread. */
+    const uint8_t *map;
+    uint64_t map_len;
+    uint64_t id; /* tells apart files that reuse a freed address */
+    const char *path;
+    uint32_t chunk_size;
+    _Atomic uint64_t logical_size;
+    _Atomic uint64_t last_bad_chunk; /* explained already; UINT64_MAX: none */
+    /* sequential readahead (core/readahead.h), per file since a pool's
+     * threads share a stream */
+    pthread_mutex_t ra_lock;
+    struct xd_readahead ra;
+    pthread_mutex_t stripe[STRIPES];
+    struct ctr_file *next_open; /* compress_layer.open, under its space_lock */
+};
+
+/* Scratch of one thread: codec state, buffers, and the chunk it decoded
+ * last (sequential 4k reads of one chunk decode it once). */
+struct ctr_thread {
+    struct xd_codec_ctx *codec;
+    uint32_t buf_chunk; /* chunk size the buffers are sized for */
+    uint8_t *merged, *stored, *decoded;
+    uint64_t last_file, last_chunk, last_gen; /* what decoded holds; last_gen 0: nothing */
+    uint32_t last_valid;                      /* bytes of it decoded (a prefix, for lz4) */
+    /* adaptive compression: running ratio and back-off */
+    double ewma;
+    unsigned skip_left, backoff;
+};
+
+struct compress_layer {
+    const struct xd_config *cfg;
+    int algo;
+    _Atomic int level; /* live: xd_reload stores, the pool's threads load */
+    bool compress, adaptive;
+    double keep_ratio; /* compressed/raw must be at most this to keep it */
+    struct xd_workpool *pool; /* async modes */
+    _Atomic uint64_t cost_ns[2]; /* running average of reads [0] and writes [1] */
+    struct ctr_thread *inline_state;
+    _Atomic uint64_t count[C_COUNT];
+    _Atomic uint64_t chunks_by_algo[XD_ALGO_COUNT];
+    pthread_mutex_t space_lock; /* also guards error */
+    char error[XD_ERRLEN];      /* the data error to explain; "" when none */
+    struct closed_file *closed; /* what each container held when last closed */
+    struct ctr_file *open;      /* containers open now, scanned for live stats */
+};
+
+/* fio closes and reopens a file between phases: the space figures are per
+ * container, so the last close of each path counts, once. */
+struct closed_file {
+    struct closed_file *next;
+    char *path;
+    struct ctr_space space;
+};
+
+/* How xd_compress_container_scan treats the map: FIX punches stale data left in free
+ * slots by a writer killed mid-update; EXACT only counts, and fails on a bad
+ * entry; LIVE counts a container others may be writing (the pool's threads,
+ * other processes): an entry read torn mid-rewrite fails its checksum and
+ * is skipped, and a map still growing ends the walk early, since a stats
+ * figure may lag a write in flight but a live scan must never fail. */
+enum scan_mode { SCAN_EXACT, SCAN_FIX, SCAN_LIVE };
+
+static inline void count_add(struct compress_layer *c, enum ctr_count k, uint64_t v)
+{
+    atomic_fetch_add_explicit(&c->count[k], v, memory_order_relaxed);
+}
+
+static inline int ofd_lock(int fd, short type, off_t byte, bool wait)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+    while (fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    return 0;
+}
+
+/* --- files.c --------------------------------------------------------------- */
+
+int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                          uint64_t size, char *err, size_t errlen);
+void xd_compress_file_close(struct xd_layer *layer, struct xd_file *file);
+int64_t xd_compress_file_size(struct xd_layer *layer, struct xd_file *file);
+int xd_compress_container_scan(struct compress_layer *c, struct ctr_file *f, struct ctr_space *sp,
+                               enum scan_mode mode, char *err, size_t errlen);
+int xd_compress_file_grow(struct compress_layer *c, struct ctr_file *f, uint64_t end);
+uint64_t xd_compress_file_refresh_size(struct ctr_file *f);
+
+/* --- chunk.c --------------------------------------------------------------- */
+
+struct ctr_thread *xd_compress_thread_new(void);
+void xd_compress_thread_free(struct ctr_thread *t);
+int xd_compress_thread_buffers(struct ctr_thread *t, uint32_t chunk_size);
+int xd_compress_chunk_load(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
+                           uint64_t chunk, uint32_t want, struct xd_ctr_entry *entry);
+int xd_compress_chunk_write(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
+                            uint64_t chunk, const uint8_t *src, uint32_t at, uint32_t len);
+void xd_compress_readahead_window(struct ctr_file *f, uint64_t from, uint64_t to);
+
+/* --- report.c -------------------------------------------------------------- */
+
+struct xd_json;
+int xd_compress_report_corrupt(struct compress_layer *c, struct ctr_file *f, uint64_t chunk,
+                               const char *why);
+int xd_compress_take_error(struct compress_layer *c, char *line);
+void xd_compress_stats_json(struct compress_layer *c, struct xd_json *j);
+
+#endif

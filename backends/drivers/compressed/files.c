@@ -1,0 +1,432 @@
+/* files.c - the compressed driver's container files: create or grow one
+ * (xd_compress_prepare, before fio lays files out), read its logical size,
+ * open it (header, length and map checks, repair of stale slots when it is
+ * the sole opener, the read-only mapping), close it, and keep each path's
+ * space figures between opens. Separate from the data path because none of
+ * it runs per request, except growth and the size refresh; the bytes of
+ * the format itself are container.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../core/fdio.h"
+#include "../../core/fileutil.h"
+#include "compressed.h"
+
+static _Atomic uint64_t next_file_id = 1;
+
+/* --- header ------------------------------------------------------------------ */
+
+static int header_read(int fd, const char *path, struct xd_ctr_header *h, char *err, size_t errlen)
+{
+    uint8_t buf[XD_CTR_HEADER_SIZE];
+    char why[200];
+    int64_t n = xd_pread_full(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+        xd_errf(err, errlen, "%s: cannot read the container header: %s", path, strerror((int)-n));
+        return (int)n;
+    }
+    if (xd_ctr_header_decode(buf, (size_t)n, h, why, sizeof(why))) {
+        xd_errf(err, errlen, "%s: %s", path, why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int header_write(int fd, const char *path, const struct xd_ctr_header *h, char *err,
+                        size_t errlen)
+{
+    uint8_t buf[XD_CTR_HEADER_SIZE];
+    xd_ctr_header_encode(h, buf);
+    int64_t n = xd_pwrite_full(fd, buf, sizeof(buf), 0);
+    if (n < 0) {
+        xd_errf(err, errlen, "%s: cannot write the container header: %s", path, strerror((int)-n));
+        return (int)n;
+    }
+    return 0;
+}
+
+/* The file must reach the end of the last chunk's slots; less is a
+ * truncated container (reads would come back short or as zeros). */
+static int check_not_truncated(int fd, const char *path, const struct xd_ctr_header *h, char *err,
+                               size_t errlen)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    uint64_t need = xd_ctr_file_size(h->logical_size, h->chunk_size);
+    if ((uint64_t)st.st_size < need) {
+        xd_errf(err, errlen, "%s: truncated container: %lld bytes, its header's logical size %llu needs %llu",
+                path, (long long)st.st_size, (unsigned long long)h->logical_size,
+                (unsigned long long)need);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* A container lives on punched holes; refuse a file system without them
+ * rather than grow without bound. */
+static int check_punch(int fd, const char *path, uint64_t off, char *err, size_t errlen)
+{
+    if (!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, 4096))
+        return 0;
+    int e = errno;
+    xd_errf(err, errlen, "%s: the file system cannot punch holes (fallocate: %s); the compressed type reclaims space with them",
+            path, strerror(e));
+    return -e;
+}
+
+/* A container's chunk size is fixed when it is created: a config that names
+ * another one would otherwise be ignored without a word. */
+static int check_chunk_size(const struct xd_config *cfg, const char *path,
+                            const struct xd_ctr_header *h, char *err, size_t errlen)
+{
+    const char *origin = cfg->origin[XD_KEY_compress_chunk_size];
+    if (!origin || (uint64_t)cfg->compress_chunk_size == h->chunk_size)
+        return 0;
+    xd_errf(err, errlen,
+            "%s: compress_chunk_size=%lld (%s) but this container was created with %u-byte chunks; a container's chunk size is fixed: leave the key out or set it to %u",
+            path, (long long)cfg->compress_chunk_size, origin, h->chunk_size, h->chunk_size);
+    return -EINVAL;
+}
+
+/* Create the container in an empty file, or grow it to size; never shrink.
+ * Under the header lock, so concurrent openers agree. */
+static int container_prepare_fd(int fd, const char *path, const struct xd_config *cfg,
+                                uint64_t size, struct xd_ctr_header *h, char *err, size_t errlen)
+{
+    struct stat st;
+    if (size > XD_CTR_MAX_LOGICAL) {
+        xd_errf(err, errlen, "%s: %llu bytes: a container holds at most 1 PiB", path,
+                (unsigned long long)size);
+        return -EFBIG;
+    }
+    int rc = ofd_lock(fd, F_WRLCK, XD_LOCK_HEADER, true);
+    if (rc)
+        return rc;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+    } else if (st.st_size == 0) {
+        *h = (struct xd_ctr_header){.version = XD_CTR_VERSION,
+                                    .chunk_size = (uint32_t)cfg->compress_chunk_size,
+                                    .logical_size = size,
+                                    .created_algo = xd_algo_of_codec(cfg->compression_type),
+                                    .created_level = (int32_t)cfg->compression_level};
+        rc = ftruncate(fd, (off_t)xd_ctr_file_size(size, h->chunk_size)) ? -errno : 0;
+        if (!rc)
+            rc = check_punch(fd, path, XD_CTR_HEADER_SIZE, err, errlen);
+        if (!rc)
+            rc = header_write(fd, path, h, err, errlen);
+    } else if (!(rc = header_read(fd, path, h, err, errlen)) &&
+               !(rc = check_chunk_size(cfg, path, h, err, errlen)) && h->logical_size < size) {
+        rc = check_not_truncated(fd, path, h, err, errlen);
+        h->logical_size = size;
+        if (!rc)
+            rc = ftruncate(fd, (off_t)xd_ctr_file_size(size, h->chunk_size)) ? -errno : 0;
+        if (!rc)
+            rc = header_write(fd, path, h, err, errlen);
+    }
+    if (rc && !err[0])
+        xd_errf(err, errlen, "%s: cannot prepare the container: %s", path, strerror(-rc));
+    ofd_lock(fd, F_UNLCK, XD_LOCK_HEADER, true);
+    return rc;
+}
+
+int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                        uint64_t *logical, char *err, size_t errlen)
+{
+    struct xd_ctr_header h;
+    err[0] = 0;
+    if (cfg->auto_create_dirs && xd_mkdir_parents(path, cfg->dir_permissions) < 0) {
+        xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(errno));
+        return -errno;
+    }
+    /* a container's format is ours: never written through a link */
+    int fd = xd_open_data(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->file_permissions, false);
+    if (fd < 0) {
+        xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(fd));
+        return fd;
+    }
+    int rc = container_prepare_fd(fd, path, cfg, size, &h, err, errlen);
+    close(fd);
+    if (!rc)
+        *logical = h.logical_size;
+    return rc;
+}
+
+int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen)
+{
+    struct xd_ctr_header h;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* as prepare: never via a link */
+    if (fd < 0) {
+        int rc = -errno;
+        if (rc == -ELOOP)
+            xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(rc));
+        return rc;
+    }
+    if (!fstat(fd, &st) && st.st_size == 0) {
+        close(fd); /* empty: a container yet to be made (prepare makes it there) */
+        *size = 0;
+        return 0;
+    }
+    int rc = header_read(fd, path, &h, err, errlen);
+    if (!rc)
+        rc = check_not_truncated(fd, path, &h, err, errlen);
+    close(fd);
+    if (!rc)
+        *size = h.logical_size;
+    return rc;
+}
+
+/* --- map scan, open and close ---------------------------------------------- */
+
+/* Punch a free slot that still holds data: a writer was killed after
+ * writing it and before flipping the entry to it. */
+static void punch_if_stale(struct compress_layer *c, struct ctr_file *f, uint64_t off)
+{
+    uint64_t len = xd_ctr_slot_size(f->chunk_size);
+    off_t data = lseek(f->fd, (off_t)off, SEEK_DATA);
+    if (data < 0 || (uint64_t)data >= off + len)
+        return;
+    if (!fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len))
+        count_add(c, C_RECOVERED_SLOTS, 1);
+}
+
+/* Walk the map: what the container holds (for stats), repairing per mode. */
+int xd_compress_container_scan(struct compress_layer *c, struct ctr_file *f, struct ctr_space *sp,
+                               enum scan_mode mode, char *err, size_t errlen)
+{
+    bool fix = mode == SCAN_FIX, live = mode == SCAN_LIVE;
+    uint64_t nchunks = xd_ctr_chunks(atomic_load(&f->logical_size), f->chunk_size);
+    uint8_t page[XD_CTR_MAP_PAGE];
+    char why[300];
+    memset(sp, 0, sizeof(*sp));
+    for (uint64_t chunk = 0; chunk < nchunks; chunk++) {
+        unsigned k = chunk % XD_CTR_GROUP_CHUNKS;
+        if (!k && xd_pread_full(f->fd, page, sizeof(page), xd_ctr_entry_off(chunk, f->chunk_size)) !=
+                      (int64_t)sizeof(page)) {
+            if (live)
+                break;
+            xd_errf(err, errlen, "%s: truncated map at chunk %llu", f->path, (unsigned long long)chunk);
+            return -EINVAL;
+        }
+        struct xd_ctr_entry e;
+        if (xd_ctr_entry_decode(page + k * XD_CTR_ENTRY_SIZE, f->chunk_size, &e, why, sizeof(why))) {
+            if (live)
+                continue;
+            xd_errf(err, errlen, "%s: chunk %llu: %s", f->path, (unsigned long long)chunk, why);
+            return -EINVAL;
+        }
+        if (e.gen) {
+            sp->chunks[e.algo]++;
+            sp->stored += e.stored_len;
+            if (e.algo != XD_ALGO_ZERO)
+                sp->live_logical += f->chunk_size;
+        }
+        if (!fix)
+            continue;
+        /* a slot the entry does not name holds nothing live: both of them
+         * for a chunk never written or all zeros */
+        bool holds_data = e.gen && e.algo != XD_ALGO_ZERO;
+        for (unsigned s = 0; s < 2; s++)
+            if (!(holds_data && s == e.slot))
+                punch_if_stale(c, f, xd_ctr_slot_off(chunk, s, f->chunk_size));
+    }
+    struct stat st;
+    if (!fstat(f->fd, &st))
+        sp->allocated = (uint64_t)st.st_blocks * 512;
+    sp->logical = atomic_load(&f->logical_size);
+    sp->stored += XD_CTR_HEADER_SIZE + (nchunks + XD_CTR_GROUP_CHUNKS - 1) / XD_CTR_GROUP_CHUNKS *
+                                           XD_CTR_MAP_PAGE;
+    return 0;
+}
+
+static struct closed_file *closed_find_or_add(struct compress_layer *c, const char *path)
+{
+    struct closed_file *cf;
+    for (cf = c->closed; cf; cf = cf->next)
+        if (!strcmp(cf->path, path))
+            return cf;
+    if (!(cf = calloc(1, sizeof(*cf))) || !(cf->path = strdup(path))) {
+        free(cf);
+        return NULL;
+    }
+    cf->next = c->closed;
+    c->closed = cf;
+    return cf;
+}
+
+static void closed_note(struct compress_layer *c, const char *path, const struct ctr_space *sp)
+{
+    pthread_mutex_lock(&c->space_lock);
+    struct closed_file *cf = closed_find_or_add(c, path);
+    if (cf)
+        cf->space = *sp;
+    pthread_mutex_unlock(&c->space_lock);
+}
+
+/* Map the container for reading. Without a map (mmap refused) every read
+ * goes through pread, which is slower but the same. A container truncated
+ * by someone else while mapped would fault; docs/CONTAINER.md says so. */
+static void ctr_file_map(struct ctr_file *f)
+{
+    struct stat st;
+    if (fstat(f->fd, &st) || st.st_size <= 0)
+        return;
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, f->fd, 0);
+    if (p == MAP_FAILED)
+        return;
+    f->map = p;
+    f->map_len = (uint64_t)st.st_size;
+    /* Every access is a chunk's entry or its stored bytes, never a stream of
+     * the file: kernel readahead (megabytes here) would fill the page cache
+     * with the holes of neighbouring slots for each 32-byte entry read. */
+    madvise(p, (size_t)st.st_size, MADV_RANDOM);
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_RANDOM);
+}
+
+static void ctr_file_free(struct ctr_file *f)
+{
+    if (f->map)
+        munmap((void *)f->map, f->map_len);
+    if (f->fd >= 0)
+        close(f->fd);
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_destroy(&f->stripe[i]);
+    pthread_mutex_destroy(&f->ra_lock);
+    free(f);
+}
+
+/* Open a container: create or grow it when asked, check its header and
+ * length and every map entry, and repair free slots when nobody else has it
+ * open (the users lock is free). */
+int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                          uint64_t size, char *err, size_t errlen)
+{
+    struct compress_layer *c = layer->priv;
+    const struct xd_config *cfg = c->cfg;
+    bool ro = flags & XD_OPEN_READONLY;
+    struct xd_ctr_header h;
+    struct ctr_space sp;
+    struct ctr_file *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -ENOMEM;
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&f->stripe[i], NULL);
+    pthread_mutex_init(&f->ra_lock, NULL);
+    f->path = file->path;
+    f->id = atomic_fetch_add(&next_file_id, 1);
+    atomic_store(&f->last_bad_chunk, UINT64_MAX);
+    int rc = 0;
+    err[0] = 0;
+    if ((flags & XD_OPEN_CREATE) && !ro && cfg->auto_create_dirs &&
+        xd_mkdir_parents(file->path, cfg->dir_permissions) < 0)
+        rc = -errno;
+    f->fd = rc ? -1
+               : xd_open_data(file->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+                                              ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0),
+                              (mode_t)cfg->file_permissions, false);
+    if (!rc && f->fd < 0) {
+        rc = f->fd;
+        f->fd = -1;
+    }
+    if (!rc)
+        rc = ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
+    if (!rc && (flags & XD_OPEN_CREATE) && !ro)
+        rc = container_prepare_fd(f->fd, file->path, cfg, size, &h, err, errlen);
+    if (!rc)
+        rc = header_read(f->fd, file->path, &h, err, errlen);
+    if (!rc)
+        rc = check_not_truncated(f->fd, file->path, &h, err, errlen);
+    if (!rc) {
+        f->chunk_size = h.chunk_size;
+        atomic_store(&f->logical_size, h.logical_size);
+        ctr_file_map(f);
+        bool sole = !ro && !ofd_lock(f->fd, F_WRLCK, XD_LOCK_USERS, false);
+        rc = xd_compress_container_scan(c, f, &sp, sole ? SCAN_FIX : SCAN_EXACT, err, errlen);
+        if (sole) /* back to a shared hold: others may open it now */
+            ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
+    }
+    if (rc) {
+        if (!err[0])
+            xd_errf(err, errlen, "%s: cannot open the container: %s", file->path, strerror(-rc));
+        ctr_file_free(f);
+        return rc;
+    }
+    file->priv[layer->level] = f;
+    pthread_mutex_lock(&c->space_lock);
+    f->next_open = c->open;
+    c->open = f;
+    pthread_mutex_unlock(&c->space_lock);
+    return 0;
+}
+
+static void open_list_remove(struct compress_layer *c, struct ctr_file *f)
+{
+    pthread_mutex_lock(&c->space_lock);
+    for (struct ctr_file **p = &c->open; *p; p = &(*p)->next_open) {
+        if (*p == f) {
+            *p = f->next_open;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->space_lock);
+}
+
+void xd_compress_file_close(struct xd_layer *layer, struct xd_file *file)
+{
+    struct compress_layer *c = layer->priv;
+    struct ctr_file *f = file->priv[layer->level];
+    struct ctr_space sp;
+    char err[XD_ERRLEN];
+    if (!f)
+        return;
+    open_list_remove(c, f);
+    if (!xd_compress_container_scan(c, f, &sp, SCAN_EXACT, err, sizeof(err)))
+        closed_note(c, f->path, &sp);
+    ctr_file_free(f);
+    file->priv[layer->level] = NULL;
+}
+
+int64_t xd_compress_file_size(struct xd_layer *layer, struct xd_file *file)
+{
+    struct ctr_file *f = file->priv[layer->level];
+    return f ? (int64_t)xd_compress_file_refresh_size(f) : -EBADF;
+}
+
+/* --- growth ---------------------------------------------------------------- */
+
+/* Growing past the end (library users; fio's files are sized up front). */
+int xd_compress_file_grow(struct compress_layer *c, struct ctr_file *f, uint64_t end)
+{
+    struct xd_ctr_header h;
+    char err[XD_ERRLEN];
+    if (end <= atomic_load(&f->logical_size))
+        return 0;
+    if (end > XD_CTR_MAX_LOGICAL)
+        return -EFBIG;
+    int rc = container_prepare_fd(f->fd, f->path, c->cfg, end, &h, err, sizeof(err));
+    if (rc)
+        return rc;
+    atomic_store(&f->logical_size, h.logical_size);
+    return 0;
+}
+
+/* Another process may have grown the container; look before saying EOF. */
+uint64_t xd_compress_file_refresh_size(struct ctr_file *f)
+{
+    struct xd_ctr_header h;
+    char err[XD_ERRLEN];
+    if (!header_read(f->fd, f->path, &h, err, sizeof(err)) && h.chunk_size == f->chunk_size &&
+        h.logical_size > atomic_load(&f->logical_size))
+        atomic_store(&f->logical_size, h.logical_size);
+    return atomic_load(&f->logical_size);
+}
