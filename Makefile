@@ -123,6 +123,26 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# libxdevice.so exports only what xdevice.h marks XD_API; everything else is
+# hidden (docs/DESIGN.md, "Public surface"). Programs that use internal
+# functions (tools, tuner, unit tests, the engine) link libxdevice.a or the
+# objects, where hidden symbols still resolve.
+LIB_VISIBILITY := -fvisibility=hidden
+LIB_CFLAGS = $(ALL_CFLAGS) $(LIB_VISIBILITY)
+
+# The library's objects depend on the flags they were built with as well as
+# on their sources: one left from a build with other flags (no -fvisibility,
+# another CFLAGS=) is rebuilt. The stamp is rewritten only when they change.
+LIB_FLAGS_STAMP := $(BUILD)/.lib-cflags
+$(LIB_FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(LIB_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(LIB_CFLAGS)' > $@
+FORCE:
+
+$(LIB_OBJS): $(BUILD)/obj/%.o: %.c $(LIB_FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(LIB_CFLAGS) -c -o $@ $<
+
 $(BUILD)/libxdevice.a: $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -318,6 +338,8 @@ define SANITIZER_RULES
 $(BUILD)/$(1)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $$(@D)
 	$(SAN_CC) $$(ALL_CFLAGS) $(SAN_COMMON) $(SAN_CFLAGS_$(1)) -c -o $$@ $$<
+
+$(LIB_OBJS:$(BUILD)/obj/%=$(BUILD)/$(1)/obj/%): ALL_CFLAGS += $(LIB_VISIBILITY)
 
 $(BUILD)/$(1)/obj/ioengine/%.o: ioengine/%.c $(FIO_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $$(@D)

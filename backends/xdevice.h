@@ -22,6 +22,15 @@ extern "C" {
 #define XD_VERSION "0.1.0"
 #define XD_ERRLEN  512 /* a comfortable size for the err buffers below */
 
+/* XD_API marks the functions libxdevice.so exports. The library is built with
+ * -fvisibility=hidden, so every function declared here carries it and nothing
+ * else leaves the library. */
+#if defined(__GNUC__)
+#define XD_API __attribute__((visibility("default")))
+#else
+#define XD_API
+#endif
+
 struct xd_config;
 struct xd_dev;
 struct xd_file;
@@ -29,17 +38,17 @@ struct xd_file;
 /* --- configuration ------------------------------------------------------ */
 
 /* A config holding every key's default. Returns NULL only when out of memory. */
-struct xd_config *xd_config_new(void);
+XD_API struct xd_config *xd_config_new(void);
 /* Parse an INI file into cfg, overriding what it names. -EINVAL (message in err)
  * on the first bad line: unknown key (with the nearest valid key), bad value,
  * wrong section. -errno when the file cannot be read. */
-int xd_config_load(struct xd_config *cfg, const char *ini_path, char *err, size_t errlen);
+XD_API int xd_config_load(struct xd_config *cfg, const char *ini_path, char *err, size_t errlen);
 /* Set one key from text, validating it as the INI parser does. origin names
  * where the value came from in messages (a file:line, or "option xd_KEY"). */
-int xd_config_set(struct xd_config *cfg, const char *key, const char *value,
-                  const char *origin, char *err, size_t errlen);
+XD_API int xd_config_set(struct xd_config *cfg, const char *key, const char *value,
+                         const char *origin, char *err, size_t errlen);
 /* Cross-key checks (conflicting keys). Run after the last set/load. */
-int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen);
+XD_API int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen);
 /* What a caller must know of cfg's storage type before opening a device,
  * as XD_CFG_* bits, so that no caller ever tests type names. */
 #define XD_CFG_OWN_FORMAT (1u << 0) /* files hold the type's own format: make them ready with
@@ -50,22 +59,22 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen);
 #define XD_CFG_TRIM_KEY   (1u << 2) /* trims are served only with enable_trim=true */
 #define XD_CFG_PLAIN_FILE (1u << 3) /* the data is a plain file at the caller's path, byte for
                                        byte: every type with this bit reads what another wrote */
-unsigned xd_config_caps(const struct xd_config *cfg);
+XD_API unsigned xd_config_caps(const struct xd_config *cfg);
 /* The effective config as a JSON object, malloc'd; NULL when out of memory. */
-char *xd_config_json(const struct xd_config *cfg);
+XD_API char *xd_config_json(const struct xd_config *cfg);
 /* The effective config as INI text that recreates it, malloc'd. */
-char *xd_config_ini(const struct xd_config *cfg);
-struct xd_config *xd_config_dup(const struct xd_config *cfg);
-void xd_config_free(struct xd_config *cfg);
+XD_API char *xd_config_ini(const struct xd_config *cfg);
+XD_API struct xd_config *xd_config_dup(const struct xd_config *cfg);
+XD_API void xd_config_free(struct xd_config *cfg);
 /* Read back one key as text; NULL for an unknown key. The pointer is valid
  * until the next call from the same thread. */
-const char *xd_config_get(const struct xd_config *cfg, const char *key);
+XD_API const char *xd_config_get(const struct xd_config *cfg, const char *key);
 /* Number of schema keys and the i-th key's name, for tools that walk the schema. */
-unsigned xd_config_key_count(void);
-const char *xd_config_key_name(unsigned i);
+XD_API unsigned xd_config_key_count(void);
+XD_API const char *xd_config_key_name(unsigned i);
 
 /* --- tuning: tunable keys, safe rewrites, live reload --------------------
- * What xdtune (tuner/) calls; names as asked for in issue 6:
+ * What a tuner calls (xdtune uses them all):
  *   xd_tunable_count/xd_tunable_get/xd_tunable_find  the search space
  *   xd_config_save                                   write an INI atomically
  *   xd_reload                                        apply live keys to an open device
@@ -85,7 +94,7 @@ const char *xd_config_key_name(unsigned i);
 /* Key types, for struct xd_tunable and tools that walk the schema. */
 enum xd_key_type { XD_T_STR, XD_T_BOOL, XD_T_INT, XD_T_SIZE, XD_T_ENUM, XD_T_MODE, XD_T_FLOAT };
 
-/* One dimension of the tuner's search space (config_schema.h, XD_TUNABLES).
+/* One dimension of a tuner's search space: one of the keys worth tuning.
  * INT and SIZE: values lo..hi; a step adds step (log_scale 0) or multiplies
  * by step (log_scale 1). FLOAT likewise. BOOL: lo 0, hi 1, step 1. ENUM:
  * choices is "a|b|c" (the values worth trying, which may be fewer than the
@@ -103,27 +112,27 @@ struct xd_tunable {
     int pending;
     const char *def;     /* the schema's default, as text */
 };
-/* The tunables, in XD_TUNABLES order. xd_tunable_get returns NULL past the
+/* The tunables, in a fixed order. xd_tunable_get returns NULL past the
  * end; xd_tunable_find NULL for a key that is not tunable. Never fail. */
-unsigned xd_tunable_count(void);
-const struct xd_tunable *xd_tunable_get(unsigned i);
-const struct xd_tunable *xd_tunable_find(const char *key);
+XD_API unsigned xd_tunable_count(void);
+XD_API const struct xd_tunable *xd_tunable_get(unsigned i);
+XD_API const struct xd_tunable *xd_tunable_find(const char *key);
 
 /* Replace the INI file at path with cfg (see above), so that a reader
  * (xd_config_load) sees the whole old file or the whole new one, and the new
  * one survives a crash once this returns: a temp file in path's directory
  * (opened relative to the directory with O_CREAT|O_EXCL|O_NOFOLLOW, so a
  * name planted there is skipped, never followed), written, given
- * cfg->config_file_mode with fchmod (umask does not apply), fsync'd, renamed
+ * cfg's config_file_mode with fchmod (umask does not apply), fsync'd, renamed
  * over path, then the directory fsync'd. path itself must be a regular file
  * or absent: a symlink (or anything else) there is refused, never followed
  * or replaced. header: text written first as "# " comment lines (split at
  * newlines), or NULL. Returns 0, or -errno with one line in err naming path. */
-int xd_config_save(const struct xd_config *cfg, const char *path, const char *header, char *err,
-                   size_t errlen);
+XD_API int xd_config_save(const struct xd_config *cfg, const char *path, const char *header,
+                          char *err, size_t errlen);
 
 /* Apply newcfg to an open device. newcfg must pass xd_config_check. Only
- * keys marked live (XD_K_LIVE, struct xd_tunable.live) may differ from the
+ * keys marked live (xdevice(7), struct xd_tunable.live) may differ from the
  * device's config: when another key differs, nothing is applied and err
  * names every such key (-EINVAL). Otherwise the changed live keys are
  * copied into the device's config and each layer applies those it owns
@@ -131,7 +140,7 @@ int xd_config_save(const struct xd_config *cfg, const char *path, const char *he
  * this returns. Returns how many keys changed (0: none). Call it from the
  * thread that submits the device's I/O, between requests (any still in
  * flight complete under whichever value they started with). */
-int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, size_t errlen);
+XD_API int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, size_t errlen);
 
 /* Notice rewrites of an INI file (inotify on its directory, so a rename
  * over the name is seen as well as a write in place). open: -errno with one
@@ -146,75 +155,77 @@ int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, siz
 #define XD_WATCH_REMOVED 2
 #define XD_WATCH_GONE    3
 struct xd_config_watch;
-int xd_config_watch_open(struct xd_config_watch **out, const char *path, char *err, size_t errlen);
-int xd_config_watch_poll(struct xd_config_watch *w);
-int xd_config_watch_fd(const struct xd_config_watch *w);
-void xd_config_watch_close(struct xd_config_watch *w);
+XD_API int xd_config_watch_open(struct xd_config_watch **out, const char *path, char *err,
+                                size_t errlen);
+XD_API int xd_config_watch_poll(struct xd_config_watch *w);
+XD_API int xd_config_watch_fd(const struct xd_config_watch *w);
+XD_API void xd_config_watch_close(struct xd_config_watch *w);
 
 /* --- devices and files -------------------------------------------------- */
 
 /* Build the storage type's chain from cfg (copied). queue_entries is the most
  * requests the caller keeps in flight (fio's iodepth); the async queue is at
  * least that deep. */
-int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries,
-            char *err, size_t errlen);
-void xd_close(struct xd_dev *dev);
-const struct xd_config *xd_dev_config(const struct xd_dev *dev);
+XD_API int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries,
+                   char *err, size_t errlen);
+XD_API void xd_close(struct xd_dev *dev);
+XD_API const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 #define XD_CAP_TRIM  (1u << 0) /* trim is served (not refused with EOPNOTSUPP) */
 #define XD_CAP_ASYNC (1u << 1) /* requests can stay in flight (libaio/io_uring) */
 #define XD_CAP_DIRECT_IO (1u << 2) /* bypasses the page cache: give it page-aligned buffers,
                                       or every request is copied through a bounce buffer */
 /* What the device's chain can do, as XD_CAP_* bits, so callers never probe by failing. */
-unsigned xd_dev_caps(const struct xd_dev *dev);
+XD_API unsigned xd_dev_caps(const struct xd_dev *dev);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
  * auto_mount needs root; using /dev/shm/xdevice-UID ...", or that it mounted
  * a tmpfs its last user will unmount); NULL when none. */
-const char *xd_dev_notice(const struct xd_dev *dev);
+XD_API const char *xd_dev_notice(const struct xd_dev *dev);
 /* After a request failed with a data error (e.g. -EIO for a corrupt chunk):
  * the one line saying what is wrong and where, copied into line; 0 when there
  * was one (and it is now cleared), -ENOENT when not. The library prints
  * nothing itself; callers decide where the line goes. */
-int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len);
+XD_API int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len);
 
 #define XD_OPEN_CREATE 0x1 /* create the file (and, with auto_create_dirs, its directories) */
 #define XD_OPEN_READONLY 0x2
 
 /* Open a file on the device. size: the size wanted for a new file (0 for
  * default_file_size). -errno with a message in err on failure. */
-int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
-                 struct xd_file **out, char *err, size_t errlen);
-int xd_file_close(struct xd_dev *dev, struct xd_file *file);
+XD_API int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
+                        struct xd_file **out, char *err, size_t errlen);
+XD_API int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 /* Size of what path names, without a device: a regular file's length or a
  * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */
-int xd_path_size(const char *path, uint64_t *size);
+XD_API int xd_path_size(const char *path, uint64_t *size);
 /* The size a caller of the storage type sees at path: for types with their
  * own format (compressed) the container's logical size, read from its
  * header (0 for an empty file: a container yet to be made); for the others
  * xd_path_size. -ENOENT when it does not exist; other
  * -errno with the one line in err (e.g. not a container, truncated). */
-int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
-                         size_t errlen);
+XD_API int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size,
+                                char *err, size_t errlen);
 /* Make path ready to hold size logical bytes: types with their own format
  * create the container or grow it (never shrink), so no caller ever writes
  * raw bytes into it; for other types this does nothing and returns -ENOENT
  * when path is missing. *logical gets the size now seen. */
-int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
-                    uint64_t *logical, char *err, size_t errlen);
+XD_API int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                           uint64_t *logical, char *err, size_t errlen);
 /* Size in bytes as the device sees it, or -errno. */
-int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file);
+XD_API int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file);
 /* Drop what xdevice and the OS cache for the file (fio's invalidate=1). */
-int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file);
+XD_API int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file);
 
 /* --- synchronous I/O ---------------------------------------------------- */
 
 /* Whole-buffer I/O: returns len, or -errno. A short transfer is retried
  * internally, never returned. Reads past end of file return the bytes that
  * exist. */
-ssize_t xd_read(struct xd_dev *dev, struct xd_file *file, void *buf, size_t len, uint64_t off);
-ssize_t xd_write(struct xd_dev *dev, struct xd_file *file, const void *buf, size_t len,
-                 uint64_t off);
-int xd_trim(struct xd_dev *dev, struct xd_file *file, uint64_t len, uint64_t off);
-int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync);
+XD_API ssize_t xd_read(struct xd_dev *dev, struct xd_file *file, void *buf, size_t len,
+                       uint64_t off);
+XD_API ssize_t xd_write(struct xd_dev *dev, struct xd_file *file, const void *buf, size_t len,
+                        uint64_t off);
+XD_API int xd_trim(struct xd_dev *dev, struct xd_file *file, uint64_t len, uint64_t off);
+XD_API int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync);
 
 /* --- asynchronous I/O --------------------------------------------------- */
 
@@ -243,13 +254,13 @@ struct xd_req {
 /* Stage one request. Returns XD_DONE, XD_QUEUED, or -EBUSY when the queue is
  * full (commit and reap first). Other errors complete the request inline with
  * req->result < 0 and return XD_DONE. */
-int xd_submit(struct xd_dev *dev, struct xd_req *req);
+XD_API int xd_submit(struct xd_dev *dev, struct xd_req *req);
 /* Send every staged request to the kernel. Returns the number sent or -errno. */
-int xd_commit(struct xd_dev *dev);
+XD_API int xd_commit(struct xd_dev *dev);
 /* Wait for at least min completions (up to max) or until timeout (NULL: no
  * limit). Returns how many were stored in done[], or -errno. */
-int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max,
-            const struct timespec *timeout);
+XD_API int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max,
+                   const struct timespec *timeout);
 
 /* --- the hybrid type ---------------------------------------------------- */
 
@@ -257,17 +268,17 @@ int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max
  * and demotions by the policy, up to migration_batch_size per file), in the
  * caller's thread; the way to migrate with auto_migration=false. Returns the
  * number of extents moved, -ENOTTY when dev is not of the hybrid type. */
-int xd_migrate(struct xd_dev *dev);
+XD_API int xd_migrate(struct xd_dev *dev);
 
 /* --- statistics --------------------------------------------------------- */
 
 /* This device's figures as a JSON object (ops, latency percentiles, errors,
  * slow operations, the layers' own figures), malloc'd. */
-char *xd_stats_json(struct xd_dev *dev);
+XD_API char *xd_stats_json(struct xd_dev *dev);
 /* One line on the operations slower than slow_operation_threshold_ms (how
  * many, and the slowest), for the caller to log. Returns how many there were
  * (0: nothing written to line). */
-uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len);
+XD_API uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len);
 
 /* Periodic figures (metrics_interval_sec; the fio engine's xd_stats_interval).
  * A mark remembers the figures at the last record, so that each record
@@ -283,10 +294,10 @@ uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len);
  *    settings of each layer, as in xd_stats_json}}
  * Call it from the thread that drives the device. */
 struct xd_stats_mark;
-struct xd_stats_mark *xd_stats_mark_new(void);
-void xd_stats_mark_free(struct xd_stats_mark *mark);
-char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, const char *job_name,
-                             unsigned jobnum);
+XD_API struct xd_stats_mark *xd_stats_mark_new(void);
+XD_API void xd_stats_mark_free(struct xd_stats_mark *mark);
+XD_API char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark,
+                                    const char *job_name, unsigned jobnum);
 
 /* Publish this device's figures as one job of a run's stats document at
  * path: {"xdevice":{...},"jobs":[...],"aggregate":{...}}. Each job leaves a
@@ -300,9 +311,9 @@ char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, con
  * Everything is made relative to path's directory, which must be the
  * caller's or root's and not writable by others unless sticky
  * (allow_shared_directories), never through a symlink. */
-int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, unsigned job_key,
-                     const char *job_name, unsigned jobnum, unsigned run_jobs, char *err,
-                     size_t errlen);
+XD_API int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id,
+                            unsigned job_key, const char *job_name, unsigned jobnum,
+                            unsigned run_jobs, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }
