@@ -459,44 +459,18 @@ static int file_reload(struct xd_layer *layer, const struct xd_config *before)
     return 0;
 }
 
-const struct xd_ops xd_file_ops = {
-    .version = XD_OPS_VERSION,
-    .name = "file",
-    .open = file_driver_open,
-    .close = file_driver_close,
-    .file_open = file_file_open,
-    .file_close = file_file_close,
-    .file_size = file_file_size,
-    .submit = file_submit,
-    .commit = file_commit,
-    .reap = file_reap,
-    .caps = file_caps,
-    .stats_json = file_stats_hook,
-    .invalidate = file_invalidate_hook,
-    .reload = file_reload,
-    .seek = file_seek,
-    .space = file_space,
-    .identity = file_identity,
-};
+/* The file driver's entries; the two tables below differ only in open
+ * mode (file_driver_open tells them apart by which one it is). */
+#define FILE_DRIVER_OPS                                                                           \
+    .version = XD_OPS_VERSION, .name = "file", .open = file_driver_open,                         \
+    .close = file_driver_close, .file_open = file_file_open, .file_close = file_file_close,      \
+    .file_size = file_file_size, .submit = file_submit, .commit = file_commit,                   \
+    .reap = file_reap, .caps = file_caps, .stats_json = file_stats_hook,                         \
+    .invalidate = file_invalidate_hook, .reload = file_reload, .seek = file_seek,                \
+    .space = file_space, .identity = file_identity
+
+const struct xd_ops xd_file_ops = {FILE_DRIVER_OPS};
 
 /* The direct type: the same driver, opened with O_DIRECT whatever
- * use_direct_io says (file_driver_open tells them apart). */
-const struct xd_ops xd_file_direct_ops = {
-    .version = XD_OPS_VERSION,
-    .name = "file",
-    .open = file_driver_open,
-    .close = file_driver_close,
-    .file_open = file_file_open,
-    .file_close = file_file_close,
-    .file_size = file_file_size,
-    .submit = file_submit,
-    .commit = file_commit,
-    .reap = file_reap,
-    .caps = file_caps,
-    .stats_json = file_stats_hook,
-    .invalidate = file_invalidate_hook,
-    .reload = file_reload,
-    .seek = file_seek,
-    .space = file_space,
-    .identity = file_identity,
-};
+ * use_direct_io says. */
+const struct xd_ops xd_file_direct_ops = {FILE_DRIVER_OPS};
