@@ -130,7 +130,7 @@ static int hybrid_check(const struct xd_config *cfg, char *err, size_t errlen)
         return rc;
     if (cfg->hot_cache_size < cfg->tier_extent_size) {
         xd_errf(err, errlen, "%s: hot_cache_size=%" PRId64 ": smaller than tier_extent_size=%" PRId64 "; allowed: at least one extent",
-                xd_config_origin(cfg, XD_KEY_hot_cache_size), cfg->hot_cache_size, cfg->tier_extent_size);
+                xd_config_key_origin(cfg, XD_KEY_hot_cache_size), cfg->hot_cache_size, cfg->tier_extent_size);
         return -EINVAL;
     }
     return 0;

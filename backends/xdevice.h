@@ -161,6 +161,119 @@ XD_API int xd_config_watch_poll(struct xd_config_watch *w);
 XD_API int xd_config_watch_fd(const struct xd_config_watch *w);
 XD_API void xd_config_watch_close(struct xd_config_watch *w);
 
+/* --- following a run: config reloads and periodic records ----------------
+ * What a long-running program does between its requests to follow its INI
+ * file and keep periodic stats (the fio engine does it per job):
+ *
+ *   struct xd_config_override ov[] = {{"cache_size", "256m", "--set cache_size"}};
+ *   xd_config_build(&cfg, "app.ini", ov, 1, err, sizeof(err));  (defaults < INI < ov)
+ *   xd_open(&dev, cfg, depth, err, sizeof(err));
+ *   struct xd_monitor_opts mo = {.config_path = "app.ini", .overrides = ov,
+ *                                .n_overrides = 1, .stats_log = "app.jsonl", .name = "app"};
+ *   xd_monitor_open(&mon, dev, &mo, err, sizeof(err));
+ *   for (;;) { ...submit, reap...; if (xd_monitor_poll(mon)) print every xd_monitor_note; }
+ *   xd_monitor_record(mon);  (the last, partial interval)  xd_monitor_close(mon); xd_close(dev);
+ *
+ * examples/xdfollow.c is a whole program. */
+
+/* One key set over the INI file: value as text, as an INI line gives it;
+ * origin names where it came from in messages ("option xd_KEY", "--set
+ * KEY"; NULL: "override"). */
+struct xd_config_override {
+    const char *key;
+    const char *value;
+    const char *origin;
+};
+/* The config every face of xdevice builds: the defaults, then the INI file
+ * at ini_path (NULL: none), then each override in order (a later one wins),
+ * then xd_config_check. *out (free it with xd_config_free), or -errno with
+ * one line in err: the file's, an override's or the check's. */
+XD_API int xd_config_build(struct xd_config **out, const char *ini_path,
+                    const struct xd_config_override *overrides, unsigned n_overrides, char *err,
+                    size_t errlen);
+
+/* A monitor follows one open device; every call, open and close included,
+ * comes from the thread that drives the device, between its requests. Its
+ * inotify watch is shared by the monitors of a process that follow the same
+ * file (instances are few); not across fork().
+ *
+ * open copies opts. With config_path, it watches that file, then builds
+ * the config from it as xd_config_build(config_path, overrides) does and
+ * hands a difference from the device's config to xd_reload, so a rewrite
+ * between the caller's reading the file and open is applied, not missed;
+ * the device's config must be what that build gave. When the device's
+ * metrics_interval_sec is not 0, records are appended to stats_log (needed
+ * then; opened in its checked directory, see allow_shared_directories,
+ * never through a symlink, and only when it is the caller's own regular
+ * file or absent). -errno with
+ * one line in err: no device, no stats_log, the log refused, out of memory.
+ * A watch that cannot be set up is not an error: a note says so and the
+ * monitor keeps records only.
+ *
+ * poll is cheap when nothing is due (a clock read), so call it as often as
+ * you like: at most every 0.1 s it asks the watch, and on a rewrite builds
+ * the file again (overrides win) and applies it with xd_reload; a bad file,
+ * a refused change or a removed file leaves the config in force. Every
+ * metrics_interval_sec it appends one xd_stats_interval_json line (job:
+ * name, jobnum) in one write(2), so monitors sharing the file (threads or
+ * processes) never mix lines; after a stall, one record covers the gap. A
+ * write that fails ends the records with a note. Returns the XD_MONITOR_*
+ * bits of what it did (0: nothing).
+ *
+ * Notes are lines for a person, without a newline: each changed key
+ * ("NAME: LABEL=PATH reloaded: KEY OLD -> NEW"), a file not used and why,
+ * a refused reload, a removed file, the watch's end, a failed record.
+ * xd_monitor_note returns the oldest not yet taken, malloc'd (free it),
+ * or NULL; take them after open and every poll that returns non-zero (64
+ * wait at most; later ones are dropped). quiet_reloads: no notes about the
+ * watch or reloads, for monitors whose sibling on the same file tells.
+ *
+ * record appends a record now (the last, partial interval, before close):
+ * 0, -ENOENT when no records are kept, -errno when the write failed (noted).
+ * close appends nothing, stops watching and frees the monitor; it does
+ * not touch the device, which may be open or closed already. */
+#define XD_MONITOR_RELOAD 1 /* poll acted on a rewrite or removal of config_path */
+#define XD_MONITOR_RECORD 2 /* poll appended a record */
+struct xd_monitor_opts {
+    const char *config_path;   /* the INI to follow; NULL: none */
+    const struct xd_config_override *overrides; /* over it at every reload */
+    unsigned n_overrides;
+    const char *stats_log;     /* where records go (metrics_interval_sec > 0) */
+    const char *name;          /* records' "job", and the notes' "NAME: "; NULL: "" */
+    unsigned jobnum;           /* records' "jobnum" */
+    const char *config_label;  /* how notes name config_path: LABEL=PATH; NULL: "config" */
+    const char *stats_log_label; /* how notes name stats_log; NULL: "stats_log" */
+    int quiet_reloads;
+};
+struct xd_monitor;
+XD_API int xd_monitor_open(struct xd_monitor **out, struct xd_dev *dev, const struct xd_monitor_opts *opts,
+                    char *err, size_t errlen);
+XD_API int xd_monitor_poll(struct xd_monitor *m);
+XD_API char *xd_monitor_note(struct xd_monitor *m);
+XD_API int xd_monitor_record(struct xd_monitor *m);
+XD_API void xd_monitor_close(struct xd_monitor *m);
+
+/* What an adapter that presents the keys itself needs (the fio engine's
+ * xd_KEY options and their --enghelp texts). xd_config_key_desc: the i-th
+ * key of the schema (i < xd_config_key_count()), NULL past the end.
+ * xd_config_origin: where key's value came from ("file.ini:12", an
+ * override's or xd_config_set's origin), NULL for a default or an unknown
+ * key. xd_escape: value made safe for a one-line message (printable ASCII
+ * and UTF-8 as they are, a backslash doubled, other bytes as \xHH, cut
+ * with "..." to fit len; XD_ESCAPE_LEN holds a path); returns buf. */
+struct xd_key_desc {
+    const char *name;
+    const char *section; /* its INI section, without brackets */
+    int type;            /* enum xd_key_type */
+    const char *def;     /* the default, as text ("" for an empty string) */
+    const char *allowed; /* ENUM: "a|b|c"; otherwise NULL */
+    const char *help;
+};
+XD_API const struct xd_key_desc *xd_config_key_desc(unsigned i);
+XD_API const char *xd_config_origin(const struct xd_config *cfg, const char *key);
+#define XD_ESCAPE_LEN 160
+XD_API const char *xd_escape(const char *value, char *buf, size_t len);
+
 /* --- devices and files -------------------------------------------------- */
 
 /* Build the storage type's chain from cfg (copied). queue_entries is the most

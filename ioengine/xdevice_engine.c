@@ -19,9 +19,6 @@
 #include "fio.h"
 #include "optgroup.h"
 
-#include "../backends/core/clock.h"
-#include "../backends/core/config.h"
-#include "../backends/core/fileutil.h"
 #include "../backends/xdevice.h"
 
 #ifndef XD_FIO_BUILT_VERSION
@@ -86,17 +83,21 @@ static void __attribute__((format(printf, 1, 2))) fio_xd_err(const char *fmt, ..
  * the callbacks store; the jobs of a job file share [global]'s strings, so
  * a value set again is never freed (a few bytes per option per run).
  * fio keeps a pointer to the thread_data at offset 0 of the option struct,
- * hence pad. */
+ * hence pad. The table is built when the engine is loaded, from the
+ * library's schema (xd_config_key_desc), so the engine needs only the
+ * public header. */
 
 /* Short names: the same key under a second option name. Both given with
  * different values is refused (the last would silently win). */
 enum { FIO_XD_ALIAS_TYPE, FIO_XD_ALIAS_INTERVAL, FIO_XD_ALIASES };
 static const struct {
     const char *name;
-    int key;
+    const char *key;
+    const char *origin;
 } fio_xd_aliases[FIO_XD_ALIASES] = {
-    [FIO_XD_ALIAS_TYPE] = {"xd_type", XD_KEY_storage_type},
-    [FIO_XD_ALIAS_INTERVAL] = {"xd_stats_interval", XD_KEY_metrics_interval_sec},
+    [FIO_XD_ALIAS_TYPE] = {"xd_type", "storage_type", "option xd_type"},
+    [FIO_XD_ALIAS_INTERVAL] = {"xd_stats_interval", "metrics_interval_sec",
+                               "option xd_stats_interval"},
 };
 
 struct fio_xd_options {
@@ -104,10 +105,26 @@ struct fio_xd_options {
     char *config;
     char *stats;
     char *stats_log;
-    char *values[XD_KEY_COUNT];      /* by enum xd_key */
     char *aliases[FIO_XD_ALIASES];   /* by FIO_XD_ALIAS_* */
     unsigned stats_jobs;             /* not an option: see fio_xd_stats_jobs */
+    char *values[];                  /* by key index; option_struct_size counts them */
 };
+
+/* Per schema key, by index, made when the engine is loaded: its option's
+ * name and the origin its value is given in messages. */
+static struct fio_xd_key {
+    char *option; /* "xd_KEY" */
+    char *origin; /* "option xd_KEY" */
+} *fio_xd_keys;
+
+/* The index of a schema key, or -1. */
+static int fio_xd_key_index(const char *name)
+{
+    for (unsigned k = 0; k < xd_config_key_count(); k++)
+        if (!strcmp(xd_config_key_name(k), name))
+            return (int)k;
+    return -1;
+}
 
 /* Validate one option value with a throwaway config. */
 static int fio_xd_check_value(int key, const char *option, const char *value)
@@ -117,7 +134,8 @@ static int fio_xd_check_value(int key, const char *option, const char *value)
     if (!probe)
         return 1;
     snprintf(origin, sizeof(origin), "option %s", option);
-    int rc = xd_config_set(probe, xd_keys[key].name, value, origin, err, sizeof(err));
+    int rc = xd_config_set(probe, xd_config_key_name((unsigned)key), value, origin, err,
+                           sizeof(err));
     xd_config_free(probe);
     if (rc)
         fio_xd_err("xdevice: %s\n", err);
@@ -162,26 +180,50 @@ static int fio_xd_store(char **slot, int key, const char *option, const char *va
     return 0;
 }
 
-#define XD_OPT_CHECK(sec, key, type, def, min, max, allowed, flags, types, help)    \
-    static int fio_xd_opt_##key(void *data, const char *value)                      \
-    {                                                                               \
-        struct fio_xd_options *o = data;                                            \
-        return fio_xd_store(&o->values[XD_KEY_##key], XD_KEY_##key, "xd_" #key, value); \
+/* xd_KEY, the option of schema key `key`. */
+static int fio_xd_opt_key(void *data, unsigned key, const char *value)
+{
+    struct fio_xd_options *o = data;
+    return fio_xd_store(&o->values[key], (int)key, fio_xd_keys[key].option, value);
+}
+
+/* fio tells an option's callback the value but not which option it is, so
+ * each schema key gets a callback of its own: FIO_XD_MAX_KEYS one-line
+ * functions made by the macros below, named by their index in octal (the
+ * pasted digits are an octal literal: fio_xd_key_0123 serves key 0123). */
+#define FIO_XD_MAX_KEYS 128
+#define FIO_XD_OCT8(F, p) F(p##0) F(p##1) F(p##2) F(p##3) F(p##4) F(p##5) F(p##6) F(p##7)
+#define FIO_XD_OCT64(F, p)                                                                  \
+    FIO_XD_OCT8(F, p##0) FIO_XD_OCT8(F, p##1) FIO_XD_OCT8(F, p##2) FIO_XD_OCT8(F, p##3)     \
+    FIO_XD_OCT8(F, p##4) FIO_XD_OCT8(F, p##5) FIO_XD_OCT8(F, p##6) FIO_XD_OCT8(F, p##7)
+#define FIO_XD_EVERY_KEY(F) FIO_XD_OCT64(F, 00) FIO_XD_OCT64(F, 01)
+#define FIO_XD_KEY_CB(n)                                                                    \
+    static int fio_xd_key_##n(void *data, const char *value)                                \
+    {                                                                                       \
+        return fio_xd_opt_key(data, n, value);                                              \
     }
-XD_SCHEMA(XD_OPT_CHECK)
-#undef XD_OPT_CHECK
+#define FIO_XD_KEY_CB_REF(n) fio_xd_key_##n,
+FIO_XD_EVERY_KEY(FIO_XD_KEY_CB)
+static int (*const fio_xd_key_cbs[FIO_XD_MAX_KEYS])(void *, const char *) = {
+    FIO_XD_EVERY_KEY(FIO_XD_KEY_CB_REF)};
+#undef FIO_XD_KEY_CB_REF
+#undef FIO_XD_KEY_CB
+
+static int fio_xd_opt_alias(void *data, int a, const char *value)
+{
+    struct fio_xd_options *o = data;
+    return fio_xd_store(&o->aliases[a], fio_xd_key_index(fio_xd_aliases[a].key),
+                        fio_xd_aliases[a].name, value);
+}
 
 static int fio_xd_opt_type(void *data, const char *value)
 {
-    struct fio_xd_options *o = data;
-    return fio_xd_store(&o->aliases[FIO_XD_ALIAS_TYPE], XD_KEY_storage_type, "xd_type", value);
+    return fio_xd_opt_alias(data, FIO_XD_ALIAS_TYPE, value);
 }
 
 static int fio_xd_opt_interval(void *data, const char *value)
 {
-    struct fio_xd_options *o = data;
-    return fio_xd_store(&o->aliases[FIO_XD_ALIAS_INTERVAL], XD_KEY_metrics_interval_sec,
-                        "xd_stats_interval", value);
+    return fio_xd_opt_alias(data, FIO_XD_ALIAS_INTERVAL, value);
 }
 
 static int fio_xd_opt_config(void *data, const char *path)
@@ -247,16 +289,7 @@ static int fio_xd_opt_stats_log(void *data, const char *path)
            fio_xd_store(&o->stats_log, -1, "xd_stats_log", path);
 }
 
-#define XD_OPT_ENTRY(S, K, T, D, MIN, MAX, A, F, TY, H)                               \
-    {                                                                                \
-        .name = "xd_" #K,                                                            \
-        .lname = "xdevice " #K,                                                      \
-        .type = FIO_OPT_STR,                                                         \
-        .cb = fio_xd_opt_##K,                                                        \
-        .category = FIO_OPT_C_ENGINE,                                                \
-        .group = FIO_OPT_G_INVALID,                                                  \
-    },
-static struct fio_option options[] = {
+static const struct fio_option fio_xd_own_options[] = {
     {
         .name = "xd_config",
         .lname = "xdevice config file",
@@ -304,50 +337,83 @@ static struct fio_option options[] = {
         .category = FIO_OPT_C_ENGINE,
         .group = FIO_OPT_G_INVALID,
     },
-    XD_SCHEMA(XD_OPT_ENTRY){.name = NULL},
 };
-#undef XD_OPT_ENTRY
+#define FIO_XD_OWN_OPTIONS (sizeof(fio_xd_own_options) / sizeof(fio_xd_own_options[0]))
 
-/* Help texts carry each key's default and allowed values, composed once
- * from the schema when the engine is loaded. */
-static void fio_xd_compose_help(void)
+/* xd_KEY's entry: help carries the key's default and allowed values. */
+static int fio_xd_key_option(struct fio_option *o, unsigned k)
 {
-    for (struct fio_option *o = options; o->name; o++) {
-        if (strncmp(o->name, "xd_", 3) || o->help)
-            continue;
-        int k = xd_key_lookup(o->name + 3);
-        const struct xd_key_info *info = &xd_keys[k];
-        char *help = NULL;
-        if (asprintf(&help, "%s [INI [%s]; default %s%s%s]", info->help, info->section,
-                     info->def[0] ? info->def : "(empty)", info->allowed ? "; one of " : "",
-                     info->allowed ? info->allowed : "") < 0)
-            help = (char *)info->help;
-        o->help = help;
+    const struct xd_key_desc *d = xd_config_key_desc(k);
+    char *lname = NULL, *help = NULL;
+    struct fio_xd_key *key = &fio_xd_keys[k];
+    if (asprintf(&key->option, "xd_%s", d->name) < 0 ||
+        asprintf(&key->origin, "option xd_%s", d->name) < 0 ||
+        asprintf(&lname, "xdevice %s", d->name) < 0 ||
+        asprintf(&help, "%s [INI [%s]; default %s%s%s]", d->help, d->section,
+                 d->def[0] ? d->def : "(empty)", d->allowed ? "; one of " : "",
+                 d->allowed ? d->allowed : "") < 0)
+        return -ENOMEM;
+    o->name = key->option;
+    o->lname = lname;
+    o->help = help;
+    o->type = FIO_OPT_STR;
+    o->cb = fio_xd_key_cbs[k];
+    o->category = FIO_OPT_C_ENGINE;
+    o->group = FIO_OPT_G_INVALID;
+    return 0;
+}
+
+extern struct ioengine_ops ioengine; /* defined at the bottom, as fio expects */
+
+/* The engine's own options, then xd_KEY for every schema key, in schema
+ * order (--enghelp lists them so); kept for the life of the process. */
+static int fio_xd_build_options(char *err, size_t errlen)
+{
+    static struct fio_option *table;
+    unsigned nkeys = xd_config_key_count();
+    if (nkeys > FIO_XD_MAX_KEYS) {
+        snprintf(err, errlen,
+                 "the library has %u config keys, the engine room for %u; raise FIO_XD_MAX_KEYS",
+                 nkeys, FIO_XD_MAX_KEYS);
+        return -E2BIG;
     }
+    table = calloc(FIO_XD_OWN_OPTIONS + nkeys + 1, sizeof(*table)); /* ends with a NULL name */
+    fio_xd_keys = calloc(nkeys, sizeof(*fio_xd_keys));
+    if (!table || !fio_xd_keys)
+        goto oom;
+    memcpy(table, fio_xd_own_options, sizeof(fio_xd_own_options));
+    for (unsigned k = 0; k < nkeys; k++)
+        if (fio_xd_key_option(&table[FIO_XD_OWN_OPTIONS + k], k))
+            goto oom;
+    ioengine.options = table;
+    ioengine.option_struct_size = offsetof(struct fio_xd_options, values) + nkeys * sizeof(char *);
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
 }
 
 /* --- version guard ---------------------------------------------------------
  * fio checks only FIO_IOOPS_VERSION, yet thread_data, io_u and fio_file change
  * layout between releases that share it. An engine compiled against other
  * headers would read the wrong fields, so refuse a different fio outright. */
-static const char *fio_xd_version_mismatch;
-
-extern struct ioengine_ops ioengine; /* defined at the bottom, as fio expects */
+static bool fio_xd_unusable; /* said once, when the engine was loaded */
 
 /* Runs when fio loads the engine, before it parses the engine's options. On a
- * mismatch the option table is withdrawn (struct fio_option may differ too),
- * the reason is printed once here, and init fails every job. */
+ * mismatch there is no option table (struct fio_option may differ too), the
+ * reason is printed once here, and init fails every job. */
 __attribute__((constructor)) static void fio_xd_load(void)
 {
     const char *running = dlsym(RTLD_DEFAULT, "fio_version_string");
-    fio_xd_compose_help();
-    if (running && !strcmp(running, XD_FIO_BUILT_VERSION))
-        return;
-    fio_xd_version_mismatch = running ? running : "an unknown fio";
-    ioengine.options = NULL;
-    ioengine.option_struct_size = 0;
-    fprintf(stderr, "xdevice: engine built for %s but loaded into %s; rebuild it with make\n",
-            XD_FIO_BUILT_VERSION, fio_xd_version_mismatch);
+    char err[XD_ERRLEN];
+    fio_xd_unusable = true;
+    if (!running || strcmp(running, XD_FIO_BUILT_VERSION))
+        fprintf(stderr, "xdevice: engine built for %s but loaded into %s; rebuild it with make\n",
+                XD_FIO_BUILT_VERSION, running ? running : "an unknown fio");
+    else if (fio_xd_build_options(err, sizeof(err)))
+        fprintf(stderr, "xdevice: cannot build the engine's option table: %s\n", err);
+    else
+        fio_xd_unusable = false;
 }
 
 /* --- per-job state -------------------------------------------------------- */
@@ -365,38 +431,62 @@ struct fio_xd_job {
     struct io_u **issued;  /* queued since the last commit, for slat */
     unsigned nissued;
     int sync_fd;           /* every file's f->fd: see fio_xd_open_file */
-    /* Periodic stats and config reloads happen in the job's own thread,
-     * between I/Os (queue and getevents look at the clock), because the
-     * device is not safe for a second thread. */
-    uint64_t next_tick_ns;   /* xd_now_ns when to look again */
-    uint64_t next_stats_ns;  /* when the next record is due; 0: none */
-    uint64_t interval_ns;
-    struct xd_stats_mark *mark;
-    int stats_fd;            /* xd_stats_log, O_APPEND; -1: none */
-    struct fio_xd_watch *watch; /* xd_config's, shared in the process; NULL: none */
-    unsigned watch_gen;         /* the watch's generation this job has acted on */
-    bool speaks;             /* the first job of its section logs reloads */
+    /* Periodic stats and config reloads (the library's monitor) happen in
+     * the job's own thread, between I/Os (queue and getevents poll it),
+     * because the device is not safe for a second thread. */
+    struct xd_monitor *monitor;
 };
 
-#define FIO_XD_TICK_NS 100000000ull /* look for a rewritten config 10 times a second */
-
-/* A short name's value, unless the key's own option says otherwise. */
-static int fio_xd_set_alias(const struct fio_xd_options *o, struct xd_config *cfg, int a,
-                            char *err, size_t errlen)
+/* A short name's value as an override, unless the key's own option says
+ * otherwise. */
+static int fio_xd_alias_override(const struct fio_xd_options *o, int a,
+                                 struct xd_config_override *ov, unsigned *n, char *err,
+                                 size_t errlen)
 {
-    int key = fio_xd_aliases[a].key;
-    const char *alias = o->aliases[a], *full = o->values[key];
-    char origin[96], shown[2][XD_ESCAPE_LEN];
-    if (!alias)
+    int key = fio_xd_key_index(fio_xd_aliases[a].key);
+    const char *alias = o->aliases[a], *full = key >= 0 ? o->values[key] : NULL;
+    char shown[2][XD_ESCAPE_LEN];
+    if (!alias || key < 0)
         return 0;
     if (full && strcmp(alias, full)) {
         snprintf(err, errlen, "option %s=%s conflicts with option xd_%s=%s: both set %s; allowed: one of them",
                  fio_xd_aliases[a].name, xd_escape(alias, shown[0], sizeof(shown[0])),
-                 xd_keys[key].name, xd_escape(full, shown[1], sizeof(shown[1])), xd_keys[key].name);
+                 fio_xd_aliases[a].key, xd_escape(full, shown[1], sizeof(shown[1])), fio_xd_aliases[a].key);
         return -EINVAL;
     }
-    snprintf(origin, sizeof(origin), "option %s", fio_xd_aliases[a].name);
-    return full ? 0 : xd_config_set(cfg, xd_keys[key].name, alias, origin, err, errlen);
+    if (!full)
+        ov[(*n)++] = (struct xd_config_override){fio_xd_aliases[a].key, alias,
+                                                 fio_xd_aliases[a].origin};
+    return 0;
+}
+
+/* The job's xd_ options as overrides of the INI file, in key order, then
+ * the short names: *out (free it) and *n; -EINVAL with one line in err
+ * when a short name conflicts with its key's option. The strings are the
+ * options' own, which live as long as the process (fio_xd_keep). */
+static int fio_xd_overrides(const struct fio_xd_options *o, struct xd_config_override **out,
+                            unsigned *n, char *err, size_t errlen)
+{
+    unsigned nkeys = xd_config_key_count();
+    struct xd_config_override *ov = calloc(nkeys + FIO_XD_ALIASES, sizeof(*ov));
+    int rc = 0;
+    *n = 0;
+    if (!ov) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (unsigned k = 0; k < nkeys; k++)
+        if (o->values[k])
+            ov[(*n)++] = (struct xd_config_override){xd_config_key_name(k), o->values[k],
+                                                     fio_xd_keys[k].origin};
+    for (int a = 0; !rc && a < FIO_XD_ALIASES; a++)
+        rc = fio_xd_alias_override(o, a, ov, n, err, errlen);
+    if (rc) {
+        free(ov);
+        return rc;
+    }
+    *out = ov;
+    return 0;
 }
 
 /* Defaults, then the INI file, then xd_ options: later wins. On failure err
@@ -404,109 +494,20 @@ static int fio_xd_set_alias(const struct fio_xd_options *o, struct xd_config *cf
 static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out, char *err,
                                size_t errlen)
 {
-    char origin[96];
-    struct xd_config *cfg = xd_config_new();
-    int rc = cfg ? 0 : -ENOMEM;
-    if (!cfg)
-        snprintf(err, errlen, "out of memory");
-    if (!rc && o->config)
-        rc = xd_config_load(cfg, o->config, err, errlen);
-    for (int k = 0; !rc && k < XD_KEY_COUNT; k++) {
-        if (!o->values[k])
-            continue;
-        snprintf(origin, sizeof(origin), "option xd_%s", xd_keys[k].name);
-        rc = xd_config_set(cfg, xd_keys[k].name, o->values[k], origin, err, errlen);
-    }
-    for (int a = 0; !rc && a < FIO_XD_ALIASES; a++)
-        rc = fio_xd_set_alias(o, cfg, a, err, errlen);
-    if (!rc)
-        rc = xd_config_check(cfg, err, errlen);
-    if (rc) {
-        xd_config_free(cfg);
+    struct xd_config_override *ov;
+    unsigned n;
+    int rc = fio_xd_overrides(o, &ov, &n, err, errlen);
+    if (rc)
         return rc;
-    }
-    *out = cfg;
-    return 0;
-}
-
-/* --- the config watch, one per file and process ------------------------------
- * inotify instances are few (fs.inotify.max_user_instances, 128 by default),
- * so the jobs of a process (fio's threads) share one per config file. Any
- * job may drain it; what it heard is kept with a generation number, and
- * every job acts on a new generation in its own thread. */
-struct fio_xd_watch {
-    struct fio_xd_watch *next;
-    char *path;
-    struct xd_config_watch *w;
-    unsigned users;
-    unsigned gen;  /* bumped for every event heard */
-    int last;      /* XD_WATCH_* of the latest */
-};
-
-static pthread_mutex_t fio_xd_watch_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fio_xd_watch *fio_xd_watches;
-
-/* The process's watch of path, opened by its first user; *gen: its
- * generation now, so a job joining late does not act on older events. */
-static struct fio_xd_watch *fio_xd_watch_get(const char *path, unsigned *gen, char *err,
-                                             size_t errlen)
-{
-    struct fio_xd_watch *fw;
-    pthread_mutex_lock(&fio_xd_watch_lock);
-    for (fw = fio_xd_watches; fw && strcmp(fw->path, path); fw = fw->next)
-        ;
-    if (!fw && (fw = calloc(1, sizeof(*fw))) && (fw->path = strdup(path)) &&
-        !xd_config_watch_open(&fw->w, path, err, errlen)) {
-        fw->next = fio_xd_watches;
-        fio_xd_watches = fw;
-    } else if (fw && !fw->w) {
-        free(fw->path);
-        free(fw);
-        fw = NULL;
-    }
-    if (fw) {
-        fw->users++;
-        *gen = fw->gen;
-    }
-    pthread_mutex_unlock(&fio_xd_watch_lock);
-    return fw;
-}
-
-static void fio_xd_watch_put(struct fio_xd_watch *fw)
-{
-    if (!fw)
-        return;
-    pthread_mutex_lock(&fio_xd_watch_lock);
-    if (!--fw->users) {
-        struct fio_xd_watch **p = &fio_xd_watches;
-        while (*p != fw)
-            p = &(*p)->next;
-        *p = fw->next;
-        xd_config_watch_close(fw->w);
-        free(fw->path);
-        free(fw);
-    }
-    pthread_mutex_unlock(&fio_xd_watch_lock);
-}
-
-/* What happened since this job last looked: XD_WATCH_*. */
-static int fio_xd_watch_check(struct fio_xd_watch *fw, unsigned *seen)
-{
-    pthread_mutex_lock(&fio_xd_watch_lock);
-    int state = xd_config_watch_poll(fw->w);
-    if (state != XD_WATCH_NONE) {
-        fw->gen++;
-        fw->last = state;
-    }
-    state = *seen != fw->gen ? fw->last : XD_WATCH_NONE;
-    *seen = fw->gen;
-    pthread_mutex_unlock(&fio_xd_watch_lock);
-    return state;
+    rc = xd_config_build(out, o->config, ov, n, err, errlen);
+    free(ov);
+    return rc;
 }
 
 /* --- periodic stats and config reload --------------------------------------
- * Both run in the job's own thread between I/Os: fio_xd_tick, called from
- * queue and getevents, looks at the clock and does what is due. */
+ * The library's monitor does both in the job's own thread between I/Os:
+ * fio_xd_tick, called from queue and getevents, polls it, and the engine
+ * prints what it has to say. */
 
 /* Where periodic records go: xd_stats_log, else xd_stats's name + ".jsonl". */
 static char *fio_xd_stats_log_path(const struct fio_xd_options *o)
@@ -519,140 +520,53 @@ static char *fio_xd_stats_log_path(const struct fio_xd_options *o)
     return path;
 }
 
-/* One record, one write(2) on an O_APPEND file, so the lines of jobs that
- * share the file (threads or processes) never interleave. */
-static void fio_xd_stats_record(struct thread_data *td, struct fio_xd_job *job)
+/* The monitor's notes, one line each on stderr (a job process leaves with
+ * _exit: nothing may wait in a stdio buffer). */
+static void fio_xd_tell(struct fio_xd_job *job)
 {
-    char *text = xd_stats_interval_json(job->dev, job->mark, td->o.name, td->subjob_number);
-    size_t len = text ? strlen(text) : 0;
-    char *line = text ? realloc(text, len + 1) : NULL;
-    if (!line) {
-        free(text);
-        return;
+    char *line;
+    while ((line = xd_monitor_note(job->monitor))) {
+        fio_xd_note("xdevice: %s\n", line);
+        free(line);
     }
-    line[len] = '\n';
-    ssize_t n = write(job->stats_fd, line, len + 1);
-    if (n != (ssize_t)(len + 1)) {
-        fio_xd_note("xdevice: %s: xd_stats_log: write failed (%s); no more periodic records this run\n",
-                td->o.name, n < 0 ? strerror(errno) : "short write");
-        close(job->stats_fd);
-        job->stats_fd = -1;
-        job->next_stats_ns = 0;
-    }
-    free(line);
 }
 
-/* The rewritten file, built as at init (defaults, the INI, xd_ options), and
- * its live keys applied; one line per changed key, or one saying why not. */
-static void fio_xd_reload(struct thread_data *td, struct fio_xd_job *job)
+static inline void fio_xd_tick(struct fio_xd_job *job)
+{
+    if (xd_monitor_poll(job->monitor))
+        fio_xd_tell(job);
+}
+
+/* After xd_open: follow xd_config (the first job of its section tells of
+ * reloads) and write periodic records, to the log setup made sure of. */
+static int fio_xd_monitor_open(struct thread_data *td, struct fio_xd_job *job)
 {
     struct fio_xd_options *o = td->eo;
-    static const unsigned none = ~0u;
-    unsigned changed[XD_KEY_COUNT + 1], n = 0;
-    char err[XD_ERRLEN], old[XD_KEY_COUNT][64];
-    struct xd_config *next;
-    if (fio_xd_build_config(o, &next, err, sizeof(err))) {
-        if (job->speaks)
-            fio_xd_note("xdevice: %s: xd_config=%s was rewritten but is not used: %s; the config in force stays\n",
-                    td->o.name, fio_xd_shown(o->config), err);
-        return;
-    }
-    const struct xd_config *cur = xd_dev_config(job->dev);
-    for (unsigned k = 0; k < XD_KEY_COUNT; k++) {
-        if (xd_config_key_equal(cur, next, (int)k))
-            continue;
-        snprintf(old[n], sizeof(old[n]), "%s", xd_config_get(cur, xd_keys[k].name));
-        changed[n++] = k;
-    }
-    changed[n] = none;
-    int rc = xd_reload(job->dev, next, err, sizeof(err));
-    if (rc < 0 && job->speaks)
-        fio_xd_note("xdevice: %s: xd_config=%s: %s; the config in force stays\n", td->o.name,
-                fio_xd_shown(o->config), err);
-    if (rc >= 0 && job->speaks && !n)
-        fio_xd_note("xdevice: %s: xd_config=%s reloaded: no change\n", td->o.name, fio_xd_shown(o->config));
-    for (unsigned i = 0; rc >= 0 && job->speaks && changed[i] != none; i++)
-        fio_xd_note("xdevice: %s: xd_config=%s reloaded: %s %s -> %s\n", td->o.name, fio_xd_shown(o->config),
-                 xd_keys[changed[i]].name, old[i], xd_config_get(next, xd_keys[changed[i]].name));
-    /* a job process leaves with _exit: what sits in its stdio buffer is lost */
-    xd_config_free(next);
-}
-
-static void fio_xd_watch(struct thread_data *td, struct fio_xd_job *job)
-{
-    struct fio_xd_options *o = td->eo;
-    switch (fio_xd_watch_check(job->watch, &job->watch_gen)) {
-    case XD_WATCH_CHANGED:
-        fio_xd_reload(td, job);
-        break;
-    case XD_WATCH_REMOVED:
-        if (job->speaks)
-            fio_xd_note("xdevice: %s: xd_config=%s was removed; the config in force stays\n",
-                    td->o.name, fio_xd_shown(o->config));
-        break;
-    case XD_WATCH_GONE:
-        if (job->speaks)
-            fio_xd_note("xdevice: %s: the directory of xd_config=%s went away; no more reloads this run\n",
-                    td->o.name, fio_xd_shown(o->config));
-        fio_xd_watch_put(job->watch);
-        job->watch = NULL;
-        break;
-    }
-}
-
-static inline void fio_xd_tick(struct thread_data *td, struct fio_xd_job *job)
-{
-    uint64_t now = xd_now_ns();
-    if (now < job->next_tick_ns)
-        return;
-    job->next_tick_ns = now + FIO_XD_TICK_NS;
-    if (job->watch)
-        fio_xd_watch(td, job);
-    if (job->next_stats_ns && now >= job->next_stats_ns) {
-        fio_xd_stats_record(td, job);
-        /* after a stall, one record for the whole gap rather than a burst */
-        job->next_stats_ns += job->interval_ns;
-        if (job->next_stats_ns <= now)
-            job->next_stats_ns = now + job->interval_ns;
-    }
-}
-
-/* After xd_open: the periodic records' file and clock. */
-/* xd_stats_log is appended to by every job and run: opened in its checked
- * directory, never through a symlink, and only if it is the user's own
- * regular file (see fileutil.h). The fd, or -1 after one line. */
-static int fio_xd_open_log(const char *path, const struct xd_config *cfg)
-{
-    char err[XD_ERRLEN], what[XD_ESCAPE_LEN + 16];
-    const char *base;
-    snprintf(what, sizeof(what), "xd_stats_log=%s", fio_xd_shown(path));
-    int dirfd = xd_dir_open_for(path, what, cfg->allow_shared_directories, &base, err, sizeof(err));
-    if (dirfd < 0) {
+    struct xd_config_override *ov = NULL;
+    char err[XD_ERRLEN], *log = fio_xd_stats_log_path(o);
+    unsigned n = 0;
+    int rc = fio_xd_overrides(o, &ov, &n, err, sizeof(err));
+    struct xd_monitor_opts mo = {
+        .config_path = o->config,
+        .overrides = ov,
+        .n_overrides = n,
+        .stats_log = log,
+        .name = td->o.name,
+        .jobnum = td->subjob_number,
+        .config_label = "xd_config",
+        .stats_log_label = "xd_stats_log",
+        .quiet_reloads = td->subjob_number != 0,
+    };
+    if (!rc)
+        rc = xd_monitor_open(&job->monitor, job->dev, &mo, err, sizeof(err));
+    free(ov);
+    free(log);
+    if (rc) {
         fio_xd_err("xdevice: %s\n", err);
-        return -1;
-    }
-    int fd = xd_open_own_at(dirfd, base, O_WRONLY | O_APPEND, (mode_t)cfg->file_permissions);
-    close(dirfd);
-    if (fd < 0)
-        fio_xd_err("xdevice: %s: cannot open it: %s\n", what, xd_refusal(fd));
-    return fd;
-}
-
-static int fio_xd_periodic_init(struct thread_data *td, struct fio_xd_job *job)
-{
-    const struct xd_config *cfg = xd_dev_config(job->dev);
-    job->next_tick_ns = xd_now_ns() + FIO_XD_TICK_NS;
-    if (!cfg->metrics_interval_sec)
-        return 0;
-    char *path = fio_xd_stats_log_path(td->eo); /* setup made sure there is one */
-    job->stats_fd = path ? fio_xd_open_log(path, cfg) : -1;
-    free(path);
-    if (job->stats_fd < 0)
         return 1;
-    job->mark = xd_stats_mark_new();
-    job->interval_ns = (uint64_t)cfg->metrics_interval_sec * 1000000000ull;
-    job->next_stats_ns = xd_now_ns() + job->interval_ns;
-    return job->mark ? 0 : 1;
+    }
+    fio_xd_tell(job);
+    return 0;
 }
 
 /* Refuse job shapes the chain cannot serve, with one line each. */
@@ -681,20 +595,13 @@ static int fio_xd_init(struct thread_data *td)
     struct xd_config *cfg;
     char err[XD_ERRLEN];
 
-    if (fio_xd_version_mismatch)
+    if (fio_xd_unusable)
         return 1; /* said once, when the engine was loaded */
     job = calloc(1, sizeof(*job));
     if (!job)
         return 1;
-    job->stats_fd = -1;
     job->sync_fd = -1;
-    job->speaks = td->subjob_number == 0;
     td->io_ops_data = job; /* cleanup frees it from here on */
-    /* watch before reading, so a rewrite in between is not missed */
-    if (o->config && !(job->watch = fio_xd_watch_get(o->config, &job->watch_gen, err, sizeof(err))) &&
-        job->speaks) {
-        fio_xd_note("xdevice: %s; xd_config is not reloaded this run\n", err);
-    }
     if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
         fio_xd_err("xdevice: %s\n", err);
         return 1;
@@ -706,7 +613,7 @@ static int fio_xd_init(struct thread_data *td)
         fio_xd_err("xdevice: %s\n", err);
         return 1;
     }
-    if (fio_xd_check_job(td, job->dev) || fio_xd_periodic_init(td, job))
+    if (fio_xd_check_job(td, job->dev) || fio_xd_monitor_open(td, job))
         return 1;
     job->nreqs = depth;
     job->reqs = calloc(depth, sizeof(*job->reqs));
@@ -779,7 +686,7 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     struct xd_req *req = &job->reqs[io_u->index];
 
     fio_ro_check(td, io_u);
-    fio_xd_tick(td, job);
+    fio_xd_tick(job);
     if (io_u->ddir > DDIR_DATASYNC || io_u->ddir == DDIR_SYNC_FILE_RANGE) {
         io_u->error = EINVAL;
         return FIO_Q_COMPLETED;
@@ -844,7 +751,7 @@ static int fio_xd_getevents(struct thread_data *td, unsigned int min, unsigned i
 {
     struct fio_xd_job *job = td->io_ops_data;
     unsigned n = 0;
-    fio_xd_tick(td, job);
+    fio_xd_tick(job);
     if (max > job->nreqs)
         max = job->nreqs;
     /* fio may poll (min 0) before it commits: a request handed back here
@@ -1103,7 +1010,7 @@ static int fio_xd_setup(struct thread_data *td)
     unsigned i;
     int rc = 0;
 
-    if (fio_xd_version_mismatch)
+    if (fio_xd_unusable)
         return 1;
     if (fio_xd_build_config(td->eo, &cfg, err, sizeof(err))) {
         if (strcmp(err, last_err))
@@ -1113,11 +1020,12 @@ static int fio_xd_setup(struct thread_data *td)
         return 1;
     }
     struct fio_xd_options *o = td->eo;
-    if (cfg->metrics_interval_sec && !o->stats_log && !o->stats) {
+    const char *interval = xd_config_get(cfg, "metrics_interval_sec");
+    if (strcmp(interval, "0") && !o->stats_log && !o->stats) {
+        const char *origin = xd_config_origin(cfg, "metrics_interval_sec");
         if (td->subjob_number == 0)
-            fio_xd_err("xdevice: metrics_interval_sec=%lld (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
-                    (long long)cfg->metrics_interval_sec,
-                    cfg->origin[XD_KEY_metrics_interval_sec] ? cfg->origin[XD_KEY_metrics_interval_sec] : "default");
+            fio_xd_err("xdevice: metrics_interval_sec=%s (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
+                    interval, origin ? origin : "default");
         xd_config_free(cfg);
         td->error = EINVAL;
         return 1;
@@ -1184,16 +1092,18 @@ static void fio_xd_cleanup(struct thread_data *td)
     struct fio_xd_job *job = td->io_ops_data;
     if (!job)
         return;
-    if (job->dev && job->stats_fd >= 0)
-        fio_xd_stats_record(td, job); /* the last, partial interval */
+    if (job->monitor) {
+        xd_monitor_record(job->monitor); /* the last, partial interval */
+        fio_xd_tell(job);
+    }
     if (job->dev) {
         fio_xd_report(td, job);
         xd_close(job->dev);
     }
-    if (job->stats_fd >= 0)
-        close(job->stats_fd);
-    xd_stats_mark_free(job->mark);
-    fio_xd_watch_put(job->watch);
+    /* Last: its shared watch's lock is then the job's last, which orders
+     * the job's work before the thread's TLS is freed by whichever thread
+     * trims glibc's stack cache (unseen by TSan: make sanitize). */
+    xd_monitor_close(job->monitor);
     if (job->sync_fd >= 0)
         close(job->sync_fd);
     free(job->reqs);
@@ -1219,6 +1129,5 @@ struct ioengine_ops ioengine = {
     .close_file = fio_xd_close_file,
     .invalidate = fio_xd_invalidate,
     .get_file_size = fio_xd_get_file_size,
-    .options = options,
-    .option_struct_size = sizeof(struct fio_xd_options),
+    /* .options and .option_struct_size: set by fio_xd_load */
 };

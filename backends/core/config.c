@@ -122,6 +122,22 @@ unsigned xd_config_key_count(void) { return XD_KEY_COUNT; }
 
 const char *xd_config_key_name(unsigned i) { return i < XD_KEY_COUNT ? xd_keys[i].name : NULL; }
 
+#define XD_DESC(sec, key, type, def, min, max, allowed, flags, types, help) \
+    {#key, #sec, XD_T_##type, def, allowed, help},
+static const struct xd_key_desc key_descs[XD_KEY_COUNT] = {XD_SCHEMA(XD_DESC)};
+#undef XD_DESC
+
+const struct xd_key_desc *xd_config_key_desc(unsigned i)
+{
+    return i < XD_KEY_COUNT ? &key_descs[i] : NULL;
+}
+
+const char *xd_config_origin(const struct xd_config *cfg, const char *key)
+{
+    int k = key ? xd_key_lookup(key) : -1;
+    return k < 0 ? NULL : cfg->origin[k];
+}
+
 /* The n-th name of an "a|b|c" list, copied into a static-per-thread buffer. */
 const char *xd_enum_name(enum xd_key key, int value)
 {
@@ -742,11 +758,11 @@ int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t er
 
 /* --- cross-key checks ---------------------------------------------------- */
 
-const char *xd_config_origin(const struct xd_config *cfg, int key)
+const char *xd_config_key_origin(const struct xd_config *cfg, int key)
 {
     return cfg->origin[key] ? cfg->origin[key] : "default";
 }
-#define origin_of xd_config_origin
+#define origin_of xd_config_key_origin
 
 int xd_config_conflict(const struct xd_config *cfg, int a, int b, const char *why, char *err,
                        size_t errlen)

@@ -65,7 +65,7 @@ bool xd_key_applies(enum xd_key key, int storage_type);
 /* The name of value i of an ENUM key. */
 const char *xd_enum_name(enum xd_key key, int value);
 /* Where key's value came from ("file:line", "option xd_KEY"), or "default". */
-const char *xd_config_origin(const struct xd_config *cfg, int key);
+const char *xd_config_key_origin(const struct xd_config *cfg, int key);
 /* One line in err: key a's value and origin conflict with key b's: why. -EINVAL. */
 int xd_config_conflict(const struct xd_config *cfg, int a, int b, const char *why, char *err,
                        size_t errlen);
@@ -83,12 +83,9 @@ int xd_config_copy_key(struct xd_config *dst, const struct xd_config *src, int k
 /* The valid key closest to name (edit distance), for "did you mean". */
 const char *xd_key_suggest(const char *name);
 
-/* value (n bytes, NUL bytes included) for a message: printable ASCII and
- * UTF-8 as they are, a backslash doubled, any other byte as \xHH; cut with
- * "..." to fit len (XD_ESCAPE_LEN holds a path). Returns buf. */
-#define XD_ESCAPE_LEN 160
+/* value (n bytes, NUL bytes included) for a message, as xd_escape (public:
+ * xdevice.h, with XD_ESCAPE_LEN) does for a string. Returns buf. */
 const char *xd_escape_n(const char *value, size_t n, char *buf, size_t len);
-const char *xd_escape(const char *value, char *buf, size_t len);
 
 /* A SIZE value ("64m", "4k", "1gib", "4096") in bytes: 0, or -EINVAL. */
 int xd_parse_size(const char *v, int64_t *out);

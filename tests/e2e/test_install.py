@@ -11,6 +11,7 @@ import re
 import shutil
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,34 @@ def test_reload_example_applies_live_keys_and_refuses_others(root, tmp_path):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "storage_type" in lines[0], r.stderr
+
+
+def test_follow_example_reloads_its_ini_while_running(root, tmp_path):
+    """xdfollow (xd_monitor): a rewrite of its INI while it runs changes the
+    live key on the open device, its command-line override still wins, and
+    one record per second goes to FILE.jsonl."""
+    exe = build_example(root, "xdfollow", tmp_path)
+    ini, data = tmp_path / "app.ini", tmp_path / "data"
+    log = Path(f"{data}.jsonl")
+    ini.write_text("[local]\nread_ahead_kb = 128\n[monitoring]\nmetrics_interval_sec = 1\n")
+    proc = subprocess.Popen([str(exe), str(ini), str(data), "3", "slow_operation_threshold_ms=50"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=pkg_env(root))
+    end = time.monotonic() + 10
+    while not log.exists() and proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.02)  # the monitor makes the log when it opens: then it watches
+    new = tmp_path / "app.ini.new"
+    new.write_text("[local]\nread_ahead_kb = 4096\n[monitoring]\nmetrics_interval_sec = 1\n"
+                   "slow_operation_threshold_ms = 9\n")
+    os.replace(new, ini)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "xdfollow: config=" in err and "reloaded: read_ahead_kb 128 -> 4096" in err, err
+    assert "slow_operation_threshold_ms" not in err, err
+    recs = [json.loads(ln) for ln in log.read_text().splitlines()]
+    assert len(recs) >= 2 and [r["seq"] for r in recs] == list(range(len(recs))), recs
+    assert recs[-1]["config"]["read_ahead_kb"] == 4096
+    assert recs[-1]["config"]["slow_operation_threshold_ms"] == 50
 
 
 def test_installed_examples_makefile(root, tmp_path):
