@@ -386,7 +386,7 @@ static int64_t cache_file_size(struct xd_layer *layer, struct xd_file *file)
     return size;
 }
 
-/* --- control and stats ------------------------------------------------------ */
+/* --- hooks and stats -------------------------------------------------------- */
 
 static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
 {

@@ -17,7 +17,7 @@
  *
  * Threads: the layers below are not safe for two threads of one device, so
  * a device with write-back holds its own mutex across every call into its
- * chain (submit, commit, reap, file and control calls). The background
+ * chain (submit, commit, reap, file calls and hooks). The background
  * flusher (one per cache) writes a file's dirty blocks through the chain of
  * a write-back device that has it open, after a pthread_mutex_trylock of
  * that device's mutex: it never waits for a device, so a device blocked in
