@@ -20,6 +20,10 @@ extern const struct xd_ops xd_stats_ops;
 extern const struct xd_ops xd_sparse_ops;
 extern const struct xd_ops xd_cache_ops;
 extern const struct xd_ops xd_tier_ops;
+extern const struct xd_ops xd_fault_ops;    /* just above the driver */
+extern const struct xd_ops xd_checksum_ops;
+extern const struct xd_ops xd_mirror_ops;
+extern const struct xd_ops xd_retry_ops;
 
 /* The compressed type's containers (drivers/compressed/files.c): the type's
  * path_prepare and path_size. */

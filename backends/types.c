@@ -4,21 +4,25 @@
  * format of their own, how a path is made ready and sized. The core asks
  * these entries (xd_type_of) and never compares type names.
  *
- *   regular     stats -> [cache] -> [sparse] -> file
- *   direct      stats -> [cache] -> [sparse] -> file (O_DIRECT, io_alignment)
- *   mmap        stats -> [cache] -> mmap
- *   tmpfs       stats -> [cache] -> [sparse] -> tmpfs -> file (on a tmpfs mount, optional backup)
- *   block       stats -> [cache] -> block
- *   sparse      stats -> [cache] -> sparse -> file
- *   compressed  stats -> [cache] -> compress (a driver: owns its container files, see
+ * Every chain is the type's base with the common layers over it, those
+ * its config asks for (common_layers below, bottom first):
+ *
+ *   stats -> [cache] -> [retry] -> [mirror] -> [checksum] -> [sparse] -> [fault] -> base
+ *
+ *   regular     file
+ *   direct      file (O_DIRECT, io_alignment)
+ *   mmap        mmap
+ *   tmpfs       tmpfs -> file (on a tmpfs mount, optional backup)
+ *   block       block
+ *   sparse      file, with the sparse layer always over it
+ *   compressed  compress (a driver: owns its container files, see
  *               drivers/compressed/compressed.c)
- *   hybrid      stats -> [cache] -> tier (two inner devices: the tmpfs chain for hot
- *               extents, cold_storage_type's chain for all; see tier.c)
+ *   hybrid      tier (two inner devices: the tmpfs chain for hot extents,
+ *               cold_storage_type's chain for all; see tier.c)
  *
  * [sparse] is there when enable_sparse=true on a type with XD_TYPE_HOLES.
- * Every type gets the cache layer right under stats when enable_read_cache
- * (or trace) is set, so it sees what the caller asked for: the compressed
- * type's logical data, the sparse layer's zeros.
+ * The cache sits right under stats, so it sees what the caller asked for:
+ * the compressed type's logical data, the sparse layer's zeros.
  *
  * Adding a type: a line in XD_STORAGE_TYPES (core/config_schema.h) and its
  * xd_type_<name> entry here.
@@ -79,7 +83,7 @@ static const struct xd_type xd_type_block = {
 
 static const struct xd_type xd_type_sparse = {
     .name = "sparse",
-    .base = (const struct xd_ops *const[]){&xd_file_ops, &xd_sparse_ops, NULL},
+    .base = file_chain,
     .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO | XD_TYPE_SEARCHED,
     .config_caps = XD_CFG_PLAIN_FILE | XD_CFG_HOLES,
 };
@@ -177,6 +181,47 @@ void xd_type_choices_with(unsigned flags, char *buf, size_t len)
                                      types[i]->name);
 }
 
+/* The common layers over a type's base, bottom first, and when each is
+ * there. Order matters: fault right above the driver, so every layer above
+ * meets real failures; checksum over the data as stored (holes included);
+ * mirror over checksummed copies, so a mismatch is served from another
+ * copy; retry above them all; the cache sees what the caller asked for;
+ * stats on top, timing all of it. */
+static bool want_fault(const struct xd_config *cfg, const struct xd_type *t)
+{
+    return cfg->enable_fault_injection;
+}
+static bool want_sparse(const struct xd_config *cfg, const struct xd_type *t)
+{
+    return cfg->enable_sparse || (t->config_caps & XD_CFG_HOLES);
+}
+static bool want_checksum(const struct xd_config *cfg, const struct xd_type *t)
+{
+    return cfg->enable_checksums;
+}
+static bool want_mirror(const struct xd_config *cfg, const struct xd_type *t)
+{
+    return cfg->enable_redundancy;
+}
+static bool want_retry(const struct xd_config *cfg, const struct xd_type *t)
+{
+    return cfg->max_retries > 0;
+}
+static bool want_cache(const struct xd_config *cfg, const struct xd_type *t)
+{
+    return cfg->enable_read_cache || cfg->trace[0];
+}
+static bool always(const struct xd_config *cfg, const struct xd_type *t) { return true; }
+
+static const struct {
+    const struct xd_ops *ops;
+    bool (*wanted)(const struct xd_config *cfg, const struct xd_type *t);
+} common_layers[] = {
+    {&xd_fault_ops, want_fault},   {&xd_sparse_ops, want_sparse}, {&xd_checksum_ops, want_checksum},
+    {&xd_mirror_ops, want_mirror}, {&xd_retry_ops, want_retry},   {&xd_cache_ops, want_cache},
+    {&xd_stats_ops, always},
+};
+
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
 {
     const struct xd_config *cfg = dev->cfg;
@@ -184,13 +229,9 @@ int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
     int rc = 0;
     for (const struct xd_ops *const *ops = type->base; *ops && !rc; ops++)
         rc = xd_dev_push(dev, *ops, err, errlen);
-    /* the sparse type has the layer in its base already */
-    if (!rc && cfg->enable_sparse && !(type->config_caps & XD_CFG_HOLES))
-        rc = xd_dev_push(dev, &xd_sparse_ops, err, errlen);
-    if (!rc && (cfg->enable_read_cache || cfg->trace[0]))
-        rc = xd_dev_push(dev, &xd_cache_ops, err, errlen);
-    if (!rc)
-        rc = xd_dev_push(dev, &xd_stats_ops, err, errlen);
+    for (size_t i = 0; i < sizeof(common_layers) / sizeof(common_layers[0]) && !rc; i++)
+        if (common_layers[i].wanted(cfg, type))
+            rc = xd_dev_push(dev, common_layers[i].ops, err, errlen);
     return rc;
 }
 
