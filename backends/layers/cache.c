@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,14 +140,48 @@ static int cache_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
 
 /* --- the shared cache ------------------------------------------------------ */
 
-/* The process's cache was made by the first device; the others must ask
- * for the same one (a second cache would break the memory bound). */
-static int cache_check_same(const struct cache *c, const struct xd_config *cfg, char *err,
-                            size_t errlen)
+/* The INI file a key's value came from ("dir/xd.ini:12" -> "dir/xd.ini"),
+ * as a new string, or NULL when it came from an option or the default. */
+static char *origin_file(const struct xd_config *cfg, int key)
 {
+    const char *o = cfg->origin[key];
+    const char *colon = o ? strrchr(o, ':') : NULL;
+    if (!colon || colon == o || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return NULL;
+    return strndup(o, (size_t)(colon - o));
+}
+
+/* cache_size differs only because the INI both devices read changed between
+ * their opens (a live reload the first device has not applied yet): the
+ * newer value wins, as the reload will make it. */
+static bool cache_size_reloaded(const struct cache *c, const struct xd_config *cfg)
+{
+    if (!c->size_file || (uint32_t)cfg->cache_block_size != c->bs || cfg->cache_policy != c->policy ||
+        (uint32_t)cfg->cache_ttl != c->ttl_s)
+        return false;
+    char *file = origin_file(cfg, XD_KEY_cache_size);
+    bool same = file && strcmp(file, c->size_file) == 0;
+    free(file);
+    return same;
+}
+
+/* The process's cache was made by the first device; the others must ask
+ * for the same one (a second cache would break the memory bound), or for
+ * a size the shared INI changed to since. Under cache_global. */
+static int cache_check_same(struct cache_layer *cl, struct cache *c, const struct xd_config *cfg,
+                            char *err, size_t errlen)
+{
+    uint64_t was = c->size;
     if ((uint64_t)cfg->cache_size == c->size && (uint32_t)cfg->cache_block_size == c->bs &&
         cfg->cache_policy == c->policy && (uint32_t)cfg->cache_ttl == c->ttl_s)
         return 0;
+    if (cache_size_reloaded(c, cfg) && cache_resize(c, (uint64_t)cfg->cache_size) == 0) {
+        snprintf(cl->notice, sizeof(cl->notice),
+                 "cache_size=%" PRId64 " (%s): this process's cache resized from %" PRIu64
+                 ": the file changed since the process's first job opened it",
+                 cfg->cache_size, cfg->origin[XD_KEY_cache_size], was);
+        return 0;
+    }
     xd_errf(err, errlen,
             "cache_size=%" PRId64 " cache_block_size=%" PRId64 " cache_policy=%s cache_ttl=%" PRId64
             ": this process's cache is already open with cache_size=%" PRIu64 " cache_block_size=%u cache_policy=%s cache_ttl=%u; allowed: the same cache settings in every job of a process (one cache per process)",
@@ -164,9 +199,11 @@ static int cache_attach(struct cache_layer *cl, const struct xd_config *cfg, cha
     if (c && c->pid != getpid())
         c = cache_shared = NULL; /* inherited across fork: the parent's, not ours */
     if (c)
-        rc = cache_check_same(c, cfg, err, errlen);
-    else if (!(rc = cache_new(&c, cfg, err, errlen)))
+        rc = cache_check_same(cl, c, cfg, err, errlen);
+    else if (!(rc = cache_new(&c, cfg, err, errlen))) {
+        c->size_file = origin_file(cfg, XD_KEY_cache_size);
         cache_shared = c;
+    }
     if (!rc && cl->writeback)
         rc = cache_start_flusher(c, err, errlen);
     if (!rc) {
@@ -531,6 +568,12 @@ static void cache_layer_close(struct xd_layer *layer)
     free(cl);
 }
 
+static const char *cache_notice(struct xd_layer *layer)
+{
+    struct cache_layer *cl = layer->priv;
+    return cl->notice[0] ? cl->notice : NULL;
+}
+
 static int cache_layer_open(struct xd_layer *layer, char *err, size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
@@ -568,5 +611,6 @@ const struct xd_ops xd_cache_ops = {
     .reap = cache_reap,
     .invalidate = cache_invalidate_hook,
     .reload = cache_reload_hook,
+    .notice = cache_notice,
     .stats_json = cache_stats_hook,
 };

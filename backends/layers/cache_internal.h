@@ -105,6 +105,10 @@ struct cache {
      * stats (cache_stats_json), so atomic. */
     atomic_uint users;
     uint64_t size; /* under cache_global */
+    /* The INI file the first device took cache_size from (NULL: an option
+     * or the default): a later device reading another cache_size from the
+     * same file saw that file change, so it resizes rather than refuses. */
+    char *size_file;
     uint32_t bs, shift, ttl_s;
     int policy;
     uint32_t nshards, run_blocks;
@@ -166,6 +170,7 @@ struct cache_layer {
     struct {
         uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, flush_waits, fills;
     } count;
+    char notice[256]; /* the notice hook's one-time line, or empty */
 };
 
 /* The cache's per-request state (its slice of xd_req.xd_private): the

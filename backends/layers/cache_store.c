@@ -517,6 +517,7 @@ void cache_free(struct cache *c)
         pthread_cond_destroy(&s->written);
     }
     free(c->shards);
+    free(c->size_file);
     while (c->idents) {
         struct cache_ident *next = c->idents->next;
         free(c->idents);

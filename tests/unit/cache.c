@@ -31,19 +31,25 @@ static __thread char err[XD_ERRLEN];
 /* --- helpers ---------------------------------------------------------------- */
 
 /* Open a device; kv is a NULL-terminated list of key, value pairs. */
-static struct xd_dev *open_dev_rc(const char *const *kv, int *rc_out)
+/* A device whose keys say they came from origin ("test", "file.ini:3"). */
+static struct xd_dev *open_dev_from(const char *const *kv, const char *origin, int *rc_out)
 {
     struct xd_config *cfg = xd_config_new();
     struct xd_dev *dev = NULL;
     int rc = 0;
     for (; !rc && kv[0]; kv += 2)
-        rc = xd_config_set(cfg, kv[0], kv[1], "test", err, sizeof(err));
+        rc = xd_config_set(cfg, kv[0], kv[1], origin, err, sizeof(err));
     if (!rc)
         rc = xd_open(&dev, cfg, 16, err, sizeof(err));
     xd_config_free(cfg);
     if (rc_out)
         *rc_out = rc;
     return rc ? NULL : dev;
+}
+
+static struct xd_dev *open_dev_rc(const char *const *kv, int *rc_out)
+{
+    return open_dev_from(kv, "test", rc_out);
 }
 
 static struct xd_dev *open_dev(const char *const *kv)
@@ -508,6 +514,15 @@ static void test_config(const char *path)
     xd_close(a);
     a = open_dev(lru); /* the last device closed: a new cache */
     CHECK(a && stat_of(a, "capacity_bytes") == MiB);
+    xd_close(a);
+    /* ... unless both read cache_size from one INI that changed between
+     * their opens (a live reload): the cache takes the newer size */
+    a = open_dev_from(one, "dir/xd.ini:2", &rc);
+    struct xd_dev *b = open_dev_from(two, "dir/xd.ini:3", &rc);
+    CHECK(a && b && stat_of(a, "capacity_bytes") == 2 * MiB && xd_dev_notice(b) &&
+          strstr(xd_dev_notice(b), "resized from 1048576"));
+    CHECK(!open_dev_from(one, "other.ini:2", &rc) && rc == -EINVAL && strstr(err, "already open"));
+    xd_close(b);
     xd_close(a);
     /* trace alone: the layer records without a cache */
     CHECK(make_file(path, 4 * BLK, 1) == 0);
