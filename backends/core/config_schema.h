@@ -130,27 +130,27 @@
   X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Periodic checkpoints (not built yet)") \
   X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, XD_K_PENDING, XD_ANY, "Seconds between checkpoints (not built yet)") \
   X(recovery, checkpoint_directory,    STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Checkpoint directory (not built yet)") \
-  X(recovery, max_retries,             INT,  "0",     0, 100, NULL, XD_K_PENDING, XD_ANY, "Retries of a failed I/O (arrives with the retry layer)") \
-  X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, XD_K_PENDING, XD_ANY, "Delay before a retry (arrives with the retry layer)") \
-  X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, XD_K_PENDING, XD_ANY, "Double the delay per retry (arrives with the retry layer)") \
+  X(recovery, max_retries,             INT,  "0",     0, 100, NULL, 0, XD_ANY, "Retries of a request that failed with a transient error (EIO, EAGAIN, EINTR, ETIMEDOUT; never ENOSPC, EINVAL or others); above 0 puts the retry layer in the chain. Async requests wait for their retry without blocking the queue") \
+  X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, 0, XD_ANY, "Milliseconds before the first retry of a request (max_retries)") \
+  X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Double retry_delay_ms for each further retry of a request") \
   X(recovery, enable_checksums,        BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Per-block checksums (arrives with the checksum layer)") \
   X(recovery, enable_redundancy,       BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Mirrored copies (arrives with the mirror layer)") \
   X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, XD_ANY, "Number of copies (arrives with the mirror layer)") \
   X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Directories of the extra copies, comma-separated, one per copy beyond the first (arrives with the mirror layer)") \
   X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, XD_K_PENDING, XD_ANY, "Bytes covered by one crc32c (arrives with the checksum layer)") \
   X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, XD_K_PENDING, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken (not built yet)") \
-  /* [fault] injection, for testing error handling (arrives with the fault layer) */ \
-  X(fault, enable_fault_injection, BOOL,  "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Inject I/O faults just above the driver (not built yet)") \
-  X(fault, fault_seed,             INT,   "1",     0, 2147483647, NULL, XD_K_PENDING, XD_ANY, "Seed of the fault layer's random choices (not built yet)") \
-  X(fault, fault_ops,              ENUM,  "write", 0, 0, "read|write|both", XD_K_PENDING, XD_ANY, "Which requests may fail (not built yet)") \
-  X(fault, fault_every,            INT,   "0",     0, 1000000000, NULL, XD_K_PENDING, XD_ANY, "Every Nth request of fault_ops fails; 0 for none (not built yet)") \
-  X(fault, fault_probability,      FLOAT, "0",     0, 1, NULL, XD_K_PENDING, XD_ANY, "Probability that a request of fault_ops fails (not built yet)") \
-  X(fault, fault_errno,            ENUM,  "EIO",   0, 0, "EIO|ENOSPC|EAGAIN|EINTR|ETIMEDOUT|EROFS|ENOMEM", XD_K_PENDING, XD_ANY, "The error a failed request returns (not built yet)") \
-  X(fault, fault_persistent,       BOOL,  "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "false: a retry of a failed request succeeds; true: the range stays bad (not built yet)") \
-  X(fault, fault_corrupt,          BOOL,  "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Failed reads return flipped bits instead of an error (not built yet)") \
-  X(fault, fault_drop_writes,      BOOL,  "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Failed writes are acknowledged but not stored, until the next flush (not built yet)") \
-  X(fault, fault_offset,           SIZE,  "0",     0, XD_TIB * 1024, NULL, XD_K_PENDING, XD_ANY, "Faults only at or after this offset (not built yet)") \
-  X(fault, fault_length,           SIZE,  "0",     0, XD_TIB * 1024, NULL, XD_K_PENDING, XD_ANY, "Faults only within this many bytes from fault_offset; 0 to the end (not built yet)") \
+  /* [fault] injection, for testing error handling (layers/fault.c) */ \
+  X(fault, enable_fault_injection, BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Inject I/O faults just above the driver (the fault layer), for testing error handling: which requests fail is set by fault_every or fault_probability, deterministically from fault_seed") \
+  X(fault, fault_seed,             INT,   "1",     0, 2147483647, NULL, 0, XD_ANY, "Seed of the fault layer's choices: the same seed and the same requests give the same faults") \
+  X(fault, fault_ops,              ENUM,  "write", 0, 0, "read|write|both", 0, XD_ANY, "Which requests may fail") \
+  X(fault, fault_every,            INT,   "0",     0, 1000000000, NULL, 0, XD_ANY, "Every Nth request of fault_ops (within fault_offset/fault_length) fails; 0 for none") \
+  X(fault, fault_probability,      FLOAT, "0",     0, 1, NULL, 0, XD_ANY, "Probability that a request of fault_ops (within fault_offset/fault_length) fails, drawn from fault_seed") \
+  X(fault, fault_errno,            ENUM,  "EIO",   0, 0, "EIO|ENOSPC|EAGAIN|EINTR|ETIMEDOUT|EROFS|ENOMEM", 0, XD_ANY, "The error a failed request returns") \
+  X(fault, fault_persistent,       BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "false: the next identical request after a failed one succeeds (a retry passes); true: the range stays bad and every later request of fault_ops touching it fails") \
+  X(fault, fault_corrupt,          BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Failed reads succeed with bits flipped (one per 4 KiB) instead of returning an error") \
+  X(fault, fault_drop_writes,      BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Failed writes are acknowledged but never stored (as if a volatile write cache lost them; a later flush does not bring them back)") \
+  X(fault, fault_offset,           SIZE,  "0",     0, XD_TIB * 1024, NULL, 0, XD_ANY, "Faults only for requests that reach at or after this offset") \
+  X(fault, fault_length,           SIZE,  "0",     0, XD_TIB * 1024, NULL, 0, XD_ANY, "Faults only for requests overlapping this many bytes from fault_offset; 0 to the end") \
   /* [monitoring] */ \
   X(monitoring, enable_metrics,              BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Collect per-op counts and latency histograms (the stats layer); false leaves the stats JSON with zero ops") \
   X(monitoring, metrics_interval_sec,        INT,  "0",     0, 86400, NULL, 0, XD_ANY, "Seconds between periodic stats records, 0 for none. The fio engine (option xd_stats_interval is short for it) appends one JSON line per job and interval to xd_stats_log, or to the xd_stats file's name plus .jsonl; programs linking libxdevice call xd_stats_interval_json") \
