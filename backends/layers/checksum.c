@@ -14,6 +14,10 @@
  * never written through this layer, a hole, a trimmed block, a file that
  * had data before checksums were enabled) is "unknown" and reads unchecked.
  *
+ * The header names the data file (device, inode, birth time): a sidecar
+ * left from a file that was deleted and made again without the layer is
+ * emptied at open rather than failing every read of the new file.
+ *
  * The crc covers the whole block, bytes past end of file counted as zeros,
  * so a file growing past a block never changes that block's crc.
  *
@@ -33,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/crc32c.h"
@@ -57,7 +62,10 @@ struct cs_header {
     char magic[8];
     uint32_t block_size;
     uint32_t entry_size;
-    char reserved[CS_HEADER - 16];
+    /* the data file the entries describe: inode numbers are soon reused, a
+     * birth time (where the file system keeps one) tells the files apart */
+    uint64_t data_dev, data_ino, data_birth_ns;
+    char reserved[CS_HEADER - 40];
 };
 
 enum cs_kind { CS_PASS, CS_READ, CS_WRITE };
@@ -83,7 +91,7 @@ struct cs_layer {
     bool has_error;
     struct {
         uint64_t verified, mismatches, unknown, blocks_written, partial_writes, partial_reads;
-        uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files;
+        uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;
     } count;
 };
 
@@ -634,13 +642,26 @@ static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, u
 /* --- files ---------------------------------------------------------------- */
 
 /* The sidecar's header is written by whoever finds it missing (the
- * creator, or an opener that raced it), under a lock, always the same
- * bytes; one of another block size is refused. */
-static int cs_header_check(struct cs_layer *cs, struct cs_file *cf, const char *side, char *err,
-                           size_t errlen)
+ * creator, or an opener that raced it), under a lock. One that describes
+ * another file (the data file was deleted and made again behind our back,
+ * so its entries are stale) is emptied: every block unknown until written.
+ * One of another block size is refused. */
+static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
+                           const char *side, char *err, size_t errlen)
 {
+    struct cs_layer *cs = layer->priv;
     struct cs_header want = {.magic = CS_MAGIC, .block_size = (uint32_t)cs->block,
                              .entry_size = sizeof(struct cs_entry)}, have;
+    struct stat st;
+    struct statx stx;
+    unsigned view;
+    if (!xd_below_identity(layer, file, &st, &view)) {
+        want.data_dev = (uint64_t)st.st_dev;
+        want.data_ino = (uint64_t)st.st_ino;
+    }
+    if (!statx(AT_FDCWD, cf->data_path, 0, STATX_BTIME | STATX_INO, &stx) &&
+        (stx.stx_mask & STATX_BTIME) && stx.stx_ino == want.data_ino)
+        want.data_birth_ns = (uint64_t)stx.stx_btime.tv_sec * 1000000000u + stx.stx_btime.tv_nsec;
     struct flock fl = {.l_type = cf->read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
                        .l_len = CS_HEADER};
     int rc = 0;
@@ -650,23 +671,27 @@ static int cs_header_check(struct cs_layer *cs, struct cs_file *cf, const char *
             return -errno;
         }
     ssize_t n = pread(cf->fd, &have, sizeof(have), 0);
-    if (n <= 0 && !cf->read_only) {
-        if (pwrite(cf->fd, &want, sizeof(want), 0) != (ssize_t)sizeof(want)) {
-            rc = -EIO;
-            xd_errf(err, errlen, "enable_checksums: %s: cannot write its header", side);
-        }
-    } else if (n <= 0) {
-        /* read-only and empty: every block unknown */
-    } else if (n != (ssize_t)sizeof(have) || memcmp(have.magic, want.magic, sizeof(want.magic)) ||
-               have.entry_size != want.entry_size) {
+    bool usable = n == (ssize_t)sizeof(have) && !memcmp(have.magic, want.magic, sizeof(want.magic)) &&
+                  have.entry_size == want.entry_size;
+    if (n > 0 && !usable) {
         rc = -EINVAL;
         xd_errf(err, errlen, "enable_checksums: %s: not an xdevice checksum file; allowed: "
                 "a file this layer made, or none (move it away to start over)", side);
-    } else if (have.block_size != want.block_size) {
+    } else if (usable && have.block_size != want.block_size) {
         rc = -EINVAL;
         xd_errf(err, errlen, "checksum_block_size=%" PRIu64 ": %s was made with %" PRIu32
                 "; allowed: %" PRIu32 ", or remove the sidecar to start over (unchecked until rewritten)",
                 cs->block, side, have.block_size, have.block_size);
+    } else if (!cf->read_only && (n <= 0 || have.data_dev != want.data_dev ||
+                                  have.data_ino != want.data_ino ||
+                                  have.data_birth_ns != want.data_birth_ns)) {
+        if (n > 0)
+            cs->count.stale_sidecars++;
+        if ((n > 0 && ftruncate(cf->fd, CS_HEADER)) ||
+            pwrite(cf->fd, &want, sizeof(want), 0) != (ssize_t)sizeof(want)) {
+            rc = -EIO;
+            xd_errf(err, errlen, "enable_checksums: %s: cannot write its header", side);
+        }
     }
     fl.l_type = F_UNLCK;
     fcntl(cf->fd, F_OFD_SETLK, &fl);
@@ -707,7 +732,7 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
         return fd;
     }
     cf->fd = fd;
-    return cs_header_check(layer->priv, cf, side, err, errlen);
+    return cs_header_check(layer, file, cf, side, err, errlen);
 }
 
 static void cs_file_free(struct cs_file *cf)
@@ -799,6 +824,7 @@ static void cs_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "folded_on_read", cs->count.folded_on_read);
     xd_json_uint(j, "rechecked", cs->count.rechecked);
     xd_json_uint(j, "sidecar_syncs", cs->count.sidecar_syncs);
+    xd_json_uint(j, "stale_sidecars", cs->count.stale_sidecars);
     xd_json_object_end(j);
 }
 

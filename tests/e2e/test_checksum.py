@@ -185,3 +185,36 @@ def test_refused_with_compressed_and_hybrid(engine, tmp_path, disk_dir):
                             size=64 * 1024), tmp_path, expect_ok=False)
         assert r.rc != 0
         assert "enable_checksums=true" in r.text and f"storage_type={kind}" in r.text, r.text
+
+
+@pytest.mark.parametrize("kind", ["mmap", "sparse", "block"])
+def test_other_types_verify(engine, tmp_path, disk_dir, request, kind):
+    """The other types that host checksums: whole and partial blocks."""
+    stats = tmp_path / "stats.json"
+    xd = {"type": kind, "enable_checksums": "true", "stats": stats}
+    place = {"directory": disk_dir}
+    if kind == "block":
+        dev = request.getfixturevalue("loop_dev")
+        place = {"filename": dev}
+        side = f"{dev}.xdsum"  # beside the device node; a reattached loop is another disk
+        if os.path.lexists(side):
+            os.unlink(side)
+        request.addfinalizer(lambda: os.path.lexists(side) and os.unlink(side))
+    for bs in ["4k", "1536"]:
+        run_fio(fio_job(engine, name="o", xd=xd, rw="randwrite", bs=bs, size=SIZE // 4, iodepth=4,
+                        verify="crc32c", verify_fatal=1, do_verify=1, **place), tmp_path)
+        s = layer_stats(stats)
+        assert total(s, "mismatches") == 0 and total(s, "verified") > 0
+
+
+def test_data_file_made_again_behind_the_layer(engine, tmp_path, disk_dir):
+    """A data file deleted and written again without the layer: its old
+    sidecar is emptied at open, so the new data reads (unchecked), not EIO."""
+    data = disk_dir / "again"
+    write_file(engine, tmp_path, data, tmp_path / "w.json", buffer_pattern="0x11111111")
+    data.unlink()
+    data.write_bytes(b"\x22" * (256 * 1024))
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json")
+    assert r.data["jobs"][0]["error"] == 0 and not eio_blocks(r.text, data), r.text
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "stale_sidecars") == 1 and total(s, "unknown") == 256 * 1024 // BLOCK
