@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +79,11 @@ struct cs_file {
     int fd;             /* the sidecar */
     bool read_only;     /* opened read-only: no lazy fold of a NEW slot */
     char *data_path;    /* for messages */
+    /* The sidecar mapped shared, read-only, so looking up an entry costs no
+     * system call; remapped when it has grown. It never shrinks (a stale
+     * one is zeroed, not truncated), so the mapping never points past it. */
+    void *map;
+    size_t map_len;
 };
 
 struct cs_layer {
@@ -140,12 +146,34 @@ static int cs_lock(const struct cs_file *cf, short type, uint64_t first, uint64_
     return 0;
 }
 
-/* Entries of blocks [first, first+n): those past the sidecar's end are zero
- * (unknown). */
-static int cs_entries_read(const struct cs_file *cf, uint64_t first, uint64_t n,
-                           struct cs_entry *e)
+/* Map the sidecar again when it has grown past the mapping. */
+static void cs_map_grow(struct cs_file *cf)
 {
-    size_t want = n * sizeof(*e), got = 0;
+    struct stat st;
+    if (fstat(cf->fd, &st) || (size_t)st.st_size <= cf->map_len)
+        return;
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, cf->fd, 0);
+    if (map == MAP_FAILED)
+        return; /* pread serves */
+    if (cf->map)
+        munmap(cf->map, cf->map_len);
+    cf->map = map;
+    cf->map_len = (size_t)st.st_size;
+}
+
+/* Entries of blocks [first, first+n): those past the sidecar's end are zero
+ * (unknown). From the mapping when it covers them; an entry another writer
+ * changes meanwhile may read torn, which only ever fails a check, and a
+ * failed check is done again under the lock (cs_recheck). */
+static int cs_entries_read(struct cs_file *cf, uint64_t first, uint64_t n, struct cs_entry *e)
+{
+    size_t want = n * sizeof(*e), got = 0, end = (size_t)cs_entry_off(first) + want;
+    if (end > cf->map_len)
+        cs_map_grow(cf);
+    if (end <= cf->map_len) {
+        memcpy(e, (const char *)cf->map + cs_entry_off(first), want);
+        return 0;
+    }
     while (got < want) {
         ssize_t r = pread(cf->fd, (char *)e + got, want - got, cs_entry_off(first) + (off_t)got);
         if (r < 0 && errno == EINTR)
@@ -160,7 +188,7 @@ static int cs_entries_read(const struct cs_file *cf, uint64_t first, uint64_t n,
     return 0;
 }
 
-static int cs_entries_write(const struct cs_file *cf, uint64_t first, uint64_t n,
+static int cs_entries_write(struct cs_file *cf, uint64_t first, uint64_t n,
                             const struct cs_entry *e)
 {
     size_t want = n * sizeof(*e), done = 0;
@@ -379,15 +407,13 @@ static void cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b,
 }
 
 /* The data of blocks [first, first+n) is down (buf holds it): NEW becomes
- * CUR where it is still ours. */
-static void cs_write_landed(struct xd_layer *layer, struct cs_file *cf, uint64_t first,
-                            uint64_t n, const char *buf)
+ * CUR where it is still ours. The caller holds the lock on the entries. */
+static void cs_fold_locked(struct xd_layer *layer, struct cs_file *cf, uint64_t first,
+                           uint64_t n, const char *buf)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_entry *e = cs_entries(cs, n);
-    if (!e || cs_lock(cf, F_WRLCK, first, n))
-        return;
-    if (!cs_entries_read(cf, first, n, e)) {
+    if (e && !cs_entries_read(cf, first, n, e)) {
         for (uint64_t i = 0; i < n; i++) {
             uint32_t crc = xd_crc32c(0, buf + i * cs->block, cs->block);
             if ((e[i].slots & CS_SLOT_NEW) && e[i].crc[1] == crc)
@@ -395,17 +421,58 @@ static void cs_write_landed(struct xd_layer *layer, struct cs_file *cf, uint64_t
         }
         cs_entries_write(cf, first, n, e);
     }
-    cs_lock(cf, F_UNLCK, first, n);
     cs->count.blocks_written += n;
 }
 
+static bool cs_write_landed(const struct xd_layer *layer, const struct xd_req *req)
+{
+    const struct cs_req *ctx = xd_req_ctx(layer, req);
+    return ctx->kind == CS_WRITE && req->result >= 0 && (uint64_t)req->result == req->len;
+}
+
+/* A write that completed inline. One that failed keeps both slots: the
+ * block reads as old, new or EIO. */
 static void cs_write_done(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
-    if (req->result < 0 || (uint64_t)req->result != req->len)
-        return; /* both slots stay: the block reads as old, new or EIO */
-    cs_write_landed(layer, req->file->priv[layer->level], req->off / cs->block,
-                    req->len / cs->block, req->buf);
+    struct cs_file *cf = req->file->priv[layer->level];
+    uint64_t first = req->off / cs->block, n = req->len / cs->block;
+    if (!cs_write_landed(layer, req) || cs_lock(cf, F_WRLCK, first, n))
+        return;
+    cs_fold_locked(layer, cf, first, n, req->buf);
+    cs_lock(cf, F_UNLCK, first, n);
+}
+
+/* The writes of one reap, file by file, folded under one lock over the
+ * span of their entries: a lock costs two system calls, a batch of 32
+ * writes would otherwise pay 64. */
+static void cs_writes_reaped(struct xd_layer *layer, struct xd_req **done, int n)
+{
+    struct cs_layer *cs = layer->priv;
+    for (int i = 0; i < n; i++) {
+        if (!cs_write_landed(layer, done[i]))
+            continue;
+        struct xd_file *file = done[i]->file;
+        struct cs_file *cf = file->priv[layer->level];
+        uint64_t lo = UINT64_MAX, hi = 0;
+        for (int k = i; k < n; k++)
+            if (done[k]->file == file && cs_write_landed(layer, done[k])) {
+                uint64_t first = done[k]->off / cs->block;
+                uint64_t end = first + done[k]->len / cs->block;
+                lo = first < lo ? first : lo;
+                hi = end > hi ? end : hi;
+            }
+        bool locked = !cs_lock(cf, F_WRLCK, lo, hi - lo);
+        for (int k = i; k < n; k++)
+            if (done[k]->file == file && cs_write_landed(layer, done[k])) {
+                if (locked)
+                    cs_fold_locked(layer, cf, done[k]->off / cs->block,
+                                   done[k]->len / cs->block, done[k]->buf);
+                ((struct cs_req *)xd_req_ctx(layer, done[k]))->kind = CS_PASS;
+            }
+        if (locked)
+            cs_lock(cf, F_UNLCK, lo, hi - lo);
+    }
 }
 
 /* Whole blocks: the sidecar learns NEW first, then the write goes down as
@@ -628,18 +695,37 @@ static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, u
                    const struct timespec *timeout)
 {
     int n = xd_layer_reap(layer->lower, done, min, max, timeout);
+    cs_writes_reaped(layer, done, n);
     for (int i = 0; i < n; i++) {
         struct cs_req *ctx = xd_req_ctx(layer, done[i]);
         if (ctx->kind == CS_READ)
             cs_read_done(layer, done[i]);
-        else if (ctx->kind == CS_WRITE)
-            cs_write_done(layer, done[i]);
         ctx->kind = CS_PASS;
     }
     return n;
 }
 
 /* --- files ---------------------------------------------------------------- */
+
+/* Every entry unknown. Zeroed in place, never truncated: another process
+ * may have the sidecar mapped, and a mapping past end of file faults. */
+static int cs_zero_entries(struct cs_file *cf)
+{
+    static const char zeros[4096];
+    struct stat st;
+    if (fstat(cf->fd, &st))
+        return -errno;
+    for (off_t off = CS_HEADER; off < st.st_size;) {
+        size_t n = st.st_size - off < (off_t)sizeof(zeros) ? (size_t)(st.st_size - off) : sizeof(zeros);
+        ssize_t w = pwrite(cf->fd, zeros, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        off += w;
+    }
+    return 0;
+}
 
 /* The sidecar's header is written by whoever finds it missing (the
  * creator, or an opener that raced it), under a lock. One that describes
@@ -687,7 +773,7 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
                                   have.data_birth_ns != want.data_birth_ns)) {
         if (n > 0)
             cs->count.stale_sidecars++;
-        if ((n > 0 && ftruncate(cf->fd, CS_HEADER)) ||
+        if ((n > 0 && cs_zero_entries(cf)) ||
             pwrite(cf->fd, &want, sizeof(want), 0) != (ssize_t)sizeof(want)) {
             rc = -EIO;
             xd_errf(err, errlen, "enable_checksums: %s: cannot write its header", side);
@@ -737,6 +823,8 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
 
 static void cs_file_free(struct cs_file *cf)
 {
+    if (cf->map)
+        munmap(cf->map, cf->map_len);
     if (cf->fd >= 0)
         close(cf->fd);
     free(cf->data_path);
