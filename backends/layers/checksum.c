@@ -2,17 +2,26 @@
  * checksum_block_size, kept in a sidecar file beside the data as stored
  * ("<data path>.xdsum"), checked on every read.
  *
- * The sidecar: a 64-byte header (magic, block size) then one 16-byte entry
- * per block at a fixed offset, so writers of different blocks never touch
- * each other's bytes. An entry holds two slots: CUR, the crc of what the
- * block held when the last write was known to have landed, and NEW, the crc
- * of a write in flight. A write records NEW in the sidecar before the data
- * goes down and folds it into CUR once the data is back; a block verifies
- * when it matches either slot, so after a kill -9 at any point a block reads
- * as its old or its new contents, and a torn mix of the two matches neither
- * and reads as EIO: never as wrong data. An entry with no slot (a block
- * never written through this layer, a hole, a trimmed block, a file that
- * had data before checksums were enabled) is "unknown" and reads unchecked.
+ * The sidecar: a 64-byte header (magic, block size, which data file) then
+ * one 16-byte entry per block at a fixed offset, so writers of different
+ * blocks never touch each other's bytes. An entry is two 8-byte slots, each
+ * a crc and a tag saying it holds one: CUR, what the block held when a
+ * write was last seen to land, and NEW, the last write sent down. Each slot
+ * is stored whole with one aligned 8-byte store into a shared mapping of
+ * the sidecar (a pwrite where the mapping does not reach), never read,
+ * changed and written back as a pair, so no lock is needed for them.
+ *
+ * A write stores NEW before its data goes down and copies it to CUR once
+ * the data is back; a block verifies when it matches either slot. So after
+ * a kill -9 at any point a block reads as its old or its new contents, and
+ * a torn mix of the two matches neither and reads as EIO: never as wrong
+ * data. A write that finds NEW set and differing from CUR (a write cut
+ * short by a crash, or another writer's in flight) reads the block first
+ * to learn which one it holds (counted as resolved). An entry with no slot
+ * (a block never written through this layer, a hole, a trimmed block, a
+ * file that had data before checksums were enabled) is "unknown" and reads
+ * unchecked; a first write of such a block cut short by a crash reads as
+ * EIO, as no old crc was kept.
  *
  * The header names the data file (device, inode, birth time): a sidecar
  * left from a file that was deleted and made again without the layer is
@@ -21,15 +30,14 @@
  * The crc covers the whole block, bytes past end of file counted as zeros,
  * so a file growing past a block never changes that block's crc.
  *
- * Entry updates (read, change, write) hold an OFD lock on the entries'
- * bytes for a moment: threads and processes with the same file open each
- * have their own sidecar descriptor, so they exclude each other. A write
- * that covers part of a block reads the rest of the block, checked, and
- * holds the lock until its data is down, completing inline; so do reads
- * that are not block-aligned. Whole-block reads and writes go down as they
- * came (async stays async): the sidecar is updated synchronously before a
- * write is submitted and when it is reaped, and reads are checked when reaped.
- * An fsync or fdatasync syncs the sidecar before the data.
+ * A write that covers part of a block reads the rest of the block, checked,
+ * merges and completes inline, holding an OFD lock on its blocks' entries
+ * until its data is down: threads and processes with the file open each
+ * have their own sidecar descriptor, so two such writes to one block never
+ * interleave their read-merge-write. Reads that are not block-aligned also
+ * complete inline. Whole-block reads and writes go down as they came (async
+ * stays async), checked and folded when reaped. An fsync or fdatasync syncs
+ * the sidecar before the data.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,17 +54,21 @@
 #include "../core/json.h"
 #include "../core/xd_internal.h"
 
-#define CS_MAGIC      "XDSUM01\n"
-#define CS_HEADER     64u
-#define CS_SUFFIX     ".xdsum"
-#define CS_SLOT_CUR   1u /* crc[0] holds what the block held when last known */
-#define CS_SLOT_NEW   2u /* crc[1] holds a write that may or may not have landed */
-#define CS_BUF_ALIGN  4096u
+#define CS_MAGIC     "XDSUM02\n"
+#define CS_HEADER    64u
+#define CS_SUFFIX    ".xdsum"
+#define CS_TAG       0x4b534358u /* "XCSK": the slot holds a crc */
+#define CS_CUR       0           /* slot: what the block held when last seen */
+#define CS_NEW       1           /* slot: the last write sent down */
+#define CS_BUF_ALIGN 4096u
+#define CS_GROW      (1u << 20)  /* the sidecar grows by this much at a time */
+
+/* One slot as stored: crc in the low half, tag in the high half (the file
+ * is little-endian, like the machines xdevice runs on). */
+typedef uint64_t cs_slot;
 
 struct cs_entry {
-    uint32_t crc[2];
-    uint32_t slots; /* CS_SLOT_*; 0: unknown */
-    uint32_t reserved;
+    cs_slot slot[2]; /* CS_CUR, CS_NEW */
 };
 
 struct cs_header {
@@ -77,22 +89,19 @@ struct cs_req {
 
 struct cs_file {
     int fd;             /* the sidecar */
-    bool read_only;     /* opened read-only: no lazy fold of a NEW slot */
+    bool read_only;     /* opened read-only: nothing is stored */
     char *data_path;    /* for messages */
-    /* The sidecar mapped shared, read-only, so looking up an entry costs no
-     * system call; remapped when it has grown. It never shrinks (a stale
-     * one is zeroed, not truncated), so the mapping never points past it. */
+    /* The sidecar mapped shared, so a slot costs no system call; remapped
+     * when it has grown. It never shrinks (a stale one is zeroed, not
+     * truncated), so the mapping never points past its end. */
     void *map;
     size_t map_len;
 };
 
 struct cs_layer {
-    uint64_t block;            /* checksum_block_size */
-    /* scratch of the data path (one thread per device): blocks and entries */
-    char *blocks;
+    uint64_t block; /* checksum_block_size */
+    char *blocks;   /* scratch of the data path (one thread per device) */
     size_t blocks_len;
-    struct cs_entry *entries;
-    size_t entries_len;
     char error[XD_ERRLEN];
     bool has_error;
     struct {
@@ -100,8 +109,6 @@ struct cs_layer {
         uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;
     } count;
 };
-
-/* --- scratch -------------------------------------------------------------- */
 
 static char *cs_blocks(struct cs_layer *cs, size_t len)
 {
@@ -116,29 +123,33 @@ static char *cs_blocks(struct cs_layer *cs, size_t len)
     return cs->blocks;
 }
 
-static struct cs_entry *cs_entries(struct cs_layer *cs, size_t n)
-{
-    if (cs->entries_len < n) {
-        struct cs_entry *p = realloc(cs->entries, n * sizeof(*p));
-        if (!p)
-            return NULL;
-        cs->entries = p;
-        cs->entries_len = n;
-    }
-    return cs->entries;
-}
-
 /* --- the sidecar ---------------------------------------------------------- */
 
-static off_t cs_entry_off(uint64_t block)
+static off_t cs_slot_off(uint64_t block, int which)
 {
-    return (off_t)(CS_HEADER + block * sizeof(struct cs_entry));
+    return (off_t)(CS_HEADER + block * sizeof(struct cs_entry) + (unsigned)which * sizeof(cs_slot));
 }
 
-/* An OFD lock (F_WRLCK or F_UNLCK) on the entries of blocks [first, first+n). */
+static cs_slot cs_slot_make(uint32_t crc)
+{
+    return (uint64_t)CS_TAG << 32 | crc;
+}
+
+static bool cs_slot_holds(cs_slot s, uint32_t crc)
+{
+    return s == cs_slot_make(crc);
+}
+
+static bool cs_slot_set(cs_slot s)
+{
+    return s >> 32 == CS_TAG;
+}
+
+/* An OFD lock (F_WRLCK or F_UNLCK) on the entries of blocks [first, first+n):
+ * partial writes hold it across their read-merge-write. */
 static int cs_lock(const struct cs_file *cf, short type, uint64_t first, uint64_t n)
 {
-    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = cs_entry_off(first),
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = cs_slot_off(first, CS_CUR),
                        .l_len = (off_t)(n * sizeof(struct cs_entry))};
     while (fcntl(cf->fd, F_OFD_SETLKW, &fl))
         if (errno != EINTR)
@@ -152,56 +163,66 @@ static void cs_map_grow(struct cs_file *cf)
     struct stat st;
     if (fstat(cf->fd, &st) || (size_t)st.st_size <= cf->map_len)
         return;
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, cf->fd, 0);
+    int prot = PROT_READ | (cf->read_only ? 0 : PROT_WRITE);
+    void *map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, cf->fd, 0);
     if (map == MAP_FAILED)
-        return; /* pread serves */
+        return; /* pread and pwrite serve */
     if (cf->map)
         munmap(cf->map, cf->map_len);
     cf->map = map;
     cf->map_len = (size_t)st.st_size;
 }
 
-/* Entries of blocks [first, first+n): those past the sidecar's end are zero
- * (unknown). From the mapping when it covers them; an entry another writer
- * changes meanwhile may read torn, which only ever fails a check, and a
- * failed check is done again under the lock (cs_recheck). */
-static int cs_entries_read(struct cs_file *cf, uint64_t first, uint64_t n, struct cs_entry *e)
+/* Make the mapping reach end (bytes of sidecar): the sidecar is grown with
+ * fallocate, which never shrinks it, in CS_GROW steps. Where fallocate is
+ * refused, slots past the end are written with pwrite instead. */
+static void cs_cover(struct cs_file *cf, uint64_t end)
 {
-    size_t want = n * sizeof(*e), got = 0, end = (size_t)cs_entry_off(first) + want;
-    if (end > cf->map_len)
-        cs_map_grow(cf);
-    if (end <= cf->map_len) {
-        memcpy(e, (const char *)cf->map + cs_entry_off(first), want);
-        return 0;
+    if (end <= cf->map_len)
+        return;
+    struct stat st;
+    if (!cf->read_only && !fstat(cf->fd, &st) && (uint64_t)st.st_size < end) {
+        uint64_t want = (end + CS_GROW - 1) / CS_GROW * CS_GROW;
+        while (fallocate(cf->fd, 0, st.st_size, (off_t)want - st.st_size) && errno == EINTR)
+            ;
     }
-    while (got < want) {
-        ssize_t r = pread(cf->fd, (char *)e + got, want - got, cs_entry_off(first) + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    memset((char *)e + got, 0, want - got);
-    return 0;
+    cs_map_grow(cf);
 }
 
-static int cs_entries_write(struct cs_file *cf, uint64_t first, uint64_t n,
-                            const struct cs_entry *e)
+static cs_slot cs_slot_load(struct cs_file *cf, uint64_t block, int which)
 {
-    size_t want = n * sizeof(*e), done = 0;
-    while (done < want) {
-        ssize_t r = pwrite(cf->fd, (const char *)e + done, want - done,
-                           cs_entry_off(first) + (off_t)done);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -errno : -EIO;
-        done += (size_t)r;
+    off_t off = cs_slot_off(block, which);
+    cs_slot s = 0;
+    cs_cover(cf, (uint64_t)off + sizeof(s));
+    if ((size_t)off + sizeof(s) <= cf->map_len)
+        return __atomic_load_n((cs_slot *)(void *)((char *)cf->map + off), __ATOMIC_ACQUIRE);
+    while (pread(cf->fd, &s, sizeof(s), off) < 0 && errno == EINTR)
+        ;
+    return s; /* past the end: 0, unknown */
+}
+
+static void cs_entry_load(struct cs_file *cf, uint64_t block, struct cs_entry *e)
+{
+    e->slot[CS_CUR] = cs_slot_load(cf, block, CS_CUR);
+    e->slot[CS_NEW] = cs_slot_load(cf, block, CS_NEW);
+}
+
+/* One slot stored whole: an aligned 8-byte store, so a reader in any
+ * process sees the old or the new slot. 0 or -errno. */
+static int cs_slot_store(struct cs_file *cf, uint64_t block, int which, cs_slot s)
+{
+    off_t off = cs_slot_off(block, which);
+    if (cf->read_only)
+        return -EROFS;
+    cs_cover(cf, (uint64_t)off + sizeof(s));
+    if ((size_t)off + sizeof(s) <= cf->map_len) {
+        __atomic_store_n((cs_slot *)(void *)((char *)cf->map + off), s, __ATOMIC_RELEASE);
+        return 0;
     }
-    return 0;
+    ssize_t w;
+    while ((w = pwrite(cf->fd, &s, sizeof(s), off)) < 0 && errno == EINTR)
+        ;
+    return w == (ssize_t)sizeof(s) ? 0 : w < 0 ? -errno : -EIO;
 }
 
 /* --- blocks --------------------------------------------------------------- */
@@ -220,17 +241,17 @@ static uint32_t cs_block_crc(const struct cs_layer *cs, const void *data, uint64
     return crc;
 }
 
-static bool cs_matches(const struct cs_entry *e, uint32_t crc, unsigned *slot)
+enum cs_verdict { CS_UNKNOWN, CS_MATCH_CUR, CS_MATCH_NEW, CS_MISMATCH };
+
+static enum cs_verdict cs_judge(const struct cs_entry *e, uint32_t crc)
 {
-    if ((e->slots & CS_SLOT_CUR) && e->crc[0] == crc) {
-        *slot = CS_SLOT_CUR;
-        return true;
-    }
-    if ((e->slots & CS_SLOT_NEW) && e->crc[1] == crc) {
-        *slot = CS_SLOT_NEW;
-        return true;
-    }
-    return false;
+    if (!cs_slot_set(e->slot[CS_CUR]) && !cs_slot_set(e->slot[CS_NEW]))
+        return CS_UNKNOWN;
+    if (cs_slot_holds(e->slot[CS_CUR], crc))
+        return CS_MATCH_CUR;
+    if (cs_slot_holds(e->slot[CS_NEW], crc))
+        return CS_MATCH_NEW;
+    return CS_MISMATCH;
 }
 
 /* A sync request of our own below: bytes done (a read stops short at end of
@@ -248,12 +269,17 @@ static int64_t cs_sub(struct xd_layer *layer, struct xd_file *file, enum xd_op o
     return sub.result;
 }
 
-/* Read block b whole into buf: the bytes read (short at end of file, 0
- * past it) or -errno. */
-static int64_t cs_read_block(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *buf)
+/* Block b read whole into its own buffer; *crc its crc. 0 or -errno. */
+static int cs_read_block_crc(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *blk,
+                             uint32_t *crc)
 {
     struct cs_layer *cs = layer->priv;
-    return cs_sub(layer, file, XD_OP_READ, b * cs->block, cs->block, buf);
+    int64_t n = cs_sub(layer, file, XD_OP_READ, b * cs->block, cs->block, blk);
+    if (n < 0)
+        return (int)n;
+    memset(blk + n, 0, cs->block - (uint64_t)n);
+    *crc = cs_block_crc(cs, blk, (uint64_t)n);
+    return 0;
 }
 
 static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uint64_t b,
@@ -268,28 +294,15 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
              "matches neither the stored %08x nor the pending %08x (sidecar %s" CS_SUFFIX
              "); returning EIO",
              cf->data_path, b, b * cs->block, (b + 1) * cs->block - 1, got,
-             (e->slots & CS_SLOT_CUR) ? e->crc[0] : 0, (e->slots & CS_SLOT_NEW) ? e->crc[1] : 0,
-             cf->data_path);
+             (uint32_t)e->slot[CS_CUR], (uint32_t)e->slot[CS_NEW], cf->data_path);
 }
 
-/* Fold a NEW slot the block's data was found to match into CUR, unless the
- * entry changed meanwhile (another writer). */
-static void cs_fold(struct xd_layer *layer, struct cs_file *cf, uint64_t b, uint32_t crc)
-{
-    struct cs_entry e;
-    if (cf->read_only || cs_lock(cf, F_WRLCK, b, 1))
-        return;
-    if (!cs_entries_read(cf, b, 1, &e) && (e.slots & CS_SLOT_NEW) && e.crc[1] == crc) {
-        e = (struct cs_entry){.crc = {crc, 0}, .slots = CS_SLOT_CUR};
-        cs_entries_write(cf, b, 1, &e);
-    }
-    cs_lock(cf, F_UNLCK, b, 1);
-}
+/* --- reads ---------------------------------------------------------------- */
 
 /* A block that matched neither slot may have raced a writer (its data read
- * before the writer's entry changed): read the block and its entry again,
- * under the lock, and check once more. Fresh data that verifies is copied
- * over data[0, len). 0 or -EIO. */
+ * before the writer's slots changed): read the block and its entry again,
+ * waiting out a partial write of it, and check once more. Fresh data that
+ * verifies is copied over data[0, len). 0 or -EIO. */
 static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *data,
                       uint64_t len)
 {
@@ -297,290 +310,64 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
     struct cs_file *cf = file->priv[layer->level];
     struct cs_entry e;
     char *blk = NULL;
-    uint32_t got = 0;
-    int rc = -EIO;
+    uint32_t crc;
     cs->count.rechecked++;
     if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
         return -ENOMEM;
-    if (cs_lock(cf, F_WRLCK, b, 1)) {
-        free(blk);
-        return -EIO;
-    }
-    int64_t n = cs_read_block(layer, file, b, blk);
-    if (n >= 0 && !cs_entries_read(cf, b, 1, &e)) {
-        unsigned slot;
-        got = cs_block_crc(cs, blk, (uint64_t)n);
-        if (!e.slots || cs_matches(&e, got, &slot)) {
-            uint64_t have = (uint64_t)n < len ? (uint64_t)n : len;
-            memcpy(data, blk, have);
-            memset(data + have, 0, len - have);
-            rc = 0;
+    bool locked = !cs_lock(cf, F_WRLCK, b, 1);
+    int rc = cs_read_block_crc(layer, file, b, blk, &crc);
+    if (!rc) {
+        cs_entry_load(cf, b, &e);
+        if (cs_judge(&e, crc) == CS_MISMATCH) {
+            cs_record_mismatch(layer, file, b, &e, crc);
+            rc = -EIO;
         } else {
-            cs_record_mismatch(layer, file, b, &e, got);
+            memcpy(data, blk, len);
         }
-    } else if (n < 0) {
-        rc = (int)n;
     }
-    cs_lock(cf, F_UNLCK, b, 1);
+    if (locked)
+        cs_lock(cf, F_UNLCK, b, 1);
     free(blk);
     return rc;
 }
 
-/* Check len bytes read from block offset 0 of blocks first.. (buf holds
- * them, the last block maybe short at end of file). 0 or -EIO. */
+/* Check len bytes read from the start of block first on (buf holds them,
+ * the last block maybe short at end of file). A block that matches the
+ * NEW slot only had its write land unseen (a crash): CUR learns it. 0 or
+ * -EIO. */
 static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t first, char *buf,
                      uint64_t len)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = file->priv[layer->level];
     uint64_t n = (len + cs->block - 1) / cs->block;
-    struct cs_entry *e = cs_entries(cs, n);
-    if (!e)
-        return -ENOMEM;
-    int rc = cs_entries_read(cf, first, n, e);
-    for (uint64_t i = 0; i < n && !rc; i++) {
+    for (uint64_t i = 0; i < n; i++) {
         char *data = buf + i * cs->block;
         uint64_t dlen = len - i * cs->block < cs->block ? len - i * cs->block : cs->block;
-        unsigned slot;
-        if (!e[i].slots) {
+        struct cs_entry e;
+        cs_entry_load(cf, first + i, &e);
+        uint32_t crc = cs_block_crc(cs, data, dlen);
+        switch (cs_judge(&e, crc)) {
+        case CS_UNKNOWN:
             cs->count.unknown++;
             continue;
-        }
-        uint32_t crc = cs_block_crc(cs, data, dlen);
-        if (cs_matches(&e[i], crc, &slot)) {
-            cs->count.verified++;
-            if (slot == CS_SLOT_NEW) {
-                cs_fold(layer, cf, first + i, crc);
+        case CS_MATCH_NEW:
+            if (!cf->read_only && !cs_slot_store(cf, first + i, CS_CUR, e.slot[CS_NEW]))
                 cs->count.folded_on_read++;
-            }
-            continue;
-        }
-        rc = cs_recheck(layer, file, first + i, data, dlen);
-        if (!rc)
+            /* fall through */
+        case CS_MATCH_CUR:
             cs->count.verified++;
-    }
-    return rc;
-}
-
-/* --- writes --------------------------------------------------------------- */
-
-/* Which crc block b holds now, for an entry that has a NEW slot (a write
- * in flight elsewhere, or one cut short by a crash): read it and see.
- * false when it matches neither slot (a torn block). */
-static bool cs_resolve(struct xd_layer *layer, struct xd_file *file, uint64_t b,
-                       const struct cs_entry *e, uint32_t *cur)
-{
-    struct cs_layer *cs = layer->priv;
-    char *blk = NULL;
-    unsigned slot;
-    bool found = false;
-    cs->count.resolved++;
-    if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
-        return false;
-    int64_t n = cs_read_block(layer, file, b, blk);
-    if (n >= 0 && cs_matches(e, cs_block_crc(cs, blk, (uint64_t)n), &slot)) {
-        *cur = e->crc[slot == CS_SLOT_CUR ? 0 : 1];
-        found = true;
-    }
-    free(blk);
-    return found;
-}
-
-/* Entry e of block b, about to be written with crc fresh: NEW <- fresh,
- * CUR <- what the block holds now. known: the caller read the block and
- * found it matched cur (partial writes), so no need to look. */
-static void cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b,
-                       struct cs_entry *e, uint32_t fresh, const uint32_t *known)
-{
-    uint32_t cur = e->crc[0];
-    bool have_cur = e->slots & CS_SLOT_CUR;
-    if (known) {
-        cur = *known;
-        have_cur = true;
-    } else if (e->slots & CS_SLOT_NEW) {
-        if (e->crc[1] == fresh)
-            return; /* the same write again (resubmitted after -EBUSY): both already there */
-        have_cur = cs_resolve(layer, file, b, e, &cur);
-    }
-    *e = (struct cs_entry){.crc = {have_cur ? cur : 0, fresh},
-                           .slots = (have_cur ? CS_SLOT_CUR : 0) | CS_SLOT_NEW};
-}
-
-/* The data of blocks [first, first+n) is down (buf holds it): NEW becomes
- * CUR where it is still ours. The caller holds the lock on the entries. */
-static void cs_fold_locked(struct xd_layer *layer, struct cs_file *cf, uint64_t first,
-                           uint64_t n, const char *buf)
-{
-    struct cs_layer *cs = layer->priv;
-    struct cs_entry *e = cs_entries(cs, n);
-    if (e && !cs_entries_read(cf, first, n, e)) {
-        for (uint64_t i = 0; i < n; i++) {
-            uint32_t crc = xd_crc32c(0, buf + i * cs->block, cs->block);
-            if ((e[i].slots & CS_SLOT_NEW) && e[i].crc[1] == crc)
-                e[i] = (struct cs_entry){.crc = {crc, 0}, .slots = CS_SLOT_CUR};
-        }
-        cs_entries_write(cf, first, n, e);
-    }
-    cs->count.blocks_written += n;
-}
-
-static bool cs_write_landed(const struct xd_layer *layer, const struct xd_req *req)
-{
-    const struct cs_req *ctx = xd_req_ctx(layer, req);
-    return ctx->kind == CS_WRITE && req->result >= 0 && (uint64_t)req->result == req->len;
-}
-
-/* A write that completed inline. One that failed keeps both slots: the
- * block reads as old, new or EIO. */
-static void cs_write_done(struct xd_layer *layer, struct xd_req *req)
-{
-    struct cs_layer *cs = layer->priv;
-    struct cs_file *cf = req->file->priv[layer->level];
-    uint64_t first = req->off / cs->block, n = req->len / cs->block;
-    if (!cs_write_landed(layer, req) || cs_lock(cf, F_WRLCK, first, n))
-        return;
-    cs_fold_locked(layer, cf, first, n, req->buf);
-    cs_lock(cf, F_UNLCK, first, n);
-}
-
-/* The writes of one reap, file by file, folded under one lock over the
- * span of their entries: a lock costs two system calls, a batch of 32
- * writes would otherwise pay 64. */
-static void cs_writes_reaped(struct xd_layer *layer, struct xd_req **done, int n)
-{
-    struct cs_layer *cs = layer->priv;
-    for (int i = 0; i < n; i++) {
-        if (!cs_write_landed(layer, done[i]))
             continue;
-        struct xd_file *file = done[i]->file;
-        struct cs_file *cf = file->priv[layer->level];
-        uint64_t lo = UINT64_MAX, hi = 0;
-        for (int k = i; k < n; k++)
-            if (done[k]->file == file && cs_write_landed(layer, done[k])) {
-                uint64_t first = done[k]->off / cs->block;
-                uint64_t end = first + done[k]->len / cs->block;
-                lo = first < lo ? first : lo;
-                hi = end > hi ? end : hi;
-            }
-        bool locked = !cs_lock(cf, F_WRLCK, lo, hi - lo);
-        for (int k = i; k < n; k++)
-            if (done[k]->file == file && cs_write_landed(layer, done[k])) {
-                if (locked)
-                    cs_fold_locked(layer, cf, done[k]->off / cs->block,
-                                   done[k]->len / cs->block, done[k]->buf);
-                ((struct cs_req *)xd_req_ctx(layer, done[k]))->kind = CS_PASS;
-            }
-        if (locked)
-            cs_lock(cf, F_UNLCK, lo, hi - lo);
-    }
-}
-
-/* Whole blocks: the sidecar learns NEW first, then the write goes down as
- * it came. */
-static int cs_write_blocks(struct xd_layer *layer, struct xd_req *req)
-{
-    struct cs_layer *cs = layer->priv;
-    struct cs_file *cf = req->file->priv[layer->level];
-    uint64_t first = req->off / cs->block, n = req->len / cs->block;
-    struct cs_entry *e = cs_entries(cs, n);
-    int rc = e ? cs_lock(cf, F_WRLCK, first, n) : -ENOMEM;
-    if (!rc) {
-        rc = cs_entries_read(cf, first, n, e);
-        for (uint64_t i = 0; i < n && !rc; i++)
-            cs_prepare(layer, req->file, first + i, &e[i],
-                       xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block), NULL);
-        if (!rc)
-            rc = cs_entries_write(cf, first, n, e);
-        cs_lock(cf, F_UNLCK, first, n);
-    }
-    if (rc) {
-        req->result = rc;
-        return XD_DONE;
-    }
-    ((struct cs_req *)xd_req_ctx(layer, req))->kind = CS_WRITE;
-    rc = xd_layer_submit(layer->lower, req);
-    if (rc == XD_DONE)
-        cs_write_done(layer, req);
-    return rc;
-}
-
-/* Read the edge block b of a partial write into blk, checked; *crc gets
- * its crc. 0, or -EIO (it is corrupt: a new crc over it would bless the
- * corruption) or another -errno. */
-static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *blk,
-                        const struct cs_entry *e, uint32_t *crc, bool *known)
-{
-    struct cs_layer *cs = layer->priv;
-    int64_t n = cs_read_block(layer, file, b, blk);
-    if (n < 0)
-        return (int)n;
-    memset(blk + n, 0, cs->block - (uint64_t)n);
-    *crc = cs_block_crc(cs, blk, (uint64_t)n);
-    unsigned slot;
-    *known = true; /* what the block holds now, under our lock: the old slot */
-    if (!e->slots || cs_matches(e, *crc, &slot)) {
-        if (e->slots)
-            cs->count.verified++;
-        return 0;
-    }
-    cs_record_mismatch(layer, file, b, e, *crc);
-    return -EIO;
-}
-
-/* A write covering part of a block: under the lock on its blocks' entries,
- * read the edge blocks (checked), merge, record the crcs, write the
- * caller's bytes, fold. Completes inline. */
-static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
-{
-    struct cs_layer *cs = layer->priv;
-    struct cs_file *cf = req->file->priv[layer->level];
-    uint64_t lo = req->off & ~(cs->block - 1);
-    uint64_t hi = (req->off + req->len + cs->block - 1) & ~(cs->block - 1);
-    uint64_t first = lo / cs->block, n = (hi - lo) / cs->block, last = first + n - 1;
-    char *blocks = cs_blocks(cs, hi - lo);
-    struct cs_entry *e = cs_entries(cs, n);
-    uint32_t edge_crc[2];
-    bool edge_known[2] = {false, false};
-    int64_t rc = blocks && e ? cs_lock(cf, F_WRLCK, first, n) : -ENOMEM;
-    if (rc) {
-        req->result = rc;
-        return XD_DONE;
-    }
-    cs->count.partial_writes++;
-    rc = cs_entries_read(cf, first, n, e);
-    if (!rc && req->off != lo)
-        rc = cs_read_edge(layer, req->file, first, blocks, &e[0], &edge_crc[0], &edge_known[0]);
-    if (!rc && req->off + req->len != hi && (last != first || req->off == lo))
-        rc = cs_read_edge(layer, req->file, last, blocks + (hi - lo) - cs->block, &e[n - 1],
-                          &edge_crc[1], &edge_known[1]);
-    if (!rc) {
-        memcpy(blocks + (req->off - lo), req->buf, req->len);
-        for (uint64_t i = 0; i < n; i++) {
-            const uint32_t *known = NULL;
-            if (i == 0 && edge_known[0])
-                known = &edge_crc[0];
-            else if (i == n - 1 && edge_known[1])
-                known = &edge_crc[1];
-            cs_prepare(layer, req->file, first + i, &e[i],
-                       xd_crc32c(0, blocks + i * cs->block, cs->block), known);
+        case CS_MISMATCH:
+            break;
         }
-        rc = cs_entries_write(cf, first, n, e);
+        int rc = cs_recheck(layer, file, first + i, data, dlen);
+        if (rc)
+            return rc;
+        cs->count.verified++;
     }
-    if (!rc)
-        rc = cs_sub(layer, req->file, XD_OP_WRITE, req->off, req->len, req->buf);
-    if (rc >= 0) {
-        for (uint64_t i = 0; i < n; i++)
-            if (e[i].slots & CS_SLOT_NEW)
-                e[i] = (struct cs_entry){.crc = {e[i].crc[1], 0}, .slots = CS_SLOT_CUR};
-        cs_entries_write(cf, first, n, e);
-        cs->count.blocks_written += n;
-    }
-    cs_lock(cf, F_UNLCK, first, n);
-    req->result = rc < 0 ? rc : (int64_t)req->len;
-    return XD_DONE;
+    return 0;
 }
-
-/* --- reads ---------------------------------------------------------------- */
 
 static void cs_read_done(struct xd_layer *layer, struct xd_req *req)
 {
@@ -619,6 +406,144 @@ static int cs_read_partial(struct xd_layer *layer, struct xd_req *req)
     return XD_DONE;
 }
 
+/* --- writes --------------------------------------------------------------- */
+
+/* Block b is about to be written with crc fresh: CUR must say what it
+ * holds now, then NEW learns fresh. When NEW is set and differs from CUR
+ * nobody saw whether that write landed, so the block is read to know; a
+ * block matching neither keeps no CUR (its old contents were torn). */
+static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, uint32_t fresh)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    struct cs_entry e;
+    cs_entry_load(cf, b, &e);
+    if (cs_slot_holds(e.slot[CS_NEW], fresh))
+        return 0; /* the same data again (or resubmitted after -EBUSY): old and new kept */
+    if (cs_slot_set(e.slot[CS_NEW]) && e.slot[CS_NEW] != e.slot[CS_CUR]) {
+        char *blk = NULL;
+        uint32_t now;
+        cs->count.resolved++;
+        if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
+            return -ENOMEM;
+        int rc = cs_read_block_crc(layer, file, b, blk, &now);
+        free(blk);
+        if (rc)
+            return rc;
+        enum cs_verdict v = cs_judge(&e, now);
+        if (v != CS_MATCH_CUR && (rc = cs_slot_store(cf, b, CS_CUR, v == CS_MATCH_NEW ? e.slot[CS_NEW] : 0)))
+            return rc;
+    }
+    return cs_slot_store(cf, b, CS_NEW, cs_slot_make(fresh));
+}
+
+/* The write of block b with crc landed: CUR learns it, unless another
+ * write has been sent down since (its own fold will follow). */
+static void cs_fold(struct cs_file *cf, uint64_t b, uint32_t crc)
+{
+    if (cs_slot_holds(cs_slot_load(cf, b, CS_NEW), crc))
+        cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
+}
+
+/* A whole-block write that completed: its blocks fold. One that failed
+ * keeps both slots: the block reads as old, new or EIO. */
+static void cs_write_done(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = req->file->priv[layer->level];
+    if (req->result < 0 || (uint64_t)req->result != req->len)
+        return;
+    uint64_t first = req->off / cs->block, n = req->len / cs->block;
+    for (uint64_t i = 0; i < n; i++)
+        cs_fold(cf, first + i, xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block));
+    cs->count.blocks_written += n;
+}
+
+/* Whole blocks: the sidecar learns NEW first, then the write goes down as
+ * it came. */
+static int cs_write_blocks(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    uint64_t first = req->off / cs->block, n = req->len / cs->block;
+    int rc = 0;
+    for (uint64_t i = 0; i < n && !rc; i++)
+        rc = cs_prepare(layer, req->file, first + i,
+                        xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block));
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    ((struct cs_req *)xd_req_ctx(layer, req))->kind = CS_WRITE;
+    rc = xd_layer_submit(layer->lower, req);
+    if (rc == XD_DONE)
+        cs_write_done(layer, req);
+    return rc;
+}
+
+/* The edge block b of a partial write read into blk and checked; CUR then
+ * says what it holds (blessing nothing the checks refused). 0, -EIO (it
+ * is corrupt: a crc over it merged would pass the corruption on) or
+ * another -errno. */
+static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *blk)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    struct cs_entry e;
+    uint32_t crc;
+    int rc = cs_read_block_crc(layer, file, b, blk, &crc);
+    if (rc)
+        return rc;
+    cs_entry_load(cf, b, &e);
+    enum cs_verdict v = cs_judge(&e, crc);
+    if (v == CS_MISMATCH) {
+        cs_record_mismatch(layer, file, b, &e, crc);
+        return -EIO;
+    }
+    if (v != CS_UNKNOWN)
+        cs->count.verified++;
+    return v == CS_MATCH_CUR ? 0 : cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
+}
+
+/* A write covering part of a block: under the lock on its blocks' entries,
+ * read the edge blocks (checked), merge, record the crcs, write the
+ * caller's bytes, fold. Completes inline. */
+static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = req->file->priv[layer->level];
+    uint64_t lo = req->off & ~(cs->block - 1);
+    uint64_t hi = (req->off + req->len + cs->block - 1) & ~(cs->block - 1);
+    uint64_t first = lo / cs->block, n = (hi - lo) / cs->block, last = first + n - 1;
+    char *blocks = cs_blocks(cs, hi - lo);
+    int64_t rc = blocks ? cs_lock(cf, F_WRLCK, first, n) : -ENOMEM;
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    cs->count.partial_writes++;
+    bool head = req->off != lo, tail = req->off + req->len != hi;
+    if (head)
+        rc = cs_read_edge(layer, req->file, first, blocks);
+    if (!rc && tail && (last != first || !head))
+        rc = cs_read_edge(layer, req->file, last, blocks + (hi - lo) - cs->block);
+    if (!rc) {
+        memcpy(blocks + (req->off - lo), req->buf, req->len);
+        for (uint64_t i = 0; i < n && !rc; i++)
+            rc = cs_prepare(layer, req->file, first + i,
+                            xd_crc32c(0, blocks + i * cs->block, cs->block));
+    }
+    if (!rc)
+        rc = cs_sub(layer, req->file, XD_OP_WRITE, req->off, req->len, req->buf);
+    if (rc >= 0) {
+        for (uint64_t i = 0; i < n; i++)
+            cs_fold(cf, first + i, xd_crc32c(0, blocks + i * cs->block, cs->block));
+        cs->count.blocks_written += n;
+    }
+    cs_lock(cf, F_UNLCK, first, n);
+    req->result = rc < 0 ? rc : (int64_t)req->len;
+    return XD_DONE;
+}
+
 /* --- other requests ------------------------------------------------------- */
 
 /* The sidecar is made durable first: a data block on disk never has an
@@ -637,20 +562,18 @@ static int cs_sync(struct xd_layer *layer, struct xd_req *req)
 }
 
 /* Trimmed blocks read as zeros (or partly so): their entries become
- * unknown before the trim goes down. */
+ * unknown (NEW first, so a reader meanwhile still finds CUR) before the
+ * trim goes down. */
 static int cs_trim(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = req->file->priv[layer->level];
     uint64_t first = req->off / cs->block;
-    uint64_t n = req->len ? (req->off + req->len - 1) / cs->block - first + 1 : 0;
-    struct cs_entry *e = cs_entries(cs, n ? n : 1);
-    int rc = e ? 0 : -ENOMEM;
-    if (!rc && n && !(rc = cs_lock(cf, F_WRLCK, first, n))) {
-        memset(e, 0, n * sizeof(*e));
-        rc = cs_entries_write(cf, first, n, e);
-        cs_lock(cf, F_UNLCK, first, n);
-    }
+    uint64_t end = req->len ? (req->off + req->len - 1) / cs->block + 1 : first;
+    int rc = 0;
+    for (uint64_t b = first; b < end && !rc; b++)
+        if (!(rc = cs_slot_store(cf, b, CS_NEW, 0)))
+            rc = cs_slot_store(cf, b, CS_CUR, 0);
     if (rc) {
         req->result = rc;
         return XD_DONE;
@@ -695,11 +618,12 @@ static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, u
                    const struct timespec *timeout)
 {
     int n = xd_layer_reap(layer->lower, done, min, max, timeout);
-    cs_writes_reaped(layer, done, n);
     for (int i = 0; i < n; i++) {
         struct cs_req *ctx = xd_req_ctx(layer, done[i]);
         if (ctx->kind == CS_READ)
             cs_read_done(layer, done[i]);
+        else if (ctx->kind == CS_WRITE)
+            cs_write_done(layer, done[i]);
         ctx->kind = CS_PASS;
     }
     return n;
@@ -851,6 +775,11 @@ static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned f
         xd_layer_file_close(layer->lower, file);
         return rc;
     }
+    /* the mapping reaches every block the file has, so slots cost no system call */
+    int64_t bytes = xd_layer_file_size(layer->lower, file);
+    uint64_t blocks = bytes > 0 ? ((uint64_t)bytes + cs->block - 1) / cs->block : 0;
+    cs_cover(cf, (uint64_t)cs_slot_off(blocks, CS_CUR));
+    cs_map_grow(cf);
     file->priv[layer->level] = cf;
     cs->count.files++;
     return 0;
@@ -882,7 +811,6 @@ static void cs_close(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
     free(cs->blocks);
-    free(cs->entries);
     free(cs);
 }
 

@@ -157,8 +157,10 @@ def test_kill9_leaves_no_wrong_data(engine, tmp_path, disk_dir):
         cmd = [FIO, "--output-format=json", "--output", str(tmp_path / f"kill{rnd}.out")] + fio_job(
             engine, name="k", xd=xd, filename=data, rw="randwrite", bs="4k", size=size,
             iodepth=8, fsync=4, norandommap=1, time_based=1, runtime=30,
-            buffer_pattern=pattern, scramble_buffers=0)
+            buffer_pattern=pattern, scramble_buffers=0) + ["--thread=1"]
         before = side.read_bytes()
+        # thread=1: the job runs inside the process killed (a job process
+        # of its own would start a session of its own and outlive the kill)
         p = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:

@@ -19,10 +19,12 @@
 #define NBLK 4
 #define HEADER 64
 
+#define TAG 0x4b534358u /* a slot that holds a crc */
+
+/* Two slots, each {crc, TAG}: what the block held when last seen, and the
+ * last write sent down. */
 struct entry {
-    uint32_t crc[2];
-    uint32_t slots; /* 1: crc[0] current, 2: crc[1] pending */
-    uint32_t reserved;
+    uint32_t cur, cur_tag, new, new_tag;
 };
 
 static char err[XD_ERRLEN];
@@ -45,7 +47,7 @@ static struct xd_dev *open_dev(const char *block_size)
 
 static struct entry entry_of(unsigned block)
 {
-    struct entry e = {{0, 0}, 0, 0};
+    struct entry e = {0, 0, 0, 0};
     int fd = open(side, O_RDONLY);
     CHECK(fd >= 0 && pread(fd, &e, sizeof(e), HEADER + block * sizeof(e)) == sizeof(e));
     close(fd);
@@ -92,22 +94,22 @@ int main(void)
     for (unsigned i = 0; i < NBLK; i++)
         CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
     struct entry e = entry_of(1);
-    CHECK(e.slots == 1 && e.crc[0] == crc_a);
+    CHECK(e.cur_tag == TAG && e.cur == crc_a && e.new_tag == TAG && e.new == crc_a);
     CHECK(xd_read(dev, f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf));
     CHECK(!memcmp(buf, a, BLK) && !memcmp(buf + 3 * BLK, a, BLK));
     CHECK(stat_of(dev, "verified") == NBLK);
 
     /* a crash with a write of b to blocks 1 and 2 in flight: the entries
      * hold a (landed before) and b (pending) */
-    set_entry(1, (struct entry){{crc_a, crc_b}, 3, 0});
-    set_entry(2, (struct entry){{crc_a, crc_b}, 3, 0});
+    set_entry(1, (struct entry){crc_a, TAG, crc_b, TAG});
+    set_entry(2, (struct entry){crc_a, TAG, crc_b, TAG});
     /* block 1: the write never landed, it reads as the old data */
     CHECK(xd_read(dev, f, buf, BLK, BLK) == BLK && !memcmp(buf, a, BLK));
     /* the write landed: the new data reads, and the pending slot is folded */
     poke(b, BLK, BLK);
     CHECK(xd_read(dev, f, buf, BLK, BLK) == BLK && !memcmp(buf, b, BLK));
     e = entry_of(1);
-    CHECK(e.slots == 1 && e.crc[0] == crc_b);
+    CHECK(e.cur_tag == TAG && e.cur == crc_b);
     CHECK(stat_of(dev, "folded_on_read") == 1);
     /* block 2 torn: half new, half old: EIO, one line naming file and block */
     poke(b, BLK / 2, 2 * BLK);
@@ -134,9 +136,9 @@ int main(void)
     CHECK(xd_write(dev, f, want + 2 * BLK + 4000, 200, 2 * BLK + 4000) == 200);
     CHECK(stat_of(dev, "partial_writes") == 2); /* the refused one counts */
     e = entry_of(2);
-    CHECK(e.slots == 1 && e.crc[0] == xd_crc32c(0, want + 2 * BLK, BLK));
+    CHECK(e.cur_tag == TAG && e.cur == xd_crc32c(0, want + 2 * BLK, BLK) && e.new == e.cur);
     e = entry_of(3);
-    CHECK(e.slots == 1 && e.crc[0] == xd_crc32c(0, want + 3 * BLK, BLK));
+    CHECK(e.cur_tag == TAG && e.cur == xd_crc32c(0, want + 3 * BLK, BLK) && e.new == e.cur);
     CHECK(xd_read(dev, f, buf, 5000, BLK + 7) == 5000 && !memcmp(buf, want + BLK + 7, 5000));
     CHECK(xd_read(dev, f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf));
     CHECK(!memcmp(buf, want, sizeof(buf)));
