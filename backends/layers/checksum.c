@@ -173,9 +173,12 @@ static void cs_map_grow(struct cs_file *cf)
     cf->map_len = (size_t)st.st_size;
 }
 
-/* Make the mapping reach end (bytes of sidecar): the sidecar is grown with
- * fallocate, which never shrinks it, in CS_GROW steps. Where fallocate is
- * refused, slots past the end are written with pwrite instead. */
+/* Make the mapping reach end (bytes of sidecar): the sidecar is grown to
+ * the next CS_GROW boundary by fallocating its last page only, which never
+ * shrinks it (ftruncate could, racing another opener) and leaves the rest a
+ * hole: a big file's or device's sidecar takes space (on /dev's devtmpfs,
+ * memory) only where entries are written. Where fallocate is refused,
+ * slots past the end are written with pwrite instead. */
 static void cs_cover(struct cs_file *cf, uint64_t end)
 {
     if (end <= cf->map_len)
@@ -183,7 +186,7 @@ static void cs_cover(struct cs_file *cf, uint64_t end)
     struct stat st;
     if (!cf->read_only && !fstat(cf->fd, &st) && (uint64_t)st.st_size < end) {
         uint64_t want = (end + CS_GROW - 1) / CS_GROW * CS_GROW;
-        while (fallocate(cf->fd, 0, st.st_size, (off_t)want - st.st_size) && errno == EINTR)
+        while (fallocate(cf->fd, 0, (off_t)want - CS_BUF_ALIGN, CS_BUF_ALIGN) && errno == EINTR)
             ;
     }
     cs_map_grow(cf);
