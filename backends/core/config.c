@@ -784,7 +784,7 @@ int xd_config_check_power_of_two(const struct xd_config *cfg, int key, char *err
             xd_keys[key].name, v,
             key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m"
             : key == XD_KEY_tier_extent_size ? "4k, 8k, ... 1g"
-            : key == XD_KEY_cache_block_size  ? "512, 1k, 2k, ... 1m"
+            : key == XD_KEY_cache_block_size || key == XD_KEY_checksum_block_size ? "512, 1k, 2k, ... 1m"
                                               : "512, 1k, 2k, ... 64m");
     return -EINVAL;
 }
@@ -814,6 +814,18 @@ static int check_cache(const struct xd_config *cfg, char *err, size_t errlen)
         return xd_config_conflict(cfg, XD_KEY_enable_write_cache, XD_KEY_enable_read_cache, "write-back keeps dirty blocks in the cache; set enable_read_cache=true", err, errlen);
     if (cfg->enable_read_cache && cfg->cache_size < 16 * cfg->cache_block_size)
         return xd_config_conflict(cfg, XD_KEY_cache_size, XD_KEY_cache_block_size, "the cache needs room for at least 16 blocks", err, errlen);
+    return 0;
+}
+
+/* The checksum layer works on the data as stored in a file or device: the
+ * types that own their format are not that (the compressed type checks
+ * its chunks with crc32c already; the hybrid type's tiers are inner
+ * devices built from copies of this config). */
+static int check_checksums(const struct xd_config *cfg, const struct xd_type *type, char *err,
+                           size_t errlen)
+{
+    if (cfg->enable_checksums && (type->config_caps & XD_CFG_OWN_FORMAT))
+        return xd_config_conflict(cfg, XD_KEY_enable_checksums, XD_KEY_storage_type, "per-block checksums cover files and devices as stored: the compressed type checks every chunk with its own crc32c and the hybrid type's tiers are not covered; allowed with regular, direct, mmap, tmpfs, block and sparse", err, errlen);
     return 0;
 }
 
@@ -877,7 +889,11 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
     if (!rc)
         rc = xd_config_check_power_of_two(cfg, XD_KEY_cache_block_size, err, errlen);
     if (!rc)
+        rc = xd_config_check_power_of_two(cfg, XD_KEY_checksum_block_size, err, errlen);
+    if (!rc)
         rc = check_cache(cfg, err, errlen);
+    if (!rc)
+        rc = check_checksums(cfg, type, err, errlen);
     if (!rc)
         rc = check_compression_level(cfg, err, errlen);
     if (!rc)

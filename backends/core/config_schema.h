@@ -133,11 +133,11 @@
   X(recovery, max_retries,             INT,  "0",     0, 100, NULL, 0, XD_ANY, "Retries of a request that failed with a transient error (EIO, EAGAIN, EINTR, ETIMEDOUT; never ENOSPC, EINVAL or others); above 0 puts the retry layer in the chain. Async requests wait for their retry without blocking the queue") \
   X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, 0, XD_ANY, "Milliseconds before the first retry of a request (max_retries)") \
   X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Double retry_delay_ms for each further retry of a request") \
-  X(recovery, enable_checksums,        BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Per-block checksums (arrives with the checksum layer)") \
+  X(recovery, enable_checksums,        BOOL, "false", 0, 0, NULL, 0, XD_ANY, "A crc32c per checksum_block_size block, kept in a sidecar file <data file>.xdsum and checked on every read: a block that does not match reads as EIO. Not with the compressed type (its chunks carry their own crc32c) or the hybrid type") \
   X(recovery, enable_redundancy,       BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Mirrored copies (arrives with the mirror layer)") \
   X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, XD_ANY, "Number of copies (arrives with the mirror layer)") \
   X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Directories of the extra copies, comma-separated, one per copy beyond the first (arrives with the mirror layer)") \
-  X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, XD_K_PENDING, XD_ANY, "Bytes covered by one crc32c (arrives with the checksum layer)") \
+  X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, 0, XD_ANY, "Bytes covered by one crc32c (enable_checksums), a power of two; a write or read not on these boundaries completes inline, reading the rest of its blocks. A sidecar keeps the size it was made with") \
   X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, XD_K_PENDING, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken (not built yet)") \
   /* [fault] injection, for testing error handling (layers/fault.c) */ \
   X(fault, enable_fault_injection, BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Inject I/O faults just above the driver (the fault layer), for testing error handling: which requests fail is set by fault_every or fault_probability, deterministically from fault_seed") \

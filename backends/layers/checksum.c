@@ -1,9 +1,862 @@
-/* checksum.c - the checksum layer (enable_checksums), being built: until it is, its keys
- * are refused as not built yet (XD_K_PENDING) and types.c never pushes it.
- * A layer that leaves every op NULL passes everything through. */
-#include "../chain.h"
+/* checksum.c - the checksum layer (enable_checksums): a crc32c per block of
+ * checksum_block_size, kept in a sidecar file beside the data as stored
+ * ("<data path>.xdsum"), checked on every read.
+ *
+ * The sidecar: a 64-byte header (magic, block size, which data file) then
+ * one 16-byte entry per block at a fixed offset, so writers of different
+ * blocks never touch each other's bytes. An entry is two 8-byte slots, each
+ * a crc and a tag saying it holds one: CUR, what the block held when a
+ * write was last seen to land, and NEW, the last write sent down. Each slot
+ * is stored whole with one aligned 8-byte store into a shared mapping of
+ * the sidecar (a pwrite where the mapping does not reach), never read,
+ * changed and written back as a pair, so no lock is needed for them.
+ *
+ * A write stores NEW before its data goes down and copies it to CUR once
+ * the data is back; a block verifies when it matches either slot. So after
+ * a kill -9 at any point a block reads as its old or its new contents, and
+ * a torn mix of the two matches neither and reads as EIO: never as wrong
+ * data. A write that finds NEW set and differing from CUR (a write cut
+ * short by a crash, or another writer's in flight) reads the block first
+ * to learn which one it holds (counted as resolved). An entry with no slot
+ * (a block never written through this layer, a hole, a trimmed block, a
+ * file that had data before checksums were enabled) is "unknown" and reads
+ * unchecked; a first write of such a block cut short by a crash reads as
+ * EIO, as no old crc was kept.
+ *
+ * The header names the data file (device, inode, birth time): a sidecar
+ * left from a file that was deleted and made again without the layer is
+ * emptied at open rather than failing every read of the new file.
+ *
+ * The crc covers the whole block, bytes past end of file counted as zeros,
+ * so a file growing past a block never changes that block's crc.
+ *
+ * A write that covers part of a block reads the rest of the block, checked,
+ * merges and completes inline, holding an OFD lock on its blocks' entries
+ * until its data is down: threads and processes with the file open each
+ * have their own sidecar descriptor, so two such writes to one block never
+ * interleave their read-merge-write. Reads that are not block-aligned also
+ * complete inline. Whole-block reads and writes go down as they came (async
+ * stays async), checked and folded when reaped. An fsync or fdatasync syncs
+ * the sidecar before the data.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/crc32c.h"
+#include "../core/fileutil.h"
+#include "../core/json.h"
+#include "../core/xd_internal.h"
+
+#define CS_MAGIC     "XDSUM02\n"
+#define CS_HEADER    64u
+#define CS_SUFFIX    ".xdsum"
+#define CS_TAG       0x4b534358u /* "XCSK": the slot holds a crc */
+#define CS_CUR       0           /* slot: what the block held when last seen */
+#define CS_NEW       1           /* slot: the last write sent down */
+#define CS_BUF_ALIGN 4096u
+#define CS_GROW      (1u << 20)  /* the sidecar grows by this much at a time */
+
+/* One slot as stored: crc in the low half, tag in the high half (the file
+ * is little-endian, like the machines xdevice runs on). */
+typedef uint64_t cs_slot;
+
+struct cs_entry {
+    cs_slot slot[2]; /* CS_CUR, CS_NEW */
+};
+
+struct cs_header {
+    char magic[8];
+    uint32_t block_size;
+    uint32_t entry_size;
+    /* the data file the entries describe: inode numbers are soon reused, a
+     * birth time (where the file system keeps one) tells the files apart */
+    uint64_t data_dev, data_ino, data_birth_ns;
+    char reserved[CS_HEADER - 40];
+};
+
+enum cs_kind { CS_PASS, CS_READ, CS_WRITE };
+
+struct cs_req {
+    enum cs_kind kind;
+};
+
+struct cs_file {
+    int fd;             /* the sidecar */
+    bool read_only;     /* opened read-only: nothing is stored */
+    char *data_path;    /* for messages */
+    /* The sidecar mapped shared, so a slot costs no system call; remapped
+     * when it has grown. It never shrinks (a stale one is zeroed, not
+     * truncated), so the mapping never points past its end. */
+    void *map;
+    size_t map_len;
+};
+
+struct cs_layer {
+    uint64_t block; /* checksum_block_size */
+    char *blocks;   /* scratch of the data path (one thread per device) */
+    size_t blocks_len;
+    char error[XD_ERRLEN];
+    bool has_error;
+    struct {
+        uint64_t verified, mismatches, unknown, blocks_written, partial_writes, partial_reads;
+        uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;
+    } count;
+};
+
+static char *cs_blocks(struct cs_layer *cs, size_t len)
+{
+    if (cs->blocks_len < len) {
+        void *p = NULL;
+        if (posix_memalign(&p, CS_BUF_ALIGN, len))
+            return NULL;
+        free(cs->blocks);
+        cs->blocks = p;
+        cs->blocks_len = len;
+    }
+    return cs->blocks;
+}
+
+/* --- the sidecar ---------------------------------------------------------- */
+
+static off_t cs_slot_off(uint64_t block, int which)
+{
+    return (off_t)(CS_HEADER + block * sizeof(struct cs_entry) + (unsigned)which * sizeof(cs_slot));
+}
+
+static cs_slot cs_slot_make(uint32_t crc)
+{
+    return (uint64_t)CS_TAG << 32 | crc;
+}
+
+static bool cs_slot_holds(cs_slot s, uint32_t crc)
+{
+    return s == cs_slot_make(crc);
+}
+
+static bool cs_slot_set(cs_slot s)
+{
+    return s >> 32 == CS_TAG;
+}
+
+/* An OFD lock (F_WRLCK or F_UNLCK) on the entries of blocks [first, first+n):
+ * partial writes hold it across their read-merge-write. */
+static int cs_lock(const struct cs_file *cf, short type, uint64_t first, uint64_t n)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = cs_slot_off(first, CS_CUR),
+                       .l_len = (off_t)(n * sizeof(struct cs_entry))};
+    while (fcntl(cf->fd, F_OFD_SETLKW, &fl))
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+/* Map the sidecar again when it has grown past the mapping. */
+static void cs_map_grow(struct cs_file *cf)
+{
+    struct stat st;
+    if (fstat(cf->fd, &st) || (size_t)st.st_size <= cf->map_len)
+        return;
+    int prot = PROT_READ | (cf->read_only ? 0 : PROT_WRITE);
+    void *map = mmap(NULL, (size_t)st.st_size, prot, MAP_SHARED, cf->fd, 0);
+    if (map == MAP_FAILED)
+        return; /* pread and pwrite serve */
+    if (cf->map)
+        munmap(cf->map, cf->map_len);
+    cf->map = map;
+    cf->map_len = (size_t)st.st_size;
+}
+
+/* Make the mapping reach end (bytes of sidecar): the sidecar is grown to
+ * the next CS_GROW boundary by fallocating its last page only, which never
+ * shrinks it (ftruncate could, racing another opener) and leaves the rest a
+ * hole: a big file's or device's sidecar takes space (on /dev's devtmpfs,
+ * memory) only where entries are written. Where fallocate is refused,
+ * slots past the end are written with pwrite instead. */
+static void cs_cover(struct cs_file *cf, uint64_t end)
+{
+    if (end <= cf->map_len)
+        return;
+    struct stat st;
+    if (!cf->read_only && !fstat(cf->fd, &st) && (uint64_t)st.st_size < end) {
+        uint64_t want = (end + CS_GROW - 1) / CS_GROW * CS_GROW;
+        while (fallocate(cf->fd, 0, (off_t)want - CS_BUF_ALIGN, CS_BUF_ALIGN) && errno == EINTR)
+            ;
+    }
+    cs_map_grow(cf);
+}
+
+static cs_slot cs_slot_load(struct cs_file *cf, uint64_t block, int which)
+{
+    off_t off = cs_slot_off(block, which);
+    cs_slot s = 0;
+    cs_cover(cf, (uint64_t)off + sizeof(s));
+    if ((size_t)off + sizeof(s) <= cf->map_len)
+        return __atomic_load_n((cs_slot *)(void *)((char *)cf->map + off), __ATOMIC_ACQUIRE);
+    while (pread(cf->fd, &s, sizeof(s), off) < 0 && errno == EINTR)
+        ;
+    return s; /* past the end: 0, unknown */
+}
+
+static void cs_entry_load(struct cs_file *cf, uint64_t block, struct cs_entry *e)
+{
+    e->slot[CS_CUR] = cs_slot_load(cf, block, CS_CUR);
+    e->slot[CS_NEW] = cs_slot_load(cf, block, CS_NEW);
+}
+
+/* One slot stored whole: an aligned 8-byte store, so a reader in any
+ * process sees the old or the new slot. 0 or -errno. */
+static int cs_slot_store(struct cs_file *cf, uint64_t block, int which, cs_slot s)
+{
+    off_t off = cs_slot_off(block, which);
+    if (cf->read_only)
+        return -EROFS;
+    cs_cover(cf, (uint64_t)off + sizeof(s));
+    if ((size_t)off + sizeof(s) <= cf->map_len) {
+        __atomic_store_n((cs_slot *)(void *)((char *)cf->map + off), s, __ATOMIC_RELEASE);
+        return 0;
+    }
+    ssize_t w;
+    while ((w = pwrite(cf->fd, &s, sizeof(s), off)) < 0 && errno == EINTR)
+        ;
+    return w == (ssize_t)sizeof(s) ? 0 : w < 0 ? -errno : -EIO;
+}
+
+/* --- blocks --------------------------------------------------------------- */
+
+/* crc32c of a block of which len bytes were read; the rest (past end of
+ * file) counts as zeros. */
+static uint32_t cs_block_crc(const struct cs_layer *cs, const void *data, uint64_t len)
+{
+    static const char zeros[4096];
+    uint32_t crc = xd_crc32c(0, data, len);
+    for (uint64_t left = cs->block - len; left;) {
+        uint64_t n = left < sizeof(zeros) ? left : sizeof(zeros);
+        crc = xd_crc32c(crc, zeros, n);
+        left -= n;
+    }
+    return crc;
+}
+
+enum cs_verdict { CS_UNKNOWN, CS_MATCH_CUR, CS_MATCH_NEW, CS_MISMATCH };
+
+static enum cs_verdict cs_judge(const struct cs_entry *e, uint32_t crc)
+{
+    if (!cs_slot_set(e->slot[CS_CUR]) && !cs_slot_set(e->slot[CS_NEW]))
+        return CS_UNKNOWN;
+    if (cs_slot_holds(e->slot[CS_CUR], crc))
+        return CS_MATCH_CUR;
+    if (cs_slot_holds(e->slot[CS_NEW], crc))
+        return CS_MATCH_NEW;
+    return CS_MISMATCH;
+}
+
+/* A sync request of our own below: bytes done (a read stops short at end of
+ * file) or -errno. */
+static int64_t cs_sub(struct xd_layer *layer, struct xd_file *file, enum xd_op op, uint64_t off,
+                      uint64_t len, void *buf)
+{
+    struct xd_req sub = {.op = op, .file = file, .off = off, .len = len, .buf = buf};
+    xd_req_set_flags(&sub, XD_REQ_SYNC);
+    int rc = xd_layer_submit(layer->lower, &sub);
+    if (rc < 0)
+        return rc;
+    if (op == XD_OP_WRITE && sub.result >= 0 && (uint64_t)sub.result != len)
+        return -EIO; /* never report part of a write as all of it */
+    return sub.result;
+}
+
+/* Block b read whole into its own buffer; *crc its crc. 0 or -errno. */
+static int cs_read_block_crc(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *blk,
+                             uint32_t *crc)
+{
+    struct cs_layer *cs = layer->priv;
+    int64_t n = cs_sub(layer, file, XD_OP_READ, b * cs->block, cs->block, blk);
+    if (n < 0)
+        return (int)n;
+    memset(blk + n, 0, cs->block - (uint64_t)n);
+    *crc = cs_block_crc(cs, blk, (uint64_t)n);
+    return 0;
+}
+
+static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uint64_t b,
+                               const struct cs_entry *e, uint32_t got)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    cs->count.mismatches++;
+    cs->has_error = true;
+    snprintf(cs->error, sizeof(cs->error),
+             "checksum: %s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64 "): crc32c %08x "
+             "matches neither the stored %08x nor the pending %08x (sidecar %s" CS_SUFFIX
+             "); returning EIO",
+             cf->data_path, b, b * cs->block, (b + 1) * cs->block - 1, got,
+             (uint32_t)e->slot[CS_CUR], (uint32_t)e->slot[CS_NEW], cf->data_path);
+}
+
+/* --- reads ---------------------------------------------------------------- */
+
+/* A block that matched neither slot may have raced a writer (its data read
+ * before the writer's slots changed): read the block and its entry again,
+ * waiting out a partial write of it, and check once more. Fresh data that
+ * verifies is copied over data[0, len). 0 or -EIO. */
+static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *data,
+                      uint64_t len)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    struct cs_entry e;
+    char *blk = NULL;
+    uint32_t crc;
+    cs->count.rechecked++;
+    if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
+        return -ENOMEM;
+    bool locked = !cs_lock(cf, F_WRLCK, b, 1);
+    int rc = cs_read_block_crc(layer, file, b, blk, &crc);
+    if (!rc) {
+        cs_entry_load(cf, b, &e);
+        if (cs_judge(&e, crc) == CS_MISMATCH) {
+            cs_record_mismatch(layer, file, b, &e, crc);
+            rc = -EIO;
+        } else {
+            memcpy(data, blk, len);
+        }
+    }
+    if (locked)
+        cs_lock(cf, F_UNLCK, b, 1);
+    free(blk);
+    return rc;
+}
+
+/* Check len bytes read from the start of block first on (buf holds them,
+ * the last block maybe short at end of file). A block that matches the
+ * NEW slot only had its write land unseen (a crash): CUR learns it. 0 or
+ * -EIO. */
+static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t first, char *buf,
+                     uint64_t len)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    uint64_t n = (len + cs->block - 1) / cs->block;
+    for (uint64_t i = 0; i < n; i++) {
+        char *data = buf + i * cs->block;
+        uint64_t dlen = len - i * cs->block < cs->block ? len - i * cs->block : cs->block;
+        struct cs_entry e;
+        cs_entry_load(cf, first + i, &e);
+        uint32_t crc = cs_block_crc(cs, data, dlen);
+        switch (cs_judge(&e, crc)) {
+        case CS_UNKNOWN:
+            cs->count.unknown++;
+            continue;
+        case CS_MATCH_NEW:
+            if (!cf->read_only && !cs_slot_store(cf, first + i, CS_CUR, e.slot[CS_NEW]))
+                cs->count.folded_on_read++;
+            /* fall through */
+        case CS_MATCH_CUR:
+            cs->count.verified++;
+            continue;
+        case CS_MISMATCH:
+            break;
+        }
+        int rc = cs_recheck(layer, file, first + i, data, dlen);
+        if (rc)
+            return rc;
+        cs->count.verified++;
+    }
+    return 0;
+}
+
+static void cs_read_done(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    if (req->result <= 0)
+        return;
+    int rc = cs_verify(layer, req->file, req->off / cs->block, req->buf, (uint64_t)req->result);
+    if (rc)
+        req->result = rc;
+}
+
+/* A read not on block boundaries: the blocks around it, read and checked,
+ * and the caller's part copied out. Completes inline. */
+static int cs_read_partial(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    uint64_t lo = req->off & ~(cs->block - 1);
+    uint64_t hi = (req->off + req->len + cs->block - 1) & ~(cs->block - 1);
+    char *blocks = cs_blocks(cs, hi - lo);
+    int64_t rc = blocks ? cs_sub(layer, req->file, XD_OP_READ, lo, hi - lo, blocks) : -ENOMEM;
+    cs->count.partial_reads++;
+    if (rc > 0) {
+        int v = cs_verify(layer, req->file, lo / cs->block, blocks, (uint64_t)rc);
+        if (v)
+            rc = v;
+    }
+    if (rc >= 0) {
+        uint64_t end = lo + (uint64_t)rc;
+        uint64_t got = end > req->off ? end - req->off : 0;
+        if (got > req->len)
+            got = req->len;
+        memcpy(req->buf, blocks + (req->off - lo), got);
+        rc = (int64_t)got;
+    }
+    req->result = rc;
+    return XD_DONE;
+}
+
+/* --- writes --------------------------------------------------------------- */
+
+/* Block b is about to be written with crc fresh: CUR must say what it
+ * holds now, then NEW learns fresh. When NEW is set and differs from CUR
+ * nobody saw whether that write landed, so the block is read to know; a
+ * block matching neither keeps no CUR (its old contents were torn). */
+static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, uint32_t fresh)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    struct cs_entry e;
+    cs_entry_load(cf, b, &e);
+    if (cs_slot_holds(e.slot[CS_NEW], fresh))
+        return 0; /* the same data again (or resubmitted after -EBUSY): old and new kept */
+    if (cs_slot_set(e.slot[CS_NEW]) && e.slot[CS_NEW] != e.slot[CS_CUR]) {
+        char *blk = NULL;
+        uint32_t now;
+        cs->count.resolved++;
+        if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
+            return -ENOMEM;
+        int rc = cs_read_block_crc(layer, file, b, blk, &now);
+        free(blk);
+        if (rc)
+            return rc;
+        enum cs_verdict v = cs_judge(&e, now);
+        if (v != CS_MATCH_CUR && (rc = cs_slot_store(cf, b, CS_CUR, v == CS_MATCH_NEW ? e.slot[CS_NEW] : 0)))
+            return rc;
+    }
+    return cs_slot_store(cf, b, CS_NEW, cs_slot_make(fresh));
+}
+
+/* The write of block b with crc landed: CUR learns it, unless another
+ * write has been sent down since (its own fold will follow). */
+static void cs_fold(struct cs_file *cf, uint64_t b, uint32_t crc)
+{
+    if (cs_slot_holds(cs_slot_load(cf, b, CS_NEW), crc))
+        cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
+}
+
+/* A whole-block write that completed: its blocks fold. One that failed
+ * keeps both slots: the block reads as old, new or EIO. */
+static void cs_write_done(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = req->file->priv[layer->level];
+    if (req->result < 0 || (uint64_t)req->result != req->len)
+        return;
+    uint64_t first = req->off / cs->block, n = req->len / cs->block;
+    for (uint64_t i = 0; i < n; i++)
+        cs_fold(cf, first + i, xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block));
+    cs->count.blocks_written += n;
+}
+
+/* Whole blocks: the sidecar learns NEW first, then the write goes down as
+ * it came. */
+static int cs_write_blocks(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    uint64_t first = req->off / cs->block, n = req->len / cs->block;
+    int rc = 0;
+    for (uint64_t i = 0; i < n && !rc; i++)
+        rc = cs_prepare(layer, req->file, first + i,
+                        xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block));
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    ((struct cs_req *)xd_req_ctx(layer, req))->kind = CS_WRITE;
+    rc = xd_layer_submit(layer->lower, req);
+    if (rc == XD_DONE)
+        cs_write_done(layer, req);
+    return rc;
+}
+
+/* The edge block b of a partial write read into blk and checked; CUR then
+ * says what it holds (blessing nothing the checks refused). 0, -EIO (it
+ * is corrupt: a crc over it merged would pass the corruption on) or
+ * another -errno. */
+static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *blk)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    struct cs_entry e;
+    uint32_t crc;
+    int rc = cs_read_block_crc(layer, file, b, blk, &crc);
+    if (rc)
+        return rc;
+    cs_entry_load(cf, b, &e);
+    enum cs_verdict v = cs_judge(&e, crc);
+    if (v == CS_MISMATCH) {
+        cs_record_mismatch(layer, file, b, &e, crc);
+        return -EIO;
+    }
+    if (v != CS_UNKNOWN)
+        cs->count.verified++;
+    return v == CS_MATCH_CUR ? 0 : cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
+}
+
+/* A write covering part of a block: under the lock on its blocks' entries,
+ * read the edge blocks (checked), merge, record the crcs, write the
+ * caller's bytes, fold. Completes inline. */
+static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = req->file->priv[layer->level];
+    uint64_t lo = req->off & ~(cs->block - 1);
+    uint64_t hi = (req->off + req->len + cs->block - 1) & ~(cs->block - 1);
+    uint64_t first = lo / cs->block, n = (hi - lo) / cs->block, last = first + n - 1;
+    char *blocks = cs_blocks(cs, hi - lo);
+    int64_t rc = blocks ? cs_lock(cf, F_WRLCK, first, n) : -ENOMEM;
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    cs->count.partial_writes++;
+    bool head = req->off != lo, tail = req->off + req->len != hi;
+    if (head)
+        rc = cs_read_edge(layer, req->file, first, blocks);
+    if (!rc && tail && (last != first || !head))
+        rc = cs_read_edge(layer, req->file, last, blocks + (hi - lo) - cs->block);
+    if (!rc) {
+        memcpy(blocks + (req->off - lo), req->buf, req->len);
+        for (uint64_t i = 0; i < n && !rc; i++)
+            rc = cs_prepare(layer, req->file, first + i,
+                            xd_crc32c(0, blocks + i * cs->block, cs->block));
+    }
+    if (!rc)
+        rc = cs_sub(layer, req->file, XD_OP_WRITE, req->off, req->len, req->buf);
+    if (rc >= 0) {
+        for (uint64_t i = 0; i < n; i++)
+            cs_fold(cf, first + i, xd_crc32c(0, blocks + i * cs->block, cs->block));
+        cs->count.blocks_written += n;
+    }
+    cs_lock(cf, F_UNLCK, first, n);
+    req->result = rc < 0 ? rc : (int64_t)req->len;
+    return XD_DONE;
+}
+
+/* --- other requests ------------------------------------------------------- */
+
+/* The sidecar is made durable first: a data block on disk never has an
+ * older entry than itself once the fsync returns. */
+static int cs_sync(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = req->file->priv[layer->level];
+    int rc = req->op == XD_OP_FSYNC ? fsync(cf->fd) : fdatasync(cf->fd);
+    cs->count.sidecar_syncs++;
+    if (rc && errno != EINVAL) {
+        req->result = -errno;
+        return XD_DONE;
+    }
+    return xd_layer_submit(layer->lower, req);
+}
+
+/* Trimmed blocks read as zeros (or partly so): their entries become
+ * unknown (NEW first, so a reader meanwhile still finds CUR) before the
+ * trim goes down. */
+static int cs_trim(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = req->file->priv[layer->level];
+    uint64_t first = req->off / cs->block;
+    uint64_t end = req->len ? (req->off + req->len - 1) / cs->block + 1 : first;
+    int rc = 0;
+    for (uint64_t b = first; b < end && !rc; b++)
+        if (!(rc = cs_slot_store(cf, b, CS_NEW, 0)))
+            rc = cs_slot_store(cf, b, CS_CUR, 0);
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    return xd_layer_submit(layer->lower, req);
+}
+
+static int cs_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_req *ctx = xd_req_ctx(layer, req);
+    bool whole = !((req->off | req->len) & (cs->block - 1));
+    ctx->kind = CS_PASS;
+    switch (req->op) {
+    case XD_OP_WRITE:
+        if (!req->len)
+            break;
+        return whole ? cs_write_blocks(layer, req) : cs_write_partial(layer, req);
+    case XD_OP_READ: {
+        if (!req->len)
+            break;
+        if (!whole)
+            return cs_read_partial(layer, req);
+        ctx->kind = CS_READ;
+        int rc = xd_layer_submit(layer->lower, req);
+        if (rc == XD_DONE)
+            cs_read_done(layer, req);
+        return rc;
+    }
+    case XD_OP_FSYNC:
+    case XD_OP_FDATASYNC:
+        return cs_sync(layer, req);
+    case XD_OP_TRIM:
+        return cs_trim(layer, req);
+    default:
+        break;
+    }
+    return xd_layer_submit(layer->lower, req);
+}
+
+static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                   const struct timespec *timeout)
+{
+    int n = xd_layer_reap(layer->lower, done, min, max, timeout);
+    for (int i = 0; i < n; i++) {
+        struct cs_req *ctx = xd_req_ctx(layer, done[i]);
+        if (ctx->kind == CS_READ)
+            cs_read_done(layer, done[i]);
+        else if (ctx->kind == CS_WRITE)
+            cs_write_done(layer, done[i]);
+        ctx->kind = CS_PASS;
+    }
+    return n;
+}
+
+/* --- files ---------------------------------------------------------------- */
+
+/* Every entry unknown. Zeroed in place, never truncated: another process
+ * may have the sidecar mapped, and a mapping past end of file faults. */
+static int cs_zero_entries(struct cs_file *cf)
+{
+    static const char zeros[4096];
+    struct stat st;
+    if (fstat(cf->fd, &st))
+        return -errno;
+    for (off_t off = CS_HEADER; off < st.st_size;) {
+        size_t n = st.st_size - off < (off_t)sizeof(zeros) ? (size_t)(st.st_size - off) : sizeof(zeros);
+        ssize_t w = pwrite(cf->fd, zeros, n, off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? -errno : -EIO;
+        off += w;
+    }
+    return 0;
+}
+
+/* The sidecar's header is written by whoever finds it missing (the
+ * creator, or an opener that raced it), under a lock. One that describes
+ * another file (the data file was deleted and made again behind our back,
+ * so its entries are stale) is emptied: every block unknown until written.
+ * One of another block size is refused. */
+static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
+                           const char *side, char *err, size_t errlen)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_header want = {.magic = CS_MAGIC, .block_size = (uint32_t)cs->block,
+                             .entry_size = sizeof(struct cs_entry)}, have;
+    struct stat st;
+    struct statx stx;
+    unsigned view;
+    if (!xd_below_identity(layer, file, &st, &view)) {
+        want.data_dev = (uint64_t)st.st_dev;
+        want.data_ino = (uint64_t)st.st_ino;
+    }
+    if (!statx(AT_FDCWD, cf->data_path, 0, STATX_BTIME | STATX_INO, &stx) &&
+        (stx.stx_mask & STATX_BTIME) && stx.stx_ino == want.data_ino)
+        want.data_birth_ns = (uint64_t)stx.stx_btime.tv_sec * 1000000000u + stx.stx_btime.tv_nsec;
+    struct flock fl = {.l_type = cf->read_only ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET,
+                       .l_len = CS_HEADER};
+    int rc = 0;
+    while (fcntl(cf->fd, F_OFD_SETLKW, &fl))
+        if (errno != EINTR) {
+            xd_errf(err, errlen, "enable_checksums: %s: cannot lock: %s", side, strerror(errno));
+            return -errno;
+        }
+    ssize_t n = pread(cf->fd, &have, sizeof(have), 0);
+    bool usable = n == (ssize_t)sizeof(have) && !memcmp(have.magic, want.magic, sizeof(want.magic)) &&
+                  have.entry_size == want.entry_size;
+    if (n > 0 && !usable) {
+        rc = -EINVAL;
+        xd_errf(err, errlen, "enable_checksums: %s: not an xdevice checksum file; allowed: "
+                "a file this layer made, or none (move it away to start over)", side);
+    } else if (usable && have.block_size != want.block_size) {
+        rc = -EINVAL;
+        xd_errf(err, errlen, "checksum_block_size=%" PRIu64 ": %s was made with %" PRIu32
+                "; allowed: %" PRIu32 ", or remove the sidecar to start over (unchecked until rewritten)",
+                cs->block, side, have.block_size, have.block_size);
+    } else if (!cf->read_only && (n <= 0 || have.data_dev != want.data_dev ||
+                                  have.data_ino != want.data_ino ||
+                                  have.data_birth_ns != want.data_birth_ns)) {
+        if (n > 0)
+            cs->count.stale_sidecars++;
+        if ((n > 0 && cs_zero_entries(cf)) ||
+            pwrite(cf->fd, &want, sizeof(want), 0) != (ssize_t)sizeof(want)) {
+            rc = -EIO;
+            xd_errf(err, errlen, "enable_checksums: %s: cannot write its header", side);
+        }
+    }
+    fl.l_type = F_UNLCK;
+    fcntl(cf->fd, F_OFD_SETLK, &fl);
+    return rc;
+}
+
+/* "<path the driver opens>.xdsum", opened or made in its checked directory,
+ * never through a link, with file_permissions. */
+static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
+                           char *err, size_t errlen)
+{
+    const struct xd_config *cfg = layer->dev->cfg;
+    const struct xd_layer *bottom = layer;
+    while (bottom->lower)
+        bottom = bottom->lower;
+    const char *data = xd_file_path(bottom, file), *base;
+    char side[4096];
+    if (snprintf(side, sizeof(side), "%s" CS_SUFFIX, data) >= (int)sizeof(side)) {
+        xd_errf(err, errlen, "enable_checksums: %s: path too long for its sidecar", data);
+        return -ENAMETOOLONG;
+    }
+    if (!(cf->data_path = strdup(data)))
+        return -ENOMEM;
+    int dirfd = xd_dir_open_for(side, "enable_checksums", cfg->allow_shared_directories, &base,
+                                err, errlen);
+    if (dirfd < 0)
+        return dirfd;
+    int fd = xd_open_own_at(dirfd, base, O_RDWR, (mode_t)cfg->file_permissions);
+    if (fd == -EACCES || fd == -EROFS) {
+        fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        fd = fd < 0 ? -errno : fd;
+        cf->read_only = fd >= 0;
+    }
+    close(dirfd);
+    if (fd < 0) {
+        xd_errf(err, errlen, "enable_checksums: %s: cannot open or create the sidecar: %s",
+                side, fd == -ELOOP || fd == -EPERM ? xd_refusal(fd) : strerror(-fd));
+        return fd;
+    }
+    cf->fd = fd;
+    return cs_header_check(layer, file, cf, side, err, errlen);
+}
+
+static void cs_file_free(struct cs_file *cf)
+{
+    if (cf->map)
+        munmap(cf->map, cf->map_len);
+    if (cf->fd >= 0)
+        close(cf->fd);
+    free(cf->data_path);
+    free(cf);
+}
+
+/* Opened below first, so the sidecar goes beside the file actually
+ * holding the data (tmpfs's copy, say). */
+static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                        uint64_t size, char *err, size_t errlen)
+{
+    struct cs_layer *cs = layer->priv;
+    int rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
+    if (rc)
+        return rc;
+    struct cs_file *cf = calloc(1, sizeof(*cf));
+    if (!cf) {
+        xd_layer_file_close(layer->lower, file);
+        return -ENOMEM;
+    }
+    cf->fd = -1;
+    if ((rc = cs_sidecar_open(layer, file, cf, err, errlen))) {
+        cs_file_free(cf);
+        xd_layer_file_close(layer->lower, file);
+        return rc;
+    }
+    /* the mapping reaches every block the file has, so slots cost no system call */
+    int64_t bytes = xd_layer_file_size(layer->lower, file);
+    uint64_t blocks = bytes > 0 ? ((uint64_t)bytes + cs->block - 1) / cs->block : 0;
+    cs_cover(cf, (uint64_t)cs_slot_off(blocks, CS_CUR));
+    cs_map_grow(cf);
+    file->priv[layer->level] = cf;
+    cs->count.files++;
+    return 0;
+}
+
+static void cs_file_close(struct xd_layer *layer, struct xd_file *file)
+{
+    struct cs_file *cf = file->priv[layer->level];
+    if (cf) {
+        cs_file_free(cf);
+        file->priv[layer->level] = NULL;
+    }
+    xd_layer_file_close(layer->lower, file);
+}
+
+/* --- control -------------------------------------------------------------- */
+
+static int cs_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    struct cs_layer *cs = calloc(1, sizeof(*cs));
+    if (!cs)
+        return -ENOMEM;
+    cs->block = (uint64_t)layer->dev->cfg->checksum_block_size;
+    layer->priv = cs;
+    return 0;
+}
+
+static void cs_close(struct xd_layer *layer)
+{
+    struct cs_layer *cs = layer->priv;
+    free(cs->blocks);
+    free(cs);
+}
+
+static int cs_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
+{
+    struct cs_layer *cs = layer->priv;
+    if (!cs->has_error)
+        return -ENOENT;
+    snprintf(line, XD_ERRLEN, "%s", cs->error);
+    cs->has_error = false;
+    return 0;
+}
+
+static void cs_stats_json(struct xd_layer *layer, struct xd_json *j)
+{
+    struct cs_layer *cs = layer->priv;
+    xd_json_object_begin(j, "checksum");
+    xd_json_uint(j, "block_size", cs->block);
+    xd_json_uint(j, "files", cs->count.files);
+    xd_json_uint(j, "verified", cs->count.verified);
+    xd_json_uint(j, "mismatches", cs->count.mismatches);
+    xd_json_uint(j, "unknown", cs->count.unknown);
+    xd_json_uint(j, "blocks_written", cs->count.blocks_written);
+    xd_json_uint(j, "partial_writes", cs->count.partial_writes);
+    xd_json_uint(j, "partial_reads", cs->count.partial_reads);
+    xd_json_uint(j, "resolved", cs->count.resolved);
+    xd_json_uint(j, "folded_on_read", cs->count.folded_on_read);
+    xd_json_uint(j, "rechecked", cs->count.rechecked);
+    xd_json_uint(j, "sidecar_syncs", cs->count.sidecar_syncs);
+    xd_json_uint(j, "stale_sidecars", cs->count.stale_sidecars);
+    xd_json_object_end(j);
+}
 
 const struct xd_ops xd_checksum_ops = {
     .version = XD_OPS_VERSION,
     .name = "checksum",
+    .req_ctx_size = sizeof(struct cs_req),
+    .open = cs_open,
+    .close = cs_close,
+    .file_open = cs_file_open,
+    .file_close = cs_file_close,
+    .submit = cs_submit,
+    .reap = cs_reap,
+    .take_error = cs_take_error,
+    .stats_json = cs_stats_json,
 };

@@ -1,0 +1,229 @@
+"""The checksum layer (enable_checksums) through real fio.
+
+Writes and verifies pass with checksums on (whole and partial blocks, sync
+and io_uring, threads sharing one file); a byte changed on disk behind the
+engine's back reads as EIO with one line naming the file and the block; a
+writer killed with SIGKILL leaves no block that reads as wrong data.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import FIO, MiB, fio_job, load_stats, run_fio
+
+SIZE = 2 * MiB
+BLOCK = 4096
+HEADER = 64  # the sidecar's header; then one 16-byte entry per block
+ENTRY = 16
+
+
+def layer_stats(path):
+    """layers.checksum of every job of an xd_stats document."""
+    doc = load_stats(path)
+    found = [j["layers"]["checksum"] for j in doc["jobs"] if "checksum" in j.get("layers", {})]
+    assert found, f"no layers.checksum in {path}"
+    return found
+
+
+def total(stats, key):
+    return sum(s[key] for s in stats)
+
+
+def where(kind, request, disk_dir):
+    """fio options and xd options that put a job's data on type kind."""
+    if kind == "tmpfs":
+        return {"directory": disk_dir}, {"tmpfs_directory": request.getfixturevalue("shm_dir")}
+    return {"directory": disk_dir}, {}
+
+
+@pytest.mark.parametrize("bs", ["4k", "512"])
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+@pytest.mark.parametrize("kind", ["regular", "direct", "tmpfs"])
+def test_randrw_verifies(engine, tmp_path, disk_dir, request, kind, async_mode, bs):
+    """Random reads and writes, then fio checks every block it wrote; bs=512
+    makes every request part of a 4k checksum block (read, merge, write)."""
+    place, xd = where(kind, request, disk_dir)
+    stats = tmp_path / "stats.json"
+    xd.update(type=kind, enable_checksums="true", stats=stats)
+    if async_mode != "sync":
+        xd["async"] = async_mode
+    size = SIZE if bs == "4k" else SIZE // 4
+    r = run_fio(fio_job(engine, name="cs", xd=xd, rw="randrw", bs=bs, size=size, iodepth=16,
+                        verify="crc32c", verify_fatal=1, do_verify=1, **place), tmp_path)
+    job = r.data["jobs"][0]
+    assert job["write"]["io_bytes"] > 0 and job["read"]["io_bytes"] > 0
+    s = layer_stats(stats)
+    assert total(s, "mismatches") == 0
+    assert total(s, "blocks_written") > 0
+    assert total(s, "verified") > 0, "fio's verify reads were not checked against the sidecar"
+    if bs == "512":
+        assert total(s, "partial_writes") > 0 and total(s, "partial_reads") > 0
+    sidecars = list(disk_dir.glob("*.xdsum")) + (
+        list(xd["tmpfs_directory"].glob("*.xdsum")) if kind == "tmpfs" else [])
+    assert sidecars, "no sidecar beside the data"
+    assert oct(sidecars[0].stat().st_mode & 0o777) == "0o644"  # file_permissions' default
+
+
+@pytest.mark.parametrize("csize", ["4k", "1m"], ids=["own-blocks", "one-shared-block"])
+@pytest.mark.parametrize("proc", [["--thread=1"], []], ids=["threads", "processes"])
+def test_two_jobs_share_one_file(engine, tmp_path, disk_dir, proc, csize):
+    """Two jobs write their own halves of one file at once (one sidecar,
+    entries side by side), then each verifies its half. With 1m checksum
+    blocks both halves are one block: every write is a partial one, the two
+    jobs' read-merge-writes of that block must not interleave."""
+    stats = tmp_path / "stats.json"
+    half = 512 * 1024
+    xd = {"type": "regular", "async": "io_uring", "enable_checksums": "true", "stats": stats,
+          "checksum_block_size": csize}
+    r = run_fio(fio_job(engine, name="pair", xd=xd, filename=disk_dir / "shared", rw="randwrite",
+                        bs="4k", size=half, offset_increment=half, numjobs=2,
+                        iodepth=8, verify="crc32c", verify_fatal=1, do_verify=1) + proc, tmp_path)
+    assert len(r.data["jobs"]) == 2
+    s = layer_stats(stats)
+    assert total(s, "mismatches") == 0
+    assert total(s, "verified") > 0
+    if csize == "1m":
+        assert total(s, "partial_writes") == 2 * half // BLOCK
+
+
+def write_file(engine, tmp_path, path, stats, **over):
+    xd = {"type": "regular", "enable_checksums": "true", "stats": stats}
+    opts = dict(filename=path, rw="write", bs="4k", size=256 * 1024, scramble_buffers=0)
+    opts.update(over)
+    run_fio(fio_job(engine, name="w", xd=xd, **opts), tmp_path)
+
+
+def read_file(engine, tmp_path, path, stats, **over):
+    """Read every block through the engine, carrying on past read errors."""
+    xd = {"type": "regular", "enable_checksums": "true", "stats": stats}
+    opts = dict(filename=path, rw="read", bs="4k", size=256 * 1024, continue_on_error="read")
+    opts.update(over)
+    return run_fio(fio_job(engine, name="r", xd=xd, **opts), tmp_path, expect_ok=False)
+
+
+def eio_blocks(text, path):
+    """Blocks the engine's error lines name for path."""
+    return {int(b) for b in re.findall(rf"checksum: {re.escape(str(path))}: block (\d+)", text)}
+
+
+def test_byte_flipped_on_disk_reads_eio(engine, tmp_path, disk_dir):
+    """A byte changed behind the engine's back: the read fails with EIO
+    (fio err=5) and the error line names the file and the block."""
+    data = disk_dir / "flip"
+    write_file(engine, tmp_path, data, tmp_path / "w.json", buffer_pattern="0x5a5a5a5a")
+    with open(data, "r+b") as f:
+        f.seek(5 * BLOCK + 100)
+        f.write(b"\xa5")
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json", continue_on_error="none")
+    assert r.data is not None, r.text
+    assert r.data["jobs"][0]["error"] == 5, r.text
+    assert eio_blocks(r.text, data) == {5}, r.text
+    assert f"bytes {5 * BLOCK}-{6 * BLOCK - 1}" in r.text
+    # the blocks around it still read: only block 5 fails
+    r = read_file(engine, tmp_path, data, tmp_path / "r2.json")
+    assert eio_blocks(r.text, data) == {5}, r.text
+    s = layer_stats(tmp_path / "r2.json")
+    assert total(s, "mismatches") >= 1
+    assert total(s, "verified") == 256 * 1024 // BLOCK - 1
+
+
+def whole(block):
+    """One round's writes fill a block with one repeated 4-byte pattern;
+    anything else is a mix of two rounds (a torn block)."""
+    return block == block[:4] * (len(block) // 4)
+
+
+def sidecar_changed_since(path, before, deadline):
+    """Poll (bounded) until the sidecar differs from before."""
+    while time.monotonic() < deadline:
+        try:
+            now = path.read_bytes()
+        except FileNotFoundError:
+            now = b""
+        if len(now) > HEADER and now != before:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_kill9_leaves_no_wrong_data(engine, tmp_path, disk_dir):
+    """Rounds of a writer with fsyncs killed with SIGKILL while it writes;
+    after each, every block reads through the engine as a whole block or
+    as EIO, and every block on disk that is torn reads as EIO."""
+    data = disk_dir / "crash"
+    side = disk_dir / "crash.xdsum"
+    size = 256 * 1024
+    write_file(engine, tmp_path, data, tmp_path / "init.json", buffer_pattern="0x01010101")
+    for rnd in range(3):
+        pattern = f"0x{(rnd + 2) * 0x11:02x}{rnd + 2:02x}{rnd + 2:02x}{rnd + 2:02x}"
+        xd = {"type": "regular", "enable_checksums": "true", "async": "io_uring"}
+        cmd = [FIO, "--output-format=json", "--output", str(tmp_path / f"kill{rnd}.out")] + fio_job(
+            engine, name="k", xd=xd, filename=data, rw="randwrite", bs="4k", size=size,
+            iodepth=8, fsync=4, norandommap=1, time_based=1, runtime=30,
+            buffer_pattern=pattern, scramble_buffers=0) + ["--thread=1"]
+        before = side.read_bytes()
+        # thread=1: the job runs inside the process killed (a job process
+        # of its own would start a session of its own and outlive the kill)
+        p = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        try:
+            assert sidecar_changed_since(side, before, time.monotonic() + 20), "the writer never wrote"
+        finally:
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
+        raw = data.read_bytes()
+        torn = {b for b in range(size // BLOCK) if not whole(raw[b * BLOCK:(b + 1) * BLOCK])}
+        stats = tmp_path / f"r{rnd}.json"
+        r = read_file(engine, tmp_path, data, stats)
+        eio = eio_blocks(r.text, data)
+        assert torn <= eio, f"round {rnd}: torn blocks {sorted(torn - eio)} read without error"
+        # a kill leaves the page cache as it was: nothing torn, nothing refused
+        assert eio == torn, f"round {rnd}: whole blocks {sorted(eio - torn)} read as EIO\n{r.text}"
+        s = layer_stats(stats)
+        assert total(s, "verified") + total(s, "mismatches") == size // BLOCK
+
+
+def test_refused_with_compressed_and_hybrid(engine, tmp_path, disk_dir):
+    for kind in ["compressed", "hybrid"]:
+        xd = {"type": kind, "enable_checksums": "true"}
+        r = run_fio(fio_job(engine, name="x", xd=xd, directory=disk_dir, rw="write", bs="4k",
+                            size=64 * 1024), tmp_path, expect_ok=False)
+        assert r.rc != 0
+        assert "enable_checksums=true" in r.text and f"storage_type={kind}" in r.text, r.text
+
+
+@pytest.mark.parametrize("kind", ["mmap", "sparse", "block"])
+def test_other_types_verify(engine, tmp_path, disk_dir, request, kind):
+    """The other types that host checksums: whole and partial blocks."""
+    stats = tmp_path / "stats.json"
+    xd = {"type": kind, "enable_checksums": "true", "stats": stats}
+    place = {"directory": disk_dir}
+    if kind == "block":
+        dev = request.getfixturevalue("loop_dev")
+        place = {"filename": dev}
+        side = f"{dev}.xdsum"  # beside the device node; a reattached loop is another disk
+        if os.path.lexists(side):
+            os.unlink(side)
+        request.addfinalizer(lambda: os.path.lexists(side) and os.unlink(side))
+    for bs in ["4k", "1536"]:
+        run_fio(fio_job(engine, name="o", xd=xd, rw="randwrite", bs=bs, size=SIZE // 4, iodepth=4,
+                        verify="crc32c", verify_fatal=1, do_verify=1, **place), tmp_path)
+        s = layer_stats(stats)
+        assert total(s, "mismatches") == 0 and total(s, "verified") > 0
+
+
+def test_data_file_made_again_behind_the_layer(engine, tmp_path, disk_dir):
+    """A data file deleted and written again without the layer: its old
+    sidecar is emptied at open, so the new data reads (unchecked), not EIO."""
+    data = disk_dir / "again"
+    write_file(engine, tmp_path, data, tmp_path / "w.json", buffer_pattern="0x11111111")
+    data.unlink()
+    data.write_bytes(b"\x22" * (256 * 1024))
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json")
+    assert r.data["jobs"][0]["error"] == 0 and not eio_blocks(r.text, data), r.text
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "stale_sidecars") == 1 and total(s, "unknown") == 256 * 1024 // BLOCK
