@@ -134,9 +134,9 @@
   X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, XD_K_PENDING, XD_ANY, "Delay before a retry (arrives with the retry layer)") \
   X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, XD_K_PENDING, XD_ANY, "Double the delay per retry (arrives with the retry layer)") \
   X(recovery, enable_checksums,        BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Per-block checksums (arrives with the checksum layer)") \
-  X(recovery, enable_redundancy,       BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Mirrored copies (arrives with the mirror layer)") \
-  X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, XD_ANY, "Number of copies (arrives with the mirror layer)") \
-  X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Directories of the extra copies, comma-separated, one per copy beyond the first (arrives with the mirror layer)") \
+  X(recovery, enable_redundancy,       BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Keep every file as redundancy_factor copies (the mirror layer): writes go to all, reads fail over to another copy and repair the bad one. Types whose data is a plain file") \
+  X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, 0, XD_ANY, "Number of copies of each file, the caller's included, with enable_redundancy=true") \
+  X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, 0, XD_ANY, "Existing directories of the extra copies, comma-separated, one per copy beyond the first (redundancy_factor - 1); a copy is <directory>/<the file's name>") \
   X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, XD_K_PENDING, XD_ANY, "Bytes covered by one crc32c (arrives with the checksum layer)") \
   X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, XD_K_PENDING, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken (not built yet)") \
   /* [fault] injection, for testing error handling (arrives with the fault layer) */ \
