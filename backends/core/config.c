@@ -869,6 +869,58 @@ static int check_fault_retry(const struct xd_config *cfg, char *err, size_t errl
     return 0;
 }
 
+/* The mirror layer's keys: copies are plain files of a type that keeps the
+ * data at the caller's path, one existing directory per extra copy. */
+static int check_mirror(const struct xd_config *cfg, const struct xd_type *type, char *err,
+                        size_t errlen)
+{
+    if (!cfg->enable_redundancy) {
+        if (cfg->redundancy_factor > 1)
+            return xd_config_conflict(cfg, XD_KEY_redundancy_factor, XD_KEY_enable_redundancy, "copies are kept only with enable_redundancy=true", err, errlen);
+        return 0;
+    }
+    if (!(type->config_caps & XD_CFG_PLAIN_FILE)) {
+        char names[128] = "";
+        size_t used = 0;
+        for (int t = 0; t < XD_TYPE_COUNT && used < sizeof(names); t++) {
+            struct xd_config probe = {.storage_type = t};
+            const struct xd_type *other = xd_type_of(&probe);
+            if (other->config_caps & XD_CFG_PLAIN_FILE)
+                used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                                         used ? ", " : "", other->name);
+        }
+        char why[256];
+        snprintf(why, sizeof(why), "copies are plain files beside the caller's; allowed with %s", names);
+        return xd_config_conflict(cfg, XD_KEY_enable_redundancy, XD_KEY_storage_type, why, err, errlen);
+    }
+    const char *list = cfg->mirror_directories;
+    int64_t want = cfg->redundancy_factor - 1, have = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        char dir[4096];
+        struct stat st;
+        snprintf(dir, sizeof(dir), "%.*s", (int)len, p);
+        const char *bad = !len                ? "an empty name"
+                          : stat(dir, &st)    ? strerror(errno)
+                          : !S_ISDIR(st.st_mode) ? "not a directory"
+                                              : NULL;
+        if (bad) {
+            xd_errf(err, errlen, "%s: mirror_directories=%s: \"%s\": %s; allowed: existing directories, comma-separated",
+                    origin_of(cfg, XD_KEY_mirror_directories), list, dir, bad);
+            return -EINVAL;
+        }
+        have++;
+        p += len + (p[len] == ',');
+    }
+    if (have != want) {
+        xd_errf(err, errlen, "%s: mirror_directories=%s: %" PRId64 " director%s for redundancy_factor=%" PRId64 "; allowed: exactly %" PRId64 " (one per copy beyond the first), comma-separated",
+                origin_of(cfg, XD_KEY_mirror_directories), list, have, have == 1 ? "y" : "ies",
+                cfg->redundancy_factor, want);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
     const struct xd_type *type = xd_type_of(cfg);
@@ -898,6 +950,8 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
         rc = check_compression_level(cfg, err, errlen);
     if (!rc)
         rc = check_fault_retry(cfg, err, errlen);
+    if (!rc)
+        rc = check_mirror(cfg, type, err, errlen);
     if (rc)
         return rc;
     if (cfg->sector_size & (cfg->sector_size - 1)) {

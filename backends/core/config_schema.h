@@ -134,9 +134,9 @@
   X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, 0, XD_ANY, "Milliseconds before the first retry of a request (max_retries)") \
   X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Double retry_delay_ms for each further retry of a request") \
   X(recovery, enable_checksums,        BOOL, "false", 0, 0, NULL, 0, XD_ANY, "A crc32c per checksum_block_size block, kept in a sidecar file <data file>.xdsum and checked on every read: a block that does not match reads as EIO. Not with the compressed type (its chunks carry their own crc32c) or the hybrid type") \
-  X(recovery, enable_redundancy,       BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Mirrored copies (arrives with the mirror layer)") \
-  X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, XD_ANY, "Number of copies (arrives with the mirror layer)") \
-  X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Directories of the extra copies, comma-separated, one per copy beyond the first (arrives with the mirror layer)") \
+  X(recovery, enable_redundancy,       BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Keep every file as redundancy_factor copies (the mirror layer): writes go to all, reads fail over to another copy and repair the bad one. Types whose data is a plain file") \
+  X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, 0, XD_ANY, "Number of copies of each file, the caller's included, with enable_redundancy=true") \
+  X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, 0, XD_ANY, "Existing directories of the extra copies, comma-separated, one per copy beyond the first (redundancy_factor - 1); a copy is <directory>/<the file's name>") \
   X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, 0, XD_ANY, "Bytes covered by one crc32c (enable_checksums), a power of two; a write or read not on these boundaries completes inline, reading the rest of its blocks. A sidecar keeps the size it was made with") \
   X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, XD_K_PENDING, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken (not built yet)") \
   /* [fault] injection, for testing error handling (layers/fault.c) */ \

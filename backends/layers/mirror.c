@@ -1,9 +1,682 @@
-/* mirror.c - the mirror layer (enable_redundancy), being built: until it is, its keys
- * are refused as not built yet (XD_K_PENDING) and types.c never pushes it.
- * A layer that leaves every op NULL passes everything through. */
-#include "../chain.h"
+/* mirror.c - the mirror layer (enable_redundancy): every file is kept as
+ * redundancy_factor copies, the caller's (copy 1, the primary) and one per
+ * directory of mirror_directories (copy i+1 is <dir i>/<basename of the
+ * caller's path>). Each copy is a file of its own opened through the same
+ * layers below (checksum, sparse, fault, the driver), so each is checked and
+ * stored as any file is.
+ *
+ * Opening. The primary opens first, with the caller's flags and size; each
+ * copy is then opened (created when missing) with the primary's size. A copy
+ * that was missing, whose primary was missing (so the copy is of something
+ * else), or whose size differs from the primary's, is filled from the primary
+ * at open, synchronously, a megabyte at a time: after open every healthy copy
+ * holds the primary's bytes. A copy that cannot be opened or filled starts
+ * degraded; the primary failing to open fails the open.
+ *
+ * Writes, trims, fsyncs go to every healthy copy: one sub-request per copy,
+ * all in flight together in async modes (sub-requests come from a pool of
+ * queue_entries * redundancy_factor, taken at open; none free means -EBUSY),
+ * and the caller's request completes when the last one does. It succeeds
+ * when at least one copy succeeded; a copy that failed is degraded at once
+ * (it now holds stale data). When every copy fails, the request fails with
+ * the first error and no copy is degraded: they are equally stale, and the
+ * caller sees the error as a plain file would show it.
+ *
+ * Reads come from the first healthy copy: the primary while it is healthy.
+ * Not round-robin: on one machine the copies share the page cache and the
+ * disks, and reading one copy keeps readahead's streams and the cached pages
+ * to one copy's worth; the others are read only when needed. A read that
+ * fails (an I/O error, or -EIO from the checksum layer for a mismatch) is
+ * served from the next healthy copy, synchronously, and the bad copy is
+ * repaired in place by writing the good bytes back. A copy with 3
+ * consecutive failures, or whose repair failed, is degraded. Degraded copies
+ * are skipped by reads and writes until the device is closed; the last
+ * healthy copy is never degraded.
+ *
+ * Not done: a degraded copy is trusted again by the next device that opens
+ * the file when its size matches (delete it and the next open rebuilds it);
+ * devices of one process (fio jobs) do not share what each found out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/json.h"
+#include "../core/xd_internal.h"
+
+#define MIRROR_MAX_COPIES   8
+#define MIRROR_DEGRADE_AFTER 3          /* consecutive failures */
+#define MIRROR_FILL_CHUNK   (1u << 20) /* bytes per step of filling a copy at open */
+
+struct mirror_copy {
+    struct xd_file *file; /* copy 0: the caller's; NULL when it could not be opened */
+    unsigned errors;      /* consecutive failures */
+    bool opened;          /* the layers below hold it open */
+    bool degraded;
+};
+
+struct mirror_file {
+    unsigned ncopies;
+    struct mirror_copy copy[MIRROR_MAX_COPIES];
+};
+
+/* The layer's slice of every caller request. */
+struct mirror_req {
+    uint8_t pending; /* sub-requests still in flight */
+    uint8_t ok;      /* copies that succeeded, a bit each */
+    uint8_t failed;  /* copies that failed */
+    uint8_t copy;    /* a read: the copy it was sent to */
+    int32_t err;     /* the first failure */
+};
+
+/* A request of this layer's own, to one copy. */
+struct mirror_sub {
+    struct xd_req req; /* first: what the layer below hands back is this */
+    struct xd_req *parent;
+    struct mirror_sub *next_free;
+    unsigned copy;
+};
+
+/* A copy degraded while this device is open, by path: it stays degraded
+ * when its file is opened again (fio reopens files to verify), since it
+ * holds stale data. */
+struct mirror_degraded {
+    struct mirror_degraded *next;
+    unsigned copy; /* 1-based, as the user counts */
+    unsigned errors;
+    char why[160];
+    char path[];
+};
+
+struct mirror_layer {
+    unsigned ncopies;
+    char *dirs[MIRROR_MAX_COPIES]; /* dirs[i] holds copy i+1; dirs[0] unused */
+    struct mirror_sub *subs, *free;
+    unsigned nsubs;
+    struct {
+        uint64_t repairs, write_errors, read_errors, filled_bytes;
+        uint64_t reads[MIRROR_MAX_COPIES];
+    } count;
+    struct mirror_degraded *degraded, **degraded_tail; /* in the order it happened */
+    unsigned ndegraded;
+    char notice[XD_ERRLEN];
+    char error[XD_ERRLEN]; /* the last request every copy failed, for take_error */
+};
+
+static struct mirror_req *mirror_ctx(const struct xd_layer *layer, const struct xd_req *req)
+{
+    return xd_req_ctx(layer, req);
+}
+
+/* --- open and close ------------------------------------------------------- */
+
+static int mirror_split_dirs(struct mirror_layer *ml, const char *list)
+{
+    unsigned n = 1;
+    const char *p = list;
+    while (*p && n < ml->ncopies) {
+        size_t len = strcspn(p, ",");
+        if (!(ml->dirs[n++] = strndup(p, len)))
+            return -ENOMEM;
+        p += len + (p[len] == ',');
+    }
+    return n == ml->ncopies ? 0 : -EINVAL; /* xd_config_check said it is so */
+}
+
+static int mirror_open(struct xd_layer *layer, char *err, size_t errlen)
+{
+    const struct xd_config *cfg = layer->dev->cfg;
+    struct mirror_layer *ml = calloc(1, sizeof(*ml));
+    if (!ml)
+        return -ENOMEM;
+    layer->priv = ml;
+    ml->ncopies = (unsigned)cfg->redundancy_factor;
+    int rc = mirror_split_dirs(ml, cfg->mirror_directories);
+    if (rc) {
+        xd_errf(err, errlen, "mirror_directories=%s: not one directory per copy beyond the first (redundancy_factor=%u)",
+                cfg->mirror_directories, ml->ncopies);
+        return rc;
+    }
+    ml->degraded_tail = &ml->degraded;
+    ml->nsubs = layer->dev->queue_entries * ml->ncopies;
+    ml->subs = calloc(ml->nsubs, sizeof(*ml->subs));
+    if (!ml->subs)
+        return -ENOMEM;
+    for (unsigned i = 0; i < ml->nsubs; i++) {
+        ml->subs[i].next_free = ml->free;
+        ml->free = &ml->subs[i];
+    }
+    return 0;
+}
+
+static void mirror_close(struct xd_layer *layer)
+{
+    struct mirror_layer *ml = layer->priv;
+    if (!ml)
+        return;
+    for (unsigned i = 0; i < MIRROR_MAX_COPIES; i++)
+        free(ml->dirs[i]);
+    free(ml->subs);
+    while (ml->degraded) {
+        struct mirror_degraded *next = ml->degraded->next;
+        free(ml->degraded);
+        ml->degraded = next;
+    }
+    free(ml);
+}
+
+static const char *mirror_copy_path(const struct mirror_file *mf, unsigned c)
+{
+    return mf->copy[c].file ? mf->copy[c].file->path : "?";
+}
+
+static unsigned mirror_healthy(const struct mirror_file *mf)
+{
+    unsigned n = 0;
+    for (unsigned c = 0; c < mf->ncopies; c++)
+        n += !mf->copy[c].degraded;
+    return n;
+}
+
+static struct mirror_degraded *mirror_degraded_before(const struct mirror_layer *ml,
+                                                      const char *path)
+{
+    struct mirror_degraded *d = ml->degraded;
+    while (d && strcmp(d->path, path))
+        d = d->next;
+    return d;
+}
+
+/* Copy c of mf is no longer used (never the last healthy one). */
+static void mirror_degrade(struct mirror_layer *ml, struct mirror_file *mf, unsigned c,
+                           const char *path, const char *why)
+{
+    struct mirror_copy *cp = &mf->copy[c];
+    if (cp->degraded || (mirror_healthy(mf) <= 1 && cp->opened))
+        return;
+    cp->degraded = true;
+    snprintf(ml->notice, sizeof(ml->notice), "mirror: copy %u (%s) degraded after %u error%s: %s",
+             c + 1, path, cp->errors, cp->errors == 1 ? "" : "s", why);
+    if (mirror_degraded_before(ml, path))
+        return;
+    struct mirror_degraded *d = calloc(1, sizeof(*d) + strlen(path) + 1);
+    if (!d)
+        return; /* only the stats miss it */
+    d->copy = c + 1;
+    d->errors = cp->errors;
+    snprintf(d->why, sizeof(d->why), "%s", why);
+    strcpy(d->path, path);
+    *ml->degraded_tail = d;
+    ml->degraded_tail = &d->next;
+    ml->ndegraded++;
+}
+
+/* A failure of copy c: degraded at MIRROR_DEGRADE_AFTER in a row. */
+static void mirror_failed(struct mirror_layer *ml, struct mirror_file *mf, unsigned c,
+                          const char *what, int64_t rc)
+{
+    char why[96];
+    mf->copy[c].errors++;
+    if (mf->copy[c].errors < MIRROR_DEGRADE_AFTER)
+        return;
+    snprintf(why, sizeof(why), "%s: %s", what, strerror((int)-rc));
+    mirror_degrade(ml, mf, c, mirror_copy_path(mf, c), why);
+}
+
+/* One synchronous request to copy c: bytes done or -errno. */
+static int64_t mirror_sync_io(struct xd_layer *layer, struct mirror_file *mf, unsigned c,
+                              enum xd_op op, void *buf, uint64_t len, uint64_t off)
+{
+    struct xd_req sub = {.op = op, .file = mf->copy[c].file, .buf = buf, .len = len, .off = off};
+    xd_req_set_flags(&sub, XD_REQ_SYNC);
+    int rc = xd_layer_submit(layer->lower, &sub);
+    return rc < 0 ? rc : sub.result;
+}
+
+/* Fill copy c with the primary's bytes (its first size bytes). */
+static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned c, uint64_t size,
+                       char *why, size_t whylen)
+{
+    struct mirror_layer *ml = layer->priv;
+    void *buf;
+    if (posix_memalign(&buf, 4096, MIRROR_FILL_CHUNK))
+        return -ENOMEM;
+    int64_t rc = 0;
+    for (uint64_t off = 0; off < size; off += (uint64_t)rc) {
+        uint64_t len = size - off < MIRROR_FILL_CHUNK ? size - off : MIRROR_FILL_CHUNK;
+        rc = mirror_sync_io(layer, mf, 0, XD_OP_READ, buf, len, off);
+        if (rc <= 0) {
+            snprintf(why, whylen, "cannot read the primary to fill it: %s",
+                     rc ? strerror((int)-rc) : "end of file");
+            rc = rc ? rc : -EIO;
+            break;
+        }
+        int64_t w = mirror_sync_io(layer, mf, c, XD_OP_WRITE, buf, (uint64_t)rc, off);
+        if (w != rc) {
+            snprintf(why, whylen, "cannot fill it from the primary: %s",
+                     strerror(w < 0 ? (int)-w : EIO));
+            rc = w < 0 ? w : -EIO;
+            break;
+        }
+        ml->count.filled_bytes += (uint64_t)w;
+    }
+    free(buf);
+    return rc < 0 ? (int)rc : 0;
+}
+
+static bool mirror_exists(const char *path)
+{
+    struct stat st;
+    return !stat(path, &st);
+}
+
+/* Open copy c (1..) of mf at <dir>/<basename of the caller's path>, filled
+ * as the file comment says; on failure the copy starts degraded (why says). */
+static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsigned c,
+                            unsigned flags, bool primary_new, char *why, size_t whylen)
+{
+    struct mirror_layer *ml = layer->priv;
+    const char *name = strrchr(mf->copy[0].file->path, '/');
+    name = name ? name + 1 : mf->copy[0].file->path;
+    struct xd_file *cf = calloc(1, sizeof(*cf));
+    if (!cf || asprintf(&cf->path, "%s/%s", ml->dirs[c], name) < 0) {
+        free(cf);
+        return -ENOMEM;
+    }
+    cf->flags = flags;
+    mf->copy[c].file = cf;
+    const struct mirror_degraded *before = mirror_degraded_before(ml, cf->path);
+    if (before) {
+        snprintf(why, whylen, "%s", before->why);
+        return -EIO;
+    }
+    int64_t size = xd_layer_file_size(layer->lower, mf->copy[0].file);
+    bool copy_new = !mirror_exists(cf->path);
+    struct stat a, b;
+    if (!stat(cf->path, &b) && !stat(mf->copy[0].file->path, &a) && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+        snprintf(why, whylen, "it is the primary itself");
+        return -EINVAL;
+    }
+    char err[XD_ERRLEN];
+    int rc = xd_layer_file_open(layer->lower, cf, flags, size > 0 ? (uint64_t)size : 0, err,
+                                sizeof(err));
+    if (rc) {
+        snprintf(why, whylen, "%s", err);
+        return rc;
+    }
+    mf->copy[c].opened = true;
+    int64_t have = xd_layer_file_size(layer->lower, cf);
+    if (size > 0 && (copy_new || primary_new || have != size) && !(flags & XD_OPEN_READONLY))
+        return mirror_fill(layer, mf, c, (uint64_t)size, why, whylen);
+    if (size >= 0 && have != size) {
+        snprintf(why, whylen, "%lld bytes, the primary %lld (read-only: not filled)",
+                 (long long)have, (long long)size);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void mirror_file_close(struct xd_layer *layer, struct xd_file *file);
+
+static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
+                            uint64_t size, char *err, size_t errlen)
+{
+    struct mirror_layer *ml = layer->priv;
+    struct mirror_file *mf = calloc(1, sizeof(*mf));
+    if (!mf)
+        return -ENOMEM;
+    bool primary_new = !mirror_exists(xd_file_path(layer, file));
+    int rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
+    if (rc) {
+        free(mf);
+        return rc;
+    }
+    mf->ncopies = ml->ncopies;
+    mf->copy[0].file = file;
+    mf->copy[0].opened = true;
+    file->priv[layer->level] = mf;
+    for (unsigned c = 1; c < mf->ncopies; c++) {
+        char why[XD_ERRLEN] = "";
+        rc = mirror_open_copy(layer, mf, c, flags, primary_new, why, sizeof(why));
+        if (rc == -ENOMEM) {
+            mirror_file_close(layer, file);
+            return rc;
+        }
+        if (rc) {
+            mf->copy[c].errors++;
+            mirror_degrade(ml, mf, c, mf->copy[c].file ? mf->copy[c].file->path : "?", why);
+        }
+    }
+    /* the primary too stays degraded once it was (its data is stale) */
+    const struct mirror_degraded *before = mirror_degraded_before(ml, file->path);
+    if (before) {
+        mf->copy[0].errors++;
+        mirror_degrade(ml, mf, 0, file->path, before->why);
+    }
+    return 0;
+}
+
+static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
+{
+    struct mirror_file *mf = file->priv[layer->level];
+    if (!mf)
+        return;
+    for (unsigned c = 1; c < mf->ncopies; c++) {
+        struct xd_file *cf = mf->copy[c].file;
+        if (!cf)
+            continue;
+        if (mf->copy[c].opened)
+            xd_layer_file_close(layer->lower, cf);
+        free(cf->path);
+        free(cf);
+    }
+    free(mf);
+    file->priv[layer->level] = NULL;
+    xd_layer_file_close(layer->lower, file);
+}
+
+/* --- reads ---------------------------------------------------------------- */
+
+static int mirror_first_healthy(const struct mirror_file *mf)
+{
+    for (unsigned c = 0; c < mf->ncopies; c++)
+        if (!mf->copy[c].degraded)
+            return (int)c;
+    return 0;
+}
+
+/* A read of copy bad failed with req->result: serve it from the other
+ * healthy copies in turn, and write what one of them had back into bad. */
+static void mirror_read_recover(struct xd_layer *layer, struct mirror_file *mf, unsigned bad,
+                                struct xd_req *req)
+{
+    struct mirror_layer *ml = layer->priv;
+    int64_t first = req->result;
+    ml->count.read_errors++;
+    mirror_failed(ml, mf, bad, "read failed", first);
+    for (unsigned c = 0; c < mf->ncopies; c++) {
+        if (c == bad || mf->copy[c].degraded)
+            continue;
+        int64_t r = mirror_sync_io(layer, mf, c, XD_OP_READ, req->buf, req->len, req->off);
+        ml->count.reads[c]++;
+        if (r < 0) {
+            ml->count.read_errors++;
+            mirror_failed(ml, mf, c, "read failed", r);
+            continue;
+        }
+        mf->copy[c].errors = 0;
+        req->result = r;
+        if (mf->copy[bad].degraded || !r)
+            return;
+        int64_t w = mirror_sync_io(layer, mf, bad, XD_OP_WRITE, req->buf, (uint64_t)r, req->off);
+        if (w == r) {
+            ml->count.repairs++;
+            return;
+        }
+        char why[96];
+        snprintf(why, sizeof(why), "repair failed: %s", strerror(w < 0 ? (int)-w : EIO));
+        mirror_degrade(ml, mf, bad, mirror_copy_path(mf, bad), why);
+        return;
+    }
+    snprintf(ml->error, sizeof(ml->error),
+             "mirror: no copy of %s could be read (%llu bytes at %llu): %s",
+             mirror_copy_path(mf, 0), (unsigned long long)req->len, (unsigned long long)req->off,
+             strerror((int)-first));
+}
+
+/* A read of copy c came back as r: the caller's result. */
+static void mirror_read_done(struct xd_layer *layer, struct mirror_file *mf, unsigned c,
+                             struct xd_req *req, int64_t r)
+{
+    struct mirror_layer *ml = layer->priv;
+    ml->count.reads[c]++;
+    req->result = r;
+    if (r >= 0)
+        mf->copy[c].errors = 0;
+    else
+        mirror_read_recover(layer, mf, c, req);
+}
+
+/* --- fan-out of writes, trims, fsyncs ------------------------------------ */
+
+/* The outcome of one copy's part of req. */
+static void mirror_part_done(struct mirror_file *mf, struct mirror_req *ctx, struct xd_req *req,
+                             unsigned c, int64_t r)
+{
+    if (r < 0) {
+        ctx->failed |= (uint8_t)(1u << c);
+        if (!ctx->err)
+            ctx->err = (int32_t)r;
+        return;
+    }
+    ctx->ok |= (uint8_t)(1u << c);
+    mf->copy[c].errors = 0;
+    req->result = r;
+}
+
+/* Every copy's part of req is done: its result, and failed copies degraded. */
+static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
+{
+    struct mirror_layer *ml = layer->priv;
+    struct mirror_req *ctx = mirror_ctx(layer, req);
+    if (!ctx->failed)
+        return;
+    static const char *const names[XD_OP_COUNT] = {"read", "write", "trim", "fsync", "fdatasync"};
+    ml->count.write_errors += (uint64_t)__builtin_popcount(ctx->failed);
+    if (!ctx->ok) {
+        req->result = ctx->err;
+        snprintf(ml->error, sizeof(ml->error), "mirror: every copy of %s failed a %s at %llu: %s",
+                 mirror_copy_path(mf, 0), names[req->op], (unsigned long long)req->off,
+                 strerror(-ctx->err));
+        return;
+    }
+    for (unsigned c = 0; c < mf->ncopies; c++) {
+        if (!(ctx->failed & (1u << c)))
+            continue;
+        char why[96];
+        mf->copy[c].errors++;
+        snprintf(why, sizeof(why), "%s failed: %s", names[req->op], strerror(-ctx->err));
+        mirror_degrade(ml, mf, c, mirror_copy_path(mf, c), why);
+    }
+}
+
+static int mirror_submit_sync(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
+{
+    struct mirror_req *ctx = mirror_ctx(layer, req);
+    if (req->op == XD_OP_READ) {
+        unsigned c = (unsigned)mirror_first_healthy(mf);
+        int64_t r = mirror_sync_io(layer, mf, c, req->op, req->buf, req->len, req->off);
+        mirror_read_done(layer, mf, c, req, r);
+        return XD_DONE;
+    }
+    *ctx = (struct mirror_req){0};
+    for (unsigned c = 0; c < mf->ncopies; c++)
+        if (!mf->copy[c].degraded)
+            mirror_part_done(mf, ctx, req, c,
+                             mirror_sync_io(layer, mf, c, req->op, req->buf, req->len, req->off));
+    mirror_fanout_done(layer, mf, req);
+    return XD_DONE;
+}
+
+/* --- asynchronous requests ------------------------------------------------ */
+
+/* A sub-request finished: the caller's request when it was its last. */
+static struct xd_req *mirror_sub_done(struct xd_layer *layer, struct mirror_sub *s)
+{
+    struct mirror_layer *ml = layer->priv;
+    struct xd_req *req = s->parent;
+    struct mirror_file *mf = req->file->priv[layer->level];
+    struct mirror_req *ctx = mirror_ctx(layer, req);
+    unsigned c = s->copy;
+    int64_t r = s->req.result;
+    s->next_free = ml->free;
+    ml->free = s;
+    if (req->op == XD_OP_READ) {
+        mirror_read_done(layer, mf, c, req, r);
+        return req;
+    }
+    mirror_part_done(mf, ctx, req, c, r);
+    if (--ctx->pending)
+        return NULL;
+    mirror_fanout_done(layer, mf, req);
+    return req;
+}
+
+static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct mirror_layer *ml = layer->priv;
+    struct mirror_file *mf = req->file->priv[layer->level];
+    if (xd_req_is_sync(req))
+        return mirror_submit_sync(layer, mf, req);
+    struct mirror_req *ctx = mirror_ctx(layer, req);
+    unsigned targets = 0;
+    if (req->op == XD_OP_READ)
+        targets = 1u << mirror_first_healthy(mf);
+    else
+        for (unsigned c = 0; c < mf->ncopies; c++)
+            targets |= mf->copy[c].degraded ? 0 : 1u << c;
+    unsigned n = (unsigned)__builtin_popcount(targets);
+    unsigned have = 0;
+    for (struct mirror_sub *f = ml->free; f && have < n; f = f->next_free)
+        have++;
+    if (have < n)
+        return -EBUSY; /* the pool is sized for queue_entries requests to every copy */
+    struct mirror_sub *s;
+    *ctx = (struct mirror_req){.pending = (uint8_t)(n + 1)}; /* + 1: not done before the last is sent */
+    bool sent = false;
+    struct xd_req *done = NULL;
+    for (unsigned c = 0; c < mf->ncopies; c++) {
+        if (!(targets & (1u << c)))
+            continue;
+        s = ml->free;
+        ml->free = s->next_free;
+        s->req = (struct xd_req){.op = req->op, .file = mf->copy[c].file, .buf = req->buf,
+                                 .len = req->len, .off = req->off};
+        s->parent = req;
+        s->copy = c;
+        ctx->copy = (uint8_t)c;
+        int rc = xd_layer_submit(layer->lower, &s->req);
+        if (rc == -EBUSY && !sent) { /* nothing sent yet: the caller's request comes again */
+            s->next_free = ml->free;
+            ml->free = s;
+            return -EBUSY;
+        }
+        if (rc == -EBUSY) { /* the others are in flight: send this one inline */
+            xd_req_set_flags(&s->req, XD_REQ_SYNC);
+            s->req.result = 0;
+            rc = xd_layer_submit(layer->lower, &s->req);
+            if (rc < 0)
+                s->req.result = rc;
+            rc = XD_DONE;
+        }
+        sent = true;
+        if (rc == XD_DONE)
+            done = mirror_sub_done(layer, s);
+    }
+    if (req->op == XD_OP_READ)
+        return done ? XD_DONE : XD_QUEUED;
+    if (--ctx->pending)
+        return XD_QUEUED;
+    mirror_fanout_done(layer, mf, req);
+    return XD_DONE;
+}
+
+/* Completions below are all sub-requests of this layer; each caller's
+ * request comes back once, with its last. Rewritten in place in done[]:
+ * never more out than came in. */
+static int mirror_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                       const struct timespec *timeout)
+{
+    unsigned n = 0;
+    for (;;) {
+        unsigned want = min > n ? min - n : 0;
+        int got = xd_layer_reap(layer->lower, done + n, want, max - n, timeout);
+        if (got < 0)
+            return n ? (int)n : got;
+        unsigned out = n;
+        for (unsigned i = n; i < n + (unsigned)got; i++) {
+            struct xd_req *req = mirror_sub_done(layer, (struct mirror_sub *)(void *)done[i]);
+            if (req)
+                done[out++] = req;
+        }
+        n = out;
+        /* enough, or the layer below gave what it had before the timeout */
+        if (n >= min || n >= max || (unsigned)got < want || !got)
+            return (int)n;
+    }
+}
+
+/* --- hooks ---------------------------------------------------------------- */
+
+static int mirror_invalidate(struct xd_layer *layer, struct xd_file *file)
+{
+    struct mirror_file *mf = file->priv[layer->level];
+    for (unsigned c = 1; mf && c < mf->ncopies; c++)
+        if (mf->copy[c].file && !mf->copy[c].degraded)
+            xd_chain_invalidate(layer->lower, mf->copy[c].file);
+    return 0; /* the primary: the layers below, after this */
+}
+
+static const char *mirror_notice(struct xd_layer *layer)
+{
+    struct mirror_layer *ml = layer->priv;
+    return ml->notice[0] ? ml->notice : NULL;
+}
+
+static int mirror_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
+{
+    struct mirror_layer *ml = layer->priv;
+    if (!ml->error[0])
+        return -ENOENT;
+    snprintf(line, XD_ERRLEN, "%s", ml->error);
+    ml->error[0] = 0;
+    return 0;
+}
+
+static void mirror_stats_json(struct xd_layer *layer, struct xd_json *j)
+{
+    struct mirror_layer *ml = layer->priv;
+    xd_json_object_begin(j, "mirror");
+    xd_json_uint(j, "copies", ml->ncopies);
+    xd_json_uint(j, "degraded", ml->ndegraded);
+    xd_json_array_begin(j, "degraded_copies");
+    for (const struct mirror_degraded *d = ml->degraded; d; d = d->next) {
+        xd_json_object_begin(j, NULL);
+        xd_json_uint(j, "copy", d->copy);
+        xd_json_string(j, "path", d->path);
+        xd_json_uint(j, "errors", d->errors);
+        xd_json_string(j, "why", d->why);
+        xd_json_object_end(j);
+    }
+    xd_json_array_end(j);
+    xd_json_uint(j, "repairs", ml->count.repairs);
+    xd_json_array_begin(j, "reads_per_copy");
+    for (unsigned c = 0; c < ml->ncopies; c++)
+        xd_json_uint(j, NULL, ml->count.reads[c]);
+    xd_json_array_end(j);
+    xd_json_uint(j, "write_errors", ml->count.write_errors);
+    xd_json_uint(j, "read_errors", ml->count.read_errors);
+    xd_json_uint(j, "filled_bytes", ml->count.filled_bytes);
+    xd_json_object_end(j);
+}
 
 const struct xd_ops xd_mirror_ops = {
     .version = XD_OPS_VERSION,
     .name = "mirror",
+    .req_ctx_size = sizeof(struct mirror_req),
+    .open = mirror_open,
+    .close = mirror_close,
+    .file_open = mirror_file_open,
+    .file_close = mirror_file_close,
+    .submit = mirror_submit,
+    .reap = mirror_reap,
+    .invalidate = mirror_invalidate,
+    .notice = mirror_notice,
+    .take_error = mirror_take_error,
+    .stats_json = mirror_stats_json,
 };

@@ -1,0 +1,99 @@
+"""The mirror layer under real fio: every copy holds the same bytes.
+
+fio writes and verifies through the layer; the copies are then compared on
+disk byte for byte. A copy that cannot be opened (its path is a directory)
+is degraded: the job still passes and layers.mirror names it. Bad
+mirror_directories are refused with one line. The repair of a copy that
+fails a read is tested in tests/unit/mirror.c, over a layer that fails on
+demand.
+"""
+import filecmp
+
+import pytest
+
+from conftest import MiB, assert_verified, fio_job, load_stats, run_fio, xdevice_lines
+
+SIZE = 4 * MiB
+
+
+def mirror_job(engine, primary, dirs, stats, async_mode="io_uring", **over):
+    xd = {"async": async_mode, "enable_redundancy": "true",
+          "redundancy_factor": len(dirs) + 1, "mirror_directories": ",".join(map(str, dirs)),
+          "stats": stats}
+    opts = dict(directory=primary, rw="randwrite", bs="4k", size=SIZE, iodepth=16,
+                verify="crc32c", do_verify=1, verify_fatal=1)
+    opts.update(over)
+    return fio_job(engine, name="m", xd=xd, **opts)
+
+
+def mirror_figures(stats):
+    layers = load_stats(stats)["jobs"][0]["layers"]
+    assert "mirror" in layers, f"no mirror layer in the stats: {list(layers)}"
+    return layers["mirror"]
+
+
+@pytest.mark.parametrize("async_mode,copies", [("sync", 2), ("io_uring", 2), ("io_uring", 3)])
+def test_copies_are_identical_after_verify(engine, tmp_path, disk_dir, async_mode, copies):
+    primary = disk_dir / "primary"
+    dirs = [disk_dir / f"copy{i}" for i in range(1, copies)]
+    for d in [primary, *dirs]:
+        d.mkdir()
+    stats = tmp_path / "s.json"
+    r = run_fio(mirror_job(engine, primary, dirs, stats, async_mode), tmp_path)
+    assert_verified(r.data, size=SIZE)
+    for d in dirs:
+        assert filecmp.cmp(primary / "m.0.0", d / "m.0.0", shallow=False), f"{d} differs"
+    m = mirror_figures(stats)
+    assert m["copies"] == copies and m["degraded"] == 0 and m["degraded_copies"] == [], m
+    # reads come from the primary while it is healthy
+    assert m["reads_per_copy"][0] == SIZE // 4096 and sum(m["reads_per_copy"][1:]) == 0, m
+    assert m["write_errors"] == 0 and m["read_errors"] == 0 and m["repairs"] == 0, m
+
+
+def test_missing_copy_is_rebuilt_from_the_primary(engine, tmp_path, disk_dir):
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    stats = tmp_path / "s.json"
+    run_fio(mirror_job(engine, primary, [copy], stats), tmp_path)
+    (copy / "m.0.0").unlink()
+    run_fio(mirror_job(engine, primary, [copy], stats, rw="randread", do_verify=0, verify="0"),
+            tmp_path)
+    assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False)
+    assert mirror_figures(stats)["filled_bytes"] == SIZE
+
+
+def test_unusable_copy_is_degraded_and_the_job_passes(engine, tmp_path, disk_dir):
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    (copy / "m.0.0").mkdir(parents=True)  # the copy's path is a directory: it cannot be opened
+    stats = tmp_path / "s.json"
+    r = run_fio(mirror_job(engine, primary, [copy], stats), tmp_path)
+    assert_verified(r.data, size=SIZE)
+    m = mirror_figures(stats)
+    # counted once although fio opens the file again to verify
+    assert m["degraded"] == 1, m
+    d = m["degraded_copies"][0]
+    assert d["copy"] == 2 and d["path"] == str(copy / "m.0.0"), d
+    assert "Is a directory" in d["why"], d
+    assert m["reads_per_copy"] == [SIZE // 4096, 0], m
+
+
+@pytest.mark.parametrize("factor,dirs,words", [
+    (3, ["a"], ["mirror_directories=", "1 directory for redundancy_factor=3", "exactly 2"]),
+    (2, ["a", "a"], ["mirror_directories=", "2 directories for redundancy_factor=2", "exactly 1"]),
+    (2, ["missing"], ["mirror_directories=", "No such file or directory", "existing directories"]),
+])
+def test_bad_mirror_directories_are_refused_with_one_line(engine, tmp_path, factor, dirs, words):
+    (tmp_path / "a").mkdir()
+    paths = [str(tmp_path / d) for d in dirs]
+    args = fio_job(engine, name="m", directory=tmp_path, rw="write", size="64k",
+                   xd={"enable_redundancy": "true", "redundancy_factor": factor,
+                       "mirror_directories": ",".join(paths)})
+    r = run_fio(args, tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in xdevice_lines(r.text) if "mirror_directories" in ln]
+    assert len(lines) == 1, r.text
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert ",".join(paths) in lines[0], lines[0]

@@ -1,0 +1,252 @@
+/* mirror.c - unit test of the mirror layer's recovery: the layer stacked over
+ * a tiny test layer that fails chosen requests of chosen copies with -EIO
+ * (as the checksum layer reports a mismatch), over the file driver. A read
+ * that fails is served from the other copy and the bad copy repaired on
+ * disk; three failures in a row degrade a copy, which reads then skip; a
+ * failed write degrades its copy at once and the write still succeeds; a
+ * write every copy fails fails, degrading nobody. Sync and io_uring. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "chain.h"
+#include "clock.h"
+#include "xd_internal.h"
+#include "xdevice.h"
+
+#define BLK 4096
+#define NBLK 16
+
+/* --- the failing test layer -------------------------------------------------- */
+
+/* Requests of op on a path containing `where` fail while `left` is not 0
+ * (negative: for ever). */
+static struct {
+    enum xd_op op;
+    const char *where;
+    int left;
+} fail;
+
+static void fail_set(enum xd_op op, const char *where, int left)
+{
+    fail.op = op;
+    fail.where = where;
+    fail.left = left;
+}
+
+static int flaky_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    if (fail.where && fail.left && req->op == fail.op && strstr(req->file->path, fail.where)) {
+        if (fail.left > 0)
+            fail.left--;
+        req->result = -EIO;
+        return XD_DONE;
+    }
+    return xd_layer_submit(layer->lower, req);
+}
+
+static const struct xd_ops flaky_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "flaky",
+    .submit = flaky_submit,
+};
+
+/* --- helpers ------------------------------------------------------------------ */
+
+static char err[XD_ERRLEN];
+static char primary_dir[64], copy_dir[64], primary[128], copy[128];
+
+/* file driver, flaky, mirror: as xd_open builds a chain, by hand */
+static struct xd_dev *open_dev(const char *async)
+{
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = calloc(1, sizeof(*dev));
+    xd_clock_init();
+    dev->cfg = cfg;
+    dev->queue_entries = 16;
+    int rc = xd_config_set(cfg, "async", async, "test", err, sizeof(err)) ||
+             xd_config_set(cfg, "enable_redundancy", "true", "test", err, sizeof(err)) ||
+             xd_config_set(cfg, "redundancy_factor", "2", "test", err, sizeof(err)) ||
+             xd_config_set(cfg, "mirror_directories", copy_dir, "test", err, sizeof(err)) ||
+             xd_config_check(cfg, err, sizeof(err)) ||
+             xd_dev_push(dev, &xd_file_ops, err, sizeof(err)) ||
+             xd_dev_push(dev, &flaky_ops, err, sizeof(err)) ||
+             xd_dev_push(dev, &xd_mirror_ops, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(1);
+    }
+    return dev;
+}
+
+static struct xd_file *open_file(struct xd_dev *dev)
+{
+    struct xd_file *f = NULL;
+    unlink(primary);
+    unlink(copy);
+    if (xd_file_open(dev, primary, XD_OPEN_CREATE, NBLK * BLK, &f, err, sizeof(err))) {
+        fprintf(stderr, "%s: %s\n", primary, err);
+        exit(1);
+    }
+    return f;
+}
+
+static void fill(char *buf, int seed)
+{
+    for (int i = 0; i < NBLK * BLK; i++)
+        buf[i] = (char)(i * 7 + seed);
+}
+
+/* The bytes of block b of path equal want's. */
+static bool on_disk(const char *path, int b, const char *want)
+{
+    char got[BLK];
+    int fd = open(path, O_RDONLY);
+    bool same = fd >= 0 && pread(fd, got, BLK, (off_t)b * BLK) == BLK &&
+                !memcmp(got, want + b * BLK, BLK);
+    if (fd >= 0)
+        close(fd);
+    return same;
+}
+
+static void corrupt(const char *path, int b)
+{
+    char junk[BLK];
+    memset(junk, 0xa5, sizeof(junk));
+    int fd = open(path, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, junk, BLK, (off_t)b * BLK) == BLK);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Read block b: inline, or submitted and reaped under an async mode. */
+static int64_t read_block(struct xd_dev *dev, struct xd_file *f, char *buf, int b, bool async)
+{
+    if (!async)
+        return xd_read(dev, f, buf, BLK, (uint64_t)b * BLK);
+    struct xd_req req = {.op = XD_OP_READ, .file = f, .buf = buf, .len = BLK,
+                         .off = (uint64_t)b * BLK};
+    struct xd_req *done[4];
+    int rc = xd_submit(dev, &req);
+    if (rc == XD_QUEUED) {
+        CHECK(xd_commit(dev) >= 0);
+        CHECK(xd_reap(dev, done, 1, 4, NULL) == 1 && done[0] == &req);
+    }
+    return req.result;
+}
+
+/* --- the tests ------------------------------------------------------------------ */
+
+static void test_repair(const char *async)
+{
+    bool queued = strcmp(async, "sync");
+    struct xd_dev *dev = open_dev(async);
+    struct xd_file *f = open_file(dev);
+    static char data[NBLK * BLK], buf[BLK];
+    struct stat st;
+    CHECK_MSG(!stat(copy, &st) && st.st_size == NBLK * BLK, "%s: the copy is missing or short",
+              async);
+    fill(data, 1);
+    CHECK(xd_write(dev, f, data, sizeof(data), 0) == (ssize_t)sizeof(data));
+    for (int b = 0; b < NBLK; b++)
+        CHECK(on_disk(primary, b, data) && on_disk(copy, b, data));
+
+    /* block 3 of the primary goes bad, and the layer below says so once */
+    corrupt(primary, 3);
+    fail_set(XD_OP_READ, primary_dir, 1);
+    CHECK(read_block(dev, f, buf, 3, queued) == BLK);
+    CHECK_MSG(!memcmp(buf, data + 3 * BLK, BLK), "%s: the read was not served from the copy", async);
+    CHECK_MSG(on_disk(primary, 3, data), "%s: the primary was not repaired", async);
+    CHECK(layer_stat(dev, "mirror", "repairs") == 1);
+    CHECK(layer_stat(dev, "mirror", "read_errors") == 1);
+    CHECK(layer_stat(dev, "mirror", "degraded") == 0);
+
+    /* a read that fails every time: served, and degraded at the third */
+    fail_set(XD_OP_READ, primary_dir, -1);
+    for (int i = 0; i < 3; i++) {
+        memset(buf, 0, sizeof(buf));
+        CHECK(read_block(dev, f, buf, 5, queued) == BLK && !memcmp(buf, data + 5 * BLK, BLK));
+    }
+    CHECK_MSG(layer_stat(dev, "mirror", "degraded") == 1, "%s: the primary is not degraded", async);
+    const char *notice = xd_dev_notice(dev);
+    CHECK_MSG(notice && strstr(notice, "copy 1") && strstr(notice, "degraded after 3 errors"),
+              "%s: notice %s", async, notice ? notice : "(none)");
+    long long errors = layer_stat(dev, "mirror", "read_errors");
+    CHECK(read_block(dev, f, buf, 6, queued) == BLK && !memcmp(buf, data + 6 * BLK, BLK));
+    CHECK_MSG(layer_stat(dev, "mirror", "read_errors") == errors, "%s: a degraded copy was read",
+              async);
+    /* the last healthy copy is never degraded: its errors go to the caller */
+    fail_set(XD_OP_READ, copy_dir, -1);
+    for (int i = 0; i < 4; i++)
+        CHECK(read_block(dev, f, buf, 6, queued) == -EIO);
+    CHECK(layer_stat(dev, "mirror", "degraded") == 1);
+    char line[XD_ERRLEN];
+    CHECK(!xd_dev_take_error(dev, line, sizeof(line)) && strstr(line, "no copy of"));
+    fail_set(XD_OP_READ, NULL, 0);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
+static void test_write_failures(void)
+{
+    struct xd_dev *dev = open_dev("io_uring");
+    struct xd_file *f = open_file(dev);
+    static char data[NBLK * BLK], buf[BLK];
+    fill(data, 2);
+    /* every copy fails: the write fails, nobody is degraded */
+    fail_set(XD_OP_WRITE, "/", 1 + 1);
+    CHECK(xd_write(dev, f, data, BLK, 0) == -EIO);
+    CHECK(layer_stat(dev, "mirror", "degraded") == 0);
+    CHECK(layer_stat(dev, "mirror", "write_errors") == 2);
+    /* the copy fails an async write: the write succeeds, the copy is degraded */
+    fail_set(XD_OP_WRITE, copy_dir, 1);
+    struct xd_req req = {.op = XD_OP_WRITE, .file = f, .buf = data, .len = sizeof(data)};
+    struct xd_req *done[4];
+    int rc = xd_submit(dev, &req);
+    if (rc == XD_QUEUED) {
+        CHECK(xd_commit(dev) >= 0);
+        CHECK(xd_reap(dev, done, 1, 4, NULL) == 1 && done[0] == &req);
+    }
+    CHECK(req.result == (int64_t)sizeof(data));
+    CHECK(layer_stat(dev, "mirror", "write_errors") == 3);
+    CHECK(layer_stat(dev, "mirror", "degraded") == 1);
+    /* later writes skip it, and so does a reopen */
+    fill(data, 3);
+    CHECK(xd_write(dev, f, data, sizeof(data), 0) == (ssize_t)sizeof(data));
+    CHECK(on_disk(primary, 0, data) && !on_disk(copy, 0, data));
+    xd_file_close(dev, f);
+    CHECK(!xd_file_open(dev, primary, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    CHECK(xd_read(dev, f, buf, BLK, 0) == BLK && !memcmp(buf, data, BLK));
+    CHECK(layer_stat(dev, "mirror", "degraded") == 1);
+    fail_set(XD_OP_READ, NULL, 0);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
+int main(void)
+{
+    char tmpl[] = "/var/tmp/xd-mirror-XXXXXX";
+    const char *base = mkdtemp(tmpl);
+    if (!base)
+        SKIP("no scratch directory in /var/tmp");
+    snprintf(primary_dir, sizeof(primary_dir), "%s/primary", base);
+    snprintf(copy_dir, sizeof(copy_dir), "%s/copy", base);
+    snprintf(primary, sizeof(primary), "%s/f", primary_dir);
+    snprintf(copy, sizeof(copy), "%s/f", copy_dir);
+    CHECK(!mkdir(primary_dir, 0700) && !mkdir(copy_dir, 0700));
+    test_repair("sync");
+    test_repair("io_uring");
+    test_write_failures();
+    unlink(primary);
+    unlink(copy);
+    rmdir(primary_dir);
+    rmdir(copy_dir);
+    rmdir(base);
+    return check_result();
+}
