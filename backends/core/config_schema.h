@@ -127,9 +127,9 @@
   X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, XD_ANY, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \
   X(tuning, config_file_mode,       MODE,  "0600",  0, 07777, NULL, 0, XD_ANY, "Mode, in octal, of config files xd_config_save (and so xdtune) writes; the mode is set on the new file before it replaces the old one") \
   /* [recovery] */ \
-  X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Periodic checkpoints (not built yet)") \
-  X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, XD_K_PENDING, XD_ANY, "Seconds between checkpoints (not built yet)") \
-  X(recovery, checkpoint_directory,    STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Checkpoint directory (not built yet)") \
+  X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Copy every file open on the device into checkpoint_directory at a flush boundary every checkpoint_interval_sec (not with the block and hybrid types); build/xdcheckpoint lists, verifies and restores them") \
+  X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, 0, XD_ANY, "Seconds between checkpoints: the first fsync/fdatasync that completes after them takes one") \
+  X(recovery, checkpoint_directory,    STR,  "",      0, 0, NULL, 0, XD_ANY, "Directory of the checkpoints (needed with enable_checkpoints): made with dir_permissions when missing; never a symlink, and the caller's") \
   X(recovery, max_retries,             INT,  "0",     0, 100, NULL, XD_K_PENDING, XD_ANY, "Retries of a failed I/O (arrives with the retry layer)") \
   X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, XD_K_PENDING, XD_ANY, "Delay before a retry (arrives with the retry layer)") \
   X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, XD_K_PENDING, XD_ANY, "Double the delay per retry (arrives with the retry layer)") \
@@ -138,7 +138,7 @@
   X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, XD_K_PENDING, XD_ANY, "Number of copies (arrives with the mirror layer)") \
   X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Directories of the extra copies, comma-separated, one per copy beyond the first (arrives with the mirror layer)") \
   X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, XD_K_PENDING, XD_ANY, "Bytes covered by one crc32c (arrives with the checksum layer)") \
-  X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, XD_K_PENDING, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken (not built yet)") \
+  X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, 0, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken") \
   /* [fault] injection, for testing error handling (arrives with the fault layer) */ \
   X(fault, enable_fault_injection, BOOL,  "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Inject I/O faults just above the driver (not built yet)") \
   X(fault, fault_seed,             INT,   "1",     0, 2147483647, NULL, XD_K_PENDING, XD_ANY, "Seed of the fault layer's random choices (not built yet)") \
