@@ -62,7 +62,7 @@ struct ckpt_layer {
     const char *type_name;
     struct ckpt_file *files;
     struct {
-        uint64_t taken, failed, last_bytes, files_cloned, files_copied, writes_held;
+        uint64_t taken, failed, last_bytes, last_us, files_cloned, files_copied, writes_held;
         int64_t last_time; /* unix seconds of the last one taken; 0: none yet */
     } count;
     char last_id[XD_CKPT_ID_LEN + 1];
@@ -288,6 +288,7 @@ static void ckpt_take(struct ckpt_layer *c)
     c->last_ns = xd_clock_monotonic_ns();
     if (!c->files)
         return;
+    uint64_t start_ns = c->last_ns;
     clock_gettime(CLOCK_REALTIME, &now);
     ckpt_names(&now, ++c->seq, id, sizeof(id), when, sizeof(when));
     snprintf(tmp, sizeof(tmp), ".tmp-%s-%d", id, (int)getpid());
@@ -307,6 +308,7 @@ static void ckpt_take(struct ckpt_layer *c)
             c->count.taken++;
             c->count.last_bytes = (uint64_t)bytes;
             c->count.last_time = now.tv_sec;
+            c->count.last_us = (xd_clock_monotonic_ns() - start_ns) / 1000;
             snprintf(c->last_id, sizeof(c->last_id), "%.*s", XD_CKPT_ID_LEN, id);
             ckpt_prune(c);
             return;
@@ -476,6 +478,7 @@ static void ckpt_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "taken", c->count.taken);
     xd_json_int(j, "last_time", c->count.last_time);
     xd_json_uint(j, "last_bytes", c->count.last_bytes);
+    xd_json_uint(j, "last_us", c->count.last_us); /* how long the caller waited for it */
     xd_json_uint(j, "failed", c->count.failed);
     xd_json_uint(j, "files_cloned", c->count.files_cloned);
     xd_json_uint(j, "files_copied", c->count.files_copied);
