@@ -16,7 +16,9 @@
  * close: a close is no flush boundary, and programs that open and close
  * files often would multiply copies.
  *
- * How: the files the drivers opened (xd_file_path of the bottom layer: a
+ * How: every open file is flushed below us (the caller's flush covered one
+ * file; a write-back cache may hold blocks of the others), then the files
+ * the drivers opened (xd_file_path of the bottom layer: a
  * tmpfs type's copy on the tmpfs, the compressed type's container) are
  * copied into ".tmp-<id>-<pid>" (FICLONE when the file system shares
  * extents, read/write otherwise; each copy fsync'd), then manifest.json is
@@ -47,7 +49,7 @@
 
 struct ckpt_file {
     struct ckpt_file *next;
-    const struct xd_file *file;
+    struct xd_file *file;
     char *path; /* absolute: the file the driver opened, where restore writes */
 };
 
@@ -280,8 +282,28 @@ static int ckpt_publish(struct ckpt_layer *c, const char *tmp, const struct time
     return rc;
 }
 
-static void ckpt_take(struct ckpt_layer *c)
+/* Flush every open file below us first: the caller's flush covered one
+ * file, and a write-back cache below may hold others' blocks (or blocks of
+ * writes that completed since). After this the files hold everything. */
+static int ckpt_flush_all(struct xd_layer *layer, struct ckpt_layer *c, char *err, size_t errlen)
 {
+    for (struct ckpt_file *f = c->files; f; f = f->next) {
+        struct xd_req req = {.op = XD_OP_FSYNC, .file = f->file};
+        xd_req_set_flags(&req, XD_REQ_SYNC);
+        int rc = xd_layer_submit(layer->lower, &req);
+        if (rc >= 0)
+            rc = req.result < 0 ? (int)req.result : 0;
+        if (rc < 0) {
+            xd_errf(err, errlen, "checkpoint of %s: cannot flush it: %s", f->path, strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void ckpt_take(struct xd_layer *layer)
+{
+    struct ckpt_layer *c = layer->priv;
     struct timespec now;
     char id[64], when[64], tmp[96], err[XD_ERRLEN] = "";
     c->armed = false;
@@ -292,13 +314,14 @@ static void ckpt_take(struct ckpt_layer *c)
     clock_gettime(CLOCK_REALTIME, &now);
     ckpt_names(&now, ++c->seq, id, sizeof(id), when, sizeof(when));
     snprintf(tmp, sizeof(tmp), ".tmp-%s-%d", id, (int)getpid());
-    int64_t rc = 0;
-    int tdir = xd_mkdir_own_at(c->dirfd, tmp, c->dir_mode);
-    if (tdir < 0) {
+    int tdir = -1;
+    int64_t rc = ckpt_flush_all(layer, c, err, sizeof(err));
+    if (!rc && (tdir = xd_mkdir_own_at(c->dirfd, tmp, c->dir_mode)) < 0) {
         rc = tdir;
         xd_errf(err, sizeof(err), "checkpoint_directory=%s: cannot make %s: %s", c->dir, tmp,
                 xd_refusal(tdir));
-    } else {
+    }
+    if (!rc) {
         rc = ckpt_fill(c, tdir, id, when, &now, err, sizeof(err));
         close(tdir);
     }
@@ -333,13 +356,14 @@ static bool ckpt_is_flush(const struct xd_req *req)
 }
 
 /* A flush completed: a boundary, if the interval has run out. */
-static void ckpt_flushed(struct ckpt_layer *c, const struct xd_req *req)
+static void ckpt_flushed(struct xd_layer *layer, const struct xd_req *req)
 {
+    struct ckpt_layer *c = layer->priv;
     if (req->result < 0 || xd_clock_monotonic_ns() - c->last_ns < c->interval_ns)
         return;
     c->armed = true;
     if (!c->writes_in_flight)
-        ckpt_take(c);
+        ckpt_take(layer);
 }
 
 static int ckpt_submit(struct xd_layer *layer, struct xd_req *req)
@@ -352,14 +376,14 @@ static int ckpt_submit(struct xd_layer *layer, struct xd_req *req)
             return -EBUSY; /* the caller reaps; the checkpoint goes when they drain */
         }
         if (!c->writes_in_flight)
-            ckpt_take(c);
+            ckpt_take(layer);
     }
     c->writes_in_flight += write;
     int rc = xd_layer_submit(layer->lower, req);
     if (write && rc != XD_QUEUED)
         c->writes_in_flight--;
     if (rc == XD_DONE && ckpt_is_flush(req))
-        ckpt_flushed(c, req);
+        ckpt_flushed(layer, req);
     return rc;
 }
 
@@ -376,7 +400,7 @@ static int ckpt_reap(struct xd_layer *layer, struct xd_req **done, unsigned min,
     if (flushed && xd_clock_monotonic_ns() - c->last_ns >= c->interval_ns)
         c->armed = true;
     if (c->armed && !c->writes_in_flight)
-        ckpt_take(c);
+        ckpt_take(layer);
     return n;
 }
 
