@@ -3,7 +3,7 @@
 #   make          install missing packages (root) or name them, fetch and
 #                 configure the source of the installed fio, build everything
 #                 (the library, the fio engine, xdconfig, xdreport, xdmicro,
-#                 xdcachesim and xdtune)
+#                 xdcachesim, xdcheckpoint and xdtune)
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make torture  tests/torture.py: random fio jobs with verify over every type
 #                 and mode (minutes; TORTURE_SEED=, TORTURE_CASES= replay)
@@ -59,7 +59,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
-MAN_PAGES := $(addprefix $(BUILD)/man/,xdconfig.1 xdreport.1 xdtune.1 libxdevice.3 xdevice.7)
+MAN_PAGES := $(addprefix $(BUILD)/man/,xdconfig.1 xdreport.1 xdtune.1 xdcheckpoint.1 libxdevice.3 xdevice.7)
 
 LIB_SRCS := $(wildcard backends/*.c backends/core/*.c backends/drivers/*.c backends/drivers/*/*.c backends/layers/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -98,7 +98,7 @@ FIO_CPPFLAGS = -iquote $(FIOSRC) -include $(FIOSRC)/config-host.h \
 .PHONY: all test bench perf docs clean man install uninstall deb
 
 all: $(BUILD)/libxdevice.a $(BUILD)/libxdevice.so $(BUILD)/xdevice.so $(BUILD)/xdconfig \
-	$(BUILD)/xdreport $(BUILD)/xdmicro $(BUILD)/xdcachesim $(BUILD)/xdtune $(MAN_PAGES) \
+	$(BUILD)/xdreport $(BUILD)/xdmicro $(BUILD)/xdcachesim $(BUILD)/xdcheckpoint $(BUILD)/xdtune $(MAN_PAGES) \
 	$(BUILD)/xdevice-defaults.ini
 
 # --- packages and fio source -------------------------------------------------
@@ -166,6 +166,10 @@ $(BUILD)/xdmicro: backends/tools/xdmicro.c $(BUILD)/libxdevice.a
 # xdcachesim: replay a trace (trace=FILE) through LRU, S3-FIFO and Belady's MIN.
 $(BUILD)/xdcachesim: backends/tools/xdcachesim.c $(BUILD)/libxdevice.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
+# xdcheckpoint: list, verify and restore the checkpoint layer's checkpoints.
+$(BUILD)/xdcheckpoint: backends/tools/xdcheckpoint.c $(BUILD)/libxdevice.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a -lcjson $(LIBS)
 
 # README's parameter table is generated from the schema; tests check it is current.
 docs: $(BUILD)/xdconfig

@@ -24,6 +24,7 @@ extern const struct xd_ops xd_fault_ops;    /* just above the driver */
 extern const struct xd_ops xd_checksum_ops;
 extern const struct xd_ops xd_mirror_ops;
 extern const struct xd_ops xd_retry_ops;
+extern const struct xd_ops xd_checkpoint_ops; /* just under stats */
 
 /* The compressed type's containers (drivers/compressed/files.c): the type's
  * path_prepare and path_size. */

@@ -7,7 +7,7 @@
  * Every chain is the type's base with the common layers over it, those
  * its config asks for (common_layers below, bottom first):
  *
- *   stats -> [cache] -> [retry] -> [mirror] -> [checksum] -> [sparse] -> [fault] -> base
+ *   stats -> [checkpoint] -> [cache] -> [retry] -> [mirror] -> [checksum] -> [sparse] -> [fault] -> base
  *
  *   regular     file
  *   direct      file (O_DIRECT, io_alignment)
@@ -74,10 +74,20 @@ static const struct xd_type xd_type_tmpfs = {
     .flags = XD_TYPE_HOLES | XD_TYPE_SEARCHED,
 };
 
+/* A checkpoint is a copy of files in a directory: a whole device copied on
+ * every interval, and restored by rename, is not what a block user wants. */
+static int block_check(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->enable_checkpoints)
+        return xd_config_conflict(cfg, XD_KEY_enable_checkpoints, XD_KEY_storage_type, "checkpoints copy files, not block devices; allowed with every type but block and hybrid", err, errlen);
+    return 0;
+}
+
 static const struct xd_type xd_type_block = {
     .name = "block",
     .base = (const struct xd_ops *const[]){&xd_block_ops, NULL},
     .flags = XD_TYPE_DIRECT_IO,
+    .check = block_check,
     .config_caps = XD_CFG_TRIM_KEY,
 };
 
@@ -129,6 +139,8 @@ static int hybrid_check(const struct xd_config *cfg, char *err, size_t errlen)
         return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type, "the hybrid type's hot tier is a tmpfs; set cold_storage_type=direct for O_DIRECT on the cold tier", err, errlen);
     if (cfg->enable_sparse)
         return xd_config_conflict(cfg, XD_KEY_enable_sparse, XD_KEY_storage_type, "set cold_storage_type=sparse for holes in the cold tier", err, errlen);
+    if (cfg->enable_checkpoints)
+        return xd_config_conflict(cfg, XD_KEY_enable_checkpoints, XD_KEY_storage_type, "a hybrid file is a cold file, a map and hot copies that migration moves under a copy; checkpoints take every other type but block", err, errlen);
     int rc = xd_config_check_power_of_two(cfg, XD_KEY_tier_extent_size, err, errlen);
     if (rc)
         return rc;
@@ -186,7 +198,8 @@ void xd_type_choices_with(unsigned flags, char *buf, size_t len)
  * meets real failures; checksum over the data as stored (holes included);
  * mirror over checksummed copies, so a mismatch is served from another
  * copy; retry above them all; the cache sees what the caller asked for;
- * stats on top, timing all of it. */
+ * checkpoints over the cache, so a flush has emptied it below them; stats
+ * on top, timing all of it. */
 static bool want_fault(const struct xd_config *cfg, const struct xd_type *t)
 {
     return cfg->enable_fault_injection;
@@ -211,6 +224,10 @@ static bool want_cache(const struct xd_config *cfg, const struct xd_type *t)
 {
     return cfg->enable_read_cache || cfg->trace[0];
 }
+static bool want_checkpoint(const struct xd_config *cfg, const struct xd_type *t)
+{
+    return cfg->enable_checkpoints;
+}
 static bool always(const struct xd_config *cfg, const struct xd_type *t) { return true; }
 
 static const struct {
@@ -219,7 +236,7 @@ static const struct {
 } common_layers[] = {
     {&xd_fault_ops, want_fault},   {&xd_sparse_ops, want_sparse}, {&xd_checksum_ops, want_checksum},
     {&xd_mirror_ops, want_mirror}, {&xd_retry_ops, want_retry},   {&xd_cache_ops, want_cache},
-    {&xd_stats_ops, always},
+    {&xd_checkpoint_ops, want_checkpoint}, {&xd_stats_ops, always},
 };
 
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)

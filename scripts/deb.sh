@@ -67,7 +67,8 @@ Description: storage backend stack as a library and an fio ioengine
  libxdevice (drivers and layers: regular, mmap, direct, tmpfs, block,
  sparse, compressed, hybrid; one INI schema), its fio engine in
  /usr/lib/$triplet/fio/xdevice.so, and the tools xdconfig, xdtune,
- xdreport, xdmicro and xdcachesim. The engine matches fio $fio_version.
+ xdreport, xdmicro, xdcachesim and xdcheckpoint. The engine matches fio
+ $fio_version.
 EOF
 # the shared library: let libc-bin refresh the loader's cache
 echo "activate-noawait ldconfig" >"$root/DEBIAN/triggers"

@@ -19,8 +19,8 @@ MANIFEST=${MANIFEST:-1}
 MAJOR=${VERSION%%.*}
 REAL=libxdevice.so.$VERSION
 SONAME=libxdevice.so.$MAJOR
-TOOLS="xdconfig xdreport xdtune xdmicro xdcachesim"
-MAN_PAGES="man1/xdconfig.1 man1/xdreport.1 man1/xdtune.1 man3/libxdevice.3 man7/xdevice.7"
+TOOLS="xdconfig xdreport xdtune xdmicro xdcachesim xdcheckpoint"
+MAN_PAGES="man1/xdconfig.1 man1/xdreport.1 man1/xdtune.1 man1/xdcheckpoint.1 man3/libxdevice.3 man7/xdevice.7"
 MANIFEST_PATH=$DATADIR/xdevice/install-manifest
 
 die() { echo "xdevice: install.sh: $*" >&2; exit 1; }

@@ -829,6 +829,15 @@ static int check_checksums(const struct xd_config *cfg, const struct xd_type *ty
     return 0;
 }
 
+static int check_checkpoints(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->enable_checkpoints || cfg->checkpoint_directory[0])
+        return 0;
+    xd_errf(err, errlen, "%s: enable_checkpoints=true needs checkpoint_directory; allowed: a directory path",
+            origin_of(cfg, XD_KEY_enable_checkpoints));
+    return -EINVAL;
+}
+
 /* The keys that only some types take, by what the type entry says it can
  * do; the allowed list in each message comes from the type table. */
 static int check_type_keys(const struct xd_config *cfg, const struct xd_type *type, char *err,
@@ -952,6 +961,8 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
         rc = check_fault_retry(cfg, err, errlen);
     if (!rc)
         rc = check_mirror(cfg, type, err, errlen);
+    if (!rc)
+        rc = check_checkpoints(cfg, err, errlen);
     if (rc)
         return rc;
     if (cfg->sector_size & (cfg->sector_size - 1)) {

@@ -127,9 +127,9 @@
   X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, XD_ANY, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \
   X(tuning, config_file_mode,       MODE,  "0600",  0, 07777, NULL, 0, XD_ANY, "Mode, in octal, of config files xd_config_save (and so xdtune) writes; the mode is set on the new file before it replaces the old one") \
   /* [recovery] */ \
-  X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Periodic checkpoints (not built yet)") \
-  X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, XD_K_PENDING, XD_ANY, "Seconds between checkpoints (not built yet)") \
-  X(recovery, checkpoint_directory,    STR,  "",      0, 0, NULL, XD_K_PENDING, XD_ANY, "Checkpoint directory (not built yet)") \
+  X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Copy every file open on the device into checkpoint_directory at a flush boundary every checkpoint_interval_sec (not with the block and hybrid types); build/xdcheckpoint lists, verifies and restores them") \
+  X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, 0, XD_ANY, "Seconds between checkpoints: the first fsync/fdatasync that completes after them takes one") \
+  X(recovery, checkpoint_directory,    STR,  "",      0, 0, NULL, 0, XD_ANY, "Directory of the checkpoints (needed with enable_checkpoints): made with dir_permissions when missing; never a symlink, and the caller's") \
   X(recovery, max_retries,             INT,  "0",     0, 100, NULL, 0, XD_ANY, "Retries of a request that failed with a transient error (EIO, EAGAIN, EINTR, ETIMEDOUT; never ENOSPC, EINVAL or others); above 0 puts the retry layer in the chain. Async requests wait for their retry without blocking the queue") \
   X(recovery, retry_delay_ms,          INT,  "10",    0, 60000, NULL, 0, XD_ANY, "Milliseconds before the first retry of a request (max_retries)") \
   X(recovery, exponential_backoff,     BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Double retry_delay_ms for each further retry of a request") \
@@ -138,7 +138,7 @@
   X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, 0, XD_ANY, "Number of copies of each file, the caller's included, with enable_redundancy=true") \
   X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, 0, XD_ANY, "Existing directories of the extra copies, comma-separated, one per copy beyond the first (redundancy_factor - 1); a copy is <directory>/<the file's name>") \
   X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, 0, XD_ANY, "Bytes covered by one crc32c (enable_checksums), a power of two; a write or read not on these boundaries completes inline, reading the rest of its blocks. A sidecar keeps the size it was made with") \
-  X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, XD_K_PENDING, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken (not built yet)") \
+  X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, 0, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken") \
   /* [fault] injection, for testing error handling (layers/fault.c) */ \
   X(fault, enable_fault_injection, BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Inject I/O faults just above the driver (the fault layer), for testing error handling: which requests fail is set by fault_every or fault_probability, deterministically from fault_seed") \
   X(fault, fault_seed,             INT,   "1",     0, 2147483647, NULL, 0, XD_ANY, "Seed of the fault layer's choices: the same seed and the same requests give the same faults") \

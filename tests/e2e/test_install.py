@@ -19,7 +19,7 @@ import pytest
 from conftest import FIO, REPO
 
 MiB = 1024 * 1024
-MAN_PAGES = ["man1/xdconfig.1", "man1/xdreport.1", "man1/xdtune.1", "man3/libxdevice.3",
+MAN_PAGES = ["man1/xdconfig.1", "man1/xdreport.1", "man1/xdtune.1", "man1/xdcheckpoint.1", "man3/libxdevice.3",
              "man7/xdevice.7"]
 
 
@@ -68,7 +68,7 @@ def test_installed_layout(root):
     assert (lib / "libxdevice.a").is_file() and (root / "usr/include/xdevice.h").is_file()
     engine = lib / "fio/xdevice.so"
     assert stat.S_IMODE(engine.stat().st_mode) == 0o644, "the engine is loaded, never executed"
-    for tool in ["xdconfig", "xdreport", "xdtune", "xdmicro", "xdcachesim"]:
+    for tool in ["xdconfig", "xdreport", "xdtune", "xdmicro", "xdcachesim", "xdcheckpoint"]:
         assert os.access(root / "usr/bin" / tool, os.X_OK), tool
     for page in MAN_PAGES:
         assert (root / "usr/share/man" / page).is_file(), page

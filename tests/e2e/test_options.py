@@ -57,8 +57,8 @@ BAD = {
     "out-of-range": ({"max_events": "0"}, None, ["xd_max_events", "=0", "out of range", "65536"]),
     "bad-bool": ({"use_sync_writes": "maybe"}, None, ["xd_use_sync_writes", "maybe"]),
     "pending-feature": (
-        {"enable_checkpoints": "1"}, None,
-        ["xd_enable_checkpoints", "=1", "not built yet"],
+        {"enable_health_check": "1"}, None,
+        ["xd_enable_health_check", "=1", "not built yet"],
     ),
     "hybrid-conflict": (
         {"type": "hybrid", "cold_storage_type": "direct", "cold_enable_compression": "1"}, None,

@@ -77,8 +77,8 @@ static void test_values(void)
     CHECK(set(cfg, "migration_interval_sec", "0.1") == 0 && cfg->migration_interval_sec == 0.1);
     CHECK(set(cfg, "migration_interval_sec", "0.001") == -EINVAL && strstr(err, "migration_interval_sec"));
     CHECK(set(cfg, "storage_type", "sparse") == 0 && cfg->storage_type == XD_TYPE_SPARSE);
-    CHECK(set(cfg, "enable_checkpoints", "true") == -EINVAL && strstr(err, "not built yet"));
-    CHECK(set(cfg, "enable_checkpoints", "false") == 0); /* the default is fine */
+    CHECK(set(cfg, "enable_health_check", "true") == -EINVAL && strstr(err, "not built yet"));
+    CHECK(set(cfg, "enable_health_check", "false") == 0); /* the default is fine */
     CHECK(strcmp(xd_config_get(cfg, "async"), "io_uring") == 0);
     CHECK(xd_config_get(cfg, "nope") == NULL);
     xd_config_free(cfg);
@@ -161,6 +161,16 @@ static void test_conflicts(void)
     cfg = xd_config_new();
     CHECK(set(cfg, "io_alignment", "3000") == 0);
     CHECK(xd_config_check(cfg, err, sizeof(err)) == -EINVAL && strstr(err, "power of two"));
+    xd_config_free(cfg);
+    cfg = xd_config_new(); /* checkpoints need a directory, and refuse hybrid and block */
+    CHECK(set(cfg, "enable_checkpoints", "true") == 0);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == -EINVAL && strstr(err, "needs checkpoint_directory"));
+    CHECK(set(cfg, "checkpoint_directory", "/tmp/ck") == 0);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == 0);
+    CHECK(set(cfg, "storage_type", "block") == 0);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == -EINVAL && strstr(err, "storage_type=block"));
+    CHECK(set(cfg, "storage_type", "hybrid") == 0);
+    CHECK(xd_config_check(cfg, err, sizeof(err)) == -EINVAL && strstr(err, "storage_type=hybrid"));
     xd_config_free(cfg);
 }
 
