@@ -364,8 +364,7 @@ static const char *json_member(const char *p, const char *key)
     return NULL;
 }
 
-/* layers.LAYER.NAME as a number; false when absent. */
-static bool health_figure(const char *stats, const char *layer, const char *name, double *value)
+bool xd_health_figure(const char *stats, const char *layer, const char *name, double *value)
 {
     const char *p = json_member(stats, "layers");
     p = p ? json_member(p, layer) : NULL;
@@ -382,7 +381,7 @@ static void health_counter(struct health *h, const char *stats, const char *laye
 {
     char path[128];
     double v;
-    if (!health_figure(stats, layer, name, &v))
+    if (!xd_health_figure(stats, layer, name, &v))
         return; /* the layer is not in the chain, or does not count this */
     snprintf(path, sizeof(path), "layers.%s.%s", layer, name);
     health_add(h, layer, &(struct health_target){.key = "stats", .path = path}, v == 0, "%.0f %s", v, what);

@@ -3,6 +3,7 @@
 #ifndef XD_HEALTH_H
 #define XD_HEALTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct xd_config;
@@ -12,5 +13,9 @@ struct xd_dev;
  * newline ("" when none), malloc'd into *lines. */
 char *xd_health_report(const struct xd_config *cfg, struct xd_dev *dev, int *healthy,
                        char **lines, char *err, size_t errlen);
+
+/* layers.LAYER.NAME of a stats JSON text (xd_stats_json) as a number;
+ * false when it is absent or not a number. */
+bool xd_health_figure(const char *stats, const char *layer, const char *name, double *value);
 
 #endif
