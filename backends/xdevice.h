@@ -217,7 +217,11 @@ XD_API int xd_config_build(struct xd_config **out, const char *ini_path,
  * metrics_interval_sec it appends one xd_stats_interval_json line (job:
  * name, jobnum) in one write(2), so monitors sharing the file (threads or
  * processes) never mix lines; after a stall, one record covers the gap. A
- * write that fails ends the records with a note. Returns the XD_MONITOR_*
+ * write that fails ends the records with a note. With enable_health_check,
+ * it runs xd_health_json at open and every health_check_interval_sec after:
+ * the next record carries the latest report as "health", and each problem
+ * is noted the first time it is found ("NAME: health: KEY=PATH: what").
+ * Returns the XD_MONITOR_*
  * bits of what it did (0: nothing).
  *
  * Notes are lines for a person, without a newline: each changed key
@@ -234,6 +238,7 @@ XD_API int xd_config_build(struct xd_config **out, const char *ini_path,
  * not touch the device, which may be open or closed already. */
 #define XD_MONITOR_RELOAD 1 /* poll acted on a rewrite or removal of config_path */
 #define XD_MONITOR_RECORD 2 /* poll appended a record */
+#define XD_MONITOR_HEALTH 4 /* poll ran a health check (enable_health_check) */
 struct xd_monitor_opts {
     const char *config_path;   /* the INI to follow; NULL: none */
     const struct xd_config_override *overrides; /* over it at every reload */
@@ -411,6 +416,25 @@ XD_API struct xd_stats_mark *xd_stats_mark_new(void);
 XD_API void xd_stats_mark_free(struct xd_stats_mark *mark);
 XD_API char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark,
                                     const char *job_name, unsigned jobnum);
+
+/* --- health (enable_health_check; xdconfig health) ---------------------
+ * Whether the world cfg names is fit to run in, as a JSON object, malloc'd:
+ *   {"healthy": bool, "checks": [{"check", "key", "path", "ok", "detail"}],
+ *    "problems": ["KEY=PATH: what is wrong", ...]}
+ * From cfg alone: every directory the config names (base_directory,
+ * tmpfs_directory or hot_directory, cold_directory, checkpoint_directory,
+ * each of mirror_directories) exists (one xdevice makes at open may be
+ * absent), is writable by us, is owned by us or root and not writable by
+ * others unless sticky (allow_shared_directories skips that), has room for
+ * default_file_size (hot_cache_size for a hot tier) and is not full, and a
+ * tmpfs directory is on a tmpfs; block_device is a block device we can read
+ * and write. With dev (cfg may then be NULL: the device's), also its figures
+ * from xd_stats_json, read by name and skipped when a layer does not report
+ * them: layers.mirror.degraded, layers.checksum.mismatches and
+ * layers.retry.failed must be 0. *healthy (may be NULL): 1 when no check
+ * failed. NULL with one line in err when out of memory or given nothing. */
+XD_API char *xd_health_json(const struct xd_config *cfg, struct xd_dev *dev, int *healthy,
+                            char *err, size_t errlen);
 
 /* Publish this device's figures as one job of a run's stats document at
  * path: {"xdevice":{...},"jobs":[...],"aggregate":{...}}. Each job leaves a

@@ -156,8 +156,8 @@
   X(monitoring, metrics_interval_sec,        INT,  "0",     0, 86400, NULL, 0, XD_ANY, "Seconds between periodic stats records, 0 for none. The fio engine (option xd_stats_interval is short for it) appends one JSON line per job and interval to xd_stats_log, or to the xd_stats file's name plus .jsonl; programs linking libxdevice call xd_stats_interval_json") \
   X(monitoring, log_slow_operations,         BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Count and log operations slower than slow_operation_threshold_ms") \
   X(monitoring, slow_operation_threshold_ms, INT,  "100",   1, 3600000, NULL, XD_K_LIVE, XD_ANY, "Latency in milliseconds above which an operation counts as slow") \
-  X(monitoring, enable_health_check,         BOOL, "false", 0, 0, NULL, XD_K_PENDING, XD_ANY, "Periodic health checks (not built yet)") \
-  X(monitoring, health_check_interval_sec,   INT,  "60",    1, 86400, NULL, XD_K_PENDING, XD_ANY, "Seconds between health checks (not built yet)")
+  X(monitoring, enable_health_check,         BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Check at open and every health_check_interval_sec that the directories and devices the config names exist, are usable and not full, that a tmpfs directory is on a tmpfs, and that the layers count no degraded mirror, checksum mismatch or failed retry; each problem is told once (the fio engine prints it) and the periodic stats record carries the report as \"health\". xdconfig health FILE.ini runs the same check on demand") \
+  X(monitoring, health_check_interval_sec,   INT,  "60",    1, 86400, NULL, 0, XD_ANY, "Seconds between health checks (enable_health_check)")
 /* clang-format on */
 
 /* Tunable keys: the dimensions xdtune searches, with their bounds and steps.

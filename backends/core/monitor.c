@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fileutil.h"
+#include "health.h"
 #include "xd_internal.h"
 
 #define MONITOR_TICK_NS 100000000ull /* look for a rewritten config 10 times a second */
@@ -158,6 +159,11 @@ struct xd_monitor {
     int stats_fd;                /* the records' file, O_APPEND; -1: none */
     char *notes[MONITOR_NOTES];  /* oldest first */
     unsigned nnotes;
+    uint64_t next_health_ns;     /* when the next health check is due; 0: none */
+    uint64_t health_interval_ns;
+    char *health;                /* the latest check's report, for the next record */
+    char *told[MONITOR_NOTES];   /* the problems noted already: each is told once */
+    unsigned ntold;
 };
 
 static void __attribute__((format(printf, 2, 3))) monitor_note(struct xd_monitor *m,
@@ -184,11 +190,29 @@ char *xd_monitor_note(struct xd_monitor *m)
     return line;
 }
 
+/* The record object with "health": the latest check's report added as its
+ * last member; the record itself when there is none. */
+static char *monitor_add_health(struct xd_monitor *m, char *record)
+{
+    char *out = NULL;
+    size_t len = record ? strlen(record) : 0;
+    if (!m->health || len < 2 || record[len - 1] != '}')
+        return record;
+    if (asprintf(&out, "%.*s,\"health\":%s}", (int)(len - 1), record, m->health) < 0)
+        out = NULL;
+    free(record);
+    if (out) {
+        free(m->health);
+        m->health = NULL;
+    }
+    return out;
+}
+
 /* One record, one write(2) on an O_APPEND file, so the lines of monitors
  * that share the file (threads or processes) never interleave. */
 static int monitor_write_record(struct xd_monitor *m)
 {
-    char *text = xd_stats_interval_json(m->dev, m->mark, m->name, m->jobnum);
+    char *text = monitor_add_health(m, xd_stats_interval_json(m->dev, m->mark, m->name, m->jobnum));
     size_t len = text ? strlen(text) : 0;
     char *line = text ? realloc(text, len + 1) : NULL;
     if (!line) {
@@ -290,6 +314,62 @@ static int monitor_watch(struct xd_monitor *m)
     return 0;
 }
 
+/* --- the health check (enable_health_check) ----------------------------------- */
+
+static bool monitor_told(struct xd_monitor *m, const char *line, size_t len)
+{
+    for (unsigned i = 0; i < m->ntold; i++)
+        if (!strncmp(m->told[i], line, len) && !m->told[i][len])
+            return true;
+    return false;
+}
+
+/* Check now; keep the report for the next record, and note each problem
+ * the first time it is found (a problem that persists is not news). */
+static void monitor_health(struct xd_monitor *m)
+{
+    char err[XD_ERRLEN], *lines = NULL;
+    int healthy;
+    char *text = xd_health_report(NULL, m->dev, &healthy, &lines, err, sizeof(err));
+    if (!text) {
+        monitor_note(m, "%shealth check: %s", m->prefix, err);
+        return;
+    }
+    free(m->health);
+    m->health = text;
+    for (char *line = lines, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
+        size_t len = (size_t)(nl - line);
+        if (monitor_told(m, line, len) || m->ntold == MONITOR_NOTES)
+            continue;
+        m->told[m->ntold++] = strndup(line, len);
+        monitor_note(m, "%shealth: %.*s", m->prefix, (int)len, line);
+    }
+    free(lines);
+}
+
+static int monitor_health_due(struct xd_monitor *m, uint64_t now)
+{
+    if (!m->next_health_ns || now < m->next_health_ns)
+        return 0;
+    monitor_health(m);
+    m->next_health_ns += m->health_interval_ns;
+    if (m->next_health_ns <= now) /* after a stall, one check */
+        m->next_health_ns = now + m->health_interval_ns;
+    return XD_MONITOR_HEALTH;
+}
+
+/* A first check at open, so a problem is told before the run rather than
+ * an interval into it, and the first record carries a report. */
+static void monitor_start_health(struct xd_monitor *m)
+{
+    const struct xd_config *cfg = xd_dev_config(m->dev);
+    if (!cfg->enable_health_check)
+        return;
+    m->health_interval_ns = (uint64_t)cfg->health_check_interval_sec * 1000000000ull;
+    monitor_health(m);
+    m->next_health_ns = xd_now_ns() + m->health_interval_ns;
+}
+
 int xd_monitor_poll(struct xd_monitor *m)
 {
     uint64_t now = xd_now_ns();
@@ -299,6 +379,7 @@ int xd_monitor_poll(struct xd_monitor *m)
     m->next_tick_ns = now + MONITOR_TICK_NS;
     if (m->watch)
         did |= monitor_watch(m);
+    did |= monitor_health_due(m, now);
     if (m->next_stats_ns && now >= m->next_stats_ns) {
         if (!monitor_write_record(m))
             did |= XD_MONITOR_RECORD;
@@ -432,6 +513,7 @@ int xd_monitor_open(struct xd_monitor **out, struct xd_dev *dev, const struct xd
     if ((rc = monitor_start_records(m, opts ? opts->stats_log : NULL, err, errlen)))
         goto fail;
     m->next_tick_ns = xd_now_ns() + MONITOR_TICK_NS;
+    monitor_start_health(m);
     if (m->config_path)
         monitor_start_watch(m);
     *out = m;
@@ -451,6 +533,9 @@ void xd_monitor_close(struct xd_monitor *m)
     xd_stats_mark_free(m->mark);
     for (unsigned i = 0; i < m->nnotes; i++)
         free(m->notes[i]);
+    for (unsigned i = 0; i < m->ntold; i++)
+        free(m->told[i]);
+    free(m->health);
     for (unsigned i = 0; m->overrides && i < m->n_overrides; i++) {
         free((char *)m->overrides[i].key);
         free((char *)m->overrides[i].value);

@@ -10,6 +10,9 @@
  *                               readers see the whole old or new file); a missing
  *                               FILE starts from the defaults
  *   xdconfig tunables           the tuner's search space, one key per line
+ *   xdconfig health FILE.ini    whether the directories and devices FILE names
+ *                               are fit to run in: JSON on stdout, one line per
+ *                               problem on stderr; exit 0 healthy, 1 not, 2 bad usage
  *
  * It uses the same parser and checks as the library and the fio engine, so a
  * file it accepts is a file they accept.
@@ -20,11 +23,12 @@
 #include <string.h>
 
 #include "../core/config.h"
+#include "../core/health.h"
 #include "../xdevice.h"
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: xdconfig check FILE.ini | json FILE.ini | defaults | markdown | roff | tunables\n"
+    fprintf(stderr, "usage: xdconfig check FILE.ini | json FILE.ini | health FILE.ini | defaults | markdown | roff | tunables\n"
                     "       xdconfig set FILE.ini KEY=VALUE...\n");
     return 2;
 }
@@ -210,6 +214,30 @@ static int print_tunables(void)
     return 0;
 }
 
+/* The health check of a file's config (xd_health_json): a file that does
+ * not load is bad usage (2), a problem makes it unhealthy (1). */
+static int health(const char *path)
+{
+    char err[XD_ERRLEN];
+    int healthy = 0;
+    struct xd_config *cfg = load_checked(path);
+    if (!cfg)
+        return 2;
+    char *lines = NULL;
+    char *text = xd_health_report(cfg, NULL, &healthy, &lines, err, sizeof(err));
+    xd_config_free(cfg);
+    if (!text) {
+        fprintf(stderr, "xdconfig: %s\n", err);
+        return 2;
+    }
+    print_and_free(text);
+    fflush(stdout);
+    for (char *line = lines, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
+        fprintf(stderr, "xdconfig: %.*s\n", (int)(nl - line), line);
+    free(lines);
+    return healthy ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && !strcmp(argv[1], "set"))
@@ -228,9 +256,15 @@ int main(int argc, char **argv)
     }
     if (argc < 2)
         return usage();
+    if (!strcmp(argv[1], "health")) {
+        if (argc == 3)
+            return health(argv[2]);
+        fprintf(stderr, "xdconfig: health needs FILE.ini; allowed: xdconfig health FILE.ini\n");
+        return 2;
+    }
     if (strcmp(argv[1], "check") && strcmp(argv[1], "json") && strcmp(argv[1], "set")) {
         char shown[XD_ESCAPE_LEN];
-        fprintf(stderr, "xdconfig: unknown command \"%s\"; allowed: check, json, defaults, markdown, tunables, set\n",
+        fprintf(stderr, "xdconfig: unknown command \"%s\"; allowed: check, json, health, defaults, markdown, tunables, set\n",
                 xd_escape(argv[1], shown, sizeof(shown)));
         return 2;
     }

@@ -1,0 +1,152 @@
+"""The health check (issue 15): `xdconfig health FILE.ini` on demand, and
+enable_health_check in the engine, whose periodic stats records carry the
+report as "health" and whose problems are told once on stderr.
+
+A degraded mirror, checksum mismatches and failed retries are read from the
+device's stats (layers.mirror.degraded, layers.checksum.mismatches,
+layers.retry.failed); tests for them belong with those layers.
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, fio_job, run_fio, xdevice_lines
+
+XDCONFIG = REPO / "build" / "xdconfig"
+
+
+def health(tmp_path, ini_text=None, args=None):
+    """Run xdconfig health on an INI holding ini_text: (rc, report, stderr lines)."""
+    if args is None:
+        ini = Path(tmp_path) / "h.ini"
+        ini.write_text(ini_text)
+        args = [str(ini)]
+    p = subprocess.run([str(XDCONFIG), "health", *args], capture_output=True, text=True,
+                       timeout=30)
+    report = json.loads(p.stdout) if p.stdout.strip() else None
+    return p.returncode, report, [ln for ln in p.stderr.splitlines() if ln.strip()]
+
+
+def assert_problem(rc, report, lines, path, words):
+    assert rc == 1, (rc, report, lines)
+    assert report["healthy"] is False
+    assert len(lines) == len(report["problems"]) >= 1
+    hits = [ln for ln in lines if str(path) in ln and all(w in ln for w in words)]
+    assert hits, (path, words, lines)
+    assert any(not c["ok"] and c["path"] == str(path) for c in report["checks"])
+
+
+def test_healthy_config(tmp_path):
+    rc, report, lines = health(tmp_path, f"[local]\nbase_directory = {tmp_path}\ndefault_file_size = 1m\n")
+    assert rc == 0, lines
+    assert report["healthy"] is True and report["problems"] == [] and lines == []
+    checks = {c["check"] for c in report["checks"] if c["path"] == str(tmp_path)}
+    assert {"exists", "writable", "trusted", "free_space"} <= checks
+    assert all(c["ok"] for c in report["checks"])
+
+
+def test_missing_directories(tmp_path):
+    gone = tmp_path / "gone"
+    rc, report, lines = health(tmp_path, f"[local]\nbase_directory = {gone}\n")
+    assert_problem(rc, report, lines, gone, ["base_directory", "does not exist"])
+    nowhere = "/nonexistent-xd-health/tmpfs"
+    rc, report, lines = health(
+        tmp_path, f"[local]\nstorage_type = tmpfs\n[tmpfs]\ntmpfs_directory = {nowhere}\n")
+    assert_problem(rc, report, lines, nowhere, ["tmpfs_directory", "does not exist"])
+
+
+def test_world_writable_directory_needs_sticky_bit(tmp_path):
+    d = tmp_path / "shared"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    ini = f"[local]\nbase_directory = {d}\n"
+    rc, report, lines = health(tmp_path, ini)
+    assert_problem(rc, report, lines, d, ["writable by others", "sticky", "0777"])
+    os.chmod(d, 0o1777)  # like /tmp: fine
+    rc, report, lines = health(tmp_path, ini)
+    assert rc == 0, lines
+    os.chmod(d, 0o777)  # the library's escape hatch is honoured
+    rc, report, lines = health(tmp_path, ini + "allow_shared_directories = true\n")
+    assert rc == 0, lines
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MiB tmpfs of our own, unmounted after."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "xd-health-test", str(mnt)],
+                       capture_output=True, text=True)
+    if p.returncode:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {p.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_free_space(tmp_path, small_tmpfs):
+    ini = f"[local]\nbase_directory = {small_tmpfs}\ndefault_file_size = 2m\n"
+    rc, report, lines = health(tmp_path, ini)  # empty, but 1 MiB < 2 MiB
+    assert_problem(rc, report, lines, small_tmpfs, ["bytes free", "default_file_size needs 2097152"])
+    with open(small_tmpfs / "fill", "wb") as f:
+        with pytest.raises(OSError):
+            for _ in range(64):  # 2 MiB: more than the file system holds
+                f.write(b"\xa5" * 32768)
+                f.flush()
+    rc, report, lines = health(tmp_path, f"[local]\nbase_directory = {small_tmpfs}\n")
+    assert_problem(rc, report, lines, small_tmpfs, ["file system full"])
+
+
+def test_tmpfs_directory_must_be_on_tmpfs(tmp_path, disk_dir, shm_dir):
+    ini = "[local]\nstorage_type = tmpfs\n[tmpfs]\ntmpfs_directory = {}\n"
+    rc, report, lines = health(tmp_path, ini.format(disk_dir))
+    assert_problem(rc, report, lines, disk_dir, ["not on a tmpfs"])
+    rc, report, lines = health(tmp_path, ini.format(shm_dir))
+    assert rc == 0, lines
+    assert any(c["check"] == "tmpfs" and c["ok"] for c in report["checks"])
+
+
+def test_bad_usage(tmp_path):
+    assert health(tmp_path, args=[])[0] == 2
+    assert health(tmp_path, args=[str(tmp_path / "absent.ini")])[0] == 2
+    rc, report, lines = health(tmp_path, "[local]\nstorage_type = floppy\n")
+    assert rc == 2 and report is None
+    assert any("h.ini:2" in ln and "storage_type" in ln for ln in lines), lines
+
+
+def engine_run(engine, tmp_path, base, runtime="300ms"):
+    log = tmp_path / "s.jsonl"
+    args = fio_job(engine, name="hc",
+                   xd={"stats_interval": 1, "stats_log": log, "enable_health_check": "true",
+                       "health_check_interval_sec": 1, "base_directory": base},
+                   filename=tmp_path / "data", size="1m", rw="randwrite", bs="4k",
+                   time_based=None, runtime=runtime)
+    run = run_fio(args, tmp_path)
+    records = [json.loads(ln) for ln in log.read_text().splitlines()]
+    return run, records
+
+
+def test_engine_records_carry_health(engine, tmp_path):
+    run, records = engine_run(engine, tmp_path, tmp_path)
+    assert records, "no periodic record"
+    # the check at open is in the first record
+    assert records[0]["health"]["healthy"] is True, records[0]
+    assert not [ln for ln in xdevice_lines(run.text) if "health" in ln]
+
+
+def test_engine_tells_a_problem_once(engine, tmp_path):
+    d = tmp_path / "shared"
+    d.mkdir()
+    os.chmod(d, 0o777)
+    # 1.5 s: the check at open and at least one a second later, whose report
+    # the record at 1 s carries (the final record, after it, carries none)
+    run, records = engine_run(engine, tmp_path, d, runtime="1500ms")
+    assert len(records) >= 2 and "health" in records[0] and "health" not in records[-1], records
+    assert records[0]["health"]["healthy"] is False
+    assert any(str(d) in p for p in records[0]["health"]["problems"])
+    told = [ln for ln in xdevice_lines(run.text) if "health:" in ln]
+    assert len(told) == 1 and str(d) in told[0] and "sticky" in told[0], run.text
