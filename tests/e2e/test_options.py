@@ -56,9 +56,9 @@ BAD = {
     "bad-size": ({"mmap_size": "12q"}, None, ["xd_mmap_size", "12q", "not a valid value"]),
     "out-of-range": ({"max_events": "0"}, None, ["xd_max_events", "=0", "out of range", "65536"]),
     "bad-bool": ({"use_sync_writes": "maybe"}, None, ["xd_use_sync_writes", "maybe"]),
-    "pending-feature": (
-        {"enable_health_check": "1"}, None,
-        ["xd_enable_health_check", "=1", "not built yet"],
+    "checkpoints-without-directory": (
+        {"enable_checkpoints": "1"}, None,
+        ["xd_enable_checkpoints", "enable_checkpoints=true", "checkpoint_directory"],
     ),
     "hybrid-conflict": (
         {"type": "hybrid", "cold_storage_type": "direct", "cold_enable_compression": "1"}, None,
@@ -95,14 +95,6 @@ BAD = {
     ),
 }
 
-
-# A key whose feature is not built yet: any that is left (BOOL, default
-# false), found in the schema, since the keys get built one by one.
-_PENDING = re.search(r'^\s*X\((\w+),\s*(\w+),\s*BOOL,\s*"false",[^\n]*XD_K_PENDING',
-                     SCHEMA_H.read_text(), re.M)
-if _PENDING:
-    _sec, _key = _PENDING.groups()
-    BAD["ini-pending"] = ({}, f"[{_sec}]\n{_key} = true\n", [":2:", f"{_key}=true", "not built yet"])
 
 def run_bad(engine, tmp_path, disk_dir, xd, ini):
     xd = dict(xd)

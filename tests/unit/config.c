@@ -77,8 +77,15 @@ static void test_values(void)
     CHECK(set(cfg, "migration_interval_sec", "0.1") == 0 && cfg->migration_interval_sec == 0.1);
     CHECK(set(cfg, "migration_interval_sec", "0.001") == -EINVAL && strstr(err, "migration_interval_sec"));
     CHECK(set(cfg, "storage_type", "sparse") == 0 && cfg->storage_type == XD_TYPE_SPARSE);
-    CHECK(set(cfg, "enable_health_check", "true") == -EINVAL && strstr(err, "not built yet"));
-    CHECK(set(cfg, "enable_health_check", "false") == 0); /* the default is fine */
+    /* a key whose feature is not built yet takes only its default (none
+     * is pending today; the rule stays for the next one) */
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        if (!(xd_keys[k].flags & XD_K_PENDING) || xd_keys[k].type != XD_T_BOOL)
+            continue;
+        CHECK(set(cfg, xd_keys[k].name, "true") == -EINVAL && strstr(err, "not built yet"));
+        CHECK(set(cfg, xd_keys[k].name, "false") == 0);
+    }
+    CHECK(set(cfg, "enable_health_check", "true") == 0 && cfg->enable_health_check);
     CHECK(strcmp(xd_config_get(cfg, "async"), "io_uring") == 0);
     CHECK(xd_config_get(cfg, "nope") == NULL);
     xd_config_free(cfg);
