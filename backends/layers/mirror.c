@@ -7,11 +7,18 @@
  *
  * Opening. The primary opens first, with the caller's flags and size; each
  * copy is then opened (created when missing) with the primary's size. A copy
- * that was missing, whose primary was missing (so the copy is of something
- * else), or whose size differs from the primary's, is filled from the primary
- * at open, synchronously, a megabyte at a time: after open every healthy copy
- * holds the primary's bytes. A copy that cannot be opened or filled starts
- * degraded; the primary failing to open fails the open.
+ * is trusted only if its sync stamp (an extended attribute written at the
+ * last clean close, naming the primary's device, inode, size and mtime)
+ * matches the primary as it is now; any other copy is filled from the
+ * primary at open, synchronously, a megabyte at a time. A stamp that says
+ * "newer" (the primary missed writes the copy took, and was degraded when
+ * the file was closed) fills the primary from that copy first. So after
+ * open every healthy copy holds the same bytes, even when the primary was
+ * written without the mirror since, a process died with copies half
+ * written (no stamp: opening for writing removes it), or a second file of
+ * the same name used the copy. A copy that cannot be opened or filled
+ * starts degraded; the primary failing to open fails the open. Without
+ * extended attributes (ENOTSUP) nothing is stamped, so every open fills.
  *
  * Writes, trims, fsyncs go to every healthy copy: one sub-request per copy,
  * all in flight together in async modes (sub-requests come from a pool of
@@ -33,9 +40,10 @@
  * are skipped by reads and writes until the device is closed; the last
  * healthy copy is never degraded.
  *
- * Not done: a degraded copy is trusted again by the next device that opens
- * the file when its size matches (delete it and the next open rebuilds it);
- * devices of one process (fio jobs) do not share what each found out.
+ * Not done: devices of one process (fio jobs) do not share what each found
+ * out; two files of the same name open at once would share a copy; a stamp
+ * is written at close without an fsync, so after a power loss (not a
+ * kill -9) a copy may be stamped for data that did not reach the disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "../core/json.h"
@@ -52,11 +61,21 @@
 #define MIRROR_DEGRADE_AFTER 3          /* consecutive failures */
 #define MIRROR_FILL_CHUNK   (1u << 20) /* bytes per step of filling a copy at open */
 
+/* What a copy's sync stamp (an extended attribute, written at a clean close)
+ * says about it against the primary as the primary is now. */
+enum mirror_stamp {
+    MIRROR_UNKNOWN, /* no stamp, or the primary changed since: fill it */
+    MIRROR_IN_SYNC, /* it held the primary's bytes when both were last closed */
+    MIRROR_NEWER,   /* the primary missed writes this copy took: fill the primary */
+};
+
 struct mirror_copy {
     struct xd_file *file; /* copy 0: the caller's; NULL when it could not be opened */
     unsigned errors;      /* consecutive failures */
     bool opened;          /* the layers below hold it open */
     bool degraded;
+    enum mirror_stamp stamp; /* what the copy said at open (mirror_stamp_read) */
+    int64_t size;            /* its size at open */
 };
 
 struct mirror_file {
@@ -237,9 +256,9 @@ static int64_t mirror_sync_io(struct xd_layer *layer, struct mirror_file *mf, un
     return rc < 0 ? rc : sub.result;
 }
 
-/* Fill copy c with the primary's bytes (its first size bytes). */
-static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned c, uint64_t size,
-                       char *why, size_t whylen)
+/* Copy the first size bytes of copy from into copy to. */
+static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned from, unsigned to,
+                       uint64_t size, char *why, size_t whylen)
 {
     struct mirror_layer *ml = layer->priv;
     void *buf;
@@ -248,16 +267,16 @@ static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned 
     int64_t rc = 0;
     for (uint64_t off = 0; off < size; off += (uint64_t)rc) {
         uint64_t len = size - off < MIRROR_FILL_CHUNK ? size - off : MIRROR_FILL_CHUNK;
-        rc = mirror_sync_io(layer, mf, 0, XD_OP_READ, buf, len, off);
+        rc = mirror_sync_io(layer, mf, from, XD_OP_READ, buf, len, off);
         if (rc <= 0) {
-            snprintf(why, whylen, "cannot read the primary to fill it: %s",
+            snprintf(why, whylen, "cannot read copy %u to fill it: %s", from + 1,
                      rc ? strerror((int)-rc) : "end of file");
             rc = rc ? rc : -EIO;
             break;
         }
-        int64_t w = mirror_sync_io(layer, mf, c, XD_OP_WRITE, buf, (uint64_t)rc, off);
+        int64_t w = mirror_sync_io(layer, mf, to, XD_OP_WRITE, buf, (uint64_t)rc, off);
         if (w != rc) {
-            snprintf(why, whylen, "cannot fill it from the primary: %s",
+            snprintf(why, whylen, "cannot fill it from copy %u: %s", from + 1,
                      strerror(w < 0 ? (int)-w : EIO));
             rc = w < 0 ? w : -EIO;
             break;
@@ -268,16 +287,66 @@ static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned 
     return rc < 0 ? (int)rc : 0;
 }
 
-static bool mirror_exists(const char *path)
+/* --- sync stamps ----------------------------------------------------------- */
+
+/* A copy is trusted at open only if a clean close said it matched the
+ * primary as the primary still is: the stamp names the primary's device,
+ * inode, size and mtime, so a primary written since without the mirror (or
+ * another file of the same name) makes every copy unknown, and a copy
+ * that was open for writing when the process died has no stamp at all.
+ * Where extended attributes are not supported nothing is stamped: every
+ * open fills every copy. */
+#define MIRROR_STAMP_XATTR "user.xdevice.mirror"
+
+static int mirror_primary_id(const struct mirror_file *mf, char *out, size_t len)
 {
     struct stat st;
-    return !stat(path, &st);
+    if (stat(mf->copy[0].file->path, &st))
+        return -errno;
+    snprintf(out, len, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+             st.st_mtim.tv_nsec);
+    return 0;
 }
 
-/* Open copy c (1..) of mf at <dir>/<basename of the caller's path>, filled
- * as the file comment says; on failure the copy starts degraded (why says). */
+static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigned c)
+{
+    char want[128], have[160];
+    ssize_t n = lgetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, have, sizeof(have) - 1);
+    if (n <= 0 || mirror_primary_id(mf, want, sizeof(want)))
+        return MIRROR_UNKNOWN;
+    have[n] = 0;
+    const char *id = strchr(have, ' ');
+    if (!id || strcmp(id + 1, want))
+        return MIRROR_UNKNOWN;
+    return !strncmp(have, "newer ", 6) ? MIRROR_NEWER : !strncmp(have, "sync ", 5) ? MIRROR_IN_SYNC
+                                                                                : MIRROR_UNKNOWN;
+}
+
+/* Before the first write: the copy's stamp would soon be a lie. 0, or the
+ * errno of a stamp that cannot be removed (the copy then is not used). */
+static int mirror_stamp_clear(const struct mirror_file *mf, unsigned c)
+{
+    if (!lremovexattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR) || errno == ENODATA ||
+        errno == ENOTSUP)
+        return 0;
+    return errno;
+}
+
+static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const char *kind)
+{
+    char id[128], text[160];
+    if (mirror_primary_id(mf, id, sizeof(id)))
+        return;
+    snprintf(text, sizeof(text), "%s %s", kind, id);
+    (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
+}
+
+/* Open copy c (1..) of mf at <dir>/<basename of the caller's path>, and
+ * read its stamp; mirror_sync_copies decides what to fill. On failure the
+ * copy starts degraded (why says). */
 static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsigned c,
-                            unsigned flags, bool primary_new, char *why, size_t whylen)
+                            unsigned flags, char *why, size_t whylen)
 {
     struct mirror_layer *ml = layer->priv;
     const char *name = strrchr(mf->copy[0].file->path, '/');
@@ -294,15 +363,16 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
         snprintf(why, whylen, "%s", before->why);
         return -EIO;
     }
-    int64_t size = xd_layer_file_size(layer->lower, mf->copy[0].file);
-    bool copy_new = !mirror_exists(cf->path);
     struct stat a, b;
     if (!stat(cf->path, &b) && !stat(mf->copy[0].file->path, &a) && a.st_dev == b.st_dev &&
         a.st_ino == b.st_ino) {
         snprintf(why, whylen, "it is the primary itself");
         return -EINVAL;
     }
+    /* read before the open: opening may create or extend the copy */
+    mf->copy[c].stamp = mirror_stamp_read(mf, c);
     char err[XD_ERRLEN];
+    int64_t size = mf->copy[0].size;
     int rc = xd_layer_file_open(layer->lower, cf, flags, size > 0 ? (uint64_t)size : 0, err,
                                 sizeof(err));
     if (rc) {
@@ -310,13 +380,70 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
         return rc;
     }
     mf->copy[c].opened = true;
-    int64_t have = xd_layer_file_size(layer->lower, cf);
-    if (size > 0 && (copy_new || primary_new || have != size) && !(flags & XD_OPEN_READONLY))
-        return mirror_fill(layer, mf, c, (uint64_t)size, why, whylen);
-    if (size >= 0 && have != size) {
-        snprintf(why, whylen, "%lld bytes, the primary %lld (read-only: not filled)",
-                 (long long)have, (long long)size);
-        return -EINVAL;
+    mf->copy[c].size = xd_layer_file_size(layer->lower, cf);
+    return 0;
+}
+
+/* Copy c cannot be trusted and is not used by this device. */
+static void mirror_distrust(struct mirror_layer *ml, struct mirror_file *mf, unsigned c,
+                            const char *why)
+{
+    mf->copy[c].errors++;
+    mirror_degrade(ml, mf, c, mirror_copy_path(mf, c), why);
+}
+
+/* After every copy is open: a copy stamped newer than the primary (the
+ * primary missed writes it took, last time) fills the primary first; then
+ * every copy not stamped in sync is filled from the primary. A read-only
+ * open fills nothing: it reads from the newer copy, and leaves unknown
+ * copies out. Then, before any write, the stamps go. */
+static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, unsigned flags)
+{
+    struct mirror_layer *ml = layer->priv;
+    bool writable = !(flags & XD_OPEN_READONLY);
+    char why[XD_ERRLEN];
+    unsigned newer = 0;
+    for (unsigned c = 1; c < mf->ncopies && !newer; c++)
+        if (!mf->copy[c].degraded && mf->copy[c].stamp == MIRROR_NEWER)
+            newer = c;
+    if (newer && writable) {
+        int64_t size = mf->copy[newer].size;
+        int rc = size > 0 ? mirror_fill(layer, mf, newer, 0, (uint64_t)size, why, sizeof(why)) : 0;
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc) /* the primary stays stale: serve from the newer copy */
+            mirror_distrust(ml, mf, 0, why);
+        else
+            mf->copy[0].size = size;
+    } else if (newer) {
+        mirror_distrust(ml, mf, 0, "it missed writes another copy took (read-only: not filled)");
+    }
+    for (unsigned c = 1; c < mf->ncopies; c++) {
+        struct mirror_copy *cp = &mf->copy[c];
+        if (cp->degraded || c == newer)
+            continue;
+        int64_t size = mf->copy[0].size;
+        bool in_sync = cp->size == size && (size <= 0 || (cp->stamp == MIRROR_IN_SYNC && !newer));
+        if (in_sync)
+            continue;
+        if (!writable) {
+            snprintf(why, sizeof(why), "not known to hold the primary's data (%lld bytes, the primary %lld; read-only: not filled)",
+                     (long long)cp->size, (long long)size);
+            mirror_distrust(ml, mf, c, why);
+            continue;
+        }
+        int rc = mirror_fill(layer, mf, 0, c, (uint64_t)size, why, sizeof(why));
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc)
+            mirror_distrust(ml, mf, c, why);
+    }
+    for (unsigned c = 1; writable && c < mf->ncopies; c++) {
+        int e = mf->copy[c].opened ? mirror_stamp_clear(mf, c) : 0;
+        if (e) {
+            snprintf(why, sizeof(why), "cannot clear its sync stamp: %s", strerror(e));
+            mirror_distrust(ml, mf, c, why);
+        }
     }
     return 0;
 }
@@ -330,7 +457,6 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     struct mirror_file *mf = calloc(1, sizeof(*mf));
     if (!mf)
         return -ENOMEM;
-    bool primary_new = !mirror_exists(xd_file_path(layer, file));
     int rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
     if (rc) {
         free(mf);
@@ -339,26 +465,40 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->ncopies = ml->ncopies;
     mf->copy[0].file = file;
     mf->copy[0].opened = true;
+    mf->copy[0].size = xd_layer_file_size(layer->lower, file);
     file->priv[layer->level] = mf;
     for (unsigned c = 1; c < mf->ncopies; c++) {
         char why[XD_ERRLEN] = "";
-        rc = mirror_open_copy(layer, mf, c, flags, primary_new, why, sizeof(why));
+        rc = mirror_open_copy(layer, mf, c, flags, why, sizeof(why));
         if (rc == -ENOMEM) {
             mirror_file_close(layer, file);
             return rc;
         }
-        if (rc) {
-            mf->copy[c].errors++;
-            mirror_degrade(ml, mf, c, mf->copy[c].file ? mf->copy[c].file->path : "?", why);
-        }
+        if (rc)
+            mirror_distrust(ml, mf, c, why);
     }
     /* the primary too stays degraded once it was (its data is stale) */
     const struct mirror_degraded *before = mirror_degraded_before(ml, file->path);
-    if (before) {
-        mf->copy[0].errors++;
-        mirror_degrade(ml, mf, 0, file->path, before->why);
+    if (before)
+        mirror_distrust(ml, mf, 0, before->why);
+    if ((rc = mirror_sync_copies(layer, mf, flags))) {
+        mirror_file_close(layer, file);
+        return rc;
     }
     return 0;
+}
+
+/* A clean close of a file opened for writing stamps the copies that hold
+ * the primary's data; when the primary itself missed writes, the healthy
+ * copies say they are newer, and the next open fills the primary. */
+static void mirror_stamp_copies(struct mirror_file *mf)
+{
+    if (mf->copy[0].file->flags & XD_OPEN_READONLY)
+        return;
+    const char *kind = mf->copy[0].degraded ? "newer" : "sync";
+    for (unsigned c = 1; c < mf->ncopies; c++)
+        if (mf->copy[c].opened && !mf->copy[c].degraded)
+            mirror_stamp_write(mf, c, kind);
 }
 
 static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
@@ -366,6 +506,7 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
     struct mirror_file *mf = file->priv[layer->level];
     if (!mf)
         return;
+    mirror_stamp_copies(mf);
     for (unsigned c = 1; c < mf->ncopies; c++) {
         struct xd_file *cf = mf->copy[c].file;
         if (!cf)

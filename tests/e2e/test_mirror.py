@@ -8,6 +8,8 @@ fails a read is tested in tests/unit/mirror.c, over a layer that fails on
 demand.
 """
 import filecmp
+import json
+import os
 
 import pytest
 
@@ -16,10 +18,10 @@ from conftest import MiB, assert_verified, fio_job, load_stats, run_fio, xdevice
 SIZE = 4 * MiB
 
 
-def mirror_job(engine, primary, dirs, stats, async_mode="io_uring", **over):
+def mirror_job(engine, primary, dirs, stats, async_mode="io_uring", xd_more=None, **over):
     xd = {"async": async_mode, "enable_redundancy": "true",
           "redundancy_factor": len(dirs) + 1, "mirror_directories": ",".join(map(str, dirs)),
-          "stats": stats}
+          "stats": stats, **(xd_more or {})}
     opts = dict(directory=primary, rw="randwrite", bs="4k", size=SIZE, iodepth=16,
                 verify="crc32c", do_verify=1, verify_fatal=1)
     opts.update(over)
@@ -97,3 +99,54 @@ def test_bad_mirror_directories_are_refused_with_one_line(engine, tmp_path, fact
     for w in words:
         assert w in lines[0], lines[0]
     assert ",".join(paths) in lines[0], lines[0]
+
+
+def test_degraded_copy_is_a_health_problem(engine, tmp_path, disk_dir):
+    """enable_health_check reads layers.mirror.degraded: a copy degraded at
+    open is in the next record's health problems, and told once."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    (copy / "m.0.0").mkdir(parents=True)
+    log = tmp_path / "s.jsonl"
+    health = {"enable_health_check": "true", "health_check_interval_sec": 1,
+              "stats_interval": 1, "stats_log": log}
+    r = run_fio(mirror_job(engine, primary, [copy], tmp_path / "s.json", xd_more=health,
+                           time_based=1, runtime="1500ms", do_verify=0), tmp_path)
+    records = [json.loads(ln) for ln in log.read_text().splitlines()]
+    problems = [p for rec in records if "health" in rec for p in rec["health"]["problems"]]
+    assert any("layers.mirror.degraded" in p for p in problems), records
+    told = [ln for ln in xdevice_lines(r.text) if "health:" in ln and "mirror" in ln]
+    assert len(told) == 1, r.text
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+def test_corrupt_primary_is_served_and_repaired_from_the_copy(engine, tmp_path, disk_dir,
+                                                              async_mode):
+    """With enable_checksums under the mirror, blocks of the primary
+    overwritten behind xdevice's back read as mismatches, are served from
+    the copy (fio's verify passes), and are repaired on disk."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    stats = tmp_path / "s.json"
+    sums = {"enable_checksums": "true"}
+    run_fio(mirror_job(engine, primary, [copy], stats, async_mode, xd_more=sums, rw="write",
+                       do_verify=0), tmp_path)
+    # bit rot: the bytes change, the mtime does not (a write that moved the
+    # mtime would make the copy's sync stamp stale, and it would be refilled)
+    bad = [3, 100, 777]
+    st = os.stat(primary / "m.0.0")
+    with open(primary / "m.0.0", "r+b") as f:
+        for b in bad:
+            f.seek(b * 4096)
+            f.write(b"\xa5" * 4096)
+    os.utime(primary / "m.0.0", ns=(st.st_atime_ns, st.st_mtime_ns))
+    r = run_fio(mirror_job(engine, primary, [copy], stats, async_mode, xd_more=sums, rw="read",
+                           verify_only=1), tmp_path)
+    job = r.data["jobs"][0]
+    assert job["error"] == 0 and job["read"]["io_bytes"] == SIZE, job["read"]
+    assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False), "not repaired"
+    m = mirror_figures(stats)
+    assert m["repairs"] == len(bad) and m["degraded"] == 0, m
+    c = load_stats(stats)["jobs"][0]["layers"]["checksum"]
+    assert c["mismatches"] >= len(bad), c

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -229,6 +230,68 @@ static void test_write_failures(void)
     xd_close(dev);
 }
 
+static bool stamped(const char *kind)
+{
+    char text[160];
+    ssize_t n = lgetxattr(copy, "user.xdevice.mirror", text, sizeof(text) - 1);
+    if (n < 0)
+        return false;
+    text[n] = 0;
+    return !strncmp(text, kind, strlen(kind));
+}
+
+static struct xd_file *reopen(struct xd_dev *dev)
+{
+    struct xd_file *f = NULL;
+    CHECK_MSG(!xd_file_open(dev, primary, XD_OPEN_CREATE, 0, &f, err, sizeof(err)), "%s", err);
+    return f;
+}
+
+/* A copy is trusted across opens only when its stamp says it matches the
+ * primary as it is; a primary that missed writes is filled from the copy. */
+static void test_stamps(void)
+{
+    static char data[NBLK * BLK], other[NBLK * BLK];
+    struct xd_dev *dev = open_dev("sync");
+    struct xd_file *f = open_file(dev);
+    fill(data, 4);
+    CHECK(xd_write(dev, f, data, sizeof(data), 0) == (ssize_t)sizeof(data));
+    CHECK_MSG(!stamped(""), "a copy open for writing still has a stamp");
+    xd_file_close(dev, f);
+    if (!stamped("sync ")) {
+        CHECK_MSG(errno == ENOTSUP, "no sync stamp after a clean close: %s", strerror(errno));
+        xd_close(dev);
+        return; /* no user xattrs here: every open fills, as test_repair saw */
+    }
+    /* reopened as is: trusted, nothing filled */
+    uint64_t filled = (uint64_t)layer_stat(dev, "mirror", "filled_bytes");
+    f = reopen(dev);
+    CHECK(layer_stat(dev, "mirror", "filled_bytes") == (int64_t)filled);
+    xd_file_close(dev, f);
+    /* the primary written without the mirror, same size: the copy is filled */
+    fill(other, 5);
+    int fd = open(primary, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, other, sizeof(other), 0) == (ssize_t)sizeof(other));
+    close(fd);
+    f = reopen(dev);
+    CHECK_MSG(on_disk(copy, 0, other) && on_disk(copy, NBLK - 1, other),
+              "a copy stamped for an older primary was trusted");
+    /* the primary misses a write: the copy is newer, and says so at close */
+    fail_set(XD_OP_WRITE, primary_dir, 1);
+    CHECK(xd_write(dev, f, data, sizeof(data), 0) == (ssize_t)sizeof(data));
+    CHECK(layer_stat(dev, "mirror", "degraded") == 1 && !on_disk(primary, 0, data));
+    xd_file_close(dev, f);
+    xd_close(dev);
+    CHECK(stamped("newer "));
+    dev = open_dev("sync"); /* a new device: nothing remembered but the stamp */
+    f = reopen(dev);
+    CHECK_MSG(on_disk(primary, 0, data) && on_disk(primary, NBLK - 1, data),
+              "the primary was not filled from the newer copy");
+    CHECK(layer_stat(dev, "mirror", "degraded") == 0);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 int main(void)
 {
     char tmpl[] = "/var/tmp/xd-mirror-XXXXXX";
@@ -243,6 +306,7 @@ int main(void)
     test_repair("sync");
     test_repair("io_uring");
     test_write_failures();
+    test_stamps();
     unlink(primary);
     unlink(copy);
     rmdir(primary_dir);
