@@ -10,10 +10,13 @@ demand.
 import filecmp
 import json
 import os
+import signal
+import subprocess
+import time
 
 import pytest
 
-from conftest import MiB, assert_verified, fio_job, load_stats, run_fio, xdevice_lines
+from conftest import FIO, MiB, assert_verified, fio_job, load_stats, run_fio, xdevice_lines
 
 SIZE = 4 * MiB
 
@@ -150,3 +153,48 @@ def test_corrupt_primary_is_served_and_repaired_from_the_copy(engine, tmp_path, 
     assert m["repairs"] == len(bad) and m["degraded"] == 0, m
     c = load_stats(stats)["jobs"][0]["layers"]["checksum"]
     assert c["mismatches"] >= len(bad), c
+
+
+def stamp(path):
+    try:
+        return os.getxattr(path, "user.xdevice.mirror").decode()
+    except OSError:
+        return None
+
+
+def test_kill9_mid_write_leaves_no_stale_copy(engine, tmp_path, disk_dir):
+    """A mirrored writer killed with SIGKILL leaves its copy unstamped, so
+    the next open fills the copy again from the primary instead of trusting
+    it, and a clean close stamps it."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    size = 256 * 1024
+    sums = {"enable_checksums": "true"}
+    run_fio(mirror_job(engine, primary, [copy], tmp_path / "w.json", xd_more=sums, size=size,
+                       do_verify=0), tmp_path)
+    assert stamp(copy / "m.0.0").startswith("sync "), "a clean close left no stamp"
+    mtime = os.stat(copy / "m.0.0").st_mtime_ns
+    cmd = [FIO, "--output-format=json", "--output", str(tmp_path / "kill.out")] + mirror_job(
+        engine, primary, [copy], tmp_path / "k.json", xd_more=sums, size=size, iodepth=8,
+        fsync=4, norandommap=1, time_based=1, runtime=30, do_verify=0, verify=0) + ["--thread=1"]
+    p = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:  # bounded poll: the copy is being written
+        deadline = time.monotonic() + 20
+        while os.stat(copy / "m.0.0").st_mtime_ns == mtime and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.stat(copy / "m.0.0").st_mtime_ns != mtime, "the writer never wrote the copy"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    assert stamp(copy / "m.0.0") is None, "a copy open for writing kept its stamp"
+    stats = tmp_path / "r.json"
+    r = run_fio(mirror_job(engine, primary, [copy], stats, xd_more=sums, size=size, rw="read",
+                           do_verify=0, verify=0), tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == size
+    # the engine opens files for writing: the unstamped copy is filled whole
+    m = mirror_figures(stats)
+    assert m["filled_bytes"] == size and m["degraded"] == 0, m
+    assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False), "the copy was not refilled"
+    assert stamp(copy / "m.0.0").startswith("sync ")
