@@ -339,10 +339,17 @@ static int check_key(const char *key, const char *where, char *err, size_t errle
     struct xd_config *probe = xd_config_new();
     int known = probe && xd_config_get(probe, key) != NULL;
     xd_config_free(probe);
-    if (known)
-        return 0;
-    return fail(err, errlen, "%s: unknown parameter \"%s\"; a space names schema keys (README's parameter table, "
-                "`xdconfig defaults`)", where, key);
+    if (!known)
+        return fail(err, errlen, "%s: unknown parameter \"%s\"; a space names schema keys (README's parameter table, "
+                    "`xdconfig defaults`)", where, key);
+    /* what keeps data safe, or breaks it on purpose, is the user's choice,
+     * never a speed trade the search may make */
+    const char *section = xd_keys[xd_key_lookup(key)].section;
+    if (!strcmp(section, "recovery") || !strcmp(section, "fault"))
+        return fail(err, errlen, "%s: \"%s\" is a [%s] key: the tuner never changes what protects or "
+                    "breaks data; allowed: keys of the other sections (set [%s] keys in --config)",
+                    where, key, section, section);
+    return 0;
 }
 
 static int space_line(struct xt_space *s, struct section *sec, char *line, const char *path,

@@ -355,3 +355,25 @@ def test_daemon_config_spoiled(engine, tmp_path, spoil):
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert d.returncode == 1 and len(lines) == 1, out + err
     assert "live.ini" in lines[0] and "stopping" in lines[0], lines[0]
+
+
+def test_search_keeps_the_safety_keys(engine, tmp_path):
+    """Recovery keys are not in any search space: a start config with
+    checksums and retries keeps them in every trial and in best.ini, and
+    types that refuse checksums (compressed) are never tried."""
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\nstorage_type = regular\nasync = sync\n"
+                  "[recovery]\nenable_checksums = true\nmax_retries = 2\n")
+    space = write(tmp_path, "space.ini", "storage_type = regular|compressed\nasync = sync|io_uring\n")
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 4, "--finalists", 1, "--repeats", 1, "--seed", 1, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = json.loads((out / "history.json").read_text())["trials"]
+    assert trials and all(t["config"].get("storage_type", "regular") == "regular" for t in trials)
+    best = (out / "best.ini").read_text()
+    assert "enable_checksums = true" in best and "max_retries = 2" in best, best
+    # and no search space may name them
+    bad = write(tmp_path, "bad.ini", "enable_checksums = true|false\n")
+    one_line_error(xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o2",
+                          "--space", bad, cwd=tmp_path), "enable_checksums")
