@@ -817,15 +817,15 @@ static int check_cache(const struct xd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* The checksum layer works on the data as stored in a file or device: the
- * types that own their format are not that (the compressed type checks
- * its chunks with crc32c already; the hybrid type's tiers are inner
- * devices built from copies of this config). */
+/* The checksum layer covers the data as the caller sees it: a file, a
+ * device, or the hybrid type's logical data (one layer above the tiers,
+ * whose inner chains go without: xd_tier_inner_config). The compressed
+ * type checks every chunk with its own crc32c already. */
 static int check_checksums(const struct xd_config *cfg, const struct xd_type *type, char *err,
                            size_t errlen)
 {
-    if (cfg->enable_checksums && (type->config_caps & XD_CFG_OWN_FORMAT))
-        return xd_config_conflict(cfg, XD_KEY_enable_checksums, XD_KEY_storage_type, "per-block checksums cover files and devices as stored: the compressed type checks every chunk with its own crc32c and the hybrid type's tiers are not covered; allowed with regular, direct, mmap, tmpfs, block and sparse", err, errlen);
+    if (cfg->enable_checksums && (type->flags & XD_TYPE_COMPRESS))
+        return xd_config_conflict(cfg, XD_KEY_enable_checksums, XD_KEY_storage_type, "the compressed type checks every chunk with its own crc32c; allowed with regular, direct, mmap, tmpfs, block, sparse and hybrid", err, errlen);
     return 0;
 }
 

@@ -59,6 +59,9 @@ struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, b
         rc = tier_set(c, "enable_read_cache", "false", err, errlen);
     if (!rc)
         rc = tier_set(c, "trace", "", err, errlen);
+    /* checksums cover the hybrid device's logical data, above the tiers */
+    if (!rc)
+        rc = tier_set(c, "enable_checksums", "false", err, errlen);
     if (rc) {
         xd_config_free(c);
         return NULL;

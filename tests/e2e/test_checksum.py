@@ -187,13 +187,47 @@ def test_kill9_leaves_no_wrong_data(engine, tmp_path, disk_dir):
         assert total(s, "verified") + total(s, "mismatches") == size // BLOCK
 
 
-def test_refused_with_compressed_and_hybrid(engine, tmp_path, disk_dir):
-    for kind in ["compressed", "hybrid"]:
-        xd = {"type": kind, "enable_checksums": "true"}
-        r = run_fio(fio_job(engine, name="x", xd=xd, directory=disk_dir, rw="write", bs="4k",
-                            size=64 * 1024), tmp_path, expect_ok=False)
-        assert r.rc != 0
-        assert "enable_checksums=true" in r.text and f"storage_type={kind}" in r.text, r.text
+def test_refused_with_compressed(engine, tmp_path, disk_dir):
+    xd = {"type": "compressed", "enable_checksums": "true"}
+    r = run_fio(fio_job(engine, name="x", xd=xd, directory=disk_dir, rw="write", bs="4k",
+                        size=64 * 1024), tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in r.text.splitlines() if ln.startswith("xdevice:")]
+    assert len(lines) == 1 and "enable_checksums=true" in lines[0] and \
+        "storage_type=compressed" in lines[0] and "own crc32c" in lines[0], r.text
+
+
+HYBRID = {"type": "hybrid", "tier_extent_size": "64k", "hot_access_threshold": "1",
+          "migration_interval_sec": "0.05", "hot_cache_size": "1m", "enable_checksums": "true"}
+
+
+@pytest.mark.parametrize("thread", [1, 0])
+def test_hybrid_verifies_under_migration(engine, tmp_path, disk_dir, shm_dir, thread):
+    """Checksums cover the hybrid type's logical data, above its tiers:
+    randrw verify with extents moving between them, in threads and in
+    processes sharing the file."""
+    stats = tmp_path / "stats.json"
+    xd = dict(HYBRID, hot_directory=shm_dir, stats=stats, **{"async": "io_uring"})
+    run_fio(fio_job(engine, name="h", xd=xd, filename=disk_dir / "hyb", rw="randrw", bs="4k",
+                    size=SIZE // 2, iodepth=8, numjobs=2, thread=thread, offset_increment=SIZE // 2,
+                    verify="crc32c", verify_fatal=1, time_based=1, runtime=1), tmp_path)
+    s = layer_stats(stats)
+    assert total(s, "mismatches") == 0 and total(s, "verified") > 0, s
+
+
+def test_hybrid_flipped_byte_reads_eio(engine, tmp_path, disk_dir, shm_dir):
+    """A byte of the cold file changed behind the engine: EIO, naming the
+    block, as on any other type."""
+    data = disk_dir / "hflip"
+    xd = dict(HYBRID, hot_directory=shm_dir, hot_access_threshold="1000")
+    run_fio(fio_job(engine, name="w", xd=xd, filename=data, rw="write", bs="4k",
+                    size=256 * 1024, buffer_pattern="0x5a5a5a5a"), tmp_path)
+    with open(data, "r+b") as f:
+        f.seek(7 * BLOCK + 9)
+        f.write(b"\xa5")
+    r = run_fio(fio_job(engine, name="r", xd=xd, filename=data, rw="read", bs="4k",
+                        size=256 * 1024, continue_on_error="read"), tmp_path, expect_ok=False)
+    assert eio_blocks(r.text, data) == {7}, r.text
 
 
 @pytest.mark.parametrize("kind", ["mmap", "sparse", "block"])

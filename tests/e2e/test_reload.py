@@ -28,11 +28,14 @@ def xdconfig_set(ini, *assignments):
 
 
 def records(path):
-    """The periodic records, one JSON object per line; every line must parse."""
+    """The periodic records, one JSON object per line; every complete line
+    must parse. Read while fio runs, the last line may be a record still
+    being appended (a reader can see part of a write): it counts once its
+    newline is there."""
     if not Path(path).exists():
         return []
-    lines = Path(path).read_text().splitlines()
-    return [json.loads(ln) for ln in lines]
+    text = Path(path).read_text()
+    return [json.loads(ln) for ln in text[:text.rfind("\n") + 1].splitlines()]
 
 
 def wait_for(proc, pred, timeout, what):
