@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -266,3 +267,13 @@ def kernel_odirect_on_tmpfs() -> bool:
     if fs_type("/dev/shm") != "tmpfs":
         return False
     return _supports_odirect("/dev/shm")
+
+
+def verify_state(path):
+    """numberio (writes issued), depth and the offsets of the last completed
+    writes in fio's saved verify state (fio's verify-state.h: a 24-byte
+    header, then struct thread_io_list, whose comps start 152 bytes in)."""
+    b = path.read_bytes()
+    no_comps, depth, _nofiles, numberio = struct.unpack_from("<QIIQ", b, 24)
+    comps = [struct.unpack_from("<QQ", b, 24 + 152 + 16 * i)[1] for i in range(no_comps)]
+    return numberio, depth, comps

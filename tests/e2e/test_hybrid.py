@@ -20,6 +20,7 @@ from conftest import (
     assert_verified,
     fio_job,
     load_stats,
+    verify_state,
     run_fio,
     xdevice_lines,
 )
@@ -229,16 +230,6 @@ def test_write_back_flushes_to_cold_file(engine, tmp_path, disk_dir, hot):
 
 # `make torture-hybrid` runs many more rounds
 KILL_ROUNDS = int(os.environ.get("XD_TORTURE_ROUNDS", "3"))
-
-
-def verify_state(path):
-    """numberio (writes issued), depth and the offsets of the last completed
-    writes in fio's saved verify state (fio's verify-state.h: a 24-byte
-    header, then struct thread_io_list, whose comps start 152 bytes in)."""
-    b = path.read_bytes()
-    no_comps, depth, _nofiles, numberio = struct.unpack_from("<QIIQ", b, 24)
-    comps = [struct.unpack_from("<QQ", b, 24 + 152 + 16 * i)[1] for i in range(no_comps)]
-    return numberio, depth, comps
 
 
 def wait_for_promotion(proc, hot_dir, deadline_s=60):

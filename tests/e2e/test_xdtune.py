@@ -358,9 +358,10 @@ def test_daemon_config_spoiled(engine, tmp_path, spoil):
 
 
 def test_search_keeps_the_safety_keys(engine, tmp_path):
-    """Recovery keys are not in any search space: a start config with
-    checksums and retries keeps them in every trial and in best.ini, and
-    types that refuse checksums (compressed) are never tried."""
+    """Recovery keys are in no default space: a start config with checksums
+    and retries keeps them in every trial and in best.ini, and types that
+    refuse checksums (compressed) are never tried. A space that names one
+    explicitly is searched, with a line saying so."""
     job = write_job(tmp_path, engine)
     start = write(tmp_path, "start.ini", "[local]\nstorage_type = regular\nasync = sync\n"
                   "[recovery]\nenable_checksums = true\nmax_retries = 2\n")
@@ -373,7 +374,13 @@ def test_search_keeps_the_safety_keys(engine, tmp_path):
     assert trials and all(t["config"].get("storage_type", "regular") == "regular" for t in trials)
     best = (out / "best.ini").read_text()
     assert "enable_checksums = true" in best and "max_retries = 2" in best, best
-    # and no search space may name them
-    bad = write(tmp_path, "bad.ini", "enable_checksums = true|false\n")
-    one_line_error(xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o2",
-                          "--space", bad, cwd=tmp_path), "enable_checksums")
+    explicit = write(tmp_path, "explicit.ini", "enable_checksums = true|false\n")
+    proc = xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o2",
+                  "--space", explicit, "--budget", 2, "--finalists", 1, "--repeats", 1,
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = [ln for ln in proc.stderr.splitlines() if "enable_checksums" in ln]
+    assert len(said) == 1 and "explicit.ini:1" in said[0] and "[recovery]" in said[0], proc.stderr
+    tried = {t["config"]["enable_checksums"]
+             for t in json.loads((tmp_path / "o2" / "history.json").read_text())["trials"]}
+    assert len(tried) == 2, tried
