@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import FIO, MiB, assert_verified, fio_job, load_stats, run_fio, verify_state, xdevice_lines
+from conftest import FIO, MiB, REPO, assert_verified, fio_job, load_stats, run_fio, verify_state, xdevice_lines
 
 SIZE = 4 * MiB
 
@@ -245,3 +245,27 @@ def test_kill9_loses_nothing_fsynced(engine, tmp_path, disk_dir, round_):
     assert m["degraded"] == 0 and m["read_errors"] == 0, m
     c = load_stats(stats)["jobs"][0]["layers"]["checksum"]
     assert c["mismatches"] == 0, c
+
+
+def test_recovery_example_job(engine, tmp_path, disk_dir):
+    """jobs/recovery.fio and jobs/recovery.ini as shipped, paths and size
+    moved into scratch: the mirror repairs what the checksums find, and
+    fio's verify passes."""
+    mirror = disk_dir / "m"
+    mirror.mkdir()
+    ini = (REPO / "jobs" / "recovery.ini").read_text()
+    assert "mirror_directories = /var/tmp/xdevice-mirror" in ini
+    (tmp_path / "r.ini").write_text(ini.replace("/var/tmp/xdevice-mirror", str(mirror)))
+    job = (REPO / "jobs" / "recovery.fio").read_text()
+    stats = tmp_path / "s.json"
+    for old, new in [("build/xdevice.so", engine), ("jobs/recovery.ini", tmp_path / "r.ini"),
+                     ("/tmp/xdevice-recovery.stats.json", stats),
+                     ("/var/tmp/xdevice-recovery.dat", disk_dir / "r.dat"), ("size=64m", "size=4m")]:
+        assert old in job, old
+        job = job.replace(old, str(new))
+    (tmp_path / "r.fio").write_text(job)
+    r = run_fio([str(tmp_path / "r.fio")], tmp_path)
+    assert_verified(r.data)
+    layers = load_stats(stats)["jobs"][0]["layers"]
+    assert layers["checksum"]["mismatches"] > 0, layers["checksum"]
+    assert layers["mirror"]["repairs"] == layers["checksum"]["mismatches"], layers["mirror"]
