@@ -67,9 +67,11 @@ write_unit() {
     sed "s|@BINDIR@|$BINDIR|g" dist/xdtune-daemon@.service.in
 }
 
-# A job file from jobs/ with its engine path made the installed one.
+# A job file from jobs/ with its engine path and the INI files it names
+# from jobs/ made the installed ones.
 write_job() {
-    sed "s|external:build/xdevice.so|external:$LIBDIR/fio/xdevice.so|" "$1"
+    sed -e "s|external:build/xdevice.so|external:$LIBDIR/fio/xdevice.so|" \
+        -e "s|xd_config=jobs/|xd_config=$DATADIR/xdevice/|" "$1"
 }
 
 # Each entry: KIND MODE SOURCE DEST. KIND file: copy SOURCE; gen: the output

@@ -77,6 +77,9 @@ def test_installed_layout(root):
     # the installed jobs name the installed engine, not build/
     job = (share / "jobs/regular.fio").read_text()
     assert "ioengine=external:/usr/lib/fio/xdevice.so" in job and "build/xdevice.so" not in job
+    # and the INI files they name, installed beside them
+    job = (share / "jobs/recovery.fio").read_text()
+    assert "xd_config=/usr/share/xdevice/recovery.ini" in job and (share / "recovery.ini").is_file()
     pc = (lib / "pkgconfig/xdevice.pc").read_text()
     fields = dict(line.split(": ", 1) for line in pc.splitlines() if ": " in line)
     assert fields["Version"] == v
