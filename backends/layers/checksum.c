@@ -85,6 +85,7 @@ enum cs_kind { CS_PASS, CS_READ, CS_WRITE };
 
 struct cs_req {
     enum cs_kind kind;
+    bool raced; /* a write sent down while another write of a block it covers was in flight */
 };
 
 struct cs_file {
@@ -415,7 +416,8 @@ static int cs_read_partial(struct xd_layer *layer, struct xd_req *req)
  * holds now, then NEW learns fresh. When NEW is set and differs from CUR
  * nobody saw whether that write landed, so the block is read to know; a
  * block matching neither keeps no CUR (its old contents were torn). */
-static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, uint32_t fresh)
+static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, uint32_t fresh,
+                      bool *raced)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = file->priv[layer->level];
@@ -427,6 +429,7 @@ static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         char *blk = NULL;
         uint32_t now;
         cs->count.resolved++;
+        *raced = true;
         if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
             return -ENOMEM;
         int rc = cs_read_block_crc(layer, file, b, blk, &now);
@@ -440,12 +443,22 @@ static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
     return cs_slot_store(cf, b, CS_NEW, cs_slot_make(fresh));
 }
 
-/* The write of block b with crc landed: CUR learns it, unless another
- * write has been sent down since (its own fold will follow). */
-static void cs_fold(struct cs_file *cf, uint64_t b, uint32_t crc)
+/* The write of block b with crc landed: CUR learns it. Two writes of one
+ * block in flight at once may land in either order, whatever order they
+ * complete in, so both stay candidates, one per slot:
+ * - another write was sent down since this one (NEW no longer holds crc):
+ *   CUR takes this one, NEW keeps the other;
+ * - this write was sent down while another was in flight (raced) and CUR
+ *   holds a candidate already: CUR keeps it (the other write's, or what
+ *   the block held); a read that matches NEW folds it later.
+ * A third write in flight at once can still leave a landed block matching
+ * neither slot: it reads as EIO, never as wrong data. */
+static void cs_fold(struct cs_file *cf, uint64_t b, uint32_t crc, bool raced)
 {
-    if (cs_slot_holds(cs_slot_load(cf, b, CS_NEW), crc))
-        cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
+    if (raced && cs_slot_holds(cs_slot_load(cf, b, CS_NEW), crc) &&
+        cs_slot_set(cs_slot_load(cf, b, CS_CUR)))
+        return;
+    cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
 }
 
 /* A whole-block write that completed: its blocks fold. One that failed
@@ -457,8 +470,10 @@ static void cs_write_done(struct xd_layer *layer, struct xd_req *req)
     if (req->result < 0 || (uint64_t)req->result != req->len)
         return;
     uint64_t first = req->off / cs->block, n = req->len / cs->block;
+    bool raced = ((struct cs_req *)xd_req_ctx(layer, req))->raced;
     for (uint64_t i = 0; i < n; i++)
-        cs_fold(cf, first + i, xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block));
+        cs_fold(cf, first + i, xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block),
+                raced);
     cs->count.blocks_written += n;
 }
 
@@ -468,15 +483,18 @@ static int cs_write_blocks(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
     uint64_t first = req->off / cs->block, n = req->len / cs->block;
+    struct cs_req *ctx = xd_req_ctx(layer, req);
     int rc = 0;
+    ctx->raced = false;
     for (uint64_t i = 0; i < n && !rc; i++)
         rc = cs_prepare(layer, req->file, first + i,
-                        xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block));
+                        xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block),
+                        &ctx->raced);
     if (rc) {
         req->result = rc;
         return XD_DONE;
     }
-    ((struct cs_req *)xd_req_ctx(layer, req))->kind = CS_WRITE;
+    ctx->kind = CS_WRITE;
     rc = xd_layer_submit(layer->lower, req);
     if (rc == XD_DONE)
         cs_write_done(layer, req);
@@ -529,17 +547,18 @@ static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
         rc = cs_read_edge(layer, req->file, first, blocks);
     if (!rc && tail && (last != first || !head))
         rc = cs_read_edge(layer, req->file, last, blocks + (hi - lo) - cs->block);
+    bool raced = false;
     if (!rc) {
         memcpy(blocks + (req->off - lo), req->buf, req->len);
         for (uint64_t i = 0; i < n && !rc; i++)
             rc = cs_prepare(layer, req->file, first + i,
-                            xd_crc32c(0, blocks + i * cs->block, cs->block));
+                            xd_crc32c(0, blocks + i * cs->block, cs->block), &raced);
     }
     if (!rc)
         rc = cs_sub(layer, req->file, XD_OP_WRITE, req->off, req->len, req->buf);
     if (rc >= 0) {
         for (uint64_t i = 0; i < n; i++)
-            cs_fold(cf, first + i, xd_crc32c(0, blocks + i * cs->block, cs->block));
+            cs_fold(cf, first + i, xd_crc32c(0, blocks + i * cs->block, cs->block), raced);
         cs->count.blocks_written += n;
     }
     cs_lock(cf, F_UNLCK, first, n);
