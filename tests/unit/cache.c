@@ -34,14 +34,8 @@ static __thread char err[XD_ERRLEN];
 /* A device whose keys say they came from origin ("test", "file.ini:3"). */
 static struct xd_dev *open_dev_from(const char *const *kv, const char *origin, int *rc_out)
 {
-    struct xd_config *cfg = xd_config_new();
-    struct xd_dev *dev = NULL;
-    int rc = 0;
-    for (; !rc && kv[0]; kv += 2)
-        rc = xd_config_set(cfg, kv[0], kv[1], origin, err, sizeof(err));
-    if (!rc)
-        rc = xd_open(&dev, cfg, 16, err, sizeof(err));
-    xd_config_free(cfg);
+    struct xd_dev *dev;
+    int rc = check_open_dev(&dev, kv, origin, 16, err, sizeof(err));
     if (rc_out)
         *rc_out = rc;
     return rc ? NULL : dev;

@@ -3,6 +3,7 @@
 #ifndef XD_CHECK_H
 #define XD_CHECK_H
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,23 @@ static inline long long layer_stat(struct xd_dev *dev, const char *layer, const 
     long long v = at ? strtoll(at + strlen(pat), NULL, 10) : -1;
     free(json);
     return v;
+}
+
+/* A device from kv, a NULL-terminated list of key, value pairs whose
+ * values say they came from origin ("test", "file.ini:3"), with queue
+ * entries: 0 and *dev set, or the -errno with the reason in err. */
+static inline int check_open_dev(struct xd_dev **dev, const char *const *kv, const char *origin,
+                                 unsigned queue, char *err, size_t errlen)
+{
+    struct xd_config *cfg = xd_config_new();
+    int rc = cfg ? 0 : -ENOMEM;
+    *dev = NULL;
+    for (; !rc && kv[0]; kv += 2)
+        rc = xd_config_set(cfg, kv[0], kv[1], origin, err, errlen);
+    if (!rc)
+        rc = xd_open(dev, cfg, queue, err, errlen);
+    xd_config_free(cfg);
+    return rc;
 }
 
 #endif

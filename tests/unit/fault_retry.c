@@ -21,14 +21,9 @@ static char err[XD_ERRLEN];
 
 static struct xd_dev *open_dev(const char *const *kv)
 {
-    struct xd_config *cfg = xd_config_new();
-    struct xd_dev *dev = NULL;
-    int rc = 0;
-    for (; !rc && kv[0]; kv += 2)
-        rc = xd_config_set(cfg, kv[0], kv[1], "test", err, sizeof(err));
-    if (rc || xd_open(&dev, cfg, 32, err, sizeof(err)))
+    struct xd_dev *dev;
+    if (check_open_dev(&dev, kv, "test", 32, err, sizeof(err)))
         fprintf(stderr, "open: %s\n", err);
-    xd_config_free(cfg);
     return dev;
 }
 

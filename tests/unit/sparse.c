@@ -27,14 +27,9 @@ static char err[XD_ERRLEN];
 /* Open a device; kv is a NULL-terminated list of key, value pairs. */
 static struct xd_dev *open_dev(const char *const *kv)
 {
-    struct xd_config *cfg = xd_config_new();
-    struct xd_dev *dev = NULL;
-    int rc = 0;
-    for (; !rc && kv[0]; kv += 2)
-        rc = xd_config_set(cfg, kv[0], kv[1], "test", err, sizeof(err));
-    if (rc || xd_open(&dev, cfg, 16, err, sizeof(err)))
+    struct xd_dev *dev;
+    if (check_open_dev(&dev, kv, "test", 16, err, sizeof(err)))
         fprintf(stderr, "open: %s\n", err);
-    xd_config_free(cfg);
     return dev;
 }
 
