@@ -40,8 +40,13 @@
  * are skipped by reads and writes until the device is closed; the last
  * healthy copy is never degraded.
  *
+ * One primary per copy: two files of the same name in different
+ * directories would map to one copy; each device claims its copy for its
+ * primary (mirror_claim, an OFD lock), so while one is open the other's
+ * copy is degraded, never shared.
+ *
  * Not done: devices of one process (fio jobs) do not share what each found
- * out; two files of the same name open at once would share a copy; a stamp
+ * out; a stamp
  * is written at close without an fsync, so after a power loss (not a
  * kill -9) a copy may be stamped for data that did not reach the disk.
  */
@@ -54,6 +59,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "../core/hash.h"
 #include "../core/json.h"
 #include "../core/xd_internal.h"
 
@@ -75,6 +81,7 @@ struct mirror_copy {
     bool opened;          /* the layers below hold it open */
     bool degraded;
     enum mirror_stamp stamp; /* what the copy said at open (mirror_stamp_read) */
+    int claim_fd;            /* holds this primary's claim on the copy (mirror_claim), or -1 */
     int64_t size;            /* its size at open */
 };
 
@@ -342,6 +349,42 @@ static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const c
     (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
 }
 
+/* --- one primary per copy -------------------------------------------------- */
+
+/* Two primaries of the same name in different directories would have the
+ * same copy, each overwriting the other's data in it. So every device
+ * claims its copy for its primary with an OFD read lock on one byte
+ * numbered by the primary's (device, inode): devices of the same primary
+ * (fio jobs sharing a file, in threads or processes) share the claim; a
+ * lock on any other byte is another primary's, and the copy is not used.
+ * Two claims racing both see each other and both refuse: never shared.
+ * Where the file system has no locks nothing is claimed. */
+static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t whylen)
+{
+    struct stat st;
+    if (stat(mf->copy[0].file->path, &st))
+        return 0; /* nothing to name the claim by; the open will say */
+    off_t mine = (off_t)(xd_hash_mix(st.st_dev, st.st_ino) % ((1ull << 62) - 1)) + 1;
+    int fd = open(mirror_copy_path(mf, c), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -ENOENT : 0;
+    struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
+    if (fcntl(fd, F_OFD_SETLK, &l)) {
+        close(fd);
+        return 0;
+    }
+    struct flock below = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = mine};
+    struct flock above = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine + 1, .l_len = 0};
+    if ((!fcntl(fd, F_OFD_GETLK, &below) && below.l_type != F_UNLCK) ||
+        (!fcntl(fd, F_OFD_GETLK, &above) && above.l_type != F_UNLCK)) {
+        close(fd);
+        snprintf(why, whylen, "it is the copy of another file of the same name, open now");
+        return -EBUSY;
+    }
+    mf->copy[c].claim_fd = fd;
+    return 0;
+}
+
 /* Open copy c (1..) of mf at <dir>/<basename of the caller's path>, and
  * read its stamp; mirror_sync_copies decides what to fill. On failure the
  * copy starts degraded (why says). */
@@ -369,7 +412,10 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
         snprintf(why, whylen, "it is the primary itself");
         return -EINVAL;
     }
-    /* read before the open: opening may create or extend the copy */
+    /* claimed and read before the open, which may create or extend it */
+    int claimed = mirror_claim(mf, c, why, whylen);
+    if (claimed && claimed != -ENOENT)
+        return claimed;
     mf->copy[c].stamp = mirror_stamp_read(mf, c);
     char err[XD_ERRLEN];
     int64_t size = mf->copy[0].size;
@@ -381,6 +427,8 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
     }
     mf->copy[c].opened = true;
     mf->copy[c].size = xd_layer_file_size(layer->lower, cf);
+    if (claimed == -ENOENT && (rc = mirror_claim(mf, c, why, whylen))) /* made by this open */
+        return rc;
     return 0;
 }
 
@@ -463,6 +511,8 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
         return rc;
     }
     mf->ncopies = ml->ncopies;
+    for (unsigned c = 0; c < MIRROR_MAX_COPIES; c++)
+        mf->copy[c].claim_fd = -1;
     mf->copy[0].file = file;
     mf->copy[0].opened = true;
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
@@ -513,6 +563,8 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
             continue;
         if (mf->copy[c].opened)
             xd_layer_file_close(layer->lower, cf);
+        if (mf->copy[c].claim_fd >= 0)
+            close(mf->copy[c].claim_fd);
         free(cf->path);
         free(cf);
     }

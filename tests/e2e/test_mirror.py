@@ -269,3 +269,25 @@ def test_recovery_example_job(engine, tmp_path, disk_dir):
     layers = load_stats(stats)["jobs"][0]["layers"]
     assert layers["checksum"]["mismatches"] > 0, layers["checksum"]
     assert layers["mirror"]["repairs"] == layers["checksum"]["mismatches"], layers["mirror"]
+
+
+@pytest.mark.parametrize("thread", [1, 0])
+def test_same_name_in_two_directories_never_shares_a_copy(engine, tmp_path, disk_dir, thread):
+    """Two jobs whose files have one name in different directories would map
+    to one copy: the one that opens second runs without it (degraded), and
+    both verify."""
+    d1, d2, copy = disk_dir / "d1", disk_dir / "d2", disk_dir / "c"
+    for d in (d1, d2, copy):
+        d.mkdir()
+    args = []
+    for i, d in enumerate((d1, d2)):
+        xd = {"async": "io_uring", "enable_redundancy": "true", "redundancy_factor": 2,
+              "mirror_directories": copy, "stats": tmp_path / f"s{i}.json"}
+        args += fio_job(engine, name=f"j{i}", xd=xd, filename=d / "data", rw="randwrite", bs="4k",
+                        size=SIZE, iodepth=8, verify="crc32c", verify_fatal=1, thread=thread,
+                        time_based=1, runtime=1)
+    r = run_fio(args, tmp_path)  # run_fio checks every job ended with error 0
+    # time_based: fio verifies what the last pass wrote (verify_fatal)
+    assert all(j["read"]["io_bytes"] > 0 for j in r.data["jobs"]), r.data["jobs"]
+    degraded = [mirror_figures(tmp_path / f"s{i}.json")["degraded"] for i in range(2)]
+    assert sorted(degraded) == [0, 1], degraded

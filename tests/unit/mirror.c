@@ -292,6 +292,45 @@ static void test_stamps(void)
     xd_close(dev);
 }
 
+/* Two primaries of one name in different directories never share their
+ * copy while both are open; two devices of one primary do. */
+static void test_one_primary_per_copy(const char *other)
+{
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev("sync"), *d3 = open_dev("sync");
+    struct xd_file *f1 = NULL, *f2 = NULL, *f3 = NULL;
+    unlink(primary);
+    unlink(copy);
+    CHECK(!xd_file_open(d1, primary, XD_OPEN_CREATE, NBLK * BLK, &f1, err, sizeof(err)));
+    CHECK(!xd_file_open(d3, primary, XD_OPEN_CREATE, NBLK * BLK, &f3, err, sizeof(err)));
+    CHECK_MSG(layer_stat(d3, "mirror", "degraded") == 0, "a second device of one primary was refused");
+    CHECK(!xd_file_open(d2, other, XD_OPEN_CREATE, NBLK * BLK, &f2, err, sizeof(err)));
+    const char *notice = xd_dev_notice(d2);
+    CHECK_MSG(layer_stat(d2, "mirror", "degraded") == 1 && notice && strstr(notice, "another file"),
+              "two primaries share a copy: %s", notice ? notice : "(no notice)");
+    static char data[NBLK * BLK];
+    fill(data, 7);
+    CHECK(f2 && xd_write(d2, f2, data, sizeof(data), 0) == (ssize_t)sizeof(data));
+    CHECK_MSG(!on_disk(copy, 0, data), "the other primary wrote into the copy");
+    if (f1)
+        xd_file_close(d1, f1);
+    if (f3)
+        xd_file_close(d3, f3);
+    if (f2)
+        xd_file_close(d2, f2);
+    xd_close(d1);
+    xd_close(d3);
+    /* alone now: the copy is its own again, filled from it */
+    CHECK(!xd_file_open(d2, other, XD_OPEN_CREATE, 0, &f2, err, sizeof(err)));
+    CHECK(layer_stat(d2, "mirror", "degraded") == 1); /* remembered for this device's life */
+    xd_file_close(d2, f2);
+    xd_close(d2);
+    d2 = open_dev("sync");
+    CHECK(!xd_file_open(d2, other, XD_OPEN_CREATE, 0, &f2, err, sizeof(err)));
+    CHECK(layer_stat(d2, "mirror", "degraded") == 0 && on_disk(copy, 0, data));
+    xd_file_close(d2, f2);
+    xd_close(d2);
+}
+
 int main(void)
 {
     char tmpl[] = "/var/tmp/xd-mirror-XXXXXX";
@@ -307,6 +346,13 @@ int main(void)
     test_repair("io_uring");
     test_write_failures();
     test_stamps();
+    char other_dir[80], other[96];
+    snprintf(other_dir, sizeof(other_dir), "%s/other", base);
+    snprintf(other, sizeof(other), "%s/f", other_dir);
+    CHECK(!mkdir(other_dir, 0700));
+    test_one_primary_per_copy(other);
+    unlink(other);
+    rmdir(other_dir);
     unlink(primary);
     unlink(copy);
     rmdir(primary_dir);
