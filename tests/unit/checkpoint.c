@@ -148,7 +148,10 @@ int main(void)
     snprintf(path, sizeof(path), "%s/20000101T000000.000000Z-000001", ckdir);
     CHECK(mkdir(ckdir, 0755) == 0 && mkdir(path, 0755) == 0);
     snprintf(path, sizeof(path), "%s/notes.txt", ckdir);
-    close(open(path, O_CREAT | O_WRONLY, 0644));
+    int fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
     test_names();
     test_checkpoints_hold_every_open_file();
     snprintf(path, sizeof(path), "%s/20000101T000000.000000Z-000001", ckdir);

@@ -172,12 +172,18 @@ static void test_seeded(void)
 
 int main(void)
 {
-    snprintf(path, sizeof(path), "/tmp/xd-fault-retry-%d", (int)getpid());
+    /* in a directory of our own: a predictable name in /tmp could be a link
+     * someone planted there */
+    char dir[] = "/tmp/xd-fault-retry-XXXXXX";
+    if (!mkdtemp(dir))
+        SKIP("mkdtemp: %s", strerror(errno));
+    snprintf(path, sizeof(path), "%s/data", dir);
     test_seeded();
     test_sync_inline();
     test_errors_that_stay();
     test_async_queue_flows("io_uring");
     test_async_queue_flows("libaio");
     unlink(path);
+    rmdir(dir);
     return check_result();
 }
