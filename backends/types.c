@@ -79,7 +79,7 @@ static const struct xd_type xd_type_tmpfs = {
 static int block_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
     if (cfg->enable_checkpoints)
-        return xd_config_conflict(cfg, XD_KEY_enable_checkpoints, XD_KEY_storage_type, "checkpoints copy files, not block devices; allowed with every type but block and hybrid", err, errlen);
+        return xd_config_conflict(cfg, XD_KEY_enable_checkpoints, XD_KEY_storage_type, "checkpoints copy files, not block devices; allowed with every type but block", err, errlen);
     return 0;
 }
 
@@ -139,8 +139,6 @@ static int hybrid_check(const struct xd_config *cfg, char *err, size_t errlen)
         return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type, "the hybrid type's hot tier is a tmpfs; set cold_storage_type=direct for O_DIRECT on the cold tier", err, errlen);
     if (cfg->enable_sparse)
         return xd_config_conflict(cfg, XD_KEY_enable_sparse, XD_KEY_storage_type, "set cold_storage_type=sparse for holes in the cold tier", err, errlen);
-    if (cfg->enable_checkpoints)
-        return xd_config_conflict(cfg, XD_KEY_enable_checkpoints, XD_KEY_storage_type, "a hybrid file is a cold file, a map and hot copies that migration moves under a copy; checkpoints take every other type but block", err, errlen);
     int rc = xd_config_check_power_of_two(cfg, XD_KEY_tier_extent_size, err, errlen);
     if (rc)
         return rc;

@@ -127,7 +127,7 @@
   X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, XD_ANY, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \
   X(tuning, config_file_mode,       MODE,  "0600",  0, 07777, NULL, 0, XD_ANY, "Mode, in octal, of config files xd_config_save (and so xdtune) writes; the mode is set on the new file before it replaces the old one") \
   /* [recovery] */ \
-  X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Copy every file open on the device into checkpoint_directory at a flush boundary every checkpoint_interval_sec (not with the block and hybrid types); build/xdcheckpoint lists, verifies and restores them") \
+  X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Copy every file open on the device into checkpoint_directory at a flush boundary every checkpoint_interval_sec (not with the block type; a hybrid file's cold file and map); build/xdcheckpoint lists, verifies and restores them") \
   X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, 0, XD_ANY, "Seconds between checkpoints: the first fsync/fdatasync that completes after them takes one") \
   X(recovery, checkpoint_directory,    STR,  "",      0, 0, NULL, 0, XD_ANY, "Directory of the checkpoints (needed with enable_checkpoints): made with dir_permissions when missing; never a symlink, and the caller's") \
   X(recovery, max_retries,             INT,  "0",     0, 100, NULL, 0, XD_ANY, "Retries of a request that failed with a transient error (EIO, EAGAIN, EINTR, ETIMEDOUT; never ENOSPC, EINVAL or others); above 0 puts the retry layer in the chain. Async requests wait for their retry without blocking the queue") \

@@ -145,6 +145,14 @@ int xd_below_identity(struct xd_layer *layer, struct xd_file *file, struct stat 
     return l ? l->ops->identity(l, file, st, view) : -ENOTTY;
 }
 
+int xd_below_hold_files(struct xd_layer *layer, struct xd_file *file, bool hold,
+                        const char **paths, unsigned max)
+{
+    struct xd_layer *l = layer->lower;
+    XD_FIND(l, hold_files);
+    return l ? l->ops->hold_files(l, file, hold, paths, max) : -ENOTTY;
+}
+
 const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file)
 {
     const struct xd_dev *dev = layer->dev;

@@ -94,6 +94,14 @@ struct xd_ops {
                     unsigned *view);
     /* Run a migration pass now; extents moved (xd_migrate). */
     int (*migrate)(struct xd_layer *layer);
+    /* A point-in-time copy of file is about to be taken (checkpoints).
+     * hold=true: flush what the layer keeps of file, stop changing its
+     * files on the layer's own (migration) until the call with hold=false,
+     * and name the files that then hold all of file's data, in place of the
+     * driver's path: up to max in paths (the layer's strings, valid until
+     * released), returning how many. hold=false: let them go; returns 0. */
+    int (*hold_files)(struct xd_layer *layer, struct xd_file *file, bool hold,
+                      const char **paths, unsigned max);
 };
 
 #define XD_REQ_SYNC (1u << 0) /* complete before submit returns */
@@ -206,6 +214,10 @@ int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, 
 int xd_below_space(struct xd_layer *layer, struct xd_file *file, struct xd_space *out);
 int xd_below_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
                       unsigned *view);
+/* The hold_files hook of the first layer below that has one; -ENOTTY: none
+ * (the driver's path holds the file's data, and nothing moves it). */
+int xd_below_hold_files(struct xd_layer *layer, struct xd_file *file, bool hold,
+                        const char **paths, unsigned max);
 /* The path layer should open for file: the nearest layer above it that
  * stands in a path of its own (path_below) decides, else the caller's. */
 const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file);

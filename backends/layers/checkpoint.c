@@ -18,8 +18,10 @@
  *
  * How: every open file is flushed below us (the caller's flush covered one
  * file; a write-back cache may hold blocks of the others), then the files
- * the drivers opened (xd_file_path of the bottom layer: a
- * tmpfs type's copy on the tmpfs, the compressed type's container) are
+ * the drivers opened (xd_file_path of the bottom layer: a tmpfs type's copy
+ * on the tmpfs, the compressed type's container), or those a layer below
+ * names while it holds them still (hold_files: the hybrid type's cold file
+ * and extent map, its migration paused and dirty hot extents flushed), are
  * copied into ".tmp-<id>-<pid>" (FICLONE when the file system shares
  * extents, read/write otherwise; each copy fsync'd), then manifest.json is
  * written atomically, then the directory is renamed to <id>: a crash leaves
@@ -29,7 +31,7 @@
  * The directory is made with dir_permissions when missing, must be the
  * caller's, and is never reached through a symlink (xd_mkdir_own_at). Only
  * directories named like an id whose manifest carries our format tag are
- * ever removed. The hybrid and block types refuse the key (types.c).
+ * ever removed. The block type refuses the key (types.c).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -70,6 +72,17 @@ struct ckpt_layer {
     char last_id[XD_CKPT_ID_LEN + 1];
     char last_error[XD_ERRLEN];
 };
+
+/* path, absolute: restore may run in another directory. */
+static char *ckpt_absolute(const char *path)
+{
+    char cwd[PATH_MAX], *abs;
+    if (path[0] == '/')
+        return strdup(path);
+    if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, path) < 0)
+        return NULL;
+    return abs;
+}
 
 /* --- the directory ------------------------------------------------------- */
 
@@ -187,17 +200,16 @@ static void ckpt_names(const struct timespec *now, unsigned seq, char *id, size_
     snprintf(when, whenlen, "%.19s.%06dZ", stamp, usec);
 }
 
-/* Copy one file into tdir as "<i>-<its name>" and describe it in j. Returns
- * the bytes or -errno, one line in err. */
-static int64_t ckpt_copy_one(struct ckpt_layer *c, int tdir, unsigned i,
-                             const struct ckpt_file *f, struct xd_json *j, char *err,
-                             size_t errlen)
+/* Copy the file at path into tdir as "<i>-<its name>" and describe it in
+ * j. Returns the bytes or -errno, one line in err. */
+static int64_t ckpt_copy_one(struct ckpt_layer *c, int tdir, unsigned i, const char *path,
+                             struct xd_json *j, char *err, size_t errlen)
 {
     char name[NAME_MAX + 1];
-    const char *slash = strrchr(f->path, '/');
+    const char *slash = strrchr(path, '/');
     struct xd_ckpt_copy cp = {0};
-    snprintf(name, sizeof(name), "%u-%.200s", i, slash ? slash + 1 : f->path);
-    int src = open(f->path, O_RDONLY | O_CLOEXEC), dst = -1, rc = 0;
+    snprintf(name, sizeof(name), "%u-%.200s", i, slash ? slash + 1 : path);
+    int src = open(path, O_RDONLY | O_CLOEXEC), dst = -1, rc = 0;
     const char *step = "open it";
     if (src < 0)
         rc = -errno;
@@ -212,12 +224,12 @@ static int64_t ckpt_copy_one(struct ckpt_layer *c, int tdir, unsigned i,
     if (dst >= 0)
         close(dst);
     if (rc) {
-        xd_errf(err, errlen, "checkpoint of %s: cannot %s: %s", f->path, step, strerror(-rc));
+        xd_errf(err, errlen, "checkpoint of %s: cannot %s: %s", path, step, strerror(-rc));
         return rc;
     }
     cp.cloned ? c->count.files_cloned++ : c->count.files_copied++;
     xd_json_object_begin(j, NULL);
-    xd_json_string(j, "path", f->path);
+    xd_json_string(j, "path", path);
     xd_json_string(j, "copy", name);
     xd_json_uint(j, "size", cp.size);
     xd_json_uint(j, "crc32c", cp.crc);
@@ -226,10 +238,44 @@ static int64_t ckpt_copy_one(struct ckpt_layer *c, int tdir, unsigned i,
     return (int64_t)cp.size;
 }
 
+#define CKPT_HELD_MAX 4 /* files a layer below may name for one open file */
+
+/* Copy what holds one open file's data: the driver's file, or the files a
+ * layer below names while it holds them still (the hybrid type's cold file
+ * and map, see hold_files in xd_internal.h). *i counts the copies made.
+ * Returns the bytes or -errno, one line in err. */
+static int64_t ckpt_copy_file(struct xd_layer *layer, int tdir, unsigned *i,
+                              const struct ckpt_file *f, struct xd_json *j, char *err,
+                              size_t errlen)
+{
+    struct ckpt_layer *c = layer->priv;
+    const char *held[CKPT_HELD_MAX];
+    int n = xd_below_hold_files(layer, f->file, true, held, CKPT_HELD_MAX);
+    if (n < 0 && n != -ENOTTY) {
+        xd_errf(err, errlen, "checkpoint of %s: cannot hold it still: %s", f->path, strerror(-n));
+        return n;
+    }
+    int64_t total = 0, rc = 0;
+    for (int k = 0; k < (n < 0 ? 1 : n) && rc >= 0; k++) {
+        char *abs = n < 0 ? NULL : ckpt_absolute(held[k]);
+        if (n >= 0 && !abs) {
+            rc = -ENOMEM;
+            break;
+        }
+        rc = ckpt_copy_one(c, tdir, (*i)++, abs ? abs : f->path, j, err, errlen);
+        free(abs);
+        total += rc > 0 ? rc : 0;
+    }
+    if (n >= 0)
+        xd_below_hold_files(layer, f->file, false, NULL, 0);
+    return rc < 0 ? rc : total;
+}
+
 /* The copies and the manifest in tdir. Returns the bytes or -errno. */
-static int64_t ckpt_fill(struct ckpt_layer *c, int tdir, const char *id, const char *when,
+static int64_t ckpt_fill(struct xd_layer *layer, int tdir, const char *id, const char *when,
                          const struct timespec *now, char *err, size_t errlen)
 {
+    struct ckpt_layer *c = layer->priv;
     struct xd_json j;
     int64_t total = 0, rc = 0;
     unsigned i = 0;
@@ -241,8 +287,8 @@ static int64_t ckpt_fill(struct ckpt_layer *c, int tdir, const char *id, const c
     xd_json_int(&j, "time_unix_ns", (int64_t)now->tv_sec * 1000000000 + now->tv_nsec);
     xd_json_string(&j, "storage_type", c->type_name);
     xd_json_array_begin(&j, "files");
-    for (const struct ckpt_file *f = c->files; f && rc >= 0; f = f->next, i++)
-        if ((rc = ckpt_copy_one(c, tdir, i, f, &j, err, errlen)) >= 0)
+    for (const struct ckpt_file *f = c->files; f && rc >= 0; f = f->next)
+        if ((rc = ckpt_copy_file(layer, tdir, &i, f, &j, err, errlen)) >= 0)
             total += rc;
     xd_json_array_end(&j);
     xd_json_uint(&j, "bytes", (uint64_t)total);
@@ -322,7 +368,7 @@ static void ckpt_take(struct xd_layer *layer)
                 xd_refusal(tdir));
     }
     if (!rc) {
-        rc = ckpt_fill(c, tdir, id, when, &now, err, sizeof(err));
+        rc = ckpt_fill(layer, tdir, id, when, &now, err, sizeof(err));
         close(tdir);
     }
     if (rc >= 0) {
@@ -405,17 +451,6 @@ static int ckpt_reap(struct xd_layer *layer, struct xd_req **done, unsigned min,
 }
 
 /* --- files and the layer ------------------------------------------------- */
-
-/* The driver's path for file, absolute (restore may run elsewhere). */
-static char *ckpt_absolute(const char *path)
-{
-    char cwd[PATH_MAX], *abs;
-    if (path[0] == '/')
-        return strdup(path);
-    if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, path) < 0)
-        return NULL;
-    return abs;
-}
 
 static int ckpt_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                           uint64_t size, char *err, size_t errlen)

@@ -17,6 +17,8 @@
  * piece per extent, and completes inline.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,7 @@ struct tier_ctx {
 struct tier_file {
     struct tier_shared *sh;
     struct xd_file *f[2];
+    char *map_path; /* named while a checkpoint holds the file (tier_hold_files) */
     struct tier_file *prev, *next;
 };
 
@@ -136,6 +139,7 @@ static void tier_file_free(struct tier_layer *t, struct tier_file *tf)
     for (int k = 0; k < 2; k++)
         if (tf->f[k])
             xd_file_close(t->inner[k], tf->f[k]);
+    free(tf->map_path);
     free(tf);
 }
 
@@ -708,6 +712,50 @@ static int tier_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
 
 static int tier_migrate(struct xd_layer *layer) { return tier_migrate_all(layer->priv); }
 
+/* A checkpoint of the file: once the dirty hot extents are flushed, the
+ * cold file holds every extent and the map says which are hot; neither
+ * changes while this holds the mover locks (no pass in any process) and the
+ * checkpoint layer above holds this device's writes. The hot copies are not
+ * copied: a restore writes a new cold file (a new inode), which the map's
+ * header no longer names, so the next open starts a new map and drops the
+ * hot copies (tier_map.c) instead of serving them over the restored data. */
+static int tier_hold_files(struct xd_layer *layer, struct xd_file *file, bool hold,
+                           const char **paths, unsigned max)
+{
+    struct tier_layer *t = layer->priv;
+    struct tier_file *tf = file->priv[layer->level];
+    struct tier_shared *sh = tf->sh;
+    if (!hold) {
+        xd_extmap_lock(&sh->map, TIER_LOCK_MOVER, F_UNLCK, false);
+        pthread_mutex_unlock(&sh->mig_lock);
+        return 0;
+    }
+    if (max < 2)
+        return -ENOSPC;
+    if (!tf->map_path && asprintf(&tf->map_path, "%s" TIER_MAP_SUFFIX, sh->cold_path) < 0) {
+        tf->map_path = NULL;
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&sh->mig_lock);
+    int rc = xd_extmap_lock(&sh->map, TIER_LOCK_MOVER, F_WRLCK, true);
+    if (rc) {
+        pthread_mutex_unlock(&sh->mig_lock);
+        return rc;
+    }
+    rc = tier_flush_file(t, tf);
+    if (!rc)
+        rc = xd_flush(t->inner[TIER_C], tf->f[TIER_C], 0);
+    if (!rc)
+        rc = xd_extmap_sync(&sh->map);
+    if (rc) {
+        tier_hold_files(layer, file, false, NULL, 0);
+        return rc;
+    }
+    paths[0] = sh->cold_path;
+    paths[1] = tf->map_path;
+    return 2;
+}
+
 static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *before)
 {
     return tier_reload(layer, layer->priv);
@@ -731,4 +779,5 @@ const struct xd_ops xd_tier_ops = {
     .take_error = tier_take_error,
     .migrate = tier_migrate,
     .reload = tier_reload_hook,
+    .hold_files = tier_hold_files,
 };

@@ -59,9 +59,15 @@ struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, b
         rc = tier_set(c, "enable_read_cache", "false", err, errlen);
     if (!rc)
         rc = tier_set(c, "trace", "", err, errlen);
-    /* checksums cover the hybrid device's logical data, above the tiers */
-    if (!rc)
-        rc = tier_set(c, "enable_checksums", "false", err, errlen);
+    /* the recovery layers (checksums, mirror, retries, faults, checkpoints)
+     * work on the hybrid device's logical data, once, above the tiers */
+    static const char *const outer_only[][2] = {
+        {"enable_checksums", "false"},       {"enable_redundancy", "false"},
+        {"enable_fault_injection", "false"}, {"max_retries", "0"},
+        {"enable_checkpoints", "false"},
+    };
+    for (size_t i = 0; i < sizeof(outer_only) / sizeof(outer_only[0]) && !rc; i++)
+        rc = tier_set(c, outer_only[i][0], outer_only[i][1], err, errlen);
     if (rc) {
         xd_config_free(c);
         return NULL;

@@ -181,8 +181,6 @@ def test_symlinked_checkpoint_directory_is_refused(engine, tmp_path, disk_dir):
 
 @pytest.mark.parametrize("xd,want", [
     ({"checkpoint_directory": ""}, ["enable_checkpoints=true needs checkpoint_directory"]),
-    ({"type": "hybrid", "hot_directory": "/dev/shm"},
-     ["enable_checkpoints=true", "storage_type=hybrid"]),
 ])
 def test_checkpoint_settings_refused(engine, tmp_path, disk_dir, xd, want):
     args = writer(engine, disk_dir, disk_dir / "ckpt", tmp_path / "s.json", xd=xd,
@@ -193,3 +191,45 @@ def test_checkpoint_settings_refused(engine, tmp_path, disk_dir, xd, want):
     assert len(lines) == 1, f"expected one xdevice: line, got {lines}\n{r.text}"
     for s in want:
         assert s in lines[0], f"{s!r} not in {lines[0]!r}"
+
+
+def test_hybrid_checkpoint_restores_cold_file_and_map_over_newer_hot_copies(
+        engine, tmp_path, disk_dir, shm_dir):
+    """A hybrid file's checkpoint is its cold file and extent map, taken with
+    migration held and the dirty hot extents flushed. Restored after newer
+    data was written and promoted (write-back, so the newest bytes lived in
+    the hot copies), reads see the checkpoint's bytes, never the hot copies'."""
+    ckpt = disk_dir / "ckpt"
+    hyb = {"type": "hybrid", "hot_directory": shm_dir, "tier_extent_size": "256k",
+           "tier_write_back": 1, "hot_access_threshold": 1, "auto_migration": 0,
+           "migration_interval_requests": 16}
+    seq = dict(directory=disk_dir, rw="write", bs=4 * KiB, size=SIZE)
+    # every byte 0xaa before the first checkpoint can be taken
+    run_fio(fio_job(engine, name="ck", xd=hyb, buffer_pattern="0xaa", **seq), tmp_path)
+    run_until_taken(engine, tmp_path, disk_dir, ckpt, 1, xd=hyb, rw="write",
+                    buffer_pattern="0xaa")
+    ident = listed(ckpt)[-1][0]
+    manifest = json.loads((ckpt / ident / "manifest.json").read_text())
+    cold = disk_dir / "ck.0.0"
+    assert manifest["storage_type"] == "hybrid"
+    assert [f["path"] for f in manifest["files"]] == [str(cold), f"{cold}.xdmap"], manifest
+    assert (ckpt / ident / "0-ck.0.0").read_bytes() == b"\xaa" * SIZE
+    assert tool("verify", ckpt).returncode == 0
+
+    # newer bytes into the hot copies (the extents went hot in the runs above)
+    stats = tmp_path / "newer.json"
+    run_fio(fio_job(engine, name="ck", xd={**hyb, "stats": stats}, buffer_pattern="0x55",
+                    loops=2, **seq), tmp_path)
+    tier = load_stats(stats)["jobs"][0]["layers"]["tier"]
+    assert tier["hot_extents"] > 0 and tier["hot_writes"] > 0, tier
+
+    r = tool("restore", ckpt, ident, "--force")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert cold.read_bytes() == b"\xaa" * SIZE
+    stats = tmp_path / "after.json"
+    r = run_fio(fio_job(engine, name="ck", xd={**hyb, "stats": stats}, verify="pattern",
+                        verify_pattern="0xaa", verify_only=None, **seq), tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE, "verify read less than the file"
+    # the hot copies of the 0x55 bytes were dropped: every hot extent was promoted anew
+    tier = load_stats(stats)["jobs"][0]["layers"]["tier"]
+    assert tier["promotions"] >= tier["hot_extents"], tier
