@@ -148,7 +148,7 @@
   X(fault, fault_errno,            ENUM,  "EIO",   0, 0, "EIO|ENOSPC|EAGAIN|EINTR|ETIMEDOUT|EROFS|ENOMEM", 0, XD_ANY, "The error a failed request returns") \
   X(fault, fault_persistent,       BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "false: the next identical request after a failed one succeeds (a retry passes); true: the range stays bad and every later request of fault_ops touching it fails") \
   X(fault, fault_corrupt,          BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Failed reads succeed with bits flipped (one per 4 KiB) instead of returning an error") \
-  X(fault, fault_drop_writes,      BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Failed writes are acknowledged but never stored (as if a volatile write cache lost them; a later flush does not bring them back)") \
+  X(fault, fault_drop_writes,      BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Chosen writes are acknowledged and held as a volatile write cache would: reads on the device see them, the next fsync/fdatasync of their file stores them, a close or crash before it loses them") \
   X(fault, fault_offset,           SIZE,  "0",     0, XD_TIB * 1024, NULL, 0, XD_ANY, "Faults only for requests that reach at or after this offset") \
   X(fault, fault_length,           SIZE,  "0",     0, XD_TIB * 1024, NULL, 0, XD_ANY, "Faults only for requests overlapping this many bytes from fault_offset; 0 to the end") \
   /* [monitoring] */ \

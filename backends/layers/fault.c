@@ -12,9 +12,13 @@
  *   - by default it completes at once with -fault_errno, never sent below;
  *   - fault_corrupt, a read: it is read below, then bits of what came back
  *     are flipped and it succeeds (silent corruption);
- *   - fault_drop_writes, a write: it succeeds (result = len) but is never
- *     sent below, as if a volatile write cache lost it: the data is gone,
- *     a later flush does not bring it back (the simplest honest model).
+ *   - fault_drop_writes, a write: it succeeds (result = len) but is not
+ *     sent below: a volatile write cache holds it (fault_held.c). Reads on
+ *     this device see it; the next fsync/fdatasync of its file stores it
+ *     (so does the cache filling past FAULT_HELD_MAX, oldest first); a
+ *     close before that, or a crash, loses it (LevelDB's fault env drops
+ *     a file's unsynced data the same way). Other devices and processes
+ *     read what is stored.
  * fault_persistent=false: the failed request's (file, op, offset, length)
  * is remembered for a while (FAULT_RECENT requests), and the next identical
  * request passes untouched: a retry succeeds. fault_persistent=true: the
@@ -28,10 +32,15 @@
 #include "../core/hash.h"
 #include "../core/json.h"
 #include "../core/xd_internal.h"
+#include "fault_held.h"
 
 /* Identical requests remembered after a transient fault: enough for a
  * retry layer to come back, or fio's next pass over a queue depth of 64. */
 #define FAULT_RECENT 64
+
+/* Bytes of held writes per file before the oldest are stored: a volatile
+ * cache is small, and a job that never flushes must not grow without end. */
+#define FAULT_HELD_MAX (64ull << 20)
 
 /* fault_errno's values, in the order of its allowed list (config_schema.h). */
 static const int fault_errnos[] = {EIO, ENOSPC, EAGAIN, EINTR, ETIMEDOUT, EROFS, ENOMEM};
@@ -46,6 +55,13 @@ struct fault_bad {
     struct fault_range *r;
     size_t n, cap;
     char path[];
+};
+
+/* One open file: its bad ranges (fault_persistent, kept by path across
+ * opens) and its held writes (fault_drop_writes, lost at close). */
+struct fault_file {
+    struct fault_bad *bad;
+    struct fault_held held;
 };
 
 struct fault_recent {
@@ -67,7 +83,8 @@ struct fault_layer {
     unsigned recent_next;
     struct fault_bad *bad;
     struct {
-        uint64_t injected, reads, writes, errors, corrupted, dropped, passed_retries, bad_hits;
+        uint64_t injected, reads, writes, errors, corrupted, passed_retries, bad_hits;
+        uint64_t held, stored, lost, store_errors; /* fault_drop_writes */
     } count;
 };
 
@@ -240,7 +257,53 @@ static void fault_complete_read(struct fault_layer *fl, struct fault_req *fr, st
     fr->corrupt_key = 0;
 }
 
-/* A chosen request: fails, is corrupted, or is dropped. */
+/* --- held writes (fault_drop_writes) --------------------------------------- */
+
+/* Store one held write below, synchronously; 0 or -errno. */
+static int fault_store(struct xd_layer *layer, struct fault_layer *fl, struct xd_file *file,
+                       struct fault_held_write *w)
+{
+    struct xd_req sub = {.op = XD_OP_WRITE, .file = file, .buf = w->data, .len = w->len,
+                         .off = w->off};
+    xd_req_set_flags(&sub, XD_REQ_SYNC);
+    int rc = xd_layer_submit(layer->lower, &sub);
+    if (rc >= 0)
+        rc = sub.result < 0 ? (int)sub.result : (uint64_t)sub.result == w->len ? 0 : -EIO;
+    fault_held_free(w);
+    rc ? fl->count.store_errors++ : fl->count.stored++;
+    return rc;
+}
+
+/* Store file's held writes, oldest first, until at most keep bytes are
+ * held; the first error, or 0. */
+static int fault_store_until(struct xd_layer *layer, struct fault_layer *fl, struct xd_file *file,
+                             uint64_t keep)
+{
+    struct fault_file *ff = file->priv[layer->level];
+    int first = 0;
+    while (ff->held.bytes > keep || (!keep && ff->held.count)) {
+        int rc = fault_store(layer, fl, file, fault_held_pop(&ff->held));
+        first = first ? first : rc;
+    }
+    return first;
+}
+
+/* A chosen write: acknowledged, held until a flush of its file. */
+static int fault_hold(struct xd_layer *layer, struct fault_layer *fl, struct xd_req *req)
+{
+    struct fault_file *ff = req->file->priv[layer->level];
+    int rc = fault_held_add(&ff->held, req->off, req->buf, req->len);
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
+    fl->count.held++;
+    fault_store_until(layer, fl, req->file, FAULT_HELD_MAX); /* already acknowledged */
+    req->result = (int64_t)req->len;
+    return XD_DONE;
+}
+
+/* A chosen request: fails, is corrupted, or is held. */
 static int fault_inject(struct xd_layer *layer, struct fault_layer *fl, struct xd_req *req,
                         uint64_t key)
 {
@@ -257,11 +320,8 @@ static int fault_inject(struct xd_layer *layer, struct fault_layer *fl, struct x
             fault_complete_read(fl, fr, req);
         return rc;
     }
-    if (req->op == XD_OP_WRITE && fl->drop) {
-        fl->count.dropped++;
-        req->result = (int64_t)req->len;
-        return XD_DONE;
-    }
+    if (req->op == XD_OP_WRITE && fl->drop)
+        return fault_hold(layer, fl, req);
     fl->count.errors++;
     req->result = -fl->err;
     if (!fl->async || xd_req_is_sync(req))
@@ -276,13 +336,13 @@ static int fault_inject(struct xd_layer *layer, struct fault_layer *fl, struct x
     return XD_QUEUED;
 }
 
-static int fault_submit(struct xd_layer *layer, struct xd_req *req)
+static int fault_submit_chosen(struct xd_layer *layer, struct xd_req *req)
 {
     struct fault_layer *fl = layer->priv;
     ((struct fault_req *)xd_req_ctx(layer, req))->corrupt_key = 0;
     if (!fault_eligible(fl, req))
         return xd_layer_submit(layer->lower, req);
-    struct fault_bad *bad = req->file->priv[layer->level];
+    struct fault_bad *bad = ((struct fault_file *)req->file->priv[layer->level])->bad;
     if (bad && fault_bad_touches(bad, req->off, req->len)) {
         fl->count.bad_hits++;
         return fault_inject(layer, fl, req, xd_hash_mix(fl->seed, req->off));
@@ -301,6 +361,44 @@ static int fault_submit(struct xd_layer *layer, struct xd_req *req)
     else
         fault_recent_add(fl, req);
     return fault_inject(layer, fl, req, xd_hash_mix(fl->seed, n));
+}
+
+/* A read of bytes the cache holds: read below at once (the held bytes
+ * must not be stored or patched while it is in flight), then the held
+ * bytes laid over what came back. */
+static int fault_read_held(struct xd_layer *layer, struct fault_layer *fl, struct xd_req *req)
+{
+    struct fault_file *ff = req->file->priv[layer->level];
+    unsigned flags = xd_req_core(req)->flags;
+    xd_req_set_flags(req, flags | XD_REQ_SYNC);
+    fault_submit_chosen(layer, req);
+    xd_req_set_flags(req, flags);
+    if (req->result > 0)
+        fault_held_overlay(&ff->held, req->off, req->buf, (uint64_t)req->result);
+    return XD_DONE;
+}
+
+/* A flush stores the file's held writes first; a write or trim that goes
+ * below makes the held bytes it covers its own. */
+static int fault_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    struct fault_layer *fl = layer->priv;
+    struct fault_file *ff = req->file->priv[layer->level];
+    if (ff->held.count) {
+        if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC) {
+            int rc = fault_store_until(layer, fl, req->file, 0);
+            if (rc) {
+                req->result = rc;
+                return XD_DONE;
+            }
+        } else if (req->op == XD_OP_READ && fault_held_overlaps(&ff->held, req->off, req->len)) {
+            return fault_read_held(layer, fl, req);
+        } else if (req->op == XD_OP_WRITE || req->op == XD_OP_TRIM) {
+            fault_held_patch(&ff->held, req->off, req->op == XD_OP_WRITE ? req->buf : NULL,
+                             req->len);
+        }
+    }
+    return fault_submit_chosen(layer, req);
 }
 
 /* Async failures waiting to be reaped, up to room of them. */
@@ -345,19 +443,25 @@ static int fault_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
 {
     struct fault_layer *fl = layer->priv;
     int rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
-    if (rc || !fl->persistent)
+    if (rc)
         return rc;
-    if (!(file->priv[layer->level] = fault_bad_get(fl, file->path))) {
+    struct fault_file *ff = calloc(1, sizeof(*ff));
+    if (!ff || (fl->persistent && !(ff->bad = fault_bad_get(fl, file->path)))) {
+        free(ff);
         xd_layer_file_close(layer->lower, file);
         return -ENOMEM;
     }
+    file->priv[layer->level] = ff;
     return 0;
 }
 
 static void fault_file_close(struct xd_layer *layer, struct xd_file *file)
 {
     struct fault_layer *fl = layer->priv;
-    file->priv[layer->level] = NULL; /* the bad ranges stay, by path */
+    struct fault_file *ff = file->priv[layer->level];
+    fl->count.lost += fault_held_clear(&ff->held); /* a close before a flush: lost */
+    free(ff); /* the bad ranges stay, by path */
+    file->priv[layer->level] = NULL;
     for (unsigned i = 0; i < FAULT_RECENT; i++)
         if (fl->recent[i].file == file)
             fl->recent[i].used = false; /* the pointer may come back for another file */
@@ -382,7 +486,10 @@ static void fault_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "injected_writes", fl->count.writes);
     xd_json_uint(j, "errors", fl->count.errors);
     xd_json_uint(j, "corrupted", fl->count.corrupted);
-    xd_json_uint(j, "dropped_writes", fl->count.dropped);
+    xd_json_uint(j, "held_writes", fl->count.held);
+    xd_json_uint(j, "held_stored", fl->count.stored);
+    xd_json_uint(j, "held_store_errors", fl->count.store_errors);
+    xd_json_uint(j, "dropped_writes", fl->count.lost);
     xd_json_uint(j, "retries_passed", fl->count.passed_retries);
     xd_json_uint(j, "bad_range_hits", fl->count.bad_hits);
     xd_json_uint(j, "bad_ranges", ranges);

@@ -98,6 +98,9 @@ def test_corrupt_reads_fail_verify(engine, tmp_path, async_mode):
 
 
 def test_dropped_writes_are_acknowledged_but_lost(engine, tmp_path):
+    """No flush before fio closes the file for its verify phase: the writes
+    the fault layer held (a volatile cache) are lost; reading them back while
+    the file is open is tests/unit/fault_retry.c's test_held_writes."""
     args, stats = job(engine, tmp_path, {"fault_every": 16, "fault_drop_writes": 1},
                       verify="crc32c", do_verify=1, verify_fatal=1)
     r = run_fio(args, tmp_path, expect_ok=False)
@@ -106,6 +109,21 @@ def test_dropped_writes_are_acknowledged_but_lost(engine, tmp_path):
     assert j["error"] == EILSEQ, r.text
     f = layers(stats)["fault"]
     assert f["dropped_writes"] == SIZE // (4 * KiB) // 16 and f["errors"] == 0, f
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+def test_dropped_writes_are_stored_by_a_flush(engine, tmp_path, async_mode):
+    """A held write is a volatile cache's: the fsync that ends the write
+    phase (end_fsync) stores it, and the verify after the reopen passes."""
+    args, stats = job(engine, tmp_path, {"async": async_mode, "fault_every": 16,
+                                         "fault_drop_writes": 1},
+                      verify="crc32c", do_verify=1, verify_fatal=1, end_fsync=1)
+    r = run_fio(args, tmp_path)
+    assert only_job(r)["read"]["io_bytes"] == SIZE
+    f = layers(stats)["fault"]
+    held = SIZE // (4 * KiB) // 16
+    assert f["held_writes"] == held and f["held_stored"] == held, f
+    assert f["dropped_writes"] == 0 and f["held_store_errors"] == 0, f
 
 
 def test_same_seed_same_faults(engine, tmp_path):
