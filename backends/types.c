@@ -80,6 +80,13 @@ static int block_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
     if (cfg->enable_checkpoints)
         return xd_config_conflict(cfg, XD_KEY_enable_checkpoints, XD_KEY_storage_type, "checkpoints copy files, not block devices; allowed with every type but block", err, errlen);
+    /* beside the device node, a sidecar would live on /dev's devtmpfs: gone
+     * at the next boot, and every block of the disk unchecked from then on */
+    if (cfg->enable_checksums && !cfg->checksum_directory[0]) {
+        xd_errf(err, errlen, "%s: enable_checksums=true on the block type needs checksum_directory; allowed: a directory on a persistent file system for the sidecar",
+                xd_config_key_origin(cfg, XD_KEY_enable_checksums));
+        return -EINVAL;
+    }
     return 0;
 }
 

@@ -138,6 +138,7 @@
   X(recovery, redundancy_factor,       INT,  "1",     1, 8, NULL, 0, XD_ANY, "Number of copies of each file, the caller's included, with enable_redundancy=true") \
   X(recovery, mirror_directories,      STR,  "",      0, 0, NULL, 0, XD_ANY, "Existing directories of the extra copies, comma-separated, one per copy beyond the first (redundancy_factor - 1); a copy is <directory>/<the file's name>") \
   X(recovery, checksum_block_size,     SIZE, "4k",    512, XD_MIB, NULL, 0, XD_ANY, "Bytes covered by one crc32c (enable_checksums), a power of two; a write or read not on these boundaries completes inline, reading the rest of its blocks. A sidecar keeps the size it was made with") \
+  X(recovery, checksum_directory,      STR,  "",      0, 0, NULL, 0, XD_ANY, "Directory of the checksum sidecars (enable_checksums), each named after its data file's whole path (\"%2Fdev%2Fsdb.xdsum\"); empty: <data file>.xdsum beside it. Needed with the block type: a sidecar in /dev would be on a devtmpfs, emptied at every boot") \
   X(recovery, checkpoint_keep,         INT,  "3",     1, 1000, NULL, 0, XD_ANY, "Checkpoints kept; the oldest goes when a new one is taken") \
   /* [fault] injection, for testing error handling (layers/fault.c) */ \
   X(fault, enable_fault_injection, BOOL,  "false", 0, 0, NULL, 0, XD_ANY, "Inject I/O faults just above the driver (the fault layer), for testing error handling: which requests fail is set by fault_every or fault_probability, deterministically from fault_seed") \

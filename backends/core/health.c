@@ -264,6 +264,10 @@ static void health_static(struct health *h, const struct xd_config *cfg)
         health_directory(h, cfg, &(struct health_target){"checkpoint_directory",
                                                            cfg->checkpoint_directory, false, false,
                                                            0, ""});
+    if (cfg->enable_checksums && cfg->checksum_directory[0])
+        health_directory(h, cfg, &(struct health_target){"checksum_directory",
+                                                           cfg->checksum_directory, false, false,
+                                                           0, ""});
     if (is_type(cfg, XD_TYPE_BLOCK) && cfg->block_device[0])
         health_block_device(h, &(struct health_target){.key = "block_device", .path = cfg->block_device});
 }

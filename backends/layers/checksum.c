@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -730,7 +731,42 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
     return rc;
 }
 
-/* "<path the driver opens>.xdsum", opened or made in its checked directory,
+/* The sidecar's path: "<data>.xdsum" beside the data, or in
+ * checksum_directory the data's absolute path with '/' as %2F and '%' as
+ * %25, so files of one name in two directories never share a sidecar.
+ * 0, or -ENAMETOOLONG with one line in err. */
+static int cs_sidecar_path(const struct xd_config *cfg, const char *data, char *side, size_t len,
+                           char *err, size_t errlen)
+{
+    char cwd[PATH_MAX] = "";
+    size_t at = 0;
+    if (!cfg->checksum_directory[0]) {
+        if (snprintf(side, len, "%s" CS_SUFFIX, data) < (int)len)
+            return 0;
+        xd_errf(err, errlen, "enable_checksums: %s: path too long for its sidecar", data);
+        return -ENAMETOOLONG;
+    }
+    if (data[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+        return -errno;
+    at = (size_t)snprintf(side, len, "%s/", cfg->checksum_directory);
+    size_t name_start = at;
+    for (int part = 0; part < 3 && at < len; part++) {
+        const char *p = part == 0 ? cwd : part == 1 ? (cwd[0] ? "/" : "") : data;
+        for (; *p && at + 4 < len; p++)
+            at += *p == '/' || *p == '%'
+                      ? (size_t)snprintf(side + at, len - at, "%%%02X", (unsigned)*p)
+                      : (size_t)snprintf(side + at, len - at, "%c", *p);
+    }
+    if (at + sizeof(CS_SUFFIX) <= len && at - name_start + sizeof(CS_SUFFIX) - 1 <= NAME_MAX) {
+        memcpy(side + at, CS_SUFFIX, sizeof(CS_SUFFIX));
+        return 0;
+    }
+    xd_errf(err, errlen, "enable_checksums: %s: path too long to name its sidecar in checksum_directory=%s (at most %d bytes once '/' is written %%2F)",
+            data, cfg->checksum_directory, NAME_MAX - (int)sizeof(CS_SUFFIX) + 1);
+    return -ENAMETOOLONG;
+}
+
+/* The sidecar (cs_sidecar_path), opened or made in its checked directory,
  * never through a link, with file_permissions. */
 static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
                            char *err, size_t errlen)
@@ -741,10 +777,11 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
         bottom = bottom->lower;
     const char *data = xd_file_path(bottom, file), *base;
     char side[4096];
-    if (snprintf(side, sizeof(side), "%s" CS_SUFFIX, data) >= (int)sizeof(side)) {
-        xd_errf(err, errlen, "enable_checksums: %s: path too long for its sidecar", data);
-        return -ENAMETOOLONG;
-    }
+    int rc = cs_sidecar_path(cfg, data, side, sizeof(side), err, errlen);
+    if (rc)
+        return rc;
+    if (cfg->checksum_directory[0] && cfg->auto_create_dirs)
+        xd_mkdir_parents(side, (mode_t)cfg->dir_permissions);
     if (!(cf->data_path = strdup(data)))
         return -ENOMEM;
     int dirfd = xd_dir_open_for(side, "enable_checksums", cfg->allow_shared_directories, &base,

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import FIO, MiB, fio_job, load_stats, run_fio
+from conftest import FIO, MiB, fio_job, load_stats, run_fio, xdevice_lines
 
 SIZE = 2 * MiB
 BLOCK = 4096
@@ -239,15 +239,43 @@ def test_other_types_verify(engine, tmp_path, disk_dir, request, kind):
     if kind == "block":
         dev = request.getfixturevalue("loop_dev")
         place = {"filename": dev}
-        side = f"{dev}.xdsum"  # beside the device node; a reattached loop is another disk
-        if os.path.lexists(side):
-            os.unlink(side)
-        request.addfinalizer(lambda: os.path.lexists(side) and os.unlink(side))
+        # never beside the node: /dev is a devtmpfs, emptied at every boot
+        xd["checksum_directory"] = disk_dir / "sums"
     for bs in ["4k", "1536"]:
         run_fio(fio_job(engine, name="o", xd=xd, rw="randwrite", bs=bs, size=SIZE // 4, iodepth=4,
                         verify="crc32c", verify_fatal=1, do_verify=1, **place), tmp_path)
         s = layer_stats(stats)
         assert total(s, "mismatches") == 0 and total(s, "verified") > 0
+    if kind == "block":
+        name = dev.replace("/", "%2F") + ".xdsum"
+        assert [p.name for p in (disk_dir / "sums").iterdir()] == [name]
+        assert not os.path.lexists(f"{dev}.xdsum")
+
+
+def test_block_type_needs_a_checksum_directory(engine, tmp_path, loop_dev):
+    r = run_fio(fio_job(engine, name="b", xd={"type": "block", "enable_checksums": "true"},
+                        filename=loop_dev, rw="read", bs="4k", size=SIZE // 4), tmp_path,
+                expect_ok=False)
+    assert r.rc != 0
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1 and "needs checksum_directory" in lines[0], r.text
+    assert not os.path.lexists(f"{loop_dev}.xdsum")
+
+
+def test_checksum_directory_names_sidecars_by_whole_path(engine, tmp_path, disk_dir):
+    """Two files of one name in two directories: two sidecars, each named
+    after its file's whole path, none beside the data."""
+    sums = disk_dir / "sums"
+    for sub in ["a", "b%c"]:
+        (disk_dir / sub).mkdir()
+        xd = {"enable_checksums": "true", "checksum_directory": sums}
+        run_fio(fio_job(engine, name="same", xd=xd, directory=disk_dir / sub, rw="randwrite",
+                        bs="4k", size=SIZE // 4, verify="crc32c", verify_fatal=1, do_verify=1),
+                tmp_path)
+        assert not list((disk_dir / sub).glob("*.xdsum"))
+    want = sorted(str(disk_dir / sub / "same.0.0").replace("%", "%25").replace("/", "%2F")
+                  + ".xdsum" for sub in ["a", "b%c"])
+    assert sorted(p.name for p in sums.iterdir()) == want
 
 
 def test_data_file_made_again_behind_the_layer(engine, tmp_path, disk_dir):
