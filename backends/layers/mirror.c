@@ -46,9 +46,7 @@
  * copy is degraded, never shared.
  *
  * Not done: devices of one process (fio jobs) do not share what each found
- * out; a stamp
- * is written at close without an fsync, so after a power loss (not a
- * kill -9) a copy may be stamped for data that did not reach the disk.
+ * out.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -540,15 +538,24 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
 
 /* A clean close of a file opened for writing stamps the copies that hold
  * the primary's data; when the primary itself missed writes, the healthy
- * copies say they are newer, and the next open fills the primary. */
-static void mirror_stamp_copies(struct mirror_file *mf)
+ * copies say they are newer, and the next open fills the primary. A stamp
+ * must not outlive a power loss that the data it vouches for did not: the
+ * data of the primary and the copy is made durable first, and the copy's
+ * inode (the stamp) after. A copy whose fsync fails is not stamped. */
+static void mirror_stamp_copies(struct xd_layer *layer, struct mirror_file *mf)
 {
     if (mf->copy[0].file->flags & XD_OPEN_READONLY)
         return;
-    const char *kind = mf->copy[0].degraded ? "newer" : "sync";
-    for (unsigned c = 1; c < mf->ncopies; c++)
-        if (mf->copy[c].opened && !mf->copy[c].degraded)
-            mirror_stamp_write(mf, c, kind);
+    bool newer = mf->copy[0].degraded;
+    if (!newer && mirror_sync_io(layer, mf, 0, XD_OP_FSYNC, NULL, 0, 0) < 0)
+        return; /* the primary's data is not known durable: no copy is in sync */
+    for (unsigned c = 1; c < mf->ncopies; c++) {
+        if (!mf->copy[c].opened || mf->copy[c].degraded ||
+            mirror_sync_io(layer, mf, c, XD_OP_FSYNC, NULL, 0, 0) < 0)
+            continue;
+        mirror_stamp_write(mf, c, newer ? "newer" : "sync");
+        mirror_sync_io(layer, mf, c, XD_OP_FSYNC, NULL, 0, 0);
+    }
 }
 
 static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
@@ -556,7 +563,7 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
     struct mirror_file *mf = file->priv[layer->level];
     if (!mf)
         return;
-    mirror_stamp_copies(mf);
+    mirror_stamp_copies(layer, mf);
     for (unsigned c = 1; c < mf->ncopies; c++) {
         struct xd_file *cf = mf->copy[c].file;
         if (!cf)

@@ -291,3 +291,33 @@ def test_same_name_in_two_directories_never_shares_a_copy(engine, tmp_path, disk
     assert all(j["read"]["io_bytes"] > 0 for j in r.data["jobs"]), r.data["jobs"]
     degraded = [mirror_figures(tmp_path / f"s{i}.json")["degraded"] for i in range(2)]
     assert sorted(degraded) == [0, 1], degraded
+
+
+def test_stamp_is_written_after_the_data_is_durable(engine, tmp_path, disk_dir):
+    """At a clean close the primary and the copy are fsync'd before the copy
+    is stamped, and the stamp (an xattr: inode metadata) is fsync'd after:
+    a power loss cannot leave a copy stamped for data that missed the disk."""
+    strace = "/usr/bin/strace"
+    if not os.access(strace, os.X_OK):
+        pytest.skip("strace is not installed")
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    args = mirror_job(engine, primary, [copy], tmp_path / "s.json", size=256 * 1024,
+                      do_verify=0, verify="0")
+    trace = tmp_path / "trace"
+    r = subprocess.run([strace, "-f", "-y", "-o", str(trace), "-e",
+                        "trace=fsync,fdatasync,lsetxattr", FIO, "--output-format=terse",
+                        *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    pfile, cfile = str(primary / "m.0.0"), str(copy / "m.0.0")
+    calls = []
+    for line in trace.read_text().splitlines():
+        if "lsetxattr(" in line and cfile in line and "user.xdevice.mirror" in line:
+            calls.append("stamp")
+        elif "sync(" in line and "= 0" in line:
+            calls += ["primary"] if f"<{pfile}>" in line else ["copy"] if f"<{cfile}>" in line else []
+    assert "stamp" in calls, calls
+    at = calls.index("stamp")
+    assert "primary" in calls[:at] and "copy" in calls[:at], calls
+    assert "copy" in calls[at + 1:], f"the stamp was never made durable: {calls}"
