@@ -16,7 +16,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "../core/fileutil.h"
 #include "../core/json.h"
@@ -31,6 +33,7 @@ struct mmap_window {
 struct mmap_file {
     int fd;
     bool readonly;
+    bool in_memory;  /* on tmpfs/ramfs: the pages are the file, no cache to drop */
     bool meta_dirty; /* size or holes changed since the last sync */
     uint64_t size;   /* the end of file this driver knows; no copy goes past it */
     struct mmap_window *win;
@@ -314,6 +317,9 @@ static int mmap_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     int rc = mmap_open_fd(d, mf, xd_file_path(layer, file), flags, size, err, errlen);
     if (!rc)
         rc = mmap_refresh_size(d, mf);
+    struct statfs sfs;
+    mf->in_memory = !rc && !fstatfs(mf->fd, &sfs) &&
+                    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
     if (rc) {
         if (mf->fd >= 0)
             close(mf->fd);
@@ -488,11 +494,15 @@ static int mmap_reap(struct xd_layer *layer, struct xd_req **done, unsigned min,
     return 0;
 }
 
-/* Written pages are made durable first: DONTNEED leaves dirty pages cached. */
+/* Written pages are made durable first: DONTNEED leaves dirty pages cached.
+ * Mapped pages are never dropped, so the windows go too, except on a tmpfs:
+ * there the pages are the file, nothing is dropped, and unmapping would only
+ * make the next pass fault every page in again (fio invalidates before each
+ * pass of a time_based job; its own mmap engine keeps its mapping). */
 static int mmap_invalidate(struct mmap_driver *d, struct mmap_file *mf)
 {
     int rc = mmap_windows_sync(d, mf);
-    if (rc)
+    if (rc || mf->in_memory)
         return rc;
     mmap_windows_unmap(d, mf);
     mf->ra = (struct xd_readahead){0};

@@ -429,6 +429,39 @@ static void test_bad_window(void)
     xd_close(dev);
 }
 
+/* On a tmpfs the pages are the file: invalidate drops nothing there, so it
+ * keeps the windows mapped (fio invalidates before every pass of a
+ * time_based job; unmapping made each pass fault every page in again). */
+static void test_invalidate_on_tmpfs(void)
+{
+    char shm[] = "/dev/shm/xd-mmap-test-XXXXXX", path[64], err[XD_ERRLEN];
+    unsigned char buf[4096];
+    if (!mkdtemp(shm)) {
+        fprintf(stderr, "skip test_invalidate_on_tmpfs: /dev/shm: %s\n", strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/data", shm);
+    struct xd_dev *dev = dev_open(NULL, NULL, err);
+    struct xd_file *f = NULL;
+    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 1 << 20, &f, err, sizeof(err)),
+              "open: %s", err);
+    if (f) {
+        memset(buf, 0x5a, sizeof(buf));
+        CHECK(xd_write(dev, f, buf, sizeof(buf), 8192) == (ssize_t)sizeof(buf));
+        CHECK(xd_file_invalidate(dev, f) == 0);
+        memset(buf, 0, sizeof(buf));
+        CHECK(xd_read(dev, f, buf, sizeof(buf), 8192) == (ssize_t)sizeof(buf) && buf[7] == 0x5a);
+        CHECK_MSG(stat_of(dev, "windows_unmapped") == 0 && stat_of(dev, "windows_mapped") == 1,
+                  "tmpfs: windows mapped %lld, unmapped %lld", stat_of(dev, "windows_mapped"),
+                  stat_of(dev, "windows_unmapped"));
+        xd_file_close(dev, f);
+    }
+    if (dev)
+        xd_close(dev);
+    unlink(path);
+    rmdir(shm);
+}
+
 static void cleanup(void)
 {
     char path[256];
@@ -455,6 +488,7 @@ int main(void)
     test_async_inline();
     test_readahead();
     test_bad_window();
+    test_invalidate_on_tmpfs();
     cleanup();
     return check_result();
 }
