@@ -861,16 +861,11 @@ static int check_type_keys(const struct xd_config *cfg, const struct xd_type *ty
     return 0;
 }
 
-/* The fault and retry layers: keys that would do nothing are refused, and
- * neither goes on the hybrid type, whose tiers copy the config (each inner
- * chain would get a layer of its own as well). */
+/* The fault and retry layers: keys that would do nothing are refused. (On
+ * the hybrid type they go over the tier layer, once: its inner chains never
+ * get the recovery layers, layers/tier_type.c.) */
 static int check_fault_retry(const struct xd_config *cfg, char *err, size_t errlen)
 {
-    bool hybrid = cfg->storage_type == XD_TYPE_HYBRID;
-    if (hybrid && cfg->enable_fault_injection)
-        return xd_config_conflict(cfg, XD_KEY_enable_fault_injection, XD_KEY_storage_type, "the fault layer does not go on the hybrid type; allowed with every other type", err, errlen);
-    if (hybrid && cfg->max_retries > 0)
-        return xd_config_conflict(cfg, XD_KEY_max_retries, XD_KEY_storage_type, "the retry layer does not go on the hybrid type; allowed: max_retries=0", err, errlen);
     if (cfg->fault_corrupt && cfg->fault_ops == 1)
         return xd_config_conflict(cfg, XD_KEY_fault_corrupt, XD_KEY_fault_ops, "corruption acts on reads; allowed: fault_ops=read or both", err, errlen);
     if (cfg->fault_drop_writes && cfg->fault_ops == 0)

@@ -126,6 +126,23 @@ def test_dropped_writes_are_stored_by_a_flush(engine, tmp_path, async_mode):
     assert f["dropped_writes"] == 0 and f["held_store_errors"] == 0, f
 
 
+def test_hybrid_faults_are_retried_and_verify(engine, tmp_path, shm_dir):
+    """On the hybrid type the fault and retry layers sit once over both
+    tiers (never in the tiers' own chains): the caller's requests fail and
+    are retried whichever tier serves them, and fio verifies every byte."""
+    args, stats = job(engine, tmp_path,
+                      {"type": "hybrid", "hot_directory": shm_dir, "tier_extent_size": "256k",
+                       "hot_access_threshold": 1, "migration_interval_requests": 16,
+                       "async": "io_uring", "fault_every": 8, "max_retries": 2,
+                       "retry_delay_ms": 1}, rw="randrw", verify="crc32c", do_verify=1)
+    r = run_fio(args, tmp_path)
+    assert only_job(r)["error"] == 0
+    lay = layers(stats)
+    assert [k for k in lay if k in ("fault", "retry", "tier")] == ["retry", "fault", "tier"], lay
+    assert lay["fault"]["injected"] > 0 and lay["retry"]["recovered"] == lay["fault"]["injected"]
+    assert lay["retry"]["failed"] == 0 and lay["tier"]["hot_reads"] > 0, lay
+
+
 def test_same_seed_same_faults(engine, tmp_path):
     """fault_probability draws from the seed and the request count, never
     from rand(): the same job twice fails the same requests."""
