@@ -368,7 +368,11 @@ int xt_trial_finish(struct xt_run *run, double timeout_s, struct xt_figures *fig
         fio_error_line(run->errpath, status, err, errlen);
         return -1;
     }
-    char *fio_json = xt_read_file(run->out, NULL), *stats_json = xt_read_file(run->stats, NULL);
+    /* on a server, the stats come back in fio's output (hosts.c) */
+    char *fio_json = xt_read_file(run->out, NULL);
+    char *stats_json = run->host && fio_json ? fiojson_server_stats(fio_json) : NULL;
+    if (!stats_json)
+        stats_json = xt_read_file(run->stats, NULL);
     double seconds = fig->seconds;
     int rc = fio_json ? xt_figures_parse(fio_json, stats_json, fig, err, errlen)
                       : fail(err, errlen, "%s: fio wrote no output", run->out);
