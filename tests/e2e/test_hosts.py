@@ -6,6 +6,7 @@ that cannot load the engine, and a bad hosts file, get one clear line.
 
 Trials are 0.5 s fio runs on a 4 MiB file made beforehand (both servers are
 this machine, so they read the same file: no layout race)."""
+import csv
 import json
 import os
 import subprocess
@@ -131,3 +132,49 @@ def test_bad_hosts_file(engine, tmp_path):
     one_line(xdtune(tmp_path), "names no fio server")
     setup_files(tmp_path, "no/such/xdevice.so", ["127.0.0.1,8765"])
     one_line(xdtune(tmp_path), "job.fio", "no/such/xdevice.so", "absolute path")
+
+
+# --- make bench HOSTS=FILE and the report by host ------------------------------------
+
+
+def test_bench_on_two_hosts(engine, tmp_path, fio_servers):
+    """scripts/bench-hosts.sh (what `make bench HOSTS=FILE` runs), cut to one
+    configuration and one 0.5 s workload: one output per host, each with its
+    server's stats document, and a report by host with an all-hosts row."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# two servers\n" + "\n".join(fio_servers) + "\n")
+    workloads = tmp_path / "workloads.fio"
+    workloads.write_text("[randread-4k]\nstonewall\nrw=randread\nbs=4k\niodepth=4\n")
+    res = tmp_path / "res"
+    env = dict(os.environ, BENCH_DIR=str(tmp_path), BENCH_OUT=str(res), BENCH_SIZE="4m",
+               BENCH_RUNTIME="500ms", BENCH_HOSTS_CONFIGS="regular:sync",
+               BENCH_HOSTS_WORKLOADS=str(workloads))
+    p = subprocess.run(["bash", str(REPO / "scripts" / "bench-hosts.sh"), str(hosts)],
+                       capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=REPO)
+    assert p.returncode == 0, p.stdout + p.stderr
+    outputs = sorted(res.glob("regular-sync.*.json"))
+    assert len(outputs) == 2, outputs
+    addrs = [h.split(":")[-1].split(",")[0] for h in fio_servers]  # 127.0.0.1, 127.0.0.2
+    iops = {}
+    for o in outputs:
+        text = o.read_text()
+        assert "> xdevice-stats: {" in text, "the server's stats must come back to the client"
+        doc = json.loads(text[text.index("\n{") + 1:])
+        (entry,) = [e for e in doc["client_stats"] if e["jobname"] == "randread-4k"]
+        iops[entry["hostname"]] = entry["read"]["iops"]
+    assert sorted(iops) == addrs
+    # nothing of the run is left in BENCH_DIR: data unlinked by fio, stats by the script
+    assert not list(tmp_path.glob("xdevice-bench-*")), list(tmp_path.glob("xdevice-bench-*"))
+    rows = list(csv.DictReader((res / "report" / "hosts.csv").open()))
+    by_host = {r["host"]: float(r["iops"]) for r in rows if r["workload"] == "randread-4k"}
+    assert set(by_host) == {*addrs, "all hosts"}
+    for a in addrs:
+        assert abs(by_host[a] - iops[a]) < 1e-3 * iops[a] + 0.01
+    assert abs(by_host["all hosts"] - sum(iops.values())) < 1e-3 * sum(iops.values())
+    # figures.csv labels every fio figure with its host
+    figs = list(csv.DictReader((res / "report" / "figures.csv").open()))
+    assert {r["host"] for r in figs if r["kind"] == "fio"} == set(addrs)
+    md = (res / "report" / "hosts.md").read_text()
+    assert "## xdevice stats by host" in md
+    for a in addrs:
+        assert f"| {a} | host={a}" in md, md
