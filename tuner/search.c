@@ -470,15 +470,18 @@ static void run_grid(struct search *S)
     }
 }
 
-/* With --hosts the grid has no start trial to calibrate by: the first
- * point of the grid is the reference run on every host. */
+/* With --hosts the grid has no start trial to calibrate by: the start
+ * config runs on every host first, all of it outside the budget (the grid
+ * still runs every point). */
 static int grid_reference(struct search *S, char *err, size_t errlen)
 {
     if (!S->hosts.n)
         return 0;
     struct xt_point start;
     xt_space_snap(&S->space, S->start, &start);
-    return run_reference(S, &start, err, errlen) ? 0 : -1;
+    int rc = run_reference(S, &start, err, errlen) ? 0 : -1;
+    S->calibration++;
+    return rc;
 }
 
 /* The warm-start rules' picks, one per host at a time. */
@@ -857,7 +860,7 @@ int xt_search(const struct xt_search_opts *opts)
         o.budget = (unsigned)fmin(o.budget, size + 1); /* +1: the start config may be off-grid */
     else
         o.budget = (unsigned)fmin(o.budget ? o.budget : size, size);
-    S.planned = o.budget + o.finalists * o.repeats + (S.hosts.n ? S.hosts.n - 1 : 0);
+    S.planned = o.budget + o.finalists * o.repeats + S.hosts.n - (S.hosts.n && o.method != XT_METHOD_GRID);
     S.started = now_s();
     if (!o.quiet)
         printf("xdtune: searching %.0f configurations over %u parameters with %s, budget %u trials "
