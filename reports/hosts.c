@@ -67,7 +67,7 @@ int xr_hosts_load_stats(struct xr_set *set, const char *path, const char *text, 
 /* --- the per-host tables ------------------------------------------------------- */
 
 struct host_row {
-    const char *config;      /* the configuration's label without its host */
+    const char *config; /* config_name: engine, type, async mode */
     const char *host;
     double iops, bw, lat_sum, ios, p99;
 };
@@ -89,7 +89,9 @@ static char *config_name(const struct xr_job *job)
     const char *engine = job->engine ? job->engine : "", *type = opt(job, "xd_type"),
                *async = opt(job, "xd_async");
     const char *slash = strrchr(engine, '/');
-    char *base = xr_mem_strdup(slash ? slash + 1 : strncmp(engine, "external:", 9) ? engine : engine + 9);
+    char *base = xr_mem_strdup(slash                             ? slash + 1
+                               : strncmp(engine, "external:", 9) ? engine
+                                                                 : engine + 9);
     char *dot = strstr(base, ".so");
     if (dot)
         *dot = '\0';
@@ -170,8 +172,8 @@ static void write_group(FILE *md, FILE *csv, const struct xr_group *g)
     for (size_t i = 0; i < g->ncfgs; i++) {
         const struct xr_cfg *c = &g->cfgs[i];
         configs[i] = config_name(c->job);
-        rows[i] = (struct host_row){ .config = configs[i],
-                                     .host = c->job->hostname ? c->job->hostname : "(local)" };
+        rows[i] = (struct host_row){.config = configs[i],
+                                    .host = c->job->hostname ? c->job->hostname : "(local)"};
         add_dir_figures(&rows[i], c->job);
         write_row(md, csv, g->name, &rows[i]);
     }
@@ -185,7 +187,7 @@ static void write_group(FILE *md, FILE *csv, const struct xr_group *g)
             first &= !same_config(&g->cfgs[k], key);
         if (!first)
             continue;
-        struct host_row all = { .config = configs[i], .host = "all hosts" };
+        struct host_row all = {.config = configs[i], .host = "all hosts"};
         for (size_t k = i; k < g->ncfgs; k++)
             if (same_config(&g->cfgs[k], key)) {
                 all.iops += rows[k].iops;
@@ -213,7 +215,8 @@ static void write_stats(FILE *md, const struct xr_report *r)
             fputs("\n## xdevice stats by host\n\n"
                   "Each server's stats document, as its engine sent it back to the client.\n\n"
                   "| host | document | jobs | cache hit ratio | compression ratio |\n"
-                  "|---|---|---|---|---|\n", md);
+                  "|---|---|---|---|---|\n",
+                  md);
             any = 1;
         }
         fprintf(md, "| %s | %s | %zu | ", st->host, r->stats[i].label, st->njobs);
@@ -242,14 +245,17 @@ int xr_hosts_write(struct xr_report *r)
     if (distinct_hosts(r) < 2)
         return 0;
     char *mdpath, *csvpath;
-    FILE *md = open_out(r, "hosts.md", &mdpath), *csv = md ? open_out(r, "hosts.csv", &csvpath) : NULL;
+    FILE *md = open_out(r, "hosts.md", &mdpath),
+         *csv = md ? open_out(r, "hosts.csv", &csvpath) : NULL;
     int rc = md && csv ? 0 : -1;
     if (!rc) {
-        fprintf(md, "# %s: by host\n\n%zu hosts. Each workload's configurations on each host, "
+        fprintf(md,
+                "# %s: by host\n\n%zu hosts. Each workload's configurations on each host, "
                 "then all hosts: IOPS and bandwidth summed, mean latency weighted by I/Os, "
                 "p99 the worst host's.\n\n"
                 "| workload | configuration | host | IOPS | MiB/s | mean lat us | p99 us |\n"
-                "|---|---|---|---|---|---|---|\n", r->title, distinct_hosts(r));
+                "|---|---|---|---|---|---|---|\n",
+                r->title, distinct_hosts(r));
         fputs("workload,configuration,host,iops,bw_bytes,lat_mean_us,p99_us\n", csv);
         for (size_t g = 0; g < r->ngroups; g++)
             write_group(md, csv, &r->groups[g]);

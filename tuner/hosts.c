@@ -62,9 +62,10 @@ static const char *host_problem(const char *line)
     if (strncmp(spec, "sock:", 5) == 0)
         return spec[5] == '/' ? NULL : "sock: takes the absolute path of the server's socket";
     int ip6 = strncmp(spec, "ip6:", 4) == 0;
-    char *addr = ip6 ? spec + 4
+    char *addr = ip6                             ? spec + 4
                  : strncmp(spec, "ip4:", 4) == 0 ? spec + 4
-                 : strncmp(spec, "ip:", 3) == 0 ? spec + 3 : spec;
+                 : strncmp(spec, "ip:", 3) == 0  ? spec + 3
+                                                 : spec;
     const char *bad = check_port(addr);
     if (bad)
         return bad;
@@ -118,8 +119,10 @@ int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen
     free(line);
     fclose(f);
     if (!rc && h->n == 0)
-        rc = hosts_fail(err, errlen, "%s: names no fio server; allowed: one per line, as fio's "
-                        "--client takes it (host,port or ip6:addr,port)", path);
+        rc = hosts_fail(err, errlen,
+                        "%s: names no fio server; allowed: one per line, as fio's "
+                        "--client takes it (host,port or ip6:addr,port)",
+                        path);
     if (rc)
         xt_hosts_free(h);
     return rc;
@@ -149,7 +152,8 @@ int xt_hosts_job_engine(struct xt_job *job, char *err, size_t errlen)
         if (*engine == '/')
             continue; /* it may exist only on the servers: the reference run checks */
         if (!realpath(engine, abs))
-            return hosts_fail(err, errlen, "%s: ioengine=external:%s: %s; with --hosts the engine "
+            return hosts_fail(err, errlen,
+                              "%s: ioengine=external:%s: %s; with --hosts the engine "
                               "must be an absolute path that exists on every server",
                               job->path, engine, strerror(errno));
         if (asprintf(&line, "ioengine=external:%s", abs) < 0)
@@ -186,8 +190,10 @@ void xt_host_error(const char *host, const char *output, char *err, size_t errle
             pick = (char *)said;
     }
     if (engine)
-        snprintf(err, errlen, "fio server %s cannot load the xdevice engine (%s); the engine "
-                 "must be at the same absolute path on every server", host, pick);
+        snprintf(err, errlen,
+                 "fio server %s cannot load the xdevice engine (%s); the engine "
+                 "must be at the same absolute path on every server",
+                 host, pick);
     else if (pick)
         snprintf(err, errlen, "fio server %s: %s", host, pick);
     free(text);
