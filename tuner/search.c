@@ -139,7 +139,7 @@ static void progress(struct search *S, unsigned k, const char *phase, const stru
     if (error)
         printf("FAILED: %s", error);
     else
-        printf("iops %.0f, p99 %.0f us", f->iops, f->p99_us);
+        printf("iops %.0f, p99 %.0f us%s", f->iops, f->p99_us, host ? " (rescaled)" : "");
     if (S->best >= 0) {
         const struct rec *b = &S->recs[S->best];
         printf(" | best so far: iops %.0f, p99 %.0f us%s", b->median.iops, b->median.p99_us,
