@@ -7,7 +7,8 @@
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make torture  tests/torture.py: random fio jobs with verify over every type
 #                 and mode (minutes; TORTURE_SEED=, TORTURE_CASES= replay)
-#   make bench    scripts/bench.sh
+#   make bench    scripts/bench.sh; HOSTS=FILE: on every fio server FILE names
+#                 (scripts/bench-hosts.sh, README "Many hosts")
 #   make perf     scripts/perf.sh
 #   make regress  scripts/regress.sh: working tree against BASE=<ref> (HEAD)
 #   make install  PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=: the library

@@ -39,11 +39,23 @@ const cJSON *fiojson_latency(const cJSON *dir)
     return cJSON_GetObjectItemCaseSensitive(dir, "clat_ns");
 }
 
+/* p at a '{' that starts a stats line's document, not fio's. */
+static int is_stats_line(const char *text, const char *p)
+{
+    size_t n = strlen(FIOJSON_STATS_TAG);
+    return (size_t)(p - text) >= n && !strncmp(p - n, FIOJSON_STATS_TAG, n);
+}
+
 cJSON *fiojson_last_document(const char *text)
 {
     cJSON *doc = NULL;
     const char *p = strchr(text, '{'), *end = NULL;
     while (p) {
+        if (is_stats_line(text, p)) {
+            const char *nl = strchr(p, '\n');
+            p = nl ? strchr(nl, '{') : NULL;
+            continue;
+        }
         cJSON *next = cJSON_ParseWithOpts(p, &end, 0);
         if (!next)
             break;
@@ -52,4 +64,33 @@ cJSON *fiojson_last_document(const char *text)
         p = strchr(end, '{');
     }
     return doc;
+}
+
+char *fiojson_server_stats(const char *text)
+{
+    char *best = NULL;
+    double most = -1;
+    for (const char *p = strstr(text, FIOJSON_STATS_TAG); p; p = strstr(p + 1, FIOJSON_STATS_TAG)) {
+        /* only a server's line: "<name> " then the tag */
+        const char *line = p;
+        while (line > text && line[-1] != '\n')
+            line--;
+        if (*line != '<')
+            continue;
+        const char *doc = p + strlen(FIOJSON_STATS_TAG), *nl = strchr(doc, '\n');
+        size_t len = nl ? (size_t)(nl - doc) : strlen(doc);
+        char *copy = strndup(doc, len);
+        cJSON *root = copy ? cJSON_Parse(copy) : NULL;
+        const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(root, "jobs");
+        double n = cJSON_IsArray(jobs) ? cJSON_GetArraySize(jobs) : -1;
+        cJSON_Delete(root);
+        if (n >= 0 && n >= most) {
+            free(best);
+            best = copy;
+            most = n;
+        } else {
+            free(copy);
+        }
+    }
+    return best;
 }

@@ -32,4 +32,13 @@ const cJSON *fiojson_latency(const cJSON *dir);
  * output; the last one that parses is the run's result. NULL when none does. */
 cJSON *fiojson_last_document(const char *text);
 
+/* fio --client's output also holds what its server said, one line each,
+ * "<name> text", before fio's JSON; the xdevice engine sends its stats
+ * document (xd_stats) that way as "<name> xdevice-stats: {...}", once per
+ * job, each as it stood after that job. The one with the most jobs (the
+ * run's whole document; the last of equals), malloc'd, or NULL when the
+ * text has none. fiojson_last_document skips these lines. */
+#define FIOJSON_STATS_TAG "xdevice-stats: "
+char *fiojson_server_stats(const char *text);
+
 #endif

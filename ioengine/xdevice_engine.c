@@ -1068,6 +1068,36 @@ static void fio_xd_run_id(struct thread_data *td, char *buf, size_t len)
     snprintf(buf, len, "%d-%llu", (int)main_pid, start);
 }
 
+/* Under fio --server the stats file is written on the server; the
+ * document also goes to the fio client, as one line "xdevice-stats: {...}"
+ * that the client prints before fio's JSON (prefixed "<host> "), so that
+ * every host's figures come back to the one place the run started from.
+ * Each job sends the document as it stands after its own publish: the one
+ * with the most jobs is the run's (xdtune and xdreport read these lines;
+ * docs/DESIGN.md, "Many hosts"). */
+static void fio_xd_send_stats(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        st.st_size > (16 << 20)) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    char *doc = malloc((size_t)st.st_size + 1);
+    ssize_t got = doc ? pread(fd, doc, (size_t)st.st_size, 0) : -1;
+    close(fd);
+    if (got > 0) {
+        doc[got] = '\0';
+        for (char *c = doc; *c; c++)
+            if (*c == '\n' || *c == '\r')
+                *c = ' '; /* one line: the client's reader splits on newlines */
+        log_info("xdevice-stats: %s\n", doc);
+    }
+    free(doc);
+}
+
 static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
 {
     struct fio_xd_options *o = td->eo;
@@ -1084,6 +1114,8 @@ static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
         /* the job's result, so fio exits non-zero: a run whose stats are
          * missing must not look like a good one to a script */
         td_verror(td, rc < 0 ? -rc : EIO, "xd_stats_publish");
+    } else if (is_backend) {
+        fio_xd_send_stats(o->stats);
     }
 }
 

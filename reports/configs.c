@@ -362,6 +362,7 @@ static void label_stats(struct xr_report *r)
     for (size_t i = 0; i < r->nstats; i++) {
         it[i].kv = r->set.stats[i].config;
         it[i].nkv = r->set.stats[i].nconfig;
+        it[i].host = r->set.stats[i].host;
         it[i].fallback = xr_basename_noext(r->set.stats[i].source);
     }
     labels = label_items(it, r->nstats, &r->stats_differ);

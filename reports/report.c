@@ -222,6 +222,7 @@ int xr_report_main(int argc, char **argv)
     xr_charts_render(&r);
     xr_summary_write(&r);
     xr_csv_write(&r);
+    xr_hosts_write(&r);
     xr_html_write(&r);
     rc = r.nproblems ? 1 : 0;
     report_free(&r);

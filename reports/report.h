@@ -128,6 +128,9 @@ void xr_table_free(struct xr_table *t);
 int xr_summary_write(struct xr_report *r);
 int xr_csv_write(struct xr_report *r);
 int xr_html_write(struct xr_report *r);
+/* hosts.c: OUTDIR/hosts.md and hosts.csv, figures by host and across
+ * hosts, when the results come from two hosts or more. */
+int xr_hosts_write(struct xr_report *r);
 
 /* Directions with I/O in a configuration, and whether it did any. */
 static inline int xr_cfg_has_dir(const struct xr_cfg *c, int d)

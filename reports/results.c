@@ -180,6 +180,7 @@ static void free_xdstats(struct xr_xdstats *st)
     free(st->run_id);
     free(st->job_names);
     xr_kv_free(st->config, st->nconfig);
+    free(st->host);
 }
 
 static void free_series(struct xr_series *s)
@@ -274,6 +275,10 @@ static int load_json(struct xr_set *set, const char *path, const char *buf, size
         pos = end;
     }
     number_stream(set, first, path);
+    char why[256];
+    /* a fio client's output: its server's stats document too */
+    if (!rc && xr_hosts_load_stats(set, path, buf, first, why, sizeof why))
+        rc = fail(err, errlen, path, "the server's xdevice-stats line: %s", why);
     return rc;
 }
 

@@ -82,6 +82,7 @@ struct xr_xdstats {
     size_t njobs;
     struct xr_kv *config;        /* effective config of the first job */
     size_t nconfig;
+    char *host;                  /* the fio server it came back from (hosts.c), else NULL */
 };
 
 /* A time series from fio's logs (write_lat_log / iops / bw / hist). */

@@ -19,6 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# make bench HOSTS=FILE: the bench on every fio server in FILE instead
+if [ -n "${HOSTS:-}" ]; then exec bash scripts/bench-hosts.sh "$HOSTS"; fi
+
 case ${BENCH:-quick} in
     quick) size=256m runtime=2 ;;
     full) size=1g runtime=15 ;;

@@ -118,6 +118,20 @@ void xt_history_trial(struct xt_history *h, unsigned n, const char *phase, const
     cJSON_AddItemToArray(h->trials, t);
 }
 
+void xt_history_trial_host(struct xt_history *h, const char *host, const struct xt_figures *norm)
+{
+    cJSON *t = cJSON_GetArrayItem(h->trials, cJSON_GetArraySize(h->trials) - 1);
+    if (!t)
+        return;
+    cJSON_AddStringToObject(t, "host", host);
+    if (norm) { /* the figures above are this host's own; these are comparable across hosts */
+        cJSON *n = cJSON_CreateObject();
+        add_figures(n, norm);
+        cJSON_AddItemToObject(t, "normalised", cJSON_DetachItemFromObject(n, "figures"));
+        cJSON_Delete(n);
+    }
+}
+
 void xt_history_change(struct xt_history *h, unsigned trial, const char *key, const char *old,
                        const char *new_value, const char *metric, double before, double after)
 {

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,7 +42,30 @@ struct search {
     double started;
     char history_path[4096];
     unsigned long rng;
+    struct xt_hosts hosts;     /* --hosts: n 0 runs trials locally, one at a time */
+    struct xt_figures ref[XT_MAX_HOSTS]; /* each host's run of the start config */
+    unsigned calibration;      /* reference runs past the first: outside the budget */
+    char trials_dir[4200];     /* absolute with --hosts: the servers read the INIs there */
+    char ref_err[XD_ERRLEN];   /* the first reference run's failure */
 };
+
+/* Trials run at once: one per host. */
+static unsigned width(const struct search *S)
+{
+    return S->hosts.n ? S->hosts.n : 1;
+}
+
+/* Trials counted against --budget. */
+static unsigned spent(const struct search *S)
+{
+    return S->trials - S->calibration;
+}
+
+static unsigned budget_left(const struct search *S, unsigned want)
+{
+    unsigned left = S->o->budget > spent(S) ? S->o->budget - spent(S) : 0;
+    return want < left ? want : left;
+}
 
 static double now_s(void)
 {
@@ -104,17 +128,18 @@ static void pick_best(struct search *S)
 }
 
 static void progress(struct search *S, unsigned k, const char *phase, const struct rec *r,
-                     const char *error)
+                     const char *error, const char *host)
 {
     if (S->o->quiet)
         return;
     double spent = now_s() - S->started, left = spent / k * (S->planned - k);
     const struct xt_figures *f = &r->meas[r->nmeas ? r->nmeas - 1 : 0];
-    printf("xdtune: trial %u of %u [%s] ", k, S->planned, phase);
+    printf("xdtune: trial %u of %u [%s]%s%s ", k, S->planned, phase, host ? " on " : "",
+           host ? host : "");
     if (error)
         printf("FAILED: %s", error);
     else
-        printf("iops %.0f, p99 %.0f us", f->iops, f->p99_us);
+        printf("iops %.0f, p99 %.0f us%s", f->iops, f->p99_us, host ? " (rescaled)" : "");
     if (S->best >= 0) {
         const struct rec *b = &S->recs[S->best];
         printf(" | best so far: iops %.0f, p99 %.0f us%s", b->median.iops, b->median.p99_us,
@@ -158,51 +183,144 @@ static void record_changes(struct search *S, unsigned trial, const struct rec *r
                               metric, before, after);
 }
 
+static int rec_slot(struct search *S, const struct xt_point *p)
+{
+    int i = rec_find(S, p);
+    if (i >= 0)
+        return i;
+    if (S->nrecs == S->cap) {
+        S->cap = S->cap * 2 + 16;
+        S->recs = realloc(S->recs, S->cap * sizeof(*S->recs));
+    }
+    i = (int)S->nrecs++;
+    memset(&S->recs[i], 0, sizeof(S->recs[i]));
+    S->recs[i].p = *p;
+    return i;
+}
+
+/* One trial that has run: into its record (unless it only calibrates a
+ * host), the history and the progress line. */
+static void record(struct search *S, unsigned k, const struct xt_point *p, unsigned host,
+                   const char *phase, const char *ini, const struct xt_figures *raw, int rc,
+                   const char *err, int calibration_only)
+{
+    struct xt_figures f = *raw;
+    if (!rc && S->hosts.n)
+        xt_hosts_normalise(&S->ref[0], &S->ref[host], &f);
+    struct rec *r = NULL, scratch = {.p = *p};
+    if (calibration_only) {
+        r = &scratch;
+        r->failed = rc != 0;
+        if (!rc)
+            r->meas[r->nmeas++] = f;
+    } else {
+        int i = rec_slot(S, p); /* before S->recs is read: it may move */
+        r = &S->recs[i];
+        if (rc) {
+            r->failed = 1;
+        } else if (r->nmeas < XT_MAX_MEAS) {
+            r->meas[r->nmeas++] = f;
+            rec_update(S, r);
+        }
+        record_changes(S, k, r);
+        pick_best(S);
+    }
+    double best_obj = S->best >= 0 ? xt_objective(&S->o->goal, &S->recs[S->best].median) : NAN;
+    xt_history_trial(S->hist, k, phase, ini, &S->space, p, raw, rc ? 0 : xt_score(&S->o->goal, &f),
+                     best_obj, rc ? err : NULL);
+    if (S->hosts.n)
+        xt_history_trial_host(S->hist, S->hosts.name[host], rc ? NULL : &f);
+    char herr[XD_ERRLEN];
+    if (xt_history_write(S->hist, S->history_path, herr, sizeof(herr)))
+        fprintf(stderr, "xdtune: %s\n", herr);
+    progress(S, k, phase, r, rc ? err : NULL, S->hosts.n ? S->hosts.name[host] : NULL);
+}
+
+/* n fio runs at once (n <= width), the i-th on host i; each of pts (or of
+ * the start config as given). calibrate: the start config's reference run
+ * on every host (only the first host's goes into the search's records). */
+static void run_batch(struct search *S, const struct xt_point *pts, unsigned n, int as_start,
+                      const char *phase, int calibrate)
+{
+    struct batch {
+        char ini[4400], err[XD_ERRLEN];
+        unsigned k;
+        int rc, started;
+        struct xt_run run;
+        struct xt_figures f;
+    } *b = calloc(n, sizeof(*b));
+    if (!b) {
+        fprintf(stderr, "xdtune: out of memory\n");
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        char prefix[4300];
+        b[i].k = ++S->trials;
+        snprintf(prefix, sizeof(prefix), "%s/%03u", S->trials_dir, b[i].k);
+        snprintf(b[i].ini, sizeof(b[i].ini), "%s.ini", prefix);
+        /* trials/ is ours and its files are made anew: whatever is at the
+         * name goes first (a link itself, never what it points to) */
+        int rc = unlink(b[i].ini) && errno != ENOENT ? -errno : 0;
+        if (rc)
+            snprintf(b[i].err, sizeof(b[i].err), "%.300s: cannot replace it: %s", b[i].ini,
+                     strerror(-rc));
+        else
+            rc = write_candidate(S, &pts[i], as_start, b[i].ini, NULL, b[i].err, sizeof(b[i].err));
+        if (!rc)
+            rc = xt_trial_start(&S->job, b[i].ini, prefix, S->hosts.n ? S->hosts.name[i] : NULL,
+                                &b[i].run, b[i].err, sizeof(b[i].err));
+        b[i].rc = rc;
+        b[i].started = !rc;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (b[i].started)
+            b[i].rc = xt_trial_finish(&b[i].run, S->o->trial_timeout, &b[i].f, b[i].err,
+                                      sizeof(b[i].err));
+    if (calibrate)
+        for (unsigned i = 0; i < n; i++) {
+            S->ref[i] = b[i].f;
+            if (b[i].rc && !*S->ref_err)
+                snprintf(S->ref_err, sizeof(S->ref_err), "%s", b[i].err);
+        }
+    for (unsigned i = 0; i < n; i++)
+        record(S, b[i].k, &pts[i], i, phase, b[i].ini, &b[i].f, b[i].rc, b[i].err,
+               calibrate && i > 0);
+    free(b);
+}
+
 /* One fio run of p (or of the start config as given). Returns the record. */
 static struct rec *run_trial(struct search *S, const struct xt_point *p, int as_start,
                              const char *phase)
 {
-    char ini[4400], prefix[4200], err[XD_ERRLEN] = "";
-    unsigned k = ++S->trials;
-    snprintf(prefix, sizeof(prefix), "%s/trials/%03u", S->o->out, k);
-    snprintf(ini, sizeof(ini), "%s.ini", prefix);
-    int i = rec_find(S, p);
-    if (i < 0) {
-        if (S->nrecs == S->cap) {
-            S->cap = S->cap * 2 + 16;
-            S->recs = realloc(S->recs, S->cap * sizeof(*S->recs));
+    run_batch(S, p, 1, as_start, phase, 0);
+    return &S->recs[rec_find(S, p)];
+}
+
+/* The start config, run once on every host at the same time: the first
+ * host's run is the search's start trial, every host's its reference
+ * (hosts.c). A host that cannot run it stops the search: its figures could
+ * not be compared. Returns the start record, NULL when one failed. */
+static struct rec *run_reference(struct search *S, const struct xt_point *start, char *err,
+                                 size_t errlen)
+{
+    if (!S->hosts.n)
+        return run_trial(S, start, 1, "start");
+    struct xt_point pts[XT_MAX_HOSTS];
+    for (unsigned i = 0; i < S->hosts.n; i++)
+        pts[i] = *start;
+    unsigned first = S->trials + 1;
+    run_batch(S, pts, S->hosts.n, 1, "start (reference on every host)", 1);
+    S->calibration += S->hosts.n - 1;
+    for (unsigned i = 0; i < S->hosts.n; i++)
+        if (S->ref[i].iops <= 0) {
+            /* the server's own reason when it gave one (it names the host) */
+            const char *why = *S->ref_err ? S->ref_err : "it completed no I/O";
+            int named = strstr(why, S->hosts.name[i]) != NULL;
+            snprintf(err, errlen, "the start config's reference run (trial %u) failed%s%.100s: %.380s",
+                     first + i, named ? "" : " on fio server ", named ? "" : S->hosts.name[i], why);
+            return NULL;
         }
-        i = (int)S->nrecs++;
-        memset(&S->recs[i], 0, sizeof(S->recs[i]));
-        S->recs[i].p = *p;
-    }
-    struct rec *r = &S->recs[i];
-    struct xt_figures f;
-    /* trials/ is ours and its files are made anew: whatever is at the
-     * name goes first (a link itself, never what it points to) */
-    int rc = unlink(ini) && errno != ENOENT ? -errno : 0;
-    if (rc)
-        snprintf(err, sizeof(err), "%.300s: cannot replace it: %s", ini, strerror(-rc));
-    else
-        rc = write_candidate(S, p, as_start, ini, NULL, err, sizeof(err));
-    if (!rc)
-        rc = xt_trial_run(&S->job, ini, prefix, S->o->trial_timeout, &f, err, sizeof(err));
-    if (rc) {
-        r->failed = 1;
-    } else if (r->nmeas < XT_MAX_MEAS) {
-        r->meas[r->nmeas++] = f;
-        rec_update(S, r);
-    }
-    record_changes(S, k, r);
-    pick_best(S);
-    double best_obj = S->best >= 0 ? xt_objective(&S->o->goal, &S->recs[S->best].median) : NAN;
-    xt_history_trial(S->hist, k, phase, ini, &S->space, p, &f, rc ? 0 : xt_score(&S->o->goal, &f),
-                     best_obj, rc ? err : NULL);
-    char herr[XD_ERRLEN];
-    if (xt_history_write(S->hist, S->history_path, herr, sizeof(herr)))
-        fprintf(stderr, "xdtune: %s\n", herr);
-    progress(S, k, phase, r, rc ? err : NULL);
-    return r;
+    return &S->recs[rec_find(S, start)];
 }
 
 /* --- choosing the next point ------------------------------------------------------ */
@@ -260,16 +378,20 @@ static unsigned candidates(struct search *S, struct xt_point *out, unsigned max)
 }
 
 /* Expected improvement under a GP fitted to every trial so far; failed
- * trials count as a little worse than the worst success, steering away. */
-static int model_next(struct search *S, struct xt_point *next)
+ * trials count as a little worse than the worst success, steering away.
+ * The k candidates of highest EI (k > 1: one per host, run at once; they
+ * are then picked from one model, without the others' results). Returns
+ * how many, 0 when none is left. */
+static unsigned model_next(struct search *S, struct xt_point *next, unsigned k)
 {
     enum { MAXC = 20000 };
     struct xt_point *cand = malloc(MAXC * sizeof(*cand));
     unsigned nc = cand ? candidates(S, cand, MAXC) : 0;
     unsigned w = xt_space_width(&S->space), n = S->nrecs;
     double *X = malloc((size_t)n * w * sizeof(double)), *y = malloc(n * sizeof(double));
-    double worst = INFINITY, best = -INFINITY, x[w];
-    int found = -1;
+    double worst = INFINITY, best = -INFINITY, x[w], top[k];
+    int found[k];
+    unsigned nfound = 0;
     for (unsigned i = 0; i < n; i++)
         if (!S->recs[i].failed && S->recs[i].nmeas)
             worst = fmin(worst, S->recs[i].score);
@@ -281,36 +403,53 @@ static int model_next(struct search *S, struct xt_point *next)
     }
     struct xt_gp gp;
     if (nc && X && y && xt_gp_fit(&gp, X, y, n, w) == 0) {
-        double top = -1;
         for (unsigned c = 0; c < nc; c++) {
             double m, sd;
             xt_space_encode(&S->space, &cand[c], x);
             xt_gp_predict(&gp, x, &m, &sd);
             double ei = xt_gp_ei(m, sd, best, 0.01 * gp.yscale);
-            if (ei > top) {
-                top = ei;
-                found = (int)c;
+            /* kept in order of EI, highest first; ties keep the earlier */
+            unsigned at = nfound;
+            while (at > 0 && ei > top[at - 1])
+                at--;
+            if (at >= k)
+                continue;
+            if (nfound < k)
+                nfound++;
+            for (unsigned m2 = nfound - 1; m2 > at; m2--) {
+                top[m2] = top[m2 - 1];
+                found[m2] = found[m2 - 1];
             }
+            top[at] = ei;
+            found[at] = (int)c;
         }
         xt_gp_free(&gp);
     }
-    if (found >= 0)
-        *next = cand[found];
+    for (unsigned i = 0; i < nfound; i++)
+        next[i] = cand[found[i]];
     free(cand);
     free(X);
     free(y);
-    return found >= 0 ? 0 : -1;
+    return nfound;
 }
 
-static int random_next(struct search *S, struct xt_point *next)
+/* k distinct unmeasured candidates at random; how many there were. */
+static unsigned random_next(struct search *S, struct xt_point *next, unsigned k)
 {
     enum { MAXC = 20000 };
     struct xt_point *cand = malloc(MAXC * sizeof(*cand));
-    unsigned nc = cand ? candidates(S, cand, MAXC) : 0;
-    if (nc)
-        *next = cand[(unsigned)(rnd(S) * nc) % nc];
+    unsigned nc = cand ? candidates(S, cand, MAXC) : 0, n = 0;
+    while (n < k && nc) {
+        unsigned at = (unsigned)(rnd(S) * nc) % nc;
+        int dup = 0;
+        for (unsigned i = 0; i < n; i++)
+            dup |= xt_point_equal(&S->space, &next[i], &cand[at]);
+        if (!dup)
+            next[n++] = cand[at];
+        cand[at] = cand[--nc]; /* drawn: not again */
+    }
     free(cand);
-    return nc ? 0 : -1;
+    return n;
 }
 
 /* --- the phases ---------------------------------------------------------------------- */
@@ -318,48 +457,90 @@ static int random_next(struct search *S, struct xt_point *next)
 static void run_grid(struct search *S)
 {
     double size = xt_space_size(&S->space);
-    struct xt_point p;
-    for (double i = 0; i < size && S->trials < S->o->budget; i++) {
-        xt_space_point(&S->space, i, &p);
-        if (point_valid(S, &p))
-            run_trial(S, &p, 0, "grid");
+    struct xt_point pts[XT_MAX_HOSTS];
+    unsigned n = 0;
+    for (double i = 0; i < size && budget_left(S, 1); i++) {
+        xt_space_point(&S->space, i, &pts[n]);
+        if (point_valid(S, &pts[n]))
+            n++;
+        if (n == budget_left(S, width(S)) || (n && i + 1 >= size)) {
+            run_batch(S, pts, n, 0, "grid", 0);
+            n = 0;
+        }
     }
 }
 
-static void run_search(struct search *S)
+/* With --hosts the grid has no start trial to calibrate by: the start
+ * config runs on every host first, all of it outside the budget (the grid
+ * still runs every point). */
+static int grid_reference(struct search *S, char *err, size_t errlen)
 {
-    struct xt_point start, next;
+    if (!S->hosts.n)
+        return 0;
+    struct xt_point start;
     xt_space_snap(&S->space, S->start, &start);
-    struct rec *first = run_trial(S, &start, 1, "start");
-    if (S->o->method == XT_METHOD_GP) {
-        struct xt_rule_pick picks[8];
-        unsigned np = xt_warmstart(&S->space, &S->job, &start, first->failed ? NULL : &first->meas[0],
-                                   &S->o->goal, picks, 8);
-        for (unsigned i = 0; i < np && S->trials < S->o->budget; i++) {
-            if (rec_find(S, &picks[i].p) >= 0 || !point_valid(S, &picks[i].p))
-                continue;
-            char phase[128];
+    int rc = run_reference(S, &start, err, errlen) ? 0 : -1;
+    S->calibration++;
+    return rc;
+}
+
+/* The warm-start rules' picks, one per host at a time. */
+static void run_warmstart(struct search *S, const struct xt_point *start, const struct rec *first)
+{
+    struct xt_rule_pick picks[8];
+    unsigned np = xt_warmstart(&S->space, &S->job, start, first->failed ? NULL : &first->meas[0],
+                               &S->o->goal, picks, 8);
+    struct xt_point pts[XT_MAX_HOSTS];
+    char phase[128];
+    unsigned n = 0;
+    for (unsigned i = 0; i < np && budget_left(S, 1); i++) {
+        int seen = rec_find(S, &picks[i].p) >= 0 || !point_valid(S, &picks[i].p);
+        for (unsigned j = 0; j < n; j++)
+            seen |= xt_point_equal(&S->space, &pts[j], &picks[i].p);
+        if (!seen) {
+            pts[n++] = picks[i].p;
             snprintf(phase, sizeof(phase), "warm start: %s", picks[i].rule);
-            run_trial(S, &picks[i].p, 0, phase);
         }
-        /* One seeded random point before the model: the rules all start
-         * from the start config, and the model has no randomness of its
-         * own, so without it every --seed would repeat one search. */
-        if (S->trials < S->o->budget && random_next(S, &next) == 0)
-            run_trial(S, &next, 0, "random (initial design)");
+        if (n && (n == budget_left(S, width(S)) || i + 1 == np)) {
+            /* one phase line per batch: with one host, the rule itself */
+            run_batch(S, pts, n, 0, n == 1 ? phase : "warm start", 0);
+            n = 0;
+        }
     }
-    while (S->trials < S->o->budget) {
+}
+
+static int run_search(struct search *S, char *err, size_t errlen)
+{
+    struct xt_point start, next[XT_MAX_HOSTS];
+    xt_space_snap(&S->space, S->start, &start);
+    struct rec *first = run_reference(S, &start, err, errlen);
+    if (!first)
+        return -1;
+    unsigned n;
+    if (S->o->method == XT_METHOD_GP) {
+        run_warmstart(S, &start, first);
+        /* One seeded random point (one per host) before the model: the
+         * rules all start from the start config, and the model has no
+         * randomness of its own, so without it every --seed would repeat
+         * one search. */
+        if (budget_left(S, 1) && (n = random_next(S, next, budget_left(S, width(S)))))
+            run_batch(S, next, n, 0, "random (initial design)", 0);
+    }
+    while (budget_left(S, 1)) {
         unsigned ok = 0;
         for (unsigned i = 0; i < S->nrecs; i++)
             ok += !S->recs[i].failed;
-        int rc = S->o->method == XT_METHOD_GP && ok >= 2 ? model_next(S, &next) : random_next(S, &next);
-        if (rc) {
+        int model = S->o->method == XT_METHOD_GP && ok >= 2;
+        unsigned k = budget_left(S, width(S));
+        n = model ? model_next(S, next, k) : random_next(S, next, k);
+        if (!n) {
             if (!S->o->quiet)
                 printf("xdtune: every configuration of the space has been tried\n");
             break;
         }
-        run_trial(S, &next, 0, S->o->method == XT_METHOD_GP && ok >= 2 ? "model" : "random");
+        run_batch(S, next, n, 0, model ? "model" : "random", 0);
     }
+    return 0;
 }
 
 static int cmp_rec_score(const void *a, const void *b)
@@ -381,12 +562,19 @@ static void remeasure(struct search *S, unsigned *nfinal, struct rec **final)
     struct xt_point pts[*nfinal > 0 ? *nfinal : 1];
     for (unsigned i = 0; i < *nfinal; i++)
         pts[i] = order[i]->p;
-    for (unsigned rep = 0; rep < S->o->repeats; rep++)
-        for (unsigned i = 0; i < *nfinal; i++) {
+    /* one per host at a time; a batch may span two rounds */
+    struct xt_point batch[XT_MAX_HOSTS];
+    unsigned nb = 0, total = S->o->repeats * *nfinal;
+    for (unsigned t = 0; t < total; t++) {
+        unsigned rep = t / *nfinal;
+        batch[nb++] = pts[t % *nfinal];
+        if (nb == width(S) || t + 1 == total) {
             char phase[64];
             snprintf(phase, sizeof(phase), "re-measure %u of %u", rep + 1, S->o->repeats);
-            run_trial(S, &pts[i], 0, phase);
+            run_batch(S, batch, nb, 0, phase, 0);
+            nb = 0;
         }
+    }
     for (unsigned i = 0; i < *nfinal; i++)
         final[i] = &S->recs[rec_find(S, &pts[i])];
 }
@@ -603,6 +791,23 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     return rc;
 }
 
+/* --hosts: the servers, the engine's absolute path in the job, and trials/
+ * by its absolute path (a server reads the INI the job names). */
+static int hosts_setup(struct search *S, char *err, size_t errlen)
+{
+    char abs[PATH_MAX];
+    int rc = xt_hosts_load(&S->hosts, S->o->hosts, err, errlen);
+    if (!rc)
+        rc = xt_hosts_job_engine(&S->job, err, errlen);
+    if (!rc && !realpath(S->trials_dir, abs)) {
+        rc = -errno;
+        snprintf(err, errlen, "%.300s: %s", S->trials_dir, strerror(errno));
+    }
+    if (!rc)
+        snprintf(S->trials_dir, sizeof(S->trials_dir), "%s", abs);
+    return rc;
+}
+
 static int setup(struct search *S, char *err, size_t errlen)
 {
     int rc;
@@ -624,6 +829,9 @@ static int setup(struct search *S, char *err, size_t errlen)
         return rc;
     if ((rc = out_dirs(S->o->out, err, errlen)))
         return rc;
+    snprintf(S->trials_dir, sizeof(S->trials_dir), "%s/trials", S->o->out);
+    if (S->o->hosts && (rc = hosts_setup(S, err, errlen)))
+        return rc;
     snprintf(S->history_path, sizeof(S->history_path), "%s/history.json", S->o->out);
     S->hist = xt_history_new("search", S->o->job, S->o->config);
     xt_history_set(S->hist, "method", S->o->method == XT_METHOD_GP ? "gp" : S->o->method == XT_METHOD_RANDOM ? "random" : "grid");
@@ -644,6 +852,7 @@ int xt_search(const struct xt_search_opts *opts)
         xd_config_free(S.start);
         xt_space_free(&S.space);
         xt_job_free(&S.job);
+        xt_hosts_free(&S.hosts);
         return 1;
     }
     double size = xt_space_size(&S.space);
@@ -651,24 +860,34 @@ int xt_search(const struct xt_search_opts *opts)
         o.budget = (unsigned)fmin(o.budget, size + 1); /* +1: the start config may be off-grid */
     else
         o.budget = (unsigned)fmin(o.budget ? o.budget : size, size);
-    S.planned = o.budget + o.finalists * o.repeats;
+    S.planned = o.budget + o.finalists * o.repeats + S.hosts.n - (S.hosts.n && o.method != XT_METHOD_GRID);
     S.started = now_s();
     if (!o.quiet)
         printf("xdtune: searching %.0f configurations over %u parameters with %s, budget %u trials "
                "then %u finalists measured %u more times\n", size, S.space.n,
                o.method == XT_METHOD_GP ? "a Gaussian process" : o.method == XT_METHOD_RANDOM ? "random picks" : "the full grid",
                o.budget, o.finalists, o.repeats);
-    if (o.method == XT_METHOD_GRID)
+    if (!o.quiet && S.hosts.n)
+        printf("xdtune: %u fio servers, one trial on each at a time; figures rescaled by each "
+               "host's run of the start config\n", S.hosts.n);
+    int rc = o.method == XT_METHOD_GRID ? grid_reference(&S, err, sizeof(err)) : 0;
+    if (!rc && o.method == XT_METHOD_GRID)
         run_grid(&S);
-    else
-        run_search(&S);
+    else if (!rc)
+        rc = run_search(&S, err, sizeof(err));
     struct rec *final[64];
     unsigned nfinal = 0;
     if (o.finalists > 64)
         o.finalists = 64;
-    remeasure(&S, &nfinal, final);
-    int rc = report(&S, final, nfinal);
+    if (rc) {
+        fprintf(stderr, "xdtune: %s\n", err);
+        rc = 1;
+    } else {
+        remeasure(&S, &nfinal, final);
+        rc = report(&S, final, nfinal);
+    }
     xt_history_free(S.hist);
+    xt_hosts_free(&S.hosts);
     free(S.recs);
     xd_config_free(S.start);
     xt_space_free(&S.space);

@@ -260,7 +260,8 @@ static void fio_error_line(const char *errpath, int status, char *err, size_t er
     free(text);
 }
 
-static pid_t fio_spawn(const char *jobpath, const char *outpath, int errfd)
+/* host: a fio server in --client syntax (hosts.c), NULL to run locally. */
+static pid_t fio_spawn(const char *jobpath, const char *outpath, const char *host, int errfd)
 {
     pid_t pid = fork();
     if (pid)
@@ -273,7 +274,13 @@ static pid_t fio_spawn(const char *jobpath, const char *outpath, int errfd)
     setpgid(0, 0);
     char out[4500];
     snprintf(out, sizeof(out), "--output=%s", outpath);
-    execlp("fio", "fio", "--output-format=json", out, jobpath, (char *)NULL);
+    if (host) {
+        char client[4200];
+        snprintf(client, sizeof(client), "--client=%s", host);
+        execlp("fio", "fio", client, "--output-format=json", out, jobpath, (char *)NULL);
+    } else {
+        execlp("fio", "fio", "--output-format=json", out, jobpath, (char *)NULL);
+    }
     fprintf(stderr, "xdtune: cannot run fio: %s\n", strerror(errno));
     _exit(127);
 }
@@ -297,61 +304,97 @@ static int fio_wait(pid_t pid, double timeout, int *status)
     }
 }
 
-int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
-                 double timeout_s, struct xt_figures *fig, char *err, size_t errlen)
+static void run_paths(struct xt_run *run, const char *prefix)
 {
-    char jobpath[4400], out[4400], stats[4400], errpath[4400], ini_abs[4400];
-    snprintf(jobpath, sizeof(jobpath), "%s.fio", prefix);
-    snprintf(out, sizeof(out), "%s.json", prefix);
-    snprintf(stats, sizeof(stats), "%s.stats.json", prefix);
-    snprintf(errpath, sizeof(errpath), "%s.err", prefix);
+    snprintf(run->prefix, sizeof(run->prefix), "%s", prefix);
+    snprintf(run->jobpath, sizeof(run->jobpath), "%s.fio", prefix);
+    snprintf(run->out, sizeof(run->out), "%s.json", prefix);
+    snprintf(run->stats, sizeof(run->stats), "%s.stats.json", prefix);
+    snprintf(run->errpath, sizeof(run->errpath), "%s.err", prefix);
+}
+
+int xt_trial_start(const struct xt_job *job, const char *ini_path, const char *prefix,
+                   const char *host, struct xt_run *run, char *err, size_t errlen)
+{
+    char ini_abs[4400];
+    memset(run, 0, sizeof(*run));
+    run->pid = -1;
+    run->host = host;
+    run_paths(run, prefix);
     if (!realpath(ini_path, ini_abs))
         return fail(err, errlen, "%s: %s", ini_path, strerror(errno));
-    memset(fig, 0, sizeof(*fig));
     /* fio opens --output by name: made here first, in the checked
      * directory, so no planted link can be where fio writes */
-    int errfd = -1, outfd = xt_create(out, err, errlen);
-    if (outfd < 0 || (errfd = xt_create(errpath, err, errlen)) < 0) {
+    int errfd = -1, outfd = xt_create(run->out, err, errlen);
+    if (outfd < 0 || (errfd = xt_create(run->errpath, err, errlen)) < 0) {
         if (outfd >= 0)
             close(outfd);
         return -1;
     }
     close(outfd);
     const char *sbase;
-    int sdir = out_dir(stats, &sbase, err, errlen);
+    int sdir = out_dir(run->stats, &sbase, err, errlen);
     if (sdir < 0) {
         close(errfd);
         return -1;
     }
     unlinkat(sdir, sbase, 0); /* the engine makes it anew (never through a link) */
     close(sdir);
-    if (job_write(job, jobpath, ini_abs, stats, err, errlen)) {
+    if (job_write(job, run->jobpath, ini_abs, run->stats, err, errlen)) {
         close(errfd);
         return -1;
     }
-    double t0 = now_s();
-    int status = 0;
-    pid_t pid = fio_spawn(jobpath, out, errfd);
+    run->t0 = now_s();
+    run->pid = fio_spawn(run->jobpath, run->out, host, errfd);
     close(errfd);
-    if (pid < 0)
+    if (run->pid < 0)
         return fail(err, errlen, "cannot start fio: %s", strerror(errno));
-    int timed_out = fio_wait(pid, timeout_s, &status);
-    fig->seconds = now_s() - t0;
+    return 0;
+}
+
+int xt_trial_finish(struct xt_run *run, double timeout_s, struct xt_figures *fig, char *err,
+                    size_t errlen)
+{
+    int status = 0;
+    memset(fig, 0, sizeof(*fig));
+    double left = timeout_s - (now_s() - run->t0);
+    int timed_out = fio_wait(run->pid, left > 0 ? left : 0.001, &status);
+    run->pid = -1;
+    fig->seconds = now_s() - run->t0;
     if (timed_out > 0)
         return fail(err, errlen, "fio did not finish within %.0f s (--trial-timeout); killed",
                     timeout_s);
     if (timed_out < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
-        fio_error_line(errpath, status, err, errlen);
+        fio_error_line(run->errpath, status, err, errlen);
         return -1;
     }
-    char *fio_json = xt_read_file(out, NULL), *stats_json = xt_read_file(stats, NULL);
+    /* on a server, the stats come back in fio's output (hosts.c) */
+    char *fio_json = xt_read_file(run->out, NULL);
+    char *stats_json = run->host && fio_json ? fiojson_server_stats(fio_json) : NULL;
+    if (!stats_json)
+        stats_json = xt_read_file(run->stats, NULL);
     double seconds = fig->seconds;
     int rc = fio_json ? xt_figures_parse(fio_json, stats_json, fig, err, errlen)
-                      : fail(err, errlen, "%s: fio wrote no output", out);
+                      : fail(err, errlen, "%s: fio wrote no output", run->out);
+    /* fio's client exits 0 when its server refused the job: the server's
+     * own line says why (hosts.c) */
+    if (rc && run->host && fio_json)
+        xt_host_error(run->host, fio_json, err, errlen);
     fig->seconds = seconds;
     free(fio_json);
     free(stats_json);
     return rc;
+}
+
+int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
+                 double timeout_s, struct xt_figures *fig, char *err, size_t errlen)
+{
+    struct xt_run run;
+    if (xt_trial_start(job, ini_path, prefix, NULL, &run, err, errlen)) {
+        memset(fig, 0, sizeof(*fig));
+        return -1;
+    }
+    return xt_trial_finish(&run, timeout_s, fig, err, errlen);
 }
 
 /* --- figures ---------------------------------------------------------------------- */

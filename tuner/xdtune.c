@@ -23,6 +23,7 @@ static void usage(FILE *f)
           "           [--budget N (20; grid: all)] [--method gp|random|grid] [--seed N] [--repeats N] [--finalists N]\n"
           "           [--target-iops N] [--target-latency-us N] [--target-p99-us N]\n"
           "           [--target-cache-hit R] [--minimize iops|p99] [--trial-timeout S] [--quiet]\n"
+          "           [--hosts FILE (fio servers, one per line: trials run on them at once)]\n"
           "       xdtune daemon --config CFG.ini [--fio-status FILE] [--stats FILE] [--history FILE]\n"
           "           [--interval S] [--cycles N] [--target-cache-hit R] [--target-iops N]\n"
           "\n"
@@ -47,7 +48,7 @@ static int number(const char *opt, const char *s, double lo, double hi, double *
 
 enum { O_JOB = 1, O_CONFIG, O_OUT, O_SPACE, O_BUDGET, O_METHOD, O_SEED, O_REPEATS, O_FINALISTS,
        O_TIOPS, O_TLAT, O_TP99, O_THIT, O_MIN, O_TIMEOUT, O_QUIET, O_XDREPORT, O_STATUS, O_STATS,
-       O_HISTORY, O_INTERVAL, O_CYCLES };
+       O_HISTORY, O_INTERVAL, O_CYCLES, O_HOSTS };
 
 static const struct option longopts[] = {
     { "job", 1, 0, O_JOB }, { "config", 1, 0, O_CONFIG }, { "out", 1, 0, O_OUT },
@@ -57,7 +58,7 @@ static const struct option longopts[] = {
     { "target-p99-us", 1, 0, O_TP99 }, { "target-cache-hit", 1, 0, O_THIT },
     { "minimize", 1, 0, O_MIN }, { "trial-timeout", 1, 0, O_TIMEOUT }, { "quiet", 0, 0, O_QUIET },
     { "xdreport", 1, 0, O_XDREPORT }, { "fio-status", 1, 0, O_STATUS }, { "stats", 1, 0, O_STATS },
-    { "history", 1, 0, O_HISTORY }, { "interval", 1, 0, O_INTERVAL }, { "cycles", 1, 0, O_CYCLES },
+    { "history", 1, 0, O_HISTORY }, { "hosts", 1, 0, O_HOSTS }, { "interval", 1, 0, O_INTERVAL }, { "cycles", 1, 0, O_CYCLES },
     { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
 };
 
@@ -105,6 +106,7 @@ static int search_main(int argc, char **argv)
         case O_OUT: o.out = optarg; break;
         case O_SPACE: o.space = optarg; break;
         case O_XDREPORT: o.xdreport = optarg; break;
+        case O_HOSTS: o.hosts = optarg; break;
         case O_QUIET: o.quiet = 1; break;
         case O_BUDGET: if (number("budget", optarg, 1, 100000, &v)) return 2; o.budget = (unsigned)v; break;
         case O_SEED: if (number("seed", optarg, 0, 4e9, &v)) return 2; o.seed = (unsigned long)v; break;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "xdevice.h"
 
@@ -92,6 +93,20 @@ void xt_job_free(struct xt_job *job);
  * 0 with figures, or -1 with fio's error line in err. */
 int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
                  double timeout_s, struct xt_figures *fig, char *err, size_t errlen);
+/* The same as two steps, so that trials on several hosts run at once:
+ * start writes the job and starts fio (on host, a fio server in --client
+ * syntax, or locally when NULL); finish waits for it (timeout_s counted
+ * from the start) and reads the figures. */
+struct xt_run {
+    pid_t pid;
+    double t0;
+    const char *host;
+    char prefix[4200], jobpath[4400], out[4400], stats[4400], errpath[4400];
+};
+int xt_trial_start(const struct xt_job *job, const char *ini_path, const char *prefix,
+                   const char *host, struct xt_run *run, char *err, size_t errlen);
+int xt_trial_finish(struct xt_run *run, double timeout_s, struct xt_figures *fig, char *err,
+                    size_t errlen);
 /* fio's JSON output (the last document in text) and the xd_stats document
  * (may be NULL) into figures; -1 with a line in err when text is not fio JSON
  * or a job reports an error. */
@@ -103,6 +118,33 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
  * followed), in a checked directory. Returns the fd or -errno. */
 int xt_create(const char *path, char *err, size_t errlen);
 char *xt_read_file(const char *path, size_t *len);
+
+/* --- hosts.c: fio servers (xdtune search --hosts) -------------------------------- */
+
+#define XT_MAX_HOSTS 64
+
+struct xt_hosts {
+    unsigned n;
+    char *name[XT_MAX_HOSTS];  /* as fio's --client takes it: host[,port], ip6:addr[,port], sock:path */
+};
+
+/* One server per line; blank lines and lines starting with # are skipped.
+ * -EINVAL with one line naming file:line, the bad value and what is allowed. */
+int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen);
+void xt_hosts_free(struct xt_hosts *h);
+/* The job's ioengine=external:PATH made absolute (a server resolves a
+ * relative path against its own directory); -EINVAL when the engine is not
+ * a file here. */
+int xt_hosts_job_engine(struct xt_job *job, char *err, size_t errlen);
+/* After a failed run on host: the server's own complaint from the client's
+ * output (lines "<name> fio: ..." before the JSON) replaces err when there
+ * is one; a server that cannot load the engine is named as such. */
+void xt_host_error(const char *host, const char *output, char *err, size_t errlen);
+/* f, measured on a host whose reference run gave ref, rescaled to the first
+ * host's reference ref0: each speed figure by its own ratio of references;
+ * ratios (cache hits, compression) are left as measured. */
+void xt_hosts_normalise(const struct xt_figures *ref0, const struct xt_figures *ref,
+                        struct xt_figures *f);
 
 /* --- score.c: the objective --------------------------------------------------- */
 
@@ -178,6 +220,9 @@ void xt_history_best(struct xt_history *h, const char *ini, const char *summary,
                      const struct xt_space *s, const struct xt_point *p,
                      const struct xt_figures *median, double objective, double spread_pct,
                      unsigned measurements);
+/* The last trial's host and its figures rescaled by the host's reference
+ * (xt_hosts_normalise; NULL when it failed). */
+void xt_history_trial_host(struct xt_history *h, const char *host, const struct xt_figures *norm);
 int xt_history_write(struct xt_history *h, const char *path, char *err, size_t errlen);
 void xt_history_free(struct xt_history *h);
 
@@ -195,6 +240,7 @@ struct xt_search_opts {
     double trial_timeout;
     struct xt_goal goal;
     const char *xdreport; /* path of xdreport for the chart; NULL: next to xdtune */
+    const char *hosts;    /* --hosts FILE: trials on these fio servers, NULL: locally */
     int quiet;
 };
 
