@@ -141,8 +141,12 @@ CATALOGUE = [
     Job("dedupe-global", E + "dedupe-global.fio", changes={"*": {"size": "2m"}}),
     Job("disk-zone-profile", E + "disk-zone-profile.fio",
         changes={"*": {"size": "4m", "zonesize": "256k", "zoneskip": "1m"}}),
+    # rate=300 (bytes/s) left its fast jobs asleep for seconds after the
+    # slow ones ended; at 300k they still run until exit_what stops them
     Job("exitwhat", E + "exitwhat.fio",
-        changes={"*": {"filesize": "2m", "number_ios": "20"}}, batch=False),
+        changes={"*": {"filesize": "2m", "number_ios": "20"},
+                 **{s: {"rate": "300k,300k,300k"} for s in ("fast1", "fast2", "runsnever")}},
+        batch=False),
     Job("fio-rand-RW", E + "fio-rand-RW.fio", changes={"*": {"size": "4m"}}),
     Job("fio-rand-read", E + "fio-rand-read.fio", changes={"*": {"size": "4m"}}),
     Job("fio-rand-write", E + "fio-rand-write.fio", changes={"*": {"size": "4m"}}),
