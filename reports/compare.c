@@ -6,6 +6,7 @@
 #include "outfile.h"
 #include "compare.h"
 #include "format.h"
+#include "mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,16 +17,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pairing.h"
 #include "results.h"
 #include "stats.h"
 
 #define PROG "xdreport compare"
 #define USAGE "usage: xdreport compare [--threshold PCT] [--alpha A] [--min-runs N] " \
-              "[--junit FILE] [--metrics FILE] BASE NEW"
+              "[--junit FILE] [--metrics FILE] [--ignore-option KEY]... BASE NEW"
 
 #define HELP USAGE "\n\n" \
-    "Did NEW get slower than BASE? BASE and NEW are directories (or list files)\n" \
-    "of fio JSON results, one file per run; jobs are grouped by name. For each\n" \
+    "Did NEW get slower than BASE? BASE and NEW are directories (their *.json\n" \
+    "files: a bench or regress results directory as it is), list files or single\n" \
+    "files of fio JSON results, one file per run. For each configuration,\n" \
     "workload and metric (read/write iops, bw, clat_mean, clat_p50, clat_p99; lat_* when\n" \
     "the jobs set lat_percentiles=1):\n" \
     "  ratio    median(NEW) / median(BASE)\n" \
@@ -40,8 +43,15 @@
     "  --min-runs N     runs a side needed for a verdict (5)\n" \
     "  --junit FILE     JUnit XML: a testcase per row, regressions fail\n" \
     "  --metrics FILE   OpenMetrics text (xdevice_compare_ratio{...} ...)\n" \
+    "  --ignore-option KEY  leave fio option KEY out when deciding which runs are\n" \
+    "                   the same experiment (repeatable)\n" \
     "\n" \
-    "Exit status: 0 no regression, 1 a regression, 2 bad input.\n"
+    "Runs are paired by configuration (the file name less .json and a trailing\n" \
+    "repetition tag such as -r01) and fio job name; runs whose options differ are\n" \
+    "never pooled (refused) nor set against each other (the row is not compared).\n" \
+    "\n" \
+    "Exit status: 0 no regression and every row decided, 1 a regression,\n" \
+    "3 no regression but some row inconclusive, 2 bad input.\n"
 
 enum side { BASE, NEW, NSIDE };
 static const char *const side_name[NSIDE] = {"BASE", "NEW"};
@@ -75,6 +85,8 @@ struct opts {
     long min_runs;
     const char *junit, *metrics;
     const char *path[NSIDE];
+    char **ignore; /* --ignore-option keys, left out of the options compared */
+    size_t nignore;
 };
 
 /* One workload's figures in one run. Latencies are kept as sums weighted by
@@ -89,11 +101,16 @@ struct run {
  * total latency when the jobs set lat_percentiles=1 (the loader prefers it). */
 enum lat_kind { LAT_UNSEEN, LAT_COMPLETION, LAT_TOTAL };
 
+/* One fio job name within one configuration (pairing.h): its runs on each
+ * side, and the options they all share (pairing.c's fingerprint). */
 struct workload {
-    char *name;
+    char *config, *name;
+    char *label; /* "config/name", or name alone where that is unambiguous */
     enum lat_kind lat; /* the same in every run, or the comparison is refused */
     struct run *runs[NSIDE];
     size_t nruns[NSIDE];
+    char *opts[NSIDE];        /* NULL until a run is seen */
+    char *opts_from[NSIDE];   /* the file that set them, for messages */
 };
 
 struct row {
@@ -105,7 +122,8 @@ struct row {
     double ratio, ci_lo, ci_hi, p;
     int exact;
     enum verdict verdict;
-    char why[160];
+    int too_few; /* with these many runs, p < alpha cannot happen */
+    char why[600];
 };
 
 struct compare {
@@ -117,23 +135,11 @@ struct compare {
     size_t nfiles[NSIDE];
 };
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 2;
-}
-
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
-        fail("out of memory");
+        xr_cmp_fail("out of memory");
         exit(2);
     }
     return q;
@@ -143,7 +149,7 @@ static char *xstrdup(const char *s)
 {
     char *d = strdup(s);
     if (!d) {
-        fail("out of memory");
+        xr_cmp_fail("out of memory");
         exit(2);
     }
     return d;
@@ -159,7 +165,7 @@ static int parse_number(const char *opt, const char *s, double lo, double hi, co
     double v = strtod(s, &end);
     char shown[XR_ESCAPE_LEN];
     if (errno || end == s || *end || !(v > lo && v < hi))
-        return fail("%s: '%s' is not allowed (%s)", opt, xr_escape(s, shown, sizeof(shown)), allowed);
+        return xr_cmp_fail("%s: '%s' is not allowed (%s)", opt, xr_escape(s, shown, sizeof(shown)), allowed);
     *out = v;
     return 0;
 }
@@ -173,7 +179,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         const char *a = argv[i];
         if (only_pos || a[0] != '-' || !a[1]) {
             if (npos == NSIDE)
-                return fail("unexpected argument '%s'; allowed: BASE and NEW only (xdreport compare --help)",
+                return xr_cmp_fail("unexpected argument '%s'; allowed: BASE and NEW only (xdreport compare --help)",
                             xr_escape(a, shown, sizeof(shown)));
             o->path[npos++] = a;
             continue;
@@ -188,18 +194,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
         size_t len = strcspn(a, "=");
         const char *val = a[len] == '=' ? a + len + 1 : NULL;
-        static const char *const known[] = {"--threshold", "--alpha", "--min-runs", "--junit",
-                                            "--metrics"};
+        static const char *const known[] = {"--threshold", "--alpha",   "--min-runs",
+                                            "--junit",     "--metrics", "--ignore-option"};
         int k = -1;
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < 6; j++)
             if (strlen(known[j]) == len && !strncmp(a, known[j], len))
                 k = j;
         if (k < 0)
-            return fail("unknown option '%s' (allowed: --threshold, --alpha, --min-runs, "
-                        "--junit, --metrics)", xr_escape(a, shown, sizeof(shown)));
+            return xr_cmp_fail("unknown option '%s' (allowed: --threshold, --alpha, --min-runs, "
+                        "--junit, --metrics, --ignore-option)", xr_escape(a, shown, sizeof(shown)));
         if (!val) {
             if (i + 1 >= argc)
-                return fail("%s needs a value (xdreport compare --help)", known[k]);
+                return xr_cmp_fail("%s needs a value (xdreport compare --help)", known[k]);
             val = argv[++i];
         }
         double d;
@@ -219,7 +225,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             if (parse_number("--min-runs", val, 0, 1e6, "a whole number of runs from 1", &d))
                 return 2;
             if (d != floor(d))
-                return fail("--min-runs: '%s' is not allowed (a whole number of runs from 1)",
+                return xr_cmp_fail("--min-runs: '%s' is not allowed (a whole number of runs from 1)",
                             xr_escape(val, shown, sizeof(shown)));
             o->min_runs = (long)d;
             break;
@@ -229,127 +235,56 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 4:
             o->metrics = val;
             break;
+        case 5:
+            if (!*val || strchr(val, '='))
+                return xr_cmp_fail("--ignore-option: '%s' is not allowed (a fio option name such as bs)",
+                                   xr_escape(val, shown, sizeof(shown)));
+            o->ignore = xrealloc(o->ignore, (o->nignore + 1) * sizeof *o->ignore);
+            o->ignore[o->nignore++] = (char *)val;
+            break;
         }
     }
     if (npos != NSIDE)
-        return fail("BASE and NEW are both required; allowed: xdreport compare [OPTIONS] BASE NEW");
+        return xr_cmp_fail("BASE and NEW are both required; allowed: xdreport compare [OPTIONS] BASE NEW");
     return 0;
 }
 
 /* --- inputs ------------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int is_regular(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static void add_file(char ***files, size_t *n, char *path)
-{
-    *files = xrealloc(*files, (*n + 1) * sizeof **files);
-    (*files)[(*n)++] = path;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = xrealloc(NULL, len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static int list_dir(const char *label, const char *path, char ***files, size_t *n)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return fail("%s %s: %s", label, path, strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *f = join(path, e->d_name);
-        if (is_regular(f))
-            add_file(files, n, f);
-        else
-            free(f);
-    }
-    closedir(d);
-    qsort(*files, *n, sizeof **files, cmp_str);
-    if (*n == 0)
-        return fail("%s %s: the directory holds no result files", label, path);
-    return 0;
-}
-
-/* A list file names one existing file per line; fio output never looks like
- * that (it is JSON, possibly after notes that are not file names). Returns
- * 1 and fills files when path is one. */
-static int read_list(const char *path, char ***files, size_t *n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-    if (slash)
-        slash[1] = 0;
-    else
-        dir[0] = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    int is_list = 1;
-    while (is_list && getline(&line, &cap, f) >= 0) {
-        char *s = line + strspn(line, " \t\r\n"), *end = s + strlen(s);
-        while (end > s && strchr(" \t\r\n", end[-1]))
-            *--end = 0;
-        if (!*s || *s == '#')
-            continue;
-        char *p = *s == '/' ? xstrdup(s) : join(*dir ? dir : ".", s);
-        if (*s == '{' || !is_regular(p)) {
-            free(p);
-            is_list = 0;
-            break;
-        }
-        add_file(files, n, p);
-    }
-    free(line);
-    free(dir);
-    fclose(f);
-    if (!is_list || *n == 0) {
-        for (size_t i = 0; i < *n; i++)
-            free((*files)[i]);
-        *n = 0;
-        return 0;
-    }
-    return 1;
-}
-
-static int list_inputs(const char *label, const char *path, char ***files, size_t *n)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return fail("%s %s: %s", label, path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return list_dir(label, path, files, n);
-    if (!S_ISREG(st.st_mode))
-        return fail("%s %s: not a directory, list file or results file", label, path);
-    if (!read_list(path, files, n))
-        add_file(files, n, xstrdup(path));
-    return 0;
-}
-
-static struct workload *find_workload(struct compare *c, const char *name)
+static struct workload *find_workload(struct compare *c, const char *config, const char *name)
 {
     for (size_t i = 0; i < c->nw; i++)
-        if (!strcmp(c->w[i].name, name))
+        if (!strcmp(c->w[i].name, name) && !strcmp(c->w[i].config, config))
             return &c->w[i];
     c->w = xrealloc(c->w, (c->nw + 1) * sizeof *c->w);
     struct workload *w = &c->w[c->nw++];
-    *w = (struct workload){.name = xstrdup(name)};
+    *w = (struct workload){.config = xstrdup(config), .name = xstrdup(name)};
     return w;
+}
+
+/* Runs of one configuration and workload on one side are pooled only when
+ * they were the same experiment: the first run's options are the side's,
+ * and a run with other options is refused, naming the option. */
+static int check_options(struct compare *c, enum side s, struct workload *w,
+                         const struct xr_doc *doc, const struct xr_job *job)
+{
+    char *opts = xr_pair_options(job, c->o.ignore, c->o.nignore);
+    if (!w->opts[s]) {
+        w->opts[s] = opts;
+        w->opts_from[s] = xstrdup(doc->path);
+        return 0;
+    }
+    int same = !strcmp(opts, w->opts[s]);
+    if (!same) {
+        char diff[600], key[128];
+        xr_pair_difference(w->opts[s], opts, diff, sizeof diff, key, sizeof key);
+        xr_cmp_fail("%s: configuration '%s' workload '%s': %s has %s %s: runs with different "
+                    "options are not pooled; allowed: name the files apart (they are "
+                    "configurations by file name) or --ignore-option %s",
+                    side_name[s], w->config, w->name, w->opts_from[s], diff, doc->path, key);
+    }
+    free(opts);
+    return same ? 0 : 2;
 }
 
 static double percentile(const struct xr_dir *d, double pct)
@@ -365,40 +300,52 @@ static double lat_value(const struct xr_dir *d, int k)
     return k == 0 ? d->clat_mean_ns : percentile(d, k == 1 ? 50 : 99);
 }
 
-static int add_doc(struct compare *c, enum side s, const struct xr_doc *doc, size_t docno)
+/* One job of one document: a run of its configuration and workload (jobs
+ * sharing a name in one document add up into one run). */
+static int add_job(struct compare *c, enum side s, const char *config, const struct xr_doc *doc,
+                   const struct xr_job *job, size_t docno)
 {
-    for (size_t j = 0; j < doc->njobs; j++) {
-        const struct xr_job *job = &doc->jobs[j];
-        if (!job->name)
-            return fail("%s: a job without a name", doc->source);
-        if (job->error)
-            return fail("%s: job '%s' failed with error %d (%s); its figures are no sample",
-                        doc->source, job->name, job->error, strerror(job->error));
-        struct workload *w = find_workload(c, job->name);
-        struct run *r = w->nruns[s] ? &w->runs[s][w->nruns[s] - 1] : NULL;
-        if (!r || r->doc != docno) {
-            w->runs[s] = xrealloc(w->runs[s], (w->nruns[s] + 1) * sizeof *w->runs[s]);
-            r = &w->runs[s][w->nruns[s]++];
-            *r = (struct run){.doc = docno};
-        }
-        for (int d = 0; d < NDIR; d++) {
-            const struct xr_dir *x = &job->dir[d == 0 ? XR_READ : XR_WRITE];
-            enum lat_kind lat = x->total_lat ? LAT_TOTAL : LAT_COMPLETION;
-            if (x->total_ios && w->lat != LAT_UNSEEN && w->lat != lat)
-                return fail("%s: job '%s' reports %s latency, other runs %s latency; allowed: "
-                            "lat_percentiles=1 in every run or in none",
-                            doc->source, job->name, lat == LAT_TOTAL ? "total" : "completion",
-                            lat == LAT_TOTAL ? "completion" : "total");
-            if (x->total_ios)
-                w->lat = lat;
-            r->iops[d] += x->iops;
-            r->bw[d] += x->bw_bytes;
-            r->ios[d] += (double)x->total_ios;
-            for (int k = 0; k < NLAT; k++)
-                r->lat_x_ios[d][k] += lat_value(x, k) * (double)x->total_ios;
-        }
+    if (!job->name)
+        return xr_cmp_fail("%s: a job without a name", doc->source);
+    if (job->error)
+        return xr_cmp_fail("%s: job '%s' failed with error %d (%s); its figures are no sample",
+                           doc->source, job->name, job->error, strerror(job->error));
+    struct workload *w = find_workload(c, config, job->name);
+    struct run *r = w->nruns[s] ? &w->runs[s][w->nruns[s] - 1] : NULL;
+    if (!r || r->doc != docno) {
+        if (check_options(c, s, w, doc, job))
+            return 2;
+        w->runs[s] = xrealloc(w->runs[s], (w->nruns[s] + 1) * sizeof *w->runs[s]);
+        r = &w->runs[s][w->nruns[s]++];
+        *r = (struct run){.doc = docno};
+    }
+    for (int d = 0; d < NDIR; d++) {
+        const struct xr_dir *x = &job->dir[d == 0 ? XR_READ : XR_WRITE];
+        enum lat_kind lat = x->total_lat ? LAT_TOTAL : LAT_COMPLETION;
+        if (x->total_ios && w->lat != LAT_UNSEEN && w->lat != lat)
+            return xr_cmp_fail("%s: job '%s' reports %s latency, other runs %s latency; allowed: "
+                               "lat_percentiles=1 in every run or in none",
+                               doc->source, job->name, lat == LAT_TOTAL ? "total" : "completion",
+                               lat == LAT_TOTAL ? "completion" : "total");
+        if (x->total_ios)
+            w->lat = lat;
+        r->iops[d] += x->iops;
+        r->bw[d] += x->bw_bytes;
+        r->ios[d] += (double)x->total_ios;
+        for (int k = 0; k < NLAT; k++)
+            r->lat_x_ios[d][k] += lat_value(x, k) * (double)x->total_ios;
     }
     return 0;
+}
+
+static int add_doc(struct compare *c, enum side s, const struct xr_doc *doc, size_t docno)
+{
+    char *config = xr_pair_config_name(doc->path);
+    int rc = 0;
+    for (size_t j = 0; !rc && j < doc->njobs; j++)
+        rc = add_job(c, s, config, doc, &doc->jobs[j], docno);
+    free(config);
+    return rc;
 }
 
 /* Load one side: every file is a run; of a stream, its last document. */
@@ -408,7 +355,7 @@ static int load_side(struct compare *c, enum side s)
     char **files = NULL, err[1024];
     size_t nfiles = 0, ndocs = 0;
     struct xr_set set = {0};
-    int rc = list_inputs(label, path, &files, &nfiles);
+    int rc = xr_pair_inputs(label, path, &files, &nfiles);
     for (size_t i = 0; !rc && i < nfiles; i++) {
         size_t before = set.ndocs;
         err[0] = 0;
@@ -416,7 +363,7 @@ static int load_side(struct compare *c, enum side s)
             const char *msg = err[0] ? err : files[i];
             if (!strncmp(msg, "xdreport: ", 10)) /* the loader's own prefix */
                 msg += 10;
-            rc = fail("%s", msg);
+            rc = xr_cmp_fail("%s", msg);
             break;
         }
         if (set.ndocs > before) {
@@ -424,7 +371,7 @@ static int load_side(struct compare *c, enum side s)
         }
     }
     if (!rc && ndocs == 0)
-        rc = fail("%s %s: no fio JSON results among its %zu file(s)", label, path, nfiles);
+        rc = xr_cmp_fail("%s %s: no fio JSON results among its %zu file(s)", label, path, nfiles);
     c->nfiles[s] = ndocs;
     xr_set_free(&set);
     for (size_t i = 0; i < nfiles; i++)
@@ -434,6 +381,23 @@ static int load_side(struct compare *c, enum side s)
 }
 
 /* --- the comparison ------------------------------------------------------------ */
+
+/* Rows are labelled "configuration/workload", or by the workload alone
+ * where that names one thing: a single configuration, an unnamed one, or
+ * one named like its only job (the regress suite's files). */
+static void label_workloads(struct compare *c)
+{
+    int one_config = 1;
+    for (size_t i = 1; i < c->nw; i++)
+        one_config &= !strcmp(c->w[i].config, c->w[0].config);
+    for (size_t i = 0; i < c->nw; i++) {
+        struct workload *w = &c->w[i];
+        if (one_config || !*w->config || !strcmp(w->config, w->name))
+            w->label = xstrdup(w->name);
+        else
+            w->label = xr_mem_printf("%s/%s", w->config, w->name);
+    }
+}
 
 /* The samples of one metric on one side: NaNs (latency of a run without I/O
  * in that direction, or a percentile fio did not report) are left out. */
@@ -455,8 +419,24 @@ static size_t samples(const struct workload *w, enum side s, int d, enum kind k,
     return n;
 }
 
+/* BASE and NEW ran this configuration with other options: a different
+ * experiment, so no figure of one is set against the other. */
+static void not_paired(struct row *r)
+{
+    char diff[300], key[128];
+    xr_pair_difference(r->w->opts[BASE], r->w->opts[NEW], diff, sizeof diff, key, sizeof key);
+    r->ratio = r->ci_lo = r->ci_hi = r->p = r->median[BASE] = r->median[NEW] = NAN;
+    r->verdict = V_INCONCLUSIVE;
+    snprintf(r->why, sizeof r->why, "not compared: the options differ, BASE %s in NEW "
+             "(--ignore-option %s to compare anyway)", diff, key);
+}
+
 static void decide(const struct opts *o, struct row *r, const double *base, const double *new_)
 {
+    if (r->w->opts[BASE] && r->w->opts[NEW] && strcmp(r->w->opts[BASE], r->w->opts[NEW])) {
+        not_paired(r);
+        return;
+    }
     double t = o->threshold / 100, lo = 1 - t, hi = 1 + t;
     int hib = kinds[r->kind].higher_is_better;
     r->ratio = r->ci_lo = r->ci_hi = r->p = NAN;
@@ -478,6 +458,13 @@ static void decide(const struct opts *o, struct row *r, const double *base, cons
     if ((long)r->n[BASE] < o->min_runs || (long)r->n[NEW] < o->min_runs) {
         snprintf(r->why, sizeof r->why, "fewer than %ld runs: BASE %zu, NEW %zu", o->min_runs,
                  r->n[BASE], r->n[NEW]);
+        return;
+    }
+    double p_min = xr_mwu_min_p(r->n[BASE], r->n[NEW]);
+    if (!(p_min < o->alpha)) {
+        r->too_few = 1;
+        snprintf(r->why, sizeof r->why, "too few runs: with %zu and %zu the smallest possible p "
+                 "is %.3g, not below alpha %g", r->n[BASE], r->n[NEW], p_min, o->alpha);
         return;
     }
     if (isnan(r->ratio)) {
@@ -610,12 +597,49 @@ static void count_verdicts(const struct compare *c, size_t count[NVERDICT])
         count[c->rows[i].verdict]++;
 }
 
+/* One line naming every row with the verdict, as label/metric. */
+static void print_rows(const struct compare *c, enum verdict v, const char *head)
+{
+    fputs(head, stdout);
+    for (size_t i = 0; i < c->nrows; i++) {
+        char m[32];
+        if (c->rows[i].verdict == v)
+            printf(" %s/%s", c->rows[i].w->label, metric_name(&c->rows[i], m, sizeof m));
+    }
+    printf("\n");
+}
+
+/* Smallest number of runs a side with which p < alpha is possible at all. */
+static size_t runs_needed(double alpha)
+{
+    size_t k = 1;
+    while (k < 1000 && !(xr_mwu_min_p(k, k) < alpha))
+        k++;
+    return k;
+}
+
+/* benchstat's warning: rows whose runs could never show a difference. On
+ * stdout under the table, and once on stderr where a CI log shows it. */
+static void warn_too_few(const struct compare *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->nrows; i++)
+        n += c->rows[i].too_few;
+    if (!n)
+        return;
+    char line[200];
+    snprintf(line, sizeof line, "%zu row(s) have too few runs to reach p < %g at all; "
+             "at least %zu runs a side are needed", n, c->o.alpha, runs_needed(c->o.alpha));
+    printf("warning: %s\n", line);
+    fprintf(stderr, "xdreport compare: warning: %s\n", line);
+}
+
 static void print_table(const struct compare *c)
 {
     const struct opts *o = &c->o;
     int ww = 8;
     for (size_t i = 0; i < c->nw; i++)
-        ww = (int)strlen(c->w[i].name) > ww ? (int)strlen(c->w[i].name) : ww;
+        ww = (int)strlen(c->w[i].label) > ww ? (int)strlen(c->w[i].label) : ww;
     int level = (int)lround((1 - o->alpha) * 100);
     printf("BASE %s (%zu runs)\nNEW  %s (%zu runs)\n", o->path[BASE], c->nfiles[BASE],
            o->path[NEW], c->nfiles[NEW]);
@@ -632,7 +656,7 @@ static void print_table(const struct compare *c)
         char m[32], b[32], n[32], ci[48], p[16], runs[24], ratio[16];
         snprintf(runs, sizeof runs, "%zu/%zu", r->n[BASE], r->n[NEW]);
         fmt_ratio(r->ratio, ratio, sizeof ratio);
-        printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s%s%s%s\n", ww, r->w->name,
+        printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s%s%s%s\n", ww, r->w->label,
                metric_name(r, m, sizeof m), runs, fmt_value(r->kind, r->median[BASE], b, sizeof b),
                fmt_value(r->kind, r->median[NEW], n, sizeof n), ratio, fmt_ci(r, ci, sizeof ci),
                fmt_p(r->p, p, sizeof p), verdict_name[r->verdict],
@@ -644,17 +668,16 @@ static void print_table(const struct compare *c)
     count_verdicts(c, count);
     printf("\n%zu regression(s), %zu improvement(s), %zu same, %zu inconclusive\n",
            count[V_REGRESSION], count[V_IMPROVEMENT], count[V_SAME], count[V_INCONCLUSIVE]);
-    if (count[V_REGRESSION]) {
-        printf("REGRESSION:");
-        for (size_t i = 0; i < c->nrows; i++) {
-            char m[32];
-            if (c->rows[i].verdict == V_REGRESSION)
-                printf(" %s/%s", c->rows[i].w->name, metric_name(&c->rows[i], m, sizeof m));
-        }
-        printf("\n");
-    } else {
+    if (count[V_REGRESSION])
+        print_rows(c, V_REGRESSION, "REGRESSION:");
+    if (count[V_INCONCLUSIVE])
+        print_rows(c, V_INCONCLUSIVE, "INCONCLUSIVE:");
+    if (!count[V_REGRESSION] && count[V_INCONCLUSIVE])
+        printf("no regression shown, but %zu row(s) are inconclusive: no evidence either way\n",
+               count[V_INCONCLUSIVE]);
+    else if (!count[V_REGRESSION])
         printf("no regression beyond %g%%\n", o->threshold);
-    }
+    warn_too_few(c);
 }
 
 static void xml_escaped(FILE *f, const char *s)
@@ -692,7 +715,7 @@ static int close_file(FILE *f, const char *path)
 {
     int bad = ferror(f);
     if (fclose(f) != 0 || bad)
-        return fail("%s: write failed: %s", path, strerror(errno ? errno : EIO));
+        return xr_cmp_fail("%s: write failed: %s", path, strerror(errno ? errno : EIO));
     return 0;
 }
 
@@ -700,7 +723,7 @@ static int write_junit(const struct compare *c, const char *path)
 {
     FILE *f = xr_out_open(path);
     if (!f)
-        return fail("--junit %s: %s", path, xr_out_strerror(errno));
+        return xr_cmp_fail("--junit %s: %s", path, xr_out_strerror(errno));
     size_t count[NVERDICT];
     count_verdicts(c, count);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -719,10 +742,10 @@ static int write_junit(const struct compare *c, const char *path)
             c->o.threshold, c->o.alpha);
     for (size_t i = 0; i < c->nrows; i++) {
         const struct row *r = &c->rows[i];
-        char m[32], sum[512];
+        char m[32], sum[1024];
         row_summary(r, sum, sizeof sum);
         fprintf(f, "    <testcase classname=\"");
-        xml_escaped(f, r->w->name);
+        xml_escaped(f, r->w->label);
         fprintf(f, "\" name=\"%s\" time=\"0\">\n", metric_name(r, m, sizeof m));
         if (r->verdict == V_REGRESSION) {
             fprintf(f, "      <failure type=\"regression\" message=\"");
@@ -747,7 +770,7 @@ static void om_labels(FILE *f, const struct row *r)
 {
     char m[32];
     fputs("{workload=\"", f);
-    for (const char *s = r->w->name; *s; s++) {
+    for (const char *s = r->w->label; *s; s++) {
         if (*s == '\\' || *s == '"')
             fputc('\\', f);
         if (*s == '\n')
@@ -784,7 +807,7 @@ static int write_openmetrics(const struct compare *c, const char *path)
     };
     FILE *f = xr_out_open(path);
     if (!f)
-        return fail("--metrics %s: %s", path, xr_out_strerror(errno));
+        return xr_cmp_fail("--metrics %s: %s", path, xr_out_strerror(errno));
     for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
         fprintf(f, "# TYPE %s gauge\n# HELP %s %s\n", fam[k].name, fam[k].name, fam[k].help);
         for (size_t i = 0; i < c->nrows; i++) {
@@ -820,11 +843,18 @@ static void free_compare(struct compare *c)
 {
     for (size_t i = 0; i < c->nw; i++) {
         free(c->w[i].name);
+        free(c->w[i].config);
+        free(c->w[i].label);
+        for (int s = 0; s < NSIDE; s++) {
+            free(c->w[i].opts[s]);
+            free(c->w[i].opts_from[s]);
+        }
         free(c->w[i].runs[BASE]);
         free(c->w[i].runs[NEW]);
     }
     free(c->w);
     free(c->rows);
+    free(c->o.ignore);
 }
 
 /* Workloads on one side only are compared as "only in ..."; none shared
@@ -834,7 +864,7 @@ static int check_overlap(const struct compare *c)
     for (size_t i = 0; i < c->nw; i++)
         if (c->w[i].nruns[BASE] && c->w[i].nruns[NEW])
             return 0;
-    return fail("%s and %s have no workload (fio job name) in common", c->o.path[BASE],
+    return xr_cmp_fail("%s and %s have no workload (fio job name) in common", c->o.path[BASE],
                 c->o.path[NEW]);
 }
 
@@ -849,6 +879,7 @@ int xr_compare_main(int argc, char **argv)
     if (!rc)
         rc = check_overlap(&c);
     if (!rc) {
+        label_workloads(&c);
         compare_all(&c);
         print_table(&c);
         fflush(stdout);
@@ -860,7 +891,7 @@ int xr_compare_main(int argc, char **argv)
     if (!rc) {
         size_t count[NVERDICT];
         count_verdicts(&c, count);
-        rc = count[V_REGRESSION] ? 1 : 0;
+        rc = count[V_REGRESSION] ? 1 : count[V_INCONCLUSIVE] ? 3 : 0;
     }
     free_compare(&c);
     return rc;

@@ -151,9 +151,15 @@ def test_noise_is_never_a_regression(xdreport, tmp_path, seed):
     base = write_runs(tmp_path / "base", 5, 0.02, seed=100 + seed)
     new = write_runs(tmp_path / "new", 5, 0.02, seed=200 + seed)
     p = compare(xdreport, base, new)
-    assert p.returncode == 0, p.stdout + p.stderr
     verdicts = [v for _, v in rows(p.stdout).values()]
     assert len(verdicts) == 15 and "regression" not in verdicts, p.stdout
+    # an undecided row is never passed off as "no regression": exit 3 names it
+    if "inconclusive" in verdicts:
+        assert p.returncode == 3, p.stdout + p.stderr
+        assert "INCONCLUSIVE: " in p.stdout and "no evidence either way" in p.stdout, p.stdout
+        assert "no regression beyond" not in p.stdout, p.stdout
+    else:
+        assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_small_noise_is_same(xdreport, tmp_path):
@@ -169,7 +175,7 @@ def test_too_few_runs_is_inconclusive(xdreport, tmp_path):
     new = write_runs(tmp_path / "new", 3, 0.01, seed=8, factor=0.5)
     junit = tmp_path / "junit.xml"
     p = compare(xdreport, base, new, "--junit", junit)
-    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.returncode == 3, p.stdout + p.stderr
     r = rows(p.stdout)
     assert {v for _, v in r.values()} == {"inconclusive"}, p.stdout
     assert "fewer than 5 runs" in p.stdout
@@ -178,9 +184,13 @@ def test_too_few_runs_is_inconclusive(xdreport, tmp_path):
     # --min-runs 3 lets them be judged, but 3 runs a side can never reach
     # p < 0.05 (the smallest two-sided p is 2/20 = 0.1)
     p = compare(xdreport, base, new, "--min-runs", 3)
-    assert p.returncode == 0, p.stdout
+    assert p.returncode == 3, p.stdout
     r = rows(p.stdout)
     assert r[("randread", "read_iops")][1] == "inconclusive" and " 0.1000 " in p.stdout, p.stdout
+    assert "smallest possible p is 0.1, not below alpha 0.05" in p.stdout, p.stdout
+    warn = "15 row(s) have too few runs to reach p < 0.05 at all; at least 4 runs a side are needed"
+    assert f"warning: {warn}" in p.stdout, p.stdout
+    assert p.stderr.strip() == f"xdreport compare: warning: {warn}", p.stderr
 
 
 def test_exact_p_for_separated_samples(xdreport, tmp_path):
