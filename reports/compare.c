@@ -455,14 +455,14 @@ static void decide(const struct opts *o, struct row *r, const double *base, cons
         r->exact = u.exact;
     }
     xr_ratio_ci(base, r->n[BASE], new_, r->n[NEW], o->alpha, &r->ci_lo, &r->ci_hi);
+    double p_min = xr_mwu_min_p(r->n[BASE], r->n[NEW]);
+    r->too_few = !(p_min < o->alpha);
     if ((long)r->n[BASE] < o->min_runs || (long)r->n[NEW] < o->min_runs) {
         snprintf(r->why, sizeof r->why, "fewer than %ld runs: BASE %zu, NEW %zu", o->min_runs,
                  r->n[BASE], r->n[NEW]);
         return;
     }
-    double p_min = xr_mwu_min_p(r->n[BASE], r->n[NEW]);
-    if (!(p_min < o->alpha)) {
-        r->too_few = 1;
+    if (r->too_few) {
         snprintf(r->why, sizeof r->why, "too few runs: with %zu and %zu the smallest possible p "
                  "is %.3g, not below alpha %g", r->n[BASE], r->n[NEW], p_min, o->alpha);
         return;
