@@ -133,6 +133,10 @@ struct compare {
     struct row *rows;
     size_t nrows;
     size_t nfiles[NSIDE];
+    struct xr_set set[NSIDE]; /* what each side loaded */
+    size_t *doc[NSIDE];       /* its runs: the last document of each file */
+    char **config[NSIDE];     /* and their configuration names */
+    size_t nloaded[NSIDE];
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -278,10 +282,11 @@ static int check_options(struct compare *c, enum side s, struct workload *w,
     if (!same) {
         char diff[600], key[128];
         xr_pair_difference(w->opts[s], opts, diff, sizeof diff, key, sizeof key);
-        xr_cmp_fail("%s: configuration '%s' workload '%s': %s has %s %s: runs with different "
-                    "options are not pooled; allowed: name the files apart (they are "
-                    "configurations by file name) or --ignore-option %s",
-                    side_name[s], w->config, w->name, w->opts_from[s], diff, doc->path, key);
+        xr_cmp_fail("%s: %s%s%sworkload '%s': %s has %s %s: runs with different options are "
+                    "not pooled; allowed: name the files apart (they are configurations by file "
+                    "name) or --ignore-option %s",
+                    side_name[s], *w->config ? "configuration '" : "", w->config,
+                    *w->config ? "' " : "", w->name, w->opts_from[s], diff, doc->path, key);
     }
     free(opts);
     return same ? 0 : 2;
@@ -338,13 +343,36 @@ static int add_job(struct compare *c, enum side s, const char *config, const str
     return 0;
 }
 
-static int add_doc(struct compare *c, enum side s, const struct xr_doc *doc, size_t docno)
+static int add_doc(struct compare *c, enum side s, const struct xr_doc *doc, const char *config,
+                   size_t docno)
 {
-    char *config = xr_pair_config_name(doc->path);
     int rc = 0;
     for (size_t j = 0; !rc && j < doc->njobs; j++)
         rc = add_job(c, s, config, doc, &doc->jobs[j], docno);
-    free(config);
+    return rc;
+}
+
+/* The configuration of each run of side s. When each side's runs all name
+ * one configuration, the two are that configuration whatever they are
+ * called, so they pair: base.json with new.json, base/run-*.json with
+ * new/b-*.json. Otherwise names pair runs. */
+static int one_config(const struct compare *c, enum side s)
+{
+    for (size_t i = 1; i < c->nloaded[s]; i++)
+        if (strcmp(c->config[s][i], c->config[s][0]))
+            return 0;
+    return 1;
+}
+
+static int add_sides(struct compare *c)
+{
+    int unnamed = one_config(c, BASE) && one_config(c, NEW), rc = 0;
+    for (int s = 0; !rc && s < NSIDE; s++)
+        for (size_t i = 0; !rc && i < c->nloaded[s]; i++) {
+            if (unnamed)
+                c->config[s][i][0] = 0;
+            rc = add_doc(c, s, &c->set[s].docs[c->doc[s][i]], c->config[s][i], i);
+        }
     return rc;
 }
 
@@ -354,26 +382,28 @@ static int load_side(struct compare *c, enum side s)
     const char *label = side_name[s], *path = c->o.path[s];
     char **files = NULL, err[1024];
     size_t nfiles = 0, ndocs = 0;
-    struct xr_set set = {0};
+    struct xr_set *set = &c->set[s];
     int rc = xr_pair_inputs(label, path, &files, &nfiles);
+    size_t *doc = c->doc[s] = xrealloc(NULL, (nfiles + 1) * sizeof *doc);
     for (size_t i = 0; !rc && i < nfiles; i++) {
-        size_t before = set.ndocs;
+        size_t before = set->ndocs;
         err[0] = 0;
-        if (xr_load(&set, files[i], err, sizeof err) != 0) {
+        if (xr_load(set, files[i], err, sizeof err) != 0) {
             const char *msg = err[0] ? err : files[i];
             if (!strncmp(msg, "xdreport: ", 10)) /* the loader's own prefix */
                 msg += 10;
             rc = xr_cmp_fail("%s", msg);
             break;
         }
-        if (set.ndocs > before) {
-            rc = add_doc(c, s, &set.docs[set.ndocs - 1], ndocs++);
-        }
+        if (set->ndocs > before)
+            doc[ndocs++] = set->ndocs - 1;
     }
     if (!rc && ndocs == 0)
         rc = xr_cmp_fail("%s %s: no fio JSON results among its %zu file(s)", label, path, nfiles);
-    c->nfiles[s] = ndocs;
-    xr_set_free(&set);
+    c->config[s] = xr_mem_alloc((ndocs + 1) * sizeof *c->config[s]);
+    for (size_t i = 0; i < ndocs; i++)
+        c->config[s][i] = xr_pair_config_name(set->docs[doc[i]].path);
+    c->nfiles[s] = c->nloaded[s] = ndocs;
     for (size_t i = 0; i < nfiles; i++)
         free(files[i]);
     free(files);
@@ -854,6 +884,13 @@ static void free_compare(struct compare *c)
     }
     free(c->w);
     free(c->rows);
+    for (int s = 0; s < NSIDE; s++) {
+        for (size_t i = 0; c->config[s] && i < c->nloaded[s]; i++)
+            free(c->config[s][i]);
+        free(c->config[s]);
+        free(c->doc[s]);
+        xr_set_free(&c->set[s]);
+    }
     free(c->o.ignore);
 }
 
@@ -864,7 +901,7 @@ static int check_overlap(const struct compare *c)
     for (size_t i = 0; i < c->nw; i++)
         if (c->w[i].nruns[BASE] && c->w[i].nruns[NEW])
             return 0;
-    return xr_cmp_fail("%s and %s have no workload (fio job name) in common", c->o.path[BASE],
+    return xr_cmp_fail("%s and %s have no workload (configuration and fio job name) in common", c->o.path[BASE],
                 c->o.path[NEW]);
 }
 
@@ -876,6 +913,8 @@ int xr_compare_main(int argc, char **argv)
         rc = load_side(&c, BASE);
     if (!rc)
         rc = load_side(&c, NEW);
+    if (!rc)
+        rc = add_sides(&c);
     if (!rc)
         rc = check_overlap(&c);
     if (!rc) {

@@ -426,9 +426,15 @@ def test_runs_with_different_options_are_not_pooled(xdreport, tmp_path):
     assert p.returncode == 2, p.stdout + p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, p.stderr
-    assert ("NEW: configuration 'cfg' workload 'randread': " in lines[0] and "cfg.r1.json has bs=4k against bs=8k" in lines[0]
+    assert ("NEW: workload 'randread': " in lines[0] and "cfg.r1.json has bs=4k against bs=8k" in lines[0]
             and "cfg.r4.json" in lines[0] and "--ignore-option bs" in lines[0]), lines[0]
+    # named by configuration when a side holds several
+    write_config(new, "other", 1, 62)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "NEW: configuration 'cfg' workload 'randread': " in p.stderr, p.stderr
     # the same files under two configuration names are two configurations
+    (new / "other.r1.json").unlink()
     (new / "cfg.r4.json").rename(new / "other.r1.json")
     p = compare(xdreport, base, new)
     assert p.returncode == 3, p.stdout + p.stderr
@@ -473,3 +479,16 @@ def test_real_runs_with_stats_files(xdreport, engine, tmp_path, shm_dir):
     assert len(r) == 10 and {v for _, v in r.values()} == {"inconclusive"}, p.stdout
     assert re.search(r"^regular\.xdevice/randread\s+read_iops\s+2/2\s", p.stdout, re.M), p.stdout
     assert "at least 4 runs a side are needed" in p.stderr, p.stderr
+
+
+def test_single_files_and_differently_named_runs_pair(xdreport, tmp_path):
+    """A side whose runs all name one configuration is that configuration:
+    base.json pairs with new.json, and base/a-*.json with new/b-*.json."""
+    write_config(tmp_path / "b", "base", 5, 80)
+    write_config(tmp_path / "n", "new", 5, 81, factor=0.8)
+    p = compare(xdreport, tmp_path / "b" / "base.r1.json", tmp_path / "n" / "new.r1.json")
+    assert p.returncode == 3, p.stdout + p.stderr  # one run a side decides nothing
+    assert ("randread", "read_iops") in rows(p.stdout), p.stdout
+    p = compare(xdreport, tmp_path / "b", tmp_path / "n")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
