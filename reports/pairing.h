@@ -10,7 +10,9 @@
  * ".json" and without a trailing repetition tag ("-r01", ".rep2", "_run3",
  * "-7"), so regular.xdevice.r2.json and regular.xdevice.r3.json are two
  * runs of "regular.xdevice" and run-03.json is a run of "run". A name that
- * is only a tag ("r1", "3") gives the unnamed configuration "". Within a configuration, a fio job
+ * is only a tag ("r1", "3") gives the unnamed configuration "". When BASE
+ * and NEW each hold a single configuration, compare unnames both, so that
+ * base.json pairs with new.json. Within a configuration, a fio job
  * name is a workload; runs of one (configuration, workload) are pooled only
  * when their options agree (xr_pair_options), and BASE is compared with NEW
  * only where they agree too.
