@@ -670,7 +670,6 @@ static void print_table(const struct compare *c)
     int ww = 8;
     for (size_t i = 0; i < c->nw; i++)
         ww = (int)strlen(c->w[i].label) > ww ? (int)strlen(c->w[i].label) : ww;
-    int level = (int)lround((1 - o->alpha) * 100);
     printf("BASE %s (%zu runs)\nNEW  %s (%zu runs)\n", o->path[BASE], c->nfiles[BASE],
            o->path[NEW], c->nfiles[NEW]);
     printf("threshold %g%%, alpha %g, at least %ld runs a side; p: two-sided Mann-Whitney U "
@@ -678,7 +677,7 @@ static void print_table(const struct compare *c)
            "all pairwise ratios (Hodges-Lehmann)\n\n",
            o->threshold, o->alpha, o->min_runs, XR_MWU_EXACT_MAX, (1 - o->alpha) * 100);
     char ci_head[16];
-    snprintf(ci_head, sizeof ci_head, "%d%% CI", level);
+    snprintf(ci_head, sizeof ci_head, "%.3g%% CI", (1 - o->alpha) * 100); /* 97.5% is no 98% */
     printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s\n", ww, "workload", "metric", "runs",
            "base", "new", "ratio", ci_head, "p", "verdict");
     for (size_t i = 0; i < c->nrows; i++) {
