@@ -1,22 +1,20 @@
-/* compare.c - `xdreport compare BASE NEW`: per workload and metric, the
- * ratio of medians, a Mann-Whitney U test, a pairwise-ratio confidence
- * interval and a verdict; as a table, JUnit XML and OpenMetrics text.
- * The command's contract is in compare.h, the statistics in stats.c.
+/* compare.c - `xdreport compare BASE NEW`: the arguments, the runs of each
+ * side grouped by configuration and workload, and per row the ratio of
+ * medians, a Mann-Whitney U test, a pairwise-ratio confidence interval and
+ * a verdict. The command's contract is in compare.h; which runs pair in
+ * pairing.c, the statistics in stats.c, the output in compare_out.c.
  */
-#include "outfile.h"
 #include "compare.h"
-#include "format.h"
-#include "mem.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "compare_impl.h"
+#include "format.h"
+#include "mem.h"
 #include "pairing.h"
 #include "results.h"
 #include "stats.h"
@@ -53,92 +51,6 @@
     "Exit status: 0 no regression and every row decided, 1 a regression,\n" \
     "3 no regression but some row inconclusive, 2 bad input.\n"
 
-enum side { BASE, NEW, NSIDE };
-static const char *const side_name[NSIDE] = {"BASE", "NEW"};
-
-enum kind { K_IOPS, K_BW, K_CLAT_MEAN, K_CLAT_P50, K_CLAT_P99, NKIND };
-static const struct {
-    const char *name;
-    int higher_is_better;
-} kinds[NKIND] = {
-    [K_IOPS] = {"iops", 1},          [K_BW] = {"bw", 1},
-    [K_CLAT_MEAN] = {"clat_mean", 0}, [K_CLAT_P50] = {"clat_p50", 0},
-    [K_CLAT_P99] = {"clat_p99", 0},
-};
-#define NDIR 2 /* read and write; trims are not compared */
-static const char *const dir_name[NDIR] = {"read", "write"};
-#define NLAT 3 /* the latency kinds, from K_CLAT_MEAN on */
-
-/* fio times a request that the engine completes inside queue() (xdevice's
- * cached reads and tmpfs I/O under libaio/io_uring) only across its own
- * bookkeeping: some 40 ns, jittering by a quarter. Latencies this small on
- * both sides say nothing about the I/O, so they are shown but not judged. */
-#define LAT_FLOOR_NS 250.0
-
-enum verdict { V_REGRESSION, V_IMPROVEMENT, V_SAME, V_INCONCLUSIVE, NVERDICT };
-static const char *const verdict_name[NVERDICT] = {"regression", "improvement", "same",
-                                                   "inconclusive"};
-
-struct opts {
-    double threshold; /* percent */
-    double alpha;
-    long min_runs;
-    const char *junit, *metrics;
-    const char *path[NSIDE];
-    char **ignore; /* --ignore-option keys, left out of the options compared */
-    size_t nignore;
-};
-
-/* One workload's figures in one run. Latencies are kept as sums weighted by
- * I/O count, so jobs sharing a name in one document combine. */
-struct run {
-    double iops[NDIR], bw[NDIR], ios[NDIR];
-    double lat_x_ios[NDIR][NLAT];
-    size_t doc; /* index of the document it came from */
-};
-
-/* Which latency a workload's runs report: fio's completion latency, or its
- * total latency when the jobs set lat_percentiles=1 (the loader prefers it). */
-enum lat_kind { LAT_UNSEEN, LAT_COMPLETION, LAT_TOTAL };
-
-/* One fio job name within one configuration (pairing.h): its runs on each
- * side, and the options they all share (pairing.c's fingerprint). */
-struct workload {
-    char *config, *name;
-    char *label; /* "config/name", or name alone where that is unambiguous */
-    enum lat_kind lat; /* the same in every run, or the comparison is refused */
-    struct run *runs[NSIDE];
-    size_t nruns[NSIDE];
-    char *opts[NSIDE];        /* NULL until a run is seen */
-    char *opts_from[NSIDE];   /* the file that set them, for messages */
-};
-
-struct row {
-    const struct workload *w;
-    int dir;
-    enum kind kind;
-    size_t n[NSIDE];
-    double median[NSIDE];
-    double ratio, ci_lo, ci_hi, p;
-    int exact;
-    enum verdict verdict;
-    int too_few; /* with these many runs, p < alpha cannot happen */
-    char why[600];
-};
-
-struct compare {
-    struct opts o;
-    struct workload *w;
-    size_t nw;
-    struct row *rows;
-    size_t nrows;
-    size_t nfiles[NSIDE];
-    struct xr_set set[NSIDE]; /* what each side loaded */
-    size_t *doc[NSIDE];       /* its runs: the last document of each file */
-    char **config[NSIDE];     /* and their configuration names */
-    size_t nloaded[NSIDE];
-};
-
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
@@ -158,6 +70,12 @@ static char *xstrdup(const char *s)
     }
     return d;
 }
+
+/* fio times a request that the engine completes inside queue() (xdevice's
+ * cached reads and tmpfs I/O under libaio/io_uring) only across its own
+ * bookkeeping: some 40 ns, jittering by a quarter. Latencies this small on
+ * both sides say nothing about the I/O, so they are shown but not judged. */
+#define LAT_FLOOR_NS 250.0
 
 /* --- arguments ------------------------------------------------------------ */
 
@@ -561,311 +479,6 @@ static void compare_all(struct compare *c)
     free(v[NEW]);
 }
 
-/* --- output ------------------------------------------------------------------ */
-
-/* Latency metrics are named for what was measured: clat_* or, for total
- * latency, lat_* ("clat_p99" without its "c"). */
-static const char *metric_name(const struct row *r, char *buf, size_t len)
-{
-    const char *kind = kinds[r->kind].name;
-    if (r->kind >= K_CLAT_MEAN && r->w->lat == LAT_TOTAL)
-        kind++;
-    snprintf(buf, len, "%s_%s", dir_name[r->dir], kind);
-    return buf;
-}
-
-static const char *fmt_value(enum kind k, double v, char *buf, size_t len)
-{
-    if (isnan(v))
-        snprintf(buf, len, "-");
-    else if (k == K_IOPS)
-        snprintf(buf, len, v >= 1e6 ? "%.2fM" : v >= 1e4 ? "%.1fk" : "%.0f",
-                 v >= 1e6 ? v / 1e6 : v >= 1e4 ? v / 1e3 : v);
-    else if (k == K_BW)
-        snprintf(buf, len, "%.1fMiB/s", v / (1024 * 1024));
-    else
-        snprintf(buf, len, v >= 1e6 ? "%.2fms" : v >= 1e3 ? "%.2fus" : "%.0fns",
-                 v >= 1e6 ? v / 1e6 : v >= 1e3 ? v / 1e3 : v);
-    return buf;
-}
-
-static const char *fmt_ratio(double v, char *buf, size_t len)
-{
-    if (isnan(v))
-        snprintf(buf, len, "-");
-    else
-        snprintf(buf, len, "%.3f", v);
-    return buf;
-}
-
-static const char *fmt_ci(const struct row *r, char *buf, size_t len)
-{
-    if (isnan(r->ci_lo))
-        snprintf(buf, len, "-");
-    else if (isinf(r->ci_hi))
-        snprintf(buf, len, "[%.3f, inf]", r->ci_lo);
-    else
-        snprintf(buf, len, "[%.3f, %.3f]", r->ci_lo, r->ci_hi);
-    return buf;
-}
-
-static const char *fmt_p(double p, char *buf, size_t len)
-{
-    if (isnan(p))
-        snprintf(buf, len, "-");
-    else if (p < 0.0001)
-        snprintf(buf, len, "<0.0001");
-    else
-        snprintf(buf, len, "%.4f", p);
-    return buf;
-}
-
-static void count_verdicts(const struct compare *c, size_t count[NVERDICT])
-{
-    memset(count, 0, NVERDICT * sizeof *count);
-    for (size_t i = 0; i < c->nrows; i++)
-        count[c->rows[i].verdict]++;
-}
-
-/* One line naming every row with the verdict, as label/metric. */
-static void print_rows(const struct compare *c, enum verdict v, const char *head)
-{
-    fputs(head, stdout);
-    for (size_t i = 0; i < c->nrows; i++) {
-        char m[32];
-        if (c->rows[i].verdict == v)
-            printf(" %s/%s", c->rows[i].w->label, metric_name(&c->rows[i], m, sizeof m));
-    }
-    printf("\n");
-}
-
-/* Smallest number of runs a side with which p < alpha is possible at all. */
-static size_t runs_needed(double alpha)
-{
-    size_t k = 1;
-    while (k < 1000 && !(xr_mwu_min_p(k, k) < alpha))
-        k++;
-    return k;
-}
-
-/* benchstat's warning: rows whose runs could never show a difference. On
- * stdout under the table, and once on stderr where a CI log shows it. */
-static void warn_too_few(const struct compare *c)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < c->nrows; i++)
-        n += c->rows[i].too_few;
-    if (!n)
-        return;
-    char line[200];
-    snprintf(line, sizeof line, "%zu row(s) have too few runs to reach p < %g at all; "
-             "at least %zu runs a side are needed", n, c->o.alpha, runs_needed(c->o.alpha));
-    printf("warning: %s\n", line);
-    fprintf(stderr, "xdreport compare: warning: %s\n", line);
-}
-
-static void print_table(const struct compare *c)
-{
-    const struct opts *o = &c->o;
-    int ww = 8;
-    for (size_t i = 0; i < c->nw; i++)
-        ww = (int)strlen(c->w[i].label) > ww ? (int)strlen(c->w[i].label) : ww;
-    printf("BASE %s (%zu runs)\nNEW  %s (%zu runs)\n", o->path[BASE], c->nfiles[BASE],
-           o->path[NEW], c->nfiles[NEW]);
-    printf("threshold %g%%, alpha %g, at least %ld runs a side; p: two-sided Mann-Whitney U "
-           "(exact up to %d runs a side); CI: %g%% for NEW/BASE from the order statistics of "
-           "all pairwise ratios (Hodges-Lehmann)\n\n",
-           o->threshold, o->alpha, o->min_runs, XR_MWU_EXACT_MAX, (1 - o->alpha) * 100);
-    char ci_head[16];
-    snprintf(ci_head, sizeof ci_head, "%.3g%% CI", (1 - o->alpha) * 100); /* 97.5% is no 98% */
-    printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s\n", ww, "workload", "metric", "runs",
-           "base", "new", "ratio", ci_head, "p", "verdict");
-    for (size_t i = 0; i < c->nrows; i++) {
-        const struct row *r = &c->rows[i];
-        char m[32], b[32], n[32], ci[48], p[16], runs[24], ratio[16];
-        snprintf(runs, sizeof runs, "%zu/%zu", r->n[BASE], r->n[NEW]);
-        fmt_ratio(r->ratio, ratio, sizeof ratio);
-        printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s%s%s%s\n", ww, r->w->label,
-               metric_name(r, m, sizeof m), runs, fmt_value(r->kind, r->median[BASE], b, sizeof b),
-               fmt_value(r->kind, r->median[NEW], n, sizeof n), ratio, fmt_ci(r, ci, sizeof ci),
-               fmt_p(r->p, p, sizeof p), verdict_name[r->verdict],
-               r->verdict == V_INCONCLUSIVE ? " (" : "",
-               r->verdict == V_INCONCLUSIVE ? r->why : "",
-               r->verdict == V_INCONCLUSIVE ? ")" : "");
-    }
-    size_t count[NVERDICT];
-    count_verdicts(c, count);
-    printf("\n%zu regression(s), %zu improvement(s), %zu same, %zu inconclusive\n",
-           count[V_REGRESSION], count[V_IMPROVEMENT], count[V_SAME], count[V_INCONCLUSIVE]);
-    if (count[V_REGRESSION])
-        print_rows(c, V_REGRESSION, "REGRESSION:");
-    if (count[V_INCONCLUSIVE])
-        print_rows(c, V_INCONCLUSIVE, "INCONCLUSIVE:");
-    if (!count[V_REGRESSION] && count[V_INCONCLUSIVE])
-        printf("no regression shown, but %zu row(s) are inconclusive: no evidence either way\n",
-               count[V_INCONCLUSIVE]);
-    else if (!count[V_REGRESSION])
-        printf("no regression beyond %g%%\n", o->threshold);
-    warn_too_few(c);
-}
-
-static void xml_escaped(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        default:
-            /* XML 1.0 allows no other control characters */
-            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
-                fputc('?', f);
-            else
-                fputc(*s, f);
-        }
-    }
-}
-
-static void row_summary(const struct row *r, char *buf, size_t len)
-{
-    char b[32], n[32], ci[48], p[16], ratio[16];
-    snprintf(buf, len, "%s: BASE median %s (%zu runs), NEW median %s (%zu runs), ratio %s, "
-             "CI %s, p %s%s; %s", verdict_name[r->verdict],
-             fmt_value(r->kind, r->median[BASE], b, sizeof b), r->n[BASE],
-             fmt_value(r->kind, r->median[NEW], n, sizeof n), r->n[NEW],
-             fmt_ratio(r->ratio, ratio, sizeof ratio),
-             fmt_ci(r, ci, sizeof ci), fmt_p(r->p, p, sizeof p),
-             isnan(r->p) ? "" : r->exact ? " (exact)" : " (normal approximation)", r->why);
-}
-
-static int close_file(FILE *f, const char *path)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return xr_cmp_fail("%s: write failed: %s", path, strerror(errno ? errno : EIO));
-    return 0;
-}
-
-static int write_junit(const struct compare *c, const char *path)
-{
-    FILE *f = xr_out_open(path);
-    if (!f)
-        return xr_cmp_fail("--junit %s: %s", path, xr_out_strerror(errno));
-    size_t count[NVERDICT];
-    count_verdicts(c, count);
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<testsuites name=\"xdreport compare\" tests=\"%zu\" failures=\"%zu\" "
-            "errors=\"0\" skipped=\"%zu\">\n", c->nrows, count[V_REGRESSION],
-            count[V_INCONCLUSIVE]);
-    fprintf(f, "  <testsuite name=\"xdreport compare\" tests=\"%zu\" failures=\"%zu\" "
-            "errors=\"0\" skipped=\"%zu\" time=\"0\">\n", c->nrows, count[V_REGRESSION],
-            count[V_INCONCLUSIVE]);
-    fprintf(f, "    <properties>\n      <property name=\"base\" value=\"");
-    xml_escaped(f, c->o.path[BASE]);
-    fprintf(f, "\"/>\n      <property name=\"new\" value=\"");
-    xml_escaped(f, c->o.path[NEW]);
-    fprintf(f, "\"/>\n      <property name=\"threshold_percent\" value=\"%g\"/>\n"
-            "      <property name=\"alpha\" value=\"%g\"/>\n    </properties>\n",
-            c->o.threshold, c->o.alpha);
-    for (size_t i = 0; i < c->nrows; i++) {
-        const struct row *r = &c->rows[i];
-        char m[32], sum[1024];
-        row_summary(r, sum, sizeof sum);
-        fprintf(f, "    <testcase classname=\"");
-        xml_escaped(f, r->w->label);
-        fprintf(f, "\" name=\"%s\" time=\"0\">\n", metric_name(r, m, sizeof m));
-        if (r->verdict == V_REGRESSION) {
-            fprintf(f, "      <failure type=\"regression\" message=\"");
-            xml_escaped(f, r->why);
-            fprintf(f, "\">");
-            xml_escaped(f, sum);
-            fprintf(f, "</failure>\n");
-        } else if (r->verdict == V_INCONCLUSIVE) {
-            fprintf(f, "      <skipped message=\"inconclusive: ");
-            xml_escaped(f, r->why);
-            fprintf(f, "\"/>\n");
-        }
-        fprintf(f, "      <system-out>");
-        xml_escaped(f, sum);
-        fprintf(f, "</system-out>\n    </testcase>\n");
-    }
-    fprintf(f, "  </testsuite>\n</testsuites>\n");
-    return close_file(f, path);
-}
-
-static void om_labels(FILE *f, const struct row *r)
-{
-    char m[32];
-    fputs("{workload=\"", f);
-    for (const char *s = r->w->label; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', f);
-        if (*s == '\n')
-            fputs("\\n", f);
-        else
-            fputc(*s, f);
-    }
-    fprintf(f, "\",metric=\"%s\"", metric_name(r, m, sizeof m));
-}
-
-static void om_value(FILE *f, double v)
-{
-    if (isnan(v))
-        fputs(" NaN\n", f);
-    else if (isinf(v))
-        fputs(v > 0 ? " +Inf\n" : " -Inf\n", f);
-    else
-        fprintf(f, " %.10g\n", v);
-}
-
-static int write_openmetrics(const struct compare *c, const char *path)
-{
-    static const struct {
-        const char *name, *help;
-    } fam[] = {
-        {"xdevice_compare_ratio", "NEW/BASE ratio of medians."},
-        {"xdevice_compare_ratio_ci_low", "Lower end of the confidence interval for NEW/BASE."},
-        {"xdevice_compare_ratio_ci_high", "Upper end of the confidence interval for NEW/BASE."},
-        {"xdevice_compare_p_value", "Two-sided Mann-Whitney U p-value."},
-        {"xdevice_compare_base_median", "Median over BASE runs (IOPS, bytes/s or ns)."},
-        {"xdevice_compare_new_median", "Median over NEW runs (IOPS, bytes/s or ns)."},
-        {"xdevice_compare_base_runs", "Runs with a value in BASE."},
-        {"xdevice_compare_new_runs", "Runs with a value in NEW."},
-    };
-    FILE *f = xr_out_open(path);
-    if (!f)
-        return xr_cmp_fail("--metrics %s: %s", path, xr_out_strerror(errno));
-    for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
-        fprintf(f, "# TYPE %s gauge\n# HELP %s %s\n", fam[k].name, fam[k].name, fam[k].help);
-        for (size_t i = 0; i < c->nrows; i++) {
-            const struct row *r = &c->rows[i];
-            double v[] = {r->ratio,        r->ci_lo,        r->ci_hi,         r->p,
-                          r->median[BASE], r->median[NEW], (double)r->n[BASE], (double)r->n[NEW]};
-            fputs(fam[k].name, f);
-            om_labels(f, r);
-            fputc('}', f);
-            om_value(f, v[k]);
-        }
-    }
-    fprintf(f, "# TYPE xdevice_compare_verdict stateset\n"
-            "# HELP xdevice_compare_verdict Verdict for the workload and metric.\n");
-    for (size_t i = 0; i < c->nrows; i++)
-        for (int v = 0; v < NVERDICT; v++) {
-            fputs("xdevice_compare_verdict", f);
-            om_labels(f, &c->rows[i]);
-            fprintf(f, ",xdevice_compare_verdict=\"%s\"} %d\n", verdict_name[v],
-                    (int)c->rows[i].verdict == v);
-        }
-    size_t count[NVERDICT];
-    count_verdicts(c, count);
-    fprintf(f, "# TYPE xdevice_compare_regressions gauge\n"
-            "# HELP xdevice_compare_regressions Comparisons with a regression beyond the "
-            "threshold.\nxdevice_compare_regressions %zu\n# EOF\n", count[V_REGRESSION]);
-    return close_file(f, path);
-}
-
 /* --- entry ----------------------------------------------------------------------- */
 
 static void free_compare(struct compare *c)
@@ -919,16 +532,16 @@ int xr_compare_main(int argc, char **argv)
     if (!rc) {
         label_workloads(&c);
         compare_all(&c);
-        print_table(&c);
+        xr_cmp_print_table(&c);
         fflush(stdout);
         if (c.o.junit)
-            rc = write_junit(&c, c.o.junit);
+            rc = xr_cmp_write_junit(&c, c.o.junit);
         if (!rc && c.o.metrics)
-            rc = write_openmetrics(&c, c.o.metrics);
+            rc = xr_cmp_write_openmetrics(&c, c.o.metrics);
     }
     if (!rc) {
         size_t count[NVERDICT];
-        count_verdicts(&c, count);
+        xr_cmp_count_verdicts(&c, count);
         rc = count[V_REGRESSION] ? 1 : count[V_INCONCLUSIVE] ? 3 : 0;
     }
     free_compare(&c);
