@@ -388,7 +388,7 @@ perf: all
 # Same-run A/B check of the working tree against BASE=<git ref> (default
 # HEAD, built into build/base) or BASELINE=<results dir>. The script exits
 # 0 clean, 1 regression, 3 inconclusive after its confirmation runs, 2
-# broken; make can only fail (exit 2), so the last line names which, and CI
+# broken; make can only fail (exit 2), so a line names which, and CI
 # that tells 1 from 3 runs scripts/regress.sh itself. Knobs (REGRESS_REPS,
 # REGRESS_CONFIRM, ...): scripts/regress.sh.
 .PHONY: regress regress-selftest

@@ -44,7 +44,7 @@
 #      the rows on the INCONCLUSIVE: line (also on stderr) were not decided
 #   2  bad input or a failed build or run (one line says which)
 # GNU make exits 2 for any failing recipe, so `make regress` can only say
-# 0 or 2 (its last line names the script's status): CI that tells 1 from 3
+# 0 or 2 (a line names the script's status): CI that tells 1 from 3
 # runs this script (README, "Regression checks in CI").
 set -euo pipefail
 cd "$(dirname "$0")/.."
