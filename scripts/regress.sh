@@ -87,7 +87,7 @@ for f in "${JOBS[@]}"; do [ -f "$f" ] || die "REGRESS_JOBS: $f: no such file"; d
 { [ -d "$SHM_DIR" ] && [ -w "$SHM_DIR" ]; } || die "REGRESS_SHM_DIR=$SHM_DIR is not a writable directory"
 { [ -d "$DISK_DIR" ] && [ -w "$DISK_DIR" ]; } || die "REGRESS_DISK_DIR=$DISK_DIR is not a writable directory"
 command -v fio > /dev/null || die "fio is not installed"
-((REPS >= MIN_RUNS)) || say "note: REGRESS_REPS=$REPS is below REGRESS_MIN_RUNS=$MIN_RUNS: every verdict will be inconclusive"
+((REPS >= MIN_RUNS)) || say "note: REGRESS_REPS=$REPS is below REGRESS_MIN_RUNS=$MIN_RUNS: no row is decided before confirmation runs add enough"
 
 # --- engines -------------------------------------------------------------------
 
