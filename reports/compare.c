@@ -1,31 +1,32 @@
-/* compare.c - `xdreport compare BASE NEW`: per workload and metric, the
- * ratio of medians, a Mann-Whitney U test, a pairwise-ratio confidence
- * interval and a verdict; as a table, JUnit XML and OpenMetrics text.
- * The command's contract is in compare.h, the statistics in stats.c.
+/* compare.c - `xdreport compare BASE NEW`: the arguments, the runs of each
+ * side grouped by configuration and workload, and per row the ratio of
+ * medians, a Mann-Whitney U test, a pairwise-ratio confidence interval and
+ * a verdict. The command's contract is in compare.h; which runs pair in
+ * pairing.c, the statistics in stats.c, the output in compare_out.c.
  */
-#include "outfile.h"
 #include "compare.h"
-#include "format.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "compare_impl.h"
+#include "format.h"
+#include "mem.h"
+#include "pairing.h"
 #include "results.h"
 #include "stats.h"
 
 #define PROG "xdreport compare"
 #define USAGE "usage: xdreport compare [--threshold PCT] [--alpha A] [--min-runs N] " \
-              "[--junit FILE] [--metrics FILE] BASE NEW"
+              "[--junit FILE] [--metrics FILE] [--ignore-option KEY]... BASE NEW"
 
 #define HELP USAGE "\n\n" \
-    "Did NEW get slower than BASE? BASE and NEW are directories (or list files)\n" \
-    "of fio JSON results, one file per run; jobs are grouped by name. For each\n" \
+    "Did NEW get slower than BASE? BASE and NEW are directories (their *.json\n" \
+    "files: a bench or regress results directory as it is), list files or single\n" \
+    "files of fio JSON results, one file per run. For each configuration,\n" \
     "workload and metric (read/write iops, bw, clat_mean, clat_p50, clat_p99; lat_* when\n" \
     "the jobs set lat_percentiles=1):\n" \
     "  ratio    median(NEW) / median(BASE)\n" \
@@ -40,100 +41,21 @@
     "  --min-runs N     runs a side needed for a verdict (5)\n" \
     "  --junit FILE     JUnit XML: a testcase per row, regressions fail\n" \
     "  --metrics FILE   OpenMetrics text (xdevice_compare_ratio{...} ...)\n" \
+    "  --ignore-option KEY  leave fio option KEY out when deciding which runs are\n" \
+    "                   the same experiment (repeatable)\n" \
     "\n" \
-    "Exit status: 0 no regression, 1 a regression, 2 bad input.\n"
-
-enum side { BASE, NEW, NSIDE };
-static const char *const side_name[NSIDE] = {"BASE", "NEW"};
-
-enum kind { K_IOPS, K_BW, K_CLAT_MEAN, K_CLAT_P50, K_CLAT_P99, NKIND };
-static const struct {
-    const char *name;
-    int higher_is_better;
-} kinds[NKIND] = {
-    [K_IOPS] = {"iops", 1},          [K_BW] = {"bw", 1},
-    [K_CLAT_MEAN] = {"clat_mean", 0}, [K_CLAT_P50] = {"clat_p50", 0},
-    [K_CLAT_P99] = {"clat_p99", 0},
-};
-#define NDIR 2 /* read and write; trims are not compared */
-static const char *const dir_name[NDIR] = {"read", "write"};
-#define NLAT 3 /* the latency kinds, from K_CLAT_MEAN on */
-
-/* fio times a request that the engine completes inside queue() (xdevice's
- * cached reads and tmpfs I/O under libaio/io_uring) only across its own
- * bookkeeping: some 40 ns, jittering by a quarter. Latencies this small on
- * both sides say nothing about the I/O, so they are shown but not judged. */
-#define LAT_FLOOR_NS 250.0
-
-enum verdict { V_REGRESSION, V_IMPROVEMENT, V_SAME, V_INCONCLUSIVE, NVERDICT };
-static const char *const verdict_name[NVERDICT] = {"regression", "improvement", "same",
-                                                   "inconclusive"};
-
-struct opts {
-    double threshold; /* percent */
-    double alpha;
-    long min_runs;
-    const char *junit, *metrics;
-    const char *path[NSIDE];
-};
-
-/* One workload's figures in one run. Latencies are kept as sums weighted by
- * I/O count, so jobs sharing a name in one document combine. */
-struct run {
-    double iops[NDIR], bw[NDIR], ios[NDIR];
-    double lat_x_ios[NDIR][NLAT];
-    size_t doc; /* index of the document it came from */
-};
-
-/* Which latency a workload's runs report: fio's completion latency, or its
- * total latency when the jobs set lat_percentiles=1 (the loader prefers it). */
-enum lat_kind { LAT_UNSEEN, LAT_COMPLETION, LAT_TOTAL };
-
-struct workload {
-    char *name;
-    enum lat_kind lat; /* the same in every run, or the comparison is refused */
-    struct run *runs[NSIDE];
-    size_t nruns[NSIDE];
-};
-
-struct row {
-    const struct workload *w;
-    int dir;
-    enum kind kind;
-    size_t n[NSIDE];
-    double median[NSIDE];
-    double ratio, ci_lo, ci_hi, p;
-    int exact;
-    enum verdict verdict;
-    char why[160];
-};
-
-struct compare {
-    struct opts o;
-    struct workload *w;
-    size_t nw;
-    struct row *rows;
-    size_t nrows;
-    size_t nfiles[NSIDE];
-};
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(PROG ": ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 2;
-}
+    "Runs are paired by configuration (the file name less .json and a trailing\n" \
+    "repetition tag such as -r01) and fio job name; runs whose options differ are\n" \
+    "never pooled (refused) nor set against each other (the row is not compared).\n" \
+    "\n" \
+    "Exit status: 0 no regression and every row decided, 1 a regression,\n" \
+    "3 no regression but some row inconclusive, 2 bad input.\n"
 
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q) {
-        fail("out of memory");
+        xr_cmp_fail("out of memory");
         exit(2);
     }
     return q;
@@ -143,11 +65,17 @@ static char *xstrdup(const char *s)
 {
     char *d = strdup(s);
     if (!d) {
-        fail("out of memory");
+        xr_cmp_fail("out of memory");
         exit(2);
     }
     return d;
 }
+
+/* fio times a request that the engine completes inside queue() (xdevice's
+ * cached reads and tmpfs I/O under libaio/io_uring) only across its own
+ * bookkeeping: some 40 ns, jittering by a quarter. Latencies this small on
+ * both sides say nothing about the I/O, so they are shown but not judged. */
+#define LAT_FLOOR_NS 250.0
 
 /* --- arguments ------------------------------------------------------------ */
 
@@ -159,7 +87,7 @@ static int parse_number(const char *opt, const char *s, double lo, double hi, co
     double v = strtod(s, &end);
     char shown[XR_ESCAPE_LEN];
     if (errno || end == s || *end || !(v > lo && v < hi))
-        return fail("%s: '%s' is not allowed (%s)", opt, xr_escape(s, shown, sizeof(shown)), allowed);
+        return xr_cmp_fail("%s: '%s' is not allowed (%s)", opt, xr_escape(s, shown, sizeof(shown)), allowed);
     *out = v;
     return 0;
 }
@@ -173,7 +101,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         const char *a = argv[i];
         if (only_pos || a[0] != '-' || !a[1]) {
             if (npos == NSIDE)
-                return fail("unexpected argument '%s'; allowed: BASE and NEW only (xdreport compare --help)",
+                return xr_cmp_fail("unexpected argument '%s'; allowed: BASE and NEW only (xdreport compare --help)",
                             xr_escape(a, shown, sizeof(shown)));
             o->path[npos++] = a;
             continue;
@@ -188,18 +116,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
         }
         size_t len = strcspn(a, "=");
         const char *val = a[len] == '=' ? a + len + 1 : NULL;
-        static const char *const known[] = {"--threshold", "--alpha", "--min-runs", "--junit",
-                                            "--metrics"};
+        static const char *const known[] = {"--threshold", "--alpha",   "--min-runs",
+                                            "--junit",     "--metrics", "--ignore-option"};
         int k = -1;
-        for (int j = 0; j < 5; j++)
+        for (int j = 0; j < 6; j++)
             if (strlen(known[j]) == len && !strncmp(a, known[j], len))
                 k = j;
         if (k < 0)
-            return fail("unknown option '%s' (allowed: --threshold, --alpha, --min-runs, "
-                        "--junit, --metrics)", xr_escape(a, shown, sizeof(shown)));
+            return xr_cmp_fail("unknown option '%s' (allowed: --threshold, --alpha, --min-runs, "
+                        "--junit, --metrics, --ignore-option)", xr_escape(a, shown, sizeof(shown)));
         if (!val) {
             if (i + 1 >= argc)
-                return fail("%s needs a value (xdreport compare --help)", known[k]);
+                return xr_cmp_fail("%s needs a value (xdreport compare --help)", known[k]);
             val = argv[++i];
         }
         double d;
@@ -219,7 +147,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             if (parse_number("--min-runs", val, 0, 1e6, "a whole number of runs from 1", &d))
                 return 2;
             if (d != floor(d))
-                return fail("--min-runs: '%s' is not allowed (a whole number of runs from 1)",
+                return xr_cmp_fail("--min-runs: '%s' is not allowed (a whole number of runs from 1)",
                             xr_escape(val, shown, sizeof(shown)));
             o->min_runs = (long)d;
             break;
@@ -229,127 +157,57 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 4:
             o->metrics = val;
             break;
+        case 5:
+            if (!*val || strchr(val, '='))
+                return xr_cmp_fail("--ignore-option: '%s' is not allowed (a fio option name such as bs)",
+                                   xr_escape(val, shown, sizeof(shown)));
+            o->ignore = xrealloc(o->ignore, (o->nignore + 1) * sizeof *o->ignore);
+            o->ignore[o->nignore++] = (char *)val;
+            break;
         }
     }
     if (npos != NSIDE)
-        return fail("BASE and NEW are both required; allowed: xdreport compare [OPTIONS] BASE NEW");
+        return xr_cmp_fail("BASE and NEW are both required; allowed: xdreport compare [OPTIONS] BASE NEW");
     return 0;
 }
 
 /* --- inputs ------------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int is_regular(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static void add_file(char ***files, size_t *n, char *path)
-{
-    *files = xrealloc(*files, (*n + 1) * sizeof **files);
-    (*files)[(*n)++] = path;
-}
-
-static char *join(const char *dir, const char *name)
-{
-    size_t len = strlen(dir) + strlen(name) + 2;
-    char *p = xrealloc(NULL, len);
-    snprintf(p, len, "%s/%s", dir, name);
-    return p;
-}
-
-static int list_dir(const char *label, const char *path, char ***files, size_t *n)
-{
-    DIR *d = opendir(path);
-    if (!d)
-        return fail("%s %s: %s", label, path, strerror(errno));
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *f = join(path, e->d_name);
-        if (is_regular(f))
-            add_file(files, n, f);
-        else
-            free(f);
-    }
-    closedir(d);
-    qsort(*files, *n, sizeof **files, cmp_str);
-    if (*n == 0)
-        return fail("%s %s: the directory holds no result files", label, path);
-    return 0;
-}
-
-/* A list file names one existing file per line; fio output never looks like
- * that (it is JSON, possibly after notes that are not file names). Returns
- * 1 and fills files when path is one. */
-static int read_list(const char *path, char ***files, size_t *n)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-    if (slash)
-        slash[1] = 0;
-    else
-        dir[0] = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    int is_list = 1;
-    while (is_list && getline(&line, &cap, f) >= 0) {
-        char *s = line + strspn(line, " \t\r\n"), *end = s + strlen(s);
-        while (end > s && strchr(" \t\r\n", end[-1]))
-            *--end = 0;
-        if (!*s || *s == '#')
-            continue;
-        char *p = *s == '/' ? xstrdup(s) : join(*dir ? dir : ".", s);
-        if (*s == '{' || !is_regular(p)) {
-            free(p);
-            is_list = 0;
-            break;
-        }
-        add_file(files, n, p);
-    }
-    free(line);
-    free(dir);
-    fclose(f);
-    if (!is_list || *n == 0) {
-        for (size_t i = 0; i < *n; i++)
-            free((*files)[i]);
-        *n = 0;
-        return 0;
-    }
-    return 1;
-}
-
-static int list_inputs(const char *label, const char *path, char ***files, size_t *n)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return fail("%s %s: %s", label, path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return list_dir(label, path, files, n);
-    if (!S_ISREG(st.st_mode))
-        return fail("%s %s: not a directory, list file or results file", label, path);
-    if (!read_list(path, files, n))
-        add_file(files, n, xstrdup(path));
-    return 0;
-}
-
-static struct workload *find_workload(struct compare *c, const char *name)
+static struct workload *find_workload(struct compare *c, const char *config, const char *name)
 {
     for (size_t i = 0; i < c->nw; i++)
-        if (!strcmp(c->w[i].name, name))
+        if (!strcmp(c->w[i].name, name) && !strcmp(c->w[i].config, config))
             return &c->w[i];
     c->w = xrealloc(c->w, (c->nw + 1) * sizeof *c->w);
     struct workload *w = &c->w[c->nw++];
-    *w = (struct workload){.name = xstrdup(name)};
+    *w = (struct workload){.config = xstrdup(config), .name = xstrdup(name)};
     return w;
+}
+
+/* Runs of one configuration and workload on one side are pooled only when
+ * they were the same experiment: the first run's options are the side's,
+ * and a run with other options is refused, naming the option. */
+static int check_options(struct compare *c, enum side s, struct workload *w,
+                         const struct xr_doc *doc, const struct xr_job *job)
+{
+    char *opts = xr_pair_options(job, c->o.ignore, c->o.nignore);
+    if (!w->opts[s]) {
+        w->opts[s] = opts;
+        w->opts_from[s] = xstrdup(doc->path);
+        return 0;
+    }
+    int same = !strcmp(opts, w->opts[s]);
+    if (!same) {
+        char diff[600], key[128];
+        xr_pair_difference(w->opts[s], opts, diff, sizeof diff, key, sizeof key);
+        xr_cmp_fail("%s: %s%s%sworkload '%s': %s has %s %s: runs with different options are "
+                    "not pooled; allowed: name the files apart (they are configurations by file "
+                    "name) or --ignore-option %s",
+                    side_name[s], *w->config ? "configuration '" : "", w->config,
+                    *w->config ? "' " : "", w->name, w->opts_from[s], diff, doc->path, key);
+    }
+    free(opts);
+    return same ? 0 : 2;
 }
 
 static double percentile(const struct xr_dir *d, double pct)
@@ -365,40 +223,75 @@ static double lat_value(const struct xr_dir *d, int k)
     return k == 0 ? d->clat_mean_ns : percentile(d, k == 1 ? 50 : 99);
 }
 
-static int add_doc(struct compare *c, enum side s, const struct xr_doc *doc, size_t docno)
+/* One job of one document: a run of its configuration and workload (jobs
+ * sharing a name in one document add up into one run). */
+static int add_job(struct compare *c, enum side s, const char *config, const struct xr_doc *doc,
+                   const struct xr_job *job, size_t docno)
 {
-    for (size_t j = 0; j < doc->njobs; j++) {
-        const struct xr_job *job = &doc->jobs[j];
-        if (!job->name)
-            return fail("%s: a job without a name", doc->source);
-        if (job->error)
-            return fail("%s: job '%s' failed with error %d (%s); its figures are no sample",
-                        doc->source, job->name, job->error, strerror(job->error));
-        struct workload *w = find_workload(c, job->name);
-        struct run *r = w->nruns[s] ? &w->runs[s][w->nruns[s] - 1] : NULL;
-        if (!r || r->doc != docno) {
-            w->runs[s] = xrealloc(w->runs[s], (w->nruns[s] + 1) * sizeof *w->runs[s]);
-            r = &w->runs[s][w->nruns[s]++];
-            *r = (struct run){.doc = docno};
-        }
-        for (int d = 0; d < NDIR; d++) {
-            const struct xr_dir *x = &job->dir[d == 0 ? XR_READ : XR_WRITE];
-            enum lat_kind lat = x->total_lat ? LAT_TOTAL : LAT_COMPLETION;
-            if (x->total_ios && w->lat != LAT_UNSEEN && w->lat != lat)
-                return fail("%s: job '%s' reports %s latency, other runs %s latency; allowed: "
-                            "lat_percentiles=1 in every run or in none",
-                            doc->source, job->name, lat == LAT_TOTAL ? "total" : "completion",
-                            lat == LAT_TOTAL ? "completion" : "total");
-            if (x->total_ios)
-                w->lat = lat;
-            r->iops[d] += x->iops;
-            r->bw[d] += x->bw_bytes;
-            r->ios[d] += (double)x->total_ios;
-            for (int k = 0; k < NLAT; k++)
-                r->lat_x_ios[d][k] += lat_value(x, k) * (double)x->total_ios;
-        }
+    if (!job->name)
+        return xr_cmp_fail("%s: a job without a name", doc->source);
+    if (job->error)
+        return xr_cmp_fail("%s: job '%s' failed with error %d (%s); its figures are no sample",
+                           doc->source, job->name, job->error, strerror(job->error));
+    struct workload *w = find_workload(c, config, job->name);
+    struct run *r = w->nruns[s] ? &w->runs[s][w->nruns[s] - 1] : NULL;
+    if (!r || r->doc != docno) {
+        if (check_options(c, s, w, doc, job))
+            return 2;
+        w->runs[s] = xrealloc(w->runs[s], (w->nruns[s] + 1) * sizeof *w->runs[s]);
+        r = &w->runs[s][w->nruns[s]++];
+        *r = (struct run){.doc = docno};
+    }
+    for (int d = 0; d < NDIR; d++) {
+        const struct xr_dir *x = &job->dir[d == 0 ? XR_READ : XR_WRITE];
+        enum lat_kind lat = x->total_lat ? LAT_TOTAL : LAT_COMPLETION;
+        if (x->total_ios && w->lat != LAT_UNSEEN && w->lat != lat)
+            return xr_cmp_fail("%s: job '%s' reports %s latency, other runs %s latency; allowed: "
+                               "lat_percentiles=1 in every run or in none",
+                               doc->source, job->name, lat == LAT_TOTAL ? "total" : "completion",
+                               lat == LAT_TOTAL ? "completion" : "total");
+        if (x->total_ios)
+            w->lat = lat;
+        r->iops[d] += x->iops;
+        r->bw[d] += x->bw_bytes;
+        r->ios[d] += (double)x->total_ios;
+        for (int k = 0; k < NLAT; k++)
+            r->lat_x_ios[d][k] += lat_value(x, k) * (double)x->total_ios;
     }
     return 0;
+}
+
+static int add_doc(struct compare *c, enum side s, const struct xr_doc *doc, const char *config,
+                   size_t docno)
+{
+    int rc = 0;
+    for (size_t j = 0; !rc && j < doc->njobs; j++)
+        rc = add_job(c, s, config, doc, &doc->jobs[j], docno);
+    return rc;
+}
+
+/* The configuration of each run of side s. When each side's runs all name
+ * one configuration, the two are that configuration whatever they are
+ * called, so they pair: base.json with new.json, base/run-*.json with
+ * new/b-*.json. Otherwise names pair runs. */
+static int one_config(const struct compare *c, enum side s)
+{
+    for (size_t i = 1; i < c->nloaded[s]; i++)
+        if (strcmp(c->config[s][i], c->config[s][0]))
+            return 0;
+    return 1;
+}
+
+static int add_sides(struct compare *c)
+{
+    int unnamed = one_config(c, BASE) && one_config(c, NEW), rc = 0;
+    for (int s = 0; !rc && s < NSIDE; s++)
+        for (size_t i = 0; !rc && i < c->nloaded[s]; i++) {
+            if (unnamed)
+                c->config[s][i][0] = 0;
+            rc = add_doc(c, s, &c->set[s].docs[c->doc[s][i]], c->config[s][i], i);
+        }
+    return rc;
 }
 
 /* Load one side: every file is a run; of a stream, its last document. */
@@ -407,26 +300,28 @@ static int load_side(struct compare *c, enum side s)
     const char *label = side_name[s], *path = c->o.path[s];
     char **files = NULL, err[1024];
     size_t nfiles = 0, ndocs = 0;
-    struct xr_set set = {0};
-    int rc = list_inputs(label, path, &files, &nfiles);
+    struct xr_set *set = &c->set[s];
+    int rc = xr_pair_inputs(label, path, &files, &nfiles);
+    size_t *doc = c->doc[s] = xrealloc(NULL, (nfiles + 1) * sizeof *doc);
     for (size_t i = 0; !rc && i < nfiles; i++) {
-        size_t before = set.ndocs;
+        size_t before = set->ndocs;
         err[0] = 0;
-        if (xr_load(&set, files[i], err, sizeof err) != 0) {
+        if (xr_load(set, files[i], err, sizeof err) != 0) {
             const char *msg = err[0] ? err : files[i];
             if (!strncmp(msg, "xdreport: ", 10)) /* the loader's own prefix */
                 msg += 10;
-            rc = fail("%s", msg);
+            rc = xr_cmp_fail("%s", msg);
             break;
         }
-        if (set.ndocs > before) {
-            rc = add_doc(c, s, &set.docs[set.ndocs - 1], ndocs++);
-        }
+        if (set->ndocs > before)
+            doc[ndocs++] = set->ndocs - 1;
     }
     if (!rc && ndocs == 0)
-        rc = fail("%s %s: no fio JSON results among its %zu file(s)", label, path, nfiles);
-    c->nfiles[s] = ndocs;
-    xr_set_free(&set);
+        rc = xr_cmp_fail("%s %s: no fio JSON results among its %zu file(s)", label, path, nfiles);
+    c->config[s] = xr_mem_alloc((ndocs + 1) * sizeof *c->config[s]);
+    for (size_t i = 0; i < ndocs; i++)
+        c->config[s][i] = xr_pair_config_name(set->docs[doc[i]].path);
+    c->nfiles[s] = c->nloaded[s] = ndocs;
     for (size_t i = 0; i < nfiles; i++)
         free(files[i]);
     free(files);
@@ -434,6 +329,23 @@ static int load_side(struct compare *c, enum side s)
 }
 
 /* --- the comparison ------------------------------------------------------------ */
+
+/* Rows are labelled "configuration/workload", or by the workload alone
+ * where that names one thing: a single configuration, an unnamed one, or
+ * one named like its only job (the regress suite's files). */
+static void label_workloads(struct compare *c)
+{
+    int one_config = 1;
+    for (size_t i = 1; i < c->nw; i++)
+        one_config &= !strcmp(c->w[i].config, c->w[0].config);
+    for (size_t i = 0; i < c->nw; i++) {
+        struct workload *w = &c->w[i];
+        if (one_config || !*w->config || !strcmp(w->config, w->name))
+            w->label = xstrdup(w->name);
+        else
+            w->label = xr_mem_printf("%s/%s", w->config, w->name);
+    }
+}
 
 /* The samples of one metric on one side: NaNs (latency of a run without I/O
  * in that direction, or a percentile fio did not report) are left out. */
@@ -455,8 +367,24 @@ static size_t samples(const struct workload *w, enum side s, int d, enum kind k,
     return n;
 }
 
+/* BASE and NEW ran this configuration with other options: a different
+ * experiment, so no figure of one is set against the other. */
+static void not_paired(struct row *r)
+{
+    char diff[300], key[128];
+    xr_pair_difference(r->w->opts[BASE], r->w->opts[NEW], diff, sizeof diff, key, sizeof key);
+    r->ratio = r->ci_lo = r->ci_hi = r->p = r->median[BASE] = r->median[NEW] = NAN;
+    r->verdict = V_INCONCLUSIVE;
+    snprintf(r->why, sizeof r->why, "not compared: the options differ, BASE %s in NEW "
+             "(--ignore-option %s to compare anyway)", diff, key);
+}
+
 static void decide(const struct opts *o, struct row *r, const double *base, const double *new_)
 {
+    if (r->w->opts[BASE] && r->w->opts[NEW] && strcmp(r->w->opts[BASE], r->w->opts[NEW])) {
+        not_paired(r);
+        return;
+    }
     double t = o->threshold / 100, lo = 1 - t, hi = 1 + t;
     int hib = kinds[r->kind].higher_is_better;
     r->ratio = r->ci_lo = r->ci_hi = r->p = NAN;
@@ -475,9 +403,16 @@ static void decide(const struct opts *o, struct row *r, const double *base, cons
         r->exact = u.exact;
     }
     xr_ratio_ci(base, r->n[BASE], new_, r->n[NEW], o->alpha, &r->ci_lo, &r->ci_hi);
+    double p_min = xr_mwu_min_p(r->n[BASE], r->n[NEW]);
+    r->too_few = !(p_min < o->alpha);
     if ((long)r->n[BASE] < o->min_runs || (long)r->n[NEW] < o->min_runs) {
         snprintf(r->why, sizeof r->why, "fewer than %ld runs: BASE %zu, NEW %zu", o->min_runs,
                  r->n[BASE], r->n[NEW]);
+        return;
+    }
+    if (r->too_few) {
+        snprintf(r->why, sizeof r->why, "too few runs: with %zu and %zu the smallest possible p "
+                 "is %.3g, not below alpha %g", r->n[BASE], r->n[NEW], p_min, o->alpha);
         return;
     }
     if (isnan(r->ratio)) {
@@ -544,287 +479,31 @@ static void compare_all(struct compare *c)
     free(v[NEW]);
 }
 
-/* --- output ------------------------------------------------------------------ */
-
-/* Latency metrics are named for what was measured: clat_* or, for total
- * latency, lat_* ("clat_p99" without its "c"). */
-static const char *metric_name(const struct row *r, char *buf, size_t len)
-{
-    const char *kind = kinds[r->kind].name;
-    if (r->kind >= K_CLAT_MEAN && r->w->lat == LAT_TOTAL)
-        kind++;
-    snprintf(buf, len, "%s_%s", dir_name[r->dir], kind);
-    return buf;
-}
-
-static const char *fmt_value(enum kind k, double v, char *buf, size_t len)
-{
-    if (isnan(v))
-        snprintf(buf, len, "-");
-    else if (k == K_IOPS)
-        snprintf(buf, len, v >= 1e6 ? "%.2fM" : v >= 1e4 ? "%.1fk" : "%.0f",
-                 v >= 1e6 ? v / 1e6 : v >= 1e4 ? v / 1e3 : v);
-    else if (k == K_BW)
-        snprintf(buf, len, "%.1fMiB/s", v / (1024 * 1024));
-    else
-        snprintf(buf, len, v >= 1e6 ? "%.2fms" : v >= 1e3 ? "%.2fus" : "%.0fns",
-                 v >= 1e6 ? v / 1e6 : v >= 1e3 ? v / 1e3 : v);
-    return buf;
-}
-
-static const char *fmt_ratio(double v, char *buf, size_t len)
-{
-    if (isnan(v))
-        snprintf(buf, len, "-");
-    else
-        snprintf(buf, len, "%.3f", v);
-    return buf;
-}
-
-static const char *fmt_ci(const struct row *r, char *buf, size_t len)
-{
-    if (isnan(r->ci_lo))
-        snprintf(buf, len, "-");
-    else if (isinf(r->ci_hi))
-        snprintf(buf, len, "[%.3f, inf]", r->ci_lo);
-    else
-        snprintf(buf, len, "[%.3f, %.3f]", r->ci_lo, r->ci_hi);
-    return buf;
-}
-
-static const char *fmt_p(double p, char *buf, size_t len)
-{
-    if (isnan(p))
-        snprintf(buf, len, "-");
-    else if (p < 0.0001)
-        snprintf(buf, len, "<0.0001");
-    else
-        snprintf(buf, len, "%.4f", p);
-    return buf;
-}
-
-static void count_verdicts(const struct compare *c, size_t count[NVERDICT])
-{
-    memset(count, 0, NVERDICT * sizeof *count);
-    for (size_t i = 0; i < c->nrows; i++)
-        count[c->rows[i].verdict]++;
-}
-
-static void print_table(const struct compare *c)
-{
-    const struct opts *o = &c->o;
-    int ww = 8;
-    for (size_t i = 0; i < c->nw; i++)
-        ww = (int)strlen(c->w[i].name) > ww ? (int)strlen(c->w[i].name) : ww;
-    int level = (int)lround((1 - o->alpha) * 100);
-    printf("BASE %s (%zu runs)\nNEW  %s (%zu runs)\n", o->path[BASE], c->nfiles[BASE],
-           o->path[NEW], c->nfiles[NEW]);
-    printf("threshold %g%%, alpha %g, at least %ld runs a side; p: two-sided Mann-Whitney U "
-           "(exact up to %d runs a side); CI: %g%% for NEW/BASE from the order statistics of "
-           "all pairwise ratios (Hodges-Lehmann)\n\n",
-           o->threshold, o->alpha, o->min_runs, XR_MWU_EXACT_MAX, (1 - o->alpha) * 100);
-    char ci_head[16];
-    snprintf(ci_head, sizeof ci_head, "%d%% CI", level);
-    printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s\n", ww, "workload", "metric", "runs",
-           "base", "new", "ratio", ci_head, "p", "verdict");
-    for (size_t i = 0; i < c->nrows; i++) {
-        const struct row *r = &c->rows[i];
-        char m[32], b[32], n[32], ci[48], p[16], runs[24], ratio[16];
-        snprintf(runs, sizeof runs, "%zu/%zu", r->n[BASE], r->n[NEW]);
-        fmt_ratio(r->ratio, ratio, sizeof ratio);
-        printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s%s%s%s\n", ww, r->w->name,
-               metric_name(r, m, sizeof m), runs, fmt_value(r->kind, r->median[BASE], b, sizeof b),
-               fmt_value(r->kind, r->median[NEW], n, sizeof n), ratio, fmt_ci(r, ci, sizeof ci),
-               fmt_p(r->p, p, sizeof p), verdict_name[r->verdict],
-               r->verdict == V_INCONCLUSIVE ? " (" : "",
-               r->verdict == V_INCONCLUSIVE ? r->why : "",
-               r->verdict == V_INCONCLUSIVE ? ")" : "");
-    }
-    size_t count[NVERDICT];
-    count_verdicts(c, count);
-    printf("\n%zu regression(s), %zu improvement(s), %zu same, %zu inconclusive\n",
-           count[V_REGRESSION], count[V_IMPROVEMENT], count[V_SAME], count[V_INCONCLUSIVE]);
-    if (count[V_REGRESSION]) {
-        printf("REGRESSION:");
-        for (size_t i = 0; i < c->nrows; i++) {
-            char m[32];
-            if (c->rows[i].verdict == V_REGRESSION)
-                printf(" %s/%s", c->rows[i].w->name, metric_name(&c->rows[i], m, sizeof m));
-        }
-        printf("\n");
-    } else {
-        printf("no regression beyond %g%%\n", o->threshold);
-    }
-}
-
-static void xml_escaped(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        default:
-            /* XML 1.0 allows no other control characters */
-            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
-                fputc('?', f);
-            else
-                fputc(*s, f);
-        }
-    }
-}
-
-static void row_summary(const struct row *r, char *buf, size_t len)
-{
-    char b[32], n[32], ci[48], p[16], ratio[16];
-    snprintf(buf, len, "%s: BASE median %s (%zu runs), NEW median %s (%zu runs), ratio %s, "
-             "CI %s, p %s%s; %s", verdict_name[r->verdict],
-             fmt_value(r->kind, r->median[BASE], b, sizeof b), r->n[BASE],
-             fmt_value(r->kind, r->median[NEW], n, sizeof n), r->n[NEW],
-             fmt_ratio(r->ratio, ratio, sizeof ratio),
-             fmt_ci(r, ci, sizeof ci), fmt_p(r->p, p, sizeof p),
-             isnan(r->p) ? "" : r->exact ? " (exact)" : " (normal approximation)", r->why);
-}
-
-static int close_file(FILE *f, const char *path)
-{
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return fail("%s: write failed: %s", path, strerror(errno ? errno : EIO));
-    return 0;
-}
-
-static int write_junit(const struct compare *c, const char *path)
-{
-    FILE *f = xr_out_open(path);
-    if (!f)
-        return fail("--junit %s: %s", path, xr_out_strerror(errno));
-    size_t count[NVERDICT];
-    count_verdicts(c, count);
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<testsuites name=\"xdreport compare\" tests=\"%zu\" failures=\"%zu\" "
-            "errors=\"0\" skipped=\"%zu\">\n", c->nrows, count[V_REGRESSION],
-            count[V_INCONCLUSIVE]);
-    fprintf(f, "  <testsuite name=\"xdreport compare\" tests=\"%zu\" failures=\"%zu\" "
-            "errors=\"0\" skipped=\"%zu\" time=\"0\">\n", c->nrows, count[V_REGRESSION],
-            count[V_INCONCLUSIVE]);
-    fprintf(f, "    <properties>\n      <property name=\"base\" value=\"");
-    xml_escaped(f, c->o.path[BASE]);
-    fprintf(f, "\"/>\n      <property name=\"new\" value=\"");
-    xml_escaped(f, c->o.path[NEW]);
-    fprintf(f, "\"/>\n      <property name=\"threshold_percent\" value=\"%g\"/>\n"
-            "      <property name=\"alpha\" value=\"%g\"/>\n    </properties>\n",
-            c->o.threshold, c->o.alpha);
-    for (size_t i = 0; i < c->nrows; i++) {
-        const struct row *r = &c->rows[i];
-        char m[32], sum[512];
-        row_summary(r, sum, sizeof sum);
-        fprintf(f, "    <testcase classname=\"");
-        xml_escaped(f, r->w->name);
-        fprintf(f, "\" name=\"%s\" time=\"0\">\n", metric_name(r, m, sizeof m));
-        if (r->verdict == V_REGRESSION) {
-            fprintf(f, "      <failure type=\"regression\" message=\"");
-            xml_escaped(f, r->why);
-            fprintf(f, "\">");
-            xml_escaped(f, sum);
-            fprintf(f, "</failure>\n");
-        } else if (r->verdict == V_INCONCLUSIVE) {
-            fprintf(f, "      <skipped message=\"inconclusive: ");
-            xml_escaped(f, r->why);
-            fprintf(f, "\"/>\n");
-        }
-        fprintf(f, "      <system-out>");
-        xml_escaped(f, sum);
-        fprintf(f, "</system-out>\n    </testcase>\n");
-    }
-    fprintf(f, "  </testsuite>\n</testsuites>\n");
-    return close_file(f, path);
-}
-
-static void om_labels(FILE *f, const struct row *r)
-{
-    char m[32];
-    fputs("{workload=\"", f);
-    for (const char *s = r->w->name; *s; s++) {
-        if (*s == '\\' || *s == '"')
-            fputc('\\', f);
-        if (*s == '\n')
-            fputs("\\n", f);
-        else
-            fputc(*s, f);
-    }
-    fprintf(f, "\",metric=\"%s\"", metric_name(r, m, sizeof m));
-}
-
-static void om_value(FILE *f, double v)
-{
-    if (isnan(v))
-        fputs(" NaN\n", f);
-    else if (isinf(v))
-        fputs(v > 0 ? " +Inf\n" : " -Inf\n", f);
-    else
-        fprintf(f, " %.10g\n", v);
-}
-
-static int write_openmetrics(const struct compare *c, const char *path)
-{
-    static const struct {
-        const char *name, *help;
-    } fam[] = {
-        {"xdevice_compare_ratio", "NEW/BASE ratio of medians."},
-        {"xdevice_compare_ratio_ci_low", "Lower end of the confidence interval for NEW/BASE."},
-        {"xdevice_compare_ratio_ci_high", "Upper end of the confidence interval for NEW/BASE."},
-        {"xdevice_compare_p_value", "Two-sided Mann-Whitney U p-value."},
-        {"xdevice_compare_base_median", "Median over BASE runs (IOPS, bytes/s or ns)."},
-        {"xdevice_compare_new_median", "Median over NEW runs (IOPS, bytes/s or ns)."},
-        {"xdevice_compare_base_runs", "Runs with a value in BASE."},
-        {"xdevice_compare_new_runs", "Runs with a value in NEW."},
-    };
-    FILE *f = xr_out_open(path);
-    if (!f)
-        return fail("--metrics %s: %s", path, xr_out_strerror(errno));
-    for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
-        fprintf(f, "# TYPE %s gauge\n# HELP %s %s\n", fam[k].name, fam[k].name, fam[k].help);
-        for (size_t i = 0; i < c->nrows; i++) {
-            const struct row *r = &c->rows[i];
-            double v[] = {r->ratio,        r->ci_lo,        r->ci_hi,         r->p,
-                          r->median[BASE], r->median[NEW], (double)r->n[BASE], (double)r->n[NEW]};
-            fputs(fam[k].name, f);
-            om_labels(f, r);
-            fputc('}', f);
-            om_value(f, v[k]);
-        }
-    }
-    fprintf(f, "# TYPE xdevice_compare_verdict stateset\n"
-            "# HELP xdevice_compare_verdict Verdict for the workload and metric.\n");
-    for (size_t i = 0; i < c->nrows; i++)
-        for (int v = 0; v < NVERDICT; v++) {
-            fputs("xdevice_compare_verdict", f);
-            om_labels(f, &c->rows[i]);
-            fprintf(f, ",xdevice_compare_verdict=\"%s\"} %d\n", verdict_name[v],
-                    (int)c->rows[i].verdict == v);
-        }
-    size_t count[NVERDICT];
-    count_verdicts(c, count);
-    fprintf(f, "# TYPE xdevice_compare_regressions gauge\n"
-            "# HELP xdevice_compare_regressions Comparisons with a regression beyond the "
-            "threshold.\nxdevice_compare_regressions %zu\n# EOF\n", count[V_REGRESSION]);
-    return close_file(f, path);
-}
-
 /* --- entry ----------------------------------------------------------------------- */
 
 static void free_compare(struct compare *c)
 {
     for (size_t i = 0; i < c->nw; i++) {
         free(c->w[i].name);
+        free(c->w[i].config);
+        free(c->w[i].label);
+        for (int s = 0; s < NSIDE; s++) {
+            free(c->w[i].opts[s]);
+            free(c->w[i].opts_from[s]);
+        }
         free(c->w[i].runs[BASE]);
         free(c->w[i].runs[NEW]);
     }
     free(c->w);
     free(c->rows);
+    for (int s = 0; s < NSIDE; s++) {
+        for (size_t i = 0; c->config[s] && i < c->nloaded[s]; i++)
+            free(c->config[s][i]);
+        free(c->config[s]);
+        free(c->doc[s]);
+        xr_set_free(&c->set[s]);
+    }
+    free(c->o.ignore);
 }
 
 /* Workloads on one side only are compared as "only in ..."; none shared
@@ -834,7 +513,7 @@ static int check_overlap(const struct compare *c)
     for (size_t i = 0; i < c->nw; i++)
         if (c->w[i].nruns[BASE] && c->w[i].nruns[NEW])
             return 0;
-    return fail("%s and %s have no workload (fio job name) in common", c->o.path[BASE],
+    return xr_cmp_fail("%s and %s have no workload (configuration and fio job name) in common", c->o.path[BASE],
                 c->o.path[NEW]);
 }
 
@@ -847,20 +526,23 @@ int xr_compare_main(int argc, char **argv)
     if (!rc)
         rc = load_side(&c, NEW);
     if (!rc)
+        rc = add_sides(&c);
+    if (!rc)
         rc = check_overlap(&c);
     if (!rc) {
+        label_workloads(&c);
         compare_all(&c);
-        print_table(&c);
+        xr_cmp_print_table(&c);
         fflush(stdout);
         if (c.o.junit)
-            rc = write_junit(&c, c.o.junit);
+            rc = xr_cmp_write_junit(&c, c.o.junit);
         if (!rc && c.o.metrics)
-            rc = write_openmetrics(&c, c.o.metrics);
+            rc = xr_cmp_write_openmetrics(&c, c.o.metrics);
     }
     if (!rc) {
         size_t count[NVERDICT];
-        count_verdicts(&c, count);
-        rc = count[V_REGRESSION] ? 1 : 0;
+        xr_cmp_count_verdicts(&c, count);
+        rc = count[V_REGRESSION] ? 1 : count[V_INCONCLUSIVE] ? 3 : 0;
     }
     free_compare(&c);
     return rc;

@@ -1,16 +1,26 @@
 /* compare.h - `xdreport compare`: did NEW get slower than BASE?
  *
  *   xdreport compare [--threshold PCT] [--alpha A] [--min-runs N]
- *                    [--junit FILE] [--metrics FILE] BASE NEW
+ *                    [--junit FILE] [--metrics FILE] [--ignore-option KEY]...
+ *                    BASE NEW
  *
- * BASE and NEW are each a directory of fio JSON results (every regular,
- * non-hidden file in it, in name order) or a list file (one path per line,
- * relative to the list's directory; blank lines and # comments skipped), or
- * a single results file. Each file is one run; of a --status-interval stream
- * only the last (complete) document counts. A job name is a workload; jobs
- * that share a name within one document are summed (IOPS, bandwidth) and
- * weighted by I/O count (latencies; percentiles so combined are an
- * approximation, use group_reporting for exact ones).
+ * BASE and NEW are each a directory of fio JSON results (its *.json files,
+ * or every regular, non-hidden file when none ends in .json; not
+ * subdirectories), a list file (one path per line, relative to the list's
+ * directory; blank lines and # comments skipped), or a single results file.
+ * Each file is one run; of a --status-interval stream only the last
+ * (complete) document counts; xdevice stats files load as no run.
+ *
+ * Runs are grouped by configuration and workload (pairing.h): the
+ * configuration is the file name less ".json" and a repetition tag, the
+ * workload the fio job name. Runs of one group on one side must share their
+ * options (all but paths and bookkeeping, engine paths cut to the engine's
+ * name, less --ignore-option keys), else the comparison is refused (exit
+ * 2, one line naming both files and the first option that differs); a
+ * group whose BASE and NEW options differ is listed, not compared
+ * (inconclusive). Jobs that share a name within one document are summed
+ * (IOPS, bandwidth) and weighted by I/O count (latencies; percentiles so
+ * combined are an approximation, use group_reporting for exact ones).
  *
  * For each workload and data direction with I/O, and for each metric (iops,
  * bw, clat_mean, clat_p50, clat_p99), NEW is compared with BASE:
@@ -21,14 +31,20 @@
  *   verdict    regression   p < alpha and the ratio worse than the threshold
  *              improvement  p < alpha and the ratio better than the threshold
  *              same         otherwise, when the CI lies within +-threshold
- *              inconclusive otherwise (fewer than --min-runs runs, wide CI)
+ *              inconclusive otherwise: fewer than --min-runs runs, too few
+ *                           for p < alpha to be possible at all (2 /
+ *                           C(m+n, m) >= alpha; warned on stdout and
+ *                           stderr with the runs a side needed), a wide CI,
+ *                           options that differ between BASE and NEW
  * IOPS and bandwidth are better higher, latencies lower.
  *
  * Prints a table on stdout; --junit writes JUnit XML (one testcase per
  * workload and metric, a failure per regression, skipped when
  * inconclusive); --metrics writes OpenMetrics text.
  *
- * Returns the exit status: 0 no regression, 1 at least one regression,
+ * Returns the exit status: 0 every row decided and none a regression, 1 at
+ * least one regression, 3 no regression but at least one row inconclusive
+ * (named on the INCONCLUSIVE: line; never reported as "no regression"),
  * 2 bad input or usage (one line on stderr naming the file and problem).
  * argv[0] is "compare".
  */

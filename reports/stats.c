@@ -222,6 +222,16 @@ int xr_mwu(const double *x, size_t m, const double *y, size_t n, struct xr_mwu *
     return xr_mwu_normal(x, m, y, n, out);
 }
 
+double xr_mwu_min_p(size_t m, size_t n)
+{
+    if (m == 0 || n == 0)
+        return NAN;
+    double ways = 1; /* C(m + n, m), built up exactly enough in doubles */
+    for (size_t i = 1; i <= m; i++)
+        ways = ways * (double)(n + i) / (double)i;
+    return fmin(1.0, 2 / ways);
+}
+
 long xr_mwu_ci_rank(size_t m, size_t n, double alpha)
 {
     if (m == 0 || n == 0 || !(alpha > 0 && alpha < 1))

@@ -60,6 +60,12 @@ long xr_mwu_ci_rank(size_t m, size_t n, double alpha);
 int xr_ratio_ci(const double *base, size_t m, const double *new_, size_t n, double alpha,
                 double *lo, double *hi);
 
+/* The smallest two-sided p-value the Mann-Whitney U test can give with m
+ * and n values and no ties: 2 / C(m + n, m), at most 1 (complete
+ * separation). When it is not below alpha, no data can show a difference:
+ * 3 runs a side give 0.1, 4 give 0.029. NAN for m or n of 0. */
+double xr_mwu_min_p(size_t m, size_t n);
+
 /* Standard normal: upper tail 1 - Phi(z), and the quantile z with
  * Phi(z) = p for 0 < p < 1 (NAN otherwise). */
 double xr_norm_sf(double z);

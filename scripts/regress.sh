@@ -5,8 +5,11 @@
 # runs the fio jobs in jobs/regress/ with the BASE and the working tree's
 # engines interleaved (REPS rounds of each job, the order alternating per
 # round so neither side always finds the caches warm), then lets
-# `xdreport compare` judge. Results go to results/regress-<timestamp>/
-# {base,new}/, with compare.txt, junit.xml and metrics.txt beside them.
+# `xdreport compare` judge. Rows it cannot decide are confirmed: their jobs
+# run REGRESS_CONFIRM_REPS more rounds and everything is judged again, up to
+# REGRESS_CONFIRM times. Results go to results/regress-<timestamp>/
+# {base,new}/, with compare.txt, junit.xml, metrics.txt and exit-status
+# beside them.
 #
 #   make regress                          working tree against HEAD
 #   make regress BASE=origin/main         against a branch, tag or commit
@@ -20,8 +23,13 @@
 #   REGRESS_REPS           runs per side and job (5)
 #   REGRESS_RUNTIME        fio runtime of each run (2s; fio time units)
 #   REGRESS_THRESHOLD      percent change that counts (5)
-#   REGRESS_ALPHA          significance level (0.05)
+#   REGRESS_ALPHA          significance level of the whole check (0.05); each
+#                          of the 1 + REGRESS_CONFIRM looks at the data uses
+#                          ALPHA / (1 + REGRESS_CONFIRM), so looking again
+#                          does not make a false regression likelier
 #   REGRESS_MIN_RUNS       runs a side needed for a verdict (5)
+#   REGRESS_CONFIRM        confirmation rounds for inconclusive rows (2; 0: none)
+#   REGRESS_CONFIRM_REPS   runs per side and job that each adds (REGRESS_REPS)
 #   REGRESS_JOBS           job files (jobs/regress/*.fio)
 #   REGRESS_SHM_DIR        tmpfs directory for data files (/dev/shm)
 #   REGRESS_DISK_DIR       disk directory for data files (/var/tmp)
@@ -29,9 +37,15 @@
 #   NEW_CFLAGS             extra CFLAGS for the working tree's engine, which
 #                          is then built into build/new instead of build/
 #
-# Exit status: 0 no regression beyond the threshold, 1 a regression (as
-# `xdreport compare`), 2 bad input or a failed build or run (one line says
-# which). Through make, any failure makes `make regress` exit 2.
+# Exit status (also written to $OUT/exit-status):
+#   0  clean: every row decided, none a regression beyond the threshold
+#   1  a regression (the rows on the REGRESSION: line)
+#   3  inconclusive after the confirmation budget: no regression shown, but
+#      the rows on the INCONCLUSIVE: line (also on stderr) were not decided
+#   2  bad input or a failed build or run (one line says which)
+# GNU make exits 2 for any failing recipe, so `make regress` can only say
+# 0 or 2 (a line names the script's status): CI that tells 1 from 3
+# runs this script (README, "Regression checks in CI").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -47,6 +61,8 @@ RUNTIME=${REGRESS_RUNTIME:-2s}
 THRESHOLD=${REGRESS_THRESHOLD:-5}
 ALPHA=${REGRESS_ALPHA:-0.05}
 MIN_RUNS=${REGRESS_MIN_RUNS:-5}
+CONFIRM=${REGRESS_CONFIRM:-2}
+CONFIRM_REPS=${REGRESS_CONFIRM_REPS:-$REPS}
 SHM_DIR=${REGRESS_SHM_DIR:-/dev/shm}
 DISK_DIR=${REGRESS_DISK_DIR:-/var/tmp}
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -55,6 +71,11 @@ NCPU=$(nproc 2>/dev/null || echo 2)
 XDREPORT=$ROOT/build/xdreport
 
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REGRESS_REPS=$REPS: a whole number of runs from 1"
+[[ $CONFIRM =~ ^[0-9]+$ ]] || die "REGRESS_CONFIRM=$CONFIRM: a whole number of confirmation rounds from 0"
+[[ $CONFIRM_REPS =~ ^[1-9][0-9]*$ ]] || die "REGRESS_CONFIRM_REPS=$CONFIRM_REPS: a whole number of runs from 1"
+[[ $ALPHA =~ ^0?\.[0-9]+$ ]] && awk -v a="$ALPHA" 'BEGIN { exit !(a > 0 && a < 0.5) }' \
+    || die "REGRESS_ALPHA=$ALPHA: a significance level above 0 and below 0.5, such as 0.05"
+LOOK_ALPHA=$(awk -v a="$ALPHA" -v k="$CONFIRM" 'BEGIN { printf "%.6g", a / (1 + k) }')
 [[ $RUNTIME =~ ^[0-9]+(us|ms|s|m)?$ ]] || die "REGRESS_RUNTIME=$RUNTIME: a fio time such as 2s or 500ms"
 if [ -n "${REGRESS_JOBS:-}" ]; then
     read -r -a JOBS <<< "$REGRESS_JOBS"
@@ -66,7 +87,7 @@ for f in "${JOBS[@]}"; do [ -f "$f" ] || die "REGRESS_JOBS: $f: no such file"; d
 { [ -d "$SHM_DIR" ] && [ -w "$SHM_DIR" ]; } || die "REGRESS_SHM_DIR=$SHM_DIR is not a writable directory"
 { [ -d "$DISK_DIR" ] && [ -w "$DISK_DIR" ]; } || die "REGRESS_DISK_DIR=$DISK_DIR is not a writable directory"
 command -v fio > /dev/null || die "fio is not installed"
-((REPS >= MIN_RUNS)) || say "note: REGRESS_REPS=$REPS is below REGRESS_MIN_RUNS=$MIN_RUNS: every verdict will be inconclusive"
+((REPS >= MIN_RUNS)) || say "note: REGRESS_REPS=$REPS is below REGRESS_MIN_RUNS=$MIN_RUNS: no row is decided before confirmation runs add enough"
 
 # --- engines -------------------------------------------------------------------
 
@@ -167,16 +188,13 @@ run_job() {
     [ -s "$log" ] || rm -f "$log"
 }
 
-say "BASE: $BASE_DESC"
-say "NEW:  working tree${NEW_CFLAGS:+ built with CFLAGS=$NEW_CFLAGS}; $REPS rounds of ${#JOBS[@]} jobs, $RUNTIME each"
-# One unrecorded run per job lays out the data files and warms the caches.
-for job in "${JOBS[@]}"; do run_job warmup "$NEW_ENGINE" "$job" warmup 500ms; done
-# Written-back data files: no writeback in the middle of a measured run.
-sync -f "$DATA_DISK" 2> /dev/null || sync
-for ((r = 1; r <= REPS; r++)); do
+# run_round N JOB...: round N of the given jobs, BASE and NEW interleaved,
+# who goes first alternating per round.
+run_round() {
+    local r=$1 tag job
+    shift
     tag=$(printf 'r%02d' "$r")
-    say "round $r of $REPS"
-    for job in "${JOBS[@]}"; do
+    for job in "$@"; do
         if [ -z "$BASE_ENGINE" ]; then
             run_job new "$NEW_ENGINE" "$job" "$tag"
         elif ((r % 2)); then
@@ -187,21 +205,70 @@ for ((r = 1; r <= REPS; r++)); do
             run_job base "$BASE_ENGINE" "$job" "$tag"
         fi
     done
+}
+
+say "BASE: $BASE_DESC"
+say "NEW:  working tree${NEW_CFLAGS:+ built with CFLAGS=$NEW_CFLAGS}; $REPS rounds of ${#JOBS[@]} jobs, $RUNTIME each; up to $CONFIRM confirmation round(s) of $CONFIRM_REPS for inconclusive rows"
+# One unrecorded run per job lays out the data files and warms the caches.
+for job in "${JOBS[@]}"; do run_job warmup "$NEW_ENGINE" "$job" warmup 500ms; done
+# Written-back data files: no writeback in the middle of a measured run.
+sync -f "$DATA_DISK" 2> /dev/null || sync
+for ((round = 1; round <= REPS; round++)); do
+    say "round $round of $REPS"
+    run_round "$round" "${JOBS[@]}"
 done
-[ -n "${REGRESS_OUT:-}" ] || ln -sfn "regress-$STAMP" results/regress-latest
 
 # --- verdict ----------------------------------------------------------------------
 
 BASE_RESULTS=$OUT/base
 [ -n "$BASE_ENGINE" ] || BASE_RESULTS=$BASELINE
-rc=0
-"$XDREPORT" compare --threshold "$THRESHOLD" --alpha "$ALPHA" --min-runs "$MIN_RUNS" \
-    --junit "$OUT/junit.xml" --metrics "$OUT/metrics.txt" "$BASE_RESULTS" "$OUT/new" \
-    > "$OUT/compare.txt" || rc=$?
+
+# judge: xdreport compare over everything so far; rc is its exit status.
+judge() {
+    rc=0
+    "$XDREPORT" compare --threshold "$THRESHOLD" --alpha "$LOOK_ALPHA" --min-runs "$MIN_RUNS" \
+        --junit "$OUT/junit.xml" --metrics "$OUT/metrics.txt" "$BASE_RESULTS" "$OUT/new" \
+        > "$OUT/compare.txt" || rc=$?
+}
+
+# The rows compare could not decide (label/metric), from its INCONCLUSIVE: line.
+inconclusive_rows() {
+    sed -n 's/^INCONCLUSIVE: //p' "$OUT/compare.txt"
+}
+
+# The job files behind those rows: a row's label is its job's name (the
+# file's, as jobs/regress/ keeps them alike) or starts with it and a "/".
+inconclusive_jobs() {
+    local job name row rows
+    rows=$(inconclusive_rows)
+    for job in "${JOBS[@]}"; do
+        name=$(basename "$job" .fio)
+        for row in $rows; do
+            if [ "${row%/*}" = "$name" ] || [[ ${row%/*} == "$name/"* ]]; then
+                echo "$job"
+                break
+            fi
+        done
+    done
+}
+
+judge
+for ((confirm = 1; rc == 3 && confirm <= CONFIRM; confirm++)); do
+    mapfile -t again < <(inconclusive_jobs)
+    [ ${#again[@]} -gt 0 ] || break
+    say "confirmation $confirm of $CONFIRM: $CONFIRM_REPS more round(s) of ${again[*]} (inconclusive: $(inconclusive_rows))"
+    for ((k = 1; k <= CONFIRM_REPS; k++, round++)); do
+        run_round "$round" "${again[@]}"
+    done
+    judge
+done
+[ -n "${REGRESS_OUT:-}" ] || ln -sfn "regress-$STAMP" results/regress-latest
+echo "$rc" > "$OUT/exit-status"
 cat "$OUT/compare.txt"
 case $rc in
-    0) say "no regression; results in $OUT" ;;
+    0) say "clean: no regression beyond $THRESHOLD%, every row decided; results in $OUT" ;;
     1) say "REGRESSION; results in $OUT (junit.xml, metrics.txt, compare.txt)" ;;
+    3) say "INCONCLUSIVE after $((confirm - 1)) confirmation round(s): $(inconclusive_rows); results in $OUT" ;;
     *) say "xdreport compare failed (exit $rc); results in $OUT" ;;
 esac
 exit "$rc"

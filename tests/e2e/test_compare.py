@@ -45,13 +45,14 @@ def _ddir(iops=0.0, lat_ns=0.0, runtime_ms=2000, bs=4096):
     }
 
 
-def fio_doc(jobs, ts=1700000000):
-    """jobs: [(name, read_iops, read_lat_ns, write_iops, write_lat_ns)]"""
+def fio_doc(jobs, ts=1700000000, options=None):
+    """jobs: [(name, read_iops, read_lat_ns, write_iops, write_lat_ns)];
+    options: the jobs' "job options" (rw=randrw bs=4k by default)"""
     out = []
     for name, riops, rlat, wiops, wlat in jobs:
         out.append({
             "jobname": name, "groupid": 0, "error": 0,
-            "job options": {"rw": "randrw", "bs": "4k"},
+            "job options": dict(options or {"rw": "randrw", "bs": "4k"}),
             "read": _ddir(riops, rlat), "write": _ddir(wiops, wlat), "trim": _ddir(),
             "sync": {"total_ios": 0},
         })
@@ -151,9 +152,15 @@ def test_noise_is_never_a_regression(xdreport, tmp_path, seed):
     base = write_runs(tmp_path / "base", 5, 0.02, seed=100 + seed)
     new = write_runs(tmp_path / "new", 5, 0.02, seed=200 + seed)
     p = compare(xdreport, base, new)
-    assert p.returncode == 0, p.stdout + p.stderr
     verdicts = [v for _, v in rows(p.stdout).values()]
     assert len(verdicts) == 15 and "regression" not in verdicts, p.stdout
+    # an undecided row is never passed off as "no regression": exit 3 names it
+    if "inconclusive" in verdicts:
+        assert p.returncode == 3, p.stdout + p.stderr
+        assert "INCONCLUSIVE: " in p.stdout and "no evidence either way" in p.stdout, p.stdout
+        assert "no regression beyond" not in p.stdout, p.stdout
+    else:
+        assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_small_noise_is_same(xdreport, tmp_path):
@@ -169,7 +176,7 @@ def test_too_few_runs_is_inconclusive(xdreport, tmp_path):
     new = write_runs(tmp_path / "new", 3, 0.01, seed=8, factor=0.5)
     junit = tmp_path / "junit.xml"
     p = compare(xdreport, base, new, "--junit", junit)
-    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.returncode == 3, p.stdout + p.stderr
     r = rows(p.stdout)
     assert {v for _, v in r.values()} == {"inconclusive"}, p.stdout
     assert "fewer than 5 runs" in p.stdout
@@ -178,9 +185,13 @@ def test_too_few_runs_is_inconclusive(xdreport, tmp_path):
     # --min-runs 3 lets them be judged, but 3 runs a side can never reach
     # p < 0.05 (the smallest two-sided p is 2/20 = 0.1)
     p = compare(xdreport, base, new, "--min-runs", 3)
-    assert p.returncode == 0, p.stdout
+    assert p.returncode == 3, p.stdout
     r = rows(p.stdout)
     assert r[("randread", "read_iops")][1] == "inconclusive" and " 0.1000 " in p.stdout, p.stdout
+    assert "smallest possible p is 0.1, not below alpha 0.05" in p.stdout, p.stdout
+    warn = "15 row(s) have too few runs to reach p < 0.05 at all; at least 4 runs a side are needed"
+    assert f"warning: {warn}" in p.stdout, p.stdout
+    assert p.stderr.strip() == f"xdreport compare: warning: {warn}", p.stderr
 
 
 def test_exact_p_for_separated_samples(xdreport, tmp_path):
@@ -346,3 +357,138 @@ def test_verdicts_agree_with_the_ci(xdreport, tmp_path):
     p = compare(xdreport, base, new, "--threshold", 2)
     assert p.returncode == 1 and rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
     assert not math.isnan(rows(p.stdout)[("randread", "read_iops")][0])
+
+
+# --- pairing: configurations, options, results directories ---------------------
+
+def write_config(d: Path, name, runs, seed, factor=1.0, options=None, workloads=("randread", "mixed")):
+    """runs of one configuration as a bench writes them: NAME.rK.json."""
+    rng = random.Random(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    for r in range(runs):
+        jobs = []
+        for w in workloads:
+            f = factor * (1 + rng.gauss(0, 0.005))
+            jobs.append((w, 30000 * f, 60000 / f, 10000 * f, 90000 / f) if w == "mixed"
+                        else (w, 100000 * f, 9500 / f, 0, 0))
+        doc = fio_doc(jobs, 1700000000 + r, options)
+        (d / f"{name}.r{r + 1}.json").write_text(json.dumps(doc))
+
+
+def bench_dir(d: Path, seed, engine_dir, mmap_factor=1.0):
+    """Two configurations, each with xdevice and fio's reference, 5 runs
+    each, every one running the same workload names; plus the other files a
+    bench results directory holds."""
+    xd = f"external:{engine_dir}/xdevice.so"
+    cfgs = {
+        "regular-io_uring.xdevice": ({"ioengine": xd, "xd_type": "regular", "bs": "4k"}, 1.0),
+        "regular-io_uring.reference": ({"ioengine": "io_uring", "bs": "4k"}, 1.0),
+        "mmap.xdevice": ({"ioengine": xd, "xd_type": "mmap", "bs": "4k"}, mmap_factor),
+        "mmap.reference": ({"ioengine": "mmap", "bs": "4k"}, 1.0),
+    }
+    for i, (name, (opts, factor)) in enumerate(cfgs.items()):
+        opts = dict(opts, filename=f"{d}/{name}.dat", write_lat_log=f"{d}/logs/{name}")
+        write_config(d, name, 5, seed + i, factor, opts)
+        (d / f"{name}.terse").write_text("3;fio-3.33;randread;0;0\n")
+        (d / f"{name}.fio").write_text("[randread]\nrw=randread\n")
+    (d / "summary.txt").write_text("configuration workload\n")
+    (d / "report.html").write_text("<html></html>\n")
+    (d / "logs").mkdir()
+    (d / "logs" / "x_lat.1.log").write_text("1, 2, 0, 4096, 0\n")
+    return d
+
+
+def test_bench_results_directories_pair_by_configuration(xdreport, tmp_path):
+    """Every configuration runs the same job names: each is compared with
+    itself, 5 runs against 5, never 20 pooled; engine paths do not matter."""
+    base = bench_dir(tmp_path / "base", 40, "/checkout-a/build")
+    new = bench_dir(tmp_path / "new", 50, "/checkout-b/build", mmap_factor=0.8)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 1, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert len(r) == 4 * 15, p.stdout
+    assert re.search(r"^mmap\.xdevice/randread\s+read_iops\s+5/5\s", p.stdout, re.M), p.stdout
+    assert r[("mmap.xdevice/randread", "read_iops")][1] == "regression", p.stdout
+    assert abs(r[("mmap.xdevice/randread", "read_iops")][0] - 0.8) < 0.02, p.stdout
+    for cfg in ("regular-io_uring.xdevice", "regular-io_uring.reference", "mmap.reference"):
+        assert r[(f"{cfg}/randread", "read_iops")][1] != "regression", p.stdout
+        assert abs(r[(f"{cfg}/mixed", "write_iops")][0] - 1) < 0.02, p.stdout
+    assert "BASE " + str(base) + " (20 runs)" in p.stdout, p.stdout
+
+
+def test_runs_with_different_options_are_not_pooled(xdreport, tmp_path):
+    base = tmp_path / "base"
+    write_config(base, "cfg", 5, 60, options={"rw": "randread", "bs": "4k"})
+    new = tmp_path / "new"
+    write_config(new, "cfg", 3, 61, options={"rw": "randread", "bs": "4k"})
+    (new / "cfg.r4.json").write_text(json.dumps(fio_doc([("randread", 1, 1, 0, 0)], 1, {"rw": "randread", "bs": "8k"})))
+    p = compare(xdreport, base, new)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert ("NEW: workload 'randread': " in lines[0] and "cfg.r1.json has bs=4k against bs=8k" in lines[0]
+            and "cfg.r4.json" in lines[0] and "--ignore-option bs" in lines[0]), lines[0]
+    # named by configuration when a side holds several
+    write_config(new, "other", 1, 62)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "NEW: configuration 'cfg' workload 'randread': " in p.stderr, p.stderr
+    # the same files under two configuration names are two configurations
+    (new / "other.r1.json").unlink()
+    (new / "cfg.r4.json").rename(new / "other.r1.json")
+    p = compare(xdreport, base, new)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert ("other/randread", "read_iops") in rows(p.stdout), p.stdout
+
+
+def test_sides_with_different_options_are_not_compared(xdreport, tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write_config(base, "cfg", 5, 70, options={"rw": "randread", "bs": "4k"})
+    write_config(new, "cfg", 5, 71, factor=0.5, options={"rw": "randread", "iodepth": "8", "bs": "4k"})
+    p = compare(xdreport, base, new)
+    assert p.returncode == 3, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert r and {v for _, v in r.values()} == {"inconclusive"}, p.stdout
+    assert "not compared: the options differ, BASE no iodepth against iodepth=8 in NEW" in p.stdout, p.stdout
+    p = compare(xdreport, base, new, "--ignore-option", "iodepth")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
+
+
+def test_real_runs_with_stats_files(xdreport, engine, tmp_path, shm_dir):
+    """Real fio runs laid out as a bench does (NAME.rK.json, the xdevice
+    stats file beside them): 2 runs a side can only be inconclusive."""
+    data = shm_dir / "data.dat"
+    for side in ("base", "new"):
+        d = tmp_path / side
+        d.mkdir()
+        for rep in (1, 2):
+            for name, eng in (("regular.xdevice", [f"--ioengine=external:{engine}", "--xd_type=regular",
+                                                    f"--xd_stats={d}/regular.stats.json"]),
+                              ("regular.reference", ["--ioengine=psync"])):
+                cmd = ["fio", "--output-format=json", f"--output={d}/{name}.r{rep}.json",
+                       "--name=randread", *eng, f"--filename={data}", "--size=8m", "--rw=randread",
+                       "--bs=4k", "--time_based", "--runtime=150ms", "--lat_percentiles=1"]
+                p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+                assert p.returncode == 0, p.stdout + p.stderr
+    assert (tmp_path / "base" / "regular.stats.json").is_file()
+    p = compare(xdreport, tmp_path / "base", tmp_path / "new")
+    assert p.returncode == 3, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert set(r) >= {("regular.xdevice/randread", "read_iops"), ("regular.reference/randread", "read_lat_p99")}, p.stdout
+    assert len(r) == 10 and {v for _, v in r.values()} == {"inconclusive"}, p.stdout
+    assert re.search(r"^regular\.xdevice/randread\s+read_iops\s+2/2\s", p.stdout, re.M), p.stdout
+    assert "at least 4 runs a side are needed" in p.stderr, p.stderr
+
+
+def test_single_files_and_differently_named_runs_pair(xdreport, tmp_path):
+    """A side whose runs all name one configuration is that configuration:
+    base.json pairs with new.json, and base/a-*.json with new/b-*.json."""
+    write_config(tmp_path / "b", "base", 5, 80)
+    write_config(tmp_path / "n", "new", 5, 81, factor=0.8)
+    p = compare(xdreport, tmp_path / "b" / "base.r1.json", tmp_path / "n" / "new.r1.json")
+    assert p.returncode == 3, p.stdout + p.stderr  # one run a side decides nothing
+    assert ("randread", "read_iops") in rows(p.stdout), p.stdout
+    p = compare(xdreport, tmp_path / "b", tmp_path / "n")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout

@@ -151,6 +151,18 @@ static void check_ratio_ci(void)
     CHECK(xr_ratio_ci(base, 5, nan_, 5, 0.05, &lo, &hi) == -EINVAL);
 }
 
+/* The smallest p equals the exact test's p at complete separation. */
+static void check_min_p(void)
+{
+    CHECK(close_to(xr_mwu_min_p(3, 3), 0.1, 1e-15));
+    CHECK(close_to(xr_mwu_min_p(4, 4), 2.0 / 70, 1e-15));
+    CHECK(close_to(xr_mwu_min_p(5, 7), 2.0 / 792, 1e-15));
+    CHECK(xr_mwu_min_p(1, 1) == 1 && isnan(xr_mwu_min_p(0, 4)));
+    double x[] = {1, 2, 3, 4, 5}, y[] = {6, 7, 8, 9, 10, 11, 12};
+    struct xr_mwu r;
+    CHECK(xr_mwu_exact(x, 5, y, 7, &r) == 0 && close_to(r.p, xr_mwu_min_p(5, 7), 1e-12));
+}
+
 static void check_normal_dist(void)
 {
     CHECK(close_to(xr_norm_quantile(0.975), 1.959963984540054, 1e-9));
@@ -167,6 +179,7 @@ int main(void)
     check_exact_vs_normal();
     check_ci_rank();
     check_ratio_ci();
+    check_min_p();
     check_normal_dist();
     return check_result();
 }

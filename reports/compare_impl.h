@@ -1,0 +1,101 @@
+/* compare_impl.h - what the parts of `xdreport compare` share: the rows
+ * compare.c loads and judges (runs, workloads, rows) and the output
+ * compare_out.c writes from them. Private to those two files; the command's
+ * contract is in compare.h.
+ */
+#ifndef XR_COMPARE_IMPL_H
+#define XR_COMPARE_IMPL_H
+
+#include <stddef.h>
+
+#include "results.h"
+
+/* The tables are static: each of the two files gets its own small copy. */
+enum side { BASE, NEW, NSIDE };
+static const char *const side_name[NSIDE] = {"BASE", "NEW"};
+
+enum kind { K_IOPS, K_BW, K_CLAT_MEAN, K_CLAT_P50, K_CLAT_P99, NKIND };
+static const struct {
+    const char *name;
+    int higher_is_better;
+} kinds[NKIND] = {
+    [K_IOPS] = {"iops", 1},          [K_BW] = {"bw", 1},
+    [K_CLAT_MEAN] = {"clat_mean", 0}, [K_CLAT_P50] = {"clat_p50", 0},
+    [K_CLAT_P99] = {"clat_p99", 0},
+};
+#define NDIR 2 /* read and write; trims are not compared */
+static const char *const dir_name[NDIR] = {"read", "write"};
+#define NLAT 3 /* the latency kinds, from K_CLAT_MEAN on */
+
+enum verdict { V_REGRESSION, V_IMPROVEMENT, V_SAME, V_INCONCLUSIVE, NVERDICT };
+static const char *const verdict_name[NVERDICT] = {"regression", "improvement", "same",
+                                                   "inconclusive"};
+
+struct opts {
+    double threshold; /* percent */
+    double alpha;
+    long min_runs;
+    const char *junit, *metrics;
+    const char *path[NSIDE];
+    char **ignore; /* --ignore-option keys, left out of the options compared */
+    size_t nignore;
+};
+
+/* One workload's figures in one run. Latencies are kept as sums weighted by
+ * I/O count, so jobs sharing a name in one document combine. */
+struct run {
+    double iops[NDIR], bw[NDIR], ios[NDIR];
+    double lat_x_ios[NDIR][NLAT];
+    size_t doc; /* index of the document it came from */
+};
+
+/* Which latency a workload's runs report: fio's completion latency, or its
+ * total latency when the jobs set lat_percentiles=1 (the loader prefers it). */
+enum lat_kind { LAT_UNSEEN, LAT_COMPLETION, LAT_TOTAL };
+
+/* One fio job name within one configuration (pairing.h): its runs on each
+ * side, and the options they all share (pairing.c's fingerprint). */
+struct workload {
+    char *config, *name;
+    char *label; /* "config/name", or name alone where that is unambiguous */
+    enum lat_kind lat; /* the same in every run, or the comparison is refused */
+    struct run *runs[NSIDE];
+    size_t nruns[NSIDE];
+    char *opts[NSIDE];        /* NULL until a run is seen */
+    char *opts_from[NSIDE];   /* the file that set them, for messages */
+};
+
+struct row {
+    const struct workload *w;
+    int dir;
+    enum kind kind;
+    size_t n[NSIDE];
+    double median[NSIDE];
+    double ratio, ci_lo, ci_hi, p;
+    int exact;
+    enum verdict verdict;
+    int too_few; /* with these many runs, p < alpha cannot happen */
+    char why[600];
+};
+
+struct compare {
+    struct opts o;
+    struct workload *w;
+    size_t nw;
+    struct row *rows;
+    size_t nrows;
+    size_t nfiles[NSIDE];
+    struct xr_set set[NSIDE]; /* what each side loaded */
+    size_t *doc[NSIDE];       /* its runs: the last document of each file */
+    char **config[NSIDE];     /* and their configuration names */
+    size_t nloaded[NSIDE];
+};
+
+/* compare_out.c: the verdict counts, the table on stdout, JUnit XML and
+ * OpenMetrics text (the writers return 0, or 2 after one line on stderr). */
+void xr_cmp_count_verdicts(const struct compare *c, size_t count[NVERDICT]);
+void xr_cmp_print_table(const struct compare *c);
+int xr_cmp_write_junit(const struct compare *c, const char *path);
+int xr_cmp_write_openmetrics(const struct compare *c, const char *path);
+
+#endif

@@ -1,0 +1,267 @@
+/* pairing.c - the inputs of `xdreport compare` and what makes two runs the
+ * same experiment: file lists, configuration names, option fingerprints.
+ * The rules are in pairing.h.
+ */
+#include "pairing.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mem.h"
+#include "options.h"
+
+int xr_cmp_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("xdreport compare: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+/* --- the files of a side ----------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_regular(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void add_file(char ***files, size_t *n, char *path)
+{
+    *files = xr_mem_realloc(*files, (*n + 1) * sizeof **files);
+    (*files)[(*n)++] = path;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), t = strlen(tail);
+    return n >= t && !strcmp(s + n - t, tail);
+}
+
+static void free_files(char **files, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+}
+
+/* The *.json files of a directory, or all its regular files when none is;
+ * never a hidden one, never a subdirectory (a regress results directory
+ * keeps BASE and NEW in two of them). */
+static int list_dir(const char *label, const char *path, char ***files, size_t *n)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return xr_cmp_fail("%s %s: %s", label, path, strerror(errno));
+    size_t njson = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *f = xr_mem_printf("%s/%s", path, e->d_name);
+        if (is_regular(f)) {
+            add_file(files, n, f);
+            njson += ends_with(e->d_name, ".json");
+        } else {
+            free(f);
+        }
+    }
+    closedir(d);
+    if (njson) {
+        size_t kept = 0;
+        for (size_t i = 0; i < *n; i++)
+            if (ends_with((*files)[i], ".json"))
+                (*files)[kept++] = (*files)[i];
+            else
+                free((*files)[i]);
+        *n = kept;
+    }
+    qsort(*files, *n, sizeof **files, cmp_str);
+    if (*n == 0)
+        return xr_cmp_fail("%s %s: the directory holds no result files", label, path);
+    return 0;
+}
+
+/* A list file names one existing file per line; fio output never looks like
+ * that (it is JSON, possibly after notes that are not file names). Returns
+ * 1 and fills files when path is one. */
+static int read_list(const char *path, char ***files, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char *dir = xr_mem_strdup(path), *slash = strrchr(dir, '/');
+    if (slash)
+        slash[1] = 0;
+    else
+        dir[0] = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int is_list = 1;
+    while (is_list && getline(&line, &cap, f) >= 0) {
+        char *s = line + strspn(line, " \t\r\n"), *end = s + strlen(s);
+        while (end > s && strchr(" \t\r\n", end[-1]))
+            *--end = 0;
+        if (!*s || *s == '#')
+            continue;
+        char *p = *s == '/' ? xr_mem_strdup(s) : xr_mem_printf("%s%s", *dir ? dir : "./", s);
+        if (*s == '{' || !is_regular(p)) {
+            free(p);
+            is_list = 0;
+            break;
+        }
+        add_file(files, n, p);
+    }
+    free(line);
+    free(dir);
+    fclose(f);
+    if (!is_list || *n == 0) {
+        free_files(*files, *n);
+        *n = 0;
+        return 0;
+    }
+    return 1;
+}
+
+int xr_pair_inputs(const char *label, const char *path, char ***files, size_t *n)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return xr_cmp_fail("%s %s: %s", label, path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return list_dir(label, path, files, n);
+    if (!S_ISREG(st.st_mode))
+        return xr_cmp_fail("%s %s: not a directory, list file or results file", label, path);
+    if (!read_list(path, files, n))
+        add_file(files, n, xr_mem_strdup(path));
+    return 0;
+}
+
+/* --- configuration names ------------------------------------------------------ */
+
+/* Length of a trailing repetition tag of name[0..len): an optional r, rep or
+ * run and then digits, after a separator or at the start; 0 when none. */
+static size_t rep_tag_len(const char *name, size_t len)
+{
+    size_t d = len;
+    while (d > 0 && isdigit((unsigned char)name[d - 1]))
+        d--;
+    if (d == len)
+        return 0;
+    static const char *const words[] = {"run", "rep", "r", ""};
+    for (size_t w = 0; w < sizeof words / sizeof *words; w++) {
+        size_t wl = strlen(words[w]);
+        if (wl > d || strncmp(name + d - wl, words[w], wl))
+            continue;
+        size_t start = d - wl;
+        if (start == 0)
+            return len;
+        if (strchr("-_.", name[start - 1]))
+            return len - start + 1;
+    }
+    return 0;
+}
+
+char *xr_pair_config_name(const char *file)
+{
+    const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+    size_t len = strlen(base);
+    if (len > 5 && !strcmp(base + len - 5, ".json"))
+        len -= 5;
+    len -= rep_tag_len(base, len);
+    return xr_mem_strndup(base, len);
+}
+
+/* --- options ------------------------------------------------------------------- */
+
+static int cmp_line(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ignored(const char *key, char *const *ignore, size_t nignore)
+{
+    for (size_t i = 0; i < nignore; i++)
+        if (!strcmp(key, ignore[i]) || !strcmp(xr_opt_canon(key), xr_opt_canon(ignore[i])))
+            return 1;
+    return 0;
+}
+
+char *xr_pair_options(const struct xr_job *job, char *const *ignore, size_t nignore)
+{
+    char **lines = xr_mem_alloc((job->nopts + 1) * sizeof *lines);
+    size_t n = 0, len = 1;
+    for (size_t i = 0; i < job->nopts; i++) {
+        const struct xr_kv *kv = &job->opts[i];
+        if (xr_opt_class(kv->key) != XR_OPT_CONFIG || ignored(kv->key, ignore, nignore))
+            continue;
+        char *val = xr_opt_value(kv->key, kv->val);
+        lines[n] = xr_mem_printf("%s=%s", xr_opt_canon(kv->key), val);
+        free(val);
+        len += strlen(lines[n++]) + 1;
+    }
+    qsort(lines, n, sizeof *lines, cmp_line);
+    char *out = xr_mem_alloc(len), *p = out;
+    for (size_t i = 0; i < n; i++) {
+        p += sprintf(p, "%s\n", lines[i]);
+        free(lines[i]);
+    }
+    free(lines);
+    return out;
+}
+
+/* The next "key=value" line of s into line (at most len - 1 characters);
+ * returns where the one after it starts, or NULL at the end. */
+static const char *next_line(const char *s, char *line, size_t len)
+{
+    if (!*s)
+        return NULL;
+    size_t n = strcspn(s, "\n");
+    snprintf(line, len, "%.*s", (int)n, s);
+    return s[n] ? s + n + 1 : s + n;
+}
+
+static void key_of(const char *line, char *key, size_t len)
+{
+    snprintf(key, len, "%.*s", (int)strcspn(line, "="), line);
+}
+
+void xr_pair_difference(const char *a, const char *b, char *buf, size_t len, char *key,
+                        size_t keylen)
+{
+    char la[256], lb[256], ka[128], kb[128];
+    const char *pa = next_line(a, la, sizeof la), *pb = next_line(b, lb, sizeof lb);
+    while (pa || pb) {
+        if (pa && pb && !strcmp(la, lb)) {
+            pa = next_line(pa, la, sizeof la);
+            pb = next_line(pb, lb, sizeof lb);
+            continue;
+        }
+        key_of(pa ? la : "", ka, sizeof ka);
+        key_of(pb ? lb : "", kb, sizeof kb);
+        int c = !pa ? 1 : !pb ? -1 : strcmp(ka, kb);
+        if (c == 0)
+            snprintf(buf, len, "%s against %s", la, lb);
+        else if (c < 0)
+            snprintf(buf, len, "%s against no %s", la, ka);
+        else
+            snprintf(buf, len, "no %s against %s", kb, lb);
+        snprintf(key, keylen, "%s", c <= 0 ? ka : kb);
+        return;
+    }
+    snprintf(buf, len, "the same options");
+    snprintf(key, keylen, "%s", "");
+}
