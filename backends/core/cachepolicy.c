@@ -10,6 +10,11 @@ enum { CP_Q_NONE, CP_Q_SMALL, CP_Q_MAIN };
 #define CP_FREQ_MAX 3
 #define CP_GHOST_WAYS 8
 #define CP_VICTIM_SAMPLE 8
+/* While main has room, a block leaving small unhit still goes there if the
+ * sketch has seen it this often: else a block read every few thousand reads
+ * next to a scan (which fills small with blocks read once) never reaches
+ * main, and main stays part empty while small holds the scan. */
+#define CP_SEEN_TO_FILL 3
 
 static inline struct xd_cp_node *node(const struct xd_cp *p, uint32_t id)
 {
@@ -284,11 +289,12 @@ static uint32_t s3fifo_evict_small_tail(struct xd_cp *p, uint32_t t)
 }
 
 /* One step at the small FIFO's tail: promote, pass over, or evict. An entry
- * hit while in small (or back from the ghost) goes to main while main has
- * room; once main is full it goes only if the sketch has seen it more often
- * than main's next victim, which then leaves in its place (TinyLFU's
- * admission test: a block seen twice in a scan does not push out one seen
- * every few thousand reads). */
+ * not hit while in small leaves into the ghost, unless main has room and the
+ * sketch has seen it CP_SEEN_TO_FILL times. One hit while in small (or back
+ * from the ghost) goes to main while main has room; once main is full it
+ * goes only if the sketch has seen it more often than main's next victim,
+ * which then leaves in its place (TinyLFU's admission test: a block read
+ * twice by a scan does not push out one read every few thousand reads). */
 static uint32_t s3fifo_small_step(struct xd_cp *p)
 {
     uint32_t t = p->small.tail;
@@ -299,13 +305,13 @@ static uint32_t s3fifo_small_step(struct xd_cp *p)
         return XD_CP_NONE;
     }
     bool main_full = p->main.size + p->small_target >= p->capacity;
-    if (n->freq == 0 && !main_full)
+    uint32_t seen = xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, t));
+    if (n->freq == 0 && (main_full || seen < CP_SEEN_TO_FILL))
         return s3fifo_evict_small_tail(p, t);
     uint32_t v = XD_CP_NONE;
     if (main_full)
         v = s3fifo_main_victim(p);
-    if (v != XD_CP_NONE && xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, t)) <=
-                               xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, v))) {
+    if (v != XD_CP_NONE && seen <= xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, v))) {
         p->count.refused++;
         return s3fifo_evict_small_tail(p, t);
     }

@@ -8,17 +8,17 @@
  * S3-FIFO (Yang et al., SOSP'23) with TinyLFU's admission test (Einziger
  * et al., 2017): new entries go to a small FIFO (1% of the capacity); every
  * access, hit or miss, is counted in a frequency sketch (freqsketch.h). An
- * entry leaving small while main has room goes to main if it was hit while
- * in small (or came back from the ghost), else it is evicted and its key
- * remembered in a ghost FIFO (keys only, as many as main holds). Once main
- * is full, every entry leaving small is compared with main's next victim:
+ * entry leaving small unhit is evicted and its key remembered in a ghost
+ * FIFO (keys only, as many as main holds) - unless main has room and the
+ * sketch has seen it 3 times. One hit while in small (or back from the
+ * ghost, which puts a key into small as if hit there) goes to main while
+ * main has room. Once main is full, it is compared with main's next victim:
  * it replaces that victim if the sketch has seen it more often, else it is
- * evicted into the ghost. Main's victim is chosen by its 2-bit hit counter
- * as in S3-FIFO (entries still with hits are reinserted at its head, the
- * counter decremented) and then, among the first 8 without hits from its
- * tail, the one the sketch has seen least. A key found in the ghost goes
- * to small as if it had been hit there. Hits only bump the counters, so a
- * hit never reorders a queue.
+ * evicted into the ghost. Main's victim: entries whose 2-bit hit counter is
+ * not zero are reinserted at main's head, the counter decremented (as in
+ * S3-FIFO); of the first 8 from the tail whose counter is spent, the one
+ * the sketch has seen least. Hits only bump the counters, so a hit never
+ * reorders a queue.
  *
  * LRU: one list, a hit moves the entry to the head, the tail is evicted.
  */

@@ -5,7 +5,7 @@
  * above twice the capacity it is sized for (at most 16 bytes per entry). A
  * key's estimate is the least of its four counters; an increment raises only
  * the counters equal to that least (conservative update: fewer
- * over-estimates). After `sample` increments every counter is halved, so the
+ * over-estimates). After `sample` increments (128 per entry of capacity) every counter is halved, so the
  * sketch forgets what was popular long ago; the sample is a multiple of the
  * capacity, long enough that a block near the edge of what a cache of that
  * size should keep has been seen several times. Not thread-safe: the cache

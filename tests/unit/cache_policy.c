@@ -1,10 +1,11 @@
 /* cache_policy.c - unit test of the cache policy's hit ratio, replayed
  * through the simulator (the layer's own policy code), as the share of the
  * gap between LRU and Belady's MIN it closes on fixed synthetic traces:
- * zipf:1.1 at least 0.5, zipf:0.8 at least 0.45 (plain S3-FIFO, without the
- * frequency sketch, closed 0.446 and 0.385), and a reader mixed with a
- * scanner better than LRU by at least 0.4 of the gap. Deterministic (a fixed
- * xorshift seed) and quick. */
+ * zipf:1.1 at least 0.5 and zipf:0.8 at least 0.48 (0.558 and 0.508 when
+ * written; plain S3-FIFO, without the frequency sketch, closed 0.446 and
+ * 0.385), and a reader mixed with a scanner better than LRU by at least 0.7
+ * of the gap (0.807; plain S3-FIFO 0.541). Deterministic (a fixed xorshift
+ * seed) and quick. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -98,7 +99,7 @@ static void test_reader_scanner(void)
     for (size_t i = 0; i < READS; i++)
         ids[i] = i % 2 ? ITEMS + (uint32_t)(i / 2 % SCAN) : zipf_draw(cdf);
     struct ratios r = replay(ids, READS, ITEMS + SCAN);
-    CHECK_MSG(r.s3fifo > r.lru && gap_closed(r) >= 0.4,
+    CHECK_MSG(r.s3fifo > r.lru && gap_closed(r) >= 0.7,
               "reader+scanner: lru %.4f s3fifo %.4f min %.4f: closes %.3f of the gap", r.lru,
               r.s3fifo, r.min, gap_closed(r));
     free(ids);
@@ -108,7 +109,7 @@ static void test_reader_scanner(void)
 int main(void)
 {
     test_zipf(1.1, 0.5);
-    test_zipf(0.8, 0.45);
+    test_zipf(0.8, 0.48);
     test_reader_scanner();
     return check_result();
 }
