@@ -2,7 +2,8 @@
  * the cache policy's admission test (TinyLFU, Einziger et al., 2017).
  *
  * Four rows of 8-bit counters, each row as wide as the power of two at or
- * above twice the capacity it is sized for (at most 16 bytes per entry). A
+ * above twice the capacity it is sized for (at most 16 bytes per entry); a
+ * key's four counters lie in two 64-byte blocks, one per 32-byte half. A
  * key's estimate is the least of its four counters; an increment raises only
  * the counters equal to that least (conservative update: fewer
  * over-estimates). After `sample` increments (128 per entry of capacity) every counter is halved, so the
@@ -22,7 +23,7 @@
 
 struct xd_fs {
     uint8_t *counters; /* XD_FS_ROWS rows of width */
-    uint32_t width_mask;
+    uint32_t block_mask; /* 64-byte blocks, less one */
     uint64_t sample, seen; /* halve every sample increments */
 };
 
