@@ -5,7 +5,11 @@
 #    device: warm 4k random reads, 4k random writes at qd16, and the stored
 #    share of the logical size after those writes. Both files hold the same
 #    50%-compressible data written by fio; both are read through the page
-#    cache (read once before each run), both sides io_uring at the same depth.
+#    cache (read once before each run), both sides io_uring at the same depth,
+#    neither side fsyncs during the writes (the stored sizes are taken after
+#    a sync). xdevice's container lies beside the loop image, on
+#    PERF_DISK_DIR's file system: inside the btrfs it would be compressed
+#    twice.
 # 2. The read cache's share of the LRU->MIN gap closed: the engine's own hit
 #    ratio (xd_stats) between LRU and Belady's MIN replayed by xdcachesim on
 #    the trace the same run recorded (xd_trace).
