@@ -2,20 +2,38 @@
 # perf.sh - xdevice against fio's own engines, side by side in one run.
 #
 # Each row runs xdevice and its fio reference on the same file, back to back,
-# REPS times, and prints the median of the per-pair ratios (xdevice / fio):
-# the two runs of a pair see the same machine load, so their ratio is far
-# steadier than either figure. Absolute IOPS on a shared machine vary a lot.
+# PERF_PAIRS times (at least 5 for a figure worth quoting), alternating who
+# goes first, and prints the median, min and max of the per-pair ratios
+# (xdevice / fio): the two runs of a pair see the same machine load, so their
+# ratio is far steadier than either figure. Absolute IOPS on a shared machine
+# vary a lot. The last column says whether a row is bound by the CPU or by
+# the disk (a disk-bound row measures the device as much as xdevice).
 #
-#   PERF_RUNTIME=5 PERF_REPS=3 PERF_SIZE=1g PERF_DISK_DIR=/var/tmp make perf
+# Sections after the fio rows: the compressed type against btrfs
+# compress-force=zstd:1 on a loop device (root; installs btrfs-progs if
+# missing; skipped with the reason where it cannot), the read cache's share of
+# the LRU->MIN gap closed (from its own trace=FILE, replayed by xdcachesim),
+# and numjobs=2 over numjobs=1 with the cache on.
+#
+#   PERF_RUNTIME=5 PERF_PAIRS=5 PERF_SIZE=1g PERF_DISK_DIR=/var/tmp make perf
+# Size knobs, for a quick end-to-end check (PERF_PAIRS=1 and tiny sizes):
+#   PERF_BTRFS_SIZE=256m (data; the loop image is 2x plus 256 MiB)
+#   PERF_CACHE_SIZE=1g (the cache rows' file; the cache is 10% of it)
+#   PERF_CACHE_PASSES=8 (reads, in file sizes)   PERF_NJ_SIZE=64m
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
 RUNTIME=${PERF_RUNTIME:-5}
-REPS=${PERF_REPS:-3}
+REPS=${PERF_PAIRS:-${PERF_REPS:-5}}
 SIZE=${PERF_SIZE:-1g}
 DISK_DIR=${PERF_DISK_DIR:-/var/tmp}
-TARGET=0.95
+BTRFS_SIZE=${PERF_BTRFS_SIZE:-256m}
+CACHE_FILE_SIZE=${PERF_CACHE_SIZE:-1g}
+CACHE_PASSES=${PERF_CACHE_PASSES:-8}
+NJ_SIZE=${PERF_NJ_SIZE:-64m}
+SIM=${XD_CACHESIM:-$PWD/build/xdcachesim}
+TARGET=1.0
 
 die() { echo "perf: $*" >&2; exit 1; }
 [ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
@@ -29,32 +47,52 @@ fio_terse() { # only the terse line: fio prints notes on stdout too
 read_iops() { cut -d';' -f8; }
 depth_16_plus() { awk -F';' '{ s = 0; for (i = 97; i <= 99; i++) s += $i; print s "%" }'; }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+ratio() { awk -v x="$1" -v f="$2" 'BEGIN { printf "%.4f", ((f > 0) ? x / f : 0) }'; }
 
-# run_pair NAME "XDEVICE ARGS" "FIO ARGS": REPS back-to-back pairs.
-run_pair() {
-    local name=$1 xd_args=$2 ref_args=$3 xd=() ref=() ratios=() r x f
+# print_row NAME XD_MEDIAN REF_MEDIAN TARGET BOUND RATIO...: one table row,
+# the median, min and max of the per-pair ratios and the verdict on the median.
+print_row() {
+    local name=$1 x=$2 f=$3 t=$4 bound=$5
+    shift 5
+    printf '%s\n' "$@" | sort -g | awk -v n="$name" -v x="$x" -v f="$f" -v t="$t" -v b="$bound" '
+        { v[NR] = $1 } END {
+        m = v[int((NR + 1) / 2)]
+        printf "%-56s %10.0f %10.0f %7.2f %6.2f %6.2f  %-4s %s\n", n, x, f, m, v[1], v[NR], b,
+            ((m >= t) ? "ok" : "BELOW " t) }'
+}
+
+# pair_loop NAME TARGET BOUND XD_CMD REF_CMD: REPS pairs of two commands that
+# each print one figure (higher is better), alternating who goes first: the
+# second run of a pair finds caches (the host's too) warmed by the first.
+pair_loop() {
+    local name=$1 t=$2 bound=$3 xd_cmd=$4 ref_cmd=$5 xd=() ref=() ratios=() r x f
     for ((r = 0; r < REPS; r++)); do
-        # alternate who goes first: the second run of a pair finds caches
-        # (the host's too) warmed by the first
         if ((r % 2 == 0)); then
-            # shellcheck disable=SC2086
-            x=$(fio_terse --ioengine=external:"$ENGINE" $xd_args | read_iops)
-            # shellcheck disable=SC2086
-            f=$(fio_terse $ref_args | read_iops)
+            x=$($xd_cmd) f=$($ref_cmd)
         else
-            # shellcheck disable=SC2086
-            f=$(fio_terse $ref_args | read_iops)
-            # shellcheck disable=SC2086
-            x=$(fio_terse --ioengine=external:"$ENGINE" $xd_args | read_iops)
+            f=$($ref_cmd) x=$($xd_cmd)
         fi
-        xd+=("$x") ref+=("$f")
-        ratios+=("$(awk -v x="$x" -v f="$f" 'BEGIN { printf "%.4f", ((f > 0) ? x / f : 0) }')")
+        xd+=("$x") ref+=("$f") ratios+=("$(ratio "$x" "$f")")
     done
-    awk -v n="$name" -v x="$(printf '%s\n' "${xd[@]}" | median)" \
-        -v f="$(printf '%s\n' "${ref[@]}" | median)" \
-        -v r="$(printf '%s\n' "${ratios[@]}" | median)" -v t="$TARGET" 'BEGIN {
-        printf "%-52s %10d %10d %7.2f  %s\n", n, x, f, r, ((r >= t) ? "ok" : "BELOW " t) }'
+    print_row "$name" "$(printf '%s\n' "${xd[@]}" | median)" "$(printf '%s\n' "${ref[@]}" | median)" \
+        "$t" "$bound" "${ratios[@]}"
+}
+
+# run_pair NAME "XDEVICE ARGS" "FIO ARGS" [BOUND]: a fio row, read IOPS.
+PAIR_XD="" PAIR_REF=""
+# the argument strings split into words on purpose
+# shellcheck disable=SC2086
+pair_xd() { fio_terse --ioengine=external:"$ENGINE" $PAIR_XD | read_iops; }
+# shellcheck disable=SC2086
+pair_ref() { fio_terse $PAIR_REF | read_iops; }
+run_pair() {
+    PAIR_XD=$2 PAIR_REF=$3
+    pair_loop "$1" "$TARGET" "${4:-cpu}" pair_xd pair_ref
+}
+
+header() {
+    printf '%-56s %10s %10s %7s %6s %6s  %s\n' "row (xdevice | reference)" "xdevice" "reference" "ratio" "min" "max" "bound"
 }
 
 lay_out() { # a file fully written, so reads hit data rather than holes
@@ -66,8 +104,16 @@ lay_out() { # a file fully written, so reads hit data rather than holes
 # Scratch directories of this run's own (mktemp), removed whole at exit:
 # fixed names in /dev/shm would collide with another perf run, or be a
 # link someone planted.
-SHM_WORK="" DISK_WORK=""
-trap 'for d in "$SHM_WORK" "$DISK_WORK"; do if [ -n "$d" ]; then rm -rf -- "$d"; fi; done' EXIT
+SHM_WORK="" DISK_WORK="" BT_WORK="" BT_LOOP="" BT_MOUNTED=""
+# Undo exactly what this run made, in order: the btrfs mount on the directory
+# it created, the loop device it attached, then its own scratch directories.
+perf_cleanup() {
+    if [ -n "$BT_MOUNTED" ]; then umount -- "$BT_MOUNTED" || umount -l -- "$BT_MOUNTED" || true; fi
+    if [ -n "$BT_LOOP" ]; then losetup -d "$BT_LOOP" || true; fi
+    for d in "$SHM_WORK" "$DISK_WORK" "$BT_WORK"; do if [ -n "$d" ]; then rm -rf -- "$d"; fi; done
+}
+trap perf_cleanup EXIT
+trap 'exit 130' INT TERM # so that EXIT runs the cleanup on a signal too
 SHM_WORK=$(mktemp -d /dev/shm/xdevice-perf.XXXXXX)
 DISK_WORK=$(mktemp -d "$DISK_DIR/xdevice-perf.XXXXXX")
 SHM_FILE=$SHM_WORK/data.dat
@@ -75,9 +121,11 @@ DISK_FILE=$DISK_WORK/data.dat
 lay_out "$SHM_FILE"
 lay_out "$DISK_FILE"
 
-printf 'xdevice vs fio %s, 4k random read, %ss x %s reps, median IOPS\n' "$(fio --version)" "$RUNTIME" "$REPS"
-printf '%-52s %10s %10s %7s\n' "row (xdevice | fio reference)" "xdevice" "fio" "ratio"
-printf '%-52s %10s %10s %7s\n' "" "median" "median" "median"
+printf 'machine: %s, %s cores, kernel %s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+    "$(nproc)" "$(uname -r)"
+printf 'xdevice vs fio %s, 4k random read, %ss x %s pairs; IOPS medians, ratio median/min/max over pairs\n' \
+    "$(fio --version)" "$RUNTIME" "$REPS"
+header
 shm="--filename=$SHM_FILE"
 run_pair "regular+io_uring qd32 | io_uring qd32 (shm)" \
     "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=io_uring"
@@ -87,7 +135,7 @@ run_pair "mmap | mmap (shm)" \
     "$shm --xd_type=mmap --xd_mmap_size=1g" "$shm --ioengine=mmap"
 run_pair "direct+libaio qd32 | libaio direct=1 qd32 (disk)" \
     "--filename=$DISK_FILE --iodepth=32 --xd_type=direct --xd_async=libaio" \
-    "--filename=$DISK_FILE --iodepth=32 --ioengine=libaio --direct=1"
+    "--filename=$DISK_FILE --iodepth=32 --ioengine=libaio --direct=1" disk
 
 echo
 echo "Beyond fio: buffered reads that io_uring would punt to worker threads"
@@ -109,7 +157,10 @@ echo
 echo "Reads that would block keep real queue depth (disk file, page cache dropped at open):"
 run_pair "regular+io_uring qd32 | io_uring qd32 (uncached disk)" \
     "--filename=$DISK_FILE --iodepth=32 --invalidate=1 --xd_type=regular --xd_async=io_uring" \
-    "--filename=$DISK_FILE --iodepth=32 --invalidate=1 --ioengine=io_uring"
+    "--filename=$DISK_FILE --iodepth=32 --invalidate=1 --ioengine=io_uring" disk
 line=$(fio_terse --filename="$DISK_FILE" --iodepth=32 --invalidate=1 \
     --ioengine=external:"$ENGINE" --xd_type=regular --xd_async=io_uring)
 echo "  xdevice's share of I/O issued at depth >= 16: $(echo "$line" | depth_16_plus)"
+
+# shellcheck source=scripts/perf-more.sh
+. scripts/perf-more.sh

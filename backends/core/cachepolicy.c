@@ -9,6 +9,12 @@ enum { CP_Q_NONE, CP_Q_SMALL, CP_Q_MAIN };
 
 #define CP_FREQ_MAX 3
 #define CP_GHOST_WAYS 8
+#define CP_VICTIM_SAMPLE 8
+/* While main has room, a block leaving small unhit still goes there if the
+ * sketch has seen it this often: else a block read every few thousand reads
+ * next to a scan (which fills small with blocks read once) never reaches
+ * main, and main stays part empty while small holds the scan. */
+#define CP_SEEN_TO_FILL 3
 
 static inline struct xd_cp_node *node(const struct xd_cp *p, uint32_t id)
 {
@@ -131,13 +137,17 @@ static bool ghost_take(struct xd_cp *p, uint64_t hash)
  * as many keys as main holds, in a new (empty) ghost table. */
 static int cp_size_s3fifo(struct xd_cp *p, uint32_t capacity)
 {
-    uint32_t small = capacity / 10 ? capacity / 10 : 1;
+    uint32_t small = capacity / 100 ? capacity / 100 : 1;
     uint32_t ghost_cap = capacity > small ? capacity - small : 0;
     /* two slots per ghost entry keep bucket overflow (an early loss) rare */
     uint32_t buckets = (2 * ghost_cap + CP_GHOST_WAYS - 1) / CP_GHOST_WAYS;
     struct xd_cp_ghost_slot *ghost = NULL;
     if (buckets && !(ghost = calloc((size_t)buckets * CP_GHOST_WAYS, sizeof(*ghost))))
         return -ENOMEM;
+    if (xd_fs_init(&p->sketch, capacity)) {
+        free(ghost);
+        return -ENOMEM;
+    }
     free(p->ghost);
     p->ghost = ghost;
     p->ghost_buckets = buckets;
@@ -189,6 +199,7 @@ void xd_cp_destroy(struct xd_cp *p)
     if (p->own_nodes)
         free(p->nodes);
     free(p->ghost);
+    xd_fs_destroy(&p->sketch);
     p->nodes = NULL;
     p->ghost = NULL;
 }
@@ -198,13 +209,18 @@ void xd_cp_insert(struct xd_cp *p, uint32_t id, uint64_t hash)
     struct xd_cp_node *n = node(p, id);
     n->freq = 0;
     n->queue = CP_Q_NONE;
-    if (p->kind == XD_CP_S3FIFO && !ghost_take(p, hash)) {
-        move_to(p, id, CP_Q_SMALL);
+    if (p->kind != XD_CP_S3FIFO) {
+        move_to(p, id, CP_Q_MAIN);
         return;
     }
-    if (p->kind == XD_CP_S3FIFO)
+    xd_fs_add(&p->sketch, hash);
+    /* a key back from the ghost counts as hit in small: it leaves small
+     * for main, if it passes the admission test there */
+    if (ghost_take(p, hash)) {
         p->count.ghost_hits++;
-    move_to(p, id, CP_Q_MAIN);
+        n->freq = 1;
+    }
+    move_to(p, id, CP_Q_SMALL);
 }
 
 void xd_cp_access(struct xd_cp *p, uint32_t id)
@@ -215,6 +231,7 @@ void xd_cp_access(struct xd_cp *p, uint32_t id)
             move_to(p, id, CP_Q_MAIN);
         return;
     }
+    xd_fs_add(&p->sketch, p->owner.hash(p->owner.ctx, id));
     if (n->freq < CP_FREQ_MAX)
         n->freq++;
 }
@@ -234,21 +251,74 @@ static uint32_t cp_take(struct xd_cp *p, struct xd_cp_list *l, uint32_t id)
     return id;
 }
 
-/* One step at the small FIFO's tail: promote, pass over, or evict. */
+/* Main's next victim, after giving its hit entries their turns (as its own
+ * eviction would): of the first CP_VICTIM_SAMPLE entries from the tail with
+ * no hits left that may go, the one the sketch has seen least (a sampled
+ * LFU choice: the tail of a FIFO is where it is by age, not by worth).
+ * XD_CP_NONE when main has none within a bounded walk. */
+static uint32_t s3fifo_main_victim(struct xd_cp *p)
+{
+    uint32_t best = XD_CP_NONE, best_freq = UINT32_MAX, found = 0;
+    uint32_t t = p->main.tail;
+    for (uint64_t steps = 4ull * (p->main.size + 1); steps-- && t != XD_CP_NONE;) {
+        struct xd_cp_node *n = node(p, t);
+        uint32_t up = n->prev;
+        if (n->freq == 0 && p->owner.evictable(p->owner.ctx, t)) {
+            uint32_t f = xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, t));
+            if (f < best_freq)
+                best = t, best_freq = f;
+            if (++found == CP_VICTIM_SAMPLE)
+                break;
+        } else {
+            if (n->freq > 0)
+                n->freq--;
+            p->count.reinsertions++;
+            move_to(p, t, CP_Q_MAIN);
+            if (up == XD_CP_NONE) /* it was the only one left to look at */
+                break;
+        }
+        t = up;
+    }
+    return best;
+}
+
+static uint32_t s3fifo_evict_small_tail(struct xd_cp *p, uint32_t t)
+{
+    ghost_add(p, p->owner.hash(p->owner.ctx, t));
+    return cp_take(p, &p->small, t);
+}
+
+/* One step at the small FIFO's tail: promote, pass over, or evict. An entry
+ * not hit while in small leaves into the ghost, unless main has room and the
+ * sketch has seen it CP_SEEN_TO_FILL times. One hit while in small (or back
+ * from the ghost) goes to main while main has room; once main is full it
+ * goes only if the sketch has seen it more often than main's next victim,
+ * which then leaves in its place (TinyLFU's admission test: a block read
+ * twice by a scan does not push out one read every few thousand reads). */
 static uint32_t s3fifo_small_step(struct xd_cp *p)
 {
     uint32_t t = p->small.tail;
     struct xd_cp_node *n = node(p, t);
-    if (n->freq > 0 || !p->owner.evictable(p->owner.ctx, t)) {
-        /* hit while in small (or not evictable now): main keeps it */
-        if (n->freq > 0)
-            p->count.promotions++;
+    if (!p->owner.evictable(p->owner.ctx, t)) { /* dirty: main keeps it */
         n->freq = 0;
         move_to(p, t, CP_Q_MAIN);
         return XD_CP_NONE;
     }
-    ghost_add(p, p->owner.hash(p->owner.ctx, t));
-    return cp_take(p, &p->small, t);
+    bool main_full = p->main.size + p->small_target >= p->capacity;
+    uint32_t seen = xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, t));
+    if (n->freq == 0 && (main_full || seen < CP_SEEN_TO_FILL))
+        return s3fifo_evict_small_tail(p, t);
+    uint32_t v = XD_CP_NONE;
+    if (main_full)
+        v = s3fifo_main_victim(p);
+    if (v != XD_CP_NONE && seen <= xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, v))) {
+        p->count.refused++;
+        return s3fifo_evict_small_tail(p, t);
+    }
+    p->count.promotions++;
+    n->freq = 0;
+    move_to(p, t, CP_Q_MAIN);
+    return v == XD_CP_NONE ? XD_CP_NONE : cp_take(p, &p->main, v);
 }
 
 static uint32_t s3fifo_main_step(struct xd_cp *p)

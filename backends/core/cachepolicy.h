@@ -5,13 +5,20 @@
  * shard, xdcachesim one per replay), so the same code decides what the layer
  * evicts and what the simulator predicts. Not thread-safe: callers lock.
  *
- * S3-FIFO (Yang et al., SOSP'23): new entries go to a small FIFO (10% of the
- * capacity); an entry leaving it is promoted to the main FIFO if it was hit
- * while there, else evicted and its key remembered in a ghost FIFO (keys
- * only, as many as main holds). A key found in the ghost goes straight to
- * main. Main reinserts an entry at its tail while its 2-bit hit counter is
- * not zero, decrementing it, and evicts it otherwise. Hits only bump the
- * counter, so a hit never reorders a queue.
+ * S3-FIFO (Yang et al., SOSP'23) with TinyLFU's admission test (Einziger
+ * et al., 2017): new entries go to a small FIFO (1% of the capacity); every
+ * access, hit or miss, is counted in a frequency sketch (freqsketch.h). An
+ * entry leaving small unhit is evicted and its key remembered in a ghost
+ * FIFO (keys only, as many as main holds) - unless main has room and the
+ * sketch has seen it 3 times. One hit while in small (or back from the
+ * ghost, which puts a key into small as if hit there) goes to main while
+ * main has room. Once main is full, it is compared with main's next victim:
+ * it replaces that victim if the sketch has seen it more often, else it is
+ * evicted into the ghost. Main's victim: entries whose 2-bit hit counter is
+ * not zero are reinserted at main's head, the counter decremented (as in
+ * S3-FIFO); of the first 8 from the tail whose counter is spent, the one
+ * the sketch has seen least. Hits only bump the counters, so a hit never
+ * reorders a queue.
  *
  * LRU: one list, a hit moves the entry to the head, the tail is evicted.
  */
@@ -21,6 +28,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "freqsketch.h"
 
 enum xd_cp_kind { XD_CP_S3FIFO, XD_CP_LRU }; /* the order of cache_policy's allowed list */
 
@@ -60,13 +69,15 @@ struct xd_cp {
     struct xd_cp_list small, main; /* LRU uses main only */
     struct xd_cp_ghost_slot *ghost;
     uint32_t ghost_buckets, ghost_cap, ghost_seq;
+    struct xd_fs sketch; /* S3-FIFO: recent access counts, for admission to main */
     struct {
-        uint64_t ghost_hits, promotions, reinsertions;
+        uint64_t ghost_hits, promotions, reinsertions, refused;
     } count;
 };
 
-/* Bytes of policy state per entry besides the node (the ghost's slots). */
-#define XD_CP_GHOST_BYTES_PER_ENTRY (2 * sizeof(struct xd_cp_ghost_slot))
+/* Bytes of policy state per entry besides the node (the ghost's slots and
+ * the frequency sketch's counters). */
+#define XD_CP_GHOST_BYTES_PER_ENTRY (2 * sizeof(struct xd_cp_ghost_slot) + XD_FS_BYTES_PER_ENTRY)
 
 /* 0, or -ENOMEM. capacity >= 1. nodes: where the caller keeps entry id's
  * node, at nodes + id * stride (embedded in its own entries, so a hit

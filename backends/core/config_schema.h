@@ -69,7 +69,7 @@
   X(local, cache_size,         SIZE, "64m",   0, 64 * XD_GIB, NULL, XD_K_LIVE, XD_ANY, "Memory for the cache's block data, at least 16 blocks; each block costs about 96 bytes more (entries, policy, hash). Live: xd_reload (the engine's config reload) resizes the process's cache in place") \
   X(local, cache_ttl,          INT,  "0",     0, 86400 * 365, NULL, 0, XD_ANY, "Seconds a clean cached block stays valid, 0 for no expiry; dirty blocks never expire") \
   X(local, cache_block_size,   SIZE, "4k",    512, XD_MIB, NULL, 0, XD_ANY, "Unit the cache stores, a power of two, aligned to file offsets; a read that covers a block only partly goes down widened to whole blocks (up to 256 KiB), so a miss fills every block it touches") \
-  X(local, cache_policy,       ENUM, "s3fifo", 0, 0, "s3fifo|lru", 0, XD_ANY, "Eviction: s3fifo (S3-FIFO: a small FIFO that filters one-hit blocks, a main FIFO with reinsertion, a ghost of evicted keys) or lru") \
+  X(local, cache_policy,       ENUM, "s3fifo", 0, 0, "s3fifo|lru", 0, XD_ANY, "Eviction: s3fifo (S3-FIFO: a small FIFO that filters one-hit blocks, a main FIFO with reinsertion, a ghost of evicted keys; a frequency sketch decides which blocks enter main once it is full) or lru") \
   X(local, trace,              STR,  "",      0, 0, NULL, 0, XD_ANY, "Append the block access trace (one record per cache block a request touches: op, file id, block index) to this file, for xdcachesim; works with or without enable_read_cache. Empty: none") \
   /* [local] aio and files */ \
   X(local, use_aio,           BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Allow asynchronous I/O; false requires async=sync") \

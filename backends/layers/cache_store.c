@@ -18,7 +18,8 @@
  * reserved at creation and touched only as blocks are filled, entries in a
  * second one; resident memory grows by at most cache_size plus
  * CACHE_OVERHEAD_PER_BLOCK bytes per block (entry, policy node, ghost slots,
- * hash bucket) plus CACHE_OVERHEAD_FIXED. The unit test measures it.
+ * frequency sketch counters, hash bucket) plus CACHE_OVERHEAD_FIXED. The
+ * unit test measures it.
  *
  * Writes: write-through by default. A write going down first removes the
  * blocks it touches; when it completes, the whole blocks it covered are
@@ -48,7 +49,8 @@
 #define CACHE_SHARD_MIN_BLOCKS 1024 /* a shard smaller than this gets no company */
 #define CACHE_CEILING_BYTES (64 * XD_GIB) /* cache_size's schema maximum */
 
-/* the entry, its ghost slots and at most two hash buckets (rounded up) */
+/* the entry, its ghost slots and sketch counters, and at most two hash
+ * buckets (rounded up) */
 _Static_assert(sizeof(struct cache_entry) + XD_CP_GHOST_BYTES_PER_ENTRY + 2 * sizeof(uint32_t) <=
                    CACHE_OVERHEAD_PER_BLOCK,
                "CACHE_OVERHEAD_PER_BLOCK is what the header comment promises");

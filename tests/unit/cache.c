@@ -1,5 +1,5 @@
 /* cache.c - unit test of the cache layer and its policies: LRU order,
- * S3-FIFO's small-to-main promotion and ghost hits, Belady's MIN against LRU
+ * S3-FIFO's small-to-main promotion, ghost hits and admission test, Belady's MIN against LRU
  * on the textbook string, TTL expiry, hits served from the cache, reads
  * refusing to insert data older than a write, write-back (dirty until
  * fsync or close, exact bytes below), one cache shared by four threads'
@@ -177,24 +177,42 @@ static void test_s3fifo(void)
     CHECK(xd_cp_evict(&p) == 2);
     CHECK(xd_cp_evict(&p) == 4); /* 3 was hit: promoted */
     CHECK(p.count.promotions == 2);
-    /* a key evicted from small (1's, 1001) comes back: straight to main */
+    /* a key evicted from small (1's, 1001) comes back: to small, as if hit
+     * there, so it leaves small for main */
     insert(&p, 1, 1001);
     CHECK(p.count.ghost_hits == 1);
-    CHECK(p.main.size == 3);
+    CHECK(p.main.size == 2 && p.small.size == 6);
     /* a key never seen goes to small */
     insert(&p, 2, 5555);
-    CHECK(p.count.ghost_hits == 1 && p.small.size == 6);
+    CHECK(p.count.ghost_hits == 1 && p.small.size == 7);
     /* a ghost is taken once */
     insert(&p, 4, 1001);
     CHECK(p.count.ghost_hits == 1);
-    /* main reinserts hit entries (counter falls) before it evicts: with
-     * small emptied, the first main victim is the unhit ghost return, 1 */
-    for (uint32_t n = 0; n < 7; n++)
-        CHECK(xd_cp_evict(&p) != XD_CP_NONE);
-    CHECK(p.small.size == 0 && p.main.size == 3);
-    xd_cp_access(&p, 0);
-    xd_cp_access(&p, 3);
-    CHECK(xd_cp_evict(&p) == 1);
+    xd_cp_destroy(&p);
+}
+
+/* Once main is full, what leaves small for main must have been seen more
+ * often (the frequency sketch) than main's next victim, which it replaces. */
+static void test_s3fifo_admission(void)
+{
+    struct xd_cp p;
+    CHECK(xd_cp_init(&p, XD_CP_S3FIFO, 10, NULL, 0, &owner) == 0);
+    for (uint32_t i = 0; i < 10; i++)
+        insert(&p, i, 2000 + i);
+    for (int round = 0; round < 3; round++)
+        for (uint32_t i = 0; i < 9; i++)
+            xd_cp_access(&p, i);
+    xd_cp_access(&p, 9);
+    /* 0..8 were hit in small: promoted while main had room (9 of 10); 9 was
+     * hit too, but seen twice, less than any of main's */
+    CHECK(xd_cp_evict(&p) == 9);
+    CHECK(p.count.promotions == 9 && p.count.refused == 1 && p.main.size == 9);
+    insert(&p, 9, 3000);
+    for (int n = 0; n < 5; n++)
+        xd_cp_access(&p, 9);
+    /* seen 6 times against main's 4: admitted, main's oldest goes */
+    CHECK(xd_cp_evict(&p) == 0);
+    CHECK(p.count.promotions == 10 && p.main.size == 9 && p.small.size == 0);
     xd_cp_destroy(&p);
 }
 
@@ -650,6 +668,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/data", dir);
     test_lru_order();
     test_s3fifo();
+    test_s3fifo_admission();
     test_min_vs_lru();
     test_config(path);
     test_hits_and_ttl(path);
