@@ -76,27 +76,41 @@ struct xt_figures {
 
 struct xt_job {
     char *path;
-    char **lines;         /* the job file, without xd_config/xd_stats/xd_KEY of the space */
+    char **lines;         /* the job file, includes expanded, without
+                           * xd_config/xd_stats/xd_KEY of the space */
+    unsigned char *options_after; /* 1: line i ends a job section running xdevice */
     size_t nlines;
+    char **xd_jobs;       /* names of the job sections running xdevice */
+    size_t nxd_jobs;
     int random_access;    /* rw=rand* somewhere */
     int sequential;       /* rw=read|write|rw somewhere */
     int writes;
     int iodepth;          /* largest iodepth= (1 when none) */
 };
 
-/* Read and check the job: it must run the xdevice engine. */
+/* --- jobfile.c: the user's job and the trial's copy ------------------------- */
+
+/* Read the job as fio does (include lines expanded); at least one job
+ * section must run the xdevice engine. -EINVAL with one line in err. */
 int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
                 size_t errlen);
 void xt_job_free(struct xt_job *job);
+/* Whether the job section name runs xdevice. */
+int xt_job_runs_xdevice(const struct xt_job *job, const char *name);
+/* The copy at path: xd_config=ini, xd_stats=stats and lat_percentiles=1 at
+ * the end of every job section running xdevice. 0, or -1 with err. */
+int xt_job_write(const struct xt_job *job, const char *path, const char *ini, const char *stats,
+                 char *err, size_t errlen);
 /* Run fio on job with config ini_path; files go to prefix.{fio,json,stats.json,err}.
  * 0 with figures, or -1 with fio's error line in err. */
 int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
                  double timeout_s, struct xt_figures *fig, char *err, size_t errlen);
 /* fio's JSON output (the last document in text) and the xd_stats document
- * (may be NULL) into figures; -1 with a line in err when text is not fio JSON
+ * (may be NULL) into figures, counting the jobs that run xdevice (job NULL:
+ * all); -1 with a line in err when text is not fio JSON
  * or a job reports an error. */
-int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_figures *fig,
-                     char *err, size_t errlen);
+int xt_figures_parse(const char *fio_json, const char *stats_json, const struct xt_job *job,
+                     struct xt_figures *fig, char *err, size_t errlen);
 /* Write text to path atomically (temp file, fsync, rename). */
 int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen);
 /* A fresh file at path (whatever was at the name is removed, never

@@ -45,9 +45,9 @@ def write(tmp_path, name, text):
     return p
 
 
-def xdtune(*args, cwd, timeout=TIMEOUT):
+def xdtune(*args, cwd, timeout=TIMEOUT, env=None):
     proc = subprocess.run([str(XDTUNE), *[str(a) for a in args]], capture_output=True, text=True,
-                          timeout=timeout, cwd=str(cwd))
+                          timeout=timeout, cwd=str(cwd), env=env)
     assert proc.returncode >= 0, f"xdtune killed by signal {-proc.returncode}\n{proc.stderr}"
     return proc
 
@@ -384,3 +384,102 @@ def test_search_keeps_the_safety_keys(engine, tmp_path):
     tried = {t["config"]["enable_checksums"]
              for t in json.loads((tmp_path / "o2" / "history.json").read_text())["trials"]}
     assert len(tried) == 2, tried
+
+
+# --- every job layout fio accepts ------------------------------------------------
+#
+# Each layout runs the smallest search there is (one trial of 0.2 s, no
+# re-measures): the point is that fio accepts the trial's copy, and that the
+# candidate's options reach the xdevice jobs and only them.
+
+DATA = "filename={d}/data.dat\nsize=4m\nbs=4k\ntime_based\nruntime=0.2\n"
+
+LAYOUTS = {
+    # the issue's job: the engine named in the job's own section, no [global]
+    "engine-in-job": {"job.fio": "[z]\nioengine=external:{e}\n" + DATA +
+                      "rw=randread\nrandom_distribution=zipf:1.2\n"},
+    "engine-in-global": {"job.fio": "[global]\nioengine=external:{e}\n" + DATA +
+                         "[z]\nrw=randread\n"},
+    # a [global] without the engine, then the engine in the job
+    "global-without-engine": {"job.fio": "[global]\n" + DATA + "[z]\nioengine=external:{e}\n"
+                              "rw=randread\n"},
+    # two xdevice jobs (one by [global], one by its own line) and a psync job
+    # that must not get the engine's options; fio's ${VAR} in the engine's path
+    "several-jobs": {"job.fio": "[global]\nioengine=external:${XDT_ENGINE}\n" + DATA +
+                     "[xd-a]\nrw=randread\n"
+                     "[plain]\nstonewall\nioengine=psync\nfilename={d}/plain.dat\nrw=read\n"
+                     "[xd-b]\nstonewall\nioengine=external:{e}\nrw=read\n"},
+    # a later [global] turns the engine on for the jobs after it only
+    "second-global": {"job.fio": "[plain]\nioengine=psync\n" + DATA + "rw=read\n"
+                      "[global]\nioengine=external:{e}\n"
+                      "[z]\nstonewall\n" + DATA + "rw=randread\n"},
+    # include files, relative to the including file's directory (xdtune runs
+    # elsewhere), one inside another
+    "include": {"jobs/job.fio": "[global]\ninclude inc/engine.inc\n[z]\ninclude inc/work.inc\n",
+                "jobs/inc/engine.inc": "; the engine\nioengine=external:{e}\ninclude data.inc\n",
+                "jobs/inc/data.inc": DATA,
+                "jobs/inc/work.inc": "rw=randread\n"},
+}
+
+
+def write_layout(tmp_path, engine, files):
+    for name, text in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text.replace("{e}", engine).replace("{d}", str(tmp_path)))
+    return tmp_path / next(iter(files))
+
+
+def tiny_search(tmp_path, job, env=None, cwd=None):
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    space = write(tmp_path, "space.ini", "async = sync|io_uring\n")
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 1, "--finalists", 1, "--repeats", 0, "--quiet",
+                  cwd=cwd or tmp_path, env=env)
+    return proc, out
+
+
+def sections(text):
+    """{section: [option lines]} of a job file."""
+    out, cur = {}, None
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if ln.startswith("["):
+            cur = ln[1:-1]
+            out.setdefault(cur, [])
+        elif ln and not ln.startswith((";", "#")) and cur is not None:
+            out[cur].append(ln)
+    return out
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_search_any_job_layout(engine, tmp_path, layout):
+    job = write_layout(tmp_path, engine, LAYOUTS[layout])
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    proc, out = tiny_search(tmp_path, job, env={**os.environ, "XDT_ENGINE": engine}, cwd=cwd)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = json.loads((out / "history.json").read_text())["trials"]
+    assert trials and all(not t["failed"] and t["figures"]["iops"] > 0 for t in trials), trials
+    copy = sections((out / "trials" / "001.fio").read_text())
+    for name, opts in copy.items():
+        runs_xd = name not in ("global", "plain")
+        assert any(o.startswith("xd_config=") for o in opts) == runs_xd, (name, opts)
+    # the xdevice jobs ran with the candidate: each published its stats
+    stats = json.loads((out / "trials" / "001.stats.json").read_text())
+    names = {j.get("name") or j.get("jobname") for j in stats["jobs"]}
+    assert names == {n for n in copy if n not in ("global", "plain")}, stats["jobs"]
+
+
+def test_search_include_errors(engine, tmp_path):
+    """A missing include and a section in an included file: one line each,
+    naming the file and line, before any trial."""
+    job = write_layout(tmp_path, engine, {"job.fio": "[global]\nioengine=external:{e}\n"
+                                          "[z]\ninclude nothere.inc\n"})
+    proc, _ = tiny_search(tmp_path, job)
+    one_line_error(proc, "job.fio:4", "include nothere.inc", "cannot read")
+    job = write_layout(tmp_path, engine, {"job.fio": "[z]\ninclude sec.inc\n",
+                                          "sec.inc": "ioengine=external:{e}\n[other]\n"})
+    proc, _ = tiny_search(tmp_path, job)
+    one_line_error(proc, "sec.inc:2", "no new section in an included file")
