@@ -59,6 +59,8 @@ int xt_point_equal(const struct xt_space *s, const struct xt_point *a, const str
 /* Columns of the encoding: numeric dims one (ordinal in [0,1]), choices one-hot. */
 unsigned xt_space_width(const struct xt_space *s);
 void xt_space_encode(const struct xt_space *s, const struct xt_point *p, double *x);
+/* bytes as the schema writes a size ("8m", "1536k"). Returns buf. */
+const char *xt_size_text(double bytes, char *buf, size_t len);
 /* "key=value key=value" of p, malloc'd. */
 char *xt_point_text(const struct xt_space *s, const struct xt_point *p);
 
@@ -167,6 +169,28 @@ unsigned xt_warmstart(const struct xt_space *s, const struct xt_job *job,
                       const struct xt_point *start, const struct xt_figures *first,
                       const struct xt_goal *g, struct xt_rule_pick *out, unsigned max);
 
+/* --- verdict.c: what the finalists' runs can say ----------------------------- */
+
+#define XT_MAX_MEAS 16
+
+struct xt_finalist {
+    const char *name;            /* "key=value ..." */
+    double values[XT_MAX_MEAS];  /* the objective's figure per run (IOPS, or p99 us) */
+    unsigned n;
+    double median;
+};
+
+enum xt_verdict_kind { XT_VERDICT_CLEAR, XT_VERDICT_TIED, XT_VERDICT_SOLE, XT_VERDICT_NOISE_UNKNOWN };
+
+/* The verdict on finalist w among n: clear only when every run of w beat
+ * every run of the others; tied when the runs of another overlap w's (the
+ * tied named with their medians, ranges and the spread of the medians);
+ * noise unknown when w ran once; sole with one finalist. text: lines
+ * starting "verdict:", malloc'd. */
+enum xt_verdict_kind xt_verdict(const struct xt_finalist *fin, unsigned n, unsigned w,
+                                int higher_better, const char *metric, char **text);
+const char *xt_verdict_name(enum xt_verdict_kind k);
+
 /* --- history.c: the JSON history ---------------------------------------------- */
 
 struct xt_history;
@@ -192,6 +216,10 @@ void xt_history_best(struct xt_history *h, const char *ini, const char *summary,
                      const struct xt_space *s, const struct xt_point *p,
                      const struct xt_figures *median, double objective, double spread_pct,
                      unsigned measurements);
+/* The verdict on the winner (after xt_history_best): its kind, its text and
+ * every finalist's runs. */
+void xt_history_verdict(struct xt_history *h, const char *kind, const char *text,
+                        const struct xt_finalist *fin, unsigned n, unsigned winner);
 int xt_history_write(struct xt_history *h, const char *path, char *err, size_t errlen);
 void xt_history_free(struct xt_history *h);
 

@@ -9,6 +9,7 @@ change with its measured effect.
 """
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -125,6 +126,35 @@ def test_search_small(engine, tmp_path):
     svg = (out / "convergence.svg").read_text()
     assert "</svg>" in svg and "best so far" in svg
     assert (out / "convergence.png").stat().st_size > 1000
+    # re-measured points are drawn apart, with their own legend entry: the
+    # chart's $again block holds exactly the trials of a configuration run before
+    seen, again = set(), []
+    for t in trials:
+        key = json.dumps(t["config"], sort_keys=True)
+        if key in seen:
+            again.append(t["trial"])
+        seen.add(key)
+    gp = (out / "convergence.gp").read_text()
+    block = gp.split("$again << EOD\n", 1)[1].split("EOD", 1)[0]
+    assert [int(float(ln.split()[0])) for ln in block.splitlines()] == again, block
+    assert "re-measured (a configuration run before)" in svg
+
+    # the verdict: computed from the finalists' runs, never "ready for production"
+    assert "production" not in text.lower(), text
+    fins = best["finalists"]
+    assert len(fins) == 2 and sum(f["winner"] for f in fins) == 1, fins
+    win = next(f for f in fins if f["winner"])
+    tied = [f for f in fins if not f["winner"] and
+            min(f["runs"]) <= max(win["runs"]) and min(win["runs"]) <= max(f["runs"])]
+    assert best["verdict"] == ("tied" if tied else "clear"), (best["verdict"], fins)
+    verdict = [ln for ln in head if "verdict:" in ln]
+    assert len(verdict) == 1, text
+    if tied:
+        assert "TIED" in verdict[0] and "spread" in verdict[0], text
+        for f in [win] + tied:
+            assert any(ln.startswith(f"# tied: {f['config']}: IOPS median") for ln in head), text
+    else:
+        assert "clear winner" in verdict[0], text
 
     # best.ini runs unchanged in the engine: write + crc32c verify, two jobs
     r = run_fio(fio_job(engine, "verify", xd={"config": out / "best.ini"}, rw="write", bs="64k",
@@ -164,7 +194,12 @@ def test_readme_example_files(engine, tmp_path):
     assert all(t["figures"]["cache_hit_ratio"] > 0 for t in trials), trials
     # the warm start's rule for random access: four times the start's 2 MiB cache
     assert trials[1]["phase"].startswith("warm start: random access")
-    assert int(trials[1]["config"]["cache_size"]) == 8 << 20, trials[1]
+    assert trials[1]["config"]["cache_size"] == "8m", trials[1]  # as the schema writes sizes
+    best = (out / "best.ini").read_text()
+    size = re.search(r"^cache_size = (\S+)$", best, re.M).group(1)
+    assert re.fullmatch(r"\d+[kmg]", size), best
+    assert re.search(r"^# tuned values: .*cache_size=\d+[kmg]\b", best, re.M), best
+    assert re.search(r"^# verdict: (noise unknown|best of the search)", best, re.M), best
 
 
 def test_unreachable_target(engine, tmp_path):
