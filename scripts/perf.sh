@@ -14,7 +14,7 @@ ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
 RUNTIME=${PERF_RUNTIME:-5}
 REPS=${PERF_REPS:-3}
 SIZE=${PERF_SIZE:-1g}
-DISK_DIR=${PERF_DISK_DIR:-/var/tmp}
+DISK_DIR=${PERF_DISK_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 TARGET=0.95
 
 die() { echo "perf: $*" >&2; exit 1; }

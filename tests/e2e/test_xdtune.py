@@ -165,9 +165,10 @@ def test_search_small(engine, tmp_path):
 
 
 def shipped(name, tmp_path, engine):
-    """A jobs/ file with its data moved to tmp_path and 256 MiB cut to 16 MiB."""
+    """A jobs/ file with 256 MiB cut to 16 MiB (its data goes to
+    $XDEVICE_SCRATCH, which the caller points at tmp_path)."""
     text = (REPO / "jobs" / name).read_text()
-    text = text.replace("/var/tmp/xdevice-tune.xdc", f"{tmp_path}/tune.xdc")
+    assert "directory=${XDEVICE_SCRATCH}" in text
     text = text.replace("size=256m", "size=16m").replace("external:build/xdevice.so", f"external:{engine}")
     return write(tmp_path, name, text)
 
@@ -179,13 +180,15 @@ def test_readme_example_files(engine, tmp_path):
     search)."""
     fill = shipped("tune-fill.fio", tmp_path, engine)
     job = shipped("tune.fio", tmp_path, engine)
+    env = {**os.environ, "XDEVICE_SCRATCH": str(tmp_path)}
     r = subprocess.run(["fio", "--output=/dev/null", str(fill)], capture_output=True, text=True,
-                       cwd=str(tmp_path), timeout=TIMEOUT)
+                       cwd=str(tmp_path), timeout=TIMEOUT, env=env)
     assert r.returncode == 0, r.stderr
+    assert (tmp_path / "xdevice-tune.xdc").is_file()
     out = tmp_path / "out"
     proc = xdtune("search", "--job", job, "--config", REPO / "jobs" / "tune-start.ini",
                   "--space", REPO / "jobs" / "tune-space.ini", "--out", out, "--budget", 3,
-                  "--finalists", 1, "--repeats", 3, "--quiet", cwd=tmp_path)
+                  "--finalists", 1, "--repeats", 3, "--quiet", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     trials = json.loads((out / "history.json").read_text())["trials"]
     assert len(trials) == 6 and not any(t["failed"] for t in trials), trials
