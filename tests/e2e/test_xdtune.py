@@ -365,6 +365,30 @@ def test_daemon_waits_for_a_filling_cache(engine, tmp_path):
     assert "cache_size = 512m" in cfg.read_text()
 
 
+def test_daemon_sizes_in_schema_units(engine, tmp_path):
+    """A 1 MiB cache on a 16 MiB zipf read set is full at once and under its
+    target: the daemon grows it, and says so in sizes as the schema writes
+    them (1m -> 4m), in its messages, the history and the config."""
+    cfg = write(tmp_path, "grow.ini", "[local]\nenable_read_cache = true\ncache_size = 1m\n"
+                "[tuning]\nenable_auto_tuning = true\ntarget_cache_hit_ratio = 0.99\n")
+    fio, status = start_fio(tmp_path, engine, cfg, 3, rw="randread", size="16m",
+                            extra="random_distribution=zipf:1.1\ninvalidate=0\n")
+    try:
+        deadline = time.time() + 30
+        while not (tmp_path / "stats.json.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        proc, hist_path = run_daemon(tmp_path, cfg, status, cycles=2)
+    finally:
+        _, err = fio.communicate(timeout=60)
+    assert proc.returncode == 0 and fio.returncode == 0, proc.stdout + proc.stderr + err
+    changes = [c for c in json.loads(hist_path.read_text())["changes"] if c["parameter"] == "cache_size"]
+    assert changes, proc.stdout
+    unit = re.compile(r"\d+[kmgt]")
+    assert all(unit.fullmatch(c["old"]) and unit.fullmatch(c["new"]) for c in changes), changes
+    assert f"set cache_size {changes[0]['old']} -> {changes[0]['new']}" in proc.stdout, proc.stdout
+    assert re.search(r"^cache_size = \d+[kmgt]$", cfg.read_text(), re.M), cfg.read_text()
+
+
 def test_daemon_needs_auto_tuning(tmp_path):
     cfg = write(tmp_path, "off.ini", "[local]\nread_ahead_kb = 128\n")
     proc = xdtune("daemon", "--config", cfg, "--fio-status", tmp_path / "s.json", cwd=tmp_path)
