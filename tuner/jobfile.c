@@ -174,8 +174,7 @@ static int section_start(struct reader *r, const char *p, const char *file, unsi
                          int depth)
 {
     if (depth > 0)
-        return fail(r, "%s:%u: %s: fio allows no new section in an included file", file,
-                     lineno, p);
+        return fail(r, "%s:%u: %s: fio allows no new section in an included file", file, lineno, p);
     int rc = section_end(r);
     if (rc)
         return rc;
@@ -217,7 +216,10 @@ static int include_line(struct reader *r, const char *p, const char *file, unsig
     const char *use = path ? path : name;
     int rc;
     if (depth + 1 >= XT_INCLUDE_DEPTH) {
-        rc = fail(r, "%s:%u: include %s: more than %d include levels (one includes itself?); allowed: up to %d", file, lineno, name, XT_INCLUDE_DEPTH - 1, XT_INCLUDE_DEPTH - 1);
+        rc = fail(
+            r,
+            "%s:%u: include %s: more than %d include levels (one includes itself?); allowed: up to %d",
+            file, lineno, name, XT_INCLUDE_DEPTH - 1, XT_INCLUDE_DEPTH - 1);
     } else {
         char note[4400];
         snprintf(note, sizeof(note), "; include %s (%s, expanded by xdtune)", name, use);
@@ -258,8 +260,9 @@ static int read_file(struct reader *r, const char *file, int depth)
     char *text = xt_read_file(file, NULL);
     if (!text) {
         int e = errno;
-        return e == ENOENT && depth > 0 ? -ENOENT
-                                        : fail(r, "%s: cannot read the job file: %s", file, strerror(e));
+        return e == ENOENT && depth > 0
+                   ? -ENOENT
+                   : fail(r, "%s: cannot read the job file: %s", file, strerror(e));
     }
     char *line = text, *nl;
     unsigned lineno = 0;
@@ -280,13 +283,14 @@ int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, 
     memset(job, 0, sizeof(*job));
     job->iodepth = 1;
     job->path = strdup(path);
-    struct reader r = { .job = job, .space = s, .err = err, .errlen = errlen };
+    struct reader r = {.job = job, .space = s, .err = err, .errlen = errlen};
     int rc = job->path ? read_file(&r, path, 0) : -ENOMEM;
     if (!rc)
         rc = section_end(&r);
     if (!rc && !job->nxd_jobs)
-        rc = fail(&r, "%s: no job section runs the xdevice engine; one needs a line "
-                  "ioengine=external:PATH/xdevice.so, in it or in a [global] section before it", path);
+        rc = fail(&r,
+                  "%s: no job section runs the xdevice engine; one needs a line ioengine=external:PATH/xdevice.so, in it or in a [global] section before it",
+                  path);
     if (rc)
         xt_job_free(job);
     return rc;
@@ -323,19 +327,21 @@ int xt_job_write(const struct xt_job *job, const char *path, const char *ini, co
 {
     int fd = xt_create(path, err, errlen);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        if (fd >= 0)
+    if (!f) { /* xt_create said why when it failed */
+        if (fd >= 0) {
             snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+            close(fd);
+        }
         return -1;
     }
     fprintf(f, "; %s as run by xdtune with one candidate config\n", job->path);
     for (size_t i = 0; i < job->nlines; i++) {
         fprintf(f, "%s\n", job->lines[i]);
         if (job->options_after[i])
-            fprintf(f, "; added by xdtune to this xdevice job\nxd_config=%s\nxd_stats=%s\n"
-                    "lat_percentiles=1\n", ini, stats);
+            fprintf(f,
+                    "; added by xdtune to this xdevice job\nxd_config=%s\nxd_stats=%s\n"
+                    "lat_percentiles=1\n",
+                    ini, stats);
     }
     if (fclose(f)) {
         snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));

@@ -61,14 +61,17 @@ static enum xt_verdict_kind tied_verdict(FILE *f, const struct xt_finalist *fin,
             lo = fmin(lo, fin[i].median);
             hi = fmax(hi, fin[i].median);
         }
-    fprintf(f, "verdict: TIED, no clear winner: the runs of %u other finalist%s overlap this "
-            "one's, so these runs cannot tell them apart (%s medians spread %.1f%%)\n", ntied,
-            ntied == 1 ? "" : "s", metric, fin[w].median ? 100.0 * (hi - lo) / fabs(fin[w].median) : 0);
+    fprintf(f,
+            "verdict: TIED, no clear winner: the runs of %u other finalist%s overlap this one's, so these runs cannot tell them apart (%s medians spread %.1f%%)\n",
+            ntied, ntied == 1 ? "" : "s", metric,
+            fin[w].median ? 100.0 * (hi - lo) / fabs(fin[w].median) : 0);
     finalist_line(f, "tied", &fin[w], metric, 1);
     for (unsigned i = 0; i < n; i++)
         if (i != w && overlaps(&fin[w], &fin[i]))
             finalist_line(f, "tied", &fin[i], metric, 0);
-    fprintf(f, "choose among the tied on other grounds (memory, simplicity), or measure again with more --repeats\n");
+    fprintf(
+        f,
+        "choose among the tied on other grounds (memory, simplicity), or measure again with more --repeats\n");
     return XT_VERDICT_TIED;
 }
 
@@ -87,22 +90,23 @@ enum xt_verdict_kind xt_verdict(const struct xt_finalist *fin, unsigned n, unsig
         return XT_VERDICT_NOISE_UNKNOWN;
     }
     if (fin[w].n < 2) {
-        fprintf(f, "verdict: noise unknown: the winner ran once (--repeats 0), so nothing says how "
-                "far its figures move from run to run; measure again (--repeats 3) before relying on it\n");
+        fprintf(
+            f,
+            "verdict: noise unknown: the winner ran once (--repeats 0), so nothing says how far its figures move from run to run; measure again (--repeats 3) before relying on it\n");
         kind = XT_VERDICT_NOISE_UNKNOWN;
     } else if (n < 2) {
-        fprintf(f, "verdict: best of the search, compared with no other finalist on repeated runs "
-                "(--finalists 1)\n");
+        fprintf(f, "verdict: best of the search, compared with no other finalist on repeated runs (--finalists 1)\n");
         finalist_line(f, "measured", &fin[w], metric, 1);
         kind = XT_VERDICT_SOLE;
     } else if (ntied) {
         kind = tied_verdict(f, fin, n, w, metric, ntied);
     } else {
         unsigned r = runner_up(fin, n, w, higher_better);
-        fprintf(f, "verdict: clear winner: every one of its %u runs beat every run of the other "
-                "%u finalist%s; the runner-up's %s median is %.1f%% %s\n", fin[w].n, n - 1,
-                n == 2 ? "" : "s", metric,
-                fin[w].median ? 100.0 * fabs(fin[w].median - fin[r].median) / fabs(fin[w].median) : 0,
+        fprintf(f,
+                "verdict: clear winner: every one of its %u runs beat every run of the other %u finalist%s; the runner-up's %s median is %.1f%% %s\n",
+                fin[w].n, n - 1, n == 2 ? "" : "s", metric,
+                fin[w].median ? 100.0 * fabs(fin[w].median - fin[r].median) / fabs(fin[w].median)
+                              : 0,
                 higher_better ? "lower" : "higher");
         finalist_line(f, "winner", &fin[w], metric, 1);
         finalist_line(f, "runner-up", &fin[r], metric, 0);
@@ -116,9 +120,13 @@ enum xt_verdict_kind xt_verdict(const struct xt_finalist *fin, unsigned n, unsig
 const char *xt_verdict_name(enum xt_verdict_kind k)
 {
     switch (k) {
-    case XT_VERDICT_CLEAR: return "clear";
-    case XT_VERDICT_TIED: return "tied";
-    case XT_VERDICT_SOLE: return "sole finalist";
-    default: return "noise unknown";
+    case XT_VERDICT_CLEAR:
+        return "clear";
+    case XT_VERDICT_TIED:
+        return "tied";
+    case XT_VERDICT_SOLE:
+        return "sole finalist";
+    default:
+        return "noise unknown";
     }
 }

@@ -11,7 +11,7 @@
 
 static struct xt_finalist finalist(const char *name, double median, double a, double b, double c)
 {
-    struct xt_finalist f = { .name = name, .n = 3, .median = median };
+    struct xt_finalist f = {.name = name, .n = 3, .median = median};
     f.values[0] = a;
     f.values[1] = b;
     f.values[2] = c;
@@ -33,7 +33,7 @@ static void test_tie(void)
     char *text;
     CHECK(xt_verdict(fin, 3, 0, 1, "IOPS", &text) == XT_VERDICT_TIED);
     CHECK_MSG(text && strstr(text, "TIED") && strstr(text, "async=sync cache_size=8m") &&
-              strstr(text, "median 950 (800..950 over 3 runs)") && strstr(text, "spread 5.0%"),
+                  strstr(text, "median 950 (800..950 over 3 runs)") && strstr(text, "spread 5.0%"),
               "%s", text);
     CHECK_MSG(!strstr(text, "cache_size=1m"), "%s", text); /* only the tied are named */
     CHECK(never_production(text));
@@ -49,7 +49,8 @@ static void test_clear(void)
     char *text;
     CHECK(xt_verdict(fin, 2, 0, 1, "IOPS", &text) == XT_VERDICT_CLEAR);
     CHECK_MSG(text && strstr(text, "clear winner") && strstr(text, "20.0% lower") &&
-              strstr(text, "runner-up: a=2"), "%s", text);
+                  strstr(text, "runner-up: a=2"),
+              "%s", text);
     free(text);
     /* p99, lower is better: the same ranges judged the other way */
     struct xt_finalist lat[2] = {
@@ -63,8 +64,8 @@ static void test_clear(void)
 
 static void test_no_evidence(void)
 {
-    struct xt_finalist one[2] = { { .name = "a=1", .n = 1, .median = 1000, .values = { 1000 } },
-                                  { .name = "a=2", .n = 1, .median = 10, .values = { 10 } } };
+    struct xt_finalist one[2] = {{.name = "a=1", .n = 1, .median = 1000, .values = {1000}},
+                                 {.name = "a=2", .n = 1, .median = 10, .values = {10}}};
     char *text;
     CHECK(xt_verdict(one, 2, 0, 1, "IOPS", &text) == XT_VERDICT_NOISE_UNKNOWN);
     CHECK_MSG(strstr(text, "noise unknown") && never_production(text), "%s", text);
