@@ -277,14 +277,36 @@ static int read_file(struct reader *r, const char *file, int depth)
     return rc;
 }
 
-int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
-                size_t errlen)
+/* fio's command-line form of a job: --name=NAME starts a job section, the
+ * options before the first one are global, --opt=value is opt=value and a
+ * bare --flag is flag. Each argument is read as the line it stands for. */
+static int read_args(struct reader *r, int argc, char *const *argv)
+{
+    int rc = 0;
+    if (argc > 0 && strncmp(argv[0], "--name=", 7))
+        rc = read_line(r, (char[]){"[global]"}, "the command line", 0, 0);
+    for (int i = 0; !rc && i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) || !argv[i][2])
+            return fail(r, "fio job argument %d \"%s\": not a job option; allowed after --: fio's --name=NAME and --option=value", i + 1, argv[i]);
+        char *line = NULL;
+        if (strncmp(argv[i], "--name=", 7) == 0 ? asprintf(&line, "[%s]", argv[i] + 7) < 0
+                                                 : !(line = strdup(argv[i] + 2)))
+            return fail(r, "out of memory reading the job");
+        rc = read_line(r, line, "the command line", (unsigned)i + 1, 0);
+        free(line);
+    }
+    return rc;
+}
+
+/* From the file at path, or (argv) from fio's command-line form. */
+static int job_load(struct xt_job *job, const char *path, int argc, char *const *argv,
+                    const struct xt_space *s, char *err, size_t errlen)
 {
     memset(job, 0, sizeof(*job));
     job->iodepth = 1;
     job->path = strdup(path);
     struct reader r = {.job = job, .space = s, .err = err, .errlen = errlen};
-    int rc = job->path ? read_file(&r, path, 0) : -ENOMEM;
+    int rc = !job->path ? -ENOMEM : argv ? read_args(&r, argc, argv) : read_file(&r, path, 0);
     if (!rc)
         rc = section_end(&r);
     if (!rc && !job->nxd_jobs)
@@ -294,6 +316,18 @@ int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, 
     if (rc)
         xt_job_free(job);
     return rc;
+}
+
+int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
+                size_t errlen)
+{
+    return job_load(job, path, 0, NULL, s, err, errlen);
+}
+
+int xt_job_load_args(struct xt_job *job, int argc, char *const *argv, const struct xt_space *s,
+                     char *err, size_t errlen)
+{
+    return job_load(job, "the fio job on the command line", argc, argv, s, err, errlen);
 }
 
 void xt_job_free(struct xt_job *job)

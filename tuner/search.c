@@ -666,7 +666,9 @@ static int setup(struct search *S, char *err, size_t errlen)
     if (!rc)
         rc = check_goal(S, err, errlen);
     if (!rc)
-        rc = xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
+        rc = S->o->job_argv ? xt_job_load_args(&S->job, S->o->job_argc, S->o->job_argv, &S->space,
+                                               err, errlen)
+                            : xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
     if (rc)
         return rc;
     if ((rc = out_dirs(S->o->out, err, errlen)))

@@ -96,6 +96,10 @@ struct xt_job {
  * section must run the xdevice engine. -EINVAL with one line in err. */
 int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
                 size_t errlen);
+/* The same from fio's command-line form (xdtune search ... -- --name=J
+ * --ioengine=... ...). */
+int xt_job_load_args(struct xt_job *job, int argc, char *const *argv, const struct xt_space *s,
+                     char *err, size_t errlen);
 void xt_job_free(struct xt_job *job);
 /* Whether the job section name runs xdevice. */
 int xt_job_runs_xdevice(const struct xt_job *job, const char *name);
@@ -229,6 +233,8 @@ enum xt_method { XT_METHOD_GP, XT_METHOD_RANDOM, XT_METHOD_GRID };
 
 struct xt_search_opts {
     const char *job, *config, *out, *space;
+    int job_argc;         /* a job in fio's command-line form (job_argv non-NULL) */
+    char *const *job_argv;
     unsigned budget;
     unsigned repeats;     /* extra measurements of each finalist */
     unsigned finalists;

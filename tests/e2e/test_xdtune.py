@@ -534,6 +534,28 @@ def test_search_any_job_layout(engine, tmp_path, layout):
     assert names == {n for n in copy if n not in ("global", "plain")}, stats["jobs"]
 
 
+def test_search_job_on_the_command_line(engine, tmp_path):
+    """fio's command-line form after --: options before the first --name are
+    global, each --name starts a job; only the xdevice job gets the options."""
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    out = tmp_path / "out"
+    proc = xdtune("search", "--config", start, "--out", out, "--space",
+                  write(tmp_path, "space.ini", "async = sync|io_uring\n"), "--budget", 1,
+                  "--finalists", 1, "--repeats", 0, "--quiet", "--",
+                  f"--ioengine=external:{engine}", f"--filename={tmp_path}/data.dat", "--size=4m",
+                  "--time_based", "--runtime=0.2", "--name=xd", "--rw=randread",
+                  "--name=plain", "--stonewall", "--ioengine=psync", f"--filename={tmp_path}/p.dat",
+                  "--rw=read", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = json.loads((out / "history.json").read_text())["trials"]
+    assert trials and all(not t["failed"] and t["figures"]["iops"] > 0 for t in trials), trials
+    copy = sections((out / "trials" / "001.fio").read_text())
+    assert list(copy) == ["global", "xd", "plain"], copy
+    assert [n for n, opts in copy.items() if any(o.startswith("xd_config=") for o in opts)] == ["xd"]
+    bad = xdtune("search", "--config", start, "--out", tmp_path / "o2", "--", "rw=read", cwd=tmp_path)
+    one_line_error(bad, "fio job argument 1", "rw=read", "--name=NAME")
+
+
 def test_search_include_errors(engine, tmp_path):
     """A missing include and a section in an included file: one line each,
     naming the file and line, before any trial."""
