@@ -100,8 +100,14 @@ static int dim_add_value(struct xt_dim *d, char *value, const char *where, char 
 static int dim_range(struct xt_dim *d, double lo, double hi, double step, int geometric,
                      const char *where, char *err, size_t errlen)
 {
-    if (lo > hi)
-        return fail(err, errlen, "%s: %s: bad bound: lo %g is above hi %g", where, d->key, lo, hi);
+    if (lo > hi) { /* the bounds as the schema writes the key: 64m, not 67108864 */
+        char *lo_text = value_text(d->key, lo), *hi_text = value_text(d->key, hi);
+        int rc = fail(err, errlen, "%s: %s: bad bound: lo %s is above hi %s", where, d->key,
+                      lo_text ? lo_text : "?", hi_text ? hi_text : "?");
+        free(lo_text);
+        free(hi_text);
+        return rc;
+    }
     if (geometric ? step <= 1 : step <= 0)
         return fail(err, errlen, "%s: %s: bad step %g: a %s step must be %s", where, d->key, step,
                     geometric ? "geometric" : "linear", geometric ? "above 1" : "above 0");

@@ -251,6 +251,7 @@ def test_failed_trial_is_recorded(engine, tmp_path):
 @pytest.mark.parametrize("space,needles", [
     ("cache_sise = 1m..8m x2\n", ["space.ini:1", "unknown parameter \"cache_sise\""]),
     ("read_ahead_kb = 512..16 x2\n", ["space.ini:1", "read_ahead_kb", "bad bound", "512"]),
+    ("cache_size = 64m..8m x2\n", ["space.ini:1", "cache_size", "lo 64m is above hi 8m"]),
     ("async = sync|fast\n", ["space.ini:1", "async", "value fast is not allowed"]),
     ("[read_ahead_kb]\nlo = 8\nhi = 64\nstep = x0\n", ["space.ini:1", "read_ahead_kb", "bad step"]),
     ("; nothing to search\nasync = io_uring\n", ["space.ini", "the space is empty"]),
