@@ -1,6 +1,7 @@
 /* convergence.c - `xdreport convergence`: xdtune's history.json drawn as
  * best-so-far against trial number (with every trial's own figure as a
- * point and failed trials marked), one gnuplot run into SVG and PNG.
+ * point, re-measurements of a configuration run before marked apart, and
+ * failed trials marked), one gnuplot run into SVG and PNG.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -46,18 +47,50 @@ static double number(const cJSON *o, const char *key, double def)
     return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 
-/* Datablocks $trials (trial, own figure), $best (trial, best so far), $failed. */
-static int write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed)
+/* Is t a configuration an earlier trial already ran (a finalist measured
+ * again, a daemon's revert)? Its point is then not a new candidate. */
+static int remeasured(const cJSON *trials, const cJSON *t)
+{
+    const cJSON *config = cJSON_GetObjectItemCaseSensitive(t, "config"), *e;
+    if (!config)
+        return 0;
+    cJSON_ArrayForEach(e, trials) {
+        if (e == t)
+            return 0;
+        if (cJSON_Compare(cJSON_GetObjectItemCaseSensitive(e, "config"), config, 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* The successful trials' own figures, first runs of a configuration
+ * (again 0) or re-measurements (again 1). */
+static unsigned write_points(FILE *f, const cJSON *trials, const char *field, int again)
+{
+    const cJSON *t;
+    unsigned n = 0;
+    cJSON_ArrayForEach(t, trials) {
+        const cJSON *fig = cJSON_GetObjectItemCaseSensitive(t, "figures");
+        if (fig && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "failed")) &&
+            remeasured(trials, t) == again) {
+            fprintf(f, "%g %g\n", number(t, "trial", 0), number(fig, field, 0));
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Datablocks $trials (trial, own figure: first runs), $again (re-measured
+ * configurations), $best (trial, best so far), $failed. */
+static int write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed, unsigned *nagain)
 {
     const cJSON *t;
     int n = 0;
     const char *field = p99 ? "p99_us" : "iops";
     fputs("$trials << EOD\n", f);
-    cJSON_ArrayForEach(t, trials) {
-        const cJSON *fig = cJSON_GetObjectItemCaseSensitive(t, "figures");
-        if (fig && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "failed")))
-            fprintf(f, "%g %g\n", number(t, "trial", 0), number(fig, field, 0));
-    }
+    write_points(f, trials, field, 0);
+    fputs("EOD\n$again << EOD\n", f);
+    *nagain = write_points(f, trials, field, 1);
     fputs("EOD\n$best << EOD\n", f);
     cJSON_ArrayForEach(t, trials) {
         double b = number(t, "best_so_far", NAN);
@@ -96,7 +129,8 @@ static const char *body =
     "set border 3 lw 1 lc rgb \"#777777\"\n"
     "set tics nomirror out scale 0.5\n"
     "set grid ytics lw 1 lc rgb \"#e4e4e4\"\n"
-    "set key top left\n"
+    "set key below\n" /* never over the points */
+
     "set xlabel \"trial\"\n";
 
 int xr_convergence_main(int argc, char **argv)
@@ -152,9 +186,9 @@ int xr_convergence_main(int argc, char **argv)
         cJSON_Delete(root);
         return 1;
     }
-    unsigned nfailed;
+    unsigned nfailed, nagain;
     fputs("# convergence.gp - written by `xdreport convergence`; run `gnuplot convergence.gp` here\n", f);
-    int npoints = write_data(f, trials, p99, &nfailed);
+    int npoints = write_data(f, trials, p99, &nfailed, &nagain);
     const char *ylabel = p99 ? "p99 latency (us), lower is better" : "IOPS, higher is better";
     for (int png = 0; png < 2; png++) {
         fputs(png ? "set terminal png size 900,500 noenhanced\nset output \"convergence.png\"\n"
@@ -165,8 +199,11 @@ int xr_convergence_main(int argc, char **argv)
         fprintf(f, "set title \"xdtune: best so far by trial%s%s (%u failed)\"\n",
                 cJSON_IsString(job) ? " - " : "", cJSON_IsString(job) ? job->valuestring : "", nfailed);
         fprintf(f, "set ylabel \"%s\"\n", ylabel);
-        fprintf(f, "plot $trials using 1:2 with points pt 7 ps 0.7 lc rgb \"#9ab\" title \"trial\", "
-                   "$best using 1:2 with steps lw 2 lc rgb \"#c33\" title \"best so far\"%s\n",
+        /* re-measured points: hollow, in another colour, so a finalist's
+         * repeated runs are not read as new candidates */
+        fprintf(f, "plot $trials using 1:2 with points pt 7 ps 0.7 lc rgb \"#9ab\" title \"trial (new configuration)\", "
+                   "%s$best using 1:2 with steps lw 2 lc rgb \"#c33\" title \"best so far\"%s\n",
+                nagain ? "$again using 1:2 with points pt 6 ps 1.0 lw 1.5 lc rgb \"#2a6\" title \"re-measured (a configuration run before)\", " : "",
                 nfailed ? ", $failed using 1:(0) with points pt 2 ps 1.2 lc rgb \"#000\" title \"failed\"" : "");
         fputs("set output\n", f);
     }

@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
 SIM=${XD_CACHESIM:-$PWD/build/xdcachesim}
-DIR=${CACHE_BENCH_DIR:-/var/tmp}
+DIR=${CACHE_BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 SIZE=$(numfmt --from=iec "$(echo "${CACHE_BENCH_SIZE:-1g}" | tr a-z A-Z)")
 REPS=${CACHE_BENCH_REPS:-3}
 RUNTIME=${CACHE_BENCH_RUNTIME:-10}

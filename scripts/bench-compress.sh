@@ -24,7 +24,7 @@
 # ROUNDS (default 3) rounds of the first three, each ratio taken within a
 # round (the codec measured right after fio, on the same chunks), and the
 # median of the rounds' ratios reported, as scripts/perf.sh pairs its runs. Data goes to
-# a directory made (mktemp) under BENCH_DIR (default /var/tmp) and removed
+# a directory made (mktemp) under BENCH_DIR (default $XDEVICE_SCRATCH, else /var/tmp) and removed
 # after; nothing else there is touched. Exit 1 if a target is
 # missed. Run by `make bench` after the main job; alone: bash scripts/bench-compress.sh
 set -euo pipefail
@@ -33,7 +33,7 @@ cd "$(dirname "$0")/.."
 rounds=${ROUNDS:-3}
 size=256m
 engine=external:build/xdevice.so
-dir=$(mktemp -d "${BENCH_DIR:-/var/tmp}/xdevice-bench-compress.XXXXXX")
+dir=$(mktemp -d "${BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}/xdevice-bench-compress.XXXXXX")
 trap 'rm -rf -- "$dir"' EXIT
 
 # fio's JSON: one job's figure (python3 only reads the result files)

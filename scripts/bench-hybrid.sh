@@ -4,9 +4,9 @@
 # Workload: fio 4 KiB random reads, random_distribution=zipf:1.2, io_uring at
 # iodepth 16, one job (thread=1), over a file 10x the hot tier's size
 # (HYBRID_BENCH_HOT, default 64m: a 640 MiB file). The cold tier is the
-# direct type on a disk directory (HYBRID_BENCH_DIR, default
-# /var/tmp/xdevice-bench-hybrid; refused if it is a tmpfs), the hot tier a
-# directory under /dev/shm.
+# direct type in a directory made (mktemp) under HYBRID_BENCH_DIR (default
+# $XDEVICE_SCRATCH, else /var/tmp; refused if it is a tmpfs), the hot tier a
+# directory made under /dev/shm.
 #
 # Each repetition lays out both files afresh (a new extent map, so the hot
 # tier starts empty), then runs
@@ -37,7 +37,7 @@ SIZE=$((HOT * 10))
 REPS=${HYBRID_BENCH_REPS:-3}
 RAMP=${HYBRID_BENCH_RAMP:-20}
 RUNTIME=${HYBRID_BENCH_RUNTIME:-10}
-DIR=${HYBRID_BENCH_DIR:-/var/tmp/xdevice-bench-hybrid}
+DIR=${HYBRID_BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 IOPS_TARGET=3
 CPU_TARGET=10
 

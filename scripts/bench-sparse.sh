@@ -41,7 +41,7 @@ cd "$(dirname "$0")/.."
 ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
 SIZE=$(numfmt --from=iec "$(echo "${SPARSE_BENCH_SIZE:-256m}" | tr a-z A-Z)")
 REPS=${SPARSE_BENCH_REPS:-3}
-DIRS=${SPARSE_BENCH_DIRS:-/var/tmp /tmp}
+DIRS=${SPARSE_BENCH_DIRS:-${XDEVICE_SCRATCH:-/var/tmp} /tmp}
 RUNTIME=${SPARSE_BENCH_RUNTIME:-3}
 ALLOC_TARGET=0.12
 TIME_TARGET=0.6

@@ -2,7 +2,8 @@
 # bench-tune-live.sh - does `xdtune daemon` bring a running zipf job's cache
 # hit ratio to its target (target_cache_hit_ratio=0.85, the cache starting at
 # about 1% of the working set) within 10 tuning intervals, while fio keeps
-# running? jobs/tune-live.fio and jobs/tune-live.ini, paths moved to OUT.
+# running? jobs/tune-live.fio and jobs/tune-live.ini, with XDEVICE_SCRATCH
+# (the job's one directory) set to OUT.
 #
 # Knobs: INTERVAL (2 s), CYCLES (10), OUT (build/bench-tune-live).
 set -euo pipefail
@@ -23,18 +24,19 @@ mkdir -p "$OUT" && touch "$OUT/.xdevice-bench-tune"
 mkdir -p "$OUT"
 out=$(realpath "$OUT")
 
-cp jobs/tune-live.ini "$out/live.ini"
-sed -e "s|/tmp/xdtune-live|$out/live|g" -e "s|^runtime=.*|runtime=$RUNTIME|" jobs/tune-live.fio > "$out/live.fio"
+export XDEVICE_SCRATCH=$out
+cp jobs/tune-live.ini "$out/xdtune-live.ini"
+sed -e "s|^runtime=.*|runtime=$RUNTIME|" jobs/tune-live.fio > "$out/live.fio"
 
 # lay the file out and warm nothing: the first run only writes it
-fio --name=layout --filename=/var/tmp/xdevice-tune-live.dat --size=256m --rw=write --bs=1m \
+fio --name=layout --filename="$out/xdevice-tune-live.dat" --size=256m --rw=write --bs=1m \
     --output=/dev/null > /dev/null
 fio --status-interval=1 --output-format=json --output="$out/live.status" "$out/live.fio" \
     > "$out/fio.log" 2>&1 &
 fio_pid=$!
 sleep 2
-build/xdtune daemon --config "$out/live.ini" --fio-status "$out/live.status" \
-    --stats "$out/live.stats.json.jsonl" --history "$out/history.json" \
+build/xdtune daemon --config "$out/xdtune-live.ini" --fio-status "$out/live.status" \
+    --stats "$out/xdtune-live.stats.json.jsonl" --history "$out/history.json" \
     --interval "$INTERVAL" --cycles "$CYCLES" | tee "$out/daemon.log"
 running=$(kill -0 "$fio_pid" 2>/dev/null && echo yes || echo no)
 fio_rc=0

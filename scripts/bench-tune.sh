@@ -21,9 +21,12 @@
 # cache target), `bench-tune.sh search` only the above; no argument, both.
 #
 # Knobs: SEEDS ("1 2 3 4 5"), GRID_REPS (2), TOP (8), REFINE (3), VERIFY (5),
-# FINALISTS (2), REPEATS (3), JOB, START, SPACE, OUT (build/bench-tune).
+# FINALISTS (2), REPEATS (3), JOB, START, SPACE, OUT (build/bench-tune);
+# XDEVICE_SCRATCH (/var/tmp): where jobs/tune-fill.fio put the container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# jobs/tune.fio reads its container from $XDEVICE_SCRATCH (README, "Scratch files")
+export XDEVICE_SCRATCH=${XDEVICE_SCRATCH:-/var/tmp}
 
 what=${1:-all}
 case "$what" in

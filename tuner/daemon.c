@@ -143,8 +143,10 @@ static void sample_stats(const char *path, struct sample *s)
 static int engine_applied(const cJSON *config, const char *key, const char *value)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(config, key);
+    int64_t bytes; /* a size is written 8m; the records say 8388608 */
     if (cJSON_IsNumber(v))
-        return v->valuedouble == strtod(value, NULL);
+        return v->valuedouble == (xd_parse_size(value, &bytes) == 0 ? (double)bytes
+                                                                    : strtod(value, NULL));
     if (cJSON_IsBool(v))
         return cJSON_IsTrue(v) == !strcmp(value, "true");
     return cJSON_IsString(v) && !strcmp(v->valuestring, value);
@@ -177,7 +179,10 @@ static int step_value(const struct xd_tunable *t, const char *cur, int dir, char
 {
     if (t->type == XD_T_ENUM || t->type == XD_T_BOOL)
         return -1;
-    double v = strtod(cur, NULL), next;
+    int64_t bytes;
+    double v = t->type == XD_T_SIZE && xd_parse_size(cur, &bytes) == 0 ? (double)bytes
+                                                                        : strtod(cur, NULL);
+    double next;
     if (t->log_scale)
         next = dir > 0 ? (v <= 0 ? t->lo > 0 ? t->lo : t->step : v * t->step) : v / t->step;
     else
@@ -186,7 +191,10 @@ static int step_value(const struct xd_tunable *t, const char *cur, int dir, char
         next = t->lo;
     if (next > t->hi || next < t->lo || next == v)
         return -1;
-    snprintf(out, len, "%.0f", next);
+    if (t->type == XD_T_SIZE)
+        xt_size_text(next, out, len); /* as the schema writes sizes: 16m */
+    else
+        snprintf(out, len, "%.0f", next);
     return 0;
 }
 
@@ -195,7 +203,12 @@ static int apply(struct daemon *D, struct xd_config *cfg, const char *key, const
                  char *old, size_t oldlen, char *err, size_t errlen)
 {
     const char *cur = xd_config_get(cfg, key);
-    snprintf(old, oldlen, "%s", cur ? cur : "");
+    const struct xd_tunable *t = xd_tunable_find(key);
+    int64_t bytes;
+    if (cur && t && t->type == XD_T_SIZE && xd_parse_size(cur, &bytes) == 0)
+        xt_size_text((double)bytes, old, oldlen);
+    else
+        snprintf(old, oldlen, "%s", cur ? cur : "");
     int rc = xd_config_set(cfg, key, value, "xdtune daemon", err, errlen);
     if (!rc)
         rc = xd_config_check(cfg, err, errlen);

@@ -192,6 +192,26 @@ void xt_history_best(struct xt_history *h, const char *ini, const char *summary,
     cJSON_AddNumberToObject(b, "measurements", measurements);
 }
 
+void xt_history_verdict(struct xt_history *h, const char *kind, const char *text,
+                        const struct xt_finalist *fin, unsigned n, unsigned winner)
+{
+    cJSON *b = cJSON_GetObjectItemCaseSensitive(h->root, "best");
+    if (!b)
+        return;
+    cJSON_AddStringToObject(b, "verdict", kind);
+    if (text)
+        cJSON_AddStringToObject(b, "verdict_text", text);
+    cJSON *list = cJSON_AddArrayToObject(b, "finalists");
+    for (unsigned i = 0; i < n; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "config", fin[i].name);
+        cJSON_AddNumberToObject(f, "median", fin[i].median);
+        cJSON_AddItemToObject(f, "runs", cJSON_CreateDoubleArray(fin[i].values, (int)fin[i].n));
+        cJSON_AddBoolToObject(f, "winner", i == winner);
+        cJSON_AddItemToArray(list, f);
+    }
+}
+
 int xt_history_write(struct xt_history *h, const char *path, char *err, size_t errlen)
 {
     char *text = cJSON_Print(h->root);

@@ -18,8 +18,6 @@
 #include "xdtune.h"
 #include "../backends/core/fileutil.h"
 
-#define XT_MAX_MEAS 16
-
 struct rec {                 /* one distinct candidate and its measurements */
     struct xt_point p;
     struct xt_figures meas[XT_MAX_MEAS];
@@ -630,7 +628,8 @@ static char *goal_text(const struct xt_goal *g)
     return t;
 }
 
-static int write_best(struct search *S, const struct rec *w, const char *path, char *err, size_t errlen)
+static int write_best(struct search *S, const struct rec *w, const char *verdict, const char *path,
+                      char *err, size_t errlen)
 {
     struct xd_config *cfg = xd_config_dup(S->start);
     char *goal = goal_text(&S->o->goal), *figs = figures_text(&w->median), *header = NULL;
@@ -638,14 +637,15 @@ static int write_best(struct search *S, const struct rec *w, const char *path, c
     const char *method = S->o->method == XT_METHOD_GP ? "gp" : S->o->method == XT_METHOD_RANDOM ? "random" : "grid";
     int rc = cfg ? xt_space_apply(&S->space, &w->p, cfg, err, errlen) : -ENOMEM;
     if (!rc && asprintf(&header,
-                        "xdtune best config, ready for production (xd_config=%s)\n"
+                        "xdtune best config (xd_config=%s)\n"
+                        "%s"
                         "tuned for: %s\n"
                         "job: %s (start config %s)\n"
                         "measured: %s (median of %u runs, %s spread %.1f%%)\n"
                         "targets: %s\n"
                         "search: %u trials, method %s, seed %lu; history: history.json\n"
                         "tuned values: %s",
-                        path, goal, S->o->job, S->o->config, figs, w->nmeas,
+                        path, verdict ? verdict : "", goal, S->o->job, S->o->config, figs, w->nmeas,
                         S->o->goal.minimize_p99 ? "p99" : "IOPS", spread_pct(S, w),
                         !xt_goal_any(&S->o->goal) ? "none given" : xt_gap(&S->o->goal, &w->median) == 0 ? "met" : "NOT met",
                         S->trials, method, S->o->seed, point) < 0)
@@ -692,6 +692,47 @@ static void draw_chart(struct search *S)
         fprintf(stderr, "xdtune: the convergence chart was not drawn (see above)\n");
 }
 
+/* The finalists' runs, in the objective's own figure, for the verdict. */
+static void finalists_of(struct search *S, struct rec **final, unsigned nfinal,
+                         struct xt_finalist *fin, char **names)
+{
+    int p99 = S->o->goal.minimize_p99;
+    for (unsigned i = 0; i < nfinal; i++) {
+        const struct rec *r = final[i];
+        names[i] = xt_point_text(&S->space, &r->p);
+        fin[i].name = names[i] ? names[i] : "?";
+        fin[i].n = r->nmeas;
+        for (unsigned m = 0; m < r->nmeas; m++)
+            fin[i].values[m] = p99 ? r->meas[m].p99_us : r->meas[m].iops;
+        fin[i].median = p99 ? r->median.p99_us : r->median.iops;
+    }
+}
+
+/* The verdict on w: its lines (malloc'd) into *text, printed unless
+ * --quiet, and recorded in the history with every finalist's runs. */
+static void judge(struct search *S, struct rec **final, unsigned nfinal, const struct rec *w,
+                  char **text)
+{
+    struct xt_finalist fin[64];
+    char *names[64];
+    unsigned wi = 0;
+    finalists_of(S, final, nfinal, fin, names);
+    for (unsigned i = 0; i < nfinal; i++)
+        if (final[i] == w)
+            wi = i;
+    const char *metric = S->o->goal.minimize_p99 ? "p99 us" : "IOPS";
+    enum xt_verdict_kind kind = xt_verdict(fin, nfinal, wi, !S->o->goal.minimize_p99, metric, text);
+    if (*text && !S->o->quiet)
+        for (const char *p = *text; *p;) {
+            size_t n = strcspn(p, "\n");
+            printf("xdtune: %.*s\n", (int)n, p);
+            p += n + (p[n] == '\n');
+        }
+    xt_history_verdict(S->hist, xt_verdict_name(kind), *text, fin, nfinal, wi);
+    for (unsigned i = 0; i < nfinal; i++)
+        free(names[i]);
+}
+
 static int report(struct search *S, struct rec **final, unsigned nfinal)
 {
     char path[4200], err[XD_ERRLEN];
@@ -711,14 +752,20 @@ static int report(struct search *S, struct rec **final, unsigned nfinal)
         free(pt);
     }
     snprintf(path, sizeof(path), "%s/best.ini", S->o->out);
-    if (write_best(S, w, path, err, sizeof(err))) {
-        fprintf(stderr, "xdtune: %s\n", err);
-        return 1;
-    }
     int met = xt_gap(&S->o->goal, &w->median) == 0;
     char *figs = figures_text(&w->median), *gap = xt_gap_text(&S->o->goal, &w->median);
+    char *verdict = NULL;
     xt_history_best(S->hist, path, figs, met, &S->space, &w->p, &w->median,
                     xt_objective(&S->o->goal, &w->median), spread_pct(S, w), w->nmeas);
+    judge(S, final, nfinal, w, &verdict);
+    int wrc = write_best(S, w, verdict, path, err, sizeof(err));
+    free(verdict);
+    if (wrc) {
+        fprintf(stderr, "xdtune: %s\n", err);
+        free(figs);
+        free(gap);
+        return 1;
+    }
     if (xt_history_write(S->hist, S->history_path, err, sizeof(err)))
         fprintf(stderr, "xdtune: %s\n", err);
     draw_chart(S);
@@ -824,7 +871,9 @@ static int setup(struct search *S, char *err, size_t errlen)
     if (!rc)
         rc = check_goal(S, err, errlen);
     if (!rc)
-        rc = xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
+        rc = S->o->job_argv ? xt_job_load_args(&S->job, S->o->job_argc, S->o->job_argv, &S->space,
+                                               err, errlen)
+                            : xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
     if (rc)
         return rc;
     if ((rc = out_dirs(S->o->out, err, errlen)))

@@ -54,6 +54,23 @@ static char *number_text(double v)
     return strdup(buf);
 }
 
+/* A grid value as the schema writes the key: sizes in units (8m, not
+ * 8388608), so best.ini, the history and every message read alike. */
+static char *value_text(const char *key, double v)
+{
+    const struct xd_tunable *t = xd_tunable_find(key);
+    if (t && t->type == XD_T_SIZE && v == floor(v) && v >= 0 && v < 9e18) {
+        char buf[32];
+        return strdup(xt_size_text(v, buf, sizeof(buf)));
+    }
+    return number_text(v);
+}
+
+const char *xt_size_text(double bytes, char *buf, size_t len)
+{
+    return xd_size_text((int64_t)bytes, buf, len);
+}
+
 /* Does the schema take key=value? err gets its line when not. */
 static int value_ok(const char *key, const char *value, char *err, size_t errlen)
 {
@@ -83,8 +100,14 @@ static int dim_add_value(struct xt_dim *d, char *value, const char *where, char 
 static int dim_range(struct xt_dim *d, double lo, double hi, double step, int geometric,
                      const char *where, char *err, size_t errlen)
 {
-    if (lo > hi)
-        return fail(err, errlen, "%s: %s: bad bound: lo %g is above hi %g", where, d->key, lo, hi);
+    if (lo > hi) { /* the bounds as the schema writes the key: 64m, not 67108864 */
+        char *lo_text = value_text(d->key, lo), *hi_text = value_text(d->key, hi);
+        int rc = fail(err, errlen, "%s: %s: bad bound: lo %s is above hi %s", where, d->key,
+                      lo_text ? lo_text : "?", hi_text ? hi_text : "?");
+        free(lo_text);
+        free(hi_text);
+        return rc;
+    }
     if (geometric ? step <= 1 : step <= 0)
         return fail(err, errlen, "%s: %s: bad step %g: a %s step must be %s", where, d->key, step,
                     geometric ? "geometric" : "linear", geometric ? "above 1" : "above 0");
@@ -92,11 +115,11 @@ static int dim_range(struct xt_dim *d, double lo, double hi, double step, int ge
     int rc = 0;
     double v = lo;
     if (geometric && lo <= 0) {
-        rc = dim_add_value(d, number_text(0), where, err, errlen);
+        rc = dim_add_value(d, value_text(d->key, 0), where, err, errlen);
         v = step;
     }
     for (; !rc && v <= hi * (1 + 1e-9); v = geometric ? v * step : v + step)
-        rc = dim_add_value(d, number_text(v), where, err, errlen);
+        rc = dim_add_value(d, value_text(d->key, v), where, err, errlen);
     return rc;
 }
 
@@ -205,7 +228,8 @@ static void dim_cap_memory(struct xt_dim *d)
     double half = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE) / 2;
     unsigned kept = 0;
     for (unsigned j = 0; j < d->nvals; j++) {
-        if (strtod(d->vals[j], NULL) <= half)
+        double v;
+        if (parse_number(d->vals[j], &v) == 0 && v <= half)
             d->vals[kept++] = d->vals[j];
         else
             free(d->vals[j]);

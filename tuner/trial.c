@@ -1,5 +1,5 @@
-/* trial.c - one trial: the job rewritten to use a candidate config, one fio
- * run with JSON output and xdevice's stats, and the figures read back.
+/* trial.c - one trial: the job copy for a candidate config (jobfile.c), one
+ * fio run with JSON output and xdevice's stats, and the figures read back.
  *
  * fio runs in xdtune's working directory, so the job's relative paths (the
  * engine, its data files) mean what they mean when the user runs it.
@@ -97,136 +97,6 @@ int xt_create(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-/* --- the job ----------------------------------------------------------------- */
-
-static const char *option_value(const char *line, const char *name)
-{
-    size_t n = strlen(name);
-    while (*line == ' ' || *line == '\t')
-        line++;
-    if (strncmp(line, name, n))
-        return NULL;
-    line += n;
-    while (*line == ' ' || *line == '\t')
-        line++;
-    if (*line != '=')
-        return NULL;
-    line++;
-    while (*line == ' ' || *line == '\t')
-        line++;
-    return line;
-}
-
-/* Lines the candidate must win over: its config file, stats path, and any
- * xd_KEY the space sets (fio's xd_KEY options override the config file). */
-static int line_dropped(const char *line, const struct xt_space *s)
-{
-    if (option_value(line, "xd_config") || option_value(line, "xd_stats"))
-        return 1;
-    for (unsigned i = 0; s && i < s->n; i++) {
-        char name[80];
-        snprintf(name, sizeof(name), "xd_%s", s->dim[i].key);
-        if (option_value(line, name))
-            return 1;
-        if (!strcmp(s->dim[i].key, "storage_type") && option_value(line, "xd_type"))
-            return 1; /* xd_type is short for xd_storage_type */
-    }
-    return 0;
-}
-
-static void job_note_line(struct xt_job *job, const char *line)
-{
-    const char *v;
-    if ((v = option_value(line, "rw")) || (v = option_value(line, "readwrite"))) {
-        if (strstr(v, "rand"))
-            job->random_access = 1;
-        else
-            job->sequential = 1;
-        if (strstr(v, "write") || strstr(v, "rw") || strstr(v, "trim"))
-            job->writes = 1;
-    }
-    if ((v = option_value(line, "iodepth")) && atoi(v) > job->iodepth)
-        job->iodepth = atoi(v);
-}
-
-int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
-                size_t errlen)
-{
-    memset(job, 0, sizeof(*job));
-    job->iodepth = 1;
-    char *text = xt_read_file(path, NULL);
-    if (!text)
-        return fail(err, errlen, "%s: cannot read the job file: %s", path, strerror(errno)), -EINVAL;
-    int engine = 0;
-    char *save = NULL;
-    job->lines = calloc(strlen(text) + 2, sizeof(char *));
-    job->path = strdup(path);
-    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        const char *v = option_value(l, "ioengine");
-        if (v && strncmp(v, "external:", 9) == 0 && strstr(v, "xdevice"))
-            engine = 1;
-        job_note_line(job, l);
-        if (!line_dropped(l, s))
-            job->lines[job->nlines++] = strdup(l);
-    }
-    free(text);
-    if (!engine) {
-        xt_job_free(job);
-        return fail(err, errlen, "%s: the job does not use the xdevice engine; it needs a line "
-                    "ioengine=external:PATH/xdevice.so", path), -EINVAL;
-    }
-    return 0;
-}
-
-void xt_job_free(struct xt_job *job)
-{
-    for (size_t i = 0; i < job->nlines; i++)
-        free(job->lines[i]);
-    free(job->lines);
-    free(job->path);
-    memset(job, 0, sizeof(*job));
-}
-
-/* The job with xd_config and xd_stats in its [global] section (one is added
- * in front when it has none). */
-static int job_write(const struct xt_job *job, const char *path, const char *ini,
-                     const char *stats, char *err, size_t errlen)
-{
-    int fd = xt_create(path, err, errlen);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        if (fd >= 0)
-            close(fd);
-        return fd < 0 ? -1 : fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-    }
-    int placed = 0;
-    fprintf(f, "; %s as run by xdtune with one candidate config\n", job->path);
-    for (size_t i = 0; i < job->nlines; i++) {
-        const char *l = job->lines[i];
-        while (*l == ' ' || *l == '\t')
-            l++;
-        if (!placed && *l == '[') {
-            if (strncmp(l, "[global]", 8)) /* the first section is a job: add a global one */
-                fputs("[global]\n", f);
-            else
-                fprintf(f, "%s\n", job->lines[i]);
-            /* lat_percentiles: fio stamps an async engine's issue time after
-             * queue() and the commit return, and xdevice's async modes often
-             * finish a request in there (a cache hit, a page-cached io_uring
-             * read): its clat is then ~0. lat (from fio's start of the I/O
-             * to its completion) is the latency a program sees. */
-            fprintf(f, "xd_config=%s\nxd_stats=%s\nlat_percentiles=1\n", ini, stats);
-            placed = 1;
-            if (strncmp(l, "[global]", 8) == 0)
-                continue;
-        }
-        fprintf(f, "%s\n", job->lines[i]);
-    }
-    if (fclose(f))
-        return fail(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-    return placed ? 0 : fail(err, errlen, "%s: the job has no section", job->path);
-}
-
 /* --- fio ------------------------------------------------------------------------ */
 
 static double now_s(void)
@@ -320,6 +190,7 @@ int xt_trial_start(const struct xt_job *job, const char *ini_path, const char *p
     memset(run, 0, sizeof(*run));
     run->pid = -1;
     run->host = host;
+    run->job = job;
     run_paths(run, prefix);
     if (!realpath(ini_path, ini_abs))
         return fail(err, errlen, "%s: %s", ini_path, strerror(errno));
@@ -340,7 +211,7 @@ int xt_trial_start(const struct xt_job *job, const char *ini_path, const char *p
     }
     unlinkat(sdir, sbase, 0); /* the engine makes it anew (never through a link) */
     close(sdir);
-    if (job_write(job, run->jobpath, ini_abs, run->stats, err, errlen)) {
+    if (xt_job_write(job, run->jobpath, ini_abs, run->stats, err, errlen)) {
         close(errfd);
         return -1;
     }
@@ -374,7 +245,7 @@ int xt_trial_finish(struct xt_run *run, double timeout_s, struct xt_figures *fig
     if (!stats_json)
         stats_json = xt_read_file(run->stats, NULL);
     double seconds = fig->seconds;
-    int rc = fio_json ? xt_figures_parse(fio_json, stats_json, fig, err, errlen)
+    int rc = fio_json ? xt_figures_parse(fio_json, stats_json, run->job, fig, err, errlen)
                       : fail(err, errlen, "%s: fio wrote no output", run->out);
     /* fio's client exits 0 when its server refused the job: the server's
      * own line says why (hosts.c) */
@@ -384,17 +255,6 @@ int xt_trial_finish(struct xt_run *run, double timeout_s, struct xt_figures *fig
     free(fio_json);
     free(stats_json);
     return rc;
-}
-
-int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
-                 double timeout_s, struct xt_figures *fig, char *err, size_t errlen)
-{
-    struct xt_run run;
-    if (xt_trial_start(job, ini_path, prefix, NULL, &run, err, errlen)) {
-        memset(fig, 0, sizeof(*fig));
-        return -1;
-    }
-    return xt_trial_finish(&run, timeout_s, fig, err, errlen);
 }
 
 /* --- figures ---------------------------------------------------------------------- */
@@ -427,8 +287,26 @@ static void stats_figures(const char *stats_json, struct xt_figures *fig)
     cJSON_Delete(doc);
 }
 
-int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_figures *fig,
-                     char *err, size_t errlen)
+/* The jobs whose figures count: those running xdevice (a job on another
+ * engine in the same file does not change with the candidate). When none
+ * is found by name (group_reporting names a group after its first job),
+ * every job counts. */
+static int job_counts(const cJSON *jobs, const cJSON *job, const struct xt_job *xj)
+{
+    const cJSON *j;
+    int any = 0;
+    if (!xj || !xj->nxd_jobs)
+        return 1;
+    cJSON_ArrayForEach(j, jobs) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "jobname");
+        any |= cJSON_IsString(name) && xt_job_runs_xdevice(xj, name->valuestring);
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(job, "jobname");
+    return !any || (cJSON_IsString(name) && xt_job_runs_xdevice(xj, name->valuestring));
+}
+
+int xt_figures_parse(const char *fio_json, const char *stats_json, const struct xt_job *xj,
+                     struct xt_figures *fig, char *err, size_t errlen)
 {
     static const char *const dirs[] = { "read", "write", "trim" };
     cJSON *doc = fiojson_last_document(fio_json);
@@ -448,6 +326,8 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_fig
             cJSON_Delete(doc);
             return -1;
         }
+        if (!job_counts(jobs, job, xj))
+            continue;
         for (int d = 0; d < 3; d++) {
             const cJSON *dir = cJSON_GetObjectItemCaseSensitive(job, dirs[d]);
             /* total latency: the job copy sets lat_percentiles=1, unless a

@@ -24,10 +24,12 @@ static void usage(FILE *f)
           "           [--target-iops N] [--target-latency-us N] [--target-p99-us N]\n"
           "           [--target-cache-hit R] [--minimize iops|p99] [--trial-timeout S] [--quiet]\n"
           "           [--hosts FILE (fio servers, one per line: trials run on them at once)]\n"
+          "       xdtune search [the options above but --job] -- --name=JOB --ioengine=external:PATH/xdevice.so ...\n"
           "       xdtune daemon --config CFG.ini [--fio-status FILE] [--stats FILE] [--history FILE]\n"
           "           [--interval S] [--cycles N] [--target-cache-hit R] [--target-iops N]\n"
           "\n"
-          "search  runs fio on JOB once per candidate config and writes DIR/best.ini,\n"
+          "search  runs fio on JOB (a job file, or after -- fio's --name=J --option=value\n"
+          "        form) once per candidate config and writes DIR/best.ini,\n"
           "        DIR/history.json and DIR/convergence.svg (see README, \"Tuning\")\n"
           "daemon  each interval reads fio's status and xdevice's stats and rewrites the\n"
           "        live-safe keys of CFG.ini, which the engine reloads\n", f);
@@ -128,6 +130,13 @@ static int search_main(int argc, char **argv)
                     shown(argv[optind - 1]));
             return 2;
         }
+    }
+    /* after "--": the job in fio's command-line form, instead of --job */
+    if (!o.job && optind > 1 && optind < argc && !strcmp(argv[optind - 1], "--")) {
+        o.job_argc = argc - optind;
+        o.job_argv = argv + optind;
+        o.job = "fio command line";
+        optind = argc;
     }
     const char *missing = !o.job ? "--job" : !o.config ? "--config" : !o.out ? "--out" : NULL;
     if (missing || optind < argc) {

@@ -60,6 +60,8 @@ int xt_point_equal(const struct xt_space *s, const struct xt_point *a, const str
 /* Columns of the encoding: numeric dims one (ordinal in [0,1]), choices one-hot. */
 unsigned xt_space_width(const struct xt_space *s);
 void xt_space_encode(const struct xt_space *s, const struct xt_point *p, double *x);
+/* bytes as the schema writes a size ("8m", "1536k"). Returns buf. */
+const char *xt_size_text(double bytes, char *buf, size_t len);
 /* "key=value key=value" of p, malloc'd. */
 char *xt_point_text(const struct xt_space *s, const struct xt_point *p);
 
@@ -77,30 +79,45 @@ struct xt_figures {
 
 struct xt_job {
     char *path;
-    char **lines;         /* the job file, without xd_config/xd_stats/xd_KEY of the space */
+    char **lines;         /* the job file, includes expanded, without
+                           * xd_config/xd_stats/xd_KEY of the space */
+    unsigned char *options_after; /* 1: line i ends a job section running xdevice */
     size_t nlines;
+    char **xd_jobs;       /* names of the job sections running xdevice */
+    size_t nxd_jobs;
     int random_access;    /* rw=rand* somewhere */
     int sequential;       /* rw=read|write|rw somewhere */
     int writes;
     int iodepth;          /* largest iodepth= (1 when none) */
 };
 
-/* Read and check the job: it must run the xdevice engine. */
+/* --- jobfile.c: the user's job and the trial's copy ------------------------- */
+
+/* Read the job as fio does (include lines expanded); at least one job
+ * section must run the xdevice engine. -EINVAL with one line in err. */
 int xt_job_load(struct xt_job *job, const char *path, const struct xt_space *s, char *err,
                 size_t errlen);
+/* The same from fio's command-line form (xdtune search ... -- --name=J
+ * --ioengine=... ...). */
+int xt_job_load_args(struct xt_job *job, int argc, char *const *argv, const struct xt_space *s,
+                     char *err, size_t errlen);
 void xt_job_free(struct xt_job *job);
-/* Run fio on job with config ini_path; files go to prefix.{fio,json,stats.json,err}.
- * 0 with figures, or -1 with fio's error line in err. */
-int xt_trial_run(const struct xt_job *job, const char *ini_path, const char *prefix,
-                 double timeout_s, struct xt_figures *fig, char *err, size_t errlen);
-/* The same as two steps, so that trials on several hosts run at once:
- * start writes the job and starts fio (on host, a fio server in --client
- * syntax, or locally when NULL); finish waits for it (timeout_s counted
- * from the start) and reads the figures. */
+/* Whether the job section name runs xdevice. */
+int xt_job_runs_xdevice(const struct xt_job *job, const char *name);
+/* The copy at path: xd_config=ini, xd_stats=stats and lat_percentiles=1 at
+ * the end of every job section running xdevice. 0, or -1 with err. */
+int xt_job_write(const struct xt_job *job, const char *path, const char *ini, const char *stats,
+                 char *err, size_t errlen);
+/* Run fio on job with config ini_path, in two steps so that trials on
+ * several hosts run at once: start writes the job copy and starts fio (on
+ * host, a fio server in --client syntax, or locally when NULL), its files
+ * prefix.{fio,json,stats.json,err}; finish waits for it (timeout_s counted
+ * from the start) and reads the figures: 0, or -1 with fio's error line. */
 struct xt_run {
     pid_t pid;
     double t0;
     const char *host;
+    const struct xt_job *job; /* whose xdevice sections count (xt_figures_parse) */
     char prefix[4200], jobpath[4400], out[4400], stats[4400], errpath[4400];
 };
 int xt_trial_start(const struct xt_job *job, const char *ini_path, const char *prefix,
@@ -108,10 +125,11 @@ int xt_trial_start(const struct xt_job *job, const char *ini_path, const char *p
 int xt_trial_finish(struct xt_run *run, double timeout_s, struct xt_figures *fig, char *err,
                     size_t errlen);
 /* fio's JSON output (the last document in text) and the xd_stats document
- * (may be NULL) into figures; -1 with a line in err when text is not fio JSON
+ * (may be NULL) into figures, counting the jobs that run xdevice (job NULL:
+ * all); -1 with a line in err when text is not fio JSON
  * or a job reports an error. */
-int xt_figures_parse(const char *fio_json, const char *stats_json, struct xt_figures *fig,
-                     char *err, size_t errlen);
+int xt_figures_parse(const char *fio_json, const char *stats_json, const struct xt_job *job,
+                     struct xt_figures *fig, char *err, size_t errlen);
 /* Write text to path atomically (temp file, fsync, rename). */
 int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen);
 /* A fresh file at path (whatever was at the name is removed, never
@@ -195,6 +213,28 @@ unsigned xt_warmstart(const struct xt_space *s, const struct xt_job *job,
                       const struct xt_point *start, const struct xt_figures *first,
                       const struct xt_goal *g, struct xt_rule_pick *out, unsigned max);
 
+/* --- verdict.c: what the finalists' runs can say ----------------------------- */
+
+#define XT_MAX_MEAS 16
+
+struct xt_finalist {
+    const char *name;            /* "key=value ..." */
+    double values[XT_MAX_MEAS];  /* the objective's figure per run (IOPS, or p99 us) */
+    unsigned n;
+    double median;
+};
+
+enum xt_verdict_kind { XT_VERDICT_CLEAR, XT_VERDICT_TIED, XT_VERDICT_SOLE, XT_VERDICT_NOISE_UNKNOWN };
+
+/* The verdict on finalist w among n: clear only when every run of w beat
+ * every run of the others; tied when the runs of another overlap w's (the
+ * tied named with their medians, ranges and the spread of the medians);
+ * noise unknown when w ran once; sole with one finalist. text: lines
+ * starting "verdict:", malloc'd. */
+enum xt_verdict_kind xt_verdict(const struct xt_finalist *fin, unsigned n, unsigned w,
+                                int higher_better, const char *metric, char **text);
+const char *xt_verdict_name(enum xt_verdict_kind k);
+
 /* --- history.c: the JSON history ---------------------------------------------- */
 
 struct xt_history;
@@ -223,6 +263,10 @@ void xt_history_best(struct xt_history *h, const char *ini, const char *summary,
 /* The last trial's host and its figures rescaled by the host's reference
  * (xt_hosts_normalise; NULL when it failed). */
 void xt_history_trial_host(struct xt_history *h, const char *host, const struct xt_figures *norm);
+/* The verdict on the winner (after xt_history_best): its kind, its text and
+ * every finalist's runs. */
+void xt_history_verdict(struct xt_history *h, const char *kind, const char *text,
+                        const struct xt_finalist *fin, unsigned n, unsigned winner);
 int xt_history_write(struct xt_history *h, const char *path, char *err, size_t errlen);
 void xt_history_free(struct xt_history *h);
 
@@ -232,6 +276,8 @@ enum xt_method { XT_METHOD_GP, XT_METHOD_RANDOM, XT_METHOD_GRID };
 
 struct xt_search_opts {
     const char *job, *config, *out, *space;
+    int job_argc;         /* a job in fio's command-line form (job_argv non-NULL) */
+    char *const *job_argv;
     unsigned budget;
     unsigned repeats;     /* extra measurements of each finalist */
     unsigned finalists;

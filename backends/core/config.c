@@ -996,6 +996,31 @@ char *xd_config_json(const struct xd_config *cfg)
     return xd_json_finish(&j);
 }
 
+const char *xd_size_text(int64_t bytes, char *buf, size_t len)
+{
+    static const char units[] = "tgmk";
+    for (int i = 0; i < 4 && bytes; i++) {
+        int64_t unit = (int64_t)1 << (10 * (4 - i));
+        if (bytes % unit == 0) {
+            snprintf(buf, len, "%" PRId64 "%c", bytes / unit, units[i]);
+            return buf;
+        }
+    }
+    snprintf(buf, len, "%" PRId64, bytes);
+    return buf;
+}
+
+/* A key's value as an INI file says it: sizes in the units the schema's
+ * defaults use (64m, not 67108864), the rest as xd_config_get gives it. */
+static const char *ini_value(const struct xd_config *cfg, int k, char *buf, size_t len)
+{
+    const char *v = xd_config_get(cfg, xd_keys[k].name);
+    int64_t bytes;
+    if (xd_keys[k].type == XD_T_SIZE && v && xd_parse_size(v, &bytes) == 0)
+        return xd_size_text(bytes, buf, len);
+    return v;
+}
+
 /* every key, or (only_set) those set from somewhere or not at their default */
 static char *config_ini(const struct xd_config *cfg, bool only_set)
 {
@@ -1015,7 +1040,8 @@ static char *config_ini(const struct xd_config *cfg, bool only_set)
             section = xd_keys[k].section;
             fprintf(out, "%s[%s]\n", k ? "\n" : "", section);
         }
-        fprintf(out, "%s = %s\n", xd_keys[k].name, xd_config_get(cfg, xd_keys[k].name));
+        char size[32];
+        fprintf(out, "%s = %s\n", xd_keys[k].name, ini_value(cfg, k, size, sizeof(size)));
     }
     fclose(out);
     xd_config_free(def);

@@ -89,5 +89,8 @@ const char *xd_escape_n(const char *value, size_t n, char *buf, size_t len);
 
 /* A SIZE value ("64m", "4k", "1gib", "4096") in bytes: 0, or -EINVAL. */
 int xd_parse_size(const char *v, int64_t *out);
+/* bytes as the schema writes sizes: the largest of t, g, m, k that divides
+ * exactly ("64m", "1536k", "4097"), what xd_parse_size reads back. Returns buf. */
+const char *xd_size_text(int64_t bytes, char *buf, size_t len);
 
 #endif

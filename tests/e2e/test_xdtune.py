@@ -9,6 +9,7 @@ change with its measured effect.
 """
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -45,9 +46,9 @@ def write(tmp_path, name, text):
     return p
 
 
-def xdtune(*args, cwd, timeout=TIMEOUT):
+def xdtune(*args, cwd, timeout=TIMEOUT, env=None):
     proc = subprocess.run([str(XDTUNE), *[str(a) for a in args]], capture_output=True, text=True,
-                          timeout=timeout, cwd=str(cwd))
+                          timeout=timeout, cwd=str(cwd), env=env)
     assert proc.returncode >= 0, f"xdtune killed by signal {-proc.returncode}\n{proc.stderr}"
     return proc
 
@@ -125,6 +126,35 @@ def test_search_small(engine, tmp_path):
     svg = (out / "convergence.svg").read_text()
     assert "</svg>" in svg and "best so far" in svg
     assert (out / "convergence.png").stat().st_size > 1000
+    # re-measured points are drawn apart, with their own legend entry: the
+    # chart's $again block holds exactly the trials of a configuration run before
+    seen, again = set(), []
+    for t in trials:
+        key = json.dumps(t["config"], sort_keys=True)
+        if key in seen:
+            again.append(t["trial"])
+        seen.add(key)
+    gp = (out / "convergence.gp").read_text()
+    block = gp.split("$again << EOD\n", 1)[1].split("EOD", 1)[0]
+    assert [int(float(ln.split()[0])) for ln in block.splitlines()] == again, block
+    assert "re-measured (a configuration run before)" in svg
+
+    # the verdict: computed from the finalists' runs, never "ready for production"
+    assert "production" not in text.lower(), text
+    fins = best["finalists"]
+    assert len(fins) == 2 and sum(f["winner"] for f in fins) == 1, fins
+    win = next(f for f in fins if f["winner"])
+    tied = [f for f in fins if not f["winner"] and
+            min(f["runs"]) <= max(win["runs"]) and min(win["runs"]) <= max(f["runs"])]
+    assert best["verdict"] == ("tied" if tied else "clear"), (best["verdict"], fins)
+    verdict = [ln for ln in head if "verdict:" in ln]
+    assert len(verdict) == 1, text
+    if tied:
+        assert "TIED" in verdict[0] and "spread" in verdict[0], text
+        for f in [win] + tied:
+            assert any(ln.startswith(f"# tied: {f['config']}: IOPS median") for ln in head), text
+    else:
+        assert "clear winner" in verdict[0], text
 
     # best.ini runs unchanged in the engine: write + crc32c verify, two jobs
     r = run_fio(fio_job(engine, "verify", xd={"config": out / "best.ini"}, rw="write", bs="64k",
@@ -135,9 +165,10 @@ def test_search_small(engine, tmp_path):
 
 
 def shipped(name, tmp_path, engine):
-    """A jobs/ file with its data moved to tmp_path and 256 MiB cut to 16 MiB."""
+    """A jobs/ file with 256 MiB cut to 16 MiB (its data goes to
+    $XDEVICE_SCRATCH, which the caller points at tmp_path)."""
     text = (REPO / "jobs" / name).read_text()
-    text = text.replace("/var/tmp/xdevice-tune.xdc", f"{tmp_path}/tune.xdc")
+    assert "directory=${XDEVICE_SCRATCH}" in text
     text = text.replace("size=256m", "size=16m").replace("external:build/xdevice.so", f"external:{engine}")
     return write(tmp_path, name, text)
 
@@ -149,13 +180,15 @@ def test_readme_example_files(engine, tmp_path):
     search)."""
     fill = shipped("tune-fill.fio", tmp_path, engine)
     job = shipped("tune.fio", tmp_path, engine)
+    env = {**os.environ, "XDEVICE_SCRATCH": str(tmp_path)}
     r = subprocess.run(["fio", "--output=/dev/null", str(fill)], capture_output=True, text=True,
-                       cwd=str(tmp_path), timeout=TIMEOUT)
+                       cwd=str(tmp_path), timeout=TIMEOUT, env=env)
     assert r.returncode == 0, r.stderr
+    assert (tmp_path / "xdevice-tune.xdc").is_file()
     out = tmp_path / "out"
     proc = xdtune("search", "--job", job, "--config", REPO / "jobs" / "tune-start.ini",
                   "--space", REPO / "jobs" / "tune-space.ini", "--out", out, "--budget", 3,
-                  "--finalists", 1, "--repeats", 3, "--quiet", cwd=tmp_path)
+                  "--finalists", 1, "--repeats", 3, "--quiet", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     trials = json.loads((out / "history.json").read_text())["trials"]
     assert len(trials) == 6 and not any(t["failed"] for t in trials), trials
@@ -164,7 +197,12 @@ def test_readme_example_files(engine, tmp_path):
     assert all(t["figures"]["cache_hit_ratio"] > 0 for t in trials), trials
     # the warm start's rule for random access: four times the start's 2 MiB cache
     assert trials[1]["phase"].startswith("warm start: random access")
-    assert int(trials[1]["config"]["cache_size"]) == 8 << 20, trials[1]
+    assert trials[1]["config"]["cache_size"] == "8m", trials[1]  # as the schema writes sizes
+    best = (out / "best.ini").read_text()
+    size = re.search(r"^cache_size = (\S+)$", best, re.M).group(1)
+    assert re.fullmatch(r"\d+[kmg]", size), best
+    assert re.search(r"^# tuned values: .*cache_size=\d+[kmg]\b", best, re.M), best
+    assert re.search(r"^# verdict: (noise unknown|best of the search)", best, re.M), best
 
 
 def test_unreachable_target(engine, tmp_path):
@@ -213,6 +251,7 @@ def test_failed_trial_is_recorded(engine, tmp_path):
 @pytest.mark.parametrize("space,needles", [
     ("cache_sise = 1m..8m x2\n", ["space.ini:1", "unknown parameter \"cache_sise\""]),
     ("read_ahead_kb = 512..16 x2\n", ["space.ini:1", "read_ahead_kb", "bad bound", "512"]),
+    ("cache_size = 64m..8m x2\n", ["space.ini:1", "cache_size", "lo 64m is above hi 8m"]),
     ("async = sync|fast\n", ["space.ini:1", "async", "value fast is not allowed"]),
     ("[read_ahead_kb]\nlo = 8\nhi = 64\nstep = x0\n", ["space.ini:1", "read_ahead_kb", "bad step"]),
     ("; nothing to search\nasync = io_uring\n", ["space.ini", "the space is empty"]),
@@ -327,6 +366,30 @@ def test_daemon_waits_for_a_filling_cache(engine, tmp_path):
     assert "cache_size = 512m" in cfg.read_text()
 
 
+def test_daemon_sizes_in_schema_units(engine, tmp_path):
+    """A 1 MiB cache on a 16 MiB zipf read set is full at once and under its
+    target: the daemon grows it, and says so in sizes as the schema writes
+    them (1m -> 4m), in its messages, the history and the config."""
+    cfg = write(tmp_path, "grow.ini", "[local]\nenable_read_cache = true\ncache_size = 1m\n"
+                "[tuning]\nenable_auto_tuning = true\ntarget_cache_hit_ratio = 0.99\n")
+    fio, status = start_fio(tmp_path, engine, cfg, 3, rw="randread", size="16m",
+                            extra="random_distribution=zipf:1.1\ninvalidate=0\n")
+    try:
+        deadline = time.time() + 30
+        while not (tmp_path / "stats.json.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        proc, hist_path = run_daemon(tmp_path, cfg, status, cycles=2)
+    finally:
+        _, err = fio.communicate(timeout=60)
+    assert proc.returncode == 0 and fio.returncode == 0, proc.stdout + proc.stderr + err
+    changes = [c for c in json.loads(hist_path.read_text())["changes"] if c["parameter"] == "cache_size"]
+    assert changes, proc.stdout
+    unit = re.compile(r"\d+[kmgt]")
+    assert all(unit.fullmatch(c["old"]) and unit.fullmatch(c["new"]) for c in changes), changes
+    assert f"set cache_size {changes[0]['old']} -> {changes[0]['new']}" in proc.stdout, proc.stdout
+    assert re.search(r"^cache_size = \d+[kmgt]$", cfg.read_text(), re.M), cfg.read_text()
+
+
 def test_daemon_needs_auto_tuning(tmp_path):
     cfg = write(tmp_path, "off.ini", "[local]\nread_ahead_kb = 128\n")
     proc = xdtune("daemon", "--config", cfg, "--fio-status", tmp_path / "s.json", cwd=tmp_path)
@@ -384,3 +447,124 @@ def test_search_keeps_the_safety_keys(engine, tmp_path):
     tried = {t["config"]["enable_checksums"]
              for t in json.loads((tmp_path / "o2" / "history.json").read_text())["trials"]}
     assert len(tried) == 2, tried
+
+
+# --- every job layout fio accepts ------------------------------------------------
+#
+# Each layout runs the smallest search there is (one trial of 0.2 s, no
+# re-measures): the point is that fio accepts the trial's copy, and that the
+# candidate's options reach the xdevice jobs and only them.
+
+DATA = "filename={d}/data.dat\nsize=4m\nbs=4k\ntime_based\nruntime=0.2\n"
+
+LAYOUTS = {
+    # the issue's job: the engine named in the job's own section, no [global]
+    "engine-in-job": {"job.fio": "[z]\nioengine=external:{e}\n" + DATA +
+                      "rw=randread\nrandom_distribution=zipf:1.2\n"},
+    "engine-in-global": {"job.fio": "[global]\nioengine=external:{e}\n" + DATA +
+                         "[z]\nrw=randread\n"},
+    # a [global] without the engine, then the engine in the job
+    "global-without-engine": {"job.fio": "[global]\n" + DATA + "[z]\nioengine=external:{e}\n"
+                              "rw=randread\n"},
+    # two xdevice jobs (one by [global], one by its own line) and a psync job
+    # that must not get the engine's options; fio's ${VAR} in the engine's path
+    "several-jobs": {"job.fio": "[global]\nioengine=external:${XDT_ENGINE}\n" + DATA +
+                     "[xd-a]\nrw=randread\n"
+                     "[plain]\nstonewall\nioengine=psync\nfilename={d}/plain.dat\nrw=read\n"
+                     "[xd-b]\nstonewall\nioengine=external:{e}\nrw=read\n"},
+    # a later [global] turns the engine on for the jobs after it only
+    "second-global": {"job.fio": "[plain]\nioengine=psync\n" + DATA + "rw=read\n"
+                      "[global]\nioengine=external:{e}\n"
+                      "[z]\nstonewall\n" + DATA + "rw=randread\n"},
+    # include files, relative to the including file's directory (xdtune runs
+    # elsewhere), one inside another
+    "include": {"jobs/job.fio": "[global]\ninclude inc/engine.inc\n[z]\ninclude inc/work.inc\n",
+                "jobs/inc/engine.inc": "; the engine\nioengine=external:{e}\ninclude data.inc\n",
+                "jobs/inc/data.inc": DATA,
+                "jobs/inc/work.inc": "rw=randread\n"},
+}
+
+
+def write_layout(tmp_path, engine, files):
+    for name, text in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text.replace("{e}", engine).replace("{d}", str(tmp_path)))
+    return tmp_path / next(iter(files))
+
+
+def tiny_search(tmp_path, job, env=None, cwd=None):
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    space = write(tmp_path, "space.ini", "async = sync|io_uring\n")
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 1, "--finalists", 1, "--repeats", 0, "--quiet",
+                  cwd=cwd or tmp_path, env=env)
+    return proc, out
+
+
+def sections(text):
+    """{section: [option lines]} of a job file."""
+    out, cur = {}, None
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if ln.startswith("["):
+            cur = ln[1:-1]
+            out.setdefault(cur, [])
+        elif ln and not ln.startswith((";", "#")) and cur is not None:
+            out[cur].append(ln)
+    return out
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_search_any_job_layout(engine, tmp_path, layout):
+    job = write_layout(tmp_path, engine, LAYOUTS[layout])
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    proc, out = tiny_search(tmp_path, job, env={**os.environ, "XDT_ENGINE": engine}, cwd=cwd)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = json.loads((out / "history.json").read_text())["trials"]
+    assert trials and all(not t["failed"] and t["figures"]["iops"] > 0 for t in trials), trials
+    copy = sections((out / "trials" / "001.fio").read_text())
+    for name, opts in copy.items():
+        runs_xd = name not in ("global", "plain")
+        assert any(o.startswith("xd_config=") for o in opts) == runs_xd, (name, opts)
+    # the xdevice jobs ran with the candidate: each published its stats
+    stats = json.loads((out / "trials" / "001.stats.json").read_text())
+    names = {j.get("name") or j.get("jobname") for j in stats["jobs"]}
+    assert names == {n for n in copy if n not in ("global", "plain")}, stats["jobs"]
+
+
+def test_search_job_on_the_command_line(engine, tmp_path):
+    """fio's command-line form after --: options before the first --name are
+    global, each --name starts a job; only the xdevice job gets the options."""
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    out = tmp_path / "out"
+    proc = xdtune("search", "--config", start, "--out", out, "--space",
+                  write(tmp_path, "space.ini", "async = sync|io_uring\n"), "--budget", 1,
+                  "--finalists", 1, "--repeats", 0, "--quiet", "--",
+                  f"--ioengine=external:{engine}", f"--filename={tmp_path}/data.dat", "--size=4m",
+                  "--time_based", "--runtime=0.2", "--name=xd", "--rw=randread",
+                  "--name=plain", "--stonewall", "--ioengine=psync", f"--filename={tmp_path}/p.dat",
+                  "--rw=read", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = json.loads((out / "history.json").read_text())["trials"]
+    assert trials and all(not t["failed"] and t["figures"]["iops"] > 0 for t in trials), trials
+    copy = sections((out / "trials" / "001.fio").read_text())
+    assert list(copy) == ["global", "xd", "plain"], copy
+    assert [n for n, opts in copy.items() if any(o.startswith("xd_config=") for o in opts)] == ["xd"]
+    bad = xdtune("search", "--config", start, "--out", tmp_path / "o2", "--", "rw=read", cwd=tmp_path)
+    one_line_error(bad, "fio job argument 1", "rw=read", "--name=NAME")
+
+
+def test_search_include_errors(engine, tmp_path):
+    """A missing include and a section in an included file: one line each,
+    naming the file and line, before any trial."""
+    job = write_layout(tmp_path, engine, {"job.fio": "[global]\nioengine=external:{e}\n"
+                                          "[z]\ninclude nothere.inc\n"})
+    proc, _ = tiny_search(tmp_path, job)
+    one_line_error(proc, "job.fio:4", "include nothere.inc", "cannot read")
+    job = write_layout(tmp_path, engine, {"job.fio": "[z]\ninclude sec.inc\n",
+                                          "sec.inc": "ioengine=external:{e}\n[other]\n"})
+    proc, _ = tiny_search(tmp_path, job)
+    one_line_error(proc, "sec.inc:2", "no new section in an included file")

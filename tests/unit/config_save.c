@@ -153,6 +153,32 @@ static void test_round_trip(void)
     xd_config_free(back);
 }
 
+/* Sizes are written as the schema writes them (64m, not 67108864), and
+ * read back to the same bytes. */
+static void test_size_units(void)
+{
+    char path[512];
+    path_in_dir(path, sizeof(path), "sizes.ini");
+    struct xd_config *cfg = xd_config_new(), *back = xd_config_new();
+    CHECK(!xd_config_set(cfg, "cache_size", "8388608", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(cfg, "cache_block_size", "16384", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(cfg, "extent_size", "1572864", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(cfg, "tmpfs_size", "2g", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(cfg, "default_file_size", "4097", "test", err, sizeof(err)));
+    CHECK_MSG(!xd_config_save(cfg, path, NULL, err, sizeof(err)), "%s", err);
+    const char *text = read_file(path);
+    CHECK_MSG(strstr(text, "cache_size = 8m\n") && strstr(text, "cache_block_size = 16k\n") &&
+              strstr(text, "extent_size = 1536k\n") && strstr(text, "tmpfs_size = 2g\n") &&
+              strstr(text, "default_file_size = 4097\n"), "%s", text);
+    CHECK_MSG(!xd_config_load(back, path, err, sizeof(err)), "%s", err);
+    CHECK(configs_equal(cfg, back));
+    char buf[32];
+    CHECK(!strcmp(xd_size_text(0, buf, sizeof(buf)), "0"));
+    CHECK(!strcmp(xd_size_text((int64_t)3 << 40, buf, sizeof(buf)), "3t"));
+    xd_config_free(cfg);
+    xd_config_free(back);
+}
+
 static void test_mode(void)
 {
     char path[512];
@@ -324,6 +350,7 @@ int main(void)
         return 1;
     test_tunables();
     test_round_trip();
+    test_size_units();
     test_mode();
     test_symlink_at_path();
     test_rewrites_race_readers();
