@@ -36,7 +36,7 @@ case ${BENCH:-quick} in
     *) echo "bench-hosts: BENCH=${BENCH}: unknown depth; allowed: quick or full" >&2; exit 2 ;;
 esac
 size=${BENCH_SIZE:-$size} runtime=${BENCH_RUNTIME:-$runtime}
-parent=${BENCH_DIR:-/var/tmp}
+parent=${BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 workloads=${BENCH_HOSTS_WORKLOADS:-jobs/bench/workloads.fio}
 read -r -a configs <<< "${BENCH_HOSTS_CONFIGS:-regular:io_uring regular:sync mmap:sync sparse:io_uring}"
 engine=$(realpath build/xdevice.so)

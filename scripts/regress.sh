@@ -32,7 +32,7 @@
 #   REGRESS_CONFIRM_REPS   runs per side and job that each adds (REGRESS_REPS)
 #   REGRESS_JOBS           job files (jobs/regress/*.fio)
 #   REGRESS_SHM_DIR        tmpfs directory for data files (/dev/shm)
-#   REGRESS_DISK_DIR       disk directory for data files (/var/tmp)
+#   REGRESS_DISK_DIR       disk directory for data files ($XDEVICE_SCRATCH, else /var/tmp)
 #   REGRESS_OUT            results directory (results/regress-<timestamp>)
 #   NEW_CFLAGS             extra CFLAGS for the working tree's engine, which
 #                          is then built into build/new instead of build/
@@ -64,7 +64,7 @@ MIN_RUNS=${REGRESS_MIN_RUNS:-5}
 CONFIRM=${REGRESS_CONFIRM:-2}
 CONFIRM_REPS=${REGRESS_CONFIRM_REPS:-$REPS}
 SHM_DIR=${REGRESS_SHM_DIR:-/dev/shm}
-DISK_DIR=${REGRESS_DISK_DIR:-/var/tmp}
+DISK_DIR=${REGRESS_DISK_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=${REGRESS_OUT:-results/regress-$STAMP}
 NCPU=$(nproc 2>/dev/null || echo 2)
