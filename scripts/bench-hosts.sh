@@ -14,7 +14,7 @@
 #
 #   BENCH=quick|full       as scripts/bench.sh: 2 s on 256 MiB, or 15 s on 1 GiB
 #   BENCH_DIR=DIR          where each server keeps its data files (default
-#                          /var/tmp): a directory that exists on every server.
+#                          $XDEVICE_SCRATCH, else /var/tmp): a directory that exists on every server.
 #                          Files are named per run and host; fio removes them
 #                          (unlink=1), the stats files are removed here when
 #                          the server is this machine and left on the others
