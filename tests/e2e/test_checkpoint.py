@@ -233,3 +233,23 @@ def test_hybrid_checkpoint_restores_cold_file_and_map_over_newer_hot_copies(
     # the hot copies of the 0x55 bytes were dropped: every hot extent was promoted anew
     tier = load_stats(stats)["jobs"][0]["layers"]["tier"]
     assert tier["promotions"] >= tier["hot_extents"], tier
+
+
+def test_boundary_waiting_for_writes_in_flight_keeps_verify_whole(engine, tmp_path, disk_dir):
+    """A boundary that finds writes in flight waits for them inside the layer
+    (writes_waited). It used to hand fio -EBUSY, whose requeue path miscounts
+    a time_based verify pass: blocks were verified against older writes.
+    Runs are repeated (bounded) until one boundary did wait."""
+    waited, runs, start = 0, 0, time.monotonic()
+    while not waited:
+        assert time.monotonic() - start < DEADLINE_S, f"no boundary waited in {runs} runs"
+        stats = tmp_path / f"w{runs}.json"
+        args = writer(engine, disk_dir, disk_dir / "ckpt", stats, xd={"async": "io_uring"},
+                      rw="randrw", iodepth=8, fsync=8, end_fsync=1, verify="crc32c",
+                      verify_fatal=1)
+        r = run_fio(args, tmp_path)
+        job = r.data["jobs"][0]
+        assert job["read"]["io_bytes"] > 0 and job["write"]["io_bytes"] > 0
+        fig = figures(stats)
+        assert fig["failed"] == 0, fig
+        waited, runs = fig["writes_waited"], runs + 1
