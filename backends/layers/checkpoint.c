@@ -10,9 +10,9 @@
  *
  * When: a flush (fsync/fdatasync) that succeeds once the interval has run
  * out is the boundary. If writes of this device are still in flight then
- * (fio does not drain before its fsync=N), new writes are held (-EBUSY:
- * the caller reaps, and its in-flight writes finish) until none is left,
- * so the copy never catches a write half done. No checkpoint is taken at
+ * (fio does not drain before its fsync=N), the next write waits inside the
+ * layer until none is left (ckpt_drain), so the copy never catches a write
+ * half done. No checkpoint is taken at
  * close: a close is no flush boundary, and programs that open and close
  * files often would multiply copies.
  *
