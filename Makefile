@@ -7,7 +7,8 @@
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make torture  tests/torture.py: random fio jobs with verify over every type
 #                 and mode (minutes; TORTURE_SEED=, TORTURE_CASES= replay)
-#   make bench    scripts/bench.sh
+#   make bench    scripts/bench.sh: the bench mix, 3 repetitions, and its report
+#   make bench-targets  scripts/bench-targets.sh: the types' own targets
 #   make perf     scripts/perf.sh
 #   make regress  scripts/regress.sh: working tree against BASE=<ref> (HEAD)
 #   make install  PREFIX=/usr/local LIBDIR=$(PREFIX)/lib DESTDIR=: the library
@@ -379,6 +380,10 @@ torture-hybrid: all
 
 bench: all
 	bash scripts/bench.sh
+
+.PHONY: bench-targets
+bench-targets: all
+	bash scripts/bench-targets.sh
 
 perf: all
 	bash scripts/perf.sh
