@@ -53,9 +53,14 @@ static const char *css =
     "details{margin-top:14px}summary{cursor:pointer;color:var(--accent)}\n"
     "code{font:13px ui-monospace,\"DejaVu Sans Mono\",monospace;background:#eef1f4;"
     "padding:1px 4px;border-radius:3px}\n"
-    "footer{color:var(--muted);font-size:13px;margin:8px 0 40px}\n";
+    "footer{color:var(--muted);font-size:13px;margin:8px 0 40px}\n"
+    ".verdict{border-left:5px solid #0a6b2b}\n"
+    ".verdict td.pick{font-weight:700;color:#0a6b2b;white-space:nowrap}\n"
+    ".warnings{border-left:5px solid #b42318;background:#fff5f4}\n"
+    ".warnings li b{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace}\n"
+    ".faster{color:#0a6b2b}.slower{color:#b42318}.noise{color:var(--muted)}\n";
 
-static void esc(FILE *f, const char *s)
+void xr_html_esc(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
@@ -67,6 +72,8 @@ static void esc(FILE *f, const char *s)
         }
     }
 }
+
+#define esc xr_html_esc
 
 /* A problem as shown on the page, without the "xdreport: " every line has. */
 static const char *problem_text(const char *line)
@@ -309,6 +316,8 @@ static void put_problems(FILE *f, const struct xr_report *r)
 static void put_nav(FILE *f, const struct xr_report *r)
 {
     fputs("<nav>", f);
+    if (r->ngroups || r->nwarnings)
+        fputs("<a href=\"#recommendation\">Recommendation</a>", f);
     if (r->nproblems)
         fputs("<a href=\"#problems\">Problems</a>", f);
     for (size_t g = 0; g < r->ngroups; g++) {
@@ -360,6 +369,7 @@ static void put_body(FILE *f, const struct xr_report *r)
 {
     put_header(f, r);
     fputs("<main class=\"wrap\">\n", f);
+    xr_html_verdict(f, r);
     put_problems(f, r);
     if (r->ncharts && !r->charts_drawn)
         fputs("<section><p class=\"lede\">No charts: gnuplot did not draw them (see Problems)."

@@ -166,6 +166,8 @@ static char *default_title(const struct xr_report *r)
 static void report_free(struct xr_report *r)
 {
     xr_charts_free(r);
+    xr_warnings_free(r);
+    xr_verdict_free(r);
     xr_timeline_free(r);
     xr_configs_free(r);
     xr_set_free(&r->set);
@@ -217,6 +219,8 @@ int xr_report_main(int argc, char **argv)
     expand_inputs(&r, argv + optind, argc - optind);
     load_inputs(&r);
     xr_configs_build(&r);
+    xr_verdict_build(&r);
+    xr_warnings_build(&r);
     xr_timeline_build(&r);
     r.title = title ? xr_mem_strdup(title) : default_title(&r);
     xr_charts_render(&r);

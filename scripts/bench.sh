@@ -3,7 +3,7 @@
 # storage type, each next to the fio engine it should be compared with, on the
 # same file, in the same run; then a report.
 #
-#   BENCH=quick|full    depth: quick (default) runs each workload 0.5 s on
+#   BENCH=quick|full    depth: quick (default) runs each workload 0.25 s on
 #                       64 MiB files (about 4 minutes on 2 cores with 3
 #                       repetitions), full 15 s on 1 GiB files
 #   BENCH_REPS=N        repetitions of every xdevice/reference pair (default 3,
@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 case ${BENCH:-quick} in
-    quick) size=64m runtime=500ms log_msec=100 ;;
+    quick) size=64m runtime=250ms log_msec=50 ;;
     full) size=1g runtime=15 log_msec=500 ;;
     *) echo "bench: BENCH=${BENCH}: unknown depth; allowed: quick or full" >&2; exit 2 ;;
 esac
@@ -107,7 +107,7 @@ use_block_device() {
 # --- running -------------------------------------------------------------------
 size_bytes=$(numfmt --from=iec "${size^^}")
 export BENCH_SIZE=$size BENCH_RUNTIME=$runtime BENCH_TMPFS_DIR=$tmpfs_dir BENCH_LOG_MSEC=$log_msec
-export BENCH_HOT_SIZE=$((size_bytes / 4))
+export BENCH_HOT_SIZE=$((size_bytes / 4 >> 20))m
 
 # Write FILE (or device) in full and flush it, so both runs of a pair start
 # from the same clean state: fio's default invalidate=1 cannot drop dirty
