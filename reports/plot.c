@@ -24,7 +24,9 @@ static const char *const palette[] = {
     "#9E0142", "#66A61E", "#1B3A6B", "#F0C808", "#A6761D",
     "#E7298A", "#2CA58D", "#B15928", "#6A3D9A", "#999933",
 };
-const char *const xr_dir_color[XR_NDIR] = { "#0072B2", "#E69F00", "#8C8C8C" };
+/* Bars that are not configurations (directions, xdevice's metrics) are in
+ * greys, outside the palette: a colour in the report means one configuration. */
+const char *const xr_dir_color[XR_NDIR] = { "#3B4A5A", "#8795A6", "#C3CCD6" };
 
 const char *xr_chart_color(size_t i)
 {

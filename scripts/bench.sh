@@ -45,10 +45,6 @@ cleanup() { # only what this run made
 trap cleanup EXIT
 dir=$(mktemp -d "$parent/xdevice-bench.XXXXXX")
 tmpfs_dir=$(mktemp -d /dev/shm/xdevice-bench.XXXXXX)
-stamp=$(date +%Y%m%d-%H%M%S)-$$
-out=results/$stamp
-mkdir -p results
-mkdir "$out" "$out/logs"
 loop_img=$dir/block.img
 
 # --- configurations ------------------------------------------------------------
@@ -79,6 +75,12 @@ if [ -n "${BENCH_ONLY:-}" ]; then
     done
     configs=("${wanted[@]}")
 fi
+# the results directory only once the knobs are known good: a refused bench
+# leaves nothing behind
+stamp=$(date +%Y%m%d-%H%M%S)-$$
+out=results/$stamp
+mkdir -p results
+mkdir "$out" "$out/logs"
 
 skip_reason() { # why a configuration cannot run here, or nothing
     case $1 in

@@ -705,3 +705,22 @@ def test_bench_report_in_chromium(bench_report, tmp_path):
     keep = os.environ.get("XD_KEEP_BENCH_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"BENCH_REPS": "1"}, ["BENCH_REPS=1", "from 2 to 100"]),
+    ({"BENCH_REPS": "three"}, ["BENCH_REPS=three", "from 2 to 100"]),
+    ({"BENCH_ONLY": "mmap,nosuch"}, ["BENCH_ONLY", "nosuch", "allowed", "hybrid-io_uring"]),
+])
+def test_bench_refuses_bad_knobs(env, words, tmp_path):
+    """One line naming the knob, the value and what is allowed; no fio run."""
+    results = REPO / "results"
+    before = set(results.iterdir()) if results.is_dir() else set()
+    p = subprocess.run(["bash", str(REPO / "scripts" / "bench.sh")], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, BENCH_DIR=str(tmp_path), **env))
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(w in lines[0] for w in words), p.stderr
+    assert list(tmp_path.iterdir()) == [], "a refused bench leaves nothing behind"
+    assert (set(results.iterdir()) if results.is_dir() else set()) == before, \
+        "a refused bench makes no results directory"
