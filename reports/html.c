@@ -188,12 +188,14 @@ static int differs(const struct xr_group *g, const char *key)
     return 0;
 }
 
-/* Every option (but bookkeeping) of every configuration, differing rows
- * marked: the labels show only what differs, this shows the rest. */
+/* Every option (but bookkeeping) of every configuration: the ones all of
+ * them share said once, in a line, and a table of the ones that differ,
+ * one column per configuration. The labels show only what differs; this
+ * shows the rest. */
 static void put_options(FILE *f, const struct xr_group *g)
 {
     const char **keys = NULL;
-    size_t nk = 0;
+    size_t nk = 0, nshared = 0;
 
     for (size_t i = 0; i < g->ncfgs; i++)
         for (size_t k = 0; k < g->cfgs[i].job->nopts; k++) {
@@ -205,28 +207,47 @@ static void put_options(FILE *f, const struct xr_group *g)
             if (j == nk && xr_opt_class(key) != XR_OPT_BOOK)
                 *(const char **)xr_mem_push(&keys, &nk, sizeof *keys) = key;
         }
-    fputs("<details><summary>Options of each configuration</summary>\n"
-          "<div class=\"scroll\"><table>\n<thead><tr><th>option</th>", f);
-    for (size_t i = 0; i < g->ncfgs; i++) {
-        fputs("<th>", f);
-        esc(f, g->cfgs[i].label);
-        fputs("</th>", f);
-    }
-    fputs("</tr></thead>\n<tbody>\n", f);
+    fputs("<details><summary>Options of each configuration</summary>\n", f);
     for (size_t k = 0; k < nk; k++) {
-        fprintf(f, "<tr%s><td>", g->ncfgs > 1 && differs(g, keys[k]) ? " class=\"diff\"" : "");
-        esc(f, keys[k]);
-        fputs("</td>", f);
-        for (size_t i = 0; i < g->ncfgs; i++) {
-            const char *v = opt_value(g->cfgs[i].job, keys[k]);
+        if (g->ncfgs > 1 && differs(g, keys[k]))
+            continue;
+        const char *v = opt_value(g->cfgs[0].job, keys[k]);
 
-            fputs("<td>", f);
-            esc(f, v ? v : "");
-            fputs("</td>", f);
+        fputs(nshared++ ? ", " : "<p>Every configuration: <code>", f);
+        esc(f, keys[k]);
+        if (v && *v) {
+            fputc('=', f);
+            esc(f, v);
         }
-        fputs("</tr>\n", f);
     }
-    fputs("</tbody></table></div>\n</details>\n", f);
+    if (nshared)
+        fputs("</code></p>\n", f);
+    if (g->ncfgs > 1 && nshared < nk) {
+        fputs("<div class=\"scroll\"><table>\n<thead><tr><th>option</th>", f);
+        for (size_t i = 0; i < g->ncfgs; i++) {
+            fputs("<th>", f);
+            esc(f, g->cfgs[i].label);
+            fputs("</th>", f);
+        }
+        fputs("</tr></thead>\n<tbody>\n", f);
+        for (size_t k = 0; k < nk; k++) {
+            if (!differs(g, keys[k]))
+                continue;
+            fputs("<tr class=\"diff\"><td>", f);
+            esc(f, keys[k]);
+            fputs("</td>", f);
+            for (size_t i = 0; i < g->ncfgs; i++) {
+                const char *v = opt_value(g->cfgs[i].job, keys[k]);
+
+                fputs("<td>", f);
+                esc(f, v ? v : "");
+                fputs("</td>", f);
+            }
+            fputs("</tr>\n", f);
+        }
+        fputs("</tbody></table></div>\n", f);
+    }
+    fputs("</details>\n", f);
     free(keys);
 }
 

@@ -724,3 +724,14 @@ def test_bench_refuses_bad_knobs(env, words, tmp_path):
     assert list(tmp_path.iterdir()) == [], "a refused bench leaves nothing behind"
     assert (set(results.iterdir()) if results.is_dir() else set()) == before, \
         "a refused bench makes no results directory"
+
+
+def test_bench_shared_options_said_once(bench_report):
+    html = (bench_report / "report.html").read_text()
+    section = html.split('<section id="w-randread-4k-qd1">', 1)[1].split("</section>", 1)[0]
+    options = section.split("<summary>Options of each configuration</summary>", 1)[1]
+    shared = re.search(r"<p>Every configuration: <code>(.*?)</code></p>", options)
+    assert shared and "rw=randread" in shared.group(1) and "bs=4k" in shared.group(1), options[:500]
+    rows = re.findall(r'<tr class="diff"><td>([^<]+)</td>', options)
+    assert "ioengine" in rows and "xd_type" in rows, rows
+    assert "rw" not in rows and "bs" not in rows, "a shared option is said once, not per column"
