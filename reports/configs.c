@@ -200,7 +200,8 @@ static size_t telling_keys(const struct item *it, size_t n, const char **keys, s
         for (size_t k = 0; k < nk; k++)
             if (always_shown(keys[k]) == !pass && (refines(it, n, cls, keys[k]) || !pass))
                 kept[nkept++] = keys[k];
-    memcpy(keys, kept, nkept * sizeof *keys);
+    if (nkept)      /* keys is NULL when nothing differs */
+        memcpy(keys, kept, nkept * sizeof *keys);
     free(kept);
     free(cls);
     return nkept;
