@@ -272,7 +272,12 @@ static void put_workload(FILE *f, const struct xr_report *r, size_t g)
     }
     fputs(". Latencies are fio's total latency (lat) where the job set lat_percentiles=1, "
           "otherwise its completion latency (clat); the best figure of each "
-          "column is in <b>bold green</b>.</p>\n", f);
+          "column is in <b>bold green</b>.", f);
+    if (xr_group_max_reps(grp) > 1)
+        fprintf(f, " Each configuration ran up to %zu times: its row shows the run with the "
+                   "median IOPS; the ratio column and the recommendation use every run.",
+                xr_group_max_reps(grp));
+    fputs("</p>\n", f);
     put_table(f, t, 1);
     put_charts(f, r, XR_SEC_WORKLOAD, (int)g);
     put_charts(f, r, XR_SEC_TIME, (int)g);

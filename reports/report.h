@@ -208,6 +208,16 @@ void xr_md_verdict(FILE *f, const struct xr_report *r);
 /* summary.c: s as Markdown text (table-safe) */
 void xr_md_text(FILE *f, const char *s);
 
+/* The most repetitions any configuration of a workload has. */
+static inline size_t xr_group_max_reps(const struct xr_group *g)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < g->ncfgs; i++)
+        n = g->cfgs[i].nreps > n ? g->cfgs[i].nreps : n;
+    return n;
+}
+
 /* Directions with I/O in a configuration, and whether it did any. */
 static inline int xr_cfg_has_dir(const struct xr_cfg *c, int d)
 {

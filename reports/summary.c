@@ -112,7 +112,12 @@ static void md_workloads(FILE *f, const struct xr_report *r)
             md_text(f, grp->differ);
         }
         fputs(". Latencies are fio's total latency (lat) where the job set lat_percentiles=1, "
-              "otherwise its completion latency (clat).\n\n", f);
+              "otherwise its completion latency (clat).", f);
+        if (xr_group_max_reps(grp) > 1)
+            fprintf(f, " Each configuration ran up to %zu times: its row shows the run with the "
+                       "median IOPS; the ratio column and the recommendation use every run.",
+                    xr_group_max_reps(grp));
+        fputs("\n\n", f);
         md_table(f, t);
         md_charts(f, r, XR_SEC_WORKLOAD, (int)g);
         md_charts(f, r, XR_SEC_TIME, (int)g);
