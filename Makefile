@@ -7,8 +7,9 @@
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make torture  tests/torture.py: random fio jobs with verify over every type
 #                 and mode (minutes; TORTURE_SEED=, TORTURE_CASES= replay)
-#   make bench    scripts/bench.sh; HOSTS=FILE: on every fio server FILE names
-#                 (scripts/bench-hosts.sh, README "Many hosts")
+#   make bench    scripts/bench.sh: the bench mix, 3 repetitions, and its report;
+#                 HOSTS=FILE: on every fio server FILE names (scripts/bench-hosts.sh)
+#   make bench-targets  scripts/bench-targets.sh: the types' own targets
 #   make perf     scripts/perf.sh
 #   make regress  scripts/regress.sh: working tree against BASE=<ref> (HEAD)
 #   make regress-selftest  the regression gate's real proofs (minutes): a
@@ -382,6 +383,10 @@ torture-hybrid: all
 
 bench: all
 	bash scripts/bench.sh
+
+.PHONY: bench-targets
+bench-targets: all
+	bash scripts/bench-targets.sh
 
 perf: all
 	bash scripts/perf.sh

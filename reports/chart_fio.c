@@ -95,6 +95,84 @@ static void chart_throughput(struct xr_plot *gp, int gi, int bw)
     free(sub);
 }
 
+/* The k-th configuration to draw when a chart can take only some: the
+ * recommended one, its ties and their references first (verdict.c). */
+static size_t cfg_in_order(const struct xr_report *r, int gi, size_t k)
+{
+    return r->verdicts ? r->verdicts[gi].order[k] : k;
+}
+
+/* Mean IOPS over a configuration's repetitions (geometric, as verdict.c). */
+static double pair_value(const struct xr_report *r, int gi, long i)
+{
+    return i >= 0 && r->verdicts ? r->verdicts[gi].cfg[i].gmean_iops : NAN;
+}
+
+/* Per bench configuration, xdevice's bar beside its fio reference's, in two
+ * colours, with the paired ratio in the category label. */
+static void chart_pairs(struct xr_plot *gp, int gi)
+{
+    const struct xr_group *g = &gp->r->groups[gi];
+    const struct xr_verdict *v = gp->r->verdicts ? &gp->r->verdicts[gi] : NULL;
+    struct xr_bars b = { 0 };
+    size_t n = 0;
+    double top = 0, scale;
+    char **cats;
+
+    for (size_t i = 0; v && i < g->ncfgs; i++)
+        n += v->cfg[i].ref >= 0;
+    if (!n)
+        return;
+    xr_bars_alloc(&b, n, 2);
+    cats = xr_mem_alloc((n + 1) * sizeof *cats);
+    n = 0;
+    for (size_t i = 0; i < g->ncfgs; i++) {
+        const struct xr_cfg_verdict *c = &v->cfg[i];
+
+        if (c->ref < 0)
+            continue;
+        cats[n] = c->vs_ref.ok ? xr_mem_printf("%s %.2f×", g->cfgs[i].bench_name, c->vs_ref.ratio)
+                               : xr_mem_strdup(g->cfgs[i].bench_name);
+        b.cat[n] = cats[n];
+        b.val[n * 2] = pair_value(gp->r, gi, (long)i);
+        b.val[n * 2 + 1] = pair_value(gp->r, gi, c->ref);
+        top = fmax(top, fmax(b.val[n * 2], b.val[n * 2 + 1]));
+        n++;
+    }
+    scale = top >= 1e6 ? 1e6 : top >= 1e4 ? 1e3 : 1;
+    b.ylabel = scale == 1e6 ? "IOPS (millions)" : scale == 1e3 ? "IOPS (thousands)" : "IOPS";
+    for (size_t k = 0; k < n * 2; k++) {
+        char txt[32];
+
+        xr_fmt_si(txt, sizeof txt, b.val[k]);
+        b.text[k] = xr_mem_strdup(txt);
+        b.val[k] /= scale;
+    }
+    b.ser_name[0] = "xdevice";
+    b.ser_color[0] = XR_COLOR_XDEVICE;
+    b.ser_name[1] = "fio reference (same file)";
+    b.ser_color[1] = XR_COLOR_REFERENCE;
+    char *name = xr_mem_printf("%s-pairs", g->slug);
+    char *title = xr_plot_title(gp->r, gi, "xdevice vs its fio reference");
+    char *sub = xr_mem_printf("%s · IOPS, geometric mean over the runs · label: paired ratio",
+                              *g->versions ? g->versions : "fio");
+    struct xr_chart_spec spec = {
+        name, title, sub,
+        "Each bench configuration's xdevice run (dark) beside fio's own engine on the same file "
+        "(grey): IOPS, read + write, geometric mean over the repetitions. The factor after each "
+        "name is the paired ratio; its interval is in the table above. Higher is better.",
+        gi, XR_SEC_WORKLOAD,
+    };
+    xr_plot_bars(gp, &spec, &b);
+    xr_bars_free(&b);
+    for (size_t k = 0; k < n; k++)
+        free(cats[k]);
+    free(cats);
+    free(name);
+    free(title);
+    free(sub);
+}
+
 /* Draw a line chart of the workload, named SLUG-suffix, then free it. */
 static void workload_lines(struct xr_plot *gp, int gi, struct xr_linechart *L, size_t total,
                            const char *suffix, const char *what, const char *note)
@@ -139,7 +217,9 @@ static void chart_percentiles(struct xr_plot *gp, int gi)
                  xr_pct_name[p], p, p + 1 < np ? ", " : ")\n");
     snprintf(xtics + strlen(xtics), sizeof xtics - strlen(xtics), "set xrange [-0.3:%f]",
              np - 0.7);
-    for (size_t i = 0; i < g->ncfgs; i++) {
+    for (size_t k = 0; k < g->ncfgs; k++) {
+        size_t i = cfg_in_order(gp->r, gi, k);
+
         for (int d = 0; d < XR_NDIR; d++) {
             const struct xr_dir *dir = &g->cfgs[i].job->dir[d];
             struct xr_curve *cv;
@@ -212,7 +292,9 @@ static void chart_bins(struct xr_plot *gp, int gi, int cdf)
                               .ymax = cdf ? 100 : NAN, .with = cdf ? "steps" : "lines" };
     size_t total = 0;
 
-    for (size_t i = 0; i < g->ncfgs; i++) {
+    for (size_t k = 0; k < g->ncfgs; k++) {
+        size_t i = cfg_in_order(gp->r, gi, k);
+
         for (int d = 0; d < XR_NDIR; d++) {
             const struct xr_dir *dir = &g->cfgs[i].job->dir[d];
             struct xr_curve *cv;
@@ -239,6 +321,7 @@ static void chart_bins(struct xr_plot *gp, int gi, int cdf)
 
 void xr_charts_workload(struct xr_plot *p, int group)
 {
+    chart_pairs(p, group);
     chart_throughput(p, group, 0);
     chart_throughput(p, group, 1);
     chart_percentiles(p, group);

@@ -103,6 +103,24 @@ static char *time_sub(const struct xr_report *r, int gi, size_t shown, size_t to
     return xr_mem_strdup("fio logs that no job in the inputs names (write_*_log)");
 }
 
+/* The lines in the order a chart that can draw only some takes them: by
+ * their configuration's place in the recommendation (verdict.c: the best,
+ * its ties and their references first), lines of no configuration last. */
+static size_t *lines_in_order(const struct xr_report *r, int gi)
+{
+    size_t *order = xr_mem_alloc((r->nlines + 1) * sizeof *order), n = 0;
+    size_t ncfgs = gi >= 0 && r->verdicts ? r->groups[gi].ncfgs : 0;
+
+    for (size_t k = 0; k < ncfgs; k++)
+        for (size_t i = 0; i < r->nlines; i++)
+            if (r->lines[i].group == gi && r->lines[i].cfg == (long)r->verdicts[gi].order[k])
+                order[n++] = i;
+    for (size_t i = 0; i < r->nlines; i++)      /* everything the loop above did not take */
+        if (!(r->lines[i].group == gi && r->lines[i].cfg >= 0 && r->lines[i].cfg < (long)ncfgs))
+            order[n++] = i;
+    return order;
+}
+
 static void chart_over_time(struct xr_plot *gp, int gi, enum tkind k)
 {
     const struct xr_report *r = gp->r;
@@ -123,7 +141,10 @@ static void chart_over_time(struct xr_plot *gp, int gi, enum tkind k)
     L.lat_axes = L.logy ? XR_LAT_Y : 0;
     if (k == T_LAT && !L.logy)
         L.ylabel = "latency (µs)";
-    for (size_t i = 0; i < r->nlines && L.nc < XR_MAX_CURVES; i++) {
+    size_t *order = lines_in_order(r, gi);
+
+    for (size_t o = 0; o < r->nlines && L.nc < XR_MAX_CURVES; o++) {
+        size_t i = order[o];
         const struct xr_line *l = &r->lines[i];
         int hist = strcmp(l->kind, "hist") == 0;
 
@@ -133,6 +154,7 @@ static void chart_over_time(struct xr_plot *gp, int gi, enum tkind k)
         if (hist && L.nc < XR_MAX_CURVES)
             time_curve(&L, l, " p99 (hist)", l->p99, 4, i, scale, k);
     }
+    free(order);
     if (xr_lines_drawable(&L)) {
         char *name = gi >= 0 ? xr_mem_printf("%s-%s", r->groups[gi].slug, time_slug[k])
                              : xr_mem_printf("logs-%s", time_slug[k]);

@@ -127,7 +127,7 @@ static void chart_xdevice(struct xr_plot *gp, enum xkind k)
         b.val[i] /= scale;
     for (size_t s = 0; s < ns; s++) {
         b.ser_name[s] = ns > 1 ? xd_charts[k].ser[s] : NULL;
-        b.ser_color[s] = xr_chart_color(s);
+        b.ser_color[s] = xr_dir_color[s];     /* metrics, not configurations: greys */
     }
     b.ylabel = xd_ylabel(k, scale);
     if (k == X_HIT)

@@ -200,7 +200,8 @@ static size_t telling_keys(const struct item *it, size_t n, const char **keys, s
         for (size_t k = 0; k < nk; k++)
             if (always_shown(keys[k]) == !pass && (refines(it, n, cls, keys[k]) || !pass))
                 kept[nkept++] = keys[k];
-    memcpy(keys, kept, nkept * sizeof *keys);
+    if (nkept)      /* keys is NULL when nothing differs */
+        memcpy(keys, kept, nkept * sizeof *keys);
     free(kept);
     free(cls);
     return nkept;
@@ -285,32 +286,156 @@ static void add_version(char **list, const char *v)
     *list = next;
 }
 
+/* The run a file belongs to: its name without the extension and, for
+ * NAME.rK (K digits), without ".rK": repetitions of one configuration. */
+static char *run_of(const char *path, unsigned *rep)
+{
+    char *base = xr_basename_noext(path);
+    char *dot = strrchr(base, '.');
+
+    *rep = 1;
+    if (dot && dot[1] == 'r' && dot[2] && strspn(dot + 2, "0123456789") == strlen(dot + 2)) {
+        *rep = (unsigned)strtoul(dot + 2, NULL, 10);
+        *dot = '\0';
+    }
+    return base;
+}
+
+/* The ordinal of job j among the jobs of its document with the same name. */
+static size_t ordinal_of(const struct xr_doc *doc, size_t j)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < j; i++)
+        k += strcmp(doc->jobs[i].name, doc->jobs[j].name) == 0;
+    return k;
+}
+
+double xr_rep_iops(const struct xr_job *job)
+{
+    return job->dir[XR_READ].iops + job->dir[XR_WRITE].iops + job->dir[XR_TRIM].iops;
+}
+
+/* The configuration of a repetition already seen: same run, same job. */
+static struct xr_cfg *cfg_of_run(struct xr_group *g, const char *run, const struct xr_doc *doc,
+                                 size_t j)
+{
+    for (size_t i = 0; i < g->ncfgs; i++) {
+        struct xr_cfg *c = &g->cfgs[i];
+
+        if (strcmp(c->run, run) == 0 && ordinal_of(c->doc, c->job_index) == ordinal_of(doc, j)
+            && c->doc->path != doc->path && strcmp(c->doc->path, doc->path))
+            return c;
+    }
+    return NULL;
+}
+
+/* scripts/bench.sh's names: NAME.xdevice and NAME.reference */
+static void bench_side(struct xr_cfg *c)
+{
+    static const char *const suffix[] = { ".xdevice", ".reference" };
+
+    for (int s = 0; s < 2; s++) {
+        size_t n = strlen(c->run), k = strlen(suffix[s]);
+
+        if (n > k && strcmp(c->run + n - k, suffix[s]) == 0) {
+            c->side = s ? XR_SIDE_REFERENCE : XR_SIDE_XDEVICE;
+            c->bench_name = xr_mem_strndup(c->run, n - k);
+        }
+    }
+}
+
+static void add_rep(struct xr_cfg *c, const struct xr_doc *doc, size_t j, unsigned number)
+{
+    struct xr_rep *rp = xr_mem_push(&c->reps, &c->nreps, sizeof *rp);
+
+    rp->number = number;
+    rp->doc = doc;
+    rp->job = &doc->jobs[j];
+    rp->job_index = j;
+}
+
+/* The representative repetition, the one tables and charts show: the
+ * median by IOPS (the lower middle one of an even number). */
+static void pick_median_rep(struct xr_cfg *c)
+{
+    size_t best = 0;
+
+    for (size_t i = 0; i < c->nreps; i++) {
+        size_t below = 0;
+        double v = xr_rep_iops(c->reps[i].job);
+
+        for (size_t k = 0; k < c->nreps; k++) {
+            double w = xr_rep_iops(c->reps[k].job);
+            below += w < v || (w == v && k < i);
+        }
+        if (below == (c->nreps - 1) / 2)
+            best = i;
+    }
+    c->doc = c->reps[best].doc;
+    c->job = c->reps[best].job;
+    c->job_index = c->reps[best].job_index;
+}
+
+static int all_bench(const struct xr_group *g)
+{
+    for (size_t i = 0; i < g->ncfgs; i++)
+        if (g->cfgs[i].side == XR_SIDE_NONE)
+            return 0;
+    return g->ncfgs > 0;
+}
+
+/* A bench's runs in pairs: each xdevice configuration, then its reference. */
+static int by_pair(const void *a, const void *b)
+{
+    const struct xr_cfg *x = a, *y = b;
+    int c = strcmp(x->bench_name, y->bench_name);
+
+    return c ? c : (int)x->side - (int)y->side;
+}
+
 static void collect_groups(struct xr_report *r)
 {
     for (size_t i = 0; i < r->set.ndocs; i++) {
         const struct xr_doc *doc = &r->set.docs[i];
+        unsigned rep;
+        char *run;
 
         if (doc->stream_pos + 1 != doc->stream_len)
             continue;
         add_version(&r->versions, doc->fio_version);
+        run = run_of(doc->path, &rep);
         for (size_t j = 0; j < doc->njobs; j++) {
             struct xr_group *g = group_for(r, doc->jobs[j].name);
-            struct xr_cfg *c = xr_mem_push(&g->cfgs, &g->ncfgs, sizeof *c);
+            struct xr_cfg *c = cfg_of_run(g, run, doc, j);
 
-            c->doc = doc;
-            c->job = &doc->jobs[j];
-            c->job_index = j;
+            if (!c) {
+                c = xr_mem_push(&g->cfgs, &g->ncfgs, sizeof *c);
+                c->doc = doc;
+                c->job = &doc->jobs[j];
+                c->job_index = j;
+                c->run = xr_mem_strdup(run);
+                bench_side(c);
+            }
+            add_rep(c, doc, j, rep);
             add_version(&g->versions, doc->fio_version);
             for (int d = 0; d < XR_NDIR; d++)
-                if (xr_cfg_has_dir(c, d))
+                if (doc->jobs[j].dir[d].total_ios > 0)
                     g->dirs |= 1u << d;
         }
+        free(run);
+    }
+    for (size_t g = 0; g < r->ngroups; g++) {
+        for (size_t i = 0; i < r->groups[g].ncfgs; i++)
+            pick_median_rep(&r->groups[g].cfgs[i]);
+        if (all_bench(&r->groups[g]))
+            qsort(r->groups[g].cfgs, r->groups[g].ncfgs, sizeof *r->groups[g].cfgs, by_pair);
     }
 }
 
 static char *cfg_fallback(const struct xr_cfg *c, size_t njobs_same_name)
 {
-    char *base = xr_basename_noext(c->doc->path);
+    char *base = xr_mem_strdup(c->run);
     char *out;
 
     if (njobs_same_name < 2)
@@ -328,6 +453,23 @@ static size_t jobs_named(const struct xr_doc *doc, const char *name)
     for (size_t j = 0; j < doc->njobs; j++)
         n += strcmp(doc->jobs[j].name, name) == 0;
     return n;
+}
+
+/* A bench's configurations go by the bench's names, which the engineer
+ * chooses between, and every reference by one pattern: "NAME ref (fio
+ * ENGINE)", so it reads as the baseline of NAME, never as a choice. */
+static void bench_labels(struct xr_group *g)
+{
+    for (size_t i = 0; i < g->ncfgs; i++) {
+        struct xr_cfg *c = &g->cfgs[i];
+
+        free(c->label);
+        if (c->side == XR_SIDE_XDEVICE)
+            c->label = xr_mem_strdup(c->bench_name);
+        else
+            c->label = xr_mem_printf("%s ref (fio %s)", c->bench_name,
+                                     c->job->engine && *c->job->engine ? c->job->engine : "?");
+    }
 }
 
 static void label_group(struct xr_group *g)
@@ -350,6 +492,49 @@ static void label_group(struct xr_group *g)
     }
     free(labels);
     free(it);
+    if (all_bench(g))
+        bench_labels(g);
+}
+
+char *xr_stats_bench_name(const char *source, unsigned *rep)
+{
+    char *base = xr_basename_noext(source);      /* NAME.xdevice.rK.stats */
+    size_t n = strlen(base);
+    char *run, *out = NULL;
+
+    if (n > 6 && strcmp(base + n - 6, ".stats") == 0) {
+        base[n - 6] = '\0';
+        char *withjson = xr_mem_printf("%s.json", base);
+        run = run_of(withjson, rep);
+        n = strlen(run);
+        if (n > 8 && strcmp(run + n - 8, ".xdevice") == 0)
+            out = xr_mem_strndup(run, n - 8);
+        free(run);
+        free(withjson);
+    }
+    free(base);
+    return out;
+}
+
+/* A bench's stats go by the bench's names too: "NAME run K". */
+static void bench_stats_labels(struct xr_report *r)
+{
+    unsigned rep;
+
+    for (size_t i = 0; i < r->nstats; i++) {   /* all of them a bench's, or no change */
+        char *name = xr_stats_bench_name(r->stats[i].st->source, &rep);
+
+        if (!name)
+            return;
+        free(name);
+    }
+    for (size_t i = 0; i < r->nstats; i++) {
+        char *name = xr_stats_bench_name(r->stats[i].st->source, &rep);
+
+        free(r->stats[i].label);
+        r->stats[i].label = xr_mem_printf("%s run %u", name, rep);
+        free(name);
+    }
 }
 
 static void label_stats(struct xr_report *r)
@@ -381,6 +566,8 @@ void xr_configs_build(struct xr_report *r)
     for (size_t g = 0; g < r->ngroups; g++)
         label_group(&r->groups[g]);
     label_stats(r);
+    if (r->nstats)
+        bench_stats_labels(r);
     if (!r->versions)
         r->versions = xr_mem_strdup("");
 }
@@ -390,8 +577,12 @@ void xr_configs_free(struct xr_report *r)
     for (size_t g = 0; g < r->ngroups; g++) {
         struct xr_group *grp = &r->groups[g];
 
-        for (size_t i = 0; i < grp->ncfgs; i++)
+        for (size_t i = 0; i < grp->ncfgs; i++) {
             free(grp->cfgs[i].label);
+            free(grp->cfgs[i].reps);
+            free(grp->cfgs[i].run);
+            free(grp->cfgs[i].bench_name);
+        }
         free(grp->cfgs);
         free(grp->name);
         free(grp->slug);

@@ -53,9 +53,14 @@ static const char *css =
     "details{margin-top:14px}summary{cursor:pointer;color:var(--accent)}\n"
     "code{font:13px ui-monospace,\"DejaVu Sans Mono\",monospace;background:#eef1f4;"
     "padding:1px 4px;border-radius:3px}\n"
-    "footer{color:var(--muted);font-size:13px;margin:8px 0 40px}\n";
+    "footer{color:var(--muted);font-size:13px;margin:8px 0 40px}\n"
+    ".verdict{border-left:5px solid #0a6b2b}\n"
+    ".verdict td.pick{font-weight:700;color:#0a6b2b;white-space:nowrap}\n"
+    ".warnings{border-left:5px solid #b42318;background:#fff5f4}\n"
+    ".warnings li b{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace}\n"
+    ".faster{color:#0a6b2b}.slower{color:#b42318}.noise{color:var(--muted)}\n";
 
-static void esc(FILE *f, const char *s)
+void xr_html_esc(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
@@ -67,6 +72,8 @@ static void esc(FILE *f, const char *s)
         }
     }
 }
+
+#define esc xr_html_esc
 
 /* A problem as shown on the page, without the "xdreport: " every line has. */
 static const char *problem_text(const char *line)
@@ -181,12 +188,14 @@ static int differs(const struct xr_group *g, const char *key)
     return 0;
 }
 
-/* Every option (but bookkeeping) of every configuration, differing rows
- * marked: the labels show only what differs, this shows the rest. */
+/* Every option (but bookkeeping) of every configuration: the ones all of
+ * them share said once, in a line, and a table of the ones that differ,
+ * one column per configuration. The labels show only what differs; this
+ * shows the rest. */
 static void put_options(FILE *f, const struct xr_group *g)
 {
     const char **keys = NULL;
-    size_t nk = 0;
+    size_t nk = 0, nshared = 0;
 
     for (size_t i = 0; i < g->ncfgs; i++)
         for (size_t k = 0; k < g->cfgs[i].job->nopts; k++) {
@@ -198,28 +207,47 @@ static void put_options(FILE *f, const struct xr_group *g)
             if (j == nk && xr_opt_class(key) != XR_OPT_BOOK)
                 *(const char **)xr_mem_push(&keys, &nk, sizeof *keys) = key;
         }
-    fputs("<details><summary>Options of each configuration</summary>\n"
-          "<div class=\"scroll\"><table>\n<thead><tr><th>option</th>", f);
-    for (size_t i = 0; i < g->ncfgs; i++) {
-        fputs("<th>", f);
-        esc(f, g->cfgs[i].label);
-        fputs("</th>", f);
-    }
-    fputs("</tr></thead>\n<tbody>\n", f);
+    fputs("<details><summary>Options of each configuration</summary>\n", f);
     for (size_t k = 0; k < nk; k++) {
-        fprintf(f, "<tr%s><td>", g->ncfgs > 1 && differs(g, keys[k]) ? " class=\"diff\"" : "");
-        esc(f, keys[k]);
-        fputs("</td>", f);
-        for (size_t i = 0; i < g->ncfgs; i++) {
-            const char *v = opt_value(g->cfgs[i].job, keys[k]);
+        if (g->ncfgs > 1 && differs(g, keys[k]))
+            continue;
+        const char *v = opt_value(g->cfgs[0].job, keys[k]);
 
-            fputs("<td>", f);
-            esc(f, v ? v : "");
-            fputs("</td>", f);
+        fputs(nshared++ ? ", " : "<p>Every configuration: <code>", f);
+        esc(f, keys[k]);
+        if (v && *v) {
+            fputc('=', f);
+            esc(f, v);
         }
-        fputs("</tr>\n", f);
     }
-    fputs("</tbody></table></div>\n</details>\n", f);
+    if (nshared)
+        fputs("</code></p>\n", f);
+    if (g->ncfgs > 1 && nshared < nk) {
+        fputs("<div class=\"scroll\"><table>\n<thead><tr><th>option</th>", f);
+        for (size_t i = 0; i < g->ncfgs; i++) {
+            fputs("<th>", f);
+            esc(f, g->cfgs[i].label);
+            fputs("</th>", f);
+        }
+        fputs("</tr></thead>\n<tbody>\n", f);
+        for (size_t k = 0; k < nk; k++) {
+            if (!differs(g, keys[k]))
+                continue;
+            fputs("<tr class=\"diff\"><td>", f);
+            esc(f, keys[k]);
+            fputs("</td>", f);
+            for (size_t i = 0; i < g->ncfgs; i++) {
+                const char *v = opt_value(g->cfgs[i].job, keys[k]);
+
+                fputs("<td>", f);
+                esc(f, v ? v : "");
+                fputs("</td>", f);
+            }
+            fputs("</tr>\n", f);
+        }
+        fputs("</tbody></table></div>\n", f);
+    }
+    fputs("</details>\n", f);
     free(keys);
 }
 
@@ -244,7 +272,12 @@ static void put_workload(FILE *f, const struct xr_report *r, size_t g)
     }
     fputs(". Latencies are fio's total latency (lat) where the job set lat_percentiles=1, "
           "otherwise its completion latency (clat); the best figure of each "
-          "column is in <b>bold green</b>.</p>\n", f);
+          "column is in <b>bold green</b>.", f);
+    if (xr_group_max_reps(grp) > 1)
+        fprintf(f, " Each configuration ran up to %zu times: its row shows the run with the "
+                   "median IOPS; the ratio column and the recommendation use every run.",
+                xr_group_max_reps(grp));
+    fputs("</p>\n", f);
     put_table(f, t, 1);
     put_charts(f, r, XR_SEC_WORKLOAD, (int)g);
     put_charts(f, r, XR_SEC_TIME, (int)g);
@@ -309,6 +342,8 @@ static void put_problems(FILE *f, const struct xr_report *r)
 static void put_nav(FILE *f, const struct xr_report *r)
 {
     fputs("<nav>", f);
+    if (r->ngroups || r->nwarnings)
+        fputs("<a href=\"#recommendation\">Recommendation</a>", f);
     if (r->nproblems)
         fputs("<a href=\"#problems\">Problems</a>", f);
     for (size_t g = 0; g < r->ngroups; g++) {
@@ -360,6 +395,7 @@ static void put_body(FILE *f, const struct xr_report *r)
 {
     put_header(f, r);
     fputs("<main class=\"wrap\">\n", f);
+    xr_html_verdict(f, r);
     put_problems(f, r);
     if (r->ncharts && !r->charts_drawn)
         fputs("<section><p class=\"lede\">No charts: gnuplot did not draw them (see Problems)."

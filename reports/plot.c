@@ -15,11 +15,18 @@
 #include "mem.h"
 #include "plot.h"
 
-static const char *const palette[] = {    /* Okabe-Ito first: told apart by most eyes */
+/* Okabe-Ito first: told apart by most eyes; then ten more, so that the
+ * twenty configurations of a bench (ten pairs) each keep a colour of their
+ * own in every chart of the report. */
+static const char *const palette[] = {
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9",
     "#D55E00", "#4D4D4D", "#8C6D31", "#7B4FA0", "#17BECF",
+    "#9E0142", "#66A61E", "#1B3A6B", "#F0C808", "#A6761D",
+    "#E7298A", "#2CA58D", "#B15928", "#6A3D9A", "#999933",
 };
-const char *const xr_dir_color[XR_NDIR] = { "#0072B2", "#E69F00", "#8C8C8C" };
+/* Bars that are not configurations (directions, xdevice's metrics) are in
+ * greys, outside the palette: a colour in the report means one configuration. */
+const char *const xr_dir_color[XR_NDIR] = { "#3B4A5A", "#8795A6", "#C3CCD6" };
 
 const char *xr_chart_color(size_t i)
 {
@@ -118,6 +125,39 @@ static const char *style =
     "set style fill solid 0.9 noborder\n";
 
 /* Start a chart: register it and open its body with the common style. */
+/* The subtitle after the title, on lines of at most SUB_LINE_MAX bytes
+ * (about the width of the narrowest chart at the title's font), broken
+ * after a " · " or ", ": a long list of differing options would run off
+ * both sides of the chart, where nobody can read it. */
+#define SUB_LINE_MAX 110
+
+static void put_sub(FILE *f, const char *sub)
+{
+    while (*sub) {
+        size_t n = strlen(sub), cut = n;
+
+        if (n > SUB_LINE_MAX) {
+            cut = 0;
+            for (size_t i = 1; i < SUB_LINE_MAX; i++)
+                if (!strncmp(sub + i, " · ", strlen(" · ")))
+                    cut = i;
+                else if (!strncmp(sub + i, ", ", 2))
+                    cut = i + 1;    /* the comma stays at the end of the line */
+            cut = cut ? cut : SUB_LINE_MAX;
+        }
+        char *line = xr_mem_strndup(sub, cut);
+
+        fputs(" . \"\\n\" . ", f);
+        put_quoted(f, line);
+        free(line);
+        sub += cut;
+        if (!strncmp(sub, " · ", strlen(" · ")))
+            sub += strlen(" · ");
+        while (*sub == ' ')
+            sub++;
+    }
+}
+
 static void chart_begin(struct xr_plot *gp, const struct xr_chart_spec *spec)
 {
     struct xr_chart *c = xr_mem_push(&gp->r->charts, &gp->r->ncharts, sizeof *c);
@@ -133,8 +173,7 @@ static void chart_begin(struct xr_plot *gp, const struct xr_chart_spec *spec)
     fputs(style, gp->body);
     fputs("set title ", gp->body);
     put_quoted(gp->body, spec->title);
-    fputs(" . \"\\n\" . ", gp->body);
-    put_quoted(gp->body, spec->sub);
+    put_sub(gp->body, spec->sub);
     fputs(" font \",13\" textcolor rgb \"#111111\"\n", gp->body);
 }
 
@@ -251,8 +290,9 @@ static int bars_draw(struct xr_plot *gp, const struct xr_bars *b, int *width)
                 first + s, b->ser_color[s]);
         put_quoted(f, b->ser_name[s] ? b->ser_name[s] : "");
         if (labels)
-            fprintf(f, ", $d%zu using 1:2:3 with labels offset 0,0.7 font \",10\" "
-                       "textcolor rgb \"#333333\" notitle", first + s);
+            fprintf(f, ", $d%zu using 1:2:3 with labels offset 0,0.7 font \",%d\" "
+                       "textcolor rgb \"#333333\" notitle", first + s,
+                    b->ncat * b->nser > 12 ? 8 : 10);
     }
     fputc('\n', f);
     return extra;
@@ -419,7 +459,7 @@ char *xr_plot_group_sub(const struct xr_group *g, size_t shown, size_t total, co
     else
         diff = xr_mem_printf("%zu configurations with the same options", g->ncfgs);
     if (shown < total)
-        cut = xr_mem_printf(" · first %zu of %zu %s shown", shown, total, what);
+        cut = xr_mem_printf(" · %zu of %zu %s shown (all in the table)", shown, total, what);
     out = xr_mem_printf("%s · %s%s", *g->versions ? g->versions : "fio", diff, cut ? cut : "");
     free(diff);
     free(cut);

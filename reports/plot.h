@@ -18,6 +18,9 @@
 #define XR_MAX_SERIES 3      /* bars per group */
 
 extern const char *const xr_dir_color[XR_NDIR];
+/* The paired bars: xdevice and its fio reference, apart from the palette */
+#define XR_COLOR_XDEVICE "#1f2a37"
+#define XR_COLOR_REFERENCE "#a8b1bd"
 
 struct xr_plot {             /* the script being written */
     FILE *f;                 /* charts.gp */

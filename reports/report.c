@@ -25,7 +25,13 @@ static void usage(FILE *f)
           "INPUT is a file or a directory (its *.json and *.log files, not recursive):\n"
           "fio JSON or json+ output (also --status-interval streams and client/server\n"
           "output), xdevice stats JSON (xd_stats=FILE), fio logs (*_lat, *_clat, *_slat,\n"
-          "*_iops, *_bw, *_clat_hist .N.log).\n"
+          "*_iops, *_bw, *_clat_hist .N.log). Files named RUN.rK.json (K = 1, 2...) are\n"
+          "repetitions of one configuration; make bench's NAME.xdevice.rK.json and\n"
+          "NAME.reference.rK.json are paired, xdevice against fio's engine.\n"
+          "\n"
+          "The report opens with a recommendation per workload (the best configuration,\n"
+          "those tied with it, its ratio to its fio reference with a 95% interval, why)\n"
+          "and warnings from xd_stats where a configuration does not do what it says.\n"
           "\n"
           "Writes OUTDIR/report.html (self-contained), OUTDIR/summary.md, OUTDIR/figures.csv\n"
           "(every figure), OUTDIR/NAME.svg and NAME.png per chart, and OUTDIR/charts.gp\n"
@@ -166,6 +172,8 @@ static char *default_title(const struct xr_report *r)
 static void report_free(struct xr_report *r)
 {
     xr_charts_free(r);
+    xr_warnings_free(r);
+    xr_verdict_free(r);
     xr_timeline_free(r);
     xr_configs_free(r);
     xr_set_free(&r->set);
@@ -217,6 +225,8 @@ int xr_report_main(int argc, char **argv)
     expand_inputs(&r, argv + optind, argc - optind);
     load_inputs(&r);
     xr_configs_build(&r);
+    xr_verdict_build(&r);
+    xr_warnings_build(&r);
     xr_timeline_build(&r);
     r.title = title ? xr_mem_strdup(title) : default_title(&r);
     xr_charts_render(&r);

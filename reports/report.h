@@ -14,6 +14,7 @@
 #define XR_REPORT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "results.h"
 
@@ -21,11 +22,29 @@ int xr_report_main(int argc, char **argv);
 /* xdtune's history.json as a convergence chart (convergence.c). */
 int xr_convergence_main(int argc, char **argv);
 
-struct xr_cfg {              /* one configuration: one job of one final document */
+struct xr_rep {              /* one repetition of a configuration */
     const struct xr_doc *doc;
+    const struct xr_job *job;
+    size_t job_index;
+    unsigned number;         /* K of RUN.rK, 1 without one */
+};
+
+enum xr_side { XR_SIDE_NONE, XR_SIDE_XDEVICE, XR_SIDE_REFERENCE };
+
+struct xr_cfg {              /* one configuration: one job of one final document */
+    const struct xr_doc *doc;    /* of the representative repetition (median IOPS) */
     const struct xr_job *job;
     size_t job_index;        /* in doc->jobs */
     char *label;             /* the options that set it apart: "ioengine=psync" */
+    /* Repetitions: documents from files named RUN.rK.json (K = 1, 2...) are
+     * runs of one configuration, RUN; other files are one repetition each. */
+    struct xr_rep *reps;
+    size_t nreps;
+    char *run;               /* RUN: the file name without .rK and .json */
+    /* scripts/bench.sh names its runs NAME.xdevice and NAME.reference: the
+     * pair compared in the recommendation (verdict.c); else XR_SIDE_NONE */
+    enum xr_side side;
+    char *bench_name;        /* NAME, or NULL */
 };
 
 struct xr_group {            /* one workload: the configurations of one fio job name */
@@ -67,6 +86,38 @@ struct xr_chart {
 
 enum { XR_SEC_WORKLOAD, XR_SEC_TIME, XR_SEC_XDEVICE };
 
+/* verdict.c: the answer the report opens with. Per workload: the best
+ * configuration by IOPS (geometric mean over its repetitions; of a bench,
+ * among the xdevice ones), those tied with it, each one's paired ratio to
+ * its fio reference, and why the best differs from the runner-up. */
+struct xr_estimate {         /* a ratio with its 95% interval (stats.h) */
+    double ratio, lo, hi;    /* lo = 0, hi = INFINITY: no interval (too few runs) */
+    int ok;                  /* 0: no figure at all */
+};
+
+struct xr_cfg_verdict {
+    double gmean_iops;       /* over the repetitions */
+    long ref;                /* its reference's index in the workload, or -1 */
+    struct xr_estimate vs_ref;   /* paired: xdevice / reference */
+    struct xr_estimate vs_best;  /* the best / this one, unpaired */
+    int candidate;           /* competes for best (xdevice side, or no sides) */
+    int tied;                /* vs_best's interval holds 1.0 */
+};
+
+struct xr_verdict {
+    long best;               /* index in the workload, -1 without candidates */
+    long runner_up;          /* the next candidate by IOPS, -1 */
+    size_t min_reps;         /* fewest repetitions of a candidate */
+    char *why;               /* the key options that set best apart from runner_up */
+    struct xr_cfg_verdict *cfg;  /* ncfgs */
+    size_t *order;           /* ncfgs: best, its ties and the references first */
+};
+
+struct xr_warning {          /* a configuration not doing what its name says */
+    char *subject;           /* the configuration (bench name or stats label) */
+    char *text;
+};
+
 struct xr_report {
     const char *outdir;
     char *title;
@@ -85,6 +136,9 @@ struct xr_report {
     char *stats_differ;      /* config keys that differ between stats documents */
     struct xr_chart *charts;
     size_t ncharts;
+    struct xr_verdict *verdicts; /* ngroups */
+    struct xr_warning *warnings;
+    size_t nwarnings;
     int charts_drawn;        /* gnuplot ran and drew them */
 };
 
@@ -97,6 +151,23 @@ void xr_configs_build(struct xr_report *r);
 void xr_configs_free(struct xr_report *r);
 /* The basename of path without its extension, e.g. "psync" (malloc'd). */
 char *xr_basename_noext(const char *path);
+
+/* NAME of a bench's NAME.xdevice.rK.stats.json (malloc'd) and K, or NULL. */
+char *xr_stats_bench_name(const char *source, unsigned *rep);
+
+/* A configuration's throughput in one repetition: read + write + trim IOPS. */
+double xr_rep_iops(const struct xr_job *job);
+
+/* verdict.c */
+void xr_verdict_build(struct xr_report *r);
+void xr_verdict_free(struct xr_report *r);
+/* "1.23× (1.10–1.37)", "1.23× (1 run: no interval)" or "" (malloc'd) */
+char *xr_estimate_text(const struct xr_estimate *e);
+/* "faster", "slower" or "within noise" by the interval; "" without one */
+const char *xr_estimate_word(const struct xr_estimate *e);
+/* warnings.c: from the xd_stats documents */
+void xr_warnings_build(struct xr_report *r);
+void xr_warnings_free(struct xr_report *r);
 
 /* timeline.c */
 void xr_timeline_build(struct xr_report *r);
@@ -131,6 +202,24 @@ int xr_html_write(struct xr_report *r);
 /* hosts.c: OUTDIR/hosts.md and hosts.csv, figures by host and across
  * hosts, when the results come from two hosts or more. */
 int xr_hosts_write(struct xr_report *r);
+/* html.c: s with HTML's special characters escaped */
+void xr_html_esc(FILE *f, const char *s);
+/* html_verdict.c: the recommendation and warnings section, first on the page */
+void xr_html_verdict(FILE *f, const struct xr_report *r);
+/* summary.c's counterpart for summary.md */
+void xr_md_verdict(FILE *f, const struct xr_report *r);
+/* summary.c: s as Markdown text (table-safe) */
+void xr_md_text(FILE *f, const char *s);
+
+/* The most repetitions any configuration of a workload has. */
+static inline size_t xr_group_max_reps(const struct xr_group *g)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < g->ncfgs; i++)
+        n = g->cfgs[i].nreps > n ? g->cfgs[i].nreps : n;
+    return n;
+}
 
 /* Directions with I/O in a configuration, and whether it did any. */
 static inline int xr_cfg_has_dir(const struct xr_cfg *c, int d)

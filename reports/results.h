@@ -77,6 +77,9 @@ struct xr_xdstats {
     double compression_ratio;    /* NAN when absent */
     uint64_t logical_bytes, stored_bytes, allocated_bytes; /* 0 when absent */
     uint64_t tier_hot_reads, tier_cold_reads;
+    double tier_promotions;      /* summed over jobs; NAN: no tier layer */
+    double direct_alignment;     /* the direct driver's O_DIRECT alignment; NAN: absent */
+    double read_p50_ns;          /* xdevice's own median read latency; NAN: no reads */
     char *version, *run_id;      /* "xdevice" header; "" when absent */
     char *job_names;             /* the fio jobs it covers, ", "-separated */
     size_t njobs;

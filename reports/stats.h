@@ -71,4 +71,38 @@ double xr_mwu_min_p(size_t m, size_t n);
 double xr_norm_sf(double z);
 double xr_norm_quantile(double p);
 
+/* --- ratios from repetitions (the bench's recommendation, verdict.c) ---
+ * On the log scale, where a factor is a shift: a ratio's interval is
+ * exp(mean of log ratios +- t * standard error). */
+
+/* Student's t: the quantile q with P(T <= q) = p, for df > 0 degrees of
+ * freedom (not necessarily whole: Welch's); NAN for p outside (0, 1) or
+ * df <= 0. Accurate to about 1e-6 (numerical integration of the density). */
+double xr_t_quantile(double p, double df);
+
+struct xr_ratio_est {
+    double ratio;   /* geometric mean ratio */
+    double lo, hi;  /* the (level) interval; lo = 0, hi = INFINITY when it cannot be had */
+    size_t n;       /* pairs or values used */
+};
+
+/* Paired: x[i] and y[i] ran as a pair (same repetition, back to back). The
+ * interval of the ratio x/y from the n log ratios with t(n - 1). Return 0;
+ * -EINVAL for n < 2, NaNs or level outside (0, 1); -EDOM when a value is
+ * <= 0 (a ratio is then meaningless). */
+int xr_paired_ratio_ci(const double *x, const double *y, size_t n, double level,
+                       struct xr_ratio_est *out);
+
+/* Unpaired: the ratio of the geometric means of a (na values) and b (nb),
+ * with Welch's t interval on the logs. Return codes as above; both
+ * samples need 2 values or more. */
+int xr_welch_ratio_ci(const double *a, size_t na, const double *b, size_t nb, double level,
+                      struct xr_ratio_est *out);
+
+/* 1 when the interval holds 1.0: the two sides are within noise. */
+static inline int xr_ratio_within_noise(const struct xr_ratio_est *e)
+{
+    return e->lo <= 1.0 && 1.0 <= e->hi;
+}
+
 #endif

@@ -48,7 +48,9 @@ static int close_out(struct xr_report *r, FILE *f, char *path)
 
 /* --- summary.md ------------------------------------------------------------------ */
 
-static void md_text(FILE *f, const char *s)
+#define md_text xr_md_text
+
+void xr_md_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         if (strchr("|\\*`[]<>", *s))   /* GFM leaves intraword _ alone */
@@ -110,7 +112,12 @@ static void md_workloads(FILE *f, const struct xr_report *r)
             md_text(f, grp->differ);
         }
         fputs(". Latencies are fio's total latency (lat) where the job set lat_percentiles=1, "
-              "otherwise its completion latency (clat).\n\n", f);
+              "otherwise its completion latency (clat).", f);
+        if (xr_group_max_reps(grp) > 1)
+            fprintf(f, " Each configuration ran up to %zu times: its row shows the run with the "
+                       "median IOPS; the ratio column and the recommendation use every run.",
+                    xr_group_max_reps(grp));
+        fputs("\n\n", f);
         md_table(f, t);
         md_charts(f, r, XR_SEC_WORKLOAD, (int)g);
         md_charts(f, r, XR_SEC_TIME, (int)g);
@@ -175,6 +182,7 @@ int xr_summary_write(struct xr_report *r)
             r->versions, *r->versions ? ": " : "", n_configs(r), plural(n_configs(r)),
             r->ngroups, plural(r->ngroups), n_final_docs(r), plural(n_final_docs(r)),
             r->nstats, r->nlines, r->ninputs, plural(r->ninputs));
+    xr_md_verdict(f, r);
     if (r->nproblems) {
         fputs("## Problems\n\n", f);
         for (size_t i = 0; i < r->nproblems; i++) {
@@ -245,8 +253,10 @@ static const struct xr_cfg *cfg_of(const struct xr_report *r, const struct xr_do
 
     for (size_t g = 0; g < r->ngroups; g++)
         for (size_t i = 0; i < r->groups[g].ncfgs; i++)
-            if (r->groups[g].cfgs[i].doc == final && r->groups[g].cfgs[i].job_index == j)
-                return &r->groups[g].cfgs[i];
+            for (size_t k = 0; k < r->groups[g].cfgs[i].nreps; k++)
+                if (r->groups[g].cfgs[i].reps[k].doc == final
+                    && r->groups[g].cfgs[i].reps[k].job_index == j)
+                    return &r->groups[g].cfgs[i];
     return NULL;
 }
 

@@ -120,6 +120,18 @@ static char *fmt_with(void (*fmt)(char *, size_t, double), double v, const char 
     return xr_mem_printf("%s%s", buf, suffix);
 }
 
+/* "1.23× (1.10–1.37) faster", or "" */
+static char *ratio_cell(const struct xr_estimate *e)
+{
+    char *text = xr_estimate_text(e), *out;
+
+    if (!*text || !*xr_estimate_word(e))
+        return text;
+    out = xr_mem_printf("%s %s", text, xr_estimate_word(e));
+    free(text);
+    return out;
+}
+
 struct xr_table *xr_table_workload(const struct xr_report *r, size_t gi)
 {
     const struct xr_group *g = &r->groups[gi];
@@ -139,6 +151,12 @@ struct xr_table *xr_table_workload(const struct xr_report *r, size_t gi)
     const char *kind = total ? (completion ? "lat/clat" : "lat") : "clat";
     for (size_t p = 0; p < sizeof shown_pct / sizeof *shown_pct; p++)
         add_col(&b, xr_mem_printf("%s %s", kind, xr_pct_name[shown_pct[p]]), -1, 1);
+    /* a bench's xdevice runs against their fio reference (verdict.c) */
+    int refs = 0;
+    for (size_t i = 0; i < g->ncfgs && r->verdicts; i++)
+        refs |= r->verdicts[gi].cfg[i].ref >= 0;
+    if (refs)
+        add_col(&b, xr_mem_strdup("IOPS vs its fio ref (95% interval)"), 0, 1);
     for (size_t i = 0; i < g->ncfgs; i++)
         for (int d = 0; d < XR_NDIR; d++)
             nrows += xr_cfg_has_dir(&g->cfgs[i], d);
@@ -163,6 +181,8 @@ struct xr_table *xr_table_workload(const struct xr_report *r, size_t gi)
 
                 set_cell(&b, row, col++, fmt_with(xr_fmt_ns, v, ""), v);
             }
+            if (refs && first)
+                set_cell(&b, row, col++, ratio_cell(&r->verdicts[gi].cfg[i].vs_ref), NAN);
             first = 0;
             row++;
         }

@@ -50,9 +50,9 @@ static char *dir_of(const char *path)
     return real ? real : xr_mem_strdup("");
 }
 
-static int match_score(const struct xr_series *s, const struct xr_cfg *c, const char *sdir)
+static int rep_score(const struct xr_series *s, const struct xr_rep *rep, const char *sdir)
 {
-    const char *val = opt_of(c->job, log_option(s->kind));
+    const char *val = opt_of(rep->job, log_option(s->kind));
     const char *base;
     int score = 1;
     char *cdir;
@@ -62,12 +62,26 @@ static int match_score(const struct xr_series *s, const struct xr_cfg *c, const 
     base = strrchr(val, '/') ? strrchr(val, '/') + 1 : val;
     if (strcmp(base, s->name))
         return 0;
-    cdir = dir_of(c->doc->path);
+    cdir = dir_of(rep->doc->path);
     score += strcmp(cdir, sdir) == 0 ? 2 : 0;
     free(cdir);
     /* fio numbers a run's jobs from 1 in its log names */
-    score += s->jobnum > 0 && (size_t)s->jobnum == c->job_index + 1;
+    score += s->jobnum > 0 && (size_t)s->jobnum == rep->job_index + 1;
     return score;
+}
+
+/* The best match among the configuration's repetitions: a bench writes
+ * logs in one repetition only, not necessarily the one the tables show. */
+static int match_score(const struct xr_series *s, const struct xr_cfg *c, const char *sdir)
+{
+    int best = 0;
+
+    for (size_t k = 0; k < c->nreps; k++) {
+        int score = rep_score(s, &c->reps[k], sdir);
+
+        best = score > best ? score : best;
+    }
+    return best;
 }
 
 /* The configuration a log belongs to; *g = -1 when none or several equally. */

@@ -48,6 +48,8 @@ static const cJSON *find_compression_ratio(const cJSON *layers)
 struct figures {             /* what one "layers" object holds */
     double hit_ratio, comp_ratio;
     double logical, stored, allocated, hot, cold;
+    double promotions;       /* NAN: no tier layer */
+    double direct_alignment; /* NAN: not the direct file driver */
 };
 
 static double num_or(const cJSON *it, double dflt)
@@ -65,6 +67,8 @@ static struct figures read_layers(const cJSON *layers)
         .allocated = num_or(find_key(layers, "allocated_bytes"), 0),
         .hot = num_or(find_key(layers, "hot_reads"), 0),
         .cold = num_or(find_key(layers, "cold_reads"), 0),
+        .promotions = num_or(find_key(layers, "promotions"), NAN),
+        .direct_alignment = num_or(find_key(layers, "direct_alignment"), NAN),
     };
     return f;
 }
@@ -87,13 +91,18 @@ static void combine(struct figures *acc, const struct figures *f, unsigned *nhit
     acc->allocated = fmax(acc->allocated, f->allocated);
     acc->hot += f->hot;
     acc->cold += f->cold;
+    if (!isnan(f->promotions))
+        acc->promotions = (isnan(acc->promotions) ? 0 : acc->promotions) + f->promotions;
+    if (isnan(acc->direct_alignment))
+        acc->direct_alignment = f->direct_alignment;
 }
 
 static struct figures read_figures(const cJSON *root)
 {
     const cJSON *agg = cJSON_GetObjectItemCaseSensitive(root, "aggregate");
     const cJSON *alayers = cJSON_GetObjectItemCaseSensitive(agg, "layers");
-    struct figures acc = { .hit_ratio = NAN, .comp_ratio = NAN };
+    struct figures acc = { .hit_ratio = NAN, .comp_ratio = NAN, .promotions = NAN,
+                           .direct_alignment = NAN };
     unsigned nhit = 0, ncomp = 0;
     const cJSON *job;
 
@@ -138,6 +147,24 @@ static char *job_names(const cJSON *jobs)
     return out;
 }
 
+/* The median read latency xdevice measured (the aggregate's, else the
+ * first job's), NAN without reads: how fast the reads were answered tells
+ * whether a type meant to reach the device reached it. */
+static double read_p50(const cJSON *root)
+{
+    const cJSON *agg = cJSON_GetObjectItemCaseSensitive(root, "aggregate");
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(agg, "ops");
+    const cJSON *rd;
+
+    if (!ops)
+        ops = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "jobs"), 0), "ops");
+    rd = cJSON_GetObjectItemCaseSensitive(ops, "read");
+    if (fiojson_num(rd, "ops", 0) <= 0)
+        return NAN;
+    return fiojson_num(cJSON_GetObjectItemCaseSensitive(rd, "lat_ns"), "p50", NAN);
+}
+
 int xr_xdstats_parse(struct xr_xdstats *st, const cJSON *root, char *err, size_t errlen)
 {
     const cJSON *head = cJSON_GetObjectItemCaseSensitive(root, "xdevice");
@@ -163,5 +190,8 @@ int xr_xdstats_parse(struct xr_xdstats *st, const cJSON *root, char *err, size_t
     st->allocated_bytes = (uint64_t)f.allocated;
     st->tier_hot_reads = (uint64_t)f.hot;
     st->tier_cold_reads = (uint64_t)f.cold;
+    st->tier_promotions = f.promotions;
+    st->direct_alignment = f.direct_alignment;
+    st->read_p50_ns = read_p50(root);
     return 0;
 }

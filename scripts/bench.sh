@@ -3,8 +3,12 @@
 # storage type, each next to the fio engine it should be compared with, on the
 # same file, in the same run; then a report.
 #
-#   BENCH=quick|full    depth: quick (default) runs each workload 2 s on 256 MiB
-#                       files, full 15 s on 1 GiB files
+#   BENCH=quick|full    depth: quick (default) runs each workload 0.25 s on
+#                       64 MiB files (about 4 minutes on 2 cores with 3
+#                       repetitions), full 15 s on 1 GiB files
+#   BENCH_REPS=N        repetitions of every xdevice/reference pair (default 3,
+#                       at least 2: the report's intervals come from them)
+#   BENCH_ONLY=A,B      run only these configurations (names below)
 #   BENCH_DIR=DIR       where the run's scratch directory goes (default
 #                       /var/tmp; a disk file system, or the direct type is
 #                       skipped). The bench makes its own directory there
@@ -13,9 +17,12 @@
 #   BENCH_DEVICE=DEV    block device for the block type (its data is destroyed);
 #                       default: a loop device made here as root and removed
 #
-# Results: results/<timestamp>-<pid>/ (fio json+ and terse per run, xdevice
-# stats, logs, report.html), with results/latest pointing at the newest
-# complete run (moved only when a run has finished).
+# Results: results/<timestamp>-<pid>/ (fio json+ and terse per run, named
+# NAME.xdevice.rK.json / NAME.reference.rK.json for repetition K, xdevice
+# stats, logs of the first repetition, report.html), with results/latest
+# pointing at the newest complete run (moved only when a run has finished).
+# Progress (run k of N, time left) goes to stderr. The types' own targets
+# are `make bench-targets` (scripts/bench-targets.sh), not part of this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +30,14 @@ cd "$(dirname "$0")/.."
 if [ -n "${HOSTS:-}" ]; then exec bash scripts/bench-hosts.sh "$HOSTS"; fi
 
 case ${BENCH:-quick} in
-    quick) size=256m runtime=2 ;;
-    full) size=1g runtime=15 ;;
+    quick) size=64m runtime=250ms log_msec=50 ;;
+    full) size=1g runtime=15 log_msec=500 ;;
     *) echo "bench: BENCH=${BENCH}: unknown depth; allowed: quick or full" >&2; exit 2 ;;
 esac
-parent=${BENCH_DIR:-/var/tmp}
+reps=${BENCH_REPS:-3}
+[[ $reps =~ ^[0-9]+$ ]] && [ "$reps" -ge 2 ] && [ "$reps" -le 100 ] \
+    || { echo "bench: BENCH_REPS=$reps: allowed: a whole number from 2 to 100 (intervals need repetitions)" >&2; exit 2; }
+parent=${BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 [ -d "$parent" ] || { echo "bench: BENCH_DIR=$parent: not a directory; allowed: an existing directory (the bench makes its own inside)" >&2; exit 2; }
 dir="" tmpfs_dir="" loop_dev=""
 cleanup() { # only what this run made
@@ -38,10 +48,6 @@ cleanup() { # only what this run made
 trap cleanup EXIT
 dir=$(mktemp -d "$parent/xdevice-bench.XXXXXX")
 tmpfs_dir=$(mktemp -d /dev/shm/xdevice-bench.XXXXXX)
-stamp=$(date +%Y%m%d-%H%M%S)-$$
-out=results/$stamp
-mkdir -p results
-mkdir "$out" "$out/logs"
 loop_img=$dir/block.img
 
 # --- configurations ------------------------------------------------------------
@@ -61,6 +67,23 @@ configs=(
     "direct-cache-libaio|direct|libaio|$dir/direct.dat|libaio|1|cache"
     "hybrid-io_uring|hybrid|io_uring|$dir/hybrid.dat|io_uring|0"
 )
+if [ -n "${BENCH_ONLY:-}" ]; then
+    wanted=()
+    for entry in "${configs[@]}"; do
+        case ",$BENCH_ONLY," in *",${entry%%|*},"*) wanted+=("$entry") ;; esac
+    done
+    for name in ${BENCH_ONLY//,/ }; do
+        printf '%s\n' "${configs[@]}" | grep -q "^$name|" \
+            || { echo "bench: BENCH_ONLY: $name is not a configuration; allowed: $(printf '%s\n' "${configs[@]}" | cut -d'|' -f1 | paste -sd, -)" >&2; exit 2; }
+    done
+    configs=("${wanted[@]}")
+fi
+# the results directory only once the knobs are known good: a refused bench
+# leaves nothing behind
+stamp=$(date +%Y%m%d-%H%M%S)-$$
+out=results/$stamp
+mkdir -p results
+mkdir "$out" "$out/logs"
 
 skip_reason() { # why a configuration cannot run here, or nothing
     case $1 in
@@ -87,7 +110,9 @@ use_block_device() {
 }
 
 # --- running -------------------------------------------------------------------
-export BENCH_SIZE=$size BENCH_RUNTIME=$runtime BENCH_TMPFS_DIR=$tmpfs_dir
+size_bytes=$(numfmt --from=iec "${size^^}")
+export BENCH_SIZE=$size BENCH_RUNTIME=$runtime BENCH_TMPFS_DIR=$tmpfs_dir BENCH_LOG_MSEC=$log_msec
+export BENCH_HOT_SIZE=$((size_bytes / 4 >> 20))m
 
 # Write FILE (or device) in full and flush it, so both runs of a pair start
 # from the same clean state: fio's default invalidate=1 cannot drop dirty
@@ -109,100 +134,105 @@ prepare() { # FILE [xdevice type that owns its format]
         --filename="$1" --end_fsync=1 --buffer_compress_percentage=50 --output=/dev/null
 }
 
-# run_fio LABEL GLOBAL: the workloads under one [global]; json+ and terse apart.
-# Each run starts with no dirty data left by the one before, which would
-# otherwise throttle its writes.
+# run_fio LABEL GLOBAL REP [OPTIONS...]: the workloads under one [global]
+# (plus the option fragments named), json+ and terse apart. Logs only in
+# the first repetition. Each run starts with no dirty data left by the one
+# before, which would otherwise throttle its writes.
 run_fio() {
-    local label=$1 global=$2 job=$out/$1.fio
-    cat "jobs/bench/$global" jobs/bench/workloads.fio > "$job"
+    local label=$1 global=$2 rep=$3 job=$out/$1.r$3.fio
+    shift 3
+    local parts=("jobs/bench/$global")
+    for extra in "$@"; do parts+=("jobs/bench/$extra"); done
+    [ "$rep" -eq 1 ] && parts+=(jobs/bench/logs.options)
+    cat "${parts[@]}" jobs/bench/workloads.fio > "$job"
     sync
-    BENCH_LOG=$out/logs/$label fio "$job" --output-format=json+,terse --output="$out/$label.raw"
-    grep '^3;' "$out/$label.raw" > "$out/$label.terse" || true
-    grep -v '^3;' "$out/$label.raw" > "$out/$label.json" || true
-    rm -f "$out/$label.raw"
+    BENCH_LOG=$out/logs/$label fio "$job" --output-format=json+,terse --output="$out/$label.r$rep.raw"
+    grep '^3;' "$out/$label.r$rep.raw" > "$out/$label.r$rep.terse" || true
+    grep -v '^3;' "$out/$label.r$rep.raw" > "$out/$label.r$rep.json" || true
+    rm -f "$out/$label.r$rep.raw"
 }
 
-run_xdevice() { # NAME TYPE ASYNC FILE [cache]
+run_xdevice() { # NAME TYPE ASYNC FILE CACHE REP
     # tmpfs restores fio's laid-out data from the disk path, so it reads data, not holes
-    local backup=0 cache=0
+    local backup=0 cache=0 extra=()
     [ "$2" = tmpfs ] && backup=1
-    [ "${5:-}" = cache ] && cache=1
-    BENCH_TYPE=$2 BENCH_ASYNC=$3 BENCH_FILE=$4 BENCH_STATS=$PWD/$out/$1.stats.json \
-        BENCH_TMPFS_BACKUP=$backup BENCH_CACHE=$cache BENCH_CACHE_SIZE=$(($(numfmt --from=iec "${size^^}") / 2)) \
-        run_fio "$1.xdevice" xdevice.global
+    [ "$5" = cache ] && cache=1
+    [ "$2" = hybrid ] && extra=(hybrid.options)
+    BENCH_TYPE=$2 BENCH_ASYNC=$3 BENCH_FILE=$4 BENCH_STATS=$PWD/$out/$1.xdevice.r$6.stats.json \
+        BENCH_TMPFS_BACKUP=$backup BENCH_CACHE=$cache BENCH_CACHE_SIZE=$((size_bytes / 2)) \
+        run_fio "$1.xdevice" xdevice.global "$6" "${extra[@]}"
 }
 
-run_reference() { # NAME ENGINE DIRECT FILE
-    BENCH_ENGINE=$2 BENCH_DIRECT=$3 BENCH_FILE=$4 run_fio "$1.reference" reference.global
+run_reference() { # NAME ENGINE DIRECT FILE REP
+    BENCH_ENGINE=$2 BENCH_DIRECT=$3 BENCH_FILE=$4 run_fio "$1.reference" reference.global "$5"
 }
 
 # fio terse v3: 3 job name, 8 read IOPS, 49 write IOPS
-summarise() { # NAME: xdevice's IOPS (read + write) over the reference's, per workload
-    awk -F';' -v n="$1" 'NR == FNR { ref[$3] = $8 + $49; next } {
+summarise() { # NAME REP: xdevice's IOPS (read + write) over the reference's, per workload
+    awk -F';' -v n="$1" -v r="$2" 'NR == FNR { ref[$3] = $8 + $49; next } {
         x = $8 + $49; f = ref[$3]
-        printf "%-18s %-20s %10d %10d %7.2f\n", n, $3, x, f, ((f > 0) ? x / f : 0) }' \
-        "$out/$1.reference.terse" "$out/$1.xdevice.terse"
+        printf "%-20s %3d %-20s %10d %10d %7.2f\n", n, r, $3, x, f, ((f > 0) ? x / f : 0) }' \
+        "$out/$1.reference.r$2.terse" "$out/$1.xdevice.r$2.terse"
 }
 
-total=${#configs[@]} k=0 start=$SECONDS
+# Progress on stderr: "run k of N" counts xdevice/reference pairs; the time
+# left is the mean pair time so far times the pairs left.
+total=$((${#configs[@]} * reps)) k=0 start=$SECONDS
+progress() { # NAME REP WHAT
+    local left=""
+    if [ $k -gt 1 ]; then
+        local s=$(( (SECONDS - start) * (total - k + 1) / (k - 1) ))
+        left=", about $((s / 60))m$(printf %02d $((s % 60)))s left"
+    fi
+    echo "bench: [$k/$total] $1 repetition $2 of $reps: $3$left" >&2
+}
+
 summary=$out/summary.txt
-printf '%-18s %-20s %10s %10s %7s\n' configuration workload "xdevice" "fio ref" ratio > "$summary"
+printf '%-20s %3s %-20s %10s %10s %7s\n' configuration rep workload "xdevice" "fio ref" ratio > "$summary"
+n=0
 for entry in "${configs[@]}"; do
     IFS='|' read -r name type async file ref_engine ref_direct cache <<< "$entry"
-    k=$((k + 1))
-    left=""
-    if [ $k -gt 1 ]; then left=", about $(( (SECONDS - start) * (total - k + 1) / (k - 1) ))s left"; fi
+    n=$((n + 1))
     reason=$(skip_reason "$name")
     if [ -n "$reason" ]; then
-        echo "bench: $k of $total: $name skipped: $reason"
-        printf '%-18s skipped: %s\n' "$name" "$reason" >> "$summary"
+        k=$((k + reps))
+        echo "bench: [$k/$total] $name skipped: $reason" >&2
+        printf '%-20s skipped: %s\n' "$name" "$reason" >> "$summary"
         continue
     fi
-    echo "bench: $k of $total: $name against fio's $ref_engine$left"
     [ "$file" = DEVICE ] && use_block_device
     ref_file=$file
     [ "$type" = tmpfs ] && ref_file=$tmpfs_dir/reference.dat # the reference's data on tmpfs too
     [ "$type" = compressed ] && ref_file=$dir/compressed-reference.dat # a container is not a plain file
     prepare "$file" "$type"
     [ "$ref_file" = "$file" ] || prepare "$ref_file"
-    # alternate who runs first: the second run finds caches warmed by the first
-    if ((k % 2)); then
-        run_xdevice "$name" "$type" "$async" "$file" "$cache"
-        run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file"
-    else
-        run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file"
-        run_xdevice "$name" "$type" "$async" "$file" "$cache"
-    fi
-    summarise "$name" >> "$summary"
+    for rep in $(seq 1 "$reps"); do
+        k=$((k + 1))
+        # alternate who runs first: the second run finds caches warmed by
+        # the first; over the repetitions each side leads in turn
+        if (((n + rep) % 2)); then
+            progress "$name" "$rep" "fio's $ref_engine first, then xdevice"
+            run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file" "$rep"
+            run_xdevice "$name" "$type" "$async" "$file" "$cache" "$rep"
+        else
+            progress "$name" "$rep" "xdevice first, then fio's $ref_engine"
+            run_xdevice "$name" "$type" "$async" "$file" "$cache" "$rep"
+            run_reference "$name" "$ref_engine" "$ref_direct" "$ref_file" "$rep"
+        fi
+        summarise "$name" "$rep" >> "$summary"
+    done
 done
 
 echo
 cat "$summary"
 echo
 if [ -x build/xdreport ]; then
-    echo "bench: writing the report"
-    build/xdreport report -o "$out" --title "xdevice bench ($stamp, BENCH=${BENCH:-quick})" \
-        "$out"/*.json "$out/logs" || echo "bench: xdreport reported problems (above); the report has what it could read" >&2
+    echo "bench: writing the report" >&2
+    build/xdreport report -o "$out" --title "xdevice bench ($stamp, BENCH=${BENCH:-quick}, $reps repetitions)" \
+        "$out" "$out/logs" || echo "bench: xdreport reported problems (above); the report has what it could read" >&2
     echo "bench: report: $out/report.html (results/latest/report.html)"
 fi
 echo "bench: results in $out, $((SECONDS - start))s"
-
-# The space-saving types' and the cache's own targets (ratios measured here, in this run).
-# They print PASS/FAIL per target; a missed target is reported, not fatal:
-# the main job's results above stand either way.
-echo
-echo "bench: sparse targets (scripts/bench-sparse.sh)"
-bash scripts/bench-sparse.sh | tee "$out/sparse-targets.txt" || echo "bench: a sparse target was missed (above)"
-echo
-echo "bench: compressed targets (scripts/bench-compress.sh)"
-bash scripts/bench-compress.sh | tee "$out/compress-targets.txt" || echo "bench: a compressed target was missed (above)"
-echo
-echo "bench: cache targets (scripts/bench-cache.sh)"
-bash scripts/bench-cache.sh | tee "$out/cache-targets.txt" || echo "bench: a cache target was missed (above)"
-
-echo
-echo "bench: hybrid targets (scripts/bench-hybrid.sh)"
-bash scripts/bench-hybrid.sh | tee "$out/hybrid-targets.txt" || echo "bench: a hybrid target was missed (above)"
 
 # Only now, with every part done: an interrupted run never becomes "latest".
 ln -sfn "$stamp" "results/latest.$$" && mv -T "results/latest.$$" results/latest

@@ -477,3 +477,275 @@ def test_hundred_results_within_ten_seconds(xdreport, hundred, tmp_path):
     for c in ("iops", "bandwidth", "latency-percentiles", "clat-histogram", "clat-cdf"):
         assert (out / f"speed-{c}.png").stat().st_size > 5000
     print(f"xdreport: 100 fio results in {p.elapsed:.2f}s")
+
+
+# --- the bench's report: recommendation first, in a real browser --------------------------
+#
+# A small synthetic results directory laid out as scripts/bench.sh lays out
+# its own (NAME.xdevice.rK.json, NAME.reference.rK.json, NAME.xdevice.rK.stats.json),
+# with figures chosen so the answer is known: on randread regular-io_uring
+# is best, hybrid-io_uring within 1% of it (tied), direct-libaio far behind;
+# regular-io_uring beats its reference by 25% with little noise. The hybrid
+# never promoted and the direct type answered reads in 2 µs: both must be
+# warned about. No fio runs: the test is about the report, and stays fast.
+
+BENCH_CONFIGS = {   # name: (xdevice type, async, reference engine, base IOPS, reference IOPS)
+    "regular-io_uring": ("regular", "io_uring", "io_uring", 100_000, 80_000),
+    "hybrid-io_uring": ("hybrid", "io_uring", "io_uring", 99_000, 98_000),
+    "direct-libaio": ("direct", "libaio", "libaio", 10_000, 11_000),
+}
+BENCH_WORKLOADS = {"randread-4k-qd1": ("randread", 1.0), "mixed-70-30-zipf": ("randrw", 0.7)}
+JITTER = (1.01, 1.0, 0.995)     # per repetition: about 1% noise (the median is run 2)
+REF_JITTER = (1.01, 0.99, 1.0)  # the references' own, so pairs do not cancel out
+
+
+def fio_dir(iops, runtime_ms=300, lat_ns=10_000):
+    if not iops:
+        return {"io_bytes": 0, "bw_bytes": 0, "iops": 0, "runtime": 0, "total_ios": 0,
+                "lat_ns": {"min": 0, "max": 0, "mean": 0}}
+    ios = int(iops * runtime_ms / 1000)
+    pct = {"50.000000": lat_ns, "90.000000": lat_ns * 2, "99.000000": lat_ns * 5,
+           "99.900000": lat_ns * 20, "99.990000": lat_ns * 50}
+    bins = {str(lat_ns // 2): ios // 4, str(lat_ns): ios // 2, str(lat_ns * 5): ios // 4}
+    return {"io_bytes": ios * 4096, "bw_bytes": int(iops * 4096), "iops": float(iops),
+            "runtime": runtime_ms, "total_ios": ios,
+            "lat_ns": {"min": lat_ns // 4, "max": lat_ns * 100, "mean": lat_ns * 1.5,
+                       "percentile": pct, "bins": bins}}
+
+
+def fio_doc(jobs, global_opts):
+    return {"fio version": "fio-3.33", "timestamp": 1764849600, "timestamp_ms": 1764849600000,
+            "global options": global_opts, "jobs": jobs}
+
+
+def bench_job(workload, iops, lat_ns):
+    rw, read_share = BENCH_WORKLOADS[workload]
+    return {"jobname": workload, "groupid": 0, "error": 0,
+            "job options": {"rw": rw, "bs": "4k", "iodepth": "1", "stonewall": ""},
+            "read": fio_dir(iops * read_share, lat_ns=lat_ns),
+            "write": fio_dir(iops * (1 - read_share), lat_ns=lat_ns), "trim": fio_dir(0)}
+
+
+def stats_doc(xd_type, rep):
+    tier = {"hot_reads": 0, "cold_reads": 5000, "promotions": 0, "demotions": 0}
+    file_layer = {"direct_alignment": 4096, "bounced": 0}
+    layers = {"tier": tier} if xd_type == "hybrid" else {"file": file_layer}
+    read = {"ops": 5000, "bytes": 5000 * 4096,
+            "lat_ns": {"mean": 2500, "min": 1000, "max": 9000, "p50": 2000, "p99": 8000}}
+    job = {"name": "randread-4k-qd1", "jobnum": 0, "type": xd_type,
+           "config": {"storage_type": xd_type}, "layers": layers, "ops": {"read": read}}
+    return {"xdevice": {"version": "0.1.0", "run_id": f"fixture-{rep}"}, "jobs": [job],
+            "aggregate": {"jobs": 1, "ops": {"read": read}}}
+
+
+@pytest.fixture(scope="module")
+def bench_results(tmp_path_factory):
+    d = tmp_path_factory.mktemp("xdreport-bench")
+    for name, (xd_type, xd_async, engine, base, ref) in BENCH_CONFIGS.items():
+        for rep, jit in enumerate(JITTER, start=1):
+            xd_opts = {"ioengine": "external:/x/build/xdevice.so", "xd_type": xd_type,
+                       "xd_async": xd_async, "filename": f"/var/tmp/b/{name}.dat",
+                       "xd_stats": f"{d}/{name}.xdevice.r{rep}.stats.json"}
+            if rep == 1:    # as the bench: logs in the first run only
+                xd_opts["write_iops_log"] = f"{d}/{name}.xdevice"
+                (d / f"{name}.xdevice_iops.1.log").write_text(
+                    "".join(f"{t}, {int(base)}, 0, 4096, 0\n" for t in (50, 100, 150, 200)))
+            ref_opts = {"ioengine": engine, "direct": "1" if xd_type == "direct" else "0",
+                        "filename": f"/var/tmp/b/{name}.dat"}
+            for side, opts, iops, lat in (("xdevice", xd_opts, base * jit, 8_000),
+                                          ("reference", ref_opts, ref * REF_JITTER[rep - 1],
+                                           12_000)):
+                jobs = [bench_job(w, iops, lat) for w in BENCH_WORKLOADS]
+                (d / f"{name}.{side}.r{rep}.json").write_text(json.dumps(fio_doc(jobs, opts)))
+            (d / f"{name}.xdevice.r{rep}.stats.json").write_text(
+                json.dumps(stats_doc(xd_type, rep)))
+    return d
+
+
+@pytest.fixture(scope="module")
+def bench_report(xdreport, bench_results, tmp_path_factory):
+    out = tmp_path_factory.mktemp("xdreport-bench-out") / "report"
+    p = run_report(xdreport, out, [bench_results], title="fixture bench")
+    assert p.returncode == 0, f"rc={p.returncode}\n{p.stderr}"
+    return out
+
+
+def recommendation_rows(summary):
+    """workload -> the cells of its row in summary.md's recommendation table."""
+    text = summary.split("## Recommendation", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) >= 6 and cells[0] in BENCH_WORKLOADS:
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_bench_recommendation(bench_report):
+    summary = (bench_report / "summary.md").read_text()
+    assert summary.index("## Recommendation") < summary.index("## randread-4k-qd1")
+    rows = recommendation_rows(summary)
+    assert set(rows) == set(BENCH_WORKLOADS), rows
+    workload, best, tied, iops, vs_ref, why = rows["randread-4k-qd1"]
+    assert best == "**regular-io_uring**"
+    assert tied == "hybrid-io_uring", "1% apart with 1% noise is a tie; 10x apart is not"
+    assert "3 runs" in iops
+    m = re.match(r"([\d.]+)× \(([\d.]+)–([\d.]+)\) (faster|slower|within noise)$", vs_ref)
+    assert m, vs_ref
+    ratio, lo, hi = map(float, m.groups()[:3])
+    assert abs(ratio - 1.25) < 0.01 and lo <= 1.25 <= hi and lo > 1, vs_ref
+    assert m.group(4) == "faster"
+    assert why.startswith("vs the runner-up hybrid-io_uring: xd_type=regular (not hybrid)"), why
+
+
+def test_bench_within_noise_is_computed(bench_report):
+    """The word beside each ratio is the interval's verdict, row by row:
+    hybrid (99k against 98k, 1% noise on each side) is within noise,
+    regular (100k against 80k) is faster, direct (10k against 11k) slower."""
+    summary = (bench_report / "summary.md").read_text()
+    section = summary.split("## randread-4k-qd1", 1)[1].split("\n## ", 1)[0]
+    words = {}
+    for name in BENCH_CONFIGS:
+        row = [l for l in section.splitlines() if l.startswith(f"| {name} |")]
+        assert row, section
+        cell = row[0].rstrip(" |").split(" | ")[-1]
+        m = re.match(r"([\d.]+)× \(([\d.]+)–([\d.]+)\) (faster|slower|within noise)$", cell)
+        assert m, cell
+        lo, hi = float(m.group(2)), float(m.group(3))
+        assert lo < hi, f"{name}: the references' own noise must widen the interval: {cell}"
+        assert m.group(4) == ("within noise" if lo <= 1 <= hi else "faster" if lo > 1
+                              else "slower"), cell
+        words[name] = m.group(4)
+    assert words == {"hybrid-io_uring": "within noise", "regular-io_uring": "faster",
+                     "direct-libaio": "slower"}, words
+
+
+def test_bench_warnings(bench_report):
+    summary = (bench_report / "summary.md").read_text()
+    warnings = summary.split("## Warnings", 1)[1].split("\n## ", 1)[0]
+    assert "**hybrid-io\\_uring**" in warnings or "**hybrid-io_uring**" in warnings
+    assert "0 promotions" in warnings and "(3 of 3 runs)" in warnings
+    assert "direct-libaio" in warnings and "page cache" in warnings
+    assert "regular-io_uring" not in warnings, "the regular type does what it says"
+
+
+def test_bench_pairs_and_colours(bench_report):
+    html = (bench_report / "report.html").read_text()
+    for w in BENCH_WORKLOADS:
+        assert (bench_report / f"{w}-pairs.svg").is_file(), f"no paired bars for {w}"
+    # the same configuration has the same colour in every workload, and no
+    # two configurations of a workload share one
+    for w in BENCH_WORKLOADS:
+        section = html.split(f'<section id="w-{w}">', 1)[1].split("</section>", 1)[0]
+        swatches = re.findall(r'<tr><td><span class="swatch" style="background:(#[0-9A-Fa-f]{6})">'
+                              r'</span>([^<]+)</td>', section)
+        assert len(swatches) == 2 * len(BENCH_CONFIGS), swatches
+        assert len({c for c, _ in swatches}) == len(swatches), swatches
+    per_workload = [dict((label, c) for c, label in re.findall(
+        r'<span class="swatch" style="background:(#[0-9A-Fa-f]{6})"></span>([^<]+)</td>',
+        html.split(f'<section id="w-{w}">', 1)[1].split("</section>", 1)[0]))
+        for w in BENCH_WORKLOADS]
+    assert per_workload[0] == per_workload[1]
+    # references are labelled one way: "NAME ref (fio ENGINE)"
+    refs = [label for label in per_workload[0] if " ref " in label]
+    assert sorted(refs) == sorted(f"{n} ref (fio {c[2]})" for n, c in BENCH_CONFIGS.items())
+
+
+GEOMETRY_SCRIPT = """
+<script>
+window.addEventListener('load', () => {
+  const clipped = [], sections = [];
+  let texts = 0;
+  for (const s of document.querySelectorAll('main > section')) sections.push(s.id || s.className);
+  for (const svg of document.querySelectorAll('figure svg')) {
+    const box = svg.getBoundingClientRect();
+    for (const t of svg.querySelectorAll('text')) {
+      if (!t.textContent.trim()) continue;
+      const r = t.getBoundingClientRect();
+      if (r.width === 0) continue;
+      texts++;
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 ||
+          r.bottom > box.bottom + 1)
+        clipped.push(svg.getAttribute('aria-label') + ': ' + t.textContent.trim());
+    }
+  }
+  const out = document.createElement('pre');
+  out.id = 'xd-geometry';
+  out.textContent = JSON.stringify({sections, clipped, texts,
+                                    svgs: document.querySelectorAll('figure svg').length});
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+def test_bench_report_in_chromium(bench_report, tmp_path):
+    """The page as a browser lays it out: the recommendation is the first
+    section, no chart text falls outside its chart, and the screenshot is a
+    real page (not blank). One chromium run does both (--dump-dom and
+    --screenshot): its start-up is most of the test's time."""
+    page = bench_report / "report.html"
+    # a copy with a measuring script at the end (the report itself has none);
+    # the screenshot shows the top of the page, which the script leaves alone
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", GEOMETRY_SCRIPT + "</body>"))
+    shot = tmp_path / "bench.png"
+    p = chromium(["--dump-dom", f"--screenshot={shot}", "--window-size=1280,1400",
+                  probe.as_uri()], tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    m = re.search(r'<pre id="xd-geometry">(.*?)</pre>', p.stdout, re.S)
+    assert m, "the probe script did not run"
+    geo = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&")
+                     .replace("&lt;", "<").replace("&gt;", ">"))
+    assert geo["sections"][0] == "recommendation", geo["sections"]
+    assert geo["sections"][1] == "warnings", geo["sections"]
+    assert geo["svgs"] >= 2 * len(BENCH_WORKLOADS)
+    assert geo["texts"] >= 20 * geo["svgs"], f"too few chart labels measured: {geo}"
+    assert not geo["clipped"], f"text outside its chart: {geo['clipped'][:10]}"
+
+    assert png_size(shot) == (1280, 1400)
+    # a blank or unstyled page compresses to a few KiB; tables and colour do not
+    assert shot.stat().st_size > 60_000, f"screenshot is only {shot.stat().st_size} bytes"
+    keep = os.environ.get("XD_KEEP_BENCH_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"BENCH_REPS": "1"}, ["BENCH_REPS=1", "from 2 to 100"]),
+    ({"BENCH_REPS": "three"}, ["BENCH_REPS=three", "from 2 to 100"]),
+    ({"BENCH_ONLY": "mmap,nosuch"}, ["BENCH_ONLY", "nosuch", "allowed", "hybrid-io_uring"]),
+])
+def test_bench_refuses_bad_knobs(env, words, tmp_path):
+    """One line naming the knob, the value and what is allowed; no fio run."""
+    results = REPO / "results"
+    before = set(results.iterdir()) if results.is_dir() else set()
+    p = subprocess.run(["bash", str(REPO / "scripts" / "bench.sh")], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, BENCH_DIR=str(tmp_path), **env))
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(w in lines[0] for w in words), p.stderr
+    assert list(tmp_path.iterdir()) == [], "a refused bench leaves nothing behind"
+    assert (set(results.iterdir()) if results.is_dir() else set()) == before, \
+        "a refused bench makes no results directory"
+
+
+def test_bench_logs_find_their_configuration(bench_report):
+    """The logs are from run 1, the tables show run 2 (the median): each
+    log still goes to its own configuration and workload (job 1)."""
+    gp = (bench_report / "charts.gp").read_text()
+    chart = gp.split("# --- randread-4k-qd1-iops-over-time ---", 1)[1].split("# --- ", 1)[0]
+    titles = set(re.findall(r'title "([^"]+)"', chart)) - {""}
+    assert set(BENCH_CONFIGS) <= titles, titles
+    assert "# --- mixed-70-30-zipf-iops-over-time ---" not in gp, "job 1's logs are randread's"
+
+
+def test_bench_shared_options_said_once(bench_report):
+    html = (bench_report / "report.html").read_text()
+    section = html.split('<section id="w-randread-4k-qd1">', 1)[1].split("</section>", 1)[0]
+    options = section.split("<summary>Options of each configuration</summary>", 1)[1]
+    shared = re.search(r"<p>Every configuration: <code>(.*?)</code></p>", options)
+    assert shared and "rw=randread" in shared.group(1) and "bs=4k" in shared.group(1), options[:500]
+    rows = re.findall(r'<tr class="diff"><td>([^<]+)</td>', options)
+    assert "ioengine" in rows and "xd_type" in rows, rows
+    assert "rw" not in rows and "bs" not in rows, "a shared option is said once, not per column"

@@ -171,8 +171,65 @@ static void check_normal_dist(void)
     CHECK(isnan(xr_norm_quantile(1)));
 }
 
+/* Student's t quantiles: printed tables (two-sided 95%: 12.706, 4.303,
+ * 3.182, 2.228 for 1, 2, 3, 10 degrees of freedom; 2.042 for 30). */
+static void check_t_quantile(void)
+{
+    static const struct { double df, q; } t[] = {
+        { 1, 12.7062 }, { 2, 4.3027 }, { 3, 3.1824 }, { 10, 2.2281 }, { 30, 2.0423 },
+    };
+    for (size_t i = 0; i < N(t); i++) {
+        CHECK_MSG(close_to(xr_t_quantile(0.975, t[i].df), t[i].q, 2e-4), "t(0.975, %g) = %g",
+                  t[i].df, xr_t_quantile(0.975, t[i].df));
+        CHECK(close_to(xr_t_quantile(0.025, t[i].df), -t[i].q, 2e-4));
+    }
+    double mid = xr_t_quantile(0.975, 2.5);   /* Welch's df need not be whole */
+    CHECK(mid < 4.3027 && mid > 3.1824);
+    CHECK(xr_t_quantile(0.5, 3) == 0);
+    CHECK(isnan(xr_t_quantile(1, 3)) && isnan(xr_t_quantile(0.9, 0)));
+}
+
+/* Paired log-ratio interval: values worked out in Python (math.log/exp,
+ * t(0.975, 1) = 12.706204736174705). */
+static void check_paired_ratio(void)
+{
+    struct xr_ratio_est e;
+    double x[] = { 2, 4 }, y[] = { 1, 1 };
+    CHECK(xr_paired_ratio_ci(x, y, 2, 0.95, &e) == 0);
+    CHECK_MSG(close_to(e.ratio, 2.82842712474619, 1e-9), "ratio %g", e.ratio);
+    CHECK_MSG(close_to(e.lo, 0.034599563126201216, 1e-3), "lo %g", e.lo);
+    CHECK_MSG(close_to(e.hi, 231.21679227047352, 1e-3), "hi %g", e.hi);
+    CHECK(xr_ratio_within_noise(&e));                /* holds 1.0: within noise */
+
+    double a[] = { 110, 121, 99 }, b[] = { 100, 110, 90 };  /* 1.1 in every pair */
+    CHECK(xr_paired_ratio_ci(a, b, 3, 0.95, &e) == 0);
+    CHECK(close_to(e.ratio, 1.1, 1e-12) && close_to(e.lo, 1.1, 1e-12) && close_to(e.hi, 1.1, 1e-12));
+    CHECK(!xr_ratio_within_noise(&e));
+
+    double zero[] = { 0, 1 };
+    CHECK(xr_paired_ratio_ci(zero, y, 2, 0.95, &e) == -EDOM);
+    CHECK(xr_paired_ratio_ci(x, y, 1, 0.95, &e) == -EINVAL);
+}
+
+static void check_welch_ratio(void)
+{
+    struct xr_ratio_est e;
+    double a[] = { 100, 110, 120 }, b[] = { 50, 52, 48 };
+    CHECK(xr_welch_ratio_ci(a, 3, b, 3, 0.95, &e) == 0);
+    /* ratio of geometric means, from Python */
+    CHECK_MSG(close_to(e.ratio, 2.1950939626910317, 1e-9), "ratio %g", e.ratio);
+    CHECK(e.lo < e.ratio && e.ratio < e.hi && e.lo > 1);          /* clearly apart */
+    CHECK(close_to(e.ratio / e.lo, e.hi / e.ratio, 1e-9));         /* symmetric in logs */
+    double c[] = { 100, 101, 99 }, d[] = { 100, 99, 101 };
+    CHECK(xr_welch_ratio_ci(c, 3, d, 3, 0.95, &e) == 0 && xr_ratio_within_noise(&e));
+    CHECK(xr_welch_ratio_ci(c, 1, d, 3, 0.95, &e) == -EINVAL);
+}
+
 int main(void)
 {
+    check_t_quantile();
+    check_paired_ratio();
+    check_welch_ratio();
     check_median();
     check_exact_values();
     check_normal_values();
