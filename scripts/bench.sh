@@ -10,7 +10,7 @@
 #                       at least 2: the report's intervals come from them)
 #   BENCH_ONLY=A,B      run only these configurations (names below)
 #   BENCH_DIR=DIR       where the run's scratch directory goes (default
-#                       /var/tmp; a disk file system, or the direct type is
+#                       $XDEVICE_SCRATCH, else /var/tmp; a disk file system, or the direct type is
 #                       skipped). The bench makes its own directory there
 #                       (mktemp) and removes only that, never DIR itself, so
 #                       two benches, or a user's files in DIR, are safe.
