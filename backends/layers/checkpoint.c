@@ -481,11 +481,13 @@ static int ckpt_reap(struct xd_layer *layer, struct xd_req **done, unsigned min,
     static const struct timespec no_wait;
     struct ckpt_layer *c = layer->priv;
     unsigned kept = c->nstash < max ? c->nstash : max;
-    memcpy(done, c->stash, kept * sizeof(*done));
-    memmove(c->stash, c->stash + kept, (c->nstash - kept) * sizeof(*c->stash));
-    c->nstash -= kept;
-    if (kept == max)
-        return (int)kept;
+    if (kept) {
+        memcpy(done, c->stash, kept * sizeof(*done));
+        memmove(c->stash, c->stash + kept, (c->nstash - kept) * sizeof(*c->stash));
+        c->nstash -= kept;
+        if (kept == max)
+            return (int)kept;
+    }
     int n = xd_layer_reap(layer->lower, done + kept, kept >= min ? 0 : min - kept, max - kept,
                           kept && kept >= min ? &no_wait : timeout);
     if (n < 0)
