@@ -183,14 +183,18 @@ def delay_for_20pct(disk):
     """A quarter of one request's time on this machine, now: the delay that
     takes IOPS of a queue-depth-1 job to 80%."""
     job = REPO / "jobs" / "regress" / f"{WORKLOADS[0]}.fio"
-    env = dict(os.environ, XD_ENGINE=str(REPO / "build" / "xdevice.so"), XD_REGRESS_SHM="/dev/shm",
+    shm = tempfile.mkdtemp(prefix="xd-regress-", dir="/dev/shm")  # the job's file goes with it
+    env = dict(os.environ, XD_ENGINE=str(REPO / "build" / "xdevice.so"), XD_REGRESS_SHM=shm,
                XD_REGRESS_DISK=str(disk), XD_REGRESS_RUNTIME="2s")
     rates = []
-    for _ in range(3):
-        p = subprocess.run(["fio", "--output-format=json", str(job)], env=env, capture_output=True,
-                           text=True, timeout=120)
-        assert p.returncode == 0, p.stdout + p.stderr
-        rates.append(json.loads(p.stdout[p.stdout.index("{"):])["jobs"][0]["read"]["iops"])
+    try:
+        for _ in range(3):
+            p = subprocess.run(["fio", "--output-format=json", str(job)], env=env,
+                               capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, p.stdout + p.stderr
+            rates.append(json.loads(p.stdout[p.stdout.index("{"):])["jobs"][0]["read"]["iops"])
+    finally:
+        shutil.rmtree(shm, ignore_errors=True)
     rates.sort()
     return int(1e9 / rates[1] / 4)
 
