@@ -93,3 +93,18 @@ const char *xr_escape(const char *s, char *buf, size_t len)
     buf[o] = 0;
     return buf;
 }
+
+void xr_csv_field(FILE *f, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}

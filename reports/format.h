@@ -3,6 +3,7 @@
 #define XR_FORMAT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* The shortest text that reads back as the same double, so figures.csv
  * holds exactly fio's numbers ("5936.231884", not "5936.2318839999998").
@@ -22,5 +23,9 @@ void xr_fmt_bytes(char *buf, size_t len, double bytes);
  * "..." to fit len (XR_ESCAPE_LEN holds a path). Returns buf. */
 #define XR_ESCAPE_LEN 160
 const char *xr_escape(const char *s, char *buf, size_t len);
+
+/* s as one CSV field: quoted, its quotes doubled, when it holds a comma, a
+ * quote or a line break. */
+void xr_csv_field(FILE *f, const char *s);
 
 #endif

@@ -51,13 +51,8 @@ int xr_hosts_load_stats(struct xr_set *set, const char *path, const char *text, 
     int rc = xr_xdstats_parse(st, root, err, errlen);
     cJSON_Delete(root);
     if (rc) {
-        set->nstats--; /* whole or not at all: free what the parser kept */
-        free(st->source);
-        free(st->type);
-        free(st->version);
-        free(st->run_id);
-        free(st->job_names);
-        xr_kv_free(st->config, st->nconfig);
+        xr_xdstats_free(st); /* whole or not at all: free what the parser kept */
+        set->nstats--;
         return -1;
     }
     st->host = host ? xr_mem_strdup(host) : NULL;
@@ -133,20 +128,11 @@ static void add_dir_figures(struct host_row *row, const struct xr_job *job)
     }
 }
 
-/* A CSV field: quoted when it holds a comma, a quote or a line break. */
+/* A CSV field and its comma. */
 static void csv_field(FILE *f, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fprintf(f, "%s,", s);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputs("\",", f);
+    xr_csv_field(f, s);
+    fputc(',', f);
 }
 
 static void write_row(FILE *md, FILE *csv, const char *workload, const struct host_row *row)

@@ -18,6 +18,8 @@ int xr_fiojson_parse(struct xr_doc *doc, const cJSON *root, char *err, size_t er
 
 /* xdevice's stats document: {"xdevice": {...}, "jobs": [...], "aggregate": {...}}. */
 int xr_xdstats_parse(struct xr_xdstats *st, const cJSON *root, char *err, size_t errlen);
+/* Free what a stats document holds (not st itself). */
+void xr_xdstats_free(struct xr_xdstats *st);
 
 /* fio's text logs, NAME_{lat,clat,slat,iops,bw,clat_hist}[.N].log. */
 int xr_fiolog_parse(struct xr_set *set, const char *path, const char *buf, size_t len,

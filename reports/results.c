@@ -172,7 +172,7 @@ static void free_doc(struct xr_doc *doc)
     free(doc->fio_version);
 }
 
-static void free_xdstats(struct xr_xdstats *st)
+void xr_xdstats_free(struct xr_xdstats *st)
 {
     free(st->source);
     free(st->type);
@@ -206,7 +206,7 @@ static int add_document(struct xr_set *set, const cJSON *root, const char *path,
         st->source = xr_mem_strdup(path);
         rc = xr_xdstats_parse(st, root, why, sizeof why);
         if (rc) {       /* a document is read whole or not at all */
-            free_xdstats(st);
+            xr_xdstats_free(st);
             set->nstats--;
         }
     } else if (cJSON_GetObjectItemCaseSensitive(root, "jobs")
@@ -340,7 +340,7 @@ void xr_set_free(struct xr_set *set)
     for (size_t i = 0; i < set->ndocs; i++)
         free_doc(&set->docs[i]);
     for (size_t i = 0; i < set->nstats; i++)
-        free_xdstats(&set->stats[i]);
+        xr_xdstats_free(&set->stats[i]);
     for (size_t i = 0; i < set->nseries; i++)
         free_series(&set->series[i]);
     free(set->docs);

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "outfile.h"
 #include "format.h"
+#include "outfile.h"
 #include "mem.h"
 #include "report.h"
 
@@ -211,20 +211,6 @@ int xr_summary_write(struct xr_report *r)
 
 /* --- figures.csv ------------------------------------------------------------------ */
 
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
 
 struct row {                 /* the columns every row of one subject shares */
     const char *kind, *source, *workload, *config, *host, *dir;
@@ -238,7 +224,7 @@ static void csv_row(FILE *f, const struct row *w, const char *metric, double v, 
     if (isnan(v))
         return;
     for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
-        csv_field(f, cols[i] ? cols[i] : "");
+        xr_csv_field(f, cols[i] ? cols[i] : "");
         fputc(',', f);
     }
     xr_fmt_num(num, sizeof num, v);
