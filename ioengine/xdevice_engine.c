@@ -1093,7 +1093,10 @@ static void fio_xd_send_stats(const char *path)
         for (char *c = doc; *c; c++)
             if (*c == '\n' || *c == '\r')
                 *c = ' '; /* one line: the client's reader splits on newlines */
-        log_info("xdevice-stats: %s\n", doc);
+        /* log_err: sent to the client like any server text; should the
+         * client be gone, the server's stderr gets it, never its stdout
+         * (where log_info falls back to, and fio's JSON goes) */
+        log_err("xdevice-stats: %s\n", doc);
     }
     free(doc);
 }
