@@ -54,15 +54,21 @@ static void fs_counters(const struct xd_fs *s, uint64_t hash, uint8_t *c[XD_FS_R
     }
 }
 
-uint32_t xd_fs_estimate(const struct xd_fs *s, uint64_t hash)
+/* The smallest of a key's counters: its estimated count. */
+static uint8_t fs_least(uint8_t *const c[XD_FS_ROWS])
 {
-    uint8_t *c[XD_FS_ROWS];
-    uint32_t least = FS_COUNTER_MAX;
-    fs_counters(s, hash, c);
+    uint8_t least = FS_COUNTER_MAX;
     for (unsigned r = 0; r < XD_FS_ROWS; r++)
         if (*c[r] < least)
             least = *c[r];
     return least;
+}
+
+uint32_t xd_fs_estimate(const struct xd_fs *s, uint64_t hash)
+{
+    uint8_t *c[XD_FS_ROWS];
+    fs_counters(s, hash, c);
+    return fs_least(c);
 }
 
 /* Every counter halved, eight at a time (the table is 64-byte aligned and a
@@ -80,12 +86,9 @@ static void fs_halve(struct xd_fs *s)
 void xd_fs_add(struct xd_fs *s, uint64_t hash)
 {
     uint8_t *c[XD_FS_ROWS];
-    uint8_t least = FS_COUNTER_MAX;
     fs_counters(s, hash, c);
-    for (unsigned r = 0; r < XD_FS_ROWS; r++)
-        if (*c[r] < least)
-            least = *c[r];
-    if (least < FS_COUNTER_MAX)
+    uint8_t least = fs_least(c);
+    if (least < FS_COUNTER_MAX) /* conservative update: only the least go up */
         for (unsigned r = 0; r < XD_FS_ROWS; r++)
             if (*c[r] == least)
                 (*c[r])++;
