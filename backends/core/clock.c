@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 struct xd_clock xd_clock;
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
@@ -22,6 +25,20 @@ static int clock_kernel_trusts_tsc(void)
 }
 
 #if defined(__x86_64__)
+/* CPUID 0x80000007 EDX bit 8: the TSC ticks at one rate in every P- and
+ * C-state. fio trusts such a TSC for its own latencies (its "cpu" clock)
+ * whatever the kernel's clocksource; a VM's kernel often runs kvm-clock
+ * with tsc=unstable on its command line, and a kvm-clock read costs 5-10x
+ * an rdtsc there, 2 per request. */
+static int clock_cpu_has_invariant_tsc(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) || eax < 0x80000007)
+        return 0;
+    __get_cpuid(0x80000007, &eax, &ebx, &ecx, &edx);
+    return (edx >> 8) & 1;
+}
+
 static uint64_t clock_rdtsc(void)
 {
     uint32_t lo, hi;
@@ -32,7 +49,7 @@ static uint64_t clock_rdtsc(void)
 /* Count cycles across 5 ms of CLOCK_MONOTONIC: 1 part in 10^4 or better. */
 static void clock_calibrate(void)
 {
-    if (!clock_kernel_trusts_tsc())
+    if (!clock_kernel_trusts_tsc() && !clock_cpu_has_invariant_tsc())
         return;
     uint64_t t0 = xd_clock_monotonic_ns(), c0 = clock_rdtsc(), t1, c1;
     do {

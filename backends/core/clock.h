@@ -1,11 +1,13 @@
 /* clock.h - the one clock latencies are measured with.
  *
  * Two CLOCK_MONOTONIC reads per request are a measurable share of a 1-2 us
- * memory-speed I/O, so when the kernel itself trusts the TSC (clocksource
- * "tsc", which it only picks when the TSC is invariant and synchronised) the
- * clock reads it directly, scaled to nanoseconds by a factor calibrated
+ * memory-speed I/O, so when the TSC can be trusted (the kernel's clocksource
+ * is "tsc", or the CPU says its TSC is invariant, as fio's own clock checks)
+ * the clock reads it directly, scaled to nanoseconds by a factor calibrated
  * against CLOCK_MONOTONIC once per process. Otherwise it falls back to
- * clock_gettime. Only differences of its readings are meaningful.
+ * clock_gettime. Only differences of its readings within one process are
+ * meaningful, and a difference across CPUs may come out a little negative:
+ * anything kept across processes uses xd_clock_monotonic_ns.
  */
 #ifndef XD_CLOCK_H
 #define XD_CLOCK_H

@@ -26,8 +26,9 @@
 #include "../core/xd_internal.h"
 
 struct mmap_window {
-    char *addr; /* NULL until first touched; always mmap_size bytes long */
-    bool dirty; /* written since its last msync */
+    char *addr;    /* NULL until first touched; always mmap_size bytes long */
+    bool writable; /* PROT_WRITE added by the first write into it */
+    bool dirty;    /* written since its last msync */
 };
 
 struct mmap_file {
@@ -53,7 +54,7 @@ struct mmap_driver {
     uint64_t page;
     char notice[192];   /* empty when there is nothing to say */
     struct {
-        uint64_t mapped, unmapped, copied_in, copied_out, msyncs, advised, trimmed, extended;
+        uint64_t mapped, unmapped, made_writable, copied_in, copied_out, msyncs, advised, trimmed, extended;
     } count;
 };
 
@@ -133,11 +134,13 @@ static int mmap_stream_advice(const struct mmap_driver *d, const struct mmap_fil
 
 /* Every window is mapped whole, even past end of file: pages there only
  * fault once the file has grown over them, so growing the file never means
- * remapping, and the size check before each copy keeps callers off them. */
+ * remapping, and the size check before each copy keeps callers off them.
+ * Windows start read-only, as fio's mmap engine maps a read job's file:
+ * random 4k reads through a PROT_WRITE shared mapping of a tmpfs file ran
+ * at half the rate on the machine `make perf` was measured on. */
 static int mmap_window_map(struct mmap_driver *d, struct mmap_file *mf, size_t idx)
 {
-    int prot = mf->readonly ? PROT_READ : PROT_READ | PROT_WRITE;
-    void *addr = mmap(NULL, d->window, prot, MAP_SHARED, mf->fd, (off_t)(idx * d->window));
+    void *addr = mmap(NULL, d->window, PROT_READ, MAP_SHARED, mf->fd, (off_t)(idx * d->window));
     if (addr == MAP_FAILED)
         return -errno;
     int advice = mmap_stream_advice(d, mf);
@@ -178,6 +181,17 @@ static void mmap_windows_unmap(struct mmap_driver *d, struct mmap_file *mf)
     mf->ndirty = 0;
 }
 
+/* The first write into a window adds PROT_WRITE (the file is open O_RDWR
+ * unless readonly, where mmap_write refuses before any copy). */
+static int mmap_window_make_writable(struct mmap_driver *d, struct mmap_window *w)
+{
+    if (mprotect(w->addr, d->window, PROT_READ | PROT_WRITE))
+        return -errno;
+    w->writable = true;
+    d->count.made_writable++;
+    return 0;
+}
+
 /* Copy between buf and the file's [off, off+len), window by window. The
  * caller has made sure the range lies within the file. */
 static int mmap_copy(struct mmap_driver *d, struct mmap_file *mf, char *buf, uint64_t len,
@@ -193,6 +207,8 @@ static int mmap_copy(struct mmap_driver *d, struct mmap_file *mf, char *buf, uin
         struct mmap_window *w = &mf->win[idx];
         int rc = w->addr ? 0 : mmap_window_map(d, mf, idx);
         if (rc)
+            return rc;
+        if (to_file && !w->writable && (rc = mmap_window_make_writable(d, w)))
             return rc;
         if (to_file) {
             memcpy(w->addr + in, buf + done, n);
@@ -515,6 +531,7 @@ static void mmap_stats_json(const struct mmap_driver *d, struct xd_json *j)
     xd_json_uint(j, "window_size", d->window);
     xd_json_uint(j, "windows_mapped", d->count.mapped);
     xd_json_uint(j, "windows_unmapped", d->count.unmapped);
+    xd_json_uint(j, "windows_made_writable", d->count.made_writable);
     xd_json_uint(j, "bytes_copied_in", d->count.copied_in);
     xd_json_uint(j, "bytes_copied_out", d->count.copied_out);
     xd_json_uint(j, "msyncs", d->count.msyncs);

@@ -68,7 +68,8 @@ static void stats_complete(const struct xd_layer *layer, const struct xd_req *re
 {
     struct stats_layer *s = layer->priv;
     struct xd_op_stats *o = &s->snap.op[req->op];
-    uint64_t lat = now - ((struct stats_req *)xd_req_ctx(layer, req))->start_ns;
+    uint64_t start = ((struct stats_req *)xd_req_ctx(layer, req))->start_ns;
+    uint64_t lat = now > start ? now - start : 0; /* reaped on another CPU: TSCs may differ a little */
     if (req->result < 0) {
         o->errors++;
     } else {

@@ -462,10 +462,66 @@ static void test_invalidate_on_tmpfs(void)
     rmdir(shm);
 }
 
+/* How many of this process's mappings of path carry permissions perms
+ * ("r--s", "rw-s"), from /proc/self/maps. */
+static int mappings_with(const char *path, const char *perms)
+{
+    char line[512], p[8], name[256];
+    int n = 0;
+    FILE *fp = fopen("/proc/self/maps", "r");
+    while (fp && fgets(line, sizeof(line), fp))
+        if (sscanf(line, "%*s %7s %*s %*s %*s %255s", p, name) == 2 && !strcmp(p, perms) &&
+            !strcmp(name, path))
+            n++;
+    if (fp)
+        fclose(fp);
+    return n;
+}
+
+/* Windows are mapped without PROT_WRITE until written into (reads through a
+ * writable shared mapping ran at half the rate), and a write still lands. */
+static void test_windows_writable_on_first_write(void)
+{
+    static const char *const kv[] = {"mmap_size", "64k", NULL};
+    char err[XD_ERRLEN], path[256];
+    unsigned char buf[4096];
+    struct xd_file *f = NULL;
+    path_of(path, sizeof(path), "lazywrite");
+    struct xd_dev *dev = dev_open(kv, NULL, err);
+    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 4 * WINDOW, &f, err, sizeof(err)),
+              "open: %s", err);
+    if (!f) {
+        if (dev)
+            xd_close(dev);
+        return;
+    }
+    CHECK(xd_read(dev, f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf));
+    CHECK(xd_read(dev, f, buf, sizeof(buf), WINDOW) == (ssize_t)sizeof(buf));
+    CHECK_MSG(mappings_with(path, "r--s") == 2 && mappings_with(path, "rw-s") == 0,
+              "after reads: %d read-only and %d writable windows", mappings_with(path, "r--s"),
+              mappings_with(path, "rw-s"));
+    memset(buf, 0xa5, sizeof(buf));
+    CHECK(xd_write(dev, f, buf, sizeof(buf), WINDOW + 512) == (ssize_t)sizeof(buf));
+    CHECK_MSG(mappings_with(path, "r--s") == 1 && mappings_with(path, "rw-s") == 1 &&
+                  stat_of(dev, "windows_made_writable") == 1,
+              "after a write: %d read-only, %d writable windows, made_writable %lld",
+              mappings_with(path, "r--s"), mappings_with(path, "rw-s"),
+              stat_of(dev, "windows_made_writable"));
+    memset(buf, 0, sizeof(buf));
+    CHECK(xd_read(dev, f, buf, sizeof(buf), WINDOW + 512) == (ssize_t)sizeof(buf) &&
+          buf[0] == 0xa5 && buf[4095] == 0xa5);
+    xd_file_close(dev, f);
+    xd_close(dev);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && pread(fd, buf, 1, WINDOW + 512) == 1 && buf[0] == 0xa5);
+    if (fd >= 0)
+        close(fd);
+}
+
 static void cleanup(void)
 {
     char path[256];
-    static const char *const names[] = {"sub/dir/data", "sized", "async", "truncated",
+    static const char *const names[] = {"sub/dir/data", "sized", "async", "truncated", "lazywrite",
                                         "sub/dir",      "sub",   NULL};
     for (int i = 0; names[i]; i++) {
         path_of(path, sizeof(path), names[i]);
@@ -489,6 +545,7 @@ int main(void)
     test_readahead();
     test_bad_window();
     test_invalidate_on_tmpfs();
+    test_windows_writable_on_first_write();
     cleanup();
     return check_result();
 }

@@ -367,7 +367,7 @@ int xd_compress_chunk_write(struct compress_layer *c, struct ctr_thread *t, stru
         /* a whole chunk: the old version does not matter, even a corrupt one */
         rc = entry_read(f, chunk, &e, why, sizeof(why));
         if (rc == -EIO) /* heal it; a fresh generation no reader has seen */
-            e = (struct xd_ctr_entry){.gen = xd_now_ns(), .algo = XD_ALGO_ZERO}, rc = 0;
+            e = (struct xd_ctr_entry){.gen = xd_clock_monotonic_ns(), .algo = XD_ALGO_ZERO}, rc = 0;
         if (!src) /* a trim: zeros, stored as a hole */
             memset(t->merged, 0, f->chunk_size);
         data = src ? src : t->merged;
