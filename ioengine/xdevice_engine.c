@@ -632,7 +632,11 @@ static int fio_xd_init(struct thread_data *td)
      * page-align its buffers, as it does for direct=1, so O_DIRECT requests
      * need no bounce buffer. */
     unsigned caps = xd_dev_caps(job->dev);
-    job->all_queued = caps & XD_CAP_ASYNC;
+    /* At iodepth=1 nothing can overlap, so an async device is driven as a
+     * sync engine (queue waits for its one request): fio's async
+     * bookkeeping per request (issue times, slat, a getevents call) is then
+     * skipped, as it is for psync. */
+    job->all_queued = (caps & XD_CAP_ASYNC) && depth > 1;
     if (!job->all_queued)
         td->flags |= (unsigned long long)FIO_SYNCIO << TD_ENG_FLAG_SHIFT;
     else /* issue_time is the commit's, as for fio's libaio and io_uring engines */
@@ -680,6 +684,24 @@ static struct io_u *fio_xd_finish(struct fio_xd_job *job, struct xd_req *req)
     return io_u;
 }
 
+/* A sync job's one request went to the kernel's queue (io_uring at
+ * iodepth=1): send it and wait for it here. A failure to send or reap
+ * completes it with that error. */
+static void fio_xd_wait_one(struct fio_xd_job *job, struct xd_req *req)
+{
+    struct xd_req *done = NULL;
+    int rc = xd_commit(job->dev);
+    while (rc >= 0 && !done) {
+        rc = xd_reap(job->dev, &done, 1, 1, NULL);
+        if (rc == -EINTR)
+            rc = 0;
+    }
+    if (rc < 0)
+        req->result = rc;
+    else if (done != req) /* only one request is ever in flight here */
+        req->result = -EIO;
+}
+
 static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
 {
     struct fio_xd_job *job = td->io_ops_data;
@@ -700,6 +722,8 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     if (rc == -EBUSY)
         return FIO_Q_BUSY;
     if (!job->all_queued) {
+        if (rc != XD_DONE)
+            fio_xd_wait_one(job, req);
         /* what fio's sync engines do, since this engine has a commit hook */
         io_u_mark_submit(td, 1);
         io_u_mark_complete(td, 1);
