@@ -153,8 +153,6 @@ uint64_t xd_compress_file_refresh_size(struct ctr_file *f);
 struct ctr_thread *xd_compress_thread_new(void);
 void xd_compress_thread_free(struct ctr_thread *t);
 int xd_compress_thread_buffers(struct ctr_thread *t, uint32_t chunk_size);
-int xd_compress_chunk_load(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
-                           uint64_t chunk, uint32_t want, struct xd_ctr_entry *entry);
 int xd_compress_chunk_read(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
                            uint64_t chunk, uint32_t at, uint32_t len, uint8_t *dst);
 int xd_compress_chunk_write(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
