@@ -271,26 +271,27 @@ static void cache_keep(struct compress_layer *c, struct ctr_thread *t, struct ct
  * is read first, always (from the mapping: a memcpy of 32 bytes and a
  * crc32c): the decoded cache serves only the generation it names, which is
  * how writes by other devices and processes are seen. Otherwise the thread's
- * last decoded chunk or a decode serves it, and a decoded version is cached
- * whole (so with the cache on an lz4 chunk is decoded in full, not only
- * the prefix this read needs). */
+ * last decoded chunk or a decode serves it. A version the cache admits is
+ * decoded whole (lz4 otherwise decodes only the prefix this read needs),
+ * from a pread (stored_bytes), and kept. */
 int xd_compress_chunk_read(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
                            uint64_t chunk, uint32_t at, uint32_t len, uint8_t *dst)
 {
     struct xd_ctr_entry e;
     char why[300] = "";
+    bool keep = false;
     int rc = entry_read(f, chunk, &e, why, sizeof(why));
     if (rc)
         return rc == -EIO ? xd_compress_report_corrupt(c, f, chunk, why) : rc;
-    bool cache = c->dcache && cacheable(&e);
-    if (cache && !decoded_is(t, f, chunk, &e, at + len) &&
-        xd_dcache_read(c->dcache, f->id, chunk, e.gen, at, len, dst))
+    if (c->dcache && cacheable(&e) && !decoded_is(t, f, chunk, &e, at + len) &&
+        xd_dcache_read(c->dcache, f->id, chunk, e.gen, at, len, dst, &keep))
         return 0;
-    rc = chunk_load(c, t, f, chunk, cache ? f->chunk_size : at + len, !cache, &e);
+    rc = chunk_load(c, t, f, chunk, keep ? f->chunk_size : at + len, !keep, &e);
     if (rc)
         return rc;
     memcpy(dst, t->decoded + at, len);
-    cache_keep(c, t, f, chunk, &e);
+    if (keep)
+        cache_keep(c, t, f, chunk, &e);
     return 0;
 }
 
@@ -420,7 +421,7 @@ static int rmw_base(struct compress_layer *c, struct ctr_thread *t, struct ctr_f
     char why[300] = "";
     if (c->dcache && !entry_read(f, chunk, e, why, sizeof(why)) && cacheable(e) &&
         !decoded_is(t, f, chunk, e, f->chunk_size) &&
-        xd_dcache_read(c->dcache, f->id, chunk, e->gen, 0, f->chunk_size, t->merged))
+        xd_dcache_read(c->dcache, f->id, chunk, e->gen, 0, f->chunk_size, t->merged, NULL))
         return 0;
     int rc = chunk_load(c, t, f, chunk, f->chunk_size, false, e);
     if (!rc)

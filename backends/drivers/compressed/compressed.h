@@ -163,15 +163,17 @@ void xd_compress_readahead_window(struct ctr_file *f, uint64_t from, uint64_t to
 
 struct xd_dcache;
 struct xd_dcache_stats {
-    uint64_t capacity, bytes, chunks, hits, misses, evictions;
+    uint64_t capacity, bytes, chunks, hits, misses, evictions, declined;
 };
 /* NULL for a budget of 0 (no cache) or without memory. */
 struct xd_dcache *xd_dcache_new(uint64_t budget);
 void xd_dcache_free(struct xd_dcache *dc);
 /* Copy [at, at+len) of (file, chunk) to dst if the cache holds version gen
- * of it; a version other than gen is dropped. Counts a hit or a miss. */
+ * of it; a version other than gen is dropped. Counts a hit or a miss; on a
+ * miss *cache_it (unless NULL) says whether the chunk, once decoded, should
+ * be put here (admission: decoded_cache.c). */
 bool xd_dcache_read(struct xd_dcache *dc, uint64_t file, uint64_t chunk, uint64_t gen,
-                    uint32_t at, uint32_t len, void *dst);
+                    uint32_t at, uint32_t len, void *dst, bool *cache_it);
 /* Keep a copy of version gen of (file, chunk), size bytes, in place of any. */
 void xd_dcache_put(struct xd_dcache *dc, uint64_t file, uint64_t chunk, uint64_t gen,
                    const void *data, uint32_t size);

@@ -35,6 +35,15 @@
  * Eviction: CLOCK per shard (second chance): a hit sets an entry's
  * referenced bit; the hand clears set bits as it passes and evicts the
  * first entry it finds clear. New entries go just behind the hand.
+ *
+ * Admission: a miss is cached at once while its shard has a free slot;
+ * once it is full, only a chunk missed before, recently (a ghost of the
+ * last misses, twice as many as the shard has slots), is. Caching a chunk
+ * costs its reader a full decode (lz4 otherwise decodes only the prefix it
+ * needs), a pread instead of the mapping and a copy of the chunk: about
+ * 40% more per miss, measured on a 256 MiB file with a 16 MiB cache, where
+ * admitting every miss made random reads 0.5-0.6 of the uncached path's
+ * speed. A file that fits is cached on first touch, as before.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -68,7 +77,9 @@ struct dc_shard {
     struct dc_entry **buckets;
     uint64_t nbuckets, count;   /* nbuckets: a power of two */
     struct dc_entry *hand;      /* next to look at for eviction; NULL: empty */
-    uint64_t hits, misses, evictions;
+    uint64_t *ghost;            /* hashes of recent misses, by chunk number */
+    uint64_t ghost_len;
+    uint64_t hits, misses, evictions, declined;
 } __attribute__((aligned(64))); /* shards' locks on lines of their own */
 
 struct xd_dcache {
@@ -196,14 +207,21 @@ static void entry_release(struct dc_shard *sh, struct dc_entry **at)
  * false when not even one fits. */
 static bool shard_format(struct dc_shard *sh, uint32_t size)
 {
-    uint64_t n = sh->region_len / size;
+    uint64_t n = sh->region_len / size, glen = 2 * n < 64 ? 64 : 2 * n;
     if (!n)
         return false;
     struct dc_entry *entries = calloc(n, sizeof(*entries));
-    if (!entries)
+    uint64_t *ghost = calloc(glen, sizeof(*ghost));
+    if (!entries || !ghost) {
+        free(entries);
+        free(ghost);
         return false;
+    }
     free(sh->entries);
+    free(sh->ghost);
     sh->entries = entries;
+    sh->ghost = ghost;
+    sh->ghost_len = glen;
     sh->slot_size = size;
     sh->nslots = sh->fresh = n;
     sh->free = NULL;
@@ -229,6 +247,24 @@ static struct dc_entry *slot_take(struct dc_shard *sh, uint32_t size)
     entry_unlink(sh, hash_slot(sh, e->file, e->chunk));
     sh->evictions++;
     return e;
+}
+
+/* Should a miss of (file, chunk) be cached? Yes while there is room
+ * without evicting; then only when it was missed recently too. The ghost is
+ * indexed by chunk number, so neighbouring chunks never push each other
+ * out; its tag is the key's hash. */
+static bool admit(struct dc_shard *sh, uint64_t file, uint64_t chunk, uint64_t nshards)
+{
+    if (!sh->slot_size || sh->free || sh->fresh)
+        return true;
+    uint64_t tag = xd_hash_mix(file, chunk) | 1, *g = &sh->ghost[chunk / nshards % sh->ghost_len];
+    if (*g == tag) {
+        *g = 0;
+        return true;
+    }
+    *g = tag;
+    sh->declined++;
+    return false;
 }
 
 /* --- the interface (compressed.h) ------------------------------------------------ */
@@ -291,6 +327,7 @@ void xd_dcache_free(struct xd_dcache *dc)
     for (unsigned i = 0; i < dc->nshards; i++) {
         struct dc_shard *sh = &dc->shard[i];
         free(sh->entries);
+        free(sh->ghost);
         free(sh->buckets);
         pthread_mutex_destroy(&sh->lock);
     }
@@ -299,7 +336,7 @@ void xd_dcache_free(struct xd_dcache *dc)
 }
 
 bool xd_dcache_read(struct xd_dcache *dc, uint64_t file, uint64_t chunk, uint64_t gen,
-                    uint32_t at, uint32_t len, void *dst)
+                    uint32_t at, uint32_t len, void *dst, bool *cache_it)
 {
     struct dc_shard *sh = shard_of(dc, file, chunk);
     pthread_mutex_lock(&sh->lock);
@@ -313,6 +350,8 @@ bool xd_dcache_read(struct xd_dcache *dc, uint64_t file, uint64_t chunk, uint64_
         sh->misses++;
         if (e && e->gen != gen) /* a version the map no longer names */
             entry_release(sh, slot);
+        if (cache_it)
+            *cache_it = admit(sh, file, chunk, dc->nshards);
     }
     pthread_mutex_unlock(&sh->lock);
     return hit;
@@ -377,6 +416,7 @@ void xd_dcache_stats(struct xd_dcache *dc, struct xd_dcache_stats *st)
         st->hits += sh->hits;
         st->misses += sh->misses;
         st->evictions += sh->evictions;
+        st->declined += sh->declined;
         pthread_mutex_unlock(&sh->lock);
     }
 }

@@ -99,6 +99,7 @@ static void decoded_cache_json(struct compress_layer *c, struct xd_json *j)
     xd_json_uint(j, "decoded_cache_hits", st.hits);
     xd_json_uint(j, "decoded_cache_misses", st.misses);
     xd_json_uint(j, "decoded_cache_evictions", st.evictions);
+    xd_json_uint(j, "decoded_cache_declined", st.declined); /* misses not admitted */
 }
 
 void xd_compress_stats_json(struct compress_layer *c, struct xd_json *j)
