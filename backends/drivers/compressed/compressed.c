@@ -28,6 +28,11 @@
  *    version's. If anything fails it reads the entry again: a new
  *    generation means a writer flipped it meanwhile (retry); the same
  *    generation means the chunk is corrupt (EIO).
+ *  - The decoded-chunk cache (decoded_cache.c, one per device, shared by its
+ *    pool's threads) is consulted after the entry is read and serves only
+ *    the generation the entry names; its shards' mutexes are held for a
+ *    lookup and a copy, never across I/O or a decode, and never while
+ *    taking a chunk lock.
  *
  * Crash safety: the new version goes to the free slot, then the 32-byte map
  * entry flips (one pwrite), then the old slot is punched. A kill between any
@@ -249,7 +254,8 @@ static int compress_open(struct xd_layer *layer, char *err, size_t errlen)
     c->keep_ratio = 1.0 - cfg->compression_threshold / 100.0;
     pthread_mutex_init(&c->space_lock, NULL);
     int rc = (c->inline_state = xd_compress_thread_new()) ? 0 : -ENOMEM;
-    if (!rc && cfg->compress_cache_size && !(c->dcache = xd_dcache_new((uint64_t)cfg->compress_cache_size)))
+    if (!rc && cfg->compress_cache_size &&
+        !(c->dcache = xd_dcache_new((uint64_t)cfg->compress_cache_size)))
         rc = -ENOMEM;
     if (!rc && cfg->async != XD_ASYNC_SYNC) {
         struct xd_workpool_ops ops = {.owner = layer, .thread_init = pool_thread_init,
