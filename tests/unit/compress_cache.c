@@ -276,7 +276,8 @@ static void case_others(void)
     }
     int status = -1;
     CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writing child: status %#x", status);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writing child: status %#x",
+              status);
     CHECK_VERSION(a, fa, 100, 1);
     CHECK_VERSION(a, fa, 5, 7);
     CHECK_VERSION(a, fa, 1, 2);
@@ -309,7 +310,8 @@ static void case_eviction(void)
     /* full: a first miss is not admitted, only noted; a second one is */
     CHECK_VERSION(dev, f, 4 * 16, 1);
     CHECK_VERSION(dev, f, 5 * 16, 1);
-    CHECK(stat_of(dev, "decoded_cache_declined") == 2 && stat_of(dev, "decoded_cache_evictions") == 0);
+    CHECK(stat_of(dev, "decoded_cache_declined") == 2);
+    CHECK(stat_of(dev, "decoded_cache_evictions") == 0);
     CHECK_VERSION(dev, f, 4 * 16 + 1, 1); /* admitted: the hand spares 0, evicts 1 */
     CHECK_VERSION(dev, f, 5 * 16 + 1, 1); /* spares 2, evicts 3 */
     CHECK_MSG(stat_of(dev, "decoded_cache_evictions") == 2, "evictions %lld, want 2",
@@ -368,7 +370,8 @@ static void case_keys(void)
             (const char *const[]){"compress_cache_size=32768", "compress_chunk_size=65536",
                                   "allowed: 0 (no cache) or 65536", NULL});
     refused((const char *const[]){"compress_chunk_size", "1m", "compress_cache_size", "512k", NULL},
-            (const char *const[]){"compress_cache_size=524288", "allowed: 0 (no cache) or 1048576", NULL});
+            (const char *const[]){"compress_cache_size=524288",
+                                  "allowed: 0 (no cache) or 1048576", NULL});
     char err[XD_ERRLEN];
     struct xd_config *cfg = xd_config_new();
     int rc = xd_config_set(cfg, "compress_cache_size", "65g", "test", err, sizeof(err));
@@ -388,7 +391,13 @@ static void case_keys(void)
 
 /* --- 6. devices in threads: readers during a writer, then all current ----------------------- */
 
-enum { T_CHUNKS = 16, T_BLOCKS = T_CHUNKS * CS / BLK, T_READERS = 3, T_WRITES = 600, T_READS = 3000 };
+enum {
+    T_CHUNKS = 16,
+    T_BLOCKS = T_CHUNKS * CS / BLK,
+    T_READERS = 3,
+    T_WRITES = 600,
+    T_READS = 3000
+};
 
 struct t_arg {
     const char *path;
