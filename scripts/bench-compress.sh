@@ -9,7 +9,8 @@
 #                MB/s, over lz4's own single-core compression speed on the
 #                container's very chunks (build/xdmicro codec --from)  >= 0.7
 #   rand-read    fio random 4 KiB reads of it (page cache warm, one core:
-#                xd_async=sync), IOPS, over the chunks per second lz4
+#                xd_async=sync, the decoded-chunk cache off so that every
+#                read decodes), IOPS, over the chunks per second lz4
 #                decompresses on one core, same chunks                 >= 0.7
 #
 # Both fio runs set gtod_reduce=1: fio's own clock reads cost 10-13% of a
@@ -56,7 +57,7 @@ for r in $(seq 1 "$rounds"); do
     write_mbps=$(json_get "$dir/w.json" "d['jobs'][0]['write']['bw_bytes'] / 1e6")
     stored=$(json_get "$dir/st.json" "d['jobs'][0]['layers']['compress']['stored_bytes']")
     codec=$(build/xdmicro codec --algo lz4 --level 1 --chunk 64k --from "$container" --seconds 1 | grep '^codec ')
-    fio --name=rand-read --ioengine=$engine --xd_type=compressed --xd_async=sync \
+    fio --name=rand-read --ioengine=$engine --xd_type=compressed --xd_async=sync --xd_compress_cache_size=0 \
         --filename="$container" --rw=randread --bs=4k --size=$size --invalidate=0 \
         --gtod_reduce=1 --time_based --runtime=3 --output-format=json --output="$dir/r.json"
     read_iops=$(json_get "$dir/r.json" "d['jobs'][0]['read']['iops']")

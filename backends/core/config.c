@@ -817,6 +817,18 @@ static int check_cache(const struct xd_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* The decoded-chunk cache holds whole chunks: one smaller than a chunk
+ * could never hold anything, which is surely not what was meant. */
+static int check_compress_cache(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    int64_t size = cfg->compress_cache_size, chunk = cfg->compress_chunk_size;
+    if (!size || size >= chunk)
+        return 0;
+    xd_errf(err, errlen, "%s: compress_cache_size=%" PRId64 ": smaller than one chunk (compress_chunk_size=%" PRId64 "); allowed: 0 (no cache) or %" PRId64 " to 64g",
+            origin_of(cfg, XD_KEY_compress_cache_size), size, chunk, chunk);
+    return -EINVAL;
+}
+
 /* The checksum layer covers the data as the caller sees it: a file, a
  * device, or the hybrid type's logical data (one layer above the tiers,
  * whose inner chains go without: xd_tier_inner_config). The compressed
@@ -948,6 +960,8 @@ int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
         rc = xd_config_check_power_of_two(cfg, XD_KEY_checksum_block_size, err, errlen);
     if (!rc)
         rc = check_cache(cfg, err, errlen);
+    if (!rc)
+        rc = check_compress_cache(cfg, err, errlen);
     if (!rc)
         rc = check_checksums(cfg, type, err, errlen);
     if (!rc)

@@ -91,6 +91,7 @@
   X(local, compression_threshold, FLOAT, "12.5", 0, 99, NULL, 0, XD_ON(COMPRESSED), "Minimum saving in percent to keep a chunk compressed; a chunk that saves less is stored raw") \
   X(local, adaptive_compression,  BOOL, "false", 0, 0, NULL, 0, XD_ON(COMPRESSED), "Stop trying to compress while the running ratio is poor, probing again at growing intervals") \
   X(local, compress_chunk_size,   SIZE, "64k",   4 * XD_KIB, 4 * XD_MIB, NULL, 0, XD_ON(COMPRESSED), "Logical chunk, a power of two, that is compressed on its own; fixed when a container is created") \
+  X(local, compress_cache_size,   SIZE, "256m",  0, 64 * XD_GIB, NULL, 0, XD_ON(COMPRESSED), "Memory for decompressed chunks, per device, so that reads of a chunk decode it once, not once per read: taken as chunks are read, given back at close; each cached chunk is served only while the chunk map still names the version it holds. 0 turns it off; otherwise at least one chunk (compress_chunk_size)") \
   /* [hybrid] */ \
   X(hybrid, hot_storage_type,       ENUM, "tmpfs",   0, 0, "tmpfs", 0, XD_ON(HYBRID), "Hot tier type: the hybrid type keeps its hot extents in the tmpfs type's chain") \
   X(hybrid, hot_directory,          STR,  "",        0, 0, NULL, 0, XD_ON(HYBRID), "Directory on a tmpfs for the hot tier's copies (empty: tmpfs_directory)") \

@@ -221,6 +221,34 @@ def test_kill_9_with_verify_state(engine, tmp_path, disk_dir, attempt):
     assert r.data["jobs"][0]["read"]["io_bytes"] > 0, "nothing was verified"
 
 
+# --- the decoded-chunk cache -------------------------------------------------------
+
+
+@pytest.mark.parametrize("cache", ["default", "0"])
+def test_decoded_cache_rereads(engine, tmp_path, disk_dir, cache):
+    """4k random reads of 16 chunks, four times over: with the cache (on by
+    default) each chunk is decoded once and the rest are hits or the
+    thread's own copy; with compress_cache_size=0 chunks are decoded again."""
+    f = disk_dir / "reread"
+    make_container(engine, tmp_path, f)
+    stats = tmp_path / "stats.json"
+    xd = {"type": "compressed", "stats": stats}
+    if cache != "default":
+        xd["compress_cache_size"] = cache
+    run_fio(fio_job(engine, name="rr", xd=xd, filename=f, rw="randread", bs="4k",
+                    size=1 * MiB, io_size=4 * MiB, norandommap=None), tmp_path)
+    c = compress_stats(stats)
+    reads = 4 * MiB // 4096
+    if cache == "default":
+        assert c["chunks_decoded"] == 16, c
+        assert c["decoded_cache_misses"] == 16, c
+        assert c["decoded_cache_hits"] + c["decoded_chunk_reuses"] + 16 == reads, c
+        assert c["decoded_cache_size"] == 256 * MiB, c
+    else:
+        assert c["chunks_decoded"] > 16 and c["decoded_cache_hits"] == 0, c
+        assert c["decoded_cache_size"] == 0, c
+
+
 # --- hostile containers ------------------------------------------------------------
 
 

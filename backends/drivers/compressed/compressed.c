@@ -28,6 +28,11 @@
  *    version's. If anything fails it reads the entry again: a new
  *    generation means a writer flipped it meanwhile (retry); the same
  *    generation means the chunk is corrupt (EIO).
+ *  - The decoded-chunk cache (decoded_cache.c, one per device, shared by its
+ *    pool's threads) is consulted after the entry is read and serves only
+ *    the generation the entry names; its shards' mutexes are held for a
+ *    lookup and a copy, never across I/O or a decode, and never while
+ *    taking a chunk lock.
  *
  * Crash safety: the new version goes to the free slot, then the 32-byte map
  * entry flips (one pwrite), then the old slot is punched. A kill between any
@@ -99,11 +104,9 @@ static int64_t ctr_read(struct compress_layer *c, struct ctr_thread *t, struct c
         uint64_t chunk = (off + done) / f->chunk_size;
         uint32_t at = (uint32_t)((off + done) % f->chunk_size);
         uint32_t n = (uint32_t)(len - done < f->chunk_size - at ? len - done : f->chunk_size - at);
-        struct xd_ctr_entry e;
-        int rc = xd_compress_chunk_load(c, t, f, chunk, at + n, &e);
+        int rc = xd_compress_chunk_read(c, t, f, chunk, at, n, buf + done);
         if (rc)
             return rc;
-        memcpy(buf + done, t->decoded + at, n);
         done += n;
     }
     return (int64_t)len;
@@ -251,6 +254,9 @@ static int compress_open(struct xd_layer *layer, char *err, size_t errlen)
     c->keep_ratio = 1.0 - cfg->compression_threshold / 100.0;
     pthread_mutex_init(&c->space_lock, NULL);
     int rc = (c->inline_state = xd_compress_thread_new()) ? 0 : -ENOMEM;
+    if (!rc && cfg->compress_cache_size &&
+        !(c->dcache = xd_dcache_new((uint64_t)cfg->compress_cache_size)))
+        rc = -ENOMEM;
     if (!rc && cfg->async != XD_ASYNC_SYNC) {
         struct xd_workpool_ops ops = {.owner = layer, .thread_init = pool_thread_init,
                                       .thread_fini = pool_thread_fini, .run = pool_run,
@@ -270,6 +276,7 @@ static void compress_close(struct xd_layer *layer)
         return;
     xd_workpool_destroy(c->pool);
     xd_compress_thread_free(c->inline_state);
+    xd_dcache_free(c->dcache);
     while (c->closed) {
         struct closed_file *next = c->closed->next;
         free(c->closed->path);
@@ -311,6 +318,8 @@ static int compress_invalidate(struct xd_layer *layer, struct xd_file *file)
     struct compress_layer *c = layer->priv;
     struct ctr_file *f = file->priv[layer->level];
     c->inline_state->last_gen = 0;
+    if (f && c->dcache) /* cold means cold: the decoded copies go with the pages */
+        xd_dcache_drop_file(c->dcache, f->id);
     return f ? -posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED) : 0;
 }
 

@@ -13,6 +13,8 @@
  *                 opens
  *   chunk.c       one chunk: map entries, per-thread scratch, decode (with
  *                 retry and reuse), encode and store, read-modify-write
+ *   decoded_cache.c  whole decoded chunks kept for later reads, each valid
+ *                 while the map names its generation (compress_cache_size)
  *   report.c      what the driver reports: stats JSON and the data-error line
  *   container.c   the on-disk format, pure functions over bytes (fuzzed)
  *   codec.c       the codecs behind one interface
@@ -80,6 +82,7 @@ struct ctr_thread {
     uint8_t *merged, *stored, *decoded;
     uint64_t last_file, last_chunk, last_gen; /* what decoded holds; last_gen 0: nothing */
     uint32_t last_valid;                      /* bytes of it decoded (a prefix, for lz4) */
+    bool last_cached; /* the decoded cache has that version already */
     /* adaptive compression: running ratio and back-off */
     double ewma;
     unsigned skip_left, backoff;
@@ -94,6 +97,7 @@ struct compress_layer {
     struct xd_workpool *pool; /* async modes */
     _Atomic uint64_t cost_ns[2]; /* running average of reads [0] and writes [1] */
     struct ctr_thread *inline_state;
+    struct xd_dcache *dcache; /* decoded chunks; NULL when compress_cache_size=0 */
     _Atomic uint64_t count[C_COUNT];
     _Atomic uint64_t chunks_by_algo[XD_ALGO_COUNT];
     pthread_mutex_t space_lock; /* also guards error */
@@ -149,11 +153,33 @@ uint64_t xd_compress_file_refresh_size(struct ctr_file *f);
 struct ctr_thread *xd_compress_thread_new(void);
 void xd_compress_thread_free(struct ctr_thread *t);
 int xd_compress_thread_buffers(struct ctr_thread *t, uint32_t chunk_size);
-int xd_compress_chunk_load(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
-                           uint64_t chunk, uint32_t want, struct xd_ctr_entry *entry);
+int xd_compress_chunk_read(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
+                           uint64_t chunk, uint32_t at, uint32_t len, uint8_t *dst);
 int xd_compress_chunk_write(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
                             uint64_t chunk, const uint8_t *src, uint32_t at, uint32_t len);
 void xd_compress_readahead_window(struct ctr_file *f, uint64_t from, uint64_t to);
+
+/* --- decoded_cache.c ------------------------------------------------------- */
+
+struct xd_dcache;
+struct xd_dcache_stats {
+    uint64_t capacity, bytes, chunks, hits, misses, evictions, declined;
+};
+/* NULL for a budget of 0 (no cache) or without memory. */
+struct xd_dcache *xd_dcache_new(uint64_t budget);
+void xd_dcache_free(struct xd_dcache *dc);
+/* Copy [at, at+len) of (file, chunk) to dst if the cache holds version gen
+ * of it; a version other than gen is dropped. Counts a hit or a miss; on a
+ * miss *cache_it (unless NULL) says whether the chunk, once decoded, should
+ * be put here (admission: decoded_cache.c). */
+bool xd_dcache_read(struct xd_dcache *dc, uint64_t file, uint64_t chunk, uint64_t gen,
+                    uint32_t at, uint32_t len, void *dst, bool *cache_it);
+/* Keep a copy of version gen of (file, chunk), size bytes, in place of any. */
+void xd_dcache_put(struct xd_dcache *dc, uint64_t file, uint64_t chunk, uint64_t gen,
+                   const void *data, uint32_t size);
+void xd_dcache_drop(struct xd_dcache *dc, uint64_t file, uint64_t chunk);
+void xd_dcache_drop_file(struct xd_dcache *dc, uint64_t file);
+void xd_dcache_stats(struct xd_dcache *dc, struct xd_dcache_stats *st);
 
 /* --- report.c -------------------------------------------------------------- */
 

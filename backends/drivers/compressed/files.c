@@ -390,6 +390,8 @@ void xd_compress_file_close(struct xd_layer *layer, struct xd_file *file)
     if (!f)
         return;
     open_list_remove(c, f);
+    if (c->dcache) /* its id is never used again: its entries could only take room */
+        xd_dcache_drop_file(c->dcache, f->id);
     if (!xd_compress_container_scan(c, f, &sp, SCAN_EXACT, err, sizeof(err)))
         closed_note(c, f->path, &sp);
     ctr_file_free(f);

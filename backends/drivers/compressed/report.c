@@ -88,6 +88,20 @@ static void space_now(struct compress_layer *c, struct ctr_space *sp)
     pthread_mutex_unlock(&c->space_lock);
 }
 
+/* The decoded-chunk cache's figures (all 0 when it is off). */
+static void decoded_cache_json(struct compress_layer *c, struct xd_json *j)
+{
+    struct xd_dcache_stats st;
+    xd_dcache_stats(c->dcache, &st);
+    xd_json_uint(j, "decoded_cache_size", st.capacity);
+    xd_json_uint(j, "decoded_cache_bytes", st.bytes);
+    xd_json_uint(j, "decoded_cache_chunks", st.chunks);
+    xd_json_uint(j, "decoded_cache_hits", st.hits);
+    xd_json_uint(j, "decoded_cache_misses", st.misses);
+    xd_json_uint(j, "decoded_cache_evictions", st.evictions);
+    xd_json_uint(j, "decoded_cache_declined", st.declined); /* misses not admitted */
+}
+
 void xd_compress_stats_json(struct compress_layer *c, struct xd_json *j)
 {
     struct ctr_space sp;
@@ -111,5 +125,6 @@ void xd_compress_stats_json(struct compress_layer *c, struct xd_json *j)
     xd_json_object_end(j);
     for (int k = 0; k < C_COUNT; k++)
         xd_json_uint(j, ctr_count_names[k], atomic_load(&c->count[k]));
+    decoded_cache_json(c, j);
     xd_json_object_end(j);
 }
