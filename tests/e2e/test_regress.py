@@ -3,18 +3,21 @@ real `xdreport compare`.
 
 Quick (make test): bad settings exit 2 naming the setting; rows left
 inconclusive by too few runs are re-run (confirmation rounds) and, still
-undecided after the budget, give exit 3 with the rows named, never a pass.
+undecided after the budget, give exit 3 with the gated rows named, never a
+pass, and the rows that are not gated shown as informational.
 
 The gate's proofs take minutes and run with XD_REGRESS_SELFTEST=1 (`make
-regress-selftest`):
+regress-selftest`), with the gate's settings (GATE: 12 rounds of 1 s,
+threshold 10%, alpha 0.05, up to 2 confirmations) on randread-qd1-shm:
 - a build slowed by 20%: a build with -DXD_TEST_DELAY_NS=N spins N ns on
   every request (the hook in backends/layers/stats.c, compiled out of
   normal builds); N is a quarter of the request time measured here first,
-  so IOPS drop to 1/(1 + 1/4) = 80%. It must give exit 1.
-- an A/A run (the engine against itself) must give exit 0: every row
-  decided "same", after confirmation runs where needed.
+  so IOPS drop to 1/(1 + 1/4) = 80%. It must give exit 1, with an IOPS
+  ratio near 0.8.
+- an A/A run (the engine against itself) must give exit 0: every gated
+  row decided "same", after confirmation runs where needed.
 - the older checks: a build 20 us/request slower against HEAD built from
-  git, and a saved BASELINE directory.
+  git, and a saved BASELINE directory (unpaired).
 """
 import json
 import os
@@ -33,9 +36,11 @@ selftest = pytest.mark.skipif(not os.environ.get("XD_REGRESS_SELFTEST"),
 
 WORKLOADS = ["randread-qd1-shm", "mmap-randread-disk"]
 SETTINGS = {
-    "REGRESS_REPS": "5",
+    # 7 rounds: the fewest with which alpha 0.05 over 4 gated rows leaves a
+    # paired interval at all (1/2^7 <= 0.0125)
+    "REGRESS_REPS": "7",
     "REGRESS_RUNTIME": "700ms",
-    "REGRESS_ALPHA": "0.01",
+    "REGRESS_ALPHA": "0.05",
     "REGRESS_THRESHOLD": "25",
     "REGRESS_JOBS": " ".join(f"jobs/regress/{w}.fio" for w in WORKLOADS),
     "REGRESS_CONFIRM": "0",  # these older checks judge their 5 runs once
@@ -95,12 +100,13 @@ def test_delay_is_a_regression(engine, tmp_path, disk_dir):
         assert case is not None, f"no JUnit testcase for {w}/read_iops\n{where}"
         assert case.find("failure") is not None, f"{w}/read_iops did not fail\n{where}"
         assert iops_ratio(p.stdout, w) < 0.5, where
-    # mmap reports real completion latencies: they must be judged too
-    assert cases[("mmap-randread-disk", "read_lat_mean")].find("failure") is not None, where
-    # interleaved runs, 5 a side per workload, in the documented places
+    # mmap reports real completion latencies: the median is judged too
+    assert cases[("mmap-randread-disk", "read_lat_p50")].find("failure") is not None, where
+    # interleaved runs, REPS a side per workload, in the documented places
+    reps = int(SETTINGS["REGRESS_REPS"])
     for side in ("base", "new"):
         files = sorted(f.name for f in (out / side).iterdir())
-        assert len(files) == 10 and all(f.endswith(".json") for f in files), (side, files)
+        assert len(files) == 2 * reps and all(f.endswith(".json") for f in files), (side, files)
     assert (out / "metrics.txt").read_text().endswith("# EOF\n")
     run = (out / "run.txt").read_text()
     assert DELAY in run and "base: HEAD" in run, run
@@ -132,7 +138,7 @@ def test_saved_baseline(aa_run, tmp_path, disk_dir):
                        REGRESS_JOBS=f"jobs/regress/{WORKLOADS[0]}.fio")
     assert p.returncode == 1, where
     assert not (out / "base").exists(), where
-    assert len(list((out / "new").iterdir())) == 5, where
+    assert len(list((out / "new").iterdir())) == int(SETTINGS["REGRESS_REPS"]), where
     case = junit_cases(out / "junit.xml")[(WORKLOADS[0], "read_iops")]
     assert case.find("failure") is not None, where
 
@@ -169,7 +175,10 @@ def test_inconclusive_rows_are_confirmed_then_exit_3(engine, tmp_path, disk_dir)
     assert f"regress: confirmation 1 of 1: 1 more round(s) of jobs/regress/{job}.fio" in p.stderr, where
     last = p.stderr.strip().splitlines()[-1]
     assert last.startswith(f"regress: INCONCLUSIVE after 1 confirmation round(s): {job}/read_iops "), where
-    assert f"{job}/read_lat_p99" in last, where  # total latency, judged like the rest
+    assert f"{job}/read_lat_p50" in last, where  # total latency, gated like IOPS
+    assert f"{job}/read_lat_p99" not in last, where  # not gated: shown, never judged
+    assert re.search(rf"^{re.escape(job)}\s+read_lat_p99\s.*\binformational \(not gated: ",
+                     p.stdout, re.M), where
     for side in ("base", "new"):
         assert sorted(f.name for f in (out / side).iterdir()) == \
             [f"{job}-r0{k}.json" for k in (1, 2, 3)], where
@@ -199,7 +208,7 @@ def delay_for_20pct(disk):
     return int(1e9 / rates[1] / 4)
 
 
-GATE = {"REGRESS_JOBS": f"jobs/regress/{WORKLOADS[0]}.fio", "REGRESS_REPS": "5",
+GATE = {"REGRESS_JOBS": f"jobs/regress/{WORKLOADS[0]}.fio", "REGRESS_REPS": "12",
         "REGRESS_RUNTIME": "1s", "REGRESS_THRESHOLD": "10", "REGRESS_ALPHA": "0.05",
         "REGRESS_CONFIRM": "2"}
 
@@ -215,7 +224,8 @@ def test_gate_catches_a_20pct_slower_build(engine, tmp_path, disk_dir):
     assert re.search(rf"^REGRESSION: .*{WORKLOADS[0]}/read_", p.stdout, re.M), where
     failed = [k for k, c in junit_cases(out / "junit.xml").items() if c.find("failure") is not None]
     assert failed, where
-    assert iops_ratio(p.stdout, WORKLOADS[0]) < 0.95, where  # slower, and not by chance faster
+    # the case tested is a build about 20% slower, not a far slower one
+    assert 0.6 < iops_ratio(p.stdout, WORKLOADS[0]) < 0.92, where
     assert (out / "exit-status").read_text() == "1\n"
 
 
@@ -228,20 +238,13 @@ def base_iops_spread(out):
 
 @selftest
 def test_gate_passes_an_aa_run(engine, tmp_path, disk_dir):
-    """The engine against itself: exit 0, every row "same" within 10%. When
-    single runs here vary by more than half the threshold (a loaded
-    machine), no number of runs in the budget can show "within 10%": the
-    gate must then say 3 (never 1), and the test says why it could not
-    prove 0."""
+    """The engine against itself: exit 0, every gated row "same" within
+    10%, though single runs here vary by far more than that: the paired
+    rounds cancel the load both sides of a round saw."""
     out = tmp_path / "out"
     p, where = regress(out, "/dev/shm", disk_dir, BASE_ENGINE=str(REPO / "build" / "xdevice.so"), **GATE)
-    assert p.returncode in (0, 3), where
-    if p.returncode == 3:
-        cv = base_iops_spread(out)
-        assert "INCONCLUSIVE: " in p.stdout and "no regression shown" in p.stdout, where
-        if cv > 0.05:
-            pytest.xfail(f"A/A gave 3: single runs vary by {cv:.0%} here (load average "
-                         f"{os.getloadavg()[0]:.1f}), too noisy to show +-10%; exit 0 needs a quieter machine")
+    where = (f"single runs vary by {base_iops_spread(out):.0%} (load average "
+             f"{os.getloadavg()[0]:.1f})\n{where}") if (out / "base").is_dir() else where
     assert p.returncode == 0, where
     assert "no regression beyond 10%" in p.stdout and "INCONCLUSIVE" not in p.stdout, where
     assert (out / "exit-status").read_text() == "0\n"
