@@ -7,7 +7,7 @@ undecided after the budget, give exit 3 with the gated rows named, never a
 pass, and the rows that are not gated shown as informational.
 
 The gate's proofs take minutes and run with XD_REGRESS_SELFTEST=1 (`make
-regress-selftest`), with the gate's settings (GATE: 12 rounds of 1 s,
+regress-selftest`), with the gate's settings (GATE: 10 rounds of 1 s,
 threshold 10%, alpha 0.05, up to 2 confirmations) on randread-qd1-shm:
 - a build slowed by 20%: a build with -DXD_TEST_DELAY_NS=N spins N ns on
   every request (the hook in backends/layers/stats.c, compiled out of
@@ -39,7 +39,7 @@ SETTINGS = {
     # 7 rounds: the fewest with which alpha 0.05 over 4 gated rows leaves a
     # paired interval at all (1/2^7 <= 0.0125)
     "REGRESS_REPS": "7",
-    "REGRESS_RUNTIME": "700ms",
+    "REGRESS_RUNTIME": "300ms",  # a 20 us/request delay halves IOPS: short runs show it
     "REGRESS_ALPHA": "0.05",
     "REGRESS_THRESHOLD": "25",
     "REGRESS_JOBS": " ".join(f"jobs/regress/{w}.fio" for w in WORKLOADS),
@@ -190,25 +190,30 @@ def test_inconclusive_rows_are_confirmed_then_exit_3(engine, tmp_path, disk_dir)
 
 def delay_for_20pct(disk):
     """A quarter of one request's time on this machine, now: the delay that
-    takes IOPS of a queue-depth-1 job to 80%."""
+    takes IOPS of a queue-depth-1 job to 80%. Measured as the gate runs
+    (1 s runs, each on one CPU, the CPUs taken in turn) and the median of
+    five, so that a burst of someone else's load while measuring does not
+    make the delay, and the slowdown tested, twice as large."""
     job = REPO / "jobs" / "regress" / f"{WORKLOADS[0]}.fio"
     shm = tempfile.mkdtemp(prefix="xd-regress-", dir="/dev/shm")  # the job's file goes with it
     env = dict(os.environ, XD_ENGINE=str(REPO / "build" / "xdevice.so"), XD_REGRESS_SHM=shm,
-               XD_REGRESS_DISK=str(disk), XD_REGRESS_RUNTIME="2s")
+               XD_REGRESS_DISK=str(disk), XD_REGRESS_RUNTIME="1s")
+    pin = ["taskset", "-c"] if shutil.which("taskset") else []
     rates = []
     try:
-        for _ in range(3):
-            p = subprocess.run(["fio", "--output-format=json", str(job)], env=env,
+        for k in range(5):
+            cpu = [str(k % (os.cpu_count() or 1))] if pin else []
+            p = subprocess.run([*pin, *cpu, "fio", "--output-format=json", str(job)], env=env,
                                capture_output=True, text=True, timeout=120)
             assert p.returncode == 0, p.stdout + p.stderr
             rates.append(json.loads(p.stdout[p.stdout.index("{"):])["jobs"][0]["read"]["iops"])
     finally:
         shutil.rmtree(shm, ignore_errors=True)
     rates.sort()
-    return int(1e9 / rates[1] / 4)
+    return int(1e9 / rates[2] / 4)
 
 
-GATE = {"REGRESS_JOBS": f"jobs/regress/{WORKLOADS[0]}.fio", "REGRESS_REPS": "12",
+GATE = {"REGRESS_JOBS": f"jobs/regress/{WORKLOADS[0]}.fio", "REGRESS_REPS": "10",
         "REGRESS_RUNTIME": "1s", "REGRESS_THRESHOLD": "10", "REGRESS_ALPHA": "0.05",
         "REGRESS_CONFIRM": "2"}
 
@@ -225,7 +230,8 @@ def test_gate_catches_a_20pct_slower_build(engine, tmp_path, disk_dir):
     failed = [k for k, c in junit_cases(out / "junit.xml").items() if c.find("failure") is not None]
     assert failed, where
     # the case tested is a build about 20% slower, not a far slower one
-    assert 0.6 < iops_ratio(p.stdout, WORKLOADS[0]) < 0.92, where
+    # (the CPUs' speeds differ by a third, so 15-30% as the rounds fall)
+    assert 0.65 < iops_ratio(p.stdout, WORKLOADS[0]) < 0.9, where
     assert (out / "exit-status").read_text() == "1\n"
 
 
