@@ -48,8 +48,8 @@
     "                   file's repetition tag: -r03 is 3) and judge the per-round\n" \
     "                   ratios: CI is the Hodges-Lehmann interval of their logs\n" \
     "                   (Wilcoxon signed-rank), each end one-sided at alpha/R, R the\n" \
-    "                   gated rows (iops, median latency); regression / improvement:\n" \
-    "                   the CI beyond the threshold; same: within it; bw, mean and\n" \
+    "                   gated rows (median latency); regression / improvement: the\n" \
+    "                   CI beyond the threshold; same: within it; iops, bw, mean and\n" \
     "                   p99 latency are informational (shown, never judged)\n" \
     "  --decided FILE   rows decided in FILE (an earlier --verdicts) keep that verdict\n" \
     "  --verdicts FILE  every row's verdict and interval, for a later --decided\n" \

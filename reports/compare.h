@@ -44,8 +44,8 @@
  * per-round log ratios instead (compare_paired.c): ratio and CI are their
  * Hodges-Lehmann estimate and interval (Wilcoxon signed-rank, each end a
  * one-sided bound at alpha / R, R the gated rows); regression / improvement
- * when the CI lies beyond the threshold, same when within it. Only IOPS and
- * the median latency are gated; bw, mean and p99 latency are informational
+ * when the CI lies beyond the threshold, same when within it. Only the
+ * median latency is gated; iops, bw, mean and p99 latency are informational
  * (shown, never judged, no effect on the exit status).
  * --verdicts FILE writes every row's verdict and interval; --decided FILE
  * reads such a file from an earlier look and keeps the rows it decided

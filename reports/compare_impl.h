@@ -112,7 +112,7 @@ struct compare {
  * a direction without I/O, a percentile fio did not report). */
 double xr_cmp_run_value(const struct run *r, int dir, enum kind k);
 
-/* compare_paired.c: --paired judges only these metrics (IOPS and median
+/* compare_paired.c: --paired judges only this metric (the median
  * latency); the rest are informational. */
 int xr_cmp_gated(enum kind k);
 

@@ -542,35 +542,37 @@ def ci_of(stdout, workload, metric):
 
 def test_paired_rounds_decide_what_pooled_runs_cannot(xdreport, tmp_path):
     """Runs that vary by 25% from round to round but by 1% within a round:
-    pooled, no interval fits inside +-10% (inconclusive); paired, every gated
-    row is "same" and bw, mean and p99 latency are informational, shown."""
+    pooled, no interval fits inside +-10% (inconclusive); paired, the gated
+    row (median latency) is "same" and the rest are informational, shown."""
     load = shared_load(12, seed=40)
     base = write_rounds(tmp_path / "base", 12, load, seed=41)
     new = write_rounds(tmp_path / "new", 12, load, seed=42)
     unpaired = compare(xdreport, base, new, "--threshold", 10)
     assert unpaired.returncode == 3, unpaired.stdout
-    assert rows(unpaired.stdout)[("randread-qd1-shm", "read_iops")][1] == "inconclusive"
+    assert rows(unpaired.stdout)[("randread-qd1-shm", "read_clat_p50")][1] == "inconclusive"
     junit = tmp_path / "junit.xml"
     p = compare(xdreport, base, new, "--paired", "--threshold", 10, "--junit", junit)
     assert p.returncode == 0, p.stdout + p.stderr
     r = rows(p.stdout)
-    assert r[("randread-qd1-shm", "read_iops")][1] == "same", p.stdout
     assert r[("randread-qd1-shm", "read_clat_p50")][1] == "same", p.stdout
-    for metric in ("read_bw", "read_clat_mean", "read_clat_p99"):
+    for metric in ("read_iops", "read_bw", "read_clat_mean", "read_clat_p99"):
         assert r[("randread-qd1-shm", metric)][1] == "informational", p.stdout
-    assert "3 informational (shown, not gated)" in p.stdout, p.stdout
+    assert "4 informational (shown, not gated)" in p.stdout, p.stdout
     assert "INCONCLUSIVE" not in p.stdout and "no regression beyond 10%" in p.stdout, p.stdout
     skipped = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("skipped") is not None]
-    assert len(skipped) == 3 and all(c.find("skipped").get("message").startswith("informational: ")
+    assert len(skipped) == 4 and all(c.find("skipped").get("message").startswith("informational: ")
                                      for c in skipped)
 
 
 def test_paired_interval_is_the_signed_rank_one(xdreport, tmp_path):
     """The CI printed is the Hodges-Lehmann interval of the log ratios,
-    each end at alpha / gated rows: 0.05 / 2 here."""
+    each end at alpha / gated rows: 0.05 / 2 here (two workloads' medians),
+    for every row, informational ones too."""
     load = shared_load(9, seed=50)
     base = write_rounds(tmp_path / "base", 9, load, seed=51, noise=0.03)
     new = write_rounds(tmp_path / "new", 9, load, seed=52, noise=0.03)
+    write_rounds(base, 9, load, seed=53, name="other")
+    write_rounds(new, 9, load, seed=54, name="other")
     p = compare(xdreport, base, new, "--paired", "--threshold", 10)
     iops = [[json.loads((side / f"randread-qd1-shm-r{k:02d}.json").read_text())["jobs"][0]["read"]["iops"]
              for side in (base, new)] for k in range(1, 10)]
@@ -586,42 +588,45 @@ def test_paired_catches_a_20pct_regression(xdreport, tmp_path):
     p = compare(xdreport, base, new, "--paired", "--threshold", 10)
     assert p.returncode == 1, p.stdout + p.stderr
     r = rows(p.stdout)
+    ratio, verdict = r[("randread-qd1-shm", "read_clat_p50")]
+    assert verdict == "regression" and abs(ratio - 1.25) < 0.03, p.stdout
     ratio, verdict = r[("randread-qd1-shm", "read_iops")]
-    assert verdict == "regression" and abs(ratio - 0.8) < 0.02, p.stdout
-    assert r[("randread-qd1-shm", "read_clat_p50")][1] == "regression", p.stdout
-    assert re.search(r"^REGRESSION: randread-qd1-shm/read_iops randread-qd1-shm/read_clat_p50$",
-                     p.stdout, re.M), p.stdout
+    assert verdict == "informational" and abs(ratio - 0.8) < 0.02, p.stdout
+    assert re.search(r"^REGRESSION: randread-qd1-shm/read_clat_p50$", p.stdout, re.M), p.stdout
 
 
 def test_decided_rows_keep_their_verdict(xdreport, tmp_path):
     """A later look (--decided) keeps what an earlier one decided, with the
     figures that decided it, and judges only the rest afresh."""
     load = shared_load(12, seed=70)
-    base = write_rounds(tmp_path / "base", 12, load, seed=71)
-    new = write_rounds(tmp_path / "new", 12, load, seed=72)
+    base, new = tmp_path / "base", tmp_path / "new"
+    for name, seed in (("randread-qd1-shm", 71), ("other", 73)):
+        write_rounds(base, 12, load, seed=seed, name=name)
+        write_rounds(new, 12, load, seed=seed + 1, name=name)
     first = tmp_path / "verdicts-1.txt"
     p = compare(xdreport, base, new, "--paired", "--threshold", 10, "--verdicts", first)
     assert p.returncode == 0, p.stdout
     lines = first.read_text().splitlines()
-    assert lines[0].startswith("#") and "randread-qd1-shm/read_iops\tsame\t" in first.read_text()
-    # the next look: p50 left undecided, and rounds that alone would decide
-    # nothing (too few), as after a confirmation of another row
-    kept = "".join(l + "\n" for l in lines if "read_clat_p50" not in l)
+    assert lines[0].startswith("#") and "randread-qd1-shm/read_clat_p50\tsame\t" in first.read_text()
+    # the next look: other's median left undecided, and rounds that alone
+    # would decide nothing (too few), as after a confirmation of other
+    kept = "".join(l + "\n" for l in lines if not l.startswith("other/read_clat_p50\t"))
     (tmp_path / "decided.txt").write_text(kept)
     few_b, few_n = tmp_path / "few-base", tmp_path / "few-new"
-    write_rounds(few_b, 3, load, seed=73)
-    write_rounds(few_n, 3, load, seed=74)
+    for name, seed in (("randread-qd1-shm", 75), ("other", 77)):
+        write_rounds(few_b, 3, load, seed=seed, name=name)
+        write_rounds(few_n, 3, load, seed=seed + 1, name=name)
     second = tmp_path / "verdicts-2.txt"
     p = compare(xdreport, few_b, few_n, "--paired", "--threshold", 10,
                 "--decided", tmp_path / "decided.txt", "--verdicts", second)
     r = rows(p.stdout)
-    assert r[("randread-qd1-shm", "read_iops")][1] == "same", p.stdout
+    assert r[("randread-qd1-shm", "read_clat_p50")][1] == "same", p.stdout
     assert "kept: decided same at an earlier look" in p.stdout, p.stdout
-    assert r[("randread-qd1-shm", "read_clat_p50")][1] == "inconclusive", p.stdout
-    assert re.search(r"^INCONCLUSIVE: randread-qd1-shm/read_clat_p50$", p.stdout, re.M), p.stdout
+    assert r[("other", "read_clat_p50")][1] == "inconclusive", p.stdout
+    assert re.search(r"^INCONCLUSIVE: other/read_clat_p50$", p.stdout, re.M), p.stdout
     assert p.returncode == 3
     # the kept row carries the interval that decided it, look after look
-    old = next(l for l in lines if "/read_iops\t" in l)
+    old = next(l for l in lines if l.startswith("randread-qd1-shm/read_clat_p50\t"))
     assert old in second.read_text().splitlines(), second.read_text()
 
 
