@@ -234,6 +234,17 @@ def test_gate_catches_a_20pct_slower_build(engine, tmp_path, disk_dir):
     # (the CPUs' speeds differ by a third, so 15-30% as the rounds fall)
     assert 0.65 < iops_ratio(p.stdout, WORKLOADS[0]) < 0.9, where
     assert (out / "exit-status").read_text() == "1\n"
+    print(f"20% slower build (delay {delay} ns): {gate_summary(out, p)}")
+
+
+def gate_summary(out, p):
+    """One line of what the gate saw, printed for make regress-selftest's log
+    (-rP): the rounds run, the IOPS ratio and the gated row's interval."""
+    m = re.search(rf"^{re.escape(WORKLOADS[0])}\s+read_lat_p50\s+(\S+)\s.*?([0-9.]+)\s+(\[[^]]*\])\s+\S+\s+(.*)$",
+                  p.stdout, re.M)
+    rounds = len(list((out / "base").iterdir()))
+    return (f"exit {p.returncode} after {rounds} rounds; read_iops ratio "
+            f"{iops_ratio(p.stdout, WORKLOADS[0]):.3f}; read_lat_p50 ratio {m[2]} {m[3]}: {m[4]}")
 
 
 def base_iops_spread(out):
@@ -255,3 +266,4 @@ def test_gate_passes_an_aa_run(engine, tmp_path, disk_dir):
     assert p.returncode == 0, where
     assert "no regression beyond 10%" in p.stdout and "INCONCLUSIVE" not in p.stdout, where
     assert (out / "exit-status").read_text() == "0\n"
+    print(f"A/A ({where.splitlines()[0]}): {gate_summary(out, p)}")
