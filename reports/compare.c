@@ -46,8 +46,8 @@
     "                   the same experiment (repeatable)\n" \
     "  --paired         pair run K of BASE with run K of NEW (the number in the\n" \
     "                   file's repetition tag: -r03 is 3) and judge the per-round\n" \
-    "                   ratios: CI is the Hodges-Lehmann interval of their logs\n" \
-    "                   (Wilcoxon signed-rank), each end one-sided at alpha/R, R the\n" \
+    "                   ratios: ratio is their median, CI the sign test's interval\n" \
+    "                   for it, each end one-sided at alpha/R, R the\n" \
     "                   gated rows (median latency); regression / improvement: the\n" \
     "                   CI beyond the threshold; same: within it; iops, bw, mean and\n" \
     "                   p99 latency are informational (shown, never judged)\n" \

@@ -117,8 +117,8 @@ double xr_cmp_run_value(const struct run *r, int dir, enum kind k);
 int xr_cmp_gated(enum kind k);
 
 /* compare_paired.c: the verdict of row r from the rounds both sides ran,
- * a Hodges-Lehmann interval of the log ratios, each end at one-sided
- * level c->row_alpha. */
+ * the sign test's interval for the median log ratio, each end at
+ * one-sided level c->row_alpha. */
 void xr_cmp_decide_paired(const struct compare *c, struct row *r);
 
 /* compare_decided.c: --decided and --verdicts (0, or 2 after one line on

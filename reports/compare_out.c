@@ -110,9 +110,8 @@ static void print_method(const struct compare *c)
         return;
     }
     printf("paired by round: threshold %g%%, alpha %g over the gated rows (median "
-           "latency): %.3g each, at least %ld paired rounds; ratio: Hodges-Lehmann estimate "
-           "of the per-round NEW/BASE ratios; CI: %.4g%% from Wilcoxon's signed-rank test on "
-           "their logs (one-sided %.3g each way); iops, bw, mean and p99 latency are "
+           "latency): %.3g each, at least %ld paired rounds; ratio: median of the per-round "
+           "NEW/BASE ratios; CI: %.4g%% for it from the sign test (one-sided %.3g each way); iops, bw, mean and p99 latency are "
            "informational\n\n",
            o->threshold, o->alpha, c->row_alpha, o->min_runs > 2 ? o->min_runs : 2,
            (1 - 2 * c->row_alpha) * 100, c->row_alpha);
@@ -309,8 +308,8 @@ int xr_cmp_write_openmetrics(const struct compare *c, const char *path)
     static const struct {
         const char *name, *help;
     } fam[] = {
-        {"xdevice_compare_ratio", "NEW/BASE ratio of medians (--paired: Hodges-Lehmann "
-                                  "estimate of the per-round ratios)."},
+        {"xdevice_compare_ratio", "NEW/BASE ratio of medians (--paired: median of the "
+                                  "per-round ratios)."},
         {"xdevice_compare_ratio_ci_low", "Lower end of the confidence interval for NEW/BASE."},
         {"xdevice_compare_ratio_ci_high", "Upper end of the confidence interval for NEW/BASE."},
         {"xdevice_compare_p_value", "Two-sided Mann-Whitney U p-value."},

@@ -8,13 +8,13 @@
  *
  * Per row, from the n rounds with a value on both sides, on the log ratios
  * d_k = log(new_k / base_k):
- *   ratio     exp of their Hodges-Lehmann estimate (median of the Walsh
- *             averages (d_i + d_j) / 2)
- *   interval  the Walsh averages that Wilcoxon's signed-rank test at
- *             one-sided level a leaves at each end, a = row_alpha (alpha
- *             split over the gated rows): a 1 - 2a interval (stats.h). A
- *             round that a burst of load hit moves its ends by one average
- *             of the many, where it would widen a t interval by its size.
+ *   ratio     exp of their median
+ *   interval  the order statistics d_(k), d_(n+1-k) that the sign test at
+ *             one-sided level a leaves, a = row_alpha (alpha split over the
+ *             gated rows): a 1 - 2a interval for the median (stats.h). A
+ *             round in which one side found its CPU a third slower moves
+ *             each end by one order statistic, where it would widen a t
+ *             interval by its size.
  *   verdict   regression   the interval entirely worse than the threshold
  *             improvement  the interval entirely better than it
  *             same         the interval entirely within +-threshold
@@ -93,7 +93,7 @@ static int paired_interval(const struct compare *c, struct row *r)
     struct xr_ratio_est est;
     r->npairs = paired_values(r, base, new_);
     int rc = r->npairs >= 2
-                 ? xr_paired_hl_ratio(new_, base, r->npairs, c->row_alpha, &est)
+                 ? xr_paired_median_ratio(new_, base, r->npairs, c->row_alpha, &est)
                  : -1;
     if (rc == 0) {
         r->ratio = est.ratio;
@@ -150,7 +150,7 @@ void xr_cmp_decide_paired(const struct compare *c, struct row *r)
         snprintf(r->why, sizeof r->why, "no interval from %zu paired rounds", r->npairs);
     } else if (isinf(r->ci_hi)) {
         snprintf(r->why, sizeof r->why, "%zu paired rounds are too few for a bound at "
-                 "one-sided level %.3g (the signed-rank test needs 1/2^n <= it)", r->npairs,
+                 "one-sided level %.3g (the sign test needs 1/2^n <= it)", r->npairs,
                  c->row_alpha);
     } else {
         judge_interval(o, r);

@@ -440,91 +440,49 @@ int xr_welch_ratio_ci(const double *a, size_t na, const double *b, size_t nb, do
     return rc;
 }
 
-/* --- paired rounds: signed ranks and Walsh averages ------------------------- */
+/* --- paired rounds: the sign test's interval for the median ------------------ */
 
-/* counts[t] = subsets of the ranks 1..n whose sum is t, t = 0..n(n+1)/2:
- * the null distribution of T+ times 2^n. Exact in doubles up to 2^53. */
-static double *signed_rank_counts(size_t n)
+/* P(X <= j) for X ~ Binomial(n, 1/2). */
+static double binom_half_cdf(size_t n, size_t j)
 {
-    size_t top = n * (n + 1) / 2;
-    double *c = calloc(top + 1, sizeof *c);
-    if (!c)
-        return NULL;
-    c[0] = 1;
-    for (size_t r = 1; r <= n; r++)
-        for (size_t t = top; t >= r; t--)
-            c[t] += c[t - r];
-    return c;
+    double p = 0;
+    for (size_t i = 0; i <= j && i <= n; i++)
+        p += exp(lgamma((double)n + 1) - lgamma((double)i + 1) - lgamma((double)(n - i) + 1) -
+                 (double)n * M_LN2);
+    return p;
 }
 
-static long signed_rank_rank_normal(size_t n, double a)
-{
-    double dn = (double)n, m = dn * (dn + 1) / 4;
-    double sigma = sqrt(dn * (dn + 1) * (2 * dn + 1) / 24);
-    double k = floor(m - xr_norm_quantile(1 - a) * sigma + 0.5);
-    return k > 0 ? (long)k : 0;
-}
-
-long xr_signed_rank_ci_rank(size_t n, double a)
+long xr_sign_ci_rank(size_t n, double a)
 {
     if (n == 0 || !(a > 0 && a < 0.5))
         return -EINVAL;
-    if (n > XR_SIGNED_RANK_EXACT_MAX)
-        return signed_rank_rank_normal(n, a);
-    double *c = signed_rank_counts(n);
-    if (!c)
-        return -ENOMEM;
-    double total = ldexp(1, (int)n), cum = 0;
     long k = 0;
-    for (size_t t = 0; t <= n * (n + 1) / 2; t++) {
-        cum += c[t] / total;
-        if (cum > a)
-            break;
-        k = (long)t + 1;
-    }
-    free(c);
+    while ((size_t)k < n / 2 && binom_half_cdf(n, (size_t)k) <= a)
+        k++;
     return k;
 }
 
-/* The n(n+1)/2 Walsh averages of d, sorted; NULL when out of memory. */
-static double *walsh_averages(const double *d, size_t n)
-{
-    double *w = malloc(n * (n + 1) / 2 * sizeof *w);
-    size_t m = 0;
-    if (!w)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i; j < n; j++)
-            w[m++] = (d[i] + d[j]) / 2;
-    qsort(w, m, sizeof *w, cmp_double);
-    return w;
-}
-
-int xr_paired_hl_ratio(const double *x, const double *y, size_t n, double a,
-                       struct xr_ratio_est *out)
+int xr_paired_median_ratio(const double *x, const double *y, size_t n, double a,
+                           struct xr_ratio_est *out)
 {
     if (n == 0 || !(a > 0 && a < 0.5) || has_nan(x, n) || has_nan(y, n))
         return -EINVAL;
-    double *d = malloc(2 * n * sizeof *d), *w = NULL;
-    long k = -ENOMEM;
-    int rc = d ? logs_of(x, n, d) : -ENOMEM;
+    double *d = malloc(2 * n * sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    int rc = logs_of(x, n, d);
     if (!rc)
         rc = logs_of(y, n, d + n);
     if (!rc) {
         for (size_t i = 0; i < n; i++)
             d[i] -= d[n + i];
-        w = walsh_averages(d, n);
-        k = w ? xr_signed_rank_ci_rank(n, a) : -ENOMEM;
-        rc = k < 0 ? (int)k : 0;
-    }
-    if (!rc) {
-        size_t m = n * (n + 1) / 2;
+        qsort(d, n, sizeof *d, cmp_double);
+        long k = xr_sign_ci_rank(n, a);
         out->n = n;
-        out->ratio = exp(m % 2 ? w[m / 2] : (w[m / 2 - 1] + w[m / 2]) / 2);
-        out->lo = k ? exp(w[k - 1]) : 0;
-        out->hi = k ? exp(w[m - (size_t)k]) : INFINITY;
+        out->ratio = exp(n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2);
+        out->lo = k ? exp(d[k - 1]) : 0;
+        out->hi = k ? exp(d[n - (size_t)k]) : INFINITY;
     }
-    free(w);
     free(d);
     return rc;
 }

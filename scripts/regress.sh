@@ -14,10 +14,11 @@
 #
 # How a row is judged. On a shared machine one 1 s run varies by 20% and
 # more, but the two runs of a round see the same load, so the gate judges
-# the per-round ratios NEW/BASE (runs pair by their round tag, -r03): the
-# Hodges-Lehmann interval of their logs from Wilcoxon's signed-rank test,
-# which a round hit by a burst of load moves by one Walsh average instead
-# of blowing it up. Regression: the interval entirely worse than
+# the per-round ratios NEW/BASE (runs pair by their round tag, -r03): their
+# median and the sign test's interval for it, whose ends a round hit by a
+# burst of load (one side's CPU a third slower for a second, a fifth of the
+# rounds here) moves by one order statistic instead of blowing it up; it
+# assumes only independent rounds. Regression: the interval entirely worse than
 # -THRESHOLD%; clean ("same"): entirely within +-THRESHOLD%; else
 # inconclusive. The gated row of each job and direction is its median
 # (total) latency: what a request costs, which a stall of someone else's
@@ -25,8 +26,9 @@
 # 0.84 to 1.52 among the rounds of one A/A run here, medians within a few
 # percent), while at a fixed queue depth a slower engine moves it with IOPS
 # (Little's law). IOPS, bandwidth, the mean and the p99 are shown as
-# "informational", with their interval, never judged. With BASELINE (runs of another time, no rounds to pair)
-# compare judges two pooled samples instead (Mann-Whitney), every row.
+# "informational", with their interval, never judged. With BASELINE (runs
+# of another time, no rounds to pair) compare judges two pooled samples
+# instead (Mann-Whitney), every row.
 #
 # The false alarm rate. One look judges each gated row with each end of
 # its interval a one-sided bound at level ALPHA / (1 + CONFIRM) / R, R the

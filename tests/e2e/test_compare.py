@@ -516,22 +516,15 @@ def shared_load(rounds, seed, spread=0.25):
     return [math.exp(rng.gauss(0, spread)) for _ in range(rounds)]
 
 
-def signed_rank_interval(d, a):
-    """Reference: the Hodges-Lehmann interval of d from the exact
-    signed-rank distribution, each end one-sided at level a."""
-    n = len(d)
-    counts = [1] + [0] * (n * (n + 1) // 2)
-    for r in range(1, n + 1):
-        for t in range(len(counts) - 1, r - 1, -1):
-            counts[t] += counts[t - r]
-    k, cum = 0, 0.0
-    for t, c in enumerate(counts):
-        cum += c / 2 ** n
-        if cum > a:
-            break
-        k = t + 1
-    walsh = sorted((d[i] + d[j]) / 2 for i in range(n) for j in range(i, n))
-    return math.exp(walsh[k - 1]), math.exp(walsh[len(walsh) - k])
+def sign_interval(d, a):
+    """Reference: the sign test's interval for the median of d, each end
+    one-sided at level a: cut the k order statistics with
+    P(Binomial(n, 1/2) <= k - 1) <= a from each end."""
+    n, k = len(d), 0
+    while k < n // 2 and sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n <= a:
+        k += 1
+    s = sorted(d)
+    return math.exp(s[k - 1]), math.exp(s[n - k])
 
 
 def ci_of(stdout, workload, metric):
@@ -564,8 +557,8 @@ def test_paired_rounds_decide_what_pooled_runs_cannot(xdreport, tmp_path):
                                      for c in skipped)
 
 
-def test_paired_interval_is_the_signed_rank_one(xdreport, tmp_path):
-    """The CI printed is the Hodges-Lehmann interval of the log ratios,
+def test_paired_interval_is_the_sign_test_one(xdreport, tmp_path):
+    """The CI printed is the sign test's interval for the median log ratio,
     each end at alpha / gated rows: 0.05 / 2 here (two workloads' medians),
     for every row, informational ones too."""
     load = shared_load(9, seed=50)
@@ -576,7 +569,7 @@ def test_paired_interval_is_the_signed_rank_one(xdreport, tmp_path):
     p = compare(xdreport, base, new, "--paired", "--threshold", 10)
     iops = [[json.loads((side / f"randread-qd1-shm-r{k:02d}.json").read_text())["jobs"][0]["read"]["iops"]
              for side in (base, new)] for k in range(1, 10)]
-    lo, hi = signed_rank_interval([math.log(n / b) for b, n in iops], 0.025)
+    lo, hi = sign_interval([math.log(n / b) for b, n in iops], 0.025)
     assert ci_of(p.stdout, "randread-qd1-shm", "read_iops") == (round(lo, 3), round(hi, 3)), p.stdout
     assert "95% CI" in p.stdout and "one-sided 0.025 each way" in p.stdout, p.stdout
 
