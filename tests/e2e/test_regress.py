@@ -190,11 +190,13 @@ def test_inconclusive_rows_are_confirmed_then_exit_3(engine, tmp_path, disk_dir)
 
 
 def delay_for_20pct(disk):
-    """A quarter of one request's time on this machine, now: the delay that
+    """A quarter of one request's time on this machine: the delay that
     takes IOPS of a queue-depth-1 job to 80%. Measured as the gate runs
-    (1 s runs, each on one CPU, the CPUs taken in turn) and the median of
-    five, so that a burst of someone else's load while measuring does not
-    make the delay, and the slowdown tested, twice as large."""
+    (1 s runs, each on one CPU, the CPUs taken in turn), from the fastest
+    of five: someone else's load while measuring only makes runs slower,
+    and a median of five still measured 7 us where the gate then ran at
+    3.5 us (a 37% slower build tested, not 20%). On a CPU found a third
+    slower the same delay is a 15% slowdown: never more than 20%."""
     job = REPO / "jobs" / "regress" / f"{WORKLOADS[0]}.fio"
     shm = tempfile.mkdtemp(prefix="xd-regress-", dir="/dev/shm")  # the job's file goes with it
     env = dict(os.environ, XD_ENGINE=str(REPO / "build" / "xdevice.so"), XD_REGRESS_SHM=shm,
@@ -210,8 +212,7 @@ def delay_for_20pct(disk):
             rates.append(json.loads(p.stdout[p.stdout.index("{"):])["jobs"][0]["read"]["iops"])
     finally:
         shutil.rmtree(shm, ignore_errors=True)
-    rates.sort()
-    return int(1e9 / rates[2] / 4)
+    return int(1e9 / max(rates) / 4)
 
 
 GATE = {"REGRESS_JOBS": f"jobs/regress/{WORKLOADS[0]}.fio", "REGRESS_REPS": "10",
@@ -231,8 +232,8 @@ def test_gate_catches_a_20pct_slower_build(engine, tmp_path, disk_dir):
     failed = [k for k, c in junit_cases(out / "junit.xml").items() if c.find("failure") is not None]
     assert failed, where
     # the case tested is a build about 20% slower, not a far slower one
-    # (the CPUs' speeds differ by a third, so 15-30% as the rounds fall)
-    assert 0.65 < iops_ratio(p.stdout, WORKLOADS[0]) < 0.9, where
+    # (15-20% as the rounds find the CPUs; stalls dilute it further)
+    assert 0.72 < iops_ratio(p.stdout, WORKLOADS[0]) < 0.92, where
     assert (out / "exit-status").read_text() == "1\n"
     print(f"20% slower build (delay {delay} ns): {gate_summary(out, p)}")
 
