@@ -408,7 +408,7 @@ regress: all $(BUILD)/xdreport
 # is caught (exit 1) and an A/A run is clean (exit 0). make test runs only
 # the quick parts of tests/e2e/test_regress.py.
 regress-selftest: all $(BUILD)/xdreport
-	XD_REGRESS_SELFTEST=1 PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rsx -p no:cacheprovider \
+	XD_REGRESS_SELFTEST=1 PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rsxP -p no:cacheprovider --durations=0 \
 		tests/e2e/test_regress.py
 
 clean:

@@ -21,7 +21,8 @@
 
 #define PROG "xdreport compare"
 #define USAGE "usage: xdreport compare [--threshold PCT] [--alpha A] [--min-runs N] " \
-              "[--junit FILE] [--metrics FILE] [--ignore-option KEY]... BASE NEW"
+              "[--junit FILE] [--metrics FILE] [--ignore-option KEY]... [--paired] " \
+              "[--decided FILE] [--verdicts FILE] BASE NEW"
 
 #define HELP USAGE "\n\n" \
     "Did NEW get slower than BASE? BASE and NEW are directories (their *.json\n" \
@@ -43,6 +44,15 @@
     "  --metrics FILE   OpenMetrics text (xdevice_compare_ratio{...} ...)\n" \
     "  --ignore-option KEY  leave fio option KEY out when deciding which runs are\n" \
     "                   the same experiment (repeatable)\n" \
+    "  --paired         pair run K of BASE with run K of NEW (the number in the\n" \
+    "                   file's repetition tag: -r03 is 3) and judge the per-round\n" \
+    "                   ratios: ratio is their median, CI the sign test's interval\n" \
+    "                   for it, each end one-sided at alpha/R, R the\n" \
+    "                   gated rows (median latency); regression / improvement: the\n" \
+    "                   CI beyond the threshold; same: within it; iops, bw, mean and\n" \
+    "                   p99 latency are informational (shown, never judged)\n" \
+    "  --decided FILE   rows decided in FILE (an earlier --verdicts) keep that verdict\n" \
+    "  --verdicts FILE  every row's verdict and interval, for a later --decided\n" \
     "\n" \
     "Runs are paired by configuration (the file name less .json and a trailing\n" \
     "repetition tag such as -r01) and fio job name; runs whose options differ are\n" \
@@ -70,12 +80,6 @@ static char *xstrdup(const char *s)
     }
     return d;
 }
-
-/* fio times a request that the engine completes inside queue() (xdevice's
- * cached reads and tmpfs I/O under libaio/io_uring) only across its own
- * bookkeeping: some 40 ns, jittering by a quarter. Latencies this small on
- * both sides say nothing about the I/O, so they are shown but not judged. */
-#define LAT_FLOOR_NS 250.0
 
 /* --- arguments ------------------------------------------------------------ */
 
@@ -117,14 +121,22 @@ static int parse_args(int argc, char **argv, struct opts *o)
         size_t len = strcspn(a, "=");
         const char *val = a[len] == '=' ? a + len + 1 : NULL;
         static const char *const known[] = {"--threshold", "--alpha",   "--min-runs",
-                                            "--junit",     "--metrics", "--ignore-option"};
+                                            "--junit",     "--metrics", "--ignore-option",
+                                            "--decided",   "--verdicts", "--paired"};
         int k = -1;
-        for (int j = 0; j < 6; j++)
+        for (int j = 0; j < 9; j++)
             if (strlen(known[j]) == len && !strncmp(a, known[j], len))
                 k = j;
         if (k < 0)
             return xr_cmp_fail("unknown option '%s' (allowed: --threshold, --alpha, --min-runs, "
-                        "--junit, --metrics, --ignore-option)", xr_escape(a, shown, sizeof(shown)));
+                        "--junit, --metrics, --ignore-option, --paired, --decided, --verdicts)",
+                        xr_escape(a, shown, sizeof(shown)));
+        if (k == 8) { /* --paired takes no value */
+            if (val)
+                return xr_cmp_fail("--paired takes no value");
+            o->paired = 1;
+            continue;
+        }
         if (!val) {
             if (i + 1 >= argc)
                 return xr_cmp_fail("%s needs a value (xdreport compare --help)", known[k]);
@@ -163,6 +175,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
                                    xr_escape(val, shown, sizeof(shown)));
             o->ignore = xrealloc(o->ignore, (o->nignore + 1) * sizeof *o->ignore);
             o->ignore[o->nignore++] = (char *)val;
+            break;
+        case 6:
+            o->decided = val;
+            break;
+        case 7:
+            o->verdicts = val;
             break;
         }
     }
@@ -210,6 +228,24 @@ static int check_options(struct compare *c, enum side s, struct workload *w,
     return same ? 0 : 2;
 }
 
+/* --paired: a run needs a round number, and one a round per side and
+ * workload, or its partner on the other side would be a guess. */
+static int check_round(const struct compare *c, enum side s, const struct workload *w,
+                       const struct xr_doc *doc, size_t docno)
+{
+    long round = c->round[s][docno];
+    if (!c->o.paired)
+        return 0;
+    if (round < 0)
+        return xr_cmp_fail("--paired: %s: %s: the file name has no round number (a repetition "
+                           "tag such as -r03)", side_name[s], doc->path);
+    for (size_t i = 0; i < w->nruns[s]; i++)
+        if (w->runs[s][i].round == round)
+            return xr_cmp_fail("--paired: %s: %s: a second run of workload '%s' in round %ld",
+                               side_name[s], doc->path, w->name, round);
+    return 0;
+}
+
 static double percentile(const struct xr_dir *d, double pct)
 {
     for (int i = 0; i < XR_NPCT; i++)
@@ -236,11 +272,11 @@ static int add_job(struct compare *c, enum side s, const char *config, const str
     struct workload *w = find_workload(c, config, job->name);
     struct run *r = w->nruns[s] ? &w->runs[s][w->nruns[s] - 1] : NULL;
     if (!r || r->doc != docno) {
-        if (check_options(c, s, w, doc, job))
+        if (check_options(c, s, w, doc, job) || check_round(c, s, w, doc, docno))
             return 2;
         w->runs[s] = xrealloc(w->runs[s], (w->nruns[s] + 1) * sizeof *w->runs[s]);
         r = &w->runs[s][w->nruns[s]++];
-        *r = (struct run){.doc = docno};
+        *r = (struct run){.doc = docno, .round = c->round[s][docno]};
     }
     for (int d = 0; d < NDIR; d++) {
         const struct xr_dir *x = &job->dir[d == 0 ? XR_READ : XR_WRITE];
@@ -319,8 +355,11 @@ static int load_side(struct compare *c, enum side s)
     if (!rc && ndocs == 0)
         rc = xr_cmp_fail("%s %s: no fio JSON results among its %zu file(s)", label, path, nfiles);
     c->config[s] = xr_mem_alloc((ndocs + 1) * sizeof *c->config[s]);
-    for (size_t i = 0; i < ndocs; i++)
+    c->round[s] = xr_mem_alloc((ndocs + 1) * sizeof *c->round[s]);
+    for (size_t i = 0; i < ndocs; i++) {
         c->config[s][i] = xr_pair_config_name(set->docs[doc[i]].path);
+        c->round[s][i] = xr_pair_round(set->docs[doc[i]].path);
+    }
     c->nfiles[s] = c->nloaded[s] = ndocs;
     for (size_t i = 0; i < nfiles; i++)
         free(files[i]);
@@ -347,20 +386,22 @@ static void label_workloads(struct compare *c)
     }
 }
 
+double xr_cmp_run_value(const struct run *r, int d, enum kind k)
+{
+    if (k == K_IOPS)
+        return r->iops[d];
+    if (k == K_BW)
+        return r->bw[d];
+    return r->ios[d] > 0 ? r->lat_x_ios[d][k - K_CLAT_MEAN] / r->ios[d] : NAN;
+}
+
 /* The samples of one metric on one side: NaNs (latency of a run without I/O
  * in that direction, or a percentile fio did not report) are left out. */
 static size_t samples(const struct workload *w, enum side s, int d, enum kind k, double *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < w->nruns[s]; i++) {
-        const struct run *r = &w->runs[s][i];
-        double v;
-        if (k == K_IOPS)
-            v = r->iops[d];
-        else if (k == K_BW)
-            v = r->bw[d];
-        else
-            v = r->ios[d] > 0 ? r->lat_x_ios[d][k - K_CLAT_MEAN] / r->ios[d] : NAN;
+        double v = xr_cmp_run_value(&w->runs[s][i], d, k);
         if (isfinite(v))
             out[n++] = v;
     }
@@ -379,22 +420,17 @@ static void not_paired(struct row *r)
              "(--ignore-option %s to compare anyway)", diff, key);
 }
 
-static void decide(const struct opts *o, struct row *r, const double *base, const double *new_)
+static int options_differ(const struct row *r)
 {
-    if (r->w->opts[BASE] && r->w->opts[NEW] && strcmp(r->w->opts[BASE], r->w->opts[NEW])) {
-        not_paired(r);
-        return;
-    }
+    return r->w->opts[BASE] && r->w->opts[NEW] && strcmp(r->w->opts[BASE], r->w->opts[NEW]);
+}
+
+/* Two pooled samples: the Mann-Whitney test and the pairwise-ratio CI. */
+static void decide_unpaired(const struct opts *o, struct row *r, const double *base,
+                            const double *new_)
+{
     double t = o->threshold / 100, lo = 1 - t, hi = 1 + t;
     int hib = kinds[r->kind].higher_is_better;
-    r->ratio = r->ci_lo = r->ci_hi = r->p = NAN;
-    r->median[BASE] = xr_median(base, r->n[BASE]);
-    r->median[NEW] = xr_median(new_, r->n[NEW]);
-    r->verdict = V_INCONCLUSIVE;
-    if (r->n[BASE] == 0 || r->n[NEW] == 0) {
-        snprintf(r->why, sizeof r->why, "no values in %s", r->n[BASE] ? "NEW" : "BASE");
-        return;
-    }
     if (r->median[BASE] > 0)
         r->ratio = r->median[NEW] / r->median[BASE];
     struct xr_mwu u;
@@ -449,13 +485,38 @@ static void decide(const struct opts *o, struct row *r, const double *base, cons
     }
 }
 
-static void compare_all(struct compare *c)
+static void decide(const struct compare *c, struct row *r, const double *base, const double *new_)
 {
-    size_t cap = 0;
-    for (size_t i = 0; i < c->nw; i++)
-        for (int s = 0; s < NSIDE; s++)
-            cap = c->w[i].nruns[s] > cap ? c->w[i].nruns[s] : cap;
-    double *v[NSIDE] = {xrealloc(NULL, cap * sizeof(double)), xrealloc(NULL, cap * sizeof(double))};
+    if (options_differ(r)) {
+        not_paired(r);
+        return;
+    }
+    r->ratio = r->ci_lo = r->ci_hi = r->p = NAN;
+    r->median[BASE] = xr_median(base, r->n[BASE]);
+    r->median[NEW] = xr_median(new_, r->n[NEW]);
+    r->verdict = V_INCONCLUSIVE;
+    if (r->n[BASE] == 0 || r->n[NEW] == 0)
+        snprintf(r->why, sizeof r->why, "no values in %s", r->n[BASE] ? "NEW" : "BASE");
+    else if (c->o.paired)
+        xr_cmp_decide_paired(c, r);
+    else
+        decide_unpaired(&c->o, r, base, new_);
+}
+
+/* --paired splits alpha evenly over the rows it judges (Bonferroni), so
+ * that alpha bounds a false verdict anywhere in the comparison. Rows whose
+ * sides ran with other options are never judged and are not counted. */
+static void split_alpha(struct compare *c)
+{
+    size_t gated = 0;
+    for (size_t i = 0; i < c->nrows; i++)
+        gated += xr_cmp_gated(c->rows[i].kind) && !options_differ(&c->rows[i]);
+    c->row_alpha = c->o.alpha / (double)(gated ? gated : 1);
+}
+
+/* One row per workload, direction with I/O and metric. */
+static void make_rows(struct compare *c)
+{
     for (size_t i = 0; i < c->nw; i++) {
         const struct workload *w = &c->w[i];
         for (int d = 0; d < NDIR; d++) {
@@ -467,13 +528,26 @@ static void compare_all(struct compare *c)
                 continue;
             for (int k = 0; k < NKIND; k++) {
                 c->rows = xrealloc(c->rows, (c->nrows + 1) * sizeof *c->rows);
-                struct row *r = &c->rows[c->nrows++];
-                *r = (struct row){.w = w, .dir = d, .kind = k};
-                for (int s = 0; s < NSIDE; s++)
-                    r->n[s] = samples(w, s, d, k, v[s]);
-                decide(&c->o, r, v[BASE], v[NEW]);
+                c->rows[c->nrows++] = (struct row){.w = w, .dir = d, .kind = k};
             }
         }
+    }
+}
+
+static void compare_all(struct compare *c)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < c->nw; i++)
+        for (int s = 0; s < NSIDE; s++)
+            cap = c->w[i].nruns[s] > cap ? c->w[i].nruns[s] : cap;
+    double *v[NSIDE] = {xrealloc(NULL, cap * sizeof(double)), xrealloc(NULL, cap * sizeof(double))};
+    make_rows(c);
+    split_alpha(c);
+    for (size_t i = 0; i < c->nrows; i++) {
+        struct row *r = &c->rows[i];
+        for (int s = 0; s < NSIDE; s++)
+            r->n[s] = samples(r->w, s, r->dir, r->kind, v[s]);
+        decide(c, r, v[BASE], v[NEW]);
     }
     free(v[BASE]);
     free(v[NEW]);
@@ -500,6 +574,7 @@ static void free_compare(struct compare *c)
         for (size_t i = 0; c->config[s] && i < c->nloaded[s]; i++)
             free(c->config[s][i]);
         free(c->config[s]);
+        free(c->round[s]);
         free(c->doc[s]);
         xr_set_free(&c->set[s]);
     }
@@ -532,12 +607,18 @@ int xr_compare_main(int argc, char **argv)
     if (!rc) {
         label_workloads(&c);
         compare_all(&c);
+        if (c.o.decided)
+            rc = xr_cmp_keep_decided(&c, c.o.decided);
+    }
+    if (!rc) {
         xr_cmp_print_table(&c);
         fflush(stdout);
         if (c.o.junit)
             rc = xr_cmp_write_junit(&c, c.o.junit);
         if (!rc && c.o.metrics)
             rc = xr_cmp_write_openmetrics(&c, c.o.metrics);
+        if (!rc && c.o.verdicts)
+            rc = xr_cmp_write_verdicts(&c, c.o.verdicts);
     }
     if (!rc) {
         size_t count[NVERDICT];

@@ -2,7 +2,7 @@
  *
  *   xdreport compare [--threshold PCT] [--alpha A] [--min-runs N]
  *                    [--junit FILE] [--metrics FILE] [--ignore-option KEY]...
- *                    BASE NEW
+ *                    [--paired] [--decided FILE] [--verdicts FILE] BASE NEW
  *
  * BASE and NEW are each a directory of fio JSON results (its *.json files,
  * or every regular, non-hidden file when none ends in .json; not
@@ -37,6 +37,19 @@
  *                           stderr with the runs a side needed), a wide CI,
  *                           options that differ between BASE and NEW
  * IOPS and bandwidth are better higher, latencies lower.
+ *
+ * --paired (scripts/regress.sh): run K of BASE pairs with run K of NEW by
+ * the number in the file's repetition tag (xr_pair_round; a run without
+ * one, or two of one round, is bad input), and each row is judged on the
+ * per-round log ratios instead (compare_paired.c): ratio and CI are their
+ * median and the sign test's interval for it (each end a one-sided bound
+ * at alpha / R, R the gated rows); regression / improvement
+ * when the CI lies beyond the threshold, same when within it. Only the
+ * median latency is gated; iops, bw, mean and p99 latency are informational
+ * (shown, never judged, no effect on the exit status).
+ * --verdicts FILE writes every row's verdict and interval; --decided FILE
+ * reads such a file from an earlier look and keeps the rows it decided
+ * (compare_decided.c), so a look judges only what is still undecided.
  *
  * Prints a table on stdout; --junit writes JUnit XML (one testcase per
  * workload and metric, a failure per regression, skipped when

@@ -27,9 +27,18 @@ static const struct {
 static const char *const dir_name[NDIR] = {"read", "write"};
 #define NLAT 3 /* the latency kinds, from K_CLAT_MEAN on */
 
-enum verdict { V_REGRESSION, V_IMPROVEMENT, V_SAME, V_INCONCLUSIVE, NVERDICT };
+/* fio times a request that the engine completes inside queue() (xdevice's
+ * cached reads and tmpfs I/O under libaio/io_uring) only across its own
+ * bookkeeping: some 40 ns, jittering by a quarter. Latencies this small on
+ * both sides say nothing about the I/O, so they are shown but not judged. */
+#define LAT_FLOOR_NS 250.0
+
+/* V_INFORMATIONAL: shown with its figures but not judged (--paired: a
+ * metric that is not gated, compare_paired.c); it never sets the exit
+ * status. */
+enum verdict { V_REGRESSION, V_IMPROVEMENT, V_SAME, V_INCONCLUSIVE, V_INFORMATIONAL, NVERDICT };
 static const char *const verdict_name[NVERDICT] = {"regression", "improvement", "same",
-                                                   "inconclusive"};
+                                                   "inconclusive", "informational"};
 
 struct opts {
     double threshold; /* percent */
@@ -39,6 +48,9 @@ struct opts {
     const char *path[NSIDE];
     char **ignore; /* --ignore-option keys, left out of the options compared */
     size_t nignore;
+    int paired;              /* --paired: judge the per-round NEW/BASE ratios */
+    const char *decided;     /* --decided FILE: verdicts an earlier look reached */
+    const char *verdicts;    /* --verdicts FILE: this look's verdicts, for the next */
 };
 
 /* One workload's figures in one run. Latencies are kept as sums weighted by
@@ -47,6 +59,7 @@ struct run {
     double iops[NDIR], bw[NDIR], ios[NDIR];
     double lat_x_ios[NDIR][NLAT];
     size_t doc; /* index of the document it came from */
+    long round; /* its file's repetition number (xr_pair_round), -1 if none */
 };
 
 /* Which latency a workload's runs report: fio's completion latency, or its
@@ -75,6 +88,8 @@ struct row {
     int exact;
     enum verdict verdict;
     int too_few; /* with these many runs, p < alpha cannot happen */
+    size_t npairs; /* --paired: rounds with a value on both sides */
+    int kept;      /* the verdict is an earlier look's (--decided) */
     char why[600];
 };
 
@@ -88,8 +103,32 @@ struct compare {
     struct xr_set set[NSIDE]; /* what each side loaded */
     size_t *doc[NSIDE];       /* its runs: the last document of each file */
     char **config[NSIDE];     /* and their configuration names */
+    long *round[NSIDE];       /* and repetition numbers (xr_pair_round) */
     size_t nloaded[NSIDE];
+    double row_alpha;         /* --paired: alpha / gated rows (Bonferroni) */
 };
+
+/* compare.c: one run's value of a metric; NAN when it has none (latency of
+ * a direction without I/O, a percentile fio did not report). */
+double xr_cmp_run_value(const struct run *r, int dir, enum kind k);
+
+/* compare_paired.c: --paired judges only this metric (the median
+ * latency); the rest are informational. */
+int xr_cmp_gated(enum kind k);
+
+/* compare_paired.c: the verdict of row r from the rounds both sides ran,
+ * the sign test's interval for the median log ratio, each end at
+ * one-sided level c->row_alpha. */
+void xr_cmp_decide_paired(const struct compare *c, struct row *r);
+
+/* compare_decided.c: --decided and --verdicts (0, or 2 after one line on
+ * stderr). Reading keeps each row's earlier decision: its verdict and the
+ * figures that reached it. */
+int xr_cmp_keep_decided(struct compare *c, const char *path);
+int xr_cmp_write_verdicts(const struct compare *c, const char *path);
+
+/* compare_out.c: "label/metric" of a row into buf. */
+const char *xr_cmp_row_name(const struct row *r, char *buf, size_t len);
 
 /* compare_out.c: the verdict counts, the table on stdout, JUnit XML and
  * OpenMetrics text (the writers return 0, or 2 after one line on stderr). */

@@ -26,6 +26,13 @@ static const char *metric_name(const struct row *r, char *buf, size_t len)
     return buf;
 }
 
+const char *xr_cmp_row_name(const struct row *r, char *buf, size_t len)
+{
+    char m[32];
+    snprintf(buf, len, "%s/%s", r->w->label, metric_name(r, m, sizeof m));
+    return buf;
+}
+
 static const char *fmt_value(enum kind k, double v, char *buf, size_t len)
 {
     if (isnan(v))
@@ -84,11 +91,36 @@ static void print_rows(const struct compare *c, enum verdict v, const char *head
 {
     fputs(head, stdout);
     for (size_t i = 0; i < c->nrows; i++) {
-        char m[32];
+        char name[300];
         if (c->rows[i].verdict == v)
-            printf(" %s/%s", c->rows[i].w->label, metric_name(&c->rows[i], m, sizeof m));
+            printf(" %s", xr_cmp_row_name(&c->rows[i], name, sizeof name));
     }
     printf("\n");
+}
+
+/* What the p and CI columns hold: the two modes judge differently. */
+static void print_method(const struct compare *c)
+{
+    const struct opts *o = &c->o;
+    if (!o->paired) {
+        printf("threshold %g%%, alpha %g, at least %ld runs a side; p: two-sided Mann-Whitney U "
+               "(exact up to %d runs a side); CI: %g%% for NEW/BASE from the order statistics of "
+               "all pairwise ratios (Hodges-Lehmann)\n\n",
+               o->threshold, o->alpha, o->min_runs, XR_MWU_EXACT_MAX, (1 - o->alpha) * 100);
+        return;
+    }
+    printf("paired by round: threshold %g%%, alpha %g over the gated rows (median "
+           "latency): %.3g each, at least %ld paired rounds; ratio: median of the per-round "
+           "NEW/BASE ratios; CI: %.4g%% for it from the sign test (one-sided %.3g each way); iops, bw, mean and p99 latency are "
+           "informational\n\n",
+           o->threshold, o->alpha, c->row_alpha, o->min_runs > 2 ? o->min_runs : 2,
+           (1 - 2 * c->row_alpha) * 100, c->row_alpha);
+}
+
+/* The reason shown after the verdict: wherever a verdict needs one. */
+static int shows_why(const struct row *r)
+{
+    return r->verdict == V_INCONCLUSIVE || r->verdict == V_INFORMATIONAL || r->kept;
 }
 
 /* Smallest number of runs a side with which p < alpha is possible at all. */
@@ -124,12 +156,10 @@ void xr_cmp_print_table(const struct compare *c)
         ww = (int)strlen(c->w[i].label) > ww ? (int)strlen(c->w[i].label) : ww;
     printf("BASE %s (%zu runs)\nNEW  %s (%zu runs)\n", o->path[BASE], c->nfiles[BASE],
            o->path[NEW], c->nfiles[NEW]);
-    printf("threshold %g%%, alpha %g, at least %ld runs a side; p: two-sided Mann-Whitney U "
-           "(exact up to %d runs a side); CI: %g%% for NEW/BASE from the order statistics of "
-           "all pairwise ratios (Hodges-Lehmann)\n\n",
-           o->threshold, o->alpha, o->min_runs, XR_MWU_EXACT_MAX, (1 - o->alpha) * 100);
+    print_method(c);
     char ci_head[16];
-    snprintf(ci_head, sizeof ci_head, "%.3g%% CI", (1 - o->alpha) * 100); /* 97.5% is no 98% */
+    double level = o->paired ? 1 - 2 * c->row_alpha : 1 - o->alpha;
+    snprintf(ci_head, sizeof ci_head, "%.4g%% CI", level * 100); /* 97.5% is no 98% */
     printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s\n", ww, "workload", "metric", "runs",
            "base", "new", "ratio", ci_head, "p", "verdict");
     for (size_t i = 0; i < c->nrows; i++) {
@@ -140,15 +170,16 @@ void xr_cmp_print_table(const struct compare *c)
         printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s%s%s%s\n", ww, r->w->label,
                metric_name(r, m, sizeof m), runs, fmt_value(r->kind, r->median[BASE], b, sizeof b),
                fmt_value(r->kind, r->median[NEW], n, sizeof n), ratio, fmt_ci(r, ci, sizeof ci),
-               fmt_p(r->p, p, sizeof p), verdict_name[r->verdict],
-               r->verdict == V_INCONCLUSIVE ? " (" : "",
-               r->verdict == V_INCONCLUSIVE ? r->why : "",
-               r->verdict == V_INCONCLUSIVE ? ")" : "");
+               fmt_p(r->p, p, sizeof p), verdict_name[r->verdict], shows_why(r) ? " (" : "",
+               shows_why(r) ? r->why : "", shows_why(r) ? ")" : "");
     }
     size_t count[NVERDICT];
     xr_cmp_count_verdicts(c, count);
-    printf("\n%zu regression(s), %zu improvement(s), %zu same, %zu inconclusive\n",
+    printf("\n%zu regression(s), %zu improvement(s), %zu same, %zu inconclusive",
            count[V_REGRESSION], count[V_IMPROVEMENT], count[V_SAME], count[V_INCONCLUSIVE]);
+    if (count[V_INFORMATIONAL])
+        printf(", %zu informational (shown, not gated)", count[V_INFORMATIONAL]);
+    printf("\n");
     if (count[V_REGRESSION])
         print_rows(c, V_REGRESSION, "REGRESSION:");
     if (count[V_INCONCLUSIVE])
@@ -210,10 +241,10 @@ int xr_cmp_write_junit(const struct compare *c, const char *path)
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     fprintf(f, "<testsuites name=\"xdreport compare\" tests=\"%zu\" failures=\"%zu\" "
             "errors=\"0\" skipped=\"%zu\">\n", c->nrows, count[V_REGRESSION],
-            count[V_INCONCLUSIVE]);
+            count[V_INCONCLUSIVE] + count[V_INFORMATIONAL]);
     fprintf(f, "  <testsuite name=\"xdreport compare\" tests=\"%zu\" failures=\"%zu\" "
             "errors=\"0\" skipped=\"%zu\" time=\"0\">\n", c->nrows, count[V_REGRESSION],
-            count[V_INCONCLUSIVE]);
+            count[V_INCONCLUSIVE] + count[V_INFORMATIONAL]);
     fprintf(f, "    <properties>\n      <property name=\"base\" value=\"");
     xml_escaped(f, c->o.path[BASE]);
     fprintf(f, "\"/>\n      <property name=\"new\" value=\"");
@@ -234,8 +265,8 @@ int xr_cmp_write_junit(const struct compare *c, const char *path)
             fprintf(f, "\">");
             xml_escaped(f, sum);
             fprintf(f, "</failure>\n");
-        } else if (r->verdict == V_INCONCLUSIVE) {
-            fprintf(f, "      <skipped message=\"inconclusive: ");
+        } else if (r->verdict == V_INCONCLUSIVE || r->verdict == V_INFORMATIONAL) {
+            fprintf(f, "      <skipped message=\"%s: ", verdict_name[r->verdict]);
             xml_escaped(f, r->why);
             fprintf(f, "\"/>\n");
         }
@@ -277,7 +308,8 @@ int xr_cmp_write_openmetrics(const struct compare *c, const char *path)
     static const struct {
         const char *name, *help;
     } fam[] = {
-        {"xdevice_compare_ratio", "NEW/BASE ratio of medians."},
+        {"xdevice_compare_ratio", "NEW/BASE ratio of medians (--paired: median of the "
+                                  "per-round ratios)."},
         {"xdevice_compare_ratio_ci_low", "Lower end of the confidence interval for NEW/BASE."},
         {"xdevice_compare_ratio_ci_high", "Upper end of the confidence interval for NEW/BASE."},
         {"xdevice_compare_p_value", "Two-sided Mann-Whitney U p-value."},

@@ -175,14 +175,37 @@ static size_t rep_tag_len(const char *name, size_t len)
     return 0;
 }
 
-char *xr_pair_config_name(const char *file)
+/* The file's name without its directory and ".json": what the tag ends. */
+static const char *stem(const char *file, size_t *len)
 {
     const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
-    size_t len = strlen(base);
-    if (len > 5 && !strcmp(base + len - 5, ".json"))
-        len -= 5;
+    *len = strlen(base);
+    if (*len > 5 && !strcmp(base + *len - 5, ".json"))
+        *len -= 5;
+    return base;
+}
+
+char *xr_pair_config_name(const char *file)
+{
+    size_t len;
+    const char *base = stem(file, &len);
     len -= rep_tag_len(base, len);
     return xr_mem_strndup(base, len);
+}
+
+long xr_pair_round(const char *file)
+{
+    size_t len;
+    const char *base = stem(file, &len);
+    if (!rep_tag_len(base, len))
+        return -1;
+    size_t d = len;
+    while (d > 0 && isdigit((unsigned char)base[d - 1]))
+        d--;
+    long round = 0;
+    for (size_t i = d; i < len && round < 100000000; i++)
+        round = round * 10 + (base[i] - '0');
+    return round;
 }
 
 /* --- options ------------------------------------------------------------------- */

@@ -35,6 +35,12 @@ int xr_pair_inputs(const char *label, const char *path, char ***files, size_t *n
 /* The configuration a results file belongs to (malloc'd; see above). */
 char *xr_pair_config_name(const char *file);
 
+/* The number in the file's repetition tag (3 for run-03.json and for
+ * randread-qd1-shm-r03.json), or -1 when the name has none. scripts/regress.sh
+ * names the BASE and NEW runs of round K alike, so compare --paired pairs
+ * them by this number. */
+long xr_pair_round(const char *file);
+
 /* The options that make a job's configuration, as sorted "key=value" lines
  * (malloc'd): every option fio printed for it except paths and bookkeeping
  * (options.h) and the keys in ignore; an external engine by its name only.

@@ -439,3 +439,50 @@ int xr_welch_ratio_ci(const double *a, size_t na, const double *b, size_t nb, do
     free(la);
     return rc;
 }
+
+/* --- paired rounds: the sign test's interval for the median ------------------ */
+
+/* P(X <= j) for X ~ Binomial(n, 1/2). */
+static double binom_half_cdf(size_t n, size_t j)
+{
+    double p = 0;
+    for (size_t i = 0; i <= j && i <= n; i++)
+        p += exp(lgamma((double)n + 1) - lgamma((double)i + 1) - lgamma((double)(n - i) + 1) -
+                 (double)n * M_LN2);
+    return p;
+}
+
+long xr_sign_ci_rank(size_t n, double a)
+{
+    if (n == 0 || !(a > 0 && a < 0.5))
+        return -EINVAL;
+    long k = 0;
+    while ((size_t)k < n / 2 && binom_half_cdf(n, (size_t)k) <= a)
+        k++;
+    return k;
+}
+
+int xr_paired_median_ratio(const double *x, const double *y, size_t n, double a,
+                           struct xr_ratio_est *out)
+{
+    if (n == 0 || !(a > 0 && a < 0.5) || has_nan(x, n) || has_nan(y, n))
+        return -EINVAL;
+    double *d = malloc(2 * n * sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    int rc = logs_of(x, n, d);
+    if (!rc)
+        rc = logs_of(y, n, d + n);
+    if (!rc) {
+        for (size_t i = 0; i < n; i++)
+            d[i] -= d[n + i];
+        qsort(d, n, sizeof *d, cmp_double);
+        long k = xr_sign_ci_rank(n, a);
+        out->n = n;
+        out->ratio = exp(n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2);
+        out->lo = k ? exp(d[k - 1]) : 0;
+        out->hi = k ? exp(d[n - (size_t)k]) : INFINITY;
+    }
+    free(d);
+    return rc;
+}

@@ -99,6 +99,32 @@ int xr_paired_ratio_ci(const double *x, const double *y, size_t n, double level,
 int xr_welch_ratio_ci(const double *a, size_t na, const double *b, size_t nb, double level,
                       struct xr_ratio_est *out);
 
+/* --- paired rounds (`xdreport compare --paired`) ---
+ * The median of the per-round log ratios and the sign test's interval for
+ * it: distribution-free (no symmetry assumed) and as robust as an interval
+ * gets. On a shared VM a round now and then finds one side's CPU a third
+ * slower for a second or two (someone else's load on it): a fifth of the
+ * rounds of one A/A run, all but one of them against NEW by chance. Such
+ * rounds move a t interval by their whole size and a Wilcoxon / Hodges-
+ * Lehmann one by their Walsh averages; the sign interval's ends move by
+ * one order statistic each. */
+
+/* The number k of order statistics to cut from each end so that each end
+ * of [d_(k), d_(n+1-k)] is a one-sided bound for the median at level a:
+ * the largest k with P(Binomial(n, 1/2) <= k - 1) <= a. 0 when none
+ * qualifies (fewer than log2(1/a) pairs); -EINVAL for n of 0 or a outside
+ * (0, 0.5). */
+long xr_sign_ci_rank(size_t n, double a);
+
+/* Paired: x[i] and y[i] ran in one round. Of the n log ratios log(x/y),
+ * the median as ratio (exp of it), and lo/hi the order statistics
+ * xr_sign_ci_rank(n, a) cuts: each end a one-sided bound at level a,
+ * together a 1 - 2a interval; lo = 0 and hi = INFINITY when k is 0.
+ * Return 0; -EINVAL for n of 0, NaNs or a bad a; -EDOM when a value is
+ * <= 0; -ENOMEM. */
+int xr_paired_median_ratio(const double *x, const double *y, size_t n, double a,
+                           struct xr_ratio_est *out);
+
 /* 1 when the interval holds 1.0: the two sides are within noise. */
 static inline int xr_ratio_within_noise(const struct xr_ratio_est *e)
 {

@@ -3,13 +3,43 @@
 #
 # Builds BASE (a git ref, default HEAD) from a clean export into build/base,
 # runs the fio jobs in jobs/regress/ with the BASE and the working tree's
-# engines interleaved (REPS rounds of each job, the order alternating per
-# round so neither side always finds the caches warm), then lets
-# `xdreport compare` judge. Rows it cannot decide are confirmed: their jobs
-# run REGRESS_CONFIRM_REPS more rounds and everything is judged again, up to
-# REGRESS_CONFIRM times. Results go to results/regress-<timestamp>/
-# {base,new}/, with compare.txt, junit.xml, metrics.txt and exit-status
-# beside them.
+# engines interleaved (REPS rounds of each job; in a round BASE and NEW run
+# back to back on one CPU, the order alternating per round so neither side
+# always finds the caches warm), then lets `xdreport compare --paired`
+# judge. Rows it cannot decide are confirmed: their jobs run
+# REGRESS_CONFIRM_REPS more rounds and the undecided rows are judged again,
+# up to REGRESS_CONFIRM times. Results go to results/regress-<timestamp>/
+# {base,new}/, with compare.txt, junit.xml, metrics.txt, verdicts.txt and
+# exit-status beside them.
+#
+# How a row is judged. On a shared machine one 1 s run varies by 20% and
+# more, but the two runs of a round see the same load, so the gate judges
+# the per-round ratios NEW/BASE (runs pair by their round tag, -r03): their
+# median and the sign test's interval for it, whose ends a round hit by a
+# burst of load (one side's CPU a third slower for a second, a fifth of the
+# rounds here) moves by one order statistic instead of blowing it up; it
+# assumes only independent rounds. Regression: the interval entirely worse than
+# -THRESHOLD%; clean ("same"): entirely within +-THRESHOLD%; else
+# inconclusive. The gated row of each job and direction is its median
+# (total) latency: what a request costs, which a stall of someone else's
+# load does not move (it moves IOPS, the mean and the p99: IOPS ratios of
+# 0.84 to 1.52 among the rounds of one A/A run here, medians within a few
+# percent), while at a fixed queue depth a slower engine moves it with IOPS
+# (Little's law). IOPS, bandwidth, the mean and the p99 are shown as
+# "informational", with their interval, never judged. With BASELINE (runs
+# of another time, no rounds to pair) compare judges two pooled samples
+# instead (Mann-Whitney), every row.
+#
+# The false alarm rate. One look judges each gated row with each end of
+# its interval a one-sided bound at level ALPHA / (1 + CONFIRM) / R, R the
+# gated rows (compare splits its --alpha over them). A false "regression"
+# (or a false "same") at some look needs that look's bound to miss on one
+# row; summed over at most 1 + CONFIRM looks and R rows that is at most
+# REGRESS_ALPHA: the whole check exits 1 on an engine no worse than the
+# threshold with probability at most REGRESS_ALPHA (0.05), whenever it
+# stops. Looking again does not inflate it: each look pays its own share
+# of alpha, and a row decided at one look keeps that verdict
+# (verdicts.txt, compare --decided) instead of being judged again.
 #
 #   make regress                          working tree against HEAD
 #   make regress BASE=origin/main         against a branch, tag or commit
@@ -20,16 +50,19 @@
 #
 # Environment (make passes command-line variables through):
 #   BASE / BASE_ENGINE / BASELINE   see above; the later one wins
-#   REGRESS_REPS           runs per side and job (5)
-#   REGRESS_RUNTIME        fio runtime of each run (2s; fio time units)
+#   REGRESS_REPS           rounds (runs per side) of each job (12)
+#   REGRESS_RUNTIME        fio runtime of each run (1s; fio time units):
+#                          more short rounds pair better than few long ones
 #   REGRESS_THRESHOLD      percent change that counts (5)
-#   REGRESS_ALPHA          significance level of the whole check (0.05); each
+#   REGRESS_ALPHA          false alarm rate of the whole check (0.05); each
 #                          of the 1 + REGRESS_CONFIRM looks at the data uses
-#                          ALPHA / (1 + REGRESS_CONFIRM), so looking again
-#                          does not make a false regression likelier
+#                          ALPHA / (1 + REGRESS_CONFIRM), split over its
+#                          gated rows (see above)
 #   REGRESS_MIN_RUNS       runs a side needed for a verdict (5)
 #   REGRESS_CONFIRM        confirmation rounds for inconclusive rows (2; 0: none)
 #   REGRESS_CONFIRM_REPS   runs per side and job that each adds (REGRESS_REPS)
+#   REGRESS_PIN            1: each round on one CPU, the next CPU the next
+#                          round (taskset; the default), 0: where it lands
 #   REGRESS_JOBS           job files (jobs/regress/*.fio)
 #   REGRESS_SHM_DIR        tmpfs directory for data files (/dev/shm)
 #   REGRESS_DISK_DIR       disk directory for data files ($XDEVICE_SCRATCH, else /var/tmp)
@@ -38,7 +71,7 @@
 #                          is then built into build/new instead of build/
 #
 # Exit status (also written to $OUT/exit-status):
-#   0  clean: every row decided, none a regression beyond the threshold
+#   0  clean: every gated row decided, none a regression beyond the threshold
 #   1  a regression (the rows on the REGRESSION: line)
 #   3  inconclusive after the confirmation budget: no regression shown, but
 #      the rows on the INCONCLUSIVE: line (also on stderr) were not decided
@@ -56,13 +89,14 @@ say() { echo "regress: $*" >&2; }
 # would otherwise hand them to every sub-make); -j is given explicitly.
 submake() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make "$@"; }
 
-REPS=${REGRESS_REPS:-5}
-RUNTIME=${REGRESS_RUNTIME:-2s}
+REPS=${REGRESS_REPS:-12}
+RUNTIME=${REGRESS_RUNTIME:-1s}
 THRESHOLD=${REGRESS_THRESHOLD:-5}
 ALPHA=${REGRESS_ALPHA:-0.05}
 MIN_RUNS=${REGRESS_MIN_RUNS:-5}
 CONFIRM=${REGRESS_CONFIRM:-2}
 CONFIRM_REPS=${REGRESS_CONFIRM_REPS:-$REPS}
+PIN=${REGRESS_PIN:-1}
 SHM_DIR=${REGRESS_SHM_DIR:-/dev/shm}
 DISK_DIR=${REGRESS_DISK_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -72,6 +106,7 @@ XDREPORT=$ROOT/build/xdreport
 
 [[ $REPS =~ ^[1-9][0-9]*$ ]] || die "REGRESS_REPS=$REPS: a whole number of runs from 1"
 [[ $CONFIRM =~ ^[0-9]+$ ]] || die "REGRESS_CONFIRM=$CONFIRM: a whole number of confirmation rounds from 0"
+[[ $PIN =~ ^[01]$ ]] || die "REGRESS_PIN=$PIN: 1 (pin each round to one CPU) or 0"
 [[ $CONFIRM_REPS =~ ^[1-9][0-9]*$ ]] || die "REGRESS_CONFIRM_REPS=$CONFIRM_REPS: a whole number of runs from 1"
 [[ $ALPHA =~ ^0?\.[0-9]+$ ]] && awk -v a="$ALPHA" 'BEGIN { exit !(a > 0 && a < 0.5) }' \
     || die "REGRESS_ALPHA=$ALPHA: a significance level above 0 and below 0.5, such as 0.05"
@@ -175,34 +210,47 @@ trap 'rm -rf "$DATA_SHM" "$DATA_DISK"' EXIT
     echo "reps: $REPS, runtime: $RUNTIME, $(fio --version), $(uname -srm), $NCPU CPUs"
 } > "$OUT/run.txt"
 
-# run_job SIDE ENGINE JOB TAG: one fio run, its JSON into $OUT/SIDE/.
+# pin_to CPU: the command prefix that keeps a run on that CPU (none when
+# REGRESS_PIN=0 or taskset is missing).
+pin_to() {
+    [ "$PIN" = 1 ] && command -v taskset > /dev/null && echo "taskset -c $1"
+    return 0
+}
+
+# run_job SIDE ENGINE JOB TAG [RUNTIME] [CPU]: one fio run, its JSON into
+# $OUT/SIDE/, on CPU when given.
 run_job() {
-    local side=$1 engine=$2 job=$3 tag=$4 name
+    local side=$1 engine=$2 job=$3 tag=$4 name pin=
     name=$(basename "$job" .fio)
     local json=$OUT/$side/$name-$tag.json log=$OUT/logs/$side-$name-$tag.log
     [ "$side" = warmup ] && json=/dev/null
+    [ -n "${6:-}" ] && pin=$(pin_to "$6")
     XD_ENGINE=$engine XD_REGRESS_SHM=$DATA_SHM XD_REGRESS_DISK=$DATA_DISK \
         XD_REGRESS_RUNTIME=${5:-$RUNTIME} \
-        fio --output-format=json --output="$json" "$job" > "$log" 2>&1 \
+        $pin fio --output-format=json --output="$json" "$job" > "$log" 2>&1 \
         || die "fio $job ($side) failed, see $log"
     [ -s "$log" ] || rm -f "$log"
 }
 
-# run_round N JOB...: round N of the given jobs, BASE and NEW interleaved,
-# who goes first alternating per round.
+# run_round N JOB...: round N of the given jobs, BASE and NEW back to back
+# on one CPU (the next one each round), who goes first alternating per
+# round. Both runs of a round share the machine's load of that moment and
+# the CPU's speed (on a VM the CPUs differ by a third): compare --paired
+# judges their ratio, from which both cancel.
 run_round() {
-    local r=$1 tag job
+    local r=$1 tag job cpu
     shift
     tag=$(printf 'r%02d' "$r")
+    cpu=$((r % NCPU))
     for job in "$@"; do
         if [ -z "$BASE_ENGINE" ]; then
-            run_job new "$NEW_ENGINE" "$job" "$tag"
+            run_job new "$NEW_ENGINE" "$job" "$tag" "" "$cpu"
         elif ((r % 2)); then
-            run_job base "$BASE_ENGINE" "$job" "$tag"
-            run_job new "$NEW_ENGINE" "$job" "$tag"
+            run_job base "$BASE_ENGINE" "$job" "$tag" "" "$cpu"
+            run_job new "$NEW_ENGINE" "$job" "$tag" "" "$cpu"
         else
-            run_job new "$NEW_ENGINE" "$job" "$tag"
-            run_job base "$BASE_ENGINE" "$job" "$tag"
+            run_job new "$NEW_ENGINE" "$job" "$tag" "" "$cpu"
+            run_job base "$BASE_ENGINE" "$job" "$tag" "" "$cpu"
         fi
     done
 }
@@ -223,10 +271,23 @@ done
 BASE_RESULTS=$OUT/base
 [ -n "$BASE_ENGINE" ] || BASE_RESULTS=$BASELINE
 
+# Rounds pair BASE's run K with NEW's run K only when both ran here; saved
+# results (BASELINE) ran at another time: two pooled samples then.
+PAIRED=
+[ -n "$BASE_ENGINE" ] && PAIRED=--paired
+
 # judge: xdreport compare over everything so far; rc is its exit status.
+# Rows an earlier look decided keep their verdict (--decided): only the
+# undecided ones are judged on the new rounds.
 judge() {
+    local decided=()
     rc=0
-    "$XDREPORT" compare --threshold "$THRESHOLD" --alpha "$LOOK_ALPHA" --min-runs "$MIN_RUNS" \
+    if [ -f "$OUT/verdicts.txt" ]; then
+        mv "$OUT/verdicts.txt" "$OUT/verdicts-before.txt"
+        decided=(--decided "$OUT/verdicts-before.txt")
+    fi
+    "$XDREPORT" compare $PAIRED --threshold "$THRESHOLD" --alpha "$LOOK_ALPHA" \
+        --min-runs "$MIN_RUNS" "${decided[@]}" --verdicts "$OUT/verdicts.txt" \
         --junit "$OUT/junit.xml" --metrics "$OUT/metrics.txt" "$BASE_RESULTS" "$OUT/new" \
         > "$OUT/compare.txt" || rc=$?
 }

@@ -89,7 +89,7 @@ def rows(stdout):
     out = {}
     for line in stdout.splitlines():
         m = re.match(r"^(\S+)\s+((?:read|write)_\w+)\s+\d+/\d+\s+\S+\s+\S+\s+(\S+)\s+.*?"
-                     r"\s(regression|improvement|same|inconclusive)\b", line)
+                     r"\s(regression|improvement|same|inconclusive|informational)\b", line)
         if m:
             out[(m[1], m[2])] = (None if m[3] == "-" else float(m[3]), m[4])
     return out
@@ -492,3 +492,143 @@ def test_single_files_and_differently_named_runs_pair(xdreport, tmp_path):
     p = compare(xdreport, tmp_path / "b", tmp_path / "n")
     assert p.returncode == 1, p.stdout + p.stderr
     assert rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
+
+
+# --- --paired: the per-round ratios, as scripts/regress.sh runs them ------------
+
+def write_rounds(d: Path, rounds, load, seed, factor=1.0, noise=0.01, name="randread-qd1-shm"):
+    """rounds files NAME-rKK.json, as regress.sh names a side's runs. Round k
+    runs at load[k], the speed of the machine then, which both sides of a
+    round share; each run adds its own small noise, and NEW is factor
+    times as fast."""
+    rng = random.Random(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    for k in range(rounds):
+        f = load[k] * factor * (1 + rng.gauss(0, noise))
+        doc = fio_doc([(name, 200000 * f, 4000 / f, 0, 0)], 1700000000 + k)
+        (d / f"{name}-r{k + 1:02d}.json").write_text(json.dumps(doc))
+    return d
+
+
+def shared_load(rounds, seed, spread=0.25):
+    """The machine's speed per round: varying by far more than 10%."""
+    rng = random.Random(seed)
+    return [math.exp(rng.gauss(0, spread)) for _ in range(rounds)]
+
+
+def sign_interval(d, a):
+    """Reference: the sign test's interval for the median of d, each end
+    one-sided at level a: cut the k order statistics with
+    P(Binomial(n, 1/2) <= k - 1) <= a from each end."""
+    n, k = len(d), 0
+    while k < n // 2 and sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n <= a:
+        k += 1
+    s = sorted(d)
+    return math.exp(s[k - 1]), math.exp(s[n - k])
+
+
+def ci_of(stdout, workload, metric):
+    m = re.search(rf"^{re.escape(workload)}\s+{metric}\s.*\[([0-9.]+), ([0-9.]+)\]", stdout, re.M)
+    assert m, stdout
+    return float(m[1]), float(m[2])
+
+
+def test_paired_rounds_decide_what_pooled_runs_cannot(xdreport, tmp_path):
+    """Runs that vary by 25% from round to round but by 1% within a round:
+    pooled, no interval fits inside +-10% (inconclusive); paired, the gated
+    row (median latency) is "same" and the rest are informational, shown."""
+    load = shared_load(12, seed=40)
+    base = write_rounds(tmp_path / "base", 12, load, seed=41)
+    new = write_rounds(tmp_path / "new", 12, load, seed=42)
+    unpaired = compare(xdreport, base, new, "--threshold", 10)
+    assert unpaired.returncode == 3, unpaired.stdout
+    assert rows(unpaired.stdout)[("randread-qd1-shm", "read_clat_p50")][1] == "inconclusive"
+    junit = tmp_path / "junit.xml"
+    p = compare(xdreport, base, new, "--paired", "--threshold", 10, "--junit", junit)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert r[("randread-qd1-shm", "read_clat_p50")][1] == "same", p.stdout
+    for metric in ("read_iops", "read_bw", "read_clat_mean", "read_clat_p99"):
+        assert r[("randread-qd1-shm", metric)][1] == "informational", p.stdout
+    assert "4 informational (shown, not gated)" in p.stdout, p.stdout
+    assert "INCONCLUSIVE" not in p.stdout and "no regression beyond 10%" in p.stdout, p.stdout
+    skipped = [c for c in ET.parse(junit).getroot().iter("testcase") if c.find("skipped") is not None]
+    assert len(skipped) == 4 and all(c.find("skipped").get("message").startswith("informational: ")
+                                     for c in skipped)
+
+
+def test_paired_interval_is_the_sign_test_one(xdreport, tmp_path):
+    """The CI printed is the sign test's interval for the median log ratio,
+    each end at alpha / gated rows: 0.05 / 2 here (two workloads' medians),
+    for every row, informational ones too."""
+    load = shared_load(9, seed=50)
+    base = write_rounds(tmp_path / "base", 9, load, seed=51, noise=0.03)
+    new = write_rounds(tmp_path / "new", 9, load, seed=52, noise=0.03)
+    write_rounds(base, 9, load, seed=53, name="other")
+    write_rounds(new, 9, load, seed=54, name="other")
+    p = compare(xdreport, base, new, "--paired", "--threshold", 10)
+    iops = [[json.loads((side / f"randread-qd1-shm-r{k:02d}.json").read_text())["jobs"][0]["read"]["iops"]
+             for side in (base, new)] for k in range(1, 10)]
+    lo, hi = sign_interval([math.log(n / b) for b, n in iops], 0.025)
+    assert ci_of(p.stdout, "randread-qd1-shm", "read_iops") == (round(lo, 3), round(hi, 3)), p.stdout
+    assert "95% CI" in p.stdout and "one-sided 0.025 each way" in p.stdout, p.stdout
+
+
+def test_paired_catches_a_20pct_regression(xdreport, tmp_path):
+    load = shared_load(12, seed=60)
+    base = write_rounds(tmp_path / "base", 12, load, seed=61)
+    new = write_rounds(tmp_path / "new", 12, load, seed=62, factor=0.8)
+    p = compare(xdreport, base, new, "--paired", "--threshold", 10)
+    assert p.returncode == 1, p.stdout + p.stderr
+    r = rows(p.stdout)
+    ratio, verdict = r[("randread-qd1-shm", "read_clat_p50")]
+    assert verdict == "regression" and abs(ratio - 1.25) < 0.03, p.stdout
+    ratio, verdict = r[("randread-qd1-shm", "read_iops")]
+    assert verdict == "informational" and abs(ratio - 0.8) < 0.02, p.stdout
+    assert re.search(r"^REGRESSION: randread-qd1-shm/read_clat_p50$", p.stdout, re.M), p.stdout
+
+
+def test_decided_rows_keep_their_verdict(xdreport, tmp_path):
+    """A later look (--decided) keeps what an earlier one decided, with the
+    figures that decided it, and judges only the rest afresh."""
+    load = shared_load(12, seed=70)
+    base, new = tmp_path / "base", tmp_path / "new"
+    for name, seed in (("randread-qd1-shm", 71), ("other", 73)):
+        write_rounds(base, 12, load, seed=seed, name=name)
+        write_rounds(new, 12, load, seed=seed + 1, name=name)
+    first = tmp_path / "verdicts-1.txt"
+    p = compare(xdreport, base, new, "--paired", "--threshold", 10, "--verdicts", first)
+    assert p.returncode == 0, p.stdout
+    lines = first.read_text().splitlines()
+    assert lines[0].startswith("#") and "randread-qd1-shm/read_clat_p50\tsame\t" in first.read_text()
+    # the next look: other's median left undecided, and rounds that alone
+    # would decide nothing (too few), as after a confirmation of other
+    kept = "".join(l + "\n" for l in lines if not l.startswith("other/read_clat_p50\t"))
+    (tmp_path / "decided.txt").write_text(kept)
+    few_b, few_n = tmp_path / "few-base", tmp_path / "few-new"
+    for name, seed in (("randread-qd1-shm", 75), ("other", 77)):
+        write_rounds(few_b, 3, load, seed=seed, name=name)
+        write_rounds(few_n, 3, load, seed=seed + 1, name=name)
+    second = tmp_path / "verdicts-2.txt"
+    p = compare(xdreport, few_b, few_n, "--paired", "--threshold", 10,
+                "--decided", tmp_path / "decided.txt", "--verdicts", second)
+    r = rows(p.stdout)
+    assert r[("randread-qd1-shm", "read_clat_p50")][1] == "same", p.stdout
+    assert "kept: decided same at an earlier look" in p.stdout, p.stdout
+    assert r[("other", "read_clat_p50")][1] == "inconclusive", p.stdout
+    assert re.search(r"^INCONCLUSIVE: other/read_clat_p50$", p.stdout, re.M), p.stdout
+    assert p.returncode == 3
+    # the kept row carries the interval that decided it, look after look
+    old = next(l for l in lines if l.startswith("randread-qd1-shm/read_clat_p50\t"))
+    assert old in second.read_text().splitlines(), second.read_text()
+
+
+def test_paired_needs_rounds(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=80, workloads=("randread",))
+    new = write_rounds(tmp_path / "new", 5, [1.0] * 5, seed=81, name="randread")
+    (base / "odd.json").write_text((base / "run-00.json").read_text())
+    p = compare(xdreport, base, new, "--paired")
+    assert p.returncode == 2 and "no round number" in p.stderr and "odd.json" in p.stderr, p.stderr
+    (tmp_path / "bad.txt").write_text("randread/read_iops\tsame\n")
+    p = compare(xdreport, new, new, "--paired", "--decided", tmp_path / "bad.txt")
+    assert p.returncode == 2 and "line 1 is not a row of --verdicts output" in p.stderr, p.stderr

@@ -3,18 +3,21 @@ real `xdreport compare`.
 
 Quick (make test): bad settings exit 2 naming the setting; rows left
 inconclusive by too few runs are re-run (confirmation rounds) and, still
-undecided after the budget, give exit 3 with the rows named, never a pass.
+undecided after the budget, give exit 3 with the gated rows named, never a
+pass, and the rows that are not gated shown as informational.
 
 The gate's proofs take minutes and run with XD_REGRESS_SELFTEST=1 (`make
-regress-selftest`):
+regress-selftest`), with the gate's settings (GATE: 10 rounds of 1 s,
+threshold 10%, alpha 0.05, up to 2 confirmations) on randread-qd1-shm:
 - a build slowed by 20%: a build with -DXD_TEST_DELAY_NS=N spins N ns on
   every request (the hook in backends/layers/stats.c, compiled out of
   normal builds); N is a quarter of the request time measured here first,
-  so IOPS drop to 1/(1 + 1/4) = 80%. It must give exit 1.
-- an A/A run (the engine against itself) must give exit 0: every row
-  decided "same", after confirmation runs where needed.
+  so IOPS drop to 1/(1 + 1/4) = 80%. It must give exit 1, with an IOPS
+  ratio near 0.8.
+- an A/A run (the engine against itself) must give exit 0: every gated
+  row decided "same", after confirmation runs where needed.
 - the older checks: a build 20 us/request slower against HEAD built from
-  git, and a saved BASELINE directory.
+  git, and a saved BASELINE directory (unpaired).
 """
 import json
 import os
@@ -33,9 +36,11 @@ selftest = pytest.mark.skipif(not os.environ.get("XD_REGRESS_SELFTEST"),
 
 WORKLOADS = ["randread-qd1-shm", "mmap-randread-disk"]
 SETTINGS = {
-    "REGRESS_REPS": "5",
-    "REGRESS_RUNTIME": "700ms",
-    "REGRESS_ALPHA": "0.01",
+    # 7 rounds: one more than the fewest with which alpha 0.05 over 2 gated
+    # rows (each workload's median latency) leaves a paired interval at all
+    "REGRESS_REPS": "7",
+    "REGRESS_RUNTIME": "300ms",  # a 20 us/request delay halves IOPS: short runs show it
+    "REGRESS_ALPHA": "0.05",
     "REGRESS_THRESHOLD": "25",
     "REGRESS_JOBS": " ".join(f"jobs/regress/{w}.fio" for w in WORKLOADS),
     "REGRESS_CONFIRM": "0",  # these older checks judge their 5 runs once
@@ -91,16 +96,17 @@ def test_delay_is_a_regression(engine, tmp_path, disk_dir):
     assert "REGRESSION" in p.stdout, where
     cases = junit_cases(out / "junit.xml")
     for w in WORKLOADS:
-        case = cases.get((w, "read_iops"))
-        assert case is not None, f"no JUnit testcase for {w}/read_iops\n{where}"
-        assert case.find("failure") is not None, f"{w}/read_iops did not fail\n{where}"
+        case = cases.get((w, "read_lat_p50"))  # the gated row
+        assert case is not None, f"no JUnit testcase for {w}/read_lat_p50\n{where}"
+        assert case.find("failure") is not None, f"{w}/read_lat_p50 did not fail\n{where}"
         assert iops_ratio(p.stdout, w) < 0.5, where
-    # mmap reports real completion latencies: they must be judged too
-    assert cases[("mmap-randread-disk", "read_lat_mean")].find("failure") is not None, where
-    # interleaved runs, 5 a side per workload, in the documented places
+        # IOPS are shown, not gated
+        assert cases[(w, "read_iops")].find("skipped").get("message").startswith("informational: "), where
+    # interleaved runs, REPS a side per workload, in the documented places
+    reps = int(SETTINGS["REGRESS_REPS"])
     for side in ("base", "new"):
         files = sorted(f.name for f in (out / side).iterdir())
-        assert len(files) == 10 and all(f.endswith(".json") for f in files), (side, files)
+        assert len(files) == 2 * reps and all(f.endswith(".json") for f in files), (side, files)
     assert (out / "metrics.txt").read_text().endswith("# EOF\n")
     run = (out / "run.txt").read_text()
     assert DELAY in run and "base: HEAD" in run, run
@@ -132,7 +138,7 @@ def test_saved_baseline(aa_run, tmp_path, disk_dir):
                        REGRESS_JOBS=f"jobs/regress/{WORKLOADS[0]}.fio")
     assert p.returncode == 1, where
     assert not (out / "base").exists(), where
-    assert len(list((out / "new").iterdir())) == 5, where
+    assert len(list((out / "new").iterdir())) == int(SETTINGS["REGRESS_REPS"]), where
     case = junit_cases(out / "junit.xml")[(WORKLOADS[0], "read_iops")]
     assert case.find("failure") is not None, where
 
@@ -168,8 +174,12 @@ def test_inconclusive_rows_are_confirmed_then_exit_3(engine, tmp_path, disk_dir)
     assert p.returncode == 3, where
     assert f"regress: confirmation 1 of 1: 1 more round(s) of jobs/regress/{job}.fio" in p.stderr, where
     last = p.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"regress: INCONCLUSIVE after 1 confirmation round(s): {job}/read_iops "), where
-    assert f"{job}/read_lat_p99" in last, where  # total latency, judged like the rest
+    # the gated row (total latency's median) is named; the rest are shown,
+    # never judged
+    assert last.startswith(f"regress: INCONCLUSIVE after 1 confirmation round(s): {job}/read_lat_p50; "), where
+    for metric in ("read_iops", "read_bw", "read_lat_mean", "read_lat_p99"):
+        assert re.search(rf"^{re.escape(job)}\s+{metric}\s.*\binformational \(not gated: ",
+                         p.stdout, re.M), (metric, where)
     for side in ("base", "new"):
         assert sorted(f.name for f in (out / side).iterdir()) == \
             [f"{job}-r0{k}.json" for k in (1, 2, 3)], where
@@ -180,26 +190,32 @@ def test_inconclusive_rows_are_confirmed_then_exit_3(engine, tmp_path, disk_dir)
 
 
 def delay_for_20pct(disk):
-    """A quarter of one request's time on this machine, now: the delay that
-    takes IOPS of a queue-depth-1 job to 80%."""
+    """A quarter of one request's time on this machine: the delay that
+    takes IOPS of a queue-depth-1 job to 80%. Measured as the gate runs
+    (1 s runs, each on one CPU, the CPUs taken in turn), from the fastest
+    of five: someone else's load while measuring only makes runs slower,
+    and a median of five still measured 7 us where the gate then ran at
+    3.5 us (a 37% slower build tested, not 20%). On a CPU found a third
+    slower the same delay is a 15% slowdown: never more than 20%."""
     job = REPO / "jobs" / "regress" / f"{WORKLOADS[0]}.fio"
     shm = tempfile.mkdtemp(prefix="xd-regress-", dir="/dev/shm")  # the job's file goes with it
     env = dict(os.environ, XD_ENGINE=str(REPO / "build" / "xdevice.so"), XD_REGRESS_SHM=shm,
-               XD_REGRESS_DISK=str(disk), XD_REGRESS_RUNTIME="2s")
+               XD_REGRESS_DISK=str(disk), XD_REGRESS_RUNTIME="1s")
+    pin = ["taskset", "-c"] if shutil.which("taskset") else []
     rates = []
     try:
-        for _ in range(3):
-            p = subprocess.run(["fio", "--output-format=json", str(job)], env=env,
+        for k in range(5):
+            cpu = [str(k % (os.cpu_count() or 1))] if pin else []
+            p = subprocess.run([*pin, *cpu, "fio", "--output-format=json", str(job)], env=env,
                                capture_output=True, text=True, timeout=120)
             assert p.returncode == 0, p.stdout + p.stderr
             rates.append(json.loads(p.stdout[p.stdout.index("{"):])["jobs"][0]["read"]["iops"])
     finally:
         shutil.rmtree(shm, ignore_errors=True)
-    rates.sort()
-    return int(1e9 / rates[1] / 4)
+    return int(1e9 / max(rates) / 4)
 
 
-GATE = {"REGRESS_JOBS": f"jobs/regress/{WORKLOADS[0]}.fio", "REGRESS_REPS": "5",
+GATE = {"REGRESS_JOBS": f"jobs/regress/{WORKLOADS[0]}.fio", "REGRESS_REPS": "10",
         "REGRESS_RUNTIME": "1s", "REGRESS_THRESHOLD": "10", "REGRESS_ALPHA": "0.05",
         "REGRESS_CONFIRM": "2"}
 
@@ -215,8 +231,21 @@ def test_gate_catches_a_20pct_slower_build(engine, tmp_path, disk_dir):
     assert re.search(rf"^REGRESSION: .*{WORKLOADS[0]}/read_", p.stdout, re.M), where
     failed = [k for k, c in junit_cases(out / "junit.xml").items() if c.find("failure") is not None]
     assert failed, where
-    assert iops_ratio(p.stdout, WORKLOADS[0]) < 0.95, where  # slower, and not by chance faster
+    # the case tested is a build about 20% slower, not a far slower one
+    # (15-20% as the rounds find the CPUs; stalls dilute it further)
+    assert 0.72 < iops_ratio(p.stdout, WORKLOADS[0]) < 0.92, where
     assert (out / "exit-status").read_text() == "1\n"
+    print(f"20% slower build (delay {delay} ns): {gate_summary(out, p)}")
+
+
+def gate_summary(out, p):
+    """One line of what the gate saw, printed for make regress-selftest's log
+    (-rP): the rounds run, the IOPS ratio and the gated row's interval."""
+    m = re.search(rf"^{re.escape(WORKLOADS[0])}\s+read_lat_p50\s+(\S+)\s.*?([0-9.]+)\s+(\[[^]]*\])\s+\S+\s+(.*)$",
+                  p.stdout, re.M)
+    rounds = len(list((out / "base").iterdir()))
+    return (f"exit {p.returncode} after {rounds} rounds; read_iops ratio "
+            f"{iops_ratio(p.stdout, WORKLOADS[0]):.3f}; read_lat_p50 ratio {m[2]} {m[3]}: {m[4]}")
 
 
 def base_iops_spread(out):
@@ -228,20 +257,14 @@ def base_iops_spread(out):
 
 @selftest
 def test_gate_passes_an_aa_run(engine, tmp_path, disk_dir):
-    """The engine against itself: exit 0, every row "same" within 10%. When
-    single runs here vary by more than half the threshold (a loaded
-    machine), no number of runs in the budget can show "within 10%": the
-    gate must then say 3 (never 1), and the test says why it could not
-    prove 0."""
+    """The engine against itself: exit 0, every gated row "same" within
+    10%, though single runs here vary by far more than that: the paired
+    rounds cancel the load both sides of a round saw."""
     out = tmp_path / "out"
     p, where = regress(out, "/dev/shm", disk_dir, BASE_ENGINE=str(REPO / "build" / "xdevice.so"), **GATE)
-    assert p.returncode in (0, 3), where
-    if p.returncode == 3:
-        cv = base_iops_spread(out)
-        assert "INCONCLUSIVE: " in p.stdout and "no regression shown" in p.stdout, where
-        if cv > 0.05:
-            pytest.xfail(f"A/A gave 3: single runs vary by {cv:.0%} here (load average "
-                         f"{os.getloadavg()[0]:.1f}), too noisy to show +-10%; exit 0 needs a quieter machine")
+    where = (f"single runs vary by {base_iops_spread(out):.0%} (load average "
+             f"{os.getloadavg()[0]:.1f})\n{where}") if (out / "base").is_dir() else where
     assert p.returncode == 0, where
     assert "no regression beyond 10%" in p.stdout and "INCONCLUSIVE" not in p.stdout, where
     assert (out / "exit-status").read_text() == "0\n"
+    print(f"A/A ({where.splitlines()[0]}): {gate_summary(out, p)}")
