@@ -205,12 +205,6 @@ struct cache_req {
 
 /* --- small helpers (inlined where used) ------------------------------------ */
 
-/* Fields that hits read without the shard's lock: relaxed atomic loads and
- * stores (plain ones would be a data race, and TSan would say so); the
- * entry's seq orders them (cache_store.c, "Hits"). */
-#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
-
 #if defined(__SANITIZE_THREAD__)
 #define CACHE_TSAN 1
 #elif defined(__has_feature)
@@ -218,6 +212,37 @@ struct cache_req {
 #define CACHE_TSAN 1
 #endif
 #endif
+
+/* Fields that hits read without the shard's lock: atomic loads and stores
+ * (plain ones would be a data race, and TSan would say so), relaxed, with
+ * the entry's seq and two fences ordering them (cache_store.c, "Hits").
+ * TSan does not model fences, so its builds make every such load acquire
+ * and every store release instead, which orders at least as much. */
+#ifdef CACHE_TSAN
+#define CACHE_MO_LOAD __ATOMIC_ACQUIRE
+#define CACHE_MO_STORE __ATOMIC_RELEASE
+#else
+#define CACHE_MO_LOAD __ATOMIC_RELAXED
+#define CACHE_MO_STORE __ATOMIC_RELAXED
+#endif
+#define LOAD(x) __atomic_load_n(&(x), CACHE_MO_LOAD)
+#define STORE(x, v) __atomic_store_n(&(x), (v), CACHE_MO_STORE)
+
+/* A reader's copy before its second look at seq; a writer's odd seq before
+ * its changes. */
+static inline void seq_fence_acquire(void)
+{
+#ifndef CACHE_TSAN
+    atomic_thread_fence(memory_order_acquire);
+#endif
+}
+
+static inline void seq_fence_release(void)
+{
+#ifndef CACHE_TSAN
+    atomic_thread_fence(memory_order_release);
+#endif
+}
 
 /* Block data that an unlocked hit may be copying at the same time. The
  * entry's seq makes a torn copy be thrown away, so memcpy is what runs;
@@ -228,7 +253,7 @@ static inline void block_store(char *dst, const char *src, size_t n)
 {
 #ifdef CACHE_TSAN
     for (size_t i = 0; i < n; i++)
-        __atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
+        __atomic_store_n(&dst[i], src[i], CACHE_MO_STORE);
 #else
     memcpy(dst, src, n);
 #endif
@@ -238,7 +263,7 @@ static inline void block_load(char *dst, const char *src, size_t n)
 {
 #ifdef CACHE_TSAN
     for (size_t i = 0; i < n; i++)
-        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+        dst[i] = __atomic_load_n(&src[i], CACHE_MO_LOAD);
 #else
     memcpy(dst, src, n);
 #endif
@@ -249,7 +274,7 @@ static inline void block_load(char *dst, const char *src, size_t n)
 static inline void entry_change_begin(struct cache_entry *e)
 {
     STORE(e->seq, e->seq + 1);
-    atomic_thread_fence(memory_order_release); /* seq before the changes */
+    seq_fence_release();
 }
 
 static inline void entry_change_end(struct cache_entry *e)

@@ -329,7 +329,7 @@ static bool shard_peek(const struct cache *c, struct cache_shard *s, uint64_t h,
             (c->ttl_s && cache_now_s(c) - LOAD(e->born_s) >= c->ttl_s))
             return false;
         block_load(dst, s->data + (size_t)(i - 1) * c->bs + lo, n);
-        atomic_thread_fence(memory_order_acquire); /* the copy before seq's second look */
+        seq_fence_acquire();
         if (LOAD(e->seq) != seq)
             return false;
         *id = i - 1;
