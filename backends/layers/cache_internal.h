@@ -65,16 +65,19 @@ struct cache_entry {
 };
 
 struct cache_shard {
-    pthread_mutex_t lock;
-    pthread_cond_t written; /* a write-back of one of its blocks ended */
+    /* What every hit reads, without the lock: set at creation (bucket_mask
+     * also by a resize), so its line stays shared by all cores, apart from
+     * the lock's and the counters' lines that inserts and drains write. */
     struct cache_entry *entries; /* its own, by local id */
     char *data;                  /* id * block size */
-    uint32_t bs;
-    uint32_t per, fresh;         /* entries allowed resident; never used yet from fresh on */
-    uint32_t per_max;            /* ids reserved (room to grow live) */
-    uint32_t free_head;          /* id + 1 */
-    uint32_t bucket_mask;        /* read without the lock by hits */
     uint32_t *buckets; /* id + 1; in the cache's bucket mapping, never freed while the cache lives */
+    uint32_t bucket_mask;
+    uint32_t bs;
+    uint32_t per_max;            /* ids reserved (room to grow live) */
+    pthread_mutex_t lock __attribute__((aligned(64)));
+    pthread_cond_t written; /* a write-back of one of its blocks ended */
+    uint32_t per, fresh;         /* entries allowed resident; never used yet from fresh on */
+    uint32_t free_head;          /* id + 1 */
     uint32_t dirty_head, dirty_tail; /* id + 1, oldest first */
     uint32_t resident;
     struct xd_cp policy;
