@@ -4,12 +4,14 @@
  * refusing to insert data older than a write, write-back (dirty until
  * fsync or close, exact bytes below), one cache shared by four threads'
  * devices with every byte checked, a hit served while another thread
- * holds every shard's lock (S3-FIFO hits lock nothing), the config's refusals, and the memory
+ * holds every shard's lock (S3-FIFO hits lock nothing), hits never torn or
+ * stale beside a writer of the same blocks, the config's refusals, and the memory
  * bound: resident memory after filling a 64 MiB cache of 4 KiB blocks, and
  * a live cache_size change (the reload hook) growing and shrinking it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -502,6 +504,94 @@ static void test_threads(const char *path, bool write_back)
 
 /* --- hits take no lock ---------------------------------------------------------- */
 
+#define RW_BLOCKS 4
+#define RW_WRITES 20000
+
+struct rw_arg {
+    const char *path;
+    atomic_bool *done;
+    int failures;
+};
+
+static struct xd_dev *open_write_back(void)
+{
+    static const char *const kv[] = {"enable_read_cache", "true", "enable_write_cache", "true",
+                                      "cache_size", "64m", NULL};
+    return open_dev(kv);
+}
+
+/* Whole-block writes absorbed in the cache (write-back: the data changes
+ * in place, under the shard lock), version 1, 2, ... in every word. */
+static void *rw_writer(void *p)
+{
+    struct rw_arg *a = p;
+    struct xd_dev *dev = open_write_back();
+    struct xd_file *f = dev ? open_file(dev, a->path) : NULL;
+    uint32_t words[BLK / 4];
+    for (uint32_t v = 1; f && v <= RW_WRITES; v++) {
+        for (unsigned i = 0; i < BLK / 4; i++)
+            words[i] = v;
+        if (xd_write(dev, f, words, BLK, (uint64_t)(v % RW_BLOCKS) * BLK) != BLK)
+            a->failures++;
+    }
+    atomic_store(a->done, true);
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    return NULL;
+}
+
+/* Reads of the same blocks, hits without the lock: each must be one
+ * version whole (never a copy torn by a write) and never older than one
+ * this reader saw before (never stale). */
+static void *rw_reader(void *p)
+{
+    struct rw_arg *a = p;
+    struct xd_dev *dev = open_write_back();
+    struct xd_file *f = dev ? open_file(dev, a->path) : NULL;
+    uint32_t words[BLK / 4], seen[RW_BLOCKS] = {0};
+    a->failures += !f;
+    for (unsigned n = 0; f && !atomic_load(a->done); n++) {
+        unsigned b = n % RW_BLOCKS;
+        if (xd_read(dev, f, words, BLK, (uint64_t)b * BLK) != BLK) {
+            a->failures++;
+            continue;
+        }
+        bool whole = true;
+        for (unsigned i = 1; i < BLK / 4; i++)
+            whole &= words[i] == words[0];
+        if (!whole || words[0] < seen[b])
+            a->failures++;
+        seen[b] = words[0];
+    }
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    return NULL;
+}
+
+/* Two readers hit blocks a third device keeps rewriting in the cache. */
+static void test_hits_beside_writes(const char *path)
+{
+    atomic_bool done = false;
+    struct rw_arg a[3];
+    pthread_t t[3];
+    uint32_t zero[BLK / 4] = {0};
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    for (unsigned b = 0; fd >= 0 && b < RW_BLOCKS; b++)
+        CHECK(pwrite(fd, zero, BLK, (off_t)b * BLK) == BLK);
+    CHECK(fd >= 0 && close(fd) == 0);
+    for (unsigned i = 0; i < 3; i++) {
+        a[i] = (struct rw_arg){.path = path, .done = &done};
+        CHECK(pthread_create(&t[i], NULL, i ? rw_reader : rw_writer, &a[i]) == 0);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_MSG(a[i].failures == 0, "%s %u: %d failures", i ? "reader" : "writer", i,
+                  a[i].failures);
+    }
+}
+
 struct hit_arg {
     struct xd_dev *dev;
     struct xd_file *f;
@@ -747,6 +837,7 @@ int main(void)
     test_threads(path, false);
     test_threads(path, true);
     test_hit_takes_no_lock(path);
+    test_hits_beside_writes(path);
     test_memory_bound(path);
     test_live_resize(path);
     char cmd[160];
