@@ -36,11 +36,11 @@
  *
  * Memory: block data lives in one anonymous mapping of cache_size bytes
  * reserved at creation and touched only as blocks are filled, entries in a
- * second one, hash tables in a third (so a resize rebuilds a table in
- * place and an unlocked hit never reads a freed one); resident memory grows by at most cache_size plus
- * CACHE_OVERHEAD_PER_BLOCK bytes per block (entry, policy node, ghost slots,
- * frequency sketch counters, hash bucket) plus CACHE_OVERHEAD_FIXED. The
- * unit test measures it.
+ * second one, hash tables in a third (so a resize rebuilds a table in place
+ * and an unlocked hit never reads a freed one); resident memory grows by at
+ * most cache_size plus CACHE_OVERHEAD_PER_BLOCK bytes per block (entry,
+ * policy node, ghost slots, frequency sketch counters, hash bucket) plus
+ * CACHE_OVERHEAD_FIXED. The unit test measures it.
  *
  * Writes: write-through by default. A write going down first removes the
  * blocks it touches; when it completes, the whole blocks it covered are
