@@ -318,6 +318,8 @@ static bool shard_peek(const struct cache *c, struct cache_shard *s, uint64_t h,
                        uint64_t block, char *dst, uint64_t lo, uint64_t n, uint32_t *id)
 {
     uint32_t i = LOAD(s->buckets[(h >> 16) & LOAD(s->bucket_mask)]);
+    if (i && i <= s->per_max) /* as shard_find: the data's miss overlaps the entry's */
+        __builtin_prefetch(s->data + (size_t)(i - 1) * c->bs + lo);
     for (unsigned steps = 0; i && i <= s->per_max && steps < CACHE_WALK_MAX; steps++) {
         struct cache_entry *e = &s->entries[i - 1];
         uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
