@@ -14,7 +14,9 @@
 #    ratio (xd_stats) between LRU and Belady's MIN replayed by xdcachesim on
 #    the trace the same run recorded (xd_trace).
 # 3. numjobs=2 over numjobs=1 with the cache on, every read a hit (thread=1,
-#    one cache shared by both jobs, warmed in ramp_time).
+#    one cache shared by both jobs, warmed in ramp_time), after the same
+#    ratio for two plain CPU-bound loops: the most this machine gave two
+#    CPU-bound jobs during the run.
 
 # --- 1. btrfs ------------------------------------------------------------------
 
@@ -187,6 +189,20 @@ nj_run() { # NUMJOBS: total read IOPS, every read a cache hit after ramp_time
 }
 nj_two() { nj_run 2; }
 nj_one() { nj_run 1; }
+# spin_rate N: work per second of N CPU-bound loops run at once (awk, a fixed
+# count each). Two over one is what the machine leaves two CPU-bound jobs:
+# on a shared machine other work takes CPUs, the cache's row is capped
+# there, and without this row a busy run reads as poor scaling.
+spin_rate() {
+    local t0 t1 i
+    t0=$(date +%s%N)
+    for ((i = 0; i < $1; i++)); do awk 'BEGIN { for (i = 0; i < 6e7; i++) n += i }' & done
+    wait
+    t1=$(date +%s%N)
+    echo $(($1 * 1000000000000 / (t1 - t0)))
+}
+spin_two() { spin_rate 2; }
+spin_one() { spin_rate 1; }
 
 numjobs_rows() {
     echo
@@ -194,6 +210,7 @@ numjobs_rows() {
     NJ_FILE=$SHM_WORK/nj.dat
     fio --name=layout --ioengine=psync --rw=write --bs=1m --size="$NJ_SIZE" --filename="$NJ_FILE" --output=/dev/null
     header
+    pair_loop "machine: 2 CPU-bound loops | 1 (the ceiling)" 1.8 cpu spin_two spin_one
     pair_loop "cache numjobs=2 | numjobs=1" 1.8 cpu nj_two nj_one
 }
 

@@ -21,6 +21,19 @@ static inline struct xd_cp_node *node(const struct xd_cp *p, uint32_t id)
     return (struct xd_cp_node *)(p->nodes + (size_t)id * p->stride);
 }
 
+/* The hit counter is the one field a hit writes without the caller's lock
+ * (xd_cp_hit), so every access to it is atomic; relaxed, since it is a
+ * hint: a bump lost to a racing decrement only costs a block one turn. */
+static inline uint8_t freq_of(const struct xd_cp_node *n)
+{
+    return __atomic_load_n(&n->freq, __ATOMIC_RELAXED);
+}
+
+static inline void freq_set(struct xd_cp_node *n, uint8_t f)
+{
+    __atomic_store_n(&n->freq, f, __ATOMIC_RELAXED);
+}
+
 /* --- lists ------------------------------------------------------------------ */
 
 static void list_init(struct xd_cp_list *l)
@@ -207,7 +220,7 @@ void xd_cp_destroy(struct xd_cp *p)
 void xd_cp_insert(struct xd_cp *p, uint32_t id, uint64_t hash)
 {
     struct xd_cp_node *n = node(p, id);
-    n->freq = 0;
+    freq_set(n, 0);
     n->queue = CP_Q_NONE;
     if (p->kind != XD_CP_S3FIFO) {
         move_to(p, id, CP_Q_MAIN);
@@ -218,22 +231,34 @@ void xd_cp_insert(struct xd_cp *p, uint32_t id, uint64_t hash)
      * for main, if it passes the admission test there */
     if (ghost_take(p, hash)) {
         p->count.ghost_hits++;
-        n->freq = 1;
+        freq_set(n, 1);
     }
     move_to(p, id, CP_Q_SMALL);
 }
 
-void xd_cp_access(struct xd_cp *p, uint32_t id)
+void xd_cp_hit(struct xd_cp *p, uint32_t id)
 {
     struct xd_cp_node *n = node(p, id);
+    uint8_t f = freq_of(n);
+    if (p->kind == XD_CP_S3FIFO && f < CP_FREQ_MAX)
+        freq_set(n, f + 1);
+}
+
+void xd_cp_seen(struct xd_cp *p, uint64_t hash)
+{
+    if (p->kind == XD_CP_S3FIFO)
+        xd_fs_add(&p->sketch, hash);
+}
+
+void xd_cp_access(struct xd_cp *p, uint32_t id)
+{
     if (p->kind == XD_CP_LRU) {
         if (p->main.head != id)
             move_to(p, id, CP_Q_MAIN);
         return;
     }
-    xd_fs_add(&p->sketch, p->owner.hash(p->owner.ctx, id));
-    if (n->freq < CP_FREQ_MAX)
-        n->freq++;
+    xd_cp_seen(p, p->owner.hash(p->owner.ctx, id));
+    xd_cp_hit(p, id);
 }
 
 void xd_cp_remove(struct xd_cp *p, uint32_t id)
@@ -263,15 +288,15 @@ static uint32_t s3fifo_main_victim(struct xd_cp *p)
     for (uint64_t steps = 4ull * (p->main.size + 1); steps-- && t != XD_CP_NONE;) {
         struct xd_cp_node *n = node(p, t);
         uint32_t up = n->prev;
-        if (n->freq == 0 && p->owner.evictable(p->owner.ctx, t)) {
+        if (freq_of(n) == 0 && p->owner.evictable(p->owner.ctx, t)) {
             uint32_t f = xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, t));
             if (f < best_freq)
                 best = t, best_freq = f;
             if (++found == CP_VICTIM_SAMPLE)
                 break;
         } else {
-            if (n->freq > 0)
-                n->freq--;
+            if (freq_of(n) > 0)
+                freq_set(n, freq_of(n) - 1);
             p->count.reinsertions++;
             move_to(p, t, CP_Q_MAIN);
             if (up == XD_CP_NONE) /* it was the only one left to look at */
@@ -300,13 +325,13 @@ static uint32_t s3fifo_small_step(struct xd_cp *p)
     uint32_t t = p->small.tail;
     struct xd_cp_node *n = node(p, t);
     if (!p->owner.evictable(p->owner.ctx, t)) { /* dirty: main keeps it */
-        n->freq = 0;
+        freq_set(n, 0);
         move_to(p, t, CP_Q_MAIN);
         return XD_CP_NONE;
     }
     bool main_full = p->main.size + p->small_target >= p->capacity;
     uint32_t seen = xd_fs_estimate(&p->sketch, p->owner.hash(p->owner.ctx, t));
-    if (n->freq == 0 && (main_full || seen < CP_SEEN_TO_FILL))
+    if (freq_of(n) == 0 && (main_full || seen < CP_SEEN_TO_FILL))
         return s3fifo_evict_small_tail(p, t);
     uint32_t v = XD_CP_NONE;
     if (main_full)
@@ -316,7 +341,7 @@ static uint32_t s3fifo_small_step(struct xd_cp *p)
         return s3fifo_evict_small_tail(p, t);
     }
     p->count.promotions++;
-    n->freq = 0;
+    freq_set(n, 0);
     move_to(p, t, CP_Q_MAIN);
     return v == XD_CP_NONE ? XD_CP_NONE : cp_take(p, &p->main, v);
 }
@@ -325,9 +350,10 @@ static uint32_t s3fifo_main_step(struct xd_cp *p)
 {
     uint32_t t = p->main.tail;
     struct xd_cp_node *n = node(p, t);
-    if (n->freq > 0 || !p->owner.evictable(p->owner.ctx, t)) {
-        if (n->freq > 0)
-            n->freq--;
+    uint8_t f = freq_of(n);
+    if (f > 0 || !p->owner.evictable(p->owner.ctx, t)) {
+        if (f > 0)
+            freq_set(n, f - 1);
         p->count.reinsertions++;
         move_to(p, t, CP_Q_MAIN);
         return XD_CP_NONE;

@@ -3,7 +3,9 @@
  * The policy only orders entries; the caller owns keys and data. Entries are
  * numbered 0..capacity-1 by the caller (the cache layer keeps one policy per
  * shard, xdcachesim one per replay), so the same code decides what the layer
- * evicts and what the simulator predicts. Not thread-safe: callers lock.
+ * evicts and what the simulator predicts. Not thread-safe: callers lock,
+ * except around xd_cp_hit, which only bumps a hit counter (atomically) and
+ * may run beside any other call, so a cache hit needs no lock.
  *
  * S3-FIFO (Yang et al., SOSP'23) with TinyLFU's admission test (Einziger
  * et al., 2017): new entries go to a small FIFO (1% of the capacity); every
@@ -95,8 +97,17 @@ void xd_cp_destroy(struct xd_cp *p);
 int xd_cp_set_capacity(struct xd_cp *p, uint32_t capacity);
 /* id becomes resident (a miss that is being filled); hash is its key's. */
 void xd_cp_insert(struct xd_cp *p, uint32_t id, uint64_t hash);
-/* id was hit. */
+/* id was hit: xd_cp_hit and xd_cp_seen of its hash (LRU: id moves to the head). */
 void xd_cp_access(struct xd_cp *p, uint32_t id);
+/* S3-FIFO: id's hit counter goes up. Needs no lock (see above): a hit found
+ * without the owner's lock may bump an entry that has just been evicted or
+ * refilled, which only gives that block a turn in main it did not earn.
+ * LRU: nothing (its hits reorder a list: xd_cp_access, under the lock). */
+void xd_cp_hit(struct xd_cp *p, uint32_t id);
+/* S3-FIFO: a hit on the key with this hash counts in the frequency sketch;
+ * under the lock, and may come later than the hit (the cache layer counts
+ * a device's hits in batches). LRU: nothing. */
+void xd_cp_seen(struct xd_cp *p, uint64_t hash);
 /* id leaves without being evicted (invalidated); not remembered in the ghost. */
 void xd_cp_remove(struct xd_cp *p, uint32_t id);
 /* Choose a victim among the residents the owner says may go and take it

@@ -206,6 +206,9 @@ static int cache_attach(struct cache_layer *cl, const struct xd_config *cfg, cha
     }
     if (!rc && cl->writeback)
         rc = cache_start_flusher(c, err, errlen);
+    /* S3-FIFO hits lock nothing; the device gathers their sketch counts */
+    if (!rc && c->policy == XD_CP_S3FIFO && !(cl->seen = calloc(c->nshards, sizeof(*cl->seen))))
+        rc = -ENOMEM;
     if (!rc) {
         atomic_fetch_add(&c->users, 1);
         cl->cache = c;
@@ -555,8 +558,11 @@ static void cache_layer_close(struct xd_layer *layer)
         free(h);
     }
     cache_leave(cl);
-    if (cl->cache)
+    if (cl->cache) {
+        cache_seen_flush(cl);
         cache_detach(cl->cache);
+    }
+    free(cl->seen);
     if (cl->trace) {
         trace_flush(cl);
         free(cl->trace);

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -28,6 +29,9 @@
 #define CACHE_IDENT_BUCKETS 256
 #define CACHE_FILL_BYTES (256 * 1024) /* most a widened read carries */
 #define CACHE_FILL_SLOTS 8            /* widened reads in flight per cache */
+/* A device counts its hits in a shard's frequency sketch this many at a
+ * time, when the shard's lock is free; at twice this many it waits for it. */
+#define CACHE_SEEN_BATCH 16
 
 /* The memory bound's constants (see cache_store.c's header comment). */
 #define CACHE_OVERHEAD_PER_BLOCK 96
@@ -38,30 +42,42 @@
 #define NIL UINT32_MAX
 enum { ENTRY_FREE, ENTRY_CLEAN, ENTRY_DIRTY };
 
-/* 56 bytes: key, links and the policy's node in one cache line. */
+/* 56 bytes: key, links and the policy's node in one cache line.
+ *
+ * Hits read entries without the shard's lock (cache_store.c, "Hits"):
+ * file, block, hnext, state, born_s and seq are read that way, so writers
+ * (all under the lock) store them with STORE, and change the key, state or
+ * data only between entry_change_begin and entry_change_end. */
 struct cache_entry {
     uint64_t file, block;
     uint32_t hnext;        /* next in its hash chain or the free list, id + 1 (0 ends) */
     uint32_t dprev, dnext; /* the shard's dirty list, id + 1 */
     uint32_t born_s;       /* filled at, for cache_ttl */
     uint32_t dirty_ms;     /* dirty since */
-    uint32_t version;      /* writes that reached it while dirty */
+    /* Odd while its key, state or data change; never reset, so a reader
+     * that saw the same even value before and after its copy copied one
+     * version. Write-back notes it as the version it took: a write that
+     * reached the block meanwhile changed it. */
+    uint32_t seq;
     struct xd_cp_node node;
     uint8_t state;
     uint8_t writeback; /* a write-back of it is under way */
 };
 
 struct cache_shard {
-    pthread_mutex_t lock;
-    pthread_cond_t written; /* a write-back of one of its blocks ended */
+    /* What every hit reads, without the lock: set at creation (bucket_mask
+     * also by a resize), so its line stays shared by all cores, apart from
+     * the lock's and the counters' lines that inserts and drains write. */
     struct cache_entry *entries; /* its own, by local id */
     char *data;                  /* id * block size */
-    uint32_t bs;
-    uint32_t per, fresh;         /* entries allowed resident; never used yet from fresh on */
-    uint32_t per_max;            /* ids reserved (room to grow live) */
-    uint32_t free_head;          /* id + 1 */
+    uint32_t *buckets; /* id + 1; in the cache's bucket mapping, never freed while the cache lives */
     uint32_t bucket_mask;
-    uint32_t *buckets; /* id + 1 */
+    uint32_t bs;
+    uint32_t per_max;            /* ids reserved (room to grow live) */
+    pthread_mutex_t lock __attribute__((aligned(64)));
+    pthread_cond_t written; /* a write-back of one of its blocks ended */
+    uint32_t per, fresh;         /* entries allowed resident; never used yet from fresh on */
+    uint32_t free_head;          /* id + 1 */
     uint32_t dirty_head, dirty_tail; /* id + 1, oldest first */
     uint32_t resident;
     struct xd_cp policy;
@@ -124,6 +140,9 @@ struct cache {
     size_t entries_len;
     char *arena;
     size_t arena_len;
+    uint32_t *bucket_arena; /* each shard's hash table, room for per_max entries' worth */
+    size_t bucket_arena_len;
+    uint32_t buckets_max;   /* buckets reserved per shard */
     struct cache_shard *shards;
     atomic_uint_fast64_t seq;
     atomic_uint dirty;
@@ -147,6 +166,12 @@ struct cache {
 
 struct cache_layer;
 
+/* Hits of one device in one shard not yet counted in its sketch (by key hash). */
+struct cache_seen {
+    uint32_t n;
+    uint64_t hash[2 * CACHE_SEEN_BATCH];
+};
+
 struct cache_handle {
     struct cache_handle *next_in_ident, *next_in_dev;
     struct cache_ident *ident; /* NULL when only tracing */
@@ -159,6 +184,7 @@ struct cache_handle {
 struct cache_layer {
     struct xd_layer *layer;
     struct cache *cache; /* NULL: trace only */
+    struct cache_seen *seen; /* one per shard (S3-FIFO), this device's thread only */
     bool writeback;
     pthread_mutex_t lock; /* held around calls into the chain below, with write-back */
     struct cache_handle *handles;
@@ -182,14 +208,96 @@ struct cache_req {
 
 /* --- small helpers (inlined where used) ------------------------------------ */
 
+#if defined(__SANITIZE_THREAD__)
+#define CACHE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CACHE_TSAN 1
+#endif
+#endif
+
+/* Fields that hits read without the shard's lock: atomic loads and stores
+ * (plain ones would be a data race, and TSan would say so), relaxed, with
+ * the entry's seq and two fences ordering them (cache_store.c, "Hits").
+ * TSan does not model fences, so its builds make every such load acquire
+ * and every store release instead, which orders at least as much. */
+#ifdef CACHE_TSAN
+#define CACHE_MO_LOAD __ATOMIC_ACQUIRE
+#define CACHE_MO_STORE __ATOMIC_RELEASE
+#else
+#define CACHE_MO_LOAD __ATOMIC_RELAXED
+#define CACHE_MO_STORE __ATOMIC_RELAXED
+#endif
+#define LOAD(x) __atomic_load_n(&(x), CACHE_MO_LOAD)
+#define STORE(x, v) __atomic_store_n(&(x), (v), CACHE_MO_STORE)
+
+/* A reader's copy before its second look at seq; a writer's odd seq before
+ * its changes. */
+static inline void seq_fence_acquire(void)
+{
+#ifndef CACHE_TSAN
+    atomic_thread_fence(memory_order_acquire);
+#endif
+}
+
+static inline void seq_fence_release(void)
+{
+#ifndef CACHE_TSAN
+    atomic_thread_fence(memory_order_release);
+#endif
+}
+
+/* Block data that an unlocked hit may be copying at the same time. The
+ * entry's seq makes a torn copy be thrown away, so memcpy is what runs;
+ * under TSan both sides copy with byte-wise atomics instead, so that the
+ * sanitizer checks the protocol around the copy rather than report the
+ * copy itself. */
+static inline void block_store(char *dst, const char *src, size_t n)
+{
+#ifdef CACHE_TSAN
+    for (size_t i = 0; i < n; i++)
+        __atomic_store_n(&dst[i], src[i], CACHE_MO_STORE);
+#else
+    memcpy(dst, src, n);
+#endif
+}
+
+static inline void block_load(char *dst, const char *src, size_t n)
+{
+#ifdef CACHE_TSAN
+    for (size_t i = 0; i < n; i++)
+        dst[i] = __atomic_load_n(&src[i], CACHE_MO_LOAD);
+#else
+    memcpy(dst, src, n);
+#endif
+}
+
+/* Under the shard's lock, around a change of an entry's key, state or
+ * data: readers without the lock see seq odd, or changed, and retry. */
+static inline void entry_change_begin(struct cache_entry *e)
+{
+    STORE(e->seq, e->seq + 1);
+    seq_fence_release();
+}
+
+static inline void entry_change_end(struct cache_entry *e)
+{
+    __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELEASE); /* the changes before seq */
+}
+
 static inline uint64_t *req_seq(const struct cache_layer *cl, const struct xd_req *req)
 {
     return &((struct cache_req *)xd_req_ctx(cl->layer, req))->seq;
 }
 
+static inline uint32_t shard_index(const struct cache *c, uint64_t h)
+{
+    return (uint32_t)(h & (c->nshards - 1));
+}
+
 static inline struct cache_shard *shard_of(const struct cache *c, uint64_t h)
 {
-    return &c->shards[h & (c->nshards - 1)];
+    return &c->shards[shard_index(c, h)];
 }
 
 static inline uint64_t cache_next_seq(struct cache *c)
@@ -229,7 +337,8 @@ static inline char *req_at(const struct cache *c, const struct xd_req *req, uint
 uint32_t shard_find(struct cache_shard *s, uint64_t h, uint64_t file, uint64_t block);
 void shard_unhash(struct cache_shard *s, uint32_t id);
 void shard_advise_huge(const struct cache_shard *s);
-bool cache_copy_out(struct cache *c, uint64_t key, uint64_t b, struct xd_req *req);
+bool cache_copy_out(struct cache_layer *cl, uint64_t key, uint64_t b, struct xd_req *req);
+void cache_seen_flush(struct cache_layer *cl);
 bool cache_is_dirty(struct cache *c, uint64_t key, uint64_t b);
 bool cache_present(struct cache *c, uint64_t key, uint64_t b);
 void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const char *src,

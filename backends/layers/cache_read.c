@@ -126,7 +126,7 @@ int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cache_hand
     struct cache *c = cl->cache;
     uint64_t key = h->ident->key;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift, b;
-    for (b = first; b <= last && cache_copy_out(c, key, b, req); b++)
+    for (b = first; b <= last && cache_copy_out(cl, key, b, req); b++)
         ;
     if (b > last) {
         cl->count.hits += last - first + 1;

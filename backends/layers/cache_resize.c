@@ -6,8 +6,10 @@
  * Live resize (the reload hook, e.g. xdtune's daemon changing cache_size):
  * both mappings reserve address space for the schema's largest cache_size
  * at creation (MAP_NORESERVE: untouched pages cost nothing), so each shard
- * grows in place; its hash table is rebuilt larger and the policy takes the
- * new capacity. A shrink evicts down to the new size and gives the freed
+ * grows in place; its hash table is rebuilt larger, in place in its own
+ * reserved mapping (a hit walking a chain without the lock meanwhile finds
+ * nothing, or a seq that moved, and looks again under the lock), and the
+ * policy takes the new capacity. A shrink evicts down to the new size and gives the freed
  * blocks' pages back (MADV_DONTNEED), so the memory bound follows.
  */
 #include <errno.h>
@@ -23,29 +25,28 @@
 /* --- live resize (reload hook) ---------------------------------------------- */
 
 /* A bigger hash table for a shard that grew, so chains stay short: every
- * resident entry is linked again; free entries keep their free-list links. */
-static int shard_rehash(struct cache_shard *s, uint32_t want)
+ * resident entry is linked again; free entries keep their free-list links.
+ * Stores are atomic: unlocked hits read the table and links meanwhile. */
+static void shard_rehash(const struct cache *c, struct cache_shard *s, uint32_t want)
 {
     uint32_t buckets = 1;
     while (buckets < want)
         buckets <<= 1;
+    if (buckets > c->buckets_max)
+        buckets = c->buckets_max;
     if (buckets <= s->bucket_mask + 1)
-        return 0;
-    uint32_t *table = calloc(buckets, sizeof(*table));
-    if (!table)
-        return -ENOMEM;
+        return;
+    for (uint32_t i = 0; i < buckets; i++)
+        STORE(s->buckets[i], 0);
+    STORE(s->bucket_mask, buckets - 1);
     for (uint32_t id = 0; id < s->fresh; id++) {
         struct cache_entry *e = &s->entries[id];
         if (e->state == ENTRY_FREE)
             continue;
-        uint32_t *bucket = &table[(xd_hash_mix(e->file, e->block) >> 16) & (buckets - 1)];
-        e->hnext = *bucket;
-        *bucket = id + 1;
+        uint32_t *bucket = &s->buckets[(xd_hash_mix(e->file, e->block) >> 16) & (buckets - 1)];
+        STORE(e->hnext, *bucket);
+        STORE(*bucket, id + 1);
     }
-    free(s->buckets);
-    s->buckets = table;
-    s->bucket_mask = buckets - 1;
-    return 0;
 }
 
 /* Evict down to a shard's capacity after it shrank, and give the freed
@@ -57,9 +58,12 @@ static void shard_trim(const struct cache *c, struct cache_shard *s)
         uint32_t id = xd_cp_evict(&s->policy);
         if (id == XD_CP_NONE)
             break;
+        struct cache_entry *e = &s->entries[id];
+        entry_change_begin(e);
         shard_unhash(s, id);
-        s->entries[id].state = ENTRY_FREE;
-        s->entries[id].hnext = s->free_head;
+        STORE(e->state, ENTRY_FREE);
+        STORE(e->hnext, s->free_head);
+        entry_change_end(e);
         s->free_head = id + 1;
         s->resident--;
         s->count.evictions++;
@@ -73,9 +77,8 @@ static int shard_resize(const struct cache *c, struct cache_shard *s, uint32_t p
     int rc = 0;
     pthread_mutex_lock(&s->lock);
     if (per > s->per)
-        rc = shard_rehash(s, per);
-    if (!rc)
-        rc = xd_cp_set_capacity(&s->policy, per);
+        shard_rehash(c, s, per);
+    rc = xd_cp_set_capacity(&s->policy, per);
     if (!rc) {
         s->per = per;
         shard_trim(c, s);

@@ -12,14 +12,35 @@
  * The cache is split into up to 16 shards by key hash; each has its own
  * lock, hash table, entries, eviction policy (cachepolicy.c: S3-FIFO or LRU)
  * and its share of cache_size. No lock is shared by all threads on the data
- * path; a hit takes one shard lock per block and copies under it.
+ * path, and with S3-FIFO a hit takes none (below).
+ *
+ * Hits (S3-FIFO) read without the shard's lock, as a seqlock reader per
+ * entry: walk the hash chain with atomic loads, and on the key, note the
+ * entry's seq, copy, and check that seq is the same even number after the
+ * copy. Every change to an entry's key, state or data is made under the
+ * lock between entry_change_begin and entry_change_end (seq odd), so a copy
+ * that overlapped one is thrown away; a reader that finds nothing, a seq
+ * that moved, or an expired block, does the lookup again under the lock,
+ * which is the answer. Nothing a reader follows is ever unmapped while the
+ * cache lives (entries, data and hash tables are in reserved mappings), and
+ * a walk is bounded, so a chain relinked under it costs a retry, not a
+ * wrong answer. The policy's share of a hit is its S3-FIFO hit counter
+ * (xd_cp_hit, an atomic bump) and a count in the shard's frequency sketch,
+ * which each device gathers and adds CACHE_SEEN_BATCH at a time under the
+ * lock (trylock; it waits only at twice that), and before any decision it
+ * takes in that shard (its inserts), so one device's policy sees exactly
+ * what it saw when every hit locked. Why: two jobs hitting one cache both
+ * took shard locks on every read, and on a shared machine a job preempted
+ * while holding one stalled the other (see DESIGN.md). LRU hits reorder
+ * its list, so they still lock.
  *
  * Memory: block data lives in one anonymous mapping of cache_size bytes
  * reserved at creation and touched only as blocks are filled, entries in a
- * second one; resident memory grows by at most cache_size plus
- * CACHE_OVERHEAD_PER_BLOCK bytes per block (entry, policy node, ghost slots,
- * frequency sketch counters, hash bucket) plus CACHE_OVERHEAD_FIXED. The
- * unit test measures it.
+ * second one, hash tables in a third (so a resize rebuilds a table in place
+ * and an unlocked hit never reads a freed one); resident memory grows by at
+ * most cache_size plus CACHE_OVERHEAD_PER_BLOCK bytes per block (entry,
+ * policy node, ghost slots, frequency sketch counters, hash bucket) plus
+ * CACHE_OVERHEAD_FIXED. The unit test measures it.
  *
  * Writes: write-through by default. A write going down first removes the
  * blocks it touches; when it completes, the whole blocks it covered are
@@ -85,7 +106,9 @@ static uint32_t cache_now_ms(const struct cache *c)
     return (uint32_t)((coarse_ns() - c->t0_ns) / 1000000ull);
 }
 
-/* --- a shard's entries (all under its lock) --------------------------------- */
+/* --- a shard's entries (all under its lock) ---------------------------------
+ * Plain loads are fine here: every store to these fields is made under the
+ * same lock. Stores to what unlocked hits read use STORE. */
 
 uint32_t shard_find(struct cache_shard *s, uint64_t h, uint64_t file, uint64_t block)
 {
@@ -107,7 +130,20 @@ void shard_unhash(struct cache_shard *s, uint32_t id)
     uint32_t *link = &s->buckets[(xd_hash_mix(e->file, e->block) >> 16) & s->bucket_mask];
     while (*link != id + 1)
         link = &s->entries[*link - 1].hnext;
-    *link = e->hnext;
+    STORE(*link, e->hnext);
+}
+
+/* An entry leaves its chain for the free list (removed, trimmed). */
+static void shard_free(struct cache_shard *s, uint32_t id)
+{
+    struct cache_entry *e = &s->entries[id];
+    entry_change_begin(e);
+    shard_unhash(s, id);
+    STORE(e->state, ENTRY_FREE);
+    STORE(e->hnext, s->free_head);
+    entry_change_end(e);
+    s->free_head = id + 1;
+    s->resident--;
 }
 
 static void dirty_append(struct cache_shard *s, uint32_t id)
@@ -139,13 +175,8 @@ static void dirty_unlink(struct cache_shard *s, uint32_t id)
 /* A clean entry leaves (invalidated or expired; evictions go through the policy). */
 static void shard_remove(struct cache_shard *s, uint32_t id)
 {
-    struct cache_entry *e = &s->entries[id];
-    shard_unhash(s, id);
     xd_cp_remove(&s->policy, id);
-    e->state = ENTRY_FREE;
-    e->hnext = s->free_head;
-    s->free_head = id + 1;
-    s->resident--;
+    shard_free(s, id);
 }
 
 static bool entry_evictable(void *ctx, uint32_t id)
@@ -185,27 +216,30 @@ static uint32_t shard_alloc(struct cache_shard *s)
         s->count.no_victim++;
         return NIL;
     }
+    entry_change_begin(&s->entries[id]);
     shard_unhash(s, id);
-    s->entries[id].state = ENTRY_FREE;
+    STORE(s->entries[id].state, ENTRY_FREE);
+    entry_change_end(&s->entries[id]);
     s->resident--;
     s->count.evictions++;
     return id;
 }
 
+/* A free entry takes block (file, block); the caller has begun a change
+ * of it (entry_change_begin) and ends it once the data is in. */
 static void shard_link(const struct cache *c, struct cache_shard *s, uint32_t id, uint64_t h,
                        uint64_t file, uint64_t block)
 {
     struct cache_entry *e = &s->entries[id];
     uint32_t *bucket = &s->buckets[(h >> 16) & s->bucket_mask];
-    e->file = file;
-    e->block = block;
-    e->state = ENTRY_CLEAN;
+    STORE(e->file, file);
+    STORE(e->block, block);
+    STORE(e->state, ENTRY_CLEAN);
     e->writeback = 0;
-    e->hnext = *bucket;
+    STORE(e->hnext, *bucket);
     e->dprev = e->dnext = 0;
-    e->version = 0;
-    e->born_s = c->ttl_s ? cache_now_s(c) : 0;
-    *bucket = id + 1;
+    STORE(e->born_s, c->ttl_s ? cache_now_s(c) : 0);
+    STORE(*bucket, id + 1);
     xd_cp_insert(&s->policy, id, h);
     s->resident++;
 }
@@ -223,18 +257,107 @@ static uint32_t shard_get(const struct cache *c, struct cache_shard *s, uint64_t
     return id;
 }
 
+/* --- hits counted in the sketch, a batch at a time ------------------------------ */
+
+/* Under s's lock: this device's hits in s go into its sketch. */
+static void seen_drain(struct cache_layer *cl, struct cache_shard *s, uint32_t si)
+{
+    struct cache_seen *p = cl->seen ? &cl->seen[si] : NULL;
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->n; i++)
+        xd_cp_seen(&s->policy, p->hash[i]);
+    p->n = 0;
+}
+
+/* A hit found without the lock, to be counted in shard si's sketch: a
+ * batch goes in when the lock is free, or, once twice that waits, when it
+ * is (a batch is never dropped, so the sketch sees every hit). */
+static void seen_add(struct cache_layer *cl, struct cache_shard *s, uint32_t si, uint64_t h)
+{
+    struct cache_seen *p = &cl->seen[si];
+    p->hash[p->n++] = h;
+    if (p->n < CACHE_SEEN_BATCH)
+        return;
+    if (p->n < 2 * CACHE_SEEN_BATCH ? pthread_mutex_trylock(&s->lock) : pthread_mutex_lock(&s->lock))
+        return;
+    seen_drain(cl, s, si);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Every hit this device has not counted yet (it is closing). */
+void cache_seen_flush(struct cache_layer *cl)
+{
+    struct cache *c = cl->cache;
+    for (uint32_t si = 0; c && cl->seen && si < c->nshards; si++) {
+        if (!cl->seen[si].n)
+            continue;
+        pthread_mutex_lock(&c->shards[si].lock);
+        seen_drain(cl, &c->shards[si], si);
+        pthread_mutex_unlock(&c->shards[si].lock);
+    }
+}
+
+/* Take s's lock for a change this device makes: first its hits there go
+ * into the sketch, so the policy decides on what it would have seen had
+ * every hit locked. */
+static void shard_lock_for(struct cache_layer *cl, struct cache_shard *s, uint64_t h)
+{
+    pthread_mutex_lock(&s->lock);
+    seen_drain(cl, s, shard_index(cl->cache, h));
+}
+
 /* --- reads ------------------------------------------------------------------ */
 
-/* Copy what req wants of block b from the cache; false on a miss. */
-bool cache_copy_out(struct cache *c, uint64_t key, uint64_t b, struct xd_req *req)
+#define CACHE_WALK_MAX 64 /* chain links a hit follows without the lock before it locks */
+
+/* Bytes [lo, lo + n) of block (file, block) copied to dst without s's lock
+ * (see "Hits" above); its entry id in *id. false when not found, or when
+ * only the lock can tell (a change under way, a chain relinked, expiry). */
+static bool shard_peek(const struct cache *c, struct cache_shard *s, uint64_t h, uint64_t file,
+                       uint64_t block, char *dst, uint64_t lo, uint64_t n, uint32_t *id)
 {
+    uint32_t i = LOAD(s->buckets[(h >> 16) & LOAD(s->bucket_mask)]);
+    if (i && i <= s->per_max) /* as shard_find: the data's miss overlaps the entry's */
+        __builtin_prefetch(s->data + (size_t)(i - 1) * c->bs + lo);
+    for (unsigned steps = 0; i && i <= s->per_max && steps < CACHE_WALK_MAX; steps++) {
+        struct cache_entry *e = &s->entries[i - 1];
+        uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+        if (LOAD(e->block) != block || LOAD(e->file) != file) {
+            i = LOAD(e->hnext);
+            continue;
+        }
+        if ((seq & 1) || LOAD(e->state) == ENTRY_FREE ||
+            (c->ttl_s && cache_now_s(c) - LOAD(e->born_s) >= c->ttl_s))
+            return false;
+        block_load(dst, s->data + (size_t)(i - 1) * c->bs + lo, n);
+        seq_fence_acquire();
+        if (LOAD(e->seq) != seq)
+            return false;
+        *id = i - 1;
+        return true;
+    }
+    return false;
+}
+
+/* Copy what req wants of block b from the cache; false on a miss. */
+bool cache_copy_out(struct cache_layer *cl, uint64_t key, uint64_t b, struct xd_req *req)
+{
+    struct cache *c = cl->cache;
     uint64_t h = xd_hash_mix(key, b), lo, hi;
-    struct cache_shard *s = shard_of(c, h);
+    uint32_t si = shard_index(c, h), id;
+    struct cache_shard *s = &c->shards[si];
     block_span(c, req, b, &lo, &hi);
-    pthread_mutex_lock(&s->lock);
-    uint32_t id = shard_get(c, s, h, key, b);
+    char *dst = req_at(c, req, b, lo);
+    if (cl->seen && shard_peek(c, s, h, key, b, dst, lo, hi - lo, &id)) {
+        xd_cp_hit(&s->policy, id);
+        seen_add(cl, s, si, h);
+        return true;
+    }
+    shard_lock_for(cl, s, h);
+    id = shard_get(c, s, h, key, b);
     if (id != NIL) {
-        memcpy(req_at(c, req, b, lo), s->data + (size_t)id * c->bs + lo, hi - lo);
+        memcpy(dst, s->data + (size_t)id * c->bs + lo, hi - lo);
         xd_cp_access(&s->policy, id);
     }
     pthread_mutex_unlock(&s->lock);
@@ -260,14 +383,16 @@ void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const c
     struct cache *c = cl->cache;
     uint64_t h = xd_hash_mix(key, b);
     struct cache_shard *s = shard_of(c, h);
-    pthread_mutex_lock(&s->lock);
+    shard_lock_for(cl, s, h);
     if (*stamp_of(s, h) > seq) {
         cl->count.refused++;
     } else if (shard_find(s, h, key, b) == NIL) {
         uint32_t id = shard_alloc(s);
         if (id != NIL) {
+            entry_change_begin(&s->entries[id]);
             shard_link(c, s, id, h, key, b);
-            memcpy(s->data + (size_t)id * c->bs, src, c->bs);
+            block_store(s->data + (size_t)id * c->bs, src, c->bs);
+            entry_change_end(&s->entries[id]);
             cl->count.inserts++;
         }
     }
@@ -308,7 +433,7 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
             dirty_unlink(s, id);
             atomic_fetch_sub(&c->dirty, 1);
             atomic_fetch_sub(&h->ident->dirty, 1);
-            e->state = ENTRY_CLEAN;
+            STORE(e->state, ENTRY_CLEAN);
         }
         shard_remove(s, id);
         break;
@@ -330,18 +455,24 @@ void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struc
         uint64_t hash = xd_hash_mix(key, b);
         struct cache_shard *s = shard_of(c, hash);
         uint64_t *stamp = stamp_of(s, hash);
-        pthread_mutex_lock(&s->lock);
+        shard_lock_for(cl, s, hash);
         uint32_t id = shard_find(s, hash, key, b);
         if (ok && *stamp == *req_seq(cl, req) && block_whole(c, req, b)) {
             if (id == NIL && (id = shard_alloc(s)) != NIL) {
+                entry_change_begin(&s->entries[id]);
                 shard_link(c, s, id, hash, key, b);
                 cl->count.inserts++;
             } else if (id != NIL && s->entries[id].state == ENTRY_CLEAN) {
+                entry_change_begin(&s->entries[id]);
                 xd_cp_access(&s->policy, id);
-                s->entries[id].born_s = c->ttl_s ? cache_now_s(c) : 0;
+                STORE(s->entries[id].born_s, c->ttl_s ? cache_now_s(c) : 0);
+            } else {
+                id = NIL; /* dirty: left as it is */
             }
-            if (id != NIL && s->entries[id].state == ENTRY_CLEAN)
-                memcpy(s->data + (size_t)id * c->bs, req_at(c, req, b, 0), c->bs);
+            if (id != NIL) {
+                block_store(s->data + (size_t)id * c->bs, req_at(c, req, b, 0), c->bs);
+                entry_change_end(&s->entries[id]);
+            }
         } else if (id != NIL && s->entries[id].state == ENTRY_CLEAN) {
             shard_remove(s, id);
         }
@@ -371,30 +502,31 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
     uint64_t key = h->ident->key, hash = xd_hash_mix(key, b), lo, hi;
     struct cache_shard *s = shard_of(c, hash);
     block_span(c, req, b, &lo, &hi);
-    pthread_mutex_lock(&s->lock);
+    shard_lock_for(cl, s, hash);
     uint32_t id = shard_get(c, s, hash, key, b);
     if (id == NIL && (lo || hi != c->bs || (id = shard_alloc(s)) == NIL)) {
         pthread_mutex_unlock(&s->lock);
         return false;
     }
     struct cache_entry *e = &s->entries[id];
+    entry_change_begin(e); /* also what a write-back of it compares (cache_release) */
     if (e->state == ENTRY_FREE) {
         shard_link(c, s, id, hash, key, b);
         cl->count.inserts++;
     } else {
         xd_cp_access(&s->policy, id);
     }
-    memcpy(s->data + (size_t)id * c->bs + lo, req_at(c, req, b, lo), hi - lo);
+    block_store(s->data + (size_t)id * c->bs + lo, req_at(c, req, b, lo), hi - lo);
     if (e->state == ENTRY_CLEAN) {
-        e->state = ENTRY_DIRTY;
+        STORE(e->state, ENTRY_DIRTY);
         e->dirty_ms = cache_now_ms(c);
         dirty_append(s, id);
         atomic_fetch_add(&c->dirty, 1);
         atomic_fetch_add(&h->ident->dirty, 1);
     }
-    e->version++;
     if (c->ttl_s)
-        e->born_s = cache_now_s(c);
+        STORE(e->born_s, cache_now_s(c));
+    entry_change_end(e);
     stamp_raise(stamp_of(s, hash), seq);
     pthread_mutex_unlock(&s->lock);
     return true;
@@ -403,7 +535,8 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
 /* --- write-back ------------------------------------------------------------- */
 
 /* Take dirty block b of file for write-back: copy it to dst, note its
- * version. With wait, first wait out a write-back of it under way. */
+ * version (its seq: only an absorbed write changes a block being written
+ * back). With wait, first wait out a write-back of it under way. */
 bool cache_take(struct cache *c, struct cache_ident *ident, uint64_t b, char *dst,
                 uint32_t *version, bool wait)
 {
@@ -420,7 +553,7 @@ bool cache_take(struct cache *c, struct cache_ident *ident, uint64_t b, char *ds
         struct cache_entry *e = &s->entries[id];
         dirty_unlink(s, id);
         e->writeback = 1;
-        *version = e->version;
+        *version = e->seq;
         memcpy(dst, s->data + (size_t)id * c->bs, c->bs);
         atomic_fetch_add(&ident->writeback, 1);
         taken = true;
@@ -441,8 +574,8 @@ void cache_release(struct cache *c, struct cache_ident *ident, uint64_t b, uint3
     if (id != NIL) { /* always: a block being written back is never removed */
         struct cache_entry *e = &s->entries[id];
         e->writeback = 0;
-        if (ok && e->version == version) {
-            e->state = ENTRY_CLEAN;
+        if (ok && e->seq == version) {
+            STORE(e->state, ENTRY_CLEAN); /* the data stays: no change for readers */
             atomic_fetch_sub(&c->dirty, 1);
             atomic_fetch_sub(&ident->dirty, 1);
         } else {
@@ -514,7 +647,6 @@ void cache_free(struct cache *c)
     for (uint32_t i = 0; c->shards && i < c->nshards; i++) {
         struct cache_shard *s = &c->shards[i];
         xd_cp_destroy(&s->policy);
-        free(s->buckets);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->written);
     }
@@ -529,6 +661,8 @@ void cache_free(struct cache *c)
         munmap(c->arena, c->arena_len);
     if (c->entries)
         munmap(c->entries, c->entries_len);
+    if (c->bucket_arena)
+        munmap(c->bucket_arena, c->bucket_arena_len);
     free(c->flusher_buf);
     free(c->fill_arena);
     pthread_mutex_destroy(&c->fill_lock);
@@ -579,13 +713,13 @@ static int cache_shard_init(struct cache *c, uint32_t i)
     s->entries = c->entries + (size_t)i * s->per_max;
     s->data = c->arena + (size_t)i * s->per_max * c->bs;
     s->bucket_mask = buckets - 1;
-    s->buckets = calloc(buckets, sizeof(*s->buckets));
+    s->buckets = c->bucket_arena + (size_t)i * c->buckets_max;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->written, NULL);
     shard_advise_huge(s);
     struct xd_cp_owner owner = {.evictable = entry_evictable, .hash = entry_hash, .ctx = s};
-    if (!s->buckets || xd_cp_init(&s->policy, c->policy, s->per, &s->entries[0].node,
-                                  sizeof(struct cache_entry), &owner))
+    if (xd_cp_init(&s->policy, c->policy, s->per, &s->entries[0].node, sizeof(struct cache_entry),
+                   &owner))
         return -ENOMEM;
     return 0;
 }
@@ -600,18 +734,26 @@ static void cache_reserve(struct cache *c)
     uint32_t first = c->nblocks / c->nshards;
     c->per_max = ceiling > first ? (uint32_t)(ceiling < UINT32_MAX / 2 ? ceiling : UINT32_MAX / 2) : first;
     for (int attempt = 0; attempt < 2; attempt++) {
+        c->buckets_max = 1;
+        while (c->buckets_max < c->per_max)
+            c->buckets_max <<= 1;
         c->arena_len = (size_t)c->nshards * c->per_max * c->bs;
         c->entries_len = (size_t)c->nshards * c->per_max * sizeof(struct cache_entry);
+        c->bucket_arena_len = (size_t)c->nshards * c->buckets_max * sizeof(uint32_t);
         c->arena = cache_map(c->arena_len);
         c->entries = cache_map(c->entries_len);
-        if (c->arena && c->entries)
+        c->bucket_arena = cache_map(c->bucket_arena_len);
+        if (c->arena && c->entries && c->bucket_arena)
             return;
         if (c->arena)
             munmap(c->arena, c->arena_len);
         if (c->entries)
             munmap(c->entries, c->entries_len);
+        if (c->bucket_arena)
+            munmap(c->bucket_arena, c->bucket_arena_len);
         c->arena = NULL;
         c->entries = NULL;
+        c->bucket_arena = NULL;
         c->per_max = first;
     }
 }
@@ -644,7 +786,7 @@ int cache_new(struct cache **out, const struct xd_config *cfg, char *err, size_t
     pthread_cond_init(&c->flusher_wake, NULL);
     cache_reserve(c);
     c->shards = aligned_alloc(64, c->nshards * sizeof(*c->shards));
-    int rc = c->arena && c->entries && c->shards ? 0 : -ENOMEM;
+    int rc = c->arena && c->entries && c->bucket_arena && c->shards ? 0 : -ENOMEM;
     if (c->shards)
         memset(c->shards, 0, c->nshards * sizeof(*c->shards));
     for (uint32_t i = 0; !rc && c->shards && i < c->nshards; i++)

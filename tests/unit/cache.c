@@ -3,12 +3,15 @@
  * on the textbook string, TTL expiry, hits served from the cache, reads
  * refusing to insert data older than a write, write-back (dirty until
  * fsync or close, exact bytes below), one cache shared by four threads'
- * devices with every byte checked, the config's refusals, and the memory
+ * devices with every byte checked, a hit served while another thread
+ * holds every shard's lock (S3-FIFO hits lock nothing), hits never torn or
+ * stale beside a writer of the same blocks, the config's refusals, and the memory
  * bound: resident memory after filling a 64 MiB cache of 4 KiB blocks, and
  * a live cache_size change (the reload hook) growing and shrinking it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +22,7 @@
 #include "cachepolicy.h"
 #include "cachesim.h"
 #include "check.h"
+#include "layers/cache_internal.h"
 #include "xd_internal.h"
 #include "xdevice.h"
 
@@ -498,6 +502,161 @@ static void test_threads(const char *path, bool write_back)
     }
 }
 
+/* --- hits take no lock ---------------------------------------------------------- */
+
+#define RW_BLOCKS 4
+#define RW_WRITES 20000
+
+struct rw_arg {
+    const char *path;
+    atomic_bool *done;
+    int failures;
+};
+
+static struct xd_dev *open_write_back(void)
+{
+    static const char *const kv[] = {"enable_read_cache", "true", "enable_write_cache", "true",
+                                      "cache_size", "64m", NULL};
+    return open_dev(kv);
+}
+
+/* Whole-block writes absorbed in the cache (write-back: the data changes
+ * in place, under the shard lock), version 1, 2, ... in every word. */
+static void *rw_writer(void *p)
+{
+    struct rw_arg *a = p;
+    struct xd_dev *dev = open_write_back();
+    struct xd_file *f = dev ? open_file(dev, a->path) : NULL;
+    uint32_t words[BLK / 4];
+    for (uint32_t v = 1; f && v <= RW_WRITES; v++) {
+        for (unsigned i = 0; i < BLK / 4; i++)
+            words[i] = v;
+        if (xd_write(dev, f, words, BLK, (uint64_t)(v % RW_BLOCKS) * BLK) != BLK)
+            a->failures++;
+    }
+    atomic_store(a->done, true);
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    return NULL;
+}
+
+/* Reads of the same blocks, hits without the lock: each must be one
+ * version whole (never a copy torn by a write) and never older than one
+ * this reader saw before (never stale). */
+static void *rw_reader(void *p)
+{
+    struct rw_arg *a = p;
+    struct xd_dev *dev = open_write_back();
+    struct xd_file *f = dev ? open_file(dev, a->path) : NULL;
+    uint32_t words[BLK / 4], seen[RW_BLOCKS] = {0};
+    a->failures += !f;
+    for (unsigned n = 0; f && !atomic_load(a->done); n++) {
+        unsigned b = n % RW_BLOCKS;
+        if (xd_read(dev, f, words, BLK, (uint64_t)b * BLK) != BLK) {
+            a->failures++;
+            continue;
+        }
+        bool whole = true;
+        for (unsigned i = 1; i < BLK / 4; i++)
+            whole &= words[i] == words[0];
+        if (!whole || words[0] < seen[b])
+            a->failures++;
+        seen[b] = words[0];
+    }
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    return NULL;
+}
+
+/* Two readers hit blocks a third device keeps rewriting in the cache. */
+static void test_hits_beside_writes(const char *path)
+{
+    atomic_bool done = false;
+    struct rw_arg a[3];
+    pthread_t t[3];
+    uint32_t zero[BLK / 4] = {0};
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    for (unsigned b = 0; fd >= 0 && b < RW_BLOCKS; b++)
+        CHECK(pwrite(fd, zero, BLK, (off_t)b * BLK) == BLK);
+    CHECK(fd >= 0 && close(fd) == 0);
+    for (unsigned i = 0; i < 3; i++) {
+        a[i] = (struct rw_arg){.path = path, .done = &done};
+        CHECK(pthread_create(&t[i], NULL, i ? rw_reader : rw_writer, &a[i]) == 0);
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_MSG(a[i].failures == 0, "%s %u: %d failures", i ? "reader" : "writer", i,
+                  a[i].failures);
+    }
+}
+
+struct hit_arg {
+    struct xd_dev *dev;
+    struct xd_file *f;
+    unsigned char buf[BLK];
+    int64_t got;
+};
+
+static void *hit_main(void *p)
+{
+    struct hit_arg *a = p;
+    a->got = xd_read(a->dev, a->f, a->buf, BLK, 5 * BLK);
+    return NULL;
+}
+
+/* The process's cache, through the device's cache layer (under stats). */
+static struct cache *cache_of(struct xd_dev *dev)
+{
+    for (struct xd_layer *l = dev->top; l; l = l->lower)
+        if (!strcmp(l->ops->name, "cache"))
+            return ((struct cache_layer *)l->priv)->cache;
+    return NULL;
+}
+
+/* With S3-FIFO a hit copies without its shard's lock: one held by another
+ * job (preempted, or filling a miss) must not stall it. Here this thread
+ * holds every shard's lock while another reads a cached block; the read
+ * must finish (the old path waited for the lock: a deadlock until the
+ * timed join gave up). Deterministic: no timing decides the outcome,
+ * only whether the hit path takes a lock at all. */
+static void test_hit_takes_no_lock(const char *path)
+{
+    static const char *const kv[] = {"enable_read_cache", "true", "cache_size", "64m", NULL};
+    static struct hit_arg a;
+    unsigned char want[BLK];
+    CHECK(make_file(path, 16 * BLK, 7) == 0);
+    a.dev = open_dev(kv);
+    a.f = a.dev ? open_file(a.dev, path) : NULL;
+    struct cache *c = a.f ? cache_of(a.dev) : NULL;
+    CHECK(c && c->nshards == CACHE_MAX_SHARDS);
+    if (!c) {
+        xd_close(a.dev);
+        return;
+    }
+    CHECK(xd_read(a.dev, a.f, a.buf, BLK, 5 * BLK) == BLK); /* a miss fills it */
+    memset(a.buf, 0, sizeof(a.buf));
+    for (uint32_t i = 0; i < c->nshards; i++)
+        pthread_mutex_lock(&c->shards[i].lock);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, hit_main, &a) == 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    int joined = pthread_timedjoin_np(t, NULL, &until);
+    CHECK_MSG(joined == 0, "a hit waited for a shard lock another thread held");
+    for (uint32_t i = 0; i < c->nshards; i++)
+        pthread_mutex_unlock(&c->shards[i].lock);
+    if (joined)
+        pthread_join(t, NULL);
+    fill(want, BLK, 5 * BLK, 7);
+    CHECK(a.got == BLK && !memcmp(a.buf, want, BLK));
+    CHECK(stat_of(a.dev, "hits") == 1 && stat_of(a.dev, "misses") == 1);
+    xd_file_close(a.dev, a.f);
+    xd_close(a.dev);
+}
+
 /* --- config ------------------------------------------------------------------- */
 
 static void test_config(const char *path)
@@ -677,6 +836,8 @@ int main(void)
     test_write_back(path);
     test_threads(path, false);
     test_threads(path, true);
+    test_hit_takes_no_lock(path);
+    test_hits_beside_writes(path);
     test_memory_bound(path);
     test_live_resize(path);
     char cmd[160];
