@@ -336,6 +336,8 @@ static inline char *req_at(const struct cache *c, const struct xd_req *req, uint
 /* cache_store.c: a shard's entries and the block operations under its lock, the cache's memory */
 uint32_t shard_find(struct cache_shard *s, uint64_t h, uint64_t file, uint64_t block);
 void shard_unhash(struct cache_shard *s, uint32_t id);
+/* Under s's lock: entry id leaves its chain for the free list. */
+void shard_free(struct cache_shard *s, uint32_t id);
 void shard_advise_huge(const struct cache_shard *s);
 bool cache_copy_out(struct cache_layer *cl, uint64_t key, uint64_t b, struct xd_req *req);
 void cache_seen_flush(struct cache_layer *cl);

@@ -58,14 +58,7 @@ static void shard_trim(const struct cache *c, struct cache_shard *s)
         uint32_t id = xd_cp_evict(&s->policy);
         if (id == XD_CP_NONE)
             break;
-        struct cache_entry *e = &s->entries[id];
-        entry_change_begin(e);
-        shard_unhash(s, id);
-        STORE(e->state, ENTRY_FREE);
-        STORE(e->hnext, s->free_head);
-        entry_change_end(e);
-        s->free_head = id + 1;
-        s->resident--;
+        shard_free(s, id);
         s->count.evictions++;
         if (c->bs >= 4096) /* a block owns its pages */
             madvise(s->data + (size_t)id * c->bs, c->bs, MADV_DONTNEED);

@@ -134,7 +134,7 @@ void shard_unhash(struct cache_shard *s, uint32_t id)
 }
 
 /* An entry leaves its chain for the free list (removed, trimmed). */
-static void shard_free(struct cache_shard *s, uint32_t id)
+void shard_free(struct cache_shard *s, uint32_t id)
 {
     struct cache_entry *e = &s->entries[id];
     entry_change_begin(e);

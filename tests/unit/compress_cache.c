@@ -73,18 +73,15 @@ static void path_of(char *out, const char *name)
 /* A compressed device with extra key/value pairs (NULL-terminated). */
 static int open_dev(struct xd_dev **dev, const char *const *kv, char *err)
 {
-    struct xd_config *cfg = xd_config_new();
-    int rc = cfg ? 0 : -ENOMEM;
+    const char *all[32] = {"storage_type", "compressed"};
+    size_t n = 2;
+    for (; kv && kv[0] && n + 3 <= 32; kv += 2) {
+        all[n++] = kv[0];
+        all[n++] = kv[1];
+    }
+    all[n] = NULL;
     err[0] = 0;
-    *dev = NULL;
-    if (!rc)
-        rc = xd_config_set(cfg, "storage_type", "compressed", "test", err, XD_ERRLEN);
-    for (; !rc && kv && kv[0]; kv += 2)
-        rc = xd_config_set(cfg, kv[0], kv[1], "test", err, XD_ERRLEN);
-    if (!rc)
-        rc = xd_open(dev, cfg, 1, err, XD_ERRLEN);
-    xd_config_free(cfg);
-    return rc;
+    return check_open_dev(dev, all, "test", 1, err, XD_ERRLEN);
 }
 
 /* A device with the file open (created with size bytes when size > 0). */
