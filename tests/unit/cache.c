@@ -86,7 +86,7 @@ static void fill(unsigned char *buf, uint64_t len, uint64_t off, unsigned seed)
 static int make_file(const char *path, uint64_t len, unsigned seed)
 {
     unsigned char *buf = malloc(MiB);
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644), rc = 0;
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644), rc = 0;
     if (fd < 0 || !buf) {
         free(buf);
         if (fd >= 0)
@@ -577,7 +577,7 @@ static void test_hits_beside_writes(const char *path)
     struct rw_arg a[3];
     pthread_t t[3];
     uint32_t zero[BLK / 4] = {0};
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
     for (unsigned b = 0; fd >= 0 && b < RW_BLOCKS; b++)
         CHECK(pwrite(fd, zero, BLK, (off_t)b * BLK) == BLK);
     CHECK(fd >= 0 && close(fd) == 0);
@@ -787,7 +787,7 @@ static void test_memory_bound(const char *path)
                                      "cache_block_size", "4k", NULL};
     const uint64_t file = 96ull * MiB, cache = 64ull * MiB;
     unsigned char *buf = malloc(MiB);
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
     CHECK(fd >= 0 && ftruncate(fd, (off_t)file) == 0); /* holes read as zeros, no disk */
     close(fd);
     memset(buf, 1, MiB);
