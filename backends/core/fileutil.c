@@ -323,6 +323,13 @@ int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
     return fd < 0 ? -errno : fd;
 }
 
+void xd_fd_noatime(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NOATIME))
+        (void)fcntl(fd, F_SETFL, fl | O_NOATIME);
+}
+
 int xd_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

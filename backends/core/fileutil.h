@@ -94,6 +94,10 @@ int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct 
  * types fio lays out follow links as fio does; the types whose format
  * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link). */
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
+/* Reads through fd stop updating the file's access time (O_NOATIME), when
+ * the kernel allows it: only the file's owner or root may; anyone else's
+ * reads go on updating it, as git's object reads do. Best effort, no error. */
+void xd_fd_noatime(int fd);
 /* write(2) all of buf, EINTR retried. 0 or -errno (-EIO for a 0 return). */
 int xd_write_all(int fd, const void *buf, size_t len);
 /* What a refused name is, for messages: "a symbolic link", ... */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../core/fdio.h"
+#include "../core/fileutil.h"
 #include "../core/json.h"
 
 struct block_file {
@@ -95,6 +96,8 @@ static int block_open_fd(const struct block_driver *d, struct block_file *bf, co
         xd_errf(err, errlen, "%s: not a block device (storage_type=block); allowed: a block device such as /dev/loop0", path);
         return -ENOTBLK;
     }
+    if (!cfg->update_access_time)
+        xd_fd_noatime(bf->fd);
     if (cfg->use_raw_device && fcntl(bf->fd, F_SETFL, fcntl(bf->fd, F_GETFL) | O_DIRECT)) {
         rc = -errno;
         xd_errf(err, errlen, "%s: cannot open with O_DIRECT (use_raw_device=true): %s; allowed: use_raw_device=false", path, strerror(-rc));

@@ -148,6 +148,8 @@ static int fd_cache_get(struct file_driver *d, struct file_state *fs)
     int fd = open(fs->path, fs->reopen_flags);
     if (fd < 0)
         return -errno;
+    if (!d->cfg->update_access_time)
+        xd_fd_noatime(fd);
     fs->fd = fd;
     d->open_fds++;
     d->count.reopens++;
@@ -191,6 +193,8 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
             xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
         return rc;
     }
+    if (!cfg->update_access_time)
+        xd_fd_noatime(fd);
     fs->fd = fd;
     d->open_fds++;
     lru_push(d, fs);

@@ -298,6 +298,8 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
         return rc;
     }
+    if (!cfg->update_access_time)
+        xd_fd_noatime(mf->fd);
     struct stat st;
     if (fstat(mf->fd, &st)) {
         rc = -errno;

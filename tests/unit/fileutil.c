@@ -24,6 +24,7 @@
 
 #include "check.h"
 #include "fileutil.h"
+#include "xdevice.h"
 
 #define NOBODY 65534
 
@@ -290,6 +291,66 @@ static void test_directories(void)
     CHECK(xd_private_dir(at("plink"), err, sizeof(err)) == -EPERM && strstr(err, "symbolic link"));
 }
 
+/* The access time of path after one 4k read of it through a device of
+ * type with update_access_time=update; -1 when a step failed. The file's
+ * atime is first set a day behind its mtime, so a read that may touch it
+ * (relatime, the usual mount) does. */
+static long long atime_after_read(const char *type, const char *path, const char *update)
+{
+    struct timespec times[2] = {{.tv_sec = 1000000000}, {.tv_nsec = UTIME_OMIT}};
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    char err[XD_ERRLEN] = "", buf[4096];
+    struct stat st;
+    int rc = cfg ? 0 : -ENOMEM;
+    rc = rc ? rc : xd_config_set(cfg, "storage_type", type, "test", err, sizeof(err));
+    rc = rc ? rc : xd_config_set(cfg, "update_access_time", update, "test", err, sizeof(err));
+    rc = rc ? rc : xd_open(&dev, cfg, 4, err, sizeof(err));
+    rc = rc ? rc : xd_file_open(dev, path, 0, 0, &f, err, sizeof(err));
+    rc = rc ? rc : utimensat(AT_FDCWD, path, times, 0) ? -errno : 0;
+    rc = rc ? rc : xd_read(dev, f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) ? 0 : -EIO;
+    rc = rc ? rc : stat(path, &st) ? -errno : 0;
+    CHECK_MSG(!rc, "%s read with update_access_time=%s: %s %s", type, update, strerror(-rc), err);
+    if (f)
+        xd_file_close(dev, f);
+    if (dev)
+        xd_close(dev);
+    xd_config_free(cfg);
+    return rc ? -1 : (long long)st.st_atim.tv_sec;
+}
+
+/* Data files are opened O_NOATIME unless update_access_time=true: a read
+ * leaves the atime alone. Where even the kernel's own reads leave it (a
+ * noatime mount) only the first half can be told. */
+static void test_noatime(void)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/atime.dat", base);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, 65536) == 0);
+    if (fd >= 0)
+        close(fd);
+    static const char *const types[] = {"regular", "mmap"};
+    for (unsigned i = 0; i < 2; i++) {
+        CHECK_MSG(atime_after_read(types[i], path, "false") == 1000000000,
+                  "%s: a read moved the atime with update_access_time=false", types[i]);
+    }
+    /* pread through a plain descriptor: does this mount update atime at all? */
+    struct timespec times[2] = {{.tv_sec = 1000000000}, {.tv_nsec = UTIME_OMIT}};
+    char buf[4096];
+    struct stat st;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    CHECK(fd >= 0 && !utimensat(AT_FDCWD, path, times, 0) && pread(fd, buf, 4096, 0) == 4096 &&
+          !fstat(fd, &st));
+    if (fd >= 0)
+        close(fd);
+    if (st.st_atim.tv_sec == 1000000000)
+        return;
+    CHECK_MSG(atime_after_read("regular", path, "true") > 1000000000,
+              "regular: a read left the atime with update_access_time=true");
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/xdtest-fileutil-XXXXXX";
@@ -307,6 +368,7 @@ int main(void)
     test_planted_temp_names(dirfd);
     test_lock_removed(dirfd);
     test_directories();
+    test_noatime();
     close(dirfd);
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_result();

@@ -338,6 +338,8 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = f->fd;
         f->fd = -1;
     }
+    if (!rc && !cfg->update_access_time)
+        xd_fd_noatime(f->fd);
     if (!rc)
         rc = ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
     if (!rc && (flags & XD_OPEN_CREATE) && !ro)
