@@ -36,6 +36,11 @@ SIM=${XD_CACHESIM:-$PWD/build/xdcachesim}
 TARGET=1.0
 
 die() { echo "perf: $*" >&2; exit 1; }
+# shellcheck source=scripts/fio-clock.sh
+. scripts/fio-clock.sh
+FIO_CLOCK=$(fio_clock_option) || exit 1
+# every fio run below, both sides of every pair, on the one clock
+fio() { command fio "$FIO_CLOCK" "$@"; }
 [ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
 [ "$(stat -f -c %T "$DISK_DIR")" != tmpfs ] || die "PERF_DISK_DIR=$DISK_DIR is a tmpfs; O_DIRECT rows need a disk file system"
 
@@ -123,8 +128,8 @@ lay_out "$DISK_FILE"
 
 printf 'machine: %s, %s cores, kernel %s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$(nproc)" "$(uname -r)"
-printf 'xdevice vs fio %s, 4k random read, %ss x %s pairs; IOPS medians, ratio median/min/max over pairs\n' \
-    "$(fio --version)" "$RUNTIME" "$REPS"
+printf 'xdevice vs fio %s (%s on both sides), 4k random read, %ss x %s pairs; IOPS medians, ratio median/min/max over pairs\n' \
+    "$(command fio --version)" "$FIO_CLOCK" "$RUNTIME" "$REPS"
 header
 shm="--filename=$SHM_FILE"
 run_pair "regular+io_uring qd32 | io_uring qd32 (shm)" \

@@ -84,6 +84,9 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 die() { echo "regress: $*" >&2; exit 2; }
+# shellcheck source=scripts/fio-clock.sh
+. scripts/fio-clock.sh
+FIO_CLOCK=$(fio_clock_option) || exit 2
 say() { echo "regress: $*" >&2; }
 # Builds here take no variables from an outer make (`make regress X=...`
 # would otherwise hand them to every sub-make); -j is given explicitly.
@@ -207,7 +210,7 @@ trap 'rm -rf "$DATA_SHM" "$DATA_DISK"' EXIT
     echo "base: $BASE_DESC"
     echo "new:  working tree${NEW_CFLAGS:+ with CFLAGS=$NEW_CFLAGS} ($(git describe --always --dirty 2> /dev/null || echo '?'))"
     echo "jobs: ${JOBS[*]}"
-    echo "reps: $REPS, runtime: $RUNTIME, $(fio --version), $(uname -srm), $NCPU CPUs"
+    echo "reps: $REPS, runtime: $RUNTIME, $(fio --version) ($FIO_CLOCK), $(uname -srm), $NCPU CPUs"
 } > "$OUT/run.txt"
 
 # pin_to CPU: the command prefix that keeps a run on that CPU (none when
@@ -227,7 +230,7 @@ run_job() {
     [ -n "${6:-}" ] && pin=$(pin_to "$6")
     XD_ENGINE=$engine XD_REGRESS_SHM=$DATA_SHM XD_REGRESS_DISK=$DATA_DISK \
         XD_REGRESS_RUNTIME=${5:-$RUNTIME} \
-        $pin fio --output-format=json --output="$json" "$job" > "$log" 2>&1 \
+        $pin fio "$FIO_CLOCK" --output-format=json --output="$json" "$job" > "$log" 2>&1 \
         || die "fio $job ($side) failed, see $log"
     [ -s "$log" ] || rm -f "$log"
 }
