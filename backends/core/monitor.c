@@ -372,9 +372,13 @@ static void monitor_start_health(struct xd_monitor *m)
 
 int xd_monitor_poll(struct xd_monitor *m)
 {
+    /* nothing to look at (no config to follow, no records, no health
+     * checks): spare the clock read, since fio calls this per request */
+    if (!m || (!m->watch && !m->next_stats_ns && !m->next_health_ns))
+        return 0;
     uint64_t now = xd_now_ns();
     int did = 0;
-    if (!m || now < m->next_tick_ns)
+    if (now < m->next_tick_ns)
         return 0;
     m->next_tick_ns = now + MONITOR_TICK_NS;
     if (m->watch)
