@@ -294,6 +294,11 @@ XD_API const struct xd_config *xd_dev_config(const struct xd_dev *dev);
                                       or every request is copied through a bounce buffer */
 /* What the device's chain can do, as XD_CAP_* bits, so callers never probe by failing. */
 XD_API unsigned xd_dev_caps(const struct xd_dev *dev);
+/* The same for a file at path (it need not exist yet): without XD_CAP_ASYNC
+ * where every request on such a file completes within xd_submit whatever
+ * the async mode (the regular type's files on a tmpfs or ramfs, which it
+ * reads and writes inline), so a caller can drive it as a sync device. */
+XD_API unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
  * auto_mount needs root; using /dev/shm/xdevice-UID ...", or that it mounted
  * a tmpfs its last user will unmount); NULL when none. */

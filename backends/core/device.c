@@ -123,6 +123,14 @@ int xd_chain_reload(struct xd_layer *top, const struct xd_config *before)
     return 0;
 }
 
+/* Only the layer right below answers: one without the hook, or one that
+ * cannot say, may hold requests whatever lies under it. */
+bool xd_below_inline_at(struct xd_layer *layer, const char *path)
+{
+    struct xd_layer *l = layer->lower;
+    return l && l->ops->inline_at && l->ops->inline_at(l, path);
+}
+
 int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
 {
     struct xd_layer *l = layer->lower;
@@ -205,6 +213,17 @@ static char *dev_resolve_path(const struct xd_dev *dev, const char *path)
     if (asprintf(&full, "%s/%s", base, path) < 0)
         return NULL;
     return full;
+}
+
+unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path)
+{
+    unsigned caps = xd_chain_caps(dev->top);
+    char *full = dev_resolve_path(dev, path);
+    struct xd_layer *top = dev->top;
+    if (full && top && top->ops->inline_at && top->ops->inline_at(top, full))
+        caps &= ~XD_CAP_ASYNC;
+    free(full);
+    return caps;
 }
 
 int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,

@@ -62,6 +62,11 @@ struct xd_ops {
     /* --- optional hooks: each answers for its own layer only ------------ */
     /* XD_CAP_* bits of the chain from here down, given below's (bottom up). */
     unsigned (*caps)(struct xd_layer *layer, unsigned below);
+    /* true when every request this layer is given for a file at path
+     * completes within its submit (asking the layers below, through
+     * xd_below_inline_at, where it passes requests on). Absent: requests may
+     * stay in flight. xd_dev_caps_at drops XD_CAP_ASYNC on it. */
+    bool (*inline_at)(struct xd_layer *layer, const char *path);
     /* Append the layer's figures to the "layers" object (top down). */
     void (*stats_json)(struct xd_layer *layer, struct xd_json *j);
     /* The stats layer's running figures (the first layer that has them). */
@@ -210,6 +215,7 @@ const struct xd_stats_snapshot *xd_chain_stats_snapshot(struct xd_layer *top);
 int xd_chain_invalidate(struct xd_layer *top, struct xd_file *file);
 int xd_chain_reload(struct xd_layer *top, const struct xd_config *before);
 /* What a layer asks of the layers below it; -ENOTTY when none can answer. */
+bool xd_below_inline_at(struct xd_layer *layer, const char *path);
 int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off);
 int xd_below_space(struct xd_layer *layer, struct xd_file *file, struct xd_space *out);
 int xd_below_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,

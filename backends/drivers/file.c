@@ -171,6 +171,11 @@ static int file_open_flags(const struct file_driver *d, unsigned flags)
     return oflags;
 }
 
+static bool file_system_in_memory(const struct statfs *sfs)
+{
+    return sfs->f_type == TMPFS_MAGIC || sfs->f_type == RAMFS_MAGIC;
+}
+
 static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned flags,
                         uint64_t size, char *err, size_t errlen)
 {
@@ -209,7 +214,7 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
     }
     file_fit_readahead(d, fs, false);
     struct statfs sfs;
-    fs->in_memory = !fstatfs(fd, &sfs) && (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+    fs->in_memory = !fstatfs(fd, &sfs) && file_system_in_memory(&sfs);
     if (fs->in_memory && d->io.align) {
         /* recent kernels accept O_DIRECT on tmpfs, where it bypasses nothing */
         xd_errf(err, errlen, "%s: on a tmpfs, where O_DIRECT bypasses no cache (direct type or use_direct_io=true); allowed: a disk file system such as ext4 or xfs", path);
@@ -456,6 +461,29 @@ static int file_invalidate_hook(struct xd_layer *layer, struct xd_file *file)
     return file_invalidate(layer->priv, file, layer->level);
 }
 
+/* With no queue every request is done inline; with one, a file in memory
+ * still is (file_submit marks its requests XD_REQ_SYNC). A file not made
+ * yet is asked about through its directory. */
+static bool file_inline_at(struct xd_layer *layer, const char *path)
+{
+    const struct file_driver *d = layer->priv;
+    struct statfs sfs;
+    if (!d->io.queue)
+        return true;
+    if (!statfs(path, &sfs))
+        return file_system_in_memory(&sfs);
+    char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+    bool in_memory = false;
+    if (slash) {
+        slash[slash == dir] = '\0'; /* "/name" lives in "/" */
+        in_memory = !statfs(dir, &sfs) && file_system_in_memory(&sfs);
+    } else if (dir) {
+        in_memory = !statfs(".", &sfs) && file_system_in_memory(&sfs);
+    }
+    free(dir);
+    return in_memory;
+}
+
 static int file_reload(struct xd_layer *layer, const struct xd_config *before)
 {
     struct file_driver *d = layer->priv;
@@ -471,7 +499,7 @@ static int file_reload(struct xd_layer *layer, const struct xd_config *before)
     .file_size = file_file_size, .submit = file_submit, .commit = file_commit,                   \
     .reap = file_reap, .caps = file_caps, .stats_json = file_stats_hook,                         \
     .invalidate = file_invalidate_hook, .reload = file_reload, .seek = file_seek,                \
-    .space = file_space, .identity = file_identity
+    .space = file_space, .identity = file_identity, .inline_at = file_inline_at
 
 const struct xd_ops xd_file_ops = {FILE_DRIVER_OPS};
 

@@ -113,6 +113,12 @@ static int stats_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
     return n;
 }
 
+/* The stats layer never holds a request: inline when the layer below is. */
+static bool stats_inline_at(struct xd_layer *layer, const char *path)
+{
+    return xd_below_inline_at(layer, path);
+}
+
 static const struct xd_stats_snapshot *stats_snapshot(struct xd_layer *layer)
 {
     const struct stats_layer *s = layer->priv;
@@ -141,6 +147,7 @@ const struct xd_ops xd_stats_ops = {
     .close = stats_close,
     .submit = stats_submit,
     .reap = stats_reap,
+    .inline_at = stats_inline_at,
     .stats_snapshot = stats_snapshot,
     .stats_json = stats_json,
     .reload = stats_reload,

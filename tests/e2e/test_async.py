@@ -57,6 +57,54 @@ def test_sync_caps_depth_at_one(engine, tmp_path, disk_dir):
     assert all(v == 0 for k, v in lv.items() if k != "1"), lv
 
 
+
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, async_mode):
+    """On a tmpfs the regular type serves every request inline in any async
+    mode: the job is driven as a sync engine (depth 1), with a completion
+    latency of its own (issue_time stamped before the request, not after),
+    and without fio's "capped at 1" note in the JSON stream."""
+    r = run_fio(
+        fio_job(
+            engine,
+            name="inline",
+            xd={"type": "regular", "async": async_mode},
+            directory=shm_dir,
+            rw="randrw",
+            bs="4k",
+            size=8 * MiB,
+            iodepth=DEPTH,
+            verify="crc32c",
+            verify_fatal=1,
+        ),
+        tmp_path,
+    )
+    job = r.data["jobs"][0]
+    lv = levels(job)
+    assert lv["1"] == pytest.approx(100.0), f"{async_mode} on a tmpfs file reached depth > 1: {lv}"
+    assert job["write"]["clat_ns"]["mean"] > 0 and job["write"]["clat_ns"]["min"] > 0, job["write"]["clat_ns"]
+    assert "capped at 1" not in r.text, r.text
+
+
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+def test_tmpfs_and_disk_files_keep_the_queue(engine, tmp_path, shm_dir, disk_dir, async_mode):
+    """One file of the job on a disk: the job stays async and reaches depth."""
+    r = run_fio(
+        fio_job(
+            engine,
+            name="mixed",
+            xd={"type": "regular", "async": async_mode},
+            filename=f"{shm_dir}/a:{disk_dir}/b",
+            rw="randwrite",
+            bs="4k",
+            size=16 * MiB,
+            iodepth=DEPTH,
+        ),
+        tmp_path,
+    )
+    lv = levels(r.data["jobs"][0])
+    assert lv["32"] > 0, f"a job with a disk file never reached depth 32: {lv}"
+
 def direct_randread(engine, tmp_path, disk_dir, **extra):
     r = run_fio(
         fio_job(
