@@ -1135,6 +1135,15 @@ static const char *tmpfs_path_below(struct xd_layer *layer, const struct xd_file
     return tf ? tf->data_path : NULL;
 }
 
+/* Every file lives in the layer's tmpfs directory, whatever path says, and
+ * the layer itself does its work (a backup at fsync) within submit: ask
+ * the layer below about that directory. */
+static bool tmpfs_inline_at(struct xd_layer *layer, const char *path)
+{
+    const struct tmpfs_layer *t = layer->priv;
+    return xd_below_inline_at(layer, t->dir);
+}
+
 static const char *tmpfs_notice(struct xd_layer *layer)
 {
     struct tmpfs_layer *t = layer->priv;
@@ -1163,6 +1172,7 @@ const struct xd_ops xd_tmpfs_ops = {
     .reap = tmpfs_reap,
     .notice = tmpfs_notice,
     .path_below = tmpfs_path_below,
+    .inline_at = tmpfs_inline_at,
     .stats_json = tmpfs_stats_hook,
     .reload = tmpfs_reload,
 };

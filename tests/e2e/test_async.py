@@ -59,17 +59,19 @@ def test_sync_caps_depth_at_one(engine, tmp_path, disk_dir):
 
 
 @pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
-def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, async_mode):
+@pytest.mark.parametrize("xd_type", ["regular", "tmpfs"])
+def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, async_mode, xd_type):
     """On a tmpfs the regular type serves every request inline in any async
-    mode: the job is driven as a sync engine (depth 1), with a completion
-    latency of its own (issue_time stamped before the request, not after),
-    and without fio's "capped at 1" note in the JSON stream."""
+    mode, and so does the tmpfs type (its copies live on a tmpfs): the job
+    is driven as a sync engine (depth 1), with a completion latency of its
+    own (issue_time stamped before the request, not after), and without
+    fio's "capped at 1" note in the JSON stream."""
     r = run_fio(
         fio_job(
             engine,
             name="inline",
-            xd={"type": "regular", "async": async_mode},
-            directory=shm_dir,
+            xd={"type": xd_type, "async": async_mode},
+            directory=shm_dir if xd_type == "regular" else disk_dir,
             rw="randrw",
             bs="4k",
             size=8 * MiB,
