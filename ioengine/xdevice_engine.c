@@ -428,7 +428,8 @@ struct fio_xd_job {
     bool all_queued;
     /* Driven as a sync engine at iodepth > 1, without fio's FIO_SYNCIO
      * (whose note, "queue depth will be capped at 1", would go to the
-     * stream fio's JSON goes to): queue stamps issue_time itself. */
+     * stream fio's JSON goes to): queue stamps issue_time itself and
+     * records slat, so slat + clat = lat as for the async jobs. */
     bool stamps_issue;
     struct xd_req **ready;
     unsigned nready;
@@ -746,8 +747,11 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     req->buf = io_u->xfer_buf;
     req->len = io_u->xfer_buflen;
     req->off = io_u->offset;
-    if (job->stamps_issue && fio_fill_issue_time(td))
+    if (job->stamps_issue && fio_fill_issue_time(td)) {
+        /* as commit does for a queued request: slat + clat = lat */
         fio_gettime(&io_u->issue_time, NULL);
+        io_u_queued(td, io_u);
+    }
     int rc = xd_submit(job->dev, req);
     if (rc == -EBUSY)
         return FIO_Q_BUSY;

@@ -84,7 +84,10 @@ def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, asy
     job = r.data["jobs"][0]
     lv = levels(job)
     assert lv["1"] == pytest.approx(100.0), f"{async_mode} on a tmpfs file reached depth > 1: {lv}"
-    assert job["write"]["clat_ns"]["mean"] > 0 and job["write"]["clat_ns"]["min"] > 0, job["write"]["clat_ns"]
+    w = job["write"]
+    assert w["clat_ns"]["mean"] > 0 and w["clat_ns"]["min"] > 0, w["clat_ns"]
+    # fio's t0015 check: mean slat + mean clat = mean lat
+    assert abs(w["slat_ns"]["mean"] + w["clat_ns"]["mean"] - w["lat_ns"]["mean"]) <= 1, w
     assert "capped at 1" not in r.text, r.text
 
 
