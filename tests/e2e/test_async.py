@@ -19,13 +19,21 @@ def levels(job):
 
 
 @pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
-def test_regular_async_depth(engine, tmp_path, disk_dir, async_mode):
+@pytest.mark.parametrize("files", ["disk", "tmpfs and disk"])
+def test_regular_async_depth(engine, tmp_path, disk_dir, request, async_mode, files):
+    """Disk files keep the queue; so does a job with one file on a tmpfs and
+    one on a disk (only a job whose every file is served inline runs as a
+    sync engine, test_tmpfs_file_runs_as_sync_engine)."""
+    if files == "disk":
+        where = {"directory": disk_dir}
+    else:
+        where = {"filename": f"{request.getfixturevalue('shm_dir')}/a:{disk_dir}/b"}
     r = run_fio(
         fio_job(
             engine,
             name="depth",
             xd={"type": "regular", "async": async_mode},
-            directory=disk_dir,
+            **where,
             rw="randwrite",
             bs="4k",
             size=16 * MiB,
@@ -90,25 +98,6 @@ def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, asy
     assert abs(w["slat_ns"]["mean"] + w["clat_ns"]["mean"] - w["lat_ns"]["mean"]) <= 1, w
     assert "capped at 1" not in r.text, r.text
 
-
-@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
-def test_tmpfs_and_disk_files_keep_the_queue(engine, tmp_path, shm_dir, disk_dir, async_mode):
-    """One file of the job on a disk: the job stays async and reaches depth."""
-    r = run_fio(
-        fio_job(
-            engine,
-            name="mixed",
-            xd={"type": "regular", "async": async_mode},
-            filename=f"{shm_dir}/a:{disk_dir}/b",
-            rw="randwrite",
-            bs="4k",
-            size=16 * MiB,
-            iodepth=DEPTH,
-        ),
-        tmp_path,
-    )
-    lv = levels(r.data["jobs"][0])
-    assert lv["32"] > 0, f"a job with a disk file never reached depth 32: {lv}"
 
 def direct_randread(engine, tmp_path, disk_dir, **extra):
     r = run_fio(
