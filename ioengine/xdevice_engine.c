@@ -747,14 +747,14 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     req->buf = io_u->xfer_buf;
     req->len = io_u->xfer_buflen;
     req->off = io_u->offset;
-    if (job->stamps_issue && fio_fill_issue_time(td)) {
-        /* as commit does for a queued request: slat + clat = lat */
+    bool stamp = job->stamps_issue && fio_fill_issue_time(td);
+    if (stamp)
         fio_gettime(&io_u->issue_time, NULL);
-        io_u_queued(td, io_u);
-    }
     int rc = xd_submit(job->dev, req);
     if (rc == -EBUSY)
         return FIO_Q_BUSY;
+    if (stamp) /* its slat, as commit records for a queued one: slat + clat = lat */
+        io_u_queued(td, io_u);
     if (!job->all_queued) {
         if (rc != XD_DONE)
             fio_xd_wait_one(job, req);
