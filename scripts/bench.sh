@@ -28,6 +28,9 @@ cd "$(dirname "$0")/.."
 
 # make bench HOSTS=FILE: the bench on every fio server in FILE instead
 if [ -n "${HOSTS:-}" ]; then exec bash scripts/bench-hosts.sh "$HOSTS"; fi
+# shellcheck source=scripts/fio-clock.sh
+. scripts/fio-clock.sh
+FIO_CLOCK=$(fio_clock_option) || exit 2 # xdevice and its reference on one fio clock
 
 case ${BENCH:-quick} in
     quick) size=64m runtime=250ms log_msec=50 ;;
@@ -146,7 +149,7 @@ run_fio() {
     [ "$rep" -eq 1 ] && parts+=(jobs/bench/logs.options)
     cat "${parts[@]}" jobs/bench/workloads.fio > "$job"
     sync
-    BENCH_LOG=$out/logs/$label fio "$job" --output-format=json+,terse --output="$out/$label.r$rep.raw"
+    BENCH_LOG=$out/logs/$label fio "$FIO_CLOCK" "$job" --output-format=json+,terse --output="$out/$label.r$rep.raw"
     grep '^3;' "$out/$label.r$rep.raw" > "$out/$label.r$rep.terse" || true
     grep -v '^3;' "$out/$label.r$rep.raw" > "$out/$label.r$rep.json" || true
     rm -f "$out/$label.r$rep.raw"

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# fio-clock.sh - sourced by perf.sh and regress.sh: one clock for every fio
-# run they compare.
+# fio-clock.sh - sourced by perf.sh, regress.sh and bench.sh: one clock for
+# every fio run they compare.
 #
 # Left to itself fio picks its clock at each start: the TSC when a short
 # test finds it monotonic across CPUs, else clock_gettime. On a VM that test
