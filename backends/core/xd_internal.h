@@ -62,10 +62,11 @@ struct xd_ops {
     /* --- optional hooks: each answers for its own layer only ------------ */
     /* XD_CAP_* bits of the chain from here down, given below's (bottom up). */
     unsigned (*caps)(struct xd_layer *layer, unsigned below);
-    /* true when every request this layer is given for a file at path
-     * completes within its submit (asking the layers below, through
-     * xd_below_inline_at, where it passes requests on). Absent: requests may
-     * stay in flight. xd_dev_caps_at drops XD_CAP_ASYNC on it. */
+    /* true when every request this layer is given for a file at path (or
+     * in path, a directory) completes within its submit (asking the layers
+     * below, through xd_below_inline_at, where it passes requests on).
+     * Absent: requests may stay in flight. xd_dev_caps_at drops
+     * XD_CAP_ASYNC on it. */
     bool (*inline_at)(struct xd_layer *layer, const char *path);
     /* Append the layer's figures to the "layers" object (top down). */
     void (*stats_json)(struct xd_layer *layer, struct xd_json *j);

@@ -463,15 +463,19 @@ static int file_invalidate_hook(struct xd_layer *layer, struct xd_file *file)
 
 /* With no queue every request is done inline; with one, a file in memory
  * still is (file_submit marks its requests XD_REQ_SYNC). A file not made
- * yet is asked about through its directory. */
+ * yet is asked about through its directory, and a directory (the tmpfs
+ * layer's) stands for the files in it; a device node never counts (/dev
+ * is a tmpfs too, and what its nodes name is not in memory). */
 static bool file_inline_at(struct xd_layer *layer, const char *path)
 {
     const struct file_driver *d = layer->priv;
     struct statfs sfs;
+    struct stat st;
     if (!d->io.queue)
         return true;
-    if (!statfs(path, &sfs))
-        return file_system_in_memory(&sfs);
+    if (!stat(path, &st))
+        return (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) && !statfs(path, &sfs) &&
+               file_system_in_memory(&sfs);
     char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
     bool in_memory = false;
     if (slash) {

@@ -351,6 +351,36 @@ static void test_noatime(void)
               "regular: a read left the atime with update_access_time=true");
 }
 
+/* xd_dev_caps_at: under io_uring a regular file on a tmpfs (existing or
+ * not yet made) is served inline, so it has no XD_CAP_ASYNC; a file on
+ * the disk keeps it, and so does a device node, although /dev is a tmpfs. */
+static void test_caps_at(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = NULL;
+    char err[XD_ERRLEN] = "", shm[] = "/dev/shm/xdtest-capsat-XXXXXX", path[PATH_MAX + 16];
+    int rc = cfg ? 0 : -ENOMEM;
+    rc = rc ? rc : xd_config_set(cfg, "async", "io_uring", "test", err, sizeof(err));
+    rc = rc ? rc : xd_open(&dev, cfg, 8, err, sizeof(err));
+    xd_config_free(cfg);
+    if (rc == -ENOSYS || rc == -EPERM || !mkdtemp(shm)) { /* no io_uring, or no /dev/shm */
+        if (dev)
+            xd_close(dev);
+        return;
+    }
+    CHECK_MSG(!rc, "xd_open: %s", err);
+    if (rc)
+        return;
+    CHECK(xd_dev_caps(dev) & XD_CAP_ASYNC);
+    snprintf(path, sizeof(path), "%s/not-yet", shm);
+    CHECK_MSG(!(xd_dev_caps_at(dev, path) & XD_CAP_ASYNC), "%s: still async", path);
+    snprintf(path, sizeof(path), "%s/disk.dat", base);
+    CHECK_MSG(xd_dev_caps_at(dev, path) & XD_CAP_ASYNC, "%s: inline", path);
+    CHECK_MSG(xd_dev_caps_at(dev, "/dev/null") & XD_CAP_ASYNC, "/dev/null: inline");
+    rmdir(shm);
+    xd_close(dev);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/xdtest-fileutil-XXXXXX";
@@ -369,6 +399,7 @@ int main(void)
     test_lock_removed(dirfd);
     test_directories();
     test_noatime();
+    test_caps_at();
     close(dirfd);
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_result();
