@@ -42,7 +42,9 @@
  * a multithreaded process (fio always is one) glibc turns asynchronous
  * cancellation on and off around each of these calls, about 1% of a cached
  * 4k read in a profile here. Nothing in xdevice or fio cancels a thread, so
- * these are plain system calls. Same contract: -1 with errno. */
+ * these are plain system calls. Same contract: -1 with errno. The
+ * offset of pread64/pwrite64 is one argument on the 64-bit ABIs xdevice is
+ * built for (a 32-bit one would split it in two). */
 static inline ssize_t fdio_pread(int fd, void *buf, size_t len, uint64_t off)
 {
     return syscall(SYS_pread64, fd, buf, len, (off_t)off);
