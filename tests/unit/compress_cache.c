@@ -112,6 +112,20 @@ static void write_blocks(struct xd_dev *dev, struct xd_file *f, uint64_t from, u
     free(buf);
 }
 
+/* A new container of bytes at path, every block written as version 1, and
+ * closed again, so the next device starts with nothing decoded. */
+static bool lay_out(const char *path, uint64_t bytes, const char *const *kv)
+{
+    struct xd_dev *dev;
+    struct xd_file *f;
+    if (!open_file(&dev, &f, path, bytes, kv))
+        return false;
+    write_blocks(dev, f, 0, bytes / BLK, 1);
+    xd_file_close(dev, f);
+    xd_close(dev);
+    return true;
+}
+
 /* The version block b reads as through dev (-1: not a whole tagged block,
  * -2: all zeros, -3: the read failed). */
 static long long read_version(struct xd_dev *dev, struct xd_file *f, uint64_t b)
@@ -137,11 +151,8 @@ static void case_hits(void)
     struct xd_dev *dev;
     struct xd_file *f;
     path_of(path, "hits.ctr");
-    if (!open_file(&dev, &f, path, 8 * CS, NULL))
+    if (!lay_out(path, 8 * CS, NULL))
         return;
-    write_blocks(dev, f, 0, 8 * CS / BLK, 1);
-    xd_file_close(dev, f);
-    xd_close(dev);
 
     /* a fresh device: nothing decoded yet */
     if (!open_file(&dev, &f, path, 0, NULL))
@@ -292,11 +303,8 @@ static void case_eviction(void)
     struct xd_file *f;
     static const char *const small[] = {"compress_cache_size", "256k", NULL}; /* 4 chunks */
     path_of(path, "evict.ctr");
-    if (!open_file(&dev, &f, path, 32 * CS, small))
+    if (!lay_out(path, 32 * CS, small))
         return;
-    write_blocks(dev, f, 0, 32 * CS / BLK, 1);
-    xd_file_close(dev, f);
-    xd_close(dev);
     if (!open_file(&dev, &f, path, 0, small))
         return;
     for (uint64_t c = 0; c < 4; c++) /* fills it: chunks 0..3, the hand at 0 */
@@ -446,14 +454,9 @@ static void *t_reader(void *p)
 static void case_threads(void)
 {
     char path[PATH_MAX];
-    struct xd_dev *dev;
-    struct xd_file *f;
     path_of(path, "threads.ctr");
-    if (!open_file(&dev, &f, path, T_CHUNKS * CS, NULL))
+    if (!lay_out(path, T_CHUNKS * CS, NULL))
         return;
-    write_blocks(dev, f, 0, T_BLOCKS, 1);
-    xd_file_close(dev, f);
-    xd_close(dev);
 
     pthread_t w, r[T_READERS];
     struct t_arg wa = {.path = path}, ra[T_READERS];
