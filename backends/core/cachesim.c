@@ -144,6 +144,99 @@ static uint64_t heap_pop(struct sim_heap *h)
     return top;
 }
 
+/* --- perfect LFU ------------------------------------------------------------- */
+
+/* A heap entry: (count << 32 | when) of a block's latest access, the
+ * access's index naming the block (t->ids[when]); complemented so the
+ * max-heap surfaces the least counted, then the least recent. An entry is
+ * stale once its block has been accessed again or evicted. */
+struct lfu_state {
+    const struct xd_sim_trace *t;
+    uint32_t *count, *last; /* by id: accesses so far, index of the latest */
+    bool *resident;
+    struct sim_heap heap;
+};
+
+static int lfu_note(struct lfu_state *s, uint32_t id, uint32_t when)
+{
+    s->count[id]++;
+    s->last[id] = when;
+    return heap_push(&s->heap, ~((uint64_t)s->count[id] << 32 | when));
+}
+
+static bool lfu_current(const struct lfu_state *s, uint64_t entry)
+{
+    uint32_t when = (uint32_t)~entry, id = s->t->ids[when];
+    return s->resident[id] && s->last[id] == when;
+}
+
+/* Hits push entries without popping any: past 4 per resident, drop the
+ * stale ones and rebuild, so the heap stays within a few times the cache. */
+static void lfu_compact(struct lfu_state *s, uint32_t capacity)
+{
+    struct sim_heap *h = &s->heap;
+    if (h->n < 4 * (size_t)capacity + 1024)
+        return;
+    size_t kept = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (lfu_current(s, h->v[i]))
+            h->v[kept++] = h->v[i];
+    h->n = 0;
+    for (size_t i = 0; i < kept; i++) /* in place: cannot grow, cannot fail */
+        (void)heap_push(h, h->v[i]);
+}
+
+static void lfu_evict(struct lfu_state *s)
+{
+    for (;;) {
+        uint64_t top = heap_pop(&s->heap);
+        if (lfu_current(s, top)) {
+            s->resident[s->t->ids[(uint32_t)~top]] = false;
+            return;
+        }
+    }
+}
+
+int xd_sim_lfu(const struct xd_sim_trace *t, uint32_t capacity, struct xd_sim_result *out)
+{
+    if (t->n >= UINT32_MAX)
+        return -E2BIG;
+    size_t nids = t->nids ? t->nids : 1;
+    struct lfu_state s = {.t = t,
+                          .count = calloc(nids, sizeof(*s.count)),
+                          .last = calloc(nids, sizeof(*s.last)),
+                          .resident = calloc(nids, sizeof(*s.resident))};
+    uint32_t resident = 0;
+    int rc = s.count && s.last && s.resident ? 0 : -ENOMEM;
+    *out = (struct xd_sim_result){0};
+    for (size_t i = 0; i < t->n && !rc; i++) {
+        uint32_t id = t->ids[i];
+        if (t->ops[i] == XD_TRACE_TRIM) {
+            resident -= s.resident[id];
+            s.resident[id] = false;
+            continue;
+        }
+        if (t->ops[i] == XD_TRACE_READ) {
+            out->reads++;
+            out->hits += s.resident[id];
+        }
+        if (!s.resident[id]) {
+            if (resident == capacity)
+                lfu_evict(&s);
+            else
+                resident++;
+            s.resident[id] = true;
+        }
+        rc = lfu_note(&s, id, (uint32_t)i);
+        lfu_compact(&s, capacity);
+    }
+    free(s.count);
+    free(s.last);
+    free(s.resident);
+    free(s.heap.v);
+    return rc;
+}
+
 /* next[i]: when ids[i] is accessed next (a trim ends its use), or a value
  * past the trace unique to the id when never. */
 static uint32_t *sim_next_use(const struct xd_sim_trace *t)

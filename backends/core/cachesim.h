@@ -49,6 +49,16 @@ struct xd_sim_result {
 /* Replay with an xd_cp policy (enum xd_cp_kind) of capacity blocks. 0 or -ENOMEM. */
 int xd_sim_policy(const struct xd_sim_trace *t, int kind, uint32_t capacity,
                   struct xd_sim_result *out);
+/* Replay with perfect LFU (Breslau et al.'s "Perfect-LFU"): every block's
+ * accesses are counted from the start of the trace, evicted or not, and a
+ * miss evicts the resident counted least (the least recently used among
+ * equals). Online, with unbounded memory for the counts: on independent
+ * draws (fio's zipf and pareto reads) it learns the most probable blocks
+ * as fast as counting can, which is what the layer's frequency sketch
+ * approximates in bounded memory; MIN, which knows the future, is beyond
+ * any online policy. capacity >= 1. 0, -E2BIG (a trace of 2^32 accesses
+ * or more) or -ENOMEM. */
+int xd_sim_lfu(const struct xd_sim_trace *t, uint32_t capacity, struct xd_sim_result *out);
 /* Replay with Belady's MIN: on a miss with the cache full, evict the
  * resident block whose next access is furthest away (next-use times come
  * from one backward pass). Every access that misses is inserted, as the
