@@ -21,5 +21,39 @@ def test_torture_slice(engine, shm_dir, i, stype):
     base = _disk_base()
     assert base, "no disk directory for the torture data"
     ok, msg, _ = torture.run_case(case, engine, base, str(shm_dir))
-    assert ok, (f"{case.describe()}\n{msg}\n"
-                f"replay: {torture.replay(case, [stype])}")
+    # judged, not excused by the oracle: the slice keeps its coverage
+    assert ok and not msg, (f"{case.describe()}\n{msg}\n"
+                            f"replay: {torture.replay(case, [stype])}")
+
+
+def unverifiable_case():
+    """A job fio cannot verify with its own engines: time_based randrw with
+    bs_unaligned at iodepth 8 (writes of different sizes overlap in flight)."""
+    case = torture.Case(SEED, ["regular"])
+    case.mode, case.rw, case.bs, case.iodepth, case.numjobs = "libaio", "randrw", "unaligned", 8, 1
+    case.time_based, case.reload, case.read_cache, case.fsync = True, False, False, 0
+    case.shared_file, case.verify, case.size_kib = False, "sha256", 1024
+    return case
+
+
+def test_oracle_is_fio_without_xdevice(tmp_path):
+    case = unverifiable_case()
+    work = tmp_path / "w"
+    args = torture.job_args(case, "/x/xdevice.so", work, str(tmp_path / "shm"), None)
+    ref, oracle = torture.oracle_args(case, args, work)
+    assert oracle == "libaio" and ref[-1] == "--ioengine=libaio", ref
+    assert not [a for a in ref if a.startswith("--xd_") or "xdevice.so" in a], ref
+    assert f"--directory={work / 'oracle'}" in ref and "--bs_unaligned=1" in ref, ref
+
+
+def test_case_fio_cannot_verify_is_not_judged(engine, shm_dir, tmp_path):
+    """The harness reports a job that fio's own engine fails too as not
+    judged, rather than as xdevice's failure; that engine does fail it."""
+    case = unverifiable_case()
+    work = tmp_path / "w"
+    (work / "data").mkdir(parents=True)
+    args = torture.job_args(case, engine, work, str(shm_dir), None)
+    oracle, problems = torture.run_oracle(case, args, work)
+    assert any("verif" in p or "error 84" in p for p in problems), problems
+    ok, msg, _ = torture.run_case(case, engine, str(tmp_path), str(shm_dir))
+    assert ok and (not msg or msg.startswith("not judged: fio's own libaio engine")), msg
