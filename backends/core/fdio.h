@@ -16,16 +16,21 @@ struct xd_fdio {
     struct xd_queue *queue;  /* NULL in sync mode */
     bool try_nowait;         /* io_uring, buffered: read cached data inline */
     unsigned nowait_window, nowait_misses, nowait_skip;
-    /* Requests staged or in flight, and completions reaped early while a
-     * new request waited for an overlapping one (see fdio_wait_overlaps). */
+    /* Requests staged or in flight; requests held back, in the order they
+     * came, until nothing earlier overlaps them (fdio.c, "Ordering"); and
+     * completions waiting for the next reap (reaped while a request waited
+     * for an overlapping one, or held-back requests that then ran inline). */
     struct xd_req **in_flight;
     unsigned n_in_flight, capacity;
+    struct xd_req **deferred;
+    unsigned n_deferred;
     struct xd_req **early;
     unsigned n_early;
     void *bounce;            /* grown on demand, only for unaligned O_DIRECT */
     size_t bounce_size;
     struct {
-        uint64_t nowait_hits, nowait_misses, bounced, rmw, short_retries, overlap_waits;
+        uint64_t nowait_hits, nowait_misses, bounced, rmw, short_retries, overlap_waits,
+            overlap_deferrals;
     } count;
 };
 
@@ -36,12 +41,15 @@ void xd_fdio_destroy(struct xd_fdio *io);
  * for the old value. Only while nothing is in flight. */
 void xd_fdio_set_align(struct xd_fdio *io, unsigned align);
 /* Read, write, fsync or fdatasync req on fd: XD_DONE (inline, result set) or
- * XD_QUEUED; -EBUSY when the queue is full. */
+ * XD_QUEUED; -EBUSY when the queue is full. A request that overlaps an
+ * earlier one still staged, in flight or held back is held back itself
+ * (XD_QUEUED) and started by the reap that retires the last of them. */
 int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req);
 int xd_fdio_commit(struct xd_fdio *io);
-/* Before req runs inline (a trim): send what is staged and reap, keeping
- * the completions for the next xd_fdio_reap, until no request staged or in
- * flight on fd overlaps req. 0 or -errno. xd_fdio_submit does it itself. */
+/* Before req runs inline (a trim, or a request flagged XD_REQ_SYNC): send
+ * what is staged and reap, keeping the completions for the next
+ * xd_fdio_reap, until no request staged, in flight or held back on fd
+ * overlaps req. 0 or -errno. */
 int xd_fdio_wait_overlaps(struct xd_fdio *io, int fd, const struct xd_req *req);
 /* Completions, with short transfers finished so no caller sees one. */
 int xd_fdio_reap(struct xd_fdio *io, struct xd_req **done, unsigned min, unsigned max,
