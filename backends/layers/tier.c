@@ -13,8 +13,12 @@
  * A request within one extent goes to the inner devices as one sub-request
  * per tier it needs, async when they are; reap collects completions from
  * both, waiting only on a device that has requests in flight. A request
- * spanning extents (rare: an extent is a megabyte) runs synchronously, one
- * piece per extent, and completes inline.
+ * spanning extents is cut into one such piece per extent, sent the same
+ * way and joined when the last piece is back (with small extents, 128k
+ * writes over 64 KiB extents ran on the caller's thread when pieces went
+ * one by one, at 0.6 of fio's io_uring); it runs piece by piece, inline,
+ * when there are not contexts enough for all its pieces, and when flagged
+ * XD_REQ_SYNC.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,11 +34,21 @@ struct tier_ctx {
     struct xd_req *parent;
     struct tier_file *tf;
     uint64_t ext;         /* UINT64_MAX: not tied to an extent (a sync) */
+    uint64_t off, len;    /* the part of parent this context carries */
     unsigned pending, mask;
     bool wrote;           /* raised inflight_w */
     int64_t err;
+    /* The parent's first context (itself, unless the parent spans extents)
+     * counts the pieces still out and keeps what they came back with. */
+    struct tier_ctx *head;
+    unsigned pieces;
+    bool span;
+    int64_t span_err;
+    uint64_t short_end; /* where the first short piece stopped; UINT64_MAX: none */
     struct tier_ctx *next_free;
 };
+
+#define TIER_CTX_PER_DEPTH 2
 
 struct tier_file {
     struct tier_shared *sh;
@@ -60,7 +74,7 @@ struct tier_layer {
     struct xd_dev *inner[2];
     struct tier_ctx *ctx, *free;
     struct xd_req **subs; /* scratch for inner reaps */
-    unsigned nctx, queued[2];
+    unsigned nctx, nfree, queued[2];
     void *buf;            /* write-back flushes from the data path */
     struct tier_file *files;
     uint64_t reads[2], writes[2];
@@ -81,16 +95,18 @@ static int tier_open_inner(struct tier_layer *t, struct xd_layer *layer, char *e
         if (rc)
             return rc;
     }
+    /* contexts for twice the depth, so requests spanning two extents all go
+     * async; each context has at most one sub-request per tier in flight */
+    t->nctx = TIER_CTX_PER_DEPTH * layer->dev->queue_entries;
     for (int k = 0; k < 2; k++) {
         struct xd_config *c = xd_tier_inner_config(cfg, k, false, err, errlen);
         if (!c)
             return -EINVAL;
-        int rc = xd_open(&t->inner[k], c, layer->dev->queue_entries, err, errlen);
+        int rc = xd_open(&t->inner[k], c, t->nctx, err, errlen);
         xd_config_free(c);
         if (rc)
             return rc;
     }
-    t->nctx = layer->dev->queue_entries;
     t->ctx = calloc(t->nctx, sizeof(*t->ctx));
     t->subs = calloc(t->nctx * 2, sizeof(*t->subs));
     if (!t->ctx || !t->subs)
@@ -99,6 +115,7 @@ static int tier_open_inner(struct tier_layer *t, struct xd_layer *layer, char *e
         t->ctx[i].next_free = t->free;
         t->free = &t->ctx[i];
     }
+    t->nfree = t->nctx;
     return 0;
 }
 
@@ -390,6 +407,15 @@ static void tier_ctx_put(struct tier_layer *t, struct tier_ctx *c)
 {
     c->next_free = t->free;
     t->free = c;
+    t->nfree++;
+}
+
+static struct tier_ctx *tier_ctx_take(struct tier_layer *t)
+{
+    struct tier_ctx *c = t->free;
+    t->free = c->next_free;
+    t->nfree--;
+    return c;
 }
 
 /* A sub-request of c finished; true when it was the last. */
@@ -403,25 +429,44 @@ static bool tier_sub_done(struct tier_ctx *c, int k)
     return --c->pending == 0;
 }
 
-/* The parent of c completes: its result, and the write leaves flight. */
+/* c's piece is back: the write leaves flight, its result joins the head's.
+ * Returns the parent once its last piece is back, else NULL. A spanning
+ * read stops at the first piece that came back short (end of file), as
+ * one read would. */
 static struct xd_req *tier_ctx_finish(struct tier_layer *t, struct tier_ctx *c)
 {
     struct xd_req *req = c->parent;
+    struct tier_ctx *h = c->head;
     int k = c->mask & (1u << TIER_C) ? TIER_C : TIER_H;
-    req->result = c->err ? c->err : c->sub[k].result;
+    int64_t res = c->err ? c->err : c->sub[k].result;
     if (c->wrote)
         tier_release(c->tf->sh, c->ext, TIER_C, true);
-    tier_ctx_put(t, c);
+    if (res < 0 && !h->span_err)
+        h->span_err = res;
+    else if (res >= 0 && (uint64_t)res < c->len && c->off + (uint64_t)res < h->short_end)
+        h->short_end = c->off + (uint64_t)res;
+    if (!h->span)
+        req->result = res;
+    if (c != h)
+        tier_ctx_put(t, c);
+    if (--h->pieces)
+        return NULL;
+    if (h->span)
+        req->result = h->span_err ? h->span_err
+                      : h->short_end == UINT64_MAX ? (int64_t)req->len
+                                                    : (int64_t)(h->short_end - req->off);
+    tier_ctx_put(t, h);
     return req;
 }
 
 static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
 {
     struct xd_req *parent = c->parent, *sub = &c->sub[k];
-    *sub = (struct xd_req){.op = parent->op, .file = c->tf->f[k], .buf = parent->buf,
-                           .len = parent->len, .off = parent->off, .user = c};
+    char *buf = parent->buf ? (char *)parent->buf + (c->off - parent->off) : NULL;
+    *sub = (struct xd_req){.op = parent->op, .file = c->tf->f[k], .buf = buf, .len = c->len,
+                           .off = c->off, .user = c};
     int rc = xd_submit(t->inner[k], sub);
-    if (rc == -EBUSY) { /* cannot happen with one sub per tier per request; stay correct */
+    if (rc == -EBUSY) { /* cannot happen with one sub per tier per context; stay correct */
         xd_req_set_flags(sub, XD_REQ_SYNC);
         sub->result = 0;
         rc = xd_layer_submit(t->inner[k]->top, sub);
@@ -435,31 +480,64 @@ static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
         tier_sub_done(c, k);
 }
 
-static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req *req, uint64_t e)
+/* Send c's piece [off, off+len) of extent e (UINT64_MAX: a sync, not tied
+ * to one) to every tier it needs; true when it is already back and that
+ * completed its parent. */
+static bool tier_piece_async(struct tier_layer *t, struct tier_ctx *c, uint64_t e, uint64_t off,
+                             uint64_t len)
 {
-    struct tier_ctx *c = t->free;
-    if (!c)
-        return -EBUSY;
-    t->free = c->next_free;
-    c->parent = req;
-    c->tf = tf;
+    struct tier_shared *sh = c->tf->sh;
     c->err = 0;
     c->ext = e;
-    c->mask = e == UINT64_MAX ? 1u << TIER_C : tier_route(tf->sh, e, req->op, &c->wrote);
+    c->off = off;
+    c->len = len;
+    c->mask = e == UINT64_MAX ? 1u << TIER_C : tier_route(sh, e, c->parent->op, &c->wrote);
     if (e == UINT64_MAX)
         c->wrote = false;
     else
-        tier_count(t, tf->sh, req, c->mask);
+        tier_count(t, sh, c->parent, c->mask);
     c->pending = (unsigned)__builtin_popcount(c->mask);
-    unsigned mask = c->mask;
     /* hot first: it completes inline, and a write's cold half may then be the last */
     for (int k = TIER_H; k >= TIER_C; k--)
-        if (mask & (1u << k))
+        if (c->mask & (1u << k))
             tier_ctx_submit_one(t, c, k);
-    if (c->pending)
-        return XD_QUEUED;
-    tier_ctx_finish(t, c);
-    return XD_DONE;
+    return !c->pending && tier_ctx_finish(t, c);
+}
+
+/* req within extent e (UINT64_MAX: a sync), or spanning extents first to
+ * last, one context per extent; -EBUSY when contexts run short for one
+ * within an extent. */
+static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req *req,
+                      uint64_t first, uint64_t last)
+{
+    unsigned n = first == UINT64_MAX ? 1 : (unsigned)(last - first + 1);
+    if (n > t->nfree)
+        return n == 1 ? -EBUSY : tier_split(t, tf, req);
+    struct tier_ctx *h = NULL;
+    bool done = false;
+    uint64_t off = req->off, end = req->off + req->len;
+    for (uint64_t e = first; n--; e++) {
+        struct tier_ctx *c = tier_ctx_take(t);
+        c->parent = req;
+        c->tf = tf;
+        if (!h) {
+            h = c;
+            h->pieces = first == UINT64_MAX ? 1 : (unsigned)(last - first + 1);
+            h->span = h->pieces > 1;
+            h->span_err = 0;
+            h->short_end = UINT64_MAX;
+        }
+        c->head = h;
+        if (first == UINT64_MAX) {
+            done = tier_piece_async(t, c, UINT64_MAX, req->off, req->len);
+            break;
+        }
+        uint64_t stop = (e + 1) << tf->sh->shift;
+        uint64_t len = (stop < end ? stop : end) - off;
+        done = tier_piece_async(t, c, e, off, len);
+        off += len;
+    }
+    return done ? XD_DONE : XD_QUEUED;
 }
 
 /* fsync/fdatasync: write-back extents are flushed first, then the map and
@@ -477,7 +555,7 @@ static int tier_sync(struct tier_layer *t, struct tier_file *tf, struct xd_req *
         req->result = tier_sub_sync(t, tf, TIER_C, req, 0, 0, NULL);
         return XD_DONE;
     }
-    return tier_async(t, tf, req, UINT64_MAX);
+    return tier_async(t, tf, req, UINT64_MAX, UINT64_MAX);
 }
 
 static int tier_submit(struct xd_layer *layer, struct xd_req *req)
@@ -490,9 +568,9 @@ static int tier_submit(struct xd_layer *layer, struct xd_req *req)
         return tier_sync(t, tf, req);
     uint64_t first = req->off >> sh->shift;
     uint64_t last = req->len ? (req->off + req->len - 1) >> sh->shift : first;
-    if ((xd_req_is_sync(req)) || first != last)
+    if (xd_req_is_sync(req))
         return tier_split(t, tf, req);
-    return tier_async(t, tf, req, first);
+    return tier_async(t, tf, req, first, last);
 }
 
 static int tier_commit(struct xd_layer *layer)
@@ -518,8 +596,9 @@ static int tier_harvest(struct tier_layer *t, int k, struct xd_req **done, unsig
     for (int i = 0; i < n; i++) {
         struct tier_ctx *c = t->subs[i]->user;
         t->queued[k]--;
-        if (tier_sub_done(c, k))
-            done[out++] = tier_ctx_finish(t, c);
+        struct xd_req *parent = tier_sub_done(c, k) ? tier_ctx_finish(t, c) : NULL;
+        if (parent)
+            done[out++] = parent;
     }
     return n < 0 ? n : out;
 }
