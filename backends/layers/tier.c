@@ -510,29 +510,27 @@ static bool tier_piece_async(struct tier_layer *t, struct tier_ctx *c, uint64_t 
 static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req *req,
                       uint64_t first, uint64_t last)
 {
-    unsigned n = first == UINT64_MAX ? 1 : (unsigned)(last - first + 1);
-    if (n > t->nfree)
-        return n == 1 ? -EBUSY : tier_split(t, tf, req);
+    bool sync_op = first == UINT64_MAX;
+    unsigned pieces = sync_op ? 1 : (unsigned)(last - first + 1);
+    if (pieces > t->nfree)
+        return pieces == 1 ? -EBUSY : tier_split(t, tf, req);
     struct tier_ctx *h = NULL;
     bool done = false;
     uint64_t off = req->off, end = req->off + req->len;
-    for (uint64_t e = first; n--; e++) {
+    for (unsigned i = 0; i < pieces; i++) {
         struct tier_ctx *c = tier_ctx_take(t);
         c->parent = req;
         c->tf = tf;
         if (!h) {
             h = c;
-            h->pieces = first == UINT64_MAX ? 1 : (unsigned)(last - first + 1);
-            h->span = h->pieces > 1;
+            h->pieces = pieces;
+            h->span = pieces > 1;
             h->span_err = 0;
             h->short_end = UINT64_MAX;
         }
         c->head = h;
-        if (first == UINT64_MAX) {
-            done = tier_piece_async(t, c, UINT64_MAX, req->off, req->len);
-            break;
-        }
-        uint64_t stop = (e + 1) << tf->sh->shift;
+        uint64_t e = sync_op ? UINT64_MAX : first + i;
+        uint64_t stop = sync_op ? end : (e + 1) << tf->sh->shift;
         uint64_t len = (stop < end ? stop : end) - off;
         done = tier_piece_async(t, c, e, off, len);
         off += len;
