@@ -296,8 +296,14 @@ XD_API const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 XD_API unsigned xd_dev_caps(const struct xd_dev *dev);
 /* The same for a file at path (it need not exist yet): without XD_CAP_ASYNC
  * where every request on such a file completes within xd_submit whatever
- * the async mode (the regular type's files on a tmpfs or ramfs, which it
- * reads and writes inline), so a caller can drive it as a sync device. */
+ * the async mode, so a caller can drive it as a sync device. The regular
+ * and tmpfs types read and write files on a tmpfs or ramfs inline, except
+ * writes of XD_MEMORY_WRITE_QUEUED_MIN bytes or more under io_uring, which
+ * a kernel worker copies while the caller goes on (see file.c).
+ * xd_dev_caps_for answers for a caller whose writes are never longer than
+ * largest_write (0: it only reads); xd_dev_caps_at for any length. */
+#define XD_MEMORY_WRITE_QUEUED_MIN (64u * 1024)
+XD_API unsigned xd_dev_caps_for(const struct xd_dev *dev, const char *path, uint64_t largest_write);
 XD_API unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
  * auto_mount needs root; using /dev/shm/xdevice-UID ...", or that it mounted

@@ -596,19 +596,22 @@ static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
 }
 
 /* Whether every file the job names is one the device serves inline in any
- * async mode (xd_dev_caps_at: the regular type's files on a tmpfs). Such
- * requests complete within queue whatever fio is told, so telling fio they
- * were queued bought nothing but its async bookkeeping per request (about
- * 5% of a cached 4k read). A file the job opens later than fio's list says
- * is still served right, waited for in queue like the rest. */
+ * async mode, given the job's largest write (xd_dev_caps_for: the regular
+ * and tmpfs types' files on a tmpfs, unless io_uring is to copy long writes
+ * on a worker). Such requests complete within queue whatever fio is told,
+ * so telling fio they were queued bought nothing but its async bookkeeping
+ * per request (about 5% of a cached 4k read). A file the job opens later
+ * than fio's list says is still served right, waited for in queue like
+ * the rest. */
 static bool fio_xd_files_inline(struct thread_data *td, struct xd_dev *dev)
 {
+    uint64_t largest_write = td_write(td) ? td->o.max_bs[DDIR_WRITE] : 0;
     struct fio_file *f;
     unsigned i;
     if (!td->files_index)
         return false;
     for_each_file(td, f, i)
-        if (xd_dev_caps_at(dev, f->file_name) & XD_CAP_ASYNC)
+        if (xd_dev_caps_for(dev, f->file_name, largest_write) & XD_CAP_ASYNC)
             return false;
     return true;
 }

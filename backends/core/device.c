@@ -125,10 +125,10 @@ int xd_chain_reload(struct xd_layer *top, const struct xd_config *before)
 
 /* Only the layer right below answers: one without the hook, or one that
  * cannot say, may hold requests whatever lies under it. */
-bool xd_below_inline_at(struct xd_layer *layer, const char *path)
+bool xd_below_inline_at(struct xd_layer *layer, const char *path, uint64_t largest_write)
 {
     struct xd_layer *l = layer->lower;
-    return l && l->ops->inline_at && l->ops->inline_at(l, path);
+    return l && l->ops->inline_at && l->ops->inline_at(l, path, largest_write);
 }
 
 int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
@@ -215,15 +215,20 @@ static char *dev_resolve_path(const struct xd_dev *dev, const char *path)
     return full;
 }
 
-unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path)
+unsigned xd_dev_caps_for(const struct xd_dev *dev, const char *path, uint64_t largest_write)
 {
     unsigned caps = xd_chain_caps(dev->top);
     char *full = dev_resolve_path(dev, path);
     struct xd_layer *top = dev->top;
-    if (full && top && top->ops->inline_at && top->ops->inline_at(top, full))
+    if (full && top && top->ops->inline_at && top->ops->inline_at(top, full, largest_write))
         caps &= ~XD_CAP_ASYNC;
     free(full);
     return caps;
+}
+
+unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path)
+{
+    return xd_dev_caps_for(dev, path, UINT64_MAX);
 }
 
 int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,

@@ -46,6 +46,11 @@ void xd_fdio_set_align(struct xd_fdio *io, unsigned align);
  * (XD_QUEUED) and started by the reap that retires the last of them. */
 int xd_fdio_submit(struct xd_fdio *io, int fd, struct xd_req *req);
 int xd_fdio_commit(struct xd_fdio *io);
+/* Nothing staged, in flight or held back. */
+static inline bool xd_fdio_idle(const struct xd_fdio *io)
+{
+    return !io->n_in_flight && !io->n_deferred;
+}
 /* Before req runs inline (a trim, or a request flagged XD_REQ_SYNC): send
  * what is staged and reap, keeping the completions for the next
  * xd_fdio_reap, until no request staged, in flight or held back on fd

@@ -63,11 +63,12 @@ struct xd_ops {
     /* XD_CAP_* bits of the chain from here down, given below's (bottom up). */
     unsigned (*caps)(struct xd_layer *layer, unsigned below);
     /* true when every request this layer is given for a file at path (or
-     * in path, a directory) completes within its submit (asking the layers
-     * below, through xd_below_inline_at, where it passes requests on).
-     * Absent: requests may stay in flight. xd_dev_caps_at drops
-     * XD_CAP_ASYNC on it. */
-    bool (*inline_at)(struct xd_layer *layer, const char *path);
+     * in path, a directory) completes within its submit, provided no write
+     * is longer than largest_write (0: no writes; asking the layers below,
+     * through xd_below_inline_at, where it passes requests on). Absent:
+     * requests may stay in flight. xd_dev_caps_for drops XD_CAP_ASYNC on
+     * it. */
+    bool (*inline_at)(struct xd_layer *layer, const char *path, uint64_t largest_write);
     /* Append the layer's figures to the "layers" object (top down). */
     void (*stats_json)(struct xd_layer *layer, struct xd_json *j);
     /* The stats layer's running figures (the first layer that has them). */
@@ -216,7 +217,7 @@ const struct xd_stats_snapshot *xd_chain_stats_snapshot(struct xd_layer *top);
 int xd_chain_invalidate(struct xd_layer *top, struct xd_file *file);
 int xd_chain_reload(struct xd_layer *top, const struct xd_config *before);
 /* What a layer asks of the layers below it; -ENOTTY when none can answer. */
-bool xd_below_inline_at(struct xd_layer *layer, const char *path);
+bool xd_below_inline_at(struct xd_layer *layer, const char *path, uint64_t largest_write);
 int64_t xd_below_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off);
 int xd_below_space(struct xd_layer *layer, struct xd_file *file, struct xd_space *out);
 int xd_below_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,

@@ -114,9 +114,9 @@ static int stats_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
 }
 
 /* The stats layer never holds a request: inline when the layer below is. */
-static bool stats_inline_at(struct xd_layer *layer, const char *path)
+static bool stats_inline_at(struct xd_layer *layer, const char *path, uint64_t largest_write)
 {
-    return xd_below_inline_at(layer, path);
+    return xd_below_inline_at(layer, path, largest_write);
 }
 
 static const struct xd_stats_snapshot *stats_snapshot(struct xd_layer *layer)

@@ -1066,23 +1066,40 @@ static void tmpfs_mark_dirty(const struct xd_layer *layer, const struct xd_req *
     }
 }
 
+static bool tmpfs_is_sync(const struct xd_req *req)
+{
+    return req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC;
+}
+
+/* A request the layer below finished: a write marks its file dirty again
+ * (a backup that began while it was in flight is followed by another); a
+ * sync, done below once every write before it was, is where the backup
+ * runs: durability means P holds the data. */
+static void tmpfs_finished(const struct xd_layer *layer, struct xd_req *req)
+{
+    struct tmpfs_layer *t = layer->priv;
+    if (!tmpfs_is_sync(req)) {
+        tmpfs_mark_dirty(layer, req);
+        return;
+    }
+    int rc = tmpfs_backup(t, req->file->priv[layer->level]);
+    if (req->result >= 0)
+        req->result = rc;
+}
+
 /* With backup_to_disk a write marks its file dirty when submitted (so a
- * following fsync backs it up) and again when done (so a backup that began
- * while it was in flight is followed by another). A sync is served here: tmpfs
- * has nothing to sync, and durability means P holds the data. */
+ * following fsync backs it up) and again when done. A sync goes down (a
+ * no-op on tmpfs, but queued behind the large writes the file driver may
+ * still have in flight) and the backup follows when it is done. */
 static int tmpfs_submit(struct xd_layer *layer, struct xd_req *req)
 {
     struct tmpfs_layer *t = layer->priv;
     if (!t->backup)
         return xd_layer_submit(layer->lower, req);
-    if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC) {
-        req->result = tmpfs_backup(t, req->file->priv[layer->level]);
-        return XD_DONE;
-    }
     tmpfs_mark_dirty(layer, req);
     int rc = xd_layer_submit(layer->lower, req);
     if (rc == XD_DONE)
-        tmpfs_mark_dirty(layer, req);
+        tmpfs_finished(layer, req);
     return rc;
 }
 
@@ -1092,7 +1109,7 @@ static int tmpfs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
     struct tmpfs_layer *t = layer->priv;
     int n = xd_layer_reap(layer->lower, done, min, max, timeout);
     for (int i = 0; t->backup && i < n; i++)
-        tmpfs_mark_dirty(layer, done[i]);
+        tmpfs_finished(layer, done[i]);
     return n;
 }
 
@@ -1138,10 +1155,10 @@ static const char *tmpfs_path_below(struct xd_layer *layer, const struct xd_file
 /* Every file lives in the layer's tmpfs directory, whatever path says, and
  * the layer itself does its work (a backup at fsync) within submit: ask
  * the layer below about that directory. */
-static bool tmpfs_inline_at(struct xd_layer *layer, const char *path)
+static bool tmpfs_inline_at(struct xd_layer *layer, const char *path, uint64_t largest_write)
 {
     const struct tmpfs_layer *t = layer->priv;
-    return xd_below_inline_at(layer, t->dir);
+    return xd_below_inline_at(layer, t->dir, largest_write);
 }
 
 static const char *tmpfs_notice(struct xd_layer *layer)

@@ -99,6 +99,42 @@ def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, asy
     assert "capped at 1" not in r.text, r.text
 
 
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+@pytest.mark.parametrize("xd_type", ["regular", "tmpfs"])
+def test_tmpfs_long_writes_queue_under_io_uring(engine, tmp_path, shm_dir, disk_dir, async_mode,
+                                                xd_type):
+    """Writes of 64 KiB or more to a file on a tmpfs go to io_uring's
+    workers, which copy them while fio fills its next buffer (the job keeps
+    its depth); libaio copies inside io_submit anyway, so there they stay
+    inline (depth 1). Either way a verify pass over 4k-256k writes and
+    reads, with fsyncs among them, reads back what was written."""
+    r = run_fio(
+        fio_job(
+            engine,
+            name="long",
+            xd={"type": xd_type, "async": async_mode},
+            directory=shm_dir if xd_type == "regular" else disk_dir,
+            rw="randwrite",
+            bsrange="4k-256k",
+            size=16 * MiB,
+            iodepth=8,
+            fsync=7,
+            verify="crc32c",
+            verify_fatal=1,
+            buffer_compress_percentage=50,
+        ),
+        tmp_path,
+    )
+    job = r.data["jobs"][0]
+    assert job["error"] == 0 and job["read"]["io_bytes"] == 16 * MiB, job["read"]
+    lv = levels(job)
+    deeper = sum(v for k, v in lv.items() if k != "1")  # fio's "1" can pass 100 with fsyncs
+    if async_mode == "io_uring":
+        assert deeper > 0, f"io_uring on a tmpfs file never queued a long write: {lv}"
+    else:
+        assert deeper == 0, f"libaio on a tmpfs file reached depth > 1: {lv}"
+
+
 def direct_randread(engine, tmp_path, disk_dir, **extra):
     r = run_fio(
         fio_job(

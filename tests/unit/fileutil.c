@@ -351,16 +351,21 @@ static void test_noatime(void)
               "regular: a read left the atime with update_access_time=true");
 }
 
-/* xd_dev_caps_at: under io_uring a regular file on a tmpfs (existing or
- * not yet made) is served inline, so it has no XD_CAP_ASYNC; a file on
- * the disk keeps it, and so does a device node, although /dev is a tmpfs. */
-static void test_caps_at(void)
+/* xd_dev_caps_for: under io_uring a regular file on a tmpfs (existing or
+ * not yet made) is served inline for writes shorter than
+ * XD_MEMORY_WRITE_QUEUED_MIN, so it has no XD_CAP_ASYNC; longer writes go
+ * to the ring's workers (and xd_dev_caps_at, any length, says async); a
+ * file on the disk keeps it, and so does a device node, although /dev is a
+ * tmpfs. Under libaio, which copies inside io_submit anyway, writes of
+ * any length are inline. */
+static void test_caps_at(const char *mode)
 {
     struct xd_config *cfg = xd_config_new();
     struct xd_dev *dev = NULL;
     char err[XD_ERRLEN] = "", shm[] = "/dev/shm/xdtest-capsat-XXXXXX", path[PATH_MAX + 16];
+    bool uring = !strcmp(mode, "io_uring");
     int rc = cfg ? 0 : -ENOMEM;
-    rc = rc ? rc : xd_config_set(cfg, "async", "io_uring", "test", err, sizeof(err));
+    rc = rc ? rc : xd_config_set(cfg, "async", mode, "test", err, sizeof(err));
     rc = rc ? rc : xd_open(&dev, cfg, 8, err, sizeof(err));
     xd_config_free(cfg);
     if (rc == -ENOSYS || rc == -EPERM || !mkdtemp(shm)) { /* no io_uring, or no /dev/shm */
@@ -373,10 +378,16 @@ static void test_caps_at(void)
         return;
     CHECK(xd_dev_caps(dev) & XD_CAP_ASYNC);
     snprintf(path, sizeof(path), "%s/not-yet", shm);
-    CHECK_MSG(!(xd_dev_caps_at(dev, path) & XD_CAP_ASYNC), "%s: still async", path);
+    CHECK_MSG(!(xd_dev_caps_for(dev, path, 0) & XD_CAP_ASYNC), "%s: still async", path);
+    CHECK_MSG(!(xd_dev_caps_for(dev, path, XD_MEMORY_WRITE_QUEUED_MIN - 1) & XD_CAP_ASYNC),
+              "%s: async for short writes", path);
+    CHECK_MSG(!(xd_dev_caps_for(dev, path, XD_MEMORY_WRITE_QUEUED_MIN) & XD_CAP_ASYNC) == !uring,
+              "%s, %s: long writes inline or not", mode, path);
+    CHECK_MSG(!(xd_dev_caps_at(dev, path) & XD_CAP_ASYNC) == !uring,
+              "%s, %s: writes of any length inline or not", mode, path);
     snprintf(path, sizeof(path), "%s/disk.dat", base);
-    CHECK_MSG(xd_dev_caps_at(dev, path) & XD_CAP_ASYNC, "%s: inline", path);
-    CHECK_MSG(xd_dev_caps_at(dev, "/dev/null") & XD_CAP_ASYNC, "/dev/null: inline");
+    CHECK_MSG(xd_dev_caps_for(dev, path, 0) & XD_CAP_ASYNC, "%s: inline", path);
+    CHECK_MSG(xd_dev_caps_for(dev, "/dev/null", 0) & XD_CAP_ASYNC, "/dev/null: inline");
     rmdir(shm);
     xd_close(dev);
 }
@@ -399,7 +410,8 @@ int main(void)
     test_lock_removed(dirfd);
     test_directories();
     test_noatime();
-    test_caps_at();
+    test_caps_at("io_uring");
+    test_caps_at("libaio");
     close(dirfd);
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_result();

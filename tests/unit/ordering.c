@@ -215,6 +215,59 @@ static void test_held_back_not_stalled(const char *dir, const char *async)
     unlink(path);
 }
 
+/* A file on a tmpfs: requests are done inline, except long writes under
+ * io_uring, queued for the ring's workers to copy. A sync behind one is
+ * queued too (drained behind it: it covers the write), and a read of the
+ * same bytes waits for it and sees it. */
+static void test_memory_file(const char *shm, const char *async)
+{
+    enum { LONG = XD_MEMORY_WRITE_QUEUED_MIN * 2 };
+    char path[512];
+    snprintf(path, sizeof(path), "%s/memory-%s", shm, async);
+    struct xd_dev *dev = open_dev("regular", async);
+    struct xd_file *f;
+    CHECK(dev);
+    if (!dev)
+        return;
+    CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, LONG, &f, err, sizeof(err)) == 0);
+    static char data[LONG], small[BLOCK], back[BLOCK];
+    memset(data, 'L', LONG);
+    memset(small, 's', BLOCK);
+    bool uring = !strcmp(async, "io_uring");
+    struct xd_req reqs[4] = {
+        {.op = XD_OP_WRITE, .file = f, .buf = data, .len = LONG, .off = 0},
+        {.op = XD_OP_FSYNC, .file = f},
+        {.op = XD_OP_WRITE, .file = f, .buf = small, .len = BLOCK, .off = LONG - BLOCK},
+        {.op = XD_OP_READ, .file = f, .buf = back, .len = BLOCK, .off = 0},
+    };
+    int rc[4], pending = 0;
+    for (int i = 0; i < 4; i++)
+        pending += (rc[i] = xd_submit(dev, &reqs[i])) == XD_QUEUED;
+    CHECK_MSG(rc[0] == (uring ? XD_QUEUED : XD_DONE), "%s: the long write answered %d", async,
+              rc[0]);
+    CHECK_MSG(rc[1] == (uring ? XD_QUEUED : XD_DONE), "%s: the fsync answered %d", async, rc[1]);
+    CHECK_MSG(rc[2] == XD_DONE && rc[3] == XD_DONE, "%s: short requests answered %d, %d", async,
+              rc[2], rc[3]);
+    CHECK(xd_commit(dev) >= 0);
+    while (pending > 0) {
+        struct xd_req *done[DEPTH];
+        int got = xd_reap(dev, done, 1, DEPTH, NULL);
+        CHECK(got > 0);
+        if (got <= 0)
+            break;
+        pending -= got;
+    }
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(reqs[i].result == (int64_t)reqs[i].len, "%s: request %d: %lld", async, i,
+                  (long long)reqs[i].result);
+    CHECK_MSG(back[0] == 'L', "%s: the read did not see the long write before it", async);
+    CHECK(xd_read(dev, f, back, BLOCK, LONG - BLOCK) == BLOCK && back[0] == 's');
+    CHECK(layer_stat(dev, "file", "in_memory_inline") == (uring ? 3 : 5)); /* and xd_read */
+    xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(path);
+}
+
 /* Remove dir and the files in it (the hybrid type leaves its hot copies,
  * tags and map beside the data files). */
 static void remove_dir(const char *dir)
@@ -243,6 +296,7 @@ int main(void)
             test_read_after_write(dir, types[t], modes[m]);
         test_write_after_write_direct(dir, modes[m]);
         test_held_back_not_stalled(dir, modes[m]);
+        test_memory_file(hot_dir, modes[m]);
     }
     remove_dir(dir);
     remove_dir(hot_dir);

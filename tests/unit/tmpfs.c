@@ -382,6 +382,62 @@ static void test_backup(void)
     CHECK(file_equals(p, expect, BK_LEN), "after the restore run %s differs", p);
 }
 
+/* Under io_uring, writes of XD_MEMORY_WRITE_QUEUED_MIN or more are queued
+ * (a kernel worker copies them); an fsync submitted behind them, before any
+ * was even sent, must back up what they wrote, not what the file held when
+ * the fsync was submitted. */
+static void test_backup_covers_queued_writes(void)
+{
+    enum { NW = 8, WLEN = XD_MEMORY_WRITE_QUEUED_MIN * 2 };
+    static const char *const kv[] = {"backup_to_disk", "true", "backup_interval_sec", "86400",
+                                     "async", "io_uring", NULL};
+    static unsigned char expect[NW * WLEN];
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    snprintf(dir, sizeof(dir), "%s/queued", shm_base);
+    snprintf(p, sizeof(p), "%s/queued.bin", disk_base);
+    int rc = open_dev(&dev, dir, kv, err);
+    if (rc == -ENOSYS || rc == -EPERM) /* no io_uring here */
+        return;
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, XD_OPEN_CREATE, 0, &f, err, sizeof(err));
+    CHECK(rc == 0, "file_open: %d %s", rc, err);
+    if (rc) {
+        xd_close(dev);
+        return;
+    }
+    struct xd_req reqs[NW + 1];
+    int queued = 0, pending = 0;
+    fill(expect, sizeof(expect), 9);
+    for (int i = 0; i <= NW; i++) {
+        reqs[i] = (struct xd_req){.op = i < NW ? XD_OP_WRITE : XD_OP_FSYNC, .file = f,
+                                  .buf = i < NW ? expect + (size_t)i * WLEN : NULL,
+                                  .len = i < NW ? WLEN : 0, .off = (uint64_t)i * WLEN};
+        rc = xd_submit(dev, &reqs[i]);
+        CHECK(rc == XD_DONE || rc == XD_QUEUED, "submit %d: %d", i, rc);
+        queued += i < NW && rc == XD_QUEUED;
+        pending += rc == XD_QUEUED;
+    }
+    CHECK(queued > 0, "no long write was queued");
+    CHECK(xd_commit(dev) >= 0, "commit");
+    while (pending > 0) {
+        struct xd_req *done[NW + 1];
+        int got = xd_reap(dev, done, 1, NW + 1, NULL);
+        CHECK(got > 0, "reap: %d", got);
+        if (got <= 0)
+            break;
+        pending -= got;
+    }
+    for (int i = 0; i <= NW; i++)
+        CHECK(reqs[i].result == (i < NW ? WLEN : 0), "request %d: result %lld", i,
+              (long long)reqs[i].result);
+    CHECK(file_equals(p, expect, sizeof(expect)), "the fsync's backup missed queued writes");
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 /* --- auto_mount without root: /dev/shm/xdevice and a notice --------------- */
 
 static int nonroot_check(const char *dir)
@@ -587,6 +643,7 @@ int main(void)
     test_data_on_tmpfs();
     test_disk_dir_refused();
     test_backup();
+    test_backup_covers_queued_writes();
     test_auto_mount_nonroot();
     test_auto_mount_root();
 
