@@ -298,8 +298,9 @@ XD_API unsigned xd_dev_caps(const struct xd_dev *dev);
  * where every request on such a file completes within xd_submit whatever
  * the async mode, so a caller can drive it as a sync device. The regular
  * and tmpfs types read and write files on a tmpfs or ramfs inline, except
- * writes of XD_MEMORY_WRITE_QUEUED_MIN bytes or more under io_uring, which
- * a kernel worker copies while the caller goes on (see file.c).
+ * writes of XD_MEMORY_WRITE_QUEUED_MIN bytes or more under io_uring on a
+ * tmpfs without large pages, which a kernel worker copies while the caller
+ * goes on (see file.c).
  * xd_dev_caps_for answers for a caller whose writes are never longer than
  * largest_write (0: it only reads); xd_dev_caps_at for any length. */
 #define XD_MEMORY_WRITE_QUEUED_MIN (64u * 1024)

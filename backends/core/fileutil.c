@@ -323,6 +323,40 @@ int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
     return fd < 0 ? -errno : fd;
 }
 
+/* shmem_enabled "force" gives every tmpfs large pages whatever its mount. */
+static bool tmpfs_large_pages_forced(void)
+{
+    char line[256] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+    bool forced = f && fgets(line, sizeof(line), f) && strstr(line, "[force]");
+    if (f)
+        fclose(f);
+    return forced;
+}
+
+/* A mountinfo line: "ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS] - TYPE SOURCE SUPER". */
+static bool mountinfo_large_pages(const char *line, unsigned maj, unsigned min)
+{
+    unsigned a, b;
+    const char *dash = strstr(line, " - ");
+    if (!dash || sscanf(line, "%*s %*s %u:%u", &a, &b) != 2 || a != maj || b != min)
+        return false;
+    return strncmp(dash + 3, "tmpfs ", 6) == 0 &&
+           (strstr(dash, ",huge=always") || strstr(dash, ",huge=within_size"));
+}
+
+bool xd_tmpfs_large_pages(dev_t dev)
+{
+    char line[4096];
+    bool large = false;
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    while (f && !large && fgets(line, sizeof(line), f))
+        large = mountinfo_large_pages(line, major(dev), minor(dev));
+    if (f)
+        fclose(f);
+    return large || tmpfs_large_pages_forced();
+}
+
 void xd_fd_noatime(int fd)
 {
     int fl = fcntl(fd, F_GETFL);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -392,6 +393,36 @@ static void test_caps_at(const char *mode)
     xd_close(dev);
 }
 
+/* On a tmpfs with large pages (huge=within_size) a long write is copied
+ * fast enough inline, so io_uring does not get it: a file there stays
+ * inline for writes of any length. Needs root, to mount one. */
+static void test_caps_large_pages(void)
+{
+    char dir[] = "/tmp/xdtest-capshuge-XXXXXX", path[sizeof(dir) + 16];
+    if (geteuid() != 0 || !mkdtemp(dir))
+        return;
+    if (mount("xdtest-capshuge", dir, "tmpfs", 0, "size=16m,huge=within_size")) {
+        printf("SKIP large pages: cannot mount a huge=within_size tmpfs: %s\n", strerror(errno));
+        rmdir(dir);
+        return;
+    }
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = NULL;
+    char err[XD_ERRLEN] = "";
+    int rc = cfg ? 0 : -ENOMEM;
+    rc = rc ? rc : xd_config_set(cfg, "async", "io_uring", "test", err, sizeof(err));
+    rc = rc ? rc : xd_open(&dev, cfg, 8, err, sizeof(err));
+    xd_config_free(cfg);
+    if (!rc) {
+        snprintf(path, sizeof(path), "%s/f", dir);
+        CHECK_MSG(!(xd_dev_caps_at(dev, path) & XD_CAP_ASYNC),
+                  "%s: a huge=within_size tmpfs queues long writes", path);
+        xd_close(dev);
+    }
+    umount(dir);
+    rmdir(dir);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/xdtest-fileutil-XXXXXX";
@@ -412,6 +443,7 @@ int main(void)
     test_noatime();
     test_caps_at("io_uring");
     test_caps_at("libaio");
+    test_caps_large_pages();
     close(dirfd);
     nftw(base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_result();

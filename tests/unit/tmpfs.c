@@ -504,6 +504,22 @@ static int mounts_at(const char *dir)
     return n;
 }
 
+/* Does the (last) mount at dir have opt among its super options? */
+static bool mount_has_option(const char *dir, const char *opt)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096], point[PATH_MAX];
+    bool has = false;
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *dash = strstr(line, " - ");
+        if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 && !strcmp(point, dir))
+            has = strstr(dash, opt) != NULL;
+    }
+    if (f)
+        fclose(f);
+    return has;
+}
+
 struct racer {
     const char *dir;
     struct xd_dev *dev;
@@ -535,6 +551,8 @@ static void auto_mount_checks(struct racer *r, int n, const char *dir)
     CHECK(!statfs(dir, &sf) && sf.f_type == TMPFS_MAGIC, "%s is not a tmpfs", dir);
     CHECK((uint64_t)sf.f_blocks * sf.f_bsize == 16 << 20, "size %llu, want 16 MiB",
           (unsigned long long)sf.f_blocks * sf.f_bsize);
+    /* the default options: large pages (this machine's kernel has them) */
+    CHECK(mount_has_option(dir, "huge=within_size"), "%s mounted without huge=within_size", dir);
     for (int i = 0; i < n; i++) {
         const char *notice = r[i].rc ? NULL : xd_dev_notice(r[i].dev);
         bool mounter = !r[i].rc && stats_have(r[i].dev, "\"mounted_by_us\":true", false);
