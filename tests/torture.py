@@ -284,7 +284,9 @@ def judge_reload(case, text, changed_at, recs):
     pattern = re.compile(rf"reloaded: {key} \S+ -> {re.escape(case.reload_to)}")
     if any(pattern.search(ln) for ln in text.splitlines()):
         return []
-    ended = max((r["time_ms"] for r in recs), default=0)
+    # Only the section's first job tells of a reload (the engine says it
+    # once); the others apply it quietly and may run on after it ended.
+    ended = max((r["time_ms"] for r in recs if r.get("jobnum", 0) == 0), default=0)
     if ended - changed_at < RELOAD_GRACE_MS:
         # the job ended too soon after the rewrite to tell (a loaded machine)
         print(f"    note: jobs ended {ended - changed_at:.0f} ms after the rewrite; reload not judged",
