@@ -34,7 +34,8 @@ static inline struct xd_trace_rec xd_trace_make(uint64_t file, uint64_t block, u
 
 /* A replay: accesses to dense ids 0..nids-1 with their op. Reads count as
  * hits or misses; a write makes its block resident (as the layer inserts
- * written blocks) without counting; a trim drops it. */
+ * written blocks) without counting; a trim drops it (the layer traces a
+ * write-through write it sends around the cache as trims). */
 struct xd_sim_trace {
     const uint32_t *ids;
     const uint8_t *ops; /* enum xd_trace_op */

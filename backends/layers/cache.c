@@ -458,6 +458,7 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "stale_inserts_refused", cl->count.refused);
         xd_json_uint(j, "writes_absorbed", cl->count.absorbed);
         xd_json_uint(j, "writes_through", cl->count.through);
+        xd_json_uint(j, "writes_around", cl->count.around);
         xd_json_uint(j, "widened_reads", cl->count.fills);
         /* the process's cache, shared with other devices */
         xd_json_uint(j, "block_size", c->bs);

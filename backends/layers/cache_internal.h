@@ -26,6 +26,9 @@
 #define CACHE_MAX_SHARDS 16
 #define CACHE_STAMPS 1024           /* write stamps per shard, a power of two */
 #define CACHE_RUN_BYTES (256 * 1024) /* most one write-back request carries (or one block) */
+/* A write-through write this long goes around the cache: the blocks it
+ * covers are dropped, none is stored (cache_end_write says why). */
+#define CACHE_WRITE_AROUND_BYTES (128 * 1024)
 #define CACHE_IDENT_BUCKETS 256
 #define CACHE_FILL_BYTES (256 * 1024) /* most a widened read carries */
 #define CACHE_FILL_SLOTS 8            /* widened reads in flight per cache */
@@ -194,7 +197,8 @@ struct cache_layer {
     unsigned ntrace;
     uint64_t trace_records, trace_errors;
     struct {
-        uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, flush_waits, fills;
+        uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, around,
+            flush_waits, fills;
     } count;
     char notice[256]; /* the notice hook's one-time line, or empty */
 };

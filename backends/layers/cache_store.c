@@ -444,12 +444,22 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
 
 /* A write or trim that went down at sequence *req_seq(cl, req) completed:
  * its whole blocks take its data if no other write touched them since,
- * anything else it touched leaves. */
+ * anything else it touched leaves. A write of CACHE_WRITE_AROUND_BYTES or
+ * more stores nothing: a stream of them (a sequential write, a restore)
+ * would otherwise copy every block into the cache and push out blocks that
+ * are read, for blocks that seldom are (bcache's sequential_cutoff does
+ * the same). Storing them costs a copy, the admission sketch and an
+ * eviction per 4 KiB block: 128k writes through a 32 MiB cache to a file
+ * on a tmpfs ran at 63-72k IOPS storing, 184-195k going around, 220-250k
+ * with no cache. */
 void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req)
 {
     struct cache *c = cl->cache;
     uint64_t key = h->ident->key, done_seq = cache_next_seq(c);
-    bool ok = req->op == XD_OP_WRITE && req->result == (int64_t)req->len;
+    bool ok = req->op == XD_OP_WRITE && req->result == (int64_t)req->len &&
+              req->len < CACHE_WRITE_AROUND_BYTES;
+    if (req->op == XD_OP_WRITE && req->len >= CACHE_WRITE_AROUND_BYTES)
+        cl->count.around++;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     for (uint64_t b = first; b <= last; b++) {
         uint64_t hash = xd_hash_mix(key, b);

@@ -37,9 +37,12 @@ static void trace_add(struct cache_layer *cl, uint64_t file, uint64_t block, uns
 void trace_req(struct cache_layer *cl, const struct cache_handle *h, const struct xd_req *req,
                uint32_t shift)
 {
-    unsigned op = req->op == XD_OP_READ ? XD_TRACE_READ
-                  : req->op == XD_OP_WRITE ? XD_TRACE_WRITE
-                                           : XD_TRACE_TRIM;
+    /* a write-through write that goes around the cache drops its blocks,
+     * as a trim does (cache_end_write) */
+    bool around = req->op == XD_OP_WRITE && !cl->writeback && req->len >= CACHE_WRITE_AROUND_BYTES;
+    unsigned op = req->op == XD_OP_READ                 ? XD_TRACE_READ
+                  : req->op == XD_OP_WRITE && !around ? XD_TRACE_WRITE
+                                                        : XD_TRACE_TRIM;
     if (!req->len)
         return;
     for (uint64_t b = req->off >> shift; b <= (req->off + req->len - 1) >> shift; b++)

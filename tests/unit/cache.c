@@ -295,6 +295,67 @@ static void test_hits_and_ttl(const char *path)
     xd_close(dev);
 }
 
+/* The ops of the trace's access records, in order (headers skipped). */
+static unsigned trace_ops(const char *trace, uint8_t *ops, unsigned max)
+{
+    struct xd_trace_rec r;
+    unsigned n = 0;
+    FILE *fp = fopen(trace, "rb");
+    while (fp && n < max && fread(&r, sizeof(r), 1, fp) == 1)
+        if ((r.word & 3) != XD_TRACE_HEADER)
+            ops[n++] = (uint8_t)(r.word & 3);
+    if (fp)
+        fclose(fp);
+    return n;
+}
+
+/* Write-through: a write shorter than 128 KiB stores its whole blocks (a
+ * read of them hits); one of 128 KiB or more goes around the cache: it
+ * stores nothing and drops what was cached of its blocks, so a read after
+ * it misses and sees the new data. The trace says so (its blocks as
+ * trims), so xdcachesim replays what the layer did. */
+static void test_write_around(const char *path)
+{
+    char trace[160];
+    snprintf(trace, sizeof(trace), "%s/around.trace", dir);
+    const char *const kv[] = {"enable_read_cache", "true", "cache_size", "1m", "trace", trace, NULL};
+    enum { LONG = 32 * BLK };
+    static unsigned char buf[LONG], back[LONG];
+    CHECK(make_file(path, 64 * BLK, 1) == 0);
+    struct xd_dev *dev = open_dev(kv);
+    struct xd_file *f = dev ? open_file(dev, path) : NULL;
+    CHECK(f);
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    fill(buf, 2 * BLK, 0, 2);
+    CHECK(xd_write(dev, f, buf, 2 * BLK, 0) == 2 * BLK);
+    CHECK(stat_of(dev, "inserts") == 2 && stat_of(dev, "writes_around") == 0);
+    CHECK(xd_read(dev, f, back, 2 * BLK, 0) == 2 * BLK && !memcmp(back, buf, 2 * BLK));
+    CHECK(stat_of(dev, "hits") == 2 && stat_of(dev, "misses") == 0);
+    fill(buf, LONG, 0, 3); /* over the two cached blocks and 30 more */
+    CHECK(xd_write(dev, f, buf, LONG, 0) == LONG);
+    CHECK(stat_of(dev, "writes_around") == 1 && stat_of(dev, "inserts") == 2);
+    CHECK(stat_of(dev, "bytes_cached") == 0);
+    CHECK(xd_read(dev, f, back, LONG, 0) == LONG && !memcmp(back, buf, LONG));
+    CHECK(stat_of(dev, "hits") == 2 && stat_of(dev, "misses") == 32);
+    CHECK(file_holds(path, 0, LONG, 3));
+    xd_file_close(dev, f);
+    xd_close(dev);
+    static uint8_t ops[80];
+    unsigned n = trace_ops(trace, ops, 80), k = 0;
+    CHECK(n == 2 + 2 + 32 + 32);
+    for (; k < 2 && k < n; k++)
+        CHECK(ops[k] == XD_TRACE_WRITE);
+    for (; k < 4 && k < n; k++)
+        CHECK(ops[k] == XD_TRACE_READ);
+    for (; k < 36 && k < n; k++)
+        CHECK_MSG(ops[k] == XD_TRACE_TRIM, "record %u: op %u, want a trim", k, ops[k]);
+    for (; k < n; k++)
+        CHECK(ops[k] == XD_TRACE_READ);
+}
+
 /* A file changed by someone else while no device here had it open is
  * dropped at the next open; invalidate drops it too. */
 static void test_reopen_and_invalidate(const char *path)
@@ -880,6 +941,7 @@ int main(void)
     test_min_vs_lru();
     test_config(path);
     test_hits_and_ttl(path);
+    test_write_around(path);
     test_reopen_and_invalidate(path);
     test_stale_insert(path);
     test_write_back(path);
