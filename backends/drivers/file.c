@@ -61,6 +61,10 @@ struct file_driver {
     bool drop_cache; /* enable_page_cache=false */
     struct file_state *newest, *oldest;
     unsigned open_fds;
+    /* the last tmpfs asked about large pages (xd_tmpfs_large_pages reads
+     * /proc/self/mountinfo: once per file system, not once per file) */
+    dev_t pages_dev;
+    bool pages_known, pages_large;
     struct {
         uint64_t reopens, evictions, punched, advised, mode_changes, preallocated, in_memory_inline;
     } count;
@@ -192,11 +196,19 @@ static bool file_system_in_memory(const struct statfs *sfs)
  * file system f_type, device dev (see the header): only io_uring hands a
  * buffered write to a worker thread (libaio copies it inside io_submit
  * anyway), and only a copy page by page is slow enough to be worth it. */
-static bool file_queues_memory_writes(const struct file_driver *d, long f_type, dev_t dev,
+static bool file_queues_memory_writes(struct file_driver *d, long f_type, dev_t dev,
                                       uint64_t len)
 {
-    return d->io.mode == XD_ASYNC_IO_URING && len >= XD_MEMORY_WRITE_QUEUED_MIN &&
-           (f_type != TMPFS_MAGIC || !xd_tmpfs_large_pages(dev));
+    if (d->io.mode != XD_ASYNC_IO_URING || len < XD_MEMORY_WRITE_QUEUED_MIN)
+        return false;
+    if (f_type != TMPFS_MAGIC)
+        return true;
+    if (!d->pages_known || d->pages_dev != dev) {
+        d->pages_large = xd_tmpfs_large_pages(dev);
+        d->pages_dev = dev;
+        d->pages_known = true;
+    }
+    return !d->pages_large;
 }
 
 static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned flags,
@@ -507,7 +519,7 @@ static int file_invalidate_hook(struct xd_layer *layer, struct xd_file *file)
  * and what its nodes name is not in memory). */
 static bool file_inline_at(struct xd_layer *layer, const char *path, uint64_t largest_write)
 {
-    const struct file_driver *d = layer->priv;
+    struct file_driver *d = layer->priv;
     struct statfs sfs;
     struct stat st;
     if (!d->io.queue)
