@@ -56,9 +56,10 @@ loop_img=$dir/block.img
 
 # The tmpfs rows (the tmpfs type and fio's reference beside it, the hybrid
 # type's hot tier) run on a tmpfs of the bench's own, mounted as root on the
-# directory it just made, with huge=within_size, as the tmpfs type's
-# auto_mount mounts one: without large pages a tmpfs reads 128k requests at
-# 0.45 of that (README "Performance"). Both sides of the tmpfs row share it.
+# directory it just made, with huge=within_size: without large pages a
+# tmpfs reads 128k requests at 0.45 of that (README "make bench"). Both
+# sides of the tmpfs row share it; it has room for the hybrid's sparse hot
+# copy taking a 2 MiB page per hot extent, up to the whole file.
 mount_bench_tmpfs() {
     local bytes
     bytes=$(numfmt --from=iec "${size^^}")

@@ -307,46 +307,21 @@ static bool tmpfs_mounted_by_xdevice(const char *dir)
     return ours;
 }
 
-/* The default options ask for large pages (huge=within_size): a tmpfs
- * without them looks up and copies every 4 KiB page on its own, and 128k
- * reads ran at 0.45 of the same reads on a huge=within_size tmpfs here
- * (91k vs 190k IOPS; writes 0.4; 4k requests the same). A kernel built
- * without transparent huge pages refuses the option: then, and only for
- * the default, the tmpfs is mounted without it. */
-#define TMPFS_OPTIONS_SMALL_PAGES "mode=0755"
-
-static bool tmpfs_options_default(const struct xd_config *cfg)
-{
-    const char *origin = cfg->origin[XD_KEY_tmpfs_mount_options];
-    return !origin || !strcmp(origin, "default");
-}
-
-static int tmpfs_mount_with(const struct tmpfs_layer *t, const struct xd_config *cfg,
-                            const char *extra, char *opts, size_t optlen)
-{
-    snprintf(opts, optlen, "size=%lld%s%s", (long long)cfg->tmpfs_size, extra[0] ? "," : "",
-             extra);
-    return mount(TMPFS_MOUNT_SOURCE, t->dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) ? -errno : 0;
-}
-
 /* Called with the mount lock held, so concurrent openers mount once. */
 static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
                               size_t errlen)
 {
-    char opts[1100], where[256]; /* "size=N," and up to 1000 characters */
-    if (strlen(cfg->tmpfs_mount_options) > 1000) {
+    char opts[1024], where[256];
+    if (snprintf(opts, sizeof(opts), "size=%lld%s%s", (long long)cfg->tmpfs_size,
+                 cfg->tmpfs_mount_options[0] ? "," : "",
+                 cfg->tmpfs_mount_options) >= (int)sizeof(opts)) {
         xd_errf(err, errlen, "%stmpfs_mount_options=%s: too long; allowed: up to 1000 characters",
                 tmpfs_origin(cfg, XD_KEY_tmpfs_mount_options, where, sizeof(where)),
                 cfg->tmpfs_mount_options);
         return -EINVAL;
     }
-    bool small_pages = false;
-    int rc = tmpfs_mount_with(t, cfg, cfg->tmpfs_mount_options, opts, sizeof(opts));
-    if (rc == -EINVAL && tmpfs_options_default(cfg)) {
-        rc = tmpfs_mount_with(t, cfg, TMPFS_OPTIONS_SMALL_PAGES, opts, sizeof(opts));
-        small_pages = !rc;
-    }
-    if (rc) {
+    if (mount(TMPFS_MOUNT_SOURCE, t->dir, "tmpfs", MS_NOSUID | MS_NODEV, opts)) {
+        int rc = -errno;
         if (rc == -EINVAL)
             xd_errf(err, errlen, "%stmpfs_mount_options=%s: the kernel refused to mount a tmpfs at %s with '%s'; allowed: tmpfs options such as mode=0755,nr_inodes=0 (size comes from tmpfs_size)",
                     tmpfs_origin(cfg, XD_KEY_tmpfs_mount_options, where, sizeof(where)),
@@ -359,8 +334,8 @@ static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg
     }
     t->mounted_by_us = true;
     snprintf(t->notice, sizeof(t->notice),
-             "tmpfs: mounted a tmpfs at %s (auto_mount%s); the last xdevice user to close it unmounts it",
-             t->dir, small_pages ? ", without huge=within_size, which this kernel refused" : "");
+             "tmpfs: mounted a tmpfs at %s (auto_mount); the last xdevice user to close it unmounts it",
+             t->dir);
     return 0;
 }
 

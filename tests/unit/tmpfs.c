@@ -529,7 +529,8 @@ struct racer {
 
 static void *race_open(void *arg)
 {
-    static const char *const kv[] = {"auto_mount", "true", "tmpfs_size", "16m", NULL};
+    static const char *const kv[] = {"auto_mount", "true", "tmpfs_size", "16m",
+                                     "tmpfs_mount_options", "mode=0755,huge=within_size", NULL};
     struct racer *r = arg;
     r->rc = open_dev(&r->dev, r->dir, kv, r->err);
     return NULL;
@@ -551,7 +552,7 @@ static void auto_mount_checks(struct racer *r, int n, const char *dir)
     CHECK(!statfs(dir, &sf) && sf.f_type == TMPFS_MAGIC, "%s is not a tmpfs", dir);
     CHECK((uint64_t)sf.f_blocks * sf.f_bsize == 16 << 20, "size %llu, want 16 MiB",
           (unsigned long long)sf.f_blocks * sf.f_bsize);
-    /* the default options: large pages (this machine's kernel has them) */
+    /* tmpfs_mount_options reach the mount (the racers ask for large pages) */
     CHECK(mount_has_option(dir, "huge=within_size"), "%s mounted without huge=within_size", dir);
     for (int i = 0; i < n; i++) {
         const char *notice = r[i].rc ? NULL : xd_dev_notice(r[i].dev);
