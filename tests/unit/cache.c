@@ -71,6 +71,19 @@ static struct xd_file *open_file(struct xd_dev *dev, const char *path)
     return f;
 }
 
+/* A device from kv with path open on it; NULL (and no device) on failure. */
+static struct xd_file *open_dev_file(const char *const *kv, const char *path, struct xd_dev **dev)
+{
+    *dev = open_dev(kv);
+    struct xd_file *f = *dev ? open_file(*dev, path) : NULL;
+    CHECK(f);
+    if (!f) {
+        xd_close(*dev);
+        *dev = NULL;
+    }
+    return f;
+}
+
 static int64_t stat_of(struct xd_dev *dev, const char *key) { return layer_stat(dev, "cache", key); }
 
 static unsigned char pattern(uint64_t off, unsigned seed)
@@ -265,13 +278,10 @@ static void test_hits_and_ttl(const char *path)
                                      "cache_ttl", "1", NULL};
     unsigned char buf[3 * BLK], want[3 * BLK];
     CHECK(make_file(path, 64 * BLK, 1) == 0);
-    struct xd_dev *dev = open_dev(kv);
-    struct xd_file *f = dev ? open_file(dev, path) : NULL;
-    CHECK(f);
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = open_dev_file(kv, path, &dev);
+    if (!f)
         return;
-    }
     fill(want, sizeof(want), BLK + 100, 1);
     /* 3 blocks, 1 whole: widened to whole blocks, all 3 are filled */
     CHECK(xd_read(dev, f, buf, 2 * BLK, BLK + 100) == 2 * BLK);
@@ -322,13 +332,10 @@ static void test_write_around(const char *path)
     enum { LONG = 32 * BLK };
     static unsigned char buf[LONG], back[LONG];
     CHECK(make_file(path, 64 * BLK, 1) == 0);
-    struct xd_dev *dev = open_dev(kv);
-    struct xd_file *f = dev ? open_file(dev, path) : NULL;
-    CHECK(f);
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = open_dev_file(kv, path, &dev);
+    if (!f)
         return;
-    }
     fill(buf, 2 * BLK, 0, 2);
     CHECK(xd_write(dev, f, buf, 2 * BLK, 0) == 2 * BLK);
     CHECK(stat_of(dev, "inserts") == 2 && stat_of(dev, "writes_around") == 0);
@@ -433,13 +440,10 @@ static void test_write_back(const char *path)
                                      "cache_size", "1m", NULL};
     unsigned char buf[8 * BLK], back[8 * BLK];
     CHECK(make_file(path, 32 * BLK, 7) == 0);
-    struct xd_dev *dev = open_dev(kv);
-    struct xd_file *f = dev ? open_file(dev, path) : NULL;
-    CHECK(f);
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = open_dev_file(kv, path, &dev);
+    if (!f)
         return;
-    }
     fill(buf, 4 * BLK, 4 * BLK, 8);
     CHECK(xd_write(dev, f, buf, 4 * BLK, 4 * BLK) == 4 * BLK);
     CHECK(stat_of(dev, "writes_absorbed") == 1 && stat_of(dev, "dirty_bytes") == 4 * BLK);
@@ -850,13 +854,10 @@ static void test_live_resize(const char *path)
     static const char *const kv[] = {"enable_read_cache", "true", "cache_size", "256k", NULL};
     const unsigned n = 128; /* 512 KiB */
     CHECK(make_file(path, n * BLK, 1) == 0);
-    struct xd_dev *dev = open_dev(kv);
-    struct xd_file *f = dev ? open_file(dev, path) : NULL;
-    CHECK(f);
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = open_dev_file(kv, path, &dev);
+    if (!f)
         return;
-    }
     read_all(dev, f, n);
     read_all(dev, f, n);
     CHECK_MSG(stat_of(dev, "hits") == 0, "hits %lld in a cache half the file", (long long)stat_of(dev, "hits"));

@@ -78,6 +78,20 @@ static int run_batch(struct xd_dev *dev, struct xd_req *reqs, int n)
     return failed;
 }
 
+/* Send what was submitted and reap the pending requests it answered XD_QUEUED. */
+static void commit_and_reap(struct xd_dev *dev, int pending)
+{
+    CHECK(xd_commit(dev) >= 0);
+    while (pending > 0) {
+        struct xd_req *done[DEPTH];
+        int got = xd_reap(dev, done, 1, DEPTH, NULL);
+        CHECK(got > 0);
+        if (got <= 0)
+            break;
+        pending -= got;
+    }
+}
+
 /* A read queued right behind a write of the same block sees the write. */
 static void test_read_after_write(const char *dir, const char *type, const char *async)
 {
@@ -196,15 +210,7 @@ static void test_held_back_not_stalled(const char *dir, const char *async)
         CHECK(layer_stat(dev, "file", "overlap_deferrals") == 0);
         CHECK(layer_stat(dev, "file", "overlap_waits") == 1);
     }
-    CHECK(xd_commit(dev) >= 0);
-    while (pending > 0) {
-        struct xd_req *done[DEPTH];
-        int got = xd_reap(dev, done, 1, DEPTH, NULL);
-        CHECK(got > 0);
-        if (got <= 0)
-            break;
-        pending -= got;
-    }
+    commit_and_reap(dev, pending);
     for (int i = 0; i < 4; i++)
         CHECK_MSG(reqs[i].result == (i == 3 ? 0 : BLOCK), "%s: request %d: %lld", async, i,
                   (long long)reqs[i].result);
@@ -248,15 +254,7 @@ static void test_memory_file(const char *shm, const char *async)
     CHECK_MSG(rc[1] == (uring ? XD_QUEUED : XD_DONE), "%s: the fsync answered %d", async, rc[1]);
     CHECK_MSG(rc[2] == XD_DONE && rc[3] == XD_DONE, "%s: short requests answered %d, %d", async,
               rc[2], rc[3]);
-    CHECK(xd_commit(dev) >= 0);
-    while (pending > 0) {
-        struct xd_req *done[DEPTH];
-        int got = xd_reap(dev, done, 1, DEPTH, NULL);
-        CHECK(got > 0);
-        if (got <= 0)
-            break;
-        pending -= got;
-    }
+    commit_and_reap(dev, pending);
     for (int i = 0; i < 4; i++)
         CHECK_MSG(reqs[i].result == (int64_t)reqs[i].len, "%s: request %d: %lld", async, i,
                   (long long)reqs[i].result);
