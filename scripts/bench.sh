@@ -46,7 +46,7 @@ dir="" tmpfs_dir="" tmpfs_mounted="" loop_dev=""
 cleanup() { # only what this run made
     if [ -n "$loop_dev" ]; then losetup -d "$loop_dev" || true; fi
     if [ -n "$dir" ]; then rm -rf -- "$dir"; fi
-    if [ -n "$tmpfs_mounted" ]; then umount "$tmpfs_dir" || true; fi
+    if [ -n "$tmpfs_mounted" ]; then umount -- "$tmpfs_dir" || umount -l -- "$tmpfs_dir" || true; fi
     if [ -n "$tmpfs_dir" ]; then rm -rf -- "$tmpfs_dir"; fi
 }
 trap cleanup EXIT

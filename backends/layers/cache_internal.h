@@ -294,6 +294,12 @@ static inline uint64_t *req_seq(const struct cache_layer *cl, const struct xd_re
     return &((struct cache_req *)xd_req_ctx(cl->layer, req))->seq;
 }
 
+/* Does req, a write-through write, go around the cache (CACHE_WRITE_AROUND_BYTES)? */
+static inline bool cache_write_goes_around(const struct cache_layer *cl, const struct xd_req *req)
+{
+    return req->op == XD_OP_WRITE && !cl->writeback && req->len >= CACHE_WRITE_AROUND_BYTES;
+}
+
 static inline uint32_t shard_index(const struct cache *c, uint64_t h)
 {
     return (uint32_t)(h & (c->nshards - 1));

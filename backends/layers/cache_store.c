@@ -444,8 +444,9 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
 
 /* A write or trim that went down at sequence *req_seq(cl, req) completed:
  * its whole blocks take its data if no other write touched them since,
- * anything else it touched leaves. A write of CACHE_WRITE_AROUND_BYTES or
- * more stores nothing: a stream of them (a sequential write, a restore)
+ * anything else it touched leaves. A write-through write of
+ * CACHE_WRITE_AROUND_BYTES or more stores nothing (write-back absorbs
+ * writes; one it could not take stores as before): a stream of them (a sequential write, a restore)
  * would otherwise copy every block into the cache and push out blocks that
  * are read, for blocks that seldom are (bcache's sequential_cutoff does
  * the same). Storing them costs a copy, the admission sketch and an
@@ -456,9 +457,9 @@ void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struc
 {
     struct cache *c = cl->cache;
     uint64_t key = h->ident->key, done_seq = cache_next_seq(c);
-    bool ok = req->op == XD_OP_WRITE && req->result == (int64_t)req->len &&
-              req->len < CACHE_WRITE_AROUND_BYTES;
-    if (req->op == XD_OP_WRITE && req->len >= CACHE_WRITE_AROUND_BYTES)
+    bool around = cache_write_goes_around(cl, req);
+    bool ok = req->op == XD_OP_WRITE && req->result == (int64_t)req->len && !around;
+    if (around)
         cl->count.around++;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     for (uint64_t b = first; b <= last; b++) {

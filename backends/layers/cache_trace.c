@@ -39,10 +39,9 @@ void trace_req(struct cache_layer *cl, const struct cache_handle *h, const struc
 {
     /* a write-through write that goes around the cache drops its blocks,
      * as a trim does (cache_end_write) */
-    bool around = req->op == XD_OP_WRITE && !cl->writeback && req->len >= CACHE_WRITE_AROUND_BYTES;
-    unsigned op = req->op == XD_OP_READ                 ? XD_TRACE_READ
-                  : req->op == XD_OP_WRITE && !around ? XD_TRACE_WRITE
-                                                        : XD_TRACE_TRIM;
+    unsigned op = req->op == XD_OP_READ                                     ? XD_TRACE_READ
+                  : req->op == XD_OP_WRITE && !cache_write_goes_around(cl, req) ? XD_TRACE_WRITE
+                                                                            : XD_TRACE_TRIM;
     if (!req->len)
         return;
     for (uint64_t b = req->off >> shift; b <= (req->off + req->len - 1) >> shift; b++)

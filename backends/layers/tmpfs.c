@@ -1153,8 +1153,8 @@ static const char *tmpfs_path_below(struct xd_layer *layer, const struct xd_file
 }
 
 /* Every file lives in the layer's tmpfs directory, whatever path says, and
- * the layer itself does its work (a backup at fsync) within submit: ask
- * the layer below about that directory. */
+ * the layer's own work (a backup when a sync completes) is done where the
+ * request completes: ask the layer below about that directory. */
 static bool tmpfs_inline_at(struct xd_layer *layer, const char *path, uint64_t largest_write)
 {
     const struct tmpfs_layer *t = layer->priv;
