@@ -51,6 +51,21 @@ static struct xd_dev *open_dev(const char *type, const char *async)
     return dev;
 }
 
+/* A device of type with path open on it, created size bytes long; NULL
+ * (and nothing left open) when either fails. */
+static struct xd_dev *open_dev_file(const char *type, const char *async, const char *path,
+                                    uint64_t size, struct xd_file **f)
+{
+    struct xd_dev *dev = open_dev(type, async);
+    CHECK(dev);
+    if (dev && xd_file_open(dev, path, XD_OPEN_CREATE, size, f, err, sizeof(err))) {
+        CHECK_MSG(0, "open %s: %s", path, err);
+        xd_close(dev);
+        dev = NULL;
+    }
+    return dev;
+}
+
 /* Submit every request without committing in between, then commit and reap
  * them all. Returns how many failed. */
 static int run_batch(struct xd_dev *dev, struct xd_req *reqs, int n)
@@ -97,12 +112,10 @@ static void test_read_after_write(const char *dir, const char *type, const char 
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/raw-%s-%s", dir, type, async);
-    struct xd_dev *dev = open_dev(type, async);
     struct xd_file *f;
-    CHECK(dev);
+    struct xd_dev *dev = open_dev_file(type, async, path, 4 * BLOCK, &f);
     if (!dev)
         return;
-    CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, 4 * BLOCK, &f, err, sizeof(err)) == 0);
     static char old[BLOCK], new[BLOCK], newer[BLOCK], back[BLOCK], last[BLOCK];
     memset(old, 'o', BLOCK);
     for (int round = 0; round < 50; round++) {
@@ -179,12 +192,10 @@ static void test_held_back_not_stalled(const char *dir, const char *async)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/hold-%s", dir, async);
-    struct xd_dev *dev = open_dev("regular", async);
     struct xd_file *f;
-    CHECK(dev);
+    struct xd_dev *dev = open_dev_file("regular", async, path, 4 * BLOCK, &f);
     if (!dev)
         return;
-    CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, 4 * BLOCK, &f, err, sizeof(err)) == 0);
     static char old[4 * BLOCK], new[BLOCK], back[BLOCK], other[BLOCK];
     memset(old, 'o', sizeof(old));
     memset(new, 'n', BLOCK);
@@ -230,12 +241,10 @@ static void test_memory_file(const char *shm, const char *async)
     enum { LONG = XD_MEMORY_WRITE_QUEUED_MIN * 2 };
     char path[512];
     snprintf(path, sizeof(path), "%s/memory-%s", shm, async);
-    struct xd_dev *dev = open_dev("regular", async);
     struct xd_file *f;
-    CHECK(dev);
+    struct xd_dev *dev = open_dev_file("regular", async, path, LONG, &f);
     if (!dev)
         return;
-    CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, LONG, &f, err, sizeof(err)) == 0);
     static char data[LONG], small[BLOCK], back[BLOCK];
     memset(data, 'L', LONG);
     memset(small, 's', BLOCK);
