@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -355,8 +356,21 @@ static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const c
  * numbered by the primary's (device, inode): devices of the same primary
  * (fio jobs sharing a file, in threads or processes) share the claim; a
  * lock on any other byte is another primary's, and the copy is not used.
- * Two claims racing both see each other and both refuse: never shared.
- * Where the file system has no locks nothing is claimed. */
+ * Claimants take turns (mirror_claim_turn), so of two racing the first
+ * keeps the copy and the second sees its lock: never shared, and never
+ * both refused. Where the file system has no locks nothing is claimed. */
+
+/* Placing the lock and looking for others, one claimant at a time: two
+ * claims interleaved would each see the other's lock and both refuse
+ * (both primaries unmirrored). An exclusive flock, which an O_RDONLY
+ * descriptor may take and which is independent of the OFD byte locks,
+ * held only for those few calls; without flock the claims interleave. */
+static void mirror_claim_turn(int fd, int op)
+{
+    while (flock(fd, op) && errno == EINTR)
+        ;
+}
+
 static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t whylen)
 {
     struct stat st;
@@ -367,14 +381,17 @@ static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t wh
     if (fd < 0)
         return errno == ENOENT ? -ENOENT : 0;
     struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
+    mirror_claim_turn(fd, LOCK_EX);
     if (fcntl(fd, F_OFD_SETLK, &l)) {
         close(fd);
         return 0;
     }
     struct flock below = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = mine};
     struct flock above = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine + 1, .l_len = 0};
-    if ((!fcntl(fd, F_OFD_GETLK, &below) && below.l_type != F_UNLCK) ||
-        (!fcntl(fd, F_OFD_GETLK, &above) && above.l_type != F_UNLCK)) {
+    bool other = (!fcntl(fd, F_OFD_GETLK, &below) && below.l_type != F_UNLCK) ||
+                 (!fcntl(fd, F_OFD_GETLK, &above) && above.l_type != F_UNLCK);
+    mirror_claim_turn(fd, LOCK_UN);
+    if (other) {
         close(fd);
         snprintf(why, whylen, "it is the copy of another file of the same name, open now");
         return -EBUSY;

@@ -4,13 +4,18 @@
  * that fails is served from the other copy and the bad copy repaired on
  * disk; three failures in a row degrade a copy, which reads then skip; a
  * failed write degrades its copy at once and the write still succeeds; a
- * write every copy fails fails, degrading nobody. Sync and io_uring. */
+ * write every copy fails fails, degrading nobody. Sync and io_uring. Two
+ * primaries of one name never share their copy, and their claims on it
+ * take turns. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -331,6 +336,78 @@ static void test_one_primary_per_copy(const char *other)
     xd_close(d2);
 }
 
+/* Is a flock on inode ino waited for (a "->" line of /proc/locks)? */
+static bool flock_waited_on(ino_t ino)
+{
+    FILE *f = fopen("/proc/locks", "r");
+    char line[256], want[40];
+    bool found = false;
+    snprintf(want, sizeof(want), ":%llu ", (unsigned long long)ino);
+    while (f && !found && fgets(line, sizeof(line), f))
+        found = strstr(line, "-> FLOCK") && strstr(line, want);
+    if (f)
+        fclose(f);
+    return found;
+}
+
+struct claim_open {
+    struct xd_dev *dev;
+    const char *path;
+    struct xd_file *f;
+    volatile bool done;
+};
+
+static void *claim_open_main(void *arg)
+{
+    struct claim_open *o = arg;
+    char e[XD_ERRLEN];
+    if (xd_file_open(o->dev, o->path, XD_OPEN_CREATE, NBLK * BLK, &o->f, e, sizeof(e)))
+        o->f = NULL;
+    o->done = true;
+    return NULL;
+}
+
+/* Claims take turns: a claimant between placing its lock and looking for
+ * others (here the test, as another primary's device would be) holds the
+ * copy's flock, and a second claim waits for it rather than placing its
+ * own lock in between, where each would see the other's and both refuse.
+ * After the turn the waiting one sees the first's lock and refuses alone. */
+static void test_claims_take_turns(const char *other)
+{
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev("sync");
+    struct xd_file *f1 = NULL;
+    unlink(primary);
+    unlink(copy);
+    CHECK(!xd_file_open(d1, primary, XD_OPEN_CREATE, NBLK * BLK, &f1, err, sizeof(err)));
+    if (f1)
+        xd_file_close(d1, f1); /* the copy exists now, unclaimed */
+    int t = open(copy, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    CHECK(t >= 0 && !fstat(t, &st) && !flock(t, LOCK_EX));
+    struct flock mine = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 12345, .l_len = 1};
+    CHECK(!fcntl(t, F_OFD_SETLK, &mine));
+    struct claim_open o = {.dev = d2, .path = other};
+    pthread_t th;
+    CHECK(!pthread_create(&th, NULL, claim_open_main, &o));
+    bool waited = false;
+    for (uint64_t end = xd_clock_monotonic_ns() + 10000000000ull;
+         !o.done && !(waited = flock_waited_on(st.st_ino)) && xd_clock_monotonic_ns() < end;)
+        usleep(1000);
+    CHECK_MSG(waited, "a claim did not wait for another claimant's turn");
+    struct flock rest = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 12346, .l_len = 0};
+    CHECK(!fcntl(t, F_OFD_GETLK, &rest));
+    CHECK_MSG(rest.l_type == F_UNLCK, "a claim was placed during another claimant's turn");
+    flock(t, LOCK_UN);
+    pthread_join(th, NULL);
+    CHECK_MSG(o.f && layer_stat(d2, "mirror", "degraded") == 1,
+              "the claim after the turn did not refuse the claimed copy");
+    close(t);
+    if (o.f)
+        xd_file_close(d2, o.f);
+    xd_close(d1);
+    xd_close(d2);
+}
+
 int main(void)
 {
     char tmpl[] = "/var/tmp/xd-mirror-XXXXXX";
@@ -351,6 +428,7 @@ int main(void)
     snprintf(other, sizeof(other), "%s/f", other_dir);
     CHECK(!mkdir(other_dir, 0700));
     test_one_primary_per_copy(other);
+    test_claims_take_turns(other);
     unlink(other);
     rmdir(other_dir);
     unlink(primary);
