@@ -52,20 +52,29 @@ def wait_for(proc, pred, timeout, what):
 
 
 def start_fio(args, tmp_path):
+    """fio in the background; its stderr goes to a file, so a test can wait
+    for a line there (fio_stderr) while it runs."""
     out = tmp_path / "fio-out.json"
     cmd = [FIO, f"--output={out}", "--output-format=json", *[str(a) for a in args]]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=str(tmp_path))
+    with open(tmp_path / "fio-stderr.txt", "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
+                                cwd=str(tmp_path))
     return proc, out
+
+
+def fio_stderr(out):
+    """What the fio started by start_fio(…) with this out has printed to stderr so far."""
+    return (out.parent / "fio-stderr.txt").read_text(errors="replace")
 
 
 def finish_fio(proc, out, timeout=120):
     try:
-        stdout, stderr = proc.communicate(timeout=timeout)
+        stdout, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        stdout, stderr = proc.communicate()
-        pytest.fail(f"fio did not finish\n{stdout}\n{stderr}")
+        stdout, _ = proc.communicate()
+        pytest.fail(f"fio did not finish\n{stdout}\n{fio_stderr(out)}")
+    stderr = fio_stderr(out)
     raw = out.read_text(errors="replace") if out.exists() else ""
     m = re.search(r"^\{", raw, re.M)
     data = json.JSONDecoder().raw_decode(raw, m.start())[0] if m else None
@@ -115,16 +124,24 @@ def test_reload_read_ahead_mid_run(engine, tmp_path, mode):
     wait_for(proc, lambda: len(per_job(records(log))) == 2, 20, "the first records")
     t_change = time.time() * 1000
     xdconfig_set(ini, "read_ahead_kb=4096")
-    time.sleep(1.3)
+    # each step waits for the line that says the previous one was seen, not
+    # for a fixed time: a rewrite the device had not looked at yet would be
+    # folded into the next one
+    def noticed(line):
+        return lambda: line in fio_stderr(out)
+
+    wait_for(proc, noticed("reloaded: read_ahead_kb 128 -> 4096"), 20, "the reload")
+    t_reloaded = time.time() * 1000
     # a bad file (written in place): refused in one line, the old one stays
     ini.write_text("[local]\nread_ahead_kb = lots\n")
-    time.sleep(0.6)
+    wait_for(proc, noticed("was rewritten but is not used"), 20, "the bad file's refusal")
     # a key fixed at open: refused in one line, nothing applied
     fresh = tmp_path / "fresh.ini"  # xdconfig set would refuse to start from the bad file
     xdconfig_set(fresh, "read_ahead_kb=8", "async=io_uring", "use_direct_io=true")
     os.replace(fresh, ini)
-    time.sleep(0.6)
+    wait_for(proc, noticed("cannot change while the device is open"), 20, "the fixed key's refusal")
     ini.unlink()
+    wait_for(proc, noticed("was removed"), 20, "the removal")
     data, text = finish_fio(proc, out)
 
     lines = xdevice_lines(text)
@@ -141,7 +158,7 @@ def test_reload_read_ahead_mid_run(engine, tmp_path, mode):
     recs = records(log)
     for jobnum, rs in per_job(recs).items():
         before = [r for r in rs if r["time_ms"] < t_change]
-        after = [r for r in rs if r["time_ms"] > t_change + 300]
+        after = [r for r in rs if r["time_ms"] > t_reloaded + 300]
         assert before and after, f"job {jobnum}: {len(before)} records before, {len(after)} after"
         for r in before:
             assert r["config"]["read_ahead_kb"] == 128 and r["layers"]["file"]["read_ahead_kb"] == 128
