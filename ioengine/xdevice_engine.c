@@ -545,7 +545,8 @@ static inline void fio_xd_tick(struct fio_xd_job *job)
 }
 
 /* After xd_open: follow xd_config (the first job of its section tells of
- * reloads) and write periodic records, to the log setup made sure of. */
+ * reloads) and write periodic records, to the log setup made sure of.
+ * 0, or the errno of what failed (said in one line). */
 static int fio_xd_monitor_open(struct thread_data *td, struct fio_xd_job *job)
 {
     struct fio_xd_options *o = td->eo;
@@ -570,13 +571,38 @@ static int fio_xd_monitor_open(struct thread_data *td, struct fio_xd_job *job)
     free(log);
     if (rc) {
         fio_xd_err("xdevice: %s\n", err);
-        return 1;
+        return rc < 0 ? -rc : EINVAL;
     }
     fio_xd_tell(job);
     return 0;
 }
 
-/* Refuse job shapes the chain cannot serve, with one line each. */
+/* sync_file_range has no xdevice request (its ranges and flags mean
+ * nothing to most layers): one line naming it as it was written, "write:8"
+ * or "wait_before,write,wait_after:1" (fio keeps the flags and the count). */
+static void fio_xd_refuse_sync_file_range(const struct thread_data *td)
+{
+    char value[64];
+    size_t len = sizeof(value);
+    static const struct {
+        unsigned flag;
+        const char *name;
+    } names[] = {{SYNC_FILE_RANGE_WAIT_BEFORE, "wait_before"},
+                 {SYNC_FILE_RANGE_WRITE, "write"},
+                 {SYNC_FILE_RANGE_WAIT_AFTER, "wait_after"}};
+    size_t at = 0;
+    value[0] = 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && at < len; i++)
+        if (td->o.sync_file_range & names[i].flag)
+            at += (size_t)snprintf(value + at, len - at, "%s%s", at ? "," : "", names[i].name);
+    if (at < len)
+        snprintf(value + at, len - at, ":%u", td->sync_file_range_nr);
+    fio_xd_err("xdevice: sync_file_range=%s: not supported by xdevice; allowed: fsync=N or fdatasync=N\n",
+               value);
+}
+
+/* Refuse job shapes the chain cannot serve (what needs the device; setup
+ * refused the rest), with one line each: 0, or EOPNOTSUPP. */
 static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
 {
     const struct xd_config *cfg = xd_dev_config(dev);
@@ -585,12 +611,7 @@ static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
         fio_xd_err("xdevice: rw=%s: storage_type=%s does not serve trims%s\n",
                 td->o.td_ddir & TD_DDIR_RAND ? "randtrim" : "trim", type,
                 (xd_config_caps(cfg) & XD_CFG_TRIM_KEY) ? "; set xd_enable_trim=1" : "");
-        return 1;
-    }
-    if (td->o.sync_file_range) {
-        fio_xd_err("xdevice: sync_file_range=%u: not supported by xdevice; allowed: fsync=N or fdatasync=N\n",
-                td->o.sync_file_range);
-        return 1;
+        return EOPNOTSUPP;
     }
     return 0;
 }
@@ -616,6 +637,17 @@ static bool fio_xd_files_inline(struct thread_data *td, struct xd_dev *dev)
     return true;
 }
 
+/* init failed (said in one line already): the job's error, which fio
+ * prints at its end (err=N/..., func=...) and puts in its JSON, is what
+ * failed, as fio's own engines record theirs. Otherwise it would be err=1
+ * beside whatever fio noted first, such as the ENOENT of a file it was
+ * about to lay out. */
+static int fio_xd_init_failed(struct thread_data *td, int err, const char *func)
+{
+    td_verror(td, err, func);
+    return 1;
+}
+
 static int fio_xd_init(struct thread_data *td)
 {
     struct fio_xd_options *o = td->eo;
@@ -623,37 +655,40 @@ static int fio_xd_init(struct thread_data *td)
     struct xd_config *cfg;
     char err[XD_ERRLEN];
 
-    if (fio_xd_unusable)
-        return 1; /* said once, when the engine was loaded */
+    if (fio_xd_unusable) /* said once, when the engine was loaded */
+        return fio_xd_init_failed(td, EINVAL, "the engine's fio version");
     job = calloc(1, sizeof(*job));
     if (!job)
-        return 1;
+        return fio_xd_init_failed(td, ENOMEM, "calloc");
     job->sync_fd = -1;
     td->io_ops_data = job; /* cleanup frees it from here on */
     if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
         fio_xd_err("xdevice: %s\n", err);
-        return 1;
+        return fio_xd_init_failed(td, EINVAL, "xdevice config");
     }
     unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
     int rc = xd_open(&job->dev, cfg, depth, err, sizeof(err));
     xd_config_free(cfg);
     if (rc) {
         fio_xd_err("xdevice: %s\n", err);
-        return 1;
+        return fio_xd_init_failed(td, -rc, "xd_open");
     }
-    if (fio_xd_check_job(td, job->dev) || fio_xd_monitor_open(td, job))
-        return 1;
+    if ((rc = fio_xd_check_job(td, job->dev)))
+        return fio_xd_init_failed(td, rc, "xdevice job check");
+    if ((rc = fio_xd_monitor_open(td, job)))
+        return fio_xd_init_failed(td, rc, "xd_monitor_open");
     job->nreqs = depth;
     job->reqs = calloc(depth, sizeof(*job->reqs));
     job->events = calloc(depth, sizeof(*job->events));
     job->ready = calloc(depth, sizeof(*job->ready));
     job->issued = calloc(depth, sizeof(*job->issued));
     if (!job->reqs || !job->events || !job->ready || !job->issued)
-        return 1;
+        return fio_xd_init_failed(td, ENOMEM, "calloc");
     job->sync_fd = memfd_create("xdevice-fsync", MFD_CLOEXEC);
     if (job->sync_fd < 0) {
-        log_err("xdevice: memfd_create: %s\n", strerror(errno));
-        return 1;
+        rc = errno;
+        log_err("xdevice: memfd_create: %s\n", strerror(rc));
+        return fio_xd_init_failed(td, rc, "memfd_create");
     }
     /* Engine flags are per job (td->flags) from here on. FIO_SYNCIO makes fio
      * cap iodepth at 1: say so only when true. FIO_RAWIO makes fio
@@ -1111,7 +1146,14 @@ static int fio_xd_setup(struct thread_data *td)
         if (strcmp(err, last_err))
             fio_xd_err("xdevice: %s\n", err);
         snprintf(last_err, sizeof(last_err), "%s", err);
-        td->error = EINVAL; /* the job's result, without a second message */
+        td_verror(td, EINVAL, "xdevice config"); /* the job's result: fio's err=22 */
+        return 1;
+    }
+    if (td->o.sync_file_range) { /* refused before fio lays out any file */
+        if (td->subjob_number == 0)
+            fio_xd_refuse_sync_file_range(td);
+        xd_config_free(cfg);
+        td_verror(td, EOPNOTSUPP, "xdevice job check");
         return 1;
     }
     struct fio_xd_options *o = td->eo;
@@ -1122,7 +1164,7 @@ static int fio_xd_setup(struct thread_data *td)
             fio_xd_err("xdevice: metrics_interval_sec=%s (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
                     interval, origin ? origin : "default");
         xd_config_free(cfg);
-        td->error = EINVAL;
+        td_verror(td, EINVAL, "xdevice config");
         return 1;
     }
     o->stats_jobs = o->stats && td->o.create_serialize ? fio_xd_stats_jobs(o->stats) : 0;

@@ -3,6 +3,7 @@
 Bad input must stop fio with one line that starts with "xdevice:" and names
 the option or key and the bad value, before any job does I/O.
 """
+import errno
 import re
 import subprocess
 import textwrap
@@ -164,6 +165,21 @@ def test_trim_on_block_needs_enable_trim(engine, tmp_path, loop_dev):
     assert lines and any("enable_trim" in ln and "trim" in ln for ln in lines), r.text
     if r.data is not None:
         assert all(j["trim"]["io_bytes"] == 0 for j in r.data["jobs"])
+
+
+def test_failed_open_is_the_jobs_error(engine, tmp_path, disk_dir):
+    """A device that cannot open fails its job with that errno, in fio's
+    err= line and its JSON, as fio's own engines record theirs: not err=1
+    beside the ENOENT fio noted while sizing the file it was to lay out."""
+    r = run_fio(
+        fio_job(engine, name="noopen", xd={"type": "tmpfs", "tmpfs_directory": "/proc"},
+                filename=disk_dir / "new", rw="write", bs="4k", size=MiB),
+        tmp_path, expect_ok=False,
+    )
+    assert r.rc > 0, r.text
+    assert [ln for ln in xdevice_lines(r.text) if "tmpfs_directory=/proc" in ln], r.text
+    assert r.data is not None and r.data["jobs"][0]["error"] == errno.EINVAL, r.text
+    assert "No such file" not in r.text, r.text
 
 
 # --- INI files and precedence -------------------------------------------------------
