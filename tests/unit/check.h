@@ -4,9 +4,13 @@
 #define XD_CHECK_H
 
 #include <errno.h>
+#include <linux/io_uring.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "xdevice.h"
 
@@ -36,6 +40,44 @@ static int check_failures;
         fputc('\n', stderr);                                                    \
         exit(77);                                                               \
     } while (0)
+
+/* Why this machine refuses io_uring, or NULL: the kernel.io_uring_disabled
+ * sysctl, a seccomp filter (a container's default profile), a kernel
+ * without it. xdevice then refuses async=io_uring in one line, which is
+ * right, so tests skip their io_uring cases, saying so (check_skip_io_uring),
+ * and run the rest. */
+static inline const char *check_io_uring_refused(void)
+{
+    static int probed;
+    static const char *why;
+    if (probed++)
+        return why;
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    int fd = (int)syscall(__NR_io_uring_setup, 1, &p);
+    if (fd >= 0)
+        close(fd);
+    else if (errno == EPERM || errno == EACCES)
+        why = "io_uring is refused here (kernel.io_uring_disabled, or a seccomp filter)";
+    else if (errno == ENOSYS)
+        why = "this kernel has no io_uring";
+    return why;
+}
+
+/* True, with one "skip:" line naming what, when io_uring cannot run here. */
+static inline bool check_skip_io_uring(const char *what)
+{
+    const char *why = check_io_uring_refused();
+    if (why)
+        fprintf(stderr, "skip: %s under io_uring: %s\n", what, why);
+    return why != NULL;
+}
+
+/* Whether async mode `async` can run here (skips io_uring, saying so). */
+static inline bool check_mode_runs(const char *async, const char *what)
+{
+    return strcmp(async, "io_uring") || !check_skip_io_uring(what);
+}
 
 static inline int check_result(void)
 {

@@ -131,7 +131,8 @@ int main(void)
         SKIP("/var/tmp is a tmpfs, which has no O_DIRECT");
     snprintf(path, sizeof(path), "%s/data", dir);
     test_unaligned_async(path, "libaio");
-    test_unaligned_async(path, "io_uring");
+    if (check_mode_runs("io_uring", "unaligned async requests"))
+        test_unaligned_async(path, "io_uring");
     test_concurrent_rmw(path);
     unlink(path);
     rmdir(dir);

@@ -420,8 +420,10 @@ int main(void)
     snprintf(copy, sizeof(copy), "%s/f", copy_dir);
     CHECK(!mkdir(primary_dir, 0700) && !mkdir(copy_dir, 0700));
     test_repair("sync");
-    test_repair("io_uring");
-    test_write_failures();
+    if (check_mode_runs("io_uring", "mirror repair and write failures")) {
+        test_repair("io_uring");
+        test_write_failures();
+    }
     test_stamps();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);

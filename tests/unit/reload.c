@@ -184,7 +184,8 @@ int main(void)
         return 1;
     test_refused();
     test_file_readahead("sync");
-    test_file_readahead("io_uring");
+    if (check_mode_runs("io_uring", "read_ahead_kb reload"))
+        test_file_readahead("io_uring");
     test_compress_level("sync");
     test_compress_level("libaio");
     test_cache_size();

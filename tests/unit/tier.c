@@ -593,7 +593,8 @@ int main(void)
     test_policy();
     test_live_keys();
     test_request_passes();
-    test_spanning();
+    if (!check_skip_io_uring("requests spanning extents"))
+        test_spanning();
     test_restart();
     test_crash(false);
     test_crash(true);
