@@ -37,6 +37,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
 from fiojson import split_output  # noqa: E402
+from machine import IO_URING_REFUSED  # noqa: E402
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ FIO = shutil.which("fio") or "/usr/bin/fio"
 XDCONFIG = REPO / "build" / "xdconfig"
 
 FILE_TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid"]
-MODES = ["sync", "libaio", "io_uring"]
+MODES = ["sync", "libaio"] + ([] if IO_URING_REFUSED else ["io_uring"])  # main says why
 VERIFIES = ["crc32c", "md5", "sha256", "meta", "xxhash", "pattern"]
 RELOAD_KEYS = {  # a live key of each type's chain, and values to move between
     "regular": ("read_ahead_kb", ["0", "64", "1024"]),
@@ -346,6 +347,8 @@ def main():
         print(f"torture: engine {engine} not found: run make first", file=sys.stderr)
         return 2
     base = os.environ.get("TORTURE_DIR", "/var/tmp")
+    if IO_URING_REFUSED:
+        print(f"torture: no io_uring cases: {IO_URING_REFUSED}", flush=True)
     block = os.environ.get("TORTURE_BLOCK_DEVICE")
     types = FILE_TYPES + (["block"] if block else [])
     if os.environ.get("TORTURE_TYPES"):

@@ -22,6 +22,7 @@ from typing import NamedTuple, Optional
 import pytest
 
 from fiojson import split_output
+from machine import IO_URING_REFUSED  # noqa: F401 (tests import it from here)
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_H = REPO / "backends" / "core" / "config_schema.h"
@@ -34,27 +35,8 @@ KiB = 1024
 ASYNC_MODES = ["sync", "libaio", "io_uring"]
 PROC_MODES = {"thread": ["--thread=1"], "process": []}
 
-
-def _io_uring_refused() -> str:
-    """Why this machine refuses io_uring ("" when it does not): the
-    kernel.io_uring_disabled sysctl, a seccomp filter (a container's default
-    profile), a kernel without it. xdevice then refuses async=io_uring in one
-    line, as it should, and the suite skips its io_uring cases saying why
-    (tests/unit/check.h does the same for the unit tests)."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    params = ctypes.create_string_buffer(120)  # struct io_uring_params, zeroed
-    fd = libc.syscall(425, 1, params)  # io_uring_setup, on x86-64 and arm64 alike
-    if fd >= 0:
-        os.close(fd)
-        return ""
-    err = ctypes.get_errno()
-    if err in (1, 13):  # EPERM, EACCES
-        return "io_uring is refused here (kernel.io_uring_disabled, or a seccomp filter)"
-    return "this kernel has no io_uring" if err == 38 else ""  # ENOSYS
-
-
-IO_URING_REFUSED = _io_uring_refused()
+# For a test whose jobs use io_uring in their body, not through a parameter.
+needs_io_uring = pytest.mark.skipif(bool(IO_URING_REFUSED), reason=IO_URING_REFUSED or "-")
 
 
 def pytest_collection_modifyitems(config, items):

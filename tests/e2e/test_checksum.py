@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import FIO, MiB, fio_job, load_stats, run_fio, xdevice_lines
+from conftest import FIO, MiB, fio_job, load_stats, needs_io_uring, run_fio, xdevice_lines
 
 SIZE = 2 * MiB
 BLOCK = 4096
@@ -150,6 +150,7 @@ def sidecar_changed_since(path, before, deadline):
     return False
 
 
+@needs_io_uring
 def test_kill9_leaves_no_wrong_data(engine, tmp_path, disk_dir):
     """Rounds of a writer with fsyncs killed with SIGKILL while it writes;
     after each, every block reads through the engine as a whole block or

@@ -12,7 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, needs_io_uring
 from hostsfix import fio_servers  # noqa: F401 (a fixture)
 
 XDTUNE = REPO / "build" / "xdtune"
@@ -61,6 +61,7 @@ def one_line(p, *needles):
         assert n in lines[0], f"{n!r} not in {lines[0]!r}"
 
 
+@needs_io_uring
 def test_search_on_two_hosts(engine, tmp_path, fio_servers):
     # a relative engine path: a server resolves it against its own
     # directory, so xdtune must send it absolute

@@ -20,6 +20,7 @@ from conftest import (
     assert_verified,
     fio_job,
     load_stats,
+    needs_io_uring,
     verify_state,
     run_fio,
     xdevice_lines,
@@ -247,6 +248,7 @@ def wait_for_promotion(proc, hot_dir, deadline_s=60):
     pytest.fail("no promotion within the deadline")
 
 
+@needs_io_uring
 @pytest.mark.parametrize("round_", range(KILL_ROUNDS))
 def test_kill_9_write_back(engine, tmp_path, disk_dir, hot, round_):
     """fio's trigger workflow on a write-back hybrid file while extents move

@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import FIO, MiB, REPO, assert_verified, fio_job, load_stats, run_fio, verify_state, xdevice_lines
+from conftest import (FIO, MiB, REPO, assert_verified, fio_job, load_stats, needs_io_uring, run_fio,
+                      verify_state, xdevice_lines)
 
 SIZE = 4 * MiB
 
@@ -201,6 +202,7 @@ def test_kill9_mid_write_leaves_no_stale_copy(engine, tmp_path, disk_dir):
     assert stamp(copy / "m.0.0").startswith("sync ")
 
 
+@needs_io_uring
 @pytest.mark.parametrize("round_", range(2))
 def test_kill9_loses_nothing_fsynced(engine, tmp_path, disk_dir, round_):
     """fio's trigger workflow under checksums and a mirror: fio stops the
@@ -290,6 +292,7 @@ def test_same_name_in_two_directories_never_shares_a_copy(engine, tmp_path, disk
     assert sorted(degraded) == [0, 1], degraded
 
 
+@needs_io_uring
 def test_stamp_is_written_after_the_data_is_durable(engine, tmp_path, disk_dir):
     """At a clean close the primary and the copy are fsync'd before the copy
     is stamped, and the stamp (an xattr: inode metadata) is fsync'd after:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import IO_URING_REFUSED, REPO
 
 FIXED = re.compile(r"(?<![\w}$])/(?:var/tmp|tmp|dev/shm)/[\w][\w.-]*")
 DEFAULT = re.compile(r"\$\{(\w+):-(/var/tmp|/tmp)\b")
@@ -112,6 +112,10 @@ def test_job_files_land_in_scratch(engine, name):
         if name == "tune-live.fio":
             (scratch / "xdtune-live.ini").write_text((REPO / "jobs" / "tune-live.ini").read_text())
         text = shipped(name, engine)
+        inis = [Path(m) for m in re.findall(r"^xd_config=(\S+)$", text, re.M)]
+        if IO_URING_REFUSED and any("io_uring" in t for t in [text] + [i.read_text() for i in inis
+                                                                     if i.is_file()]):
+            pytest.skip(f"{name} uses io_uring: {IO_URING_REFUSED}")
         r = run_job(text, scratch, cwd, jobdir)
         assert r.returncode == 0, r.stdout + r.stderr
         missing = [f for f in JOBS[name] if not (scratch / f).is_file()]

@@ -29,7 +29,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import REPO, _disk_base
+from conftest import REPO, _disk_base, needs_io_uring
 
 selftest = pytest.mark.skipif(not os.environ.get("XD_REGRESS_SELFTEST"),
                               reason="minutes of real runs: make regress-selftest (XD_REGRESS_SELFTEST=1)")
@@ -163,6 +163,7 @@ def test_every_job_reports_total_latency():
         assert re.search(r"^lat_percentiles=1$", job.read_text(), re.M), job
 
 
+@needs_io_uring
 def test_inconclusive_rows_are_confirmed_then_exit_3(engine, tmp_path, disk_dir):
     """2 runs a side cannot decide anything; one confirmation round adds a
     third, still too few for --min-runs 5: exit 3 naming the rows."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO, fio_job, xdevice_lines
+from conftest import FIO, REPO, fio_job, needs_io_uring, xdevice_lines
 
 XDCONFIG = REPO / "build" / "xdconfig"
 
@@ -108,6 +108,7 @@ def check_interval_sums(recs, data, ddir):
     assert sorted(totals) == sorted(fio_totals), (totals, fio_totals)
 
 
+@needs_io_uring
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_reload_read_ahead_mid_run(engine, tmp_path, mode):
     ini = tmp_path / "xd.ini"
@@ -200,6 +201,7 @@ def test_reload_compression_level(engine, tmp_path):
     check_interval_sums(recs, data, "write")
 
 
+@needs_io_uring
 def test_reload_cache_size(engine, tmp_path):
     """A smaller cache_size mid-run: the shared cache shrinks at once."""
     ini = tmp_path / "xd.ini"

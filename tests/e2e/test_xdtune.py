@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, assert_verified, fio_job, run_fio
+from conftest import REPO, assert_verified, fio_job, needs_io_uring, run_fio
 
 XDTUNE = REPO / "build" / "xdtune"
 XDCONFIG = REPO / "build" / "xdconfig"
@@ -71,6 +71,7 @@ values = true|false
 """
 
 
+@needs_io_uring
 def test_search_small(engine, tmp_path):
     job = write_job(tmp_path, engine)
     start = write(tmp_path, "start.ini", "[local]\nstorage_type = regular\nasync = sync\n")
