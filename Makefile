@@ -274,8 +274,8 @@ test: all $(UNIT_BINS) $(BUILD)/tests/xdevice-other-fio.so $(BUILD)/tests/fuzz_r
 	  name=$${t##*/}; rc=0; \
 	  timeout $(UNIT_TIMEOUT) ./$$t > $$t.log 2>&1 || rc=$$?; \
 	  case $$rc in \
-	    0)  echo "PASS $$name"; grep '^skip: ' $$t.log | sed 's/^/    /'; pass=$$((pass + 1)) ;; \
-	    77) echo "SKIP $$name"; grep '^skip: ' $$t.log | sed 's/^/    /' ;; \
+	    0)  echo "PASS $$name"; sed -n 's/^skip: /    skip: /p' $$t.log; pass=$$((pass + 1)) ;; \
+	    77) echo "SKIP $$name"; sed -n 's/^skip: /    skip: /p' $$t.log ;; \
 	    *)  echo "FAIL $$name (exit $$rc)"; sed 's/^/    /' $$t.log; fail=$$((fail + 1)) ;; \
 	  esac; \
 	done; \
