@@ -66,6 +66,15 @@ def test_sync_caps_depth_at_one(engine, tmp_path, disk_dir):
 
 
 
+def on_a_tmpfs(xd_type, async_mode, shm_dir, disk_dir):
+    """The xd options and directory of a job whose file is on a tmpfs: the
+    regular type's in shm_dir, the tmpfs type's copy there too (not in the
+    shared /dev/shm/xdevice-UID, where it would outlive the test)."""
+    if xd_type == "regular":
+        return {"type": xd_type, "async": async_mode}, shm_dir
+    return {"type": xd_type, "async": async_mode, "tmpfs_directory": shm_dir}, disk_dir
+
+
 @pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
 @pytest.mark.parametrize("xd_type", ["regular", "tmpfs"])
 def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, async_mode, xd_type):
@@ -74,12 +83,13 @@ def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, asy
     is driven as a sync engine (depth 1), with a completion latency of its
     own (issue_time stamped before the request, not after), and without
     fio's "capped at 1" note in the JSON stream."""
+    xd, where = on_a_tmpfs(xd_type, async_mode, shm_dir, disk_dir)
     r = run_fio(
         fio_job(
             engine,
             name="inline",
-            xd={"type": xd_type, "async": async_mode},
-            directory=shm_dir if xd_type == "regular" else disk_dir,
+            xd=xd,
+            directory=where,
             rw="randrw",
             bs="4k",
             size=8 * MiB,
@@ -108,12 +118,13 @@ def test_tmpfs_long_writes_queue_under_io_uring(engine, tmp_path, shm_dir, disk_
     its depth); libaio copies inside io_submit anyway, so there they stay
     inline (depth 1). Either way a verify pass over 4k-256k writes and
     reads, with fsyncs among them, reads back what was written."""
+    xd, where = on_a_tmpfs(xd_type, async_mode, shm_dir, disk_dir)
     r = run_fio(
         fio_job(
             engine,
             name="long",
-            xd={"type": xd_type, "async": async_mode},
-            directory=shm_dir if xd_type == "regular" else disk_dir,
+            xd=xd,
+            directory=where,
             rw="randwrite",
             bsrange="4k-256k",
             size=16 * MiB,
