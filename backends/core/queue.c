@@ -55,10 +55,9 @@ static int queue_create_uring(struct xd_queue *q, char *err, size_t errlen)
             break;
     }
     if (rc < 0) {
-        /* EPERM: the kernel.io_uring_disabled sysctl (or a seccomp policy) */
         xd_errf(err, errlen, "async=io_uring: io_uring_queue_init(%u) failed: %s%s; allowed: async=libaio or async=sync",
                 q->entries, strerror(-rc),
-                rc == -EPERM ? " (io_uring is turned off here: kernel.io_uring_disabled)" : "");
+                rc == -EPERM ? " (io_uring is refused here: kernel.io_uring_disabled, or a seccomp filter such as a container's)" : "");
         return rc;
     }
     q->ring_ready = true;

@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional
 import pytest
 
 from fiojson import split_output
-from machine import IO_URING_REFUSED  # noqa: F401 (tests import it from here)
+from machine import IO_URING_REFUSED
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA_H = REPO / "backends" / "core" / "config_schema.h"
