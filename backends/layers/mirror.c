@@ -400,6 +400,40 @@ static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t wh
     return 0;
 }
 
+/* A copy not there yet is made by the open, and claimed after it: two
+ * primaries making the same copy at once would both make (the larger
+ * extending the other's) before either claimed it. So makers take turns
+ * by an exclusive flock on the copy's directory, held from looking for the
+ * copy to claiming it; the second then finds the copy made and claimed,
+ * and refuses it before its open touches it. Returns the descriptor that
+ * holds the turn (closing it ends the turn), or -1 where the directory
+ * cannot be locked, and the makers do not take turns. */
+static int mirror_making_turn(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        mirror_claim_turn(fd, LOCK_EX);
+    return fd;
+}
+
+/* The open of copy c once it is claimed (or to be claimed once made). */
+static int mirror_open_claimed_copy(struct xd_layer *layer, struct mirror_file *mf, unsigned c,
+                                    unsigned flags, char *why, size_t whylen)
+{
+    mf->copy[c].stamp = mirror_stamp_read(mf, c);
+    char err[XD_ERRLEN];
+    int64_t size = mf->copy[0].size;
+    int rc = xd_layer_file_open(layer->lower, mf->copy[c].file, flags,
+                                size > 0 ? (uint64_t)size : 0, err, sizeof(err));
+    if (rc) {
+        snprintf(why, whylen, "%s", err);
+        return rc;
+    }
+    mf->copy[c].opened = true;
+    mf->copy[c].size = xd_layer_file_size(layer->lower, mf->copy[c].file);
+    return 0;
+}
+
 /* Open copy c (1..) of mf at <dir>/<basename of the caller's path>, and
  * read its stamp; mirror_sync_copies decides what to fill. On failure the
  * copy starts degraded (why says). */
@@ -429,22 +463,19 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
     }
     /* claimed and read before the open, which may create or extend it */
     int claimed = mirror_claim(mf, c, why, whylen);
-    if (claimed && claimed != -ENOENT)
-        return claimed;
-    mf->copy[c].stamp = mirror_stamp_read(mf, c);
-    char err[XD_ERRLEN];
-    int64_t size = mf->copy[0].size;
-    int rc = xd_layer_file_open(layer->lower, cf, flags, size > 0 ? (uint64_t)size : 0, err,
-                                sizeof(err));
-    if (rc) {
-        snprintf(why, whylen, "%s", err);
-        return rc;
+    int turn = -1;
+    if (claimed == -ENOENT) { /* to be made by this open: one maker at a time */
+        turn = mirror_making_turn(ml->dirs[c]);
+        claimed = mirror_claim(mf, c, why, whylen);
     }
-    mf->copy[c].opened = true;
-    mf->copy[c].size = xd_layer_file_size(layer->lower, cf);
-    if (claimed == -ENOENT && (rc = mirror_claim(mf, c, why, whylen))) /* made by this open */
-        return rc;
-    return 0;
+    int rc = claimed == -ENOENT ? 0 : claimed;
+    if (!rc)
+        rc = mirror_open_claimed_copy(layer, mf, c, flags, why, whylen);
+    if (!rc && claimed == -ENOENT) /* made by this open */
+        rc = mirror_claim(mf, c, why, whylen);
+    if (turn >= 0)
+        close(turn); /* ends the turn */
+    return rc;
 }
 
 /* Copy c cannot be trusted and is not used by this device. */

@@ -408,6 +408,43 @@ static void test_claims_take_turns(const char *other)
     xd_close(d2);
 }
 
+/* Copies are made in turns: a primary making a copy not there yet (here
+ * the test, as another primary's device would be) holds the copy
+ * directory's flock from looking for the copy to claiming it, and a second
+ * maker waits, then finds the copy made and claimed and refuses it without
+ * opening it: a larger second primary would otherwise have extended it. */
+static void test_makers_take_turns(const char *other)
+{
+    struct xd_dev *d2 = open_dev("sync");
+    unlink(copy);
+    int dir = open(copy_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    CHECK(dir >= 0 && !fstat(dir, &st) && !flock(dir, LOCK_EX));
+    struct claim_open o = {.dev = d2, .path = other};
+    pthread_t th;
+    CHECK(!pthread_create(&th, NULL, claim_open_main, &o));
+    bool waited = false;
+    for (uint64_t end = xd_clock_monotonic_ns() + 10000000000ull;
+         !o.done && !(waited = flock_waited_on(st.st_ino)) && xd_clock_monotonic_ns() < end;)
+        usleep(1000);
+    CHECK_MSG(waited, "a maker of a copy did not wait for another maker's turn");
+    /* the other maker's turn: make a one-block copy and claim it */
+    int t = open(copy, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct flock mine = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 12345, .l_len = 1};
+    CHECK(t >= 0 && !ftruncate(t, BLK) && !fcntl(t, F_OFD_SETLK, &mine));
+    close(dir);
+    pthread_join(th, NULL);
+    CHECK_MSG(o.f && layer_stat(d2, "mirror", "degraded") == 1,
+              "the maker after the turn did not refuse the claimed copy");
+    CHECK_MSG(t >= 0 && !fstat(t, &st) && st.st_size == BLK,
+              "the refused maker changed the copy's size to %lld", (long long)st.st_size);
+    if (t >= 0)
+        close(t);
+    if (o.f)
+        xd_file_close(d2, o.f);
+    xd_close(d2);
+}
+
 int main(void)
 {
     char tmpl[] = "/var/tmp/xd-mirror-XXXXXX";
@@ -431,6 +468,7 @@ int main(void)
     CHECK(!mkdir(other_dir, 0700));
     test_one_primary_per_copy(other);
     test_claims_take_turns(other);
+    test_makers_take_turns(other);
     unlink(other);
     rmdir(other_dir);
     unlink(primary);
