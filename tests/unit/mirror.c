@@ -367,6 +367,16 @@ static void *claim_open_main(void *arg)
     return NULL;
 }
 
+/* Does open o come to wait on a flock of inode ino (within 10 s)? */
+static bool open_waits_on_flock(const struct claim_open *o, ino_t ino)
+{
+    for (uint64_t end = xd_clock_monotonic_ns() + 10000000000ull;
+         !o->done && xd_clock_monotonic_ns() < end; usleep(1000))
+        if (flock_waited_on(ino))
+            return true;
+    return false;
+}
+
 /* Claims take turns: a claimant between placing its lock and looking for
  * others (here the test, as another primary's device would be) holds the
  * copy's flock, and a second claim waits for it rather than placing its
@@ -389,11 +399,7 @@ static void test_claims_take_turns(const char *other)
     struct claim_open o = {.dev = d2, .path = other};
     pthread_t th;
     CHECK(!pthread_create(&th, NULL, claim_open_main, &o));
-    bool waited = false;
-    for (uint64_t end = xd_clock_monotonic_ns() + 10000000000ull;
-         !o.done && !(waited = flock_waited_on(st.st_ino)) && xd_clock_monotonic_ns() < end;)
-        usleep(1000);
-    CHECK_MSG(waited, "a claim did not wait for another claimant's turn");
+    CHECK_MSG(open_waits_on_flock(&o, st.st_ino), "a claim did not wait for another claimant's turn");
     struct flock rest = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 12346, .l_len = 0};
     CHECK(!fcntl(t, F_OFD_GETLK, &rest));
     CHECK_MSG(rest.l_type == F_UNLCK, "a claim was placed during another claimant's turn");
@@ -423,11 +429,8 @@ static void test_makers_take_turns(const char *other)
     struct claim_open o = {.dev = d2, .path = other};
     pthread_t th;
     CHECK(!pthread_create(&th, NULL, claim_open_main, &o));
-    bool waited = false;
-    for (uint64_t end = xd_clock_monotonic_ns() + 10000000000ull;
-         !o.done && !(waited = flock_waited_on(st.st_ino)) && xd_clock_monotonic_ns() < end;)
-        usleep(1000);
-    CHECK_MSG(waited, "a maker of a copy did not wait for another maker's turn");
+    CHECK_MSG(open_waits_on_flock(&o, st.st_ino),
+              "a maker of a copy did not wait for another maker's turn");
     /* the other maker's turn: make a one-block copy and claim it */
     int t = open(copy, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     struct flock mine = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 12345, .l_len = 1};
