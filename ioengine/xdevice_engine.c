@@ -438,6 +438,7 @@ struct fio_xd_job {
     struct io_u **issued;  /* queued since the last commit, for slat */
     unsigned nissued;
     int sync_fd;           /* every file's f->fd: see fio_xd_open_file */
+    unsigned pre_read;     /* files pre-read so far (fio_xd_pre_read) */
     /* Periodic stats and config reloads (the library's monitor) happen in
      * the job's own thread, between I/Os (queue and getevents poll it),
      * because the device is not safe for a second thread. */
@@ -907,6 +908,50 @@ static struct io_u *fio_xd_event(struct thread_data *td, int event)
     return fio_xd_finish(job, job->events[event]);
 }
 
+/* fio's pre_read=1 opens each file before the job's first request and
+ * read(2)s f->fd from the job's offset in it for its io_size, to bring the
+ * file into memory. The data lives wherever the chain keeps it, so the
+ * engine reads that range through the device instead (every level warms:
+ * page cache, xdevice's cache, decoded chunks), in fio's read block size;
+ * the reads count in xd_stats. fio's own loop then reads zeros from holes
+ * of the job's memfd, which is made long enough for it (no memory).
+ * fio pre-reads every file once, in order, before any other open after
+ * init, so the first open of each in turn is its pre-read. */
+static bool fio_xd_pre_read_open(struct thread_data *td, struct fio_xd_job *job,
+                                 const struct fio_file *f)
+{
+    if (!td->o.pre_read || job->pre_read >= td->files_index || f->fileno != (int)job->pre_read)
+        return false;
+    job->pre_read++;
+    return true;
+}
+
+static int fio_xd_pre_read(struct thread_data *td, struct fio_xd_job *job, struct xd_file *file,
+                           struct fio_file *f)
+{
+    uint64_t end = f->file_offset + f->io_size;
+    size_t bs = td->o.max_bs[DDIR_READ] ? td->o.max_bs[DDIR_READ] : 4096;
+    void *buf = NULL; /* aligned, as O_DIRECT chains (direct, block) want */
+    if (posix_memalign(&buf, 4096, bs))
+        return ENOMEM;
+    int rc = 0;
+    for (uint64_t off = f->file_offset; off < end && !td->terminate;) {
+        size_t len = end - off < bs ? (size_t)(end - off) : bs;
+        ssize_t n = xd_read(job->dev, file, buf, len, off);
+        if (n <= 0) { /* the end of the file, or an error */
+            rc = n < 0 ? (int)-n : 0;
+            break;
+        }
+        off += (uint64_t)n;
+    }
+    free(buf);
+    struct stat st;
+    if (!rc && !fstat(job->sync_fd, &st) && (uint64_t)st.st_size < end &&
+        ftruncate(job->sync_fd, (off_t)end))
+        rc = errno;
+    return rc;
+}
+
 static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
 {
     struct fio_xd_job *job = td->io_ops_data;
@@ -928,6 +973,13 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
         return 1;
     }
     FILE_SET_ENG_DATA(f, file);
+    if (fio_xd_pre_read_open(td, job, f) && (rc = fio_xd_pre_read(td, job, file, f))) {
+        fio_xd_err("xdevice: %s: pre_read failed: %s\n", fio_xd_shown(f->file_name), strerror(rc));
+        td_verror(td, rc, "pre_read");
+        xd_file_close(job->dev, file);
+        FILE_SET_ENG_DATA(f, NULL);
+        return 1;
+    }
     /* fio calls fsync(f->fd) itself for fsync_on_close, before close_file,
      * and fadvise(f->fd) for fadvise_hint. The data may live anywhere in the
      * chain (a write-back cache, a tmpfs, a container), so f->fd is the job's

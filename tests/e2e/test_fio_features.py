@@ -293,3 +293,34 @@ def test_use_sync_writes(engine, tmp_path, disk_dir, async_mode):
     )
     assert_verified(r.data, size=2 * MiB, njobs=1)
     assert load_stats(stats)["jobs"][0]["config"]["use_sync_writes"] is True
+
+
+# --- pre_read ----------------------------------------------------------------------
+
+
+PRE_READ_TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid"]
+
+
+@pytest.mark.parametrize("stype", PRE_READ_TYPES)
+def test_pre_read_warms_the_chain(engine, tmp_path, disk_dir, shm_dir, stype):
+    """pre_read=1 brings each file into memory before the job starts (fio
+    reads f->fd, which is not where xdevice keeps data). The engine reads
+    the job's range through the chain instead, so with xdevice's cache on
+    every read of the job itself is a hit: the misses are the pre-read's
+    blocks, no more. The old engine failed the job (err=5, func=pre_read)."""
+    xd = {"type": stype, "enable_read_cache": "true", "cache_size": "16m",
+          "stats": tmp_path / "stats.json"}
+    if stype in ("tmpfs", "hybrid"):
+        xd["tmpfs_directory" if stype == "tmpfs" else "hot_directory"] = shm_dir
+    common = dict(bs="4k", size=2 * MiB, nrfiles=2, filename_format="pre.$filenum")
+    run_fio(fio_job(engine, name="mk", xd={k: v for k, v in xd.items() if k != "stats"},
+                    directory=disk_dir, rw="write", **common), tmp_path)
+    r = run_fio(fio_job(engine, name="r", xd=xd, directory=disk_dir, rw="randread",
+                        pre_read=1, **common), tmp_path)
+    assert r.data["jobs"][0]["error"] == 0, r.text
+    reads = r.data["jobs"][0]["read"]["io_bytes"] // 4096
+    assert reads == 2 * MiB // 4096, r.data["jobs"][0]["read"]
+    cache = [j for j in load_stats(tmp_path / "stats.json")["jobs"]
+             if j["name"] == "r"][0]["layers"]["cache"]
+    assert cache["misses"] == 2 * MiB // 4096, cache  # the pre-read's, each block once
+    assert cache["hits"] == reads, cache
