@@ -908,6 +908,20 @@ static struct io_u *fio_xd_event(struct thread_data *td, int event)
     return fio_xd_finish(job, job->events[event]);
 }
 
+/* allow_file_create=0, and f is not there: fio's own engines refuse to
+ * make it, and so does xdevice, whatever the type (containers are made in
+ * setup, tmpfs and hybrid files at open). */
+static void fio_xd_refuse_create(struct thread_data *td, const struct fio_file *f,
+                                 const char *why)
+{
+    if (why)
+        fio_xd_err("xdevice: %s; allow_file_create=0 forbids creating it\n", why);
+    else
+        fio_xd_err("xdevice: %s: no such file; allow_file_create=0 forbids creating it\n",
+                   fio_xd_shown(f->file_name));
+    td_verror(td, ENOENT, "file_create");
+}
+
 /* fio's pre_read=1 opens each file before the job's first request and
  * read(2)s f->fd from the job's offset in it for its io_size, to bring the
  * file into memory. The data lives wherever the chain keeps it, so the
@@ -957,7 +971,8 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     struct fio_xd_job *job = td->io_ops_data;
     struct xd_file *file;
     char err[XD_ERRLEN];
-    unsigned flags = read_only ? XD_OPEN_READONLY : XD_OPEN_CREATE; /* fio --readonly */
+    unsigned flags = read_only ? XD_OPEN_READONLY /* fio --readonly */
+                     : td->o.allow_create ? XD_OPEN_CREATE : 0;
     if (!job) { /* fio opens some files before init; xdevice owns none then */
         fio_xd_err("xdevice: %s: fio opened it before the engine was initialised\n",
                    fio_xd_shown(f->file_name));
@@ -967,7 +982,10 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
      * offset); the file grows as it is written, so it names none */
     uint64_t size = td->o.fill_device ? 0 : f->real_file_size;
     int rc = xd_file_open(job->dev, f->file_name, flags, size, &file, err, sizeof(err));
-    if (rc) {
+    if (rc == -ENOENT && !td->o.allow_create) {
+        fio_xd_refuse_create(td, f, err);
+        return 1;
+    } else if (rc) {
         fio_xd_err("xdevice: %s\n", err);
         td_verror(td, -rc, "xd_file_open");
         return 1;
@@ -1112,6 +1130,10 @@ static int fio_xd_prepare_container(struct thread_data *td, const struct xd_conf
     if (rc && !missing)
         goto fail;
     want = read_only ? have : fio_xd_wanted_end(td, f, have, extra);
+    if (missing && !td->o.allow_create && !read_only) {
+        fio_xd_refuse_create(td, f, NULL);
+        return 1;
+    }
     if (missing && !want) {
         f->real_file_size = 0;
         return 0; /* fio says "you need to specify size=", or open creates it */

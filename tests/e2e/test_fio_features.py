@@ -324,3 +324,27 @@ def test_pre_read_warms_the_chain(engine, tmp_path, disk_dir, shm_dir, stype):
              if j["name"] == "r"][0]["layers"]["cache"]
     assert cache["misses"] == 2 * MiB // 4096, cache  # the pre-read's, each block once
     assert cache["hits"] == reads, cache
+
+
+# --- allow_file_create=0 -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stype", PRE_READ_TYPES)
+def test_allow_file_create_0_makes_nothing(engine, tmp_path, disk_dir, shm_dir, stype):
+    """allow_file_create=0: a missing file is an error and nothing is made,
+    as with fio's own engines (the compressed and hybrid types made theirs
+    in setup or at open, and ran); an existing one is used."""
+    xd = {"type": stype}
+    if stype in ("tmpfs", "hybrid"):
+        xd["tmpfs_directory" if stype == "tmpfs" else "hot_directory"] = shm_dir
+    job = dict(directory=disk_dir, bs="4k", size=1 * MiB, verify="crc32c")
+    r = run_fio(fio_job(engine, name="nc", xd=xd, rw="randwrite", allow_file_create=0, **job),
+                tmp_path, expect_ok=False)
+    assert r.rc != 0, r.text
+    assert "allow_file_create=0" in r.text, r.text
+    assert not any(disk_dir.iterdir()) and not any(shm_dir.iterdir()), \
+        (list(disk_dir.iterdir()), list(shm_dir.iterdir()))
+    run_fio(fio_job(engine, name="nc", xd=xd, rw="write", **job), tmp_path)
+    r = run_fio(fio_job(engine, name="nc", xd=xd, rw="randrw", allow_file_create=0, **job),
+                tmp_path)
+    assert r.data["jobs"][0]["error"] == 0, r.text
