@@ -82,6 +82,9 @@ struct tier_shared {
     bool write_back, auto_migration;
     struct tier_shm *shm;
     size_t shm_len;
+    /* the object's name, taken at attach: the cold file may be gone by
+     * the last close (fio's unlink=1 removes it first) */
+    char shm_name[64];
     struct tier_ext *ext; /* shm->ext */
     struct xd_extmap map;
     /* one migration pass at a time: mig_lock in the process, the map's

@@ -124,8 +124,8 @@ static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, si
  * removes it under a new one. */
 int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
 {
-    char name[96];
-    int rc = tier_shm_name(sh->cold_path, name, sizeof(name));
+    char *name = sh->shm_name;
+    int rc = tier_shm_name(sh->cold_path, name, sizeof(sh->shm_name));
     if (!rc)
         rc = xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true);
     if (rc)
@@ -147,16 +147,15 @@ fail:
     return rc;
 }
 
-/* The last process to close removes the shared object. */
+/* The last process to close removes the shared object, by the name it
+ * was attached under (the cold file may be gone, or another by now). */
 void xd_tier_detach(struct tier_shared *sh)
 {
-    char name[96];
     if (sh->map.fd < 0)
         return;
     if (!xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true)) {
-        if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) &&
-            !tier_shm_name(sh->cold_path, name, sizeof(name)))
-            shm_unlink(name);
+        if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) && sh->shm_name[0])
+            shm_unlink(sh->shm_name);
     }
     if (sh->shm)
         munmap(sh->shm, sh->shm_len);

@@ -184,6 +184,23 @@ def test_processes_share_a_file(engine, tmp_path, disk_dir, hot, write_back):
                 and p.endswith("-%x" % os.stat(disk_dir / "f").st_ino)]
 
 
+def tier_state_names():
+    return {p for p in os.listdir("/dev/shm") if p.startswith("xdevice-tier-")}
+
+
+def test_unlinked_file_leaves_no_shared_state(engine, tmp_path, disk_dir, hot):
+    """fio's unlink=1 removes the cold file before the last close: the
+    shared state is still removed, by the name it was made under (it was
+    left in /dev/shm, named after a file no longer there, once per run)."""
+    before = tier_state_names()
+    args = fio_job(engine, name="gone", xd=hybrid(hot), directory=disk_dir, filename="f",
+                   rw="randwrite", bs="4k", size=SIZE // 2, offset_increment=SIZE // 2,
+                   numjobs=2, verify="crc32c", unlink=1)
+    assert_verified(run_fio(args, tmp_path).data, njobs=2)
+    assert not (disk_dir / "f").exists()
+    assert not tier_state_names() - before, tier_state_names() - before
+
+
 def write_then(engine, disk_dir, xd, **over):
     opts = dict(directory=disk_dir, filename="f", rw="randwrite", bs="4k", size=SIZE,
                 iodepth=8, verify="crc32c", verify_fatal=1, do_verify=1)
