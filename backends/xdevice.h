@@ -340,6 +340,14 @@ XD_API int xd_path_logical_size(const struct xd_config *cfg, const char *path, u
  * when path is missing. *logical gets the size now seen. */
 XD_API int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                            uint64_t *logical, char *err, size_t errlen);
+/* Remove the file at path as unlink(2) removes a plain one (fio's
+ * unlink=1), with what the device's chain keeps for it: the tmpfs copy,
+ * the hybrid type's hot copy, map and shared state, a checksum sidecar.
+ * Only files xdevice made besides path itself, never through a link;
+ * checkpoints and mirror copies stay. Devices and directories are refused
+ * (-EPERM). Opens of it keep working until closed. 0, -ENOENT when there
+ * was nothing to remove, or -errno with the one line in err. */
+XD_API int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen);
 /* Size in bytes as the device sees it, or -errno. */
 XD_API int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file);
 /* Drop what xdevice and the OS cache for the file (fio's invalidate=1). */

@@ -1022,6 +1022,24 @@ static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
     return rc;
 }
 
+/* fio removes files itself for unlink=1 and unlink_each_loop=1 (and
+ * before laying one out anew). xdevice keeps more than the file for some
+ * types (a tmpfs copy, the hybrid type's hot copy, map and shared state, a
+ * checksum sidecar), which xd_unlink removes with it. Before init (fio's
+ * layout in its parent) there is no device: the plain file, as fio would.
+ * fio calls this before and after closing the file: both remove. */
+static int fio_xd_unlink_file(struct thread_data *td, struct fio_file *f)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    char err[XD_ERRLEN];
+    if (!job || !job->dev)
+        return unlink(f->file_name) ? errno : 0;
+    int rc = xd_unlink(job->dev, f->file_name, err, sizeof(err));
+    if (rc && rc != -ENOENT)
+        fio_xd_err("xdevice: %s\n", err);
+    return -rc;
+}
+
 static int fio_xd_invalidate(struct thread_data *td, struct fio_file *f)
 {
     struct fio_xd_job *job = td->io_ops_data;
@@ -1374,6 +1392,7 @@ struct ioengine_ops ioengine = {
     .open_file = fio_xd_open_file,
     .close_file = fio_xd_close_file,
     .invalidate = fio_xd_invalidate,
+    .unlink_file = fio_xd_unlink_file,
     .get_file_size = fio_xd_get_file_size,
     /* .options and .option_struct_size: set by fio_xd_load */
 };

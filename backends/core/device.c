@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "fileutil.h"
 #include "json.h"
 #include "stats.h"
 #include "xd_internal.h"
@@ -280,6 +282,93 @@ int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size
     if (type->path_prepare)
         return type->path_prepare(cfg, path, size, logical, err, errlen);
     return xd_path_size(path, logical);
+}
+
+/* --- removing a file (xd_unlink) ------------------------------------------ */
+
+char *xd_chain_bottom_path(const struct xd_dev *dev, const char *path)
+{
+    char *bottom = NULL;
+    for (struct xd_layer *l = dev->top; l; l = l->lower) {
+        char *below = l->ops->path_below_of ? l->ops->path_below_of(l, path) : NULL;
+        if (below) {
+            free(bottom);
+            bottom = below;
+        }
+    }
+    return bottom ? bottom : strdup(path);
+}
+
+void xd_unlink_tally(int rc, const char *line, int *removed, int *failed, char *err,
+                         size_t errlen)
+{
+    if (rc >= 0) {
+        *removed += rc;
+    } else if (!*failed) {
+        *failed = rc;
+        snprintf(err, errlen, "%s", line);
+    }
+}
+
+/* path itself, as unlink(2) would remove it: 1, 0 when not there, -errno. */
+static int unlink_caller_path(const char *path, char *line, size_t len)
+{
+    struct stat st;
+    if (lstat(path, &st))
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+        xd_errf(line, len, "%s: not a file; allowed: xd_unlink removes files, never devices or directories",
+                path);
+        return -EPERM;
+    }
+    if (!unlink(path))
+        return 1;
+    int rc = -errno;
+    xd_errf(line, len, "%s: cannot remove: %s", path, strerror(-rc));
+    return rc == -ENOENT ? 0 : rc;
+}
+
+int xd_dev_unlink_files(struct xd_dev *dev, const char *path, bool with_path, char *err,
+                        size_t errlen)
+{
+    char *bottom = xd_chain_bottom_path(dev, path), line[XD_ERRLEN] = "";
+    int removed = 0, failed = 0, rc;
+    if (!bottom)
+        return -ENOMEM;
+    for (struct xd_layer *l = dev->top; l; l = l->lower)
+        if (l->ops->unlink) {
+            line[0] = 0;
+            rc = l->ops->unlink(l, path, bottom, line, sizeof(line));
+            xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+        }
+    if (strcmp(bottom, path)) {
+        rc = xd_unlink_own(bottom);
+        xd_errf(line, sizeof(line), "%s: cannot remove %s's copy: %s", bottom, path,
+                strerror(rc < 0 ? -rc : 0));
+        xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    }
+    if (with_path) {
+        rc = unlink_caller_path(path, line, sizeof(line));
+        xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    }
+    free(bottom);
+    return failed ? failed : removed;
+}
+
+int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen)
+{
+    err[0] = 0;
+    char *full = dev_resolve_path(dev, path);
+    if (!full)
+        return -ENOMEM;
+    struct stat st;
+    int rc;
+    if (!lstat(full, &st) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) /* before any layer */
+        rc = unlink_caller_path(full, err, errlen);
+    else
+        rc = xd_dev_unlink_files(dev, full, true, err, errlen);
+    free(full);
+    return rc < 0 ? rc : rc ? 0 : -ENOENT;
 }
 
 int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file)

@@ -240,6 +240,18 @@ int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len)
     return -EEXIST;
 }
 
+int xd_unlink_own(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st))
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+        return -EPERM;
+    if (unlink(path))
+        return errno == ENOENT ? 0 : -errno;
+    return 1;
+}
+
 int xd_open_own_at(int dirfd, const char *name, int flags, mode_t mode)
 {
     struct stat st;

@@ -59,6 +59,10 @@ int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len)
  * directory would aim the writes at another file). -ELOOP for a symlink,
  * -EPERM for a file that is not the caller's. Returns the fd or -errno. */
 int xd_open_own_at(int dirfd, const char *name, int flags, mode_t mode);
+/* Remove a file xdevice made for another (a sidecar, a map, a tmpfs copy):
+ * only a regular file of the caller's, never what a symlink names. 1 when
+ * removed, 0 when there was none, -EPERM for anything else there, -errno. */
+int xd_unlink_own(const char *path);
 /* The same, then flock(LOCK_EX) (EINTR retried). A lock won on a name that
  * its remover has unlinked meanwhile is let go and taken on the new file,
  * so a last user may delete the lock file. Returns the fd or -errno. */

@@ -109,6 +109,17 @@ struct xd_ops {
      * released), returning how many. hold=false: let them go; returns 0. */
     int (*hold_files)(struct xd_layer *layer, struct xd_file *file, bool hold,
                       const char **paths, unsigned max);
+    /* The path this layer's lower layers use for the file at path, as
+     * path_below does for an open file (malloc'd); NULL: not this layer. */
+    char *(*path_below_of)(struct xd_layer *layer, const char *path);
+    /* The file at path is being removed (xd_unlink; bottom: the path the
+     * chain's driver opens for it, xd_chain_bottom_path): remove what this
+     * layer keeps for it apart from those two (a sidecar, a map, another
+     * device's files), only what xdevice made (xd_unlink_own). Files still
+     * open keep working, as after unlink(2). How many it removed, or
+     * -errno with the line in err. */
+    int (*unlink)(struct xd_layer *layer, const char *path, const char *bottom, char *err,
+                  size_t errlen);
 };
 
 #define XD_REQ_SYNC (1u << 0) /* complete before submit returns */
@@ -229,6 +240,22 @@ int xd_below_hold_files(struct xd_layer *layer, struct xd_file *file, bool hold,
 /* The path layer should open for file: the nearest layer above it that
  * stands in a path of its own (path_below) decides, else the caller's. */
 const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file);
+
+/* The path the driver at the bottom of dev's chain opens for path: the
+ * lowest layer that stands in one of its own (path_below_of) decides, else
+ * path (malloc'd; NULL: no memory). */
+char *xd_chain_bottom_path(const struct xd_dev *dev, const char *path);
+/* xd_unlink's work on dev: every layer's own files for path (its unlink
+ * hook) and the bottom's file where a layer stands one in; path itself
+ * only with with_path (the tier removes its inner devices' files, never
+ * the cold file they share). How many files went, or the first -errno
+ * (err says it) after trying them all. */
+int xd_dev_unlink_files(struct xd_dev *dev, const char *path, bool with_path, char *err,
+                        size_t errlen);
+/* One removal's outcome (1, 0 or -errno, line its failure) into a running
+ * count of files removed; the first failure and its line are kept. */
+void xd_unlink_tally(int rc, const char *line, int *removed, int *failed, char *err,
+                     size_t errlen);
 
 /* Build the storage type's chain (backends/types.c). */
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen);

@@ -903,6 +903,18 @@ static void cs_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_object_end(j);
 }
 
+/* The file is being removed (xd_unlink): its sidecar goes too. */
+static int cs_unlink_sidecar(struct xd_layer *layer, const char *path, const char *bottom,
+                             char *err, size_t errlen)
+{
+    (void)path;
+    char side[4096];
+    int rc = cs_sidecar_path(layer->dev->cfg, bottom, side, sizeof(side), err, errlen);
+    if (!rc && (rc = xd_unlink_own(side)) < 0)
+        xd_errf(err, errlen, "%s: cannot remove the checksum sidecar: %s", side, strerror(-rc));
+    return rc;
+}
+
 const struct xd_ops xd_checksum_ops = {
     .version = XD_OPS_VERSION,
     .name = "checksum",
@@ -915,4 +927,5 @@ const struct xd_ops xd_checksum_ops = {
     .reap = cs_reap,
     .take_error = cs_take_error,
     .stats_json = cs_stats_json,
+    .unlink = cs_unlink_sidecar,
 };

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/fileutil.h"
 #include "../core/json.h"
 #include "tier.h"
 
@@ -838,6 +839,40 @@ static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *befo
     return tier_reload(layer, layer->priv);
 }
 
+/* The hybrid file at path is being removed (xd_unlink; the core removes
+ * the cold file): its shared state, its map, the hot tier's copy and tag,
+ * and what the cold chain keeps beside the cold file. */
+static int tier_unlink_files(struct xd_layer *layer, const char *path, const char *bottom,
+                             char *err, size_t errlen)
+{
+    (void)bottom;
+    struct tier_layer *t = layer->priv;
+    char *map = NULL, *tag = NULL, line[XD_ERRLEN];
+    if (asprintf(&map, "%s" TIER_MAP_SUFFIX, path) < 0 ||
+        asprintf(&tag, "%s" TIER_TAG_SUFFIX, path) < 0) {
+        free(map);
+        return -ENOMEM;
+    }
+    int removed = 0, failed = 0;
+    int rc = xd_tier_forget_state(path); /* needs the cold file and the map still there */
+    xd_errf(line, sizeof(line), "%s: cannot remove the hybrid file's shared state: %s", path,
+            strerror(rc < 0 ? -rc : 0));
+    xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    rc = xd_unlink_own(map);
+    xd_errf(line, sizeof(line), "%s: cannot remove the hybrid file's map: %s", map,
+            strerror(rc < 0 ? -rc : 0));
+    xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    rc = xd_dev_unlink_files(t->inner[TIER_H], path, false, line, sizeof(line));
+    xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    rc = xd_dev_unlink_files(t->inner[TIER_H], tag, false, line, sizeof(line));
+    xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    rc = xd_dev_unlink_files(t->inner[TIER_C], path, false, line, sizeof(line));
+    xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    free(map);
+    free(tag);
+    return failed ? failed : removed;
+}
+
 const struct xd_ops xd_tier_ops = {
     .version = XD_OPS_VERSION,
     .name = "tier",
@@ -857,4 +892,5 @@ const struct xd_ops xd_tier_ops = {
     .migrate = tier_migrate,
     .reload = tier_reload_hook,
     .hold_files = tier_hold_files,
+    .unlink = tier_unlink_files,
 };

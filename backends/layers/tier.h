@@ -25,6 +25,7 @@ enum { TIER_C = 0, TIER_H = 1 }; /* inner devices and files: cold, hot */
 #define TIER_STRIPES 64
 
 #define TIER_MAP_SUFFIX ".xdmap" /* the map beside the cold file */
+#define TIER_TAG_SUFFIX ".xdtag" /* the hot tier's tag, a file of the hot device */
 
 /* Bytes of the map file whose OFD locks the processes sharing a hybrid
  * file coordinate with (the map's data is not what they lock). */
@@ -148,6 +149,10 @@ int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg);
 int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen);
 /* Unmap it; the last process to leave removes it. */
 void xd_tier_detach(struct tier_shared *sh);
+/* The cold file at cold_path is being removed (xd_unlink): its shared
+ * state goes now when no process has the file open (else the last one's
+ * detach removes it). 1 when removed, 0, or -errno. */
+int xd_tier_forget_state(const char *cold_path);
 
 /* tier_map.c */
 /* Fill the state the first process builds (tier_shm.c) with the map's hot

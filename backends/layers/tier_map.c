@@ -14,7 +14,6 @@
 
 #include "tier.h"
 
-#define TIER_TAG_SUFFIX ".xdtag"
 
 /* The hot tier's tag: 8 bytes in a file beside the hot copy. A tmpfs wiped
  * by a reboot loses it, which invalidates every map entry written for it. */

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -144,6 +145,25 @@ fail:
     if (rc && !err[0])
         xd_errf(err, errlen, "%s%s: cannot share the hybrid file's state between processes: %s",
                 sh->cold_path, TIER_MAP_SUFFIX, strerror(-rc));
+    return rc;
+}
+
+int xd_tier_forget_state(const char *cold_path)
+{
+    char name[64], *map_path = NULL;
+    if (asprintf(&map_path, "%s" TIER_MAP_SUFFIX, cold_path) < 0)
+        return -ENOMEM;
+    int fd = open(map_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+    free(map_path);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    /* as xd_tier_attach: under the setup lock, nobody attached */
+    struct xd_extmap m = {.fd = fd};
+    if (!xd_extmap_lock(&m, TIER_LOCK_SETUP, F_WRLCK, true) &&
+        !xd_extmap_lock(&m, TIER_LOCK_ATTACHED, F_WRLCK, false) &&
+        !tier_shm_name(cold_path, name, sizeof(name)))
+        rc = shm_unlink(name) ? (errno == ENOENT ? 0 : -errno) : 1;
+    close(fd); /* drops the locks */
     return rc;
 }
 

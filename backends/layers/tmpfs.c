@@ -58,6 +58,7 @@ struct tmpfs_file {
     const char *data_name;          /* its name in the data directory (in data_path) */
     pthread_mutex_t backup_lock;    /* one backup of this file at a time */
     atomic_bool dirty;              /* written since the last backup began */
+    atomic_bool removed;            /* xd_unlink removed P and the copy: no more backups */
 };
 
 struct tmpfs_layer {
@@ -686,7 +687,8 @@ static int tmpfs_backup(struct tmpfs_layer *t, struct tmpfs_file *tf)
     int64_t rc = 0;
     char err[sizeof(t->last_backup_error)] = "";
     pthread_mutex_lock(&tf->backup_lock);
-    if (atomic_exchange_explicit(&tf->dirty, false, memory_order_acq_rel)) {
+    if (!atomic_load_explicit(&tf->removed, memory_order_acquire) &&
+        atomic_exchange_explicit(&tf->dirty, false, memory_order_acq_rel)) {
         rc = tmpfs_backup_copy(t, tf, err, sizeof(err));
         if (rc < 0)
             atomic_store_explicit(&tf->dirty, true, memory_order_release);
@@ -1152,6 +1154,35 @@ static const char *tmpfs_path_below(struct xd_layer *layer, const struct xd_file
     return tf ? tf->data_path : NULL;
 }
 
+/* The copy of the file at path, for xd_unlink (the core removes it). */
+static char *tmpfs_path_below_of(struct xd_layer *layer, const char *path)
+{
+    const struct tmpfs_layer *t = layer->priv;
+    char *abs = tmpfs_absolute(path);
+    char *data = abs ? tmpfs_data_path(t->dir, abs) : NULL;
+    free(abs);
+    return data;
+}
+
+/* The file at path is being removed (its copy by the core): the files of
+ * it open here stop backing up, which would make P again. */
+static int tmpfs_unlink_hook(struct xd_layer *layer, const char *path, const char *bottom,
+                             char *err, size_t errlen)
+{
+    (void)bottom, (void)err, (void)errlen;
+    struct tmpfs_layer *t = layer->priv;
+    char *abs = tmpfs_absolute(path);
+    if (!abs)
+        return -ENOMEM;
+    pthread_mutex_lock(&t->lock);
+    for (struct tmpfs_file *tf = t->files; tf; tf = tf->next)
+        if (!strcmp(tf->disk_path, abs))
+            atomic_store_explicit(&tf->removed, true, memory_order_release);
+    pthread_mutex_unlock(&t->lock);
+    free(abs);
+    return 0;
+}
+
 /* Every file lives in the layer's tmpfs directory, whatever path says, and
  * the layer's own work (a backup when a sync completes) is done where the
  * request completes: ask the layer below about that directory. */
@@ -1189,6 +1220,8 @@ const struct xd_ops xd_tmpfs_ops = {
     .reap = tmpfs_reap,
     .notice = tmpfs_notice,
     .path_below = tmpfs_path_below,
+    .path_below_of = tmpfs_path_below_of,
+    .unlink = tmpfs_unlink_hook,
     .inline_at = tmpfs_inline_at,
     .stats_json = tmpfs_stats_hook,
     .reload = tmpfs_reload,

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -124,6 +125,46 @@ static void test_racing_writers(const char *x, const char *y, int later_lands_fi
     xd_close(d2);
 }
 
+/* xd_unlink removes the file and its sidecar; a link planted where the
+ * sidecar would be is refused with one line, and what it names stays;
+ * nothing there is -ENOENT; a directory is refused. */
+static void test_unlink(const char *dir)
+{
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    char victim[300];
+    snprintf(victim, sizeof(victim), "%s/victim", dir);
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, NBLK * BLK, &f, err, sizeof(err)));
+    CHECK(f && xd_write(dev, f, "data", 4, 0) == 4);
+    CHECK(!access(side, F_OK));
+    CHECK_MSG(!xd_unlink(dev, path, err, sizeof(err)), "%s", err);
+    CHECK(access(path, F_OK) && errno == ENOENT && access(side, F_OK) && errno == ENOENT);
+    char buf[4];
+    CHECK(f && xd_read(dev, f, buf, 4, 0) == 4 && !memcmp(buf, "data", 4)); /* as after unlink(2) */
+    if (f)
+        xd_file_close(dev, f);
+    CHECK(access(path, F_OK) && access(side, F_OK)); /* the close made neither again */
+    CHECK(xd_unlink(dev, path, err, sizeof(err)) == -ENOENT);
+
+    int fd = open(victim, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
+    if (fd >= 0)
+        close(fd);
+    CHECK(!symlink(victim, side) && (fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)) >= 0);
+    if (fd >= 0)
+        close(fd);
+    CHECK(xd_unlink(dev, path, err, sizeof(err)) == -EPERM);
+    CHECK_MSG(strstr(err, side) && strstr(err, "sidecar"), "%s", err);
+    struct stat st;
+    CHECK(!lstat(side, &st) && S_ISLNK(st.st_mode) && !stat(victim, &st) && st.st_size == 4);
+    CHECK(xd_unlink(dev, dir, err, sizeof(err)) == -EPERM && strstr(err, "never devices or directories"));
+    unlink(side);
+    unlink(victim);
+    unlink(path);
+    if (dev)
+        xd_close(dev);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/xd-checksum-XXXXXX";
@@ -212,6 +253,7 @@ int main(void)
 
     unlink(side);
     unlink(path);
+    test_unlink(dir);
     rmdir(dir);
     return check_result();
 }
