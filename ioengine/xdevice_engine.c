@@ -107,6 +107,10 @@ struct fio_xd_options {
     char *stats_log;
     char *aliases[FIO_XD_ALIASES];   /* by FIO_XD_ALIAS_* */
     unsigned stats_jobs;             /* not an option: see fio_xd_stats_jobs */
+    /* not an option: fio's direct=1 is more than the type can do, and the
+     * job runs buffered (fio_xd_build_config); direct_why says why */
+    bool direct_refused;
+    char direct_why[XD_ERRLEN];
     char *values[];                  /* by key index; option_struct_size counts them */
 };
 
@@ -468,15 +472,46 @@ static int fio_xd_alias_override(const struct fio_xd_options *o, int a,
     return 0;
 }
 
+/* fio's own options that say how files are opened, and the key of
+ * xdevice's that does the same: direct=1 (or buffered=0) is O_DIRECT,
+ * sync=1 or sync=dsync O_SYNC (use_sync_writes; O_DSYNC's data part and
+ * more). Silently buffered I/O under direct=1 would measure the page
+ * cache. A type that cannot bypass it (its data lives in memory, or in a
+ * container it reads through the page cache) runs buffered with a note,
+ * as fio's own mmap engine does (fio_xd_build_config). */
+static int fio_xd_fio_override(const struct thread_options *to, int a,
+                               const struct fio_xd_options *o, struct xd_config_override *ov,
+                               unsigned *n, char *err, size_t errlen)
+{
+    static const struct {
+        const char *key, *option;
+    } map[] = {{"use_direct_io", "fio option direct=1"}, {"use_sync_writes", "fio option sync"}};
+    bool on = a == 0 ? to->odirect && !o->direct_refused : to->sync_io != 0;
+    int key = fio_xd_key_index(map[a].key);
+    const char *mine = key >= 0 ? o->values[key] : NULL;
+    if (!on || key < 0)
+        return 0;
+    if (mine && strcmp(mine, "true") && strcmp(mine, "1")) {
+        snprintf(err, errlen, "option xd_%s=%s conflicts with %s; allowed: one of them",
+                 map[a].key, mine, map[a].option + strlen("fio option "));
+        return -EINVAL;
+    }
+    if (!mine)
+        ov[(*n)++] = (struct xd_config_override){map[a].key, "true", map[a].option};
+    return 0;
+}
+
 /* The job's xd_ options as overrides of the INI file, in key order, then
- * the short names: *out (free it) and *n; -EINVAL with one line in err
- * when a short name conflicts with its key's option. The strings are the
- * options' own, which live as long as the process (fio_xd_keep). */
-static int fio_xd_overrides(const struct fio_xd_options *o, struct xd_config_override **out,
-                            unsigned *n, char *err, size_t errlen)
+ * the short names, then what fio's own options imply (fio_xd_fio_override;
+ * to: NULL for none): *out (free it) and *n; -EINVAL with one line in err
+ * when two of them conflict. The strings are the options' own, which live
+ * as long as the process (fio_xd_keep). */
+static int fio_xd_overrides(const struct fio_xd_options *o, const struct thread_options *to,
+                            struct xd_config_override **out, unsigned *n, char *err,
+                            size_t errlen)
 {
     unsigned nkeys = xd_config_key_count();
-    struct xd_config_override *ov = calloc(nkeys + FIO_XD_ALIASES, sizeof(*ov));
+    struct xd_config_override *ov = calloc(nkeys + FIO_XD_ALIASES + 2, sizeof(*ov));
     int rc = 0;
     *n = 0;
     if (!ov) {
@@ -489,6 +524,8 @@ static int fio_xd_overrides(const struct fio_xd_options *o, struct xd_config_ove
                                                      fio_xd_keys[k].origin};
     for (int a = 0; !rc && a < FIO_XD_ALIASES; a++)
         rc = fio_xd_alias_override(o, a, ov, n, err, errlen);
+    for (int a = 0; !rc && to && a < 2; a++)
+        rc = fio_xd_fio_override(to, a, o, ov, n, err, errlen);
     if (rc) {
         free(ov);
         return rc;
@@ -497,19 +534,37 @@ static int fio_xd_overrides(const struct fio_xd_options *o, struct xd_config_ove
     return 0;
 }
 
-/* Defaults, then the INI file, then xd_ options: later wins. On failure err
- * holds the one line to print. */
-static int fio_xd_build_config(struct fio_xd_options *o, struct xd_config **out, char *err,
-                               size_t errlen)
+static int fio_xd_build_with(struct fio_xd_options *o, const struct thread_options *to,
+                             struct xd_config **out, char *err, size_t errlen)
 {
     struct xd_config_override *ov;
     unsigned n;
-    int rc = fio_xd_overrides(o, &ov, &n, err, errlen);
+    int rc = fio_xd_overrides(o, to, &ov, &n, err, errlen);
     if (rc)
         return rc;
     rc = xd_config_build(out, o->config, ov, n, err, errlen);
     free(ov);
     return rc;
+}
+
+/* Defaults, then the INI file, then xd_ options, then what fio's own
+ * options imply: later wins. When only fio's direct=1 is refused (the type
+ * cannot bypass the page cache), the job runs without it and
+ * o->direct_why keeps the line for setup's note. On failure err holds the
+ * one line to print. */
+static int fio_xd_build_config(struct thread_data *td, struct xd_config **out, char *err,
+                               size_t errlen)
+{
+    struct fio_xd_options *o = td->eo;
+    int rc = fio_xd_build_with(o, &td->o, out, err, errlen);
+    if (rc != -EINVAL || !td->o.odirect || o->direct_refused)
+        return rc;
+    o->direct_refused = true;
+    snprintf(o->direct_why, sizeof(o->direct_why), "%s", err);
+    if (!(rc = fio_xd_build_with(o, &td->o, out, err, errlen)))
+        return 0;
+    o->direct_refused = false; /* not direct=1's fault: its line is the one to print */
+    return fio_xd_build_with(o, &td->o, out, err, errlen);
 }
 
 /* --- periodic stats and config reload --------------------------------------
@@ -554,7 +609,7 @@ static int fio_xd_monitor_open(struct thread_data *td, struct fio_xd_job *job)
     struct xd_config_override *ov = NULL;
     char err[XD_ERRLEN], *log = fio_xd_stats_log_path(o);
     unsigned n = 0;
-    int rc = fio_xd_overrides(o, &ov, &n, err, sizeof(err));
+    int rc = fio_xd_overrides(o, &td->o, &ov, &n, err, sizeof(err));
     struct xd_monitor_opts mo = {
         .config_path = o->config,
         .overrides = ov,
@@ -651,7 +706,6 @@ static int fio_xd_init_failed(struct thread_data *td, int err, const char *func)
 
 static int fio_xd_init(struct thread_data *td)
 {
-    struct fio_xd_options *o = td->eo;
     struct fio_xd_job *job;
     struct xd_config *cfg;
     char err[XD_ERRLEN];
@@ -663,7 +717,7 @@ static int fio_xd_init(struct thread_data *td)
         return fio_xd_init_failed(td, ENOMEM, "calloc");
     job->sync_fd = -1;
     td->io_ops_data = job; /* cleanup frees it from here on */
-    if (fio_xd_build_config(o, &cfg, err, sizeof(err))) {
+    if (fio_xd_build_config(td, &cfg, err, sizeof(err))) {
         fio_xd_err("xdevice: %s\n", err);
         return fio_xd_init_failed(td, EINVAL, "xdevice config");
     }
@@ -991,6 +1045,7 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
         return 1;
     }
     FILE_SET_ENG_DATA(f, file);
+    f->engine_pos = 1; /* used by the job: fio_xd_unlink_file */
     if (fio_xd_pre_read_open(td, job, f) && (rc = fio_xd_pre_read(td, job, file, f))) {
         fio_xd_err("xdevice: %s: pre_read failed: %s\n", fio_xd_shown(f->file_name), strerror(rc));
         td_verror(td, rc, "pre_read");
@@ -1022,17 +1077,20 @@ static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
     return rc;
 }
 
-/* fio removes files itself for unlink=1 and unlink_each_loop=1 (and
- * before laying one out anew). xdevice keeps more than the file for some
+/* fio removes files itself for unlink=1 and unlink_each_loop=1, and
+ * before laying one out anew. xdevice keeps more than the file for some
  * types (a tmpfs copy, the hybrid type's hot copy, map and shared state, a
- * checksum sidecar), which xd_unlink removes with it. Before init (fio's
- * layout in its parent) there is no device: the plain file, as fio would.
- * fio calls this before and after closing the file: both remove. */
+ * checksum sidecar): once the job has used the file (f->engine_pos, set at
+ * open), xd_unlink removes them with it. A file fio is about to lay out
+ * (in its parent before init, or in the job with create_serialize=0) is
+ * only the plain file, as fio would remove: the tmpfs type's copy holds
+ * data fio does not see there (a fill_device run's, say), and stays. fio
+ * calls this before and after closing the file: both remove. */
 static int fio_xd_unlink_file(struct thread_data *td, struct fio_file *f)
 {
     struct fio_xd_job *job = td->io_ops_data;
     char err[XD_ERRLEN];
-    if (!job || !job->dev)
+    if (!job || !job->dev || !f->engine_pos)
         return unlink(f->file_name) ? errno : 0;
     int rc = xd_unlink(job->dev, f->file_name, err, sizeof(err));
     if (rc && rc != -ENOENT)
@@ -1059,7 +1117,7 @@ static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
     int rc;
     if (fio_file_size_known(f))
         return 0;
-    if (!fio_xd_build_config(td->eo, &cfg, err, sizeof(err))) {
+    if (!fio_xd_build_config(td, &cfg, err, sizeof(err))) {
         rc = xd_path_logical_size(cfg, f->file_name, &size, err, sizeof(err));
         xd_config_free(cfg);
     } else {
@@ -1234,7 +1292,7 @@ static int fio_xd_setup(struct thread_data *td)
 
     if (fio_xd_unusable)
         return 1;
-    if (fio_xd_build_config(td->eo, &cfg, err, sizeof(err))) {
+    if (fio_xd_build_config(td, &cfg, err, sizeof(err))) {
         if (strcmp(err, last_err))
             fio_xd_err("xdevice: %s\n", err);
         snprintf(last_err, sizeof(last_err), "%s", err);
@@ -1249,6 +1307,8 @@ static int fio_xd_setup(struct thread_data *td)
         return 1;
     }
     struct fio_xd_options *o = td->eo;
+    if (o->direct_refused && td->subjob_number == 0)
+        fio_xd_note("xdevice: %s; the job runs buffered\n", o->direct_why);
     const char *interval = xd_config_get(cfg, "metrics_interval_sec");
     if (strcmp(interval, "0") && !o->stats_log && !o->stats) {
         const char *origin = xd_config_origin(cfg, "metrics_interval_sec");

@@ -3,10 +3,12 @@ preallocation, O_SYNC writes."""
 import ctypes
 import mmap
 import os
+import subprocess
+import time
 
 import pytest
 
-from conftest import MiB, assert_verified, fio_job, load_stats, run_fio
+from conftest import FIO, MiB, assert_verified, fio_job, load_stats, run_fio
 
 PAGE = mmap.PAGESIZE
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -382,3 +384,61 @@ def test_unlink_removes_what_xdevice_kept(engine, tmp_path, disk_dir, shm_dir, s
         assert sorted(p.name for p in d.iterdir()) == ["keep"], list(d.iterdir())
     after = {p for p in os.listdir("/dev/shm") if p.startswith("xdevice-tier-")}
     assert not after - shared_state, after - shared_state
+
+
+# --- direct=1 and sync= -------------------------------------------------------------
+
+
+def open_flags(pid, path, deadline):
+    """The open(2) flags of pid's descriptor of path, polled until it has one."""
+    while time.monotonic() < deadline:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                        for line in open(f"/proc/{pid}/fdinfo/{fd}"):
+                            if line.startswith("flags:"):
+                                return int(line.split()[1], 8)
+                except OSError:
+                    continue
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return None
+
+
+@pytest.mark.parametrize("stype", ["regular", "sparse", "direct"])
+@pytest.mark.parametrize("option,flag", [("direct=1", os.O_DIRECT), ("sync=1", os.O_SYNC),
+                                         ("sync=dsync", os.O_SYNC)])
+def test_fio_open_options_reach_the_file(engine, tmp_path, disk_dir, stype, option, flag):
+    """fio's direct=1 and sync= say how the job's files are opened; xdevice
+    opened them buffered without a word (the job measured the page cache).
+    Now the data file is opened O_DIRECT or O_SYNC (use_direct_io,
+    use_sync_writes), seen in /proc while the job runs."""
+    path = disk_dir / "o"
+    key, value = option.split("=")
+    cmd = [FIO, *fio_job(engine, name="o", xd={"type": stype}, filename=path, rw="randwrite",
+                         bs="4k", size=1 * MiB, time_based=None, runtime=30, rate_iops=50,
+                         thread=None, **{key: value})]
+    p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    try:
+        flags = open_flags(p.pid, path, time.monotonic() + 20)
+    finally:
+        p.terminate()
+        out = p.communicate(timeout=60)[0]
+    assert flags is not None, f"fio never opened {path}:\n{out}"
+    assert flags & flag == flag, (oct(flags), out)
+
+
+@pytest.mark.parametrize("stype", ["mmap", "compressed"])
+def test_direct_1_on_a_type_in_memory_runs_buffered_with_a_note(engine, tmp_path, disk_dir,
+                                                                stype):
+    """A type that cannot bypass the page cache runs a direct=1 job buffered
+    (as fio's own mmap engine does), and says so once on stderr."""
+    r = run_fio(fio_job(engine, name="d", xd={"type": stype}, directory=disk_dir,
+                        rw="randwrite", bs="4k", size=1 * MiB, direct=1, numjobs=2,
+                        verify="crc32c"), tmp_path)
+    notes = [ln for ln in r.text.splitlines() if "direct=1" in ln]
+    assert len(notes) == 1 and "runs buffered" in notes[0], r.text
+    assert_verified(r.data, njobs=2)
