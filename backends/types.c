@@ -146,6 +146,8 @@ static int hybrid_check(const struct xd_config *cfg, char *err, size_t errlen)
         return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type, "the hybrid type's hot tier is a tmpfs; set cold_storage_type=direct for O_DIRECT on the cold tier", err, errlen);
     if (cfg->enable_sparse)
         return xd_config_conflict(cfg, XD_KEY_enable_sparse, XD_KEY_storage_type, "set cold_storage_type=sparse for holes in the cold tier", err, errlen);
+    if (cfg->use_sync_writes && cfg->tier_write_back)
+        return xd_config_conflict(cfg, XD_KEY_use_sync_writes, XD_KEY_tier_write_back, "write-back completes writes in the hot tier, before the cold file has them; set tier_write_back=false", err, errlen);
     int rc = xd_config_check_power_of_two(cfg, XD_KEY_tier_extent_size, err, errlen);
     if (rc)
         return rc;

@@ -812,6 +812,8 @@ static int check_cache(const struct xd_config *cfg, char *err, size_t errlen)
 {
     if (cfg->enable_write_cache && !cfg->enable_read_cache)
         return xd_config_conflict(cfg, XD_KEY_enable_write_cache, XD_KEY_enable_read_cache, "write-back keeps dirty blocks in the cache; set enable_read_cache=true", err, errlen);
+    if (cfg->use_sync_writes && cfg->enable_write_cache)
+        return xd_config_conflict(cfg, XD_KEY_use_sync_writes, XD_KEY_enable_write_cache, "write-back completes writes in the cache, before the file has them; set enable_write_cache=false", err, errlen);
     if (cfg->enable_read_cache && cfg->cache_size < 16 * cfg->cache_block_size)
         return xd_config_conflict(cfg, XD_KEY_cache_size, XD_KEY_cache_block_size, "the cache needs room for at least 16 blocks", err, errlen);
     return 0;

@@ -437,6 +437,27 @@ static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_
     return (int64_t)len;
 }
 
+/* use_sync_writes: the written range is durable on return, as O_SYNC makes
+ * a pwrite, the new size too when the write grew the file. */
+static int mmap_write_sync(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t len)
+{
+    uint64_t pos = off & ~(d->page - 1), end = off + len;
+    while (pos < end) {
+        size_t idx = (size_t)(pos / d->window);
+        uint64_t in = pos % d->window, n = min_u64(end - pos, d->window - in);
+        if (msync(mf->win[idx].addr + in, n, MS_SYNC))
+            return -errno;
+        pos += n;
+    }
+    d->count.msyncs++;
+    if (mf->meta_dirty) {
+        if (fdatasync(mf->fd))
+            return -errno;
+        mf->meta_dirty = false;
+    }
+    return 0;
+}
+
 /* All or nothing from the caller's view: a failure is -errno, never a short write. */
 static int64_t mmap_write(struct mmap_driver *d, struct mmap_file *mf, struct xd_req *req)
 {
@@ -451,6 +472,8 @@ static int64_t mmap_write(struct mmap_driver *d, struct mmap_file *mf, struct xd
     if (end > mf->size && (rc = mmap_extend(d, mf, req->off, end)))
         return rc;
     rc = mmap_copy(d, mf, req->buf, req->len, req->off, true);
+    if (!rc && d->cfg->use_sync_writes)
+        rc = mmap_write_sync(d, mf, req->off, req->len);
     if (rc)
         return rc;
     d->count.copied_in += req->len;

@@ -407,9 +407,12 @@ def open_flags(pid, path, deadline):
     return None
 
 
-@pytest.mark.parametrize("stype", ["regular", "sparse", "direct"])
-@pytest.mark.parametrize("option,flag", [("direct=1", os.O_DIRECT), ("sync=1", os.O_SYNC),
-                                         ("sync=dsync", os.O_SYNC)])
+OPEN_CASES = [(t, o, f) for t in ("regular", "sparse", "direct")
+              for o, f in (("direct=1", os.O_DIRECT), ("sync=1", os.O_SYNC),
+                           ("sync=dsync", os.O_SYNC))] + [("compressed", "sync=1", os.O_SYNC)]
+
+
+@pytest.mark.parametrize("stype,option,flag", OPEN_CASES)
 def test_fio_open_options_reach_the_file(engine, tmp_path, disk_dir, stype, option, flag):
     """fio's direct=1 and sync= say how the job's files are opened; xdevice
     opened them buffered without a word (the job measured the page cache).
@@ -442,3 +445,30 @@ def test_direct_1_on_a_type_in_memory_runs_buffered_with_a_note(engine, tmp_path
     notes = [ln for ln in r.text.splitlines() if "direct=1" in ln]
     assert len(notes) == 1 and "runs buffered" in notes[0], r.text
     assert_verified(r.data, njobs=2)
+
+
+def test_sync_1_on_the_mmap_type_msyncs_every_write(engine, tmp_path, disk_dir):
+    """The mmap type has no descriptor to open O_SYNC: with sync=1 each write
+    is msync'd before it completes (the driver's msyncs count them)."""
+    stats = tmp_path / "s.json"
+    r = run_fio(fio_job(engine, name="m", xd={"type": "mmap", "stats": stats},
+                        filename=disk_dir / "m", rw="randwrite", bs="4k", size=256 * 1024,
+                        sync=1, verify="crc32c"), tmp_path)
+    assert_verified(r.data)
+    layers = load_stats(stats)["jobs"][0]["layers"]
+    assert layers["mmap"]["msyncs"] >= 64, layers["mmap"]
+
+
+@pytest.mark.parametrize("xd", [{"enable_read_cache": "true", "enable_write_cache": "true"},
+                                {"type": "hybrid", "tier_write_back": "true"}])
+def test_sync_1_with_a_write_back_layer_is_one_line(engine, tmp_path, disk_dir, shm_dir, xd):
+    """sync=1 asks that writes be durable on return; a write-back cache or
+    hot tier completes them before the file has them: refused, one line."""
+    xd = dict(xd)
+    if xd.get("type") == "hybrid":
+        xd["hot_directory"] = shm_dir
+    r = run_fio(fio_job(engine, name="s", xd=xd, filename=disk_dir / "s", rw="randwrite",
+                        bs="4k", size=256 * 1024, sync=1), tmp_path, expect_ok=False)
+    lines = [ln for ln in r.text.splitlines() if ln.startswith("xdevice:")]
+    assert r.rc != 0 and len(lines) == 1, r.text
+    assert "use_sync_writes=true (fio option sync)" in lines[0] and "write-back" in lines[0], lines

@@ -332,7 +332,8 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = -errno;
     f->fd = rc ? -1
                : xd_open_data(file->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
-                                              ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0),
+                                              ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0) |
+                                              (cfg->use_sync_writes && !ro ? O_SYNC : 0),
                               (mode_t)cfg->file_permissions, false);
     if (!rc && f->fd < 0) {
         rc = f->fd;
