@@ -295,6 +295,19 @@ def cache_run(kind, write_back):
             build, None, None)
 
 
+def file_options_run(kind, stype):
+    """fio's file options through the engine: pre_read=1 reads each file
+    through the chain before the job, unlink=1 removes it with what xdevice
+    kept for it (xd_unlink: the tmpfs copy, the hybrid type's hot copy, map
+    and shared state, checksum sidecars)."""
+    def build(engine, d):
+        xd = dict(type_opts(CTX, stype, d), **{"async": QUEUED, "enable_checksums": 1})
+        return job_args(engine, "f", xd, directory=d, rw="randrw", bs="4k", size="1m",
+                        iodepth=8, verify="crc32c", continue_on_error="verify", pre_read=1,
+                        unlink=1, **procs(kind))
+    return (kind, f"{stype} pre_read and unlink", build, None, None)
+
+
 def recovery_run(kind, stype):
     """The recovery layers stacked on one device: checksums, a mirror (not
     on hybrid), retries of transient faults, checkpoints at fsync boundaries
@@ -394,6 +407,7 @@ def all_runs(kinds):
         runs += [reload_run(kind, w) for w in RELOADS]  # the longest first
         runs += [cache_run(kind, wb) for wb in (False, True)]
         runs += [recovery_run(kind, t) for t in ("regular", "hybrid")] + [held_writes_run(kind)]
+        runs += [file_options_run(kind, t) for t in ("tmpfs", "hybrid")]
         runs += [matrix_run(kind, t, m) for t in TYPES for m in MODES]
     if "asan" in kinds:  # fio's default, one process per job: fork-time paths
         runs += [matrix_run("asan", t, m, processes=True)
