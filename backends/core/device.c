@@ -300,7 +300,7 @@ char *xd_chain_bottom_path(const struct xd_dev *dev, const char *path)
 }
 
 void xd_unlink_tally(int rc, const char *line, int *removed, int *failed, char *err,
-                         size_t errlen)
+                     size_t errlen)
 {
     if (rc >= 0) {
         *removed += rc;
