@@ -342,9 +342,10 @@ XD_API int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64
                            uint64_t *logical, char *err, size_t errlen);
 /* Remove the file at path as unlink(2) removes a plain one (fio's
  * unlink=1), with what the device's chain keeps for it: the tmpfs copy,
- * the hybrid type's hot copy, map and shared state, a checksum sidecar.
- * Only files xdevice made besides path itself, never through a link;
- * checkpoints and mirror copies stay. Devices and directories are refused
+ * the hybrid type's hot copy, map and shared state, checksum sidecars, the
+ * mirror copies that are its own (never another same-named file's). Only
+ * files xdevice made besides path itself, never through a link;
+ * checkpoints stay. Devices and directories are refused
  * (-EPERM). Opens of it keep working until closed. 0, -ENOENT when there
  * was nothing to remove, or -errno with the one line in err. */
 XD_API int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen);

@@ -286,10 +286,10 @@ int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size
 
 /* --- removing a file (xd_unlink) ------------------------------------------ */
 
-char *xd_chain_bottom_path(const struct xd_dev *dev, const char *path)
+char *xd_chain_bottom_path(struct xd_layer *top, const char *path)
 {
     char *bottom = NULL;
-    for (struct xd_layer *l = dev->top; l; l = l->lower) {
+    for (struct xd_layer *l = top; l; l = l->lower) {
         char *below = l->ops->path_below_of ? l->ops->path_below_of(l, path) : NULL;
         if (below) {
             free(bottom);
@@ -328,14 +328,14 @@ static int unlink_caller_path(const char *path, char *line, size_t len)
     return rc == -ENOENT ? 0 : rc;
 }
 
-int xd_dev_unlink_files(struct xd_dev *dev, const char *path, bool with_path, char *err,
-                        size_t errlen)
+int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char *err,
+                    size_t errlen)
 {
-    char *bottom = xd_chain_bottom_path(dev, path), line[XD_ERRLEN] = "";
+    char *bottom = xd_chain_bottom_path(top, path), line[XD_ERRLEN] = "";
     int removed = 0, failed = 0, rc;
     if (!bottom)
         return -ENOMEM;
-    for (struct xd_layer *l = dev->top; l; l = l->lower)
+    for (struct xd_layer *l = top; l; l = l->lower)
         if (l->ops->unlink) {
             line[0] = 0;
             rc = l->ops->unlink(l, path, bottom, line, sizeof(line));
@@ -366,7 +366,7 @@ int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen)
     if (!lstat(full, &st) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) /* before any layer */
         rc = unlink_caller_path(full, err, errlen);
     else
-        rc = xd_dev_unlink_files(dev, full, true, err, errlen);
+        rc = xd_chain_unlink(dev->top, full, true, err, errlen);
     free(full);
     return rc < 0 ? rc : rc ? 0 : -ENOENT;
 }

@@ -241,17 +241,18 @@ int xd_below_hold_files(struct xd_layer *layer, struct xd_file *file, bool hold,
  * stands in a path of its own (path_below) decides, else the caller's. */
 const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *file);
 
-/* The path the driver at the bottom of dev's chain opens for path: the
- * lowest layer that stands in one of its own (path_below_of) decides, else
- * path (malloc'd; NULL: no memory). */
-char *xd_chain_bottom_path(const struct xd_dev *dev, const char *path);
-/* xd_unlink's work on dev: every layer's own files for path (its unlink
- * hook) and the bottom's file where a layer stands one in; path itself
- * only with with_path (the tier removes its inner devices' files, never
- * the cold file they share). How many files went, or the first -errno
- * (err says it) after trying them all. */
-int xd_dev_unlink_files(struct xd_dev *dev, const char *path, bool with_path, char *err,
-                        size_t errlen);
+/* The path the driver at the bottom of the chain from top opens for path:
+ * the lowest layer that stands in one of its own (path_below_of) decides,
+ * else path (malloc'd; NULL: no memory). */
+char *xd_chain_bottom_path(struct xd_layer *top, const char *path);
+/* xd_unlink's work on the chain from top: every layer's own files for
+ * path (its unlink hook) and the bottom's file where a layer stands one
+ * in; path itself only with with_path (the tier removes its inner devices'
+ * files, never the cold file they share; the mirror a copy's, from the
+ * layer below it). How many files went, or the first -errno (err says it)
+ * after trying them all. */
+int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char *err,
+                    size_t errlen);
 /* One removal's outcome (1, 0 or -errno, line its failure) into a running
  * count of files removed; the first failure and its line are kept. */
 void xd_unlink_tally(int rc, const char *line, int *removed, int *failed, char *err,

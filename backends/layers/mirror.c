@@ -58,6 +58,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "../core/fileutil.h"
 #include "../core/hash.h"
 #include "../core/json.h"
 #include "../core/xd_internal.h"
@@ -371,12 +372,29 @@ static void mirror_claim_turn(int fd, int op)
         ;
 }
 
+/* The byte a primary's claims lock: 1 + a hash of its (device, inode). */
+static off_t mirror_claim_byte(const struct stat *primary)
+{
+    return (off_t)(xd_hash_mix(primary->st_dev, primary->st_ino) % ((1ull << 62) - 1)) + 1;
+}
+
+/* Is there a claim on fd's copy by mine's primary (own), or by another? */
+static void mirror_claims_on(int fd, off_t mine, bool *own, bool *other)
+{
+    struct flock at = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
+    struct flock below = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = mine};
+    struct flock above = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine + 1, .l_len = 0};
+    *own = !fcntl(fd, F_OFD_GETLK, &at) && at.l_type != F_UNLCK;
+    *other = (!fcntl(fd, F_OFD_GETLK, &below) && below.l_type != F_UNLCK) ||
+             (!fcntl(fd, F_OFD_GETLK, &above) && above.l_type != F_UNLCK);
+}
+
 static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t whylen)
 {
     struct stat st;
     if (stat(mf->copy[0].file->path, &st))
         return 0; /* nothing to name the claim by; the open will say */
-    off_t mine = (off_t)(xd_hash_mix(st.st_dev, st.st_ino) % ((1ull << 62) - 1)) + 1;
+    off_t mine = mirror_claim_byte(&st);
     int fd = open(mirror_copy_path(mf, c), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? -ENOENT : 0;
@@ -386,10 +404,8 @@ static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t wh
         close(fd);
         return 0;
     }
-    struct flock below = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = mine};
-    struct flock above = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine + 1, .l_len = 0};
-    bool other = (!fcntl(fd, F_OFD_GETLK, &below) && below.l_type != F_UNLCK) ||
-                 (!fcntl(fd, F_OFD_GETLK, &above) && above.l_type != F_UNLCK);
+    bool own, other;
+    mirror_claims_on(fd, mine, &own, &other);
     mirror_claim_turn(fd, LOCK_UN);
     if (other) {
         close(fd);
@@ -913,6 +929,62 @@ static void mirror_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_object_end(j);
 }
 
+/* --- removal (xd_unlink) --------------------------------------------------- */
+
+/* Is the copy at copy_path the primary's: claimed for it now (a device of
+ * it has the file open) and by no other, or, unclaimed, stamped with its
+ * device and inode? A same-named primary elsewhere may own the copy. */
+static bool mirror_copy_is_of(const char *copy_path, const struct stat *primary)
+{
+    int fd = open(copy_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool own, other;
+    mirror_claims_on(fd, mirror_claim_byte(primary), &own, &other);
+    close(fd);
+    if (other)
+        return false;
+    if (own)
+        return true;
+    char stamp[160], want[48];
+    ssize_t n = lgetxattr(copy_path, MIRROR_STAMP_XATTR, stamp, sizeof(stamp) - 1);
+    const char *id = n > 0 ? (stamp[n] = 0, strchr(stamp, ' ')) : NULL;
+    snprintf(want, sizeof(want), "%llu:%llu:", (unsigned long long)primary->st_dev,
+             (unsigned long long)primary->st_ino);
+    return id && !strncmp(id + 1, want, strlen(want));
+}
+
+/* The primary at path is being removed (xd_unlink): its copies go too,
+ * with what the layers below keep for each (a sidecar), where they are
+ * this primary's (mirror_copy_is_of); any other copy stays. */
+static int mirror_unlink_copies(struct xd_layer *layer, const char *path, const char *bottom,
+                                char *err, size_t errlen)
+{
+    (void)bottom;
+    struct mirror_layer *ml = layer->priv;
+    const char *name = strrchr(path, '/');
+    name = name ? name + 1 : path;
+    struct stat primary;
+    if (stat(path, &primary))
+        return 0; /* gone already: nothing says which copies were its */
+    int removed = 0, failed = 0;
+    for (unsigned c = 1; c < ml->ncopies; c++) {
+        char *copy = NULL, line[XD_ERRLEN] = "";
+        if (asprintf(&copy, "%s/%s", ml->dirs[c], name) < 0)
+            return -ENOMEM;
+        if (mirror_copy_is_of(copy, &primary)) {
+            int rc = xd_chain_unlink(layer->lower, copy, false, line, sizeof(line));
+            xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+            rc = xd_unlink_own(copy);
+            xd_errf(line, sizeof(line), "%s: cannot remove the mirror copy of %s: %s", copy,
+                    path, strerror(rc < 0 ? -rc : 0));
+            xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+        }
+        free(copy);
+    }
+    return failed ? failed : removed;
+}
+
 const struct xd_ops xd_mirror_ops = {
     .version = XD_OPS_VERSION,
     .name = "mirror",
@@ -927,4 +999,5 @@ const struct xd_ops xd_mirror_ops = {
     .notice = mirror_notice,
     .take_error = mirror_take_error,
     .stats_json = mirror_stats_json,
+    .unlink = mirror_unlink_copies,
 };

@@ -862,11 +862,11 @@ static int tier_unlink_files(struct xd_layer *layer, const char *path, const cha
     xd_errf(line, sizeof(line), "%s: cannot remove the hybrid file's map: %s", map,
             strerror(rc < 0 ? -rc : 0));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
-    rc = xd_dev_unlink_files(t->inner[TIER_H], path, false, line, sizeof(line));
+    rc = xd_chain_unlink(t->inner[TIER_H]->top, path, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
-    rc = xd_dev_unlink_files(t->inner[TIER_H], tag, false, line, sizeof(line));
+    rc = xd_chain_unlink(t->inner[TIER_H]->top, tag, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
-    rc = xd_dev_unlink_files(t->inner[TIER_C], path, false, line, sizeof(line));
+    rc = xd_chain_unlink(t->inner[TIER_C]->top, path, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     free(map);
     free(tag);

@@ -321,3 +321,20 @@ def test_stamp_is_written_after_the_data_is_durable(engine, tmp_path, disk_dir):
     at = calls.index("stamp")
     assert "primary" in calls[:at] and "copy" in calls[:at], calls
     assert "copy" in calls[at + 1:], f"the stamp was never made durable: {calls}"
+
+
+def test_unlink_removes_the_copies(engine, tmp_path, disk_dir):
+    """unlink=1 on a mirrored, checksummed file (two job processes) removes
+    the primaries, their copies and every sidecar: the copies are this
+    primary's (claimed for it while it is open). A file in a mirror
+    directory that is no copy of it stays."""
+    primary = disk_dir / "primary"
+    dirs = [disk_dir / "copy1", disk_dir / "copy2"]
+    for d in (primary, *dirs):
+        d.mkdir()
+    (dirs[0] / "keep").write_text("not a copy")
+    args = mirror_job(engine, primary, dirs, tmp_path / "s.json", numjobs=2, unlink=1,
+                      xd_more={"enable_checksums": "true"})
+    assert_verified(run_fio(args, tmp_path).data, njobs=2)
+    assert [list(d.iterdir()) for d in (primary, dirs[1])] == [[], []]
+    assert [p.name for p in dirs[0].iterdir()] == ["keep"]

@@ -448,6 +448,41 @@ static void test_makers_take_turns(const char *other)
     xd_close(d2);
 }
 
+/* xd_unlink removes the primary's copy, claimed now (the file open) or
+ * stamped for it (closed), and never another same-named primary's. */
+static void test_unlink_removes_own_copies(const char *other)
+{
+    struct xd_dev *d = open_dev("sync");
+    struct xd_file *f = open_file(d);
+    CHECK(f && !access(copy, F_OK));
+    CHECK_MSG(!xd_unlink(d, primary, err, sizeof(err)), "%s", err);
+    CHECK_MSG(access(copy, F_OK) && access(primary, F_OK), "the open primary's copy stayed");
+    if (f)
+        xd_file_close(d, f);
+    CHECK(access(copy, F_OK)); /* the close made it no more */
+
+    f = open_file(d); /* closed and stamped: still its */
+    if (f)
+        xd_file_close(d, f);
+    CHECK(!access(copy, F_OK));
+    CHECK_MSG(!xd_unlink(d, primary, err, sizeof(err)), "%s", err);
+    CHECK_MSG(access(copy, F_OK), "the closed primary's stamped copy stayed");
+
+    struct xd_file *g = NULL; /* another primary's copy, then a plain primary */
+    CHECK(!xd_file_open(d, other, XD_OPEN_CREATE, NBLK * BLK, &g, err, sizeof(err)));
+    if (g)
+        xd_file_close(d, g);
+    int fd = open(primary, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    CHECK_MSG(!xd_unlink(d, primary, err, sizeof(err)), "%s", err);
+    CHECK_MSG(!access(copy, F_OK), "another primary's copy was removed");
+    unlink(other);
+    unlink(copy);
+    xd_close(d);
+}
+
 int main(void)
 {
     char tmpl[] = "/var/tmp/xd-mirror-XXXXXX";
@@ -472,6 +507,7 @@ int main(void)
     test_one_primary_per_copy(other);
     test_claims_take_turns(other);
     test_makers_take_turns(other);
+    test_unlink_removes_own_copies(other);
     unlink(other);
     rmdir(other_dir);
     unlink(primary);
