@@ -389,22 +389,30 @@ def test_unlink_removes_what_xdevice_kept(engine, tmp_path, disk_dir, shm_dir, s
 # --- direct=1 and sync= -------------------------------------------------------------
 
 
-def open_flags(pid, path, deadline):
-    """The open(2) flags of pid's descriptor of path, polled until it has one."""
+def open_flags(pid, path, want, deadline):
+    """The open(2) flags of pid's descriptors of path, polled until one has
+    every bit of want (fio's own layout, or the engine's setup, may hold the
+    file open for a moment without them), or the deadline: then the last
+    flags seen (None: the file was never open)."""
+    seen = None
     while time.monotonic() < deadline:
         try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
-                        for line in open(f"/proc/{pid}/fdinfo/{fd}"):
-                            if line.startswith("flags:"):
-                                return int(line.split()[1], 8)
-                except OSError:
-                    continue
+            fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
-            pass
+            fds = []
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") != str(path):
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                    flags = [int(ln.split()[1], 8) for ln in info if ln.startswith("flags:")]
+            except OSError:
+                continue
+            seen = flags[0] if flags else seen
+            if seen is not None and seen & want == want:
+                return seen
         time.sleep(0.02)
-    return None
+    return seen
 
 
 OPEN_CASES = [(t, o, f) for t in ("regular", "sparse", "direct")
@@ -426,7 +434,7 @@ def test_fio_open_options_reach_the_file(engine, tmp_path, disk_dir, stype, opti
     p = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True)
     try:
-        flags = open_flags(p.pid, path, time.monotonic() + 20)
+        flags = open_flags(p.pid, path, flag, time.monotonic() + 20)
     finally:
         p.terminate()
         out = p.communicate(timeout=60)[0]
