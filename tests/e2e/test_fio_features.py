@@ -357,7 +357,8 @@ def test_allow_file_create_0_makes_nothing(engine, tmp_path, disk_dir, shm_dir, 
 
 UNLINK_CASES = [("regular", {}), ("regular", {"enable_checksums": "true"}), ("mmap", {}),
                 ("sparse", {}), ("compressed", {}), ("tmpfs", {}),
-                ("tmpfs", {"backup_to_disk": "true"}), ("hybrid", {}),
+                ("tmpfs", {"backup_to_disk": "true"}), ("tmpfs", {"enable_checksums": "true"}),
+                ("hybrid", {}),
                 ("hybrid", {"enable_checksums": "true", "tier_write_back": "true"})]
 
 
