@@ -484,8 +484,9 @@ static int fio_xd_fio_override(const struct thread_options *to, int a,
                                unsigned *n, char *err, size_t errlen)
 {
     static const struct {
-        const char *key, *option;
-    } map[] = {{"use_direct_io", "fio option direct=1"}, {"use_sync_writes", "fio option sync"}};
+        const char *key, *option, *origin;
+    } map[] = {{"use_direct_io", "direct=1", "fio option direct=1"},
+               {"use_sync_writes", "sync", "fio option sync"}};
     bool on = a == 0 ? to->odirect && !o->direct_refused : to->sync_io != 0;
     int key = fio_xd_key_index(map[a].key);
     const char *mine = key >= 0 ? o->values[key] : NULL;
@@ -493,11 +494,11 @@ static int fio_xd_fio_override(const struct thread_options *to, int a,
         return 0;
     if (mine && strcmp(mine, "true") && strcmp(mine, "1")) {
         snprintf(err, errlen, "option xd_%s=%s conflicts with %s; allowed: one of them",
-                 map[a].key, mine, map[a].option + strlen("fio option "));
+                 map[a].key, mine, map[a].option);
         return -EINVAL;
     }
     if (!mine)
-        ov[(*n)++] = (struct xd_config_override){map[a].key, "true", map[a].option};
+        ov[(*n)++] = (struct xd_config_override){map[a].key, "true", map[a].origin};
     return 0;
 }
 

@@ -378,13 +378,15 @@ static off_t mirror_claim_byte(const struct stat *primary)
     return (off_t)(xd_hash_mix(primary->st_dev, primary->st_ino) % ((1ull << 62) - 1)) + 1;
 }
 
-/* Is there a claim on fd's copy by mine's primary (own), or by another? */
+/* Is there a claim on fd's copy by mine's primary (own, when asked), or
+ * by another? */
 static void mirror_claims_on(int fd, off_t mine, bool *own, bool *other)
 {
     struct flock at = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
     struct flock below = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = mine};
     struct flock above = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = mine + 1, .l_len = 0};
-    *own = !fcntl(fd, F_OFD_GETLK, &at) && at.l_type != F_UNLCK;
+    if (own)
+        *own = !fcntl(fd, F_OFD_GETLK, &at) && at.l_type != F_UNLCK;
     *other = (!fcntl(fd, F_OFD_GETLK, &below) && below.l_type != F_UNLCK) ||
              (!fcntl(fd, F_OFD_GETLK, &above) && above.l_type != F_UNLCK);
 }
@@ -404,8 +406,8 @@ static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t wh
         close(fd);
         return 0;
     }
-    bool own, other;
-    mirror_claims_on(fd, mine, &own, &other);
+    bool other;
+    mirror_claims_on(fd, mine, NULL, &other);
     mirror_claim_turn(fd, LOCK_UN);
     if (other) {
         close(fd);

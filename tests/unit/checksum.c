@@ -146,11 +146,12 @@ static void test_unlink(const char *dir)
     CHECK(access(path, F_OK) && access(side, F_OK)); /* the close made neither again */
     CHECK(xd_unlink(dev, path, err, sizeof(err)) == -ENOENT);
 
-    int fd = open(victim, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    int fd = open(victim, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
     CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
     if (fd >= 0)
         close(fd);
-    CHECK(!symlink(victim, side) && (fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)) >= 0);
+    CHECK(!symlink(victim, side) &&
+          (fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600)) >= 0);
     if (fd >= 0)
         close(fd);
     CHECK(xd_unlink(dev, path, err, sizeof(err)) == -EPERM);

@@ -472,7 +472,7 @@ static void test_unlink_removes_own_copies(const char *other)
     CHECK(!xd_file_open(d, other, XD_OPEN_CREATE, NBLK * BLK, &g, err, sizeof(err)));
     if (g)
         xd_file_close(d, g);
-    int fd = open(primary, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    int fd = open(primary, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
     CHECK(fd >= 0);
     if (fd >= 0)
         close(fd);
