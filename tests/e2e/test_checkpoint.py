@@ -236,20 +236,20 @@ def test_hybrid_checkpoint_restores_cold_file_and_map_over_newer_hot_copies(
 
 
 def test_boundary_waiting_for_writes_in_flight_keeps_verify_whole(engine, tmp_path, disk_dir):
-    """A boundary that finds writes in flight waits for them inside the layer
-    (writes_waited). It used to hand fio -EBUSY, whose requeue path miscounts
-    a time_based verify pass: blocks were verified against older writes.
-    Runs are repeated (bounded) until one boundary did wait."""
-    waited, runs, start = 0, 0, time.monotonic()
-    while not waited:
-        assert time.monotonic() - start < DEADLINE_S, f"no boundary waited in {runs} runs"
-        stats = tmp_path / f"w{runs}.json"
-        args = writer(engine, disk_dir, disk_dir / "ckpt", stats, xd={"async": "io_uring"},
-                      rw="randrw", iodepth=8, fsync=8, end_fsync=1, verify="crc32c",
-                      verify_fatal=1)
-        r = run_fio(args, tmp_path)
-        job = r.data["jobs"][0]
-        assert job["read"]["io_bytes"] > 0 and job["write"]["io_bytes"] > 0
-        fig = figures(stats)
-        assert fig["failed"] == 0, fig
-        waited, runs = fig["writes_waited"], runs + 1
+    """Checkpoints under an io_uring randrw job at depth with verify: a
+    boundary that finds writes in flight waits for them inside the layer.
+    It used to hand fio -EBUSY, whose requeue path miscounts a time_based
+    verify pass: blocks were verified against older writes. Whether a run's
+    boundaries find writes in flight depends on timing, so the wait itself
+    is proven deterministically by tests/unit/checkpoint.c
+    (test_boundary_waits_for_a_write_in_flight); here fio's verify must hold
+    whatever the boundaries found."""
+    stats = tmp_path / "w.json"
+    args = writer(engine, disk_dir, disk_dir / "ckpt", stats, xd={"async": "io_uring"},
+                  rw="randrw", iodepth=8, fsync=8, end_fsync=1, verify="crc32c",
+                  verify_fatal=1)
+    r = run_fio(args, tmp_path)
+    job = r.data["jobs"][0]
+    assert job["read"]["io_bytes"] > 0 and job["write"]["io_bytes"] > 0
+    fig = figures(stats)
+    assert fig["failed"] == 0 and fig["taken"] >= 1, fig

@@ -4,6 +4,8 @@
  * file's blocks; checkpoint_keep prunes only our own checkpoints; the names
  * are recognised by shape and manifest. Rounds rewrite both files and
  * flush one, polling (bounded) until checkpoint_interval_sec=1 has passed.
+ * A boundary that finds a write in flight waits for it (a test layer under
+ * the checkpoint layer keeps writes in flight until they are reaped).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,8 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chain.h"
 #include "check.h"
+#include "clock.h"
 #include "layers/checkpoint.h"
+#include "xd_internal.h"
 #include "xdevice.h"
 
 #define LEN (64 * 1024)
@@ -34,10 +39,10 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The newest checkpoint of ours in ckdir (into newest) and how many. */
-static int newest_ckpt(char *newest, size_t len)
+/* The newest checkpoint of ours in dir (into newest) and how many. */
+static int newest_ckpt_in(const char *dir, char *newest, size_t len)
 {
-    int dirfd = open(ckdir, O_RDONLY | O_DIRECTORY), n = 0;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY), n = 0;
     DIR *d = dirfd >= 0 ? fdopendir(dup(dirfd)) : NULL;
     newest[0] = 0;
     for (struct dirent *e; d && (e = readdir(d));) {
@@ -52,6 +57,11 @@ static int newest_ckpt(char *newest, size_t len)
     if (dirfd >= 0)
         close(dirfd);
     return n;
+}
+
+static int newest_ckpt(char *newest, size_t len)
+{
+    return newest_ckpt_in(ckdir, newest, len);
 }
 
 static bool copy_holds(const char *id, const char *copy, int fill)
@@ -130,6 +140,134 @@ static void test_checkpoints_hold_every_open_file(void)
     xd_close(dev);
 }
 
+/* --- a boundary with a write in flight ------------------------------------- */
+
+/* The park layer keeps every queued write in flight: answered XD_QUEUED,
+ * it is written below only when a reap asks for completions, as a slow
+ * device would complete it. Flushes and the library's own synchronous
+ * requests (XD_REQ_SYNC: xd_write, the checkpoint's flushes) pass straight
+ * down and complete inline. */
+#define PARK_MAX 8
+static struct {
+    struct xd_req *req[PARK_MAX];
+    unsigned n;
+} parked;
+
+static int park_submit(struct xd_layer *layer, struct xd_req *req)
+{
+    if (req->op != XD_OP_WRITE || xd_req_is_sync(req) || parked.n == PARK_MAX)
+        return xd_layer_submit(layer->lower, req);
+    parked.req[parked.n++] = req;
+    return XD_QUEUED;
+}
+
+static int park_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
+                     const struct timespec *timeout)
+{
+    (void)min;
+    (void)timeout;
+    unsigned n = 0;
+    for (; n < parked.n && n < max; n++) {
+        struct xd_req *req = parked.req[n];
+        if (xd_layer_submit(layer->lower, req) != XD_DONE)
+            req->result = -EIO; /* the file driver in sync mode completes inline */
+        done[n] = req;
+    }
+    memmove(parked.req, parked.req + n, (parked.n - n) * sizeof(parked.req[0]));
+    parked.n -= n;
+    return (int)n;
+}
+
+static const struct xd_ops park_ops = {
+    .version = XD_OPS_VERSION,
+    .name = "park",
+    .submit = park_submit,
+    .reap = park_reap,
+};
+
+/* file driver, park, checkpoint: as xd_open builds a chain, by hand */
+static struct xd_dev *open_parked_dev(const char *dir)
+{
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = calloc(1, sizeof(*dev));
+    xd_clock_init();
+    dev->cfg = cfg;
+    dev->queue_entries = PARK_MAX;
+    if (xd_config_set(cfg, "enable_checkpoints", "true", "test", err, sizeof(err)) ||
+        xd_config_set(cfg, "checkpoint_interval_sec", "1", "test", err, sizeof(err)) ||
+        xd_config_set(cfg, "checkpoint_directory", dir, "test", err, sizeof(err)) ||
+        xd_config_check(cfg, err, sizeof(err)) ||
+        xd_dev_push(dev, &xd_file_ops, err, sizeof(err)) ||
+        xd_dev_push(dev, &park_ops, err, sizeof(err)) ||
+        xd_dev_push(dev, &xd_checkpoint_ops, err, sizeof(err))) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(1);
+    }
+    return dev;
+}
+
+/* Block b of checkpoint id's copy of the first file holds fill. */
+static bool copy_block_holds(const char *dir, const char *id, int b, int fill)
+{
+    char path[512], got[4096], want[4096];
+    snprintf(path, sizeof(path), "%s/%s/0-parked", dir, id);
+    int fd = open(path, O_RDONLY);
+    bool ok = fd >= 0 && pread(fd, got, sizeof(got), (off_t)b * 4096) == (ssize_t)sizeof(got);
+    memset(want, fill, sizeof(want));
+    if (fd >= 0)
+        close(fd);
+    return ok && !memcmp(got, want, sizeof(want));
+}
+
+/* The interval has run out, a flush completes while a write is in flight:
+ * the next write's boundary must wait for that write (writes_waited) and
+ * take a checkpoint holding it, never one that caught it half done or
+ * missing. */
+static void test_boundary_waits_for_a_write_in_flight(void)
+{
+    static char blk[3][4096];
+    char dir[300], path[512], id[64];
+    snprintf(dir, sizeof(dir), "%s/parked-ckpt", root);
+    snprintf(path, sizeof(path), "%s/parked", root);
+    CHECK(mkdir(dir, 0755) == 0);
+    struct xd_dev *dev = open_parked_dev(dir);
+    struct xd_file *f = NULL;
+    CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, 2 * 4096, &f, err, sizeof(err)) == 0);
+    if (!f)
+        return;
+    memset(blk[0], 'x', 4096);
+    memset(blk[1], 'y', 4096);
+    memset(blk[2], 'z', 4096);
+    CHECK(xd_write(dev, f, blk[0], 4096, 0) == 4096 && xd_write(dev, f, blk[0], 4096, 4096) == 4096);
+    struct timespec interval = {.tv_sec = 1, .tv_nsec = 50 * 1000 * 1000};
+    nanosleep(&interval, NULL); /* checkpoint_interval_sec=1 has run out since the open */
+
+    struct xd_req w1 = {.op = XD_OP_WRITE, .file = f, .buf = blk[1], .len = 4096, .off = 0};
+    struct xd_req fs = {.op = XD_OP_FSYNC, .file = f};
+    struct xd_req w2 = {.op = XD_OP_WRITE, .file = f, .buf = blk[2], .len = 4096, .off = 4096};
+    CHECK(xd_submit(dev, &w1) == XD_QUEUED);
+    CHECK_MSG(xd_submit(dev, &fs) == XD_DONE && fs.result == 0, "the flush completes inline");
+    CHECK_MSG(newest_ckpt_in(dir, id, sizeof(id)) == 0, "a checkpoint with a write in flight");
+    CHECK(xd_submit(dev, &w2) == XD_QUEUED); /* the boundary: waits for w1 */
+    CHECK_MSG(newest_ckpt_in(dir, id, sizeof(id)) == 1, "no checkpoint at the boundary");
+    CHECK_MSG(copy_block_holds(dir, id, 0, 'y'), "the checkpoint lacks the write it waited for");
+    CHECK_MSG(copy_block_holds(dir, id, 1, 'x'), "the checkpoint holds a write after it");
+
+    struct xd_req *done[4];
+    int n = 0;
+    for (int got; n < 2 && (got = xd_reap(dev, done + n, 1, 4, NULL)) > 0;)
+        n += got;
+    CHECK_MSG(n == 2 && w1.result == 4096 && w2.result == 4096,
+              "the caller reaps both writes (%d): %lld %lld", n, (long long)w1.result,
+              (long long)w2.result);
+    char *stats = xd_stats_json(dev);
+    CHECK_MSG(stats && strstr(stats, "\"writes_waited\":1") && strstr(stats, "\"failed\":0"),
+              "%s", stats ? stats : "no stats");
+    free(stats);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 static void test_names(void)
 {
     CHECK(xd_ckpt_is_id("20261204T053505.450793Z-000001"));
@@ -154,6 +292,7 @@ int main(void)
         close(fd);
     test_names();
     test_checkpoints_hold_every_open_file();
+    test_boundary_waits_for_a_write_in_flight();
     snprintf(path, sizeof(path), "%s/20000101T000000.000000Z-000001", ckdir);
     struct stat st;
     CHECK_MSG(!stat(path, &st), "pruning removed a directory that is not a checkpoint");
