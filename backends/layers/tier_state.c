@@ -6,6 +6,7 @@
  * owns what a state holds and when it is freed, not what it is used for.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,19 @@ static void tier_shared_free(struct tier_shared *sh)
     free(sh);
 }
 
+/* The map is named after the cold file: a name the directory holds may be
+ * one it cannot hold with the map's suffix. */
+static int tier_map_name_fits(const char *cold_path, char *err, size_t errlen)
+{
+    const char *slash = strrchr(cold_path, '/');
+    size_t len = strlen(slash ? slash + 1 : cold_path), most = NAME_MAX - strlen(TIER_MAP_SUFFIX);
+    if (len <= most)
+        return 0;
+    xd_errf(err, errlen, "%s: a file name of %zu bytes; allowed: at most %zu with the hybrid type, whose extent map beside the file is named after it plus \"" TIER_MAP_SUFFIX "\"",
+            cold_path, len, most);
+    return -ENAMETOOLONG;
+}
+
 static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, uint64_t size,
                            struct tier_shared **out, char *err, size_t errlen)
 {
@@ -122,22 +136,27 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, u
     tier_settings(sh, cfg);
     static _Atomic uint64_t serials;
     sh->serial = atomic_fetch_add(&serials, 1) + 1;
-    int rc = tier_open_devs(sh, cfg, size, err, errlen);
-    if (rc)
-        goto fail;
-    int64_t have = xd_file_size(sh->mdev[TIER_C], sh->mfile[TIER_C]);
-    if (have > 0 && (uint64_t)have > size)
-        size = (uint64_t)have;
-    rc = -ENOMEM;
+    int rc = -ENOMEM;
     sh->cand = calloc(sh->batch, sizeof(uint64_t));
     sh->victim = calloc(sh->batch, sizeof(uint64_t));
     if (!sh->cand || !sh->victim || posix_memalign(&sh->buf, 4096, sh->extent_size) ||
         asprintf(&map_path, "%s%s", cold_path, TIER_MAP_SUFFIX) < 0)
         goto fail;
-    rc = xd_extmap_open(&sh->map, map_path, cfg, err, errlen);
+    /* The map before the hot copy: a map that cannot be made (a name too
+     * long for ".xdmap", a link planted there) must leave nothing in
+     * hot_directory, whose copies live in RAM until removed. */
+    rc = tier_map_name_fits(cold_path, err, errlen);
+    if (!rc)
+        rc = xd_extmap_open(&sh->map, map_path, cfg, err, errlen);
     free(map_path);
     if (!rc)
-        rc = xd_tier_attach(sh, size, err, errlen);
+        rc = tier_open_devs(sh, cfg, size, err, errlen);
+    if (rc)
+        goto fail;
+    int64_t have = xd_file_size(sh->mdev[TIER_C], sh->mfile[TIER_C]);
+    if (have > 0 && (uint64_t)have > size)
+        size = (uint64_t)have;
+    rc = xd_tier_attach(sh, size, err, errlen);
     if (!rc && sh->auto_migration)
         rc = xd_tier_start_thread(sh, err, errlen);
     if (rc)

@@ -201,6 +201,29 @@ def test_unlinked_file_leaves_no_shared_state(engine, tmp_path, disk_dir, hot):
     assert not tier_state_names() - before, tier_state_names() - before
 
 
+@pytest.mark.parametrize("case", ["name-too-long", "link-at-map"])
+def test_refused_map_leaves_nothing_in_hot_directory(engine, tmp_path, disk_dir, hot, case):
+    """A file whose extent map cannot be made (a name with no room for
+    ".xdmap"; a symlink planted at the map's name) is refused with one line,
+    and the hot tier's copy, which lives in RAM until removed, is not made."""
+    name = "m" * 250 if case == "name-too-long" else "f"
+    planted = tmp_path / "elsewhere"
+    if case == "link-at-map":
+        planted.write_bytes(b"not a map")
+        os.symlink(planted, disk_dir / "f.xdmap")
+    args = fio_job(engine, name="bad", xd=hybrid(hot), directory=disk_dir, filename=name,
+                   rw="randwrite", bs="4k", size=MiB)
+    r = run_fio(args, tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1, lines
+    want = "at most 249" if case == "name-too-long" else "f.xdmap"
+    assert want in lines[0], lines[0]
+    assert os.listdir(hot) == [], os.listdir(hot)
+    if case == "link-at-map":
+        assert planted.read_bytes() == b"not a map"
+
+
 def write_then(engine, disk_dir, xd, **over):
     opts = dict(directory=disk_dir, filename="f", rw="randwrite", bs="4k", size=SIZE,
                 iodepth=8, verify="crc32c", verify_fatal=1, do_verify=1)
