@@ -741,9 +741,12 @@ static int cs_sidecar_path(const struct xd_config *cfg, const char *data, char *
     char cwd[PATH_MAX] = "";
     size_t at = 0;
     if (!cfg->checksum_directory[0]) {
-        if (snprintf(side, len, "%s" CS_SUFFIX, data) < (int)len)
+        const char *slash = strrchr(data, '/');
+        size_t name = strlen(slash ? slash + 1 : data), most = NAME_MAX - strlen(CS_SUFFIX);
+        if (name <= most && snprintf(side, len, "%s" CS_SUFFIX, data) < (int)len)
             return 0;
-        xd_errf(err, errlen, "enable_checksums: %s: path too long for its sidecar", data);
+        xd_errf(err, errlen, "enable_checksums: %s: a file name of %zu bytes has no room for its sidecar \"<name>" CS_SUFFIX "\" beside it; allowed: names of at most %zu bytes",
+                data, name, most);
         return -ENAMETOOLONG;
     }
     if (data[0] != '/' && !getcwd(cwd, sizeof(cwd)))

@@ -198,6 +198,19 @@ def test_refused_with_compressed(engine, tmp_path, disk_dir):
         "storage_type=compressed" in lines[0] and "own crc32c" in lines[0], r.text
 
 
+def test_name_without_room_for_the_sidecar_is_one_line(engine, tmp_path, disk_dir):
+    """A data file named in 250 bytes leaves no room for "<name>.xdsum"
+    (NAME_MAX is 255): one line says the name's length and the limit."""
+    name = "n" * 250
+    r = run_fio(fio_job(engine, name="x", xd={"enable_checksums": "true"}, directory=disk_dir,
+                        filename=name, rw="write", bs="4k", size=64 * 1024),
+                tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in r.text.splitlines() if ln.startswith("xdevice:")]
+    assert len(lines) == 1 and "a file name of 250 bytes" in lines[0] and \
+        "at most 249" in lines[0] and ".xdsum" in lines[0], r.text
+
+
 HYBRID = {"type": "hybrid", "tier_extent_size": "64k", "hot_access_threshold": "1",
           "migration_interval_sec": "0.05", "hot_cache_size": "1m", "enable_checksums": "true"}
 
