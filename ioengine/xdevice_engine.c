@@ -447,7 +447,21 @@ struct fio_xd_job {
      * the job's own thread, between I/Os (queue and getevents poll it),
      * because the device is not safe for a second thread. */
     struct xd_monitor *monitor;
+    char told[256]; /* the device's notice last printed (fio_xd_tell_notice) */
 };
+
+/* The device's notice, once per change: at setup (how a tmpfs came to be
+ * used), and after each file open (a mirror copy refused or degraded
+ * there). Jobs of one section share their files: the first tells. */
+static void fio_xd_tell_notice(struct thread_data *td, struct fio_xd_job *job)
+{
+    const char *notice = xd_dev_notice(job->dev);
+    if (!notice || !strncmp(notice, job->told, sizeof(job->told) - 1))
+        return;
+    snprintf(job->told, sizeof(job->told), "%s", notice);
+    if (td->subjob_number == 0)
+        fio_xd_note("xdevice: %s\n", notice);
+}
 
 /* A short name's value as an override, unless the key's own option says
  * otherwise. */
@@ -766,9 +780,7 @@ static int fio_xd_init(struct thread_data *td)
         td->flags |= (unsigned long long)FIO_ASYNCIO_SETS_ISSUE_TIME << TD_ENG_FLAG_SHIFT;
     if (caps & XD_CAP_DIRECT_IO)
         td->flags |= (unsigned long long)FIO_RAWIO << TD_ENG_FLAG_SHIFT;
-    const char *notice = xd_dev_notice(job->dev);
-    if (notice && td->subjob_number == 0)
-        fio_xd_note("xdevice: %s\n", notice);
+    fio_xd_tell_notice(td, job);
     return 0;
 }
 
@@ -1047,6 +1059,7 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     }
     FILE_SET_ENG_DATA(f, file);
     f->engine_pos = 1; /* used by the job: fio_xd_unlink_file */
+    fio_xd_tell_notice(td, job);
     if (fio_xd_pre_read_open(td, job, f) && (rc = fio_xd_pre_read(td, job, file, f))) {
         fio_xd_err("xdevice: %s: pre_read failed: %s\n", fio_xd_shown(f->file_name), strerror(rc));
         td_verror(td, rc, "pre_read");

@@ -887,6 +887,16 @@ static int check_fault_retry(const struct xd_config *cfg, char *err, size_t errl
     return 0;
 }
 
+#define XD_MIRROR_MAX_DIRS 8 /* redundancy_factor's most, less the caller's copy */
+
+static bool mirror_dir_seen(const struct stat *seen, int64_t n, const struct stat *st)
+{
+    for (int64_t i = 0; i < n && i < XD_MIRROR_MAX_DIRS; i++)
+        if (seen[i].st_dev == st->st_dev && seen[i].st_ino == st->st_ino)
+            return true;
+    return false;
+}
+
 /* The mirror layer's keys: copies are plain files of a type that keeps the
  * data at the caller's path, one existing directory per extra copy. */
 static int check_mirror(const struct xd_config *cfg, const struct xd_type *type, char *err,
@@ -913,6 +923,7 @@ static int check_mirror(const struct xd_config *cfg, const struct xd_type *type,
     }
     const char *list = cfg->mirror_directories;
     int64_t want = cfg->redundancy_factor - 1, have = 0;
+    struct stat seen[XD_MIRROR_MAX_DIRS]; /* two names of one directory would be one copy */
     for (const char *p = list; *p;) {
         size_t len = strcspn(p, ",");
         char dir[4096];
@@ -921,12 +932,15 @@ static int check_mirror(const struct xd_config *cfg, const struct xd_type *type,
         const char *bad = !len                ? "an empty name"
                           : stat(dir, &st)    ? strerror(errno)
                           : !S_ISDIR(st.st_mode) ? "not a directory"
+                          : mirror_dir_seen(seen, have, &st) ? "named twice (the same directory holds one copy)"
                                               : NULL;
         if (bad) {
             xd_errf(err, errlen, "%s: mirror_directories=%s: \"%s\": %s; allowed: existing directories, comma-separated",
                     origin_of(cfg, XD_KEY_mirror_directories), list, dir, bad);
             return -EINVAL;
         }
+        if (have < XD_MIRROR_MAX_DIRS)
+            seen[have] = st;
         have++;
         p += len + (p[len] == ',');
     }

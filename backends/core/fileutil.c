@@ -335,6 +335,19 @@ int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
     return fd < 0 ? -errno : fd;
 }
 
+int xd_open_own_data(const char *path, int flags, mode_t mode)
+{
+    int fd = xd_open_data(path, flags, mode, false);
+    struct stat st;
+    if (fd < 0)
+        return fd;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+        close(fd);
+        return -EPERM;
+    }
+    return fd;
+}
+
 /* shmem_enabled "force" gives every tmpfs large pages whatever its mount. */
 static bool tmpfs_large_pages_forced(void)
 {

@@ -98,6 +98,11 @@ int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct 
  * types fio lays out follow links as fio does; the types whose format
  * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link). */
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
+/* xd_open_data for a file xdevice names and makes itself (XD_OPEN_OWN_FILE):
+ * never through a link (-ELOOP), and an existing file must be a regular
+ * file of the caller's with one link (-EPERM otherwise; xd_refusal words
+ * both). Returns the fd or -errno. */
+int xd_open_own_data(const char *path, int flags, mode_t mode);
 /* Reads through fd stop updating the file's access time (O_NOATIME), when
  * the kernel allows it: only the file's owner or root may; anyone else's
  * reads go on updating it, as git's object reads do. Best effort, no error. */

@@ -124,6 +124,13 @@ struct xd_ops {
 
 #define XD_REQ_SYNC (1u << 0) /* complete before submit returns */
 
+/* xd_file_open flag of the library's own, beside XD_OPEN_*: the path is one
+ * xdevice names and makes itself (a mirror copy in mirror_directories), so
+ * the driver never follows a link there, and an existing file must be a
+ * regular file of the caller's with one link (xd_open_own_data): someone
+ * else's file of that name is never written. */
+#define XD_OPEN_OWN_FILE 0x100u
+
 struct xd_layer {
     const struct xd_ops *ops;
     struct xd_layer *lower; /* NULL for a driver */

@@ -184,6 +184,8 @@ static int file_open_flags(const struct file_driver *d, unsigned flags)
         oflags |= O_DIRECT;
     if (cfg->use_sync_writes)
         oflags |= O_SYNC;
+    if (flags & XD_OPEN_OWN_FILE)
+        oflags |= O_NOFOLLOW; /* reopens too: never through a link planted since */
     return oflags;
 }
 
@@ -224,10 +226,14 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
         return rc;
     }
     fd_cache_trim(d, 1);
-    int fd = xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
+    int fd = (flags & XD_OPEN_OWN_FILE)
+                 ? xd_open_own_data(path, oflags, (mode_t)cfg->file_permissions)
+                 : xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
     if (fd < 0) {
         rc = fd;
-        if (rc == -EINVAL && (oflags & O_DIRECT))
+        if ((flags & XD_OPEN_OWN_FILE) && (rc == -ELOOP || rc == -EPERM))
+            xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(rc));
+        else if (rc == -EINVAL && (oflags & O_DIRECT))
             xd_errf(err, errlen, "%s: the file system does not support O_DIRECT (direct type or use_direct_io=true); allowed: a disk file system such as ext4 or xfs", path);
         else
             xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));

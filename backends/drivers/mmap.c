@@ -291,11 +291,14 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-rc));
         return rc;
     }
-    mf->fd = xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
+    mf->fd = (flags & XD_OPEN_OWN_FILE)
+                 ? xd_open_own_data(path, oflags, (mode_t)cfg->file_permissions)
+                 : xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
     if (mf->fd < 0) {
         rc = mf->fd;
         mf->fd = -1;
-        xd_errf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
+        xd_errf(err, errlen, "%s: cannot open: %s", path,
+                (flags & XD_OPEN_OWN_FILE) ? xd_refusal(rc) : strerror(-rc));
         return rc;
     }
     if (!cfg->update_access_time)

@@ -153,6 +153,29 @@ static int mirror_split_dirs(struct mirror_layer *ml, const char *list)
     return n == ml->ncopies ? 0 : -EINVAL; /* xd_config_check said it is so */
 }
 
+/* Each mirror directory must be one whose owner cannot redirect the
+ * copies xdevice makes there (xd_dir_check: ours or root's, not writable
+ * by others unless sticky), as for every directory xdevice writes into. */
+static int mirror_check_dirs(const struct mirror_layer *ml, const struct xd_config *cfg,
+                             char *err, size_t errlen)
+{
+    for (unsigned c = 1; c < ml->ncopies; c++) {
+        int fd = open(ml->dirs[c], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+            int rc = -errno;
+            xd_errf(err, errlen, "mirror_directories: %s: cannot open it: %s", ml->dirs[c],
+                    strerror(-rc));
+            return rc;
+        }
+        int rc = xd_dir_check(fd, ml->dirs[c], "mirror_directories",
+                              cfg->allow_shared_directories, err, errlen);
+        close(fd);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int mirror_open(struct xd_layer *layer, char *err, size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
@@ -167,6 +190,8 @@ static int mirror_open(struct xd_layer *layer, char *err, size_t errlen)
                 cfg->mirror_directories, ml->ncopies);
         return rc;
     }
+    if ((rc = mirror_check_dirs(ml, cfg, err, errlen)))
+        return rc;
     ml->degraded_tail = &ml->degraded;
     ml->nsubs = layer->dev->queue_entries * ml->ncopies;
     ml->subs = calloc(ml->nsubs, sizeof(*ml->subs));
@@ -466,6 +491,7 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
         free(cf);
         return -ENOMEM;
     }
+    flags |= XD_OPEN_OWN_FILE; /* a name we chose in a directory we were given */
     cf->flags = flags;
     mf->copy[c].file = cf;
     const struct mirror_degraded *before = mirror_degraded_before(ml, cf->path);

@@ -88,12 +88,14 @@ def test_unusable_copy_is_degraded_and_the_job_passes(engine, tmp_path, disk_dir
 
 @pytest.mark.parametrize("factor,dirs,words", [
     (3, ["a"], ["mirror_directories=", "1 directory for redundancy_factor=3", "exactly 2"]),
-    (2, ["a", "a"], ["mirror_directories=", "2 directories for redundancy_factor=2", "exactly 1"]),
+    (2, ["a", "b"], ["mirror_directories=", "2 directories for redundancy_factor=2", "exactly 1"]),
+    (3, ["a", "a/"], ["mirror_directories=", "a/\": named twice", "holds one copy"]),
     (2, ["missing"], ["mirror_directories=", "No such file or directory", "existing directories"]),
 ])
 def test_bad_mirror_directories_are_refused_with_one_line(engine, tmp_path, factor, dirs, words):
     (tmp_path / "a").mkdir()
-    paths = [str(tmp_path / d) for d in dirs]
+    (tmp_path / "b").mkdir()
+    paths = [f"{tmp_path}/{d}" for d in dirs]
     args = fio_job(engine, name="m", directory=tmp_path, rw="write", size="64k",
                    xd={"enable_redundancy": "true", "redundancy_factor": factor,
                        "mirror_directories": ",".join(paths)})
@@ -104,6 +106,58 @@ def test_bad_mirror_directories_are_refused_with_one_line(engine, tmp_path, fact
     for w in words:
         assert w in lines[0], lines[0]
     assert ",".join(paths) in lines[0], lines[0]
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown to another user")
+
+
+@needs_root
+def test_mirror_directory_of_another_user_is_refused(engine, tmp_path, disk_dir):
+    """Its owner could plant links where the copies go: one line, no run."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    os.chown(copy, 65534, 65534)
+    r = run_fio(mirror_job(engine, primary, [copy], tmp_path / "s.json"), tmp_path,
+                expect_ok=False)
+    assert r.rc != 0
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1 and "mirror_directories" in lines[0] and "uid 65534" in lines[0], r.text
+    assert os.listdir(copy) == []
+
+
+@pytest.mark.parametrize("planted", ["symlink", "another-users-file", "hard-link"])
+def test_copy_is_never_written_through_what_was_planted(engine, tmp_path, disk_dir, planted):
+    """A link at the copy's name, or a file that is not ours, is never
+    written: the copy is degraded with one line, the job runs on the
+    primary and verifies, and the planted file keeps its bytes. (A copy is
+    a name xdevice makes in a directory it was given.)"""
+    if planted == "another-users-file" and os.geteuid() != 0:
+        pytest.skip("needs root: chown to another user")
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir(mode=0o1777 if planted == "another-users-file" else 0o755)
+    os.chmod(copy, 0o1777 if planted == "another-users-file" else 0o755)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"VICTIM")
+    if planted == "symlink":
+        os.symlink(victim, copy / "m.0.0")
+        victim_path = victim
+    elif planted == "hard-link":
+        os.link(victim, copy / "m.0.0")
+        victim_path = victim
+    else:
+        victim_path = copy / "m.0.0"
+        victim_path.write_bytes(b"VICTIM")
+        os.chown(victim_path, 65534, 65534)
+    stats = tmp_path / "s.json"
+    r = run_fio(mirror_job(engine, primary, [copy], stats), tmp_path)
+    assert_verified(r.data, size=SIZE)
+    lines = [ln for ln in xdevice_lines(r.text) if "mirror" in ln]
+    assert len(lines) == 1 and "copy 2" in lines[0] and "degraded" in lines[0], r.text
+    assert victim_path.read_bytes() == b"VICTIM"
+    m = mirror_figures(stats)
+    assert m["degraded"] == 1 and m["filled_bytes"] == 0, m
 
 
 def test_degraded_copy_is_a_health_problem(engine, tmp_path, disk_dir):
