@@ -162,7 +162,7 @@ struct xd_monitor {
     uint64_t next_health_ns;     /* when the next health check is due; 0: none */
     uint64_t health_interval_ns;
     char *health;                /* the latest check's report, for the next record */
-    char *told[MONITOR_NOTES];   /* the problems noted already: each is told once */
+    char *told[MONITOR_NOTES];   /* what the last check found wrong ("KEY=PATH"): told already */
     unsigned ntold;
 };
 
@@ -316,16 +316,35 @@ static int monitor_watch(struct xd_monitor *m)
 
 /* --- the health check (enable_health_check) ----------------------------------- */
 
-static bool monitor_told(struct xd_monitor *m, const char *line, size_t len)
+/* A problem line is "KEY=PATH: what is wrong", and what is wrong may
+ * carry a count that grows while the problem lasts ("63 checksum
+ * mismatches", then 129): the problem is its KEY=PATH. */
+static size_t monitor_problem_len(const char *line, size_t len)
 {
-    for (unsigned i = 0; i < m->ntold; i++)
-        if (!strncmp(m->told[i], line, len) && !m->told[i][len])
+    const char *colon = memmem(line, len, ": ", 2);
+    return colon ? (size_t)(colon - line) : len;
+}
+
+static bool monitor_told(char *const *told, unsigned ntold, const char *line, size_t len)
+{
+    for (unsigned i = 0; i < ntold; i++)
+        if (!strncmp(told[i], line, len) && !told[i][len])
             return true;
     return false;
 }
 
+/* The problems found now become the ones told. */
+static void monitor_keep_told(struct xd_monitor *m, char **now, unsigned nnow)
+{
+    for (unsigned i = 0; i < m->ntold; i++)
+        free(m->told[i]);
+    memcpy(m->told, now, nnow * sizeof(*now));
+    m->ntold = nnow;
+}
+
 /* Check now; keep the report for the next record, and note each problem
- * the first time it is found (a problem that persists is not news). */
+ * when it is found: a problem that persists from one check to the next is
+ * not news (even as its count grows), one that cleared and came back is. */
 static void monitor_health(struct xd_monitor *m)
 {
     char err[XD_ERRLEN], *lines = NULL;
@@ -337,13 +356,19 @@ static void monitor_health(struct xd_monitor *m)
     }
     free(m->health);
     m->health = text;
+    char *now[MONITOR_NOTES];
+    unsigned nnow = 0;
     for (char *line = lines, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
-        size_t len = (size_t)(nl - line);
-        if (monitor_told(m, line, len) || m->ntold == MONITOR_NOTES)
+        size_t len = (size_t)(nl - line), key = monitor_problem_len(line, len);
+        if (nnow == MONITOR_NOTES || monitor_told(now, nnow, line, key))
             continue;
-        m->told[m->ntold++] = strndup(line, len);
-        monitor_note(m, "%shealth: %.*s", m->prefix, (int)len, line);
+        if (!(now[nnow] = strndup(line, key)))
+            break;
+        if (!monitor_told(m->told, m->ntold, line, key))
+            monitor_note(m, "%shealth: %.*s", m->prefix, (int)len, line);
+        nnow++;
     }
+    monitor_keep_told(m, now, nnow);
     free(lines);
 }
 

@@ -153,3 +153,27 @@ def test_engine_tells_a_problem_once(engine, tmp_path):
     assert any(str(d) in p for p in records[0]["health"]["problems"])
     told = [ln for ln in xdevice_lines(run.text) if "health:" in ln]
     assert len(told) == 1 and str(d) in told[0] and "sticky" in told[0], run.text
+
+
+def test_a_growing_count_is_told_once(engine, tmp_path):
+    """A problem whose count grows while it lasts (checksum mismatches of a
+    corrupt block read again and again) is one problem: told once, though
+    every check finds it with a larger count (each check was a new line)."""
+    data = tmp_path / "data"
+    run_fio(fio_job(engine, name="w", xd={"enable_checksums": "true"}, filename=data,
+                    size="64k", rw="write", bs="4k"), tmp_path)
+    with open(data, "r+b") as f:
+        f.seek(4096)
+        f.write(b"\xff")
+    log = tmp_path / "s.jsonl"
+    args = fio_job(engine, name="r",
+                   xd={"enable_checksums": "true", "stats_interval": 1, "stats_log": log,
+                       "enable_health_check": "true", "health_check_interval_sec": 1},
+                   filename=data, size="64k", rw="randread", bs="4k", norandommap=None,
+                   continue_on_error="read", time_based=None, runtime="2500ms")
+    run = run_fio(args, tmp_path, expect_ok=False)
+    counts = [p for r in map(json.loads, log.read_text().splitlines()) if "health" in r
+              for p in r["health"]["problems"] if "checksum.mismatches" in p]
+    assert len(set(counts)) >= 2, counts  # found again, with a larger count
+    told = [ln for ln in xdevice_lines(run.text) if "health:" in ln]
+    assert len(told) == 1 and "checksum.mismatches" in told[0], run.text
