@@ -55,6 +55,7 @@ static int direct_check(const struct xd_config *cfg, char *err, size_t errlen)
 
 static const struct xd_type xd_type_direct = {
     .name = "direct",
+    .sets = (const int[]){XD_KEY_use_direct_io, -1},
     .base = (const struct xd_ops *const[]){&xd_file_direct_ops, NULL},
     .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO | XD_TYPE_SEARCHED,
     .check = direct_check,
@@ -63,6 +64,7 @@ static const struct xd_type xd_type_direct = {
 
 static const struct xd_type xd_type_mmap = {
     .name = "mmap",
+    .sets = (const int[]){XD_KEY_use_mmap, -1},
     .base = (const struct xd_ops *const[]){&xd_mmap_ops, NULL},
     .flags = XD_TYPE_MMAP_IO | XD_TYPE_SEARCHED,
     .config_caps = XD_CFG_PLAIN_FILE,
@@ -100,6 +102,7 @@ static const struct xd_type xd_type_block = {
 
 static const struct xd_type xd_type_sparse = {
     .name = "sparse",
+    .sets = (const int[]){XD_KEY_enable_sparse, -1},
     .base = file_chain,
     .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO | XD_TYPE_SEARCHED,
     .config_caps = XD_CFG_PLAIN_FILE | XD_CFG_HOLES,

@@ -852,6 +852,33 @@ static int check_checkpoints(const struct xd_config *cfg, char *err, size_t errl
     return -EINVAL;
 }
 
+/* The type turns key k on whatever the config says (xd_type.sets). */
+static bool key_set_by_type(const struct xd_config *cfg, int k)
+{
+    const int *sets = xd_type_of(cfg)->sets;
+    for (; sets && *sets >= 0; sets++)
+        if (*sets == k)
+            return true;
+    return false;
+}
+
+/* Does cfg's storage type read key k? The hybrid type reads its tiers'
+ * keys too (cold_storage_type=compressed reads the compressed type's). */
+static bool key_read(const struct xd_config *cfg, int k)
+{
+    if (xd_key_applies(k, cfg->storage_type))
+        return true;
+    if (strcmp(xd_enum_name(XD_KEY_storage_type, cfg->storage_type), "hybrid"))
+        return false;
+    int tiers[] = {XD_KEY_hot_storage_type, XD_KEY_cold_storage_type};
+    for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++) {
+        int t = enum_index(XD_KEY_storage_type, xd_enum_name(tiers[i], *(int *)key_field(cfg, tiers[i])));
+        if (t >= 0 && xd_key_applies(k, t))
+            return true;
+    }
+    return false;
+}
+
 /* The keys that only some types take, by what the type entry says it can
  * do; the allowed list in each message comes from the type table. */
 static int check_type_keys(const struct xd_config *cfg, const struct xd_type *type, char *err,
@@ -870,7 +897,8 @@ static int check_type_keys(const struct xd_config *cfg, const struct xd_type *ty
         snprintf(why, sizeof(why), "holes are punched by the sparse layer over files; allowed with %s", names);
         return xd_config_conflict(cfg, XD_KEY_enable_sparse, XD_KEY_storage_type, why, err, errlen);
     }
-    if (cfg->enable_compression && cfg->origin[XD_KEY_enable_compression] && !(type->flags & XD_TYPE_COMPRESS))
+    if (cfg->enable_compression && cfg->origin[XD_KEY_enable_compression] &&
+        !key_read(cfg, XD_KEY_enable_compression))
         return xd_config_conflict(cfg, XD_KEY_enable_compression, XD_KEY_storage_type, "compression needs the container format; set storage_type=compressed", err, errlen);
     return 0;
 }
@@ -1006,7 +1034,7 @@ static void json_put_key(struct xd_json *j, const struct xd_config *cfg, int k)
     const char *name = xd_keys[k].name;
     switch (xd_keys[k].type) {
     case XD_T_STR: xd_json_string(j, name, *(char **)f); break;
-    case XD_T_BOOL: xd_json_bool(j, name, *(bool *)f); break;
+    case XD_T_BOOL: xd_json_bool(j, name, *(bool *)f || key_set_by_type(cfg, k)); break;
     case XD_T_ENUM: xd_json_string(j, name, xd_enum_name(k, *(int *)f)); break;
     case XD_T_MODE: xd_json_string(j, name, xd_config_get(cfg, name)); break;
     case XD_T_INT:
@@ -1063,15 +1091,23 @@ static char *config_ini(const struct xd_config *cfg, bool only_set)
         xd_config_free(def);
         return NULL;
     }
+    if (!only_set)
+        fprintf(out, "; keys storage_type=%s does not read are commented out\n",
+                xd_enum_name(XD_KEY_storage_type, cfg->storage_type));
     for (int k = 0; k < XD_KEY_COUNT; k++) {
         if (only_set && !cfg->origin[k] && xd_config_key_equal(cfg, def, k))
             continue;
         if (strcmp(section, xd_keys[k].section)) {
             section = xd_keys[k].section;
-            fprintf(out, "%s[%s]\n", k ? "\n" : "", section);
+            fprintf(out, "%s[%s]\n", k || !only_set ? "\n" : "", section);
         }
         char size[32];
-        fprintf(out, "%s = %s\n", xd_keys[k].name, ini_value(cfg, k, size, sizeof(size)));
+        /* the full listing loads back as the same configuration: keys of
+         * other types as comments (one such as enable_compression=true
+         * set on the regular type is refused), keys the type turns on as
+         * on */
+        const char *value = !only_set && key_set_by_type(cfg, k) ? "true" : ini_value(cfg, k, size, sizeof(size));
+        fprintf(out, "%s%s = %s\n", only_set || key_read(cfg, k) ? "" : "; ", xd_keys[k].name, value);
     }
     fclose(out);
     xd_config_free(def);

@@ -297,6 +297,9 @@ struct xd_type {
                         uint64_t *logical, char *err, size_t errlen);
     int (*path_size)(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
                      size_t errlen);
+    /* BOOL keys the type turns on whatever the config says (ended by -1;
+     * NULL: none): the effective config shows them true. */
+    const int *sets;
 };
 
 /* cfg's storage type (never NULL: the schema admits only listed types). */

@@ -221,6 +221,42 @@ static void test_key_applies(void)
                       "%s", xd_keys[k].name);
 }
 
+/* The full listing of every type's config (xdconfig defaults, xdconfig
+ * check's output) loads back and passes the checks: it used to set every
+ * key, so enable_compression=true was refused on the regular type and
+ * use_direct_io=false on the direct type. Keys a type turns on show on. */
+static void test_listing_loads_back(void)
+{
+    static const char *types[] = {"regular", "direct", "mmap", "tmpfs", "sparse", "compressed",
+                                  "hybrid", "block"};
+    static const char *on[][2] = {{"direct", "\"use_direct_io\":true"},
+                                  {"mmap", "\"use_mmap\":true"},
+                                  {"sparse", "\"enable_sparse\":true"}};
+    for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+        struct xd_config *cfg = xd_config_new(), *again = xd_config_new();
+        CHECK(set(cfg, "storage_type", types[t]) == 0);
+        if (!strcmp(types[t], "block"))
+            CHECK(set(cfg, "block_device", "/dev/loop0") == 0);
+        char *ini = xd_config_ini(cfg);
+        CHECK_MSG(ini && load(again, ini) == 0, "%s: %s", types[t], err);
+        CHECK_MSG(xd_config_check(again, err, sizeof(err)) == 0, "%s: %s", types[t], err);
+        char *json = xd_config_json(again);
+        for (size_t i = 0; i < sizeof(on) / sizeof(on[0]); i++)
+            if (!strcmp(on[i][0], types[t]))
+                CHECK_MSG(json && strstr(json, on[i][1]), "%s: %s", types[t], json);
+        free(json);
+        free(ini);
+        xd_config_free(cfg);
+        xd_config_free(again);
+    }
+    /* the hybrid type over a compressed cold tier reads enable_compression */
+    struct xd_config *cfg = xd_config_new();
+    CHECK(load(cfg, "[local]\nstorage_type = hybrid\nenable_compression = true\n"
+                    "[hybrid]\ncold_storage_type = compressed\n") == 0);
+    CHECK_MSG(xd_config_check(cfg, err, sizeof(err)) == 0, "%s", err);
+    xd_config_free(cfg);
+}
+
 int main(void)
 {
     test_defaults();
@@ -230,6 +266,7 @@ int main(void)
     test_ini_binary();
     test_conflicts();
     test_dumps();
+    test_listing_loads_back();
     test_key_applies();
     return check_result();
 }
