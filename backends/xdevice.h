@@ -469,6 +469,12 @@ XD_API char *xd_health_json(const struct xd_config *cfg, struct xd_dev *dev, int
  * Everything is made relative to path's directory, which must be the
  * caller's or root's and not writable by others unless sticky
  * (allow_shared_directories), never through a symlink. */
+/* What xd_stats_publish would refuse about path, asked before the run
+ * rather than after it: path's directory must pass the same checks, and
+ * path, "<path>.d" and "<path>.d.lock" must not be symbolic links (path a
+ * regular file or absent). 0, or -errno with one line in err. */
+XD_API int xd_stats_publish_check(struct xd_dev *dev, const char *path, char *err,
+                                  size_t errlen);
 XD_API int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id,
                             unsigned job_key, const char *job_name, unsigned jobnum,
                             unsigned run_jobs, char *err, size_t errlen);

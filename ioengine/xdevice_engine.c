@@ -448,6 +448,7 @@ struct fio_xd_job {
      * because the device is not safe for a second thread. */
     struct xd_monitor *monitor;
     char told[256]; /* the device's notice last printed (fio_xd_tell_notice) */
+    bool stats_refused; /* xd_stats refused at init: nothing is published */
 };
 
 /* The device's notice, once per change: at setup (how a tmpfs came to be
@@ -745,6 +746,14 @@ static int fio_xd_init(struct thread_data *td)
     }
     if ((rc = fio_xd_check_job(td, job->dev)))
         return fio_xd_init_failed(td, rc, "xdevice job check");
+    /* before the run, not after it: a stats file that cannot be written
+     * would otherwise fail the job once its work is done */
+    struct fio_xd_options *eo = td->eo;
+    if (eo->stats && (rc = xd_stats_publish_check(job->dev, eo->stats, err, sizeof(err)))) {
+        fio_xd_err("xdevice: %s\n", err);
+        job->stats_refused = true;
+        return fio_xd_init_failed(td, -rc, "xd_stats");
+    }
     if ((rc = fio_xd_monitor_open(td, job)))
         return fio_xd_init_failed(td, rc, "xd_monitor_open");
     job->nreqs = depth;
@@ -1410,7 +1419,7 @@ static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
     char err[XD_ERRLEN], run_id[64];
     if (xd_stats_slow_summary(job->dev, err, sizeof(err)))
         fio_xd_note("xdevice: %s: %s\n", td->o.name, err);
-    if (!o->stats)
+    if (!o->stats || job->stats_refused)
         return;
     fio_xd_run_id(td, run_id, sizeof(run_id));
     int rc = xd_stats_publish(job->dev, o->stats, run_id, td->thread_number, td->o.name,

@@ -338,6 +338,48 @@ static int publish_open(const struct xd_config *cfg, const char *path, const cha
     return lock_fd;
 }
 
+/* A name in the document's directory that publishing would refuse: a link,
+ * or (for the document) anything but a regular file. 0 or -errno. */
+static int publish_name_usable(int parentfd, const char *name, bool file, const char *path,
+                               char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW))
+        return 0;
+    int rc = S_ISLNK(st.st_mode) ? -ELOOP : file && !S_ISREG(st.st_mode) ? -EISDIR : 0;
+    if (rc)
+        xd_errf(err, errlen, "xd_stats=%s: cannot write the stats document: %s (%s)", path,
+                xd_refusal(rc), name);
+    return rc;
+}
+
+int xd_stats_publish_check(struct xd_dev *dev, const char *path, char *err, size_t errlen)
+{
+    char what[4200], name[NAME_MAX + 16];
+    const char *base;
+    snprintf(what, sizeof(what), "xd_stats=%s", path);
+    int parentfd = xd_dir_open_for(path, what, dev->cfg->allow_shared_directories, &base, err,
+                                   errlen);
+    if (parentfd < 0)
+        return parentfd;
+    int rc = 0;
+    if (strlen(base) > NAME_MAX - 7) {
+        xd_errf(err, errlen, "%s: name too long for its .d.lock beside it; allowed: up to %d characters",
+                what, NAME_MAX - 7);
+        rc = -ENAMETOOLONG;
+    }
+    if (!rc)
+        rc = publish_name_usable(parentfd, base, true, path, err, errlen);
+    snprintf(name, sizeof(name), "%s.d", base);
+    if (!rc)
+        rc = publish_name_usable(parentfd, name, false, path, err, errlen);
+    snprintf(name, sizeof(name), "%s.d.lock", base);
+    if (!rc)
+        rc = publish_name_usable(parentfd, name, false, path, err, errlen);
+    close(parentfd);
+    return rc;
+}
+
 int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, unsigned job_key,
                      const char *job_name, unsigned jobnum, unsigned run_jobs, char *err,
                      size_t errlen)

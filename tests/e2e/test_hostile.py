@@ -122,6 +122,9 @@ def test_stats_paths(engine, tmp_path, place, kind, name):
     if link.is_symlink():  # refused: said once, naming the stats file, and fio fails
         refused_once(r, str(stats))
         assert r.rc != 0
+        # at the start, not after the work: no job wrote, nothing was made beside it
+        assert not r.data or all(j["write"]["io_bytes"] == 0 for j in r.data["jobs"]), r.data
+        assert [p.name for p in place.iterdir()] == [name], list(place.iterdir())
     assert not list(place.glob(".s.json.*")), "a temp file was left behind"
 
 
