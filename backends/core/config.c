@@ -383,6 +383,51 @@ static int config_parse_value(int key, const char *value, void *field, const cha
     return 0;
 }
 
+static int power_of_two_refused(int key, int64_t v, const char *origin, char *err, size_t errlen)
+{
+    if (!(v & (v - 1)))
+        return 0;
+    xd_errf(err, errlen, "%s: %s=%" PRId64 ": not a power of two; allowed: %s", origin,
+            xd_keys[key].name, v,
+            key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m"
+            : key == XD_KEY_tier_extent_size ? "4k, 8k, ... 1g"
+            : key == XD_KEY_io_alignment ? "512, 1k, 2k, 4k, ... 64k"
+            : key == XD_KEY_sector_size ? "0 (ask the device) or 512, 1024, ... 65536"
+            : key == XD_KEY_cache_block_size || key == XD_KEY_checksum_block_size ? "512, 1k, 2k, ... 1m"
+                                              : "512, 1k, 2k, ... 64m");
+    return -EINVAL;
+}
+
+int xd_config_check_power_of_two(const struct xd_config *cfg, int key, char *err, size_t errlen)
+{
+    return power_of_two_refused(key, *(const int64_t *)key_field(cfg, key), xd_config_key_origin(cfg, key), err,
+                                errlen);
+}
+
+/* What one key's value alone must be beyond its range, checked as it is
+ * set (a fio option when fio parses the job, before any job runs; an INI
+ * line with its file:line), not when a device opens. */
+static int config_check_alone(int key, const struct xd_config *cfg, const char *origin,
+                              char *err, size_t errlen)
+{
+    static const int powers_of_two[] = {XD_KEY_io_alignment,        XD_KEY_hole_detection_size,
+                                        XD_KEY_compress_chunk_size, XD_KEY_cache_block_size,
+                                        XD_KEY_checksum_block_size, XD_KEY_tier_extent_size,
+                                        XD_KEY_sector_size};
+    int64_t v = xd_keys[key].type == XD_T_SIZE || xd_keys[key].type == XD_T_INT
+                    ? *(const int64_t *)key_field(cfg, key) : 0;
+    for (size_t i = 0; i < sizeof(powers_of_two) / sizeof(powers_of_two[0]); i++)
+        if (key == powers_of_two[i])
+            return power_of_two_refused(key, v, origin, err, errlen);
+    long page = sysconf(_SC_PAGESIZE);
+    if (key == XD_KEY_mmap_size && page > 0 && v % page) {
+        xd_errf(err, errlen, "%s: mmap_size=%" PRId64 ": not a multiple of the page size; allowed: a multiple of %ld such as 64k or 64m",
+                origin, v, page);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Keys whose feature is not built keep their default; anything else is refused
  * so that a config never silently asks for something that does not happen. */
 static int config_check_pending(int key, const char *value, const char *origin, char *err,
@@ -435,6 +480,8 @@ int xd_config_set(struct xd_config *cfg, const char *key, const char *value, con
     if ((xd_keys[k].flags & XD_K_PENDING) && config_check_pending(k, value, origin, err, errlen))
         return -EINVAL;
     int rc = config_parse_value(k, value, key_field(cfg, k), origin, err, errlen);
+    if (!rc)
+        rc = config_check_alone(k, cfg, origin, err, errlen);
     if (rc)
         return rc;
     char *o = strdup(origin);
@@ -772,20 +819,6 @@ int xd_config_conflict(const struct xd_config *cfg, int a, int b, const char *wh
     xd_errf(err, errlen, "%s=%s (%s) conflicts with %s=%s (%s): %s", xd_keys[a].name, first,
             origin_of(cfg, a), xd_keys[b].name, xd_config_get(cfg, xd_keys[b].name),
             origin_of(cfg, b), why);
-    return -EINVAL;
-}
-
-int xd_config_check_power_of_two(const struct xd_config *cfg, int key, char *err, size_t errlen)
-{
-    int64_t v = *(const int64_t *)key_field(cfg, key);
-    if (!(v & (v - 1)))
-        return 0;
-    xd_errf(err, errlen, "%s: %s=%" PRId64 ": not a power of two; allowed: %s", origin_of(cfg, key),
-            xd_keys[key].name, v,
-            key == XD_KEY_compress_chunk_size ? "4k, 8k, ... 4m"
-            : key == XD_KEY_tier_extent_size ? "4k, 8k, ... 1g"
-            : key == XD_KEY_cache_block_size || key == XD_KEY_checksum_block_size ? "512, 1k, 2k, ... 1m"
-                                              : "512, 1k, 2k, ... 64m");
     return -EINVAL;
 }
 

@@ -92,6 +92,14 @@ JOB = "[j]\nioengine=external:build/xdevice.so\nrw=read\nsize=1m\n"
 ROWS = {
     # --- engine options: empty values get the allowed values -------------------
     "opt-empty-type": Row("fio", fio_opts("--xd_type="), ["option xd_type", "empty value", ALLOWED_TYPES]),
+    # wrong alone, beyond the range: refused as fio parses the job, before
+    # any job of the file runs (they failed the job once it started)
+    "opt-not-power-of-two": Row("fio", fio_opts("--xd_io_alignment=3000"),
+                                ["option xd_io_alignment", "io_alignment=3000", "power of two", "64k"]),
+    "opt-extent-not-power-of-two": Row("fio", fio_opts("--xd_tier_extent_size=96k"),
+                                       ["option xd_tier_extent_size", "98304", "power of two"]),
+    "opt-mmap-size-not-pages": Row("fio", fio_opts("--xd_mmap_size=5000"),
+                                   ["option xd_mmap_size", "mmap_size=5000", "page size"]),
     "opt-empty-storage-type": Row("fio", fio_opts("--xd_storage_type="),
                                   ["option xd_storage_type", "empty value", ALLOWED_TYPES]),
     "opt-empty-async": Row("fio", fio_opts("--xd_async="), ["option xd_async", "empty value", "sync|libaio|io_uring"]),

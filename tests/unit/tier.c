@@ -554,9 +554,8 @@ static void test_process_killed(void)
 static void test_bad_config(void)
 {
     struct xd_config *c = config(false, 1);
-    CHECK(!xd_config_set(c, "tier_extent_size", "96k", "t.ini:3", err, sizeof(err)));
-    CHECK(xd_config_check(c, err, sizeof(err)) == -EINVAL && strstr(err, "tier_extent_size") &&
-          strstr(err, "power of two"));
+    CHECK(xd_config_set(c, "tier_extent_size", "96k", "t.ini:3", err, sizeof(err)) == -EINVAL &&
+          strstr(err, "t.ini:3") && strstr(err, "tier_extent_size") && strstr(err, "power of two"));
     CHECK(!xd_config_set(c, "tier_extent_size", "1m", "t.ini:3", err, sizeof(err)));
     CHECK(xd_config_check(c, err, sizeof(err)) == -EINVAL && strstr(err, "hot_cache_size"));
     xd_config_free(c);
