@@ -47,6 +47,11 @@ int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen
 /* -EINVAL when no dimension has two values or more. */
 int xt_space_check_nonempty(const struct xt_space *s, const char *what, char *err, size_t errlen);
 void xt_space_free(struct xt_space *s);
+/* A line of a space or hosts file read as the project's INI reader reads a
+ * config (core/config.c): without a UTF-8 byte order mark on line 1, a ';'
+ * comment at its start or after a blank, and blanks, CR and LF around it.
+ * Cuts line in place; returns where its text starts. */
+char *xt_line_text(char *line, unsigned lineno);
 double xt_space_size(const struct xt_space *s);       /* number of points */
 /* The point nearest to cfg's values (dims whose value is not on the grid
  * take the nearest numeric value or the first choice). */
@@ -146,7 +151,8 @@ struct xt_hosts {
     char *name[XT_MAX_HOSTS];  /* as fio's --client takes it: host[,port], ip6:addr[,port], sock:path */
 };
 
-/* One server per line; blank lines and lines starting with # are skipped.
+/* One server per line; blank lines, lines starting with # and ; comments
+ * are skipped (xt_line_text).
  * -EINVAL with one line naming file:line, the bad value and what is allowed. */
 int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen);
 void xt_hosts_free(struct xt_hosts *h);

@@ -209,6 +209,37 @@ def test_readme_example_files(engine, tmp_path):
     assert re.search(r"^# verdict: (noise unknown|best of the search)", best, re.M), best
 
 
+def readme_space():
+    """The --space example of the README's "Tuning" section, as printed there."""
+    tuning = (REPO / "README.md").read_text().split("\n## Tuning\n", 1)[1]
+    return re.search(r"`--space FILE` replaces the default.*?```ini\n(.*?)```", tuning, re.S).group(1)
+
+
+def test_readme_space_example(engine, tmp_path):
+    """The README's space file, ; comments after values and all, runs as
+    printed: 3 async modes x 6 readaheads x 5 levels x 5 cache sizes. Saved
+    by an editor with a byte order mark, CRLF line ends and trailing blanks
+    it reads the same: the search gets past the space to the job."""
+    text = readme_space()
+    assert re.search(r"\S +; ", text), text  # what this test is about
+    job = write_job(tmp_path, engine, runtime="200ms")
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    space = write(tmp_path, "space.ini", text)
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 1, "--finalists", 1, "--repeats", 0, "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["xdtune"]["space_size"] == 3 * 6 * 5 * 5, hist["xdtune"]
+    assert set(hist["trials"][0]["config"]) == {"async", "read_ahead_kb", "compression_level",
+                                                "cache_size"}, hist["trials"][0]
+    edited = tmp_path / "edited.ini"
+    edited.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "  \r\n").encode())
+    plain = write(tmp_path, "plain.fio", "[x]\nioengine=psync\nrw=read\nsize=1m\n")
+    one_line_error(xdtune("search", "--job", plain, "--config", start, "--out", tmp_path / "o2",
+                          "--space", edited, cwd=tmp_path), "plain.fio", "xdevice engine")
+
+
 def test_unreachable_target(engine, tmp_path):
     job = write_job(tmp_path, engine, runtime=SHORT)
     start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
