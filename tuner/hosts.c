@@ -87,6 +87,10 @@ int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen
     FILE *f = fopen(path, "r");
     if (!f)
         return hosts_fail(err, errlen, "--hosts %s: cannot read it: %s", path, strerror(errno));
+    if (xt_is_directory(f)) {
+        fclose(f);
+        return hosts_fail(err, errlen, "--hosts %s: is a directory; allowed: a file naming one fio server per line", path);
+    }
     char *line = NULL;
     size_t cap = 0;
     unsigned lineno = 0;
@@ -108,6 +112,8 @@ int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen
         else if (!(h->name[h->n++] = strdup(name)))
             rc = -ENOMEM;
     }
+    if (!rc && ferror(f))
+        rc = hosts_fail(err, errlen, "--hosts %s: cannot read it: %s", path, strerror(errno));
     free(line);
     fclose(f);
     if (!rc && h->n == 0)

@@ -838,21 +838,25 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     return rc;
 }
 
-/* --hosts: the servers, the engine's absolute path in the job, and trials/
- * by its absolute path (a server reads the INI the job names). */
+/* --hosts: the servers and the engine's absolute path in the job; read
+ * with the other inputs, before --out is made. */
 static int hosts_setup(struct search *S, char *err, size_t errlen)
 {
-    char abs[PATH_MAX];
     int rc = xt_hosts_load(&S->hosts, S->o->hosts, err, errlen);
-    if (!rc)
-        rc = xt_hosts_job_engine(&S->job, err, errlen);
-    if (!rc && !realpath(S->trials_dir, abs)) {
-        rc = -errno;
+    return rc ? rc : xt_hosts_job_engine(&S->job, err, errlen);
+}
+
+/* With --hosts, trials/ by its absolute path: a server reads the INI the
+ * job names. */
+static int trials_dir_absolute(struct search *S, char *err, size_t errlen)
+{
+    char abs[PATH_MAX];
+    if (!realpath(S->trials_dir, abs)) {
         snprintf(err, errlen, "%.300s: %s", S->trials_dir, strerror(errno));
+        return -EINVAL;
     }
-    if (!rc)
-        snprintf(S->trials_dir, sizeof(S->trials_dir), "%s", abs);
-    return rc;
+    snprintf(S->trials_dir, sizeof(S->trials_dir), "%s", abs);
+    return 0;
 }
 
 static int setup(struct search *S, char *err, size_t errlen)
@@ -874,12 +878,14 @@ static int setup(struct search *S, char *err, size_t errlen)
         rc = S->o->job_argv ? xt_job_load_args(&S->job, S->o->job_argc, S->o->job_argv, &S->space,
                                                err, errlen)
                             : xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
+    if (!rc && S->o->hosts)
+        rc = hosts_setup(S, err, errlen);
     if (rc)
         return rc;
     if ((rc = out_dirs(S->o->out, err, errlen)))
         return rc;
     snprintf(S->trials_dir, sizeof(S->trials_dir), "%s/trials", S->o->out);
-    if (S->o->hosts && (rc = hosts_setup(S, err, errlen)))
+    if (S->o->hosts && (rc = trials_dir_absolute(S, err, errlen)))
         return rc;
     snprintf(S->history_path, sizeof(S->history_path), "%s/history.json", S->o->out);
     S->hist = xt_history_new("search", S->o->job, S->o->config);

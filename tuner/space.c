@@ -545,6 +545,11 @@ int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(err, errlen, "%s: cannot read the space file: %s", path, strerror(errno));
+    if (xt_is_directory(f)) {
+        fclose(f);
+        return fail(err, errlen, "%s: is a directory; allowed: a space file (key = values lines, README \"Tuning\")",
+                    path);
+    }
     struct section sec = { 0 };
     char *line = NULL;
     size_t cap = 0;
@@ -557,6 +562,8 @@ int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen
         if (!rc)
             rc = space_line(s, &sec, line, path, lineno, err, errlen);
     }
+    if (!rc && ferror(f))
+        rc = fail(err, errlen, "%s: cannot read the space file: %s", path, strerror(errno));
     free(line);
     if (!rc)
         rc = section_finish(&sec, path, err, errlen);

@@ -140,7 +140,11 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
 /* A fresh file at path (whatever was at the name is removed, never
  * followed), in a checked directory. Returns the fd or -errno. */
 int xt_create(const char *path, char *err, size_t errlen);
+/* The whole file, NUL-terminated, malloc'd; NULL with errno (EISDIR for a
+ * directory) when it cannot be read. */
 char *xt_read_file(const char *path, size_t *len);
+/* Whether f is open on a directory (fopen takes one for reading). */
+int xt_is_directory(FILE *f);
 
 /* --- hosts.c: fio servers (xdtune search --hosts) -------------------------------- */
 

@@ -85,6 +85,17 @@ def tune_space(content):
                              "--space", "{d}/space.ini", "--out", "{d}/out"))))
 
 
+def tune_inputs(files, *extra, job="{d}/job.fio", space="{d}/space.ini"):
+    """xdtune search over these files (name: content, None for a directory)
+    beside a job, start config and space that are fine unless files names them."""
+    files = {"job.fio": JOB, "start.ini": "[local]\n", "space.ini": "async = sync|io_uring\n", **files}
+    build = argv("search", "--job", job, "--config", "{d}/start.ini", "--space", space,
+                 "--out", "{d}/out", *extra)
+    for name, content in files.items():
+        build = with_file(name, content, build)
+    return build
+
+
 LONG = "x" * 5000
 ALLOWED_TYPES = "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid"
 JOB = "[j]\nioengine=external:build/xdevice.so\nrw=read\nsize=1m\n"
@@ -258,6 +269,14 @@ ROWS = {
                                  ["space.ini:3", "[read_ahead_kb] lo", "set twice (first at line 2)", "once"]),
     "xdtune-space-section-text": Row("xdtune", tune_space("[read_ahead_kb] lo = 8\n"),
                                      ["space.ini:1", "[read_ahead_kb] lo = 8", "a ; comment at most"]),
+    "xdtune-job-dir": Row("xdtune", tune_inputs({"job.fio": None}),
+                          ["{d}/job.fio: is a directory", "allowed: a fio job file"]),
+    "xdtune-include-dir": Row("xdtune", tune_inputs({"inc": None, "job.fio": "[j]\ninclude inc\n"}),
+                              ["{d}/job.fio:2", "include inc", "is a directory"]),
+    "xdtune-space-dir": Row("xdtune", tune_inputs({"space.ini": None}),
+                            ["{d}/space.ini: is a directory", "allowed: a space file"]),
+    "xdtune-hosts-dir": Row("xdtune", tune_inputs({"hosts": None}, "--hosts", "{d}/hosts"),
+                            ["--hosts {d}/hosts: is a directory", "one fio server per line"]),
     # --- xdreport ---------------------------------------------------------------------
     "xdreport-command": Row("xdreport", argv("reprot"), ["unknown command \"reprot\"", "report, compare or convergence"]),
     "xdreport-report-no-out": Row("xdreport", argv("report", "x.json"), ["report needs -o OUTDIR"]),
