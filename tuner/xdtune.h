@@ -249,8 +249,11 @@ const char *xt_verdict_name(enum xt_verdict_kind k);
 
 struct xt_history;
 struct xt_history *xt_history_new(const char *mode, const char *job, const char *config);
-/* Load an existing history file (the daemon appends); NULL when absent. */
-struct xt_history *xt_history_open(const char *path, const char *mode, const char *config);
+/* The history at path to append to (the daemon's), a new one when there
+ * is no file; NULL with a line in err when the file is not readable or not
+ * an xdtune history of mode. */
+struct xt_history *xt_history_open(const char *path, const char *mode, const char *config,
+                                   char *err, size_t errlen);
 void xt_history_set(struct xt_history *h, const char *key, const char *value);
 void xt_history_set_number(struct xt_history *h, const char *key, double value);
 /* One trial: its config (the space's keys), figures, score, failure. Returns its index. */

@@ -432,6 +432,60 @@ def test_daemon_needs_auto_tuning(tmp_path):
     assert cfg.read_text() == "[local]\nread_ahead_kb = 128\n"
 
 
+HISTORY_REFUSED = {
+    "missing-dir": (lambda d: d / "nodir" / "h.json", ["nodir", "cannot open directory"]),
+    "directory": (lambda d: (d / "hd").mkdir() or d / "hd", ["hd: is a directory", "allowed: a file"]),
+    "symlink": (lambda d: (d / "h.json").symlink_to(d / "elsewhere.json") or d / "h.json",
+                ["h.json", "symbolic link"]),
+    "not-a-history": (lambda d: (d / "notes.txt").write_text("mine\n") and d / "notes.txt",
+                      ["notes.txt", "not the history of an xdtune daemon"]),
+}
+
+
+@pytest.mark.parametrize("case", list(HISTORY_REFUSED))
+def test_daemon_history_refused_at_start(tmp_path, case):
+    """A --history that cannot be written (or is someone else's file) stops
+    the daemon before its first cycle, with one line and exit 1: found
+    after all cycles, the changes they made would be unrecorded."""
+    make, want = HISTORY_REFUSED[case]
+    path = make(tmp_path)
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    proc = xdtune("daemon", "--config", cfg, "--stats", tmp_path / "none.jsonl", "--cycles", 1,
+                  "--interval", 0.1, "--history", path, cwd=tmp_path)
+    line = one_line_error(proc, "--history", *want)
+    assert proc.returncode == 1, line
+    assert "cycle" not in proc.stdout, proc.stdout
+    assert not (tmp_path / "elsewhere.json").exists()
+    if case == "not-a-history":
+        assert path.read_text() == "mine\n"
+
+
+def test_daemon_history_lost_later(tmp_path):
+    """The history's directory removed while the daemon runs: it stops at the
+    next write, with one line and exit 1."""
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    (tmp_path / "hist").mkdir()
+    hist = tmp_path / "hist" / "h.json"
+    d = subprocess.Popen([str(XDTUNE), "daemon", "--config", str(cfg), "--stats",
+                          str(tmp_path / "none.jsonl"), "--history", str(hist), "--interval", "0.2",
+                          "--cycles", "100"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while not hist.exists() and time.time() < deadline and d.poll() is None:
+            time.sleep(0.05)
+        assert hist.exists(), "the daemon writes its history at start"
+        hist.unlink()
+        (tmp_path / "hist").rmdir()
+        out, err = d.communicate(timeout=30)
+    finally:
+        if d.poll() is None:
+            d.kill()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert d.returncode == 1 and len(lines) == 1, out + err
+    assert "--history" in lines[0] and "stopping" in lines[0], lines[0]
+
+
 @pytest.mark.parametrize("spoil", ["delete", "garble"])
 def test_daemon_config_spoiled(engine, tmp_path, spoil):
     """Deleted, or rewritten into something no one can read as a config."""
