@@ -2,6 +2,7 @@
  * Gaussian-process model (or random or grid search) picks each next trial;
  * the best few are measured again before a winner is declared.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -799,6 +800,41 @@ static int check_goal(struct search *S, char *err, size_t errlen)
     return -EINVAL;
 }
 
+/* How many entries trials/ holds (-errno when it cannot be listed); first
+ * gets one of their names. */
+static int trials_count(int trials, char *first, size_t len)
+{
+    int fd = dup(trials), n = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !n++)
+            snprintf(first, len, "%s", e->d_name);
+    closedir(d);
+    return n;
+}
+
+/* An earlier search's trials/ is refused, never emptied: its files would
+ * sit beside the new ones, numbered alike, with a history.json that names
+ * none of them; and deleting is not xdtune's to do in a directory whose
+ * other contents it did not make. */
+static int out_fresh(int trials, const char *out, char *err, size_t errlen)
+{
+    char first[256] = "";
+    int n = trials_count(trials, first, sizeof(first));
+    if (n < 0)
+        snprintf(err, errlen, "--out %.300s: cannot list its trials/: %s", out, strerror(-n));
+    else if (n > 0)
+        snprintf(err, errlen, "--out %.120s: %.120s/trials/ holds %d file%s of an earlier search (%.40s%s); allowed: a new --out, or remove its trials/ first to search into it again",
+                 out, out, n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
+    return n < 0 ? n : n > 0 ? -EEXIST : 0;
+}
+
 /* --out and its trials/: made by us or ours already (never a symlink,
  * never another user's), in a parent others cannot redirect. */
 static int out_dirs(const char *out, char *err, size_t errlen)
@@ -819,6 +855,8 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     if (rc)
         snprintf(err, errlen, "%.300s: cannot create it%s: %s", what, dir < 0 ? "" : " or its trials/",
                  xd_refusal(rc));
+    else
+        rc = out_fresh(trials, path, err, errlen);
     /* the results are replaced by rename, never through a link: say so
      * now rather than after the trials */
     static const char *const results[] = {"history.json", "best.ini", "convergence.svg"};

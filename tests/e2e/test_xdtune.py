@@ -11,6 +11,7 @@ change with its measured effect.
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -644,6 +645,29 @@ def test_search_job_on_the_command_line(engine, tmp_path):
     assert [n for n, opts in copy.items() if any(o.startswith("xd_config=") for o in opts)] == ["xd"]
     bad = xdtune("search", "--config", start, "--out", tmp_path / "o2", "--", "rw=read", cwd=tmp_path)
     one_line_error(bad, "fio job argument 1", "rw=read", "--name=NAME")
+
+
+def test_search_refuses_an_earlier_out(engine, tmp_path):
+    """An --out that holds an earlier search's trials is refused with one
+    line, and left as it was: searched into, its old trials (003-006 of a
+    longer search) would sit beside the new ones, unnamed in the new
+    history.json. With its trials/ removed, it is searched into again."""
+    job = write_job(tmp_path, engine, runtime="200ms")
+    out = tmp_path / "out"
+    (out / "trials").mkdir(parents=True)
+    for n in range(3, 7):
+        for ext in ("ini", "fio", "json", "err"):
+            (out / "trials" / f"{n:03d}.{ext}").write_text("an earlier search's\n")
+    before = {str(p): p.stat().st_mtime_ns for p in out.rglob("*")}
+    proc, _ = tiny_search(tmp_path, job)
+    line = one_line_error(proc, f"--out {out}", f"{out}/trials/ holds 16 files of an earlier search",
+                          "allowed: a new --out", "remove its trials/")
+    assert proc.returncode == 1, line
+    assert {str(p): p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    shutil.rmtree(out / "trials")
+    proc, _ = tiny_search(tmp_path, job)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in (out / "trials").glob("*.ini")) == ["001.ini"]
 
 
 def test_search_include_errors(engine, tmp_path):
