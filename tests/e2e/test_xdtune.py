@@ -670,6 +670,19 @@ def test_search_refuses_an_earlier_out(engine, tmp_path):
     assert sorted(p.name for p in (out / "trials").glob("*.ini")) == ["001.ini"]
 
 
+def test_man_page_covers_the_usage(tmp_path):
+    """Every option and form `xdtune --help` shows is in man/xdtune.1: the
+    job after `--` in fio's command-line form too."""
+    usage = xdtune("--help", cwd=tmp_path).stdout
+    man = (REPO / "man" / "xdtune.1").read_text().replace("\\-", "-")
+    options = set(re.findall(r"--[a-z][a-z0-9-]*", usage))
+    assert {"--job", "--name", "--hosts", "--history"} <= options, usage
+    missing = sorted(o for o in options if o not in man)
+    assert not missing, f"man/xdtune.1 lacks {missing}"
+    assert re.search(r"^\.B --$", man, re.M), "the -- before a command-line job"
+    assert "--name=" in man and "[global]" in man
+
+
 def test_search_include_errors(engine, tmp_path):
     """A missing include and a section in an included file: one line each,
     naming the file and line, before any trial."""
