@@ -371,6 +371,22 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
     return rc;
 }
 
+/* The history to append to, written once now: a path that cannot take it
+ * (no such directory, a link or a directory at the name, another file)
+ * is refused before any cycle changes the config, not found after all. */
+static int open_history(struct daemon *D, char *err, size_t errlen)
+{
+    const struct xt_daemon_opts *o = D->o;
+    if (!o->history) {
+        D->hist = xt_history_new("daemon", NULL, o->config);
+        return D->hist ? 0 : -ENOMEM;
+    }
+    D->hist = xt_history_open(o->history, "daemon", o->config, err, errlen);
+    if (!D->hist)
+        return -EINVAL;
+    return xt_history_write(D->hist, o->history, err, errlen);
+}
+
 int xt_daemon(const struct xt_daemon_opts *o)
 {
     struct daemon D = { .o = o, .goal = o->goal };
@@ -395,8 +411,11 @@ int xt_daemon(const struct xt_daemon_opts *o)
         D.goal.iops = strtod(xd_config_get(cfg, "target_iops"), NULL);
     D.interval = o->interval > 0 ? o->interval : strtod(xd_config_get(cfg, "tuning_interval_sec"), NULL);
     xd_config_free(cfg);
-    D.hist = o->history ? xt_history_open(o->history, "daemon", o->config)
-                        : xt_history_new("daemon", NULL, o->config);
+    if (open_history(&D, err, sizeof(err))) {
+        fprintf(stderr, "xdtune: daemon: --history %s\n", err);
+        xt_history_free(D.hist);
+        return 1;
+    }
     sample_fio(o->fio_status, &D.prev);
     sample_stats(o->stats, &D.prev);
     printf("xdtune: daemon tuning %s every %.1f s%s\n", o->config, D.interval,
@@ -408,8 +427,11 @@ int xt_daemon(const struct xt_daemon_opts *o)
         sleep_s(D.interval);
         rc = cycle(&D, n, err, sizeof(err));
         char herr[XD_ERRLEN];
-        if (o->history && xt_history_write(D.hist, o->history, herr, sizeof(herr)))
-            fprintf(stderr, "xdtune: daemon: %s\n", herr);
+        if (o->history && xt_history_write(D.hist, o->history, herr, sizeof(herr))) {
+            fprintf(stderr, "xdtune: daemon: --history %s; stopping (every change must be recorded)\n", herr);
+            rc = -EIO;
+            break;
+        }
         if (rc) {
             fprintf(stderr, "xdtune: daemon: %s; stopping (the config must stay readable)\n", err);
             break;

@@ -4,6 +4,7 @@
  * run that is stopped still leaves a whole file behind.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,16 +56,45 @@ struct xt_history *xt_history_new(const char *mode, const char *job, const char 
     return h;
 }
 
-struct xt_history *xt_history_open(const char *path, const char *mode, const char *config)
+/* A history of mode: xdtune's object with that mode, and arrays where the
+ * trials and changes go. */
+static int history_is(const cJSON *root, const char *mode)
+{
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "xdtune");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(info, "mode");
+    const cJSON *trials = cJSON_GetObjectItemCaseSensitive(root, "trials");
+    const cJSON *changes = cJSON_GetObjectItemCaseSensitive(root, "changes");
+    return cJSON_IsObject(info) && cJSON_IsString(m) && strcmp(m->valuestring, mode) == 0 &&
+           (!trials || cJSON_IsArray(trials)) && (!changes || cJSON_IsArray(changes));
+}
+
+struct xt_history *xt_history_open(const char *path, const char *mode, const char *config,
+                                   char *err, size_t errlen)
 {
     char *text = xt_read_file(path, NULL);
-    cJSON *root = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
+    if (!text && errno == ENOENT)
         return xt_history_new(mode, NULL, config);
+    if (!text && errno == EISDIR) {
+        snprintf(err, errlen, "%s: is a directory; allowed: a file (an xdtune %s history, or a new one)", path, mode);
+        return NULL;
     }
-    return history_wrap(root);
+    if (!text) {
+        snprintf(err, errlen, "%s: cannot read it: %s", path, strerror(errno));
+        return NULL;
+    }
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    /* what is there is the user's: appended to only when it is this
+     * history, never replaced by a new one */
+    if (!history_is(root, mode)) {
+        cJSON_Delete(root);
+        snprintf(err, errlen, "%s: not the history of an xdtune %s; allowed: one it wrote, or a new file", path, mode);
+        return NULL;
+    }
+    struct xt_history *h = history_wrap(root);
+    if (!h)
+        snprintf(err, errlen, "%s: out of memory reading it", path);
+    return h;
 }
 
 void xt_history_set(struct xt_history *h, const char *key, const char *value)

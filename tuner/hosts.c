@@ -81,41 +81,39 @@ static const char *host_problem(const char *line)
     return NULL;
 }
 
-static void trim(char *s)
-{
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    size_t lead = strspn(s, " \t");
-    memmove(s, s + lead, n - lead + 1);
-}
-
 int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen)
 {
     memset(h, 0, sizeof(*h));
     FILE *f = fopen(path, "r");
     if (!f)
         return hosts_fail(err, errlen, "--hosts %s: cannot read it: %s", path, strerror(errno));
+    if (xt_is_directory(f)) {
+        fclose(f);
+        return hosts_fail(err, errlen, "--hosts %s: is a directory; allowed: a file naming one fio server per line", path);
+    }
     char *line = NULL;
     size_t cap = 0;
     unsigned lineno = 0;
     int rc = 0;
     while (!rc && getline(&line, &cap, f) >= 0) {
-        lineno++;
-        trim(line);
-        if (!*line || *line == '#')
+        char *name = xt_line_text(line, ++lineno);
+        if (!*name || *name == '#')
             continue;
-        const char *why = host_problem(line);
+        const char *why = host_problem(name);
         for (unsigned i = 0; !why && i < h->n; i++)
-            if (!strcmp(h->name[i], line))
+            if (!strcmp(h->name[i], name))
                 why = "listed twice; each line must be a different server";
         if (!why && h->n == XT_MAX_HOSTS)
             why = "too many servers (at most 64)";
+        char shown[XD_ESCAPE_LEN];
         if (why)
-            rc = hosts_fail(err, errlen, "%s:%u: \"%.200s\": %s", path, lineno, line, why);
-        else if (!(h->name[h->n++] = strdup(line)))
+            rc = hosts_fail(err, errlen, "%s:%u: \"%.200s\": %s", path, lineno,
+                            xd_escape(name, shown, sizeof(shown)), why);
+        else if (!(h->name[h->n++] = strdup(name)))
             rc = -ENOMEM;
     }
+    if (!rc && ferror(f))
+        rc = hosts_fail(err, errlen, "--hosts %s: cannot read it: %s", path, strerror(errno));
     free(line);
     fclose(f);
     if (!rc && h->n == 0)

@@ -229,6 +229,9 @@ static int include_line(struct reader *r, const char *p, const char *file, unsig
         if (rc == -ENOENT)
             rc = fail(r, "%s:%u: include %s: cannot read %s: %s", file, lineno, name, use,
                       strerror(ENOENT));
+        if (rc == -EISDIR)
+            rc = fail(r, "%s:%u: include %s: %s is a directory; allowed: a file of job lines",
+                      file, lineno, name, use);
     }
     free(path);
     return rc;
@@ -260,9 +263,11 @@ static int read_file(struct reader *r, const char *file, int depth)
     char *text = xt_read_file(file, NULL);
     if (!text) {
         int e = errno;
-        return e == ENOENT && depth > 0
-                   ? -ENOENT
-                   : fail(r, "%s: cannot read the job file: %s", file, strerror(e));
+        if ((e == ENOENT || e == EISDIR) && depth > 0)
+            return -e; /* include_line names the including line */
+        if (e == EISDIR)
+            return fail(r, "%s: is a directory; allowed: a fio job file", file);
+        return fail(r, "%s: cannot read the job file: %s", file, strerror(e));
     }
     char *line = text, *nl;
     unsigned lineno = 0;

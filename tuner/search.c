@@ -2,6 +2,7 @@
  * Gaussian-process model (or random or grid search) picks each next trial;
  * the best few are measured again before a winner is declared.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -799,6 +800,41 @@ static int check_goal(struct search *S, char *err, size_t errlen)
     return -EINVAL;
 }
 
+/* How many entries trials/ holds (-errno when it cannot be listed); first
+ * gets one of their names. */
+static int trials_count(int trials, char *first, size_t len)
+{
+    int fd = dup(trials), n = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    for (struct dirent *e; (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !n++)
+            snprintf(first, len, "%s", e->d_name);
+    closedir(d);
+    return n;
+}
+
+/* An earlier search's trials/ is refused, never emptied: its files would
+ * sit beside the new ones, numbered alike, with a history.json that names
+ * none of them; and deleting is not xdtune's to do in a directory whose
+ * other contents it did not make. */
+static int out_fresh(int trials, const char *out, char *err, size_t errlen)
+{
+    char first[256] = "";
+    int n = trials_count(trials, first, sizeof(first));
+    if (n < 0)
+        snprintf(err, errlen, "--out %.300s: cannot list its trials/: %s", out, strerror(-n));
+    else if (n > 0)
+        snprintf(err, errlen, "--out %.120s: %.120s/trials/ holds %d file%s of an earlier search (%.40s%s); allowed: a new --out, or remove its trials/ first to search into it again",
+                 out, out, n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
+    return n < 0 ? n : n > 0 ? -EEXIST : 0;
+}
+
 /* --out and its trials/: made by us or ours already (never a symlink,
  * never another user's), in a parent others cannot redirect. */
 static int out_dirs(const char *out, char *err, size_t errlen)
@@ -819,6 +855,8 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     if (rc)
         snprintf(err, errlen, "%.300s: cannot create it%s: %s", what, dir < 0 ? "" : " or its trials/",
                  xd_refusal(rc));
+    else
+        rc = out_fresh(trials, path, err, errlen);
     /* the results are replaced by rename, never through a link: say so
      * now rather than after the trials */
     static const char *const results[] = {"history.json", "best.ini", "convergence.svg"};
@@ -838,21 +876,25 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     return rc;
 }
 
-/* --hosts: the servers, the engine's absolute path in the job, and trials/
- * by its absolute path (a server reads the INI the job names). */
+/* --hosts: the servers and the engine's absolute path in the job; read
+ * with the other inputs, before --out is made. */
 static int hosts_setup(struct search *S, char *err, size_t errlen)
 {
-    char abs[PATH_MAX];
     int rc = xt_hosts_load(&S->hosts, S->o->hosts, err, errlen);
-    if (!rc)
-        rc = xt_hosts_job_engine(&S->job, err, errlen);
-    if (!rc && !realpath(S->trials_dir, abs)) {
-        rc = -errno;
+    return rc ? rc : xt_hosts_job_engine(&S->job, err, errlen);
+}
+
+/* With --hosts, trials/ by its absolute path: a server reads the INI the
+ * job names. */
+static int trials_dir_absolute(struct search *S, char *err, size_t errlen)
+{
+    char abs[PATH_MAX];
+    if (!realpath(S->trials_dir, abs)) {
         snprintf(err, errlen, "%.300s: %s", S->trials_dir, strerror(errno));
+        return -EINVAL;
     }
-    if (!rc)
-        snprintf(S->trials_dir, sizeof(S->trials_dir), "%s", abs);
-    return rc;
+    snprintf(S->trials_dir, sizeof(S->trials_dir), "%s", abs);
+    return 0;
 }
 
 static int setup(struct search *S, char *err, size_t errlen)
@@ -874,12 +916,14 @@ static int setup(struct search *S, char *err, size_t errlen)
         rc = S->o->job_argv ? xt_job_load_args(&S->job, S->o->job_argc, S->o->job_argv, &S->space,
                                                err, errlen)
                             : xt_job_load(&S->job, S->o->job, &S->space, err, errlen);
+    if (!rc && S->o->hosts)
+        rc = hosts_setup(S, err, errlen);
     if (rc)
         return rc;
     if ((rc = out_dirs(S->o->out, err, errlen)))
         return rc;
     snprintf(S->trials_dir, sizeof(S->trials_dir), "%s/trials", S->o->out);
-    if (S->o->hosts && (rc = hosts_setup(S, err, errlen)))
+    if (S->o->hosts && (rc = trials_dir_absolute(S, err, errlen)))
         return rc;
     snprintf(S->history_path, sizeof(S->history_path), "%s/history.json", S->o->out);
     S->hist = xt_history_new("search", S->o->job, S->o->config);

@@ -5,6 +5,7 @@
  * candidate can never carry a value the engine would refuse, and a key whose
  * feature is still pending (only its default accepted) drops out by itself.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -71,13 +72,17 @@ const char *xt_size_text(double bytes, char *buf, size_t len)
     return xd_size_text((int64_t)bytes, buf, len);
 }
 
-/* Does the schema take key=value? err gets its line when not. */
-static int value_ok(const char *key, const char *value, char *err, size_t errlen)
+/* Does the schema take key=value? err gets its line when not; *canon (when
+ * asked, malloc'd) the value as the schema reads it, so 1m and 1024k are
+ * known for one value. */
+static int value_ok(const char *key, const char *value, char **canon, char *err, size_t errlen)
 {
     struct xd_config *cfg = xd_config_new();
     if (!cfg)
         return -ENOMEM;
     int rc = xd_config_set(cfg, key, value, "space", err, errlen);
+    if (!rc && canon && !(*canon = strdup(xd_config_get(cfg, key))))
+        rc = -ENOMEM;
     xd_config_free(cfg);
     return rc;
 }
@@ -123,40 +128,75 @@ static int dim_range(struct xt_dim *d, double lo, double hi, double step, int ge
     return rc;
 }
 
+static char *trim(char *s);
+
+/* "a|b|c", blanks around each value allowed; an empty value is refused
+ * rather than skipped, since "sync||io_uring" more likely lost a value. */
 static int dim_choices(struct xt_dim *d, const char *list, const char *where, char *err,
                        size_t errlen)
 {
-    char *copy = strdup(list), *save = NULL;
+    char *copy = strdup(list), *rest = copy;
     int rc = copy ? 0 : -ENOMEM;
     d->kind = XT_CHOICE;
-    for (char *t = copy ? strtok_r(copy, "|", &save) : NULL; t && !rc; t = strtok_r(NULL, "|", &save))
-        rc = dim_add_value(d, strdup(t), where, err, errlen);
+    while (!rc && rest) {
+        char *t = trim(strsep(&rest, "|"));
+        rc = *t ? dim_add_value(d, strdup(t), where, err, errlen)
+                : fail(err, errlen, "%s: %s: an empty value in \"%s\"; allowed: a|b|c, each value given", where, d->key, list);
+    }
     free(copy);
     return rc;
 }
 
-/* Drop the values the schema refuses (strict: report the first instead). */
+/* The value before i that the schema reads as canon[i], or -1. */
+static int dim_twin(char *const *canon, unsigned i)
+{
+    for (unsigned j = 0; j < i; j++)
+        if (strcmp(canon[j], canon[i]) == 0)
+            return (int)j;
+    return -1;
+}
+
+static int dim_refuse_twin(const struct xt_dim *d, const char *value, const char *twin,
+                           const char *where, char *err, size_t errlen)
+{
+    if (strcmp(value, twin) == 0)
+        return fail(err, errlen, "%s: %s: value %s is listed twice; allowed: each value once",
+                    where, d->key, value);
+    return fail(err, errlen, "%s: %s: value %s is the same as %s, listed before; allowed: each value once", where,
+                d->key, value, twin);
+}
+
+/* Drop the values the schema refuses (strict: report the first instead,
+ * and a value given twice: a space file's list is the user's, and a twin
+ * would be one configuration tried as two). */
 static int dim_validate(struct xt_dim *d, int strict, const char *where, char *err, size_t errlen)
 {
-    unsigned kept = 0;
-    for (unsigned i = 0; i < d->nvals; i++) {
+    char *canon[XT_MAX_VALS] = {0};
+    unsigned kept = 0, i;
+    int rc = 0;
+    for (i = 0; i < d->nvals && !rc; i++) {
         char why[XD_ERRLEN];
-        if (value_ok(d->key, d->vals[i], why, sizeof(why)) == 0) {
+        rc = value_ok(d->key, d->vals[i], strict ? &canon[kept] : NULL, why, sizeof(why));
+        int twin = !rc && strict ? dim_twin(canon, kept) : -1;
+        if (twin >= 0)
+            rc = dim_refuse_twin(d, d->vals[i], d->vals[twin], where, err, errlen);
+        else if (!rc)
             d->vals[kept++] = d->vals[i];
-            continue;
-        }
-        if (strict) {
-            int rc = fail(err, errlen, "%s: %s: value %s is not allowed: %s", where, d->key,
-                          d->vals[i], why);
-            for (unsigned j = i; j < d->nvals; j++)
-                free(d->vals[j]);
-            d->nvals = kept;
-            return rc;
-        }
-        free(d->vals[i]);
+        else if (rc == -ENOMEM)
+            snprintf(err, errlen, "%s: %s: out of memory", where, d->key);
+        else if (!strict)
+            rc = 0, free(d->vals[i]);
+        else
+            rc = fail(err, errlen, "%s: %s: value %s is not allowed: %s", where, d->key,
+                      d->vals[i], why);
     }
+    if (rc) /* the refused value and those after it */
+        for (unsigned j = i - 1; j < d->nvals; j++)
+            free(d->vals[j]);
+    for (unsigned j = 0; j <= kept && j < XT_MAX_VALS; j++)
+        free(canon[j]);
     d->nvals = kept;
-    return 0;
+    return rc;
 }
 
 static struct xt_dim *space_new_dim(struct xt_space *s, const char *key, const char *where,
@@ -293,6 +333,18 @@ static char *trim(char *s)
     return s;
 }
 
+char *xt_line_text(char *line, unsigned lineno)
+{
+    if (lineno == 1 && strncmp(line, "\xEF\xBB\xBF", 3) == 0)
+        line += 3;
+    for (char *p = line; *p; p++)
+        if (*p == ';' && (p == line || isspace((unsigned char)p[-1]))) {
+            *p = 0;
+            break;
+        }
+    return trim(line);
+}
+
 /* "lo..hi", "lo..hi step N", "lo..hi N", "lo..hi step xN" / "*N" (geometric),
  * "a|b|c" or a single value. */
 static int dim_parse_spec(struct xt_dim *d, char *spec, const char *where, char *err, size_t errlen)
@@ -331,10 +383,14 @@ static int dim_parse_spec(struct xt_dim *d, char *spec, const char *where, char 
 }
 
 /* [key] sections: lo, hi, step, log (true: step is a factor), values. */
+enum { S_LO, S_HI, S_STEP, S_LOG, S_VALUES, S_COUNT };
+static const char *const section_settings[S_COUNT] = {"lo", "hi", "step", "log", "values"};
+
 struct section {
     struct xt_dim *d;
     char lo[64], hi[64], step[64], values[512];
     int log, line;
+    int set_line[S_COUNT]; /* where each setting was given, 0: not yet */
 };
 
 static int section_finish(struct section *sec, const char *path, char *err, size_t errlen)
@@ -376,56 +432,84 @@ static int check_key(const char *key, const char *where, char *err, size_t errle
     return 0;
 }
 
+static int section_start(struct xt_space *s, struct section *sec, char *l, const char *path,
+                         int lineno, const char *where, char *err, size_t errlen)
+{
+    int rc = section_finish(sec, path, err, errlen);
+    char *close = strchr(l, ']');
+    if (rc)
+        return rc;
+    if (!close || close[1])
+        return fail(err, errlen, "%s: bad section line \"%s\"; allowed: [key], then a ; comment at most",
+                    where, l);
+    *close = 0;
+    char *key = trim(l + 1);
+    if ((rc = check_key(key, where, err, errlen)))
+        return rc;
+    memset(sec, 0, sizeof(*sec));
+    sec->line = lineno;
+    sec->d = space_new_dim(s, key, where, err, errlen);
+    return sec->d ? 0 : -EINVAL;
+}
+
+/* A setting given once; values, or lo and hi (with step and log): both
+ * would leave one of them silently unused, so the user is told to keep one. */
+static int section_setting_once(struct section *sec, int i, int lineno, const char *where,
+                                char *err, size_t errlen)
+{
+    if (sec->set_line[i])
+        return fail(err, errlen, "%s: [%s] %s: set twice (first at line %d); allowed: once", where,
+                    sec->d->key, section_settings[i], sec->set_line[i]);
+    for (int j = 0; j < S_COUNT; j++)
+        if (sec->set_line[j] && (i == S_VALUES) != (j == S_VALUES))
+            return fail(err, errlen, "%s: [%s] %s: %s is set too (line %d); allowed: values, or lo and hi (with step and log): keep one of them",
+                        where, sec->d->key, section_settings[i], section_settings[j], sec->set_line[j]);
+    sec->set_line[i] = lineno;
+    return 0;
+}
+
+static int section_setting(struct section *sec, const char *key, const char *value, int lineno,
+                           const char *where, char *err, size_t errlen)
+{
+    int i = 0;
+    while (i < S_COUNT && strcmp(key, section_settings[i]))
+        i++;
+    if (i == S_COUNT)
+        return fail(err, errlen, "%s: [%s]: unknown setting \"%s\"; use lo, hi, step, log or values",
+                    where, sec->d->key, key);
+    size_t room = i == S_VALUES ? sizeof(sec->values) : sizeof(sec->lo);
+    if (strlen(value) >= room)
+        return fail(err, errlen, "%s: [%s] %s: a value of %zu characters; allowed: up to %zu",
+                    where, sec->d->key, key, strlen(value), room - 1);
+    if (i == S_LOG && strcmp(value, "true") && strcmp(value, "false"))
+        return fail(err, errlen, "%s: [%s] log: bad value \"%s\"; use true or false", where,
+                    sec->d->key, value);
+    int rc = section_setting_once(sec, i, lineno, where, err, errlen);
+    char *const text[S_COUNT] = {sec->lo, sec->hi, sec->step, NULL, sec->values};
+    if (!rc && text[i])
+        snprintf(text[i], room, "%s", value);
+    if (!rc && i == S_LOG)
+        sec->log = !strcmp(value, "true");
+    return rc;
+}
+
 static int space_line(struct xt_space *s, struct section *sec, char *line, const char *path,
                       int lineno, char *err, size_t errlen)
 {
     char where[600];
     snprintf(where, sizeof(where), "%s:%d", path, lineno);
-    char *l = trim(line);
-    if (!*l || *l == '#' || *l == ';')
+    char *l = xt_line_text(line, (unsigned)lineno);
+    if (!*l || *l == '#')
         return 0;
-    if (*l == '[') {
-        int rc = section_finish(sec, path, err, errlen);
-        char *close = strchr(l, ']');
-        if (rc)
-            return rc;
-        if (!close)
-            return fail(err, errlen, "%s: bad section line \"%s\"", where, l);
-        *close = 0;
-        char *key = trim(l + 1);
-        if ((rc = check_key(key, where, err, errlen)))
-            return rc;
-        memset(sec, 0, sizeof(*sec));
-        sec->line = lineno;
-        sec->d = space_new_dim(s, key, where, err, errlen);
-        return sec->d ? 0 : -EINVAL;
-    }
+    if (*l == '[')
+        return section_start(s, sec, l, path, lineno, where, err, errlen);
     char *eq = strchr(l, '=');
     if (!eq)
         return fail(err, errlen, "%s: expected key = value, got \"%s\"", where, l);
     *eq = 0;
     char *key = trim(l), *value = trim(eq + 1);
-    if (sec->d && strlen(value) >= sizeof(sec->values))
-        return fail(err, errlen, "%s: [%s] %s: a value of %zu characters; allowed: up to %zu",
-                    where, sec->d->key, key, strlen(value), sizeof(sec->values) - 1);
-    if (sec->d && strcmp(key, "values") && strlen(value) >= sizeof(sec->lo))
-        return fail(err, errlen, "%s: [%s] %s: a value of %zu characters; allowed: up to %zu",
-                    where, sec->d->key, key, strlen(value), sizeof(sec->lo) - 1);
-    if (sec->d) {
-        if (!strcmp(key, "lo")) snprintf(sec->lo, sizeof(sec->lo), "%.63s", value);
-        else if (!strcmp(key, "hi")) snprintf(sec->hi, sizeof(sec->hi), "%.63s", value);
-        else if (!strcmp(key, "step")) snprintf(sec->step, sizeof(sec->step), "%.63s", value);
-        else if (!strcmp(key, "values")) snprintf(sec->values, sizeof(sec->values), "%s", value);
-        else if (!strcmp(key, "log")) {
-            if (strcmp(value, "true") && strcmp(value, "false"))
-                return fail(err, errlen, "%s: [%s] log: bad value \"%s\"; use true or false",
-                            where, sec->d->key, value);
-            sec->log = !strcmp(value, "true");
-        } else
-            return fail(err, errlen, "%s: [%s]: unknown setting \"%s\"; use lo, hi, step, log or values",
-                        where, sec->d->key, key);
-        return 0;
-    }
+    if (sec->d)
+        return section_setting(sec, key, value, lineno, where, err, errlen);
     int rc = check_key(key, where, err, errlen);
     if (rc)
         return rc;
@@ -461,6 +545,11 @@ int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(err, errlen, "%s: cannot read the space file: %s", path, strerror(errno));
+    if (xt_is_directory(f)) {
+        fclose(f);
+        return fail(err, errlen, "%s: is a directory; allowed: a space file (key = values lines, README \"Tuning\")",
+                    path);
+    }
     struct section sec = { 0 };
     char *line = NULL;
     size_t cap = 0;
@@ -473,6 +562,8 @@ int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen
         if (!rc)
             rc = space_line(s, &sec, line, path, lineno, err, errlen);
     }
+    if (!rc && ferror(f))
+        rc = fail(err, errlen, "%s: cannot read the space file: %s", path, strerror(errno));
     free(line);
     if (!rc)
         rc = section_finish(&sec, path, err, errlen);

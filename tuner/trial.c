@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,11 +31,24 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+int xt_is_directory(FILE *f)
+{
+    struct stat st;
+    return fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 char *xt_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "r");
     if (!f)
         return NULL;
+    /* a directory opens, and reads as nothing: an empty job, history or
+     * stats document would be read as valid */
+    if (xt_is_directory(f)) {
+        fclose(f);
+        errno = EISDIR;
+        return NULL;
+    }
     char *buf = NULL;
     size_t n = 0, cap = 0, got;
     do {
@@ -50,6 +64,13 @@ char *xt_read_file(const char *path, size_t *len)
         got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
     } while (got > 0);
+    if (ferror(f)) { /* half a file read as all of it would mislead */
+        int e = errno;
+        free(buf);
+        fclose(f);
+        errno = e;
+        return NULL;
+    }
     fclose(f);
     buf[n] = 0;
     if (len)

@@ -48,6 +48,31 @@ static int number(const char *opt, const char *s, double lo, double hi, double *
     return 0;
 }
 
+/* A count option (--budget, --seed, ...): a number, and a whole one. */
+static int whole_number(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < lo || v > hi || v != floor(v)) {
+        fprintf(stderr, "xdtune: --%s %s: expected a whole number from %.0f to %.0f\n", opt, shown(s), lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* getopt's answer for an option it does not take: one line naming it, and
+ * whether it is unknown or needs a value (c ':' with ":" opening optstring). */
+static int bad_option(const char *cmd, int c, char **argv)
+{
+    const char *opt = shown(argv[optind - 1]);
+    if (c == ':')
+        fprintf(stderr, "xdtune: %s: %s needs a value (xdtune --help)\n", cmd, opt);
+    else
+        fprintf(stderr, "xdtune: %s: %s is not one of its options (xdtune --help)\n", cmd, opt);
+    return 2;
+}
+
 enum { O_JOB = 1, O_CONFIG, O_OUT, O_SPACE, O_BUDGET, O_METHOD, O_SEED, O_REPEATS, O_FINALISTS,
        O_TIOPS, O_TLAT, O_TP99, O_THIT, O_MIN, O_TIMEOUT, O_QUIET, O_XDREPORT, O_STATUS, O_STATS,
        O_HISTORY, O_INTERVAL, O_CYCLES, O_HOSTS };
@@ -95,7 +120,7 @@ static int search_main(int argc, char **argv)
                                 .trial_timeout = 600 };
     double v;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int rc = goal_option(c, optarg, &o.goal);
         if (rc <= 0) {
             if (rc < 0)
@@ -110,10 +135,10 @@ static int search_main(int argc, char **argv)
         case O_XDREPORT: o.xdreport = optarg; break;
         case O_HOSTS: o.hosts = optarg; break;
         case O_QUIET: o.quiet = 1; break;
-        case O_BUDGET: if (number("budget", optarg, 1, 100000, &v)) return 2; o.budget = (unsigned)v; break;
-        case O_SEED: if (number("seed", optarg, 0, 4e9, &v)) return 2; o.seed = (unsigned long)v; break;
-        case O_REPEATS: if (number("repeats", optarg, 0, 15, &v)) return 2; o.repeats = (unsigned)v; break;
-        case O_FINALISTS: if (number("finalists", optarg, 1, 64, &v)) return 2; o.finalists = (unsigned)v; break;
+        case O_BUDGET: if (whole_number("budget", optarg, 1, 100000, &v)) return 2; o.budget = (unsigned)v; break;
+        case O_SEED: if (whole_number("seed", optarg, 0, 4e9, &v)) return 2; o.seed = (unsigned long)v; break;
+        case O_REPEATS: if (whole_number("repeats", optarg, 0, 15, &v)) return 2; o.repeats = (unsigned)v; break;
+        case O_FINALISTS: if (whole_number("finalists", optarg, 1, 64, &v)) return 2; o.finalists = (unsigned)v; break;
         case O_TIMEOUT: if (number("trial-timeout", optarg, 1, 86400, &v)) return 2; o.trial_timeout = v; break;
         case O_METHOD:
             if (!strcmp(optarg, "gp")) o.method = XT_METHOD_GP;
@@ -125,10 +150,7 @@ static int search_main(int argc, char **argv)
             }
             break;
         case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "xdtune: search: %s is not one of its options (xdtune --help)\n",
-                    shown(argv[optind - 1]));
-            return 2;
+        default: return bad_option("search", c, argv);
         }
     }
     /* after "--": the job in fio's command-line form, instead of --job */
@@ -156,7 +178,7 @@ static int daemon_main(int argc, char **argv)
     struct xt_daemon_opts o = { 0 };
     double v;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         int rc = goal_option(c, optarg, &o.goal);
         if (rc <= 0) {
             if (rc < 0)
@@ -169,12 +191,9 @@ static int daemon_main(int argc, char **argv)
         case O_STATS: o.stats = optarg; break;
         case O_HISTORY: o.history = optarg; break;
         case O_INTERVAL: if (number("interval", optarg, 0.1, 86400, &v)) return 2; o.interval = v; break;
-        case O_CYCLES: if (number("cycles", optarg, 1, 1e9, &v)) return 2; o.cycles = (unsigned)v; break;
+        case O_CYCLES: if (whole_number("cycles", optarg, 1, 1e9, &v)) return 2; o.cycles = (unsigned)v; break;
         case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "xdtune: daemon: %s is not one of its options (xdtune --help)\n",
-                    shown(argv[optind - 1]));
-            return 2;
+        default: return bad_option("daemon", c, argv);
         }
     }
     if (!o.config || optind < argc) {

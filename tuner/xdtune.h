@@ -47,6 +47,11 @@ int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen
 /* -EINVAL when no dimension has two values or more. */
 int xt_space_check_nonempty(const struct xt_space *s, const char *what, char *err, size_t errlen);
 void xt_space_free(struct xt_space *s);
+/* A line of a space or hosts file read as the project's INI reader reads a
+ * config (core/config.c): without a UTF-8 byte order mark on line 1, a ';'
+ * comment at its start or after a blank, and blanks, CR and LF around it.
+ * Cuts line in place; returns where its text starts. */
+char *xt_line_text(char *line, unsigned lineno);
 double xt_space_size(const struct xt_space *s);       /* number of points */
 /* The point nearest to cfg's values (dims whose value is not on the grid
  * take the nearest numeric value or the first choice). */
@@ -135,7 +140,11 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
 /* A fresh file at path (whatever was at the name is removed, never
  * followed), in a checked directory. Returns the fd or -errno. */
 int xt_create(const char *path, char *err, size_t errlen);
+/* The whole file, NUL-terminated, malloc'd; NULL with errno (EISDIR for a
+ * directory) when it cannot be read. */
 char *xt_read_file(const char *path, size_t *len);
+/* Whether f is open on a directory (fopen takes one for reading). */
+int xt_is_directory(FILE *f);
 
 /* --- hosts.c: fio servers (xdtune search --hosts) -------------------------------- */
 
@@ -146,7 +155,8 @@ struct xt_hosts {
     char *name[XT_MAX_HOSTS];  /* as fio's --client takes it: host[,port], ip6:addr[,port], sock:path */
 };
 
-/* One server per line; blank lines and lines starting with # are skipped.
+/* One server per line; blank lines, lines starting with # and ; comments
+ * are skipped (xt_line_text).
  * -EINVAL with one line naming file:line, the bad value and what is allowed. */
 int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen);
 void xt_hosts_free(struct xt_hosts *h);
@@ -239,8 +249,11 @@ const char *xt_verdict_name(enum xt_verdict_kind k);
 
 struct xt_history;
 struct xt_history *xt_history_new(const char *mode, const char *job, const char *config);
-/* Load an existing history file (the daemon appends); NULL when absent. */
-struct xt_history *xt_history_open(const char *path, const char *mode, const char *config);
+/* The history at path to append to (the daemon's), a new one when there
+ * is no file; NULL with a line in err when the file is not readable or not
+ * an xdtune history of mode. */
+struct xt_history *xt_history_open(const char *path, const char *mode, const char *config,
+                                   char *err, size_t errlen);
 void xt_history_set(struct xt_history *h, const char *key, const char *value);
 void xt_history_set_number(struct xt_history *h, const char *key, double value);
 /* One trial: its config (the space's keys), figures, score, failure. Returns its index. */

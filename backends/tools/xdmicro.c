@@ -17,8 +17,19 @@
  *
  * Each result is one line of key=value pairs after a '#' header line, so
  * scripts can grep the first word and split the rest.
+ *
+ * Options are checked before anything runs, each with one line naming it,
+ * its value and what is allowed (exit 2): sizes 1 byte to 1g (--chunk up
+ * to 64m), --seconds above 0 up to 600 per measurement, --compressibility
+ * 0-100, --level in the range the config schema allows compression_level
+ * for the codec (lz4 1-12, zstd 1-22, gzip 1-9, brotli 1-11, snappy only
+ * 1; --algo all: 1). An option of another command is refused too. --help
+ * prints the usage and exits 0.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +44,8 @@
 
 #define ZERO_TARGET_GBPS 20.0
 #define CODEC_DATA_SIZE (64u << 20)
+#define MAX_SIZE (1ull << 30)
+#define MAX_SECONDS 600.0 /* per measurement: codec --algo all makes ten */
 
 struct opts {
     size_t size;
@@ -60,66 +73,219 @@ static inline void clobber(const void *p)
     __asm__ volatile("" : : "r"(p) : "memory");
 }
 
-static int usage(void)
+#define USAGE                                                                                \
+    "usage: xdmicro zero [--size 64k] [--seconds 1]\n"                                      \
+    "       xdmicro codec [--algo lz4|zstd|snappy|gzip|brotli|all] [--level 1]\n"           \
+    "                     [--chunk 64k] [--compressibility 0-100] [--seconds 1]\n"          \
+    "                     [--from CONTAINER]\n"                                              \
+    "       xdmicro crc [--size 64k] [--seconds 1]\n"                                        \
+    "sizes: 1 to 1g (--chunk: to 64m), k/m/g suffixes; --seconds: above 0, up to 600\n"
+
+/* an argument for a message (one use per message) */
+static const char *shown(const char *s)
 {
-    fprintf(stderr, "usage: xdmicro zero [--size 64k] [--seconds 1]\n"
-                    "       xdmicro codec [--algo lz4|zstd|snappy|gzip|brotli|all] [--level 1]\n"
-                    "                     [--chunk 64k] [--compressibility 0-100] [--seconds 1]\n"
-                    "       xdmicro crc [--size 64k] [--seconds 1]\n");
-    return 2;
+    static char buf[XD_ESCAPE_LEN];
+    return xd_escape(s, buf, sizeof(buf));
 }
 
-/* "64k", "1m", "4096": bytes, or 0 when malformed. */
-static size_t parse_size(const char *s)
+enum { CMD_ZERO = 1, CMD_CODEC = 2, CMD_CRC = 4 };
+
+static const struct command {
+    const char *name;
+    unsigned bit;
+    const char *options; /* for "allowed:" */
+} commands[] = {
+    {"zero", CMD_ZERO, "--size, --seconds"},
+    {"codec", CMD_CODEC, "--algo, --level, --chunk, --compressibility, --seconds, --from"},
+    {"crc", CMD_CRC, "--size, --seconds"},
+};
+
+enum { O_SIZE, O_SECONDS, O_ALGO, O_LEVEL, O_CHUNK, O_COMPRESSIBILITY, O_FROM, O_COUNT };
+
+static const struct option_def {
+    const char *name;
+    unsigned commands; /* which commands take it */
+} options[O_COUNT] = {
+    [O_SIZE] = {"--size", CMD_ZERO | CMD_CRC},
+    [O_SECONDS] = {"--seconds", CMD_ZERO | CMD_CODEC | CMD_CRC},
+    [O_ALGO] = {"--algo", CMD_CODEC},
+    [O_LEVEL] = {"--level", CMD_CODEC},
+    [O_CHUNK] = {"--chunk", CMD_CODEC},
+    [O_COMPRESSIBILITY] = {"--compressibility", CMD_CODEC},
+    [O_FROM] = {"--from", CMD_CODEC},
+};
+
+/* compression_level's range for each codec: the config schema's check
+ * (check_compression_level in core/config.c), so a level measured here is
+ * one a config can ask for; codec.c would clamp any other one silently. */
+static const struct {
+    int max;
+    const char *allowed;
+} codec_levels[XD_ALGO_COUNT] = {
+    [XD_ALGO_LZ4] = {12, "1-12 for lz4 (4 and above use lz4hc)"},
+    [XD_ALGO_ZSTD] = {22, "1-22 for zstd"},
+    [XD_ALGO_SNAPPY] = {1, "only 1: snappy has no levels"},
+    [XD_ALGO_GZIP] = {9, "1-9 for gzip"},
+    [XD_ALGO_BROTLI] = {11, "1-11 for brotli"},
+};
+
+static const int all_algos[] = {XD_ALGO_LZ4, XD_ALGO_ZSTD, XD_ALGO_SNAPPY, XD_ALGO_GZIP,
+                                XD_ALGO_BROTLI};
+
+/* "64k", "1m", "4096": bytes from 1 to max; -1 when malformed or out of range. */
+static int parse_size(const char *s, unsigned long long max, size_t *out)
 {
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return 0;
+    unsigned long long v = strtoull(s, &end, 10), unit = 1;
+    if (errno || !isdigit((unsigned char)*s))
+        return -1;
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
+    case 'k': case 'K': unit = 1ull << 10; end++; break;
+    case 'm': case 'M': unit = 1ull << 20; end++; break;
+    case 'g': case 'G': unit = 1ull << 30; end++; break;
     }
-    return *end ? 0 : (size_t)v;
+    if (*end || v == 0 || v > max / unit)
+        return -1;
+    *out = (size_t)(v * unit);
+    return 0;
 }
 
-static int parse_opts(int argc, char **argv, struct opts *o)
+/* A whole number from lo to hi; -1 when not one. */
+static int parse_int(const char *s, long lo, long hi, int *out)
 {
-    for (int i = 0; i < argc; i++) {
-        const char *key = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!val) {
-            fprintf(stderr, "xdmicro: %s needs a value\n", key);
-            return -EINVAL;
-        }
-        i++;
-        if (!strcmp(key, "--size")) {
-            o->size = parse_size(val);
-        } else if (!strcmp(key, "--chunk")) {
-            o->chunk = parse_size(val);
-        } else if (!strcmp(key, "--seconds")) {
-            o->seconds = atof(val);
-        } else if (!strcmp(key, "--algo")) {
-            o->algo = val;
-        } else if (!strcmp(key, "--level")) {
-            o->level = atoi(val);
-        } else if (!strcmp(key, "--from")) {
-            o->from = val;
-        } else if (!strcmp(key, "--compressibility")) {
-            o->compressibility = atoi(val);
-        } else {
-            fprintf(stderr, "xdmicro: unknown option %s\n", key);
-            return -EINVAL;
-        }
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static bool algo_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof(all_algos) / sizeof(all_algos[0]); i++)
+        if (!strcmp(name, xd_algo_name(all_algos[i])))
+            return true;
+    return !strcmp(name, "all");
+}
+
+static int bad_value(const char *opt, const char *value, const char *allowed)
+{
+    fprintf(stderr, "xdmicro: %s %s: not a valid value; allowed: %s\n", opt, shown(value), allowed);
+    return -EINVAL;
+}
+
+static int set_option(int which, const char *val, struct opts *o)
+{
+    char *end;
+    switch (which) {
+    case O_SIZE:
+        return parse_size(val, MAX_SIZE, &o->size) ? bad_value("--size", val, "a size from 1 byte to 1g, with an optional k/m/g suffix") : 0;
+    case O_CHUNK:
+        return parse_size(val, CODEC_DATA_SIZE, &o->chunk) ? bad_value("--chunk", val, "a size from 1 byte to 64m, with an optional k/m/g suffix") : 0;
+    case O_SECONDS:
+        o->seconds = strtod(val, &end);
+        if (end == val || *end || !isfinite(o->seconds) || o->seconds <= 0 || o->seconds > MAX_SECONDS)
+            return bad_value("--seconds", val, "a number of seconds above 0, up to 600");
+        return 0;
+    case O_ALGO:
+        if (!algo_known(val))
+            return bad_value("--algo", val, "lz4, zstd, snappy, gzip, brotli or all");
+        o->algo = val;
+        return 0;
+    case O_LEVEL:
+        return parse_int(val, INT_MIN, INT_MAX, &o->level) ? bad_value("--level", val, "a whole number (1-22, by codec)") : 0;
+    case O_COMPRESSIBILITY:
+        return parse_int(val, 0, 100, &o->compressibility) ? bad_value("--compressibility", val, "a whole percentage from 0 to 100") : 0;
+    case O_FROM:
+        if (!*val)
+            return bad_value("--from", val, "the path of a compressed-type container");
+        o->from = val;
+        return 0;
     }
-    if (!o->size || !o->chunk || o->chunk > CODEC_DATA_SIZE || o->seconds <= 0 ||
-        o->compressibility < 0 || o->compressibility > 100) {
-        fprintf(stderr, "xdmicro: bad value: size and chunk must be sizes like 64k (chunk at most "
-                        "64m), seconds > 0, compressibility 0-100\n");
+    return -EINVAL;
+}
+
+/* The level against the range of every codec the run measures. */
+static int check_level(const struct opts *o)
+{
+    for (size_t i = 0; i < sizeof(all_algos) / sizeof(all_algos[0]); i++) {
+        int algo = all_algos[i];
+        if (strcmp(o->algo, "all") && strcmp(o->algo, xd_algo_name(algo)))
+            continue;
+        if (o->level >= 1 && o->level <= codec_levels[algo].max)
+            continue;
+        fprintf(stderr, "xdmicro: --level %d: out of range for %s; allowed: %s%s\n", o->level,
+                xd_algo_name(algo), codec_levels[algo].allowed,
+                strcmp(o->algo, "all") ? "" : " (--algo all runs every codec at one level: only 1 fits them all)");
         return -EINVAL;
     }
     return 0;
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(name, commands[i].name))
+            return &commands[i];
+    return NULL;
+}
+
+static int find_option(const char *name)
+{
+    for (int i = 0; i < O_COUNT; i++)
+        if (!strcmp(name, options[i].name))
+            return i;
+    return -1;
+}
+
+/* 0, 1 for --help, or -EINVAL after one line saying what is wrong. */
+static int parse_opts(const struct command *cmd, int argc, char **argv, struct opts *o)
+{
+    const char *given[O_COUNT] = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *key = argv[i];
+        if (!strcmp(key, "--help") || !strcmp(key, "-h"))
+            return 1;
+        int which = find_option(key);
+        if (strncmp(key, "--", 2)) {
+            fprintf(stderr, "xdmicro: %s: unexpected argument \"%s\"; allowed: %s, each followed by its value\n",
+                    cmd->name, shown(key), cmd->options);
+            return -EINVAL;
+        }
+        if (which < 0 || !(options[which].commands & cmd->bit)) {
+            fprintf(stderr, "xdmicro: %s: %s is not one of its options; allowed: %s\n", cmd->name,
+                    shown(key), cmd->options);
+            return -EINVAL;
+        }
+        if (i + 1 == argc) {
+            fprintf(stderr, "xdmicro: %s needs a value (xdmicro --help)\n", key);
+            return -EINVAL;
+        }
+        const char *val = argv[++i];
+        if (given[which]) {
+            char first[XD_ESCAPE_LEN];
+            fprintf(stderr, "xdmicro: %s given twice (%s, then %s); allowed: once\n", key,
+                    xd_escape(given[which], first, sizeof(first)), shown(val));
+            return -EINVAL;
+        }
+        given[which] = val;
+        if (set_option(which, val, o))
+            return -EINVAL;
+    }
+    return cmd->bit == CMD_CODEC ? check_level(o) : 0;
+}
+
+/* The results reached stdout: a full disk or a closed pipe is a failure,
+ * not a run that printed nothing. */
+static int results_written(int rc)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "xdmicro: cannot write the results to stdout: %s\n", strerror(errno));
+    return 1;
 }
 
 /* --- zero ------------------------------------------------------------------ */
@@ -178,8 +344,10 @@ static int cmd_zero(const struct opts *o)
 static int cmd_crc(const struct opts *o)
 {
     uint8_t *buf = aligned_alloc(4096, (o->size + 4095) & ~(size_t)4095);
-    if (!buf)
+    if (!buf) {
+        fprintf(stderr, "xdmicro: out of memory for a %zu-byte buffer\n", o->size);
         return 1;
+    }
     for (size_t i = 0; i < o->size; i++)
         buf[i] = (uint8_t)(i * 131 + 7);
     printf("# crc32c over a cached buffer, one core\n");
@@ -364,21 +532,20 @@ fail:
 
 static int cmd_codec(const struct opts *o)
 {
-    static const int all[] = {XD_ALGO_LZ4, XD_ALGO_ZSTD, XD_ALGO_SNAPPY, XD_ALGO_GZIP,
-                              XD_ALGO_BROTLI};
     int algos[5], nalgos = 0;
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(o->algo, "all") || !strcmp(o->algo, xd_algo_name(all[i])))
-            algos[nalgos++] = all[i];
-    if (!nalgos) {
-        fprintf(stderr, "xdmicro: unknown algo '%s': lz4, zstd, snappy, gzip, brotli or all\n",
-                o->algo);
-        return 2;
-    }
+    for (int i = 0; i < 5; i++) /* --algo was checked: one of them, or all */
+        if (!strcmp(o->algo, "all") || !strcmp(o->algo, xd_algo_name(all_algos[i])))
+            algos[nalgos++] = all_algos[i];
     size_t size = o->from ? (size_t)1 << 30 : CODEC_DATA_SIZE;
     uint8_t *data = o->from ? load_container(o->from, &size) : malloc(size);
     if (!data)
         return 1;
+    if (size < o->chunk) { /* not one chunk to compress */
+        fprintf(stderr, "xdmicro: --from %s: holds %zu bytes, less than one --chunk of %zu; allowed: a --chunk up to %zu\n",
+                shown(o->from), size, o->chunk, size);
+        free(data);
+        return 2;
+    }
     struct codec_bench b = {.chunk = o->chunk, .nchunks = size / o->chunk,
                             .batch = o->chunk >= (256u << 10) ? 1 : (256u << 10) / o->chunk};
     size = b.nchunks * b.chunk;
@@ -418,15 +585,27 @@ int main(int argc, char **argv)
 {
     struct opts o = {.size = 64 << 10, .seconds = 1, .algo = "lz4", .level = 1,
                      .chunk = 64 << 10, .compressibility = 50};
-    if (argc < 2)
-        return usage();
-    if (parse_opts(argc - 2, argv + 2, &o))
+    if (argc < 2) {
+        fputs(USAGE, stderr);
         return 2;
-    if (!strcmp(argv[1], "zero"))
-        return cmd_zero(&o);
-    if (!strcmp(argv[1], "codec"))
-        return cmd_codec(&o);
-    if (!strcmp(argv[1], "crc"))
-        return cmd_crc(&o);
-    return usage();
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(USAGE, stdout);
+        return results_written(0);
+    }
+    const struct command *cmd = find_command(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "xdmicro: unknown command \"%s\"; allowed: zero, codec or crc (xdmicro --help)\n",
+                shown(argv[1]));
+        return 2;
+    }
+    int rc = parse_opts(cmd, argc - 2, argv + 2, &o);
+    if (rc > 0) {
+        fputs(USAGE, stdout);
+        return results_written(0);
+    }
+    if (rc)
+        return 2;
+    rc = cmd->bit == CMD_ZERO ? cmd_zero(&o) : cmd->bit == CMD_CODEC ? cmd_codec(&o) : cmd_crc(&o);
+    return results_written(rc);
 }

@@ -85,6 +85,17 @@ def tune_space(content):
                              "--space", "{d}/space.ini", "--out", "{d}/out"))))
 
 
+def tune_inputs(files, *extra, job="{d}/job.fio", space="{d}/space.ini"):
+    """xdtune search over these files (name: content, None for a directory)
+    beside a job, start config and space that are fine unless files names them."""
+    files = {"job.fio": JOB, "start.ini": "[local]\n", "space.ini": "async = sync|io_uring\n", **files}
+    build = argv("search", "--job", job, "--config", "{d}/start.ini", "--space", space,
+                 "--out", "{d}/out", *extra)
+    for name, content in files.items():
+        build = with_file(name, content, build)
+    return build
+
+
 LONG = "x" * 5000
 ALLOWED_TYPES = "regular|mmap|direct|tmpfs|block|sparse|compressed|hybrid"
 JOB = "[j]\nioengine=external:build/xdevice.so\nrw=read\nsize=1m\n"
@@ -220,6 +231,12 @@ ROWS = {
     "xdtune-budget-zero": Row("xdtune", argv("search", "--budget", "0"), ["--budget 0", "from 1 to 100000"]),
     "xdtune-budget-word": Row("xdtune", argv("search", "--budget", "many"), ["--budget many", "from 1 to 100000"]),
     "xdtune-budget-binary": Row("xdtune", argv("search", "--budget", "\x01"), ["--budget \\x01", "from 1 to 100000"]),
+    "xdtune-budget-fraction": Row("xdtune", argv("search", "--budget", "1.5"),
+                                  ["--budget 1.5", "a whole number from 1 to 100000"]),
+    "xdtune-seed-fraction": Row("xdtune", argv("search", "--seed", "2.5"), ["--seed 2.5", "a whole number"]),
+    "xdtune-budget-no-value": Row("xdtune", argv("search", "--job", "j.fio", "--budget"),
+                                  ["search: --budget needs a value"]),
+    "xdtune-cycles-no-value": Row("xdtune", argv("daemon", "--cycles"), ["daemon: --cycles needs a value"]),
     "xdtune-method": Row("xdtune", argv("search", "--method", "anneal"), ["--method anneal", "gp, random or grid"]),
     "xdtune-minimize": Row("xdtune", argv("search", "--minimize", "bw"), ["--minimize bw", "p99", "iops"]),
     "xdtune-hit-zero": Row("xdtune", argv("search", "--target-cache-hit", "0"), ["--target-cache-hit 0", "above 0, up to 1"]),
@@ -236,6 +253,30 @@ ROWS = {
                                ["space.ini:1", "\\x01", "allowed"]),
     "xdtune-space-nul": Row("xdtune", tune_space(b"read_ahead_kb = 0..1\x00024\n"),
                             ["space.ini:1", "\\x00", "allowed: text without NUL bytes"]),
+    "xdtune-space-twice": Row("xdtune", tune_space("async = sync|sync\n"),
+                              ["space.ini:1", "async", "value sync is listed twice", "each value once"]),
+    "xdtune-space-same-size": Row("xdtune", tune_space("cache_size = 1m|1024k\n"),
+                                  ["space.ini:1", "value 1024k is the same as 1m", "each value once"]),
+    "xdtune-space-empty-choice": Row("xdtune", tune_space("async = sync||io_uring\n"),
+                                     ["space.ini:1", "an empty value", "sync||io_uring"]),
+    "xdtune-space-values-and-range": Row("xdtune", tune_space("[cache_size]\nlo = 1m\nhi = 8m\nvalues = 1m|2m\n"),
+                                         ["space.ini:4", "[cache_size] values", "lo is set too (line 2)",
+                                          "keep one of them"]),
+    "xdtune-space-range-and-values": Row("xdtune", tune_space("[cache_size]\nvalues = 1m|2m\nstep = 2\n"),
+                                         ["space.ini:3", "[cache_size] step", "values is set too (line 2)",
+                                          "keep one of them"]),
+    "xdtune-space-lo-twice": Row("xdtune", tune_space("[read_ahead_kb]\nlo = 8\nlo = 128\nhi = 64\n"),
+                                 ["space.ini:3", "[read_ahead_kb] lo", "set twice (first at line 2)", "once"]),
+    "xdtune-space-section-text": Row("xdtune", tune_space("[read_ahead_kb] lo = 8\n"),
+                                     ["space.ini:1", "[read_ahead_kb] lo = 8", "a ; comment at most"]),
+    "xdtune-job-dir": Row("xdtune", tune_inputs({"job.fio": None}),
+                          ["{d}/job.fio: is a directory", "allowed: a fio job file"]),
+    "xdtune-include-dir": Row("xdtune", tune_inputs({"inc": None, "job.fio": "[j]\ninclude inc\n"}),
+                              ["{d}/job.fio:2", "include inc", "is a directory"]),
+    "xdtune-space-dir": Row("xdtune", tune_inputs({"space.ini": None}),
+                            ["{d}/space.ini: is a directory", "allowed: a space file"]),
+    "xdtune-hosts-dir": Row("xdtune", tune_inputs({"hosts": None}, "--hosts", "{d}/hosts"),
+                            ["--hosts {d}/hosts: is a directory", "one fio server per line"]),
     # --- xdreport ---------------------------------------------------------------------
     "xdreport-command": Row("xdreport", argv("reprot"), ["unknown command \"reprot\"", "report, compare or convergence"]),
     "xdreport-report-no-out": Row("xdreport", argv("report", "x.json"), ["report needs -o OUTDIR"]),

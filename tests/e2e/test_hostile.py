@@ -383,7 +383,10 @@ def xdtune_search(engine, tmp_path, out):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_xdtune_trial_files(engine, tmp_path, kind):
-    """trials/ is xdtune's own: links planted there are replaced, never followed."""
+    """Links planted at trials/ names are never followed: an --out whose
+    trials/ holds anything is refused before any trial, in one line, and
+    what is there is left as it was (xdtune deletes nothing it did not make
+    in this run)."""
     v = Victims(tmp_path)
     out = tmp_path / "out"
     names = [f"trials/001.{ext}" for ext in ("err", "json", "fio", "ini", "stats.json")]
@@ -391,10 +394,12 @@ def test_xdtune_trial_files(engine, tmp_path, kind):
         plant(out / n, v.target(kind))
     proc = xdtune_search(engine, tmp_path, out)
     v.assert_untouched("xdtune's trial files")
-    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "trials/ holds 5 files of an earlier search" in lines[0], lines[0]
     for n in names:
-        assert (out / n).is_file() and not (out / n).is_symlink(), n
-    assert json.loads((out / "history.json").read_text())["trials"]
+        assert (out / n).is_symlink(), n
+    assert not (out / "history.json").exists()
 
 
 @pytest.mark.parametrize("kind", KINDS)

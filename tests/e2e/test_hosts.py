@@ -135,6 +135,19 @@ def test_bad_hosts_file(engine, tmp_path):
     one_line(xdtune(tmp_path), "job.fio", "no/such/xdevice.so", "absolute path")
 
 
+def test_hosts_file_as_editors_save_it(engine, tmp_path):
+    """A byte order mark, CRLF line ends and ; comments, as in an INI file:
+    the servers are read as the lines name them (the engine's missing path
+    then stops the search, after the hosts file was read)."""
+    setup_files(tmp_path, "no/such/xdevice.so", [])
+    (tmp_path / "hosts").write_bytes(b"\xef\xbb\xbf; the lab\r\n127.0.0.1,8765   ; first\r\n"
+                                     b"\r\n127.0.0.2,8765\r\n")
+    one_line(xdtune(tmp_path), "job.fio", "no/such/xdevice.so", "absolute path")
+    # the comment is not part of the name: the same server twice
+    (tmp_path / "hosts").write_bytes(b"127.0.0.1,8765 ; one\n127.0.0.1,8765\n")
+    one_line(xdtune(tmp_path), "hosts:2:", "listed twice")
+
+
 # --- make bench HOSTS=FILE and the report by host ------------------------------------
 
 

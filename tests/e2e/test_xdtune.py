@@ -11,6 +11,7 @@ change with its measured effect.
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -209,6 +210,37 @@ def test_readme_example_files(engine, tmp_path):
     assert re.search(r"^# verdict: (noise unknown|best of the search)", best, re.M), best
 
 
+def readme_space():
+    """The --space example of the README's "Tuning" section, as printed there."""
+    tuning = (REPO / "README.md").read_text().split("\n## Tuning\n", 1)[1]
+    return re.search(r"`--space FILE` replaces the default.*?```ini\n(.*?)```", tuning, re.S).group(1)
+
+
+def test_readme_space_example(engine, tmp_path):
+    """The README's space file, ; comments after values and all, runs as
+    printed: 3 async modes x 6 readaheads x 5 levels x 5 cache sizes. Saved
+    by an editor with a byte order mark, CRLF line ends and trailing blanks
+    it reads the same: the search gets past the space to the job."""
+    text = readme_space()
+    assert re.search(r"\S +; ", text), text  # what this test is about
+    job = write_job(tmp_path, engine, runtime="200ms")
+    start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
+    space = write(tmp_path, "space.ini", text)
+    out = tmp_path / "out"
+    proc = xdtune("search", "--job", job, "--config", start, "--out", out, "--space", space,
+                  "--budget", 1, "--finalists", 1, "--repeats", 0, "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["xdtune"]["space_size"] == 3 * 6 * 5 * 5, hist["xdtune"]
+    assert set(hist["trials"][0]["config"]) == {"async", "read_ahead_kb", "compression_level",
+                                                "cache_size"}, hist["trials"][0]
+    edited = tmp_path / "edited.ini"
+    edited.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "  \r\n").encode())
+    plain = write(tmp_path, "plain.fio", "[x]\nioengine=psync\nrw=read\nsize=1m\n")
+    one_line_error(xdtune("search", "--job", plain, "--config", start, "--out", tmp_path / "o2",
+                          "--space", edited, cwd=tmp_path), "plain.fio", "xdevice engine")
+
+
 def test_unreachable_target(engine, tmp_path):
     job = write_job(tmp_path, engine, runtime=SHORT)
     start = write(tmp_path, "start.ini", "[local]\nasync = sync\n")
@@ -401,6 +433,60 @@ def test_daemon_needs_auto_tuning(tmp_path):
     assert cfg.read_text() == "[local]\nread_ahead_kb = 128\n"
 
 
+HISTORY_REFUSED = {
+    "missing-dir": (lambda d: d / "nodir" / "h.json", ["nodir", "cannot open directory"]),
+    "directory": (lambda d: (d / "hd").mkdir() or d / "hd", ["hd: is a directory", "allowed: a file"]),
+    "symlink": (lambda d: (d / "h.json").symlink_to(d / "elsewhere.json") or d / "h.json",
+                ["h.json", "symbolic link"]),
+    "not-a-history": (lambda d: (d / "notes.txt").write_text("mine\n") and d / "notes.txt",
+                      ["notes.txt", "not the history of an xdtune daemon"]),
+}
+
+
+@pytest.mark.parametrize("case", list(HISTORY_REFUSED))
+def test_daemon_history_refused_at_start(tmp_path, case):
+    """A --history that cannot be written (or is someone else's file) stops
+    the daemon before its first cycle, with one line and exit 1: found
+    after all cycles, the changes they made would be unrecorded."""
+    make, want = HISTORY_REFUSED[case]
+    path = make(tmp_path)
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    proc = xdtune("daemon", "--config", cfg, "--stats", tmp_path / "none.jsonl", "--cycles", 1,
+                  "--interval", 0.1, "--history", path, cwd=tmp_path)
+    line = one_line_error(proc, "--history", *want)
+    assert proc.returncode == 1, line
+    assert "cycle" not in proc.stdout, proc.stdout
+    assert not (tmp_path / "elsewhere.json").exists()
+    if case == "not-a-history":
+        assert path.read_text() == "mine\n"
+
+
+def test_daemon_history_lost_later(tmp_path):
+    """The history's directory removed while the daemon runs: it stops at the
+    next write, with one line and exit 1."""
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    (tmp_path / "hist").mkdir()
+    hist = tmp_path / "hist" / "h.json"
+    d = subprocess.Popen([str(XDTUNE), "daemon", "--config", str(cfg), "--stats",
+                          str(tmp_path / "none.jsonl"), "--history", str(hist), "--interval", "0.2",
+                          "--cycles", "100"], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        while not hist.exists() and time.time() < deadline and d.poll() is None:
+            time.sleep(0.05)
+        assert hist.exists(), "the daemon writes its history at start"
+        hist.unlink()
+        (tmp_path / "hist").rmdir()
+        out, err = d.communicate(timeout=30)
+    finally:
+        if d.poll() is None:
+            d.kill()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert d.returncode == 1 and len(lines) == 1, out + err
+    assert "--history" in lines[0] and "stopping" in lines[0], lines[0]
+
+
 @pytest.mark.parametrize("spoil", ["delete", "garble"])
 def test_daemon_config_spoiled(engine, tmp_path, spoil):
     """Deleted, or rewritten into something no one can read as a config."""
@@ -559,6 +645,42 @@ def test_search_job_on_the_command_line(engine, tmp_path):
     assert [n for n, opts in copy.items() if any(o.startswith("xd_config=") for o in opts)] == ["xd"]
     bad = xdtune("search", "--config", start, "--out", tmp_path / "o2", "--", "rw=read", cwd=tmp_path)
     one_line_error(bad, "fio job argument 1", "rw=read", "--name=NAME")
+
+
+def test_search_refuses_an_earlier_out(engine, tmp_path):
+    """An --out that holds an earlier search's trials is refused with one
+    line, and left as it was: searched into, its old trials (003-006 of a
+    longer search) would sit beside the new ones, unnamed in the new
+    history.json. With its trials/ removed, it is searched into again."""
+    job = write_job(tmp_path, engine, runtime="200ms")
+    out = tmp_path / "out"
+    (out / "trials").mkdir(parents=True)
+    for n in range(3, 7):
+        for ext in ("ini", "fio", "json", "err"):
+            (out / "trials" / f"{n:03d}.{ext}").write_text("an earlier search's\n")
+    before = {str(p): p.stat().st_mtime_ns for p in out.rglob("*")}
+    proc, _ = tiny_search(tmp_path, job)
+    line = one_line_error(proc, f"--out {out}", f"{out}/trials/ holds 16 files of an earlier search",
+                          "allowed: a new --out", "remove its trials/")
+    assert proc.returncode == 1, line
+    assert {str(p): p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    shutil.rmtree(out / "trials")
+    proc, _ = tiny_search(tmp_path, job)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in (out / "trials").glob("*.ini")) == ["001.ini"]
+
+
+def test_man_page_covers_the_usage(tmp_path):
+    """Every option and form `xdtune --help` shows is in man/xdtune.1: the
+    job after `--` in fio's command-line form too."""
+    usage = xdtune("--help", cwd=tmp_path).stdout
+    man = (REPO / "man" / "xdtune.1").read_text().replace("\\-", "-")
+    options = set(re.findall(r"--[a-z][a-z0-9-]*", usage))
+    assert {"--job", "--name", "--hosts", "--history"} <= options, usage
+    missing = sorted(o for o in options if o not in man)
+    assert not missing, f"man/xdtune.1 lacks {missing}"
+    assert re.search(r"^\.B --$", man, re.M), "the -- before a command-line job"
+    assert "--name=" in man and "[global]" in man
 
 
 def test_search_include_errors(engine, tmp_path):
