@@ -11,7 +11,8 @@
  *                                        existing file is replaced only with
  *                                        --force
  *
- * Exit status: 0 ok, 1 failure (one line on stderr naming what), 2 bad usage.
+ * Exit status: 0 ok, 1 failure (one line on stderr naming what; standard
+ * output that cannot be written is one), 2 bad usage (one line).
  * A restore verifies the checkpoint first and checks every target before it
  * writes any, so a refusal leaves every file as it was.
  */
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +34,39 @@
 
 #define MANIFEST_MAX (64u << 20)
 
-static int usage(void)
+#define USAGE "xdcheckpoint list DIR | verify DIR [ID] | restore DIR ID [--force]"
+
+/* A bad command line: one line saying what is wrong and what is allowed. */
+static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
 {
-    fprintf(stderr, "usage: xdcheckpoint list DIR | verify DIR [ID] | restore DIR ID [--force]\n");
+    va_list ap;
+    fputs("xdcheckpoint: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("; allowed: " USAGE "\n", stderr);
     return 2;
+}
+
+/* s made safe for a one-line message (control bytes as \xHH); up to four
+ * at a time in one message. */
+static const char *esc(const char *s)
+{
+    static char bufs[4][1024];
+    static unsigned next;
+    char *buf = bufs[next++ % 4];
+    return xd_escape(s, buf, sizeof(bufs[0]));
+}
+
+/* What went to stdout must have arrived: a listing cut short by a full disk
+ * or a closed pipe is a failure, not an empty answer. */
+static int stdout_done(int rc)
+{
+    int e = fflush(stdout) ? errno : 0;
+    if (!e && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "xdcheckpoint: standard output: cannot write: %s\n", strerror(e ? e : EIO));
+    return rc ? rc : 1;
 }
 
 /* One checkpoint: its directory, manifest and the manifest's files. */
@@ -341,39 +372,54 @@ static int cmd_restore(int dirfd, const char *dir, const char *id, bool force)
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The command line: CMD DIR [ID] [--force]. 0, or 2 with one line. */
+static int parse_args(int argc, char **argv, const char **id, bool *force)
 {
-    if (argc < 3)
-        return usage();
-    const char *cmd = argv[1], *dir = argv[2];
-    bool force = false;
-    int nargs = 0;
-    const char *args[2] = {NULL, NULL};
-    for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "--force") && !strcmp(cmd, "restore"))
-            force = true;
-        else if (argv[i][0] == '-' || nargs == 2) {
-            fprintf(stderr, "xdcheckpoint: %s: unexpected argument \"%s\"\n", cmd, argv[i]);
-            return usage();
-        } else
-            args[nargs++] = argv[i];
-    }
+    const char *cmd = argv[1];
     bool list = !strcmp(cmd, "list"), verify = !strcmp(cmd, "verify"),
          restore = !strcmp(cmd, "restore");
-    if (!list && !verify && !restore) {
-        fprintf(stderr, "xdcheckpoint: unknown command \"%s\"; allowed: list, verify, restore\n", cmd);
-        return 2;
+    int nargs = 0;
+    if (!list && !verify && !restore)
+        return usage_error("unknown command \"%s\"", esc(cmd));
+    if (argc < 3)
+        return usage_error("%s needs DIR", cmd);
+    for (int i = 3; i < argc; i++) {
+        if (restore && !strcmp(argv[i], "--force"))
+            *force = true;
+        else if (argv[i][0] == '-')
+            return usage_error("%s: unknown option \"%s\"", cmd, esc(argv[i]));
+        else if (list || nargs == 1)
+            return usage_error("%s: an extra argument \"%s\"", cmd, esc(argv[i]));
+        else
+            id[nargs++] = argv[i];
     }
-    if ((list && nargs) || (verify && nargs > 1) || (restore && nargs != 1))
-        return usage();
+    if (restore && !nargs)
+        return usage_error("restore needs DIR and ID");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        puts("usage: " USAGE);
+        return stdout_done(0);
+    }
+    if (argc < 2)
+        return usage_error("no command");
+    const char *cmd = argv[1], *dir = argv[2], *id = NULL;
+    bool force = false;
+    int rc = parse_args(argc, argv, &id, &force);
+    if (rc)
+        return rc;
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0) {
-        fprintf(stderr, "xdcheckpoint: %s: cannot open the directory: %s\n", dir, strerror(errno));
+        fprintf(stderr, "xdcheckpoint: %s: cannot open the directory: %s\n", esc(dir),
+                strerror(errno));
         return 1;
     }
-    int rc = list ? cmd_list(dirfd, dir)
-             : verify ? cmd_verify(dirfd, dir, args[0])
-                      : cmd_restore(dirfd, dir, args[0], force);
+    rc = !strcmp(cmd, "list")     ? cmd_list(dirfd, dir)
+         : !strcmp(cmd, "verify") ? cmd_verify(dirfd, dir, id)
+                                  : cmd_restore(dirfd, dir, id, force);
     close(dirfd);
-    return rc;
+    return stdout_done(rc);
 }

@@ -1,0 +1,135 @@
+"""build/xdcheckpoint against checkpoint directories made by hand, as a
+hostile or careless user could leave them: untrusted directories, planted
+links, manifests naming a path twice, damaged manifests, and its output.
+
+The manifests are written exactly as the checkpoint layer writes them
+(compact JSON, "format" first, crc32c of each copy), so only what a test
+changes differs from a real checkpoint; tests/e2e/test_checkpoint.py takes
+real ones under fio. Several cases need root (chown to nobody).
+"""
+import json
+import os
+import pwd
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+TOOL = REPO / "build" / "xdcheckpoint"
+ID1 = "20261204T053505.450793Z-000001"
+ID2 = "20261204T053506.482688Z-000002"
+DATA = b"checkpointed bytes\n" * 200
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to nobody)")
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+CRC_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_crc32c_is_the_standard_one():
+    assert crc32c(b"123456789") == 0xE3069283
+
+
+def manifest_doc(ident, entries):
+    return {"format": "xdevice-checkpoint-1", "id": ident, "time": "2026-12-04T05:35:05.450793Z",
+            "time_unix_ns": 1796362505450793000, "storage_type": "regular", "files": entries,
+            "bytes": sum(e["size"] for e in entries)}
+
+
+def make_checkpoint(ckpt, files, ident=ID1):
+    """A checkpoint ident in ckpt holding files [(target path, bytes)]."""
+    ckpt.mkdir(mode=0o755, exist_ok=True)
+    os.chmod(ckpt, 0o755)
+    d = ckpt / ident
+    d.mkdir(mode=0o755)
+    entries = []
+    for i, (path, data) in enumerate(files):
+        copy = f"{i}-{Path(path).name}"
+        (d / copy).write_bytes(data)
+        entries.append({"path": str(path), "copy": copy, "size": len(data),
+                        "crc32c": crc32c(data), "method": "copy"})
+    (d / "manifest.json").write_text(json.dumps(manifest_doc(ident, entries),
+                                                separators=(",", ":")) + "\n")
+    return d
+
+
+def tool(*args, stdout=subprocess.PIPE):
+    return subprocess.run([str(TOOL), *map(str, args)], stdout=stdout, stderr=subprocess.PIPE,
+                          text=True, timeout=60)
+
+
+def one_line(r):
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"rc={r.returncode}, want one line on stderr:\n{r.stderr}"
+    assert lines[0].startswith("xdcheckpoint: "), lines[0]
+    return lines[0]
+
+
+def nobody():
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def chown_tree(top, uid, gid):
+    for root, dirs, files in os.walk(top):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+    os.lchown(top, uid, gid)
+
+
+# --- the command line and its output -----------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["restore", "{ck}", ID1, "--forc"],
+    ["restore", "{ck}"],
+    ["list", "{ck}", "extra"],
+    ["verify", "{ck}", ID1, ID2],
+    ["lst", "{ck}"],
+    ["list"],
+])
+def test_bad_command_lines_say_one_line(tmp_path, args):
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(tmp_path / "f.dat", DATA)])
+    r = tool(*[a.replace("{ck}", str(ckpt)) for a in args])
+    assert r.returncode == 2, r.stdout + r.stderr
+    line = one_line(r)
+    assert "allowed:" in line, line
+    assert not (tmp_path / "f.dat").exists()
+
+
+def test_help_prints_usage(tmp_path):
+    for flag in ["--help", "-h"]:
+        r = tool(flag)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+        assert "xdcheckpoint list DIR" in r.stdout and "restore DIR ID" in r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["list", "verify"])
+def test_a_failed_write_to_stdout_fails(tmp_path, cmd):
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(tmp_path / "f.dat", DATA)])
+    with open("/dev/full", "w") as full:  # only ever as stdout
+        r = tool(cmd, ckpt, stdout=full)
+    assert r.returncode == 1, r.stderr
+    line = one_line(r)
+    assert "standard output" in line, line
