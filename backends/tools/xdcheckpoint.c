@@ -2,7 +2,8 @@
  * layer writes (enable_checkpoints; backends/layers/checkpoint.c).
  *
  *   xdcheckpoint list DIR                one line per checkpoint, oldest first:
- *                                        ID TIME FILES BYTES
+ *                                        ID TIME FILES BYTES ("ID damaged - -"
+ *                                        for one whose manifest is unreadable)
  *   xdcheckpoint verify DIR [ID]         recompute each copy's crc32c against
  *                                        the manifest (every checkpoint, or ID)
  *   xdcheckpoint restore DIR ID [--force]
@@ -10,6 +11,10 @@
  *                                        atomically (temp file + rename); an
  *                                        existing file is replaced only with
  *                                        --force
+ *
+ * Every name in DIR shaped like an id is a checkpoint, so a damaged one is
+ * named, never skipped; dot-names (the layer's .tmp- and .del- directories)
+ * and other names are not checkpoints.
  *
  * Exit status: 0 ok, 1 failure (one line on stderr naming what; standard
  * output that cannot be written is one), 2 bad usage (one line).
@@ -77,56 +82,94 @@ struct ckpt {
     const cJSON *files;
 };
 
-static char *read_manifest(int fd, const char *where)
+/* A checkpoint that cannot be read: one line naming the file and why. */
+static int __attribute__((format(printf, 4, 5)))
+damaged(const struct ckpt *c, const char *file, int err, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "xdcheckpoint: %s/%s%s%s: ", esc(c->dir), c->id, file ? "/" : "", file ? file : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s%s; the checkpoint is damaged\n", err ? ": " : "", err ? strerror(err) : "");
+    return 1;
+}
+
+/* The manifest's bytes, NUL-terminated, *len of them; NULL with one line
+ * when it cannot be read. O_NONBLOCK: a FIFO planted there must not hang. */
+static char *read_manifest(const struct ckpt *c, size_t *len)
 {
     struct stat st;
     char *text = NULL;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > MANIFEST_MAX ||
-        !(text = calloc(1, (size_t)st.st_size + 1))) {
-        fprintf(stderr, "xdcheckpoint: %s: cannot read it\n", where);
-        return NULL;
-    }
-    for (off_t got = 0; got < st.st_size;) {
+    int fd = openat(c->fd, XD_CKPT_MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        damaged(c, XD_CKPT_MANIFEST, errno, "cannot open it");
+    else if (fstat(fd, &st))
+        damaged(c, XD_CKPT_MANIFEST, errno, "cannot examine it");
+    else if (!S_ISREG(st.st_mode))
+        damaged(c, XD_CKPT_MANIFEST, 0, "not a regular file");
+    else if (!st.st_size)
+        damaged(c, XD_CKPT_MANIFEST, 0, "empty");
+    else if (st.st_size > MANIFEST_MAX)
+        damaged(c, XD_CKPT_MANIFEST, 0, "%lld bytes, more than a manifest's %u",
+                (long long)st.st_size, MANIFEST_MAX);
+    else if (!(text = calloc(1, (size_t)st.st_size + 1)))
+        damaged(c, XD_CKPT_MANIFEST, ENOMEM, "cannot read it");
+    for (off_t got = 0; text && got < st.st_size;) {
         ssize_t n = pread(fd, text + got, (size_t)(st.st_size - got), got);
         if (n <= 0 && !(n < 0 && errno == EINTR)) {
-            fprintf(stderr, "xdcheckpoint: %s: cannot read it: %s\n", where,
-                    n ? strerror(errno) : "shorter than its size");
+            damaged(c, XD_CKPT_MANIFEST, n ? errno : 0, "cannot read it%s",
+                    n ? "" : ": shorter than its size");
             free(text);
-            return NULL;
+            text = NULL;
         }
         got += n > 0 ? n : 0;
+        *len = (size_t)got;
     }
+    if (fd >= 0)
+        close(fd);
     return text;
 }
 
-/* Open DIR/ID and parse its manifest. 0, or 1 with one line on stderr. */
-static int ckpt_load(int dirfd, const char *dir, const char *id, struct ckpt *c)
+/* Parse the manifest: JSON (no checksum covers its bytes, so white space is
+ * free) of our format with a files array. 0, or 1 with one line. */
+static int parse_manifest(struct ckpt *c, const char *text, size_t len)
 {
-    char where[PATH_MAX + 64];
-    *c = (struct ckpt){.dir = dir, .id = id, .fd = -1};
-    snprintf(where, sizeof(where), "%s/%s/%s", dir, id, XD_CKPT_MANIFEST);
-    if (!xd_ckpt_is_ours(dirfd, id)) {
-        fprintf(stderr, "xdcheckpoint: %s: no checkpoint %s there; `xdcheckpoint list %s` names them\n",
-                dir, id, dir);
-        return 1;
-    }
-    c->fd = openat(dirfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int mfd = c->fd < 0 ? -1 : openat(c->fd, XD_CKPT_MANIFEST, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    char *text = mfd < 0 ? NULL : read_manifest(mfd, where);
-    if (mfd >= 0)
-        close(mfd);
-    if (mfd < 0)
-        fprintf(stderr, "xdcheckpoint: %s: cannot open it: %s\n", where, strerror(errno));
-    c->root = text ? cJSON_Parse(text) : NULL;
-    free(text);
+    const char *end = NULL;
+    c->root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (!c->root)
+        return damaged(c, XD_CKPT_MANIFEST, 0, "not valid JSON (from byte %zu of %zu)",
+                       end ? (size_t)(end - text) : (size_t)0, len);
     const cJSON *format = cJSON_GetObjectItemCaseSensitive(c->root, "format");
     c->files = cJSON_GetObjectItemCaseSensitive(c->root, "files");
-    if (c->root && cJSON_IsString(format) && !strcmp(format->valuestring, XD_CKPT_FORMAT) &&
-        cJSON_IsArray(c->files))
-        return 0;
-    if (mfd >= 0)
-        fprintf(stderr, "xdcheckpoint: %s: not a manifest of format %s\n", where, XD_CKPT_FORMAT);
-    return 1;
+    if (!cJSON_IsString(format) || strcmp(format->valuestring, XD_CKPT_FORMAT))
+        return damaged(c, XD_CKPT_MANIFEST, 0, "not a manifest of format %s", XD_CKPT_FORMAT);
+    if (!cJSON_IsArray(c->files))
+        return damaged(c, XD_CKPT_MANIFEST, 0, "no \"files\" array");
+    return 0;
+}
+
+/* Open DIR/ID and parse its manifest. 0, or 1 with one line on stderr:
+ * "no checkpoint" only when there is nothing by that name; a directory of
+ * that name that cannot be read is a damaged checkpoint, named as such. */
+static int ckpt_load(int dirfd, const char *dir, const char *id, struct ckpt *c)
+{
+    size_t len = 0;
+    *c = (struct ckpt){.dir = dir, .id = id, .fd = -1};
+    if (xd_ckpt_is_id(id))
+        c->fd = openat(dirfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (c->fd < 0 && (!xd_ckpt_is_id(id) || errno == ENOENT)) {
+        fprintf(stderr, "xdcheckpoint: %s: no checkpoint %s there; allowed: an id `xdcheckpoint list %s` prints\n",
+                esc(dir), esc(id), esc(dir));
+        return 1;
+    }
+    if (c->fd < 0)
+        return damaged(c, NULL, errno == ELOOP || errno == ENOTDIR ? 0 : errno,
+                       "%s", errno == ELOOP || errno == ENOTDIR ? "not a directory" : "cannot open it");
+    char *text = read_manifest(c, &len);
+    int rc = text ? parse_manifest(c, text, len) : 1;
+    free(text);
+    return rc;
 }
 
 static void ckpt_free(struct ckpt *c)
@@ -157,9 +200,8 @@ static int entry_of(const struct ckpt *c, const cJSON *f, const char **copy, con
     double s = num_of(f, "size"), k = num_of(f, "crc32c");
     if (!*copy || !*path || (*path)[0] != '/' || strchr(*copy, '/') || s < 0 || k < 0 ||
         k > 4294967295.0) {
-        fprintf(stderr, "xdcheckpoint: %s/%s/%s: a file entry lacks path, copy, size or crc32c\n",
-                c->dir, c->id, XD_CKPT_MANIFEST);
-        return 1;
+        return damaged(c, XD_CKPT_MANIFEST, 0,
+                       "a file entry lacks an absolute path, a copy name, a size or a crc32c");
     }
     *size = (uint64_t)s;
     *crc = (uint32_t)k;
@@ -173,7 +215,9 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The ids in DIR, oldest first (NULL and *n 0 when none). */
+/* The names in DIR shaped like an id, oldest first (NULL and *n 0 when
+ * none): a damaged checkpoint is listed too, to be named. Dot-names (the
+ * layer's .tmp- and .del- directories) and other names are no checkpoints. */
 static char **ids_in(int dirfd, size_t *n)
 {
     int fd = dup(dirfd);
@@ -182,7 +226,7 @@ static char **ids_in(int dirfd, size_t *n)
     size_t cap = 0;
     *n = 0;
     for (struct dirent *e; d && (e = readdir(d));) {
-        if (!xd_ckpt_is_ours(dirfd, e->d_name))
+        if (!xd_ckpt_is_id(e->d_name))
             continue;
         if (*n == cap && !(ids = realloc(ids, (cap = cap ? cap * 2 : 16) * sizeof(*ids)))) {
             fprintf(stderr, "xdcheckpoint: out of memory\n");
@@ -197,6 +241,8 @@ static char **ids_in(int dirfd, size_t *n)
     return ids;
 }
 
+/* A damaged checkpoint is listed as "ID damaged - -" (its reason on
+ * stderr) and makes the exit status 1. */
 static int cmd_list(int dirfd, const char *dir)
 {
     size_t n;
@@ -204,11 +250,14 @@ static int cmd_list(int dirfd, const char *dir)
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         struct ckpt c;
-        if (ckpt_load(dirfd, dir, ids[i], &c))
+        fflush(stdout); /* the rows and the reasons in order on a terminal */
+        if (ckpt_load(dirfd, dir, ids[i], &c)) {
+            printf("%s damaged - -\n", ids[i]);
             rc = 1;
-        else
-            printf("%s %s %d %.0f\n", ids[i], str_of(c.root, "time") ? str_of(c.root, "time") : "?",
+        } else {
+            printf("%s %s %d %.0f\n", ids[i], str_of(c.root, "time") ? esc(str_of(c.root, "time")) : "?",
                    cJSON_GetArraySize(c.files), num_of(c.root, "bytes"));
+        }
         ckpt_free(&c);
         free(ids[i]);
     }
@@ -265,6 +314,8 @@ static int cmd_verify(int dirfd, const char *dir, const char *id)
     size_t n;
     char **ids = ids_in(dirfd, &n);
     int rc = 0;
+    if (!n)
+        printf("%s: no checkpoints there\n", esc(dir));
     for (size_t i = 0; i < n; i++) {
         rc |= verify_one(dirfd, dir, ids[i]);
         free(ids[i]);

@@ -96,6 +96,100 @@ def chown_tree(top, uid, gid):
     os.lchown(top, uid, gid)
 
 
+# --- damaged checkpoints are named, never skipped --------------------------------
+
+DAMAGE = {
+    "missing": None,
+    "empty": b"",
+    "random": bytes(range(256)) * 4,
+    "directory": "dir",
+    "truncated": b'{"format":',
+    "no-files": b'{"format":"xdevice-checkpoint-1","id":"x"}\n',
+    "other-format": b'{"format":"xdevice-checkpoint-9","files":[]}\n',
+}
+
+
+def damage(d, how):
+    m = d / "manifest.json"
+    m.unlink()
+    content = DAMAGE[how]
+    if content == "dir":
+        m.mkdir()
+    elif content is not None:
+        m.write_bytes(content)
+    return m
+
+
+@pytest.mark.parametrize("how", list(DAMAGE))
+def test_a_damaged_checkpoint_is_named_by_list_and_verify(tmp_path, how):
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(tmp_path / "f.dat", DATA)], ident=ID1)
+    bad = make_checkpoint(ckpt, [(tmp_path / "f.dat", DATA)], ident=ID2)
+    manifest = damage(bad, how)
+    # what is not a checkpoint stays ignored: the layer's own leftovers, other names
+    (ckpt / f".tmp-{ID2}-4242").mkdir()
+    (ckpt / "notes").mkdir()
+    (ckpt / "README").write_text("x")
+
+    r = tool("verify", ckpt)
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = one_line(r)
+    assert str(manifest) in line and "damaged" in line, line
+    assert r.stdout.split() == [ID1, "ok", "1", "files"], r.stdout
+
+    r = tool("verify", ckpt, ID2)
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = one_line(r)
+    assert str(manifest) in line and "no checkpoint" not in line, line
+
+    r = tool("list", ckpt)
+    assert r.returncode == 1, r.stdout + r.stderr
+    rows = [ln.split() for ln in r.stdout.splitlines()]
+    assert [row[0] for row in rows] == [ID1, ID2], r.stdout
+    assert rows[1][1] == "damaged" and rows[0][1] != "damaged", r.stdout
+    assert str(manifest) in one_line(r)
+
+    r = tool("restore", ckpt, ID2)
+    assert r.returncode == 1 and str(manifest) in one_line(r)
+    assert not (tmp_path / "f.dat").exists()
+
+
+def test_a_manifest_with_other_spacing_is_read(tmp_path):
+    """The manifest is read as JSON (no checksum covers its bytes), so the
+    same document with other white space is the same checkpoint."""
+    ckpt = tmp_path / "ck"
+    d = make_checkpoint(ckpt, [(tmp_path / "f.dat", DATA)])
+    m = d / "manifest.json"
+    m.write_text(json.dumps(json.loads(m.read_text()), indent=2) + "\n")
+    r = tool("list", ckpt)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [ID1, "2026-12-04T05:35:05.450793Z", "1", str(len(DATA))]
+    r = tool("verify", ckpt)
+    assert r.returncode == 0 and r.stdout.split() == [ID1, "ok", "1", "files"], r.stderr
+    assert tool("restore", ckpt, ID1).returncode == 0
+    assert (tmp_path / "f.dat").read_bytes() == DATA
+
+
+def test_an_id_named_file_is_a_damaged_checkpoint(tmp_path):
+    ckpt = tmp_path / "ck"
+    ckpt.mkdir()
+    (ckpt / ID1).write_text("not a directory")
+    r = tool("verify", ckpt)
+    assert r.returncode == 1 and str(ckpt / ID1) in one_line(r), r.stderr
+
+
+def test_verify_says_when_there_are_no_checkpoints(tmp_path):
+    ckpt = tmp_path / "ck"
+    ckpt.mkdir()
+    (ckpt / f".tmp-{ID1}-4242").mkdir()
+    r = tool("verify", ckpt)
+    assert r.returncode == 0, r.stderr
+    assert "no checkpoints" in r.stdout and str(ckpt) in r.stdout, r.stdout
+    assert r.stderr == ""
+    r = tool("list", ckpt)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+
+
 # --- the command line and its output -----------------------------------------------
 
 
