@@ -16,6 +16,9 @@
  * named, never skipped; dot-names (the layer's .tmp- and .del- directories)
  * and other names are not checkpoints.
  *
+ * restore takes orders only from a checkpoint the checkpoint layer could
+ * have made (see "trust" below), and refuses a manifest naming a file twice.
+ *
  * Exit status: 0 ok, 1 failure (one line on stderr naming what; standard
  * output that cannot be written is one), 2 bad usage (one line).
  * A restore verifies the checkpoint first and checks every target before it
@@ -74,10 +77,83 @@ static int stdout_done(int rc)
     return rc ? rc : 1;
 }
 
+/* --- trust ------------------------------------------------------------------
+ * A manifest decides which paths a restore creates or replaces, as root
+ * too, so a restore takes orders only from what the checkpoint layer would
+ * have made (ckpt_open_dir): a checkpoint directory reached without a
+ * symlink, in a parent and holding checkpoints that, like it, pass the rule
+ * of xd_dir_check. list and verify only read, and read any directory. */
+
+#define TRUST_ALLOWED "allowed: what the checkpoint layer makes: no symbolic link, owned by you or root, not writable by others (a directory may be, with the sticky bit)"
+
+/* Whether the open fd (named label in messages) may give a restore orders:
+ * owned by us or root, not writable by others unless a sticky directory.
+ * 0, or 1 with one line. */
+static int trusted(int fd, const char *label)
+{
+    struct stat st;
+    if (fstat(fd, &st)) {
+        fprintf(stderr, "xdcheckpoint: %s: cannot examine it: %s\n", label, strerror(errno));
+        return 1;
+    }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        fprintf(stderr, "xdcheckpoint: %s: belongs to uid %u, not to you (uid %u) or root, and would decide which files restore writes; " TRUST_ALLOWED "\n",
+                label, (unsigned)st.st_uid, (unsigned)geteuid());
+        return 1;
+    }
+    if ((st.st_mode & S_IWOTH) && !(S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX))) {
+        fprintf(stderr, "xdcheckpoint: %s: writable by others (mode %04o)%s, so anyone could decide which files restore writes; " TRUST_ALLOWED "\n",
+                label, (unsigned)(st.st_mode & 07777),
+                S_ISDIR(st.st_mode) ? " without the sticky bit" : "");
+        return 1;
+    }
+    return 0;
+}
+
+/* DIR for a restore, opened as the checkpoint layer opens
+ * checkpoint_directory: through its checked parent, never through a
+ * symlink, and checked itself. Its fd, or -1 with one line. */
+static int open_trusted_dir(const char *dir)
+{
+    char parent[PATH_MAX], name[NAME_MAX + 1], label[PATH_MAX + 64];
+    struct stat st;
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    const char *slash = memrchr(dir, '/', len), *base = slash ? slash + 1 : dir;
+    size_t plen = !slash ? 0 : slash == dir ? 1 : (size_t)(slash - dir), blen = len - (size_t)(base - dir);
+    if (plen >= sizeof(parent) || blen > NAME_MAX) {
+        fprintf(stderr, "xdcheckpoint: %s: %s\n", esc(dir), strerror(ENAMETOOLONG));
+        return -1;
+    }
+    snprintf(parent, sizeof(parent), "%.*s", (int)(plen ? plen : 1), plen ? dir : ".");
+    snprintf(name, sizeof(name), "%.*s", (int)(blen ? blen : 1), blen ? base : ".");
+    int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
+    snprintf(label, sizeof(label), "%s: its directory %s", esc(dir), esc(parent));
+    if (pfd < 0)
+        fprintf(stderr, "xdcheckpoint: %s: cannot open it: %s\n", label, strerror(errno));
+    else if (!trusted(pfd, label) &&
+             (fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        int e = errno;
+        bool link = !fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode);
+        fprintf(stderr, link ? "xdcheckpoint: %s: a symbolic link, never followed (the checkpoint layer never follows one); " TRUST_ALLOWED "\n"
+                             : "xdcheckpoint: %s: cannot open the directory: %s\n",
+                esc(dir), strerror(e));
+    }
+    if (pfd >= 0)
+        close(pfd);
+    if (fd >= 0 && trusted(fd, esc(dir))) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
 /* One checkpoint: its directory, manifest and the manifest's files. */
 struct ckpt {
     const char *dir, *id;
     int fd; /* DIR/ID */
+    bool trust; /* a restore: DIR/ID and its manifest must pass trusted() */
     cJSON *root;
     const cJSON *files;
 };
@@ -95,10 +171,17 @@ damaged(const struct ckpt *c, const char *file, int err, const char *fmt, ...)
     return 1;
 }
 
+static const char *manifest_label(const struct ckpt *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s/%s", esc(c->dir), c->id, XD_CKPT_MANIFEST);
+    return buf;
+}
+
 /* The manifest's bytes, NUL-terminated, *len of them; NULL with one line
  * when it cannot be read. O_NONBLOCK: a FIFO planted there must not hang. */
 static char *read_manifest(const struct ckpt *c, size_t *len)
 {
+    char label[PATH_MAX + 64];
     struct stat st;
     char *text = NULL;
     int fd = openat(c->fd, XD_CKPT_MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -108,6 +191,8 @@ static char *read_manifest(const struct ckpt *c, size_t *len)
         damaged(c, XD_CKPT_MANIFEST, errno, "cannot examine it");
     else if (!S_ISREG(st.st_mode))
         damaged(c, XD_CKPT_MANIFEST, 0, "not a regular file");
+    else if (c->trust && trusted(fd, manifest_label(c, label, sizeof(label))))
+        ;
     else if (!st.st_size)
         damaged(c, XD_CKPT_MANIFEST, 0, "empty");
     else if (st.st_size > MANIFEST_MAX)
@@ -152,10 +237,11 @@ static int parse_manifest(struct ckpt *c, const char *text, size_t len)
 /* Open DIR/ID and parse its manifest. 0, or 1 with one line on stderr:
  * "no checkpoint" only when there is nothing by that name; a directory of
  * that name that cannot be read is a damaged checkpoint, named as such. */
-static int ckpt_load(int dirfd, const char *dir, const char *id, struct ckpt *c)
+static int ckpt_load(int dirfd, const char *dir, const char *id, bool trust, struct ckpt *c)
 {
+    char label[PATH_MAX + 64];
     size_t len = 0;
-    *c = (struct ckpt){.dir = dir, .id = id, .fd = -1};
+    *c = (struct ckpt){.dir = dir, .id = id, .fd = -1, .trust = trust};
     if (xd_ckpt_is_id(id))
         c->fd = openat(dirfd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (c->fd < 0 && (!xd_ckpt_is_id(id) || errno == ENOENT)) {
@@ -166,6 +252,9 @@ static int ckpt_load(int dirfd, const char *dir, const char *id, struct ckpt *c)
     if (c->fd < 0)
         return damaged(c, NULL, errno == ELOOP || errno == ENOTDIR ? 0 : errno,
                        "%s", errno == ELOOP || errno == ENOTDIR ? "not a directory" : "cannot open it");
+    snprintf(label, sizeof(label), "%s/%s", esc(dir), id);
+    if (trust && trusted(c->fd, label))
+        return 1;
     char *text = read_manifest(c, &len);
     int rc = text ? parse_manifest(c, text, len) : 1;
     free(text);
@@ -251,7 +340,7 @@ static int cmd_list(int dirfd, const char *dir)
     for (size_t i = 0; i < n; i++) {
         struct ckpt c;
         fflush(stdout); /* the rows and the reasons in order on a terminal */
-        if (ckpt_load(dirfd, dir, ids[i], &c)) {
+        if (ckpt_load(dirfd, dir, ids[i], false, &c)) {
             printf("%s damaged - -\n", ids[i]);
             rc = 1;
         } else {
@@ -300,7 +389,7 @@ static int ckpt_verify(const struct ckpt *c)
 static int verify_one(int dirfd, const char *dir, const char *id)
 {
     struct ckpt c;
-    int rc = ckpt_load(dirfd, dir, id, &c) || ckpt_verify(&c);
+    int rc = ckpt_load(dirfd, dir, id, false, &c) || ckpt_verify(&c);
     if (!rc)
         printf("%s ok %d files\n", id, cJSON_GetArraySize(c.files));
     ckpt_free(&c);
@@ -349,22 +438,39 @@ static int64_t restore_fill(int fd, void *arg, const char **step)
     return (int64_t)cp.size;
 }
 
-static int restore_file(const struct ckpt *c, const char *copy, const char *path, uint64_t size,
-                        uint32_t crc)
+/* One file of a restore: its manifest entry, and its directory. */
+struct target {
+    const char *copy, *path, *base;
+    uint64_t size;
+    uint32_t crc;
+    dev_t dev; /* its directory's, to find a file named twice */
+    ino_t ino;
+};
+
+/* The directory a target goes in, for *at calls; *base is its name there.
+ * Its fd, or -1 with one line. */
+static int target_dir_open(const char *path, const char **base)
+{
+    char err[XD_ERRLEN];
+    int fd = xd_dir_open_for(path, path, false, base, err, sizeof(err));
+    if (fd < 0)
+        fprintf(stderr, "xdcheckpoint: %s\n", err);
+    return fd;
+}
+
+static int restore_file(const struct ckpt *c, const struct target *t)
 {
     char err[XD_ERRLEN];
     const char *base;
     struct stat st;
-    struct restore_src src = {.size = size, .crc = crc};
-    int dirfd = xd_dir_open_for(path, path, false, &base, err, sizeof(err)), rc = 0;
-    if (dirfd < 0) {
-        fprintf(stderr, "xdcheckpoint: %s\n", err);
+    struct restore_src src = {.size = t->size, .crc = t->crc};
+    int dirfd = target_dir_open(t->path, &base), rc = 0;
+    if (dirfd < 0)
         return 1;
-    }
-    if ((src.fd = openat(c->fd, copy, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+    if ((src.fd = openat(c->fd, t->copy, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
         fstat(src.fd, &st)) {
-        fprintf(stderr, "xdcheckpoint: %s/%s/%s: cannot open it: %s\n", c->dir, c->id, copy,
-                strerror(errno));
+        fprintf(stderr, "xdcheckpoint: %s/%s/%s: cannot open it: %s\n", esc(c->dir), c->id,
+                esc(t->copy), strerror(errno));
         rc = 1;
     }
     /* the file's own mode when it is there, else the copy's */
@@ -372,53 +478,89 @@ static int restore_file(const struct ckpt *c, const char *copy, const char *path
     mode_t mode = st.st_mode & 07777;
     if (!fstatat(dirfd, base, &old, AT_SYMLINK_NOFOLLOW) && S_ISREG(old.st_mode))
         mode = old.st_mode & 07777;
-    if (!rc && xd_write_file_atomic_with(dirfd, base, mode, restore_fill, &src, path, err,
+    if (!rc && xd_write_file_atomic_with(dirfd, base, mode, restore_fill, &src, esc(t->path), err,
                                          sizeof(err)) < 0) {
         fprintf(stderr, "xdcheckpoint: %s\n", err);
         rc = 1;
     }
     if (!rc)
-        printf("restored %s (%llu bytes)\n", path, (unsigned long long)size);
+        printf("restored %s (%llu bytes)\n", esc(t->path), (unsigned long long)t->size);
     if (src.fd >= 0)
         close(src.fd);
     close(dirfd);
     return rc;
 }
 
-/* Without --force, any file already at a target refuses the whole restore. */
-static int restore_refused(const struct ckpt *c)
+/* Whether target i may be written, given the ones before it: its directory
+ * opens, no earlier entry names the same file (without --force the second
+ * copy would silently replace the first), and what is there is a regular
+ * file, replaced only with --force. 0, or 1 with one line. */
+static int target_check(const struct ckpt *c, struct target *t, int i, bool force)
 {
+    struct stat st;
+    int fd = target_dir_open(t[i].path, &t[i].base), rc = 0;
+    if (fd < 0)
+        return 1;
+    if (fstat(fd, &st))
+        st = (struct stat){0};
+    t[i].dev = st.st_dev;
+    t[i].ino = st.st_ino;
+    for (int j = 0; j < i && !rc; j++) {
+        if (t[j].dev != t[i].dev || t[j].ino != t[i].ino || strcmp(t[j].base, t[i].base))
+            continue;
+        fprintf(stderr, "xdcheckpoint: %s/%s/%s: names one file twice: %s (file %d) and %s (file %d); allowed: a manifest naming each file once\n",
+                esc(c->dir), c->id, XD_CKPT_MANIFEST, esc(t[j].path), j + 1, esc(t[i].path), i + 1);
+        rc = 1;
+    }
+    if (!rc && !fstatat(fd, t[i].base, &st, AT_SYMLINK_NOFOLLOW)) {
+        if (!S_ISREG(st.st_mode)) {
+            fprintf(stderr, "xdcheckpoint: %s: is a %s, never replaced; allowed: a regular file or no file\n",
+                    esc(t[i].path), S_ISLNK(st.st_mode)  ? "symbolic link"
+                                    : S_ISDIR(st.st_mode) ? "directory"
+                                                          : "special file");
+            rc = 1;
+        } else if (!force) {
+            fprintf(stderr, "xdcheckpoint: %s exists; allowed: --force to replace it with checkpoint %s's copy\n",
+                    esc(t[i].path), c->id);
+            rc = 1;
+        }
+    } else if (!rc && errno != ENOENT) {
+        fprintf(stderr, "xdcheckpoint: %s: cannot examine it: %s\n", esc(t[i].path), strerror(errno));
+        rc = 1;
+    }
+    close(fd);
+    return rc;
+}
+
+/* Every target checked before any is written, so a refusal leaves every
+ * file as it was. The entries were checked by ckpt_verify. */
+static int restore_all(const struct ckpt *c, bool force)
+{
+    int n = cJSON_GetArraySize(c->files), i = 0, rc = 0;
+    struct target *t = calloc(n ? (size_t)n : 1, sizeof(*t));
     const cJSON *f;
+    if (!t) {
+        fprintf(stderr, "xdcheckpoint: out of memory\n");
+        return 1;
+    }
     cJSON_ArrayForEach(f, c->files)
     {
-        const char *copy, *path;
-        uint64_t size;
-        uint32_t crc;
-        struct stat st;
-        if (!entry_of(c, f, &copy, &path, &size, &crc) && !lstat(path, &st)) {
-            fprintf(stderr, "xdcheckpoint: %s exists; allowed: --force to replace it with checkpoint %s's copy\n",
-                    path, c->id);
-            return 1;
-        }
+        struct target *e = &t[i];
+        rc = entry_of(c, f, &e->copy, &e->path, &e->size, &e->crc) || target_check(c, t, i, force);
+        if (rc)
+            break;
+        i++;
     }
-    return 0;
+    for (i = 0; !rc && i < n; i++)
+        rc = restore_file(c, &t[i]);
+    free(t);
+    return rc;
 }
 
 static int cmd_restore(int dirfd, const char *dir, const char *id, bool force)
 {
     struct ckpt c;
-    int rc = ckpt_load(dirfd, dir, id, &c) || ckpt_verify(&c) || (!force && restore_refused(&c));
-    const cJSON *f;
-    if (!rc) {
-        cJSON_ArrayForEach(f, c.files)
-        {
-            const char *copy, *path;
-            uint64_t size;
-            uint32_t crc;
-            rc |= entry_of(&c, f, &copy, &path, &size, &crc) ||
-                  restore_file(&c, copy, path, size, crc);
-        }
-    }
+    int rc = ckpt_load(dirfd, dir, id, true, &c) || ckpt_verify(&c) || restore_all(&c, force);
     ckpt_free(&c);
     return rc;
 }
@@ -457,17 +599,26 @@ int main(int argc, char **argv)
     }
     if (argc < 2)
         return usage_error("no command");
-    const char *cmd = argv[1], *dir = argv[2], *id = NULL;
+    const char *cmd = argv[1], *id = NULL;
+    char dir[PATH_MAX];
     bool force = false;
     int rc = parse_args(argc, argv, &id, &force);
     if (rc)
         return rc;
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) {
+    /* without its trailing slashes, as the checkpoint layer names it */
+    size_t len = strlen(argv[2]);
+    while (len > 1 && argv[2][len - 1] == '/')
+        len--;
+    if (len >= sizeof(dir))
+        return usage_error("DIR of %zu bytes; a path of at most %d", len, PATH_MAX - 1);
+    snprintf(dir, sizeof(dir), "%.*s", (int)len, argv[2]);
+    bool restore = !strcmp(cmd, "restore");
+    int dirfd = restore ? open_trusted_dir(dir) : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0 && !restore)
         fprintf(stderr, "xdcheckpoint: %s: cannot open the directory: %s\n", esc(dir),
                 strerror(errno));
+    if (dirfd < 0)
         return 1;
-    }
     rc = !strcmp(cmd, "list")     ? cmd_list(dirfd, dir)
          : !strcmp(cmd, "verify") ? cmd_verify(dirfd, dir, id)
                                   : cmd_restore(dirfd, dir, id, force);

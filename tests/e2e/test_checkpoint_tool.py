@@ -96,6 +96,61 @@ def chown_tree(top, uid, gid):
     os.lchown(top, uid, gid)
 
 
+# --- the checkpoint directory must be one the checkpoint layer would accept ---
+
+
+@needs_root
+@pytest.mark.parametrize("how", ["other-owner", "symlink", "world-writable"])
+def test_restore_refuses_an_untrusted_checkpoint_directory(tmp_path, how):
+    target = tmp_path / "data" / "f.dat"
+    target.parent.mkdir()
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(target, DATA)])
+    given = ckpt
+    if how == "other-owner":
+        chown_tree(ckpt, *nobody())
+    elif how == "symlink":
+        given = tmp_path / "ckl"
+        given.symlink_to(ckpt)
+    else:
+        os.chmod(ckpt, 0o777)
+    r = tool("restore", given, ID1)
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = one_line(r)
+    assert str(given) in line and "allowed:" in line, line
+    assert not target.exists(), "an untrusted manifest decided what was written"
+    assert r.stdout == ""
+
+
+@needs_root
+def test_restore_refuses_a_checkpoint_of_another_user_in_a_sticky_directory(tmp_path):
+    """A sticky world-writable directory (like /tmp) is a fine checkpoint
+    directory, but the checkpoints in it must be ours."""
+    target = tmp_path / "data" / "f.dat"
+    target.parent.mkdir()
+    ckpt = tmp_path / "ck"
+    d = make_checkpoint(ckpt, [(target, DATA)])
+    os.chmod(ckpt, 0o1777)
+    chown_tree(d, *nobody())
+    r = tool("restore", ckpt, ID1)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert ID1 in one_line(r)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("second", ["{d}/f.dat", "{d}/./f.dat", "{d}//f.dat"])
+def test_restore_refuses_a_manifest_naming_a_path_twice(tmp_path, second):
+    """Without --force the second copy would silently replace the first."""
+    target = tmp_path / "f.dat"
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(target, DATA), (second.format(d=tmp_path), b"other bytes")])
+    r = tool("restore", ckpt, ID1)
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = one_line(r)
+    assert "f.dat" in line and "twice" in line, line
+    assert not target.exists(), "a refused restore wrote"
+
+
 # --- damaged checkpoints are named, never skipped --------------------------------
 
 DAMAGE = {
