@@ -17,7 +17,9 @@
  * and other names are not checkpoints.
  *
  * restore takes orders only from a checkpoint the checkpoint layer could
- * have made (see "trust" below), and refuses a manifest naming a file twice.
+ * have made (see "trust" below), refuses a manifest naming a file twice,
+ * and never follows a link another user planted on the way to a target
+ * ("where a target goes").
  *
  * Exit status: 0 ok, 1 failure (one line on stderr naming what; standard
  * output that cannot be written is one), 2 bad usage (one line).
@@ -86,10 +88,12 @@ static int stdout_done(int rc)
 
 #define TRUST_ALLOWED "allowed: what the checkpoint layer makes: no symbolic link, owned by you or root, not writable by others (a directory may be, with the sticky bit)"
 
-/* Whether the open fd (named label in messages) may give a restore orders:
+#define CKPT_STAKE "whoever controls it decides which files restore writes"
+
+/* Whether the open fd (named label in messages) passes the trust rule:
  * owned by us or root, not writable by others unless a sticky directory.
- * 0, or 1 with one line. */
-static int trusted(int fd, const char *label)
+ * 0, or 1 with one line saying what is at stake and what is allowed. */
+static int trusted(int fd, const char *label, const char *stake, const char *allowed)
 {
     struct stat st;
     if (fstat(fd, &st)) {
@@ -97,14 +101,14 @@ static int trusted(int fd, const char *label)
         return 1;
     }
     if (st.st_uid != geteuid() && st.st_uid != 0) {
-        fprintf(stderr, "xdcheckpoint: %s: belongs to uid %u, not to you (uid %u) or root, and would decide which files restore writes; " TRUST_ALLOWED "\n",
-                label, (unsigned)st.st_uid, (unsigned)geteuid());
+        fprintf(stderr, "xdcheckpoint: %s: belongs to uid %u, not to you (uid %u) or root; %s; %s\n",
+                label, (unsigned)st.st_uid, (unsigned)geteuid(), stake, allowed);
         return 1;
     }
     if ((st.st_mode & S_IWOTH) && !(S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX))) {
-        fprintf(stderr, "xdcheckpoint: %s: writable by others (mode %04o)%s, so anyone could decide which files restore writes; " TRUST_ALLOWED "\n",
-                label, (unsigned)(st.st_mode & 07777),
-                S_ISDIR(st.st_mode) ? " without the sticky bit" : "");
+        fprintf(stderr, "xdcheckpoint: %s: writable by others (mode %04o)%s; %s; %s\n", label,
+                (unsigned)(st.st_mode & 07777), S_ISDIR(st.st_mode) ? " without the sticky bit" : "",
+                stake, allowed);
         return 1;
     }
     return 0;
@@ -132,7 +136,7 @@ static int open_trusted_dir(const char *dir)
     snprintf(label, sizeof(label), "%s: its directory %s", esc(dir), esc(parent));
     if (pfd < 0)
         fprintf(stderr, "xdcheckpoint: %s: cannot open it: %s\n", label, strerror(errno));
-    else if (!trusted(pfd, label) &&
+    else if (!trusted(pfd, label, CKPT_STAKE, TRUST_ALLOWED) &&
              (fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         int e = errno;
         bool link = !fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode);
@@ -142,7 +146,7 @@ static int open_trusted_dir(const char *dir)
     }
     if (pfd >= 0)
         close(pfd);
-    if (fd >= 0 && trusted(fd, esc(dir))) {
+    if (fd >= 0 && trusted(fd, esc(dir), CKPT_STAKE, TRUST_ALLOWED)) {
         close(fd);
         fd = -1;
     }
@@ -191,7 +195,7 @@ static char *read_manifest(const struct ckpt *c, size_t *len)
         damaged(c, XD_CKPT_MANIFEST, errno, "cannot examine it");
     else if (!S_ISREG(st.st_mode))
         damaged(c, XD_CKPT_MANIFEST, 0, "not a regular file");
-    else if (c->trust && trusted(fd, manifest_label(c, label, sizeof(label))))
+    else if (c->trust && trusted(fd, manifest_label(c, label, sizeof(label)), CKPT_STAKE, TRUST_ALLOWED))
         ;
     else if (!st.st_size)
         damaged(c, XD_CKPT_MANIFEST, 0, "empty");
@@ -253,7 +257,7 @@ static int ckpt_load(int dirfd, const char *dir, const char *id, bool trust, str
         return damaged(c, NULL, errno == ELOOP || errno == ENOTDIR ? 0 : errno,
                        "%s", errno == ELOOP || errno == ENOTDIR ? "not a directory" : "cannot open it");
     snprintf(label, sizeof(label), "%s/%s", esc(dir), id);
-    if (trust && trusted(c->fd, label))
+    if (trust && trusted(c->fd, label, CKPT_STAKE, TRUST_ALLOWED))
         return 1;
     char *text = read_manifest(c, &len);
     int rc = text ? parse_manifest(c, text, len) : 1;
@@ -447,14 +451,121 @@ struct target {
     ino_t ino;
 };
 
+/* --- where a target goes ------------------------------------------------------
+ * A target's directory is reached from / one name at a time with
+ * O_NOFOLLOW, so a link planted in the path cannot send the file elsewhere
+ * (open(2) of the whole path would follow a link another user made in a
+ * directory of theirs, onto a file of root's). A link is followed only when
+ * we or root made it (/data -> /mnt/data is a normal setup): the rule
+ * fs.protected_symlinks applies in sticky directories, here everywhere.
+ * The directory reached must pass the trust rule, since whoever controls it
+ * controls the names in it. */
+
+#define LINKS_MAX 40 /* links followed in one path, as the kernel's MAXSYMLINKS */
+
+struct walk {
+    const char *path; /* the target, for messages */
+    char todo[2 * PATH_MAX]; /* what is left to walk */
+    char done[2 * PATH_MAX]; /* the directories walked, for messages */
+    unsigned links;
+};
+
+static int walk_fail(const struct walk *w, const char *fmt, const char *detail)
+{
+    fprintf(stderr, "xdcheckpoint: %s: ", esc(w->path));
+    fprintf(stderr, fmt, w->done[0] ? esc(w->done) : "/", detail);
+    fputc('\n', stderr);
+    return -1;
+}
+
+/* name in dirfd is a symbolic link: put its target in front of what is left
+ * to walk when we or root made it. The fd to go on from (/ for an absolute
+ * target), or -1 with one line. */
+static int walk_link(struct walk *w, int dirfd, const char *name, const char *rest)
+{
+    char target[PATH_MAX], todo[sizeof(w->todo)], uid[64];
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+        return walk_fail(w, "cannot examine %s: %s", strerror(errno));
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        snprintf(uid, sizeof(uid), "%u", (unsigned)st.st_uid);
+        return walk_fail(w, "%s is a symbolic link of uid %s, never followed: whoever made it could send the file anywhere; allowed: a path whose links are yours or root's", uid);
+    }
+    ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+    if (n < 0 || ++w->links > LINKS_MAX)
+        return walk_fail(w, "cannot follow the link %s: %s", strerror(n < 0 ? errno : ELOOP));
+    target[n] = 0;
+    if (snprintf(todo, sizeof(todo), "%s/%s", target, rest) >= (int)sizeof(todo))
+        return walk_fail(w, "cannot follow the link %s: %s", strerror(ENAMETOOLONG));
+    memcpy(w->todo, todo, sizeof(todo));
+    char *slash = strrchr(w->done, '/');
+    if (target[0] == '/')
+        w->done[0] = 0;
+    else if (slash)
+        *slash = 0; /* relative: from the directory holding the link */
+    int fd = target[0] == '/' ? open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(dirfd);
+    if (fd < 0)
+        walk_fail(w, "cannot open %s: %s", strerror(errno));
+    return fd;
+}
+
+/* One step: the next name of w->todo opened from dirfd, which it closes.
+ * The new fd, or -1 with one line. */
+static int walk_step(struct walk *w, int dirfd)
+{
+    char name[NAME_MAX + 1], rest[sizeof(w->todo)];
+    const char *p = w->todo + strspn(w->todo, "/");
+    size_t len = strcspn(p, "/"), used = strlen(w->done);
+    if (len > NAME_MAX || used + len + 2 > sizeof(w->done)) {
+        close(dirfd);
+        return walk_fail(w, "after %s: %s", strerror(ENAMETOOLONG));
+    }
+    memcpy(name, p, len);
+    name[len] = 0;
+    snprintf(rest, sizeof(rest), "%s", p + len);
+    snprintf(w->done + used, sizeof(w->done) - used, "/%s", name);
+    memmove(w->todo, rest, strlen(rest) + 1);
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    struct stat st;
+    if (fd < 0 && (e == ELOOP || e == ENOTDIR) && !fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
+        S_ISLNK(st.st_mode))
+        fd = walk_link(w, dirfd, name, rest);
+    else if (fd < 0)
+        walk_fail(w, "cannot open the directory %s: %s", strerror(e));
+    close(dirfd);
+    return fd;
+}
+
 /* The directory a target goes in, for *at calls; *base is its name there.
  * Its fd, or -1 with one line. */
 static int target_dir_open(const char *path, const char **base)
 {
-    char err[XD_ERRLEN];
-    int fd = xd_dir_open_for(path, path, false, base, err, sizeof(err));
+    char label[2 * PATH_MAX + 64];
+    struct walk w = {.path = path};
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!slash || !**base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
+        fprintf(stderr, "xdcheckpoint: %s: not a file path; allowed: an absolute path naming a file\n",
+                esc(path));
+        return -1;
+    }
+    if ((size_t)(slash - path) >= sizeof(w.todo)) {
+        fprintf(stderr, "xdcheckpoint: %s: %s\n", esc(path), strerror(ENAMETOOLONG));
+        return -1;
+    }
+    memcpy(w.todo, path, (size_t)(slash - path));
+    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        fprintf(stderr, "xdcheckpoint: %s\n", err);
+        walk_fail(&w, "cannot open %s: %s", strerror(errno));
+    while (fd >= 0 && w.todo[strspn(w.todo, "/")])
+        fd = walk_step(&w, fd);
+    snprintf(label, sizeof(label), "%s: its directory %s", esc(path), w.done[0] ? esc(w.done) : "/");
+    if (fd >= 0 && trusted(fd, label, "whoever controls it could swap the restored file for a link",
+                           "allowed: a directory you or root own, not writable by others unless sticky")) {
+        close(fd);
+        fd = -1;
+    }
     return fd;
 }
 

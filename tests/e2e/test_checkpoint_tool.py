@@ -151,6 +151,57 @@ def test_restore_refuses_a_manifest_naming_a_path_twice(tmp_path, second):
     assert not target.exists(), "a refused restore wrote"
 
 
+# --- targets: never through a link someone else planted ------------------------
+
+
+@needs_root
+def test_restore_never_follows_a_link_planted_by_another_user(tmp_path):
+    uid, gid = nobody()
+    rootonly = tmp_path / "rootonly"
+    rootonly.mkdir(mode=0o700)
+    victim = rootonly / "f.dat"
+    victim.write_bytes(b"root's own bytes")
+    userdir = tmp_path / "userdir"
+    userdir.mkdir(mode=0o755)
+    (userdir / "d").symlink_to(rootonly)
+    chown_tree(userdir, uid, gid)
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(userdir / "d" / "f.dat", DATA)])
+    r = tool("restore", ckpt, ID1, "--force")
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = one_line(r)
+    assert str(userdir / "d") in line and "link" in line, line
+    assert victim.read_bytes() == b"root's own bytes"
+    assert sorted(p.name for p in rootonly.iterdir()) == ["f.dat"], "temp file left"
+
+
+@needs_root
+def test_restore_refuses_a_directory_another_user_controls(tmp_path):
+    uid, gid = nobody()
+    userdir = tmp_path / "userdir"
+    userdir.mkdir(mode=0o755)
+    os.chown(userdir, uid, gid)
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(userdir / "f.dat", DATA)])
+    r = tool("restore", ckpt, ID1)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert str(userdir) in one_line(r)
+    assert not list(userdir.iterdir())
+
+
+def test_restore_follows_a_link_of_our_own(tmp_path):
+    """Links we (or root) made are followed: a path through /data -> /mnt/data
+    is a normal setup."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(tmp_path / "link" / "f.dat", DATA)])
+    r = tool("restore", ckpt, ID1)
+    assert r.returncode == 0, r.stderr
+    assert (real / "f.dat").read_bytes() == DATA
+
+
 # --- damaged checkpoints are named, never skipped --------------------------------
 
 DAMAGE = {
