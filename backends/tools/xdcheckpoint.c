@@ -423,7 +423,23 @@ struct restore_src {
     int fd;
     uint64_t size;
     uint32_t crc;
+    const struct stat *old; /* the file replaced, or NULL */
 };
+
+/* A replaced file keeps its owner and group, as it keeps its mode: the
+ * temp file is ours until now. fchown may clear set-id bits, so the mode
+ * is set again after it. 0 or -errno. */
+static int restore_owner(int fd, const struct stat *old, const char **step)
+{
+    struct stat st;
+    *step = "give it the owner and group of the file it replaces";
+    if (fstat(fd, &st))
+        return -errno;
+    if ((st.st_uid != old->st_uid || st.st_gid != old->st_gid) &&
+        (fchown(fd, old->st_uid, old->st_gid) || fchmod(fd, old->st_mode & 07777)))
+        return -errno;
+    return 0;
+}
 
 /* The fill of xd_write_file_atomic_with: the copy into the temp file, which
  * must still match the manifest (it was verified a moment ago). */
@@ -431,8 +447,11 @@ static int64_t restore_fill(int fd, void *arg, const char **step)
 {
     const struct restore_src *src = arg;
     struct xd_ckpt_copy cp;
+    int rc = src->old ? restore_owner(fd, src->old, step) : 0;
+    if (rc)
+        return rc;
     *step = "copy the checkpoint's data";
-    int rc = xd_ckpt_copy_fd(src->fd, fd, true, &cp);
+    rc = xd_ckpt_copy_fd(src->fd, fd, true, &cp);
     if (rc)
         return rc;
     if (cp.size != src->size || cp.crc != src->crc) {
@@ -584,11 +603,13 @@ static int restore_file(const struct ckpt *c, const struct target *t)
                 esc(t->copy), strerror(errno));
         rc = 1;
     }
-    /* the file's own mode when it is there, else the copy's */
+    /* the file's own mode, owner and group when it is there, else the copy's mode */
     struct stat old;
     mode_t mode = st.st_mode & 07777;
-    if (!fstatat(dirfd, base, &old, AT_SYMLINK_NOFOLLOW) && S_ISREG(old.st_mode))
+    if (!fstatat(dirfd, base, &old, AT_SYMLINK_NOFOLLOW) && S_ISREG(old.st_mode)) {
         mode = old.st_mode & 07777;
+        src.old = &old;
+    }
     if (!rc && xd_write_file_atomic_with(dirfd, base, mode, restore_fill, &src, esc(t->path), err,
                                          sizeof(err)) < 0) {
         fprintf(stderr, "xdcheckpoint: %s\n", err);

@@ -202,6 +202,22 @@ def test_restore_follows_a_link_of_our_own(tmp_path):
     assert (real / "f.dat").read_bytes() == DATA
 
 
+@needs_root
+def test_restore_keeps_the_owner_group_and_mode_of_a_replaced_file(tmp_path):
+    uid, gid = nobody()
+    target = tmp_path / "f.dat"
+    target.write_bytes(b"newer bytes")
+    os.chown(target, uid, gid)
+    os.chmod(target, 0o600)
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(target, DATA)])
+    r = tool("restore", ckpt, ID1, "--force")
+    assert r.returncode == 0, r.stderr
+    st = target.stat()
+    assert target.read_bytes() == DATA
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o600)
+
+
 # --- damaged checkpoints are named, never skipped --------------------------------
 
 DAMAGE = {
