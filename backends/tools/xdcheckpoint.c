@@ -360,6 +360,28 @@ static int cmd_list(int dirfd, const char *dir)
 
 /* --- verify --------------------------------------------------------------- */
 
+/* A copy in the checkpoint, read-only: a regular file, never through a link;
+ * O_NONBLOCK so that a FIFO planted in its place cannot hang us. The fd, or
+ * -errno (-EINVAL for anything but a regular file). */
+static int open_copy(const struct ckpt *c, const char *copy)
+{
+    struct stat st;
+    int fd = openat(c->fd, copy, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        int rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static const char *copy_error(int rc)
+{
+    return rc == -EINVAL ? "not a regular file" : rc == -ELOOP ? "a symbolic link" : strerror(-rc);
+}
+
 /* Every copy of c against its manifest; 0, or 1 with a line per bad copy. */
 static int ckpt_verify(const struct ckpt *c)
 {
@@ -374,16 +396,16 @@ static int ckpt_verify(const struct ckpt *c)
             bad = 1;
             continue;
         }
-        int fd = openat(c->fd, copy, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        int rc = fd < 0 ? -errno : xd_ckpt_crc_fd(fd, &got, &got_size);
+        int fd = open_copy(c, copy);
+        int rc = fd < 0 ? fd : xd_ckpt_crc_fd(fd, &got, &got_size);
         if (fd >= 0)
             close(fd);
         if (rc)
-            fprintf(stderr, "xdcheckpoint: %s/%s/%s: cannot read it: %s\n", c->dir, c->id, copy,
-                    strerror(-rc));
+            fprintf(stderr, "xdcheckpoint: %s/%s/%s: cannot read it: %s; the copy is damaged\n",
+                    esc(c->dir), c->id, esc(copy), copy_error(rc));
         else if (got_size != size || got != crc)
             fprintf(stderr, "xdcheckpoint: %s/%s/%s: %llu bytes with crc32c %08x, the manifest says %llu bytes with %08x: the copy is damaged\n",
-                    c->dir, c->id, copy, (unsigned long long)got_size, got,
+                    esc(c->dir), c->id, esc(copy), (unsigned long long)got_size, got,
                     (unsigned long long)size, crc);
         bad |= rc || got_size != size || got != crc;
     }
@@ -592,15 +614,14 @@ static int restore_file(const struct ckpt *c, const struct target *t)
 {
     char err[XD_ERRLEN];
     const char *base;
-    struct stat st;
+    struct stat st = {0};
     struct restore_src src = {.size = t->size, .crc = t->crc};
     int dirfd = target_dir_open(t->path, &base), rc = 0;
     if (dirfd < 0)
         return 1;
-    if ((src.fd = openat(c->fd, t->copy, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-        fstat(src.fd, &st)) {
+    if ((src.fd = open_copy(c, t->copy)) < 0 || fstat(src.fd, &st)) {
         fprintf(stderr, "xdcheckpoint: %s/%s/%s: cannot open it: %s\n", esc(c->dir), c->id,
-                esc(t->copy), strerror(errno));
+                esc(t->copy), copy_error(src.fd < 0 ? src.fd : -errno));
         rc = 1;
     }
     /* the file's own mode, owner and group when it is there, else the copy's mode */

@@ -276,6 +276,25 @@ def test_a_damaged_checkpoint_is_named_by_list_and_verify(tmp_path, how):
     assert not (tmp_path / "f.dat").exists()
 
 
+@pytest.mark.parametrize("what", ["fifo", "symlink"])
+def test_a_copy_that_is_no_regular_file_is_damaged_and_never_waited_on(tmp_path, what):
+    ckpt = tmp_path / "ck"
+    d = make_checkpoint(ckpt, [(tmp_path / "f.dat", DATA)])
+    copy = d / "0-f.dat"
+    copy.unlink()
+    if what == "fifo":
+        os.mkfifo(copy)  # opening it to read would wait for a writer forever
+    else:
+        (tmp_path / "elsewhere").write_bytes(DATA)
+        copy.symlink_to(tmp_path / "elsewhere")
+    for args in [("verify", ckpt), ("restore", ckpt, ID1)]:
+        r = tool(*args)
+        assert r.returncode == 1, r.stdout + r.stderr
+        line = one_line(r)
+        assert str(copy) in line and "damaged" in line, line
+    assert not (tmp_path / "f.dat").exists()
+
+
 def test_a_manifest_with_other_spacing_is_read(tmp_path):
     """The manifest is read as JSON (no checksum covers its bytes), so the
     same document with other white space is the same checkpoint."""
