@@ -8,7 +8,9 @@
  *   xdconfig set FILE.ini KEY=VALUE...
  *                               change keys and rewrite FILE safely (xd_config_save:
  *                               readers see the whole old or new file); a missing
- *                               FILE starts from the defaults
+ *                               FILE starts from the defaults; a key given twice
+ *                               or a value the file cannot hold is refused, and
+ *                               dropped comments are noted
  *   xdconfig tunables           the tuner's search space, one key per line
  *   xdconfig health FILE.ini    whether the directories and devices FILE names
  *                               are fit to run in: JSON on stdout, one line per
@@ -22,6 +24,7 @@
  * It uses the same parser and checks as the library and the fio engine, so a
  * file it accepts is a file they accept.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -242,34 +245,104 @@ static int print_roff(void)
     return 0;
 }
 
+#define SET_HEADER "written by xdconfig set"
+
+/* Whether an INI line (as xd_config_load took it) holds a comment: a line
+ * starting with ';' or '#', text after a [section], or a ';' at the start
+ * of a value or after white space in it. The header set writes is none. */
+static bool ini_has_comment(const char *line)
+{
+    const char *s = line + (strncmp(line, "\xEF\xBB\xBF", 3) ? 0 : 3); /* a byte order mark */
+    s += strspn(s, " \t\r\n\v\f");
+    size_t len = strcspn(s, "\r\n");
+    if (len == strlen("# " SET_HEADER) && !strncmp(s, "# " SET_HEADER, len))
+        return false;
+    if (*s == ';' || *s == '#')
+        return true;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        return close && close[1 + strspn(close + 1, " \t\r\n\v\f")];
+    }
+    const char *v = s + strcspn(s, "=:");
+    for (const char *p = *v ? v + 1 : v; *p; p++)
+        if (*p == ';' && (p == v + 1 || isspace((unsigned char)p[-1])))
+            return true;
+    return false;
+}
+
+/* The comment lines of the file at path, which set does not keep: it
+ * writes the keys (xd_config_save), so a note says so rather than losing
+ * them without a word. */
+static int comments_in(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (f && getline(&line, &cap, f) > 0)
+        n += ini_has_comment(line);
+    free(line);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* sets[i] sets a key an earlier KEY=VALUE set: refused, as a key set twice
+ * in an INI file is (the last one silently won). 0, or -EINVAL with one
+ * line in err. */
+static int set_twice(char **sets, int i, char *err, size_t errlen)
+{
+    char shown[XD_ESCAPE_LEN], first[XD_ESCAPE_LEN];
+    size_t len = strcspn(sets[i], "=");
+    for (int j = 0; j < i; j++) {
+        if (strcspn(sets[j], "=") != len || strncmp(sets[i], sets[j], len))
+            continue;
+        snprintf(err, errlen, "command line: %s: key %.*s is set twice (first as %s); allowed: once",
+                 xd_escape(sets[i], shown, sizeof(shown)), (int)len, sets[i],
+                 xd_escape(sets[j], first, sizeof(first)));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* One KEY=VALUE of the command line into cfg. 0, or -errno with one line. */
+static int set_one(struct xd_config *cfg, char **sets, int i, char *err, size_t errlen)
+{
+    char shown[XD_ESCAPE_LEN];
+    char *eq = strchr(sets[i], '=');
+    if (!eq) {
+        snprintf(err, errlen, "command line: \"%s\" is not KEY=VALUE; allowed: KEY=VALUE with a key of `xdconfig defaults`",
+                 xd_escape(sets[i], shown, sizeof(shown)));
+        return -EINVAL;
+    }
+    *eq = 0;
+    int rc = xd_config_set(cfg, sets[i], eq + 1, "command line", err, errlen);
+    *eq = '=';
+    return rc ? rc : set_twice(sets, i, err, errlen);
+}
+
 /* Load FILE (or start from defaults when it does not exist), set each
- * KEY=VALUE, check, and replace FILE atomically. */
+ * KEY=VALUE, check, and replace FILE atomically; a note on stderr when
+ * comments of FILE were not kept. */
 static int set_and_save(const char *path, int nsets, char **sets)
 {
     char err[XD_ERRLEN];
     struct xd_config *cfg = xd_config_new();
     int rc = cfg ? xd_config_load(cfg, path, err, sizeof(err)) : -ENOMEM;
+    int comments = rc ? 0 : comments_in(path);
     if (rc == -ENOENT)
         rc = 0;
-    for (int i = 0; !rc && i < nsets; i++) {
-        char *eq = strchr(sets[i], '=');
-        if (!eq) {
-            char shown[XD_ESCAPE_LEN];
-            snprintf(err, sizeof(err), "command line: \"%s\" is not KEY=VALUE; allowed: KEY=VALUE with a key of `xdconfig defaults`",
-                     xd_escape(sets[i], shown, sizeof(shown)));
-            rc = -EINVAL;
-            break;
-        }
-        *eq = 0;
-        rc = xd_config_set(cfg, sets[i], eq + 1, "command line", err, sizeof(err));
-        *eq = '=';
-    }
+    for (int i = 0; !rc && i < nsets; i++)
+        rc = set_one(cfg, sets, i, err, sizeof(err));
     if (!rc)
         rc = xd_config_check(cfg, err, sizeof(err));
     if (!rc)
-        rc = xd_config_save(cfg, path, "written by xdconfig set", err, sizeof(err));
+        rc = xd_config_save(cfg, path, SET_HEADER, err, sizeof(err));
     if (rc)
         fprintf(stderr, "xdconfig: %s\n", cfg ? err : "out of memory");
+    else if (comments)
+        fprintf(stderr, "xdconfig: note: %s: %d comment line%s not kept; set writes the keys only\n",
+                xd_escape(path, err, sizeof(err)), comments, comments == 1 ? "" : "s");
     xd_config_free(cfg);
     return rc ? 1 : 0;
 }
