@@ -68,14 +68,25 @@ static const char *esc(const char *s)
     return xd_escape(s, buf, sizeof(bufs[0]));
 }
 
+/* The first error writing stdout: a flush before the end (list orders its
+ * rows and reasons) must not lose it. */
+static int stdout_errno;
+
+static void flush_stdout(void)
+{
+    if (fflush(stdout) && !stdout_errno)
+        stdout_errno = errno;
+}
+
 /* What went to stdout must have arrived: a listing cut short by a full disk
  * or a closed pipe is a failure, not an empty answer. */
 static int stdout_done(int rc)
 {
-    int e = fflush(stdout) ? errno : 0;
-    if (!e && !ferror(stdout))
+    flush_stdout();
+    if (!stdout_errno && !ferror(stdout))
         return rc;
-    fprintf(stderr, "xdcheckpoint: standard output: cannot write: %s\n", strerror(e ? e : EIO));
+    fprintf(stderr, "xdcheckpoint: standard output: cannot write: %s\n",
+            strerror(stdout_errno ? stdout_errno : EIO));
     return rc ? rc : 1;
 }
 
@@ -139,10 +150,12 @@ static int open_trusted_dir(const char *dir)
     else if (!trusted(pfd, label, CKPT_STAKE, TRUST_ALLOWED) &&
              (fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         int e = errno;
-        bool link = !fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode);
-        fprintf(stderr, link ? "xdcheckpoint: %s: a symbolic link, never followed (the checkpoint layer never follows one); " TRUST_ALLOWED "\n"
-                             : "xdcheckpoint: %s: cannot open the directory: %s\n",
-                esc(dir), strerror(e));
+        if (!fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode))
+            fprintf(stderr, "xdcheckpoint: %s: a symbolic link, never followed (the checkpoint layer never follows one); " TRUST_ALLOWED "\n",
+                    esc(dir));
+        else
+            fprintf(stderr, "xdcheckpoint: %s: cannot open the directory: %s\n", esc(dir),
+                    strerror(e));
     }
     if (pfd >= 0)
         close(pfd);
@@ -291,8 +304,8 @@ static int entry_of(const struct ckpt *c, const cJSON *f, const char **copy, con
     *copy = str_of(f, "copy");
     *path = str_of(f, "path");
     double s = num_of(f, "size"), k = num_of(f, "crc32c");
-    if (!*copy || !*path || (*path)[0] != '/' || strchr(*copy, '/') || s < 0 || k < 0 ||
-        k > 4294967295.0) {
+    if (!*copy || !*path || (*path)[0] != '/' || strchr(*copy, '/') || s < 0 ||
+        s >= 18446744073709551616.0 || k < 0 || k > 4294967295.0) {
         return damaged(c, XD_CKPT_MANIFEST, 0,
                        "a file entry lacks an absolute path, a copy name, a size or a crc32c");
     }
@@ -325,7 +338,11 @@ static char **ids_in(int dirfd, size_t *n)
             fprintf(stderr, "xdcheckpoint: out of memory\n");
             exit(1);
         }
-        ids[(*n)++] = strdup(e->d_name);
+        if (!(ids[*n] = strdup(e->d_name))) {
+            fprintf(stderr, "xdcheckpoint: out of memory\n");
+            exit(1);
+        }
+        (*n)++;
     }
     if (d)
         closedir(d);
@@ -343,7 +360,7 @@ static int cmd_list(int dirfd, const char *dir)
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         struct ckpt c;
-        fflush(stdout); /* the rows and the reasons in order on a terminal */
+        flush_stdout(); /* the rows and the reasons in order on a terminal */
         if (ckpt_load(dirfd, dir, ids[i], false, &c)) {
             printf("%s damaged - -\n", ids[i]);
             rc = 1;
@@ -369,8 +386,8 @@ static int open_copy(const struct ckpt *c, const char *copy)
     int fd = openat(c->fd, copy, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        int rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+    int rc = fstat(fd, &st) ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+    if (rc) {
         close(fd);
         return rc;
     }
@@ -449,8 +466,9 @@ struct restore_src {
 };
 
 /* A replaced file keeps its owner and group, as it keeps its mode: the
- * temp file is ours until now. fchown may clear set-id bits, so the mode
- * is set again after it. 0 or -errno. */
+ * temp file is ours until it is filled (so its owner never writes into it
+ * half done). fchown may clear set-id bits, so the mode is set again after
+ * it. 0 or -errno. */
 static int restore_owner(int fd, const struct stat *old, const char **step)
 {
     struct stat st;
@@ -469,18 +487,16 @@ static int64_t restore_fill(int fd, void *arg, const char **step)
 {
     const struct restore_src *src = arg;
     struct xd_ckpt_copy cp;
-    int rc = src->old ? restore_owner(fd, src->old, step) : 0;
-    if (rc)
-        return rc;
     *step = "copy the checkpoint's data";
-    rc = xd_ckpt_copy_fd(src->fd, fd, true, &cp);
+    int rc = xd_ckpt_copy_fd(src->fd, fd, true, &cp);
     if (rc)
         return rc;
     if (cp.size != src->size || cp.crc != src->crc) {
         *step = "copy the checkpoint's data (it changed while being restored)";
         return -EIO;
     }
-    return (int64_t)cp.size;
+    rc = src->old ? restore_owner(fd, src->old, step) : 0;
+    return rc ? rc : (int64_t)cp.size;
 }
 
 /* One file of a restore: its manifest entry, and its directory. */
