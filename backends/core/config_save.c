@@ -40,9 +40,8 @@ static char *save_text(const struct xd_config *cfg, const char *header)
 /* Why "key = value" would read back as something else, or NULL. The
  * loader (config.c) ends a line at a newline, trims white space around a
  * value, and takes ';' at its start or after white space for a comment: a
- * newline in a value set from the command line wrote lines of its own
- * ("trace=/x\n[fault]\nenable_fault_injection = true"), and "/a ; b" read
- * back as "/a". */
+ * newline in a value would write lines of its own ("trace=/x\n[fault]\n
+ * enable_fault_injection = true"), and "/a ; b" would read back as "/a". */
 static const char *ini_unsafe(const char *v)
 {
     for (const char *p = v; *p; p++) {

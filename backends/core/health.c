@@ -47,16 +47,16 @@ struct health {
 /* One directory or device the config names, and what the engine asks of
  * it: the same rules, so health and an open agree. */
 struct health_target {
-    const char *key;   /* the key naming it, for messages */
+    const char *key;     /* the key naming it, for messages */
     const char *path;
-    bool tmpfs;        /* must be on a tmpfs */
-    bool made_at_open; /* xdevice makes it when absent... */
-    bool parents_made; /* ...and its missing parents too (else its parent must exist) */
-    bool no_symlink;   /* opened with O_NOFOLLOW: a symlink there is refused */
-    bool own;          /* must be the caller's (xd_mkdir_own_at, xd_private_dir): root's will not do */
-    bool private;      /* no access for group or others (xd_private_dir) */
+    bool tmpfs;          /* must be on a tmpfs */
+    bool made_at_open;   /* xdevice makes it when absent... */
+    bool parents_made;   /* ...and its missing parents too (else its parent must exist) */
+    bool no_symlink;     /* opened with O_NOFOLLOW: a symlink there is refused */
+    bool own;            /* the caller's, root's will not do (xd_mkdir_own_at, xd_private_dir) */
+    bool private;        /* no access for group or others (xd_private_dir) */
     bool parent_trusted; /* opened through its parent, which must pass the trust rule */
-    uint64_t need;     /* bytes of room the config asks for (0: any room) */
+    uint64_t need;       /* bytes of room the config asks for (0: any room) */
     const char *need_key;
 };
 

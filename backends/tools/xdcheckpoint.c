@@ -136,7 +136,8 @@ static int open_trusted_dir(const char *dir)
     while (len > 1 && dir[len - 1] == '/')
         len--;
     const char *slash = memrchr(dir, '/', len), *base = slash ? slash + 1 : dir;
-    size_t plen = !slash ? 0 : slash == dir ? 1 : (size_t)(slash - dir), blen = len - (size_t)(base - dir);
+    size_t plen = !slash ? 0 : slash == dir ? 1 : (size_t)(slash - dir);
+    size_t blen = len - (size_t)(base - dir);
     if (plen >= sizeof(parent) || blen > NAME_MAX) {
         fprintf(stderr, "xdcheckpoint: %s: %s\n", esc(dir), strerror(ENAMETOOLONG));
         return -1;
@@ -201,15 +202,17 @@ static char *read_manifest(const struct ckpt *c, size_t *len)
     char label[PATH_MAX + 64];
     struct stat st;
     char *text = NULL;
-    int fd = openat(c->fd, XD_CKPT_MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int fd = openat(c->fd, XD_CKPT_MANIFEST,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         damaged(c, XD_CKPT_MANIFEST, errno, "cannot open it");
     else if (fstat(fd, &st))
         damaged(c, XD_CKPT_MANIFEST, errno, "cannot examine it");
     else if (!S_ISREG(st.st_mode))
         damaged(c, XD_CKPT_MANIFEST, 0, "not a regular file");
-    else if (c->trust && trusted(fd, manifest_label(c, label, sizeof(label)), CKPT_STAKE, TRUST_ALLOWED))
-        ;
+    else if (c->trust &&
+             trusted(fd, manifest_label(c, label, sizeof(label)), CKPT_STAKE, TRUST_ALLOWED))
+        ; /* said why */
     else if (!st.st_size)
         damaged(c, XD_CKPT_MANIFEST, 0, "empty");
     else if (st.st_size > MANIFEST_MAX)

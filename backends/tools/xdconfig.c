@@ -288,8 +288,8 @@ static int comments_in(const char *path)
 }
 
 /* sets[i] sets a key an earlier KEY=VALUE set: refused, as a key set twice
- * in an INI file is (the last one silently won). 0, or -EINVAL with one
- * line in err. */
+ * in an INI file is (else the last would silently win). 0, or -EINVAL with
+ * one line in err. */
 static int set_twice(char **sets, int i, char *err, size_t errlen)
 {
     char shown[XD_ESCAPE_LEN], first[XD_ESCAPE_LEN];
