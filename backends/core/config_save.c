@@ -2,7 +2,10 @@
  * the whole new file and a crash leaves one of them: xd_write_file_atomic
  * (fileutil.h), which makes everything relative to the directory's fd and
  * never follows a symlink, so a link planted there cannot redirect the write.
+ * A value the INI syntax cannot hold is refused, so what is written reads
+ * back as the config it was given (xdevice.h promises it).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +37,48 @@ static char *save_text(const struct xd_config *cfg, const char *header)
     return text;
 }
 
+/* Why "key = value" would read back as something else, or NULL. The
+ * loader (config.c) ends a line at a newline, trims white space around a
+ * value, and takes ';' at its start or after white space for a comment: a
+ * newline in a value would write lines of its own ("trace=/x\n[fault]\n
+ * enable_fault_injection = true"), and "/a ; b" would read back as "/a". */
+static const char *ini_unsafe(const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return "a control character";
+        if (*p == ';' && (p == v || isspace((unsigned char)p[-1])))
+            return "a ';' at its start or after white space, which starts a comment";
+    }
+    if (*v && (isspace((unsigned char)v[0]) || isspace((unsigned char)v[strlen(v) - 1])))
+        return "white space at its start or end, which is trimmed";
+    return NULL;
+}
+
+/* Every key's value must survive the trip through the file. 0, or -EINVAL
+ * with one line naming where the value came from, the key and the value. */
+static int save_check_values(const struct xd_config *cfg, char *err, size_t errlen)
+{
+    for (int k = 0; k < XD_KEY_COUNT; k++) {
+        const char *v = xd_config_get(cfg, xd_keys[k].name), *why = v ? ini_unsafe(v) : NULL;
+        char shown[XD_ESCAPE_LEN];
+        if (!why)
+            continue;
+        xd_errf(err, errlen, "%s: %s=%s: holds %s, so an INI file cannot keep it; allowed: a value without control characters, white space at its ends, or a ';' after white space",
+                xd_config_key_origin(cfg, k), xd_keys[k].name, xd_escape(v, shown, sizeof(shown)),
+                why);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int xd_config_save(const struct xd_config *cfg, const char *path, const char *header, char *err,
                    size_t errlen)
 {
     const char *base;
+    int checked = save_check_values(cfg, err, errlen);
+    if (checked)
+        return checked;
     char *text = save_text(cfg, header);
     if (!text)
         return -ENOMEM;

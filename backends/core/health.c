@@ -1,9 +1,13 @@
 /* health.c - is the world a config names fit to run in? (issue 15)
  *
  * Static checks read the config alone: every directory and device it names
- * exists, is usable by us, is not open to other users (the trust rules of
- * docs/DESIGN.md "Trust boundaries"), has room for what the config needs,
- * and a directory meant to be on tmpfs really is. Dynamic checks read an
+ * exists (or is one the engine makes at open, and can), is usable by us, is
+ * not open to other users (the trust rules of docs/DESIGN.md "Trust
+ * boundaries"), has room for what the config needs, and a directory meant
+ * to be on tmpfs really is. Each directory key gets the rules the engine
+ * applies to it (health_static), so health never passes what an open
+ * refuses (a symlinked checkpoint_directory) nor fails what it makes (a
+ * missing one). Dynamic checks read an
  * open device's stats JSON by name (layers.mirror.degraded,
  * layers.checksum.mismatches, layers.retry.failed): a figure a layer does
  * not report is skipped, so core knows no layer. Nothing here prints: the
@@ -40,13 +44,19 @@ struct health {
     size_t lines_len;
 };
 
-/* One directory or device the config names, and what it must be. */
+/* One directory or device the config names, and what the engine asks of
+ * it: the same rules, so health and an open agree. */
 struct health_target {
-    const char *key;   /* the key naming it, for messages */
+    const char *key;     /* the key naming it, for messages */
     const char *path;
-    bool tmpfs;        /* must be on a tmpfs */
-    bool made_at_open; /* xdevice makes it when absent: an existing ancestor will do */
-    uint64_t need;     /* bytes of room the config asks for (0: any room) */
+    bool tmpfs;          /* must be on a tmpfs */
+    bool made_at_open;   /* xdevice makes it when absent... */
+    bool parents_made;   /* ...and its missing parents too (else its parent must exist) */
+    bool no_symlink;     /* opened with O_NOFOLLOW: a symlink there is refused */
+    bool own;            /* the caller's, root's will not do (xd_mkdir_own_at, xd_private_dir) */
+    bool private;        /* no access for group or others (xd_private_dir) */
+    bool parent_trusted; /* opened through its parent, which must pass the trust rule */
+    uint64_t need;       /* bytes of room the config asks for (0: any room) */
     const char *need_key;
 };
 
@@ -104,12 +114,62 @@ static bool health_is_tmpfs(const char *path)
     return !statfs(path, &sf) && sf.f_type == TMPFS_MAGIC;
 }
 
+/* path without its trailing slashes into out ("/" stays); its parent into
+ * parent ("." for a bare name). */
+static void health_split(const char *path, char *out, char *parent, size_t len)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    snprintf(out, len, "%.*s", (int)n, path);
+    const char *slash = strrchr(out, '/');
+    if (!slash)
+        snprintf(parent, len, ".");
+    else
+        snprintf(parent, len, "%.*s", slash == out ? 1 : (int)(slash - out), out);
+}
+
+/* A missing directory xdevice makes at open: fine when what it needs
+ * exists (its parent, or any ancestor when it makes parents too) and, for
+ * a tmpfs directory, is on a tmpfs. probe: that ancestor. */
+static bool health_absent(struct health *h, const struct health_target *t, char *probe,
+                          size_t len)
+{
+    char path[PATH_MAX], parent[PATH_MAX];
+    struct stat st;
+    health_split(t->path, path, parent, sizeof(path));
+    if (health_nearest(t->path, probe, len, &st) || !S_ISDIR(st.st_mode)) {
+        health_add(h, "exists", t, false, "does not exist, and neither does a directory to make it in");
+        return false;
+    }
+    if (!t->parents_made && strcmp(probe, parent)) {
+        health_add(h, "exists", t, false,
+                   "does not exist, nor does its parent %s; xdevice makes the directory, not its parents (auto_create_dirs=false); allowed: an existing parent, or auto_create_dirs=true",
+                   parent);
+        return false;
+    }
+    if (t->tmpfs && !health_is_tmpfs(probe)) {
+        health_add(h, "exists", t, false,
+                   "does not exist, and xdevice makes it only on a tmpfs, which %s is not", probe);
+        return false;
+    }
+    health_add(h, "exists", t, true, "absent; xdevice makes it at open, in %s", probe);
+    return true;
+}
+
 /* Whether it exists; sets probe to what the other checks examine (path, or
  * the ancestor it will be made in). false: nothing more to check. */
 static bool health_exists(struct health *h, const struct health_target *t, char *probe,
                           size_t len)
 {
+    char path[PATH_MAX], parent[PATH_MAX];
     struct stat st;
+    health_split(t->path, path, parent, sizeof(path));
+    if (t->no_symlink && !lstat(path, &st) && S_ISLNK(st.st_mode)) {
+        health_add(h, "exists", t, false,
+                   "a symbolic link, which xdevice never follows here; allowed: a real directory, or none (xdevice makes it)");
+        return false;
+    }
     if (!stat(t->path, &st)) {
         snprintf(probe, len, "%s", t->path);
         if (S_ISDIR(st.st_mode)) {
@@ -120,17 +180,10 @@ static bool health_exists(struct health *h, const struct health_target *t, char 
         return false;
     }
     int rc = -errno;
-    if (rc == -ENOENT && t->made_at_open && !health_nearest(t->path, probe, len, &st) &&
-        S_ISDIR(st.st_mode)) {
-        if (!t->tmpfs || health_is_tmpfs(probe)) {
-            health_add(h, "exists", t, true, "absent; xdevice makes it at open, in %s", probe);
-            return true;
-        }
-        health_add(h, "exists", t, false,
-                   "does not exist, and xdevice makes it only on a tmpfs, which %s is not", probe);
-        return false;
-    }
-    health_add(h, "exists", t, false, "%s", rc == -ENOENT ? "does not exist" : strerror(-rc));
+    if (rc == -ENOENT && t->made_at_open)
+        return health_absent(h, t, probe, len);
+    health_add(h, "exists", t, false, "%s%s", rc == -ENOENT ? "does not exist" : strerror(-rc),
+               rc == -ENOENT && t->parents_made ? "; allowed: an existing directory, or auto_create_dirs=true to have xdevice make it" : "");
     return false;
 }
 
@@ -143,6 +196,26 @@ static void health_writable(struct health *h, const struct health_target *t, con
                    (unsigned)geteuid(), strerror(errno));
 }
 
+/* What the engine asks of a directory it uses as its own (the checkpoint
+ * directory, the private tmpfs one) beyond the trust rule, whatever
+ * allow_shared_directories says. false: a problem was added. */
+static bool health_own(struct health *h, const struct health_target *t, const struct stat *st)
+{
+    if (t->own && st->st_uid != geteuid()) {
+        health_add(h, "trusted", t, false,
+                   "belongs to uid %u; xdevice uses only a directory of its own here; allowed: a directory of uid %u, or none (xdevice makes it)",
+                   (unsigned)st->st_uid, (unsigned)geteuid());
+        return false;
+    }
+    if (t->private && (st->st_mode & 077)) {
+        health_add(h, "trusted", t, false,
+                   "is open to group or others (mode %04o); allowed: mode 0700, or none (xdevice makes it)",
+                   (unsigned)(st->st_mode & 07777));
+        return false;
+    }
+    return true;
+}
+
 /* The trust rule for directories xdevice's files go in (fileutil.h
  * xd_dir_check): whoever controls one can swap names in it. */
 static void health_trusted(struct health *h, const struct health_target *t, const char *probe,
@@ -151,6 +224,8 @@ static void health_trusted(struct health *h, const struct health_target *t, cons
     struct stat st;
     if (stat(probe, &st)) {
         health_add(h, "trusted", t, false, "cannot examine %s: %s", probe, strerror(errno));
+    } else if (!strcmp(probe, t->path) && !health_own(h, t, &st)) {
+        return;
     } else if (allow_shared) {
         health_add(h, "trusted", t, true, "not checked: allow_shared_directories=true");
     } else if (st.st_uid != geteuid() && st.st_uid != 0) {
@@ -210,6 +285,11 @@ static void health_directory(struct health *h, const struct xd_config *cfg,
         return;
     health_writable(h, t, probe);
     health_trusted(h, t, probe, cfg->allow_shared_directories);
+    if (t->parent_trusted && !strcmp(probe, t->path)) {
+        char path[PATH_MAX], parent[PATH_MAX];
+        health_split(t->path, path, parent, sizeof(path));
+        health_trusted(h, t, parent, cfg->allow_shared_directories);
+    }
     if (t->tmpfs)
         health_on_tmpfs(h, t, probe);
     health_free_space(h, t, probe);
@@ -237,37 +317,58 @@ static void health_block_device(struct health *h, const struct health_target *t)
 
 static bool is_type(const struct xd_config *cfg, int type) { return cfg->storage_type == type; }
 
+/* Which directories the engine makes when missing, and how it opens them:
+ * base_directory, cold_directory and checksum_directory are made with their
+ * parents by auto_create_dirs (the drivers, the tier, the checksum layer);
+ * a tmpfs directory is always made (on a tmpfs), the private default one
+ * 0700 and never through a symlink (xd_private_dir); checkpoint_directory
+ * always, its parents with auto_create_dirs, through its checked parent,
+ * never through a symlink and only the caller's (checkpoint.c). */
 static void health_static(struct health *h, const struct xd_config *cfg)
 {
     uint64_t fsize = (uint64_t)cfg->default_file_size;
+    bool made = cfg->auto_create_dirs;
     char private_dir[PATH_MAX];
     xd_private_dir_path(private_dir, sizeof(private_dir));
     if (cfg->base_directory[0])
-        health_directory(h, cfg, &(struct health_target){"base_directory", cfg->base_directory,
-                                                           false, false, fsize, "default_file_size"});
+        health_directory(h, cfg, &(struct health_target){
+                                     .key = "base_directory", .path = cfg->base_directory,
+                                     .made_at_open = made, .parents_made = true, .need = fsize,
+                                     .need_key = "default_file_size"});
     bool tmpfs = is_type(cfg, XD_TYPE_TMPFS);
     bool hybrid = is_type(cfg, XD_TYPE_HYBRID);
-    const char *tdir = cfg->tmpfs_directory[0] ? cfg->tmpfs_directory : private_dir;
+    bool private = !cfg->tmpfs_directory[0];
+    const char *tdir = private ? private_dir : cfg->tmpfs_directory;
     if (tmpfs || (hybrid && !cfg->hot_directory[0]))
         health_directory(h, cfg, &(struct health_target){
-                                     "tmpfs_directory", tdir, !(tmpfs && cfg->auto_mount), true,
-                                     hybrid ? (uint64_t)cfg->hot_cache_size : fsize,
-                                     hybrid ? "hot_cache_size" : "default_file_size"});
+                                     .key = "tmpfs_directory", .path = tdir,
+                                     .tmpfs = !(tmpfs && cfg->auto_mount), .made_at_open = true,
+                                     .parents_made = true, .no_symlink = private, .own = private,
+                                     .private = private,
+                                     .need = hybrid ? (uint64_t)cfg->hot_cache_size : fsize,
+                                     .need_key = hybrid ? "hot_cache_size" : "default_file_size"});
     if (hybrid && cfg->hot_directory[0])
-        health_directory(h, cfg, &(struct health_target){"hot_directory", cfg->hot_directory, true,
-                                                           true, (uint64_t)cfg->hot_cache_size,
-                                                           "hot_cache_size"});
+        health_directory(h, cfg, &(struct health_target){
+                                     .key = "hot_directory", .path = cfg->hot_directory,
+                                     .tmpfs = true, .made_at_open = true, .parents_made = true,
+                                     .need = (uint64_t)cfg->hot_cache_size,
+                                     .need_key = "hot_cache_size"});
     if (hybrid && cfg->cold_directory[0])
-        health_directory(h, cfg, &(struct health_target){"cold_directory", cfg->cold_directory,
-                                                           false, false, fsize, "default_file_size"});
-    if (cfg->checkpoint_directory[0])
-        health_directory(h, cfg, &(struct health_target){"checkpoint_directory",
-                                                           cfg->checkpoint_directory, false, false,
-                                                           0, ""});
+        health_directory(h, cfg, &(struct health_target){
+                                     .key = "cold_directory", .path = cfg->cold_directory,
+                                     .made_at_open = made, .parents_made = true, .need = fsize,
+                                     .need_key = "default_file_size"});
+    if (cfg->enable_checkpoints && cfg->checkpoint_directory[0])
+        health_directory(h, cfg, &(struct health_target){
+                                     .key = "checkpoint_directory",
+                                     .path = cfg->checkpoint_directory, .made_at_open = true,
+                                     .parents_made = made, .no_symlink = true, .own = true,
+                                     .parent_trusted = true, .need_key = ""});
     if (cfg->enable_checksums && cfg->checksum_directory[0])
-        health_directory(h, cfg, &(struct health_target){"checksum_directory",
-                                                           cfg->checksum_directory, false, false,
-                                                           0, ""});
+        health_directory(h, cfg, &(struct health_target){
+                                     .key = "checksum_directory",
+                                     .path = cfg->checksum_directory, .made_at_open = made,
+                                     .parents_made = true, .need_key = ""});
     if (is_type(cfg, XD_TYPE_BLOCK) && cfg->block_device[0])
         health_block_device(h, &(struct health_target){.key = "block_device", .path = cfg->block_device});
 }
@@ -284,9 +385,10 @@ static void health_mirrors(struct health *h, const struct xd_config *cfg)
         while (*d == ' ')
             d++;
         if (*d)
-            health_directory(h, cfg, &(struct health_target){"mirror_directories", d, false, false,
-                                                               (uint64_t)cfg->default_file_size,
-                                                               "default_file_size"});
+            health_directory(h, cfg, &(struct health_target){
+                                         .key = "mirror_directories", .path = d,
+                                         .need = (uint64_t)cfg->default_file_size,
+                                         .need_key = "default_file_size"});
     }
     free(list);
 }

@@ -8,16 +8,25 @@
  *   xdconfig set FILE.ini KEY=VALUE...
  *                               change keys and rewrite FILE safely (xd_config_save:
  *                               readers see the whole old or new file); a missing
- *                               FILE starts from the defaults
+ *                               FILE starts from the defaults; a key given twice
+ *                               or a value the file cannot hold is refused, and
+ *                               dropped comments are noted
  *   xdconfig tunables           the tuner's search space, one key per line
  *   xdconfig health FILE.ini    whether the directories and devices FILE names
  *                               are fit to run in: JSON on stdout, one line per
  *                               problem on stderr; exit 0 healthy, 1 not, 2 bad usage
+ *   xdconfig --help | -h        the usage, on stdout
+ *
+ * A bad command line is one line and exit 2. Output that cannot be written
+ * (stdout on a full disk) is one line and exit 1 (2 for health, whose 1
+ * means unhealthy).
  *
  * It uses the same parser and checks as the library and the fio engine, so a
  * file it accepts is a file they accept.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +35,78 @@
 #include "../core/health.h"
 #include "../xdevice.h"
 
-static int usage(void)
+/* The commands, their arguments and how many: the usage text, --help
+ * and every message about a bad command line come from this table. */
+struct command {
+    const char *name, *args; /* args as the usage shows them */
+    int min, max;             /* how many arguments after the name */
+};
+
+static const struct command commands[] = {
+    {"check", "FILE.ini", 1, 1},    {"json", "FILE.ini", 1, 1},
+    {"health", "FILE.ini", 1, 1},   {"set", "FILE.ini KEY=VALUE...", 2, INT_MAX},
+    {"defaults", "", 0, 0},         {"markdown", "", 0, 0},
+    {"roff", "", 0, 0},             {"tunables", "", 0, 0},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void print_usage(FILE *out)
 {
-    fprintf(stderr, "usage: xdconfig check FILE.ini | json FILE.ini | health FILE.ini | defaults | markdown | roff | tunables\n"
-                    "       xdconfig set FILE.ini KEY=VALUE...\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "%s xdconfig %s%s%s\n", i ? "      " : "usage:", commands[i].name,
+                commands[i].args[0] ? " " : "", commands[i].args);
+    fprintf(out, "       xdconfig --help\n");
+}
+
+/* A command line naming no known command: one line, exit 2. */
+static int unknown_command(const char *what)
+{
+    fprintf(stderr, "xdconfig: %s; allowed: ", what);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(stderr, "%s, ", commands[i].name);
+    fprintf(stderr, "--help\n");
     return 2;
+}
+
+/* c given nargs arguments (args): 0 when that is how many it takes, else
+ * one line saying which is missing or too many, and 2. */
+static int check_nargs(const struct command *c, int nargs, char **args)
+{
+    char shown[XD_ESCAPE_LEN];
+    if (nargs < c->min)
+        fprintf(stderr, "xdconfig: %s needs %s%s",
+                c->name, nargs ? "KEY=VALUE after " : "", nargs ? "FILE.ini" : c->args);
+    else if (nargs > c->max)
+        fprintf(stderr, "xdconfig: %s takes %s: \"%s\" is an argument too many", c->name,
+                c->max ? "one FILE.ini" : "no argument",
+                xd_escape(args[c->max], shown, sizeof(shown)));
+    else
+        return 0;
+    fprintf(stderr, "; allowed: xdconfig %s%s%s\n", c->name, c->args[0] ? " " : "", c->args);
+    return 2;
+}
+
+/* The first error writing stdout: a flush before the end (health orders
+ * its report before its problem lines) must not lose it. */
+static int stdout_errno;
+
+static void flush_stdout(void)
+{
+    if (fflush(stdout) && !stdout_errno)
+        stdout_errno = errno;
+}
+
+/* What went to stdout must have arrived: a config or report cut short by a
+ * full disk or a closed pipe is a failure, not an answer. fail_rc: the
+ * command's status for it. */
+static int stdout_done(int rc, int fail_rc)
+{
+    flush_stdout();
+    if (!stdout_errno && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "xdconfig: standard output: cannot write: %s\n",
+            strerror(stdout_errno ? stdout_errno : EIO));
+    return fail_rc;
 }
 
 /* Load and cross-check a file; print the one-line reason and return NULL if bad. */
@@ -49,8 +125,10 @@ static struct xd_config *load_checked(const char *path)
 
 static int print_and_free(char *text)
 {
-    if (!text)
+    if (!text) {
+        fprintf(stderr, "xdconfig: out of memory\n");
         return 1;
+    }
     fputs(text, stdout);
     if (text[0] && text[strlen(text) - 1] != '\n')
         putchar('\n');
@@ -167,34 +245,104 @@ static int print_roff(void)
     return 0;
 }
 
+#define SET_HEADER "written by xdconfig set"
+
+/* Whether an INI line (as xd_config_load took it) holds a comment: a line
+ * starting with ';' or '#', text after a [section], or a ';' at the start
+ * of a value or after white space in it. The header set writes is none. */
+static bool ini_has_comment(const char *line)
+{
+    const char *s = line + (strncmp(line, "\xEF\xBB\xBF", 3) ? 0 : 3); /* a byte order mark */
+    s += strspn(s, " \t\r\n\v\f");
+    size_t len = strcspn(s, "\r\n");
+    if (len == strlen("# " SET_HEADER) && !strncmp(s, "# " SET_HEADER, len))
+        return false;
+    if (*s == ';' || *s == '#')
+        return true;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        return close && close[1 + strspn(close + 1, " \t\r\n\v\f")];
+    }
+    const char *v = s + strcspn(s, "=:");
+    for (const char *p = *v ? v + 1 : v; *p; p++)
+        if (*p == ';' && (p == v + 1 || isspace((unsigned char)p[-1])))
+            return true;
+    return false;
+}
+
+/* The comment lines of the file at path, which set does not keep: it
+ * writes the keys (xd_config_save), so a note says so rather than losing
+ * them without a word. */
+static int comments_in(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (f && getline(&line, &cap, f) > 0)
+        n += ini_has_comment(line);
+    free(line);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* sets[i] sets a key an earlier KEY=VALUE set: refused, as a key set twice
+ * in an INI file is (else the last would silently win). 0, or -EINVAL with
+ * one line in err. */
+static int set_twice(char **sets, int i, char *err, size_t errlen)
+{
+    char shown[XD_ESCAPE_LEN], first[XD_ESCAPE_LEN];
+    size_t len = strcspn(sets[i], "=");
+    for (int j = 0; j < i; j++) {
+        if (strcspn(sets[j], "=") != len || strncmp(sets[i], sets[j], len))
+            continue;
+        snprintf(err, errlen, "command line: %s: key %.*s is set twice (first as %s); allowed: once",
+                 xd_escape(sets[i], shown, sizeof(shown)), (int)len, sets[i],
+                 xd_escape(sets[j], first, sizeof(first)));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* One KEY=VALUE of the command line into cfg. 0, or -errno with one line. */
+static int set_one(struct xd_config *cfg, char **sets, int i, char *err, size_t errlen)
+{
+    char shown[XD_ESCAPE_LEN];
+    char *eq = strchr(sets[i], '=');
+    if (!eq) {
+        snprintf(err, errlen, "command line: \"%s\" is not KEY=VALUE; allowed: KEY=VALUE with a key of `xdconfig defaults`",
+                 xd_escape(sets[i], shown, sizeof(shown)));
+        return -EINVAL;
+    }
+    *eq = 0;
+    int rc = xd_config_set(cfg, sets[i], eq + 1, "command line", err, errlen);
+    *eq = '=';
+    return rc ? rc : set_twice(sets, i, err, errlen);
+}
+
 /* Load FILE (or start from defaults when it does not exist), set each
- * KEY=VALUE, check, and replace FILE atomically. */
+ * KEY=VALUE, check, and replace FILE atomically; a note on stderr when
+ * comments of FILE were not kept. */
 static int set_and_save(const char *path, int nsets, char **sets)
 {
     char err[XD_ERRLEN];
     struct xd_config *cfg = xd_config_new();
     int rc = cfg ? xd_config_load(cfg, path, err, sizeof(err)) : -ENOMEM;
+    int comments = rc ? 0 : comments_in(path);
     if (rc == -ENOENT)
         rc = 0;
-    for (int i = 0; !rc && i < nsets; i++) {
-        char *eq = strchr(sets[i], '=');
-        if (!eq) {
-            char shown[XD_ESCAPE_LEN];
-            snprintf(err, sizeof(err), "command line: \"%s\" is not KEY=VALUE; allowed: KEY=VALUE with a key of `xdconfig defaults`",
-                     xd_escape(sets[i], shown, sizeof(shown)));
-            rc = -EINVAL;
-            break;
-        }
-        *eq = 0;
-        rc = xd_config_set(cfg, sets[i], eq + 1, "command line", err, sizeof(err));
-        *eq = '=';
-    }
+    for (int i = 0; !rc && i < nsets; i++)
+        rc = set_one(cfg, sets, i, err, sizeof(err));
     if (!rc)
         rc = xd_config_check(cfg, err, sizeof(err));
     if (!rc)
-        rc = xd_config_save(cfg, path, "written by xdconfig set", err, sizeof(err));
+        rc = xd_config_save(cfg, path, SET_HEADER, err, sizeof(err));
     if (rc)
         fprintf(stderr, "xdconfig: %s\n", cfg ? err : "out of memory");
+    else if (comments)
+        fprintf(stderr, "xdconfig: note: %s: %d comment line%s not kept; set writes the keys only\n",
+                xd_escape(path, err, sizeof(err)), comments, comments == 1 ? "" : "s");
     xd_config_free(cfg);
     return rc ? 1 : 0;
 }
@@ -231,53 +379,65 @@ static int health(const char *path)
         return 2;
     }
     print_and_free(text);
-    fflush(stdout);
+    flush_stdout(); /* the report, then its problems */
     for (char *line = lines, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
         fprintf(stderr, "xdconfig: %.*s\n", (int)(nl - line), line);
     free(lines);
     return healthy ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+static int show_defaults(void)
 {
-    if (argc >= 4 && !strcmp(argv[1], "set"))
-        return set_and_save(argv[2], argc - 3, argv + 3);
-    if (argc == 2 && !strcmp(argv[1], "tunables"))
-        return print_tunables();
-    if (argc == 2 && !strcmp(argv[1], "markdown"))
-        return print_markdown();
-    if (argc == 2 && !strcmp(argv[1], "roff"))
-        return print_roff();
-    if (argc == 2 && !strcmp(argv[1], "defaults")) {
-        struct xd_config *cfg = xd_config_new();
-        int rc = cfg ? print_and_free(xd_config_ini(cfg)) : 1;
-        xd_config_free(cfg);
-        return rc;
-    }
-    if (argc < 2)
-        return usage();
-    if (!strcmp(argv[1], "health")) {
-        if (argc == 3)
-            return health(argv[2]);
-        fprintf(stderr, "xdconfig: health needs FILE.ini; allowed: xdconfig health FILE.ini\n");
-        return 2;
-    }
-    if (strcmp(argv[1], "check") && strcmp(argv[1], "json") && strcmp(argv[1], "set")) {
-        char shown[XD_ESCAPE_LEN];
-        fprintf(stderr, "xdconfig: unknown command \"%s\"; allowed: check, json, health, defaults, markdown, tunables, set\n",
-                xd_escape(argv[1], shown, sizeof(shown)));
-        return 2;
-    }
-    if (argc != 3) {
-        fprintf(stderr, "xdconfig: %s needs FILE.ini%s; allowed: xdconfig %s FILE.ini%s\n", argv[1],
-                strcmp(argv[1], "set") ? "" : " and KEY=VALUE", argv[1],
-                strcmp(argv[1], "set") ? "" : " KEY=VALUE...");
-        return 2;
-    }
-    struct xd_config *cfg = load_checked(argv[2]);
-    if (!cfg)
-        return 1;
-    int rc = print_and_free(!strcmp(argv[1], "json") ? xd_config_json(cfg) : xd_config_ini(cfg));
+    struct xd_config *cfg = xd_config_new();
+    int rc = cfg ? print_and_free(xd_config_ini(cfg)) : print_and_free(NULL);
     xd_config_free(cfg);
     return rc;
+}
+
+/* check and json: the effective config of a file that loads and checks. */
+static int show_config(const char *path, bool json)
+{
+    struct xd_config *cfg = load_checked(path);
+    if (!cfg)
+        return 1;
+    int rc = print_and_free(json ? xd_config_json(cfg) : xd_config_ini(cfg));
+    xd_config_free(cfg);
+    return rc;
+}
+
+static int run(const struct command *c, char **args, int nargs)
+{
+    const char *n = c->name;
+    return !strcmp(n, "check")      ? show_config(args[0], false)
+           : !strcmp(n, "json")     ? show_config(args[0], true)
+           : !strcmp(n, "health")   ? health(args[0])
+           : !strcmp(n, "set")      ? set_and_save(args[0], nargs - 1, args + 1)
+           : !strcmp(n, "defaults") ? show_defaults()
+           : !strcmp(n, "markdown") ? print_markdown()
+           : !strcmp(n, "roff")     ? print_roff()
+                                    : print_tunables();
+}
+
+int main(int argc, char **argv)
+{
+    char what[XD_ESCAPE_LEN + 32], shown[XD_ESCAPE_LEN];
+    if (argc < 2)
+        return unknown_command("no command");
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        print_usage(stdout);
+        return stdout_done(0, 1);
+    }
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const struct command *c = &commands[i];
+        if (strcmp(argv[1], c->name))
+            continue;
+        int rc = check_nargs(c, argc - 2, argv + 2);
+        if (rc)
+            return rc;
+        rc = run(c, argv + 2, argc - 2);
+        /* health: 1 means unhealthy, so a report that was not written is 2 */
+        return stdout_done(rc, !strcmp(c->name, "health") ? 2 : 1);
+    }
+    snprintf(what, sizeof(what), "unknown command \"%s\"", xd_escape(argv[1], shown, sizeof(shown)));
+    return unknown_command(what);
 }

@@ -50,12 +50,125 @@ def test_healthy_config(tmp_path):
 
 def test_missing_directories(tmp_path):
     gone = tmp_path / "gone"
-    rc, report, lines = health(tmp_path, f"[local]\nbase_directory = {gone}\n")
-    assert_problem(rc, report, lines, gone, ["base_directory", "does not exist"])
+    rc, report, lines = health(tmp_path, f"[local]\nbase_directory = {gone}\nauto_create_dirs = false\n")
+    assert_problem(rc, report, lines, gone, ["base_directory", "does not exist", "auto_create_dirs=true"])
     nowhere = "/nonexistent-xd-health/tmpfs"
     rc, report, lines = health(
         tmp_path, f"[local]\nstorage_type = tmpfs\n[tmpfs]\ntmpfs_directory = {nowhere}\n")
     assert_problem(rc, report, lines, nowhere, ["tmpfs_directory", "does not exist"])
+
+
+def check_of(report, path, check="exists"):
+    hits = [c for c in report["checks"] if c["path"] == str(path) and c["check"] == check]
+    assert hits, (path, check, report)
+    return hits[0]
+
+
+@pytest.mark.parametrize("key,section,extra", [
+    ("base_directory", "local", {}),
+    ("cold_directory", "hybrid", {"local": "storage_type = hybrid\n"}),
+    ("checksum_directory", "recovery", {"recovery": "enable_checksums = true\n"}),
+])
+def test_directories_made_with_auto_create_dirs_may_be_absent(tmp_path, shm_dir, key, section,
+                                                              extra):
+    """The engine makes these (and their parents) when auto_create_dirs is on,
+    as it is by default: absent is healthy then, and a problem without it."""
+    gone = tmp_path / "a" / "b"
+
+    def ini(flag):
+        text = {"local": "default_file_size = 1m\n" + flag, "hybrid": f"hot_directory = {shm_dir}\n"}
+        for sec, lines in extra.items():
+            text[sec] = text.get(sec, "") + lines
+        text[section] = text.get(section, "") + f"{key} = {gone}\n"
+        return "".join(f"[{sec}]\n{body}" for sec, body in text.items())
+
+    rc, report, lines = health(tmp_path, ini(""))
+    assert rc == 0, (lines, ini(""))
+    assert check_of(report, gone)["ok"] and "absent" in check_of(report, gone)["detail"]
+    assert check_of(report, gone, "trusted")["ok"]  # of the ancestor it is made in
+    rc, report, lines = health(tmp_path, ini("auto_create_dirs = false\n"))
+    assert_problem(rc, report, lines, gone, [key, "does not exist"])
+
+
+def ckpt_ini(d, extra=""):
+    return (f"[local]\n{extra}[recovery]\nenable_checkpoints = true\n"
+            f"checkpoint_directory = {d}\n")
+
+
+def test_checkpoint_directory_follows_the_engines_rules(tmp_path):
+    """The checkpoint layer makes its directory when missing (its parents
+    only with auto_create_dirs) and refuses a symlink there: health agrees."""
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    rc, report, lines = health(tmp_path, ckpt_ini(link))
+    assert_problem(rc, report, lines, link, ["checkpoint_directory", "symbolic link"])
+    rc, report, lines = health(tmp_path, ckpt_ini(f"{link}/"))  # a trailing slash changes nothing
+    assert rc == 1 and "symbolic link" in lines[0], lines
+
+    gone = tmp_path / "ckpt"
+    rc, report, lines = health(tmp_path, ckpt_ini(gone))
+    assert rc == 0, lines
+    assert check_of(report, gone)["ok"] and str(tmp_path) in check_of(report, gone)["detail"]
+
+    deeper = tmp_path / "x" / "ckpt"
+    rc, report, lines = health(tmp_path, ckpt_ini(deeper))
+    assert rc == 0, lines
+    rc, report, lines = health(tmp_path, ckpt_ini(deeper, "auto_create_dirs = false\n"))
+    assert_problem(rc, report, lines, deeper, ["nor does its parent", str(tmp_path / "x")])
+
+
+def test_checkpoint_directory_is_checked_only_with_checkpoints(tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path)
+    rc, report, lines = health(tmp_path, f"[recovery]\ncheckpoint_directory = {link}\n")
+    assert rc == 0 and not [c for c in report["checks"] if c["path"] == str(link)], report
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a directory of another user's)")
+def test_checkpoint_directory_must_be_the_callers(tmp_path):
+    """Root's directory is trusted, but the layer uses only one of its own
+    (another user's checkpoint directory is refused even when root's)."""
+    d = tmp_path / "ckpt"
+    d.mkdir()
+    os.chown(d, 65534, 65534)
+    rc, report, lines = health(tmp_path, ckpt_ini(d))
+    assert_problem(rc, report, lines, d, ["belongs to uid 65534", "a directory of uid 0"])
+    # and its parent must pass the trust rule, as the layer opens it through it
+    parent = tmp_path / "open"
+    parent.mkdir()
+    os.chmod(parent, 0o777)
+    mine = parent / "ckpt"
+    mine.mkdir()
+    rc, report, lines = health(tmp_path, ckpt_ini(mine))
+    assert_problem(rc, report, lines, mine, [str(parent), "writable by others"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runs the check as nobody)")
+def test_private_tmpfs_directory_is_never_a_symlink(shm_dir):
+    """The tmpfs type's default /dev/shm/xdevice-UID must be a real 0700
+    directory of the caller's (xd_private_dir refuses a symlink there); run
+    as nobody, whose private directory no other test uses."""
+    private = Path("/dev/shm/xdevice-65534")
+    if os.path.lexists(private):
+        pytest.skip(f"{private} exists already")
+    os.chmod(shm_dir, 0o755)
+    ini = shm_dir / "h.ini"
+    ini.write_text("[local]\nstorage_type = tmpfs\n")
+    target = shm_dir / "target"
+    target.mkdir(mode=0o700)
+    os.chown(target, 65534, 65534)
+    private.symlink_to(target)
+    os.lchown(private, 65534, 65534)
+    try:
+        p = subprocess.run([str(XDCONFIG), "health", str(ini)], capture_output=True, text=True,
+                           timeout=30, user=65534, group=65534)
+    finally:
+        private.unlink()
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert_problem(p.returncode, json.loads(p.stdout), lines, private,
+                   ["tmpfs_directory", "symbolic link"])
 
 
 def test_world_writable_directory_needs_sticky_bit(tmp_path):

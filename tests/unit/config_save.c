@@ -220,6 +220,38 @@ static void test_symlink_at_path(void)
     xd_config_free(cfg);
 }
 
+/* A value the INI syntax cannot hold as given is refused with one line and
+ * nothing written: a newline wrote keys of its own (xdconfig set
+ * "trace=/x\n[fault]\nenable_fault_injection = true"), " ; b" read back cut.
+ * Values that only look odd are kept, and read back the same. */
+static void test_values_that_would_not_read_back(void)
+{
+    static const char *bad[] = {"/x\n[fault]\nenable_fault_injection = true", "/a ; b", ";b",
+                                "/a\tb", " /a", "/a ", "/a\r", "/a\x1b[2J"};
+    static const char *odd[] = {"/a;b", "/t #x", "a = b:c", "/d\xc3\xbcr", "#/x", "[x]"};
+    char path[512];
+    path_in_dir(path, sizeof(path), "values.ini");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct xd_config *cfg = xd_config_new();
+        write_file(path, "[local]\nasync = sync\n");
+        CHECK(!xd_config_set(cfg, "trace", bad[i], "test:9", err, sizeof(err)));
+        CHECK_MSG(xd_config_save(cfg, path, NULL, err, sizeof(err)) == -EINVAL, "%zu", i);
+        CHECK_MSG(strstr(err, "test:9: trace=") && !strchr(err, '\n') && strstr(err, "allowed"),
+                  "%s", err);
+        CHECK(!strcmp(read_file(path), "[local]\nasync = sync\n"));
+        xd_config_free(cfg);
+    }
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        struct xd_config *cfg = xd_config_new(), *back = xd_config_new();
+        CHECK(!xd_config_set(cfg, "trace", odd[i], "test", err, sizeof(err)));
+        CHECK_MSG(!xd_config_save(cfg, path, NULL, err, sizeof(err)), "%s", err);
+        CHECK_MSG(!xd_config_load(back, path, err, sizeof(err)), "%s", err);
+        CHECK_MSG(!strcmp(back->trace, odd[i]), "%s read back as %s", odd[i], back->trace);
+        xd_config_free(cfg);
+        xd_config_free(back);
+    }
+}
+
 /* --- atomicity: rewrites racing with readers ------------------------------ */
 
 #define VERSIONS 4
@@ -353,6 +385,7 @@ int main(void)
     test_size_units();
     test_mode();
     test_symlink_at_path();
+    test_values_that_would_not_read_back();
     test_rewrites_race_readers();
     test_watch();
     test_no_leftovers();
