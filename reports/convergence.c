@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "mem.h"
 #include "outfile.h"
 #include "report.h"
 
@@ -125,6 +126,19 @@ static int draw(const char *outdir, const char *script)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
+/* The job's name comes from the history file: only ever in single quotes
+ * (xr_gp_string), where gnuplot runs no `command` in it. */
+static void put_title(FILE *f, const char *job, unsigned nfailed)
+{
+    char *title = xr_mem_printf("xdtune: best so far by trial%s%s (%u failed)", job ? " - " : "",
+                                job ? job : "", nfailed);
+
+    fputs("set title ", f);
+    xr_gp_string(f, title);
+    fputc('\n', f);
+    free(title);
+}
+
 static const char *body =
     "set border 3 lw 1 lc rgb \"#777777\"\n"
     "set tics nomirror out scale 0.5\n"
@@ -196,8 +210,7 @@ int xr_convergence_main(int argc, char **argv)
                     "set output \"convergence.svg\"\n", f);
         fputs("reset\n", f);
         fputs(body, f);
-        fprintf(f, "set title \"xdtune: best so far by trial%s%s (%u failed)\"\n",
-                cJSON_IsString(job) ? " - " : "", cJSON_IsString(job) ? job->valuestring : "", nfailed);
+        put_title(f, cJSON_IsString(job) ? job->valuestring : NULL, nfailed);
         fprintf(f, "set ylabel \"%s\"\n", ylabel);
         /* re-measured points: hollow, in another colour, so a finalist's
          * repeated runs are not read as new candidates */

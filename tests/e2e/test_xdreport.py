@@ -287,6 +287,67 @@ def test_usage_errors(xdreport, tmp_path):
     assert p.returncode == 2 and 'unknown command "nonsense"' in p.stderr
 
 
+# --- text from the inputs reaches gnuplot as text only --------------------------------
+
+
+def with_changes(doc, jobname=None, options=None):
+    d = json.loads(json.dumps(doc))
+    if jobname is not None:
+        d["jobs"][0]["jobname"] = jobname
+    d["jobs"][0]["job options"].update(options or {})
+    return d
+
+
+def test_input_text_never_runs_in_gnuplot(xdreport, runs, tmp_path):
+    """A job name, an option value and a file name holding `touch FILE`
+    (gnuplot runs backquotes inside double quotes) are drawn as text, and
+    run nothing; a single quote among them is drawn too."""
+    doc = fio_docs(runs / "psync.json")[0]
+    ins = tmp_path / "in"
+    ins.mkdir()
+    files = {
+        "job.json": with_changes(doc, jobname="a`touch ran-job`b'q @x"),
+        "opt.json": with_changes(doc, jobname="opt", options={"iodepth": "`touch ran-opt`'"}),
+        "plain-opt.json": with_changes(doc, jobname="opt"),
+        "q`touch ran-file`'.json": with_changes(doc, jobname="file"),
+        "plain-file.json": with_changes(doc, jobname="file"),
+    }
+    for name, d in files.items():
+        (ins / name).write_text(json.dumps(d))
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [ins / name for name in files])
+    assert p.returncode == 0, p.stderr
+    ran = [str(f) for f in tmp_path.rglob("ran-*")]
+    assert not ran, f"gnuplot ran a command from the inputs: {ran}"
+    for slug, text in (("a-touch-ran-job-b-q--x", "a`touch ran-job`b'q @x: IOPS"),
+                       ("opt", "`touch"), ("file", "ran-file`'")):
+        svg = (out / f"{slug}-iops.svg").read_text()
+        assert text in svg.replace("&apos;", "'").replace("&#39;", "'"), \
+            f"{slug}-iops.svg does not show {text!r}"
+        assert (out / f"{slug}-iops.png").stat().st_size > 5000, f"{slug}-iops.png missing"
+
+
+def history(tmp_path, trials, job="randread"):
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"xdtune": {"objective": "iops", "job": job}, "trials": trials}))
+    return path
+
+
+TRIALS = [{"trial": k, "config": {"cache_size": f"{k}m"}, "figures": {"iops": 100 + k},
+           "best_so_far": 100 + k} for k in (1, 2, 3)]
+
+
+def test_convergence_job_name_never_runs(xdreport, tmp_path):
+    hist = history(tmp_path, TRIALS, job="j`touch ran-conv`'x")
+    out = tmp_path / "out"
+    p = subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    assert not list(tmp_path.rglob("ran-*")), "gnuplot ran the history's job name"
+    svg = (out / "convergence.svg").read_text().replace("&apos;", "'").replace("&#39;", "'")
+    assert "j`touch ran-conv`'x" in svg, "the title must show the job name as it is"
+
+
 # --- xdevice stats -------------------------------------------------------------------
 
 
@@ -737,7 +798,7 @@ def test_bench_logs_find_their_configuration(bench_report):
     log still goes to its own configuration and workload (job 1)."""
     gp = (bench_report / "charts.gp").read_text()
     chart = gp.split("# --- randread-4k-qd1-iops-over-time ---", 1)[1].split("# --- ", 1)[0]
-    titles = set(re.findall(r'title "([^"]+)"', chart)) - {""}
+    titles = set(re.findall(r"title '([^']+)'", chart)) - {""}
     assert set(BENCH_CONFIGS) <= titles, titles
     assert "# --- mixed-70-30-zipf-iops-over-time ---" not in gp, "job 1's logs are randread's"
 
