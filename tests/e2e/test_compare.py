@@ -10,6 +10,7 @@ import math
 import os
 import random
 import re
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -357,6 +358,76 @@ def test_verdicts_agree_with_the_ci(xdreport, tmp_path):
     p = compare(xdreport, base, new, "--threshold", 2)
     assert p.returncode == 1 and rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
     assert not math.isnan(rows(p.stdout)[("randread", "read_iops")][0])
+
+
+# --- output files: only nothing or a regular file of ours is replaced -----------
+
+def plant_output(kind, path: Path, victim: Path):
+    """What a careless or hostile run leaves at an output's name. The device
+    node is our own (/dev/null's numbers) in tmp: never the real one."""
+    if kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("mknod needs root")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        os.symlink(victim, path)
+        if os.geteuid() == 0:       # another user's, as in a shared /tmp
+            os.lchown(path, 65534, 65534)
+    elif kind == "foreign":
+        if os.geteuid() != 0:
+            pytest.skip("chown needs root")
+        path.write_text("not ours\n")
+        os.chown(path, 65534, 65534)
+    elif kind == "directory":
+        path.mkdir()
+    return os.lstat(path)
+
+
+@pytest.mark.parametrize("opt", ["--junit", "--metrics", "--verdicts"])
+@pytest.mark.parametrize("kind, words", [
+    ("device", "a character device is at that name"), ("fifo", "a FIFO is at that name"),
+    ("symlink", "a symbolic link is at that name, not followed or replaced"),
+    ("foreign", "a file of uid 65534 is at that name"), ("directory", "a directory is at that name")])
+def test_output_refuses_what_is_not_our_file(xdreport, tmp_path, opt, kind, words):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=90, workloads=("randread",))
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=91, workloads=("randread",))
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    before = plant_output(kind, out / "target", victim)
+    p = compare(xdreport, base, new, opt, out / "target")
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{opt} {out / 'target'}: {words}" in lines[0], p.stderr
+    assert "allowed: a regular file of yours" in lines[0] and "or no file" in lines[0], lines[0]
+    assert p.stdout == "", "a refused output is refused before the table"
+    after = os.lstat(out / "target")
+    assert (after.st_mode, after.st_ino, after.st_rdev, after.st_uid) == \
+        (before.st_mode, before.st_ino, before.st_rdev, before.st_uid), f"{kind} was replaced"
+    assert victim.read_text() == "precious\n"
+    assert sorted(os.listdir(out)) == ["target"], "nothing else written beside it"
+
+
+def test_output_replaces_our_file_and_refuses_one_file_twice(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=92, workloads=("randread",))
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=93, workloads=("randread",))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.txt").write_text("old\n")
+    p = compare(xdreport, base, new, "--metrics", out / "metrics.txt")
+    assert p.returncode in (0, 3), p.stdout + p.stderr
+    assert (out / "metrics.txt").read_text().endswith("# EOF\n")
+    assert sorted(os.listdir(out)) == ["metrics.txt"], "the temp file is gone"
+    p = subprocess.run([xdreport, "compare", "--metrics", "m.txt", "--verdicts", "./m.txt",
+                        str(base), str(new)], capture_output=True, text=True, timeout=60, cwd=out)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--metrics m.txt and --verdicts ./m.txt name the same file" in lines[0], \
+        p.stderr
+    assert not (out / "m.txt").exists() and p.stdout == ""
 
 
 # --- pairing: configurations, options, results directories ---------------------
