@@ -192,7 +192,14 @@ int xr_convergence_main(int argc, char **argv)
     int p99 = cJSON_IsString(obj) && strstr(obj->valuestring, "p99");
     const cJSON *job = cJSON_GetObjectItemCaseSensitive(info, "job");
     char path[4200];
-    mkdir(outdir, 0755);
+    int made;
+    if (xr_out_dir(outdir, &made)) {
+        char shown[XR_ESCAPE_LEN];
+        fprintf(stderr, "xdreport: convergence: -o %s: cannot write the chart there: %s\n",
+                xr_escape(outdir, shown, sizeof(shown)), xr_out_strerror(errno));
+        cJSON_Delete(root);
+        return 1;
+    }
     snprintf(path, sizeof(path), "%s/convergence.gp", outdir);
     FILE *f = xr_out_open(path);
     if (!f) {

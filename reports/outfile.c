@@ -31,6 +31,18 @@ static int dir_ok(int dirfd, const char *dir)
     return -1;
 }
 
+static const char *kind_of(mode_t mode)
+{
+    return S_ISREG(mode)    ? "a regular file"
+           : S_ISLNK(mode)  ? "a symbolic link"
+           : S_ISDIR(mode)  ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "a special file";
+}
+
 FILE *xr_out_open(const char *path)
 {
     char dir[PATH_MAX];
@@ -68,6 +80,64 @@ const char *xr_out_strerror(int err)
     return refused[0] ? refused : strerror(err);
 }
 
+/* --- the output directory -------------------------------------------------------- */
+
+/* mkdir -p of every directory above the last name in path. */
+static int make_parents(char *path)
+{
+    for (char *s = path + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        int rc = mkdir(path, 0755) && errno != EEXIST;
+        *s = '/';
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* Why the directory at path cannot be opened as one, without following a
+ * symlink: one of ours, or strerror's. */
+static void not_a_directory(const char *path, int err)
+{
+    struct stat st;
+
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        snprintf(refused, sizeof(refused), "a symbolic link is at that name, not followed; allowed: a directory of yours or root's, or a free name (the directory is made)");
+    else if (err == ENOTDIR)
+        snprintf(refused, sizeof(refused), "%s is at that name; allowed: a directory of yours or root's, or a free name (the directory is made)",
+                 lstat(path, &st) == 0 ? kind_of(st.st_mode) : "something else than a directory");
+    errno = err;
+}
+
+int xr_out_dir(const char *path, int *made)
+{
+    char *copy = strdup(path);
+    int fd = -1;
+
+    refused[0] = '\0';
+    *made = 0;
+    if (!copy)
+        return -1;
+    /* "out/" would follow a symlink at out: the slash asks for its target */
+    for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+        copy[n - 1] = '\0';
+    if (!make_parents(copy)) {
+        *made = mkdir(copy, 0755) == 0;
+        if (*made || errno == EEXIST)
+            fd = open(copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+            not_a_directory(copy, errno);
+    }
+    int rc = fd >= 0 && !dir_ok(fd, copy) ? 0 : -1, saved = errno;
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    errno = saved;
+    return rc;
+}
+
 /* --- files the user names ------------------------------------------------------ */
 
 /* Split path into its directory, opened and checked, and its last name. */
@@ -101,17 +171,6 @@ static int open_parent(const char *path, char *name, size_t namelen)
         return -1;
     }
     return dirfd;
-}
-
-static const char *kind_of(mode_t mode)
-{
-    return S_ISLNK(mode)    ? "a symbolic link"
-           : S_ISDIR(mode)  ? "a directory"
-           : S_ISCHR(mode)  ? "a character device"
-           : S_ISBLK(mode)  ? "a block device"
-           : S_ISFIFO(mode) ? "a FIFO"
-           : S_ISSOCK(mode) ? "a socket"
-                            : "a special file";
 }
 
 /* What is at name may be replaced only when it is nothing or a regular

@@ -26,6 +26,13 @@ FILE *xr_out_open(const char *path);
  * directory or file was refused and why. */
 const char *xr_out_strerror(int err);
 
+/* OUTDIR of report and convergence: made, with its parents, when absent.
+ * Then it must be a real directory (a symlink there is refused, never
+ * followed: in a shared directory anyone may plant one) of the caller's or
+ * root's, not writable by others unless sticky. 0, or -1 with errno and the
+ * reason for xr_out_strerror; *made says whether this call made it. */
+int xr_out_dir(const char *path, int *made);
+
 /* A file the user named, written beside its name and moved there by
  * xr_out_commit: a reader never sees half of it, and a failed run leaves
  * what was there. */

@@ -14,9 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "mem.h"
-#include "report.h"
 #include "format.h"
+#include "mem.h"
+#include "outfile.h"
+#include "report.h"
 
 static void usage(FILE *f)
 {
@@ -133,25 +134,6 @@ static void load_inputs(struct xr_report *r)
         xr_report_problem(r, "xdreport: nothing to report: none of the inputs could be read");
 }
 
-static int make_dirs(const char *path)
-{
-    char *p = xr_mem_strdup(path);
-    int rc = 0;
-
-    for (char *s = p + 1; *s && rc == 0; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) && errno != EEXIST)
-            rc = -1;
-        *s = '/';
-    }
-    if (rc == 0 && mkdir(p, 0755) && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
-}
-
 static char *default_title(const struct xr_report *r)
 {
     char *t = xr_mem_strdup("fio results");
@@ -217,9 +199,10 @@ int xr_report_main(int argc, char **argv)
                 r.outdir ? "at least one INPUT" : "-o OUTDIR");
         return 2;
     }
-    if (make_dirs(r.outdir)) {
-        fprintf(stderr, "xdreport: %s: cannot create the output directory: %s\n", r.outdir,
-                strerror(errno));
+    int made;
+    if (xr_out_dir(r.outdir, &made)) {
+        fprintf(stderr, "xdreport: -o %s: cannot write the report there: %s\n",
+                xr_escape(r.outdir, shown, sizeof(shown)), xr_out_strerror(errno));
         return 1;
     }
     expand_inputs(&r, argv + optind, argc - optind);

@@ -287,6 +287,53 @@ def test_usage_errors(xdreport, tmp_path):
     assert p.returncode == 2 and 'unknown command "nonsense"' in p.stderr
 
 
+# --- the output directory --------------------------------------------------------------
+
+
+def shared_dir_with_link(tmp_path):
+    """A sticky, world-writable directory (like /tmp) where another user
+    planted out -> victim/ before our run."""
+    sticky, victim = tmp_path / "sticky", tmp_path / "victim"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    victim.mkdir()
+    os.symlink(victim, sticky / "out")
+    if os.geteuid() == 0:
+        os.lchown(sticky / "out", 65534, 65534)
+    return sticky / "out", victim
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_outdir_symlink_refused(xdreport, runs, tmp_path, slash):
+    out, victim = shared_dir_with_link(tmp_path)
+    p = run_report(xdreport, f"{out}{slash}", [runs / "psync.json"])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and f"-o {out}{slash}:" in lines[0] and \
+        "a symbolic link is at that name, not followed" in lines[0], p.stderr
+    assert list(victim.iterdir()) == [], "nothing may be written through the link"
+    hist = history(tmp_path, TRIALS)
+    p = subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p.stderr
+    assert "a symbolic link is at that name" in p.stderr, p.stderr
+    assert list(victim.iterdir()) == [], "convergence wrote through the link"
+
+
+def test_outdir_of_another_user_refused_in_one_line(xdreport, runs, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    out = tmp_path / "theirs"
+    out.mkdir()
+    os.chown(out, 65534, 65534)
+    p = run_report(xdreport, out, [runs / "psync.json"])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and f"directory {out} belongs to uid 65534" in lines[0] and \
+        "allowed:" in lines[0], p.stderr
+    assert list(out.iterdir()) == []
+
+
 # --- text from the inputs reaches gnuplot as text only --------------------------------
 
 
