@@ -130,8 +130,9 @@ static void load_inputs(struct xr_report *r)
     for (size_t i = 0; i < r->ninputs; i++)
         if (xr_load(&r->set, r->inputs[i], err, sizeof err))
             xr_report_problem(r, "%s", err);
-    if (!r->set.ndocs && !r->set.nstats && !r->set.nseries)
-        xr_report_problem(r, "xdreport: nothing to report: none of the inputs could be read");
+    /* said only where no input said why: one line per bad input */
+    if (!r->set.ndocs && !r->set.nstats && !r->set.nseries && !r->nproblems)
+        xr_report_problem(r, "xdreport: nothing to report: none of the inputs holds results");
 }
 
 static char *default_title(const struct xr_report *r)

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "load.h"
 #include "mem.h"
 #include "results.h"
@@ -197,7 +198,7 @@ static void free_series(struct xr_series *s)
 static int add_document(struct xr_set *set, const cJSON *root, const char *path, char *err,
                         size_t errlen)
 {
-    char why[256] = "";
+    char why[512] = "";
     int rc;
 
     if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "xdevice"))) {
@@ -244,6 +245,37 @@ static void number_stream(struct xr_set *set, size_t first, const char *path)
     }
 }
 
+/* Text after a document may be plain text (--output-format=json,normal
+ * puts fio's normal report there), but fio writes no "{" outside its
+ * documents: a line holding one is a document damaged at its start, and
+ * reading on past it would take an earlier document of a stream for the
+ * run's result. A fio server's lines ("<host> ...", the engine's
+ * xdevice-stats document among them) are the server's own. The offset of
+ * the first such line in [from, to), or to. */
+static size_t stray_brace(const char *buf, size_t from, size_t to)
+{
+    for (size_t line = from; line < to;) {
+        size_t end = line;
+
+        while (end < to && buf[end] != '\n')
+            end++;
+        if (buf[line + strspn(buf + line, " \t")] != '<' && memchr(buf + line, '{', end - line))
+            return line;
+        line = end + 1;
+    }
+    return to;
+}
+
+/* The line at off, quoted in a message: its first 40 bytes, escaped. */
+static const char *quote_line(const char *buf, size_t off, char *shown, size_t len)
+{
+    char head[44];
+    size_t n = strcspn(buf + off, "\r\n");
+
+    snprintf(head, sizeof head, "%.*s%s", (int)(n < 40 ? n : 40), buf + off, n > 40 ? "..." : "");
+    return xr_escape(head, shown, len);
+}
+
 static int load_json(struct xr_set *set, const char *path, const char *buf, size_t len,
                      size_t pos, char *err, size_t errlen)
 {
@@ -272,6 +304,12 @@ static int load_json(struct xr_set *set, const char *path, const char *buf, size
         }
         rc = add_document(set, root, path, err, errlen);
         cJSON_Delete(root);
+        size_t next = next_doc(buf, len, end), stray = stray_brace(buf, end, next);
+        if (!rc && stray < next) {
+            char shown[XR_ESCAPE_LEN];
+            rc = fail(err, errlen, path, "line %u: \"%s\" after a JSON document holds a \"{\" but starts no document; allowed: JSON documents that each start a line, and plain text without \"{\"",
+                      line_of(buf, stray), quote_line(buf, stray, shown, sizeof shown));
+        }
         pos = end;
     }
     number_stream(set, first, path);

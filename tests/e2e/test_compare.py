@@ -344,6 +344,25 @@ def test_failed_job_is_bad_input(xdreport, tmp_path):
     assert "run-01.json" in p.stderr and "error 5" in p.stderr, p.stderr
 
 
+@pytest.mark.parametrize("change, words", [
+    (lambda job: job["read"].update(iops="many"), ["read.iops", '"many" is not a number']),
+    (lambda job: job["read"].update(iops=-5), ["read.iops", "-5 is negative"]),
+    (lambda job: job.update(jobname=None), ['"jobname" is null']),
+])
+def test_bad_figure_is_bad_input(xdreport, tmp_path, change, words):
+    """A figure fio never writes is one line naming the run, never a 0."""
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=24)
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=25)
+    doc = json.loads((new / "run-02.json").read_text())
+    change(doc["jobs"][0])
+    (new / "run-02.json").write_text(json.dumps(doc))
+    p = compare(xdreport, base, new)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{new / 'run-02.json'}: " in lines[0], p.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
 def test_verdicts_agree_with_the_ci(xdreport, tmp_path):
     """The printed CI brackets the true factor and 'same' rows lie within it."""
     base = write_runs(tmp_path / "base", 10, 0.01, seed=22)

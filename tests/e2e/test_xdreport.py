@@ -267,6 +267,77 @@ def test_bad_inputs_named_rest_reported(xdreport, runs, tmp_path):
     assert "truncated JSON at byte" in html and "Problems" in html
 
 
+def set_in(doc, path, value):
+    """doc with the member at path (keys, list indices) set to value;
+    value DELETE removes it."""
+    d = json.loads(json.dumps(doc))
+    obj = d
+    for k in path[:-1]:
+        obj = obj[k]
+    if value is DELETE:
+        del obj[path[-1]]
+    else:
+        obj[path[-1]] = value
+    return d
+
+
+DELETE = object()
+READ = ["jobs", 0, "read"]
+BAD_VALUES = {   # name: (change, words the one line must hold)
+    "iops-word": (READ + ["iops"], "many", ["job 'randread': read.iops", '"many" is not a number']),
+    "iops-negative": (READ + ["iops"], -5, ["read.iops", "-5 is negative"]),
+    "iops-huge": (READ + ["iops"], "HUGE", ["read.iops", "beyond the range of a double"]),
+    "jobname-null": (["jobs", 0, "jobname"], None, ['"jobname" is null', "a non-empty string"]),
+    "no-directions": (["jobs", 0], "NODIRS", ['no "read" object']),
+    "bin-negative": (READ + ["clat_ns", "bins"], {"-5": 3, "100": 4},
+                     ["read.clat_ns.bins", 'key "-5" is not a latency', "whole number of ns"]),
+    "bin-word": (READ + ["clat_ns", "bins"], {"x": 3}, ["read.clat_ns.bins", 'key "x"']),
+    "garbage-tail": (None, "TAIL", ['line ', '"GARBAGE TAIL {{{" after a JSON document']),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_VALUES))
+def test_bad_values_refused_in_one_line(xdreport, runs, tmp_path, case):
+    """fio never writes these: each is one line naming the file, where the
+    value is and the value, never a figure of 0, -5 or inf, an empty
+    workload or a broken chart script."""
+    path, value, words = BAD_VALUES[case]
+    doc = fio_docs(runs / "psync.json")[0]
+    if value == "NODIRS":
+        doc = set_in(set_in(set_in(doc, path + ["read"], DELETE), path + ["write"], DELETE),
+                     path + ["trim"], DELETE)
+    elif value == "HUGE":
+        doc = set_in(doc, path, 123456.5)
+    elif path:
+        doc = set_in(doc, path, value)
+    text = json.dumps(doc).replace("123456.5", "1e999999")
+    if value == "TAIL":
+        text += "\nGARBAGE TAIL {{{\n"
+    bad = tmp_path / f"{case}.json"
+    bad.write_text(text)
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [bad])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"xdreport: {bad}: "), p.stderr
+    assert all(w in lines[0] for w in words), f"want {words} in {lines[0]}"
+    if (out / "charts.gp").exists() and value != "TAIL":
+        assert "randread" not in (out / "charts.gp").read_text(), "a refused document was drawn"
+
+
+def test_bad_stats_figure_refused(xdreport, runs, tmp_path):
+    doc = json.loads((runs / "xdevice.stats.json").read_text())
+    doc["jobs"][0]["layers"]["cache"] = {"hits": 1, "misses": 1, "hit_ratio": "x"}
+    bad = tmp_path / "bad.stats.json"
+    bad.write_text(json.dumps(doc))
+    p = run_report(xdreport, tmp_path / "out", [bad])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0] == (
+        f'xdreport: {bad}: jobs[0].layers.cache.hit_ratio: "x" is not allowed; '
+        "allowed: a ratio from 0 to 1"), p.stderr
+
+
 def test_missing_gnuplot(xdreport, runs, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PATH=str(tmp_path / "empty-path"))
