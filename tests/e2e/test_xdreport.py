@@ -338,6 +338,25 @@ def test_bad_stats_figure_refused(xdreport, runs, tmp_path):
         "allowed: a ratio from 0 to 1"), p.stderr
 
 
+def test_same_file_twice_read_once(xdreport, runs, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(runs / "psync.json", d / "r.json")
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [d / "r.json", d / "r.json", d])
+    assert p.returncode == 0, p.stderr
+    # the second time through its directory
+    assert p.stderr.splitlines() == [f"xdreport: note: {d / 'r.json'} is given twice; read once"] * 2, \
+        p.stderr
+    sources = {r["source"] for r in read_csv(out) if r["kind"] == "fio"}
+    assert sources == {str(d / "r.json")}, sources
+    assert "#2" not in (out / "summary.md").read_text(), "one file is one configuration"
+    p = subprocess.run([xdreport, "report", "-o", "out2", "in/r.json", "./in"],
+                       capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=tmp_path)
+    assert p.returncode == 0 and p.stderr.splitlines() == [
+        "xdreport: note: ./in/r.json is the same file as in/r.json; read once"], p.stderr
+
+
 def test_missing_gnuplot(xdreport, runs, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PATH=str(tmp_path / "empty-path"))
