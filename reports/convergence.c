@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "load.h"
 #include "mem.h"
 #include "outfile.h"
 #include "report.h"
@@ -179,8 +180,15 @@ int xr_convergence_main(int argc, char **argv)
                 xr_escape(input, shown, sizeof(shown)), strerror(errno));
         return 1;
     }
-    cJSON *root = cJSON_Parse(text);
+    char why[200];
+    cJSON *root = xr_json_parse(text, strlen(text), why, sizeof why);
     free(text);
+    if (!root) {
+        char shown[XR_ESCAPE_LEN];
+        fprintf(stderr, "xdreport: convergence: %s: %s; allowed: an xdtune history.json\n",
+                xr_escape(input, shown, sizeof(shown)), why);
+        return 1;
+    }
     const cJSON *trials = cJSON_GetObjectItemCaseSensitive(root, "trials");
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "xdtune");
     if (!cJSON_IsArray(trials)) {

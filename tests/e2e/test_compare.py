@@ -249,6 +249,18 @@ def test_list_file_and_jobs_sharing_a_name(xdreport, tmp_path):
     assert r[("randread", "read_iops")][1] == "same", p.stdout
 
 
+def test_list_file_names_its_missing_entry(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.005, seed=13, workloads=("randread",))
+    names = [f"base/{f.name}" for f in sorted(base.iterdir())]
+    listing = tmp_path / "base.list"
+    listing.write_text("# base runs\n" + "\n".join(names[:2] + ["base/gone.json"] + names[2:]) + "\n")
+    p = compare(xdreport, listing, base)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.splitlines() == [
+        f"xdreport compare: BASE {listing}: line 4: {tmp_path}/base/gone.json: No such file or "
+        "directory; allowed: a list of result files, one a line"], p.stderr
+
+
 def test_latency_of_inline_completions_is_not_judged(xdreport, tmp_path):
     """fio's clat of a request completed inside queue() is ~40 ns of fio's own
     bookkeeping: a jump from 40 to 60 ns is no regression, 0.4 to 4 us is."""

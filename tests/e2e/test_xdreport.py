@@ -357,6 +357,36 @@ def test_same_file_twice_read_once(xdreport, runs, tmp_path):
         "xdreport: note: ./in/r.json is the same file as in/r.json; read once"], p.stderr
 
 
+def test_json_nested_too_deep_says_so(xdreport, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"jobs": ' + "[" * 200_000 + "]" * 200_000 + "}\n")
+    p = run_report(xdreport, tmp_path / "out", [deep])
+    assert p.returncode == 1, p.stderr
+    at = len('{"jobs": ') + 1000 - 1    # the 1001st bracket, 0-based
+    assert p.stderr.splitlines() == [
+        f"xdreport: {deep}: JSON nested deeper than 1000 levels at byte {at} (line 1)"], p.stderr
+
+
+def test_recommendation_names_an_option_the_runner_up_lacks(xdreport, tmp_path):
+    """The best sets iodepth, the runner-up leaves it out: said as such,
+    not as "(not not set)"."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, iops, iodepth in (("deep", 200_000, "8"), ("shallow", 100_000, None)):
+        job = bench_job("randread-4k-qd1", iops, 10_000)
+        if iodepth:
+            job["job options"]["iodepth"] = iodepth
+        else:
+            del job["job options"]["iodepth"]
+        (d / f"{name}.json").write_text(json.dumps(fio_doc([job], {"ioengine": "psync"})))
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [d])
+    assert p.returncode == 0, p.stderr
+    summary = (out / "summary.md").read_text()
+    assert "iodepth=8 (unset in the runner-up)" in summary, summary[:3000]
+    assert "not not" not in summary and "not not" not in (out / "report.html").read_text()
+
+
 def test_missing_gnuplot(xdreport, runs, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PATH=str(tmp_path / "empty-path"))
@@ -472,6 +502,28 @@ def history(tmp_path, trials, job="randread"):
 
 TRIALS = [{"trial": k, "config": {"cache_size": f"{k}m"}, "figures": {"iops": 100 + k},
            "best_so_far": 100 + k} for k in (1, 2, 3)]
+
+
+TRUNCATED = '{"xdtune": {"objective": "iops"}, "trials": [{"trial": 1, "fig'
+DEEP_HEAD = '{"trials": '
+
+
+@pytest.mark.parametrize("text, words", [
+    (TRUNCATED, f"truncated JSON at byte {len(TRUNCATED)}"),
+    (DEEP_HEAD + "[" * 5000 + "]" * 5000 + "}",
+     f"JSON nested deeper than 1000 levels at byte {len(DEEP_HEAD) + 999} (line 1)"),
+    ('{"trials": []} trailing', "invalid JSON at byte 15 (line 1): text after the document"),
+], ids=["truncated", "nested", "trailing"])
+def test_convergence_names_broken_json(xdreport, tmp_path, text, words):
+    hist = tmp_path / "history.json"
+    hist.write_text(text)
+    out = tmp_path / "out"
+    p = subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.splitlines() == [
+        f"xdreport: convergence: {hist}: {words}; allowed: an xdtune history.json"], p.stderr
+    assert not out.exists(), "a refused history makes no output directory"
 
 
 def test_convergence_job_name_never_runs(xdreport, tmp_path):
