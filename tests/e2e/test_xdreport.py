@@ -504,6 +504,37 @@ TRIALS = [{"trial": k, "config": {"cache_size": f"{k}m"}, "figures": {"iops": 10
            "best_so_far": 100 + k} for k in (1, 2, 3)]
 
 
+def run_convergence(xdreport, out, hist, env=None):
+    return subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT, env=env)
+
+
+@pytest.mark.parametrize("trials", [[], [{"trial": 1, "config": {}, "failed": True}]],
+                         ids=["no-trials", "all-failed"])
+def test_convergence_failure_leaves_nothing(xdreport, tmp_path, trials):
+    hist = history(tmp_path, trials)
+    for out in (tmp_path / "new-out", tmp_path / "old-out"):
+        if out.name == "old-out":
+            out.mkdir()
+        p = run_convergence(xdreport, out, hist)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr.splitlines() == [
+            f"xdreport: convergence: {hist}: no successful trial to draw ({len(trials)} trials); "
+            "allowed: a history with a trial that gave a figure"], p.stderr
+        assert (list(out.iterdir()) if out.exists() else None) == \
+            ([] if out.name == "old-out" else None), "a failed run leaves no new file"
+
+
+def test_convergence_without_gnuplot_leaves_nothing(xdreport, tmp_path):
+    hist = history(tmp_path, TRIALS)
+    out = tmp_path / "out"
+    p = run_convergence(xdreport, out, hist, env=dict(os.environ, PATH=str(tmp_path / "none")))
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.splitlines() == [
+        f"xdreport: convergence: cannot run gnuplot for {out}/convergence.gp; install gnuplot-nox"]
+    assert not out.exists(), list(out.iterdir())
+
+
 TRUNCATED = '{"xdtune": {"objective": "iops"}, "trials": [{"trial": 1, "fig'
 DEEP_HEAD = '{"trials": '
 
