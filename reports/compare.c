@@ -615,6 +615,18 @@ static int check_overlap(const struct compare *c)
                 c->o.path[NEW]);
 }
 
+/* The table is the result: one that did not reach stdout (a full disk,
+ * /dev/full) must not pass for one. 0, or 2 after one line. */
+static int check_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    int err = errno ? errno : EIO;
+    clearerr(stdout);
+    return xr_cmp_fail("standard output: cannot write the table: %s", strerror(err));
+}
+
 int xr_compare_main(int argc, char **argv)
 {
     struct compare c = {0};
@@ -637,7 +649,9 @@ int xr_compare_main(int argc, char **argv)
     }
     if (!rc) {
         xr_cmp_print_table(&c);
-        fflush(stdout);
+        rc = check_stdout();
+    }
+    if (!rc) {
         if (c.o.junit)
             rc = xr_cmp_write_junit(&c, c.o.junit);
         if (!rc && c.o.metrics)

@@ -461,6 +461,24 @@ def test_output_replaces_our_file_and_refuses_one_file_twice(xdreport, tmp_path)
     assert not (out / "m.txt").exists() and p.stdout == ""
 
 
+def test_table_that_cannot_be_written_fails(xdreport, tmp_path):
+    """stdout on a full device: exit 2 and one line, never a passing
+    exit status for a table nobody got. The device is our own node with
+    /dev/full's numbers, in tmp."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    base = write_runs(tmp_path / "base", 8, 0.002, seed=5)
+    new = write_runs(tmp_path / "new", 8, 0.002, seed=6)
+    with open(full, "w") as out:
+        p = subprocess.run([xdreport, "compare", str(base), str(new)], stdout=out,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.splitlines() == [
+        "xdreport compare: standard output: cannot write the table: No space left on device"], p.stderr
+
+
 # --- pairing: configurations, options, results directories ---------------------
 
 def write_config(d: Path, name, runs, seed, factor=1.0, options=None, workloads=("randread", "mixed")):
