@@ -479,6 +479,23 @@ def test_table_that_cannot_be_written_fails(xdreport, tmp_path):
         "xdreport compare: standard output: cannot write the table: No space left on device"], p.stderr
 
 
+def test_man_page_agrees_with_help(xdreport):
+    """xdreport(1) names every option `compare --help` lists, the single
+    file a side may be, and exit 3."""
+    help_text = subprocess.run([xdreport, "compare", "--help"], capture_output=True, text=True,
+                               timeout=30).stdout
+    options = set(re.findall(r"^  (--[a-z-]+)", help_text, re.M))
+    assert {"--paired", "--decided", "--verdicts", "--ignore-option"} <= options, help_text
+    man = (REPO / "man" / "xdreport.1").read_text()
+    section = man.split(".SS compare", 1)[1].split(".SS convergence", 1)[0]
+    shown = section.replace("\\-", "-")
+    missing = [o for o in sorted(options) if o not in shown]
+    assert not missing, f"man/xdreport.1 lacks {missing}"
+    assert "single results file" in shown, "a side may be one file"
+    status = man.split(".SH EXIT STATUS", 1)[1].split(".SH", 1)[0]
+    assert re.search(r"\b3 no regression but\s+some row inconclusive", status), status
+
+
 # --- pairing: configurations, options, results directories ---------------------
 
 def write_config(d: Path, name, runs, seed, factor=1.0, options=None, workloads=("randread", "mixed")):
