@@ -101,7 +101,8 @@ static char *config_string(const struct xr_kv *opts, size_t nopts)
  * read as 0 or as a default would be a made-up result, so it is refused,
  * naming where it is ("job 'x': read.clat_ns.mean") and the value. */
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -165,8 +166,8 @@ static int read_percentiles(struct xr_dir *dir, const cJSON *pct, const char *at
         char *end, shown[XR_ESCAPE_LEN];
         double p = it->string ? strtod(it->string, &end) : NAN, v;
 
-        if (!it->string || end == it->string || *end || !(p > 0 && p <= 100))
-            return bad(err, errlen, "%spercentile: key \"%s\" is not a percentile; allowed: a number above 0 and up to 100",
+        if (!it->string || end == it->string || *end || !(p >= 0 && p <= 100))
+            return bad(err, errlen, "%spercentile: key \"%s\" is not a percentile; allowed: a number from 0 to 100",
                        at, xr_escape(it->string ? it->string : "", shown, sizeof shown));
         if (check_figure(it, at, "percentile", &v, err, errlen))
             return -1;

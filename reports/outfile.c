@@ -118,8 +118,11 @@ int xr_out_dir(const char *path, int *made)
 
     refused[0] = '\0';
     *made = 0;
-    if (!copy)
+    if (!copy || !*copy) {
+        free(copy);
+        errno = copy ? ENOENT : ENOMEM;
         return -1;
+    }
     /* "out/" would follow a symlink at out: the slash asks for its target */
     for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
         copy[n - 1] = '\0';

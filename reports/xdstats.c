@@ -33,7 +33,9 @@ static const cJSON *find_key_in(const cJSON *obj, const char *key, char *path, s
 
         if (strcmp(it->string, key) == 0)
             return it;
-        if (cJSON_IsObject(it) && (hit = find_key_in(it, key, path, len, next < len ? next : len - 1)))
+        if (next >= len)
+            next = len - 1;     /* a path too long for path: cut, still searched */
+        if (cJSON_IsObject(it) && (hit = find_key_in(it, key, path, len, next)))
             return hit;
     }
     path[at] = '\0';
@@ -113,7 +115,8 @@ static int read_layers(const cJSON *layers, const char *where, struct figures *f
            layer_figure(layers, where, "ratio", INFINITY, NAN, &f->comp_ratio, err, errlen) ||
            layer_figure(layers, where, "logical_bytes", INFINITY, 0, &f->logical, err, errlen) ||
            layer_figure(layers, where, "stored_bytes", INFINITY, 0, &f->stored, err, errlen) ||
-           layer_figure(layers, where, "allocated_bytes", INFINITY, 0, &f->allocated, err, errlen) ||
+           layer_figure(layers, where, "allocated_bytes", INFINITY, 0, &f->allocated, err,
+                        errlen) ||
            layer_figure(layers, where, "hot_reads", INFINITY, 0, &f->hot, err, errlen) ||
            layer_figure(layers, where, "cold_reads", INFINITY, 0, &f->cold, err, errlen) ||
            layer_figure(layers, where, "promotions", INFINITY, NAN, &f->promotions, err, errlen) ||
