@@ -213,7 +213,7 @@ static void chart_percentiles(struct xr_plot *gp, int gi)
     size_t total = 0;
 
     for (int p = 0; p < np; p++)
-        snprintf(xtics + strlen(xtics), sizeof xtics - strlen(xtics), "\"%s\" %d%s",
+        snprintf(xtics + strlen(xtics), sizeof xtics - strlen(xtics), "'%s' %d%s",
                  xr_pct_name[p], p, p + 1 < np ? ", " : ")\n");
     snprintf(xtics + strlen(xtics), sizeof xtics - strlen(xtics), "set xrange [-0.3:%f]",
              np - 0.7);

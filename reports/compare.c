@@ -15,6 +15,7 @@
 #include "compare_impl.h"
 #include "format.h"
 #include "mem.h"
+#include "outfile.h"
 #include "pairing.h"
 #include "results.h"
 #include "stats.h"
@@ -186,6 +187,28 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (npos != NSIDE)
         return xr_cmp_fail("BASE and NEW are both required; allowed: xdreport compare [OPTIONS] BASE NEW");
+    return 0;
+}
+
+/* The output files are checked before any work: a refused one then costs
+ * one line and nothing is written, not even the table. Two options naming
+ * one file would leave only the last one's content there. */
+static int check_outputs(const struct opts *o)
+{
+    static const char *const opt[] = {"--junit", "--metrics", "--verdicts"};
+    const char *path[] = {o->junit, o->metrics, o->verdicts};
+    char a[XR_ESCAPE_LEN], b[XR_ESCAPE_LEN];
+    for (int i = 0; i < 3; i++) {
+        if (!path[i])
+            continue;
+        for (int j = 0; j < i; j++)
+            if (path[j] && xr_out_same(path[j], path[i]))
+                return xr_cmp_fail("%s %s and %s %s name the same file; allowed: a file of its own for each",
+                                   opt[j], xr_escape(path[j], a, sizeof a), opt[i],
+                                   xr_escape(path[i], b, sizeof b));
+        if (xr_out_check(path[i]))
+            return xr_cmp_out_refused(opt[i], path[i]);
+    }
     return 0;
 }
 
@@ -592,10 +615,24 @@ static int check_overlap(const struct compare *c)
                 c->o.path[NEW]);
 }
 
+/* The table is the result: one that did not reach stdout (a full disk,
+ * /dev/full) must not pass for one. 0, or 2 after one line. */
+static int check_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    int err = errno ? errno : EIO;
+    clearerr(stdout);
+    return xr_cmp_fail("standard output: cannot write the table: %s", strerror(err));
+}
+
 int xr_compare_main(int argc, char **argv)
 {
     struct compare c = {0};
     int rc = parse_args(argc, argv, &c.o);
+    if (!rc)
+        rc = check_outputs(&c.o);
     if (!rc)
         rc = load_side(&c, BASE);
     if (!rc)
@@ -612,7 +649,9 @@ int xr_compare_main(int argc, char **argv)
     }
     if (!rc) {
         xr_cmp_print_table(&c);
-        fflush(stdout);
+        rc = check_stdout();
+    }
+    if (!rc) {
         if (c.o.junit)
             rc = xr_cmp_write_junit(&c, c.o.junit);
         if (!rc && c.o.metrics)

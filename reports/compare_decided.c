@@ -33,9 +33,10 @@ static int decided(enum verdict v)
 
 int xr_cmp_write_verdicts(const struct compare *c, const char *path)
 {
-    FILE *f = xr_out_open(path);
-    if (!f)
-        return xr_cmp_fail("--verdicts %s: %s", path, xr_out_strerror(errno));
+    struct xr_out out;
+    if (xr_out_begin(&out, path))
+        return xr_cmp_out_refused("--verdicts", path);
+    FILE *f = out.f;
     fputs(HEADER, f);
     for (size_t i = 0; i < c->nrows; i++) {
         const struct row *r = &c->rows[i];
@@ -43,9 +44,8 @@ int xr_cmp_write_verdicts(const struct compare *c, const char *path)
         fprintf(f, "%s\t%s\t%.17g\t%.17g\t%.17g\t%zu\n", xr_cmp_row_name(r, name, sizeof name),
                 verdict_name[r->verdict], r->ratio, r->ci_lo, r->ci_hi, r->npairs);
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return xr_cmp_fail("--verdicts %s: write failed: %s", path, strerror(errno ? errno : EIO));
+    if (xr_out_commit(&out))
+        return xr_cmp_fail("--verdicts %s: cannot write it: %s", path, xr_out_strerror(errno));
     return 0;
 }
 

@@ -127,6 +127,10 @@ void xr_cmp_decide_paired(const struct compare *c, struct row *r);
 int xr_cmp_keep_decided(struct compare *c, const char *path);
 int xr_cmp_write_verdicts(const struct compare *c, const char *path);
 
+/* compare_out.c: the one line for an output file (--junit, --metrics,
+ * --verdicts) that xr_out_begin or xr_out_check refused; returns 2. */
+int xr_cmp_out_refused(const char *opt, const char *path);
+
 /* compare_out.c: "label/metric" of a row into buf. */
 const char *xr_cmp_row_name(const struct row *r, char *buf, size_t len);
 

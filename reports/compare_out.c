@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "format.h"
 #include "outfile.h"
 #include "pairing.h"
 #include "stats.h"
@@ -77,6 +78,13 @@ static const char *fmt_p(double p, char *buf, size_t len)
     else
         snprintf(buf, len, "%.4f", p);
     return buf;
+}
+
+int xr_cmp_out_refused(const char *opt, const char *path)
+{
+    char shown[XR_ESCAPE_LEN];
+    return xr_cmp_fail("%s %s: %s", opt, xr_escape(path, shown, sizeof shown),
+                       xr_out_strerror(errno));
 }
 
 void xr_cmp_count_verdicts(const struct compare *c, size_t count[NVERDICT])
@@ -223,19 +231,21 @@ static void row_summary(const struct row *r, char *buf, size_t len)
              isnan(r->p) ? "" : r->exact ? " (exact)" : " (normal approximation)", r->why);
 }
 
-static int close_file(FILE *f, const char *path)
+static int finish_file(struct xr_out *o, const char *opt, const char *path)
 {
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return xr_cmp_fail("%s: write failed: %s", path, strerror(errno ? errno : EIO));
+    char shown[XR_ESCAPE_LEN];
+    if (xr_out_commit(o))
+        return xr_cmp_fail("%s %s: cannot write it: %s", opt, xr_escape(path, shown, sizeof shown),
+                           xr_out_strerror(errno));
     return 0;
 }
 
 int xr_cmp_write_junit(const struct compare *c, const char *path)
 {
-    FILE *f = xr_out_open(path);
-    if (!f)
-        return xr_cmp_fail("--junit %s: %s", path, xr_out_strerror(errno));
+    struct xr_out out;
+    if (xr_out_begin(&out, path))
+        return xr_cmp_out_refused("--junit", path);
+    FILE *f = out.f;
     size_t count[NVERDICT];
     xr_cmp_count_verdicts(c, count);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -275,7 +285,7 @@ int xr_cmp_write_junit(const struct compare *c, const char *path)
         fprintf(f, "</system-out>\n    </testcase>\n");
     }
     fprintf(f, "  </testsuite>\n</testsuites>\n");
-    return close_file(f, path);
+    return finish_file(&out, "--junit", path);
 }
 
 static void om_labels(FILE *f, const struct row *r)
@@ -318,9 +328,10 @@ int xr_cmp_write_openmetrics(const struct compare *c, const char *path)
         {"xdevice_compare_base_runs", "Runs with a value in BASE."},
         {"xdevice_compare_new_runs", "Runs with a value in NEW."},
     };
-    FILE *f = xr_out_open(path);
-    if (!f)
-        return xr_cmp_fail("--metrics %s: %s", path, xr_out_strerror(errno));
+    struct xr_out out;
+    if (xr_out_begin(&out, path))
+        return xr_cmp_out_refused("--metrics", path);
+    FILE *f = out.f;
     for (size_t k = 0; k < sizeof fam / sizeof fam[0]; k++) {
         fprintf(f, "# TYPE %s gauge\n# HELP %s %s\n", fam[k].name, fam[k].name, fam[k].help);
         for (size_t i = 0; i < c->nrows; i++) {
@@ -347,5 +358,5 @@ int xr_cmp_write_openmetrics(const struct compare *c, const char *path)
     fprintf(f, "# TYPE xdevice_compare_regressions gauge\n"
             "# HELP xdevice_compare_regressions Comparisons with a regression beyond the "
             "threshold.\nxdevice_compare_regressions %zu\n# EOF\n", count[V_REGRESSION]);
-    return close_file(f, path);
+    return finish_file(&out, "--metrics", path);
 }

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "load.h"
+#include "mem.h"
 #include "outfile.h"
 #include "report.h"
 
@@ -82,10 +84,9 @@ static unsigned write_points(FILE *f, const cJSON *trials, const char *field, in
 
 /* Datablocks $trials (trial, own figure: first runs), $again (re-measured
  * configurations), $best (trial, best so far), $failed. */
-static int write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed, unsigned *nagain)
+static void write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed, unsigned *nagain)
 {
     const cJSON *t;
-    int n = 0;
     const char *field = p99 ? "p99_us" : "iops";
     fputs("$trials << EOD\n", f);
     write_points(f, trials, field, 0);
@@ -94,10 +95,8 @@ static int write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed, 
     fputs("EOD\n$best << EOD\n", f);
     cJSON_ArrayForEach(t, trials) {
         double b = number(t, "best_so_far", NAN);
-        if (b == b) {
+        if (isfinite(b)) /* the same points count_best counts */
             fprintf(f, "%g %g\n", number(t, "trial", 0), p99 ? -b : b);
-            n++;
-        }
     }
     fputs("EOD\n$failed << EOD\n", f);
     *nfailed = 0;
@@ -107,22 +106,36 @@ static int write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed, 
             ++*nfailed;
         }
     fputs("EOD\n", f);
-    return n;
 }
 
+/* gnuplot script in outdir: 0, 127 when gnuplot cannot be run, else -1. */
 static int draw(const char *outdir, const char *script)
 {
     pid_t pid = fork();
     if (pid == 0) {
         if (chdir(outdir) == 0)
             execlp("gnuplot", "gnuplot", script, (char *)NULL);
-        fprintf(stderr, "xdreport: cannot run gnuplot (install gnuplot-nox): %s\n", strerror(errno));
-        _exit(127);
+        _exit(127); /* said by the caller, in its one line */
     }
     int status = 0;
     if (pid < 0 || waitpid(pid, &status, 0) < 0)
         return -1;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return 127;
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* The job's name comes from the history file: only ever in single quotes
+ * (xr_gp_string), where gnuplot runs no `command` in it. */
+static void put_title(FILE *f, const char *job, unsigned nfailed)
+{
+    char *title = xr_mem_printf("xdtune: best so far by trial%s%s (%u failed)", job ? " - " : "",
+                                job ? job : "", nfailed);
+
+    fputs("set title ", f);
+    xr_gp_string(f, title);
+    fputc('\n', f);
+    free(title);
 }
 
 static const char *body =
@@ -132,6 +145,126 @@ static const char *body =
     "set key below\n" /* never over the points */
 
     "set xlabel \"trial\"\n";
+
+/* Trials with a best-so-far figure: the points of the line. */
+static int count_best(const cJSON *trials)
+{
+    const cJSON *t;
+    int n = 0;
+    cJSON_ArrayForEach(t, trials)
+        n += isfinite(number(t, "best_so_far", NAN));
+    return n;
+}
+
+/* The whole script: data, then the chart drawn to SVG and PNG. */
+static void write_script(FILE *f, const cJSON *trials, const cJSON *info)
+{
+    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(info, "objective");
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(info, "job");
+    int p99 = cJSON_IsString(obj) && strstr(obj->valuestring, "p99");
+    const char *ylabel = p99 ? "p99 latency (us), lower is better" : "IOPS, higher is better";
+    unsigned nfailed, nagain;
+    fputs("# convergence.gp - written by `xdreport convergence`; run `gnuplot convergence.gp` here\n", f);
+    write_data(f, trials, p99, &nfailed, &nagain);
+    for (int png = 0; png < 2; png++) {
+        fputs(png ? "set terminal png size 900,500 noenhanced\nset output \"convergence.png\"\n"
+                  : "set terminal svg size 900,500 noenhanced background rgb \"white\"\n"
+                    "set output \"convergence.svg\"\n", f);
+        fputs("reset\n", f);
+        fputs(body, f);
+        put_title(f, cJSON_IsString(job) ? job->valuestring : NULL, nfailed);
+        fprintf(f, "set ylabel \"%s\"\n", ylabel);
+        /* re-measured points: hollow, in another colour, so a finalist's
+         * repeated runs are not read as new candidates */
+        fprintf(f, "plot $trials using 1:2 with points pt 7 ps 0.7 lc rgb \"#9ab\" title \"trial (new configuration)\", "
+                   "%s$best using 1:2 with steps lw 2 lc rgb \"#c33\" title \"best so far\"%s\n",
+                nagain ? "$again using 1:2 with points pt 6 ps 1.0 lw 1.5 lc rgb \"#2a6\" title \"re-measured (a configuration run before)\", " : "",
+                nfailed ? ", $failed using 1:(0) with points pt 2 ps 1.2 lc rgb \"#000\" title \"failed\"" : "");
+        fputs("set output\n", f);
+    }
+}
+
+/* A failed run leaves nothing new behind: the script, what gnuplot drew of
+ * the chart and OUTDIR itself when this run made it. */
+static void remove_outputs(const char *outdir, int made)
+{
+    static const char *const names[] = {"convergence.gp", "convergence.svg", "convergence.png"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char *path = xr_mem_printf("%s/%s", outdir, names[i]);
+        unlink(path);
+        free(path);
+    }
+    if (made)
+        rmdir(outdir);
+}
+
+/* OUTDIR/convergence.{gp,svg,png} from a history's trials; 0, or 1 after
+ * one line, with nothing left behind. */
+static int draw_history(const char *input, const char *outdir, const cJSON *trials,
+                        const cJSON *info)
+{
+    char shown[XR_ESCAPE_LEN], path[4200];
+    int made;
+    if (!count_best(trials)) {
+        fprintf(stderr, "xdreport: convergence: %s: no successful trial to draw (%d trials); allowed: a history with a trial that gave a figure\n",
+                xr_escape(input, shown, sizeof(shown)), cJSON_GetArraySize(trials));
+        return 1;
+    }
+    if (xr_out_dir(outdir, &made)) {
+        fprintf(stderr, "xdreport: convergence: -o %s: cannot write the chart there: %s\n",
+                xr_escape(outdir, shown, sizeof(shown)), xr_out_strerror(errno));
+        return 1;
+    }
+    snprintf(path, sizeof(path), "%s/convergence.gp", outdir);
+    FILE *f = xr_out_open(path);
+    if (!f) {
+        fprintf(stderr, "xdreport: convergence: %s: cannot write: %s\n",
+                xr_escape(path, shown, sizeof(shown)), xr_out_strerror(errno));
+        remove_outputs(outdir, made);
+        return 1;
+    }
+    write_script(f, trials, info);
+    int bad = ferror(f);
+    if (fclose(f) || bad) {
+        fprintf(stderr, "xdreport: convergence: %s: write failed: %s\n",
+                xr_escape(path, shown, sizeof(shown)), strerror(errno ? errno : EIO));
+        remove_outputs(outdir, made);
+        return 1;
+    }
+    int drawn = draw(outdir, "convergence.gp");
+    if (drawn) {
+        fprintf(stderr, drawn == 127 ? "xdreport: convergence: cannot run gnuplot for %s; install gnuplot-nox\n"
+                                     : "xdreport: convergence: gnuplot failed on %s\n",
+                xr_escape(path, shown, sizeof(shown)));
+        remove_outputs(outdir, made);
+        return 1;
+    }
+    return 0;
+}
+
+/* The parsed history, or NULL after one line. */
+static cJSON *read_history(const char *input)
+{
+    char shown[XR_ESCAPE_LEN], why[200];
+    char *text = slurp(input);
+    if (!text) {
+        fprintf(stderr, "xdreport: convergence: %s: cannot read: %s\n",
+                xr_escape(input, shown, sizeof(shown)), strerror(errno));
+        return NULL;
+    }
+    cJSON *root = xr_json_parse(text, strlen(text), why, sizeof why);
+    free(text);
+    if (!root)
+        fprintf(stderr, "xdreport: convergence: %s: %s; allowed: an xdtune history.json\n",
+                xr_escape(input, shown, sizeof(shown)), why);
+    else if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "trials"))) {
+        fprintf(stderr, "xdreport: convergence: %s: not an xdtune history (no \"trials\" array); allowed: an xdtune history.json\n",
+                xr_escape(input, shown, sizeof(shown)));
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
+}
 
 int xr_convergence_main(int argc, char **argv)
 {
@@ -158,64 +291,11 @@ int xr_convergence_main(int argc, char **argv)
         fprintf(stderr, "xdreport: convergence needs -o OUTDIR and one xdtune history.json; allowed: xdreport convergence -o OUTDIR HISTORY.json\n");
         return 2;
     }
-    char *text = slurp(input);
-    if (!text) {
-        char shown[XR_ESCAPE_LEN];
-        fprintf(stderr, "xdreport: convergence: %s: cannot read: %s\n",
-                xr_escape(input, shown, sizeof(shown)), strerror(errno));
+    cJSON *root = read_history(input);
+    if (!root)
         return 1;
-    }
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    const cJSON *trials = cJSON_GetObjectItemCaseSensitive(root, "trials");
-    const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "xdtune");
-    if (!cJSON_IsArray(trials)) {
-        fprintf(stderr, "xdreport: convergence: %s: not an xdtune history (no \"trials\" array); allowed: an xdtune history.json\n", input);
-        cJSON_Delete(root);
-        return 1;
-    }
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(info, "objective");
-    int p99 = cJSON_IsString(obj) && strstr(obj->valuestring, "p99");
-    const cJSON *job = cJSON_GetObjectItemCaseSensitive(info, "job");
-    char path[4200];
-    mkdir(outdir, 0755);
-    snprintf(path, sizeof(path), "%s/convergence.gp", outdir);
-    FILE *f = xr_out_open(path);
-    if (!f) {
-        fprintf(stderr, "xdreport: convergence: %s: cannot write: %s\n", path, xr_out_strerror(errno));
-        cJSON_Delete(root);
-        return 1;
-    }
-    unsigned nfailed, nagain;
-    fputs("# convergence.gp - written by `xdreport convergence`; run `gnuplot convergence.gp` here\n", f);
-    int npoints = write_data(f, trials, p99, &nfailed, &nagain);
-    const char *ylabel = p99 ? "p99 latency (us), lower is better" : "IOPS, higher is better";
-    for (int png = 0; png < 2; png++) {
-        fputs(png ? "set terminal png size 900,500 noenhanced\nset output \"convergence.png\"\n"
-                  : "set terminal svg size 900,500 noenhanced background rgb \"white\"\n"
-                    "set output \"convergence.svg\"\n", f);
-        fputs("reset\n", f);
-        fputs(body, f);
-        fprintf(f, "set title \"xdtune: best so far by trial%s%s (%u failed)\"\n",
-                cJSON_IsString(job) ? " - " : "", cJSON_IsString(job) ? job->valuestring : "", nfailed);
-        fprintf(f, "set ylabel \"%s\"\n", ylabel);
-        /* re-measured points: hollow, in another colour, so a finalist's
-         * repeated runs are not read as new candidates */
-        fprintf(f, "plot $trials using 1:2 with points pt 7 ps 0.7 lc rgb \"#9ab\" title \"trial (new configuration)\", "
-                   "%s$best using 1:2 with steps lw 2 lc rgb \"#c33\" title \"best so far\"%s\n",
-                nagain ? "$again using 1:2 with points pt 6 ps 1.0 lw 1.5 lc rgb \"#2a6\" title \"re-measured (a configuration run before)\", " : "",
-                nfailed ? ", $failed using 1:(0) with points pt 2 ps 1.2 lc rgb \"#000\" title \"failed\"" : "");
-        fputs("set output\n", f);
-    }
-    fclose(f);
+    int rc = draw_history(input, outdir, cJSON_GetObjectItemCaseSensitive(root, "trials"),
+                          cJSON_GetObjectItemCaseSensitive(root, "xdtune"));
     cJSON_Delete(root);
-    if (npoints == 0) {
-        fprintf(stderr, "xdreport: convergence: %s: no successful trial to draw\n", input);
-        return 1;
-    }
-    if (draw(outdir, "convergence.gp")) {
-        fprintf(stderr, "xdreport: convergence: gnuplot failed on %s\n", path);
-        return 1;
-    }
-    return 0;
+    return rc;
 }

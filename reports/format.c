@@ -108,3 +108,17 @@ void xr_csv_field(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+void xr_gp_string(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '\'')
+            fputc('\'', f);
+        /* a line break would end the command mid-string */
+        fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
+    }
+    fputc('\'', f);
+}

@@ -28,4 +28,12 @@ const char *xr_escape(const char *s, char *buf, size_t len);
  * quote or a line break. */
 void xr_csv_field(FILE *f, const char *s);
 
+/* s as a gnuplot string constant that gnuplot takes literally: in single
+ * quotes, a quote doubled, control bytes as spaces. Every text from the
+ * inputs (job names, option values, file names, fio's version) reaches
+ * charts.gp and convergence.gp only through this: gnuplot runs `command`
+ * inside double quotes and expands @macro outside quotes, so a result file
+ * could otherwise run commands as whoever draws its report. */
+void xr_gp_string(FILE *f, const char *s);
+
 #endif

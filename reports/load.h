@@ -13,6 +13,12 @@
 #include "../common/fiojson.h"
 #include "results.h"
 
+/* The one JSON document filling buf[0..len) (white space around it
+ * allowed), or NULL with why: "truncated JSON at byte N", "JSON nested
+ * deeper than 1000 levels at byte N (line L)...", "invalid JSON at byte N
+ * (line L)". For a file that is one document (convergence's history.json). */
+cJSON *xr_json_parse(const char *buf, size_t len, char *why, size_t whylen);
+
 /* fio's JSON output: one document, with "jobs" or "client_stats". */
 int xr_fiojson_parse(struct xr_doc *doc, const cJSON *root, char *err, size_t errlen);
 

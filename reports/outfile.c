@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char refused[PATH_MAX + 200]; /* the last refusal; xdreport is one thread */
@@ -27,6 +29,18 @@ static int dir_ok(int dirfd, const char *dir)
         return 0;
     errno = EPERM;
     return -1;
+}
+
+static const char *kind_of(mode_t mode)
+{
+    return S_ISREG(mode)    ? "a regular file"
+           : S_ISLNK(mode)  ? "a symbolic link"
+           : S_ISDIR(mode)  ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "a special file";
 }
 
 FILE *xr_out_open(const char *path)
@@ -64,4 +78,252 @@ FILE *xr_out_open(const char *path)
 const char *xr_out_strerror(int err)
 {
     return refused[0] ? refused : strerror(err);
+}
+
+/* --- the output directory -------------------------------------------------------- */
+
+/* mkdir -p of every directory above the last name in path. */
+static int make_parents(char *path)
+{
+    for (char *s = path + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        int rc = mkdir(path, 0755) && errno != EEXIST;
+        *s = '/';
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* Why the directory at path cannot be opened as one, without following a
+ * symlink: one of ours, or strerror's. */
+static void not_a_directory(const char *path, int err)
+{
+    struct stat st;
+
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        snprintf(refused, sizeof(refused), "a symbolic link is at that name, not followed; allowed: a directory of yours or root's, or a free name (the directory is made)");
+    else if (err == ENOTDIR)
+        snprintf(refused, sizeof(refused), "%s is at that name; allowed: a directory of yours or root's, or a free name (the directory is made)",
+                 lstat(path, &st) == 0 ? kind_of(st.st_mode) : "something else than a directory");
+    errno = err;
+}
+
+int xr_out_dir(const char *path, int *made)
+{
+    char *copy = strdup(path);
+    int fd = -1;
+
+    refused[0] = '\0';
+    *made = 0;
+    if (!copy || !*copy) {
+        free(copy);
+        errno = copy ? ENOENT : ENOMEM;
+        return -1;
+    }
+    /* "out/" would follow a symlink at out: the slash asks for its target */
+    for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+        copy[n - 1] = '\0';
+    if (!make_parents(copy)) {
+        *made = mkdir(copy, 0755) == 0;
+        if (*made || errno == EEXIST)
+            fd = open(copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+            not_a_directory(copy, errno);
+    }
+    int rc = fd >= 0 && !dir_ok(fd, copy) ? 0 : -1, saved = errno;
+    if (fd >= 0)
+        close(fd);
+    free(copy);
+    errno = saved;
+    return rc;
+}
+
+/* --- files the user names ------------------------------------------------------ */
+
+/* Split path into its directory, opened and checked, and its last name. */
+static int open_parent(const char *path, char *name, size_t namelen)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+
+    if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+        snprintf(refused, sizeof(refused), "names a directory; allowed: a file path");
+        errno = EISDIR;
+        return -1;
+    }
+    if (strlen(base) >= namelen) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    snprintf(name, namelen, "%s", base);
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
+             (int)sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd >= 0 && dir_ok(dirfd, dir)) {
+        int saved = errno;
+        close(dirfd);
+        errno = saved;
+        return -1;
+    }
+    return dirfd;
+}
+
+/* What is at name may be replaced only when it is nothing or a regular
+ * file of the caller's or root's. 0 (*absent set), or -1 with the reason. */
+static int target_ok(int dirfd, const char *name, int *absent)
+{
+    struct stat st;
+
+    *absent = 0;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+        *absent = errno == ENOENT;
+        return *absent ? 0 : -1;
+    }
+    if (!S_ISREG(st.st_mode))
+        snprintf(refused, sizeof(refused), "%s is at that name, not %s; allowed: a regular file of yours or root's, or no file",
+                 kind_of(st.st_mode), S_ISLNK(st.st_mode) ? "followed or replaced" : "replaced");
+    else if (st.st_uid != geteuid() && st.st_uid != 0)
+        snprintf(refused, sizeof(refused), "a file of uid %u is at that name, not replaced; allowed: a regular file of yours (uid %u) or root's, or no file",
+                 (unsigned)st.st_uid, (unsigned)geteuid());
+    else
+        return 0;
+    errno = EPERM;
+    return -1;
+}
+
+int xr_out_check(const char *path)
+{
+    char name[NAME_MAX + 1];
+    int absent, dirfd, rc;
+
+    refused[0] = '\0';
+    dirfd = open_parent(path, name, sizeof(name));
+    if (dirfd < 0)
+        return -1;
+    rc = target_ok(dirfd, name, &absent);
+    int saved = errno;
+    close(dirfd);
+    errno = saved;
+    return rc;
+}
+
+/* ".NAME.XXXXXX" beside name, made new; the fd or -1. */
+static int make_temp(struct xr_out *o)
+{
+    static unsigned serial;
+
+    for (int tries = 0; tries < 100; tries++) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(o->tmp, sizeof(o->tmp), ".%.200s.%06lx", o->name,
+                 ((unsigned long)ts.tv_nsec ^ (unsigned long)getpid() * 2654435761u ^ ++serial) &
+                     0xffffff);
+        int fd = openat(o->dirfd, o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1;
+}
+
+int xr_out_begin(struct xr_out *o, const char *path)
+{
+    int absent, fd = -1;
+
+    refused[0] = '\0';
+    o->f = NULL;
+    o->dirfd = open_parent(path, o->name, sizeof(o->name));
+    if (o->dirfd < 0)
+        return -1;
+    if (!target_ok(o->dirfd, o->name, &absent))
+        fd = make_temp(o);
+    /* the mode exactly, whatever the umask: these files are read by CI */
+    if (fd >= 0 && !fchmod(fd, 0644))
+        o->f = fdopen(fd, "w");
+    if (o->f)
+        return 0;
+    int saved = errno;
+    if (fd >= 0) {
+        close(fd);
+        unlinkat(o->dirfd, o->tmp, 0);
+    }
+    close(o->dirfd);
+    errno = saved;
+    return -1;
+}
+
+/* The temp file to its name: linked when the name was free (a link fails
+ * where anything appeared since, never replacing it), renamed over a file
+ * of ours (nobody else may swap it in a checked directory). */
+static int move_into_place(struct xr_out *o)
+{
+    int absent;
+
+    if (target_ok(o->dirfd, o->name, &absent))
+        return errno;
+    if (!absent)
+        return renameat(o->dirfd, o->tmp, o->dirfd, o->name) ? errno : 0;
+    if (linkat(o->dirfd, o->tmp, o->dirfd, o->name, 0)) {
+        if (errno == EEXIST)
+            snprintf(refused, sizeof(refused), "a file appeared at that name while it was written, not replaced; allowed: a regular file of yours or root's, or no file");
+        return errno;
+    }
+    unlinkat(o->dirfd, o->tmp, 0);
+    return 0;
+}
+
+int xr_out_commit(struct xr_out *o)
+{
+    int err = 0;
+
+    refused[0] = '\0';
+    if (fflush(o->f) || ferror(o->f))
+        err = errno ? errno : EIO;
+    if (!err && fsync(fileno(o->f)))
+        err = errno;
+    if (fclose(o->f) && !err)
+        err = errno;
+    if (!err)
+        err = move_into_place(o);
+    if (err)
+        unlinkat(o->dirfd, o->tmp, 0);
+    close(o->dirfd);
+    errno = err;
+    return err ? -1 : 0;
+}
+
+/* The directory entry path names: its directory's device and inode, and
+ * its last name. 0, or -1 when the directory cannot be examined. */
+static int entry_of(const char *path, dev_t *dev, ino_t *ino, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    struct stat st = { 0 };
+    int rc = dir && stat(dir, &st) == 0 ? 0 : -1;
+
+    free(dir);
+    *dev = st.st_dev;
+    *ino = st.st_ino;
+    *base = slash ? slash + 1 : path;
+    return rc;
+}
+
+int xr_out_same(const char *a, const char *b)
+{
+    dev_t da, db;
+    ino_t ia, ib;
+    const char *ba, *bb;
+
+    if (entry_of(a, &da, &ia, &ba) || entry_of(b, &db, &ib, &bb))
+        return strcmp(a, b) == 0;
+    return da == db && ia == ib && strcmp(ba, bb) == 0;
 }

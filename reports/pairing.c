@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "format.h"
 #include "mem.h"
 #include "options.h"
 
@@ -95,10 +96,34 @@ static int list_dir(const char *label, const char *path, char ***files, size_t *
     return 0;
 }
 
-/* A list file names one existing file per line; fio output never looks like
- * that (it is JSON, possibly after notes that are not file names). Returns
- * 1 and fills files when path is one. */
-static int read_list(const char *path, char ***files, size_t *n)
+/* A line of a list file: NULL for a blank or # line, else the path it names
+ * (relative to the list's directory dir), malloc'd. */
+static char *list_entry(char *line, const char *dir)
+{
+    char *s = line + strspn(line, " \t\r\n"), *end = s + strlen(s);
+    while (end > s && strchr(" \t\r\n", end[-1]))
+        *--end = 0;
+    if (!*s || *s == '#')
+        return NULL;
+    return *s == '/' ? xr_mem_strdup(s) : xr_mem_printf("%s%s", *dir ? dir : "./", s);
+}
+
+/* Results, not a list: JSON opens a line with "{"; a fio log's first line
+ * is "time, value, ...". */
+static int results_line(const char *line, size_t lineno)
+{
+    const char *s = line + strspn(line, " \t");
+    return *s == '{' || (lineno == 1 && isdigit((unsigned char)*s) && strchr(s, ','));
+}
+
+/* A list file names one file per line; fio output never looks like that
+ * (it is JSON, possibly after notes that are not file names). A file is a
+ * list when none of its lines is results and at least one names an existing
+ * file; then every line must (the first that does not is named, rather
+ * than the list being read as a results file it is not). Returns 1 and
+ * fills files when path is one, 0 when it is not, 2 after one line on
+ * stderr. */
+static int read_list(const char *label, const char *path, char ***files, size_t *n)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -108,32 +133,43 @@ static int read_list(const char *path, char ***files, size_t *n)
         slash[1] = 0;
     else
         dir[0] = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    int is_list = 1;
-    while (is_list && getline(&line, &cap, f) >= 0) {
-        char *s = line + strspn(line, " \t\r\n"), *end = s + strlen(s);
-        while (end > s && strchr(" \t\r\n", end[-1]))
-            *--end = 0;
-        if (!*s || *s == '#')
+    char *line = NULL, *missing = NULL;
+    size_t cap = 0, lineno = 0, missing_line = 0;
+    const char *why = NULL;
+    int results = 0;
+    while (!results && !(missing && *n) && getline(&line, &cap, f) >= 0) {
+        char *p;
+        if ((results = results_line(line, ++lineno)) || !(p = list_entry(line, dir)))
             continue;
-        char *p = *s == '/' ? xr_mem_strdup(s) : xr_mem_printf("%s%s", *dir ? dir : "./", s);
-        if (*s == '{' || !is_regular(p)) {
-            free(p);
-            is_list = 0;
-            break;
+        if (is_regular(p)) {
+            add_file(files, n, p);
+            continue;
         }
-        add_file(files, n, p);
+        if (!missing) {
+            struct stat st;
+            why = stat(p, &st) ? strerror(errno) : "not a regular file";
+            missing = p;
+            missing_line = lineno;
+        } else {
+            free(p);
+        }
     }
     free(line);
     free(dir);
     fclose(f);
-    if (!is_list || *n == 0) {
-        free_files(*files, *n);
-        *n = 0;
-        return 0;
+    int rc = !results && *n ? 1 : 0;
+    if (rc && missing) {
+        char shown[XR_ESCAPE_LEN];
+        rc = xr_cmp_fail("%s %s: line %zu: %s: %s; allowed: a list of result files, one a line", label,
+                         path, missing_line, xr_escape(missing, shown, sizeof shown), why);
     }
-    return 1;
+    free(missing);
+    if (rc != 1) {
+        free_files(*files, *n);
+        *files = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int xr_pair_inputs(const char *label, const char *path, char ***files, size_t *n)
@@ -145,9 +181,10 @@ int xr_pair_inputs(const char *label, const char *path, char ***files, size_t *n
         return list_dir(label, path, files, n);
     if (!S_ISREG(st.st_mode))
         return xr_cmp_fail("%s %s: not a directory, list file or results file", label, path);
-    if (!read_list(path, files, n))
+    int list = read_list(label, path, files, n);
+    if (list == 0)
         add_file(files, n, xr_mem_strdup(path));
-    return 0;
+    return list == 2 ? 2 : 0;
 }
 
 /* --- configuration names ------------------------------------------------------ */

@@ -5,13 +5,17 @@
  * libgd's png where this gnuplot lacks cairo). gnuplot gives up at the
  * first error in a script, taking every later chart with it, so nothing is
  * left to chance: text is quoted, log axes get only positive values, and
- * the chart_*.c files draw no chart without data.
+ * the chart_*.c files draw no chart without data. Text on a command line is
+ * single-quoted (xr_gp_string), the one form in which gnuplot runs no
+ * `command` and expands no @macro: titles, labels and file names come from
+ * the result files.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "mem.h"
 #include "plot.h"
 
@@ -35,8 +39,10 @@ const char *xr_chart_color(size_t i)
 
 /* --- text ------------------------------------------------------------------- */
 
-/* s as the inside of a gnuplot double-quoted string: taken literally */
-static void put_quoted(FILE *f, const char *s)
+/* s as a double-quoted field of a datablock line: gnuplot reads data
+ * lines as data, never as commands, so nothing in them is expanded. Text
+ * on command lines goes through xr_gp_string. */
+static void put_data_text(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
@@ -46,6 +52,9 @@ static void put_quoted(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+/* gnuplot's line break inside a string expression: 'a' . "\n" . 'b' */
+#define GP_NEWLINE " . \"\\n\" . "
 
 /* At most max bytes of s, cut at a UTF-8 boundary, with "..." when cut. */
 static char *shorten(const char *s, size_t max)
@@ -69,25 +78,21 @@ static void put_tic_label(FILE *f, const char *label, int multiline, size_t max)
 
     if (!multiline) {
         char *s = shorten(label, max);
-        put_quoted(f, s);
+        xr_gp_string(f, s);
         free(s);
         free(copy);
         return;
     }
-    fputc('"', f);
     for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
         char *s = shorten(tok, max);
 
-        fputs(first ? "" : "\\n", f);
-        for (char *p = s; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                fputc('\\', f);
-            fputc(*p, f);
-        }
+        fputs(first ? "" : GP_NEWLINE, f);
+        xr_gp_string(f, s);
         free(s);
         first = 0;
     }
-    fputc('"', f);
+    if (first)              /* no token: still a label, an empty one */
+        xr_gp_string(f, "");
     free(copy);
 }
 
@@ -147,8 +152,8 @@ static void put_sub(FILE *f, const char *sub)
         }
         char *line = xr_mem_strndup(sub, cut);
 
-        fputs(" . \"\\n\" . ", f);
-        put_quoted(f, line);
+        fputs(GP_NEWLINE, f);
+        xr_gp_string(f, line);
         free(line);
         sub += cut;
         if (!strncmp(sub, " · ", strlen(" · ")))
@@ -172,9 +177,19 @@ static void chart_begin(struct xr_plot *gp, const struct xr_chart_spec *spec)
         xr_mem_oom();
     fputs(style, gp->body);
     fputs("set title ", gp->body);
-    put_quoted(gp->body, spec->title);
+    xr_gp_string(gp->body, spec->title);
     put_sub(gp->body, spec->sub);
     fputs(" font \",13\" textcolor rgb \"#111111\"\n", gp->body);
+}
+
+static void put_output(FILE *f, const char *name, const char *ext)
+{
+    char *file = xr_mem_printf("%s.%s", name, ext);
+
+    fputs("set output ", f);
+    xr_gp_string(f, file);
+    fputc('\n', f);
+    free(file);
 }
 
 /* Draw the body to NAME.svg and NAME.png. */
@@ -186,11 +201,13 @@ static void chart_end(struct xr_plot *gp, int w, int h)
     fprintf(gp->f, "\n# --- %s ---\n", name);
     fprintf(gp->f, "set terminal svg size %d,%d font \"sans-serif,12\" noenhanced "
                    "background rgb \"white\"\n", w, h);
-    fprintf(gp->f, "set output \"%s.svg\"\n%s", name, gp->bodybuf);
+    put_output(gp->f, name, "svg");
+    fputs(gp->bodybuf, gp->f);
     fprintf(gp->f, "if (xr_cairo) {\n    set terminal pngcairo size %d,%d font \"sans,10\" "
                    "noenhanced background rgb \"white\"\n} else {\n    set terminal png size "
                    "%d,%d noenhanced background rgb \"white\"\n}\n", w, h, w, h);
-    fprintf(gp->f, "set output \"%s.png\"\n%s", name, gp->bodybuf);
+    put_output(gp->f, name, "png");
+    fputs(gp->bodybuf, gp->f);
     fputs("set output\n", gp->f);
     free(gp->bodybuf);
     gp->bodybuf = NULL;
@@ -266,7 +283,7 @@ static int bars_draw(struct xr_plot *gp, const struct xr_bars *b, int *width)
                 continue;
             top = v > top ? v : top;
             fprintf(gp->f, "%.6f %.9g ", (double)i - 0.4 + w * ((double)s + 0.5), v);
-            put_quoted(gp->f, b->text ? b->text[i * b->nser + s] : "");
+            put_data_text(gp->f, b->text ? b->text[i * b->nser + s] : "");
             fputc('\n', gp->f);
         }
         block_end(gp);
@@ -280,7 +297,7 @@ static int bars_draw(struct xr_plot *gp, const struct xr_bars *b, int *width)
     fprintf(f, "set xrange [%f:%f]\n", -pad, (double)b->ncat - 1 + pad);
     fprintf(f, "set yrange [0:%.9g]\n", isnan(b->ymax) ? top * 1.15 : b->ymax);
     fputs("set ylabel ", f);
-    put_quoted(f, b->ylabel);
+    xr_gp_string(f, b->ylabel);
     fputc('\n', f);
     fprintf(f, "set boxwidth %f absolute\n", w * 0.92);
     fputs("set key below center horizontal samplen 1.5\n", f);
@@ -288,7 +305,7 @@ static int bars_draw(struct xr_plot *gp, const struct xr_bars *b, int *width)
     for (size_t s = 0; s < b->nser; s++) {
         fprintf(f, "%s$d%zu using 1:2 with boxes fillcolor rgb \"%s\" title ", s ? ", " : "",
                 first + s, b->ser_color[s]);
-        put_quoted(f, b->ser_name[s] ? b->ser_name[s] : "");
+        xr_gp_string(f, b->ser_name[s] ? b->ser_name[s] : "");
         if (labels)
             fprintf(f, ", $d%zu using 1:2:3 with labels offset 0,0.7 font \",%d\" "
                        "textcolor rgb \"#333333\" notitle", first + s,
@@ -402,9 +419,9 @@ static int lines_draw(struct xr_plot *gp, const struct xr_linechart *L)
         maxlen = strlen(L->c[i].label) > maxlen ? strlen(L->c[i].label) : maxlen;
     }
     fputs("set xlabel ", f);
-    put_quoted(f, L->xlabel);
+    xr_gp_string(f, L->xlabel);
     fputs(" offset 0,0.3\nset ylabel ", f);
-    put_quoted(f, L->ylabel);
+    xr_gp_string(f, L->ylabel);
     fputc('\n', f);
     if (L->logx)
         fputs("set logscale x 10\nset mxtics 10\nset grid xtics lw 1 lc rgb \"#e4e4e4\"\n", f);
@@ -439,7 +456,7 @@ static int lines_draw(struct xr_plot *gp, const struct xr_linechart *L)
                 first + shown, cv->points ? "linespoints pt 7 ps 0.6" : L->with, cv->color,
                 cv->dash);
         fputs(" title ", f);
-        put_quoted(f, cv->label);
+        xr_gp_string(f, cv->label);
         shown++;
     }
     fputc('\n', f);

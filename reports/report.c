@@ -14,9 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "mem.h"
-#include "report.h"
 #include "format.h"
+#include "mem.h"
+#include "outfile.h"
+#include "report.h"
 
 static void usage(FILE *f)
 {
@@ -54,8 +55,39 @@ void xr_report_problem(struct xr_report *r, const char *fmt, ...)
     *(char **)xr_mem_push(&r->problems, &r->nproblems, sizeof line) = line;
 }
 
-static void add_input(struct xr_report *r, const char *path)
+/* The files already taken, by device and inode: a file given twice, or
+ * as itself and through its directory, is one run, not two configurations
+ * "r #2" and "r #3" with the same figures. */
+struct file_id {
+    dev_t dev;
+    ino_t ino;
+    char *path;
+};
+
+struct seen {
+    struct file_id *ids;
+    size_t n;
+};
+
+static void add_input(struct xr_report *r, struct seen *seen, const char *path)
 {
+    struct stat st;
+    char a[XR_ESCAPE_LEN], b[XR_ESCAPE_LEN];
+
+    if (stat(path, &st) == 0) {     /* a missing file is named when it fails to load */
+        for (size_t i = 0; i < seen->n; i++)
+            if (seen->ids[i].dev == st.st_dev && seen->ids[i].ino == st.st_ino) {
+                xr_escape(path, a, sizeof a);
+                if (strcmp(path, seen->ids[i].path))
+                    fprintf(stderr, "xdreport: note: %s is the same file as %s; read once\n", a,
+                            xr_escape(seen->ids[i].path, b, sizeof b));
+                else
+                    fprintf(stderr, "xdreport: note: %s is given twice; read once\n", a);
+                return;
+            }
+        *(struct file_id *)xr_mem_push(&seen->ids, &seen->n, sizeof *seen->ids) =
+            (struct file_id){ st.st_dev, st.st_ino, xr_mem_strdup(path) };
+    }
     *(char **)xr_mem_push(&r->inputs, &r->ninputs, sizeof(char *)) = xr_mem_strdup(path);
 }
 
@@ -75,7 +107,7 @@ static int by_version(const void *a, const void *b)
 }
 
 /* The *.json and *.log files of a directory, not recursive, in name order. */
-static void add_directory(struct xr_report *r, const char *dir)
+static void add_directory(struct xr_report *r, struct seen *seen, const char *dir)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -104,7 +136,7 @@ static void add_directory(struct xr_report *r, const char *dir)
     if (!n)
         xr_report_problem(r, "xdreport: %s: no *.json or *.log files in it", dir);
     for (size_t i = 0; i < n; i++) {
-        add_input(r, names[i]);
+        add_input(r, seen, names[i]);
         free(names[i]);
     }
     free(names);
@@ -112,14 +144,19 @@ static void add_directory(struct xr_report *r, const char *dir)
 
 static void expand_inputs(struct xr_report *r, char **args, int nargs)
 {
+    struct seen seen = { 0 };
+
     for (int i = 0; i < nargs; i++) {
         struct stat st;
 
         if (stat(args[i], &st) == 0 && S_ISDIR(st.st_mode))
-            add_directory(r, args[i]);
+            add_directory(r, &seen, args[i]);
         else
-            add_input(r, args[i]);   /* a missing file is named when it fails to load */
+            add_input(r, &seen, args[i]);
     }
+    for (size_t i = 0; i < seen.n; i++)
+        free(seen.ids[i].path);
+    free(seen.ids);
 }
 
 static void load_inputs(struct xr_report *r)
@@ -129,27 +166,9 @@ static void load_inputs(struct xr_report *r)
     for (size_t i = 0; i < r->ninputs; i++)
         if (xr_load(&r->set, r->inputs[i], err, sizeof err))
             xr_report_problem(r, "%s", err);
-    if (!r->set.ndocs && !r->set.nstats && !r->set.nseries)
-        xr_report_problem(r, "xdreport: nothing to report: none of the inputs could be read");
-}
-
-static int make_dirs(const char *path)
-{
-    char *p = xr_mem_strdup(path);
-    int rc = 0;
-
-    for (char *s = p + 1; *s && rc == 0; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) && errno != EEXIST)
-            rc = -1;
-        *s = '/';
-    }
-    if (rc == 0 && mkdir(p, 0755) && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
+    /* said only where no input said why: one line per bad input */
+    if (!r->set.ndocs && !r->set.nstats && !r->set.nseries && !r->nproblems)
+        xr_report_problem(r, "xdreport: nothing to report: none of the inputs holds results");
 }
 
 static char *default_title(const struct xr_report *r)
@@ -217,9 +236,10 @@ int xr_report_main(int argc, char **argv)
                 r.outdir ? "at least one INPUT" : "-o OUTDIR");
         return 2;
     }
-    if (make_dirs(r.outdir)) {
-        fprintf(stderr, "xdreport: %s: cannot create the output directory: %s\n", r.outdir,
-                strerror(errno));
+    int made;
+    if (xr_out_dir(r.outdir, &made)) {
+        fprintf(stderr, "xdreport: -o %s: cannot write the report there: %s\n",
+                xr_escape(r.outdir, shown, sizeof(shown)), xr_out_strerror(errno));
         return 1;
     }
     expand_inputs(&r, argv + optind, argc - optind);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "load.h"
 #include "mem.h"
 #include "results.h"
@@ -99,21 +100,25 @@ static size_t next_doc(const char *buf, size_t len, size_t pos)
     return len;
 }
 
-/* Offset just past the JSON value opening at buf[pos], or 0 when the file
- * ends inside it. Matching brackets outside strings tells a truncated
- * document (fio killed mid-write, a copy cut short) from a malformed one,
- * which cJSON alone does not, and gives cJSON exactly one document. A
- * mismatched or too deeply nested bracket ends the extent there, for cJSON
- * to name as invalid. */
-static size_t json_extent(const char *buf, size_t len, size_t pos)
+enum extent { WHOLE, CUT, DEEP };
+
+/* Where the JSON value opening at buf[pos] ends: WHOLE with *end just past
+ * it, CUT when the text ends inside it, DEEP with *end at the bracket that
+ * opens a level deeper than cJSON reads. Matching brackets outside strings
+ * tells a truncated document (fio killed mid-write, a copy cut short) and
+ * one nested too deep from a malformed one, which cJSON alone does not, and
+ * gives cJSON exactly one document. A mismatched bracket ends the extent
+ * there, for cJSON to name as invalid. */
+static enum extent json_extent(const char *buf, size_t len, size_t pos, size_t *end)
 {
-    char open[1024];          /* cJSON refuses deeper nesting anyway */
+    char open[CJSON_NESTING_LIMIT];
     size_t depth = 0;
     int in_str = 0;
 
     for (size_t i = pos; i < len; i++) {
         char c = buf[i];
 
+        *end = i + 1;
         if (in_str) {
             if (c == '\\')
                 i++;
@@ -122,17 +127,18 @@ static size_t json_extent(const char *buf, size_t len, size_t pos)
         } else if (c == '"') {
             in_str = 1;
         } else if (c == '{' || c == '[') {
-            if (depth == sizeof open)
-                return i + 1;
+            if (depth == sizeof open) {
+                *end = i;
+                return DEEP;
+            }
             open[depth++] = c;
         } else if (c == '}' || c == ']') {
-            if (depth == 0 || open[--depth] != (c == '}' ? '{' : '['))
-                return i + 1;
-            if (depth == 0)
-                return i + 1;
+            if (depth == 0 || open[--depth] != (c == '}' ? '{' : '[') || depth == 0)
+                return WHOLE;
         }
     }
-    return 0;
+    *end = len;
+    return CUT;
 }
 
 static unsigned line_of(const char *buf, size_t off)
@@ -142,6 +148,69 @@ static unsigned line_of(const char *buf, size_t off)
     for (size_t i = 0; i < off; i++)
         line += buf[i] == '\n';
     return line;
+}
+
+/* The JSON value opening at buf[pos]: its tree, with *end just past it; or
+ * NULL with why, naming the byte (and line) where it goes wrong, and *cut
+ * set when the text ends inside it. */
+static cJSON *parse_at(const char *buf, size_t len, size_t pos, size_t *end, int *cut, char *why,
+                       size_t whylen)
+{
+    enum extent e = json_extent(buf, len, pos, end);
+    cJSON *root = NULL;
+
+    *cut = e == CUT;
+    if (e == CUT)
+        snprintf(why, whylen, "truncated JSON at byte %zu", len);
+    else if (e == DEEP)
+        snprintf(why, whylen, "JSON nested deeper than %d levels at byte %zu (line %u)",
+                 CJSON_NESTING_LIMIT, *end, line_of(buf, *end));
+    else if (!(root = cJSON_ParseWithLength(buf + pos, *end - pos))) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = at && at >= buf + pos && at <= buf + *end ? (size_t)(at - buf) : pos;
+
+        snprintf(why, whylen, "invalid JSON at byte %zu (line %u)", off, line_of(buf, off));
+    }
+    return root;
+}
+
+/* A scalar at buf[pos] (no brackets to match): its tree, *end past it. */
+static cJSON *parse_scalar(const char *buf, size_t len, size_t pos, size_t *end, char *why,
+                           size_t whylen)
+{
+    const char *stop = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf + pos, len - pos, &stop, 0);
+
+    *end = stop && stop >= buf + pos && stop <= buf + len ? (size_t)(stop - buf) : pos;
+    if (!root)
+        snprintf(why, whylen, "invalid JSON at byte %zu (line %u)", *end, line_of(buf, *end));
+    return root;
+}
+
+cJSON *xr_json_parse(const char *buf, size_t len, char *why, size_t whylen)
+{
+    size_t pos = 0, end;
+    int cut;
+    cJSON *root;
+
+    while (pos < len && isspace((unsigned char)buf[pos]))
+        pos++;
+    if (pos == len) {
+        snprintf(why, whylen, "no JSON in it (%s)", len ? "only white space" : "an empty file");
+        return NULL;
+    }
+    root = buf[pos] == '{' || buf[pos] == '['
+               ? parse_at(buf, len, pos, &end, &cut, why, whylen)
+               : parse_scalar(buf, len, pos, &end, why, whylen);
+    while (root && end < len && isspace((unsigned char)buf[end]))
+        end++;
+    if (root && end < len) {
+        snprintf(why, whylen, "invalid JSON at byte %zu (line %u): text after the document", end,
+                 line_of(buf, end));
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    return root;
 }
 
 void xr_kv_free(struct xr_kv *kv, size_t n)
@@ -197,7 +266,7 @@ static void free_series(struct xr_series *s)
 static int add_document(struct xr_set *set, const cJSON *root, const char *path, char *err,
                         size_t errlen)
 {
-    char why[256] = "";
+    char why[512] = "";
     int rc;
 
     if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "xdevice"))) {
@@ -244,6 +313,37 @@ static void number_stream(struct xr_set *set, size_t first, const char *path)
     }
 }
 
+/* Text after a document may be plain text (--output-format=json,normal
+ * puts fio's normal report there), but fio writes no "{" outside its
+ * documents: a line holding one is a document damaged at its start, and
+ * reading on past it would take an earlier document of a stream for the
+ * run's result. A fio server's lines ("<host> ...", the engine's
+ * xdevice-stats document among them) are the server's own. The offset of
+ * the first such line in [from, to), or to. */
+static size_t stray_brace(const char *buf, size_t from, size_t to)
+{
+    for (size_t line = from; line < to;) {
+        size_t end = line;
+
+        while (end < to && buf[end] != '\n')
+            end++;
+        if (buf[line + strspn(buf + line, " \t")] != '<' && memchr(buf + line, '{', end - line))
+            return line;
+        line = end + 1;
+    }
+    return to;
+}
+
+/* The line at off, quoted in a message: its first 40 bytes, escaped. */
+static const char *quote_line(const char *buf, size_t off, char *shown, size_t len)
+{
+    char head[44];
+    size_t n = strcspn(buf + off, "\r\n");
+
+    snprintf(head, sizeof head, "%.*s%s", (int)(n < 40 ? n : 40), buf + off, n > 40 ? "..." : "");
+    return xr_escape(head, shown, len);
+}
+
 static int load_json(struct xr_set *set, const char *path, const char *buf, size_t len,
                      size_t pos, char *err, size_t errlen)
 {
@@ -252,26 +352,24 @@ static int load_json(struct xr_set *set, const char *path, const char *buf, size
     int rc = 0;
 
     for (; pos < len && rc == 0; pos = next_doc(buf, len, pos), ndoc++) {
-        size_t end = json_extent(buf, len, pos);
-        cJSON *root;
+        char why[200];
+        size_t end;
+        int cut;
+        cJSON *root = parse_at(buf, len, pos, &end, &cut, why, sizeof why);
 
-        if (!end) {
-            rc = ndoc ? fail(err, errlen, path, "truncated JSON at byte %zu (after %u complete "
-                                                 "documents)", len, ndoc)
-                      : fail(err, errlen, path, "truncated JSON at byte %zu", len);
-            break;
-        }
-        root = cJSON_ParseWithLength(buf + pos, end - pos);
         if (!root) {
-            const char *at = cJSON_GetErrorPtr();
-            size_t off = at && at >= buf + pos && at <= buf + end ? (size_t)(at - buf) : pos;
-
-            rc = fail(err, errlen, path, "invalid JSON at byte %zu (line %u)", off,
-                      line_of(buf, off));
+            rc = cut && ndoc ? fail(err, errlen, path, "%s (after %u complete documents)", why, ndoc)
+                             : fail(err, errlen, path, "%s", why);
             break;
         }
         rc = add_document(set, root, path, err, errlen);
         cJSON_Delete(root);
+        size_t next = next_doc(buf, len, end), stray = stray_brace(buf, end, next);
+        if (!rc && stray < next) {
+            char shown[XR_ESCAPE_LEN];
+            rc = fail(err, errlen, path, "line %u: \"%s\" after a JSON document holds a \"{\" but starts no document; allowed: JSON documents that each start a line, and plain text without \"{\"",
+                      line_of(buf, stray), quote_line(buf, stray, shown, sizeof shown));
+        }
         pos = end;
     }
     number_stream(set, first, path);

@@ -117,7 +117,8 @@ static const char *opt_of(const struct xr_job *job, const char *key)
     return NULL;
 }
 
-/* "xd_type=tmpfs (not regular), xd_async=io_uring (not sync)" */
+/* "xd_type=tmpfs (not regular), xd_async=io_uring (not sync), iodepth=8
+ * (unset in the runner-up)" */
 static char *why_text(const struct xr_job *best, const struct xr_job *other)
 {
     char *out = xr_mem_strdup("");
@@ -131,8 +132,9 @@ static char *why_text(const struct xr_job *best, const struct xr_job *other)
         if (xr_opt_class(key) != XR_OPT_CONFIG || (b && strcmp(a, b) == 0))
             continue;
         va = xr_opt_value(key, a);
-        vb = b ? xr_opt_value(key, b) : xr_mem_strdup("not set");
-        next = xr_mem_printf("%s%s%s=%s (not %s)", out, n ? ", " : "", key, va, vb);
+        vb = b ? xr_opt_value(key, b) : NULL;
+        next = vb ? xr_mem_printf("%s%s%s=%s (not %s)", out, n ? ", " : "", key, va, vb)
+                  : xr_mem_printf("%s%s%s=%s (unset in the runner-up)", out, n ? ", " : "", key, va);
         free(va);
         free(vb);
         free(out);

@@ -14,35 +14,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "load.h"
 #include "mem.h"
 
-/* Depth-first, in document order: the first number under key name. */
-static const cJSON *find_key(const cJSON *obj, const char *key)
+/* Depth-first, in document order: the first member named key under obj,
+ * its path from obj ("cache.hit_ratio") in path[at...]. */
+static const cJSON *find_key_in(const cJSON *obj, const char *key, char *path, size_t len,
+                                size_t at)
 {
     const cJSON *it, *hit;
 
     cJSON_ArrayForEach(it, obj) {
-        if (it->string && strcmp(it->string, key) == 0 && cJSON_IsNumber(it))
+        if (!it->string)
+            continue;
+        int n = snprintf(path + at, len - at, "%s%s", at ? "." : "", it->string);
+        size_t next = at + (n > 0 ? (size_t)n : 0);
+
+        if (strcmp(it->string, key) == 0)
             return it;
-        if (cJSON_IsObject(it) && (hit = find_key(it, key)))
+        if (next >= len)
+            next = len - 1;     /* a path too long for path: cut, still searched */
+        if (cJSON_IsObject(it) && (hit = find_key_in(it, key, path, len, next)))
             return hit;
     }
+    path[at] = '\0';
     return NULL;
+}
+
+static const cJSON *find_key(const cJSON *obj, const char *key, char *path, size_t len)
+{
+    return find_key_in(obj, key, path, len, 0);
 }
 
 /* "ratio" is generic enough that several layers might use it one day; the
  * one under a compress* layer is the compression ratio. */
-static const cJSON *find_compression_ratio(const cJSON *layers)
+static const cJSON *find_compression_ratio(const cJSON *layers, char *path, size_t len)
 {
     const cJSON *it, *hit;
 
     cJSON_ArrayForEach(it, layers)
-        if (it->string && strncmp(it->string, "compress", 8) == 0 && (hit = find_key(it, "ratio")))
+        if (it->string && strncmp(it->string, "compress", 8) == 0 &&
+            (hit = find_key(it, "ratio", path, len))) {
+            char *inner = strdup(path);
+
+            snprintf(path, len, "%s.%s", it->string, inner ? inner : "ratio");
+            free(inner);
             return hit;
-    if ((hit = find_key(layers, "compression_ratio")))
+        }
+    if ((hit = find_key(layers, "compression_ratio", path, len)))
         return hit;
-    return find_key(layers, "ratio");
+    return find_key(layers, "ratio", path, len);
 }
 
 struct figures {             /* what one "layers" object holds */
@@ -52,25 +74,56 @@ struct figures {             /* what one "layers" object holds */
     double direct_alignment; /* NAN: not the direct file driver */
 };
 
-static double num_or(const cJSON *it, double dflt)
+/* The engine writes every layer figure as a number of 0 or more (a hit
+ * ratio at most 1). Anything else is not its document: read as absent, a
+ * cache with "hit_ratio": "x" became "no cache figures"; read as 0, a
+ * made-up result. So it is refused, naming where and the value. */
+static int check_figure(const cJSON *it, const char *where, const char *path, double max,
+                        double *out, char *err, size_t errlen)
 {
-    return it ? it->valuedouble : dflt;
+    char shown[XR_ESCAPE_LEN], *text;
+
+    if (cJSON_IsNumber(it) && isfinite(it->valuedouble) && it->valuedouble >= 0 &&
+        it->valuedouble <= max) {
+        *out = it->valuedouble;
+        return 0;
+    }
+    text = cJSON_PrintUnformatted(it);
+    snprintf(err, errlen, "%s%s: %s is not allowed; allowed: %s", where, path,
+             xr_escape(text ? text : "?", shown, sizeof shown),
+             max == 1 ? "a ratio from 0 to 1" : "a finite number, 0 or more");
+    free(text);
+    return -1;
 }
 
-static struct figures read_layers(const cJSON *layers)
+/* The figure key under layers, or dflt where no layer reports it. */
+static int layer_figure(const cJSON *layers, const char *where, const char *key, double max,
+                        double dflt, double *out, char *err, size_t errlen)
 {
-    struct figures f = {
-        .hit_ratio = num_or(find_key(layers, "hit_ratio"), NAN),
-        .comp_ratio = num_or(find_compression_ratio(layers), NAN),
-        .logical = num_or(find_key(layers, "logical_bytes"), 0),
-        .stored = num_or(find_key(layers, "stored_bytes"), 0),
-        .allocated = num_or(find_key(layers, "allocated_bytes"), 0),
-        .hot = num_or(find_key(layers, "hot_reads"), 0),
-        .cold = num_or(find_key(layers, "cold_reads"), 0),
-        .promotions = num_or(find_key(layers, "promotions"), NAN),
-        .direct_alignment = num_or(find_key(layers, "direct_alignment"), NAN),
-    };
-    return f;
+    char path[256];
+    const cJSON *it = strcmp(key, "ratio") ? find_key(layers, key, path, sizeof path)
+                                           : find_compression_ratio(layers, path, sizeof path);
+
+    *out = dflt;
+    return it ? check_figure(it, where, path, max, out, err, errlen) : 0;
+}
+
+static int read_layers(const cJSON *layers, const char *where, struct figures *f, char *err,
+                       size_t errlen)
+{
+    return layer_figure(layers, where, "hit_ratio", 1, NAN, &f->hit_ratio, err, errlen) ||
+           layer_figure(layers, where, "ratio", INFINITY, NAN, &f->comp_ratio, err, errlen) ||
+           layer_figure(layers, where, "logical_bytes", INFINITY, 0, &f->logical, err, errlen) ||
+           layer_figure(layers, where, "stored_bytes", INFINITY, 0, &f->stored, err, errlen) ||
+           layer_figure(layers, where, "allocated_bytes", INFINITY, 0, &f->allocated, err,
+                        errlen) ||
+           layer_figure(layers, where, "hot_reads", INFINITY, 0, &f->hot, err, errlen) ||
+           layer_figure(layers, where, "cold_reads", INFINITY, 0, &f->cold, err, errlen) ||
+           layer_figure(layers, where, "promotions", INFINITY, NAN, &f->promotions, err, errlen) ||
+           layer_figure(layers, where, "direct_alignment", INFINITY, NAN, &f->direct_alignment,
+                        err, errlen)
+               ? -1
+               : 0;
 }
 
 /* Over jobs without an aggregate: ratios are averaged, reads (events) are
@@ -97,27 +150,31 @@ static void combine(struct figures *acc, const struct figures *f, unsigned *nhit
         acc->direct_alignment = f->direct_alignment;
 }
 
-static struct figures read_figures(const cJSON *root)
+static int read_figures(const cJSON *root, struct figures *acc, char *err, size_t errlen)
 {
     const cJSON *agg = cJSON_GetObjectItemCaseSensitive(root, "aggregate");
     const cJSON *alayers = cJSON_GetObjectItemCaseSensitive(agg, "layers");
-    struct figures acc = { .hit_ratio = NAN, .comp_ratio = NAN, .promotions = NAN,
-                           .direct_alignment = NAN };
-    unsigned nhit = 0, ncomp = 0;
+    unsigned nhit = 0, ncomp = 0, k = 0;
     const cJSON *job;
 
+    *acc = (struct figures){ .hit_ratio = NAN, .comp_ratio = NAN, .promotions = NAN,
+                             .direct_alignment = NAN };
     if (cJSON_IsObject(alayers))
-        return read_layers(alayers);
+        return read_layers(alayers, "aggregate.layers.", acc, err, errlen);
     cJSON_ArrayForEach(job, cJSON_GetObjectItemCaseSensitive(root, "jobs")) {
-        struct figures f = read_layers(cJSON_GetObjectItemCaseSensitive(job, "layers"));
+        struct figures f;
+        char where[48];
 
-        combine(&acc, &f, &nhit, &ncomp);
+        snprintf(where, sizeof where, "jobs[%u].layers.", k++);
+        if (read_layers(cJSON_GetObjectItemCaseSensitive(job, "layers"), where, &f, err, errlen))
+            return -1;
+        combine(acc, &f, &nhit, &ncomp);
     }
     if (nhit)
-        acc.hit_ratio /= nhit;
+        acc->hit_ratio /= nhit;
     if (ncomp)
-        acc.comp_ratio /= ncomp;
-    return acc;
+        acc->comp_ratio /= ncomp;
+    return 0;
 }
 
 /* Was name given to a job before upto? (jobs with numjobs > 1 repeat it) */
@@ -182,7 +239,8 @@ int xr_xdstats_parse(struct xr_xdstats *st, const cJSON *root, char *err, size_t
     st->njobs = (size_t)cJSON_GetArraySize(jobs);
     st->job_names = job_names(jobs);
     xr_json_kv(cJSON_GetObjectItemCaseSensitive(first, "config"), &st->config, &st->nconfig);
-    f = read_figures(root);
+    if (read_figures(root, &f, err, errlen))
+        return -1;
     st->cache_hit_ratio = f.hit_ratio;
     st->compression_ratio = f.comp_ratio;
     st->logical_bytes = (uint64_t)f.logical;

@@ -10,6 +10,7 @@ import math
 import os
 import random
 import re
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -248,6 +249,18 @@ def test_list_file_and_jobs_sharing_a_name(xdreport, tmp_path):
     assert r[("randread", "read_iops")][1] == "same", p.stdout
 
 
+def test_list_file_names_its_missing_entry(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.005, seed=13, workloads=("randread",))
+    names = [f"base/{f.name}" for f in sorted(base.iterdir())]
+    listing = tmp_path / "base.list"
+    listing.write_text("# base runs\n" + "\n".join(names[:2] + ["base/gone.json"] + names[2:]) + "\n")
+    p = compare(xdreport, listing, base)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.splitlines() == [
+        f"xdreport compare: BASE {listing}: line 4: {tmp_path}/base/gone.json: No such file or "
+        "directory; allowed: a list of result files, one a line"], p.stderr
+
+
 def test_latency_of_inline_completions_is_not_judged(xdreport, tmp_path):
     """fio's clat of a request completed inside queue() is ~40 ns of fio's own
     bookkeeping: a jump from 40 to 60 ns is no regression, 0.4 to 4 us is."""
@@ -343,6 +356,25 @@ def test_failed_job_is_bad_input(xdreport, tmp_path):
     assert "run-01.json" in p.stderr and "error 5" in p.stderr, p.stderr
 
 
+@pytest.mark.parametrize("change, words", [
+    (lambda job: job["read"].update(iops="many"), ["read.iops", '"many" is not a number']),
+    (lambda job: job["read"].update(iops=-5), ["read.iops", "-5 is negative"]),
+    (lambda job: job.update(jobname=None), ['"jobname" is null']),
+])
+def test_bad_figure_is_bad_input(xdreport, tmp_path, change, words):
+    """A figure fio never writes is one line naming the run, never a 0."""
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=24)
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=25)
+    doc = json.loads((new / "run-02.json").read_text())
+    change(doc["jobs"][0])
+    (new / "run-02.json").write_text(json.dumps(doc))
+    p = compare(xdreport, base, new)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{new / 'run-02.json'}: " in lines[0], p.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
 def test_verdicts_agree_with_the_ci(xdreport, tmp_path):
     """The printed CI brackets the true factor and 'same' rows lie within it."""
     base = write_runs(tmp_path / "base", 10, 0.01, seed=22)
@@ -357,6 +389,111 @@ def test_verdicts_agree_with_the_ci(xdreport, tmp_path):
     p = compare(xdreport, base, new, "--threshold", 2)
     assert p.returncode == 1 and rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
     assert not math.isnan(rows(p.stdout)[("randread", "read_iops")][0])
+
+
+# --- output files: only nothing or a regular file of ours is replaced -----------
+
+def plant_output(kind, path: Path, victim: Path):
+    """What a careless or hostile run leaves at an output's name. The device
+    node is our own (/dev/null's numbers) in tmp: never the real one."""
+    if kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("mknod needs root")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        os.symlink(victim, path)
+        if os.geteuid() == 0:       # another user's, as in a shared /tmp
+            os.lchown(path, 65534, 65534)
+    elif kind == "foreign":
+        if os.geteuid() != 0:
+            pytest.skip("chown needs root")
+        path.write_text("not ours\n")
+        os.chown(path, 65534, 65534)
+    elif kind == "directory":
+        path.mkdir()
+    return os.lstat(path)
+
+
+@pytest.mark.parametrize("opt", ["--junit", "--metrics", "--verdicts"])
+@pytest.mark.parametrize("kind, words", [
+    ("device", "a character device is at that name"), ("fifo", "a FIFO is at that name"),
+    ("symlink", "a symbolic link is at that name, not followed or replaced"),
+    ("foreign", "a file of uid 65534 is at that name"), ("directory", "a directory is at that name")])
+def test_output_refuses_what_is_not_our_file(xdreport, tmp_path, opt, kind, words):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=90, workloads=("randread",))
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=91, workloads=("randread",))
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    before = plant_output(kind, out / "target", victim)
+    p = compare(xdreport, base, new, opt, out / "target")
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{opt} {out / 'target'}: {words}" in lines[0], p.stderr
+    assert "allowed: a regular file of yours" in lines[0] and "or no file" in lines[0], lines[0]
+    assert p.stdout == "", "a refused output is refused before the table"
+    after = os.lstat(out / "target")
+    assert (after.st_mode, after.st_ino, after.st_rdev, after.st_uid) == \
+        (before.st_mode, before.st_ino, before.st_rdev, before.st_uid), f"{kind} was replaced"
+    assert victim.read_text() == "precious\n"
+    assert sorted(os.listdir(out)) == ["target"], "nothing else written beside it"
+
+
+def test_output_replaces_our_file_and_refuses_one_file_twice(xdreport, tmp_path):
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=92, workloads=("randread",))
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=93, workloads=("randread",))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metrics.txt").write_text("old\n")
+    p = compare(xdreport, base, new, "--metrics", out / "metrics.txt")
+    assert p.returncode in (0, 3), p.stdout + p.stderr
+    assert (out / "metrics.txt").read_text().endswith("# EOF\n")
+    assert sorted(os.listdir(out)) == ["metrics.txt"], "the temp file is gone"
+    p = subprocess.run([xdreport, "compare", "--metrics", "m.txt", "--verdicts", "./m.txt",
+                        str(base), str(new)], capture_output=True, text=True, timeout=60, cwd=out)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--metrics m.txt and --verdicts ./m.txt name the same file" in lines[0], \
+        p.stderr
+    assert not (out / "m.txt").exists() and p.stdout == ""
+
+
+def test_table_that_cannot_be_written_fails(xdreport, tmp_path):
+    """stdout on a full device: exit 2 and one line, never a passing
+    exit status for a table nobody got. The device is our own node with
+    /dev/full's numbers, in tmp."""
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    base = write_runs(tmp_path / "base", 8, 0.002, seed=5)
+    new = write_runs(tmp_path / "new", 8, 0.002, seed=6)
+    with open(full, "w") as out:
+        p = subprocess.run([xdreport, "compare", str(base), str(new)], stdout=out,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.splitlines() == [
+        "xdreport compare: standard output: cannot write the table: No space left on device"], p.stderr
+
+
+def test_man_page_agrees_with_help(xdreport):
+    """xdreport(1) names every option `compare --help` lists, the single
+    file a side may be, and exit 3."""
+    help_text = subprocess.run([xdreport, "compare", "--help"], capture_output=True, text=True,
+                               timeout=30).stdout
+    options = set(re.findall(r"^  (--[a-z-]+)", help_text, re.M))
+    assert {"--paired", "--decided", "--verdicts", "--ignore-option"} <= options, help_text
+    man = (REPO / "man" / "xdreport.1").read_text()
+    section = man.split(".SS compare", 1)[1].split(".SS convergence", 1)[0]
+    shown = section.replace("\\-", "-")
+    missing = [o for o in sorted(options) if o not in shown]
+    assert not missing, f"man/xdreport.1 lacks {missing}"
+    assert "single results file" in shown, "a side may be one file"
+    status = man.split(".SH EXIT STATUS", 1)[1].split(".SH", 1)[0]
+    assert re.search(r"\b3 no regression but\s+some row inconclusive", status), status
 
 
 # --- pairing: configurations, options, results directories ---------------------

@@ -267,6 +267,126 @@ def test_bad_inputs_named_rest_reported(xdreport, runs, tmp_path):
     assert "truncated JSON at byte" in html and "Problems" in html
 
 
+def set_in(doc, path, value):
+    """doc with the member at path (keys, list indices) set to value;
+    value DELETE removes it."""
+    d = json.loads(json.dumps(doc))
+    obj = d
+    for k in path[:-1]:
+        obj = obj[k]
+    if value is DELETE:
+        del obj[path[-1]]
+    else:
+        obj[path[-1]] = value
+    return d
+
+
+DELETE = object()
+READ = ["jobs", 0, "read"]
+BAD_VALUES = {   # name: (change, words the one line must hold)
+    "iops-word": (READ + ["iops"], "many", ["job 'randread': read.iops", '"many" is not a number']),
+    "iops-negative": (READ + ["iops"], -5, ["read.iops", "-5 is negative"]),
+    "iops-huge": (READ + ["iops"], "HUGE", ["read.iops", "beyond the range of a double"]),
+    "jobname-null": (["jobs", 0, "jobname"], None, ['"jobname" is null', "a non-empty string"]),
+    "no-directions": (["jobs", 0], "NODIRS", ['no "read" object']),
+    "bin-negative": (READ + ["clat_ns", "bins"], {"-5": 3, "100": 4},
+                     ["read.clat_ns.bins", 'key "-5" is not a latency', "whole number of ns"]),
+    "bin-word": (READ + ["clat_ns", "bins"], {"x": 3}, ["read.clat_ns.bins", 'key "x"']),
+    "garbage-tail": (None, "TAIL", ['line ', '"GARBAGE TAIL {{{" after a JSON document']),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_VALUES))
+def test_bad_values_refused_in_one_line(xdreport, runs, tmp_path, case):
+    """fio never writes these: each is one line naming the file, where the
+    value is and the value, never a figure of 0, -5 or inf, an empty
+    workload or a broken chart script."""
+    path, value, words = BAD_VALUES[case]
+    doc = fio_docs(runs / "psync.json")[0]
+    if value == "NODIRS":
+        doc = set_in(set_in(set_in(doc, path + ["read"], DELETE), path + ["write"], DELETE),
+                     path + ["trim"], DELETE)
+    elif value == "HUGE":
+        doc = set_in(doc, path, 123456.5)
+    elif path:
+        doc = set_in(doc, path, value)
+    text = json.dumps(doc).replace("123456.5", "1e999999")
+    if value == "TAIL":
+        text += "\nGARBAGE TAIL {{{\n"
+    bad = tmp_path / f"{case}.json"
+    bad.write_text(text)
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [bad])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"xdreport: {bad}: "), p.stderr
+    assert all(w in lines[0] for w in words), f"want {words} in {lines[0]}"
+    if (out / "charts.gp").exists() and value != "TAIL":
+        assert "randread" not in (out / "charts.gp").read_text(), "a refused document was drawn"
+
+
+def test_bad_stats_figure_refused(xdreport, runs, tmp_path):
+    doc = json.loads((runs / "xdevice.stats.json").read_text())
+    doc["jobs"][0]["layers"]["cache"] = {"hits": 1, "misses": 1, "hit_ratio": "x"}
+    bad = tmp_path / "bad.stats.json"
+    bad.write_text(json.dumps(doc))
+    p = run_report(xdreport, tmp_path / "out", [bad])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0] == (
+        f'xdreport: {bad}: jobs[0].layers.cache.hit_ratio: "x" is not allowed; '
+        "allowed: a ratio from 0 to 1"), p.stderr
+
+
+def test_same_file_twice_read_once(xdreport, runs, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    shutil.copy(runs / "psync.json", d / "r.json")
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [d / "r.json", d / "r.json", d])
+    assert p.returncode == 0, p.stderr
+    # the second time through its directory
+    assert p.stderr.splitlines() == [f"xdreport: note: {d / 'r.json'} is given twice; read once"] * 2, \
+        p.stderr
+    sources = {r["source"] for r in read_csv(out) if r["kind"] == "fio"}
+    assert sources == {str(d / "r.json")}, sources
+    assert "#2" not in (out / "summary.md").read_text(), "one file is one configuration"
+    p = subprocess.run([xdreport, "report", "-o", "out2", "in/r.json", "./in"],
+                       capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=tmp_path)
+    assert p.returncode == 0 and p.stderr.splitlines() == [
+        "xdreport: note: ./in/r.json is the same file as in/r.json; read once"], p.stderr
+
+
+def test_json_nested_too_deep_says_so(xdreport, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"jobs": ' + "[" * 200_000 + "]" * 200_000 + "}\n")
+    p = run_report(xdreport, tmp_path / "out", [deep])
+    assert p.returncode == 1, p.stderr
+    at = len('{"jobs": ') + 1000 - 1    # the 1001st bracket, 0-based
+    assert p.stderr.splitlines() == [
+        f"xdreport: {deep}: JSON nested deeper than 1000 levels at byte {at} (line 1)"], p.stderr
+
+
+def test_recommendation_names_an_option_the_runner_up_lacks(xdreport, tmp_path):
+    """The best sets iodepth, the runner-up leaves it out: said as such,
+    not as "(not not set)"."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, iops, iodepth in (("deep", 200_000, "8"), ("shallow", 100_000, None)):
+        job = bench_job("randread-4k-qd1", iops, 10_000)
+        if iodepth:
+            job["job options"]["iodepth"] = iodepth
+        else:
+            del job["job options"]["iodepth"]
+        (d / f"{name}.json").write_text(json.dumps(fio_doc([job], {"ioengine": "psync"})))
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [d])
+    assert p.returncode == 0, p.stderr
+    summary = (out / "summary.md").read_text()
+    assert "iodepth=8 (unset in the runner-up)" in summary, summary[:3000]
+    assert "not not" not in summary and "not not" not in (out / "report.html").read_text()
+
+
 def test_missing_gnuplot(xdreport, runs, tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PATH=str(tmp_path / "empty-path"))
@@ -285,6 +405,167 @@ def test_usage_errors(xdreport, tmp_path):
     assert p.returncode == 2 and "-o OUTDIR" in p.stderr
     p = subprocess.run([xdreport, "nonsense"], capture_output=True, text=True)
     assert p.returncode == 2 and 'unknown command "nonsense"' in p.stderr
+
+
+# --- the output directory --------------------------------------------------------------
+
+
+def shared_dir_with_link(tmp_path):
+    """A sticky, world-writable directory (like /tmp) where another user
+    planted out -> victim/ before our run."""
+    sticky, victim = tmp_path / "sticky", tmp_path / "victim"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    victim.mkdir()
+    os.symlink(victim, sticky / "out")
+    if os.geteuid() == 0:
+        os.lchown(sticky / "out", 65534, 65534)
+    return sticky / "out", victim
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_outdir_symlink_refused(xdreport, runs, tmp_path, slash):
+    out, victim = shared_dir_with_link(tmp_path)
+    p = run_report(xdreport, f"{out}{slash}", [runs / "psync.json"])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and f"-o {out}{slash}:" in lines[0] and \
+        "a symbolic link is at that name, not followed" in lines[0], p.stderr
+    assert list(victim.iterdir()) == [], "nothing may be written through the link"
+    hist = history(tmp_path, TRIALS)
+    p = subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p.stderr
+    assert "a symbolic link is at that name" in p.stderr, p.stderr
+    assert list(victim.iterdir()) == [], "convergence wrote through the link"
+
+
+def test_outdir_of_another_user_refused_in_one_line(xdreport, runs, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    out = tmp_path / "theirs"
+    out.mkdir()
+    os.chown(out, 65534, 65534)
+    p = run_report(xdreport, out, [runs / "psync.json"])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and f"directory {out} belongs to uid 65534" in lines[0] and \
+        "allowed:" in lines[0], p.stderr
+    assert list(out.iterdir()) == []
+
+
+# --- text from the inputs reaches gnuplot as text only --------------------------------
+
+
+def with_changes(doc, jobname=None, options=None):
+    d = json.loads(json.dumps(doc))
+    if jobname is not None:
+        d["jobs"][0]["jobname"] = jobname
+    d["jobs"][0]["job options"].update(options or {})
+    return d
+
+
+def test_input_text_never_runs_in_gnuplot(xdreport, runs, tmp_path):
+    """A job name, an option value and a file name holding `touch FILE`
+    (gnuplot runs backquotes inside double quotes) are drawn as text, and
+    run nothing; a single quote among them is drawn too."""
+    doc = fio_docs(runs / "psync.json")[0]
+    ins = tmp_path / "in"
+    ins.mkdir()
+    files = {
+        "job.json": with_changes(doc, jobname="a`touch ran-job`b'q @x"),
+        "opt.json": with_changes(doc, jobname="opt", options={"iodepth": "`touch ran-opt`'"}),
+        "plain-opt.json": with_changes(doc, jobname="opt"),
+        "q`touch ran-file`'.json": with_changes(doc, jobname="file"),
+        "plain-file.json": with_changes(doc, jobname="file"),
+    }
+    for name, d in files.items():
+        (ins / name).write_text(json.dumps(d))
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [ins / name for name in files])
+    assert p.returncode == 0, p.stderr
+    ran = [str(f) for f in tmp_path.rglob("ran-*")]
+    assert not ran, f"gnuplot ran a command from the inputs: {ran}"
+    for slug, text in (("a-touch-ran-job-b-q--x", "a`touch ran-job`b'q @x: IOPS"),
+                       ("opt", "`touch"), ("file", "ran-file`'")):
+        svg = (out / f"{slug}-iops.svg").read_text()
+        assert text in svg.replace("&apos;", "'").replace("&#39;", "'"), \
+            f"{slug}-iops.svg does not show {text!r}"
+        assert (out / f"{slug}-iops.png").stat().st_size > 5000, f"{slug}-iops.png missing"
+
+
+def history(tmp_path, trials, job="randread"):
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"xdtune": {"objective": "iops", "job": job}, "trials": trials}))
+    return path
+
+
+TRIALS = [{"trial": k, "config": {"cache_size": f"{k}m"}, "figures": {"iops": 100 + k},
+           "best_so_far": 100 + k} for k in (1, 2, 3)]
+
+
+def run_convergence(xdreport, out, hist, env=None):
+    return subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT, env=env)
+
+
+@pytest.mark.parametrize("trials", [[], [{"trial": 1, "config": {}, "failed": True}]],
+                         ids=["no-trials", "all-failed"])
+def test_convergence_failure_leaves_nothing(xdreport, tmp_path, trials):
+    hist = history(tmp_path, trials)
+    for out in (tmp_path / "new-out", tmp_path / "old-out"):
+        if out.name == "old-out":
+            out.mkdir()
+        p = run_convergence(xdreport, out, hist)
+        assert p.returncode == 1, p.stderr
+        assert p.stderr.splitlines() == [
+            f"xdreport: convergence: {hist}: no successful trial to draw ({len(trials)} trials); "
+            "allowed: a history with a trial that gave a figure"], p.stderr
+        assert (list(out.iterdir()) if out.exists() else None) == \
+            ([] if out.name == "old-out" else None), "a failed run leaves no new file"
+
+
+def test_convergence_without_gnuplot_leaves_nothing(xdreport, tmp_path):
+    hist = history(tmp_path, TRIALS)
+    out = tmp_path / "out"
+    p = run_convergence(xdreport, out, hist, env=dict(os.environ, PATH=str(tmp_path / "none")))
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.splitlines() == [
+        f"xdreport: convergence: cannot run gnuplot for {out}/convergence.gp; install gnuplot-nox"]
+    assert not out.exists(), list(out.iterdir())
+
+
+TRUNCATED = '{"xdtune": {"objective": "iops"}, "trials": [{"trial": 1, "fig'
+DEEP_HEAD = '{"trials": '
+
+
+@pytest.mark.parametrize("text, words", [
+    (TRUNCATED, f"truncated JSON at byte {len(TRUNCATED)}"),
+    (DEEP_HEAD + "[" * 5000 + "]" * 5000 + "}",
+     f"JSON nested deeper than 1000 levels at byte {len(DEEP_HEAD) + 999} (line 1)"),
+    ('{"trials": []} trailing', "invalid JSON at byte 15 (line 1): text after the document"),
+], ids=["truncated", "nested", "trailing"])
+def test_convergence_names_broken_json(xdreport, tmp_path, text, words):
+    hist = tmp_path / "history.json"
+    hist.write_text(text)
+    out = tmp_path / "out"
+    p = subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.splitlines() == [
+        f"xdreport: convergence: {hist}: {words}; allowed: an xdtune history.json"], p.stderr
+    assert not out.exists(), "a refused history makes no output directory"
+
+
+def test_convergence_job_name_never_runs(xdreport, tmp_path):
+    hist = history(tmp_path, TRIALS, job="j`touch ran-conv`'x")
+    out = tmp_path / "out"
+    p = subprocess.run([xdreport, "convergence", "-o", str(out), str(hist)], capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    assert not list(tmp_path.rglob("ran-*")), "gnuplot ran the history's job name"
+    svg = (out / "convergence.svg").read_text().replace("&apos;", "'").replace("&#39;", "'")
+    assert "j`touch ran-conv`'x" in svg, "the title must show the job name as it is"
 
 
 # --- xdevice stats -------------------------------------------------------------------
@@ -737,7 +1018,7 @@ def test_bench_logs_find_their_configuration(bench_report):
     log still goes to its own configuration and workload (job 1)."""
     gp = (bench_report / "charts.gp").read_text()
     chart = gp.split("# --- randread-4k-qd1-iops-over-time ---", 1)[1].split("# --- ", 1)[0]
-    titles = set(re.findall(r'title "([^"]+)"', chart)) - {""}
+    titles = set(re.findall(r"title '([^']+)'", chart)) - {""}
     assert set(BENCH_CONFIGS) <= titles, titles
     assert "# --- mixed-70-30-zipf-iops-over-time ---" not in gp, "job 1's logs are randread's"
 
