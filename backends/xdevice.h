@@ -89,7 +89,9 @@ XD_API const char *xd_config_key_name(unsigned i);
  * A config written by xd_config_save is read back by xd_config_load into an
  * equal config, which passes xd_config_check when cfg did: it holds the keys
  * set from somewhere (file, option, xd_config_set) or not at their default,
- * the rest read back as defaults; header lines are INI comments. */
+ * the rest read back as defaults; header lines are INI comments. A value
+ * the file could not keep as it is (a control character, white space at
+ * either end, ';' starting a comment) is refused: -EINVAL, one line in err. */
 
 /* Key types, for struct xd_tunable and tools that walk the schema. */
 enum xd_key_type { XD_T_STR, XD_T_BOOL, XD_T_INT, XD_T_SIZE, XD_T_ENUM, XD_T_MODE, XD_T_FLOAT };
