@@ -15,7 +15,12 @@
  * the data is back; a block verifies when it matches either slot. So after
  * a kill -9 at any point a block reads as its old or its new contents, and
  * a torn mix of the two matches neither and reads as EIO: never as wrong
- * data. A write that finds NEW set and differing from CUR (a write cut
+ * data. A power loss also undoes writes that completed but were never
+ * fsynced, so a third slot, DUR, keeps what the block held as of the last
+ * fsync that covered it: each fsync takes the CUR of the blocks changed
+ * since the one before (a bitmap per file) and, once the data's fsync has
+ * returned, stores them as DUR; a block reverted to that reads as it.
+ * (Sidecars made before DUR have 16-byte entries and keep two slots.) A write that finds NEW set and differing from CUR (a write cut
  * short by a crash, or another writer's in flight) reads the block first
  * to learn which one it holds (counted as resolved). An entry with no slot
  * (a block never written through this layer, a hole, a trimmed block, a
@@ -61,6 +66,8 @@
 #define CS_TAG       0x4b534358u /* "XCSK": the slot holds a crc */
 #define CS_CUR       0           /* slot: what the block held when last seen */
 #define CS_NEW       1           /* slot: the last write sent down */
+#define CS_DUR       2           /* slot: what an fsync made durable last */
+#define CS_SLOTS     3
 #define CS_BUF_ALIGN 4096u
 #define CS_GROW      (1u << 20)  /* the sidecar grows by this much at a time */
 
@@ -69,8 +76,9 @@
 typedef uint64_t cs_slot;
 
 struct cs_entry {
-    cs_slot slot[2]; /* CS_CUR, CS_NEW */
+    cs_slot slot[CS_SLOTS]; /* CS_CUR, CS_NEW, CS_DUR */
 };
+#define CS_ENTRY_OLD 16u /* entry_size of sidecars made before CS_DUR */
 
 struct cs_header {
     char magic[8];
@@ -82,16 +90,32 @@ struct cs_header {
     char reserved[CS_HEADER - 40];
 };
 
-enum cs_kind { CS_PASS, CS_READ, CS_WRITE };
+enum cs_kind { CS_PASS, CS_READ, CS_WRITE, CS_SYNC };
+
+/* An fsync's promise: these blocks' CUR, as it was when the fsync was sent
+ * down, is durable once it returns. */
+struct cs_durable {
+    size_t n;
+    struct {
+        uint64_t block;
+        cs_slot cur;
+    } at[];
+};
 
 struct cs_req {
     enum cs_kind kind;
     bool raced; /* a write sent down while another write of a block it covers was in flight */
+    struct cs_durable *durable; /* CS_SYNC: stored as DUR when the fsync returns */
 };
 
 struct cs_file {
     int fd;             /* the sidecar */
     bool read_only;     /* opened read-only: nothing is stored */
+    unsigned entry_size; /* sizeof(struct cs_entry), or CS_ENTRY_OLD: no DUR slot */
+    /* Blocks whose CUR changed since the last fsync was sent (bit per
+     * block), for that fsync's cs_durable; words [dirty_lo, dirty_hi). */
+    uint64_t *dirty;
+    size_t dirty_words, dirty_lo, dirty_hi;
     char *data_path;    /* for messages */
     /* The sidecar mapped shared, so a slot costs no system call; remapped
      * when it has grown. It never shrinks (a stale one is zeroed, not
@@ -127,9 +151,14 @@ static char *cs_blocks(struct cs_layer *cs, size_t len)
 
 /* --- the sidecar ---------------------------------------------------------- */
 
-static off_t cs_slot_off(uint64_t block, int which)
+static off_t cs_slot_off(const struct cs_file *cf, uint64_t block, int which)
 {
-    return (off_t)(CS_HEADER + block * sizeof(struct cs_entry) + (unsigned)which * sizeof(cs_slot));
+    return (off_t)(CS_HEADER + block * cf->entry_size + (unsigned)which * sizeof(cs_slot));
+}
+
+static bool cs_has_dur(const struct cs_file *cf)
+{
+    return cf->entry_size >= sizeof(struct cs_entry);
 }
 
 static cs_slot cs_slot_make(uint32_t crc)
@@ -151,8 +180,8 @@ static bool cs_slot_set(cs_slot s)
  * partial writes hold it across their read-merge-write. */
 static int cs_lock(const struct cs_file *cf, short type, uint64_t first, uint64_t n)
 {
-    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = cs_slot_off(first, CS_CUR),
-                       .l_len = (off_t)(n * sizeof(struct cs_entry))};
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET,
+                       .l_start = cs_slot_off(cf, first, CS_CUR), .l_len = (off_t)(n * cf->entry_size)};
     while (fcntl(cf->fd, F_OFD_SETLKW, &fl))
         if (errno != EINTR)
             return -errno;
@@ -196,7 +225,7 @@ static void cs_cover(struct cs_file *cf, uint64_t end)
 
 static cs_slot cs_slot_load(struct cs_file *cf, uint64_t block, int which)
 {
-    off_t off = cs_slot_off(block, which);
+    off_t off = cs_slot_off(cf, block, which);
     cs_slot s = 0;
     cs_cover(cf, (uint64_t)off + sizeof(s));
     if ((size_t)off + sizeof(s) <= cf->map_len)
@@ -210,13 +239,14 @@ static void cs_entry_load(struct cs_file *cf, uint64_t block, struct cs_entry *e
 {
     e->slot[CS_CUR] = cs_slot_load(cf, block, CS_CUR);
     e->slot[CS_NEW] = cs_slot_load(cf, block, CS_NEW);
+    e->slot[CS_DUR] = cs_has_dur(cf) ? cs_slot_load(cf, block, CS_DUR) : 0;
 }
 
 /* One slot stored whole: an aligned 8-byte store, so a reader in any
  * process sees the old or the new slot. 0 or -errno. */
 static int cs_slot_store(struct cs_file *cf, uint64_t block, int which, cs_slot s)
 {
-    off_t off = cs_slot_off(block, which);
+    off_t off = cs_slot_off(cf, block, which);
     if (cf->read_only)
         return -EROFS;
     cs_cover(cf, (uint64_t)off + sizeof(s));
@@ -246,17 +276,60 @@ static uint32_t cs_block_crc(const struct cs_layer *cs, const void *data, uint64
     return crc;
 }
 
-enum cs_verdict { CS_UNKNOWN, CS_MATCH_CUR, CS_MATCH_NEW, CS_MISMATCH };
+enum cs_verdict { CS_UNKNOWN, CS_MATCH_CUR, CS_MATCH_NEW, CS_MATCH_DUR, CS_MISMATCH };
 
 static enum cs_verdict cs_judge(const struct cs_entry *e, uint32_t crc)
 {
-    if (!cs_slot_set(e->slot[CS_CUR]) && !cs_slot_set(e->slot[CS_NEW]))
+    if (!cs_slot_set(e->slot[CS_CUR]) && !cs_slot_set(e->slot[CS_NEW]) &&
+        !cs_slot_set(e->slot[CS_DUR]))
         return CS_UNKNOWN;
     if (cs_slot_holds(e->slot[CS_CUR], crc))
         return CS_MATCH_CUR;
     if (cs_slot_holds(e->slot[CS_NEW], crc))
         return CS_MATCH_NEW;
+    if (cs_slot_holds(e->slot[CS_DUR], crc))
+        return CS_MATCH_DUR; /* writes since the last fsync never reached the disk */
     return CS_MISMATCH;
+}
+
+/* The slot a verdict matched (0 for none): what CUR learns. */
+static cs_slot cs_matched(const struct cs_entry *e, enum cs_verdict v)
+{
+    return v == CS_MATCH_CUR ? e->slot[CS_CUR]
+           : v == CS_MATCH_NEW ? e->slot[CS_NEW]
+           : v == CS_MATCH_DUR ? e->slot[CS_DUR]
+                               : 0;
+}
+
+/* Block b's CUR changed: the next fsync makes it durable (cs_durable_take). */
+static void cs_mark_dirty(struct cs_file *cf, uint64_t b)
+{
+    size_t w = (size_t)(b / 64);
+    if (!cs_has_dur(cf) || cf->read_only)
+        return;
+    if (w >= cf->dirty_words) {
+        size_t words = w + 1 > 2 * cf->dirty_words ? w + 1 : 2 * cf->dirty_words;
+        uint64_t *more = realloc(cf->dirty, words * sizeof(*more));
+        if (!more)
+            return; /* DUR stays older for this block: after a power loss it reads as EIO */
+        memset(more + cf->dirty_words, 0, (words - cf->dirty_words) * sizeof(*more));
+        cf->dirty = more;
+        cf->dirty_words = words;
+    }
+    if (cf->dirty_lo == cf->dirty_hi)
+        cf->dirty_lo = cf->dirty_hi = w;
+    cf->dirty_lo = w < cf->dirty_lo ? w : cf->dirty_lo;
+    cf->dirty_hi = w + 1 > cf->dirty_hi ? w + 1 : cf->dirty_hi;
+    cf->dirty[w] |= 1ull << (b % 64);
+}
+
+/* CUR stored, and its block marked for the next fsync. 0 or -errno. */
+static int cs_cur_store(struct cs_file *cf, uint64_t b, cs_slot s)
+{
+    int rc = cs_slot_store(cf, b, CS_CUR, s);
+    if (!rc && s)
+        cs_mark_dirty(cf, b);
+    return rc;
 }
 
 /* A sync request of our own below: bytes done (a read stops short at end of
@@ -294,12 +367,15 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
     struct cs_file *cf = file->priv[layer->level];
     cs->count.mismatches++;
     cs->has_error = true;
+    char durable[32] = "";
+    if (cs_slot_set(e->slot[CS_DUR]))
+        snprintf(durable, sizeof(durable), " nor the durable %08x", (uint32_t)e->slot[CS_DUR]);
     snprintf(cs->error, sizeof(cs->error),
              "checksum: %s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64 "): crc32c %08x "
-             "matches neither the stored %08x nor the pending %08x (sidecar %s" CS_SUFFIX
+             "matches neither the stored %08x nor the pending %08x%s (sidecar %s" CS_SUFFIX
              "); returning EIO",
              cf->data_path, b, b * cs->block, (b + 1) * cs->block - 1, got,
-             (uint32_t)e->slot[CS_CUR], (uint32_t)e->slot[CS_NEW], cf->data_path);
+             (uint32_t)e->slot[CS_CUR], (uint32_t)e->slot[CS_NEW], durable, cf->data_path);
 }
 
 /* --- reads ---------------------------------------------------------------- */
@@ -352,12 +428,14 @@ static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t firs
         struct cs_entry e;
         cs_entry_load(cf, first + i, &e);
         uint32_t crc = cs_block_crc(cs, data, dlen);
-        switch (cs_judge(&e, crc)) {
+        enum cs_verdict v = cs_judge(&e, crc);
+        switch (v) {
         case CS_UNKNOWN:
             cs->count.unknown++;
             continue;
         case CS_MATCH_NEW:
-            if (!cf->read_only && !cs_slot_store(cf, first + i, CS_CUR, e.slot[CS_NEW]))
+        case CS_MATCH_DUR:
+            if (!cf->read_only && !cs_cur_store(cf, first + i, cs_matched(&e, v)))
                 cs->count.folded_on_read++;
             /* fall through */
         case CS_MATCH_CUR:
@@ -438,7 +516,7 @@ static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         if (rc)
             return rc;
         enum cs_verdict v = cs_judge(&e, now);
-        if (v != CS_MATCH_CUR && (rc = cs_slot_store(cf, b, CS_CUR, v == CS_MATCH_NEW ? e.slot[CS_NEW] : 0)))
+        if (v != CS_MATCH_CUR && (rc = cs_cur_store(cf, b, cs_matched(&e, v))))
             return rc;
     }
     return cs_slot_store(cf, b, CS_NEW, cs_slot_make(fresh));
@@ -459,7 +537,7 @@ static void cs_fold(struct cs_file *cf, uint64_t b, uint32_t crc, bool raced)
     if (raced && cs_slot_holds(cs_slot_load(cf, b, CS_NEW), crc) &&
         cs_slot_set(cs_slot_load(cf, b, CS_CUR)))
         return;
-    cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
+    cs_cur_store(cf, b, cs_slot_make(crc));
 }
 
 /* A whole-block write that completed: its blocks fold. One that failed
@@ -523,7 +601,7 @@ static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b
     }
     if (v != CS_UNKNOWN)
         cs->count.verified++;
-    return v == CS_MATCH_CUR ? 0 : cs_slot_store(cf, b, CS_CUR, cs_slot_make(crc));
+    return v == CS_MATCH_CUR ? 0 : cs_cur_store(cf, b, cs_slot_make(crc));
 }
 
 /* A write covering part of a block: under the lock on its blocks' entries,
@@ -569,19 +647,75 @@ static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
 
 /* --- other requests ------------------------------------------------------- */
 
+/* The blocks marked since the last fsync was sent, each with its CUR now:
+ * what this fsync makes durable. The marks are cleared; NULL when there
+ * are none (or no memory: they stay for the next fsync). */
+static struct cs_durable *cs_durable_take(struct cs_file *cf)
+{
+    size_t n = 0;
+    for (size_t w = cf->dirty_lo; w < cf->dirty_hi; w++)
+        n += (size_t)__builtin_popcountll(cf->dirty[w]);
+    struct cs_durable *d = n ? malloc(sizeof(*d) + n * sizeof(d->at[0])) : NULL;
+    if (!d)
+        return NULL;
+    d->n = 0;
+    for (size_t w = cf->dirty_lo; w < cf->dirty_hi; w++) {
+        for (uint64_t bits = cf->dirty[w]; bits; bits &= bits - 1) {
+            uint64_t b = (uint64_t)w * 64 + (unsigned)__builtin_ctzll(bits);
+            d->at[d->n].block = b;
+            d->at[d->n++].cur = cs_slot_load(cf, b, CS_CUR);
+        }
+        cf->dirty[w] = 0;
+    }
+    cf->dirty_lo = cf->dirty_hi = 0;
+    return d;
+}
+
+/* The fsync that took d returned: on success each block's CUR of then is
+ * what the disk holds (DUR); on failure the blocks wait for the next one. */
+static void cs_durable_done(struct cs_file *cf, struct cs_durable *d, int64_t result)
+{
+    for (size_t i = 0; d && i < d->n; i++) {
+        if (result < 0)
+            cs_mark_dirty(cf, d->at[i].block);
+        else if (cs_slot_set(d->at[i].cur))
+            cs_slot_store(cf, d->at[i].block, CS_DUR, d->at[i].cur);
+    }
+    free(d);
+}
+
+static void cs_sync_done(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_req *ctx = xd_req_ctx(layer, req);
+    cs_durable_done(req->file->priv[layer->level], ctx->durable, req->result);
+    ctx->durable = NULL;
+}
+
 /* The sidecar is made durable first: a data block on disk never has an
- * older entry than itself once the fsync returns. */
+ * older entry than itself once the fsync returns. The blocks changed since
+ * the last fsync learn DUR when the data's fsync returns (cs_sync_done). */
 static int cs_sync(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = req->file->priv[layer->level];
+    struct cs_req *ctx = xd_req_ctx(layer, req);
+    ctx->durable = cs_durable_take(cf);
     int rc = req->op == XD_OP_FSYNC ? fsync(cf->fd) : fdatasync(cf->fd);
     cs->count.sidecar_syncs++;
     if (rc && errno != EINVAL) {
         req->result = -errno;
+        cs_sync_done(layer, req);
         return XD_DONE;
     }
-    return xd_layer_submit(layer->lower, req);
+    ctx->kind = CS_SYNC;
+    rc = xd_layer_submit(layer->lower, req);
+    if (rc == XD_DONE) {
+        cs_sync_done(layer, req);
+    } else if (rc < 0) { /* not sent (-EBUSY: the caller sends it again) */
+        cs_durable_done(cf, ctx->durable, rc);
+        ctx->durable = NULL;
+    }
+    return rc;
 }
 
 /* Trimmed blocks read as zeros (or partly so): their entries become
@@ -595,8 +729,9 @@ static int cs_trim(struct xd_layer *layer, struct xd_req *req)
     uint64_t end = req->len ? (req->off + req->len - 1) / cs->block + 1 : first;
     int rc = 0;
     for (uint64_t b = first; b < end && !rc; b++)
-        if (!(rc = cs_slot_store(cf, b, CS_NEW, 0)))
-            rc = cs_slot_store(cf, b, CS_CUR, 0);
+        if (!(rc = cs_slot_store(cf, b, CS_NEW, 0)) && !(rc = cs_slot_store(cf, b, CS_CUR, 0)) &&
+            cs_has_dur(cf))
+            rc = cs_slot_store(cf, b, CS_DUR, 0);
     if (rc) {
         req->result = rc;
         return XD_DONE;
@@ -647,6 +782,8 @@ static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, u
             cs_read_done(layer, done[i]);
         else if (ctx->kind == CS_WRITE)
             cs_write_done(layer, done[i]);
+        else if (ctx->kind == CS_SYNC)
+            cs_sync_done(layer, done[i]);
         ctx->kind = CS_PASS;
     }
     return n;
@@ -705,7 +842,8 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
         }
     ssize_t n = pread(cf->fd, &have, sizeof(have), 0);
     bool usable = n == (ssize_t)sizeof(have) && !memcmp(have.magic, want.magic, sizeof(want.magic)) &&
-                  have.entry_size == want.entry_size;
+                  (have.entry_size == want.entry_size || have.entry_size == CS_ENTRY_OLD);
+    cf->entry_size = usable ? have.entry_size : want.entry_size;
     if (n > 0 && !usable) {
         rc = -EINVAL;
         xd_errf(err, errlen, "enable_checksums: %s: not an xdevice checksum file; allowed: "
@@ -725,6 +863,7 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
             rc = -EIO;
             xd_errf(err, errlen, "enable_checksums: %s: cannot write its header", side);
         }
+        cf->entry_size = want.entry_size; /* emptied: the entries are this build's */
     }
     fl.l_type = F_UNLCK;
     fcntl(cf->fd, F_OFD_SETLK, &fl);
@@ -814,6 +953,7 @@ static void cs_file_free(struct cs_file *cf)
     if (cf->fd >= 0)
         close(cf->fd);
     free(cf->data_path);
+    free(cf->dirty);
     free(cf);
 }
 
@@ -840,7 +980,7 @@ static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned f
     /* the mapping reaches every block the file has, so slots cost no system call */
     int64_t bytes = xd_layer_file_size(layer->lower, file);
     uint64_t blocks = bytes > 0 ? ((uint64_t)bytes + cs->block - 1) / cs->block : 0;
-    cs_cover(cf, (uint64_t)cs_slot_off(blocks, CS_CUR));
+    cs_cover(cf, (uint64_t)cs_slot_off(cf, blocks, CS_CUR));
     cs_map_grow(cf);
     file->priv[layer->level] = cf;
     cs->count.files++;

@@ -131,6 +131,35 @@ def test_byte_flipped_on_disk_reads_eio(engine, tmp_path, disk_dir):
     assert total(s, "verified") == 256 * 1024 // BLOCK - 1
 
 
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+def test_overwrite_lost_to_power_reads_the_fsynced_data(engine, tmp_path, disk_dir, async_mode):
+    """A power loss undoes writes that were never fsynced (fault_drop_writes
+    acknowledges them and loses them at close, as a volatile write cache
+    would): every block must then read as what the last fsync made durable,
+    not as EIO. The sidecar's DUR slot keeps that crc (a block overwritten
+    since, its CUR and NEW both the lost write's, read as EIO before)."""
+    data = disk_dir / "lost"
+    write_file(engine, tmp_path, data, tmp_path / "w.json", buffer_pattern="0x11111111",
+               end_fsync=1)
+    before = data.read_bytes()
+    # the overwrite: acknowledged, never stored (no fsync before the close)
+    xd = {"type": "regular", "enable_checksums": "true", "async": async_mode,
+          "enable_fault_injection": "true", "fault_every": 1, "fault_drop_writes": "true"}
+    run_fio(fio_job(engine, name="o", xd=xd, filename=data, rw="randwrite", bs="4k",
+                    size=256 * 1024, iodepth=8, buffer_pattern="0x22222222"), tmp_path)
+    assert data.read_bytes() == before  # the disk never got the overwrite
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json")
+    assert eio_blocks(r.text, data) == set(), r.text
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "verified") == 256 * 1024 // BLOCK and total(s, "mismatches") == 0, s
+    # and the data read is the fsynced pattern (fio's verify of the first write)
+    r = run_fio(fio_job(engine, name="v", xd={"type": "regular", "enable_checksums": "true"},
+                        filename=data, rw="read", bs="4k", size=256 * 1024,
+                        verify="pattern", verify_pattern="0x11111111", verify_only=None),
+                tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == 256 * 1024
+
+
 def whole(block):
     """One round's writes fill a block with one repeated 4-byte pattern;
     anything else is a mix of two rounds (a torn block)."""

@@ -3,7 +3,10 @@
  * new or torn) read as old, new or EIO, never as wrong data; a pending slot
  * the data matches is folded in; partial writes and unaligned reads keep
  * the crcs right; a write into a corrupt block is refused; a sidecar of
- * another block size is refused at open with one line. */
+ * another block size is refused at open with one line. A block whose
+ * writes since the last fsync never reached the disk (a power loss) reads
+ * as what that fsync made durable; a sidecar made before that slot existed
+ * (16-byte entries) still serves. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -22,10 +25,10 @@
 
 #define TAG 0x4b534358u /* a slot that holds a crc */
 
-/* Two slots, each {crc, TAG}: what the block held when last seen, and the
- * last write sent down. */
+/* Three slots, each {crc, TAG}: what the block held when last seen, the
+ * last write sent down, and what the last fsync made durable. */
 struct entry {
-    uint32_t cur, cur_tag, new, new_tag;
+    uint32_t cur, cur_tag, new, new_tag, dur, dur_tag;
 };
 
 static char err[XD_ERRLEN];
@@ -50,7 +53,7 @@ static struct xd_dev *open_dev(const char *block_size) { return open_dev_mode(bl
 
 static struct entry entry_of(unsigned block)
 {
-    struct entry e = {0, 0, 0, 0};
+    struct entry e = {0, 0, 0, 0, 0, 0};
     int fd = open(side, O_RDONLY);
     CHECK(fd >= 0 && pread(fd, &e, sizeof(e), HEADER + block * sizeof(e)) == sizeof(e));
     close(fd);
@@ -125,6 +128,93 @@ static void test_racing_writers(const char *x, const char *y, int later_lands_fi
     xd_close(d2);
 }
 
+/* A power loss: blocks written (and seen to land) since the last fsync
+ * come back as they were at it. They read as that data, not as EIO; a
+ * write never fsynced at all (no DUR) still reads as EIO when torn, and a
+ * failed read keeps nothing. */
+static void test_durable_after_power_loss(const char *a, const char *b)
+{
+    unlink(side);
+    unlink(path);
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    static char buf[BLK];
+    uint32_t crc_a = xd_crc32c(0, a, BLK), crc_b = xd_crc32c(0, b, BLK);
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f)
+        return;
+    for (unsigned i = 0; i < NBLK; i++)
+        CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
+    struct entry e = entry_of(1);
+    CHECK_MSG(!e.dur_tag, "DUR set before any fsync");
+    CHECK(xd_flush(dev, f, 0) == 0);
+    e = entry_of(1);
+    CHECK_MSG(e.dur_tag == TAG && e.dur == crc_a, "the fsync did not make block 1 durable");
+    /* b lands on blocks 1 and 2, then the power goes: the disk has a again */
+    CHECK(xd_write(dev, f, b, BLK, BLK) == BLK && xd_write(dev, f, b, BLK, 2 * BLK) == BLK);
+    e = entry_of(1);
+    CHECK(e.cur == crc_b && e.new == crc_b && e.dur == crc_a);
+    poke(a, BLK, BLK);
+    poke(a, BLK, 2 * BLK);
+    CHECK_MSG(xd_read(dev, f, buf, BLK, BLK) == BLK && !memcmp(buf, a, BLK),
+              "a block reverted to its fsynced data does not read as it");
+    e = entry_of(1);
+    CHECK(e.cur == crc_a); /* learnt: the next write's old data is a */
+    /* a partial write into the other reverted block merges with a */
+    CHECK(xd_write(dev, f, "zz", 2, 2 * BLK + 10) == 2);
+    CHECK(xd_read(dev, f, buf, BLK, 2 * BLK) == BLK && !memcmp(buf, a, 10) &&
+          !memcmp(buf + 10, "zz", 2) && !memcmp(buf + 12, a + 12, BLK - 12));
+    /* the fsync after: the reverted block's durable data is a again */
+    CHECK(xd_flush(dev, f, 0) == 0);
+    e = entry_of(1);
+    CHECK(e.dur == crc_a && e.cur == crc_a);
+    /* a block torn between the durable data and a lost write: EIO */
+    CHECK(xd_write(dev, f, b, BLK, 3 * BLK) == BLK);
+    poke(a, BLK / 2, 3 * BLK);
+    CHECK(xd_read(dev, f, buf, BLK, 3 * BLK) == -EIO);
+    char line[XD_ERRLEN] = "";
+    CHECK(!xd_dev_take_error(dev, line, sizeof(line)));
+    CHECK_MSG(strstr(line, "nor the durable"), "%s", line);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
+/* A sidecar made before the durable slot (16-byte entries, as its header
+ * says) is read and written as it is: two slots per block. */
+static void test_sidecar_of_two_slots(const char *a, const char *b)
+{
+    unlink(side);
+    unlink(path);
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    static char buf[BLK];
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f)
+        return;
+    xd_file_close(dev, f);
+    /* its header as the earlier build wrote it: entry_size (offset 12) 16 */
+    uint32_t old = 16;
+    int fd = open(side, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, &old, sizeof(old), 12) == sizeof(old));
+    close(fd);
+    CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    if (!f)
+        return;
+    CHECK(xd_write(dev, f, a, BLK, 0) == BLK && xd_write(dev, f, b, BLK, BLK) == BLK);
+    CHECK(xd_flush(dev, f, 0) == 0);
+    uint32_t slots[4];
+    fd = open(side, O_RDONLY);
+    CHECK(fd >= 0 && pread(fd, slots, sizeof(slots), HEADER + 16) == sizeof(slots));
+    close(fd);
+    CHECK_MSG(slots[0] == xd_crc32c(0, b, BLK) && slots[1] == TAG && slots[2] == slots[0],
+              "block 1's entry is not at 16 bytes per block");
+    CHECK(xd_read(dev, f, buf, BLK, BLK) == BLK && !memcmp(buf, b, BLK));
+    poke(a, BLK / 2, BLK);
+    CHECK(xd_read(dev, f, buf, BLK, BLK) == -EIO);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 /* xd_unlink removes the file and its sidecar; a link planted where the
  * sidecar would be is refused with one line, and what it names stays;
  * nothing there is -ENOENT; a directory is refused. */
@@ -193,8 +283,8 @@ int main(void)
 
     /* a crash with a write of b to blocks 1 and 2 in flight: the entries
      * hold a (landed before) and b (pending) */
-    set_entry(1, (struct entry){crc_a, TAG, crc_b, TAG});
-    set_entry(2, (struct entry){crc_a, TAG, crc_b, TAG});
+    set_entry(1, (struct entry){crc_a, TAG, crc_b, TAG, 0, 0});
+    set_entry(2, (struct entry){crc_a, TAG, crc_b, TAG, 0, 0});
     /* block 1: the write never landed, it reads as the old data */
     CHECK(xd_read(dev, f, buf, BLK, BLK) == BLK && !memcmp(buf, a, BLK));
     /* the write landed: the new data reads, and the pending slot is folded */
@@ -243,6 +333,8 @@ int main(void)
 
     test_racing_writers(a, b, 1);
     test_racing_writers(b, a, 0);
+    test_durable_after_power_loss(a, b);
+    test_sidecar_of_two_slots(a, b);
 
     /* the sidecar keeps its block size: another is refused with one line */
     dev = open_dev("8k");
