@@ -143,6 +143,19 @@ def xdevice_lines(text):
 # --- checks --------------------------------------------------------------------
 
 
+def tool_one_line(p, rc, prefix, *needles):
+    """A tool's refusal: exit rc, exactly one line on stderr starting with
+    prefix ("xdmicro: ") and naming every needle, nothing on stdout."""
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == rc, f"want exit {rc}, got {p.returncode}\n{p.stdout}{p.stderr}"
+    assert len(lines) == 1, f"want one line, got:\n{p.stderr}"
+    assert lines[0].startswith(prefix), lines[0]
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    assert not p.stdout, p.stdout
+    return lines[0]
+
+
 def assert_verified(data, size=None, njobs=None):
     """Every job finished without error and fio verified every byte it wrote.
 

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import FIO, FIO_TIMEOUT, REPO
+from conftest import FIO, FIO_TIMEOUT, REPO, tool_one_line
 
 XDCACHESIM = REPO / "build" / "xdcachesim"
 REC = 16
@@ -40,14 +40,7 @@ def cachesim(*args, stdout=subprocess.PIPE, cwd=None):
 
 
 def one_line(p, rc, *needles):
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert p.returncode == rc, f"want exit {rc}, got {p.returncode}\n{p.stdout}{p.stderr}"
-    assert len(lines) == 1, f"want one line, got:\n{p.stderr}"
-    assert lines[0].startswith("xdcachesim: "), lines[0]
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
-    assert not p.stdout, p.stdout
-    return lines[0]
+    return tool_one_line(p, rc, "xdcachesim: ", *needles)
 
 
 def test_whole_trace_replays(trace):

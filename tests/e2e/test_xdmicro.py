@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import FIO, FIO_TIMEOUT, REPO
+from conftest import FIO, FIO_TIMEOUT, REPO, tool_one_line
 
 XDMICRO = REPO / "build" / "xdmicro"
 XDCONFIG = REPO / "build" / "xdconfig"
@@ -27,14 +27,7 @@ def xdmicro(*args, stdout=subprocess.PIPE):
 
 
 def one_line(p, rc, *needles):
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert p.returncode == rc, f"want exit {rc}, got {p.returncode}\n{p.stdout}{p.stderr}"
-    assert len(lines) == 1, f"want one line, got:\n{p.stderr}"
-    assert lines[0].startswith("xdmicro: "), lines[0]
-    for n in needles:
-        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
-    assert not p.stdout, p.stdout
-    return lines[0]
+    return tool_one_line(p, rc, "xdmicro: ", *needles)
 
 
 BAD = {
