@@ -40,7 +40,7 @@ def test_oracle_is_fio_without_xdevice(tmp_path):
     case = unverifiable_case()
     work = tmp_path / "w"
     args = torture.job_args(case, "/x/xdevice.so", work, str(tmp_path / "shm"), None)
-    ref, oracle = torture.oracle_args(case, args, work)
+    ref, oracle = torture.oracle_args(case, args, work, direct=False)
     assert oracle == "libaio" and ref[-1] == "--ioengine=libaio", ref
     assert not [a for a in ref if a.startswith("--xd_") or "xdevice.so" in a], ref
     assert f"--directory={work / 'oracle'}" in ref and "--bs_unaligned=1" in ref, ref
