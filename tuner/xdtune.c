@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/config.h"
 #include "xdtune.h"
@@ -205,6 +206,17 @@ static int daemon_main(int argc, char **argv)
     if (!o.fio_status && !o.stats) {
         fprintf(stderr, "xdtune: daemon needs --fio-status FILE or --stats FILE to measure with\n");
         return 2;
+    }
+    /* the files may not be there yet (fio makes them), but a directory
+     * never becomes one: said now, not as "nothing new" every cycle */
+    const char *given[][2] = {{"--fio-status", o.fio_status}, {"--stats", o.stats}};
+    for (size_t i = 0; i < sizeof(given) / sizeof(given[0]); i++) {
+        struct stat st;
+        if (given[i][1] && !stat(given[i][1], &st) && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "xdtune: daemon: %s %s is a directory; allowed: the file fio or the engine writes to\n",
+                    given[i][0], shown(given[i][1]));
+            return 2;
+        }
     }
     return xt_daemon(&o);
 }

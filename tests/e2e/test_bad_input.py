@@ -265,6 +265,9 @@ ROWS = {
     "xdtune-daemon-interval": Row("xdtune", argv("daemon", "--interval", "0.01"), ["--interval 0.01", "from 0.1 to 86400"]),
     "xdtune-daemon-no-source": Row("xdtune", argv("daemon", "--config", "{d}/x.ini"),
                                    ["daemon needs --fio-status FILE or --stats FILE"]),
+    "xdtune-daemon-status-dir": Row("xdtune", with_file("status", None, argv(
+        "daemon", "--config", "{d}/x.ini", "--fio-status", "{d}/status")),
+        ["--fio-status", "{d}/status", "is a directory"]),
     "xdtune-space-unknown": Row("xdtune", tune_space("cache_sise = 1m..4m\n"),
                                 ["space.ini:1", "cache_sise", "schema keys"]),
     "xdtune-space-binary": Row("xdtune", tune_space(b"async = sync|\x01\n"),
