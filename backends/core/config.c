@@ -400,8 +400,8 @@ static int power_of_two_refused(int key, int64_t v, const char *origin, char *er
 
 int xd_config_check_power_of_two(const struct xd_config *cfg, int key, char *err, size_t errlen)
 {
-    return power_of_two_refused(key, *(const int64_t *)key_field(cfg, key), xd_config_key_origin(cfg, key), err,
-                                errlen);
+    return power_of_two_refused(key, *(const int64_t *)key_field(cfg, key),
+                                xd_config_key_origin(cfg, key), err, errlen);
 }
 
 /* What one key's value alone must be beyond its range, checked as it is
@@ -905,7 +905,8 @@ static bool key_read(const struct xd_config *cfg, int k)
         return false;
     int tiers[] = {XD_KEY_hot_storage_type, XD_KEY_cold_storage_type};
     for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++) {
-        int t = enum_index(XD_KEY_storage_type, xd_enum_name(tiers[i], *(int *)key_field(cfg, tiers[i])));
+        const char *tier = xd_enum_name(tiers[i], *(int *)key_field(cfg, tiers[i]));
+        int t = enum_index(XD_KEY_storage_type, tier);
         if (t >= 0 && xd_key_applies(k, t))
             return true;
     }
@@ -1139,8 +1140,10 @@ static char *config_ini(const struct xd_config *cfg, bool only_set)
          * other types as comments (one such as enable_compression=true
          * set on the regular type is refused), keys the type turns on as
          * on */
-        const char *value = !only_set && key_set_by_type(cfg, k) ? "true" : ini_value(cfg, k, size, sizeof(size));
-        fprintf(out, "%s%s = %s\n", only_set || key_read(cfg, k) ? "" : "; ", xd_keys[k].name, value);
+        const char *value =
+            !only_set && key_set_by_type(cfg, k) ? "true" : ini_value(cfg, k, size, sizeof(size));
+        fprintf(out, "%s%s = %s\n", only_set || key_read(cfg, k) ? "" : "; ", xd_keys[k].name,
+                value);
     }
     fclose(out);
     xd_config_free(def);

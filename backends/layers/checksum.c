@@ -180,8 +180,10 @@ static bool cs_slot_set(cs_slot s)
  * partial writes hold it across their read-merge-write. */
 static int cs_lock(const struct cs_file *cf, short type, uint64_t first, uint64_t n)
 {
-    struct flock fl = {.l_type = type, .l_whence = SEEK_SET,
-                       .l_start = cs_slot_off(cf, first, CS_CUR), .l_len = (off_t)(n * cf->entry_size)};
+    struct flock fl = {.l_type = type,
+                       .l_whence = SEEK_SET,
+                       .l_start = cs_slot_off(cf, first, CS_CUR),
+                       .l_len = (off_t)(n * cf->entry_size)};
     while (fcntl(cf->fd, F_OFD_SETLKW, &fl))
         if (errno != EINTR)
             return -errno;
