@@ -111,6 +111,46 @@ static void not_a_directory(const char *path, int err)
     errno = err;
 }
 
+/* Every directory above the output directory must be one its owner alone
+ * controls, as the output directory must: each output is opened by its
+ * path, and whoever could rename a directory on the way could swap the
+ * output directory for a link elsewhere between the check and a write.
+ * A symlink on the way counts when the caller or root made it; names not
+ * there yet are the ones make_parents makes, checked before it. 0, or -1
+ * with the reason. */
+static int ancestors_ok(const char *path)
+{
+    char abs[PATH_MAX];
+    if (path[0] == '/')
+        snprintf(abs, sizeof(abs), "%s", path);
+    else if (!getcwd(abs, sizeof(abs)) ||
+             strlen(abs) + 1 + strlen(path) >= sizeof(abs))
+        return -1;
+    else
+        snprintf(abs + strlen(abs), sizeof(abs) - strlen(abs), "/%s", path);
+    for (char *s = strrchr(abs, '/'); s; s = strrchr(abs, '/')) {
+        *s = '\0'; /* abs is now the next directory up ("" for /) */
+        const char *dir = *abs ? abs : "/";
+        struct stat st;
+        if (lstat(dir, &st)) {
+            if (errno == ENOENT)
+                continue; /* made by us, below a directory checked next */
+            return -1;
+        }
+        if (S_ISLNK(st.st_mode) && (st.st_uid == geteuid() || st.st_uid == 0))
+            continue;
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int rc = fd < 0 ? -1 : dir_ok(fd, dir);
+        if (fd >= 0)
+            close(fd);
+        if (rc)
+            return -1;
+        if (!*abs)
+            break;
+    }
+    return 0;
+}
+
 int xr_out_dir(const char *path, int *made)
 {
     char *copy = strdup(path);
@@ -126,7 +166,7 @@ int xr_out_dir(const char *path, int *made)
     /* "out/" would follow a symlink at out: the slash asks for its target */
     for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
         copy[n - 1] = '\0';
-    if (!make_parents(copy)) {
+    if (!ancestors_ok(copy) && !make_parents(copy)) {
         *made = mkdir(copy, 0755) == 0;
         if (*made || errno == EEXIST)
             fd = open(copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

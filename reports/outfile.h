@@ -29,8 +29,11 @@ const char *xr_out_strerror(int err);
 /* OUTDIR of report and convergence: made, with its parents, when absent.
  * Then it must be a real directory (a symlink there is refused, never
  * followed: in a shared directory anyone may plant one) of the caller's or
- * root's, not writable by others unless sticky. 0, or -1 with errno and the
- * reason for xr_out_strerror; *made says whether this call made it. */
+ * root's, not writable by others unless sticky, and so must every
+ * directory above it (a symlink on the way: the caller's or root's), or
+ * whoever owns one could swap OUTDIR for a link between the check and the
+ * writes. 0, or -1 with errno and the reason for xr_out_strerror; *made
+ * says whether this call made it. */
 int xr_out_dir(const char *path, int *made);
 
 /* A file the user named, written beside its name and moved there by

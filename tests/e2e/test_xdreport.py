@@ -454,6 +454,23 @@ def test_outdir_of_another_user_refused_in_one_line(xdreport, runs, tmp_path):
     assert list(out.iterdir()) == []
 
 
+def test_outdir_below_a_directory_of_another_user_refused(xdreport, runs, tmp_path):
+    """Whoever owns a directory above OUTDIR could rename OUTDIR away and
+    put a link to anywhere in its place between xdreport's check and its
+    writes (made and removed by path): refused before anything is made."""
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    out = theirs / "sub" / "out"
+    p = run_report(xdreport, out, [runs / "psync.json"])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and f"directory {theirs} belongs to uid 65534" in lines[0], p.stderr
+    assert list(theirs.iterdir()) == []
+
+
 # --- text from the inputs reaches gnuplot as text only --------------------------------
 
 
