@@ -394,7 +394,10 @@ struct xd_req {
 
 /* Stage one request. Returns XD_DONE, XD_QUEUED, or -EBUSY when the queue is
  * full (commit and reap first). Other errors complete the request inline with
- * req->result < 0 and return XD_DONE. */
+ * req->result < 0 and return XD_DONE; so does a request no layer sees: an op
+ * outside enum xd_op or a range past what a file offset names (off + len
+ * beyond INT64_MAX), -EINVAL, and a NULL file, -EBADF. xd_read, xd_write and
+ * xd_trim return the same. */
 XD_API int xd_submit(struct xd_dev *dev, struct xd_req *req);
 /* Send every staged request to the kernel. Returns the number sent or -errno. */
 XD_API int xd_commit(struct xd_dev *dev);

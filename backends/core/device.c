@@ -381,13 +381,34 @@ int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
     return xd_chain_invalidate(dev->top, file);
 }
 
+/* A request no layer may see: an op outside enum xd_op (the stats layer
+ * indexes its histograms by it), no file, or a range past what a file
+ * offset can name (off + len beyond INT64_MAX: the drivers' off_t, and
+ * sums that wrap). -EINVAL or -EBADF, or 0. Such a range once reached the
+ * compressed type, whose trim then zeroed the file from off to its end,
+ * and libaio, whose refused io_submit lost the request. */
+static int dev_req_refused(const struct xd_req *req)
+{
+    if ((unsigned)req->op >= XD_OP_COUNT)
+        return -EINVAL;
+    if (!req->file)
+        return -EBADF;
+    bool ranged = req->op == XD_OP_READ || req->op == XD_OP_WRITE || req->op == XD_OP_TRIM;
+    if (ranged && (req->off > (uint64_t)INT64_MAX || req->len > (uint64_t)INT64_MAX - req->off))
+        return -EINVAL;
+    return 0;
+}
+
 /* One request, completed before returning. */
 static int64_t dev_sync_io(struct xd_dev *dev, struct xd_file *file, enum xd_op op, void *buf,
                            uint64_t len, uint64_t off)
 {
     struct xd_req req = {.op = op, .file = file, .buf = buf, .len = len, .off = off};
+    int rc = dev_req_refused(&req);
+    if (rc)
+        return rc;
     xd_req_set_flags(&req, XD_REQ_SYNC);
-    int rc = xd_layer_submit(dev->top, &req);
+    rc = xd_layer_submit(dev->top, &req);
     if (rc < 0)
         return rc;
     return req.result;
@@ -420,7 +441,9 @@ int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync)
 int xd_submit(struct xd_dev *dev, struct xd_req *req)
 {
     xd_req_set_flags(req, 0);
-    req->result = 0;
+    req->result = dev_req_refused(req);
+    if (req->result)
+        return XD_DONE;
     return xd_layer_submit(dev->top, req);
 }
 
