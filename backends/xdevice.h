@@ -322,9 +322,13 @@ XD_API int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len);
 #define XD_OPEN_READONLY 0x2
 
 /* Open a file on the device. size: the size wanted for a new file (0 for
- * default_file_size). -errno with a message in err on failure. */
+ * default_file_size). -errno with a message in err on failure (a FIFO or
+ * socket at path: -ENXIO, refused rather than waited on). */
 XD_API int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
                         struct xd_file **out, char *err, size_t errlen);
+/* Close a file once, after every request on it was reaped (the requests'
+ * state belongs to the file: one still staged or in flight would be
+ * completed into freed memory). Close every file before xd_close. */
 XD_API int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 /* Size of what path names, without a device: a regular file's length or a
  * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */

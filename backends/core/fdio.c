@@ -118,11 +118,14 @@ int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align,
     io->deferred = calloc(entries, sizeof(*io->deferred));
     /* completions not yet handed out come from in flight or held back */
     io->early = calloc(2 * (size_t)entries, sizeof(*io->early));
-    if (!io->in_flight || !io->deferred || !io->early) {
+    int rc = -ENOMEM;
+    if (!io->in_flight || !io->deferred || !io->early)
         xd_errf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    return xd_queue_create(&io->queue, mode, entries, err, errlen);
+    else
+        rc = xd_queue_create(&io->queue, mode, entries, err, errlen);
+    if (rc) /* nothing kept by a device that does not open (io_uring refused its size) */
+        xd_fdio_destroy(io);
+    return rc;
 }
 
 void xd_fdio_destroy(struct xd_fdio *io)

@@ -331,8 +331,23 @@ int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
         if (errno != EEXIST)
             return -errno;
     }
-    int fd = open(path, (flags & ~O_CREAT) | nofollow);
-    return fd < 0 ? -errno : fd;
+    /* O_NONBLOCK: a FIFO at the name would block the open until a writer
+     * came; it is refused instead (no file's data). Regular files and
+     * devices ignore the flag for I/O, and it is cleared again. */
+    int fd = open(path, (flags & ~O_CREAT) | nofollow | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0)
+        return -errno;
+    if (!fstat(fd, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        close(fd);
+        return -ENXIO;
+    }
+    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
 }
 
 int xd_open_own_data(const char *path, int flags, mode_t mode)

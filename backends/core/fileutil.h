@@ -96,7 +96,8 @@ int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct 
  * given mode exactly (file_permissions, whatever the umask); an existing
  * one is opened as it is, through a symlink only when follow (the file
  * types fio lays out follow links as fio does; the types whose format
- * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link). */
+ * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link; -ENXIO:
+ * a FIFO or socket, refused rather than waited on). */
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
 /* xd_open_data for a file xdevice names and makes itself (XD_OPEN_OWN_FILE):
  * never through a link (-ELOOP), and an existing file must be a regular

@@ -298,7 +298,9 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         rc = mf->fd;
         mf->fd = -1;
         xd_errf(err, errlen, "%s: cannot open: %s", path,
-                (flags & XD_OPEN_OWN_FILE) ? xd_refusal(rc) : strerror(-rc));
+                rc == -ENXIO                  ? "a FIFO or a socket is at that name; allowed: a file"
+                : (flags & XD_OPEN_OWN_FILE) ? xd_refusal(rc)
+                                              : strerror(-rc));
         return rc;
     }
     if (!cfg->update_access_time)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -96,6 +97,22 @@ int main(void)
     for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
         for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
             test_type(types[t], modes[m], path);
+
+    /* the open of a FIFO blocked until a writer came (for ever) */
+    CHECK(!mkfifo(path, 0600));
+    for (size_t t = 0; t < 3; t++) { /* regular, direct, mmap: the drivers that open the name */
+        struct xd_dev *dev = open_dev(types[t], "sync");
+        struct xd_file *f = NULL;
+        int rc = dev ? xd_file_open(dev, path, XD_OPEN_READONLY, 0, &f, err, sizeof(err)) : 0;
+        /* O_DIRECT refuses a FIFO itself (EINVAL) */
+        CHECK_MSG(rc == -ENXIO || (t == 1 && rc == -EINVAL), "%s: a FIFO: %d %s", types[t], rc,
+                  err);
+        if (f)
+            xd_file_close(dev, f);
+        if (dev)
+            xd_close(dev);
+    }
+    unlink(path);
     rmdir(dir);
     return check_result();
 }
