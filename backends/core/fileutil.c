@@ -342,7 +342,8 @@ int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
         close(fd);
         return -ENXIO;
     }
-    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)) {
+    int now = fcntl(fd, F_GETFL);
+    if (!(flags & O_NONBLOCK) && (now < 0 || fcntl(fd, F_SETFL, now & ~O_NONBLOCK))) {
         int rc = -errno;
         close(fd);
         return rc;

@@ -283,7 +283,7 @@ def test_a_growing_count_is_told_once(engine, tmp_path):
                    xd={"enable_checksums": "true", "stats_interval": 1, "stats_log": log,
                        "enable_health_check": "true", "health_check_interval_sec": 1},
                    filename=data, size="64k", rw="randread", bs="4k", norandommap=None,
-                   continue_on_error="read", time_based=None, runtime="2500ms")
+                   continue_on_error="read", time_based=None, runtime="3500ms")
     run = run_fio(args, tmp_path, expect_ok=False)
     counts = [p for r in map(json.loads, log.read_text().splitlines()) if "health" in r
               for p in r["health"]["problems"] if "checksum.mismatches" in p]
