@@ -44,7 +44,9 @@ XD_API struct xd_config *xd_config_new(void);
  * wrong section. -errno when the file cannot be read. */
 XD_API int xd_config_load(struct xd_config *cfg, const char *ini_path, char *err, size_t errlen);
 /* Set one key from text, validating it as the INI parser does. origin names
- * where the value came from in messages (a file:line, or "option xd_KEY"). */
+ * where the value came from in messages (a file:line, or "option xd_KEY").
+ * A value holding a control character (a newline, a tab) is -EINVAL: no
+ * INI file could keep it (xd_config_save). */
 XD_API int xd_config_set(struct xd_config *cfg, const char *key, const char *value,
                          const char *origin, char *err, size_t errlen);
 /* Cross-key checks (conflicting keys). Run after the last set/load. */
@@ -133,7 +135,8 @@ XD_API const struct xd_tunable *xd_tunable_find(const char *key);
 XD_API int xd_config_save(const struct xd_config *cfg, const char *path, const char *header,
                           char *err, size_t errlen);
 
-/* Apply newcfg to an open device. newcfg must pass xd_config_check. Only
+/* Apply newcfg to an open device (neither may be NULL: -EINVAL). newcfg
+ * must pass xd_config_check. Only
  * keys marked live (xdevice(7), struct xd_tunable.live) may differ from the
  * device's config: when another key differs, nothing is applied and err
  * names every such key (-EINVAL). Otherwise the changed live keys are
@@ -288,6 +291,8 @@ XD_API const char *xd_escape(const char *value, char *buf, size_t len);
  * least that deep. */
 XD_API int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries,
                    char *err, size_t errlen);
+/* Close the device; files still open on it are closed first, as
+ * xd_file_close would (their requests must have been reaped). */
 XD_API void xd_close(struct xd_dev *dev);
 XD_API const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 #define XD_CAP_TRIM  (1u << 0) /* trim is served (not refused with EOPNOTSUPP) */
@@ -321,14 +326,15 @@ XD_API int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len);
 #define XD_OPEN_CREATE 0x1 /* create the file (and, with auto_create_dirs, its directories) */
 #define XD_OPEN_READONLY 0x2
 
-/* Open a file on the device. size: the size wanted for a new file (0 for
- * default_file_size). -errno with a message in err on failure (a FIFO or
- * socket at path: -ENXIO, refused rather than waited on). */
+/* Open a file on the device. flags: XD_OPEN_* (others: -EINVAL). size:
+ * the size wanted for a new file (0 for default_file_size). -errno with a
+ * message in err on failure (a FIFO or socket at path: -ENXIO, refused
+ * rather than waited on); a file the failed open made is removed again. */
 XD_API int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
                         struct xd_file **out, char *err, size_t errlen);
 /* Close a file once, after every request on it was reaped (the requests'
  * state belongs to the file: one still staged or in flight would be
- * completed into freed memory). Close every file before xd_close. */
+ * completed into freed memory). xd_close closes those left open. */
 XD_API int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 /* Size of what path names, without a device: a regular file's length or a
  * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */
@@ -399,11 +405,13 @@ struct xd_req {
 /* Stage one request. Returns XD_DONE, XD_QUEUED, or -EBUSY when the queue is
  * full (commit and reap first). Other errors complete the request inline with
  * req->result < 0 and return XD_DONE; so does a request no layer sees: an op
- * outside enum xd_op or a range past what a file offset names (off + len
- * beyond INT64_MAX), -EINVAL, and a NULL file, -EBADF. xd_read, xd_write and
- * xd_trim return the same. */
+ * outside enum xd_op, a range past what a file offset names (off + len
+ * beyond INT64_MAX) or a trim of 0 bytes, -EINVAL, and a NULL file, -EBADF.
+ * xd_read, xd_write and xd_trim return the same. */
 XD_API int xd_submit(struct xd_dev *dev, struct xd_req *req);
-/* Send every staged request to the kernel. Returns the number sent or -errno. */
+/* Send every staged request to the kernel. Returns the number sent or
+ * -errno (0 where the type hands each request on as it is submitted: the
+ * compressed type's worker threads). */
 XD_API int xd_commit(struct xd_dev *dev);
 /* Wait for at least min completions (up to max) or until timeout (NULL: no
  * limit). Returns how many were stored in done[], or -errno. */
@@ -477,7 +485,8 @@ XD_API char *xd_health_json(const struct xd_config *cfg, struct xd_dev *dev, int
  * finds them all removes the fragments, "<path>.d/" and "<path>.d.lock".
  * Everything is made relative to path's directory, which must be the
  * caller's or root's and not writable by others unless sticky
- * (allow_shared_directories), never through a symlink. */
+ * (allow_shared_directories), never through a symlink. run_id names the
+ * fragments: 1 to 63 printable characters without '/' (-EINVAL). */
 /* What xd_stats_publish would refuse about path, asked before the run
  * rather than after it: path's directory must pass the same checks, and
  * path, "<path>.d" and "<path>.d.lock" must not be symbolic links (path a

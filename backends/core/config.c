@@ -461,6 +461,16 @@ static int config_check_pending(int key, const char *value, const char *origin, 
     return 0;
 }
 
+/* A newline in a value would make lines of its own when the config is
+ * saved (xd_config_save refuses it then); refused as it is set instead. */
+static bool value_has_control(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return true;
+    return false;
+}
+
 int xd_config_set(struct xd_config *cfg, const char *key, const char *value, const char *origin,
                   char *err, size_t errlen)
 {
@@ -475,6 +485,12 @@ int xd_config_set(struct xd_config *cfg, const char *key, const char *value, con
         char allowed[160];
         allowed_text(k, allowed, sizeof(allowed));
         xd_errf(err, errlen, "%s: %s has an empty value; allowed: %s", origin, key, allowed);
+        return -EINVAL;
+    }
+    if (value_has_control(value)) {
+        char shown[XD_ESCAPE_LEN];
+        xd_errf(err, errlen, "%s: %s=%s: holds a control character, which no INI file can keep; allowed: printable characters",
+                origin, key, xd_escape(value, shown, sizeof(shown)));
         return -EINVAL;
     }
     if ((xd_keys[k].flags & XD_K_PENDING) && config_check_pending(k, value, origin, err, errlen))

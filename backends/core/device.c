@@ -47,6 +47,7 @@ int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_ent
     if (!dev)
         return rc;
     xd_clock_init();
+    pthread_mutex_init(&dev->files_lock, NULL);
     dev->opened_ns = xd_clock_monotonic_ns();
     dev->cfg = xd_config_dup(cfg);
     if (!dev->cfg)
@@ -67,10 +68,16 @@ fail:
     return rc;
 }
 
+/* Files a caller left open are closed first, as xd_file_close would: their
+ * layers' state (a hybrid file's extent map, a checksum sidecar's durable
+ * crcs) is stored rather than lost with the device. */
 void xd_close(struct xd_dev *dev)
 {
     if (!dev)
         return;
+    while (dev->files)
+        xd_file_close(dev, dev->files);
+    pthread_mutex_destroy(&dev->files_lock);
     while (dev->nlayers) {
         struct xd_layer *layer = &dev->layers[--dev->nlayers];
         if (layer->ops->close)
@@ -233,9 +240,41 @@ unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path)
     return xd_dev_caps_for(dev, path, UINT64_MAX);
 }
 
+static void dev_files_add(struct xd_dev *dev, struct xd_file *file)
+{
+    pthread_mutex_lock(&dev->files_lock);
+    file->next = dev->files;
+    if (dev->files)
+        dev->files->prev = file;
+    dev->files = file;
+    pthread_mutex_unlock(&dev->files_lock);
+}
+
+static void dev_files_remove(struct xd_dev *dev, struct xd_file *file)
+{
+    pthread_mutex_lock(&dev->files_lock);
+    if (file->prev)
+        file->prev->next = file->next;
+    else
+        dev->files = file->next;
+    if (file->next)
+        file->next->prev = file->prev;
+    pthread_mutex_unlock(&dev->files_lock);
+}
+
+/* XD_OPEN_OWN_FILE is the library's own (a mirror's copy through a hybrid
+ * type's tiers); anything else unknown is a caller's mistake, refused
+ * rather than ignored. */
+#define XD_OPEN_KNOWN (XD_OPEN_CREATE | XD_OPEN_READONLY | XD_OPEN_OWN_FILE)
+
 int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
                  struct xd_file **out, char *err, size_t errlen)
 {
+    if (flags & ~XD_OPEN_KNOWN) {
+        xd_errf(err, errlen, "%s: open flags 0x%x unknown; allowed: XD_OPEN_CREATE, XD_OPEN_READONLY",
+                path, flags & ~XD_OPEN_KNOWN);
+        return -EINVAL;
+    }
     struct xd_file *file = calloc(1, sizeof(*file));
     if (!file || !(file->path = dev_resolve_path(dev, path))) {
         free(file);
@@ -250,6 +289,7 @@ int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t 
         free(file);
         return rc;
     }
+    dev_files_add(dev, file);
     *out = file;
     return 0;
 }
@@ -258,6 +298,7 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file)
 {
     if (!file)
         return 0;
+    dev_files_remove(dev, file);
     xd_layer_file_close(dev->top, file);
     free(file->path);
     free(file);
@@ -384,7 +425,8 @@ int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
 /* A request no layer may see: an op outside enum xd_op (the stats layer
  * indexes its histograms by it), no file, or a range past what a file
  * offset can name (off + len beyond INT64_MAX: the drivers' off_t, and
- * sums that wrap). -EINVAL or -EBADF, or 0. Such a range once reached the
+ * sums that wrap), or a trim of nothing (regular files said -EINVAL, the
+ * compressed and hybrid types 0). -EINVAL or -EBADF, or 0. Such a range once reached the
  * compressed type, whose trim then zeroed the file from off to its end,
  * and libaio, whose refused io_submit lost the request. */
 static int dev_req_refused(const struct xd_req *req)
@@ -396,6 +438,8 @@ static int dev_req_refused(const struct xd_req *req)
     bool ranged = req->op == XD_OP_READ || req->op == XD_OP_WRITE || req->op == XD_OP_TRIM;
     if (ranged && (req->off > (uint64_t)INT64_MAX || req->len > (uint64_t)INT64_MAX - req->off))
         return -EINVAL;
+    if (req->op == XD_OP_TRIM && !req->len)
+        return -EINVAL; /* as fallocate(2) says of len 0, on every type alike */
     return 0;
 }
 

@@ -315,17 +315,30 @@ int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode)
     return fd;
 }
 
-int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
+void xd_unlink_made(const char *path, int fd)
 {
+    struct stat here, made;
+    if (!lstat(path, &here) && !fstat(fd, &made) && here.st_dev == made.st_dev &&
+        here.st_ino == made.st_ino)
+        unlink(path);
+}
+
+int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, bool *made)
+{
+    if (made)
+        *made = false;
     int nofollow = follow ? 0 : O_NOFOLLOW;
     if (flags & O_CREAT) {
         int fd = open(path, flags | O_EXCL | O_NOFOLLOW, mode & 0700);
         if (fd >= 0) {
             if (fchmod(fd, mode)) {
                 int rc = -errno;
+                xd_unlink_made(path, fd); /* O_EXCL made it: ours, and empty */
                 close(fd);
                 return rc;
             }
+            if (made)
+                *made = true;
             return fd;
         }
         if (errno != EEXIST)
@@ -351,9 +364,14 @@ int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
     return fd;
 }
 
-int xd_open_own_data(const char *path, int flags, mode_t mode)
+int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
 {
-    int fd = xd_open_data(path, flags, mode, false);
+    return xd_open_data_made(path, flags, mode, follow, NULL);
+}
+
+int xd_open_own_data(const char *path, int flags, mode_t mode, bool *made)
+{
+    int fd = xd_open_data_made(path, flags, mode, false, made);
     struct stat st;
     if (fd < 0)
         return fd;
@@ -363,6 +381,7 @@ int xd_open_own_data(const char *path, int flags, mode_t mode)
     }
     return fd;
 }
+
 
 /* shmem_enabled "force" gives every tmpfs large pages whatever its mount. */
 static bool tmpfs_large_pages_forced(void)

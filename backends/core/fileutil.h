@@ -99,11 +99,18 @@ int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct 
  * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link; -ENXIO:
  * a FIFO or socket, refused rather than waited on). */
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
-/* xd_open_data for a file xdevice names and makes itself (XD_OPEN_OWN_FILE):
- * never through a link (-ELOOP), and an existing file must be a regular
- * file of the caller's with one link (-EPERM otherwise; xd_refusal words
- * both). Returns the fd or -errno. */
-int xd_open_own_data(const char *path, int flags, mode_t mode);
+/* The same, telling in *made whether this call made the file (made may be
+ * NULL), so that an open that fails after it can remove it again
+ * (xd_unlink_made) and leave nothing behind. */
+int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, bool *made);
+/* xd_open_data_made for a file xdevice names and makes itself
+ * (XD_OPEN_OWN_FILE): never through a link (-ELOOP), and an existing file
+ * must be a regular file of the caller's with one link (-EPERM otherwise;
+ * xd_refusal words both). Returns the fd or -errno. */
+int xd_open_own_data(const char *path, int flags, mode_t mode, bool *made);
+/* Remove the file at path that this process made and holds open as fd,
+ * when path still names that file (never one put there since). */
+void xd_unlink_made(const char *path, int fd);
 /* Reads through fd stop updating the file's access time (O_NOATIME), when
  * the kernel allows it: only the file's owner or root may; anyone else's
  * reads go on updating it, as git's object reads do. Best effort, no error. */

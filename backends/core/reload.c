@@ -81,6 +81,11 @@ static void reload_undo(struct xd_dev *dev, const struct xd_config *before, char
 int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, size_t errlen)
 {
     char fixed[1024], live[512];
+    if (!dev || !newcfg) {
+        xd_errf(err, errlen, "reload refused: %s is NULL; allowed: an open device and a config",
+                dev ? "the new config" : "the device");
+        return -EINVAL;
+    }
     int rc = xd_config_check(newcfg, err, errlen);
     if (rc)
         return rc;

@@ -273,7 +273,7 @@ static int publish_fragment(struct xd_dev *dev, int dirfd, const char *run_id, u
         return -ENOMEM;
     memcpy(hdr.magic, FRAG_MAGIC, 8);
     snprintf(hdr.run_id, sizeof(hdr.run_id), "%s", run_id);
-    snprintf(hdr.name, sizeof(hdr.name), "%s", job_name);
+    snprintf(hdr.name, sizeof(hdr.name), "%s", job_name ? job_name : "");
     hdr.extra_len = (uint32_t)strlen(extra);
     snprintf(name, sizeof(name), "%s-%u.frag", run_id, job_key);
     struct iovec iov[] = {{&hdr, sizeof(hdr)}, {(void *)snap, sizeof(*snap)}, {extra, hdr.extra_len}};
@@ -380,17 +380,41 @@ int xd_stats_publish_check(struct xd_dev *dev, const char *path, char *err, size
     return rc;
 }
 
+/* run_id names the fragments ("RUN-JOB.frag") and is kept whole in their
+ * header, where a longer one would be cut and then match no fragment, not
+ * even the job's own: 1 to 63 printable characters, no '/'. NULL when
+ * usable, else what is wrong with it. */
+static const char *run_id_refusal(const char *run_id)
+{
+    if (!run_id)
+        return "NULL";
+    size_t n = strlen(run_id);
+    if (!n || n >= sizeof(((struct frag_header *)0)->run_id))
+        return n ? "too long" : "empty";
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)run_id[i] < 0x20 || run_id[i] == 0x7f)
+            return "holding a control character";
+    if (strchr(run_id, '/'))
+        return "holding '/'";
+    return NULL;
+}
+
 int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, unsigned job_key,
                      const char *job_name, unsigned jobnum, unsigned run_jobs, char *err,
                      size_t errlen)
 {
     const struct xd_config *cfg = dev->cfg;
     char what[4200], dname[NAME_MAX + 8], lname[NAME_MAX + 16];
-    const char *base;
+    const char *base, *bad_id = run_id_refusal(run_id);
     struct frag *frags = NULL;
     unsigned n = 0;
     int dirfd = -1, lock_fd, rc;
 
+    if (bad_id) {
+        xd_errf(err, errlen, "xd_stats=%s: run id %s; allowed: 1 to %zu printable characters without '/'",
+                path, bad_id, sizeof(((struct frag_header *)0)->run_id) - 1);
+        return -EINVAL;
+    }
     snprintf(what, sizeof(what), "xd_stats=%s", path);
     int parentfd = xd_dir_open_for(path, what, cfg->allow_shared_directories, &base, err, errlen);
     if (parentfd < 0)

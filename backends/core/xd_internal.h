@@ -7,6 +7,7 @@
 #define XD_INTERNAL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -175,6 +176,7 @@ struct xd_file {
     char *path;
     unsigned flags;
     void *priv[XD_MAX_LAYERS]; /* each layer's per-file state, by level */
+    struct xd_file *prev, *next; /* the device's open files (xd_close closes what is left) */
 };
 
 struct xd_dev {
@@ -186,6 +188,8 @@ struct xd_dev {
     unsigned queue_entries;
     uint64_t opened_ns; /* xd_clock_monotonic_ns at open: the first interval's start */
     char notice[256];
+    pthread_mutex_t files_lock; /* files: opened and closed from any thread */
+    struct xd_file *files;
 };
 
 /* Calls into a layer go through these wrappers: a layer that leaves an op

@@ -46,6 +46,7 @@ struct file_state {
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
     unsigned ra_gen;    /* the driver's ra_gen that ra_window was fitted to */
     int reopen_flags;  /* open(2) flags for reopening: no O_CREAT */
+    bool made;         /* this open made the file: a failed open removes it */
     unsigned in_flight;
     struct xd_readahead ra;
     struct file_state *newer, *older; /* fd cache LRU, newest at head */
@@ -227,8 +228,8 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
     }
     fd_cache_trim(d, 1);
     int fd = (flags & XD_OPEN_OWN_FILE)
-                 ? xd_open_own_data(path, oflags, (mode_t)cfg->file_permissions)
-                 : xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
+                 ? xd_open_own_data(path, oflags, (mode_t)cfg->file_permissions, &fs->made)
+                 : xd_open_data_made(path, oflags, (mode_t)cfg->file_permissions, true, &fs->made);
     if (fd < 0) {
         rc = fd;
         if ((flags & XD_OPEN_OWN_FILE) && (rc == -ELOOP || rc == -EPERM))
@@ -283,6 +284,8 @@ static int file_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     int rc = file_open_fd(d, fs, flags, size, err, errlen);
     if (rc) {
         if (fs->fd >= 0) {
+            if (fs->made)
+                xd_unlink_made(fs->path, fs->fd);
             lru_unlink(d, fs);
             close(fs->fd);
             d->open_fds--;

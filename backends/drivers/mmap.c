@@ -43,6 +43,7 @@ struct mmap_file {
     struct xd_readahead ra;
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
     unsigned ra_gen;    /* the driver's ra_gen that ra_window was fitted to */
+    bool made;          /* this open made the file: a failed open removes it */
 };
 
 struct mmap_driver {
@@ -292,8 +293,8 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         return rc;
     }
     mf->fd = (flags & XD_OPEN_OWN_FILE)
-                 ? xd_open_own_data(path, oflags, (mode_t)cfg->file_permissions)
-                 : xd_open_data(path, oflags, (mode_t)cfg->file_permissions, true);
+                 ? xd_open_own_data(path, oflags, (mode_t)cfg->file_permissions, &mf->made)
+                 : xd_open_data_made(path, oflags, (mode_t)cfg->file_permissions, true, &mf->made);
     if (mf->fd < 0) {
         rc = mf->fd;
         mf->fd = -1;
@@ -344,6 +345,8 @@ static int mmap_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     mf->in_memory = !rc && !fstatfs(mf->fd, &sfs) &&
                     (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
     if (rc) {
+        if (mf->fd >= 0 && mf->made)
+            xd_unlink_made(xd_file_path(layer, file), mf->fd);
         if (mf->fd >= 0)
             close(mf->fd);
         free(mf->win);

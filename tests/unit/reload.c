@@ -62,6 +62,9 @@ static void test_refused(void)
     /* the same config: nothing to do */
     int same = xd_reload(dev, cfg, err, sizeof(err));
     CHECK_MSG(same == 0, "%d %s", same, err);
+    /* no config at all (it crashed): one line */
+    CHECK(xd_reload(dev, NULL, err, sizeof(err)) == -EINVAL && strstr(err, "NULL"));
+    CHECK(xd_reload(NULL, cfg, err, sizeof(err)) == -EINVAL);
     xd_config_free(bad);
     xd_config_free(next);
     xd_close(dev);

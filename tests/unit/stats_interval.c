@@ -1,10 +1,14 @@
 /* stats_interval.c - unit test of the periodic stats records: each record's
  * interval counts exactly the operations since the one before, totals keep
  * growing, seq counts records, and the record carries the config and the
- * layers' figures as they are after a reload. */
+ * layers' figures as they are after a reload. And xd_stats_publish's run
+ * id: NULL crashed, a '/' left "<path>.d" behind, one longer than the
+ * fragments' header keeps matched no fragment; each is one line now. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -30,6 +34,27 @@ static void io(struct xd_dev *dev, struct xd_file *file, int writes, int reads)
         CHECK(xd_write(dev, file, buf, sizeof(buf), (uint64_t)i * sizeof(buf)) == sizeof(buf));
     for (int i = 0; i < reads; i++)
         CHECK(xd_read(dev, file, buf, sizeof(buf), (uint64_t)i * sizeof(buf)) == sizeof(buf));
+}
+
+static void test_publish_run_id(struct xd_dev *dev, const char *dir)
+{
+    char doc[160], frags[170], long_id[80];
+    struct stat st;
+    snprintf(doc, sizeof(doc), "%s/stats.json", dir);
+    snprintf(frags, sizeof(frags), "%s.d", doc);
+    memset(long_id, 'r', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    const char *bad[] = {NULL, "", "a/b", "a\nb", long_id};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        int rc = xd_stats_publish(dev, doc, bad[i], 1, "unit", 0, 1, err, sizeof(err));
+        CHECK_MSG(rc == -EINVAL && strstr(err, "run id") && !strchr(err, '\n'), "run id %zu: %d %s",
+                  i, rc, err);
+        CHECK_MSG(lstat(frags, &st) && lstat(doc, &st), "run id %zu: something was made", i);
+    }
+    CHECK_MSG(!xd_stats_publish(dev, doc, "run-1", 1, NULL, 0, 1, err, sizeof(err)), "%s", err);
+    CHECK(!lstat(doc, &st) && lstat(frags, &st)); /* the one job of the run: fragments gone */
+    unlink(doc);
 }
 
 int main(void)
@@ -78,6 +103,7 @@ int main(void)
     CHECK(figure(strstr(r2, "\"config\""), NULL, "read_ahead_kb") == 2048);
     CHECK(figure(strstr(r2, "\"layers\""), "\"file\"", "read_ahead_kb") == 2048);
 
+    test_publish_run_id(dev, dir);
     free(r0);
     free(r1);
     free(r2);

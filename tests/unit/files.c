@@ -1,0 +1,170 @@
+/* files.c - unit test of the file calls' contracts, on every type that
+ * keeps a file: open flags the library does not know are refused, not
+ * ignored; an open that fails after it made the file (a size the file
+ * system refuses) leaves no empty file behind; a file a program forgot to
+ * close is closed by xd_close as xd_file_close would close it: its data
+ * stays and its descriptors are not leaked. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "xdevice.h"
+
+#define LEN (256 * 1024)
+
+static char err[XD_ERRLEN];
+static char dir[] = "/var/tmp/xd-unit-files-XXXXXX";
+static char hot[] = "/dev/shm/xd-unit-files-XXXXXX"; /* the hybrid type's hot tier: a tmpfs */
+
+static struct xd_dev *open_dev(const char *type)
+{
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = NULL;
+    if (xd_config_set(cfg, "storage_type", type, "test", err, sizeof(err)) ||
+        (!strcmp(type, "hybrid") &&
+         (xd_config_set(cfg, "hot_directory", hot, "test", err, sizeof(err)) ||
+          xd_config_set(cfg, "auto_migration", "false", "test", err, sizeof(err)))) ||
+        xd_open(&dev, cfg, 8, err, sizeof(err))) {
+        fprintf(stderr, "%s: %s\n", type, err);
+        dev = NULL;
+    }
+    xd_config_free(cfg);
+    return dev;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return !lstat(path, &st);
+}
+
+static void test_unknown_flags(const char *type, const char *path)
+{
+    struct xd_dev *dev = open_dev(type);
+    struct xd_file *f = NULL;
+    CHECK(dev);
+    if (!dev)
+        return;
+    int rc = xd_file_open(dev, path, XD_OPEN_CREATE | 0x40, LEN, &f, err, sizeof(err));
+    CHECK_MSG(rc == -EINVAL && !f && strstr(err, "0x40"), "%s: unknown flag: %d %s", type, rc,
+              err);
+    CHECK_MSG(!exists(path), "%s: a refused open made %s", type, path);
+    xd_close(dev);
+}
+
+/* 2^62 bytes: past what ext4 or a tmpfs lets a file be (EFBIG). */
+static void test_failed_create_leaves_nothing(const char *type, const char *path)
+{
+    struct xd_dev *dev = open_dev(type);
+    struct xd_file *f = NULL;
+    CHECK(dev);
+    if (!dev)
+        return;
+    int rc = xd_file_open(dev, path, XD_OPEN_CREATE, 1ull << 62, &f, err, sizeof(err));
+    CHECK_MSG(rc < 0 && !f, "%s: sized 2^62: %d", type, rc);
+    CHECK_MSG(!exists(path), "%s: the failed open left %s behind (%s)", type, path, err);
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+}
+
+/* An existing file is not ours to remove when sizing it fails. */
+static void test_failed_size_keeps_an_existing_file(const char *type, const char *path)
+{
+    struct xd_dev *dev = open_dev(type);
+    struct xd_file *f = NULL;
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    CHECK(dev && fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    if (dev) {
+        int rc = xd_file_open(dev, path, XD_OPEN_CREATE, 1ull << 62, &f, err, sizeof(err));
+        CHECK_MSG(rc < 0 && !f, "%s: existing, sized 2^62: %d", type, rc);
+        if (f)
+            xd_file_close(dev, f);
+        xd_close(dev);
+    }
+    CHECK_MSG(exists(path), "%s: a failed open removed a file it did not make", type);
+    unlink(path);
+}
+
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Written, never closed, the device closed: every descriptor the device
+ * took is given back, and the data reads back after a fresh open. */
+static void test_close_closes_what_was_left_open(const char *type, const char *path)
+{
+    static char a[LEN] __attribute__((aligned(4096))), got[LEN] __attribute__((aligned(4096)));
+    int fds_before = open_fds();
+    struct xd_dev *dev = open_dev(type);
+    struct xd_file *f = NULL, *g = NULL;
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, LEN, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    for (size_t i = 0; i < sizeof(a); i++)
+        a[i] = (char)(i * 7 + 1);
+    CHECK(xd_write(dev, f, a, LEN, 0) == LEN);
+    CHECK(xd_file_open(dev, path, 0, 0, &g, err, sizeof(err)) == 0);
+    xd_close(dev); /* f and g still open */
+    CHECK_MSG(open_fds() == fds_before, "%s: %d descriptors open before, %d after xd_close", type,
+              fds_before, open_fds());
+
+    dev = open_dev(type);
+    f = NULL;
+    CHECK(dev && !xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    if (f) {
+        CHECK(xd_read(dev, f, got, LEN, 0) == LEN);
+        CHECK_MSG(!memcmp(a, got, LEN), "%s: data written before xd_close is gone", type);
+        xd_file_close(dev, f);
+    }
+    xd_close(dev);
+    struct xd_config *cfg = xd_config_new();
+    xd_config_set(cfg, "storage_type", type, "test", err, sizeof(err));
+    if (!strcmp(type, "hybrid"))
+        xd_config_set(cfg, "hot_directory", hot, "test", err, sizeof(err));
+    struct xd_dev *d2 = NULL;
+    if (!xd_open(&d2, cfg, 8, err, sizeof(err))) {
+        xd_unlink(d2, path, err, sizeof(err));
+        xd_close(d2);
+    }
+    xd_config_free(cfg);
+}
+
+int main(void)
+{
+    static const char *types[] = {"regular", "mmap", "sparse", "compressed", "hybrid"};
+    if (!mkdtemp(dir) || !mkdtemp(hot))
+        SKIP("cannot make a directory under /var/tmp and /dev/shm");
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s.dat", dir, types[i]);
+        test_unknown_flags(types[i], path);
+        if (strcmp(types[i], "compressed") && strcmp(types[i], "hybrid")) {
+            test_failed_create_leaves_nothing(types[i], path);
+            test_failed_size_keeps_an_existing_file(types[i], path);
+        }
+        test_close_closes_what_was_left_open(types[i], path);
+        CHECK_MSG(!exists(path), "%s: %s left behind", types[i], path);
+    }
+    CHECK_MSG(!rmdir(hot), "%s: not empty at the end", hot);
+    CHECK_MSG(!rmdir(dir), "%s: not empty at the end", dir);
+    return check_failures ? 1 : 0;
+}
