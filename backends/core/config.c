@@ -487,7 +487,7 @@ int xd_config_set(struct xd_config *cfg, const char *key, const char *value, con
         xd_errf(err, errlen, "%s: %s has an empty value; allowed: %s", origin, key, allowed);
         return -EINVAL;
     }
-    if (value_has_control(value)) {
+    if (xd_keys[k].type == XD_T_STR && value_has_control(value)) { /* others fail to parse */
         char shown[XD_ESCAPE_LEN];
         xd_errf(err, errlen, "%s: %s=%s: holds a control character, which no INI file can keep; allowed: printable characters",
                 origin, key, xd_escape(value, shown, sizeof(shown)));
