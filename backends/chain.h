@@ -38,6 +38,11 @@ int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size
 int xd_tier_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
                          size_t errlen);
 
+/* The tmpfs type's xd_path_logical_size and xd_path_prepare (layers/tmpfs.c). */
+int xd_tmpfs_path_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
+                       size_t errlen);
+int xd_tmpfs_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                     uint64_t *logical, char *err, size_t errlen);
 /* Whether dir (or its nearest existing ancestor) is on a tmpfs; the line in
  * err names key (layers/tmpfs.c). */
 int xd_tmpfs_check_dir(const struct xd_config *cfg, enum xd_key key, const char *dir, char *err,

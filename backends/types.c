@@ -74,6 +74,8 @@ static const struct xd_type xd_type_tmpfs = {
     .name = "tmpfs",
     .base = (const struct xd_ops *const[]){&xd_file_ops, &xd_tmpfs_ops, NULL},
     .flags = XD_TYPE_HOLES | XD_TYPE_SEARCHED,
+    .path_prepare = xd_tmpfs_prepare,
+    .path_size = xd_tmpfs_path_size,
 };
 
 /* A checkpoint is a copy of files in a directory: a whole device copied on
@@ -268,5 +270,7 @@ unsigned xd_config_caps(const struct xd_config *cfg)
     unsigned caps = type->config_caps;
     if (cfg->enable_sparse && (type->flags & XD_TYPE_HOLES))
         caps |= XD_CFG_HOLES;
+    if (type == &xd_type_tmpfs && !cfg->backup_to_disk)
+        caps |= XD_CFG_DATA_ELSEWHERE;
     return caps;
 }

@@ -61,6 +61,10 @@ XD_API int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen
 #define XD_CFG_TRIM_KEY   (1u << 2) /* trims are served only with enable_trim=true */
 #define XD_CFG_PLAIN_FILE (1u << 3) /* the data is a plain file at the caller's path, byte for
                                        byte: every type with this bit reads what another wrote */
+#define XD_CFG_DATA_ELSEWHERE (1u << 4) /* nothing is kept at the caller's path (the tmpfs
+                                       type without backup_to_disk): never lay it out;
+                                       xd_path_logical_size gives the data's size (-ENOENT:
+                                       none yet) and an open with XD_OPEN_CREATE makes it */
 XD_API unsigned xd_config_caps(const struct xd_config *cfg);
 /* The effective config as a JSON object, malloc'd; NULL when out of memory. */
 XD_API char *xd_config_json(const struct xd_config *cfg);
@@ -341,15 +345,18 @@ XD_API int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 XD_API int xd_path_size(const char *path, uint64_t *size);
 /* The size a caller of the storage type sees at path: for types with their
  * own format (compressed) the container's logical size, read from its
- * header (0 for an empty file: a container yet to be made); for the others
- * xd_path_size. -ENOENT when it does not exist; other
+ * header (0 for an empty file: a container yet to be made); for the tmpfs
+ * type without backup_to_disk its tmpfs copy's size (XD_CFG_DATA_ELSEWHERE);
+ * for the others xd_path_size. -ENOENT when it does not exist; other
  * -errno with the one line in err (e.g. not a container, truncated). */
 XD_API int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size,
                                 char *err, size_t errlen);
 /* Make path ready to hold size logical bytes: types with their own format
  * create the container or grow it (never shrink), so no caller ever writes
- * raw bytes into it; for other types this does nothing and returns -ENOENT
- * when path is missing. *logical gets the size now seen. */
+ * raw bytes into it; the tmpfs type without backup_to_disk makes or grows
+ * its tmpfs copy (at open instead where auto_mount mounts a tmpfs, which
+ * keeps nothing once its last device closes: *logical 0); for other types
+ * this does nothing and returns -ENOENT when path is missing. *logical gets the size now seen. */
 XD_API int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                            uint64_t *logical, char *err, size_t errlen);
 /* Remove the file at path as unlink(2) removes a plain one (fio's

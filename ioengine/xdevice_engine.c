@@ -1210,10 +1210,12 @@ static unsigned fio_xd_extra_blocks(struct thread_data *td)
 }
 
 /* Types with their own format own their files: fio must never lay raw
- * bytes into one. The container is created or grown here, in setup (so a
- * later job set up in fio's parent finds it, as it finds a file psync laid
- * out), to exactly the end fio will want - any longer and a reader without
- * size= would read a tail nobody wrote. fio is told the size from before
+ * bytes into one; the tmpfs type without backup_to_disk keeps nothing at
+ * the path at all (XD_CFG_DATA_ELSEWHERE: fio's layout wrote a full-size
+ * disk file nothing read). The container or tmpfs copy is created or
+ * grown here, in setup (so a later job set up in fio's parent finds it, as
+ * it finds a file psync laid out), to exactly the end fio will want - any
+ * longer and a reader without size= would read a tail nobody wrote. fio is told the size from before
  * (what psync would find on disk), so its offset=N% comes out the same; the
  * setup hook then marks the job create_on_open, which makes fio take the
  * new end as the file's size instead of laying it out, and the engine's
@@ -1343,7 +1345,8 @@ static int fio_xd_setup(struct thread_data *td)
         return 1;
     }
     o->stats_jobs = o->stats && td->o.create_serialize ? fio_xd_stats_jobs(o->stats) : 0;
-    bool own_format = xd_config_caps(cfg) & XD_CFG_OWN_FORMAT;
+    /* fio lays out neither a container nor a path where no data is kept */
+    bool own_format = xd_config_caps(cfg) & (XD_CFG_OWN_FORMAT | XD_CFG_DATA_ELSEWHERE);
     fio_xd_sparse_layout(td, cfg);
     if (own_format)
         rc = fio_xd_prepare_containers(td, cfg);

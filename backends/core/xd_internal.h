@@ -295,7 +295,8 @@ struct xd_type {
     unsigned config_caps; /* XD_CFG_* (xdevice.h): what a caller must know */
     /* The type's own cross-key checks (the rest are in xd_config_check). */
     int (*check)(const struct xd_config *cfg, char *err, size_t errlen);
-    /* Types that own their format (XD_CFG_OWN_FORMAT): xd_path_prepare and
+    /* Types that own their format (XD_CFG_OWN_FORMAT) or keep the data
+     * elsewhere (XD_CFG_DATA_ELSEWHERE): xd_path_prepare and
      * xd_path_logical_size. NULL: the plain file's size. */
     int (*path_prepare)(const struct xd_config *cfg, const char *path, uint64_t size,
                         uint64_t *logical, char *err, size_t errlen);

@@ -487,24 +487,32 @@ static void tmpfs_auto_unmount(struct tmpfs_layer *t)
 /* Decide where data lives: a tmpfs mounted here (root, auto_mount), the
  * private /dev/shm/xdevice-UID (the default, and auto_mount without root,
  * with a notice), or tmpfs_directory as given. */
+/* The data directory a device of cfg uses: tmpfs_directory, or the
+ * private default when none is named or auto_mount needs the root we are
+ * not. private_dir (64 bytes) holds the default's name. */
+static const char *tmpfs_dir_used(const struct xd_config *cfg, char *private_dir, size_t len)
+{
+    xd_private_dir_path(private_dir, len);
+    if (!cfg->tmpfs_directory[0] || (cfg->auto_mount && geteuid() != 0))
+        return private_dir;
+    return cfg->tmpfs_directory;
+}
+
 static int tmpfs_choose_dir(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
                             size_t errlen)
 {
     char private_dir[64];
-    const char *dir = cfg->tmpfs_directory;
+    const char *dir = tmpfs_dir_used(cfg, private_dir, sizeof(private_dir));
     bool mount_it = cfg->auto_mount && geteuid() == 0;
-    xd_private_dir_path(private_dir, sizeof(private_dir));
-    if (!dir[0])
-        dir = private_dir;
     if (cfg->auto_mount && !mount_it) {
-        if (strcmp(dir, private_dir))
+        if (cfg->tmpfs_directory[0] && strcmp(cfg->tmpfs_directory, private_dir))
             snprintf(t->notice, sizeof(t->notice),
-                     "tmpfs: auto_mount needs root; using %s instead of %s", private_dir, dir);
+                     "tmpfs: auto_mount needs root; using %s instead of %s", private_dir,
+                     cfg->tmpfs_directory);
         else
             snprintf(t->notice, sizeof(t->notice),
                      "tmpfs: auto_mount needs root; using %s as it is, without mounting",
                      private_dir);
-        dir = private_dir;
     }
     if (!(t->dir = strdup(dir)))
         return -ENOMEM;
@@ -517,6 +525,62 @@ static int tmpfs_choose_dir(struct tmpfs_layer *t, const struct xd_config *cfg, 
     if (!rc)
         rc = tmpfs_check_dir(cfg, t->dir, err, errlen);
     return rc ? rc : tmpfs_open_dir(t, private || t->mounted_by_us, err, errlen);
+}
+
+/* Without backup_to_disk the tmpfs type keeps a file's data only in its
+ * tmpfs copy (XD_CFG_DATA_ELSEWHERE): the size a caller sees is the
+ * copy's, -ENOENT while there is none (an open with XD_OPEN_CREATE makes
+ * it), and nothing need be at the caller's path. With backup_to_disk the
+ * caller's path is the durable copy a missing tmpfs copy is restored from,
+ * so its size is the path's. Nothing is made or mounted here. */
+int xd_tmpfs_path_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
+                       size_t errlen)
+{
+    if (cfg->backup_to_disk)
+        return xd_path_size(path, size);
+    char private_dir[64];
+    char *abs = tmpfs_absolute(path);
+    char *copy = abs ? tmpfs_data_path(tmpfs_dir_used(cfg, private_dir, sizeof(private_dir)), abs)
+                     : NULL;
+    struct stat st;
+    int rc = !copy             ? -ENOMEM
+             : lstat(copy, &st) ? -errno
+             : S_ISLNK(st.st_mode) ? -ELOOP
+             : !S_ISREG(st.st_mode) ? -EPERM
+                                    : 0;
+    if (!rc)
+        *size = (uint64_t)st.st_size;
+    else if (rc != -ENOENT)
+        xd_errf(err, errlen, "%s: cannot use its tmpfs copy %s: %s", path, copy ? copy : "",
+                xd_refusal(rc));
+    free(copy);
+    free(abs);
+    return rc;
+}
+
+/* xd_path_prepare: make the tmpfs copy, or grow it, to size bytes, through
+ * a device of cfg (the same directory checks and claim as any open), so
+ * that a later job set up in fio's parent finds it, as it finds a file
+ * psync laid out. On a tmpfs auto_mount mounts, nothing outlives the last
+ * device: the copy is made at open instead (*logical 0). */
+int xd_tmpfs_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
+                     uint64_t *logical, char *err, size_t errlen)
+{
+    int rc = xd_tmpfs_path_size(cfg, path, logical, err, errlen);
+    if (cfg->backup_to_disk || (rc && rc != -ENOENT) || (!rc && *logical >= size))
+        return rc;
+    if (cfg->auto_mount && geteuid() == 0) {
+        *logical = 0;
+        return 0;
+    }
+    struct xd_dev *dev = NULL;
+    struct xd_file *file = NULL;
+    rc = xd_open(&dev, cfg, 1, err, errlen);
+    if (!rc)
+        rc = xd_file_open(dev, path, XD_OPEN_CREATE, size, &file, err, errlen);
+    xd_file_close(dev, file);
+    xd_close(dev);
+    return rc ? rc : xd_tmpfs_path_size(cfg, path, logical, err, errlen);
 }
 
 /* --- copying ------------------------------------------------------------- */

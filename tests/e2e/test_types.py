@@ -46,9 +46,27 @@ def test_tmpfs_data_lives_under_tmpfs_directory(engine, tmp_path, disk_dir, shm_
     assert os.path.getsize(copy) == size
     data = open(copy, "rb").read()
     assert data.count(0) < len(data) // 2, "the tmpfs copy does not hold the job's data"
-    # the disk path is only fio's layout: none of the written data reached it
-    assert disk.exists()
-    assert open(disk, "rb").read() != data, "data reached the disk path without backup_to_disk"
+    # without backup_to_disk nothing is kept at the disk path: fio lays out
+    # no file there (it wrote a full-size file nothing read)
+    assert not disk.exists(), "the disk path was laid out though no data is kept there"
+
+
+def test_tmpfs_later_job_finds_the_copy(engine, tmp_path, disk_dir, shm_dir):
+    """A reader without size= after a writer: setup makes the tmpfs copy in
+    fio's parent, as psync's layout makes the file, so the reader finds it,
+    sized, and verifies what the writer wrote; no disk file is made."""
+    job = tmp_path / "wr.fio"
+    job.write_text(
+        f"[global]\nioengine=external:{engine}\nxd_type=tmpfs\nxd_tmpfs_directory={shm_dir}\n"
+        f"directory={disk_dir}\nfilename=shared.dat\nbs=4k\nverify=crc32c\n"
+        "[writer]\nrw=randwrite\nsize=2m\ndo_verify=0\n"
+        "[reader]\nstonewall\nrw=read\n"
+    )
+    r = run_fio([str(job)], tmp_path)
+    reader = next(j for j in r.data["jobs"] if j["jobname"] == "reader")
+    assert reader["read"]["io_bytes"] == 2 * MiB, reader["read"]
+    assert len(tmpfs_copies(shm_dir, "shared.dat")) == 1
+    assert not (disk_dir / "shared.dat").exists()
 
 
 @pytest.mark.parametrize("async_mode", ["sync", "io_uring"])

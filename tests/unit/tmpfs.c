@@ -224,6 +224,38 @@ static bool dir_has_data(const char *dir, const unsigned char *want, size_t len,
 
 /* --- data lands on the tmpfs --------------------------------------------- */
 
+/* Without backup_to_disk the data is only in the copy (XD_CFG_DATA_ELSEWHERE):
+ * the size a caller sees is the copy's, not the disk path's (fio laid a
+ * full-size disk file out, nothing read it), and xd_path_prepare makes the
+ * copy, leaving the disk path alone. With backup_to_disk it is the path's. */
+static void test_sizes_are_the_copies(const char *dir, const char *p, const char *pdir)
+{
+    char err[XD_ERRLEN] = "", r[PATH_MAX + 32];
+    uint64_t size = 0, logical = 0;
+    struct xd_config *cfg = xd_config_new();
+    xd_config_set(cfg, "storage_type", "tmpfs", "test", err, sizeof(err));
+    xd_config_set(cfg, "tmpfs_directory", dir, "test", err, sizeof(err));
+    CHECK(xd_config_caps(cfg) & XD_CFG_DATA_ELSEWHERE, "caps 0x%x", xd_config_caps(cfg));
+    int rc = xd_path_logical_size(cfg, p, &size, err, sizeof(err));
+    CHECK(rc == 0 && size == 1 << 20, "%s: %d, %llu (the copy's size, not the disk file's 9)", p,
+          rc, (unsigned long long)size);
+    snprintf(r, sizeof(r), "%s/new.dat", pdir);
+    rc = xd_path_logical_size(cfg, r, &size, err, sizeof(err));
+    CHECK(rc == -ENOENT, "%s before prepare: %d", r, rc);
+    rc = xd_path_prepare(cfg, r, 3 << 20, &logical, err, sizeof(err));
+    CHECK(rc == 0 && logical == 3 << 20, "prepare %s: %d %llu %s", r, rc,
+          (unsigned long long)logical, err);
+    rc = xd_path_logical_size(cfg, r, &size, err, sizeof(err));
+    CHECK(rc == 0 && size == 3 << 20, "%s after prepare: %d %llu", r, rc, (unsigned long long)size);
+    CHECK(access(r, F_OK) && errno == ENOENT, "prepare made %s on disk", r);
+    xd_config_set(cfg, "backup_to_disk", "true", "test", err, sizeof(err));
+    CHECK(!(xd_config_caps(cfg) & XD_CFG_DATA_ELSEWHERE), "backup_to_disk: caps 0x%x",
+          xd_config_caps(cfg));
+    rc = xd_path_logical_size(cfg, p, &size, err, sizeof(err));
+    CHECK(rc == 0 && size == 9, "backup_to_disk: %s: %d %llu", p, rc, (unsigned long long)size);
+    xd_config_free(cfg);
+}
+
 static void test_data_on_tmpfs(void)
 {
     char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32], q[PATH_MAX + 32],
@@ -272,6 +304,7 @@ static void test_data_on_tmpfs(void)
     CHECK(dir_has_data(dir, b, LEN, OFF), "q's data not found under %s", dir);
     CHECK(file_equals(p, (const unsigned char *)"ORIGINAL\n", 9), "%s was touched", p);
     CHECK(access(qdir, F_OK) && errno == ENOENT, "%s was created without backup_to_disk", qdir);
+    test_sizes_are_the_copies(dir, p, pdir);
 }
 
 /* --- a disk directory is refused ----------------------------------------- */
