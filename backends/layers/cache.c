@@ -534,6 +534,29 @@ static int cache_reload_hook(struct xd_layer *layer, const struct xd_config *bef
     return rc;
 }
 
+/* xd_unlink: the removed file's blocks go now, not at the next open. Its
+ * inode number can come back with a new file at once (tmpfs and ext4 reuse
+ * them), and only its times and size would tell the two apart, to a clock
+ * tick on kernels without fine-grained timestamps. A file still open here
+ * keeps its blocks, as it keeps its data after unlink(2). Removes nothing
+ * on disk: 0. */
+static int cache_unlink_hook(struct xd_layer *layer, const char *path, const char *bottom,
+                             char *err, size_t errlen)
+{
+    struct cache_layer *cl = layer->priv;
+    struct stat st;
+    if (!cl->cache || stat(bottom, &st) || !S_ISREG(st.st_mode))
+        return 0;
+    cache_enter(cl);
+    pthread_mutex_lock(&cl->cache->files_lock);
+    for (struct cache_ident *ident = cl->cache->idents; ident; ident = ident->next)
+        if (ident->dev == st.st_dev && ident->ino == st.st_ino && !ident->opens)
+            cache_drop_clean(cl->cache, ident->key);
+    pthread_mutex_unlock(&cl->cache->files_lock);
+    cache_leave(cl);
+    return 0;
+}
+
 static void cache_stats_hook(struct xd_layer *layer, struct xd_json *j)
 {
     struct cache_layer *cl = layer->priv;
@@ -617,6 +640,7 @@ const struct xd_ops xd_cache_ops = {
     .commit = cache_commit,
     .reap = cache_reap,
     .invalidate = cache_invalidate_hook,
+    .unlink = cache_unlink_hook,
     .reload = cache_reload_hook,
     .notice = cache_notice,
     .stats_json = cache_stats_hook,

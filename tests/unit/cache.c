@@ -395,6 +395,41 @@ out:
     xd_close(keep);
 }
 
+/* xd_unlink drops the removed file's blocks at once: a new file may get
+ * its inode number straight away, and on kernels whose timestamps tick by
+ * the jiffy its times and size could match what the close noted. A file
+ * still open elsewhere keeps its blocks, as it keeps its data. */
+static void test_unlink_drops_blocks(const char *path)
+{
+    static const char *const kv[] = {"enable_read_cache", "true", "cache_size", "1m", NULL};
+    unsigned char buf[BLK];
+    char other[160];
+    snprintf(other, sizeof(other), "%s.other", path);
+    CHECK(make_file(path, 8 * BLK, 5) == 0 && make_file(other, 8 * BLK, 6) == 0);
+    struct xd_dev *dev = open_dev(kv);
+    struct xd_file *f = dev ? open_file(dev, path) : NULL, *g = dev ? open_file(dev, other) : NULL;
+    CHECK(f && g);
+    if (!f || !g)
+        goto out;
+    for (int i = 0; i < 8; i++)
+        CHECK(xd_read(dev, f, buf, BLK, (uint64_t)i * BLK) == BLK &&
+              xd_read(dev, g, buf, BLK, (uint64_t)i * BLK) == BLK);
+    xd_file_close(dev, f);
+    f = NULL;
+    CHECK_MSG(stat_of(dev, "bytes_cached") == 16 * BLK, "%lld",
+              (long long)stat_of(dev, "bytes_cached"));
+    CHECK(xd_unlink(dev, path, err, sizeof(err)) == 0);
+    CHECK_MSG(stat_of(dev, "bytes_cached") == 8 * BLK, "after xd_unlink: %lld cached",
+              (long long)stat_of(dev, "bytes_cached"));
+    CHECK(xd_unlink(dev, other, err, sizeof(err)) == 0); /* g is open: kept */
+    CHECK(stat_of(dev, "bytes_cached") == 8 * BLK);
+    CHECK(xd_read(dev, g, buf, BLK, 0) == BLK && buf[1] == pattern(1, 6));
+out:
+    xd_file_close(dev, g);
+    xd_close(dev);
+    unlink(other);
+}
+
 /* A read that went down before a write must not leave its (maybe older)
  * data in the cache. The direct type under io_uring really queues it. */
 static void test_stale_insert(const char *path)
@@ -944,6 +979,7 @@ int main(void)
     test_hits_and_ttl(path);
     test_write_around(path);
     test_reopen_and_invalidate(path);
+    test_unlink_drops_blocks(path);
     test_stale_insert(path);
     test_write_back(path);
     test_kill9_after_fsync(path);
