@@ -333,18 +333,26 @@ static void tier_release(struct tier_shared *sh, uint64_t e, int k, bool wrote)
     tier_unlock(sh, e);
 }
 
-static void tier_count(struct tier_layer *t, struct tier_shared *sh, const struct xd_req *req,
-                       unsigned mask)
+static void tier_count(struct tier_layer *t, const struct xd_req *req, unsigned mask)
 {
     if (req->op == XD_OP_READ)
         t->reads[mask & (1u << TIER_H) ? TIER_H : TIER_C]++;
     else if (req->op == XD_OP_WRITE)
         t->writes[mask & (1u << TIER_C) ? TIER_C : TIER_H]++;
-    if (tier_is_write(req->op)) {
-        uint64_t end = req->off + req->len, size = atomic_load(&sh->shm->size);
-        while (end > size && !atomic_compare_exchange_weak(&sh->shm->size, &size, end))
-            ;
-    }
+}
+
+/* A write's piece at off came back with res: the size the file has for its
+ * callers grows to what was written, once it was. Grown as the write was
+ * sent, a write that failed (EFBIG, ENOSPC past the end) left a longer
+ * file, read as zeros, until the next open; a trim never grows a file, as
+ * a hole punched past the end of a plain one does not. */
+static void tier_grow(struct tier_shared *sh, enum xd_op op, uint64_t off, int64_t res)
+{
+    if (op != XD_OP_WRITE || res <= 0)
+        return;
+    uint64_t end = off + (uint64_t)res, size = atomic_load(&sh->shm->size);
+    while (end > size && !atomic_compare_exchange_weak(&sh->shm->size, &size, end))
+        ;
 }
 
 /* --- synchronous pieces ------------------------------------------------- */
@@ -365,7 +373,7 @@ static int64_t tier_piece_sync(struct tier_layer *t, struct tier_file *tf, const
     bool wrote;
     unsigned mask = tier_route(tf->sh, e, req->op, &wrote);
     int64_t res[2] = {0, 0};
-    tier_count(t, tf->sh, req, mask);
+    tier_count(t, req, mask);
     for (int k = TIER_H; k >= TIER_C; k--) {
         if (!(mask & (1u << k)))
             continue;
@@ -377,7 +385,9 @@ static int64_t tier_piece_sync(struct tier_layer *t, struct tier_file *tf, const
         tier_release(tf->sh, e, TIER_C, true);
     if (res[TIER_H] < 0)
         return res[TIER_H];
-    return mask & (1u << TIER_C) ? res[TIER_C] : res[TIER_H];
+    int64_t got = mask & (1u << TIER_C) ? res[TIER_C] : res[TIER_H];
+    tier_grow(tf->sh, req->op, off, got);
+    return got;
 }
 
 /* Requests spanning extents, and XD_REQ_SYNC ones: piece by piece. */
@@ -442,6 +452,7 @@ static struct xd_req *tier_ctx_finish(struct tier_layer *t, struct tier_ctx *c)
     int64_t res = c->err ? c->err : c->sub[k].result;
     if (c->wrote)
         tier_release(c->tf->sh, c->ext, TIER_C, true);
+    tier_grow(c->tf->sh, req->op, c->off, res);
     if (res < 0 && !h->span_err)
         h->span_err = res;
     else if (res >= 0 && (uint64_t)res < c->len && c->off + (uint64_t)res < h->short_end)
@@ -496,7 +507,7 @@ static bool tier_piece_async(struct tier_layer *t, struct tier_ctx *c, uint64_t 
     if (e == UINT64_MAX)
         c->wrote = false;
     else
-        tier_count(t, sh, c->parent, c->mask);
+        tier_count(t, c->parent, c->mask);
     c->pending = (unsigned)__builtin_popcount(c->mask);
     /* hot first: it completes inline, and a write's cold half may then be the last */
     for (int k = TIER_H; k >= TIER_C; k--)

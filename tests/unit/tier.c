@@ -254,6 +254,28 @@ static void test_request_passes(void)
     hclose(&h);
 }
 
+/* The size callers see follows what was written: a write the cold file's
+ * file system refuses (past ext4's largest file: EFBIG) left the file that
+ * long until the next open, read as zeros; a trim past the end grows
+ * nothing, as a hole punched past the end of a plain file does not. */
+static void test_size_follows_writes(void)
+{
+    struct h h;
+    static unsigned char buf[4096];
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK(xd_file_size(h.dev, h.file) == FSIZE);
+    CHECK(xd_write(h.dev, h.file, buf, sizeof(buf), 1ull << 50) < 0);
+    CHECK_MSG(xd_file_size(h.dev, h.file) == FSIZE, "after a failed write: %lld",
+              (long long)xd_file_size(h.dev, h.file));
+    CHECK(xd_trim(h.dev, h.file, 4 * EXT, FSIZE) == 0);
+    CHECK_MSG(xd_file_size(h.dev, h.file) == FSIZE, "after a trim past the end: %lld",
+              (long long)xd_file_size(h.dev, h.file));
+    CHECK(xd_write(h.dev, h.file, buf, sizeof(buf), FSIZE + EXT) == sizeof(buf));
+    CHECK(xd_file_size(h.dev, h.file) == FSIZE + EXT + (int64_t)sizeof(buf));
+    hclose(&h);
+}
+
 /* --- requests spanning extents ------------------------------------------- */
 
 /* In io_uring mode a write across a cold and a hot extent goes out as one
@@ -592,6 +614,7 @@ int main(void)
     test_policy();
     test_live_keys();
     test_request_passes();
+    test_size_follows_writes();
     if (!check_skip_io_uring("requests spanning extents"))
         test_spanning();
     test_restart();

@@ -326,15 +326,16 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     f->id = atomic_fetch_add(&next_file_id, 1);
     atomic_store(&f->last_bad_chunk, UINT64_MAX);
     int rc = 0;
+    bool made = false;
     err[0] = 0;
     if ((flags & XD_OPEN_CREATE) && !ro && cfg->auto_create_dirs &&
         xd_mkdir_parents(file->path, cfg->dir_permissions) < 0)
         rc = -errno;
     f->fd = rc ? -1
-               : xd_open_data(file->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
-                                              ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0) |
-                                              (cfg->use_sync_writes && !ro ? O_SYNC : 0),
-                              (mode_t)cfg->file_permissions, false);
+               : xd_open_data_made(file->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+                                                   ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0) |
+                                                   (cfg->use_sync_writes && !ro ? O_SYNC : 0),
+                                   (mode_t)cfg->file_permissions, false, &made);
     if (!rc && f->fd < 0) {
         rc = f->fd;
         f->fd = -1;
@@ -361,6 +362,8 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     if (rc) {
         if (!err[0])
             xd_errf(err, errlen, "%s: cannot open the container: %s", file->path, strerror(-rc));
+        if (made) /* a container this open made and could not size: nothing of anyone's */
+            xd_unlink_made(file->path, f->fd);
         ctr_file_free(f);
         return rc;
     }
