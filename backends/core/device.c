@@ -68,9 +68,9 @@ fail:
     return rc;
 }
 
-/* Files a caller left open are closed first, as xd_file_close would: their
- * layers' state (a hybrid file's extent map, a checksum sidecar's durable
- * crcs) is stored rather than lost with the device. */
+/* Files a caller left open are closed first, as xd_file_close would: what
+ * their layers write at close (maps, sidecars, a cache's dirty blocks) is
+ * written, and their descriptors and memory are not leaked. */
 void xd_close(struct xd_dev *dev)
 {
     if (!dev)
@@ -426,9 +426,9 @@ int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
  * indexes its histograms by it), no file, or a range past what a file
  * offset can name (off + len beyond INT64_MAX: the drivers' off_t, and
  * sums that wrap), or a trim of nothing (regular files said -EINVAL, the
- * compressed and hybrid types 0). -EINVAL or -EBADF, or 0. Such a range once reached the
- * compressed type, whose trim then zeroed the file from off to its end,
- * and libaio, whose refused io_submit lost the request. */
+ * compressed and hybrid types 0). -EINVAL or -EBADF, or 0. Such a range
+ * once reached the compressed type, whose trim then zeroed the file from
+ * off to its end, and libaio, whose refused io_submit lost the request. */
 static int dev_req_refused(const struct xd_req *req)
 {
     if ((unsigned)req->op >= XD_OP_COUNT)

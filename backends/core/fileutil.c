@@ -382,7 +382,6 @@ int xd_open_own_data(const char *path, int flags, mode_t mode, bool *made)
     return fd;
 }
 
-
 /* shmem_enabled "force" gives every tmpfs large pages whatever its mount. */
 static bool tmpfs_large_pages_forced(void)
 {

@@ -484,9 +484,6 @@ static void tmpfs_auto_unmount(struct tmpfs_layer *t)
 
 /* --- choosing the directory ------------------------------------------------ */
 
-/* Decide where data lives: a tmpfs mounted here (root, auto_mount), the
- * private /dev/shm/xdevice-UID (the default, and auto_mount without root,
- * with a notice), or tmpfs_directory as given. */
 /* The data directory a device of cfg uses: tmpfs_directory, or the
  * private default when none is named or auto_mount needs the root we are
  * not. private_dir (64 bytes) holds the default's name. */
@@ -498,6 +495,9 @@ static const char *tmpfs_dir_used(const struct xd_config *cfg, char *private_dir
     return cfg->tmpfs_directory;
 }
 
+/* Decide where data lives: a tmpfs mounted here (root, auto_mount), the
+ * private /dev/shm/xdevice-UID (the default, and auto_mount without root,
+ * with a notice), or tmpfs_directory as given. */
 static int tmpfs_choose_dir(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
                             size_t errlen)
 {
