@@ -6,6 +6,13 @@
  * Functions that can fail for a reason a person must read take an error
  * buffer and fill it with one line naming the file, key, value and what is
  * allowed.
+ *
+ * Threads: a device (struct xd_dev) and the files opened on it are driven
+ * by one thread at a time, as a fio job drives its own; give each thread
+ * its own device. Devices in any threads of one process may open the same
+ * files: what they share (the read cache, the hybrid type's extent state)
+ * is locked inside the library. A device is never used across fork(): the
+ * child would share the parent's file locks.
  */
 #ifndef XDEVICE_H
 #define XDEVICE_H
