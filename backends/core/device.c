@@ -275,6 +275,11 @@ int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t 
                 path, flags & ~XD_OPEN_KNOWN);
         return -EINVAL;
     }
+    if (size > (uint64_t)INT64_MAX) { /* the drivers' off_t would turn it negative */
+        xd_errf(err, errlen, "%s: size %llu; allowed: up to %lld bytes", path,
+                (unsigned long long)size, (long long)INT64_MAX);
+        return -EINVAL;
+    }
     struct xd_file *file = calloc(1, sizeof(*file));
     if (!file || !(file->path = dev_resolve_path(dev, path))) {
         free(file);

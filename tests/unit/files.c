@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,10 +58,28 @@ static void test_unknown_flags(const char *type, const char *path)
     CHECK_MSG(rc == -EINVAL && !f && strstr(err, "0x40"), "%s: unknown flag: %d %s", type, rc,
               err);
     CHECK_MSG(!exists(path), "%s: a refused open made %s", type, path);
+    rc = xd_file_open(dev, path, XD_OPEN_CREATE, UINT64_MAX, &f, err, sizeof(err));
+    CHECK_MSG(rc == -EINVAL && !f && strstr(err, "allowed"), "%s: size 2^64-1: %d %s", type, rc,
+              err);
+    CHECK_MSG(!exists(path), "%s: a refused size made %s", type, path);
     xd_close(dev);
 }
 
-/* 2^62 bytes: past what ext4 or a tmpfs lets a file be (EFBIG). */
+/* A size the kernel refuses on any file system: past RLIMIT_FSIZE (EFBIG,
+ * SIGXFSZ ignored), set low around the open. */
+#define REFUSED_SIZE (16u << 20)
+
+static int open_over_limit(struct xd_dev *dev, const char *path, struct xd_file **f)
+{
+    struct rlimit was, low = {.rlim_cur = 1 << 20};
+    getrlimit(RLIMIT_FSIZE, &was);
+    low.rlim_max = was.rlim_max;
+    CHECK(!setrlimit(RLIMIT_FSIZE, &low));
+    int rc = xd_file_open(dev, path, XD_OPEN_CREATE, REFUSED_SIZE, f, err, sizeof(err));
+    CHECK(!setrlimit(RLIMIT_FSIZE, &was));
+    return rc;
+}
+
 static void test_failed_create_leaves_nothing(const char *type, const char *path)
 {
     struct xd_dev *dev = open_dev(type);
@@ -67,8 +87,8 @@ static void test_failed_create_leaves_nothing(const char *type, const char *path
     CHECK(dev);
     if (!dev)
         return;
-    int rc = xd_file_open(dev, path, XD_OPEN_CREATE, 1ull << 62, &f, err, sizeof(err));
-    CHECK_MSG(rc < 0 && !f, "%s: sized 2^62: %d", type, rc);
+    int rc = open_over_limit(dev, path, &f);
+    CHECK_MSG(rc < 0 && !f, "%s: sized past RLIMIT_FSIZE: %d", type, rc);
     CHECK_MSG(!exists(path), "%s: the failed open left %s behind (%s)", type, path, err);
     if (f)
         xd_file_close(dev, f);
@@ -85,8 +105,8 @@ static void test_failed_size_keeps_an_existing_file(const char *type, const char
     if (fd >= 0)
         close(fd);
     if (dev) {
-        int rc = xd_file_open(dev, path, XD_OPEN_CREATE, 1ull << 62, &f, err, sizeof(err));
-        CHECK_MSG(rc < 0 && !f, "%s: existing, sized 2^62: %d", type, rc);
+        int rc = open_over_limit(dev, path, &f);
+        CHECK_MSG(rc < 0 && !f, "%s: existing, sized past RLIMIT_FSIZE: %d", type, rc);
         if (f)
             xd_file_close(dev, f);
         xd_close(dev);
@@ -151,6 +171,7 @@ static void test_close_closes_what_was_left_open(const char *type, const char *p
 int main(void)
 {
     static const char *types[] = {"regular", "mmap", "sparse", "compressed", "hybrid"};
+    signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE: EFBIG, not death */
     if (!mkdtemp(dir) || !mkdtemp(hot))
         SKIP("cannot make a directory under /var/tmp and /dev/shm");
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -254,10 +255,11 @@ static void test_request_passes(void)
     hclose(&h);
 }
 
-/* The size callers see follows what was written: a write the cold file's
- * file system refuses (past ext4's largest file: EFBIG) left the file that
- * long until the next open, read as zeros; a trim past the end grows
- * nothing, as a hole punched past the end of a plain file does not. */
+/* The size callers see follows what was written: a write the kernel
+ * refused (past RLIMIT_FSIZE here, as past a file system's largest file:
+ * EFBIG) left the file that long until the next open, read as zeros; a
+ * trim past the end grows nothing, as a hole punched past the end of a
+ * plain file does not. */
 static void test_size_follows_writes(void)
 {
     struct h h;
@@ -265,7 +267,13 @@ static void test_size_follows_writes(void)
     reset_files();
     CHECK_MSG(!hopen(&h, false, 60), "%s", err);
     CHECK(xd_file_size(h.dev, h.file) == FSIZE);
-    CHECK(xd_write(h.dev, h.file, buf, sizeof(buf), 1ull << 50) < 0);
+    struct rlimit was, low = {.rlim_cur = 2 * FSIZE};
+    getrlimit(RLIMIT_FSIZE, &was);
+    low.rlim_max = was.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    CHECK(!setrlimit(RLIMIT_FSIZE, &low));
+    CHECK(xd_write(h.dev, h.file, buf, sizeof(buf), 4 * FSIZE) == -EFBIG);
+    CHECK(!setrlimit(RLIMIT_FSIZE, &was));
     CHECK_MSG(xd_file_size(h.dev, h.file) == FSIZE, "after a failed write: %lld",
               (long long)xd_file_size(h.dev, h.file));
     CHECK(xd_trim(h.dev, h.file, 4 * EXT, FSIZE) == 0);
