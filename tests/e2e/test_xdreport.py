@@ -743,25 +743,26 @@ def test_html_in_chromium(report, tmp_path):
 
 @pytest.fixture(scope="module")
 def hundred(tmp_path_factory):
-    """100 small real fio results (json+), 10 fio processes at a time."""
+    """100 small real fio results (json+): one fio run of 100 jobs, each job
+    written out as a result file of its own (100 fio processes one after
+    another took several seconds of make test for the same documents)."""
     d = tmp_path_factory.mktemp("xdreport-100")
-    data = d / "data"
-    with open(data, "wb") as f:
-        f.truncate(1 << 20)
     engines = ["psync", "pvsync", "sync", "mmap", "posixaio"]
     sizes = ["4k", "8k", "16k", "32k", "64k"]
     modes = ["randread", "read", "randwrite", "write"]
     cases = [(e, b, m) for e in engines for b in sizes for m in modes][:100]
-    running = []
-    for i, (e, b, m) in enumerate(cases):
-        running.append(start_fio(["--name=speed", f"--filename={data}", "--size=1m",
-                                  f"--bs={b}", f"--rw={m}", f"--ioengine={e}",
-                                  "--output-format=json+", "--eta=never",
-                                  f"--output=r{i:03d}.json"], d))
-        if len(running) == 10:
-            finish_fio([running.pop(0)])
-    finish_fio(running)
-    data.unlink()
+    job = "[global]\nsize=1m\n" + "".join(
+        f"[speed]\nfilename=data{i:03d}\nbs={b}\nrw={m}\nioengine={e}\n"
+        for i, (e, b, m) in enumerate(cases))
+    (d / "all.fio").write_text(job)
+    finish_fio([start_fio(["all.fio", "--output-format=json+", "--eta=never",
+                           "--output=all.json"], d)])
+    doc = json.loads((d / "all.json").read_text())
+    assert len(doc["jobs"]) == 100, len(doc["jobs"])
+    for i, one in enumerate(doc["jobs"]):
+        (d / f"r{i:03d}.json").write_text(json.dumps(dict(doc, jobs=[one])))
+    for name in ["all.fio", "all.json"] + [f"data{i:03d}" for i in range(100)]:
+        (d / name).unlink()
     return d
 
 
