@@ -96,7 +96,8 @@ struct xd_ops {
     const char *(*path_below)(struct xd_layer *layer, const struct xd_file *file);
     /* What holds file's data: the stat(2) of the file or device the
      * driver opened, and which view of it the chain serves (0: its bytes;
-     * 1: a logical view, the compressed container's data). Two opens with
+     * 1: a logical view, the compressed container's data; 2: the hybrid
+     * type's, its cold file under the hot extents). Two opens with
      * the same identity see the same data (the cache shares blocks by it). */
     int (*identity)(struct xd_layer *layer, struct xd_file *file, struct stat *st,
                     unsigned *view);

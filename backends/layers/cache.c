@@ -273,8 +273,8 @@ static struct cache_ident *cache_ident_get(struct cache *c, const struct stat *s
 }
 
 /* What identifies the file: what the driver below opened (tmpfs's copy,
- * the container, the block device), or the caller's path for chains whose
- * bottom has no descriptor of its own to ask (the hybrid type's tiers). */
+ * the container, the block device, the hybrid type's cold file), or the
+ * caller's path for a chain none of whose layers can say. */
 static int cache_stat(struct xd_layer *layer, struct xd_file *file, struct stat *st,
                       unsigned *view)
 {

@@ -845,6 +845,27 @@ static int tier_hold_files(struct xd_layer *layer, struct xd_file *file, bool ho
     return 2;
 }
 
+/* The cold file's stat, as a view of its own: what the caller reads is the
+ * cold file overlaid with hot extents, neither its bytes (view 0) nor a
+ * container's data (1). Without it the cache keyed a hybrid file by the
+ * caller's path, which cold_directory leaves empty (or gives to another
+ * file): two devices on one file each cached it apart, and one read stale
+ * blocks after the other wrote. */
+static int tier_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
+                         unsigned *view)
+{
+    struct tier_layer *t = layer->priv;
+    struct tier_file *tf = file->priv[layer->level];
+    struct xd_layer *l = t->inner[TIER_C]->top;
+    unsigned cold_view;
+    XD_FIND(l, identity);
+    int rc = l ? l->ops->identity(l, tf->f[TIER_C], st, &cold_view) : -ENOTTY;
+    if (rc == -ENOTTY)
+        rc = stat(tf->sh->cold_path, st) ? -errno : 0;
+    *view = 2;
+    return rc;
+}
+
 static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *before)
 {
     return tier_reload(layer, layer->priv);
@@ -903,5 +924,6 @@ const struct xd_ops xd_tier_ops = {
     .migrate = tier_migrate,
     .reload = tier_reload_hook,
     .hold_files = tier_hold_files,
+    .identity = tier_identity,
     .unlink = tier_unlink_files,
 };

@@ -1,0 +1,95 @@
+/* tier_cold_dir.c - unit test of the hybrid type where the cold file is
+ * not at the caller's path (cold_directory): two devices on one file with
+ * a read cache see each other's writes (the cache keys the file by the
+ * cold file, not by the empty caller's path).
+ *
+ * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
+ */
+#include <limits.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "xdevice.h"
+#include "check.h"
+
+static char base_dir[4096], cold_dir[4200], hot_dir[256], rel_dir[256];
+static char err[XD_ERRLEN];
+
+static struct xd_config *config(const char *cache_mode, const char *base, const char *cold)
+{
+    struct xd_config *c = xd_config_new();
+    CHECK(!xd_config_set(c, "storage_type", "hybrid", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "base_directory", base, "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "cold_directory", cold, "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "hot_directory", hot_dir, "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "tier_extent_size", "64k", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "hot_cache_size", "256k", "test", err, sizeof(err)));
+    CHECK(!xd_config_set(c, "auto_migration", "false", "test", err, sizeof(err)));
+    if (cache_mode) {
+        CHECK(!xd_config_set(c, "enable_read_cache", "true", "test", err, sizeof(err)));
+        if (!strcmp(cache_mode, "write-back"))
+            CHECK(!xd_config_set(c, "enable_write_cache", "true", "test", err, sizeof(err)));
+    }
+    return c;
+}
+
+/* Device b caches block 0, device a overwrites it, b reads it again: the
+ * new data, from the cache both share (write-back: before any flush). */
+static void test_devices_share_the_cache(const char *cache_mode)
+{
+    struct xd_config *c = config(cache_mode, base_dir, cold_dir);
+    struct xd_dev *a = NULL, *b = NULL;
+    struct xd_file *fa = NULL, *fb = NULL;
+    static char w[4096], r[4096];
+    CHECK_MSG(!xd_open(&a, c, 4, err, sizeof(err)) && !xd_open(&b, c, 4, err, sizeof(err)),
+              "%s", err);
+    CHECK_MSG(!xd_file_open(a, "f", XD_OPEN_CREATE, 1 << 20, &fa, err, sizeof(err)) &&
+                  !xd_file_open(b, "f", XD_OPEN_CREATE, 1 << 20, &fb, err, sizeof(err)),
+              "%s", err);
+    if (fa && fb) {
+        memset(w, 'A', sizeof(w));
+        CHECK(xd_write(a, fa, w, sizeof(w), 0) == sizeof(w));
+        CHECK(xd_read(b, fb, r, sizeof(r), 0) == sizeof(r) && r[0] == 'A');
+        memset(w, 'B', sizeof(w));
+        CHECK(xd_write(a, fa, w, sizeof(w), 0) == sizeof(w));
+        CHECK(xd_read(b, fb, r, sizeof(r), 0) == sizeof(r));
+        CHECK_MSG(r[0] == 'B' && r[4095] == 'B', "%s cache: device b read '%c' after a wrote 'B'",
+                  cache_mode, r[0]);
+    }
+    if (fa)
+        xd_file_close(a, fa);
+    if (fb)
+        xd_file_close(b, fb);
+    xd_close(a);
+    xd_close(b);
+    xd_config_free(c);
+}
+
+int main(void)
+{
+    struct statfs sf;
+    if (statfs("/dev/shm", &sf) || sf.f_type != TMPFS_MAGIC)
+        SKIP("/dev/shm is not a tmpfs");
+    snprintf(hot_dir, sizeof(hot_dir), "/dev/shm/xd-unit-tier-cold-%d", (int)getpid());
+    snprintf(rel_dir, sizeof(rel_dir), "build/tests/unit/tier-cold-%d", (int)getpid());
+    mkdir("build/tests", 0755);
+    mkdir("build/tests/unit", 0755);
+    if ((mkdir(rel_dir, 0755) && errno != EEXIST) || !realpath(rel_dir, base_dir))
+        SKIP("cannot create %s", rel_dir);
+    snprintf(cold_dir, sizeof(cold_dir), "%s/cold", base_dir);
+    if (mkdir(cold_dir, 0755) && errno != EEXIST)
+        SKIP("cannot create %s", cold_dir);
+    test_devices_share_the_cache("write-through");
+    test_devices_share_the_cache("write-back");
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", hot_dir, rel_dir);
+    if (system(cmd))
+        fprintf(stderr, "could not remove %s\n", rel_dir);
+    return check_result();
+}
