@@ -871,35 +871,53 @@ static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *befo
     return tier_reload(layer, layer->priv);
 }
 
-/* The hybrid file at path is being removed (xd_unlink; the core removes
- * the cold file): its shared state, its map, the hot tier's copy and tag,
- * and what the cold chain keeps beside the cold file. */
+/* The hybrid file at path is being removed (xd_unlink): its shared state,
+ * its map, the hot tier's copy and tag, what the cold chain keeps beside
+ * the cold file, and the cold file itself where cold_directory puts it
+ * apart from path (the core removes path). Each is named after the cold
+ * file as tier_file_open names it (the real path of cold_directory's
+ * copy): named after path, nothing was found with a cold_directory, and
+ * the file, its map, its copy in RAM and its shared memory all stayed. */
 static int tier_unlink_files(struct xd_layer *layer, const char *path, const char *bottom,
                              char *err, size_t errlen)
 {
     (void)bottom;
     struct tier_layer *t = layer->priv;
-    char *map = NULL, *tag = NULL, line[XD_ERRLEN];
-    if (asprintf(&map, "%s" TIER_MAP_SUFFIX, path) < 0 ||
-        asprintf(&tag, "%s" TIER_TAG_SUFFIX, path) < 0) {
+    char *cold = xd_tier_cold_path(layer->dev->cfg, path), *real = NULL, *map = NULL,
+         *tag = NULL, line[XD_ERRLEN];
+    const char *key = cold;
+    if (cold && (real = realpath(cold, NULL)))
+        key = real; /* as xd_tier_shared_get keys it */
+    if (!cold || asprintf(&map, "%s" TIER_MAP_SUFFIX, key) < 0 ||
+        asprintf(&tag, "%s" TIER_TAG_SUFFIX, key) < 0) {
+        free(cold);
+        free(real);
         free(map);
         return -ENOMEM;
     }
     int removed = 0, failed = 0;
-    int rc = xd_tier_forget_state(path); /* needs the cold file and the map still there */
-    xd_errf(line, sizeof(line), "%s: cannot remove the hybrid file's shared state: %s", path,
+    int rc = xd_tier_forget_state(key); /* needs the cold file and the map still there */
+    xd_errf(line, sizeof(line), "%s: cannot remove the hybrid file's shared state: %s", key,
             strerror(rc < 0 ? -rc : 0));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     rc = xd_unlink_own(map);
     xd_errf(line, sizeof(line), "%s: cannot remove the hybrid file's map: %s", map,
             strerror(rc < 0 ? -rc : 0));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
-    rc = xd_chain_unlink(t->inner[TIER_H]->top, path, false, line, sizeof(line));
+    rc = xd_chain_unlink(t->inner[TIER_H]->top, key, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     rc = xd_chain_unlink(t->inner[TIER_H]->top, tag, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
-    rc = xd_chain_unlink(t->inner[TIER_C]->top, path, false, line, sizeof(line));
+    rc = xd_chain_unlink(t->inner[TIER_C]->top, cold, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    if (strcmp(cold, path)) { /* a file xdevice made: never through a link */
+        rc = xd_unlink_own(cold);
+        xd_errf(line, sizeof(line), "%s: cannot remove the cold tier's file: %s", cold,
+                strerror(rc < 0 ? -rc : 0));
+        xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    }
+    free(cold);
+    free(real);
     free(map);
     free(tag);
     return failed ? failed : removed;

@@ -1,10 +1,12 @@
 /* tier_cold_dir.c - unit test of the hybrid type where the cold file is
  * not at the caller's path (cold_directory): two devices on one file with
  * a read cache see each other's writes (the cache keys the file by the
- * cold file, not by the empty caller's path).
+ * cold file, not by the empty caller's path), and xd_unlink removes the
+ * cold file, its map, the hot copy, its tag and the shared memory object.
  *
  * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
  */
+#include <dirent.h>
 #include <limits.h>
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +41,18 @@ static struct xd_config *config(const char *cache_mode, const char *base, const 
     return c;
 }
 
+static unsigned entries(const char *dir, const char *prefix)
+{
+    unsigned n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.' && !strncmp(e->d_name, prefix, strlen(prefix));
+    if (d)
+        closedir(d);
+    return n;
+}
+
 /* Device b caches block 0, device a overwrites it, b reads it again: the
  * new data, from the cache both share (write-back: before any flush). */
 static void test_devices_share_the_cache(const char *cache_mode)
@@ -66,6 +80,38 @@ static void test_devices_share_the_cache(const char *cache_mode)
         xd_file_close(a, fa);
     if (fb)
         xd_file_close(b, fb);
+    if (a)
+        CHECK_MSG(!xd_unlink(a, "f", err, sizeof(err)), "%s", err);
+    xd_close(a);
+    xd_close(b);
+    xd_config_free(c);
+}
+
+/* xd_unlink finds what the hybrid file keeps under the cold file's name,
+ * also while another device still has it open (which keeps working). */
+static void test_unlink_removes_everything(void)
+{
+    struct xd_config *c = config(NULL, base_dir, cold_dir);
+    struct xd_dev *a = NULL, *b = NULL;
+    struct xd_file *fb = NULL;
+    static char w[4096], r[4096];
+    unsigned shm_before = entries("/dev/shm", "xdevice-tier-");
+    CHECK_MSG(!xd_open(&a, c, 4, err, sizeof(err)) && !xd_open(&b, c, 4, err, sizeof(err)),
+              "%s", err);
+    CHECK_MSG(!xd_file_open(b, "g", XD_OPEN_CREATE, 1 << 20, &fb, err, sizeof(err)), "%s", err);
+    memset(w, 'C', sizeof(w));
+    CHECK(fb && xd_write(b, fb, w, sizeof(w), 8192) == sizeof(w));
+    CHECK(entries(cold_dir, "g") == 2); /* g and g.xdmap */
+    CHECK(entries(hot_dir, "") == 2);   /* the hot copy and its tag */
+    int rc = xd_unlink(a, "g", err, sizeof(err));
+    CHECK_MSG(rc == 0, "xd_unlink: %d %s", rc, err);
+    CHECK_MSG(entries(cold_dir, "g") == 0, "%u cold files left", entries(cold_dir, "g"));
+    CHECK_MSG(entries(hot_dir, "") == 0, "%u hot files left", entries(hot_dir, ""));
+    CHECK(fb && xd_read(b, fb, r, sizeof(r), 8192) == sizeof(r) && r[0] == 'C');
+    if (fb)
+        xd_file_close(b, fb);
+    CHECK_MSG(entries("/dev/shm", "xdevice-tier-") == shm_before, "the shared state was left");
+    CHECK(xd_unlink(a, "g", err, sizeof(err)) == -ENOENT);
     xd_close(a);
     xd_close(b);
     xd_config_free(c);
@@ -87,6 +133,7 @@ int main(void)
         SKIP("cannot create %s", cold_dir);
     test_devices_share_the_cache("write-through");
     test_devices_share_the_cache("write-back");
+    test_unlink_removes_everything();
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", hot_dir, rel_dir);
     if (system(cmd))
