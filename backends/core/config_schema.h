@@ -99,7 +99,7 @@
   X(hybrid, hot_cache_size,         SIZE, "256m",    4 * XD_KIB, 64 * XD_GIB, NULL, XD_K_LIVE, XD_ON(HYBRID), "Hot tier capacity per file; when it is full the coldest hot extent is demoted to make room") \
   X(hybrid, hot_access_threshold,   INT,  "3",       1, 1000000, NULL, XD_K_LIVE, XD_ON(HYBRID), "Accesses to an extent within one cold_timeout_sec window that make it a candidate for promotion") \
   X(hybrid, cold_storage_type,      ENUM, "regular", 0, 0, "regular|mmap|direct|sparse|compressed", 0, XD_ON(HYBRID), "Cold tier type: the chain that holds every extent (the file named by the caller, or its name under cold_directory)") \
-  X(hybrid, cold_directory,         STR,  "",        0, 0, NULL, 0, XD_ON(HYBRID), "Directory of the cold tier's files (empty: where the caller's path points)") \
+  X(hybrid, cold_directory,         STR,  "",        0, 0, NULL, 0, XD_ON(HYBRID), "Directory of the cold tier's files (empty: where the caller's path points; a relative one from the working directory, not base_directory)") \
   X(hybrid, cold_timeout_sec,       FLOAT, "300",    0.05, 86400 * 365, NULL, XD_K_LIVE, XD_ON(HYBRID), "Seconds without access before a hot extent is demoted; also the window hot_access_threshold counts in") \
   X(hybrid, cold_enable_compression, BOOL, "false",  0, 0, NULL, 0, XD_ON(HYBRID), "Compress the cold tier: short for cold_storage_type=compressed (any other cold_storage_type conflicts)") \
   X(hybrid, auto_migration,         BOOL, "true",    0, 0, NULL, 0, XD_ON(HYBRID), "Migrate on a background thread (xd-migrate) every migration_interval_sec; false migrates only when asked (xd_migrate)") \

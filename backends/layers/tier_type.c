@@ -46,6 +46,13 @@ struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, b
                                : xd_enum_name(XD_KEY_cold_storage_type, cfg->cold_storage_type);
         rc = tier_set(c, "storage_type", type, err, errlen);
     }
+    /* the tier hands its inner devices paths the outer device already
+     * resolved (file->path), or names under cold_directory: resolved again
+     * against a relative base_directory, the cold file went to
+     * base/base/name while the map and shared state were looked for at
+     * base/name, and every open failed */
+    if (!rc)
+        rc = tier_set(c, "base_directory", "", err, errlen);
     if (!rc && sync)
         rc = tier_set(c, "async", "sync", err, errlen);
     /* the hybrid device's own stats layer counts every request once; the

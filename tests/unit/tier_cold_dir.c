@@ -1,8 +1,10 @@
 /* tier_cold_dir.c - unit test of the hybrid type where the cold file is
- * not at the caller's path (cold_directory): two devices on one file with
- * a read cache see each other's writes (the cache keys the file by the
- * cold file, not by the empty caller's path), and xd_unlink removes the
- * cold file, its map, the hot copy, its tag and the shared memory object.
+ * not at the caller's path (cold_directory) or the path is relative to a
+ * base_directory: two devices on one file with a read cache see each
+ * other's writes (the cache keys the file by the cold file, not by the
+ * empty caller's path), xd_unlink removes the cold file, its map, the hot
+ * copy, its tag and the shared memory object, and a relative
+ * base_directory is applied once.
  *
  * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
  */
@@ -117,6 +119,32 @@ static void test_unlink_removes_everything(void)
     xd_config_free(c);
 }
 
+/* A relative base_directory is applied once (the file is base/name), and
+ * a relative cold_directory is taken from the working directory, as
+ * mirror_directories is: the data, the map and the shared state agree. */
+static void test_relative_dirs(const char *base, const char *cold, const char *where)
+{
+    struct xd_config *c = config(NULL, base, cold);
+    struct xd_dev *d = NULL;
+    struct xd_file *f = NULL;
+    static char w[4096], r[4096];
+    struct stat st;
+    CHECK_MSG(!xd_open(&d, c, 4, err, sizeof(err)), "%s", err);
+    CHECK_MSG(d && !xd_file_open(d, "h", XD_OPEN_CREATE, 1 << 20, &f, err, sizeof(err)), "%s",
+              err);
+    CHECK_MSG(!stat(where, &st), "%s: not made", where);
+    memset(w, 'D', sizeof(w));
+    CHECK(f && xd_write(d, f, w, sizeof(w), 0) == sizeof(w));
+    CHECK(f && xd_read(d, f, r, sizeof(r), 0) == sizeof(r) && r[0] == 'D');
+    if (f)
+        xd_file_close(d, f);
+    if (d)
+        CHECK_MSG(!xd_unlink(d, "h", err, sizeof(err)), "%s", err);
+    CHECK_MSG(stat(where, &st) && errno == ENOENT, "%s: left", where);
+    xd_close(d);
+    xd_config_free(c);
+}
+
 int main(void)
 {
     struct statfs sf;
@@ -134,6 +162,12 @@ int main(void)
     test_devices_share_the_cache("write-through");
     test_devices_share_the_cache("write-back");
     test_unlink_removes_everything();
+    char rel_cold[300], where[310];
+    snprintf(where, sizeof(where), "%s/h", rel_dir);
+    test_relative_dirs(rel_dir, "", where);
+    snprintf(rel_cold, sizeof(rel_cold), "%s/cold", rel_dir);
+    snprintf(where, sizeof(where), "%s/h", rel_cold);
+    test_relative_dirs(hot_dir, rel_cold, where); /* any absolute base_directory */
     char cmd[700];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", hot_dir, rel_dir);
     if (system(cmd))
