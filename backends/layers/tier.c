@@ -161,6 +161,20 @@ static void tier_file_free(struct tier_layer *t, struct tier_file *tf)
     free(tf);
 }
 
+/* The stat of the cold file open as f on the cold device, from the cold
+ * chain (its driver's descriptor), or by path where none can say. */
+static int tier_cold_stat(struct tier_layer *t, struct xd_file *f, const char *cold,
+                          struct stat *st)
+{
+    struct xd_layer *l = t->inner[TIER_C]->top;
+    unsigned view;
+    XD_FIND(l, identity);
+    int rc = l ? l->ops->identity(l, f, st, &view) : -ENOTTY;
+    if (rc == -ENOTTY)
+        rc = stat(cold, st) ? -errno : 0;
+    return rc;
+}
+
 /* The cold file first (it creates the file the shared state is keyed by),
  * then the shared state, then the hot copy. */
 static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
@@ -169,11 +183,14 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = calloc(1, sizeof(*tf));
     char *cold = xd_tier_cold_path(layer->dev->cfg, file->path);
+    struct stat st;
     int rc = tf && cold ? 0 : -ENOMEM;
     if (!rc)
         rc = xd_file_open(t->inner[TIER_C], cold, flags, size, &tf->f[TIER_C], err, errlen);
+    if (!rc && (rc = tier_cold_stat(t, tf->f[TIER_C], cold, &st)))
+        xd_errf(err, errlen, "%s: cannot stat the cold tier's file: %s", cold, strerror(-rc));
     if (!rc)
-        rc = xd_tier_shared_get(layer->dev->cfg, cold, size, &tf->sh, err, errlen);
+        rc = xd_tier_shared_get(layer->dev->cfg, cold, &st, size, &tf->sh, err, errlen);
     if (!rc)
         rc = xd_file_open(t->inner[TIER_H], tf->sh->cold_path, XD_OPEN_CREATE, 0, &tf->f[TIER_H],
                           err, errlen);
@@ -854,16 +871,9 @@ static int tier_hold_files(struct xd_layer *layer, struct xd_file *file, bool ho
 static int tier_identity(struct xd_layer *layer, struct xd_file *file, struct stat *st,
                          unsigned *view)
 {
-    struct tier_layer *t = layer->priv;
     struct tier_file *tf = file->priv[layer->level];
-    struct xd_layer *l = t->inner[TIER_C]->top;
-    unsigned cold_view;
-    XD_FIND(l, identity);
-    int rc = l ? l->ops->identity(l, tf->f[TIER_C], st, &cold_view) : -ENOTTY;
-    if (rc == -ENOTTY)
-        rc = stat(tf->sh->cold_path, st) ? -errno : 0;
     *view = 2;
-    return rc;
+    return tier_cold_stat(layer->priv, tf->f[TIER_C], tf->sh->cold_path, st);
 }
 
 static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *before)

@@ -68,6 +68,10 @@ struct tier_shm {
 struct tier_shared {
     struct tier_shared *next; /* the process's registry */
     char *cold_path;
+    /* the cold file it was made for: one made again at cold_path (removed
+     * while a device here still has the old one open) gets its own state */
+    dev_t cold_dev;
+    ino_t cold_ino;
     unsigned refs;
     uint64_t serial; /* unique per state in the process: figures are kept per serial */
     /* settings, copied when the first device of the process opened the
@@ -133,9 +137,11 @@ struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, b
 char *xd_tier_cold_path(const struct xd_config *cfg, const char *path);
 
 /* tier_state.c */
-/* The state of the hybrid file at cold_path, created by the first opener. */
-int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint64_t size,
-                       struct tier_shared **out, char *err, size_t errlen);
+/* The state of the hybrid file at cold_path, the file cold_st describes,
+ * created by the first opener. */
+int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path,
+                       const struct stat *cold_st, uint64_t size, struct tier_shared **out,
+                       char *err, size_t errlen);
 void xd_tier_shared_put(struct tier_shared *sh);
 /* The live keys (hot_cache_size, hot_access_threshold, cold_timeout_sec,
  * migration_batch_size, migration_interval_sec, migration_interval_requests) of cfg take effect for the

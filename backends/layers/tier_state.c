@@ -168,15 +168,22 @@ fail:
     return rc;
 }
 
-int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint64_t size,
-                       struct tier_shared **out, char *err, size_t errlen)
+/* The registry's state for the file, found by its path and its inode:
+ * by path alone, a file removed (xd_unlink) while a device here kept it
+ * open and made again under its name was given the old file's state, so
+ * its reads went by the old extents to a hot copy made empty, and
+ * write-back flushed its writes into the removed file. */
+int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path,
+                       const struct stat *cold_st, uint64_t size, struct tier_shared **out,
+                       char *err, size_t errlen)
 {
     char *abs = realpath(cold_path, NULL);
     const char *key = abs ? abs : cold_path;
     int rc = 0;
     pthread_mutex_lock(&tier_registry_lock);
     struct tier_shared *sh = tier_registry;
-    while (sh && strcmp(sh->cold_path, key))
+    while (sh && (strcmp(sh->cold_path, key) || sh->cold_dev != cold_st->st_dev ||
+                  sh->cold_ino != cold_st->st_ino))
         sh = sh->next;
     if (sh && sh->extent_size != (uint64_t)cfg->tier_extent_size) {
         xd_errf(err, errlen, "%s: tier_extent_size=%lld differs from the %llu this process opened the file with; allowed: the same value in every job sharing a hybrid file",
@@ -185,6 +192,8 @@ int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path, uint6
     } else if (sh) {
         sh->refs++;
     } else if (!(rc = tier_shared_new(cfg, key, size, &sh, err, errlen))) {
+        sh->cold_dev = cold_st->st_dev;
+        sh->cold_ino = cold_st->st_ino;
         sh->refs = 1;
         sh->next = tier_registry;
         tier_registry = sh;

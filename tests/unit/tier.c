@@ -2,7 +2,8 @@
  * promotion/demotion policy (driven by xd_migrate), the map surviving a
  * restart and refusing torn or stale entries, kill -9 after fsync in
  * write-through and write-back modes, the write-back flush reaching the
- * cold file, and processes sharing a hybrid file (one killed among them).
+ * cold file, a file made again under the name of one still open, and
+ * processes sharing a hybrid file (one killed among them).
  *
  * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
  */
@@ -452,6 +453,34 @@ static void test_write_back(void)
     hclose(&h);
 }
 
+/* A file removed while one device keeps it open, made again under its name
+ * by another: the new file starts empty and cold, and keeps what is written
+ * to it (write-back included: flushed into the new file, not the removed
+ * one), while the old open still reads the old data. */
+static void test_made_again_while_open(bool write_back)
+{
+    struct h old, new;
+    reset_files();
+    CHECK_MSG(!hopen(&old, write_back, 60), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&old, e, 1);
+    touch(&old, 1, 3);
+    CHECK(xd_migrate(old.dev) == 1);
+    CHECK(xd_unlink(old.dev, path, err, sizeof(err)) == 0);
+    CHECK_MSG(!hopen(&new, write_back, 60), "%s", err);
+    static unsigned char buf[EXT];
+    memset(buf, 0xee, sizeof(buf));
+    CHECK(xd_read(new.dev, new.file, buf, EXT, EXT) == EXT && buf[0] == 0 && buf[EXT - 1] == 0);
+    write_extent(&new, 1, 2);
+    CHECK(extent_version(&new, 1) == 2);
+    CHECK(extent_version(&old, 1) == 1);
+    hclose(&old);
+    hclose(&new);
+    CHECK_MSG(!hopen(&new, write_back, 60), "%s", err);
+    CHECK(extent_version(&new, 1) == 2);
+    hclose(&new);
+}
+
 /* --- processes sharing a hybrid file ------------------------------------------ */
 
 static void send1(int fd, char c) { CHECK(write(fd, &c, 1) == 1); }
@@ -629,6 +658,8 @@ int main(void)
     test_crash(false);
     test_crash(true);
     test_write_back();
+    test_made_again_while_open(false);
+    test_made_again_while_open(true);
     test_processes_share(false);
     test_processes_share(true);
     test_process_killed();
