@@ -323,12 +323,14 @@ void xd_unlink_made(const char *path, int fd)
         unlink(path);
 }
 
-int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, bool *made)
+/* With O_CREAT, a new file by O_EXCL (so *made is known), else the one
+ * there; one removed between the two opens (a concurrent xd_unlink) is
+ * made again rather than the open failing with ENOENT, as open(2) with
+ * O_CREAT never does. */
+static int open_data_create(const char *path, int flags, mode_t mode, int nofollow, bool *made)
 {
-    if (made)
-        *made = false;
-    int nofollow = follow ? 0 : O_NOFOLLOW;
-    if (flags & O_CREAT) {
+    *made = false;
+    for (int i = 0; i < TEMP_TRIES; i++) {
         int fd = open(path, flags | O_EXCL | O_NOFOLLOW, mode & 0700);
         if (fd >= 0) {
             if (fchmod(fd, mode)) {
@@ -337,20 +339,35 @@ int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, boo
                 close(fd);
                 return rc;
             }
-            if (made)
-                *made = true;
+            *made = true;
             return fd;
         }
         if (errno != EEXIST)
             return -errno;
+        /* O_NONBLOCK: see xd_open_data_made */
+        fd = open(path, (flags & ~O_CREAT) | nofollow | O_NONBLOCK);
+        if (fd >= 0 || errno != ENOENT)
+            return fd >= 0 ? fd : -errno;
     }
+    return -ENOENT;
+}
+
+int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, bool *made)
+{
+    bool created = false;
+    int nofollow = follow ? 0 : O_NOFOLLOW;
     /* O_NONBLOCK: a FIFO at the name would block the open until a writer
      * came; it is refused instead (no file's data). Regular files and
      * devices ignore the flag for I/O, and it is cleared again. */
-    int fd = open(path, (flags & ~O_CREAT) | nofollow | O_NONBLOCK);
+    int fd = (flags & O_CREAT) ? open_data_create(path, flags, mode, nofollow, &created)
+                               : open(path, flags | nofollow | O_NONBLOCK);
     struct stat st;
+    if (made)
+        *made = created;
     if (fd < 0)
-        return -errno;
+        return (flags & O_CREAT) ? fd : -errno;
+    if (created)
+        return fd;
     if (!fstat(fd, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
         close(fd);
         return -ENXIO;

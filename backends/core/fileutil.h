@@ -97,7 +97,9 @@ int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct 
  * one is opened as it is, through a symlink only when follow (the file
  * types fio lays out follow links as fio does; the types whose format
  * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link; -ENXIO:
- * a FIFO or socket, refused rather than waited on). */
+ * a FIFO or socket, refused rather than waited on). A file removed in
+ * between (a concurrent xd_unlink) is made again: never -ENOENT with
+ * O_CREAT, as with open(2). */
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
 /* The same, telling in *made whether this call made the file (made may be
  * NULL), so that an open that fails after it can remove it again

@@ -4,13 +4,15 @@
  * directories other users control are refused; modes are exact whatever
  * the umask; a lock file may be removed by its last holder; the atomic
  * replace refuses what is not a regular file at its target, skips planted
- * temp names and leaves no temp file behind when it fails.
+ * temp names and leaves no temp file behind when it fails; an open that
+ * creates never fails because a concurrent unlink removed the file.
  * Exit 0 pass, 1 fail, 77 skip.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,31 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
         return syscall(SYS_getrandom, buf, len, flags);
     memset(buf, next_byte++, len);
     return (ssize_t)len;
+}
+
+/* open(2) for the library linked in: while race_unlink names a path, the
+ * next O_EXCL open that finds a file there removes it before answering
+ * EEXIST, as an xd_unlink in another thread would between the two opens
+ * of an XD_OPEN_CREATE. */
+static const char *race_unlink;
+
+int open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = va_arg(ap, mode_t);
+        va_end(ap);
+    }
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+    if (fd < 0 && errno == EEXIST && (flags & O_EXCL) && race_unlink &&
+        !strcmp(path, race_unlink)) {
+        race_unlink = NULL;
+        unlink(path);
+        errno = EEXIST;
+    }
+    return fd;
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -94,6 +121,22 @@ static void test_symlinks(int dirfd)
     CHECK_MSG(has_text(at("victim"), "victim\n"), "the victim was written through the link");
     struct stat st;
     CHECK(!lstat(at("link"), &st) && S_ISLNK(st.st_mode));
+}
+
+/* An open with O_CREAT never fails for want of the file: one removed
+ * between its two opens (O_EXCL found it, the plain open did not) is made. */
+static void test_create_races_unlink(void)
+{
+    bool made = false;
+    write_text(at("raced"), "old\n");
+    race_unlink = at("raced");
+    int fd = xd_open_data_made(at("raced"), O_RDWR | O_CREAT, 0640, true, &made);
+    CHECK_MSG(fd >= 0 && made, "open with O_CREAT racing an unlink: %d", fd);
+    struct stat st;
+    CHECK(fd >= 0 && !fstat(fd, &st) && st.st_size == 0 && (st.st_mode & 0777) == 0640);
+    if (fd >= 0)
+        close(fd);
+    race_unlink = NULL;
 }
 
 /* A hard link or FIFO at a reused name is not ours to append to. */
@@ -434,6 +477,7 @@ int main(void)
     int dirfd = open(base, O_RDONLY | O_DIRECTORY);
     test_symlinks(dirfd);
     test_planted_files(dirfd);
+    test_create_races_unlink();
     test_modes(dirfd);
     test_temps(dirfd);
     test_atomic_write(dirfd);
