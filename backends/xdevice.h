@@ -372,8 +372,11 @@ XD_API int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64
  * mirror copies that are its own (never another same-named file's). Only
  * files xdevice made besides path itself, never through a link;
  * checkpoints stay. Devices and directories are refused
- * (-EPERM). Opens of it keep working until closed. 0, -ENOENT when there
- * was nothing to remove, or -errno with the one line in err. */
+ * (-EPERM). Opens of it keep working until closed, except one whose
+ * descriptor the fd cache had closed (more than max_open_files files open
+ * on its device): reopened by name, it would find another file or none,
+ * so its requests fail with -ESTALE. 0, -ENOENT when there was nothing
+ * to remove, or -errno with the one line in err. */
 XD_API int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen);
 /* Size in bytes as the device sees it, or -errno. */
 XD_API int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file);

@@ -4,6 +4,10 @@
  * Open descriptors are cached up to max_open_files; past that the least
  * recently used idle file is closed and transparently reopened when next
  * used, so a job over thousands of files never runs out of descriptors.
+ * The reopen is by name, so it must find the same file there (device,
+ * inode and, where the file system keeps one, birth time): one removed or
+ * replaced meanwhile fails with -ESTALE, rather than read or write
+ * whatever file now has the name.
  *
  * Files on tmpfs or ramfs are served inline even in an async mode: their
  * reads and writes are memory copies that cannot block on a device, and
@@ -31,6 +35,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../core/fdio.h"
@@ -39,6 +44,38 @@
 #include "../core/readahead.h"
 #include "../chain.h"
 
+/* What tells a file from the next one made at its name: the inode number
+ * a removal frees may come back at once (ext4 gives it to the next file
+ * made), its birth time then differs. */
+struct file_ident {
+    uint64_t dev, ino;
+    int64_t birth_sec;
+    uint32_t birth_nsec;
+    bool birth; /* the file system keeps birth times */
+};
+
+static int file_ident_of(int fd, struct file_ident *id)
+{
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_BTIME, &stx))
+        return -errno;
+    *id = (struct file_ident){.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor),
+                              .ino = stx.stx_ino,
+                              .birth = (stx.stx_mask & STATX_BTIME) != 0};
+    if (id->birth) {
+        id->birth_sec = stx.stx_btime.tv_sec;
+        id->birth_nsec = stx.stx_btime.tv_nsec;
+    }
+    return 0;
+}
+
+static bool file_ident_same(const struct file_ident *a, const struct file_ident *b)
+{
+    return a->dev == b->dev && a->ino == b->ino &&
+           (!a->birth || !b->birth ||
+            (a->birth_sec == b->birth_sec && a->birth_nsec == b->birth_nsec));
+}
+
 struct file_state {
     int fd;            /* -1 while evicted from the fd cache */
     bool in_memory;    /* on tmpfs/ramfs: I/O cannot block on a device */
@@ -46,6 +83,7 @@ struct file_state {
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
     unsigned ra_gen;    /* the driver's ra_gen that ra_window was fitted to */
     int reopen_flags;  /* open(2) flags for reopening: no O_CREAT */
+    struct file_ident ident; /* the file opened: a reopen must find it again */
     bool made;         /* this open made the file: a failed open removes it */
     unsigned in_flight;
     struct xd_readahead ra;
@@ -163,8 +201,13 @@ static int fd_cache_get(struct file_driver *d, struct file_state *fs)
     }
     fd_cache_trim(d, 1);
     int fd = open(fs->path, fs->reopen_flags);
+    struct file_ident now;
     if (fd < 0)
-        return -errno;
+        return errno == ENOENT ? -ESTALE : -errno;
+    if (file_ident_of(fd, &now) || !file_ident_same(&now, &fs->ident)) {
+        close(fd);
+        return -ESTALE; /* removed or replaced since: not this file's data */
+    }
     if (!d->cfg->update_access_time)
         xd_fd_noatime(fd);
     fs->fd = fd;
@@ -247,6 +290,10 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
     fs->fd = fd;
     d->open_fds++;
     lru_push(d, fs);
+    if ((rc = file_ident_of(fd, &fs->ident))) {
+        xd_errf(err, errlen, "%s: cannot stat: %s", path, strerror(-rc));
+        return rc;
+    }
     if (size && (flags & XD_OPEN_CREATE)) {
         int64_t reserved = xd_file_set_size(cfg, fd, size);
         if (reserved < 0) {

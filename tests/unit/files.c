@@ -3,7 +3,8 @@
  * ignored; an open that fails after it made the file (a size the file
  * system refuses) leaves no empty file behind; a file a program forgot to
  * close is closed by xd_close as xd_file_close would close it: its data
- * stays and its descriptors are not leaked. */
+ * stays and its descriptors are not leaked; a descriptor the fd cache
+ * closed is never reopened as another file made since at the name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -168,6 +169,52 @@ static void test_close_closes_what_was_left_open(const char *type, const char *p
     xd_config_free(cfg);
 }
 
+/* max_open_files=1: a file whose descriptor the fd cache closed, then
+ * removed by another device and made again under its name, is not
+ * reopened as that new file: its requests fail with ESTALE, and neither
+ * read the new file nor write into it. */
+static void test_fd_cache_finds_another_file(const char *type, const char *path)
+{
+    static char a[4096] __attribute__((aligned(4096))), b[4096] __attribute__((aligned(4096)));
+    char other[4300];
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = NULL, *d2 = NULL;
+    struct xd_file *f = NULL, *g = NULL, *h = NULL;
+    snprintf(other, sizeof(other), "%s.other", path);
+    CHECK(!xd_config_set(cfg, "storage_type", type, "test", err, sizeof(err)));
+    CHECK(!xd_config_set(cfg, "max_open_files", "1", "test", err, sizeof(err)));
+    CHECK_MSG(!xd_open(&dev, cfg, 8, err, sizeof(err)) && !xd_open(&d2, cfg, 8, err, sizeof(err)),
+              "%s: %s", type, err);
+    if (!dev || !d2)
+        goto out;
+    memset(a, 'o', sizeof(a));
+    CHECK(!xd_file_open(dev, path, XD_OPEN_CREATE, LEN, &f, err, sizeof(err)));
+    CHECK(f && xd_write(dev, f, a, sizeof(a), 0) == sizeof(a));
+    CHECK(!xd_file_open(dev, other, XD_OPEN_CREATE, LEN, &g, err, sizeof(err))); /* f's fd goes */
+    CHECK(!xd_unlink(d2, path, err, sizeof(err)));
+    CHECK(!xd_file_open(d2, path, XD_OPEN_CREATE, LEN, &h, err, sizeof(err)));
+    memset(a, 'n', sizeof(a));
+    CHECK(h && xd_write(d2, h, a, sizeof(a), 0) == sizeof(a));
+    if (f) {
+        ssize_t n = xd_read(dev, f, b, sizeof(b), 0);
+        CHECK_MSG(n == -ESTALE, "%s: the old open read %zd bytes ('%c') of the new file", type, n,
+                  n > 0 ? b[0] : '-');
+        memset(a, 'x', sizeof(a));
+        n = xd_write(dev, f, a, sizeof(a), 0);
+        CHECK_MSG(n == -ESTALE, "%s: the old open wrote %zd bytes", type, n);
+    }
+    CHECK(h && xd_read(d2, h, b, sizeof(b), 0) == sizeof(b) && b[0] == 'n');
+    xd_file_close(dev, f);
+    xd_file_close(dev, g);
+    xd_file_close(d2, h);
+    xd_unlink(d2, path, err, sizeof(err));
+    xd_unlink(d2, other, err, sizeof(err));
+out:
+    xd_close(dev);
+    xd_close(d2);
+    xd_config_free(cfg);
+}
+
 int main(void)
 {
     static const char *types[] = {"regular", "mmap", "sparse", "compressed", "hybrid"};
@@ -181,6 +228,8 @@ int main(void)
         test_failed_create_leaves_nothing(types[i], path);
         test_failed_size_keeps_an_existing_file(types[i], path);
         test_close_closes_what_was_left_open(types[i], path);
+        if (!strcmp(types[i], "regular") || !strcmp(types[i], "sparse"))
+            test_fd_cache_finds_another_file(types[i], path); /* the file driver's */
         CHECK_MSG(!exists(path), "%s: %s left behind", types[i], path);
     }
     CHECK_MSG(!rmdir(hot), "%s: not empty at the end", hot);
