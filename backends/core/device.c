@@ -356,8 +356,7 @@ void xd_unlink_tally(int rc, const char *line, int *removed, int *failed, char *
     }
 }
 
-/* path itself, as unlink(2) would remove it: 1, 0 when not there, -errno. */
-static int unlink_caller_path(const char *path, char *line, size_t len)
+int xd_unlink_caller_path(const char *path, char *line, size_t len)
 {
     struct stat st;
     if (lstat(path, &st))
@@ -394,7 +393,7 @@ int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char
         xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     }
     if (with_path) {
-        rc = unlink_caller_path(path, line, sizeof(line));
+        rc = xd_unlink_caller_path(path, line, sizeof(line));
         xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     }
     free(bottom);
@@ -410,7 +409,7 @@ int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen)
     struct stat st;
     int rc;
     if (!lstat(full, &st) && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) /* before any layer */
-        rc = unlink_caller_path(full, err, errlen);
+        rc = xd_unlink_caller_path(full, err, errlen);
     else
         rc = xd_chain_unlink(dev->top, full, true, err, errlen);
     free(full);

@@ -265,6 +265,10 @@ char *xd_chain_bottom_path(struct xd_layer *top, const char *path);
  * after trying them all. */
 int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char *err,
                     size_t errlen);
+/* path itself, as unlink(2) would remove it (a link, not what it names):
+ * 1, 0 when not there, -EPERM for what is not a file, -errno (line says
+ * it). The core's last step of xd_unlink; the tier takes it earlier. */
+int xd_unlink_caller_path(const char *path, char *line, size_t len);
 /* One removal's outcome (1, 0 or -errno, line its failure) into a running
  * count of files removed; the first failure and its line are kept. */
 void xd_unlink_tally(int rc, const char *line, int *removed, int *failed, char *err,

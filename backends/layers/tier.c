@@ -185,6 +185,7 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     char *cold = xd_tier_cold_path(layer->dev->cfg, file->path);
     struct stat st;
     int rc = tf && cold ? 0 : -ENOMEM;
+    xd_tier_names_lock(false);
     if (!rc)
         rc = xd_file_open(t->inner[TIER_C], cold, flags, size, &tf->f[TIER_C], err, errlen);
     if (!rc && (rc = tier_cold_stat(t, tf->f[TIER_C], cold, &st)))
@@ -200,8 +201,10 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
             xd_tier_shared_put(tf->sh);
         if (tf)
             tier_file_free(t, tf);
-        return rc;
     }
+    xd_tier_names_unlock();
+    if (rc)
+        return rc;
     tf->next = t->files;
     if (t->files)
         t->files->prev = tf;
@@ -883,11 +886,14 @@ static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *befo
 
 /* The hybrid file at path is being removed (xd_unlink): its shared state,
  * its map, the hot tier's copy and tag, what the cold chain keeps beside
- * the cold file, and the cold file itself where cold_directory puts it
- * apart from path (the core removes path). Each is named after the cold
- * file as tier_file_open names it (the real path of cold_directory's
- * copy): named after path, nothing was found with a cold_directory, and
- * the file, its map, its copy in RAM and its shared memory all stayed. */
+ * the cold file, and the cold file itself, all under the names lock, so
+ * an open in this process finds the whole file or none of it. Each is
+ * named after the cold file as tier_file_open names it (the real path of
+ * cold_directory's copy): named after path, nothing was found with a
+ * cold_directory, and the file, its map, its copy in RAM and its shared
+ * memory all stayed. A link at the cold file's name is not followed: the
+ * core removes it when it is path, as unlink(2) would, and what it names
+ * keeps its companions. */
 static int tier_unlink_files(struct xd_layer *layer, const char *path, const char *bottom,
                              char *err, size_t errlen)
 {
@@ -895,6 +901,11 @@ static int tier_unlink_files(struct xd_layer *layer, const char *path, const cha
     struct tier_layer *t = layer->priv;
     char *cold = xd_tier_cold_path(layer->dev->cfg, path), *real = NULL, *map = NULL,
          *tag = NULL, line[XD_ERRLEN];
+    struct stat st;
+    if (cold && !lstat(cold, &st) && S_ISLNK(st.st_mode)) {
+        free(cold);
+        return 0;
+    }
     const char *key = cold;
     if (cold && (real = realpath(cold, NULL)))
         key = real; /* as xd_tier_shared_get keys it */
@@ -906,6 +917,7 @@ static int tier_unlink_files(struct xd_layer *layer, const char *path, const cha
         return -ENOMEM;
     }
     int removed = 0, failed = 0;
+    xd_tier_names_lock(true);
     int rc = xd_tier_forget_state(key); /* needs the cold file and the map still there */
     xd_errf(line, sizeof(line), "%s: cannot remove the hybrid file's shared state: %s", key,
             strerror(rc < 0 ? -rc : 0));
@@ -920,12 +932,15 @@ static int tier_unlink_files(struct xd_layer *layer, const char *path, const cha
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     rc = xd_chain_unlink(t->inner[TIER_C]->top, cold, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
-    if (strcmp(cold, path)) { /* a file xdevice made: never through a link */
+    if (!strcmp(cold, path)) {
+        rc = xd_unlink_caller_path(path, line, sizeof(line));
+    } else { /* a file xdevice made: only ours */
         rc = xd_unlink_own(cold);
         xd_errf(line, sizeof(line), "%s: cannot remove the cold tier's file: %s", cold,
                 strerror(rc < 0 ? -rc : 0));
-        xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     }
+    xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
+    xd_tier_names_unlock();
     free(cold);
     free(real);
     free(map);

@@ -137,6 +137,15 @@ struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, b
 char *xd_tier_cold_path(const struct xd_config *cfg, const char *path);
 
 /* tier_state.c */
+/* A hybrid file is several names (the cold file, its map, the hot copy and
+ * tag, the shared memory object) that an open takes one by one and
+ * xd_unlink removes one by one. Opens hold this shared, xd_unlink
+ * exclusive, so in a process neither sees the other half done: an open
+ * racing a removal failed on a name just removed ("another user's file"
+ * for a copy whose link count had dropped to 0, ENOENT for the shared
+ * state), or took the removed cold file with a new map and hot copy. */
+void xd_tier_names_lock(bool removing);
+void xd_tier_names_unlock(void);
 /* The state of the hybrid file at cold_path, the file cold_st describes,
  * created by the first opener. */
 int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path,

@@ -15,6 +15,17 @@
 
 static pthread_mutex_t tier_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tier_shared *tier_registry;
+static pthread_rwlock_t tier_names_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+void xd_tier_names_lock(bool removing)
+{
+    if (removing)
+        pthread_rwlock_wrlock(&tier_names_lock);
+    else
+        pthread_rwlock_rdlock(&tier_names_lock);
+}
+
+void xd_tier_names_unlock(void) { pthread_rwlock_unlock(&tier_names_lock); }
 
 static int tier_open_devs(struct tier_shared *sh, const struct xd_config *cfg, uint64_t size,
                           char *err, size_t errlen)

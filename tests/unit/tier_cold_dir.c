@@ -3,13 +3,16 @@
  * base_directory: two devices on one file with a read cache see each
  * other's writes (the cache keys the file by the cold file, not by the
  * empty caller's path), xd_unlink removes the cold file, its map, the hot
- * copy, its tag and the shared memory object, and a relative
- * base_directory is applied once.
+ * copy, its tag and the shared memory object, an open racing xd_unlink in
+ * another thread never fails, and a relative base_directory is applied
+ * once.
  *
  * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
  */
 #include <dirent.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +122,71 @@ static void test_unlink_removes_everything(void)
     xd_config_free(c);
 }
 
+/* One thread opens, writes and closes a file over and over while another
+ * removes it with xd_unlink: every open succeeds and reads back its own
+ * write, whichever side of a removal it falls on. */
+struct race {
+    struct xd_config *cfg;
+    atomic_int stop;
+    int opens, failed;
+    char why[XD_ERRLEN];
+};
+
+static void *race_opener(void *arg)
+{
+    struct race *r = arg;
+    struct xd_dev *d = NULL;
+    char e[XD_ERRLEN];
+    static char w[4096], got[4096];
+    if (xd_open(&d, r->cfg, 4, e, sizeof(e))) {
+        snprintf(r->why, sizeof(r->why), "%s", e);
+        r->failed++;
+        return NULL;
+    }
+    for (int i = 0; !atomic_load(&r->stop) && !r->failed; i++) {
+        struct xd_file *f = NULL;
+        int rc = xd_file_open(d, "race", XD_OPEN_CREATE, 1 << 20, &f, e, sizeof(e));
+        if (rc) {
+            snprintf(r->why, sizeof(r->why), "open %d: %.400s", rc, e);
+            r->failed++;
+            break;
+        }
+        memset(w, 'a' + i % 26, sizeof(w));
+        if (xd_write(d, f, w, sizeof(w), 65536) != sizeof(w) ||
+            xd_read(d, f, got, sizeof(got), 65536) != sizeof(got) || got[0] != w[0]) {
+            snprintf(r->why, sizeof(r->why), "open %d: the write did not read back", i);
+            r->failed++;
+        }
+        xd_file_close(d, f);
+        r->opens++;
+    }
+    xd_close(d);
+    return NULL;
+}
+
+static void test_open_races_unlink(void)
+{
+    struct race r = {.cfg = config(NULL, base_dir, "")};
+    struct xd_dev *d = NULL;
+    pthread_t th;
+    CHECK_MSG(!xd_open(&d, r.cfg, 4, err, sizeof(err)), "%s", err);
+    if (!d || pthread_create(&th, NULL, race_opener, &r)) {
+        xd_close(d);
+        xd_config_free(r.cfg);
+        return;
+    }
+    for (int i = 0; i < 3000 && !r.failed; i++) {
+        int rc = xd_unlink(d, "race", err, sizeof(err));
+        CHECK_MSG(rc == 0 || rc == -ENOENT, "xd_unlink: %d %s", rc, err);
+    }
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    CHECK_MSG(!r.failed, "after %d opens: %s", r.opens, r.why);
+    xd_unlink(d, "race", err, sizeof(err));
+    xd_close(d);
+    xd_config_free(r.cfg);
+}
+
 /* A relative base_directory is applied once (the file is base/name), and
  * a relative cold_directory is taken from the working directory, as
  * mirror_directories is: the data, the map and the shared state agree. */
@@ -162,6 +230,7 @@ int main(void)
     test_devices_share_the_cache("write-through");
     test_devices_share_the_cache("write-back");
     test_unlink_removes_everything();
+    test_open_races_unlink();
     char rel_cold[300], where[310];
     snprintf(where, sizeof(where), "%s/h", rel_dir);
     test_relative_dirs(rel_dir, "", where);
