@@ -12,7 +12,9 @@
  * changed and written back as a pair, so no lock is needed for them.
  *
  * A write stores NEW before its data goes down and copies it to CUR once
- * the data is back; a block verifies when it matches either slot. So after
+ * the data is back; a block verifies when it matches either slot (a read
+ * that saw a mix while another device's write of the block was copying is
+ * read again until the write is done, cs_recheck). So after
  * a kill -9 at any point a block reads as its old or its new contents, and
  * a torn mix of the two matches neither and reads as EIO: never as wrong
  * data. A power loss also undoes writes that completed but were never
@@ -53,6 +55,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../core/crc32c.h"
@@ -382,34 +385,63 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
 
 /* --- reads ---------------------------------------------------------------- */
 
-/* A block that matched neither slot may have raced a writer (its data read
- * before the writer's slots changed): read the block and its entry again,
- * waiting out a partial write of it, and check once more. Fresh data that
- * verifies is copied over data[0, len). 0 or -EIO. */
+/* How long a block that keeps matching neither slot is read again while
+ * writes of it are seen going on, and the pause between reads (cs_recheck):
+ * a sleep, not a spin, so a preempted writer gets the CPU to finish, and
+ * an entry a crash left pending costs a torn block's read 20 ms, not a
+ * core. */
+#define CS_RECHECK_NS (20 * 1000000ull)
+#define CS_RECHECK_PAUSE_NS 50000
+
+static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
+{
+    return !memcmp(a, b, sizeof(*a));
+}
+
+/* A block that matched neither slot may have raced a writer: a buffered
+ * read copies while a write of the same block copies, so it can read a
+ * mix of the two, and a whole-block write takes no lock to wait on. Read
+ * the block and its entry again, waiting out a partial write of it, and
+ * check once more; while a write of it is seen in flight (NEW not yet CUR,
+ * or the entry changed during the read), again, for up to CS_RECHECK_NS.
+ * Re-reading once was not enough: a writer preempted in the middle of its
+ * copy (more threads than cores) tore the re-read too, and a read racing
+ * one write returned EIO and counted a mismatch. Fresh data that verifies
+ * is copied over data[0, len). 0 or -EIO. */
 static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *data,
                       uint64_t len)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = file->priv[layer->level];
-    struct cs_entry e;
+    struct cs_entry before, e;
     char *blk = NULL;
     uint32_t crc;
+    int rc;
     cs->count.rechecked++;
     if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
         return -ENOMEM;
-    bool locked = !cs_lock(cf, F_WRLCK, b, 1);
-    int rc = cs_read_block_crc(layer, file, b, blk, &crc);
-    if (!rc) {
+    uint64_t start = xd_clock_monotonic_ns();
+    for (;;) {
+        bool locked = !cs_lock(cf, F_WRLCK, b, 1);
+        cs_entry_load(cf, b, &before);
+        rc = cs_read_block_crc(layer, file, b, blk, &crc);
         cs_entry_load(cf, b, &e);
-        if (cs_judge(&e, crc) == CS_MISMATCH) {
+        if (locked)
+            cs_lock(cf, F_UNLCK, b, 1);
+        if (rc || cs_judge(&e, crc) != CS_MISMATCH)
+            break;
+        bool writing = !cs_entry_same(&before, &e) ||
+                       (cs_slot_set(e.slot[CS_NEW]) && e.slot[CS_NEW] != e.slot[CS_CUR]);
+        if (!writing || xd_clock_monotonic_ns() - start > CS_RECHECK_NS) {
             cs_record_mismatch(layer, file, b, &e, crc);
             rc = -EIO;
-        } else {
-            memcpy(data, blk, len);
+            break;
         }
+        struct timespec pause = {0, CS_RECHECK_PAUSE_NS};
+        nanosleep(&pause, NULL);
     }
-    if (locked)
-        cs_lock(cf, F_UNLCK, b, 1);
+    if (!rc)
+        memcpy(data, blk, len);
     free(blk);
     return rc;
 }
