@@ -407,9 +407,10 @@ static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
  * Re-reading once was not enough: a writer preempted in the middle of its
  * copy (more threads than cores) tore the re-read too, and a read racing
  * one write returned EIO and counted a mismatch. Fresh data that verifies
- * is copied over data[0, len). 0 or -EIO. */
+ * is copied over data[0, len). locked_here: the caller holds the entry's
+ * lock (a partial write's edge). 0 or -EIO. */
 static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *data,
-                      uint64_t len)
+                      uint64_t len, bool locked_here)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = file->priv[layer->level];
@@ -422,7 +423,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         return -ENOMEM;
     uint64_t start = xd_clock_monotonic_ns();
     for (;;) {
-        bool locked = !cs_lock(cf, F_WRLCK, b, 1);
+        bool locked = !locked_here && !cs_lock(cf, F_WRLCK, b, 1);
         cs_entry_load(cf, b, &before);
         rc = cs_read_block_crc(layer, file, b, blk, &crc);
         cs_entry_load(cf, b, &e);
@@ -478,7 +479,7 @@ static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t firs
         case CS_MISMATCH:
             break;
         }
-        int rc = cs_recheck(layer, file, first + i, data, dlen);
+        int rc = cs_recheck(layer, file, first + i, data, dlen, false);
         if (rc)
             return rc;
         cs->count.verified++;
@@ -629,9 +630,12 @@ static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b
         return rc;
     cs_entry_load(cf, b, &e);
     enum cs_verdict v = cs_judge(&e, crc);
-    if (v == CS_MISMATCH) {
-        cs_record_mismatch(layer, file, b, &e, crc);
-        return -EIO;
+    if (v == CS_MISMATCH) { /* a whole-block write of it copying meanwhile? */
+        if ((rc = cs_recheck(layer, file, b, blk, cs->block, true)))
+            return rc;
+        crc = cs_block_crc(cs, blk, cs->block);
+        cs_entry_load(cf, b, &e);
+        v = cs_judge(&e, crc);
     }
     if (v != CS_UNKNOWN)
         cs->count.verified++;
