@@ -4,7 +4,8 @@
  * system refuses) leaves no empty file behind; a file a program forgot to
  * close is closed by xd_close as xd_file_close would close it: its data
  * stays and its descriptors are not leaked; a descriptor the fd cache
- * closed is never reopened as another file made since at the name. */
+ * closed is never reopened as another file made since at the name; a
+ * 0-byte write grows nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -169,6 +170,25 @@ static void test_close_closes_what_was_left_open(const char *type, const char *p
     xd_config_free(cfg);
 }
 
+/* Writes far past the end: a zero-length one changes nothing, as
+ * pwrite(2) does. */
+static void test_writes_far_past_the_end(const char *type, const char *path)
+{
+    static char a[4096] __attribute__((aligned(4096)));
+    struct xd_dev *dev = open_dev(type);
+    struct xd_file *f = NULL;
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, LEN, &f, err, sizeof(err)));
+    if (f) {
+        int64_t size = xd_file_size(dev, f);
+        CHECK(xd_write(dev, f, a, 0, 1ull << 30) == 0);
+        CHECK_MSG(xd_file_size(dev, f) == size, "%s: a 0-byte write at 1 GiB made the size %lld",
+                  type, (long long)xd_file_size(dev, f));
+        xd_file_close(dev, f);
+        xd_unlink(dev, path, err, sizeof(err));
+    }
+    xd_close(dev);
+}
+
 /* max_open_files=1: a file whose descriptor the fd cache closed, then
  * removed by another device and made again under its name, is not
  * reopened as that new file: its requests fail with ESTALE, and neither
@@ -228,6 +248,7 @@ int main(void)
         test_failed_create_leaves_nothing(types[i], path);
         test_failed_size_keeps_an_existing_file(types[i], path);
         test_close_closes_what_was_left_open(types[i], path);
+        test_writes_far_past_the_end(types[i], path);
         if (!strcmp(types[i], "regular") || !strcmp(types[i], "sparse"))
             test_fd_cache_finds_another_file(types[i], path); /* the file driver's */
         CHECK_MSG(!exists(path), "%s: %s left behind", types[i], path);

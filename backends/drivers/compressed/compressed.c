@@ -115,6 +115,8 @@ static int64_t ctr_read(struct compress_layer *c, struct ctr_thread *t, struct c
 static int64_t ctr_write(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
                          const uint8_t *buf, uint64_t len, uint64_t off)
 {
+    if (!len)
+        return 0; /* as pwrite: no growth (a 0-byte write at 1 GiB made the file 1 GiB) */
     int rc = xd_compress_file_grow(c, f, off + len);
     if (rc)
         return rc;
