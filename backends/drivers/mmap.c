@@ -104,11 +104,19 @@ static void mmap_driver_close(struct xd_layer *layer)
 
 /* --- windows ------------------------------------------------------------- */
 
+/* The most windows a file's table may have: 256 MiB of it, a file of
+ * 1 PiB at the default mmap_size, far past what a mapping count allows
+ * anyway (vm.max_map_count). A longer file is -EFBIG to this driver. */
+#define MMAP_MAX_WINDOWS (1ull << 24)
+
 /* Make win[] cover a file of size bytes. Doubling keeps a file grown by
  * appends from reallocating on every write. */
 static int mmap_windows_reserve(struct mmap_driver *d, struct mmap_file *mf, uint64_t size)
 {
-    size_t need = (size_t)((size + d->window - 1) / d->window);
+    uint64_t windows = (size + d->window - 1) / d->window;
+    if (windows > MMAP_MAX_WINDOWS)
+        return -EFBIG;
+    size_t need = (size_t)windows;
     if (need <= mf->nwin)
         return 0;
     size_t n = mf->nwin ? mf->nwin : 1;
@@ -261,15 +269,18 @@ static int mmap_grow_fd(const struct mmap_driver *d, int fd, uint64_t from, uint
     return 0;
 }
 
-/* Grow the file to end before a write touches pages past the old end. */
+/* Grow the file to end before a write touches pages past the old end. The
+ * file system says first whether a file may be that long (ext4: 16 TiB):
+ * sizing the window table first tried to allocate a terabyte for a write
+ * at 2^62, failing with ENOMEM (and aborting under ASan) where write(2)
+ * says EFBIG. */
 static int mmap_extend(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t end)
 {
-    if (end > (uint64_t)INT64_MAX)
+    if (end > (uint64_t)INT64_MAX || (end - 1) / d->window >= MMAP_MAX_WINDOWS)
         return -EFBIG;
-    int rc = mmap_windows_reserve(d, mf, end);
-    if (rc)
-        return rc;
-    rc = mmap_grow_fd(d, mf->fd, off > mf->size ? off : mf->size, end);
+    int rc = mmap_grow_fd(d, mf->fd, off > mf->size ? off : mf->size, end);
+    if (!rc)
+        rc = mmap_windows_reserve(d, mf, end);
     if (rc)
         return rc;
     mf->size = end;

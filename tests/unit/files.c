@@ -5,7 +5,7 @@
  * close is closed by xd_close as xd_file_close would close it: its data
  * stays and its descriptors are not leaked; a descriptor the fd cache
  * closed is never reopened as another file made since at the name; a
- * 0-byte write grows nothing. */
+ * 0-byte write grows nothing, one past the largest file fails EFBIG. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -171,7 +171,10 @@ static void test_close_closes_what_was_left_open(const char *type, const char *p
 }
 
 /* Writes far past the end: a zero-length one changes nothing, as
- * pwrite(2) does. */
+ * pwrite(2) does, and one past the largest file the kernel allows (past
+ * RLIMIT_FSIZE here, set low around it, as past ext4's 16 TiB) fails with
+ * EFBIG and leaves the size as it was; at 2^62, so a driver that sizes
+ * anything by the offset before asking the kernel shows it. */
 static void test_writes_far_past_the_end(const char *type, const char *path)
 {
     static char a[4096] __attribute__((aligned(4096)));
@@ -183,6 +186,14 @@ static void test_writes_far_past_the_end(const char *type, const char *path)
         CHECK(xd_write(dev, f, a, 0, 1ull << 30) == 0);
         CHECK_MSG(xd_file_size(dev, f) == size, "%s: a 0-byte write at 1 GiB made the size %lld",
                   type, (long long)xd_file_size(dev, f));
+        struct rlimit was, low = {.rlim_cur = 1 << 30};
+        getrlimit(RLIMIT_FSIZE, &was);
+        low.rlim_max = was.rlim_max;
+        CHECK(!setrlimit(RLIMIT_FSIZE, &low));
+        ssize_t n = xd_write(dev, f, a, sizeof(a), 1ull << 62);
+        CHECK(!setrlimit(RLIMIT_FSIZE, &was));
+        CHECK_MSG(n == -EFBIG, "%s: a write at 2^62: %zd", type, n);
+        CHECK(xd_file_size(dev, f) == size);
         xd_file_close(dev, f);
         xd_unlink(dev, path, err, sizeof(err));
     }
