@@ -75,7 +75,7 @@
   /* [local] aio and files */ \
   X(local, use_aio,           BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Allow asynchronous I/O; false requires async=sync") \
   X(local, max_events,        INT,  "128",   1, 65536, NULL, 0, XD_ANY, "Minimum size of the libaio/io_uring queue; the engine raises it to fio's iodepth") \
-  X(local, max_open_files,    INT,  "1024",  1, 1048576, NULL, 0, XD_ANY, "Upper bound on file descriptors the fd cache keeps open; the least recently used is closed past it and reopened by name when next used (ESTALE once the name holds another file or none)") \
+  X(local, max_open_files,    INT,  "1024",  1, 1048576, NULL, 0, XD_ANY, "Upper bound on file descriptors the fd cache keeps open; the least recently used is closed past it, or when an open finds the process out of descriptors, and reopened by name when next used (ESTALE once the name holds another file or none)") \
   X(local, auto_create_dirs,  BOOL, "true",  0, 0, NULL, 0, XD_ANY, "Create missing parent directories of data files") \
   X(local, preallocate_files, BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Reserve file space up front (fallocate, or ftruncate when use_fallocate=false)") \
   X(local, default_file_size, SIZE, "0",     0, 16 * XD_TIB, NULL, 0, XD_ANY, "Size given to a new file on create when the caller names none (0: none)") \

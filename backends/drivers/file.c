@@ -3,7 +3,9 @@
  *
  * Open descriptors are cached up to max_open_files; past that the least
  * recently used idle file is closed and transparently reopened when next
- * used, so a job over thousands of files never runs out of descriptors.
+ * used, so a job over thousands of files never runs out of descriptors;
+ * an open that finds the process out of them (RLIMIT_NOFILE below the
+ * bound) closes the older half of the idle ones and tries again.
  * The reopen is by name, so it must find the same file there (device,
  * inode and, where the file system keeps one, birth time): one removed or
  * replaced meanwhile fails with -ESTALE, rather than read or write
@@ -171,13 +173,12 @@ static void lru_push(struct file_driver *d, struct file_state *fs)
         d->oldest = fs;
 }
 
-/* Close the least recently used idle descriptors until under the bound.
- * Files with requests in flight keep theirs, so the bound can be exceeded
- * briefly rather than fail an I/O. */
-static void fd_cache_trim(struct file_driver *d, unsigned room)
+/* Close the least recently used idle descriptors until at most target
+ * are open (or none idle is left). */
+static void fd_cache_close_to(struct file_driver *d, unsigned target)
 {
     struct file_state *fs = d->oldest;
-    while (fs && d->open_fds + room > (unsigned)d->cfg->max_open_files) {
+    while (fs && d->open_fds > target) {
         struct file_state *newer = fs->newer;
         if (fs->fd >= 0 && !fs->in_flight) {
             close(fs->fd);
@@ -188,6 +189,29 @@ static void fd_cache_trim(struct file_driver *d, unsigned room)
         }
         fs = newer;
     }
+}
+
+/* Close the least recently used idle descriptors until under the bound.
+ * Files with requests in flight keep theirs, so the bound can be exceeded
+ * briefly rather than fail an I/O. */
+static void fd_cache_trim(struct file_driver *d, unsigned room)
+{
+    unsigned most = (unsigned)d->cfg->max_open_files;
+    fd_cache_close_to(d, most > room ? most - room : 0);
+}
+
+/* An open failed with EMFILE or ENFILE: the process is out of descriptors
+ * before this driver reached max_open_files (RLIMIT_NOFILE is 1024 on
+ * most systems, as is max_open_files by default, and other devices and
+ * the program hold some). Give back the older half of the idle ones, so
+ * the open can be tried again; true when any went. */
+static bool fd_cache_shed(struct file_driver *d, int rc)
+{
+    unsigned before = d->open_fds;
+    if (rc != -EMFILE && rc != -ENFILE)
+        return false;
+    fd_cache_close_to(d, before / 2);
+    return d->open_fds < before;
 }
 
 static int fd_cache_get(struct file_driver *d, struct file_state *fs)
@@ -201,6 +225,8 @@ static int fd_cache_get(struct file_driver *d, struct file_state *fs)
     }
     fd_cache_trim(d, 1);
     int fd = open(fs->path, fs->reopen_flags);
+    if (fd < 0 && fd_cache_shed(d, -errno))
+        fd = open(fs->path, fs->reopen_flags);
     struct file_ident now;
     if (fd < 0)
         return errno == ENOENT ? -ESTALE : -errno;
@@ -257,6 +283,14 @@ static bool file_queues_memory_writes(struct file_driver *d, long f_type, dev_t 
     return !d->pages_large;
 }
 
+static int file_open_data(struct file_driver *d, struct file_state *fs, unsigned flags,
+                          int oflags)
+{
+    mode_t mode = (mode_t)d->cfg->file_permissions;
+    return (flags & XD_OPEN_OWN_FILE) ? xd_open_own_data(fs->path, oflags, mode, &fs->made)
+                                      : xd_open_data_made(fs->path, oflags, mode, true, &fs->made);
+}
+
 static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned flags,
                         uint64_t size, char *err, size_t errlen)
 {
@@ -270,9 +304,9 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
         return rc;
     }
     fd_cache_trim(d, 1);
-    int fd = (flags & XD_OPEN_OWN_FILE)
-                 ? xd_open_own_data(path, oflags, (mode_t)cfg->file_permissions, &fs->made)
-                 : xd_open_data_made(path, oflags, (mode_t)cfg->file_permissions, true, &fs->made);
+    int fd = file_open_data(d, fs, flags, oflags);
+    if (fd < 0 && fd_cache_shed(d, fd))
+        fd = file_open_data(d, fs, flags, oflags);
     if (fd < 0) {
         rc = fd;
         if ((flags & XD_OPEN_OWN_FILE) && (rc == -ELOOP || rc == -EPERM))

@@ -5,7 +5,8 @@
  * close is closed by xd_close as xd_file_close would close it: its data
  * stays and its descriptors are not leaked; a descriptor the fd cache
  * closed is never reopened as another file made since at the name; a
- * 0-byte write grows nothing, one past the largest file fails EFBIG. */
+ * 0-byte write grows nothing, one past the largest file fails EFBIG; more
+ * files than the process may have descriptors open and work. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -246,6 +247,46 @@ out:
     xd_config_free(cfg);
 }
 
+/* RLIMIT_NOFILE far below max_open_files (1024, the default of both on
+ * most systems, and the program holds some): opening more files than the
+ * process may have descriptors works, the fd cache giving back idle ones,
+ * and every file reads back what was written to it. */
+static void test_more_files_than_descriptors(const char *type, const char *dir_path)
+{
+    enum { FILES = 150 };
+    struct rlimit was, low;
+    struct xd_dev *dev = open_dev(type);
+    struct xd_file *f[FILES] = {0};
+    char name[FILES][4200];
+    static char buf[4096] __attribute__((aligned(4096)));
+    if (!dev || getrlimit(RLIMIT_NOFILE, &was)) {
+        xd_close(dev);
+        return;
+    }
+    low = was;
+    low.rlim_cur = 64;
+    CHECK(!setrlimit(RLIMIT_NOFILE, &low));
+    int opened = 0;
+    for (int i = 0; i < FILES; i++) {
+        snprintf(name[i], sizeof(name[i]), "%s/many-%d", dir_path, i);
+        int rc = xd_file_open(dev, name[i], XD_OPEN_CREATE, 8192, &f[i], err, sizeof(err));
+        CHECK_MSG(!rc, "%s: file %d of %d with 64 descriptors: %s", type, i, FILES, err);
+        if (rc)
+            break;
+        memset(buf, 'a' + i % 26, sizeof(buf));
+        CHECK(xd_write(dev, f[i], buf, sizeof(buf), 4096) == sizeof(buf));
+        opened++;
+    }
+    for (int i = 0; i < opened; i++) {
+        CHECK(xd_read(dev, f[i], buf, sizeof(buf), 4096) == sizeof(buf) &&
+              buf[0] == 'a' + i % 26);
+        xd_file_close(dev, f[i]);
+        xd_unlink(dev, name[i], err, sizeof(err));
+    }
+    xd_close(dev);
+    setrlimit(RLIMIT_NOFILE, &was);
+}
+
 int main(void)
 {
     static const char *types[] = {"regular", "mmap", "sparse", "compressed", "hybrid"};
@@ -264,6 +305,8 @@ int main(void)
             test_fd_cache_finds_another_file(types[i], path); /* the file driver's */
         CHECK_MSG(!exists(path), "%s: %s left behind", types[i], path);
     }
+    test_more_files_than_descriptors("regular", dir);
+    test_more_files_than_descriptors("sparse", dir);
     CHECK_MSG(!rmdir(hot), "%s: not empty at the end", hot);
     CHECK_MSG(!rmdir(dir), "%s: not empty at the end", dir);
     return check_failures ? 1 : 0;
