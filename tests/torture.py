@@ -26,6 +26,7 @@ destroyed), TORTURE_KEEP=1 (keep the scratch directories).
 
 tests/e2e/test_torture.py runs a short seed-fixed slice of this in `make test`.
 """
+import contextlib
 import json
 import os
 import random
@@ -98,6 +99,137 @@ class Case:
                 "hot_cache_size": r.choice(["256k", "512k", "1m"]),
             }
         self.reload_to = r.choice(RELOAD_KEYS[self.type][1])
+        # Drawn after every dimension above, so a seed keeps the case it had
+        # before these were added and gains only what it draws here.
+        self.pattern = "0x5a17c0de"  # verify=pattern's
+        self.trim = None       # trimwrite, randtrimwrite; "backlog" adds verify trims
+        self.write_back = False
+        self.nrfiles = 1
+        self.opts = {}         # further fio options, in the order drawn
+        self.draw_wide(r)
+
+    def draw_wide(self, r):
+        """Options fio users write beside the job's shape, each drawn
+        with a modest probability (a case stays around a second): trims,
+        verify variants, random-offset generators, files, loops, offsets,
+        buffer contents, syncs, batching and fio's setup switches."""
+        o = self.opts
+        rand = self.rw.startswith("rand")
+        mixed = "rw" in self.rw
+        fixed_bs = self.bs in ("4k", "16k", "64k")
+        bounded = not self.time_based and not self.reload  # ends by bytes, not time
+        own_files = not self.shared_file and self.type != "block"
+        # fio's oracle trims only a block device, in whole sectors, each job
+        # in a region of its own; and fio 3.33's randtrimwrite writes
+        # nothing (or elsewhere) in a job that starts past offset 0 of its
+        # file, whatever the engine
+        trims = self.bs != "unaligned" and (self.rw == "write" or
+                                            (own_files and self.numjobs == 1))
+        if self.rw in ("write", "randwrite") and trims and r.random() < 0.15:
+            # trim, then write the same block; backlog also trims a share
+            # of the written blocks and checks they read back as zeros
+            self.trim = "trimwrite" if self.rw == "write" else "randtrimwrite"
+            if r.random() < 0.5:
+                o.update(trim_percentage=r.choice([10, 30, 60]),
+                         trim_backlog=r.choice([4, 16]),
+                         trim_verify_zero=r.choice([1, 1, 0]))
+            self.rw = self.trim
+        if self.read_cache and r.random() < 0.3:
+            self.write_back = True
+        if r.random() < 0.12:
+            o["verify_backlog"] = r.choice([4, 16, 64])
+            if r.random() < 0.5:
+                o["verify_backlog_batch"] = r.choice([2, 8])
+        if r.random() < 0.08:
+            o["verify_async"] = r.choice([1, 2])
+        if r.random() < 0.06 and self.verify != "pattern" and self.bs != "unaligned":
+            o["verify_interval"] = 512
+        # where reads and writes mix, fio cannot verify a job whose random
+        # offsets may repeat a block (its own engines fail them too)
+        if rand and not mixed and not self.trim:
+            if r.random() < 0.08 and fixed_bs:
+                o["norandommap"] = 1
+            if r.random() < 0.12:
+                o["random_distribution"] = r.choice(["zipf:1.2", "pareto:0.9", "normal:30",
+                                                     "zoned:50/10:50/90"])
+            if r.random() < 0.08:
+                o["random_generator"] = r.choice(["lfsr", "tausworthe64"])
+        # fio cannot verify a sequential rw mix over many files, a job whose
+        # files zipf picks, nor one that goes over them again (reload's loops)
+        if own_files and bounded and self.rw != "rw" and not self.trim and r.random() < 0.12:
+            # fewer open at once than the job's files: descriptors churn
+            self.nrfiles = r.choice([2, 3, 5])
+            o["nrfiles"] = self.nrfiles
+            o["openfiles"] = r.randint(1, self.nrfiles - 1)
+            o["file_service_type"] = r.choice(["random", "roundrobin", "sequential",
+                                               "roundrobin:3"])
+        if bounded and r.random() < 0.08:
+            o["loops"] = 2
+            if own_files and r.random() < 0.5:
+                o["unlink_each_loop"] = 1
+        elif bounded and r.random() < 0.06:
+            o["io_size"] = f"{2 * self.size_kib}k"
+        if own_files and self.trim != "randtrimwrite" and r.random() < 0.06:
+            o["offset"] = "64k"
+            if self.numjobs > 1 and r.random() < 0.5:
+                o["offset_increment"] = "32k"
+        # a skip stretches the job past its size=: on a shared file into
+        # the next job's region, and a second loop writes blocks again
+        if own_files and bounded and not self.trim and not (rand and mixed) and \
+                r.random() < 0.08:
+            self.rw += ":8k" if not rand else ":4"
+        if r.random() < 0.15:
+            o.update(r.choice([{"zero_buffers": 1}, {"refill_buffers": 1},
+                               {"scramble_buffers": 0},
+                               {"buffer_compress_percentage": 50},
+                               {"buffer_compress_percentage": 90,
+                                "buffer_compress_chunk": 4096},
+                               {"buffer_compress_percentage": 100}]))
+        if self.verify == "pattern" and r.random() < 0.2:
+            self.pattern = r.choice(["0x00", "0xff"])
+        if r.random() < 0.06:
+            o["end_fsync"] = 1
+        if r.random() < 0.06:
+            o["fsync_on_close"] = 1
+        if not self.fsync and r.random() < 0.06:
+            o["fdatasync"] = r.choice([4, 16])
+        hot_write_back = self.hybrid.get("tier_write_back") == "1"
+        if not self.write_back and not hot_write_back and r.random() < 0.05:
+            o["sync"] = 1  # refused with write-back, which completes writes early
+        if r.random() < 0.05:
+            o["create_serialize"] = 0
+        if r.random() < 0.05:
+            o["pre_read"] = 1
+        if r.random() < 0.05:
+            o["invalidate"] = 0
+        if mixed and r.random() < 0.3:
+            o["rwmixread"] = r.choice([10, 30, 70, 90])
+        if self.iodepth > 1 and r.random() < 0.1:
+            o["iodepth_batch_submit"] = r.choice([2, self.iodepth])
+            o["iodepth_batch_complete_min"] = r.choice([1, 2])
+            if r.random() < 0.5:
+                o["iodepth_low"] = max(1, self.iodepth // 2)
+        if self.iodepth > 1 and r.random() < 0.04:
+            o["serialize_overlap"] = 1
+        if self.bs != "unaligned" and self.type != "direct" and r.random() < 0.06:
+            o["direct"] = 1
+        if own_files and r.random() < 0.04:
+            o["unlink"] = 1
+        if own_files and r.random() < 0.04:
+            o["fallocate"] = r.choice(["none", "truncate", "posix"])
+
+    @property
+    def every_write_verified(self):
+        """Whether fio reads back every byte the job wrote (a write-only
+        job that ends by bytes): not where a block may be written twice and
+        only its last write is checked, nor where trims drop blocks from
+        the check (trim_verify_zero=0), nor over many files with sizes
+        that vary (fio checks only some of them, whatever the engine)."""
+        o = self.opts
+        return (self.rw in ("write", "randwrite", "trimwrite", "randtrimwrite")
+                and not self.time_based and not self.reload and self.nrfiles == 1
+                and o.get("trim_verify_zero") != 0
+                and not {"io_size", "norandommap", "random_distribution"} & set(o))
 
     def describe(self):
         bits = [f"type={self.type}", f"async={self.mode}", f"rw={self.rw}", f"bs={self.bs}",
@@ -109,11 +241,15 @@ class Case:
         if self.fsync:
             bits.append(f"fsync={self.fsync}")
         if self.read_cache:
-            bits.append("read_cache")
+            bits.append("write_back_cache" if self.write_back else "read_cache")
         if self.reload:
             bits.append(f"reload {RELOAD_KEYS[self.type][0]}={self.reload_to}")
         bits += [f"{k}={v}" for k, v in self.hybrid.items()]
+        if self.verify == "pattern" and self.pattern != "0x5a17c0de":
+            bits.append(f"verify_pattern={self.pattern}")
+        bits += [f"{k}={v}" for k, v in self.opts.items()]
         return " ".join(bits)
+
 
 
 def block_options(case):
@@ -137,6 +273,10 @@ def job_args(case, engine, work, shm, block_dev):
         xd.update(case.hybrid)
     if case.read_cache:
         xd.update(enable_read_cache="1", cache_size="4m")
+    if case.write_back:
+        xd["enable_write_cache"] = "1"
+    if case.trim and case.type == "block":
+        xd["enable_trim"] = "1"
     args = ["--name=t", f"--ioengine=external:{engine}"]
     if case.reload:
         ini = work / "xd.ini"
@@ -151,7 +291,8 @@ def job_args(case, engine, work, shm, block_dev):
              f"--verify={case.verify}", "--verify_fatal=1", "--do_verify=1",
              f"--size={size}", "--group_reporting=0"]
     if case.verify == "pattern":
-        args.append("--verify_pattern=0x5a17c0de")
+        args.append(f"--verify_pattern={case.pattern}")
+    args += [f"--{k}={v}" for k, v in case.opts.items()]
     if case.thread:
         args.append("--thread=1")
     if case.fsync:
@@ -226,6 +367,11 @@ def run_case(case, engine, base, shm_base, block_dev=None):
             if unverifiable:
                 return True, (f"not judged: fio's own {oracle} engine fails to verify the same "
                               f"job too ({unverifiable[-1]})"), time.monotonic() - t0
+            if not set(problems) - set(oracle_problems):
+                # e.g. "a job wrote nothing": a randrw job with
+                # file_service_type=sequential only reads, whatever the engine
+                return True, (f"not judged: fio's own {oracle} engine runs the job the same "
+                              f"way ({'; '.join(sorted(set(problems)))})"), time.monotonic() - t0
             problems.append(f"fio's own {oracle} engine " + (
                 f"fails it differently ({oracle_problems[0]})" if oracle_problems else "passes it"))
         secs = time.monotonic() - t0
@@ -239,24 +385,56 @@ def run_case(case, engine, base, shm_base, block_dev=None):
             shutil.rmtree(shm, ignore_errors=True)
 
 
-def oracle_args(case, args, work, direct):
+def oracle_args(case, args, work, direct, loop=None):
     """The case's job through fio's own engine for its type and mode, on
-    files of its own: xdevice's options (and so any reload) dropped."""
+    files of its own: xdevice's options (and so any reload) dropped. fio's
+    engines trim only block devices (BLKDISCARD), so a job with trims runs
+    on the loop device given, each job in a region of its own as the block
+    type's jobs run."""
     engine = "mmap" if case.type == "mmap" else ORACLE_ENGINE[case.mode]
     data, own = str(work / "data"), str(work / "oracle")
     out = [a.replace(data, own) for a in args if not a.startswith(("--ioengine=", "--xd_"))]
+    if loop:
+        out = [a for a in out if not a.startswith(("--directory=", "--filename="))]
+        out.append(f"--filename={loop}")
+        if case.numjobs > 1 and not any(a.startswith("--offset_increment=") for a in out):
+            out.append(f"--offset_increment={case.size_kib}k")
     return out + [f"--ioengine={engine}"] + (["--direct=1"] if direct else []), engine
+
+
+LOOP_IMAGE_SIZE = 64 << 20  # every job's region of a trim case, with room
+
+
+@contextlib.contextmanager
+def loop_device(work):
+    """A loop device over a fresh sparse image (reads as zeros, discards
+    punch holes), detached after; None where none can be attached."""
+    img = work / "oracle-loop.img"
+    with open(img, "wb") as f:
+        f.truncate(LOOP_IMAGE_SIZE)
+    p = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    dev = p.stdout.strip() if p.returncode == 0 else None
+    try:
+        yield dev
+    finally:
+        if dev:
+            subprocess.run(["losetup", "-d", dev], capture_output=True)
+        img.unlink(missing_ok=True)
 
 
 def run_oracle_once(case, args, work, direct):
     (work / "oracle").mkdir(exist_ok=True)
-    ref, engine = oracle_args(case, args, work, direct)
-    out = work / "oracle.json"
-    p = subprocess.run([FIO, f"--output={out}", "--output-format=json", *ref], cwd=str(work),
-                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    with (loop_device(work) if case.trim else contextlib.nullcontext(None)) as loop:
+        if case.trim and not loop:
+            return "none", ["no loop device for the oracle of a job with trims "
+                            "(fio's engines trim only block devices): needs root and losetup"]
+        ref, engine = oracle_args(case, args, work, direct, loop)
+        out = work / "oracle.json"
+        p = subprocess.run([FIO, f"--output={out}", "--output-format=json", *ref], cwd=str(work),
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
     data, rest = fio_json(out.read_text(errors="replace") if out.exists() else "")
-    return engine + (" direct=1" if direct else ""), judge(case, p.returncode, data,
-                                                           p.stdout + p.stderr + rest)
+    return engine + (" direct=1" if direct else "") + (" on a loop device" if loop else ""), \
+        judge(case, p.returncode, data, p.stdout + p.stderr + rest)
 
 
 def run_oracle(case, args, work):
@@ -330,7 +508,7 @@ def judge(case, rc, data, text):
         if w == 0:
             problems.append("a job wrote nothing")
         # a write-only job reads only to verify: every byte written is read back
-        if case.rw in ("write", "randwrite") and not case.time_based and not case.reload and r != w:
+        if case.every_write_verified and r != w:
             problems.append(f"verified {r} bytes of {w} written")
     errs = [ln.strip() for ln in text.splitlines()
             if "verify" in ln.lower() and ("bad" in ln or "fail" in ln.lower())]

@@ -33,6 +33,7 @@ def unverifiable_case():
     case.mode, case.rw, case.bs, case.iodepth, case.numjobs = "libaio", "randrw", "unaligned", 8, 1
     case.time_based, case.reload, case.read_cache, case.fsync = True, False, False, 0
     case.shared_file, case.verify, case.size_kib = False, "sha256", 1024
+    case.trim, case.write_back, case.nrfiles, case.opts = None, False, 1, {}
     return case
 
 
@@ -57,3 +58,17 @@ def test_case_fio_cannot_verify_is_not_judged(engine, shm_dir, tmp_path):
     assert any("verif" in p or "error 84" in p for p in problems), problems
     ok, msg, _ = torture.run_case(case, engine, str(tmp_path), str(shm_dir))
     assert ok and (not msg or msg.startswith("not judged: fio's own libaio engine")), msg
+
+
+def test_trim_oracle_runs_on_a_loop_device(tmp_path):
+    """fio's engines trim only block devices: the oracle of a job with
+    trims is fio's engine on a loop device, each job in a region of its
+    own."""
+    case = unverifiable_case()
+    case.rw = case.trim = "trimwrite"
+    case.bs, case.time_based, case.numjobs = "4k", False, 2
+    work = tmp_path / "w"
+    args = torture.job_args(case, "/x/xdevice.so", work, str(tmp_path / "shm"), None)
+    ref, _ = torture.oracle_args(case, args, work, direct=False, loop="/dev/loop9")
+    assert "--filename=/dev/loop9" in ref and "--offset_increment=1024k" in ref, ref
+    assert not [a for a in ref if a.startswith("--directory=")], ref
