@@ -70,8 +70,10 @@ ORACLE_ENGINE = {"sync": "psync", "libaio": "libaio", "io_uring": "io_uring"}
 # A case's second run over the files its first left, and what it adds.
 # corrupt: bytes of the files flipped first; every block must then read
 # back right or fail (EIO), never as wrong data (no oracle: that is the bar).
+# readback: a read job, --readonly, that checks each block it reads by its
+# verify header (the write-then-read workflow of fio's own docs).
 AGAIN = {"verify_only": ["--verify_only=1"], "append": ["--file_append=1"],
-         "corrupt": ["--verify_only=1"]}
+         "corrupt": ["--verify_only=1"], "readback": ["--rw=read", "--readonly"]}
 
 
 class Case:
@@ -135,7 +137,7 @@ class Case:
         # over a reload's loops fio leaks trim entries and writes no JSON,
         # whatever the engine
         trims = self.bs != "unaligned" and not self.reload and (
-            self.rw == "write" or (own_files and self.numjobs == 1))
+            self.rw == "write" or self.numjobs == 1)
         if self.rw in ("write", "randwrite") and trims and r.random() < 0.15:
             # trim, then write the same block; backlog also trims a share
             # of the written blocks and checks they read back as zeros
@@ -245,8 +247,11 @@ class Case:
         # write more after their end and verify that
         if self.every_write_verified and not self.trim and \
                 not {"unlink", "unlink_each_loop"} & set(o) and r.random() < 0.25:
+            # a read job checks blocks of its own sizes: of those written only
+            # when every block is one size
             self.again = "append" if own_files and r.random() < 0.4 and \
-                not {"offset", "loops"} & set(o) else "verify_only"
+                not {"offset", "loops"} & set(o) else \
+                r.choice(["verify_only", "readback"]) if fixed_bs else "verify_only"
         self.draw_xd(r)
 
     def draw_xd(self, r):
@@ -341,7 +346,7 @@ class Case:
             bits.append(f"mirrors={self.mirrors}")
         if self.again:
             bits.append("then corrupt, verify_only=1" if self.again == "corrupt"
-                        else f"then {AGAIN[self.again][0][2:]}")
+                        else "then " + " ".join(a[2:] for a in AGAIN[self.again]))
         return " ".join(bits)
 
 
@@ -574,12 +579,12 @@ def run_fio(cmd, work, out):
     return rc, data, text + rest
 
 
-def judge_run(case, cmd, work, out):
+def judge_run(case, cmd, work, out, reads_only=False):
     """(fio's JSON, problems, output) of one run, judged."""
     rc, data, text = run_fio(cmd, work, out)
     if rc is None:
         return data, [f"fio did not finish in {RUN_TIMEOUT}s"], text
-    return data, judge(case, rc, data, text), text
+    return data, judge(case, rc, data, text, reads_only), text
 
 
 def run_again(case, cmd, work, out):
@@ -588,7 +593,7 @@ def run_again(case, cmd, work, out):
         rc, data, text = run_fio(cmd, work, out)
         problems = judge_corrupt(rc, data, text)
     else:
-        data, problems, text = judge_run(case, cmd, work, out)
+        data, problems, text = judge_run(case, cmd, work, out, case.again == "readback")
     return (data, [f"{case.again} run: {q}" for q in problems]), text
 
 
@@ -730,7 +735,9 @@ def judge_reload(case, text, changed_at, recs):
             f"{ended - changed_at:.0f} ms after the rewrite"]
 
 
-def judge(case, rc, data, text):
+def judge(case, rc, data, text, reads_only=False):
+    """What went wrong in one fio run of the case (reads_only: its
+    readback run, which writes nothing and checks what it reads)."""
     problems = []
     if rc < 0:
         return [f"fio killed by signal {-rc}"]
@@ -745,6 +752,10 @@ def judge(case, rc, data, text):
         if j["error"]:
             problems.append(f"job {j['jobname']}.{j.get('job_options', {}).get('numjobs', '')} error {j['error']}")
         w, r = j["write"]["io_bytes"], j["read"]["io_bytes"]
+        if reads_only:
+            if r == 0:
+                problems.append("a job read nothing")
+            continue
         if w == 0:
             problems.append("a job wrote nothing")
         # a write-only job reads only to verify: every byte written is read back
