@@ -22,7 +22,9 @@ TORTURE_CASES (default 60), TORTURE_TYPES (a comma list to draw types
 from; a case is its seed and this list, and the replay line names both), XD_ENGINE (default build/xdevice.so),
 TORTURE_DIR (a disk directory for data, default /var/tmp),
 TORTURE_BLOCK_DEVICE (adds the block type on that device: its data is
-destroyed), TORTURE_KEEP=1 (keep the scratch directories).
+destroyed), TORTURE_KEEP=1 (keep the scratch directories), TORTURE_COMPARE=1
+(each case that ends by bytes must also move the bytes fio's own engine
+moves, job by job; twice the time).
 
 tests/e2e/test_torture.py runs a short seed-fixed slice of this in `make test`.
 """
@@ -111,11 +113,11 @@ class Case:
         # Drawn after every dimension above, so a seed keeps the case it had
         # before these were added and gains only what it draws here.
         self.pattern = "0x5a17c0de"  # verify=pattern's
-        self.trim = None       # trimwrite, randtrimwrite; "backlog" adds verify trims
+        self.trim = None       # "trimwrite" or "randtrimwrite": the rw it replaced
         self.write_back = False
         self.nrfiles = 1
         self.opts = {}         # further fio options, in the order drawn
-        self.again = None      # a second run: "verify_only", "append" or "corrupt" (AGAIN)
+        self.again = None      # a second run over the files, one of AGAIN
         self.xd_extra = {}     # xdevice keys beyond the type's defaults
         self.mirrors = 0       # extra copies (enable_redundancy), each in a directory
         self.draw_wide(r)
@@ -296,6 +298,9 @@ class Case:
         if checked and not self.again and self.every_write_verified and not self.trim and \
                 not {"unlink", "unlink_each_loop"} & set(self.opts) and r.random() < 0.5:
             self.again = "corrupt"
+        # drawn last, so the draws above stay what they were
+        if not self.time_based and not self.reload and r.random() < 0.04:
+            self.opts["number_ios"] = r.choice([50, 200])  # ends by a count of requests
 
     @property
     def every_write_verified(self):
@@ -348,7 +353,6 @@ class Case:
             bits.append("then corrupt, verify_only=1" if self.again == "corrupt"
                         else "then " + " ".join(a[2:] for a in AGAIN[self.again]))
         return " ".join(bits)
-
 
 
 def block_options(case):
