@@ -22,10 +22,13 @@ TORTURE_CASES (default 60), TORTURE_TYPES (a comma list to draw types
 from; a case is its seed and this list, and the replay line names both), XD_ENGINE (default build/xdevice.so),
 TORTURE_DIR (a disk directory for data, default /var/tmp),
 TORTURE_BLOCK_DEVICE (adds the block type on that device: its data is
-destroyed), TORTURE_KEEP=1 (keep the scratch directories).
+destroyed), TORTURE_KEEP=1 (keep the scratch directories), TORTURE_COMPARE=1
+(each case that ends by bytes must also move the bytes fio's own engine
+moves, job by job; twice the time).
 
 tests/e2e/test_torture.py runs a short seed-fixed slice of this in `make test`.
 """
+import contextlib
 import json
 import os
 import random
@@ -66,6 +69,15 @@ RUN_TIMEOUT = 120
 ORACLE_ENGINE = {"sync": "psync", "libaio": "libaio", "io_uring": "io_uring"}
 
 
+# A case's second run over the files its first left, and what it adds.
+# corrupt: bytes of the files flipped first; every block must then read
+# back right or fail (EIO), never as wrong data (no oracle: that is the bar).
+# readback: a read job, --readonly, that checks each block it reads by its
+# verify header (the write-then-read workflow of fio's own docs).
+AGAIN = {"verify_only": ["--verify_only=1"], "append": ["--file_append=1"],
+         "corrupt": ["--verify_only=1"], "readback": ["--rw=read", "--readonly"]}
+
+
 class Case:
     """One random job, built from its seed alone."""
 
@@ -98,6 +110,227 @@ class Case:
                 "hot_cache_size": r.choice(["256k", "512k", "1m"]),
             }
         self.reload_to = r.choice(RELOAD_KEYS[self.type][1])
+        # Drawn after every dimension above, so a seed keeps the case it had
+        # before these were added and gains only what it draws here.
+        self.pattern = "0x5a17c0de"  # verify=pattern's
+        self.trim = None       # "trimwrite" or "randtrimwrite": the rw it replaced
+        self.write_back = False
+        self.nrfiles = 1
+        self.opts = {}         # further fio options, in the order drawn
+        self.again = None      # a second run over the files, one of AGAIN
+        self.xd_extra = {}     # xdevice keys beyond the type's defaults
+        self.mirrors = 0       # extra copies (enable_redundancy), each in a directory
+        self.draw_wide(r)
+
+    def draw_wide(self, r):
+        """Options fio users write beside the job's shape, each drawn
+        with a modest probability (a case stays around a second): trims,
+        verify variants, random-offset generators, files, loops, offsets,
+        buffer contents, syncs, batching and fio's setup switches."""
+        o = self.opts
+        rand = self.rw.startswith("rand")
+        mixed = "rw" in self.rw
+        fixed_bs = self.bs in ("4k", "16k", "64k")
+        bounded = not self.time_based and not self.reload  # ends by bytes, not time
+        own_files = not self.shared_file and self.type != "block"
+        # fio's oracle trims only a block device, in whole sectors, each job
+        # in a region of its own; fio 3.33's randtrimwrite writes nothing
+        # (or elsewhere) in a job that starts past offset 0 of its file, and
+        # over a reload's loops fio leaks trim entries and writes no JSON,
+        # whatever the engine
+        trims = self.bs != "unaligned" and not self.reload and (
+            self.rw == "write" or self.numjobs == 1)
+        if self.rw in ("write", "randwrite") and trims and r.random() < 0.15:
+            # trim, then write the same block; backlog also trims a share
+            # of the written blocks and checks they read back as zeros
+            self.trim = "trimwrite" if self.rw == "write" else "randtrimwrite"
+            if r.random() < 0.5:
+                o.update(trim_percentage=r.choice([10, 30, 60]),
+                         trim_backlog=r.choice([4, 16]),
+                         trim_verify_zero=r.choice([1, 1, 0]))
+            self.rw = self.trim
+        if self.read_cache and r.random() < 0.3:
+            self.write_back = True
+        if r.random() < 0.12:
+            o["verify_backlog"] = r.choice([4, 16, 64])
+            if r.random() < 0.5:
+                o["verify_backlog_batch"] = r.choice([2, 8])
+        if r.random() < 0.08:
+            o["verify_async"] = r.choice([1, 2])
+        if r.random() < 0.06 and self.verify != "pattern" and self.bs != "unaligned":
+            o["verify_interval"] = 512
+        # where reads and writes mix, fio cannot verify a job whose random
+        # offsets may repeat a block (its own engines fail them too)
+        if rand and not mixed and not self.trim:
+            if r.random() < 0.08 and fixed_bs:
+                o["norandommap"] = 1
+            if r.random() < 0.12:
+                o["random_distribution"] = r.choice(["zipf:1.2", "pareto:0.9", "normal:30",
+                                                     "zoned:50/10:50/90"])
+            if r.random() < 0.08:
+                o["random_generator"] = r.choice(["lfsr", "tausworthe64"])
+        # fio cannot verify a sequential rw mix over many files, a job whose
+        # files zipf picks, nor one that goes over them again (reload's
+        # loops); with verify_backlog and fewer open than files it never ends
+        if own_files and bounded and self.rw != "rw" and not self.trim and \
+                "verify_backlog" not in o and r.random() < 0.12:
+            # fewer open at once than the job's files: descriptors churn
+            self.nrfiles = r.choice([2, 3, 5])
+            o["nrfiles"] = self.nrfiles
+            o["openfiles"] = r.randint(1, self.nrfiles - 1)
+            o["file_service_type"] = r.choice(["random", "roundrobin", "sequential",
+                                               "roundrobin:3"])
+        if own_files and bounded and not self.trim and r.random() < 0.06:
+            # files of sizes drawn in a range (the engine sizes containers
+            # from fio's own draws); size= is then the bytes to move
+            o["filesize"] = r.choice(["64k-256k", "100k-300k"])
+        if bounded and not self.trim and r.random() < 0.08:
+            o["loops"] = 2
+            # reads of the file fio removed and made anew empty fail under
+            # psync ("full resid") and come short under libaio
+            if own_files and not mixed and r.random() < 0.5:
+                o["unlink_each_loop"] = 1
+        elif bounded and r.random() < 0.06:
+            o["io_size"] = f"{2 * self.size_kib}k"
+        if own_files and self.trim != "randtrimwrite" and r.random() < 0.06:
+            o["offset"] = "64k"
+            if self.numjobs > 1 and r.random() < 0.5:
+                o["offset_increment"] = "32k"
+        # a skip stretches the job past its size=: on a shared file into
+        # the next job's region, and a second loop writes blocks again. (A
+        # random job's ":N", N requests per random offset, overlaps blocks
+        # written before: fio's own engines fail most such jobs.)
+        if own_files and bounded and not self.trim and not rand and r.random() < 0.08:
+            self.rw += ":8k"
+        if r.random() < 0.15:
+            o.update(r.choice([{"zero_buffers": 1}, {"refill_buffers": 1},
+                               {"scramble_buffers": 0},
+                               {"buffer_compress_percentage": 50},
+                               {"buffer_compress_percentage": 90,
+                                "buffer_compress_chunk": 4096},
+                               {"buffer_compress_percentage": 100},
+                               {"dedupe_percentage": 50}]))
+        if self.verify == "pattern" and r.random() < 0.2:
+            self.pattern = r.choice(["0x00", "0xff"])
+        if r.random() < 0.06:
+            o["end_fsync"] = 1
+        if r.random() < 0.06:
+            o["fsync_on_close"] = 1
+        if not self.fsync and r.random() < 0.06:
+            o["fdatasync"] = r.choice([4, 16])
+        hot_write_back = self.hybrid.get("tier_write_back") == "1"
+        if not self.write_back and not hot_write_back and r.random() < 0.05:
+            o["sync"] = 1  # refused with write-back, which completes writes early
+        if r.random() < 0.05:
+            o["create_serialize"] = 0
+        if r.random() < 0.05:
+            o["pre_read"] = 1
+        if r.random() < 0.05:
+            o["invalidate"] = 0
+        if mixed and r.random() < 0.3:
+            o["rwmixread"] = r.choice([10, 30, 70, 90])
+        if self.iodepth > 1 and r.random() < 0.1:
+            o["iodepth_batch_submit"] = r.choice([2, self.iodepth])
+            o["iodepth_batch_complete_min"] = r.choice([1, 2])
+            if r.random() < 0.5:
+                o["iodepth_low"] = max(1, self.iodepth // 2)
+        if self.iodepth > 1 and r.random() < 0.04:
+            o["serialize_overlap"] = 1
+        if r.random() < 0.04:
+            o.update(thinktime="50", thinktime_blocks=r.choice([1, self.iodepth]))
+        if self.bs != "unaligned" and self.type != "direct" and r.random() < 0.06:
+            o["direct"] = 1
+        if own_files and r.random() < 0.04:
+            o["unlink"] = 1
+        if own_files and r.random() < 0.04:
+            o["fallocate"] = r.choice(["none", "truncate", "posix"])
+        # a second fio run over the files the first left: verify them again
+        # (a fresh process reopens containers, maps, tmpfs copies), or
+        # write more after their end and verify that
+        if self.every_write_verified and not self.trim and \
+                not {"unlink", "unlink_each_loop"} & set(o) and r.random() < 0.25:
+            # a read job checks blocks of its own sizes: of those written only
+            # when every block is one size
+            self.again = "append" if own_files and r.random() < 0.4 and \
+                not {"offset", "loops"} & set(o) else \
+                r.choice(["verify_only", "readback"]) if fixed_bs else "verify_only"
+        self.draw_xd(r)
+
+    def draw_xd(self, r):
+        """xdevice's own settings that change the data path under the same
+        fio job: the sparse layer on other types, codecs and chunk sizes,
+        mmap windows, a small fd cache, checksums, mirrors, the cache's
+        block size and policy, tmpfs backups, hybrid tiers and passes."""
+        x, t = self.xd_extra, self.type
+        if t in ("regular", "direct", "tmpfs") and r.random() < 0.1:
+            x.update(enable_sparse="1", hole_detection_size=r.choice(["4k", "64k"]))
+        if t == "compressed" and r.random() < 0.4:
+            # brotli takes 100-200 ms a chunk at its default level: small files only
+            # and snappy has no levels for a reload to change
+            codecs = ["lz4", "zstd", "gzip"] + ([] if self.reload else ["snappy"]) + \
+                (["brotli"] if self.size_kib <= 512 else [])
+            x.update(compression_type=r.choice(codecs),
+                     compress_chunk_size=r.choice(["4k", "16k", "64k", "256k"]))
+            if r.random() < 0.3:
+                x["compress_cache_size"] = "0"
+        if t == "mmap" and r.random() < 0.2:
+            x["mmap_size"] = r.choice(["64k", "256k"])  # windows mapped and dropped often
+        if t in ("regular", "direct", "sparse", "mmap", "tmpfs") and r.random() < 0.08:
+            x["max_open_files"] = r.choice(["1", "2"])
+        if t not in ("compressed", "block") and r.random() < 0.08:
+            x.update(enable_checksums="1", checksum_block_size=r.choice(["512", "4k", "64k"]))
+        if t in ("regular", "mmap", "direct", "sparse") and r.random() < 0.06:
+            self.mirrors = r.choice([1, 2])  # copies beside the caller's
+        if self.read_cache and r.random() < 0.3:
+            x.update(cache_block_size=r.choice(["4k", "16k", "64k"]),
+                     cache_policy=r.choice(["s3fifo", "lru"]))
+        if t == "tmpfs" and r.random() < 0.15:
+            x.update(backup_to_disk="1", backup_interval_sec="1")
+        if t == "hybrid":
+            if r.random() < 0.15:
+                self.hybrid["cold_storage_type"] = r.choice(["mmap", "direct"])
+            if r.random() < 0.2:
+                x["migration_interval_requests"] = r.choice(["8", "32"])
+        # types whose every block is checked, with their data in the files fio
+        # names (the compressed type's chunks; the checksum layer's blocks;
+        # the hybrid type's cold tier, its map and its checksums' sidecar,
+        # where a hot copy may also serve a block right)
+        checked = t == "compressed" or (x.get("enable_checksums") and t in (
+            "regular", "direct", "sparse", "mmap", "hybrid")) or (
+            t == "hybrid" and self.hybrid["cold_storage_type"] == "compressed")
+        if checked and not self.again and self.every_write_verified and not self.trim and \
+                not {"unlink", "unlink_each_loop"} & set(self.opts) and r.random() < 0.5:
+            self.again = "corrupt"
+        # drawn last, so the draws above stay what they were
+        if not self.time_based and not self.reload and r.random() < 0.04:
+            self.opts["number_ios"] = r.choice([50, 200])  # ends by a count of requests
+
+    @property
+    def every_write_verified(self):
+        """Whether fio reads back every byte the job wrote (a write-only
+        job that ends by bytes): not where a block may be written twice and
+        only its last write is checked, nor where trims drop blocks from
+        the check (trim_verify_zero=0), nor over many files with sizes
+        that vary (fio checks only some of them, whatever the engine)."""
+        o = self.opts
+        return (self.rw in ("write", "randwrite", "trimwrite", "randtrimwrite")
+                and not self.time_based and not self.reload and self.nrfiles == 1
+                and o.get("trim_verify_zero") != 0
+                and not {"io_size", "norandommap", "random_distribution", "filesize"} & set(o))
+
+    @property
+    def bytes_comparable(self):
+        """Whether fio's own engine moves the same bytes run after run: a
+        job that ends by bytes, and neither norandommap nor a
+        random_distribution, under which a block may be written again and
+        how many blocks fio verifies depends on which writes overlap in
+        flight, nor a read/write mix with verify_backlog, whose verify reads
+        come between the mix's as requests complete (a rw job's writes
+        differ between two runs of fio's own libaio engine, and between
+        psync and io_uring)."""
+        mixed_backlog = "rw" in self.rw and "verify_backlog" in self.opts
+        return not self.time_based and not self.reload and self.again != "corrupt" and \
+            not mixed_backlog and not {"norandommap", "random_distribution"} & set(self.opts)
 
     def describe(self):
         bits = [f"type={self.type}", f"async={self.mode}", f"rw={self.rw}", f"bs={self.bs}",
@@ -109,10 +342,19 @@ class Case:
         if self.fsync:
             bits.append(f"fsync={self.fsync}")
         if self.read_cache:
-            bits.append("read_cache")
+            bits.append("write_back_cache" if self.write_back else "read_cache")
         if self.reload:
             bits.append(f"reload {RELOAD_KEYS[self.type][0]}={self.reload_to}")
         bits += [f"{k}={v}" for k, v in self.hybrid.items()]
+        if self.verify == "pattern" and self.pattern != "0x5a17c0de":
+            bits.append(f"verify_pattern={self.pattern}")
+        bits += [f"{k}={v}" for k, v in self.opts.items()]
+        bits += [f"{k}={v}" for k, v in self.xd_extra.items()]
+        if self.mirrors:
+            bits.append(f"mirrors={self.mirrors}")
+        if self.again:
+            bits.append("then corrupt, verify_only=1" if self.again == "corrupt"
+                        else "then " + " ".join(a[2:] for a in AGAIN[self.again]))
         return " ".join(bits)
 
 
@@ -137,6 +379,17 @@ def job_args(case, engine, work, shm, block_dev):
         xd.update(case.hybrid)
     if case.read_cache:
         xd.update(enable_read_cache="1", cache_size="4m")
+    if case.write_back:
+        xd["enable_write_cache"] = "1"
+    if case.trim and case.type == "block":
+        xd["enable_trim"] = "1"
+    xd.update(case.xd_extra)
+    if case.mirrors:
+        dirs = [work / f"mirror{k}" for k in range(case.mirrors)]
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+        xd.update(enable_redundancy="1", redundancy_factor=str(case.mirrors + 1),
+                  mirror_directories=",".join(map(str, dirs)))
     args = ["--name=t", f"--ioengine=external:{engine}"]
     if case.reload:
         ini = work / "xd.ini"
@@ -151,7 +404,8 @@ def job_args(case, engine, work, shm, block_dev):
              f"--verify={case.verify}", "--verify_fatal=1", "--do_verify=1",
              f"--size={size}", "--group_reporting=0"]
     if case.verify == "pattern":
-        args.append("--verify_pattern=0x5a17c0de")
+        args.append(f"--verify_pattern={case.pattern}")
+    args += [f"--{k}={v}" for k, v in case.opts.items()]
     if case.thread:
         args.append("--thread=1")
     if case.fsync:
@@ -220,14 +474,39 @@ def run_case(case, engine, base, shm_base, block_dev=None):
         problems += judge(case, proc.returncode, data, text)
         if changed_at is not None:
             problems += judge_reload(case, text, changed_at, records(work / "periodic.jsonl"))
+        docs = [data]
+        if case.again and not problems:
+            if case.again == "corrupt":
+                flipped = corrupt(case, work / "data")
+            cmd = [FIO, f"--output={out}", "--output-format=json", *args, *AGAIN[case.again]]
+            again, text = run_again(case, cmd, work, out)
+            docs.append(again[0])
+            problems += again[1]
+            if case.again == "corrupt" and problems:  # no oracle: wrong data is never right
+                tail = "\n".join("    " + ln for ln in text.strip().splitlines()[-15:])
+                return False, ("; ".join(problems) + f"\n    flipped: {flipped}"
+                               f"\n    command: {' '.join(cmd)}\n{tail}"), time.monotonic() - t0
+        ran = None  # fio's own engine's (name, problems), once it has run the job
+        if not problems and COMPARE and case.bytes_comparable:
+            seen = {}
+            ran = run_oracle(case, args, work, seen, bytes_engine(case))
+            if not ran[1]:
+                problems += compare_bytes(docs, seen["data"], ran[0])
         if problems:
-            oracle, oracle_problems = run_oracle(case, args, work)
+            oracle, oracle_problems = ran or run_oracle(case, args, work)
             unverifiable = [p for p in oracle_problems if "verif" in p or "error 84" in p]
             if unverifiable:
                 return True, (f"not judged: fio's own {oracle} engine fails to verify the same "
                               f"job too ({unverifiable[-1]})"), time.monotonic() - t0
-            problems.append(f"fio's own {oracle} engine " + (
-                f"fails it differently ({oracle_problems[0]})" if oracle_problems else "passes it"))
+            if not set(problems) - set(oracle_problems):
+                # e.g. "a job wrote nothing": a randrw job with
+                # file_service_type=sequential only reads, whatever the engine
+                return True, (f"not judged: fio's own {oracle} engine runs the job the same "
+                              f"way ({'; '.join(sorted(set(problems)))})"), time.monotonic() - t0
+            if not ran:
+                problems.append(f"fio's own {oracle} engine " + (
+                    f"fails it differently ({oracle_problems[0]})" if oracle_problems
+                    else "passes it"))
         secs = time.monotonic() - t0
         if problems:
             tail = "\n".join("    " + ln for ln in text.strip().splitlines()[-15:])
@@ -239,38 +518,193 @@ def run_case(case, engine, base, shm_base, block_dev=None):
             shutil.rmtree(shm, ignore_errors=True)
 
 
-def oracle_args(case, args, work, direct):
+def oracle_args(case, args, work, direct, loop=None, engine=None):
     """The case's job through fio's own engine for its type and mode, on
-    files of its own: xdevice's options (and so any reload) dropped."""
-    engine = "mmap" if case.type == "mmap" else ORACLE_ENGINE[case.mode]
+    files of its own: xdevice's options (and so any reload) dropped. fio's
+    engines trim only block devices (BLKDISCARD), so a job with trims runs
+    on the loop device given, each job in a region of its own as the block
+    type's jobs run."""
+    engine = engine or ("mmap" if case.type == "mmap" else ORACLE_ENGINE[case.mode])
     data, own = str(work / "data"), str(work / "oracle")
     out = [a.replace(data, own) for a in args if not a.startswith(("--ioengine=", "--xd_"))]
+    if loop:
+        out = [a for a in out if not a.startswith(("--directory=", "--filename="))]
+        out.append(f"--filename={loop}")
+        if case.numjobs > 1 and not any(a.startswith("--offset_increment=") for a in out):
+            out.append(f"--offset_increment={case.size_kib}k")
     return out + [f"--ioengine={engine}"] + (["--direct=1"] if direct else []), engine
 
 
-def run_oracle_once(case, args, work, direct):
-    (work / "oracle").mkdir(exist_ok=True)
-    ref, engine = oracle_args(case, args, work, direct)
-    out = work / "oracle.json"
-    p = subprocess.run([FIO, f"--output={out}", "--output-format=json", *ref], cwd=str(work),
-                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+LOOP_IMAGE_SIZE = 64 << 20  # every job's region of a trim case, with room
+
+
+@contextlib.contextmanager
+def loop_device(work):
+    """A loop device over a fresh sparse image (reads as zeros, discards
+    punch holes), detached after; None where none can be attached."""
+    img = work / "oracle-loop.img"
+    with open(img, "wb") as f:
+        f.truncate(LOOP_IMAGE_SIZE)
+    p = subprocess.run(["losetup", "-f", "--show", str(img)], capture_output=True, text=True)
+    dev = p.stdout.strip() if p.returncode == 0 else None
+    try:
+        yield dev
+    finally:
+        if dev:
+            subprocess.run(["losetup", "-d", dev], capture_output=True)
+        img.unlink(missing_ok=True)
+
+
+# TORTURE_COMPARE=1: every case that ends by bytes also runs through fio's
+# own engine, and each job must move the bytes that engine moves (the
+# conformance suite's check), read, write and trim apart.
+COMPARE = os.environ.get("TORTURE_COMPARE") == "1"
+
+
+def compare_bytes(docs, refs, oracle):
+    """Where a job's io_bytes differ from the same job on fio's engine
+    (docs, refs: fio's JSON of each run of the case)."""
+    def by_job(doc):
+        return [tuple(j[d]["io_bytes"] for d in ("read", "write", "trim")) for j in doc["jobs"]]
+    return [f"{'run' if n == 0 else 'second run'}: job {k} moved read/write/trim {m} bytes, "
+            f"fio's own {oracle} engine {t}"
+            for n, (mine, theirs) in enumerate(zip(docs, refs))
+            for k, (m, t) in enumerate(zip(by_job(mine), by_job(theirs))) if m != t]
+
+
+def run_fio(cmd, work, out):
+    """(exit status, fio's JSON, its output) of one fio run to its end or
+    RUN_TIMEOUT; a run that does not end is killed and says so."""
+    out.unlink(missing_ok=True)
+    try:
+        p = subprocess.run(cmd, cwd=str(work), capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT)
+        rc, text = p.returncode, p.stdout + p.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, text = None, f"{e.stdout or ''}{e.stderr or ''}"
     data, rest = fio_json(out.read_text(errors="replace") if out.exists() else "")
-    return engine + (" direct=1" if direct else ""), judge(case, p.returncode, data,
-                                                           p.stdout + p.stderr + rest)
+    return rc, data, text + rest
 
 
-def run_oracle(case, args, work):
-    """(engine, problems) of fio's own engine on the case's job. For the
+def judge_run(case, cmd, work, out, reads_only=False):
+    """(fio's JSON, problems, output) of one run, judged."""
+    rc, data, text = run_fio(cmd, work, out)
+    if rc is None:
+        return data, [f"fio did not finish in {RUN_TIMEOUT}s"], text
+    return data, judge(case, rc, data, text, reads_only), text
+
+
+def run_again(case, cmd, work, out):
+    """The case's second run (AGAIN): ((fio's JSON, problems), its output)."""
+    if case.again == "corrupt":
+        rc, data, text = run_fio(cmd, work, out)
+        problems = judge_corrupt(rc, data, text)
+    else:
+        data, problems, text = judge_run(case, cmd, work, out, case.again == "readback")
+    return (data, [f"{case.again} run: {q}" for q in problems]), text
+
+
+CORRUPT_BYTES = 4  # bytes flipped in each file
+
+
+def corrupt(case, data_dir):
+    """Flip CORRUPT_BYTES bytes of every file under data_dir (a sidecar
+    too), each at an offset drawn from the case's seed inside the data the
+    file holds (SEEK_DATA: not in a hole, which a container leaves in most
+    of its length). Returns what was flipped, for the failure message."""
+    r = random.Random(case.seed * 7919)
+    flipped = []
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            extents, off, end = [], 0, os.fstat(fd).st_size
+            while off < end:
+                try:
+                    start = os.lseek(fd, off, os.SEEK_DATA)
+                except OSError:
+                    break  # no data past off
+                off = os.lseek(fd, start, os.SEEK_HOLE)
+                extents.append((start, off))
+            picked = set()  # a byte flipped twice would be itself again
+            while extents and len(picked) < min(CORRUPT_BYTES, sum(b - a for a, b in extents)):
+                start, stop = r.choice(extents)
+                picked.add(r.randrange(start, stop))
+            for at in sorted(picked):
+                byte = os.pread(fd, 1, at)
+                os.pwrite(fd, bytes([byte[0] ^ 0x5A]), at)
+                flipped.append(f"{path.name}@{at}")
+        finally:
+            os.close(fd)
+    return " ".join(flipped)
+
+
+def judge_corrupt(rc, data, text):
+    """A verify pass over flipped bytes may fail, with an I/O error (the
+    block's check) or a refused open, but must never see wrong data, nor
+    crash."""
+    if rc is None:
+        return [f"fio did not finish in {RUN_TIMEOUT}s"]
+    if rc < 0:
+        return [f"fio killed by signal {-rc}"]
+    wrong = [ln.strip() for ln in text.splitlines()
+             if "verify" in ln.lower() and ("bad" in ln or "fail" in ln.lower())]
+    if wrong:
+        return [f"a corrupted block read as wrong data: {wrong[0]}"]
+    if data is None:
+        return ["no JSON from fio"]
+    # EIO: a block that fails its check; EINVAL: a container whose header
+    # or a map entry fails its check, refused at open (README, compressed)
+    errors = {j["error"] for j in data.get("jobs", [])} - {0, 5, 22}
+    return [f"job error {e} where a corrupted block must fail with EIO (5), or its "
+            f"container's open with EINVAL (22)" for e in sorted(errors)]
+
+
+def bytes_engine(case):
+    """fio's engine whose byte counts xdevice's must equal: psync where
+    xdevice drives the job as a sync engine (iodepth=1; the tmpfs type,
+    whose files it serves inline, README "Async modes"), since fio counts some passes' bytes
+    only for queued requests (an io_size > size rw verify at iodepth=1
+    reads 917504 bytes under psync, 1048576 under fio's libaio)."""
+    # io_uring queues writes of 64 KiB and more to a tmpfs without large pages
+    long_writes = case.mode == "io_uring" and case.bs in ("64k", "bsrange", "bssplit")
+    if case.type != "mmap" and (case.iodepth == 1 or case.type == "tmpfs" and not long_writes):
+        return "psync"
+    return None  # the oracle's own: the mode's engine
+
+
+def run_oracle_once(case, args, work, direct, seen=None, engine=None):
+    (work / "oracle").mkdir(exist_ok=True)
+    with (loop_device(work) if case.trim else contextlib.nullcontext(None)) as loop:
+        if case.trim and not loop:
+            return "none", ["no loop device for the oracle of a job with trims "
+                            "(fio's engines trim only block devices): needs root and losetup"]
+        ref, engine = oracle_args(case, args, work, direct, loop, engine)
+        out = work / "oracle.json"
+        cmd = [FIO, f"--output={out}", "--output-format=json", *ref]
+        data, problems, _ = judge_run(case, cmd, work, out)
+        docs = [data]
+        if case.again and case.again != "corrupt" and not problems:
+            (again, problems), _ = run_again(case, cmd + AGAIN[case.again], work, out)
+            docs.append(again)
+    if seen is not None:
+        seen["data"] = docs
+    return engine + (" direct=1" if direct else "") + (" on a loop device" if loop else ""), \
+        problems
+
+
+def run_oracle(case, args, work, seen=None, engine=None):
+    """(engine, problems) of fio's own engine (engine: another than the
+    mode's) on the case's job. For the
     direct type that is direct=1, unless fio cannot run the job so at all
     (unaligned sizes: EINVAL), which the direct type serves through aligned
     bounce buffers: then the same engine buffered, whose ordering of the
     job's requests is the one the direct type keeps."""
-    engine, problems = run_oracle_once(case, args, work, case.type == "direct")
+    name, problems = run_oracle_once(case, args, work, case.type == "direct", seen, engine)
     if case.type == "direct" and problems and \
             not any("verif" in p or "error 84" in p for p in problems):
         shutil.rmtree(work / "oracle", ignore_errors=True)
-        engine, problems = run_oracle_once(case, args, work, False)
-    return engine, problems
+        name, problems = run_oracle_once(case, args, work, False, seen, engine)
+    return name, problems
 
 
 def reload_midway(case, proc, work):
@@ -312,7 +746,9 @@ def judge_reload(case, text, changed_at, recs):
             f"{ended - changed_at:.0f} ms after the rewrite"]
 
 
-def judge(case, rc, data, text):
+def judge(case, rc, data, text, reads_only=False):
+    """What went wrong in one fio run of the case (reads_only: its
+    readback run, which writes nothing and checks what it reads)."""
     problems = []
     if rc < 0:
         return [f"fio killed by signal {-rc}"]
@@ -327,10 +763,14 @@ def judge(case, rc, data, text):
         if j["error"]:
             problems.append(f"job {j['jobname']}.{j.get('job_options', {}).get('numjobs', '')} error {j['error']}")
         w, r = j["write"]["io_bytes"], j["read"]["io_bytes"]
+        if reads_only:
+            if r == 0:
+                problems.append("a job read nothing")
+            continue
         if w == 0:
             problems.append("a job wrote nothing")
         # a write-only job reads only to verify: every byte written is read back
-        if case.rw in ("write", "randwrite") and not case.time_based and not case.reload and r != w:
+        if case.every_write_verified and r != w:
             problems.append(f"verified {r} bytes of {w} written")
     errs = [ln.strip() for ln in text.splitlines()
             if "verify" in ln.lower() and ("bad" in ln or "fail" in ln.lower())]
@@ -345,7 +785,7 @@ def same_value(case):
     defaults = {"read_ahead_kb": "128", "slow_operation_threshold_ms": "100",
                 "backup_interval_sec": "60", "compression_level": "1",
                 "hot_access_threshold": case.hybrid.get("hot_access_threshold", "3")}
-    return defaults[key] == case.reload_to
+    return case.xd_extra.get(key, defaults[key]) == case.reload_to
 
 
 def replay(case, types):

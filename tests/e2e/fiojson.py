@@ -12,7 +12,9 @@ def split_output(raw: str):
     """(the JSON document or None, the text around it)."""
     if not raw.strip():
         return None, ""
-    m = re.search(r"^\{", raw, re.M)
+    # at a line's start; or glued to a line fio's job processes wrote to the
+    # same file as the document began (io_u errors: one without its newline)
+    m = re.search(r"^\{", raw, re.M) or re.search(r'\{(?=\s*"fio version")', raw)
     if not m:
         return None, raw
     try:

@@ -33,6 +33,7 @@ def unverifiable_case():
     case.mode, case.rw, case.bs, case.iodepth, case.numjobs = "libaio", "randrw", "unaligned", 8, 1
     case.time_based, case.reload, case.read_cache, case.fsync = True, False, False, 0
     case.shared_file, case.verify, case.size_kib = False, "sha256", 1024
+    case.trim, case.write_back, case.nrfiles, case.opts = None, False, 1, {}
     return case
 
 
@@ -57,3 +58,47 @@ def test_case_fio_cannot_verify_is_not_judged(engine, shm_dir, tmp_path):
     assert any("verif" in p or "error 84" in p for p in problems), problems
     ok, msg, _ = torture.run_case(case, engine, str(tmp_path), str(shm_dir))
     assert ok and (not msg or msg.startswith("not judged: fio's own libaio engine")), msg
+
+
+def test_trim_oracle_runs_on_a_loop_device(tmp_path):
+    """fio's engines trim only block devices: the oracle of a job with
+    trims is fio's engine on a loop device, each job in a region of its
+    own."""
+    case = unverifiable_case()
+    case.rw = case.trim = "trimwrite"
+    case.bs, case.time_based, case.numjobs = "4k", False, 2
+    work = tmp_path / "w"
+    args = torture.job_args(case, "/x/xdevice.so", work, str(tmp_path / "shm"), None)
+    ref, _ = torture.oracle_args(case, args, work, direct=False, loop="/dev/loop9")
+    assert "--filename=/dev/loop9" in ref and "--offset_increment=1024k" in ref, ref
+    assert not [a for a in ref if a.startswith("--directory=")], ref
+
+
+def test_json_glued_to_an_error_line():
+    """fio's job processes write io_u errors to the output file too; the
+    document may begin on the same line as one of them (a corrupt run)."""
+    from fiojson import split_output
+    raw = ("fio: io_u error on file f: Input/output error: read offset=0, buflen=4096\n"
+           "fio: io_u error on file f: Input/out"
+           '{\n  "fio version" : "fio-3.33",\n  "jobs" : []\n}\n')
+    doc, rest = split_output(raw)
+    assert doc == {"fio version": "fio-3.33", "jobs": []}, rest
+    assert rest.startswith("fio: io_u error"), rest
+
+
+def test_corrupt_flips_bytes_inside_the_data(tmp_path):
+    """The corrupt run's flips land in the data a file holds, not in its
+    holes (a container is mostly holes), and each changes its byte."""
+    case = unverifiable_case()
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "f"
+    with open(path, "wb") as f:
+        f.truncate(1 << 20)
+        f.seek(512 << 10)
+        f.write(b"\x11" * 4096)
+    flipped = torture.corrupt(case, data).split()
+    assert len(flipped) == torture.CORRUPT_BYTES, flipped
+    body = path.read_bytes()
+    for at in (int(x.split("@")[1]) for x in flipped):
+        assert 512 << 10 <= at < (512 << 10) + 4096 and body[at] != 0x11, at

@@ -327,6 +327,19 @@ def recovery_run(kind, stype):
     return (kind, f"recovery layers {stype} randrw verify", build, None, None)
 
 
+def trim_run(kind, stype, mode):
+    """Trims in an async job complete within queue (as fio's own async
+    engines trim), while the job's other requests stay in flight and
+    complete into its ready list: randtrimwrite with trim_backlog's
+    verify trims, read back as zeros."""
+    def build(engine, d):
+        xd = dict(type_opts(CTX, stype, d), **{"async": mode})
+        return job_args(engine, "t", xd, directory=d, rw="randtrimwrite", bs="4k", size="1m",
+                        iodepth=8, verify="crc32c", continue_on_error="verify",
+                        trim_percentage=30, trim_backlog=8, **procs(kind))
+    return (kind, f"{stype} {mode} randtrimwrite with verify trims", build, None, None)
+
+
 def held_writes_run(kind):
     """The fault layer's volatile cache: every 16th write held until the
     next fsync, read back meanwhile. One pass (fio closes its files between
@@ -408,6 +421,7 @@ def all_runs(kinds):
         runs += [cache_run(kind, wb) for wb in (False, True)]
         runs += [recovery_run(kind, t) for t in ("regular", "hybrid")] + [held_writes_run(kind)]
         runs += [file_options_run(kind, t) for t in ("tmpfs", "hybrid")]
+        runs += [trim_run(kind, t, m) for t, m in (("regular", QUEUED), ("compressed", "libaio"))]
         runs += [matrix_run(kind, t, m) for t in TYPES for m in MODES]
     if "asan" in kinds:  # fio's default, one process per job: fork-time paths
         runs += [matrix_run("asan", t, m, processes=True)
