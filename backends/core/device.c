@@ -381,6 +381,8 @@ int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char
     if (!bottom)
         return -ENOMEM;
     for (struct xd_layer *l = top; l; l = l->lower)
+        with_path &= !l->ops->unlinks_path;
+    for (struct xd_layer *l = top; l; l = l->lower)
         if (l->ops->unlink) {
             line[0] = 0;
             rc = l->ops->unlink(l, path, bottom, line, sizeof(line));

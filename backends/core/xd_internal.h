@@ -122,6 +122,11 @@ struct xd_ops {
      * -errno with the line in err. */
     int (*unlink)(struct xd_layer *layer, const char *path, const char *bottom, char *err,
                   size_t errlen);
+    /* The unlink hook removes the caller's path itself, under the lock its
+     * file_open holds while it makes the file there: the core leaves the
+     * path alone, since a removal after the hook returned would take the
+     * file an open in another thread has just made (and is stat'ing). */
+    bool unlinks_path;
 };
 
 #define XD_REQ_SYNC (1u << 0) /* complete before submit returns */
@@ -259,15 +264,16 @@ const char *xd_file_path(const struct xd_layer *layer, const struct xd_file *fil
 char *xd_chain_bottom_path(struct xd_layer *top, const char *path);
 /* xd_unlink's work on the chain from top: every layer's own files for
  * path (its unlink hook) and the bottom's file where a layer stands one
- * in; path itself only with with_path (the tier removes its inner devices'
- * files, never the cold file they share; the mirror a copy's, from the
- * layer below it). How many files went, or the first -errno (err says it)
+ * in; path itself only with with_path, and none of the chain's layers
+ * unlinks_path (the tier removes its inner devices' files, never the cold
+ * file they share; the mirror a copy's, from the layer below it). How many files went, or the first -errno (err says it)
  * after trying them all. */
 int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char *err,
                     size_t errlen);
 /* path itself, as unlink(2) would remove it (a link, not what it names):
  * 1, 0 when not there, -EPERM for what is not a file, -errno (line says
- * it). The core's last step of xd_unlink; the tier takes it earlier. */
+ * it). The core's last step of xd_unlink, unless a layer unlinks_path
+ * (the tier, under its names lock). */
 int xd_unlink_caller_path(const char *path, char *line, size_t len);
 /* One removal's outcome (1, 0 or -errno, line its failure) into a running
  * count of files removed; the first failure and its line are kept. */

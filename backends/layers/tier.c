@@ -891,9 +891,12 @@ static int tier_reload_hook(struct xd_layer *layer, const struct xd_config *befo
  * named after the cold file as tier_file_open names it (the real path of
  * cold_directory's copy): named after path, nothing was found with a
  * cold_directory, and the file, its map, its copy in RAM and its shared
- * memory all stayed. A link at the cold file's name is not followed: the
- * core removes it when it is path, as unlink(2) would, and what it names
- * keeps its companions. */
+ * memory all stayed. The caller's path goes last, under the same lock
+ * (unlinks_path): removed by the core after the lock was let go, it took
+ * the file an open in another thread had just made there, whose next
+ * step (stat for the shared state's name) then failed ENOENT. A link at
+ * the cold file's name is not followed: only a link at path is removed,
+ * as unlink(2) would, and what it names keeps its companions. */
 static int tier_unlink_files(struct xd_layer *layer, const char *path, const char *bottom,
                              char *err, size_t errlen)
 {
@@ -903,8 +906,9 @@ static int tier_unlink_files(struct xd_layer *layer, const char *path, const cha
          *tag = NULL, line[XD_ERRLEN];
     struct stat st;
     if (cold && !lstat(cold, &st) && S_ISLNK(st.st_mode)) {
+        int rc = strcmp(cold, path) ? 0 : xd_unlink_caller_path(path, err, errlen);
         free(cold);
-        return 0;
+        return rc;
     }
     const char *key = cold;
     if (cold && (real = realpath(cold, NULL)))
@@ -932,13 +936,14 @@ static int tier_unlink_files(struct xd_layer *layer, const char *path, const cha
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     rc = xd_chain_unlink(t->inner[TIER_C]->top, cold, false, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
-    if (!strcmp(cold, path)) {
-        rc = xd_unlink_caller_path(path, line, sizeof(line));
-    } else { /* a file xdevice made: only ours */
+    if (strcmp(cold, path)) { /* a file xdevice made: only ours */
         rc = xd_unlink_own(cold);
         xd_errf(line, sizeof(line), "%s: cannot remove the cold tier's file: %s", cold,
                 strerror(rc < 0 ? -rc : 0));
+        xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     }
+    /* the caller's path too, here under the names lock (unlinks_path) */
+    rc = xd_unlink_caller_path(path, line, sizeof(line));
     xd_unlink_tally(rc, line, &removed, &failed, err, errlen);
     xd_tier_names_unlock();
     free(cold);
@@ -969,4 +974,5 @@ const struct xd_ops xd_tier_ops = {
     .hold_files = tier_hold_files,
     .identity = tier_identity,
     .unlink = tier_unlink_files,
+    .unlinks_path = true,
 };

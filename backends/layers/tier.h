@@ -90,6 +90,11 @@ struct tier_shared {
     /* the object's name, taken at attach: the cold file may be gone by
      * the last close (fio's unlink=1 removes it first) */
     char shm_name[64];
+    /* the cold file's inode, held (O_PATH) from the name's stat until the
+     * object is removed by that name: once the inode is freed another file
+     * may get its number, and so the name, and its object would be the one
+     * removed (then two processes sharing that file build two states) */
+    int name_pin;
     struct tier_ext *ext; /* shm->ext */
     struct xd_extmap map;
     /* one migration pass at a time: mig_lock in the process, the map's

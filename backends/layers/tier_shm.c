@@ -21,14 +21,24 @@
                         sizeof(struct tier_ext) ^ sizeof(pthread_mutex_t) << 24)
 
 /* Named after the cold file's device and inode: every process opening the
- * file by any path finds the same object. */
-static int tier_shm_name(const char *cold_path, char *name, size_t len)
+ * file by any path finds the same object. pin (when not NULL) holds the
+ * inode the name was taken from until it is closed (tier_shared.name_pin). */
+static int tier_shm_name(const char *cold_path, char *name, size_t len, int *pin)
 {
     struct stat st;
-    if (stat(cold_path, &st))
-        return -errno;
+    int fd = open(cold_path, O_PATH | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st)) {
+        int rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
     snprintf(name, len, "/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino);
+    if (pin)
+        *pin = fd;
+    else
+        close(fd);
     return 0;
 }
 
@@ -126,7 +136,7 @@ static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, si
 int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
 {
     char *name = sh->shm_name;
-    int rc = tier_shm_name(sh->cold_path, name, sizeof(sh->shm_name));
+    int rc = tier_shm_name(sh->cold_path, name, sizeof(sh->shm_name), &sh->name_pin);
     if (!rc)
         rc = xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true);
     if (rc)
@@ -161,14 +171,15 @@ int xd_tier_forget_state(const char *cold_path)
     struct xd_extmap m = {.fd = fd};
     if (!xd_extmap_lock(&m, TIER_LOCK_SETUP, F_WRLCK, true) &&
         !xd_extmap_lock(&m, TIER_LOCK_ATTACHED, F_WRLCK, false) &&
-        !tier_shm_name(cold_path, name, sizeof(name)))
+        !tier_shm_name(cold_path, name, sizeof(name), NULL))
         rc = shm_unlink(name) ? (errno == ENOENT ? 0 : -errno) : 1;
     close(fd); /* drops the locks */
     return rc;
 }
 
 /* The last process to close removes the shared object, by the name it
- * was attached under (the cold file may be gone, or another by now). */
+ * was attached under: the cold file may be gone from its directory by now
+ * (fio's unlink=1), but its inode, pinned, cannot yet be another file's. */
 void xd_tier_detach(struct tier_shared *sh)
 {
     if (sh->map.fd < 0)
@@ -177,6 +188,9 @@ void xd_tier_detach(struct tier_shared *sh)
         if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) && sh->shm_name[0])
             shm_unlink(sh->shm_name);
     }
+    if (sh->name_pin >= 0) /* the name is not used again: the inode may go */
+        close(sh->name_pin);
+    sh->name_pin = -1;
     if (sh->shm)
         munmap(sh->shm, sh->shm_len);
     sh->shm = NULL;

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/magic.h>
 
@@ -100,7 +101,6 @@ static void test_unlink_removes_everything(void)
     struct xd_dev *a = NULL, *b = NULL;
     struct xd_file *fb = NULL;
     static char w[4096], r[4096];
-    unsigned shm_before = entries("/dev/shm", "xdevice-tier-");
     CHECK_MSG(!xd_open(&a, c, 4, err, sizeof(err)) && !xd_open(&b, c, 4, err, sizeof(err)),
               "%s", err);
     CHECK_MSG(!xd_file_open(b, "g", XD_OPEN_CREATE, 1 << 20, &fb, err, sizeof(err)), "%s", err);
@@ -108,6 +108,15 @@ static void test_unlink_removes_everything(void)
     CHECK(fb && xd_write(b, fb, w, sizeof(w), 8192) == sizeof(w));
     CHECK(entries(cold_dir, "g") == 2); /* g and g.xdmap */
     CHECK(entries(hot_dir, "") == 2);   /* the hot copy and its tag */
+    /* the shared state is named after the cold file's device and inode
+     * (tier_shm.c): this file's own, whatever other runs hold in /dev/shm */
+    char cold[4400], shm[128];
+    struct stat st;
+    snprintf(cold, sizeof(cold), "%s/g", cold_dir);
+    CHECK(!stat(cold, &st));
+    snprintf(shm, sizeof(shm), "/dev/shm/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    CHECK_MSG(!access(shm, F_OK), "%s: no shared state while the file is open", shm);
     int rc = xd_unlink(a, "g", err, sizeof(err));
     CHECK_MSG(rc == 0, "xd_unlink: %d %s", rc, err);
     CHECK_MSG(entries(cold_dir, "g") == 0, "%u cold files left", entries(cold_dir, "g"));
@@ -115,7 +124,7 @@ static void test_unlink_removes_everything(void)
     CHECK(fb && xd_read(b, fb, r, sizeof(r), 8192) == sizeof(r) && r[0] == 'C');
     if (fb)
         xd_file_close(b, fb);
-    CHECK_MSG(entries("/dev/shm", "xdevice-tier-") == shm_before, "the shared state was left");
+    CHECK_MSG(access(shm, F_OK) && errno == ENOENT, "%s: the shared state was left", shm);
     CHECK(xd_unlink(a, "g", err, sizeof(err)) == -ENOENT);
     xd_close(a);
     xd_close(b);
@@ -187,6 +196,66 @@ static void test_open_races_unlink(void)
     xd_config_free(r.cfg);
 }
 
+/* The shared state's name is the cold file's device and inode, and the
+ * inode of a file removed while open is freed at its last close, when
+ * another file may get its number at once. A child process opens, removes
+ * and closes one file over and over while this process opens another in
+ * the same directory: the state of the file open here stays at its name
+ * however the inode numbers fall. (The last close removed the object by
+ * the name after the cold file was closed: the object of a file made
+ * meanwhile with the freed inode went, and the next process to open that
+ * file built a second state beside the first process's.) */
+static bool own_state_there(const char *name)
+{
+    char path[4400], shm[128];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", cold_dir, name);
+    if (stat(path, &st))
+        return false;
+    snprintf(shm, sizeof(shm), "/dev/shm/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    return !access(shm, F_OK);
+}
+
+static void open_remove_close(struct xd_dev *d, const char *name, unsigned times, bool check)
+{
+    static char w[4096];
+    for (unsigned i = 0; i < times && !check_failures; i++) {
+        struct xd_file *f = NULL;
+        CHECK_MSG(!xd_file_open(d, name, XD_OPEN_CREATE, 1 << 16, &f, err, sizeof(err)), "%s",
+                  err);
+        if (!f)
+            return;
+        CHECK_MSG(!check || own_state_there(name), "%s, open %u: its shared state is gone", name, i);
+        memset(w, 'a' + i % 26, sizeof(w));
+        CHECK(xd_write(d, f, w, sizeof(w), 0) == sizeof(w));
+        CHECK_MSG(!check || own_state_there(name), "%s, open %u: its shared state went during a write",
+                  name, i);
+        CHECK(!xd_unlink(d, name, err, sizeof(err)));
+        xd_file_close(d, f);
+    }
+}
+
+static void test_last_close_spares_a_new_file(void)
+{
+    struct xd_config *c = config(NULL, base_dir, cold_dir);
+    struct xd_dev *d = NULL;
+    pid_t child = fork(); /* before any device: each process opens its own */
+    CHECK_MSG(!xd_open(&d, c, 4, err, sizeof(err)), "%s", err);
+    if (child == 0) {
+        if (d)
+            open_remove_close(d, "churn", 400, false);
+        _exit(check_failures ? 1 : 0);
+    }
+    if (d)
+        open_remove_close(d, "kept", 400, true);
+    int status = 0;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+          !WEXITSTATUS(status));
+    xd_close(d);
+    xd_config_free(c);
+}
+
 /* A relative base_directory is applied once (the file is base/name), and
  * a relative cold_directory is taken from the working directory, as
  * mirror_directories is: the data, the map and the shared state agree. */
@@ -231,6 +300,7 @@ int main(void)
     test_devices_share_the_cache("write-back");
     test_unlink_removes_everything();
     test_open_races_unlink();
+    test_last_close_spares_a_new_file();
     char rel_cold[300], where[310];
     snprintf(where, sizeof(where), "%s/h", rel_dir);
     test_relative_dirs(rel_dir, "", where);
