@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,11 +110,14 @@ static void test_unlink_removes_everything(void)
     CHECK(entries(cold_dir, "g") == 2); /* g and g.xdmap */
     CHECK(entries(hot_dir, "") == 2);   /* the hot copy and its tag */
     /* the shared state is named after the cold file's device and inode
-     * (tier_shm.c): this file's own, whatever other runs hold in /dev/shm */
+     * (tier_shm.c): this file's own, whatever other runs hold in /dev/shm;
+     * the inode is held here so no other run's file gets its number (and
+     * name) once the file is gone */
     char cold[4400], shm[128];
     struct stat st;
     snprintf(cold, sizeof(cold), "%s/g", cold_dir);
-    CHECK(!stat(cold, &st));
+    int pin = open(cold, O_PATH | O_CLOEXEC);
+    CHECK(pin >= 0 && !fstat(pin, &st));
     snprintf(shm, sizeof(shm), "/dev/shm/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino);
     CHECK_MSG(!access(shm, F_OK), "%s: no shared state while the file is open", shm);
@@ -125,6 +129,8 @@ static void test_unlink_removes_everything(void)
     if (fb)
         xd_file_close(b, fb);
     CHECK_MSG(access(shm, F_OK) && errno == ENOENT, "%s: the shared state was left", shm);
+    if (pin >= 0)
+        close(pin);
     CHECK(xd_unlink(a, "g", err, sizeof(err)) == -ENOENT);
     xd_close(a);
     xd_close(b);
