@@ -164,7 +164,8 @@ XD_API int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *e
  * drains what happened since the last call: XD_WATCH_NONE; XD_WATCH_CHANGED
  * (written and closed, or renamed over: load it again); XD_WATCH_REMOVED
  * (deleted or renamed away: keep the config in force); XD_WATCH_GONE (the
- * directory itself went; the watch is over). fd is pollable (POLLIN) for
+ * directory itself went; the watch is over, and every later poll says
+ * so again). fd is pollable (POLLIN) for
  * callers with an event loop; -1 once the watch is over. */
 #define XD_WATCH_NONE    0
 #define XD_WATCH_CHANGED 1
@@ -328,7 +329,9 @@ XD_API unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path);
  * auto_mount needs root; using /dev/shm/xdevice-UID ...", or that it mounted
  * a tmpfs its last user will unmount); NULL when none. */
 XD_API const char *xd_dev_notice(const struct xd_dev *dev);
-/* After a request failed with a data error (e.g. -EIO for a corrupt chunk):
+/* After a request failed with a data error (e.g. -EIO for a corrupt chunk),
+ * or an xd_file_open that found damage it let pass (a compressed container
+ * whose map has bad entries: those chunks read EIO, the rest is served):
  * the one line saying what is wrong and where, copied into line; 0 when there
  * was one (and it is now cleared), -ENOENT when not. The library prints
  * nothing itself; callers decide where the line goes. */
@@ -350,12 +353,14 @@ XD_API int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 /* Size of what path names, without a device: a regular file's length or a
  * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */
 XD_API int xd_path_size(const char *path, uint64_t *size);
-/* The size a caller of the storage type sees at path: for types with their
- * own format (compressed) the container's logical size, read from its
- * header (0 for an empty file: a container yet to be made); for the tmpfs
- * type without backup_to_disk its tmpfs copy's size (XD_CFG_DATA_ELSEWHERE);
- * for the others xd_path_size. -ENOENT when it does not exist; other
- * -errno with the one line in err (e.g. not a container, truncated). */
+/* The size a caller of the storage type sees at path (relative: against
+ * base_directory, as xd_file_open and xd_path_prepare resolve it): for
+ * types with their own format (compressed) the container's logical size,
+ * read from its header (0 for an empty file: a container yet to be made);
+ * for the tmpfs type without backup_to_disk its tmpfs copy's size
+ * (XD_CFG_DATA_ELSEWHERE); for the others xd_path_size. -ENOENT when it
+ * does not exist; other -errno with the one line in err (e.g. not a
+ * container, truncated). */
 XD_API int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size,
                                 char *err, size_t errlen);
 /* Make path ready to hold size logical bytes: types with their own format

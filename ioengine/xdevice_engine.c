@@ -1120,6 +1120,10 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     FILE_SET_ENG_DATA(f, file);
     f->engine_pos = 1; /* used by the job: fio_xd_unlink_file */
     fio_xd_tell_notice(td, job);
+    /* damage the open found and let pass (a container's bad map entries:
+     * their chunks read EIO), said now rather than at the first such read */
+    if (!xd_dev_take_error(job->dev, err, sizeof(err)))
+        fio_xd_err("xdevice: %s\n", err);
     if (fio_xd_pre_read_open(td, job, f) && (rc = fio_xd_pre_read(td, job, file, f))) {
         fio_xd_err("xdevice: %s: pre_read failed: %s\n", fio_xd_shown(f->file_name), strerror(rc));
         td_verror(td, rc, "pre_read");
@@ -1352,6 +1356,31 @@ static unsigned fio_xd_stats_jobs(const char *path)
     return n;
 }
 
+/* base_directory is for programs linking libxdevice, where relative names
+ * resolve against it; fio has already named the job's files (directory=)
+ * and lays them out at those names, so a relative name would have fio's
+ * layout in one place and the data in another (base_directory/name). A
+ * config shared with such a program works once the job sets directory= to
+ * it (fio's names are then absolute and base_directory never applies). */
+static int fio_xd_check_base_directory(struct thread_data *td, const struct xd_config *cfg)
+{
+    const char *base = xd_config_get(cfg, "base_directory");
+    struct fio_file *f;
+    unsigned i;
+    if (!base || !base[0])
+        return 0;
+    for_each_file(td, f, i)
+        if (f->file_name[0] != '/') {
+            const char *origin = xd_config_origin(cfg, "base_directory");
+            if (td->subjob_number == 0)
+                fio_xd_err("xdevice: base_directory=%s (%s): fio names and lays out the job's files itself, and %s is relative, so fio's file and xdevice's (%s/%s) would differ; allowed: directory=%s in the job (or absolute file names), or an empty base_directory\n",
+                           base, origin ? origin : "xd_base_directory", f->file_name, base,
+                           f->file_name, base);
+            return 1;
+        }
+    return 0;
+}
+
 /* fio runs setup before it lays files out (in the parent, one job after
  * another, unless create_serialize=0), so a config that cannot work stops
  * fio before it writes anything. An engine with a setup hook sizes the
@@ -1391,6 +1420,11 @@ static int fio_xd_setup(struct thread_data *td)
         if (td->subjob_number == 0)
             fio_xd_err("xdevice: metrics_interval_sec=%s (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
                     interval, origin ? origin : "default");
+        xd_config_free(cfg);
+        td_verror(td, EINVAL, "xdevice config");
+        return 1;
+    }
+    if (fio_xd_check_base_directory(td, cfg)) {
         xd_config_free(cfg);
         td_verror(td, EINVAL, "xdevice config");
         return 1;

@@ -652,8 +652,9 @@ def judge_corrupt(rc, data, text):
         return [f"a corrupted block read as wrong data: {wrong[0]}"]
     if data is None:
         return ["no JSON from fio"]
-    # EIO: a block that fails its check; EINVAL: a container whose header
-    # or a map entry fails its check, refused at open (README, compressed)
+    # EIO: a block (or a compressed chunk whose map entry) fails its check;
+    # EINVAL: a container whose header fails its check, refused at open
+    # (README, compressed)
     errors = {j["error"] for j in data.get("jobs", [])} - {0, 5, 22}
     return [f"job error {e} where a corrupted block must fail with EIO (5), or its "
             f"container's open with EINVAL (22)" for e in sorted(errors)]

@@ -60,8 +60,10 @@ int xd_config_watch_poll(struct xd_config_watch *w)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     int state = XD_WATCH_NONE;
-    if (!w || w->fd < 0)
+    if (!w)
         return XD_WATCH_NONE;
+    if (w->fd < 0) /* over: said again, so a caller polling on never mistakes it for quiet */
+        return XD_WATCH_GONE;
     for (;;) {
         ssize_t n = read(w->fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)

@@ -212,16 +212,24 @@ int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len)
     return -ENOENT;
 }
 
-/* Relative names resolve against base_directory when one is set. */
-static char *dev_resolve_path(const struct xd_dev *dev, const char *path)
+/* Relative names resolve against base_directory when one is set: for a
+ * device's files and for the path functions alike (xd_path_prepare made a
+ * container at a relative name in the working directory while the open
+ * looked in base_directory). */
+static char *cfg_resolve_path(const struct xd_config *cfg, const char *path)
 {
-    const char *base = dev->cfg->base_directory;
+    const char *base = cfg->base_directory;
     char *full;
     if (path[0] == '/' || !base[0])
         return strdup(path);
     if (asprintf(&full, "%s/%s", base, path) < 0)
         return NULL;
     return full;
+}
+
+static char *dev_resolve_path(const struct xd_dev *dev, const char *path)
+{
+    return cfg_resolve_path(dev->cfg, path);
 }
 
 unsigned xd_dev_caps_for(const struct xd_dev *dev, const char *path, uint64_t largest_write)
@@ -314,20 +322,28 @@ int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t
                          size_t errlen)
 {
     const struct xd_type *type = xd_type_of(cfg);
+    char *full = cfg_resolve_path(cfg, path);
     err[0] = 0;
-    if (type->path_size)
-        return type->path_size(cfg, path, size, err, errlen);
-    return xd_path_size(path, size);
+    if (!full)
+        return -ENOMEM;
+    int rc = type->path_size ? type->path_size(cfg, full, size, err, errlen)
+                             : xd_path_size(full, size);
+    free(full);
+    return rc;
 }
 
 int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                     uint64_t *logical, char *err, size_t errlen)
 {
     const struct xd_type *type = xd_type_of(cfg);
+    char *full = cfg_resolve_path(cfg, path);
     err[0] = 0;
-    if (type->path_prepare)
-        return type->path_prepare(cfg, path, size, logical, err, errlen);
-    return xd_path_size(path, logical);
+    if (!full)
+        return -ENOMEM;
+    int rc = type->path_prepare ? type->path_prepare(cfg, full, size, logical, err, errlen)
+                                : xd_path_size(full, logical);
+    free(full);
+    return rc;
 }
 
 /* --- removing a file (xd_unlink) ------------------------------------------ */

@@ -254,9 +254,18 @@ int xd_unlink_own(const char *path)
 
 int xd_open_own_at(int dirfd, const char *name, int flags, mode_t mode)
 {
+    return xd_open_own_at_made(dirfd, name, flags, mode, NULL);
+}
+
+int xd_open_own_at_made(int dirfd, const char *name, int flags, mode_t mode, bool *made)
+{
     struct stat st;
+    if (made)
+        *made = false;
     for (int i = 0; i < TEMP_TRIES; i++) {
         int fd = xd_create_at(dirfd, name, flags, mode);
+        if (made)
+            *made = fd >= 0;
         if (fd != -EEXIST)
             return fd;
         fd = openat(dirfd, name, flags | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);

@@ -59,6 +59,9 @@ int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len)
  * directory would aim the writes at another file). -ELOOP for a symlink,
  * -EPERM for a file that is not the caller's. Returns the fd or -errno. */
 int xd_open_own_at(int dirfd, const char *name, int flags, mode_t mode);
+/* The same, telling in *made whether this call made the file, so that an
+ * open failing after it can remove it again (xd_unlink_made). */
+int xd_open_own_at_made(int dirfd, const char *name, int flags, mode_t mode, bool *made);
 /* Remove a file xdevice made for another (a sidecar, a map, a tmpfs copy):
  * only a regular file of the caller's, never what a symlink names. 1 when
  * removed, 0 when there was none, -EPERM for anything else there, -errno. */

@@ -59,6 +59,7 @@ struct tmpfs_file {
     pthread_mutex_t backup_lock;    /* one backup of this file at a time */
     atomic_bool dirty;              /* written since the last backup began */
     atomic_bool removed;            /* xd_unlink removed P and the copy: no more backups */
+    int made_fd;                    /* the copy, while opening, when this open made it; or -1 */
 };
 
 struct tmpfs_layer {
@@ -762,6 +763,28 @@ static int tmpfs_backup(struct tmpfs_layer *t, struct tmpfs_file *tf)
     return rc < 0 ? (int)rc : 0;
 }
 
+/* This open made tf's tmpfs copy (fd): kept until the open is done, so a
+ * failed open removes the copy it made (tmpfs_unmade), as the drivers
+ * remove a file they made: a copy in RAM nobody opens again stays there
+ * until the machine reboots. */
+static void tmpfs_made(struct tmpfs_file *tf, int fd)
+{
+    if (tf->made_fd < 0)
+        tf->made_fd = dup(fd);
+}
+
+/* The open is over: on failure the copy this open made goes (if the name
+ * still names it); either way the descriptor that recalled it is closed. */
+static void tmpfs_open_over(struct tmpfs_file *tf, bool failed)
+{
+    if (tf->made_fd < 0)
+        return;
+    if (failed)
+        xd_unlink_made(tf->data_path, tf->made_fd);
+    close(tf->made_fd);
+    tf->made_fd = -1;
+}
+
 /* backup_to_disk: a tmpfs copy that is missing or empty (a reboot, a new
  * mount) is brought back from P before the driver opens it. The lock on the
  * tmpfs file makes concurrent openers restore once. Returns 0 or -errno. */
@@ -780,7 +803,10 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
     }
     if (!S_ISREG(st.st_mode) || !st.st_size)
         goto out;
-    dst = xd_open_own_at(t->dirfd, tf->data_name, O_RDWR, t->file_mode);
+    bool made;
+    dst = xd_open_own_at_made(t->dirfd, tf->data_name, O_RDWR, t->file_mode, &made);
+    if (made)
+        tmpfs_made(tf, dst);
     if (dst < 0 || TMPFS_RETRY(flock(dst, LOCK_EX)) || fstat(dst, &st)) {
         rc = dst < 0 ? dst : -errno;
         xd_errf(err, errlen, "%s: cannot create its tmpfs copy %s: %s", tf->disk_path,
@@ -966,6 +992,7 @@ static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct 
         return -ENOMEM;
     pthread_mutex_init(&tf->backup_lock, NULL);
     atomic_init(&tf->dirty, true); /* until proven equal to P */
+    tf->made_fd = -1;
     if (!(tf->disk_path = tmpfs_absolute(path)) || !(tf->disk_dir = strdup(tf->disk_path)) ||
         !(tf->data_path = tmpfs_data_path(t->dir, tf->disk_path)))
         goto fail;
@@ -1035,13 +1062,16 @@ static int tmpfs_check_disk_path(const char *path, char *err, size_t errlen)
 /* The tmpfs copy's name is ours: a symlink, or another user's file, planted
  * there is refused rather than handed to the driver (which opens by name).
  * With XD_OPEN_CREATE the copy is made here; without, it must exist. */
-static int tmpfs_claim(const struct tmpfs_layer *t, const struct tmpfs_file *tf, unsigned flags,
+static int tmpfs_claim(const struct tmpfs_layer *t, struct tmpfs_file *tf, unsigned flags,
                        char *err, size_t errlen)
 {
     struct stat st;
     int rc = 0;
     if (flags & XD_OPEN_CREATE) {
-        int fd = xd_open_own_at(t->dirfd, tf->data_name, O_RDONLY, t->file_mode);
+        bool made;
+        int fd = xd_open_own_at_made(t->dirfd, tf->data_name, O_RDONLY, t->file_mode, &made);
+        if (made)
+            tmpfs_made(tf, fd);
         rc = fd < 0 ? fd : close(fd);
     } else if (!fstatat(t->dirfd, tf->data_name, &st, AT_SYMLINK_NOFOLLOW)) {
         rc = S_ISLNK(st.st_mode) ? -ELOOP
@@ -1101,9 +1131,11 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
         xd_layer_file_close(layer->lower, file);
         goto fail;
     }
+    tmpfs_open_over(tf, false);
     return 0;
 fail:
     file->priv[layer->level] = NULL;
+    tmpfs_open_over(tf, true);
     tmpfs_file_free(tf);
     return rc;
 }

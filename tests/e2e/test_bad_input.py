@@ -142,6 +142,17 @@ ROWS = {
     "alias-interval": Row("fio", fio_opts("--xd_stats_interval=1", "--xd_metrics_interval_sec=2",
                                           "--xd_stats={d}/s.json", run=True),
                           ["option xd_stats_interval=1", "option xd_metrics_interval_sec=2", "allowed: one of them"]),
+    # base_directory is for programs; fio names the job's files (a relative one
+    # would be laid out by fio in one place and written by xdevice in another)
+    "fio-base-directory": Row("fio", lambda d, engine: [
+        "--name=bad", f"--ioengine=external:{engine}", f"--xd_base_directory={d}/base",
+        "--filename=data", "--size=1m", "--rw=write"],
+        ["base_directory={d}/base (option xd_base_directory)", "data is relative",
+         "allowed: directory={d}/base in the job"]),
+    "ini-base-directory": Row("fio", with_file("b.ini", "[local]\nbase_directory = /srv/xd\n", lambda d, engine: [
+        "--name=bad", f"--ioengine=external:{engine}", f"--xd_config={d}/b.ini",
+        "--filename=data", "--size=1m", "--rw=write"]),
+        ["base_directory=/srv/xd ({d}/b.ini:2)", "allowed: directory=/srv/xd in the job"]),
     # --- hostile values: escaped, cut, and still refused ---------------------------
     "opt-binary-type": Row("fio", fio_opts("--xd_type=\x01\x02"), ["option xd_type", "\\x01\\x02", ALLOWED_TYPES]),
     "opt-escape-seq": Row("fio", fio_opts("--xd_async=\x1b[2Jsync"), ["option xd_async", "\\x1b[2Jsync", "sync|libaio"]),

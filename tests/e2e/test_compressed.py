@@ -5,6 +5,7 @@ fio's trigger and verify-state workflow, and hostile containers.
 The container format is docs/CONTAINER.md; the offsets used to corrupt it
 below follow it.
 """
+import errno
 import os
 import random
 import struct
@@ -316,12 +317,25 @@ def test_corrupt_header(engine, tmp_path, disk_dir):
 
 
 def test_corrupt_map_entry(engine, tmp_path, disk_dir):
+    """One map entry guards one chunk: the container opens, one line names
+    the chunk, reading it fails with EIO (never wrong data), the other
+    chunks read, and writing the whole chunk again heals it."""
     f = disk_dir / "map"
     make_container(engine, tmp_path, f)
     poke(f, entry_off(5) + 8, b"\xff\xff")  # stored_len of chunk 5
     r = run_fio(read_job(engine, f), tmp_path, expect_ok=False)
     assert r.rc != 0
-    one_line_naming(r.text, f, "chunk 5: corrupt map entry")
+    one_line_naming(r.text, f, "chunk 5 (bytes 327680-393215): corrupt map entry")
+    assert [j["error"] for j in r.data["jobs"]] == [errno.EIO], r.text
+    # the chunks before it read (fio stops at the first error; a read job
+    # over the first five chunks never touches chunk 5)
+    run_fio(fio_job(engine, name="before", xd={"type": "compressed"}, filename=f, rw="read",
+                    bs="64k", size=5 * 64 * 1024), tmp_path)
+    # a whole-chunk write over chunk 5 replaces the entry: the file is whole
+    run_fio(fio_job(engine, name="heal", xd={"type": "compressed"}, filename=f, rw="write",
+                    bs="64k", offset=5 * 64 * 1024, size=64 * 1024), tmp_path)
+    r = run_fio(read_job(engine, f), tmp_path)
+    assert not [ln for ln in xdevice_lines(r.text) if "corrupt" in ln], r.text
 
 
 @pytest.mark.parametrize("where", ["payload", "chunk header"])

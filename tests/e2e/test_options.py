@@ -7,6 +7,7 @@ import errno
 import re
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -219,6 +220,25 @@ def test_ini_and_option_precedence(engine, tmp_path, disk_dir):
     )
     cfg = load_stats(stats)["jobs"][0]["config"]
     assert cfg["async"] == "sync" and cfg["read_ahead_kb"] == 64
+
+
+def test_base_directory_with_directory_option(engine, tmp_path, disk_dir):
+    """A config shared with a program linking libxdevice may set
+    base_directory; a job that names its directory (so fio's file names are
+    absolute) runs, its data where fio put the file, and verifies. Without
+    directory= the job is refused (test_bad_input.py): fio would lay out one
+    file and xdevice write another."""
+    ini = tmp_path / "shared.ini"
+    elsewhere = tmp_path / "base"
+    elsewhere.mkdir()
+    ini.write_text(f"[local]\nbase_directory = {elsewhere}\n")
+    run_fio(
+        fio_job(engine, name="based", xd={"config": ini}, directory=disk_dir, filename="bd",
+                rw="randwrite", bs="4k", size=MiB, verify="crc32c"),
+        tmp_path, cwd=tmp_path,
+    )
+    assert (Path(disk_dir) / "bd").stat().st_size == MiB
+    assert not list(elsewhere.iterdir()), "data went to base_directory, not where fio put the file"
 
 
 def test_options_in_a_job_file(engine, tmp_path, disk_dir):

@@ -364,7 +364,7 @@ static void test_watch(void)
     CHECK(xd_config_watch_poll(w) == XD_WATCH_REMOVED); /* the last word wins */
     CHECK(!unlink(other) && !rmdir(sub));
     CHECK(xd_config_watch_poll(w) == XD_WATCH_GONE);
-    CHECK(xd_config_watch_fd(w) == -1 && xd_config_watch_poll(w) == XD_WATCH_NONE);
+    CHECK(xd_config_watch_fd(w) == -1 && xd_config_watch_poll(w) == XD_WATCH_GONE);
     xd_config_watch_close(w);
     xd_config_free(cfg);
 }

@@ -6,7 +6,9 @@
  * stays and its descriptors are not leaked; a descriptor the fd cache
  * closed is never reopened as another file made since at the name; a
  * 0-byte write grows nothing, one past the largest file fails EFBIG; more
- * files than the process may have descriptors open and work. */
+ * files than the process may have descriptors open and work; the tmpfs
+ * type's failed open leaves no copy in RAM; the path
+ * calls resolve a relative name against base_directory as the open does. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -287,6 +289,88 @@ static void test_more_files_than_descriptors(const char *type, const char *dir_p
     setrlimit(RLIMIT_NOFILE, &was);
 }
 
+static unsigned entries(const char *d)
+{
+    DIR *dir = opendir(d);
+    unsigned n = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)))
+        n += e->d_name[0] != '.';
+    if (dir)
+        closedir(dir);
+    return n;
+}
+
+/* The tmpfs type keeps its data in a copy under tmpfs_directory: a failed
+ * open removes the copy it made (new, or restored from P with
+ * backup_to_disk), which would otherwise stay in RAM, and P stays. */
+static void test_tmpfs_failed_open_leaves_no_copy(const char *path, bool backup)
+{
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    CHECK_MSG(!xd_config_set(cfg, "storage_type", "tmpfs", "test", err, sizeof(err)) &&
+                  !xd_config_set(cfg, "tmpfs_directory", hot, "test", err, sizeof(err)) &&
+                  !xd_config_set(cfg, "backup_to_disk", backup ? "true" : "false", "test", err,
+                                 sizeof(err)) &&
+                  !xd_open(&dev, cfg, 8, err, sizeof(err)),
+              "%s", err);
+    if (backup) { /* P holds data: the open restores it into a new copy first */
+        static char data[65536];
+        memset(data, 'P', sizeof(data));
+        int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+        CHECK(fd >= 0 && write(fd, data, sizeof(data)) == (ssize_t)sizeof(data));
+        if (fd >= 0)
+            close(fd);
+    }
+    if (dev) {
+        int rc = open_over_limit(dev, path, &f);
+        CHECK_MSG(rc < 0 && !f, "tmpfs%s: sized past RLIMIT_FSIZE: %d", backup ? " (backup)" : "", rc);
+        CHECK_MSG(entries(hot) == 0, "tmpfs%s: the failed open left its copy in %s (%s)",
+                  backup ? " (backup)" : "", hot, err);
+        if (f)
+            xd_file_close(dev, f);
+    }
+    CHECK_MSG(backup == exists(path), "tmpfs%s: %s %s", backup ? " (backup)" : "", path,
+              backup ? "removed" : "made");
+    unlink(path);
+    xd_close(dev);
+    xd_config_free(cfg);
+}
+
+/* The path calls resolve a relative name against base_directory as the
+ * open does: xd_path_prepare made the compressed type's container at the
+ * name in the working directory, xd_path_logical_size read it there,
+ * while xd_file_open opened base_directory/name. */
+static void test_path_calls_use_base_directory(const char *base)
+{
+    struct xd_config *cfg = xd_config_new();
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    uint64_t logical = 0, size = 0;
+    char full[4200];
+    snprintf(full, sizeof(full), "%s/based.dat", base);
+    CHECK_MSG(!xd_config_set(cfg, "storage_type", "compressed", "test", err, sizeof(err)) &&
+                  !xd_config_set(cfg, "base_directory", base, "test", err, sizeof(err)),
+              "%s", err);
+    int rc = xd_path_prepare(cfg, "based.dat", LEN, &logical, err, sizeof(err));
+    CHECK_MSG(rc == 0 && logical == LEN, "xd_path_prepare: %d %s", rc, err);
+    CHECK_MSG(exists(full), "%s: not made by xd_path_prepare", full);
+    CHECK_MSG(!exists("based.dat"), "based.dat made in the working directory");
+    rc = xd_path_logical_size(cfg, "based.dat", &size, err, sizeof(err));
+    CHECK_MSG(rc == 0 && size == LEN, "xd_path_logical_size: %d %llu %s", rc,
+              (unsigned long long)size, err);
+    CHECK_MSG(!xd_open(&dev, cfg, 8, err, sizeof(err)), "%s", err);
+    CHECK_MSG(dev && !xd_file_open(dev, "based.dat", 0, 0, &f, err, sizeof(err)), "%s", err);
+    CHECK(f && xd_file_size(dev, f) == LEN);
+    if (f)
+        xd_file_close(dev, f);
+    if (dev)
+        CHECK_MSG(!xd_unlink(dev, "based.dat", err, sizeof(err)), "%s", err);
+    xd_close(dev);
+    xd_config_free(cfg);
+}
+
 int main(void)
 {
     static const char *types[] = {"regular", "mmap", "sparse", "compressed", "hybrid"};
@@ -307,6 +391,11 @@ int main(void)
     }
     test_more_files_than_descriptors("regular", dir);
     test_more_files_than_descriptors("sparse", dir);
+    test_path_calls_use_base_directory(dir);
+    char tpath[4200];
+    snprintf(tpath, sizeof(tpath), "%s/tmpfs.dat", dir);
+    test_tmpfs_failed_open_leaves_no_copy(tpath, false);
+    test_tmpfs_failed_open_leaves_no_copy(tpath, true);
     CHECK_MSG(!rmdir(hot), "%s: not empty at the end", hot);
     CHECK_MSG(!rmdir(dir), "%s: not empty at the end", dir);
     return check_failures ? 1 : 0;

@@ -52,6 +52,10 @@ enum ctr_count {
 struct ctr_space {
     uint64_t logical, stored, allocated, live_logical;
     uint64_t chunks[XD_ALGO_COUNT];
+    /* map entries that fail their check (not counted above), the first's
+     * chunk and what is wrong with it: their chunks read EIO */
+    uint64_t bad_entries, first_bad;
+    char bad_why[300];
 };
 
 struct ctr_file {
@@ -115,11 +119,14 @@ struct closed_file {
 };
 
 /* How xd_compress_container_scan treats the map: FIX punches stale data left in free
- * slots by a writer killed mid-update; EXACT only counts, and fails on a bad
- * entry; LIVE counts a container others may be writing (the pool's threads,
- * other processes): an entry read torn mid-rewrite fails its checksum and
- * is skipped, and a map still growing ends the walk early, since a stats
- * figure may lag a write in flight but a live scan must never fail. */
+ * slots by a writer killed mid-update; EXACT only counts; both read an
+ * entry that fails its check again (a writer in another process may be
+ * halfway through it), then count it in bad_entries and leave its slots
+ * alone (which one is live is unknown). LIVE counts a container others
+ * may be writing (the pool's threads, other processes): an entry read torn
+ * mid-rewrite is skipped, and a map still growing ends the walk early,
+ * since a stats figure may lag a write in flight but a live scan must
+ * never fail. */
 enum scan_mode { SCAN_EXACT, SCAN_FIX, SCAN_LIVE };
 
 static inline void count_add(struct compress_layer *c, enum ctr_count k, uint64_t v)

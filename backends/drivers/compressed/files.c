@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,6 +201,23 @@ static void punch_if_stale(struct compress_layer *c, struct ctr_file *f, uint64_
         count_add(c, C_RECOVERED_SLOTS, 1);
 }
 
+/* An entry of the scan's page that failed its check, read again on its
+ * own: a writer elsewhere may have been halfway through its 32 bytes. 0
+ * with the entry, or -EIO when it still fails (why says how). */
+static int scan_entry_again(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e,
+                            char *why, size_t whylen)
+{
+    uint8_t raw[XD_CTR_ENTRY_SIZE];
+    for (int attempt = 0; attempt < 3; attempt++) {
+        sched_yield();
+        if (xd_pread_full(f->fd, raw, sizeof(raw), xd_ctr_entry_off(chunk, f->chunk_size)) ==
+                (int64_t)sizeof(raw) &&
+            !xd_ctr_entry_decode(raw, f->chunk_size, e, why, whylen))
+            return 0;
+    }
+    return -EIO;
+}
+
 /* Walk the map: what the container holds (for stats), repairing per mode. */
 int xd_compress_container_scan(struct compress_layer *c, struct ctr_file *f, struct ctr_space *sp,
                                enum scan_mode mode, char *err, size_t errlen)
@@ -219,11 +237,13 @@ int xd_compress_container_scan(struct compress_layer *c, struct ctr_file *f, str
             return -EINVAL;
         }
         struct xd_ctr_entry e;
-        if (xd_ctr_entry_decode(page + k * XD_CTR_ENTRY_SIZE, f->chunk_size, &e, why, sizeof(why))) {
-            if (live)
-                continue;
-            xd_errf(err, errlen, "%s: chunk %llu: %s", f->path, (unsigned long long)chunk, why);
-            return -EINVAL;
+        if (xd_ctr_entry_decode(page + k * XD_CTR_ENTRY_SIZE, f->chunk_size, &e, why, sizeof(why)) &&
+            (live || scan_entry_again(f, chunk, &e, why, sizeof(why)))) {
+            if (!live && !sp->bad_entries++) {
+                sp->first_bad = chunk;
+                snprintf(sp->bad_why, sizeof(sp->bad_why), "%s", why);
+            }
+            continue;
         }
         if (e.gen) {
             sp->chunks[e.algo]++;
@@ -305,6 +325,19 @@ static void ctr_file_free(struct ctr_file *f)
     free(f);
 }
 
+/* A container whose map has entries that fail their check still opens: the
+ * other chunks are intact (each entry carries its own crc), and those
+ * chunks read EIO (chunk.c) until a whole-chunk write replaces them. Said
+ * once here, as the first read of one would say it. */
+static void report_bad_entries(struct compress_layer *c, struct ctr_file *f,
+                               const struct ctr_space *sp)
+{
+    char why[420];
+    snprintf(why, sizeof(why), "%s (%llu chunk%s with a bad map entry; a whole-chunk write replaces one)",
+             sp->bad_why, (unsigned long long)sp->bad_entries, sp->bad_entries == 1 ? "" : "s");
+    xd_compress_report_corrupt(c, f, sp->first_bad, why);
+}
+
 /* Open a container: create or grow it when asked, check its header and
  * length and every map entry, and repair free slots when nobody else has it
  * open (the users lock is free). */
@@ -358,6 +391,8 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = xd_compress_container_scan(c, f, &sp, sole ? SCAN_FIX : SCAN_EXACT, err, errlen);
         if (sole) /* back to a shared hold: others may open it now */
             ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
+        if (!rc && sp.bad_entries)
+            report_bad_entries(c, f, &sp);
     }
     if (rc) {
         if (!err[0])
