@@ -1371,11 +1371,11 @@ static int fio_xd_check_base_directory(struct thread_data *td, const struct xd_c
         return 0;
     for_each_file(td, f, i)
         if (f->file_name[0] != '/') {
-            const char *origin = xd_config_origin(cfg, "base_directory");
+            const char *origin = xd_config_origin(cfg, "base_directory"), *name;
+            name = fio_xd_shown(f->file_name); /* base has no control bytes (xd_config_set) */
             if (td->subjob_number == 0)
                 fio_xd_err("xdevice: base_directory=%s (%s): fio names and lays out the job's files itself, and %s is relative, so fio's file and xdevice's (%s/%s) would differ; allowed: directory=%s in the job (or absolute file names), or an empty base_directory\n",
-                           base, origin ? origin : "xd_base_directory", f->file_name, base,
-                           f->file_name, base);
+                           base, origin ? origin : "xd_base_directory", name, base, name, base);
             return 1;
         }
     return 0;

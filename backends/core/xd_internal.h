@@ -266,8 +266,9 @@ char *xd_chain_bottom_path(struct xd_layer *top, const char *path);
  * path (its unlink hook) and the bottom's file where a layer stands one
  * in; path itself only with with_path, and none of the chain's layers
  * unlinks_path (the tier removes its inner devices' files, never the cold
- * file they share; the mirror a copy's, from the layer below it). How many files went, or the first -errno (err says it)
- * after trying them all. */
+ * file they share; the mirror a copy's, from the layer below it). How
+ * many files went, or the first -errno (err says it) after trying them
+ * all. */
 int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char *err,
                     size_t errlen);
 /* path itself, as unlink(2) would remove it (a link, not what it names):

@@ -764,7 +764,7 @@ static int tmpfs_backup(struct tmpfs_layer *t, struct tmpfs_file *tf)
 }
 
 /* This open made tf's tmpfs copy (fd): kept until the open is done, so a
- * failed open removes the copy it made (tmpfs_unmade), as the drivers
+ * failed open removes the copy it made (tmpfs_open_over), as the drivers
  * remove a file they made: a copy in RAM nobody opens again stays there
  * until the machine reboots. */
 static void tmpfs_made(struct tmpfs_file *tf, int fd)
