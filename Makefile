@@ -7,6 +7,8 @@
 #   make test     unit tests (tests/unit/*.c) and end-to-end tests (tests/e2e)
 #   make torture  tests/torture.py: random fio jobs with verify over every type
 #                 and mode (minutes; TORTURE_SEED=, TORTURE_CASES= replay)
+#   make torture-crash  kill -9 at random moments on every type, layer and
+#                 mode; what survived checked against fio's own engine
 #   make bench    scripts/bench.sh: the bench mix, 3 repetitions, and its report;
 #                 HOSTS=FILE: on every fio server FILE names (scripts/bench-hosts.sh)
 #   make bench-targets  scripts/bench-targets.sh: the types' own targets
@@ -385,6 +387,21 @@ sanitize: $(SAN_TARGETS) $(BUILD)/xdconfig
 # Long loops of the crash tests that `make test` runs a few rounds of:
 # TORTURE_ROUNDS rounds of kill -9 under hybrid write-back with migration.
 TORTURE_ROUNDS ?= 50
+# kill -9 at random moments on every type, layer, async mode and job layout:
+# fio's trigger workflow beside fio's own engine (scripts/crash-sweep.py,
+# about 12 minutes), then a library writer killed after its fsyncs
+# (tests/kill9_fsync.c through scripts/crash-kill9.sh, CRASH_ROUNDS rounds
+# per case).
+CRASH_ROUNDS ?= 10
+.PHONY: torture-crash
+torture-crash: all $(BUILD)/tests/kill9_fsync
+	$(PYTHON) scripts/crash-sweep.py
+	KILL9=$(BUILD)/tests/kill9_fsync scripts/crash-kill9.sh $(CRASH_ROUNDS)
+
+$(BUILD)/tests/kill9_fsync: tests/kill9_fsync.c $(BUILD)/libxdevice.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
 .PHONY: torture-hybrid
 torture-hybrid: all
 	XD_TORTURE_ROUNDS=$(TORTURE_ROUNDS) PYTHONDONTWRITEBYTECODE=1 $(PYTHON) -m pytest -q -rs \

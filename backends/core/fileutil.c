@@ -1,6 +1,7 @@
 /* fileutil.c - file and directory chores the drivers and layers share. */
 #include "fileutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -238,6 +239,43 @@ int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len)
             return fd;
     }
     return -EEXIST;
+}
+
+/* Whether name is one xd_temp_at would give base: ".BASE.XXXXXX", BASE cut
+ * at 200 bytes, the suffix 6 of its alphanumerics. */
+static bool temp_name_of(const char *name, const char *base)
+{
+    size_t blen = strnlen(base, 200), nlen = strlen(name);
+    if (nlen != blen + 8 || name[0] != '.' || memcmp(name + 1, base, blen) || name[blen + 1] != '.')
+        return false;
+    for (const char *c = name + blen + 2; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+            return false;
+    return true;
+}
+
+int xd_temp_sweep_at(int dirfd, const char *base)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        int rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    int removed = 0;
+    struct dirent *e;
+    struct stat st;
+    while ((e = readdir(d)))
+        /* only a plain file of ours with one link: never another's, never
+         * what a link would reach */
+        if (temp_name_of(e->d_name, base) && !fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+            S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1 &&
+            !unlinkat(dirfd, e->d_name, 0))
+            removed++;
+    closedir(d);
+    return removed;
 }
 
 int xd_unlink_own(const char *path)

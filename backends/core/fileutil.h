@@ -53,6 +53,13 @@ int xd_create_at(int dirfd, const char *name, int flags, mode_t mode);
 /* A new temp file ".base.XXXXXX" (random, mkstemp-style) in dirfd; its name
  * goes to name. Returns the fd or -errno. */
 int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len);
+/* Remove the temp files xd_temp_at made for base in dirfd that a process
+ * killed before its rename left behind (a kill -9 in the middle of
+ * xd_write_file_atomic_with): regular files of the caller's with one link
+ * and exactly such a name. Only for a caller that knows no live writer is
+ * filling one (it holds the lock every writer of base holds). Returns how
+ * many it removed or -errno. */
+int xd_temp_sweep_at(int dirfd, const char *base);
 /* Open or create a file xdevice reuses between runs (a log appended to, a
  * lock, a map): never through a symlink; an existing one must be a regular
  * file of the caller's with one link (a hard link planted in a shared

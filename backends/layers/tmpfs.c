@@ -59,6 +59,7 @@ struct tmpfs_file {
     pthread_mutex_t backup_lock;    /* one backup of this file at a time */
     atomic_bool dirty;              /* written since the last backup began */
     atomic_bool removed;            /* xd_unlink removed P and the copy: no more backups */
+    bool temps_swept;               /* stale backup temps beside P removed (under backup_lock) */
     int made_fd;                    /* the copy, while opening, when this open made it; or -1 */
 };
 
@@ -704,10 +705,15 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
 
 /* Write tf's tmpfs data to P atomically. Backups of one P (jobs, processes)
  * take turns on an flock of the tmpfs copy, so a later backup never lands
- * before an earlier one. Returns the data bytes copied or -errno, with one
- * line in err. */
-static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
-                                 char *err, size_t errlen)
+ * before an earlier one. The first backup of an open also removes the
+ * temp files ".P.XXXXXX" that backups killed before their rename left
+ * beside P (each a whole copy of the file, kept forever otherwise: a
+ * kill -9 during a backup is likely, backups run at every fsync): every
+ * backup of P fills its temp under that flock, so while we hold it no
+ * live one exists. Returns the data bytes copied or -errno, with one line
+ * in err. */
+static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, struct tmpfs_file *tf, char *err,
+                                 size_t errlen)
 {
     const char *step = "open its tmpfs copy";
     int64_t rc = 0;
@@ -720,6 +726,10 @@ static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, const struct tmpfs
     }
     if (!rc && (dirfd = tmpfs_backup_dir(t, tf, &step)) < 0)
         rc = dirfd;
+    if (!rc && !tf->temps_swept) {
+        xd_temp_sweep_at(dirfd, tf->backup_base); /* best effort: they only take space */
+        tf->temps_swept = true;
+    }
     if (rc)
         xd_errf(err, errlen, "%s: backup_to_disk: cannot %s: %s", tf->disk_path, step,
                 strerror((int)-rc));

@@ -79,6 +79,22 @@ def test_tmpfs_backup_to_disk(engine, tmp_path, disk_dir, shm_dir, async_mode):
     assert open(disk, "rb").read() == tm, "after the run the disk backup differs from the tmpfs data"
 
 
+def test_tmpfs_backup_removes_temps_a_kill_left(engine, tmp_path, disk_dir, shm_dir):
+    """A backup is a temp file ".P.XXXXXX" beside P renamed over it; a
+    kill -9 before the rename (likely: backups run at every fsync) left that
+    whole-file copy beside P for good, one more per kill. The next run's
+    first backup removes such temps (a planted one stands for it), and
+    nothing else: another file's temp, a name not of that form."""
+    stale = disk_dir / ".tt.0.0.Ab3xY9"
+    stale.write_bytes(b"\xaa" * 65536)
+    keep = [disk_dir / ".other.Ab3xY9", disk_dir / ".tt.0.0.short", disk_dir / "tt.0.0.Ab3xY9"]
+    for k in keep:
+        k.write_bytes(b"x")
+    tmpfs_job(engine, tmp_path, disk_dir, shm_dir, MiB, backup_to_disk=1)
+    assert not stale.exists(), "the temp a killed backup left is still beside the file"
+    assert all(k.exists() for k in keep), [k for k in keep if not k.exists()]
+
+
 def test_tmpfs_directory_on_disk_is_refused(engine, tmp_path, disk_dir):
     """tmpfs_directory must be on a tmpfs (auto_mount is off by default)."""
     r = run_fio(
