@@ -232,7 +232,7 @@ int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len)
         for (unsigned k = 0; k < sizeof(r); k++)
             suffix[k] = alnum[r[k] % (sizeof(alnum) - 1)];
         suffix[6] = '\0';
-        if (snprintf(name, len, ".%.200s.%s", base, suffix) >= (int)len)
+        if (snprintf(name, len, ".%.200s." XD_TEMP_MARK "%s", base, suffix) >= (int)len)
             return -ENAMETOOLONG;
         int fd = xd_create_at(dirfd, name, O_RDWR, mode);
         if (fd != -EEXIST)
@@ -241,14 +241,16 @@ int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len)
     return -EEXIST;
 }
 
-/* Whether name is one xd_temp_at would give base: ".BASE.XXXXXX", BASE cut
- * at 200 bytes, the suffix 6 of its alphanumerics. */
+/* Whether name is one xd_temp_at would give base: ".BASE.xdtmp-XXXXXX",
+ * BASE cut at 200 bytes, the suffix 6 of its alphanumerics. The mark keeps
+ * other programs' temps of the same file (rsync's ".BASE.XXXXXX") out. */
 static bool temp_name_of(const char *name, const char *base)
 {
-    size_t blen = strnlen(base, 200), nlen = strlen(name);
-    if (nlen != blen + 8 || name[0] != '.' || memcmp(name + 1, base, blen) || name[blen + 1] != '.')
+    size_t blen = strnlen(base, 200), nlen = strlen(name), mlen = strlen(XD_TEMP_MARK);
+    if (nlen != blen + 2 + mlen + 6 || name[0] != '.' || memcmp(name + 1, base, blen) ||
+        name[blen + 1] != '.' || memcmp(name + blen + 2, XD_TEMP_MARK, mlen))
         return false;
-    for (const char *c = name + blen + 2; *c; c++)
+    for (const char *c = name + blen + 2 + mlen; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
             return false;
     return true;

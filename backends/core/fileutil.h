@@ -50,8 +50,10 @@ int xd_dir_open_for(const char *path, const char *what, bool allow_shared, const
 /* A new file: O_CREAT|O_EXCL|O_NOFOLLOW, then fchmod to mode exactly.
  * flags adds O_WRONLY/O_RDWR/O_APPEND. Returns the fd or -errno. */
 int xd_create_at(int dirfd, const char *name, int flags, mode_t mode);
-/* A new temp file ".base.XXXXXX" (random, mkstemp-style) in dirfd; its name
- * goes to name. Returns the fd or -errno. */
+/* A new temp file ".base.xdtmp-XXXXXX" (random, mkstemp-style) in dirfd;
+ * its name goes to name. Returns the fd or -errno. The mark tells xdevice's
+ * temps from other programs' (xd_temp_sweep_at removes only xdevice's). */
+#define XD_TEMP_MARK "xdtmp-"
 int xd_temp_at(int dirfd, const char *base, mode_t mode, char *name, size_t len);
 /* Remove the temp files xd_temp_at made for base in dirfd that a process
  * killed before its rename left behind (a kill -9 in the middle of
@@ -88,7 +90,7 @@ typedef int64_t (*xd_fill_fn)(int fd, void *arg, const char **step);
 /* The one way xdevice and its tools replace a file (config saves, stats
  * documents and fragments, tmpfs backups, xdtune's outputs), so that a
  * reader sees the whole old or the whole new file and a crash leaves one of
- * them: a new temp file ".NAME.XXXXXX" beside name (xd_temp_at:
+ * them: a new temp file ".NAME.xdtmp-XXXXXX" beside name (xd_temp_at:
  * O_CREAT|O_EXCL|O_NOFOLLOW relative to dirfd, so a planted name is skipped,
  * never followed), given mode exactly (fchmod, whatever the umask), filled,
  * fsync'd, renamed over name, then dirfd fsync'd so that the rename is

@@ -52,7 +52,7 @@ struct tmpfs_file {
     struct tmpfs_file *prev, *next; /* the device's open files, under tmpfs_layer.lock */
     unsigned pins;                  /* backup passes using the entry; close waits for 0 */
     char *disk_path;                /* P, absolute: backups go there, restores come from it */
-    char *backup_base;              /* P's last component: temps are ".P.XXXXXX" */
+    char *backup_base;              /* P's last component: temps are ".P.xdtmp-XXXXXX" */
     char *disk_dir;                 /* P's directory, fsynced after the rename */
     char *data_path;                /* the tmpfs copy the driver below works on */
     const char *data_name;          /* its name in the data directory (in data_path) */
@@ -706,7 +706,7 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
 /* Write tf's tmpfs data to P atomically. Backups of one P (jobs, processes)
  * take turns on an flock of the tmpfs copy, so a later backup never lands
  * before an earlier one. The first backup of an open also removes the
- * temp files ".P.XXXXXX" that backups killed before their rename left
+ * temp files ".P.xdtmp-XXXXXX" that backups killed before their rename left
  * beside P (each a whole copy of the file, kept forever otherwise: a
  * kill -9 during a backup is likely, backups run at every fsync): every
  * backup of P fills its temp under that flock, so while we hold it no

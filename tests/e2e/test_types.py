@@ -80,14 +80,16 @@ def test_tmpfs_backup_to_disk(engine, tmp_path, disk_dir, shm_dir, async_mode):
 
 
 def test_tmpfs_backup_removes_temps_a_kill_left(engine, tmp_path, disk_dir, shm_dir):
-    """A backup is a temp file ".P.XXXXXX" beside P renamed over it; a
-    kill -9 before the rename (likely: backups run at every fsync) left that
-    whole-file copy beside P for good, one more per kill. The next run's
-    first backup removes such temps (a planted one stands for it), and
-    nothing else: another file's temp, a name not of that form."""
-    stale = disk_dir / ".tt.0.0.Ab3xY9"
+    """A backup is a temp file ".P.xdtmp-XXXXXX" beside P renamed over it;
+    a kill -9 before the rename (likely: backups run at every fsync) left
+    that whole-file copy beside P for good, one more per kill. The next
+    run's first backup removes such temps (a planted one stands for it), and
+    nothing else: another file's temp, a name not of that form, another
+    program's temp of P (rsync's ".P.XXXXXX")."""
+    stale = disk_dir / ".tt.0.0.xdtmp-Ab3xY9"
     stale.write_bytes(b"\xaa" * 65536)
-    keep = [disk_dir / ".other.Ab3xY9", disk_dir / ".tt.0.0.short", disk_dir / "tt.0.0.Ab3xY9"]
+    keep = [disk_dir / ".other.xdtmp-Ab3xY9", disk_dir / ".tt.0.0.xdtmp-short",
+            disk_dir / "tt.0.0.xdtmp-Ab3xY9", disk_dir / ".tt.0.0.Ab3xY9"]
     for k in keep:
         k.write_bytes(b"x")
     tmpfs_job(engine, tmp_path, disk_dir, shm_dir, MiB, backup_to_disk=1)

@@ -247,11 +247,11 @@ static void test_atomic_write(int dirfd)
 static void test_planted_temp_names(int dirfd)
 {
     static const char letters[] = "abcde";
-    char planted[32];
+    char planted[48];
     struct stat st;
     write_text(at("planted-victim"), "precious\n");
     for (int k = 0; letters[k]; k++) {
-        snprintf(planted, sizeof(planted), ".planted.%c%c%c%c%c%c", letters[k], letters[k],
+        snprintf(planted, sizeof(planted), ".planted." XD_TEMP_MARK "%c%c%c%c%c%c", letters[k], letters[k],
                  letters[k], letters[k], letters[k], letters[k]);
         CHECK(!symlink(at("planted-victim"), at(planted)));
     }
@@ -264,7 +264,7 @@ static void test_planted_temp_names(int dirfd)
     CHECK(next_byte == 6); /* five planted names skipped, the sixth made */
     CHECK(has_text(at("planted-victim"), "precious\n") && has_text(at("planted"), "landed\n"));
     for (int k = 0; letters[k]; k++) {
-        snprintf(planted, sizeof(planted), ".planted.%c%c%c%c%c%c", letters[k], letters[k],
+        snprintf(planted, sizeof(planted), ".planted." XD_TEMP_MARK "%c%c%c%c%c%c", letters[k], letters[k],
                  letters[k], letters[k], letters[k], letters[k]);
         CHECK(!lstat(at(planted), &st) && S_ISLNK(st.st_mode));
     }
