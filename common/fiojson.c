@@ -39,6 +39,15 @@ const cJSON *fiojson_latency(const cJSON *dir)
     return cJSON_GetObjectItemCaseSensitive(dir, "clat_ns");
 }
 
+const cJSON *fiojson_mixed(const cJSON *job)
+{
+    const cJSON *mixed = cJSON_GetObjectItemCaseSensitive(job, "mixed");
+    if (!cJSON_IsObject(mixed) || cJSON_GetObjectItemCaseSensitive(job, "read") ||
+        cJSON_GetObjectItemCaseSensitive(job, "write"))
+        return NULL;
+    return mixed;
+}
+
 /* p at a '{' that starts a stats line's document, not fio's. */
 static int is_stats_line(const char *text, const char *p)
 {

@@ -28,6 +28,12 @@ const cJSON *fiojson_jobs(const cJSON *root);
  * lat_percentiles=1 and fio so gave it percentiles, else "clat_ns"
  * (completion latency). NULL when the direction has neither. */
 const cJSON *fiojson_latency(const cJSON *dir);
+/* A job's figures where fio wrote them once for all directions:
+ * unified_rw_reporting=1 (or =mixed) gives a job "mixed" and no "read",
+ * "write" or "trim", so "mixed" is the only place its I/O is. NULL for any
+ * other job, "both" included (there "mixed" repeats the sum of the three,
+ * and counting it too would count every I/O twice). */
+const cJSON *fiojson_mixed(const cJSON *job);
 /* fio with --status-interval writes one document per interval into one
  * output; the last one that parses is the run's result. NULL when none does. */
 cJSON *fiojson_last_document(const char *text);

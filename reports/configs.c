@@ -313,7 +313,8 @@ static size_t ordinal_of(const struct xr_doc *doc, size_t j)
 
 double xr_rep_iops(const struct xr_job *job)
 {
-    return job->dir[XR_READ].iops + job->dir[XR_WRITE].iops + job->dir[XR_TRIM].iops;
+    return job->dir[XR_READ].iops + job->dir[XR_WRITE].iops + job->dir[XR_TRIM].iops +
+           job->dir[XR_MIXED].iops;
 }
 
 /* The configuration of a repetition already seen: same run, same job. */

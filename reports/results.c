@@ -26,7 +26,7 @@
 
 const double xr_pct[XR_NPCT] = { 50, 90, 99, 99.9, 99.99, 99.999 };
 const char *const xr_pct_name[XR_NPCT] = { "p50", "p90", "p99", "p99.9", "p99.99", "p99.999" };
-const char *const xr_ddir_name[XR_NDIR] = { "read", "write", "trim" };
+const char *const xr_ddir_name[XR_NDIR] = { "read", "write", "trim", "mixed" };
 
 static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
