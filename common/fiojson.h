@@ -47,4 +47,16 @@ cJSON *fiojson_last_document(const char *text);
 #define FIOJSON_STATS_TAG "xdevice-stats: "
 char *fiojson_server_stats(const char *text);
 
+/* One client's output may hold several servers' lines (fio --client=A
+ * --client=B): each server's document, the one with the most jobs among
+ * the lines of its name and run id (servers on one machine share a name).
+ * name: what fio's client put between "<" and ">"; both malloc'd. */
+struct fiojson_server_doc {
+    char *name, *doc;
+};
+/* Every server's document in text, in the order of their first lines, into
+ * *docs (malloc'd; fiojson_server_docs_free): their number. */
+size_t fiojson_server_docs(const char *text, struct fiojson_server_doc **docs);
+void fiojson_server_docs_free(struct fiojson_server_doc *docs, size_t n);
+
 #endif
