@@ -28,6 +28,12 @@ const cJSON *fiojson_jobs(const cJSON *root);
  * lat_percentiles=1 and fio so gave it percentiles, else "clat_ns"
  * (completion latency). NULL when the direction has neither. */
 const cJSON *fiojson_latency(const cJSON *dir);
+/* A job's figures where fio wrote them once for all directions:
+ * unified_rw_reporting=1 (or =mixed) gives a job "mixed" and no "read",
+ * "write" or "trim", so "mixed" is the only place its I/O is. NULL for any
+ * other job, "both" included (there "mixed" repeats the sum of the three,
+ * and counting it too would count every I/O twice). */
+const cJSON *fiojson_mixed(const cJSON *job);
 /* fio with --status-interval writes one document per interval into one
  * output; the last one that parses is the run's result. NULL when none does. */
 cJSON *fiojson_last_document(const char *text);
@@ -40,5 +46,17 @@ cJSON *fiojson_last_document(const char *text);
  * text has none. fiojson_last_document skips these lines. */
 #define FIOJSON_STATS_TAG "xdevice-stats: "
 char *fiojson_server_stats(const char *text);
+
+/* One client's output may hold several servers' lines (fio --client=A
+ * --client=B): each server's document, the one with the most jobs among
+ * the lines of its name and run id (servers on one machine share a name).
+ * name: what fio's client put between "<" and ">"; both malloc'd. */
+struct fiojson_server_doc {
+    char *name, *doc;
+};
+/* Every server's document in text, in the order of their first lines, into
+ * *docs (malloc'd; fiojson_server_docs_free): their number. */
+size_t fiojson_server_docs(const char *text, struct fiojson_server_doc **docs);
+void fiojson_server_docs_free(struct fiojson_server_doc *docs, size_t n);
 
 #endif

@@ -302,7 +302,7 @@ static int add_job(struct compare *c, enum side s, const char *config, const str
         *r = (struct run){.doc = docno, .round = c->round[s][docno]};
     }
     for (int d = 0; d < NDIR; d++) {
-        const struct xr_dir *x = &job->dir[d == 0 ? XR_READ : XR_WRITE];
+        const struct xr_dir *x = &job->dir[dir_of[d]];
         enum lat_kind lat = x->total_lat ? LAT_TOTAL : LAT_COMPLETION;
         if (x->total_ios && w->lat != LAT_UNSEEN && w->lat != lat)
             return xr_cmp_fail("%s: job '%s' reports %s latency, other runs %s latency; allowed: "

@@ -23,8 +23,11 @@ static const struct {
     [K_CLAT_MEAN] = {"clat_mean", 0}, [K_CLAT_P50] = {"clat_p50", 0},
     [K_CLAT_P99] = {"clat_p99", 0},
 };
-#define NDIR 2 /* read and write; trims are not compared */
-static const char *const dir_name[NDIR] = {"read", "write"};
+/* read, write and, for jobs run with unified_rw_reporting=1, mixed (their
+ * only figures); trims are not compared */
+#define NDIR 3
+static const char *const dir_name[NDIR] = {"read", "write", "mixed"};
+static const enum xr_ddir dir_of[NDIR] = {XR_READ, XR_WRITE, XR_MIXED};
 #define NLAT 3 /* the latency kinds, from K_CLAT_MEAN on */
 
 /* fio times a request that the engine completes inside queue() (xdevice's

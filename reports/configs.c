@@ -313,7 +313,8 @@ static size_t ordinal_of(const struct xr_doc *doc, size_t j)
 
 double xr_rep_iops(const struct xr_job *job)
 {
-    return job->dir[XR_READ].iops + job->dir[XR_WRITE].iops + job->dir[XR_TRIM].iops;
+    return job->dir[XR_READ].iops + job->dir[XR_WRITE].iops + job->dir[XR_TRIM].iops +
+           job->dir[XR_MIXED].iops;
 }
 
 /* The configuration of a repetition already seen: same run, same job. */
@@ -537,6 +538,25 @@ static void bench_stats_labels(struct xr_report *r)
     }
 }
 
+/* A stats document's name when nothing else tells it apart: its file's
+ * name less the extension; a server's document's source is "PATH (HOST)",
+ * whose host keeps its dots ("client (10.0.0.7)", not "client (10.0.0"). */
+static char *stats_fallback(const struct xr_xdstats *st)
+{
+    size_t n = strlen(st->source), tail = st->host ? strlen(st->host) + 3 : 0;
+
+    if (tail && n > tail && strncmp(st->source + n - tail, " (", 2) == 0) {
+        char *path = xr_mem_strndup(st->source, n - tail);
+        char *base = xr_basename_noext(path);
+        char *name = xr_mem_printf("%s (%s)", base, st->host);
+
+        free(path);
+        free(base);
+        return name;
+    }
+    return xr_basename_noext(st->source);
+}
+
 static void label_stats(struct xr_report *r)
 {
     struct item *it = xr_mem_alloc((r->set.nstats + 1) * sizeof *it);
@@ -548,7 +568,7 @@ static void label_stats(struct xr_report *r)
         it[i].kv = r->set.stats[i].config;
         it[i].nkv = r->set.stats[i].nconfig;
         it[i].host = r->set.stats[i].host;
-        it[i].fallback = xr_basename_noext(r->set.stats[i].source);
+        it[i].fallback = stats_fallback(&r->set.stats[i]);
     }
     labels = label_items(it, r->nstats, &r->stats_differ);
     for (size_t i = 0; i < r->nstats; i++) {

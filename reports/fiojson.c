@@ -277,25 +277,27 @@ static int read_dir(struct xr_dir *dir, const cJSON *dobj, const char *at, char 
     return read_latency(dir, dobj, at, err, errlen);
 }
 
-/* fio writes "read", "write" and "trim" for every job, with or without I/O;
- * a job without them holds no figure at all. */
+/* fio writes "read", "write" and "trim" for every job, with or without I/O,
+ * or, with unified_rw_reporting=1, "mixed" alone; a job with neither holds
+ * no figure at all. */
 static int read_dirs(struct xr_job *job, const cJSON *jobj, const char *name, char *err,
                      size_t errlen)
 {
-    static const char *const dkey[XR_NDIR] = { "read", "write", "trim" };
+    const cJSON *mixed = fiojson_mixed(jobj);
 
     for (int d = 0; d < XR_NDIR; d++) {
-        const cJSON *dobj = cJSON_GetObjectItemCaseSensitive(jobj, dkey[d]);
+        const char *key = xr_ddir_name[d];
+        const cJSON *dobj = d == XR_MIXED ? mixed : cJSON_GetObjectItemCaseSensitive(jobj, key);
         char *at;
         int rc;
 
-        if (!dobj && d != XR_TRIM)
-            return bad(err, errlen, "job '%s': no \"%s\" object; allowed: a job as fio writes it, with \"read\", \"write\" and \"trim\"",
-                       name, dkey[d]);
+        if (!dobj && !mixed && d < XR_TRIM)
+            return bad(err, errlen, "job '%s': no \"%s\" object; allowed: a job as fio writes it, with \"read\", \"write\" and \"trim\" (or \"mixed\" alone: unified_rw_reporting=1)",
+                       name, key);
         if (dobj && !cJSON_IsObject(dobj))
             return bad(err, errlen, "job '%s': \"%s\" is not an object; allowed: a job as fio writes it, with \"read\", \"write\" and \"trim\" objects",
-                       name, dkey[d]);
-        at = xr_mem_printf("job '%s': %s.", name, dkey[d]);
+                       name, key);
+        at = xr_mem_printf("job '%s': %s.", name, key);
         rc = read_dir(&job->dir[d], dobj, at, err, errlen);
         free(at);
         if (rc)

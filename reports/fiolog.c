@@ -185,7 +185,7 @@ static int parse_line(char *line, double *f, int maxf, struct builder *b, int *h
         return -1;
     }
     ddir = (int)(hist ? f[1] : f[2]);
-    if (ddir < 0 || ddir >= XR_NDIR)
+    if (ddir < 0 || ddir > XR_TRIM)
         return 0;                 /* sync/fsync samples: no direction to show */
     if (!hist) {
         add_point(&b[ddir], f[0], f[1], 0, 0);

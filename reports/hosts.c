@@ -35,17 +35,35 @@ static const char *file_host(const struct xr_set *set, size_t first)
     return NULL;
 }
 
-int xr_hosts_load_stats(struct xr_set *set, const char *path, const char *text, size_t first,
-                        char *err, size_t errlen)
+/* The host a server's document is shown under. One server: the host fio's
+ * JSON names. Several: fio's JSON names each by the address it was reached
+ * at, but their lines carry only the name each server gave (its hostname),
+ * so that name, numbered where servers share it (one machine): nothing in
+ * the output ties a line to an address. */
+static char *server_host(const struct xr_set *set, size_t first,
+                         const struct fiojson_server_doc *docs, size_t n, size_t i)
 {
-    char *doc = fiojson_server_stats(text);
-    if (!doc)
-        return 0;
-    cJSON *root = cJSON_Parse(doc);
-    free(doc);
-    if (!root)
-        return 0; /* fiojson_server_stats only returns what parses */
     const char *host = file_host(set, first);
+    unsigned same = 0, nth = 0;
+
+    if (n == 1)
+        return host ? xr_mem_strdup(host) : NULL;
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(docs[k].name, docs[i].name) == 0) {
+            same++;
+            nth += k <= i;
+        }
+    return same > 1 ? xr_mem_printf("%s #%u", docs[i].name, nth) : xr_mem_strdup(docs[i].name);
+}
+
+static int load_server_doc(struct xr_set *set, const char *path, const char *doc, char *host,
+                           char *err, size_t errlen)
+{
+    cJSON *root = cJSON_Parse(doc);
+    if (!root) {
+        free(host);
+        return 0; /* fiojson_server_docs only returns what parses */
+    }
     struct xr_xdstats *st = xr_mem_push(&set->stats, &set->nstats, sizeof *st);
     st->source = xr_mem_printf("%s (%s)", path, host ? host : "server");
     int rc = xr_xdstats_parse(st, root, err, errlen);
@@ -53,10 +71,27 @@ int xr_hosts_load_stats(struct xr_set *set, const char *path, const char *text, 
     if (rc) {
         xr_xdstats_free(st); /* whole or not at all: free what the parser kept */
         set->nstats--;
+        free(host);
         return -1;
     }
-    st->host = host ? xr_mem_strdup(host) : NULL;
+    st->host = host;
     return 0;
+}
+
+/* Every server's document: a client's output names one host per server it
+ * ran on (fio --client=A --client=B), and each sends its own. */
+int xr_hosts_load_stats(struct xr_set *set, const char *path, const char *text, size_t first,
+                        char *err, size_t errlen)
+{
+    struct fiojson_server_doc *docs;
+    size_t n = fiojson_server_docs(text, &docs);
+    int rc = 0;
+
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = load_server_doc(set, path, docs[i].doc, server_host(set, first, docs, n, i), err,
+                             errlen);
+    fiojson_server_docs_free(docs, n);
+    return rc;
 }
 
 /* --- the per-host tables ------------------------------------------------------- */
@@ -199,7 +234,10 @@ static void write_stats(FILE *md, const struct xr_report *r)
             continue;
         if (!any) {
             fputs("\n## xdevice stats by host\n\n"
-                  "Each server's stats document, as its engine sent it back to the client.\n\n"
+                  "Each server's stats document, as its engine sent it back to the client. "
+                  "Where one client output holds several servers, each is named as it "
+                  "named itself (its hostname, numbered where servers share one): the "
+                  "output ties no stats line to an address.\n\n"
                   "| host | document | jobs | cache hit ratio | compression ratio |\n"
                   "|---|---|---|---|---|\n",
                   md);

@@ -42,9 +42,10 @@ void xr_json_kv(const cJSON *obj, struct xr_kv **kv, size_t *n);
 
 void xr_kv_free(struct xr_kv *kv, size_t n);
 
-/* hosts.c: the stats document a fio server sent back in the client's
- * output text (NUL-terminated), labelled with the host of the fio documents
- * loaded from index first on; 0 when there is none. */
+/* hosts.c: the stats documents fio servers sent back in the client's
+ * output text (NUL-terminated), one per server, labelled with the host of
+ * the fio documents loaded from index first on (one server) or with the
+ * names the servers gave (several); 0 when there is none. */
 int xr_hosts_load_stats(struct xr_set *set, const char *path, const char *text, size_t first,
                         char *err, size_t errlen);
 

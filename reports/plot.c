@@ -30,7 +30,7 @@ static const char *const palette[] = {
 };
 /* Bars that are not configurations (directions, xdevice's metrics) are in
  * greys, outside the palette: a colour in the report means one configuration. */
-const char *const xr_dir_color[XR_NDIR] = { "#3B4A5A", "#8795A6", "#C3CCD6" };
+const char *const xr_dir_color[XR_NDIR] = { "#3B4A5A", "#8795A6", "#C3CCD6", "#5C6F82" };
 
 const char *xr_chart_color(size_t i)
 {

@@ -26,7 +26,7 @@
 
 const double xr_pct[XR_NPCT] = { 50, 90, 99, 99.9, 99.99, 99.999 };
 const char *const xr_pct_name[XR_NPCT] = { "p50", "p90", "p99", "p99.9", "p99.99", "p99.999" };
-const char *const xr_ddir_name[XR_NDIR] = { "read", "write", "trim" };
+const char *const xr_ddir_name[XR_NDIR] = { "read", "write", "trim", "mixed" };
 
 static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -398,6 +398,28 @@ static int looks_like_log(const char *buf, size_t len)
     return i < len && isdigit((unsigned char)buf[i]);
 }
 
+/* fio's terse output (--output-format=terse, --minimal): each line starts
+ * with the terse version, then ";fio-". It starts with a digit as a log
+ * does, and was refused as a log with a bad first line, which named
+ * neither the format nor what to give instead. */
+static int looks_like_terse(const char *buf, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && isspace((unsigned char)buf[i]))
+        i++;
+    while (i < len && isdigit((unsigned char)buf[i]))
+        i++;
+    return len - i >= 5 && strncmp(buf + i, ";fio-", 5) == 0;
+}
+
+static int terse_refused(const char *path, char *err, size_t errlen)
+{
+    return fail(err, errlen, path, "fio terse output (--output-format=terse or --minimal), "
+                "which xdreport does not read; allowed: fio JSON or json+ output "
+                "(--output-format=json, also beside terse: json,terse) and fio logs");
+}
+
 /* Quote the start of the first line, so the user sees what the file is. */
 static int not_results(const char *path, const char *buf, char *err, size_t errlen)
 {
@@ -425,6 +447,8 @@ int xr_load(struct xr_set *set, const char *path, char *err, size_t errlen)
     start = next_doc(buf, len, 0);
     if (start < len)
         rc = load_json(set, path, buf, len, start, err, errlen);
+    else if (looks_like_terse(buf, len))
+        rc = terse_refused(path, err, errlen);
     else if (looks_like_log(buf, len))
         rc = xr_fiolog_parse(set, path, buf, len, err, errlen);
     else

@@ -11,13 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum xr_ddir { XR_READ, XR_WRITE, XR_TRIM, XR_NDIR };
+/* XR_MIXED: a job run with unified_rw_reporting=1, whose I/O fio reports
+ * only as "mixed" (fiojson_mixed); such a job has no other direction. */
+enum xr_ddir { XR_READ, XR_WRITE, XR_TRIM, XR_MIXED, XR_NDIR };
 
 /* Latency percentiles every report shows, in this order. */
 #define XR_NPCT 6
 extern const double xr_pct[XR_NPCT];      /* 50, 90, 99, 99.9, 99.99, 99.999 */
 extern const char *const xr_pct_name[XR_NPCT]; /* "p50", ..., "p99.999" */
-extern const char *const xr_ddir_name[XR_NDIR]; /* "read", "write", "trim" */
+extern const char *const xr_ddir_name[XR_NDIR]; /* "read", "write", "trim", "mixed" */
 
 /* One option or config setting, as text (fio gives every option as a string). */
 struct xr_kv {

@@ -50,7 +50,8 @@ static void sample_fio(const char *path, struct sample *s)
     const cJSON *job, *jobs = fiojson_jobs(last);
     cJSON_ArrayForEach(job, jobs) {
         s->ios += fiojson_num(cJSON_GetObjectItemCaseSensitive(job, "read"), "total_ios", 0) +
-                  fiojson_num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios", 0);
+                  fiojson_num(cJSON_GetObjectItemCaseSensitive(job, "write"), "total_ios", 0) +
+                  fiojson_num(fiojson_mixed(job), "total_ios", 0);
         s->have_fio = 1;
     }
     if (s->have_fio)

@@ -349,8 +349,12 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, const struct 
         }
         if (!job_counts(jobs, job, xj))
             continue;
+        /* unified_rw_reporting=1: one "mixed" for all three; its writes
+         * cannot be told apart, so it adds nothing to write_lat_us */
+        const cJSON *mixed = fiojson_mixed(job);
         for (int d = 0; d < 3; d++) {
-            const cJSON *dir = cJSON_GetObjectItemCaseSensitive(job, dirs[d]);
+            const cJSON *dir = mixed ? (d == 0 ? mixed : NULL)
+                                     : cJSON_GetObjectItemCaseSensitive(job, dirs[d]);
             /* total latency: the job copy sets lat_percentiles=1, unless a
              * job section turned it off */
             const cJSON *lat = fiojson_latency(dir);

@@ -9,13 +9,15 @@ this machine, so they read the same file: no layout race)."""
 import csv
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, needs_io_uring
+from conftest import FIO, REPO, needs_io_uring
 from hostsfix import fio_servers  # noqa: F401 (a fixture)
 
 XDTUNE = REPO / "build" / "xdtune"
+XDREPORT = REPO / "build" / "xdreport"
 TIMEOUT = 120
 
 SPACE = "async = sync|io_uring\nread_ahead_kb = 0|128\n"
@@ -193,3 +195,32 @@ def test_bench_on_two_hosts(engine, tmp_path, fio_servers):
     assert "## xdevice stats by host" in md
     for a in addrs:
         assert f"| {a} | host={a}" in md, md
+
+
+def test_report_of_one_client_on_two_servers(engine, tmp_path, fio_servers):
+    """One client run on both servers (fio --client=A --client=B, one output):
+    each server sends its own stats document back, and the report shows both,
+    one row each. Before, xdreport kept one of them (the one with the most
+    jobs, the last of equals) and labelled it with the first host fio's JSON
+    names, whichever server it came from."""
+    job = tmp_path / "two.fio"
+    job.write_text(f"[both]\nioengine=external:{engine}\nxd_type=regular\n"
+                   f"xd_stats={tmp_path}/both.stats.json\nfilename={tmp_path}/data\n"
+                   "size=1m\nbs=4k\nrw=randread\n")
+    (tmp_path / "data").write_bytes(os.urandom(1 << 20))
+    out = tmp_path / "client.json"
+    p = subprocess.run([FIO, *[f"--client={h}" for h in fio_servers], "--output-format=json",
+                        f"--output={out}", str(job)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stdout + p.stderr
+    run_ids = set(re.findall(r'> xdevice-stats: \{"xdevice":\{[^}]*"run_id":"([^"]+)"',
+                             out.read_text()))
+    assert len(run_ids) == 2, out.read_text()[:2000]
+    rep = tmp_path / "report"
+    p = subprocess.run([str(XDREPORT), "report", "-o", str(rep), str(out)],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    md = (rep / "hosts.md").read_text()
+    section = md.split("## xdevice stats by host")[1].splitlines()
+    rows = [ln for ln in section if ln.startswith("| ") and not ln.startswith("| host |")]
+    assert len(rows) == 2 and rows[0] != rows[1], md

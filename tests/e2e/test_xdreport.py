@@ -667,6 +667,52 @@ def test_client_server_output(xdreport, tmp_path):
     assert figure(rows, metric="iops", **key) == entry["read"]["iops"]
 
 
+@pytest.mark.parametrize("fmt", ["--minimal", "--output-format=terse"])
+def test_terse_output_named_as_such(xdreport, tmp_path, fmt):
+    """fio's terse output starts with a digit as a log does; it was refused as
+    a log with a bad first line. It gets one line naming the format and what
+    xdreport reads instead, from report and compare alike."""
+    res = tmp_path / "terse.txt"
+    p = subprocess.run([FIO, "--name=t", f"--filename={tmp_path}/data", "--size=256k",
+                        "--ioengine=psync", fmt, f"--output={res}"],
+                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    for cmd in (["report", "-o", str(tmp_path / "out")], ["compare", str(res)]):
+        p = subprocess.run([xdreport, *cmd, str(res)], capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT)
+        lines = p.stderr.splitlines()
+        assert p.returncode in (1, 2) and len(lines) == 1, p.stderr
+        assert f"{res}: fio terse output" in lines[0] and "allowed: fio JSON" in lines[0], lines
+
+
+def test_unified_rw_reporting(xdreport, tmp_path):
+    """fio's unified_rw_reporting=1 gives a job only "mixed" (no "read" or
+    "write"): report and compare read it as the direction "mixed", with fio's
+    figures (both once refused the file); =both is read as read and write,
+    its "mixed" (their sum) left out so nothing counts twice."""
+    outs = {}
+    for mode in ("1", "both"):
+        outs[mode] = tmp_path / f"unified-{mode}.json"
+        p = subprocess.run([FIO, "--name=u", f"--filename={tmp_path}/data", "--size=1m",
+                            "--bs=4k", "--rw=randrw", "--ioengine=psync",
+                            f"--unified_rw_reporting={mode}", "--output-format=json",
+                            f"--output={outs[mode]}"],
+                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        assert p.returncode == 0, p.stderr
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, outs.values())
+    assert p.returncode == 0, p.stderr
+    rows = read_csv(out)
+    mixed = fio_docs(outs["1"])[0]["jobs"][0]["mixed"]
+    assert figure(rows, kind="fio", source=str(outs["1"]), direction="mixed",
+                  metric="iops") == mixed["iops"]
+    assert {r["direction"] for r in rows if r["source"] == str(outs["both"])} == {"read", "write"}
+    p = subprocess.run([xdreport, "compare", str(outs["1"]), str(outs["1"])],
+                       capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode in (0, 3), p.stdout + p.stderr
+    assert re.search(r"^u\s+mixed_iops\s", p.stdout, re.M), p.stdout
+
+
 # --- the page in a browser ---------------------------------------------------------------
 
 
