@@ -292,6 +292,39 @@ def test_compressed_container(engine, tmp_path, kind):
     refused_once(r, str(data), "symbolic link")
 
 
+# --- data files of the types fio lays out ---------------------------------------
+
+
+def big_victim(tmp_path: Path) -> Path:
+    """A root-only file as big as the job, so that fio does not lay the
+    file out again (which would remove the link) and opens through it."""
+    v = tmp_path / "victims-big"
+    v.mkdir()
+    f = v / "root-only.bin"
+    f.write_bytes(b"V" * 65536)
+    f.chmod(0o600)
+    return f
+
+
+@pytest.mark.parametrize("owner,xdtype", [(NOBODY, "regular"), (NOBODY, "mmap"), (0, "regular")])
+def test_data_file_link_follows_only_ours_or_roots(engine, tmp_path, place, owner, xdtype):
+    """A link at a data file's name is followed (/dev/disk/by-id) only when
+    it is the caller's or root's: one another user planted in /tmp would aim
+    root's writes at any file."""
+    victim = big_victim(tmp_path)
+    data = place / "d.dat"
+    plant(data, victim)
+    os.lchown(data, owner, owner)
+    r = run_fio(fio_job(engine, xd={"type": xdtype}, filename=data, rw="write", bs="4k",
+                        size="64k", buffer_pattern="0x41"), tmp_path, expect_ok=owner == 0)
+    if owner == 0:
+        assert victim.read_bytes() == b"A" * 65536, "root's own link was not followed"
+        return
+    assert victim.read_bytes() == b"V" * 65536, "written through another user's link"
+    assert r.rc != 0 and data.is_symlink()
+    refused_once(r, str(data), "symbolic link of another user's")
+
+
 # --- a directory another user controls ------------------------------------------
 
 
