@@ -325,6 +325,31 @@ def test_data_file_link_follows_only_ours_or_roots(engine, tmp_path, place, owne
     refused_once(r, str(data), "symbolic link of another user's")
 
 
+@pytest.mark.parametrize("owner,key", [(NOBODY, "stats"), (NOBODY, "tmpfs_directory"),
+                                       (0, "stats")])
+def test_directory_link_of_another_user(engine, tmp_path, shm_dir, owner, key):
+    """A link at the name of a directory xdevice writes into is judged as
+    the directory: one of another user's (planted in a sticky /dev/shm)
+    would pick which of root's directories gets root's files. The check on
+    the link's target alone passed it."""
+    sticky = shm_dir / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    target = shm_dir / "roots"  # root's, 0755: passes the owner rule itself
+    target.mkdir()
+    link = sticky / "d"
+    plant(link, target)
+    os.lchown(link, owner, owner)
+    xd = {"stats": link / "s.json"} if key == "stats" else {"type": "tmpfs", key: f"{link}/"}
+    r = run_fio(fio_job(engine, xd=xd, filename=tmp_path / "data", rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=owner == 0)
+    if owner == 0:
+        assert (target / "s.json").is_file(), "root's own link to a directory was refused"
+        return
+    assert r.rc != 0 and os.listdir(target) == [], "wrote through another user's link"
+    refused_once(r, str(link), "symbolic link of another user's")
+
+
 # --- a directory another user controls ------------------------------------------
 
 
