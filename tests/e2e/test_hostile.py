@@ -495,6 +495,30 @@ def test_xdreport_outputs(engine, tmp_path, kind):
     assert (out / "report.html").is_file() and not (out / "report.html").is_symlink()
 
 
+def test_xdreport_refuses_a_shared_output_directory(engine, tmp_path):
+    """-o /tmp: xdreport removed whatever was at its output names (another
+    user's report.html included) and gnuplot, root's, then wrote NAME.png
+    by name, following a link planted in between. A directory writable by
+    others is refused, and nothing in it is touched."""
+    r = run_fio(fio_job(engine, filename=tmp_path / "data", rw="read", bs="4k", size="64k"),
+                tmp_path)
+    res = tmp_path / "run.json"
+    res.write_text(json.dumps(r.data))
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o1777)
+    theirs = out / "report.html"
+    theirs.write_text("theirs\n")
+    os.chown(theirs, NOBODY, NOBODY)
+    proc = subprocess.run([str(XDREPORT), "report", "-o", str(out), str(res)], capture_output=True,
+                          text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode != 0
+    assert theirs.read_text() == "theirs\n" and theirs.stat().st_uid == NOBODY
+    assert os.listdir(out) == ["report.html"], os.listdir(out)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "writable by others" in lines[0] and str(out) in lines[0], proc.stderr
+
+
 # --- file_permissions and dir_permissions -------------------------------------------
 
 
