@@ -475,6 +475,24 @@ def test_xdtune_results(engine, tmp_path, kind, name):
     assert not (out / "trials" / "001.json").exists()
 
 
+def test_xdtune_refuses_a_shared_out(engine, tmp_path):
+    """--out /tmp: root's xdtune renamed its results over another user's
+    history.json and best.ini there. A directory writable by others is
+    refused before anything is made in it."""
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o1777)
+    theirs = out / "history.json"
+    theirs.write_text("theirs\n")
+    os.chown(theirs, NOBODY, NOBODY)
+    proc = xdtune_search(engine, tmp_path, out)
+    assert proc.returncode != 0
+    assert theirs.read_text() == "theirs\n" and theirs.stat().st_uid == NOBODY
+    assert os.listdir(out) == ["history.json"], os.listdir(out)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "writable by others" in lines[0], proc.stderr
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_xdreport_outputs(engine, tmp_path, kind):
     v = Victims(tmp_path)
