@@ -128,6 +128,19 @@ def test_stats_paths(engine, tmp_path, place, kind, name):
     assert not list(place.glob(".s.json.*")), "a temp file was left behind"
 
 
+def test_stats_document_of_another_user(engine, tmp_path, place):
+    """The document is renamed over its name: in /tmp that removed another
+    user's file of the same name. Refused at the start, in one line."""
+    stats = place / "s.json"
+    stats.write_text("theirs\n")
+    os.chown(stats, NOBODY, NOBODY)
+    r = run_fio(fio_job(engine, xd={"stats": stats}, filename=tmp_path / "data", rw="write",
+                        bs="4k", size="64k"), tmp_path, expect_ok=False)
+    assert r.rc != 0
+    assert stats.read_text() == "theirs\n" and stats.stat().st_uid == NOBODY
+    refused_once(r, str(stats), "another user's file")
+
+
 def test_stats_leaves_nothing_beside_it(engine, tmp_path, place):
     """The run's last job removes FILE.d and FILE.d.lock (threads and processes)."""
     for thread in (0, 1):
