@@ -258,6 +258,25 @@ def test_auto_mount_refuses_a_full_directory(engine, tmp_path, unmount_after):
     refused_once(r, str(v.dir), "not empty")
 
 
+def test_auto_mount_refuses_another_users_directory(engine, tmp_path, unmount_after):
+    """An earlier xdevice's mount lock beside the name (left when a busy
+    mount could not come down) vouched for whatever empty directory was
+    there: one another user made since was mounted over and, by the last
+    user, removed."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    os.chown(mnt, NOBODY, NOBODY)
+    (tmp_path / "mnt.lock").write_text("")
+    unmount_after.append(mnt)
+    r = run_fio(fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": mnt, "auto_mount": 1},
+                        filename=tmp_path / "f.dat", rw="write", bs="4k", size="64k"),
+                tmp_path, expect_ok=False)
+    assert mnt.is_dir() and mnt.stat().st_uid == NOBODY, "another user's directory was removed"
+    assert not mounted(mnt)
+    assert r.rc != 0
+    refused_once(r, str(mnt), "belongs to another user")
+
+
 def test_auto_mount_is_undone_by_the_last_user(engine, tmp_path, unmount_after):
     mnt = tmp_path / "mnt"
     unmount_after.append(mnt)
