@@ -31,6 +31,31 @@ static int dir_ok(int dirfd, const char *dir)
     return -1;
 }
 
+/* A symlink at the directory's own name must be the caller's or root's
+ * and still lead to the directory open as dirfd, as in the library's
+ * xd_dir_check: dir_ok judges the link's target, so another user's link in
+ * /tmp would choose which of root's directories gets the file. 0, or -1
+ * with the reason. */
+static int dir_link_ok(int dirfd, const char *dir)
+{
+    struct stat link, target, held;
+    char name[PATH_MAX];
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') /* "d/" would make lstat follow d */
+        len--;
+    snprintf(name, sizeof(name), "%.*s", (int)len, dir);
+    if (!lstat(name, &link) && !S_ISLNK(link.st_mode))
+        return 0;
+    if (!lstat(name, &link) && (link.st_uid == geteuid() || link.st_uid == 0) &&
+        !stat(name, &target) && !fstat(dirfd, &held) && target.st_dev == held.st_dev &&
+        target.st_ino == held.st_ino)
+        return 0;
+    snprintf(refused, sizeof(refused), "directory %s is reached through a symbolic link of another user's (or moved since it was opened); allowed: the directory itself, or a link of yours or root's",
+             dir);
+    errno = EPERM;
+    return -1;
+}
+
 static const char *kind_of(mode_t mode)
 {
     return S_ISREG(mode)    ? "a regular file"
@@ -249,7 +274,7 @@ static int open_parent(const char *path, char *name, size_t namelen)
         return -1;
     }
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd >= 0 && dir_ok(dirfd, dir)) {
+    if (dirfd >= 0 && (dir_link_ok(dirfd, dir) || dir_ok(dirfd, dir))) {
         int saved = errno;
         close(dirfd);
         errno = saved;

@@ -569,6 +569,27 @@ def test_xdreport_refuses_a_shared_output_directory(engine, tmp_path):
     assert len(lines) == 1 and "writable by others" in lines[0] and str(out) in lines[0], proc.stderr
 
 
+def test_xdreport_compare_output_through_another_users_link(engine, tmp_path, place):
+    """--junit DIR/j.xml, DIR another user's link to a directory of root's:
+    the owner rule, applied to the target, let the link choose where root's
+    file went."""
+    r = run_fio(fio_job(engine, filename=tmp_path / "data", rw="read", bs="4k", size="64k"),
+                tmp_path)
+    res = tmp_path / "run.json"
+    res.write_text(json.dumps(r.data))
+    target = tmp_path / "roots"
+    target.mkdir()
+    link = place / "d"
+    plant(link, target)
+    os.lchown(link, NOBODY, NOBODY)
+    proc = subprocess.run([str(XDREPORT), "compare", "--junit", str(link / "j.xml"), str(res),
+                           str(res)], capture_output=True, text=True, timeout=120,
+                          cwd=str(tmp_path))
+    assert proc.returncode != 0 and os.listdir(target) == [], proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "symbolic link of another user's" in lines[0], proc.stderr
+
+
 # --- file_permissions and dir_permissions -------------------------------------------
 
 
