@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, fio_job, run_fio, xdevice_lines
+from conftest import FIO, REPO, fio_job, run_fio, xdevice_lines
 
 NOBODY = 65534
 XDTUNE = REPO / "build" / "xdtune"
@@ -355,6 +355,64 @@ def test_data_file_link_follows_only_ours_or_roots(engine, tmp_path, place, owne
     assert victim.read_bytes() == b"V" * 65536, "written through another user's link"
     assert r.rc != 0 and data.is_symlink()
     refused_once(r, str(data), "symbolic link of another user's")
+
+
+# Plays the other user who wins the race of fio's layout: at fio's
+# open(O_CREAT) without O_EXCL of the data file, a link to the victim is put
+# at the name when nothing is there (another user looping on symlink() in
+# /tmp gets there between the removal and that open).
+PLANT_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static void plant(const char *path, int flags)
+{
+    const char *at = getenv("XD_PLANT_AT"), *to = getenv("XD_PLANT_TO");
+    struct stat st;
+    if (at && to && (flags & O_CREAT) && !(flags & O_EXCL) && !strcmp(path, at) &&
+        lstat(path, &st) && !symlink(to, path))
+        lchown(path, 65534, 65534);
+}
+#define WRAP(name)                                                        \
+    int name(const char *path, int flags, ...)                            \
+    {                                                                     \
+        va_list ap;                                                       \
+        va_start(ap, flags);                                              \
+        mode_t mode = (flags & O_CREAT) ? va_arg(ap, mode_t) : 0;         \
+        va_end(ap);                                                       \
+        plant(path, flags);                                               \
+        int (*real)(const char *, int, ...) = dlsym(RTLD_NEXT, #name);    \
+        return real(path, flags, mode);                                   \
+    }
+WRAP(open)
+WRAP(open64)
+"""
+
+
+def test_layout_race_leaves_no_gap_for_a_link(engine, tmp_path, place):
+    """fio lays a data file out by the engine's unlink, then open(O_CREAT)
+    by name, following links: a link planted in that gap had root's fio
+    write the layout into the victim. The engine leaves a file of its own
+    at the name, so the planting finds the name taken."""
+    shim = tmp_path / "plant.so"
+    src = tmp_path / "plant.c"
+    src.write_text(PLANT_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(src), "-ldl"], check=True)
+    victim = big_victim(tmp_path)
+    data = place / "d.dat"
+    env = dict(os.environ, LD_PRELOAD=str(shim), XD_PLANT_AT=str(data), XD_PLANT_TO=str(victim))
+    cmd = [FIO, *fio_job(engine, xd={"type": "regular"}, filename=data, rw="write", bs="4k",
+                         size="64k")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+                          env=env)
+    assert victim.read_bytes() == b"V" * 65536, "fio's layout wrote through a planted link"
+    assert proc.returncode == 0 and not data.is_symlink(), proc.stderr
+    assert data.stat().st_size == 65536
 
 
 @pytest.mark.parametrize("owner,key", [(NOBODY, "stats"), (NOBODY, "tmpfs_directory"),
