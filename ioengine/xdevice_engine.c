@@ -1171,6 +1171,13 @@ static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
  * fio makes next anyway), which nobody else may remove there. */
 static int fio_xd_layout_unlink(struct fio_file *f)
 {
+    struct stat st;
+    /* another user's file or link (in /tmp) is not ours to remove */
+    if (!lstat(f->file_name, &st) && st.st_uid != geteuid() && st.st_uid != 0) {
+        fio_xd_err("xdevice: %s: a file of uid %u is at that name; fio's layout would remove it; allowed: a file of yours or root's, or no file\n",
+                   f->file_name, (unsigned)st.st_uid);
+        return EPERM;
+    }
     if (unlink(f->file_name) && errno != ENOENT)
         return errno;
     int fd = open(f->file_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);

@@ -415,6 +415,19 @@ def test_layout_race_leaves_no_gap_for_a_link(engine, tmp_path, place):
     assert data.stat().st_size == 65536
 
 
+def test_layout_keeps_another_users_file(engine, tmp_path, place):
+    """fio lays a file out by removing what is at the name, through the
+    engine: in /tmp that was any user's file of that name."""
+    data = place / "d.dat"
+    data.write_text("theirs\n")
+    os.chown(data, NOBODY, NOBODY)
+    r = run_fio(fio_job(engine, xd={"type": "regular"}, filename=data, rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=False)
+    assert r.rc != 0
+    assert data.read_text() == "theirs\n" and data.stat().st_uid == NOBODY
+    refused_once(r, str(data), "a file of uid 65534")
+
+
 @pytest.mark.parametrize("owner,key", [(NOBODY, "stats"), (NOBODY, "tmpfs_directory"),
                                        (0, "stats")])
 def test_directory_link_of_another_user(engine, tmp_path, shm_dir, owner, key):
