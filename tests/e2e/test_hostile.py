@@ -428,6 +428,23 @@ def test_layout_keeps_another_users_file(engine, tmp_path, place):
     refused_once(r, str(data), "a file of uid 65534")
 
 
+def test_unlink_keeps_a_file_whose_open_was_refused(engine, tmp_path, place):
+    """unlink=1 after the open was refused (another user's sidecar beside
+    their data file): the engine removed the data file it never opened."""
+    data = place / "d.dat"
+    data.write_bytes(b"T" * 65536)
+    side = place / "d.dat.xdsum"
+    side.write_text("x\n")
+    for p in (data, side):
+        os.chown(p, NOBODY, NOBODY)
+    r = run_fio(fio_job(engine, xd={"type": "regular", "enable_checksums": "true"},
+                        filename=data, rw="read", bs="4k", size="64k", unlink=1),
+                tmp_path, expect_ok=False)
+    assert r.rc != 0
+    assert data.read_bytes() == b"T" * 65536, "another user's data file was removed"
+    refused_once(r, str(side), "another user's file")
+
+
 @pytest.mark.parametrize("owner,key", [(NOBODY, "stats"), (NOBODY, "tmpfs_directory"),
                                        (0, "stats")])
 def test_directory_link_of_another_user(engine, tmp_path, shm_dir, owner, key):
