@@ -1164,12 +1164,55 @@ static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
  * only the plain file, as fio would remove: the tmpfs type's copy holds
  * data fio does not see there (a fill_device run's, say), and stays. fio
  * calls this before and after closing the file: both remove. */
+/* fio lays a file out by calling this, then open(O_CREAT) by name with
+ * no O_EXCL, following links: in a sticky directory such as /tmp another
+ * user looping on symlink() wins that gap and has root's fio write the
+ * layout into any file. So the name gets a new empty file of ours (what
+ * fio makes next anyway), which nobody else may remove there. */
+/* The uid of another user's file or link at the name (in /tmp, say),
+ * which is not ours to remove; 0 when there is none. */
+static uid_t fio_xd_theirs(const struct fio_file *f)
+{
+    struct stat st;
+    if (lstat(f->file_name, &st) || st.st_uid == geteuid() || st.st_uid == 0)
+        return 0;
+    return st.st_uid;
+}
+
+static int fio_xd_layout_unlink(struct fio_file *f)
+{
+    uid_t theirs = fio_xd_theirs(f);
+    if (theirs) {
+        fio_xd_err("xdevice: %s: a file of uid %u is at that name; fio's layout would remove it; allowed: a file of yours or root's, or no file\n",
+                   f->file_name, (unsigned)theirs);
+        return EPERM;
+    }
+    if (unlink(f->file_name) && errno != ENOENT)
+        return errno;
+    int fd = open(f->file_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        close(fd);
+        return 0;
+    }
+    int rc = errno;
+    if (rc == EEXIST)
+        fio_xd_err("xdevice: %s: something was put at the name between its removal and fio's layout; refused: fio would open it (a link, say) by name\n",
+                   f->file_name);
+    return rc;
+}
+
 static int fio_xd_unlink_file(struct thread_data *td, struct fio_file *f)
 {
     struct fio_xd_job *job = td->io_ops_data;
     char err[XD_ERRLEN];
+    if (td->runstate == TD_SETTING_UP && !td->terminate && td->o.allow_create &&
+        !f->engine_pos && f->filetype == FIO_TYPE_FILE)
+        return fio_xd_layout_unlink(f);
+    /* a file the job never opened (its open was refused: another user's
+     * file there, say) is removed for unlink=1 only when it is ours; the
+     * refusal already said why, once */
     if (!job || !job->dev || !f->engine_pos)
-        return unlink(f->file_name) ? errno : 0;
+        return fio_xd_theirs(f) ? EPERM : unlink(f->file_name) ? errno : 0;
     int rc = xd_unlink(job->dev, f->file_name, err, sizeof(err));
     if (rc && rc != -ENOENT)
         fio_xd_err("xdevice: %s\n", err);

@@ -31,6 +31,31 @@ static int dir_ok(int dirfd, const char *dir)
     return -1;
 }
 
+/* A symlink at the directory's own name must be the caller's or root's
+ * and still lead to the directory open as dirfd, as in the library's
+ * xd_dir_check: dir_ok judges the link's target, so another user's link in
+ * /tmp would choose which of root's directories gets the file. 0, or -1
+ * with the reason. */
+static int dir_link_ok(int dirfd, const char *dir)
+{
+    struct stat link, target, held;
+    char name[PATH_MAX];
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/') /* "d/" would make lstat follow d */
+        len--;
+    snprintf(name, sizeof(name), "%.*s", (int)len, dir);
+    if (!lstat(name, &link) && !S_ISLNK(link.st_mode))
+        return 0;
+    if (!lstat(name, &link) && (link.st_uid == geteuid() || link.st_uid == 0) &&
+        !stat(name, &target) && !fstat(dirfd, &held) && target.st_dev == held.st_dev &&
+        target.st_ino == held.st_ino)
+        return 0;
+    snprintf(refused, sizeof(refused), "directory %s is reached through a symbolic link of another user's (or moved since it was opened); allowed: the directory itself, or a link of yours or root's",
+             dir);
+    errno = EPERM;
+    return -1;
+}
+
 static const char *kind_of(mode_t mode)
 {
     return S_ISREG(mode)    ? "a regular file"
@@ -41,6 +66,28 @@ static const char *kind_of(mode_t mode)
            : S_ISFIFO(mode) ? "a FIFO"
            : S_ISSOCK(mode) ? "a socket"
                             : "a special file";
+}
+
+/* Whether what is at name in OUTDIR may be removed to make the output:
+ * nothing, or a file or link of the caller's or root's (an earlier
+ * report's). OUTDIR may be a shared one like /tmp, where root could remove
+ * any user's report.html: never what another user made. 0, or -1 with
+ * the reason. */
+static int removable(int dirfd, const char *name)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+        snprintf(refused, sizeof(refused), "%s is at that name, not replaced; allowed: a regular file of yours or root's, or no file",
+                 kind_of(st.st_mode));
+    else if (st.st_uid != geteuid() && st.st_uid != 0)
+        snprintf(refused, sizeof(refused), "a file of uid %u is at that name, not replaced; allowed: a regular file of yours (uid %u) or root's, or no file",
+                 (unsigned)st.st_uid, (unsigned)geteuid());
+    else
+        return 0;
+    errno = EPERM;
+    return -1;
 }
 
 FILE *xr_out_open(const char *path)
@@ -62,7 +109,8 @@ FILE *xr_out_open(const char *path)
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
     if (dirfd < 0)
         return NULL;
-    if (!dir_ok(dirfd, dir) && (!unlinkat(dirfd, base, 0) || errno == ENOENT))
+    if (!dir_ok(dirfd, dir) && !removable(dirfd, base) &&
+        (!unlinkat(dirfd, base, 0) || errno == ENOENT))
         fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     int saved = errno;
     close(dirfd);
@@ -151,6 +199,25 @@ static int ancestors_ok(const char *path)
     return 0;
 }
 
+/* The output directory must not be writable by others, sticky or not:
+ * the charts are removed and then written by name, by gnuplot (O_TRUNC,
+ * following links), so in a shared one like /tmp another user could plant
+ * a link at NAME.png in between and have root's gnuplot overwrite any
+ * file, and the old outputs removed would be anyone's. 0, or -1 with the
+ * reason. */
+static int private_enough(int fd, const char *dir)
+{
+    struct stat st;
+    if (fstat(fd, &st))
+        return -1;
+    if (!(st.st_mode & S_IWOTH))
+        return 0;
+    snprintf(refused, sizeof(refused), "directory %s is writable by others (mode %04o); its outputs are written by name; allowed: a directory not writable by others, or a free name (the directory is made)",
+             dir, (unsigned)(st.st_mode & 07777));
+    errno = EPERM;
+    return -1;
+}
+
 int xr_out_dir(const char *path, int *made)
 {
     char *copy = strdup(path);
@@ -173,7 +240,7 @@ int xr_out_dir(const char *path, int *made)
         if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
             not_a_directory(copy, errno);
     }
-    int rc = fd >= 0 && !dir_ok(fd, copy) ? 0 : -1, saved = errno;
+    int rc = fd >= 0 && !dir_ok(fd, copy) && !private_enough(fd, copy) ? 0 : -1, saved = errno;
     if (fd >= 0)
         close(fd);
     free(copy);
@@ -207,7 +274,7 @@ static int open_parent(const char *path, char *name, size_t namelen)
         return -1;
     }
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd >= 0 && dir_ok(dirfd, dir)) {
+    if (dirfd >= 0 && (dir_link_ok(dirfd, dir) || dir_ok(dirfd, dir))) {
         int saved = errno;
         close(dirfd);
         errno = saved;

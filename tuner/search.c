@@ -835,6 +835,21 @@ static int out_fresh(int trials, const char *out, char *err, size_t errlen)
     return n < 0 ? n : n > 0 ? -EEXIST : 0;
 }
 
+/* --out must not be writable by others, sticky or not: the results are
+ * renamed over whatever holds their names (in /tmp, another user's
+ * history.json) and the convergence chart is drawn there by name. */
+static int out_private(int dir, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(dir, &st))
+        return -errno;
+    if (!(st.st_mode & S_IWOTH))
+        return 0;
+    snprintf(err, errlen, "%.300s: writable by others (mode %04o); xdtune replaces its results there by name; allowed: a directory not writable by others, or a free name (xdtune makes it)",
+             what, (unsigned)(st.st_mode & 07777));
+    return -EPERM;
+}
+
 /* --out and its trials/: made by us or ours already (never a symlink,
  * never another user's), in a parent others cannot redirect. */
 static int out_dirs(const char *out, char *err, size_t errlen)
@@ -848,14 +863,13 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     int parent = xd_dir_open_for(path, what, false, &base, err, errlen);
     if (parent < 0)
         return parent;
-    int dir = xd_mkdir_own_at(parent, base, 0755), trials = -1;
-    if (dir >= 0)
-        trials = xd_mkdir_own_at(dir, "trials", 0755);
-    int rc = dir < 0 ? dir : trials < 0 ? trials : 0;
-    if (rc)
+    int dir = xd_mkdir_own_at(parent, base, 0755), trials = -1, rc = 0;
+    if (dir >= 0 && (rc = out_private(dir, what, err, errlen)) == 0)
+        trials = xd_mkdir_own_at(dir, "trials", 0755); /* nothing made in a shared one */
+    if (!rc && (rc = dir < 0 ? dir : trials < 0 ? trials : 0))
         snprintf(err, errlen, "%.300s: cannot create it%s: %s", what, dir < 0 ? "" : " or its trials/",
                  xd_refusal(rc));
-    else
+    else if (!rc)
         rc = out_fresh(trials, path, err, errlen);
     /* the results are replaced by rename, never through a link: say so
      * now rather than after the trials */

@@ -152,6 +152,37 @@ int xd_private_dir(const char *dir, char *err, size_t errlen)
     return -EPERM;
 }
 
+/* Whether a symbolic link at path, if one is there, is the caller's or
+ * root's and still leads to the file open as fd. The types fio lays out
+ * follow a link at the data file's name (/dev/disk/by-id names are root's
+ * links), but one another user planted in a shared directory such as /tmp
+ * would aim root's writes at any file (fs.protected_symlinks is often 0).
+ * Checked after the open, so that a link planted between a check and the
+ * open cannot slip through; in a sticky directory nobody else can swap a
+ * link of ours or root's after it. */
+static bool link_trusted(const char *path, int fd)
+{
+    struct stat link, target, held;
+    char name[PATH_MAX];
+    size_t len = strlen(path);
+    /* "DIR/" would make lstat follow a link at DIR: look at DIR itself */
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    if (len >= sizeof(name))
+        return false;
+    memcpy(name, path, len);
+    name[len] = '\0';
+    path = name;
+    if (lstat(path, &link))
+        return false; /* the name went away: cannot vouch for what was opened */
+    if (!S_ISLNK(link.st_mode))
+        return true; /* no link: what was opened is the file at the name */
+    if (link.st_uid != geteuid() && link.st_uid != 0)
+        return false;
+    return !stat(path, &target) && !fstat(fd, &held) && target.st_dev == held.st_dev &&
+           target.st_ino == held.st_ino;
+}
+
 int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared, char *err,
                  size_t errlen)
 {
@@ -162,6 +193,14 @@ int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared
         int rc = -errno;
         xd_errf(err, errlen, "%s: cannot examine directory %s: %s", what, dir, strerror(-rc));
         return rc;
+    }
+    /* the owner rule is the target's: a link of another user's at the
+     * directory's name (in /tmp, say) would pick which of root's
+     * directories xdevice writes into */
+    if (!link_trusted(dir, dirfd)) {
+        xd_errf(err, errlen, "%s: directory %s is reached through a symbolic link of another user's (or moved since it was opened); allowed: the directory itself, a link of yours or root's, or allow_shared_directories=true",
+                what, dir);
+        return -EPERM;
     }
     if (st.st_uid != geteuid() && st.st_uid != 0) {
         xd_errf(err, errlen, "%s: directory %s belongs to uid %u, not to uid %u or root; its owner could redirect xdevice's files with symlinks; allowed: a directory you or root own, or allow_shared_directories=true",
@@ -417,6 +456,10 @@ int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, boo
         return (flags & O_CREAT) ? fd : -errno;
     if (created)
         return fd;
+    if (follow && !link_trusted(path, fd)) {
+        close(fd);
+        return -XD_EUNTRUSTED_LINK;
+    }
     if (!fstat(fd, &st) && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
         close(fd);
         return -ENXIO;
@@ -612,6 +655,8 @@ const char *xd_refusal(int rc)
         return "another user's file, a hard link or a special file is at that name";
     case -EISDIR:
         return "a directory is at that name";
+    case -XD_EUNTRUSTED_LINK:
+        return "a symbolic link of another user's is at that name (xdevice follows only the caller's or root's links)";
     default:
         return strerror(-rc);
     }

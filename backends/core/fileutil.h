@@ -107,12 +107,15 @@ int xd_write_file_atomic(int dirfd, const char *name, mode_t mode, const struct 
 /* Open a data file. With O_CREAT a new file is made with O_EXCL and then
  * given mode exactly (file_permissions, whatever the umask); an existing
  * one is opened as it is, through a symlink only when follow (the file
- * types fio lays out follow links as fio does; the types whose format
- * xdevice owns do not). Returns the fd or -errno (-ELOOP: a link; -ENXIO:
+ * types fio lays out follow links as fio does, but only the caller's or
+ * root's; the types whose format xdevice owns do not). Returns the fd or -errno (-ELOOP: a link; -ENXIO:
  * a FIFO or socket, refused rather than waited on). A file removed in
  * between (a concurrent xd_unlink) is made again: never -ENOENT with
  * O_CREAT, as with open(2). */
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
+/* -XD_EUNTRUSTED_LINK: with follow, the link at the name is neither the
+ * caller's nor root's (or no longer leads to the file opened). */
+#define XD_EUNTRUSTED_LINK ENOLINK
 /* The same, telling in *made whether this call made the file (made may be
  * NULL), so that an open that fails after it can remove it again
  * (xd_unlink_made) and leave nothing behind. */

@@ -339,14 +339,20 @@ static int publish_open(const struct xd_config *cfg, const char *path, const cha
 }
 
 /* A name in the document's directory that publishing would refuse: a link,
- * or (for the document) anything but a regular file. 0 or -errno. */
+ * or (for the document) anything but a regular file of ours or root's:
+ * the rename would remove another user's file of that name in /tmp. 0 or
+ * -errno. */
 static int publish_name_usable(int parentfd, const char *name, bool file, const char *path,
                                char *err, size_t errlen)
 {
     struct stat st;
     if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW))
         return 0;
-    int rc = S_ISLNK(st.st_mode) ? -ELOOP : file && !S_ISREG(st.st_mode) ? -EISDIR : 0;
+    bool theirs = st.st_uid != geteuid() && st.st_uid != 0;
+    int rc = S_ISLNK(st.st_mode)             ? -ELOOP
+             : file && !S_ISREG(st.st_mode) ? -EISDIR
+             : file && theirs               ? -EPERM
+                                            : 0;
     if (rc)
         xd_errf(err, errlen, "xd_stats=%s: cannot write the stats document: %s (%s)", path,
                 xd_refusal(rc), name);

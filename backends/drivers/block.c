@@ -86,10 +86,15 @@ static int block_open_fd(const struct block_driver *d, struct block_file *bf, co
                  (cfg->use_sync_writes ? O_SYNC : 0);
     struct stat st;
     int rc;
-    bf->fd = open(path, oflags);
-    if (bf->fd < 0 || fstat(bf->fd, &st)) {
-        rc = -errno;
-        xd_errf(err, errlen, "%s: cannot open (storage_type=block): %s", path, strerror(-rc));
+    /* through a link only of ours or root's (/dev/disk/by-id): one another
+     * user planted in /tmp would aim the writes at any device */
+    bf->fd = xd_open_data(path, oflags, 0, true);
+    rc = bf->fd < 0 ? bf->fd : fstat(bf->fd, &st) ? -errno : 0;
+    if (bf->fd < 0)
+        bf->fd = -1;
+    if (rc) {
+        xd_errf(err, errlen, "%s: cannot open (storage_type=block): %s", path,
+                rc == -XD_EUNTRUSTED_LINK ? xd_refusal(rc) : strerror(-rc));
         return rc;
     }
     if (!S_ISBLK(st.st_mode)) {

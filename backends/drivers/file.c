@@ -311,6 +311,8 @@ static int file_open_fd(struct file_driver *d, struct file_state *fs, unsigned f
         rc = fd;
         if ((flags & XD_OPEN_OWN_FILE) && (rc == -ELOOP || rc == -EPERM))
             xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(rc));
+        else if (rc == -XD_EUNTRUSTED_LINK)
+            xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(rc));
         else if (rc == -ENXIO)
             xd_errf(err, errlen, "%s: a FIFO or a socket is at that name; allowed: a file", path);
         else if (rc == -EINVAL && (oflags & O_DIRECT))

@@ -311,7 +311,7 @@ static int mmap_open_fd(struct mmap_driver *d, struct mmap_file *mf, const char 
         mf->fd = -1;
         xd_errf(err, errlen, "%s: cannot open: %s", path,
                 rc == -ENXIO                  ? "a FIFO or a socket is at that name; allowed: a file"
-                : (flags & XD_OPEN_OWN_FILE) ? xd_refusal(rc)
+                : (flags & XD_OPEN_OWN_FILE) || rc == -XD_EUNTRUSTED_LINK ? xd_refusal(rc)
                                               : strerror(-rc));
         return rc;
     }

@@ -310,11 +310,13 @@ static bool tmpfs_mounted_by_xdevice(const char *dir)
     return ours;
 }
 
-/* Called with the mount lock held, so concurrent openers mount once. */
-static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg, char *err,
-                              size_t errlen)
+/* Called with the mount lock held, so concurrent openers mount once. The
+ * mount goes on dirfd, the directory checked (through /proc/self/fd): by
+ * its path, a directory above it swapped since would move the mount. */
+static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg, int dirfd,
+                              char *err, size_t errlen)
 {
-    char opts[1024], where[256];
+    char opts[1024], where[256], target[64];
     if (snprintf(opts, sizeof(opts), "size=%lld%s%s", (long long)cfg->tmpfs_size,
                  cfg->tmpfs_mount_options[0] ? "," : "",
                  cfg->tmpfs_mount_options) >= (int)sizeof(opts)) {
@@ -323,7 +325,8 @@ static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg
                 cfg->tmpfs_mount_options);
         return -EINVAL;
     }
-    if (mount(TMPFS_MOUNT_SOURCE, t->dir, "tmpfs", MS_NOSUID | MS_NODEV, opts)) {
+    snprintf(target, sizeof(target), "/proc/self/fd/%d", dirfd);
+    if (mount(TMPFS_MOUNT_SOURCE, target, "tmpfs", MS_NOSUID | MS_NODEV, opts)) {
         int rc = -errno;
         if (rc == -EINVAL)
             xd_errf(err, errlen, "%stmpfs_mount_options=%s: the kernel refused to mount a tmpfs at %s with '%s'; allowed: tmpfs options such as mode=0755,nr_inodes=0 (size comes from tmpfs_size)",
@@ -378,14 +381,25 @@ static int tmpfs_mount_decide(struct tmpfs_layer *t, const struct xd_config *cfg
                 t->dir, rc == -ELOOP || rc == -ENOTDIR ? "not a directory (a symbolic link?)" : strerror(-rc));
         return rc;
     }
+    struct stat st;
     bool full = tmpfs_dir_has_entries(fd);
-    close(fd);
-    if (full || (!made && !lock_existed)) {
+    /* an earlier xdevice's lock vouches only for a directory of ours: one
+     * another user made at the name since would be mounted over, and
+     * removed by the last user */
+    bool theirs = fstat(fd, &st) || st.st_uid != geteuid();
+    if (full || theirs || (!made && !lock_existed)) {
         xd_errf(err, errlen, "auto_mount=true: tmpfs_directory=%s: %s; a mount would hide it; allowed: a path that does not exist yet (xdevice makes the directory, mounts on it and removes both after the last user), or auto_mount=false with a directory on a tmpfs",
-                t->dir, full ? "is not empty" : "exists and was not made by xdevice");
+                t->dir, full     ? "is not empty"
+                        : theirs ? "belongs to another user"
+                                 : "exists and was not made by xdevice");
+        close(fd);
         return -EEXIST;
     }
-    return tmpfs_mount_locked(t, cfg, err, errlen);
+    if (made)
+        fchmod(fd, t->dir_mode); /* hidden by the mount, but exact; never through a link */
+    int rc = tmpfs_mount_locked(t, cfg, fd, err, errlen);
+    close(fd);
+    return rc;
 }
 
 /* The mount lock "<dir>.lock" in dir's parent, which is checked like any
@@ -440,8 +454,6 @@ static int tmpfs_auto_mount(struct tmpfs_layer *t, const struct xd_config *cfg, 
         xd_errf(err, errlen, "tmpfs_directory=%s: cannot create it (auto_mount=true): %s", t->dir,
                 strerror(-rc));
     } else {
-        if (made)
-            chmod(t->dir, t->dir_mode); /* hidden by the mount, but exact */
         rc = tmpfs_mount_decide(t, cfg, made, existed, err, errlen);
         if (rc && made)
             rmdir(t->dir);

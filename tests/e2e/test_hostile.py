@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, fio_job, run_fio, xdevice_lines
+from conftest import FIO, REPO, fio_job, run_fio, xdevice_lines
 
 NOBODY = 65534
 XDTUNE = REPO / "build" / "xdtune"
@@ -126,6 +126,19 @@ def test_stats_paths(engine, tmp_path, place, kind, name):
         assert not r.data or all(j["write"]["io_bytes"] == 0 for j in r.data["jobs"]), r.data
         assert [p.name for p in place.iterdir()] == [name], list(place.iterdir())
     assert not list(place.glob(".s.json.*")), "a temp file was left behind"
+
+
+def test_stats_document_of_another_user(engine, tmp_path, place):
+    """The document is renamed over its name: in /tmp that removed another
+    user's file of the same name. Refused at the start, in one line."""
+    stats = place / "s.json"
+    stats.write_text("theirs\n")
+    os.chown(stats, NOBODY, NOBODY)
+    r = run_fio(fio_job(engine, xd={"stats": stats}, filename=tmp_path / "data", rw="write",
+                        bs="4k", size="64k"), tmp_path, expect_ok=False)
+    assert r.rc != 0
+    assert stats.read_text() == "theirs\n" and stats.stat().st_uid == NOBODY
+    refused_once(r, str(stats), "another user's file")
 
 
 def test_stats_leaves_nothing_beside_it(engine, tmp_path, place):
@@ -245,6 +258,25 @@ def test_auto_mount_refuses_a_full_directory(engine, tmp_path, unmount_after):
     refused_once(r, str(v.dir), "not empty")
 
 
+def test_auto_mount_refuses_another_users_directory(engine, tmp_path, unmount_after):
+    """An earlier xdevice's mount lock beside the name (left when a busy
+    mount could not come down) vouched for whatever empty directory was
+    there: one another user made since was mounted over and, by the last
+    user, removed."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    os.chown(mnt, NOBODY, NOBODY)
+    (tmp_path / "mnt.lock").write_text("")
+    unmount_after.append(mnt)
+    r = run_fio(fio_job(engine, xd={"type": "tmpfs", "tmpfs_directory": mnt, "auto_mount": 1},
+                        filename=tmp_path / "f.dat", rw="write", bs="4k", size="64k"),
+                tmp_path, expect_ok=False)
+    assert mnt.is_dir() and mnt.stat().st_uid == NOBODY, "another user's directory was removed"
+    assert not mounted(mnt)
+    assert r.rc != 0
+    refused_once(r, str(mnt), "belongs to another user")
+
+
 def test_auto_mount_is_undone_by_the_last_user(engine, tmp_path, unmount_after):
     mnt = tmp_path / "mnt"
     unmount_after.append(mnt)
@@ -290,6 +322,152 @@ def test_compressed_container(engine, tmp_path, kind):
     v.assert_untouched(data)
     assert r.rc != 0
     refused_once(r, str(data), "symbolic link")
+
+
+# --- data files of the types fio lays out ---------------------------------------
+
+
+def big_victim(tmp_path: Path) -> Path:
+    """A root-only file as big as the job, so that fio does not lay the
+    file out again (which would remove the link) and opens through it."""
+    v = tmp_path / "victims-big"
+    v.mkdir()
+    f = v / "root-only.bin"
+    f.write_bytes(b"V" * 65536)
+    f.chmod(0o600)
+    return f
+
+
+@pytest.mark.parametrize("owner,xdtype", [(NOBODY, "regular"), (NOBODY, "mmap"), (0, "regular")])
+def test_data_file_link_follows_only_ours_or_roots(engine, tmp_path, place, owner, xdtype):
+    """A link at a data file's name is followed (/dev/disk/by-id) only when
+    it is the caller's or root's: one another user planted in /tmp would aim
+    root's writes at any file."""
+    victim = big_victim(tmp_path)
+    data = place / "d.dat"
+    plant(data, victim)
+    os.lchown(data, owner, owner)
+    r = run_fio(fio_job(engine, xd={"type": xdtype}, filename=data, rw="write", bs="4k",
+                        size="64k", buffer_pattern="0x41"), tmp_path, expect_ok=owner == 0)
+    if owner == 0:
+        assert victim.read_bytes() == b"A" * 65536, "root's own link was not followed"
+        return
+    assert victim.read_bytes() == b"V" * 65536, "written through another user's link"
+    assert r.rc != 0 and data.is_symlink()
+    refused_once(r, str(data), "symbolic link of another user's")
+
+
+# Plays the other user who wins the race of fio's layout: at fio's
+# open(O_CREAT) without O_EXCL of the data file, a link to the victim is put
+# at the name when nothing is there (another user looping on symlink() in
+# /tmp gets there between the removal and that open).
+PLANT_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static void plant(const char *path, int flags)
+{
+    const char *at = getenv("XD_PLANT_AT"), *to = getenv("XD_PLANT_TO");
+    struct stat st;
+    if (at && to && (flags & O_CREAT) && !(flags & O_EXCL) && !strcmp(path, at) &&
+        lstat(path, &st) && !symlink(to, path))
+        lchown(path, 65534, 65534);
+}
+#define WRAP(name)                                                        \
+    int name(const char *path, int flags, ...)                            \
+    {                                                                     \
+        va_list ap;                                                       \
+        va_start(ap, flags);                                              \
+        mode_t mode = (flags & O_CREAT) ? va_arg(ap, mode_t) : 0;         \
+        va_end(ap);                                                       \
+        plant(path, flags);                                               \
+        int (*real)(const char *, int, ...) = dlsym(RTLD_NEXT, #name);    \
+        return real(path, flags, mode);                                   \
+    }
+WRAP(open)
+WRAP(open64)
+"""
+
+
+def test_layout_race_leaves_no_gap_for_a_link(engine, tmp_path, place):
+    """fio lays a data file out by the engine's unlink, then open(O_CREAT)
+    by name, following links: a link planted in that gap had root's fio
+    write the layout into the victim. The engine leaves a file of its own
+    at the name, so the planting finds the name taken."""
+    shim = tmp_path / "plant.so"
+    src = tmp_path / "plant.c"
+    src.write_text(PLANT_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(src), "-ldl"], check=True)
+    victim = big_victim(tmp_path)
+    data = place / "d.dat"
+    env = dict(os.environ, LD_PRELOAD=str(shim), XD_PLANT_AT=str(data), XD_PLANT_TO=str(victim))
+    cmd = [FIO, *fio_job(engine, xd={"type": "regular"}, filename=data, rw="write", bs="4k",
+                         size="64k")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=str(tmp_path),
+                          env=env)
+    assert victim.read_bytes() == b"V" * 65536, "fio's layout wrote through a planted link"
+    assert proc.returncode == 0 and not data.is_symlink(), proc.stderr
+    assert data.stat().st_size == 65536
+
+
+def test_layout_keeps_another_users_file(engine, tmp_path, place):
+    """fio lays a file out by removing what is at the name, through the
+    engine: in /tmp that was any user's file of that name."""
+    data = place / "d.dat"
+    data.write_text("theirs\n")
+    os.chown(data, NOBODY, NOBODY)
+    r = run_fio(fio_job(engine, xd={"type": "regular"}, filename=data, rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=False)
+    assert r.rc != 0
+    assert data.read_text() == "theirs\n" and data.stat().st_uid == NOBODY
+    refused_once(r, str(data), "a file of uid 65534")
+
+
+def test_unlink_keeps_a_file_whose_open_was_refused(engine, tmp_path, place):
+    """unlink=1 after the open was refused (another user's sidecar beside
+    their data file): the engine removed the data file it never opened."""
+    data = place / "d.dat"
+    data.write_bytes(b"T" * 65536)
+    side = place / "d.dat.xdsum"
+    side.write_text("x\n")
+    for p in (data, side):
+        os.chown(p, NOBODY, NOBODY)
+    r = run_fio(fio_job(engine, xd={"type": "regular", "enable_checksums": "true"},
+                        filename=data, rw="read", bs="4k", size="64k", unlink=1),
+                tmp_path, expect_ok=False)
+    assert r.rc != 0
+    assert data.read_bytes() == b"T" * 65536, "another user's data file was removed"
+    refused_once(r, str(side), "another user's file")
+
+
+@pytest.mark.parametrize("owner,key", [(NOBODY, "stats"), (NOBODY, "tmpfs_directory"),
+                                       (0, "stats")])
+def test_directory_link_of_another_user(engine, tmp_path, shm_dir, owner, key):
+    """A link at the name of a directory xdevice writes into is judged as
+    the directory: one of another user's (planted in a sticky /dev/shm)
+    would pick which of root's directories gets root's files. The check on
+    the link's target alone passed it."""
+    sticky = shm_dir / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    target = shm_dir / "roots"  # root's, 0755: passes the owner rule itself
+    target.mkdir()
+    link = sticky / "d"
+    plant(link, target)
+    os.lchown(link, owner, owner)
+    xd = {"stats": link / "s.json"} if key == "stats" else {"type": "tmpfs", key: f"{link}/"}
+    r = run_fio(fio_job(engine, xd=xd, filename=tmp_path / "data", rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=owner == 0)
+    if owner == 0:
+        assert (target / "s.json").is_file(), "root's own link to a directory was refused"
+        return
+    assert r.rc != 0 and os.listdir(target) == [], "wrote through another user's link"
+    refused_once(r, str(link), "symbolic link of another user's")
 
 
 # --- a directory another user controls ------------------------------------------
@@ -417,6 +595,24 @@ def test_xdtune_results(engine, tmp_path, kind, name):
     assert not (out / "trials" / "001.json").exists()
 
 
+def test_xdtune_refuses_a_shared_out(engine, tmp_path):
+    """--out /tmp: root's xdtune renamed its results over another user's
+    history.json and best.ini there. A directory writable by others is
+    refused before anything is made in it."""
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o1777)
+    theirs = out / "history.json"
+    theirs.write_text("theirs\n")
+    os.chown(theirs, NOBODY, NOBODY)
+    proc = xdtune_search(engine, tmp_path, out)
+    assert proc.returncode != 0
+    assert theirs.read_text() == "theirs\n" and theirs.stat().st_uid == NOBODY
+    assert os.listdir(out) == ["history.json"], os.listdir(out)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "writable by others" in lines[0], proc.stderr
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_xdreport_outputs(engine, tmp_path, kind):
     v = Victims(tmp_path)
@@ -435,6 +631,51 @@ def test_xdreport_outputs(engine, tmp_path, kind):
     for n in names:
         still_link_or_regular(out / n, v.target(kind))
     assert (out / "report.html").is_file() and not (out / "report.html").is_symlink()
+
+
+def test_xdreport_refuses_a_shared_output_directory(engine, tmp_path):
+    """-o /tmp: xdreport removed whatever was at its output names (another
+    user's report.html included) and gnuplot, root's, then wrote NAME.png
+    by name, following a link planted in between. A directory writable by
+    others is refused, and nothing in it is touched."""
+    r = run_fio(fio_job(engine, filename=tmp_path / "data", rw="read", bs="4k", size="64k"),
+                tmp_path)
+    res = tmp_path / "run.json"
+    res.write_text(json.dumps(r.data))
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o1777)
+    theirs = out / "report.html"
+    theirs.write_text("theirs\n")
+    os.chown(theirs, NOBODY, NOBODY)
+    proc = subprocess.run([str(XDREPORT), "report", "-o", str(out), str(res)], capture_output=True,
+                          text=True, timeout=120, cwd=str(tmp_path))
+    assert proc.returncode != 0
+    assert theirs.read_text() == "theirs\n" and theirs.stat().st_uid == NOBODY
+    assert os.listdir(out) == ["report.html"], os.listdir(out)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "writable by others" in lines[0] and str(out) in lines[0], proc.stderr
+
+
+def test_xdreport_compare_output_through_another_users_link(engine, tmp_path, place):
+    """--junit DIR/j.xml, DIR another user's link to a directory of root's:
+    the owner rule, applied to the target, let the link choose where root's
+    file went."""
+    r = run_fio(fio_job(engine, filename=tmp_path / "data", rw="read", bs="4k", size="64k"),
+                tmp_path)
+    res = tmp_path / "run.json"
+    res.write_text(json.dumps(r.data))
+    target = tmp_path / "roots"
+    target.mkdir()
+    link = place / "d"
+    plant(link, target)
+    os.lchown(link, NOBODY, NOBODY)
+    proc = subprocess.run([str(XDREPORT), "compare", "--junit", str(link / "j.xml"), str(res),
+                           str(res)], capture_output=True, text=True, timeout=120,
+                          cwd=str(tmp_path))
+    assert proc.returncode != 0 and os.listdir(target) == [], proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "symbolic link of another user's" in lines[0], proc.stderr
 
 
 # --- file_permissions and dir_permissions -------------------------------------------
