@@ -432,7 +432,7 @@ static int open_data_create(const char *path, int flags, mode_t mode, int nofoll
         }
         if (errno != EEXIST)
             return -errno;
-        /* O_NONBLOCK: see xd_open_data_made */
+        /* O_NONBLOCK: see open_data_once */
         fd = open(path, (flags & ~O_CREAT) | nofollow | O_NONBLOCK);
         if (fd >= 0 || errno != ENOENT)
             return fd >= 0 ? fd : -errno;
@@ -440,23 +440,35 @@ static int open_data_create(const char *path, int flags, mode_t mode, int nofoll
     return -ENOENT;
 }
 
+/* One open of path, never through a link with nofollow: the fd or -errno.
+ * O_NONBLOCK: a FIFO at the name would block the open until a writer
+ * came; it is refused instead (no file's data). Regular files and devices
+ * ignore the flag for I/O, and it is cleared again. */
+static int open_data_once(const char *path, int flags, mode_t mode, int nofollow, bool *created)
+{
+    if (flags & O_CREAT)
+        return open_data_create(path, flags, mode, nofollow, created);
+    int fd = open(path, flags | nofollow | O_NONBLOCK);
+    return fd < 0 ? -errno : fd;
+}
+
 int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, bool *made)
 {
-    bool created = false;
-    int nofollow = follow ? 0 : O_NOFOLLOW;
-    /* O_NONBLOCK: a FIFO at the name would block the open until a writer
-     * came; it is refused instead (no file's data). Regular files and
-     * devices ignore the flag for I/O, and it is cleared again. */
-    int fd = (flags & O_CREAT) ? open_data_create(path, flags, mode, nofollow, &created)
-                               : open(path, flags | nofollow | O_NONBLOCK);
+    bool created = false, via_link = false;
+    /* a link is followed only on a second open, when the first found one
+     * at the name: a plain file never meets link_trusted's lstat, which
+     * fails when a concurrent xd_unlink removed the name meanwhile */
+    int fd = open_data_once(path, flags, mode, O_NOFOLLOW, &created);
+    if (fd == -ELOOP && follow) {
+        via_link = true;
+        fd = open_data_once(path, flags, mode, 0, &created);
+    }
     struct stat st;
     if (made)
         *made = created;
-    if (fd < 0)
-        return (flags & O_CREAT) ? fd : -errno;
-    if (created)
+    if (fd < 0 || created)
         return fd;
-    if (follow && !link_trusted(path, fd)) {
+    if (via_link && !link_trusted(path, fd)) {
         close(fd);
         return -XD_EUNTRUSTED_LINK;
     }
