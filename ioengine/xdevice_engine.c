@@ -1155,20 +1155,6 @@ static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
     return rc;
 }
 
-/* fio removes files itself for unlink=1 and unlink_each_loop=1, and
- * before laying one out anew. xdevice keeps more than the file for some
- * types (a tmpfs copy, the hybrid type's hot copy, map and shared state, a
- * checksum sidecar): once the job has used the file (f->engine_pos, set at
- * open), xd_unlink removes them with it. A file fio is about to lay out
- * (in its parent before init, or in the job with create_serialize=0) is
- * only the plain file, as fio would remove: the tmpfs type's copy holds
- * data fio does not see there (a fill_device run's, say), and stays. fio
- * calls this before and after closing the file: both remove. */
-/* fio lays a file out by calling this, then open(O_CREAT) by name with
- * no O_EXCL, following links: in a sticky directory such as /tmp another
- * user looping on symlink() wins that gap and has root's fio write the
- * layout into any file. So the name gets a new empty file of ours (what
- * fio makes next anyway), which nobody else may remove there. */
 /* The uid of another user's file or link at the name (in /tmp, say),
  * which is not ours to remove; 0 when there is none. */
 static uid_t fio_xd_theirs(const struct fio_file *f)
@@ -1179,12 +1165,17 @@ static uid_t fio_xd_theirs(const struct fio_file *f)
     return st.st_uid;
 }
 
+/* fio lays a file out by calling this, then open(O_CREAT) by name with
+ * no O_EXCL, following links: in a sticky directory such as /tmp another
+ * user looping on symlink() wins that gap and has root's fio write the
+ * layout into any file. So the name gets a new empty file of ours (what
+ * fio makes next anyway), which nobody else may remove there. */
 static int fio_xd_layout_unlink(struct fio_file *f)
 {
     uid_t theirs = fio_xd_theirs(f);
     if (theirs) {
         fio_xd_err("xdevice: %s: a file of uid %u is at that name; fio's layout would remove it; allowed: a file of yours or root's, or no file\n",
-                   f->file_name, (unsigned)theirs);
+                   fio_xd_shown(f->file_name), (unsigned)theirs);
         return EPERM;
     }
     if (unlink(f->file_name) && errno != ENOENT)
@@ -1197,10 +1188,19 @@ static int fio_xd_layout_unlink(struct fio_file *f)
     int rc = errno;
     if (rc == EEXIST)
         fio_xd_err("xdevice: %s: something was put at the name between its removal and fio's layout; refused: fio would open it (a link, say) by name\n",
-                   f->file_name);
+                   fio_xd_shown(f->file_name));
     return rc;
 }
 
+/* fio removes files itself for unlink=1 and unlink_each_loop=1, and
+ * before laying one out anew. xdevice keeps more than the file for some
+ * types (a tmpfs copy, the hybrid type's hot copy, map and shared state, a
+ * checksum sidecar): once the job has used the file (f->engine_pos, set at
+ * open), xd_unlink removes them with it. A file fio is about to lay out
+ * (in its parent before init, or in the job with create_serialize=0) is
+ * only the plain file, as fio would remove: the tmpfs type's copy holds
+ * data fio does not see there (a fill_device run's, say), and stays. fio
+ * calls this before and after closing the file: both remove. */
 static int fio_xd_unlink_file(struct thread_data *td, struct fio_file *f)
 {
     struct fio_xd_job *job = td->io_ops_data;
