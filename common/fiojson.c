@@ -170,25 +170,19 @@ char *fiojson_server_stats(const char *text)
     char *best = NULL;
     double most = -1;
     for (const char *p = strstr(text, FIOJSON_STATS_TAG); p; p = strstr(p + 1, FIOJSON_STATS_TAG)) {
-        /* only a server's line: "<name> " then the tag */
-        const char *line = p;
-        while (line > text && line[-1] != '\n')
-            line--;
-        if (*line != '<')
+        char *doc, *name;
+        cJSON *root = server_line(text, p, &doc, &name);
+        if (!root)
             continue;
-        const char *doc = p + strlen(FIOJSON_STATS_TAG), *nl = strchr(doc, '\n');
-        size_t len = nl ? (size_t)(nl - doc) : strlen(doc);
-        char *copy = strndup(doc, len);
-        cJSON *root = copy ? cJSON_Parse(copy) : NULL;
-        const cJSON *jobs = cJSON_GetObjectItemCaseSensitive(root, "jobs");
-        double n = cJSON_IsArray(jobs) ? cJSON_GetArraySize(jobs) : -1;
+        double n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "jobs"));
         cJSON_Delete(root);
-        if (n >= 0 && n >= most) {
+        free(name);
+        if (n >= most) {
             free(best);
-            best = copy;
+            best = doc;
             most = n;
         } else {
-            free(copy);
+            free(doc);
         }
     }
     return best;

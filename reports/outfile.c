@@ -2,6 +2,7 @@
 #include "outfile.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -68,19 +69,23 @@ static const char *kind_of(mode_t mode)
                             : "a special file";
 }
 
-/* Whether what is at name in OUTDIR may be removed to make the output:
- * nothing, or a file or link of the caller's or root's (an earlier
- * report's). OUTDIR may be a shared one like /tmp, where root could remove
- * any user's report.html: never what another user made. 0, or -1 with
- * the reason. */
-static int removable(int dirfd, const char *name)
+/* Whether what is at name may be replaced: nothing, or a regular file of
+ * the caller's or root's (an earlier output), or with link_ok a link of
+ * theirs, which is removed rather than followed. The directory may be a
+ * shared one like /tmp, where root could remove any user's report.html:
+ * never what another user made. 0 (*absent set), or -1 with the reason. */
+static int target_ok(int dirfd, const char *name, bool link_ok, int *absent)
 {
     struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-        snprintf(refused, sizeof(refused), "%s is at that name, not replaced; allowed: a regular file of yours or root's, or no file",
-                 kind_of(st.st_mode));
+
+    *absent = 0;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
+        *absent = errno == ENOENT;
+        return *absent ? 0 : -1;
+    }
+    if (!S_ISREG(st.st_mode) && !(link_ok && S_ISLNK(st.st_mode)))
+        snprintf(refused, sizeof(refused), "%s is at that name, not %s; allowed: a regular file of yours or root's, or no file",
+                 kind_of(st.st_mode), S_ISLNK(st.st_mode) ? "followed or replaced" : "replaced");
     else if (st.st_uid != geteuid() && st.st_uid != 0)
         snprintf(refused, sizeof(refused), "a file of uid %u is at that name, not replaced; allowed: a regular file of yours (uid %u) or root's, or no file",
                  (unsigned)st.st_uid, (unsigned)geteuid());
@@ -106,10 +111,10 @@ FILE *xr_out_open(const char *path)
         errno = ENAMETOOLONG;
         return NULL;
     }
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1, absent;
     if (dirfd < 0)
         return NULL;
-    if (!dir_ok(dirfd, dir) && !removable(dirfd, base) &&
+    if (!dir_ok(dirfd, dir) && !target_ok(dirfd, base, true, &absent) &&
         (!unlinkat(dirfd, base, 0) || errno == ENOENT))
         fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     int saved = errno;
@@ -283,29 +288,6 @@ static int open_parent(const char *path, char *name, size_t namelen)
     return dirfd;
 }
 
-/* What is at name may be replaced only when it is nothing or a regular
- * file of the caller's or root's. 0 (*absent set), or -1 with the reason. */
-static int target_ok(int dirfd, const char *name, int *absent)
-{
-    struct stat st;
-
-    *absent = 0;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
-        *absent = errno == ENOENT;
-        return *absent ? 0 : -1;
-    }
-    if (!S_ISREG(st.st_mode))
-        snprintf(refused, sizeof(refused), "%s is at that name, not %s; allowed: a regular file of yours or root's, or no file",
-                 kind_of(st.st_mode), S_ISLNK(st.st_mode) ? "followed or replaced" : "replaced");
-    else if (st.st_uid != geteuid() && st.st_uid != 0)
-        snprintf(refused, sizeof(refused), "a file of uid %u is at that name, not replaced; allowed: a regular file of yours (uid %u) or root's, or no file",
-                 (unsigned)st.st_uid, (unsigned)geteuid());
-    else
-        return 0;
-    errno = EPERM;
-    return -1;
-}
-
 int xr_out_check(const char *path)
 {
     char name[NAME_MAX + 1];
@@ -315,7 +297,7 @@ int xr_out_check(const char *path)
     dirfd = open_parent(path, name, sizeof(name));
     if (dirfd < 0)
         return -1;
-    rc = target_ok(dirfd, name, &absent);
+    rc = target_ok(dirfd, name, false, &absent);
     int saved = errno;
     close(dirfd);
     errno = saved;
@@ -351,7 +333,7 @@ int xr_out_begin(struct xr_out *o, const char *path)
     o->dirfd = open_parent(path, o->name, sizeof(o->name));
     if (o->dirfd < 0)
         return -1;
-    if (!target_ok(o->dirfd, o->name, &absent))
+    if (!target_ok(o->dirfd, o->name, false, &absent))
         fd = make_temp(o);
     /* the mode exactly, whatever the umask: these files are read by CI */
     if (fd >= 0 && !fchmod(fd, 0644))
@@ -375,7 +357,7 @@ static int move_into_place(struct xr_out *o)
 {
     int absent;
 
-    if (target_ok(o->dirfd, o->name, &absent))
+    if (target_ok(o->dirfd, o->name, false, &absent))
         return errno;
     if (!absent)
         return renameat(o->dirfd, o->tmp, o->dirfd, o->name) ? errno : 0;

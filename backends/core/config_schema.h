@@ -49,7 +49,7 @@
 /* clang-format off */
 #define XD_SCHEMA(X) \
   /* [local] identity */ \
-  X(local, base_directory,   STR,  "",        0, 0, NULL, 0, XD_ANY, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option") \
+  X(local, base_directory,   STR,  "",        0, 0, NULL, 0, XD_ANY, "Directory that relative file names resolve against in programs linking libxdevice (empty: the current directory). fio jobs use fio's own directory= option: a job with a relative file name and a base_directory is refused in one line") \
   X(local, storage_type,     ENUM, "regular", 0, 0, XD_STORAGE_TYPE_CHOICES, 0, XD_ANY, "Storage type: the preset chain of driver and layers (fio option xd_type is short for it)") \
   X(local, file_permissions, MODE, "0644",    0, 07777, NULL, 0, XD_ANY, "Mode, in octal, of files xdevice creates (data files, stats, logs, traces, maps, locks, backups; set exactly, whatever the umask, on the files it makes itself)") \
   X(local, dir_permissions,  MODE, "0755",    0, 07777, NULL, 0, XD_ANY, "Mode, in octal, of directories xdevice creates (auto_create_dirs, stats fragments, tmpfs and backup directories)") \
