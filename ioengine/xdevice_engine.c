@@ -887,6 +887,20 @@ static bool fio_xd_trims_inline(const struct fio_xd_job *job, const struct io_u 
     return job->all_queued && io_u->ddir == DDIR_TRIM;
 }
 
+/* A read or write that moved no bytes (a read at or past the end of a
+ * file: a read_iolog replayed onto a smaller one) is an error to fio's sync
+ * path ("full resid", EIO) and a completion of 0 bytes to its async path,
+ * so psync fails such a job and libaio and io_uring pass it. A job that
+ * asked for an async mode and is driven as a sync engine (iodepth=1, or
+ * files that complete inline) hands such a request back through
+ * getevents, as those engines would. */
+static bool fio_xd_hands_back_empty(const struct fio_xd_job *job, const struct io_u *io_u)
+{
+    return (xd_dev_caps(job->dev) & XD_CAP_ASYNC) && !io_u->error &&
+           (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) && io_u->xfer_buflen &&
+           io_u->resid == io_u->xfer_buflen;
+}
+
 static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
 {
     struct fio_xd_job *job = td->io_ops_data;
@@ -924,10 +938,15 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     if (!job->all_queued) {
         if (rc != XD_DONE)
             fio_xd_wait_one(job, req);
+        fio_xd_finish(job, req);
+        if (fio_xd_hands_back_empty(job, io_u)) {
+            io_u_mark_submit(td, 1); /* no slat: the job's other requests have none */
+            job->ready[job->nready++] = req;
+            return FIO_Q_QUEUED;
+        }
         /* what fio's sync engines do, since this engine has a commit hook */
         io_u_mark_submit(td, 1);
         io_u_mark_complete(td, 1);
-        fio_xd_finish(job, req);
         return FIO_Q_COMPLETED;
     }
     /* Async: always FIO_Q_QUEUED, as fio's libaio and io_uring engines do.

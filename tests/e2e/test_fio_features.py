@@ -316,6 +316,52 @@ def test_use_sync_writes(engine, tmp_path, disk_dir, async_mode):
     assert load_stats(stats)["jobs"][0]["config"]["use_sync_writes"] is True
 
 
+# --- reads past the end of a file ----------------------------------------------------
+
+
+def replay_job(tmp_path, size):
+    """An iolog v2 reading blocks 0, 256 and 2 of tmp_path/f, which is made
+    size bytes long: a log replayed onto a smaller file reads past its end."""
+    data = tmp_path / "f"
+    data.unlink(missing_ok=True)
+    with open(data, "wb") as f:
+        f.truncate(size)
+    log = tmp_path / "replay.iolog"
+    log.write_text("fio version 2 iolog\n"
+                   f"{data} add\n{data} open\n"
+                   f"{data} read 0 4096\n{data} read 1048576 4096\n{data} read 8192 4096\n"
+                   f"{data} close\n")
+    return log
+
+
+def replay_outcome(r):
+    job = r.data["jobs"][0]
+    return job["error"], job["read"]["io_bytes"], job["read"]["total_ios"]
+
+
+@pytest.mark.parametrize("stype,async_mode,iodepth,fio_engine", [
+    ("regular", "libaio", 1, "libaio"), ("regular", "io_uring", 1, "io_uring"),
+    ("tmpfs", "io_uring", 4, "io_uring"), ("regular", "sync", 1, "psync")])
+def test_read_past_the_end_as_fios_engine(engine, tmp_path, shm_dir, stype, async_mode,
+                                          iodepth, fio_engine):
+    """A read that finds no byte (past the end of a file: an iolog replayed
+    onto a smaller one) fails fio's sync path (EIO, "full resid") and
+    completes with 0 bytes on its async one: psync fails such a job, libaio
+    and io_uring pass it. An async mode driven as a sync engine (iodepth=1,
+    or files whose requests complete inline) behaves as the engine the user
+    asked for; the old engine failed the libaio and io_uring jobs."""
+    opts = dict(read_iolog=replay_job(tmp_path, 64 * 1024), iodepth=iodepth)
+    ref = run_fio([f"--name=ref", f"--ioengine={fio_engine}", *[f"--{k}={v}" for k, v in opts.items()]],
+                  tmp_path, expect_ok=False)
+    opts["read_iolog"] = replay_job(tmp_path, 64 * 1024)
+    xd = {"type": stype, "async": async_mode}
+    if stype == "tmpfs":
+        xd["tmpfs_directory"] = shm_dir
+    r = run_fio(fio_job(engine, name="xd", xd=xd, **opts), tmp_path, expect_ok=False)
+    assert replay_outcome(r) == replay_outcome(ref), r.text
+    assert replay_outcome(r)[0] == (5 if fio_engine == "psync" else 0), r.text
+
+
 # --- pre_read ----------------------------------------------------------------------
 
 
