@@ -37,14 +37,14 @@
  * The crc covers the whole block, bytes past end of file counted as zeros,
  * so a file growing past a block never changes that block's crc.
  *
- * A write that covers part of a block reads the rest of the block, checked,
- * merges and completes inline, holding an OFD lock on its blocks' entries
- * until its data is down: threads and processes with the file open each
- * have their own sidecar descriptor, so two such writes to one block never
- * interleave their read-merge-write. Reads that are not block-aligned also
- * complete inline. Whole-block reads and writes go down as they came (async
- * stays async), checked and folded when reaped. An fsync or fdatasync syncs
- * the sidecar before the data.
+ * Every write and trim claims the blocks it touches until it has folded:
+ * one write of a block is out at a time, across this device and every other
+ * descriptor of the sidecar (checksum_writers.c: OFD locks, none for a
+ * file's only writer). A write that covers part of a block reads the rest
+ * of the block, checked, merges and completes inline. Reads that are not
+ * block-aligned also complete inline. Whole-block reads and writes go down
+ * as they came (async stays async), checked and folded when reaped. An
+ * fsync or fdatasync syncs the sidecar before the data.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -62,82 +62,7 @@
 #include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/xd_internal.h"
-
-#define CS_MAGIC     "XDSUM02\n"
-#define CS_HEADER    64u
-#define CS_SUFFIX    ".xdsum"
-#define CS_TAG       0x4b534358u /* "XCSK": the slot holds a crc */
-#define CS_CUR       0           /* slot: what the block held when last seen */
-#define CS_NEW       1           /* slot: the last write sent down */
-#define CS_DUR       2           /* slot: what an fsync made durable last */
-#define CS_SLOTS     3
-#define CS_BUF_ALIGN 4096u
-#define CS_GROW      (1u << 20)  /* the sidecar grows by this much at a time */
-
-/* One slot as stored: crc in the low half, tag in the high half (the file
- * is little-endian, like the machines xdevice runs on). */
-typedef uint64_t cs_slot;
-
-struct cs_entry {
-    cs_slot slot[CS_SLOTS]; /* CS_CUR, CS_NEW, CS_DUR */
-};
-#define CS_ENTRY_OLD 16u /* entry_size of sidecars made before CS_DUR */
-
-struct cs_header {
-    char magic[8];
-    uint32_t block_size;
-    uint32_t entry_size;
-    /* the data file the entries describe: inode numbers are soon reused, a
-     * birth time (where the file system keeps one) tells the files apart */
-    uint64_t data_dev, data_ino, data_birth_ns;
-    char reserved[CS_HEADER - 40];
-};
-
-enum cs_kind { CS_PASS, CS_READ, CS_WRITE, CS_SYNC };
-
-/* An fsync's promise: these blocks' CUR, as it was when the fsync was sent
- * down, is durable once it returns. */
-struct cs_durable {
-    size_t n;
-    struct {
-        uint64_t block;
-        cs_slot cur;
-    } at[];
-};
-
-struct cs_req {
-    enum cs_kind kind;
-    bool raced; /* a write sent down while another write of a block it covers was in flight */
-    struct cs_durable *durable; /* CS_SYNC: stored as DUR when the fsync returns */
-};
-
-struct cs_file {
-    int fd;             /* the sidecar */
-    bool read_only;     /* opened read-only: nothing is stored */
-    unsigned entry_size; /* sizeof(struct cs_entry), or CS_ENTRY_OLD: no DUR slot */
-    /* Blocks whose CUR changed since the last fsync was sent (bit per
-     * block), for that fsync's cs_durable; words [dirty_lo, dirty_hi). */
-    uint64_t *dirty;
-    size_t dirty_words, dirty_lo, dirty_hi;
-    char *data_path;    /* for messages */
-    /* The sidecar mapped shared, so a slot costs no system call; remapped
-     * when it has grown. It never shrinks (a stale one is zeroed, not
-     * truncated), so the mapping never points past its end. */
-    void *map;
-    size_t map_len;
-};
-
-struct cs_layer {
-    uint64_t block; /* checksum_block_size */
-    char *blocks;   /* scratch of the data path (one thread per device) */
-    size_t blocks_len;
-    char error[XD_ERRLEN];
-    bool has_error;
-    struct {
-        uint64_t verified, mismatches, unknown, blocks_written, partial_writes, partial_reads;
-        uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;
-    } count;
-};
+#include "checksum_internal.h"
 
 static char *cs_blocks(struct cs_layer *cs, size_t len)
 {
@@ -154,7 +79,7 @@ static char *cs_blocks(struct cs_layer *cs, size_t len)
 
 /* --- the sidecar ---------------------------------------------------------- */
 
-static off_t cs_slot_off(const struct cs_file *cf, uint64_t block, int which)
+off_t cs_slot_off(const struct cs_file *cf, uint64_t block, int which)
 {
     return (off_t)(CS_HEADER + block * cf->entry_size + (unsigned)which * sizeof(cs_slot));
 }
@@ -177,20 +102,6 @@ static bool cs_slot_holds(cs_slot s, uint32_t crc)
 static bool cs_slot_set(cs_slot s)
 {
     return s >> 32 == CS_TAG;
-}
-
-/* An OFD lock (F_WRLCK or F_UNLCK) on the entries of blocks [first, first+n):
- * partial writes hold it across their read-merge-write. */
-static int cs_lock(const struct cs_file *cf, short type, uint64_t first, uint64_t n)
-{
-    struct flock fl = {.l_type = type,
-                       .l_whence = SEEK_SET,
-                       .l_start = cs_slot_off(cf, first, CS_CUR),
-                       .l_len = (off_t)(n * cf->entry_size)};
-    while (fcntl(cf->fd, F_OFD_SETLKW, &fl))
-        if (errno != EINTR)
-            return -errno;
-    return 0;
 }
 
 /* Map the sidecar again when it has grown past the mapping. */
@@ -337,6 +248,23 @@ static int cs_cur_store(struct cs_file *cf, uint64_t b, cs_slot s)
     return rc;
 }
 
+/* A reader's fold: CUR learns s only if it still holds was. A writer may
+ * have moved the block on since the entry was loaded (CUR folded, NEW
+ * stored, its data going down); storing the older crc then would leave the
+ * block's present contents in neither slot until that write lands, and for
+ * good if it fails. Where the mapping does not reach, a plain store. */
+static bool cs_cur_swap(struct cs_file *cf, uint64_t b, cs_slot was, cs_slot s)
+{
+    off_t off = cs_slot_off(cf, b, CS_CUR);
+    if ((size_t)off + sizeof(s) > cf->map_len)
+        return !cs_cur_store(cf, b, s);
+    if (!__atomic_compare_exchange_n((cs_slot *)(void *)((char *)cf->map + off), &was, s, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return false;
+    cs_mark_dirty(cf, b);
+    return true;
+}
+
 /* A sync request of our own below: bytes done (a read stops short at end of
  * file) or -errno. */
 static int64_t cs_sub(struct xd_layer *layer, struct xd_file *file, enum xd_op op, uint64_t off,
@@ -400,17 +328,19 @@ static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
 
 /* A block that matched neither slot may have raced a writer: a buffered
  * read copies while a write of the same block copies, so it can read a
- * mix of the two, and a whole-block write takes no lock to wait on. Read
- * the block and its entry again, waiting out a partial write of it, and
- * check once more; while a write of it is seen in flight (NEW not yet CUR,
- * or the entry changed during the read), again, for up to CS_RECHECK_NS.
- * Re-reading once was not enough: a writer preempted in the middle of its
- * copy (more threads than cores) tore the re-read too, and a read racing
- * one write returned EIO and counted a mismatch. Fresh data that verifies
- * is copied over data[0, len). locked_here: the caller holds the entry's
- * lock (a partial write's edge). 0 or -EIO. */
+ * mix of the two. Read the block and its entry again and check once more;
+ * while a write of it is seen in flight (NEW not yet CUR, or the entry
+ * changed during the read), again, for up to CS_RECHECK_NS, and past that
+ * while another descriptor holds the block's claim (a slow disk's write).
+ * Readers take no lock: one waiting in a reap, holding its own writes'
+ * locks, could wait on a writer waiting on it; the re-read settles once
+ * the write's data is down, whoever reaps it. Re-reading once was not
+ * enough: a writer preempted in the middle of its copy (more threads than
+ * cores) tore the re-read too, and a read racing one write returned EIO
+ * and counted a mismatch. Fresh data that verifies is copied over
+ * data[0, len). 0 or -EIO. */
 static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *data,
-                      uint64_t len, bool locked_here)
+                      uint64_t len)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = file->priv[layer->level];
@@ -423,17 +353,15 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         return -ENOMEM;
     uint64_t start = xd_clock_monotonic_ns();
     for (;;) {
-        bool locked = !locked_here && !cs_lock(cf, F_WRLCK, b, 1);
         cs_entry_load(cf, b, &before);
         rc = cs_read_block_crc(layer, file, b, blk, &crc);
         cs_entry_load(cf, b, &e);
-        if (locked)
-            cs_lock(cf, F_UNLCK, b, 1);
         if (rc || cs_judge(&e, crc) != CS_MISMATCH)
             break;
         bool writing = !cs_entry_same(&before, &e) ||
                        (cs_slot_set(e.slot[CS_NEW]) && e.slot[CS_NEW] != e.slot[CS_CUR]);
-        if (!writing || xd_clock_monotonic_ns() - start > CS_RECHECK_NS) {
+        if (!writing || (xd_clock_monotonic_ns() - start > CS_RECHECK_NS &&
+                         !cs_locked_by_other(cf, b))) {
             cs_record_mismatch(layer, file, b, &e, crc);
             rc = -EIO;
             break;
@@ -470,7 +398,8 @@ static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t firs
             continue;
         case CS_MATCH_NEW:
         case CS_MATCH_DUR:
-            if (!cf->read_only && !cs_cur_store(cf, first + i, cs_matched(&e, v)))
+            if (!cf->read_only &&
+                cs_cur_swap(cf, first + i, e.slot[CS_CUR], cs_matched(&e, v)))
                 cs->count.folded_on_read++;
             /* fall through */
         case CS_MATCH_CUR:
@@ -479,7 +408,7 @@ static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t firs
         case CS_MISMATCH:
             break;
         }
-        int rc = cs_recheck(layer, file, first + i, data, dlen, false);
+        int rc = cs_recheck(layer, file, first + i, data, dlen);
         if (rc)
             return rc;
         cs->count.verified++;
@@ -591,28 +520,52 @@ static void cs_write_done(struct xd_layer *layer, struct xd_req *req)
     cs->count.blocks_written += n;
 }
 
-/* Whole blocks: the sidecar learns NEW first, then the write goes down as
- * it came. */
+/* A claimed write or trim goes down: done inline, it folds and lets go
+ * now; queued, it joins the writes out (room for it is made first, so it
+ * is never out unlisted); refused (-EBUSY), it lets go and comes back (its
+ * NEW stays, and cs_prepare knows it again). */
+static int cs_send_claimed(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_req *ctx = xd_req_ctx(layer, req);
+    int rc = cs_flight_room(layer);
+    if (rc) {
+        cs_release(layer, req);
+        ctx->kind = CS_PASS;
+        req->result = rc;
+        return XD_DONE;
+    }
+    rc = xd_layer_submit(layer->lower, req);
+    if (rc == XD_DONE) {
+        cs_complete(layer, req);
+    } else if (rc == XD_QUEUED) {
+        cs_flight_add(layer, req);
+    } else {
+        cs_release(layer, req);
+        ctx->kind = CS_PASS;
+    }
+    return rc;
+}
+
+/* Whole blocks: claimed, the sidecar learns NEW first, then the write goes
+ * down as it came. */
 static int cs_write_blocks(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
     uint64_t first = req->off / cs->block, n = req->len / cs->block;
     struct cs_req *ctx = xd_req_ctx(layer, req);
-    int rc = 0;
     ctx->raced = false;
+    int rc = cs_claim(layer, req);
     for (uint64_t i = 0; i < n && !rc; i++)
         rc = cs_prepare(layer, req->file, first + i,
                         xd_crc32c(0, (const char *)req->buf + i * cs->block, cs->block),
                         &ctx->raced);
     if (rc) {
+        cs_release(layer, req);
         req->result = rc;
         return XD_DONE;
     }
     ctx->kind = CS_WRITE;
-    rc = xd_layer_submit(layer->lower, req);
-    if (rc == XD_DONE)
-        cs_write_done(layer, req);
-    return rc;
+    return cs_send_claimed(layer, req);
 }
 
 /* The edge block b of a partial write read into blk and checked; CUR then
@@ -631,7 +584,7 @@ static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b
     cs_entry_load(cf, b, &e);
     enum cs_verdict v = cs_judge(&e, crc);
     if (v == CS_MISMATCH) { /* a whole-block write of it copying meanwhile? */
-        if ((rc = cs_recheck(layer, file, b, blk, cs->block, true)))
+        if ((rc = cs_recheck(layer, file, b, blk, cs->block)))
             return rc;
         crc = cs_block_crc(cs, blk, cs->block);
         cs_entry_load(cf, b, &e);
@@ -642,9 +595,10 @@ static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b
     return v == CS_MATCH_CUR ? 0 : cs_cur_store(cf, b, cs_slot_make(crc));
 }
 
-/* A write covering part of a block: under the lock on its blocks' entries,
- * read the edge blocks (checked), merge, record the crcs, write the
- * caller's bytes, fold. Completes inline. */
+/* A write covering part of a block: with its blocks claimed (no other
+ * write of them out, here or elsewhere), read the edge blocks (checked),
+ * merge, record the crcs, write the caller's bytes, fold. Completes
+ * inline. */
 static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
@@ -653,7 +607,7 @@ static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
     uint64_t hi = (req->off + req->len + cs->block - 1) & ~(cs->block - 1);
     uint64_t first = lo / cs->block, n = (hi - lo) / cs->block, last = first + n - 1;
     char *blocks = cs_blocks(cs, hi - lo);
-    int64_t rc = blocks ? cs_lock(cf, F_WRLCK, first, n) : -ENOMEM;
+    int64_t rc = blocks ? cs_claim(layer, req) : -ENOMEM;
     if (rc) {
         req->result = rc;
         return XD_DONE;
@@ -678,7 +632,7 @@ static int cs_write_partial(struct xd_layer *layer, struct xd_req *req)
             cs_fold(cf, first + i, xd_crc32c(0, blocks + i * cs->block, cs->block), raced);
         cs->count.blocks_written += n;
     }
-    cs_lock(cf, F_UNLCK, first, n);
+    cs_release(layer, req);
     req->result = rc < 0 ? rc : (int64_t)req->len;
     return XD_DONE;
 }
@@ -765,22 +719,25 @@ static int cs_trim(struct xd_layer *layer, struct xd_req *req)
     struct cs_file *cf = req->file->priv[layer->level];
     uint64_t first = req->off / cs->block;
     uint64_t end = req->len ? (req->off + req->len - 1) / cs->block + 1 : first;
-    int rc = 0;
+    int rc = cs_claim(layer, req);
     for (uint64_t b = first; b < end && !rc; b++)
         if (!(rc = cs_slot_store(cf, b, CS_NEW, 0)) && !(rc = cs_slot_store(cf, b, CS_CUR, 0)) &&
             cs_has_dur(cf))
             rc = cs_slot_store(cf, b, CS_DUR, 0);
     if (rc) {
+        cs_release(layer, req);
         req->result = rc;
         return XD_DONE;
     }
-    return xd_layer_submit(layer->lower, req);
+    ((struct cs_req *)xd_req_ctx(layer, req))->kind = CS_TRIM;
+    return cs_send_claimed(layer, req);
 }
 
 static int cs_submit(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_req *ctx = xd_req_ctx(layer, req);
+    cs_writers_owner(layer);
     bool whole = !((req->off | req->len) & (cs->block - 1));
     ctx->kind = CS_PASS;
     switch (req->op) {
@@ -810,21 +767,36 @@ static int cs_submit(struct xd_layer *layer, struct xd_req *req)
     return xd_layer_submit(layer->lower, req);
 }
 
+/* A request back from below: checked or folded as its kind says, and a
+ * write's or trim's claim let go (after the fold, so the next writer of
+ * its blocks finds CUR settled). */
+void cs_complete(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_req *ctx = xd_req_ctx(layer, req);
+    if (ctx->kind == CS_READ)
+        cs_read_done(layer, req);
+    else if (ctx->kind == CS_WRITE)
+        cs_write_done(layer, req);
+    else if (ctx->kind == CS_SYNC)
+        cs_sync_done(layer, req);
+    if (ctx->kind == CS_WRITE || ctx->kind == CS_TRIM)
+        cs_release(layer, req);
+    ctx->kind = CS_PASS;
+}
+
+/* What a drain held comes back first (cs_drain); then what is done below. */
 static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
                    const struct timespec *timeout)
 {
-    int n = xd_layer_reap(layer->lower, done, min, max, timeout);
-    for (int i = 0; i < n; i++) {
-        struct cs_req *ctx = xd_req_ctx(layer, done[i]);
-        if (ctx->kind == CS_READ)
-            cs_read_done(layer, done[i]);
-        else if (ctx->kind == CS_WRITE)
-            cs_write_done(layer, done[i]);
-        else if (ctx->kind == CS_SYNC)
-            cs_sync_done(layer, done[i]);
-        ctx->kind = CS_PASS;
-    }
-    return n;
+    unsigned got = cs_held_take(layer, done, max);
+    if (got == max || (got && got >= min))
+        return (int)got;
+    int n = xd_layer_reap(layer->lower, done + got, min > got ? min - got : 0, max - got, timeout);
+    if (n < 0)
+        return got ? (int)got : n;
+    for (int i = 0; i < n; i++)
+        cs_complete(layer, done[got + (unsigned)i]);
+    return (int)got + n;
 }
 
 /* --- files ---------------------------------------------------------------- */
@@ -1021,6 +993,14 @@ static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned f
     cs_cover(cf, (uint64_t)cs_slot_off(cf, blocks, CS_CUR));
     cs_map_grow(cf);
     file->priv[layer->level] = cf;
+    if ((rc = cs_writers_join(layer, cf))) {
+        xd_errf(err, errlen, "enable_checksums: the sidecar of %s: cannot lock: %s",
+                cf->data_path, strerror(-rc));
+        file->priv[layer->level] = NULL;
+        cs_file_free(cf);
+        xd_layer_file_close(layer->lower, file);
+        return rc;
+    }
     cs->count.files++;
     return 0;
 }
@@ -1043,13 +1023,15 @@ static int cs_open(struct xd_layer *layer, char *err, size_t errlen)
     if (!cs)
         return -ENOMEM;
     cs->block = (uint64_t)layer->dev->cfg->checksum_block_size;
+    cs->shift = (unsigned)__builtin_ctzll(cs->block);
     layer->priv = cs;
-    return 0;
+    return cs_writers_open(layer);
 }
 
 static void cs_close(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
+    cs_writers_close(layer);
     free(cs->blocks);
     free(cs);
 }
@@ -1081,6 +1063,9 @@ static void cs_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "rechecked", cs->count.rechecked);
     xd_json_uint(j, "sidecar_syncs", cs->count.sidecar_syncs);
     xd_json_uint(j, "stale_sidecars", cs->count.stale_sidecars);
+    xd_json_uint(j, "solo_files", cs->count.solo_files);
+    xd_json_uint(j, "lock_waits", cs->count.lock_waits);
+    xd_json_uint(j, "drained", cs->count.drained);
     xd_json_object_end(j);
 }
 

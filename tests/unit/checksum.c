@@ -7,9 +7,13 @@
  * writes since the last fsync never reached the disk (a power loss) reads
  * as what that fsync made durable; a sidecar made before that slot existed
  * (16-byte entries) still serves. A read racing a write of its block from
- * another device waits for it rather than reading as EIO. */
+ * another device waits for it rather than reading as EIO. Writers of one
+ * block from two devices take turns (one write of a block out at a time),
+ * without waiting on themselves when one thread drives both; a device
+ * opening the file of a solo writer waits for its unlocked write out. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,11 +178,16 @@ static void test_read_racing_one_write(const char *a, const char *b)
     unlink(path);
 }
 
-/* Two devices (two fio jobs) with a write of block 0 in flight at once:
- * the later one sent down lands first and is reaped first, the earlier
- * one lands last. The block holds the earlier one's data, and must read
- * as that, not as EIO; and in the other order as the later one's. */
-static void test_racing_writers(const char *x, const char *y, int later_lands_first)
+/* Two devices (two fio jobs) in one thread, each sending a write of block
+ * 0 before either is reaped, reaped in either order. One write of a block
+ * is out at a time: the second device's claim finds the first's lock and,
+ * before it waits, lets the writes out of every device of its thread land
+ * (the first device's write is reaped then and held for its caller). So
+ * nothing waits on itself, each caller reaps its own write, and the block
+ * reads as the write sent last: the one that landed last. (With two
+ * writes out at once, reaped in the other order, the block read as EIO or
+ * as the older data in the old layer, once a third write joined them.) */
+static void test_racing_writers(const char *x, const char *y, int later_reaped_first)
 {
     struct xd_dev *d1 = open_dev_mode("4k", "libaio"), *d2 = open_dev_mode("4k", "libaio");
     struct xd_file *f1 = NULL, *f2 = NULL;
@@ -190,22 +199,91 @@ static void test_racing_writers(const char *x, const char *y, int later_lands_fi
     memcpy(bx, x, BLK);
     memcpy(by, y, BLK);
     struct xd_req r1, r2;
-    stage_write(d1, f1, &r1, bx); /* sent down first */
-    stage_write(d2, f2, &r2, by); /* while it is in flight */
-    if (later_lands_first) {
+    stage_write(d1, f1, &r1, bx); /* sent first, not yet reaped */
+    stage_write(d2, f2, &r2, by); /* waits for it: it lands first */
+    CHECK(stat_of(d2, "lock_waits") == 1 && stat_of(d1, "drained") == 1);
+    if (later_reaped_first) {
         land(d2, &r2);
         land(d1, &r1);
     } else {
         land(d1, &r1);
         land(d2, &r2);
     }
-    const char *last = later_lands_first ? bx : by;
-    CHECK_MSG(xd_read(d1, f1, got, BLK, 0) == BLK && !memcmp(got, last, BLK),
-              "the block that landed last does not read back (order %d)", later_lands_first);
+    CHECK_MSG(xd_read(d1, f1, got, BLK, 0) == BLK && !memcmp(got, by, BLK),
+              "the write sent last does not read back (reaped in order %d)", later_reaped_first);
+    CHECK(stat_of(d1, "mismatches") == 0 && stat_of(d2, "mismatches") == 0);
     xd_file_close(d1, f1);
     xd_file_close(d2, f2);
     xd_close(d1);
     xd_close(d2);
+}
+
+/* A second device opening the file of a solo writer (the first one's
+ * writes take no lock) waits until the solo writer's write out has landed,
+ * and from then on both take locks: the first one's next write of a block
+ * the second has out waits for it (having let the second device, driven by
+ * this same thread, land its write first). */
+struct opener {
+    struct xd_dev *dev;
+    struct xd_file *f;
+    int rc, done;
+};
+
+static void *open_second(void *arg)
+{
+    struct opener *o = arg;
+    char e[XD_ERRLEN];
+    o->rc = xd_file_open(o->dev, path, XD_OPEN_CREATE, 0, &o->f, e, sizeof(e));
+    __atomic_store_n(&o->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int opened_within(struct opener *o, long ms)
+{
+    for (long waited = 0; waited < ms; waited += 10) {
+        if (__atomic_load_n(&o->done, __ATOMIC_ACQUIRE))
+            return 1;
+        struct timespec t = {0, 10 * 1000000L};
+        syscall(SYS_nanosleep, &t, NULL);
+    }
+    return __atomic_load_n(&o->done, __ATOMIC_ACQUIRE);
+}
+
+static void test_newcomer_waits_for_the_solo_writer(const char *x, const char *y)
+{
+    unlink(side);
+    unlink(path);
+    struct xd_dev *d1 = open_dev_mode("4k", "libaio");
+    struct opener o = {.dev = open_dev_mode("4k", "libaio")};
+    struct xd_file *f1 = NULL;
+    CHECK(d1 && o.dev && !xd_file_open(d1, path, XD_OPEN_CREATE, 0, &f1, err, sizeof(err)));
+    if (!f1 || !o.dev)
+        return;
+    CHECK_MSG(stat_of(d1, "solo_files") == 1, "the only writer did not go solo");
+    static char bx[BLK], by[BLK], got[BLK];
+    memcpy(bx, x, BLK);
+    memcpy(by, y, BLK);
+    struct xd_req r1, r2;
+    stage_write(d1, f1, &r1, bx); /* out, no lock taken */
+    pthread_t t;
+    CHECK(!pthread_create(&t, NULL, open_second, &o));
+    /* it cannot get in while that write is out, however long it waits */
+    CHECK_MSG(!opened_within(&o, 300), "a newcomer opened while the solo writer's write was out");
+    land(d1, &r1);
+    CHECK_MSG(opened_within(&o, 60000), "the newcomer still waits after the solo write landed");
+    pthread_join(t, NULL);
+    CHECK(o.rc == 0 && stat_of(o.dev, "solo_files") == 0);
+    stage_write(o.dev, o.f, &r2, by);            /* out, locked */
+    stage_write(d1, f1, &r1, bx);                /* d1 leaves solo, waits for r2 */
+    CHECK(stat_of(d1, "lock_waits") == 1 && stat_of(o.dev, "drained") == 1);
+    land(o.dev, &r2);
+    land(d1, &r1);
+    CHECK(xd_read(o.dev, o.f, got, BLK, 0) == BLK && !memcmp(got, bx, BLK));
+    CHECK(stat_of(d1, "mismatches") == 0 && stat_of(o.dev, "mismatches") == 0);
+    xd_file_close(o.dev, o.f);
+    xd_file_close(d1, f1);
+    xd_close(o.dev);
+    xd_close(d1);
 }
 
 /* A power loss: blocks written (and seen to land) since the last fsync
@@ -414,6 +492,7 @@ int main(void)
     test_read_racing_one_write(a, b);
     test_racing_writers(a, b, 1);
     test_racing_writers(b, a, 0);
+    test_newcomer_waits_for_the_solo_writer(a, b);
     test_durable_after_power_loss(a, b);
     test_sidecar_of_two_slots(a, b);
 

@@ -1,0 +1,136 @@
+/* checksum_internal.h - what the checksum layer's files (checksum.c,
+ * checksum_writers.c) share: the sidecar's format, the structs, and the
+ * functions one file calls in the other. Private to the layer, never
+ * installed; the functions are hidden (the library exports only xd_ names).
+ */
+#ifndef XD_CHECKSUM_INTERNAL_H
+#define XD_CHECKSUM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../core/xd_internal.h"
+
+#define CS_MAGIC     "XDSUM02\n"
+#define CS_HEADER    64u
+#define CS_SUFFIX    ".xdsum"
+#define CS_TAG       0x4b534358u /* "XCSK": the slot holds a crc */
+#define CS_CUR       0           /* slot: what the block held when last seen */
+#define CS_NEW       1           /* slot: the last write sent down */
+#define CS_DUR       2           /* slot: what an fsync made durable last */
+#define CS_SLOTS     3
+#define CS_BUF_ALIGN 4096u
+#define CS_GROW      (1u << 20)  /* the sidecar grows by this much at a time */
+
+/* One slot as stored: crc in the low half, tag in the high half (the file
+ * is little-endian, like the machines xdevice runs on). */
+typedef uint64_t cs_slot;
+
+struct cs_entry {
+    cs_slot slot[CS_SLOTS]; /* CS_CUR, CS_NEW, CS_DUR */
+};
+#define CS_ENTRY_OLD 16u /* entry_size of sidecars made before CS_DUR */
+
+struct cs_header {
+    char magic[8];
+    uint32_t block_size;
+    uint32_t entry_size;
+    /* the data file the entries describe: inode numbers are soon reused, a
+     * birth time (where the file system keeps one) tells the files apart */
+    uint64_t data_dev, data_ino, data_birth_ns;
+    uint32_t reserved0[2];
+    /* shared by the writers of the sidecar (checksum_writers.c), used
+     * through the mapping: a writer asks the solo one to take locks; the
+     * solo writer's writes out that took none */
+    uint32_t wanted, solo_out;
+    char reserved[CS_HEADER - 56];
+};
+
+enum cs_kind { CS_PASS, CS_READ, CS_WRITE, CS_TRIM, CS_SYNC };
+
+/* What a write holds on its blocks while it is out (checksum_writers.c). */
+enum cs_claim { CS_CLAIM_NONE, CS_CLAIM_SOLO, CS_CLAIM_LOCK };
+
+/* An fsync's promise: these blocks' CUR, as it was when the fsync was sent
+ * down, is durable once it returns. */
+struct cs_durable {
+    size_t n;
+    struct {
+        uint64_t block;
+        cs_slot cur;
+    } at[];
+};
+
+struct cs_req {
+    enum cs_kind kind;
+    bool raced;    /* a write sent down while another write of a block it covers was in flight */
+    uint8_t claim; /* enum cs_claim: a write's or trim's hold on its blocks */
+    struct cs_durable *durable; /* CS_SYNC: stored as DUR when the fsync returns */
+};
+
+struct cs_file {
+    int fd;             /* the sidecar */
+    bool read_only;     /* opened read-only: nothing is stored */
+    unsigned entry_size; /* sizeof(struct cs_entry), or CS_ENTRY_OLD: no DUR slot */
+    /* Blocks whose CUR changed since the last fsync was sent (bit per
+     * block), for that fsync's cs_durable; words [dirty_lo, dirty_hi). */
+    uint64_t *dirty;
+    size_t dirty_words, dirty_lo, dirty_hi;
+    char *data_path;    /* for messages */
+    /* The sidecar mapped shared, so a slot costs no system call; remapped
+     * when it has grown. It never shrinks (a stale one is zeroed, not
+     * truncated), so the mapping never points past its end. */
+    void *map;
+    size_t map_len;
+    bool solo; /* the sidecar's only writer: its writes take no lock (checksum_writers.c) */
+};
+
+struct cs_layer {
+    uint64_t block; /* checksum_block_size, a power of two */
+    unsigned shift; /* log2(block) */
+    char *blocks;   /* scratch of the data path (one thread per device) */
+    size_t blocks_len;
+    char error[XD_ERRLEN];
+    bool has_error;
+    struct {
+        uint64_t verified, mismatches, unknown, blocks_written, partial_writes, partial_reads;
+        uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;
+        uint64_t solo_files, lock_waits, drained;
+    } count;
+    /* This device's writes and trims out below, each holding its blocks
+     * (cs_claim); what a drain reaped, for the caller's next reap. */
+    struct xd_req **flight, **held;
+    unsigned nflight, flight_cap, nheld, held_cap;
+    /* Every checksum layer of the process, and the thread that last sent
+     * this one a request: a claim about to wait first lets the writes out
+     * of every device its own thread drives land (checksum_writers.c). */
+    struct xd_layer *layer;
+    struct cs_layer *next;
+    pthread_t owner;
+    bool owned;
+};
+
+#pragma GCC visibility push(hidden)
+
+/* checksum.c */
+off_t cs_slot_off(const struct cs_file *cf, uint64_t block, int which);
+void cs_complete(struct xd_layer *layer, struct xd_req *req);
+
+/* checksum_writers.c */
+int cs_writers_open(struct xd_layer *layer);
+void cs_writers_close(struct xd_layer *layer);
+void cs_writers_owner(struct xd_layer *layer);
+int cs_writers_join(struct xd_layer *layer, struct cs_file *cf);
+int cs_claim(struct xd_layer *layer, struct xd_req *req);
+void cs_release(struct xd_layer *layer, struct xd_req *req);
+int cs_flight_room(struct xd_layer *layer);
+void cs_flight_add(struct xd_layer *layer, struct xd_req *req);
+int cs_drain(struct xd_layer *layer);
+unsigned cs_held_take(struct xd_layer *layer, struct xd_req **done, unsigned max);
+bool cs_locked_by_other(const struct cs_file *cf, uint64_t block);
+
+#pragma GCC visibility pop
+
+#endif

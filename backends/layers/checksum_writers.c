@@ -1,0 +1,385 @@
+/* checksum_writers.c - the checksum layer's writers: one write of a block
+ * out at a time, across every descriptor of the sidecar.
+ *
+ * An entry keeps a block verifiable through one write in flight: CUR says
+ * what it held, NEW what is landing. Two or more writes of one block out
+ * at once (numjobs on one file, each job its own device; or one device's
+ * overlapping requests) could land in an order that leaves the block
+ * matching neither slot, and a write covering part of a block merges into
+ * what it read, which another write landing in between changes under it:
+ * fio's jobs with two writers of one file read EIO within a second. So a
+ * write or trim claims its blocks before NEW is stored and lets them go
+ * once it has folded (reaped):
+ *
+ * - against the device's own requests: a claim that overlaps one of the
+ *   device's writes still out first lets them land (cs_drain: they are
+ *   sent, reaped, folded, and held for the caller's next reap);
+ * - against other descriptors: an exclusive OFD lock on the blocks'
+ *   entries (threads and processes each have their own descriptor).
+ *
+ * A lock and its release cost two system calls (about 1.1 us on a 2-vCPU
+ * guest: two thirds of a cached 4k write), so the sidecar's only writer
+ * takes none: it is "solo". Every writable descriptor holds a shared lock
+ * on a presence byte for its life; one whose shared lock upgrades to
+ * exclusive at once is alone, goes solo, and holds the solo byte
+ * exclusively. One that comes later sets the header's `wanted` word and
+ * waits until the solo writer has no write out that took no lock (the
+ * header's `solo_out`) or is gone (its solo byte free). The solo writer
+ * counts a write out before it looks at `wanted`, and the newcomer sets
+ * `wanted` before it looks at `solo_out` (both sequentially consistent), so
+ * one of them always sees the other; a solo writer that sees `wanted`
+ * lets its writes land, gives up the solo byte and takes locks from then on.
+ *
+ * Nobody waits while holding what a waiter needs: a claim that must wait
+ * (for a lock, or for the solo writer) first lets the writes out of every
+ * device its thread drives land (their locks go; a program with two
+ * devices in one thread would otherwise wait on itself), so no cycle of
+ * waiters can form. The lock bytes lie far past any entry, and past the
+ * header, which opens lock for a moment.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "checksum_internal.h"
+
+#define CS_LOCK_PRESENCE (INT64_MAX - 1) /* every writer, shared, for its life */
+#define CS_LOCK_SOLO     (INT64_MAX - 2) /* the solo writer, exclusive */
+#define CS_DRAIN_BATCH   32u
+#define CS_ASK_PAUSE_NS  100000 /* a newcomer's look at the solo writer's count */
+
+_Static_assert(sizeof(struct cs_header) == CS_HEADER, "the sidecar's header is 64 bytes");
+_Static_assert(offsetof(struct cs_header, wanted) % 4 == 0, "header words are aligned");
+
+/* --- locks and header words ------------------------------------------------ */
+
+/* fcntl(cmd) for a lock of type on [start, start+len). 0 or -errno: a
+ * conflict under F_OFD_SETLK is -EAGAIN or -EACCES. */
+static int cs_fcntl_lock(int fd, int cmd, short type, off_t start, off_t len)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    while (fcntl(fd, cmd, &fl))
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+static bool cs_conflict(int rc)
+{
+    return rc == -EAGAIN || rc == -EACCES;
+}
+
+/* Does another descriptor hold a lock of type at start? */
+static bool cs_held_by_other(int fd, short type, off_t start, off_t len)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    return !fcntl(fd, F_OFD_GETLK, &fl) && fl.l_type != F_UNLCK;
+}
+
+bool cs_locked_by_other(const struct cs_file *cf, uint64_t block)
+{
+    return !cf->read_only &&
+           cs_held_by_other(cf->fd, F_RDLCK, cs_slot_off(cf, block, 0), (off_t)cf->entry_size);
+}
+
+/* A header word in the mapping (the header is always mapped once the file
+ * is open, unless mmap failed: then NULL). */
+static uint32_t *cs_word(const struct cs_file *cf, size_t off)
+{
+    return cf->map && cf->map_len >= CS_HEADER ? (uint32_t *)(void *)((char *)cf->map + off)
+                                               : NULL;
+}
+
+static uint32_t cs_word_load(const struct cs_file *cf, size_t off)
+{
+    uint32_t *w = cs_word(cf, off), v = 0;
+    if (w)
+        return __atomic_load_n(w, __ATOMIC_SEQ_CST);
+    while (pread(cf->fd, &v, sizeof(v), (off_t)off) < 0 && errno == EINTR)
+        ;
+    return v;
+}
+
+/* A pwrite where the header is not mapped: a mapping of the sidecar
+ * elsewhere sees it (one page cache). */
+static void cs_word_store(const struct cs_file *cf, size_t off, uint32_t v)
+{
+    uint32_t *w = cs_word(cf, off);
+    if (w) {
+        __atomic_store_n(w, v, __ATOMIC_SEQ_CST);
+        return;
+    }
+    while (pwrite(cf->fd, &v, sizeof(v), (off_t)off) < 0 && errno == EINTR)
+        ;
+}
+
+#define CS_WANTED   offsetof(struct cs_header, wanted)
+#define CS_SOLO_OUT offsetof(struct cs_header, solo_out)
+
+/* --- this device's writes out ---------------------------------------------- */
+
+static int cs_grow(struct xd_req ***list, unsigned *cap, unsigned need)
+{
+    if (need <= *cap)
+        return 0;
+    unsigned want = *cap ? *cap : 16;
+    while (want < need)
+        want *= 2;
+    struct xd_req **more = realloc(*list, want * sizeof(*more));
+    if (!more)
+        return -ENOMEM;
+    *list = more;
+    *cap = want;
+    return 0;
+}
+
+/* Room on the list for one more write out. 0 or -ENOMEM. */
+int cs_flight_room(struct xd_layer *layer)
+{
+    struct cs_layer *cs = layer->priv;
+    return cs_grow(&cs->flight, &cs->flight_cap, cs->nflight + 1);
+}
+
+/* A claimed write just queued below (cs_flight_room made room for it). */
+void cs_flight_add(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    const struct cs_req *ctx = xd_req_ctx(layer, req);
+    if (ctx->claim != CS_CLAIM_NONE && cs->nflight < cs->flight_cap)
+        cs->flight[cs->nflight++] = req;
+}
+
+static void cs_flight_remove(struct cs_layer *cs, const struct xd_req *req)
+{
+    for (unsigned i = 0; i < cs->nflight; i++)
+        if (cs->flight[i] == req) {
+            cs->flight[i] = cs->flight[--cs->nflight];
+            return;
+        }
+}
+
+/* The blocks a write or trim claims: every block it touches, [*first,
+ * *first + *n). */
+static void cs_claim_range(const struct cs_layer *cs, const struct xd_req *req, uint64_t *first,
+                           uint64_t *n)
+{
+    *first = req->off >> cs->shift;
+    *n = req->len ? ((req->off + req->len - 1) >> cs->shift) + 1 - *first : 0;
+}
+
+/* Is one of the device's writes out on a block that req touches? */
+static bool cs_flight_overlaps(const struct cs_layer *cs, const struct xd_req *req)
+{
+    uint64_t first, n, f, m;
+    cs_claim_range(cs, req, &first, &n);
+    for (unsigned i = 0; i < cs->nflight; i++) {
+        const struct xd_req *r = cs->flight[i];
+        cs_claim_range(cs, r, &f, &m);
+        if (r->file == req->file && f < first + n && first < f + m)
+            return true;
+    }
+    return false;
+}
+
+/* Let every write of this device out below land and fold: they are sent,
+ * reaped (with whatever else completes) and held for the caller's next
+ * reap. 0, or -errno when one cannot be reaped (the claim that needed
+ * them gone then fails rather than wait on its own locks). */
+int cs_drain(struct xd_layer *layer)
+{
+    struct cs_layer *cs = layer->priv;
+    if (!cs->nflight)
+        return 0;
+    int rc = xd_layer_commit(layer->lower);
+    while (rc >= 0 && cs->nflight) {
+        if ((rc = cs_grow(&cs->held, &cs->held_cap, cs->nheld + CS_DRAIN_BATCH)))
+            break;
+        rc = xd_layer_reap(layer->lower, cs->held + cs->nheld, 1, CS_DRAIN_BATCH, NULL);
+        if (rc == -EINTR)
+            rc = 0;
+        for (int i = 0; i < rc; i++)
+            cs_complete(layer, cs->held[cs->nheld + (unsigned)i]);
+        if (rc > 0) {
+            cs->nheld += (unsigned)rc;
+            cs->count.drained += (unsigned)rc;
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* The checksum layers of the process (each device has its own). */
+static pthread_mutex_t cs_layers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cs_layer *cs_layers;
+
+/* Before a wait: the writes out of every device this thread drives land,
+ * so none of them holds a lock or a solo count that the wait is for. */
+static int cs_drain_thread(void)
+{
+    int rc = 0;
+    pthread_t self = pthread_self();
+    pthread_mutex_lock(&cs_layers_lock);
+    for (struct cs_layer *c = cs_layers; c && !rc; c = c->next)
+        if (c->owned && pthread_equal(c->owner, self))
+            rc = cs_drain(c->layer);
+    pthread_mutex_unlock(&cs_layers_lock);
+    return rc;
+}
+
+unsigned cs_held_take(struct xd_layer *layer, struct xd_req **done, unsigned max)
+{
+    struct cs_layer *cs = layer->priv;
+    unsigned n = cs->nheld < max ? cs->nheld : max;
+    if (!n)
+        return 0;
+    memcpy(done, cs->held, n * sizeof(*done));
+    cs->nheld -= n;
+    memmove(cs->held, cs->held + n, cs->nheld * sizeof(*cs->held));
+    return n;
+}
+
+int cs_writers_open(struct xd_layer *layer)
+{
+    struct cs_layer *cs = layer->priv;
+    unsigned depth = layer->dev->queue_entries ? layer->dev->queue_entries : 1;
+    int rc = cs_grow(&cs->flight, &cs->flight_cap, depth);
+    if (rc)
+        return rc;
+    cs->layer = layer;
+    pthread_mutex_lock(&cs_layers_lock);
+    cs->next = cs_layers;
+    cs_layers = cs;
+    pthread_mutex_unlock(&cs_layers_lock);
+    return 0;
+}
+
+void cs_writers_close(struct xd_layer *layer)
+{
+    struct cs_layer *cs = layer->priv;
+    pthread_mutex_lock(&cs_layers_lock);
+    struct cs_layer **at = &cs_layers;
+    while (*at && *at != cs)
+        at = &(*at)->next;
+    if (*at)
+        *at = cs->next;
+    pthread_mutex_unlock(&cs_layers_lock);
+    free(cs->flight);
+    free(cs->held);
+}
+
+/* The thread sending this device requests (cs_drain_thread). */
+void cs_writers_owner(struct xd_layer *layer)
+{
+    struct cs_layer *cs = layer->priv;
+    cs->owner = pthread_self();
+    cs->owned = true;
+}
+
+/* --- solo, and asking the solo writer to share ---------------------------- */
+
+/* A newcomer: the solo writer (if any) is asked to take locks, and its
+ * writes that took none are waited for. */
+static int cs_ask_to_share(struct cs_file *cf)
+{
+    cs_word_store(cf, CS_WANTED, 1);
+    int rc = cs_drain_thread(); /* the solo writer may be a device of this thread */
+    while (!rc && cs_word_load(cf, CS_SOLO_OUT) &&
+           cs_held_by_other(cf->fd, F_WRLCK, CS_LOCK_SOLO, 1)) {
+        struct timespec pause = {0, CS_ASK_PAUSE_NS};
+        nanosleep(&pause, NULL);
+    }
+    return rc;
+}
+
+/* A writable sidecar just opened (and mapped): hold presence, then go solo
+ * when alone, or ask the solo writer to share. 0 or -errno. */
+int cs_writers_join(struct xd_layer *layer, struct cs_file *cf)
+{
+    struct cs_layer *cs = layer->priv;
+    if (cf->read_only)
+        return 0;
+    int rc = cs_fcntl_lock(cf->fd, F_OFD_SETLKW, F_RDLCK, CS_LOCK_PRESENCE, 1);
+    if (rc)
+        return rc;
+    if (!cs_word(cf, CS_WANTED) || cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_PRESENCE, 1))
+        return cs_ask_to_share(cf);
+    /* alone: what the words say was left by writers gone (a kill -9) */
+    cs_word_store(cf, CS_WANTED, 0);
+    cs_word_store(cf, CS_SOLO_OUT, 0);
+    cf->solo = !cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_SOLO, 1);
+    cs->count.solo_files += cf->solo;
+    /* back to shared: a newcomer's shared lock waits for nothing more */
+    return cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_RDLCK, CS_LOCK_PRESENCE, 1);
+}
+
+/* The solo writer counts a write out unless it has been asked to share:
+ * then its writes out land, it gives up the solo byte, and false says to
+ * take a lock. */
+static bool cs_solo_enter(struct xd_layer *layer, struct cs_file *cf)
+{
+    uint32_t *out = cs_word(cf, CS_SOLO_OUT);
+    __atomic_add_fetch(out, 1, __ATOMIC_SEQ_CST);
+    if (!cs_word_load(cf, CS_WANTED))
+        return true;
+    __atomic_sub_fetch(out, 1, __ATOMIC_SEQ_CST);
+    cs_drain(layer); /* the newcomer waits for these */
+    cf->solo = false;
+    cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_UNLCK, CS_LOCK_SOLO, 1);
+    return false;
+}
+
+/* --- claims ---------------------------------------------------------------- */
+
+/* The blocks req touches (cs_claim_range) claimed for it, a write or trim
+ * about to store its slots; how, recorded in req's context for cs_release.
+ * 0 or -errno. */
+int cs_claim(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = req->file->priv[layer->level];
+    struct cs_req *ctx = xd_req_ctx(layer, req);
+    uint64_t first, n;
+    cs_claim_range(cs, req, &first, &n);
+    ctx->claim = CS_CLAIM_NONE;
+    if (cf->read_only || !n)
+        return 0;
+    int rc = cs_flight_overlaps(cs, req) ? cs_drain(layer) : 0;
+    if (rc)
+        return rc;
+    if (cf->solo && cs_solo_enter(layer, cf)) {
+        ctx->claim = CS_CLAIM_SOLO;
+        return 0;
+    }
+    off_t start = cs_slot_off(cf, first, 0), len = (off_t)(n * cf->entry_size);
+    rc = cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_WRLCK, start, len);
+    if (cs_conflict(rc)) {
+        cs->count.lock_waits++;
+        rc = cs_drain_thread();
+        if (!rc)
+            rc = cs_fcntl_lock(cf->fd, F_OFD_SETLKW, F_WRLCK, start, len);
+    }
+    if (!rc)
+        ctx->claim = CS_CLAIM_LOCK;
+    return rc;
+}
+
+/* req's claim let go (after its fold), and req off the list of writes out. */
+void cs_release(struct xd_layer *layer, struct xd_req *req)
+{
+    struct cs_file *cf = req->file->priv[layer->level];
+    struct cs_req *ctx = xd_req_ctx(layer, req);
+    uint64_t first, n;
+    cs_flight_remove(layer->priv, req);
+    cs_claim_range(layer->priv, req, &first, &n);
+    if (ctx->claim == CS_CLAIM_SOLO)
+        __atomic_sub_fetch(cs_word(cf, CS_SOLO_OUT), 1, __ATOMIC_SEQ_CST);
+    else if (ctx->claim == CS_CLAIM_LOCK)
+        cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_UNLCK, cs_slot_off(cf, first, 0),
+                      (off_t)(n * cf->entry_size));
+    ctx->claim = CS_CLAIM_NONE;
+}
