@@ -177,7 +177,7 @@ static bool link_trusted(const char *path, int fd)
         return false; /* the name went away: cannot vouch for what was opened */
     if (!S_ISLNK(link.st_mode))
         return true; /* no link: what was opened is the file at the name */
-    if (link.st_uid != geteuid() && link.st_uid != 0)
+    if (!xd_uid_ours(link.st_uid))
         return false;
     return !stat(path, &target) && !fstat(fd, &held) && target.st_dev == held.st_dev &&
            target.st_ino == held.st_ino;
@@ -202,7 +202,7 @@ int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared
                 what, dir);
         return -EPERM;
     }
-    if (st.st_uid != geteuid() && st.st_uid != 0) {
+    if (!xd_uid_ours(st.st_uid)) {
         xd_errf(err, errlen, "%s: directory %s belongs to uid %u, not to uid %u or root; its owner could redirect xdevice's files with symlinks; allowed: a directory you or root own, or allow_shared_directories=true",
                 what, dir, (unsigned)st.st_uid, (unsigned)geteuid());
         return -EPERM;
@@ -567,20 +567,37 @@ int xd_write_all(int fd, const void *buf, size_t len)
         _r;                                                                    \
     })
 
-/* Only a regular file (or nothing) at name may be replaced: renaming over a
- * symlink would not follow it, but would silently cut a link someone made. */
-static int atomic_check_target(int dirfd, const char *name, const char *what, char *err,
-                               size_t errlen)
+bool xd_uid_ours(uid_t uid)
+{
+    return uid == geteuid() || uid == 0;
+}
+
+/* Only a regular file of ours or root's (or nothing) at name may be
+ * replaced: renaming over a symlink would not follow it, but would silently
+ * cut a link someone made, and renaming over another user's file (planted
+ * in /tmp, or theirs all along) would remove a file that is not ours. */
+int xd_replace_check(int dirfd, const char *name, const char *what, struct stat *found,
+                     char *err, size_t errlen)
 {
     struct stat st;
+    if (found)
+        found->st_mode = 0;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
         int rc = errno == ENOENT ? 0 : -errno;
         if (rc)
             xd_errf(err, errlen, "%s: cannot examine it: %s", what, strerror(-rc));
         return rc;
     }
-    if (S_ISREG(st.st_mode))
+    if (S_ISREG(st.st_mode) && !xd_uid_ours(st.st_uid)) {
+        xd_errf(err, errlen, "%s: is a file of uid %u, not replaced (only the caller's or root's files are); allowed: a regular file of yours or root's, or no file",
+                what, (unsigned)st.st_uid);
+        return -EPERM;
+    }
+    if (S_ISREG(st.st_mode)) {
+        if (found)
+            *found = st;
         return 0;
+    }
     xd_errf(err, errlen, "%s: is a %s, not replaced; allowed: a regular file or no file", what,
             S_ISLNK(st.st_mode) ? "symbolic link" : S_ISDIR(st.st_mode) ? "directory" : "special file");
     return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EPERM;
@@ -616,7 +633,7 @@ int64_t xd_write_file_atomic_with(int dirfd, const char *name, mode_t mode, xd_f
     char tmp[NAME_MAX + 1];
     const char *step = "create a temporary file beside it";
     what = what ? what : name;
-    int64_t rc = atomic_check_target(dirfd, name, what, err, errlen);
+    int64_t rc = xd_replace_check(dirfd, name, what, NULL, err, errlen);
     if (rc)
         return rc;
     int fd = xd_temp_at(dirfd, name, mode, tmp, sizeof(tmp));

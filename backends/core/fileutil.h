@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -83,6 +84,18 @@ int xd_lock_at(int dirfd, const char *name, mode_t mode);
  * real directory owned by the caller. Returns its fd or -errno (-ELOOP: a
  * symlink, -EPERM: someone else's). */
 int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode);
+/* Whether uid, the owner of a file or link at a name xdevice uses, is the
+ * caller or root: xdevice follows, replaces or removes only what they made
+ * (another user's, planted in /tmp say, is refused). */
+bool xd_uid_ours(uid_t uid);
+/* What is at name in dirfd, before a file is put there by rename
+ * (xd_write_file_atomic_with looks again): nothing, or a regular file of
+ * the caller's or root's, whose stat goes to *found (st_mode 0 when there
+ * is none; found may be NULL). A symlink (-ELOOP), a directory (-EISDIR),
+ * another user's file or anything else (-EPERM) is refused, with one line
+ * in err naming what (what) and what is allowed. 0 or -errno. */
+int xd_replace_check(int dirfd, const char *name, const char *what, struct stat *found,
+                     char *err, size_t errlen);
 /* What xd_write_file_atomic_with puts in the new file: write all of it to
  * fd and return the bytes written, or -errno with *step naming what failed
  * (to follow "cannot "). */
@@ -94,9 +107,10 @@ typedef int64_t (*xd_fill_fn)(int fd, void *arg, const char **step);
  * O_CREAT|O_EXCL|O_NOFOLLOW relative to dirfd, so a planted name is skipped,
  * never followed), given mode exactly (fchmod, whatever the umask), filled,
  * fsync'd, renamed over name, then dirfd fsync'd so that the rename is
- * durable. Only a regular file or nothing may be at name: a symlink
- * (-ELOOP), a directory (-EISDIR) or anything else (-EPERM) is refused,
- * never followed or replaced. On failure the temp file is removed and, when
+ * durable. Only a regular file of the caller's or root's, or nothing, may
+ * be at name (xd_replace_check): a symlink (-ELOOP), a directory (-EISDIR),
+ * another user's file or anything else (-EPERM) is refused, never followed
+ * or replaced. On failure the temp file is removed and, when
  * err is not NULL, one line there names what (name when NULL) and the step
  * that failed. Returns the bytes fill wrote or -errno. */
 int64_t xd_write_file_atomic_with(int dirfd, const char *name, mode_t mode, xd_fill_fn fill,

@@ -205,8 +205,8 @@ static int64_t fill_fails(int fd, void *arg, const char **step)
 }
 
 /* xd_write_file_atomic: the whole new file with the mode asked for, whatever
- * the umask; what is not a regular file at the name is refused with one line
- * naming it; a failed fill leaves the old file and no temp file. */
+ * the umask; what is not a regular file at the name, or is another user's,
+ * is refused with one line naming it; a failed fill leaves the old file and no temp file. */
 static void test_atomic_write(int dirfd)
 {
     char err[XD_ERRLEN] = "";
@@ -231,6 +231,15 @@ static void test_atomic_write(int dirfd)
     CHECK(xd_write_file_atomic(dirfd, "adir", 0644, iov, 1, NULL, err, sizeof(err)) == -EISDIR);
     CHECK_MSG(strstr(err, "adir: is a directory"), "%s", err);
     CHECK(xd_write_file_atomic(dirfd, "fifo", 0644, iov, 1, NULL, NULL, 0) == -EPERM);
+    /* another user's file: the rename would remove it (theirs, in /tmp) */
+    write_text(at("theirs-doc"), "theirs\n");
+    if (geteuid() == 0 && !chown(at("theirs-doc"), NOBODY, NOBODY)) {
+        CHECK(xd_write_file_atomic(dirfd, "theirs-doc", 0644, iov, 1, NULL, err, sizeof(err)) ==
+              -EPERM);
+        CHECK_MSG(strstr(err, "theirs-doc: is a file of uid 65534") && !strchr(err, '\n'), "%s",
+                  err);
+        CHECK(has_text(at("theirs-doc"), "theirs\n") && !has_prefix_entry("\\.theirs-doc\\."));
+    }
 
     CHECK(xd_write_file_atomic_with(dirfd, "doc", 0644, fill_fails, NULL, "doc", err,
                                     sizeof(err)) == -EIO);
