@@ -24,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO, fio_job, run_fio, xdevice_lines
+from conftest import FIO, REPO, fio_job, run_fio, tool_one_line, xdevice_lines
 
 NOBODY = 65534
 XDTUNE = REPO / "build" / "xdtune"
 XDREPORT = REPO / "build" / "xdreport"
+XDCONFIG = REPO / "build" / "xdconfig"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="plants files as another user: needs root")
 
@@ -322,6 +323,48 @@ def test_compressed_container(engine, tmp_path, kind):
     v.assert_untouched(data)
     assert r.rc != 0
     refused_once(r, str(data), "symbolic link")
+
+
+# --- xdconfig set -------------------------------------------------------------------
+
+
+def xdconfig_set(ini, *sets, cwd):
+    return subprocess.run([str(XDCONFIG), "set", str(ini), *sets], capture_output=True, text=True,
+                          timeout=60, cwd=str(cwd))
+
+
+def test_xdconfig_set_keeps_another_users_config(tmp_path):
+    """xdconfig set renamed a file of root's, mode 0600, over another
+    user's config in a shared directory: theirs was gone."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    ini = shared / "x.ini"
+    ini.write_text("[local]\nread_ahead_kb = 64\n")
+    os.chown(ini, NOBODY, NOBODY)
+    p = xdconfig_set(ini, "read_ahead_kb=256", cwd=tmp_path)
+    tool_one_line(p, 1, "xdconfig: ", str(ini), "uid 65534")
+    st = ini.stat()
+    assert ini.read_text() == "[local]\nread_ahead_kb = 64\n" and st.st_uid == NOBODY
+    assert os.listdir(shared) == ["x.ini"], os.listdir(shared)
+
+
+def test_xdconfig_set_never_reads_through_another_users_link(tmp_path):
+    """set loaded the config through a link planted at its name: a file
+    only root may read was shown, a line at a time, in the parse error."""
+    secret = tmp_path / "secret"
+    secret.write_text("the-secret-line\n")
+    secret.chmod(0o600)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    ini = shared / "x.ini"
+    plant(ini, secret)
+    os.lchown(ini, NOBODY, NOBODY)
+    p = xdconfig_set(ini, "read_ahead_kb=256", cwd=tmp_path)
+    line = tool_one_line(p, 1, "xdconfig: ", str(ini), "symbolic link")
+    assert "the-secret-line" not in line
+    assert ini.is_symlink() and secret.read_text() == "the-secret-line\n"
 
 
 # --- data files of the types fio lays out ---------------------------------------
