@@ -468,10 +468,10 @@ struct restore_src {
     const struct stat *old; /* the file replaced, or NULL */
 };
 
-/* A replaced file keeps its owner and group, as it keeps its mode: the
- * temp file is ours until it is filled (so its owner never writes into it
- * half done). fchown may clear set-id bits, so the mode is set again after
- * it. 0 or -errno. */
+/* A replaced file keeps its owner and group, as it keeps its mode (it is
+ * ours or root's: target_check refuses another user's, the group may be
+ * any): the temp file is ours until it is filled. fchown may clear set-id
+ * bits, so the mode is set again after it. 0 or -errno. */
 static int restore_owner(int fd, const struct stat *old, const char **step)
 {
     struct stat st;
@@ -643,10 +643,11 @@ static int restore_file(const struct ckpt *c, const struct target *t)
                 esc(t->copy), copy_error(src.fd < 0 ? src.fd : -errno));
         rc = 1;
     }
-    /* the file's own mode, owner and group when it is there, else the copy's mode */
+    /* the file's own mode, owner and group when it is there, else the
+     * copy's mode (what the layer gave it: file_permissions) */
     struct stat old;
     mode_t mode = st.st_mode & 07777;
-    if (!fstatat(dirfd, base, &old, AT_SYMLINK_NOFOLLOW) && S_ISREG(old.st_mode)) {
+    if (!xd_replace_check(dirfd, base, esc(t->path), &old, err, sizeof(err)) && old.st_mode) {
         mode = old.st_mode & 07777;
         src.old = &old;
     }
@@ -666,9 +667,12 @@ static int restore_file(const struct ckpt *c, const struct target *t)
 /* Whether target i may be written, given the ones before it: its directory
  * opens, no earlier entry names the same file (without --force the second
  * copy would silently replace the first), and what is there is a regular
- * file, replaced only with --force. 0, or 1 with one line. */
+ * file of ours or root's (xd_replace_check: another user's, planted in a
+ * sticky directory, would be removed, and its owner kept got the restored
+ * bytes), replaced only with --force. 0, or 1 with one line. */
 static int target_check(const struct ckpt *c, struct target *t, int i, bool force)
 {
+    char err[XD_ERRLEN];
     struct stat st;
     int fd = target_dir_open(t[i].path, &t[i].base), rc = 0;
     if (fd < 0)
@@ -684,20 +688,12 @@ static int target_check(const struct ckpt *c, struct target *t, int i, bool forc
                 esc(c->dir), c->id, XD_CKPT_MANIFEST, esc(t[j].path), j + 1, esc(t[i].path), i + 1);
         rc = 1;
     }
-    if (!rc && !fstatat(fd, t[i].base, &st, AT_SYMLINK_NOFOLLOW)) {
-        if (!S_ISREG(st.st_mode)) {
-            fprintf(stderr, "xdcheckpoint: %s: is a %s, never replaced; allowed: a regular file or no file\n",
-                    esc(t[i].path), S_ISLNK(st.st_mode)  ? "symbolic link"
-                                    : S_ISDIR(st.st_mode) ? "directory"
-                                                          : "special file");
-            rc = 1;
-        } else if (!force) {
-            fprintf(stderr, "xdcheckpoint: %s exists; allowed: --force to replace it with checkpoint %s's copy\n",
-                    esc(t[i].path), c->id);
-            rc = 1;
-        }
-    } else if (!rc && errno != ENOENT) {
-        fprintf(stderr, "xdcheckpoint: %s: cannot examine it: %s\n", esc(t[i].path), strerror(errno));
+    if (!rc && xd_replace_check(fd, t[i].base, esc(t[i].path), &st, err, sizeof(err))) {
+        fprintf(stderr, "xdcheckpoint: %s\n", err);
+        rc = 1;
+    } else if (!rc && st.st_mode && !force) {
+        fprintf(stderr, "xdcheckpoint: %s exists; allowed: --force to replace it with checkpoint %s's copy\n",
+                esc(t[i].path), c->id);
         rc = 1;
     }
     close(fd);
