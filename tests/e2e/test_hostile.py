@@ -325,6 +325,30 @@ def test_compressed_container(engine, tmp_path, kind):
     refused_once(r, str(data), "symbolic link")
 
 
+def test_hybrid_shared_state_of_another_user(engine, tmp_path, shm_dir):
+    """The hybrid type's shared memory object is named after the cold
+    file's device and inode (/dev/shm/xdevice-tier-DEV-INO), which anyone
+    who can stat the file knows: the first opener removed whatever was at
+    that name, another user's object too. Only our own (a crashed run's)
+    is removed; another user's is refused in one line."""
+    data = tmp_path / "h.dat"
+    data.write_bytes(bytes(256 * 1024))
+    st = data.stat()
+    obj = Path(f"/dev/shm/xdevice-tier-{st.st_dev:x}-{st.st_ino:x}")
+    obj.write_text("theirs\n")
+    os.chown(obj, NOBODY, NOBODY)
+    try:
+        r = run_fio(fio_job(engine, xd={"type": "hybrid", "hot_directory": shm_dir},
+                            filename=data, rw="randrw", bs="4k", size="256k", thread=1),
+                    tmp_path, expect_ok=False)
+        assert obj.exists() and obj.read_text() == "theirs\n", "another user's object was removed"
+        assert obj.stat().st_uid == NOBODY
+        assert r.rc != 0
+        refused_once(r, str(obj), "uid 65534")
+    finally:
+        obj.unlink(missing_ok=True)
+
+
 # --- xdconfig set -------------------------------------------------------------------
 
 
