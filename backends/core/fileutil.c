@@ -403,6 +403,21 @@ int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode)
     return fd;
 }
 
+int xd_format_file_owner_check(int fd, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fd, &st)) {
+        int rc = -errno;
+        xd_errf(err, errlen, "%s: cannot examine it: %s", path, strerror(-rc));
+        return rc;
+    }
+    if (xd_uid_ours(st.st_uid))
+        return 0;
+    xd_errf(err, errlen, "%s: a file of uid %u is at that name; xdevice writes its format into it in place; allowed: a file of yours or root's, or no file",
+            path, (unsigned)st.st_uid);
+    return -EPERM;
+}
+
 void xd_unlink_made(const char *path, int fd)
 {
     struct stat here, made;

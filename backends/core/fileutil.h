@@ -139,6 +139,13 @@ int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, boo
  * must be a regular file of the caller's with one link (-EPERM otherwise;
  * xd_refusal words both). Returns the fd or -errno. */
 int xd_open_own_data(const char *path, int flags, mode_t mode, bool *made);
+/* For a file whose format is xdevice's and which it writes in place (a
+ * compressed container, a hybrid cold file; opened never through a link):
+ * 0 when the file open as fd is the caller's or root's, else -EPERM with
+ * one line in err naming path and the owner. Another user's file at the
+ * name (planted in /tmp, or theirs) is not ours to write into, as fio's
+ * layout of a data file refuses to remove one. */
+int xd_format_file_owner_check(int fd, const char *path, char *err, size_t errlen);
 /* Remove the file at path that this process made and holds open as fd,
  * when path still names that file (never one put there since). */
 void xd_unlink_made(const char *path, int fd);

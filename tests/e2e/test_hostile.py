@@ -325,6 +325,39 @@ def test_compressed_container(engine, tmp_path, kind):
     refused_once(r, str(data), "symbolic link")
 
 
+@pytest.mark.parametrize("what", ["file", "link"])
+@pytest.mark.parametrize("xdtype", ["compressed", "hybrid"])
+def test_format_files_of_another_user(engine, tmp_path, shm_dir, xdtype, what):
+    """A compressed container and a hybrid cold file hold xdevice's format
+    and are written in place: another user's file at the name (planted in
+    /tmp) got root's data written into it. Refused, as fio's layout of a
+    data file refuses it, in one line; a link of theirs is never followed."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    data = shared / "c.dat"
+    v = Victims(tmp_path)
+    if what == "file":
+        data.write_bytes(b"")  # empty: the compressed type formats an empty file
+        os.chown(data, NOBODY, NOBODY)
+    else:
+        plant(data, v.file)
+        os.lchown(data, NOBODY, NOBODY)
+    xd = {"type": xdtype, **({"hot_directory": shm_dir} if xdtype == "hybrid" else {})}
+    r = run_fio(fio_job(engine, xd=xd, filename=data, rw="write", bs="4k", size="64k",
+                        thread=1), tmp_path, expect_ok=False)
+    v.assert_untouched(data)
+    assert r.rc != 0
+    assert os.listdir(shared) == ["c.dat"], os.listdir(shared)
+    if what == "link":
+        assert data.is_symlink()
+        refused_once(r, str(data), "symbolic link")
+        return
+    st = data.stat()
+    assert (st.st_uid, st.st_size) == (NOBODY, 0), "another user's file was written"
+    refused_once(r, str(data), "uid 65534")
+
+
 def test_hybrid_shared_state_of_another_user(engine, tmp_path, shm_dir):
     """The hybrid type's shared memory object is named after the cold
     file's device and inode (/dev/shm/xdevice-tier-DEV-INO), which anyone
