@@ -38,6 +38,24 @@ void xd_private_dir_path(char *buf, size_t len);
  * symlink) owned by the caller, no access for group or others. One line in
  * err names what is wrong. Returns 0 or -errno. */
 int xd_private_dir(const char *dir, char *err, size_t errlen);
+/* Which symbolic links xd_dir_walk follows. */
+enum xd_link_rule {
+    /* fs.protected_symlinks' rule, which root does not get from the kernel
+     * here (it is often 0): a link is followed when it is the caller's,
+     * or the directory holding it is not sticky and writable by others,
+     * or the link's owner owns that directory. /var/run -> /run passes;
+     * another user's link in /tmp does not. */
+    XD_LINKS_PROTECTED,
+    /* only the caller's or root's links, anywhere (xdcheckpoint restore:
+     * the manifest names the path, and any link on it decides where). */
+    XD_LINKS_OURS,
+};
+/* Open the directory path (relative to the working directory unless
+ * absolute) one name at a time with O_NOFOLLOW, following a symbolic link
+ * in any of its components only as rule allows. The fd, or -errno with
+ * one line in err naming the name where it stopped; -XD_EUNTRUSTED_LINK
+ * for a link the rule refuses. */
+int xd_dir_walk(const char *path, enum xd_link_rule rule, char *err, size_t errlen);
 /* Whether the open directory dirfd (named dir) may hold files xdevice
  * makes: owned by the caller or root, and not writable by others unless
  * sticky (like /tmp). what prefixes the one-line refusal ("xd_stats=F").

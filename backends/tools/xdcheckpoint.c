@@ -513,116 +513,39 @@ struct target {
 
 /* --- where a target goes ------------------------------------------------------
  * A target's directory is reached from / one name at a time with
- * O_NOFOLLOW, so a link planted in the path cannot send the file elsewhere
- * (open(2) of the whole path would follow a link another user made in a
- * directory of theirs, onto a file of root's). A link is followed only when
- * we or root made it (/data -> /mnt/data is a normal setup): the rule
- * fs.protected_symlinks applies in sticky directories, here everywhere.
- * The directory reached must pass the trust rule, since whoever controls it
- * controls the names in it. */
-
-#define LINKS_MAX 40 /* links followed in one path, as the kernel's MAXSYMLINKS */
-
-struct walk {
-    const char *path; /* the target, for messages */
-    char todo[2 * PATH_MAX]; /* what is left to walk */
-    char done[2 * PATH_MAX]; /* the directories walked, for messages */
-    unsigned links;
-};
-
-static int walk_fail(const struct walk *w, const char *fmt, const char *detail)
-{
-    fprintf(stderr, "xdcheckpoint: %s: ", esc(w->path));
-    fprintf(stderr, fmt, w->done[0] ? esc(w->done) : "/", detail);
-    fputc('\n', stderr);
-    return -1;
-}
-
-/* name in dirfd is a symbolic link: put its target in front of what is left
- * to walk when we or root made it. The fd to go on from (/ for an absolute
- * target), or -1 with one line. */
-static int walk_link(struct walk *w, int dirfd, const char *name, const char *rest)
-{
-    char target[PATH_MAX], todo[sizeof(w->todo)], uid[64];
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
-        return walk_fail(w, "cannot examine %s: %s", strerror(errno));
-    if (st.st_uid != geteuid() && st.st_uid != 0) {
-        snprintf(uid, sizeof(uid), "%u", (unsigned)st.st_uid);
-        return walk_fail(w, "%s is a symbolic link of uid %s, never followed: whoever made it could send the file anywhere; allowed: a path whose links are yours or root's", uid);
-    }
-    ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
-    if (n < 0 || ++w->links > LINKS_MAX)
-        return walk_fail(w, "cannot follow the link %s: %s", strerror(n < 0 ? errno : ELOOP));
-    target[n] = 0;
-    if (snprintf(todo, sizeof(todo), "%s/%s", target, rest) >= (int)sizeof(todo))
-        return walk_fail(w, "cannot follow the link %s: %s", strerror(ENAMETOOLONG));
-    memcpy(w->todo, todo, sizeof(todo));
-    char *slash = strrchr(w->done, '/');
-    if (target[0] == '/')
-        w->done[0] = 0;
-    else if (slash)
-        *slash = 0; /* relative: from the directory holding the link */
-    int fd = target[0] == '/' ? open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(dirfd);
-    if (fd < 0)
-        walk_fail(w, "cannot open %s: %s", strerror(errno));
-    return fd;
-}
-
-/* One step: the next name of w->todo opened from dirfd, which it closes.
- * The new fd, or -1 with one line. */
-static int walk_step(struct walk *w, int dirfd)
-{
-    char name[NAME_MAX + 1], rest[sizeof(w->todo)];
-    const char *p = w->todo + strspn(w->todo, "/");
-    size_t len = strcspn(p, "/"), used = strlen(w->done);
-    if (len > NAME_MAX || used + len + 2 > sizeof(w->done)) {
-        close(dirfd);
-        return walk_fail(w, "after %s: %s", strerror(ENAMETOOLONG));
-    }
-    memcpy(name, p, len);
-    name[len] = 0;
-    snprintf(rest, sizeof(rest), "%s", p + len);
-    snprintf(w->done + used, sizeof(w->done) - used, "/%s", name);
-    memmove(w->todo, rest, strlen(rest) + 1);
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int e = errno;
-    struct stat st;
-    if (fd < 0 && (e == ELOOP || e == ENOTDIR) && !fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
-        S_ISLNK(st.st_mode))
-        fd = walk_link(w, dirfd, name, rest);
-    else if (fd < 0)
-        walk_fail(w, "cannot open the directory %s: %s", strerror(e));
-    close(dirfd);
-    return fd;
-}
+ * O_NOFOLLOW (xd_dir_walk), so a link planted in the path cannot send the
+ * file elsewhere (open(2) of the whole path would follow a link another
+ * user made in a directory of theirs, onto a file of root's). A link is
+ * followed only when we or root made it (/data -> /mnt/data is a normal
+ * setup): the rule fs.protected_symlinks applies in sticky directories,
+ * here everywhere (XD_LINKS_OURS). The directory reached must pass the
+ * trust rule, since whoever controls it controls the names in it. */
 
 /* The directory a target goes in, for *at calls; *base is its name there.
  * Its fd, or -1 with one line. */
 static int target_dir_open(const char *path, const char **base)
 {
-    char label[2 * PATH_MAX + 64];
-    struct walk w = {.path = path};
+    char label[PATH_MAX + 64], dir[PATH_MAX], err[XD_ERRLEN];
     const char *slash = strrchr(path, '/');
     *base = slash ? slash + 1 : path;
-    if (!slash || !**base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
+    if (!slash || path[0] != '/' || !**base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
         fprintf(stderr, "xdcheckpoint: %s: not a file path; allowed: an absolute path naming a file\n",
                 esc(path));
         return -1;
     }
-    if ((size_t)(slash - path) >= sizeof(w.todo)) {
+    if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
+        (int)sizeof(dir)) {
         fprintf(stderr, "xdcheckpoint: %s: %s\n", esc(path), strerror(ENAMETOOLONG));
         return -1;
     }
-    memcpy(w.todo, path, (size_t)(slash - path));
-    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        walk_fail(&w, "cannot open %s: %s", strerror(errno));
-    while (fd >= 0 && w.todo[strspn(w.todo, "/")])
-        fd = walk_step(&w, fd);
-    snprintf(label, sizeof(label), "%s: its directory %s", esc(path), w.done[0] ? esc(w.done) : "/");
-    if (fd >= 0 && trusted(fd, label, "whoever controls it could swap the restored file for a link",
-                           "allowed: a directory you or root own, not writable by others unless sticky")) {
+    int fd = xd_dir_walk(dir, XD_LINKS_OURS, err, sizeof(err));
+    if (fd < 0) {
+        fprintf(stderr, "xdcheckpoint: %s: %s\n", esc(path), err);
+        return -1;
+    }
+    snprintf(label, sizeof(label), "%s: its directory %s", esc(path), esc(dir));
+    if (trusted(fd, label, "whoever controls it could swap the restored file for a link",
+                "allowed: a directory you or root own, not writable by others unless sticky")) {
         close(fd);
         fd = -1;
     }

@@ -570,6 +570,36 @@ def test_directory_link_of_another_user(engine, tmp_path, shm_dir, owner, key):
     refused_once(r, str(link), "symbolic link of another user's")
 
 
+@pytest.mark.parametrize("owner,key", [(NOBODY, "stats"), (NOBODY, "tmpfs_directory"),
+                                       (0, "stats"), (0, "tmpfs_directory")])
+def test_link_above_the_directory(engine, tmp_path, shm_dir, owner, key):
+    """A link in a name above the directory xdevice writes into (stats in
+    /tmp/x/sub, /tmp/x another user's link to a directory of root's) was
+    followed: only the directory's own name was judged, so the link chose
+    where root's files went. Every name on the way now gets
+    fs.protected_symlinks' rule (here 0, so the kernel does not apply it):
+    another user's link in a sticky directory is refused in one line
+    naming it; root's link there (like /var/run -> /run) is followed."""
+    sticky = shm_dir / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    target = shm_dir / "roots"
+    (target / "sub").mkdir(parents=True)
+    link = sticky / "x"
+    plant(link, target)
+    os.lchown(link, owner, owner)
+    d = link / "sub"
+    xd = {"stats": d / "s.json"} if key == "stats" else {"type": "tmpfs", key: d}
+    r = run_fio(fio_job(engine, xd=xd, filename=tmp_path / "data", rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=owner == 0)
+    made = os.listdir(target / "sub")
+    if owner == 0:
+        assert made, "root's own link above the directory was refused"
+        return
+    assert r.rc != 0 and made == [], "wrote through another user's link"
+    refused_once(r, str(link), "symbolic link of uid 65534")
+
+
 # --- a directory another user controls ------------------------------------------
 
 

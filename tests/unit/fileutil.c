@@ -303,6 +303,50 @@ static void test_lock_removed(int dirfd)
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the waiter held a removed lock");
 }
 
+/* xd_dir_walk follows a link in any name of the path only as its rule
+ * allows: fs.protected_symlinks' (another user's link in a sticky directory
+ * open to all is refused; root's there, or anyone's in a directory others
+ * cannot write, is followed), or only ours and root's anywhere. */
+static void test_dir_walk(void)
+{
+    char err[XD_ERRLEN] = "", path[600];
+    mkdir(at("walk"), 0755);
+    mkdir(at("walk/real"), 0755);
+    mkdir(at("walk/real/sub"), 0755);
+    mkdir(at("walk/sticky"), 0755);
+    chmod(at("walk/sticky"), 01777);
+    symlink(at("walk/real"), at("walk/sticky/ours"));
+    symlink("real", at("walk/plain")); /* relative, in a directory others cannot write */
+    snprintf(path, sizeof(path), "%s/sub", at("walk/sticky/ours"));
+    int fd = xd_dir_walk(path, XD_LINKS_PROTECTED, err, sizeof(err));
+    CHECK_MSG(fd >= 0, "a link of ours in a sticky directory: %d %s", fd, err);
+    if (fd >= 0)
+        close(fd);
+    snprintf(path, sizeof(path), "%s/sub", at("walk/plain"));
+    fd = xd_dir_walk(path, XD_LINKS_OURS, err, sizeof(err));
+    CHECK_MSG(fd >= 0, "a relative link of ours: %d %s", fd, err);
+    if (fd >= 0)
+        close(fd);
+    if (geteuid() != 0)
+        return;
+    symlink(at("walk/real"), at("walk/sticky/theirs"));
+    symlink(at("walk/real"), at("walk/theirs-plain"));
+    if (lchown(at("walk/sticky/theirs"), NOBODY, NOBODY) ||
+        lchown(at("walk/theirs-plain"), NOBODY, NOBODY))
+        return;
+    snprintf(path, sizeof(path), "%s/sub", at("walk/sticky/theirs"));
+    fd = xd_dir_walk(path, XD_LINKS_PROTECTED, err, sizeof(err));
+    CHECK_MSG(fd == -XD_EUNTRUSTED_LINK && strstr(err, at("walk/sticky/theirs")) &&
+                  strstr(err, "uid 65534") && !strchr(err, '\n'),
+              "another user's link in a sticky directory: %d %s", fd, err);
+    snprintf(path, sizeof(path), "%s/sub", at("walk/theirs-plain"));
+    fd = xd_dir_walk(path, XD_LINKS_PROTECTED, err, sizeof(err));
+    CHECK_MSG(fd >= 0, "a link in a directory others cannot write: %d %s", fd, err);
+    if (fd >= 0)
+        close(fd);
+    CHECK(xd_dir_walk(path, XD_LINKS_OURS, err, sizeof(err)) == -XD_EUNTRUSTED_LINK);
+}
+
 /* Directories: ours or root's, not writable by others unless sticky. */
 static void test_directories(void)
 {
@@ -493,6 +537,7 @@ int main(void)
     test_planted_temp_names(dirfd);
     test_lock_removed(dirfd);
     test_directories();
+    test_dir_walk();
     test_noatime();
     test_caps_at("io_uring");
     test_caps_at("libaio");
