@@ -13,6 +13,12 @@ is planted at the name (and at the old fixed temp names), the job runs, and:
 Then the same places in a directory owned by `nobody` with mode 0777: the
 run refuses with one line naming the directory, unless
 allow_shared_directories says otherwise.
+
+Also: another user's file (not a link) at a name xdevice replaces or writes
+its format into (a config `xdconfig set` rewrites, a compressed container,
+a hybrid cold file), another user's object at the hybrid type's shared
+memory name, and another user's link in a name above a directory xdevice
+writes into: each refused in one line, theirs left as it was.
 """
 import json
 import os
