@@ -138,10 +138,11 @@ XD_API const struct xd_tunable *xd_tunable_find(const char *key);
  * one survives a crash once this returns: a temp file in path's directory
  * (opened relative to the directory with O_CREAT|O_EXCL|O_NOFOLLOW, so a
  * name planted there is skipped, never followed), written, given
- * cfg's config_file_mode with fchmod (umask does not apply), fsync'd, renamed
- * over path, then the directory fsync'd. path itself must be a regular file
- * or absent: a symlink (or anything else) there is refused, never followed
- * or replaced. header: text written first as "# " comment lines (split at
+ * cfg's config_file_mode with fchmod (umask does not apply; when the key was
+ * never set, the replaced file's own mode), fsync'd, renamed over path, then
+ * the directory fsync'd. path itself must be a regular file of the caller's
+ * or root's, or absent: a symlink, another user's file (or anything else)
+ * there is refused, never followed or replaced. header: text written first as "# " comment lines (split at
  * newlines), or NULL. Returns 0, or -errno with one line in err naming path. */
 XD_API int xd_config_save(const struct xd_config *cfg, const char *path, const char *header,
                           char *err, size_t errlen);

@@ -71,13 +71,14 @@ static int history_is(const cJSON *root, const char *mode)
 struct xt_history *xt_history_open(const char *path, const char *mode, const char *config,
                                    char *err, size_t errlen)
 {
+    /* the history is replaced by rename at every write: another user's
+     * file at the name (in /tmp) would be removed, and a link there is
+     * never written through, so neither is read either */
+    if (xt_replace_check(path, err, errlen))
+        return NULL;
     char *text = xt_read_file(path, NULL);
     if (!text && errno == ENOENT)
         return xt_history_new(mode, NULL, config);
-    if (!text && errno == EISDIR) {
-        snprintf(err, errlen, "%s: is a directory; allowed: a file (an xdtune %s history, or a new one)", path, mode);
-        return NULL;
-    }
     if (!text) {
         snprintf(err, errlen, "%s: cannot read it: %s", path, strerror(errno));
         return NULL;

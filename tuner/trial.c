@@ -102,6 +102,17 @@ int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen
     return rc;
 }
 
+int xt_replace_check(const char *path, char *err, size_t errlen)
+{
+    const char *base;
+    int dirfd = out_dir(path, &base, err, errlen);
+    if (dirfd < 0)
+        return dirfd;
+    int rc = xd_replace_check(dirfd, base, path, NULL, err, errlen);
+    close(dirfd);
+    return rc;
+}
+
 int xt_create(const char *path, char *err, size_t errlen)
 {
     const char *base;

@@ -137,6 +137,12 @@ int xt_figures_parse(const char *fio_json, const char *stats_json, const struct 
                      struct xt_figures *fig, char *err, size_t errlen);
 /* Write text to path atomically (temp file, fsync, rename). */
 int xt_write_atomic(const char *path, const char *text, char *err, size_t errlen);
+/* Whether xt_write_atomic may replace what is at path: its directory passes
+ * the owner rule and the name holds nothing or a regular file of the
+ * caller's or root's (xd_replace_check). For a file read before it is
+ * rewritten, so that another user's file or link there is refused before
+ * it is read. 0, or -errno with one line in err. */
+int xt_replace_check(const char *path, char *err, size_t errlen);
 /* A fresh file at path (whatever was at the name is removed, never
  * followed), in a checked directory. Returns the fd or -errno. */
 int xt_create(const char *path, char *err, size_t errlen);
@@ -250,8 +256,9 @@ const char *xt_verdict_name(enum xt_verdict_kind k);
 struct xt_history;
 struct xt_history *xt_history_new(const char *mode, const char *job, const char *config);
 /* The history at path to append to (the daemon's), a new one when there
- * is no file; NULL with a line in err when the file is not readable or not
- * an xdtune history of mode. */
+ * is no file; NULL with a line in err when the name holds what xdtune may
+ * not replace (xt_replace_check: a link, another user's file, a directory)
+ * or the file is not readable or not an xdtune history of mode. */
 struct xt_history *xt_history_open(const char *path, const char *mode, const char *config,
                                    char *err, size_t errlen);
 void xt_history_set(struct xt_history *h, const char *key, const char *value);

@@ -763,11 +763,11 @@ static int ini_on_line(struct ini_ctx *ctx, char *line, size_t len)
 }
 
 /* The whole file, NUL-terminated; refuses what is not a regular file. */
-static int ini_read_all(const char *path, const char *shown, char **text, size_t *len, char *err,
-                        size_t errlen)
+static int ini_read_all(const char *path, int oflags, const char *shown, char **text, size_t *len,
+                        char *err, size_t errlen)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | oflags);
     if (fd < 0) {
         int e = errno;
         xd_errf(err, errlen, "%s: cannot read the config file: %s", shown, strerror(e));
@@ -799,14 +799,16 @@ static int ini_read_all(const char *path, const char *shown, char **text, size_t
     return 0;
 }
 
-int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t errlen)
+/* oflags: 0, or O_NOFOLLOW (xd_config_load_nofollow). */
+static int config_load(struct xd_config *cfg, const char *path, int oflags, char *err,
+                       size_t errlen)
 {
     char shown[XD_ESCAPE_LEN]; /* the path as messages and origins show it */
     struct ini_ctx ctx = {.cfg = cfg, .path = xd_escape(path, shown, sizeof(shown)), .err = err,
                           .errlen = errlen};
     char *text = NULL;
     size_t len = 0;
-    int rc = ini_read_all(path, ctx.path, &text, &len, err, errlen);
+    int rc = ini_read_all(path, oflags, ctx.path, &text, &len, err, errlen);
     for (size_t at = 0; !rc && at < len;) {
         char *nl = memchr(text + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - text) : len;
@@ -817,6 +819,16 @@ int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t er
     }
     free(text);
     return rc;
+}
+
+int xd_config_load(struct xd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return config_load(cfg, path, 0, err, errlen);
+}
+
+int xd_config_load_nofollow(struct xd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    return config_load(cfg, path, O_NOFOLLOW, err, errlen);
 }
 
 /* --- cross-key checks ---------------------------------------------------- */

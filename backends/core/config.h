@@ -76,6 +76,16 @@ int xd_config_check_power_of_two(const struct xd_config *cfg, int key, char *err
  * values and the same keys counted as set, which some checks look at
  * (enable_compression without the compressed type is refused only when set). */
 char *xd_config_ini_set_keys(const struct xd_config *cfg);
+/* For a config about to be rewritten (xdconfig set): what is at path must
+ * be nothing or a regular file of the caller's or root's (xd_replace_check),
+ * checked before it is read, so that a symlink planted at the name is never
+ * read through (its target's lines would be shown in parse errors) and
+ * another user's file is refused before anything is done. 0, or -errno
+ * with one line in err. */
+int xd_config_save_check(const char *path, char *err, size_t errlen);
+/* xd_config_load, never through a symlink at path (-ELOOP): for the file
+ * xdconfig set replaces, whose name xd_config_save_check looked at. */
+int xd_config_load_nofollow(struct xd_config *cfg, const char *path, char *err, size_t errlen);
 /* Whether key holds the same value in a and b. */
 bool xd_config_key_equal(const struct xd_config *a, const struct xd_config *b, int key);
 /* Copy key's value and origin from src into dst; -ENOMEM leaves dst as it was. */

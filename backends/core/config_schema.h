@@ -127,7 +127,7 @@
   X(tuning, target_latency_us,      INT,   "0",     0, 100000000, NULL, 0, XD_ANY, "Latency target in microseconds for xdtune; 0 for none") \
   X(tuning, target_iops,            INT,   "0",     0, 1000000000, NULL, 0, XD_ANY, "IOPS target for xdtune; 0 for none") \
   X(tuning, target_cache_hit_ratio, FLOAT, "0",     0, 1, NULL, 0, XD_ANY, "Cache hit ratio target for xdtune, 0 to 1; 0 for none") \
-  X(tuning, config_file_mode,       MODE,  "0600",  0, 07777, NULL, 0, XD_ANY, "Mode, in octal, of config files xd_config_save (and so xdtune) writes; the mode is set on the new file before it replaces the old one") \
+  X(tuning, config_file_mode,       MODE,  "0600",  0, 07777, NULL, 0, XD_ANY, "Mode, in octal, of config files xd_config_save (and so xdconfig set and xdtune) writes; the mode is set on the new file before it replaces the old one. Not set, a replaced file keeps its own mode") \
   /* [recovery] */ \
   X(recovery, enable_checkpoints,      BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Copy every file open on the device into checkpoint_directory at a flush boundary every checkpoint_interval_sec (not with the block type; a hybrid file's cold file and map); build/xdcheckpoint lists, verifies and restores them") \
   X(recovery, checkpoint_interval_sec, INT,  "300",   1, 86400, NULL, 0, XD_ANY, "Seconds between checkpoints: the first fsync/fdatasync that completes after them takes one") \

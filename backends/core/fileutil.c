@@ -177,10 +177,157 @@ static bool link_trusted(const char *path, int fd)
         return false; /* the name went away: cannot vouch for what was opened */
     if (!S_ISLNK(link.st_mode))
         return true; /* no link: what was opened is the file at the name */
-    if (link.st_uid != geteuid() && link.st_uid != 0)
+    if (!xd_uid_ours(link.st_uid))
         return false;
     return !stat(path, &target) && !fstat(fd, &held) && target.st_dev == held.st_dev &&
            target.st_ino == held.st_ino;
+}
+
+/* --- walking a path one name at a time ------------------------------------
+ * open(2) of a whole path follows every link in it. With
+ * fs.protected_symlinks=0 root follows a link another user planted in a
+ * sticky directory (/tmp/x -> /etc) onto files of root's: the path is
+ * walked instead, and each link is judged before it is followed. */
+
+#define WALK_LINKS_MAX 40 /* links followed in one path, as the kernel's MAXSYMLINKS */
+
+struct walk {
+    char todo[2 * PATH_MAX]; /* what is left to walk */
+    char done[2 * PATH_MAX]; /* the names walked, for messages */
+    unsigned links;
+    enum xd_link_rule rule;
+    char *err;
+    size_t errlen;
+};
+
+/* The link (st) in the directory dirfd may be followed under w->rule. */
+static bool walk_link_allowed(const struct walk *w, int dirfd, const struct stat *st)
+{
+    struct stat dir;
+    if (w->rule == XD_LINKS_OURS)
+        return xd_uid_ours(st->st_uid);
+    if (st->st_uid == geteuid())
+        return true;
+    if (fstat(dirfd, &dir))
+        return false;
+    bool shared = (dir.st_mode & S_ISVTX) && (dir.st_mode & S_IWOTH);
+    return !shared || st->st_uid == dir.st_uid;
+}
+
+/* name in dirfd is a symbolic link: its target goes in front of what is
+ * left to walk when the rule allows it. The fd to go on from (/ for an
+ * absolute target), or -errno with one line. */
+static int walk_link(struct walk *w, int dirfd, const char *name, const char *rest)
+{
+    char target[PATH_MAX], todo[sizeof(w->todo)], shown[XD_ESCAPE_LEN];
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+        return -errno;
+    if (!walk_link_allowed(w, dirfd, &st)) {
+        xd_errf(w->err, w->errlen, "%s is a symbolic link of uid %u, not followed: %s; allowed: a path whose links are %s",
+                xd_escape(w->done, shown, sizeof(shown)), (unsigned)st.st_uid,
+                w->rule == XD_LINKS_OURS ? "whoever made it could send the file anywhere"
+                                         : "another user's link in a sticky directory others may write (fs.protected_symlinks' rule)",
+                w->rule == XD_LINKS_OURS ? "yours or root's"
+                                         : "yours, or in a directory not writable by others, or its owner's");
+        return -XD_EUNTRUSTED_LINK;
+    }
+    ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+    if (n < 0 || ++w->links > WALK_LINKS_MAX)
+        return n < 0 ? -errno : -ELOOP;
+    target[n] = 0;
+    if (snprintf(todo, sizeof(todo), "%s/%s", target, rest) >= (int)sizeof(todo))
+        return -ENAMETOOLONG;
+    memcpy(w->todo, todo, sizeof(todo));
+    char *slash = strrchr(w->done, '/');
+    if (target[0] == '/')
+        w->done[0] = 0;
+    else if (slash)
+        *slash = 0; /* relative: from the directory holding the link */
+    int fd = target[0] == '/' ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+                              : fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+/* One step: the next name of w->todo opened from dirfd, which it closes.
+ * The new fd, or -errno. */
+static int walk_step(struct walk *w, int dirfd)
+{
+    char name[NAME_MAX + 1], rest[sizeof(w->todo)];
+    const char *p = w->todo + strspn(w->todo, "/");
+    size_t len = strcspn(p, "/"), used = strlen(w->done);
+    if (len > NAME_MAX || used + len + 2 > sizeof(w->done)) {
+        close(dirfd);
+        return -ENAMETOOLONG;
+    }
+    memcpy(name, p, len);
+    name[len] = 0;
+    snprintf(rest, sizeof(rest), "%s", p + len);
+    snprintf(w->done + used, sizeof(w->done) - used, "/%s", name);
+    memmove(w->todo, rest, strlen(rest) + 1);
+    /* O_PATH: passing through a directory needs search permission only */
+    int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = fd < 0 ? errno : 0;
+    struct stat st;
+    if (fd < 0 && (e == ELOOP || e == ENOTDIR) &&
+        !fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode))
+        fd = walk_link(w, dirfd, name, rest);
+    else if (fd < 0)
+        fd = -e;
+    close(dirfd);
+    return fd;
+}
+
+int xd_dir_walk(const char *path, enum xd_link_rule rule, char *err, size_t errlen)
+{
+    struct walk w = {.rule = rule, .err = err, .errlen = errlen};
+    if (snprintf(w.todo, sizeof(w.todo), "%s", path) >= (int)sizeof(w.todo))
+        return -ENAMETOOLONG;
+    if (path[0] != '/')
+        snprintf(w.done, sizeof(w.done), ".");
+    if (err)
+        err[0] = 0;
+    int fd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        fd = -errno;
+    while (fd >= 0 && w.todo[strspn(w.todo, "/")])
+        fd = walk_step(&w, fd);
+    if (fd >= 0) { /* the end of the walk is used for *at calls and fsync */
+        int dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        close(fd);
+        fd = dir < 0 ? -errno : dir;
+    }
+    char shown[XD_ESCAPE_LEN];
+    if (fd < 0 && err && !err[0])
+        xd_errf(err, errlen, "cannot open the directory %s: %s",
+                w.done[0] ? xd_escape(w.done, shown, sizeof(shown)) : "/", strerror(-fd));
+    return fd;
+}
+
+/* Whether a link in one of the names above dir (/tmp/x in /tmp/x/y) is
+ * one fs.protected_symlinks would not follow, or the walk leads elsewhere
+ * than dirfd (moved since it was opened): true with one line in err. The
+ * open of dir by its path followed it; link_trusted judges dir's own name. */
+static bool dir_links_refused(int dirfd, const char *dir, const char *what, char *err,
+                              size_t errlen)
+{
+    char why[XD_ERRLEN];
+    struct stat held, walked;
+    int fd = xd_dir_walk(dir, XD_LINKS_PROTECTED, why, sizeof(why));
+    if (fd == -XD_EUNTRUSTED_LINK) {
+        xd_errf(err, errlen, "%s: directory %s: %s, or allow_shared_directories=true", what, dir,
+                why);
+        return true;
+    }
+    if (fd < 0) /* gone or not searchable by this walk: nothing to judge */
+        return false;
+    bool moved = fstat(fd, &walked) || fstat(dirfd, &held) || walked.st_dev != held.st_dev ||
+                 walked.st_ino != held.st_ino;
+    close(fd);
+    if (moved)
+        xd_errf(err, errlen, "%s: directory %s moved since it was opened; allowed: a directory nobody moves while xdevice starts, or allow_shared_directories=true",
+                what, dir);
+    return moved;
 }
 
 int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared, char *err,
@@ -202,7 +349,9 @@ int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared
                 what, dir);
         return -EPERM;
     }
-    if (st.st_uid != geteuid() && st.st_uid != 0) {
+    if (dir_links_refused(dirfd, dir, what, err, errlen))
+        return -EPERM;
+    if (!xd_uid_ours(st.st_uid)) {
         xd_errf(err, errlen, "%s: directory %s belongs to uid %u, not to uid %u or root; its owner could redirect xdevice's files with symlinks; allowed: a directory you or root own, or allow_shared_directories=true",
                 what, dir, (unsigned)st.st_uid, (unsigned)geteuid());
         return -EPERM;
@@ -403,6 +552,21 @@ int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode)
     return fd;
 }
 
+int xd_format_file_owner_check(int fd, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(fd, &st)) {
+        int rc = -errno;
+        xd_errf(err, errlen, "%s: cannot examine it: %s", path, strerror(-rc));
+        return rc;
+    }
+    if (xd_uid_ours(st.st_uid))
+        return 0;
+    xd_errf(err, errlen, "%s: a file of uid %u is at that name; xdevice writes its format into it in place; allowed: a file of yours or root's, or no file",
+            path, (unsigned)st.st_uid);
+    return -EPERM;
+}
+
 void xd_unlink_made(const char *path, int fd)
 {
     struct stat here, made;
@@ -567,20 +731,37 @@ int xd_write_all(int fd, const void *buf, size_t len)
         _r;                                                                    \
     })
 
-/* Only a regular file (or nothing) at name may be replaced: renaming over a
- * symlink would not follow it, but would silently cut a link someone made. */
-static int atomic_check_target(int dirfd, const char *name, const char *what, char *err,
-                               size_t errlen)
+bool xd_uid_ours(uid_t uid)
+{
+    return uid == geteuid() || uid == 0;
+}
+
+/* Only a regular file of ours or root's (or nothing) at name may be
+ * replaced: renaming over a symlink would not follow it, but would silently
+ * cut a link someone made, and renaming over another user's file (planted
+ * in /tmp, or theirs all along) would remove a file that is not ours. */
+int xd_replace_check(int dirfd, const char *name, const char *what, struct stat *found,
+                     char *err, size_t errlen)
 {
     struct stat st;
+    if (found)
+        found->st_mode = 0;
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) {
         int rc = errno == ENOENT ? 0 : -errno;
         if (rc)
             xd_errf(err, errlen, "%s: cannot examine it: %s", what, strerror(-rc));
         return rc;
     }
-    if (S_ISREG(st.st_mode))
+    if (S_ISREG(st.st_mode) && !xd_uid_ours(st.st_uid)) {
+        xd_errf(err, errlen, "%s: is a file of uid %u, not replaced (only the caller's or root's files are); allowed: a regular file of yours or root's, or no file",
+                what, (unsigned)st.st_uid);
+        return -EPERM;
+    }
+    if (S_ISREG(st.st_mode)) {
+        if (found)
+            *found = st;
         return 0;
+    }
     xd_errf(err, errlen, "%s: is a %s, not replaced; allowed: a regular file or no file", what,
             S_ISLNK(st.st_mode) ? "symbolic link" : S_ISDIR(st.st_mode) ? "directory" : "special file");
     return S_ISLNK(st.st_mode) ? -ELOOP : S_ISDIR(st.st_mode) ? -EISDIR : -EPERM;
@@ -616,7 +797,7 @@ int64_t xd_write_file_atomic_with(int dirfd, const char *name, mode_t mode, xd_f
     char tmp[NAME_MAX + 1];
     const char *step = "create a temporary file beside it";
     what = what ? what : name;
-    int64_t rc = atomic_check_target(dirfd, name, what, err, errlen);
+    int64_t rc = xd_replace_check(dirfd, name, what, NULL, err, errlen);
     if (rc)
         return rc;
     int fd = xd_temp_at(dirfd, name, mode, tmp, sizeof(tmp));

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -37,6 +38,24 @@ void xd_private_dir_path(char *buf, size_t len);
  * symlink) owned by the caller, no access for group or others. One line in
  * err names what is wrong. Returns 0 or -errno. */
 int xd_private_dir(const char *dir, char *err, size_t errlen);
+/* Which symbolic links xd_dir_walk follows. */
+enum xd_link_rule {
+    /* fs.protected_symlinks' rule, which root does not get from the kernel
+     * here (it is often 0): a link is followed when it is the caller's,
+     * or the directory holding it is not sticky and writable by others,
+     * or the link's owner owns that directory. /var/run -> /run passes;
+     * another user's link in /tmp does not. */
+    XD_LINKS_PROTECTED,
+    /* only the caller's or root's links, anywhere (xdcheckpoint restore:
+     * the manifest names the path, and any link on it decides where). */
+    XD_LINKS_OURS,
+};
+/* Open the directory path (relative to the working directory unless
+ * absolute) one name at a time with O_NOFOLLOW, following a symbolic link
+ * in any of its components only as rule allows. The fd, or -errno with
+ * one line in err naming the name where it stopped; -XD_EUNTRUSTED_LINK
+ * for a link the rule refuses. */
+int xd_dir_walk(const char *path, enum xd_link_rule rule, char *err, size_t errlen);
 /* Whether the open directory dirfd (named dir) may hold files xdevice
  * makes: owned by the caller or root, and not writable by others unless
  * sticky (like /tmp). what prefixes the one-line refusal ("xd_stats=F").
@@ -83,6 +102,18 @@ int xd_lock_at(int dirfd, const char *name, mode_t mode);
  * real directory owned by the caller. Returns its fd or -errno (-ELOOP: a
  * symlink, -EPERM: someone else's). */
 int xd_mkdir_own_at(int dirfd, const char *name, mode_t mode);
+/* Whether uid, the owner of a file or link at a name xdevice uses, is the
+ * caller or root: xdevice follows, replaces or removes only what they made
+ * (another user's, planted in /tmp say, is refused). */
+bool xd_uid_ours(uid_t uid);
+/* What is at name in dirfd, before a file is put there by rename
+ * (xd_write_file_atomic_with looks again): nothing, or a regular file of
+ * the caller's or root's, whose stat goes to *found (st_mode 0 when there
+ * is none; found may be NULL). A symlink (-ELOOP), a directory (-EISDIR),
+ * another user's file or anything else (-EPERM) is refused, with one line
+ * in err naming what (what) and what is allowed. 0 or -errno. */
+int xd_replace_check(int dirfd, const char *name, const char *what, struct stat *found,
+                     char *err, size_t errlen);
 /* What xd_write_file_atomic_with puts in the new file: write all of it to
  * fd and return the bytes written, or -errno with *step naming what failed
  * (to follow "cannot "). */
@@ -94,9 +125,10 @@ typedef int64_t (*xd_fill_fn)(int fd, void *arg, const char **step);
  * O_CREAT|O_EXCL|O_NOFOLLOW relative to dirfd, so a planted name is skipped,
  * never followed), given mode exactly (fchmod, whatever the umask), filled,
  * fsync'd, renamed over name, then dirfd fsync'd so that the rename is
- * durable. Only a regular file or nothing may be at name: a symlink
- * (-ELOOP), a directory (-EISDIR) or anything else (-EPERM) is refused,
- * never followed or replaced. On failure the temp file is removed and, when
+ * durable. Only a regular file of the caller's or root's, or nothing, may
+ * be at name (xd_replace_check): a symlink (-ELOOP), a directory (-EISDIR),
+ * another user's file or anything else (-EPERM) is refused, never followed
+ * or replaced. On failure the temp file is removed and, when
  * err is not NULL, one line there names what (name when NULL) and the step
  * that failed. Returns the bytes fill wrote or -errno. */
 int64_t xd_write_file_atomic_with(int dirfd, const char *name, mode_t mode, xd_fill_fn fill,
@@ -125,6 +157,13 @@ int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, boo
  * must be a regular file of the caller's with one link (-EPERM otherwise;
  * xd_refusal words both). Returns the fd or -errno. */
 int xd_open_own_data(const char *path, int flags, mode_t mode, bool *made);
+/* For a file whose format is xdevice's and which it writes in place (a
+ * compressed container, a hybrid cold file; opened never through a link):
+ * 0 when the file open as fd is the caller's or root's, else -EPERM with
+ * one line in err naming path and the owner. Another user's file at the
+ * name (planted in /tmp, or theirs) is not ours to write into, as fio's
+ * layout of a data file refuses to remove one. */
+int xd_format_file_owner_check(int fd, const char *path, char *err, size_t errlen);
 /* Remove the file at path that this process made and holds open as fd,
  * when path still names that file (never one put there since). */
 void xd_unlink_made(const char *path, int fd);

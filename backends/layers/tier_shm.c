@@ -53,6 +53,29 @@ static int tier_shm_map(struct tier_shared *sh, int fd, uint64_t nextents)
     return 0;
 }
 
+/* Remove the object at name if it is this user's: one a process of ours
+ * left when it died. The name is predictable (the cold file's device and
+ * inode, which anyone who can stat it knows), so another user may hold an
+ * object there, which is not ours to remove. /dev/shm is sticky: nobody
+ * else can remove or replace an object of ours between the look and the
+ * unlink. 1 when removed, 0 when there is none, -EPERM for another
+ * user's (one line in err, when err is not NULL), or -errno. */
+static int tier_shm_remove_own(const char *name, char *err, size_t errlen)
+{
+    char path[96];
+    struct stat st;
+    snprintf(path, sizeof(path), "/dev/shm%s", name);
+    if (lstat(path, &st))
+        return errno == ENOENT ? 0 : -errno;
+    if (st.st_uid != geteuid()) {
+        if (err)
+            xd_errf(err, errlen, "%s: belongs to uid %u, not to uid %u; xdevice removes only a stale hybrid shared state of the caller's there; allowed: no object at that name (its owner or root may remove it)",
+                    path, (unsigned)st.st_uid, (unsigned)geteuid());
+        return -EPERM;
+    }
+    return shm_unlink(name) ? (errno == ENOENT ? 0 : -errno) : 1;
+}
+
 /* The first process to attach: a fresh object (whatever a process that
  * died left there is never trusted), its locks, and the map's entries. */
 static int tier_shm_build(struct tier_shared *sh, const char *name, uint64_t size, char *err,
@@ -60,18 +83,21 @@ static int tier_shm_build(struct tier_shared *sh, const char *name, uint64_t siz
 {
     /* Nobody is attached (the caller holds the setup lock), so whatever is
      * at the name was left by a process that died or planted by someone
-     * else: remove it and make a new object, never reuse one. */
-    shm_unlink(name);
+     * else: ours is removed, another user's refused, and a new object is
+     * made, never one reused. */
+    int rc = tier_shm_remove_own(name, err, errlen);
+    if (rc < 0)
+        return rc;
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        int rc = -errno;
+        rc = -errno;
         xd_errf(err, errlen, "/dev/shm%s: cannot make the hybrid file's shared state: %s; allowed: a name no other user holds",
                 name, strerror(-rc));
         return rc;
     }
     sh->nextents = (size + sh->extent_size - 1) >> sh->shift;
     size_t len = sizeof(struct tier_shm) + (sh->nextents ? sh->nextents : 1) * sizeof(struct tier_ext);
-    int rc = ftruncate(fd, 0) || ftruncate(fd, (off_t)len) ? -errno : tier_shm_map(sh, fd, sh->nextents);
+    rc = ftruncate(fd, 0) || ftruncate(fd, (off_t)len) ? -errno : tier_shm_map(sh, fd, sh->nextents);
     close(fd);
     if (rc)
         return rc;
@@ -172,7 +198,7 @@ int xd_tier_forget_state(const char *cold_path)
     if (!xd_extmap_lock(&m, TIER_LOCK_SETUP, F_WRLCK, true) &&
         !xd_extmap_lock(&m, TIER_LOCK_ATTACHED, F_WRLCK, false) &&
         !tier_shm_name(cold_path, name, sizeof(name), NULL))
-        rc = shm_unlink(name) ? (errno == ENOENT ? 0 : -errno) : 1;
+        rc = tier_shm_remove_own(name, NULL, 0);
     close(fd); /* drops the locks */
     return rc;
 }
@@ -185,8 +211,10 @@ void xd_tier_detach(struct tier_shared *sh)
     if (sh->map.fd < 0)
         return;
     if (!xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true)) {
+        /* only ours: an attach refused for another user's object there
+         * ends here too */
         if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) && sh->shm_name[0])
-            shm_unlink(sh->shm_name);
+            tier_shm_remove_own(sh->shm_name, NULL, 0);
     }
     if (sh->name_pin >= 0) /* the name is not used again: the inode may go */
         close(sh->name_pin);

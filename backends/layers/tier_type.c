@@ -102,6 +102,31 @@ static bool tier_cold_compressed(const struct xd_config *cfg)
            !strcmp(xd_enum_name(XD_KEY_cold_storage_type, cfg->cold_storage_type), "compressed");
 }
 
+/* The cold file when it is not compressed: made, or grown to size (never
+ * shrunk). The hybrid format (file plus map) is ours: never through a
+ * link, and never into another user's file. 0 or -errno with one line. */
+static int tier_cold_prepare(const struct xd_config *cfg, const char *cold, uint64_t size,
+                             uint64_t *logical, char *err, size_t errlen)
+{
+    struct stat st;
+    if (cfg->auto_create_dirs)
+        xd_mkdir_parents(cold, cfg->dir_permissions);
+    int fd = xd_open_data(cold, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->file_permissions, false);
+    if (fd < 0) {
+        xd_errf(err, errlen, "%s: cannot create the cold tier's file: %s", cold, xd_refusal(fd));
+        return fd;
+    }
+    int rc = xd_format_file_owner_check(fd, cold, err, errlen);
+    if (!rc && (fstat(fd, &st) || ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size)))) {
+        rc = -errno;
+        xd_errf(err, errlen, "%s: cannot create the cold tier's file: %s", cold, xd_refusal(rc));
+    }
+    if (!rc)
+        *logical = (uint64_t)st.st_size < size ? size : (uint64_t)st.st_size;
+    close(fd);
+    return rc;
+}
+
 /* The hybrid type owns its files' layout like the compressed type: the cold
  * file is created or grown here (never shrunk), so fio never writes raw
  * bytes into it behind the extent map's back. */
@@ -112,25 +137,9 @@ int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size
     struct xd_config *c = xd_tier_inner_config(cfg, TIER_C, true, err, errlen);
     int rc = cold && c ? 0 : -ENOMEM;
     err[0] = 0;
-    if (!rc && tier_cold_compressed(cfg)) {
-        rc = xd_compress_prepare(c, cold, size, logical, err, errlen);
-    } else if (!rc) {
-        if (cfg->auto_create_dirs)
-            xd_mkdir_parents(cold, cfg->dir_permissions);
-        /* the hybrid format (file plus map) is ours: never through a link */
-        int fd = xd_open_data(cold, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->file_permissions,
-                              false);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) ||
-            ((uint64_t)st.st_size < size && ftruncate(fd, (off_t)size))) {
-            rc = fd < 0 ? fd : -errno;
-            xd_errf(err, errlen, "%s: cannot create the cold tier's file: %s", cold, xd_refusal(rc));
-        } else {
-            *logical = (uint64_t)st.st_size < size ? size : (uint64_t)st.st_size;
-        }
-        if (fd >= 0)
-            close(fd);
-    }
+    if (!rc)
+        rc = tier_cold_compressed(cfg) ? xd_compress_prepare(c, cold, size, logical, err, errlen)
+                                       : tier_cold_prepare(cfg, cold, size, logical, err, errlen);
     xd_config_free(c);
     free(cold);
     return rc;

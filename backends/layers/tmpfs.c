@@ -1107,25 +1107,23 @@ static int tmpfs_claim(const struct tmpfs_layer *t, struct tmpfs_file *tf, unsig
 }
 
 /* backup_to_disk replaces P by rename and makes temp files beside it: P's
- * directory must be one others cannot redirect, and P not a symlink (a
- * rename would silently cut it). */
+ * directory must be one others cannot redirect, and P a regular file of
+ * ours or root's or nothing (xd_replace_check: a rename would silently cut
+ * a symlink, or remove another user's file), said now rather than at the
+ * first backup. */
 static int tmpfs_check_backup_target(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
                                      char *err, size_t errlen)
 {
     char what[PATH_MAX + 32];
     const char *base;
-    struct stat st;
     snprintf(what, sizeof(what), "%s (backup_to_disk=true)", tf->disk_path);
     int fd = xd_dir_open_for(tf->disk_path, what, t->allow_shared, &base, err, errlen);
     if (fd == -ENOENT)
         return 0; /* made at the first backup, when auto_create_dirs allows */
     if (fd < 0)
         return fd;
-    int rc = !fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode) ? -ELOOP : 0;
+    int rc = xd_replace_check(fd, base, what, NULL, err, errlen);
     close(fd);
-    if (rc)
-        xd_errf(err, errlen, "%s: is a symbolic link; backups replace it by rename, which would cut the link; allowed: a regular file or no file",
-                what);
     return rc;
 }
 

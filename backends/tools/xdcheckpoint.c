@@ -468,10 +468,10 @@ struct restore_src {
     const struct stat *old; /* the file replaced, or NULL */
 };
 
-/* A replaced file keeps its owner and group, as it keeps its mode: the
- * temp file is ours until it is filled (so its owner never writes into it
- * half done). fchown may clear set-id bits, so the mode is set again after
- * it. 0 or -errno. */
+/* A replaced file keeps its owner and group, as it keeps its mode (it is
+ * ours or root's: target_check refuses another user's, the group may be
+ * any): the temp file is ours until it is filled. fchown may clear set-id
+ * bits, so the mode is set again after it. 0 or -errno. */
 static int restore_owner(int fd, const struct stat *old, const char **step)
 {
     struct stat st;
@@ -513,116 +513,39 @@ struct target {
 
 /* --- where a target goes ------------------------------------------------------
  * A target's directory is reached from / one name at a time with
- * O_NOFOLLOW, so a link planted in the path cannot send the file elsewhere
- * (open(2) of the whole path would follow a link another user made in a
- * directory of theirs, onto a file of root's). A link is followed only when
- * we or root made it (/data -> /mnt/data is a normal setup): the rule
- * fs.protected_symlinks applies in sticky directories, here everywhere.
- * The directory reached must pass the trust rule, since whoever controls it
- * controls the names in it. */
-
-#define LINKS_MAX 40 /* links followed in one path, as the kernel's MAXSYMLINKS */
-
-struct walk {
-    const char *path; /* the target, for messages */
-    char todo[2 * PATH_MAX]; /* what is left to walk */
-    char done[2 * PATH_MAX]; /* the directories walked, for messages */
-    unsigned links;
-};
-
-static int walk_fail(const struct walk *w, const char *fmt, const char *detail)
-{
-    fprintf(stderr, "xdcheckpoint: %s: ", esc(w->path));
-    fprintf(stderr, fmt, w->done[0] ? esc(w->done) : "/", detail);
-    fputc('\n', stderr);
-    return -1;
-}
-
-/* name in dirfd is a symbolic link: put its target in front of what is left
- * to walk when we or root made it. The fd to go on from (/ for an absolute
- * target), or -1 with one line. */
-static int walk_link(struct walk *w, int dirfd, const char *name, const char *rest)
-{
-    char target[PATH_MAX], todo[sizeof(w->todo)], uid[64];
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
-        return walk_fail(w, "cannot examine %s: %s", strerror(errno));
-    if (st.st_uid != geteuid() && st.st_uid != 0) {
-        snprintf(uid, sizeof(uid), "%u", (unsigned)st.st_uid);
-        return walk_fail(w, "%s is a symbolic link of uid %s, never followed: whoever made it could send the file anywhere; allowed: a path whose links are yours or root's", uid);
-    }
-    ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
-    if (n < 0 || ++w->links > LINKS_MAX)
-        return walk_fail(w, "cannot follow the link %s: %s", strerror(n < 0 ? errno : ELOOP));
-    target[n] = 0;
-    if (snprintf(todo, sizeof(todo), "%s/%s", target, rest) >= (int)sizeof(todo))
-        return walk_fail(w, "cannot follow the link %s: %s", strerror(ENAMETOOLONG));
-    memcpy(w->todo, todo, sizeof(todo));
-    char *slash = strrchr(w->done, '/');
-    if (target[0] == '/')
-        w->done[0] = 0;
-    else if (slash)
-        *slash = 0; /* relative: from the directory holding the link */
-    int fd = target[0] == '/' ? open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(dirfd);
-    if (fd < 0)
-        walk_fail(w, "cannot open %s: %s", strerror(errno));
-    return fd;
-}
-
-/* One step: the next name of w->todo opened from dirfd, which it closes.
- * The new fd, or -1 with one line. */
-static int walk_step(struct walk *w, int dirfd)
-{
-    char name[NAME_MAX + 1], rest[sizeof(w->todo)];
-    const char *p = w->todo + strspn(w->todo, "/");
-    size_t len = strcspn(p, "/"), used = strlen(w->done);
-    if (len > NAME_MAX || used + len + 2 > sizeof(w->done)) {
-        close(dirfd);
-        return walk_fail(w, "after %s: %s", strerror(ENAMETOOLONG));
-    }
-    memcpy(name, p, len);
-    name[len] = 0;
-    snprintf(rest, sizeof(rest), "%s", p + len);
-    snprintf(w->done + used, sizeof(w->done) - used, "/%s", name);
-    memmove(w->todo, rest, strlen(rest) + 1);
-    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    int e = errno;
-    struct stat st;
-    if (fd < 0 && (e == ELOOP || e == ENOTDIR) && !fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) &&
-        S_ISLNK(st.st_mode))
-        fd = walk_link(w, dirfd, name, rest);
-    else if (fd < 0)
-        walk_fail(w, "cannot open the directory %s: %s", strerror(e));
-    close(dirfd);
-    return fd;
-}
+ * O_NOFOLLOW (xd_dir_walk), so a link planted in the path cannot send the
+ * file elsewhere (open(2) of the whole path would follow a link another
+ * user made in a directory of theirs, onto a file of root's). A link is
+ * followed only when we or root made it (/data -> /mnt/data is a normal
+ * setup): the rule fs.protected_symlinks applies in sticky directories,
+ * here everywhere (XD_LINKS_OURS). The directory reached must pass the
+ * trust rule, since whoever controls it controls the names in it. */
 
 /* The directory a target goes in, for *at calls; *base is its name there.
  * Its fd, or -1 with one line. */
 static int target_dir_open(const char *path, const char **base)
 {
-    char label[2 * PATH_MAX + 64];
-    struct walk w = {.path = path};
+    char label[PATH_MAX + 64], dir[PATH_MAX], err[XD_ERRLEN];
     const char *slash = strrchr(path, '/');
     *base = slash ? slash + 1 : path;
-    if (!slash || !**base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
+    if (!slash || path[0] != '/' || !**base || !strcmp(*base, ".") || !strcmp(*base, "..")) {
         fprintf(stderr, "xdcheckpoint: %s: not a file path; allowed: an absolute path naming a file\n",
                 esc(path));
         return -1;
     }
-    if ((size_t)(slash - path) >= sizeof(w.todo)) {
+    if (snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path) >=
+        (int)sizeof(dir)) {
         fprintf(stderr, "xdcheckpoint: %s: %s\n", esc(path), strerror(ENAMETOOLONG));
         return -1;
     }
-    memcpy(w.todo, path, (size_t)(slash - path));
-    int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        walk_fail(&w, "cannot open %s: %s", strerror(errno));
-    while (fd >= 0 && w.todo[strspn(w.todo, "/")])
-        fd = walk_step(&w, fd);
-    snprintf(label, sizeof(label), "%s: its directory %s", esc(path), w.done[0] ? esc(w.done) : "/");
-    if (fd >= 0 && trusted(fd, label, "whoever controls it could swap the restored file for a link",
-                           "allowed: a directory you or root own, not writable by others unless sticky")) {
+    int fd = xd_dir_walk(dir, XD_LINKS_OURS, err, sizeof(err));
+    if (fd < 0) {
+        fprintf(stderr, "xdcheckpoint: %s: %s\n", esc(path), err);
+        return -1;
+    }
+    snprintf(label, sizeof(label), "%s: its directory %s", esc(path), esc(dir));
+    if (trusted(fd, label, "whoever controls it could swap the restored file for a link",
+                "allowed: a directory you or root own, not writable by others unless sticky")) {
         close(fd);
         fd = -1;
     }
@@ -643,10 +566,11 @@ static int restore_file(const struct ckpt *c, const struct target *t)
                 esc(t->copy), copy_error(src.fd < 0 ? src.fd : -errno));
         rc = 1;
     }
-    /* the file's own mode, owner and group when it is there, else the copy's mode */
+    /* the file's own mode, owner and group when it is there, else the
+     * copy's mode (what the layer gave it: file_permissions) */
     struct stat old;
     mode_t mode = st.st_mode & 07777;
-    if (!fstatat(dirfd, base, &old, AT_SYMLINK_NOFOLLOW) && S_ISREG(old.st_mode)) {
+    if (!xd_replace_check(dirfd, base, esc(t->path), &old, err, sizeof(err)) && old.st_mode) {
         mode = old.st_mode & 07777;
         src.old = &old;
     }
@@ -666,9 +590,12 @@ static int restore_file(const struct ckpt *c, const struct target *t)
 /* Whether target i may be written, given the ones before it: its directory
  * opens, no earlier entry names the same file (without --force the second
  * copy would silently replace the first), and what is there is a regular
- * file, replaced only with --force. 0, or 1 with one line. */
+ * file of ours or root's (xd_replace_check: another user's, planted in a
+ * sticky directory, would be removed, and its owner kept got the restored
+ * bytes), replaced only with --force. 0, or 1 with one line. */
 static int target_check(const struct ckpt *c, struct target *t, int i, bool force)
 {
+    char err[XD_ERRLEN];
     struct stat st;
     int fd = target_dir_open(t[i].path, &t[i].base), rc = 0;
     if (fd < 0)
@@ -684,20 +611,12 @@ static int target_check(const struct ckpt *c, struct target *t, int i, bool forc
                 esc(c->dir), c->id, XD_CKPT_MANIFEST, esc(t[j].path), j + 1, esc(t[i].path), i + 1);
         rc = 1;
     }
-    if (!rc && !fstatat(fd, t[i].base, &st, AT_SYMLINK_NOFOLLOW)) {
-        if (!S_ISREG(st.st_mode)) {
-            fprintf(stderr, "xdcheckpoint: %s: is a %s, never replaced; allowed: a regular file or no file\n",
-                    esc(t[i].path), S_ISLNK(st.st_mode)  ? "symbolic link"
-                                    : S_ISDIR(st.st_mode) ? "directory"
-                                                          : "special file");
-            rc = 1;
-        } else if (!force) {
-            fprintf(stderr, "xdcheckpoint: %s exists; allowed: --force to replace it with checkpoint %s's copy\n",
-                    esc(t[i].path), c->id);
-            rc = 1;
-        }
-    } else if (!rc && errno != ENOENT) {
-        fprintf(stderr, "xdcheckpoint: %s: cannot examine it: %s\n", esc(t[i].path), strerror(errno));
+    if (!rc && xd_replace_check(fd, t[i].base, esc(t[i].path), &st, err, sizeof(err))) {
+        fprintf(stderr, "xdcheckpoint: %s\n", err);
+        rc = 1;
+    } else if (!rc && st.st_mode && !force) {
+        fprintf(stderr, "xdcheckpoint: %s exists; allowed: --force to replace it with checkpoint %s's copy\n",
+                esc(t[i].path), c->id);
         rc = 1;
     }
     close(fd);

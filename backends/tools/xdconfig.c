@@ -26,10 +26,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../core/config.h"
 #include "../core/health.h"
@@ -275,7 +277,10 @@ static bool ini_has_comment(const char *line)
  * them without a word. */
 static int comments_in(const char *path)
 {
-    FILE *f = fopen(path, "re");
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* as it was loaded */
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!f && fd >= 0)
+        close(fd);
     char *line = NULL;
     size_t cap = 0;
     int n = 0;
@@ -323,12 +328,17 @@ static int set_one(struct xd_config *cfg, char **sets, int i, char *err, size_t 
 
 /* Load FILE (or start from defaults when it does not exist), set each
  * KEY=VALUE, check, and replace FILE atomically; a note on stderr when
- * comments of FILE were not kept. */
+ * comments of FILE were not kept. What is at FILE's name is looked at
+ * first, and read never through a link: a link another user planted there
+ * would have shown root its target's lines in parse errors, and another
+ * user's file is not ours to replace. */
 static int set_and_save(const char *path, int nsets, char **sets)
 {
     char err[XD_ERRLEN];
     struct xd_config *cfg = xd_config_new();
-    int rc = cfg ? xd_config_load(cfg, path, err, sizeof(err)) : -ENOMEM;
+    int rc = cfg ? xd_config_save_check(path, err, sizeof(err)) : -ENOMEM;
+    if (!rc)
+        rc = xd_config_load_nofollow(cfg, path, err, sizeof(err));
     int comments = rc ? 0 : comments_in(path);
     if (rc == -ENOENT)
         rc = 0;

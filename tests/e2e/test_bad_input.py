@@ -254,7 +254,7 @@ ROWS = {
     "xdconfig-set-conflict": Row("xdconfig", argv("set", "{d}/new.ini", "enable_read_cache=true", "cache_size=4k"),
                                  ["cache_size=4096", "cache_block_size=4096", "at least 16 blocks"]),
     "xdconfig-set-into-dir": Row("xdconfig", with_file("conf", None, argv("set", "{d}/conf", "async=sync")),
-                                 ["{d}/conf", "not a regular file", "allowed: an INI file"]),
+                                 ["{d}/conf", "is a directory", "allowed: a regular file"]),
     # --- xdtune ---------------------------------------------------------------------
     "xdtune-command": Row("xdtune", argv("tune"), ["unknown command \"tune\"", "search or daemon"]),
     "xdtune-budget-zero": Row("xdtune", argv("search", "--budget", "0"), ["--budget 0", "from 1 to 100000"]),

@@ -202,20 +202,58 @@ def test_restore_follows_a_link_of_our_own(tmp_path):
     assert (real / "f.dat").read_bytes() == DATA
 
 
-@needs_root
-def test_restore_keeps_the_owner_group_and_mode_of_a_replaced_file(tmp_path):
-    uid, gid = nobody()
+def test_restore_keeps_the_group_and_mode_of_a_replaced_file(tmp_path):
+    """A file of ours is replaced keeping its group and mode (its owner is
+    ours already); a new file gets the copy's mode."""
     target = tmp_path / "f.dat"
     target.write_bytes(b"newer bytes")
-    os.chown(target, uid, gid)
-    os.chmod(target, 0o600)
+    gid = nobody()[1] if os.geteuid() == 0 else os.getegid()
+    os.chown(target, -1, gid)
+    os.chmod(target, 0o640)
+    fresh = tmp_path / "new.dat"
     ckpt = tmp_path / "ck"
-    make_checkpoint(ckpt, [(target, DATA)])
+    d = make_checkpoint(ckpt, [(target, DATA), (fresh, DATA)])
+    os.chmod(d / "1-new.dat", 0o604)
     r = tool("restore", ckpt, ID1, "--force")
     assert r.returncode == 0, r.stderr
     st = target.stat()
     assert target.read_bytes() == DATA
-    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o600)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (os.geteuid(), gid, 0o640)
+    assert fresh.read_bytes() == DATA and fresh.stat().st_mode & 0o7777 == 0o604
+
+
+@needs_root
+@pytest.mark.parametrize("what", ["file", "link"])
+def test_restore_refuses_another_users_file_at_a_target(tmp_path, what):
+    """--force replaced another user's file at a target's name (planted in
+    a sticky directory such as /tmp) and gave the restored bytes to that
+    user: the replaced file's owner was kept. Refused in one line before any
+    file is written; a link at the name is never replaced either."""
+    uid, gid = nobody()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    first = tmp_path / "first.dat"  # restored before it in the manifest: must stay missing
+    target = shared / "f.dat"
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"victim bytes")
+    if what == "file":
+        target.write_bytes(b"their bytes")
+        os.chown(target, uid, gid)
+    else:
+        target.symlink_to(victim)
+        os.lchown(target, uid, gid)
+    ckpt = tmp_path / "ck"
+    make_checkpoint(ckpt, [(first, DATA), (target, DATA)])
+    r = tool("restore", ckpt, ID1, "--force")
+    assert r.returncode == 1, r.stdout + r.stderr
+    line = one_line(r)
+    assert str(target) in line and ("uid 65534" if what == "file" else "symbolic link") in line, line
+    assert target.lstat().st_uid == uid and target.is_symlink() == (what == "link")
+    assert victim.read_bytes() == b"victim bytes" and not first.exists()
+    if what == "file":
+        assert target.read_bytes() == b"their bytes"
+    assert os.listdir(shared) == ["f.dat"], "a temp file was left"
 
 
 # --- damaged checkpoints are named, never skipped --------------------------------

@@ -13,6 +13,12 @@ is planted at the name (and at the old fixed temp names), the job runs, and:
 Then the same places in a directory owned by `nobody` with mode 0777: the
 run refuses with one line naming the directory, unless
 allow_shared_directories says otherwise.
+
+Also: another user's file (not a link) at a name xdevice replaces or writes
+its format into (a config `xdconfig set` rewrites, a compressed container,
+a hybrid cold file), another user's object at the hybrid type's shared
+memory name, and another user's link in a name above a directory xdevice
+writes into: each refused in one line, theirs left as it was.
 """
 import json
 import os
@@ -24,11 +30,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO, fio_job, run_fio, xdevice_lines
+from conftest import FIO, REPO, fio_job, run_fio, tool_one_line, xdevice_lines
 
 NOBODY = 65534
 XDTUNE = REPO / "build" / "xdtune"
 XDREPORT = REPO / "build" / "xdreport"
+XDCONFIG = REPO / "build" / "xdconfig"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="plants files as another user: needs root")
 
@@ -324,6 +331,105 @@ def test_compressed_container(engine, tmp_path, kind):
     refused_once(r, str(data), "symbolic link")
 
 
+@pytest.mark.parametrize("what", ["file", "link"])
+@pytest.mark.parametrize("xdtype", ["compressed", "hybrid"])
+def test_format_files_of_another_user(engine, tmp_path, shm_dir, xdtype, what):
+    """A compressed container and a hybrid cold file hold xdevice's format
+    and are written in place: another user's file at the name (planted in
+    /tmp) got root's data written into it. Refused, as fio's layout of a
+    data file refuses it, in one line; a link of theirs is never followed."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    data = shared / "c.dat"
+    v = Victims(tmp_path)
+    if what == "file":
+        data.write_bytes(b"")  # empty: the compressed type formats an empty file
+        os.chown(data, NOBODY, NOBODY)
+    else:
+        plant(data, v.file)
+        os.lchown(data, NOBODY, NOBODY)
+    xd = {"type": xdtype, **({"hot_directory": shm_dir} if xdtype == "hybrid" else {})}
+    r = run_fio(fio_job(engine, xd=xd, filename=data, rw="write", bs="4k", size="64k",
+                        thread=1), tmp_path, expect_ok=False)
+    v.assert_untouched(data)
+    assert r.rc != 0
+    assert os.listdir(shared) == ["c.dat"], os.listdir(shared)
+    if what == "link":
+        assert data.is_symlink()
+        refused_once(r, str(data), "symbolic link")
+        return
+    st = data.stat()
+    assert (st.st_uid, st.st_size) == (NOBODY, 0), "another user's file was written"
+    refused_once(r, str(data), "uid 65534")
+
+
+def test_hybrid_shared_state_of_another_user(engine, tmp_path, shm_dir):
+    """The hybrid type's shared memory object is named after the cold
+    file's device and inode (/dev/shm/xdevice-tier-DEV-INO), which anyone
+    who can stat the file knows: the first opener removed whatever was at
+    that name, another user's object too. Only our own (a crashed run's)
+    is removed; another user's is refused in one line."""
+    data = tmp_path / "h.dat"
+    data.write_bytes(bytes(256 * 1024))
+    st = data.stat()
+    obj = Path(f"/dev/shm/xdevice-tier-{st.st_dev:x}-{st.st_ino:x}")
+    obj.write_text("theirs\n")
+    os.chown(obj, NOBODY, NOBODY)
+    try:
+        r = run_fio(fio_job(engine, xd={"type": "hybrid", "hot_directory": shm_dir},
+                            filename=data, rw="randrw", bs="4k", size="256k", thread=1),
+                    tmp_path, expect_ok=False)
+        assert obj.exists() and obj.read_text() == "theirs\n", "another user's object was removed"
+        assert obj.stat().st_uid == NOBODY
+        assert r.rc != 0
+        refused_once(r, str(obj), "uid 65534")
+    finally:
+        obj.unlink(missing_ok=True)
+
+
+# --- xdconfig set -------------------------------------------------------------------
+
+
+def xdconfig_set(ini, *sets, cwd):
+    return subprocess.run([str(XDCONFIG), "set", str(ini), *sets], capture_output=True, text=True,
+                          timeout=60, cwd=str(cwd))
+
+
+def test_xdconfig_set_keeps_another_users_config(tmp_path):
+    """xdconfig set renamed a file of root's, mode 0600, over another
+    user's config in a shared directory: theirs was gone."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    ini = shared / "x.ini"
+    ini.write_text("[local]\nread_ahead_kb = 64\n")
+    os.chown(ini, NOBODY, NOBODY)
+    p = xdconfig_set(ini, "read_ahead_kb=256", cwd=tmp_path)
+    tool_one_line(p, 1, "xdconfig: ", str(ini), "uid 65534")
+    st = ini.stat()
+    assert ini.read_text() == "[local]\nread_ahead_kb = 64\n" and st.st_uid == NOBODY
+    assert os.listdir(shared) == ["x.ini"], os.listdir(shared)
+
+
+def test_xdconfig_set_never_reads_through_another_users_link(tmp_path):
+    """set loaded the config through a link planted at its name: a file
+    only root may read was shown, a line at a time, in the parse error."""
+    secret = tmp_path / "secret"
+    secret.write_text("the-secret-line\n")
+    secret.chmod(0o600)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    ini = shared / "x.ini"
+    plant(ini, secret)
+    os.lchown(ini, NOBODY, NOBODY)
+    p = xdconfig_set(ini, "read_ahead_kb=256", cwd=tmp_path)
+    line = tool_one_line(p, 1, "xdconfig: ", str(ini), "symbolic link")
+    assert "the-secret-line" not in line
+    assert ini.is_symlink() and secret.read_text() == "the-secret-line\n"
+
+
 # --- data files of the types fio lays out ---------------------------------------
 
 
@@ -468,6 +574,36 @@ def test_directory_link_of_another_user(engine, tmp_path, shm_dir, owner, key):
         return
     assert r.rc != 0 and os.listdir(target) == [], "wrote through another user's link"
     refused_once(r, str(link), "symbolic link of another user's")
+
+
+@pytest.mark.parametrize("owner,key", [(NOBODY, "stats"), (NOBODY, "tmpfs_directory"),
+                                       (0, "stats"), (0, "tmpfs_directory")])
+def test_link_above_the_directory(engine, tmp_path, shm_dir, owner, key):
+    """A link in a name above the directory xdevice writes into (stats in
+    /tmp/x/sub, /tmp/x another user's link to a directory of root's) was
+    followed: only the directory's own name was judged, so the link chose
+    where root's files went. Every name on the way now gets
+    fs.protected_symlinks' rule (here 0, so the kernel does not apply it):
+    another user's link in a sticky directory is refused in one line
+    naming it; root's link there (like /var/run -> /run) is followed."""
+    sticky = shm_dir / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    target = shm_dir / "roots"
+    (target / "sub").mkdir(parents=True)
+    link = sticky / "x"
+    plant(link, target)
+    os.lchown(link, owner, owner)
+    d = link / "sub"
+    xd = {"stats": d / "s.json"} if key == "stats" else {"type": "tmpfs", key: d}
+    r = run_fio(fio_job(engine, xd=xd, filename=tmp_path / "data", rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=owner == 0)
+    made = os.listdir(target / "sub")
+    if owner == 0:
+        assert made, "root's own link above the directory was refused"
+        return
+    assert r.rc != 0 and made == [], "wrote through another user's link"
+    refused_once(r, str(link), "symbolic link of uid 65534")
 
 
 # --- a directory another user controls ------------------------------------------

@@ -72,3 +72,18 @@ def test_set_says_when_it_drops_comments(tmp_path):
     # the header set writes is no comment of the user's: the next set says nothing
     r = xdconfig("set", ini, "cache_size=4m")
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("given,want", [(None, 0o644), ("0640", 0o640)])
+def test_set_keeps_the_mode_of_the_file_it_replaces(tmp_path, given, want):
+    """A config a service reads (0644) stayed readable only until the first
+    set, which made it 0600: the replaced file's mode is kept unless
+    config_file_mode is set (in the file or on the command line)."""
+    ini = tmp_path / "m.ini"
+    ini.write_text("[local]\nread_ahead_kb = 64\n")
+    ini.chmod(0o644)
+    sets = ["read_ahead_kb=256"] + ([f"config_file_mode={given}"] if given else [])
+    r = xdconfig("set", ini, *sets)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert ini.stat().st_mode & 0o7777 == want, oct(ini.stat().st_mode)
+    assert "read_ahead_kb = 256" in ini.read_text()

@@ -435,7 +435,8 @@ def test_daemon_needs_auto_tuning(tmp_path):
 
 HISTORY_REFUSED = {
     "missing-dir": (lambda d: d / "nodir" / "h.json", ["nodir", "cannot open directory"]),
-    "directory": (lambda d: (d / "hd").mkdir() or d / "hd", ["hd: is a directory", "allowed: a file"]),
+    "directory": (lambda d: (d / "hd").mkdir() or d / "hd",
+                  ["hd: is a directory", "allowed: a regular file"]),
     "symlink": (lambda d: (d / "h.json").symlink_to(d / "elsewhere.json") or d / "h.json",
                 ["h.json", "symbolic link"]),
     "not-a-history": (lambda d: (d / "notes.txt").write_text("mine\n") and d / "notes.txt",
@@ -459,6 +460,35 @@ def test_daemon_history_refused_at_start(tmp_path, case):
     assert not (tmp_path / "elsewhere.json").exists()
     if case == "not-a-history":
         assert path.read_text() == "mine\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="plants a file as another user: needs root")
+@pytest.mark.parametrize("what", ["file", "link"])
+def test_daemon_history_of_another_user(tmp_path, what):
+    """--history in a shared directory (/tmp): the daemon renamed its
+    history, root's, over another user's history of the same name, and read
+    one through a link they planted. Refused before any cycle, in one line;
+    their file or link is left as it was."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    hist = shared / "h.json"
+    theirs = tmp_path / "theirs.json"  # a history of a daemon of theirs
+    theirs.write_text(json.dumps({"xdtune": {"mode": "daemon"}, "changes": []}))
+    if what == "file":
+        shutil.copy(theirs, hist)
+        os.chown(hist, 65534, 65534)
+    else:
+        hist.symlink_to(theirs)
+        os.lchown(hist, 65534, 65534)
+    before = hist.read_text()
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    proc = xdtune("daemon", "--config", cfg, "--stats", tmp_path / "none.jsonl", "--cycles", 1,
+                  "--interval", 0.1, "--history", hist, cwd=tmp_path)
+    one_line_error(proc, "--history", str(hist), "uid 65534" if what == "file" else "symbolic link")
+    assert "cycle" not in proc.stdout, proc.stdout
+    assert hist.is_symlink() == (what == "link") and hist.lstat().st_uid == 65534
+    assert hist.read_text() == before and os.listdir(shared) == ["h.json"]
 
 
 def test_daemon_history_lost_later(tmp_path):

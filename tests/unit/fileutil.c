@@ -205,8 +205,8 @@ static int64_t fill_fails(int fd, void *arg, const char **step)
 }
 
 /* xd_write_file_atomic: the whole new file with the mode asked for, whatever
- * the umask; what is not a regular file at the name is refused with one line
- * naming it; a failed fill leaves the old file and no temp file. */
+ * the umask; what is not a regular file at the name, or is another user's,
+ * is refused with one line naming it; a failed fill leaves the old file and no temp file. */
 static void test_atomic_write(int dirfd)
 {
     char err[XD_ERRLEN] = "";
@@ -231,6 +231,15 @@ static void test_atomic_write(int dirfd)
     CHECK(xd_write_file_atomic(dirfd, "adir", 0644, iov, 1, NULL, err, sizeof(err)) == -EISDIR);
     CHECK_MSG(strstr(err, "adir: is a directory"), "%s", err);
     CHECK(xd_write_file_atomic(dirfd, "fifo", 0644, iov, 1, NULL, NULL, 0) == -EPERM);
+    /* another user's file: the rename would remove it (theirs, in /tmp) */
+    write_text(at("theirs-doc"), "theirs\n");
+    if (geteuid() == 0 && !chown(at("theirs-doc"), NOBODY, NOBODY)) {
+        CHECK(xd_write_file_atomic(dirfd, "theirs-doc", 0644, iov, 1, NULL, err, sizeof(err)) ==
+              -EPERM);
+        CHECK_MSG(strstr(err, "theirs-doc: is a file of uid 65534") && !strchr(err, '\n'), "%s",
+                  err);
+        CHECK(has_text(at("theirs-doc"), "theirs\n") && !has_prefix_entry("\\.theirs-doc\\."));
+    }
 
     CHECK(xd_write_file_atomic_with(dirfd, "doc", 0644, fill_fails, NULL, "doc", err,
                                     sizeof(err)) == -EIO);
@@ -292,6 +301,50 @@ static void test_lock_removed(int dirfd)
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the waiter held a removed lock");
+}
+
+/* xd_dir_walk follows a link in any name of the path only as its rule
+ * allows: fs.protected_symlinks' (another user's link in a sticky directory
+ * open to all is refused; root's there, or anyone's in a directory others
+ * cannot write, is followed), or only ours and root's anywhere. */
+static void test_dir_walk(void)
+{
+    char err[XD_ERRLEN] = "", path[600];
+    mkdir(at("walk"), 0755);
+    mkdir(at("walk/real"), 0755);
+    mkdir(at("walk/real/sub"), 0755);
+    mkdir(at("walk/sticky"), 0755);
+    chmod(at("walk/sticky"), 01777);
+    symlink(at("walk/real"), at("walk/sticky/ours"));
+    symlink("real", at("walk/plain")); /* relative, in a directory others cannot write */
+    snprintf(path, sizeof(path), "%s/sub", at("walk/sticky/ours"));
+    int fd = xd_dir_walk(path, XD_LINKS_PROTECTED, err, sizeof(err));
+    CHECK_MSG(fd >= 0, "a link of ours in a sticky directory: %d %s", fd, err);
+    if (fd >= 0)
+        close(fd);
+    snprintf(path, sizeof(path), "%s/sub", at("walk/plain"));
+    fd = xd_dir_walk(path, XD_LINKS_OURS, err, sizeof(err));
+    CHECK_MSG(fd >= 0, "a relative link of ours: %d %s", fd, err);
+    if (fd >= 0)
+        close(fd);
+    if (geteuid() != 0)
+        return;
+    symlink(at("walk/real"), at("walk/sticky/theirs"));
+    symlink(at("walk/real"), at("walk/theirs-plain"));
+    if (lchown(at("walk/sticky/theirs"), NOBODY, NOBODY) ||
+        lchown(at("walk/theirs-plain"), NOBODY, NOBODY))
+        return;
+    snprintf(path, sizeof(path), "%s/sub", at("walk/sticky/theirs"));
+    fd = xd_dir_walk(path, XD_LINKS_PROTECTED, err, sizeof(err));
+    CHECK_MSG(fd == -XD_EUNTRUSTED_LINK && strstr(err, at("walk/sticky/theirs")) &&
+                  strstr(err, "uid 65534") && !strchr(err, '\n'),
+              "another user's link in a sticky directory: %d %s", fd, err);
+    snprintf(path, sizeof(path), "%s/sub", at("walk/theirs-plain"));
+    fd = xd_dir_walk(path, XD_LINKS_PROTECTED, err, sizeof(err));
+    CHECK_MSG(fd >= 0, "a link in a directory others cannot write: %d %s", fd, err);
+    if (fd >= 0)
+        close(fd);
+    CHECK(xd_dir_walk(path, XD_LINKS_OURS, err, sizeof(err)) == -XD_EUNTRUSTED_LINK);
 }
 
 /* Directories: ours or root's, not writable by others unless sticky. */
@@ -484,6 +537,7 @@ int main(void)
     test_planted_temp_names(dirfd);
     test_lock_removed(dirfd);
     test_directories();
+    test_dir_walk();
     test_noatime();
     test_caps_at("io_uring");
     test_caps_at("libaio");

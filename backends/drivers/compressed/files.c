@@ -155,7 +155,9 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
         xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(fd));
         return fd;
     }
-    int rc = container_prepare_fd(fd, path, cfg, size, &h, err, errlen);
+    int rc = xd_format_file_owner_check(fd, path, err, errlen);
+    if (!rc)
+        rc = container_prepare_fd(fd, path, cfg, size, &h, err, errlen);
     close(fd);
     if (!rc)
         *logical = h.logical_size;
@@ -373,6 +375,8 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = f->fd;
         f->fd = -1;
     }
+    if (!rc && !ro) /* written in place: never another user's file */
+        rc = xd_format_file_owner_check(f->fd, file->path, err, errlen);
     if (!rc && !cfg->update_access_time)
         xd_fd_noatime(f->fd);
     if (!rc)
