@@ -108,8 +108,7 @@ struct cs_layer {
      * of every device its own thread drives land (checksum_writers.c). */
     struct xd_layer *layer;
     struct cs_layer *next;
-    pthread_t owner;
-    bool owned;
+    pthread_t owner; /* 0 until the first request; atomic: other threads compare it */
 };
 
 #pragma GCC visibility push(hidden)

@@ -225,7 +225,7 @@ static int cs_drain_thread(void)
     pthread_t self = pthread_self();
     pthread_mutex_lock(&cs_layers_lock);
     for (struct cs_layer *c = cs_layers; c && !rc; c = c->next)
-        if (c->owned && pthread_equal(c->owner, self))
+        if (pthread_equal(__atomic_load_n(&c->owner, __ATOMIC_RELAXED), self))
             rc = cs_drain(c->layer);
     pthread_mutex_unlock(&cs_layers_lock);
     return rc;
@@ -275,9 +275,10 @@ void cs_writers_close(struct xd_layer *layer)
 /* The thread sending this device requests (cs_drain_thread). */
 void cs_writers_owner(struct xd_layer *layer)
 {
+    /* relaxed: a thread only ever looks for its own id here, which its own
+     * store made visible to it; another's value is never equal to it */
     struct cs_layer *cs = layer->priv;
-    cs->owner = pthread_self();
-    cs->owned = true;
+    __atomic_store_n(&cs->owner, pthread_self(), __ATOMIC_RELAXED);
 }
 
 /* --- solo, and asking the solo writer to share ---------------------------- */
