@@ -70,6 +70,22 @@ class Victims:
         assert self.snapshot() == self.before, f"a victim was changed through {where}"
 
 
+def sticky_dir(tmp_path: Path, name="shared") -> Path:
+    """A directory like /tmp: everyone may write, the sticky bit set."""
+    d = tmp_path / name
+    d.mkdir()
+    d.chmod(0o1777)
+    return d
+
+
+def theirs_in(d: Path, name: str, text="theirs\n") -> Path:
+    """A file another user (nobody) made in d."""
+    f = d / name
+    f.write_text(text)
+    os.chown(f, NOBODY, NOBODY)
+    return f
+
+
 def plant(link: Path, target: Path):
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() or link.exists():
@@ -338,9 +354,7 @@ def test_format_files_of_another_user(engine, tmp_path, shm_dir, xdtype, what):
     and are written in place: another user's file at the name (planted in
     /tmp) got root's data written into it. Refused, as fio's layout of a
     data file refuses it, in one line; a link of theirs is never followed."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o1777)
+    shared = sticky_dir(tmp_path)
     data = shared / "c.dat"
     v = Victims(tmp_path)
     if what == "file":
@@ -399,9 +413,7 @@ def xdconfig_set(ini, *sets, cwd):
 def test_xdconfig_set_keeps_another_users_config(tmp_path):
     """xdconfig set renamed a file of root's, mode 0600, over another
     user's config in a shared directory: theirs was gone."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o1777)
+    shared = sticky_dir(tmp_path)
     ini = shared / "x.ini"
     ini.write_text("[local]\nread_ahead_kb = 64\n")
     os.chown(ini, NOBODY, NOBODY)
@@ -418,9 +430,7 @@ def test_xdconfig_set_never_reads_through_another_users_link(tmp_path):
     secret = tmp_path / "secret"
     secret.write_text("the-secret-line\n")
     secret.chmod(0o600)
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o1777)
+    shared = sticky_dir(tmp_path)
     ini = shared / "x.ini"
     plant(ini, secret)
     os.lchown(ini, NOBODY, NOBODY)
@@ -735,12 +745,8 @@ def test_xdtune_refuses_a_shared_out(engine, tmp_path):
     """--out /tmp: root's xdtune renamed its results over another user's
     history.json and best.ini there. A directory writable by others is
     refused before anything is made in it."""
-    out = tmp_path / "shared"
-    out.mkdir()
-    out.chmod(0o1777)
-    theirs = out / "history.json"
-    theirs.write_text("theirs\n")
-    os.chown(theirs, NOBODY, NOBODY)
+    out = sticky_dir(tmp_path)
+    theirs = theirs_in(out, "history.json")
     proc = xdtune_search(engine, tmp_path, out)
     assert proc.returncode != 0
     assert theirs.read_text() == "theirs\n" and theirs.stat().st_uid == NOBODY
@@ -778,12 +784,8 @@ def test_xdreport_refuses_a_shared_output_directory(engine, tmp_path):
                 tmp_path)
     res = tmp_path / "run.json"
     res.write_text(json.dumps(r.data))
-    out = tmp_path / "shared"
-    out.mkdir()
-    out.chmod(0o1777)
-    theirs = out / "report.html"
-    theirs.write_text("theirs\n")
-    os.chown(theirs, NOBODY, NOBODY)
+    out = sticky_dir(tmp_path)
+    theirs = theirs_in(out, "report.html")
     proc = subprocess.run([str(XDREPORT), "report", "-o", str(out), str(res)], capture_output=True,
                           text=True, timeout=120, cwd=str(tmp_path))
     assert proc.returncode != 0
