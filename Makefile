@@ -221,9 +221,10 @@ deb: all
 # --- reports -------------------------------------------------------------------
 
 # xdreport: `report` (charts via gnuplot, HTML, Markdown, CSV) and `compare`.
-# It reads results only, so it needs neither the library nor fio's source.
-$(BUILD)/xdreport: $(REPORT_OBJS) $(COMMON_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcjson -lm
+# It reads results only, so it needs no fio source; it links the library
+# (static) for the directory checks of the files it writes.
+$(BUILD)/xdreport: $(REPORT_OBJS) $(COMMON_OBJS) $(BUILD)/libxdevice.a
+	$(CC) $(LDFLAGS) -o $@ $(REPORT_OBJS) $(COMMON_OBJS) $(BUILD)/libxdevice.a -lcjson $(LIBS)
 
 # --- tuner ---------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 /* outfile.c - xdreport's output files: see outfile.h. */
 #include "outfile.h"
 
+#include "../backends/core/fileutil.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -54,6 +56,22 @@ static int dir_link_ok(int dirfd, const char *dir)
     snprintf(refused, sizeof(refused), "directory %s is reached through a symbolic link of another user's (or moved since it was opened); allowed: the directory itself, or a link of yours or root's",
              dir);
     errno = EPERM;
+    return -1;
+}
+
+/* A link in a name above the directory (/tmp/x in /tmp/x/y) gets the rule
+ * fs.protected_symlinks=1 would apply (the library's xd_dir_links_check,
+ * the walk xdevice's own directories get): another user's link in /tmp
+ * chose which of root's directories got the file. 0, or -1 with the
+ * reason. */
+static int links_above_ok(int dirfd, const char *dir)
+{
+    char why[sizeof(refused)];
+    int rc = xd_dir_links_check(dirfd, dir, why, sizeof(why));
+    if (!rc)
+        return 0;
+    snprintf(refused, sizeof(refused), "%s", why);
+    errno = -rc == XD_EUNTRUSTED_LINK ? EPERM : -rc;
     return -1;
 }
 
@@ -279,7 +297,7 @@ static int open_parent(const char *path, char *name, size_t namelen)
         return -1;
     }
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd >= 0 && (dir_link_ok(dirfd, dir) || dir_ok(dirfd, dir))) {
+    if (dirfd >= 0 && (dir_link_ok(dirfd, dir) || links_above_ok(dirfd, dir) || dir_ok(dirfd, dir))) {
         int saved = errno;
         close(dirfd);
         errno = saved;

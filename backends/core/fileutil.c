@@ -304,30 +304,37 @@ int xd_dir_walk(const char *path, enum xd_link_rule rule, char *err, size_t errl
     return fd;
 }
 
-/* Whether a link in one of the names above dir (/tmp/x in /tmp/x/y) is
- * one fs.protected_symlinks would not follow, or the walk leads elsewhere
- * than dirfd (moved since it was opened): true with one line in err. The
- * open of dir by its path followed it; link_trusted judges dir's own name. */
+int xd_dir_links_check(int dirfd, const char *dir, char *why, size_t whylen)
+{
+    struct stat held, walked;
+    int fd = xd_dir_walk(dir, XD_LINKS_PROTECTED, why, whylen);
+    if (fd == -XD_EUNTRUSTED_LINK)
+        return fd;
+    if (fd < 0) /* gone or not searchable by this walk: nothing to judge */
+        return 0;
+    bool moved = fstat(fd, &walked) || fstat(dirfd, &held) || walked.st_dev != held.st_dev ||
+                 walked.st_ino != held.st_ino;
+    close(fd);
+    if (!moved)
+        return 0;
+    xd_errf(why, whylen, "directory %s moved since it was opened; allowed: a directory nobody moves while it is used",
+            dir);
+    return -EXDEV;
+}
+
+/* xd_dir_links_check, said as xd_dir_check says its refusals: true with
+ * one line in err. */
 static bool dir_links_refused(int dirfd, const char *dir, const char *what, char *err,
                               size_t errlen)
 {
     char why[XD_ERRLEN];
-    struct stat held, walked;
-    int fd = xd_dir_walk(dir, XD_LINKS_PROTECTED, why, sizeof(why));
-    if (fd == -XD_EUNTRUSTED_LINK) {
+    int rc = xd_dir_links_check(dirfd, dir, why, sizeof(why));
+    if (rc == -XD_EUNTRUSTED_LINK)
         xd_errf(err, errlen, "%s: directory %s: %s, or allow_shared_directories=true", what, dir,
                 why);
-        return true;
-    }
-    if (fd < 0) /* gone or not searchable by this walk: nothing to judge */
-        return false;
-    bool moved = fstat(fd, &walked) || fstat(dirfd, &held) || walked.st_dev != held.st_dev ||
-                 walked.st_ino != held.st_ino;
-    close(fd);
-    if (moved)
-        xd_errf(err, errlen, "%s: directory %s moved since it was opened; allowed: a directory nobody moves while xdevice starts, or allow_shared_directories=true",
-                what, dir);
-    return moved;
+    else if (rc)
+        xd_errf(err, errlen, "%s: %s, or allow_shared_directories=true", what, why);
+    return rc != 0;
 }
 
 int xd_dir_check(int dirfd, const char *dir, const char *what, bool allow_shared, char *err,

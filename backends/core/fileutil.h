@@ -56,6 +56,12 @@ enum xd_link_rule {
  * one line in err naming the name where it stopped; -XD_EUNTRUSTED_LINK
  * for a link the rule refuses. */
 int xd_dir_walk(const char *path, enum xd_link_rule rule, char *err, size_t errlen);
+/* Whether the names above the directory open as dirfd (named dir) may be
+ * trusted: no link in them that XD_LINKS_PROTECTED refuses
+ * (-XD_EUNTRUSTED_LINK), and the walk ends at dirfd's directory (-EXDEV:
+ * moved since it was opened). 0, or one of those with one line in why;
+ * a path the walk cannot open is left to whoever opened dirfd (0). */
+int xd_dir_links_check(int dirfd, const char *dir, char *why, size_t whylen);
 /* Whether the open directory dirfd (named dir) may hold files xdevice
  * makes: owned by the caller or root, and not writable by others unless
  * sticky (like /tmp). what prefixes the one-line refusal ("xd_stats=F").

@@ -816,6 +816,33 @@ def test_xdreport_compare_output_through_another_users_link(engine, tmp_path, pl
     assert len(lines) == 1 and "symbolic link of another user's" in lines[0], proc.stderr
 
 
+@pytest.mark.parametrize("owner", [NOBODY, 0])
+def test_xdreport_compare_output_below_another_users_link(engine, tmp_path, owner):
+    """--junit /tmp/x/sub/j.xml, /tmp/x another user's link to a directory
+    of root's: xdreport judged only the last directory's name, so the link
+    chose where root's file went. A link above gets fs.protected_symlinks'
+    rule, as xdevice's own directories do; root's link is followed."""
+    r = run_fio(fio_job(engine, filename=tmp_path / "data", rw="read", bs="4k", size="64k"),
+                tmp_path)
+    res = tmp_path / "run.json"
+    res.write_text(json.dumps(r.data))
+    target = tmp_path / "roots"
+    (target / "sub").mkdir(parents=True)
+    link = sticky_dir(tmp_path) / "x"
+    plant(link, target)
+    os.lchown(link, owner, owner)
+    proc = subprocess.run([str(XDREPORT), "compare", "--junit", str(link / "sub" / "j.xml"),
+                           str(res), str(res)], capture_output=True, text=True, timeout=120,
+                          cwd=str(tmp_path))
+    made = os.listdir(target / "sub")
+    if owner == 0:
+        assert made == ["j.xml"], proc.stderr
+        return
+    assert proc.returncode != 0 and made == [], proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and str(link) in lines[0] and "uid 65534" in lines[0], proc.stderr
+
+
 # --- file_permissions and dir_permissions -------------------------------------------
 
 
