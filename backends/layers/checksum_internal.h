@@ -6,11 +6,11 @@
 #ifndef XD_CHECKSUM_INTERNAL_H
 #define XD_CHECKSUM_INTERNAL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../core/turns.h"
 #include "../core/xd_internal.h"
 
 #define CS_MAGIC     "XDSUM02\n"
@@ -103,12 +103,7 @@ struct cs_layer {
      * (cs_claim); what a drain reaped, for the caller's next reap. */
     struct xd_req **flight, **held;
     unsigned nflight, flight_cap, nheld, held_cap;
-    /* Every checksum layer of the process, and the thread that last sent
-     * this one a request: a claim about to wait first lets the writes out
-     * of every device its own thread drives land (checksum_writers.c). */
-    struct xd_layer *layer;
-    struct cs_layer *next;
-    pthread_t owner; /* 0 until the first request; atomic: other threads compare it */
+    struct xd_turns_member turns; /* a claim about to wait drains the thread's devices */
 };
 
 #pragma GCC visibility push(hidden)

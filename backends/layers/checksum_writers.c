@@ -32,14 +32,13 @@
  *
  * Nobody waits while holding what a waiter needs: a claim that must wait
  * (for a lock, or for the solo writer) first lets the writes out of every
- * device its thread drives land (their locks go; a program with two
- * devices in one thread would otherwise wait on itself), so no cycle of
- * waiters can form. The lock bytes lie far past any entry, and past the
- * header, which opens lock for a moment.
+ * device its thread drives land (core/turns.c; their locks go, and a
+ * program with two devices in one thread would otherwise wait on itself),
+ * so no cycle of waiters can form. The lock bytes lie far past any entry,
+ * and past the header, which opens lock for a moment.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,22 +57,6 @@ _Static_assert(sizeof(struct cs_header) == CS_HEADER, "the sidecar's header is 6
 _Static_assert(offsetof(struct cs_header, wanted) % 4 == 0, "header words are aligned");
 
 /* --- locks and header words ------------------------------------------------ */
-
-/* fcntl(cmd) for a lock of type on [start, start+len). 0 or -errno: a
- * conflict under F_OFD_SETLK is -EAGAIN or -EACCES. */
-static int cs_fcntl_lock(int fd, int cmd, short type, off_t start, off_t len)
-{
-    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
-    while (fcntl(fd, cmd, &fl))
-        if (errno != EINTR)
-            return -errno;
-    return 0;
-}
-
-static bool cs_conflict(int rc)
-{
-    return rc == -EAGAIN || rc == -EACCES;
-}
 
 /* Does another descriptor hold a lock of type at start? */
 static bool cs_held_by_other(int fd, short type, off_t start, off_t len)
@@ -213,24 +196,6 @@ int cs_drain(struct xd_layer *layer)
     return rc < 0 ? rc : 0;
 }
 
-/* The checksum layers of the process (each device has its own). */
-static pthread_mutex_t cs_layers_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cs_layer *cs_layers;
-
-/* Before a wait: the writes out of every device this thread drives land,
- * so none of them holds a lock or a solo count that the wait is for. */
-static int cs_drain_thread(void)
-{
-    int rc = 0;
-    pthread_t self = pthread_self();
-    pthread_mutex_lock(&cs_layers_lock);
-    for (struct cs_layer *c = cs_layers; c && !rc; c = c->next)
-        if (pthread_equal(__atomic_load_n(&c->owner, __ATOMIC_RELAXED), self))
-            rc = cs_drain(c->layer);
-    pthread_mutex_unlock(&cs_layers_lock);
-    return rc;
-}
-
 unsigned cs_held_take(struct xd_layer *layer, struct xd_req **done, unsigned max)
 {
     struct cs_layer *cs = layer->priv;
@@ -250,35 +215,22 @@ int cs_writers_open(struct xd_layer *layer)
     int rc = cs_grow(&cs->flight, &cs->flight_cap, depth);
     if (rc)
         return rc;
-    cs->layer = layer;
-    pthread_mutex_lock(&cs_layers_lock);
-    cs->next = cs_layers;
-    cs_layers = cs;
-    pthread_mutex_unlock(&cs_layers_lock);
+    xd_turns_join(&cs->turns, layer, cs_drain);
     return 0;
 }
 
 void cs_writers_close(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
-    pthread_mutex_lock(&cs_layers_lock);
-    struct cs_layer **at = &cs_layers;
-    while (*at && *at != cs)
-        at = &(*at)->next;
-    if (*at)
-        *at = cs->next;
-    pthread_mutex_unlock(&cs_layers_lock);
+    xd_turns_leave(&cs->turns);
     free(cs->flight);
     free(cs->held);
 }
 
-/* The thread sending this device requests (cs_drain_thread). */
+/* The thread sending this device requests (xd_turns_drain_thread). */
 void cs_writers_owner(struct xd_layer *layer)
 {
-    /* relaxed: a thread only ever looks for its own id here, which its own
-     * store made visible to it; another's value is never equal to it */
-    struct cs_layer *cs = layer->priv;
-    __atomic_store_n(&cs->owner, pthread_self(), __ATOMIC_RELAXED);
+    xd_turns_owner(&((struct cs_layer *)layer->priv)->turns);
 }
 
 /* --- solo, and asking the solo writer to share ---------------------------- */
@@ -288,7 +240,7 @@ void cs_writers_owner(struct xd_layer *layer)
 static int cs_ask_to_share(struct cs_file *cf)
 {
     cs_word_store(cf, CS_WANTED, 1);
-    int rc = cs_drain_thread(); /* the solo writer may be a device of this thread */
+    int rc = xd_turns_drain_thread(); /* the solo writer may be a device of this thread */
     while (!rc && cs_word_load(cf, CS_SOLO_OUT) &&
            cs_held_by_other(cf->fd, F_WRLCK, CS_LOCK_SOLO, 1)) {
         struct timespec pause = {0, CS_ASK_PAUSE_NS};
@@ -304,18 +256,18 @@ int cs_writers_join(struct xd_layer *layer, struct cs_file *cf)
     struct cs_layer *cs = layer->priv;
     if (cf->read_only)
         return 0;
-    int rc = cs_fcntl_lock(cf->fd, F_OFD_SETLKW, F_RDLCK, CS_LOCK_PRESENCE, 1);
+    int rc = xd_turns_fcntl(cf->fd, F_OFD_SETLKW, F_RDLCK, CS_LOCK_PRESENCE, 1);
     if (rc)
         return rc;
-    if (!cs_word(cf, CS_WANTED) || cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_PRESENCE, 1))
+    if (!cs_word(cf, CS_WANTED) || xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_PRESENCE, 1))
         return cs_ask_to_share(cf);
     /* alone: what the words say was left by writers gone (a kill -9) */
     cs_word_store(cf, CS_WANTED, 0);
     cs_word_store(cf, CS_SOLO_OUT, 0);
-    cf->solo = !cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_SOLO, 1);
+    cf->solo = !xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_SOLO, 1);
     cs->count.solo_files += cf->solo;
     /* back to shared: a newcomer's shared lock waits for nothing more */
-    return cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_RDLCK, CS_LOCK_PRESENCE, 1);
+    return xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_RDLCK, CS_LOCK_PRESENCE, 1);
 }
 
 /* The solo writer counts a write out unless it has been asked to share:
@@ -330,7 +282,7 @@ static bool cs_solo_enter(struct xd_layer *layer, struct cs_file *cf)
     __atomic_sub_fetch(out, 1, __ATOMIC_SEQ_CST);
     cs_drain(layer); /* the newcomer waits for these */
     cf->solo = false;
-    cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_UNLCK, CS_LOCK_SOLO, 1);
+    xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_UNLCK, CS_LOCK_SOLO, 1);
     return false;
 }
 
@@ -356,14 +308,9 @@ int cs_claim(struct xd_layer *layer, struct xd_req *req)
         ctx->claim = CS_CLAIM_SOLO;
         return 0;
     }
-    off_t start = cs_slot_off(cf, first, 0), len = (off_t)(n * cf->entry_size);
-    rc = cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_WRLCK, start, len);
-    if (cs_conflict(rc)) {
-        cs->count.lock_waits++;
-        rc = cs_drain_thread();
-        if (!rc)
-            rc = cs_fcntl_lock(cf->fd, F_OFD_SETLKW, F_WRLCK, start, len);
-    }
+    bool waited;
+    rc = xd_turns_lock(cf->fd, cs_slot_off(cf, first, 0), (off_t)(n * cf->entry_size), &waited);
+    cs->count.lock_waits += waited;
     if (!rc)
         ctx->claim = CS_CLAIM_LOCK;
     return rc;
@@ -380,7 +327,6 @@ void cs_release(struct xd_layer *layer, struct xd_req *req)
     if (ctx->claim == CS_CLAIM_SOLO)
         __atomic_sub_fetch(cs_word(cf, CS_SOLO_OUT), 1, __ATOMIC_SEQ_CST);
     else if (ctx->claim == CS_CLAIM_LOCK)
-        cs_fcntl_lock(cf->fd, F_OFD_SETLK, F_UNLCK, cs_slot_off(cf, first, 0),
-                      (off_t)(n * cf->entry_size));
+        xd_turns_unlock(cf->fd, cs_slot_off(cf, first, 0), (off_t)(n * cf->entry_size));
     ctx->claim = CS_CLAIM_NONE;
 }

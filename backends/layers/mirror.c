@@ -20,6 +20,11 @@
  * starts degraded; the primary failing to open fails the open. Without
  * extended attributes (ENOTSUP) nothing is stamped, so every open fills.
  *
+ * Writers take turns: a write or trim holds an exclusive OFD lock on its
+ * range (of the primary, at 2^62 + offset) until every copy has it, so
+ * two devices writing the same bytes (fio jobs on one file) never leave
+ * the copies holding different writes (mirror_turn_take, core/turns.c).
+ *
  * Writes, trims, fsyncs go to every healthy copy: one sub-request per copy,
  * all in flight together in async modes (sub-requests come from a pool of
  * queue_entries * redundancy_factor, taken at open; none free means -EBUSY),
@@ -61,11 +66,17 @@
 #include "../core/fileutil.h"
 #include "../core/hash.h"
 #include "../core/json.h"
+#include "../core/turns.h"
 #include "../core/xd_internal.h"
 
 #define MIRROR_MAX_COPIES   8
 #define MIRROR_DEGRADE_AFTER 3          /* consecutive failures */
 #define MIRROR_FILL_CHUNK   (1u << 20) /* bytes per step of filling a copy at open */
+/* Writers' turns lock the primary at byte 2^62 + the write's offset: far
+ * from the ranges the drivers lock in it (the direct type's read-modify-
+ * writes) for any file shorter than 4 EiB. */
+#define MIRROR_TURN_BASE    ((off_t)1 << 62)
+#define MIRROR_DRAIN_BATCH  32u
 
 /* What a copy's sync stamp (an extended attribute, written at a clean close)
  * says about it against the primary as the primary is now. */
@@ -88,15 +99,17 @@ struct mirror_copy {
 struct mirror_file {
     unsigned ncopies;
     struct mirror_copy copy[MIRROR_MAX_COPIES];
+    int turn_fd; /* the primary, for writers' turns (mirror_turn_take); -1: none */
 };
 
 /* The layer's slice of every caller request. */
 struct mirror_req {
-    uint8_t pending; /* sub-requests still in flight */
-    uint8_t ok;      /* copies that succeeded, a bit each */
-    uint8_t failed;  /* copies that failed */
-    uint8_t copy;    /* a read: the copy it was sent to */
-    int32_t err;     /* the first failure */
+    uint8_t pending;  /* sub-requests still in flight */
+    uint8_t ok;       /* copies that succeeded, a bit each */
+    uint8_t failed;   /* copies that failed */
+    uint8_t copy : 4; /* a read: the copy it was sent to */
+    uint8_t turn : 1; /* a write or trim: it holds its range's turn */
+    int32_t err;      /* the first failure */
 };
 
 /* A request of this layer's own, to one copy. */
@@ -131,6 +144,12 @@ struct mirror_layer {
     unsigned ndegraded;
     char notice[XD_ERRLEN];
     char error[XD_ERRLEN]; /* the last request every copy failed, for take_error */
+    /* Writes and trims out holding their turn, and what a drain reaped for
+     * the caller's next reap (mirror_drain). */
+    struct xd_req **flight, **held;
+    unsigned nflight, flight_cap, nheld, held_cap;
+    uint64_t turn_waits;
+    struct xd_turns_member turns;
 };
 
 static struct mirror_req *mirror_ctx(const struct xd_layer *layer, const struct xd_req *req)
@@ -176,6 +195,8 @@ static int mirror_check_dirs(const struct mirror_layer *ml, const struct xd_conf
     return 0;
 }
 
+static int mirror_drain(struct xd_layer *layer);
+
 static int mirror_open(struct xd_layer *layer, char *err, size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
@@ -201,6 +222,11 @@ static int mirror_open(struct xd_layer *layer, char *err, size_t errlen)
         ml->subs[i].next_free = ml->free;
         ml->free = &ml->subs[i];
     }
+    ml->flight_cap = layer->dev->queue_entries ? layer->dev->queue_entries : 1;
+    ml->flight = calloc(ml->flight_cap, sizeof(*ml->flight));
+    if (!ml->flight)
+        return -ENOMEM;
+    xd_turns_join(&ml->turns, layer, mirror_drain);
     return 0;
 }
 
@@ -209,9 +235,13 @@ static void mirror_close(struct xd_layer *layer)
     struct mirror_layer *ml = layer->priv;
     if (!ml)
         return;
+    if (ml->turns.layer)
+        xd_turns_leave(&ml->turns);
     for (unsigned i = 0; i < MIRROR_MAX_COPIES; i++)
         free(ml->dirs[i]);
     free(ml->subs);
+    free(ml->flight);
+    free(ml->held);
     while (ml->degraded) {
         struct mirror_degraded *next = ml->degraded->next;
         free(ml->degraded);
@@ -588,6 +618,21 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
 
 static void mirror_file_close(struct xd_layer *layer, struct xd_file *file);
 
+/* The primary opened again, for writers' turns only (no byte is read or
+ * written through it): none for a file opened read-only, or one this
+ * process may not open for writing (then writers do not take turns). A
+ * link at the name is followed only where the driver followed it (one of
+ * the caller's or root's). */
+static int mirror_turn_fd(const struct xd_file *file, unsigned flags)
+{
+    if (flags & XD_OPEN_READONLY)
+        return -1;
+    int fd = open(file->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP)
+        fd = open(file->path, O_RDWR | O_CLOEXEC);
+    return fd;
+}
+
 static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                             uint64_t size, char *err, size_t errlen)
 {
@@ -606,6 +651,7 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->copy[0].file = file;
     mf->copy[0].opened = true;
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
+    mf->turn_fd = mirror_turn_fd(file, flags);
     file->priv[layer->level] = mf;
     for (unsigned c = 1; c < mf->ncopies; c++) {
         char why[XD_ERRLEN] = "";
@@ -667,6 +713,8 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
         free(cf->path);
         free(cf);
     }
+    if (mf->turn_fd >= 0)
+        close(mf->turn_fd);
     free(mf);
     file->priv[layer->level] = NULL;
     xd_layer_file_close(layer->lower, file);
@@ -777,6 +825,74 @@ static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, s
     }
 }
 
+/* --- writers' turns -------------------------------------------------------
+ * Two devices writing the same bytes at once (fio jobs sharing a file)
+ * send each write to every copy; the copies' writes land in no set order,
+ * so copy 1 could keep one job's data and copy 2 the other's: once the
+ * primary failed, a block read as an older write than the one read
+ * before. So a write or trim holds its range's turn (an exclusive OFD lock
+ * on the primary, core/turns.c) from before its first copy's write goes
+ * down until its last copy's is done, and one of the device's own that
+ * overlaps a write still out first lets it land (mirror_drain). */
+
+static bool mirror_ranges_meet(const struct xd_req *a, const struct xd_req *b)
+{
+    return a->file == b->file && a->off < b->off + b->len && b->off < a->off + a->len;
+}
+
+static bool mirror_flight_overlaps(const struct mirror_layer *ml, const struct xd_req *req)
+{
+    for (unsigned i = 0; i < ml->nflight; i++)
+        if (mirror_ranges_meet(ml->flight[i], req))
+            return true;
+    return false;
+}
+
+/* req's turn: taken (ctx->turn) for a write or trim of a file that has a
+ * turn descriptor. 0 or -errno. */
+static int mirror_turn_take(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
+{
+    struct mirror_layer *ml = layer->priv;
+    struct mirror_req *ctx = mirror_ctx(layer, req);
+    ctx->turn = 0;
+    if (mf->turn_fd < 0 || (req->op != XD_OP_WRITE && req->op != XD_OP_TRIM) || !req->len)
+        return 0;
+    xd_turns_owner(&ml->turns);
+    int rc = mirror_flight_overlaps(ml, req) ? mirror_drain(layer) : 0;
+    bool waited = false;
+    if (!rc && ml->nflight == ml->flight_cap) { /* room to list it, made before it goes */
+        struct xd_req **more = realloc(ml->flight, 2 * ml->flight_cap * sizeof(*more));
+        rc = more ? 0 : -ENOMEM;
+        if (more) {
+            ml->flight = more;
+            ml->flight_cap *= 2;
+        }
+    }
+    if (!rc)
+        rc = xd_turns_lock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)req->off, (off_t)req->len,
+                           &waited);
+    ml->turn_waits += waited;
+    ctx->turn = !rc;
+    return rc;
+}
+
+/* req's turn let go (it is done, or it was refused before it went). */
+static void mirror_turn_give(struct xd_layer *layer, struct xd_req *req)
+{
+    struct mirror_layer *ml = layer->priv;
+    struct mirror_req *ctx = mirror_ctx(layer, req);
+    if (!ctx->turn)
+        return;
+    struct mirror_file *mf = req->file->priv[layer->level];
+    for (unsigned i = 0; i < ml->nflight; i++)
+        if (ml->flight[i] == req) {
+            ml->flight[i] = ml->flight[--ml->nflight];
+            break;
+        }
+    xd_turns_unlock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)req->off, (off_t)req->len);
+    ctx->turn = 0;
+}
+
 static int mirror_submit_sync(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
 {
     struct mirror_req *ctx = mirror_ctx(layer, req);
@@ -787,11 +903,17 @@ static int mirror_submit_sync(struct xd_layer *layer, struct mirror_file *mf, st
         return XD_DONE;
     }
     *ctx = (struct mirror_req){0};
+    int rc = mirror_turn_take(layer, mf, req);
+    if (rc) {
+        req->result = rc;
+        return XD_DONE;
+    }
     for (unsigned c = 0; c < mf->ncopies; c++)
         if (!mf->copy[c].degraded)
             mirror_part_done(mf, ctx, req, c,
                              mirror_sync_io(layer, mf, c, req->op, req->buf, req->len, req->off));
     mirror_fanout_done(layer, mf, req);
+    mirror_turn_give(layer, req);
     return XD_DONE;
 }
 
@@ -816,6 +938,7 @@ static struct xd_req *mirror_sub_done(struct xd_layer *layer, struct mirror_sub 
     if (--ctx->pending)
         return NULL;
     mirror_fanout_done(layer, mf, req);
+    mirror_turn_give(layer, req);
     return req;
 }
 
@@ -840,6 +963,11 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
         return -EBUSY; /* the pool is sized for queue_entries requests to every copy */
     struct mirror_sub *s;
     *ctx = (struct mirror_req){.pending = (uint8_t)(n + 1)}; /* + 1: not done before the last is sent */
+    int taken = mirror_turn_take(layer, mf, req);
+    if (taken) {
+        req->result = taken;
+        return XD_DONE;
+    }
     bool sent = false;
     struct xd_req *done = NULL;
     for (unsigned c = 0; c < mf->ncopies; c++) {
@@ -856,6 +984,7 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
         if (rc == -EBUSY && !sent) { /* nothing sent yet: the caller's request comes again */
             s->next_free = ml->free;
             ml->free = s;
+            mirror_turn_give(layer, req);
             return -EBUSY;
         }
         if (rc == -EBUSY) { /* the others are in flight: send this one inline */
@@ -872,31 +1001,79 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
     }
     if (req->op == XD_OP_READ)
         return done ? XD_DONE : XD_QUEUED;
-    if (--ctx->pending)
+    if (--ctx->pending) {
+        if (ctx->turn)
+            ml->flight[ml->nflight++] = req; /* mirror_turn_take made room */
         return XD_QUEUED;
+    }
     mirror_fanout_done(layer, mf, req);
+    mirror_turn_give(layer, req);
     return XD_DONE;
 }
 
+/* What the layer below completed, n of them at done[from]: each a
+ * sub-request of this layer; the caller's requests they finished are
+ * closed up from done[from] (never more than came in). Their count. */
+static unsigned mirror_collect(struct xd_layer *layer, struct xd_req **done, unsigned from,
+                               unsigned n)
+{
+    unsigned out = from;
+    for (unsigned i = from; i < from + n; i++) {
+        struct xd_req *req = mirror_sub_done(layer, (struct mirror_sub *)(void *)done[i]);
+        if (req)
+            done[out++] = req;
+    }
+    return out - from;
+}
+
+/* Every write of this device holding a turn lands: sent, reaped (with
+ * whatever else completes) and held for the caller's next reap. 0 or
+ * -errno (the turn that needed them then fails rather than wait on
+ * itself). */
+static int mirror_drain(struct xd_layer *layer)
+{
+    struct mirror_layer *ml = layer->priv;
+    if (!ml->nflight)
+        return 0;
+    int rc = xd_layer_commit(layer->lower);
+    while (rc >= 0 && ml->nflight) {
+        if (ml->held_cap < ml->nheld + MIRROR_DRAIN_BATCH) {
+            unsigned cap = ml->nheld + MIRROR_DRAIN_BATCH;
+            struct xd_req **more = realloc(ml->held, cap * sizeof(*more));
+            if (!more)
+                return -ENOMEM;
+            ml->held = more;
+            ml->held_cap = cap;
+        }
+        rc = xd_layer_reap(layer->lower, ml->held + ml->nheld, 1, MIRROR_DRAIN_BATCH, NULL);
+        if (rc == -EINTR)
+            rc = 0;
+        if (rc > 0)
+            ml->nheld += mirror_collect(layer, ml->held, ml->nheld, (unsigned)rc);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 /* Completions below are all sub-requests of this layer; each caller's
- * request comes back once, with its last. Rewritten in place in done[]:
- * never more out than came in. */
+ * request comes back once, with its last: first those a drain held. */
 static int mirror_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
                        const struct timespec *timeout)
 {
-    unsigned n = 0;
+    struct mirror_layer *ml = layer->priv;
+    unsigned n = ml->nheld < max ? ml->nheld : max;
+    if (n) {
+        memcpy(done, ml->held, n * sizeof(*done));
+        ml->nheld -= n;
+        memmove(ml->held, ml->held + n, ml->nheld * sizeof(*ml->held));
+        if (n >= min || n == max)
+            return (int)n;
+    }
     for (;;) {
         unsigned want = min > n ? min - n : 0;
         int got = xd_layer_reap(layer->lower, done + n, want, max - n, timeout);
         if (got < 0)
             return n ? (int)n : got;
-        unsigned out = n;
-        for (unsigned i = n; i < n + (unsigned)got; i++) {
-            struct xd_req *req = mirror_sub_done(layer, (struct mirror_sub *)(void *)done[i]);
-            if (req)
-                done[out++] = req;
-        }
-        n = out;
+        n += mirror_collect(layer, done, n, (unsigned)got);
         /* enough, or the layer below gave what it had before the timeout */
         if (n >= min || n >= max || (unsigned)got < want || !got)
             return (int)n;
@@ -954,6 +1131,7 @@ static void mirror_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "write_errors", ml->count.write_errors);
     xd_json_uint(j, "read_errors", ml->count.read_errors);
     xd_json_uint(j, "filled_bytes", ml->count.filled_bytes);
+    xd_json_uint(j, "turn_waits", ml->turn_waits);
     xd_json_object_end(j);
 }
 

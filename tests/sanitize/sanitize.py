@@ -327,17 +327,20 @@ def recovery_run(kind, stype):
     return (kind, f"recovery layers {stype} randrw verify", build, None, None)
 
 
-def checksum_writers_run(kind):
-    """Jobs writing the same blocks of one file with checksums on, whole and
-    partial (checksum_writers.c): each job's device claims blocks against
-    the others' through OFD locks, drains its own writes out, and the
-    first may start solo and be asked to share."""
+def same_blocks_run(kind):
+    """Jobs writing the same blocks of one file, whole and partial, with
+    checksums and a mirror on: each job's device takes turns with the
+    others' (checksum_writers.c claims, the mirror's turns, core/turns.c),
+    drains its own writes out before it waits, and the first checksum
+    writer may start solo and be asked to share."""
     def build(engine, d):
-        xd = {"async": QUEUED, "enable_checksums": 1}
+        (d / "copy").mkdir(exist_ok=True)
+        xd = {"async": QUEUED, "enable_checksums": 1, "enable_redundancy": 1,
+              "redundancy_factor": 2, "mirror_directories": d / "copy"}
         return job_args(engine, "w", xd, filename=d / "same", size="1m", rw="randrw",
                         bsrange="512-16k", blockalign=512, iodepth=8, time_based=1,
                         runtime=RUNTIME, **procs(kind))
-    return (kind, "checksum writers of the same blocks", build, None, None)
+    return (kind, "checksum and mirror writers of the same blocks", build, None, None)
 
 
 def trim_run(kind, stype, mode):
@@ -433,7 +436,7 @@ def all_runs(kinds):
         runs += [reload_run(kind, w) for w in RELOADS]  # the longest first
         runs += [cache_run(kind, wb) for wb in (False, True)]
         runs += [recovery_run(kind, t) for t in ("regular", "hybrid")] + [held_writes_run(kind)]
-        runs += [checksum_writers_run(kind)]
+        runs += [same_blocks_run(kind)]
         runs += [file_options_run(kind, t) for t in ("tmpfs", "hybrid")]
         runs += [trim_run(kind, t, m) for t, m in (("regular", QUEUED), ("compressed", "libaio"))]
         runs += [matrix_run(kind, t, m) for t in TYPES for m in MODES]

@@ -6,7 +6,7 @@
  * failed write degrades its copy at once and the write still succeeds; a
  * write every copy fails fails, degrading nobody. Sync and io_uring. Two
  * primaries of one name never share their copy, and their claims on it
- * take turns. */
+ * take turns. Two devices writing one block take turns too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -233,6 +233,37 @@ static void test_write_failures(void)
     fail_set(XD_OP_READ, NULL, 0);
     xd_file_close(dev, f);
     xd_close(dev);
+}
+
+/* Two devices (two fio jobs) in one thread, each sending a write of block
+ * 0 before either is reaped. Without turns each copy's two writes landed
+ * in their own order (one copy could keep the other's data); now the
+ * second waits for the first's turn, having let the first device's write
+ * land (drained, held for its caller's reap), so nothing waits on itself
+ * and both copies hold the write sent last. */
+static void test_writers_take_turns(void)
+{
+    struct xd_dev *d1 = open_dev("io_uring"), *d2 = open_dev("io_uring");
+    struct xd_file *f1 = open_file(d1), *f2 = NULL;
+    CHECK(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)));
+    static char a[NBLK * BLK], b[NBLK * BLK];
+    fill(a, 4);
+    fill(b, 5);
+    struct xd_req r1 = {.op = XD_OP_WRITE, .file = f1, .buf = a, .len = BLK};
+    struct xd_req r2 = {.op = XD_OP_WRITE, .file = f2, .buf = b, .len = BLK};
+    struct xd_req *done[4];
+    CHECK(xd_submit(d1, &r1) == XD_QUEUED); /* out, holding its turn */
+    CHECK(xd_submit(d2, &r2) == XD_QUEUED); /* waited for it */
+    CHECK(layer_stat(d2, "mirror", "turn_waits") == 1);
+    CHECK(xd_commit(d2) >= 0 && xd_reap(d2, done, 1, 4, NULL) == 1 && done[0] == &r2);
+    CHECK(xd_commit(d1) >= 0 && xd_reap(d1, done, 1, 4, NULL) == 1 && done[0] == &r1);
+    CHECK(r1.result == BLK && r2.result == BLK);
+    CHECK_MSG(on_disk(primary, 0, b) && on_disk(copy, 0, b),
+              "the copies do not both hold the write sent last");
+    xd_file_close(d2, f2);
+    xd_file_close(d1, f1);
+    xd_close(d2);
+    xd_close(d1);
 }
 
 static bool stamped(const char *kind)
@@ -498,6 +529,7 @@ int main(void)
     if (check_mode_runs("io_uring", "mirror repair and write failures")) {
         test_repair("io_uring");
         test_write_failures();
+        test_writers_take_turns();
     }
     test_stamps();
     char other_dir[80], other[96];

@@ -1,0 +1,85 @@
+/* turns.c - writers of one file taking turns across descriptors: see
+ * turns.h. */
+#include "turns.h"
+
+#include <errno.h>
+#include <fcntl.h>
+
+static pthread_mutex_t turns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct xd_turns_member *turns_members;
+/* This thread is draining: a completion handled meanwhile that writes (the
+ * mirror repairing a copy a read found bad) must not drain again. */
+static __thread bool turns_draining;
+
+void xd_turns_join(struct xd_turns_member *m, struct xd_layer *layer,
+                   int (*drain)(struct xd_layer *layer))
+{
+    m->layer = layer;
+    m->drain = drain;
+    pthread_mutex_lock(&turns_lock);
+    m->next = turns_members;
+    turns_members = m;
+    pthread_mutex_unlock(&turns_lock);
+}
+
+void xd_turns_leave(struct xd_turns_member *m)
+{
+    pthread_mutex_lock(&turns_lock);
+    struct xd_turns_member **at = &turns_members;
+    while (*at && *at != m)
+        at = &(*at)->next;
+    if (*at)
+        *at = m->next;
+    pthread_mutex_unlock(&turns_lock);
+}
+
+void xd_turns_owner(struct xd_turns_member *m)
+{
+    /* relaxed: a thread only ever looks for its own id, which its own
+     * store made visible to it; another thread's value never equals it */
+    __atomic_store_n(&m->owner, pthread_self(), __ATOMIC_RELAXED);
+}
+
+/* The list is held while the members drain: a member cannot leave (its
+ * device close) in the middle. A write that must wait for its turn while
+ * this thread drains (a completion's repair) fails with -EDEADLK instead:
+ * its thread's writes out cannot land before it returns. */
+int xd_turns_drain_thread(void)
+{
+    int rc = 0;
+    pthread_t self = pthread_self();
+    if (turns_draining)
+        return -EDEADLK;
+    turns_draining = true;
+    pthread_mutex_lock(&turns_lock);
+    for (struct xd_turns_member *m = turns_members; m && !rc; m = m->next)
+        if (pthread_equal(__atomic_load_n(&m->owner, __ATOMIC_RELAXED), self))
+            rc = m->drain(m->layer);
+    pthread_mutex_unlock(&turns_lock);
+    turns_draining = false;
+    return rc;
+}
+
+int xd_turns_fcntl(int fd, int cmd, short type, off_t start, off_t len)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    while (fcntl(fd, cmd, &fl))
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+int xd_turns_lock(int fd, off_t start, off_t len, bool *waited)
+{
+    int rc = xd_turns_fcntl(fd, F_OFD_SETLK, F_WRLCK, start, len);
+    *waited = rc == -EAGAIN || rc == -EACCES;
+    if (!*waited)
+        return rc;
+    rc = xd_turns_drain_thread();
+    return rc ? rc : xd_turns_fcntl(fd, F_OFD_SETLKW, F_WRLCK, start, len);
+}
+
+void xd_turns_unlock(int fd, off_t start, off_t len)
+{
+    xd_turns_fcntl(fd, F_OFD_SETLK, F_UNLCK, start, len);
+}

@@ -1,0 +1,52 @@
+/* turns.h - writers of one file taking turns across descriptors: an
+ * exclusive OFD lock on a range, taken without ever waiting while this
+ * thread holds what another waiter may need.
+ *
+ * A layer whose writes must not overlap another device's writes of the
+ * same bytes while both are out (the checksum layer's entries, the mirror
+ * layer's copies) holds a lock on the range from before its write goes
+ * down until it has completed (reaped). Its devices' writes out then hold
+ * locks, so a device about to wait for a lock first lets the writes out of
+ * every device its thread drives land (each layer's drain: send, reap,
+ * complete, hold for its caller's next reap), and nobody waits while
+ * holding a lock: no cycle of waiters can form, and a program driving two
+ * devices in one thread never waits on itself. */
+#ifndef XD_TURNS_H
+#define XD_TURNS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct xd_layer;
+
+/* One layer of one device in the process-wide list (embedded in the
+ * layer's state). */
+struct xd_turns_member {
+    struct xd_layer *layer;
+    int (*drain)(struct xd_layer *layer); /* its writes out land; 0 or -errno */
+    pthread_t owner; /* the thread that last sent it a request; 0 before */
+    struct xd_turns_member *next;
+};
+
+#pragma GCC visibility push(hidden)
+
+void xd_turns_join(struct xd_turns_member *m, struct xd_layer *layer,
+                   int (*drain)(struct xd_layer *layer));
+void xd_turns_leave(struct xd_turns_member *m);
+/* The calling thread sends m's layer requests (call at each submit). */
+void xd_turns_owner(struct xd_turns_member *m);
+/* Every member this thread drives drains. 0 or the first -errno;
+ * -EDEADLK when called while this thread drains already. */
+int xd_turns_drain_thread(void);
+/* fcntl(fd, cmd, lock of type on [start, start+len)), retried on EINTR.
+ * 0 or -errno: a conflict under F_OFD_SETLK is -EAGAIN or -EACCES. */
+int xd_turns_fcntl(int fd, int cmd, short type, off_t start, off_t len);
+/* An exclusive OFD lock on [start, start+len) of fd: taken at once, or
+ * after the thread's devices drained (*waited set). 0 or -errno. */
+int xd_turns_lock(int fd, off_t start, off_t len, bool *waited);
+void xd_turns_unlock(int fd, off_t start, off_t len);
+
+#pragma GCC visibility pop
+
+#endif
