@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 
 static pthread_mutex_t turns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct xd_turns_member *turns_members;
@@ -82,4 +83,74 @@ int xd_turns_lock(int fd, off_t start, off_t len, bool *waited)
 void xd_turns_unlock(int fd, off_t start, off_t len)
 {
     xd_turns_fcntl(fd, F_OFD_SETLK, F_UNLCK, start, len);
+}
+
+/* --- solo ------------------------------------------------------------------- */
+
+#define TURNS_ASK_PAUSE_NS 100000 /* a newcomer's look at the solo writer's count */
+
+/* Does another descriptor hold a lock on byte at? */
+static bool turns_byte_held(int fd, off_t at)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
+    return !fcntl(fd, F_OFD_GETLK, &fl) && fl.l_type != F_UNLCK;
+}
+
+int xd_turns_presence(const struct xd_turns_solo *s)
+{
+    return xd_turns_fcntl(s->fd, F_OFD_SETLKW, F_RDLCK, s->presence_byte, 1);
+}
+
+bool xd_turns_alone(const struct xd_turns_solo *s)
+{
+    return !xd_turns_fcntl(s->fd, F_OFD_SETLK, F_WRLCK, s->presence_byte, 1);
+}
+
+/* A newcomer: the solo writer (if any) is asked to take turns, and its
+ * writes that took none are waited for. */
+static int turns_ask(struct xd_turns_solo *s)
+{
+    __atomic_store_n(s->wanted, 1, __ATOMIC_SEQ_CST);
+    int rc = xd_turns_drain_thread(); /* the solo writer may be a device of this thread */
+    while (!rc && __atomic_load_n(s->solo_out, __ATOMIC_SEQ_CST) &&
+           turns_byte_held(s->fd, s->solo_byte)) {
+        struct timespec pause = {0, TURNS_ASK_PAUSE_NS};
+        nanosleep(&pause, NULL);
+    }
+    return rc == -EDEADLK ? 0 : rc;
+}
+
+int xd_turns_solo_join(struct xd_turns_solo *s)
+{
+    s->on = false;
+    if (!s->wanted)
+        return 0;
+    if (!xd_turns_alone(s))
+        return turns_ask(s);
+    /* alone: what the words say was left by writers gone (a kill -9) */
+    __atomic_store_n(s->wanted, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(s->solo_out, 0, __ATOMIC_SEQ_CST);
+    s->on = !xd_turns_fcntl(s->fd, F_OFD_SETLK, F_WRLCK, s->solo_byte, 1);
+    /* back to shared: a newcomer's shared lock waits for nothing more */
+    return xd_turns_fcntl(s->fd, F_OFD_SETLK, F_RDLCK, s->presence_byte, 1);
+}
+
+bool xd_turns_solo_enter(struct xd_turns_solo *s, struct xd_layer *layer,
+                         int (*drain)(struct xd_layer *layer))
+{
+    if (!s->on)
+        return false;
+    __atomic_add_fetch(s->solo_out, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(s->wanted, __ATOMIC_SEQ_CST))
+        return true;
+    __atomic_sub_fetch(s->solo_out, 1, __ATOMIC_SEQ_CST);
+    drain(layer); /* the newcomer waits for these */
+    s->on = false;
+    xd_turns_fcntl(s->fd, F_OFD_SETLK, F_UNLCK, s->solo_byte, 1);
+    return false;
+}
+
+void xd_turns_solo_done(struct xd_turns_solo *s)
+{
+    __atomic_sub_fetch(s->solo_out, 1, __ATOMIC_SEQ_CST);
 }

@@ -50,6 +50,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +119,9 @@ static void cs_map_grow(struct cs_file *cf)
         munmap(cf->map, cf->map_len);
     cf->map = map;
     cf->map_len = (size_t)st.st_size;
+    /* the writers' words (checksum_writers.c) follow the mapping */
+    cf->solo.wanted = (uint32_t *)(void *)((char *)map + offsetof(struct cs_header, wanted));
+    cf->solo.solo_out = (uint32_t *)(void *)((char *)map + offsetof(struct cs_header, solo_out));
 }
 
 /* Make the mapping reach end (bytes of sidecar): the sidecar is grown to

@@ -84,7 +84,7 @@ struct cs_file {
      * truncated), so the mapping never points past its end. */
     void *map;
     size_t map_len;
-    bool solo; /* the sidecar's only writer: its writes take no lock (checksum_writers.c) */
+    struct xd_turns_solo solo; /* the sidecar's only writer takes no lock (checksum_writers.c) */
 };
 
 struct cs_layer {

@@ -19,16 +19,9 @@
  *
  * A lock and its release cost two system calls (about 1.1 us on a 2-vCPU
  * guest: two thirds of a cached 4k write), so the sidecar's only writer
- * takes none: it is "solo". Every writable descriptor holds a shared lock
- * on a presence byte for its life; one whose shared lock upgrades to
- * exclusive at once is alone, goes solo, and holds the solo byte
- * exclusively. One that comes later sets the header's `wanted` word and
- * waits until the solo writer has no write out that took no lock (the
- * header's `solo_out`) or is gone (its solo byte free). The solo writer
- * counts a write out before it looks at `wanted`, and the newcomer sets
- * `wanted` before it looks at `solo_out` (both sequentially consistent), so
- * one of them always sees the other; a solo writer that sees `wanted`
- * lets its writes land, gives up the solo byte and takes locks from then on.
+ * takes none: it is "solo" (core/turns.c says how a later writer asks it
+ * to share); the words the writers share are the header's `wanted` and
+ * `solo_out`, through each writer's mapping of the sidecar.
  *
  * Nobody waits while holding what a waiter needs: a claim that must wait
  * (for a lock, or for the solo writer) first lets the writes out of every
@@ -43,7 +36,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "checksum_internal.h"
@@ -51,12 +43,11 @@
 #define CS_LOCK_PRESENCE (INT64_MAX - 1) /* every writer, shared, for its life */
 #define CS_LOCK_SOLO     (INT64_MAX - 2) /* the solo writer, exclusive */
 #define CS_DRAIN_BATCH   32u
-#define CS_ASK_PAUSE_NS  100000 /* a newcomer's look at the solo writer's count */
 
 _Static_assert(sizeof(struct cs_header) == CS_HEADER, "the sidecar's header is 64 bytes");
 _Static_assert(offsetof(struct cs_header, wanted) % 4 == 0, "header words are aligned");
 
-/* --- locks and header words ------------------------------------------------ */
+/* --- locks ------------------------------------------------------------------ */
 
 /* Does another descriptor hold a lock of type at start? */
 static bool cs_held_by_other(int fd, short type, off_t start, off_t len)
@@ -70,40 +61,6 @@ bool cs_locked_by_other(const struct cs_file *cf, uint64_t block)
     return !cf->read_only &&
            cs_held_by_other(cf->fd, F_RDLCK, cs_slot_off(cf, block, 0), (off_t)cf->entry_size);
 }
-
-/* A header word in the mapping (the header is always mapped once the file
- * is open, unless mmap failed: then NULL). */
-static uint32_t *cs_word(const struct cs_file *cf, size_t off)
-{
-    return cf->map && cf->map_len >= CS_HEADER ? (uint32_t *)(void *)((char *)cf->map + off)
-                                               : NULL;
-}
-
-static uint32_t cs_word_load(const struct cs_file *cf, size_t off)
-{
-    uint32_t *w = cs_word(cf, off), v = 0;
-    if (w)
-        return __atomic_load_n(w, __ATOMIC_SEQ_CST);
-    while (pread(cf->fd, &v, sizeof(v), (off_t)off) < 0 && errno == EINTR)
-        ;
-    return v;
-}
-
-/* A pwrite where the header is not mapped: a mapping of the sidecar
- * elsewhere sees it (one page cache). */
-static void cs_word_store(const struct cs_file *cf, size_t off, uint32_t v)
-{
-    uint32_t *w = cs_word(cf, off);
-    if (w) {
-        __atomic_store_n(w, v, __ATOMIC_SEQ_CST);
-        return;
-    }
-    while (pwrite(cf->fd, &v, sizeof(v), (off_t)off) < 0 && errno == EINTR)
-        ;
-}
-
-#define CS_WANTED   offsetof(struct cs_header, wanted)
-#define CS_SOLO_OUT offsetof(struct cs_header, solo_out)
 
 /* --- this device's writes out ---------------------------------------------- */
 
@@ -235,55 +192,25 @@ void cs_writers_owner(struct xd_layer *layer)
 
 /* --- solo, and asking the solo writer to share ---------------------------- */
 
-/* A newcomer: the solo writer (if any) is asked to take locks, and its
- * writes that took none are waited for. */
-static int cs_ask_to_share(struct cs_file *cf)
-{
-    cs_word_store(cf, CS_WANTED, 1);
-    int rc = xd_turns_drain_thread(); /* the solo writer may be a device of this thread */
-    while (!rc && cs_word_load(cf, CS_SOLO_OUT) &&
-           cs_held_by_other(cf->fd, F_WRLCK, CS_LOCK_SOLO, 1)) {
-        struct timespec pause = {0, CS_ASK_PAUSE_NS};
-        nanosleep(&pause, NULL);
-    }
-    return rc;
-}
-
-/* A writable sidecar just opened (and mapped): hold presence, then go solo
- * when alone, or ask the solo writer to share. 0 or -errno. */
+/* A writable sidecar just opened and mapped (its header holds the words
+ * the writers share): presence, then solo when alone, or the solo writer
+ * asked to share (core/turns.c). 0 or -errno; a sidecar that could not be
+ * mapped is refused (-ENOMEM): its writer could not ask a solo one. */
 int cs_writers_join(struct xd_layer *layer, struct cs_file *cf)
 {
     struct cs_layer *cs = layer->priv;
     if (cf->read_only)
         return 0;
-    int rc = xd_turns_fcntl(cf->fd, F_OFD_SETLKW, F_RDLCK, CS_LOCK_PRESENCE, 1);
-    if (rc)
-        return rc;
-    if (!cs_word(cf, CS_WANTED) || xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_PRESENCE, 1))
-        return cs_ask_to_share(cf);
-    /* alone: what the words say was left by writers gone (a kill -9) */
-    cs_word_store(cf, CS_WANTED, 0);
-    cs_word_store(cf, CS_SOLO_OUT, 0);
-    cf->solo = !xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_WRLCK, CS_LOCK_SOLO, 1);
-    cs->count.solo_files += cf->solo;
-    /* back to shared: a newcomer's shared lock waits for nothing more */
-    return xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_RDLCK, CS_LOCK_PRESENCE, 1);
-}
-
-/* The solo writer counts a write out unless it has been asked to share:
- * then its writes out land, it gives up the solo byte, and false says to
- * take a lock. */
-static bool cs_solo_enter(struct xd_layer *layer, struct cs_file *cf)
-{
-    uint32_t *out = cs_word(cf, CS_SOLO_OUT);
-    __atomic_add_fetch(out, 1, __ATOMIC_SEQ_CST);
-    if (!cs_word_load(cf, CS_WANTED))
-        return true;
-    __atomic_sub_fetch(out, 1, __ATOMIC_SEQ_CST);
-    cs_drain(layer); /* the newcomer waits for these */
-    cf->solo = false;
-    xd_turns_fcntl(cf->fd, F_OFD_SETLK, F_UNLCK, CS_LOCK_SOLO, 1);
-    return false;
+    cf->solo.fd = cf->fd;
+    cf->solo.presence_byte = CS_LOCK_PRESENCE;
+    cf->solo.solo_byte = CS_LOCK_SOLO;
+    if (!cf->solo.wanted)
+        return -ENOMEM;
+    int rc = xd_turns_presence(&cf->solo);
+    if (!rc)
+        rc = xd_turns_solo_join(&cf->solo);
+    cs->count.solo_files += cf->solo.on;
+    return rc;
 }
 
 /* --- claims ---------------------------------------------------------------- */
@@ -304,7 +231,7 @@ int cs_claim(struct xd_layer *layer, struct xd_req *req)
     int rc = cs_flight_overlaps(cs, req) ? cs_drain(layer) : 0;
     if (rc)
         return rc;
-    if (cf->solo && cs_solo_enter(layer, cf)) {
+    if (xd_turns_solo_enter(&cf->solo, layer, cs_drain)) {
         ctx->claim = CS_CLAIM_SOLO;
         return 0;
     }
@@ -325,7 +252,7 @@ void cs_release(struct xd_layer *layer, struct xd_req *req)
     cs_flight_remove(layer->priv, req);
     cs_claim_range(layer->priv, req, &first, &n);
     if (ctx->claim == CS_CLAIM_SOLO)
-        __atomic_sub_fetch(cs_word(cf, CS_SOLO_OUT), 1, __ATOMIC_SEQ_CST);
+        xd_turns_solo_done(&cf->solo);
     else if (ctx->claim == CS_CLAIM_LOCK)
         xd_turns_unlock(cf->fd, cs_slot_off(cf, first, 0), (off_t)(n * cf->entry_size));
     ctx->claim = CS_CLAIM_NONE;

@@ -23,7 +23,9 @@
  * Writers take turns: a write or trim holds an exclusive OFD lock on its
  * range (of the primary, at 2^62 + offset) until every copy has it, so
  * two devices writing the same bytes (fio jobs on one file) never leave
- * the copies holding different writes (mirror_turn_take, core/turns.c).
+ * the copies holding different writes (mirror_turn_take, core/turns.c);
+ * the file's only writer takes no lock ("solo", its words in a page of
+ * /dev/shm: mirror_words_open).
  *
  * Writes, trims, fsyncs go to every healthy copy: one sub-request per copy,
  * all in flight together in async modes (sub-requests come from a pool of
@@ -59,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -76,6 +79,10 @@
  * from the ranges the drivers lock in it (the direct type's read-modify-
  * writes) for any file shorter than 4 EiB. */
 #define MIRROR_TURN_BASE    ((off_t)1 << 62)
+#define MIRROR_PRESENCE     (MIRROR_TURN_BASE - 1) /* every writer, shared (core/turns.c) */
+#define MIRROR_SOLO         (MIRROR_TURN_BASE - 2) /* the solo writer, exclusive */
+#define MIRROR_WORDS_SIZE   4096u
+enum { MIRROR_TURN_NONE, MIRROR_TURN_LOCK, MIRROR_TURN_SOLO };
 #define MIRROR_DRAIN_BATCH  32u
 
 /* What a copy's sync stamp (an extended attribute, written at a clean close)
@@ -100,6 +107,10 @@ struct mirror_file {
     unsigned ncopies;
     struct mirror_copy copy[MIRROR_MAX_COPIES];
     int turn_fd; /* the primary, for writers' turns (mirror_turn_take); -1: none */
+    struct xd_turns_solo solo; /* the file's only writer takes no turn */
+    void *words;               /* the writers' shared words (mirror_words_open), or NULL */
+    ino_t words_ino;
+    char words_name[64];
 };
 
 /* The layer's slice of every caller request. */
@@ -108,7 +119,7 @@ struct mirror_req {
     uint8_t ok;       /* copies that succeeded, a bit each */
     uint8_t failed;   /* copies that failed */
     uint8_t copy : 4; /* a read: the copy it was sent to */
-    uint8_t turn : 1; /* a write or trim: it holds its range's turn */
+    uint8_t turn : 2; /* a write or trim: MIRROR_TURN_LOCK or _SOLO while out */
     int32_t err;      /* the first failure */
 };
 
@@ -148,7 +159,7 @@ struct mirror_layer {
      * the caller's next reap (mirror_drain). */
     struct xd_req **flight, **held;
     unsigned nflight, flight_cap, nheld, held_cap;
-    uint64_t turn_waits;
+    uint64_t turn_waits, solo_files;
     struct xd_turns_member turns;
 };
 
@@ -633,6 +644,71 @@ static int mirror_turn_fd(const struct xd_file *file, unsigned flags)
     return fd;
 }
 
+/* The words the writers of the primary share (core/turns.c): a page of
+ * /dev/shm named after the primary's device and inode, made by whoever
+ * finds none (O_EXCL), used only when it is the caller's. Without it this
+ * writer is never solo and cannot ask one to share (a solo writer of
+ * another user, whose page it may not use, is not told). */
+static void mirror_words_open(struct mirror_file *mf)
+{
+    struct stat st, ws;
+    void *map = MAP_FAILED;
+    if (fstat(mf->turn_fd, &st))
+        return;
+    snprintf(mf->words_name, sizeof(mf->words_name), "/xdevice-mirror-%llx-%llx",
+             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    int fd = shm_open(mf->words_name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        fd = shm_open(mf->words_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (!fstat(fd, &ws) && S_ISREG(ws.st_mode) && ws.st_uid == geteuid() &&
+        (ws.st_size >= MIRROR_WORDS_SIZE || !ftruncate(fd, MIRROR_WORDS_SIZE)))
+        map = mmap(NULL, MIRROR_WORDS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return;
+    mf->words = map;
+    mf->words_ino = ws.st_ino;
+    mf->solo.wanted = map;
+    mf->solo.solo_out = (uint32_t *)map + 1;
+}
+
+/* Presence, the words, then solo when alone or the solo writer asked to
+ * share. A file system without OFD locks: no turns (turn_fd closed). */
+static void mirror_turns_join(struct mirror_layer *ml, struct mirror_file *mf)
+{
+    mf->solo = (struct xd_turns_solo){.fd = mf->turn_fd, .presence_byte = MIRROR_PRESENCE,
+                                      .solo_byte = MIRROR_SOLO};
+    if (mf->turn_fd < 0)
+        return;
+    if (xd_turns_presence(&mf->solo)) {
+        close(mf->turn_fd);
+        mf->turn_fd = -1;
+        return;
+    }
+    mirror_words_open(mf);
+    xd_turns_solo_join(&mf->solo);
+    ml->solo_files += mf->solo.on;
+}
+
+/* The last writer of the primary removes the words' page, when the name
+ * still holds the page it used. */
+static void mirror_turns_leave(struct mirror_file *mf)
+{
+    struct stat st;
+    char path[80];
+    if (mf->words) {
+        snprintf(path, sizeof(path), "/dev/shm%s", mf->words_name);
+        if (xd_turns_alone(&mf->solo) && !lstat(path, &st) && st.st_ino == mf->words_ino &&
+            st.st_uid == geteuid())
+            shm_unlink(mf->words_name);
+        munmap(mf->words, MIRROR_WORDS_SIZE);
+    }
+    if (mf->turn_fd >= 0)
+        close(mf->turn_fd); /* its locks go with it */
+}
+
 static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                             uint64_t size, char *err, size_t errlen)
 {
@@ -652,6 +728,7 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->copy[0].opened = true;
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
     mf->turn_fd = mirror_turn_fd(file, flags);
+    mirror_turns_join(ml, mf);
     file->priv[layer->level] = mf;
     for (unsigned c = 1; c < mf->ncopies; c++) {
         char why[XD_ERRLEN] = "";
@@ -713,8 +790,7 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
         free(cf->path);
         free(cf);
     }
-    if (mf->turn_fd >= 0)
-        close(mf->turn_fd);
+    mirror_turns_leave(mf);
     free(mf);
     file->priv[layer->level] = NULL;
     xd_layer_file_close(layer->lower, file);
@@ -868,11 +944,15 @@ static int mirror_turn_take(struct xd_layer *layer, struct mirror_file *mf, stru
             ml->flight_cap *= 2;
         }
     }
+    if (!rc && xd_turns_solo_enter(&mf->solo, layer, mirror_drain)) {
+        ctx->turn = MIRROR_TURN_SOLO;
+        return 0;
+    }
     if (!rc)
         rc = xd_turns_lock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)req->off, (off_t)req->len,
                            &waited);
     ml->turn_waits += waited;
-    ctx->turn = !rc;
+    ctx->turn = rc ? MIRROR_TURN_NONE : MIRROR_TURN_LOCK;
     return rc;
 }
 
@@ -889,8 +969,11 @@ static void mirror_turn_give(struct xd_layer *layer, struct xd_req *req)
             ml->flight[i] = ml->flight[--ml->nflight];
             break;
         }
-    xd_turns_unlock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)req->off, (off_t)req->len);
-    ctx->turn = 0;
+    if (ctx->turn == MIRROR_TURN_SOLO)
+        xd_turns_solo_done(&mf->solo);
+    else
+        xd_turns_unlock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)req->off, (off_t)req->len);
+    ctx->turn = MIRROR_TURN_NONE;
 }
 
 static int mirror_submit_sync(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
@@ -1132,6 +1215,7 @@ static void mirror_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "read_errors", ml->count.read_errors);
     xd_json_uint(j, "filled_bytes", ml->count.filled_bytes);
     xd_json_uint(j, "turn_waits", ml->turn_waits);
+    xd_json_uint(j, "solo_files", ml->solo_files);
     xd_json_object_end(j);
 }
 

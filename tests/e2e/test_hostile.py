@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO, fio_job, run_fio, tool_one_line, xdevice_lines
+from conftest import FIO, REPO, fio_job, load_stats, run_fio, tool_one_line, xdevice_lines
 
 NOBODY = 65534
 XDTUNE = REPO / "build" / "xdtune"
@@ -398,6 +398,40 @@ def test_hybrid_shared_state_of_another_user(engine, tmp_path, shm_dir):
         assert obj.stat().st_uid == NOBODY
         assert r.rc != 0
         refused_once(r, str(obj), "uid 65534")
+    finally:
+        obj.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+def test_mirror_words_of_another_user(engine, tmp_path, kind):
+    """The mirror's writers share two words in /dev/shm/xdevice-mirror-DEV-INO,
+    named after the primary, which anyone who can stat it knows. Another
+    user's object (or link) at that name is neither used, followed nor
+    removed: the job runs, taking a lock per write instead of going solo."""
+    primary, copy = tmp_path / "p", tmp_path / "c"
+    primary.mkdir()
+    copy.mkdir()
+    data = primary / "m.dat"
+    data.write_bytes(bytes(256 * 1024))
+    st = data.stat()
+    obj = Path(f"/dev/shm/xdevice-mirror-{st.st_dev:x}-{st.st_ino:x}")
+    v = Victims(tmp_path)
+    if kind == "file":
+        obj.write_bytes(b"theirs\n")
+        os.chown(obj, NOBODY, NOBODY)
+    else:
+        plant(obj, v.file)
+        os.lchown(obj, NOBODY, NOBODY)
+    stats = tmp_path / "s.json"
+    try:
+        xd = {"enable_redundancy": "true", "redundancy_factor": 2, "mirror_directories": copy,
+              "stats": stats}
+        run_fio(fio_job(engine, xd=xd, filename=data, rw="randwrite", bs="4k", size="256k"),
+                tmp_path)
+        assert obj.is_symlink() if kind == "link" else obj.read_bytes() == b"theirs\n"
+        assert obj.lstat().st_uid == NOBODY
+        v.assert_untouched("the mirror's words")
+        assert load_stats(stats)["jobs"][0]["layers"]["mirror"]["solo_files"] == 0
     finally:
         obj.unlink(missing_ok=True)
 

@@ -246,6 +246,14 @@ static void test_writers_take_turns(void)
     struct xd_dev *d1 = open_dev("io_uring"), *d2 = open_dev("io_uring");
     struct xd_file *f1 = open_file(d1), *f2 = NULL;
     CHECK(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)));
+    /* the first writer went solo; the second asked it to share */
+    CHECK(layer_stat(d1, "mirror", "solo_files") == 1 && layer_stat(d2, "mirror", "solo_files") == 0);
+    struct stat pst;
+    char words[96];
+    CHECK(!stat(primary, &pst));
+    snprintf(words, sizeof(words), "/dev/shm/xdevice-mirror-%llx-%llx",
+             (unsigned long long)pst.st_dev, (unsigned long long)pst.st_ino);
+    CHECK_MSG(!access(words, F_OK), "no shared words at %s", words);
     static char a[NBLK * BLK], b[NBLK * BLK];
     fill(a, 4);
     fill(b, 5);
@@ -262,6 +270,7 @@ static void test_writers_take_turns(void)
               "the copies do not both hold the write sent last");
     xd_file_close(d2, f2);
     xd_file_close(d1, f1);
+    CHECK_MSG(access(words, F_OK) && errno == ENOENT, "the last writer left %s", words);
     xd_close(d2);
     xd_close(d1);
 }
