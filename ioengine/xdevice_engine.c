@@ -688,6 +688,23 @@ static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
     return 0;
 }
 
+/* The read cache is one per process: jobs forked as processes (fio's
+ * default) that write one file each keep their own copy of its blocks and
+ * never see the others' writes (a block read again comes from the cache as
+ * it was). Said once per job group, when the job shape says so: numjobs
+ * clones of a writing job on one named file, not threads. */
+static void fio_xd_warn_private_caches(struct thread_data *td, struct xd_dev *dev)
+{
+    const char *cache = xd_config_get(xd_dev_config(dev), "enable_read_cache");
+    if (!cache || strcmp(cache, "true") || td->o.use_thread || !td_write(td) ||
+        td->o.numjobs < 2 || !td->o.filename || td->subjob_number != 0)
+        return;
+    fio_xd_note("xdevice: enable_read_cache: numjobs=%u processes share %s, each with its own "
+                "cache, which does not see the others' writes (reads may return blocks as "
+                "this process cached them); allowed: thread=1 (one cache), or the cache off\n",
+                td->o.numjobs, fio_xd_shown(td->o.filename));
+}
+
 /* Whether every file the job names is one the device serves inline in any
  * async mode, given the job's largest write (xd_dev_caps_for: the regular
  * and tmpfs types' files on a tmpfs, unless io_uring is to copy long writes
@@ -792,6 +809,7 @@ static int fio_xd_init(struct thread_data *td)
     if (caps & XD_CAP_DIRECT_IO)
         td->flags |= (unsigned long long)FIO_RAWIO << TD_ENG_FLAG_SHIFT;
     fio_xd_tell_notice(td, job);
+    fio_xd_warn_private_caches(td, job->dev);
     return 0;
 }
 

@@ -80,6 +80,24 @@ def test_write_back_verify(engine, tmp_path, disk_dir, kind, async_mode):
     assert sum(c["hits"] for c in caches) > 0
 
 
+@pytest.mark.parametrize("thread", [0, 1])
+def test_processes_sharing_a_file_are_told_their_caches_are_private(engine, tmp_path, disk_dir,
+                                                                     thread):
+    """The cache is one per process: numjobs processes writing one file
+    each keep their own copy of its blocks, which does not see the others'
+    writes (a program reading a block another process wrote got it as its
+    own cache held it). fio's job says so: one line on stderr, once for the
+    group, none for threads (one cache) and none in fio's JSON."""
+    xd = {"enable_read_cache": "true"}
+    r = run_fio(fio_job(engine, name="c", xd=xd, filename=disk_dir / "shared", rw="randrw",
+                        bs="4k", size="1m", numjobs=2, thread=thread), tmp_path)
+    lines = [ln for ln in xdevice_lines(r.text) if "enable_read_cache" in ln]
+    if thread:
+        assert lines == [], lines
+    else:
+        assert len(lines) == 1 and "numjobs=2 processes" in lines[0] and "thread=1" in lines[0]
+
+
 def test_write_back_process_mode_and_partial_writes(engine, tmp_path, disk_dir):
     """Process mode (a cache per job) with unaligned writes: partial blocks
     merge into cached ones or go down after the dirty ones they touch."""
