@@ -101,9 +101,19 @@ int xd_turns_presence(const struct xd_turns_solo *s)
     return xd_turns_fcntl(s->fd, F_OFD_SETLKW, F_RDLCK, s->presence_byte, 1);
 }
 
-bool xd_turns_alone(const struct xd_turns_solo *s)
+/* An upgrade of a presence held (at open): two openers at once each see
+ * the other. */
+static bool turns_upgrade(const struct xd_turns_solo *s)
 {
     return !xd_turns_fcntl(s->fd, F_OFD_SETLK, F_WRLCK, s->presence_byte, 1);
+}
+
+bool xd_turns_last(const struct xd_turns_solo *s)
+{
+    /* presence let go first: two closing at once would each see the
+     * other's and neither be last; this way the later one is */
+    xd_turns_fcntl(s->fd, F_OFD_SETLK, F_UNLCK, s->presence_byte, 1);
+    return turns_upgrade(s);
 }
 
 /* A newcomer: the solo writer (if any) is asked to take turns, and its
@@ -125,7 +135,7 @@ int xd_turns_solo_join(struct xd_turns_solo *s)
     s->on = false;
     if (!s->wanted)
         return 0;
-    if (!xd_turns_alone(s))
+    if (!turns_upgrade(s))
         return turns_ask(s);
     /* alone: what the words say was left by writers gone (a kill -9) */
     __atomic_store_n(s->wanted, 0, __ATOMIC_SEQ_CST);
@@ -143,8 +153,12 @@ bool xd_turns_solo_enter(struct xd_turns_solo *s, struct xd_layer *layer,
     __atomic_add_fetch(s->solo_out, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(s->wanted, __ATOMIC_SEQ_CST))
         return true;
+    /* asked: the writes out land first, this one still counted so the
+     * newcomer waits meanwhile; where they cannot (inside a drain) this
+     * write goes solo and the next one tries again */
+    if (drain(layer))
+        return true;
     __atomic_sub_fetch(s->solo_out, 1, __ATOMIC_SEQ_CST);
-    drain(layer); /* the newcomer waits for these */
     s->on = false;
     xd_turns_fcntl(s->fd, F_OFD_SETLK, F_UNLCK, s->solo_byte, 1);
     return false;

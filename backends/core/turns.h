@@ -65,9 +65,11 @@ int xd_turns_solo_join(struct xd_turns_solo *s);
 bool xd_turns_solo_enter(struct xd_turns_solo *s, struct xd_layer *layer,
                          int (*drain)(struct xd_layer *layer));
 void xd_turns_solo_done(struct xd_turns_solo *s);
-/* No other writer holds the file (presence upgrades at once): at close,
- * whatever the writers share may go. */
-bool xd_turns_alone(const struct xd_turns_solo *s);
+/* At close: whether this writer is the last (its presence let go, an
+ * exclusive one taken at once; the descriptor's close lets it go), so
+ * whatever the writers share may go: a writer coming meanwhile waits for
+ * its presence until then. */
+bool xd_turns_last(const struct xd_turns_solo *s);
 
 void xd_turns_join(struct xd_turns_member *m, struct xd_layer *layer,
                    int (*drain)(struct xd_layer *layer));

@@ -160,6 +160,7 @@ struct mirror_layer {
     struct xd_req **flight, **held;
     unsigned nflight, flight_cap, nheld, held_cap;
     uint64_t turn_waits, solo_files;
+    bool draining; /* mirror_drain is on the stack */
     struct xd_turns_member turns;
 };
 
@@ -700,7 +701,7 @@ static void mirror_turns_leave(struct mirror_file *mf)
     char path[80];
     if (mf->words) {
         snprintf(path, sizeof(path), "/dev/shm%s", mf->words_name);
-        if (xd_turns_alone(&mf->solo) && !lstat(path, &st) && st.st_ino == mf->words_ino &&
+        if (xd_turns_last(&mf->solo) && !lstat(path, &st) && st.st_ino == mf->words_ino &&
             st.st_uid == geteuid())
             shm_unlink(mf->words_name);
         munmap(mf->words, MIRROR_WORDS_SIZE);
@@ -808,13 +809,40 @@ static int mirror_first_healthy(const struct mirror_file *mf)
 
 /* A read of copy bad failed with req->result: serve it from the other
  * healthy copies in turn, and write what one of them had back into bad. */
+static int mirror_range_take(struct xd_layer *layer, struct mirror_file *mf, uint64_t off,
+                             uint64_t len, uint8_t *kind);
+static void mirror_range_give(struct mirror_file *mf, uint64_t off, uint64_t len, uint8_t kind);
+
+/* The bad copy rewritten with the r bytes read from a good one, holding
+ * the range's turn from before that read (mirror_read_recover), so no
+ * write of the range by another device lands between the read and the
+ * repair (the bad copy would keep the older bytes). A turn that could not
+ * be had (-EDEADLK: asked for inside a drain) leaves the copy degraded
+ * rather than repaired from bytes that may be stale. */
+static void mirror_repair(struct xd_layer *layer, struct mirror_file *mf, unsigned bad,
+                          struct xd_req *req, int64_t r, int turn)
+{
+    struct mirror_layer *ml = layer->priv;
+    int64_t w = turn ? turn
+                     : mirror_sync_io(layer, mf, bad, XD_OP_WRITE, req->buf, (uint64_t)r, req->off);
+    if (w == r) {
+        ml->count.repairs++;
+        return;
+    }
+    char why[96];
+    snprintf(why, sizeof(why), "repair failed: %s", strerror(w < 0 ? (int)-w : EIO));
+    mirror_degrade(ml, mf, bad, mirror_copy_path(mf, bad), why);
+}
+
 static void mirror_read_recover(struct xd_layer *layer, struct mirror_file *mf, unsigned bad,
                                 struct xd_req *req)
 {
     struct mirror_layer *ml = layer->priv;
     int64_t first = req->result;
+    uint8_t kind;
     ml->count.read_errors++;
     mirror_failed(ml, mf, bad, "read failed", first);
+    int turn = mirror_range_take(layer, mf, req->off, req->len, &kind);
     for (unsigned c = 0; c < mf->ncopies; c++) {
         if (c == bad || mf->copy[c].degraded)
             continue;
@@ -827,18 +855,12 @@ static void mirror_read_recover(struct xd_layer *layer, struct mirror_file *mf, 
         }
         mf->copy[c].errors = 0;
         req->result = r;
-        if (mf->copy[bad].degraded || !r)
-            return;
-        int64_t w = mirror_sync_io(layer, mf, bad, XD_OP_WRITE, req->buf, (uint64_t)r, req->off);
-        if (w == r) {
-            ml->count.repairs++;
-            return;
-        }
-        char why[96];
-        snprintf(why, sizeof(why), "repair failed: %s", strerror(w < 0 ? (int)-w : EIO));
-        mirror_degrade(ml, mf, bad, mirror_copy_path(mf, bad), why);
+        if (!mf->copy[bad].degraded && r)
+            mirror_repair(layer, mf, bad, req, r, turn);
+        mirror_range_give(mf, req->off, req->len, kind);
         return;
     }
+    mirror_range_give(mf, req->off, req->len, kind);
     snprintf(ml->error, sizeof(ml->error),
              "mirror: no copy of %s could be read (%llu bytes at %llu): %s",
              mirror_copy_path(mf, 0), (unsigned long long)req->len, (unsigned long long)req->off,
@@ -911,48 +933,69 @@ static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, s
  * down until its last copy's is done, and one of the device's own that
  * overlaps a write still out first lets it land (mirror_drain). */
 
-static bool mirror_ranges_meet(const struct xd_req *a, const struct xd_req *b)
+static bool mirror_flight_overlaps(const struct mirror_layer *ml, const struct xd_file *file,
+                                   uint64_t off, uint64_t len)
 {
-    return a->file == b->file && a->off < b->off + b->len && b->off < a->off + a->len;
-}
-
-static bool mirror_flight_overlaps(const struct mirror_layer *ml, const struct xd_req *req)
-{
-    for (unsigned i = 0; i < ml->nflight; i++)
-        if (mirror_ranges_meet(ml->flight[i], req))
+    for (unsigned i = 0; i < ml->nflight; i++) {
+        const struct xd_req *r = ml->flight[i];
+        if (r->file == file && r->off < off + len && off < r->off + r->len)
             return true;
+    }
     return false;
 }
 
-/* req's turn: taken (ctx->turn) for a write or trim of a file that has a
- * turn descriptor. 0 or -errno. */
+/* The turn of [off, off+len) of mf taken: *kind says how (solo, or a
+ * lock). 0 or -errno. */
+static int mirror_range_take(struct xd_layer *layer, struct mirror_file *mf, uint64_t off,
+                             uint64_t len, uint8_t *kind)
+{
+    struct mirror_layer *ml = layer->priv;
+    const struct xd_file *file = mf->copy[0].file;
+    *kind = MIRROR_TURN_NONE;
+    if (mf->turn_fd < 0 || !len)
+        return 0;
+    xd_turns_owner(&ml->turns);
+    int rc = mirror_flight_overlaps(ml, file, off, len) ? mirror_drain(layer) : 0;
+    if (rc)
+        return rc;
+    if (xd_turns_solo_enter(&mf->solo, layer, mirror_drain)) {
+        *kind = MIRROR_TURN_SOLO;
+        return 0;
+    }
+    bool waited = false;
+    rc = xd_turns_lock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)off, (off_t)len, &waited);
+    ml->turn_waits += waited;
+    *kind = rc ? MIRROR_TURN_NONE : MIRROR_TURN_LOCK;
+    return rc;
+}
+
+static void mirror_range_give(struct mirror_file *mf, uint64_t off, uint64_t len, uint8_t kind)
+{
+    if (kind == MIRROR_TURN_SOLO)
+        xd_turns_solo_done(&mf->solo);
+    else if (kind == MIRROR_TURN_LOCK)
+        xd_turns_unlock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)off, (off_t)len);
+}
+
+/* req's turn: taken (ctx->turn) for a write or trim, with room made first
+ * on the list of writes out (it joins it if it goes out). 0 or -errno. */
 static int mirror_turn_take(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
 {
     struct mirror_layer *ml = layer->priv;
     struct mirror_req *ctx = mirror_ctx(layer, req);
-    ctx->turn = 0;
-    if (mf->turn_fd < 0 || (req->op != XD_OP_WRITE && req->op != XD_OP_TRIM) || !req->len)
+    uint8_t kind = MIRROR_TURN_NONE;
+    ctx->turn = MIRROR_TURN_NONE;
+    if (req->op != XD_OP_WRITE && req->op != XD_OP_TRIM)
         return 0;
-    xd_turns_owner(&ml->turns);
-    int rc = mirror_flight_overlaps(ml, req) ? mirror_drain(layer) : 0;
-    bool waited = false;
-    if (!rc && ml->nflight == ml->flight_cap) { /* room to list it, made before it goes */
+    if (ml->nflight == ml->flight_cap) {
         struct xd_req **more = realloc(ml->flight, 2 * ml->flight_cap * sizeof(*more));
-        rc = more ? 0 : -ENOMEM;
-        if (more) {
-            ml->flight = more;
-            ml->flight_cap *= 2;
-        }
+        if (!more)
+            return -ENOMEM;
+        ml->flight = more;
+        ml->flight_cap *= 2;
     }
-    if (!rc && xd_turns_solo_enter(&mf->solo, layer, mirror_drain)) {
-        ctx->turn = MIRROR_TURN_SOLO;
-        return 0;
-    }
-    if (!rc)
-        rc = xd_turns_lock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)req->off, (off_t)req->len,
-                           &waited);
-    ml->turn_waits += waited;
-    ctx->turn = rc ? MIRROR_TURN_NONE : MIRROR_TURN_LOCK;
+    int rc = mirror_range_take(layer, mf, req->off, req->len, &kind);
+    ctx->turn = kind & 3u;
     return rc;
 }
 
@@ -963,16 +1006,12 @@ static void mirror_turn_give(struct xd_layer *layer, struct xd_req *req)
     struct mirror_req *ctx = mirror_ctx(layer, req);
     if (!ctx->turn)
         return;
-    struct mirror_file *mf = req->file->priv[layer->level];
     for (unsigned i = 0; i < ml->nflight; i++)
         if (ml->flight[i] == req) {
             ml->flight[i] = ml->flight[--ml->nflight];
             break;
         }
-    if (ctx->turn == MIRROR_TURN_SOLO)
-        xd_turns_solo_done(&mf->solo);
-    else
-        xd_turns_unlock(mf->turn_fd, MIRROR_TURN_BASE + (off_t)req->off, (off_t)req->len);
+    mirror_range_give(req->file->priv[layer->level], req->off, req->len, ctx->turn);
     ctx->turn = MIRROR_TURN_NONE;
 }
 
@@ -1118,13 +1157,18 @@ static int mirror_drain(struct xd_layer *layer)
     struct mirror_layer *ml = layer->priv;
     if (!ml->nflight)
         return 0;
+    if (ml->draining) /* a completion handled here wants its turn (a repair) */
+        return -EDEADLK;
+    ml->draining = true;
     int rc = xd_layer_commit(layer->lower);
     while (rc >= 0 && ml->nflight) {
         if (ml->held_cap < ml->nheld + MIRROR_DRAIN_BATCH) {
             unsigned cap = ml->nheld + MIRROR_DRAIN_BATCH;
             struct xd_req **more = realloc(ml->held, cap * sizeof(*more));
-            if (!more)
+            if (!more) {
+                ml->draining = false;
                 return -ENOMEM;
+            }
             ml->held = more;
             ml->held_cap = cap;
         }
@@ -1134,6 +1178,7 @@ static int mirror_drain(struct xd_layer *layer)
         if (rc > 0)
             ml->nheld += mirror_collect(layer, ml->held, ml->nheld, (unsigned)rc);
     }
+    ml->draining = false;
     return rc < 0 ? rc : 0;
 }
 
