@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static pthread_mutex_t turns_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -83,6 +85,55 @@ int xd_turns_lock(int fd, off_t start, off_t len, bool *waited)
 void xd_turns_unlock(int fd, off_t start, off_t len)
 {
     xd_turns_fcntl(fd, F_OFD_SETLK, F_UNLCK, start, len);
+}
+
+/* --- request lists ---------------------------------------------------------- */
+
+int xd_req_list_room(struct xd_req_list *l, unsigned more)
+{
+    if (l->n + more <= l->cap)
+        return 0;
+    unsigned want = l->cap ? l->cap : 16;
+    while (want < l->n + more)
+        want *= 2;
+    struct xd_req **at = realloc(l->at, want * sizeof(*at));
+    if (!at)
+        return -ENOMEM;
+    l->at = at;
+    l->cap = want;
+    return 0;
+}
+
+void xd_req_list_add(struct xd_req_list *l, struct xd_req *r)
+{
+    if (l->n < l->cap)
+        l->at[l->n++] = r;
+}
+
+void xd_req_list_remove(struct xd_req_list *l, const struct xd_req *r)
+{
+    for (unsigned i = 0; i < l->n; i++)
+        if (l->at[i] == r) {
+            l->at[i] = l->at[--l->n];
+            return;
+        }
+}
+
+unsigned xd_req_list_take(struct xd_req_list *l, struct xd_req **out, unsigned max)
+{
+    unsigned n = l->n < max ? l->n : max;
+    if (!n)
+        return 0;
+    memcpy(out, l->at, n * sizeof(*out));
+    l->n -= n;
+    memmove(l->at, l->at + n, l->n * sizeof(*l->at));
+    return n;
+}
+
+void xd_req_list_free(struct xd_req_list *l)
+{
+    free(l->at);
+    *l = (struct xd_req_list){0};
 }
 
 /* --- solo ------------------------------------------------------------------- */

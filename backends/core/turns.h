@@ -20,6 +20,14 @@
 #include <sys/types.h>
 
 struct xd_layer;
+struct xd_req;
+
+/* A layer's own list of requests: its writes out holding turns, or what a
+ * drain reaped for the caller's next reap (oldest first). */
+struct xd_req_list {
+    struct xd_req **at;
+    unsigned n, cap;
+};
 
 /* One layer of one device in the process-wide list (embedded in the
  * layer's state). */
@@ -52,6 +60,17 @@ struct xd_turns_solo {
 };
 
 #pragma GCC visibility push(hidden)
+
+/* Room for more requests on l (made before one goes out, so a request
+ * is never out unlisted). 0 or -ENOMEM. */
+int xd_req_list_room(struct xd_req_list *l, unsigned more);
+/* r at the end of l (xd_req_list_room made room). */
+void xd_req_list_add(struct xd_req_list *l, struct xd_req *r);
+/* r off l, if there (order not kept). */
+void xd_req_list_remove(struct xd_req_list *l, const struct xd_req *r);
+/* Up to max of l's oldest into out, off l. How many. */
+unsigned xd_req_list_take(struct xd_req_list *l, struct xd_req **out, unsigned max);
+void xd_req_list_free(struct xd_req_list *l);
 
 /* The presence lock, taken before the words are set up (see the users). */
 int xd_turns_presence(const struct xd_turns_solo *s);

@@ -531,7 +531,8 @@ static void cs_write_done(struct xd_layer *layer, struct xd_req *req)
 static int cs_send_claimed(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_req *ctx = xd_req_ctx(layer, req);
-    int rc = cs_flight_room(layer);
+    struct cs_layer *cs = layer->priv;
+    int rc = xd_req_list_room(&cs->flight, 1);
     if (rc) {
         cs_release(layer, req);
         ctx->kind = CS_PASS;
@@ -542,7 +543,8 @@ static int cs_send_claimed(struct xd_layer *layer, struct xd_req *req)
     if (rc == XD_DONE) {
         cs_complete(layer, req);
     } else if (rc == XD_QUEUED) {
-        cs_flight_add(layer, req);
+        if (ctx->claim != CS_CLAIM_NONE)
+            xd_req_list_add(&cs->flight, req);
     } else {
         cs_release(layer, req);
         ctx->kind = CS_PASS;
@@ -792,7 +794,7 @@ void cs_complete(struct xd_layer *layer, struct xd_req *req)
 static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
                    const struct timespec *timeout)
 {
-    unsigned got = cs_held_take(layer, done, max);
+    unsigned got = xd_req_list_take(&((struct cs_layer *)layer->priv)->held, done, max);
     if (got == max || (got && got >= min))
         return (int)got;
     int n = xd_layer_reap(layer->lower, done + got, min > got ? min - got : 0, max - got, timeout);

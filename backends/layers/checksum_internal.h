@@ -101,8 +101,7 @@ struct cs_layer {
     } count;
     /* This device's writes and trims out below, each holding its blocks
      * (cs_claim); what a drain reaped, for the caller's next reap. */
-    struct xd_req **flight, **held;
-    unsigned nflight, flight_cap, nheld, held_cap;
+    struct xd_req_list flight, held;
     struct xd_turns_member turns; /* a claim about to wait drains the thread's devices */
 };
 
@@ -119,10 +118,7 @@ void cs_writers_owner(struct xd_layer *layer);
 int cs_writers_join(struct xd_layer *layer, struct cs_file *cf);
 int cs_claim(struct xd_layer *layer, struct xd_req *req);
 void cs_release(struct xd_layer *layer, struct xd_req *req);
-int cs_flight_room(struct xd_layer *layer);
-void cs_flight_add(struct xd_layer *layer, struct xd_req *req);
 int cs_drain(struct xd_layer *layer);
-unsigned cs_held_take(struct xd_layer *layer, struct xd_req **done, unsigned max);
 bool cs_locked_by_other(const struct cs_file *cf, uint64_t block);
 
 #pragma GCC visibility pop

@@ -64,46 +64,6 @@ bool cs_locked_by_other(const struct cs_file *cf, uint64_t block)
 
 /* --- this device's writes out ---------------------------------------------- */
 
-static int cs_grow(struct xd_req ***list, unsigned *cap, unsigned need)
-{
-    if (need <= *cap)
-        return 0;
-    unsigned want = *cap ? *cap : 16;
-    while (want < need)
-        want *= 2;
-    struct xd_req **more = realloc(*list, want * sizeof(*more));
-    if (!more)
-        return -ENOMEM;
-    *list = more;
-    *cap = want;
-    return 0;
-}
-
-/* Room on the list for one more write out. 0 or -ENOMEM. */
-int cs_flight_room(struct xd_layer *layer)
-{
-    struct cs_layer *cs = layer->priv;
-    return cs_grow(&cs->flight, &cs->flight_cap, cs->nflight + 1);
-}
-
-/* A claimed write just queued below (cs_flight_room made room for it). */
-void cs_flight_add(struct xd_layer *layer, struct xd_req *req)
-{
-    struct cs_layer *cs = layer->priv;
-    const struct cs_req *ctx = xd_req_ctx(layer, req);
-    if (ctx->claim != CS_CLAIM_NONE && cs->nflight < cs->flight_cap)
-        cs->flight[cs->nflight++] = req;
-}
-
-static void cs_flight_remove(struct cs_layer *cs, const struct xd_req *req)
-{
-    for (unsigned i = 0; i < cs->nflight; i++)
-        if (cs->flight[i] == req) {
-            cs->flight[i] = cs->flight[--cs->nflight];
-            return;
-        }
-}
-
 /* The blocks a write or trim claims: every block it touches, [*first,
  * *first + *n). */
 static void cs_claim_range(const struct cs_layer *cs, const struct xd_req *req, uint64_t *first,
@@ -118,8 +78,8 @@ static bool cs_flight_overlaps(const struct cs_layer *cs, const struct xd_req *r
 {
     uint64_t first, n, f, m;
     cs_claim_range(cs, req, &first, &n);
-    for (unsigned i = 0; i < cs->nflight; i++) {
-        const struct xd_req *r = cs->flight[i];
+    for (unsigned i = 0; i < cs->flight.n; i++) {
+        const struct xd_req *r = cs->flight.at[i];
         cs_claim_range(cs, r, &f, &m);
         if (r->file == req->file && f < first + n && first < f + m)
             return true;
@@ -134,42 +94,31 @@ static bool cs_flight_overlaps(const struct cs_layer *cs, const struct xd_req *r
 int cs_drain(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
-    if (!cs->nflight)
+    struct xd_req_list *held = &cs->held;
+    if (!cs->flight.n)
         return 0;
     int rc = xd_layer_commit(layer->lower);
-    while (rc >= 0 && cs->nflight) {
-        if ((rc = cs_grow(&cs->held, &cs->held_cap, cs->nheld + CS_DRAIN_BATCH)))
+    while (rc >= 0 && cs->flight.n) {
+        if ((rc = xd_req_list_room(held, CS_DRAIN_BATCH)))
             break;
-        rc = xd_layer_reap(layer->lower, cs->held + cs->nheld, 1, CS_DRAIN_BATCH, NULL);
+        rc = xd_layer_reap(layer->lower, held->at + held->n, 1, CS_DRAIN_BATCH, NULL);
         if (rc == -EINTR)
             rc = 0;
         for (int i = 0; i < rc; i++)
-            cs_complete(layer, cs->held[cs->nheld + (unsigned)i]);
+            cs_complete(layer, held->at[held->n + (unsigned)i]);
         if (rc > 0) {
-            cs->nheld += (unsigned)rc;
+            held->n += (unsigned)rc;
             cs->count.drained += (unsigned)rc;
         }
     }
     return rc < 0 ? rc : 0;
 }
 
-unsigned cs_held_take(struct xd_layer *layer, struct xd_req **done, unsigned max)
-{
-    struct cs_layer *cs = layer->priv;
-    unsigned n = cs->nheld < max ? cs->nheld : max;
-    if (!n)
-        return 0;
-    memcpy(done, cs->held, n * sizeof(*done));
-    cs->nheld -= n;
-    memmove(cs->held, cs->held + n, cs->nheld * sizeof(*cs->held));
-    return n;
-}
-
 int cs_writers_open(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
     unsigned depth = layer->dev->queue_entries ? layer->dev->queue_entries : 1;
-    int rc = cs_grow(&cs->flight, &cs->flight_cap, depth);
+    int rc = xd_req_list_room(&cs->flight, depth);
     if (rc)
         return rc;
     xd_turns_join(&cs->turns, layer, cs_drain);
@@ -180,8 +129,8 @@ void cs_writers_close(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
     xd_turns_leave(&cs->turns);
-    free(cs->flight);
-    free(cs->held);
+    xd_req_list_free(&cs->flight);
+    xd_req_list_free(&cs->held);
 }
 
 /* The thread sending this device requests (xd_turns_drain_thread). */
@@ -249,7 +198,7 @@ void cs_release(struct xd_layer *layer, struct xd_req *req)
     struct cs_file *cf = req->file->priv[layer->level];
     struct cs_req *ctx = xd_req_ctx(layer, req);
     uint64_t first, n;
-    cs_flight_remove(layer->priv, req);
+    xd_req_list_remove(&((struct cs_layer *)layer->priv)->flight, req);
     cs_claim_range(layer->priv, req, &first, &n);
     if (ctx->claim == CS_CLAIM_SOLO)
         xd_turns_solo_done(&cf->solo);

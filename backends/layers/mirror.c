@@ -157,8 +157,7 @@ struct mirror_layer {
     char error[XD_ERRLEN]; /* the last request every copy failed, for take_error */
     /* Writes and trims out holding their turn, and what a drain reaped for
      * the caller's next reap (mirror_drain). */
-    struct xd_req **flight, **held;
-    unsigned nflight, flight_cap, nheld, held_cap;
+    struct xd_req_list flight, held;
     uint64_t turn_waits, solo_files;
     bool draining; /* mirror_drain is on the stack */
     struct xd_turns_member turns;
@@ -234,9 +233,7 @@ static int mirror_open(struct xd_layer *layer, char *err, size_t errlen)
         ml->subs[i].next_free = ml->free;
         ml->free = &ml->subs[i];
     }
-    ml->flight_cap = layer->dev->queue_entries ? layer->dev->queue_entries : 1;
-    ml->flight = calloc(ml->flight_cap, sizeof(*ml->flight));
-    if (!ml->flight)
+    if (xd_req_list_room(&ml->flight, layer->dev->queue_entries))
         return -ENOMEM;
     xd_turns_join(&ml->turns, layer, mirror_drain);
     return 0;
@@ -252,8 +249,8 @@ static void mirror_close(struct xd_layer *layer)
     for (unsigned i = 0; i < MIRROR_MAX_COPIES; i++)
         free(ml->dirs[i]);
     free(ml->subs);
-    free(ml->flight);
-    free(ml->held);
+    xd_req_list_free(&ml->flight);
+    xd_req_list_free(&ml->held);
     while (ml->degraded) {
         struct mirror_degraded *next = ml->degraded->next;
         free(ml->degraded);
@@ -936,8 +933,8 @@ static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, s
 static bool mirror_flight_overlaps(const struct mirror_layer *ml, const struct xd_file *file,
                                    uint64_t off, uint64_t len)
 {
-    for (unsigned i = 0; i < ml->nflight; i++) {
-        const struct xd_req *r = ml->flight[i];
+    for (unsigned i = 0; i < ml->flight.n; i++) {
+        const struct xd_req *r = ml->flight.at[i];
         if (r->file == file && r->off < off + len && off < r->off + r->len)
             return true;
     }
@@ -987,14 +984,9 @@ static int mirror_turn_take(struct xd_layer *layer, struct mirror_file *mf, stru
     ctx->turn = MIRROR_TURN_NONE;
     if (req->op != XD_OP_WRITE && req->op != XD_OP_TRIM)
         return 0;
-    if (ml->nflight == ml->flight_cap) {
-        struct xd_req **more = realloc(ml->flight, 2 * ml->flight_cap * sizeof(*more));
-        if (!more)
-            return -ENOMEM;
-        ml->flight = more;
-        ml->flight_cap *= 2;
-    }
-    int rc = mirror_range_take(layer, mf, req->off, req->len, &kind);
+    int rc = xd_req_list_room(&ml->flight, 1); /* made before it goes */
+    if (!rc)
+        rc = mirror_range_take(layer, mf, req->off, req->len, &kind);
     ctx->turn = kind & 3u;
     return rc;
 }
@@ -1006,11 +998,7 @@ static void mirror_turn_give(struct xd_layer *layer, struct xd_req *req)
     struct mirror_req *ctx = mirror_ctx(layer, req);
     if (!ctx->turn)
         return;
-    for (unsigned i = 0; i < ml->nflight; i++)
-        if (ml->flight[i] == req) {
-            ml->flight[i] = ml->flight[--ml->nflight];
-            break;
-        }
+    xd_req_list_remove(&ml->flight, req);
     mirror_range_give(req->file->priv[layer->level], req->off, req->len, ctx->turn);
     ctx->turn = MIRROR_TURN_NONE;
 }
@@ -1125,7 +1113,7 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
         return done ? XD_DONE : XD_QUEUED;
     if (--ctx->pending) {
         if (ctx->turn)
-            ml->flight[ml->nflight++] = req; /* mirror_turn_take made room */
+            xd_req_list_add(&ml->flight, req); /* mirror_turn_take made room */
         return XD_QUEUED;
     }
     mirror_fanout_done(layer, mf, req);
@@ -1155,28 +1143,21 @@ static unsigned mirror_collect(struct xd_layer *layer, struct xd_req **done, uns
 static int mirror_drain(struct xd_layer *layer)
 {
     struct mirror_layer *ml = layer->priv;
-    if (!ml->nflight)
+    struct xd_req_list *held = &ml->held;
+    if (!ml->flight.n)
         return 0;
     if (ml->draining) /* a completion handled here wants its turn (a repair) */
         return -EDEADLK;
     ml->draining = true;
     int rc = xd_layer_commit(layer->lower);
-    while (rc >= 0 && ml->nflight) {
-        if (ml->held_cap < ml->nheld + MIRROR_DRAIN_BATCH) {
-            unsigned cap = ml->nheld + MIRROR_DRAIN_BATCH;
-            struct xd_req **more = realloc(ml->held, cap * sizeof(*more));
-            if (!more) {
-                ml->draining = false;
-                return -ENOMEM;
-            }
-            ml->held = more;
-            ml->held_cap = cap;
-        }
-        rc = xd_layer_reap(layer->lower, ml->held + ml->nheld, 1, MIRROR_DRAIN_BATCH, NULL);
+    while (rc >= 0 && ml->flight.n) {
+        if ((rc = xd_req_list_room(held, MIRROR_DRAIN_BATCH)))
+            break;
+        rc = xd_layer_reap(layer->lower, held->at + held->n, 1, MIRROR_DRAIN_BATCH, NULL);
         if (rc == -EINTR)
             rc = 0;
         if (rc > 0)
-            ml->nheld += mirror_collect(layer, ml->held, ml->nheld, (unsigned)rc);
+            held->n += mirror_collect(layer, held->at, held->n, (unsigned)rc);
     }
     ml->draining = false;
     return rc < 0 ? rc : 0;
@@ -1187,15 +1168,9 @@ static int mirror_drain(struct xd_layer *layer)
 static int mirror_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
                        const struct timespec *timeout)
 {
-    struct mirror_layer *ml = layer->priv;
-    unsigned n = ml->nheld < max ? ml->nheld : max;
-    if (n) {
-        memcpy(done, ml->held, n * sizeof(*done));
-        ml->nheld -= n;
-        memmove(ml->held, ml->held + n, ml->nheld * sizeof(*ml->held));
-        if (n >= min || n == max)
-            return (int)n;
-    }
+    unsigned n = xd_req_list_take(&((struct mirror_layer *)layer->priv)->held, done, max);
+    if (n && (n >= min || n == max))
+        return (int)n;
     for (;;) {
         unsigned want = min > n ? min - n : 0;
         int got = xd_layer_reap(layer->lower, done + n, want, max - n, timeout);
