@@ -688,20 +688,24 @@ static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
     return 0;
 }
 
-/* The read cache is one per process: jobs forked as processes (fio's
- * default) that write one file each keep their own copy of its blocks and
- * never see the others' writes (a block read again comes from the cache as
- * it was). Said once per job group, when the job shape says so: numjobs
- * clones of a writing job on one named file, not threads. */
+/* The cache is one per process. Read caches stay current with each
+ * other's writes (their shared generations), but a write-back cache holds
+ * its process's writes until it writes them back: jobs forked as processes
+ * (fio's default) writing one file do not see each other's absorbed writes
+ * meanwhile, and one's write-back may land after another's later write of
+ * the same block. Said once per job group, when the job shape says so:
+ * numjobs clones of a writing job on one named file, not threads. */
 static void fio_xd_warn_private_caches(struct thread_data *td, struct xd_dev *dev)
 {
     const char *cache = xd_config_get(xd_dev_config(dev), "enable_read_cache");
-    if (!cache || strcmp(cache, "true") || td->o.use_thread || !td_write(td) ||
-        td->o.numjobs < 2 || !td->o.filename || td->subjob_number != 0)
+    const char *back = xd_config_get(xd_dev_config(dev), "enable_write_cache");
+    if (!cache || strcmp(cache, "true") || !back || strcmp(back, "true") || td->o.use_thread ||
+        !td_write(td) || td->o.numjobs < 2 || !td->o.filename || td->subjob_number != 0)
         return;
-    fio_xd_note("xdevice: enable_read_cache: numjobs=%u processes share %s, each with its own "
-                "cache, which does not see the others' writes (reads may return blocks as "
-                "this process cached them); allowed: thread=1 (one cache), or the cache off\n",
+    fio_xd_note("xdevice: enable_write_cache: numjobs=%u processes share %s, each with its own "
+                "write-back cache, whose writes the others do not see until written back (and "
+                "one's write-back may land after another's later write of a block); allowed: "
+                "thread=1 (one cache), or enable_write_cache=false\n",
                 td->o.numjobs, fio_xd_shown(td->o.filename));
 }
 

@@ -66,10 +66,13 @@ static int cache_write_down(struct xd_layer *layer, struct cache_layer *cl, stru
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     for (uint64_t b = first; b <= last; b++)
         cache_begin_write(cl, h, req, b, seq);
-    *req_seq(cl, req) = seq;
+    req_set_seq(cl, req, seq);
+    cache_gens_write_begin(c, &h->ident->gens, first, last, req_state(cl, req));
     int rc = xd_layer_submit(layer->lower, req);
     if (rc == XD_DONE)
         cache_end_write(cl, h, req);
+    else if (rc < 0) /* never went down (-EBUSY: it comes again) */
+        cache_gens_write_end(c, &h->ident->gens, first, last);
     if (rc != -EBUSY && req->op == XD_OP_WRITE)
         cl->count.through++;
     return rc;
@@ -80,7 +83,7 @@ static int cache_submit_locked(struct xd_layer *layer, struct cache_layer *cl, s
     struct cache_handle *h = req->file->priv[layer->level];
     if (cl->trace && req->op <= XD_OP_TRIM)
         trace_req(cl, h, req, cl->cache ? cl->cache->shift : (uint32_t)__builtin_ctzll((uint64_t)layer->dev->cfg->cache_block_size));
-    if (!cl->cache)
+    if (!cl->cache || !h->ident) /* no cache, or a file it cannot keep current */
         return xd_layer_submit(layer->lower, req);
     if (req->op >= XD_OP_FSYNC)
         return cache_sync(layer, cl, h, req);
@@ -127,7 +130,7 @@ static int cache_reap(struct xd_layer *layer, struct xd_req **done, unsigned min
             continue;
         }
         struct cache_handle *h = req->file->priv[layer->level];
-        if (!req->len || req->op >= XD_OP_FSYNC)
+        if (!h->ident || !req->len || req->op >= XD_OP_FSYNC)
             continue;
         if (req->op == XD_OP_READ)
             cache_read_done(cl, h, req);
@@ -203,6 +206,7 @@ static int cache_attach(struct cache_layer *cl, const struct xd_config *cfg, cha
     else if (!(rc = cache_new(&c, cfg, err, errlen))) {
         c->size_file = origin_file(cfg, XD_KEY_cache_size);
         cache_shared = c;
+        cache_gens_sweep(); /* tables left by processes killed */
     }
     if (!rc && cl->writeback)
         rc = cache_start_flusher(c, err, errlen);
@@ -247,8 +251,30 @@ static bool ident_changed(const struct cache_ident *ident, const struct stat *st
             st->st_ctim.tv_nsec != ident->ctime.tv_nsec);
 }
 
-/* The ident of the file st describes, made on first sight; under files_lock. */
-static struct cache_ident *cache_ident_get(struct cache *c, const struct stat *st, unsigned view)
+/* ident's last handle here closed: its generations stay, so its blocks
+ * stay good for a reopen, up to CACHE_GENS_IDLE files closed at once (each
+ * holds a descriptor and a mapping); past that the one closed longest ago
+ * lets its generations go, and its blocks, which cannot be kept current
+ * without them. Under files_lock. */
+static void cache_gens_idle(struct cache *c, struct cache_ident *ident)
+{
+    ident->closed_at = ++c->closes;
+    if (++c->gens_idle <= CACHE_GENS_IDLE)
+        return;
+    struct cache_ident *oldest = NULL;
+    for (struct cache_ident *i = c->idents; i; i = i->next)
+        if (!i->opens && i->gens.slot && (!oldest || i->closed_at < oldest->closed_at))
+            oldest = i;
+    cache_drop_clean(c, oldest->key);
+    cache_gens_close(&oldest->gens);
+    c->gens_idle--;
+}
+
+/* The ident of the file st describes, made on first sight, with its
+ * generations (cache_gens.c; named: other processes can open the file).
+ * Under files_lock. */
+static struct cache_ident *cache_ident_get(struct cache *c, const struct stat *st, unsigned view,
+                                           bool named)
 {
     unsigned bucket = (unsigned)(ident_trace_id(st->st_dev, st->st_ino, view) % CACHE_IDENT_BUCKETS);
     struct cache_ident *ident;
@@ -269,6 +295,11 @@ static struct cache_ident *cache_ident_get(struct cache *c, const struct stat *s
     }
     if (!ident->opens && ident_changed(ident, st))
         cache_drop_clean(c, ident->key); /* changed by someone else while nobody here had it open */
+    if (!ident->gens.slot)
+        cache_gens_open(&ident->gens, st->st_dev, st->st_ino, view, named, ident->gens_why,
+                        sizeof(ident->gens_why));
+    else if (!ident->opens)
+        c->gens_idle--;
     return ident;
 }
 
@@ -292,19 +323,32 @@ static int cache_stat(struct xd_layer *layer, struct xd_file *file, struct stat 
     return 0;
 }
 
+/* h's file as the cache knows it. One whose generations cannot be had
+ * (another user's table, /dev/shm full) is not cached: h->ident stays
+ * NULL, its requests go straight down, and the device's notice says why. */
 static int cache_attach_file(struct xd_layer *layer, struct cache_layer *cl, struct cache_handle *h,
-                             const struct stat *st, unsigned view)
+                             const struct stat *st, unsigned view, bool named)
 {
     struct cache *c = cl->cache;
+    struct cache_ident *ident;
     pthread_mutex_lock(&c->files_lock);
-    h->ident = cache_ident_get(c, st, view);
+    ident = cache_ident_get(c, st, view, named);
+    if (ident && !ident->gens.slot) {
+        snprintf(cl->notice, sizeof(cl->notice),
+                 "enable_read_cache: %.100s is not cached (no shared write generations for "
+                 "it: %.80s)",
+                 h->file->path, ident->gens_why);
+        pthread_mutex_unlock(&c->files_lock);
+        return 0;
+    }
+    h->ident = ident;
     if (h->ident) {
         h->ident->opens++;
         h->next_in_ident = h->ident->handles;
         h->ident->handles = h;
     }
     pthread_mutex_unlock(&c->files_lock);
-    return h->ident ? 0 : -ENOMEM;
+    return ident ? 0 : -ENOMEM;
 }
 
 static int cache_file_open_locked(struct xd_layer *layer, struct cache_layer *cl, struct xd_file *file,
@@ -320,7 +364,8 @@ static int cache_file_open_locked(struct xd_layer *layer, struct cache_layer *cl
         xd_layer_file_close(layer->lower, file);
         return -ENOMEM;
     }
-    if (cache_stat(layer, file, &st, &view)) { /* cannot tell who it is: a file of its own */
+    bool named = !cache_stat(layer, file, &st, &view);
+    if (!named) { /* cannot tell who it is: a file of its own */
         static atomic_uint_fast64_t anonymous;
         memset(&st, 0, sizeof(st));
         st.st_ino = (ino_t)atomic_fetch_add(&anonymous, 1) + 1;
@@ -329,7 +374,7 @@ static int cache_file_open_locked(struct xd_layer *layer, struct cache_layer *cl
     h->file = file;
     h->writable = !(flags & XD_OPEN_READONLY);
     h->trace_id = ident_trace_id(st.st_dev, st.st_ino, view);
-    if (cl->cache && (rc = cache_attach_file(layer, cl, h, &st, view))) {
+    if (cl->cache && (rc = cache_attach_file(layer, cl, h, &st, view, named))) {
         free(h);
         xd_layer_file_close(layer->lower, file);
         return rc;
@@ -364,7 +409,8 @@ static void cache_unlink_handle(struct cache_layer *cl, struct cache_handle *h)
         ;
     if (*link)
         *link = h->next_in_ident;
-    h->ident->opens--;
+    if (!--h->ident->opens && h->ident->gens.slot)
+        cache_gens_idle(cl->cache, h->ident);
     pthread_mutex_unlock(&cl->cache->files_lock);
 }
 
@@ -431,7 +477,8 @@ static int64_t cache_file_size(struct xd_layer *layer, struct xd_file *file)
 static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
 {
     const struct cache *c = cl->cache;
-    uint64_t resident = 0, evictions = 0, expired = 0, no_victim = 0, ghost_hits = 0, promotions = 0;
+    uint64_t resident = 0, evictions = 0, expired = 0, stale = 0, no_victim = 0, ghost_hits = 0,
+             promotions = 0;
     xd_json_object_begin(j, "cache");
     xd_json_bool(j, "enabled", c != NULL);
     if (c) {
@@ -441,6 +488,7 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
             resident += s->resident;
             evictions += s->count.evictions;
             expired += s->count.expired;
+            stale += s->count.stale;
             no_victim += s->count.no_victim;
             ghost_hits += s->policy.count.ghost_hits;
             promotions += s->policy.count.promotions;
@@ -470,6 +518,7 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "dirty_max_bytes", (uint64_t)cache_dirty_max(c) * c->bs);
         xd_json_uint(j, "evictions", evictions);
         xd_json_uint(j, "expired", expired);
+        xd_json_uint(j, "stale_dropped", stale);
         xd_json_uint(j, "evictions_refused_all_dirty", no_victim);
         xd_json_uint(j, "ghost_hits", ghost_hits);
         xd_json_uint(j, "promotions", promotions);

@@ -30,6 +30,7 @@
  * covers are dropped, none is stored (cache_end_write says why). */
 #define CACHE_WRITE_AROUND_BYTES (128 * 1024)
 #define CACHE_IDENT_BUCKETS 256
+#define CACHE_GENS_IDLE 32 /* closed files that keep their generations (and blocks) */
 #define CACHE_FILL_BYTES (256 * 1024) /* most a widened read carries */
 #define CACHE_FILL_SLOTS 8            /* widened reads in flight per cache */
 /* A device counts its hits in a shard's frequency sketch this many at a
@@ -41,6 +42,10 @@
 #define CACHE_OVERHEAD_FIXED \
     (CACHE_MAX_SHARDS * (sizeof(struct cache_shard) + 64) + 2 * CACHE_RUN_BYTES + \
      CACHE_FILL_SLOTS * CACHE_FILL_BYTES)
+
+/* The write generations shared with other processes (cache_gens.c). */
+#define GENS_UNIT_SHIFT 12     /* a counter pair per 4 KiB of the file */
+#define GENS_SLOTS (1u << 20) /* pairs per file (8 MiB, touched as used) */
 
 #define NIL UINT32_MAX
 enum { ENTRY_FREE, ENTRY_CLEAN, ENTRY_DIRTY };
@@ -56,7 +61,13 @@ struct cache_entry {
     uint32_t hnext;        /* next in its hash chain or the free list, id + 1 (0 ends) */
     uint32_t dprev, dnext; /* the shard's dirty list, id + 1 */
     uint32_t born_s;       /* filled at, for cache_ttl */
-    uint32_t dirty_ms;     /* dirty since */
+    union {
+        uint32_t dirty_ms; /* dirty: since */
+        /* clean: its generation (cache_gens.c), served while it is still
+         * the file's; changed only inside a change of the entry, as its
+         * state, so a hit reads the one that goes with the state it saw */
+        uint32_t gen;
+    };
     /* Odd while its key, state or data change; never reset, so a reader
      * that saw the same even value before and after its copy copied one
      * version. Write-back notes it as the version it took: a write that
@@ -85,12 +96,25 @@ struct cache_shard {
     uint32_t resident;
     struct xd_cp policy;
     struct {
-        uint64_t evictions, expired, no_victim;
+        uint64_t evictions, expired, stale, no_victim;
     } count;
     uint64_t stamps[CACHE_STAMPS];
 } __attribute__((aligned(64)));
 
 struct cache_handle;
+
+/* A file's write generations: per 4 KiB unit, writes started and ended by
+ * every process's cache (cache_gens.c). */
+struct gens_slot {
+    uint32_t started, ended;
+};
+
+struct cache_gens {
+    struct gens_slot *slot; /* GENS_SLOTS of them; NULL: none (the file is not cached) */
+    int fd;                 /* the shared object's, holding this process's lock; -1: private */
+    ino_t ino;
+    char name[80];
+};
 
 /* One file as the cache knows it, by identity; kept until the cache is
  * freed so reopening finds its blocks. */
@@ -107,6 +131,12 @@ struct cache_ident {
     off_t size;
     atomic_uint dirty, writeback;
     atomic_int wb_error; /* the first failed write-back since the last fsync */
+    /* Its generations, from its first open (without them the file is not
+     * cached: gens_why says why) until the cache is freed or too many
+     * closed files hold theirs (cache_gens_idle: closed_at orders them). */
+    struct cache_gens gens;
+    uint64_t closed_at;
+    char gens_why[160];
 };
 
 /* A read widened to whole blocks: sub goes down in place of parent. */
@@ -154,6 +184,8 @@ struct cache {
     struct cache_ident *idents;
     struct cache_ident *ident_hash[CACHE_IDENT_BUCKETS];
     uint64_t next_key;
+    unsigned gens_idle; /* idents closed here still holding generations, under files_lock */
+    uint64_t closes;
     pthread_mutex_t wb_lock; /* with wb_done: an ident's write-backs all ended */
     pthread_cond_t wb_done;
     pthread_mutex_t flusher_lock;
@@ -203,11 +235,17 @@ struct cache_layer {
     char notice[256]; /* the notice hook's one-time line, or empty */
 };
 
-/* The cache's per-request state (its slice of xd_req.xd_private): the
- * write sequence when the request went down, so that its completion can
- * tell whether another write touched its blocks meanwhile. */
+/* The cache's per-request state (its slice of xd_req.xd_private), for its
+ * completion to tell whether another write touched its blocks meanwhile:
+ * the process's write sequence when it went down (its low 31 bits: the
+ * rest is the sequence's now, req_seq), and its blocks' generation then
+ * (cache_gens.c), with whether they could be stored at all (no write of
+ * another was out on them). 8 bytes: a chain of every layer must fit in
+ * xd_req's private words. */
 struct cache_req {
-    uint64_t seq;
+    uint32_t seq_lo : 31;
+    uint32_t storable : 1;
+    uint32_t gen;
 };
 
 /* --- small helpers (inlined where used) ------------------------------------ */
@@ -289,15 +327,55 @@ static inline void entry_change_end(struct cache_entry *e)
     __atomic_store_n(&e->seq, e->seq + 1, __ATOMIC_RELEASE); /* the changes before seq */
 }
 
-static inline uint64_t *req_seq(const struct cache_layer *cl, const struct xd_req *req)
+static inline struct cache_req *req_state(const struct cache_layer *cl, const struct xd_req *req)
 {
-    return &((struct cache_req *)xd_req_ctx(cl->layer, req))->seq;
+    return xd_req_ctx(cl->layer, req);
+}
+
+static inline void req_set_seq(const struct cache_layer *cl, const struct xd_req *req, uint64_t seq)
+{
+    req_state(cl, req)->seq_lo = (uint32_t)(seq & 0x7fffffffu);
+}
+
+/* The sequence req noted: the newest value of the process's sequence with
+ * its low 31 bits (a request is never out for 2^31 writes). */
+static inline uint64_t req_seq(const struct cache_layer *cl, const struct xd_req *req)
+{
+    uint64_t now = atomic_load(&cl->cache->seq);
+    return now - ((now - req_state(cl, req)->seq_lo) & 0x7fffffffu);
 }
 
 /* Does req, a write-through write, go around the cache (CACHE_WRITE_AROUND_BYTES)? */
 static inline bool cache_write_goes_around(const struct cache_layer *cl, const struct xd_req *req)
 {
     return req->op == XD_OP_WRITE && !cl->writeback && req->len >= CACHE_WRITE_AROUND_BYTES;
+}
+
+/* --- generations (cache_gens.c) ------------------------------------------- */
+
+static inline struct gens_slot *gens_at(const struct cache_gens *g, uint64_t unit)
+{
+    return &g->slot[unit & (GENS_SLOTS - 1)];
+}
+
+/* The units blocks first..last cover: [*u0, *u1]. */
+static inline void gens_units(const struct cache *c, uint64_t first, uint64_t last, uint64_t *u0,
+                              uint64_t *u1)
+{
+    *u0 = (first << c->shift) >> GENS_UNIT_SHIFT;
+    *u1 = (((last + 1) << c->shift) - 1) >> GENS_UNIT_SHIFT;
+}
+
+/* Block b's generation now: its units' writes started, added. A clean
+ * block is served while this is the generation it was stored with. */
+static inline uint32_t gens_of_block(const struct cache *c, const struct cache_gens *g, uint64_t b)
+{
+    uint64_t u0, u1;
+    uint32_t sum = 0;
+    gens_units(c, b, b, &u0, &u1);
+    for (uint64_t u = u0; u <= u1; u++)
+        sum += __atomic_load_n(&gens_at(g, u)->started, __ATOMIC_ACQUIRE);
+    return sum;
 }
 
 static inline uint32_t shard_index(const struct cache *c, uint64_t h)
@@ -343,18 +421,35 @@ static inline char *req_at(const struct cache *c, const struct xd_req *req, uint
 
 #pragma GCC visibility push(hidden)
 
+/* cache_gens.c: coherence with other processes' writes */
+#define GENS_BATCH 64 /* blocks cache_gens_blocks answers for at a time */
+int cache_gens_open(struct cache_gens *g, dev_t dev, ino_t ino, unsigned view, bool named,
+                    char *why, size_t whylen);
+void cache_gens_close(struct cache_gens *g);
+void cache_gens_sweep(void);
+void cache_gens_read_begin(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                           uint64_t last, struct cache_req *r);
+void cache_gens_write_begin(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                            uint64_t last, struct cache_req *r);
+uint32_t cache_gens_write_end(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                              uint64_t last);
+bool cache_gens_blocks(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                       uint64_t last, const struct cache_req *r, uint32_t moved, uint64_t b,
+                       unsigned n, uint32_t *gen);
+
 /* cache_store.c: a shard's entries and the block operations under its lock, the cache's memory */
 uint32_t shard_find(struct cache_shard *s, uint64_t h, uint64_t file, uint64_t block);
 void shard_unhash(struct cache_shard *s, uint32_t id);
 /* Under s's lock: entry id leaves its chain for the free list. */
 void shard_free(struct cache_shard *s, uint32_t id);
 void shard_advise_huge(const struct cache_shard *s);
-bool cache_copy_out(struct cache_layer *cl, uint64_t key, uint64_t b, struct xd_req *req);
+bool cache_copy_out(struct cache_layer *cl, const struct cache_ident *ident, uint64_t b,
+                    struct xd_req *req);
 void cache_seen_flush(struct cache_layer *cl);
 bool cache_is_dirty(struct cache *c, uint64_t key, uint64_t b);
-bool cache_present(struct cache *c, uint64_t key, uint64_t b);
+bool cache_present(struct cache *c, const struct cache_ident *ident, uint64_t b);
 void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const char *src,
-                       uint64_t seq);
+                       uint64_t seq, uint32_t gen);
 void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
                        uint64_t b, uint64_t seq);
 void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req);
@@ -363,7 +458,7 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
 bool cache_take(struct cache *c, struct cache_ident *ident, uint64_t b, char *dst,
                 uint32_t *version, bool wait);
 void cache_release(struct cache *c, struct cache_ident *ident, uint64_t b, uint32_t version,
-                   bool ok);
+                   bool ok, const uint32_t *gen);
 bool shard_first_dirty(struct cache *c, struct cache_shard *s, uint64_t key,
                        uint32_t min_age_ms, uint64_t *block);
 void cache_drop_clean(struct cache *c, uint64_t key);

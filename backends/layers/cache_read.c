@@ -23,15 +23,26 @@
 
 /* --- reads ------------------------------------------------------------------ */
 
+/* A read completed: the whole blocks it brought go in, with their
+ * generations, if nobody wrote them while it was out (cache_gens.c). */
 void cache_read_done(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req)
 {
     struct cache *c = cl->cache;
     if (req->result <= 0)
         return;
-    uint64_t end = req->off + (uint64_t)req->result;
-    uint64_t first = (req->off + c->bs - 1) >> c->shift, stop = end >> c->shift;
-    for (uint64_t b = first; b < stop; b++)
-        cache_insert_read(cl, h->ident->key, b, req_at(c, req, b, 0), *req_seq(cl, req));
+    uint64_t end = req->off + (uint64_t)req->result, seq = req_seq(cl, req);
+    uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
+    uint64_t b = (req->off + c->bs - 1) >> c->shift, stop = end >> c->shift;
+    uint32_t gen[GENS_BATCH];
+    while (b < stop) {
+        unsigned n = stop - b < GENS_BATCH ? (unsigned)(stop - b) : GENS_BATCH;
+        if (!cache_gens_blocks(c, &h->ident->gens, first, last, req_state(cl, req), 0, b, n, gen)) {
+            cl->count.refused += stop - b;
+            return;
+        }
+        for (unsigned i = 0; i < n; i++, b++)
+            cache_insert_read(cl, h->ident->key, b, req_at(c, req, b, 0), seq, gen[i]);
+    }
 }
 
 /* --- widened reads ------------------------------------------------------------ */
@@ -109,7 +120,7 @@ static int fill_submit(struct xd_layer *layer, struct cache_layer *cl, struct ca
     f->sub = (struct xd_req){.op = XD_OP_READ, .file = req->file, .buf = f->buf, .len = len,
                              .off = first << c->shift};
     xd_req_set_flags(&f->sub, xd_req_core(req)->flags);
-    *req_seq(cl, &f->sub) = *req_seq(cl, req);
+    *req_state(cl, &f->sub) = *req_state(cl, req); /* its blocks are req's */
     f->parent = req;
     f->h = h;
     int rc = xd_layer_submit(layer->lower, &f->sub);
@@ -126,7 +137,7 @@ int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cache_hand
     struct cache *c = cl->cache;
     uint64_t key = h->ident->key;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift, b;
-    for (b = first; b <= last && cache_copy_out(cl, key, b, req); b++)
+    for (b = first; b <= last && cache_copy_out(cl, h->ident, b, req); b++)
         ;
     if (b > last) {
         cl->count.hits += last - first + 1;
@@ -140,7 +151,8 @@ int cache_read(struct xd_layer *layer, struct cache_layer *cl, struct cache_hand
         for (b = first; b <= last; b++)
             if (cache_is_dirty(c, key, b))
                 cache_flush_block(cl, h, b);
-    *req_seq(cl, req) = atomic_load(&c->seq);
+    req_set_seq(cl, req, atomic_load(&c->seq));
+    cache_gens_read_begin(c, &h->ident->gens, first, last, req_state(cl, req));
     int rc = 1;
     if (!block_whole(c, req, first) || !block_whole(c, req, last))
         rc = fill_submit(layer, cl, h, req, first, last);

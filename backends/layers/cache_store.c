@@ -228,13 +228,14 @@ static uint32_t shard_alloc(struct cache_shard *s)
 /* A free entry takes block (file, block); the caller has begun a change
  * of it (entry_change_begin) and ends it once the data is in. */
 static void shard_link(const struct cache *c, struct cache_shard *s, uint32_t id, uint64_t h,
-                       uint64_t file, uint64_t block)
+                       uint64_t file, uint64_t block, uint32_t gen)
 {
     struct cache_entry *e = &s->entries[id];
     uint32_t *bucket = &s->buckets[(h >> 16) & s->bucket_mask];
     STORE(e->file, file);
     STORE(e->block, block);
     STORE(e->state, ENTRY_CLEAN);
+    STORE(e->gen, gen);
     e->writeback = 0;
     STORE(e->hnext, *bucket);
     e->dprev = e->dnext = 0;
@@ -244,14 +245,30 @@ static void shard_link(const struct cache *c, struct cache_shard *s, uint32_t id
     s->resident++;
 }
 
-/* Look up block b, dropping it if it expired. */
+/* A clean block whose file has been written since it was stored (by
+ * another process, or over its 4 KiB unit): cache_gens.c. */
+static bool entry_stale(const struct cache *c, const struct cache_entry *e,
+                        const struct cache_gens *g)
+{
+    return LOAD(e->state) == ENTRY_CLEAN && LOAD(e->gen) != gens_of_block(c, g, LOAD(e->block));
+}
+
+/* Look up block b of the file whose generations are g, dropping it if it
+ * expired or is stale. */
 static uint32_t shard_get(const struct cache *c, struct cache_shard *s, uint64_t h, uint64_t file,
-                          uint64_t b)
+                          uint64_t b, const struct cache_gens *g)
 {
     uint32_t id = shard_find(s, h, file, b);
-    if (id != NIL && entry_expired(c, &s->entries[id])) {
+    if (id == NIL || s->entries[id].writeback)
+        return id;
+    if (entry_expired(c, &s->entries[id])) {
         shard_remove(s, id);
         s->count.expired++;
+        return NIL;
+    }
+    if (entry_stale(c, &s->entries[id], g)) {
+        shard_remove(s, id);
+        s->count.stale++;
         return NIL;
     }
     return id;
@@ -315,7 +332,8 @@ static void shard_lock_for(struct cache_layer *cl, struct cache_shard *s, uint64
  * (see "Hits" above); its entry id in *id. false when not found, or when
  * only the lock can tell (a change under way, a chain relinked, expiry). */
 static bool shard_peek(const struct cache *c, struct cache_shard *s, uint64_t h, uint64_t file,
-                       uint64_t block, char *dst, uint64_t lo, uint64_t n, uint32_t *id)
+                       uint64_t block, const struct cache_gens *g, char *dst, uint64_t lo,
+                       uint64_t n, uint32_t *id)
 {
     uint32_t i = LOAD(s->buckets[(h >> 16) & LOAD(s->bucket_mask)]);
     if (i && i <= s->per_max) /* as shard_find: the data's miss overlaps the entry's */
@@ -327,7 +345,7 @@ static bool shard_peek(const struct cache *c, struct cache_shard *s, uint64_t h,
             i = LOAD(e->hnext);
             continue;
         }
-        if ((seq & 1) || LOAD(e->state) == ENTRY_FREE ||
+        if ((seq & 1) || LOAD(e->state) == ENTRY_FREE || entry_stale(c, e, g) ||
             (c->ttl_s && cache_now_s(c) - LOAD(e->born_s) >= c->ttl_s))
             return false;
         block_load(dst, s->data + (size_t)(i - 1) * c->bs + lo, n);
@@ -340,22 +358,24 @@ static bool shard_peek(const struct cache *c, struct cache_shard *s, uint64_t h,
     return false;
 }
 
-/* Copy what req wants of block b from the cache; false on a miss. */
-bool cache_copy_out(struct cache_layer *cl, uint64_t key, uint64_t b, struct xd_req *req)
+/* Copy what req wants of block b of ident's file from the cache; false on
+ * a miss. */
+bool cache_copy_out(struct cache_layer *cl, const struct cache_ident *ident, uint64_t b,
+                    struct xd_req *req)
 {
     struct cache *c = cl->cache;
-    uint64_t h = xd_hash_mix(key, b), lo, hi;
+    uint64_t key = ident->key, h = xd_hash_mix(key, b), lo, hi;
     uint32_t si = shard_index(c, h), id;
     struct cache_shard *s = &c->shards[si];
     block_span(c, req, b, &lo, &hi);
     char *dst = req_at(c, req, b, lo);
-    if (cl->seen && shard_peek(c, s, h, key, b, dst, lo, hi - lo, &id)) {
+    if (cl->seen && shard_peek(c, s, h, key, b, &ident->gens, dst, lo, hi - lo, &id)) {
         xd_cp_hit(&s->policy, id);
         seen_add(cl, s, si, h);
         return true;
     }
     shard_lock_for(cl, s, h);
-    id = shard_get(c, s, h, key, b);
+    id = shard_get(c, s, h, key, b, &ident->gens);
     if (id != NIL) {
         memcpy(dst, s->data + (size_t)id * c->bs + lo, hi - lo);
         xd_cp_access(&s->policy, id);
@@ -375,26 +395,33 @@ bool cache_is_dirty(struct cache *c, uint64_t key, uint64_t b)
     return dirty;
 }
 
-/* Insert clean block b read by a request that went down at sequence seq,
- * unless a write touched it since. */
+/* Insert clean block b of generation gen read by a request that went down
+ * at sequence seq, unless a write of this process touched it since. */
 void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const char *src,
-                       uint64_t seq)
+                       uint64_t seq, uint32_t gen)
 {
     struct cache *c = cl->cache;
     uint64_t h = xd_hash_mix(key, b);
     struct cache_shard *s = shard_of(c, h);
     shard_lock_for(cl, s, h);
+    uint32_t id;
     if (*stamp_of(s, h) > seq) {
         cl->count.refused++;
-    } else if (shard_find(s, h, key, b) == NIL) {
-        uint32_t id = shard_alloc(s);
+    } else if ((id = shard_find(s, h, key, b)) == NIL) {
+        id = shard_alloc(s);
         if (id != NIL) {
             entry_change_begin(&s->entries[id]);
-            shard_link(c, s, id, h, key, b);
+            shard_link(c, s, id, h, key, b, gen);
             block_store(s->data + (size_t)id * c->bs, src, c->bs);
             entry_change_end(&s->entries[id]);
             cl->count.inserts++;
         }
+    } else if (s->entries[id].state == ENTRY_CLEAN && !s->entries[id].writeback &&
+               s->entries[id].gen != gen) { /* stale (written elsewhere): this is the file's now */
+        entry_change_begin(&s->entries[id]);
+        STORE(s->entries[id].gen, gen);
+        block_store(s->data + (size_t)id * c->bs, src, c->bs);
+        entry_change_end(&s->entries[id]);
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -442,9 +469,10 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
     pthread_mutex_unlock(&s->lock);
 }
 
-/* A write or trim that went down at sequence *req_seq(cl, req) completed:
- * its whole blocks take its data if no other write touched them since,
- * anything else it touched leaves. A write-through write of
+/* A write or trim that went down at sequence req_seq(cl, req) completed:
+ * its whole blocks take its data if no other write touched them since (of
+ * this process: the stamps; of any: the generations), anything else it
+ * touched leaves. A write-through write of
  * CACHE_WRITE_AROUND_BYTES or more stores nothing (write-back absorbs
  * writes; one it could not take stores as before): a stream of them (a sequential write, a restore)
  * would otherwise copy every block into the cache and push out blocks that
@@ -453,53 +481,69 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
  * eviction per 4 KiB block: 128k writes through a 32 MiB cache to a file
  * on a tmpfs ran at 63-72k IOPS storing, 184-195k going around, 220-250k
  * with no cache. */
+/* Block b of write req ended: with gen (its generation, the write's data
+ * being the file's) it takes req's data if whole and no other write of
+ * this process touched it since; else it leaves. */
+static void end_write_block(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
+                            uint64_t b, uint64_t done_seq, const uint32_t *gen)
+{
+    struct cache *c = cl->cache;
+    uint64_t key = h->ident->key, hash = xd_hash_mix(key, b);
+    struct cache_shard *s = shard_of(c, hash);
+    uint64_t *stamp = stamp_of(s, hash);
+    shard_lock_for(cl, s, hash);
+    uint32_t id = shard_find(s, hash, key, b);
+    if (gen && *stamp == req_seq(cl, req) && block_whole(c, req, b)) {
+        if (id == NIL && (id = shard_alloc(s)) != NIL) {
+            entry_change_begin(&s->entries[id]);
+            shard_link(c, s, id, hash, key, b, *gen);
+            cl->count.inserts++;
+        } else if (id != NIL && s->entries[id].state == ENTRY_CLEAN) {
+            entry_change_begin(&s->entries[id]);
+            xd_cp_access(&s->policy, id);
+            STORE(s->entries[id].gen, *gen);
+            STORE(s->entries[id].born_s, c->ttl_s ? cache_now_s(c) : 0);
+        } else {
+            id = NIL; /* dirty: left as it is */
+        }
+        if (id != NIL) {
+            block_store(s->data + (size_t)id * c->bs, req_at(c, req, b, 0), c->bs);
+            entry_change_end(&s->entries[id]);
+        }
+    } else if (id != NIL && s->entries[id].state == ENTRY_CLEAN) {
+        shard_remove(s, id);
+    }
+    stamp_raise(stamp, done_seq);
+    pthread_mutex_unlock(&s->lock);
+}
+
 void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req)
 {
     struct cache *c = cl->cache;
-    uint64_t key = h->ident->key, done_seq = cache_next_seq(c);
+    uint64_t done_seq = cache_next_seq(c);
     bool around = cache_write_goes_around(cl, req);
     bool ok = req->op == XD_OP_WRITE && req->result == (int64_t)req->len && !around;
     if (around)
         cl->count.around++;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
-    for (uint64_t b = first; b <= last; b++) {
-        uint64_t hash = xd_hash_mix(key, b);
-        struct cache_shard *s = shard_of(c, hash);
-        uint64_t *stamp = stamp_of(s, hash);
-        shard_lock_for(cl, s, hash);
-        uint32_t id = shard_find(s, hash, key, b);
-        if (ok && *stamp == *req_seq(cl, req) && block_whole(c, req, b)) {
-            if (id == NIL && (id = shard_alloc(s)) != NIL) {
-                entry_change_begin(&s->entries[id]);
-                shard_link(c, s, id, hash, key, b);
-                cl->count.inserts++;
-            } else if (id != NIL && s->entries[id].state == ENTRY_CLEAN) {
-                entry_change_begin(&s->entries[id]);
-                xd_cp_access(&s->policy, id);
-                STORE(s->entries[id].born_s, c->ttl_s ? cache_now_s(c) : 0);
-            } else {
-                id = NIL; /* dirty: left as it is */
-            }
-            if (id != NIL) {
-                block_store(s->data + (size_t)id * c->bs, req_at(c, req, b, 0), c->bs);
-                entry_change_end(&s->entries[id]);
-            }
-        } else if (id != NIL && s->entries[id].state == ENTRY_CLEAN) {
-            shard_remove(s, id);
-        }
-        stamp_raise(stamp, done_seq);
-        pthread_mutex_unlock(&s->lock);
+    uint32_t moved = cache_gens_write_end(c, &h->ident->gens, first, last), gen[GENS_BATCH];
+    for (uint64_t b = first; b <= last;) {
+        unsigned n = last - b + 1 < GENS_BATCH ? (unsigned)(last - b + 1) : GENS_BATCH;
+        bool current = ok && cache_gens_blocks(c, &h->ident->gens, first, last, req_state(cl, req),
+                                               moved, b, n, gen);
+        for (unsigned i = 0; i < n; i++, b++)
+            end_write_block(cl, h, req, b, done_seq, current ? &gen[i] : NULL);
     }
 }
 
 /* --- writes absorbed (write-back) ------------------------------------------ */
 
-bool cache_present(struct cache *c, uint64_t key, uint64_t b)
+bool cache_present(struct cache *c, const struct cache_ident *ident, uint64_t b)
 {
-    uint64_t h = xd_hash_mix(key, b);
+    uint64_t h = xd_hash_mix(ident->key, b);
     struct cache_shard *s = shard_of(c, h);
     pthread_mutex_lock(&s->lock);
-    uint32_t id = shard_get(c, s, h, key, b);
+    uint32_t id = shard_get(c, s, h, ident->key, b, &ident->gens);
     pthread_mutex_unlock(&s->lock);
     return id != NIL;
 }
@@ -514,7 +558,7 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
     struct cache_shard *s = shard_of(c, hash);
     block_span(c, req, b, &lo, &hi);
     shard_lock_for(cl, s, hash);
-    uint32_t id = shard_get(c, s, hash, key, b);
+    uint32_t id = shard_get(c, s, hash, key, b, &h->ident->gens);
     if (id == NIL && (lo || hi != c->bs || (id = shard_alloc(s)) == NIL)) {
         pthread_mutex_unlock(&s->lock);
         return false;
@@ -522,7 +566,7 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
     struct cache_entry *e = &s->entries[id];
     entry_change_begin(e); /* also what a write-back of it compares (cache_release) */
     if (e->state == ENTRY_FREE) {
-        shard_link(c, s, id, hash, key, b);
+        shard_link(c, s, id, hash, key, b, 0); /* dirty: no generation until written back */
         cl->count.inserts++;
     } else {
         xd_cp_access(&s->policy, id);
@@ -574,9 +618,11 @@ bool cache_take(struct cache *c, struct cache_ident *ident, uint64_t b, char *ds
 }
 
 /* A write-back of b ended: clean unless a write reached it meanwhile or the
- * write-back failed (then it stays dirty, at the back of the list). */
+ * write-back failed (then it stays dirty, at the back of the list). Clean
+ * with gen, its generation now; without (another process wrote it while
+ * it went down, so the file may hold either) it leaves. */
 void cache_release(struct cache *c, struct cache_ident *ident, uint64_t b, uint32_t version,
-                   bool ok)
+                   bool ok, const uint32_t *gen)
 {
     uint64_t h = xd_hash_mix(ident->key, b);
     struct cache_shard *s = shard_of(c, h);
@@ -586,9 +632,14 @@ void cache_release(struct cache *c, struct cache_ident *ident, uint64_t b, uint3
         struct cache_entry *e = &s->entries[id];
         e->writeback = 0;
         if (ok && e->seq == version) {
-            STORE(e->state, ENTRY_CLEAN); /* the data stays: no change for readers */
+            entry_change_begin(e); /* the data stays; readers see state and gen change together */
+            STORE(e->state, ENTRY_CLEAN);
+            STORE(e->gen, gen ? *gen : 0);
+            entry_change_end(e);
             atomic_fetch_sub(&c->dirty, 1);
             atomic_fetch_sub(&ident->dirty, 1);
+            if (!gen)
+                shard_remove(s, id);
         } else {
             e->dirty_ms = cache_now_ms(c);
             dirty_append(s, id);
@@ -665,6 +716,7 @@ void cache_free(struct cache *c)
     free(c->size_file);
     while (c->idents) {
         struct cache_ident *next = c->idents->next;
+        cache_gens_close(&c->idents->gens);
         free(c->idents);
         c->idents = next;
     }

@@ -86,11 +86,20 @@ static int cache_flush_run(struct cache_handle *h, uint64_t b, char *buf, bool w
         return 0;
     struct xd_req req = {.op = XD_OP_WRITE, .file = h->file, .buf = buf,
                          .len = (uint64_t)n * c->bs, .off = b << c->shift};
+    struct cache_req gens_noted;
+    uint32_t gen[GENS_BATCH];
     xd_req_set_flags(&req, XD_REQ_SYNC);
+    cache_gens_write_begin(c, &ident->gens, b, b + n - 1, &gens_noted);
     int rc = xd_layer_submit(h->owner->layer->lower, &req);
+    uint32_t moved = cache_gens_write_end(c, &ident->gens, b, b + n - 1);
     bool ok = rc >= 0 && req.result == (int64_t)req.len;
-    for (unsigned i = 0; i < n; i++)
-        cache_release(c, ident, b + i, versions[i], ok);
+    for (unsigned i = 0; i < n;) {
+        unsigned batch = n - i < GENS_BATCH ? n - i : GENS_BATCH;
+        bool current = ok && cache_gens_blocks(c, &ident->gens, b, b + n - 1, &gens_noted, moved,
+                                               b + i, batch, gen);
+        for (unsigned j = 0; j < batch; j++, i++)
+            cache_release(c, ident, b + i, versions[i], ok, current ? &gen[j] : NULL);
+    }
     if (!ok) {
         int e = rc < 0 ? rc : req.result < 0 ? (int)req.result : -EIO;
         int none = 0;
@@ -193,8 +202,8 @@ bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const struct x
     uint64_t n = last - first + 1;
     if (!h->writable || n > cache_dirty_max(c) / 2)
         return false;
-    if ((!block_whole(c, req, first) && !cache_present(c, h->ident->key, first)) ||
-        (!block_whole(c, req, last) && !cache_present(c, h->ident->key, last)))
+    if ((!block_whole(c, req, first) && !cache_present(c, h->ident, first)) ||
+        (!block_whole(c, req, last) && !cache_present(c, h->ident, last)))
         return false;
     if (!cache_dirty_room(cl, (unsigned)n))
         return false;

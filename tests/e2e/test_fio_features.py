@@ -420,7 +420,8 @@ def test_allow_file_create_0_makes_nothing(engine, tmp_path, disk_dir, shm_dir, 
 # --- unlink=1 ------------------------------------------------------------------------
 
 
-UNLINK_CASES = [("regular", {}), ("regular", {"enable_checksums": "true"}), ("mmap", {}),
+UNLINK_CASES = [("regular", {}), ("regular", {"enable_checksums": "true"}),
+                ("regular", {"enable_read_cache": "true"}), ("mmap", {}),
                 ("sparse", {}), ("compressed", {}), ("tmpfs", {}),
                 ("tmpfs", {"backup_to_disk": "true"}), ("tmpfs", {"enable_checksums": "true"}),
                 ("hybrid", {}),
@@ -432,7 +433,8 @@ UNLINK_CASES = [("regular", {}), ("regular", {"enable_checksums": "true"}), ("mm
 def test_unlink_removes_what_xdevice_kept(engine, tmp_path, disk_dir, shm_dir, stype, extra):
     """unlink=1 (two job processes) leaves nothing behind:
     not the file, nor what xdevice kept for it (tmpfs copies, the hybrid
-    type's hot copy, tag, map and shared state, checksum sidecars: fio's own
+    type's hot copy, tag, map and shared state, checksum sidecars, the read
+    cache's shared generations: fio's own
     unlink removed only the file, and the tmpfs copies held RAM until
     reboot). Files xdevice did not make stay."""
     xd = {"type": stype, **extra}
@@ -449,6 +451,11 @@ def test_unlink_removes_what_xdevice_kept(engine, tmp_path, disk_dir, shm_dir, s
             (disk_dir / name).touch()
             st = (disk_dir / name).stat()
             shared_state.add(f"xdevice-tier-{st.st_dev:x}-{st.st_ino:x}")
+    if "enable_read_cache" in extra:  # the caches' generations, named the same way
+        for name in ("u.0.0", "u.1.0"):
+            (disk_dir / name).write_bytes(bytes(MiB))  # laid out: fio keeps it
+            st = (disk_dir / name).stat()
+            shared_state.add(f"xdevice-cache-{st.st_dev:x}-{st.st_ino:x}-0")
     # a file each: a job that unlinks a file another still uses breaks fio's
     # verify (it reopens files by name), with fio's own engines too
     args = fio_job(engine, name="u", xd=xd, directory=disk_dir, rw="randwrite", bs="4k",

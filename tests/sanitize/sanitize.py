@@ -282,16 +282,19 @@ def matrix_run(kind, stype, mode, processes=False):
     return (kind, name, build, None, None)
 
 
-def cache_run(kind, write_back):
+def cache_run(kind, write_back, processes=False):
     def build(engine, d):
         xd = {"async": QUEUED, "enable_read_cache": 1, "cache_size": "2m",
               "enable_write_cache": int(write_back)}
         # one file shared by all jobs, each on its own quarter, so the jobs
-        # meet in the one cache of the process (and its flusher)
+        # meet in the one cache of the process (and its flusher); as
+        # processes, in the file's shared generations (cache_gens.c)
+        how = {"numjobs": 2} if processes else procs(kind)
         return job_args(engine, "c", xd, filename=d / "shared", size="1m", offset_increment="1m",
                         rw="randrw", bs="4k", iodepth=8, verify="crc32c",
-                        continue_on_error="verify", time_based=1, runtime=RUNTIME, **procs(kind))
-    return (kind, f"cache {'write-back' if write_back else 'write-through'} randrw verify",
+                        continue_on_error="verify", time_based=1, runtime=RUNTIME, **how)
+    name = f"cache {'write-back' if write_back else 'write-through'} randrw verify"
+    return (kind, name + (" (fio processes: memory errors, no leak check)" if processes else ""),
             build, None, None)
 
 
@@ -443,6 +446,7 @@ def all_runs(kinds):
     if "asan" in kinds:  # fio's default, one process per job: fork-time paths
         runs += [matrix_run("asan", t, m, processes=True)
                  for t, m in (("regular", "libaio"), ("compressed", "sync"), ("tmpfs", MODES[-1]))]
+        runs += [cache_run("asan", False, processes=True)]
     return runs
 
 

@@ -1,0 +1,261 @@
+/* cache_gens.c - the cache's coherence with other processes: a table of
+ * write generations per file, shared through /dev/shm by every process
+ * whose cache holds the file, so a block one process cached is not served
+ * after another process rewrote it.
+ *
+ * The table: GENS_SLOTS pairs of counters (started, ended), one pair per
+ * 4 KiB unit of the file (unit mod GENS_SLOTS: a file over 4 GiB shares
+ * pairs, which only makes blocks look rewritten when they were not). Every
+ * write or trim through a cache, in any process, adds 1 to `started` of the
+ * units it touches before it goes down and 1 to `ended` once it completed
+ * (cache_gens_write_begin/end). A block's generation is the sum of its
+ * units' `started`:
+ *   - a read may fill the cache only if no write was out on its units when
+ *     it went down (started == ended) and none started before it completed
+ *     (the generation unchanged); the block keeps that generation;
+ *   - a hit serves a clean block only while its generation is still the
+ *     file's (one load for a 4 KiB block), else it is a miss and the block
+ *     leaves;
+ *   - a write stores its own data only if it was the only write out on its
+ *     units from start to end (their counts moved by exactly its own).
+ * Counters only grow (32 bits, wrapping: a false match needs 2^32 writes
+ * of one unit between a fill and a hit). A writer killed between its two
+ * adds leaves started > ended: no process caches those units again until
+ * every process has closed the file and the table is made anew (safe, only
+ * slower).
+ *
+ * Sharing: the object is /dev/shm/xdevice-cache-DEV-INO-VIEW, made with
+ * O_EXCL by whoever finds none, used only when it is the caller's (a table
+ * another user owns could say blocks are current when they are not: the
+ * file is then not cached in this process, and the device's notice says
+ * why). Each process holds a shared OFD lock on its byte 0 while it uses
+ * it; the last to let go (an exclusive lock taken at once) removes it. A
+ * process that opened a name being removed finds its object unlinked once
+ * its lock is granted and opens again. Tables left by processes killed
+ * (no lock held on them) are removed when the next cache is made.
+ * Writes by programs that do not go through an xdevice cache are not seen
+ * (no userspace cache can see them); write-back's dirty blocks are private
+ * to their process until written back (cache_writeback.c). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../core/turns.h"
+#include "cache_internal.h"
+
+#define GENS_BYTES ((size_t)GENS_SLOTS * sizeof(struct gens_slot))
+#define GENS_PREFIX "xdevice-cache-"
+#define GENS_OPEN_TRIES 16
+
+/* A table with no process's lock on it (its last user was killed): removed,
+ * if it is the caller's. Taking the exclusive lock at once proves nobody
+ * uses it; one who opens it meanwhile finds it unlinked and opens anew. */
+static void gens_remove_if_unused(const char *name)
+{
+    char shm_name[NAME_MAX + 2];
+    struct stat st;
+    snprintf(shm_name, sizeof(shm_name), "/%s", name);
+    int fd = shm_open(shm_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    char path[NAME_MAX + 16];
+    struct stat now;
+    snprintf(path, sizeof(path), "/dev/shm/%s", name);
+    /* once locked, nobody else removes it: the name is still this object */
+    if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+        !xd_turns_fcntl(fd, F_OFD_SETLK, F_WRLCK, 0, 1) && !lstat(path, &now) &&
+        now.st_ino == st.st_ino)
+        shm_unlink(shm_name);
+    close(fd);
+}
+
+/* The caller's tables nobody uses any more (each new cache: a process's
+ * first, or a forked child's own). */
+void cache_gens_sweep(void)
+{
+    DIR *d = opendir("/dev/shm");
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d)))
+        if (!strncmp(de->d_name, GENS_PREFIX, strlen(GENS_PREFIX)))
+            gens_remove_if_unused(de->d_name);
+    closedir(d);
+}
+
+/* Open (or make) the table called name and hold a shared lock on it: its
+ * descriptor, or -errno with why said. */
+static int gens_open_shared(const char *name, char *why, size_t whylen)
+{
+    for (unsigned tries = 0; tries < GENS_OPEN_TRIES; tries++) {
+        struct stat st;
+        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST)
+            fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0 && errno == ENOENT)
+            continue; /* removed between the two opens */
+        if (fd < 0) {
+            int e = errno;
+            snprintf(why, whylen, "/dev/shm%s: %s", name, strerror(e));
+            return -e;
+        }
+        /* whose it is before any wait on it: another user's could hold a
+         * lock forever */
+        int rc = fstat(fd, &st) ? -errno : 0;
+        if (!rc && (!S_ISREG(st.st_mode) || st.st_uid != geteuid()))
+            rc = -EPERM;
+        if (!rc)
+            rc = xd_turns_fcntl(fd, F_OFD_SETLKW, F_RDLCK, 0, 1);
+        if (!rc && fstat(fd, &st))
+            rc = -errno;
+        if (!rc && st.st_nlink == 0) { /* its last user removed it meanwhile */
+            close(fd);
+            continue;
+        }
+        if (!rc && st.st_size < (off_t)GENS_BYTES && ftruncate(fd, (off_t)GENS_BYTES))
+            rc = -errno;
+        if (!rc)
+            return fd;
+        snprintf(why, whylen, "/dev/shm%s: %s", name,
+                 rc == -EPERM ? "another user's (or not a file)" : strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    snprintf(why, whylen, "/dev/shm%s: removed and made again %u times while opening", name,
+             GENS_OPEN_TRIES);
+    return -EAGAIN;
+}
+
+int cache_gens_open(struct cache_gens *g, dev_t dev, ino_t ino, unsigned view, bool named,
+                    char *why, size_t whylen)
+{
+    void *map;
+    *g = (struct cache_gens){.fd = -1};
+    if (!named) { /* a file no other process can name: its table is ours alone */
+        map = mmap(NULL, GENS_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (map == MAP_FAILED) {
+            snprintf(why, whylen, "its generation table: %s", strerror(errno));
+            return -ENOMEM;
+        }
+        g->slot = map;
+        return 0;
+    }
+    snprintf(g->name, sizeof(g->name), "/" GENS_PREFIX "%llx-%llx-%u", (unsigned long long)dev,
+             (unsigned long long)ino, view);
+    int fd = gens_open_shared(g->name, why, whylen);
+    if (fd < 0)
+        return fd;
+    map = mmap(NULL, GENS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        int e = errno;
+        snprintf(why, whylen, "/dev/shm%s: %s", g->name, strerror(e));
+        close(fd);
+        return -e;
+    }
+    struct stat st;
+    g->ino = fstat(fd, &st) ? 0 : st.st_ino;
+    g->fd = fd;
+    g->slot = map;
+    return 0;
+}
+
+/* The last user removes the table, when the name still holds the one it used. */
+void cache_gens_close(struct cache_gens *g)
+{
+    if (!g->slot)
+        return;
+    munmap(g->slot, GENS_BYTES);
+    g->slot = NULL;
+    if (g->fd < 0)
+        return;
+    char path[sizeof(g->name) + 16];
+    struct stat st;
+    snprintf(path, sizeof(path), "/dev/shm%s", g->name);
+    xd_turns_fcntl(g->fd, F_OFD_SETLK, F_UNLCK, 0, 1);
+    if (!xd_turns_fcntl(g->fd, F_OFD_SETLK, F_WRLCK, 0, 1) && !lstat(path, &st) &&
+        st.st_ino == g->ino && st.st_uid == geteuid())
+        shm_unlink(g->name);
+    close(g->fd); /* its lock goes with it */
+    g->fd = -1;
+}
+
+/* --- the data path's side --------------------------------------------------- */
+
+/* Whether no write is out on units u0..u1 now; *total their started counts
+ * added. A unit's started is loaded before its ended: a write that began
+ * and ended between the two makes them differ, so equal means settled. */
+static bool gens_settled(const struct cache_gens *g, uint64_t u0, uint64_t u1, uint32_t *total)
+{
+    bool settled = true;
+    uint32_t sum = 0;
+    for (uint64_t u = u0; u <= u1; u++) {
+        const struct gens_slot *sl = gens_at(g, u);
+        uint32_t started = __atomic_load_n(&sl->started, __ATOMIC_SEQ_CST);
+        settled &= __atomic_load_n(&sl->ended, __ATOMIC_SEQ_CST) == started;
+        sum += started;
+    }
+    *total = sum;
+    return settled;
+}
+
+/* A read of blocks first..last goes down: it may fill them only if no
+ * write is out on them now (else what it reads may be half of one). */
+void cache_gens_read_begin(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                           uint64_t last, struct cache_req *r)
+{
+    uint64_t u0, u1;
+    gens_units(c, first, last, &u0, &u1);
+    r->storable = gens_settled(g, u0, u1, &r->gen);
+}
+
+/* A write or trim of blocks first..last goes down: counted as started on
+ * their units, after noting whether another was out on them. */
+void cache_gens_write_begin(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                            uint64_t last, struct cache_req *r)
+{
+    uint64_t u0, u1;
+    gens_units(c, first, last, &u0, &u1);
+    r->storable = gens_settled(g, u0, u1, &r->gen);
+    for (uint64_t u = u0; u <= u1; u++)
+        __atomic_fetch_add(&gens_at(g, u)->started, 1, __ATOMIC_SEQ_CST);
+}
+
+/* It completed (its data is in the file for every reader): counted as
+ * ended. Returns how much it moved the blocks' generation (its units). */
+uint32_t cache_gens_write_end(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                              uint64_t last)
+{
+    uint64_t u0, u1;
+    gens_units(c, first, last, &u0, &u1);
+    for (uint64_t u = u0; u <= u1; u++)
+        __atomic_fetch_add(&gens_at(g, u)->ended, 1, __ATOMIC_SEQ_CST);
+    return (uint32_t)(u1 - u0 + 1);
+}
+
+/* The generations of blocks b..b+n-1 (n <= GENS_BATCH, inside first..last)
+ * into gen[], for storing them with data a request of first..last noted in
+ * r carries; false when that data may not be the file's: another write was
+ * out when it went down, or blocks first..last moved by other than `moved`
+ * (its own writes: 0 for a read) since, or a write is out on them now. The
+ * blocks' generations are loaded first and the whole range checked after,
+ * so they are the ones of an instant at which nothing else had started. */
+bool cache_gens_blocks(const struct cache *c, const struct cache_gens *g, uint64_t first,
+                       uint64_t last, const struct cache_req *r, uint32_t moved, uint64_t b,
+                       unsigned n, uint32_t *gen)
+{
+    uint64_t u0, u1;
+    uint32_t total;
+    if (!r->storable)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        gen[i] = gens_of_block(c, g, b + i);
+    gens_units(c, first, last, &u0, &u1);
+    return gens_settled(g, u0, u1, &total) && total == r->gen + moved;
+}
