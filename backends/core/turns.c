@@ -184,8 +184,8 @@ static int turns_ask(struct xd_turns_solo *s)
 int xd_turns_solo_join(struct xd_turns_solo *s)
 {
     s->on = false;
-    if (!s->wanted)
-        return 0;
+    if (!s->wanted) /* cannot ask a solo writer (its words are not ours) to take turns */
+        return turns_byte_held(s->fd, s->solo_byte) ? -EBUSY : 0;
     if (!turns_upgrade(s))
         return turns_ask(s);
     /* alone: what the words say was left by writers gone (a kill -9) */

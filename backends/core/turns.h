@@ -75,8 +75,10 @@ void xd_req_list_free(struct xd_req_list *l);
 /* The presence lock, taken before the words are set up (see the users). */
 int xd_turns_presence(const struct xd_turns_solo *s);
 /* With the words set: solo when alone (the words reset: a writer killed
- * left them), else the solo writer, if any, asked and waited for. 0 or
- * -errno. */
+ * left them), else the solo writer, if any, asked and waited for. Without
+ * them (wanted NULL): 0, or -EBUSY while a solo writer is at work, which
+ * this one cannot ask to take turns (a writer that takes turns beside one
+ * that takes none would interleave with it). 0 or -errno. */
 int xd_turns_solo_join(struct xd_turns_solo *s);
 /* A write about to go: true when solo (counted out: xd_turns_solo_done
  * when it is done); false to take a turn (solo is given up when asked,

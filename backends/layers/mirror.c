@@ -645,8 +645,8 @@ static int mirror_turn_fd(const struct xd_file *file, unsigned flags)
 /* The words the writers of the primary share (core/turns.c): a page of
  * /dev/shm named after the primary's device and inode, made by whoever
  * finds none (O_EXCL), used only when it is the caller's. Without it this
- * writer is never solo and cannot ask one to share (a solo writer of
- * another user, whose page it may not use, is not told). */
+ * writer is never solo and cannot ask one to share: while a solo writer
+ * (whose page it is) is at work, the open is refused (mirror_turns_join). */
 static void mirror_words_open(struct mirror_file *mf)
 {
     struct stat st, ws;
@@ -673,21 +673,32 @@ static void mirror_words_open(struct mirror_file *mf)
 }
 
 /* Presence, the words, then solo when alone or the solo writer asked to
- * share. A file system without OFD locks: no turns (turn_fd closed). */
-static void mirror_turns_join(struct mirror_layer *ml, struct mirror_file *mf)
+ * share. A file system without OFD locks: no turns (turn_fd closed).
+ * -EBUSY, said in err, when a solo writer is at work whose words this one
+ * may not use (another user's page): it could not be asked to take turns. */
+static int mirror_turns_join(struct mirror_layer *ml, struct mirror_file *mf, const char *path,
+                             char *err, size_t errlen)
 {
     mf->solo = (struct xd_turns_solo){.fd = mf->turn_fd, .presence_byte = MIRROR_PRESENCE,
                                       .solo_byte = MIRROR_SOLO};
     if (mf->turn_fd < 0)
-        return;
+        return 0;
     if (xd_turns_presence(&mf->solo)) {
         close(mf->turn_fd);
         mf->turn_fd = -1;
-        return;
+        return 0;
     }
     mirror_words_open(mf);
-    xd_turns_solo_join(&mf->solo);
+    int rc = xd_turns_solo_join(&mf->solo);
+    if (rc == -EBUSY)
+        xd_errf(err, errlen,
+                "%s: enable_redundancy: another writer of it works alone, and its shared page "
+                "/dev/shm%s is not this user's, so it cannot be asked to take turns (their "
+                "writes would leave the copies different); allowed: open it once that writer "
+                "has closed it, or as the page's owner",
+                path, mf->words_name);
     ml->solo_files += mf->solo.on;
+    return rc == -EBUSY ? rc : 0;
 }
 
 /* The last writer of the primary removes the words' page, when the name
@@ -726,7 +737,12 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->copy[0].opened = true;
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
     mf->turn_fd = mirror_turn_fd(file, flags);
-    mirror_turns_join(ml, mf);
+    if ((rc = mirror_turns_join(ml, mf, file->path, err, errlen))) {
+        mirror_turns_leave(mf);
+        free(mf);
+        xd_layer_file_close(layer->lower, file);
+        return rc;
+    }
     file->priv[layer->level] = mf;
     for (unsigned c = 1; c < mf->ncopies; c++) {
         char why[XD_ERRLEN] = "";

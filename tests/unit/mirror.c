@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -273,6 +274,46 @@ static void test_writers_take_turns(void)
     CHECK_MSG(access(words, F_OK) && errno == ENOENT, "the last writer left %s", words);
     xd_close(d2);
     xd_close(d1);
+}
+
+/* A writer whose shared page is another user's cannot ask that user's
+ * solo writer (which takes no turns) to take turns: its open is refused,
+ * saying so, while one is at work (here: the page made another user's,
+ * the solo byte held through a descriptor of our own), and goes through
+ * (taking turns, never solo) once none is. */
+static void test_solo_writer_of_another_user(void)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "skip: a solo writer of another user: needs root to make its page\n");
+        return;
+    }
+    struct xd_dev *dev = open_dev("sync");
+    xd_file_close(dev, open_file(dev)); /* the primary exists; its page went with it */
+    struct stat pst;
+    char words[96];
+    CHECK(!stat(primary, &pst));
+    snprintf(words, sizeof(words), "/xdevice-mirror-%llx-%llx", (unsigned long long)pst.st_dev,
+             (unsigned long long)pst.st_ino);
+    int page = shm_open(words, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    CHECK(page >= 0 && !ftruncate(page, 4096) && !fchown(page, 65534, 65534));
+    int solo = open(primary, O_RDWR);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = ((off_t)1 << 62) - 2,
+                       .l_len = 1};
+    CHECK(solo >= 0 && !fcntl(solo, F_OFD_SETLK, &fl));
+    struct xd_file *f = NULL;
+    int rc = xd_file_open(dev, primary, 0, 0, &f, err, sizeof(err));
+    CHECK_MSG(rc == -EBUSY && strstr(err, "cannot be asked to take turns") && strstr(err, words),
+              "rc %d: %s", rc, err);
+    close(solo); /* that writer closed */
+    long long solo_files = layer_stat(dev, "mirror", "solo_files");
+    CHECK_MSG(!xd_file_open(dev, primary, 0, 0, &f, err, sizeof(err)), "%s", err);
+    CHECK(layer_stat(dev, "mirror", "solo_files") == solo_files); /* not solo: not its page */
+    if (f)
+        xd_file_close(dev, f);
+    if (page >= 0)
+        close(page);
+    shm_unlink(words);
+    xd_close(dev);
 }
 
 static bool stamped(const char *kind)
@@ -540,6 +581,7 @@ int main(void)
         test_write_failures();
         test_writers_take_turns();
     }
+    test_solo_writer_of_another_user();
     test_stamps();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
