@@ -587,8 +587,9 @@ static int cache_reload_hook(struct xd_layer *layer, const struct xd_config *bef
  * inode number can come back with a new file at once (tmpfs and ext4 reuse
  * them), and only its times and size would tell the two apart, to a clock
  * tick on kernels without fine-grained timestamps. A file still open here
- * keeps its blocks, as it keeps its data after unlink(2). Removes nothing
- * on disk: 0. */
+ * keeps its blocks, as it keeps its data after unlink(2). A file closed
+ * here also lets its generations go (cache_gens.c: the table is removed
+ * when no other process holds it). Removes nothing of the file: 0. */
 static int cache_unlink_hook(struct xd_layer *layer, const char *path, const char *bottom,
                              char *err, size_t errlen)
 {
@@ -599,8 +600,13 @@ static int cache_unlink_hook(struct xd_layer *layer, const char *path, const cha
     cache_enter(cl);
     pthread_mutex_lock(&cl->cache->files_lock);
     for (struct cache_ident *ident = cl->cache->idents; ident; ident = ident->next)
-        if (ident->dev == st.st_dev && ident->ino == st.st_ino && !ident->opens)
+        if (ident->dev == st.st_dev && ident->ino == st.st_ino && !ident->opens) {
             cache_drop_clean(cl->cache, ident->key);
+            if (ident->gens.slot) { /* and its generations, named after an inode that is gone */
+                cache_gens_close(&ident->gens);
+                cl->cache->gens_idle--;
+            }
+        }
     pthread_mutex_unlock(&cl->cache->files_lock);
     cache_leave(cl);
     return 0;

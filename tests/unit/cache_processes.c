@@ -332,6 +332,14 @@ static void test_closed_files(const char *path)
     CHECK_MSG(cache_stat(dev, "hits") == hits, "a file without its table was served from the cache");
     if (f)
         xd_file_close(dev, f);
+    /* xd_unlink of a file closed here takes its table with it at once */
+    snprintf(name, sizeof(name), "%s.46", path);
+    CHECK(table_there(name));
+    char table[96], shm_path[128];
+    table_name(name, table, sizeof(table));
+    snprintf(shm_path, sizeof(shm_path), "/dev/shm%s", table);
+    CHECK(xd_unlink(dev, name, err, sizeof(err)) == 0);
+    CHECK_MSG(access(shm_path, F_OK) != 0, "xd_unlink left the file's table");
     xd_close(dev);
     xd_close(keep);
     for (unsigned i = 0; i < 48; i++) {
