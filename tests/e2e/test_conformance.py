@@ -26,6 +26,10 @@ crash, a hang) is rerun one type at a time. All runs of the module are
 started together on a small pool at the first test and each test waits for
 its own, so `-k` selects what runs. The block type shares one loop device, so
 its runs go one at a time.
+
+XD_CONFORMANCE_XD="enable_read_cache=1,enable_write_cache=1" adds xdevice
+options to every xdevice run: the layers swept over fio's own jobs (a type
+that refuses an option fails its runs, which says so).
 """
 import concurrent.futures as cf
 import os
@@ -46,6 +50,11 @@ TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid",
 FILE_TYPES = [t for t in TYPES if t != "block"]
 MODES = ["sync", "libaio", "io_uring"]
 ORACLE_ENGINE = {"sync": "psync", "libaio": "libaio", "io_uring": "io_uring"}
+# XD_CONFORMANCE_XD="enable_read_cache=1,enable_checksums=1": xdevice options
+# every xdevice run of the suite gets too (a sweep of the layers over fio's
+# own jobs; `make test` runs the types bare)
+EXTRA_XD = [(f"xd_{k.strip()}", v.strip()) for k, _, v in
+            (kv.partition("=") for kv in os.environ.get("XD_CONFORMANCE_XD", "").split(",") if kv)]
 WORKERS = 4  # fio runs at once: runs wait on I/O and on fio's group switches
 RUN_TIMEOUT = 60  # one fio invocation; each takes seconds at most
 TIME_BASED_RUNTIME = "100ms"
@@ -511,6 +520,7 @@ class Suite:
             head.append(("xd_tmpfs_directory" if t == "tmpfs" else "xd_hot_directory", str(shm)))
         if t == "block":
             head.append(("xd_enable_trim", "1"))  # t0023/t0024 trim; off by default
+        head += EXTRA_XD
         d = self.loop if t == "block" else base / t
         return Lane((t,), head, d, shm)
 
