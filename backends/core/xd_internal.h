@@ -152,11 +152,15 @@ struct xd_layer {
  * core/queue.c) for whichever driver queues the request. The layers'
  * slices follow it, in chain order from the bottom. */
 struct xd_req_core {
-    uint64_t done; /* fdio: bytes transferred inline before the rest was queued */
+    /* fdio: bytes one RWF_NOWAIT read transferred inline before the rest
+     * was queued; Linux moves at most MAX_RW_COUNT (under 2 GiB) in one
+     * call, and fdio_try_nowait queues the whole read past 32 bits */
+    uint32_t done;
     unsigned flags; /* XD_REQ_* */
     unsigned slot;  /* queue: the kernel slot */
     int fd;         /* fdio: the descriptor it was queued on */
 };
+_Static_assert(sizeof(struct xd_req_core) == 16, "xd_req_core grew: the deepest chain may not fit");
 
 static inline struct xd_req_core *xd_req_core(const struct xd_req *req)
 {
