@@ -180,7 +180,11 @@ static inline void *xd_req_ctx(const struct xd_layer *layer, const struct xd_req
     return (char *)(void *)req->xd_private + layer->req_ctx_off;
 }
 
-#define XD_MAX_LAYERS 8
+/* Layers in one chain, the driver's included: enough for the deepest any
+ * config can ask, a type's base of at most XD_TYPE_BASE_MAX (tmpfs over
+ * file) under every common layer of backends/types.c (checked there). */
+#define XD_TYPE_BASE_MAX 2
+#define XD_MAX_LAYERS 10
 
 struct xd_file {
     char *path;
