@@ -894,7 +894,13 @@ static void mirror_part_done(struct mirror_file *mf, struct mirror_req *ctx, str
     req->result = r;
 }
 
-/* Every copy's part of req is done: its result, and failed copies degraded. */
+/* Every copy's part of req is done: its result, and failed copies degraded.
+ * A part that succeeded on a copy degraded since it went out (a read's
+ * repair of that copy failed meanwhile) is on no copy that is read: when
+ * only such parts succeeded, the request failed, as when every copy
+ * failed (the retry layer above sends it again, to the copies in use).
+ * Reported done, the copies still read lacked it, and the last of them is
+ * never degraded: a read returned the bytes from before the write. */
 static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
 {
     struct mirror_layer *ml = layer->priv;
@@ -903,11 +909,14 @@ static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, s
         return;
     static const char *const names[XD_OP_COUNT] = {"read", "write", "trim", "fsync", "fdatasync"};
     ml->count.write_errors += (uint64_t)__builtin_popcount(ctx->failed);
-    if (!ctx->ok) {
+    unsigned in_use = 0;
+    for (unsigned c = 0; c < mf->ncopies; c++)
+        in_use |= mf->copy[c].degraded ? 0 : 1u << c;
+    if (!(ctx->ok & in_use)) {
         req->result = ctx->err;
-        snprintf(ml->error, sizeof(ml->error), "mirror: every copy of %s failed a %s at %llu: %s",
-                 mirror_copy_path(mf, 0), names[req->op], (unsigned long long)req->off,
-                 strerror(-ctx->err));
+        snprintf(ml->error, sizeof(ml->error), "mirror: every copy %sof %s failed a %s at %llu: %s",
+                 ctx->ok ? "in use " : "", mirror_copy_path(mf, 0), names[req->op],
+                 (unsigned long long)req->off, strerror(-ctx->err));
         return;
     }
     for (unsigned c = 0; c < mf->ncopies; c++) {

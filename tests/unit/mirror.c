@@ -39,11 +39,26 @@ static struct {
     int left;
 } fail;
 
+/* A second rule beside it (fail_also), for a test that needs two at once. */
+static struct {
+    enum xd_op op;
+    const char *where;
+    int left;
+} also;
+
 static void fail_set(enum xd_op op, const char *where, int left)
 {
     fail.op = op;
     fail.where = where;
     fail.left = left;
+    also.where = NULL;
+}
+
+static void fail_also(enum xd_op op, const char *where, int left)
+{
+    also.op = op;
+    also.where = where;
+    also.left = left;
 }
 
 static int flaky_submit(struct xd_layer *layer, struct xd_req *req)
@@ -51,6 +66,12 @@ static int flaky_submit(struct xd_layer *layer, struct xd_req *req)
     if (fail.where && fail.left && req->op == fail.op && strstr(req->file->path, fail.where)) {
         if (fail.left > 0)
             fail.left--;
+        req->result = -EIO;
+        return XD_DONE;
+    }
+    if (also.where && also.left && req->op == also.op && strstr(req->file->path, also.where)) {
+        if (also.left > 0)
+            also.left--;
         req->result = -EIO;
         return XD_DONE;
     }
@@ -231,6 +252,56 @@ static void test_write_failures(void)
     CHECK(xd_read(dev, f, buf, BLK, 0) == BLK && !memcmp(buf, data, BLK));
     CHECK(layer_stat(dev, "mirror", "degraded") == 1);
     fail_set(XD_OP_READ, NULL, 0);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
+/* A write whose copies fail apart while the other copy is degraded under
+ * it: the copy's part fails at once, and before the primary's part comes
+ * back a read's repair of the primary fails, degrading it. The write was
+ * reported done (the primary took it) though the copy, the one copy still
+ * read, never had it: the next read of the block returned the old bytes
+ * (fio's verify failed on the chain with faults and retries). It fails
+ * now, as a write no copy in use took, and sent again (as the retry layer
+ * does) it lands on the copy. */
+static void test_write_lands_on_a_copy_in_use(const char *async)
+{
+    struct xd_dev *dev = open_dev(async);
+    struct xd_file *f = open_file(dev);
+    static char old[NBLK * BLK], data[NBLK * BLK], buf[BLK];
+    fill(old, 4);
+    CHECK(xd_write(dev, f, old, sizeof(old), 0) == (ssize_t)sizeof(old));
+    fill(data, 5);
+    struct xd_req w = {.op = XD_OP_WRITE, .file = f, .buf = data + 2 * BLK, .len = BLK,
+                       .off = 2 * BLK};
+    struct xd_req *done[4];
+    fail_set(XD_OP_WRITE, copy_dir, 1);
+    CHECK_MSG(xd_submit(dev, &w) == XD_QUEUED, "%s: the primary's part is not in flight", async);
+    /* block 5's read fails on the primary, and so does its repair */
+    fail_set(XD_OP_READ, primary_dir, 1);
+    fail_also(XD_OP_WRITE, primary_dir, 1);
+    CHECK(xd_read(dev, f, buf, BLK, 5 * BLK) == BLK && !memcmp(buf, old + 5 * BLK, BLK));
+    CHECK_MSG(layer_stat(dev, "mirror", "degraded") == 1, "%s: the primary is not degraded", async);
+    fail_set(XD_OP_READ, NULL, 0);
+    CHECK(xd_commit(dev) >= 0);
+    CHECK(xd_reap(dev, done, 1, 4, NULL) == 1 && done[0] == &w);
+    CHECK_MSG(w.result == -EIO, "%s: a write only a degraded copy took came back %lld", async,
+              (long long)w.result);
+    char line[XD_ERRLEN];
+    CHECK(!xd_dev_take_error(dev, line, sizeof(line)) && strstr(line, "in use"));
+    if (w.result < 0) { /* sent again: to the copy alone */
+        w.result = 0;
+        int rc = xd_submit(dev, &w);
+        if (rc == XD_QUEUED) {
+            CHECK(xd_commit(dev) >= 0);
+            CHECK(xd_reap(dev, done, 1, 4, NULL) == 1 && done[0] == &w);
+        }
+        CHECK(w.result == BLK);
+    }
+    /* what was acknowledged is what a read returns */
+    CHECK(xd_read(dev, f, buf, BLK, 2 * BLK) == BLK);
+    CHECK_MSG(!memcmp(buf, data + 2 * BLK, BLK), "%s: an acknowledged write was lost", async);
+    CHECK(on_disk(copy, 2, data));
     xd_file_close(dev, f);
     xd_close(dev);
 }
@@ -538,8 +609,10 @@ int main(void)
     if (check_mode_runs("io_uring", "mirror repair and write failures")) {
         test_repair("io_uring");
         test_write_failures();
+        test_write_lands_on_a_copy_in_use("io_uring");
         test_writers_take_turns();
     }
+    test_write_lands_on_a_copy_in_use("libaio");
     test_stamps();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
