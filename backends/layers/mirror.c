@@ -1132,13 +1132,32 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
 
 /* What the layer below completed, n of them at done[from]: each a
  * sub-request of this layer; the caller's requests they finished are
- * closed up from done[from] (never more than came in). Their count. */
+ * closed up from done[from] (never more than came in). Their count.
+ * Failed reads go last: each one's repair takes its range's turn, which
+ * waits for the writes out over the range to land (mirror_drain), and a
+ * write whose completion is in this batch has landed, though only once
+ * counted here; the drain would wait below for it for ever. */
 static unsigned mirror_collect(struct xd_layer *layer, struct xd_req **done, unsigned from,
                                unsigned n)
 {
     unsigned out = from;
+    struct mirror_sub *failed = NULL, **tail = &failed;
     for (unsigned i = from; i < from + n; i++) {
-        struct xd_req *req = mirror_sub_done(layer, (struct mirror_sub *)(void *)done[i]);
+        struct mirror_sub *s = (struct mirror_sub *)(void *)done[i];
+        if (s->parent->op == XD_OP_READ && s->req.result < 0) {
+            s->next_free = NULL; /* free only once mirror_sub_done has it */
+            *tail = s;
+            tail = &s->next_free;
+            continue;
+        }
+        struct xd_req *req = mirror_sub_done(layer, s);
+        if (req)
+            done[out++] = req;
+    }
+    while (failed) {
+        struct mirror_sub *s = failed;
+        failed = s->next_free;
+        struct xd_req *req = mirror_sub_done(layer, s);
         if (req)
             done[out++] = req;
     }
@@ -1163,8 +1182,12 @@ static int mirror_drain(struct xd_layer *layer)
         if ((rc = xd_req_list_room(held, MIRROR_DRAIN_BATCH)))
             break;
         rc = xd_layer_reap(layer->lower, held->at + held->n, 1, MIRROR_DRAIN_BATCH, NULL);
-        if (rc == -EINTR)
+        if (rc == -EINTR) {
             rc = 0;
+            continue;
+        }
+        if (!rc) /* nothing below can land them (their completions are up here): never spin */
+            rc = -EDEADLK;
         if (rc > 0)
             held->n += mirror_collect(layer, held->at, held->n, (unsigned)rc);
     }
