@@ -251,6 +251,10 @@ static const struct {
     {&xd_checkpoint_ops, want_checkpoint}, {&xd_stats_ops, always},
 };
 
+#define N_COMMON_LAYERS (sizeof(common_layers) / sizeof(common_layers[0]))
+_Static_assert(XD_TYPE_BASE_MAX + N_COMMON_LAYERS <= XD_MAX_LAYERS,
+               "a type's base under every common layer must fit XD_MAX_LAYERS");
+
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
 {
     const struct xd_config *cfg = dev->cfg;
@@ -258,7 +262,7 @@ int xd_types_build(struct xd_dev *dev, char *err, size_t errlen)
     int rc = 0;
     for (const struct xd_ops *const *ops = type->base; *ops && !rc; ops++)
         rc = xd_dev_push(dev, *ops, err, errlen);
-    for (size_t i = 0; i < sizeof(common_layers) / sizeof(common_layers[0]) && !rc; i++)
+    for (size_t i = 0; i < N_COMMON_LAYERS && !rc; i++)
         if (common_layers[i].wanted(cfg, type))
             rc = xd_dev_push(dev, common_layers[i].ops, err, errlen);
     return rc;

@@ -12,19 +12,42 @@
 #include "stats.h"
 #include "xd_internal.h"
 
+/* The chain so far and ops, bottom first, each with the bytes of per-request
+ * state it takes (those that take some): what a refusal at open lists, so
+ * that the line says which layers to drop and where the bytes went. */
+static void dev_chain_list(const struct xd_dev *dev, const struct xd_ops *ops, bool sizes,
+                           char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    if (sizes)
+        used += (size_t)snprintf(buf, len, "core %zu", sizeof(struct xd_req_core));
+    for (unsigned i = 0; i <= dev->nlayers && used < len; i++) {
+        const struct xd_ops *o = i < dev->nlayers ? dev->layers[i].ops : ops;
+        if (sizes && !o->req_ctx_size)
+            continue;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", o->name);
+        if (sizes && used < len)
+            used += (size_t)snprintf(buf + used, len - used, " %zu", o->req_ctx_size);
+    }
+}
+
 int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t errlen)
 {
+    char chain[160];
     if (dev->nlayers == XD_MAX_LAYERS) {
-        xd_errf(err, errlen, "storage_type=%s: chain deeper than %d layers",
-                xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type), XD_MAX_LAYERS);
+        dev_chain_list(dev, ops, false, chain, sizeof(chain));
+        xd_errf(err, errlen, "storage_type=%s: chain deeper than %d layers (%s, bottom first); XD_MAX_LAYERS in core/xd_internal.h must hold the deepest chain a config can ask",
+                xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type), XD_MAX_LAYERS, chain);
         return -E2BIG;
     }
     size_t off = dev->req_ctx_used ? dev->req_ctx_used : sizeof(struct xd_req_core);
     off = (off + 7) & ~(size_t)7;
     if (off + ops->req_ctx_size > sizeof(((struct xd_req *)0)->xd_private)) {
-        xd_errf(err, errlen, "storage_type=%s: the chain's layers need more than the %zu bytes of per-request state xd_req holds (layer %s)",
+        dev_chain_list(dev, ops, true, chain, sizeof(chain));
+        xd_errf(err, errlen, "storage_type=%s: the chain's layers need more than the %zu bytes of per-request state xd_req holds (layer %s; bytes each, 8-byte aligned, bottom first: %s)",
                 xd_enum_name(XD_KEY_storage_type, dev->cfg->storage_type),
-                sizeof(((struct xd_req *)0)->xd_private), ops->name);
+                sizeof(((struct xd_req *)0)->xd_private), ops->name, chain);
         return -E2BIG;
     }
     struct xd_layer *layer = &dev->layers[dev->nlayers];

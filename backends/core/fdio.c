@@ -260,7 +260,8 @@ static bool fdio_try_nowait(struct xd_fdio *io, int fd, struct xd_req *req)
         io->try_nowait = false; /* this file system cannot say; stop asking */
     io->count.nowait_misses++;
     io->nowait_misses++;
-    xd_req_core(req)->done = n > 0 ? (uint64_t)n : 0; /* queue only the rest */
+    /* queue only the rest (all of it past what xd_req_core counts) */
+    xd_req_core(req)->done = n > 0 && (uint64_t)n <= UINT32_MAX ? (uint32_t)n : 0;
     return false;
 }
 

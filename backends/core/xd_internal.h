@@ -152,11 +152,15 @@ struct xd_layer {
  * core/queue.c) for whichever driver queues the request. The layers'
  * slices follow it, in chain order from the bottom. */
 struct xd_req_core {
-    uint64_t done; /* fdio: bytes transferred inline before the rest was queued */
+    /* fdio: bytes one RWF_NOWAIT read transferred inline before the rest
+     * was queued; Linux moves at most MAX_RW_COUNT (under 2 GiB) in one
+     * call, and fdio_try_nowait queues the whole read past 32 bits */
+    uint32_t done;
     unsigned flags; /* XD_REQ_* */
     unsigned slot;  /* queue: the kernel slot */
     int fd;         /* fdio: the descriptor it was queued on */
 };
+_Static_assert(sizeof(struct xd_req_core) == 16, "xd_req_core grew: the deepest chain may not fit");
 
 static inline struct xd_req_core *xd_req_core(const struct xd_req *req)
 {
@@ -176,7 +180,11 @@ static inline void *xd_req_ctx(const struct xd_layer *layer, const struct xd_req
     return (char *)(void *)req->xd_private + layer->req_ctx_off;
 }
 
-#define XD_MAX_LAYERS 8
+/* Layers in one chain, the driver's included: enough for the deepest any
+ * config can ask, a type's base of at most XD_TYPE_BASE_MAX (tmpfs over
+ * file) under every common layer of backends/types.c (checked there). */
+#define XD_TYPE_BASE_MAX 2
+#define XD_MAX_LAYERS 10
 
 struct xd_file {
     char *path;

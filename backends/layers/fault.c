@@ -88,12 +88,19 @@ struct fault_layer {
     } count;
 };
 
-/* Per request: a read to corrupt once it comes back, and how; the link of
- * the failed list while an async failure waits for reap. */
+/* Per request: a read to corrupt once it comes back, and how, while it is
+ * below; the link of the failed list while an async failure waits for
+ * reap. Never both: a failed request never goes below (fault_inject), and
+ * every request that does had its key set on the way (fault_submit_chosen),
+ * so they share 8 bytes and the deepest chain's slices fit in
+ * xd_req.xd_private (tests/unit/chains.c). */
 struct fault_req {
-    uint64_t corrupt_key; /* 0: leave it alone */
-    struct xd_req *next;
+    union {
+        uint64_t corrupt_key; /* below: 0 to leave it alone */
+        struct xd_req *next;  /* on the failed list */
+    };
 };
+_Static_assert(sizeof(struct fault_req) == 8, "fault_req grew: the deepest chain may not fit");
 
 static int fault_open(struct xd_layer *layer, char *err, size_t errlen)
 {

@@ -910,7 +910,13 @@ static void mirror_part_done(struct mirror_file *mf, struct mirror_req *ctx, str
     req->result = r;
 }
 
-/* Every copy's part of req is done: its result, and failed copies degraded. */
+/* Every copy's part of req is done: its result, and failed copies degraded.
+ * A part that succeeded on a copy degraded since it went out (a read's
+ * repair of that copy failed meanwhile) is on no copy that is read: when
+ * only such parts succeeded, the request failed, as when every copy
+ * failed (the retry layer above sends it again, to the copies in use).
+ * Reported done, the copies still read lacked it, and the last of them is
+ * never degraded: a read returned the bytes from before the write. */
 static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
 {
     struct mirror_layer *ml = layer->priv;
@@ -919,11 +925,14 @@ static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, s
         return;
     static const char *const names[XD_OP_COUNT] = {"read", "write", "trim", "fsync", "fdatasync"};
     ml->count.write_errors += (uint64_t)__builtin_popcount(ctx->failed);
-    if (!ctx->ok) {
+    unsigned in_use = 0;
+    for (unsigned c = 0; c < mf->ncopies; c++)
+        in_use |= mf->copy[c].degraded ? 0 : 1u << c;
+    if (!(ctx->ok & in_use)) {
         req->result = ctx->err;
-        snprintf(ml->error, sizeof(ml->error), "mirror: every copy of %s failed a %s at %llu: %s",
-                 mirror_copy_path(mf, 0), names[req->op], (unsigned long long)req->off,
-                 strerror(-ctx->err));
+        snprintf(ml->error, sizeof(ml->error), "mirror: every copy %sof %s failed a %s at %llu: %s",
+                 ctx->ok ? "in use " : "", mirror_copy_path(mf, 0), names[req->op],
+                 (unsigned long long)req->off, strerror(-ctx->err));
         return;
     }
     for (unsigned c = 0; c < mf->ncopies; c++) {
@@ -1139,13 +1148,32 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
 
 /* What the layer below completed, n of them at done[from]: each a
  * sub-request of this layer; the caller's requests they finished are
- * closed up from done[from] (never more than came in). Their count. */
+ * closed up from done[from] (never more than came in). Their count.
+ * Failed reads go last: each one's repair takes its range's turn, which
+ * waits for the writes out over the range to land (mirror_drain), and a
+ * write whose completion is in this batch has landed, though only once
+ * counted here; the drain would wait below for it for ever. */
 static unsigned mirror_collect(struct xd_layer *layer, struct xd_req **done, unsigned from,
                                unsigned n)
 {
     unsigned out = from;
+    struct mirror_sub *failed = NULL, **tail = &failed;
     for (unsigned i = from; i < from + n; i++) {
-        struct xd_req *req = mirror_sub_done(layer, (struct mirror_sub *)(void *)done[i]);
+        struct mirror_sub *s = (struct mirror_sub *)(void *)done[i];
+        if (s->parent->op == XD_OP_READ && s->req.result < 0) {
+            s->next_free = NULL; /* free only once mirror_sub_done has it */
+            *tail = s;
+            tail = &s->next_free;
+            continue;
+        }
+        struct xd_req *req = mirror_sub_done(layer, s);
+        if (req)
+            done[out++] = req;
+    }
+    while (failed) {
+        struct mirror_sub *s = failed;
+        failed = s->next_free;
+        struct xd_req *req = mirror_sub_done(layer, s);
         if (req)
             done[out++] = req;
     }
@@ -1170,8 +1198,12 @@ static int mirror_drain(struct xd_layer *layer)
         if ((rc = xd_req_list_room(held, MIRROR_DRAIN_BATCH)))
             break;
         rc = xd_layer_reap(layer->lower, held->at + held->n, 1, MIRROR_DRAIN_BATCH, NULL);
-        if (rc == -EINTR)
+        if (rc == -EINTR) {
             rc = 0;
+            continue;
+        }
+        if (!rc) /* nothing below can land them (their completions are up here): never spin */
+            rc = -EDEADLK;
         if (rc > 0)
             held->n += mirror_collect(layer, held->at, held->n, (unsigned)rc);
     }

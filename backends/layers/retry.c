@@ -22,12 +22,20 @@
 #include "../core/xd_internal.h"
 
 /* Per request: its attempts so far, and its place in the pending or ready
- * list while the layer holds it. */
+ * list while the layer holds it. 16 bytes, so that the deepest chain's
+ * slices fit in xd_req.xd_private (tests/unit/chains.c): the due time in
+ * microseconds of xd_now_ns, rounded up (a held request never goes early;
+ * 56 bits last 2283 years), and the attempts in 8 bits (max_retries is at
+ * most RETRY_MAX). */
+#define RETRY_MAX 100
+#define RETRY_DUE_US_MAX ((UINT64_C(1) << 56) - 1)
 struct retry_req {
     struct xd_req *next;
-    uint64_t due_ns;
-    unsigned retries;
+    uint64_t due_us : 56;
+    uint64_t retries : 8;
 };
+_Static_assert(sizeof(struct retry_req) == 16, "retry_req grew: the deepest chain may not fit");
+_Static_assert(RETRY_MAX < 256, "retries counts up to RETRY_MAX in 8 bits");
 
 struct retry_list {
     struct xd_req *head, *tail;
@@ -54,6 +62,11 @@ static int retry_open(struct xd_layer *layer, char *err, size_t errlen)
     struct retry_layer *rt = calloc(1, sizeof(*rt));
     if (!rt)
         return -ENOMEM;
+    if (cfg->max_retries > RETRY_MAX) { /* the schema's bound; retry_req counts in 8 bits */
+        free(rt);
+        xd_errf(err, errlen, "max_retries=%d: more than %d", (int)cfg->max_retries, RETRY_MAX);
+        return -EINVAL;
+    }
     rt->max = (unsigned)cfg->max_retries;
     rt->delay_ns = (uint64_t)cfg->retry_delay_ms * 1000000ull;
     rt->backoff = cfg->exponential_backoff;
@@ -68,6 +81,14 @@ static struct retry_req *retry_ctx(const struct xd_layer *layer, const struct xd
 {
     return xd_req_ctx(layer, req);
 }
+
+static void retry_set_due(struct retry_req *rr, uint64_t due_ns)
+{
+    uint64_t us = due_ns / 1000 + (due_ns % 1000 != 0);
+    rr->due_us = us < RETRY_DUE_US_MAX ? us : RETRY_DUE_US_MAX;
+}
+
+static uint64_t retry_due_ns(const struct retry_req *rr) { return (uint64_t)rr->due_us * 1000; }
 
 static void retry_list_push(struct xd_layer *layer, struct retry_list *list, struct xd_req *req)
 {
@@ -153,7 +174,7 @@ static void retry_hold(struct xd_layer *layer, struct xd_req *req, uint64_t now)
 {
     struct retry_layer *rt = layer->priv;
     struct retry_req *rr = retry_ctx(layer, req);
-    rr->due_ns = now + retry_delay(rt, ++rr->retries);
+    retry_set_due(rr, now + retry_delay(rt, ++rr->retries));
     rt->count.retries++;
     retry_list_push(layer, &rt->pending, req);
 }
@@ -185,10 +206,10 @@ static void retry_resubmit_due(struct xd_layer *layer, uint64_t now)
     while (req) {
         struct retry_req *rr = retry_ctx(layer, req);
         struct xd_req *next = rr->next;
-        int rc = rr->due_ns <= now && !rt->busy ? (req->result = 0, xd_layer_submit(layer->lower, req))
-                                                : -EBUSY;
+        bool due = retry_due_ns(rr) <= now;
+        int rc = due && !rt->busy ? (req->result = 0, xd_layer_submit(layer->lower, req)) : -EBUSY;
         if (rc == -EBUSY) {
-            rt->busy |= rr->due_ns <= now;
+            rt->busy |= due;
             rr->next = NULL;
             if (keep_tail)
                 retry_ctx(layer, keep_tail)->next = req;
@@ -220,8 +241,8 @@ static uint64_t retry_earliest_due(const struct xd_layer *layer, const struct re
 {
     uint64_t due = UINT64_MAX;
     for (const struct xd_req *r = rt->pending.head; r; r = retry_ctx(layer, r)->next)
-        if (retry_ctx(layer, r)->due_ns < due)
-            due = retry_ctx(layer, r)->due_ns;
+        if (retry_due_ns(retry_ctx(layer, r)) < due)
+            due = retry_due_ns(retry_ctx(layer, r));
     return due;
 }
 
