@@ -265,6 +265,8 @@ static void cache_gens_idle(struct cache *c, struct cache_ident *ident)
     for (struct cache_ident *i = c->idents; i; i = i->next)
         if (!i->opens && i->gens.slot && (!oldest || i->closed_at < oldest->closed_at))
             oldest = i;
+    if (!oldest) /* never: gens_idle counts exactly these */
+        return;
     cache_drop_clean(c, oldest->key);
     cache_gens_close(&oldest->gens);
     c->gens_idle--;
