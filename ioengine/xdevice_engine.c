@@ -688,27 +688,6 @@ static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
     return 0;
 }
 
-/* The cache is one per process. Read caches stay current with each
- * other's writes (their shared generations), but a write-back cache holds
- * its process's writes until it writes them back: jobs forked as processes
- * (fio's default) writing one file do not see each other's absorbed writes
- * meanwhile, and one's write-back may land after another's later write of
- * the same block. Said once per job group, when the job shape says so:
- * numjobs clones of a writing job on one named file, not threads. */
-static void fio_xd_warn_private_caches(struct thread_data *td, struct xd_dev *dev)
-{
-    const char *cache = xd_config_get(xd_dev_config(dev), "enable_read_cache");
-    const char *back = xd_config_get(xd_dev_config(dev), "enable_write_cache");
-    if (!cache || strcmp(cache, "true") || !back || strcmp(back, "true") || td->o.use_thread ||
-        !td_write(td) || td->o.numjobs < 2 || !td->o.filename || td->subjob_number != 0)
-        return;
-    fio_xd_note("xdevice: enable_write_cache: numjobs=%u processes share %s, each with its own "
-                "write-back cache, whose writes the others do not see until written back (and "
-                "one's write-back may land after another's later write of a block); allowed: "
-                "thread=1 (one cache), or enable_write_cache=false\n",
-                td->o.numjobs, fio_xd_shown(td->o.filename));
-}
-
 /* Whether every file the job names is one the device serves inline in any
  * async mode, given the job's largest write (xd_dev_caps_for: the regular
  * and tmpfs types' files on a tmpfs, unless io_uring is to copy long writes
@@ -813,7 +792,6 @@ static int fio_xd_init(struct thread_data *td)
     if (caps & XD_CAP_DIRECT_IO)
         td->flags |= (unsigned long long)FIO_RAWIO << TD_ENG_FLAG_SHIFT;
     fio_xd_tell_notice(td, job);
-    fio_xd_warn_private_caches(td, job->dev);
     return 0;
 }
 

@@ -18,13 +18,14 @@
  *   cache_resize.c     a live cache_size change
  *   cache_trace.c      trace=FILE
  *
- * Coherence: the cache sees I/O through xdevice in this process only. A
- * file reopened after every device here closed it is checked against its
- * mtime, ctime and size at that close, and its blocks are dropped if another
- * process changed it; while it is open, other processes' writes to it are
- * not seen (fio's process mode gives each job its own file and cache).
- * Concurrent overlapping writes from two devices to one block, one of them
- * absorbed partially in write-back, may merge at block granularity.
+ * Coherence: writes through xdevice caches of other processes are seen
+ * through the file's shared write generations (cache_gens.c), which also
+ * keep write-back to a file's only user. Writes by other programs are not
+ * seen while the file is open; a file reopened after every device here
+ * closed it is checked against its mtime, ctime and size at that close,
+ * and its blocks are dropped if they changed. Concurrent overlapping writes
+ * from two devices to one block, one of them absorbed partially in
+ * write-back, may merge at block granularity.
  */
 #include <errno.h>
 #include <inttypes.h>

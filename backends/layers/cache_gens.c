@@ -34,8 +34,9 @@
  * its lock is granted and opens again. Tables left by processes killed
  * (no lock held on them) are removed when the next cache is made.
  * Writes by programs that do not go through an xdevice cache are not seen
- * (no userspace cache can see them); write-back's dirty blocks are private
- * to their process until written back (cache_writeback.c). */
+ * (no userspace cache can see them). Write-back keeps dirty blocks only
+ * while its process is the file's only user ("write-back across
+ * processes" below). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +50,9 @@
 #include "../core/turns.h"
 #include "cache_internal.h"
 
-#define GENS_BYTES ((size_t)GENS_SLOTS * sizeof(struct gens_slot))
+#define GENS_BYTES (GENS_HEAD + (size_t)GENS_SLOTS * sizeof(struct gens_slot))
+#define GENS_PRESENCE 0 /* every user, shared (its last user removes the table) */
+#define GENS_SOLO 1     /* the only user at its open, exclusive: write-back allowed */
 #define GENS_PREFIX "xdevice-cache-"
 #define GENS_OPEN_TRIES 16
 
@@ -132,6 +135,18 @@ static int gens_open_shared(const char *name, char *why, size_t whylen)
     return -EAGAIN;
 }
 
+/* The table mapped at map: its words and slots, and the solo protocol's
+ * view of them (fd -1: a private table, whose only user is solo). */
+static void gens_place(struct cache_gens *g, void *map, int fd)
+{
+    g->map = map;
+    g->slot = (struct gens_slot *)(void *)((char *)map + GENS_HEAD);
+    g->fd = fd;
+    g->solo = (struct xd_turns_solo){.fd = fd, .presence_byte = GENS_PRESENCE,
+                                     .solo_byte = GENS_SOLO, .wanted = map,
+                                     .solo_out = (uint32_t *)map + 1, .on = fd < 0};
+}
+
 int cache_gens_open(struct cache_gens *g, dev_t dev, ino_t ino, unsigned view, bool named,
                     char *why, size_t whylen)
 {
@@ -144,7 +159,7 @@ int cache_gens_open(struct cache_gens *g, dev_t dev, ino_t ino, unsigned view, b
             snprintf(why, whylen, "its generation table: %s", strerror(errno));
             return -ENOMEM;
         }
-        g->slot = map;
+        gens_place(g, map, -1);
         return 0;
     }
     snprintf(g->name, sizeof(g->name), "/" GENS_PREFIX "%llx-%llx-%u", (unsigned long long)dev,
@@ -161,9 +176,17 @@ int cache_gens_open(struct cache_gens *g, dev_t dev, ino_t ino, unsigned view, b
     }
     struct stat st;
     g->ino = fstat(fd, &st) ? 0 : st.st_ino;
-    g->fd = fd;
-    g->slot = map;
-    return 0;
+    gens_place(g, map, fd);
+    /* alone: solo (write-back may keep blocks); else a solo user's dirty
+     * blocks are waited for (its next write sees `wanted` and writes
+     * through from then on) */
+    int rc = xd_turns_solo_join(&g->solo);
+    if (rc) {
+        snprintf(why, whylen, "/dev/shm%s: waiting for another process's write-back: %s",
+                 g->name, strerror(-rc));
+        cache_gens_close(g);
+    }
+    return rc;
 }
 
 /* The last user removes the table, when the name still holds the one it used. */
@@ -171,19 +194,49 @@ void cache_gens_close(struct cache_gens *g)
 {
     if (!g->slot)
         return;
-    munmap(g->slot, GENS_BYTES);
+    munmap(g->map, GENS_BYTES);
     g->slot = NULL;
+    g->map = NULL;
+    g->solo = (struct xd_turns_solo){.fd = -1};
     if (g->fd < 0)
         return;
     char path[sizeof(g->name) + 16];
     struct stat st;
     snprintf(path, sizeof(path), "/dev/shm%s", g->name);
-    xd_turns_fcntl(g->fd, F_OFD_SETLK, F_UNLCK, 0, 1);
-    if (!xd_turns_fcntl(g->fd, F_OFD_SETLK, F_WRLCK, 0, 1) && !lstat(path, &st) &&
+    xd_turns_fcntl(g->fd, F_OFD_SETLK, F_UNLCK, GENS_PRESENCE, 1);
+    if (!xd_turns_fcntl(g->fd, F_OFD_SETLK, F_WRLCK, GENS_PRESENCE, 1) && !lstat(path, &st) &&
         st.st_ino == g->ino && st.st_uid == geteuid())
         shm_unlink(g->name);
-    close(g->fd); /* its lock goes with it */
+    close(g->fd); /* its locks go with it */
     g->fd = -1;
+}
+
+/* --- write-back across processes ---------------------------------------------- */
+
+/* A write-back cache keeps blocks the file does not have yet, so it may
+ * only while its process is the file's only user: another process would
+ * read the file without them, or write a block that the later write-back
+ * of this one's copy would overwrite. The first user is solo; a later one
+ * sets `wanted` and waits while the solo user holds dirty blocks of the
+ * file (their count is the shared word ident_dirty_add keeps). The solo
+ * user adds to that count before it loads `wanted` (cache_gens_asked,
+ * after each write it keeps), the newcomer stores `wanted` before it
+ * loads the count, both sequentially consistent: either the newcomer
+ * waits for that write, or the writer sees `wanted` and writes its
+ * blocks back before its write completes (cache_writeback.c,
+ * cache_share_file), and writes through from then on (`shared`). A solo
+ * user killed lets its lock go: nobody waits for its count. */
+bool cache_gens_asked(const struct cache_gens *g)
+{
+    return g->solo.wanted && __atomic_load_n(g->solo.wanted, __ATOMIC_SEQ_CST);
+}
+
+/* Its dirty blocks written back: the solo lock goes, so a newcomer waits
+ * no more (it may be let go more than once). */
+void cache_gens_share(struct cache_gens *g)
+{
+    if (g->fd >= 0)
+        xd_turns_fcntl(g->fd, F_OFD_SETLK, F_UNLCK, GENS_SOLO, 1);
 }
 
 /* --- the data path's side --------------------------------------------------- */

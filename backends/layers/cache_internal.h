@@ -21,6 +21,7 @@
 #include "../core/cachepolicy.h"
 #include "../core/cachesim.h"
 #include "../core/hash.h"
+#include "../core/turns.h"
 #include "../core/xd_internal.h"
 
 #define CACHE_MAX_SHARDS 16
@@ -46,6 +47,7 @@
 /* The write generations shared with other processes (cache_gens.c). */
 #define GENS_UNIT_SHIFT 12     /* a counter pair per 4 KiB of the file */
 #define GENS_SLOTS (1u << 20) /* pairs per file (8 MiB, touched as used) */
+#define GENS_HEAD 4096        /* before them: the write-back words (cache_gens.c) */
 
 #define NIL UINT32_MAX
 enum { ENTRY_FREE, ENTRY_CLEAN, ENTRY_DIRTY };
@@ -111,9 +113,16 @@ struct gens_slot {
 
 struct cache_gens {
     struct gens_slot *slot; /* GENS_SLOTS of them; NULL: none (the file is not cached) */
+    void *map;              /* the table: the words, then the slots */
     int fd;                 /* the shared object's, holding this process's lock; -1: private */
     ino_t ino;
     char name[80];
+    /* Write-back only while this process is the file's only user (solo.on,
+     * set at open) and nobody asked to share (shared, set once): the words
+     * are `wanted` and the dirty blocks of the file held in write-back
+     * caches (solo_out), core/turns.c's protocol (cache_gens.c). */
+    struct xd_turns_solo solo;
+    atomic_bool shared;
 };
 
 /* One file as the cache knows it, by identity; kept until the cache is
@@ -378,6 +387,17 @@ static inline uint32_t gens_of_block(const struct cache *c, const struct cache_g
     return sum;
 }
 
+/* ident's dirty blocks changed by delta: the cache's count, the file's,
+ * and the one other processes see (cache_gens.c: a newcomer waits for it
+ * to be 0). */
+static inline void ident_dirty_add(struct cache *c, struct cache_ident *ident, int delta)
+{
+    atomic_fetch_add(&c->dirty, (unsigned)delta);
+    atomic_fetch_add(&ident->dirty, (unsigned)delta);
+    if (ident->gens.solo.solo_out)
+        __atomic_add_fetch(ident->gens.solo.solo_out, (uint32_t)delta, __ATOMIC_SEQ_CST);
+}
+
 static inline uint32_t shard_index(const struct cache *c, uint64_t h)
 {
     return (uint32_t)(h & (c->nshards - 1));
@@ -427,6 +447,8 @@ int cache_gens_open(struct cache_gens *g, dev_t dev, ino_t ino, unsigned view, b
                     char *why, size_t whylen);
 void cache_gens_close(struct cache_gens *g);
 void cache_gens_sweep(void);
+bool cache_gens_asked(const struct cache_gens *g);
+void cache_gens_share(struct cache_gens *g);
 void cache_gens_read_begin(const struct cache *c, const struct cache_gens *g, uint64_t first,
                            uint64_t last, struct cache_req *r);
 void cache_gens_write_begin(const struct cache *c, const struct cache_gens *g, uint64_t first,

@@ -458,8 +458,7 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
         }
         if (e->state == ENTRY_DIRTY) {
             dirty_unlink(s, id);
-            atomic_fetch_sub(&c->dirty, 1);
-            atomic_fetch_sub(&h->ident->dirty, 1);
+            ident_dirty_add(c, h->ident, -1);
             STORE(e->state, ENTRY_CLEAN);
         }
         shard_remove(s, id);
@@ -576,8 +575,7 @@ bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const st
         STORE(e->state, ENTRY_DIRTY);
         e->dirty_ms = cache_now_ms(c);
         dirty_append(s, id);
-        atomic_fetch_add(&c->dirty, 1);
-        atomic_fetch_add(&h->ident->dirty, 1);
+        ident_dirty_add(c, h->ident, 1);
     }
     if (c->ttl_s)
         STORE(e->born_s, cache_now_s(c));
@@ -636,8 +634,7 @@ void cache_release(struct cache *c, struct cache_ident *ident, uint64_t b, uint3
             STORE(e->state, ENTRY_CLEAN);
             STORE(e->gen, gen ? *gen : 0);
             entry_change_end(e);
-            atomic_fetch_sub(&c->dirty, 1);
-            atomic_fetch_sub(&ident->dirty, 1);
+            ident_dirty_add(c, ident, -1);
             if (!gen)
                 shard_remove(s, id);
         } else {

@@ -25,6 +25,12 @@
  * 500 ms, and everything once a quarter of the cache is dirty. Each block
  * being written back is marked, so it is written by one thread at a time,
  * and stays dirty if a write reached it meanwhile.
+ *
+ * Across processes: a file's writes are kept dirty only while this process
+ * is its only user (cache_gens.c); once another process opens it, the next
+ * write kept here writes every dirty block of the file back before it
+ * completes, and the file is written through from then on
+ * (cache_share_file).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -195,12 +201,26 @@ static bool cache_dirty_room(struct cache_layer *cl, unsigned n)
 /* Write-back: the whole write lands in the cache, or nothing is claimed
  * (blocks already copied hold this write's data, which the write going
  * down writes again). */
+/* Another process opened a file this one keeps dirty blocks of
+ * (cache_gens.c, "write-back across processes"): they go below now, before
+ * the write that saw it completes, and the file is written through from
+ * then on; the newcomer is let go once none is left dirty here. */
+static void cache_share_file(struct cache_layer *cl, struct cache_handle *h)
+{
+    struct cache_ident *ident = h->ident;
+    atomic_store(&ident->gens.shared, true); /* no absorb starts from now */
+    if (cache_flush_ident(h, cache_run_buf(cl), 0, UINT64_MAX, true) >= 0 &&
+        !atomic_load(&ident->dirty))
+        cache_gens_share(&ident->gens);
+}
+
 bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req)
 {
     struct cache *c = cl->cache;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     uint64_t n = last - first + 1;
-    if (!h->writable || n > cache_dirty_max(c) / 2)
+    if (!h->writable || n > cache_dirty_max(c) / 2 || !h->ident->gens.solo.on ||
+        atomic_load(&h->ident->gens.shared))
         return false;
     if ((!block_whole(c, req, first) && !cache_present(c, h->ident, first)) ||
         (!block_whole(c, req, last) && !cache_present(c, h->ident, last)))
@@ -208,9 +228,13 @@ bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const struct x
     if (!cache_dirty_room(cl, (unsigned)n))
         return false;
     uint64_t seq = cache_next_seq(c);
-    for (uint64_t b = first; b <= last; b++)
-        if (!cache_absorb_block(cl, h, req, b, seq))
-            return false;
+    bool all = true;
+    for (uint64_t b = first; b <= last && all; b++)
+        all = cache_absorb_block(cl, h, req, b, seq);
+    if (cache_gens_asked(&h->ident->gens)) /* after the blocks above counted as dirty */
+        cache_share_file(cl, h);
+    if (!all)
+        return false;
     unsigned dirty = atomic_load(&c->dirty), background = cache_dirty_background(c);
     if (dirty >= background && dirty - n < background)
         cache_kick_flusher(c);

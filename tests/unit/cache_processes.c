@@ -268,6 +268,72 @@ static void test_reader_beside_writer(const char *path)
     munmap(done, RACE_BLOCKS * sizeof(*done));
 }
 
+/* A write-back cache keeps blocks the file does not have yet, so it keeps
+ * them only while its process is the file's only user: another process
+ * opening the file waits for them to be written back (and reads them),
+ * and the first writes through from then on, so its later write-back
+ * never lands over the other's write of the same block (on the old code
+ * the other read the block without the absorbed write, and the first's
+ * write-back of the whole block overwrote the other's bytes in it). */
+static void test_write_back_shared(const char *path)
+{
+    const char *kv[] = {"enable_read_cache", "true", "enable_write_cache", "true", "cache_size",
+                        "4m", NULL};
+    unsigned char buf[BLK], want[BLK];
+    struct xd_dev *dev;
+    struct xd_file *f = NULL;
+    CHECK(make_file(path, 1) == 0);
+    if (check_open_dev(&dev, kv, "test", 16, err, sizeof(err)) ||
+        xd_file_open(dev, path, 0, 0, &f, err, sizeof(err))) {
+        CHECK_MSG(0, "open: %s", err);
+        return;
+    }
+    CHECK(xd_read(dev, f, buf, BLK, 3 * BLK) == BLK); /* cached: a part of it is kept dirty */
+    fill(buf, 1024, 3 * BLK, 2);
+    CHECK(xd_write(dev, f, buf, 1024, 3 * BLK) == 1024);
+    CHECK_MSG(cache_stat(dev, "writes_absorbed") == 1, "the first write was not kept dirty");
+    pid_t pid = fork();
+    if (pid == 0) { /* another process: sees the absorbed write, writes the same block */
+        struct xd_dev *cdev;
+        struct xd_file *cf = open_cached(path, "4k", "sync", &cdev);
+        unsigned char got[BLK], mine[1024];
+        bool ok = cf && xd_read(cdev, cf, got, BLK, 3 * BLK) == BLK &&
+                  seed_of(got, 1024, 3 * BLK) == 2 && seed_of(got + 1024, 1024, 3 * BLK + 1024) == 1;
+        fill(mine, sizeof(mine), 3 * BLK + 2048, 3);
+        ok = ok && xd_write(cdev, cf, mine, sizeof(mine), 3 * BLK + 2048) == sizeof(mine);
+        if (cf)
+            xd_file_close(cdev, cf);
+        xd_close(cdev);
+        _exit(ok ? 0 : 1);
+    }
+    CHECK_MSG(child_ok(pid), "the other process did not read the absorbed write");
+    /* the next write kept here sees it was asked: the blocks go below
+     * before it completes, and the writes after it go through */
+    fill(buf, BLK, 5 * BLK, 4);
+    CHECK(xd_write(dev, f, buf, BLK, 5 * BLK) == BLK);
+    long long through = cache_stat(dev, "writes_through");
+    long long absorbed = cache_stat(dev, "writes_absorbed");
+    fill(buf, BLK, 6 * BLK, 5);
+    CHECK(xd_write(dev, f, buf, BLK, 6 * BLK) == BLK);
+    CHECK_MSG(cache_stat(dev, "writes_through") == through + 1 &&
+                  cache_stat(dev, "writes_absorbed") == absorbed,
+              "write-back went on beside another process");
+    CHECK_MSG(cache_stat(dev, "dirty_bytes") == 0, "blocks still dirty after another process came");
+    CHECK(xd_flush(dev, f, 0) == 0);
+    xd_file_close(dev, f);
+    xd_close(dev);
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0 && pread(fd, want, BLK, 3 * BLK) == BLK);
+    CHECK_MSG(seed_of(want, 1024, 3 * BLK) == 2 && seed_of(want + 1024, 1024, 3 * BLK + 1024) == 1 &&
+                  seed_of(want + 2048, 1024, 3 * BLK + 2048) == 3 &&
+                  seed_of(want + 3072, 1024, 3 * BLK + 3072) == 1,
+              "block 3 does not hold both processes' writes");
+    CHECK(fd >= 0 && pread(fd, want, BLK, 5 * BLK) == BLK && seed_of(want, BLK, 5 * BLK) == 4);
+    CHECK(fd >= 0 && pread(fd, want, BLK, 6 * BLK) == BLK && seed_of(want, BLK, 6 * BLK) == 5);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* --- the shared table ------------------------------------------------------------ */
 
 static unsigned open_fds(void)
@@ -438,6 +504,7 @@ int main(void)
     test_rewrite_seen(path, "4k", "libaio", true);
     test_reader_beside_writer(path);
     test_closed_files(path);
+    test_write_back_shared(path);
     test_leftover_swept(path);
     test_table_of_another_user(path);
     char cmd[160];
