@@ -21,7 +21,10 @@ of write generations, /dev/shm/xdevice-cache-DEV-INO-VIEW
 restart's first cache, and the restart's last close removes its own: no
 table of the case's files may be left (named from the files' stat, taken
 after the kill and after the restart, so other runs on the machine do not
-disturb the check).
+disturb the check). fio runs the trigger after telling its jobs to stop,
+and they close before the kill lands (their processes are zombies by
+then), so the kill seldom leaves a table (a case's note says when it
+did); tests/unit/cache_processes.c kills a writer between its two counts.
 
 Types whose contract is fsync-only (the write-back cache, hybrid
 write-back) are not here: fio's verify state counts every completed write.
