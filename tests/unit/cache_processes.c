@@ -7,10 +7,14 @@
  * file closed here keeps its blocks and table for a reopen, up to a bound
  * on such files; the shared table is removed by the last process, one left by a killed
  * process is swept, one in use is not, and one of another user makes the
- * file go uncached (said in the device's notice) rather than be trusted. */
+ * file go uncached (said in the device's notice) rather than be trusted; a
+ * writer killed between its two counts (its write landed, its completion
+ * never reaped) makes no process serve stale data, and once the table was
+ * made anew the units it left counted out are cached again. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -115,6 +119,33 @@ static bool table_there(const char *path)
     table_name(path, name, sizeof(name));
     snprintf(shm_path, sizeof(shm_path), "/dev/shm%s", name);
     return access(shm_path, F_OK) == 0;
+}
+
+/* Unit u's pair of counters in path's table (cache_gens.c: a pair of
+ * 32-bit started, ended per 4 KiB unit, after the words' page); false when there is
+ * no table. */
+#define TABLE_HEAD 4096 /* cache_gens.c: the write-back words' page, then the pairs */
+
+static bool table_unit(const char *path, uint64_t u, uint32_t *started, uint32_t *ended)
+{
+    char name[96];
+    table_name(path, name, sizeof(name));
+    int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    size_t len = TABLE_HEAD + (size_t)(u + 1) * 2 * sizeof(uint32_t);
+    struct stat st;
+    void *map = fstat(fd, &st) || (size_t)st.st_size < len
+                    ? MAP_FAILED
+                    : mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return false;
+    const uint32_t *pair = (const uint32_t *)(const void *)((const char *)map + TABLE_HEAD) + 2 * u;
+    *started = __atomic_load_n(&pair[0], __ATOMIC_SEQ_CST);
+    *ended = __atomic_load_n(&pair[1], __ATOMIC_SEQ_CST);
+    munmap(map, len);
+    return true;
 }
 
 /* In a process of its own: a device writes len bytes of seed at off, then
@@ -334,6 +365,158 @@ static void test_write_back_shared(const char *path)
         close(fd);
 }
 
+/* A writer process killed between its two counts: its write of block 5
+ * (seed 2) went down and landed in the file, but its completion was never
+ * reaped (async: counted ended only there), so the table is left with
+ * block 5's unit counted started and never ended. With `holder`, this
+ * process had the block cached before and holds the table throughout;
+ * without, the table is left with nobody's lock on it. Neither this
+ * process nor a newer one serves the block older than the file (the
+ * holder's cached copy is found stale; nobody fills the unit while it
+ * looks written); a write after it reads back as itself; and once every
+ * process has closed (holder) or a new cache swept the table (no holder),
+ * a later process caches the unit again. No sleeps: each wait is for an
+ * event, bounded by a deadline. */
+#define KILLED_DEADLINE_S 10
+
+static bool block_is(struct xd_dev *dev, struct xd_file *f, uint64_t b, int seed)
+{
+    unsigned char buf[BLK];
+    return xd_read(dev, f, buf, BLK, b * BLK) == BLK && seed_of(buf, BLK, b * BLK) == seed;
+}
+
+/* Reads block b twice; whether the second one hit (its data checked both times). */
+static bool second_read_hits(struct xd_dev *dev, struct xd_file *f, uint64_t b, int seed)
+{
+    CHECK_MSG(block_is(dev, f, b, seed), "block %llu: not seed %d", (unsigned long long)b, seed);
+    long long hits = cache_stat(dev, "hits");
+    CHECK_MSG(block_is(dev, f, b, seed), "block %llu: not seed %d", (unsigned long long)b, seed);
+    return cache_stat(dev, "hits") > hits;
+}
+
+/* The killed writer: submits its write, lets it land without reaping it,
+ * says so on ready (1: landed and still counted out, 0: could not stage it)
+ * and waits to be killed. */
+static void killed_writer(const char *path, const char *bs, const char *async, int ready)
+{
+    struct xd_dev *dev;
+    struct xd_file *f = open_cached(path, bs, async, &dev);
+    unsigned char *buf = aligned_alloc(BLK, BLK), want[BLK], have[BLK];
+    char c = 0;
+    fill(buf, BLK, 5 * BLK, 2);
+    memcpy(want, buf, BLK);
+    struct xd_req req = {.op = XD_OP_WRITE, .file = f, .buf = buf, .len = BLK, .off = 5 * BLK};
+    if (f && xd_submit(dev, &req) == XD_QUEUED && xd_commit(dev) >= 0) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do { /* io_uring may hand a buffered write to a kernel worker */
+            if (fd < 0 || pread(fd, have, BLK, 5 * BLK) != BLK)
+                break;
+            if (!memcmp(have, want, BLK)) {
+                c = 1;
+                break;
+            }
+            sched_yield();
+            clock_gettime(CLOCK_MONOTONIC, &now);
+        } while (now.tv_sec - t0.tv_sec < KILLED_DEADLINE_S);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (write(ready, &c, 1) != 1)
+        _exit(1);
+    for (;;)
+        pause(); /* SIGKILL: neither the completion nor the close ever comes */
+}
+
+static void test_writer_killed(const char *path, const char *bs, const char *async, bool holder)
+{
+    struct xd_dev *dev = NULL, *later;
+    struct xd_file *f = NULL;
+    int ready[2];
+    char c = 0;
+    uint32_t started = 0, ended = 0;
+    if (!check_mode_runs(async, "a writer killed between its counts"))
+        return;
+    CHECK(make_file(path, 1) == 0);
+    if (holder) {
+        if (!(f = open_cached(path, bs, async, &dev)))
+            return;
+        CHECK(second_read_hits(dev, f, 5, 1)); /* block 5 cached as seed 1 */
+        CHECK(second_read_hits(dev, f, 20, 1));
+    }
+    if (pipe(ready))
+        return;
+    pid_t pid = fork();
+    if (pid == 0)
+        killed_writer(path, bs, async, ready[1]);
+    CHECK(pid > 0 && read(ready[0], &c, 1) == 1);
+    kill(pid, SIGKILL);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    close(ready[0]), close(ready[1]);
+    if (c != 1) { /* the type completed it inline (a tmpfs): nothing to prove */
+        fprintf(stderr, "skip: a writer killed between its counts (%s, %s): its write did not "
+                "stay out\n", bs, async);
+        if (f)
+            xd_file_close(dev, f);
+        xd_close(dev);
+        return;
+    }
+    CHECK_MSG(table_unit(path, 5, &started, &ended) && started == ended + 1,
+              "%s, %s: block 5's unit is not left counted out (started %u, ended %u)", bs, async,
+              started, ended);
+    if (!holder)
+        CHECK_MSG(table_there(path), "the killed writer's table is not there to be swept");
+    /* another process, while the table is as the killed writer left it */
+    int failures = check_failures; /* its own, not this process's so far */
+    pid = fork();
+    if (pid == 0) {
+        struct xd_dev *qdev;
+        struct xd_file *qf = open_cached(path, bs, async, &qdev);
+        unsigned char w[BLK];
+        bool ok = qf != NULL;
+        if (ok && holder) { /* the holder's table: the unit is still out */
+            ok &= !second_read_hits(qdev, qf, 5, 2);
+            fill(w, BLK, 5 * BLK, 3);
+            ok &= xd_write(qdev, qf, w, BLK, 5 * BLK) == BLK;
+            ok &= !second_read_hits(qdev, qf, 5, 3);
+            ok &= second_read_hits(qdev, qf, 20, 1); /* the rest of the file is cached */
+        } else if (ok) { /* its cache swept the table: made anew, the unit is cached */
+            ok &= second_read_hits(qdev, qf, 5, 2);
+            fill(w, BLK, 5 * BLK, 3);
+            ok &= xd_write(qdev, qf, w, BLK, 5 * BLK) == BLK;
+            ok &= block_is(qdev, qf, 5, 3) && second_read_hits(qdev, qf, 5, 3);
+        }
+        if (qf)
+            xd_file_close(qdev, qf);
+        xd_close(qdev);
+        _exit(ok && check_failures == failures ? 0 : 1);
+    }
+    CHECK_MSG(child_ok(pid), "%s, %s, %s: another process read or cached block 5 wrong", bs, async,
+              holder ? "the table held" : "the table left");
+    if (holder) {
+        /* the holder's copy of seed 1 is stale: never served; the unit
+         * stays uncached here while the table lives */
+        CHECK_MSG(!second_read_hits(dev, f, 5, 3), "%s, %s: block 5 cached while counted out", bs,
+                  async);
+        CHECK(second_read_hits(dev, f, 20, 1));
+        xd_file_close(dev, f);
+        xd_close(dev);
+        CHECK_MSG(!table_there(path), "%s, %s: the last process left the table the killed writer "
+                  "used", bs, async);
+    }
+    /* a later process, on a table made anew: the unit is cached again */
+    if ((f = open_cached(path, bs, async, &later))) {
+        CHECK_MSG(second_read_hits(later, f, 5, 3),
+                  "%s, %s: block 5 not cached again on a table made anew", bs, async);
+        CHECK(table_unit(path, 5, &started, &ended) && started == ended);
+        xd_file_close(later, f);
+        xd_close(later);
+    }
+    CHECK(!table_there(path));
+}
+
 /* --- the shared table ------------------------------------------------------------ */
 
 static unsigned open_fds(void)
@@ -503,6 +686,10 @@ int main(void)
         test_rewrite_seen(path, "4k", "io_uring", true);
     test_rewrite_seen(path, "4k", "libaio", true);
     test_reader_beside_writer(path);
+    test_writer_killed(path, "4k", "libaio", true);
+    test_writer_killed(path, "4k", "libaio", false);
+    test_writer_killed(path, "64k", "io_uring", true);
+    test_writer_killed(path, "64k", "io_uring", false);
     test_closed_files(path);
     test_write_back_shared(path);
     test_leftover_swept(path);
