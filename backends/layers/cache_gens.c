@@ -3,8 +3,8 @@
  * whose cache holds the file, so a block one process cached is not served
  * after another process rewrote it.
  *
- * The table: GENS_SLOTS pairs of counters (started, ended), one pair per
- * 4 KiB unit of the file (unit mod GENS_SLOTS: a file over 4 GiB shares
+ * The table: a page of words for write-back (below), then GENS_SLOTS
+ * pairs of counters (started, ended), one pair per 4 KiB unit of the file (unit mod GENS_SLOTS: a file over 4 GiB shares
  * pairs, which only makes blocks look rewritten when they were not). Every
  * write or trim through a cache, in any process, adds 1 to `started` of the
  * units it touches before it goes down and 1 to `ended` once it completed
