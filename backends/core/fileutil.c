@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -860,4 +861,23 @@ const char *xd_refusal(int rc)
     default:
         return strerror(-rc);
     }
+}
+
+int xd_shm_open_own(const char *name, off_t size, struct stat *st)
+{
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = fstat(fd, st) ? -errno : 0;
+    if (!rc && (!S_ISREG(st->st_mode) || st->st_uid != geteuid()))
+        rc = -EPERM;
+    if (!rc && st->st_size < size && ftruncate(fd, size))
+        rc = -errno;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
 }

@@ -187,4 +187,12 @@ int xd_write_all(int fd, const void *buf, size_t len);
 /* What a refused name is, for messages: "a symbolic link", ... */
 const char *xd_refusal(int rc);
 
+/* The caller's shared memory object at name ("/xdevice-..."), made
+ * (O_EXCL, 0600) when there is none, and at least size bytes long: its
+ * descriptor, with its stat in *st, or -errno: -ENOENT when one was
+ * removed between the two looks (look again), -EPERM when the name holds
+ * another user's object or no regular file (never used: its owner could
+ * put anything in it). */
+int xd_shm_open_own(const char *name, off_t size, struct stat *st);
+
 #endif

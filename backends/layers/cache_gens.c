@@ -47,6 +47,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/fileutil.h"
 #include "../core/turns.h"
 #include "cache_internal.h"
 
@@ -72,7 +73,7 @@ static void gens_remove_if_unused(const char *name)
     snprintf(path, sizeof(path), "/dev/shm/%s", name);
     /* once locked, nobody else removes it: the name is still this object */
     if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        !xd_turns_fcntl(fd, F_OFD_SETLK, F_WRLCK, 0, 1) && !lstat(path, &now) &&
+        !xd_turns_fcntl(fd, F_OFD_SETLK, F_WRLCK, GENS_PRESENCE, 1) && !lstat(path, &now) &&
         now.st_ino == st.st_ino)
         shm_unlink(shm_name);
     close(fd);
@@ -93,40 +94,30 @@ void cache_gens_sweep(void)
 }
 
 /* Open (or make) the table called name and hold a shared lock on it: its
- * descriptor, or -errno with why said. */
+ * descriptor, or -errno with why said. Whose it is is known before any
+ * wait on it (another user's could hold a lock for ever). */
 static int gens_open_shared(const char *name, char *why, size_t whylen)
 {
     for (unsigned tries = 0; tries < GENS_OPEN_TRIES; tries++) {
         struct stat st;
-        int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 && errno == EEXIST)
-            fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-        if (fd < 0 && errno == ENOENT)
-            continue; /* removed between the two opens */
+        int fd = xd_shm_open_own(name, (off_t)GENS_BYTES, &st);
+        if (fd == -ENOENT)
+            continue; /* removed between the two looks */
         if (fd < 0) {
-            int e = errno;
-            snprintf(why, whylen, "/dev/shm%s: %s", name, strerror(e));
-            return -e;
+            snprintf(why, whylen, "/dev/shm%s: %s", name,
+                     fd == -EPERM ? "another user's (or not a file)" : strerror(-fd));
+            return fd;
         }
-        /* whose it is before any wait on it: another user's could hold a
-         * lock forever */
-        int rc = fstat(fd, &st) ? -errno : 0;
-        if (!rc && (!S_ISREG(st.st_mode) || st.st_uid != geteuid()))
-            rc = -EPERM;
-        if (!rc)
-            rc = xd_turns_fcntl(fd, F_OFD_SETLKW, F_RDLCK, 0, 1);
+        int rc = xd_turns_fcntl(fd, F_OFD_SETLKW, F_RDLCK, GENS_PRESENCE, 1);
         if (!rc && fstat(fd, &st))
             rc = -errno;
         if (!rc && st.st_nlink == 0) { /* its last user removed it meanwhile */
             close(fd);
             continue;
         }
-        if (!rc && st.st_size < (off_t)GENS_BYTES && ftruncate(fd, (off_t)GENS_BYTES))
-            rc = -errno;
         if (!rc)
             return fd;
-        snprintf(why, whylen, "/dev/shm%s: %s", name,
-                 rc == -EPERM ? "another user's (or not a file)" : strerror(-rc));
+        snprintf(why, whylen, "/dev/shm%s: %s", name, strerror(-rc));
         close(fd);
         return rc;
     }

@@ -655,14 +655,10 @@ static void mirror_words_open(struct mirror_file *mf)
         return;
     snprintf(mf->words_name, sizeof(mf->words_name), "/xdevice-mirror-%llx-%llx",
              (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-    int fd = shm_open(mf->words_name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST)
-        fd = shm_open(mf->words_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = xd_shm_open_own(mf->words_name, MIRROR_WORDS_SIZE, &ws);
     if (fd < 0)
         return;
-    if (!fstat(fd, &ws) && S_ISREG(ws.st_mode) && ws.st_uid == geteuid() &&
-        (ws.st_size >= MIRROR_WORDS_SIZE || !ftruncate(fd, MIRROR_WORDS_SIZE)))
-        map = mmap(NULL, MIRROR_WORDS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    map = mmap(NULL, MIRROR_WORDS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (map == MAP_FAILED)
         return;
