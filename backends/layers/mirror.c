@@ -281,7 +281,11 @@ static struct mirror_degraded *mirror_degraded_before(const struct mirror_layer 
     return d;
 }
 
-/* Copy c of mf is no longer used (never the last healthy one). */
+static int mirror_stamp_clear(const struct mirror_file *mf, unsigned c);
+static void mirror_stamp_degraded(const struct mirror_file *mf);
+
+/* Copy c of mf is no longer used (never the last healthy one). Its stamp
+ * goes (it holds stale data); a primary's degrading stamps the others. */
 static void mirror_degrade(struct mirror_layer *ml, struct mirror_file *mf, unsigned c,
                            const char *path, const char *why)
 {
@@ -289,6 +293,9 @@ static void mirror_degrade(struct mirror_layer *ml, struct mirror_file *mf, unsi
     if (cp->degraded || (mirror_healthy(mf) <= 1 && cp->opened))
         return;
     cp->degraded = true;
+    if (c && cp->opened && !(mf->copy[0].file->flags & XD_OPEN_READONLY))
+        mirror_stamp_clear(mf, c);
+    mirror_stamp_degraded(mf);
     snprintf(ml->notice, sizeof(ml->notice), "mirror: copy %u (%s) degraded after %u error%s: %s",
              c + 1, path, cp->errors, cp->errors == 1 ? "" : "s", why);
     if (mirror_degraded_before(ml, path))
@@ -327,6 +334,42 @@ static int64_t mirror_sync_io(struct xd_layer *layer, struct mirror_file *mf, un
     return rc < 0 ? rc : sub.result;
 }
 
+static int mirror_range_take(struct xd_layer *layer, struct mirror_file *mf, uint64_t off,
+                             uint64_t len, uint8_t *kind);
+static void mirror_range_give(struct mirror_file *mf, uint64_t off, uint64_t len, uint8_t kind);
+
+/* One chunk at off of copy from written into copy to, holding the
+ * range's turn as a write does: another device writing the file (which
+ * takes turns once this one joined) then lands wholly before the chunk's
+ * read or wholly after its write, never between, where the copy would get
+ * back the older bytes. Bytes copied, or -errno (said in why). */
+static int64_t mirror_fill_chunk(struct xd_layer *layer, struct mirror_file *mf, unsigned from,
+                                 unsigned to, void *buf, uint64_t len, uint64_t off, char *why,
+                                 size_t whylen)
+{
+    uint8_t turn;
+    int64_t rc = mirror_range_take(layer, mf, off, len, &turn);
+    if (rc) {
+        snprintf(why, whylen, "cannot take its turn to fill it: %s", strerror((int)-rc));
+        return rc;
+    }
+    rc = mirror_sync_io(layer, mf, from, XD_OP_READ, buf, len, off);
+    if (rc <= 0) {
+        snprintf(why, whylen, "cannot read copy %u to fill it: %s", from + 1,
+                 rc ? strerror((int)-rc) : "end of file");
+        rc = rc ? rc : -EIO;
+    } else {
+        int64_t w = mirror_sync_io(layer, mf, to, XD_OP_WRITE, buf, (uint64_t)rc, off);
+        if (w != rc) {
+            snprintf(why, whylen, "cannot fill it from copy %u: %s", from + 1,
+                     strerror(w < 0 ? (int)-w : EIO));
+            rc = w < 0 ? w : -EIO;
+        }
+    }
+    mirror_range_give(mf, off, len, turn);
+    return rc;
+}
+
 /* Copy the first size bytes of copy from into copy to. */
 static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned from, unsigned to,
                        uint64_t size, char *why, size_t whylen)
@@ -338,21 +381,10 @@ static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned 
     int64_t rc = 0;
     for (uint64_t off = 0; off < size; off += (uint64_t)rc) {
         uint64_t len = size - off < MIRROR_FILL_CHUNK ? size - off : MIRROR_FILL_CHUNK;
-        rc = mirror_sync_io(layer, mf, from, XD_OP_READ, buf, len, off);
-        if (rc <= 0) {
-            snprintf(why, whylen, "cannot read copy %u to fill it: %s", from + 1,
-                     rc ? strerror((int)-rc) : "end of file");
-            rc = rc ? rc : -EIO;
+        rc = mirror_fill_chunk(layer, mf, from, to, buf, len, off, why, whylen);
+        if (rc < 0)
             break;
-        }
-        int64_t w = mirror_sync_io(layer, mf, to, XD_OP_WRITE, buf, (uint64_t)rc, off);
-        if (w != rc) {
-            snprintf(why, whylen, "cannot fill it from copy %u: %s", from + 1,
-                     strerror(w < 0 ? (int)-w : EIO));
-            rc = w < 0 ? w : -EIO;
-            break;
-        }
-        ml->count.filled_bytes += (uint64_t)w;
+        ml->count.filled_bytes += (uint64_t)rc;
     }
     free(buf);
     return rc < 0 ? (int)rc : 0;
@@ -411,6 +443,24 @@ static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const c
         return;
     snprintf(text, sizeof(text), "%s %s", kind, id);
     (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
+}
+
+/* While the file is open for writing the copies carry no stamp as long as
+ * the primary is in use (their data moves on), and "newer" on every copy
+ * in use once the primary is degraded: a process killed then leaves the
+ * next open filling the primary from a copy, which took the writes the
+ * primary missed, where with no stamp it would fill the copies from the
+ * stale primary and lose writes that were fsynced. Stamped when the
+ * primary degrades, at open when it starts degraded, and again at each
+ * fsync (the primary's size and mtime in the stamp may have moved with a
+ * write out when it degraded). */
+static void mirror_stamp_degraded(const struct mirror_file *mf)
+{
+    if (!mf->copy[0].degraded || (mf->copy[0].file->flags & XD_OPEN_READONLY))
+        return;
+    for (unsigned c = 1; c < mf->ncopies; c++)
+        if (mf->copy[c].opened && !mf->copy[c].degraded)
+            mirror_stamp_write(mf, c, "newer");
 }
 
 /* --- one primary per copy -------------------------------------------------- */
@@ -573,7 +623,8 @@ static void mirror_distrust(struct mirror_layer *ml, struct mirror_file *mf, uns
  * primary missed writes it took, last time) fills the primary first; then
  * every copy not stamped in sync is filled from the primary. A read-only
  * open fills nothing: it reads from the newer copy, and leaves unknown
- * copies out. Then, before any write, the stamps go. */
+ * copies out. Then, before any write, the stamps go (or say "newer" where
+ * the primary starts degraded: mirror_stamp_degraded). */
 static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, unsigned flags)
 {
     struct mirror_layer *ml = layer->priv;
@@ -615,13 +666,14 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
         if (rc)
             mirror_distrust(ml, mf, c, why);
     }
-    for (unsigned c = 1; writable && c < mf->ncopies; c++) {
+    for (unsigned c = 1; writable && !mf->copy[0].degraded && c < mf->ncopies; c++) {
         int e = mf->copy[c].opened ? mirror_stamp_clear(mf, c) : 0;
         if (e) {
             snprintf(why, sizeof(why), "cannot clear its sync stamp: %s", strerror(e));
             mirror_distrust(ml, mf, c, why);
         }
     }
+    mirror_stamp_degraded(mf);
     return 0;
 }
 
@@ -697,16 +749,24 @@ static int mirror_turns_join(struct mirror_layer *ml, struct mirror_file *mf, co
     return rc == -EBUSY ? rc : 0;
 }
 
+/* Is this device the primary's last writer? Its presence let go and an
+ * exclusive one held until turn_fd closes (a writer opening meanwhile
+ * waits), so what it does next is the last word. Without turns (a
+ * read-only open, or no locks here) it cannot tell and says yes. */
+static bool mirror_last_writer(const struct mirror_file *mf)
+{
+    return mf->turn_fd < 0 || xd_turns_last(&mf->solo);
+}
+
 /* The last writer of the primary removes the words' page, when the name
  * still holds the page it used. */
-static void mirror_turns_leave(struct mirror_file *mf)
+static void mirror_turns_leave(struct mirror_file *mf, bool last)
 {
     struct stat st;
     char path[80];
     if (mf->words) {
         snprintf(path, sizeof(path), "/dev/shm%s", mf->words_name);
-        if (xd_turns_last(&mf->solo) && !lstat(path, &st) && st.st_ino == mf->words_ino &&
-            st.st_uid == geteuid())
+        if (last && !lstat(path, &st) && st.st_ino == mf->words_ino && st.st_uid == geteuid())
             shm_unlink(mf->words_name);
         munmap(mf->words, MIRROR_WORDS_SIZE);
     }
@@ -734,7 +794,7 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
     mf->turn_fd = mirror_turn_fd(file, flags);
     if ((rc = mirror_turns_join(ml, mf, file->path, err, errlen))) {
-        mirror_turns_leave(mf);
+        mirror_turns_leave(mf, mirror_last_writer(mf));
         free(mf);
         xd_layer_file_close(layer->lower, file);
         return rc;
@@ -761,9 +821,12 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     return 0;
 }
 
-/* A clean close of a file opened for writing stamps the copies that hold
- * the primary's data; when the primary itself missed writes, the healthy
- * copies say they are newer, and the next open fills the primary. A stamp
+/* A clean close of a file opened for writing, by its last writer, stamps
+ * the copies that hold the primary's data; when the primary itself missed
+ * writes, the healthy copies say they are newer, and the next open fills
+ * the primary. Another writer still at work leaves them as they are (no
+ * stamp, or "newer"): its writes move the data on, and were it killed a
+ * "sync" stamp could vouch for copies its last write left different. A stamp
  * must not outlive a power loss that the data it vouches for did not: the
  * data of the primary and the copy is made durable first, and the copy's
  * inode (the stamp) after. A copy whose fsync fails is not stamped. */
@@ -788,7 +851,9 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
     struct mirror_file *mf = file->priv[layer->level];
     if (!mf)
         return;
-    mirror_stamp_copies(layer, mf);
+    bool last = mirror_last_writer(mf);
+    if (last)
+        mirror_stamp_copies(layer, mf);
     for (unsigned c = 1; c < mf->ncopies; c++) {
         struct xd_file *cf = mf->copy[c].file;
         if (!cf)
@@ -800,7 +865,7 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
         free(cf->path);
         free(cf);
     }
-    mirror_turns_leave(mf);
+    mirror_turns_leave(mf, last);
     free(mf);
     file->priv[layer->level] = NULL;
     xd_layer_file_close(layer->lower, file);
@@ -818,10 +883,6 @@ static int mirror_first_healthy(const struct mirror_file *mf)
 
 /* A read of copy bad failed with req->result: serve it from the other
  * healthy copies in turn, and write what one of them had back into bad. */
-static int mirror_range_take(struct xd_layer *layer, struct mirror_file *mf, uint64_t off,
-                             uint64_t len, uint8_t *kind);
-static void mirror_range_give(struct mirror_file *mf, uint64_t off, uint64_t len, uint8_t kind);
-
 /* The bad copy rewritten with the r bytes read from a good one, holding
  * the range's turn from before that read (mirror_read_recover), so no
  * write of the range by another device lands between the read and the
@@ -1024,6 +1085,14 @@ static void mirror_turn_give(struct xd_layer *layer, struct xd_req *req)
     ctx->turn = MIRROR_TURN_NONE;
 }
 
+/* An fsync makes the stamps of a degraded primary's copies durable with
+ * their data, naming the primary as it is now. */
+static void mirror_before_flush(const struct mirror_file *mf, const struct xd_req *req)
+{
+    if (req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC)
+        mirror_stamp_degraded(mf);
+}
+
 static int mirror_submit_sync(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
 {
     struct mirror_req *ctx = mirror_ctx(layer, req);
@@ -1039,6 +1108,7 @@ static int mirror_submit_sync(struct xd_layer *layer, struct mirror_file *mf, st
         req->result = rc;
         return XD_DONE;
     }
+    mirror_before_flush(mf, req);
     for (unsigned c = 0; c < mf->ncopies; c++)
         if (!mf->copy[c].degraded)
             mirror_part_done(mf, ctx, req, c,
@@ -1099,6 +1169,7 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
         req->result = taken;
         return XD_DONE;
     }
+    mirror_before_flush(mf, req);
     bool sent = false;
     struct xd_req *done = NULL;
     for (unsigned c = 0; c < mf->ncopies; c++) {

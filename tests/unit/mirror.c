@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -63,8 +64,20 @@ static void fail_also(enum xd_op op, const char *where, int left)
     also.left = left;
 }
 
+/* Run once, at the next write to a path containing `where`, before it
+ * goes down (then cleared): a test's other device acts at that moment. */
+static struct {
+    const char *where;
+    void (*run)(void);
+} hook;
+
 static int flaky_submit(struct xd_layer *layer, struct xd_req *req)
 {
+    if (hook.run && req->op == XD_OP_WRITE && strstr(req->file->path, hook.where)) {
+        void (*run)(void) = hook.run;
+        hook.run = NULL;
+        run();
+    }
     if (fail.where && fail.left && req->op == fail.op && strstr(req->file->path, fail.where)) {
         if (fail.left > 0)
             fail.left--;
@@ -519,6 +532,65 @@ static void test_stamps(void)
     xd_close(dev);
 }
 
+/* A copy open for writing by two devices is stamped by the last to close,
+ * not the first: the other's writes move its data on. */
+static void test_last_writer_stamps(void)
+{
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1), *f2 = NULL;
+    CHECK_MSG(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)), "%s", err);
+    xd_file_close(d1, f1);
+    CHECK_MSG(!stamped(""), "the first of two writers to close stamped the copy");
+    if (f2)
+        xd_file_close(d2, f2);
+    CHECK_MSG(stamped("sync ") || errno == ENOTSUP, "the last writer did not stamp the copy");
+    xd_close(d2);
+    xd_close(d1);
+}
+
+/* A process whose primary failed a write goes on writing the copy alone,
+ * fsyncs, and is killed: the copy says it is newer (stamped when the
+ * primary degraded), so the next open fills the primary from it. With no
+ * stamp (as before) the open filled the copy from the stale primary, and
+ * the fsynced write was gone from both. */
+static void test_degraded_primary_survives_a_kill(void)
+{
+    static char old[NBLK * BLK], data[NBLK * BLK];
+    fill(old, 8);
+    fill(data, 9);
+    struct xd_dev *dev = open_dev("sync");
+    struct xd_file *f = open_file(dev);
+    CHECK(xd_write(dev, f, old, sizeof(old), 0) == (ssize_t)sizeof(old));
+    xd_file_close(dev, f);
+    xd_close(dev);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct xd_dev *d = open_dev("sync");
+        struct xd_file *cf = reopen(d);
+        fail_set(XD_OP_WRITE, primary_dir, 1);
+        bool ok = xd_write(d, cf, data, sizeof(data), 0) == (ssize_t)sizeof(data) &&
+                  layer_stat(d, "mirror", "degraded") == 1 && xd_flush(d, cf, 0) == 0;
+        _exit(ok ? 0 : 1); /* no close: as kill -9 leaves it */
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer did not degrade the "
+                                                             "primary and fsync (status %d)", status);
+    if (!stamped("newer ")) {
+        CHECK_MSG(errno == ENOTSUP, "a degraded primary's copy is not stamped newer: %s",
+                  strerror(errno));
+        return; /* no user xattrs here: nothing tells the next open */
+    }
+    dev = open_dev("sync");
+    f = reopen(dev);
+    CHECK_MSG(on_disk(copy, 0, data) && on_disk(copy, NBLK - 1, data),
+              "the fsynced write is gone from the copy");
+    CHECK_MSG(on_disk(primary, 0, data) && on_disk(primary, NBLK - 1, data),
+              "the primary was not filled from the newer copy");
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 /* Two primaries of one name in different directories never share their
  * copy while both are open; two devices of one primary do. */
 static void test_one_primary_per_copy(const char *other)
@@ -558,15 +630,17 @@ static void test_one_primary_per_copy(const char *other)
     xd_close(d2);
 }
 
-/* Is a flock on inode ino waited for (a "->" line of /proc/locks)? */
-static bool flock_waited_on(ino_t ino)
+/* Is a lock of kind ("FLOCK", "OFDLCK") on inode ino waited for (a "->"
+ * line of /proc/locks)? */
+static bool lock_waited_on(const char *kind, ino_t ino)
 {
     FILE *f = fopen("/proc/locks", "r");
-    char line[256], want[40];
+    char line[256], want[40], waiter[24];
     bool found = false;
     snprintf(want, sizeof(want), ":%llu ", (unsigned long long)ino);
+    snprintf(waiter, sizeof(waiter), "-> %s", kind);
     while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, "-> FLOCK") && strstr(line, want);
+        found = strstr(line, waiter) && strstr(line, want);
     if (f)
         fclose(f);
     return found;
@@ -594,9 +668,79 @@ static bool open_waits_on_flock(const struct claim_open *o, ino_t ino)
 {
     for (uint64_t end = xd_clock_monotonic_ns() + 10000000000ull;
          !o->done && xd_clock_monotonic_ns() < end; usleep(1000))
-        if (flock_waited_on(ino))
+        if (lock_waited_on("FLOCK", ino))
             return true;
     return false;
+}
+
+/* The write test_fill_takes_turns sends from another thread while a
+ * second device fills its copy. */
+static struct {
+    struct xd_dev *dev;
+    struct xd_file *f;
+    const char *data;
+    pthread_t thread;
+    int64_t rc;
+    volatile bool done;
+} late;
+
+static void *late_write_main(void *arg)
+{
+    (void)arg;
+    late.rc = xd_write(late.dev, late.f, late.data, BLK, 0);
+    late.done = true;
+    return NULL;
+}
+
+/* The hook at the filler's first write of its copy: the other device's
+ * write goes, and the filler goes on once it completed or waits for a
+ * turn on the primary (within 10 s). */
+static void write_during_fill(void)
+{
+    struct stat st;
+    CHECK(!stat(primary, &st));
+    CHECK(!pthread_create(&late.thread, NULL, late_write_main, NULL));
+    for (uint64_t end = xd_clock_monotonic_ns() + 10000000000ull;
+         !late.done && xd_clock_monotonic_ns() < end; usleep(1000))
+        if (lock_waited_on("OFDLCK", st.st_ino))
+            break;
+}
+
+/* A device opening a file another device is writing fills its copy from
+ * the primary while the other writes: a write that completed on both
+ * copies between the fill's read of the primary and its write of the copy
+ * was put back to the older bytes in the copy (the primary kept the new
+ * ones: the copies differed, and a read served by the copy returned old
+ * data). The fill takes its turn on each chunk as a write does, so that
+ * write now waits for it and lands after. */
+static void test_fill_takes_turns(void)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK];
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1), *f2 = NULL;
+    fill(a, 6);
+    fill(b, 7);
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    late.dev = d1;
+    late.f = f1;
+    late.data = b;
+    late.done = false;
+    hook.where = copy_dir;
+    hook.run = write_during_fill; /* at d2's fill of its copy (no stamp: d1 writes) */
+    CHECK_MSG(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)), "%s", err);
+    CHECK_MSG(!hook.run, "the second device did not fill its copy");
+    hook.run = NULL;
+    if (late.thread)
+        pthread_join(late.thread, NULL);
+    CHECK(late.rc == BLK);
+    CHECK_MSG(on_disk(primary, 0, b), "the primary lost the write");
+    CHECK_MSG(on_disk(copy, 0, b), "the fill put back older bytes over a write completed on "
+                                   "both copies while it ran");
+    if (f2)
+        xd_file_close(d2, f2);
+    xd_file_close(d1, f1);
+    xd_close(d2);
+    xd_close(d1);
 }
 
 /* Claims take turns: a claimant between placing its lock and looking for
@@ -724,10 +868,13 @@ int main(void)
         test_repair_waits_for_a_write_in_its_batch("io_uring");
         test_writers_take_turns();
     }
+    test_fill_takes_turns();
     test_write_lands_on_a_copy_in_use("libaio");
     test_repair_waits_for_a_write_in_its_batch("libaio");
     test_solo_writer_of_another_user();
     test_stamps();
+    test_last_writer_stamps();
+    test_degraded_primary_survives_a_kill();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
     snprintf(other, sizeof(other), "%s/f", other_dir);
