@@ -881,3 +881,75 @@ int xd_shm_open_own(const char *name, off_t size, struct stat *st)
     }
     return fd;
 }
+
+static int shm_lock(int fd, int cmd, short type, off_t byte)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+    while (fcntl(fd, cmd, &fl))
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+int xd_shm_open_held(const char *name, off_t size, off_t byte, struct stat *st)
+{
+    for (unsigned tries = 0; tries < XD_SHM_OPEN_TRIES; tries++) {
+        int fd = xd_shm_open_own(name, size, st);
+        if (fd == -ENOENT)
+            continue; /* removed between the two looks */
+        if (fd < 0)
+            return fd;
+        int rc = shm_lock(fd, F_OFD_SETLKW, F_RDLCK, byte);
+        if (!rc && fstat(fd, st))
+            rc = -errno;
+        if (!rc && st->st_nlink == 0) { /* its last user removed it meanwhile */
+            close(fd);
+            continue;
+        }
+        if (!rc)
+            return fd;
+        close(fd);
+        return rc;
+    }
+    return -EAGAIN;
+}
+
+/* Once fd holds the exclusive lock nobody else removes the object, so the
+ * name still holding inode ino means it is this object. */
+static void shm_remove_if_unheld(int fd, const char *name, off_t byte, ino_t ino)
+{
+    char path[NAME_MAX + 16];
+    struct stat st;
+    snprintf(path, sizeof(path), "/dev/shm%s", name);
+    if (!shm_lock(fd, F_OFD_SETLK, F_WRLCK, byte) && !lstat(path, &st) && st.st_ino == ino &&
+        S_ISREG(st.st_mode) && st.st_uid == geteuid())
+        shm_unlink(name);
+}
+
+void xd_shm_release(int fd, const char *name, off_t byte, ino_t ino)
+{
+    shm_lock(fd, F_OFD_SETLK, F_UNLCK, byte);
+    shm_remove_if_unheld(fd, name, byte, ino);
+}
+
+void xd_shm_sweep(const char *prefix, off_t byte)
+{
+    DIR *d = opendir("/dev/shm");
+    struct dirent *de;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        char name[NAME_MAX + 2];
+        struct stat st;
+        if (strncmp(de->d_name, prefix, strlen(prefix)))
+            continue;
+        snprintf(name, sizeof(name), "/%s", de->d_name);
+        int fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid())
+            shm_remove_if_unheld(fd, name, byte, st.st_ino);
+        close(fd);
+    }
+    closedir(d);
+}

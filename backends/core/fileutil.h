@@ -195,4 +195,22 @@ const char *xd_refusal(int rc);
  * put anything in it). */
 int xd_shm_open_own(const char *name, off_t size, struct stat *st);
 
+/* Shared memory objects in use are held: each user keeps a shared OFD lock
+ * on byte `byte` of its descriptor while it uses the object, so one left by
+ * users all killed (no lock on it) can be told from one in use, and
+ * removed. */
+
+/* xd_shm_open_own, the object then held: its descriptor, or -errno. One
+ * removed by its last user between the open and the lock (no link left) is
+ * opened anew (-EAGAIN after XD_SHM_OPEN_TRIES such races). */
+#define XD_SHM_OPEN_TRIES 16
+int xd_shm_open_held(const char *name, off_t size, off_t byte, struct stat *st);
+/* Let go of fd's hold on the object (inode ino) at name and remove it if
+ * nobody else holds it (an exclusive lock taken at once) and the name
+ * still holds it; the caller then closes fd, which lets every lock go. */
+void xd_shm_release(int fd, const char *name, off_t byte, ino_t ino);
+/* The caller's objects whose names start with prefix ("xdevice-...") that
+ * nobody holds: removed. */
+void xd_shm_sweep(const char *prefix, off_t byte);
+
 #endif

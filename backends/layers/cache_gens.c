@@ -37,10 +37,8 @@
  * (no userspace cache can see them). Write-back keeps dirty blocks only
  * while its process is the file's only user ("write-back across
  * processes" below). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -55,75 +53,29 @@
 #define GENS_PRESENCE 0 /* every user, shared (its last user removes the table) */
 #define GENS_SOLO 1     /* the only user at its open, exclusive: write-back allowed */
 #define GENS_PREFIX "xdevice-cache-"
-#define GENS_OPEN_TRIES 16
-
-/* A table with no process's lock on it (its last user was killed): removed,
- * if it is the caller's. Taking the exclusive lock at once proves nobody
- * uses it; one who opens it meanwhile finds it unlinked and opens anew. */
-static void gens_remove_if_unused(const char *name)
-{
-    char shm_name[NAME_MAX + 2];
-    struct stat st;
-    snprintf(shm_name, sizeof(shm_name), "/%s", name);
-    int fd = shm_open(shm_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    char path[NAME_MAX + 16];
-    struct stat now;
-    snprintf(path, sizeof(path), "/dev/shm/%s", name);
-    /* once locked, nobody else removes it: the name is still this object */
-    if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-        !xd_turns_fcntl(fd, F_OFD_SETLK, F_WRLCK, GENS_PRESENCE, 1) && !lstat(path, &now) &&
-        now.st_ino == st.st_ino)
-        shm_unlink(shm_name);
-    close(fd);
-}
 
 /* The caller's tables nobody uses any more (each new cache: a process's
  * first, or a forked child's own). */
 void cache_gens_sweep(void)
 {
-    DIR *d = opendir("/dev/shm");
-    struct dirent *de;
-    if (!d)
-        return;
-    while ((de = readdir(d)))
-        if (!strncmp(de->d_name, GENS_PREFIX, strlen(GENS_PREFIX)))
-            gens_remove_if_unused(de->d_name);
-    closedir(d);
+    xd_shm_sweep(GENS_PREFIX, GENS_PRESENCE);
 }
 
-/* Open (or make) the table called name and hold a shared lock on it: its
- * descriptor, or -errno with why said. Whose it is is known before any
- * wait on it (another user's could hold a lock for ever). */
+/* Open (or make) the table called name and hold it (a shared lock on
+ * byte 0): its descriptor, or -errno with why said. Whose it is is known
+ * before any wait on it (another user's could hold a lock for ever). */
 static int gens_open_shared(const char *name, char *why, size_t whylen)
 {
-    for (unsigned tries = 0; tries < GENS_OPEN_TRIES; tries++) {
-        struct stat st;
-        int fd = xd_shm_open_own(name, (off_t)GENS_BYTES, &st);
-        if (fd == -ENOENT)
-            continue; /* removed between the two looks */
-        if (fd < 0) {
-            snprintf(why, whylen, "/dev/shm%s: %s", name,
-                     fd == -EPERM ? "another user's (or not a file)" : strerror(-fd));
-            return fd;
-        }
-        int rc = xd_turns_fcntl(fd, F_OFD_SETLKW, F_RDLCK, GENS_PRESENCE, 1);
-        if (!rc && fstat(fd, &st))
-            rc = -errno;
-        if (!rc && st.st_nlink == 0) { /* its last user removed it meanwhile */
-            close(fd);
-            continue;
-        }
-        if (!rc)
-            return fd;
-        snprintf(why, whylen, "/dev/shm%s: %s", name, strerror(-rc));
-        close(fd);
-        return rc;
-    }
-    snprintf(why, whylen, "/dev/shm%s: removed and made again %u times while opening", name,
-             GENS_OPEN_TRIES);
-    return -EAGAIN;
+    struct stat st;
+    int fd = xd_shm_open_held(name, (off_t)GENS_BYTES, GENS_PRESENCE, &st);
+    if (fd == -EPERM)
+        snprintf(why, whylen, "/dev/shm%s: another user's (or not a file)", name);
+    else if (fd == -EAGAIN)
+        snprintf(why, whylen, "/dev/shm%s: removed and made again %u times while opening", name,
+                 XD_SHM_OPEN_TRIES);
+    else if (fd < 0)
+        snprintf(why, whylen, "/dev/shm%s: %s", name, strerror(-fd));
+    return fd;
 }
 
 /* The table mapped at map: its words and slots, and the solo protocol's
@@ -191,13 +143,7 @@ void cache_gens_close(struct cache_gens *g)
     g->solo = (struct xd_turns_solo){.fd = -1};
     if (g->fd < 0)
         return;
-    char path[sizeof(g->name) + 16];
-    struct stat st;
-    snprintf(path, sizeof(path), "/dev/shm%s", g->name);
-    xd_turns_fcntl(g->fd, F_OFD_SETLK, F_UNLCK, GENS_PRESENCE, 1);
-    if (!xd_turns_fcntl(g->fd, F_OFD_SETLK, F_WRLCK, GENS_PRESENCE, 1) && !lstat(path, &st) &&
-        st.st_ino == g->ino && st.st_uid == geteuid())
-        shm_unlink(g->name);
+    xd_shm_release(g->fd, g->name, GENS_PRESENCE, g->ino);
     close(g->fd); /* its locks go with it */
     g->fd = -1;
 }

@@ -82,6 +82,8 @@
 #define MIRROR_PRESENCE     (MIRROR_TURN_BASE - 1) /* every writer, shared (core/turns.c) */
 #define MIRROR_SOLO         (MIRROR_TURN_BASE - 2) /* the solo writer, exclusive */
 #define MIRROR_WORDS_SIZE   4096u
+#define MIRROR_WORDS_PREFIX "xdevice-mirror-"
+#define MIRROR_WORDS_HOLD   0 /* the byte of the page its users hold (xd_shm_open_held) */
 enum { MIRROR_TURN_NONE, MIRROR_TURN_LOCK, MIRROR_TURN_SOLO };
 #define MIRROR_DRAIN_BATCH  32u
 
@@ -109,6 +111,7 @@ struct mirror_file {
     int turn_fd; /* the primary, for writers' turns (mirror_turn_take); -1: none */
     struct xd_turns_solo solo; /* the file's only writer takes no turn */
     void *words;               /* the writers' shared words (mirror_words_open), or NULL */
+    int words_fd;              /* holds them, while words is not NULL */
     ino_t words_ino;
     char words_name[64];
 };
@@ -236,6 +239,7 @@ static int mirror_open(struct xd_layer *layer, char *err, size_t errlen)
     if (xd_req_list_room(&ml->flight, layer->dev->queue_entries))
         return -ENOMEM;
     xd_turns_join(&ml->turns, layer, mirror_drain);
+    xd_shm_sweep(MIRROR_WORDS_PREFIX, MIRROR_WORDS_HOLD); /* pages writers killed left */
     return 0;
 }
 
@@ -696,7 +700,10 @@ static int mirror_turn_fd(const struct xd_file *file, unsigned flags)
 
 /* The words the writers of the primary share (core/turns.c): a page of
  * /dev/shm named after the primary's device and inode, made by whoever
- * finds none (O_EXCL), used only when it is the caller's. Without it this
+ * finds none (O_EXCL), used only when it is the caller's, and held while
+ * used (a shared lock on its byte 0: xd_shm_open_held), so the last to
+ * let go removes it and one left by writers killed is swept by the next
+ * mirror made (mirror_open). Without it this
  * writer is never solo and cannot ask one to share: while a solo writer
  * (whose page it is) is at work, the open is refused (mirror_turns_join). */
 static void mirror_words_open(struct mirror_file *mf)
@@ -705,16 +712,19 @@ static void mirror_words_open(struct mirror_file *mf)
     void *map = MAP_FAILED;
     if (fstat(mf->turn_fd, &st))
         return;
-    snprintf(mf->words_name, sizeof(mf->words_name), "/xdevice-mirror-%llx-%llx",
+    snprintf(mf->words_name, sizeof(mf->words_name), "/" MIRROR_WORDS_PREFIX "%llx-%llx",
              (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-    int fd = xd_shm_open_own(mf->words_name, MIRROR_WORDS_SIZE, &ws);
+    int fd = xd_shm_open_held(mf->words_name, MIRROR_WORDS_SIZE, MIRROR_WORDS_HOLD, &ws);
     if (fd < 0)
         return;
     map = mmap(NULL, MIRROR_WORDS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
+    if (map == MAP_FAILED) {
+        xd_shm_release(fd, mf->words_name, MIRROR_WORDS_HOLD, ws.st_ino);
+        close(fd);
         return;
+    }
     mf->words = map;
+    mf->words_fd = fd;
     mf->words_ino = ws.st_ino;
     mf->solo.wanted = map;
     mf->solo.solo_out = (uint32_t *)map + 1;
@@ -758,17 +768,14 @@ static bool mirror_last_writer(const struct mirror_file *mf)
     return mf->turn_fd < 0 || xd_turns_last(&mf->solo);
 }
 
-/* The last writer of the primary removes the words' page, when the name
- * still holds the page it used. */
-static void mirror_turns_leave(struct mirror_file *mf, bool last)
+/* The words' page let go (its last holder removes it, when the name still
+ * holds it), and the turns' descriptor closed. */
+static void mirror_turns_leave(struct mirror_file *mf)
 {
-    struct stat st;
-    char path[80];
     if (mf->words) {
-        snprintf(path, sizeof(path), "/dev/shm%s", mf->words_name);
-        if (last && !lstat(path, &st) && st.st_ino == mf->words_ino && st.st_uid == geteuid())
-            shm_unlink(mf->words_name);
         munmap(mf->words, MIRROR_WORDS_SIZE);
+        xd_shm_release(mf->words_fd, mf->words_name, MIRROR_WORDS_HOLD, mf->words_ino);
+        close(mf->words_fd);
     }
     if (mf->turn_fd >= 0)
         close(mf->turn_fd); /* its locks go with it */
@@ -794,7 +801,7 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
     mf->turn_fd = mirror_turn_fd(file, flags);
     if ((rc = mirror_turns_join(ml, mf, file->path, err, errlen))) {
-        mirror_turns_leave(mf, mirror_last_writer(mf));
+        mirror_turns_leave(mf);
         free(mf);
         xd_layer_file_close(layer->lower, file);
         return rc;
@@ -865,7 +872,7 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
         free(cf->path);
         free(cf);
     }
-    mirror_turns_leave(mf, last);
+    mirror_turns_leave(mf);
     free(mf);
     file->priv[layer->level] = NULL;
     xd_layer_file_close(layer->lower, file);

@@ -591,6 +591,47 @@ static void test_degraded_primary_survives_a_kill(void)
     xd_close(dev);
 }
 
+/* The writers' page of a file whose writers were all killed is removed
+ * when the next mirror is made; one a live writer holds stays. */
+static void test_pages_of_killed_writers_swept(void)
+{
+    struct xd_dev *dev = open_dev("sync");
+    xd_file_close(dev, open_file(dev));
+    xd_close(dev);
+    struct stat pst;
+    char words[96];
+    CHECK(!stat(primary, &pst));
+    snprintf(words, sizeof(words), "/dev/shm/xdevice-mirror-%llx-%llx",
+             (unsigned long long)pst.st_dev, (unsigned long long)pst.st_ino);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct xd_dev *d = open_dev("sync");
+        reopen(d);
+        _exit(access(words, F_OK) ? 1 : 0); /* no close: as kill -9 leaves it */
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer made no page %s", words);
+    CHECK_MSG(!access(words, F_OK), "no page left by the killed writer to sweep");
+    struct xd_dev *live = open_dev("sync");
+    struct xd_file *f = reopen(live);
+    dev = open_dev("sync");
+    CHECK_MSG(!access(words, F_OK), "a page a live writer holds was swept");
+    xd_file_close(live, f);
+    CHECK_MSG(access(words, F_OK) && errno == ENOENT, "the last writer left %s", words);
+    xd_close(live);
+    xd_close(dev);
+    pid = fork();
+    if (pid == 0) {
+        reopen(open_dev("sync"));
+        _exit(0);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && !access(words, F_OK));
+    xd_close(open_dev("sync"));
+    CHECK_MSG(access(words, F_OK) && errno == ENOENT, "a page nobody holds was not swept: %s",
+              words);
+}
+
 /* Two primaries of one name in different directories never share their
  * copy while both are open; two devices of one primary do. */
 static void test_one_primary_per_copy(const char *other)
@@ -875,6 +916,7 @@ int main(void)
     test_stamps();
     test_last_writer_stamps();
     test_degraded_primary_survives_a_kill();
+    test_pages_of_killed_writers_swept();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
     snprintf(other, sizeof(other), "%s/f", other_dir);
