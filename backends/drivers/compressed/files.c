@@ -140,6 +140,28 @@ static int container_prepare_fd(int fd, const char *path, const struct xd_config
     return rc;
 }
 
+/* The header and the size it needs, read under a shared hold of the header
+ * lock: a container another opener is making (sized, its header not yet
+ * written: zeros, "bad magic") or growing (its header half rewritten) is
+ * read once that is done. *empty (when not NULL) says the file is empty,
+ * a container yet to be made, and nothing is read. */
+static int header_read_settled(int fd, const char *path, struct xd_ctr_header *h, bool *empty,
+                               char *err, size_t errlen)
+{
+    struct stat st;
+    int rc = ofd_lock(fd, F_RDLCK, XD_LOCK_HEADER, true);
+    if (rc)
+        return rc;
+    if (empty)
+        *empty = !fstat(fd, &st) && st.st_size == 0;
+    if (!empty || !*empty)
+        rc = header_read(fd, path, h, err, errlen);
+    if (!rc && (!empty || !*empty))
+        rc = check_not_truncated(fd, path, h, err, errlen);
+    ofd_lock(fd, F_UNLCK, XD_LOCK_HEADER, true);
+    return rc;
+}
+
 int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                         uint64_t *logical, char *err, size_t errlen)
 {
@@ -167,7 +189,6 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
 int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen)
 {
     struct xd_ctr_header h;
-    struct stat st;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* as prepare: never via a link */
     if (fd < 0) {
         int rc = -errno;
@@ -175,17 +196,11 @@ int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t
             xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(rc));
         return rc;
     }
-    if (!fstat(fd, &st) && st.st_size == 0) {
-        close(fd); /* empty: a container yet to be made (prepare makes it there) */
-        *size = 0;
-        return 0;
-    }
-    int rc = header_read(fd, path, &h, err, errlen);
-    if (!rc)
-        rc = check_not_truncated(fd, path, &h, err, errlen);
+    bool empty; /* a container yet to be made (prepare makes it there) */
+    int rc = header_read_settled(fd, path, &h, &empty, err, errlen);
     close(fd);
     if (!rc)
-        *size = h.logical_size;
+        *size = empty ? 0 : h.logical_size;
     return rc;
 }
 
@@ -384,9 +399,7 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     if (!rc && (flags & XD_OPEN_CREATE) && !ro)
         rc = container_prepare_fd(f->fd, file->path, cfg, size, &h, err, errlen);
     if (!rc)
-        rc = header_read(f->fd, file->path, &h, err, errlen);
-    if (!rc)
-        rc = check_not_truncated(f->fd, file->path, &h, err, errlen);
+        rc = header_read_settled(f->fd, file->path, &h, NULL, err, errlen);
     if (!rc) {
         f->chunk_size = h.chunk_size;
         atomic_store(&f->logical_size, h.logical_size);
