@@ -43,8 +43,10 @@
  * file's only writer). A write that covers part of a block reads the rest
  * of the block, checked, merges and completes inline. Reads that are not
  * block-aligned also complete inline. Whole-block reads and writes go down
- * as they came (async stays async), checked and folded when reaped. An
- * fsync or fdatasync syncs the sidecar before the data.
+ * as they came (async stays async), checked and folded when reaped. A read
+ * of blocks the device has a write of out lets that write land first
+ * (cs_land_own_writes). An fsync or fdatasync syncs the sidecar before the
+ * data.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -754,6 +756,11 @@ static int cs_submit(struct xd_layer *layer, struct xd_req *req)
     case XD_OP_READ: {
         if (!req->len)
             break;
+        int landed = cs_land_own_writes(layer, req);
+        if (landed) {
+            req->result = landed;
+            return XD_DONE;
+        }
         if (!whole)
             return cs_read_partial(layer, req);
         ctx->kind = CS_READ;

@@ -114,6 +114,19 @@ int cs_drain(struct xd_layer *layer)
     return rc < 0 ? rc : 0;
 }
 
+/* A read of blocks this device has a write of out: the write lands first.
+ * Until then it may not even have gone down (queued for the next commit),
+ * and a read served at once (a hole, a hot tier, a cached page) found the
+ * block matching neither slot and waited in vain for a write that could
+ * not go before it returned (EIO after 20 ms). Landed first, the read
+ * returns the new data, as if the write had completed before it was sent.
+ * 0 or -errno. */
+int cs_land_own_writes(struct xd_layer *layer, const struct xd_req *req)
+{
+    const struct cs_layer *cs = layer->priv;
+    return cs->flight.n && cs_flight_overlaps(cs, req) ? cs_drain(layer) : 0;
+}
+
 int cs_writers_open(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
