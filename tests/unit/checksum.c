@@ -42,19 +42,25 @@ struct entry {
 static char err[XD_ERRLEN];
 static char path[256], side[256];
 
-static struct xd_dev *open_dev_mode(const char *block_size, const char *async)
+/* A device of the config kv (key, value, ..., NULL). */
+static struct xd_dev *open_dev_kv(const char *const *kv)
 {
     struct xd_config *cfg = xd_config_new();
     struct xd_dev *dev = NULL;
-    const char *kv[] = {"storage_type", "regular", "enable_checksums", "true",
-                        "checksum_block_size", block_size, "async", async, NULL};
     int rc = 0;
-    for (const char **p = kv; !rc && p[0]; p += 2)
+    for (const char *const *p = kv; !rc && p[0]; p += 2)
         rc = xd_config_set(cfg, p[0], p[1], "test", err, sizeof(err));
     if (rc || xd_open(&dev, cfg, 16, err, sizeof(err)))
         fprintf(stderr, "open: %s\n", err);
     xd_config_free(cfg);
     return dev;
+}
+
+static struct xd_dev *open_dev_mode(const char *block_size, const char *async)
+{
+    const char *kv[] = {"storage_type", "regular", "enable_checksums", "true",
+                        "checksum_block_size", block_size, "async", async, NULL};
+    return open_dev_kv(kv);
 }
 
 static struct xd_dev *open_dev(const char *block_size) { return open_dev_mode(block_size, "sync"); }
@@ -179,6 +185,17 @@ static void test_read_racing_one_write(const char *a, const char *b)
     unlink(path);
 }
 
+/* The torture case's hybrid file: a sparse cold tier, every block read
+ * promotes its extent to the hot tier. */
+static struct xd_dev *open_hybrid(const char *hot)
+{
+    const char *kv[] = {"storage_type", "hybrid", "hot_directory", hot, "cold_storage_type",
+                        "sparse", "hot_access_threshold", "1", "tier_extent_size", "64k",
+                        "hot_cache_size", "1m", "enable_checksums", "true",
+                        "checksum_block_size", "512", "async", "io_uring", NULL};
+    return open_dev_kv(kv);
+}
+
 /* A read of a block the same device has a write of queued, not yet sent
  * (fio's rw=rw: its read and write streams both start at block 0, and
  * iodepth_batch_submit queues them together). A read served at once (the
@@ -188,23 +205,6 @@ static void test_read_racing_one_write(const char *a, const char *b)
  * returned, and failed with EIO. The device's own writes of the block land
  * first now: the read returns the new data, nothing counted a mismatch.
  * An unaligned read (its blocks read whole, at once) likewise. */
-static struct xd_dev *open_hybrid(const char *hot)
-{
-    struct xd_config *cfg = xd_config_new();
-    struct xd_dev *dev = NULL;
-    const char *kv[] = {"storage_type", "hybrid", "hot_directory", hot, "cold_storage_type",
-                        "sparse", "hot_access_threshold", "1", "tier_extent_size", "64k",
-                        "hot_cache_size", "1m", "enable_checksums", "true",
-                        "checksum_block_size", "512", "async", "io_uring", NULL};
-    int rc = 0;
-    for (const char **p = kv; !rc && p[0]; p += 2)
-        rc = xd_config_set(cfg, p[0], p[1], "test", err, sizeof(err));
-    if (rc || xd_open(&dev, cfg, 16, err, sizeof(err)))
-        fprintf(stderr, "open: %s\n", err);
-    xd_config_free(cfg);
-    return dev;
-}
-
 static void test_read_after_own_queued_write(const char *b)
 {
     if (!check_mode_runs("io_uring", "a read after the device's own queued write"))
