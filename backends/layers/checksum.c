@@ -358,6 +358,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
     if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
         return -ENOMEM;
     uint64_t start = xd_clock_monotonic_ns();
+    bool drained = false;
     for (;;) {
         cs_entry_load(cf, b, &before);
         rc = cs_read_block_crc(layer, file, b, blk, &crc);
@@ -371,6 +372,15 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
             cs_record_mismatch(layer, file, b, &e, crc);
             rc = -EIO;
             break;
+        }
+        if (!drained) {
+            /* the write may be another device's of this thread, queued: it
+             * cannot land while this thread waits here, so the thread's
+             * devices let their writes land first (-EDEADLK inside a
+             * drain: the wait is as before) */
+            drained = true;
+            (void)xd_turns_drain_thread();
+            continue;
         }
         struct timespec pause = {0, CS_RECHECK_PAUSE_NS};
         nanosleep(&pause, NULL);

@@ -8,13 +8,16 @@
  * as what that fsync made durable; a sidecar made before that slot existed
  * (16-byte entries) still serves. A read racing a write of its block from
  * another device waits for it rather than reading as EIO; one after the
- * device's own write of its block, queued, reads the new data. Writers of one
+ * device's own write of its block, queued, reads the new data, and one
+ * beside another device's queued write of the same thread does not wait
+ * on it for ever. Writers of one
  * block from two devices take turns (one write of a block out at a time),
  * without waiting on themselves when one thread drives both; a device
  * opening the file of a solo writer waits for its unlocked write out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +297,52 @@ static void test_racing_writers(const char *x, const char *y, int later_reaped_f
     xd_close(d2);
 }
 
+static void read_stuck(int sig)
+{
+    (void)sig;
+    static const char msg[] = "checksum: a read waited on a write its own thread holds queued\n";
+    (void)!write(2, msg, sizeof(msg) - 1);
+    _exit(1);
+}
+
+/* Two devices of one file driven by one thread (a program's, not fio's):
+ * the first has a write of block 0 queued, not yet sent, holding the
+ * block's lock; the second reads block 0, never written before, and finds
+ * it matching neither slot. Its recheck waited while another descriptor
+ * held the block: for ever, since the write could not go down before the
+ * read returned. The thread's devices land their writes out first now
+ * (core/turns.c, as a claim that must wait does): the read returns the new
+ * data, and the first device's caller reaps its write. */
+static void test_read_beside_another_queued_write_of_its_thread(const char *b)
+{
+    struct xd_dev *d1 = open_dev_mode("4k", "libaio"), *d2 = open_dev_mode("4k", "libaio");
+    struct xd_file *f1 = NULL, *f2 = NULL;
+    unlink(path);
+    unlink(side);
+    CHECK(d1 && d2 && !xd_file_open(d1, path, XD_OPEN_CREATE, 4 * BLK, &f1, err, sizeof(err)) &&
+          !xd_file_open(d2, path, XD_OPEN_CREATE, 0, &f2, err, sizeof(err)));
+    if (!f1 || !f2)
+        return;
+    static char bb[BLK], got[BLK];
+    memcpy(bb, b, BLK);
+    struct xd_req w;
+    stage_write(d1, f1, &w, bb); /* d2 asked d1 to share: this write holds a lock */
+    signal(SIGALRM, read_stuck);
+    alarm(10);
+    ssize_t n = xd_read(d2, f2, got, BLK, 0);
+    alarm(0);
+    CHECK_MSG(n == BLK && !memcmp(got, bb, BLK), "the read beside the queued write: %zd", n);
+    struct xd_req *done[2];
+    CHECK(xd_reap(d1, done, 1, 2, NULL) == 1 && done[0] == &w && w.result == BLK);
+    CHECK(stat_of(d2, "mismatches") == 0);
+    xd_file_close(d1, f1);
+    xd_file_close(d2, f2);
+    xd_close(d1);
+    xd_close(d2);
+    unlink(side);
+    unlink(path);
+}
+
 /* A second device opening the file of a solo writer (the first one's
  * writes take no lock) waits until the solo writer's write out has landed,
  * and from then on both take locks: the first one's next write of a block
@@ -569,6 +618,7 @@ int main(void)
     test_read_after_own_queued_write(b);
     test_racing_writers(a, b, 1);
     test_racing_writers(b, a, 0);
+    test_read_beside_another_queued_write_of_its_thread(b);
     test_newcomer_waits_for_the_solo_writer(a, b);
     test_durable_after_power_loss(a, b);
     test_sidecar_of_two_slots(a, b);
