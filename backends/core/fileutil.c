@@ -891,6 +891,14 @@ static int shm_lock(int fd, int cmd, short type, off_t byte)
     return 0;
 }
 
+int xd_shm_hold(int fd, off_t byte, struct stat *st)
+{
+    int rc = shm_lock(fd, F_OFD_SETLKW, F_RDLCK, byte);
+    if (!rc && fstat(fd, st))
+        rc = -errno;
+    return !rc && st->st_nlink == 0 ? -ENOENT : rc;
+}
+
 int xd_shm_open_held(const char *name, off_t size, off_t byte, struct stat *st)
 {
     for (unsigned tries = 0; tries < XD_SHM_OPEN_TRIES; tries++) {
@@ -899,17 +907,12 @@ int xd_shm_open_held(const char *name, off_t size, off_t byte, struct stat *st)
             continue; /* removed between the two looks */
         if (fd < 0)
             return fd;
-        int rc = shm_lock(fd, F_OFD_SETLKW, F_RDLCK, byte);
-        if (!rc && fstat(fd, st))
-            rc = -errno;
-        if (!rc && st->st_nlink == 0) { /* its last user removed it meanwhile */
-            close(fd);
-            continue;
-        }
+        int rc = xd_shm_hold(fd, byte, st);
         if (!rc)
             return fd;
         close(fd);
-        return rc;
+        if (rc != -ENOENT) /* -ENOENT: its last user removed it meanwhile */
+            return rc;
     }
     return -EAGAIN;
 }

@@ -205,6 +205,10 @@ int xd_shm_open_own(const char *name, off_t size, struct stat *st);
  * opened anew (-EAGAIN after XD_SHM_OPEN_TRIES such races). */
 #define XD_SHM_OPEN_TRIES 16
 int xd_shm_open_held(const char *name, off_t size, off_t byte, struct stat *st);
+/* Hold the object open at fd (a shared lock on byte, waited for), its stat
+ * in *st: 0, -ENOENT when its name was removed before the hold (nobody
+ * held it: open it anew), or -errno. */
+int xd_shm_hold(int fd, off_t byte, struct stat *st);
 /* Let go of fd's hold on the object (inode ino) at name and remove it if
  * nobody else holds it (an exclusive lock taken at once) and the name
  * still holds it; the caller then closes fd, which lets every lock go. */

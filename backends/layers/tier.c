@@ -128,6 +128,7 @@ static int tier_open(struct xd_layer *layer, char *err, size_t errlen)
     if (!t)
         return -ENOMEM;
     layer->priv = t;
+    xd_tier_sweep_states(); /* states processes killed left */
     int rc = tier_open_inner(t, layer, err, errlen);
     if (rc) { /* a layer whose open fails is not closed by the core */
         tier_close(layer);

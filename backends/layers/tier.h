@@ -87,6 +87,10 @@ struct tier_shared {
     bool write_back, auto_migration;
     struct tier_shm *shm;
     size_t shm_len;
+    /* holds the object while attached (xd_shm_hold: a shared lock on its
+     * byte 0), so one whose processes were all killed is told from one in
+     * use and swept by the next tier layer made (tier_open); -1: none */
+    int shm_fd;
     /* the object's name, taken at attach: the cold file may be gone by
      * the last close (fio's unlink=1 removes it first) */
     char shm_name[64];
@@ -167,6 +171,9 @@ int xd_tier_apply_live(struct tier_shared *sh, const struct xd_config *cfg);
  * building it, and loading the map, when no other process has the file
  * open; 0 or -errno with err set. */
 int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen);
+/* The caller's shared states nobody holds (their processes were killed):
+ * removed. */
+void xd_tier_sweep_states(void);
 /* Unmap it; the last process to leave removes it. */
 void xd_tier_detach(struct tier_shared *sh);
 /* The cold file at cold_path is being removed (xd_unlink): its shared

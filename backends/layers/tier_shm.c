@@ -15,7 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../core/fileutil.h"
 #include "tier.h"
+
+#define TIER_SHM_PREFIX "xdevice-tier-"
+#define TIER_SHM_HOLD 0       /* the object's byte its processes hold (xd_shm_hold) */
+#define TIER_ATTACH_TRIES 4   /* attaches that found the state swept under them */
 
 #define TIER_SHM_MAGIC (0x7864746965720000ull ^ (sizeof(struct tier_shm) << 8) ^ \
                         sizeof(struct tier_ext) ^ sizeof(pthread_mutex_t) << 24)
@@ -33,7 +38,7 @@ static int tier_shm_name(const char *cold_path, char *name, size_t len, int *pin
             close(fd);
         return rc;
     }
-    snprintf(name, len, "/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
+    snprintf(name, len, "/" TIER_SHM_PREFIX "%llx-%llx", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino);
     if (pin)
         *pin = fd;
@@ -85,20 +90,22 @@ static int tier_shm_build(struct tier_shared *sh, const char *name, uint64_t siz
      * at the name was left by a process that died or planted by someone
      * else: ours is removed, another user's refused, and a new object is
      * made, never one reused. */
+    struct stat st;
     int rc = tier_shm_remove_own(name, err, errlen);
     if (rc < 0)
         return rc;
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* made (O_EXCL: the name is free now) and held; a sweep between the two
+     * makes it again */
+    int fd = xd_shm_open_held(name, 0, TIER_SHM_HOLD, &st);
     if (fd < 0) {
-        rc = -errno;
         xd_errf(err, errlen, "/dev/shm%s: cannot make the hybrid file's shared state: %s; allowed: a name no other user holds",
-                name, strerror(-rc));
-        return rc;
+                name, strerror(-fd));
+        return fd;
     }
+    sh->shm_fd = fd;
     sh->nextents = (size + sh->extent_size - 1) >> sh->shift;
     size_t len = sizeof(struct tier_shm) + (sh->nextents ? sh->nextents : 1) * sizeof(struct tier_ext);
     rc = ftruncate(fd, 0) || ftruncate(fd, (off_t)len) ? -errno : tier_shm_map(sh, fd, sh->nextents);
-    close(fd);
     if (rc)
         return rc;
     pthread_mutexattr_t ma;
@@ -118,14 +125,16 @@ static int tier_shm_build(struct tier_shared *sh, const char *name, uint64_t siz
     return rc;
 }
 
-/* A later process: the object as the first one built it. */
+/* A later process: the object as the first one built it, held. -ENOENT
+ * when it is gone (its processes were killed, and a sweep removed it):
+ * attach again. */
 static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, size_t errlen)
 {
     struct stat st;
     int fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int rc = fstat(fd, &st) ? -errno : 0;
+    int rc = xd_shm_hold(fd, TIER_SHM_HOLD, &st);
     /* only an object this user made (tier_shm_build), private to it */
     if (!rc && (st.st_uid != geteuid() || (st.st_mode & 077))) {
         xd_errf(err, errlen, "/dev/shm%s: owned by uid %u with mode %03o; allowed: the hybrid file's shared state made by this user, mode 0600",
@@ -146,8 +155,10 @@ static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, si
     }
     if (!rc)
         rc = tier_shm_map(sh, fd, head.nextents);
-    close(fd);
-    if (!rc) {
+    if (rc) {
+        close(fd);
+    } else {
+        sh->shm_fd = fd;
         sh->nextents = head.nextents;
         sh->map.tag = head.map_tag;
         sh->map.extent_size = head.extent_size;
@@ -159,29 +170,43 @@ static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, si
  * the file open (no F_RDLCK on the attached byte): under the setup lock,
  * so two first openers never both build it, and a last closer never
  * removes it under a new one. */
-int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
+/* Under the setup lock: build the state when nobody is attached, else join it. */
+static int tier_attach_once(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
 {
-    char *name = sh->shm_name;
-    int rc = tier_shm_name(sh->cold_path, name, sizeof(sh->shm_name), &sh->name_pin);
-    if (!rc)
-        rc = xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true);
+    int rc = xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true);
     if (rc)
-        goto fail;
+        return rc;
     if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false)) {
-        rc = tier_shm_build(sh, name, size, err, errlen);
+        rc = tier_shm_build(sh, sh->shm_name, size, err, errlen);
         if (!rc) /* a downgrade: never unlocked in between */
             rc = xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_RDLCK, false);
     } else {
         rc = xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_RDLCK, true);
         if (!rc)
-            rc = tier_shm_join(sh, name, err, errlen);
+            rc = tier_shm_join(sh, sh->shm_name, err, errlen);
+        if (rc == -ENOENT) /* attached ones were killed, their state swept: look again */
+            xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_UNLCK, false);
     }
     xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_UNLCK, false);
-fail:
+    return rc;
+}
+
+int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
+{
+    int rc = tier_shm_name(sh->cold_path, sh->shm_name, sizeof(sh->shm_name), &sh->name_pin);
+    unsigned tries = 0;
+    while (!rc && (rc = tier_attach_once(sh, size, err, errlen)) == -ENOENT &&
+           ++tries < TIER_ATTACH_TRIES)
+        rc = 0;
     if (rc && !err[0])
         xd_errf(err, errlen, "%s%s: cannot share the hybrid file's state between processes: %s",
                 sh->cold_path, TIER_MAP_SUFFIX, strerror(-rc));
     return rc;
+}
+
+void xd_tier_sweep_states(void)
+{
+    xd_shm_sweep(TIER_SHM_PREFIX, TIER_SHM_HOLD);
 }
 
 int xd_tier_forget_state(const char *cold_path)
@@ -219,6 +244,9 @@ void xd_tier_detach(struct tier_shared *sh)
     if (sh->name_pin >= 0) /* the name is not used again: the inode may go */
         close(sh->name_pin);
     sh->name_pin = -1;
+    if (sh->shm_fd >= 0) /* after the removal: held until then */
+        close(sh->shm_fd);
+    sh->shm_fd = -1;
     if (sh->shm)
         munmap(sh->shm, sh->shm_len);
     sh->shm = NULL;

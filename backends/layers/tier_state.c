@@ -60,6 +60,7 @@ static void tier_settings(struct tier_shared *sh, const struct xd_config *cfg)
     sh->auto_migration = cfg->auto_migration;
     sh->map.fd = -1;
     sh->name_pin = -1;
+    sh->shm_fd = -1;
     pthread_mutex_init(&sh->mig_lock, NULL);
     pthread_mutex_init(&sh->wake_lock, NULL);
 }

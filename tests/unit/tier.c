@@ -610,6 +610,49 @@ static void test_process_killed(void)
     hclose(&h);
 }
 
+/* The state a killed process alone held (/dev/shm/xdevice-tier-DEV-INO) is
+ * removed when the next hybrid device is made; one a live process holds
+ * stays; the file opens again (its state built anew) and reads back. */
+static void test_states_of_killed_processes_swept(void)
+{
+    struct h h;
+    int status;
+    char name[128];
+    reset_files();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (hopen(&h, false, 60))
+            _exit(3);
+        for (unsigned e = 0; e < NEXT; e++)
+            write_extent(&h, e, 1);
+        _exit(xd_flush(h.dev, h.file, 1) ? 4 : 0); /* no close: as kill -9 leaves it */
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    struct stat st;
+    CHECK(!stat(path, &st));
+    snprintf(name, sizeof(name), "/dev/shm/xdevice-tier-%llx-%llx", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    CHECK_MSG(!access(name, F_OK), "no state left by the killed process to sweep: %s", name);
+    struct xd_config *c = config(false, 60);
+    struct xd_dev *other;
+    CHECK(!xd_open(&other, c, 4, err, sizeof(err))); /* a hybrid device made: sweeps */
+    xd_config_free(c);
+    CHECK_MSG(access(name, F_OK) && errno == ENOENT, "the killed process's state stayed: %s",
+              name);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        CHECK_MSG(extent_version(&h, e) == 1, "extent %u after the state was built anew", e);
+    xd_close(other);
+    c = config(false, 60);
+    CHECK(!xd_open(&other, c, 4, err, sizeof(err)));
+    xd_config_free(c);
+    CHECK_MSG(!access(name, F_OK), "a state a live device holds was swept: %s", name);
+    xd_close(other);
+    hclose(&h);
+    CHECK_MSG(access(name, F_OK) && errno == ENOENT, "the last close left %s", name);
+}
+
 static void test_bad_config(void)
 {
     struct xd_config *c = config(false, 1);
@@ -663,6 +706,7 @@ int main(void)
     test_processes_share(false);
     test_processes_share(true);
     test_process_killed();
+    test_states_of_killed_processes_swept();
     test_bad_config();
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", hot_dir, cold_dir);
