@@ -437,10 +437,14 @@ def xdconfig_set(ini, *pairs):
 
 
 def records(path):
+    """The periodic records, one JSON object per line. Read while fio runs,
+    the last line may be a record still being appended: it counts once its
+    newline is there (a partial one crashed the harness, seed 500447028)."""
     try:
-        return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+        text = Path(path).read_text()
     except FileNotFoundError:
         return []
+    return [json.loads(ln) for ln in text[:text.rfind("\n") + 1].splitlines() if ln.strip()]
 
 
 def fio_json(raw):
