@@ -134,13 +134,16 @@ static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, si
     int fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int rc = xd_shm_hold(fd, TIER_SHM_HOLD, &st);
-    /* only an object this user made (tier_shm_build), private to it */
+    int rc = fstat(fd, &st) ? -errno : 0;
+    /* only an object this user made (tier_shm_build), private to it: known
+     * before the hold waits on it (another user's could be locked for ever) */
     if (!rc && (st.st_uid != geteuid() || (st.st_mode & 077))) {
         xd_errf(err, errlen, "/dev/shm%s: owned by uid %u with mode %03o; allowed: the hybrid file's shared state made by this user, mode 0600",
                 name, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
         rc = -EPERM;
     }
+    if (!rc)
+        rc = xd_shm_hold(fd, TIER_SHM_HOLD, &st);
     struct tier_shm head;
     if (!rc && pread(fd, &head, sizeof(head), 0) != (ssize_t)sizeof(head))
         rc = -EIO;
@@ -166,10 +169,6 @@ static int tier_shm_join(struct tier_shared *sh, const char *name, char *err, si
     return rc;
 }
 
-/* Attach to the file's shared state, building it if no other process has
- * the file open (no F_RDLCK on the attached byte): under the setup lock,
- * so two first openers never both build it, and a last closer never
- * removes it under a new one. */
 /* Under the setup lock: build the state when nobody is attached, else join it. */
 static int tier_attach_once(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
 {
@@ -191,6 +190,10 @@ static int tier_attach_once(struct tier_shared *sh, uint64_t size, char *err, si
     return rc;
 }
 
+/* Attach to the file's shared state, building it if no other process has
+ * the file open (no F_RDLCK on the attached byte): under the setup lock,
+ * so two first openers never both build it, and a last closer never
+ * removes it under a new one. */
 int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errlen)
 {
     int rc = tier_shm_name(sh->cold_path, sh->shm_name, sizeof(sh->shm_name), &sh->name_pin);
