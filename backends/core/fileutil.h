@@ -205,7 +205,8 @@ int xd_shm_open_own(const char *name, off_t size, struct stat *st);
  * opened anew (-EAGAIN after XD_SHM_OPEN_TRIES such races). */
 #define XD_SHM_OPEN_TRIES 16
 int xd_shm_open_held(const char *name, off_t size, off_t byte, struct stat *st);
-/* Hold the object open at fd (a shared lock on byte, waited for), its stat
+/* Hold the object open at fd (a shared lock on byte, waited for: know
+ * whose it is first, as another user's could be locked for ever), its stat
  * in *st: 0, -ENOENT when its name was removed before the hold (nobody
  * held it: open it anew), or -errno. */
 int xd_shm_hold(int fd, off_t byte, struct stat *st);
