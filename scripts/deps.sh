@@ -6,7 +6,8 @@ set -euo pipefail
 
 # libasan8, libubsan1, libtsan2: gcc 12's sanitizer runtimes for make sanitize
 # (build-essential pulls them in today; named so that stays true).
-PACKAGES="build-essential pkg-config fio liburing-dev libaio-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libbrotli-dev clang libnuma-dev librdmacm-dev libibverbs-dev python3 python3-pytest dpkg-dev man-db groff-base gnuplot-nox util-linux strace libcjson-dev chromium libasan8 libubsan1 libtsan2"
+# python3-pytest-xdist: make test runs the end-to-end tests in workers.
+PACKAGES="build-essential pkg-config fio liburing-dev libaio-dev zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev libbrotli-dev clang libnuma-dev librdmacm-dev libibverbs-dev python3 python3-pytest python3-pytest-xdist dpkg-dev man-db groff-base gnuplot-nox util-linux strace libcjson-dev chromium libasan8 libubsan1 libtsan2"
 
 missing=()
 for pkg in $PACKAGES; do

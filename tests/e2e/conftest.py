@@ -39,6 +39,12 @@ PROC_MODES = {"thread": ["--thread=1"], "process": []}
 needs_io_uring = pytest.mark.skipif(bool(IO_URING_REFUSED), reason=IO_URING_REFUSED or "-")
 
 
+def pytest_configure(config):
+    # pytest-xdist registers it too; named here so TEST_JOBS=1 (no xdist) knows it
+    config.addinivalue_line("markers", "xdist_group(name): tests sharing something outside "
+                            "their tmp_path run in one xdist worker (--dist loadgroup)")
+
+
 def pytest_collection_modifyitems(config, items):
     """Cases parametrized with io_uring are skipped where it is refused."""
     if not IO_URING_REFUSED:

@@ -906,6 +906,7 @@ def test_permissions_apply_to_every_file(engine, tmp_path, shm_dir):
 # --- make bench's scratch directories -------------------------------------------------
 
 
+@pytest.mark.xdist_group("repo-bench")  # results/latest, /dev/shm/xdevice-bench.*
 def test_bench_removes_only_its_own(tmp_path):
     """Two benches at once, and a user's file in BENCH_DIR: each bench makes
     and removes its own scratch directories, and an interrupted bench never

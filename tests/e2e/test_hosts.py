@@ -13,6 +13,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import FIO, REPO, needs_io_uring
 from hostsfix import fio_servers  # noqa: F401 (a fixture)
 
@@ -153,6 +155,7 @@ def test_hosts_file_as_editors_save_it(engine, tmp_path):
 # --- make bench HOSTS=FILE and the report by host ------------------------------------
 
 
+@pytest.mark.xdist_group("repo-bench")  # a bench beside the others' /dev/shm checks
 def test_bench_on_two_hosts(engine, tmp_path, fio_servers):
     """scripts/bench.sh with HOSTS=FILE (what `make bench HOSTS=FILE` runs:
     it hands over to scripts/bench-hosts.sh), cut to one configuration and

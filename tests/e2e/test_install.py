@@ -18,6 +18,9 @@ import pytest
 
 from conftest import FIO, REPO
 
+# make in the repository tree: in one xdist worker (see the Makefile's test)
+pytestmark = pytest.mark.xdist_group("repo-tree")
+
 MiB = 1024 * 1024
 MAN_PAGES = ["man1/xdconfig.1", "man1/xdreport.1", "man1/xdtune.1", "man1/xdcheckpoint.1", "man3/libxdevice.3",
              "man7/xdevice.7"]

@@ -1063,6 +1063,7 @@ def test_bench_report_in_chromium(bench_report, tmp_path):
     ({"BENCH_REPS": "three"}, ["BENCH_REPS=three", "from 2 to 100"]),
     ({"BENCH_ONLY": "mmap,nosuch"}, ["BENCH_ONLY", "nosuch", "allowed", "hybrid-io_uring"]),
 ])
+@pytest.mark.xdist_group("repo-bench")  # compares the repository's results/
 def test_bench_refuses_bad_knobs(env, words, tmp_path):
     """One line naming the knob, the value and what is allowed; no fio run."""
     results = REPO / "results"
