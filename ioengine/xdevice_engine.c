@@ -1517,7 +1517,7 @@ static void fio_xd_run_id(struct thread_data *td, char *buf, size_t len)
     unsigned long long start = 0;
     char path[64], stat[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)main_pid);
-    FILE *fp = fopen(path, "r");
+    FILE *fp = fopen(path, "re");
     if (fp) {
         if (fgets(stat, sizeof(stat), fp)) {
             const char *p = strrchr(stat, ')'); /* the command name may hold spaces */

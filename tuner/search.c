@@ -804,7 +804,7 @@ static int check_goal(struct search *S, char *err, size_t errlen)
  * gets one of their names. */
 static int trials_count(int trials, char *first, size_t len)
 {
-    int fd = dup(trials), n = 0;
+    int fd = fcntl(trials, F_DUPFD_CLOEXEC, 0), n = 0;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
         int e = errno;

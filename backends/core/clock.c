@@ -15,7 +15,7 @@ static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 static int clock_kernel_trusts_tsc(void)
 {
     char name[32] = "";
-    FILE *fp = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    FILE *fp = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
     if (!fp)
         return 0;
     if (!fgets(name, sizeof(name), fp))

@@ -108,7 +108,7 @@ uint64_t xd_device_readahead(int fd)
     for (unsigned i = 0; i < 2; i++) {
         char path[96];
         snprintf(path, sizeof(path), where[i], major(dev), minor(dev));
-        FILE *fp = fopen(path, "r");
+        FILE *fp = fopen(path, "re");
         if (!fp)
             continue;
         int ok = fscanf(fp, "%llu", &kb) == 1;

@@ -155,7 +155,7 @@ static int frag_compare(const void *a, const void *b)
 /* Read every fragment of run_id in dirfd (removing other runs'), sorted by job. */
 static int frags_collect(int dirfd, const char *run_id, struct frag **out, unsigned *count)
 {
-    int fd = dup(dirfd);
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *de;
     struct frag *frags = NULL;

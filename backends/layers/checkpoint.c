@@ -143,7 +143,7 @@ static int ckpt_name_cmp(const void *a, const void *b)
 /* Our checkpoints in the directory, sorted oldest first; *n of them. */
 static char **ckpt_list(int dirfd, size_t *n)
 {
-    int fd = dup(dirfd);
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     char **names = NULL;
     size_t cap = 0;

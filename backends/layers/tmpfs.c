@@ -348,7 +348,7 @@ static int tmpfs_mount_locked(struct tmpfs_layer *t, const struct xd_config *cfg
 /* Whether dir (open as fd) has entries. */
 static bool tmpfs_dir_has_entries(int fd)
 {
-    int dup_fd = dup(fd);
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
     struct dirent *de;
     bool any = false;
@@ -792,7 +792,7 @@ static int tmpfs_backup(struct tmpfs_layer *t, struct tmpfs_file *tf)
 static void tmpfs_made(struct tmpfs_file *tf, int fd)
 {
     if (tf->made_fd < 0)
-        tf->made_fd = dup(fd);
+        tf->made_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 /* The open is over: on failure the copy this open made goes (if the name

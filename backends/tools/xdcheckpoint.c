@@ -329,7 +329,7 @@ static int name_cmp(const void *a, const void *b)
  * layer's .tmp- and .del- directories) and other names are no checkpoints. */
 static char **ids_in(int dirfd, size_t *n)
 {
-    int fd = dup(dirfd);
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     char **ids = NULL;
     size_t cap = 0;

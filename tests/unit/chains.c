@@ -10,9 +10,16 @@
  * with requests in flight, in every async mode, with a transient fault on
  * every 7th request that the retry layer or the mirror absorbs.
  *
+ * While its file is open, every descriptor the chain holds is close-on-exec:
+ * a program linking the library that runs another (fork and exec) must not
+ * hand it our files, whose locks (a cache table's solo lock, a mirror's
+ * turns) would then be held for as long as that program runs.
+ *
  * A failure names the type, the layers it asked for, and xd_open's line,
  * which lists each layer's bytes of per-request state. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -149,6 +156,46 @@ static int async_round(struct xd_dev *dev, struct xd_file *f, enum xd_op op, cha
     return 0;
 }
 
+/* The descriptors open before any device (inherited from whoever ran us). */
+#define MAX_FD_SEEN 4096
+static bool open_at_start[MAX_FD_SEEN];
+
+/* Calls fn(fd) for each open descriptor but the listing's own; 0 or -errno. */
+static int each_open_fd(void (*fn)(int fd, const char *type, const char *async), const char *type,
+                        const char *async)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d))
+            fn(atoi(de->d_name), type, async);
+    closedir(d);
+    return 0;
+}
+
+static void note_open_at_start(int fd, const char *type, const char *async)
+{
+    if (fd >= 0 && fd < MAX_FD_SEEN)
+        open_at_start[fd] = true;
+}
+
+/* A descriptor the library opened is close-on-exec. */
+static void check_fd_close_on_exec(int fd, const char *type, const char *async)
+{
+    if (fd >= 0 && fd < MAX_FD_SEEN && open_at_start[fd])
+        return;
+    int flags = fcntl(fd, F_GETFD);
+    if (flags < 0 || (flags & FD_CLOEXEC))
+        return;
+    char link[64], target[PATH_MAX] = "?";
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    target[n > 0 ? n : 1] = 0;
+    CHECK_MSG(0, "%s %s: descriptor %d (%s) is not close-on-exec", type, async, fd, target);
+}
+
 static void round_trip(struct xd_dev *dev, const char *type, const char *async)
 {
     static char a[NBLK * BLK] __attribute__((aligned(4096)));
@@ -174,6 +221,8 @@ static void round_trip(struct xd_dev *dev, const char *type, const char *async)
     memset(got, 0, sizeof(got));
     CHECK_MSG(!async_round(dev, f, XD_OP_READ, got), "%s %s: %s", type, async, err);
     CHECK_MSG(!memcmp(a, got, sizeof(a)), "%s %s: data read back differs", type, async);
+    CHECK_MSG(!each_open_fd(check_fd_close_on_exec, type, async), "listing /proc/self/fd: %s",
+              strerror(errno));
     CHECK_MSG(!xd_file_close(dev, f), "%s %s: close", type, async);
     CHECK_MSG(layer_stat(dev, "fault", "injected") > 0, "%s %s: no fault injected", type, async);
 }
@@ -233,6 +282,8 @@ int main(void)
         snprintf(dirs[i], sizeof(dirs[i]), "%s/%s", disk, sub[i]);
         mkdir(dirs[i], 0755);
     }
+    if (each_open_fd(note_open_at_start, NULL, NULL))
+        SKIP("cannot list /proc/self/fd: %s", strerror(errno));
     test_every_layer_somewhere();
     unsigned kept;
     xd_config_free(deepest_config("regular", "sync", &kept));
