@@ -305,6 +305,34 @@ class Case:
         # drawn last, so the draws above stay what they were
         if not self.time_based and not self.reload and r.random() < 0.04:
             self.opts["number_ios"] = r.choice([50, 200])  # ends by a count of requests
+        self.draw_more(r)
+
+    def draw_more(self, r):
+        """Further fio options of a job's layout and pacing, drawn after all
+        of the above (a seed keeps what it drew there): zones, partly random
+        offsets, block alignment, fio's own file locks, opening at first I/O,
+        overwrite, completion batches, and the random seeds."""
+        o = self.opts
+        rand = self.rw.startswith("rand")
+        own_files = not self.shared_file and self.type != "block"
+        bounded = not self.time_based and not self.reload
+        if own_files and bounded and not self.trim and "offset" not in o and r.random() < 0.04:
+            # 32k of every 128k zone, then the next zone (strided zones)
+            o.update(zonemode="strided", zonesize="32k", zonerange="128k")
+        if rand and not self.trim and "norandommap" not in o and r.random() < 0.04:
+            o["percentage_random"] = r.choice([20, 50, 80])
+        if rand and self.bs == "bsrange" and r.random() < 0.05:
+            o["blockalign"] = "4k"
+        if self.shared_file and r.random() < 0.08:
+            o["lockfile"] = r.choice(["exclusive", "readwrite"])
+        if own_files and r.random() < 0.04:
+            o["create_on_open"] = 1
+        if own_files and r.random() < 0.04:
+            o["overwrite"] = 1
+        if self.iodepth > 2 and r.random() < 0.04:
+            o["iodepth_batch_complete_max"] = self.iodepth // 2
+        if r.random() < 0.04:
+            o["randrepeat"] = 0
 
     @property
     def every_write_verified(self):
