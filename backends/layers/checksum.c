@@ -319,12 +319,13 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
 
 /* --- reads ---------------------------------------------------------------- */
 
-/* How long a block that keeps matching neither slot is read again while
- * writes of it are seen going on, and the pause between reads (cs_recheck):
- * a sleep, not a spin, so a preempted writer gets the CPU to finish, and
- * an entry a crash left pending costs a torn block's read 20 ms, not a
- * core. */
-#define CS_RECHECK_NS (20 * 1000000ull)
+/* How long a block that matches neither slot, with a write of it pending
+ * (NEW not CUR) and nobody seen writing it, is read again before it is
+ * called torn (cs_recheck), and the pause between reads: a sleep, not a
+ * spin, so a preempted writer gets the CPU to finish. Only a crash leaves
+ * such an entry for good, and it then costs a torn block's read this long,
+ * once. */
+#define CS_RECHECK_STILL_NS (500 * 1000000ull)
 #define CS_RECHECK_PAUSE_NS 50000
 
 static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
@@ -334,17 +335,23 @@ static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
 
 /* A block that matched neither slot may have raced a writer: a buffered
  * read copies while a write of the same block copies, so it can read a
- * mix of the two. Read the block and its entry again and check once more;
- * while a write of it is seen in flight (NEW not yet CUR, or the entry
- * changed during the read), again, for up to CS_RECHECK_NS, and past that
- * while another descriptor holds the block's claim (a slow disk's write).
- * Readers take no lock: one waiting in a reap, holding its own writes'
- * locks, could wait on a writer waiting on it; the re-read settles once
- * the write's data is down, whoever reaps it. Re-reading once was not
- * enough: a writer preempted in the middle of its copy (more threads than
- * cores) tore the re-read too, and a read racing one write returned EIO
- * and counted a mismatch. Fresh data that verifies is copied over
- * data[0, len). 0 or -EIO. */
+ * mix of the two. Read the block and its entry again and check once more,
+ * and again:
+ * - while the block is seen moving (its entry changed during a read, or
+ *   its data between two reads) or a writer is at work on it (another
+ *   descriptor holds its claim, or a solo writer, which takes none, has
+ *   writes out): a write is landing, however long a loaded machine takes;
+ * - for CS_RECHECK_STILL_NS more while a write of it is pending with
+ *   nobody seen at work (its writer was preempted between two looks, or a
+ *   crash left it: then the block is torn).
+ * A settled entry (NEW is CUR) that still and unwritten data does not
+ * match is corrupt at once. Waiting only 20 ms in all, whatever moved,
+ * failed a verify read of a 1 MiB block two loaded jobs wrote in turns:
+ * the entry moved during the read, the last writer had just let go, and
+ * the read was called torn. Readers take no lock: one waiting in a reap,
+ * holding its own writes' locks, could wait on a writer waiting on it; the
+ * re-read settles once the write's data is down, whoever reaps it. Fresh
+ * data that verifies is copied over data[0, len). 0 or -EIO. */
 static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, char *data,
                       uint64_t len)
 {
@@ -352,23 +359,27 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
     struct cs_file *cf = file->priv[layer->level];
     struct cs_entry before, e;
     char *blk = NULL;
-    uint32_t crc;
+    uint32_t crc, last = 0;
     int rc;
     cs->count.rechecked++;
     if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
         return -ENOMEM;
-    uint64_t start = xd_clock_monotonic_ns();
-    bool drained = false;
+    uint64_t still_since = xd_clock_monotonic_ns();
+    bool drained = false, first = true;
     for (;;) {
         cs_entry_load(cf, b, &before);
         rc = cs_read_block_crc(layer, file, b, blk, &crc);
         cs_entry_load(cf, b, &e);
         if (rc || cs_judge(&e, crc) != CS_MISMATCH)
             break;
-        bool writing = !cs_entry_same(&before, &e) ||
-                       (cs_slot_set(e.slot[CS_NEW]) && e.slot[CS_NEW] != e.slot[CS_CUR]);
-        if (!writing || (xd_clock_monotonic_ns() - start > CS_RECHECK_NS &&
-                         !cs_locked_by_other(cf, b))) {
+        bool moved = !cs_entry_same(&before, &e) || (!first && crc != last);
+        bool pending = cs_slot_set(e.slot[CS_NEW]) && e.slot[CS_NEW] != e.slot[CS_CUR];
+        uint64_t now = xd_clock_monotonic_ns();
+        first = false;
+        last = crc;
+        if (moved || cs_writer_at_work(cf, b)) {
+            still_since = now;
+        } else if (!pending || now - still_since > CS_RECHECK_STILL_NS) {
             cs_record_mismatch(layer, file, b, &e, crc);
             rc = -EIO;
             break;

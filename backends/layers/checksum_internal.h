@@ -120,7 +120,7 @@ int cs_claim(struct xd_layer *layer, struct xd_req *req);
 void cs_release(struct xd_layer *layer, struct xd_req *req);
 int cs_drain(struct xd_layer *layer);
 int cs_land_own_writes(struct xd_layer *layer, const struct xd_req *req);
-bool cs_locked_by_other(const struct cs_file *cf, uint64_t block);
+bool cs_writer_at_work(const struct cs_file *cf, uint64_t block);
 
 #pragma GCC visibility pop
 

@@ -56,10 +56,15 @@ static bool cs_held_by_other(int fd, short type, off_t start, off_t len)
     return !fcntl(fd, F_OFD_GETLK, &fl) && fl.l_type != F_UNLCK;
 }
 
-bool cs_locked_by_other(const struct cs_file *cf, uint64_t block)
+/* Is a write of block at work through another descriptor: one holding the
+ * block's claim, or a solo writer (which claims nothing) with writes out?
+ * A query only, so a read-only descriptor asks too. */
+bool cs_writer_at_work(const struct cs_file *cf, uint64_t block)
 {
-    return !cf->read_only &&
-           cs_held_by_other(cf->fd, F_RDLCK, cs_slot_off(cf, block, 0), (off_t)cf->entry_size);
+    if (cs_held_by_other(cf->fd, F_RDLCK, cs_slot_off(cf, block, 0), (off_t)cf->entry_size))
+        return true;
+    return cf->solo.solo_out && __atomic_load_n(cf->solo.solo_out, __ATOMIC_SEQ_CST) &&
+           cs_held_by_other(cf->fd, F_RDLCK, CS_LOCK_SOLO, 1);
 }
 
 /* --- this device's writes out ---------------------------------------------- */

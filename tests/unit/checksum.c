@@ -7,7 +7,8 @@
  * writes since the last fsync never reached the disk (a power loss) reads
  * as what that fsync made durable; a sidecar made before that slot existed
  * (16-byte entries) still serves. A read racing a write of its block from
- * another device waits for it rather than reading as EIO; one after the
+ * another device waits for it rather than reading as EIO, however long it
+ * is seen moving; one after the
  * device's own write of its block, queued, reads the new data, and one
  * beside another device's queued write of the same thread does not wait
  * on it for ever. Writers of one
@@ -182,6 +183,60 @@ static void test_read_racing_one_write(const char *a, const char *b)
     CHECK_MSG(landing, "a torn block with no write in flight was waited on");
     landing = NULL;
     CHECK(stat_of(dev, "mismatches") == 1);
+    xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
+/* Another device's write of block 0 still copying on a loaded machine:
+ * each look finds the block torn differently (the writer preempted 100 ms
+ * at a time), for longer than any fixed wait, then the write lands. */
+static int churns_left;
+static char race_a[BLK];
+
+static void race_churns(void)
+{
+    struct timespec preempted = {0, 100 * 1000000};
+    syscall(SYS_nanosleep, &preempted, NULL);
+    if (churns_left-- <= 0) {
+        race_lands();
+        return;
+    }
+    if (churns_left % 2)
+        poke(race_b, BLK / 2, 0); /* the first half new */
+    else
+        poke(race_a, BLK / 4, 0); /* the first quarter old again: another mix */
+    landing = race_churns;
+}
+
+/* A read of a block whose write is seen moving waits for it however long
+ * it takes: with a 20 ms limit in all, a verify read of a 1 MiB block two
+ * loaded jobs wrote in turns was called torn (EIO) while the write was
+ * still landing. */
+static void test_read_waits_for_a_moving_block(const char *a, const char *b)
+{
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    static char got[BLK];
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    CHECK(xd_write(dev, f, a, BLK, 0) == BLK);
+    uint32_t crc_a = xd_crc32c(0, a, BLK), crc_b = xd_crc32c(0, b, BLK);
+    memcpy(race_a, a, BLK);
+    memcpy(race_b, b, BLK);
+    set_entry(0, (struct entry){crc_a, TAG, crc_b, TAG, 0, 0}); /* b is being written */
+    poke(b, BLK / 2, 0);
+    churns_left = 8;
+    landing = race_churns;
+    ssize_t n = xd_read(dev, f, got, BLK, 0);
+    CHECK_MSG(n == BLK && !memcmp(got, b, BLK), "a read of a block still landing: %zd", n);
+    CHECK_MSG(churns_left < 0, "the read returned before the write landed");
+    CHECK(stat_of(dev, "mismatches") == 0);
+    landing = NULL;
     xd_file_close(dev, f);
     xd_close(dev);
     unlink(side);
@@ -615,6 +670,7 @@ int main(void)
     xd_close(dev);
 
     test_read_racing_one_write(a, b);
+    test_read_waits_for_a_moving_block(a, b);
     test_read_after_own_queued_write(b);
     test_racing_writers(a, b, 1);
     test_racing_writers(b, a, 0);
