@@ -21,6 +21,7 @@ status: 0 all passed or not judged, 1 some failed.
 Environment: TORTURE_SEED (default: from the clock, printed),
 TORTURE_CASES (default 60), TORTURE_TYPES (a comma list to draw types
 from; a case is its seed and this list, and the replay line names both), XD_ENGINE (default build/xdevice.so),
+XD_XDCONFIG (default build/xdconfig),
 TORTURE_DIR (a disk directory for data, default /var/tmp),
 TORTURE_BLOCK_DEVICE (adds the block type on that device: its data is
 destroyed), TORTURE_KEEP=1 (keep the scratch directories), TORTURE_COMPARE=1
@@ -47,7 +48,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIO = shutil.which("fio") or "/usr/bin/fio"
-XDCONFIG = REPO / "build" / "xdconfig"
+# XD_XDCONFIG: a copy, so a long run outlives rebuilds of the tree (as XD_ENGINE)
+XDCONFIG = Path(os.environ.get("XD_XDCONFIG") or REPO / "build" / "xdconfig")
 
 FILE_TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid"]
 MODES = ["sync", "libaio"] + ([] if IO_URING_REFUSED else ["io_uring"])  # main says why
