@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "../../core/crc32c.h"
 #include "../../core/fdio.h"
@@ -23,6 +24,8 @@
 #include "compressed.h"
 
 #define READ_RETRIES 8
+#define ENTRY_SETTLE_NS (50 * 1000000ull)
+#define ENTRY_NAP_NS 50000
 
 /* Bits per byte above which a sampled chunk is taken as incompressible. */
 #define ENTROPY_SKIP_BITS 7.5
@@ -43,9 +46,11 @@ static void chunk_unlock(struct ctr_file *f, uint64_t chunk)
 
 /* --- map entries ------------------------------------------------------------- */
 
-/* Read chunk's entry. A checksum mismatch is retried a few times, since a
- * reader racing a writer's 32-byte pwrite may see it half done, then
- * reported as corrupt. */
+/* Read chunk's entry. A checksum mismatch is retried, since a reader
+ * racing a writer's 32-byte pwrite may see it half done: a few times at
+ * once, then with short naps for up to ENTRY_SETTLE_NS, so a writer whose
+ * CPU was taken from it in the middle (a loaded machine, a guest's vCPU
+ * descheduled) finishes first; only then is it reported as corrupt. */
 /* via_map: from the mapping when the entry lies in it (no syscall). */
 static int entry_read_from(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e,
                            bool via_map, char *why, size_t whylen)
@@ -53,7 +58,8 @@ static int entry_read_from(struct ctr_file *f, uint64_t chunk, struct xd_ctr_ent
     uint8_t raw[XD_CTR_ENTRY_SIZE];
     uint64_t off = xd_ctr_entry_off(chunk, f->chunk_size);
     int rc = -EIO;
-    for (int attempt = 0; attempt < READ_RETRIES; attempt++) {
+    uint64_t until = 0;
+    for (int attempt = 0;; attempt++) {
         int64_t n = sizeof(raw);
         if (via_map && off + sizeof(raw) <= f->map_len)
             memcpy(raw, f->map + off, sizeof(raw));
@@ -68,9 +74,18 @@ static int entry_read_from(struct ctr_file *f, uint64_t chunk, struct xd_ctr_ent
         if (!xd_ctr_entry_decode(raw, f->chunk_size, e, why, whylen))
             return 0;
         rc = -EIO;
-        sched_yield();
+        if (attempt < READ_RETRIES) {
+            sched_yield();
+            continue;
+        }
+        uint64_t now = xd_clock_monotonic_ns();
+        if (!until)
+            until = now + ENTRY_SETTLE_NS;
+        else if (now > until)
+            return rc;
+        struct timespec nap = {0, ENTRY_NAP_NS};
+        nanosleep(&nap, NULL);
     }
-    return rc;
 }
 
 static int entry_read(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e, char *why,
