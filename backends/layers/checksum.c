@@ -198,9 +198,16 @@ static uint32_t cs_block_crc(const struct cs_layer *cs, const void *data, uint64
     return crc;
 }
 
-enum cs_verdict { CS_UNKNOWN, CS_MATCH_CUR, CS_MATCH_NEW, CS_MATCH_DUR, CS_MISMATCH };
+enum cs_verdict { CS_UNKNOWN, CS_MATCH_CUR, CS_MATCH_NEW, CS_MATCH_DUR, CS_MATCH_HOLE, CS_MISMATCH };
 
-static enum cs_verdict cs_judge(const struct cs_entry *e, uint32_t crc)
+/* What a block whose crc is crc is, by its entry e. A block the layer
+ * never saw hold anything (no CUR) whose first write never landed (a kill
+ * -9 with it queued: io_uring cancels it at exit) still holds what it held
+ * before, which for a block never written is zeros (a hole, a new file's
+ * tail): those read as zeros rather than EIO (the mirror's fill after a
+ * kill -9 degraded a healthy copy over one such block). Anything else
+ * there matches no slot. */
+static enum cs_verdict cs_judge(const struct cs_layer *cs, const struct cs_entry *e, uint32_t crc)
 {
     if (!cs_slot_set(e->slot[CS_CUR]) && !cs_slot_set(e->slot[CS_NEW]) &&
         !cs_slot_set(e->slot[CS_DUR]))
@@ -211,16 +218,19 @@ static enum cs_verdict cs_judge(const struct cs_entry *e, uint32_t crc)
         return CS_MATCH_NEW;
     if (cs_slot_holds(e->slot[CS_DUR], crc))
         return CS_MATCH_DUR; /* writes since the last fsync never reached the disk */
+    if (!cs_slot_set(e->slot[CS_CUR]) && crc == cs->zero_crc)
+        return CS_MATCH_HOLE;
     return CS_MISMATCH;
 }
 
 /* The slot a verdict matched (0 for none): what CUR learns. */
-static cs_slot cs_matched(const struct cs_entry *e, enum cs_verdict v)
+static cs_slot cs_matched(const struct cs_layer *cs, const struct cs_entry *e, enum cs_verdict v)
 {
-    return v == CS_MATCH_CUR ? e->slot[CS_CUR]
-           : v == CS_MATCH_NEW ? e->slot[CS_NEW]
-           : v == CS_MATCH_DUR ? e->slot[CS_DUR]
-                               : 0;
+    return v == CS_MATCH_CUR    ? e->slot[CS_CUR]
+           : v == CS_MATCH_NEW  ? e->slot[CS_NEW]
+           : v == CS_MATCH_DUR  ? e->slot[CS_DUR]
+           : v == CS_MATCH_HOLE ? cs_slot_make(cs->zero_crc)
+                                : 0;
 }
 
 /* Block b's CUR changed: the next fsync makes it durable (cs_durable_take). */
@@ -370,7 +380,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         cs_entry_load(cf, b, &before);
         rc = cs_read_block_crc(layer, file, b, blk, &crc);
         cs_entry_load(cf, b, &e);
-        if (rc || cs_judge(&e, crc) != CS_MISMATCH)
+        if (rc || cs_judge(cs, &e, crc) != CS_MISMATCH)
             break;
         bool moved = !cs_entry_same(&before, &e) || (!first && crc != last);
         bool pending = cs_slot_set(e.slot[CS_NEW]) && e.slot[CS_NEW] != e.slot[CS_CUR];
@@ -418,15 +428,16 @@ static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t firs
         struct cs_entry e;
         cs_entry_load(cf, first + i, &e);
         uint32_t crc = cs_block_crc(cs, data, dlen);
-        enum cs_verdict v = cs_judge(&e, crc);
+        enum cs_verdict v = cs_judge(cs, &e, crc);
         switch (v) {
         case CS_UNKNOWN:
             cs->count.unknown++;
             continue;
         case CS_MATCH_NEW:
         case CS_MATCH_DUR:
+        case CS_MATCH_HOLE:
             if (!cf->read_only &&
-                cs_cur_swap(cf, first + i, e.slot[CS_CUR], cs_matched(&e, v)))
+                cs_cur_swap(cf, first + i, e.slot[CS_CUR], cs_matched(cs, &e, v)))
                 cs->count.folded_on_read++;
             /* fall through */
         case CS_MATCH_CUR:
@@ -506,8 +517,8 @@ static int cs_prepare(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         free(blk);
         if (rc)
             return rc;
-        enum cs_verdict v = cs_judge(&e, now);
-        if (v != CS_MATCH_CUR && (rc = cs_cur_store(cf, b, cs_matched(&e, v))))
+        enum cs_verdict v = cs_judge(cs, &e, now);
+        if (v != CS_MATCH_CUR && (rc = cs_cur_store(cf, b, cs_matched(cs, &e, v))))
             return rc;
     }
     return cs_slot_store(cf, b, CS_NEW, cs_slot_make(fresh));
@@ -611,13 +622,13 @@ static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b
     if (rc)
         return rc;
     cs_entry_load(cf, b, &e);
-    enum cs_verdict v = cs_judge(&e, crc);
+    enum cs_verdict v = cs_judge(cs, &e, crc);
     if (v == CS_MISMATCH) { /* a whole-block write of it copying meanwhile? */
         if ((rc = cs_recheck(layer, file, b, blk, cs->block)))
             return rc;
         crc = cs_block_crc(cs, blk, cs->block);
         cs_entry_load(cf, b, &e);
-        v = cs_judge(&e, crc);
+        v = cs_judge(cs, &e, crc);
     }
     if (v != CS_UNKNOWN)
         cs->count.verified++;
@@ -1058,6 +1069,7 @@ static int cs_open(struct xd_layer *layer, char *err, size_t errlen)
         return -ENOMEM;
     cs->block = (uint64_t)layer->dev->cfg->checksum_block_size;
     cs->shift = (unsigned)__builtin_ctzll(cs->block);
+    cs->zero_crc = cs_block_crc(cs, "", 0);
     layer->priv = cs;
     return cs_writers_open(layer);
 }

@@ -90,6 +90,7 @@ struct cs_file {
 struct cs_layer {
     uint64_t block; /* checksum_block_size, a power of two */
     unsigned shift; /* log2(block) */
+    uint32_t zero_crc; /* a block of zeros' */
     char *blocks;   /* scratch of the data path (one thread per device) */
     size_t blocks_len;
     char error[XD_ERRLEN];
