@@ -137,6 +137,25 @@ static void race_lands(void)
     set_entry(0, e);
 }
 
+/* A device and its file whose block 0 held a and has a whole-block write
+ * of b landing from another device: half of b so far, the entry saying a
+ * (CUR) and b (pending). NULL (the device closed) when it cannot open. */
+static struct xd_file *open_with_b_landing(struct xd_dev **dev, const char *a, const char *b)
+{
+    struct xd_file *f = NULL;
+    *dev = open_dev("4k");
+    CHECK(*dev && !xd_file_open(*dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(*dev);
+        return NULL;
+    }
+    CHECK(xd_write(*dev, f, a, BLK, 0) == BLK);
+    memcpy(race_b, b, BLK);
+    set_entry(0, (struct entry){xd_crc32c(0, a, BLK), TAG, xd_crc32c(0, b, BLK), TAG, 0, 0});
+    poke(b, BLK / 2, 0);
+    return f;
+}
+
 /* A read racing one whole-block write from another device: its data is a
  * mix of old and new (the writer's copy preempted halfway through), and
  * still a mix when read again at once. It waits for the write, whose
@@ -145,19 +164,12 @@ static void race_lands(void)
  * at once. */
 static void test_read_racing_one_write(const char *a, const char *b)
 {
-    struct xd_dev *dev = open_dev("4k");
-    struct xd_file *f = NULL;
+    struct xd_dev *dev;
+    struct xd_file *f = open_with_b_landing(&dev, a, b);
     static char got[BLK];
-    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
-    if (!f) {
-        xd_close(dev);
+    if (!f)
         return;
-    }
-    CHECK(xd_write(dev, f, a, BLK, 0) == BLK);
     uint32_t crc_a = xd_crc32c(0, a, BLK), crc_b = xd_crc32c(0, b, BLK);
-    memcpy(race_b, b, BLK);
-    set_entry(0, (struct entry){crc_a, TAG, crc_b, TAG, 0, 0}); /* b is being written */
-    poke(b, BLK / 2, 0);                                          /* half of it so far */
     landing = race_lands;
     ssize_t n = xd_read(dev, f, got, BLK, 0);
     CHECK_MSG(n == BLK && !memcmp(got, b, BLK), "a read racing a write: %zd", n);
@@ -217,20 +229,12 @@ static void race_churns(void)
  * still landing. */
 static void test_read_waits_for_a_moving_block(const char *a, const char *b)
 {
-    struct xd_dev *dev = open_dev("4k");
-    struct xd_file *f = NULL;
+    struct xd_dev *dev;
+    struct xd_file *f = open_with_b_landing(&dev, a, b);
     static char got[BLK];
-    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
-    if (!f) {
-        xd_close(dev);
+    if (!f)
         return;
-    }
-    CHECK(xd_write(dev, f, a, BLK, 0) == BLK);
-    uint32_t crc_a = xd_crc32c(0, a, BLK), crc_b = xd_crc32c(0, b, BLK);
     memcpy(race_a, a, BLK);
-    memcpy(race_b, b, BLK);
-    set_entry(0, (struct entry){crc_a, TAG, crc_b, TAG, 0, 0}); /* b is being written */
-    poke(b, BLK / 2, 0);
     churns_left = 8;
     landing = race_churns;
     ssize_t n = xd_read(dev, f, got, BLK, 0);
