@@ -336,6 +336,9 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
  * such an entry for good, and it then costs a torn block's read this long,
  * once. */
 #define CS_RECHECK_STILL_NS (500 * 1000000ull)
+/* Past this, a block that keeps moving with no writer of ours at work
+ * (something else scribbling on the file) is no longer waited for. */
+#define CS_RECHECK_MOVING_NS (10 * 1000000000ull)
 #define CS_RECHECK_PAUSE_NS 50000
 
 static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
@@ -350,7 +353,9 @@ static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
  * - while the block is seen moving (its entry changed during a read, or
  *   its data between two reads) or a writer is at work on it (another
  *   descriptor holds its claim, or a solo writer, which takes none, has
- *   writes out): a write is landing, however long a loaded machine takes;
+ *   writes out): a write is landing, however long a loaded machine takes
+ *   (moving with nobody of ours at work, up to CS_RECHECK_MOVING_NS: then
+ *   something else scribbles on the file);
  * - for CS_RECHECK_STILL_NS more while a write of it is pending with
  *   nobody seen at work (its writer was preempted between two looks, or a
  *   crash left it: then the block is torn).
@@ -374,7 +379,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
     cs->count.rechecked++;
     if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
         return -ENOMEM;
-    uint64_t still_since = xd_clock_monotonic_ns();
+    uint64_t first_look = xd_clock_monotonic_ns(), still_since = first_look;
     bool drained = false, first = true;
     for (;;) {
         cs_entry_load(cf, b, &before);
@@ -387,7 +392,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         uint64_t now = xd_clock_monotonic_ns();
         first = false;
         last = crc;
-        if (moved || cs_writer_at_work(cf, b)) {
+        if (cs_writer_at_work(cf, b) || (moved && now - first_look < CS_RECHECK_MOVING_NS)) {
             still_since = now;
         } else if (!pending || now - still_since > CS_RECHECK_STILL_NS) {
             cs_record_mismatch(layer, file, b, &e, crc);
