@@ -306,9 +306,12 @@ def test_kill9_loses_nothing_fsynced(engine, tmp_path, disk_dir, round_):
            *fio_job(engine, name="k", xd=xd, iodepth=8, rate_iops=200, **common)]
     proc = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30  # bounded: until the copy holds writes
+    # bounded: until the copy holds twice the queue's depth of writes, so
+    # the kill comes after more writes than can be in flight (a fixed pause
+    # from the first one was not enough on a loaded machine: 2 writes)
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
-        if (copy / "k.0.0").exists() and (copy / "k.0.0").stat().st_blocks > 0:
+        if (copy / "k.0.0").exists() and (copy / "k.0.0").stat().st_blocks * 512 >= 16 * 4096:
             break
         time.sleep(0.01)
     time.sleep(random.Random(round_).uniform(0.2, 1.0))
