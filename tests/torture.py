@@ -647,16 +647,35 @@ def compare_bytes(docs, refs, oracle):
 
 
 def fio_popen(cmd, work):
-    """fio started in a session of its own: a run that does not end is
-    killed with its job processes (numjobs in fork mode), which outlived a
-    kill of fio alone and spun or waited on for good."""
     return subprocess.Popen(cmd, cwd=str(work), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True)
+
+
+def children_of(pid):
+    """The pids whose parent is pid (from /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                    kids.append(int(entry))
+    return kids
 
 
 def kill_group(proc):
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """A run that does not end is killed with its job processes: fio's
+    fork-mode jobs each call setsid(), so a kill of fio alone (or of its
+    process group) left them spinning or waiting for good, holding the
+    output pipes open. They are found while fio is still their parent."""
+    todo, seen = [proc.pid], []
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo += children_of(pid)
+    for pid in seen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def run_fio(cmd, work, out):
