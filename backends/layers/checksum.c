@@ -332,10 +332,11 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
 /* How long a block that matches neither slot, with a write of it pending
  * (NEW not CUR) and nobody seen writing it, is read again before it is
  * called torn (cs_recheck), and the pause between reads: a sleep, not a
- * spin, so a preempted writer gets the CPU to finish. Only a crash leaves
- * such an entry for good, and it then costs a torn block's read this long,
- * once. */
-#define CS_RECHECK_STILL_NS (500 * 1000000ull)
+ * spin. A writer at work holds its claim or counts itself out (solo), so
+ * only a failed or crashed write leaves this state, and each read of such
+ * a torn block pays the wait: kept short (500 ms made a full chain with
+ * fault injection, retries and a mirror miss make test's 180 s). */
+#define CS_RECHECK_STILL_NS (20 * 1000000ull)
 /* Past this, a block that keeps moving with no writer of ours at work
  * (something else scribbling on the file) is no longer waited for. */
 #define CS_RECHECK_MOVING_NS (10 * 1000000000ull)

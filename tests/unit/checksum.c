@@ -217,9 +217,9 @@ static void race_churns(void)
         return;
     }
     if (churns_left % 2)
-        poke(race_b, BLK / 2, 0); /* the first half new */
-    else
         poke(race_a, BLK / 4, 0); /* the first quarter old again: another mix */
+    else
+        poke(race_b, BLK / 2, 0); /* the first half new, as it started */
     landing = race_churns;
 }
 
