@@ -382,7 +382,7 @@ static void test_read_beside_another_queued_write_of_its_thread(const char *b)
     unlink(side);
     static char before[BLK];
     memset(before, 'o', BLK);
-    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     CHECK(fd >= 0 && pwrite(fd, before, BLK, 0) == BLK);
     close(fd);
     CHECK(d1 && d2 && !xd_file_open(d1, path, XD_OPEN_CREATE, 4 * BLK, &f1, err, sizeof(err)) &&
