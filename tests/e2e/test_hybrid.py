@@ -292,6 +292,24 @@ def wait_for_promotion(proc, hot_dir, deadline_s=60):
     pytest.fail("no promotion within the deadline")
 
 
+def wait_for_writes(proc, paths, count, deadline_s=60):
+    """Poll (bounded) until COUNT distinct 4 KiB blocks of the file, in its
+    cold file or its hot copy, carry fio's verify header: then more writes
+    than the queue's depth have landed before the kill (a fixed pause from
+    the first promotion is not enough on a loaded machine; the mirror kill
+    test met 2 writes)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end and proc.poll() is None:
+        written = set()
+        for p in paths:
+            data = p.read_bytes() if p.exists() else b""
+            written.update(off for off in range(0, len(data) - 1, 4096)
+                           if data[off] == 0xCA and data[off + 1] == 0xAC)
+        if len(written) >= count:
+            return
+        time.sleep(0.01)
+
+
 @needs_io_uring
 @pytest.mark.parametrize("round_", range(KILL_ROUNDS))
 def test_kill_9_write_back(engine, tmp_path, disk_dir, hot, round_):
@@ -318,6 +336,7 @@ def test_kill_9_write_back(engine, tmp_path, disk_dir, hot, round_):
     proc = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     wait_for_promotion(proc, hot)
+    wait_for_writes(proc, [f, *hot.glob("*%2Fk")], 16)
     time.sleep(random.Random(round_).uniform(0, 1.0))
     trig.touch()
     out, err = proc.communicate(timeout=120)
