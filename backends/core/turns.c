@@ -181,26 +181,46 @@ static int turns_ask(struct xd_turns_solo *s)
     return rc == -EDEADLK ? 0 : rc;
 }
 
+/* Alone (the presence upgraded): what the words say was left by writers
+ * gone (a kill -9, or closed since), so they reset; solo; the presence
+ * back to shared, so a newcomer's shared lock waits for nothing more. */
+static int turns_go_solo(struct xd_turns_solo *s)
+{
+    __atomic_store_n(s->wanted, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(s->solo_out, 0, __ATOMIC_SEQ_CST);
+    /* atomic: the cache's other threads load it (cache_absorb) */
+    __atomic_store_n(&s->on, !xd_turns_fcntl(s->fd, F_OFD_SETLK, F_WRLCK, s->solo_byte, 1),
+                     __ATOMIC_RELEASE);
+    return xd_turns_fcntl(s->fd, F_OFD_SETLK, F_RDLCK, s->presence_byte, 1);
+}
+
 int xd_turns_solo_join(struct xd_turns_solo *s)
 {
     s->on = false;
+    s->turns = 0;
     if (!s->wanted) /* cannot ask a solo writer (its words are not ours) to take turns */
         return turns_byte_held(s->fd, s->solo_byte) ? -EBUSY : 0;
-    if (!turns_upgrade(s))
-        return turns_ask(s);
-    /* alone: what the words say was left by writers gone (a kill -9) */
-    __atomic_store_n(s->wanted, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(s->solo_out, 0, __ATOMIC_SEQ_CST);
-    s->on = !xd_turns_fcntl(s->fd, F_OFD_SETLK, F_WRLCK, s->solo_byte, 1);
-    /* back to shared: a newcomer's shared lock waits for nothing more */
-    return xd_turns_fcntl(s->fd, F_OFD_SETLK, F_RDLCK, s->presence_byte, 1);
+    return turns_upgrade(s) ? turns_go_solo(s) : turns_ask(s);
+}
+
+bool xd_turns_solo_regain(struct xd_turns_solo *s)
+{
+    if (!s->wanted || !turns_upgrade(s))
+        return false;
+    turns_go_solo(s);
+    return s->on;
 }
 
 bool xd_turns_solo_enter(struct xd_turns_solo *s, struct xd_layer *layer,
                          int (*drain)(struct xd_layer *layer))
 {
-    if (!s->on)
-        return false;
+    if (!s->on) { /* alone again? (tried now and then: a failed try is a system call) */
+        if (++s->turns < XD_TURNS_REGAIN_EVERY)
+            return false;
+        s->turns = 0;
+        if (!xd_turns_solo_regain(s))
+            return false;
+    }
     __atomic_add_fetch(s->solo_out, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(s->wanted, __ATOMIC_SEQ_CST))
         return true;

@@ -49,15 +49,21 @@ struct xd_turns_member {
  * `wanted`, the newcomer stores `wanted` before it loads `solo_out`, all
  * sequentially consistent, so one always sees the other; on seeing
  * `wanted` the solo writer lets its writes land, gives up the solo byte and
- * takes turns from then on. */
+ * takes turns until it is alone again: every XD_TURNS_REGAIN_EVERY-th
+ * write that takes a turn tries the presence upgrade again (one system
+ * call that fails at once while others are there), and once every other
+ * writer has closed it goes solo as at open. */
 struct xd_turns_solo {
     int fd; /* a writable descriptor of the file the two lock bytes are on */
     off_t presence_byte, solo_byte;
     /* shared by every writer of the file (a mapping the caller keeps these
      * pointing into); NULL: this descriptor is never solo and cannot ask */
     uint32_t *wanted, *solo_out;
-    bool on; /* solo now */
+    bool on;        /* solo now */
+    unsigned turns; /* writes that took a turn since the last try to be solo again */
 };
+
+#define XD_TURNS_REGAIN_EVERY 64
 
 #pragma GCC visibility push(hidden)
 
@@ -82,10 +88,14 @@ int xd_turns_presence(const struct xd_turns_solo *s);
 int xd_turns_solo_join(struct xd_turns_solo *s);
 /* A write about to go: true when solo (counted out: xd_turns_solo_done
  * when it is done); false to take a turn (solo is given up when asked,
- * after layer's writes out have landed). */
+ * after layer's writes out have landed, and taken again once alone). */
 bool xd_turns_solo_enter(struct xd_turns_solo *s, struct xd_layer *layer,
                          int (*drain)(struct xd_layer *layer));
 void xd_turns_solo_done(struct xd_turns_solo *s);
+/* A writer with the words that is not solo now (none of its writes
+ * counted out) and finds itself alone: solo again, as at open (the words
+ * reset, the solo byte taken). false where another writer is there. */
+bool xd_turns_solo_regain(struct xd_turns_solo *s);
 /* At close: whether this writer is the last (its presence let go, an
  * exclusive one taken at once; the descriptor's close lets it go), so
  * whatever the writers share may go: a writer coming meanwhile waits for

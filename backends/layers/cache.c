@@ -287,6 +287,7 @@ static struct cache_ident *cache_ident_get(struct cache *c, const struct stat *s
     if (!ident) {
         if (!(ident = calloc(1, sizeof(*ident))))
             return NULL;
+        pthread_mutex_init(&ident->solo_lock, NULL);
         ident->dev = st->st_dev;
         ident->ino = st->st_ino;
         ident->view = view;
@@ -510,6 +511,7 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "writes_absorbed", cl->count.absorbed);
         xd_json_uint(j, "writes_through", cl->count.through);
         xd_json_uint(j, "writes_around", cl->count.around);
+        xd_json_uint(j, "solo_regained", cl->count.solo_regained);
         xd_json_uint(j, "widened_reads", cl->count.fills);
         /* the process's cache, shared with other devices */
         xd_json_uint(j, "block_size", c->bs);

@@ -118,7 +118,8 @@ struct cache_gens {
     ino_t ino;
     char name[80];
     /* Write-back only while this process is the file's only user (solo.on,
-     * set at open) and nobody asked to share (shared, set once): the words
+     * set at open) and nobody asked to share (shared; solo again once the
+     * others have gone, cache_regain_file): the words
      * are `wanted` and the dirty blocks of the file held in write-back
      * caches (solo_out), core/turns.c's protocol (cache_gens.c). */
     struct xd_turns_solo solo;
@@ -144,6 +145,10 @@ struct cache_ident {
      * cached: gens_why says why) until the cache is freed or too many
      * closed files hold theirs (cache_gens_idle: closed_at orders them). */
     struct cache_gens gens;
+    /* cache_share_file and cache_regain_file, one at a time: a share's
+     * letting go of the solo byte must not land after a regain took it */
+    pthread_mutex_t solo_lock;
+    atomic_uint regain_turns; /* writes while shared: every XD_TURNS_REGAIN_EVERY-th tries */
     uint64_t closed_at;
     char gens_why[160];
 };
@@ -239,7 +244,7 @@ struct cache_layer {
     uint64_t trace_records, trace_errors;
     struct {
         uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, around,
-            flush_waits, fills;
+            flush_waits, fills, solo_regained;
     } count;
     char notice[256]; /* the notice hook's one-time line, or empty */
 };

@@ -714,6 +714,7 @@ void cache_free(struct cache *c)
     while (c->idents) {
         struct cache_ident *next = c->idents->next;
         cache_gens_close(&c->idents->gens);
+        pthread_mutex_destroy(&c->idents->solo_lock);
         free(c->idents);
         c->idents = next;
     }

@@ -208,10 +208,34 @@ static bool cache_dirty_room(struct cache_layer *cl, unsigned n)
 static void cache_share_file(struct cache_layer *cl, struct cache_handle *h)
 {
     struct cache_ident *ident = h->ident;
+    pthread_mutex_lock(&ident->solo_lock);
     atomic_store(&ident->gens.shared, true); /* no absorb starts from now */
     if (cache_flush_ident(h, cache_run_buf(cl), 0, UINT64_MAX, true) >= 0 &&
         !atomic_load(&ident->dirty))
         cache_gens_share(&ident->gens);
+    pthread_mutex_unlock(&ident->solo_lock);
+}
+
+/* A file written through since another process came (or that was not the
+ * first's at open): once every other process has let the file's table go,
+ * solo again (core/turns.c), so writes are absorbed again. Tried every
+ * XD_TURNS_REGAIN_EVERY-th write (a failed try is a system call), by one
+ * thread at a time, never while a share runs or a block is dirty or being
+ * written back here (the count the others wait on restarts at 0). */
+static bool cache_regain_file(struct cache_ident *ident)
+{
+    struct cache_gens *g = &ident->gens;
+    if (!g->solo.wanted ||
+        atomic_fetch_add(&ident->regain_turns, 1) % XD_TURNS_REGAIN_EVERY != XD_TURNS_REGAIN_EVERY - 1)
+        return false;
+    if (pthread_mutex_trylock(&ident->solo_lock))
+        return false;
+    bool solo = !atomic_load(&ident->dirty) && !atomic_load(&ident->writeback) &&
+                xd_turns_solo_regain(&g->solo);
+    if (solo)
+        atomic_store(&g->shared, false);
+    pthread_mutex_unlock(&ident->solo_lock);
+    return solo;
 }
 
 bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req)
@@ -219,9 +243,14 @@ bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const struct x
     struct cache *c = cl->cache;
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
     uint64_t n = last - first + 1;
-    if (!h->writable || n > cache_dirty_max(c) / 2 || !h->ident->gens.solo.on ||
-        atomic_load(&h->ident->gens.shared))
+    if (!h->writable || n > cache_dirty_max(c) / 2)
         return false;
+    if (!__atomic_load_n(&h->ident->gens.solo.on, __ATOMIC_ACQUIRE) ||
+        atomic_load(&h->ident->gens.shared)) {
+        if (!cache_regain_file(h->ident))
+            return false;
+        cl->count.solo_regained++;
+    }
     if ((!block_whole(c, req, first) && !cache_present(c, h->ident, first)) ||
         (!block_whole(c, req, last) && !cache_present(c, h->ident, last)))
         return false;

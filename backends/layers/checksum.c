@@ -1116,6 +1116,7 @@ static void cs_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "sidecar_syncs", cs->count.sidecar_syncs);
     xd_json_uint(j, "stale_sidecars", cs->count.stale_sidecars);
     xd_json_uint(j, "solo_files", cs->count.solo_files);
+    xd_json_uint(j, "solo_regained", cs->count.solo_regained);
     xd_json_uint(j, "lock_waits", cs->count.lock_waits);
     xd_json_uint(j, "drained", cs->count.drained);
     xd_json_object_end(j);

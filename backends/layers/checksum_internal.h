@@ -98,7 +98,7 @@ struct cs_layer {
     struct {
         uint64_t verified, mismatches, unknown, blocks_written, partial_writes, partial_reads;
         uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;
-        uint64_t solo_files, lock_waits, drained;
+        uint64_t solo_files, solo_regained, lock_waits, drained;
     } count;
     /* This device's writes and trims out below, each holding its blocks
      * (cs_claim); what a drain reaped, for the caller's next reap. */

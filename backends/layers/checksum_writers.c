@@ -198,7 +198,9 @@ int cs_claim(struct xd_layer *layer, struct xd_req *req)
     int rc = cs_flight_overlaps(cs, req) ? cs_drain(layer) : 0;
     if (rc)
         return rc;
+    bool was_solo = cf->solo.on;
     if (xd_turns_solo_enter(&cf->solo, layer, cs_drain)) {
+        cs->count.solo_regained += !was_solo; /* every other writer closed */
         ctx->claim = CS_CLAIM_SOLO;
         return 0;
     }

@@ -161,7 +161,7 @@ struct mirror_layer {
     /* Writes and trims out holding their turn, and what a drain reaped for
      * the caller's next reap (mirror_drain). */
     struct xd_req_list flight, held;
-    uint64_t turn_waits, solo_files;
+    uint64_t turn_waits, solo_files, solo_regained;
     bool draining; /* mirror_drain is on the stack */
     struct xd_turns_member turns;
 };
@@ -1044,7 +1044,9 @@ static int mirror_range_take(struct xd_layer *layer, struct mirror_file *mf, uin
     int rc = mirror_flight_overlaps(ml, file, off, len) ? mirror_drain(layer) : 0;
     if (rc)
         return rc;
+    bool was_solo = mf->solo.on;
     if (xd_turns_solo_enter(&mf->solo, layer, mirror_drain)) {
+        ml->solo_regained += !was_solo; /* every other writer closed */
         *kind = MIRROR_TURN_SOLO;
         return 0;
     }
@@ -1358,6 +1360,7 @@ static void mirror_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "filled_bytes", ml->count.filled_bytes);
     xd_json_uint(j, "turn_waits", ml->turn_waits);
     xd_json_uint(j, "solo_files", ml->solo_files);
+    xd_json_uint(j, "solo_regained", ml->solo_regained);
     xd_json_object_end(j);
 }
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "core/turns.h" /* XD_TURNS_REGAIN_EVERY */
 #include "xdevice.h"
 
 #define BLK 4096
@@ -350,6 +351,56 @@ static void test_write_back_shared(const char *path)
                   cache_stat(dev, "writes_absorbed") == absorbed,
               "write-back went on beside another process");
     CHECK_MSG(cache_stat(dev, "dirty_bytes") == 0, "blocks still dirty after another process came");
+    /* not while another process has the file open */
+    int hold[2], ready[2];
+    CHECK(pipe(hold) == 0 && pipe(ready) == 0);
+    pid = fork();
+    if (pid == 0) {
+        close(hold[1]); /* so that the parent's close is its end of file */
+        struct xd_dev *cdev;
+        struct xd_file *cf = open_cached(path, "4k", "sync", &cdev);
+        char c = cf ? 'y' : 'n';
+        bool ok = write(ready[1], &c, 1) == 1 && read(hold[0], &c, 1) >= 0;
+        if (cf)
+            xd_file_close(cdev, cf);
+        xd_close(cdev);
+        _exit(ok && cf ? 0 : 1);
+    }
+    char opened = 0;
+    CHECK(read(ready[0], &opened, 1) == 1 && opened == 'y');
+    for (unsigned i = 0; i < 2 * XD_TURNS_REGAIN_EVERY; i++)
+        CHECK(xd_write(dev, f, buf, BLK, 6 * BLK) == BLK);
+    CHECK_MSG(cache_stat(dev, "solo_regained") == 0 && cache_stat(dev, "writes_absorbed") == absorbed,
+              "write-back came back while another process had the file open");
+    close(hold[1]);
+    CHECK(child_ok(pid));
+    close(hold[0]);
+    close(ready[0]);
+    close(ready[1]);
+    /* the other process gone, write-back comes back (tried every
+     * XD_TURNS_REGAIN_EVERY-th write), and a third process opening then
+     * again waits for the blocks kept dirty and reads them */
+    for (unsigned i = 0; i < XD_TURNS_REGAIN_EVERY; i++) {
+        fill(buf, BLK, 7 * BLK, 6);
+        CHECK(xd_write(dev, f, buf, BLK, 7 * BLK) == BLK);
+    }
+    CHECK_MSG(cache_stat(dev, "solo_regained") == 1 &&
+                  cache_stat(dev, "writes_absorbed") > absorbed &&
+                  cache_stat(dev, "dirty_bytes") == BLK,
+              "no write-back once alone again: regained %lld, absorbed %lld",
+              cache_stat(dev, "solo_regained"), cache_stat(dev, "writes_absorbed") - absorbed);
+    pid = fork();
+    if (pid == 0) {
+        struct xd_dev *cdev;
+        struct xd_file *cf = open_cached(path, "4k", "sync", &cdev);
+        unsigned char got[BLK];
+        bool ok = cf && xd_read(cdev, cf, got, BLK, 7 * BLK) == BLK && seed_of(got, BLK, 7 * BLK) == 6;
+        if (cf)
+            xd_file_close(cdev, cf);
+        xd_close(cdev);
+        _exit(ok ? 0 : 1);
+    }
+    CHECK_MSG(child_ok(pid), "a process opening after write-back came back did not read it");
     CHECK(xd_flush(dev, f, 0) == 0);
     xd_file_close(dev, f);
     xd_close(dev);

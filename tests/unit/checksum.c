@@ -30,6 +30,7 @@
 
 #include "check.h"
 #include "core/crc32c.h"
+#include "core/turns.h" /* XD_TURNS_REGAIN_EVERY */
 #include "xdevice.h"
 
 #define BLK 4096
@@ -477,6 +478,53 @@ static void test_newcomer_waits_for_the_solo_writer(const char *x, const char *y
     xd_close(d1);
 }
 
+/* A writer that gave up solo for a newcomer is solo again once the
+ * newcomer has closed (tried every XD_TURNS_REGAIN_EVERY-th write), and a
+ * third device opening then waits for its write out, as at the start. */
+static void test_solo_again_once_alone(const char *x, const char *y)
+{
+    unlink(side);
+    unlink(path);
+    struct xd_dev *d1 = open_dev_mode("4k", "libaio"), *d2 = open_dev_mode("4k", "libaio");
+    struct opener o = {.dev = open_dev_mode("4k", "libaio")};
+    struct xd_file *f1 = NULL, *f2 = NULL;
+    CHECK(d1 && d2 && o.dev && !xd_file_open(d1, path, XD_OPEN_CREATE, 0, &f1, err, sizeof(err)) &&
+          !xd_file_open(d2, path, XD_OPEN_CREATE, 0, &f2, err, sizeof(err)));
+    if (!f1 || !f2 || !o.dev)
+        return;
+    static char bx[BLK], by[BLK], got[BLK];
+    memcpy(bx, x, BLK);
+    memcpy(by, y, BLK);
+    CHECK(xd_write(d1, f1, bx, BLK, 0) == BLK); /* asked: d1 takes turns from here */
+    CHECK(xd_write(d2, f2, by, BLK, BLK) == BLK);
+    for (unsigned i = 0; i < 2 * XD_TURNS_REGAIN_EVERY; i++)
+        CHECK(xd_write(d1, f1, bx, BLK, 0) == BLK);
+    CHECK_MSG(stat_of(d1, "solo_regained") == 0, "solo again while another writer is open");
+    xd_file_close(d2, f2);
+    xd_close(d2);
+    for (unsigned i = 0; i < XD_TURNS_REGAIN_EVERY; i++)
+        CHECK(xd_write(d1, f1, bx, BLK, 0) == BLK);
+    CHECK_MSG(stat_of(d1, "solo_regained") == 1, "the only writer left did not go solo again: %lld",
+              stat_of(d1, "solo_regained"));
+    struct xd_req r1;
+    stage_write(d1, f1, &r1, by); /* out, no lock taken */
+    pthread_t t;
+    CHECK(!pthread_create(&t, NULL, open_second, &o));
+    CHECK_MSG(!opened_within(&o, 300), "a newcomer opened while the regained solo write was out");
+    land(d1, &r1);
+    CHECK_MSG(opened_within(&o, 60000), "the newcomer still waits after the solo write landed");
+    pthread_join(t, NULL);
+    CHECK(o.rc == 0);
+    CHECK(o.f && xd_read(o.dev, o.f, got, BLK, 0) == BLK && !memcmp(got, by, BLK));
+    CHECK(o.f && xd_read(o.dev, o.f, got, BLK, BLK) == BLK && !memcmp(got, by, BLK));
+    CHECK(stat_of(d1, "mismatches") == 0 && stat_of(o.dev, "mismatches") == 0);
+    if (o.f)
+        xd_file_close(o.dev, o.f);
+    xd_file_close(d1, f1);
+    xd_close(o.dev);
+    xd_close(d1);
+}
+
 /* A power loss: blocks written (and seen to land) since the last fsync
  * come back as they were at it. They read as that data, not as EIO; a
  * write never fsynced at all (no DUR) still reads as EIO when torn, and a
@@ -724,6 +772,7 @@ int main(void)
     test_racing_writers(b, a, 0);
     test_read_beside_another_queued_write_of_its_thread(b);
     test_newcomer_waits_for_the_solo_writer(a, b);
+    test_solo_again_once_alone(a, b);
     test_durable_after_power_loss(a, b);
     test_sidecar_of_two_slots(a, b);
 

@@ -26,6 +26,7 @@
 #include "check.h"
 #include "chain.h"
 #include "clock.h"
+#include "turns.h" /* XD_TURNS_REGAIN_EVERY */
 #include "xd_internal.h"
 #include "xdevice.h"
 
@@ -423,7 +424,17 @@ static void test_writers_take_turns(void)
     CHECK(r1.result == BLK && r2.result == BLK);
     CHECK_MSG(on_disk(primary, 0, b) && on_disk(copy, 0, b),
               "the copies do not both hold the write sent last");
+    /* solo again once the other writer has closed (core/turns.c tries
+     * every XD_TURNS_REGAIN_EVERY-th write that takes a turn), not before */
+    for (unsigned i = 0; i < 2 * XD_TURNS_REGAIN_EVERY; i++)
+        CHECK(xd_write(d1, f1, a + BLK, BLK, BLK) == BLK);
+    CHECK(layer_stat(d1, "mirror", "solo_regained") == 0);
     xd_file_close(d2, f2);
+    for (unsigned i = 0; i < XD_TURNS_REGAIN_EVERY; i++)
+        CHECK(xd_write(d1, f1, b + BLK, BLK, BLK) == BLK);
+    CHECK_MSG(layer_stat(d1, "mirror", "solo_regained") == 1, "not solo again: %lld",
+              layer_stat(d1, "mirror", "solo_regained"));
+    CHECK(on_disk(primary, 1, b) && on_disk(copy, 1, b));
     xd_file_close(d1, f1);
     CHECK_MSG(access(words, F_OK) && errno == ENOENT, "the last writer left %s", words);
     xd_close(d2);
