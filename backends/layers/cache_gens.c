@@ -122,7 +122,7 @@ int cache_gens_open(struct cache_gens *g, dev_t dev, ino_t ino, unsigned view, b
     gens_place(g, map, fd);
     /* alone: solo (write-back may keep blocks); else a solo user's dirty
      * blocks are waited for (its next write sees `wanted` and writes
-     * through from then on) */
+     * through while others are there) */
     int rc = xd_turns_solo_join(&g->solo);
     if (rc) {
         snprintf(why, whylen, "/dev/shm%s: waiting for another process's write-back: %s",
@@ -161,7 +161,8 @@ void cache_gens_close(struct cache_gens *g)
  * loads the count, both sequentially consistent: either the newcomer
  * waits for that write, or the writer sees `wanted` and writes its
  * blocks back before its write completes (cache_writeback.c,
- * cache_share_file), and writes through from then on (`shared`). A solo
+ * cache_share_file), and writes through while others are there
+ * (`shared`; cache_regain_file once they have gone). A solo
  * user killed lets its lock go: nobody waits for its count. */
 bool cache_gens_asked(const struct cache_gens *g)
 {

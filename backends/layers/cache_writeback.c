@@ -29,8 +29,8 @@
  * Across processes: a file's writes are kept dirty only while this process
  * is its only user (cache_gens.c); once another process opens it, the next
  * write kept here writes every dirty block of the file back before it
- * completes, and the file is written through from then on
- * (cache_share_file).
+ * completes, and the file is written through until every other process
+ * has let it go (cache_share_file, cache_regain_file).
  */
 #include <errno.h>
 #include <pthread.h>
