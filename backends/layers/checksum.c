@@ -359,7 +359,8 @@ static bool cs_entry_same(const struct cs_entry *a, const struct cs_entry *b)
  *   something else scribbles on the file);
  * - for CS_RECHECK_STILL_NS more while a write of it is pending with
  *   nobody seen at work (its writer was preempted between two looks, or a
- *   crash left it: then the block is torn).
+ *   crash left it: then the block is torn), and at least one pause: this
+ *   thread preempted between its own looks has not waited for anyone.
  * A settled entry (NEW is CUR) that still and unwritten data does not
  * match is corrupt at once. Waiting only 20 ms in all, whatever moved,
  * failed a verify read of a 1 MiB block two loaded jobs wrote in turns:
@@ -381,7 +382,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
     if (posix_memalign((void **)&blk, CS_BUF_ALIGN, cs->block))
         return -ENOMEM;
     uint64_t first_look = xd_clock_monotonic_ns(), still_since = first_look;
-    bool drained = false, first = true;
+    bool drained = false, first = true, paused = false;
     for (;;) {
         cs_entry_load(cf, b, &before);
         rc = cs_read_block_crc(layer, file, b, blk, &crc);
@@ -395,7 +396,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         last = crc;
         if (cs_writer_at_work(cf, b) || (moved && now - first_look < CS_RECHECK_MOVING_NS)) {
             still_since = now;
-        } else if (!pending || now - still_since > CS_RECHECK_STILL_NS) {
+        } else if (!pending || (paused && now - still_since > CS_RECHECK_STILL_NS)) {
             cs_record_mismatch(layer, file, b, &e, crc);
             rc = -EIO;
             break;
@@ -411,6 +412,7 @@ static int cs_recheck(struct xd_layer *layer, struct xd_file *file, uint64_t b, 
         }
         struct timespec pause = {0, CS_RECHECK_PAUSE_NS};
         nanosleep(&pause, NULL);
+        paused = true;
     }
     if (!rc)
         memcpy(data, blk, len);

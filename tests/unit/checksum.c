@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,25 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
     return (int)syscall(SYS_nanosleep, req, rem);
 }
 
+/* fcntl(2) for the library linked in: with stall_getlk set, the next
+ * F_OFD_GETLK (a reader asking whether a writer is at work) first stalls
+ * the caller 30 ms, as a preempted thread on a loaded machine. */
+static bool stall_getlk;
+
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    unsigned long arg = va_arg(ap, unsigned long); /* an int or a pointer: one register */
+    va_end(ap);
+    if (cmd == F_OFD_GETLK && stall_getlk) {
+        stall_getlk = false;
+        struct timespec stalled = {0, 30 * 1000000};
+        syscall(SYS_nanosleep, &stalled, NULL);
+    }
+    return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
 static char race_b[BLK];
 
 static void race_lands(void)
@@ -197,6 +217,32 @@ static void test_read_racing_one_write(const char *a, const char *b)
     CHECK_MSG(landing, "a torn block with no write in flight was waited on");
     landing = NULL;
     CHECK(stat_of(dev, "mismatches") == 1);
+    xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
+/* The reader itself stalled between its first two looks at a block whose
+ * write is pending (longer than the 20 ms a still block is waited for):
+ * it has not waited for the writer, so it pauses before it calls the block
+ * torn, and the write lands in that pause. On the old code the read
+ * failed with EIO without a pause. */
+static void test_reader_stalled_between_looks(const char *a, const char *b)
+{
+    struct xd_dev *dev;
+    struct xd_file *f = open_with_b_landing(&dev, a, b);
+    static char got[BLK];
+    if (!f)
+        return;
+    landing = race_lands;
+    stall_getlk = true;
+    ssize_t n = xd_read(dev, f, got, BLK, 0);
+    CHECK_MSG(!stall_getlk, "the reader never asked whether a writer was at work");
+    CHECK_MSG(n == BLK && !memcmp(got, b, BLK), "a read stalled between its looks: %zd", n);
+    CHECK(stat_of(dev, "mismatches") == 0);
+    landing = NULL;
+    stall_getlk = false;
     xd_file_close(dev, f);
     xd_close(dev);
     unlink(side);
@@ -766,6 +812,7 @@ int main(void)
 
     test_read_racing_one_write(a, b);
     test_read_waits_for_a_moving_block(a, b);
+    test_reader_stalled_between_looks(a, b);
     test_first_write_lost_in_a_crash(b);
     test_read_after_own_queued_write(b);
     test_racing_writers(a, b, 1);
