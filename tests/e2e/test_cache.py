@@ -8,13 +8,17 @@ engine's invalidate, to read from the storage), so the cache's hits are
 verified by verify_backlog during the write phase and by read-only jobs
 with verify set, which check every block they read.
 """
+import json
 import os
 import re
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from conftest import (
+    FIO,
     REPO,
     MiB,
     assert_verified,
@@ -97,6 +101,69 @@ def test_processes_sharing_a_file_keep_each_other_current(engine, tmp_path, disk
                         verify="crc32c"), tmp_path)
     assert [ln for ln in xdevice_lines(r.text) if "_cache" in ln] == []
     assert_verified(r.data, size=MiB, njobs=2)
+
+
+def periodic_cache(path):
+    """The cache object of each complete periodic record so far (the last
+    line may still be being written: it counts once its newline is)."""
+    if not Path(path).exists():
+        return []
+    text = Path(path).read_text()
+    return [json.loads(ln)["layers"]["cache"] for ln in text[:text.rfind("\n") + 1].splitlines()]
+
+
+def poll(proc, pred, what, deadline_s=60):
+    """Until pred() (bounded); on failure fio is killed (its job a thread:
+    a job process of its own would write on for the rest of its runtime)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if pred():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"fio ended (rc {proc.returncode}) before {what}: {proc.communicate()}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"not within {deadline_s} s: {what}")
+
+
+def test_write_back_comes_back_once_the_other_process_has_gone(engine, tmp_path, disk_dir):
+    """A write-back cache writes through while another process has its
+    file open, and keeps blocks again once that process has gone
+    (core/turns.c's regain; tests/unit/cache_processes.c proves the
+    protocol): a long fio writer, a second fio run writing a region of its
+    own to the end, then the first is seen keeping blocks again in its
+    periodic stats, is stopped through fio's trigger (which saves its
+    verify state), and every write it saw complete verifies, as do the
+    second run's. Bounded polls, no fixed pauses."""
+    f = disk_dir / "f"
+    with open(f, "xb") as new:  # big enough for both runs: fio lays out none anew
+        new.truncate(8 * MiB)
+    xd = {"enable_read_cache": 1, "enable_write_cache": 1, "cache_size": "8m"}
+    periodic, trig = tmp_path / "p.jsonl", tmp_path / "trigger"
+    common = dict(filename=f, rw="randwrite", bs="4k", size=4 * MiB, verify="crc32c",
+                  verify_fatal=1)
+    cmd = [FIO, f"--trigger-file={trig}", "--trigger=true",
+           *fio_job(engine, name="long", xd=dict(xd, stats_interval=1, stats_log=periodic),
+                    time_based=None, runtime=300, rate_iops=500, thread=None, **common)]
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    poll(proc, lambda: any(c["writes_absorbed"] for c in periodic_cache(periodic)),
+         "the first writer keeping blocks")
+    other = run_fio(fio_job(engine, name="other", xd=xd, filename=f, rw="randwrite", bs="4k",
+                            offset=4 * MiB, size=256 * 1024, verify="crc32c", verify_fatal=1),
+                    tmp_path)
+    assert_verified(other.data, size=256 * 1024, njobs=1)
+    poll(proc, lambda: any(c["solo_regained"] for c in periodic_cache(periodic)),
+         "write-back coming back after the other run ended")
+    through = max(c["writes_through"] for c in periodic_cache(periodic))
+    trig.touch()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert through > 0, "the first writer never wrote through beside the other run"
+    check = fio_job(engine, name="long", xd=xd, iodepth=1, verify_state_load=1,
+                    verify_state_save=0, verify_only=None, **common)
+    r = run_fio(check, tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] > 0
 
 
 def test_write_back_process_mode_and_partial_writes(engine, tmp_path, disk_dir):
