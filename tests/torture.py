@@ -385,10 +385,17 @@ class Case:
         flight, nor a read/write mix with verify_backlog, whose verify reads
         come between the mix's as requests complete (a rw job's writes
         differ between two runs of fio's own libaio engine, and between
-        psync and io_uring)."""
-        mixed_backlog = "rw" in self.rw and "verify_backlog" in self.opts
+        psync and io_uring), nor a mix over files made at their first I/O
+        (create_on_open: nothing laid out, so a read that overtakes the
+        writes before it meets the end of the file or not, depending on
+        timing; fio's own io_uring engine read 6 or 8 blocks of seed
+        519064217's job from one run to the next)."""
+        mixed = "rw" in self.rw
+        mixed_backlog = mixed and "verify_backlog" in self.opts
+        mixed_unlaid = mixed and "create_on_open" in self.opts
         return not self.time_based and not self.reload and self.again != "corrupt" and \
-            not mixed_backlog and not {"norandommap", "random_distribution"} & set(self.opts)
+            not mixed_backlog and not mixed_unlaid and \
+            not {"norandommap", "random_distribution"} & set(self.opts)
 
     def describe(self):
         bits = [f"type={self.type}", f"async={self.mode}", f"rw={self.rw}", f"bs={self.bs}",
