@@ -389,12 +389,13 @@ class Case:
         (create_on_open: nothing laid out, so a read that overtakes the
         writes before it meets the end of the file or not, depending on
         timing; fio's own io_uring engine read 6 or 8 blocks of seed
-        519064217's job from one run to the next)."""
+        519064217's job from one run to the next), nor one with
+        randrepeat=0, whose offsets, sizes and mix differ every run."""
         mixed = "rw" in self.rw
         mixed_backlog = mixed and "verify_backlog" in self.opts
         mixed_unlaid = mixed and "create_on_open" in self.opts
         return not self.time_based and not self.reload and self.again != "corrupt" and \
-            not mixed_backlog and not mixed_unlaid and \
+            not mixed_backlog and not mixed_unlaid and self.opts.get("randrepeat") != 0 and \
             not {"norandommap", "random_distribution"} & set(self.opts)
 
     def describe(self):
