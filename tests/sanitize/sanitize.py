@@ -31,6 +31,8 @@ The matrix, each run seconds long:
     fio's exit, sees every job: fio's job processes end in _exit); plus a
     few ASan runs as fio processes (fio's default) for the fork-time paths;
   - the read cache, write-through and write-back, shared by the jobs;
+  - writers of one file, one ending early, so the other goes solo again
+    (checksums and a mirror in threads; the write-back cache in processes);
   - live config renames (xdconfig set renames a new INI over xd_config
     every 0.15 s) of the live keys, with periodic stats, on the cache, the
     hybrid, the compressed and the tmpfs types.
@@ -346,6 +348,29 @@ def same_blocks_run(kind):
     return (kind, "checksum and mirror writers of the same blocks", build, None, None)
 
 
+def solo_again_run(kind, cache=False):
+    """Two jobs writing one file, the second ending early: the first took
+    turns beside it and goes solo again once it has closed (core/turns.c's
+    regain), with checksums and a mirror as threads of one process, or
+    with the write-back cache as two processes (one cache each)."""
+    def build(engine, d):
+        if cache:
+            xd = {"async": QUEUED, "enable_read_cache": 1, "enable_write_cache": 1,
+                  "cache_size": "4m"}
+            how = {}
+        else:
+            (d / "copy").mkdir(exist_ok=True)
+            xd = {"async": QUEUED, "enable_checksums": 1, "enable_redundancy": 1,
+                  "redundancy_factor": 2, "mirror_directories": d / "copy"}
+            how = {"thread": 1}
+        common = dict(filename=d / "solo", rw="randwrite", bs="4k", iodepth=8, verify="crc32c",
+                      continue_on_error="verify", **how)
+        return (job_args(engine, "long", xd, size="2m", **common) +
+                job_args(engine, "short", xd, offset="2m", size="64k", **common))
+    what = "write-back cache processes" if cache else "checksum and mirror writers"
+    return (kind, f"{what}, one ending early (solo again)", build, None, None)
+
+
 def trim_run(kind, stype, mode):
     """Trims in an async job complete within queue (as fio's own async
     engines trim), while the job's other requests stay in flight and
@@ -439,14 +464,14 @@ def all_runs(kinds):
         runs += [reload_run(kind, w) for w in RELOADS]  # the longest first
         runs += [cache_run(kind, wb) for wb in (False, True)]
         runs += [recovery_run(kind, t) for t in ("regular", "hybrid")] + [held_writes_run(kind)]
-        runs += [same_blocks_run(kind)]
+        runs += [same_blocks_run(kind), solo_again_run(kind)]
         runs += [file_options_run(kind, t) for t in ("tmpfs", "hybrid")]
         runs += [trim_run(kind, t, m) for t, m in (("regular", QUEUED), ("compressed", "libaio"))]
         runs += [matrix_run(kind, t, m) for t in TYPES for m in MODES]
     if "asan" in kinds:  # fio's default, one process per job: fork-time paths
         runs += [matrix_run("asan", t, m, processes=True)
                  for t, m in (("regular", "libaio"), ("compressed", "sync"), ("tmpfs", MODES[-1]))]
-        runs += [cache_run("asan", False, processes=True)]
+        runs += [cache_run("asan", False, processes=True), solo_again_run("asan", cache=True)]
     return runs
 
 
