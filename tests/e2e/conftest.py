@@ -16,6 +16,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -303,6 +304,33 @@ def kernel_odirect_on_tmpfs() -> bool:
     if fs_type("/dev/shm") != "tmpfs":
         return False
     return _supports_odirect("/dev/shm")
+
+
+def records(path):
+    """The periodic records, one JSON object per line; every complete line
+    must parse. Read while fio runs, the last line may be a record still
+    being appended (a reader can see part of a write): it counts once its
+    newline is there."""
+    if not Path(path).exists():
+        return []
+    text = Path(path).read_text()
+    return [json.loads(ln) for ln in text[:text.rfind("\n") + 1].splitlines()]
+
+
+def wait_for(proc, pred, timeout, what):
+    """Until pred() holds, polled while fio (proc) runs, for at most
+    timeout seconds; fio is killed when it does not (run fio's jobs as
+    threads: a job process of its own would outlive that)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"fio exited (rc {proc.returncode}) before {what}\n{out}\n{err}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"timed out waiting for {what}")
 
 
 def verify_state(path):

@@ -8,12 +8,9 @@ engine's invalidate, to read from the storage), so the cache's hits are
 verified by verify_backlog during the write phase and by read-only jobs
 with verify set, which check every block they read.
 """
-import json
 import os
 import re
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
@@ -24,7 +21,9 @@ from conftest import (
     assert_verified,
     fio_job,
     load_stats,
+    records,
     run_fio,
+    wait_for,
     xdevice_lines,
 )
 
@@ -104,26 +103,8 @@ def test_processes_sharing_a_file_keep_each_other_current(engine, tmp_path, disk
 
 
 def periodic_cache(path):
-    """The cache object of each complete periodic record so far (the last
-    line may still be being written: it counts once its newline is)."""
-    if not Path(path).exists():
-        return []
-    text = Path(path).read_text()
-    return [json.loads(ln)["layers"]["cache"] for ln in text[:text.rfind("\n") + 1].splitlines()]
-
-
-def poll(proc, pred, what, deadline_s=60):
-    """Until pred() (bounded); on failure fio is killed (its job a thread:
-    a job process of its own would write on for the rest of its runtime)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if pred():
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"fio ended (rc {proc.returncode}) before {what}: {proc.communicate()}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"not within {deadline_s} s: {what}")
+    """The cache object of each periodic record so far."""
+    return [r["layers"]["cache"] for r in records(path)]
 
 
 def test_write_back_comes_back_once_the_other_process_has_gone(engine, tmp_path, disk_dir):
@@ -147,14 +128,14 @@ def test_write_back_comes_back_once_the_other_process_has_gone(engine, tmp_path,
                     time_based=None, runtime=300, rate_iops=500, thread=None, **common)]
     proc = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    poll(proc, lambda: any(c["writes_absorbed"] for c in periodic_cache(periodic)),
-         "the first writer keeping blocks")
+    wait_for(proc, lambda: any(c["writes_absorbed"] for c in periodic_cache(periodic)), 60,
+             "the first writer keeping blocks")
     other = run_fio(fio_job(engine, name="other", xd=xd, filename=f, rw="randwrite", bs="4k",
                             offset=4 * MiB, size=256 * 1024, verify="crc32c", verify_fatal=1),
                     tmp_path)
     assert_verified(other.data, size=256 * 1024, njobs=1)
-    poll(proc, lambda: any(c["solo_regained"] for c in periodic_cache(periodic)),
-         "write-back coming back after the other run ended")
+    wait_for(proc, lambda: any(c["solo_regained"] for c in periodic_cache(periodic)), 60,
+             "write-back coming back after the other run ended")
     through = max(c["writes_through"] for c in periodic_cache(periodic))
     trig.touch()
     out, err = proc.communicate(timeout=120)

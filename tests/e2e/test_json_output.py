@@ -7,14 +7,11 @@ live reload, the mmap async-mode notice) must go to stderr, so these tests
 parse fio's whole output with json.loads: one stray line fails them.
 """
 import json
-import socket
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO
+from conftest import FIO, REPO, wait_for
 
 XDCONFIG = REPO / "build" / "xdconfig"
 TIMEOUT = 60
@@ -23,18 +20,6 @@ TIMEOUT = 60
 def xdconfig_set(ini, *kv):
     p = subprocess.run([str(XDCONFIG), "set", str(ini), *kv], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
-
-
-def wait_until(pred, proc, seconds, what):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if pred():
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"fio ended before {what}: {proc.communicate()}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("where", ["stdout", "file"])
@@ -49,7 +34,7 @@ def test_live_reload_keeps_json(engine, tmp_path, where):
            "--size=4m", "--bs=64k", "--rw=read", "--time_based", "--runtime=3"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     # the job is running once its first periodic record is there
-    wait_until(lambda: log.exists() and log.stat().st_size > 0, proc, 30, "the first record")
+    wait_for(proc, lambda: log.exists() and log.stat().st_size > 0, 30, "the first record")
     xdconfig_set(ini, "read_ahead_kb=256")
     stdout, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0, stdout + stderr
@@ -82,7 +67,7 @@ def test_client_server_json(engine, tmp_path):
     server = subprocess.Popen([FIO, f"--server=sock:{sock}"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
-        wait_until(sock.exists, server, 20, "the server's socket")
+        wait_for(server, sock.exists, 20, "the server's socket")
         p = subprocess.run([FIO, f"--client=sock:{sock}", "--output-format=json", str(job)],
                            capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
     finally:

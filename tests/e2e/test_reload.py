@@ -12,11 +12,10 @@ import re
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO, fio_job, needs_io_uring, xdevice_lines
+from conftest import FIO, REPO, fio_job, needs_io_uring, records, wait_for, xdevice_lines
 
 XDCONFIG = REPO / "build" / "xdconfig"
 
@@ -25,30 +24,6 @@ def xdconfig_set(ini, *assignments):
     p = subprocess.run([str(XDCONFIG), "set", str(ini), *assignments], capture_output=True,
                        text=True, timeout=30)
     assert p.returncode == 0, p.stderr
-
-
-def records(path):
-    """The periodic records, one JSON object per line; every complete line
-    must parse. Read while fio runs, the last line may be a record still
-    being appended (a reader can see part of a write): it counts once its
-    newline is there."""
-    if not Path(path).exists():
-        return []
-    text = Path(path).read_text()
-    return [json.loads(ln) for ln in text[:text.rfind("\n") + 1].splitlines()]
-
-
-def wait_for(proc, pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"fio exited (rc {proc.returncode}) before {what}\n{out}\n{err}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def start_fio(args, tmp_path):
