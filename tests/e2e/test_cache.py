@@ -23,6 +23,7 @@ from conftest import (
     load_stats,
     records,
     run_fio,
+    verify_state,
     wait_for,
     xdevice_lines,
 )
@@ -141,10 +142,12 @@ def test_write_back_comes_back_once_the_other_process_has_gone(engine, tmp_path,
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
     assert through > 0, "the first writer never wrote through beside the other run"
+    numberio, depth, _ = verify_state(tmp_path / "local-long-0-verify.state")
+    assert numberio > depth, (numberio, depth)
     check = fio_job(engine, name="long", xd=xd, iodepth=1, verify_state_load=1,
                     verify_state_save=0, verify_only=None, **common)
     r = run_fio(check, tmp_path)
-    assert r.data["jobs"][0]["read"]["io_bytes"] > 0
+    assert r.data["jobs"][0]["read"]["io_bytes"] >= (numberio - depth) * 4096
 
 
 def test_write_back_process_mode_and_partial_writes(engine, tmp_path, disk_dir):
