@@ -23,6 +23,7 @@ from conftest import (
     needs_io_uring,
     verify_state,
     run_fio,
+    wait_for,
     xdevice_lines,
 )
 
@@ -277,37 +278,21 @@ def test_write_back_flushes_to_cold_file(engine, tmp_path, disk_dir, hot):
 KILL_ROUNDS = int(os.environ.get("XD_TORTURE_ROUNDS", "3"))
 
 
-def wait_for_promotion(proc, hot_dir, deadline_s=60):
-    """Poll (bounded) until the hot copy of the file holds data: a pass has
-    promoted an extent, so the kill lands while extents are hot."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        copies = [p for p in hot_dir.glob("*%2Fk") if p.stat().st_blocks > 0]
-        if copies:
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"fio ended (rc {proc.returncode}) before any promotion: {proc.communicate()}")
-        time.sleep(0.01)
-    proc.kill()
-    pytest.fail("no promotion within the deadline")
+def promoted(hot_dir):
+    """Whether the hot copy of the file holds data: a pass has promoted an
+    extent, so a kill lands while extents are hot."""
+    return any(p.stat().st_blocks > 0 for p in hot_dir.glob("*%2Fk"))
 
 
-def wait_for_writes(proc, paths, count, deadline_s=60):
-    """Poll (bounded) until COUNT distinct 4 KiB blocks of the file, in its
-    cold file or its hot copy, carry fio's verify header: then more writes
-    than the queue's depth have landed before the kill (a fixed pause from
-    the first promotion is not enough on a loaded machine; the mirror kill
-    test met 2 writes)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end and proc.poll() is None:
-        written = set()
-        for p in paths:
-            data = p.read_bytes() if p.exists() else b""
-            written.update(off for off in range(0, len(data) - 1, 4096)
-                           if data[off] == 0xCA and data[off + 1] == 0xAC)
-        if len(written) >= count:
-            return
-        time.sleep(0.01)
+def written_blocks(paths):
+    """The distinct 4 KiB blocks of the file, in its cold file or its hot
+    copy, that carry fio's verify header."""
+    written = set()
+    for p in paths:
+        data = p.read_bytes() if p.exists() else b""
+        written.update(off for off in range(0, len(data) - 1, 4096)
+                       if data[off] == 0xCA and data[off + 1] == 0xAC)
+    return len(written)
 
 
 @needs_io_uring
@@ -335,8 +320,10 @@ def test_kill_9_write_back(engine, tmp_path, disk_dir, hot, round_):
            *fio_job(engine, name="k", xd=xd, iodepth=8, rate_iops=600, **common)]
     proc = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    wait_for_promotion(proc, hot)
-    wait_for_writes(proc, [f, *hot.glob("*%2Fk")], 16)
+    wait_for(proc, lambda: promoted(hot), 60, "a promotion")
+    # more writes than the queue's depth landed before the kill (a fixed
+    # pause from the first promotion is not enough on a loaded machine)
+    wait_for(proc, lambda: written_blocks([f, *hot.glob("*%2Fk")]) >= 16, 60, "16 written blocks")
     time.sleep(random.Random(round_).uniform(0, 1.0))
     trig.touch()
     out, err = proc.communicate(timeout=120)

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import (FIO, MiB, REPO, assert_verified, fio_job, load_stats, needs_io_uring, run_fio,
-                      verify_state, xdevice_lines)
+                      verify_state, wait_for, xdevice_lines)
 
 SIZE = 4 * MiB
 
@@ -309,11 +309,9 @@ def test_kill9_loses_nothing_fsynced(engine, tmp_path, disk_dir, round_):
     # bounded: until the copy holds twice the queue's depth of writes, so
     # the kill comes after more writes than can be in flight (a fixed pause
     # from the first one was not enough on a loaded machine: 2 writes)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and proc.poll() is None:
-        if (copy / "k.0.0").exists() and (copy / "k.0.0").stat().st_blocks * 512 >= 16 * 4096:
-            break
-        time.sleep(0.01)
+    held = copy / "k.0.0"
+    wait_for(proc, lambda: held.exists() and held.stat().st_blocks * 512 >= 16 * 4096, 60,
+             "16 writes in the copy")
     time.sleep(random.Random(round_).uniform(0.2, 1.0))
     trig.touch()
     out, err = proc.communicate(timeout=120)
