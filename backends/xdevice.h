@@ -11,8 +11,14 @@
  * by one thread at a time, as a fio job drives its own; give each thread
  * its own device. Devices in any threads of one process may open the same
  * files: what they share (the read cache, the hybrid type's extent state)
- * is locked inside the library. A device is never used across fork(): the
- * child would share the parent's file locks.
+ * is locked inside the library.
+ *
+ * fork(): a device belongs to the process that opened it. In a child every
+ * call on its parent's device fails with -EBADF (xd_dev_take_error says
+ * why) and xd_close lets it be (the parent's files, locks, rings and
+ * threads stay the parent's; its memory goes with the child's exit or
+ * exec). Devices the child opens are its own, beside the parent's as
+ * another process's.
  */
 #ifndef XDEVICE_H
 #define XDEVICE_H
@@ -213,7 +219,7 @@ XD_API int xd_config_build(struct xd_config **out, const char *ini_path,
 /* A monitor follows one open device; every call, open and close included,
  * comes from the thread that drives the device, between its requests. Its
  * inotify watch is shared by the monitors of a process that follow the same
- * file (instances are few); not across fork().
+ * file (instances are few); a child after fork() opens its own.
  *
  * open copies opts. With config_path, it watches that file, then builds
  * the config from it as xd_config_build(config_path, overrides) does and
@@ -305,7 +311,8 @@ XD_API const char *xd_escape(const char *value, char *buf, size_t len);
 XD_API int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries,
                    char *err, size_t errlen);
 /* Close the device; files still open on it are closed first, as
- * xd_file_close would (their requests must have been reaped). */
+ * xd_file_close would (their requests must have been reaped). In a child
+ * after fork(), a device the parent opened is left alone (see the top). */
 XD_API void xd_close(struct xd_dev *dev);
 XD_API const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 #define XD_CAP_TRIM  (1u << 0) /* trim is served (not refused with EOPNOTSUPP) */

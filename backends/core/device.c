@@ -12,6 +12,29 @@
 #include "stats.h"
 #include "xd_internal.h"
 
+/* --- fork -------------------------------------------------------------------
+ * A device belongs to the process that opened it. A child after fork()
+ * shares its parent's open file descriptions (and so its OFD locks), the
+ * io_uring rings' memory and the process-wide state of every layer, but
+ * none of its threads: every call on the parent's device fails there with
+ * -EBADF, and xd_close lets it be. The registries of process-wide state
+ * forget the parent's in the child the same way (their own handlers), so
+ * that a device the child opens is its own. */
+static unsigned forks;
+
+static void count_fork(void) { forks++; } /* the child, one thread, before fork returns */
+
+__attribute__((constructor)) static void watch_forks(void) { pthread_atfork(NULL, NULL, count_fork); }
+
+unsigned xd_forks(void) { return forks; }
+
+int xd_dev_refuse_forked(const struct xd_dev *dev, char *err, size_t errlen)
+{
+    xd_errf(err, errlen, "this device was opened by process %d and process %d, a child after fork(), may not use it; allowed: a device the child opens itself",
+            (int)dev->opener, (int)getpid());
+    return -EBADF;
+}
+
 /* The chain so far and ops, bottom first, each with the bytes of per-request
  * state it takes (those that take some): what a refusal at open lists, so
  * that the line says which layers to drop and where the bytes went. */
@@ -62,16 +85,26 @@ int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t 
     return 0;
 }
 
+struct xd_dev *xd_dev_new(void)
+{
+    struct xd_dev *dev = calloc(1, sizeof(*dev));
+    if (!dev)
+        return NULL;
+    xd_clock_init();
+    pthread_mutex_init(&dev->files_lock, NULL);
+    dev->opener = getpid();
+    dev->opened_at = xd_forks();
+    dev->opened_ns = xd_clock_monotonic_ns();
+    return dev;
+}
+
 int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries, char *err,
             size_t errlen)
 {
-    struct xd_dev *dev = calloc(1, sizeof(*dev));
+    struct xd_dev *dev = xd_dev_new();
     int rc = -ENOMEM;
     if (!dev)
         return rc;
-    xd_clock_init();
-    pthread_mutex_init(&dev->files_lock, NULL);
-    dev->opened_ns = xd_clock_monotonic_ns();
     dev->cfg = xd_config_dup(cfg);
     if (!dev->cfg)
         goto fail;
@@ -96,8 +129,8 @@ fail:
  * written, and their descriptors and memory are not leaked. */
 void xd_close(struct xd_dev *dev)
 {
-    if (!dev)
-        return;
+    if (!dev || xd_dev_forked(dev))
+        return; /* the parent's: its memory goes with this process */
     while (dev->files)
         xd_file_close(dev, dev->files);
     pthread_mutex_destroy(&dev->files_lock);
@@ -226,6 +259,10 @@ const char *xd_dev_notice(const struct xd_dev *dev)
 int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len)
 {
     char buf[XD_ERRLEN];
+    if (xd_dev_forked(dev)) {
+        xd_dev_refuse_forked(dev, line, len);
+        return 0;
+    }
     for (struct xd_layer *l = dev->top; l; l = l->lower) {
         if (l->ops->take_error && !l->ops->take_error(l, buf)) {
             snprintf(line, len, "%s", buf);
@@ -301,6 +338,8 @@ static void dev_files_remove(struct xd_dev *dev, struct xd_file *file)
 int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
                  struct xd_file **out, char *err, size_t errlen)
 {
+    if (xd_dev_forked(dev))
+        return xd_dev_refuse_forked(dev, err, errlen);
     if (flags & ~XD_OPEN_KNOWN) {
         xd_errf(err, errlen, "%s: open flags 0x%x unknown; allowed: XD_OPEN_CREATE, XD_OPEN_READONLY",
                 path, flags & ~XD_OPEN_KNOWN);
@@ -334,6 +373,8 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file)
 {
     if (!file)
         return 0;
+    if (xd_dev_forked(dev))
+        return -EBADF;
     dev_files_remove(dev, file);
     xd_layer_file_close(dev->top, file);
     free(file->path);
@@ -444,6 +485,8 @@ int xd_chain_unlink(struct xd_layer *top, const char *path, bool with_path, char
 int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen)
 {
     err[0] = 0;
+    if (xd_dev_forked(dev))
+        return xd_dev_refuse_forked(dev, err, errlen);
     char *full = dev_resolve_path(dev, path);
     if (!full)
         return -ENOMEM;
@@ -459,11 +502,15 @@ int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen)
 
 int64_t xd_file_size(struct xd_dev *dev, struct xd_file *file)
 {
+    if (xd_dev_forked(dev))
+        return -EBADF;
     return xd_layer_file_size(dev->top, file);
 }
 
 int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
 {
+    if (xd_dev_forked(dev))
+        return -EBADF;
     return xd_chain_invalidate(dev->top, file);
 }
 
@@ -471,11 +518,14 @@ int xd_file_invalidate(struct xd_dev *dev, struct xd_file *file)
  * indexes its histograms by it), no file, or a range past what a file
  * offset can name (off + len beyond INT64_MAX: the drivers' off_t, and
  * sums that wrap), or a trim of nothing (regular files said -EINVAL, the
- * compressed and hybrid types 0). -EINVAL or -EBADF, or 0. Such a range
+ * compressed and hybrid types 0), or a device of the parent process.
+ * -EINVAL or -EBADF, or 0. Such a range
  * once reached the compressed type, whose trim then zeroed the file from
  * off to its end, and libaio, whose refused io_submit lost the request. */
-static int dev_req_refused(const struct xd_req *req)
+static int dev_req_refused(const struct xd_dev *dev, const struct xd_req *req)
 {
+    if (xd_dev_forked(dev))
+        return -EBADF;
     if ((unsigned)req->op >= XD_OP_COUNT)
         return -EINVAL;
     if (!req->file)
@@ -493,7 +543,7 @@ static int64_t dev_sync_io(struct xd_dev *dev, struct xd_file *file, enum xd_op 
                            uint64_t len, uint64_t off)
 {
     struct xd_req req = {.op = op, .file = file, .buf = buf, .len = len, .off = off};
-    int rc = dev_req_refused(&req);
+    int rc = dev_req_refused(dev, &req);
     if (rc)
         return rc;
     xd_req_set_flags(&req, XD_REQ_SYNC);
@@ -530,22 +580,29 @@ int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync)
 int xd_submit(struct xd_dev *dev, struct xd_req *req)
 {
     xd_req_set_flags(req, 0);
-    req->result = dev_req_refused(req);
+    req->result = dev_req_refused(dev, req);
     if (req->result)
         return XD_DONE;
     return xd_layer_submit(dev->top, req);
 }
 
-int xd_commit(struct xd_dev *dev) { return xd_layer_commit(dev->top); }
+int xd_commit(struct xd_dev *dev)
+{
+    return xd_dev_forked(dev) ? -EBADF : xd_layer_commit(dev->top);
+}
 
 int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max,
             const struct timespec *timeout)
 {
+    if (xd_dev_forked(dev))
+        return -EBADF;
     return xd_layer_reap(dev->top, done, min, max, timeout);
 }
 
 int xd_migrate(struct xd_dev *dev)
 {
+    if (xd_dev_forked(dev))
+        return -EBADF;
     struct xd_layer *l = dev->top;
     XD_FIND(l, migrate);
     return l ? l->ops->migrate(l) : -ENOTTY;
@@ -553,6 +610,8 @@ int xd_migrate(struct xd_dev *dev)
 
 char *xd_stats_json(struct xd_dev *dev)
 {
+    if (xd_dev_forked(dev))
+        return NULL;
     const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
     struct xd_json j;
     xd_json_init(&j);
@@ -570,7 +629,8 @@ char *xd_stats_json(struct xd_dev *dev)
 uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len)
 {
     static const char *names[XD_OP_COUNT] = {"read", "write", "trim", "fsync", "fdatasync"};
-    const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
+    const struct xd_stats_snapshot *snap =
+        xd_dev_forked(dev) ? NULL : xd_chain_stats_snapshot(dev->top);
     uint64_t slow = 0, total = 0;
     if (!snap)
         return 0;

@@ -513,6 +513,8 @@ char *xd_health_report(const struct xd_config *cfg, struct xd_dev *dev, int *hea
 {
     struct health h = {0};
     struct xd_json top;
+    if (dev && xd_dev_forked(dev))
+        return xd_dev_refuse_forked(dev, err, errlen), NULL;
     if (!cfg && dev)
         cfg = xd_dev_config(dev);
     if (!cfg) {

@@ -75,6 +75,20 @@ struct shared_watch {
 static pthread_mutex_t shared_watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct shared_watch *shared_watches;
 
+/* A child after fork() forgets its parent's watches: their inotify
+ * descriptions are shared with the parent, so an event drained here would
+ * be one the parent's monitors never hear. */
+static void shared_watch_forget_parent(void)
+{
+    shared_watches = NULL;
+    pthread_mutex_init(&shared_watch_lock, NULL);
+}
+
+__attribute__((constructor)) static void shared_watch_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, shared_watch_forget_parent);
+}
+
 /* The process's watch of path, opened by its first user; *gen: its
  * generation now, so a monitor joining late does not act on older events. */
 static struct shared_watch *shared_watch_get(const char *path, unsigned *gen, char *err,
@@ -523,12 +537,14 @@ int xd_monitor_open(struct xd_monitor **out, struct xd_dev *dev, const struct xd
                     char *err, size_t errlen)
 {
     static const struct xd_monitor_opts none;
-    struct xd_monitor *m = dev ? calloc(1, sizeof(*m)) : NULL;
-    int rc;
     if (!dev) {
         xd_errf(err, errlen, "xd_monitor_open: no device; allowed: an open device (xd_open)");
         return -EINVAL;
     }
+    if (xd_dev_forked(dev))
+        return xd_dev_refuse_forked(dev, err, errlen);
+    struct xd_monitor *m = calloc(1, sizeof(*m));
+    int rc;
     if (!m) {
         xd_errf(err, errlen, "out of memory");
         return -ENOMEM;

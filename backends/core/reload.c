@@ -86,6 +86,8 @@ int xd_reload(struct xd_dev *dev, const struct xd_config *newcfg, char *err, siz
                 dev ? "the new config" : "the device");
         return -EINVAL;
     }
+    if (xd_dev_forked(dev))
+        return xd_dev_refuse_forked(dev, err, errlen);
     int rc = xd_config_check(newcfg, err, errlen);
     if (rc)
         return rc;

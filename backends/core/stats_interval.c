@@ -61,6 +61,8 @@ char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, con
                              unsigned jobnum)
 {
     static const struct xd_stats_snapshot empty;
+    if (xd_dev_forked(dev))
+        return NULL;
     const struct xd_stats_snapshot *now = xd_chain_stats_snapshot(dev->top);
     if (!now)
         now = &empty;

@@ -363,6 +363,8 @@ int xd_stats_publish_check(struct xd_dev *dev, const char *path, char *err, size
 {
     char what[4200], name[NAME_MAX + 16];
     const char *base;
+    if (xd_dev_forked(dev))
+        return xd_dev_refuse_forked(dev, err, errlen);
     snprintf(what, sizeof(what), "xd_stats=%s", path);
     int parentfd = xd_dir_open_for(path, what, dev->cfg->allow_shared_directories, &base, err,
                                    errlen);
@@ -415,6 +417,8 @@ int xd_stats_publish(struct xd_dev *dev, const char *path, const char *run_id, u
     struct frag *frags = NULL;
     unsigned n = 0;
     int dirfd = -1, lock_fd, rc;
+    if (xd_dev_forked(dev))
+        return xd_dev_refuse_forked(dev, err, errlen);
 
     if (bad_id) {
         xd_errf(err, errlen, "xd_stats=%s: run id %s; allowed: 1 to %zu printable characters without '/'",

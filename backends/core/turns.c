@@ -10,6 +10,22 @@
 
 static pthread_mutex_t turns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct xd_turns_member *turns_members;
+
+/* A child after fork() forgets its parent's members: its main thread has
+ * the id of the parent's thread that forked, so a drain here would reap
+ * the parent's completions out of rings whose memory both share, and
+ * unlock the parent's turns through descriptions both share. The lock is
+ * made anew: another of the parent's threads may have held it. */
+static void turns_forget_parent(void)
+{
+    turns_members = NULL;
+    pthread_mutex_init(&turns_lock, NULL);
+}
+
+__attribute__((constructor)) static void turns_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, turns_forget_parent);
+}
 /* This thread is draining: a completion handled meanwhile that writes (the
  * mirror repairing a copy a read found bad) must not drain again. */
 static __thread bool turns_draining;

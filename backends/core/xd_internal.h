@@ -204,7 +204,23 @@ struct xd_dev {
     char notice[256];
     pthread_mutex_t files_lock; /* files: opened and closed from any thread */
     struct xd_file *files;
+    pid_t opener;       /* the process that opened it (getpid) */
+    unsigned opened_at; /* xd_forks() then: another value means a child after fork */
 };
+
+/* fork()s this process is a child of since the library was loaded (a
+ * pthread_atfork child handler counts them); cheaper than getpid(), a
+ * system call, on every request. */
+unsigned xd_forks(void);
+/* dev was opened by the parent of this process, whose files, locks,
+ * rings and threads it holds: using it here would act on the parent's
+ * (a completion reaped here is one the parent never sees). */
+static inline bool xd_dev_forked(const struct xd_dev *dev)
+{
+    return dev->opened_at != xd_forks();
+}
+/* -EBADF, and why in err: dev is the parent's (xd_dev_forked). */
+int xd_dev_refuse_forked(const struct xd_dev *dev, char *err, size_t errlen);
 
 /* Calls into a layer go through these wrappers: a layer that leaves an op
  * NULL passes it straight down, so layers only write what they change. */
@@ -291,6 +307,10 @@ void xd_unlink_tally(int rc, const char *line, int *removed, int *failed, char *
 
 /* Build the storage type's chain (backends/types.c). */
 int xd_types_build(struct xd_dev *dev, char *err, size_t errlen);
+/* A device with no chain yet, this process's (xd_open's first step; a test
+ * building a chain by hand with xd_dev_push starts here too). NULL: no
+ * memory. */
+struct xd_dev *xd_dev_new(void);
 /* Push a layer on top of the chain being built (core/device.c). */
 int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t errlen);
 

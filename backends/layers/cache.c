@@ -43,6 +43,21 @@
 static pthread_mutex_t cache_global = PTHREAD_MUTEX_INITIALIZER;
 static struct cache *cache_shared;
 
+/* A child after fork() forgets its parent's cache (its flusher thread is
+ * not here, its dirty blocks are the parent's to write, its tables' locks
+ * are the parent's): a device the child opens gets a cache of its own. The
+ * lock is made anew: another of the parent's threads may have held it. */
+static void cache_forget_parent(void)
+{
+    cache_shared = NULL;
+    pthread_mutex_init(&cache_global, NULL);
+}
+
+__attribute__((constructor)) static void cache_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, cache_forget_parent);
+}
+
 /* --- small helpers ---------------------------------------------------------- */
 
 static void cache_enter(struct cache_layer *cl)
@@ -200,8 +215,6 @@ static int cache_attach(struct cache_layer *cl, const struct xd_config *cfg, cha
     int rc = 0;
     pthread_mutex_lock(&cache_global);
     c = cache_shared;
-    if (c && c->pid != getpid())
-        c = cache_shared = NULL; /* inherited across fork: the parent's, not ours */
     if (c)
         rc = cache_check_same(cl, c, cfg, err, errlen);
     else if (!(rc = cache_new(&c, cfg, err, errlen))) {

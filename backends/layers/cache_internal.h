@@ -163,7 +163,6 @@ struct cache_fill {
 };
 
 struct cache {
-    pid_t pid;
     /* Devices; changed under cache_global, read without it by any device's
      * stats (cache_stats_json), so atomic. */
     atomic_uint users;

@@ -824,7 +824,6 @@ int cache_new(struct cache **out, const struct xd_config *cfg, char *err, size_t
     struct cache *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    c->pid = getpid();
     c->bs = (uint32_t)cfg->cache_block_size;
     c->shift = (uint32_t)__builtin_ctz(c->bs);
     c->size = (uint64_t)cfg->cache_size;

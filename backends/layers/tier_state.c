@@ -17,6 +17,23 @@ static pthread_mutex_t tier_registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tier_shared *tier_registry;
 static pthread_rwlock_t tier_names_lock = PTHREAD_RWLOCK_INITIALIZER;
 
+/* A child after fork() forgets its parent's states (their migration
+ * threads are not here, their locks are the parent's): a hybrid file it
+ * opens gets a state of its own, beside the parent's as another
+ * process's. The locks are made anew: a parent's thread may have held
+ * them. */
+static void tier_forget_parent(void)
+{
+    tier_registry = NULL;
+    pthread_mutex_init(&tier_registry_lock, NULL);
+    pthread_rwlock_init(&tier_names_lock, NULL);
+}
+
+__attribute__((constructor)) static void tier_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, tier_forget_parent);
+}
+
 void xd_tier_names_lock(bool removing)
 {
     if (removing)

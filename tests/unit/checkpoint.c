@@ -189,8 +189,7 @@ static const struct xd_ops park_ops = {
 static struct xd_dev *open_parked_dev(const char *dir)
 {
     struct xd_config *cfg = xd_config_new();
-    struct xd_dev *dev = calloc(1, sizeof(*dev));
-    xd_clock_init();
+    struct xd_dev *dev = xd_dev_new();
     dev->cfg = cfg;
     dev->queue_entries = PARK_MAX;
     if (xd_config_set(cfg, "enable_checkpoints", "true", "test", err, sizeof(err)) ||

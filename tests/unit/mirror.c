@@ -109,8 +109,7 @@ static char primary_dir[64], copy_dir[64], primary[128], copy[128];
 static struct xd_dev *open_dev(const char *async)
 {
     struct xd_config *cfg = xd_config_new();
-    struct xd_dev *dev = calloc(1, sizeof(*dev));
-    xd_clock_init();
+    struct xd_dev *dev = xd_dev_new();
     dev->cfg = cfg;
     dev->queue_entries = 16;
     int rc = xd_config_set(cfg, "async", async, "test", err, sizeof(err)) ||
@@ -343,7 +342,7 @@ static void stuck(int sig)
 static void test_repair_waits_for_a_write_in_its_batch(const char *async)
 {
     struct xd_config *cfg = xd_config_new();
-    struct xd_dev *dev = calloc(1, sizeof(*dev));
+    struct xd_dev *dev = xd_dev_new();
     dev->cfg = cfg;
     dev->queue_entries = 16;
     const char *kv[] = {"async", async, "enable_redundancy", "true", "redundancy_factor", "2",
