@@ -4,13 +4,14 @@
  * or removed file leaves the config in force with one note; a rewrite
  * between the caller's reading the file and open is applied at open; an
  * interval record is appended when due and by xd_monitor_record; monitors
- * of one file share its watch and only the one not quiet tells; the open
- * errors are one line. Time-driven steps poll with a bounded deadline (a
+ * of one file share its watch and only the one not quiet tells, but a child
+ * after fork() watches with its own; the open errors are one line. Time-driven steps poll with a bounded deadline (a
  * record is due after 1 s, the watch is asked every 0.1 s). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -269,6 +270,53 @@ static void test_shared_watch(void)
 
 /* metrics_interval_sec=1: poll appends a record once one is due, one line
  * each, and xd_monitor_record appends one at once. */
+/* A monitor a child opens after fork() watches with its own inotify
+ * instance. Old: it joined its copy of the parent's shared watch, whose
+ * description both processes read, so a rewrite the child heard first was
+ * one the parent's monitors never heard. */
+static void test_watch_after_fork(void)
+{
+    write_file(ini, "[local]\nread_ahead_kb = 128\n");
+    struct xd_dev *dev = open_dev(ini);
+    struct xd_monitor *m = dev ? open_monitor(dev, "parent", 1) : NULL;
+    int ready[2], heard[2];
+    if (!m || pipe(ready) || pipe(heard)) {
+        CHECK(m != NULL);
+        xd_monitor_close(m);
+        xd_close(dev);
+        return;
+    }
+    fflush(stderr);
+    pid_t pid = fork();
+    char x;
+    if (pid == 0) {
+        check_failures = 0;
+        alarm(30);
+        struct xd_dev *c = open_dev(ini);
+        struct xd_monitor *mc = c ? open_monitor(c, "child", 1) : NULL;
+        CHECK(write(ready[1], "r", 1) == 1);
+        CHECK(mc && poll_until(mc, XD_MONITOR_RELOAD));
+        CHECK(c && !strcmp(key(c, "read_ahead_kb"), "256"));
+        CHECK(write(heard[1], "h", 1) == 1);
+        xd_monitor_close(mc);
+        xd_close(c);
+        _exit(check_result());
+    }
+    close(ready[1]);
+    close(heard[1]);
+    CHECK(read(ready[0], &x, 1) == 1);
+    write_file(ini, "[local]\nread_ahead_kb = 256\n");
+    CHECK(read(heard[0], &x, 1) == 1); /* the child heard it first */
+    CHECK_MSG(poll_until(m, XD_MONITOR_RELOAD), "the parent never heard the rewrite its child heard");
+    CHECK(!strcmp(key(dev, "read_ahead_kb"), "256"));
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(ready[0]);
+    close(heard[0]);
+    xd_monitor_close(m);
+    xd_close(dev);
+}
+
 static void test_records(void)
 {
     char line[1 << 16];
@@ -368,6 +416,7 @@ int main(void)
     test_reload();
     test_catch_up_at_open();
     test_shared_watch();
+    test_watch_after_fork();
     test_records();
     test_no_records();
     test_open_errors();
