@@ -24,16 +24,16 @@ static char hot[] = "/dev/shm/xd-unit-fork-hot-XXXXXX"; /* the hybrid type's hot
 static char err[XD_ERRLEN];
 static const char *async_mode = "io_uring"; /* sync where io_uring is refused */
 
+/* kv's device in this test's async mode; NULL after saying why. */
 static struct xd_dev *open_dev_kv(const char *const *kv)
 {
-    struct xd_config *cfg = xd_config_new();
+    const char *all[40] = {"async", async_mode};
+    unsigned n = 2;
+    for (; kv[0] && n + 2 < 40; kv += 2, n += 2)
+        all[n] = kv[0], all[n + 1] = kv[1];
     struct xd_dev *dev = NULL;
-    int rc = xd_config_set(cfg, "async", async_mode, "test", err, sizeof(err));
-    for (const char *const *p = kv; !rc && p[0]; p += 2)
-        rc = xd_config_set(cfg, p[0], p[1], "test", err, sizeof(err));
-    if (rc || xd_open(&dev, cfg, 16, err, sizeof(err)))
+    if (check_open_dev(&dev, all, "test", 16, err, sizeof(err)))
         fprintf(stderr, "open: %s\n", err);
-    xd_config_free(cfg);
     return dev;
 }
 
