@@ -13,12 +13,13 @@
  * files: what they share (the read cache, the hybrid type's extent state)
  * is locked inside the library.
  *
- * fork(): a device belongs to the process that opened it. In a child every
- * call on its parent's device fails with -EBADF (xd_dev_take_error says
- * why) and xd_close lets it be (the parent's files, locks, rings and
- * threads stay the parent's; its memory goes with the child's exit or
- * exec). Devices the child opens are its own, beside the parent's as
- * another process's.
+ * fork(): a device belongs to the process that opened it. In a child, the
+ * calls that act on its parent's device fail with -EBADF (I/O, files,
+ * reload, migrate, monitor open, publish; xd_dev_take_error says why),
+ * the stats and health calls return NULL or 0, and xd_close lets it be
+ * (the parent's files, locks, rings and threads stay the parent's; its
+ * memory goes with the child's exit or exec). Devices the child opens are
+ * its own, beside the parent's as another process's.
  */
 #ifndef XDEVICE_H
 #define XDEVICE_H
