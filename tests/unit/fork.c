@@ -1,7 +1,7 @@
 /* fork.c - unit test of devices across fork(): a device belongs to the
- * process that opened it. A child refuses every call on its parent's
- * device with -EBADF (and says why), leaves it alone at xd_close, and the
- * parent's device goes on; a device the child opens itself is its own (no
+ * process that opened it. In a child, calls on the parent's device fail
+ * with -EBADF (the error line says why) or give NULL, xd_close leaves it
+ * alone, and the parent's device goes on; a device the child opens itself is its own (no
  * cache, turns or hybrid state of the parent's), so it neither reaps the
  * parent's completions out of the io_uring ring both map nor reads past
  * the parent's writes. */
@@ -71,6 +71,7 @@ static pid_t fork_child(void)
 {
     fflush(stderr);
     pid_t pid = fork();
+    CHECK(pid >= 0);
     if (pid == 0) {
         check_failures = 0;
         alarm(20);
