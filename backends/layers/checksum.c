@@ -971,6 +971,25 @@ static int cs_sidecar_path(const struct xd_config *cfg, const char *data, char *
     return -ENAMETOOLONG;
 }
 
+/* The data file's own name: the path below, its symlinks resolved, where
+ * that names the file below opened (a link changed since falls back to the
+ * path as given). Each name of a file would otherwise have a sidecar of
+ * its own: a write through a symlink left the entries of the file's other
+ * name stale, and reads through that name failed with EIO. malloc'd, or
+ * NULL (no memory). */
+static char *cs_data_name(struct xd_layer *layer, struct xd_file *file, const char *data)
+{
+    struct stat below, st;
+    unsigned view;
+    char *real = realpath(data, NULL);
+    if (real && (xd_below_identity(layer, file, &below, &view) || stat(real, &st) ||
+                 st.st_dev != below.st_dev || st.st_ino != below.st_ino)) {
+        free(real);
+        real = NULL;
+    }
+    return real ? real : strdup(data);
+}
+
 /* The sidecar (cs_sidecar_path), opened or made in its checked directory,
  * never through a link, with file_permissions. */
 static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
@@ -980,15 +999,16 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     const struct xd_layer *bottom = layer;
     while (bottom->lower)
         bottom = bottom->lower;
-    const char *data = xd_file_path(bottom, file), *base;
+    const char *data, *base;
+    if (!(cf->data_path = cs_data_name(layer, file, xd_file_path(bottom, file))))
+        return -ENOMEM;
+    data = cf->data_path;
     char side[4096];
     int rc = cs_sidecar_path(cfg, data, side, sizeof(side), err, errlen);
     if (rc)
         return rc;
     if (cfg->checksum_directory[0] && cfg->auto_create_dirs)
         xd_mkdir_parents(side, (mode_t)cfg->dir_permissions);
-    if (!(cf->data_path = strdup(data)))
-        return -ENOMEM;
     int dirfd = xd_dir_open_for(side, "enable_checksums", cfg->allow_shared_directories, &base,
                                 err, errlen);
     if (dirfd < 0)

@@ -694,6 +694,42 @@ static void test_sidecar_of_two_slots(const char *a, const char *b)
     xd_close(dev);
 }
 
+/* A file reached through a symlink keeps one sidecar, beside the file
+ * itself: what is written through either name is checked through the
+ * other. Old: each name had its own sidecar, so once the file's own name
+ * had written a block the link's entry was stale and its read failed with
+ * EIO. */
+static void test_one_sidecar_through_a_symlink(const char *a, const char *b)
+{
+    char link[300], link_side[310], buf[BLK];
+    snprintf(link, sizeof(link), "%s.link", path);
+    snprintf(link_side, sizeof(link_side), "%s.xdsum", link);
+    unlink(path);
+    unlink(side);
+    struct xd_dev *d1 = open_dev("4k"), *d2 = open_dev("4k");
+    struct xd_file *f1 = NULL, *f2 = NULL;
+    CHECK(d1 && d2 && !xd_file_open(d1, path, XD_OPEN_CREATE, NBLK * BLK, &f1, err, sizeof(err)));
+    CHECK(!symlink(path, link));
+    CHECK_MSG(d2 && !xd_file_open(d2, link, 0, NBLK * BLK, &f2, err, sizeof(err)), "%s", err);
+    if (f1 && f2) {
+        CHECK(xd_write(d2, f2, a, BLK, 0) == BLK);
+        CHECK(xd_write(d1, f1, b, BLK, 0) == BLK);
+        CHECK(xd_read(d2, f2, buf, BLK, 0) == BLK && !memcmp(buf, b, BLK));
+        CHECK(xd_write(d2, f2, a, BLK, BLK) == BLK);
+        CHECK(xd_read(d1, f1, buf, BLK, BLK) == BLK && !memcmp(buf, a, BLK));
+        CHECK(entry_of(0).cur == xd_crc32c(0, b, BLK) && entry_of(1).cur == xd_crc32c(0, a, BLK));
+        CHECK(access(link_side, F_OK) && errno == ENOENT);
+    }
+    xd_file_close(d2, f2);
+    xd_file_close(d1, f1);
+    xd_close(d2);
+    xd_close(d1);
+    unlink(link);
+    unlink(link_side);
+    unlink(path);
+    unlink(side);
+}
+
 /* xd_unlink removes the file and its sidecar; a link planted where the
  * sidecar would be is refused with one line, and what it names stays;
  * nothing there is -ENOENT; a directory is refused. */
@@ -831,6 +867,7 @@ int main(void)
     if (dev)
         xd_close(dev);
 
+    test_one_sidecar_through_a_symlink(a, b);
     unlink(side);
     unlink(path);
     test_unlink(dir);
