@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
 #include <sys/file.h>
@@ -655,6 +656,17 @@ int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, boo
         return rc;
     }
     return fd;
+}
+
+char *xd_own_name(const char *path, const struct stat *st)
+{
+    struct stat now;
+    char *real = realpath(path, NULL);
+    if (real && (stat(real, &now) || now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
+        free(real);
+        real = NULL;
+    }
+    return real ? real : strdup(path);
 }
 
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow)

@@ -158,6 +158,13 @@ int xd_open_data(const char *path, int flags, mode_t mode, bool follow);
  * NULL), so that an open that fails after it can remove it again
  * (xd_unlink_made) and leave nothing behind. */
 int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, bool *made);
+/* A data file's own name, for naming what a layer keeps of it beside or
+ * after it (a checksum sidecar, a mirror copy): realpath(path) where that
+ * names the file st describes (its device and inode: the file opened),
+ * else path as given (a link changed since). Every name of a file, through
+ * symlinks, then keys one sidecar and one set of copies. malloc'd; NULL:
+ * no memory. */
+char *xd_own_name(const char *path, const struct stat *st);
 /* xd_open_data_made for a file xdevice names and makes itself
  * (XD_OPEN_OWN_FILE): never through a link (-ELOOP), and an existing file
  * must be a regular file of the caller's with one link (-EPERM otherwise;

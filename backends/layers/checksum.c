@@ -971,23 +971,15 @@ static int cs_sidecar_path(const struct xd_config *cfg, const char *data, char *
     return -ENAMETOOLONG;
 }
 
-/* The data file's own name: the path below, its symlinks resolved, where
- * that names the file below opened (a link changed since falls back to the
- * path as given). Each name of a file would otherwise have a sidecar of
- * its own: a write through a symlink left the entries of the file's other
- * name stale, and reads through that name failed with EIO. malloc'd, or
- * NULL (no memory). */
+/* The data file's own name (xd_own_name of the file below opened), or the
+ * path as given where below names none. A sidecar per name let a write
+ * through a symlink leave the entries of the file's other name stale, and
+ * reads through that name failed with EIO. malloc'd, or NULL (no memory). */
 static char *cs_data_name(struct xd_layer *layer, struct xd_file *file, const char *data)
 {
-    struct stat below, st;
+    struct stat below;
     unsigned view;
-    char *real = realpath(data, NULL);
-    if (real && (xd_below_identity(layer, file, &below, &view) || stat(real, &st) ||
-                 st.st_dev != below.st_dev || st.st_ino != below.st_ino)) {
-        free(real);
-        real = NULL;
-    }
-    return real ? real : strdup(data);
+    return xd_below_identity(layer, file, &below, &view) ? strdup(data) : xd_own_name(data, &below);
 }
 
 /* The sidecar (cs_sidecar_path), opened or made in its checked directory,

@@ -1,9 +1,9 @@
 /* mirror.c - the mirror layer (enable_redundancy): every file is kept as
  * redundancy_factor copies, the caller's (copy 1, the primary) and one per
  * directory of mirror_directories (copy i+1 is <dir i>/<basename of the
- * caller's path>). Each copy is a file of its own opened through the same
- * layers below (checksum, sparse, fault, the driver), so each is checked and
- * stored as any file is.
+ * caller's path, symlinks resolved: mirror_copy_name>). Each copy is a
+ * file of its own opened through the same layers below (checksum, sparse,
+ * fault, the driver), so each is checked and stored as any file is.
  *
  * Opening. The primary opens first, with the caller's flags and size; each
  * copy is then opened (created when missing) with the primary's size. A copy
@@ -570,17 +570,35 @@ static int mirror_open_claimed_copy(struct xd_layer *layer, struct mirror_file *
     return 0;
 }
 
-/* Open copy c (1..) of mf at <dir>/<basename of the caller's path>, and
- * read its stamp; mirror_sync_copies decides what to fill. On failure the
- * copy starts degraded (why says). */
+/* <dir of copy c>/<basename of the primary's own name>: the name its
+ * symlinks lead to (xd_own_name), so that a file written through a link
+ * and through its own name has one set of copies. Copies per name left
+ * the copy of one name stale after writes through the other, and a read
+ * the primary failed was then served, and the primary repaired, from it.
+ * malloc'd; NULL: no memory. */
+static char *mirror_copy_name(const struct mirror_layer *ml, const struct mirror_file *mf,
+                              unsigned c)
+{
+    const char *primary = mf->copy[0].file->path;
+    struct stat st;
+    char *own = stat(primary, &st) ? strdup(primary) : xd_own_name(primary, &st), *path = NULL;
+    const char *name = own ? strrchr(own, '/') : NULL;
+    name = name ? name + 1 : own;
+    if (own && asprintf(&path, "%s/%s", ml->dirs[c], name) < 0)
+        path = NULL;
+    free(own);
+    return path;
+}
+
+/* Open copy c (1..) of mf at mirror_copy_name, and read its stamp;
+ * mirror_sync_copies decides what to fill. On failure the copy starts
+ * degraded (why says). */
 static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsigned c,
                             unsigned flags, char *why, size_t whylen)
 {
     struct mirror_layer *ml = layer->priv;
-    const char *name = strrchr(mf->copy[0].file->path, '/');
-    name = name ? name + 1 : mf->copy[0].file->path;
     struct xd_file *cf = calloc(1, sizeof(*cf));
-    if (!cf || asprintf(&cf->path, "%s/%s", ml->dirs[c], name) < 0) {
+    if (!cf || !(cf->path = mirror_copy_name(ml, mf, c))) {
         free(cf);
         return -ENOMEM;
     }

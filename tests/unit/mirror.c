@@ -900,6 +900,39 @@ static void test_unlink_removes_own_copies(const char *other)
     xd_close(d);
 }
 
+/* A file opened through a symlink has the copies of its own name: a write
+ * through the link reaches the copy a read through the file's name falls
+ * back on. Old: the link's copy was another file (missing here, so that
+ * device ran degraded), the file's own copy kept the older bytes, and a
+ * read the primary failed returned them. */
+static void test_one_copy_through_a_symlink(void)
+{
+    static char older[NBLK * BLK], newer[NBLK * BLK], got[BLK];
+    char link[160], link_copy[160];
+    snprintf(link, sizeof(link), "%s.link", primary);
+    snprintf(link_copy, sizeof(link_copy), "%s.link", copy);
+    struct xd_dev *a = open_dev("sync"), *b = open_dev("sync");
+    struct xd_file *fa = open_file(a), *fb = NULL;
+    CHECK(!symlink(primary, link));
+    CHECK_MSG(!xd_file_open(b, link, 0, NBLK * BLK, &fb, err, sizeof(err)), "%s", err);
+    fill(older, 1);
+    fill(newer, 2);
+    CHECK(xd_write(a, fa, older, BLK, 0) == BLK);
+    CHECK(fb && xd_write(b, fb, newer, BLK, 0) == BLK);
+    CHECK_MSG(on_disk(copy, 0, newer), "the file's own copy missed the write through the link");
+    fail_set(XD_OP_READ, primary_dir, 1);
+    CHECK(xd_read(a, fa, got, BLK, 0) == BLK && !memcmp(got, newer, BLK));
+    fail_set(XD_OP_READ, NULL, 0);
+    CHECK(access(link_copy, F_OK) && errno == ENOENT);
+    if (fb)
+        xd_file_close(b, fb);
+    xd_file_close(a, fa);
+    xd_close(b);
+    xd_close(a);
+    unlink(link);
+    unlink(link_copy);
+}
+
 int main(void)
 {
     char tmpl[] = "/var/tmp/xd-mirror-XXXXXX";
@@ -927,6 +960,7 @@ int main(void)
     test_last_writer_stamps();
     test_degraded_primary_survives_a_kill();
     test_pages_of_killed_writers_swept();
+    test_one_copy_through_a_symlink();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
     snprintf(other, sizeof(other), "%s/f", other_dir);
