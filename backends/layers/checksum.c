@@ -974,12 +974,20 @@ static int cs_sidecar_path(const struct xd_config *cfg, const char *data, char *
 /* The data file's own name (xd_own_name of the file below opened), or the
  * path as given where below names none. A sidecar per name let a write
  * through a symlink leave the entries of the file's other name stale, and
- * reads through that name failed with EIO. malloc'd, or NULL (no memory). */
-static char *cs_data_name(struct xd_layer *layer, struct xd_file *file, const char *data)
+ * reads through that name failed with EIO; a file with several names (hard
+ * links) has no own name, and is refused (*nlink > 1). malloc'd, or NULL
+ * (no memory). */
+static char *cs_data_name(struct xd_layer *layer, struct xd_file *file, const char *data,
+                          unsigned long *nlink)
 {
     struct stat below;
     unsigned view;
-    return xd_below_identity(layer, file, &below, &view) ? strdup(data) : xd_own_name(data, &below);
+    *nlink = 1;
+    if (xd_below_identity(layer, file, &below, &view))
+        return strdup(data);
+    if (S_ISREG(below.st_mode))
+        *nlink = (unsigned long)below.st_nlink;
+    return xd_own_name(data, &below);
 }
 
 /* The sidecar (cs_sidecar_path), opened or made in its checked directory,
@@ -992,9 +1000,15 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     while (bottom->lower)
         bottom = bottom->lower;
     const char *data, *base;
-    if (!(cf->data_path = cs_data_name(layer, file, xd_file_path(bottom, file))))
+    unsigned long nlink;
+    if (!(cf->data_path = cs_data_name(layer, file, xd_file_path(bottom, file), &nlink)))
         return -ENOMEM;
     data = cf->data_path;
+    if (nlink > 1) {
+        xd_errf(err, errlen, "enable_checksums: %s: the file has %lu names (hard links), and its sidecar would be named after one of them; allowed: a file with one name (symlinks to it are fine)",
+                data, nlink);
+        return -EMLINK;
+    }
     char side[4096];
     int rc = cs_sidecar_path(cfg, data, side, sizeof(side), err, errlen);
     if (rc)

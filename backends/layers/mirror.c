@@ -799,6 +799,19 @@ static void mirror_turns_leave(struct mirror_file *mf)
         close(mf->turn_fd); /* its locks go with it */
 }
 
+/* A primary with several names (hard links) would have copies per name:
+ * writes through one name would leave the copies of another stale, and a
+ * read the primary failed would be served from them. -EMLINK with one line. */
+static int mirror_one_name(const struct xd_file *file, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(file->path, &st) || !S_ISREG(st.st_mode) || st.st_nlink <= 1)
+        return 0;
+    xd_errf(err, errlen, "enable_redundancy: %s: the file has %lu names (hard links), and its copies would be named after one of them; allowed: a file with one name (symlinks to it are fine)",
+            file->path, (unsigned long)st.st_nlink);
+    return -EMLINK;
+}
+
 static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                             uint64_t size, char *err, size_t errlen)
 {
@@ -807,6 +820,8 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     if (!mf)
         return -ENOMEM;
     int rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
+    if (!rc && (rc = mirror_one_name(file, err, errlen)))
+        xd_layer_file_close(layer->lower, file);
     if (rc) {
         free(mf);
         return rc;

@@ -698,19 +698,20 @@ static void test_sidecar_of_two_slots(const char *a, const char *b)
  * itself: what is written through either name is checked through the
  * other. Old: each name had its own sidecar, so once the file's own name
  * had written a block the link's entry was stale and its read failed with
- * EIO. */
+ * EIO. A file with a second name (a hard link) is refused with one line:
+ * neither name is its own. */
 static void test_one_sidecar_through_a_symlink(const char *a, const char *b)
 {
-    char link[300], link_side[310], buf[BLK];
-    snprintf(link, sizeof(link), "%s.link", path);
-    snprintf(link_side, sizeof(link_side), "%s.xdsum", link);
+    char lnk[300], link_side[310], buf[BLK];
+    snprintf(lnk, sizeof(lnk), "%s.link", path);
+    snprintf(link_side, sizeof(link_side), "%s.xdsum", lnk);
     unlink(path);
     unlink(side);
     struct xd_dev *d1 = open_dev("4k"), *d2 = open_dev("4k");
     struct xd_file *f1 = NULL, *f2 = NULL;
     CHECK(d1 && d2 && !xd_file_open(d1, path, XD_OPEN_CREATE, NBLK * BLK, &f1, err, sizeof(err)));
-    CHECK(!symlink(path, link));
-    CHECK_MSG(d2 && !xd_file_open(d2, link, 0, NBLK * BLK, &f2, err, sizeof(err)), "%s", err);
+    CHECK(!symlink(path, lnk));
+    CHECK_MSG(d2 && !xd_file_open(d2, lnk, 0, NBLK * BLK, &f2, err, sizeof(err)), "%s", err);
     if (f1 && f2) {
         CHECK(xd_write(d2, f2, a, BLK, 0) == BLK);
         CHECK(xd_write(d1, f1, b, BLK, 0) == BLK);
@@ -720,11 +721,18 @@ static void test_one_sidecar_through_a_symlink(const char *a, const char *b)
         CHECK(entry_of(0).cur == xd_crc32c(0, b, BLK) && entry_of(1).cur == xd_crc32c(0, a, BLK));
         CHECK(access(link_side, F_OK) && errno == ENOENT);
     }
+    char hard[300];
+    struct xd_file *f3 = NULL;
+    snprintf(hard, sizeof(hard), "%s.hard", path);
+    CHECK(!link(path, hard));
+    CHECK(d2 && xd_file_open(d2, hard, 0, NBLK * BLK, &f3, err, sizeof(err)) == -EMLINK);
+    CHECK_MSG(strstr(err, "2 names (hard links)") && strstr(err, "allowed: a file with one name"), "%s", err);
+    unlink(hard);
     xd_file_close(d2, f2);
     xd_file_close(d1, f1);
     xd_close(d2);
     xd_close(d1);
-    unlink(link);
+    unlink(lnk);
     unlink(link_side);
     unlink(path);
     unlink(side);

@@ -904,17 +904,18 @@ static void test_unlink_removes_own_copies(const char *other)
  * through the link reaches the copy a read through the file's name falls
  * back on. Old: the link's copy was another file (missing here, so that
  * device ran degraded), the file's own copy kept the older bytes, and a
- * read the primary failed returned them. */
+ * read the primary failed returned them. A file with a second name (a hard
+ * link) is refused with one line: neither name is its own. */
 static void test_one_copy_through_a_symlink(void)
 {
     static char older[NBLK * BLK], newer[NBLK * BLK], got[BLK];
-    char link[160], link_copy[160];
-    snprintf(link, sizeof(link), "%s.link", primary);
+    char lnk[160], link_copy[160];
+    snprintf(lnk, sizeof(lnk), "%s.link", primary);
     snprintf(link_copy, sizeof(link_copy), "%s.link", copy);
     struct xd_dev *a = open_dev("sync"), *b = open_dev("sync");
     struct xd_file *fa = open_file(a), *fb = NULL;
-    CHECK(!symlink(primary, link));
-    CHECK_MSG(!xd_file_open(b, link, 0, NBLK * BLK, &fb, err, sizeof(err)), "%s", err);
+    CHECK(!symlink(primary, lnk));
+    CHECK_MSG(!xd_file_open(b, lnk, 0, NBLK * BLK, &fb, err, sizeof(err)), "%s", err);
     fill(older, 1);
     fill(newer, 2);
     CHECK(xd_write(a, fa, older, BLK, 0) == BLK);
@@ -924,12 +925,19 @@ static void test_one_copy_through_a_symlink(void)
     CHECK(xd_read(a, fa, got, BLK, 0) == BLK && !memcmp(got, newer, BLK));
     fail_set(XD_OP_READ, NULL, 0);
     CHECK(access(link_copy, F_OK) && errno == ENOENT);
+    char hard[160];
+    struct xd_file *fh = NULL;
+    snprintf(hard, sizeof(hard), "%s.hard", primary);
+    CHECK(!link(primary, hard));
+    CHECK(xd_file_open(b, hard, 0, NBLK * BLK, &fh, err, sizeof(err)) == -EMLINK);
+    CHECK_MSG(strstr(err, "2 names (hard links)") && strstr(err, "allowed: a file with one name"), "%s", err);
+    unlink(hard);
     if (fb)
         xd_file_close(b, fb);
     xd_file_close(a, fa);
     xd_close(b);
     xd_close(a);
-    unlink(link);
+    unlink(lnk);
     unlink(link_copy);
 }
 
