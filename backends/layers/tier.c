@@ -176,6 +176,20 @@ static int tier_cold_stat(struct tier_layer *t, struct xd_file *f, const char *c
     return rc;
 }
 
+/* A cold file with several names (hard links) would have an extent map
+ * per name: a device writing through one name would send to the cold file
+ * an extent another name's map has hot, whose reads then return the hot
+ * copy's older bytes. Symlinks are fine: the state is keyed by the
+ * realpath. -EMLINK with one line. */
+static int tier_one_name(const char *cold, const struct stat *st, char *err, size_t errlen)
+{
+    if (!S_ISREG(st->st_mode) || st->st_nlink <= 1)
+        return 0;
+    xd_errf(err, errlen, "%s: the file has %lu names (hard links), and the hybrid type's extent map would be named after one of them; allowed: a file with one name (symlinks to it are fine)",
+            cold, (unsigned long)st->st_nlink);
+    return -EMLINK;
+}
+
 /* The cold file first (it creates the file the shared state is keyed by),
  * then the shared state, then the hot copy. */
 static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
@@ -191,6 +205,8 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = xd_file_open(t->inner[TIER_C], cold, flags, size, &tf->f[TIER_C], err, errlen);
     if (!rc && (rc = tier_cold_stat(t, tf->f[TIER_C], cold, &st)))
         xd_errf(err, errlen, "%s: cannot stat the cold tier's file: %s", cold, strerror(-rc));
+    if (!rc)
+        rc = tier_one_name(cold, &st, err, errlen);
     if (!rc)
         rc = xd_tier_shared_get(layer->dev->cfg, cold, &st, size, &tf->sh, err, errlen);
     if (!rc)

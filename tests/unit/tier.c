@@ -701,6 +701,47 @@ static void test_bad_config(void)
     xd_config_free(c);
 }
 
+/* A hybrid file opened through a symlink shares its state with the file's
+ * own name: a write through the link to an extent the other device made
+ * hot is read back through the other. One with a second name (a hard
+ * link) is refused with one line. Old: the hard link had a map of its own,
+ * its write went to the cold file, and the other device read the hot
+ * copy's older bytes. */
+static void test_one_name(void)
+{
+    struct h a;
+    char lnk[600], hard[600], buf[4096], got[4096];
+    snprintf(lnk, sizeof(lnk), "%s.link", path);
+    snprintf(hard, sizeof(hard), "%s.hard", path);
+    if (hopen(&a, false, 60)) {
+        CHECK_MSG(0, "open: %s", err);
+        return;
+    }
+    memset(buf, 'a', sizeof(buf));
+    CHECK(xd_write(a.dev, a.file, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf));
+    CHECK(xd_read(a.dev, a.file, got, sizeof(got), 0) == (ssize_t)sizeof(got));
+    CHECK(xd_migrate(a.dev) >= 1); /* extent 0 is hot now */
+    struct xd_config *c = config(false, 60);
+    struct xd_dev *b = NULL;
+    struct xd_file *fb = NULL;
+    CHECK_MSG(!xd_open(&b, c, 4, err, sizeof(err)), "%s", err);
+    xd_config_free(c);
+    CHECK(!link(path, hard));
+    CHECK(b && xd_file_open(b, hard, 0, FSIZE, &fb, err, sizeof(err)) == -EMLINK);
+    CHECK_MSG(strstr(err, "2 names (hard links)") && strstr(err, "allowed: a file with one name"), "%s", err);
+    unlink(hard);
+    CHECK(!symlink("data", lnk)); /* beside it: path is relative */
+    CHECK_MSG(b && !xd_file_open(b, lnk, 0, FSIZE, &fb, err, sizeof(err)), "%s", err);
+    memset(buf, 'b', sizeof(buf));
+    CHECK(fb && xd_write(b, fb, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf));
+    CHECK(xd_read(a.dev, a.file, got, sizeof(got), 0) == (ssize_t)sizeof(got) && got[0] == 'b');
+    if (fb)
+        xd_file_close(b, fb);
+    xd_close(b);
+    hclose(&a);
+    unlink(lnk);
+}
+
 int main(void)
 {
     struct statfs sf;
@@ -731,6 +772,7 @@ int main(void)
     test_process_killed();
     test_states_of_killed_processes_swept();
     test_bad_config();
+    test_one_name();
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", hot_dir, cold_dir);
     if (system(cmd))
