@@ -77,10 +77,18 @@ struct ckpt_layer {
     char last_error[XD_ERRLEN];
 };
 
-/* path, absolute: restore may run in another directory. */
+/* path, absolute: restore may run in another directory; and the file's own
+ * name where it exists (xd_own_name): a restore of a file opened through a
+ * symlink renamed its copy over the link, and the file itself stayed as it
+ * was. */
 static char *ckpt_absolute(const char *path)
 {
     char cwd[PATH_MAX], *abs;
+    struct stat st;
+    char *own = stat(path, &st) ? NULL : xd_own_name(path, &st);
+    if (own && own[0] == '/')
+        return own;
+    free(own);
     if (path[0] == '/')
         return strdup(path);
     if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, path) < 0)

@@ -77,6 +77,19 @@ static bool copy_holds(const char *id, const char *copy, int fill)
     return ok && !memcmp(got, want, LEN);
 }
 
+static bool manifest_names(const char *id, const char *path)
+{
+    char name[512], text[4096] = "", want[600];
+    snprintf(name, sizeof(name), "%s/%s/manifest.json", ckdir, id);
+    int fd = open(name, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    text[n > 0 ? n : 0] = 0;
+    snprintf(want, sizeof(want), "\"%s\"", path);
+    return strstr(text, want) != NULL;
+}
+
 static struct xd_dev *open_dev(void)
 {
     struct xd_config *cfg = xd_config_new();
@@ -98,7 +111,9 @@ static struct xd_dev *open_dev(void)
 }
 
 /* Rewrite both files, flush only a: each checkpoint taken must hold both
- * files as written in its round. */
+ * files as written in its round. b is opened through a symlink: its copy
+ * and the manifest name b itself, which a restore replaces (old: the copy
+ * was "1-b.link", and a restore renamed it over the link). */
 static void test_checkpoints_hold_every_open_file(void)
 {
     static char buf[LEN];
@@ -110,7 +125,11 @@ static void test_checkpoints_hold_every_open_file(void)
         return;
     snprintf(path, sizeof(path), "%s/a", root);
     CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, LEN, &a, err, sizeof(err)) == 0);
-    snprintf(path, sizeof(path), "%s/b", root);
+    char b_path[512];
+    snprintf(b_path, sizeof(b_path), "%s/b", root);
+    snprintf(path, sizeof(path), "%s/b.link", root);
+    int fd = open(b_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    CHECK(fd >= 0 && !close(fd) && !symlink("b", path));
     CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, LEN, &b, err, sizeof(err)) == 0);
     int taken = 0;
     double start = now_s();
@@ -130,6 +149,8 @@ static void test_checkpoints_hold_every_open_file(void)
         CHECK_MSG(copy_holds(newest, "0-a", 'a' + round % 26), "round %u: a's copy", round);
         CHECK_MSG(copy_holds(newest, "1-b", 'A' + round % 26),
                   "round %u: b's copy lacks b's blocks in the write-back cache", round);
+        CHECK_MSG(manifest_names(newest, b_path), "round %u: the manifest does not name %s", round,
+                  b_path);
     }
     CHECK_MSG(taken == 2, "%d checkpoints in %d s", taken, DEADLINE_S);
     char *stats = xd_stats_json(dev);
