@@ -1297,6 +1297,15 @@ static void case6(struct rng *r)
     /* (c) header byte flipped: the logical size, then the chunk size */
     scratch_path(path, sizeof(path), "c6-header.ctr");
     c6_make(path, shadow, r);
+    /* a symlink to it: refused (xdevice writes its format in place only at
+     * the container's own name), in one line that says so */
+    char lnk[PATH_MAX];
+    scratch_path(lnk, sizeof(lnk), "c6-header.link");
+    CHECK(!symlink(path, lnk));
+    rc = try_open(lnk, 0, err);
+    CHECK_MSG(rc == -ELOOP && contains(err, lnk) && contains(err, "a symbolic link is at that name"),
+              "a link to a container: %d '%s'", rc, err);
+    unlink(lnk);
     CHECK(flip_byte(path, 17) == 0);
     rc = try_open(path, 0, err);
     CHECK_MSG(rc < 0 && contains(err, "corrupt header") && contains(err, path), "header flip: %d '%s'", rc, err);

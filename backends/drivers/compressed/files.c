@@ -413,7 +413,7 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     }
     if (rc) {
         if (!err[0])
-            xd_errf(err, errlen, "%s: cannot open the container: %s", file->path, strerror(-rc));
+            xd_errf(err, errlen, "%s: cannot open the container: %s", file->path, xd_refusal(rc));
         if (made) /* a container this open made and could not size: nothing of anyone's */
             xd_unlink_made(file->path, f->fd);
         ctr_file_free(f);
