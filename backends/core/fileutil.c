@@ -669,6 +669,16 @@ char *xd_own_name(const char *path, const struct stat *st)
     return real ? real : strdup(path);
 }
 
+int xd_refuse_other_names(const char *key, const char *path, const struct stat *st,
+                          const char *what, char *err, size_t errlen)
+{
+    if (!S_ISREG(st->st_mode) || st->st_nlink <= 1)
+        return 0;
+    xd_errf(err, errlen, "%s: %s: the file has %lu names (hard links), and %s would be named after one of them; allowed: a file with one name (symlinks to it are fine)",
+            key, path, (unsigned long)st->st_nlink, what);
+    return -EMLINK;
+}
+
 int xd_open_data(const char *path, int flags, mode_t mode, bool follow)
 {
     return xd_open_data_made(path, flags, mode, follow, NULL);

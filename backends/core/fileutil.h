@@ -165,6 +165,12 @@ int xd_open_data_made(const char *path, int flags, mode_t mode, bool follow, boo
  * symlinks, then keys one sidecar and one set of copies. malloc'd; NULL:
  * no memory. */
 char *xd_own_name(const char *path, const struct stat *st);
+/* A regular file with more than one name (hard links), st its stat, has no
+ * own name: state named after one of them (what: "its sidecar") would go
+ * stale through another. -EMLINK with one line in err (key: the setting
+ * that keeps the state), else 0. */
+int xd_refuse_other_names(const char *key, const char *path, const struct stat *st,
+                          const char *what, char *err, size_t errlen);
 /* xd_open_data_made for a file xdevice names and makes itself
  * (XD_OPEN_OWN_FILE): never through a link (-ELOOP), and an existing file
  * must be a regular file of the caller's with one link (-EPERM otherwise;

@@ -971,27 +971,12 @@ static int cs_sidecar_path(const struct xd_config *cfg, const char *data, char *
     return -ENAMETOOLONG;
 }
 
-/* The data file's own name (xd_own_name of the file below opened), or the
- * path as given where below names none. A sidecar per name let a write
- * through a symlink leave the entries of the file's other name stale, and
- * reads through that name failed with EIO; a file with several names (hard
- * links) has no own name, and is refused (*nlink > 1). malloc'd, or NULL
- * (no memory). */
-static char *cs_data_name(struct xd_layer *layer, struct xd_file *file, const char *data,
-                          unsigned long *nlink)
-{
-    struct stat below;
-    unsigned view;
-    *nlink = 1;
-    if (xd_below_identity(layer, file, &below, &view))
-        return strdup(data);
-    if (S_ISREG(below.st_mode))
-        *nlink = (unsigned long)below.st_nlink;
-    return xd_own_name(data, &below);
-}
-
-/* The sidecar (cs_sidecar_path), opened or made in its checked directory,
- * never through a link, with file_permissions. */
+/* The sidecar (cs_sidecar_path) of the data file's own name (xd_own_name
+ * of the file below opened; the path as given where below names none),
+ * opened or made in its checked directory, never through a link, with
+ * file_permissions. A sidecar per name let a write through a symlink leave
+ * the entries of the file's other name stale, and reads through that name
+ * failed with EIO; a file with hard links has no own name: refused. */
 static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
                            char *err, size_t errlen)
 {
@@ -999,18 +984,20 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     const struct xd_layer *bottom = layer;
     while (bottom->lower)
         bottom = bottom->lower;
-    const char *data, *base;
-    unsigned long nlink;
-    if (!(cf->data_path = cs_data_name(layer, file, xd_file_path(bottom, file), &nlink)))
+    const char *given = xd_file_path(bottom, file), *data, *base;
+    struct stat below;
+    unsigned view;
+    bool known = !xd_below_identity(layer, file, &below, &view);
+    int rc = known ? xd_refuse_other_names("enable_checksums", given, &below, "its sidecar", err,
+                                           errlen)
+                   : 0;
+    if (rc)
+        return rc;
+    if (!(cf->data_path = known ? xd_own_name(given, &below) : strdup(given)))
         return -ENOMEM;
     data = cf->data_path;
-    if (nlink > 1) {
-        xd_errf(err, errlen, "enable_checksums: %s: the file has %lu names (hard links), and its sidecar would be named after one of them; allowed: a file with one name (symlinks to it are fine)",
-                data, nlink);
-        return -EMLINK;
-    }
     char side[4096];
-    int rc = cs_sidecar_path(cfg, data, side, sizeof(side), err, errlen);
+    rc = cs_sidecar_path(cfg, data, side, sizeof(side), err, errlen);
     if (rc)
         return rc;
     if (cfg->checksum_directory[0] && cfg->auto_create_dirs)

@@ -805,11 +805,9 @@ static void mirror_turns_leave(struct mirror_file *mf)
 static int mirror_one_name(const struct xd_file *file, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(file->path, &st) || !S_ISREG(st.st_mode) || st.st_nlink <= 1)
-        return 0;
-    xd_errf(err, errlen, "enable_redundancy: %s: the file has %lu names (hard links), and its copies would be named after one of them; allowed: a file with one name (symlinks to it are fine)",
-            file->path, (unsigned long)st.st_nlink);
-    return -EMLINK;
+    return stat(file->path, &st) ? 0
+                                 : xd_refuse_other_names("enable_redundancy", file->path, &st,
+                                                         "its copies", err, errlen);
 }
 
 static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,

@@ -183,11 +183,8 @@ static int tier_cold_stat(struct tier_layer *t, struct xd_file *f, const char *c
  * realpath. -EMLINK with one line. */
 static int tier_one_name(const char *cold, const struct stat *st, char *err, size_t errlen)
 {
-    if (!S_ISREG(st->st_mode) || st->st_nlink <= 1)
-        return 0;
-    xd_errf(err, errlen, "%s: the file has %lu names (hard links), and the hybrid type's extent map would be named after one of them; allowed: a file with one name (symlinks to it are fine)",
-            cold, (unsigned long)st->st_nlink);
-    return -EMLINK;
+    return xd_refuse_other_names("storage_type=hybrid", cold, st, "its extent map (.xdmap)", err,
+                                 errlen);
 }
 
 /* The cold file first (it creates the file the shared state is keyed by),
