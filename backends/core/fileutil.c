@@ -885,6 +885,20 @@ const char *xd_refusal(int rc)
     }
 }
 
+int xd_fd_reserve(int fd, off_t size)
+{
+    struct stat st;
+    while (fallocate(fd, 0, 0, size))
+        if (errno != EINTR) {
+            if (errno != EOPNOTSUPP)
+                return -errno;
+            if (fstat(fd, &st) || (st.st_size < size && ftruncate(fd, size)))
+                return -errno;
+            break;
+        }
+    return 0;
+}
+
 int xd_shm_open_own(const char *name, off_t size, struct stat *st)
 {
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -895,9 +909,12 @@ int xd_shm_open_own(const char *name, off_t size, struct stat *st)
     int rc = fstat(fd, st) ? -errno : 0;
     if (!rc && (!S_ISREG(st->st_mode) || st->st_uid != geteuid()))
         rc = -EPERM;
-    if (!rc && st->st_size < size && ftruncate(fd, size))
-        rc = -errno;
+    if (!rc && size)
+        rc = xd_fd_reserve(fd, size);
     if (rc) {
+        /* one made here and left short (a full /dev/shm) is not removed:
+         * another process may have opened it meanwhile; unheld, the next
+         * sweep of its prefix removes it */
         close(fd);
         return rc;
     }

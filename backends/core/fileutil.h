@@ -200,8 +200,16 @@ int xd_write_all(int fd, const void *buf, size_t len);
 /* What a refused name is, for messages: "a symbolic link", ... */
 const char *xd_refusal(int rc);
 
+/* fd at least size bytes long, every block of them there (fallocate):
+ * an object written through a shared mapping must not be holes, or a full
+ * file system (a full /dev/shm) is SIGBUS at a store rather than ENOSPC
+ * here. Never shrinks it; ftruncate where fallocate is not supported.
+ * 0 or -errno. */
+int xd_fd_reserve(int fd, off_t size);
+
 /* The caller's shared memory object at name ("/xdevice-..."), made
- * (O_EXCL, 0600) when there is none, and at least size bytes long: its
+ * (O_EXCL, 0600) when there is none, and at least size bytes long (its
+ * blocks reserved: xd_fd_reserve): its
  * descriptor, with its stat in *st, or -errno: -ENOENT when one was
  * removed between the two looks (look again), -EPERM when the name holds
  * another user's object or no regular file (never used: its owner could

@@ -5,8 +5,12 @@
  * A mapping turns trouble into signals: touching a page past end of file, or
  * one whose read fails, raises SIGBUS. Requests are therefore checked against
  * the size this driver knows before any copy, and the file is grown before a
- * write reaches past it. A truncate by someone else is not supported: pages
- * past the new end would SIGBUS in the caller.
+ * write reaches past it. A store into a hole would SIGBUS too when the file
+ * system is full, so a write first reserves the pages it lands on that are
+ * not known to have blocks (core/backed.h), and gets ENOSPC as pwrite would.
+ * A truncate, or a hole punched, by someone else is not supported: pages
+ * past the new end, or in a hole this device held as backed, would SIGBUS
+ * in the caller.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +24,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "../core/backed.h"
 #include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/readahead.h"
@@ -40,6 +45,7 @@ struct mmap_file {
     struct mmap_window *win;
     size_t nwin;   /* slots in win, enough to cover size */
     size_t ndirty; /* windows with dirty set, so a sync of a clean file scans nothing */
+    struct xd_backed backed; /* pages a store cannot SIGBUS on for want of a block */
     struct xd_readahead ra;
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
     unsigned ra_gen;    /* the driver's ra_gen that ra_window was fitted to */
@@ -56,6 +62,7 @@ struct mmap_driver {
     char notice[192];   /* empty when there is nothing to say */
     struct {
         uint64_t mapped, unmapped, made_writable, copied_in, copied_out, msyncs, advised, trimmed, extended;
+        uint64_t reserved, written_through, read_through;
     } count;
 };
 
@@ -252,12 +259,13 @@ static int mmap_refresh_size(struct mmap_driver *d, struct mmap_file *mf)
 /* fallocate never shrinks a file, so two writers growing it at once cannot
  * cut off each other's data as a stale ftruncate could, and it reserves the
  * blocks, so a full disk is ENOSPC here rather than SIGBUS in memcpy.
- * ftruncate remains for use_fallocate=false and file systems without it. */
+ * ftruncate remains for use_fallocate=false and file systems without it.
+ * 1 when the new range was reserved, 0 when it is holes, or -errno. */
 static int mmap_grow_fd(const struct mmap_driver *d, int fd, uint64_t from, uint64_t end)
 {
     if (d->cfg->use_fallocate) {
         if (!fallocate(fd, 0, (off_t)from, (off_t)(end - from)))
-            return 0;
+            return 1;
         if (errno != EOPNOTSUPP)
             return -errno;
     }
@@ -278,8 +286,11 @@ static int mmap_extend(struct mmap_driver *d, struct mmap_file *mf, uint64_t off
 {
     if (end > (uint64_t)INT64_MAX || (end - 1) / d->window >= MMAP_MAX_WINDOWS)
         return -EFBIG;
-    int rc = mmap_grow_fd(d, mf->fd, off > mf->size ? off : mf->size, end);
-    if (!rc)
+    uint64_t from = off > mf->size ? off : mf->size;
+    int rc = mmap_grow_fd(d, mf->fd, from, end);
+    if (rc == 1)
+        xd_backed_note(&mf->backed, mf->fd, from, end - from);
+    if (rc >= 0)
         rc = mmap_windows_reserve(d, mf, end);
     if (rc)
         return rc;
@@ -376,6 +387,7 @@ static void mmap_file_close(struct xd_layer *layer, struct xd_file *file)
         return;
     mmap_windows_unmap(d, mf);
     close(mf->fd);
+    xd_backed_free(&mf->backed);
     free(mf->win);
     free(mf);
     file->priv[layer->level] = NULL;
@@ -438,6 +450,28 @@ static void mmap_advise(struct mmap_driver *d, struct mmap_file *mf, uint64_t of
     }
 }
 
+/* On tmpfs a load through a shared mapping makes a page for a hole, and
+ * SIGBUS when it cannot (a full tmpfs); pread returns zeros and makes
+ * nothing. So a read there touching a page not known to hold data goes
+ * through pread. */
+static int64_t mmap_read_through(struct mmap_driver *d, struct mmap_file *mf, char *buf,
+                                 uint64_t len, uint64_t off)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(mf->fd, buf + done, len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (!n)
+            break; /* shrunk by someone else: the bytes that exist */
+        done += (uint64_t)n;
+    }
+    d->count.read_through++;
+    return (int64_t)done;
+}
+
 /* Reads past end of file return the bytes that exist. */
 static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_req *req)
 {
@@ -448,9 +482,14 @@ static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_
     if (off >= mf->size)
         return 0;
     uint64_t len = min_u64(req->len, mf->size - off);
-    rc = mmap_copy(d, mf, req->buf, len, off, false);
-    if (rc)
+    if (mf->in_memory && !xd_backed_known(&mf->backed, mf->fd, off, len)) {
+        int64_t n = mmap_read_through(d, mf, req->buf, len, off);
+        if (n < 0)
+            return n;
+        len = (uint64_t)n;
+    } else if ((rc = mmap_copy(d, mf, req->buf, len, off, false))) {
         return rc;
+    }
     d->count.copied_out += len;
     mmap_advise(d, mf, off, len, true);
     return (int64_t)len;
@@ -477,6 +516,41 @@ static int mmap_write_sync(struct mmap_driver *d, struct mmap_file *mf, uint64_t
     return 0;
 }
 
+/* Where the file system cannot reserve pages (no fallocate), a write into
+ * pages not known backed goes through pwrite, which says ENOSPC itself;
+ * the page cache it fills is the one the windows map. */
+static int mmap_write_through(struct mmap_driver *d, struct mmap_file *mf, const struct xd_req *req)
+{
+    for (uint64_t done = 0; done < req->len;) {
+        ssize_t n = pwrite(mf->fd, (const char *)req->buf + done, req->len - done,
+                           (off_t)(req->off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        done += (uint64_t)n;
+    }
+    xd_backed_note(&mf->backed, mf->fd, req->off, req->len);
+    d->count.written_through++;
+    /* no window was written to carry these pages to the next msync: the
+     * next sync's fdatasync does */
+    mf->meta_dirty = true;
+    return d->cfg->use_sync_writes && fdatasync(mf->fd) ? -errno : 0;
+}
+
+/* The pages the write lands on have blocks behind them before any store
+ * (a file made sparse, a range trimmed, a file grown by ftruncate: holes),
+ * so a full file system is ENOSPC here, not SIGBUS in the copy. 0 when the
+ * copy may go ahead, 1 when the write must go through pwrite, or -errno. */
+static int mmap_reserve(struct mmap_driver *d, struct mmap_file *mf, const struct xd_req *req)
+{
+    int rc = xd_backed_ensure(&mf->backed, mf->fd, req->off, req->len);
+    if (rc == -EOPNOTSUPP)
+        return 1;
+    d->count.reserved += rc == 1;
+    return rc < 0 ? rc : 0;
+}
+
 /* All or nothing from the caller's view: a failure is -errno, never a short write. */
 static int64_t mmap_write(struct mmap_driver *d, struct mmap_file *mf, struct xd_req *req)
 {
@@ -490,9 +564,14 @@ static int64_t mmap_write(struct mmap_driver *d, struct mmap_file *mf, struct xd
         return 0; /* as pwrite: no growth, and fallocate refuses a zero length */
     if (end > mf->size && (rc = mmap_extend(d, mf, req->off, end)))
         return rc;
-    rc = mmap_copy(d, mf, req->buf, req->len, req->off, true);
-    if (!rc && d->cfg->use_sync_writes)
-        rc = mmap_write_sync(d, mf, req->off, req->len);
+    rc = mmap_reserve(d, mf, req);
+    if (rc == 1) {
+        rc = mmap_write_through(d, mf, req);
+    } else if (!rc) {
+        rc = mmap_copy(d, mf, req->buf, req->len, req->off, true);
+        if (!rc && d->cfg->use_sync_writes)
+            rc = mmap_write_sync(d, mf, req->off, req->len);
+    }
     if (rc)
         return rc;
     d->count.copied_in += req->len;
@@ -506,6 +585,7 @@ static int64_t mmap_punch(struct mmap_driver *d, struct mmap_file *mf, const str
     if (fallocate(mf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)req->off,
                   (off_t)req->len))
         return -errno;
+    xd_backed_forget(&mf->backed, req->off, req->len);
     mf->meta_dirty = true;
     d->count.trimmed += req->len;
     return (int64_t)req->len;
@@ -582,6 +662,9 @@ static void mmap_stats_json(const struct mmap_driver *d, struct xd_json *j)
     xd_json_uint(j, "read_ahead_kb", d->ra_window / 1024);
     xd_json_uint(j, "advised", d->count.advised);
     xd_json_uint(j, "extends", d->count.extended);
+    xd_json_uint(j, "holes_reserved", d->count.reserved);
+    xd_json_uint(j, "writes_through_pwrite", d->count.written_through);
+    xd_json_uint(j, "reads_through_pread", d->count.read_through);
     xd_json_uint(j, "trimmed_bytes", d->count.trimmed);
     xd_json_object_end(j);
 }

@@ -145,16 +145,41 @@ static void cs_cover(struct cs_file *cf, uint64_t end)
     cs_map_grow(cf);
 }
 
+/* The sidecar is mostly holes: a store through the mapping into one finds
+ * its block at fault time, and on a full file system raises SIGBUS (on
+ * tmpfs a load does too: it makes the page). A slot is used through the
+ * mapping only once its page is known to have a block (core/backed.h); a
+ * writer reserves it first, so a full file system is ENOSPC in words.
+ * true when the slot may be used through the mapping; false with *rc 0
+ * where it must go through pread or pwrite (read-only, or no fallocate
+ * here), or -errno. */
+static bool cs_slot_mappable(struct cs_file *cf, off_t off, int *rc)
+{
+    *rc = 0;
+    if ((size_t)off + sizeof(cs_slot) > cf->map_len)
+        return false;
+    if (xd_backed_known(&cf->backed, cf->fd, (uint64_t)off, sizeof(cs_slot)))
+        return true;
+    if (cf->read_only)
+        return false;
+    int r = xd_backed_ensure(&cf->backed, cf->fd, (uint64_t)off, sizeof(cs_slot));
+    if (r >= 0)
+        return true;
+    *rc = r == -EOPNOTSUPP ? 0 : r;
+    return false;
+}
+
 static cs_slot cs_slot_load(struct cs_file *cf, uint64_t block, int which)
 {
     off_t off = cs_slot_off(cf, block, which);
     cs_slot s = 0;
+    int rc;
     cs_cover(cf, (uint64_t)off + sizeof(s));
-    if ((size_t)off + sizeof(s) <= cf->map_len)
+    if (cs_slot_mappable(cf, off, &rc))
         return __atomic_load_n((cs_slot *)(void *)((char *)cf->map + off), __ATOMIC_ACQUIRE);
     while (pread(cf->fd, &s, sizeof(s), off) < 0 && errno == EINTR)
         ;
-    return s; /* past the end: 0, unknown */
+    return s; /* past the end, or a hole: 0, unknown */
 }
 
 static void cs_entry_load(struct cs_file *cf, uint64_t block, struct cs_entry *e)
@@ -169,13 +194,16 @@ static void cs_entry_load(struct cs_file *cf, uint64_t block, struct cs_entry *e
 static int cs_slot_store(struct cs_file *cf, uint64_t block, int which, cs_slot s)
 {
     off_t off = cs_slot_off(cf, block, which);
+    int rc;
     if (cf->read_only)
         return -EROFS;
     cs_cover(cf, (uint64_t)off + sizeof(s));
-    if ((size_t)off + sizeof(s) <= cf->map_len) {
+    if (cs_slot_mappable(cf, off, &rc)) {
         __atomic_store_n((cs_slot *)(void *)((char *)cf->map + off), s, __ATOMIC_RELEASE);
         return 0;
     }
+    if (rc)
+        return rc;
     ssize_t w;
     while ((w = pwrite(cf->fd, &s, sizeof(s), off)) < 0 && errno == EINTR)
         ;
@@ -272,8 +300,9 @@ static int cs_cur_store(struct cs_file *cf, uint64_t b, cs_slot s)
 static bool cs_cur_swap(struct cs_file *cf, uint64_t b, cs_slot was, cs_slot s)
 {
     off_t off = cs_slot_off(cf, b, CS_CUR);
-    if ((size_t)off + sizeof(s) > cf->map_len)
-        return !cs_cur_store(cf, b, s);
+    int rc;
+    if (!cs_slot_mappable(cf, off, &rc))
+        return !rc && !cs_cur_store(cf, b, s); /* no block for the page: no fold */
     if (!__atomic_compare_exchange_n((cs_slot *)(void *)((char *)cf->map + off), &was, s, false,
                                      __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return false;
@@ -874,6 +903,14 @@ static int cs_zero_entries(struct cs_file *cf)
     return 0;
 }
 
+static int cs_header_write(struct cs_file *cf, const struct cs_header *h)
+{
+    ssize_t w;
+    while ((w = pwrite(cf->fd, h, sizeof(*h), 0)) < 0 && errno == EINTR)
+        ;
+    return w == (ssize_t)sizeof(*h) ? 0 : w < 0 ? -errno : -EIO;
+}
+
 /* The sidecar's header is written by whoever finds it missing (the
  * creator, or an opener that raced it), under a lock. One that describes
  * another file (the data file was deleted and made again behind our back,
@@ -921,11 +958,9 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
                                   have.data_birth_ns != want.data_birth_ns)) {
         if (n > 0)
             cs->count.stale_sidecars++;
-        if ((n > 0 && cs_zero_entries(cf)) ||
-            pwrite(cf->fd, &want, sizeof(want), 0) != (ssize_t)sizeof(want)) {
-            rc = -EIO;
-            xd_errf(err, errlen, "enable_checksums: %s: cannot write its header", side);
-        }
+        if ((n > 0 && (rc = cs_zero_entries(cf))) || (rc = cs_header_write(cf, &want)))
+            xd_errf(err, errlen, "enable_checksums: %s: cannot write its header: %s", side,
+                    strerror(-rc));
         cf->entry_size = want.entry_size; /* emptied: the entries are this build's */
     }
     fl.l_type = F_UNLCK;
@@ -1028,6 +1063,7 @@ static void cs_file_free(struct cs_file *cf)
         munmap(cf->map, cf->map_len);
     if (cf->fd >= 0)
         close(cf->fd);
+    xd_backed_free(&cf->backed);
     free(cf->data_path);
     free(cf->dirty);
     free(cf);

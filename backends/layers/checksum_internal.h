@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../core/backed.h"
 #include "../core/turns.h"
 #include "../core/xd_internal.h"
 
@@ -84,6 +85,7 @@ struct cs_file {
      * truncated), so the mapping never points past its end. */
     void *map;
     size_t map_len;
+    struct xd_backed backed; /* its pages a store through map cannot SIGBUS on */
     struct xd_turns_solo solo; /* the sidecar's only writer takes no lock (checksum_writers.c) */
 };
 

@@ -105,9 +105,14 @@ static int tier_shm_build(struct tier_shared *sh, const char *name, uint64_t siz
     sh->shm_fd = fd;
     sh->nextents = (size + sh->extent_size - 1) >> sh->shift;
     size_t len = sizeof(struct tier_shm) + (sh->nextents ? sh->nextents : 1) * sizeof(struct tier_ext);
-    rc = ftruncate(fd, 0) || ftruncate(fd, (off_t)len) ? -errno : tier_shm_map(sh, fd, sh->nextents);
-    if (rc)
+    rc = ftruncate(fd, 0) ? -errno : xd_fd_reserve(fd, (off_t)len);
+    if (!rc)
+        rc = tier_shm_map(sh, fd, sh->nextents);
+    if (rc) {
+        xd_errf(err, errlen, "/dev/shm%s: cannot make the hybrid file's shared state of %zu bytes: %s",
+                name, len, strerror(-rc));
         return rc;
+    }
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);

@@ -487,6 +487,14 @@ static void test_windows_writable_on_first_write(void)
     unsigned char buf[4096];
     struct xd_file *f = NULL;
     path_of(path, sizeof(path), "lazywrite");
+    /* data, not holes: on a tmpfs /tmp reads of holes would go through
+     * pread and map nothing (test_holes_on_tmpfs) */
+    int wfd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    memset(buf, 0x11, sizeof(buf));
+    for (unsigned i = 0; wfd >= 0 && i < 4 * WINDOW / sizeof(buf); i++)
+        CHECK(pwrite(wfd, buf, sizeof(buf), (off_t)(i * sizeof(buf))) == (ssize_t)sizeof(buf));
+    if (wfd >= 0)
+        close(wfd);
     struct xd_dev *dev = dev_open(kv, NULL, err);
     CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 4 * WINDOW, &f, err, sizeof(err)),
               "open: %s", err);
@@ -518,6 +526,59 @@ static void test_windows_writable_on_first_write(void)
         close(fd);
 }
 
+static long long blocks_of(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? -1 : (long long)st.st_blocks;
+}
+
+/* On tmpfs a load through a shared mapping makes a page for a hole (and
+ * SIGBUS where it cannot: a full tmpfs), so reads of holes go through
+ * pread and make nothing; a write into a hole reserves its pages first
+ * (on a full file system that is ENOSPC, tests/e2e/test_full.py), once,
+ * and again after a trim. Old: the two reads below made pages (24 blocks). */
+static void test_holes_on_tmpfs(void)
+{
+    static const char *const kv[] = {"mmap_size", "64k", NULL};
+    char shm[] = "/dev/shm/xd-mmap-test-XXXXXX", path[64], err[XD_ERRLEN];
+    unsigned char buf[4096];
+    if (!mkdtemp(shm)) {
+        fprintf(stderr, "skip test_holes_on_tmpfs: /dev/shm: %s\n", strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/data", shm);
+    struct xd_dev *dev = dev_open(kv, NULL, err);
+    struct xd_file *f = NULL;
+    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 4 * WINDOW, &f, err, sizeof(err)),
+              "open: %s", err);
+    if (f) {
+        memset(buf, 0x77, sizeof(buf));
+        CHECK(xd_read(dev, f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) && !buf[0] && !buf[4095]);
+        CHECK(xd_read(dev, f, buf, sizeof(buf), 2 * WINDOW + 100) == (ssize_t)sizeof(buf) && !buf[9]);
+        CHECK_MSG(blocks_of(path) == 0 && stat_of(dev, "reads_through_pread") == 2,
+                  "reads of holes: %lld blocks, %lld through pread", blocks_of(path),
+                  stat_of(dev, "reads_through_pread"));
+        memset(buf, 0x3c, sizeof(buf));
+        CHECK(xd_write(dev, f, buf, sizeof(buf), 8192) == (ssize_t)sizeof(buf));
+        CHECK(xd_write(dev, f, buf, 100, 8192 + 50) == 100); /* known now: no second reserve */
+        CHECK_MSG(stat_of(dev, "holes_reserved") == 1 && blocks_of(path) == 8,
+                  "a write into a hole: %lld reserves, %lld blocks", stat_of(dev, "holes_reserved"),
+                  blocks_of(path));
+        memset(buf, 0, sizeof(buf));
+        CHECK(xd_read(dev, f, buf, sizeof(buf), 8192) == (ssize_t)sizeof(buf) && buf[4095] == 0x3c);
+        CHECK(stat_of(dev, "reads_through_pread") == 2); /* through the window */
+        CHECK(xd_trim(dev, f, 8192, 4096) == 0 && blocks_of(path) == 0);
+        CHECK(xd_write(dev, f, buf, sizeof(buf), 8192) == (ssize_t)sizeof(buf));
+        CHECK_MSG(stat_of(dev, "holes_reserved") == 2, "after a trim: %lld reserves",
+                  stat_of(dev, "holes_reserved"));
+        xd_file_close(dev, f);
+    }
+    if (dev)
+        xd_close(dev);
+    unlink(path);
+    rmdir(shm);
+}
+
 static void cleanup(void)
 {
     char path[256];
@@ -546,6 +607,7 @@ int main(void)
     test_bad_window();
     test_invalidate_on_tmpfs();
     test_windows_writable_on_first_write();
+    test_holes_on_tmpfs();
     cleanup();
     return check_result();
 }

@@ -1,0 +1,57 @@
+/* backed.h - which pages of a file are known to have blocks behind them.
+ *
+ * A store through a shared mapping into a hole makes the kernel find a
+ * block at fault time; where there is none (a full file system, a full
+ * /dev/shm) the store raises SIGBUS and kills the caller, where write(2)
+ * would have said ENOSPC. A layer that writes a file through a mapping
+ * asks xd_backed_ensure first: a page not known backed is reserved with
+ * fallocate (which says ENOSPC in words), and remembered, so a page costs
+ * at most one system call, not one per store.
+ *
+ * One bit per page, in chunks made on first use: a chunk is filled in from
+ * the file's own SEEK_DATA/SEEK_HOLE map when made, so a file written
+ * before costs a few lseeks per chunk rather than a fallocate per page
+ * (a page reserved but never written reads as a hole there: it is
+ * reserved again, which takes no space).
+ *
+ * Not thread-safe: one per file per device, as the rest of a device's
+ * per-file state. It knows only what this process reserved or found: a
+ * hole punched by another process or device into a page it holds as
+ * backed is not seen (the callers document that).
+ */
+#ifndef XD_BACKED_H
+#define XD_BACKED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct xd_backed {
+    uint64_t **chunk; /* chunk[i]: the bits of pages [i << XD_BACKED_CHUNK_SHIFT, ...), or NULL */
+    uint64_t nchunk;  /* slots in chunk */
+    unsigned page_shift;
+};
+
+/* Reserve blocks behind [off, off + len) of fd where not known backed.
+ * 0 when every page was known backed, 1 when it reserved some (one
+ * fallocate); -EOPNOTSUPP where the file system cannot (the caller writes
+ * with pwrite instead); -ENOSPC, -EDQUOT, -ENOMEM or another -errno.
+ * Never changes the file's size. */
+int xd_backed_ensure(struct xd_backed *b, int fd, uint64_t off, uint64_t len);
+
+/* Whether every page of [off, off + len) is known backed. On tmpfs even a
+ * load through a shared mapping makes a page for a hole (and SIGBUS when
+ * it cannot): a reader asks this first and reads what is not known with
+ * pread, which makes nothing. */
+bool xd_backed_known(struct xd_backed *b, int fd, uint64_t off, uint64_t len);
+
+/* The caller reserved [off, off + len) itself (fallocate, or a write):
+ * the pages wholly inside it are known backed. */
+void xd_backed_note(struct xd_backed *b, int fd, uint64_t off, uint64_t len);
+
+/* [off, off + len) may be holes again (a punch): every page it touches is
+ * no longer known backed. */
+void xd_backed_forget(struct xd_backed *b, uint64_t off, uint64_t len);
+
+void xd_backed_free(struct xd_backed *b);
+
+#endif
