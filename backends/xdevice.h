@@ -357,7 +357,11 @@ XD_API int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, ui
                         struct xd_file **out, char *err, size_t errlen);
 /* Close a file once, after every request on it was reaped (the requests'
  * state belongs to the file: one still staged or in flight would be
- * completed into freed memory). xd_close closes those left open. */
+ * completed into freed memory). xd_close closes those left open. The file
+ * is closed either way; -errno when data the device had taken never
+ * reached it (a write-back cache that could not write its dirty blocks
+ * back: -ENOSPC on a full file system), said by xd_dev_take_error, as
+ * close(2) on NFS reports a failed write-back. */
 XD_API int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 /* Size of what path names, without a device: a regular file's length or a
  * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */

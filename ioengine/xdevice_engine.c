@@ -1163,14 +1163,25 @@ static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
 {
     struct fio_xd_job *job = td->io_ops_data;
     struct xd_file *file = FILE_ENG_DATA(f);
+    char line[XD_ERRLEN];
     int rc = 0;
+    const char *what = "fsync_on_close";
     if (file && should_fsync(td) && td->o.fsync_on_close)
         rc = -xd_flush(job->dev, file, 0);
-    xd_file_close(job->dev, file);
+    /* data the device had taken but could not write (a write-back cache's
+     * blocks on a full file system): the job fails, as its writes would
+     * have with fio's own engines */
+    int closed = file ? -xd_file_close(job->dev, file) : 0;
+    if (!rc && closed) {
+        rc = closed;
+        what = "close";
+    }
+    if (closed && !xd_dev_take_error(job->dev, line, sizeof(line)))
+        fio_xd_err("xdevice: %s\n", line);
     FILE_SET_ENG_DATA(f, NULL);
     f->fd = -1;
     if (rc)
-        td_verror(td, rc, "fsync_on_close");
+        td_verror(td, rc, what);
     return rc;
 }
 

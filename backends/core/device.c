@@ -377,9 +377,10 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file)
         return -EBADF;
     dev_files_remove(dev, file);
     xd_layer_file_close(dev->top, file);
+    int rc = file->close_error;
     free(file->path);
     free(file);
-    return 0;
+    return rc;
 }
 
 int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,

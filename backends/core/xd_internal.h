@@ -191,7 +191,16 @@ struct xd_file {
     unsigned flags;
     void *priv[XD_MAX_LAYERS]; /* each layer's per-file state, by level */
     struct xd_file *prev, *next; /* the device's open files (xd_close closes what is left) */
+    int close_error; /* the first -errno a layer met closing it: xd_file_close returns it */
 };
+
+/* A layer closing file could not do all a close owes (a write-back cache's
+ * dirty blocks, which never reached the file): xd_file_close says so. */
+static inline void xd_file_close_failed(struct xd_file *file, int rc)
+{
+    if (!file->close_error)
+        file->close_error = rc;
+}
 
 struct xd_dev {
     struct xd_config *cfg;

@@ -451,14 +451,37 @@ static void cache_note_closed(struct xd_layer *layer, struct cache *c, struct ca
     pthread_mutex_unlock(&c->files_lock);
 }
 
+/* The close's write-back failed (a full file system): the blocks left dirty
+ * never reached the file. The close says so (xd_file_close returns rc, the
+ * line is take_error's), as close(2) on NFS reports a failed write-back;
+ * the blocks stay in the cache, written if the file is opened again here. */
+static void cache_close_lost(struct xd_layer *layer, struct cache_layer *cl,
+                             struct cache_handle *h, struct xd_file *file, int rc)
+{
+    xd_file_close_failed(file, rc);
+    snprintf(cl->error, sizeof(cl->error),
+             "enable_write_cache=true: %s: %u blocks written since the last fsync never reached the file: writing them back failed: %s",
+             xd_file_path(layer, file), atomic_load(&h->ident->dirty), strerror(-rc));
+    cl->has_error = true;
+    atomic_store(&h->ident->wb_error, 0); /* said here */
+}
+
 /* Close: the file's dirty blocks are written back first, whoever wrote
- * them (no dirty block may outlive the last writer's handle). */
+ * them (no dirty block may outlive the last writer's handle). One whose
+ * write-back fails makes the close fail (cache_close_lost); once every
+ * block is below, an earlier failed write-back lost nothing and no later
+ * fsync reports it. */
 static void cache_file_close_locked(struct xd_layer *layer, struct cache_layer *cl, struct xd_file *file)
 {
     struct cache_handle *h = file->priv[layer->level];
     struct cache_ident *ident = h ? h->ident : NULL;
-    if (ident && h->writable && (atomic_load(&ident->dirty) || atomic_load(&ident->writeback)))
-        cache_flush_ident(h, cache_run_buf(cl), 0, UINT64_MAX, true);
+    if (ident && h->writable && (atomic_load(&ident->dirty) || atomic_load(&ident->writeback))) {
+        int64_t rc = cache_flush_ident(h, cache_run_buf(cl), 0, UINT64_MAX, true);
+        if (rc < 0)
+            cache_close_lost(layer, cl, h, file, (int)rc);
+        else if (!atomic_load(&ident->dirty))
+            atomic_store(&ident->wb_error, 0);
+    }
     if (h)
         cache_unlink_handle(cl, h);
     if (ident) /* while the layers below still have it open */
@@ -700,6 +723,16 @@ static int cache_layer_open(struct xd_layer *layer, char *err, size_t errlen)
     return rc;
 }
 
+static int cache_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
+{
+    struct cache_layer *cl = layer->priv;
+    if (!cl->has_error)
+        return -ENOENT;
+    snprintf(line, XD_ERRLEN, "%s", cl->error);
+    cl->has_error = false;
+    return 0;
+}
+
 const struct xd_ops xd_cache_ops = {
     .version = XD_OPS_VERSION,
     .name = "cache",
@@ -716,5 +749,6 @@ const struct xd_ops xd_cache_ops = {
     .unlink = cache_unlink_hook,
     .reload = cache_reload_hook,
     .notice = cache_notice,
+    .take_error = cache_take_error,
     .stats_json = cache_stats_hook,
 };

@@ -245,6 +245,11 @@ bool cache_absorb(struct cache_layer *cl, struct cache_handle *h, const struct x
     uint64_t n = last - first + 1;
     if (!h->writable || n > cache_dirty_max(c) / 2)
         return false;
+    /* a write-back of the file failed (a full file system): until an fsync
+     * has said so, its writes go down and meet the error themselves, as
+     * write(2) does, rather than pile up blocks that cannot be written */
+    if (atomic_load(&h->ident->wb_error))
+        return false;
     if (!__atomic_load_n(&h->ident->gens.solo.on, __ATOMIC_ACQUIRE) ||
         atomic_load(&h->ident->gens.shared)) {
         if (!cache_regain_file(h->ident))

@@ -83,6 +83,7 @@ struct tier_layer {
      * after fio closed them), so a file closed and reopened counts once. */
     struct tier_figures *closed;
     unsigned nclosed;
+    char close_error[XD_ERRLEN]; /* a close that could not flush, for take_error */
 };
 
 /* --- open and close ---------------------------------------------------- */
@@ -290,8 +291,15 @@ static void tier_file_close(struct xd_layer *layer, struct xd_file *file)
     struct tier_file *tf = file->priv[layer->level];
     if (!tf)
         return;
-    if (tier_flush_file(t, tf) == 0 && tf->sh->write_back)
-        xd_flush(t->inner[TIER_C], tf->f[TIER_C], 1);
+    int rc = tier_flush_file(t, tf);
+    if (!rc && tf->sh->write_back)
+        rc = xd_flush(t->inner[TIER_C], tf->f[TIER_C], 1);
+    if (rc < 0) { /* the hot copies stay, dirty in the map, for the next flush */
+        xd_file_close_failed(file, rc);
+        xd_errf(t->close_error, sizeof(t->close_error),
+                "tier_write_back=true: %s: writing hot extents back to the cold file at close failed: %s; it lacks what was written to them since",
+                tf->sh->cold_path, strerror(-rc));
+    }
     xd_extmap_sync(&tf->sh->map);
     tier_keep_figures(t, tf->sh);
     if (tf->prev)
@@ -825,9 +833,15 @@ static const char *tier_notice(struct xd_layer *layer)
     return n ? n : xd_dev_notice(t->inner[TIER_C]);
 }
 
+/* A close of its own that could not flush, else what the tiers' devices say. */
 static int tier_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
 {
     struct tier_layer *t = layer->priv;
+    if (t->close_error[0]) {
+        snprintf(line, XD_ERRLEN, "%s", t->close_error);
+        t->close_error[0] = '\0';
+        return 0;
+    }
     if (!xd_dev_take_error(t->inner[TIER_C], line, XD_ERRLEN))
         return 0;
     return xd_dev_take_error(t->inner[TIER_H], line, XD_ERRLEN);

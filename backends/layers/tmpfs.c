@@ -88,6 +88,7 @@ struct tmpfs_layer {
         uint64_t backups, backup_bytes, backup_errors, restores, restore_bytes;
     } count;
     char last_backup_error[PATH_MAX + 128];
+    char close_error[XD_ERRLEN]; /* a close whose backup failed, for take_error */
 };
 
 /* --- paths --------------------------------------------------------------- */
@@ -1160,13 +1161,41 @@ fail:
     return rc;
 }
 
+/* The close's backup failed (a full disk): the disk path does not hold
+ * what was written since the last backup. The close says so (xd_file_close
+ * returns rc, the line is take_error's); the data stays in the tmpfs copy. */
+static void tmpfs_close_failed(struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                               struct xd_file *file, int rc)
+{
+    xd_file_close_failed(file, rc);
+    pthread_mutex_lock(&t->lock);
+    xd_errf(t->close_error, sizeof(t->close_error),
+             "backup_to_disk=true: its backup at close failed: %s; the disk file lacks what was written since the last backup; the data stays in %s",
+             t->last_backup_error[0] ? t->last_backup_error : strerror(-rc), tf->data_path);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static int tmpfs_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
+{
+    struct tmpfs_layer *t = layer->priv;
+    pthread_mutex_lock(&t->lock);
+    int rc = t->close_error[0] ? 0 : -ENOENT;
+    if (!rc)
+        snprintf(line, XD_ERRLEN, "%s", t->close_error);
+    t->close_error[0] = '\0';
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
 static void tmpfs_file_close(struct xd_layer *layer, struct xd_file *file)
 {
     struct tmpfs_layer *t = layer->priv;
     struct tmpfs_file *tf = file->priv[layer->level];
     if (tf && t->backup) {
         tmpfs_unlink(t, tf);
-        tmpfs_backup(t, tf); /* an error is kept in last_backup_error */
+        int rc = tmpfs_backup(t, tf); /* an error is kept in last_backup_error */
+        if (rc < 0)
+            tmpfs_close_failed(t, tf, file, rc);
     }
     xd_layer_file_close(layer->lower, file);
     if (tf)
@@ -1335,6 +1364,7 @@ const struct xd_ops xd_tmpfs_ops = {
     .submit = tmpfs_submit,
     .reap = tmpfs_reap,
     .notice = tmpfs_notice,
+    .take_error = tmpfs_take_error,
     .path_below = tmpfs_path_below,
     .path_below_of = tmpfs_path_below_of,
     .unlink = tmpfs_unlink_hook,

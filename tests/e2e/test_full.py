@@ -15,6 +15,7 @@ the machine's /dev/shm.
 import errno
 import os
 import shutil
+from pathlib import Path
 import subprocess
 
 import pytest
@@ -148,3 +149,33 @@ def test_cache_on_a_full_shm(engine, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert any("not cached" in ln and "No space left on device" in ln
                for ln in xdevice_lines(p.stderr)), p.stderr
+
+
+def test_write_back_cache_on_a_full_fs(engine, tmp_path, full_fs):
+    """A write-back cache takes writes the file system has no room for: at
+    close they cannot be written back, and the job fails with ENOSPC and one
+    line saying they never reached the file (old: fio exited 0, verify
+    passed from the cache, and half the file was holes)."""
+    xd = {"type": "regular", "enable_read_cache": 1, "enable_write_cache": 1,
+          "cache_size": "64m"}
+    r = xd_run(engine, tmp_path, full_fs, xd, expect_ok=False, size="32m", rw="write",
+               bs="64k", verify="crc32c")
+    assert_enospc(r)
+    lines = [ln for ln in xdevice_lines(r.text) if "never reached the file" in ln]
+    assert len(lines) == 1 and "No space left on device" in lines[0], r.text
+
+
+def test_tmpfs_backup_on_a_full_disk(engine, tmp_path, full_fs):
+    """backup_to_disk: the backup at close does not fit on the disk; the job
+    fails with ENOSPC and says where the data still is (old: fio exited 0
+    with an empty file on the disk)."""
+    shm = Path(f"/dev/shm/xdevice-{os.geteuid()}")
+    mine = str(full_fs / "f").lstrip("/").replace("%", "%25").replace("/", "%2F")
+    try:
+        r = xd_run(engine, tmp_path, full_fs, {"type": "tmpfs", "backup_to_disk": 1},
+                   expect_ok=False, size="32m", rw="write", bs="64k")
+        assert_enospc(r)
+        lines = [ln for ln in xdevice_lines(r.text) if "backup at close failed" in ln]
+        assert len(lines) == 1 and str(shm / mine) in lines[0], r.text
+    finally:
+        (shm / mine).unlink(missing_ok=True)
