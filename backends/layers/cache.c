@@ -80,8 +80,13 @@ static int cache_write_down(struct xd_layer *layer, struct cache_layer *cl, stru
     struct cache *c = cl->cache;
     uint64_t seq = cache_next_seq(c);
     uint64_t first = req->off >> c->shift, last = (req->off + req->len - 1) >> c->shift;
-    for (uint64_t b = first; b <= last; b++)
-        cache_begin_write(cl, h, req, b, seq);
+    for (uint64_t b = first; b <= last; b++) {
+        int rc = cache_begin_write(cl, h, req, b, seq);
+        if (rc < 0) { /* a dirty block it covers could not go below first */
+            req->result = rc;
+            return XD_DONE;
+        }
+    }
     req_set_seq(cl, req, seq);
     cache_gens_write_begin(c, &h->ident->gens, first, last, req_state(cl, req));
     int rc = xd_layer_submit(layer->lower, req);

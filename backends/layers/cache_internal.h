@@ -478,8 +478,8 @@ bool cache_is_dirty(struct cache *c, uint64_t key, uint64_t b);
 bool cache_present(struct cache *c, const struct cache_ident *ident, uint64_t b);
 void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const char *src,
                        uint64_t seq, uint32_t gen);
-void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
-                       uint64_t b, uint64_t seq);
+int cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
+                      uint64_t b, uint64_t seq);
 void cache_end_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req);
 bool cache_absorb_block(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
                         uint64_t b, uint64_t seq);

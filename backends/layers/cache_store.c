@@ -429,15 +429,15 @@ void cache_insert_read(struct cache_layer *cl, uint64_t key, uint64_t b, const c
 /* --- writes going down ------------------------------------------------------- */
 
 /* Before a write or trim at sequence seq goes down: block b leaves the
- * cache. A dirty block it overwrites whole is dropped; one it covers only
- * partly is written back first (its other bytes are newer than below). */
-void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
-                       uint64_t b, uint64_t seq)
+ * cache. A dirty block is written back first, and where that fails the
+ * write must not go down: 0, or the write-back's -errno. */
+int cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const struct xd_req *req,
+                      uint64_t b, uint64_t seq)
 {
     struct cache *c = cl->cache;
     uint64_t key = h->ident->key, hash = xd_hash_mix(key, b);
     struct cache_shard *s = shard_of(c, hash);
-    bool whole = block_whole(c, req, b);
+    int rc = 0;
     pthread_mutex_lock(&s->lock);
     for (;;) {
         uint32_t id = shard_find(s, hash, key, b);
@@ -448,24 +448,27 @@ void cache_begin_write(struct cache_layer *cl, struct cache_handle *h, const str
             pthread_cond_wait(&s->written, &s->lock);
             continue;
         }
-        if (e->state == ENTRY_DIRTY && !whole) {
-            pthread_mutex_unlock(&s->lock);
-            cache_flush_block(cl, h, b);
-            pthread_mutex_lock(&s->lock);
-            if ((id = shard_find(s, hash, key, b)) != NIL && s->entries[id].state == ENTRY_DIRTY)
-                break; /* written again meanwhile: a concurrent write, keep it */
-            continue;
-        }
         if (e->state == ENTRY_DIRTY) {
-            dirty_unlink(s, id);
-            ident_dirty_add(c, h->ident, -1);
-            STORE(e->state, ENTRY_CLEAN);
+            /* below first, even under a whole-block write: were this write
+             * to fail, dropping the block would lose data a write already
+             * completed with; and if the write-back fails (a full file
+             * system), so does this write, as going down would leave the
+             * dirty block to land over it later */
+            pthread_mutex_unlock(&s->lock);
+            rc = cache_flush_block(cl, h, b);
+            pthread_mutex_lock(&s->lock);
+            if (rc < 0 || ((id = shard_find(s, hash, key, b)) != NIL &&
+                           s->entries[id].state == ENTRY_DIRTY))
+                break; /* or written again meanwhile: a concurrent write, keep it */
+            continue;
         }
         shard_remove(s, id);
         break;
     }
-    stamp_raise(stamp_of(s, hash), seq);
+    if (!rc)
+        stamp_raise(stamp_of(s, hash), seq);
     pthread_mutex_unlock(&s->lock);
+    return rc;
 }
 
 /* A write or trim that went down at sequence req_seq(cl, req) completed:
