@@ -7,8 +7,9 @@
  *
  * Write-back (enable_write_cache): a write whose blocks are whole, or
  * partial but cached, is copied into the cache as dirty and completes
- * inline; any other write goes down (cache_store.c), after writing back dirty
- * blocks it touches only partly. Dirty blocks are never evicted (a victim
+ * inline; any other write goes down (cache_store.c), after writing back every
+ * dirty block it touches, and fails with the write-back's error where that
+ * fails (the dirty block would otherwise land over it later). Dirty blocks are never evicted (a victim
  * is chosen among clean ones) and are at most half the cache: a writer over
  * that writes back its own files' dirty blocks inline, and writes through
  * if that is not enough. fsync/fdatasync write back that file's dirty
