@@ -995,6 +995,8 @@ static int check_mirror(const struct xd_config *cfg, const struct xd_type *type,
     if (!cfg->enable_redundancy) {
         if (cfg->redundancy_factor > 1)
             return xd_config_conflict(cfg, XD_KEY_redundancy_factor, XD_KEY_enable_redundancy, "copies are kept only with enable_redundancy=true", err, errlen);
+        if (cfg->mirror_directories[0]) /* else no copy is made, without a word */
+            return xd_config_conflict(cfg, XD_KEY_mirror_directories, XD_KEY_enable_redundancy, "copies are kept only with enable_redundancy=true", err, errlen);
         return 0;
     }
     if (!(type->config_caps & XD_CFG_PLAIN_FILE)) {

@@ -134,6 +134,19 @@ def test_bad_mirror_directories_are_refused_with_one_line(engine, tmp_path, fact
     assert ",".join(paths) in lines[0], lines[0]
 
 
+def test_mirror_directories_without_redundancy_are_refused(engine, tmp_path):
+    """mirror_directories alone made no copy and said nothing: a user who
+    believed the data mirrored had one copy. Refused, in one line."""
+    (tmp_path / "a").mkdir()
+    args = fio_job(engine, name="m", directory=tmp_path, rw="write", size="64k",
+                   xd={"mirror_directories": tmp_path / "a"})
+    r = run_fio(args, tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in xdevice_lines(r.text) if "mirror_directories" in ln]
+    assert len(lines) == 1 and "enable_redundancy=true" in lines[0], r.text
+    assert not list((tmp_path / "a").iterdir())
+
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown to another user")
 
 
