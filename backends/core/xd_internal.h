@@ -7,6 +7,7 @@
 #define XD_INTERNAL_H
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -193,6 +194,17 @@ struct xd_file {
     struct xd_file *prev, *next; /* the device's open files (xd_close closes what is left) */
     int close_error; /* the first -errno a layer met closing it: xd_file_close returns it */
 };
+
+/* A take_error hook's answer from a layer's held line (empty: none): the
+ * line, once. */
+static inline int xd_take_held_error(char *held, char line[XD_ERRLEN])
+{
+    if (!held[0])
+        return -ENOENT;
+    snprintf(line, XD_ERRLEN, "%s", held);
+    held[0] = '\0';
+    return 0;
+}
 
 /* A layer closing file could not do all a close owes (a write-back cache's
  * dirty blocks, which never reached the file): xd_file_close says so. */

@@ -467,7 +467,6 @@ static void cache_close_lost(struct xd_layer *layer, struct cache_layer *cl,
     snprintf(cl->error, sizeof(cl->error),
              "enable_write_cache=true: %s: %u blocks written since the last fsync never reached the file: writing them back failed: %s",
              xd_file_path(layer, file), atomic_load(&h->ident->dirty), strerror(-rc));
-    cl->has_error = true;
     atomic_store(&h->ident->wb_error, 0); /* said here */
 }
 
@@ -730,12 +729,7 @@ static int cache_layer_open(struct xd_layer *layer, char *err, size_t errlen)
 
 static int cache_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
 {
-    struct cache_layer *cl = layer->priv;
-    if (!cl->has_error)
-        return -ENOENT;
-    snprintf(line, XD_ERRLEN, "%s", cl->error);
-    cl->has_error = false;
-    return 0;
+    return xd_take_held_error(((struct cache_layer *)layer->priv)->error, line);
 }
 
 const struct xd_ops xd_cache_ops = {

@@ -247,7 +247,6 @@ struct cache_layer {
     } count;
     char notice[256]; /* the notice hook's one-time line, or empty */
     char error[XD_ERRLEN]; /* a close whose dirty blocks were lost, for take_error */
-    bool has_error;
 };
 
 /* The cache's per-request state (its slice of xd_req.xd_private), for its

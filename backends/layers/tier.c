@@ -837,11 +837,8 @@ static const char *tier_notice(struct xd_layer *layer)
 static int tier_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
 {
     struct tier_layer *t = layer->priv;
-    if (t->close_error[0]) {
-        snprintf(line, XD_ERRLEN, "%s", t->close_error);
-        t->close_error[0] = '\0';
+    if (!xd_take_held_error(t->close_error, line))
         return 0;
-    }
     if (!xd_dev_take_error(t->inner[TIER_C], line, XD_ERRLEN))
         return 0;
     return xd_dev_take_error(t->inner[TIER_H], line, XD_ERRLEN);

@@ -1179,10 +1179,7 @@ static int tmpfs_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
 {
     struct tmpfs_layer *t = layer->priv;
     pthread_mutex_lock(&t->lock);
-    int rc = t->close_error[0] ? 0 : -ENOENT;
-    if (!rc)
-        snprintf(line, XD_ERRLEN, "%s", t->close_error);
-    t->close_error[0] = '\0';
+    int rc = xd_take_held_error(t->close_error, line);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }

@@ -8,6 +8,7 @@ fio prints notes of its own on stdout (xdevice's notices go to stderr; see
 test_json_output.py), so results are always read from --output=FILE, and the
 JSON document is located inside that file rather than assumed to be all of it.
 """
+import contextlib
 import itertools
 import json
 import os
@@ -261,6 +262,21 @@ def shm_dir():
     d = tempfile.mkdtemp(prefix="xd-e2e-", dir="/dev/shm")
     yield Path(d)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def own_tmpfs(mnt, size, name):
+    """A tmpfs of size mounted on mnt (a directory this makes), unmounted
+    after; the test is skipped where mounting is not allowed (not root)."""
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", name, str(mnt)],
+                       capture_output=True, text=True)
+    if p.returncode:
+        pytest.skip(f"cannot mount a tmpfs (needs root): {p.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
 
 
 LOOP_SIZE = 256 * MiB

@@ -20,22 +20,14 @@ import subprocess
 
 import pytest
 
-from conftest import FIO, fio_job, load_stats, run_fio, xdevice_lines
+from conftest import FIO, fio_job, load_stats, own_tmpfs, run_fio, xdevice_lines
 
 
 @pytest.fixture
 def full_fs(tmp_path):
     """A 16 MiB tmpfs of our own, unmounted after; fill() takes its free space."""
-    mnt = tmp_path / "full"
-    mnt.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "xd-full-test", str(mnt)],
-                       capture_output=True, text=True)
-    if p.returncode:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {p.stderr.strip()}")
-    try:
+    with own_tmpfs(tmp_path / "full", "16m", "xd-full-test") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
 
 
 def fill(mnt):

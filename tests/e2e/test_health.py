@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, fio_job, run_fio, xdevice_lines
+from conftest import REPO, fio_job, own_tmpfs, run_fio, xdevice_lines
 
 XDCONFIG = REPO / "build" / "xdconfig"
 
@@ -189,16 +189,8 @@ def test_world_writable_directory_needs_sticky_bit(tmp_path):
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 1 MiB tmpfs of our own, unmounted after."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "xd-health-test", str(mnt)],
-                       capture_output=True, text=True)
-    if p.returncode:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {p.stderr.strip()}")
-    try:
+    with own_tmpfs(tmp_path / "small", "1m", "xd-health-test") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
 
 
 def test_free_space(tmp_path, small_tmpfs):
