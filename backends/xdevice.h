@@ -288,7 +288,9 @@ XD_API void xd_monitor_close(struct xd_monitor *m);
  * key of the schema (i < xd_config_key_count()), NULL past the end.
  * xd_config_origin: where key's value came from ("file.ini:12", an
  * override's or xd_config_set's origin), NULL for a default or an unknown
- * key. xd_escape: value made safe for a one-line message (printable ASCII
+ * key. xd_config_reads: 1 when cfg's storage type reads key at all, else 0 (the
+ * [tmpfs] keys on the regular type, say, have no effect; a hybrid reads
+ * its tiers' types' keys). xd_escape: value made safe for a one-line message (printable ASCII
  * and UTF-8 as they are, a backslash doubled, other bytes as \xHH, cut
  * with "..." to fit len; XD_ESCAPE_LEN holds a path); returns buf. */
 struct xd_key_desc {
@@ -301,6 +303,7 @@ struct xd_key_desc {
 };
 XD_API const struct xd_key_desc *xd_config_key_desc(unsigned i);
 XD_API const char *xd_config_origin(const struct xd_config *cfg, const char *key);
+XD_API int xd_config_reads(const struct xd_config *cfg, const char *key);
 #define XD_ESCAPE_LEN 160
 XD_API const char *xd_escape(const char *value, char *buf, size_t len);
 

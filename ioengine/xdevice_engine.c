@@ -1454,6 +1454,25 @@ static int fio_xd_check_base_directory(struct thread_data *td, const struct xd_c
     return 0;
 }
 
+/* Options the job gives that its storage type never reads (xd_backup_to_disk
+ * on the regular type) change nothing: said once, in one line, rather than
+ * let the user believe them in force. Keys from an INI file are not named:
+ * one file may serve several types. */
+static void fio_xd_note_unread(struct thread_data *td, const struct xd_config *cfg)
+{
+    char names[400] = "";
+    size_t used = 0;
+    for (unsigned i = 0; i < xd_config_key_count() && used < sizeof(names); i++) {
+        const char *key = xd_config_key_name(i), *origin = xd_config_origin(cfg, key);
+        if (origin && !strncmp(origin, "option ", 7) && !xd_config_reads(cfg, key))
+            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                                     used ? ", " : "", origin + 7);
+    }
+    if (used && td->subjob_number == 0)
+        fio_xd_note("xdevice: storage_type=%s does not read %s (keys of other storage types): %s no effect in this job\n",
+                    xd_config_get(cfg, "storage_type"), names, strchr(names, ',') ? "they have" : "it has");
+}
+
 /* fio runs setup before it lays files out (in the parent, one job after
  * another, unless create_serialize=0), so a config that cannot work stops
  * fio before it writes anything. An engine with a setup hook sizes the
@@ -1487,6 +1506,7 @@ static int fio_xd_setup(struct thread_data *td)
     struct fio_xd_options *o = td->eo;
     if (o->direct_refused && td->subjob_number == 0)
         fio_xd_note("xdevice: %s; the job runs buffered\n", o->direct_why);
+    fio_xd_note_unread(td, cfg);
     const char *interval = xd_config_get(cfg, "metrics_interval_sec");
     if (strcmp(interval, "0") && !o->stats_log && !o->stats) {
         const char *origin = xd_config_origin(cfg, "metrics_interval_sec");

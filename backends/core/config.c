@@ -1045,6 +1045,12 @@ static int check_mirror(const struct xd_config *cfg, const struct xd_type *type,
     return 0;
 }
 
+int xd_config_reads(const struct xd_config *cfg, const char *key)
+{
+    int k = key ? xd_key_lookup(key) : -1;
+    return k >= 0 && key_read(cfg, k);
+}
+
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)
 {
     const struct xd_type *type = xd_type_of(cfg);
