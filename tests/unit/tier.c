@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -473,6 +474,50 @@ static void test_write_back(void)
     hclose(&h);
 }
 
+/* tier_write_back keeps a hot extent's writes in the hot copy until a
+ * flush; at close the cold file, full meanwhile, has no room for them
+ * (the extent was a hole there): the close fails, saying so, where it
+ * returned 0 and left the cold file without the writes. */
+static void test_write_back_close_on_a_full_fs(void)
+{
+    char mnt[300], saved[sizeof(path)], fill[320];
+    snprintf(mnt, sizeof(mnt), "%s/full", cold_dir);
+    snprintf(fill, sizeof(fill), "%s/fill", mnt);
+    memcpy(saved, path, sizeof(path));
+    if (mkdir(mnt, 0755) || mount("xd-unit-tier", mnt, "tmpfs", 0, "size=512k")) {
+        fprintf(stderr, "skip test_write_back_close_on_a_full_fs: cannot mount a tmpfs: %s\n",
+                strerror(errno));
+        rmdir(mnt);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/data", mnt);
+    struct h h;
+    CHECK_MSG(!hopen(&h, true, 60), "%s", err);
+    if (h.dev) {
+        touch(&h, 2, 3); /* a hole in the cold file, read: promoted */
+        CHECK(xd_migrate(h.dev) == 1);
+        write_extent(&h, 2, 1);
+        CHECK(stat_u64(&h, "hot_writes") == 1);
+        int fd = open(fill, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+        static const char zeros[4096];
+        while (fd >= 0 && write(fd, zeros, sizeof(zeros)) == (ssize_t)sizeof(zeros))
+            ;
+        if (fd >= 0)
+            close(fd);
+        int rc = xd_file_close(h.dev, h.file);
+        char line[XD_ERRLEN] = "";
+        CHECK_MSG(rc == -ENOSPC && !xd_dev_take_error(h.dev, line, sizeof(line)) &&
+                      strstr(line, "tier_write_back") && strstr(line, path),
+                  "close: %d: %s", rc, line);
+        xd_close(h.dev);
+    }
+    unlink(fill);
+    reset_files();
+    CHECK(!umount(mnt));
+    rmdir(mnt);
+    memcpy(path, saved, sizeof(path));
+}
+
 /* A file removed while one device keeps it open, made again under its name
  * by another: the new file starts empty and cold, and keeps what is written
  * to it (write-back included: flushed into the new file, not the removed
@@ -765,6 +810,7 @@ int main(void)
     test_crash(false);
     test_crash(true);
     test_write_back();
+    test_write_back_close_on_a_full_fs();
     test_made_again_while_open(false);
     test_made_again_while_open(true);
     test_processes_share(false);
