@@ -288,9 +288,10 @@ XD_API void xd_monitor_close(struct xd_monitor *m);
  * key of the schema (i < xd_config_key_count()), NULL past the end.
  * xd_config_origin: where key's value came from ("file.ini:12", an
  * override's or xd_config_set's origin), NULL for a default or an unknown
- * key. xd_config_reads: 1 when cfg's storage type reads key at all, else 0 (the
- * [tmpfs] keys on the regular type, say, have no effect; a hybrid reads
- * its tiers' types' keys). xd_escape: value made safe for a one-line message (printable ASCII
+ * key. xd_config_reads: 1 when cfg reads key at all, else 0: its storage
+ * type must read it (the [tmpfs] keys on the regular type have no effect;
+ * a hybrid reads its tiers' types' keys), and a layer's keys need the
+ * layer switched on (checksum_block_size: enable_checksums). xd_escape: value made safe for a one-line message (printable ASCII
  * and UTF-8 as they are, a backslash doubled, other bytes as \xHH, cut
  * with "..." to fit len; XD_ESCAPE_LEN holds a path); returns buf. */
 struct xd_key_desc {

@@ -1454,9 +1454,10 @@ static int fio_xd_check_base_directory(struct thread_data *td, const struct xd_c
     return 0;
 }
 
-/* Options the job gives that its storage type never reads (xd_backup_to_disk
- * on the regular type) change nothing: said once, in one line, rather than
- * let the user believe them in force. Keys from an INI file are not named:
+/* Options the job gives that nothing reads (xd_backup_to_disk on the
+ * regular type, xd_checksum_block_size without xd_enable_checksums) change
+ * nothing: said once, in one line, rather than let the user believe them
+ * in force. Keys from an INI file are not named:
  * one file may serve several types. */
 static void fio_xd_note_unread(struct thread_data *td, const struct xd_config *cfg)
 {
@@ -1469,8 +1470,8 @@ static void fio_xd_note_unread(struct thread_data *td, const struct xd_config *c
                                      used ? ", " : "", origin + 7);
     }
     if (used && td->subjob_number == 0)
-        fio_xd_note("xdevice: storage_type=%s does not read %s (keys of other storage types): %s no effect in this job\n",
-                    xd_config_get(cfg, "storage_type"), names, strchr(names, ',') ? "they have" : "it has");
+        fio_xd_note("xdevice: this job reads no %s (keys of another storage type than %s, or of a layer it leaves off): %s no effect\n",
+                    names, xd_config_get(cfg, "storage_type"), strchr(names, ',') ? "they have" : "it has");
 }
 
 /* fio runs setup before it lays files out (in the parent, one job after

@@ -1045,10 +1045,42 @@ static int check_mirror(const struct xd_config *cfg, const struct xd_type *type,
     return 0;
 }
 
+/* Keys of a layer that only a switch builds: off, nothing reads them. */
+static const struct {
+    enum xd_key key, on;
+} key_switch[] = {
+    {XD_KEY_checksum_block_size, XD_KEY_enable_checksums},
+    {XD_KEY_checksum_directory, XD_KEY_enable_checksums},
+    {XD_KEY_checkpoint_interval_sec, XD_KEY_enable_checkpoints},
+    {XD_KEY_checkpoint_directory, XD_KEY_enable_checkpoints},
+    {XD_KEY_checkpoint_keep, XD_KEY_enable_checkpoints},
+    {XD_KEY_cache_size, XD_KEY_enable_read_cache},
+    {XD_KEY_cache_ttl, XD_KEY_enable_read_cache},
+    {XD_KEY_cache_block_size, XD_KEY_enable_read_cache},
+    {XD_KEY_cache_policy, XD_KEY_enable_read_cache},
+    {XD_KEY_backup_interval_sec, XD_KEY_backup_to_disk},
+    {XD_KEY_health_check_interval_sec, XD_KEY_enable_health_check},
+    {XD_KEY_fault_seed, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_ops, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_every, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_probability, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_errno, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_persistent, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_corrupt, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_drop_writes, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_offset, XD_KEY_enable_fault_injection},
+    {XD_KEY_fault_length, XD_KEY_enable_fault_injection},
+};
+
 int xd_config_reads(const struct xd_config *cfg, const char *key)
 {
     int k = key ? xd_key_lookup(key) : -1;
-    return k >= 0 && key_read(cfg, k);
+    if (k < 0 || !key_read(cfg, k))
+        return 0;
+    for (size_t i = 0; i < sizeof(key_switch) / sizeof(key_switch[0]); i++)
+        if ((int)key_switch[i].key == k)
+            return *(const bool *)key_field(cfg, key_switch[i].on);
+    return 1;
 }
 
 int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen)

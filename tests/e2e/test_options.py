@@ -272,17 +272,22 @@ def test_options_in_a_job_file(engine, tmp_path, disk_dir):
     assert jobs["b"]["config"]["async"] == "libaio"
 
 
-def test_options_the_type_does_not_read_are_named(engine, tmp_path):
-    """xd_backup_to_disk on the regular type did nothing without a word: the
-    user believed it in force. Now one line names such options; the job
-    runs. A hybrid reads its tiers' keys (a compressed cold tier's codec)."""
-    r = run_fio(fio_job(engine, xd={"type": "regular", "backup_to_disk": 1, "mmap_size": "1m"},
+def test_options_nothing_reads_are_named(engine, tmp_path):
+    """xd_backup_to_disk on the regular type, or xd_checksum_block_size
+    without xd_enable_checksums, did nothing without a word: the user
+    believed them in force. Now one line names such options; the job runs.
+    A hybrid reads its tiers' keys (a compressed cold tier's codec), and a
+    layer switched on reads its own."""
+    r = run_fio(fio_job(engine, xd={"type": "regular", "backup_to_disk": 1, "mmap_size": "1m",
+                                    "checksum_block_size": 512},
                         filename=tmp_path / "f", size="64k", rw="write"), tmp_path)
-    lines = [ln for ln in xdevice_lines(r.text) if "does not read" in ln]
+    lines = [ln for ln in xdevice_lines(r.text) if "reads no" in ln]
     assert len(lines) == 1, r.text
-    for w in ("storage_type=regular", "xd_backup_to_disk", "xd_mmap_size", "no effect"):
+    for w in ("regular", "xd_backup_to_disk", "xd_mmap_size", "xd_checksum_block_size",
+              "no effect"):
         assert w in lines[0], lines[0]
     r = run_fio(fio_job(engine, xd={"type": "hybrid", "cold_storage_type": "compressed",
-                                    "compression_type": "zstd"},
+                                    "compression_type": "zstd", "enable_checksums": 1,
+                                    "checksum_block_size": 512},
                         filename=tmp_path / "h", size="1m", rw="write", bs="64k"), tmp_path)
-    assert not [ln for ln in xdevice_lines(r.text) if "does not read" in ln], r.text
+    assert not [ln for ln in xdevice_lines(r.text) if "reads no" in ln], r.text
