@@ -92,7 +92,6 @@ for cfg in "${configs[@]}"; do
         # fio's client expands ${BENCH_*} here, before it sends the job
         BENCH_TYPE=$type BENCH_ASYNC=$async BENCH_SIZE=$size BENCH_RUNTIME=$runtime \
             BENCH_FILE=$parent/xdevice-bench-$token-$hs-$name.dat BENCH_STATS=$stats \
-            BENCH_TMPFS_DIR=/dev/shm BENCH_TMPFS_BACKUP=0 BENCH_CACHE=0 BENCH_CACHE_SIZE=0 \
             fio --client="$h" --output-format=json --output="$out/$name.$hs.json" "$job" \
             2> "$out/$name.$hs.err" &
         pids+=($!)

@@ -176,14 +176,12 @@ run_fio() {
 }
 
 run_xdevice() { # NAME TYPE ASYNC FILE CACHE REP
-    # tmpfs restores fio's laid-out data from the disk path, so it reads data, not holes
-    local backup=0 cache=0 extra=()
-    [ "$2" = tmpfs ] && backup=1
-    [ "$5" = cache ] && cache=1
-    [ "$2" = hybrid ] && extra=(hybrid.options)
+    # each configuration gets only the keys it reads (jobs/bench/*.options)
+    local extra=()
+    case $2 in tmpfs | block | hybrid) extra=("$2.options") ;; esac
+    [ "$5" = cache ] && extra+=(cache.options)
     BENCH_TYPE=$2 BENCH_ASYNC=$3 BENCH_FILE=$4 BENCH_STATS=$PWD/$out/$1.xdevice.r$6.stats.json \
-        BENCH_TMPFS_BACKUP=$backup BENCH_CACHE=$cache BENCH_CACHE_SIZE=$((size_bytes / 2)) \
-        run_fio "$1.xdevice" xdevice.global "$6" "${extra[@]}"
+        BENCH_CACHE_SIZE=$((size_bytes / 2)) run_fio "$1.xdevice" xdevice.global "$6" "${extra[@]}"
 }
 
 run_reference() { # NAME ENGINE DIRECT FILE REP
