@@ -11,6 +11,8 @@
 #define XD_BACKED_CHUNK_SHIFT 15 /* pages per chunk: 128 MiB of 4 KiB pages, 4 KiB of bits */
 #define CHUNK_PAGES (1ull << XD_BACKED_CHUNK_SHIFT)
 #define CHUNK_WORDS (CHUNK_PAGES / 64)
+#define XD_BACKED_RESCAN_EVERY 64 /* answers of no between looks at the file's map */
+#define RESCAN_PAGES 512          /* around the page asked about: 2 MiB of 4 KiB pages */
 
 static void backed_init(struct xd_backed *b)
 {
@@ -45,14 +47,15 @@ static void backed_range(struct xd_backed *b, uint64_t lo, uint64_t hi, bool set
     }
 }
 
-/* The chunk's pages that hold data now, by the file's own map: whole
- * pages inside a data extent (a page the extent only partly covers is
- * left to fallocate). Where SEEK_DATA is unknown nothing is marked. */
-static void backed_scan(struct xd_backed *b, int fd, uint64_t c)
+/* Pages [first, first + n) of chunk c that hold data now, by the file's
+ * own map: whole pages inside a data extent (a page the extent only partly
+ * covers is left to fallocate). Where SEEK_DATA is unknown nothing is
+ * marked. */
+static void backed_scan(struct xd_backed *b, int fd, uint64_t c, uint64_t first, uint64_t n)
 {
     uint64_t page = 1ull << b->page_shift;
-    off_t start = (off_t)(c << (XD_BACKED_CHUNK_SHIFT + b->page_shift));
-    off_t end = start + (off_t)(CHUNK_PAGES << b->page_shift);
+    off_t start = (off_t)(((c << XD_BACKED_CHUNK_SHIFT) + first) << b->page_shift);
+    off_t end = start + (off_t)(n << b->page_shift);
     for (off_t pos = start; pos < end;) {
         off_t data = lseek(fd, pos, SEEK_DATA);
         if (data < 0 || data >= end)
@@ -87,7 +90,7 @@ static uint64_t *backed_chunk(struct xd_backed *b, int fd, uint64_t c)
     if (!b->chunk[c]) {
         b->chunk[c] = calloc(CHUNK_WORDS, sizeof(uint64_t));
         if (b->chunk[c])
-            backed_scan(b, fd, c);
+            backed_scan(b, fd, c, 0, CHUNK_PAGES);
     }
     return b->chunk[c];
 }
@@ -103,13 +106,25 @@ static bool backed_known(struct xd_backed *b, int fd, uint64_t page, int *rc)
     return bits[in / 64] >> (in % 64) & 1;
 }
 
+/* Page p was not known backed: every XD_BACKED_RESCAN_EVERY-th time, look
+ * at the file's map around it again (another device may have filled it). */
+static bool backed_look_again(struct xd_backed *b, int fd, uint64_t p)
+{
+    int rc = 0;
+    if (++b->misses % XD_BACKED_RESCAN_EVERY)
+        return false;
+    uint64_t in = p & (CHUNK_PAGES - 1), first = in & ~(uint64_t)(RESCAN_PAGES - 1);
+    backed_scan(b, fd, p >> XD_BACKED_CHUNK_SHIFT, first, RESCAN_PAGES);
+    return backed_known(b, fd, p, &rc);
+}
+
 bool xd_backed_known(struct xd_backed *b, int fd, uint64_t off, uint64_t len)
 {
     int rc = 0;
     backed_init(b);
     uint64_t last = len ? (off + len - 1) >> b->page_shift : 0;
     for (uint64_t p = off >> b->page_shift; len && p <= last; p++)
-        if (!backed_known(b, fd, p, &rc))
+        if (!backed_known(b, fd, p, &rc) && (rc || !backed_look_again(b, fd, p)))
             return false;
     return true;
 }

@@ -12,7 +12,9 @@
  * the file's own SEEK_DATA/SEEK_HOLE map when made, so a file written
  * before costs a few lseeks per chunk rather than a fallocate per page
  * (a page reserved but never written reads as a hole there: it is
- * reserved again, which takes no space).
+ * reserved again, which takes no space). Pages another device or process
+ * fills later are found by looking again around a page asked about in
+ * vain, every XD_BACKED_RESCAN_EVERY such answers.
  *
  * Not thread-safe: one per file per device, as the rest of a device's
  * per-file state. It knows only what this process reserved or found: a
@@ -29,6 +31,7 @@ struct xd_backed {
     uint64_t **chunk; /* chunk[i]: the bits of pages [i << XD_BACKED_CHUNK_SHIFT, ...), or NULL */
     uint64_t nchunk;  /* slots in chunk */
     unsigned page_shift;
+    uint64_t misses; /* xd_backed_known answers of no: every so often the map is looked at again */
 };
 
 /* Reserve blocks behind [off, off + len) of fd where not known backed.

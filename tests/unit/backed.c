@@ -2,7 +2,8 @@
  * through shared mappings whether a page has a block behind it: pages with
  * data are found from the file's own map, a hole is reserved once (and the
  * file's size never changes), a punched range is forgotten, chunks meet
- * without a gap, and a descriptor that cannot reserve says why. On a disk
+ * without a gap, a page filled by another writer is found again, and a
+ * descriptor that cannot reserve says why. On a disk
  * file (/tmp) and, where there is one, on /dev/shm.
  * Exit 0 pass, 1 fail, 77 skip.
  */
@@ -84,6 +85,16 @@ static void test_on(const char *dir)
     /* a fresh one finds the data written across the edge from the file */
     CHECK(pwrite(fd, buf, 8192, (off_t)edge - 4096) == 8192);
     CHECK(xd_backed_known(&b, fd, edge - 4096, 8192) && xd_backed_known(&b, fd, 64 * K, 1));
+    xd_backed_free(&b);
+
+    /* a page another writer fills later is found by looking again, within
+     * XD_BACKED_RESCAN_EVERY (64) answers of no */
+    CHECK(!xd_backed_known(&b, fd, 256 * K, 1));
+    CHECK(pwrite(fd, buf, 4096, 256 * K) == 4096);
+    int asked = 1;
+    while (!xd_backed_known(&b, fd, 256 * K, 1) && asked < 200)
+        asked++;
+    CHECK_MSG(asked <= 64, "%s: a page filled since found after %d questions", dir, asked);
     xd_backed_free(&b);
 
     /* a descriptor open read-only cannot reserve: said, not pretended */
