@@ -432,19 +432,44 @@ static void test_bad_window(void)
 /* On a tmpfs the pages are the file: invalidate drops nothing there, so it
  * keeps the windows mapped (fio invalidates before every pass of a
  * time_based job; unmapping made each pass fault every page in again). */
+/* A device (kv) and a new file of size bytes in a fresh directory under
+ * /dev/shm (shm: "/dev/shm/xd-mmap-test-XXXXXX", path: its "data"); false
+ * (the test skipped, said) where /dev/shm cannot have one. */
+static bool open_on_shm(const char *const *kv, char *shm, char *path, size_t pathlen,
+                        uint64_t size, struct xd_dev **dev, struct xd_file **f, const char *test)
+{
+    char err[XD_ERRLEN];
+    *dev = NULL;
+    *f = NULL;
+    if (!mkdtemp(shm)) {
+        fprintf(stderr, "skip %s: /dev/shm: %s\n", test, strerror(errno));
+        return false;
+    }
+    snprintf(path, pathlen, "%s/data", shm);
+    *dev = dev_open(kv, NULL, err);
+    CHECK_MSG(*dev && !xd_file_open(*dev, path, XD_OPEN_CREATE, size, f, err, sizeof(err)),
+              "open: %s", err);
+    return true;
+}
+
+static void close_on_shm(struct xd_dev *dev, struct xd_file *f, const char *shm, const char *path)
+{
+    if (f)
+        xd_file_close(dev, f);
+    if (dev)
+        xd_close(dev);
+    unlink(path);
+    rmdir(shm);
+}
+
 static void test_invalidate_on_tmpfs(void)
 {
-    char shm[] = "/dev/shm/xd-mmap-test-XXXXXX", path[64], err[XD_ERRLEN];
+    char shm[] = "/dev/shm/xd-mmap-test-XXXXXX", path[64];
     unsigned char buf[4096];
-    if (!mkdtemp(shm)) {
-        fprintf(stderr, "skip test_invalidate_on_tmpfs: /dev/shm: %s\n", strerror(errno));
+    struct xd_dev *dev;
+    struct xd_file *f;
+    if (!open_on_shm(NULL, shm, path, sizeof(path), 1 << 20, &dev, &f, "test_invalidate_on_tmpfs"))
         return;
-    }
-    snprintf(path, sizeof(path), "%s/data", shm);
-    struct xd_dev *dev = dev_open(NULL, NULL, err);
-    struct xd_file *f = NULL;
-    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 1 << 20, &f, err, sizeof(err)),
-              "open: %s", err);
     if (f) {
         memset(buf, 0x5a, sizeof(buf));
         CHECK(xd_write(dev, f, buf, sizeof(buf), 8192) == (ssize_t)sizeof(buf));
@@ -454,12 +479,8 @@ static void test_invalidate_on_tmpfs(void)
         CHECK_MSG(stat_of(dev, "windows_unmapped") == 0 && stat_of(dev, "windows_mapped") == 1,
                   "tmpfs: windows mapped %lld, unmapped %lld", stat_of(dev, "windows_mapped"),
                   stat_of(dev, "windows_unmapped"));
-        xd_file_close(dev, f);
     }
-    if (dev)
-        xd_close(dev);
-    unlink(path);
-    rmdir(shm);
+    close_on_shm(dev, f, shm, path);
 }
 
 /* How many of this process's mappings of path carry permissions perms
@@ -540,17 +561,12 @@ static long long blocks_of(const char *path)
 static void test_holes_on_tmpfs(void)
 {
     static const char *const kv[] = {"mmap_size", "64k", NULL};
-    char shm[] = "/dev/shm/xd-mmap-test-XXXXXX", path[64], err[XD_ERRLEN];
+    char shm[] = "/dev/shm/xd-mmap-test-XXXXXX", path[64];
     unsigned char buf[4096];
-    if (!mkdtemp(shm)) {
-        fprintf(stderr, "skip test_holes_on_tmpfs: /dev/shm: %s\n", strerror(errno));
+    struct xd_dev *dev;
+    struct xd_file *f;
+    if (!open_on_shm(kv, shm, path, sizeof(path), 4 * WINDOW, &dev, &f, "test_holes_on_tmpfs"))
         return;
-    }
-    snprintf(path, sizeof(path), "%s/data", shm);
-    struct xd_dev *dev = dev_open(kv, NULL, err);
-    struct xd_file *f = NULL;
-    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 4 * WINDOW, &f, err, sizeof(err)),
-              "open: %s", err);
     if (f) {
         memset(buf, 0x77, sizeof(buf));
         CHECK(xd_read(dev, f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) && !buf[0] && !buf[4095]);
@@ -571,12 +587,8 @@ static void test_holes_on_tmpfs(void)
         CHECK(xd_write(dev, f, buf, sizeof(buf), 8192) == (ssize_t)sizeof(buf));
         CHECK_MSG(stat_of(dev, "holes_reserved") == 2, "after a trim: %lld reserves",
                   stat_of(dev, "holes_reserved"));
-        xd_file_close(dev, f);
     }
-    if (dev)
-        xd_close(dev);
-    unlink(path);
-    rmdir(shm);
+    close_on_shm(dev, f, shm, path);
 }
 
 static void cleanup(void)
