@@ -289,5 +289,6 @@ def test_options_nothing_reads_are_named(engine, tmp_path):
     r = run_fio(fio_job(engine, xd={"type": "hybrid", "cold_storage_type": "compressed",
                                     "compression_type": "zstd", "enable_checksums": 1,
                                     "checksum_block_size": 512},
-                        filename=tmp_path / "h", size="1m", rw="write", bs="64k"), tmp_path)
+                        filename=tmp_path / "h", size="1m", rw="write", bs="64k",
+                        unlink=1), tmp_path)  # unlink: the hot copy in /dev/shm goes too
     assert not [ln for ln in xdevice_lines(r.text) if "reads no" in ln], r.text
