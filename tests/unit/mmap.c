@@ -510,7 +510,8 @@ static void test_windows_writable_on_first_write(void)
     path_of(path, sizeof(path), "lazywrite");
     /* data, not holes: on a tmpfs /tmp reads of holes would go through
      * pread and map nothing (test_holes_on_tmpfs) */
-    int wfd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int wfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    CHECK_MSG(wfd >= 0, "%s: %s", path, strerror(errno));
     memset(buf, 0x11, sizeof(buf));
     for (unsigned i = 0; wfd >= 0 && i < 4 * WINDOW / sizeof(buf); i++)
         CHECK(pwrite(wfd, buf, sizeof(buf), (off_t)(i * sizeof(buf))) == (ssize_t)sizeof(buf));
