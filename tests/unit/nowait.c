@@ -1,0 +1,183 @@
+/* nowait.c - unit test of when io_uring mode tries preadv2(RWF_NOWAIT).
+ *
+ * Under io_uring a buffered read first tries RWF_NOWAIT: a page-cache hit
+ * is served inline, a miss costs a syscall and is then queued. The attempt
+ * stops for a while once more than half of a window of 64 missed. Here a
+ * file on a disk file system is cached page by page (written, its cache
+ * dropped with POSIX_FADV_DONTNEED, chosen pages read back), so which reads
+ * hit is known. A window with 40 misses must stop the attempts (backing
+ * off at three quarters, as before, kept them going: the uncached disk row
+ * of make perf paid a failed syscall on most reads); one with 24 must not
+ * (hits would then go through the ring, which costs more per read). Every
+ * read's bytes are checked, inline or queued. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "check.h"
+#include "xdevice.h"
+
+#define PAGE 4096
+#define WINDOW 64        /* the driver's NOWAIT_WINDOW */
+#define PAGES (2 * WINDOW)
+
+static char err[XD_ERRLEN];
+
+static void fill_page(unsigned char *buf, unsigned page)
+{
+    for (unsigned i = 0; i < PAGE; i++)
+        buf[i] = (unsigned char)(page * 31 + i);
+}
+
+/* The file written, PAGES pages, and flushed (so its cache can be dropped). */
+static int lay_out(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -errno;
+    unsigned char buf[PAGE];
+    int rc = 0;
+    for (unsigned p = 0; p < PAGES && !rc; p++) {
+        fill_page(buf, p);
+        if (pwrite(fd, buf, PAGE, (off_t)p * PAGE) != PAGE)
+            rc = -EIO;
+    }
+    if (!rc && fsync(fd))
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+/* Only pages [0, hits) and [WINDOW, 2 * WINDOW) cached: the first window's
+ * hits and all of the second. */
+static int cache_only(const char *path, unsigned hits)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    /* RANDOM: reading the cached pages must not read ahead into the rest */
+    int rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) || posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM)
+                 ? -EIO : 0;
+    unsigned char buf[PAGE];
+    for (unsigned p = 0; p < 2 * WINDOW && !rc; p++)
+        if ((p < hits || p >= WINDOW) && pread(fd, buf, PAGE, (off_t)p * PAGE) != PAGE)
+            rc = -EIO;
+    close(fd);
+    return rc;
+}
+
+/* Read pages [first, first + n) through dev one at a time, checking each. */
+static void read_pages(struct xd_dev *dev, struct xd_file *f, unsigned first, unsigned n)
+{
+    unsigned char want[PAGE], *got = malloc(PAGE);
+    CHECK(got);
+    for (unsigned p = first; got && p < first + n; p++) {
+        struct xd_req req = {.op = XD_OP_READ, .file = f, .buf = got, .len = PAGE,
+                             .off = (uint64_t)p * PAGE};
+        struct xd_req *done;
+        int rc = xd_submit(dev, &req);
+        if (rc == XD_QUEUED) {
+            CHECK(xd_commit(dev) >= 0);
+            CHECK(xd_reap(dev, &done, 1, 1, NULL) == 1);
+        } else {
+            CHECK(rc == XD_DONE);
+        }
+        fill_page(want, p);
+        CHECK_MSG(req.result == PAGE && !memcmp(got, want, PAGE), "page %u: result %lld", p,
+                  (long long)req.result);
+    }
+    free(got);
+}
+
+static long long attempts(struct xd_dev *dev)
+{
+    return layer_stat(dev, "file", "nowait_hits") + layer_stat(dev, "file", "nowait_misses");
+}
+
+/* A first window of WINDOW reads with `misses` of them not cached, then a
+ * window of reads that are all cached: how many attempts were made in all? */
+static long long attempts_after(const char *dir, unsigned misses)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/misses-%u", dir, misses);
+    static const char *const kv[] = {"storage_type", "regular", "async", "io_uring",
+                                     "read_ahead_kb", "0", NULL};
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    long long n = -1;
+    int rc = lay_out(path);
+    if (!rc)
+        rc = cache_only(path, WINDOW - misses);
+    CHECK_MSG(!rc, "%s: %s", path, strerror(-rc));
+    if (!rc && check_open_dev(&dev, kv, "test", 8, err, sizeof(err)))
+        CHECK_MSG(0, "open: %s", err);
+    if (dev && xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)))
+        CHECK_MSG(0, "open %s: %s", path, err);
+    if (f) {
+        read_pages(dev, f, 0, WINDOW);
+        CHECK_MSG(attempts(dev) == WINDOW, "%u misses: %lld attempts in the first window", misses,
+                  attempts(dev));
+        read_pages(dev, f, WINDOW, WINDOW);
+        n = attempts(dev);
+        xd_file_close(dev, f);
+    }
+    if (dev)
+        xd_close(dev);
+    unlink(path);
+    return n;
+}
+
+/* Does the file system under dir answer RWF_NOWAIT (else the driver stops
+ * asking at the first EOPNOTSUPP)? */
+static bool nowait_supported(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/probe", dir);
+    bool yes = false;
+    if (!lay_out(path)) {
+        int fd = open(path, O_RDONLY | O_NOFOLLOW);
+        char buf[PAGE];
+        struct iovec iov = {.iov_base = buf, .iov_len = PAGE};
+        yes = fd >= 0 && (preadv2(fd, &iov, 1, 0, RWF_NOWAIT) >= 0 || errno != EOPNOTSUPP);
+        if (fd >= 0)
+            close(fd);
+    }
+    unlink(path);
+    return yes;
+}
+
+int main(void)
+{
+    char dir[] = "/var/tmp/xd-nowait-XXXXXX";
+    struct statfs sfs;
+    if (!mkdtemp(dir))
+        SKIP("mkdtemp: %s", strerror(errno));
+    if (statfs(dir, &sfs) || sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC) {
+        rmdir(dir);
+        SKIP("%s is not on a disk file system (files in memory are read inline)", dir);
+    }
+    if (!nowait_supported(dir)) {
+        rmdir(dir);
+        SKIP("%s: the file system refuses RWF_NOWAIT", dir);
+    }
+    if (!check_mode_runs("io_uring", "RWF_NOWAIT attempts")) {
+        rmdir(dir);
+        return check_result();
+    }
+    long long backed_off = attempts_after(dir, 40);
+    CHECK_MSG(backed_off == WINDOW,
+              "40 misses of 64: %lld attempts, want %d (none after the first window)",
+              backed_off, WINDOW);
+    long long kept_on = attempts_after(dir, 24);
+    CHECK_MSG(kept_on == 2 * WINDOW,
+              "24 misses of 64: %lld attempts, want %d (the cached window served inline)",
+              kept_on, 2 * WINDOW);
+    rmdir(dir);
+    return check_result();
+}
