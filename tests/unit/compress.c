@@ -1042,10 +1042,13 @@ out:
 /* What a writer killed between writing a slot and flipping the entry leaves
  * behind, made by hand: bytes in a slot the map does not name. A second
  * opener must leave them (someone else has the container open); the next
- * sole opener punches them, next to data entries and next to zero ones. */
+ * sole opener punches them, next to data entries and next to zero ones,
+ * and in a group of chunks otherwise all holes (the scan skips such
+ * groups, map page and all). The container spans three groups of 128
+ * chunks: data in the first and the third, the second a hole. */
 static void case5_stale(struct rng *r)
 {
-    enum { CS = 64 * KIB, SIZE = 1 * MIB };
+    enum { CS = 64 * KIB, GROUP = 128, SIZE = 3 * GROUP * CS, FAR = 2 * GROUP + 3 };
     char err[XD_ERRLEN], path[PATH_MAX];
     struct xd_dev *dev = NULL, *other = NULL;
     struct xd_file *f = NULL, *fo = NULL;
@@ -1063,6 +1066,8 @@ static void case5_stale(struct rng *r)
     CHECK(xd_trim(dev, f, CS, 4 * CS) == 0);
     memset(shadow + 2 * CS, 0, CS);
     memset(shadow + 4 * CS, 0, CS);
+    fill_compressible(r, shadow + (size_t)FAR * CS, CS, 0);
+    CHECK(xd_write(dev, f, shadow + (size_t)FAR * CS, CS, (uint64_t)FAR * CS) == CS);
     xd_file_close(dev, f);
     xd_close(dev);
     dev = NULL;
@@ -1076,19 +1081,20 @@ static void case5_stale(struct rng *r)
     CHECK_MSG(rc || dev_stat(other, "stale_slots_recovered") == 0, "stale: a clean container had stale slots");
 
     /* chunk 1 (data): the free slot; chunk 2 (zero): the slot its next
-     * writer would use; chunk 4 (zero): the slot its entry names; chunk 6
-     * (never written, an all-zero entry): slot 0, where its first writer
-     * was killed */
+     * writer would use; chunk 4 (zero): the slot its entry names; chunks 6
+     * and GROUP + 5 (never written, an all-zero entry, the latter in the
+     * group of holes): slot 0, where its first writer was killed */
     static const struct { int chunk; bool named; } stale[] = {
-        {1, false}, {2, false}, {4, true}, {6, true}};
-    for (size_t i = 0; i < 4; i++) {
+        {1, false}, {2, false}, {4, true}, {6, true}, {GROUP + 5, true}};
+    enum { NSTALE = sizeof(stale) / sizeof(stale[0]) };
+    for (size_t i = 0; i < NSTALE; i++) {
         CHECK(raw_read(path, ent, 32, ctr_entry(stale[i].chunk, CS)) == 0);
         unsigned slot = stale[i].named ? ent[17] : !ent[17];
         fill_random(r, junk, CS);
         CHECK(raw_write(path, junk, CS, ctr_slot(stale[i].chunk, slot, CS)) == 0);
     }
     long long dirty = file_blocks(path);
-    CHECK_MSG(dirty - clean >= 4 * CS / 512, "stale: %lld -> %lld blocks", clean, dirty);
+    CHECK_MSG(dirty - clean >= NSTALE * CS / 512, "stale: %lld -> %lld blocks", clean, dirty);
 
     /* not the only user: nothing is punched, everything reads */
     rc = open_dev(&dev, NULL, err);
@@ -1107,14 +1113,16 @@ static void case5_stale(struct rng *r)
     xd_file_close(other, fo);
     xd_close(other);
 
-    /* the sole opener punches all four */
+    /* the sole opener punches all five, and counts the four chunks of data */
     rc = open_dev(&dev, NULL, err);
     if (!rc)
         rc = xd_file_open(dev, path, 0, 0, &f, err, sizeof(err));
     CHECK_MSG(rc == 0, "stale: sole opener: %d %s", rc, err);
     if (!rc) {
         long long rec = dev_stat(dev, "stale_slots_recovered"), now = file_blocks(path);
-        CHECK_MSG(rec == 4, "stale: %lld slots recovered, want 4 (chunks 1, 2, 4 and 6)", rec);
+        CHECK_MSG(rec == NSTALE, "stale: %lld slots recovered, want 5 (chunks 1, 2, 4, 6 and 133)", rec);
+        CHECK_MSG(dev_stat(dev, "live_logical_bytes") == 4 * CS, "stale: live_logical_bytes %lld, want %d",
+                  dev_stat(dev, "live_logical_bytes"), 4 * CS);
         CHECK_MSG(now <= clean, "stale: %lld blocks after recovery, %lld before the stale slots", now, clean);
         CHECK_MSG(xd_read(dev, f, back, SIZE, 0) == SIZE && !memcmp(back, shadow, SIZE),
                   "stale: data differ after recovery");
