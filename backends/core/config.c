@@ -1045,7 +1045,8 @@ static int check_mirror(const struct xd_config *cfg, const struct xd_type *type,
     return 0;
 }
 
-/* Keys of a layer that only a switch builds: off, nothing reads them. */
+/* Keys of a layer that only a switch builds: off (false, or 0 for a
+ * number such as max_retries), nothing reads them. */
 static const struct {
     enum xd_key key, on;
 } key_switch[] = {
@@ -1070,7 +1071,16 @@ static const struct {
     {XD_KEY_fault_drop_writes, XD_KEY_enable_fault_injection},
     {XD_KEY_fault_offset, XD_KEY_enable_fault_injection},
     {XD_KEY_fault_length, XD_KEY_enable_fault_injection},
+    {XD_KEY_retry_delay_ms, XD_KEY_max_retries},
+    {XD_KEY_exponential_backoff, XD_KEY_max_retries},
 };
+
+static bool switch_on(const struct xd_config *cfg, enum xd_key on)
+{
+    if (xd_keys[on].type == XD_T_INT)
+        return *(const int64_t *)key_field(cfg, on) != 0;
+    return *(const bool *)key_field(cfg, on) || key_set_by_type(cfg, on);
+}
 
 int xd_config_reads(const struct xd_config *cfg, const char *key)
 {
@@ -1079,7 +1089,7 @@ int xd_config_reads(const struct xd_config *cfg, const char *key)
         return 0;
     for (size_t i = 0; i < sizeof(key_switch) / sizeof(key_switch[0]); i++)
         if ((int)key_switch[i].key == k)
-            return *(const bool *)key_field(cfg, key_switch[i].on);
+            return switch_on(cfg, key_switch[i].on);
     return 1;
 }
 

@@ -277,15 +277,20 @@ def test_options_nothing_reads_are_named(engine, tmp_path):
     without xd_enable_checksums, did nothing without a word: the user
     believed them in force. Now one line names such options; the job runs.
     A hybrid reads its tiers' keys (a compressed cold tier's codec), and a
-    layer switched on reads its own."""
+    layer switched on reads its own (the retry layer's delay with
+    max_retries above 0)."""
     r = run_fio(fio_job(engine, xd={"type": "regular", "backup_to_disk": 1, "mmap_size": "1m",
-                                    "checksum_block_size": 512},
+                                    "checksum_block_size": 512, "retry_delay_ms": 5},
                         filename=tmp_path / "f", size="64k", rw="write"), tmp_path)
     lines = [ln for ln in xdevice_lines(r.text) if "reads no" in ln]
     assert len(lines) == 1, r.text
     for w in ("regular", "xd_backup_to_disk", "xd_mmap_size", "xd_checksum_block_size",
-              "no effect"):
+              "xd_retry_delay_ms", "no effect"):
         assert w in lines[0], lines[0]
+    r = run_fio(fio_job(engine, xd={"type": "regular", "max_retries": 2, "retry_delay_ms": 5,
+                                    "exponential_backoff": 0},
+                        filename=tmp_path / "g", size="64k", rw="write"), tmp_path)
+    assert not [ln for ln in xdevice_lines(r.text) if "reads no" in ln], r.text
     r = run_fio(fio_job(engine, xd={"type": "hybrid", "cold_storage_type": "compressed",
                                     "compression_type": "zstd", "enable_checksums": 1,
                                     "checksum_block_size": 512},
