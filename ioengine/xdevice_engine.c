@@ -896,9 +896,10 @@ static bool fio_xd_trims_inline(const struct fio_xd_job *job, const struct io_u 
  * getevents, as those engines would. */
 static bool fio_xd_hands_back_empty(const struct fio_xd_job *job, const struct io_u *io_u)
 {
-    return (xd_dev_caps(job->dev) & XD_CAP_ASYNC) && !io_u->error &&
-           (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) && io_u->xfer_buflen &&
-           io_u->resid == io_u->xfer_buflen;
+    /* the chain's caps last: this runs for every request of a sync job */
+    return !io_u->error && io_u->xfer_buflen && io_u->resid == io_u->xfer_buflen &&
+           (io_u->ddir == DDIR_READ || io_u->ddir == DDIR_WRITE) &&
+           (xd_dev_caps(job->dev) & XD_CAP_ASYNC);
 }
 
 static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
