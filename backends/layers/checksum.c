@@ -866,11 +866,13 @@ void cs_complete(struct xd_layer *layer, struct xd_req *req)
     ctx->kind = CS_PASS;
 }
 
-/* What a drain held comes back first (cs_drain); then what is done below. */
+/* What a drain held comes back first (cs_drain), unless a drain is under
+ * way (its batch may not have completed yet); then what is done below. */
 static int cs_reap(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
                    const struct timespec *timeout)
 {
-    unsigned got = xd_req_list_take(&((struct cs_layer *)layer->priv)->held, done, max);
+    struct cs_layer *cs = layer->priv;
+    unsigned got = cs->draining ? 0 : xd_req_list_take(&cs->held, done, max);
     if (got == max || (got && got >= min))
         return (int)got;
     int n = xd_layer_reap(layer->lower, done + got, min > got ? min - got : 0, max - got, timeout);

@@ -105,6 +105,10 @@ struct cs_layer {
     /* This device's writes and trims out below, each holding its blocks
      * (cs_claim); what a drain reaped, for the caller's next reap. */
     struct xd_req_list flight, held;
+    /* Drains under way in this device (they nest: a completion's recheck
+     * drains the thread's devices). While one runs, a reap hands out
+     * nothing from held: see cs_drain. */
+    unsigned draining;
     struct xd_turns_member turns; /* a claim about to wait drains the thread's devices */
 };
 

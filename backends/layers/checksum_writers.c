@@ -95,7 +95,19 @@ static bool cs_flight_overlaps(const struct cs_layer *cs, const struct xd_req *r
 /* Let every write of this device out below land and fold: they are sent,
  * reaped (with whatever else completes) and held for the caller's next
  * reap. 0, or -errno when one cannot be reaped (the claim that needed
- * them gone then fails rather than wait on its own locks). */
+ * them gone then fails rather than wait on its own locks).
+ *
+ * A completion can drain again: a read that fails its check rechecks,
+ * which lets the writes of every device of the thread land
+ * (xd_turns_drain_thread), this one's and the mirror's above it, whose
+ * drain reaps this layer. So the batch is counted held before any of it
+ * completes (a nested drain appends after it, never over it), and while a
+ * drain runs no reap hands out anything held: a reap in the middle took
+ * entries from the front and shifted the list under this loop, which then
+ * lost completions (their writes stayed "out" and the next drain spun for
+ * ever: a fio job with checksums, a mirror, retries and fault injection
+ * hung about one run in 100) and handed out stale ones (a request
+ * completed twice). */
 int cs_drain(struct xd_layer *layer)
 {
     struct cs_layer *cs = layer->priv;
@@ -103,19 +115,26 @@ int cs_drain(struct xd_layer *layer)
     if (!cs->flight.n)
         return 0;
     int rc = xd_layer_commit(layer->lower);
+    cs->draining++;
     while (rc >= 0 && cs->flight.n) {
         if ((rc = xd_req_list_room(held, CS_DRAIN_BATCH)))
             break;
-        rc = xd_layer_reap(layer->lower, held->at + held->n, 1, CS_DRAIN_BATCH, NULL);
-        if (rc == -EINTR)
+        unsigned from = held->n;
+        rc = xd_layer_reap(layer->lower, held->at + from, 1, CS_DRAIN_BATCH, NULL);
+        if (rc == -EINTR) {
             rc = 0;
-        for (int i = 0; i < rc; i++)
-            cs_complete(layer, held->at[held->n + (unsigned)i]);
-        if (rc > 0) {
-            held->n += (unsigned)rc;
-            cs->count.drained += (unsigned)rc;
+            continue;
         }
+        if (!rc) /* nothing below can land them: fail rather than spin */
+            rc = -EDEADLK;
+        if (rc < 0)
+            break;
+        held->n += (unsigned)rc;
+        cs->count.drained += (unsigned)rc;
+        for (unsigned i = 0; i < (unsigned)rc; i++)
+            cs_complete(layer, held->at[from + i]); /* at may move: a nested drain grows it */
     }
+    cs->draining--;
     return rc < 0 ? rc : 0;
 }
 
