@@ -2,6 +2,8 @@
  * turns.h. */
 #include "turns.h"
 
+#include "xd_internal.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -77,6 +79,16 @@ int xd_turns_drain_thread(void)
     pthread_mutex_unlock(&turns_lock);
     turns_draining = false;
     return rc;
+}
+
+int xd_turns_drain_reap(struct xd_layer *lower, struct xd_req **done, unsigned max)
+{
+    for (unsigned empty = 0; empty < XD_TURNS_DRAIN_EMPTY_MAX; empty++) {
+        int rc = xd_layer_reap(lower, done, 1, max, NULL);
+        if (rc && rc != -EINTR)
+            return rc;
+    }
+    return -EDEADLK;
 }
 
 int xd_turns_fcntl(int fd, int cmd, short type, off_t start, off_t len)

@@ -110,6 +110,14 @@ void xd_turns_owner(struct xd_turns_member *m);
 /* Every member this thread drives drains. 0 or the first -errno;
  * -EDEADLK when called while this thread drains already. */
 int xd_turns_drain_thread(void);
+/* For a layer's drain: completions from lower (the layer below it), at
+ * least one, up to max, into done. A reap that gives nothing is tried
+ * again (a wait a signal cut short: an io_uring reap says 0, others
+ * -EINTR); XD_TURNS_DRAIN_EMPTY_MAX empty ones in a row: -EDEADLK (nothing
+ * below can land the writes: their completions are up here) rather than
+ * spin for ever. How many, or -errno. */
+int xd_turns_drain_reap(struct xd_layer *lower, struct xd_req **done, unsigned max);
+#define XD_TURNS_DRAIN_EMPTY_MAX 1000u
 /* fcntl(fd, cmd, lock of type on [start, start+len)), retried on EINTR.
  * 0 or -errno: a conflict under F_OFD_SETLK is -EAGAIN or -EACCES. */
 int xd_turns_fcntl(int fd, int cmd, short type, off_t start, off_t len);

@@ -43,7 +43,6 @@
 #define CS_LOCK_PRESENCE (INT64_MAX - 1) /* every writer, shared, for its life */
 #define CS_LOCK_SOLO     (INT64_MAX - 2) /* the solo writer, exclusive */
 #define CS_DRAIN_BATCH   32u
-#define CS_DRAIN_EMPTY_MAX 1000u /* empty reaps in a row before a drain gives up */
 
 _Static_assert(sizeof(struct cs_header) == CS_HEADER, "the sidecar's header is 64 bytes");
 _Static_assert(offsetof(struct cs_header, wanted) % 4 == 0, "header words are aligned");
@@ -116,25 +115,13 @@ int cs_drain(struct xd_layer *layer)
     if (!cs->flight.n)
         return 0;
     int rc = xd_layer_commit(layer->lower);
-    unsigned empty = 0;
     cs->draining++;
     while (rc >= 0 && cs->flight.n) {
         if ((rc = xd_req_list_room(held, CS_DRAIN_BATCH)))
             break;
         unsigned from = held->n;
-        rc = xd_layer_reap(layer->lower, held->at + from, 1, CS_DRAIN_BATCH, NULL);
-        if (rc == -EINTR)
-            rc = 0;
-        /* Nothing came back: a wait cut short by a signal (an io_uring reap
-         * says 0 then), or nothing below can land them; after many in a
-         * row, fail rather than spin for ever. */
-        if (!rc && ++empty < CS_DRAIN_EMPTY_MAX)
-            continue;
-        if (!rc)
-            rc = -EDEADLK;
-        if (rc < 0)
+        if ((rc = xd_turns_drain_reap(layer->lower, held->at + from, CS_DRAIN_BATCH)) < 0)
             break;
-        empty = 0;
         held->n += (unsigned)rc;
         cs->count.drained += (unsigned)rc;
         for (unsigned i = 0; i < (unsigned)rc; i++)

@@ -1304,13 +1304,7 @@ static int mirror_drain(struct xd_layer *layer)
     while (rc >= 0 && ml->flight.n) {
         if ((rc = xd_req_list_room(held, MIRROR_DRAIN_BATCH)))
             break;
-        rc = xd_layer_reap(layer->lower, held->at + held->n, 1, MIRROR_DRAIN_BATCH, NULL);
-        if (rc == -EINTR) {
-            rc = 0;
-            continue;
-        }
-        if (!rc) /* nothing below can land them (their completions are up here): never spin */
-            rc = -EDEADLK;
+        rc = xd_turns_drain_reap(layer->lower, held->at + held->n, MIRROR_DRAIN_BATCH);
         if (rc > 0)
             held->n += mirror_collect(layer, held->at, held->n, (unsigned)rc);
     }
