@@ -57,12 +57,17 @@ static void backed_scan(struct xd_backed *b, int fd, uint64_t c, uint64_t first,
     off_t start = (off_t)(((c << XD_BACKED_CHUNK_SHIFT) + first) << b->page_shift);
     off_t end = start + (off_t)(n << b->page_shift);
     for (off_t pos = start; pos < end;) {
-        off_t data = lseek(fd, pos, SEEK_DATA);
-        if (data < 0 || data >= end)
-            return;
-        off_t hole = lseek(fd, data, SEEK_HOLE);
-        if (hole < 0)
-            return;
+        off_t data = pos, hole = (off_t)b->extent_hi;
+        if ((uint64_t)pos < b->extent_lo || (uint64_t)pos >= b->extent_hi) {
+            data = lseek(fd, pos, SEEK_DATA);
+            if (data < 0 || data >= end)
+                return;
+            hole = lseek(fd, data, SEEK_HOLE);
+            if (hole < 0)
+                return;
+            b->extent_lo = (uint64_t)data;
+            b->extent_hi = (uint64_t)hole;
+        }
         uint64_t lo = ((uint64_t)data + page - 1) >> b->page_shift;
         uint64_t hi = (uint64_t)(hole < end ? hole : end) >> b->page_shift;
         if (lo < hi)
@@ -113,6 +118,7 @@ static bool backed_look_again(struct xd_backed *b, int fd, uint64_t p)
     int rc = 0;
     if (++b->misses % XD_BACKED_RESCAN_EVERY)
         return false;
+    b->extent_hi = 0; /* the map as it is now */
     uint64_t in = p & (CHUNK_PAGES - 1), first = in & ~(uint64_t)(RESCAN_PAGES - 1);
     backed_scan(b, fd, p >> XD_BACKED_CHUNK_SHIFT, first, RESCAN_PAGES);
     return backed_known(b, fd, p, &rc);
@@ -157,6 +163,16 @@ int xd_backed_ensure(struct xd_backed *b, int fd, uint64_t off, uint64_t len)
     return 1;
 }
 
+int xd_backed_learn(struct xd_backed *b, int fd, uint64_t size)
+{
+    backed_init(b);
+    uint64_t pages = (size + (1ull << b->page_shift) - 1) >> b->page_shift;
+    for (uint64_t c = 0; c << XD_BACKED_CHUNK_SHIFT < pages; c++)
+        if (!backed_chunk(b, fd, c))
+            return -ENOMEM;
+    return 0;
+}
+
 void xd_backed_note(struct xd_backed *b, int fd, uint64_t off, uint64_t len)
 {
     backed_init(b);
@@ -177,6 +193,8 @@ void xd_backed_forget(struct xd_backed *b, uint64_t off, uint64_t len)
         return;
     backed_init(b);
     backed_range(b, off >> b->page_shift, ((off + len - 1) >> b->page_shift) + 1, false);
+    if (off < b->extent_hi && b->extent_lo < off + len)
+        b->extent_hi = 0; /* no longer one extent */
 }
 
 void xd_backed_free(struct xd_backed *b)

@@ -366,6 +366,10 @@ static int mmap_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     struct statfs sfs;
     mf->in_memory = !rc && !fstatfs(mf->fd, &sfs) &&
                     (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+    /* reads of a file in memory ask which pages are backed (mmap_read):
+     * learned now, not by a stalled first read of each 128 MiB */
+    if (mf->in_memory)
+        (void)xd_backed_learn(&mf->backed, mf->fd, mf->size);
     if (rc) {
         if (mf->fd >= 0 && mf->made)
             xd_unlink_made(xd_file_path(layer, file), mf->fd);

@@ -2,14 +2,18 @@
  * through shared mappings whether a page has a block behind it: pages with
  * data are found from the file's own map, a hole is reserved once (and the
  * file's size never changes), a punched range is forgotten, chunks meet
- * without a gap, a page filled by another writer is found again, and a
- * descriptor that cannot reserve says why. On a disk
+ * without a gap, a page filled by another writer is found again, a data
+ * extent over several chunks is asked for once (not once per chunk, each
+ * walking the page cache to its end), a file can be learned whole at open,
+ * and a descriptor that cannot reserve
+ * says why. On a disk
  * file (/tmp) and, where there is one, on /dev/shm.
  * Exit 0 pass, 1 fail, 77 skip.
  */
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "backed.h"
@@ -24,6 +28,62 @@ static long long allocated(int fd)
 {
     struct stat st;
     return fstat(fd, &st) ? -1 : (long long)st.st_blocks * 512;
+}
+
+/* lseek(2) for the library linked in, counted: how often a scan asks the
+ * file's map. */
+static unsigned lseeks;
+off_t lseek(int fd, off_t off, int whence)
+{
+    lseeks++;
+    return (off_t)syscall(SYS_lseek, fd, off, whence);
+}
+
+/* Data from just before the second chunk to just past the third's start:
+ * the first chunk's scan learns the whole extent (SEEK_HOLE walks to its
+ * end anyway); the second chunk asks nothing, the third only past it. A
+ * page punched inside the extent (and forgotten) is not taken from it. */
+static void test_extent_over_chunks(int fd, const char *dir)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t edge = (1ull << 15) * (uint64_t)page, lo = edge - 8 * K, hi = 2 * edge + 8 * K;
+    static char buf[M];
+    memset(buf, 0x5a, sizeof(buf));
+    CHECK(!ftruncate(fd, 0) && !ftruncate(fd, (off_t)(3 * edge)));
+    for (uint64_t off = lo; off < hi; off += sizeof(buf)) {
+        size_t n = hi - off < sizeof(buf) ? (size_t)(hi - off) : sizeof(buf);
+        CHECK(pwrite(fd, buf, n, (off_t)off) == (ssize_t)n);
+    }
+    struct xd_backed b = {0};
+    lseeks = 0;
+    CHECK(!xd_backed_known(&b, fd, 0, 1));
+    unsigned first = lseeks;
+    CHECK_MSG(xd_backed_known(&b, fd, edge, edge), "%s: the second chunk's data not known", dir);
+    CHECK_MSG(lseeks == first, "%s: the second chunk asked the map again (%u lseeks, %u for the first)",
+              dir, lseeks, first);
+    CHECK_MSG(xd_backed_known(&b, fd, lo, hi - lo), "%s: the extent not known whole", dir);
+    CHECK(!xd_backed_known(&b, fd, hi, 1));
+    xd_backed_free(&b);
+
+    /* learned at open: the chunks in order, the extent asked for once, and
+     * no question after asks the map */
+    lseeks = 0;
+    CHECK(xd_backed_learn(&b, fd, 3 * edge) == 0);
+    CHECK_MSG(lseeks <= 4, "%s: learning three chunks took %u lseeks", dir, lseeks);
+    unsigned learned = lseeks;
+    CHECK(xd_backed_known(&b, fd, lo, hi - lo) && !xd_backed_known(&b, fd, 0, 1));
+    CHECK(!xd_backed_known(&b, fd, hi, 1));
+    CHECK_MSG(lseeks == learned, "%s: a question after learning asked the map", dir);
+    xd_backed_free(&b);
+
+    /* a punch inside the extent, forgotten before the third chunk is made */
+    CHECK(xd_backed_known(&b, fd, lo, 1));
+    CHECK(!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(2 * edge), page));
+    xd_backed_forget(&b, 2 * edge, (uint64_t)page);
+    CHECK_MSG(!xd_backed_known(&b, fd, 2 * edge, 1), "%s: a punched page known from the old extent", dir);
+    CHECK(xd_backed_known(&b, fd, 2 * edge + (uint64_t)page, 4 * K));
+    xd_backed_free(&b);
+    CHECK(!ftruncate(fd, 0));
 }
 
 static void test_on(const char *dir)
@@ -106,6 +166,7 @@ static void test_on(const char *dir)
     if (ro >= 0)
         close(ro);
     xd_backed_free(&b);
+    test_extent_over_chunks(fd, dir);
     close(fd);
 }
 
