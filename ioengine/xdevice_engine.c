@@ -1462,17 +1462,21 @@ static int fio_xd_check_base_directory(struct thread_data *td, const struct xd_c
  * one file may serve several types. */
 static void fio_xd_note_unread(struct thread_data *td, const struct xd_config *cfg)
 {
-    char names[400] = "";
-    size_t used = 0;
-    for (unsigned i = 0; i < xd_config_key_count() && used < sizeof(names); i++) {
+    char *names = NULL;
+    size_t used = 0, count = 0;
+    FILE *line = open_memstream(&names, &used); /* as long as the options are */
+    if (!line)
+        return;
+    for (unsigned i = 0; i < xd_config_key_count(); i++) {
         const char *key = xd_config_key_name(i), *origin = xd_config_origin(cfg, key);
         if (origin && !strncmp(origin, "option ", 7) && !xd_config_reads(cfg, key))
-            used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
-                                     used ? ", " : "", origin + 7);
+            fprintf(line, "%s%s", count++ ? ", " : "", origin + 7);
     }
-    if (used && td->subjob_number == 0)
+    fclose(line);
+    if (count && td->subjob_number == 0)
         fio_xd_note("xdevice: this job reads no %s (keys of another storage type than %s, or of a layer it leaves off): %s no effect\n",
-                    names, xd_config_get(cfg, "storage_type"), strchr(names, ',') ? "they have" : "it has");
+                    names, xd_config_get(cfg, "storage_type"), count > 1 ? "they have" : "it has");
+    free(names);
 }
 
 /* fio runs setup before it lays files out (in the parent, one job after

@@ -287,6 +287,21 @@ def test_options_nothing_reads_are_named(engine, tmp_path):
     for w in ("regular", "xd_backup_to_disk", "xd_mmap_size", "xd_checksum_block_size",
               "xd_retry_delay_ms", "no effect"):
         assert w in lines[0], lines[0]
+    # many at once: every one named (the line was cut at ~400 bytes)
+    many = {"cache_size": "1m", "cache_ttl": 5, "cache_block_size": "4k", "cache_policy": "lru",
+            "checkpoint_interval_sec": 5, "checkpoint_keep": 2, "fault_seed": 1, "fault_every": 2,
+            "fault_probability": 0.5, "fault_persistent": 1, "fault_offset": 0,
+            "fault_length": 4096, "health_check_interval_sec": 5, "retry_delay_ms": 5,
+            "exponential_backoff": 0, "backup_interval_sec": 5, "backup_to_disk": 1,
+            "mmap_size": "1m", "checksum_block_size": 512, "fault_errno": "ENOSPC",
+            "fault_ops": "read", "compression_type": "zstd", "compression_level": 3,
+            "hot_access_threshold": 2, "cold_timeout_sec": 1, "tier_extent_size": "64k"}
+    r = run_fio(fio_job(engine, xd={"type": "regular", **many},
+                        filename=tmp_path / "m", size="64k", rw="write"), tmp_path)
+    lines = [ln for ln in xdevice_lines(r.text) if "reads no" in ln]
+    assert len(lines) == 1, r.text
+    for key in many:
+        assert "xd_" + key in lines[0], (key, lines[0])
     r = run_fio(fio_job(engine, xd={"type": "regular", "max_retries": 2, "retry_delay_ms": 5,
                                     "exponential_backoff": 0},
                         filename=tmp_path / "g", size="64k", rw="write"), tmp_path)
