@@ -132,9 +132,6 @@ ROWS = {
     "stats-device": Row("fio", fio_opts("--xd_stats=/dev/null"),
                         ["option xd_stats=/dev/null", "not a regular file", "allowed: a file"]),
     # --- aliases: both given, different values -------------------------------------
-    # --- fio options xdevice cannot serve: refused before any file is laid out ----
-    "sync-file-range": Row("fio", fio_opts("--sync_file_range=write:8", run=True),
-                           ["sync_file_range=write:8", "not supported", "allowed: fsync=N or fdatasync=N"]),
     "alias-type": Row("fio", fio_opts("--xd_type=regular", "--xd_storage_type=compressed", run=True),
                       ["option xd_type=regular", "option xd_storage_type=compressed", "allowed: one of them"]),
     "alias-type-reversed": Row("fio", fio_opts("--xd_storage_type=direct", "--xd_type=mmap", run=True),
