@@ -1480,7 +1480,8 @@ static void fio_xd_note_unread(struct thread_data *td, const struct xd_config *c
         if (origin && !strncmp(origin, "option ", 7) && !xd_config_reads(cfg, key))
             fprintf(line, "%s%s", count++ ? ", " : "", origin + 7);
     }
-    fclose(line);
+    if (fclose(line) || !names)
+        count = 0; /* out of memory: nothing to say it with */
     if (count && td->subjob_number == 0)
         fio_xd_note("xdevice: this job reads no %s (keys of another storage type than %s, or of a layer it leaves off): %s no effect\n",
                     names, xd_config_get(cfg, "storage_type"), count > 1 ? "they have" : "it has");
