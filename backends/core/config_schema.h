@@ -57,7 +57,7 @@
   /* [local] I/O */ \
   X(local, async,            ENUM, "sync",    0, 0, "sync|libaio|io_uring", 0, XD_ANY, "How the driver completes requests: sync (pread/pwrite), libaio or io_uring queues") \
   X(local, use_direct_io,    BOOL, "false",   0, 0, NULL, 0, XD_ANY, "Open files with O_DIRECT (the direct type sets it)") \
-  X(local, use_sync_writes,  BOOL, "false",   0, 0, NULL, 0, XD_ANY, "Open files with O_SYNC so every write is durable on return (the mmap type msyncs each write); not with write-back (enable_write_cache, tier_write_back), which completes writes before the file has them. fio's sync=1 sets it") \
+  X(local, use_sync_writes,  BOOL, "false",   0, 0, NULL, 0, XD_ANY, "Open files with O_SYNC so every write is durable on return (the mmap type fdatasyncs each write); not with write-back (enable_write_cache, tier_write_back), which completes writes before the file has them. fio's sync=1 sets it") \
   X(local, update_access_time, BOOL, "false", 0, 0, NULL, 0, XD_ANY, "Let reads update data files' access time (atime). Off: data files are opened O_NOATIME where the kernel allows it (the file's owner, or root), which spares every read the kernel's atime check; turn on where a cleaner or a backup relies on atime") \
   X(local, use_mmap,         BOOL, "false",   0, 0, NULL, 0, XD_ANY, "Serve I/O through memory mappings (the mmap type sets it)") \
   X(local, mmap_size,        SIZE, "64m",     4 * XD_KIB, XD_TIB, NULL, 0, XD_ON(MMAP), "Size of each mmap window; a file is mapped window by window on demand, and may span at most 16M windows (1 PiB at 64m)") \

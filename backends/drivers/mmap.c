@@ -1,16 +1,21 @@
-/* mmap.c - the mmap driver: regular files served through shared mappings,
- * mapped window by window (mmap_size) on first touch, so reads and writes are
- * memory copies that complete inline. The mmap type sits on it.
+/* mmap.c - the mmap driver: regular files read through shared mappings,
+ * mapped window by window (mmap_size) on first touch, so reads are memory
+ * copies that complete inline. The mmap type sits on it.
+ *
+ * Writes go through pwrite into the same page cache the windows map (as
+ * LMDB writes by default): a copy into a shared mapping runs in user
+ * space, and a kill -9 in the middle of it left the block torn in the page
+ * cache, old and new bytes (scripts/crash-kill9.sh found fsynced blocks
+ * destroyed this way under the write-back cache); the kernel copies a page
+ * whole before the kill lands. pwrite also says ENOSPC where a store into
+ * a hole on a full file system raises SIGBUS.
  *
  * A mapping turns trouble into signals: touching a page past end of file, or
- * one whose read fails, raises SIGBUS. Requests are therefore checked against
- * the size this driver knows before any copy, and the file is grown before a
- * write reaches past it. A store into a hole would SIGBUS too when the file
- * system is full, so a write first reserves the pages it lands on that are
- * not known to have blocks (core/backed.h), and gets ENOSPC as pwrite would.
- * A truncate, or a hole punched, by someone else is not supported: pages
- * past the new end, or in a hole this device held as backed, would SIGBUS
- * in the caller.
+ * one whose read fails, raises SIGBUS. Reads are therefore checked against
+ * the size this driver knows before any copy. A truncate, or a hole
+ * punched, by someone else is not supported: pages past the new end would
+ * SIGBUS in the caller (on tmpfs, a read of a page not known to have a
+ * block goes through pread: core/backed.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,20 +36,17 @@
 #include "../core/xd_internal.h"
 
 struct mmap_window {
-    char *addr;    /* NULL until first touched; always mmap_size bytes long */
-    bool writable; /* PROT_WRITE added by the first write into it */
-    bool dirty;    /* written since its last msync */
+    char *addr; /* NULL until first touched; always mmap_size bytes long; read-only */
 };
 
 struct mmap_file {
     int fd;
     bool readonly;
     bool in_memory;  /* on tmpfs/ramfs: the pages are the file, no cache to drop */
-    bool meta_dirty; /* size or holes changed since the last sync */
+    bool meta_dirty; /* written, grown or punched since the last sync */
     uint64_t size;   /* the end of file this driver knows; no copy goes past it */
     struct mmap_window *win;
     size_t nwin;   /* slots in win, enough to cover size */
-    size_t ndirty; /* windows with dirty set, so a sync of a clean file scans nothing */
     struct xd_backed backed; /* pages a store cannot SIGBUS on for want of a block */
     struct xd_readahead ra;
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
@@ -61,8 +63,8 @@ struct mmap_driver {
     uint64_t page;
     char notice[192];   /* empty when there is nothing to say */
     struct {
-        uint64_t mapped, unmapped, made_writable, copied_in, copied_out, msyncs, advised, trimmed, extended;
-        uint64_t reserved, written_through, read_through;
+        uint64_t mapped, unmapped, copied_in, copied_out, advised, trimmed, extended;
+        uint64_t read_through, writes_synced;
     } count;
 };
 
@@ -98,7 +100,7 @@ static int mmap_driver_open(struct xd_layer *layer, char *err, size_t errlen)
     d->page = page;
     if (cfg->async != XD_ASYNC_SYNC)
         snprintf(d->notice, sizeof(d->notice),
-                 "mmap: reads and writes are memory copies and complete inline; async=%s is accepted but queues nothing",
+                 "mmap: reads are memory copies and writes pwrite calls, all complete inline; async=%s is accepted but queues nothing",
                  xd_enum_name(XD_KEY_async, cfg->async));
     layer->priv = d;
     return 0;
@@ -151,9 +153,9 @@ static int mmap_stream_advice(const struct mmap_driver *d, const struct mmap_fil
 /* Every window is mapped whole, even past end of file: pages there only
  * fault once the file has grown over them, so growing the file never means
  * remapping, and the size check before each copy keeps callers off them.
- * Windows start read-only, as fio's mmap engine maps a read job's file:
- * random 4k reads through a PROT_WRITE shared mapping of a tmpfs file ran
- * at half the rate on the machine `make perf` was measured on. */
+ * Windows are read-only (writes go through pwrite): random 4k reads
+ * through a PROT_WRITE shared mapping of a tmpfs file ran at half the rate
+ * on the machine `make perf` was measured on. */
 static int mmap_window_map(struct mmap_driver *d, struct mmap_file *mf, size_t idx)
 {
     void *addr = mmap(NULL, d->window, PROT_READ, MAP_SHARED, mf->fd, (off_t)(idx * d->window));
@@ -167,24 +169,7 @@ static int mmap_window_map(struct mmap_driver *d, struct mmap_file *mf, size_t i
     return 0;
 }
 
-/* msync the windows written since their last msync; the rest hold nothing
- * this file's user has not already seen made durable. */
-static int mmap_windows_sync(struct mmap_driver *d, struct mmap_file *mf)
-{
-    for (size_t i = 0; i < mf->nwin && mf->ndirty; i++) {
-        struct mmap_window *w = &mf->win[i];
-        if (!w->dirty)
-            continue;
-        if (msync(w->addr, d->window, MS_SYNC))
-            return -errno;
-        w->dirty = false;
-        mf->ndirty--;
-        d->count.msyncs++;
-    }
-    return 0;
-}
-
-/* Dirty pages stay in the page cache after munmap, so unmapping loses nothing. */
+/* The windows are read-only: unmapping loses nothing. */
 static void mmap_windows_unmap(struct mmap_driver *d, struct mmap_file *mf)
 {
     for (size_t i = 0; i < mf->nwin; i++) {
@@ -194,24 +179,12 @@ static void mmap_windows_unmap(struct mmap_driver *d, struct mmap_file *mf)
         mf->win[i] = (struct mmap_window){0};
         d->count.unmapped++;
     }
-    mf->ndirty = 0;
 }
 
-/* The first write into a window adds PROT_WRITE (the file is open O_RDWR
- * unless readonly, where mmap_write refuses before any copy). */
-static int mmap_window_make_writable(struct mmap_driver *d, struct mmap_window *w)
-{
-    if (mprotect(w->addr, d->window, PROT_READ | PROT_WRITE))
-        return -errno;
-    w->writable = true;
-    d->count.made_writable++;
-    return 0;
-}
-
-/* Copy between buf and the file's [off, off+len), window by window. The
- * caller has made sure the range lies within the file. */
-static int mmap_copy(struct mmap_driver *d, struct mmap_file *mf, char *buf, uint64_t len,
-                     uint64_t off, bool to_file)
+/* Copy the file's [off, off+len) into buf, window by window. The caller
+ * has made sure the range lies within the file. */
+static int mmap_copy_out(struct mmap_driver *d, struct mmap_file *mf, char *buf, uint64_t len,
+                         uint64_t off)
 {
     uint64_t done = 0;
     while (done < len) {
@@ -224,15 +197,7 @@ static int mmap_copy(struct mmap_driver *d, struct mmap_file *mf, char *buf, uin
         int rc = w->addr ? 0 : mmap_window_map(d, mf, idx);
         if (rc)
             return rc;
-        if (to_file && !w->writable && (rc = mmap_window_make_writable(d, w)))
-            return rc;
-        if (to_file) {
-            memcpy(w->addr + in, buf + done, n);
-            mf->ndirty += !w->dirty;
-            w->dirty = true;
-        } else {
-            memcpy(buf + done, w->addr + in, n);
-        }
+        memcpy(buf + done, w->addr + in, n);
         done += n;
     }
     return 0;
@@ -491,7 +456,7 @@ static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_
         if (n < 0)
             return n;
         len = (uint64_t)n;
-    } else if ((rc = mmap_copy(d, mf, req->buf, len, off, false))) {
+    } else if ((rc = mmap_copy_out(d, mf, req->buf, len, off))) {
         return rc;
     }
     d->count.copied_out += len;
@@ -499,31 +464,10 @@ static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_
     return (int64_t)len;
 }
 
-/* use_sync_writes: the written range is durable on return, as O_SYNC makes
- * a pwrite, the new size too when the write grew the file. */
-static int mmap_write_sync(struct mmap_driver *d, struct mmap_file *mf, uint64_t off, uint64_t len)
-{
-    uint64_t pos = off & ~(d->page - 1), end = off + len;
-    while (pos < end) {
-        size_t idx = (size_t)(pos / d->window);
-        uint64_t in = pos % d->window, n = min_u64(end - pos, d->window - in);
-        if (msync(mf->win[idx].addr + in, n, MS_SYNC))
-            return -errno;
-        pos += n;
-    }
-    d->count.msyncs++;
-    if (mf->meta_dirty) {
-        if (fdatasync(mf->fd))
-            return -errno;
-        mf->meta_dirty = false;
-    }
-    return 0;
-}
-
-/* Where the file system cannot reserve pages (no fallocate), a write into
- * pages not known backed goes through pwrite, which says ENOSPC itself;
- * the page cache it fills is the one the windows map. */
-static int mmap_write_through(struct mmap_driver *d, struct mmap_file *mf, const struct xd_req *req)
+/* The bytes go in with pwrite (see the top of this file), whole pages as
+ * one kernel copy each; the page cache they fill is the one the windows
+ * map. use_sync_writes: durable on return, as O_SYNC makes a pwrite. */
+static int mmap_pwrite(struct mmap_driver *d, struct mmap_file *mf, const struct xd_req *req)
 {
     for (uint64_t done = 0; done < req->len;) {
         ssize_t n = pwrite(mf->fd, (const char *)req->buf + done, req->len - done,
@@ -535,24 +479,13 @@ static int mmap_write_through(struct mmap_driver *d, struct mmap_file *mf, const
         done += (uint64_t)n;
     }
     xd_backed_note(&mf->backed, mf->fd, req->off, req->len);
-    d->count.written_through++;
-    /* no window was written to carry these pages to the next msync: the
-     * next sync's fdatasync does */
-    mf->meta_dirty = true;
-    return d->cfg->use_sync_writes && fdatasync(mf->fd) ? -errno : 0;
-}
-
-/* The pages the write lands on have blocks behind them before any store
- * (a file made sparse, a range trimmed, a file grown by ftruncate: holes),
- * so a full file system is ENOSPC here, not SIGBUS in the copy. 0 when the
- * copy may go ahead, 1 when the write must go through pwrite, or -errno. */
-static int mmap_reserve(struct mmap_driver *d, struct mmap_file *mf, const struct xd_req *req)
-{
-    int rc = xd_backed_ensure(&mf->backed, mf->fd, req->off, req->len);
-    if (rc == -EOPNOTSUPP)
-        return 1;
-    d->count.reserved += rc == 1;
-    return rc < 0 ? rc : 0;
+    mf->meta_dirty = true; /* the next sync's fdatasync carries the pages */
+    if (!d->cfg->use_sync_writes)
+        return 0;
+    if (fdatasync(mf->fd))
+        return -errno;
+    d->count.writes_synced++;
+    return 0;
 }
 
 /* All or nothing from the caller's view: a failure is -errno, never a short write. */
@@ -561,22 +494,14 @@ static int64_t mmap_write(struct mmap_driver *d, struct mmap_file *mf, struct xd
     uint64_t end = req->off + req->len;
     int rc;
     if (mf->readonly)
-        return -EBADF; /* the mapping is PROT_READ: a copy would SIGSEGV */
+        return -EBADF;
     if (end < req->off)
         return -EINVAL;
     if (!req->len)
         return 0; /* as pwrite: no growth, and fallocate refuses a zero length */
     if (end > mf->size && (rc = mmap_extend(d, mf, req->off, end)))
         return rc;
-    rc = mmap_reserve(d, mf, req);
-    if (rc == 1) {
-        rc = mmap_write_through(d, mf, req);
-    } else if (!rc) {
-        rc = mmap_copy(d, mf, req->buf, req->len, req->off, true);
-        if (!rc && d->cfg->use_sync_writes)
-            rc = mmap_write_sync(d, mf, req->off, req->len);
-    }
-    if (rc)
+    if ((rc = mmap_pwrite(d, mf, req)))
         return rc;
     d->count.copied_in += req->len;
     mmap_advise(d, mf, req->off, req->len, false);
@@ -595,14 +520,11 @@ static int64_t mmap_punch(struct mmap_driver *d, struct mmap_file *mf, const str
     return (int64_t)req->len;
 }
 
-/* msync makes the mapped data durable; fsync adds the metadata. fdatasync
- * still needs the fd when only the size or holes changed, since no window
- * was written to carry them. */
+/* Writes went in through pwrite: the file's own fsync or fdatasync makes
+ * them durable; an fdatasync with nothing written, grown or punched since
+ * the last is skipped. */
 static int64_t mmap_sync(struct mmap_driver *d, struct mmap_file *mf, enum xd_op op)
 {
-    int rc = mmap_windows_sync(d, mf);
-    if (rc)
-        return rc;
     if (op == XD_OP_FSYNC || mf->meta_dirty) {
         if (op == XD_OP_FSYNC ? fsync(mf->fd) : fdatasync(mf->fd))
             return -errno;
@@ -638,15 +560,17 @@ static int mmap_reap(struct xd_layer *layer, struct xd_req **done, unsigned min,
     return 0;
 }
 
-/* Written pages are made durable first: DONTNEED leaves dirty pages cached.
+/* Written pages are written back first: DONTNEED leaves dirty pages cached.
  * Mapped pages are never dropped, so the windows go too, except on a tmpfs:
  * there the pages are the file, nothing is dropped, and unmapping would only
  * make the next pass fault every page in again (fio invalidates before each
  * pass of a time_based job; its own mmap engine keeps its mapping). */
 static int mmap_invalidate(struct mmap_driver *d, struct mmap_file *mf)
 {
-    int rc = mmap_windows_sync(d, mf);
-    if (rc || mf->in_memory)
+    if (mf->in_memory)
+        return 0;
+    int rc = (int)mmap_sync(d, mf, XD_OP_FDATASYNC);
+    if (rc)
         return rc;
     mmap_windows_unmap(d, mf);
     mf->ra = (struct xd_readahead){0};
@@ -659,16 +583,13 @@ static void mmap_stats_json(const struct mmap_driver *d, struct xd_json *j)
     xd_json_uint(j, "window_size", d->window);
     xd_json_uint(j, "windows_mapped", d->count.mapped);
     xd_json_uint(j, "windows_unmapped", d->count.unmapped);
-    xd_json_uint(j, "windows_made_writable", d->count.made_writable);
     xd_json_uint(j, "bytes_copied_in", d->count.copied_in);
     xd_json_uint(j, "bytes_copied_out", d->count.copied_out);
-    xd_json_uint(j, "msyncs", d->count.msyncs);
     xd_json_uint(j, "read_ahead_kb", d->ra_window / 1024);
     xd_json_uint(j, "advised", d->count.advised);
     xd_json_uint(j, "extends", d->count.extended);
-    xd_json_uint(j, "holes_reserved", d->count.reserved);
-    xd_json_uint(j, "writes_through_pwrite", d->count.written_through);
     xd_json_uint(j, "reads_through_pread", d->count.read_through);
+    xd_json_uint(j, "writes_synced", d->count.writes_synced);
     xd_json_uint(j, "trimmed_bytes", d->count.trimmed);
     xd_json_object_end(j);
 }
