@@ -47,7 +47,7 @@ struct mmap_file {
     uint64_t size;   /* the end of file this driver knows; no copy goes past it */
     struct mmap_window *win;
     size_t nwin;   /* slots in win, enough to cover size */
-    struct xd_backed backed; /* pages a store cannot SIGBUS on for want of a block */
+    struct xd_backed backed; /* pages with blocks: on tmpfs a load of any other makes one */
     struct xd_readahead ra;
     uint64_t ra_window; /* WILLNEED this far ahead; 0 when the kernel reads further itself */
     unsigned ra_gen;    /* the driver's ra_gen that ra_window was fitted to */
