@@ -30,6 +30,7 @@
 #include <linux/magic.h>
 
 #include "../core/backed.h"
+#include "../core/fdio.h"
 #include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/readahead.h"
@@ -223,7 +224,7 @@ static int mmap_refresh_size(struct mmap_driver *d, struct mmap_file *mf)
 
 /* fallocate never shrinks a file, so two writers growing it at once cannot
  * cut off each other's data as a stale ftruncate could, and it reserves the
- * blocks, so a full disk is ENOSPC here rather than SIGBUS in memcpy.
+ * blocks, so a full disk is ENOSPC here, before any byte goes in.
  * ftruncate remains for use_fallocate=false and file systems without it.
  * 1 when the new range was reserved, 0 when it is holes, or -errno. */
 static int mmap_grow_fd(const struct mmap_driver *d, int fd, uint64_t from, uint64_t end)
@@ -469,21 +470,16 @@ static int64_t mmap_read(struct mmap_driver *d, struct mmap_file *mf, struct xd_
  * map. use_sync_writes: durable on return, as O_SYNC makes a pwrite. */
 static int mmap_pwrite(struct mmap_driver *d, struct mmap_file *mf, const struct xd_req *req)
 {
-    for (uint64_t done = 0; done < req->len;) {
-        ssize_t n = pwrite(mf->fd, (const char *)req->buf + done, req->len - done,
-                           (off_t)(req->off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        done += (uint64_t)n;
-    }
+    int64_t n = xd_pwrite_full(mf->fd, req->buf, req->len, req->off);
+    if (n < 0)
+        return (int)n;
     xd_backed_note(&mf->backed, mf->fd, req->off, req->len);
     mf->meta_dirty = true; /* the next sync's fdatasync carries the pages */
     if (!d->cfg->use_sync_writes)
         return 0;
     if (fdatasync(mf->fd))
         return -errno;
+    mf->meta_dirty = false; /* that fdatasync was the next sync */
     d->count.writes_synced++;
     return 0;
 }
