@@ -12,7 +12,10 @@
 #    twice.
 # 2. The read cache's share of the LRU->MIN gap closed: the engine's own hit
 #    ratio (xd_stats) between LRU and Belady's MIN replayed by xdcachesim on
-#    the trace the same run recorded (xd_trace).
+#    the trace the same run recorded (xd_trace); once with PERF_CACHE_PASSES
+#    reads (8 file sizes: the cache's warm-up weighs) and once with
+#    PERF_CACHE_LONG_PASSES (32: closer to a cache that has run for hours;
+#    0 skips them) in at most 3 runs: hit ratios hardly move between runs.
 # 3. numjobs=2 over numjobs=1 with the cache on, every read a hit (thread=1,
 #    one cache shared by both jobs, warmed in ramp_time), after the same
 #    ratio for two plain CPU-bound loops: the most this machine gave two
@@ -126,9 +129,9 @@ gap_of() {
 # stats FILE KEY: the first number under KEY in an xd_stats document
 stat_of() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -n 1 | cut -d: -f2; }
 
-# cache_run zipf:T | mix: one traced run; prints "gap engine lru min lfu_gap"
+# cache_run zipf:T|mix PASSES: one traced run; prints "gap engine lru min lfu_gap"
 cache_run() {
-    local bytes cache trace stats
+    local passes=$2 bytes cache trace stats
     bytes=$(numfmt --from=iec "${CACHE_FILE_SIZE^^}") cache=$((bytes / 10))
     trace=$(mktemp -u "$CACHE_WORK/trace.XXXXXX") stats=$CACHE_WORK/stats
     rm -f -- "$stats".*
@@ -136,12 +139,12 @@ cache_run() {
         --xd_cache_size="$cache" --xd_trace="$trace" --bs=4k --size="$CACHE_FILE_SIZE"
         --invalidate=0 --norandommap)
     if [ "$1" = mix ]; then # a zipf:1.1 reader and a sequential scanner of another file, one process
-        fio --minimal "${common[@]}" --io_size=$((CACHE_PASSES * bytes / 2)) \
+        fio --minimal "${common[@]}" --io_size=$((passes * bytes / 2)) \
             --name=reader --filename="$CACHE_WORK/a" --rw=randread --random_distribution=zipf:1.1 \
             --xd_stats="$stats.r" \
             --name=scanner --filename="$CACHE_WORK/b" --rw=read --xd_stats="$stats.s" >/dev/null
     else
-        fio --minimal "${common[@]}" --io_size=$((CACHE_PASSES * bytes)) --name=reader \
+        fio --minimal "${common[@]}" --io_size=$((passes * bytes)) --name=reader \
             --filename="$CACHE_WORK/a" --rw=randread --random_distribution="$1" \
             --xd_stats="$stats.r" >/dev/null
     fi
@@ -153,9 +156,11 @@ cache_run() {
     rm -f -- "$trace"
 }
 
+# cache_rows PASSES RUNS: the three workloads, each RUNS traced runs of PASSES file sizes of reads
 cache_rows() {
+    local passes=$1 runs=$2
     echo
-    echo "Read cache: share of the LRU->MIN gap closed by the engine's own hit ratio (4k reads, $CACHE_FILE_SIZE file, cache 10%, ${CACHE_PASSES}x the file in reads; LRU and MIN from xdcachesim on the run's own trace), $REPS runs:"
+    echo "Read cache: share of the LRU->MIN gap closed by the engine's own hit ratio (4k reads, $CACHE_FILE_SIZE file, cache 10%, ${passes}x the file in reads; LRU and MIN from xdcachesim on the run's own trace), $runs runs:"
     [ -x "$SIM" ] || { echo "cache rows skipped: $SIM is missing; run make first"; return; }
     CACHE_WORK=$(mktemp -d "$SHM_WORK/cache.XXXXXX")
     local size_sfx=$CACHE_FILE_SIZE
@@ -165,13 +170,13 @@ cache_rows() {
     local w r out gaps lfu_gaps
     for w in zipf:1.1 zipf:0.8 mix; do
         gaps=() lfu_gaps=() out=""
-        for ((r = 0; r < REPS; r++)); do
-            out=$(cache_run "$w")
+        for ((r = 0; r < runs; r++)); do
+            out=$(cache_run "$w" "$passes")
             # shellcheck disable=SC2086
             set -- $out
             gaps+=("$1") lfu_gaps+=("$5")
         done
-        printf '%s\n' "${gaps[@]}" | sort -g | awk -v n="$([ "$w" = mix ] && echo "zipf:1.1 reader + sequential scanner" || echo "$w")" \
+        printf '%s\n' "${gaps[@]}" | sort -g | awk -v n="$([ "$w" = mix ] && echo "zipf:1.1 reader + sequential scanner" || echo "$w"), ${passes}x" \
             -v e="$2" -v l="$3" -v m="$4" -v f="$(printf '%s\n' "${lfu_gaps[@]}" | median)" '{ v[NR] = $1 } END { g = v[int((NR + 1) / 2)]
             printf "%-52s %8.4f %8.4f %8.4f %7.3f %6.3f %6.3f %7.3f  %-4s %s\n", n, e, l, m, g, v[1], v[NR], f,
                 "none", (g >= 0.5) ? "ok" : "BELOW 0.5" }'
@@ -221,5 +226,6 @@ numjobs_rows() {
 }
 
 btrfs_rows
-cache_rows
+cache_rows "$CACHE_PASSES" "$REPS"
+[ "$CACHE_LONG_PASSES" = 0 ] || cache_rows "$CACHE_LONG_PASSES" "$((REPS < 3 ? REPS : 3))"
 numjobs_rows

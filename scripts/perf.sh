@@ -19,7 +19,8 @@
 # Size knobs, for a quick end-to-end check (PERF_PAIRS=1 and tiny sizes):
 #   PERF_BTRFS_SIZE=256m (data; the loop image is 2x plus 256 MiB)
 #   PERF_CACHE_SIZE=1g (the cache rows' file; the cache is 10% of it)
-#   PERF_CACHE_PASSES=8 (reads, in file sizes)   PERF_NJ_SIZE=64m
+#   PERF_CACHE_PASSES=8 (reads, in file sizes)   PERF_CACHE_LONG_PASSES=32 (0: none)
+#   PERF_NJ_SIZE=64m
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,7 @@ DISK_DIR=${PERF_DISK_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
 BTRFS_SIZE=${PERF_BTRFS_SIZE:-256m}
 CACHE_FILE_SIZE=${PERF_CACHE_SIZE:-1g}
 CACHE_PASSES=${PERF_CACHE_PASSES:-8}
+CACHE_LONG_PASSES=${PERF_CACHE_LONG_PASSES:-32}
 NJ_SIZE=${PERF_NJ_SIZE:-64m}
 SIM=${XD_CACHESIM:-$PWD/build/xdcachesim}
 TARGET=1.0
@@ -42,6 +44,12 @@ FIO_CLOCK=$(fio_clock_option) || exit 1
 # every fio run below, both sides of every pair, on the one clock
 fio() { command fio "$FIO_CLOCK" "$@"; }
 [ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
+# whole KNOB VALUE LEAST: the knob is a whole number, at least LEAST
+whole() { [[ $2 =~ ^(0|[1-9][0-9]{0,8})$ ]] && (($2 >= $3)) || die "$1=$2: want a whole number >= $3"; }
+whole PERF_PAIRS "$REPS" 1
+whole PERF_RUNTIME "$RUNTIME" 1
+whole PERF_CACHE_PASSES "$CACHE_PASSES" 1
+whole PERF_CACHE_LONG_PASSES "$CACHE_LONG_PASSES" 0
 [ "$(stat -f -c %T "$DISK_DIR")" != tmpfs ] || die "PERF_DISK_DIR=$DISK_DIR is a tmpfs; O_DIRECT rows need a disk file system"
 
 # fio --minimal (terse v3) fields: 8 read IOPS, 93..99 IO depth <=1..>=64.
