@@ -225,7 +225,9 @@ numjobs_rows() {
     pair_loop "cache numjobs=2 | numjobs=1" 1.8 cpu nj_two nj_one
 }
 
-btrfs_rows
-cache_rows "$CACHE_PASSES" "$REPS"
-[ "$CACHE_LONG_PASSES" = 0 ] || cache_rows "$CACHE_LONG_PASSES" "$((REPS < 3 ? REPS : 3))"
-numjobs_rows
+if section_on btrfs; then btrfs_rows; fi
+if section_on cache; then
+    cache_rows "$CACHE_PASSES" "$REPS"
+    [ "$CACHE_LONG_PASSES" = 0 ] || cache_rows "$CACHE_LONG_PASSES" "$((REPS < 3 ? REPS : 3))"
+fi
+if section_on numjobs; then numjobs_rows; fi

@@ -21,6 +21,7 @@
 #   PERF_CACHE_SIZE=1g (the cache rows' file; the cache is 10% of it)
 #   PERF_CACHE_PASSES=8 (reads, in file sizes)   PERF_CACHE_LONG_PASSES=32 (0: none)
 #   PERF_NJ_SIZE=64m
+# PERF_ONLY=fio,btrfs,cache,numjobs runs only those sections (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +51,14 @@ whole PERF_PAIRS "$REPS" 1
 whole PERF_RUNTIME "$RUNTIME" 1
 whole PERF_CACHE_PASSES "$CACHE_PASSES" 1
 whole PERF_CACHE_LONG_PASSES "$CACHE_LONG_PASSES" 0
+SECTIONS=fio,btrfs,cache,numjobs
+ONLY=${PERF_ONLY:-$SECTIONS}
+for section in ${ONLY//,/ }; do
+    [[ ,$SECTIONS, == *",$section,"* ]] || die "PERF_ONLY=$ONLY: no section '$section'; allowed: a comma list of $SECTIONS"
+done
+[[ $ONLY =~ ^[a-z]+(,[a-z]+)*$ ]] || die "PERF_ONLY=$ONLY: want a comma list of $SECTIONS"
+# section_on NAME: is the section in PERF_ONLY?
+section_on() { [[ ,$ONLY, == *",$1,"* ]]; }
 [ "$(stat -f -c %T "$DISK_DIR")" != tmpfs ] || die "PERF_DISK_DIR=$DISK_DIR is a tmpfs; O_DIRECT rows need a disk file system"
 
 # fio --minimal (terse v3) fields: 8 read IOPS, 93..99 IO depth <=1..>=64.
@@ -132,49 +141,54 @@ SHM_WORK=$(mktemp -d /dev/shm/xdevice-perf.XXXXXX)
 DISK_WORK=$(mktemp -d "$DISK_DIR/xdevice-perf.XXXXXX")
 SHM_FILE=$SHM_WORK/data.dat
 DISK_FILE=$DISK_WORK/data.dat
-lay_out "$SHM_FILE"
-lay_out "$DISK_FILE"
 
 printf 'machine: %s, %s cores, kernel %s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$(nproc)" "$(uname -r)"
 printf 'xdevice vs fio %s (%s on both sides), 4k random read, %ss x %s pairs; IOPS medians, ratio median/min/max over pairs\n' \
     "$(command fio --version)" "$FIO_CLOCK" "$RUNTIME" "$REPS"
-header
-shm="--filename=$SHM_FILE"
-run_pair "regular+io_uring qd32 | io_uring qd32 (shm)" \
-    "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=io_uring"
-run_pair "regular+sync | psync (shm)" \
-    "$shm --xd_type=regular --xd_async=sync" "$shm --ioengine=psync"
-run_pair "mmap | mmap (shm)" \
-    "$shm --xd_type=mmap --xd_mmap_size=1g" "$shm --ioengine=mmap"
-run_pair "direct+libaio qd32 | libaio direct=1 qd32 (disk)" \
-    "--filename=$DISK_FILE --iodepth=32 --xd_type=direct --xd_async=libaio" \
-    "--filename=$DISK_FILE --iodepth=32 --ioengine=libaio --direct=1" disk
 
-echo
-echo "Beyond fio: buffered reads that io_uring would punt to worker threads"
-run_pair "regular+io_uring qd1 | psync (shm)" \
-    "$shm --iodepth=1 --xd_type=regular --xd_async=io_uring" "$shm --ioengine=psync"
-run_pair "regular+io_uring qd1 | io_uring qd1 (shm)" \
-    "$shm --iodepth=1 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=1 --ioengine=io_uring"
-# fio's mmap engine serves reads without a syscall; xdevice's mmap type is
-# its match (above), so the best syscall engine is the bar for io_uring mode.
-best=psync best_iops=0
-for eng in psync libaio io_uring; do
-    iops=$(fio_terse "$shm" --iodepth=32 --ioengine=$eng | read_iops)
-    if [ "$iops" -gt "$best_iops" ]; then best=$eng best_iops=$iops; fi
-done
-run_pair "regular+io_uring qd32 | best syscall engine ($best) qd32" \
-    "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=$best"
+# The rows against fio's own engines.
+fio_rows() {
+    lay_out "$SHM_FILE"
+    lay_out "$DISK_FILE"
+    header
+    local shm="--filename=$SHM_FILE"
+    run_pair "regular+io_uring qd32 | io_uring qd32 (shm)" \
+        "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=io_uring"
+    run_pair "regular+sync | psync (shm)" \
+        "$shm --xd_type=regular --xd_async=sync" "$shm --ioengine=psync"
+    run_pair "mmap | mmap (shm)" \
+        "$shm --xd_type=mmap --xd_mmap_size=1g" "$shm --ioengine=mmap"
+    run_pair "direct+libaio qd32 | libaio direct=1 qd32 (disk)" \
+        "--filename=$DISK_FILE --iodepth=32 --xd_type=direct --xd_async=libaio" \
+        "--filename=$DISK_FILE --iodepth=32 --ioengine=libaio --direct=1" disk
 
-echo
-echo "Reads that would block keep real queue depth (disk file, page cache dropped at open):"
-run_pair "regular+io_uring qd32 | io_uring qd32 (uncached disk)" \
-    "--filename=$DISK_FILE --iodepth=32 --invalidate=1 --xd_type=regular --xd_async=io_uring" \
-    "--filename=$DISK_FILE --iodepth=32 --invalidate=1 --ioengine=io_uring" disk
-line=$(fio_terse --filename="$DISK_FILE" --iodepth=32 --invalidate=1 \
-    --ioengine=external:"$ENGINE" --xd_type=regular --xd_async=io_uring)
-echo "  xdevice's share of I/O issued at depth >= 16: $(echo "$line" | depth_16_plus)"
+    echo
+    echo "Beyond fio: buffered reads that io_uring would punt to worker threads"
+    run_pair "regular+io_uring qd1 | psync (shm)" \
+        "$shm --iodepth=1 --xd_type=regular --xd_async=io_uring" "$shm --ioengine=psync"
+    run_pair "regular+io_uring qd1 | io_uring qd1 (shm)" \
+        "$shm --iodepth=1 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=1 --ioengine=io_uring"
+    # fio's mmap engine serves reads without a syscall; xdevice's mmap type is
+    # its match (above), so the best syscall engine is the bar for io_uring mode.
+    local best=psync best_iops=0 eng iops line
+    for eng in psync libaio io_uring; do
+        iops=$(fio_terse "$shm" --iodepth=32 --ioengine=$eng | read_iops)
+        if [ "$iops" -gt "$best_iops" ]; then best=$eng best_iops=$iops; fi
+    done
+    run_pair "regular+io_uring qd32 | best syscall engine ($best) qd32" \
+        "$shm --iodepth=32 --xd_type=regular --xd_async=io_uring" "$shm --iodepth=32 --ioengine=$best"
+
+    echo
+    echo "Reads that would block keep real queue depth (disk file, page cache dropped at open):"
+    run_pair "regular+io_uring qd32 | io_uring qd32 (uncached disk)" \
+        "--filename=$DISK_FILE --iodepth=32 --invalidate=1 --xd_type=regular --xd_async=io_uring" \
+        "--filename=$DISK_FILE --iodepth=32 --invalidate=1 --ioengine=io_uring" disk
+    line=$(fio_terse --filename="$DISK_FILE" --iodepth=32 --invalidate=1 \
+        --ioengine=external:"$ENGINE" --xd_type=regular --xd_async=io_uring)
+    echo "  xdevice's share of I/O issued at depth >= 16: $(echo "$line" | depth_16_plus)"
+}
+if section_on fio; then fio_rows; fi
 
 # shellcheck source=scripts/perf-more.sh
 . scripts/perf-more.sh
