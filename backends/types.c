@@ -43,22 +43,11 @@ static const struct xd_type xd_type_regular = {
     .config_caps = XD_CFG_PLAIN_FILE,
 };
 
-/* The direct type is O_DIRECT by definition: use_direct_io=false set
- * explicitly contradicts it. */
-static int direct_check(const struct xd_config *cfg, char *err, size_t errlen)
-{
-    if (!cfg->use_direct_io && cfg->origin[XD_KEY_use_direct_io])
-        return xd_config_conflict(cfg, XD_KEY_use_direct_io, XD_KEY_storage_type,
-                                  "the direct type always uses O_DIRECT", err, errlen);
-    return 0;
-}
-
 static const struct xd_type xd_type_direct = {
     .name = "direct",
     .sets = (const int[]){XD_KEY_use_direct_io, -1},
     .base = (const struct xd_ops *const[]){&xd_file_direct_ops, NULL},
     .flags = XD_TYPE_HOLES | XD_TYPE_DIRECT_IO | XD_TYPE_SEARCHED,
-    .check = direct_check,
     .config_caps = XD_CFG_PLAIN_FILE,
 };
 

@@ -947,6 +947,14 @@ static int check_type_keys(const struct xd_config *cfg, const struct xd_type *ty
                            size_t errlen)
 {
     char names[128], why[256];
+    /* A key the type turns on whatever the config says (xd_type.sets), set
+     * false in so many words, would be overridden without one. */
+    for (const int *k = type->sets; k && *k >= 0; k++)
+        if (xd_keys[*k].type == XD_T_BOOL && cfg->origin[*k] && !*(const bool *)key_field(cfg, *k)) {
+            snprintf(why, sizeof(why), "the %s type always has %s on; allowed: true, or leave it unset",
+                     type->name, xd_keys[*k].name);
+            return xd_config_conflict(cfg, *k, XD_KEY_storage_type, why, err, errlen);
+        }
     if (cfg->use_mmap && !(type->flags & XD_TYPE_MMAP_IO))
         return xd_config_conflict(cfg, XD_KEY_use_mmap, XD_KEY_storage_type, "mmap I/O is the mmap storage type; set storage_type=mmap", err, errlen);
     if (cfg->use_direct_io && !(type->flags & XD_TYPE_DIRECT_IO)) {

@@ -364,7 +364,8 @@ struct xd_type {
     int (*path_size)(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
                      size_t errlen);
     /* BOOL keys the type turns on whatever the config says (ended by -1;
-     * NULL: none): the effective config shows them true. */
+     * NULL: none): the effective config shows them true, and one set false
+     * in so many words is refused (check_type_keys). */
     const int *sets;
 };
 

@@ -46,6 +46,11 @@ struct xd_config *xd_tier_inner_config(const struct xd_config *cfg, int which, b
                                : xd_enum_name(XD_KEY_cold_storage_type, cfg->cold_storage_type);
         rc = tier_set(c, "storage_type", type, err, errlen);
     }
+    /* keys the tier's type turns on (cold_storage_type=direct: use_direct_io)
+     * are its own: the hybrid's false for them, refused when true, says
+     * nothing about a tier (check_type_keys refuses a false set by hand) */
+    for (const int *k = xd_type_of(c)->sets; !rc && k && *k >= 0; k++)
+        rc = tier_set(c, xd_keys[*k].name, "true", err, errlen);
     /* the tier hands its inner devices paths the outer device already
      * resolved (file->path), or names under cold_directory: resolved again
      * against a relative base_directory, the cold file went to

@@ -214,6 +214,13 @@ ROWS = {
                         ["async=io_uring", "bad.ini:3", "use_aio=false", "needs use_aio=true"]),
     "ini-json-conflict": Row("xdconfig", lambda d, e: ["json", *ini("[local]\nenable_write_cache = true\n")(d, e)[1:]],
                              ["enable_write_cache=true", "bad.ini:2", "set enable_read_cache=true"]),
+    # a key the type turns on, set false by hand, was overridden without a word
+    "opt-mmap-without-mmap": Row("fio", fio_opts("--xd_type=mmap", "--xd_use_mmap=0", run=True),
+                                 ["use_mmap=false", "option xd_use_mmap", "storage_type=mmap",
+                                  "allowed: true, or leave it unset"]),
+    "ini-sparse-without-holes": Row("xdconfig", ini("[local]\nstorage_type = sparse\nenable_sparse = false\n"),
+                                    ["enable_sparse=false", "bad.ini:3", "storage_type=sparse",
+                                     "the sparse type always has enable_sparse on"]),
     "ini-compress-cache-small": Row("xdconfig", ini("[local]\nstorage_type = compressed\ncompress_chunk_size = 1m\ncompress_cache_size = 512k\n"),
                                     ["bad.ini:4", "compress_cache_size=524288", "compress_chunk_size=1048576",
                                      "allowed: 0 (no cache) or 1048576"]),

@@ -738,6 +738,23 @@ static void test_bad_config(void)
     CHECK(xd_config_check(c, err, sizeof(err)) == -EINVAL &&
           strstr(err, "cold_storage_type=sparse (t.ini:6)"));
     xd_config_free(c);
+    /* The hybrid reads use_direct_io and enable_sparse as false (it refuses
+     * them true); set false by hand they say nothing about a cold tier whose
+     * type turns them on. Old: the cold chain refused to open, "the direct
+     * type always has use_direct_io on". */
+    static const char *const sets[][2] = {{"direct", "use_direct_io"}, {"sparse", "enable_sparse"}};
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+        struct xd_dev *cold;
+        c = config(false, 60);
+        CHECK(!xd_config_set(c, "cold_storage_type", sets[i][0], "t.ini:6", err, sizeof(err)));
+        CHECK(!xd_config_set(c, sets[i][1], "false", "t.ini:7", err, sizeof(err)));
+        CHECK_MSG(!xd_config_check(c, err, sizeof(err)), "%s", err);
+        int rc = xd_open(&cold, c, 4, err, sizeof(err));
+        CHECK_MSG(!rc, "cold_storage_type=%s, %s=false: %s", sets[i][0], sets[i][1], err);
+        if (!rc)
+            xd_close(cold);
+        xd_config_free(c);
+    }
     c = config(false, 1);
     struct xd_dev *dev;
     CHECK(!xd_config_set(c, "hot_directory", cold_dir, "t.ini:4", err, sizeof(err)));
