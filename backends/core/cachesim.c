@@ -96,6 +96,34 @@ out:
     return rc;
 }
 
+int xd_sim_policy_sharded(const struct xd_sim_trace *t, int kind, uint32_t capacity,
+                          uint32_t nshards, struct xd_sim_result *out)
+{
+    if (nshards <= 1)
+        return xd_sim_policy(t, kind, capacity, out);
+    uint32_t *ids = malloc((t->n ? t->n : 1) * sizeof(*ids));
+    uint8_t *ops = malloc(t->n ? t->n : 1);
+    int rc = ids && ops ? 0 : -ENOMEM;
+    *out = (struct xd_sim_result){0};
+    for (uint32_t shard = 0; !rc && shard < nshards; shard++) {
+        struct xd_sim_trace sub = {.ids = ids, .ops = ops, .nids = t->nids};
+        size_t n = 0;
+        for (size_t i = 0; i < t->n; i++)
+            if (xd_hash_mix(t->ids[i], 1) % nshards == shard) {
+                ids[n] = t->ids[i];
+                ops[n++] = t->ops[i];
+            }
+        sub.n = n;
+        struct xd_sim_result part;
+        rc = xd_sim_policy(&sub, kind, capacity / nshards, &part);
+        out->reads += part.reads;
+        out->hits += part.hits;
+    }
+    free(ids);
+    free(ops);
+    return rc;
+}
+
 /* --- MIN -------------------------------------------------------------------- */
 
 /* A max-heap of (next use << 32 | id); entries whose next use is no longer

@@ -50,6 +50,11 @@ struct xd_sim_result {
 /* Replay with an xd_cp policy (enum xd_cp_kind) of capacity blocks. 0 or -ENOMEM. */
 int xd_sim_policy(const struct xd_sim_trace *t, int kind, uint32_t capacity,
                   struct xd_sim_result *out);
+/* The same policy split as the cache layer splits it: nshards policies of
+ * capacity / nshards blocks each, every block in the one its hash picks.
+ * nshards <= 1 is xd_sim_policy. 0 or -ENOMEM. */
+int xd_sim_policy_sharded(const struct xd_sim_trace *t, int kind, uint32_t capacity,
+                          uint32_t nshards, struct xd_sim_result *out);
 /* Replay with perfect LFU (Breslau et al.'s "Perfect-LFU"): every block's
  * accesses are counted from the start of the trace, evicted or not, and a
  * miss evicts the resident counted least (the least recently used among

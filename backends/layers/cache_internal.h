@@ -23,8 +23,8 @@
 #include "../core/hash.h"
 #include "../core/turns.h"
 #include "../core/xd_internal.h"
+#include "cache_shards.h"
 
-#define CACHE_MAX_SHARDS 16
 #define CACHE_STAMPS 1024           /* write stamps per shard, a power of two */
 #define CACHE_RUN_BYTES (256 * 1024) /* most one write-back request carries (or one block) */
 /* A write-through write this long goes around the cache: the blocks it

@@ -67,7 +67,6 @@
 
 #include "cache_internal.h"
 
-#define CACHE_SHARD_MIN_BLOCKS 1024 /* a shard smaller than this gets no company */
 #define CACHE_CEILING_BYTES (64 * XD_GIB) /* cache_size's schema maximum */
 
 /* the entry, its ghost slots and sketch counters, and at most two hash
@@ -834,9 +833,7 @@ int cache_new(struct cache **out, const struct xd_config *cfg, char *err, size_t
     c->ttl_s = (uint32_t)cfg->cache_ttl;
     c->t0_ns = coarse_ns() - 1000000000ull; /* born_s 0 means "long ago" only without a TTL */
     uint64_t blocks = c->size / c->bs;
-    c->nshards = 1;
-    while (c->nshards < CACHE_MAX_SHARDS && blocks / (c->nshards * 2) >= CACHE_SHARD_MIN_BLOCKS)
-        c->nshards *= 2;
+    c->nshards = cache_shards_for(blocks);
     c->nblocks = (uint32_t)(blocks / c->nshards * c->nshards);
     c->run_blocks = c->bs >= CACHE_RUN_BYTES ? 1 : CACHE_RUN_BYTES / c->bs;
     c->dirty_max = c->nblocks / 2;

@@ -1,5 +1,6 @@
 /* xdcachesim - replay a block access trace (trace=FILE) at a cache size and
- * print the hit ratio of LRU, S3-FIFO, perfect LFU (every block's accesses
+ * print the hit ratio of LRU, S3-FIFO (one policy over the whole cache, and
+ * split into shards as the cache layer splits it), perfect LFU (every block's accesses
  * counted from the start, in unbounded memory: the frequency learning the
  * layer's sketch approximates) and Belady's MIN (offline: it knows the
  * future), so anyone can see how far the cache layer's policies are from
@@ -10,7 +11,9 @@
  * N and B take k/m/g/t suffixes. B is the trace's own block size (from its
  * header records); giving another one is refused, since a trace records
  * blocks, not bytes. LRU and S3-FIFO are the cache layer's own policy code
- * (core/cachepolicy.c), as one shard of the whole size. Prints one line per
+ * (core/cachepolicy.c): s3fifo as one shard of the whole size,
+ * s3fifo-sharded in the layer's shards (cache_shards.h: 16 for 16384
+ * blocks or more), each block in the one its hash picks. Prints one line per
  * policy: policy=NAME cache_blocks=.. block_size=.. reads=.. hits=.. hit_ratio=..
  *
  * Exit status: 0; 1 for a trace it cannot replay (unreadable, a directory,
@@ -30,6 +33,7 @@
 #include "../core/cachesim.h"
 #include "../core/config.h"
 #include "../core/hash.h"
+#include "../layers/cache_shards.h"
 
 struct key_map { /* (file, block) -> dense id, open addressing */
     uint64_t *file, *block;
@@ -331,9 +335,11 @@ int main(int argc, char **argv)
         return 2;
     }
     struct xd_sim_trace sim = {.ids = t.ids, .ops = t.ops, .n = t.n, .nids = (uint32_t)t.map.used};
-    struct xd_sim_result lru, s3fifo, lfu, min;
+    struct xd_sim_result lru, s3fifo, sharded, lfu, min;
     if (xd_sim_policy(&sim, XD_CP_LRU, (uint32_t)blocks, &lru) ||
         xd_sim_policy(&sim, XD_CP_S3FIFO, (uint32_t)blocks, &s3fifo) ||
+        xd_sim_policy_sharded(&sim, XD_CP_S3FIFO, (uint32_t)blocks, cache_shards_for(blocks),
+                              &sharded) ||
         xd_sim_lfu(&sim, (uint32_t)blocks, &lfu) ||
         xd_sim_min(&sim, (uint32_t)blocks, &min)) {
         fprintf(stderr, "xdcachesim: %s: out of memory replaying it\n", shown(path));
@@ -341,6 +347,7 @@ int main(int argc, char **argv)
     }
     print_result("lru", (uint32_t)blocks, t.block_size, &lru);
     print_result("s3fifo", (uint32_t)blocks, t.block_size, &s3fifo);
+    print_result("s3fifo-sharded", (uint32_t)blocks, t.block_size, &sharded);
     print_result("perfect-lfu", (uint32_t)blocks, t.block_size, &lfu);
     print_result("min", (uint32_t)blocks, t.block_size, &min);
     return results_written();

@@ -47,7 +47,7 @@ def test_whole_trace_replays(trace):
     p = cachesim(trace, "--cache-size", "1m")
     assert p.returncode == 0 and not p.stderr, p.stderr
     rows = [dict(kv.split("=", 1) for kv in ln.split()) for ln in p.stdout.splitlines()]
-    assert [r["policy"] for r in rows] == ["lru", "s3fifo", "perfect-lfu", "min"], p.stdout
+    assert [r["policy"] for r in rows] == ["lru", "s3fifo", "s3fifo-sharded", "perfect-lfu", "min"], p.stdout
     assert all(int(r["reads"]) == READS for r in rows), p.stdout
 
 

@@ -18,6 +18,7 @@
 
 #include "cachepolicy.h"
 #include "cachesim.h"
+#include "hash.h"
 #include "check.h"
 
 #define ITEMS 20000  /* the zipf reader's blocks */
@@ -198,8 +199,41 @@ static void test_lfu_matches_naive(void)
     free(cdf);
 }
 
+/* Two blocks read in turn, n times, through S3-FIFO of `capacity` blocks
+ * split into `shards` as the cache layer splits it: the hits. */
+static uint64_t alternate(uint32_t a, uint32_t b, uint32_t capacity, uint32_t shards)
+{
+    enum { N = 100 };
+    uint32_t ids[N];
+    uint8_t ops[N] = {0}; /* reads */
+    for (int i = 0; i < N; i++)
+        ids[i] = i % 2 ? b : a;
+    struct xd_sim_trace t = {.ids = ids, .ops = ops, .n = N, .nids = (a > b ? a : b) + 1};
+    struct xd_sim_result r;
+    CHECK(xd_sim_policy_sharded(&t, XD_CP_S3FIFO, capacity, shards, &r) == 0);
+    CHECK(r.reads == N);
+    return r.hits;
+}
+
+/* The replay splits the cache as the layer does (xdcachesim's
+ * s3fifo-sharded): 4 blocks in 4 shards hold one block each, so two blocks
+ * read in turn keep each other out when their hashes pick one shard, and
+ * both stay when they pick two, or when the 4 blocks are one policy. */
+static void test_sharded(void)
+{
+    uint32_t a = 0, same = 1, other = 1;
+    while (xd_hash_mix(same, 1) % 4 != xd_hash_mix(a, 1) % 4)
+        same++;
+    while (xd_hash_mix(other, 1) % 4 == xd_hash_mix(a, 1) % 4)
+        other++;
+    CHECK(alternate(a, same, 4, 1) == 98); /* one policy: both stay after their first read */
+    CHECK_MSG(alternate(a, same, 4, 4) == 0, "%llu", (unsigned long long)alternate(a, same, 4, 4));
+    CHECK(alternate(a, other, 4, 4) == 98);
+}
+
 int main(void)
 {
+    test_sharded();
     test_lfu_by_hand();
     test_lfu_matches_naive();
     test_zipf(1.1, 0.5);
