@@ -101,6 +101,8 @@ int xd_sim_policy_sharded(const struct xd_sim_trace *t, int kind, uint32_t capac
 {
     if (nshards <= 1)
         return xd_sim_policy(t, kind, capacity, out);
+    if (capacity / nshards == 0)
+        return -EINVAL;
     uint32_t *ids = malloc((t->n ? t->n : 1) * sizeof(*ids));
     uint8_t *ops = malloc(t->n ? t->n : 1);
     int rc = ids && ops ? 0 : -ENOMEM;

@@ -52,7 +52,8 @@ int xd_sim_policy(const struct xd_sim_trace *t, int kind, uint32_t capacity,
                   struct xd_sim_result *out);
 /* The same policy split as the cache layer splits it: nshards policies of
  * capacity / nshards blocks each, every block in the one its hash picks.
- * nshards <= 1 is xd_sim_policy. 0 or -ENOMEM. */
+ * nshards <= 1 is xd_sim_policy. 0, -EINVAL (fewer blocks than shards)
+ * or -ENOMEM. */
 int xd_sim_policy_sharded(const struct xd_sim_trace *t, int kind, uint32_t capacity,
                           uint32_t nshards, struct xd_sim_result *out);
 /* Replay with perfect LFU (Breslau et al.'s "Perfect-LFU"): every block's

@@ -12,6 +12,7 @@
  * least recent, trims, writes), the same hits as a naive quadratic replay
  * on a zipf trace long enough to compact its heap many times, and on the
  * zipf traces a share of the gap between LRU's and MIN's. */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -229,6 +230,11 @@ static void test_sharded(void)
     CHECK(alternate(a, same, 4, 1) == 98); /* one policy: both stay after their first read */
     CHECK_MSG(alternate(a, same, 4, 4) == 0, "%llu", (unsigned long long)alternate(a, same, 4, 4));
     CHECK(alternate(a, other, 4, 4) == 98);
+    uint32_t id = 0;
+    uint8_t op = 0;
+    struct xd_sim_trace one = {.ids = &id, .ops = &op, .n = 1, .nids = 1};
+    struct xd_sim_result r;
+    CHECK(xd_sim_policy_sharded(&one, XD_CP_S3FIFO, 4, 8, &r) == -EINVAL); /* no shard of 0 blocks */
 }
 
 int main(void)
