@@ -678,6 +678,21 @@ static void fio_xd_note_sync_file_range(const struct thread_data *td)
                 value);
 }
 
+/* experimental_verify replays the job's offsets and expects each block's
+ * header to carry the write at that place in the replay; without the
+ * random map a block written twice holds its last write, and the check
+ * fails ("bad header numberio"), for psync as for xdevice. fio's own
+ * io_uring and libaio engines pass such jobs only because they build the
+ * kernel request before fio turns the replayed write into a read: their
+ * verify pass writes the expected data and checks it against itself.
+ * Said once, before the failure reads as corruption. */
+static bool fio_xd_verify_expects_first_writes(struct thread_data *td)
+{
+    const struct thread_options *o = &td->o;
+    return o->experimental_verify && o->norandommap && o->do_verify && o->verify != 0 /* VERIFY_NONE */ &&
+           td_write(td) && td_min_bs(td) == td_max_bs(td) && !o->time_based;
+}
+
 /* Refuse job shapes the chain cannot serve (what needs the device; setup
  * refused the rest), with one line each: 0, or EOPNOTSUPP. */
 static int fio_xd_check_job(struct thread_data *td, struct xd_dev *dev)
@@ -1513,6 +1528,8 @@ static int fio_xd_setup(struct thread_data *td)
     }
     if (td->o.sync_file_range && td->subjob_number == 0)
         fio_xd_note_sync_file_range(td);
+    if (fio_xd_verify_expects_first_writes(td) && td->subjob_number == 0)
+        fio_xd_note("xdevice: experimental_verify=1 with norandommap=1: a block written twice fails fio's verify, which expects its first write (fio's psync fails such jobs too; its io_uring and libaio engines pass them only because their verify pass writes the expected data instead of reading it)\n");
     struct fio_xd_options *o = td->eo;
     if (o->direct_refused && td->subjob_number == 0)
         fio_xd_note("xdevice: %s; the job runs buffered\n", o->direct_why);

@@ -164,6 +164,29 @@ def test_sync_file_range_says_how_it_is_served(engine, tmp_path):
     assert r.data["jobs"][0]["error"] == 0
 
 
+@pytest.mark.parametrize("norandommap", [1, 0])
+def test_experimental_verify_without_the_random_map_is_explained(engine, tmp_path, disk_dir, norandommap):
+    """experimental_verify expects each block's first write; without the
+    random map a block written twice fails it, on psync as on xdevice, while
+    fio's io_uring engine passes only by writing in its verify pass. The
+    failure is explained in one line before it reads as corruption; with
+    the random map the job passes and nothing is said."""
+    r = run_fio(fio_job(engine, xd={"async": "io_uring"}, filename=disk_dir / "ev", size="1m",
+                        bs="4k", rw="randwrite", iodepth=8, verify="crc32c", experimental_verify=1,
+                        norandommap=norandommap, randrepeat=1), tmp_path, expect_ok=not norandommap)
+    lines = [ln for ln in xdevice_lines(r.text) if "experimental_verify" in ln]
+    if norandommap:
+        assert len(lines) == 1 and "written twice" in lines[0], r.text
+        assert "bad header numberio" in r.text, r.text
+        psync = run_fio(["--name=ref", "--ioengine=psync", f"--filename={disk_dir / 'ev.ref'}", "--size=1m",
+                         "--bs=4k", "--rw=randwrite", "--verify=crc32c", "--experimental_verify=1",
+                         "--norandommap=1", "--randrepeat=1"], tmp_path, expect_ok=False)
+        assert "bad header numberio" in psync.text, psync.text
+    else:
+        assert not lines, r.text
+        assert r.data["jobs"][0]["error"] == 0, r.text
+
+
 def test_end_fsync(engine, tmp_path, disk_dir):
     job, ops, log = sync_job(engine, tmp_path, disk_dir, "sync", end_fsync=1)
     assert log.get("sync") == 1
