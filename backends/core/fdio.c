@@ -253,20 +253,23 @@ static bool fdio_try_nowait(struct xd_fdio *io, int fd, struct xd_req *req)
     }
     struct iovec iov = {.iov_base = req->buf, .iov_len = req->len};
     ssize_t n = fdio_preadv2(fd, &iov, 1, req->off, RWF_NOWAIT);
+    bool hit = n == (ssize_t)req->len;
+    if (n < 0 && errno == EOPNOTSUPP)
+        io->try_nowait = false; /* this file system cannot say; stop asking */
+    /* this attempt counts in the window it closes (it used to count in the
+     * next one: a window weighed its first 63 attempts) */
+    io->nowait_misses += !hit;
     if (++io->nowait_window == NOWAIT_WINDOW) {
         if (io->nowait_misses * 2 > NOWAIT_WINDOW)
             io->nowait_skip = NOWAIT_BACKOFF;
         io->nowait_window = io->nowait_misses = 0;
     }
-    if (n == (ssize_t)req->len) {
+    if (hit) {
         io->count.nowait_hits++;
         req->result = n;
         return true;
     }
-    if (n < 0 && errno == EOPNOTSUPP)
-        io->try_nowait = false; /* this file system cannot say; stop asking */
     io->count.nowait_misses++;
-    io->nowait_misses++;
     /* queue only the rest (all of it past what xd_req_core counts) */
     xd_req_core(req)->done = n > 0 && (uint64_t)n <= UINT32_MAX ? (uint32_t)n : 0;
     return false;
