@@ -113,26 +113,33 @@ btrfs_rows() {
 # --- 2. cache hit ratio --------------------------------------------------------
 
 CACHE_WORK=""
-# gap_of TRACE HITS READS CACHE_BYTES: the engine's share of the LRU->MIN gap,
-# its hit ratio, LRU's, MIN's, perfect LFU's share of the same gap (what
-# counting every block's reads from the start, in unbounded memory, closes:
-# on independent zipf draws, about as far as an online policy gets), and
-# the layer's own policy's share, replayed in its shards (s3fifo-sharded:
-# what the engine should have closed; far from the engine's, a layer bug)
+# gap_of TRACE HITS READS CACHE_BYTES [XDCACHESIM ARGS...]: the engine's share
+# of the LRU->MIN gap, its hit ratio, LRU's, MIN's, perfect LFU's share of
+# the same gap (what counting every block's reads from the start, in
+# unbounded memory, closes: on independent zipf draws a block's count is
+# all a policy can learn of it, so this is as far as an online policy
+# gets), the layer's own policy's share, replayed in its shards
+# (s3fifo-sharded: what the engine should have closed; far from the
+# engine's, a layer bug), and A0's share (--fio-zipf: each block kept by
+# its true probability under fio's generator, which a policy knows only by
+# counting unless it knows how fio scatters ranks over the file; "-" for
+# the mix, whose scanner is no zipf draw)
 gap_of() {
-    local sim
-    sim=$("$SIM" "$1" --cache-size "$4") || return 1
-    awk -v h="$2" -v n="$3" '
+    local sim trace=$1 hits=$2 reads=$3 cache=$4
+    shift 4
+    sim=$("$SIM" "$trace" --cache-size "$cache" "$@") || return 1
+    awk -v h="$hits" -v n="$reads" '
         { for (i = 2; i <= NF; i++) if ($i ~ /^hit_ratio=/) r[$1] = substr($i, 11) }
         END { e = (n > 0) ? h / n : 0; lru = r["policy=lru"]; min = r["policy=min"]; lfu = r["policy=perfect-lfu"]
               own = r["policy=s3fifo-sharded"]; d = min - lru
-              printf "%.4f %.4f %.4f %.4f %.4f %.4f\n", (d > 0) ? (e - lru) / d : 0, e, lru, min,
-                  (d > 0) ? (lfu - lru) / d : 0, (d > 0) ? (own - lru) / d : 0 }' <<<"$sim"
+              a0 = ("policy=a0" in r) ? sprintf("%.4f", (d > 0) ? (r["policy=a0"] - lru) / d : 0) : "-"
+              printf "%.4f %.4f %.4f %.4f %.4f %.4f %s\n", (d > 0) ? (e - lru) / d : 0, e, lru, min,
+                  (d > 0) ? (lfu - lru) / d : 0, (d > 0) ? (own - lru) / d : 0, a0 }' <<<"$sim"
 }
 # stats FILE KEY: the first number under KEY in an xd_stats document
 stat_of() { grep -o "\"$2\":[0-9.e+-]*" "$1" | head -n 1 | cut -d: -f2; }
 
-# cache_run zipf:T|mix PASSES: one traced run; prints "gap engine lru min lfu_gap replay_gap"
+# cache_run zipf:T|mix PASSES: one traced run; prints "gap engine lru min lfu_gap replay_gap a0_gap"
 cache_run() {
     local passes=$2 bytes cache trace stats
     bytes=$(numfmt --from=iec "${CACHE_FILE_SIZE^^}") cache=$((bytes / 10))
@@ -155,7 +162,9 @@ cache_run() {
     for f in "$stats".*; do
         hits=$((hits + $(stat_of "$f" hits))) reads=$((reads + $(stat_of "$f" hits) + $(stat_of "$f" misses)))
     done
-    gap_of "$trace" "$hits" "$reads" "$cache"
+    local a0=()
+    [ "$1" = mix ] || a0=(--fio-zipf "${1#zipf:}" --file-size "$bytes")
+    gap_of "$trace" "$hits" "$reads" "$cache" "${a0[@]}"
     rm -f -- "$trace"
 }
 
@@ -169,26 +178,30 @@ cache_rows() {
     local size_sfx=$CACHE_FILE_SIZE
     fio --name=layout --ioengine=psync --rw=write --bs=1m --size="$size_sfx" --filename="$CACHE_WORK/a" --output=/dev/null
     fio --name=layout --ioengine=psync --rw=write --bs=1m --size="$size_sfx" --filename="$CACHE_WORK/b" --output=/dev/null
-    printf '%-52s %8s %8s %8s %7s %6s %6s %7s %7s  %s\n' "workload" "engine" "lru" "min" "gap" "min" "max" "lfu gap" "replay" "bound"
-    local w r out gaps lfu_gaps replay_gaps
+    printf '%-52s %8s %8s %8s %7s %6s %6s %7s %7s %7s  %s\n' "workload" "engine" "lru" "min" "gap" "min" "max" "lfu gap" "replay" "a0 gap" "bound"
+    local w r out gaps lfu_gaps replay_gaps a0_gaps a0
     for w in zipf:1.1 zipf:0.8 mix; do
-        gaps=() lfu_gaps=() replay_gaps=() out=""
+        gaps=() lfu_gaps=() replay_gaps=() a0_gaps=() out=""
         for ((r = 0; r < runs; r++)); do
             out=$(cache_run "$w" "$passes")
             # shellcheck disable=SC2086
             set -- $out
-            gaps+=("$1") lfu_gaps+=("$5") replay_gaps+=("$6")
+            gaps+=("$1") lfu_gaps+=("$5") replay_gaps+=("$6") a0_gaps+=("$7")
         done
+        a0=-
+        [ "$7" = - ] || a0=$(printf '%s\n' "${a0_gaps[@]}" | median)
         printf '%s\n' "${gaps[@]}" | sort -g | awk -v n="$([ "$w" = mix ] && echo "zipf:1.1 reader + sequential scanner" || echo "$w"), ${passes}x" \
             -v e="$2" -v l="$3" -v m="$4" -v f="$(printf '%s\n' "${lfu_gaps[@]}" | median)" \
-            -v o="$(printf '%s\n' "${replay_gaps[@]}" | median)" '{ v[NR] = $1 } END { g = v[int((NR + 1) / 2)]
-            printf "%-52s %8.4f %8.4f %8.4f %7.3f %6.3f %6.3f %7.3f %7.3f  %-4s %s\n", n, e, l, m, g, v[1], v[NR], f, o,
-                "none", (g >= 0.5) ? "ok" : "BELOW 0.5" }'
+            -v o="$(printf '%s\n' "${replay_gaps[@]}" | median)" -v a="$a0" '{ v[NR] = $1 } END { g = v[int((NR + 1) / 2)]
+            printf "%-52s %8.4f %8.4f %8.4f %7.3f %6.3f %6.3f %7.3f %7.3f %7s  %-4s %s\n", n, e, l, m, g, v[1], v[NR], f, o,
+                (a == "-") ? a : sprintf("%.3f", a), "none", (g >= 0.5) ? "ok" : "BELOW 0.5" }'
     done
     echo "  (engine, lru, min: the last run's hit ratios; gap: the engine's share of the LRU->MIN gap, median, min, max over the runs;"
     echo "   lfu gap: perfect LFU's share of the same gap, median: every block's reads counted from the start in unbounded memory,"
     echo "   about the best an online policy does on independent zipf draws; MIN knows the future;"
-    echo "   replay: the layer's own policy, split into its shards, replayed on each run's trace, median: what the engine should close)"
+    echo "   replay: the layer's own policy, split into its shards, replayed on each run's trace, median: what the engine should close;"
+    echo "   a0 gap: A0, each block kept by its true probability under fio's zipf generator, median: the most a policy that does"
+    echo "   not see the future could expect if it also knew which blocks fio makes likely; one that does not can only count)"
     rm -rf -- "$CACHE_WORK"
 }
 

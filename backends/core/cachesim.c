@@ -267,6 +267,91 @@ int xd_sim_lfu(const struct xd_sim_trace *t, uint32_t capacity, struct xd_sim_re
     return rc;
 }
 
+/* --- A0 ---------------------------------------------------------------------- */
+
+struct a0_key {
+    double prob;
+    uint32_t id;
+};
+
+static int a0_more_probable_first(const void *a, const void *b)
+{
+    const struct a0_key *x = a, *y = b;
+    if (x->prob != y->prob)
+        return x->prob > y->prob ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* rank[id]: 0 for the most probable id, nids - 1 for the least; NULL on -ENOMEM. */
+static uint32_t *a0_ranks(const double *prob, uint32_t nids)
+{
+    struct a0_key *keys = malloc((nids ? nids : 1) * sizeof(*keys));
+    uint32_t *rank = malloc((nids ? nids : 1) * sizeof(*rank));
+    if (keys && rank) {
+        for (uint32_t id = 0; id < nids; id++)
+            keys[id] = (struct a0_key){prob[id], id};
+        qsort(keys, nids, sizeof(*keys), a0_more_probable_first);
+        for (uint32_t r = 0; r < nids; r++)
+            rank[keys[r].id] = r;
+    } else {
+        free(rank);
+        rank = NULL;
+    }
+    free(keys);
+    return rank;
+}
+
+/* The least probable resident (top of the max-heap of rank << 32 | id;
+ * entries of blocks trimmed since are dropped as they surface). */
+static uint32_t a0_least(struct sim_heap *h, const bool *resident)
+{
+    while (!resident[(uint32_t)h->v[0]])
+        (void)heap_pop(h);
+    return (uint32_t)h->v[0];
+}
+
+int xd_sim_a0(const struct xd_sim_trace *t, const double *prob, uint32_t capacity,
+              struct xd_sim_result *out)
+{
+    if (t->nids >= UINT32_MAX)
+        return -E2BIG;
+    uint32_t *rank = a0_ranks(prob, t->nids);
+    bool *resident = calloc(t->nids ? t->nids : 1, sizeof(*resident));
+    struct sim_heap h = {0};
+    uint32_t n_resident = 0;
+    int rc = rank && resident ? 0 : -ENOMEM;
+    *out = (struct xd_sim_result){0};
+    for (size_t i = 0; i < t->n && !rc; i++) {
+        uint32_t id = t->ids[i];
+        if (t->ops[i] == XD_TRACE_TRIM) {
+            n_resident -= resident[id];
+            resident[id] = false;
+            continue;
+        }
+        if (t->ops[i] == XD_TRACE_READ) {
+            out->reads++;
+            out->hits += resident[id];
+        }
+        if (resident[id] || !capacity)
+            continue;
+        if (n_resident == capacity) {
+            uint32_t least = a0_least(&h, resident);
+            if (rank[least] < rank[id])
+                continue; /* less probable than every resident: not kept */
+            (void)heap_pop(&h);
+            resident[least] = false;
+            n_resident--;
+        }
+        resident[id] = true;
+        n_resident++;
+        rc = heap_push(&h, (uint64_t)rank[id] << 32 | id);
+    }
+    free(rank);
+    free(resident);
+    free(h.v);
+    return rc;
+}
+
 /* next[i]: when ids[i] is accessed next (a trim ends its use), or a value
  * past the trace unique to the id when never. */
 static uint32_t *sim_next_use(const struct xd_sim_trace *t)

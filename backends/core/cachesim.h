@@ -66,6 +66,18 @@ int xd_sim_policy_sharded(const struct xd_sim_trace *t, int kind, uint32_t capac
  * any online policy. capacity >= 1. 0, -E2BIG (a trace of 2^32 accesses
  * or more) or -ENOMEM. */
 int xd_sim_lfu(const struct xd_sim_trace *t, uint32_t capacity, struct xd_sim_result *out);
+/* Replay with A0 (Aho, Denning and Ullman, 1971) given each block's true
+ * probability prob[id]: keep the capacity most probable blocks seen so
+ * far (a block less probable than every resident one is not kept; ties by
+ * id). When the trace's accesses are independent draws with those
+ * probabilities (fio's zipf reads: fiozipf.h), no policy that does not see
+ * the future can expect more hits: each read hits with the summed
+ * probability of what is resident, and this keeps the most probable of
+ * what can be resident. Unlike perfect LFU it knows the probabilities
+ * rather than learning them by counting, so the distance between the two
+ * is the price of learning. 0, -E2BIG (2^32 ids or more) or -ENOMEM. */
+int xd_sim_a0(const struct xd_sim_trace *t, const double *prob, uint32_t capacity,
+              struct xd_sim_result *out);
 /* Replay with Belady's MIN: on a miss with the cache full, evict the
  * resident block whose next access is furthest away (next-use times come
  * from one backward pass). Every access that misses is inserted, as the

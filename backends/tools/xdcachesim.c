@@ -6,7 +6,16 @@
  * future), so anyone can see how far the cache layer's policies are from
  * the optimum, and how much of that distance counting alone would close.
  *
- *   xdcachesim TRACE --cache-size N [--block-size B]
+ *   xdcachesim TRACE --cache-size N [--block-size B] [--fio-zipf THETA --file-size S]
+ *
+ * With --fio-zipf, the trace is taken for one fio job's
+ * random_distribution=zipf:THETA reads of one file of S bytes, in blocks of
+ * the trace's block size (fio's bs), and one more line, policy=a0, replays
+ * A0: the blocks kept by their true probability, computed from fio's own
+ * generator (fiozipf.h), the most any policy that does not see the future
+ * can expect on such a run (cachesim.h). The job's random offset is found
+ * from the trace's most-read block; a trace whose three most-read blocks
+ * are not the three fio's zipf:THETA makes most likely is refused.
  *
  * N and B take k/m/g/t suffixes. B is the trace's own block size (from its
  * header records); giving another one is refused, since a trace records
@@ -22,7 +31,9 @@
  * line. Every failure is one line on stderr.
  */
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +43,7 @@
 #include "../core/cachepolicy.h"
 #include "../core/cachesim.h"
 #include "../core/config.h"
+#include "../core/fiozipf.h"
 #include "../core/hash.h"
 #include "../layers/cache_shards.h"
 
@@ -49,7 +61,7 @@ struct trace {
     struct key_map map;
 };
 
-#define USAGE "usage: xdcachesim TRACE --cache-size N [--block-size B]"
+#define USAGE "usage: xdcachesim TRACE --cache-size N [--block-size B] [--fio-zipf THETA --file-size S]"
 
 /* an argument or path for a message (one use per message) */
 static const char *shown(const char *s)
@@ -239,8 +251,10 @@ static void print_result(const char *name, uint32_t capacity, uint32_t bs,
 
 struct args {
     const char *path;
-    int64_t cache_size, block_size;
-    const char *cache_text, *block_text; /* as given, to name a repeat */
+    int64_t cache_size, block_size, file_size;
+    const char *cache_text, *block_text, *file_text; /* as given, to name a repeat */
+    const char *theta_text;
+    double theta; /* --fio-zipf */
 };
 
 /* --cache-size / --block-size N: a size above 0, given once. */
@@ -261,24 +275,55 @@ static int size_option(const char *opt, const char *value, const char **seen, in
     return 0;
 }
 
+/* --fio-zipf THETA: fio's zipf exponent, above 0 and not 1 (fio refuses 1), given once. */
+static int theta_option(const char *value, struct args *a)
+{
+    char *end;
+    if (a->theta_text) {
+        char first[XD_ESCAPE_LEN];
+        fprintf(stderr, "xdcachesim: --fio-zipf given twice (%s, then %s); allowed: once\n",
+                xd_escape(a->theta_text, first, sizeof(first)), shown(value));
+        return 2;
+    }
+    errno = 0;
+    a->theta = strtod(value, &end);
+    if (errno || end == value || *end || isspace((unsigned char)*value) || !isfinite(a->theta) ||
+        a->theta <= 0 || a->theta == 1.0 || a->theta > 100) {
+        fprintf(stderr, "xdcachesim: --fio-zipf %s: not a zipf exponent fio takes; allowed: a number above 0 and up to 100, not 1 (as in random_distribution=zipf:1.1)\n",
+                shown(value));
+        return 2;
+    }
+    a->theta_text = value;
+    return 0;
+}
+
 /* 0, -1 for --help, or the exit status of a bad command line (said). */
 static int parse_args(int argc, char **argv, struct args *a)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        int is_size = !strcmp(arg, "--cache-size") || !strcmp(arg, "--block-size");
+        int takes_value = !strcmp(arg, "--cache-size") || !strcmp(arg, "--block-size") ||
+                          !strcmp(arg, "--file-size") || !strcmp(arg, "--fio-zipf");
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
             return -1;
-        if (is_size && i + 1 == argc)
-            return bad_usage("needs a value (a size such as 64m)", arg);
+        if (takes_value && i + 1 == argc)
+            return bad_usage(strcmp(arg, "--fio-zipf") ? "needs a value (a size such as 64m)"
+                                                       : "needs a value (a zipf exponent such as 1.1)",
+                             arg);
         if (!strcmp(arg, "--cache-size")) {
             if (size_option(arg, argv[++i], &a->cache_text, &a->cache_size))
                 return 2;
         } else if (!strcmp(arg, "--block-size")) {
             if (size_option(arg, argv[++i], &a->block_text, &a->block_size))
                 return 2;
+        } else if (!strcmp(arg, "--file-size")) {
+            if (size_option(arg, argv[++i], &a->file_text, &a->file_size))
+                return 2;
+        } else if (!strcmp(arg, "--fio-zipf")) {
+            if (theta_option(argv[++i], a))
+                return 2;
         } else if (arg[0] == '-' && arg[1]) {
-            return bad_usage("unknown option; allowed: --cache-size, --block-size, --help", arg);
+            return bad_usage("unknown option; allowed: --cache-size, --block-size, --fio-zipf, --file-size, --help", arg);
         } else if (a->path) {
             char first[XD_ESCAPE_LEN];
             fprintf(stderr, "xdcachesim: %s: a second trace (the first: %s); allowed: one TRACE\n",
@@ -292,7 +337,122 @@ static int parse_args(int argc, char **argv, struct args *a)
         return bad_usage("no TRACE given", NULL);
     if (!a->cache_size)
         return bad_usage("no --cache-size given", NULL);
+    if (!a->theta_text != !a->file_text)
+        return bad_usage("--fio-zipf and --file-size go together (the run's zipf exponent and its file's size)", NULL);
     return 0;
+}
+
+/* --- A0 for a fio zipf run (--fio-zipf) ----------------------------------------- */
+
+/* The ranks whose blocks must be read as often as fio's zipf reads them:
+ * a wrong file size moves most of them, a wrong exponent their counts. */
+#define A0_CHECK_RANKS 16
+/* Below this the most-read block may as well be any block: no offset to find. */
+#define A0_MIN_TOP_READS 16
+
+/* The trace's file and each id's block, or 1 (said) when it has more than one file. */
+static int a0_blocks(const struct trace *t, const char *path, uint64_t *block_of)
+{
+    uint64_t file = 0;
+    bool any = false;
+    for (size_t j = 0; j < t->map.cap; j++) {
+        if (!t->map.id[j])
+            continue;
+        if (any && t->map.file[j] != file) {
+            fprintf(stderr, "xdcachesim: %s: --fio-zipf: the trace reads more than one file; allowed: the trace of one fio job's zipf reads of one file\n",
+                    shown(path));
+            return 1;
+        }
+        file = t->map.file[j], any = true;
+        block_of[t->map.id[j] - 1] = t->map.block[j];
+    }
+    return 0;
+}
+
+/* Is the trace fio's zipf:theta run over nblocks with rand_off? Each of
+ * the first A0_CHECK_RANKS ranks' blocks read within six binomial standard
+ * deviations, 1% (the model's rounding) and one read of its share: a run
+ * passes against itself, and another exponent, file size or bs fails.
+ * 0, or 1 (said). */
+static int a0_check(const char *path, const struct args *a, uint64_t nblocks, uint64_t rand_off,
+                    const double *by_block, const uint32_t *reads_of_block, uint64_t total)
+{
+    for (uint64_t rank = 1; rank <= A0_CHECK_RANKS && rank <= nblocks; rank++) {
+        uint64_t b = xd_fio_zipf_block(rank, rand_off, nblocks);
+        double p = by_block[b], want = p * (double)total, got = reads_of_block[b];
+        if (fabs(got - want) <= 6 * sqrt(want * (1 - p)) + 0.01 * want + 1)
+            continue;
+        fprintf(stderr, "xdcachesim: %s: --fio-zipf %s --file-size %s: block %llu, rank %llu of fio's zipf there, has %.0f of the %llu reads where that run would give it about %.0f: not such a run (another exponent, file size or bs), or another job's reads too\n",
+                shown(path), a->theta_text, a->file_text, (unsigned long long)b,
+                (unsigned long long)rank, got, (unsigned long long)total, want);
+        return 1;
+    }
+    return 0;
+}
+
+/* Each id's probability under fio's zipf:theta over nblocks, its random
+ * offset taken from the most-read block (rank 1's is rand_off itself):
+ * 0, 1 (said) for a trace that is not such a run, -ENOMEM. */
+static int a0_probs(const struct trace *t, const char *path, const struct args *a,
+                    uint64_t nblocks, const uint64_t *block_of, const uint64_t *reads, double *prob)
+{
+    uint64_t total = 0, rand_off = 0, most = 0;
+    for (uint32_t id = 0; id < t->map.used; id++) {
+        if (block_of[id] >= nblocks) {
+            fprintf(stderr, "xdcachesim: %s: --file-size %s: the trace has block %llu, past the file's %llu blocks of %u bytes\n",
+                    shown(path), a->file_text, (unsigned long long)block_of[id],
+                    (unsigned long long)nblocks, t->block_size);
+            return 1;
+        }
+        total += reads[id];
+        if (reads[id] > most)
+            most = reads[id], rand_off = block_of[id];
+    }
+    if (most < A0_MIN_TOP_READS) {
+        fprintf(stderr, "xdcachesim: %s: --fio-zipf: its most-read block was read %llu times, too few to tell where fio put the ranks; allowed: a run whose most-read block is read at least %d times\n",
+                shown(path), (unsigned long long)most, A0_MIN_TOP_READS);
+        return 1;
+    }
+    double *by_block = malloc(nblocks * sizeof(*by_block));
+    uint32_t *reads_of_block = calloc(nblocks, sizeof(*reads_of_block));
+    int rc = by_block && reads_of_block ? 0 : -ENOMEM;
+    if (!rc) {
+        (void)xd_fio_zipf_probs(a->theta, nblocks, rand_off, by_block); /* theta and nblocks checked */
+        for (uint32_t id = 0; id < t->map.used; id++)
+            reads_of_block[block_of[id]] = (uint32_t)reads[id]; /* < 2^32: a trace holds fewer accesses */
+        rc = a0_check(path, a, nblocks, rand_off, by_block, reads_of_block, total);
+    }
+    for (uint32_t id = 0; !rc && id < t->map.used; id++)
+        prob[id] = by_block[block_of[id]];
+    free(by_block);
+    free(reads_of_block);
+    return rc;
+}
+
+/* Replay A0 on a fio zipf run's trace: 0, 1 (said), -ENOMEM. */
+static int a0_replay(const struct trace *t, const struct xd_sim_trace *sim, const char *path,
+                     const struct args *a, uint32_t capacity, struct xd_sim_result *out)
+{
+    uint64_t nblocks = ((uint64_t)a->file_size + t->block_size - 1) / t->block_size;
+    if (nblocks > XD_FIO_ZIPF_MAX_BLOCKS) {
+        fprintf(stderr, "xdcachesim: --file-size %s: %llu blocks of %u bytes; allowed: up to %llu blocks\n",
+                a->file_text, (unsigned long long)nblocks, t->block_size, XD_FIO_ZIPF_MAX_BLOCKS);
+        return 1;
+    }
+    size_t nids = t->map.used ? t->map.used : 1;
+    uint64_t *block_of = malloc(nids * sizeof(*block_of)), *reads = calloc(nids, sizeof(*reads));
+    double *prob = malloc(nids * sizeof(*prob));
+    int rc = block_of && reads && prob ? a0_blocks(t, path, block_of) : -ENOMEM;
+    for (size_t i = 0; !rc && i < t->n; i++)
+        reads[t->ids[i]] += t->ops[i] == XD_TRACE_READ;
+    if (!rc)
+        rc = a0_probs(t, path, a, nblocks, block_of, reads, prob);
+    if (!rc)
+        rc = xd_sim_a0(sim, prob, capacity, out);
+    free(block_of);
+    free(reads);
+    free(prob);
+    return rc;
 }
 
 /* The results reached stdout: a full disk or a closed pipe is a failure,
@@ -345,10 +505,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "xdcachesim: %s: out of memory replaying it\n", shown(path));
         return 1;
     }
+    struct xd_sim_result a0;
+    rc = a.theta_text ? a0_replay(&t, &sim, path, &a, (uint32_t)blocks, &a0) : 0;
+    if (rc == -ENOMEM || rc == -E2BIG)
+        fprintf(stderr, "xdcachesim: %s: out of memory replaying it\n", shown(path));
+    if (rc)
+        return 1;
     print_result("lru", (uint32_t)blocks, t.block_size, &lru);
     print_result("s3fifo", (uint32_t)blocks, t.block_size, &s3fifo);
     print_result("s3fifo-sharded", (uint32_t)blocks, t.block_size, &sharded);
     print_result("perfect-lfu", (uint32_t)blocks, t.block_size, &lfu);
+    if (a.theta_text)
+        print_result("a0", (uint32_t)blocks, t.block_size, &a0);
     print_result("min", (uint32_t)blocks, t.block_size, &min);
     return results_written();
 }

@@ -2,6 +2,9 @@
 refused naming the file and the byte offset, never replayed as a shorter
 run; a bad command line gets one line naming the problem; --help prints the
 usage on stdout and exits 0; results that cannot be written fail the run.
+With --fio-zipf, the A0 row (each block kept by its share of a real fio
+zipf run's reads) lies between perfect LFU and MIN, and a trace of another
+exponent, file size or of more than one file is refused in one line.
 
 The trace is one real fio run's (xd_trace), 64 4 KiB reads of 256 KiB:
 a header record and 64 access records of 16 bytes. test_cache.py checks
@@ -17,7 +20,7 @@ from conftest import FIO, FIO_TIMEOUT, REPO, tool_one_line
 XDCACHESIM = REPO / "build" / "xdcachesim"
 REC = 16
 READS = 64
-USAGE = "usage: xdcachesim TRACE --cache-size N [--block-size B]"
+USAGE = "usage: xdcachesim TRACE --cache-size N [--block-size B] [--fio-zipf THETA --file-size S]"
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +84,18 @@ BAD_ARGS = {
     "no-trace": (["--cache-size", "1m"], ["no TRACE given", USAGE]),
     "no-cache-size": (["{t}"], ["no --cache-size given", USAGE]),
     "bad-size": (["{t}", "--cache-size", "lots"], ["--cache-size lots", "not a valid size"]),
+    "zipf-without-size": (["{t}", "--cache-size", "1m", "--fio-zipf", "1.1"],
+                          ["--fio-zipf and --file-size go together", USAGE]),
+    "size-without-zipf": (["{t}", "--cache-size", "1m", "--file-size", "1m"],
+                          ["--fio-zipf and --file-size go together"]),
+    "zipf-one": (["{t}", "--cache-size", "1m", "--fio-zipf", "1", "--file-size", "1m"],
+                 ["--fio-zipf 1: not a zipf exponent fio takes", "not 1"]),
+    "zipf-word": (["{t}", "--cache-size", "1m", "--fio-zipf", "1.1x", "--file-size", "1m"],
+                  ["--fio-zipf 1.1x: not a zipf exponent"]),
+    "zipf-missing-value": (["{t}", "--cache-size", "1m", "--fio-zipf"], ["--fio-zipf: needs a value",
+                                                                         "a zipf exponent"]),
+    "zipf-twice": (["{t}", "--cache-size", "1m", "--fio-zipf", "1.1", "--fio-zipf", "0.8",
+                    "--file-size", "1m"], ["--fio-zipf given twice (1.1, then 0.8)"]),
 }
 
 
@@ -106,3 +121,58 @@ def test_results_not_written(trace):
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert p.returncode == 1 and len(lines) == 1, p.stderr
     assert "cannot write the results to stdout" in lines[0], lines[0]
+
+
+ZIPF_SIZE = "16m"  # 4096 blocks; 16384 zipf:1.1 reads
+
+
+@pytest.fixture(scope="module")
+def zipf_trace(engine, tmp_path_factory):
+    d = tmp_path_factory.mktemp("zipf")
+    path = d / "trace.bin"
+    r = subprocess.run([FIO, f"--output={d}/fio.out", "--name=z", f"--ioengine=external:{engine}",
+                        f"--xd_trace={path}", f"--filename={d}/data", f"--size={ZIPF_SIZE}", "--bs=4k",
+                        "--io_size=64m", "--rw=randread", "--norandommap", "--randrepeat=0",
+                        "--random_distribution=zipf:1.1"],
+                       capture_output=True, text=True, timeout=FIO_TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def test_fio_zipf_a0_row(zipf_trace):
+    """A0 knows each block's share, so it does at least as well as perfect
+    LFU, which learns the shares by counting; MIN, which knows the future,
+    bounds both."""
+    p = cachesim(zipf_trace, "--cache-size", "1m", "--fio-zipf", "1.1", "--file-size", ZIPF_SIZE)
+    assert p.returncode == 0 and not p.stderr, p.stderr
+    rows = {r["policy"]: r for r in (dict(kv.split("=", 1) for kv in ln.split())
+                                     for ln in p.stdout.splitlines())}
+    assert list(rows) == ["lru", "s3fifo", "s3fifo-sharded", "perfect-lfu", "a0", "min"], p.stdout
+    ratio = {k: float(r["hit_ratio"]) for k, r in rows.items()}
+    assert all(int(r["reads"]) == 16384 for r in rows.values()), p.stdout
+    assert ratio["perfect-lfu"] <= ratio["a0"] <= ratio["min"], ratio
+    assert ratio["a0"] > ratio["lru"], ratio
+
+
+@pytest.mark.parametrize("args,want", [
+    (["--fio-zipf", "0.8", "--file-size", ZIPF_SIZE], ["--fio-zipf 0.8 --file-size 16m", "rank 1 of",
+                                                        "of the 16384 reads", "not such a run"]),
+    (["--fio-zipf", "1.1", "--file-size", "32m"], ["--fio-zipf 1.1 --file-size 32m", "of the 16384 reads",
+                                                   "not such a run"]),
+    (["--fio-zipf", "1.1", "--file-size", "4m"], ["--file-size 4m", "past the file's 1024 blocks"]),
+], ids=["exponent", "larger-size", "smaller-size"])
+def test_fio_zipf_mismatch_refused(zipf_trace, args, want):
+    one_line(cachesim(zipf_trace, "--cache-size", "1m", *args), 1, str(zipf_trace), *want)
+
+
+def test_fio_zipf_not_zipf_refused(trace):
+    """64 uniform reads of 64 blocks: no zipf run; refused, not replayed."""
+    one_line(cachesim(trace, "--cache-size", "64k", "--fio-zipf", "1.1", "--file-size", "256k"), 1,
+             str(trace), "--fio-zipf: its most-read block was read 1 times", "at least 16 times")
+
+
+def test_fio_zipf_two_files_refused(trace, zipf_trace, tmp_path):
+    both = tmp_path / "both.bin"
+    both.write_bytes(zipf_trace.read_bytes() + trace.read_bytes())
+    one_line(cachesim(both, "--cache-size", "1m", "--fio-zipf", "1.1", "--file-size", ZIPF_SIZE), 1,
+             str(both), "reads more than one file")

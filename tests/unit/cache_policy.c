@@ -11,7 +11,10 @@
  * the engine: exact hits on short hand-worked traces (counts, ties to the
  * least recent, trims, writes), the same hits as a naive quadratic replay
  * on a zipf trace long enough to compact its heap many times, and on the
- * zipf traces a share of the gap between LRU's and MIN's. */
+ * zipf traces a share of the gap between LRU's and MIN's; and its A0,
+ * which knows each block's probability: exact hits on a hand-worked trace
+ * (bypass, trims, writes), and between perfect LFU and MIN on the zipf
+ * traces. */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -237,8 +240,56 @@ static void test_sharded(void)
     CHECK(xd_sim_policy_sharded(&one, XD_CP_S3FIFO, 4, 8, &r) == -EINVAL); /* no shard of 0 blocks */
 }
 
+/* A0 keeps the most probable blocks it has seen: a less probable one is
+ * not kept over them, a trim makes room, a write is considered but not
+ * counted. Probabilities 0.5, 0.3, 0.2 for ids 0, 1, 2; 2 blocks. */
+static void test_a0_by_hand(void)
+{
+    static const double prob[] = {0.5, 0.3, 0.2};
+    static const uint32_t ids[] = {2, 1, 0, 2, 1, 0, 1, 2, 2, 1, 2, 2};
+    static const uint8_t ops[] = {XD_TRACE_READ, XD_TRACE_READ, XD_TRACE_READ, XD_TRACE_READ,
+                                  XD_TRACE_READ, XD_TRACE_READ, XD_TRACE_TRIM, XD_TRACE_READ,
+                                  XD_TRACE_READ, XD_TRACE_READ, XD_TRACE_WRITE, XD_TRACE_READ};
+    /* 2, 1 fill; 0 evicts 2; 2 is not kept; 1, 0 hit; the trim of 1 makes
+     * room for 2, which hits; 1 evicts 2; the write of 2 and its read miss */
+    struct xd_sim_trace t = {.ids = ids, .ops = ops, .n = 12, .nids = 3};
+    struct xd_sim_result r;
+    CHECK(xd_sim_a0(&t, prob, 2, &r) == 0);
+    CHECK_MSG(r.reads == 10 && r.hits == 3, "a0: %llu reads, %llu hits; want 10 and 3",
+              (unsigned long long)r.reads, (unsigned long long)r.hits);
+    CHECK(xd_sim_a0(&t, prob, 0, &r) == 0 && r.hits == 0);
+}
+
+/* On independent zipf draws A0, which knows each block's probability, does
+ * better than perfect LFU, which learns them by counting, and no better
+ * than MIN, which knows the future. */
+static void test_a0_between_lfu_and_min(double theta)
+{
+    double *cdf = zipf_cdf(theta), *prob = calloc(ITEMS, sizeof(*prob));
+    for (uint32_t rank = 0; rank < ITEMS; rank++) /* the id zipf_draw gives the rank */
+        prob[(uint64_t)rank * 7919 % ITEMS] = cdf[rank] - (rank ? cdf[rank - 1] : 0);
+    uint32_t *ids = malloc(READS * sizeof(*ids));
+    for (size_t i = 0; i < READS; i++)
+        ids[i] = zipf_draw(cdf);
+    struct ratios r = replay(ids, READS, ITEMS);
+    uint8_t *ops = calloc(READS, 1);
+    struct xd_sim_trace t = {.ids = ids, .ops = ops, .n = READS, .nids = ITEMS};
+    struct xd_sim_result a0;
+    CHECK(xd_sim_a0(&t, prob, CAPACITY, &a0) == 0);
+    double a0_ratio = (double)a0.hits / READS;
+    CHECK_MSG(a0_ratio > r.lfu && a0_ratio < r.min, "zipf:%.1f: perfect lfu %.4f a0 %.4f min %.4f",
+              theta, r.lfu, a0_ratio, r.min);
+    free(ops);
+    free(ids);
+    free(prob);
+    free(cdf);
+}
+
 int main(void)
 {
+    test_a0_by_hand();
+    test_a0_between_lfu_and_min(1.1);
+    test_a0_between_lfu_and_min(0.8);
     test_sharded();
     test_lfu_by_hand();
     test_lfu_matches_naive();
