@@ -9,8 +9,10 @@
  *   xdcachesim TRACE --cache-size N [--block-size B] [--fio-zipf THETA --file-size S]
  *
  * With --fio-zipf, the trace is taken for one fio job's
- * random_distribution=zipf:THETA reads of one file of S bytes, in blocks of
- * the trace's block size (fio's bs), and one more line, policy=a0, replays
+ * random_distribution=zipf:THETA reads of one file, fio spreading its ranks
+ * over S bytes (the job's size= for that file, or the file's size if
+ * smaller) in blocks of the trace's block size (fio's bs), and one more
+ * line, policy=a0, replays
  * A0: the blocks kept by their true probability, computed from fio's own
  * generator (fiozipf.h), the most any policy that does not see the future
  * can expect on such a run (cachesim.h). The job's random offset is found
