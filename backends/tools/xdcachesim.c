@@ -29,8 +29,9 @@
  *
  * Exit status: 0; 1 for a trace it cannot replay (unreadable, a directory,
  * a bad or partial record: each named with the file, and the byte offset
- * where it is in the file) or results it cannot write; 2 for a bad command
- * line. Every failure is one line on stderr.
+ * where it is in the file), a trace --fio-zipf does not fit, or results it
+ * cannot write; 2 for a bad command line. Every failure is one line on
+ * stderr.
  */
 #include <ctype.h>
 #include <math.h>
@@ -352,7 +353,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 /* Below this the most-read block may as well be any block: no offset to find. */
 #define A0_MIN_TOP_READS 16
 
-/* The trace's file and each id's block, or 1 (said) when it has more than one file. */
+/* Each id's block: 0, or 1 (said) when the trace has more than one file. */
 static int a0_blocks(const struct trace *t, const char *path, uint64_t *block_of)
 {
     uint64_t file = 0;
@@ -431,7 +432,8 @@ static int a0_probs(const struct trace *t, const char *path, const struct args *
     return rc;
 }
 
-/* Replay A0 on a fio zipf run's trace: 0, 1 (said), -ENOMEM. */
+/* Replay A0 on a fio zipf run's trace: 0, 1 (said: the trace is not
+ * such a run), 2 (said: --file-size too large), -ENOMEM. */
 static int a0_replay(const struct trace *t, const struct xd_sim_trace *sim, const char *path,
                      const struct args *a, uint32_t capacity, struct xd_sim_result *out)
 {
@@ -439,7 +441,7 @@ static int a0_replay(const struct trace *t, const struct xd_sim_trace *sim, cons
     if (nblocks > XD_FIO_ZIPF_MAX_BLOCKS) {
         fprintf(stderr, "xdcachesim: --file-size %s: %llu blocks of %u bytes; allowed: up to %llu blocks\n",
                 a->file_text, (unsigned long long)nblocks, t->block_size, XD_FIO_ZIPF_MAX_BLOCKS);
-        return 1;
+        return 2;
     }
     size_t nids = t->map.used ? t->map.used : 1;
     uint64_t *block_of = malloc(nids * sizeof(*block_of)), *reads = calloc(nids, sizeof(*reads));
@@ -512,7 +514,7 @@ int main(int argc, char **argv)
     if (rc == -ENOMEM || rc == -E2BIG)
         fprintf(stderr, "xdcachesim: %s: out of memory replaying it\n", shown(path));
     if (rc)
-        return 1;
+        return rc == 2 ? 2 : 1;
     print_result("lru", (uint32_t)blocks, t.block_size, &lru);
     print_result("s3fifo", (uint32_t)blocks, t.block_size, &s3fifo);
     print_result("s3fifo-sharded", (uint32_t)blocks, t.block_size, &sharded);

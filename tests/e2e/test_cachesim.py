@@ -165,6 +165,11 @@ def test_fio_zipf_mismatch_refused(zipf_trace, args, want):
     one_line(cachesim(zipf_trace, "--cache-size", "1m", *args), 1, str(zipf_trace), *want)
 
 
+def test_fio_zipf_file_size_too_large(zipf_trace):
+    one_line(cachesim(zipf_trace, "--cache-size", "1m", "--fio-zipf", "1.1", "--file-size", "2t"), 2,
+             "--file-size 2t", "allowed: up to 268435456 blocks")
+
+
 def test_fio_zipf_not_zipf_refused(trace):
     """64 uniform reads of 64 blocks: no zipf run; refused, not replayed."""
     one_line(cachesim(trace, "--cache-size", "64k", "--fio-zipf", "1.1", "--file-size", "256k"), 1,
