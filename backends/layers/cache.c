@@ -687,12 +687,7 @@ static void cache_layer_close(struct xd_layer *layer)
         cache_detach(cl->cache);
     }
     free(cl->seen);
-    if (cl->trace) {
-        trace_flush(cl);
-        free(cl->trace);
-    }
-    if (cl->trace_fd >= 0)
-        close(cl->trace_fd);
+    trace_close(cl);
     free(cl->run_buf);
     pthread_mutex_destroy(&cl->lock);
     free(cl);
@@ -712,7 +707,6 @@ static int cache_layer_open(struct xd_layer *layer, char *err, size_t errlen)
     if (!cl)
         return -ENOMEM;
     cl->layer = layer;
-    cl->trace_fd = -1;
     cl->writeback = cfg->enable_read_cache && cfg->enable_write_cache;
     pthread_mutex_init(&cl->lock, NULL);
     layer->priv = cl;

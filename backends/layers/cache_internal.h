@@ -237,9 +237,7 @@ struct cache_layer {
     pthread_mutex_t lock; /* held around calls into the chain below, with write-back */
     struct cache_handle *handles;
     char *run_buf; /* write-back requests of this device's thread */
-    int trace_fd;
-    struct xd_trace_rec *trace;
-    unsigned ntrace;
+    struct trace_shared *trace; /* trace=FILE: the process's buffer for it (cache_trace.c), or NULL */
     uint64_t trace_records, trace_errors;
     struct {
         uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, around,
@@ -513,7 +511,7 @@ int cache_start_flusher(struct cache *c, char *err, size_t errlen);
 int cache_resize(struct cache *c, uint64_t size);
 
 /* cache_trace.c: trace=FILE */
-void trace_flush(struct cache_layer *cl);
+void trace_close(struct cache_layer *cl);
 void trace_req(struct cache_layer *cl, const struct cache_handle *h, const struct xd_req *req,
                uint32_t shift);
 int trace_open(struct cache_layer *cl, const struct xd_config *cfg, uint32_t bs, char *err,

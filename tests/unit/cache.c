@@ -941,6 +941,63 @@ static void test_config(const char *path)
     CHECK(!stat(trace, &st) && st.st_size == 3 * sizeof(struct xd_trace_rec));
 }
 
+/* Two devices of one process tracing to one file write their records in
+ * the order their reads came (one buffer for the file), so a replay sees
+ * the sequence the process's cache saw; each used to buffer 4096 records
+ * of its own, and the file held all of one device's reads, then the
+ * other's. A child after fork() traces on its own buffer. */
+static void test_trace_order(const char *path)
+{
+    enum { READS = 100 };
+    char trace[160], other[160];
+    snprintf(trace, sizeof(trace), "%s/order.trace", dir);
+    snprintf(other, sizeof(other), "%s.other", path);
+    CHECK(make_file(path, READS * BLK / 4, 1) == 0 && make_file(other, READS * BLK / 4, 1) == 0);
+    const char *kv[] = {"trace", trace, NULL};
+    struct xd_dev *a = open_dev(kv), *b = open_dev(kv);
+    struct xd_file *fa = a ? open_file(a, path) : NULL, *fb = b ? open_file(b, other) : NULL;
+    unsigned char buf[BLK];
+    for (unsigned i = 0; fa && fb && i < READS; i++)
+        CHECK(xd_read(a, fa, buf, BLK, (uint64_t)i % 25 * BLK) == BLK &&
+              xd_read(b, fb, buf, BLK, (uint64_t)i % 25 * BLK) == BLK);
+    pid_t pid = fork();
+    if (pid == 0) { /* a's buffer is the parent's: the child's device gets its own */
+        alarm(20);
+        struct xd_dev *c = open_dev(kv);
+        struct xd_file *fc = c ? open_file(c, path) : NULL;
+        int ok = fc && xd_read(c, fc, buf, BLK, 0) == BLK;
+        xd_file_close(c, fc);
+        xd_close(c);
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    xd_file_close(a, fa);
+    xd_file_close(b, fb);
+    xd_close(a);
+    xd_close(b);
+    /* the parent's 2 headers and 200 reads in turn; the child's header and read */
+    FILE *fp = fopen(trace, "rb");
+    struct xd_trace_rec r, prev = {0};
+    unsigned headers = 0, reads = 0, in_turn = 0;
+    while (fp && fread(&r, sizeof(r), 1, fp) == 1) {
+        if ((r.word & 3) == XD_TRACE_HEADER) {
+            headers++;
+            continue;
+        }
+        in_turn += reads && r.file != prev.file;
+        reads++;
+        prev = r;
+    }
+    if (fp)
+        fclose(fp);
+    CHECK_MSG(headers == 3 && reads == 2 * READS + 1 && in_turn >= 2 * READS - 2,
+              "%u headers, %u reads, %u changes of file between records (want 3, %u, >= %u)",
+              headers, reads, in_turn, 2 * READS + 1, 2 * READS - 2);
+    unlink(other);
+}
+
 /* --- memory ---------------------------------------------------------------------- */
 
 /* Read all of a file of n blocks through dev, one block at a time. */
@@ -1060,6 +1117,7 @@ int main(void)
     test_config(path);
     test_hits_and_ttl(path);
     test_write_around(path);
+    test_trace_order(path);
     test_reopen_and_invalidate(path);
     test_unlink_drops_blocks(path);
     test_stale_insert(path);
