@@ -30,7 +30,8 @@ The matrix, each run seconds long:
     cache, config watch and hybrid map (and LeakSanitizer, which runs at
     fio's exit, sees every job: fio's job processes end in _exit); plus a
     few ASan runs as fio processes (fio's default) for the fork-time paths;
-  - the read cache, write-through and write-back, shared by the jobs;
+  - the read cache, write-through and write-back, shared by the jobs,
+    with their block trace (one buffer per trace file in a process);
   - writers of one file, one ending early, so the other goes solo again
     (checksums and a mirror in threads; the write-back cache in processes);
   - live config renames (xdconfig set renames a new INI over xd_config
@@ -287,10 +288,11 @@ def matrix_run(kind, stype, mode, processes=False):
 def cache_run(kind, write_back, processes=False):
     def build(engine, d):
         xd = {"async": QUEUED, "enable_read_cache": 1, "cache_size": "2m",
-              "enable_write_cache": int(write_back)}
+              "enable_write_cache": int(write_back), "trace": d / "trace"}
         # one file shared by all jobs, each on its own quarter, so the jobs
-        # meet in the one cache of the process (and its flusher); as
-        # processes, in the file's shared generations (cache_gens.c)
+        # meet in the one cache of the process (and its flusher) and its
+        # one trace buffer; as processes, in the file's shared generations
+        # (cache_gens.c)
         how = {"numjobs": 2} if processes else procs(kind)
         return job_args(engine, "c", xd, filename=d / "shared", size="1m", offset_increment="1m",
                         rw="randrw", bs="4k", iodepth=8, verify="crc32c",
