@@ -574,6 +574,7 @@ static void cache_stats_json(const struct cache_layer *cl, struct xd_json *j)
         xd_json_uint(j, "overhead_bytes_fixed", CACHE_OVERHEAD_FIXED);
     }
     xd_json_uint(j, "trace_records", cl->trace_records);
+    xd_json_uint(j, "trace_records_lost", cl->trace_lost);
     xd_json_object_end(j);
 }
 

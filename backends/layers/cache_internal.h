@@ -238,7 +238,7 @@ struct cache_layer {
     struct cache_handle *handles;
     char *run_buf; /* write-back requests of this device's thread */
     struct trace_shared *trace; /* trace=FILE: the process's buffer for it (cache_trace.c), or NULL */
-    uint64_t trace_records, trace_errors;
+    uint64_t trace_records, trace_lost; /* records this device traced; records of failed writes it made */
     struct {
         uint64_t hits, misses, hit_bytes, inserts, refused, absorbed, through, around,
             flush_waits, fills, solo_regained;

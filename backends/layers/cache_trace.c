@@ -60,13 +60,16 @@ __attribute__((constructor)) static void trace_watch_forks(void)
     pthread_atfork(NULL, NULL, trace_forget_parent);
 }
 
-/* Under t->lock: the buffer to the file. A failed write counts against
- * the device whose record or close made it. */
+/* Under t->lock: the buffer to the file. The records of a failed or
+ * short write (a full file system) count as lost against the device whose
+ * record or close made it (xd_stats: trace_records_lost), so a trace that
+ * replays short says so. */
 static void trace_write_out(struct cache_layer *cl, struct trace_shared *t)
 {
     size_t len = t->n * sizeof(*t->rec);
-    if (t->n && write(t->fd, t->rec, len) != (ssize_t)len)
-        cl->trace_errors++;
+    ssize_t wrote = t->n ? write(t->fd, t->rec, len) : 0;
+    if (wrote != (ssize_t)len)
+        cl->trace_lost += t->n - (wrote > 0 ? (size_t)wrote / sizeof(*t->rec) : 0);
     t->n = 0;
 }
 

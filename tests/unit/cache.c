@@ -998,6 +998,37 @@ static void test_trace_order(const char *path)
     unlink(other);
 }
 
+/* A trace on a full file system: the records of the write that failed
+ * are counted (trace_records_lost), so a trace that replays short says so
+ * in the device's stats rather than nowhere. */
+static void test_trace_full(const char *path)
+{
+    char mnt[160], trace[200];
+    snprintf(mnt, sizeof(mnt), "%s/tracefull", dir);
+    snprintf(trace, sizeof(trace), "%s/trace", mnt);
+    if (mkdir(mnt, 0700) || mount("xd-unit-cache", mnt, "tmpfs", 0, "size=64k")) {
+        fprintf(stderr, "skip test_trace_full: cannot mount a tmpfs: %s\n", strerror(errno));
+        return;
+    }
+    CHECK(make_file(path, 4 * BLK, 1) == 0);
+    const char *kv[] = {"trace", trace, NULL};
+    struct xd_dev *a = open_dev(kv);
+    struct xd_file *f = a ? open_file(a, path) : NULL;
+    fill_fs(mnt);
+    unsigned char buf[BLK];
+    /* the header and 4095 reads fill the buffer; the 4096th read's record
+     * makes it write them, which fails */
+    for (unsigned i = 0; f && i < 4096; i++)
+        CHECK(xd_read(a, f, buf, BLK, (uint64_t)i % 4 * BLK) == BLK);
+    CHECK_MSG(a && stat_of(a, "trace_records") == 4096 && stat_of(a, "trace_records_lost") == 4096,
+              "traced %lld, lost %lld", a ? (long long)stat_of(a, "trace_records") : -1,
+              a ? (long long)stat_of(a, "trace_records_lost") : -1);
+    xd_file_close(a, f);
+    xd_close(a);
+    CHECK(!umount(mnt));
+    rmdir(mnt);
+}
+
 /* --- memory ---------------------------------------------------------------------- */
 
 /* Read all of a file of n blocks through dev, one block at a time. */
@@ -1118,6 +1149,7 @@ int main(void)
     test_hits_and_ttl(path);
     test_write_around(path);
     test_trace_order(path);
+    test_trace_full(path);
     test_reopen_and_invalidate(path);
     test_unlink_drops_blocks(path);
     test_stale_insert(path);
