@@ -16,8 +16,9 @@
  * A0: the blocks kept by their true probability, computed from fio's own
  * generator (fiozipf.h), the most any policy that does not see the future
  * can expect on such a run (cachesim.h). The job's random offset is found
- * from the trace's most-read block; a trace whose three most-read blocks
- * are not the three fio's zipf:THETA makes most likely is refused.
+ * from the trace's most-read block; a trace whose 16 most likely blocks
+ * under fio's zipf:THETA are not read about as often as that makes them
+ * (another exponent, file size or bs) is refused.
  *
  * N and B take k/m/g/t suffixes. B is the trace's own block size (from its
  * header records); giving another one is refused, since a trace records
