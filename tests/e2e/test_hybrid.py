@@ -198,10 +198,15 @@ def test_unlinked_file_leaves_no_shared_state(engine, tmp_path, disk_dir, hot):
     (disk_dir / "f").touch()
     st = (disk_dir / "f").stat()
     name = f"xdevice-tier-{st.st_dev:x}-{st.st_ino:x}"
+    # no verify: a job that unlinks the file while the other still uses it
+    # breaks fio's verify pass, which reopens the file by name and finds an
+    # empty new one ("bad magic header 0": fio's own psync fails 3 of 160
+    # such runs on a loaded machine, as this test did under make test)
     args = fio_job(engine, name="gone", xd=hybrid(hot), directory=disk_dir, filename="f",
                    rw="randwrite", bs="4k", size=SIZE // 2, offset_increment=SIZE // 2,
-                   numjobs=2, verify="crc32c", unlink=1)
-    assert_verified(run_fio(args, tmp_path).data, njobs=2)
+                   numjobs=2, unlink=1)
+    jobs = run_fio(args, tmp_path).data["jobs"]
+    assert [(j["error"], j["write"]["io_bytes"]) for j in jobs] == [(0, SIZE // 2)] * 2, jobs
     assert not (disk_dir / "f").exists()
     assert name not in tier_state_names()
 
