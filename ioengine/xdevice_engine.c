@@ -1024,7 +1024,8 @@ static unsigned fio_xd_take_ready(struct fio_xd_job *job, unsigned at, unsigned 
         n++;
     }
     job->nready -= n;
-    memmove(job->ready, job->ready + n, job->nready * sizeof(*job->ready));
+    if (n && job->nready)
+        memmove(job->ready, job->ready + n, job->nready * sizeof(*job->ready));
     return n;
 }
 

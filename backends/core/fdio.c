@@ -297,18 +297,31 @@ static bool fdio_must_wait(const struct xd_fdio *io, int fd, const struct xd_req
     bool sync_op = req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC;
     if (sync_op && n_earlier)
         return true; /* it covers the writes held back before it */
-    return fdio_any_overlap(io->in_flight, io->n_in_flight, fd, req) ||
+    /* Two reads never conflict, so with no write in flight a read (the
+     * whole of a read-only job) skips the scan: at depth 32 the scan was a
+     * third of xdevice's instructions per request (callgrind). */
+    bool scan_in_flight = io->n_changing_in_flight || xd_req_changes_data(req);
+    return (scan_in_flight && fdio_any_overlap(io->in_flight, io->n_in_flight, fd, req)) ||
            fdio_any_overlap(io->deferred, n_earlier, fd, req);
 }
 
+static void fdio_track(struct xd_fdio *io, struct xd_req *req)
+{
+    xd_req_core(req)->pos = io->n_in_flight;
+    io->in_flight[io->n_in_flight++] = req;
+    io->n_changing_in_flight += xd_req_changes_data(req);
+}
+
+/* Out of the in-flight array in O(1): the last one takes its place. */
 static void fdio_forget(struct xd_fdio *io, const struct xd_req *req)
 {
-    for (unsigned i = 0; i < io->n_in_flight; i++) {
-        if (io->in_flight[i] == req) {
-            io->in_flight[i] = io->in_flight[--io->n_in_flight];
-            return;
-        }
-    }
+    unsigned i = xd_req_core(req)->pos;
+    if (i >= io->n_in_flight || io->in_flight[i] != req)
+        return; /* not in flight (never staged): nothing to forget */
+    struct xd_req *last = io->in_flight[--io->n_in_flight];
+    io->in_flight[i] = last;
+    xd_req_core(last)->pos = i;
+    io->n_changing_in_flight -= xd_req_changes_data(req);
 }
 
 static void fdio_finish_short(struct xd_fdio *io, struct xd_req *req);
@@ -346,7 +359,7 @@ static int fdio_start(struct xd_fdio *io, int fd, struct xd_req *req)
         req->result = rc;
         return XD_DONE;
     }
-    io->in_flight[io->n_in_flight++] = req;
+    fdio_track(io, req);
     return XD_QUEUED;
 }
 
@@ -464,6 +477,8 @@ static void fdio_finish_short(struct xd_fdio *io, struct xd_req *req)
 static unsigned fdio_take_early(struct xd_fdio *io, struct xd_req **done, unsigned max)
 {
     unsigned n = io->n_early < max ? io->n_early : max;
+    if (!n)
+        return 0; /* the usual case: spare the library calls */
     memcpy(done, io->early, n * sizeof(*done));
     io->n_early -= n;
     memmove(io->early, io->early + n, io->n_early * sizeof(*io->early));

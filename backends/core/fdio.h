@@ -20,8 +20,9 @@ struct xd_fdio {
      * came, until nothing earlier overlaps them (fdio.c, "Ordering"); and
      * completions waiting for the next reap (reaped while a request waited
      * for an overlapping one, or held-back requests that then ran inline). */
-    struct xd_req **in_flight;
+    struct xd_req **in_flight; /* each at xd_req_core(req)->pos */
     unsigned n_in_flight, capacity;
+    unsigned n_changing_in_flight; /* writes among them: reads need no scan without */
     struct xd_req **deferred;
     unsigned n_deferred;
     struct xd_req **early;

@@ -152,7 +152,6 @@ static int stage_aio(struct xd_queue *q, struct xd_req *req, int fd, void *buf, 
     default: q->nfree++; return -EOPNOTSUPP;
     }
     cb->data = req;
-    xd_req_core(req)->slot = slot;
     q->pending[q->staged] = cb;
     return 0;
 }
@@ -271,7 +270,9 @@ static int reap_aio(struct xd_queue *q, struct xd_req **done, unsigned min, unsi
         struct xd_req *req = q->events[i].data;
         long res = (long)q->events[i].res;
         req->result = res;
-        q->free_slots[q->nfree++] = xd_req_core(req)->slot;
+        /* the iocb's own place in the slot array: the request's core has
+         * no room to keep it (fdio keeps its in-flight index there) */
+        q->free_slots[q->nfree++] = (unsigned)(q->events[i].obj - q->iocbs);
         done[i] = req;
     }
     q->in_flight -= (unsigned)rc;

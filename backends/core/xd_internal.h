@@ -158,7 +158,7 @@ struct xd_req_core {
      * call, and fdio_try_nowait queues the whole read past 32 bits */
     uint32_t done;
     unsigned flags; /* XD_REQ_* */
-    unsigned slot;  /* queue: the kernel slot */
+    unsigned pos;   /* fdio: its index in the in-flight array */
     int fd;         /* fdio: the descriptor it was queued on */
 };
 _Static_assert(sizeof(struct xd_req_core) == 16, "xd_req_core grew: the deepest chain may not fit");
