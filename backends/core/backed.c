@@ -124,7 +124,28 @@ static bool backed_look_again(struct xd_backed *b, int fd, uint64_t p)
     return backed_known(b, fd, p, &rc);
 }
 
-bool xd_backed_known(struct xd_backed *b, int fd, uint64_t off, uint64_t len)
+/* Move the prefix over the pages known backed right after it, a word of
+ * bits at a time, stopping at the first page not known or a chunk not made. */
+static void backed_grow_prefix(struct xd_backed *b)
+{
+    uint64_t p = b->prefix >> b->page_shift;
+    for (;;) {
+        uint64_t c = p >> XD_BACKED_CHUNK_SHIFT, in = p & (CHUNK_PAGES - 1);
+        if (c >= b->nchunk || !b->chunk[c])
+            break;
+        uint64_t rest = ~(b->chunk[c][in / 64] >> (in % 64)); /* a 1 at each page not known */
+        if (in % 64)
+            rest &= ~0ull >> (in % 64); /* the bits shifted in past the word's end are not pages */
+        if (rest) {
+            p += (uint64_t)__builtin_ctzll(rest);
+            break;
+        }
+        p += 64 - in % 64;
+    }
+    b->prefix = p << b->page_shift;
+}
+
+bool xd_backed_known_in_map(struct xd_backed *b, int fd, uint64_t off, uint64_t len)
 {
     int rc = 0;
     backed_init(b);
@@ -170,6 +191,7 @@ int xd_backed_learn(struct xd_backed *b, int fd, uint64_t size)
     for (uint64_t c = 0; c << XD_BACKED_CHUNK_SHIFT < pages; c++)
         if (!backed_chunk(b, fd, c))
             return -ENOMEM;
+    backed_grow_prefix(b);
     return 0;
 }
 
@@ -185,6 +207,8 @@ void xd_backed_note(struct xd_backed *b, int fd, uint64_t off, uint64_t len)
         if (!backed_chunk(b, fd, c))
             return; /* out of memory: those pages cost a fallocate later */
     backed_range(b, lo, hi, true);
+    if (lo << b->page_shift <= b->prefix)
+        backed_grow_prefix(b);
 }
 
 void xd_backed_forget(struct xd_backed *b, uint64_t off, uint64_t len)
@@ -193,6 +217,8 @@ void xd_backed_forget(struct xd_backed *b, uint64_t off, uint64_t len)
         return;
     backed_init(b);
     backed_range(b, off >> b->page_shift, ((off + len - 1) >> b->page_shift) + 1, false);
+    uint64_t first = (off >> b->page_shift) << b->page_shift;
+    b->prefix = first < b->prefix ? first : b->prefix;
     if (off < b->extent_hi && b->extent_lo < off + len)
         b->extent_hi = 0; /* no longer one extent */
 }

@@ -40,6 +40,10 @@ struct xd_backed {
      * by the first reads of each chunk); a chunk inside it is marked from
      * it, without a system call. */
     uint64_t extent_lo, extent_hi;
+    /* Bytes: every page of [0, prefix) is known backed. Grown by
+     * xd_backed_learn and xd_backed_note, lowered by xd_backed_forget, so a
+     * read of a file written whole answers without a bit lookup. */
+    uint64_t prefix;
 };
 
 /* Reserve blocks behind [off, off + len) of fd where not known backed.
@@ -53,7 +57,12 @@ int xd_backed_ensure(struct xd_backed *b, int fd, uint64_t off, uint64_t len);
  * load through a shared mapping makes a page for a hole (and SIGBUS when
  * it cannot): a reader asks this first and reads what is not known with
  * pread, which makes nothing. */
-bool xd_backed_known(struct xd_backed *b, int fd, uint64_t off, uint64_t len);
+bool xd_backed_known_in_map(struct xd_backed *b, int fd, uint64_t off, uint64_t len);
+static inline bool xd_backed_known(struct xd_backed *b, int fd, uint64_t off, uint64_t len)
+{
+    /* inline: the mmap type asks this on every read of a tmpfs file */
+    return (off + len <= b->prefix && off + len >= off) || xd_backed_known_in_map(b, fd, off, len);
+}
 
 /* Learn [0, size) of the file now, from its map (a caller at open): every
  * chunk made in order, so a data extent over many chunks is walked once,

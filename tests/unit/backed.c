@@ -86,6 +86,40 @@ static void test_extent_over_chunks(int fd, const char *dir)
     CHECK(!ftruncate(fd, 0));
 }
 
+/* The known prefix (the reader's fast answer): learned at open up to the
+ * first hole, lowered by a forget to the page punched, grown again by a
+ * note that fills the pages after it; never past a page not known. */
+static void test_prefix(int fd, const char *dir)
+{
+    static char buf[64 * K];
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    memset(buf, 0x5a, sizeof(buf));
+    /* data over [0, 40 pages) but a hole at page 9; 64 pages long */
+    CHECK(!ftruncate(fd, 0) && !ftruncate(fd, (off_t)(64 * page)));
+    for (uint64_t p = 0; p < 40; p++)
+        CHECK(p == 9 || pwrite(fd, buf, page, (off_t)(p * page)) == (ssize_t)page);
+    struct xd_backed b = {0};
+    CHECK(xd_backed_learn(&b, fd, 64 * page) == 0);
+    CHECK_MSG(b.prefix == 9 * page, "%s: prefix %llu after learning, want %llu", dir,
+              (unsigned long long)b.prefix, (unsigned long long)(9 * page));
+    CHECK(xd_backed_known(&b, fd, 0, 9 * page) && !xd_backed_known(&b, fd, 8 * page, 2 * page));
+    xd_backed_forget(&b, 3 * page + 100, 1);
+    CHECK_MSG(b.prefix == 3 * page, "%s: prefix %llu after forgetting page 3", dir,
+              (unsigned long long)b.prefix);
+    CHECK(!xd_backed_known(&b, fd, 3 * page, 1) && xd_backed_known(&b, fd, 0, 3 * page));
+    /* page 3 written again, then the hole at 9: the prefix runs to 40 */
+    CHECK(pwrite(fd, buf, page, (off_t)(3 * page)) == (ssize_t)page);
+    xd_backed_note(&b, fd, 3 * page, page);
+    CHECK_MSG(b.prefix == 9 * page, "%s: prefix %llu after page 3 was noted", dir,
+              (unsigned long long)b.prefix);
+    CHECK(pwrite(fd, buf, page, (off_t)(9 * page)) == (ssize_t)page);
+    xd_backed_note(&b, fd, 9 * page, page);
+    CHECK_MSG(b.prefix == 40 * page, "%s: prefix %llu after the hole was filled", dir,
+              (unsigned long long)b.prefix);
+    CHECK(xd_backed_known(&b, fd, 0, 40 * page) && !xd_backed_known(&b, fd, 40 * page, 1));
+    xd_backed_free(&b);
+}
+
 static void test_on(const char *dir)
 {
     char path[256];
@@ -167,6 +201,7 @@ static void test_on(const char *dir)
         close(ro);
     xd_backed_free(&b);
     test_extent_over_chunks(fd, dir);
+    test_prefix(fd, dir);
     close(fd);
 }
 
