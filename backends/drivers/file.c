@@ -214,13 +214,12 @@ static bool fd_cache_shed(struct file_driver *d, int rc)
     return d->open_fds < before;
 }
 
-static int fd_cache_get(struct file_driver *d, struct file_state *fs)
+/* fd_cache_get when the file is not the newest open one, or not open. */
+static int fd_cache_get_slow(struct file_driver *d, struct file_state *fs)
 {
     if (fs->fd >= 0) {
-        if (d->newest != fs) {
-            lru_unlink(d, fs);
-            lru_push(d, fs);
-        }
+        lru_unlink(d, fs);
+        lru_push(d, fs);
         return fs->fd;
     }
     fd_cache_trim(d, 1);
@@ -242,6 +241,13 @@ static int fd_cache_get(struct file_driver *d, struct file_state *fs)
     fs->ra_gen = d->ra_gen - 1; /* a new descriptor has no advice: refit at the next read */
     lru_push(d, fs);
     return fd;
+}
+
+/* The file's descriptor, reopened if it was closed; inline for the usual
+ * case, a job's one file, open and the newest, asked on every request. */
+static inline int fd_cache_get(struct file_driver *d, struct file_state *fs)
+{
+    return fs->fd >= 0 && d->newest == fs ? fs->fd : fd_cache_get_slow(d, fs);
 }
 
 /* --- files --------------------------------------------------------------- */
