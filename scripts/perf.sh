@@ -13,7 +13,8 @@
 # compress-force=zstd:1 on a loop device (root; installs btrfs-progs if
 # missing; skipped with the reason where it cannot), the read cache's share of
 # the LRU->MIN gap closed (from its own trace=FILE, replayed by xdcachesim),
-# and numjobs=2 over numjobs=1 with the cache on.
+# numjobs=2 over numjobs=1 with the cache on, and the instructions per read
+# in user space beside fio's engine (cachegrind; installs valgrind if missing).
 #
 #   PERF_RUNTIME=5 PERF_PAIRS=5 PERF_SIZE=1g PERF_DISK_DIR=/var/tmp make perf
 # Size knobs, for a quick end-to-end check (PERF_PAIRS=1 and tiny sizes):
@@ -21,7 +22,9 @@
 #   PERF_CACHE_SIZE=1g (the cache rows' file; the cache is 10% of it)
 #   PERF_CACHE_PASSES=8 (reads, in file sizes)   PERF_CACHE_LONG_PASSES=32 (0: none)
 #   PERF_NJ_SIZE=64m
-# PERF_ONLY=fio,btrfs,cache,numjobs runs only those sections (default all).
+# PERF_ONLY=fio,btrfs,cache,numjobs,instr runs only those sections (default
+# all; instr: user-space instructions per read under cachegrind, beside
+# fio's engine, scripts/perf-instr.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +54,7 @@ whole PERF_PAIRS "$REPS" 1
 whole PERF_RUNTIME "$RUNTIME" 1
 whole PERF_CACHE_PASSES "$CACHE_PASSES" 1
 whole PERF_CACHE_LONG_PASSES "$CACHE_LONG_PASSES" 0
-SECTIONS=fio,btrfs,cache,numjobs
+SECTIONS=fio,btrfs,cache,numjobs,instr
 ONLY=${PERF_ONLY:-$SECTIONS}
 for section in ${ONLY//,/ }; do
     [[ ,$SECTIONS, == *",$section,"* ]] || die "PERF_ONLY=$ONLY: no section '$section'; allowed: a comma list of $SECTIONS"
@@ -192,3 +195,5 @@ if section_on fio; then fio_rows; fi
 
 # shellcheck source=scripts/perf-more.sh
 . scripts/perf-more.sh
+# shellcheck source=scripts/perf-instr.sh
+. scripts/perf-instr.sh
