@@ -1123,8 +1123,15 @@ static int tmpfs_check_backup_target(const struct tmpfs_layer *t, const struct t
         return 0; /* made at the first backup, when auto_create_dirs allows */
     if (fd < 0)
         return fd;
-    int rc = xd_replace_check(fd, base, what, NULL, err, errlen);
+    struct stat st;
+    int rc = xd_replace_check(fd, base, what, &st, err, errlen);
     close(fd);
+    /* A backup is renamed over P: P's other names would keep the old data. */
+    if (!rc && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+        xd_errf(err, errlen, "backup_to_disk: %s: the file has %lu names (hard links); each backup is a new file renamed over this one, and the others would keep the old data; allowed: a file with one name (symlinks to it are fine), or backup_to_disk=false",
+                tf->disk_path, (unsigned long)st.st_nlink);
+        rc = -EMLINK;
+    }
     return rc;
 }
 

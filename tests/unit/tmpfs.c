@@ -415,6 +415,49 @@ static void test_backup(void)
     CHECK(file_equals(p, expect, BK_LEN), "after the restore run %s differs", p);
 }
 
+/* A disk path with another name (a hard link): each backup is a new file
+ * renamed over the path, which would leave the other name with the old
+ * data, so backup_to_disk refuses it with one line; without backups the
+ * disk file is never written, and the path opens. */
+static void test_backup_refuses_hard_links(void)
+{
+    static const char *const kv[] = {"backup_to_disk", "true", NULL};
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32], q[PATH_MAX + 32];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    snprintf(dir, sizeof(dir), "%s/links", shm_base);
+    snprintf(p, sizeof(p), "%s/linked.bin", disk_base);
+    snprintf(q, sizeof(q), "%s/other-name.bin", disk_base);
+    write_text(p, "the data");
+    CHECK(link(p, q) == 0, "link %s: %s", q, strerror(errno));
+    int rc = open_dev(&dev, dir, kv, err);
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (!rc) {
+        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
+        CHECK(rc == -EMLINK && strstr(err, "backup_to_disk") && strstr(err, "2 names"),
+              "a path with 2 names under backup_to_disk: %d %s", rc, err);
+        if (!rc)
+            xd_file_close(dev, f);
+        xd_close(dev);
+    }
+    dev = NULL;
+    rc = open_dev(&dev, dir, NULL, err);
+    CHECK(rc == 0, "open without backups: %d %s", rc, err);
+    if (!rc) {
+        rc = xd_file_open(dev, p, XD_OPEN_CREATE, 0, &f, err, sizeof(err));
+        CHECK(rc == 0, "without backup_to_disk the path opens: %d %s", rc, err);
+        if (!rc)
+            xd_file_close(dev, f);
+        xd_close(dev);
+    }
+    size_t len = 0;
+    unsigned char *data = slurp(q, &len);
+    CHECK(data && len == 8 && !memcmp(data, "the data", 8), "the other name changed");
+    free(data);
+    unlink(q);
+    unlink(p);
+}
+
 /* Under io_uring, writes of XD_MEMORY_WRITE_QUEUED_MIN or more are queued
  * (a kernel worker copies them); an fsync submitted behind them, before any
  * was even sent, must back up what they wrote, not what the file held when
@@ -696,6 +739,7 @@ int main(void)
     test_disk_dir_refused();
     test_backup();
     test_backup_covers_queued_writes();
+    test_backup_refuses_hard_links();
     test_auto_mount_nonroot();
     test_auto_mount_root();
 
