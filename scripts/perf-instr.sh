@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # perf-instr.sh - the last section of `make perf` (PERF_ONLY=instr): the
 # instructions xdevice runs in user space per 4k read, beside fio's own
 # engine on the same job; sourced by perf.sh (its helpers, knobs, files).
@@ -13,8 +14,8 @@
 # valgrind's one-thread-at-a-time scheduling changes: compare like with
 # like, across commits, on this row rather than across rows.
 
-INSTR_FEW=2000
-INSTR_MANY=12000
+# shellcheck source=scripts/instr-count.sh
+. scripts/instr-count.sh
 INSTR_SIZE=64m # a region that stays in the page cache: the rows measure the engines, not the disk
 
 # Why cachegrind cannot run here, or nothing (then valgrind is there).
@@ -22,25 +23,6 @@ instr_unavailable() {
     command -v valgrind >/dev/null && return
     [ "$(id -u)" = 0 ] || { echo "valgrind is missing (and installing it needs root)"; return; }
     apt-get install -y -q valgrind >/dev/null 2>&1 || echo "valgrind is missing and apt-get could not install it"
-}
-
-# instr_total READS FIO_ARGS...: instructions the whole fio process ran
-# for a job of READS 4k random reads (--thread: one process, which
-# valgrind follows).
-instr_total() {
-    local reads=$1
-    shift
-    valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null \
-        fio "$FIO_CLOCK" --thread --minimal --name=perf --rw=randread --bs=4k --norandommap \
-        --randrepeat=0 --size="$INSTR_SIZE" --io_size=$((reads * 4))k "$@" 2>&1 >/dev/null |
-        awk '/I +refs:/ { gsub(",", "", $NF); n = $NF } END { if (n == "") exit 1; print n }'
-}
-
-# instr_per_read FIO_ARGS...: instructions per read, setup and exit cancelled out
-instr_per_read() {
-    local few many
-    few=$(instr_total "$INSTR_FEW" "$@") && many=$(instr_total "$INSTR_MANY" "$@") || return 1
-    echo $(((many - few) / (INSTR_MANY - INSTR_FEW)))
 }
 
 # instr_row NAME "XDEVICE ARGS" "FIO ARGS": one row; "failed" where a run did
@@ -77,7 +59,7 @@ instr_rows() {
         --filename="$DISK_FILE" --output=/dev/null
     printf '%-56s %10s %10s %8s %6s\n' "row (xdevice | reference)" "xdevice" "reference" "extra" "ratio"
     # invalidate=0: fio drops a file's pages at open by default
-    local shm="--filename=$SHM_FILE" disk="--filename=$DISK_FILE --invalidate=0"
+    local shm="--filename=$SHM_FILE --size=$INSTR_SIZE" disk="--filename=$DISK_FILE --size=$INSTR_SIZE --invalidate=0"
     instr_row "regular+sync | psync (shm)" "$shm --xd_type=regular --xd_async=sync" "$shm --ioengine=psync"
     instr_row "mmap | mmap (shm)" "$shm --xd_type=mmap --xd_mmap_size=$INSTR_SIZE" "$shm --ioengine=mmap"
     instr_row "regular+io_uring qd32 | io_uring qd32 (cached disk)" \

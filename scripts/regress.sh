@@ -69,6 +69,10 @@
 #   REGRESS_OUT            results directory (results/regress-<timestamp>)
 #   NEW_CFLAGS             extra CFLAGS for the working tree's engine, which
 #                          is then built into build/new instead of build/
+#   REGRESS_INSTR          1 (default): also count BASE's and NEW's user-space
+#                          instructions per 4k read under cachegrind (a sync
+#                          read of a tmpfs file, about 15 s; informational,
+#                          never judged: instructions.txt); 0: not
 #
 # Exit status (also written to $OUT/exit-status):
 #   0  clean: every gated row decided, none a regression beyond the threshold
@@ -114,6 +118,8 @@ XDREPORT=$ROOT/build/xdreport
 [[ $ALPHA =~ ^0?\.[0-9]+$ ]] && awk -v a="$ALPHA" 'BEGIN { exit !(a > 0 && a < 0.5) }' \
     || die "REGRESS_ALPHA=$ALPHA: a significance level above 0 and below 0.5, such as 0.05"
 LOOK_ALPHA=$(awk -v a="$ALPHA" -v k="$CONFIRM" 'BEGIN { printf "%.6g", a / (1 + k) }')
+INSTR=${REGRESS_INSTR:-1}
+[[ $INSTR =~ ^[01]$ ]] || die "REGRESS_INSTR=$INSTR: 1 (count instructions per read too) or 0"
 [[ $RUNTIME =~ ^[0-9]+(us|ms|s|m)?$ ]] || die "REGRESS_RUNTIME=$RUNTIME: a fio time such as 2s or 500ms"
 if [ -n "${REGRESS_JOBS:-}" ]; then
     read -r -a JOBS <<< "$REGRESS_JOBS"
@@ -326,9 +332,39 @@ for ((confirm = 1; rc == 3 && confirm <= CONFIRM; confirm++)); do
     done
     judge
 done
+
+# --- instructions (informational) ---------------------------------------------------
+
+# shellcheck source=scripts/instr-count.sh
+. scripts/instr-count.sh
+# count_instructions: BASE's and NEW's user-space instructions per 4k read
+# of one sync job on a tmpfs file, into $OUT/instructions.txt. Never judged:
+# it is steady where the rounds above are not, so a CPU cost the latency
+# gate cannot resolve (100 instructions, a few % of a cached read) shows
+# here; but an instruction is not a nanosecond (a change may trade them
+# for fewer system calls or cache misses), so it informs and does not gate.
+count_instructions() {
+    local file=$DATA_SHM/instr.dat job b n
+    job=(--filename="$file" --size=64m --xd_type=regular --xd_async=sync)
+    fio --name=layout --ioengine=psync --rw=write --bs=1m --size=64m --filename="$file" \
+        --output=/dev/null > /dev/null 2>&1 || return 1
+    b=$(instr_per_read --ioengine=external:"$BASE_ENGINE" "${job[@]}") || return 1
+    n=$(instr_per_read --ioengine=external:"$NEW_ENGINE" "${job[@]}") || return 1
+    awk -v b="$b" -v n="$n" 'BEGIN { printf "instructions per 4k read (user space, cachegrind; regular + sync, a 64 MiB tmpfs file; informational): base %d, new %d (%+d, %+.1f%%)\n", b, n, n - b, (b > 0) ? 100 * (n - b) / b : 0 }' \
+        > "$OUT/instructions.txt"
+}
+if [ "$INSTR" = 1 ] && [ -n "$BASE_ENGINE" ]; then
+    if ! command -v valgrind > /dev/null; then
+        say "instructions per read not counted: valgrind is missing (apt-get install valgrind; REGRESS_INSTR=0 stops this note)"
+    elif ! count_instructions; then
+        say "instructions per read not counted: a cachegrind run failed"
+    fi
+fi
+
 [ -n "${REGRESS_OUT:-}" ] || ln -sfn "regress-$STAMP" results/regress-latest
 echo "$rc" > "$OUT/exit-status"
 cat "$OUT/compare.txt"
+[ ! -f "$OUT/instructions.txt" ] || cat "$OUT/instructions.txt"
 case $rc in
     0) say "clean: no regression beyond $THRESHOLD%, every row decided; results in $OUT" ;;
     1) say "REGRESSION; results in $OUT (junit.xml, metrics.txt, compare.txt)" ;;
