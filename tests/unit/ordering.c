@@ -151,19 +151,34 @@ static void test_read_after_write(const char *dir, const char *type, const char 
     unlink(path);
 }
 
+/* A direct-type device with DIR/NAME-ASYNC open on it, 4 blocks long, its
+ * path in path; NULL (said, or counted as a failure) when either fails. */
+static struct xd_dev *open_direct_file(const char *dir, const char *name, const char *async,
+                                       char *path, size_t len, struct xd_file **f)
+{
+    snprintf(path, len, "%s/%s-%s", dir, name, async);
+    struct xd_dev *dev = open_dev("direct", async);
+    if (!dev) {
+        fprintf(stderr, "direct type unavailable here (%s); skipped\n", err);
+        return NULL;
+    }
+    if (xd_file_open(dev, path, XD_OPEN_CREATE, 4 * BLOCK, f, err, sizeof(err))) {
+        CHECK_MSG(0, "open %s: %s", path, err);
+        xd_close(dev);
+        return NULL;
+    }
+    return dev;
+}
+
 /* Two writes of the same sectors, the second unaligned (done inline through
  * a bounce buffer): the file ends with the second one's bytes. */
 static void test_write_after_write_direct(const char *dir, const char *async)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/waw-%s", dir, async);
-    struct xd_dev *dev = open_dev("direct", async);
     struct xd_file *f;
-    if (!dev) {
-        fprintf(stderr, "direct type unavailable here (%s); skipped\n", err);
+    struct xd_dev *dev = open_direct_file(dir, "waw", async, path, sizeof(path), &f);
+    if (!dev)
         return;
-    }
-    CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, 4 * BLOCK, &f, err, sizeof(err)) == 0);
     char *first = NULL, *back = NULL;
     if (posix_memalign((void **)&first, BLOCK, BLOCK) || posix_memalign((void **)&back, BLOCK, BLOCK)) {
         CHECK(!"posix_memalign");
@@ -198,14 +213,10 @@ static void test_write_after_write_direct(const char *dir, const char *async)
 static void test_write_behind_read_direct(const char *dir, const char *async)
 {
     char path[512];
-    snprintf(path, sizeof(path), "%s/war-%s", dir, async);
-    struct xd_dev *dev = open_dev("direct", async);
     struct xd_file *f;
-    if (!dev) {
-        fprintf(stderr, "direct type unavailable here (%s); skipped\n", err);
+    struct xd_dev *dev = open_direct_file(dir, "war", async, path, sizeof(path), &f);
+    if (!dev)
         return;
-    }
-    CHECK(xd_file_open(dev, path, XD_OPEN_CREATE, 4 * BLOCK, &f, err, sizeof(err)) == 0);
     char *old = NULL, *new = NULL, *back = NULL;
     if (posix_memalign((void **)&old, BLOCK, BLOCK) || posix_memalign((void **)&new, BLOCK, BLOCK) ||
         posix_memalign((void **)&back, BLOCK, BLOCK)) {
