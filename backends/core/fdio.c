@@ -312,12 +312,19 @@ static void fdio_track(struct xd_fdio *io, struct xd_req *req)
     io->n_changing_in_flight += xd_req_changes_data(req);
 }
 
-/* Out of the in-flight array in O(1): the last one takes its place. */
+/* Out of the in-flight array: the last one takes its place. Found in O(1)
+ * by the index it keeps; searched for if that index is not its own (a
+ * request is only ever in one queue at a time, but a search costs nothing
+ * where that holds and keeps the array right where it would not). */
 static void fdio_forget(struct xd_fdio *io, const struct xd_req *req)
 {
     unsigned i = xd_req_core(req)->pos;
-    if (i >= io->n_in_flight || io->in_flight[i] != req)
-        return; /* not in flight (never staged): nothing to forget */
+    if (i >= io->n_in_flight || io->in_flight[i] != req) {
+        for (i = 0; i < io->n_in_flight && io->in_flight[i] != req; i++)
+            ;
+        if (i == io->n_in_flight)
+            return; /* not in flight (never staged): nothing to forget */
+    }
     struct xd_req *last = io->in_flight[--io->n_in_flight];
     io->in_flight[i] = last;
     xd_req_core(last)->pos = i;
