@@ -7,9 +7,10 @@
 # Two runs of one job that differ only in their number of reads
 # (INSTR_FEW and INSTR_MANY) give the work of one read, setup and exit
 # cancelled out. Unlike IOPS on a shared VM, which move 5-20% between
-# runs, the count moves by 1-2% (async modes a little more: how many
-# completions each reap finds depends on valgrind's one-thread-at-a-time
-# scheduling), so a change of 100 instructions per request shows.
+# runs, the count moves by under 1% for a sync job (2-4% in async modes:
+# how many completions each reap finds depends on valgrind's
+# one-thread-at-a-time scheduling), so a change of 100 instructions per
+# request shows.
 
 INSTR_FEW=2000
 INSTR_MANY=12000
