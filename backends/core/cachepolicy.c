@@ -250,6 +250,19 @@ void xd_cp_seen(struct xd_cp *p, uint64_t hash)
         xd_fs_add(&p->sketch, hash);
 }
 
+/* The sketch was 5-7% of the CPU samples of fully cached 4k reads with one
+ * job and 8-9% with two (both bumping one shard's counters), 2.2-2.5%
+ * with the lines prefetched (perf, cpu-clock, two runs each). */
+void xd_cp_seen_batch(struct xd_cp *p, const uint64_t *hash, unsigned n)
+{
+    if (p->kind != XD_CP_S3FIFO)
+        return;
+    for (unsigned i = 0; i < n; i++)
+        xd_fs_prefetch(&p->sketch, hash[i]);
+    for (unsigned i = 0; i < n; i++)
+        xd_fs_add(&p->sketch, hash[i]);
+}
+
 void xd_cp_access(struct xd_cp *p, uint32_t id)
 {
     if (p->kind == XD_CP_LRU) {

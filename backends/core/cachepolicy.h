@@ -108,6 +108,10 @@ void xd_cp_hit(struct xd_cp *p, uint32_t id);
  * under the lock, and may come later than the hit (the cache layer counts
  * a device's hits in batches). LRU: nothing. */
 void xd_cp_seen(struct xd_cp *p, uint64_t hash);
+/* xd_cp_seen of n hashes in order (the same counts), with every sketch
+ * line they touch asked for first: the cache layer adds a device's hits
+ * in batches, and one add at a time waited for two cache misses each. */
+void xd_cp_seen_batch(struct xd_cp *p, const uint64_t *hash, unsigned n);
 /* id leaves without being evicted (invalidated); not remembered in the ghost. */
 void xd_cp_remove(struct xd_cp *p, uint32_t id);
 /* Choose a victim among the residents the owner says may go and take it

@@ -83,6 +83,14 @@ static void fs_halve(struct xd_fs *s)
     s->seen /= 2;
 }
 
+void xd_fs_prefetch(const struct xd_fs *s, uint64_t hash)
+{
+    uint8_t *c[XD_FS_ROWS];
+    fs_counters(s, hash, c);
+    __builtin_prefetch(c[0], 1); /* rows 0 and 1 share one block, 2 and 3 the other */
+    __builtin_prefetch(c[2], 1);
+}
+
 void xd_fs_add(struct xd_fs *s, uint64_t hash)
 {
     uint8_t *c[XD_FS_ROWS];

@@ -31,6 +31,10 @@ struct xd_fs {
 int xd_fs_init(struct xd_fs *s, uint32_t capacity);
 void xd_fs_destroy(struct xd_fs *s);
 void xd_fs_add(struct xd_fs *s, uint64_t hash);
+/* Start loading the two cache lines hash's counters lie in, for an add
+ * soon after: a batch of adds whose lines are all asked for first waits
+ * for their misses together instead of one after another. */
+void xd_fs_prefetch(const struct xd_fs *s, uint64_t hash);
 uint32_t xd_fs_estimate(const struct xd_fs *s, uint64_t hash);
 
 #endif

@@ -281,8 +281,7 @@ static void seen_drain(struct cache_layer *cl, struct cache_shard *s, uint32_t s
     struct cache_seen *p = cl->seen ? &cl->seen[si] : NULL;
     if (!p)
         return;
-    for (uint32_t i = 0; i < p->n; i++)
-        xd_cp_seen(&s->policy, p->hash[i]);
+    xd_cp_seen_batch(&s->policy, p->hash, p->n);
     p->n = 0;
 }
 

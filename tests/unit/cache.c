@@ -211,6 +211,35 @@ static void test_s3fifo(void)
     xd_cp_destroy(&p);
 }
 
+/* The layer adds a device's hits to the sketch in batches, prefetching
+ * first (xd_cp_seen_batch): the counts must be what adding them one by
+ * one gives, halvings included (20000 adds, a halving every 128 x 64). */
+static void test_seen_batch_counts_as_one_by_one(void)
+{
+    struct xd_cp one, batch;
+    CHECK(xd_cp_init(&one, XD_CP_S3FIFO, 64, NULL, 0, &owner) == 0);
+    CHECK(xd_cp_init(&batch, XD_CP_S3FIFO, 64, NULL, 0, &owner) == 0);
+    uint64_t keys[16], x = 88172645463325252ull;
+    for (unsigned round = 0; round < 1250; round++) {
+        for (unsigned i = 0; i < 16; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            keys[i] = (x % 300) * 0x9e3779b97f4a7c15ull; /* 300 keys, many repeats */
+            xd_cp_seen(&one, keys[i]);
+        }
+        xd_cp_seen_batch(&batch, keys, 16);
+    }
+    unsigned differ = 0, counted = 0;
+    for (uint64_t k = 0; k < 300; k++) {
+        uint32_t a = xd_fs_estimate(&one.sketch, k * 0x9e3779b97f4a7c15ull);
+        differ += a != xd_fs_estimate(&batch.sketch, k * 0x9e3779b97f4a7c15ull);
+        counted += a > 0;
+    }
+    CHECK_MSG(!differ && counted > 250, "batched sketch counts differ for %u of 300 keys (%u counted)",
+              differ, counted);
+    xd_cp_destroy(&one);
+    xd_cp_destroy(&batch);
+}
+
 /* Once main is full, what leaves small for main must have been seen more
  * often (the frequency sketch) than main's next victim, which it replaces. */
 static void test_s3fifo_admission(void)
@@ -1144,6 +1173,7 @@ int main(void)
     test_lru_order();
     test_s3fifo();
     test_s3fifo_admission();
+    test_seen_batch_counts_as_one_by_one();
     test_min_vs_lru();
     test_config(path);
     test_hits_and_ttl(path);
