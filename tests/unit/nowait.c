@@ -220,7 +220,12 @@ int main(void)
     }
     /* The kernel now and then has pages meant to miss in by the time they
      * are read (a miss's own read-in, on a loaded machine: up to 11 of 40
-     * with 4 copies of this test at once), so the 40 case is tried again
+     * with 4 copies of this test at once). RWF_NOWAIT is not "no I/O": a
+     * miss starts the page's read before it answers EAGAIN, and when the
+     * disk answers fast the page can be in before the call looks again (a
+     * bare probe, 2026-12-06: a page mincore saw absent just before was
+     * served by RWF_NOWAIT in 3 of 20 runs of 40 such reads, with
+     * POSIX_FADV_RANDOM and pages 2 MiB apart). So the 40 case is tried again
      * until more than half counted as misses, and the rule is judged on
      * the misses the driver counted either way. */
     long long missed = -1, backed_off = -1;
