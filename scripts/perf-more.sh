@@ -17,9 +17,9 @@
 #    PERF_CACHE_LONG_PASSES (32: closer to a cache that has run for hours;
 #    0 skips them) in at most 3 runs: hit ratios hardly move between runs.
 #    The reader + scanner mix is paced (fio's flow=1 on both jobs: each
-#    has read as much as the other at every moment), so the scanner reads
-#    beside the reader from start to end and the trace is the same in
-#    every run; the unpaced mix, an informational row, lets the reader,
+#    has read as much as the other, within fio's flow slack), so the
+#    scanner reads beside the reader from start to end and the figure
+#    hardly moves between runs (on 1 GiB: not at all in nine); the unpaced mix, an informational row, lets the reader,
 #    whose reads mostly hit, finish first, and the scanner then reads
 #    alone for the last 30-35% of the trace, a share that moves with
 #    scheduling and the row with it.
