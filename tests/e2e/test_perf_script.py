@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, _disk_base
 
 TINY_CACHE = {"PERF_ONLY": "cache", "PERF_PAIRS": "1", "PERF_CACHE_SIZE": "16m",
               "PERF_CACHE_PASSES": "2", "PERF_CACHE_LONG_PASSES": "0"}
@@ -23,6 +23,8 @@ ROW = re.compile(r"^(.+?, 2x)" + NUM * 8 + r"\s+(\S+)\s+none\s+(.+?)\s*$")
 def perf(**env):
     e = {k: v for k, v in os.environ.items()
          if not k.startswith("PERF_") and k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    # perf.sh refuses a tmpfs PERF_DISK_DIR (its O_DIRECT rows) before any section
+    e.setdefault("PERF_DISK_DIR", _disk_base() or "/var/tmp")
     e.update(env)
     return subprocess.run(["bash", "scripts/perf.sh"], cwd=REPO, env=e, capture_output=True,
                           text=True, timeout=300)
