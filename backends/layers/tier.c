@@ -13,8 +13,9 @@
  * A request within one extent goes to the inner devices as one sub-request
  * per tier it needs, async when they are; reap collects completions from
  * both, waiting only on a device that has requests in flight. A request
- * spanning extents is cut into one such piece per extent, sent the same
- * way and joined when the last piece is back (with small extents, 128k
+ * spanning extents is cut into such pieces where the route changes (a run
+ * of extents going to the same tiers is one piece), sent the same way and
+ * joined when the last piece is back (with small extents, 128k
  * writes over 64 KiB extents ran on the caller's thread when pieces went
  * one by one, at 0.6 of fio's io_uring); it runs piece by piece, inline,
  * when there are not contexts enough for all its pieces, and when flagged
@@ -34,7 +35,8 @@ struct tier_ctx {
     struct xd_req sub[2]; /* by tier */
     struct xd_req *parent;
     struct tier_file *tf;
-    uint64_t ext;         /* UINT64_MAX: not tied to an extent (a sync) */
+    uint64_t ext;         /* the first extent of the piece; UINT64_MAX: a sync */
+    uint64_t next;        /* how many extents from ext the piece covers */
     uint64_t off, len;    /* the part of parent this context carries */
     unsigned pending, mask;
     bool wrote;           /* raised inflight_w */
@@ -78,7 +80,8 @@ struct tier_layer {
     unsigned nctx, nfree, queued[2];
     void *buf;            /* write-back flushes from the data path */
     struct tier_file *files;
-    uint64_t reads[2], writes[2];
+    uint64_t reads[2], writes[2]; /* by extent: a piece over two counts twice */
+    uint64_t sent[2];             /* sub-requests sent to each tier */
     /* Whole-file figures of closed files, by path (jobs report at cleanup,
      * after fio closed them), so a file closed and reopened counts once. */
     struct tier_figures *closed;
@@ -375,6 +378,13 @@ static void tier_release(struct tier_shared *sh, uint64_t e, int k, bool wrote)
     tier_unlock(sh, e);
 }
 
+/* The same for each of the n extents from e that one piece covered. */
+static void tier_release_run(struct tier_shared *sh, uint64_t e, uint64_t n, int k, bool wrote)
+{
+    for (uint64_t i = 0; i < n; i++)
+        tier_release(sh, e + i, k, wrote);
+}
+
 static void tier_count(struct tier_layer *t, const struct xd_req *req, unsigned mask)
 {
     if (req->op == XD_OP_READ)
@@ -404,6 +414,7 @@ static int64_t tier_sub_sync(struct tier_layer *t, struct tier_file *tf, int k,
 {
     struct xd_req sub = {.op = req->op, .file = tf->f[k], .buf = buf, .len = len, .off = off};
     xd_req_set_flags(&sub, XD_REQ_SYNC);
+    t->sent[k]++;
     int rc = xd_layer_submit(t->inner[k]->top, &sub);
     return rc < 0 ? rc : sub.result;
 }
@@ -478,31 +489,17 @@ static bool tier_sub_done(struct tier_ctx *c, int k)
     if (sub->result < 0 && !c->err)
         c->err = sub->result;
     if (k == TIER_H && c->ext != UINT64_MAX)
-        tier_release(c->tf->sh, c->ext, TIER_H, false);
+        tier_release_run(c->tf->sh, c->ext, c->next, TIER_H, false);
     return --c->pending == 0;
 }
 
-/* c's piece is back: the write leaves flight, its result joins the head's.
- * Returns the parent once its last piece is back, else NULL. A spanning
- * read stops at the first piece that came back short (end of file), as
- * one read would. */
-static struct xd_req *tier_ctx_finish(struct tier_layer *t, struct tier_ctx *c)
+/* One piece of h's parent fewer out (h->pieces also counts one for the
+ * submit still sending pieces). Returns the parent once none is left,
+ * with its result: a spanning read stops at the first piece that came
+ * back short (end of file), as one read would. */
+static struct xd_req *tier_head_drop(struct tier_layer *t, struct tier_ctx *h)
 {
-    struct xd_req *req = c->parent;
-    struct tier_ctx *h = c->head;
-    int k = c->mask & (1u << TIER_C) ? TIER_C : TIER_H;
-    int64_t res = c->err ? c->err : c->sub[k].result;
-    if (c->wrote)
-        tier_release(c->tf->sh, c->ext, TIER_C, true);
-    tier_grow(c->tf->sh, req->op, c->off, res);
-    if (res < 0 && !h->span_err)
-        h->span_err = res;
-    else if (res >= 0 && (uint64_t)res < c->len && c->off + (uint64_t)res < h->short_end)
-        h->short_end = c->off + (uint64_t)res;
-    if (!h->span)
-        req->result = res;
-    if (c != h)
-        tier_ctx_put(t, c);
+    struct xd_req *req = h->parent;
     if (--h->pieces)
         return NULL;
     if (h->span)
@@ -513,12 +510,35 @@ static struct xd_req *tier_ctx_finish(struct tier_layer *t, struct tier_ctx *c)
     return req;
 }
 
+/* c's piece is back: the write leaves flight, its result joins the head's.
+ * Returns the parent once its last piece is back, else NULL. */
+static struct xd_req *tier_ctx_finish(struct tier_layer *t, struct tier_ctx *c)
+{
+    struct xd_req *req = c->parent;
+    struct tier_ctx *h = c->head;
+    int k = c->mask & (1u << TIER_C) ? TIER_C : TIER_H;
+    int64_t res = c->err ? c->err : c->sub[k].result;
+    if (c->wrote)
+        tier_release_run(c->tf->sh, c->ext, c->next, TIER_C, true);
+    tier_grow(c->tf->sh, req->op, c->off, res);
+    if (res < 0 && !h->span_err)
+        h->span_err = res;
+    else if (res >= 0 && (uint64_t)res < c->len && c->off + (uint64_t)res < h->short_end)
+        h->short_end = c->off + (uint64_t)res;
+    if (!h->span)
+        req->result = res;
+    if (c != h)
+        tier_ctx_put(t, c);
+    return tier_head_drop(t, h);
+}
+
 static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
 {
     struct xd_req *parent = c->parent, *sub = &c->sub[k];
     char *buf = parent->buf ? (char *)parent->buf + (c->off - parent->off) : NULL;
     *sub = (struct xd_req){.op = parent->op, .file = c->tf->f[k], .buf = buf, .len = c->len,
                            .off = c->off, .user = c};
+    t->sent[k]++;
     int rc = xd_submit(t->inner[k], sub);
     if (rc == -EBUSY) { /* cannot happen with one sub per tier per context; stay correct */
         xd_req_set_flags(sub, XD_REQ_SYNC);
@@ -534,62 +554,81 @@ static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
         tier_sub_done(c, k);
 }
 
-/* Send c's piece [off, off+len) of extent e (UINT64_MAX: a sync, not tied
- * to one) to every tier it needs; true when it is already back and that
- * completed its parent. */
-static bool tier_piece_async(struct tier_layer *t, struct tier_ctx *c, uint64_t e, uint64_t off,
-                             uint64_t len)
+/* Send a piece of its parent, routed already (mask, wrote), to every tier
+ * it needs: [off, off+len), the next extents from e (UINT64_MAX: a sync,
+ * not tied to one). It counts in its head's pieces. */
+static void tier_piece_async(struct tier_layer *t, struct tier_ctx *c, uint64_t e, uint64_t next,
+                             uint64_t off, uint64_t len)
 {
-    struct tier_shared *sh = c->tf->sh;
     c->err = 0;
     c->ext = e;
+    c->next = next;
     c->off = off;
     c->len = len;
-    c->mask = e == UINT64_MAX ? 1u << TIER_C : tier_route(sh, e, c->parent->op, &c->wrote);
-    if (e == UINT64_MAX)
-        c->wrote = false;
-    else
-        tier_count(t, c->parent, c->mask);
     c->pending = (unsigned)__builtin_popcount(c->mask);
+    c->head->pieces++;
     /* hot first: it completes inline, and a write's cold half may then be the last */
     for (int k = TIER_H; k >= TIER_C; k--)
         if (c->mask & (1u << k))
             tier_ctx_submit_one(t, c, k);
-    return !c->pending && tier_ctx_finish(t, c);
+    if (!c->pending)
+        tier_ctx_finish(t, c); /* never the parent's last: the submit's own count holds it */
+}
+
+/* A context for a piece of req, whose first piece's context is h (NULL:
+ * this one is the first, and becomes h). */
+static struct tier_ctx *tier_piece_ctx(struct tier_layer *t, struct tier_file *tf,
+                                       struct xd_req *req, struct tier_ctx *h)
+{
+    struct tier_ctx *c = tier_ctx_take(t);
+    if (!h) /* the head: one count for the submit sending the pieces */
+        *c = (struct tier_ctx){.parent = req, .tf = tf, .head = c, .pieces = 1,
+                               .short_end = UINT64_MAX};
+    else
+        *c = (struct tier_ctx){.parent = req, .tf = tf, .head = h};
+    return c;
 }
 
 /* req within extent e (UINT64_MAX: a sync), or spanning extents first to
- * last, one context per extent; -EBUSY when contexts run short for one
- * within an extent. */
+ * last. Extents in a row that route alike (the same tiers) go as one
+ * piece: a 128k write over 64 KiB cold extents is one write to the cold
+ * tier, not two, each of which io_uring hands to a worker of its own (the
+ * hybrid's 128k writes ran about 10% slower over 64 KiB extents than over
+ * 128 KiB ones). -EBUSY when contexts run short for a request within an
+ * extent; one spanning more extents than there are contexts left runs
+ * piece by piece (tier_split). */
 static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req *req,
                       uint64_t first, uint64_t last)
 {
     bool sync_op = first == UINT64_MAX;
-    unsigned pieces = sync_op ? 1 : (unsigned)(last - first + 1);
-    if (pieces > t->nfree)
-        return pieces == 1 ? -EBUSY : tier_split(t, tf, req);
-    struct tier_ctx *h = NULL;
-    bool done = false;
-    uint64_t off = req->off, end = req->off + req->len;
-    for (unsigned i = 0; i < pieces; i++) {
-        struct tier_ctx *c = tier_ctx_take(t);
-        c->parent = req;
-        c->tf = tf;
-        if (!h) {
-            h = c;
-            h->pieces = pieces;
-            h->span = pieces > 1;
-            h->span_err = 0;
-            h->short_end = UINT64_MAX;
-        }
-        c->head = h;
-        uint64_t e = sync_op ? UINT64_MAX : first + i;
-        uint64_t stop = sync_op ? end : (e + 1) << tf->sh->shift;
-        uint64_t len = (stop < end ? stop : end) - off;
-        done = tier_piece_async(t, c, e, off, len);
-        off += len;
+    uint64_t extents = sync_op ? 1 : last - first + 1;
+    if (extents > t->nfree)
+        return extents == 1 ? -EBUSY : tier_split(t, tf, req);
+    struct tier_ctx *h = tier_piece_ctx(t, tf, req, NULL), *c = h;
+    h->span = extents > 1;
+    uint64_t off = req->off, end = req->off + req->len, from = first, e = first;
+    if (sync_op) {
+        c->mask = 1u << TIER_C;
+        c->wrote = false;
+        tier_piece_async(t, c, UINT64_MAX, 1, off, req->len);
     }
-    return done ? XD_DONE : XD_QUEUED;
+    for (; !sync_op && e <= last; e++) {
+        bool wrote;
+        unsigned mask = tier_route(tf->sh, e, req->op, &wrote);
+        tier_count(t, req, mask);
+        if (e > first && mask != c->mask) { /* the run so far goes as one piece */
+            uint64_t stop = e << tf->sh->shift;
+            tier_piece_async(t, c, from, e - from, off, stop - off);
+            off = stop;
+            from = e;
+            c = tier_piece_ctx(t, tf, req, h);
+        }
+        c->mask = mask;
+        c->wrote = wrote;
+    }
+    if (!sync_op)
+        tier_piece_async(t, c, from, e - from, off, end - off);
+    return tier_head_drop(t, h) ? XD_DONE : XD_QUEUED;
 }
 
 /* fsync/fdatasync: write-back extents are flushed first, then the map and
@@ -763,6 +802,8 @@ static void tier_stats_json(struct tier_layer *t, struct xd_json *j)
     xd_json_double(j, "hot_hit_ratio", reads ? (double)t->reads[TIER_H] / (double)reads : 0.0);
     xd_json_uint(j, "hot_writes", t->writes[TIER_H]);
     xd_json_uint(j, "cold_writes", t->writes[TIER_C]);
+    xd_json_uint(j, "hot_requests", t->sent[TIER_H]);
+    xd_json_uint(j, "cold_requests", t->sent[TIER_C]);
     xd_json_uint(j, "promotions", fig[0]);
     xd_json_uint(j, "demotions", fig[1]);
     xd_json_uint(j, "bytes_migrated", fig[2]);

@@ -354,6 +354,81 @@ static void test_spanning(void)
     hclose(&h);
 }
 
+/* Submit req and wait for it, whether it was queued or done inline. */
+static void submit_wait(struct h *h, struct xd_req *req)
+{
+    int rc = xd_submit(h->dev, req);
+    CHECK_MSG(rc == XD_QUEUED || rc == XD_DONE, "submit answered %d", rc);
+    if (rc == XD_QUEUED) {
+        struct xd_req *done = NULL;
+        CHECK(xd_commit(h->dev) >= 0);
+        CHECK(xd_reap(h->dev, &done, 1, 1, NULL) == 1 && done == req);
+    }
+}
+
+/* Extents in a row that route alike go to a tier as one sub-request: a
+ * write over three cold extents is one cold write (it was three, each an
+ * io_uring worker's item of its own), and one over cold, hot, cold
+ * extents is three pieces, the hot one written through to both tiers. The
+ * per-extent counts (cold_writes, hot_reads) do not change. */
+static void test_runs_go_as_one(void)
+{
+    struct h h;
+    reset_files();
+    struct xd_config *c = config(false, 60);
+    CHECK(!xd_config_set(c, "async", "io_uring", "test", err, sizeof(err)));
+    int rc = xd_open(&h.dev, c, 4, err, sizeof(err));
+    xd_config_free(c);
+    CHECK_MSG(!rc, "%s", err);
+    if (rc)
+        return;
+    CHECK(!xd_file_open(h.dev, path, XD_OPEN_CREATE, FSIZE, &h.file, err, sizeof(err)));
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 0);
+    touch(&h, 6, 3);
+    CHECK(xd_migrate(h.dev) == 1); /* extent 6 hot, the others cold */
+    uint64_t cold = stat_u64(&h, "cold_requests"), hot = stat_u64(&h, "hot_requests");
+    uint64_t cold_writes = stat_u64(&h, "cold_writes");
+    static unsigned char buf[3 * EXT], back[3 * EXT];
+    for (unsigned b = 0; b < sizeof(buf); b += 4096)
+        memset(buf + b, pat(2 * EXT + b, 1), 4096);
+    struct xd_req w = {.op = XD_OP_WRITE, .file = h.file, .buf = buf, .len = sizeof(buf),
+                       .off = 2 * EXT}; /* extents 2-4, cold */
+    submit_wait(&h, &w);
+    CHECK_MSG(w.result == (int64_t)sizeof(buf), "write: %lld", (long long)w.result);
+    CHECK_MSG(stat_u64(&h, "cold_requests") == cold + 1, "cold requests %llu, want %llu",
+              (unsigned long long)stat_u64(&h, "cold_requests"), (unsigned long long)cold + 1);
+    CHECK(stat_u64(&h, "cold_writes") == cold_writes + 3);
+    for (unsigned e = 2; e <= 4; e++)
+        CHECK_MSG(extent_version(&h, e) == 1, "extent %u", e);
+    cold = stat_u64(&h, "cold_requests");
+    hot = stat_u64(&h, "hot_requests");
+    for (unsigned b = 0; b < sizeof(buf); b += 4096)
+        memset(buf + b, pat(5 * EXT + b, 2), 4096);
+    w = (struct xd_req){.op = XD_OP_WRITE, .file = h.file, .buf = buf, .len = sizeof(buf),
+                        .off = 5 * EXT}; /* extents 5-7: cold, hot, cold */
+    submit_wait(&h, &w);
+    CHECK_MSG(w.result == (int64_t)sizeof(buf), "write: %lld", (long long)w.result);
+    CHECK(stat_u64(&h, "cold_requests") == cold + 3 && stat_u64(&h, "hot_requests") == hot + 1);
+    cold = stat_u64(&h, "cold_requests");
+    hot = stat_u64(&h, "hot_requests");
+    struct xd_req r = {.op = XD_OP_READ, .file = h.file, .buf = back, .len = sizeof(back),
+                       .off = 5 * EXT};
+    submit_wait(&h, &r);
+    CHECK_MSG(r.result == (int64_t)sizeof(back), "read: %lld", (long long)r.result);
+    CHECK(stat_u64(&h, "cold_requests") == cold + 2 && stat_u64(&h, "hot_requests") == hot + 1);
+    for (unsigned b = 0; b < sizeof(back); b += 4096)
+        CHECK_MSG(block_version(back + b, 5 * EXT + b) == 2, "block at %u", 5 * EXT + b);
+    /* a read over the last two extents and past the end: one piece, short */
+    cold = stat_u64(&h, "cold_requests");
+    r = (struct xd_req){.op = XD_OP_READ, .file = h.file, .buf = back, .len = sizeof(back),
+                        .off = FSIZE - 2 * EXT};
+    submit_wait(&h, &r);
+    CHECK_MSG(r.result == 2 * EXT, "read at the end: %lld", (long long)r.result);
+    CHECK(stat_u64(&h, "cold_requests") == cold + 1);
+    hclose(&h);
+}
+
 /* --- restart: the map persists; torn or stale entries read as cold ------- */
 
 static void test_restart(void)
@@ -823,6 +898,8 @@ int main(void)
     test_size_follows_writes();
     if (!check_skip_io_uring("requests spanning extents"))
         test_spanning();
+    if (!check_skip_io_uring("runs of extents that route alike"))
+        test_runs_go_as_one();
     test_restart();
     test_crash(false);
     test_crash(true);
