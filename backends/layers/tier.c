@@ -57,6 +57,7 @@ struct tier_file {
     struct tier_shared *sh;
     struct xd_file *f[2];
     char *map_path; /* named while a checkpoint holds the file (tier_hold_files) */
+    uint64_t stream_next, stream_run; /* this device's sequential stream: tier_counts */
     struct tier_file *prev, *next;
 };
 
@@ -82,6 +83,7 @@ struct tier_layer {
     struct tier_file *files;
     uint64_t reads[2], writes[2]; /* by extent: a piece over two counts twice */
     uint64_t sent[2];             /* sub-requests sent to each tier */
+    uint64_t sequential_skipped;  /* requests not counted as accesses: tier_counts */
     /* Whole-file figures of closed files, by path (jobs report at cleanup,
      * after fio closed them), so a file closed and reopened counts once. */
     struct tier_figures *closed;
@@ -330,9 +332,33 @@ static int64_t tier_file_size(struct xd_layer *layer, struct xd_file *file)
 
 static bool tier_is_write(enum xd_op op) { return op == XD_OP_WRITE || op == XD_OP_TRIM; }
 
+/* Does req count as an access toward promotion? Not once the sequential
+ * stream it continues (this device's requests to the file, each starting
+ * where the one before ended) has run past tier_sequential_cutoff, as
+ * bcache's sequential_cutoff keeps streams out of its cache: a scan would
+ * otherwise promote every extent it passes (a stream of 128k reads touches
+ * a 1 MiB extent 8 times a pass, over the default hot_access_threshold of
+ * 3) and push out the extents that are read again for data read once. A
+ * hot extent such a stream reads is still read from the hot tier. */
+static bool tier_counts(struct tier_layer *t, struct tier_file *tf, const struct xd_req *req,
+                        uint64_t cutoff)
+{
+    if (req->off == tf->stream_next)
+        tf->stream_run += req->len;
+    else
+        tf->stream_run = req->len;
+    tf->stream_next = req->off + req->len;
+    if (!cutoff || tf->stream_run <= cutoff)
+        return true;
+    t->sequential_skipped++;
+    return false;
+}
+
 /* Which tiers (1 << TIER_C | 1 << TIER_H) serve op on extent e, counting the
- * request in flight there. Extents past the end known at open stay cold. */
-static unsigned tier_route(struct tier_shared *sh, uint64_t e, enum xd_op op, bool *wrote)
+ * request in flight there, and as an access when count says so. Extents
+ * past the end known at open stay cold. */
+static unsigned tier_route(struct tier_shared *sh, uint64_t e, enum xd_op op, bool count,
+                           bool *wrote)
 {
     bool write = tier_is_write(op);
     *wrote = false;
@@ -341,7 +367,8 @@ static unsigned tier_route(struct tier_shared *sh, uint64_t e, enum xd_op op, bo
     struct tier_ext *x = &sh->ext[e];
     unsigned mask;
     tier_lock(sh, e);
-    xd_tier_touch(sh, x, xd_clock_monotonic_ns()); /* shared by processes: not the TSC */
+    if (count)
+        xd_tier_touch(sh, x, xd_clock_monotonic_ns()); /* shared by processes: not the TSC */
     if (!write) {
         mask = x->hot ? 1u << TIER_H : 1u << TIER_C;
     } else {
@@ -421,10 +448,10 @@ static int64_t tier_sub_sync(struct tier_layer *t, struct tier_file *tf, int k,
 
 /* One piece within extent e, on every tier it needs; bytes or -errno. */
 static int64_t tier_piece_sync(struct tier_layer *t, struct tier_file *tf, const struct xd_req *req,
-                               uint64_t e, uint64_t off, uint64_t len, char *buf)
+                               bool count, uint64_t e, uint64_t off, uint64_t len, char *buf)
 {
     bool wrote;
-    unsigned mask = tier_route(tf->sh, e, req->op, &wrote);
+    unsigned mask = tier_route(tf->sh, e, req->op, count, &wrote);
     int64_t res[2] = {0, 0};
     tier_count(t, req, mask);
     for (int k = TIER_H; k >= TIER_C; k--) {
@@ -444,7 +471,7 @@ static int64_t tier_piece_sync(struct tier_layer *t, struct tier_file *tf, const
 }
 
 /* Requests spanning extents, and XD_REQ_SYNC ones: piece by piece. */
-static int tier_split(struct tier_layer *t, struct tier_file *tf, struct xd_req *req)
+static int tier_split(struct tier_layer *t, struct tier_file *tf, struct xd_req *req, bool count)
 {
     struct tier_shared *sh = tf->sh;
     uint64_t off = req->off, end = req->off + req->len, total = 0;
@@ -453,7 +480,7 @@ static int tier_split(struct tier_layer *t, struct tier_file *tf, struct xd_req 
         uint64_t e = off >> sh->shift, stop = (e + 1) << sh->shift;
         uint64_t len = (stop < end ? stop : end) - off;
         char *buf = req->buf ? (char *)req->buf + (off - req->off) : NULL;
-        rc = tier_piece_sync(t, tf, req, e, off, len, buf);
+        rc = tier_piece_sync(t, tf, req, count, e, off, len, buf);
         if (rc < 0)
             break;
         total += (uint64_t)rc;
@@ -597,13 +624,13 @@ static struct tier_ctx *tier_piece_ctx(struct tier_layer *t, struct tier_file *t
  * 128 KiB ones). -EBUSY when contexts run short for a request within an
  * extent; one spanning more extents than there are contexts left runs
  * piece by piece (tier_split). */
-static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req *req,
+static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req *req, bool count,
                       uint64_t first, uint64_t last)
 {
     bool sync_op = first == UINT64_MAX;
     uint64_t extents = sync_op ? 1 : last - first + 1;
     if (extents > t->nfree)
-        return extents == 1 ? -EBUSY : tier_split(t, tf, req);
+        return extents == 1 ? -EBUSY : tier_split(t, tf, req, count);
     struct tier_ctx *h = tier_piece_ctx(t, tf, req, NULL), *c = h;
     h->span = extents > 1;
     uint64_t off = req->off, end = req->off + req->len, from = first, e = first;
@@ -614,7 +641,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
     }
     for (; !sync_op && e <= last; e++) {
         bool wrote;
-        unsigned mask = tier_route(tf->sh, e, req->op, &wrote);
+        unsigned mask = tier_route(tf->sh, e, req->op, count, &wrote);
         tier_count(t, req, mask);
         if (e > first && mask != c->mask) { /* the run so far goes as one piece */
             uint64_t stop = e << tf->sh->shift;
@@ -646,7 +673,7 @@ static int tier_sync(struct tier_layer *t, struct tier_file *tf, struct xd_req *
         req->result = tier_sub_sync(t, tf, TIER_C, req, 0, 0, NULL);
         return XD_DONE;
     }
-    return tier_async(t, tf, req, UINT64_MAX, UINT64_MAX);
+    return tier_async(t, tf, req, false, UINT64_MAX, UINT64_MAX);
 }
 
 static int tier_submit(struct xd_layer *layer, struct xd_req *req)
@@ -659,9 +686,10 @@ static int tier_submit(struct xd_layer *layer, struct xd_req *req)
         return tier_sync(t, tf, req);
     uint64_t first = req->off >> sh->shift;
     uint64_t last = req->len ? (req->off + req->len - 1) >> sh->shift : first;
+    bool count = tier_counts(t, tf, req, (uint64_t)layer->dev->cfg->tier_sequential_cutoff);
     if (xd_req_is_sync(req))
-        return tier_split(t, tf, req);
-    return tier_async(t, tf, req, first, last);
+        return tier_split(t, tf, req, count);
+    return tier_async(t, tf, req, count, first, last);
 }
 
 static int tier_commit(struct xd_layer *layer)
@@ -804,6 +832,7 @@ static void tier_stats_json(struct tier_layer *t, struct xd_json *j)
     xd_json_uint(j, "cold_writes", t->writes[TIER_C]);
     xd_json_uint(j, "hot_requests", t->sent[TIER_H]);
     xd_json_uint(j, "cold_requests", t->sent[TIER_C]);
+    xd_json_uint(j, "sequential_skipped", t->sequential_skipped);
     xd_json_uint(j, "promotions", fig[0]);
     xd_json_uint(j, "demotions", fig[1]);
     xd_json_uint(j, "bytes_migrated", fig[2]);

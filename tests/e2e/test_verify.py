@@ -20,13 +20,15 @@ from conftest import (
 TYPES = ["regular", "mmap", "direct", "tmpfs", "block", "sparse", "hybrid"]
 
 # The hybrid type with migration forced: every extent touched once is a
-# candidate, a pass runs after every 32 requests to the file (on any
-# machine, however fast) and on the xd-migrate thread every 100 ms (racing
-# the data path), the hot tier holds 8 of 32 extents, and hot extents idle
-# for 150 ms are demoted, so extents move between the tiers while the jobs
-# write and verify.
+# candidate (sequential streams too: the verify phase reads in order), a
+# pass runs after every 32 requests to the file (on any machine, however
+# fast) and on the xd-migrate thread every 100 ms (racing the data path),
+# the hot tier holds 8 of 32 extents, and hot extents idle for 150 ms are
+# demoted, so extents move between the tiers while the jobs write and
+# verify.
 HYBRID_CHURN = {
     "hot_access_threshold": 1,
+    "tier_sequential_cutoff": 0,
     "migration_interval_requests": 32,
     "migration_interval_sec": 0.1,
     "cold_timeout_sec": 0.15,

@@ -429,6 +429,49 @@ static void test_runs_go_as_one(void)
     hclose(&h);
 }
 
+/* Read extents first..last in order, one 64 KiB read each: one sequential
+ * stream. */
+static void read_run(struct h *h, unsigned first, unsigned last)
+{
+    static unsigned char buf[EXT];
+    for (unsigned e = first; e <= last; e++)
+        CHECK(xd_read(h->dev, h->file, buf, EXT, (uint64_t)e * EXT) == EXT);
+}
+
+/* tier_sequential_cutoff: once a sequential stream has run past it, its
+ * requests stop counting as accesses (a scan does not promote what it
+ * passes), while a hot extent it reads is still read hot; 0 counts every
+ * request. With 64 KiB extents and a 256 KiB cutoff a stream counts for its
+ * first 4 extents. */
+static void test_sequential_cutoff(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++) /* a 1 MiB stream, under the default 4m: */
+        write_extent(&h, e, 0);          /* one access each */
+    CHECK(stat_u64(&h, "sequential_skipped") == 0);
+    CHECK_MSG(reload_key(&h, "hot_cache_size", "1m") == 1, "%s", err); /* room for all 16 */
+    CHECK_MSG(reload_key(&h, "tier_sequential_cutoff", "256k") == 1, "%s", err);
+    read_run(&h, 8, 15); /* 8-11 count (a second access), 12-15 do not */
+    CHECK_MSG(stat_u64(&h, "sequential_skipped") == 4, "skipped %llu",
+              (unsigned long long)stat_u64(&h, "sequential_skipped"));
+    CHECK(xd_migrate(h.dev) == 4 && stat_u64(&h, "hot_extents") == 4);
+    uint64_t hot_reads = stat_u64(&h, "hot_reads");
+    read_run(&h, 0, 15); /* 0-3 count; 8-11, past the cutoff, are read hot */
+    CHECK(stat_u64(&h, "sequential_skipped") == 16);
+    CHECK_MSG(stat_u64(&h, "hot_reads") == hot_reads + 4, "hot reads %llu, want %llu",
+              (unsigned long long)stat_u64(&h, "hot_reads"), (unsigned long long)hot_reads + 4);
+    CHECK(xd_migrate(h.dev) == 4 && stat_u64(&h, "hot_extents") == 8);
+    CHECK_MSG(reload_key(&h, "tier_sequential_cutoff", "0") == 1, "%s", err);
+    read_run(&h, 0, 15); /* every read counts: 4-7 and 12-15 reach 2 */
+    CHECK(stat_u64(&h, "sequential_skipped") == 16);
+    CHECK(xd_migrate(h.dev) == 8 && stat_u64(&h, "hot_extents") == 16);
+    for (unsigned e = 0; e < NEXT; e++)
+        CHECK(extent_version(&h, e) == 0);
+    hclose(&h);
+}
+
 /* --- restart: the map persists; torn or stale entries read as cold ------- */
 
 static void test_restart(void)
@@ -895,6 +938,7 @@ int main(void)
     test_policy();
     test_live_keys();
     test_request_passes();
+    test_sequential_cutoff();
     test_size_follows_writes();
     if (!check_skip_io_uring("requests spanning extents"))
         test_spanning();
