@@ -311,28 +311,37 @@ static void test_size_follows_writes(void)
 /* In io_uring mode a write across a cold and a hot extent goes out as one
  * piece per extent and completes when both are back, with the sum of them;
  * a read across the end of the file returns what is there. */
-static void test_spanning(void)
+/* A new file in io_uring mode, every extent written (version 0), extent
+ * hot the only one promoted; non-zero when the device did not open. */
+static int open_uring_one_hot(struct h *h, unsigned hot)
 {
-    struct h h;
     reset_files();
     struct xd_config *c = config(false, 60);
     CHECK(!xd_config_set(c, "async", "io_uring", "test", err, sizeof(err)));
-    int rc = xd_open(&h.dev, c, 4, err, sizeof(err));
+    int rc = xd_open(&h->dev, c, 4, err, sizeof(err));
     xd_config_free(c);
     CHECK_MSG(!rc, "%s", err);
     if (rc)
-        return;
-    CHECK(!xd_file_open(h.dev, path, XD_OPEN_CREATE, FSIZE, &h.file, err, sizeof(err)));
+        return rc;
+    CHECK(!xd_file_open(h->dev, path, XD_OPEN_CREATE, FSIZE, &h->file, err, sizeof(err)));
     for (unsigned e = 0; e < NEXT; e++)
-        write_extent(&h, e, 0);
-    touch(&h, 1, 3);
-    CHECK(xd_migrate(h.dev) == 1); /* extent 1 hot, extent 0 cold */
+        write_extent(h, e, 0);
+    touch(h, hot, 3);
+    CHECK(xd_migrate(h->dev) == 1);
+    return 0;
+}
+
+static void test_spanning(void)
+{
+    struct h h;
+    if (open_uring_one_hot(&h, 1)) /* extent 1 hot, extent 0 cold */
+        return;
     static unsigned char buf[4 * 4096], back[4 * 4096];
     uint64_t off = EXT - 2 * 4096;
     for (unsigned b = 0; b < 4; b++)
         memset(buf + b * 4096, pat(off + b * 4096, 1), 4096);
     struct xd_req w = {.op = XD_OP_WRITE, .file = h.file, .buf = buf, .len = sizeof(buf), .off = off};
-    rc = xd_submit(h.dev, &w);
+    int rc = xd_submit(h.dev, &w);
     /* the cold piece is queued (a disk file under io_uring); the old code
      * ran spanning requests piece by piece and answered XD_DONE */
     struct statfs fs;
@@ -374,19 +383,8 @@ static void submit_wait(struct h *h, struct xd_req *req)
 static void test_runs_go_as_one(void)
 {
     struct h h;
-    reset_files();
-    struct xd_config *c = config(false, 60);
-    CHECK(!xd_config_set(c, "async", "io_uring", "test", err, sizeof(err)));
-    int rc = xd_open(&h.dev, c, 4, err, sizeof(err));
-    xd_config_free(c);
-    CHECK_MSG(!rc, "%s", err);
-    if (rc)
+    if (open_uring_one_hot(&h, 6)) /* extent 6 hot, the others cold */
         return;
-    CHECK(!xd_file_open(h.dev, path, XD_OPEN_CREATE, FSIZE, &h.file, err, sizeof(err)));
-    for (unsigned e = 0; e < NEXT; e++)
-        write_extent(&h, e, 0);
-    touch(&h, 6, 3);
-    CHECK(xd_migrate(h.dev) == 1); /* extent 6 hot, the others cold */
     uint64_t cold = stat_u64(&h, "cold_requests"), hot = stat_u64(&h, "hot_requests");
     uint64_t cold_writes = stat_u64(&h, "cold_writes");
     static unsigned char buf[3 * EXT], back[3 * EXT];
