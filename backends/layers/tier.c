@@ -633,13 +633,14 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
         return extents == 1 ? -EBUSY : tier_split(t, tf, req, count);
     struct tier_ctx *h = tier_piece_ctx(t, tf, req, NULL), *c = h;
     h->span = extents > 1;
-    uint64_t off = req->off, end = req->off + req->len, from = first, e = first;
-    if (sync_op) {
+    if (sync_op) { /* the cold tier's: it covers the file */
         c->mask = 1u << TIER_C;
         c->wrote = false;
-        tier_piece_async(t, c, UINT64_MAX, 1, off, req->len);
+        tier_piece_async(t, c, UINT64_MAX, 1, req->off, req->len);
+        return tier_head_drop(t, h) ? XD_DONE : XD_QUEUED;
     }
-    for (; !sync_op && e <= last; e++) {
+    uint64_t off = req->off, end = req->off + req->len, from = first, e;
+    for (e = first; e <= last; e++) {
         bool wrote;
         unsigned mask = tier_route(tf->sh, e, req->op, count, &wrote);
         tier_count(t, req, mask);
@@ -653,8 +654,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
         c->mask = mask;
         c->wrote = wrote;
     }
-    if (!sync_op)
-        tier_piece_async(t, c, from, e - from, off, end - off);
+    tier_piece_async(t, c, from, e - from, off, end - off);
     return tier_head_drop(t, h) ? XD_DONE : XD_QUEUED;
 }
 
