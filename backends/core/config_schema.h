@@ -191,6 +191,7 @@
   T(hot_access_threshold, 1, 1000, 2, LOG) \
   T(cold_timeout_sec,     1, 86400, 2, LOG) \
   T(tier_extent_size,     4 * XD_KIB, 64 * XD_MIB, 2, LOG) \
+  T(tier_sequential_cutoff, 256 * XD_KIB, 64 * XD_GIB, 4, LOG) \
   T(enable_read_cache,    0, 0, 1, LIN) \
   T(enable_page_cache,    0, 0, 1, LIN)
 

@@ -60,7 +60,7 @@ static void test_tunables(void)
         "storage_type", "async", "max_events", "use_direct_io", "read_ahead_kb", "cache_size",
         "cache_policy", "compression_type", "compression_level", "compress_chunk_size",
         "hot_cache_size", "hot_access_threshold", "cold_timeout_sec", "tier_extent_size",
-        "enable_read_cache", "enable_page_cache"};
+        "tier_sequential_cutoff", "enable_read_cache", "enable_page_cache"};
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
         CHECK_MSG(xd_tunable_find(required[i]), "%s is not tunable", required[i]);
     CHECK(!xd_tunable_find("base_directory"));
