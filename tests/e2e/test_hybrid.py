@@ -1,5 +1,5 @@
-"""The hybrid type through fio: promotion, the migration thread, demotion
-(timeout and capacity), verify while extents move on a file two jobs share, the map
+"""The hybrid type through fio: promotion, a scan that does not promote,
+the migration thread, demotion (timeout and capacity), verify while extents move on a file two jobs share, the map
 surviving a restart, the write-back flush reaching the cold file, the tier
 figures in xd_stats, and bad configurations (one line each).
 
@@ -87,6 +87,29 @@ def test_migration_thread(engine, tmp_path, disk_dir, hot):
     t = tier(load_stats(stats))
     assert r.data["jobs"][0]["read"]["total_ios"] > 0
     assert t["promotions"] > 0 and t["hot_reads"] > 0, t
+
+
+@pytest.mark.parametrize("cutoff", ["1m", "0"])
+def test_scan_does_not_promote(engine, tmp_path, disk_dir, hot, cutoff):
+    """fio reads the file in order four times over with 64k requests (each
+    pass opens the file again: the access counts start over), so each 256k
+    extent is read 4 times a pass. With tier_sequential_cutoff=1m only the
+    first 1 MiB of a pass counts: its 4 extents are promoted (and read hot
+    in later passes), the other 28 never, however often the scan passes
+    them; with 0 every request counts and all 32 are."""
+    stats = tmp_path / "s.json"
+    xd = hybrid(hot, stats=stats, hot_access_threshold=2, hot_cache_size="16m",
+                tier_sequential_cutoff=cutoff)
+    args = fio_job(engine, name="scan", xd=xd, directory=disk_dir, filename="f", rw="read",
+                   bs="64k", size=SIZE, io_size=4 * SIZE)
+    r = run_fio(args, tmp_path)
+    t = tier(load_stats(stats))
+    assert r.data["jobs"][0]["read"]["total_ios"] == 4 * SIZE // (64 * 1024)
+    if cutoff == "0":
+        assert t["sequential_skipped"] == 0 and t["promotions"] == 32, t
+    else:  # a pass: 16 requests counted, the other 112 not
+        assert t["sequential_skipped"] == 4 * 112, t
+        assert t["promotions"] == 4 and t["hot_extents"] == 4 and t["hot_reads"] > 0, t
 
 
 def test_demotion_by_timeout(engine, tmp_path, disk_dir, hot):
