@@ -758,6 +758,8 @@ static int fio_xd_init(struct thread_data *td)
         return fio_xd_init_failed(td, EINVAL, "xdevice config");
     }
     unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
+    const char *mode = xd_config_get(cfg, "async");
+    bool asked_async = mode && strcmp(mode, "sync") != 0;
     int rc = xd_open(&job->dev, cfg, depth, err, sizeof(err));
     xd_config_free(cfg);
     if (rc) {
@@ -798,9 +800,18 @@ static int fio_xd_init(struct thread_data *td)
      * sync engine (queue waits for its one request): fio's async
      * bookkeeping per request (issue times, slat, a getevents call) is then
      * skipped, as it is for psync. So is it when every file of the job
-     * would complete each request inline anyway (fio_xd_files_inline). */
-    bool async = (caps & XD_CAP_ASYNC) && depth > 1;
-    job->all_queued = async && !fio_xd_files_inline(td, job->dev);
+     * would complete each request inline anyway (fio_xd_files_inline).
+     * Except for a verify job that asked for an async mode: it is driven
+     * as fio's libaio and io_uring engines drive theirs, every request
+     * queued, at any depth and on any file. fio keeps its books on the two
+     * paths differently (do_io counts a request's bytes as issued only
+     * when it was queued), and some jobs verify on one path and not on the
+     * other: rw=rw:8k with bs_unaligned=1 and loops=2 fails on fio's psync
+     * and mmap engines and passes on its libaio and io_uring ones, and it
+     * failed the same way on every type driven as a sync engine here. */
+    bool verifies = td->o.verify != 0; /* VERIFY_NONE */
+    bool async = (asked_async && verifies) || ((caps & XD_CAP_ASYNC) && depth > 1);
+    job->all_queued = async && (verifies || !fio_xd_files_inline(td, job->dev));
     job->stamps_issue = async && !job->all_queued;
     if (!async)
         td->flags |= (unsigned long long)FIO_SYNCIO << TD_ENG_FLAG_SHIFT;

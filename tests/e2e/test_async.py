@@ -79,10 +79,12 @@ def on_a_tmpfs(xd_type, async_mode, shm_dir, disk_dir):
 @pytest.mark.parametrize("xd_type", ["regular", "tmpfs"])
 def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, async_mode, xd_type):
     """On a tmpfs the regular type serves every request inline in any async
-    mode, and so does the tmpfs type (its copies live on a tmpfs): the job
-    is driven as a sync engine (depth 1), with a completion latency of its
-    own (issue_time stamped before the request, not after), and without
-    fio's "capped at 1" note in the JSON stream."""
+    mode, and so does the tmpfs type (its copies live on a tmpfs): a job
+    that does not verify is driven as a sync engine (depth 1), with a
+    completion latency of its own (issue_time stamped before the request,
+    not after), and without fio's "capped at 1" note in the JSON stream.
+    (A verify job is driven as fio's async engines drive theirs:
+    test_verify_job_queues_like_fio_async_engines.)"""
     xd, where = on_a_tmpfs(xd_type, async_mode, shm_dir, disk_dir)
     r = run_fio(
         fio_job(
@@ -94,8 +96,6 @@ def test_tmpfs_file_runs_as_sync_engine(engine, tmp_path, shm_dir, disk_dir, asy
             bs="4k",
             size=8 * MiB,
             iodepth=DEPTH,
-            verify="crc32c",
-            verify_fatal=1,
         ),
         tmp_path,
     )
@@ -116,34 +116,49 @@ def test_tmpfs_long_writes_queue_under_io_uring(engine, tmp_path, shm_dir, disk_
     """Writes of 64 KiB or more to a file on a tmpfs go to io_uring's
     workers, which copy them while fio fills its next buffer (the job keeps
     its depth); libaio copies inside io_submit anyway, so there they stay
-    inline (depth 1). Either way a verify pass over 4k-256k writes and
+    inline (depth 1). Then a verify pass over the same 4k-256k writes and
     reads, with fsyncs among them, reads back what was written."""
     xd, where = on_a_tmpfs(xd_type, async_mode, shm_dir, disk_dir)
-    r = run_fio(
-        fio_job(
-            engine,
-            name="long",
-            xd=xd,
-            directory=where,
-            rw="randwrite",
-            bsrange="4k-256k",
-            size=16 * MiB,
-            iodepth=8,
-            fsync=7,
-            verify="crc32c",
-            verify_fatal=1,
-            buffer_compress_percentage=50,
-        ),
-        tmp_path,
-    )
+    job_opts = dict(directory=where, rw="randwrite", bsrange="4k-256k", size=16 * MiB,
+                    iodepth=8, fsync=7, buffer_compress_percentage=50)
+    r = run_fio(fio_job(engine, name="check", xd=xd, verify="crc32c", verify_fatal=1,
+                        **job_opts), tmp_path)
     job = r.data["jobs"][0]
     assert job["error"] == 0 and job["read"]["io_bytes"] == 16 * MiB, job["read"]
+    job = run_fio(fio_job(engine, name="long", xd=xd, **job_opts), tmp_path).data["jobs"][0]
     lv = levels(job)
     deeper = sum(v for k, v in lv.items() if k != "1")  # fio's "1" can pass 100 with fsyncs
     if async_mode == "io_uring":
         assert deeper > 0, f"io_uring on a tmpfs file never queued a long write: {lv}"
     else:
         assert deeper == 0, f"libaio on a tmpfs file reached depth > 1: {lv}"
+
+
+@pytest.mark.parametrize("depth", [1, 4])
+@pytest.mark.parametrize("async_mode", ["libaio", "io_uring"])
+@pytest.mark.parametrize("xd_type", ["tmpfs", "mmap"])
+def test_verify_job_queues_like_fio_async_engines(engine, tmp_path, shm_dir, disk_dir, xd_type,
+                                                  async_mode, depth):
+    """A verify job in an async mode is driven as fio's libaio and io_uring
+    engines drive theirs, every request queued, at any depth and on files
+    whose requests complete inline. fio keeps its books differently on the
+    two paths, and this job (holes between requests, unaligned sizes, two
+    loops) fails to verify on fio's psync and mmap engines and passes on
+    its libaio and io_uring ones; driven as a sync engine, every type failed
+    it the same way."""
+    xd = {"type": xd_type, "async": async_mode}
+    if xd_type == "tmpfs":
+        xd["tmpfs_directory"] = shm_dir
+    r = run_fio(
+        fio_job(engine, name="holes", xd=xd, directory=disk_dir, rw="rw:8k", bsrange="512-24k",
+                bs_unaligned=1, size=512 * 1024, loops=2, iodepth=depth, verify="xxhash",
+                verify_fatal=1, do_verify=1),
+        tmp_path,
+    )
+    job = r.data["jobs"][0]
+    assert job["error"] == 0 and job["read"]["io_bytes"] > 0, job
+    if depth > 1:
+        assert sum(v for k, v in levels(job).items() if k != "1") > 0, levels(job)
 
 
 def direct_randread(engine, tmp_path, disk_dir, **extra):
