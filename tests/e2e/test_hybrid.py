@@ -1,7 +1,8 @@
 """The hybrid type through fio: promotion, a scan that does not promote,
-the migration thread, demotion (timeout and capacity), verify while extents move on a file two jobs share, the map
-surviving a restart, the write-back flush reaching the cold file, the tier
-figures in xd_stats, and bad configurations (one line each).
+the migration thread, demotion (timeout and capacity), verify while extents
+move on a file two jobs share, the map surviving a restart, the write-back
+flush reaching the cold file, the tier figures in xd_stats, and bad
+configurations (one line each).
 
 The kill -9 after fsync, the torn map and the policy's details are in the
 unit test (tests/unit/tier.c), which drives the library directly.
