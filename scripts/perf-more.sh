@@ -19,10 +19,11 @@
 #    The reader + scanner mix is paced (fio's flow=1 on both jobs: each
 #    has read as much as the other, within fio's flow slack), so the
 #    scanner reads beside the reader from start to end and the figure
-#    hardly moves between runs (on 1 GiB: not at all in nine); the unpaced mix, an informational row, lets the reader,
-#    whose reads mostly hit, finish first, and the scanner then reads
-#    alone for the last 30-35% of the trace, a share that moves with
-#    scheduling and the row with it.
+#    hardly moves between runs (on 1 GiB: not at all in nine); the
+#    unpaced mix, an informational row, lets the reader, whose reads
+#    mostly hit, finish first, and the scanner then reads alone for the
+#    last 30-35% of the trace, a share that moves with scheduling and the
+#    row with it.
 # 3. numjobs=2 over numjobs=1 with the cache on, every read a hit (thread=1,
 #    one cache shared by both jobs, warmed in ramp_time), after the same
 #    ratio for two plain CPU-bound loops: the most this machine gave two

@@ -36,7 +36,6 @@ struct tier_ctx {
     struct xd_req *parent;
     struct tier_file *tf;
     uint64_t ext;         /* the first extent of the piece; UINT64_MAX: a sync */
-    uint64_t next;        /* how many extents from ext the piece covers */
     uint64_t off, len;    /* the part of parent this context carries */
     unsigned pending, mask;
     bool wrote;           /* raised inflight_w */
@@ -405,11 +404,12 @@ static void tier_release(struct tier_shared *sh, uint64_t e, int k, bool wrote)
     tier_unlock(sh, e);
 }
 
-/* The same for each of the n extents from e that one piece covered. */
-static void tier_release_run(struct tier_shared *sh, uint64_t e, uint64_t n, int k, bool wrote)
+/* The same for each extent c's piece covered (from c->ext to its last byte's). */
+static void tier_release_piece(const struct tier_ctx *c, int k, bool wrote)
 {
-    for (uint64_t i = 0; i < n; i++)
-        tier_release(sh, e + i, k, wrote);
+    uint64_t last = c->len ? (c->off + c->len - 1) >> c->tf->sh->shift : c->ext;
+    for (uint64_t e = c->ext; e <= last; e++)
+        tier_release(c->tf->sh, e, k, wrote);
 }
 
 static void tier_count(struct tier_layer *t, const struct xd_req *req, unsigned mask)
@@ -516,7 +516,7 @@ static bool tier_sub_done(struct tier_ctx *c, int k)
     if (sub->result < 0 && !c->err)
         c->err = sub->result;
     if (k == TIER_H && c->ext != UINT64_MAX)
-        tier_release_run(c->tf->sh, c->ext, c->next, TIER_H, false);
+        tier_release_piece(c, TIER_H, false);
     return --c->pending == 0;
 }
 
@@ -546,7 +546,7 @@ static struct xd_req *tier_ctx_finish(struct tier_layer *t, struct tier_ctx *c)
     int k = c->mask & (1u << TIER_C) ? TIER_C : TIER_H;
     int64_t res = c->err ? c->err : c->sub[k].result;
     if (c->wrote)
-        tier_release_run(c->tf->sh, c->ext, c->next, TIER_C, true);
+        tier_release_piece(c, TIER_C, true);
     tier_grow(c->tf->sh, req->op, c->off, res);
     if (res < 0 && !h->span_err)
         h->span_err = res;
@@ -582,14 +582,13 @@ static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
 }
 
 /* Send a piece of its parent, routed already (mask, wrote), to every tier
- * it needs: [off, off+len), the next extents from e (UINT64_MAX: a sync,
+ * it needs: [off, off+len), which starts in extent e (UINT64_MAX: a sync,
  * not tied to one). It counts in its head's pieces. */
-static void tier_piece_async(struct tier_layer *t, struct tier_ctx *c, uint64_t e, uint64_t next,
-                             uint64_t off, uint64_t len)
+static void tier_piece_async(struct tier_layer *t, struct tier_ctx *c, uint64_t e, uint64_t off,
+                             uint64_t len)
 {
     c->err = 0;
     c->ext = e;
-    c->next = next;
     c->off = off;
     c->len = len;
     c->pending = (unsigned)__builtin_popcount(c->mask);
@@ -636,7 +635,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
     if (sync_op) { /* the cold tier's: it covers the file */
         c->mask = 1u << TIER_C;
         c->wrote = false;
-        tier_piece_async(t, c, UINT64_MAX, 1, req->off, req->len);
+        tier_piece_async(t, c, UINT64_MAX, req->off, req->len);
         return tier_head_drop(t, h) ? XD_DONE : XD_QUEUED;
     }
     uint64_t off = req->off, end = req->off + req->len, from = first, e;
@@ -646,7 +645,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
         tier_count(t, req, mask);
         if (e > first && mask != c->mask) { /* the run so far goes as one piece */
             uint64_t stop = e << tf->sh->shift;
-            tier_piece_async(t, c, from, e - from, off, stop - off);
+            tier_piece_async(t, c, from, off, stop - off);
             off = stop;
             from = e;
             c = tier_piece_ctx(t, tf, req, h);
@@ -654,7 +653,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
         c->mask = mask;
         c->wrote = wrote;
     }
-    tier_piece_async(t, c, from, e - from, off, end - off);
+    tier_piece_async(t, c, from, off, end - off);
     return tier_head_drop(t, h) ? XD_DONE : XD_QUEUED;
 }
 
