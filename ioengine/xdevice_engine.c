@@ -760,6 +760,8 @@ static int fio_xd_init(struct thread_data *td)
     unsigned depth = td->o.iodepth ? td->o.iodepth : 1;
     const char *mode = xd_config_get(cfg, "async");
     bool asked_async = mode && strcmp(mode, "sync") != 0;
+    const char *type = xd_config_get(cfg, "storage_type");
+    bool mmap_type = type && !strcmp(type, "mmap");
     int rc = xd_open(&job->dev, cfg, depth, err, sizeof(err));
     xd_config_free(cfg);
     if (rc) {
@@ -814,9 +816,14 @@ static int fio_xd_init(struct thread_data *td)
      * writing during the verify pass and its posixaio engine, queued as
      * xdevice would be, fails (t0026, tests/e2e/test_conformance.py);
      * driven as a sync engine such a time_based job passes, since fio
-     * starts no verify pass for it. */
+     * starts no verify pass for it. Nor on the mmap type, whose
+     * counterpart is fio's mmap engine, a sync engine: its requests never
+     * stay in flight, and fio's books on the two paths part the other way
+     * too (rw=randrw, bs_unaligned=1, time_based: fio's mmap and psync
+     * engines pass it, its libaio and io_uring ones fail to verify it, and
+     * so did the mmap type driven queued). */
     bool verifies = td->o.verify != 0 /* VERIFY_NONE */ && !td->o.experimental_verify;
-    bool async = (asked_async && verifies) || ((caps & XD_CAP_ASYNC) && depth > 1);
+    bool async = (asked_async && verifies && !mmap_type) || ((caps & XD_CAP_ASYNC) && depth > 1);
     job->all_queued = async && (verifies || !fio_xd_files_inline(td, job->dev));
     job->stamps_issue = async && !job->all_queued;
     if (!async)
