@@ -57,6 +57,7 @@ struct tier_file {
     struct xd_file *f[2];
     char *map_path; /* named while a checkpoint holds the file (tier_hold_files) */
     uint64_t stream_next, stream_run; /* this device's sequential stream: tier_counts */
+    bool read_only; /* XD_OPEN_READONLY: its cold file is not writable through f */
     struct tier_file *prev, *next;
 };
 
@@ -202,6 +203,8 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     char *cold = xd_tier_cold_path(layer->dev->cfg, file->path);
     struct stat st;
     int rc = tf && cold ? 0 : -ENOMEM;
+    if (tf)
+        tf->read_only = flags & XD_OPEN_READONLY;
     xd_tier_names_lock(false);
     if (!rc)
         rc = xd_file_open(t->inner[TIER_C], cold, flags, size, &tf->f[TIER_C], err, errlen);
@@ -288,6 +291,16 @@ static void tier_keep_figures(struct tier_layer *t, struct tier_shared *sh)
     tier_figures_of(sh, r->v);
 }
 
+/* Whether close and fsync write this open's dirty hot extents back. Not a
+ * read-only open's, whose cold file takes no writes (EBADF): nothing was
+ * written through it, and the hot extents it found (assumed dirty after a
+ * restart: tier_map.c) stay hot for a writable open or the mover to write
+ * back, as they were before it opened. */
+static bool tier_writes_back(const struct tier_file *tf)
+{
+    return tf->sh->write_back && !tf->read_only;
+}
+
 /* Close flushes a write-back file, so the cold tier holds all its data. */
 static void tier_file_close(struct xd_layer *layer, struct xd_file *file)
 {
@@ -295,8 +308,8 @@ static void tier_file_close(struct xd_layer *layer, struct xd_file *file)
     struct tier_file *tf = file->priv[layer->level];
     if (!tf)
         return;
-    int rc = tier_flush_file(t, tf);
-    if (!rc && tf->sh->write_back)
+    int rc = tier_writes_back(tf) ? tier_flush_file(t, tf) : 0;
+    if (!rc && tier_writes_back(tf))
         rc = xd_flush(t->inner[TIER_C], tf->f[TIER_C], 1);
     if (rc < 0) { /* the hot copies stay, dirty in the map, for the next flush */
         xd_file_close_failed(file, rc);
@@ -661,7 +674,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
  * the cold tier are made durable. */
 static int tier_sync(struct tier_layer *t, struct tier_file *tf, struct xd_req *req)
 {
-    int rc = tier_flush_file(t, tf);
+    int rc = tier_writes_back(tf) ? tier_flush_file(t, tf) : 0;
     if (!rc)
         rc = xd_extmap_sync(&tf->sh->map);
     if (rc) {

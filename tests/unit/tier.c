@@ -620,6 +620,36 @@ static void test_write_back(void)
     hclose(&h);
 }
 
+/* A read-only open of a write-back file with hot extents (dirty, as far as
+ * a new open can tell) reads them from the hot tier and closes without
+ * writing them back: its cold file takes no writes. Its close failed with
+ * EBADF (make torture, seeds 602202579 and 602202605: fio --readonly over
+ * a hybrid file with a compressed cold tier). */
+static void test_read_only_open_of_write_back(void)
+{
+    struct h h;
+    reset_files();
+    CHECK_MSG(!hopen(&h, true, 60), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(&h, e, 0);
+    touch(&h, 2, 3);
+    CHECK(xd_migrate(h.dev) == 1);
+    write_extent(&h, 2, 1);
+    hclose(&h);
+    CHECK(cold_version(2) == 1);
+    struct xd_config *c = config(true, 60);
+    CHECK_MSG(!xd_open(&h.dev, c, 4, err, sizeof(err)), "%s", err);
+    xd_config_free(c);
+    CHECK_MSG(!xd_file_open(h.dev, path, XD_OPEN_READONLY, 0, &h.file, err, sizeof(err)), "%s",
+              err);
+    CHECK(extent_version(&h, 2) == 1 && stat_u64(&h, "hot_reads") == 1);
+    CHECK(xd_flush(h.dev, h.file, 0) == 0);
+    int rc = xd_file_close(h.dev, h.file);
+    CHECK_MSG(rc == 0, "read-only close: %s", strerror(-rc));
+    xd_close(h.dev);
+    CHECK(cold_version(2) == 1);
+}
+
 /* tier_write_back keeps a hot extent's writes in the hot copy until a
  * flush; at close the cold file, full meanwhile, has no room for them
  * (the extent was a hole there): the close fails, saying so, where it
@@ -977,6 +1007,7 @@ int main(void)
     test_crash(false);
     test_crash(true);
     test_write_back();
+    test_read_only_open_of_write_back();
     test_write_back_close_on_a_full_fs();
     test_made_again_while_open(false);
     test_made_again_while_open(true);
