@@ -79,6 +79,11 @@ struct tier_layer {
     struct tier_ctx *ctx, *free;
     struct xd_req **subs; /* scratch for inner reaps */
     unsigned nctx, nfree, queued[2];
+    /* a sub-request queued on the tier since its last commit: fio commits
+     * before every wait, and a commit of an idle tier walked its chain for
+     * nothing (the tiers' chains stage nothing of their own: their fdio
+     * sends what it starts in a reap itself) */
+    bool unsent[2];
     void *buf;            /* write-back flushes from the data path */
     struct tier_file *files;
     uint64_t reads[2], writes[2]; /* by extent: a piece over two counts twice */
@@ -588,10 +593,12 @@ static void tier_ctx_submit_one(struct tier_layer *t, struct tier_ctx *c, int k)
             sub->result = rc;
         rc = XD_DONE;
     }
-    if (rc == XD_QUEUED)
+    if (rc == XD_QUEUED) {
         t->queued[k]++;
-    else
+        t->unsent[k] = true;
+    } else {
         tier_sub_done(c, k);
+    }
 }
 
 /* Send a piece of its parent, routed already (mask, wrote), to every tier
@@ -709,9 +716,12 @@ static int tier_commit(struct xd_layer *layer)
     struct tier_layer *t = layer->priv;
     int sent = 0;
     for (int k = 0; k < 2; k++) {
+        if (!t->unsent[k])
+            continue;
         int rc = xd_commit(t->inner[k]);
         if (rc < 0)
             return rc;
+        t->unsent[k] = false;
         sent += rc;
     }
     return sent;
