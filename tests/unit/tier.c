@@ -9,7 +9,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +242,63 @@ static void test_batch_takes_the_hottest(void)
     for (unsigned e = 0; e < NEXT; e++)
         CHECK_MSG(extent_is_hot(&h, e) == (e == 9 || e == 2 || e == 11 || e == 4), "extent %u", e);
     hclose(&h);
+}
+
+/* Reads of the hot extents while passes run, from another device of the
+ * process (another thread): nothing idles, so nothing is demoted. A read
+ * stamped after a pass read its clock counted, unsigned, as 2^64 ns idle,
+ * and the pass demoted the extent (0-3 of 16 in 20 passes over a 4 GiB
+ * file: the scan of its 65536 extents leaves reads time to land). */
+struct hammer {
+    atomic_bool stop;
+    unsigned long reads;
+};
+
+static void *hammer_hot(void *arg)
+{
+    struct hammer *hm = arg;
+    struct h r;
+    struct xd_config *c = config(false, 600);
+    static unsigned char buf[4096];
+    if (xd_open(&r.dev, c, 4, err, sizeof(err))) {
+        xd_config_free(c);
+        return NULL;
+    }
+    xd_config_free(c);
+    if (!xd_file_open(r.dev, path, 0, 0, &r.file, err, sizeof(err))) {
+        while (!atomic_load(&hm->stop))
+            xd_read(r.dev, r.file, buf, sizeof(buf), (hm->reads++ % NEXT) * EXT);
+        xd_file_close(r.dev, r.file);
+    }
+    xd_close(r.dev);
+    return NULL;
+}
+
+static void test_busy_extents_stay_hot(void)
+{
+    struct h h;
+    struct hammer hm = {0};
+    pthread_t t;
+    reset_files();
+    struct xd_config *c = config(false, 600);
+    CHECK(!xd_config_set(c, "hot_cache_size", "1m", "test", err, sizeof(err))); /* 16 extents */
+    CHECK_MSG(!xd_open(&h.dev, c, 4, err, sizeof(err)), "%s", err);
+    xd_config_free(c);
+    CHECK_MSG(!xd_file_open(h.dev, path, XD_OPEN_CREATE, 4ull << 30, &h.file, err, sizeof(err)),
+              "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        touch(&h, e, 2);
+    CHECK(xd_migrate(h.dev) == NEXT);
+    CHECK(!pthread_create(&t, NULL, hammer_hot, &hm));
+    for (int pass = 0; pass < 200; pass++)
+        xd_migrate(h.dev);
+    atomic_store(&hm.stop, true);
+    pthread_join(t, NULL);
+    CHECK_MSG(hm.reads > 0, "the reader's open: %s", err);
+    CHECK_MSG(stat_u64(&h, "demotions") == 0 && stat_u64(&h, "hot_extents") == NEXT,
+              "demotions %llu", (unsigned long long)stat_u64(&h, "demotions"));
+    hclose(&h);
+    reset_files();
 }
 
 /* --- live keys: xd_reload changes the thresholds of an open file --------- */
@@ -995,6 +1054,7 @@ int main(void)
     test_entries();
     test_policy();
     test_batch_takes_the_hottest();
+    test_busy_extents_stay_hot();
     test_live_keys();
     test_request_passes();
     test_sequential_cutoff();
