@@ -46,4 +46,12 @@ static inline uint64_t xd_now_ns(void)
     return xd_clock_monotonic_ns();
 }
 
+/* Nanoseconds since start, an xd_now_ns reading: 0, not 2^64 - a little,
+ * when a thread that moved to another CPU finds its TSC a little behind. */
+static inline uint64_t xd_ns_since(uint64_t start)
+{
+    uint64_t now = xd_now_ns();
+    return now > start ? now - start : 0;
+}
+
 #endif

@@ -216,7 +216,7 @@ static int tier_move(struct tier_shared *sh, uint64_t e, int to)
     if (to == TIER_H || !done)
         sh->ext[e].busy = 0;
     tier_unlock(sh, e);
-    atomic_fetch_add(&sh->shm->migration_ns, xd_now_ns() - t0);
+    atomic_fetch_add(&sh->shm->migration_ns, xd_ns_since(t0));
     if (!done) {
         atomic_fetch_add(&sh->shm->aborts, 1);
         return 0;

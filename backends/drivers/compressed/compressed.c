@@ -182,7 +182,7 @@ static void ctr_run(struct compress_layer *c, struct ctr_thread *t, struct xd_re
     }
     req->result = rc;
     if (req->op == XD_OP_READ || req->op == XD_OP_WRITE)
-        cost_note(c, cost_kind(req), xd_now_ns() - start);
+        cost_note(c, cost_kind(req), xd_ns_since(start));
 }
 
 /* --- worker pool glue -------------------------------------------------------------- */
