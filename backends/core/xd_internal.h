@@ -55,7 +55,10 @@ struct xd_ops {
     void (*file_close)(struct xd_layer *layer, struct xd_file *file);
     int64_t (*file_size)(struct xd_layer *layer, struct xd_file *file);
     /* Data path, see xd_submit/xd_commit/xd_reap in xdevice.h. With
-     * XD_REQ_SYNC in the request's core flags it must complete before returning. */
+     * XD_REQ_SYNC in the request's core flags it must complete before
+     * returning. What a layer stages outside a submit (a retry, a held-back
+     * request started in a reap) it commits itself: callers commit only
+     * after a submit that answered XD_QUEUED (the fio engine does). */
     int (*submit)(struct xd_layer *layer, struct xd_req *req);
     int (*commit)(struct xd_layer *layer);
     int (*reap)(struct xd_layer *layer, struct xd_req **done, unsigned min, unsigned max,
