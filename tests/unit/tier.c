@@ -160,6 +160,15 @@ static void reset_files(void)
     unlink(p);
 }
 
+/* A new file, open, every extent written once (version 0). */
+static void open_written(struct h *h, bool write_back, double timeout)
+{
+    reset_files();
+    CHECK_MSG(!hopen(h, write_back, timeout), "%s", err);
+    for (unsigned e = 0; e < NEXT; e++)
+        write_extent(h, e, 0);
+}
+
 /* --- the map's entries ----------------------------------------------------- */
 
 static void test_entries(void)
@@ -181,10 +190,7 @@ static void test_entries(void)
 static void test_policy(void)
 {
     struct h h;
-    reset_files();
-    CHECK_MSG(!hopen(&h, false, 0.4), "%s", err);
-    for (unsigned e = 0; e < NEXT; e++)
-        write_extent(&h, e, 0);
+    open_written(&h, false, 0.4);
     CHECK(xd_migrate(h.dev) == 0); /* each written once: below the threshold of 2 */
     touch(&h, 0, 3);
     touch(&h, 1, 3);
@@ -230,10 +236,7 @@ static bool extent_is_hot(struct h *h, unsigned e)
 static void test_batch_takes_the_hottest(void)
 {
     struct h h;
-    reset_files();
-    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
-    for (unsigned e = 0; e < NEXT; e++)
-        write_extent(&h, e, 0);
+    open_written(&h, false, 60);
     for (unsigned e = 0; e < NEXT; e++) /* 1 + 1 + (7e mod 16): a permutation of 2..17 */
         touch(&h, e, 1 + (int)(e * 7 % NEXT));
     CHECK_MSG(reload_key(&h, "migration_batch_size", "6") == 1, "%s", err);
@@ -316,10 +319,7 @@ static int reload_key(struct h *h, const char *key, const char *value)
 static void test_live_keys(void)
 {
     struct h h;
-    reset_files();
-    CHECK_MSG(!hopen(&h, false, 30), "%s", err);
-    for (unsigned e = 0; e < NEXT; e++)
-        write_extent(&h, e, 0);
+    open_written(&h, false, 30);
     CHECK_MSG(reload_key(&h, "hot_access_threshold", "50") == 1, "%s", err);
     touch(&h, 0, 5);
     CHECK(xd_migrate(h.dev) == 0); /* 6 accesses: below 50 now */
@@ -662,10 +662,7 @@ static void test_crash(bool write_back)
 static void test_write_back(void)
 {
     struct h h;
-    reset_files();
-    CHECK_MSG(!hopen(&h, true, 60), "%s", err);
-    for (unsigned e = 0; e < NEXT; e++)
-        write_extent(&h, e, 0);
+    open_written(&h, true, 60);
     xd_flush(h.dev, h.file, 0);
     touch(&h, 2, 3);
     CHECK(xd_migrate(h.dev) == 1);
@@ -687,10 +684,7 @@ static void test_write_back(void)
 static void test_read_only_open_of_write_back(void)
 {
     struct h h;
-    reset_files();
-    CHECK_MSG(!hopen(&h, true, 60), "%s", err);
-    for (unsigned e = 0; e < NEXT; e++)
-        write_extent(&h, e, 0);
+    open_written(&h, true, 60);
     touch(&h, 2, 3);
     CHECK(xd_migrate(h.dev) == 1);
     write_extent(&h, 2, 1);
