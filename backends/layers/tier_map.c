@@ -73,7 +73,14 @@ int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
         if (!hot[e])
             continue;
         sh->ext[e].hot = 1;
-        sh->ext[e].dirty = sh->write_back; /* unknown after a restart: assume so */
+        /* unknown after a restart: assume so, write-through too. A process
+         * killed between a write's hot half (done inline) and its cold
+         * half (queued) left the hot copy newer than the cold file; a
+         * reader then saw the new bytes, and a demotion without a copy
+         * back turned them into the old ones again (kill9_fsync,
+         * hybrid-wt-compressed: a version read after one kill was gone
+         * after the next). */
+        sh->ext[e].dirty = 1;
         /* idle from now, not since boot: a restart alone demotes nothing */
         sh->ext[e].last_ns = sh->ext[e].win_ns = now;
         sh->shm->hot_count++;

@@ -201,10 +201,13 @@ static int tier_move(struct tier_shared *sh, uint64_t e, int to)
         return 0;
     uint64_t t0 = xd_now_ns();
     int64_t n = 0;
-    if (to == TIER_H || tier_dirty(sh, e))
+    bool copy = to == TIER_H || tier_dirty(sh, e);
+    if (copy)
         n = tier_copy(sh->mdev[from], sh->mfile[from], sh->mdev[to], sh->mfile[to],
                       e << sh->shift, tier_extent_len(sh, e), sh->buf);
-    bool cold_has_every_write = to == TIER_C && !sh->write_back;
+    /* a copy back may have put older bytes over a write that reached the
+     * cold file meanwhile: then only an untouched extent flips */
+    bool cold_has_every_write = to == TIER_C && !sh->write_back && !copy;
     bool done = false;
     tier_lock(sh, e);
     /* the entry in the same critical section as the flip (see tier_flip) */
