@@ -313,8 +313,8 @@ static void tier_file_close(struct xd_layer *layer, struct xd_file *file)
     struct tier_file *tf = file->priv[layer->level];
     if (!tf)
         return;
-    int rc = tier_writes_back(tf) ? tier_flush_file(t, tf) : 0;
-    if (!rc && tier_writes_back(tf))
+    int rc = 0;
+    if (tier_writes_back(tf) && !(rc = tier_flush_file(t, tf)))
         rc = xd_flush(t->inner[TIER_C], tf->f[TIER_C], 1);
     if (rc < 0) { /* the hot copies stay, dirty in the map, for the next flush */
         xd_file_close_failed(file, rc);

@@ -661,7 +661,7 @@ static void test_restart_hot_newer_than_cold(void)
 {
     struct h h;
     static unsigned char buf[EXT];
-    open_written(&h, false, 0.3);
+    open_written(&h, false, 60); /* promoted however slow the machine */
     touch(&h, 3, 3);
     CHECK(xd_migrate(h.dev) == 1);
     hclose(&h);
@@ -671,9 +671,9 @@ static void test_restart_hot_newer_than_cold(void)
     CHECK(fd >= 0 && pwrite(fd, buf, EXT, 3 * EXT) == EXT);
     if (fd >= 0)
         close(fd);
-    CHECK_MSG(!hopen(&h, false, 0.3), "%s", err);
+    CHECK_MSG(!hopen(&h, false, 0.3), "%s", err); /* a new state: this timeout */
     CHECK(extent_version(&h, 3) == 1); /* from the hot copy */
-    nap(0.4);
+    nap(0.4); /* idle past cold_timeout_sec: the pass demotes it */
     CHECK(xd_migrate(h.dev) == 1 && stat_u64(&h, "hot_extents") == 0); /* idle: demoted */
     CHECK_MSG(extent_version(&h, 3) == 1, "extent 3 reads as version %d after its demotion",
               extent_version(&h, 3));
