@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "compare_impl.h"
+#include "../backends/core/fileutil.h"
 #include "outfile.h"
 #include "pairing.h"
 
@@ -102,7 +103,7 @@ static int keep_line(struct compare *c, const char *path, char *line, size_t lin
 
 int xr_cmp_keep_decided(struct compare *c, const char *path)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = xd_fopen_input(path);
     if (!f)
         return xr_cmp_fail("--decided %s: %s", path, strerror(errno));
     char *line = NULL;

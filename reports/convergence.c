@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "../backends/core/fileutil.h"
 #include "load.h"
 #include "mem.h"
 #include "outfile.h"
@@ -21,7 +22,7 @@
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = xd_fopen_input(path);
     if (!f)
         return NULL;
     char *buf = NULL;
@@ -39,7 +40,13 @@ static char *slurp(const char *path)
         len += got;
         buf[len] = 0;
     }
+    int e = ferror(f) ? errno : 0;
     fclose(f);
+    if (e || (!buf && !(buf = calloc(1, 1)))) { /* empty: parsed, and named as such */
+        free(buf);
+        errno = e ? e : ENOMEM;
+        return NULL;
+    }
     return buf;
 }
 

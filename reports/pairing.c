@@ -3,6 +3,7 @@
  * The rules are in pairing.h.
  */
 #include "pairing.h"
+#include "../backends/core/fileutil.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -125,7 +126,7 @@ static int results_line(const char *line, size_t lineno)
  * stderr. */
 static int read_list(const char *label, const char *path, char ***files, size_t *n)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = xd_fopen_input(path);
     if (!f)
         return 0;
     char *dir = xr_mem_strdup(path), *slash = strrchr(dir, '/');

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "../backends/core/fileutil.h"
 #include "load.h"
 #include "mem.h"
 #include "results.h"
@@ -49,7 +50,7 @@ static int read_all(const char *path, char **buf, size_t *len, char *err, size_t
     struct stat st;
     size_t cap, n = 0;
     ssize_t r;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = xd_open_input(path, 0);
 
     if (fd < 0)
         return fail(err, errlen, path, "%s", strerror(errno));

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "xdtune.h"
+#include "../backends/core/fileutil.h"
 
 static int hosts_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -84,7 +85,7 @@ static const char *host_problem(const char *line)
 int xt_hosts_load(struct xt_hosts *h, const char *path, char *err, size_t errlen)
 {
     memset(h, 0, sizeof(*h));
-    FILE *f = fopen(path, "r");
+    FILE *f = xd_fopen_input(path);
     if (!f)
         return hosts_fail(err, errlen, "--hosts %s: cannot read it: %s", path, strerror(errno));
     if (xt_is_directory(f)) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "../backends/core/fileutil.h"
 #include "xdtune.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -542,7 +543,7 @@ static int space_line_bytes(const char *line, size_t n, const char *path, int li
 int xt_space_load(struct xt_space *s, const char *path, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
-    FILE *f = fopen(path, "r");
+    FILE *f = xd_fopen_input(path);
     if (!f)
         return fail(err, errlen, "%s: cannot read the space file: %s", path, strerror(errno));
     if (xt_is_directory(f)) {

@@ -39,7 +39,7 @@ int xt_is_directory(FILE *f)
 
 char *xt_read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = xd_fopen_input(path);
     if (!f)
         return NULL;
     /* a directory opens, and reads as nothing: an empty job, history or

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "json.h"
 #include "xd_internal.h"
 
@@ -767,7 +768,7 @@ static int ini_read_all(const char *path, int oflags, const char *shown, char **
                         char *err, size_t errlen)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | oflags);
+    int fd = xd_open_input(path, oflags); /* a FIFO: refused below, not waited on */
     if (fd < 0) {
         int e = errno;
         xd_errf(err, errlen, "%s: cannot read the config file: %s", shown, strerror(e));

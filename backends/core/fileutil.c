@@ -738,6 +738,33 @@ void xd_fd_noatime(int fd)
         (void)fcntl(fd, F_SETFL, fl | O_NOATIME);
 }
 
+int xd_open_input(const char *path, int extra)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra);
+    if (fd < 0)
+        return -1;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+FILE *xd_fopen_input(const char *path)
+{
+    int fd = xd_open_input(path, 0);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
+    if (!f && fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 int xd_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

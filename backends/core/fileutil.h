@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -195,6 +196,15 @@ void xd_fd_noatime(int fd);
  * them every 4 KiB page is looked up and copied on its own: 128k reads and
  * writes ran at 0.4-0.5 of a huge=within_size tmpfs here. */
 bool xd_tmpfs_large_pages(dev_t dev);
+/* path opened for reading (O_RDONLY | extra, close-on-exec, no
+ * controlling tty), its descriptor or -1 with errno set. Opened
+ * non-blocking, then made blocking again: a FIFO no one writes to blocked
+ * open(2) for ever (a config, job or results file swapped for one hung
+ * the job or the tool without a word); this way it reads as empty, and a
+ * pipe someone writes to (a shell's <(...)) reads as before. */
+int xd_open_input(const char *path, int extra);
+/* The same as a stdio stream: NULL with errno set. */
+FILE *xd_fopen_input(const char *path);
 /* write(2) all of buf, EINTR retried. 0 or -errno (-EIO for a 0 return). */
 int xd_write_all(int fd, const void *buf, size_t len);
 /* What a refused name is, for messages: "a symbolic link", ... */

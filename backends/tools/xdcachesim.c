@@ -45,6 +45,7 @@
 #include <sys/stat.h>
 
 #include "../core/cachepolicy.h"
+#include "../core/fileutil.h"
 #include "../core/cachesim.h"
 #include "../core/config.h"
 #include "../core/fiozipf.h"
@@ -224,7 +225,7 @@ static int trace_read(struct trace *t, FILE *fp, const char *path)
 
 static int trace_load(struct trace *t, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = xd_fopen_input(path);
     struct stat st;
     if (!fp) {
         int e = errno;

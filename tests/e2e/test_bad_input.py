@@ -66,11 +66,18 @@ def argv(*items):
     return lambda d, engine: [str(a).replace("{d}", str(d)) for a in items]
 
 
+FIFO = object()  # with_file's content for a named pipe no one writes to
+
+
 def with_file(name, content, then):
-    """Create d/name first (content: bytes, str or None for a directory)."""
+    """Create d/name first (content: bytes, str, None for a directory or
+    FIFO for a named pipe: opening one for reading waits for a writer, and
+    the tools hung on it without a word)."""
     def build(d, engine):
         p = d / name
-        if content is None:
+        if content is FIFO:
+            os.mkfifo(p)
+        elif content is None:
             p.mkdir()
         else:
             p.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -206,6 +213,10 @@ ROWS = {
                          ["bad.ini:2:", "\"= sync\" is not a [section] or key = value line", "allowed: [section]"]),
     "ini-dir": Row("xdconfig", with_file("conf", None, argv("check", "{d}/conf")),
                    ["{d}/conf", "not a regular file", "allowed: an INI file"]),
+    "ini-fifo": Row("xdconfig", with_file("conf", FIFO, argv("check", "{d}/conf")),
+                    ["{d}/conf", "not a regular file", "allowed: an INI file"]),
+    "ini-fifo-fio": Row("fio", with_file("conf", FIFO, fio_opts("--xd_config={d}/conf")),
+                        ["{d}/conf", "not a regular file", "allowed: an INI file"]),
     "ini-too-big": Row("xdconfig", with_file("big.ini", "; " + "z" * (2 << 20) + "\n", argv("check", "{d}/big.ini")),
                        ["{d}/big.ini", "bytes", "allowed: an INI file of up to 1 MiB"]),
     "ini-missing": Row("xdconfig", argv("check", "{d}/none.ini"), ["{d}/none.ini", "cannot read", "No such file"]),
@@ -283,6 +294,7 @@ ROWS = {
     "xdtune-daemon-status-dir": Row("xdtune", with_file("status", None, argv(
         "daemon", "--config", "{d}/x.ini", "--fio-status", "{d}/status")),
         ["--fio-status", "{d}/status", "is a directory"]),
+    "xdtune-space-fifo": Row("xdtune", tune_space(FIFO), ["{d}/space.ini", "the space is empty"]),
     "xdtune-space-unknown": Row("xdtune", tune_space("cache_sise = 1m..4m\n"),
                                 ["space.ini:1", "cache_sise", "schema keys"]),
     "xdtune-space-binary": Row("xdtune", tune_space(b"async = sync|\x01\n"),
@@ -330,6 +342,9 @@ ROWS = {
     "xdreport-convergence-not-history": Row("xdreport", with_file("h.json", '{"x": 1}',
                                             argv("convergence", "-o", "{d}/out", "{d}/h.json")),
                                             ["{d}/h.json", "no \"trials\" array", "an xdtune history"]),
+    "xdreport-convergence-fifo": Row("xdreport", with_file("h.json", FIFO,
+                                     argv("convergence", "-o", "{d}/out", "{d}/h.json")),
+                                     ["{d}/h.json", "an empty file", "allowed: an xdtune history.json"]),
     "xdreport-convergence-args": Row("xdreport", argv("convergence", "-o"), ["convergence needs -o OUTDIR"]),
 }
 
@@ -402,3 +417,14 @@ def test_stats_write_failure_fails_the_run(engine, tmp_path, mode):
     assert len(lines) == 1 and "/proc/xd-stats.json" in lines[0], p.stderr
     doc = json.loads(out.read_text())
     assert doc["jobs"][0]["error"] != 0
+
+
+def test_report_of_a_fifo_reads_it_as_empty(tmp_path):
+    """xdreport report reads a named pipe no one writes to as an empty file
+    (it waited in open(2) for ever); the report of the rest is written, as
+    for any unreadable input (README "Reports"), and the exit is 1."""
+    os.mkfifo(tmp_path / "r.json")
+    r = subprocess.run([str(XDREPORT), "report", "-o", str(tmp_path / "out"), str(tmp_path / "r.json")],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 1, r.stderr
+    assert f"{tmp_path}/r.json: empty file" in r.stderr
