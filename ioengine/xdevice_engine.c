@@ -1513,6 +1513,79 @@ static int fio_xd_check_base_directory(struct thread_data *td, const struct xd_c
     return 0;
 }
 
+/* path with its directory resolved (symlinks, "..", relative names), for
+ * telling whether two names, one or both not made yet, are one file;
+ * malloc'd, or NULL when the directory cannot be resolved. */
+static char *fio_xd_resolved_path(const char *path)
+{
+    char *copy = strdup(path), *copy2 = strdup(path), *dir = NULL, *out = NULL;
+    if (copy && copy2 && (dir = realpath(dirname(copy), NULL)) &&
+        asprintf(&out, "%s/%s", dir, basename(copy2)) < 0)
+        out = NULL;
+    free(copy);
+    free(copy2);
+    free(dir);
+    return out;
+}
+
+static bool fio_xd_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (!stat(a, &sa) && !stat(b, &sb))
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char *ra = fio_xd_resolved_path(a), *rb = fio_xd_resolved_path(b);
+    bool same = ra && rb ? !strcmp(ra, rb) : !strcmp(a, b);
+    free(ra);
+    free(rb);
+    return same;
+}
+
+/* An output the run writes (xd_stats, replaced at the end; the periodic
+ * log and the trace, appended to) that is also one of the job's data
+ * files, its xd_config or another output: xd_stats named like the data
+ * file replaced the data with JSON, and the trace appended records to it.
+ * Said in one line naming both; 1 when so. */
+static int fio_xd_output_clash(struct thread_data *td, const char *what, const char *path,
+                               const char *const *used, const char *const *used_as, unsigned n)
+{
+    struct fio_file *f;
+    unsigned i;
+    const char *clash = NULL, *as = NULL;
+    for_each_file(td, f, i)
+        if (fio_xd_same_file(path, f->file_name)) {
+            clash = f->file_name;
+            as = "the job's data file";
+            break;
+        }
+    for (i = 0; !clash && i < n; i++)
+        if (used[i] && fio_xd_same_file(path, used[i])) {
+            clash = used[i];
+            as = used_as[i];
+        }
+    if (clash && td->subjob_number == 0) {
+        char shown[XD_ESCAPE_LEN];
+        fio_xd_err("xdevice: %s=%s: it is %s (%s); allowed: a file of its own\n",
+                   what, xd_escape(path, shown, sizeof(shown)), as, fio_xd_shown(clash));
+    }
+    return clash ? 1 : 0;
+}
+
+static int fio_xd_check_outputs(struct thread_data *td, const struct xd_config *cfg)
+{
+    const struct fio_xd_options *o = td->eo;
+    const char *trace = xd_config_get(cfg, "trace");
+    bool periodic = strcmp(xd_config_get(cfg, "metrics_interval_sec"), "0") != 0;
+    char *log = periodic ? fio_xd_stats_log_path(o) : NULL;
+    const char *used[] = { o->config, o->stats, log };
+    const char *as[] = { "the job's xd_config", "its xd_stats file", "its periodic stats log" };
+    int rc = (o->stats && fio_xd_output_clash(td, "xd_stats", o->stats, used, as, 1)) ||
+             (log && fio_xd_output_clash(td, o->stats_log ? "xd_stats_log" : "the periodic stats log",
+                                         log, used, as, 2)) ||
+             (trace && trace[0] && fio_xd_output_clash(td, "trace", trace, used, as, 3));
+    free(log);
+    return rc;
+}
+
 /* Options the job gives that nothing reads (xd_backup_to_disk on the
  * regular type, xd_checksum_block_size without xd_enable_checksums) change
  * nothing: said once, in one line, rather than let the user believe them
@@ -1579,7 +1652,7 @@ static int fio_xd_setup(struct thread_data *td)
         td_verror(td, EINVAL, "xdevice config");
         return 1;
     }
-    if (fio_xd_check_base_directory(td, cfg)) {
+    if (fio_xd_check_base_directory(td, cfg) || fio_xd_check_outputs(td, cfg)) {
         xd_config_free(cfg);
         td_verror(td, EINVAL, "xdevice config");
         return 1;

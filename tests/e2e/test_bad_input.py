@@ -136,6 +136,17 @@ ROWS = {
                             ["option xd_stats={d}/plain/s.json", "not a directory", "allowed: a file"]),
     "stats-log-is-dir": Row("fio", with_file("out", None, fio_opts("--xd_stats_log={d}/out")),
                             ["option xd_stats_log={d}/out", "is a directory", "allowed: a file"]),
+    # an output named like a file the job uses: the data replaced by JSON
+    "stats-is-data": Row("fio", fio_opts("--xd_stats={d}/data", run=True),
+                         ["xd_stats={d}/data", "the job's data file", "allowed: a file of its own"]),
+    "stats-is-data-laid-out": Row("fio", with_file("data", "x" * 4096, fio_opts("--xd_stats={d}/./data", run=True)),
+                                  ["xd_stats={d}/./data", "the job's data file", "allowed: a file of its own"]),
+    "stats-is-config": Row("fio", with_file("k.ini", "[local]\n", fio_opts("--xd_config={d}/k.ini", "--xd_stats={d}/k.ini", run=True)),
+                           ["xd_stats={d}/k.ini", "the job's xd_config", "allowed: a file of its own"]),
+    "trace-is-data": Row("fio", fio_opts("--xd_trace={d}/data", run=True),
+                         ["trace={d}/data", "the job's data file", "allowed: a file of its own"]),
+    "stats-log-is-stats": Row("fio", fio_opts("--xd_stats={d}/s.json", "--xd_stats_log={d}/s.json", "--xd_stats_interval=1", run=True),
+                              ["xd_stats_log={d}/s.json", "its xd_stats file", "allowed: a file of its own"]),
     "stats-device": Row("fio", fio_opts("--xd_stats=/dev/null"),
                         ["option xd_stats=/dev/null", "not a regular file", "allowed: a file"]),
     # --- aliases: both given, different values -------------------------------------
