@@ -52,6 +52,25 @@ static void json_printf(struct xd_json *j, const char *fmt, ...)
         json_append(j, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0 when p starts none. */
+static size_t json_utf8_len(const unsigned char *p)
+{
+    size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+    if (p[0] < 0xc2 || p[0] > 0xf4)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* s as a JSON string. A byte that starts no UTF-8 character (a path or
+ * job name in another encoding) is written as U+FFFD: written raw, it
+ * made the whole document unreadable to every JSON parser. */
 static void json_quote(struct xd_json *j, const char *s)
 {
     json_append(j, "\"", 1);
@@ -61,8 +80,15 @@ static void json_quote(struct xd_json *j, const char *s)
             json_append(j, esc, 2);
         } else if (*p < 0x20) {
             json_printf(j, "\\u%04x", *p);
-        } else {
+        } else if (*p < 0x80) {
             json_append(j, (const char *)p, 1);
+        } else {
+            size_t n = json_utf8_len(p);
+            if (n)
+                json_append(j, (const char *)p, n);
+            else
+                json_append(j, "\\ufffd", 6);
+            p += n ? n - 1 : 0;
         }
     }
     json_append(j, "\"", 1);

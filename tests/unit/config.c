@@ -211,6 +211,20 @@ static void test_dumps(void)
     xd_config_free(cfg);
 }
 
+/* A text value in another encoding than UTF-8 (a path): the JSON dump
+ * stays JSON, a byte that starts no character written as U+FFFD, and
+ * well-formed characters as they are. */
+static void test_dump_of_bytes_not_utf8(void)
+{
+    struct xd_config *cfg = xd_config_new();
+    CHECK(set(cfg, "trace", "/x/tr\xff\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xc0\xaf.log") == 0);
+    char *json = xd_config_json(cfg);
+    CHECK(json && strstr(json, "\"trace\":\"/x/tr\\ufffd\xc3\xa9\xe2\x82\xac"
+                               "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd.log\""));
+    free(json);
+    xd_config_free(cfg);
+}
+
 /* The types column: which keys a storage type reads (xdtune's one rule). */
 static void test_key_applies(void)
 {
@@ -277,6 +291,7 @@ int main(void)
     test_ini_binary();
     test_conflicts();
     test_dumps();
+    test_dump_of_bytes_not_utf8();
     test_listing_loads_back();
     test_key_applies();
     return check_result();
