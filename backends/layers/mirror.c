@@ -610,12 +610,6 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
         snprintf(why, whylen, "%s", before->why);
         return -EIO;
     }
-    struct stat a, b;
-    if (!stat(cf->path, &b) && !stat(mf->copy[0].file->path, &a) && a.st_dev == b.st_dev &&
-        a.st_ino == b.st_ino) {
-        snprintf(why, whylen, "it is the primary itself");
-        return -EINVAL;
-    }
     /* claimed and read before the open, which may create or extend it */
     int claimed = mirror_claim(mf, c, why, whylen);
     int turn = -1;
@@ -810,6 +804,30 @@ static int mirror_one_name(const struct xd_file *file, char *err, size_t errlen)
                                                          "its copies", err, errlen);
 }
 
+/* A mirror directory that holds the primary itself (the data file's own
+ * directory) makes that copy the primary: a mistake in the config, refused
+ * at open in one line (it ran with a copy fewer, said only as a degraded
+ * copy). -EINVAL, or 0. */
+static int mirror_copies_apart(const struct mirror_layer *ml, const struct mirror_file *mf,
+                               char *err, size_t errlen)
+{
+    struct stat primary, copy;
+    if (stat(mf->copy[0].file->path, &primary))
+        return 0;
+    for (unsigned c = 1; c < mf->ncopies; c++) {
+        char *path = mirror_copy_name(ml, mf, c);
+        bool same = path && !stat(path, &copy) && copy.st_dev == primary.st_dev &&
+                    copy.st_ino == primary.st_ino;
+        free(path);
+        if (same) {
+            xd_errf(err, errlen, "mirror_directories: %s holds the data file %s itself; allowed: directories other than the data file's",
+                    ml->dirs[c], mf->copy[0].file->path);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                             uint64_t size, char *err, size_t errlen)
 {
@@ -830,6 +848,11 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->copy[0].file = file;
     mf->copy[0].opened = true;
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
+    if ((rc = mirror_copies_apart(ml, mf, err, errlen))) {
+        free(mf);
+        xd_layer_file_close(layer->lower, file);
+        return rc;
+    }
     mf->turn_fd = mirror_turn_fd(file, flags);
     if ((rc = mirror_turns_join(ml, mf, file->path, err, errlen))) {
         mirror_turns_leave(mf);

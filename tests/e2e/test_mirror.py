@@ -134,6 +134,20 @@ def test_bad_mirror_directories_are_refused_with_one_line(engine, tmp_path, fact
     assert ",".join(paths) in lines[0], lines[0]
 
 
+def test_mirror_directory_holding_the_data_file_is_refused(engine, tmp_path):
+    """The data file's own directory as a mirror directory makes the copy
+    the file itself: the job ran with one copy, said only as a degraded
+    copy. Refused at open, in one line naming both."""
+    args = fio_job(engine, name="m", directory=tmp_path, rw="write", size="64k",
+                   xd={"enable_redundancy": "true", "redundancy_factor": 2,
+                       "mirror_directories": tmp_path})
+    r = run_fio(args, tmp_path, expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in xdevice_lines(r.text) if "mirror_directories" in ln]
+    assert len(lines) == 1, r.text
+    assert f"{tmp_path} holds the data file {tmp_path}/m.0.0 itself" in lines[0], lines[0]
+
+
 def test_mirror_directories_without_redundancy_are_refused(engine, tmp_path):
     """mirror_directories alone made no copy and said nothing: a user who
     believed the data mirrored had one copy. Refused, in one line."""
