@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "xdtune.h"
 
 #define XT_INCLUDE_DEPTH 8 /* deeper is a loop, or near enough to one */
@@ -97,20 +98,43 @@ static int engine_is_xdevice(const char *value)
 }
 
 /* Lines the candidate must win over: its config file, stats path, and any
- * xd_KEY the space sets (fio's xd_KEY options override the config file). */
-static int line_dropped(const char *line, const struct xt_space *s)
+ * xd_KEY the space sets (fio's xd_KEY options override the config file).
+ * NULL for a line kept; else the key of the space it sets, or "" for the
+ * config file and stats path. */
+static const char *line_dropped(const char *line, const struct xt_space *s)
 {
     if (option_value(line, "xd_config") || option_value(line, "xd_stats"))
-        return 1;
+        return "";
     for (unsigned i = 0; s && i < s->n; i++) {
         char name[80];
         snprintf(name, sizeof(name), "xd_%s", s->dim[i].key);
         if (option_value(line, name))
-            return 1;
+            return s->dim[i].key;
         if (!strcmp(s->dim[i].key, "storage_type") && option_value(line, "xd_type"))
-            return 1; /* xd_type is short for xd_storage_type */
+            return s->dim[i].key; /* xd_type is short for xd_storage_type */
     }
-    return 0;
+    return NULL;
+}
+
+/* The value a dropped line gives a key the search sets. The candidate's
+ * value replaces it, but one the key does not take is still a mistake in
+ * the job, which fio would refuse: said in one line (it was dropped
+ * without a word, and every trial ran). */
+static int dropped_value_check(struct reader *r, const char *line, const char *key,
+                               const char *where, unsigned lineno)
+{
+    const char *raw = strchr(line, '=');
+    char *value = raw ? expand_env(raw + 1 + strspn(raw + 1, " \t")) : NULL, origin[96];
+    size_t n = raw ? strcspn(line, " \t=") : 0;
+    snprintf(origin, sizeof(origin), "option %.*s", (int)(n < 80 ? n : 80), line);
+    struct xd_config *probe = value ? xd_config_new() : NULL;
+    char why[XD_ERRLEN];
+    int rc = probe ? xd_config_set(probe, key, value, origin, why, sizeof(why)) : -ENOMEM;
+    xd_config_free(probe);
+    free(value);
+    if (rc == -ENOMEM)
+        return fail(r, "out of memory reading the job");
+    return rc ? fail(r, "%s:%u: %s", where, lineno, why) : 0;
 }
 
 static void job_note_line(struct xt_job *job, const char *line)
@@ -186,7 +210,7 @@ static int section_start(struct reader *r, const char *p, const char *file, unsi
     return keep_line(r, p);
 }
 
-static int option_line(struct reader *r, const char *p)
+static int option_line(struct reader *r, const char *p, const char *file, unsigned lineno)
 {
     const char *engine = option_value(p, "ioengine");
     if (engine) {
@@ -196,7 +220,10 @@ static int option_line(struct reader *r, const char *p)
             r->global_xd = xd;
     }
     job_note_line(r->job, p);
-    return line_dropped(p, r->space) ? 0 : keep_line(r, p);
+    const char *key = line_dropped(p, r->space);
+    if (!key)
+        return keep_line(r, p);
+    return *key ? dropped_value_check(r, p, key, file, lineno) : 0;
 }
 
 static int read_file(struct reader *r, const char *file, int depth);
@@ -255,7 +282,7 @@ static int read_line(struct reader *r, char *p, const char *file, unsigned linen
         return section_start(r, p, file, lineno, depth);
     if (strncmp(p, "include", strlen("include")) == 0 && strlen(p) > strlen("include") + 1)
         return include_line(r, p, file, lineno, depth);
-    return option_line(r, p);
+    return option_line(r, p, file, lineno);
 }
 
 static int read_file(struct reader *r, const char *file, int depth)

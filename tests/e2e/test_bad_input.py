@@ -96,7 +96,7 @@ def tune_inputs(files, *extra, job="{d}/job.fio", space="{d}/space.ini"):
     """xdtune search over these files (name: content, None for a directory)
     beside a job, start config and space that are fine unless files names them."""
     files = {"job.fio": JOB, "start.ini": "[local]\n", "space.ini": "async = sync|io_uring\n", **files}
-    build = argv("search", "--job", job, "--config", "{d}/start.ini", "--space", space,
+    build = argv("search", *(["--job", job] if job else []), "--config", "{d}/start.ini", "--space", space,
                  "--out", "{d}/out", *extra)
     for name, content in files.items():
         build = with_file(name, content, build)
@@ -328,6 +328,12 @@ ROWS = {
                                  ["space.ini:3", "[read_ahead_kb] lo", "set twice (first at line 2)", "once"]),
     "xdtune-space-section-text": Row("xdtune", tune_space("[read_ahead_kb] lo = 8\n"),
                                      ["space.ini:1", "[read_ahead_kb] lo = 8", "a ; comment at most"]),
+    # a key the search sets: the job's value is replaced, but a bad one is
+    # the job's mistake (it was dropped without a word)
+    "xdtune-job-searched-bad": Row("xdtune", tune_inputs({"job.fio": JOB + "xd_async = sinc\n"}),
+                                   ["{d}/job.fio:5:", "option xd_async", "async=sinc", "sync|libaio|io_uring"]),
+    "xdtune-args-searched-bad": Row("xdtune", tune_inputs({}, "--", "--name=j", "--xd_async=-1", job=None),
+                                    ["the command line:2:", "option xd_async", "async=-1", "sync|libaio|io_uring"]),
     "xdtune-job-dir": Row("xdtune", tune_inputs({"job.fio": None}),
                           ["{d}/job.fio: is a directory", "allowed: a fio job file"]),
     "xdtune-include-dir": Row("xdtune", tune_inputs({"inc": None, "job.fio": "[j]\ninclude inc\n"}),
