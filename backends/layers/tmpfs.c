@@ -94,18 +94,17 @@ struct tmpfs_layer {
 /* --- paths --------------------------------------------------------------- */
 
 /* statfs of path, or of its nearest existing ancestor: what a directory
- * not made yet would be on. Returns 0 or -errno. */
-static int tmpfs_statfs_nearest(const char *path, struct statfs *sf)
+ * not made yet would be on. dir gets the one examined. Returns 0 or -errno. */
+static int tmpfs_statfs_nearest(const char *path, struct statfs *sf, char dir[PATH_MAX])
 {
-    char dir[PATH_MAX];
-    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+    if (snprintf(dir, PATH_MAX, "%s", path) >= PATH_MAX)
         return -ENAMETOOLONG;
     while (statfs(dir, sf)) {
         if (errno != ENOENT)
             return -errno;
         char *slash = strrchr(dir, '/');
         if (!slash)
-            snprintf(dir, sizeof(dir), ".");
+            snprintf(dir, PATH_MAX, ".");
         else if (slash == dir)
             dir[1] = '\0';
         else
@@ -200,14 +199,27 @@ static const char *tmpfs_origin(const struct xd_config *cfg, enum xd_key key, ch
     return buf;
 }
 
-static int tmpfs_refuse_fs(const struct xd_config *cfg, const char *dir, long f_type, char *err,
-                           size_t errlen)
+/* Why dir (examined at seen, its nearest existing ancestor) is no tmpfs
+ * directory, for messages: a directory not made yet would be made on the
+ * file system of seen, so that is the one named. */
+static void tmpfs_not_tmpfs(const char *dir, const char *seen, long f_type, char *why,
+                            size_t len)
 {
-    char where[256];
+    if (!strcmp(dir, seen))
+        snprintf(why, len, "not on a tmpfs (f_type 0x%lx)", (unsigned long)f_type);
+    else
+        snprintf(why, len, "does not exist, and %s, where it would be made, is not on a tmpfs (f_type 0x%lx)",
+                 seen, (unsigned long)f_type);
+}
+
+static int tmpfs_refuse_fs(const struct xd_config *cfg, const char *dir, const char *seen,
+                           long f_type, char *err, size_t errlen)
+{
+    char where[256], why[PATH_MAX + 96];
+    tmpfs_not_tmpfs(dir, seen, f_type, why, sizeof(why));
     xd_errf(err, errlen,
-            "%stmpfs_directory=%s: not on a tmpfs (f_type 0x%lx); allowed: a tmpfs mount such as /dev/shm, or auto_mount=true as root",
-            tmpfs_origin(cfg, XD_KEY_tmpfs_directory, where, sizeof(where)), dir,
-            (unsigned long)f_type);
+            "%stmpfs_directory=%s: %s; allowed: a tmpfs mount such as /dev/shm, or auto_mount=true as root",
+            tmpfs_origin(cfg, XD_KEY_tmpfs_directory, where, sizeof(where)), dir, why);
     return -EINVAL;
 }
 
@@ -215,12 +227,14 @@ static int tmpfs_refuse_fs(const struct xd_config *cfg, const char *dir, long f_
 static int tmpfs_check_dir(const struct xd_config *cfg, const char *dir, char *err, size_t errlen)
 {
     struct statfs sf;
-    int rc = tmpfs_statfs_nearest(dir, &sf);
+    char seen[PATH_MAX];
+    int rc = tmpfs_statfs_nearest(dir, &sf, seen);
     if (rc) {
         xd_errf(err, errlen, "tmpfs_directory=%s: cannot examine it: %s", dir, strerror(-rc));
         return rc;
     }
-    return sf.f_type == TMPFS_MAGIC ? 0 : tmpfs_refuse_fs(cfg, dir, (long)sf.f_type, err, errlen);
+    return sf.f_type == TMPFS_MAGIC ? 0
+                                    : tmpfs_refuse_fs(cfg, dir, seen, (long)sf.f_type, err, errlen);
 }
 
 /* The same check for another key naming a tmpfs directory (the hybrid
@@ -229,17 +243,17 @@ int xd_tmpfs_check_dir(const struct xd_config *cfg, enum xd_key key, const char 
                        size_t errlen)
 {
     struct statfs sf;
-    char where[256];
-    int rc = tmpfs_statfs_nearest(dir, &sf);
+    char where[256], seen[PATH_MAX], why[PATH_MAX + 96];
+    int rc = tmpfs_statfs_nearest(dir, &sf, seen);
     if (rc) {
         xd_errf(err, errlen, "%s=%s: cannot examine it: %s", xd_keys[key].name, dir, strerror(-rc));
         return rc;
     }
     if (sf.f_type == TMPFS_MAGIC)
         return 0;
-    xd_errf(err, errlen, "%s%s=%s: not on a tmpfs (f_type 0x%lx); allowed: a directory on a tmpfs mount such as /dev/shm",
-            tmpfs_origin(cfg, key, where, sizeof(where)), xd_keys[key].name, dir,
-            (unsigned long)sf.f_type);
+    tmpfs_not_tmpfs(dir, seen, (long)sf.f_type, why, sizeof(why));
+    xd_errf(err, errlen, "%s%s=%s: %s; allowed: a directory on a tmpfs mount such as /dev/shm",
+            tmpfs_origin(cfg, key, where, sizeof(where)), xd_keys[key].name, dir, why);
     return -EINVAL;
 }
 

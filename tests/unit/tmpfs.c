@@ -322,6 +322,9 @@ static void test_disk_dir_refused(void)
     int rc = open_dev(&dev, dir, NULL, err);
     CHECK(rc == -EINVAL, "open on disk: rc %d, want -EINVAL", rc);
     CHECK(strstr(err, "not on a tmpfs") && strstr(err, dir), "message: '%s'", err);
+    /* the directory is not there: said, with where it would be made */
+    CHECK(strstr(err, "does not exist, and ") && strstr(err, ", where it would be made,"),
+          "message: '%s'", err);
     CHECK(!strchr(err, '\n'), "message is more than one line: '%s'", err);
     CHECK(access(parent, F_OK) && errno == ENOENT, "a refused %s was created", parent);
     if (!rc)
