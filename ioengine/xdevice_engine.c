@@ -1652,6 +1652,14 @@ static int fio_xd_setup(struct thread_data *td)
         td_verror(td, EINVAL, "xdevice config");
         return 1;
     }
+    if (!strcmp(interval, "0") && o->stats_log) { /* a file no record would go to */
+        if (td->subjob_number == 0)
+            fio_xd_err("xdevice: xd_stats_log=%s: periodic stats are off (metrics_interval_sec=0); allowed: with xd_stats_interval=SECONDS (or metrics_interval_sec), or no xd_stats_log\n",
+                       fio_xd_shown(o->stats_log));
+        xd_config_free(cfg);
+        td_verror(td, EINVAL, "xdevice config");
+        return 1;
+    }
     if (fio_xd_check_base_directory(td, cfg) || fio_xd_check_outputs(td, cfg)) {
         xd_config_free(cfg);
         td_verror(td, EINVAL, "xdevice config");

@@ -147,6 +147,8 @@ ROWS = {
                          ["trace={d}/data", "the job's data file", "allowed: a file of its own"]),
     "stats-log-is-stats": Row("fio", fio_opts("--xd_stats={d}/s.json", "--xd_stats_log={d}/s.json", "--xd_stats_interval=1", run=True),
                               ["xd_stats_log={d}/s.json", "its xd_stats file", "allowed: a file of its own"]),
+    "stats-log-without-interval": Row("fio", fio_opts("--xd_stats_log={d}/l.jsonl", run=True),
+                                      ["xd_stats_log={d}/l.jsonl", "periodic stats are off", "allowed: with xd_stats_interval"]),
     "stats-device": Row("fio", fio_opts("--xd_stats=/dev/null"),
                         ["option xd_stats=/dev/null", "not a regular file", "allowed: a file"]),
     # --- aliases: both given, different values -------------------------------------
