@@ -184,8 +184,21 @@ static int parse_line(char *line, double *f, int maxf, struct builder *b, int *h
         snprintf(err, errlen, "%d columns, unlike the lines before it", n);
         return -1;
     }
-    ddir = (int)(hist ? f[1] : f[2]);
-    if (ddir < 0 || ddir > XR_TRIM)
+    /* fio writes no negative time or figure, and directions 0-6 (read,
+     * write, trim, then sync, datasync, sync_file_range, wait) */
+    double dir = hist ? f[1] : f[2];
+    if (f[0] < 0 || (!hist && f[1] < 0)) {
+        snprintf(err, errlen, "%s %g is negative; allowed: 0 or more", f[0] < 0 ? "time" : "value",
+                 f[0] < 0 ? f[0] : f[1]);
+        return -1;
+    }
+    if (dir < 0 || dir > 6 || dir != (int)dir) {
+        snprintf(err, errlen, "direction %g; allowed: 0 to 6 (read, write, trim, sync, datasync, sync_file_range, wait)",
+                 dir);
+        return -1;
+    }
+    ddir = (int)dir;
+    if (ddir > XR_TRIM)
         return 0;                 /* sync/fsync samples: no direction to show */
     if (!hist) {
         add_point(&b[ddir], f[0], f[1], 0, 0);

@@ -245,11 +245,18 @@ def test_bad_inputs_named_rest_reported(xdreport, runs, tmp_path):
     missing_log = tmp_path / "gone_iops.1.log"
     badlog = tmp_path / "bad_lat.1.log"
     badlog.write_text("100, 2000, 0, 4096, 0\nnot a number\n")
+    # figures fio never writes: a negative latency, a direction past wait
+    neglog = tmp_path / "neg_lat.1.log"
+    neglog.write_text("100, 2000, 0, 4096, 0\n200, -10, 0, 4096, 0\n")
+    dirlog = tmp_path / "dir_lat.1.log"
+    dirlog.write_text("100, 2000, 3, 4096, 0\n200, 20, 7, 4096, 0\n")
     out = tmp_path / "out"
-    p = run_report(xdreport, out, [good, trunc, other, missing, missing_log, badlog])
+    p = run_report(xdreport, out, [good, trunc, other, missing, missing_log, badlog, neglog, dirlog])
     assert p.returncode == 1, f"bad inputs must fail the run\n{p.stderr}"
     errs = p.stderr.splitlines()
-    assert len(errs) == 5, f"one line per bad input:\n{p.stderr}"
+    assert len(errs) == 7, f"one line per bad input:\n{p.stderr}"
+    assert errs[5] == f"xdreport: {neglog}: line 2: value -10 is negative; allowed: 0 or more"
+    assert errs[6].startswith(f"xdreport: {dirlog}: line 2: direction 7; allowed: 0 to 6")
     assert errs[0] == f"xdreport: {trunc}: truncated JSON at byte {len(whole) // 2}"
     assert errs[1].startswith(f"xdreport: {other}: JSON but not fio output")
     assert errs[2] == f"xdreport: {missing}: No such file or directory"
