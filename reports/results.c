@@ -78,6 +78,12 @@ static int read_all(const char *path, char **buf, size_t *len, char *err, size_t
     }
     close(fd);
     (*buf)[n] = '\0';
+    /* a byte order mark, as editors on other systems save UTF-8: not part
+     * of the text (it hid fio's JSON: "JSON but not fio output") */
+    if (n >= 3 && !memcmp(*buf, "\xef\xbb\xbf", 3)) {
+        memmove(*buf, *buf + 3, n - 3 + 1);
+        n -= 3;
+    }
     *len = n;
     return 0;
 }

@@ -234,6 +234,18 @@ def test_logs_summarised(report, runs):
 # --- bad input ---------------------------------------------------------------------
 
 
+def test_byte_order_mark_is_not_part_of_the_json(xdreport, runs, tmp_path):
+    """fio's JSON saved by an editor that starts UTF-8 with a byte order
+    mark was refused as 'JSON but not fio output'."""
+    marked = tmp_path / "marked.json"
+    marked.write_bytes(b"\xef\xbb\xbf" + (runs / "psync.json").read_bytes())
+    p = run_report(xdreport, tmp_path / "out", [marked])
+    assert p.returncode == 0, p.stderr
+    doc = fio_docs(runs / "psync.json")[0]
+    assert figure(read_csv(tmp_path / "out"), kind="fio", source=str(marked), direction="read",
+                  metric="iops") == doc["jobs"][0]["read"]["iops"]
+
+
 def test_bad_inputs_named_rest_reported(xdreport, runs, tmp_path):
     good = runs / "psync.json"
     whole = (runs / "mmap.json").read_bytes()
