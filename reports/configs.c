@@ -238,10 +238,13 @@ static int slug_taken(const char *slug, const struct xr_group *groups, size_t ng
 }
 
 /* The job name as it can go in a file name; "a b" and "a/b" would both be
- * "a-b", so a repeat gets "-2", "-3"... */
+ * "a-b", so a repeat gets "-2", "-3"... Cut to SLUG_MAX bytes: a chart's
+ * file is the slug plus a suffix ("-latency-over-time.svg"), and a job
+ * name of 240 bytes made one past NAME_MAX, which gnuplot could not open. */
+#define SLUG_MAX 120
 static char *slug_of(const char *name, const struct xr_group *groups, size_t ngroups)
 {
-    char *base = xr_mem_strdup(*name ? name : "job"), *slug;
+    char *base = xr_mem_strndup(*name ? name : "job", SLUG_MAX), *slug;
     unsigned k = 1;
 
     for (char *p = base; *p; p++)

@@ -246,6 +246,19 @@ def test_byte_order_mark_is_not_part_of_the_json(xdreport, runs, tmp_path):
                   metric="iops") == doc["jobs"][0]["read"]["iops"]
 
 
+def test_long_job_name_is_charted(xdreport, runs, tmp_path):
+    """A chart's file is named after its job: a 250-byte job name made one
+    past NAME_MAX, and gnuplot failed ('cannot open file')."""
+    doc = fio_docs(runs / "psync.json")[0]
+    for job in doc["jobs"]:
+        job["jobname"] = "n" * 250
+    named = tmp_path / "long.json"
+    named.write_text(json.dumps(doc))
+    p = run_report(xdreport, tmp_path / "out", [named])
+    assert p.returncode == 0, p.stderr
+    assert list((tmp_path / "out").glob("n*-iops.svg")), sorted((tmp_path / "out").iterdir())
+
+
 def test_bad_inputs_named_rest_reported(xdreport, runs, tmp_path):
     good = runs / "psync.json"
     whole = (runs / "mmap.json").read_bytes()
