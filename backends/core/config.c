@@ -315,6 +315,8 @@ static int parse_mode(const char *v, unsigned *out)
 static int parse_float(const char *v, double *out)
 {
     char *end;
+    if (v[strspn(v, "0123456789.eE+-")]) /* strtod takes hex too: 0x10 read as 16 */
+        return -EINVAL;
     errno = 0;
     double d = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(d))

@@ -224,6 +224,8 @@ ROWS = {
     "ini-empty-enum": Row("xdconfig", ini("[local]\nasync =\n"), ["bad.ini:2:", "async has an empty value", "sync|libaio"]),
     "ini-empty-key": Row("xdconfig", ini("[local]\n= sync\n"),
                          ["bad.ini:2:", "\"= sync\" is not a [section] or key = value line", "allowed: [section]"]),
+    "ini-hex-number": Row("xdconfig", ini("[local]\ncompression_threshold = 0x10\n"),
+                          ["bad.ini:2:", "compression_threshold=0x10", "a number from 0 to 99"]),
     "ini-dir": Row("xdconfig", with_file("conf", None, argv("check", "{d}/conf")),
                    ["{d}/conf", "not a regular file", "allowed: an INI file"]),
     "ini-fifo": Row("xdconfig", with_file("conf", FIFO, argv("check", "{d}/conf")),
