@@ -175,14 +175,16 @@ static bool link_trusted(const char *path, int fd)
     memcpy(name, path, len);
     name[len] = '\0';
     path = name;
-    if (lstat(path, &link))
+    if (lstat(path, &link) || fstat(fd, &held))
         return false; /* the name went away: cannot vouch for what was opened */
+    /* no link now: what was opened must be the file at the name, for the
+     * open may have met a link that another user swapped for a file
+     * since (rename(2) exchanges names atomically) */
     if (!S_ISLNK(link.st_mode))
-        return true; /* no link: what was opened is the file at the name */
+        return link.st_dev == held.st_dev && link.st_ino == held.st_ino;
     if (!xd_uid_ours(link.st_uid))
         return false;
-    return !stat(path, &target) && !fstat(fd, &held) && target.st_dev == held.st_dev &&
-           target.st_ino == held.st_ino;
+    return !stat(path, &target) && target.st_dev == held.st_dev && target.st_ino == held.st_ino;
 }
 
 /* --- walking a path one name at a time ------------------------------------

@@ -52,6 +52,17 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
  * EEXIST, as an xd_unlink in another thread would between the two opens
  * of an XD_OPEN_CREATE. */
 static const char *race_unlink;
+/* ... and while race_swap names a path, the next open of it that follows
+ * links is followed by an exchange of that name with race_swap_with, as
+ * another user swapping a link and a file of theirs would do between the
+ * open and the look at the name after it. */
+static const char *race_swap, *race_swap_with;
+
+static void swap_names(const char *a, const char *b)
+{
+    if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */))
+        perror("renameat2");
+}
 
 int open(const char *path, int flags, ...)
 {
@@ -63,6 +74,10 @@ int open(const char *path, int flags, ...)
         va_end(ap);
     }
     int fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+    if (fd >= 0 && !(flags & O_NOFOLLOW) && race_swap && !strcmp(path, race_swap)) {
+        race_swap = NULL;
+        swap_names(path, race_swap_with);
+    }
     if (fd < 0 && errno == EEXIST && (flags & O_EXCL) && race_unlink &&
         !strcmp(path, race_unlink)) {
         race_unlink = NULL;
@@ -137,6 +152,36 @@ static void test_create_races_unlink(void)
     if (fd >= 0)
         close(fd);
     race_unlink = NULL;
+}
+
+/* Another user's link at the data file's name, swapped for a file of
+ * theirs right after the open followed it: the name then shows no link,
+ * and the open was taken as the file at the name while it held the link's
+ * target (root's writes went into any file). */
+static void test_link_swapped_after_open(void)
+{
+    if (geteuid() != 0) {
+        printf("SKIP link swapped after the open: needs root (lchown)\n");
+        return;
+    }
+    write_text(at("target"), "ROOT'S\n");
+    write_text(at("swapped"), "theirs\n");
+    if (symlink(at("target"), at("swapped-link")) || lchown(at("swapped-link"), NOBODY, NOBODY) ||
+        chown(at("swapped"), NOBODY, NOBODY)) {
+        CHECK_MSG(0, "set-up: %s", strerror(errno));
+        return;
+    }
+    swap_names(at("swapped"), at("swapped-link")); /* the name is their link */
+    race_swap = at("swapped");
+    race_swap_with = at("swapped-link");
+    int fd = xd_open_data(at("swapped"), O_RDWR, 0, true);
+    CHECK_MSG(race_swap == NULL, "the swap did not happen");
+    CHECK_MSG(fd == -XD_EUNTRUSTED_LINK, "open through a link swapped away: %d, want -%d", fd,
+              XD_EUNTRUSTED_LINK);
+    if (fd >= 0)
+        close(fd);
+    race_swap = NULL;
+    CHECK(has_text(at("target"), "ROOT'S\n"));
 }
 
 /* A hard link or FIFO at a reused name is not ours to append to. */
@@ -531,6 +576,7 @@ int main(void)
     test_symlinks(dirfd);
     test_planted_files(dirfd);
     test_create_races_unlink();
+    test_link_swapped_after_open();
     test_modes(dirfd);
     test_temps(dirfd);
     test_atomic_write(dirfd);
