@@ -21,30 +21,41 @@
 #include "xd_internal.h"
 #include "../xdevice.h"
 
+/* mkdir dir with mode exactly, whatever the umask. The mode is set on the
+ * directory opened without following a link, and only on one of the
+ * caller's: chmod(2) by name followed a link that the owner of the parent
+ * put at the name after the mkdir, onto any file (/etc/shadow made 0755).
+ * 0 (made or there already) or -errno. */
+static int mkdir_exact(const char *dir, mode_t mode)
+{
+    struct stat st;
+    if (mkdir(dir, mode))
+        return errno == EEXIST ? 0 : -errno;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno; /* swapped for a link (ELOOP) or a file since the mkdir */
+    int rc = fstat(fd, &st) ? -errno : st.st_uid != geteuid() ? -EPERM : fchmod(fd, mode) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
 int xd_mkdir_p(const char *path, mode_t mode)
 {
     char dir[PATH_MAX];
     struct stat st;
+    int rc;
     if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
         return -ENAMETOOLONG;
     for (char *p = dir + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(dir, mode)) {
-            if (errno != EEXIST)
-                return -errno;
-        } else if (chmod(dir, mode)) { /* dir_permissions exactly, whatever the umask */
-            return -errno;
-        }
+        if ((rc = mkdir_exact(dir, mode)))
+            return rc;
         *p = '/';
     }
-    if (mkdir(dir, mode)) {
-        if (errno != EEXIST)
-            return -errno;
-    } else if (chmod(dir, mode)) {
-        return -errno;
-    }
+    if ((rc = mkdir_exact(dir, mode)))
+        return rc;
     if (stat(dir, &st))
         return -errno;
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;

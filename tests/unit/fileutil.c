@@ -58,6 +58,24 @@ static const char *race_unlink;
  * open and the look at the name after it. */
 static const char *race_swap, *race_swap_with;
 
+/* ... and while race_mkdir names a path, a mkdir that makes it is
+ * followed by a link there to race_mkdir_to, as the owner of the parent
+ * directory would plant between the mkdir and the chmod. */
+static const char *race_mkdir, *race_mkdir_to;
+
+int mkdir(const char *path, mode_t mode)
+{
+    int rc = (int)syscall(SYS_mkdirat, AT_FDCWD, path, mode);
+    if (!rc && race_mkdir && !strcmp(path, race_mkdir)) {
+        char moved[PATH_MAX + 8];
+        snprintf(moved, sizeof(moved), "%s.made", path);
+        race_mkdir = NULL;
+        if (rename(path, moved) || symlink(race_mkdir_to, path))
+            perror("race_mkdir");
+    }
+    return rc;
+}
+
 static void swap_names(const char *a, const char *b)
 {
     if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */))
@@ -182,6 +200,24 @@ static void test_link_swapped_after_open(void)
         close(fd);
     race_swap = NULL;
     CHECK(has_text(at("target"), "ROOT'S\n"));
+}
+
+/* A link planted at a directory's name right after xd_mkdir_p made it:
+ * the mode is set on what the name then held, the link's target. */
+static void test_mkdir_link_planted(void)
+{
+    struct stat st;
+    write_text(at("canary"), "x\n");
+    chmod(at("canary"), 0600);
+    race_mkdir = at("made");
+    race_mkdir_to = at("canary");
+    int rc = xd_mkdir_p(at("made"), 0755);
+    CHECK_MSG(race_mkdir == NULL, "the link was not planted");
+    CHECK_MSG(rc == -ELOOP || rc == -ENOTDIR, /* O_DIRECTORY | O_NOFOLLOW on a link: either */
+              "mkdir with a link planted after it: %d, want -ELOOP or -ENOTDIR", rc);
+    CHECK_MSG(!stat(at("canary"), &st) && (st.st_mode & 07777) == 0600,
+              "the link's target got mode %04o", (unsigned)(st.st_mode & 07777));
+    race_mkdir = NULL;
 }
 
 /* A hard link or FIFO at a reused name is not ours to append to. */
@@ -577,6 +613,7 @@ int main(void)
     test_planted_files(dirfd);
     test_create_races_unlink();
     test_link_swapped_after_open();
+    test_mkdir_link_planted();
     test_modes(dirfd);
     test_temps(dirfd);
     test_atomic_write(dirfd);
