@@ -263,6 +263,17 @@ int xr_out_dir(const char *path, int *made)
         if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
             not_a_directory(copy, errno);
     }
+    /* once more, now that every name on the way is there: one missing at
+     * the first look could have been made by another user before
+     * make_parents got to it (mkdir's EEXIST taken as ours), and whoever
+     * owns it could later swap OUTDIR for a link to a directory of theirs,
+     * where gnuplot, run as the caller, would read their charts.gp */
+    if (fd >= 0 && ancestors_ok(copy)) {
+        int saved = errno;
+        close(fd);
+        fd = -1;
+        errno = saved;
+    }
     int rc = fd >= 0 && !dir_ok(fd, copy) && !private_enough(fd, copy) ? 0 : -1, saved = errno;
     if (fd >= 0)
         close(fd);

@@ -503,6 +503,59 @@ def test_outdir_below_a_directory_of_another_user_refused(xdreport, runs, tmp_pa
     assert list(theirs.iterdir()) == []
 
 
+# An LD_PRELOAD shim for xdreport: the first mkdir of $XR_RACE_AT is preceded by
+# a directory of uid 65534 made there, as another user's loop of mkdir in a
+# sticky /tmp would win the gap between xdreport's look and its mkdir.
+MKDIR_RACE_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int mkdir(const char *path, mode_t mode)
+{
+    static int (*real)(const char *, mode_t);
+    static int done;
+    const char *at = getenv("XR_RACE_AT");
+    if (!real)
+        real = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "mkdir");
+    if (at && !done && !strcmp(path, at)) {
+        done = 1;
+        if (!real(path, 0777))
+            chown(path, 65534, 65534);
+    }
+    return real(path, mode);
+}
+"""
+
+
+def test_outdir_parent_made_by_another_user_meanwhile_refused(xdreport, runs, tmp_path):
+    """A directory above OUTDIR missing at xdreport's look but made by
+    another user before its own mkdir (EEXIST was taken as its own):
+    that user could then swap OUTDIR for a link to a directory of theirs,
+    where gnuplot, run as root, read their charts.gp (seen: a root shell
+    command in 15 tries). Checked again once every name is there."""
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    src, shim = tmp_path / "race.c", tmp_path / "race.so"
+    src.write_text(MKDIR_RACE_SHIM)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(src), "-ldl"], check=True)
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)
+    theirs = sticky / "x"
+    out = theirs / "y"
+    p = subprocess.run([xdreport, "report", "-o", str(out), str(runs / "psync.json")],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, LD_PRELOAD=str(shim), XR_RACE_AT=str(theirs)))
+    assert theirs.stat().st_uid == 65534, "the shim did not make the directory"
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and f"directory {theirs} belongs to uid 65534" in lines[0], p.stderr
+    assert not out.exists() or not list(out.iterdir()), "outputs written below their directory"
+
+
 # --- text from the inputs reaches gnuplot as text only --------------------------------
 
 
