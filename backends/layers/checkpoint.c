@@ -53,6 +53,7 @@ struct ckpt_file {
     struct ckpt_file *next;
     struct xd_file *file;
     char *path; /* absolute: the file the driver opened, where restore writes */
+    struct stat st; /* that file at open: a copy by path must find it there */
 };
 
 struct ckpt_layer {
@@ -212,19 +213,43 @@ static void ckpt_names(const struct timespec *now, unsigned seq, char *id, size_
     snprintf(when, whenlen, "%.19s.%06dZ", stamp, usec);
 }
 
-/* Copy the file at path into tdir as "<i>-<its name>" and describe it in
- * j. Returns the bytes or -errno, one line in err. */
+/* path opened for the copy: a regular file, never through a link, and
+ * when want is given the very file the device opened. The copy is by
+ * name, and whoever could write the file's directory (its owner, in /tmp)
+ * could put a link there to a file only root may read, whose copy landed
+ * in the checkpoint with file_permissions. fd or -errno. */
+static int ckpt_open_source(const char *path, const struct stat *want)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fstat(fd, &st) ? -errno : !S_ISREG(st.st_mode) ? -ENXIO
+             : want && (st.st_dev != want->st_dev || st.st_ino != want->st_ino) ? -ESTALE : 0;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+/* Copy the file at path (the one want describes, when given) into tdir as
+ * "<i>-<its name>" and describe it in j. Returns the bytes or -errno, one
+ * line in err. */
 static int64_t ckpt_copy_one(struct ckpt_layer *c, int tdir, unsigned i, const char *path,
-                             struct xd_json *j, char *err, size_t errlen)
+                             const struct stat *want, struct xd_json *j, char *err,
+                             size_t errlen)
 {
     char name[NAME_MAX + 1];
     const char *slash = strrchr(path, '/');
     struct xd_ckpt_copy cp = {0};
     snprintf(name, sizeof(name), "%u-%.200s", i, slash ? slash + 1 : path);
-    int src = open(path, O_RDONLY | O_CLOEXEC), dst = -1, rc = 0;
+    int src = ckpt_open_source(path, want), dst = -1, rc = 0;
     const char *step = "open it";
-    if (src < 0)
-        rc = -errno;
+    if (src < 0) {
+        rc = src;
+        step = rc == -ESTALE ? "open it: another file is at its name now" : "open it";
+    }
     if (!rc && (dst = xd_create_at(tdir, name, O_RDWR, c->file_mode)) < 0) {
         rc = dst;
         step = "create its copy";
@@ -236,7 +261,8 @@ static int64_t ckpt_copy_one(struct ckpt_layer *c, int tdir, unsigned i, const c
     if (dst >= 0)
         close(dst);
     if (rc) {
-        xd_errf(err, errlen, "checkpoint of %s: cannot %s: %s", path, step, strerror(-rc));
+        xd_errf(err, errlen, "checkpoint of %s: cannot %s: %s", path, step,
+                rc == -ESTALE ? "not copied" : xd_refusal(rc));
         return rc;
     }
     cp.cloned ? c->count.files_cloned++ : c->count.files_copied++;
@@ -274,7 +300,8 @@ static int64_t ckpt_copy_file(struct xd_layer *layer, int tdir, unsigned *i,
             rc = -ENOMEM;
             break;
         }
-        rc = ckpt_copy_one(c, tdir, (*i)++, abs ? abs : f->path, j, err, errlen);
+        rc = ckpt_copy_one(c, tdir, (*i)++, abs ? abs : f->path, abs || !f->st.st_ino ? NULL : &f->st, j, err,
+                           errlen);
         free(abs);
         total += rc > 0 ? rc : 0;
     }
@@ -521,6 +548,8 @@ static int ckpt_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         xd_layer_file_close(layer->lower, file);
         return -ENOMEM;
     }
+    if (stat(f->path, &f->st)) /* the driver's file, opened (and checked) just now */
+        memset(&f->st, 0, sizeof(f->st));
     f->file = file;
     struct ckpt_file **tail = &c->files; /* in open order: copy names follow it */
     while (*tail)

@@ -288,6 +288,47 @@ static void test_boundary_waits_for_a_write_in_flight(void)
     xd_close(dev);
 }
 
+/* The data file's name swapped for a link to another file (its directory
+ * writable by someone else, /tmp): the checkpoint copies by name, and it
+ * copied the link's target, a file only root could read, into the
+ * checkpoint with file_permissions. It must copy nothing but the file
+ * the device has open. */
+static void test_name_swapped_for_a_link(void)
+{
+    static char buf[LEN];
+    char dir[200], path[512], moved[512], secret[512], id[64];
+    snprintf(dir, sizeof(dir), "%s/swap-ckpt", root);
+    snprintf(path, sizeof(path), "%s/swapped", root);
+    snprintf(moved, sizeof(moved), "%s/swapped.away", root);
+    snprintf(secret, sizeof(secret), "%s/secret", root);
+    CHECK(mkdir(dir, 0755) == 0);
+    int fd = open(secret, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    memset(buf, 'S', LEN);
+    CHECK(fd >= 0 && write(fd, buf, LEN) == LEN && !close(fd));
+    char saved[sizeof(ckdir)];
+    snprintf(saved, sizeof(saved), "%s", ckdir);
+    snprintf(ckdir, sizeof(ckdir), "%s", dir);
+    struct xd_dev *dev = open_dev();
+    snprintf(ckdir, sizeof(ckdir), "%s", saved);
+    struct xd_file *f = NULL;
+    CHECK(dev && xd_file_open(dev, path, XD_OPEN_CREATE, LEN, &f, err, sizeof(err)) == 0);
+    if (!f)
+        return;
+    CHECK(!rename(path, moved) && !symlink(secret, path));
+    struct timespec interval = {.tv_sec = 1, .tv_nsec = 50 * 1000 * 1000};
+    nanosleep(&interval, NULL); /* checkpoint_interval_sec=1 has run out since the open */
+    memset(buf, 'd', LEN);
+    CHECK(xd_write(dev, f, buf, LEN, 0) == LEN);
+    xd_flush(dev, f, 0); /* takes the checkpoint, which must fail */
+    CHECK_MSG(newest_ckpt_in(dir, id, sizeof(id)) == 0, "checkpoint %s copied through the link", id);
+    char *stats = xd_stats_json(dev);
+    CHECK_MSG(stats && strstr(stats, "\"failed\":1") && strstr(stats, "a symbolic link is at that name"),
+              "%s", stats ? stats : "no stats");
+    free(stats);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 static void test_names(void)
 {
     CHECK(xd_ckpt_is_id("20261204T053505.450793Z-000001"));
@@ -313,6 +354,7 @@ int main(void)
     test_names();
     test_checkpoints_hold_every_open_file();
     test_boundary_waits_for_a_write_in_flight();
+    test_name_swapped_for_a_link();
     snprintf(path, sizeof(path), "%s/20000101T000000.000000Z-000001", ckdir);
     struct stat st;
     CHECK_MSG(!stat(path, &st), "pruning removed a directory that is not a checkpoint");
