@@ -1,6 +1,7 @@
 /* fileutil.c - file and directory chores the drivers and layers share. */
 #include "fileutil.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1014,6 +1015,20 @@ void xd_shm_release(int fd, const char *name, off_t byte, ino_t ino)
     shm_remove_if_unheld(fd, name, byte, ino);
 }
 
+/* Whether name has the shape of the objects the layers make after their
+ * prefix: hex numbers (device, inode, view) joined by '-'. A file of the
+ * caller's that merely starts with the prefix ("xdevice-cache-notes.txt")
+ * was swept with them. */
+static bool shm_name_ours(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n))
+        return false;
+    const char *rest = name + n;
+    return isxdigit((unsigned char)rest[0]) && rest[strspn(rest, "0123456789abcdef-")] == '\0' &&
+           !strstr(rest, "--") && rest[strlen(rest) - 1] != '-';
+}
+
 void xd_shm_sweep(const char *prefix, off_t byte)
 {
     DIR *d = opendir("/dev/shm");
@@ -1023,7 +1038,7 @@ void xd_shm_sweep(const char *prefix, off_t byte)
     while ((de = readdir(d))) {
         char name[NAME_MAX + 2];
         struct stat st;
-        if (strncmp(de->d_name, prefix, strlen(prefix)))
+        if (!shm_name_ours(de->d_name, prefix))
             continue;
         snprintf(name, sizeof(name), "/%s", de->d_name);
         int fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);

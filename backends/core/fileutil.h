@@ -245,8 +245,9 @@ int xd_shm_hold(int fd, off_t byte, struct stat *st);
  * nobody else holds it (an exclusive lock taken at once) and the name
  * still holds it; the caller then closes fd, which lets every lock go. */
 void xd_shm_release(int fd, const char *name, off_t byte, ino_t ino);
-/* The caller's objects whose names start with prefix ("xdevice-...") that
- * nobody holds: removed. */
+/* The caller's objects named prefix ("xdevice-...") then hex numbers
+ * joined by '-', as the layers name theirs, that nobody holds: removed.
+ * Other names that start with prefix are not ours to remove. */
 void xd_shm_sweep(const char *prefix, off_t byte);
 
 #endif

@@ -220,6 +220,21 @@ static void test_mkdir_link_planted(void)
     race_mkdir = NULL;
 }
 
+/* The sweep of shared memory objects left by killed processes removes
+ * only names of the layers' shape (prefix, hex numbers joined by '-'): a
+ * file of the caller's that starts with the prefix was removed too. */
+static void test_shm_sweep_keeps_other_names(void)
+{
+    const char *theirs = "/dev/shm/xdevice-unitsweep-notes.txt", *ours = "/dev/shm/xdevice-unitsweep-1a-2b";
+    write_text(theirs, "notes\n");
+    write_text(ours, "");
+    xd_shm_sweep("xdevice-unitsweep-", 0);
+    CHECK_MSG(has_text(theirs, "notes\n"), "the sweep removed %s", theirs);
+    CHECK_MSG(access(ours, F_OK) && errno == ENOENT, "the sweep left %s, unheld", ours);
+    unlink(theirs);
+    unlink(ours);
+}
+
 /* A hard link or FIFO at a reused name is not ours to append to. */
 static void test_planted_files(int dirfd)
 {
@@ -614,6 +629,7 @@ int main(void)
     test_create_races_unlink();
     test_link_swapped_after_open();
     test_mkdir_link_planted();
+    test_shm_sweep_keeps_other_names();
     test_modes(dirfd);
     test_temps(dirfd);
     test_atomic_write(dirfd);
