@@ -767,6 +767,22 @@ int xd_open_input(const char *path, int extra)
     return fd;
 }
 
+int xd_open_regular(const char *path, int flags)
+{
+    struct stat st;
+    int fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int fl = fcntl(fd, F_GETFL);
+    int rc = fstat(fd, &st) ? -errno : !S_ISREG(st.st_mode) ? -ENXIO
+             : fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) ? -errno : 0;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 FILE *xd_fopen_input(const char *path)
 {
     int fd = xd_open_input(path, 0);
@@ -921,6 +937,8 @@ const char *xd_refusal(int rc)
         return "a directory is at that name";
     case -XD_EUNTRUSTED_LINK:
         return "a symbolic link of another user's is at that name (xdevice follows only the caller's or root's links)";
+    case -ENXIO: /* xd_open_regular, xd_open_data */
+        return "a FIFO, socket or device is at that name, not a regular file";
     default:
         return strerror(-rc);
     }

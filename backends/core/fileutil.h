@@ -205,6 +205,13 @@ bool xd_tmpfs_large_pages(dev_t dev);
 int xd_open_input(const char *path, int extra);
 /* The same as a stdio stream: NULL with errno set. */
 FILE *xd_fopen_input(const char *path);
+/* path opened with flags (O_RDONLY or O_RDWR, O_NOFOLLOW as the caller
+ * wants; close-on-exec, no controlling tty), for a file that must be a
+ * regular one: opened non-blocking, so that a FIFO planted at the name
+ * (another user's, in a shared directory) does not hang the open for
+ * ever, then blocking again. fd, or -errno: -ENXIO for anything but a
+ * regular file. */
+int xd_open_regular(const char *path, int flags);
 /* write(2) all of buf, EINTR retried. 0 or -errno (-EIO for a 0 return). */
 int xd_write_all(int fd, const void *buf, size_t len);
 /* What a refused name is, for messages: "a symbolic link", ... */

@@ -515,9 +515,9 @@ static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t wh
     if (stat(mf->copy[0].file->path, &st))
         return 0; /* nothing to name the claim by; the open will say */
     off_t mine = mirror_claim_byte(&st);
-    int fd = open(mirror_copy_path(mf, c), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = xd_open_regular(mirror_copy_path(mf, c), O_RDONLY | O_NOFOLLOW);
     if (fd < 0)
-        return errno == ENOENT ? -ENOENT : 0;
+        return fd == -ENOENT ? -ENOENT : 0; /* anything else: the open will say */
     struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
     mirror_claim_turn(fd, LOCK_EX);
     if (fcntl(fd, F_OFD_SETLK, &l)) {
@@ -704,10 +704,10 @@ static int mirror_turn_fd(const struct xd_file *file, unsigned flags)
 {
     if (flags & XD_OPEN_READONLY)
         return -1;
-    int fd = open(file->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ELOOP)
-        fd = open(file->path, O_RDWR | O_CLOEXEC);
-    return fd;
+    int fd = xd_open_regular(file->path, O_RDWR | O_NOFOLLOW);
+    if (fd == -ELOOP)
+        fd = xd_open_regular(file->path, O_RDWR);
+    return fd < 0 ? -1 : fd;
 }
 
 /* The words the writers of the primary share (core/turns.c): a page of
@@ -1419,7 +1419,7 @@ static void mirror_stats_json(struct xd_layer *layer, struct xd_json *j)
  * device and inode? A same-named primary elsewhere may own the copy. */
 static bool mirror_copy_is_of(const char *copy_path, const struct stat *primary)
 {
-    int fd = open(copy_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = xd_open_regular(copy_path, O_RDONLY | O_NOFOLLOW);
     if (fd < 0)
         return false;
     bool own, other;

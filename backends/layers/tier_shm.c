@@ -222,10 +222,10 @@ int xd_tier_forget_state(const char *cold_path)
     char name[64], *map_path = NULL;
     if (asprintf(&map_path, "%s" TIER_MAP_SUFFIX, cold_path) < 0)
         return -ENOMEM;
-    int fd = open(map_path, O_RDWR | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+    int fd = xd_open_regular(map_path, O_RDWR | O_NOFOLLOW), rc = 0;
     free(map_path);
     if (fd < 0)
-        return errno == ENOENT ? 0 : -errno;
+        return fd == -ENOENT ? 0 : fd;
     /* as xd_tier_attach: under the setup lock, nobody attached */
     struct xd_extmap m = {.fd = fd};
     if (!xd_extmap_lock(&m, TIER_LOCK_SETUP, F_WRLCK, true) &&

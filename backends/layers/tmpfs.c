@@ -829,11 +829,11 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
 {
     struct stat st;
     int64_t rc = 0;
-    int dst = -1, src = TMPFS_RETRY(open(tf->disk_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (src < 0 && errno == ENOENT)
+    int dst = -1, src = xd_open_regular(tf->disk_path, O_RDONLY | O_NOFOLLOW);
+    if (src == -ENOENT)
         return 0;
     if (src < 0 || fstat(src, &st)) {
-        rc = -errno;
+        rc = src < 0 ? src : -errno;
         xd_errf(err, errlen, "%s: cannot read it to restore (backup_to_disk=true): %s",
                 tf->disk_path, strerror((int)-rc));
         goto out;

@@ -347,6 +347,32 @@ def test_compressed_container(engine, tmp_path, kind):
     refused_once(r, str(data), "symbolic link")
 
 
+def test_compressed_container_fifo(engine, tmp_path):
+    """A FIFO at the container's name (another user's, in /tmp): opening
+    it to read its header waited for a writer for ever, and root's fio
+    hung, deaf to SIGTERM. Refused at once, in one line."""
+    data = tmp_path / "c.ctr"
+    os.mkfifo(data)
+    r = run_fio(fio_job(engine, xd={"type": "compressed"}, filename=data, rw="write", bs="4k",
+                        size="64k"), tmp_path, expect_ok=False, timeout=60)
+    assert r.rc != 0
+    refused_once(r, str(data), "a FIFO, socket or device is at that name")
+
+
+def test_mirror_copy_fifo(engine, tmp_path):
+    """A FIFO at a mirror copy's name: the claim's open waited for a writer
+    for ever. The copy is degraded at once and the job runs on."""
+    mirror = tmp_path / "m"
+    mirror.mkdir()
+    os.mkfifo(mirror / "d.dat")
+    r = run_fio(fio_job(engine, xd={"enable_redundancy": "true", "redundancy_factor": 2,
+                                    "mirror_directories": mirror},
+                        filename=tmp_path / "d.dat", rw="write", bs="4k", size="64k"),
+                tmp_path, timeout=60)
+    assert r.rc == 0
+    assert any("degraded" in ln and "FIFO" in ln for ln in xdevice_lines(r.text)), r.text
+
+
 @pytest.mark.parametrize("what", ["file", "link"])
 @pytest.mark.parametrize("xdtype", ["compressed", "hybrid"])
 def test_format_files_of_another_user(engine, tmp_path, shm_dir, xdtype, what):

@@ -189,10 +189,10 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
 int xd_compress_logical_size(const char *path, uint64_t *size, char *err, size_t errlen)
 {
     struct xd_ctr_header h;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC); /* as prepare: never via a link */
+    int fd = xd_open_regular(path, O_RDONLY | O_NOFOLLOW); /* as prepare: never via a link */
     if (fd < 0) {
-        int rc = -errno;
-        if (rc == -ELOOP)
+        int rc = fd;
+        if (rc == -ELOOP || rc == -ENXIO)
             xd_errf(err, errlen, "%s: cannot open: %s", path, xd_refusal(rc));
         return rc;
     }
