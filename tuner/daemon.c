@@ -21,6 +21,7 @@ struct sample {              /* cumulative counters at one point in time */
     double t_ms, ios, hits, lookups, evictions;
     double cached_bytes, capacity_bytes; /* the cache's fill, now */
     int have_fio, have_cache;
+    size_t fio_bytes, stats_bytes; /* what the files held, read or not */
     cJSON *config;           /* the engine's effective config, from its records */
 };
 
@@ -40,12 +41,13 @@ struct daemon {
     unsigned next_key;       /* round robin over the live keys */
     int direction[XT_MAX_DIMS];
     double interval;
+    unsigned unreadable;     /* cycles in a row whose files held bytes but nothing usable */
 };
 
 /* fio's status file holds one JSON document per interval; the last whole one counts. */
 static void sample_fio(const char *path, struct sample *s)
 {
-    char *text = path ? xt_read_file(path, NULL) : NULL;
+    char *text = path ? xt_read_file(path, &s->fio_bytes) : NULL;
     cJSON *last = text ? fiojson_last_document(text) : NULL;
     const cJSON *job, *jobs = fiojson_jobs(last);
     cJSON_ArrayForEach(job, jobs) {
@@ -99,7 +101,7 @@ static void add_record(const cJSON *rec, struct sample *s, int use_ops)
  * the records' op counts give the IOPS too. */
 static void sample_stats(const char *path, struct sample *s)
 {
-    char *text = path ? xt_read_file(path, NULL) : NULL;
+    char *text = path ? xt_read_file(path, &s->stats_bytes) : NULL;
     cJSON *last[64] = { 0 };
     char *names[64] = { 0 };
     unsigned n = 0;
@@ -324,6 +326,24 @@ static int judge(struct daemon *D, struct xd_config *cfg, double metric, const c
     return rc;
 }
 
+/* Files that hold bytes cycle after cycle but no fio status document
+ * and no engine record (another file named, or fio writing terse) read
+ * as "nothing new to measure yet" for ever: said once, on stderr, after
+ * UNREADABLE_CYCLES such cycles (a status file fio is still starting
+ * to write holds a partial document for a cycle or two). */
+#define UNREADABLE_CYCLES 3
+static void note_unreadable(struct daemon *D, const struct sample *now)
+{
+    bool unread = !now->have_fio && !now->have_cache && !now->config &&
+                  (now->fio_bytes || now->stats_bytes);
+    D->unreadable = unread ? D->unreadable + 1 : 0;
+    if (D->unreadable != UNREADABLE_CYCLES)
+        return;
+    const char *path = now->fio_bytes ? D->o->fio_status : D->o->stats;
+    fprintf(stderr, "xdtune: %s: %zu bytes, and no fio status document or xdevice stats record in them after %u cycles; allowed: for --fio-status, fio's --output with --output-format=json and --status-interval; for --stats, the engine's records (xd_stats_interval)\n",
+            path, now->fio_bytes ? now->fio_bytes : now->stats_bytes, UNREADABLE_CYCLES);
+}
+
 static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
 {
     struct xd_config *cfg = xd_config_new();
@@ -347,6 +367,7 @@ static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
     else
         printf("xdtune: cycle %u: nothing new to measure yet (%s)\n", n,
                D->o->fio_status ? D->o->fio_status : D->o->stats);
+    note_unreadable(D, &now);
     rc = judge(D, cfg, metric, mname, n, err, errlen);
     char key[64], value[64], old[64];
     int target_driven;

@@ -433,6 +433,23 @@ def test_daemon_needs_auto_tuning(tmp_path):
     assert cfg.read_text() == "[local]\nread_ahead_kb = 128\n"
 
 
+def test_daemon_says_when_its_input_never_reads(tmp_path):
+    """A status file with bytes but never a fio document (another file
+    named, binary): every cycle said 'nothing new to measure yet' and no
+    more. After 3 such cycles one line on stderr says what the file holds
+    and what is allowed; cycles with nothing yet go on as before."""
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    status = tmp_path / "status.bin"
+    status.write_bytes(bytes(range(256)) * 4)
+    proc = xdtune("daemon", "--config", cfg, "--fio-status", status, "--history",
+                  tmp_path / "h.json", "--interval", 0.1, "--cycles", 5, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "no fio status document" in ln]
+    assert len(lines) == 1 and f"{status}: 1024 bytes" in lines[0] and "after 3 cycles" in lines[0], \
+        proc.stderr
+    assert proc.stdout.count("nothing new to measure yet") == 5, proc.stdout
+
+
 HISTORY_REFUSED = {
     "missing-dir": (lambda d: d / "nodir" / "h.json", ["nodir", "cannot open directory"]),
     "directory": (lambda d: (d / "hd").mkdir() or d / "hd",
