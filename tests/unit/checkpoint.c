@@ -161,6 +161,17 @@ static void test_checkpoints_hold_every_open_file(void)
     xd_close(dev);
 }
 
+/* The device's stats hold both texts; then f and the device are closed. */
+static void stats_hold_then_close(struct xd_dev *dev, struct xd_file *f, const char *a,
+                                  const char *b)
+{
+    char *stats = xd_stats_json(dev);
+    CHECK_MSG(stats && strstr(stats, a) && strstr(stats, b), "%s", stats ? stats : "no stats");
+    free(stats);
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 /* --- a boundary with a write in flight ------------------------------------- */
 
 /* The park layer keeps every queued write in flight: answered XD_QUEUED,
@@ -280,12 +291,7 @@ static void test_boundary_waits_for_a_write_in_flight(void)
     CHECK_MSG(n == 2 && w1.result == 4096 && w2.result == 4096,
               "the caller reaps both writes (%d): %lld %lld", n, (long long)w1.result,
               (long long)w2.result);
-    char *stats = xd_stats_json(dev);
-    CHECK_MSG(stats && strstr(stats, "\"writes_waited\":1") && strstr(stats, "\"failed\":0"),
-              "%s", stats ? stats : "no stats");
-    free(stats);
-    xd_file_close(dev, f);
-    xd_close(dev);
+    stats_hold_then_close(dev, f, "\"writes_waited\":1", "\"failed\":0");
 }
 
 /* The data file's name swapped for a link to another file (its directory
@@ -321,12 +327,7 @@ static void test_name_swapped_for_a_link(void)
     CHECK(xd_write(dev, f, buf, LEN, 0) == LEN);
     xd_flush(dev, f, 0); /* takes the checkpoint, which must fail */
     CHECK_MSG(newest_ckpt_in(dir, id, sizeof(id)) == 0, "checkpoint %s copied through the link", id);
-    char *stats = xd_stats_json(dev);
-    CHECK_MSG(stats && strstr(stats, "\"failed\":1") && strstr(stats, "a symbolic link is at that name"),
-              "%s", stats ? stats : "no stats");
-    free(stats);
-    xd_file_close(dev, f);
-    xd_close(dev);
+    stats_hold_then_close(dev, f, "\"failed\":1", "a symbolic link is at that name");
 }
 
 static void test_names(void)
