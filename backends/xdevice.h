@@ -5,7 +5,9 @@
  * negative errno on failure; the library never sets errno and never prints.
  * Functions that can fail for a reason a person must read take an error
  * buffer and fill it with one line naming the file, key, value and what is
- * allowed.
+ * allowed. Pointer arguments must not be NULL unless a function's comment
+ * says what NULL means there (as in the C library, a NULL where none is
+ * allowed is the caller's bug, not a reported error).
  *
  * Threads: a device (struct xd_dev) and the files opened on it are driven
  * by one thread at a time, as a fio job drives its own; give each thread
@@ -58,7 +60,8 @@ XD_API struct xd_config *xd_config_new(void);
  * wrong section. -errno when the file cannot be read. */
 XD_API int xd_config_load(struct xd_config *cfg, const char *ini_path, char *err, size_t errlen);
 /* Set one key from text, validating it as the INI parser does. origin names
- * where the value came from in messages (a file:line, or "option xd_KEY").
+ * where the value came from in messages (a file:line, or "option xd_KEY";
+ * NULL: "caller").
  * A value holding a control character (a newline, a tab) is -EINVAL: no
  * INI file could keep it (xd_config_save). */
 XD_API int xd_config_set(struct xd_config *cfg, const char *key, const char *value,
@@ -311,8 +314,8 @@ XD_API const char *xd_escape(const char *value, char *buf, size_t len);
 /* --- devices and files -------------------------------------------------- */
 
 /* Build the storage type's chain from cfg (copied). queue_entries is the most
- * requests the caller keeps in flight (fio's iodepth); the async queue is at
- * least that deep. */
+ * requests the caller keeps in flight (fio's iodepth), up to 65536 (-EINVAL);
+ * the async queue is at least that deep. */
 XD_API int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries,
                    char *err, size_t errlen);
 /* Close the device; files still open on it are closed first, as
@@ -365,7 +368,8 @@ XD_API int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, ui
  * is closed either way; -errno when data the device had taken never
  * reached it (a write-back cache that could not write its dirty blocks
  * back: -ENOSPC on a full file system), said by xd_dev_take_error, as
- * close(2) on NFS reports a failed write-back. */
+ * close(2) on NFS reports a failed write-back; -EINVAL, with nothing
+ * done, for a file another device opened. */
 XD_API int xd_file_close(struct xd_dev *dev, struct xd_file *file);
 /* Size of what path names, without a device: a regular file's length or a
  * block device's capacity (BLKGETSIZE64). -ENOENT when it does not exist. */
@@ -422,7 +426,8 @@ XD_API int xd_flush(struct xd_dev *dev, struct xd_file *file, int datasync);
 enum xd_op { XD_OP_READ, XD_OP_WRITE, XD_OP_TRIM, XD_OP_FSYNC, XD_OP_FDATASYNC, XD_OP_COUNT };
 
 /* A request. The caller owns the memory and keeps it alive until it is
- * reaped; the library allocates nothing per request: the state each layer
+ * reaped, and submits it again only after that (or after it completed
+ * inline); the library allocates nothing per request: the state each layer
  * of the device keeps for a request in flight lives in xd_private, sliced
  * among the layers when the device opens (xd_open refuses a chain whose
  * layers need more). */
@@ -445,15 +450,17 @@ struct xd_req {
  * full (commit and reap first). Other errors complete the request inline with
  * req->result < 0 and return XD_DONE; so does a request no layer sees: an op
  * outside enum xd_op, a range past what a file offset names (off + len
- * beyond INT64_MAX) or a trim of 0 bytes, -EINVAL, and a NULL file, -EBADF.
- * xd_read, xd_write and xd_trim return the same. */
+ * beyond INT64_MAX) or a trim of 0 bytes, -EINVAL, a NULL file, -EBADF, and
+ * a read or write of len > 0 with a NULL buf, -EFAULT. xd_read, xd_write
+ * and xd_trim return the same. */
 XD_API int xd_submit(struct xd_dev *dev, struct xd_req *req);
 /* Send every staged request to the kernel. Returns the number sent or
  * -errno (0 where the type hands each request on as it is submitted: the
  * compressed type's worker threads). */
 XD_API int xd_commit(struct xd_dev *dev);
-/* Wait for at least min completions (up to max) or until timeout (NULL: no
- * limit). Returns how many were stored in done[], or -errno. */
+/* Wait for at least min completions (up to max; a min above max is taken
+ * as max) or until timeout (NULL: no limit). Returns how many were stored
+ * in done[], or -errno. */
 XD_API int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max,
                    const struct timespec *timeout);
 
@@ -525,7 +532,8 @@ XD_API char *xd_health_json(const struct xd_config *cfg, struct xd_dev *dev, int
  * Everything is made relative to path's directory, which must be the
  * caller's or root's and not writable by others unless sticky
  * (allow_shared_directories), never through a symlink. run_id names the
- * fragments: 1 to 63 printable characters without '/' (-EINVAL). */
+ * fragments: 1 to 63 printable characters without '/', not starting with
+ * '.' (-EINVAL). */
 /* What xd_stats_publish would refuse about path, asked before the run
  * rather than after it: path's directory must pass the same checks, and
  * path, "<path>.d" and "<path>.d.lock" must not be symbolic links (path a

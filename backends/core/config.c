@@ -36,14 +36,30 @@ static void *key_field(const struct xd_config *cfg, int key)
     return (char *)cfg + key_offset[key];
 }
 
+/* The message is one line whatever it quotes: a control byte in a path or
+ * name (a newline, an ESC that recolours the terminal) is written as \xHH,
+ * as xd_escape writes values. */
 void xd_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
+    char raw[4 * XD_ERRLEN];
     if (!err || !errlen)
         return;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    size_t at = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p && at + 1 < errlen; p++) {
+        if (*p >= 0x20 && *p != 0x7f) {
+            err[at++] = (char)*p;
+        } else if (at + 4 < errlen) {
+            snprintf(err + at, errlen - at, "\\x%02x", *p);
+            at += 4;
+        } else {
+            break;
+        }
+    }
+    err[at] = '\0';
 }
 
 /* --- escaping ---------------------------------------------------------------
@@ -477,6 +493,8 @@ static bool value_has_control(const char *v)
 int xd_config_set(struct xd_config *cfg, const char *key, const char *value, const char *origin,
                   char *err, size_t errlen)
 {
+    if (!origin)
+        origin = "caller"; /* as xd_config_override takes a NULL origin */
     int k = xd_key_lookup(key);
     if (k < 0) {
         char shown[XD_ESCAPE_LEN];

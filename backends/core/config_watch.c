@@ -24,6 +24,11 @@ struct xd_config_watch {
 
 int xd_config_watch_open(struct xd_config_watch **out, const char *path, char *err, size_t errlen)
 {
+    if (!path[0] || path[strlen(path) - 1] == '/') { /* it watched the directory's "" */
+        xd_errf(err, errlen, "config watch: \"%s\" names no file; allowed: the path of an INI file",
+                path);
+        return -EINVAL;
+    }
     struct xd_config_watch *w = calloc(1, sizeof(*w));
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");

@@ -98,9 +98,19 @@ struct xd_dev *xd_dev_new(void)
     return dev;
 }
 
+/* The most requests a caller may keep in flight: fio's iodepth allows as
+ * many. Each takes the queue's slots; 2^32-1 asked for 32 GiB of them
+ * before any other check, and failed as "out of memory". */
+#define XD_QUEUE_ENTRIES_MAX 65536u
+
 int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned queue_entries, char *err,
             size_t errlen)
 {
+    if (queue_entries > XD_QUEUE_ENTRIES_MAX) {
+        xd_errf(err, errlen, "queue_entries %u; allowed: up to %u requests in flight",
+                queue_entries, XD_QUEUE_ENTRIES_MAX);
+        return -EINVAL;
+    }
     struct xd_dev *dev = xd_dev_new();
     int rc = -ENOMEM;
     if (!dev)
@@ -308,6 +318,15 @@ unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path)
     return xd_dev_caps_for(dev, path, UINT64_MAX);
 }
 
+/* An error the layers returned without a line (a path too long, an mmap
+ * type's window count): the caller's err names the path and the error,
+ * never left empty. */
+static void dev_err_said(int rc, const char *path, char *err, size_t errlen)
+{
+    if (err && errlen && !err[0])
+        xd_errf(err, errlen, "%s: %s", path, strerror(-rc));
+}
+
 static void dev_files_add(struct xd_dev *dev, struct xd_file *file)
 {
     pthread_mutex_lock(&dev->files_lock);
@@ -338,6 +357,8 @@ static void dev_files_remove(struct xd_dev *dev, struct xd_file *file)
 int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
                  struct xd_file **out, char *err, size_t errlen)
 {
+    if (err && errlen)
+        err[0] = '\0'; /* what a failure leaves here is this open's line */
     if (xd_dev_forked(dev))
         return xd_dev_refuse_forked(dev, err, errlen);
     if (flags & ~XD_OPEN_KNOWN) {
@@ -356,10 +377,12 @@ int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t 
         return -ENOMEM;
     }
     file->flags = flags;
+    file->dev = dev;
     if (!size)
         size = (uint64_t)dev->cfg->default_file_size;
     int rc = xd_layer_file_open(dev->top, file, flags, size, err, errlen);
     if (rc) {
+        dev_err_said(rc, path, err, errlen);
         free(file->path);
         free(file);
         return rc;
@@ -375,6 +398,8 @@ int xd_file_close(struct xd_dev *dev, struct xd_file *file)
         return 0;
     if (xd_dev_forked(dev))
         return -EBADF;
+    if (file->dev != dev) /* another device's list would be cut (use after free at its close) */
+        return -EINVAL;
     dev_files_remove(dev, file);
     xd_layer_file_close(dev->top, file);
     int rc = file->close_error;
@@ -394,6 +419,8 @@ int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t
     int rc = type->path_size ? type->path_size(cfg, full, size, err, errlen)
                              : xd_path_size(full, size);
     free(full);
+    if (rc < 0 && rc != -ENOENT) /* -ENOENT: absent, an answer, not an error */
+        dev_err_said(rc, path, err, errlen);
     return rc;
 }
 
@@ -408,6 +435,8 @@ int xd_path_prepare(const struct xd_config *cfg, const char *path, uint64_t size
     int rc = type->path_prepare ? type->path_prepare(cfg, full, size, logical, err, errlen)
                                 : xd_path_size(full, logical);
     free(full);
+    if (rc < 0)
+        dev_err_said(rc, path, err, errlen);
     return rc;
 }
 
@@ -498,6 +527,8 @@ int xd_unlink(struct xd_dev *dev, const char *path, char *err, size_t errlen)
     else
         rc = xd_chain_unlink(dev->top, full, true, err, errlen);
     free(full);
+    if (rc < 0)
+        dev_err_said(rc, path, err, errlen);
     return rc < 0 ? rc : rc ? 0 : -ENOENT;
 }
 
@@ -536,6 +567,8 @@ static int dev_req_refused(const struct xd_dev *dev, const struct xd_req *req)
         return -EINVAL;
     if (req->op == XD_OP_TRIM && !req->len)
         return -EINVAL; /* as fallocate(2) says of len 0, on every type alike */
+    if (!req->buf && req->len && req->op <= XD_OP_WRITE)
+        return -EFAULT; /* the compressed type took a NULL write as zeros */
     return 0;
 }
 
@@ -597,6 +630,8 @@ int xd_reap(struct xd_dev *dev, struct xd_req **done, unsigned min, unsigned max
 {
     if (xd_dev_forked(dev))
         return -EBADF;
+    if (min > max) /* no reap could end: the io_uring wait looped for ever */
+        min = max;
     return xd_layer_reap(dev->top, done, min, max, timeout);
 }
 

@@ -55,9 +55,10 @@ static int queue_create_uring(struct xd_queue *q, char *err, size_t errlen)
             break;
     }
     if (rc < 0) {
-        xd_errf(err, errlen, "async=io_uring: io_uring_queue_init(%u) failed: %s%s; allowed: async=libaio or async=sync",
+        xd_errf(err, errlen, "async=io_uring: io_uring_queue_init(%u) failed: %s%s; allowed: async=libaio or async=sync%s",
                 q->entries, strerror(-rc),
-                rc == -EPERM ? " (io_uring is refused here: kernel.io_uring_disabled, or a seccomp filter such as a container's)" : "");
+                rc == -EPERM ? " (io_uring is refused here: kernel.io_uring_disabled, or a seccomp filter such as a container's)" : "",
+                rc == -EINVAL && q->entries > 32768 ? ", or a queue depth (queue_entries, fio's iodepth) of up to 32768" : "");
         return rc;
     }
     q->ring_ready = true;

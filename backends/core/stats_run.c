@@ -190,7 +190,8 @@ static int frags_collect(int dirfd, const char *run_id, struct frag **out, unsig
         frags[n++] = f;
     }
     closedir(d);
-    qsort(frags, n, sizeof(*frags), frag_compare);
+    if (n)
+        qsort(frags, n, sizeof(*frags), frag_compare);
     *out = frags;
     *count = n;
     return 0;
@@ -404,6 +405,8 @@ static const char *run_id_refusal(const char *run_id)
             return "holding a control character";
     if (strchr(run_id, '/'))
         return "holding '/'";
+    if (run_id[0] == '.') /* its fragments would read as temp files, and be skipped */
+        return "starting with '.'";
     return NULL;
 }
 

@@ -192,6 +192,7 @@ static inline void *xd_req_ctx(const struct xd_layer *layer, const struct xd_req
 
 struct xd_file {
     char *path;
+    const struct xd_dev *dev; /* the device xd_file_open opened it on (NULL: a layer's own) */
     unsigned flags;
     void *priv[XD_MAX_LAYERS]; /* each layer's per-file state, by level */
     struct xd_file *prev, *next; /* the device's open files (xd_close closes what is left) */

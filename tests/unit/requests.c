@@ -44,6 +44,31 @@ static void refused_at_submit(struct xd_dev *dev, struct xd_req *req, const char
               (long long)req->result);
 }
 
+/* xd_reap with min above max: the io_uring wait looped at 100% CPU for
+ * ever, deaf to its timeout, since no reap of max could reach min. */
+static void test_reap_min_above_max(struct xd_dev *dev, struct xd_file *f, const char *type,
+                                    const char *async)
+{
+    static char blk[3][4096] __attribute__((aligned(4096)));
+    struct xd_req w[3], *done[3];
+    unsigned pending = 0;
+    for (int i = 0; i < 3; i++) {
+        memset(blk[i], 'A', sizeof(blk[i])); /* what the file holds: the data stays */
+        w[i] = (struct xd_req){.op = XD_OP_WRITE, .file = f, .buf = blk[i], .len = 4096,
+                               .off = (uint64_t)i * 4096};
+        pending += xd_submit(dev, &w[i]) == XD_QUEUED;
+    }
+    CHECK(xd_commit(dev) >= 0);
+    struct timespec limit = {.tv_sec = 5};
+    while (pending) {
+        int n = xd_reap(dev, done, 3, 2, &limit);
+        CHECK_MSG(n > 0 && n <= 2, "%s %s: reap with min 3, max 2: %d", type, async, n);
+        if (n <= 0)
+            break;
+        pending -= (unsigned)n;
+    }
+}
+
 static void test_type(const char *type, const char *async, const char *path)
 {
     static char a[LEN] __attribute__((aligned(4096))), got[LEN] __attribute__((aligned(4096)));
@@ -80,7 +105,11 @@ static void test_type(const char *type, const char *async, const char *path)
     refused_at_submit(dev, &far, "write past INT64_MAX");
     struct xd_req wrap = {.op = XD_OP_TRIM, .file = f, .len = UINT64_MAX, .off = 4096};
     refused_at_submit(dev, &wrap, "trim wrapping");
+    /* a NULL buffer: the compressed type wrote zeros for it */
+    CHECK_MSG(xd_write(dev, f, NULL, 4096, 0) == -EFAULT, "%s %s: NULL write", type, async);
+    CHECK_MSG(xd_read(dev, f, NULL, 4096, 0) == -EFAULT, "%s %s: NULL read", type, async);
     CHECK(xd_commit(dev) >= 0);
+    test_reap_min_above_max(dev, f, type, async);
 
     memset(got, 0, sizeof(got));
     CHECK_MSG(xd_read(dev, f, got, LEN, 0) == LEN && !memcmp(got, a, LEN),
@@ -88,6 +117,40 @@ static void test_type(const char *type, const char *async, const char *path)
     xd_file_close(dev, f);
     xd_close(dev);
     unlink(path);
+}
+
+/* Misuse a program could make of the API, each answered, none a crash:
+ * a file closed through another device (the first device's list was cut:
+ * a use after free at its close), a queue deeper than the library allows
+ * (32 GiB asked for, "out of memory"), an error line with a control byte
+ * of the path (raw: two lines), an error without a line. */
+static void test_misuse(const char *dir)
+{
+    char path[128], odd[160], longname[5000];
+    struct xd_dev *d1 = open_dev("regular", "sync"), *d2 = open_dev("regular", "sync"), *big = NULL;
+    struct xd_file *f = NULL;
+    snprintf(path, sizeof(path), "%s/m", dir);
+    CHECK(d1 && d2 && !xd_file_open(d1, path, XD_OPEN_CREATE, 4096, &f, err, sizeof(err)));
+    CHECK_MSG(xd_file_close(d2, f) == -EINVAL, "a file closed through another device");
+    CHECK(xd_file_close(d1, f) == 0);
+
+    struct xd_config *cfg = xd_config_new();
+    err[0] = 0;
+    CHECK_MSG(xd_open(&big, cfg, 0xffffffffu, err, sizeof(err)) == -EINVAL &&
+              strstr(err, "queue_entries 4294967295") && strstr(err, "up to 65536"), "%s", err);
+    xd_config_free(cfg);
+
+    snprintf(odd, sizeof(odd), "%s/no\nsuch\x1b[31m/x", dir);
+    CHECK(xd_file_open(d1, odd, 0, 0, &f, err, sizeof(err)) < 0);
+    CHECK_MSG(!strchr(err, '\n') && !strchr(err, 0x1b) && strstr(err, "no\\x0asuch\\x1b[31m"),
+              "control bytes raw in '%s'", err);
+
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    int rc = xd_file_open(d1, longname, XD_OPEN_CREATE, 4096, &f, err, sizeof(err));
+    CHECK_MSG(rc < 0 && err[0], "a name past PATH_MAX: %d, err '%s'", rc, err);
+    xd_close(d1);
+    xd_close(d2);
 }
 
 int main(void)
@@ -117,6 +180,7 @@ int main(void)
             xd_close(dev);
     }
     unlink(path);
+    test_misuse(dir);
     rmdir(dir);
     return check_result();
 }

@@ -44,7 +44,7 @@ static void test_publish_run_id(struct xd_dev *dev, const char *dir)
     snprintf(frags, sizeof(frags), "%s.d", doc);
     memset(long_id, 'r', sizeof(long_id) - 1);
     long_id[sizeof(long_id) - 1] = '\0';
-    const char *bad[] = {NULL, "", "a/b", "a\nb", long_id};
+    const char *bad[] = {NULL, "", "a/b", "a\nb", long_id, ".hidden" /* read as a temp file */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
         int rc = xd_stats_publish(dev, doc, bad[i], 1, "unit", 0, 1, err, sizeof(err));

@@ -167,9 +167,10 @@ int xd_compress_prepare(const struct xd_config *cfg, const char *path, uint64_t 
 {
     struct xd_ctr_header h;
     err[0] = 0;
-    if (cfg->auto_create_dirs && xd_mkdir_parents(path, cfg->dir_permissions) < 0) {
-        xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(errno));
-        return -errno;
+    int made = cfg->auto_create_dirs ? xd_mkdir_parents(path, cfg->dir_permissions) : 0;
+    if (made < 0) { /* -errno itself: errno may be another call's */
+        xd_errf(err, errlen, "%s: cannot create its directory: %s", path, strerror(-made));
+        return made;
     }
     /* a container's format is ours: never written through a link */
     int fd = xd_open_data(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->file_permissions, false);
@@ -404,9 +405,10 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     int rc = 0;
     bool made = false;
     err[0] = 0;
-    if ((flags & XD_OPEN_CREATE) && !ro && cfg->auto_create_dirs &&
-        xd_mkdir_parents(file->path, cfg->dir_permissions) < 0)
-        rc = -errno;
+    if ((flags & XD_OPEN_CREATE) && !ro && cfg->auto_create_dirs) {
+        int dirs = xd_mkdir_parents(file->path, cfg->dir_permissions); /* -errno itself */
+        rc = dirs < 0 ? dirs : 0;
+    }
     f->fd = rc ? -1
                : xd_open_data_made(file->path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC |
                                                    ((flags & XD_OPEN_CREATE) && !ro ? O_CREAT : 0) |
