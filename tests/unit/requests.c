@@ -151,6 +151,7 @@ static void test_misuse(const char *dir)
     CHECK_MSG(rc < 0 && err[0], "a name past PATH_MAX: %d, err '%s'", rc, err);
     xd_close(d1);
     xd_close(d2);
+    unlink(path);
 }
 
 int main(void)
