@@ -48,6 +48,7 @@ die() { echo "bench-cache: $*" >&2; exit 2; }
 
 WORK=$(mktemp -d "$DIR/xdevice-cache-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 DATA=$WORK/data
 HOT=$WORK/hot
 

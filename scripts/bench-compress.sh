@@ -36,6 +36,7 @@ size=256m
 engine=external:build/xdevice.so
 dir=$(mktemp -d "${BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}/xdevice-bench-compress.XXXXXX")
 trap 'rm -rf -- "$dir"' EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 
 # fio's JSON: one job's figure (python3 only reads the result files)
 json_get() { # FILE EXPR

@@ -76,6 +76,7 @@ cleanup() { # the stats files this run's servers on this machine left; nothing e
     for f in "${local_stats[@]}"; do rm -f -- "$f"; done
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 
 failed=0 start=$SECONDS
 for cfg in "${configs[@]}"; do

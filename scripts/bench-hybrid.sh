@@ -54,6 +54,7 @@ cleanup() { # only what this run made
     if [ -n "$HOT_DIR" ]; then rm -rf -- "$HOT_DIR"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 HOT_DIR=$(mktemp -d /dev/shm/xdevice-bench-hybrid.XXXXXX)
 WORK=$(mktemp -d "$DIR/run.XXXXXX")
 

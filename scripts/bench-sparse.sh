@@ -54,6 +54,7 @@ die() { echo "bench-sparse: $*" >&2; exit 2; }
 FILES=()
 cleanup() { if [ ${#FILES[@]} -gt 0 ]; then rm -rf -- "${FILES[@]}"; fi; } # only what this run made
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 
 # The two jobs over a file of $1 bytes (see the top of this file).
 job_args() {

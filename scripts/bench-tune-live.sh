@@ -13,15 +13,9 @@ OUT=${OUT:-build/bench-tune-live}
 INTERVAL=${INTERVAL:-2}
 CYCLES=${CYCLES:-10}
 RUNTIME=$(( INTERVAL * CYCLES + 15 ))
-# OUT is emptied only when an earlier run of this script made it (its
-# marker is there): never a directory of someone else's.
-if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT" 2>/dev/null)" ] && [ ! -f "$OUT/.xdevice-bench-tune" ]; then
-    echo "$(basename "$0"): OUT=$OUT exists, is not empty and was not made by this script; allowed: a new or empty directory" >&2
-    exit 2
-fi
-if [ -f "$OUT/.xdevice-bench-tune" ]; then rm -rf -- "$OUT"; fi
-mkdir -p "$OUT" && touch "$OUT/.xdevice-bench-tune"
-mkdir -p "$OUT"
+# shellcheck source=scripts/out-dir.sh
+. "$(dirname "$0")/out-dir.sh"
+fresh_out_dir "$(basename "$0")" "$OUT"
 out=$(realpath "$OUT")
 
 export XDEVICE_SCRATCH=$out

@@ -50,6 +50,7 @@ cleanup() { # only what this run made
     if [ -n "$tmpfs_dir" ]; then rm -rf -- "$tmpfs_dir"; fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 dir=$(mktemp -d "$parent/xdevice-bench.XXXXXX")
 tmpfs_dir=$(mktemp -d /dev/shm/xdevice-bench.XXXXXX)
 loop_img=$dir/block.img

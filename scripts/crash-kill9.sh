@@ -14,6 +14,7 @@ F=${2:-.}
 B=$(mktemp -d "${SWEEP_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}/xd-kill9.XXXXXX") || exit 2
 S=$(mktemp -d /dev/shm/xd-kill9.XXXXXX) || exit 2
 trap 'rm -rf "$B" "$S"' EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 D=$B/d M=$B/m
 HY="storage_type=hybrid hot_directory=$S/hot tier_extent_size=16k hot_access_threshold=1 hot_cache_size=256k cold_timeout_sec=0.05 auto_migration=true migration_interval_sec=0.01 migration_interval_requests=8"
 WB="enable_read_cache=true enable_write_cache=true"

@@ -145,10 +145,15 @@ do_install() {
     done
     if [ "$MANIFEST" = 1 ]; then
         make_dirs "$(dirname "$MANIFEST_PATH")"
+        # written aside and put in place by install(1), as the files are: a
+        # redirect would follow a link planted at the manifest's name
+        tmp=$(mktemp)
         {
             for line in "${list[@]}"; do echo "${line##* }"; done
             for d in "${CREATED[@]}"; do echo "dir $d"; done
-        } >"$DESTDIR$MANIFEST_PATH"
+        } >"$tmp"
+        install -m 0644 "$tmp" "$DESTDIR$MANIFEST_PATH"
+        rm -f "$tmp"
     fi
     # a new shared library in the real system: refresh the loader's cache
     if [ -z "$DESTDIR" ] && [ "$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then
@@ -156,14 +161,29 @@ do_install() {
     fi
 }
 
+# A manifest line install could have written: an absolute path with no
+# "." or ".." in it. Anyone who could write the manifest (a DESTDIR others
+# may write) could otherwise name "/../../x" and have uninstall remove x.
+manifest_path_ok() {
+    case $1/ in
+        */../* | */./*) return 1 ;;
+    esac
+    [[ $1 == /* && $1 != *[[:cntrl:]]* ]]
+}
+
 # Remove the files (and created directories, innermost first) the manifest
 # names; without a manifest, the files the entries list would install.
 do_uninstall() {
-    local paths=() dirs=() line i
-    if [ -f "$DESTDIR$MANIFEST_PATH" ]; then
+    local paths=() dirs=() line i path
+    if [ -f "$DESTDIR$MANIFEST_PATH" ] && [ ! -L "$DESTDIR$MANIFEST_PATH" ]; then
         while IFS= read -r line; do
+            path=${line#dir }
+            if ! manifest_path_ok "$path"; then
+                echo "xdevice: $DESTDIR$MANIFEST_PATH: \"$line\" is no path install writes there; left alone" >&2
+                continue
+            fi
             case $line in
-                "dir "*) dirs+=("${line#dir }") ;;
+                "dir "*) dirs+=("$path") ;;
                 *) paths+=("$line") ;;
             esac
         done <"$DESTDIR$MANIFEST_PATH"

@@ -15,6 +15,7 @@ set -euo pipefail
 PAIRS=${PAIRS:-7}
 scratch=$(mktemp -d /dev/shm/xd-cpuab.XXXXXX)
 trap 'rm -rf -- "$scratch"' EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 file=$scratch/f
 dd if=/dev/urandom of="$file" bs=1M count=256 status=none
 ios=$((1024 * 1024 / 4))

@@ -139,7 +139,7 @@ perf_cleanup() {
     for d in "$SHM_WORK" "$DISK_WORK" "$BT_WORK"; do if [ -n "$d" ]; then rm -rf -- "$d"; fi; done
 }
 trap perf_cleanup EXIT
-trap 'exit 130' INT TERM # so that EXIT runs the cleanup on a signal too
+trap 'exit 130' INT TERM HUP # so that EXIT runs the cleanup on a signal too
 SHM_WORK=$(mktemp -d /dev/shm/xdevice-perf.XXXXXX)
 DISK_WORK=$(mktemp -d "$DISK_DIR/xdevice-perf.XXXXXX")
 SHM_FILE=$SHM_WORK/data.dat

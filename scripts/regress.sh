@@ -120,7 +120,12 @@ XDREPORT=$ROOT/build/xdreport
 LOOK_ALPHA=$(awk -v a="$ALPHA" -v k="$CONFIRM" 'BEGIN { printf "%.6g", a / (1 + k) }')
 INSTR=${REGRESS_INSTR:-1}
 [[ $INSTR =~ ^[01]$ ]] || die "REGRESS_INSTR=$INSTR: 1 (count instructions per read too) or 0"
-[[ $RUNTIME =~ ^[0-9]+(us|ms|s|m)?$ ]] || die "REGRESS_RUNTIME=$RUNTIME: a fio time such as 2s or 500ms"
+[[ $RUNTIME =~ ^[0-9]+(us|ms|s|m)?$ ]] && [[ ! $RUNTIME =~ ^0+(us|ms|s|m)?$ ]] ||
+    die "REGRESS_RUNTIME=$RUNTIME: a fio time above 0, such as 2s or 500ms"
+# the results go in a directory of this run's own: files in an existing one
+# (another user's, in /tmp) are written by name, and fio follows links there
+[ ! -e "$OUT" ] && [ ! -L "$OUT" ] ||
+    die "REGRESS_OUT=$OUT exists; allowed: a path that does not exist yet (each run's results go in a directory it makes)"
 if [ -n "${REGRESS_JOBS:-}" ]; then
     read -r -a JOBS <<< "$REGRESS_JOBS"
 else
@@ -207,10 +212,12 @@ fi
 
 # --- runs -----------------------------------------------------------------------
 
-mkdir -p "$OUT/new" "$OUT/logs" ${BASE_ENGINE:+"$OUT/base"} || die "cannot create $OUT"
+{ mkdir -p -- "$(dirname -- "$OUT")" && mkdir -- "$OUT" && mkdir "$OUT/new" "$OUT/logs" ${BASE_ENGINE:+"$OUT/base"}; } ||
+    die "REGRESS_OUT=$OUT: cannot create it (or it appeared meanwhile)"
 DATA_SHM=$(mktemp -d "$SHM_DIR/xdevice-regress.XXXXXX") || die "cannot create a directory in $SHM_DIR"
 DATA_DISK=$(mktemp -d "$DISK_DIR/xdevice-regress.XXXXXX") || die "cannot create a directory in $DISK_DIR"
 trap 'rm -rf "$DATA_SHM" "$DATA_DISK"' EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it
 
 {
     echo "base: $BASE_DESC"

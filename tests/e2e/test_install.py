@@ -234,6 +234,26 @@ def test_install_then_uninstall_leaves_nothing(tmp_path):
     assert left == [], left
 
 
+def test_uninstall_removes_nothing_outside_destdir(tmp_path):
+    """A manifest line climbing out of DESTDIR ("/../../x": anyone who may
+    write DESTDIR may write the manifest) had uninstall remove x; and a
+    link at the manifest's name had install write through it."""
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    dest.mkdir()
+    outside.mkdir()
+    victim = outside / "victim"
+    victim.write_text("mine\n")
+    planted = dest / "usr/share/xdevice/install-manifest"
+    planted.parent.mkdir(parents=True)
+    planted.symlink_to(outside / "through-link")
+    make("install", f"DESTDIR={dest}", "PREFIX=/usr")
+    assert not (outside / "through-link").exists(), "install wrote its manifest through a link"
+    with planted.open("a") as m:
+        m.write("/" + "../" * 12 + str(victim).lstrip("/") + "\n")
+    make("uninstall", f"DESTDIR={dest}", "PREFIX=/usr")
+    assert victim.read_text() == "mine\n"
+
+
 def test_deb_installs_into_scratch_root_and_runs_fio(tmp_path):
     deb = Path(make("deb").stdout.strip().splitlines()[-1])
     assert deb.is_file() and deb.name == f"xdevice_{xd_version()}_{deb.name.rsplit('_', 1)[1]}"
