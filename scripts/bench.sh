@@ -41,7 +41,9 @@ reps=${BENCH_REPS:-3}
 [[ $reps =~ ^[0-9]+$ ]] && [ "$reps" -ge 2 ] && [ "$reps" -le 100 ] \
     || { echo "bench: BENCH_REPS=$reps: allowed: a whole number from 2 to 100 (intervals need repetitions)" >&2; exit 2; }
 parent=${BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
-[ -d "$parent" ] || { echo "bench: BENCH_DIR=$parent: not a directory; allowed: an existing directory (the bench makes its own inside)" >&2; exit 2; }
+parent_knob=BENCH_DIR
+[ -n "${BENCH_DIR:-}" ] || [ -z "${XDEVICE_SCRATCH:-}" ] || parent_knob=XDEVICE_SCRATCH
+[ -d "$parent" ] || { echo "bench: $parent_knob=$parent: not a directory; allowed: an existing directory (the bench makes its own inside)" >&2; exit 2; }
 dir="" tmpfs_dir="" tmpfs_mounted="" loop_dev=""
 cleanup() { # only what this run made
     if [ -n "$loop_dev" ]; then losetup -d "$loop_dev" || true; fi
@@ -96,10 +98,18 @@ if [ -n "${BENCH_ONLY:-}" ]; then
     for entry in "${configs[@]}"; do
         case ",$BENCH_ONLY," in *",${entry%%|*},"*) wanted+=("$entry") ;; esac
     done
-    for name in ${BENCH_ONLY//,/ }; do
-        printf '%s\n' "${configs[@]}" | grep -q "^$name|" \
-            || { echo "bench: BENCH_ONLY: $name is not a configuration; allowed: $(printf '%s\n' "${configs[@]}" | cut -d'|' -f1 | paste -sd, -)" >&2; exit 2; }
+    # names compared whole (grep took "mmap*" or "." as patterns, matched,
+    # and the bench then ran nothing and said it had run)
+    allowed=$(printf '%s\n' "${configs[@]}" | cut -d'|' -f1 | paste -sd, -)
+    IFS=, read -r -a names <<<"$BENCH_ONLY" # no word splitting or globbing: "*" is a name
+    for name in "${names[@]}"; do
+        found=
+        for entry in "${configs[@]}"; do [ "${entry%%|*}" != "$name" ] || found=1; done
+        [ -n "$found" ] ||
+            { echo "bench: BENCH_ONLY=$BENCH_ONLY: \"$name\" is not a configuration; allowed: a comma list of $allowed" >&2; exit 2; }
     done
+    [ ${#wanted[@]} -gt 0 ] ||
+        { echo "bench: BENCH_ONLY=$BENCH_ONLY names no configuration; allowed: a comma list of $allowed" >&2; exit 2; }
     configs=("${wanted[@]}")
 fi
 # the results directory only once the knobs are known good: a refused bench

@@ -50,6 +50,16 @@ fio() { command fio "$FIO_CLOCK" "$@"; }
 [ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
 # whole KNOB VALUE LEAST: the knob is a whole number, at least LEAST
 whole() { [[ $2 =~ ^(0|[1-9][0-9]{0,8})$ ]] && (($2 >= $3)) || die "$1=$2: want a whole number >= $3"; }
+# size KNOB VALUE: a fio size, a whole number with an optional k, m or g
+size() { [[ $2 =~ ^[1-9][0-9]{0,12}[kKmMgG]?$ ]] || die "$1=$2: want a size such as 64m or 1g"; }
+size PERF_SIZE "$SIZE"
+size PERF_BTRFS_SIZE "$BTRFS_SIZE"
+size PERF_NJ_SIZE "$NJ_SIZE"
+size PERF_CACHE_SIZE "${PERF_CACHE_SIZE:-1g}"
+DISK_KNOB=PERF_DISK_DIR
+[ -n "${PERF_DISK_DIR:-}" ] || DISK_KNOB=XDEVICE_SCRATCH
+[ -n "${PERF_DISK_DIR:-}${XDEVICE_SCRATCH:-}" ] || DISK_KNOB="the default disk directory"
+[ -d "$DISK_DIR" ] || die "$DISK_KNOB=$DISK_DIR: not a directory; allowed: an existing directory on a disk file system (perf makes its own inside)"
 whole PERF_PAIRS "$REPS" 1
 whole PERF_RUNTIME "$RUNTIME" 1
 whole PERF_CACHE_PASSES "$CACHE_PASSES" 1

@@ -115,6 +115,16 @@ XDREPORT=$ROOT/build/xdreport
 [[ $CONFIRM =~ ^[0-9]+$ ]] || die "REGRESS_CONFIRM=$CONFIRM: a whole number of confirmation rounds from 0"
 [[ $PIN =~ ^[01]$ ]] || die "REGRESS_PIN=$PIN: 1 (pin each round to one CPU) or 0"
 [[ $CONFIRM_REPS =~ ^[1-9][0-9]*$ ]] || die "REGRESS_CONFIRM_REPS=$CONFIRM_REPS: a whole number of runs from 1"
+# checked as text before any arithmetic: (( )) evaluates a value such as
+# 'REPS[$(cmd)]', and a bad threshold surfaced only after every run
+[[ $MIN_RUNS =~ ^[1-9][0-9]{0,5}$ ]] || die "REGRESS_MIN_RUNS=$MIN_RUNS: a whole number of runs from 1"
+[[ $THRESHOLD =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && awk -v t="$THRESHOLD" 'BEGIN { exit !(t > 0 && t < 100) }' ||
+    die "REGRESS_THRESHOLD=$THRESHOLD: a percent change above 0 and below 100, such as 5"
+disk_knob=REGRESS_DISK_DIR
+[ -n "${REGRESS_DISK_DIR:-}" ] || [ -z "${XDEVICE_SCRATCH:-}" ] || disk_knob=XDEVICE_SCRATCH
+for knob in REGRESS_SHM_DIR:$SHM_DIR $disk_knob:$DISK_DIR; do
+    [ -d "${knob#*:}" ] || die "${knob%%:*}=${knob#*:}: not a directory; allowed: an existing directory (regress makes its own inside)"
+done
 [[ $ALPHA =~ ^0?\.[0-9]+$ ]] && awk -v a="$ALPHA" 'BEGIN { exit !(a > 0 && a < 0.5) }' \
     || die "REGRESS_ALPHA=$ALPHA: a significance level above 0 and below 0.5, such as 0.05"
 LOOK_ALPHA=$(awk -v a="$ALPHA" -v k="$CONFIRM" 'BEGIN { printf "%.6g", a / (1 + k) }')

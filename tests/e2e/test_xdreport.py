@@ -1147,6 +1147,9 @@ def test_bench_report_in_chromium(bench_report, tmp_path):
     ({"BENCH_REPS": "1"}, ["BENCH_REPS=1", "from 2 to 100"]),
     ({"BENCH_REPS": "three"}, ["BENCH_REPS=three", "from 2 to 100"]),
     ({"BENCH_ONLY": "mmap,nosuch"}, ["BENCH_ONLY", "nosuch", "allowed", "hybrid-io_uring"]),
+    # patterns: grep took them, matched, and the bench ran nothing (exit 0)
+    ({"BENCH_ONLY": "mmap*"}, ["BENCH_ONLY=mmap*", "\"mmap*\" is not a configuration"]),
+    ({"BENCH_ONLY": ","}, ["BENCH_ONLY=,", "\"\" is not a configuration", "allowed"]),
 ])
 @pytest.mark.xdist_group("repo-bench")  # compares the repository's results/
 def test_bench_refuses_bad_knobs(env, words, tmp_path):
