@@ -27,11 +27,17 @@ cd "$(dirname "$0")/.."
 
 ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
 SIM=${XD_CACHESIM:-$PWD/build/xdcachesim}
+# shellcheck source=scripts/knobs.sh
+. scripts/knobs.sh
+KNOB_SCRIPT=bench-cache
 DIR=${CACHE_BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
-SIZE=$(numfmt --from=iec "$(echo "${CACHE_BENCH_SIZE:-1g}" | tr a-z A-Z)")
+SIZE=$(knob_size CACHE_BENCH_SIZE "${CACHE_BENCH_SIZE:-1g}")
 REPS=${CACHE_BENCH_REPS:-3}
 RUNTIME=${CACHE_BENCH_RUNTIME:-10}
 RAMP=${CACHE_BENCH_RAMP:-5}
+knob_whole CACHE_BENCH_REPS "$REPS" 1
+knob_whole CACHE_BENCH_RUNTIME "$RUNTIME" 1
+knob_whole CACHE_BENCH_RAMP "$RAMP" 0
 HIT_SIZE=$((64 << 20))
 HIT_CACHE=$((128 << 20))
 CACHE=$((SIZE / 10))
@@ -43,7 +49,7 @@ HIT_TARGET=0.8
 die() { echo "bench-cache: $*" >&2; exit 2; }
 [ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
 [ -x "$SIM" ] || die "$SIM is missing; run make first"
-[ -d "$DIR" ] || die "CACHE_BENCH_DIR=$DIR is not a directory"
+knob_dir "$(knob_dir_name CACHE_BENCH_DIR)" "$DIR"
 [ "$(stat -f -c %T "$DIR")" != tmpfs ] || die "CACHE_BENCH_DIR=$DIR is a tmpfs; allowed: a disk file system (the direct type needs O_DIRECT)"
 
 WORK=$(mktemp -d "$DIR/xdevice-cache-bench.XXXXXX")

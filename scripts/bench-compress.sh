@@ -31,9 +31,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/knobs.sh
+. scripts/knobs.sh
+KNOB_SCRIPT=bench-compress
 rounds=${ROUNDS:-3}
+knob_whole ROUNDS "$rounds" 1
 size=256m
 engine=external:build/xdevice.so
+knob_dir "$(knob_dir_name BENCH_DIR)" "${BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}"
 dir=$(mktemp -d "${BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}/xdevice-bench-compress.XXXXXX")
 trap 'rm -rf -- "$dir"' EXIT
 trap 'exit 130' INT TERM HUP # the EXIT trap then runs after the fio in hand ends, never under it

@@ -33,19 +33,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/knobs.sh
+. scripts/knobs.sh
+KNOB_SCRIPT=bench-hybrid
 ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
-HOT=$(numfmt --from=iec "$(echo "${HYBRID_BENCH_HOT:-64m}" | tr a-z A-Z)")
+HOT=$(knob_size HYBRID_BENCH_HOT "${HYBRID_BENCH_HOT:-64m}")
 SIZE=$((HOT * 10))
 REPS=${HYBRID_BENCH_REPS:-3}
 RAMP=${HYBRID_BENCH_RAMP:-20}
 RUNTIME=${HYBRID_BENCH_RUNTIME:-10}
+knob_whole HYBRID_BENCH_REPS "$REPS" 1
+knob_whole HYBRID_BENCH_RAMP "$RAMP" 0
+knob_whole HYBRID_BENCH_RUNTIME "$RUNTIME" 1
 DIR=${HYBRID_BENCH_DIR:-${XDEVICE_SCRATCH:-/var/tmp}}
+knob_dir "$(knob_dir_name HYBRID_BENCH_DIR)" "$DIR"
 IOPS_TARGET=3
 CPU_TARGET=10
 
 die() { echo "bench-hybrid: $*" >&2; exit 2; }
 [ -f "$ENGINE" ] || die "$ENGINE is missing; run make first"
-mkdir -p "$DIR"
 [ "$(stat -f -c %T "$DIR")" != tmpfs ] || die "HYBRID_BENCH_DIR=$DIR is a tmpfs; the cold tier (direct) needs a disk"
 [ "$(stat -f -c %T /dev/shm)" = tmpfs ] || die "/dev/shm is not a tmpfs"
 HOT_DIR="" WORK=""

@@ -38,11 +38,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# shellcheck source=scripts/knobs.sh
+. scripts/knobs.sh
+KNOB_SCRIPT=bench-sparse
 ENGINE=${XD_ENGINE:-$PWD/build/xdevice.so}
-SIZE=$(numfmt --from=iec "$(echo "${SPARSE_BENCH_SIZE:-256m}" | tr a-z A-Z)")
+SIZE=$(knob_size SPARSE_BENCH_SIZE "${SPARSE_BENCH_SIZE:-256m}")
 REPS=${SPARSE_BENCH_REPS:-3}
 DIRS=${SPARSE_BENCH_DIRS:-${XDEVICE_SCRATCH:-/var/tmp} /tmp}
 RUNTIME=${SPARSE_BENCH_RUNTIME:-3}
+knob_whole SPARSE_BENCH_REPS "$REPS" 1
+knob_whole SPARSE_BENCH_RUNTIME "$RUNTIME" 1
+for d in $DIRS; do knob_dir "$(knob_dir_name SPARSE_BENCH_DIRS)" "$d"; done
 ALLOC_TARGET=0.12
 TIME_TARGET=0.6
 BS=65536

@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-build/bench-tune-live}
 INTERVAL=${INTERVAL:-2}
 CYCLES=${CYCLES:-10}
+# shellcheck source=scripts/knobs.sh
+. scripts/knobs.sh
+knob_whole INTERVAL "$INTERVAL" 1
+knob_whole CYCLES "$CYCLES" 1
 RUNTIME=$(( INTERVAL * CYCLES + 15 ))
 # shellcheck source=scripts/out-dir.sh
 . "$(dirname "$0")/out-dir.sh"
