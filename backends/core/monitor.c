@@ -530,7 +530,9 @@ static int monitor_copy_opts(struct xd_monitor *m, const struct xd_monitor_opts 
     m->name = strdup(name);
     m->config_label = strdup(o->config_label ? o->config_label : "config");
     m->stats_log_label = strdup(o->stats_log_label ? o->stats_log_label : "stats_log");
-    if (asprintf(&m->prefix, "%s%s", name, name[0] ? ": " : "") < 0)
+    char shown_name[XD_ESCAPE_LEN]; /* a job name with a newline made a note two lines */
+    xd_escape(name, shown_name, sizeof(shown_name));
+    if (asprintf(&m->prefix, "%s%s", shown_name, name[0] ? ": " : "") < 0)
         m->prefix = NULL;
     if (o->config_path && !(m->config_path = strdup(o->config_path)))
         return -ENOMEM;
