@@ -1325,8 +1325,16 @@ static int fio_xd_get_file_size(struct thread_data *td, struct fio_file *f)
     struct xd_config *cfg = NULL;
     uint64_t size;
     int rc;
+    struct stat st;
     if (fio_file_size_known(f))
         return 0;
+    /* its size reads as 0, so the job did no I/O and said nothing */
+    if (!stat(f->file_name, &st) && S_ISCHR(st.st_mode)) {
+        fio_xd_err("xdevice: %s: a character device; allowed: a regular file, or a block device (xd_type=block)\n",
+                   fio_xd_shown(f->file_name));
+        td_verror(td, EINVAL, "xd_path_size");
+        return 1;
+    }
     if (!fio_xd_build_config(td, &cfg, err, sizeof(err))) {
         rc = xd_path_logical_size(cfg, f->file_name, &size, err, sizeof(err));
         xd_config_free(cfg);
@@ -1648,6 +1656,15 @@ static int fio_xd_setup(struct thread_data *td)
         if (td->subjob_number == 0)
             fio_xd_err("xdevice: metrics_interval_sec=%s (%s): periodic stats need a file; allowed: with xd_stats_log=FILE, or xd_stats=FILE (records then go to FILE.jsonl), or 0\n",
                     interval, origin ? origin : "default");
+        xd_config_free(cfg);
+        td_verror(td, EINVAL, "xdevice config");
+        return 1;
+    }
+    /* fio's offload workers queue through threads of their own with this
+     * engine's state: the job crashed (SIGSEGV, then a double free) */
+    if (td->o.io_submit_mode == IO_MODE_OFFLOAD) {
+        if (td->subjob_number == 0)
+            fio_xd_err("xdevice: io_submit_mode=offload: not supported by the xdevice engine; allowed: io_submit_mode=inline (the default)\n");
         xd_config_free(cfg);
         td_verror(td, EINVAL, "xdevice config");
         return 1;

@@ -149,6 +149,13 @@ ROWS = {
                               ["xd_stats_log={d}/s.json", "its xd_stats file", "allowed: a file of its own"]),
     "stats-log-without-interval": Row("fio", fio_opts("--xd_stats_log={d}/l.jsonl", run=True),
                                       ["xd_stats_log={d}/l.jsonl", "periodic stats are off", "allowed: with xd_stats_interval"]),
+    # fio's offload workers drove the engine from threads of their own: SIGSEGV
+    "submit-offload": Row("fio", fio_opts("--io_submit_mode=offload", run=True),
+                          ["io_submit_mode=offload", "not supported", "allowed: io_submit_mode=inline"]),
+    # a character device's size read as 0: no I/O, exit 0, nothing said
+    "data-char-device": Row("fio", lambda d, engine: ["--name=bad", f"--ioengine=external:{engine}",
+                                                      "--filename=/dev/zero", "--size=1m", "--rw=read"],
+                            ["/dev/zero: a character device", "allowed: a regular file"]),
     "stats-device": Row("fio", fio_opts("--xd_stats=/dev/null"),
                         ["option xd_stats=/dev/null", "not a regular file", "allowed: a file"]),
     # --- aliases: both given, different values -------------------------------------
