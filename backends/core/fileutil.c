@@ -752,16 +752,31 @@ void xd_fd_noatime(int fd)
         (void)fcntl(fd, F_SETFL, fl | O_NOATIME);
 }
 
+/* path opened non-blocking (a FIFO with no writer does not hold the open)
+ * and made blocking again; with regular, anything but a regular file is
+ * -ENXIO. fd or -errno. */
+static int open_unblocked(const char *path, int flags, bool regular)
+{
+    struct stat st;
+    int fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int fl = fcntl(fd, F_GETFL);
+    int rc = regular && fstat(fd, &st) ? -errno
+             : regular && !S_ISREG(st.st_mode) ? -ENXIO
+             : fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) ? -errno : 0;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 int xd_open_input(const char *path, int extra)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | extra);
-    if (fd < 0)
-        return -1;
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
+    int fd = open_unblocked(path, O_RDONLY | extra, false);
+    if (fd < 0) {
+        errno = -fd;
         return -1;
     }
     return fd;
@@ -769,18 +784,7 @@ int xd_open_input(const char *path, int extra)
 
 int xd_open_regular(const char *path, int flags)
 {
-    struct stat st;
-    int fd = open(path, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int fl = fcntl(fd, F_GETFL);
-    int rc = fstat(fd, &st) ? -errno : !S_ISREG(st.st_mode) ? -ENXIO
-             : fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) ? -errno : 0;
-    if (rc) {
-        close(fd);
-        return rc;
-    }
-    return fd;
+    return open_unblocked(path, flags, true);
 }
 
 FILE *xd_fopen_input(const char *path)

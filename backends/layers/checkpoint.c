@@ -221,11 +221,11 @@ static void ckpt_names(const struct timespec *now, unsigned seq, char *id, size_
 static int ckpt_open_source(const char *path, const struct stat *want)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fstat(fd, &st) ? -errno : !S_ISREG(st.st_mode) ? -ENXIO
-             : want && (st.st_dev != want->st_dev || st.st_ino != want->st_ino) ? -ESTALE : 0;
+    int fd = xd_open_regular(path, O_RDONLY | O_NOFOLLOW);
+    if (fd < 0 || !want)
+        return fd;
+    int rc = fstat(fd, &st) ? -errno
+             : st.st_dev != want->st_dev || st.st_ino != want->st_ino ? -ESTALE : 0;
     if (rc) {
         close(fd);
         return rc;
