@@ -5,6 +5,7 @@ fio's trigger and verify-state workflow, and hostile containers.
 The container format is docs/CONTAINER.md; the offsets used to corrupt it
 below follow it.
 """
+import ctypes
 import errno
 import os
 import random
@@ -336,6 +337,35 @@ def test_corrupt_map_entry(engine, tmp_path, disk_dir):
                     bs="64k", offset=5 * 64 * 1024, size=64 * 1024), tmp_path)
     r = run_fio(read_job(engine, f), tmp_path)
     assert not [ln for ln in xdevice_lines(r.text) if "corrupt" in ln], r.text
+
+
+@pytest.mark.parametrize("how", ["sector zeroed", "page punched"])
+def test_erased_map_reads_as_eio(engine, tmp_path, disk_dir, how):
+    """A map entry of zeros is a chunk never written, which reads as zeros;
+    one erased by the storage (a sector of the map zeroed, its page lost to
+    a hole) beside a slot that still holds the chunk reads EIO instead: fio
+    reports an I/O error, never a verify mismatch against zeros."""
+    f = disk_dir / "erased"
+    job = fio_job(engine, name="vf", xd={"type": "compressed"}, filename=f, rw="write",
+                  bs="64k", size=MiB, verify="crc32c", do_verify=0)
+    run_fio(job, tmp_path)
+    if how == "sector zeroed":  # chunks 0 to 15: the map's first 512 bytes
+        poke(f, entry_off(0), bytes(512))
+    else:
+        libc = ctypes.CDLL(None, use_errno=True)
+        punch = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+        fd = os.open(f, os.O_RDWR)
+        try:
+            assert libc.fallocate(fd, punch, ctypes.c_long(entry_off(0)), ctypes.c_long(4096)) == 0
+        finally:
+            os.close(fd)
+    r = run_fio(fio_job(engine, name="vf", xd={"type": "compressed"}, filename=f, rw="read",
+                        bs="64k", size=MiB, verify="crc32c", verify_only=1), tmp_path,
+                expect_ok=False)
+    assert r.rc != 0
+    assert r.data["jobs"][0]["error"] == errno.EIO, r.text
+    assert "bad magic" not in r.text, r.text  # no verify of zeros
+    one_line_naming(r.text, f, "erased")
 
 
 @pytest.mark.parametrize("where", ["payload", "chunk header"])

@@ -38,6 +38,7 @@
 
 #include "check.h"
 #include "xdevice.h"
+#include "../../backends/core/crc32c.h"
 
 #define KIB 1024ull
 #define MIB (1024ull * 1024)
@@ -240,6 +241,26 @@ static int raw_write(const char *path, const void *buf, size_t len, uint64_t off
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+/* A version-2 map entry, 32 bytes, as docs/CONTAINER.md gives it: pending
+ * (a first write under way) when gen is 0. */
+static void cc_entry(uint8_t out[32], uint64_t gen, uint32_t stored_len, uint32_t data_crc,
+                     uint8_t algo, uint8_t slot)
+{
+    memset(out, 0, 32);
+    put64(out, gen);
+    put32(out + 8, stored_len);
+    put32(out + 12, data_crc);
+    out[16] = algo;
+    out[17] = slot;
+    out[18] = gen ? 0 : 1;
+    put32(out + 28, xd_crc32c(0, out, 28));
 }
 
 /* --- 1. random unaligned I/O against a shadow, every codec and chunk size ---- */
@@ -1043,8 +1064,9 @@ out:
  * behind, made by hand: bytes in a slot the map does not name. A second
  * opener must leave them (someone else has the container open); the next
  * sole opener punches them, next to data entries and next to zero ones,
- * and in a group of chunks otherwise all holes (the scan skips such
- * groups, map page and all). The container spans three groups of 128
+ * in a group of chunks otherwise all holes (the scan skips such groups,
+ * map page and all), and next to a pending entry (a first writer killed
+ * after writing its slot). The container spans three groups of 128
  * chunks: data in the first and the third, the second a hole. */
 static void case5_stale(struct rng *r)
 {
@@ -1093,8 +1115,20 @@ static void case5_stale(struct rng *r)
         fill_random(r, junk, CS);
         CHECK(raw_write(path, junk, CS, ctr_slot(stale[i].chunk, slot, CS)) == 0);
     }
+    /* chunk 7 (never written): a first writer killed after writing slot 0,
+     * its entry still pending, the slot a valid version of the chunk */
+    cc_entry(ent, 0, 0, 0, 0, 0);
+    CHECK(raw_write(path, ent, 32, ctr_entry(7, CS)) == 0);
+    fill_random(r, junk, CS);
+    memset(junk, 0, 32);
+    put32(junk, 0x4b434458u); /* "XDCK" */
+    junk[4] = 0;              /* raw */
+    put32(junk + 8, CS);
+    put64(junk + 16, 7);
+    put64(junk + 24, 1);
+    CHECK(raw_write(path, junk, CS, ctr_slot(7, 0, CS)) == 0);
     long long dirty = file_blocks(path);
-    CHECK_MSG(dirty - clean >= NSTALE * CS / 512, "stale: %lld -> %lld blocks", clean, dirty);
+    CHECK_MSG(dirty - clean >= (NSTALE + 1) * CS / 512, "stale: %lld -> %lld blocks", clean, dirty);
 
     /* not the only user: nothing is punched, everything reads */
     rc = open_dev(&dev, NULL, err);
@@ -1120,7 +1154,7 @@ static void case5_stale(struct rng *r)
     CHECK_MSG(rc == 0, "stale: sole opener: %d %s", rc, err);
     if (!rc) {
         long long rec = dev_stat(dev, "stale_slots_recovered"), now = file_blocks(path);
-        CHECK_MSG(rec == NSTALE, "stale: %lld slots recovered, want 5 (chunks 1, 2, 4, 6 and 133)", rec);
+        CHECK_MSG(rec == NSTALE + 1, "stale: %lld slots recovered, want 6 (chunks 1, 2, 4, 6, 7 and 133)", rec);
         CHECK_MSG(dev_stat(dev, "live_logical_bytes") == 4 * CS, "stale: live_logical_bytes %lld, want %d",
                   dev_stat(dev, "live_logical_bytes"), 4 * CS);
         CHECK_MSG(now <= clean, "stale: %lld blocks after recovery, %lld before the stale slots", now, clean);
@@ -1184,7 +1218,7 @@ static bool contains(const char *s, const char *what)
  * chunk), says which chunk at open, reads EIO there and the written data
  * everywhere else; a whole-chunk write replaces the entry and the
  * container opens clean again. */
-static void c6_bad_entry(const char *path, const uint8_t *shadow, unsigned bad)
+static void c6_bad_entry(const char *path, const uint8_t *shadow, unsigned bad, const char *says)
 {
     char err[XD_ERRLEN], line[XD_ERRLEN], want[32];
     struct xd_dev *dev = NULL;
@@ -1196,7 +1230,7 @@ static void c6_bad_entry(const char *path, const uint8_t *shadow, unsigned bad)
     CHECK_MSG(rc == 0, "chunk %u's map entry flipped: open %d '%s'", bad, rc, err);
     snprintf(want, sizeof(want), "chunk %u ", bad);
     CHECK_MSG(dev && !xd_dev_take_error(dev, line, sizeof(line)) && contains(line, want) &&
-                  contains(line, path) && contains(line, "corrupt map entry"),
+                  contains(line, path) && contains(line, "corrupt map entry") && contains(line, says),
               "chunk %u: no line at open naming it: '%s'", bad, dev ? line : "");
     for (unsigned c = 0; f && got && c < C6_SIZE / C6_CHUNK; c++) {
         int64_t n = xd_read(dev, f, got, C6_CHUNK, (uint64_t)c * C6_CHUNK);
@@ -1329,9 +1363,9 @@ static void case6(struct rng *r)
     scratch_path(path, sizeof(path), "c6-map.ctr");
     c6_make(path, shadow, r);
     CHECK(flip_byte(path, ctr_entry(5, C6_CHUNK) + 3) == 0);
-    c6_bad_entry(path, shadow, 5);
+    c6_bad_entry(path, shadow, 5, "checksum mismatch");
     CHECK(flip_byte(path, ctr_entry(15, C6_CHUNK) + 20) == 0);
-    c6_bad_entry(path, shadow, 15);
+    c6_bad_entry(path, shadow, 15, "checksum mismatch");
     unlink(path);
 
     /* (e) stored payload of chunk 7; then chunk 8 made a copy of chunk 7 whose
@@ -1775,6 +1809,229 @@ static void caseb(struct rng *r)
     free(got);
 }
 
+/* --- c. erased map entries ------------------------------------------------------------ */
+
+/* The header's version field, and its crc, rewritten. */
+static void cc_set_version(const char *path, uint32_t version)
+{
+    uint8_t h[64];
+    CHECK(raw_read(path, h, sizeof(h), 0) == 0);
+    put32(h + 8, version);
+    put32(h + 60, xd_crc32c(0, h, 60));
+    CHECK(raw_write(path, h, sizeof(h), 0) == 0);
+}
+
+static uint32_t cc_version(const char *path)
+{
+    uint8_t h[12] = {0};
+    CHECK(raw_read(path, h, sizeof(h), 0) == 0);
+    return le32(h + 8);
+}
+
+/* Every chunk of a C6 container reads EIO (its map page zeroed); whole-chunk
+ * writes give them fresh entries and the container opens clean again. */
+static void cc_page_lost(const char *path, const uint8_t *shadow)
+{
+    char err[XD_ERRLEN], line[XD_ERRLEN];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    uint8_t *got = malloc(C6_CHUNK);
+    int rc = open_dev(&dev, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, 0, 0, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0, "map page zeroed: open %d '%s'", rc, err);
+    if (rc)
+        goto out;
+    CHECK_MSG(!xd_dev_take_error(dev, line, sizeof(line)) && contains(line, "erased") &&
+                  contains(line, "16 chunks with a bad map entry"),
+              "map page zeroed: the line at open: '%s'", line);
+    for (unsigned c = 0; c < C6_SIZE / C6_CHUNK; c++) {
+        int64_t n = xd_read(dev, f, got, 4096, (uint64_t)c * C6_CHUNK + 8192);
+        CHECK_MSG(n == -EIO, "map page zeroed: chunk %u read %lld, want EIO", c, (long long)n);
+    }
+    CHECK_MSG(xd_write(dev, f, shadow, 100, 3 * C6_CHUNK + 10) == -EIO,
+              "map page zeroed: a partial write merged into zeros");
+    CHECK(xd_write(dev, f, shadow, C6_SIZE, 0) == C6_SIZE);
+    xd_file_close(dev, f);
+    xd_close(dev);
+    dev = NULL;
+    f = NULL;
+    rc = open_dev(&dev, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, 0, 0, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0 && xd_dev_take_error(dev, line, sizeof(line)) == -ENOENT,
+              "map page rewritten: open %d, line '%s'", rc, rc ? err : line);
+    uint8_t *all = malloc(C6_SIZE);
+    CHECK_MSG(!rc && xd_read(dev, f, all, C6_SIZE, 0) == C6_SIZE && !memcmp(all, shadow, C6_SIZE),
+              "map page rewritten: data differ");
+    free(all);
+    if (f)
+        xd_file_close(dev, f);
+out:
+    xd_close(dev);
+    free(got);
+}
+
+/* A version-1 container (no pending entries: a blank entry beside a version
+ * of its chunk may be a killed first write) reads as before, read-only; its
+ * sole writable opener punches such slots and makes it version 2. */
+static void cc_version1(const char *path, struct rng *r)
+{
+    char err[XD_ERRLEN], line[XD_ERRLEN];
+    uint8_t *shadow = calloc(1, C6_SIZE), *back = malloc(C6_SIZE), slot[4096];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    c6_make(path, shadow, r);
+    /* chunk 9: a blank entry, and in slot 0 what a v1 writer killed before
+     * its flip left: chunk 9's header, generation 1 */
+    uint8_t blank[32] = {0}, ent[32];
+    CHECK(raw_read(path, ent, 32, ctr_entry(9, C6_CHUNK)) == 0);
+    CHECK(raw_read(path, slot, sizeof(slot), ctr_slot(9, ent[17], C6_CHUNK)) == 0);
+    CHECK(raw_write(path, blank, 32, ctr_entry(9, C6_CHUNK)) == 0);
+    CHECK(raw_write(path, slot, sizeof(slot), ctr_slot(9, 0, C6_CHUNK)) == 0);
+    memset(shadow + 9 * C6_CHUNK, 0, C6_CHUNK);
+    cc_set_version(path, 1);
+
+    int rc = open_dev(&dev, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, XD_OPEN_READONLY, 0, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0, "version 1, read-only: open %d '%s'", rc, err);
+    CHECK_MSG(!rc && xd_read(dev, f, back, C6_SIZE, 0) == C6_SIZE && !memcmp(back, shadow, C6_SIZE),
+              "version 1, read-only: data differ (chunk 9 must read zeros)");
+    CHECK_MSG(dev && xd_dev_take_error(dev, line, sizeof(line)) == -ENOENT, "version 1, read-only: '%s'", line);
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    CHECK_MSG(cc_version(path) == 1, "a read-only opener changed the version to %u", cc_version(path));
+
+    dev = NULL;
+    f = NULL;
+    rc = open_dev(&dev, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, 0, 0, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0, "version 1, sole writable opener: open %d '%s'", rc, err);
+    CHECK_MSG(!rc && dev_stat(dev, "stale_slots_recovered") >= 1, "version 1: chunk 9's slot not punched");
+    CHECK_MSG(!rc && xd_read(dev, f, back, C6_SIZE, 0) == C6_SIZE && !memcmp(back, shadow, C6_SIZE),
+              "version 1, upgraded: data differ");
+    CHECK_MSG(dev && xd_dev_take_error(dev, line, sizeof(line)) == -ENOENT, "version 1, upgraded: '%s'", line);
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    CHECK_MSG(cc_version(path) == 2, "the sole opener left version %u", cc_version(path));
+    free(shadow);
+    free(back);
+}
+
+/* First writes of many chunks, and a reader on its own device reading the
+ * chunk being written: every read returns zeros or the chunk's data, never
+ * EIO (without the pending entry, a reader finding a blank entry and then
+ * the new slot would call the entry erased). */
+enum { CCR_CHUNK = 4 * KIB, CCR_CHUNKS = 4096 };
+
+struct ccr_shared {
+    const char *path;
+    atomic_ullong next; /* the chunk being written */
+    atomic_bool done;
+};
+
+static void *ccr_writer(void *arg)
+{
+    struct ccr_shared *sh = arg;
+    char err[XD_ERRLEN];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    uint8_t buf[CCR_CHUNK];
+    const char *const kv[] = {"compress_chunk_size", "4k", NULL};
+    if (!open_dev(&dev, kv, err) && !xd_file_open(dev, sh->path, 0, 0, &f, err, sizeof(err))) {
+        for (uint64_t c = 0; c < CCR_CHUNKS; c++) {
+            memset(buf, (int)(c % 251) + 1, sizeof(buf));
+            atomic_store(&sh->next, c);
+            CHECK(xd_write(dev, f, buf, CCR_CHUNK, c * CCR_CHUNK) == CCR_CHUNK);
+        }
+        xd_file_close(dev, f);
+    }
+    atomic_store(&sh->done, true);
+    xd_close(dev);
+    return NULL;
+}
+
+static void cc_first_write_race(const char *path)
+{
+    char err[XD_ERRLEN];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    struct ccr_shared sh = {.path = path};
+    const char *const kv[] = {"compress_chunk_size", "4k", NULL};
+    uint8_t buf[CCR_CHUNK];
+    uint64_t reads = 0, written_seen = 0;
+    int bad = 0;
+    pthread_t th;
+    unlink(path);
+    int rc = open_dev(&dev, kv, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, XD_OPEN_CREATE, (uint64_t)CCR_CHUNKS * CCR_CHUNK, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0, "first-write race: open %d '%s'", rc, err);
+    if (rc)
+        goto out;
+    pthread_create(&th, NULL, ccr_writer, &sh);
+    while (!atomic_load(&sh.done) && bad < 3) {
+        uint64_t c = atomic_load(&sh.next);
+        int64_t n = xd_read(dev, f, buf, CCR_CHUNK, c * CCR_CHUNK);
+        reads++;
+        uint8_t want = (uint8_t)(c % 251 + 1);
+        bool zeros = n == CCR_CHUNK && buf[0] == 0 && !memcmp(buf, buf + 1, CCR_CHUNK - 1);
+        bool data = n == CCR_CHUNK && buf[0] == want && !memcmp(buf, buf + 1, CCR_CHUNK - 1);
+        written_seen += data;
+        if (!zeros && !data) {
+            fprintf(stderr, "first-write race: chunk %llu read %lld, first byte %u\n",
+                    (unsigned long long)c, (long long)n, buf[0]);
+            bad++;
+        }
+    }
+    pthread_join(th, NULL);
+    CHECK_MSG(bad == 0 && dev_stat(dev, "corrupt_chunks") == 0,
+              "first-write race: %d of %llu reads wrong or failed", bad, (unsigned long long)reads);
+    if (getenv("XD_VERBOSE"))
+        printf("    first-write race: %llu reads, %llu saw the chunk written\n",
+               (unsigned long long)reads, (unsigned long long)written_seen);
+    xd_file_close(dev, f);
+out:
+    xd_close(dev);
+    unlink(path);
+}
+
+static void casec(struct rng *r)
+{
+    char path[PATH_MAX];
+    uint8_t *shadow = malloc(C6_SIZE);
+    scratch_path(path, sizeof(path), "cc.ctr");
+
+    /* chunk 5's entry zeroed (a sector of the map lost): EIO, not zeros */
+    c6_make(path, shadow, r);
+    uint8_t blank[32] = {0};
+    CHECK(raw_write(path, blank, 32, ctr_entry(5, C6_CHUNK)) == 0);
+    c6_bad_entry(path, shadow, 5, "erased");
+
+    /* the whole map page zeroed, then a hole (a block lost either way) */
+    for (int punch = 0; punch < 2; punch++) {
+        c6_make(path, shadow, r);
+        int fd = open(path, O_RDWR);
+        uint8_t zeros[4096] = {0};
+        CHECK(fd >= 0 && (punch ? fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                            (off_t)ctr_group(0, C6_CHUNK), 4096)
+                                : pwrite(fd, zeros, 4096, (off_t)ctr_group(0, C6_CHUNK)) != 4096) == 0);
+        if (fd >= 0)
+            close(fd);
+        cc_page_lost(path, shadow);
+    }
+    unlink(path);
+
+    cc_version1(path, r);
+    unlink(path);
+    cc_first_write_race(path);
+    free(shadow);
+}
+
 int main(void)
 {
     const char *s = getenv("XD_SEED");
@@ -1821,6 +2078,7 @@ int main(void)
         {"9 adaptive compression", case9},
         {"a a container being made is read once made", casea},
         {"b a map entry being written is read once written", caseb},
+        {"c erased map entries read EIO", casec},
     };
     const char *only = getenv("XD_CASES"); /* e.g. XD_CASES=46: only cases 4 and 6 */
     double start = now_s();

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../../core/crc32c.h"
 #include "../../core/fdio.h"
@@ -100,6 +101,32 @@ static int entry_write(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_e
     xd_ctr_entry_encode(e, raw);
     int64_t n = xd_pwrite_full(f->fd, raw, sizeof(raw), xd_ctr_entry_off(chunk, f->chunk_size));
     return n < 0 ? (int)n : 0;
+}
+
+/* A blank map entry in a strict (version 2) container is a chunk never
+ * written, and then neither slot holds a version of it: a first write marks
+ * the entry pending before it writes slot 0. A blank entry beside a slot
+ * whose chunk header names this chunk was erased (a zeroed sector or page
+ * of the map, a lost write of it): -EIO with why, never the zeros of a
+ * chunk never written. A slot is looked at only where its first page holds
+ * data (SEEK_DATA), so a chunk never written costs two lseeks, no page of
+ * holes in the page cache. The caller reads the entry again before calling
+ * it corrupt (a first write may have begun meanwhile). */
+int xd_compress_erased_entry(struct ctr_file *f, uint64_t chunk, char *why, size_t whylen)
+{
+    for (unsigned s = 0; s < 2; s++) {
+        uint64_t off = xd_ctr_slot_off(chunk, s, f->chunk_size);
+        uint8_t hdr[XD_CTR_CHUNK_HDR_SIZE];
+        uint64_t gen;
+        if (lseek(f->fd, (off_t)off, SEEK_DATA) != (off_t)off ||
+            xd_pread_full(f->fd, hdr, sizeof(hdr), off) != (int64_t)sizeof(hdr) ||
+            !xd_ctr_chunk_hdr_names(hdr, chunk, &gen))
+            continue;
+        xd_errf(why, whylen, "corrupt map entry: erased (all zeros) while slot %u holds generation %llu of the chunk",
+                s, (unsigned long long)gen);
+        return -EIO;
+    }
+    return 0;
 }
 
 /* --- per-thread scratch -------------------------------------------------------- */
@@ -201,6 +228,11 @@ static int chunk_decode(struct compress_layer *c, struct ctr_thread *t, struct c
     const uint8_t *stored = t->stored;
     bool mapped = false;
     int got = 0;
+    if (!e->gen && !e->pending && f->strict) {
+        int rc = xd_compress_erased_entry(f, chunk, why, whylen);
+        if (rc)
+            return rc;
+    }
     if (e->gen && e->algo != XD_ALGO_ZERO) {
         got = stored_bytes(t, f, e, xd_ctr_slot_off(chunk, e->slot, f->chunk_size), via_map,
                            &stored, &mapped);
@@ -251,7 +283,9 @@ static int chunk_load(struct compress_layer *c, struct ctr_thread *t, struct ctr
             count_add(c, C_REUSED, 1);
             return 0;
         }
-        if (entry->gen == seen_gen) /* failed twice on one version: corrupt */
+        /* failed twice on one version: corrupt (a pending entry never
+         * fails: a first write that began meanwhile) */
+        if (entry->gen == seen_gen && !entry->pending)
             return xd_compress_report_corrupt(c, f, chunk, why);
         rc = chunk_decode(c, t, f, chunk, entry, want, via_map, why, sizeof(why));
         if (rc != -EIO)
@@ -398,6 +432,14 @@ static int chunk_store(struct compress_layer *c, struct ctr_thread *t, struct ct
         uint32_t plen = chunk_encode_payload(c, t, data, f->chunk_size, &e.algo);
         struct xd_ctr_chunk_hdr h = {.algo = e.algo, .payload_len = plen, .chunk_no = chunk,
                                      .gen = e.gen};
+        /* a first write says so in the map before its slot holds anything:
+         * a kill between the two leaves a pending entry, not a blank one
+         * beside a version of the chunk (which reads as erased) */
+        if (!old->gen && !old->pending && f->strict) {
+            int rc = entry_write(f, chunk, &(struct xd_ctr_entry){.pending = true});
+            if (rc)
+                return rc;
+        }
         xd_ctr_chunk_hdr_encode(&h, t->stored);
         e.stored_len = XD_CTR_CHUNK_HDR_SIZE + plen;
         e.data_crc = xd_crc32c(0, t->stored, e.stored_len);

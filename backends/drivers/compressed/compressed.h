@@ -68,6 +68,9 @@ struct ctr_file {
     uint64_t id; /* tells apart files that reuse a freed address */
     const char *path;
     uint32_t chunk_size;
+    /* version 2 or later: first writes go through a pending entry, so a
+     * blank entry beside a slot holding the chunk is an erased one (EIO) */
+    bool strict;
     _Atomic uint64_t logical_size;
     _Atomic uint64_t last_bad_chunk; /* explained already; UINT64_MAX: none */
     /* sequential readahead (core/readahead.h), per file since a pool's
@@ -165,6 +168,7 @@ int xd_compress_chunk_read(struct compress_layer *c, struct ctr_thread *t, struc
 int xd_compress_chunk_write(struct compress_layer *c, struct ctr_thread *t, struct ctr_file *f,
                             uint64_t chunk, const uint8_t *src, uint32_t at, uint32_t len);
 void xd_compress_readahead_window(struct ctr_file *f, uint64_t from, uint64_t to);
+int xd_compress_erased_entry(struct ctr_file *f, uint64_t chunk, char *why, size_t whylen);
 
 /* --- decoded_cache.c ------------------------------------------------------- */
 

@@ -82,9 +82,9 @@ int xd_ctr_header_decode(const uint8_t *buf, size_t len, struct xd_ctr_header *h
     h->logical_size = get64(buf + 16);
     h->created_algo = get32(buf + 24);
     h->created_level = (int32_t)get32(buf + 28);
-    if (h->version != XD_CTR_VERSION) {
-        xd_errf(err, errlen, "container version %u; this build reads version %d", h->version,
-                XD_CTR_VERSION);
+    if (h->version < XD_CTR_VERSION_MIN || h->version > XD_CTR_VERSION) {
+        xd_errf(err, errlen, "container version %u; this build reads versions %d to %d",
+                h->version, XD_CTR_VERSION_MIN, XD_CTR_VERSION);
         return -EINVAL;
     }
     if (h->chunk_size < XD_CTR_MIN_CHUNK || h->chunk_size > XD_CTR_MAX_CHUNK ||
@@ -102,9 +102,12 @@ int xd_ctr_header_decode(const uint8_t *buf, size_t len, struct xd_ctr_header *h
 }
 
 /* --- chunk map entry -----------------------------------------------------------
- *   0 gen   8 stored_len   12 data_crc   16 algo   17 slot   18..27 zero
- *  28 crc32c of bytes 0..27. All 32 bytes zero: never written.
+ *   0 gen   8 stored_len   12 data_crc   16 algo   17 slot   18 flags   19..27 zero
+ *  28 crc32c of bytes 0..27. All 32 bytes zero: never written. Flags
+ *  ENTRY_PENDING with every other field zero: a first write under way.
  */
+#define ENTRY_FLAGS_OFF 18
+#define ENTRY_PENDING 1u
 #define ENTRY_CRC_OFF 28
 
 void xd_ctr_entry_encode(const struct xd_ctr_entry *e, uint8_t out[XD_CTR_ENTRY_SIZE])
@@ -115,6 +118,7 @@ void xd_ctr_entry_encode(const struct xd_ctr_entry *e, uint8_t out[XD_CTR_ENTRY_
     put32(out + 12, e->data_crc);
     out[16] = e->algo;
     out[17] = e->slot;
+    out[ENTRY_FLAGS_OFF] = e->pending ? ENTRY_PENDING : 0;
     put32(out + ENTRY_CRC_OFF, xd_crc32c(0, out, ENTRY_CRC_OFF));
 }
 
@@ -141,6 +145,16 @@ int xd_ctr_entry_decode(const uint8_t in[XD_CTR_ENTRY_SIZE], uint32_t chunk_size
     e->data_crc = get32(in + 12);
     e->algo = in[16];
     e->slot = in[17];
+    uint8_t flags = in[ENTRY_FLAGS_OFF];
+    if (flags == ENTRY_PENDING && !e->gen && !e->stored_len && !e->data_crc && !e->algo &&
+        !e->slot) {
+        e->pending = true;
+        return 0;
+    }
+    if (flags) {
+        xd_errf(err, errlen, "corrupt map entry: flags 0x%02x", flags);
+        return -EINVAL;
+    }
     if (!e->gen || e->algo >= XD_ALGO_COUNT || e->slot > 1) {
         xd_errf(err, errlen, "corrupt map entry: generation %llu, algorithm %u, slot %u",
                 (unsigned long long)e->gen, e->algo, e->slot);
@@ -168,6 +182,13 @@ void xd_ctr_chunk_hdr_encode(const struct xd_ctr_chunk_hdr *c, uint8_t out[XD_CT
     put32(out + 8, c->payload_len);
     put64(out + 16, c->chunk_no);
     put64(out + 24, c->gen);
+}
+
+bool xd_ctr_chunk_hdr_names(const uint8_t in[XD_CTR_CHUNK_HDR_SIZE], uint64_t chunk_no,
+                            uint64_t *gen)
+{
+    *gen = get64(in + 24);
+    return get32(in) == XD_CTR_CHUNK_MAGIC && get64(in + 16) == chunk_no && *gen;
 }
 
 static int chunk_hdr_check(const struct xd_ctr_entry *e, uint64_t chunk_no, const uint8_t *p,

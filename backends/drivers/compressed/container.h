@@ -20,7 +20,12 @@
 #include <stdint.h>
 
 #define XD_CTR_MAGIC "XDCNTR\r\n" /* 8 bytes; \r\n catches text-mode mangling */
-#define XD_CTR_VERSION 1
+/* Version 2 marks a chunk's first write pending in its map entry before
+ * the slot is written, so that a blank entry beside a slot holding the
+ * chunk is known to be erased (docs/CONTAINER.md). Version 1 containers are
+ * still read, and made version 2 by their next sole writable opener. */
+#define XD_CTR_VERSION 2
+#define XD_CTR_VERSION_MIN 1
 #define XD_CTR_HEADER_SIZE 4096u
 #define XD_CTR_ENTRY_SIZE 32u
 #define XD_CTR_MAP_PAGE 4096u
@@ -41,13 +46,16 @@ struct xd_ctr_header {
     int32_t created_level;
 };
 
-/* One chunk map entry. An all-zero entry is a chunk never written: zeros. */
+/* One chunk map entry. An all-zero (blank) entry is a chunk never written:
+ * zeros. So is a pending one: its first write began (slot 0) and has not
+ * flipped the entry yet, or its writer was killed. */
 struct xd_ctr_entry {
     uint64_t gen;        /* bumped by every write of the chunk; 0 never written */
     uint32_t stored_len; /* bytes in the slot: chunk header + payload; 0 for ZERO */
     uint32_t data_crc;   /* crc32c of those stored bytes */
     uint8_t algo;        /* enum xd_algo */
     uint8_t slot;        /* 0 or 1 */
+    bool pending;        /* gen 0, a first write under way (version 2) */
 };
 
 /* The header at the start of every stored chunk; it repeats what the map
@@ -106,6 +114,10 @@ int xd_ctr_entry_decode(const uint8_t in[XD_CTR_ENTRY_SIZE], uint32_t chunk_size
                         struct xd_ctr_entry *e, char *err, size_t errlen);
 
 void xd_ctr_chunk_hdr_encode(const struct xd_ctr_chunk_hdr *c, uint8_t out[XD_CTR_CHUNK_HDR_SIZE]);
+/* Does this chunk header say it is a version of chunk_no? *gen gets which.
+ * Evidence that the chunk was written, whatever its map entry says. */
+bool xd_ctr_chunk_hdr_names(const uint8_t in[XD_CTR_CHUNK_HDR_SIZE], uint64_t chunk_no,
+                            uint64_t *gen);
 
 struct xd_codec_ctx;
 /* Decode the stored bytes of chunk_no as entry e describes them into out

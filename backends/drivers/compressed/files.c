@@ -98,6 +98,26 @@ static int check_chunk_size(const struct xd_config *cfg, const char *path,
     return -EINVAL;
 }
 
+/* A version 1 container, its stale slots just punched by its sole opener
+ * (so no blank entry has a version of its chunk beside it any more),
+ * becomes version 2: from now on first writes go through a pending entry,
+ * and a blank entry beside a version of its chunk is known to be erased.
+ * Under the header lock, as growth. */
+static int container_upgrade(int fd, const char *path, char *err, size_t errlen)
+{
+    struct xd_ctr_header h;
+    int rc = ofd_lock(fd, F_WRLCK, XD_LOCK_HEADER, true);
+    if (rc)
+        return rc;
+    rc = header_read(fd, path, &h, err, errlen);
+    if (!rc && h.version < XD_CTR_VERSION) {
+        h.version = XD_CTR_VERSION;
+        rc = header_write(fd, path, &h, err, errlen);
+    }
+    ofd_lock(fd, F_UNLCK, XD_LOCK_HEADER, true);
+    return rc;
+}
+
 /* Create the container in an empty file, or grow it to size; never shrink.
  * Under the header lock, so concurrent openers agree. */
 static int container_prepare_fd(int fd, const char *path, const struct xd_config *cfg,
@@ -244,8 +264,14 @@ static void scan_entry(struct compress_layer *c, struct ctr_file *f, struct ctr_
     bool fix = mode == SCAN_FIX, live = mode == SCAN_LIVE;
     struct xd_ctr_entry e;
     char why[300];
-    if (xd_ctr_entry_decode(raw, f->chunk_size, &e, why, sizeof(why)) &&
-        (live || scan_entry_again(f, chunk, &e, why, sizeof(why)))) {
+    bool bad = xd_ctr_entry_decode(raw, f->chunk_size, &e, why, sizeof(why)) &&
+               (live || scan_entry_again(f, chunk, &e, why, sizeof(why)));
+    /* a blank entry beside a version of the chunk: erased, unless a first
+     * write has begun meanwhile (read again) */
+    if (!bad && !live && f->strict && !e.gen && !e.pending &&
+        xd_compress_erased_entry(f, chunk, why, sizeof(why)))
+        bad = scan_entry_again(f, chunk, &e, why, sizeof(why)) || (!e.gen && !e.pending);
+    if (bad) {
         if (!live && !sp->bad_entries++) {
             sp->first_bad = chunk;
             snprintf(sp->bad_why, sizeof(sp->bad_why), "%s", why);
@@ -430,10 +456,13 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = header_read_settled(f->fd, file->path, &h, NULL, err, errlen);
     if (!rc) {
         f->chunk_size = h.chunk_size;
+        f->strict = h.version >= 2;
         atomic_store(&f->logical_size, h.logical_size);
         ctr_file_map(f);
         bool sole = !ro && !ofd_lock(f->fd, F_WRLCK, XD_LOCK_USERS, false);
         rc = xd_compress_container_scan(c, f, &sp, sole ? SCAN_FIX : SCAN_EXACT, err, errlen);
+        if (!rc && sole && !f->strict && !(rc = container_upgrade(f->fd, file->path, err, errlen)))
+            f->strict = true;
         if (sole) /* back to a shared hold: others may open it now */
             ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
         if (!rc && sp.bad_entries)
