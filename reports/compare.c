@@ -35,7 +35,7 @@
     "  CI       (1 - alpha) interval for the ratio from the order statistics of\n" \
     "           all pairwise NEW/BASE ratios (Hodges-Lehmann, no resampling)\n" \
     "  p        two-sided Mann-Whitney U test, exact up to 20 runs a side\n" \
-    "  verdict  regression / improvement: p < alpha and the ratio beyond the\n" \
+    "  verdict  regression / improvement: p < alpha and the whole CI beyond the\n" \
     "           threshold; same: the CI within +-threshold; else inconclusive\n" \
     "\n" \
     "  --threshold PCT  change that counts, in percent (5)\n" \
@@ -484,8 +484,14 @@ static void decide_unpaired(const struct opts *o, struct row *r, const double *b
                  LAT_FLOOR_NS);
         return;
     }
-    int worse = hib ? r->ratio < lo : r->ratio > hi;
-    int better = hib ? r->ratio > hi : r->ratio < lo;
+    /* "beyond the threshold" is a claim about the change, not about this
+     * sample's medians: the whole CI must lie beyond it. A significant
+     * ratio of medians past the threshold whose CI still reaches inside
+     * it (a true change of 4% against 5%) is not evidence of a change
+     * beyond the threshold. */
+    int worse = hib ? r->ratio < lo && r->ci_hi < lo : r->ratio > hi && r->ci_lo > hi;
+    int better = hib ? r->ratio > hi && r->ci_lo > hi : r->ratio < lo && r->ci_hi < lo;
+    int past = r->ratio < lo || r->ratio > hi;
     int significant = r->p < o->alpha;
     const char *what = hib ? "lower" : "higher";
     if (significant && worse) {
@@ -499,6 +505,10 @@ static void decide_unpaired(const struct opts *o, struct row *r, const double *b
     } else if (r->ci_lo >= lo && r->ci_hi <= hi) {
         r->verdict = V_SAME;
         snprintf(r->why, sizeof r->why, "CI within +-%g%%", o->threshold);
+    } else if (significant && past) {
+        snprintf(r->why, sizeof r->why, "significant, %.1f%% %s, but the CI [%.3f, %.3f] "
+                 "reaches within +-%g%%", fabs(r->ratio - 1) * 100,
+                 (r->ratio < 1) == hib ? "worse" : "better", r->ci_lo, r->ci_hi, o->threshold);
     } else if (significant) {
         snprintf(r->why, sizeof r->why, "significant but the ratio is within +-%g%% and the CI "
                  "is not", o->threshold);

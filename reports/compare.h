@@ -28,8 +28,8 @@
  *   p          two-sided Mann-Whitney U test (exact up to 20 runs a side)
  *   CI         (1 - alpha) interval for NEW/BASE from the order statistics
  *              of all pairwise ratios (Hodges-Lehmann; no resampling)
- *   verdict    regression   p < alpha and the ratio worse than the threshold
- *              improvement  p < alpha and the ratio better than the threshold
+ *   verdict    regression   p < alpha and the whole CI worse than the threshold
+ *              improvement  p < alpha and the whole CI better than the threshold
  *              same         otherwise, when the CI lies within +-threshold
  *              inconclusive otherwise: fewer than --min-runs runs, too few
  *                           for p < alpha to be possible at all (2 /

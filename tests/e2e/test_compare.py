@@ -391,6 +391,26 @@ def test_verdicts_agree_with_the_ci(xdreport, tmp_path):
     assert not math.isnan(rows(p.stdout)[("randread", "read_iops")][0])
 
 
+def test_regression_needs_the_whole_ci_beyond_the_threshold(xdreport, tmp_path):
+    """A true 4% drop against a 5% threshold: the medians of one sample may
+    fall past 5% with p < alpha, but the CI still reaches inside +-5%, so no
+    change beyond the threshold is shown (it was called a regression in about
+    half of such comparisons). A true 20% drop still is one."""
+    base = write_runs(tmp_path / "base", 20, 0.05, seed=39, workloads=("randread",))
+    new = write_runs(tmp_path / "new", 20, 0.05, seed=139, factor=0.96, workloads=("randread",))
+    p = compare(xdreport, base, new)
+    line = next(ln for ln in p.stdout.splitlines() if " read_iops " in ln)
+    lo, hi = map(float, re.search(r"\[([0-9.]+), ([0-9.]+)\]", line).groups())
+    pval = float(line.split("]")[1].split()[0])
+    ratio, verdict = rows(p.stdout)[("randread", "read_iops")]
+    assert pval < 0.05 and ratio < 0.95 and lo < 0.95 < hi, line  # the case at issue
+    assert verdict == "inconclusive" and "reaches within +-5%" in line, line
+    assert p.returncode == 3, p.stdout
+    new = write_runs(tmp_path / "new20", 20, 0.05, seed=139, factor=0.8, workloads=("randread",))
+    p = compare(xdreport, base, new)
+    assert p.returncode == 1 and rows(p.stdout)[("randread", "read_iops")][1] == "regression", p.stdout
+
+
 # --- output files: only nothing or a regular file of ours is replaced -----------
 
 def plant_output(kind, path: Path, victim: Path):
