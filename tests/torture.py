@@ -74,8 +74,9 @@ ORACLE_ENGINE = {"sync": "psync", "libaio": "libaio", "io_uring": "io_uring"}
 
 
 # A case's second run over the files its first left, and what it adds.
-# corrupt: bytes of the files flipped first; every block must then read
-# back right or fail (EIO), never as wrong data (no oracle: that is the bar).
+# corrupt: the files damaged first (bytes flipped, or a sector zeroed); every
+# block must then read back right or fail (EIO), never as wrong data (no
+# oracle: that is the bar).
 # readback: a read job, --readonly, that checks each block it reads by its
 # verify header (the write-then-read workflow of fio's own docs).
 AGAIN = {"verify_only": ["--verify_only=1"], "append": ["--file_append=1"],
@@ -558,14 +559,14 @@ def run_case(case, engine, base, shm_base, block_dev=None):
         docs = [data]
         if case.again and not problems:
             if case.again == "corrupt":
-                flipped = corrupt(case, work / "data")
+                damaged = corrupt(case, work / "data")
             cmd = [FIO, f"--output={out}", "--output-format=json", *args, *AGAIN[case.again]]
             again, text = run_again(case, cmd, work, out)
             docs.append(again[0])
             problems += again[1]
             if case.again == "corrupt" and problems:  # no oracle: wrong data is never right
                 tail = "\n".join("    " + ln for ln in text.strip().splitlines()[-15:])
-                return False, ("; ".join(problems) + f"\n    flipped: {flipped}"
+                return False, ("; ".join(problems) + f"\n    damaged: {damaged}"
                                f"\n    command: {' '.join(cmd)}\n{tail}"), time.monotonic() - t0
         ran = None  # fio's own engine's (name, problems), once it has run the job
         if not problems and COMPARE and case.bytes_comparable:
@@ -729,24 +730,38 @@ def run_again(case, cmd, work, out):
 CORRUPT_BYTES = 4  # bytes flipped in each file
 
 
+def data_extents(fd):
+    """The (start, stop) ranges of a file that hold data (SEEK_DATA: not
+    holes, which a container leaves in most of its length)."""
+    extents, off, end = [], 0, os.fstat(fd).st_size
+    while off < end:
+        try:
+            start = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError:
+            break  # no data past off
+        off = os.lseek(fd, start, os.SEEK_HOLE)
+        extents.append((start, off))
+    return extents
+
+
 def corrupt(case, data_dir):
-    """Flip CORRUPT_BYTES bytes of every file under data_dir (a sidecar
-    too), each at an offset drawn from the case's seed inside the data the
-    file holds (SEEK_DATA: not in a hole, which a container leaves in most
-    of its length). Returns what was flipped, for the failure message."""
+    """Damage the files under data_dir (sidecars too) as storage does, at
+    offsets drawn from the case's seed inside the data each file holds.
+    Half the cases flip CORRUPT_BYTES bytes of every file; the other half
+    zero one 512-byte sector of one file, as a disk that loses a sector (a
+    single fault: every block it reaches must read EIO, never zeros taken
+    for data nor metadata taken for "never written"). Returns what was
+    damaged, for the failure message."""
+    zero_sector = random.Random(case.seed * 104729).random() < 0.5
     r = random.Random(case.seed * 7919)
+    paths = sorted(p for p in data_dir.rglob("*") if p.is_file())
+    if zero_sector and paths:
+        return zero_one_sector(r, paths)
     flipped = []
-    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+    for path in paths:
         fd = os.open(path, os.O_RDWR)
         try:
-            extents, off, end = [], 0, os.fstat(fd).st_size
-            while off < end:
-                try:
-                    start = os.lseek(fd, off, os.SEEK_DATA)
-                except OSError:
-                    break  # no data past off
-                off = os.lseek(fd, start, os.SEEK_HOLE)
-                extents.append((start, off))
+            extents = data_extents(fd)
             picked = set()  # a byte flipped twice would be itself again
             while extents and len(picked) < min(CORRUPT_BYTES, sum(b - a for a, b in extents)):
                 start, stop = r.choice(extents)
@@ -760,8 +775,26 @@ def corrupt(case, data_dir):
     return " ".join(flipped)
 
 
+def zero_one_sector(r, paths):
+    """Zero one 512-byte aligned sector holding data, in one of paths."""
+    r.shuffle(paths)
+    for path in paths:
+        fd = os.open(path, os.O_RDWR)
+        try:
+            extents = data_extents(fd)
+            if not extents:
+                continue
+            start, stop = r.choice(extents)
+            at = max(start, r.randrange(start, stop) // 512 * 512)
+            os.pwrite(fd, bytes(min(512, stop - at)), at)
+            return f"{path.name}@{at}: 512 bytes zeroed"
+        finally:
+            os.close(fd)
+    return "nothing to zero"
+
+
 def judge_corrupt(rc, data, text):
-    """A verify pass over flipped bytes may fail, with an I/O error (the
+    """A verify pass over damaged files may fail, with an I/O error (the
     block's check) or a refused open, but must never see wrong data, nor
     crash."""
     if rc is None:
