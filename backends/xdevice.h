@@ -482,6 +482,17 @@ XD_API char *xd_stats_json(struct xd_dev *dev);
  * (0: nothing written to line). */
 XD_API uint64_t xd_stats_slow_summary(struct xd_dev *dev, char *line, size_t len);
 
+/* The run's figures start now: what the device did before (a warm-up,
+ * fio's ramp_time) is left out of the ops, bytes and latencies that
+ * xd_stats_json and xd_stats_publish report (latency min and max then to
+ * a bucket), and of the read cache's counters of this device (hits,
+ * misses, inserts, ...). Errors and slow operations still count from the
+ * open, so a fault in a warm-up is never hidden; periodic records
+ * (xd_stats_interval_json) and the layers' other figures are unaffected.
+ * Called again, the run starts again. 0, -ENOMEM, or -EBADF in a child
+ * after fork. */
+XD_API int xd_stats_start_run(struct xd_dev *dev);
+
 /* Periodic figures (metrics_interval_sec; the fio engine's xd_stats_interval).
  * A mark remembers the figures at the last record, so that each record
  * carries the interval's own: ops, bytes, iops, bandwidth and latency

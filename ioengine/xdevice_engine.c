@@ -450,6 +450,9 @@ struct fio_xd_job {
     struct xd_monitor *monitor;
     char told[256]; /* the device's notice last printed (fio_xd_tell_notice) */
     bool stats_refused; /* xd_stats refused at init: nothing is published */
+    /* ramp_time set and not over yet: fio leaves the ramp's I/O out of its
+     * figures, and xd_stats does too (xd_stats_start_run once it ends) */
+    bool in_ramp;
 };
 
 /* The device's notice, once per change: at setup (how a tmpfs came to be
@@ -611,8 +614,21 @@ static void fio_xd_tell(struct fio_xd_job *job)
     }
 }
 
-static inline void fio_xd_tick(struct fio_xd_job *job)
+/* fio ends a job's ramp_time when it looks at a completion past it, and
+ * counts from that completion on; the device's run starts at the next
+ * queue or getevents, so xd_stats counts what fio does but for the
+ * requests completed in between (at most iodepth). */
+static void fio_xd_ramp_ended(struct fio_xd_job *job)
 {
+    job->in_ramp = false;
+    if (xd_stats_start_run(job->dev) == -ENOMEM)
+        fio_xd_note("xdevice: out of memory: xd_stats counts ramp_time's I/O too\n");
+}
+
+static inline void fio_xd_tick(struct thread_data *td, struct fio_xd_job *job)
+{
+    if (job->in_ramp && td->ramp_time_over)
+        fio_xd_ramp_ended(job);
     if (xd_monitor_poll(job->monitor))
         fio_xd_tell(job);
 }
@@ -753,6 +769,7 @@ static int fio_xd_init(struct thread_data *td)
     if (!job)
         return fio_xd_init_failed(td, ENOMEM, "calloc");
     job->sync_fd = -1;
+    job->in_ramp = td->o.ramp_time != 0;
     td->io_ops_data = job; /* cleanup frees it from here on */
     if (fio_xd_build_config(td, &cfg, err, sizeof(err))) {
         fio_xd_err("xdevice: %s\n", err);
@@ -954,7 +971,7 @@ static enum fio_q_status fio_xd_queue(struct thread_data *td, struct io_u *io_u)
     struct xd_req *req = &job->reqs[io_u->index];
 
     fio_ro_check(td, io_u);
-    fio_xd_tick(job);
+    fio_xd_tick(td, job);
     if (io_u->ddir > DDIR_SYNC_FILE_RANGE) {
         io_u->error = EINVAL;
         return FIO_Q_COMPLETED;
@@ -1085,7 +1102,7 @@ static int fio_xd_getevents(struct thread_data *td, unsigned int min, unsigned i
     struct fio_xd_job *job = td->io_ops_data;
     unsigned n = 0;
     int rc;
-    fio_xd_tick(job);
+    fio_xd_tick(td, job);
     if (max > job->nreqs)
         max = job->nreqs;
     /* fio may poll (min 0) before it commits: a request handed back here

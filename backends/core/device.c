@@ -150,6 +150,7 @@ void xd_close(struct xd_dev *dev)
             layer->ops->close(layer);
     }
     xd_config_free(dev->cfg);
+    free(dev->run_base);
     free(dev);
 }
 
@@ -644,11 +645,48 @@ int xd_migrate(struct xd_dev *dev)
     return l ? l->ops->migrate(l) : -ENOTTY;
 }
 
+int xd_stats_start_run(struct xd_dev *dev)
+{
+    if (xd_dev_forked(dev))
+        return -EBADF;
+    const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
+    if (snap) {
+        if (!dev->run_base && !(dev->run_base = malloc(sizeof(*dev->run_base))))
+            return -ENOMEM;
+        *dev->run_base = *snap;
+    }
+    for (struct xd_layer *l = dev->top; l; l = l->lower)
+        if (l->ops->stats_start_run)
+            l->ops->stats_start_run(l);
+    return 0;
+}
+
+/* Errors and slow operations stay the whole life's: a fault during a
+ * warm-up is never left out of the figures. */
+const struct xd_stats_snapshot *xd_dev_run_stats(struct xd_dev *dev,
+                                                 struct xd_stats_snapshot **owned)
+{
+    const struct xd_stats_snapshot *now = xd_chain_stats_snapshot(dev->top);
+    *owned = NULL;
+    if (!now || !dev->run_base || !(*owned = malloc(sizeof(**owned))))
+        return now;
+    struct xd_stats_snapshot *run = *owned;
+    xd_stats_diff(run, now, dev->run_base);
+    for (int i = 0; i < XD_OP_COUNT; i++) {
+        run->op[i].errors = now->op[i].errors;
+        run->op[i].slow = now->op[i].slow;
+    }
+    memcpy(run->slowest, now->slowest, sizeof(run->slowest));
+    run->nslow = now->nslow;
+    return run;
+}
+
 char *xd_stats_json(struct xd_dev *dev)
 {
     if (xd_dev_forked(dev))
         return NULL;
-    const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
+    struct xd_stats_snapshot *owned;
+    const struct xd_stats_snapshot *snap = xd_dev_run_stats(dev, &owned);
     struct xd_json j;
     xd_json_init(&j);
     xd_json_object_begin(&j, NULL);
@@ -659,6 +697,7 @@ char *xd_stats_json(struct xd_dev *dev)
     xd_chain_stats_json(dev->top, &j);
     xd_json_object_end(&j);
     xd_json_object_end(&j);
+    free(owned);
     return xd_json_finish(&j);
 }
 

@@ -153,8 +153,10 @@ void xd_json_uint(struct xd_json *j, const char *key, uint64_t value)
 void xd_json_double(struct xd_json *j, const char *key, double value)
 {
     json_member(j, key);
+    /* 15 digits: a rate such as bw_bytes keeps every byte (six cut
+     * 24550648 to 24550600), and 0.1 still prints as 0.1 */
     if (isfinite(value))
-        json_printf(j, "%.6g", value);
+        json_printf(j, "%.15g", value);
     else
         json_append(j, "null", 4); /* JSON has no NaN or infinity */
 }

@@ -37,6 +37,17 @@ struct xd_stats_snapshot {
 
 
 void xd_stats_merge(struct xd_stats_snapshot *into, const struct xd_stats_snapshot *from);
+/* out = now - before, op by op (histograms bucket by bucket); the slowest
+ * list is left empty. */
+void xd_stats_diff(struct xd_stats_snapshot *out, const struct xd_stats_snapshot *now,
+                   const struct xd_stats_snapshot *before);
+/* The figures a device reports for its run (xd_stats_json, xd_stats_publish):
+ * since xd_stats_start_run, else since open. NULL without a stats layer.
+ * *owned is set to what the caller frees (NULL when nothing, or out of
+ * memory: the whole life's figures then). */
+struct xd_dev;
+const struct xd_stats_snapshot *xd_dev_run_stats(struct xd_dev *dev,
+                                                 struct xd_stats_snapshot **owned);
 /* Append "ops": {read, write, trim, sync} with counts and latency percentiles. */
 struct xd_json;
 void xd_stats_ops_json(struct xd_json *j, const struct xd_stats_snapshot *s);

@@ -21,8 +21,8 @@ struct xd_stats_mark *xd_stats_mark_new(void) { return calloc(1, sizeof(struct x
 
 void xd_stats_mark_free(struct xd_stats_mark *mark) { free(mark); }
 
-static void snapshot_diff(struct xd_stats_snapshot *out, const struct xd_stats_snapshot *now,
-                          const struct xd_stats_snapshot *before)
+void xd_stats_diff(struct xd_stats_snapshot *out, const struct xd_stats_snapshot *now,
+                   const struct xd_stats_snapshot *before)
 {
     for (int i = 0; i < XD_OP_COUNT; i++) {
         const struct xd_op_stats *a = &now->op[i], *b = &before->op[i];
@@ -74,7 +74,7 @@ char *xd_stats_interval_json(struct xd_dev *dev, struct xd_stats_mark *mark, con
         return NULL;
     }
     uint64_t at = xd_clock_monotonic_ns(), since = mark->at_ns ? mark->at_ns : dev->opened_ns;
-    snapshot_diff(d, now, &mark->snap);
+    xd_stats_diff(d, now, &mark->snap);
 
     struct xd_json j;
     xd_json_init(&j);

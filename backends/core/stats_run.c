@@ -263,15 +263,18 @@ static char *frag_extra(struct xd_dev *dev)
 static int publish_fragment(struct xd_dev *dev, int dirfd, const char *run_id, unsigned job_key,
                             const char *job_name, unsigned jobnum)
 {
-    const struct xd_stats_snapshot *snap = xd_chain_stats_snapshot(dev->top);
-    struct xd_stats_snapshot empty = {0};
+    struct xd_stats_snapshot *owned;
+    const struct xd_stats_snapshot *snap = xd_dev_run_stats(dev, &owned);
+    static const struct xd_stats_snapshot empty;
     struct frag_header hdr = {.job_key = job_key, .jobnum = jobnum};
     char name[128];
     if (!snap)
         snap = &empty;
     char *extra = frag_extra(dev);
-    if (!extra)
+    if (!extra) {
+        free(owned);
         return -ENOMEM;
+    }
     memcpy(hdr.magic, FRAG_MAGIC, 8);
     snprintf(hdr.run_id, sizeof(hdr.run_id), "%s", run_id);
     snprintf(hdr.name, sizeof(hdr.name), "%s", job_name ? job_name : "");
@@ -281,6 +284,7 @@ static int publish_fragment(struct xd_dev *dev, int dirfd, const char *run_id, u
     int rc = xd_write_file_atomic(dirfd, name, (mode_t)dev->cfg->file_permissions, iov, 3, NULL,
                                   NULL, 0);
     free(extra);
+    free(owned);
     return rc;
 }
 

@@ -76,6 +76,9 @@ struct xd_ops {
     bool (*inline_at)(struct xd_layer *layer, const char *path, uint64_t largest_write);
     /* Append the layer's figures to the "layers" object (top down). */
     void (*stats_json)(struct xd_layer *layer, struct xd_json *j);
+    /* The run's figures start now (xd_stats_start_run: a warm-up such as
+     * fio's ramp_time is over): count this device's activity afresh. */
+    void (*stats_start_run)(struct xd_layer *layer);
     /* The stats layer's running figures (the first layer that has them). */
     const struct xd_stats_snapshot *(*stats_snapshot)(struct xd_layer *layer);
     /* Drop what this layer caches of file (top down: a write-back cache
@@ -226,6 +229,9 @@ struct xd_dev {
     size_t req_ctx_used; /* bytes of xd_req.xd_private the chain's layers took */
     unsigned queue_entries;
     uint64_t opened_ns; /* xd_clock_monotonic_ns at open: the first interval's start */
+    /* the stats layer's figures when the run started (xd_stats_start_run);
+     * NULL: the run is the device's whole life */
+    struct xd_stats_snapshot *run_base;
     char notice[256];
     pthread_mutex_t files_lock; /* files: opened and closed from any thread */
     struct xd_file *files;

@@ -666,6 +666,18 @@ static void cache_stats_hook(struct xd_layer *layer, struct xd_json *j)
     cache_leave(cl);
 }
 
+/* The run starts now (fio's ramp_time is over): this device's hits, misses
+ * and the rest count afresh, so a hit ratio is the warm cache's, not the
+ * warm-up's. The shards' figures (evictions, what is resident) are the
+ * cache's own, shared with other devices, and go on. */
+static void cache_stats_start_run(struct xd_layer *layer)
+{
+    struct cache_layer *cl = layer->priv;
+    cache_enter(cl);
+    memset(&cl->count, 0, sizeof(cl->count));
+    cache_leave(cl);
+}
+
 /* --- open and close ---------------------------------------------------------- */
 
 static void cache_layer_close(struct xd_layer *layer)
@@ -745,4 +757,5 @@ const struct xd_ops xd_cache_ops = {
     .notice = cache_notice,
     .take_error = cache_take_error,
     .stats_json = cache_stats_hook,
+    .stats_start_run = cache_stats_start_run,
 };

@@ -78,6 +78,10 @@ def check_interval_sums(recs, data, ddir):
         assert [r["seq"] for r in rs] == list(range(len(rs))), f"job {jobnum}: seq {[r['seq'] for r in rs]}"
         summed = sum(r["interval"]["ops"][ddir]["ops"] for r in rs)
         assert summed == rs[-1]["total"]["ops"][ddir]["ops"], f"job {jobnum}"
+        for r in rs:  # rates to the byte: JSON numbers carry 15 digits (they had 6)
+            iv = r["interval"]
+            moved = sum(op["bytes"] for d, op in iv["ops"].items() if d in ("read", "write", "trim"))
+            assert iv["bw_bytes"] == pytest.approx(moved / iv["seconds"], rel=1e-9), (jobnum, iv)
         totals.append(rs[-1]["total"]["ops"][ddir]["ops"])
     fio_totals = [j[ddir]["total_ios"] for j in data["jobs"]]
     assert sorted(totals) == sorted(fio_totals), (totals, fio_totals)

@@ -57,6 +57,27 @@ static void test_publish_run_id(struct xd_dev *dev, const char *dir)
     unlink(doc);
 }
 
+/* xd_stats_start_run: the run's figures (xd_stats_json) leave out what came
+ * before it; the periodic totals still count from open. */
+static void test_start_run(struct xd_dev *dev, struct xd_file *file, struct xd_stats_mark *mark)
+{
+    char *before = xd_stats_json(dev);
+    long long reads0 = figure(before, "\"read\":{", "ops");
+    CHECK(!xd_stats_start_run(dev));
+    io(dev, file, 3, 7);
+    char *run = xd_stats_json(dev);
+    char *rec = xd_stats_interval_json(dev, mark, "unit", 3);
+    CHECK_MSG(reads0 >= 30 && figure(run, "\"read\":{", "ops") == 7 &&
+                  figure(run, "\"write\":{", "ops") == 3,
+              "since the run started: %s", run);
+    CHECK_MSG(figure(run, "\"read\":{", "bytes") == 7 * 4096, "%s", run);
+    CHECK_MSG(figure(strstr(rec, "\"total\""), "\"read\":{", "ops") == reads0 + 7,
+              "periodic totals count from open: %s", rec);
+    free(before);
+    free(run);
+    free(rec);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/xd-unit-interval-XXXXXX", path[128];
@@ -103,6 +124,7 @@ int main(void)
     CHECK(figure(strstr(r2, "\"config\""), NULL, "read_ahead_kb") == 2048);
     CHECK(figure(strstr(r2, "\"layers\""), "\"file\"", "read_ahead_kb") == 2048);
 
+    test_start_run(dev, file, mark);
     test_publish_run_id(dev, dir);
     free(r0);
     free(r1);
