@@ -238,6 +238,8 @@ void xt_history_verdict(struct xt_history *h, const char *kind, const char *text
         cJSON_AddStringToObject(f, "config", fin[i].name);
         cJSON_AddNumberToObject(f, "median", fin[i].median);
         cJSON_AddItemToObject(f, "runs", cJSON_CreateDoubleArray(fin[i].values, (int)fin[i].n));
+        if (fin[i].missed && *fin[i].missed) /* why it lost, whatever its runs */
+            cJSON_AddStringToObject(f, "misses", fin[i].missed);
         cJSON_AddBoolToObject(f, "winner", i == winner);
         cJSON_AddItemToArray(list, f);
     }

@@ -693,19 +693,24 @@ static void draw_chart(struct search *S)
         fprintf(stderr, "xdtune: the convergence chart was not drawn (see above)\n");
 }
 
-/* The finalists' runs, in the objective's own figure, for the verdict. */
+/* The finalists' runs, in the objective's own figure, and where each
+ * stands against the targets, for the verdict; names[] and missed[] are
+ * the caller's to free. */
 static void finalists_of(struct search *S, struct rec **final, unsigned nfinal,
-                         struct xt_finalist *fin, char **names)
+                         struct xt_finalist *fin, char **names, char **missed)
 {
-    int p99 = S->o->goal.minimize_p99;
+    const struct xt_goal *g = &S->o->goal;
     for (unsigned i = 0; i < nfinal; i++) {
         const struct rec *r = final[i];
         names[i] = xt_point_text(&S->space, &r->p);
-        fin[i].name = names[i] ? names[i] : "?";
-        fin[i].n = r->nmeas;
-        for (unsigned m = 0; m < r->nmeas; m++)
-            fin[i].values[m] = p99 ? r->meas[m].p99_us : r->meas[m].iops;
-        fin[i].median = p99 ? r->median.p99_us : r->median.iops;
+        missed[i] = xt_missed_text(g, &r->median);
+        fin[i] = (struct xt_finalist){.name = names[i] ? names[i] : "?", .n = r->nmeas,
+                                      .gap = xt_gap(g, &r->median), .missed = missed[i]};
+        for (unsigned m = 0; m < r->nmeas; m++) {
+            fin[i].values[m] = g->minimize_p99 ? r->meas[m].p99_us : r->meas[m].iops;
+            fin[i].met_runs += xt_gap(g, &r->meas[m]) == 0;
+        }
+        fin[i].median = g->minimize_p99 ? r->median.p99_us : r->median.iops;
     }
 }
 
@@ -715,9 +720,9 @@ static void judge(struct search *S, struct rec **final, unsigned nfinal, const s
                   char **text)
 {
     struct xt_finalist fin[64];
-    char *names[64];
+    char *names[64], *missed[64];
     unsigned wi = 0;
-    finalists_of(S, final, nfinal, fin, names);
+    finalists_of(S, final, nfinal, fin, names, missed);
     for (unsigned i = 0; i < nfinal; i++)
         if (final[i] == w)
             wi = i;
@@ -730,8 +735,10 @@ static void judge(struct search *S, struct rec **final, unsigned nfinal, const s
             p += n + (p[n] == '\n');
         }
     xt_history_verdict(S->hist, xt_verdict_name(kind), *text, fin, nfinal, wi);
-    for (unsigned i = 0; i < nfinal; i++)
+    for (unsigned i = 0; i < nfinal; i++) {
         free(names[i]);
+        free(missed[i]);
+    }
 }
 
 static int report(struct search *S, struct rec **final, unsigned nfinal)

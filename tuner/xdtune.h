@@ -197,6 +197,9 @@ double xt_score(const struct xt_goal *g, const struct xt_figures *f);
 int xt_compare(const struct xt_goal *g, const struct xt_figures *a, const struct xt_figures *b);
 /* "iops 1234 short of 5000 (-75%), p99 3000 us over 2000 us (+50%)", malloc'd. */
 char *xt_gap_text(const struct xt_goal *g, const struct xt_figures *f);
+/* Only the targets f misses, as xt_gap_text words them; malloc'd, "" when
+ * every target is met. */
+char *xt_missed_text(const struct xt_goal *g, const struct xt_figures *f);
 int xt_goal_any(const struct xt_goal *g);
 
 /* --- gp.c: Gaussian-process regression and expected improvement ---------------- */
@@ -238,15 +241,30 @@ struct xt_finalist {
     double values[XT_MAX_MEAS];  /* the objective's figure per run (IOPS, or p99 us) */
     unsigned n;
     double median;
+    /* Where it stands against the targets, which rank before the objective
+     * (xt_compare); all 0/NULL when no target is given. */
+    double gap;                  /* xt_gap of its median figures: 0 meets every target */
+    unsigned met_runs;           /* how many of its runs met every target */
+    const char *missed;          /* the targets its median figures miss (xt_missed_text) */
 };
 
-enum xt_verdict_kind { XT_VERDICT_CLEAR, XT_VERDICT_TIED, XT_VERDICT_SOLE, XT_VERDICT_NOISE_UNKNOWN };
+enum xt_verdict_kind {
+    XT_VERDICT_CLEAR,
+    XT_VERDICT_TIED,
+    XT_VERDICT_SOLE,
+    XT_VERDICT_NOISE_UNKNOWN,
+    XT_VERDICT_TARGETS,
+};
 
-/* The verdict on finalist w among n: clear only when every run of w beat
- * every run of the others; tied when the runs of another overlap w's (the
- * tied named with their medians, ranges and the spread of the medians);
- * noise unknown when w ran once; sole with one finalist. text: lines
- * starting "verdict:", malloc'd. */
+/* The verdict on finalist w among n, w being the best by xt_compare. The
+ * others that stand as w does against the targets (the same gap: all met,
+ * usually) are judged on the objective: w is clear only when every run of
+ * w beat every run of them; tied when the runs of one overlap w's (the
+ * tied named with their medians, ranges and the spread of the medians).
+ * The others are beaten on the targets, each named with its figure (better
+ * or worse than w's, as measured) and the targets it misses; when every
+ * other is, the verdict is won on the targets. Noise unknown when w ran
+ * once; sole with one finalist. text: lines starting "verdict:", malloc'd. */
 enum xt_verdict_kind xt_verdict(const struct xt_finalist *fin, unsigned n, unsigned w,
                                 int higher_better, const char *metric, char **text);
 const char *xt_verdict_name(enum xt_verdict_kind k);

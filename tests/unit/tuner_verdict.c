@@ -76,6 +76,51 @@ static void test_no_evidence(void)
     free(text);
 }
 
+/* Targets rank first (xt_compare): a winner that meets p99 <= 100 us beats a
+ * finalist with twice its IOPS that misses it. The verdict says so, never
+ * "clear" on IOPS, and never calls the faster finalist slower. */
+static void test_won_on_targets(void)
+{
+    struct xt_finalist fin[2] = {
+        finalist("async=sync", 1000, 990, 1000, 1010),    /* p99 90 us: meets */
+        finalist("async=io_uring", 2000, 1990, 2000, 2010), /* p99 150 us: misses */
+    };
+    fin[0].met_runs = 3;
+    fin[1].gap = 0.5;
+    fin[1].missed = "p99 150.0 us against target 100.0 us (+50.0%)";
+    char *text;
+    enum xt_verdict_kind k = xt_verdict(fin, 2, 0, 1, "IOPS", &text);
+    CHECK_MSG(k == XT_VERDICT_TARGETS, "%s: %s", xt_verdict_name(k), text);
+    CHECK_MSG(text && strstr(text, "won on the targets") && !strstr(text, "clear") &&
+                  !strstr(text, "lower") && strstr(text, "3 of its 3 runs"),
+              "%s", text);
+    CHECK_MSG(strstr(text, "beaten on the targets: async=io_uring: IOPS median 2000 (1990..2010 "
+                           "over 3 runs), better than the winner's 1000, but it misses: p99 150.0"),
+              "%s", text);
+    free(text);
+
+    /* a third finalist that meets the target too is judged on IOPS: clear
+     * against it, and the one that misses is still named for its target */
+    struct xt_finalist three[3] = {fin[0], fin[1], finalist("async=libaio", 500, 480, 500, 520)};
+    CHECK(xt_verdict(three, 3, 0, 1, "IOPS", &text) == XT_VERDICT_CLEAR);
+    CHECK_MSG(strstr(text, "beat every run of the other 1 finalist that also meets every target") &&
+                  strstr(text, "runner-up: async=libaio") && strstr(text, "50.0% lower") &&
+                  strstr(text, "beaten on the targets: async=io_uring"),
+              "%s", text);
+    free(text);
+
+    /* a tie is among the finalists judged on IOPS only: one that misses
+     * the target is not tied, even where its runs overlap the winner's */
+    three[1].values[0] = 1000;
+    three[2] = finalist("async=libaio", 980, 950, 980, 1050);
+    CHECK_MSG(xt_verdict(three, 3, 0, 1, "IOPS", &text) == XT_VERDICT_TIED, "%s", text);
+    CHECK_MSG(strstr(text, "the runs of 1 other finalist that also meets every target overlap") &&
+                  strstr(text, "tied: async=libaio") && !strstr(text, "tied: async=io_uring") &&
+                  strstr(text, "beaten on the targets: async=io_uring"),
+              "%s", text);
+    free(text);
+}
+
 static void test_size_text(void)
 {
     char buf[32];
@@ -89,6 +134,7 @@ int main(void)
     test_tie();
     test_clear();
     test_no_evidence();
+    test_won_on_targets();
     test_size_text();
     return check_result();
 }
