@@ -2,8 +2,12 @@
  * thumb read off the job and the first trial: random access wants a larger
  * cache, sequential access readahead, slow writes async I/O, poorly
  * compressing data a lower level or no compression, low IOPS a deeper queue.
- * A rule only fires when the space holds the key it turns.
+ * A rule only fires when the space holds the key it turns, and its label
+ * names the changes it made, not every change it might have made (on a
+ * space without cache keys the random-access rule only turns readahead
+ * off, and a label promising a larger cache would misread the trial).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "xdtune.h"
@@ -56,9 +60,36 @@ static unsigned add(struct xt_rule_pick *out, unsigned n, unsigned max, const ch
 {
     if (!changed || n >= max)
         return n;
-    out[n].rule = rule;
+    snprintf(out[n].rule, sizeof(out[n].rule), "%s", rule);
     out[n].p = *p;
     return n + 1;
+}
+
+/* "what -> a, b" of the changes made (non-NULL), into buf; 0 when none was. */
+static int label(char *buf, size_t len, const char *what, const char *const *made, unsigned n)
+{
+    int k = snprintf(buf, len, "%s ->", what), any = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (made[i] && k >= 0 && (size_t)k < len) {
+            k += snprintf(buf + k, len - (size_t)k, "%s %s", any ? "," : "", made[i]);
+            any = 1;
+        }
+    return any;
+}
+
+/* Random access: the read cache on and four times larger, readahead off
+ * (it only wastes reads here); labelled with what of it the space allowed. */
+static unsigned random_access_rule(const struct xt_space *s, const struct xt_point *start,
+                                   struct xt_rule_pick *out, unsigned n, unsigned max)
+{
+    struct xt_point p = *start;
+    char rule[96];
+    const char *made[3];
+    made[0] = turn_value(s, &p, "enable_read_cache", "true") ? "read cache on" : NULL;
+    made[1] = turn_by(s, &p, "cache_size", 0, 2) ? "larger cache" : NULL; /* four times: not all memory */
+    made[2] = turn_value(s, &p, "read_ahead_kb", "0") ? "readahead off" : NULL;
+    int changed = label(rule, sizeof(rule), "random access", made, 3);
+    return add(out, n, max, rule, &p, changed);
 }
 
 unsigned xt_warmstart(const struct xt_space *s, const struct xt_job *job,
@@ -68,13 +99,8 @@ unsigned xt_warmstart(const struct xt_space *s, const struct xt_job *job,
     unsigned n = 0;
     struct xt_point p;
     int c;
-    if (job->random_access) {
-        p = *start;
-        c = turn_value(s, &p, "enable_read_cache", "true");
-        c |= turn_by(s, &p, "cache_size", 0, 2); /* four times: larger, not all memory */
-        c |= turn_value(s, &p, "read_ahead_kb", "0"); /* readahead only wastes reads here */
-        n = add(out, n, max, "random access -> larger cache", &p, c);
-    }
+    if (job->random_access)
+        n = random_access_rule(s, start, out, n, max);
     if (job->sequential) {
         p = *start;
         n = add(out, n, max, "sequential -> readahead", &p, turn_by(s, &p, "read_ahead_kb", 0, 3));
@@ -86,10 +112,10 @@ unsigned xt_warmstart(const struct xt_space *s, const struct xt_job *job,
     }
     if (first && first->compress_ratio >= 0 && first->compress_ratio < 1.3) {
         p = *start;
-        c = turn_value(s, &p, "enable_compression", "false");
-        if (!c)
-            c = turn(s, &p, "compression_level", 0);
-        n = add(out, n, max, "poor compression ratio -> compression off or a lower level", &p, c);
+        int off = turn_value(s, &p, "enable_compression", "false");
+        c = off || turn(s, &p, "compression_level", 0);
+        n = add(out, n, max, off ? "poor compression ratio -> compression off"
+                                 : "poor compression ratio -> lowest compression level", &p, c);
     }
     int low_iops = first && (g->iops > 0 ? first->iops < g->iops : job->iodepth > 1);
     if (low_iops) {

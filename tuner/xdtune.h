@@ -223,7 +223,7 @@ void xt_gp_free(struct xt_gp *gp);
 /* --- warmstart.c: first candidates from rules ---------------------------------- */
 
 struct xt_rule_pick {
-    const char *rule;     /* "random access -> larger cache" */
+    char rule[96];        /* the rule and what it changed: "random access -> larger cache" */
     struct xt_point p;
 };
 
