@@ -149,20 +149,19 @@ static void progress(struct search *S, unsigned k, const char *phase, const stru
     fflush(stdout);
 }
 
-/* Config header: what the file is; the figures go into best.ini's. */
-static int write_candidate(struct search *S, const struct xt_point *p, int as_start,
-                           const char *path, struct xd_config **out, char *err, size_t errlen)
+/* Config header: what the file is; the figures go into best.ini's. Every
+ * trial, the start one included, runs exactly p: a record pools the runs
+ * of one configuration, and history.json names p as what ran. */
+static int write_candidate(struct search *S, const struct xt_point *p, const char *path,
+                           char *err, size_t errlen)
 {
     struct xd_config *cfg = xd_config_dup(S->start);
     if (!cfg)
         return -ENOMEM;
-    int rc = as_start ? 0 : xt_space_apply(&S->space, p, cfg, err, errlen);
+    int rc = xt_space_apply(&S->space, p, cfg, err, errlen);
     if (!rc)
         rc = xt_config_save(cfg, path, "xdtune candidate", err, errlen);
-    if (rc || !out)
-        xd_config_free(cfg);
-    else
-        *out = cfg;
+    xd_config_free(cfg);
     return rc;
 }
 
@@ -235,10 +234,10 @@ static void record(struct search *S, unsigned k, const struct xt_point *p, unsig
     progress(S, k, phase, r, rc ? err : NULL, S->hosts.n ? S->hosts.name[host] : NULL);
 }
 
-/* n fio runs at once (n <= width), the i-th on host i; each of pts (or of
- * the start config as given). calibrate: the start config's reference run
- * on every host (only the first host's goes into the search's records). */
-static void run_batch(struct search *S, const struct xt_point *pts, unsigned n, int as_start,
+/* n fio runs at once (n <= width), the i-th on host i; each of pts.
+ * calibrate: the start point's reference run on every host (only the
+ * first host's goes into the search's records). */
+static void run_batch(struct search *S, const struct xt_point *pts, unsigned n,
                       const char *phase, int calibrate)
 {
     struct batch {
@@ -264,7 +263,7 @@ static void run_batch(struct search *S, const struct xt_point *pts, unsigned n, 
             snprintf(b[i].err, sizeof(b[i].err), "%.300s: cannot replace it: %s", b[i].ini,
                      strerror(-rc));
         else
-            rc = write_candidate(S, &pts[i], as_start, b[i].ini, NULL, b[i].err, sizeof(b[i].err));
+            rc = write_candidate(S, &pts[i], b[i].ini, b[i].err, sizeof(b[i].err));
         if (!rc)
             rc = xt_trial_start(&S->job, b[i].ini, prefix, S->hosts.n ? S->hosts.name[i] : NULL,
                                 &b[i].run, b[i].err, sizeof(b[i].err));
@@ -287,11 +286,10 @@ static void run_batch(struct search *S, const struct xt_point *pts, unsigned n, 
     free(b);
 }
 
-/* One fio run of p (or of the start config as given). Returns the record. */
-static struct rec *run_trial(struct search *S, const struct xt_point *p, int as_start,
-                             const char *phase)
+/* One fio run of p. Returns the record. */
+static struct rec *run_trial(struct search *S, const struct xt_point *p, const char *phase)
 {
-    run_batch(S, p, 1, as_start, phase, 0);
+    run_batch(S, p, 1, phase, 0);
     return &S->recs[rec_find(S, p)];
 }
 
@@ -303,12 +301,12 @@ static struct rec *run_reference(struct search *S, const struct xt_point *start,
                                  size_t errlen)
 {
     if (!S->hosts.n)
-        return run_trial(S, start, 1, "start");
+        return run_trial(S, start, "start");
     struct xt_point pts[XT_MAX_HOSTS];
     for (unsigned i = 0; i < S->hosts.n; i++)
         pts[i] = *start;
     unsigned first = S->trials + 1;
-    run_batch(S, pts, S->hosts.n, 1, "start (reference on every host)", 1);
+    run_batch(S, pts, S->hosts.n, "start (reference on every host)", 1);
     S->calibration += S->hosts.n - 1;
     for (unsigned i = 0; i < S->hosts.n; i++)
         if (S->ref[i].iops <= 0) {
@@ -451,6 +449,45 @@ static unsigned random_next(struct search *S, struct xt_point *next, unsigned k)
     return n;
 }
 
+/* The start config's point: its values of the space's keys, a value off
+ * the grid moved to the nearest one (xt_space_snap). That point is what
+ * the start trial runs, so that its figures are pooled only with runs of
+ * the same configuration; each move ("read_ahead_kb=128 -> 16") is said
+ * and kept in the history, since the start config as given is not run. */
+static void start_point(struct search *S, struct xt_point *start)
+{
+    char *moved = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&moved, &len);
+    struct xd_config *on_grid = xd_config_dup(S->start);
+    char err[XD_ERRLEN];
+    xt_space_snap(&S->space, S->start, start);
+    for (unsigned i = 0; f && on_grid && i < S->space.n; i++) {
+        const char *key = S->space.dim[i].key, *text = xd_config_get(S->start, key);
+        char given[256]; /* a copy: xd_config_get's buffer is reused by the next call */
+        /* compared as the schema reads both, so "8M" and "8m" are one value */
+        if (!text || xd_config_set(on_grid, key, S->space.dim[i].vals[start->idx[i]], "xdtune",
+                                   err, sizeof(err)))
+            continue;
+        snprintf(given, sizeof(given), "%s", text);
+        const char *runs = xd_config_get(on_grid, key);
+        if (runs && strcmp(given, runs))
+            fprintf(f, "%s%s=%s -> %s", len ? ", " : "", key, given,
+                    S->space.dim[i].vals[start->idx[i]]);
+        fflush(f);
+    }
+    if (f)
+        fclose(f);
+    xd_config_free(on_grid);
+    if (moved && *moved) {
+        xt_history_set(S->hist, "start_moved_to_grid", moved);
+        if (!S->o->quiet)
+            printf("xdtune: the start config is off the space's grid (%s): the start trial runs "
+                   "the nearest point, and the config as given is not measured\n", moved);
+    }
+    free(moved);
+}
+
 /* --- the phases ---------------------------------------------------------------------- */
 
 static void run_grid(struct search *S)
@@ -463,7 +500,7 @@ static void run_grid(struct search *S)
         if (point_valid(S, &pts[n]))
             n++;
         if (n == budget_left(S, width(S)) || (n && i + 1 >= size)) {
-            run_batch(S, pts, n, 0, "grid", 0);
+            run_batch(S, pts, n, "grid", 0);
             n = 0;
         }
     }
@@ -477,7 +514,7 @@ static int grid_reference(struct search *S, char *err, size_t errlen)
     if (!S->hosts.n)
         return 0;
     struct xt_point start;
-    xt_space_snap(&S->space, S->start, &start);
+    start_point(S, &start);
     int rc = run_reference(S, &start, err, errlen) ? 0 : -1;
     S->calibration++;
     return rc;
@@ -502,7 +539,7 @@ static void run_warmstart(struct search *S, const struct xt_point *start, const 
         }
         if (n && (n == budget_left(S, width(S)) || i + 1 == np)) {
             /* one phase line per batch: with one host, the rule itself */
-            run_batch(S, pts, n, 0, n == 1 ? phase : "warm start", 0);
+            run_batch(S, pts, n, n == 1 ? phase : "warm start", 0);
             n = 0;
         }
     }
@@ -511,7 +548,7 @@ static void run_warmstart(struct search *S, const struct xt_point *start, const 
 static int run_search(struct search *S, char *err, size_t errlen)
 {
     struct xt_point start, next[XT_MAX_HOSTS];
-    xt_space_snap(&S->space, S->start, &start);
+    start_point(S, &start);
     struct rec *first = run_reference(S, &start, err, errlen);
     if (!first)
         return -1;
@@ -523,7 +560,7 @@ static int run_search(struct search *S, char *err, size_t errlen)
          * randomness of its own, so without it every --seed would repeat
          * one search. */
         if (budget_left(S, 1) && (n = random_next(S, next, budget_left(S, width(S)))))
-            run_batch(S, next, n, 0, "random (initial design)", 0);
+            run_batch(S, next, n, "random (initial design)", 0);
     }
     while (budget_left(S, 1)) {
         unsigned ok = 0;
@@ -537,7 +574,7 @@ static int run_search(struct search *S, char *err, size_t errlen)
                 printf("xdtune: every configuration of the space has been tried\n");
             break;
         }
-        run_batch(S, next, n, 0, model ? "model" : "random", 0);
+        run_batch(S, next, n, model ? "model" : "random", 0);
     }
     return 0;
 }
@@ -570,7 +607,7 @@ static void remeasure(struct search *S, unsigned *nfinal, struct rec **final)
         if (nb == width(S) || t + 1 == total) {
             char phase[64];
             snprintf(phase, sizeof(phase), "re-measure %u of %u", rep + 1, S->o->repeats);
-            run_batch(S, batch, nb, 0, phase, 0);
+            run_batch(S, batch, nb, phase, 0);
             nb = 0;
         }
     }
@@ -971,7 +1008,7 @@ int xt_search(const struct xt_search_opts *opts)
     }
     double size = xt_space_size(&S.space);
     if (o.method == XT_METHOD_GP || o.method == XT_METHOD_RANDOM)
-        o.budget = (unsigned)fmin(o.budget, size + 1); /* +1: the start config may be off-grid */
+        o.budget = (unsigned)fmin(o.budget, size); /* the start is a point of the grid */
     else
         o.budget = (unsigned)fmin(o.budget ? o.budget : size, size);
     S.planned = o.budget + o.finalists * o.repeats + S.hosts.n - (S.hosts.n && o.method != XT_METHOD_GRID);

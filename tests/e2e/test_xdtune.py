@@ -694,6 +694,46 @@ def test_search_job_on_the_command_line(engine, tmp_path):
     one_line_error(bad, "fio job argument 1", "rw=read", "--name=NAME")
 
 
+OFF_GRID_SPACE = "async = sync|libaio\nread_ahead_kb = 0..1024 x16\n"  # readahead 0, 16, 256
+
+
+def off_grid_search(engine, tmp_path, *more):
+    """A search from a start config off the space's grid: read_ahead_kb is
+    unset (128), the nearest grid value 16."""
+    start = write(tmp_path, "start.ini", "[local]\nstorage_type = regular\n")
+    space = write(tmp_path, "space.ini", OFF_GRID_SPACE)
+    out = tmp_path / "out"
+    proc = xdtune("search", "--config", start, "--space", space, "--out", out, "--budget", 3,
+                  "--finalists", 2, "--repeats", 1, "--seed", 3, *more, "--",
+                  f"--ioengine=external:{engine}", f"--filename={tmp_path}/data.dat", "--size=8m",
+                  "--name=z", "--rw=randread", "--bs=4k", "--time_based=1", "--runtime=300ms",
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc, out, json.loads((out / "history.json").read_text())
+
+
+def test_search_records_what_ran(engine, tmp_path):
+    """The start trial once ran the start config as given (readahead 128)
+    but was recorded, and its figures pooled with the re-measures, as the
+    nearest grid point (16). Every trial's recorded config is now what the
+    engine ran, by the engine's own stats, and a finalist's runs are those
+    of its configuration alone."""
+    proc, out, hist = off_grid_search(engine, tmp_path)
+    trials = hist["trials"]
+    for t in trials:
+        stats = json.loads((out / "trials" / f"{t['trial']:03d}.stats.json").read_text())
+        ran = stats["jobs"][0]["config"]
+        assert {k: str(ran[k]).lower() for k in t["config"]} == t["config"], (t["trial"], ran)
+    for f in hist["best"]["finalists"]:
+        runs = [t["figures"]["iops"] for t in trials
+                if " ".join(f"{k}={v}" for k, v in t["config"].items()) == f["config"]]
+        assert sorted(runs) == sorted(f["runs"]), (f, trials)
+    # the move to the grid is said, with the value given and the one run
+    said = [ln for ln in proc.stdout.splitlines() if "read_ahead_kb=128" in ln]
+    assert len(said) == 1 and "read_ahead_kb=128 -> 16" in said[0], proc.stdout
+    assert hist["xdtune"]["start_moved_to_grid"] == "read_ahead_kb=128 -> 16", hist["xdtune"]
+
+
 def test_search_refuses_an_earlier_out(engine, tmp_path):
     """An --out that holds an earlier search's trials is refused with one
     line, and left as it was: searched into, its old trials (003-006 of a
