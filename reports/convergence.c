@@ -2,6 +2,13 @@
  * best-so-far against trial number (with every trial's own figure as a
  * point, re-measurements of a configuration run before marked apart, and
  * failed trials marked), one gnuplot run into SVG and PNG.
+ *
+ * The best so far of the search is of single runs, and a lucky one may
+ * lead it; the winner is declared on the finalists' medians once they are
+ * measured again. So each is its own line, named for what it is (the
+ * trials' "best_of": "search" or "finalists"), and the winner is drawn
+ * where the finalists' line ends: a single line ending at a lucky run
+ * that never became a finalist read as the search's result.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -89,28 +96,75 @@ static unsigned write_points(FILE *f, const cJSON *trials, const char *field, in
     return n;
 }
 
+/* Whether t's best so far is the finalists' (medians of re-measured runs)
+ * rather than the search's; histories before "best_of" have the search's. */
+static int of_finalists(const cJSON *t)
+{
+    const cJSON *of = cJSON_GetObjectItemCaseSensitive(t, "best_of");
+    return cJSON_IsString(of) && strcmp(of->valuestring, "finalists") == 0;
+}
+
+/* What the chart holds, for its legend. */
+struct drawn {
+    unsigned failed, again, finalists;
+    int single_runs;    /* every point of the search's line is one run */
+    double winner_runs; /* 0: no winner in the history */
+};
+
+/* The best-so-far points of the search (finalists 0) or of the finalists. */
+static unsigned write_best(FILE *f, const cJSON *trials, int p99, int finalists, int *single_runs)
+{
+    const cJSON *t;
+    unsigned n = 0;
+    *single_runs = 1;
+    cJSON_ArrayForEach(t, trials) {
+        double b = number(t, "best_so_far", NAN);
+        if (!isfinite(b) || of_finalists(t) != finalists) /* the same points count_best counts */
+            continue;
+        fprintf(f, "%g %g\n", number(t, "trial", 0), p99 ? -b : b);
+        *single_runs &= number(t, "best_runs", 0) == 1;
+        n++;
+    }
+    return n;
+}
+
+/* The declared winner's median objective, at the last trial. */
+static double write_winner(FILE *f, const cJSON *trials, const cJSON *best, int p99)
+{
+    double objective = number(best, "objective", NAN), last = 0;
+    const cJSON *t;
+    if (!isfinite(objective))
+        return 0;
+    cJSON_ArrayForEach(t, trials)
+        last = fmax(last, number(t, "trial", 0));
+    fprintf(f, "%g %g\n", last, p99 ? -objective : objective);
+    return fmax(number(best, "measurements", 1), 1);
+}
+
 /* Datablocks $trials (trial, own figure: first runs), $again (re-measured
- * configurations), $best (trial, best so far), $failed. */
-static void write_data(FILE *f, const cJSON *trials, int p99, unsigned *nfailed, unsigned *nagain)
+ * configurations), $best (trial, the search's best so far), $finalists
+ * (the best finalist's median), $winner (the declared one), $failed. */
+static void write_data(FILE *f, const cJSON *trials, const cJSON *best, int p99, struct drawn *d)
 {
     const cJSON *t;
     const char *field = p99 ? "p99_us" : "iops";
+    int unused;
     fputs("$trials << EOD\n", f);
     write_points(f, trials, field, 0);
     fputs("EOD\n$again << EOD\n", f);
-    *nagain = write_points(f, trials, field, 1);
+    d->again = write_points(f, trials, field, 1);
     fputs("EOD\n$best << EOD\n", f);
-    cJSON_ArrayForEach(t, trials) {
-        double b = number(t, "best_so_far", NAN);
-        if (isfinite(b)) /* the same points count_best counts */
-            fprintf(f, "%g %g\n", number(t, "trial", 0), p99 ? -b : b);
-    }
+    write_best(f, trials, p99, 0, &d->single_runs);
+    fputs("EOD\n$finalists << EOD\n", f);
+    d->finalists = write_best(f, trials, p99, 1, &unused);
+    fputs("EOD\n$winner << EOD\n", f);
+    d->winner_runs = write_winner(f, trials, best, p99);
     fputs("EOD\n$failed << EOD\n", f);
-    *nfailed = 0;
+    d->failed = 0;
     cJSON_ArrayForEach(t, trials)
         if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(t, "failed"))) {
             fprintf(f, "%g\n", number(t, "trial", 0));
-            ++*nfailed;
+            ++d->failed;
         }
     fputs("EOD\n", f);
 }
@@ -163,30 +217,45 @@ static int count_best(const cJSON *trials)
     return n;
 }
 
+/* The plot command: each series the history holds, named for what it is. */
+static void put_plot(FILE *f, const struct drawn *d)
+{
+    fputs("plot $trials using 1:2 with points pt 7 ps 0.7 lc rgb \"#9ab\" title \"trial (new configuration)\"", f);
+    /* re-measured points: hollow, in another colour, so a finalist's
+     * repeated runs are not read as new candidates */
+    if (d->again)
+        fputs(", $again using 1:2 with points pt 6 ps 1.0 lw 1.5 lc rgb \"#2a6\" title \"re-measured (a configuration run before)\"", f);
+    fprintf(f, ", $best using 1:2 with steps lw 2 lc rgb \"#c33\" title \"%s\"",
+            d->single_runs ? "best single run so far" : "best so far");
+    if (d->finalists)
+        fputs(", $finalists using 1:2 with steps lw 2 lc rgb \"#36c\" title \"best finalist (median of its runs)\"", f);
+    if (d->winner_runs)
+        fprintf(f, ", $winner using 1:2 with points pt 9 ps 2 lc rgb \"#36c\" title \"winner: median of %.0f run%s\"",
+                d->winner_runs, d->winner_runs == 1 ? "" : "s");
+    if (d->failed)
+        fputs(", $failed using 1:(0) with points pt 2 ps 1.2 lc rgb \"#000\" title \"failed\"", f);
+    fputc('\n', f);
+}
+
 /* The whole script: data, then the chart drawn to SVG and PNG. */
-static void write_script(FILE *f, const cJSON *trials, const cJSON *info)
+static void write_script(FILE *f, const cJSON *trials, const cJSON *info, const cJSON *best)
 {
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(info, "objective");
     const cJSON *job = cJSON_GetObjectItemCaseSensitive(info, "job");
     int p99 = cJSON_IsString(obj) && strstr(obj->valuestring, "p99");
     const char *ylabel = p99 ? "p99 latency (us), lower is better" : "IOPS, higher is better";
-    unsigned nfailed, nagain;
+    struct drawn d;
     fputs("# convergence.gp - written by `xdreport convergence`; run `gnuplot convergence.gp` here\n", f);
-    write_data(f, trials, p99, &nfailed, &nagain);
+    write_data(f, trials, best, p99, &d);
     for (int png = 0; png < 2; png++) {
         fputs(png ? "set terminal png size 900,500 noenhanced\nset output \"convergence.png\"\n"
                   : "set terminal svg size 900,500 noenhanced background rgb \"white\"\n"
                     "set output \"convergence.svg\"\n", f);
         fputs("reset\n", f);
         fputs(body, f);
-        put_title(f, cJSON_IsString(job) ? job->valuestring : NULL, nfailed);
+        put_title(f, cJSON_IsString(job) ? job->valuestring : NULL, d.failed);
         fprintf(f, "set ylabel \"%s\"\n", ylabel);
-        /* re-measured points: hollow, in another colour, so a finalist's
-         * repeated runs are not read as new candidates */
-        fprintf(f, "plot $trials using 1:2 with points pt 7 ps 0.7 lc rgb \"#9ab\" title \"trial (new configuration)\", "
-                   "%s$best using 1:2 with steps lw 2 lc rgb \"#c33\" title \"best so far\"%s\n",
-                nagain ? "$again using 1:2 with points pt 6 ps 1.0 lw 1.5 lc rgb \"#2a6\" title \"re-measured (a configuration run before)\", " : "",
-                nfailed ? ", $failed using 1:(0) with points pt 2 ps 1.2 lc rgb \"#000\" title \"failed\"" : "");
+        put_plot(f, &d);
         fputs("set output\n", f);
     }
 }
@@ -208,7 +277,7 @@ static void remove_outputs(const char *outdir, int made)
 /* OUTDIR/convergence.{gp,svg,png} from a history's trials; 0, or 1 after
  * one line, with nothing left behind. */
 static int draw_history(const char *input, const char *outdir, const cJSON *trials,
-                        const cJSON *info)
+                        const cJSON *info, const cJSON *best)
 {
     char shown[XR_ESCAPE_LEN], path[4200];
     int made;
@@ -230,7 +299,7 @@ static int draw_history(const char *input, const char *outdir, const cJSON *tria
         remove_outputs(outdir, made);
         return 1;
     }
-    write_script(f, trials, info);
+    write_script(f, trials, info, best);
     int bad = ferror(f);
     if (fclose(f) || bad) {
         fprintf(stderr, "xdreport: convergence: %s: write failed: %s\n",
@@ -283,7 +352,9 @@ int xr_convergence_main(int argc, char **argv)
             break; /* no OUTDIR: said below */
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: xdreport convergence -o OUTDIR HISTORY.json\n"
-                 "draws xdtune's best-so-far against trial into OUTDIR/convergence.{svg,png}");
+                 "draws xdtune's best-so-far against trial into OUTDIR/convergence.{svg,png}:\n"
+                 "the search's best single run, the best finalist's median once the finalists\n"
+                 "are measured again, and the declared winner");
             return 0;
         } else if (!input && argv[i][0] != '-')
             input = argv[i];
@@ -302,7 +373,8 @@ int xr_convergence_main(int argc, char **argv)
     if (!root)
         return 1;
     int rc = draw_history(input, outdir, cJSON_GetObjectItemCaseSensitive(root, "trials"),
-                          cJSON_GetObjectItemCaseSensitive(root, "xdtune"));
+                          cJSON_GetObjectItemCaseSensitive(root, "xdtune"),
+                          cJSON_GetObjectItemCaseSensitive(root, "best"));
     cJSON_Delete(root);
     return rc;
 }

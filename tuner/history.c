@@ -149,6 +149,15 @@ void xt_history_trial(struct xt_history *h, unsigned n, const char *phase, const
     cJSON_AddItemToArray(h->trials, t);
 }
 
+void xt_history_trial_best(struct xt_history *h, const char *of, unsigned runs)
+{
+    cJSON *t = cJSON_GetArrayItem(h->trials, cJSON_GetArraySize(h->trials) - 1);
+    if (!t)
+        return;
+    cJSON_AddStringToObject(t, "best_of", of);
+    cJSON_AddNumberToObject(t, "best_runs", runs);
+}
+
 void xt_history_trial_host(struct xt_history *h, const char *host, const struct xt_figures *norm)
 {
     cJSON *t = cJSON_GetArrayItem(h->trials, cJSON_GetArraySize(h->trials) - 1);

@@ -37,7 +37,9 @@ struct search {
     struct rec *recs;
     unsigned nrecs, cap;
     unsigned trials, planned;  /* fio runs so far / in all (search + re-measures) */
-    int best;                  /* index in recs, -1 none */
+    int best;                  /* index in recs, -1 none (pick_best) */
+    int final[64];             /* the finalists' indices in recs, once chosen */
+    unsigned nfinal;           /* 0: still searching */
     double started;
     char history_path[4096];
     unsigned long rng;
@@ -117,11 +119,34 @@ static int rec_find(struct search *S, const struct xt_point *p)
     return -1;
 }
 
+static int is_finalist(const struct search *S, unsigned i)
+{
+    for (unsigned k = 0; k < S->nfinal; k++)
+        if (S->final[k] == (int)i)
+            return 1;
+    return 0;
+}
+
+/* Whether record i is in the running for the best so far: while
+ * searching, any that ran without failing; once the finalists are chosen,
+ * they alone, judged on the runs they have (a failed re-measure adds none). */
+static int contender(const struct search *S, unsigned i)
+{
+    if (!S->recs[i].nmeas)
+        return 0;
+    return S->nfinal ? is_finalist(S, i) : !S->recs[i].failed;
+}
+
+/* The best so far. While searching, of every record: each has one run, so
+ * like is compared with like. Once the finalists are chosen, of them alone,
+ * on their medians: a single lucky run of a configuration left out of the
+ * finalists must not outrank the medians they are judged on; and it is the
+ * winner report() declares, so the last trial's best is the winner. */
 static void pick_best(struct search *S)
 {
     S->best = -1;
     for (unsigned i = 0; i < S->nrecs; i++)
-        if (!S->recs[i].failed && S->recs[i].nmeas &&
+        if (contender(S, i) &&
             (S->best < 0 || xt_compare(&S->o->goal, &S->recs[i].median, &S->recs[S->best].median) < 0))
             S->best = (int)i;
 }
@@ -139,11 +164,13 @@ static void progress(struct search *S, unsigned k, const char *phase, const stru
         printf("FAILED: %s", error);
     else
         printf("iops %.0f, p99 %.0f us%s", f->iops, f->p99_us, host ? " (rescaled)" : "");
-    if (S->best >= 0) {
+    if (S->best >= 0) { /* said how many runs it stands on: one, or a median */
         const struct rec *b = &S->recs[S->best];
-        printf(" | best so far: iops %.0f, p99 %.0f us%s", b->median.iops, b->median.p99_us,
-               !xt_goal_any(&S->o->goal) ? ""
-               : xt_gap(&S->o->goal, &b->median) == 0 ? " (targets met)" : " (targets not met)");
+        printf(" | best so far%s: iops %.0f, p99 %.0f us, ", S->nfinal ? " among the finalists" : "",
+               b->median.iops, b->median.p99_us);
+        printf(b->nmeas == 1 ? "one run" : "median of %u runs", b->nmeas);
+        printf("%s", !xt_goal_any(&S->o->goal) ? ""
+                     : xt_gap(&S->o->goal, &b->median) == 0 ? " (targets met)" : " (targets not met)");
     }
     printf(" | about %.0f s left\n", left);
     fflush(stdout);
@@ -226,6 +253,9 @@ static void record(struct search *S, unsigned k, const struct xt_point *p, unsig
     double best_obj = S->best >= 0 ? xt_objective(&S->o->goal, &S->recs[S->best].median) : NAN;
     xt_history_trial(S->hist, k, phase, ini, &S->space, p, raw, rc ? 0 : xt_score(&S->o->goal, &f),
                      best_obj, rc ? err : NULL);
+    if (S->best >= 0)
+        xt_history_trial_best(S->hist, S->nfinal ? "finalists" : "search",
+                              S->recs[S->best].nmeas);
     if (S->hosts.n)
         xt_history_trial_host(S->hist, S->hosts.name[host], rc ? NULL : &f);
     char herr[XD_ERRLEN];
@@ -596,8 +626,12 @@ static void remeasure(struct search *S, unsigned *nfinal, struct rec **final)
     qsort(order, n, sizeof(order[0]), cmp_rec_score);
     *nfinal = n < S->o->finalists ? n : S->o->finalists;
     struct xt_point pts[*nfinal > 0 ? *nfinal : 1];
-    for (unsigned i = 0; i < *nfinal; i++)
+    for (unsigned i = 0; i < *nfinal; i++) {
         pts[i] = order[i]->p;
+        S->final[i] = (int)(order[i] - S->recs);
+    }
+    S->nfinal = *nfinal; /* from here the best so far is the best finalist's median */
+    pick_best(S);
     /* one per host at a time; a batch may span two rounds */
     struct xt_point batch[XT_MAX_HOSTS];
     unsigned nb = 0, total = S->o->repeats * *nfinal;
@@ -785,10 +819,9 @@ static int report(struct search *S, struct rec **final, unsigned nfinal)
         fprintf(stderr, "xdtune: every trial failed; see %s/history.json for fio's errors\n", S->o->out);
         return 1;
     }
-    struct rec *w = final[0];
-    for (unsigned i = 1; i < nfinal; i++)
-        if (xt_compare(&S->o->goal, &final[i]->median, &w->median) < 0)
-            w = final[i];
+    /* pick_best among the finalists: what the progress line and the
+     * history's last best so far show */
+    struct rec *w = S->best >= 0 ? &S->recs[S->best] : final[0];
     for (unsigned i = 0; i < nfinal && !S->o->quiet; i++) {
         char *pt = xt_point_text(&S->space, &final[i]->p);
         printf("xdtune: finalist %s: iops %.0f, p99 %.0f us over %u runs, spread %.1f%%%s\n", pt,

@@ -298,6 +298,10 @@ void xt_history_best(struct xt_history *h, const char *ini, const char *summary,
                      const struct xt_space *s, const struct xt_point *p,
                      const struct xt_figures *median, double objective, double spread_pct,
                      unsigned measurements);
+/* What the last trial's best_so_far is: of = "search" (the best record of
+ * the search, a single run each) or "finalists" (the best finalist's
+ * median, once they are measured again); runs: how many runs it stands on. */
+void xt_history_trial_best(struct xt_history *h, const char *of, unsigned runs);
 /* The last trial's host and its figures rescaled by the host's reference
  * (xt_hosts_normalise; NULL when it failed). */
 void xt_history_trial_host(struct xt_history *h, const char *host, const struct xt_figures *norm);

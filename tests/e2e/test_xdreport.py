@@ -670,6 +670,41 @@ def test_convergence_job_name_never_runs(xdreport, tmp_path):
     assert "j`touch ran-conv`'x" in svg, "the title must show the job name as it is"
 
 
+def block(gp, name):
+    """The (x, y) rows of a datablock of convergence.gp."""
+    rows = gp.split(f"${name} << EOD\n", 1)[1].split("EOD", 1)[0].splitlines()
+    return [tuple(float(v) for v in ln.split()) for ln in rows]
+
+
+def test_convergence_ends_on_the_winner(xdreport, tmp_path):
+    """The audit's search: a single lucky run (16929, trial 3, never a
+    finalist) led the search; the finalists' medians, once re-measured,
+    put sync/16 first at 13782, the declared winner. The chart's line once
+    ended at 16929. Now the search's line says its points are single runs,
+    the finalists' medians are a line of their own, and the winner is drawn
+    as such, where the line ends."""
+    def trial(k, own, best, of, runs):
+        return {"trial": k, "config": {"async": f"a{k}"}, "figures": {"iops": own},
+                "best_so_far": best, "best_of": of, "best_runs": runs}
+    trials = [trial(1, 12000, 12000, "search", 1), trial(2, 13000, 13000, "search", 1),
+              trial(3, 16929, 16929, "search", 1), trial(4, 13500, 13500, "finalists", 2),
+              trial(5, 14000, 13782, "finalists", 2), trial(6, 13782, 13782, "finalists", 4)]
+    hist = tmp_path / "history.json"
+    hist.write_text(json.dumps({"xdtune": {"objective": "max iops", "job": "j"}, "trials": trials,
+                                "best": {"objective": 13782, "measurements": 4}}))
+    out = tmp_path / "out"
+    p = run_convergence(xdreport, out, hist)
+    assert p.returncode == 0, p.stderr
+    gp = (out / "convergence.gp").read_text()
+    assert block(gp, "best") == [(1, 12000), (2, 13000), (3, 16929)], gp
+    assert block(gp, "finalists") == [(4, 13500), (5, 13782), (6, 13782)], gp
+    assert block(gp, "winner") == [(6, 13782)], gp
+    svg = (out / "convergence.svg").read_text()
+    for label in ("best single run so far", "best finalist (median of its runs)",
+                  "winner: median of 4 runs"):
+        assert label in svg, label
+
+
 # --- xdevice stats -------------------------------------------------------------------
 
 

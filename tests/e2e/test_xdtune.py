@@ -734,6 +734,30 @@ def test_search_records_what_ran(engine, tmp_path):
     assert hist["xdtune"]["start_moved_to_grid"] == "read_ahead_kb=128 -> 16", hist["xdtune"]
 
 
+def test_search_best_so_far_ends_on_the_winner(engine, tmp_path):
+    """The best so far once compared one run of a configuration with the
+    finalists' medians of four, so the progress line and the chart ended
+    on a lucky single run that never became a finalist while best.ini
+    declared another. The search's best is now said to be of one run; once
+    the finalists are measured again it is the best finalist's median, so
+    the last trial's best so far is the winner's."""
+    proc, out, hist = off_grid_search(engine, tmp_path)
+    trials, best = hist["trials"], hist["best"]
+    search = [t for t in trials if not t["phase"].startswith("re-measure")]
+    again = [t for t in trials if t["phase"].startswith("re-measure")]
+    assert all(t["best_of"] == "search" and t["best_runs"] == 1 for t in search), search
+    assert all(t["best_of"] == "finalists" and t["best_runs"] >= 1 for t in again), again
+    assert trials[-1]["best_so_far"] == pytest.approx(best["objective"]), (trials[-1], best)
+    assert trials[-1]["best_runs"] == best["measurements"], (trials[-1], best)
+    lines = [ln for ln in proc.stdout.splitlines() if "| best so far" in ln]
+    assert all("one run" in ln for ln in lines[:len(search)]), proc.stdout
+    assert all("among the finalists" in ln for ln in lines[len(search):]), proc.stdout
+    assert f"iops {best['figures']['iops']:.0f}" in lines[-1], (lines[-1], best)
+    assert f"median of {best['measurements']} runs" in lines[-1], (lines[-1], best)
+    svg = (out / "convergence.svg").read_text()
+    assert f"winner: median of {best['measurements']} runs" in svg
+
+
 def test_search_refuses_an_earlier_out(engine, tmp_path):
     """An --out that holds an earlier search's trials is refused with one
     line, and left as it was: searched into, its old trials (003-006 of a
