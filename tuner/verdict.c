@@ -107,11 +107,12 @@ static void beaten_lines(FILE *f, const struct xt_finalist *fin, unsigned n, uns
             continue;
         double lo, hi;
         range_of(&fin[i], &lo, &hi);
-        fprintf(f, "beaten on the targets: %s: %s median %.0f (%.0f..%.0f over %u runs), %s the winner's %.0f, but %s: %s\n",
-                fin[i].name, metric, fin[i].median, lo, hi, fin[i].n,
-                compared(fin[i].median, fin[w].median, higher_better, "better than", "worse than",
-                         "equal to"),
-                fin[w].median, fin[w].gap == 0 ? "it misses" : "it is further from the targets",
+        const char *than = compared(fin[i].median, fin[w].median, higher_better, "better than",
+                                    "worse than", "equal to");
+        fprintf(f, "beaten on the targets: %s: %s median %.0f (%.0f..%.0f over %u runs), %s the winner's %.0f, %s %s: %s\n",
+                fin[i].name, metric, fin[i].median, lo, hi, fin[i].n, than, fin[w].median,
+                strcmp(than, "better than") == 0 ? "but" : "and",
+                fin[w].gap == 0 ? "it misses" : "it is further from the targets",
                 fin[i].missed && *fin[i].missed ? fin[i].missed : "a target");
     }
 }
@@ -161,7 +162,7 @@ static enum xt_verdict_kind targets_verdict(FILE *f, const struct xt_finalist *f
         fprintf(f, "verdict: won on the targets: its median figures meet every target and those of the other %u finalist%s do not (%u of its %u runs met every target)\n",
                 n - 1, n == 2 ? "" : "s", fin[w].met_runs, fin[w].n);
     else
-        fprintf(f, "verdict: won on the targets: no finalist's median figures meet every target; this one comes closest (it misses: %s)\n",
+        fprintf(f, "verdict: won on the targets: no finalist's median figures meet every target, and this one's come closest (it misses: %s)\n",
                 fin[w].missed && *fin[w].missed ? fin[w].missed : "a target");
     finalist_line(f, "winner", &fin[w], metric, 1);
     return XT_VERDICT_TARGETS;

@@ -99,6 +99,21 @@ static void test_won_on_targets(void)
               "%s", text);
     free(text);
 
+    /* no finalist meets the target: the winner comes closest, and one
+     * with fewer IOPS that is further off is said to be worse, not faster */
+    struct xt_finalist none[2] = {fin[1], fin[0]};
+    none[0].gap = 0.2; /* the winner, 2000 IOPS, p99 120 us */
+    none[0].missed = "p99 120.0 us against target 100.0 us (+20.0%)";
+    none[1].gap = 0.5;
+    none[1].missed = "p99 150.0 us against target 100.0 us (+50.0%)";
+    CHECK(xt_verdict(none, 2, 0, 1, "IOPS", &text) == XT_VERDICT_TARGETS);
+    CHECK_MSG(strstr(text, "no finalist's median figures meet every target") &&
+                  strstr(text, "it misses: p99 120.0") &&
+                  strstr(text, "median 1000 (990..1010 over 3 runs), worse than the winner's 2000, "
+                               "and it is further from the targets: p99 150.0"),
+              "%s", text);
+    free(text);
+
     /* a third finalist that meets the target too is judged on IOPS: clear
      * against it, and the one that misses is still named for its target */
     struct xt_finalist three[3] = {fin[0], fin[1], finalist("async=libaio", 500, 480, 500, 520)};
