@@ -168,7 +168,10 @@ static void progress(struct search *S, unsigned k, const char *phase, const stru
         const struct rec *b = &S->recs[S->best];
         printf(" | best so far%s: iops %.0f, p99 %.0f us, ", S->nfinal ? " among the finalists" : "",
                b->median.iops, b->median.p99_us);
-        printf(b->nmeas == 1 ? "one run" : "median of %u runs", b->nmeas);
+        if (b->nmeas == 1)
+            printf("one run");
+        else
+            printf("median of %u runs", b->nmeas);
         printf("%s", !xt_goal_any(&S->o->goal) ? ""
                      : xt_gap(&S->o->goal, &b->median) == 0 ? " (targets met)" : " (targets not met)");
     }
