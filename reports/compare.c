@@ -51,7 +51,8 @@
     "                   for it, each end one-sided at alpha/R, R the\n" \
     "                   gated rows (median latency); regression / improvement: the\n" \
     "                   CI beyond the threshold; same: within it; iops, bw, mean and\n" \
-    "                   p99 latency are informational (shown, never judged)\n" \
+    "                   p99 latency are informational (shown, never judged); base\n" \
+    "                   and new are medians over the paired rounds only\n" \
     "  --decided FILE   rows decided in FILE (an earlier --verdicts) keep that verdict\n" \
     "  --verdicts FILE  every row's verdict and interval, for a later --decided\n" \
     "\n" \

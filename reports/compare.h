@@ -43,7 +43,8 @@
  * one, or two of one round, is bad input), and each row is judged on the
  * per-round log ratios instead (compare_paired.c): ratio and CI are their
  * median and the sign test's interval for it (each end a one-sided bound
- * at alpha / R, R the gated rows); regression / improvement
+ * at alpha / R, R the gated rows), the base and new medians over the same
+ * paired rounds, and every row names how many; regression / improvement
  * when the CI lies beyond the threshold, same when within it. Only the
  * median latency is gated; iops, bw, mean and p99 latency are informational
  * (shown, never judged, no effect on the exit status).

@@ -118,17 +118,21 @@ static void print_method(const struct compare *c)
         return;
     }
     printf("paired by round: threshold %g%%, alpha %g over the gated rows (median "
-           "latency): %.3g each, at least %ld paired rounds; ratio: median of the per-round "
+           "latency): %.3g each, at least %ld paired rounds; base, new: medians over the "
+           "paired rounds only; ratio: median of the per-round "
            "NEW/BASE ratios; CI: %.4g%% for it from the sign test (one-sided %.3g each way); iops, bw, mean and p99 latency are "
            "informational\n\n",
            o->threshold, o->alpha, c->row_alpha, o->min_runs > 2 ? o->min_runs : 2,
            (1 - 2 * c->row_alpha) * 100, c->row_alpha);
 }
 
-/* The reason shown after the verdict: wherever a verdict needs one. */
-static int shows_why(const struct row *r)
+/* The reason shown after the verdict: wherever a verdict needs one, and
+ * with --paired on every row, as it says how many rounds were paired (the
+ * runs column counts each side's runs, a round without its partner too). */
+static int shows_why(const struct compare *c, const struct row *r)
 {
-    return r->verdict == V_INCONCLUSIVE || r->verdict == V_INFORMATIONAL || r->kept;
+    return c->o.paired || r->verdict == V_INCONCLUSIVE || r->verdict == V_INFORMATIONAL ||
+           r->kept;
 }
 
 /* Smallest number of runs a side with which p < alpha is possible at all. */
@@ -178,8 +182,8 @@ void xr_cmp_print_table(const struct compare *c)
         printf("%-*s  %-15s %5s %12s %12s %7s  %-16s %7s  %s%s%s%s\n", ww, r->w->label,
                metric_name(r, m, sizeof m), runs, fmt_value(r->kind, r->median[BASE], b, sizeof b),
                fmt_value(r->kind, r->median[NEW], n, sizeof n), ratio, fmt_ci(r, ci, sizeof ci),
-               fmt_p(r->p, p, sizeof p), verdict_name[r->verdict], shows_why(r) ? " (" : "",
-               shows_why(r) ? r->why : "", shows_why(r) ? ")" : "");
+               fmt_p(r->p, p, sizeof p), verdict_name[r->verdict], shows_why(c, r) ? " (" : "",
+               shows_why(c, r) ? r->why : "", shows_why(c, r) ? ")" : "");
     }
     size_t count[NVERDICT];
     xr_cmp_count_verdicts(c, count);
@@ -219,13 +223,25 @@ static void xml_escaped(FILE *f, const char *s)
     }
 }
 
-static void row_summary(const struct row *r, char *buf, size_t len)
+/* "(12 runs)", or with --paired "(10 paired rounds of 12 runs)": what the
+ * median beside it is over. */
+static const char *median_over(const struct compare *c, const struct row *r, enum side s,
+                               char *buf, size_t len)
 {
-    char b[32], n[32], ci[48], p[16], ratio[16];
-    snprintf(buf, len, "%s: BASE median %s (%zu runs), NEW median %s (%zu runs), ratio %s, "
+    if (c->o.paired && !r->kept)
+        snprintf(buf, len, "%zu paired rounds of %zu runs", r->npairs, r->n[s]);
+    else
+        snprintf(buf, len, "%zu runs", r->n[s]);
+    return buf;
+}
+
+static void row_summary(const struct compare *c, const struct row *r, char *buf, size_t len)
+{
+    char b[32], n[32], ci[48], p[16], ratio[16], ob[64], on[64];
+    snprintf(buf, len, "%s: BASE median %s (%s), NEW median %s (%s), ratio %s, "
              "CI %s, p %s%s; %s", verdict_name[r->verdict],
-             fmt_value(r->kind, r->median[BASE], b, sizeof b), r->n[BASE],
-             fmt_value(r->kind, r->median[NEW], n, sizeof n), r->n[NEW],
+             fmt_value(r->kind, r->median[BASE], b, sizeof b), median_over(c, r, BASE, ob, sizeof ob),
+             fmt_value(r->kind, r->median[NEW], n, sizeof n), median_over(c, r, NEW, on, sizeof on),
              fmt_ratio(r->ratio, ratio, sizeof ratio),
              fmt_ci(r, ci, sizeof ci), fmt_p(r->p, p, sizeof p),
              isnan(r->p) ? "" : r->exact ? " (exact)" : " (normal approximation)", r->why);
@@ -265,7 +281,7 @@ int xr_cmp_write_junit(const struct compare *c, const char *path)
     for (size_t i = 0; i < c->nrows; i++) {
         const struct row *r = &c->rows[i];
         char m[32], sum[1024];
-        row_summary(r, sum, sizeof sum);
+        row_summary(c, r, sum, sizeof sum);
         fprintf(f, "    <testcase classname=\"");
         xml_escaped(f, r->w->label);
         fprintf(f, "\" name=\"%s\" time=\"0\">\n", metric_name(r, m, sizeof m));
@@ -323,8 +339,10 @@ int xr_cmp_write_openmetrics(const struct compare *c, const char *path)
         {"xdevice_compare_ratio_ci_low", "Lower end of the confidence interval for NEW/BASE."},
         {"xdevice_compare_ratio_ci_high", "Upper end of the confidence interval for NEW/BASE."},
         {"xdevice_compare_p_value", "Two-sided Mann-Whitney U p-value."},
-        {"xdevice_compare_base_median", "Median over BASE runs (IOPS, bytes/s or ns)."},
-        {"xdevice_compare_new_median", "Median over NEW runs (IOPS, bytes/s or ns)."},
+        {"xdevice_compare_base_median", "Median over BASE runs (IOPS, bytes/s or ns; "
+                                        "--paired: over the paired rounds)."},
+        {"xdevice_compare_new_median", "Median over NEW runs (IOPS, bytes/s or ns; "
+                                       "--paired: over the paired rounds)."},
         {"xdevice_compare_base_runs", "Runs with a value in BASE."},
         {"xdevice_compare_new_runs", "Runs with a value in NEW."},
     };

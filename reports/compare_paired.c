@@ -9,6 +9,8 @@
  * Per row, from the n rounds with a value on both sides, on the log ratios
  * d_k = log(new_k / base_k):
  *   ratio     exp of their median
+ *   base, new each side's median over the same n rounds (runs without a
+ *             partner are left out of them as of the ratio)
  *   interval  the order statistics d_(k), d_(n+1-k) that the sign test at
  *             one-sided level a leaves, a = row_alpha (alpha split over the
  *             gated rows): a 1 - 2a interval for the median (stats.h). A
@@ -84,7 +86,12 @@ static size_t paired_values(const struct row *r, double *base, double *new_)
 }
 
 /* The paired interval into r; 0, or -1 when there is none (too few pairs
- * for level a: then lo is 0 and hi infinite, which decides nothing). */
+ * for level a: then lo is 0 and hi infinite, which decides nothing). The
+ * medians shown beside the ratio are over the same rounds: a round one
+ * side lacks would move a side's median but not the ratio, and the two
+ * columns would tell another change than the ratio does (12 BASE rounds
+ * against 10 NEW ones once showed medians 1.6% apart next to a ratio of
+ * 0.90). No pair leaves no median to show. */
 static int paired_interval(const struct compare *c, struct row *r)
 {
     const struct workload *w = r->w;
@@ -92,6 +99,8 @@ static int paired_interval(const struct compare *c, struct row *r)
     double *new_ = xr_mem_alloc((w->nruns[BASE] + 1) * sizeof *new_);
     struct xr_ratio_est est;
     r->npairs = paired_values(r, base, new_);
+    r->median[BASE] = xr_median(base, r->npairs);
+    r->median[NEW] = xr_median(new_, r->npairs);
     int rc = r->npairs >= 2
                  ? xr_paired_median_ratio(new_, base, r->npairs, c->row_alpha, &est)
                  : -1;
@@ -116,15 +125,15 @@ static void judge_interval(const struct opts *o, struct row *r)
     if (worse || better) {
         r->verdict = worse ? V_REGRESSION : V_IMPROVEMENT;
         snprintf(r->why, sizeof r->why, "%.1f%% %s than BASE, all of the interval beyond "
-                 "%g%% (%zu paired rounds)", fabs(r->ratio - 1) * 100, dir, o->threshold,
+                 "%g%%; %zu paired rounds", fabs(r->ratio - 1) * 100, dir, o->threshold,
                  r->npairs);
     } else if (r->ci_lo >= lo && r->ci_hi <= hi) {
         r->verdict = V_SAME;
-        snprintf(r->why, sizeof r->why, "interval within +-%g%% (%zu paired rounds)",
+        snprintf(r->why, sizeof r->why, "interval within +-%g%%; %zu paired rounds",
                  o->threshold, r->npairs);
     } else {
         r->verdict = V_INCONCLUSIVE;
-        snprintf(r->why, sizeof r->why, "the interval reaches across %g%% (%zu paired rounds)",
+        snprintf(r->why, sizeof r->why, "the interval reaches across %g%%; %zu paired rounds",
                  o->threshold, r->npairs);
     }
 }
@@ -137,12 +146,13 @@ void xr_cmp_decide_paired(const struct compare *c, struct row *r)
     r->verdict = V_INCONCLUSIVE;
     if (!xr_cmp_gated(r->kind)) {
         r->verdict = V_INFORMATIONAL;
-        snprintf(r->why, sizeof r->why, "not gated: %s", why_informational(r->kind));
+        snprintf(r->why, sizeof r->why, "not gated: %s; %zu paired rounds",
+                 why_informational(r->kind), r->npairs);
     } else if (r->kind >= K_CLAT_MEAN && r->median[BASE] < LAT_FLOOR_NS &&
                r->median[NEW] < LAT_FLOOR_NS) {
         r->verdict = V_INFORMATIONAL;
         snprintf(r->why, sizeof r->why, "not gated: under %.0f ns, fio timed only its own "
-                 "bookkeeping", LAT_FLOOR_NS);
+                 "bookkeeping; %zu paired rounds", LAT_FLOOR_NS, r->npairs);
     } else if ((long)r->npairs < need) {
         snprintf(r->why, sizeof r->why, "fewer than %ld paired rounds: %zu (runs BASE %zu, "
                  "NEW %zu)", need, r->npairs, r->n[BASE], r->n[NEW]);

@@ -789,3 +789,44 @@ def test_paired_needs_rounds(xdreport, tmp_path):
     (tmp_path / "bad.txt").write_text("randread/read_iops\tsame\n")
     p = compare(xdreport, new, new, "--paired", "--decided", tmp_path / "bad.txt")
     assert p.returncode == 2 and "line 1 is not a row of --verdicts output" in p.stderr, p.stderr
+
+
+def shown_value(text):
+    """A base/new cell of the table as a number: 201.6k, 787.6MiB/s, 3.97us."""
+    for suffix, scale in (("MiB/s", 1024 * 1024), ("ms", 1e6), ("us", 1e3), ("ns", 1),
+                          ("M", 1e6), ("k", 1e3)):
+        if text.endswith(suffix):
+            return float(text[:-len(suffix)]) * scale
+    return float(text)
+
+
+def test_paired_medians_are_over_the_paired_rounds(xdreport, tmp_path):
+    """12 BASE rounds, NEW without rounds 3 and 7, NEW 10% slower: the BASE
+    and NEW medians shown are over the 10 rounds both ran, as the ratio
+    is, so the two tell the same change (over all of BASE's rounds they
+    once read 1.6% apart next to a ratio of 0.89), and every row says how
+    many rounds were paired."""
+    load = shared_load(12, seed=90)
+    base = write_rounds(tmp_path / "base", 12, load, seed=91)
+    new = write_rounds(tmp_path / "new", 12, load, seed=92, factor=0.9)
+    for k in (3, 7):
+        (new / f"randread-qd1-shm-r{k:02d}.json").unlink()
+    p = compare(xdreport, base, new, "--paired", "--threshold", 5)
+    assert p.returncode == 1, p.stdout + p.stderr
+    iops = {side: {int(f.stem[-2:]): json.loads(f.read_text())["jobs"][0]["read"]["iops"]
+                   for f in d.iterdir()} for side, d in (("base", base), ("new", new))}
+    paired = sorted(set(iops["base"]) & set(iops["new"]))
+    assert len(paired) == 10
+    line = next(ln for ln in p.stdout.splitlines() if " read_iops " in ln)
+    cells = line.split()
+    assert cells[2] == "12/10", line
+    median = lambda v: sorted(v)[len(v) // 2 - 1: len(v) // 2 + 1]
+    for cell, side in ((cells[3], "base"), (cells[4], "new")):
+        expect = sum(median([iops[side][k] for k in paired])) / 2
+        assert shown_value(cell) == pytest.approx(expect, rel=0.001), (side, line)
+    # the medians now tell the change the ratio does
+    assert shown_value(cells[4]) / shown_value(cells[3]) == pytest.approx(float(cells[5]), abs=0.02), line
+    for ln in p.stdout.splitlines():
+        if re.match(r"^randread-qd1-shm\s+read_", ln):
+            assert "10 paired rounds" in ln, ln
+    assert "base, new: medians over the paired rounds only" in p.stdout, p.stdout
