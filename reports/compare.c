@@ -284,7 +284,8 @@ static double lat_value(const struct xr_dir *d, int k)
 }
 
 /* One job of one document: a run of its configuration and workload (jobs
- * sharing a name in one document add up into one run). */
+ * sharing a name in one document add up into one run; their percentiles
+ * are pooled once all are in, compare_pooled.c). */
 static int add_job(struct compare *c, enum side s, const char *config, const struct xr_doc *doc,
                    const struct xr_job *job, size_t docno)
 {
@@ -312,6 +313,8 @@ static int add_job(struct compare *c, enum side s, const char *config, const str
                                lat == LAT_TOTAL ? "completion" : "total");
         if (x->total_ios)
             w->lat = lat;
+        if (x->total_ios)
+            xr_cmp_add_part(r, d, x);
         r->iops[d] += x->iops;
         r->bw[d] += x->bw_bytes;
         r->ios[d] += (double)x->total_ios;
@@ -416,6 +419,8 @@ double xr_cmp_run_value(const struct run *r, int d, enum kind k)
         return r->iops[d];
     if (k == K_BW)
         return r->bw[d];
+    if (r->pooled[d] && (k == K_CLAT_P50 || k == K_CLAT_P99))
+        return r->pct[d][k == K_CLAT_P99];
     return r->ios[d] > 0 ? r->lat_x_ios[d][k - K_CLAT_MEAN] / r->ios[d] : NAN;
 }
 
@@ -535,6 +540,7 @@ static void decide(const struct compare *c, struct row *r, const double *base, c
         xr_cmp_decide_paired(c, r);
     else
         decide_unpaired(&c->o, r, base, new_);
+    xr_cmp_check_averaged(r);
 }
 
 /* --paired splits alpha evenly over the rows it judges (Bonferroni), so
@@ -599,8 +605,12 @@ static void free_compare(struct compare *c)
             free(c->w[i].opts[s]);
             free(c->w[i].opts_from[s]);
         }
-        free(c->w[i].runs[BASE]);
-        free(c->w[i].runs[NEW]);
+        for (int s = 0; s < NSIDE; s++) {
+            for (size_t j = 0; j < c->w[i].nruns[s]; j++)
+                for (int d = 0; d < NDIR; d++)
+                    free(c->w[i].runs[s][j].parts[d]);
+            free(c->w[i].runs[s]);
+        }
     }
     free(c->w);
     free(c->rows);
@@ -650,6 +660,8 @@ int xr_compare_main(int argc, char **argv)
         rc = load_side(&c, NEW);
     if (!rc)
         rc = add_sides(&c);
+    if (!rc)
+        xr_cmp_pool_percentiles(&c);
     if (!rc)
         rc = check_overlap(&c);
     if (!rc) {

@@ -19,8 +19,12 @@
  * 2, one line naming both files and the first option that differs); a
  * group whose BASE and NEW options differ is listed, not compared
  * (inconclusive). Jobs that share a name within one document are summed
- * (IOPS, bandwidth) and weighted by I/O count (latencies; percentiles so
- * combined are an approximation, use group_reporting for exact ones).
+ * (IOPS, bandwidth) and weighted by I/O count (the mean latency); their
+ * p50 and p99 are read from their json+ latency bins pooled, as fio's
+ * group_reporting computes them (compare_pooled.c). Without bins a mean
+ * of percentiles is no percentile: such a row is shown but never decided
+ * (inconclusive, or informational where --paired does not gate it), its
+ * reason naming json+ and group_reporting.
  *
  * For each workload and data direction with I/O, and for each metric (iops,
  * bw, clat_mean, clat_p50, clat_p99), NEW is compared with BASE:

@@ -57,12 +57,21 @@ struct opts {
 };
 
 /* One workload's figures in one run. Latencies are kept as sums weighted by
- * I/O count, so jobs sharing a name in one document combine. */
+ * I/O count, so jobs sharing a name in one document combine: exactly for
+ * the mean, but a mean of percentiles is no percentile, so those come from
+ * the jobs' json+ latency bins pooled (compare_pooled.c), as fio's
+ * group_reporting computes them, and without bins are marked averaged. */
 struct run {
     double iops[NDIR], bw[NDIR], ios[NDIR];
     double lat_x_ios[NDIR][NLAT];
     size_t doc; /* index of the document it came from */
     long round; /* its file's repetition number (xr_pair_round), -1 if none */
+    const struct xr_dir **parts[NDIR]; /* the jobs with I/O in the direction, */
+    size_t nparts[NDIR];               /* until xr_cmp_pool_percentiles */
+    int pooled[NDIR];   /* several jobs: p50 and p99 below, from their bins */
+    double pct[NDIR][2];
+    int averaged[NDIR]; /* several jobs without bins: p50 and p99 are the
+                           I/O-weighted mean of the jobs' own */
 };
 
 /* Which latency a workload's runs report: fio's completion latency, or its
@@ -114,6 +123,14 @@ struct compare {
 /* compare.c: one run's value of a metric; NAN when it has none (latency of
  * a direction without I/O, a percentile fio did not report). */
 double xr_cmp_run_value(const struct run *r, int dir, enum kind k);
+
+/* compare_pooled.c: job x of a run does I/O in direction d; once every
+ * job is in, each run's percentiles where several jobs did (pooled from
+ * their bins, else marked averaged); the verdict of a percentile row that
+ * rests on averaged runs: never decided (the reason says why). */
+void xr_cmp_add_part(struct run *r, int d, const struct xr_dir *x);
+void xr_cmp_pool_percentiles(struct compare *c);
+void xr_cmp_check_averaged(struct row *r);
 
 /* compare_paired.c: --paired judges only this metric (the median
  * latency); the rest are informational. */

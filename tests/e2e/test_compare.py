@@ -230,7 +230,8 @@ def test_last_document_of_a_stream_counts(xdreport, tmp_path):
 
 def test_list_file_and_jobs_sharing_a_name(xdreport, tmp_path):
     """A list file names the runs; two jobs named alike in one document are
-    one workload (their IOPS add up)."""
+    one workload (their IOPS add up; without json+ bins their percentiles
+    cannot be pooled, so those rows are not judged)."""
     base = write_runs(tmp_path / "base", 5, 0.005, seed=13, workloads=("randread",))
     listing = tmp_path / "base.list"
     listing.write_text("# base runs\n" + "".join(f"base/{f.name}\n" for f in sorted(base.iterdir())))
@@ -242,11 +243,14 @@ def test_list_file_and_jobs_sharing_a_name(xdreport, tmp_path):
         doc = fio_doc([("randread", 50000 * f, 9500 / f, 0, 0), ("randread", 50000 * f, 9500 / f, 0, 0)])
         (new / f"run-{r}.json").write_text(json.dumps(doc))
     p = compare(xdreport, listing, new)
-    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.returncode == 3, p.stdout + p.stderr
     r = rows(p.stdout)
     assert len(r) == 5
     assert abs(r[("randread", "read_iops")][0] - 1) < 0.02, p.stdout
     assert r[("randread", "read_iops")][1] == "same", p.stdout
+    assert r[("randread", "read_clat_mean")][1] == "same", p.stdout
+    assert r[("randread", "read_clat_p99")][1] == "inconclusive", p.stdout
+    assert "I/O-weighted mean of their p99s" in p.stdout, p.stdout
 
 
 def test_list_file_names_its_missing_entry(xdreport, tmp_path):
@@ -830,3 +834,106 @@ def test_paired_medians_are_over_the_paired_rounds(xdreport, tmp_path):
         if re.match(r"^randread-qd1-shm\s+read_", ln):
             assert "10 paired rounds" in ln, ln
     assert "base, new: medians over the paired rounds only" in p.stdout, p.stdout
+
+
+# --- jobs sharing a name: percentiles pooled from json+ bins, never averaged -----
+
+def bins_percentile(bins, pct):
+    """fio's calc_clat_percentiles: the first bin whose running count reaches
+    pct% of the samples."""
+    total, cum = sum(bins.values()), 0
+    for ns in sorted(bins):
+        cum += bins[ns]
+        if cum >= pct / 100 * total:
+            return ns
+    raise ValueError("no samples")
+
+
+def with_bins(ddir, bins):
+    """A direction of fio's json+ output: its latency histogram and the
+    percentiles fio reads from it."""
+    lat = ddir["clat_ns"]
+    lat["bins"] = {str(ns): n for ns, n in bins.items()}
+    lat["percentile"] = {f"{p:f}": bins_percentile(bins, p) for p in (1, 50, 90, 99, 99.9)}
+    n = sum(bins.values())
+    lat["mean"] = sum(ns * c for ns, c in bins.items()) / n
+    ddir["total_ios"] = lat["N"] = n
+    ddir["iops"] = n / 2
+    ddir["bw_bytes"] = n / 2 * 4096
+    return ddir
+
+
+def clone_bins(rng, slow_share):
+    """One clone of a numjobs job: 100 us typical, slow_share of its I/O at
+    about 1 ms (each clone stalls differently)."""
+    bins = {}
+    for _ in range(2000):
+        ns = int(1_000_000 * rng.uniform(0.9, 1.1)) if rng.random() < slow_share \
+            else int(100_000 * rng.uniform(0.9, 1.1))
+        ns -= ns % 1000
+        bins[ns] = bins.get(ns, 0) + 1
+    return bins
+
+
+def write_clone_runs(d: Path, runs, seed, group_reporting, json_plus=True):
+    """numjobs=3 runs: three jobs named alike, or (group_reporting) one job
+    holding their pooled histogram, exactly as fio would report the same I/O."""
+    rng = random.Random(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    for r in range(runs):
+        clones = [clone_bins(rng, share) for share in (0.0, 0.002, 0.03)]
+        if group_reporting:
+            pooled = {}
+            for b in clones:
+                for ns, n in b.items():
+                    pooled[ns] = pooled.get(ns, 0) + n
+            clones = [pooled]
+        doc = fio_doc([("randread", 1000, 100_000, 0, 0)] * len(clones), 1700000000 + r)
+        for job, bins in zip(doc["jobs"], clones):
+            with_bins(job["read"], bins)
+            if not json_plus:
+                del job["read"]["clat_ns"]["bins"]
+        (d / f"run-{r:02d}.json").write_text(json.dumps(doc))
+    return d
+
+
+def test_jobs_sharing_a_name_pool_their_latency_bins(xdreport, tmp_path):
+    """numjobs=3 without group_reporting against the same I/O reported with
+    group_reporting: json+ bins pooled give the group's p50 and p99 (ratio
+    1.000, same); a mean of the clones' p99s, weighted by I/O, would say
+    the p99 fell by half."""
+    base = write_clone_runs(tmp_path / "base", 6, seed=95, group_reporting=False)
+    new = write_clone_runs(tmp_path / "new", 6, seed=95, group_reporting=True)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = rows(p.stdout)
+    for metric in ("read_iops", "read_clat_mean", "read_clat_p50", "read_clat_p99"):
+        assert r[("randread", metric)] == (1.0, "same"), p.stdout
+
+
+def test_percentiles_of_jobs_sharing_a_name_without_bins_are_not_judged(xdreport, tmp_path):
+    """Without json+ bins no pooled percentile exists: the p50 and p99 rows
+    are shown but left inconclusive, naming why, in paired mode too (where
+    the median is the gated row); IOPS and the mean stay judged."""
+    base = write_clone_runs(tmp_path / "base", 6, seed=96, group_reporting=False, json_plus=False)
+    new = write_clone_runs(tmp_path / "new", 6, seed=96, group_reporting=False, json_plus=False)
+    p = compare(xdreport, base, new)
+    assert p.returncode == 3, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert r[("randread", "read_iops")][1] == "same", p.stdout
+    assert r[("randread", "read_clat_mean")][1] == "same", p.stdout
+    for metric, pct in (("read_clat_p50", "p50"), ("read_clat_p99", "p99")):
+        assert r[("randread", metric)][1] == "inconclusive", p.stdout
+        line = next(ln for ln in p.stdout.splitlines() if f" {metric} " in ln)
+        assert (f"not judged: in 12 run(s) jobs share the name and the JSON has no latency bins, "
+                f"so this is an I/O-weighted mean of their {pct}s, not the pooled {pct}; allowed: "
+                "--output-format=json+ (bins) or group_reporting") in line, line
+    for side in (base, new):
+        for k, f in enumerate(sorted(side.iterdir())):
+            f.rename(side / f"randread-r{k + 1:02d}.json")
+    p = compare(xdreport, base, new, "--paired")
+    assert p.returncode == 3, p.stdout + p.stderr
+    r = rows(p.stdout)
+    assert r[("randread", "read_clat_p50")][1] == "inconclusive", p.stdout
+    assert r[("randread", "read_clat_p99")][1] == "informational", p.stdout
+    assert "an I/O-weighted mean of the p99s of jobs sharing the name" in p.stdout, p.stdout
