@@ -46,6 +46,14 @@ static double time_value(enum tkind k, double v)
     return k == T_BW ? v / 1024 : k == T_LAT ? v / 1000 : v;
 }
 
+/* Solid for read, dashed for write; the other jobs of a group_reporting
+ * job (timeline.c) share their configuration's colour, so each further
+ * job steps two dash types on (read dotted, write dash-dot, ...). */
+static int line_dash(const struct xr_line *l)
+{
+    return (int)l->ddir + 1 + 2 * l->clone;
+}
+
 static void time_curve(struct xr_linechart *L, const struct xr_line *l, const char *suffix,
                        const double *y, int dash, size_t idx, double scale, enum tkind k)
 {
@@ -85,12 +93,15 @@ static const char *time_what[] = { "IOPS over time", "latency over time", "bandw
 static const char *time_slug[] = { "iops-over-time", "latency-over-time", "bandwidth-over-time" };
 static const char *time_note[] = {
     "I/Os per second per fio log interval (write_iops_log with log_avg_msec); lines with "
-    "dots, marked (interval), are per --status-interval report.",
+    "dots, marked (interval), are per --status-interval report. A group_reporting job "
+    "writes a log per job: one line each, \"job K\", where the table sums them.",
     "Latency per fio log interval: the lat log (submission + completion), the clat log where "
     "no lat log was written, and p50/p99 from the hist log; lines with dots are the mean "
-    "completion latency per --status-interval report. Solid: read, dashed: write.",
+    "completion latency per --status-interval report. Solid: read, dashed: write; a "
+    "group_reporting job's jobs one line each (\"job K\", dotted and dash-dot after the first).",
     "Bandwidth per fio log interval (write_bw_log); lines with dots, marked (interval), are "
-    "per --status-interval report.",
+    "per --status-interval report. A group_reporting job writes a log per job: one line "
+    "each, \"job K\", where the table sums them.",
 };
 
 static char *time_sub(const struct xr_report *r, int gi, size_t shown, size_t total)
@@ -150,7 +161,7 @@ static void chart_over_time(struct xr_plot *gp, int gi, enum tkind k)
 
         if (!line_in(r, l, gi, k))
             continue;
-        time_curve(&L, l, hist ? " p50 (hist)" : "", l->value, l->ddir + 1, i, scale, k);
+        time_curve(&L, l, hist ? " p50 (hist)" : "", l->value, line_dash(l), i, scale, k);
         if (hist && L.nc < XR_MAX_CURVES)
             time_curve(&L, l, " p99 (hist)", l->p99, 4, i, scale, k);
     }

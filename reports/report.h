@@ -68,6 +68,9 @@ struct xr_line {             /* one time series as the charts draw it */
     size_t n;
     int owned;               /* arrays are the line's own (derived), not the set's */
     const char *source;      /* file it came from */
+    int jobnum;              /* N of a log NAME_kind.N.log, 0 without one */
+    int clone;               /* 0, or k: the k-th other job of a group_reporting
+                                job (numjobs) whose logs share its configuration */
 };
 
 struct xr_statcfg {          /* one xdevice stats document, labelled */

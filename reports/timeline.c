@@ -10,6 +10,13 @@
  * (write_iops_log=NAME writes NAME_iops.N.log), so its line carries the same
  * label as that configuration's bars. When several runs used the same NAME,
  * the one whose JSON sits in the log's directory wins.
+ *
+ * A group_reporting job with numjobs=N is one configuration in the JSON
+ * (its figures the sum of its jobs) but writes N logs of each kind,
+ * NAME_kind.1.log to NAME_kind.N.log. Each such log is one job's share,
+ * drawn as a line of its own and labelled "CONFIG job K" (label_clones):
+ * under one label they read as one configuration drawn twice, each at
+ * half the figure its table row shows.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -142,6 +149,48 @@ static void add_log_lines(struct xr_report *r)
         l->p99 = s->p99;
         l->n = s->n;
         l->source = s->source;
+        l->jobnum = s->jobnum;
+    }
+}
+
+/* "CONFIG job K", and the direction when the workload has several. */
+static char *clone_label(const struct xr_report *r, const struct xr_line *l)
+{
+    const struct xr_group *g = &r->groups[l->group];
+    const char *cfg = g->cfgs[l->cfg].label;
+
+    if (g->dirs & (g->dirs - 1))
+        return xr_mem_printf("%s job %d %s", cfg, l->jobnum, xr_ddir_name[l->ddir]);
+    return xr_mem_printf("%s job %d", cfg, l->jobnum);
+}
+
+/* Another log of the same configuration, kind and direction from another
+ * job: a clone of a group_reporting job. */
+static int is_clone_of(const struct xr_line *a, const struct xr_line *b)
+{
+    return a != b && !a->from_status && !b->from_status && a->group >= 0 &&
+           a->group == b->group && a->cfg == b->cfg && a->ddir == b->ddir &&
+           strcmp(a->kind, b->kind) == 0 && a->jobnum != b->jobnum;
+}
+
+/* Lines that are clones get "job K" in their label, and their place among
+ * the clones (by job number) so that the charts can draw them apart. */
+static void label_clones(struct xr_report *r)
+{
+    for (size_t i = 0; i < r->nlines; i++) {
+        struct xr_line *l = &r->lines[i];
+        int clones = 0;
+
+        for (size_t j = 0; j < r->nlines; j++) {
+            if (!is_clone_of(l, &r->lines[j]))
+                continue;
+            clones++;
+            l->clone += r->lines[j].jobnum < l->jobnum;
+        }
+        if (!clones)
+            continue;
+        free(l->label);
+        l->label = clone_label(r, l);
     }
 }
 
@@ -251,6 +300,7 @@ static void add_stream_lines(struct xr_report *r)
 void xr_timeline_build(struct xr_report *r)
 {
     add_log_lines(r);
+    label_clones(r);
     add_stream_lines(r);
 }
 

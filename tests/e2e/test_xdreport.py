@@ -1220,3 +1220,36 @@ def test_bench_shared_options_said_once(bench_report):
     rows = re.findall(r'<tr class="diff"><td>([^<]+)</td>', options)
     assert "ioengine" in rows and "xd_type" in rows, rows
     assert "rw" not in rows and "bs" not in rows, "a shared option is said once, not per column"
+
+
+def plotted_titles(gp_text, chart):
+    """[(title, dash type)] of the lines one chart of charts.gp plots (its SVG)."""
+    body = gp_text.split(f"set output '{chart}.svg'")[1].split("set output")[0]
+    return re.findall(r" dt (\d+) title '([^']*)'", body)
+
+
+def test_group_reporting_jobs_are_lines_of_their_own(xdreport, tmp_path):
+    """numjobs=2 with group_reporting: one configuration in the JSON (the
+    sum of the two jobs), two bandwidth logs (one per job). Each job's line
+    is labelled apart and drawn apart, not two lines titled 'G.fio read'
+    in the same colour and dash, each at half the table's figure."""
+    d = tmp_path / "in"
+    d.mkdir()
+    job = {"jobname": "G", "groupid": 0, "error": 0,
+           "job options": {"rw": "randrw", "bs": "4k", "numjobs": "2", "group_reporting": "",
+                           "write_bw_log": "G", "log_avg_msec": "200"},
+           "read": fio_dir(20_000), "write": fio_dir(20_000), "trim": fio_dir(0)}
+    (d / "G.fio.json").write_text(json.dumps(fio_doc([job], {"ioengine": "psync"})))
+    for n in (1, 2):   # fio: time (ms), KiB/s, direction, block size, offset
+        (d / f"G_bw.{n}.log").write_text("".join(
+            f"{t}, {40000 + n}, {ddir}, 0, 0\n" for t in (200, 400, 600) for ddir in (0, 1)))
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [d])
+    assert p.returncode == 0, p.stderr
+    lines = plotted_titles((out / "charts.gp").read_text(), "G-bandwidth-over-time")
+    assert sorted(lines) == [("1", "G.fio job 1 read"), ("2", "G.fio job 1 write"),
+                             ("3", "G.fio job 2 read"), ("4", "G.fio job 2 write")], lines
+    # each log still belongs to the configuration
+    logs = {r["source"]: r["configuration"] for r in read_csv(out) if r["kind"] == "log"}
+    assert logs == {str(d / "G_bw.1.log"): "G.fio", str(d / "G_bw.2.log"): "G.fio"}, logs
+    assert "A group_reporting job writes a log per job" in (out / "report.html").read_text()
