@@ -7,6 +7,14 @@
  * comparison built on it misleads. The xd_stats documents the engine writes
  * tell, so each such case becomes one warning, at the top of the report,
  * counted over a configuration's repetitions.
+ *
+ * Where the fio job that wrote a stats document is among the inputs (its
+ * xd_stats option names the document's file), its options can name the
+ * cause: fio's invalidate=1, its default, drops the file's cached data,
+ * xdevice's cache included, each time it starts a pass over the file, so
+ * a job that loops (io_size beyond size, loops, time_based) restarts from
+ * a cold cache: hit ratio 0 at 16 MiB of cache over an 8 MiB file, 0.9997
+ * with invalidate=0. A larger cache would not help there.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -27,6 +35,7 @@ struct tally {
     char *subject;
     unsigned hit[W_NKIND], runs;
     double worst[W_NKIND];   /* the figure of the worst repetition */
+    unsigned invalidated;    /* W_CACHE runs whose fio job ran with invalidate=1 */
 };
 
 static int is_type(const struct xr_xdstats *st, const char *type)
@@ -61,6 +70,68 @@ static double problem(const struct xr_xdstats *st, enum kind k)
     }
 }
 
+/* The file name of a stats document: its source, less " (HOST)" for a
+ * server's document (hosts.c), less the directories. */
+static char *stats_file_name(const struct xr_xdstats *st)
+{
+    size_t n = strlen(st->source), tail = st->host ? strlen(st->host) + 3 : 0;
+    char *path = xr_mem_strndup(st->source, tail && n > tail ? n - tail : n);
+    const char *slash = strrchr(path, '/');
+    char *name = xr_mem_strdup(slash ? slash + 1 : path);
+
+    free(path);
+    return name;
+}
+
+static const char *job_option(const struct xr_job *job, const char *key)
+{
+    for (size_t i = 0; i < job->nopts; i++)
+        if (strcmp(job->opts[i].key, key) == 0)
+            return job->opts[i].val;
+    return NULL;
+}
+
+/* Is name one of the ", "-separated job names of a stats document? */
+static int names_job(const char *names, const char *name)
+{
+    size_t len = strlen(name);
+
+    for (const char *p = names; p && *p; p = strstr(p, ", ") ? strstr(p, ", ") + 2 : NULL)
+        if (strncmp(p, name, len) == 0 && (p[len] == '\0' || p[len] == ','))
+            return 1;
+    return 0;
+}
+
+/* The fio job that wrote stats document st: named in it, its xd_stats
+ * option naming st's file (by file name: results are often moved or
+ * copied as a directory). NULL when no input holds it. */
+static const struct xr_job *job_of(const struct xr_report *r, const struct xr_xdstats *st)
+{
+    char *file = stats_file_name(st);
+    const struct xr_job *found = NULL;
+
+    for (size_t d = 0; d < r->set.ndocs && !found; d++)
+        for (size_t j = 0; j < r->set.docs[d].njobs && !found; j++) {
+            const struct xr_job *job = &r->set.docs[d].jobs[j];
+            const char *path = job_option(job, "xd_stats");
+            const char *base = path && strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+            if (base && strcmp(base, file) == 0 && names_job(st->job_names, job->name))
+                found = job;
+        }
+    free(file);
+    return found;
+}
+
+/* fio's invalidate: on unless the job turned it off (fio's default is 1). */
+static int invalidates(const struct xr_job *job)
+{
+    const char *v = job_option(job, "invalidate");
+
+    return !v || !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 || strcmp(v, "no") == 0 ||
+                   strcmp(v, "off") == 0);
+}
+
 static char *subject_of(const struct xr_report *r, size_t i)
 {
     unsigned rep;
@@ -83,6 +154,30 @@ static struct tally *tally_for(struct tally **t, size_t *n, char *subject)
     return nt;
 }
 
+/* The hit ratio, and the likely cause: fio's invalidate=1 where the job
+ * ran with it, else a cache too small for the data. */
+static char *cache_text(const struct tally *t)
+{
+    unsigned low = t->hit[W_CACHE];
+    char *all = t->invalidated == low ? xr_mem_strdup("")
+                                      : xr_mem_printf(" (%u of these %u runs)", t->invalidated, low);
+    char *out;
+
+    if (t->invalidated)
+        out = xr_mem_printf("cache hit ratio %.1f%%, under %.0f%%: fio ran the job with "
+                            "invalidate=1 (its default)%s, which drops xdevice's cache at each "
+                            "pass over the file (a loop, io_size beyond size, time_based): "
+                            "likely the cause: rerun with invalidate=0 to measure the cache warm "
+                            "before trying a larger xd_cache_size",
+                            t->worst[W_CACHE] * 100, MIN_HIT_RATIO * 100, all);
+    else
+        out = xr_mem_printf("cache hit ratio %.1f%%, under %.0f%%: the cache layer costs more "
+                            "than it saves here (a larger xd_cache_size, or no cache)",
+                            t->worst[W_CACHE] * 100, MIN_HIT_RATIO * 100);
+    free(all);
+    return out;
+}
+
 static char *warning_text(enum kind k, const struct tally *t)
 {
     char fig[32], *what, *out;
@@ -93,9 +188,7 @@ static char *warning_text(enum kind k, const struct tally *t)
                              "to the cold tier, so this measured the cold type under another name");
         break;
     case W_CACHE:
-        what = xr_mem_printf("cache hit ratio %.1f%%, under %.0f%%: the cache layer costs more than "
-                             "it saves here (a larger xd_cache_size, or no cache)",
-                             t->worst[k] * 100, MIN_HIT_RATIO * 100);
+        what = cache_text(t);
         break;
     case W_DIRECT:
         if (t->worst[k] == 0) {
@@ -135,6 +228,11 @@ void xr_warnings_build(struct xr_report *r)
             if (!s->hit[k] || (k == W_COMPRESSED ? v > s->worst[k] : v < s->worst[k]))
                 s->worst[k] = v;
             s->hit[k]++;
+            if (k == W_CACHE) {
+                const struct xr_job *job = job_of(r, r->stats[i].st);
+
+                s->invalidated += job && invalidates(job);
+            }
         }
     }
     for (size_t i = 0; i < nt; i++) {

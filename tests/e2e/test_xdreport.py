@@ -1253,3 +1253,41 @@ def test_group_reporting_jobs_are_lines_of_their_own(xdreport, tmp_path):
     logs = {r["source"]: r["configuration"] for r in read_csv(out) if r["kind"] == "log"}
     assert logs == {str(d / "G_bw.1.log"): "G.fio", str(d / "G_bw.2.log"): "G.fio"}, logs
     assert "A group_reporting job writes a log per job" in (out / "report.html").read_text()
+
+
+def test_cache_warning_names_fio_invalidate(xdreport, tmp_path):
+    """A cache that never hit because fio dropped it at every pass
+    (invalidate=1, fio's default, recorded by omission in the job's
+    options) is blamed on invalidate, not on the cache's size; with
+    invalidate=0, or without the fio job among the inputs, the old advice
+    stands."""
+    d = tmp_path / "in"
+    d.mkdir()
+    cache_stats = lambda ratio: {
+        "xdevice": {"version": "0.1.0", "run_id": "x"},
+        "jobs": [{"name": "c", "jobnum": 0, "type": "regular",
+                  "config": {"storage_type": "regular", "enable_read_cache": True},
+                  "layers": {"cache": {"hits": int(ratio * 1000), "misses": 1000 - int(ratio * 1000),
+                                       "hit_ratio": ratio}}}]}
+    for name, invalidate, ratio in (("looped", None, 0.0), ("warm", "0", 0.05)):
+        opts = {"rw": "randread", "bs": "4k", "size": "8m", "io_size": "32m",
+                "xd_enable_read_cache": "true", "xd_cache_size": "16m",
+                "xd_stats": f"/elsewhere/{name}.stats.json"}
+        if invalidate:
+            opts["invalidate"] = invalidate
+        job = {"jobname": "c", "groupid": 0, "error": 0, "job options": opts,
+               "read": fio_dir(20_000), "write": fio_dir(0), "trim": fio_dir(0)}
+        (d / f"{name}.json").write_text(json.dumps(fio_doc([job], {"ioengine": "external:x.so"})))
+        (d / f"{name}.stats.json").write_text(json.dumps(cache_stats(ratio)))
+    (d / "alone.stats.json").write_text(json.dumps(cache_stats(0.01)))
+    out = tmp_path / "out"
+    p = run_report(xdreport, out, [d])
+    assert p.returncode == 0, p.stderr
+    warnings = {m[0]: m[1] for m in re.findall(r"^- \*\*(.+?)\*\*: (.*)$",
+                                               (out / "summary.md").read_text(), re.M)}
+    looped = next(v for k, v in warnings.items() if "looped" in k)
+    assert "fio ran the job with invalidate=1 (its default)" in looped, warnings
+    assert "rerun with invalidate=0" in looped and "no cache" not in looped, warnings
+    for name in ("warm", "alone"):
+        text = next(v for k, v in warnings.items() if name in k)
+        assert "invalidate" not in text and "(a larger xd_cache_size, or no cache)" in text, warnings
