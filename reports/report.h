@@ -105,12 +105,16 @@ struct xr_cfg_verdict {
     struct xr_estimate vs_best;  /* the best / this one, unpaired */
     int candidate;           /* competes for best (xdevice side, or no sides) */
     int tied;                /* vs_best's interval holds 1.0 */
+    int level;               /* its IOPS print as the best's and no interval
+                                tells it from the best (none, or one holding 1.0) */
 };
 
 struct xr_verdict {
     long best;               /* index in the workload, -1 without candidates */
     long runner_up;          /* the next candidate by IOPS, -1 */
     size_t min_reps;         /* fewest repetitions of a candidate */
+    size_t nlevel;           /* candidates level with the best: then there is
+                                no pick, best only leads the charts' order */
     char *why;               /* the key options that set best apart from runner_up */
     struct xr_cfg_verdict *cfg;  /* ncfgs */
     size_t *order;           /* ncfgs: best, its ties and the references first */

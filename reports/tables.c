@@ -4,7 +4,8 @@
  * Per workload: one row per configuration and data direction with I/O: its
  * IOPS, bandwidth and completion latency p50, p99 and p99.9; the best
  * figure of each column among the rows of one direction is marked when
- * there is more than one configuration. Rows, not columns, per direction
+ * there is more than one configuration, on every row that prints it alike
+ * and on none when every row does. Rows, not columns, per direction
  * keep a mixed read/write workload's table narrow enough to read.
  * xdevice: one row per stats document, with the columns it has figures for.
  */
@@ -60,25 +61,38 @@ static void set_cell(struct builder *b, size_t row, size_t col, char *text, doub
     b->num[i] = num;
 }
 
-/* The best of column c among the rows of rank group grp, or NAN. */
-static double best_of(const struct builder *b, size_t c, int grp, size_t *nrows)
+/* The text of the best figure of column c among the rows of rank group
+ * grp, or NULL; *nrows: the rows with a figure, *nshown: those of them
+ * that print it alike. */
+static const char *best_of(const struct builder *b, size_t c, int grp, size_t *nrows,
+                           size_t *nshown)
 {
     const struct xr_table *t = b->t;
     double best = NAN;
+    const char *text = NULL;
 
-    *nrows = 0;
+    *nrows = *nshown = 0;
     for (size_t r = 0; r < t->nrows; r++) {
         double v = b->num[r * t->ncols + c];
 
         if (b->rank_group[r] != grp || isnan(v))
             continue;
         (*nrows)++;
-        if (isnan(best) || (b->better[c] > 0 ? v > best : v < best))
+        if (isnan(best) || (b->better[c] > 0 ? v > best : v < best)) {
             best = v;
+            text = t->cell[r * t->ncols + c];
+        }
     }
-    return best;
+    for (size_t r = 0; text && r < t->nrows; r++)
+        *nshown += b->rank_group[r] == grp && !isnan(b->num[r * t->ncols + c]) &&
+                   strcmp(t->cell[r * t->ncols + c], text) == 0;
+    return text;
 }
 
+/* The best figure is marked on every row that prints it: 3000 and 2999.33
+ * IOPS both read 3.00k, and bold on one of them would crown a winner the
+ * reader cannot see (nor, with one run each, the report tell). A figure
+ * every row prints, like a lone one, is not "the best" of anything. */
 static void mark_best(struct builder *b)
 {
     struct xr_table *t = b->t;
@@ -87,18 +101,18 @@ static void mark_best(struct builder *b)
         if (!b->better[c])
             continue;
         for (size_t r = 0; r < t->nrows; r++) {
-            size_t n;
-            double best = best_of(b, c, b->rank_group[r], &n);
+            size_t i = r * t->ncols + c, n, shown;
+            const char *best = best_of(b, c, b->rank_group[r], &n, &shown);
 
-            /* a lone figure is not "the best" of anything */
-            t->best[r * t->ncols + c] = n > 1 && b->num[r * t->ncols + c] == best;
+            t->best[i] = best && n > 1 && shown < n && !isnan(b->num[i]) &&
+                         strcmp(t->cell[i], best) == 0;
         }
     }
 }
 
 static struct xr_table *finish(struct builder *b)
 {
-    for (size_t i = 0; i < b->t->nrows * b->t->ncols; i++)
+    for (size_t i = 0; i < b->t->nrows * b->t->ncols; i++)   /* mark_best reads them */
         if (!b->t->cell[i])
             b->t->cell[i] = xr_mem_strdup("");
     mark_best(b);

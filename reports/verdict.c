@@ -15,6 +15,11 @@
  *     ratios; "within noise" when it holds 1.0.
  *   - why: the configuration options whose values differ between the best
  *     and the runner-up (the next candidate by IOPS).
+ *   - no pick at all when another candidate is level with the best: its
+ *     IOPS print alike (3.00k from 3000 and 2999.33) and no interval tells
+ *     the two apart (one run each, or an interval that holds 1.0). Naming
+ *     one of two clones of a job "run this" by 0.02% would crown a winner
+ *     the report cannot tell apart any more than its reader can.
  *
  * order[] lists the workload's configurations as the charts should take
  * them when they can draw only some: the best, its ties, then the rest by
@@ -24,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "mem.h"
 #include "options.h"
 #include "report.h"
@@ -203,6 +209,25 @@ static void ties(const struct xr_group *g, struct xr_verdict *v)
     free(bv);
 }
 
+/* Candidates level with the best (see the top of the file). */
+static void level_with_best(struct xr_verdict *v, size_t ncfgs)
+{
+    char best[32];
+
+    xr_fmt_si(best, sizeof best, v->cfg[v->best].gmean_iops);
+    for (size_t i = 0; i < ncfgs; i++) {
+        struct xr_cfg_verdict *c = &v->cfg[i];
+        char shown[32];
+
+        if (!c->candidate || (long)i == v->best)
+            continue;
+        xr_fmt_si(shown, sizeof shown, c->gmean_iops);
+        c->level = strcmp(shown, best) == 0 &&
+                   (!c->vs_best.ok || isinf(c->vs_best.hi) || c->tied);
+        v->nlevel += c->level;
+    }
+}
+
 static void judge(const struct xr_group *g, struct xr_verdict *v)
 {
     int all = no_sides(g);
@@ -232,8 +257,10 @@ static void judge(const struct xr_group *g, struct xr_verdict *v)
             v->runner_up = (long)i;
         }
     }
-    if (v->best >= 0)
+    if (v->best >= 0) {
         ties(g, v);
+        level_with_best(v, g->ncfgs);
+    }
     if (v->best >= 0 && v->runner_up >= 0)
         v->why = why_text(g->cfgs[v->best].job, g->cfgs[v->runner_up].job);
     chart_order(g, v);

@@ -43,6 +43,45 @@ static char *tied_text(const struct xr_group *g, const struct xr_verdict *v)
     return out;
 }
 
+/* "run this": the best, or, when others are level with it (verdict.c),
+ * no pick and the names of all of them. */
+static char *pick_text(const struct xr_group *g, const struct xr_verdict *v)
+{
+    if (!v->nlevel)
+        return xr_mem_strdup(g->cfgs[v->best].label);
+    char *out = xr_mem_printf("no pick: %s", g->cfgs[v->best].label);
+
+    for (size_t i = 0; i < g->ncfgs; i++) {
+        if (!v->cfg[i].level)
+            continue;
+        char *next = xr_mem_printf("%s, %s", out, g->cfgs[i].label);
+        free(out);
+        out = next;
+    }
+    char *done = xr_mem_printf("%s are level (the same IOPS as printed, no interval tells them "
+                               "apart)", out);
+    free(out);
+    return done;
+}
+
+/* "why": what set the best apart from the runner-up (with their ratio in
+ * the HTML), or, with no pick, what differs between the level ones. */
+static char *why_cell(const struct xr_group *g, const struct xr_verdict *v, int with_ratio)
+{
+    if (v->runner_up < 0 || !v->why)
+        return xr_mem_strdup("the only candidate");
+    if (v->nlevel)
+        return xr_mem_printf("between them: %s", v->why);
+    char *ratio = with_ratio ? xr_estimate_text(&v->cfg[v->runner_up].vs_best)
+                             : xr_mem_strdup("");
+    char *out = *ratio ? xr_mem_printf("vs the runner-up %s (%s): %s", g->cfgs[v->runner_up].label,
+                                       ratio, v->why)
+                       : xr_mem_printf("vs the runner-up %s: %s", g->cfgs[v->runner_up].label,
+                                       v->why);
+    free(ratio);
+    return out;
+}
+
 static const char *word_class(const char *word)
 {
     return !strcmp(word, "faster") ? "faster" : !strcmp(word, "slower") ? "slower" : "noise";
@@ -70,7 +109,7 @@ static void html_row(FILE *f, const struct xr_report *r, size_t gi, int refs)
     const struct xr_group *g = &r->groups[gi];
     const struct xr_verdict *v = &r->verdicts[gi];
     const struct xr_cfg_verdict *b;
-    char *tied, *iops;
+    char *tied, *iops, *pick, *why;
 
     fputs("<tr><td>", f);
     fprintf(f, "<a href=\"#w-%s\">", g->slug);
@@ -83,9 +122,13 @@ static void html_row(FILE *f, const struct xr_report *r, size_t gi, int refs)
     b = &v->cfg[v->best];
     tied = tied_text(g, v);
     iops = iops_text(g, v);
-    fprintf(f, "<td class=\"pick\"><span class=\"swatch\" style=\"background:%s\"></span>",
-            xr_chart_color((size_t)v->best));
-    xr_html_esc(f, g->cfgs[v->best].label);
+    pick = pick_text(g, v);
+    if (v->nlevel)              /* no colour: no configuration is picked */
+        fputs("<td>", f);
+    else
+        fprintf(f, "<td class=\"pick\"><span class=\"swatch\" style=\"background:%s\"></span>",
+                xr_chart_color((size_t)v->best));
+    xr_html_esc(f, pick);
     fputs("</td><td>", f);
     xr_html_esc(f, tied);
     fputs("</td><td class=\"n\">", f);
@@ -103,25 +146,13 @@ static void html_row(FILE *f, const struct xr_report *r, size_t gi, int refs)
         free(ratio);
     }
     fputs("<td>", f);
-    if (v->runner_up >= 0 && v->why) {
-        char *ratio = xr_estimate_text(&v->cfg[v->runner_up].vs_best);
-
-        fputs("vs the runner-up ", f);
-        xr_html_esc(f, g->cfgs[v->runner_up].label);
-        if (*ratio) {
-            fputs(" (", f);
-            xr_html_esc(f, ratio);
-            fputs(")", f);
-        }
-        fputs(": ", f);
-        xr_html_esc(f, v->why);
-        free(ratio);
-    } else {
-        fputs("the only candidate", f);
-    }
+    why = why_cell(g, v, 1);
+    xr_html_esc(f, why);
     fputs("</td></tr>\n", f);
     free(tied);
     free(iops);
+    free(pick);
+    free(why);
 }
 
 static void html_warnings(FILE *f, const struct xr_report *r)
@@ -195,11 +226,12 @@ void xr_md_verdict(FILE *f, const struct xr_report *r)
             fputs(refs ? " | - | - | - | - | no I/O |\n" : " | - | - | - | no I/O |\n", f);
             continue;
         }
-        char *tied = tied_text(g, v), *iops = iops_text(g, v);
+        char *tied = tied_text(g, v), *iops = iops_text(g, v), *pick = pick_text(g, v);
+        const char *bold = v->nlevel ? "" : "**";
 
-        fputs(" | **", f);
-        xr_md_text(f, g->cfgs[v->best].label);
-        fputs("** | ", f);
+        fprintf(f, " | %s", bold);
+        xr_md_text(f, pick);
+        fprintf(f, "%s | ", bold);
         xr_md_text(f, tied);
         fputs(" | ", f);
         xr_md_text(f, iops);
@@ -212,18 +244,15 @@ void xr_md_verdict(FILE *f, const struct xr_report *r)
             xr_md_text(f, xr_estimate_word(&v->cfg[v->best].vs_ref));
             free(ratio);
         }
+        char *why = why_cell(g, v, 0);
+
         fputs(" | ", f);
-        if (v->runner_up >= 0 && v->why) {
-            fputs("vs the runner-up ", f);
-            xr_md_text(f, g->cfgs[v->runner_up].label);
-            fputs(": ", f);
-            xr_md_text(f, v->why);
-        } else {
-            fputs("the only candidate", f);
-        }
+        xr_md_text(f, why);
         fputs(" |\n", f);
         free(tied);
         free(iops);
+        free(pick);
+        free(why);
     }
     if (r->ngroups)
         fputc('\n', f);

@@ -1291,3 +1291,35 @@ def test_cache_warning_names_fio_invalidate(xdreport, tmp_path):
     for name in ("warm", "alone"):
         text = next(v for k, v in warnings.items() if name in k)
         assert "invalidate" not in text and "(a larger xd_cache_size, or no cache)" in text, warnings
+
+
+def test_no_winner_crowned_between_figures_that_print_alike(xdreport, tmp_path):
+    """numjobs=2 without group_reporting, one run: two clones of one job at
+    3000 and 2999.33 IOPS, both printed 3.00k, with no interval to tell
+    them apart. Neither is bold in the table nor "run this"; a third
+    configuration far behind leaves them marked together."""
+    def report_of(jobs, name):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "I.fio.json").write_text(json.dumps(fio_doc(jobs, {"ioengine": "psync"})))
+        out = tmp_path / f"{name}-out"
+        p = run_report(xdreport, out, [d])
+        assert p.returncode == 0, p.stderr
+        return (out / "summary.md").read_text(), (out / "report.html").read_text()
+
+    clone = lambda iops: {"jobname": "I", "groupid": 0, "error": 0,
+                          "job options": {"rw": "randread", "bs": "4k", "numjobs": "2"},
+                          "read": fio_dir(iops), "write": fio_dir(0), "trim": fio_dir(0)}
+    md, html = report_of([clone(3000), clone(2999.33)], "two")
+    row = next(ln for ln in md.splitlines() if ln.startswith("| I | "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == ("no pick: I.fio job 1, I.fio job 2 are level (the same IOPS as printed, "
+                        "no interval tells them apart)"), row
+    assert cells[4].startswith("between them: "), row
+    assert "**3.00k**" not in md and "**" not in md.split("## Warnings")[0].split("| I |", 1)[1], md
+    assert 'class="n best"' not in html and 'class="pick"' not in html.split("</thead>", 1)[1]
+
+    md, _ = report_of([clone(3000), clone(2999.33),
+                       {**clone(1000), "job options": {"rw": "randread", "bs": "4k", "iodepth": "2"}}],
+                      "three")
+    assert md.count("**3.00k**") == 2 and "**1.00k**" not in md, md
