@@ -191,7 +191,8 @@ void xr_html_verdict(FILE *f, const struct xr_report *r)
     if (refs)
         fputs(", its ratio to fio's reference on the same file (paired by run, 95% interval; "
               "<i>within noise</i> when the interval holds 1.0)", f);
-    fputs(" and the options that set it apart from the runner-up.</p>\n"
+    fputs(" and the options that set it apart from the runner-up; no pick where another "
+          "configuration's IOPS print alike and no interval tells the two apart.</p>\n"
           "<div class=\"scroll\"><table>\n<thead><tr><th>workload</th><th>run this</th>"
           "<th>tied with it</th><th class=\"n\">IOPS</th>", f);
     if (refs)
@@ -210,7 +211,9 @@ void xr_md_verdict(FILE *f, const struct xr_report *r)
     if (r->ngroups) {
         fputs("## Recommendation\n\nPer workload: the configuration with the most IOPS "
               "(geometric mean over its runs), those tied with it (95% interval of the ratio "
-              "holds 1.0), its paired ratio to fio's reference (95% interval) and why.\n\n", f);
+              "holds 1.0), its paired ratio to fio's reference (95% interval) and why; no pick "
+              "where another configuration's IOPS print alike and no interval tells them "
+              "apart.\n\n", f);
         fputs(refs ? "| workload | run this | tied with it | IOPS | vs its fio reference | why |\n"
                      "| --- | --- | --- | ---: | ---: | --- |\n"
                    : "| workload | run this | tied with it | IOPS | why |\n"
