@@ -311,10 +311,10 @@ static int add_job(struct compare *c, enum side s, const char *config, const str
                                "lat_percentiles=1 in every run or in none",
                                doc->source, job->name, lat == LAT_TOTAL ? "total" : "completion",
                                lat == LAT_TOTAL ? "completion" : "total");
-        if (x->total_ios)
+        if (x->total_ios) {
             w->lat = lat;
-        if (x->total_ios)
             xr_cmp_add_part(r, d, x);
+        }
         r->iops[d] += x->iops;
         r->bw[d] += x->bw_bytes;
         r->ios[d] += (double)x->total_ios;

@@ -4,8 +4,9 @@
  * compare sums such jobs into one run: IOPS and bandwidth add up and the
  * mean latency is exact as an I/O-weighted mean of the jobs' means. A
  * percentile does not combine that way: three jobs whose p99s are 100 us,
- * 100 us and 1 ms have a pooled p99 anywhere from 100 us to 1 ms, not 400
- * us (measured: numjobs=3, pooled p99 667.6 us, weighted mean of the
+ * 100 us and 1 ms have a pooled p99 anywhere from 100 us to 1 ms, as the
+ * slow requests spread, of which their weighted mean (400 us) knows
+ * nothing (measured: numjobs=3, pooled p99 667.6 us, weighted mean of the
  * jobs' 619.2 us, 7% off, more than the default threshold). fio's json+
  * output holds each job's latency histogram ("bins"); pooling those and
  * reading the percentile the way fio does (the first bin where the
