@@ -34,10 +34,14 @@ char *xr_mem_strdup(const char *s)
     return s ? xr_mem_strndup(s, strlen(s)) : NULL;
 }
 
+/* At most n bytes of s, as strndup: a cap longer than the string (slug_of
+ * cuts every job name to 120) must not read past its end. */
 char *xr_mem_strndup(const char *s, size_t n)
 {
-    char *p = xr_mem_alloc(n + 1);
-    memcpy(p, s, n);
+    size_t len = strnlen(s, n);
+    char *p = xr_mem_alloc(len + 1);
+
+    memcpy(p, s, len);
     return p;
 }
 

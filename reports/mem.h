@@ -13,7 +13,7 @@ void xr_mem_oom(void) __attribute__((noreturn));  /* "out of memory", exit(2) */
 void *xr_mem_alloc(size_t size);                 /* zeroed */
 void *xr_mem_realloc(void *p, size_t size);
 char *xr_mem_strdup(const char *s);              /* NULL gives NULL */
-char *xr_mem_strndup(const char *s, size_t n);
+char *xr_mem_strndup(const char *s, size_t n);      /* at most n bytes of s */
 char *xr_mem_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Append one zeroed element to the array *arr of *n elements of size bytes
