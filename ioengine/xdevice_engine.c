@@ -1204,6 +1204,14 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
      * offset); the file grows as it is written, so it names none */
     uint64_t size = td->o.fill_device ? 0 : f->real_file_size;
     int rc = xd_file_open(job->dev, f->file_name, flags, size, &file, err, sizeof(err));
+    /* a job that neither writes nor trims: fio's own engines open its files
+     * O_RDONLY, so a file it may read but not write (mode 0444, another
+     * user's readable file, an immutable file or a read-only mount) serves
+     * it; opened for writing first, it failed the job here */
+    if ((rc == -EACCES || rc == -EPERM || rc == -EROFS) && !(flags & XD_OPEN_READONLY) &&
+        !td_write(td) && !td_trim(td))
+        rc = xd_file_open(job->dev, f->file_name, XD_OPEN_READONLY, size, &file, err,
+                          sizeof(err));
     if (rc == -ENOENT && !td->o.allow_create) {
         fio_xd_refuse_create(td, f, err);
         return 1;

@@ -464,6 +464,54 @@ def test_allow_file_create_0_makes_nothing(engine, tmp_path, disk_dir, shm_dir, 
     assert r.data["jobs"][0]["error"] == 0, r.text
 
 
+# --- a read job on a file it may not write ------------------------------------------
+
+
+READ_ONLY_CASES = [("regular", {}), ("mmap", {}), ("direct", {}), ("sparse", {}),
+                   ("compressed", {}), ("regular", {"enable_checksums": "true"}),
+                   ("regular", {"enable_redundancy": "true", "redundancy_factor": "2"})]
+
+
+@pytest.mark.parametrize("stype,extra", READ_ONLY_CASES,
+                         ids=[t + "".join(f"-{k}" for k in x) for t, x in READ_ONLY_CASES])
+def test_read_job_on_a_read_only_file(engine, tmp_path, disk_dir, stype, extra):
+    """A job that only reads a file it may not write (mode 0444, run as
+    nobody when root, who may write any file) passes and leaves the file as
+    it was, as with fio's psync, which opens it O_RDONLY: xdevice opened it
+    for writing and failed the job with EACCES. A job that writes it still
+    fails, as psync's does."""
+    as_user = {}
+    if os.geteuid() == 0:
+        as_user = dict(user=65534, group=65534)
+        os.chown(disk_dir, 65534, 65534)
+    xd = {"type": stype, **extra}
+    if "redundancy_factor" in extra:
+        mirror = disk_dir / "mirror"
+        mirror.mkdir()
+        if as_user:
+            os.chown(mirror, 65534, 65534)
+        xd["mirror_directories"] = mirror
+    path = disk_dir / "ro"
+    job = dict(filename=path, bs="4k", size=1 * MiB, verify="crc32c", verify_state_save=0)
+
+    def fio(name, **opts):
+        return subprocess.run([FIO, *fio_job(engine, name=name, xd=xd, **job, **opts)],
+                              capture_output=True, text=True, timeout=120, cwd=disk_dir,
+                              **as_user)
+
+    w = fio("w", rw="write")
+    assert w.returncode == 0, w.stdout + w.stderr
+    os.chmod(path, 0o444)
+    before = path.read_bytes()
+    r = fio("r", rw="read", verify_only=1)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "err= 0" in out and "verify" not in out.replace("verify_only", ""), out
+    assert path.read_bytes() == before
+    w = fio("w2", rw="randwrite")
+    assert w.returncode != 0, w.stdout + w.stderr
+
+
 # --- unlink=1 ------------------------------------------------------------------------
 
 
