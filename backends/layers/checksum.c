@@ -233,7 +233,8 @@ enum cs_verdict { CS_UNKNOWN, CS_MATCH_CUR, CS_MATCH_NEW, CS_MATCH_DUR, CS_MATCH
  * -9 with it queued: io_uring cancels it at exit) still holds what it held
  * before, which for a block never written is zeros (a hole, a new file's
  * tail): those read as zeros rather than EIO (the mirror's fill after a
- * kill -9 degraded a healthy copy over one such block). Anything else
+ * kill -9 degraded a healthy copy over one such block). A block with a DUR
+ * slot held fsynced data, so zeros are no hole there. Anything else
  * there matches no slot. */
 static enum cs_verdict cs_judge(const struct cs_layer *cs, const struct cs_entry *e, uint32_t crc)
 {
@@ -246,7 +247,11 @@ static enum cs_verdict cs_judge(const struct cs_layer *cs, const struct cs_entry
         return CS_MATCH_NEW;
     if (cs_slot_holds(e->slot[CS_DUR], crc))
         return CS_MATCH_DUR; /* writes since the last fsync never reached the disk */
-    if (!cs_slot_set(e->slot[CS_CUR]) && crc == cs->zero_crc)
+    /* only a block that never held anything the layer saw: no CUR, and no
+     * DUR (an fsync made data durable there, so zeros are not what it
+     * held; a zeroed sidecar sector that took CUR alone left NEW and DUR
+     * naming the data, and a zeroed data block then read as zeros) */
+    if (!cs_slot_set(e->slot[CS_CUR]) && !cs_slot_set(e->slot[CS_DUR]) && crc == cs->zero_crc)
         return CS_MATCH_HOLE;
     return CS_MISMATCH;
 }

@@ -658,6 +658,44 @@ static void test_first_write_lost_in_a_crash(const char *b)
     unlink(path);
 }
 
+/* A zeroed sidecar sector can take a block's CUR slot alone (entries are
+ * 24 bytes, sectors 512: block 61's CUR ends sector 2, its NEW and DUR
+ * begin sector 3), or CUR and NEW. With its fsynced data zeroed too, such a
+ * block read as the zeros of a hole (CS_MATCH_HOLE asked only for no CUR),
+ * where its DUR says it held data: it reads as EIO. */
+static void test_zeroed_block_with_lost_cur_slot(const char *a)
+{
+    static char zeros[BLK], got[BLK];
+    unlink(side);
+    unlink(path);
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    for (unsigned i = 0; i < NBLK; i++)
+        CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
+    CHECK(xd_flush(dev, f, 0) == 0);
+    uint32_t crc_a = xd_crc32c(0, a, BLK);
+    set_entry(1, (struct entry){0, 0, crc_a, TAG, crc_a, TAG}); /* CUR lost */
+    set_entry(2, (struct entry){0, 0, 0, 0, crc_a, TAG});       /* CUR and NEW lost */
+    poke(zeros, BLK, BLK);
+    poke(zeros, BLK, 2 * BLK);
+    CHECK_MSG(xd_read(dev, f, got, BLK, BLK) == -EIO,
+              "fsynced data zeroed, its CUR slot lost: read as zeros, not EIO");
+    CHECK_MSG(xd_read(dev, f, got, BLK, 2 * BLK) == -EIO,
+              "fsynced data zeroed, its CUR and NEW slots lost: read as zeros, not EIO");
+    /* the slots that are left still serve the data they name */
+    poke(a, BLK, BLK);
+    CHECK(xd_read(dev, f, got, BLK, BLK) == BLK && !memcmp(got, a, BLK));
+    xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
 /* A sidecar made before the durable slot (16-byte entries, as its header
  * says) is read and written as it is: two slots per block. */
 static void test_sidecar_of_two_slots(const char *a, const char *b)
@@ -858,6 +896,7 @@ int main(void)
     test_read_waits_for_a_moving_block(a, b);
     test_reader_stalled_between_looks(a, b);
     test_first_write_lost_in_a_crash(b);
+    test_zeroed_block_with_lost_cur_slot(a);
     test_read_after_own_queued_write(b);
     test_racing_writers(a, b, 1);
     test_racing_writers(b, a, 0);
