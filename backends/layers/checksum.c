@@ -1064,6 +1064,46 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     return cs_header_check(layer, file, cf, side, err, errlen);
 }
 
+/* Blocks whose settled CUR is not their DUR (written by an earlier open,
+ * or by this one's predecessor in the process, and never fsynced by it:
+ * a close or a kill -9 ends the open without an fsync) are marked for
+ * this open's first fsync, which makes the data durable whoever wrote it.
+ * Without this only the blocks this open wrote learnt DUR, and a block
+ * written without an fsync kept the DUR of an older version for good: a
+ * later lost write, or an old copy of the block put back, read as that
+ * version, fsyncs of the file since notwithstanding. The sidecar is read
+ * where it has data (SEEK_DATA), an entry at a time as stored. */
+static void cs_mark_unsynced(struct cs_file *cf, uint64_t blocks)
+{
+    enum { PER = 4096 };
+    if (cf->read_only || !cs_has_dur(cf) || !blocks)
+        return;
+    struct cs_entry *buf = malloc(PER * sizeof(*buf));
+    if (!buf)
+        return; /* DUR stays older: as before */
+    for (uint64_t b = 0; b < blocks;) {
+        off_t at = cs_slot_off(cf, b, CS_CUR), data = lseek(cf->fd, at, SEEK_DATA);
+        if (data < 0)
+            break; /* no data past at (ENXIO), or no SEEK_DATA: the rest unread */
+        if (data > at) {
+            b = ((uint64_t)data - CS_HEADER) / sizeof(*buf);
+            at = cs_slot_off(cf, b, CS_CUR);
+        }
+        size_t n = blocks - b < PER ? (size_t)(blocks - b) : PER;
+        ssize_t got = n ? pread(cf->fd, buf, n * sizeof(*buf), at) : 0;
+        if (got < (ssize_t)sizeof(*buf))
+            break;
+        n = (size_t)got / sizeof(*buf);
+        for (size_t i = 0; i < n; i++) {
+            cs_slot cur = buf[i].slot[CS_CUR];
+            if (cs_slot_set(cur) && buf[i].slot[CS_NEW] == cur && buf[i].slot[CS_DUR] != cur)
+                cs_mark_dirty(cf, b + i);
+        }
+        b += n;
+    }
+    free(buf);
+}
+
 static void cs_file_free(struct cs_file *cf)
 {
     if (cf->map)
@@ -1101,6 +1141,7 @@ static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned f
     uint64_t blocks = bytes > 0 ? ((uint64_t)bytes + cs->block - 1) / cs->block : 0;
     cs_cover(cf, (uint64_t)cs_slot_off(cf, blocks, CS_CUR));
     cs_map_grow(cf);
+    cs_mark_unsynced(cf, blocks);
     file->priv[layer->level] = cf;
     if ((rc = cs_writers_join(layer, cf))) {
         xd_errf(err, errlen, "enable_checksums: the sidecar of %s: cannot lock: %s",

@@ -696,6 +696,49 @@ static void test_zeroed_block_with_lost_cur_slot(const char *a)
     unlink(path);
 }
 
+/* A block written by one open that never fsynced it (a close, a kill -9)
+ * and fsynced by the next open of the file: that fsync made it durable, so
+ * its DUR is the new data. It kept the DUR of the version before, and a
+ * later lost write (the disk back at that version, the sidecar right)
+ * read as that older version rather than EIO. */
+static void test_durable_learnt_by_the_next_open(const char *a, const char *b)
+{
+    static char got[BLK];
+    unlink(side);
+    unlink(path);
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    for (unsigned i = 0; i < NBLK; i++)
+        CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
+    CHECK(xd_flush(dev, f, 0) == 0);
+    CHECK(xd_write(dev, f, b, BLK, BLK) == BLK); /* never fsynced by this open */
+    xd_file_close(dev, f);
+    f = NULL;
+    CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    CHECK(xd_flush(dev, f, 0) == 0); /* b is durable now */
+    struct entry e = entry_of(1);
+    CHECK_MSG(e.dur_tag == TAG && e.dur == xd_crc32c(0, b, BLK),
+              "the next open's fsync left block 1's DUR at the version before");
+    e = entry_of(0);
+    CHECK(e.dur == xd_crc32c(0, a, BLK)); /* untouched blocks keep theirs */
+    poke(a, BLK, BLK); /* the write of b lost after all */
+    CHECK_MSG(xd_read(dev, f, got, BLK, BLK) == -EIO,
+              "a lost write after the fsync read as the older version");
+    xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
 /* A sidecar made before the durable slot (16-byte entries, as its header
  * says) is read and written as it is: two slots per block. */
 static void test_sidecar_of_two_slots(const char *a, const char *b)
@@ -904,6 +947,7 @@ int main(void)
     test_newcomer_waits_for_the_solo_writer(a, b);
     test_solo_again_once_alone(a, b);
     test_durable_after_power_loss(a, b);
+    test_durable_learnt_by_the_next_open(a, b);
     test_sidecar_of_two_slots(a, b);
 
     /* the sidecar keeps its block size: another is refused with one line */
