@@ -424,6 +424,17 @@ static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigne
         return MIRROR_UNKNOWN;
     have[n] = 0;
     const char *id = strchr(have, ' ');
+    /* "filling DEV:INO:": an open filling the primary from this newer copy
+     * died (mirror_fill_primary); the primary's size and mtime moved with
+     * the chunks it wrote, its device and inode did not */
+    if (id && !strncmp(have, "filling ", 8)) {
+        const char *ino_end = strchr(want, ':');
+        ino_end = ino_end ? strchr(ino_end + 1, ':') : NULL;
+        return ino_end && !strncmp(id + 1, want, (size_t)(ino_end + 1 - want)) &&
+                       !id[1 + ino_end + 1 - want]
+                   ? MIRROR_NEWER
+                   : MIRROR_UNKNOWN;
+    }
     if (!id || strcmp(id + 1, want))
         return MIRROR_UNKNOWN;
     return !strncmp(have, "newer ", 6) ? MIRROR_NEWER : !strncmp(have, "sync ", 5) ? MIRROR_IN_SYNC
@@ -446,6 +457,22 @@ static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const c
     if (mirror_primary_id(mf, id, sizeof(id)))
         return;
     snprintf(text, sizeof(text), "%s %s", kind, id);
+    (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
+}
+
+/* Copy c, newer than the primary, is about to fill it: stamped "filling
+ * DEV:INO:" of the primary, which a kill mid-fill leaves matching (the
+ * chunks written move the primary's mtime and size, never its inode), so
+ * the next open fills the primary from c again. The stamp is cleared, or
+ * rewritten "newer", once the fill is done, as after any open. */
+static void mirror_stamp_filling(const struct mirror_file *mf, unsigned c)
+{
+    struct stat st;
+    char text[160];
+    if (stat(mf->copy[0].file->path, &st))
+        return;
+    snprintf(text, sizeof(text), "filling %llu:%llu:", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
     (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
 }
 
@@ -652,6 +679,14 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
             newer = c;
     if (newer && writable) {
         int64_t size = mf->copy[newer].size;
+        /* The fill moves the primary's mtime (and size) chunk by chunk, and
+         * the "newer" stamp names them as they were: a process killed
+         * mid-fill left a stamp that no longer matched, so the next open
+         * filled the newer copy from the half-filled primary and lost the
+         * fsynced writes only the copy held. The stamp names only the
+         * primary's device and inode until the fill is done. */
+        if (size > 0)
+            mirror_stamp_filling(mf, newer);
         int rc = size > 0 ? mirror_fill(layer, mf, newer, 0, (uint64_t)size, why, sizeof(why)) : 0;
         if (rc == -ENOMEM)
             return rc;

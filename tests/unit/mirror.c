@@ -601,6 +601,66 @@ static void test_degraded_primary_survives_a_kill(void)
     xd_close(dev);
 }
 
+/* As above, and the next open, filling the primary from the newer copy,
+ * is killed after its first chunk landed: the primary's mtime moved, so
+ * the copy's "newer" stamp, naming the primary as it was, matched no
+ * more, and the open after filled the copy from the half-filled primary:
+ * the fsynced writes were gone from both. */
+static void die_mid_fill(void)
+{
+    static char data[NBLK * BLK];
+    fill(data, 11);
+    int fd = open(primary, O_WRONLY);
+    if (fd >= 0 && pwrite(fd, data, BLK, 0) == BLK) /* the first chunk's bytes landed */
+        _exit(0);                                    /* then kill -9 */
+    _exit(1);
+}
+
+static void test_kill_while_filling_the_primary(void)
+{
+    static char old[NBLK * BLK], data[NBLK * BLK];
+    fill(old, 10);
+    fill(data, 11);
+    struct xd_dev *dev = open_dev("sync");
+    struct xd_file *f = open_file(dev);
+    CHECK(xd_write(dev, f, old, sizeof(old), 0) == (ssize_t)sizeof(old));
+    xd_file_close(dev, f);
+    xd_close(dev);
+    pid_t pid = fork();
+    if (pid == 0) { /* degrades the primary, fsyncs the copy alone, dies */
+        struct xd_dev *d = open_dev("sync");
+        struct xd_file *cf = reopen(d);
+        fail_set(XD_OP_WRITE, primary_dir, 1);
+        bool ok = xd_write(d, cf, data, sizeof(data), 0) == (ssize_t)sizeof(data) &&
+                  layer_stat(d, "mirror", "degraded") == 1 && xd_flush(d, cf, 0) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    if (!stamped("newer "))
+        return; /* no user xattrs here (test_degraded_primary_survives_a_kill says so) */
+    usleep(20000); /* a coarse mtime clock still ticks between the two writes */
+    pid = fork();
+    if (pid == 0) { /* fills the primary from the copy, dies after a chunk */
+        struct xd_dev *d = open_dev("sync");
+        hook.where = primary_dir;
+        hook.run = die_mid_fill;
+        reopen(d);
+        _exit(2); /* the fill wrote nothing to the primary */
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "no fill of the primary to kill "
+                                                             "(status %d)", status);
+    dev = open_dev("sync");
+    f = reopen(dev);
+    CHECK_MSG(on_disk(copy, NBLK - 1, data), "the fsynced write is gone from the copy");
+    CHECK_MSG(on_disk(primary, 0, data) && on_disk(primary, NBLK - 1, data),
+              "the primary was not filled from the newer copy after the killed fill");
+    xd_file_close(dev, f);
+    xd_close(dev);
+}
+
 /* The writers' page of a file whose writers were all killed is removed
  * when the next mirror is made; one a live writer holds stays. */
 static void test_pages_of_killed_writers_swept(void)
@@ -967,6 +1027,7 @@ int main(void)
     test_stamps();
     test_last_writer_stamps();
     test_degraded_primary_survives_a_kill();
+    test_kill_while_filling_the_primary();
     test_pages_of_killed_writers_swept();
     test_one_copy_through_a_symlink();
     char other_dir[80], other[96];
