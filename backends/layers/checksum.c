@@ -910,12 +910,32 @@ static int cs_zero_entries(struct cs_file *cf)
     return 0;
 }
 
+static uint32_t cs_header_crc(const struct cs_header *h)
+{
+    return xd_crc32c(0, h, offsetof(struct cs_header, hdr_crc));
+}
+
+/* The header, its crc kept. */
 static int cs_header_write(struct cs_file *cf, const struct cs_header *h)
 {
+    struct cs_header sealed = *h;
+    sealed.hdr_crc = cs_header_crc(&sealed);
+    sealed.hdr_tag = CS_HDR_TAG;
     ssize_t w;
-    while ((w = pwrite(cf->fd, h, sizeof(*h), 0)) < 0 && errno == EINTR)
+    while ((w = pwrite(cf->fd, &sealed, sizeof(sealed), 0)) < 0 && errno == EINTR)
         ;
-    return w == (ssize_t)sizeof(*h) ? 0 : w < 0 ? -errno : -EIO;
+    return w == (ssize_t)sizeof(sealed) ? 0 : w < 0 ? -errno : -EIO;
+}
+
+/* A header of an earlier build (no crc kept) that checked out: its crc
+ * and tag written in place, the two words only (the writers' words after
+ * them are in use). Best effort: unsealed, it works as before. */
+static void cs_header_seal(struct cs_file *cf, const struct cs_header *h)
+{
+    uint32_t words[2] = {cs_header_crc(h), CS_HDR_TAG};
+    while (pwrite(cf->fd, words, sizeof(words), offsetof(struct cs_header, hdr_crc)) < 0 &&
+           errno == EINTR)
+        ;
 }
 
 /* The sidecar's header is written by whoever finds it missing (the
@@ -950,11 +970,23 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
     ssize_t n = pread(cf->fd, &have, sizeof(have), 0);
     bool usable = n == (ssize_t)sizeof(have) && !memcmp(have.magic, want.magic, sizeof(want.magic)) &&
                   (have.entry_size == want.entry_size || have.entry_size == CS_ENTRY_OLD);
+    bool sealed = usable && have.hdr_tag == CS_HDR_TAG;
+    bool same = n > 0 && have.data_dev == want.data_dev && have.data_ino == want.data_ino &&
+                have.data_birth_ns == want.data_birth_ns;
     cf->entry_size = usable ? have.entry_size : want.entry_size;
     if (n > 0 && !usable) {
         rc = -EINVAL;
         xd_errf(err, errlen, "enable_checksums: %s: not an xdevice checksum file; allowed: "
                 "a file this layer made, or none (move it away to start over)", side);
+    } else if (sealed && have.hdr_crc != cs_header_crc(&have)) {
+        /* a bit flip in the data file's identity made it look like
+         * another file's sidecar, and emptied it: every block read
+         * unchecked from then on, corrupt ones as data */
+        rc = -EINVAL;
+        xd_errf(err, errlen, "enable_checksums: %s: corrupt header: crc32c %08" PRIx32
+                " does not match %08" PRIx32 "; allowed: a sound header, or none (move it "
+                "away to start over: the file's blocks then read unchecked until rewritten)",
+                side, cs_header_crc(&have), have.hdr_crc);
     } else if (usable && have.block_size != want.block_size) {
         rc = -EINVAL;
         xd_errf(err, errlen, "checksum_block_size=%" PRIu64 ": %s was made with %" PRIu32
@@ -969,6 +1001,8 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
             xd_errf(err, errlen, "enable_checksums: %s: cannot write its header: %s", side,
                     strerror(-rc));
         cf->entry_size = want.entry_size; /* emptied: the entries are this build's */
+    } else if (usable && !sealed && same && !cf->read_only) {
+        cs_header_seal(cf, &have);
     }
     fl.l_type = F_UNLCK;
     fcntl(cf->fd, F_OFD_SETLK, &fl);

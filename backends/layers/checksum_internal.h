@@ -18,6 +18,7 @@
 #define CS_HEADER    64u
 #define CS_SUFFIX    ".xdsum"
 #define CS_TAG       0x4b534358u /* "XCSK": the slot holds a crc */
+#define CS_HDR_TAG   0x52444843u /* "CHDR": the header's crc is kept */
 #define CS_CUR       0           /* slot: what the block held when last seen */
 #define CS_NEW       1           /* slot: the last write sent down */
 #define CS_DUR       2           /* slot: what an fsync made durable last */
@@ -41,7 +42,10 @@ struct cs_header {
     /* the data file the entries describe: inode numbers are soon reused, a
      * birth time (where the file system keeps one) tells the files apart */
     uint64_t data_dev, data_ino, data_birth_ns;
-    uint32_t reserved0[2];
+    /* crc32c of the bytes above, and CS_HDR_TAG once it is kept (headers
+     * written before it have zeros here): a header whose identity a bit
+     * flip changed is refused, not taken for another file's */
+    uint32_t hdr_crc, hdr_tag;
     /* shared by the writers of the sidecar (checksum_writers.c), used
      * through the mapping: a writer asks the solo one to take locks; the
      * solo writer's writes out that took none */

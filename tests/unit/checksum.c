@@ -739,6 +739,53 @@ static void test_durable_learnt_by_the_next_open(const char *a, const char *b)
     unlink(path);
 }
 
+/* A bit flip in the header's record of the data file (device, inode,
+ * birth time) made the sidecar look like another file's: its entries were
+ * zeroed at open and every block read unchecked, a corrupt one as data.
+ * The header keeps its crc: such a header is refused with one line, its
+ * entries kept. A header of an earlier build (no crc) is sealed at open. */
+static void test_header_bit_flip_is_refused(const char *a)
+{
+    static char got[BLK];
+    unlink(side);
+    unlink(path);
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    CHECK(xd_write(dev, f, a, BLK, BLK) == BLK);
+    xd_file_close(dev, f);
+    f = NULL;
+    unsigned char byte;
+    int fd = open(side, O_RDWR);
+    CHECK(fd >= 0 && pread(fd, &byte, 1, 24) == 1); /* data_ino's first byte */
+    byte ^= 4;
+    CHECK(pwrite(fd, &byte, 1, 24) == 1);
+    CHECK_MSG(xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)) == -EINVAL,
+              "a sidecar whose header took a bit flip was opened");
+    CHECK_MSG(strstr(err, "corrupt header"), "%s", err);
+    struct entry e = entry_of(1);
+    CHECK_MSG(e.cur_tag == TAG && e.cur == xd_crc32c(0, a, BLK), "the entries were emptied");
+    byte ^= 4; /* the flip undone: a sound header opens, checks on */
+    CHECK(pwrite(fd, &byte, 1, 24) == 1);
+    /* as an earlier build wrote it: no crc kept; sealed at the next open */
+    uint32_t words[2] = {0, 0};
+    CHECK(pwrite(fd, words, sizeof(words), 40) == sizeof(words));
+    CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    CHECK(pread(fd, words, sizeof(words), 40) == sizeof(words) && words[1] == 0x52444843u);
+    close(fd);
+    poke("x", 1, BLK + 5);
+    CHECK(f && xd_read(dev, f, got, BLK, BLK) == -EIO);
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
 /* A sidecar made before the durable slot (16-byte entries, as its header
  * says) is read and written as it is: two slots per block. */
 static void test_sidecar_of_two_slots(const char *a, const char *b)
@@ -752,10 +799,12 @@ static void test_sidecar_of_two_slots(const char *a, const char *b)
     if (!f)
         return;
     xd_file_close(dev, f);
-    /* its header as the earlier build wrote it: entry_size (offset 12) 16 */
-    uint32_t old = 16;
+    /* its header as the earlier build wrote it: entry_size (offset 12) 16,
+     * and no header crc kept (offset 40: zeros) */
+    uint32_t old = 16, no_crc[2] = {0, 0};
     int fd = open(side, O_WRONLY);
     CHECK(fd >= 0 && pwrite(fd, &old, sizeof(old), 12) == sizeof(old));
+    CHECK(pwrite(fd, no_crc, sizeof(no_crc), 40) == sizeof(no_crc));
     close(fd);
     CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
     if (!f)
@@ -948,6 +997,7 @@ int main(void)
     test_solo_again_once_alone(a, b);
     test_durable_after_power_loss(a, b);
     test_durable_learnt_by_the_next_open(a, b);
+    test_header_bit_flip_is_refused(a);
     test_sidecar_of_two_slots(a, b);
 
     /* the sidecar keeps its block size: another is refused with one line */
