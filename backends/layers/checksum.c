@@ -1098,24 +1098,48 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     return cs_header_check(layer, file, cf, side, err, errlen);
 }
 
-/* Blocks whose settled CUR is not their DUR (written by an earlier open,
- * or by this one's predecessor in the process, and never fsynced by it:
- * a close or a kill -9 ends the open without an fsync) are marked for
- * this open's first fsync, which makes the data durable whoever wrote it.
- * Without this only the blocks this open wrote learnt DUR, and a block
- * written without an fsync kept the DUR of an older version for good: a
- * later lost write, or an old copy of the block put back, read as that
- * version, fsyncs of the file since notwithstanding. The sidecar is read
- * where it has data (SEEK_DATA), an entry at a time as stored. */
+/* This boot, as a non-zero tag (0: unknown). */
+static uint64_t cs_boot_tag(void)
+{
+    static uint64_t tag; /* the same for every thread: a race stores it twice */
+    if (!tag) {
+        char id[64];
+        int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, id, sizeof(id)) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n > 0)
+            tag = ((uint64_t)xd_crc32c(0, id, (size_t)n) << 32 | xd_crc32c(0x9e3779b9u, id, (size_t)n)) | 1;
+    }
+    return tag;
+}
+
+/* Settled blocks whose CUR is not their DUR were written by an earlier
+ * open that ended without an fsync of them (a close, a kill -9). Only the
+ * blocks an open wrote itself learnt DUR at its fsyncs, so such a block
+ * kept the DUR of an older version for good, fsyncs of the file since
+ * notwithstanding, and a later lost write (the disk back at that version,
+ * the sidecar right) read as it. Now, at a writable open:
+ * - in the boot of the last writable open (the header's `boot`), nothing
+ *   undid those writes (a kill -9 leaves them in the page cache): they are
+ *   marked for this open's first fsync, which makes them durable;
+ * - after a reboot, the power loss may have undone them, so nothing is
+ *   promoted unread: CUR takes DUR back and NEW keeps the write, so the
+ *   block reads as either (a pending write, as a crash leaves it), and the
+ *   first read that finds the write there folds it (then DUR follows).
+ * The sidecar is read where it has data (SEEK_DATA), entries as stored. */
 static void cs_mark_unsynced(struct cs_file *cf, uint64_t blocks)
 {
     enum { PER = 4096 };
-    if (cf->read_only || !cs_has_dur(cf) || !blocks)
+    if (cf->read_only || !cs_has_dur(cf))
         return;
-    struct cs_entry *buf = malloc(PER * sizeof(*buf));
-    if (!buf)
-        return; /* DUR stays older: as before */
-    for (uint64_t b = 0; b < blocks;) {
+    uint64_t now = cs_boot_tag(), was = 0;
+    const off_t boot_at = (off_t)offsetof(struct cs_header, boot);
+    if (pread(cf->fd, &was, sizeof(was), boot_at) != (ssize_t)sizeof(was))
+        was = 0;
+    bool same_boot = now && was == now;
+    struct cs_entry *buf = blocks ? malloc(PER * sizeof(*buf)) : NULL;
+    for (uint64_t b = 0; buf && b < blocks;) {
         off_t at = cs_slot_off(cf, b, CS_CUR), data = lseek(cf->fd, at, SEEK_DATA);
         if (data < 0)
             break; /* no data past at (ENXIO), or no SEEK_DATA: the rest unread */
@@ -1129,13 +1153,20 @@ static void cs_mark_unsynced(struct cs_file *cf, uint64_t blocks)
             break;
         n = (size_t)got / sizeof(*buf);
         for (size_t i = 0; i < n; i++) {
-            cs_slot cur = buf[i].slot[CS_CUR];
-            if (cs_slot_set(cur) && buf[i].slot[CS_NEW] == cur && buf[i].slot[CS_DUR] != cur)
+            cs_slot cur = buf[i].slot[CS_CUR], dur = buf[i].slot[CS_DUR];
+            if (!cs_slot_set(cur) || buf[i].slot[CS_NEW] != cur || dur == cur)
+                continue;
+            if (same_boot)
                 cs_mark_dirty(cf, b + i);
+            else if (cs_slot_set(dur))
+                cs_cur_swap(cf, b + i, cur, dur);
         }
         b += n;
     }
     free(buf);
+    if (now && !same_boot)
+        while (pwrite(cf->fd, &now, sizeof(now), boot_at) < 0 && errno == EINTR)
+            ;
 }
 
 static void cs_file_free(struct cs_file *cf)

@@ -50,7 +50,10 @@ struct cs_header {
      * through the mapping: a writer asks the solo one to take locks; the
      * solo writer's writes out that took none */
     uint32_t wanted, solo_out;
-    char reserved[CS_HEADER - 56];
+    /* the boot (a hash of /proc/sys/kernel/random/boot_id) of the last
+     * writable open: writes an earlier boot left unsynced may have been
+     * undone by the power loss that ended it (cs_mark_unsynced) */
+    uint64_t boot;
 };
 
 enum cs_kind { CS_PASS, CS_READ, CS_WRITE, CS_TRIM, CS_SYNC };

@@ -739,6 +739,52 @@ static void test_durable_learnt_by_the_next_open(const char *a, const char *b)
     unlink(path);
 }
 
+/* As above, but a reboot came between (the header's boot, offset 56, is
+ * another boot's): the power loss that ended the earlier boot may have
+ * undone the write, so the next open's fsync must not make it durable
+ * unread. A block the power loss took back to its fsynced data reads as
+ * it (not EIO), and one that kept the write reads as the write. */
+static void test_unsynced_write_before_a_reboot(const char *a, const char *b)
+{
+    static char got[BLK];
+    unlink(side);
+    unlink(path);
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    for (unsigned i = 0; i < NBLK; i++)
+        CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
+    CHECK(xd_flush(dev, f, 0) == 0);
+    CHECK(xd_write(dev, f, b, BLK, BLK) == BLK && xd_write(dev, f, b, BLK, 2 * BLK) == BLK);
+    xd_file_close(dev, f);
+    f = NULL;
+    poke(a, BLK, BLK); /* the power loss took block 1 back; block 2 kept b */
+    uint64_t other_boot = 0x1234567;
+    int fd = open(side, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, &other_boot, sizeof(other_boot), 56) == sizeof(other_boot));
+    close(fd);
+    CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    CHECK(xd_flush(dev, f, 0) == 0);
+    CHECK_MSG(xd_read(dev, f, got, BLK, BLK) == BLK && !memcmp(got, a, BLK),
+              "a write a power loss undid: not read as the fsynced data after the next fsync");
+    CHECK(xd_read(dev, f, got, BLK, 2 * BLK) == BLK && !memcmp(got, b, BLK));
+    CHECK(xd_flush(dev, f, 0) == 0); /* what the reads found is durable now */
+    struct entry e = entry_of(2);
+    CHECK(e.dur == xd_crc32c(0, b, BLK));
+    xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
 /* A bit flip in the header's record of the data file (device, inode,
  * birth time) made the sidecar look like another file's: its entries were
  * zeroed at open and every block read unchecked, a corrupt one as data.
@@ -997,6 +1043,7 @@ int main(void)
     test_solo_again_once_alone(a, b);
     test_durable_after_power_loss(a, b);
     test_durable_learnt_by_the_next_open(a, b);
+    test_unsynced_write_before_a_reboot(a, b);
     test_header_bit_flip_is_refused(a);
     test_sidecar_of_two_slots(a, b);
 
