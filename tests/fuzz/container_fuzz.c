@@ -37,8 +37,11 @@ static void fuzz_entries(const uint8_t *p, size_t n)
 {
     struct xd_ctr_entry e;
     char err[256];
-    for (; n >= XD_CTR_ENTRY_SIZE; p += XD_CTR_ENTRY_SIZE, n -= XD_CTR_ENTRY_SIZE)
-        (void)xd_ctr_entry_decode(p, 64 * 1024, &e, err, sizeof(err));
+    for (uint64_t chunk = 0; n >= XD_CTR_ENTRY_SIZE;
+         p += XD_CTR_ENTRY_SIZE, n -= XD_CTR_ENTRY_SIZE, chunk++) {
+        (void)xd_ctr_entry_decode(p, 64 * 1024, chunk, true, &e, err, sizeof(err));
+        (void)xd_ctr_entry_decode(p, 64 * 1024, chunk, false, &e, err, sizeof(err));
+    }
 }
 
 static void decode_as_stored(const uint8_t *p, size_t n, uint8_t algo, uint64_t gen,

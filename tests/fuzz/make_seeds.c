@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         struct xd_ctr_entry e = {.gen = 1, .stored_len = XD_CTR_CHUNK_HDR_SIZE + (uint32_t)plen,
                                  .algo = (uint8_t)algo, .slot = (uint8_t)(algo & 1)};
         e.data_crc = xd_crc32c(0, stored + 2, e.stored_len);
-        xd_ctr_entry_encode(&e, entries + (algo % 4) * XD_CTR_ENTRY_SIZE);
+        xd_ctr_entry_encode(&e, algo % 4, true, entries + (algo % 4) * XD_CTR_ENTRY_SIZE);
     }
     put(dir, "entries", 1, entries, sizeof(entries));
     xd_codec_ctx_free(ctx);

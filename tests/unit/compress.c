@@ -248,19 +248,21 @@ static void put32(uint8_t *p, uint32_t v)
     memcpy(p, &v, 4);
 }
 
-/* A version-2 map entry, 32 bytes, as docs/CONTAINER.md gives it: pending
- * (a first write under way) when gen is 0. */
-static void cc_entry(uint8_t out[32], uint64_t gen, uint32_t stored_len, uint32_t data_crc,
-                     uint8_t algo, uint8_t slot)
+/* An entry's crc as docs/CONTAINER.md gives it: crc32c of bytes 0 to 27,
+ * seeded (version 2) with the crc32c of the chunk's number. */
+static void cc_seal(uint8_t e[32], uint64_t chunk, bool seeded)
+{
+    uint8_t no[8];
+    put64(no, chunk);
+    put32(e + 28, xd_crc32c(seeded ? xd_crc32c(0, no, 8) : 0, e, 28));
+}
+
+/* Chunk's version-2 entry, pending: a first write under way. */
+static void cc_pending_entry(uint8_t out[32], uint64_t chunk)
 {
     memset(out, 0, 32);
-    put64(out, gen);
-    put32(out + 8, stored_len);
-    put32(out + 12, data_crc);
-    out[16] = algo;
-    out[17] = slot;
-    out[18] = gen ? 0 : 1;
-    put32(out + 28, xd_crc32c(0, out, 28));
+    out[18] = 1;
+    cc_seal(out, chunk, true);
 }
 
 /* --- 1. random unaligned I/O against a shadow, every codec and chunk size ---- */
@@ -1127,7 +1129,7 @@ static void case5_stale(struct rng *r)
     }
     /* chunk 7 (never written): a first writer killed after writing slot 0,
      * its entry still pending, the slot a valid version of the chunk */
-    cc_entry(ent, 0, 0, 0, 0, 0);
+    cc_pending_entry(ent, 7);
     CHECK(raw_write(path, ent, 32, ctr_entry(7, CS)) == 0);
     fill_random(r, junk, CS);
     memset(junk, 0, 32);
@@ -1410,7 +1412,9 @@ static void case6(struct rng *r)
     uint8_t *copy = malloc(stored_len);
     CHECK(raw_read(path, copy, stored_len, ctr_slot(7, slot, C6_CHUNK)) == 0);
     CHECK(flip_byte(path, ctr_slot(7, slot, C6_CHUNK) + 32 + stored_len / 2) == 0);
-    /* chunk 8 := chunk 7's entry and slot, byte for byte: every crc matches */
+    /* chunk 8 := chunk 7's entry and slot, the entry's crc sealed for
+     * chunk 8: every crc matches, only the chunk header names chunk 7 */
+    cc_seal(ent, 8, true);
     CHECK(raw_write(path, ent, 32, ctr_entry(8, C6_CHUNK)) == 0);
     CHECK(raw_write(path, copy, stored_len, ctr_slot(8, slot, C6_CHUNK)) == 0);
     rc = open_dev(&dev, NULL, err);
@@ -1906,6 +1910,14 @@ static void cc_version1(const char *path, struct rng *r)
     CHECK(raw_write(path, blank, 32, ctr_entry(9, C6_CHUNK)) == 0);
     CHECK(raw_write(path, slot, sizeof(slot), ctr_slot(9, 0, C6_CHUNK)) == 0);
     memset(shadow + 9 * C6_CHUNK, 0, C6_CHUNK);
+    /* version 1's entries: crcs not seeded with the chunk number */
+    for (unsigned c = 0; c < C6_SIZE / C6_CHUNK; c++) {
+        CHECK(raw_read(path, ent, 32, ctr_entry(c, C6_CHUNK)) == 0);
+        if (memcmp(ent, blank, 32)) {
+            cc_seal(ent, c, false);
+            CHECK(raw_write(path, ent, 32, ctr_entry(c, C6_CHUNK)) == 0);
+        }
+    }
     cc_set_version(path, 1);
 
     /* chunk 9 reads zeros, no line */
@@ -1914,7 +1926,63 @@ static void cc_version1(const char *path, struct rng *r)
     long long stale = c6_opens_clean(path, 0, "version 1, sole writable opener", shadow);
     CHECK_MSG(stale >= 1, "version 1: chunk 9's slot not punched (%lld)", stale);
     CHECK_MSG(cc_version(path) == 2, "the sole opener left version %u", cc_version(path));
+    /* the upgrade sealed every entry with its chunk number */
+    uint8_t want[32];
+    CHECK(raw_read(path, ent, 32, ctr_entry(3, C6_CHUNK)) == 0);
+    memcpy(want, ent, 32);
+    cc_seal(want, 3, true);
+    CHECK_MSG(!memcmp(ent, want, 32), "chunk 3's entry was not sealed by the upgrade");
+    c6_opens_clean(path, 0, "version 2, upgraded", shadow);
     free(shadow);
+}
+
+/* A map page written at another group's place (a misdirected write): its
+ * entries fail their crcs there (seeded with their own chunk numbers), so
+ * that group's chunks read EIO, even those whose entries say "all zeros",
+ * which have no slot to contradict them. */
+static void cc_misdirected_page(const char *path, struct rng *r)
+{
+    enum { CS = 64 * KIB, SIZE = 2 * 128 * CS };
+    char err[XD_ERRLEN], line[XD_ERRLEN] = "";
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    uint8_t *data = malloc(CS), page[4096];
+    unlink(path);
+    int rc = open_dev(&dev, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, XD_OPEN_CREATE, SIZE, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0, "misdirected page: create %d '%s'", rc, err);
+    if (rc)
+        goto out;
+    memset(data, 0, CS); /* group 0: "all zeros" entries */
+    for (unsigned c = 0; c < 128; c++)
+        CHECK(xd_write(dev, f, data, CS, (uint64_t)c * CS) == CS);
+    fill_compressible(r, data, CS, 0); /* group 1: data */
+    for (unsigned c = 128; c < 256; c++)
+        CHECK(xd_write(dev, f, data, CS, (uint64_t)c * CS) == CS);
+    xd_file_close(dev, f);
+    xd_close(dev);
+    dev = NULL;
+    f = NULL;
+    CHECK(raw_read(path, page, sizeof(page), ctr_group(0, CS)) == 0);
+    CHECK(raw_write(path, page, sizeof(page), ctr_group(1, CS)) == 0);
+    rc = open_dev(&dev, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, path, 0, 0, &f, err, sizeof(err));
+    CHECK_MSG(rc == 0 && !xd_dev_take_error(dev, line, sizeof(line)) &&
+                  contains(line, "chunk 128 ") && contains(line, "checksum mismatch"),
+              "misdirected page: open %d, line '%s'", rc, rc ? err : line);
+    for (unsigned c = 128; !rc && c < 256; c += 37) {
+        int64_t n = xd_read(dev, f, data, CS, (uint64_t)c * CS);
+        CHECK_MSG(n == -EIO, "misdirected page: chunk %u read %lld, want EIO", c, (long long)n);
+    }
+    CHECK(!rc && xd_read(dev, f, data, CS, 5 * CS) == CS); /* group 0 is whole */
+    if (f)
+        xd_file_close(dev, f);
+out:
+    xd_close(dev);
+    unlink(path);
+    free(data);
 }
 
 /* First writes of many chunks, and a reader on its own device reading the
@@ -2024,6 +2092,7 @@ static void casec(struct rng *r)
 
     cc_version1(path, r);
     unlink(path);
+    cc_misdirected_page(path, r);
     cc_first_write_race(path);
     free(shadow);
 }

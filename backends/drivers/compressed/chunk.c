@@ -72,7 +72,7 @@ static int entry_read_from(struct ctr_file *f, uint64_t chunk, struct xd_ctr_ent
             xd_errf(why, whylen, "truncated map: the entry is past the end of the file");
             return -EIO;
         }
-        if (!xd_ctr_entry_decode(raw, f->chunk_size, e, why, whylen))
+        if (!xd_ctr_entry_decode(raw, f->chunk_size, chunk, f->strict, e, why, whylen))
             return 0;
         rc = -EIO;
         if (attempt < READ_RETRIES) {
@@ -98,7 +98,7 @@ static int entry_read(struct ctr_file *f, uint64_t chunk, struct xd_ctr_entry *e
 static int entry_write(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_entry *e)
 {
     uint8_t raw[XD_CTR_ENTRY_SIZE];
-    xd_ctr_entry_encode(e, raw);
+    xd_ctr_entry_encode(e, chunk, f->strict, raw);
     int64_t n = xd_pwrite_full(f->fd, raw, sizeof(raw), xd_ctr_entry_off(chunk, f->chunk_size));
     return n < 0 ? (int)n : 0;
 }

@@ -110,7 +110,15 @@ int xd_ctr_header_decode(const uint8_t *buf, size_t len, struct xd_ctr_header *h
 #define ENTRY_PENDING 1u
 #define ENTRY_CRC_OFF 28
 
-void xd_ctr_entry_encode(const struct xd_ctr_entry *e, uint8_t out[XD_CTR_ENTRY_SIZE])
+static uint32_t entry_crc(const uint8_t in[XD_CTR_ENTRY_SIZE], uint64_t chunk, bool seeded)
+{
+    uint8_t no[8];
+    put64(no, chunk);
+    return xd_crc32c(seeded ? xd_crc32c(0, no, sizeof(no)) : 0, in, ENTRY_CRC_OFF);
+}
+
+void xd_ctr_entry_encode(const struct xd_ctr_entry *e, uint64_t chunk, bool seeded,
+                         uint8_t out[XD_CTR_ENTRY_SIZE])
 {
     memset(out, 0, XD_CTR_ENTRY_SIZE);
     put64(out, e->gen);
@@ -119,7 +127,7 @@ void xd_ctr_entry_encode(const struct xd_ctr_entry *e, uint8_t out[XD_CTR_ENTRY_
     out[16] = e->algo;
     out[17] = e->slot;
     out[ENTRY_FLAGS_OFF] = e->pending ? ENTRY_PENDING : 0;
-    put32(out + ENTRY_CRC_OFF, xd_crc32c(0, out, ENTRY_CRC_OFF));
+    put32(out + ENTRY_CRC_OFF, entry_crc(out, chunk, seeded));
 }
 
 static bool entry_is_blank(const uint8_t in[XD_CTR_ENTRY_SIZE])
@@ -130,13 +138,14 @@ static bool entry_is_blank(const uint8_t in[XD_CTR_ENTRY_SIZE])
     return true;
 }
 
-int xd_ctr_entry_decode(const uint8_t in[XD_CTR_ENTRY_SIZE], uint32_t chunk_size,
-                        struct xd_ctr_entry *e, char *err, size_t errlen)
+int xd_ctr_entry_decode(const uint8_t in[XD_CTR_ENTRY_SIZE], uint32_t chunk_size, uint64_t chunk,
+                        bool seeded, struct xd_ctr_entry *e, char *err, size_t errlen)
 {
     memset(e, 0, sizeof(*e));
     if (entry_is_blank(in))
         return 0;
-    if (get32(in + ENTRY_CRC_OFF) != xd_crc32c(0, in, ENTRY_CRC_OFF)) {
+    uint32_t crc = get32(in + ENTRY_CRC_OFF);
+    if (crc != entry_crc(in, chunk, true) && (seeded || crc != entry_crc(in, chunk, false))) {
         xd_errf(err, errlen, "corrupt map entry: checksum mismatch");
         return -EINVAL;
     }

@@ -108,10 +108,16 @@ void xd_ctr_header_encode(const struct xd_ctr_header *h, uint8_t out[XD_CTR_HEAD
 int xd_ctr_header_decode(const uint8_t *buf, size_t len, struct xd_ctr_header *h, char *err,
                          size_t errlen);
 
-void xd_ctr_entry_encode(const struct xd_ctr_entry *e, uint8_t out[XD_CTR_ENTRY_SIZE]);
-/* chunk_size bounds stored_len. */
-int xd_ctr_entry_decode(const uint8_t in[XD_CTR_ENTRY_SIZE], uint32_t chunk_size,
-                        struct xd_ctr_entry *e, char *err, size_t errlen);
+/* The entry of chunk: in version 2 (seeded) its crc is seeded with the
+ * chunk's number, so an entry (or a map page) written at another chunk's
+ * place fails it; version 1's is not. */
+void xd_ctr_entry_encode(const struct xd_ctr_entry *e, uint64_t chunk, bool seeded,
+                         uint8_t out[XD_CTR_ENTRY_SIZE]);
+/* chunk_size bounds stored_len. seeded: only a crc seeded with chunk
+ * passes (version 2); else either (version 1, whose entries the upgrade to
+ * version 2 rewrites seeded, and which a kill may leave half done). */
+int xd_ctr_entry_decode(const uint8_t in[XD_CTR_ENTRY_SIZE], uint32_t chunk_size, uint64_t chunk,
+                        bool seeded, struct xd_ctr_entry *e, char *err, size_t errlen);
 
 void xd_ctr_chunk_hdr_encode(const struct xd_ctr_chunk_hdr *c, uint8_t out[XD_CTR_CHUNK_HDR_SIZE]);
 /* Does this chunk header say it is a version of chunk_no? *gen gets which.

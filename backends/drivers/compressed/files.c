@@ -98,12 +98,9 @@ static int check_chunk_size(const struct xd_config *cfg, const char *path,
     return -EINVAL;
 }
 
-/* A version 1 container, its stale slots just punched by its sole opener
- * (so no blank entry has a version of its chunk beside it any more),
- * becomes version 2: from now on first writes go through a pending entry,
- * and a blank entry beside a version of its chunk is known to be erased.
- * Under the header lock, as growth. */
-static int container_upgrade(int fd, const char *path, char *err, size_t errlen)
+/* The header's half of container_upgrade: version 2, under the header
+ * lock, as growth. */
+static int header_upgrade(int fd, const char *path, char *err, size_t errlen)
 {
     struct xd_ctr_header h;
     int rc = ofd_lock(fd, F_WRLCK, XD_LOCK_HEADER, true);
@@ -250,7 +247,7 @@ static int scan_entry_again(struct ctr_file *f, uint64_t chunk, struct xd_ctr_en
         sched_yield();
         if (xd_pread_full(f->fd, raw, sizeof(raw), xd_ctr_entry_off(chunk, f->chunk_size)) ==
                 (int64_t)sizeof(raw) &&
-            !xd_ctr_entry_decode(raw, f->chunk_size, e, why, whylen))
+            !xd_ctr_entry_decode(raw, f->chunk_size, chunk, f->strict, e, why, whylen))
             return 0;
     }
     return -EIO;
@@ -264,7 +261,7 @@ static void scan_entry(struct compress_layer *c, struct ctr_file *f, struct ctr_
     bool fix = mode == SCAN_FIX, live = mode == SCAN_LIVE;
     struct xd_ctr_entry e;
     char why[300];
-    bool bad = xd_ctr_entry_decode(raw, f->chunk_size, &e, why, sizeof(why)) &&
+    bool bad = xd_ctr_entry_decode(raw, f->chunk_size, chunk, f->strict, &e, why, sizeof(why)) &&
                (live || scan_entry_again(f, chunk, &e, why, sizeof(why)));
     /* a blank entry beside a version of the chunk: erased, unless a first
      * write has begun meanwhile (read again) */
@@ -308,6 +305,56 @@ static uint64_t next_group_with_data(const struct ctr_file *f, uint64_t group, u
         return errno == ENXIO ? ngroups : group; /* ENXIO: nothing but holes past it */
     uint64_t at = ((uint64_t)data - XD_CTR_HEADER_SIZE) / xd_ctr_group_size(f->chunk_size);
     return at > group ? at : group;
+}
+
+/* Every entry of the map written again with its crc seeded with its chunk
+ * number (version 2), the groups that are holes skipped. An entry that fails
+ * its check is left as it is: it reads EIO either way. */
+static int reseal_entries(struct ctr_file *f)
+{
+    uint64_t nchunks = xd_ctr_chunks(atomic_load(&f->logical_size), f->chunk_size);
+    uint64_t ngroups = (nchunks + XD_CTR_GROUP_CHUNKS - 1) / XD_CTR_GROUP_CHUNKS;
+    uint8_t page[XD_CTR_MAP_PAGE], sealed[XD_CTR_ENTRY_SIZE];
+    char why[300];
+    for (uint64_t group = next_group_with_data(f, 0, ngroups); group < ngroups;
+         group = next_group_with_data(f, group + 1, ngroups)) {
+        uint64_t first = group * XD_CTR_GROUP_CHUNKS, at = xd_ctr_group_off(group, f->chunk_size);
+        if (xd_pread_full(f->fd, page, sizeof(page), at) != (int64_t)sizeof(page))
+            return -EIO;
+        for (uint64_t chunk = first; chunk < nchunks && chunk < first + XD_CTR_GROUP_CHUNKS; chunk++) {
+            const uint8_t *raw = page + (chunk - first) * XD_CTR_ENTRY_SIZE;
+            struct xd_ctr_entry e;
+            if (xd_ctr_entry_decode(raw, f->chunk_size, chunk, false, &e, why, sizeof(why)) ||
+                (!e.gen && !e.pending))
+                continue;
+            xd_ctr_entry_encode(&e, chunk, true, sealed);
+            int64_t n = memcmp(raw, sealed, sizeof(sealed))
+                            ? xd_pwrite_full(f->fd, sealed, sizeof(sealed),
+                                             xd_ctr_entry_off(chunk, f->chunk_size))
+                            : 0;
+            if (n < 0)
+                return (int)n;
+        }
+    }
+    return 0;
+}
+
+/* A version 1 container, its stale slots just punched by its sole opener
+ * (so no blank entry has a version of its chunk beside it any more),
+ * becomes version 2: its entries' crcs seeded with their chunk numbers
+ * (version 1 reads either, so a kill half way leaves it readable), then
+ * the header. From then on first writes go through a pending entry, a
+ * blank entry beside a version of its chunk is known to be erased, and an
+ * entry written at another chunk's place fails its crc. */
+static int container_upgrade(struct ctr_file *f, const char *path, char *err, size_t errlen)
+{
+    int rc = reseal_entries(f);
+    if (rc) {
+        xd_errf(err, errlen, "%s: cannot upgrade the container to version 2: %s", path,
+                strerror(-rc));
+        return rc;
+    }
+    return header_upgrade(f->fd, path, err, errlen);
 }
 
 /* Walk the map: what the container holds (for stats), repairing per mode. */
@@ -454,6 +501,8 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = container_prepare_fd(f->fd, file->path, cfg, size, &h, err, errlen);
     if (!rc)
         rc = header_read_settled(f->fd, file->path, &h, NULL, err, errlen);
+    if (!rc) /* checked by the create above too; an open without it reads as well */
+        rc = check_chunk_size(cfg, file->path, &h, err, errlen);
     if (!rc) {
         f->chunk_size = h.chunk_size;
         f->strict = h.version >= 2;
@@ -461,7 +510,7 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         ctr_file_map(f);
         bool sole = !ro && !ofd_lock(f->fd, F_WRLCK, XD_LOCK_USERS, false);
         rc = xd_compress_container_scan(c, f, &sp, sole ? SCAN_FIX : SCAN_EXACT, err, errlen);
-        if (!rc && sole && !f->strict && !(rc = container_upgrade(f->fd, file->path, err, errlen)))
+        if (!rc && sole && !f->strict && !(rc = container_upgrade(f, file->path, err, errlen)))
             f->strict = true;
         if (sole) /* back to a shared hold: others may open it now */
             ofd_lock(f->fd, F_RDLCK, XD_LOCK_USERS, true);
