@@ -57,12 +57,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -93,6 +95,9 @@ enum mirror_stamp {
     MIRROR_UNKNOWN, /* no stamp, or the primary changed since: fill it */
     MIRROR_IN_SYNC, /* it held the primary's bytes when both were last closed */
     MIRROR_NEWER,   /* the primary missed writes this copy took: fill the primary */
+    MIRROR_REPLACED, /* stamped for another file at the primary's path: the
+                      * primary was lost or replaced; the copy may hold the
+                      * only good data, so neither is filled from the other */
 };
 
 struct mirror_copy {
@@ -141,7 +146,7 @@ struct mirror_degraded {
     struct mirror_degraded *next;
     unsigned copy; /* 1-based, as the user counts */
     unsigned errors;
-    char why[160];
+    char why[XD_ERRLEN]; /* whole: a cut one, said again at a reopen, was a second line */
     char path[];
 };
 
@@ -405,37 +410,63 @@ static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned 
  * open fills every copy. */
 #define MIRROR_STAMP_XATTR "user.xdevice.mirror"
 
-static int mirror_primary_id(const struct mirror_file *mf, char *out, size_t len)
+/* The primary's file, "DEV:INO:BTIME:" (birth time, 0 where the file
+ * system keeps none: a file deleted and made again often gets the freed
+ * inode number back), and with state also "SIZE:MTIME" after it, as stamps
+ * name it. */
+static int mirror_primary_id(const struct mirror_file *mf, bool state, char *out, size_t len)
 {
-    struct stat st;
-    if (stat(mf->copy[0].file->path, &st))
+    struct statx st;
+    if (statx(AT_FDCWD, mf->copy[0].file->path, 0, STATX_BASIC_STATS | STATX_BTIME, &st))
         return -errno;
-    snprintf(out, len, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-             st.st_mtim.tv_nsec);
+    bool born = st.stx_mask & STATX_BTIME;
+    int n = snprintf(out, len, "%llu:%llu:%lld.%09u:",
+                     (unsigned long long)makedev(st.stx_dev_major, st.stx_dev_minor),
+                     (unsigned long long)st.stx_ino, born ? (long long)st.stx_btime.tv_sec : 0LL,
+                     born ? st.stx_btime.tv_nsec : 0u);
+    if (state && n > 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, "%lld:%lld.%09u", (long long)st.stx_size,
+                 (long long)st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec);
     return 0;
+}
+
+/* A stamp is "KIND FILE STATE PATH": the primary's file and state
+ * (mirror_primary_id) and its path (realpath), "filling FILE" alone while
+ * the primary is being filled. Stamps of earlier builds (no birth time, no
+ * path) match nothing: the copy is filled from the primary once. */
+#define MIRROR_STAMP_MAX (256 + PATH_MAX)
+
+/* Does the stamp (id: from its FILE) name the primary's path, but another
+ * file than the one there now? */
+static bool mirror_stamp_replaced(const struct mirror_file *mf, const char *id, const char *file)
+{
+    char real[PATH_MAX];
+    const char *path = strchr(id, ' ');
+    return path && realpath(mf->copy[0].file->path, real) && !strcmp(path + 1, real) &&
+           strncmp(id, file, strlen(file));
 }
 
 static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigned c)
 {
-    char want[128], have[160];
+    char file[96], want[160], have[MIRROR_STAMP_MAX];
     ssize_t n = lgetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, have, sizeof(have) - 1);
-    if (n <= 0 || mirror_primary_id(mf, want, sizeof(want)))
+    if (n <= 0 || mirror_primary_id(mf, false, file, sizeof(file)) ||
+        mirror_primary_id(mf, true, want, sizeof(want)))
         return MIRROR_UNKNOWN;
     have[n] = 0;
     const char *id = strchr(have, ' ');
-    /* "filling DEV:INO:": an open filling the primary from this newer copy
-     * died (mirror_fill_primary); the primary's size and mtime moved with
-     * the chunks it wrote, its device and inode did not */
-    if (id && !strncmp(have, "filling ", 8)) {
-        const char *ino_end = strchr(want, ':');
-        ino_end = ino_end ? strchr(ino_end + 1, ':') : NULL;
-        return ino_end && !strncmp(id + 1, want, (size_t)(ino_end + 1 - want)) &&
-                       !id[1 + ino_end + 1 - want]
-                   ? MIRROR_NEWER
-                   : MIRROR_UNKNOWN;
-    }
-    if (!id || strcmp(id + 1, want))
+    if (!id)
+        return MIRROR_UNKNOWN;
+    id++;
+    /* "filling FILE": an open filling the primary from this newer copy died
+     * (mirror_fill_primary); the primary's size and mtime moved with the
+     * chunks it wrote, the file did not */
+    if (!strncmp(have, "filling ", 8))
+        return !strcmp(id, file) ? MIRROR_NEWER : MIRROR_UNKNOWN;
+    if (mirror_stamp_replaced(mf, id, file))
+        return MIRROR_REPLACED;
+    size_t len = strlen(want);
+    if (strncmp(id, want, len) || (id[len] && id[len] != ' '))
         return MIRROR_UNKNOWN;
     return !strncmp(have, "newer ", 6) ? MIRROR_NEWER : !strncmp(have, "sync ", 5) ? MIRROR_IN_SYNC
                                                                                 : MIRROR_UNKNOWN;
@@ -453,26 +484,24 @@ static int mirror_stamp_clear(const struct mirror_file *mf, unsigned c)
 
 static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const char *kind)
 {
-    char id[128], text[160];
-    if (mirror_primary_id(mf, id, sizeof(id)))
+    char id[160], real[PATH_MAX], text[MIRROR_STAMP_MAX];
+    if (mirror_primary_id(mf, true, id, sizeof(id)) || !realpath(mf->copy[0].file->path, real))
         return;
-    snprintf(text, sizeof(text), "%s %s", kind, id);
+    snprintf(text, sizeof(text), "%s %s %s", kind, id, real);
     (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
 }
 
 /* Copy c, newer than the primary, is about to fill it: stamped "filling
- * DEV:INO:" of the primary, which a kill mid-fill leaves matching (the
- * chunks written move the primary's mtime and size, never its inode), so
- * the next open fills the primary from c again. The stamp is cleared, or
- * rewritten "newer", once the fill is done, as after any open. */
+ * FILE" of the primary, which a kill mid-fill leaves matching (the chunks
+ * written move the primary's mtime and size, never its file), so the next
+ * open fills the primary from c again. The stamp is cleared, or rewritten
+ * "newer", once the fill is done, as after any open. */
 static void mirror_stamp_filling(const struct mirror_file *mf, unsigned c)
 {
-    struct stat st;
-    char text[160];
-    if (stat(mf->copy[0].file->path, &st))
+    char id[96], text[128];
+    if (mirror_primary_id(mf, false, id, sizeof(id)))
         return;
-    snprintf(text, sizeof(text), "filling %llu:%llu:", (unsigned long long)st.st_dev,
-             (unsigned long long)st.st_ino);
+    snprintf(text, sizeof(text), "filling %s", id);
     (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
 }
 
@@ -630,6 +659,10 @@ static int mirror_open_copy(struct xd_layer *layer, struct mirror_file *mf, unsi
         return -ENOMEM;
     }
     flags |= XD_OPEN_OWN_FILE; /* a name we chose in a directory we were given */
+    /* a missing copy is made by any open that may write (a read job's
+     * open makes no primary, yet fills a copy that went missing) */
+    if (!(flags & XD_OPEN_READONLY))
+        flags |= XD_OPEN_CREATE;
     cf->flags = flags;
     mf->copy[c].file = cf;
     const struct mirror_degraded *before = mirror_degraded_before(ml, cf->path);
@@ -660,6 +693,26 @@ static void mirror_distrust(struct mirror_layer *ml, struct mirror_file *mf, uns
 {
     mf->copy[c].errors++;
     mirror_degrade(ml, mf, c, mirror_copy_path(mf, c), why);
+}
+
+/* A copy stamped for another file at the primary's path (MIRROR_REPLACED):
+ * the primary was deleted and made again (by fio's layout, or this open's
+ * create) or replaced. Which one holds the data wanted is not for the mirror
+ * to guess: filling the copy from the new primary lost the only good copy
+ * when the primary was lost, filling the primary from the copy would undo
+ * a user's replacement. Refused, one line saying what to do either way. */
+static int mirror_refuse_replaced(const struct mirror_file *mf, char *err, size_t errlen)
+{
+    for (unsigned c = 1; c < mf->ncopies; c++) {
+        const struct mirror_copy *cp = &mf->copy[c];
+        if (cp->degraded || !cp->opened || cp->stamp != MIRROR_REPLACED)
+            continue;
+        xd_errf(err, errlen,
+                "mirror: %s is not the file its copy %s was kept for (the primary was deleted and made again, or replaced); refused rather than overwrite either: to keep the copy's data (%lld bytes), move it over the primary (mv) and remove any other copies; to keep the new primary, remove the copies",
+                mf->copy[0].file->path, mirror_copy_path(mf, c), (long long)cp->size);
+        return -ESTALE;
+    }
+    return 0;
 }
 
 /* After every copy is open: a copy stamped newer than the primary (the
@@ -910,7 +963,7 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     const struct mirror_degraded *before = mirror_degraded_before(ml, file->path);
     if (before)
         mirror_distrust(ml, mf, 0, before->why);
-    if ((rc = mirror_sync_copies(layer, mf, flags))) {
+    if ((rc = mirror_refuse_replaced(mf, err, errlen)) || (rc = mirror_sync_copies(layer, mf, flags))) {
         mirror_file_close(layer, file);
         return rc;
     }
@@ -1464,7 +1517,7 @@ static bool mirror_copy_is_of(const char *copy_path, const struct stat *primary)
         return false;
     if (own)
         return true;
-    char stamp[160], want[48];
+    char stamp[MIRROR_STAMP_MAX], want[48];
     ssize_t n = lgetxattr(copy_path, MIRROR_STAMP_XATTR, stamp, sizeof(stamp) - 1);
     const char *id = n > 0 ? (stamp[n] = 0, strchr(stamp, ' ')) : NULL;
     snprintf(want, sizeof(want), "%llu:%llu:", (unsigned long long)primary->st_dev,

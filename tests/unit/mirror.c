@@ -8,6 +8,7 @@
  * primaries of one name never share their copy, and their claims on it
  * take turns. Two devices writing one block take turns too. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -482,7 +483,7 @@ static void test_solo_writer_of_another_user(void)
 
 static bool stamped(const char *kind)
 {
-    char text[160];
+    char text[160 + PATH_MAX];
     ssize_t n = lgetxattr(copy, "user.xdevice.mirror", text, sizeof(text) - 1);
     if (n < 0)
         return false;
@@ -539,6 +540,43 @@ static void test_stamps(void)
               "the primary was not filled from the newer copy");
     CHECK(layer_stat(dev, "mirror", "degraded") == 0);
     xd_file_close(dev, f);
+    xd_close(dev);
+}
+
+/* The primary deleted and made again (fio lays a missing file out anew; here
+ * the open's create): its copy, stamped for the file that was at that path,
+ * may hold the only good data. The open is refused in one line, and the copy
+ * keeps its data; moved back over the primary, it is the file again. Before,
+ * the copy was filled from the new primary's zeros. */
+static void test_primary_replaced(void)
+{
+    static char data[NBLK * BLK];
+    struct xd_dev *dev = open_dev("sync");
+    struct xd_file *f = open_file(dev);
+    fill(data, 9);
+    CHECK(xd_write(dev, f, data, sizeof(data), 0) == (ssize_t)sizeof(data));
+    xd_file_close(dev, f);
+    if (!stamped("sync ")) {
+        CHECK_MSG(errno == ENOTSUP, "no sync stamp after a clean close: %s", strerror(errno));
+        xd_close(dev);
+        return; /* no user xattrs: nothing tells the primary's files apart */
+    }
+    CHECK(!unlink(primary));
+    f = NULL;
+    int rc = xd_file_open(dev, primary, XD_OPEN_CREATE, NBLK * BLK, &f, err, sizeof(err));
+    CHECK_MSG(rc == -ESTALE && strstr(err, "is not the file its copy") && strstr(err, copy) &&
+                  !strchr(err, '\n'),
+              "a primary made again: open %d '%s'", rc, err);
+    CHECK_MSG(on_disk(copy, 0, data) && on_disk(copy, NBLK - 1, data),
+              "the copy lost its data to the new primary");
+    if (f)
+        xd_file_close(dev, f);
+    CHECK(!rename(copy, primary)); /* the copy's data kept: moved back */
+    f = reopen(dev);
+    CHECK_MSG(f && on_disk(primary, 0, data) && on_disk(copy, NBLK - 1, data),
+              "the copy moved back is not the file with its copy made anew");
+    if (f)
+        xd_file_close(dev, f);
     xd_close(dev);
 }
 
@@ -1025,6 +1063,7 @@ int main(void)
     test_repair_waits_for_a_write_in_its_batch("libaio");
     test_solo_writer_of_another_user();
     test_stamps();
+    test_primary_replaced();
     test_last_writer_stamps();
     test_degraded_primary_survives_a_kill();
     test_kill_while_filling_the_primary();
