@@ -453,6 +453,10 @@ struct fio_xd_job {
     /* ramp_time set and not over yet: fio leaves the ramp's I/O out of its
      * figures, and xd_stats does too (xd_stats_start_run once it ends) */
     bool in_ramp;
+    /* the type's files are made by the engine (its own format, or data
+     * kept elsewhere: XD_CFG_OWN_FORMAT | XD_CFG_DATA_ELSEWHERE), in setup
+     * or at open, never laid out by fio */
+    bool engine_lays_out;
 };
 
 /* The device's notice, once per change: at setup (how a tmpfs came to be
@@ -780,6 +784,7 @@ static int fio_xd_init(struct thread_data *td)
     bool asked_async = mode && strcmp(mode, "sync") != 0;
     const char *type = xd_config_get(cfg, "storage_type");
     bool mmap_type = type && !strcmp(type, "mmap");
+    job->engine_lays_out = xd_config_caps(cfg) & (XD_CFG_OWN_FORMAT | XD_CFG_DATA_ELSEWHERE);
     int rc = xd_open(&job->dev, cfg, depth, err, sizeof(err));
     xd_config_free(cfg);
     if (rc) {
@@ -1193,8 +1198,15 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     struct fio_xd_job *job = td->io_ops_data;
     struct xd_file *file;
     char err[XD_ERRLEN];
+    /* A job that only reads opens what is there, as fio's engines do: fio
+     * laid its files out, and one still missing or short reads as missing
+     * or short (psync: ENOENT, or EIO at the end), never as zeros the open
+     * made up. Types whose files the engine makes (fio_xd_prepare_container)
+     * still make them here: files setup did not know (an iolog's). */
+    bool reads_only = !td_write(td) && !td_trim(td);
+    bool makes = td->o.allow_create && (!reads_only || (job && job->engine_lays_out));
     unsigned flags = read_only ? XD_OPEN_READONLY /* fio --readonly */
-                     : td->o.allow_create ? XD_OPEN_CREATE : 0;
+                     : makes ? XD_OPEN_CREATE : 0;
     if (!job) { /* fio opens some files before init; xdevice owns none then */
         fio_xd_err("xdevice: %s: fio opened it before the engine was initialised\n",
                    fio_xd_shown(f->file_name));
@@ -1202,14 +1214,14 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     }
     /* fill_device: fio's size for the file is unbounded (-1 plus the
      * offset); the file grows as it is written, so it names none */
-    uint64_t size = td->o.fill_device ? 0 : f->real_file_size;
+    uint64_t size = td->o.fill_device || !makes ? 0 : f->real_file_size;
     int rc = xd_file_open(job->dev, f->file_name, flags, size, &file, err, sizeof(err));
     /* a job that neither writes nor trims: fio's own engines open its files
      * O_RDONLY, so a file it may read but not write (mode 0444, another
      * user's readable file, an immutable file or a read-only mount) serves
      * it; opened for writing first, it failed the job here */
     if ((rc == -EACCES || rc == -EPERM || rc == -EROFS) && !(flags & XD_OPEN_READONLY) &&
-        !td_write(td) && !td_trim(td))
+        reads_only)
         rc = xd_file_open(job->dev, f->file_name, XD_OPEN_READONLY, size, &file, err,
                           sizeof(err));
     if (rc == -ENOENT && !td->o.allow_create) {
@@ -1467,7 +1479,7 @@ static int fio_xd_prepare_container(struct thread_data *td, const struct xd_conf
     return 0;
 fail:
     fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
-    td->error = -rc;
+    td_verror(td, -rc, "xd_path_prepare"); /* fio's own line then names the call */
     return 1;
 }
 

@@ -935,8 +935,8 @@ const char *xd_refusal(int rc)
     switch (rc) {
     case -ELOOP:
         return "a symbolic link is at that name (xdevice never follows one there)";
-    case -EPERM:
-        return "another user's file, a hard link or a special file is at that name";
+    case -EPERM: /* ours, or the kernel's for an immutable file or directory */
+        return "not permitted: another user's file, a hard link or a special file is at that name, or the file or its directory is immutable";
     case -EISDIR:
         return "a directory is at that name";
     case -XD_EUNTRUSTED_LINK:

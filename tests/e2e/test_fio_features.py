@@ -512,6 +512,31 @@ def test_read_job_on_a_read_only_file(engine, tmp_path, disk_dir, stype, extra):
     assert w.returncode != 0, w.stdout + w.stderr
 
 
+# --- a read job never makes the file it reads ---------------------------------------
+
+
+@pytest.mark.parametrize("stype", ["regular", "mmap", "direct", "sparse"])
+def test_read_job_makes_no_file(engine, tmp_path, disk_dir, stype):
+    """A job that only reads opens what is there, as fio's psync does: a
+    second loop after unlink_each_loop=1 finds the file gone and fails
+    (ENOENT), as psync's does; the engine's open used to make a new file of
+    zeros there and pass. A read job with create_on_open=1 on a missing
+    file fails too (psync makes it empty and fails with EIO at the first
+    read) rather than read zeros from a full-size file the open made up.
+    (The types whose files the engine makes, fio never lays out, still make
+    them at open: README.)"""
+    f = disk_dir / "rj"
+    job = dict(name="rj", xd={"type": stype}, filename=f, bs="4k", size=MiB)
+    run_fio(fio_job(engine, rw="write", **job), tmp_path)
+    looped = run_fio(fio_job(engine, rw="read", loops=2, unlink_each_loop=1, **job), tmp_path,
+                     expect_ok=False)
+    assert looped.rc != 0 and looped.data["jobs"][0]["error"] == 2, looped.text
+    assert not f.exists()
+    made = run_fio(fio_job(engine, rw="read", create_on_open=1, **job), tmp_path, expect_ok=False)
+    assert made.rc != 0, made.text
+    assert not f.exists() or f.stat().st_size == 0, f.stat().st_size
+
+
 # --- unlink=1 ------------------------------------------------------------------------
 
 
