@@ -1291,12 +1291,37 @@ static uid_t fio_xd_theirs(const struct fio_file *f)
     return st.st_uid;
 }
 
+/* A mirrored file fio lays out anew (too short for the job: fio removes it
+ * and writes it again) goes with its copies, as xd_unlink removes them:
+ * they were kept for the file fio is throwing away, and a copy stamped for
+ * it would refuse the new file's open (the mirror cannot tell fio's new
+ * layout from a lost primary). A primary already missing keeps its copies
+ * (nothing says which were its): the open then says what to do. */
+static int fio_xd_layout_unlink_mirrored(struct thread_data *td, struct fio_file *f)
+{
+    struct xd_config *cfg;
+    struct xd_dev *dev;
+    char err[XD_ERRLEN];
+    if (fio_xd_build_config(td, &cfg, err, sizeof(err)))
+        return 0; /* said at init */
+    const char *mirrored = xd_config_get(cfg, "enable_redundancy");
+    int rc = 0;
+    if (mirrored && !strcmp(mirrored, "true") && !xd_open(&dev, cfg, 1, err, sizeof(err))) {
+        rc = xd_unlink(dev, f->file_name, err, sizeof(err));
+        if (rc && rc != -ENOENT)
+            fio_xd_err("xdevice: %s\n", err);
+        xd_close(dev);
+    }
+    xd_config_free(cfg);
+    return rc == -ENOENT ? 0 : -rc;
+}
+
 /* fio lays a file out by calling this, then open(O_CREAT) by name with
  * no O_EXCL, following links: in a sticky directory such as /tmp another
  * user looping on symlink() wins that gap and has root's fio write the
  * layout into any file. So the name gets a new empty file of ours (what
  * fio makes next anyway), which nobody else may remove there. */
-static int fio_xd_layout_unlink(struct fio_file *f)
+static int fio_xd_layout_unlink(struct thread_data *td, struct fio_file *f)
 {
     uid_t theirs = fio_xd_theirs(f);
     if (theirs) {
@@ -1304,6 +1329,9 @@ static int fio_xd_layout_unlink(struct fio_file *f)
                    fio_xd_shown(f->file_name), (unsigned)theirs);
         return EPERM;
     }
+    int rc = fio_xd_layout_unlink_mirrored(td, f);
+    if (rc)
+        return rc;
     if (unlink(f->file_name) && errno != ENOENT)
         return errno;
     int fd = open(f->file_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -1311,7 +1339,7 @@ static int fio_xd_layout_unlink(struct fio_file *f)
         close(fd);
         return 0;
     }
-    int rc = errno;
+    rc = errno;
     if (rc == EEXIST)
         fio_xd_err("xdevice: %s: something was put at the name between its removal and fio's layout; refused: fio would open it (a link, say) by name\n",
                    fio_xd_shown(f->file_name));
@@ -1333,7 +1361,7 @@ static int fio_xd_unlink_file(struct thread_data *td, struct fio_file *f)
     char err[XD_ERRLEN];
     if (td->runstate == TD_SETTING_UP && !td->terminate && td->o.allow_create &&
         !f->engine_pos && f->filetype == FIO_TYPE_FILE)
-        return fio_xd_layout_unlink(f);
+        return fio_xd_layout_unlink(td, f);
     /* a file the job never opened (its open was refused: another user's
      * file there, say) is removed for unlink=1 only when it is ours; the
      * refusal already said why, once */

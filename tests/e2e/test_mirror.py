@@ -96,6 +96,36 @@ def test_missing_copy_is_rebuilt_from_the_primary(engine, tmp_path, disk_dir):
     assert mirror_figures(stats)["filled_bytes"] == SIZE
 
 
+def test_primary_lost_is_refused_and_grown_is_laid_out_anew(engine, tmp_path, disk_dir):
+    """fio lays a file too short for a job out anew (it removes it first):
+    the copies go with it and are made again, so a job that grows the file
+    passes with its copies equal. A primary deleted by hand is also laid out
+    anew by fio, but its copy may hold the only good data: the job is refused
+    in one line and the copy keeps its data (the copies used to take the new
+    file's bytes); moved back over the primary, the copy is the file again."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    stats = tmp_path / "s.json"
+    run_fio(mirror_job(engine, primary, [copy], stats, rw="write", size=SIZE // 2), tmp_path)
+    r = run_fio(mirror_job(engine, primary, [copy], stats, rw="write"), tmp_path)
+    assert_verified(r.data, size=SIZE)
+    assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False)
+    kept = (copy / "m.0.0").read_bytes()
+    (primary / "m.0.0").unlink()
+    r = run_fio(mirror_job(engine, primary, [copy], stats, rw="read", do_verify=0), tmp_path,
+                expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in xdevice_lines(r.text) if "mirror" in ln]
+    assert len(lines) == 1 and "is not the file its copy" in lines[0] and "move it over" in lines[0], r.text
+    assert (copy / "m.0.0").read_bytes() == kept
+    os.replace(copy / "m.0.0", primary / "m.0.0")
+    r = run_fio(mirror_job(engine, primary, [copy], stats, rw="read", verify_only=1), tmp_path)
+    job = r.data["jobs"][0]
+    assert job["error"] == 0 and job["read"]["io_bytes"] == SIZE, r.text  # verified, every block
+    assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False)
+
+
 def test_unusable_copy_is_degraded_and_the_job_passes(engine, tmp_path, disk_dir):
     primary, copy = disk_dir / "p", disk_dir / "c"
     primary.mkdir()
