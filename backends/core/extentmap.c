@@ -19,6 +19,9 @@
 #define EXTMAP_MAGIC   "XDTMAP01"
 #define EXTMAP_VERSION 1u
 #define EXTMAP_HDR_LEN 44u /* the bytes the header's crc covers, plus the crc */
+#define STAMP_MAGIC    "XDSTAMP1"
+#define STAMP_OFF      64u /* in the header's reserved 4096 bytes */
+#define STAMP_LEN      76u /* the bytes the stamp's crc covers, plus the crc */
 
 static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -73,19 +76,33 @@ int xd_extmap_lock(const struct xd_extmap *m, unsigned byte, short type, bool wa
     return fcntl(m->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) ? -errno : 0;
 }
 
-int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,
-                          uint64_t *tag)
+static int extmap_header(const struct xd_extmap *m, unsigned char h[EXTMAP_HDR_LEN])
 {
-    unsigned char h[EXTMAP_HDR_LEN];
-    if (pread(m->fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+    if (pread(m->fd, h, EXTMAP_HDR_LEN, 0) != (ssize_t)EXTMAP_HDR_LEN)
         return -ENOENT;
     if (memcmp(h, EXTMAP_MAGIC, 8) || get32(h + 8) != EXTMAP_VERSION ||
         get32(h + 40) != xd_crc32c(0, h, 40))
         return -ENOENT;
-    if (get64(h + 16) != extent_size || get64(h + 24) != cold_id)
+    return 0;
+}
+
+int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,
+                          uint64_t *tag)
+{
+    unsigned char h[EXTMAP_HDR_LEN];
+    if (extmap_header(m, h) || get64(h + 16) != extent_size || get64(h + 24) != cold_id)
         return -ENOENT;
     m->extent_size = extent_size;
     m->tag = *tag = get64(h + 32);
+    return 0;
+}
+
+int xd_extmap_load_tag(struct xd_extmap *m)
+{
+    unsigned char h[EXTMAP_HDR_LEN];
+    if (extmap_header(m, h))
+        return -ENOENT;
+    m->tag = get64(h + 32);
     return 0;
 }
 
@@ -108,6 +125,41 @@ int xd_extmap_reset(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,
     m->extent_size = extent_size;
     m->tag = tag;
     return 0;
+}
+
+/* The stamp is a record of its own beside the header, so writing it never
+ * rewrites the header (a torn stamp only reads as none). It carries the
+ * map's tag: a stamp left from before the map was started over is not its. */
+int xd_extmap_load_stamp(const struct xd_extmap *m, struct xd_extmap_stamp *s)
+{
+    unsigned char b[STAMP_LEN];
+    if (pread(m->fd, b, sizeof(b), STAMP_OFF) != (ssize_t)sizeof(b))
+        return -ENOENT;
+    if (memcmp(b, STAMP_MAGIC, 8) || get32(b + 72) != xd_crc32c(0, b, 72) ||
+        get64(b + 16) != m->tag || get32(b + 8) > XD_EXTMAP_DIRTY)
+        return -ENOENT;
+    *s = (struct xd_extmap_stamp){.state = get32(b + 8), .dev = get64(b + 24),
+                                  .ino = get64(b + 32), .size = get64(b + 40),
+                                  .mtime_ns = get64(b + 48), .ctime_ns = get64(b + 56)};
+    return s->state == XD_EXTMAP_OPEN ? -ENOENT : 0;
+}
+
+int xd_extmap_save_stamp(const struct xd_extmap *m, const struct xd_extmap_stamp *s)
+{
+    unsigned char b[STAMP_LEN] = {0};
+    memcpy(b, STAMP_MAGIC, 8);
+    put32(b + 8, s->state);
+    put64(b + 16, m->tag);
+    put64(b + 24, s->dev);
+    put64(b + 32, s->ino);
+    put64(b + 40, s->size);
+    put64(b + 48, s->mtime_ns);
+    put64(b + 56, s->ctime_ns);
+    put32(b + 72, xd_crc32c(0, b, 72));
+    ssize_t n = pwrite(m->fd, b, sizeof(b), STAMP_OFF);
+    if (n != (ssize_t)sizeof(b))
+        return n < 0 ? -errno : -EIO;
+    return fdatasync(m->fd) ? -errno : 0;
 }
 
 int xd_extmap_read(const struct xd_extmap *m, uint64_t first, uint64_t n, bool *hot)

@@ -38,8 +38,28 @@ int xd_extmap_lock(const struct xd_extmap *m, unsigned byte, short type, bool wa
  * *tag set; -ENOENT when the map is new, torn or for another file. */
 int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,
                           uint64_t *tag);
+/* The tag of a map whose header checks out, for any extent size and file
+ * (to read or move its stamp): 0, or -ENOENT. */
+int xd_extmap_load_tag(struct xd_extmap *m);
 /* Start over: no entries, a header naming tag, extent_size and cold_id, fsynced. */
 int xd_extmap_reset(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id, uint64_t tag);
+/* What the map knew of the cold file when the last process to have it open
+ * closed it (docs/EXTENTMAP.md, "The cold file's stamp"): its identity,
+ * size and times, and whether every hot copy then matched it. */
+enum {
+    XD_EXTMAP_OPEN = 0,  /* none: a process has it open, or one died with it open */
+    XD_EXTMAP_CLEAN = 1, /* closed; every hot copy equals the file's bytes */
+    XD_EXTMAP_DIRTY = 2, /* closed; some hot copies hold writes the file lacks */
+};
+struct xd_extmap_stamp {
+    uint32_t state;
+    uint64_t dev, ino, size, mtime_ns, ctime_ns;
+};
+/* The stamp of the map's tag: -ENOENT when there is none (a map from before
+ * stamps, or one whose process died with the file open) or it is torn. */
+int xd_extmap_load_stamp(const struct xd_extmap *m, struct xd_extmap_stamp *s);
+/* Write it, with the map's tag, and fdatasync the map. */
+int xd_extmap_save_stamp(const struct xd_extmap *m, const struct xd_extmap_stamp *s);
 /* Whether extent i is hot according to the map (false for anything that does
  * not check out). Reads n entries from first into hot[]. */
 int xd_extmap_read(const struct xd_extmap *m, uint64_t first, uint64_t n, bool *hot);
