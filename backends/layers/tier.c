@@ -94,6 +94,7 @@ struct tier_layer {
     struct tier_figures *closed;
     unsigned nclosed;
     char close_error[XD_ERRLEN]; /* a close that could not flush, for take_error */
+    char notice[XD_ERRLEN];      /* an open's: hot copies dropped (tier_map.c) */
 };
 
 /* --- open and close ---------------------------------------------------- */
@@ -199,18 +200,21 @@ static int tier_one_name(const char *cold, const struct stat *st, char *err, siz
 }
 
 /* The cold file first (it creates the file the shared state is keyed by),
- * then the shared state, then the hot copy. */
+ * then the shared state, then the hot copy. The cold file is looked at
+ * before its open, which may grow it: the map's stamp of it is compared
+ * with the file as this open found it (tier_map.c). */
 static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                           uint64_t size, char *err, size_t errlen)
 {
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = calloc(1, sizeof(*tf));
-    char *cold = xd_tier_cold_path(layer->dev->cfg, file->path);
-    struct stat st;
+    char *cold = xd_tier_cold_path(layer->dev->cfg, file->path), notice[XD_ERRLEN] = "";
+    struct stat st, before;
     int rc = tf && cold ? 0 : -ENOMEM;
     if (tf)
         tf->read_only = flags & XD_OPEN_READONLY;
     xd_tier_names_lock(false);
+    bool existed = !rc && !stat(cold, &before);
     if (!rc)
         rc = xd_file_open(t->inner[TIER_C], cold, flags, size, &tf->f[TIER_C], err, errlen);
     if (!rc && (rc = tier_cold_stat(t, tf->f[TIER_C], cold, &st)))
@@ -218,7 +222,11 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     if (!rc)
         rc = tier_one_name(cold, &st, err, errlen);
     if (!rc)
-        rc = xd_tier_shared_get(layer->dev->cfg, cold, &st, size, &tf->sh, err, errlen);
+        rc = xd_tier_shared_get(layer->dev->cfg, cold, &st, existed ? &before : NULL,
+                                tf->read_only, size, &tf->sh, notice, sizeof(notice), err,
+                                errlen);
+    if (!rc && !tf->read_only) /* the stamp at the last close is then the file's own */
+        atomic_store(&tf->sh->shm->writers, 1);
     if (!rc)
         rc = xd_file_open(t->inner[TIER_H], tf->sh->cold_path, XD_OPEN_CREATE, 0, &tf->f[TIER_H],
                           err, errlen);
@@ -232,6 +240,8 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     xd_tier_names_unlock();
     if (rc)
         return rc;
+    if (notice[0])
+        snprintf(t->notice, sizeof(t->notice), "%s", notice);
     tf->next = t->files;
     if (t->files)
         t->files->prev = tf;
@@ -240,10 +250,11 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     return 0;
 }
 
+/* The file's dirty hot extents to the cold file: write-back ones, and after
+ * a restart without a clean close every hot one, write-through too (see
+ * tier_map.c). The number copied or -errno. */
 static int tier_flush_file(struct tier_layer *t, struct tier_file *tf)
 {
-    if (!tf->sh->write_back)
-        return 0;
     if (!t->buf && posix_memalign(&t->buf, 4096, tf->sh->extent_size)) {
         t->buf = NULL;
         return -ENOMEM;
@@ -296,25 +307,28 @@ static void tier_keep_figures(struct tier_layer *t, struct tier_shared *sh)
     tier_figures_of(sh, r->v);
 }
 
-/* Whether close and fsync write this open's dirty hot extents back. Not a
- * read-only open's, whose cold file takes no writes (EBADF): nothing was
- * written through it, and the hot extents it found (assumed dirty after a
- * restart: tier_map.c) stay hot for a writable open or the mover to write
- * back, as they were before it opened. */
+/* Whether fsync writes this open's dirty hot extents back. Not a read-only
+ * open's, whose cold file takes no writes (EBADF): nothing was written
+ * through it, and the hot extents it found (assumed dirty after a restart:
+ * tier_map.c) stay hot for a writable open or the mover to write back, as
+ * they were before it opened. */
 static bool tier_writes_back(const struct tier_file *tf)
 {
     return tf->sh->write_back && !tf->read_only;
 }
 
-/* Close flushes a write-back file, so the cold tier holds all its data. */
+/* Close flushes every dirty hot extent (write-back, or any mode after a
+ * restart without a clean close), so the cold tier holds all the file's
+ * data and the map can say so (tier_stamp.c): a copy left dirty makes
+ * the next open refuse a file another program changed meanwhile. */
 static void tier_file_close(struct xd_layer *layer, struct xd_file *file)
 {
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = file->priv[layer->level];
     if (!tf)
         return;
-    int rc = 0;
-    if (tier_writes_back(tf) && !(rc = tier_flush_file(t, tf)))
+    int rc = tf->read_only ? 0 : tier_flush_file(t, tf);
+    if (rc > 0 || (rc == 0 && tier_writes_back(tf)))
         rc = xd_flush(t->inner[TIER_C], tf->f[TIER_C], 1);
     if (rc < 0) { /* the hot copies stay, dirty in the map, for the next flush */
         xd_file_close_failed(file, rc);
@@ -682,7 +696,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
 static int tier_sync(struct tier_layer *t, struct tier_file *tf, struct xd_req *req)
 {
     int rc = tier_writes_back(tf) ? tier_flush_file(t, tf) : 0;
-    if (!rc)
+    if (rc >= 0)
         rc = xd_extmap_sync(&tf->sh->map);
     if (rc) {
         req->result = rc;
@@ -921,6 +935,8 @@ static int tier_invalidate(struct xd_layer *layer, struct xd_file *file)
 static const char *tier_notice(struct xd_layer *layer)
 {
     struct tier_layer *t = layer->priv;
+    if (t->notice[0])
+        return t->notice;
     const char *n = xd_dev_notice(t->inner[TIER_H]);
     return n ? n : xd_dev_notice(t->inner[TIER_C]);
 }
@@ -969,7 +985,7 @@ static int tier_hold_files(struct xd_layer *layer, struct xd_file *file, bool ho
         return rc;
     }
     rc = tier_flush_file(t, tf);
-    if (!rc)
+    if (rc >= 0)
         rc = xd_flush(t->inner[TIER_C], tf->f[TIER_C], 0);
     if (!rc)
         rc = xd_extmap_sync(&sh->map);

@@ -7,6 +7,7 @@
  *   tier_state.c    the state in a process: registry, life, live settings
  *   tier_shm.c      the state across processes: the shared memory object
  *   tier_map.c      the extent map across opens: tag, validity, loading
+ *   tier_stamp.c    the cold file's stamp: changed behind xdevice's back?
  *   tier_policy.c   which extents move: access windows, a pass's choices
  *   tier_migrate.c  moving them: copies, flushes, moves, passes, the thread
  */
@@ -16,6 +17,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 
 #include "../core/extentmap.h"
 #include "../chain.h"
@@ -61,6 +63,12 @@ struct tier_shm {
     _Atomic uint64_t hot_count; /* changed by the mover only */
     /* figures, whole-file (every device and process sharing it) */
     _Atomic uint64_t promotions, demotions, bytes_migrated, migration_ns, aborts, flushes, passes;
+    /* the cold file as the first process found it (tier_map.c), and whether
+     * a writable open attached since: the last to close records the stamp
+     * from them (tier_stamp.c); stamped: 0 until the map was loaded */
+    struct xd_extmap_stamp found;
+    _Atomic uint32_t writers;
+    uint32_t stamped;
     pthread_mutex_t stripe[TIER_STRIPES]; /* process-shared, robust */
     struct tier_ext ext[];
 };
@@ -85,6 +93,14 @@ struct tier_shared {
     _Atomic unsigned threshold;
     unsigned shift, batch;
     bool write_back, auto_migration;
+    /* the migration's cold file is open read-only (every open in the
+     * process so far was XD_OPEN_READONLY): it never writes the cold file,
+     * so a dirty hot extent is not demoted; a writable open reopens it */
+    bool cold_read_only;
+    /* the cold file before this process's first open of it touched it */
+    struct xd_extmap_stamp before;
+    /* what loading the map dropped, for the open that built the state */
+    char notice[XD_ERRLEN];
     struct tier_shm *shm;
     size_t shm_len;
     /* holds the object while attached (xd_shm_hold: a shared lock on its
@@ -155,11 +171,15 @@ char *xd_tier_cold_path(const struct xd_config *cfg, const char *path);
  * state), or took the removed cold file with a new map and hot copy. */
 void xd_tier_names_lock(bool removing);
 void xd_tier_names_unlock(void);
-/* The state of the hybrid file at cold_path, the file cold_st describes,
- * created by the first opener. */
+/* The state of the hybrid file at cold_path, the file cold_st describes
+ * (before: as it was before this open touched it; NULL when it made it),
+ * created by the first opener. A read-only open (XD_OPEN_READONLY) never
+ * writes the cold file, and one made by it never does until a writable
+ * open joins. notice: what building the state dropped ("" when nothing). */
 int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path,
-                       const struct stat *cold_st, uint64_t size, struct tier_shared **out,
-                       char *err, size_t errlen);
+                       const struct stat *cold_st, const struct stat *before, bool read_only,
+                       uint64_t size, struct tier_shared **out, char *notice,
+                       size_t noticelen, char *err, size_t errlen);
 void xd_tier_shared_put(struct tier_shared *sh);
 /* The live keys (hot_cache_size, hot_access_threshold, cold_timeout_sec,
  * migration_batch_size, migration_interval_sec, migration_interval_requests) of cfg take effect for the
@@ -186,6 +206,20 @@ int xd_tier_forget_state(const char *cold_path);
  * entries, or start a new map and hot tier tag when they do not match. */
 int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen);
 
+/* tier_stamp.c */
+void xd_tier_stamp_of(const struct stat *st, struct xd_extmap_stamp *s);
+/* The cold file's stamp now (through the inode the state pins); -errno. */
+int xd_tier_stamp_now(struct tier_shared *sh, struct xd_extmap_stamp *s);
+/* Same file, same size, same times. */
+bool xd_tier_stamp_same(const struct xd_extmap_stamp *a, const struct xd_extmap_stamp *b);
+/* The first process: the map says the file is open from now on. */
+int xd_tier_stamp_opened(struct tier_shared *sh);
+/* The last process to close: the map records the file as it leaves it. */
+void xd_tier_stamp_closed(struct tier_shared *sh);
+/* The cold file at cold_path, as before describes it, was grown by
+ * xd_tier_prepare: the map's stamp follows when it was the file's. */
+void xd_tier_stamp_grown(const char *cold_path, const struct stat *before);
+
 /* tier_policy.c */
 /* Count an access to extent x (under its stripe lock) in its window. */
 void xd_tier_touch(struct tier_shared *sh, struct tier_ext *x, uint64_t now);
@@ -207,7 +241,7 @@ int xd_tier_migrate_pass(struct tier_shared *sh);
  * runs a pass in the caller's thread before it is routed. */
 void xd_tier_count_request(struct tier_shared *sh);
 /* Copy the dirty hot extents of the file to the cold tier through the
- * caller's devices (write-back); 0 or -errno. */
+ * caller's devices: the number copied or -errno. */
 int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file *file[2],
                   void *buf);
 /* The xd-migrate thread of a state with auto_migration. */

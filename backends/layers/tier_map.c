@@ -31,21 +31,124 @@ static uint64_t tier_cold_id(const char *path)
     return (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << 40);
 }
 
+/* What the map's hot copies are worth, by the cold file's stamp. */
+enum tier_verdict {
+    TIER_KEEP_DIRTY, /* keep them, each possibly newer than the file */
+    TIER_KEEP_CLEAN, /* keep them: they equal the file's bytes */
+    TIER_DROP,       /* the file changed since they were made */
+};
+
+/* How the file changed, for the lines below. */
+static void tier_changed(const struct xd_extmap_stamp *was, const struct xd_extmap_stamp *now,
+                         char *out, size_t len)
+{
+    if (was->size != now->size)
+        snprintf(out, len, "size %llu, was %llu", (unsigned long long)now->size,
+                 (unsigned long long)was->size);
+    else if (was->mtime_ns != now->mtime_ns)
+        snprintf(out, len, "written: its mtime moved");
+    else
+        snprintf(out, len, "its ctime moved: a write that kept its mtime, or a chmod or chown");
+}
+
+/* How many extents the map has hot (0 on a read error: nothing to say). */
+static uint64_t tier_map_hot(struct tier_shared *sh)
+{
+    uint64_t n = 0;
+    bool *hot = calloc(sh->nextents ? sh->nextents : 1, sizeof(bool));
+    if (hot && !xd_extmap_read(&sh->map, 0, sh->nextents, hot))
+        for (uint64_t e = 0; e < sh->nextents; e++)
+            n += hot[e];
+    free(hot);
+    return n;
+}
+
+/* The stamp the last process to close left against the file now (and as
+ * it was before this process's open touched it: a job's own open may grow
+ * it). No stamp (a process died with the file open, or a map from before
+ * stamps): every hot copy is kept as possibly newer, as after a crash. A
+ * changed file drops clean copies, with a notice; one whose hot tier holds
+ * writes it lacks is refused: either side's writes would be lost, and
+ * which to keep is the user's call. */
+static int tier_stamp_verdict(struct tier_shared *sh, char *err, size_t errlen)
+{
+    struct xd_extmap_stamp saved;
+    const struct xd_extmap_stamp *now = &sh->shm->found;
+    char how[96];
+    if (xd_extmap_load_stamp(&sh->map, &saved))
+        return TIER_KEEP_DIRTY;
+    if (xd_tier_stamp_same(&saved, &sh->before) || xd_tier_stamp_same(&saved, now))
+        return saved.state == XD_EXTMAP_DIRTY ? TIER_KEEP_DIRTY : TIER_KEEP_CLEAN;
+    tier_changed(&saved, now, how, sizeof(how));
+    if (saved.state == XD_EXTMAP_DIRTY) {
+        xd_errf(err, errlen, "%s: changed by another program since xdevice last closed it (%s), while its hot tier holds writes the file lacks (tier_write_back, not yet copied back); refused rather than lose either's writes: to keep the file as it is now and drop those writes, remove %s%s",
+                sh->cold_path, how, sh->cold_path, TIER_MAP_SUFFIX);
+        return -ESTALE;
+    }
+    uint64_t hot = tier_map_hot(sh);
+    if (hot)
+        snprintf(sh->notice, sizeof(sh->notice), "%s: changed by another program since xdevice last closed it (%s): the hot tier's copies of %llu extent%s, made before, are dropped; they are read from the file",
+                 sh->cold_path, how, (unsigned long long)hot, hot == 1 ? "" : "s");
+    return TIER_DROP;
+}
+
+/* The map's hot entries into the state. dirty: each is taken as possibly
+ * newer than the cold file (no stamp said otherwise). */
+static int tier_load_entries(struct tier_shared *sh, bool dirty)
+{
+    bool *hot = calloc(sh->nextents ? sh->nextents : 1, sizeof(bool));
+    if (!hot)
+        return -ENOMEM;
+    int rc = xd_extmap_read(&sh->map, 0, sh->nextents, hot);
+    uint64_t now = xd_clock_monotonic_ns();
+    for (uint64_t e = 0; !rc && e < sh->nextents; e++) {
+        if (!hot[e])
+            continue;
+        sh->ext[e].hot = 1;
+        /* unknown after a restart without a clean close: assume so,
+         * write-through too. A process killed between a write's hot half
+         * (done inline) and its cold half (queued) left the hot copy newer
+         * than the cold file; a reader then saw the new bytes, and a
+         * demotion without a copy back turned them into the old ones again
+         * (kill9_fsync, hybrid-wt-compressed: a version read after one
+         * kill was gone after the next). */
+        sh->ext[e].dirty = dirty;
+        /* idle from now, not since boot: a restart alone demotes nothing */
+        sh->ext[e].last_ns = sh->ext[e].win_ns = now;
+        sh->shm->hot_count++;
+    }
+    free(hot);
+    return rc;
+}
+
 /* Load the map's hot entries, or start a new map and a new tag when the map
- * or the hot tier is not the one it describes. */
+ * or the hot tier is not the one it describes, or the cold file changed
+ * since the copies were made. Then the map says the file is open. */
 int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
 {
     struct xd_file *tagf;
     char *tagname = NULL;
     uint64_t tag = 0, maptag = 0, id = tier_cold_id(sh->cold_path);
+    int rc = xd_tier_stamp_now(sh, &sh->shm->found);
+    if (rc) {
+        xd_errf(err, errlen, "%s: cannot stat the cold tier's file: %s", sh->cold_path,
+                strerror(-rc));
+        return rc;
+    }
     if (asprintf(&tagname, "%s%s", sh->cold_path, TIER_TAG_SUFFIX) < 0)
         return -ENOMEM;
-    int rc = xd_file_open(sh->mdev[TIER_H], tagname, XD_OPEN_CREATE, 0, &tagf, err, errlen);
+    rc = xd_file_open(sh->mdev[TIER_H], tagname, XD_OPEN_CREATE, 0, &tagf, err, errlen);
     free(tagname);
     if (rc)
         return rc;
     bool valid = !tier_read_tag(sh, tagf, &tag) &&
                  !xd_extmap_load_header(&sh->map, sh->extent_size, id, &maptag) && tag == maptag;
+    int verdict = valid ? tier_stamp_verdict(sh, err, errlen) : TIER_DROP;
+    if (verdict < 0) {
+        xd_file_close(sh->mdev[TIER_H], tagf);
+        return verdict;
+    }
+    valid = verdict != TIER_DROP;
     if (!valid) {
         while (getrandom(&tag, sizeof(tag), 0) != sizeof(tag) || !tag)
             ;
@@ -62,29 +165,7 @@ int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
                 TIER_MAP_SUFFIX, strerror(-rc));
         return rc;
     }
-    if (!valid)
-        return 0;
-    bool *hot = calloc(sh->nextents ? sh->nextents : 1, sizeof(bool));
-    if (!hot)
-        return -ENOMEM;
-    rc = xd_extmap_read(&sh->map, 0, sh->nextents, hot);
-    uint64_t now = xd_clock_monotonic_ns();
-    for (uint64_t e = 0; !rc && e < sh->nextents; e++) {
-        if (!hot[e])
-            continue;
-        sh->ext[e].hot = 1;
-        /* unknown after a restart: assume so, write-through too. A process
-         * killed between a write's hot half (done inline) and its cold
-         * half (queued) left the hot copy newer than the cold file; a
-         * reader then saw the new bytes, and a demotion without a copy
-         * back turned them into the old ones again (kill9_fsync,
-         * hybrid-wt-compressed: a version read after one kill was gone
-         * after the next). */
-        sh->ext[e].dirty = 1;
-        /* idle from now, not since boot: a restart alone demotes nothing */
-        sh->ext[e].last_ns = sh->ext[e].win_ns = now;
-        sh->shm->hot_count++;
-    }
-    free(hot);
-    return rc;
+    if (valid)
+        rc = tier_load_entries(sh, verdict == TIER_KEEP_DIRTY);
+    return rc ? rc : xd_tier_stamp_opened(sh);
 }

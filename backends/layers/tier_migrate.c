@@ -160,6 +160,7 @@ static bool tier_needs_flush(struct tier_shared *sh, uint64_t e, bool *busy)
 
 int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file *f[2], void *buf)
 {
+    int flushed = 0;
     for (uint64_t e = 0; e < sh->nextents; e++) {
         bool busy;
         uint32_t seq;
@@ -173,10 +174,11 @@ int xd_tier_flush(struct tier_shared *sh, struct xd_dev *dev[2], struct xd_file 
             tier_unclaim(sh, e);
             if (rc)
                 return rc;
+            flushed++;
             break;
         }
     }
-    return 0;
+    return flushed;
 }
 
 /* --- promotion and demotion ---------------------------------------------- */
@@ -202,6 +204,10 @@ static int tier_move(struct tier_shared *sh, uint64_t e, int to)
     uint64_t t0 = xd_now_ns();
     int64_t n = 0;
     bool copy = to == TIER_H || tier_dirty(sh, e);
+    if (copy && to == TIER_C && sh->cold_read_only) { /* stays hot: see cold_read_only */
+        tier_unclaim(sh, e);
+        return 0;
+    }
     if (copy)
         n = tier_copy(sh->mdev[from], sh->mfile[from], sh->mdev[to], sh->mfile[to],
                       e << sh->shift, tier_extent_len(sh, e), sh->buf);

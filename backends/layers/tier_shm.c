@@ -246,8 +246,13 @@ void xd_tier_detach(struct tier_shared *sh)
     if (!xd_extmap_lock(&sh->map, TIER_LOCK_SETUP, F_WRLCK, true)) {
         /* only ours: an attach refused for another user's object there
          * ends here too */
-        if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) && sh->shm_name[0])
+        if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false) && sh->shm_name[0]) {
+            /* the last: the map records the cold file as it leaves it,
+             * while the state still says which hot copies are dirty */
+            if (sh->shm && sh->name_pin >= 0)
+                xd_tier_stamp_closed(sh);
             tier_shm_remove_own(sh->shm_name, NULL, 0);
+        }
     }
     if (sh->name_pin >= 0) /* the name is not used again: the inode may go */
         close(sh->name_pin);

@@ -44,9 +44,14 @@ void xd_tier_names_lock(bool removing)
 
 void xd_tier_names_unlock(void) { pthread_rwlock_unlock(&tier_names_lock); }
 
+/* The migration's own devices. A read-only open's cold file is opened
+ * read-only and as it is: made or grown (with the caller's size), a read
+ * job wrote the file it was told to leave alone, and one the user may only
+ * read could not be opened at all. */
 static int tier_open_devs(struct tier_shared *sh, const struct xd_config *cfg, uint64_t size,
-                          char *err, size_t errlen)
+                          bool read_only, char *err, size_t errlen)
 {
+    sh->cold_read_only = read_only;
     for (int t = 0; t < 2; t++) {
         struct xd_config *c = xd_tier_inner_config(cfg, t, true, err, errlen);
         if (!c)
@@ -55,12 +60,31 @@ static int tier_open_devs(struct tier_shared *sh, const struct xd_config *cfg, u
         xd_config_free(c);
         if (rc)
             return rc;
-        rc = xd_file_open(sh->mdev[t], sh->cold_path, XD_OPEN_CREATE, t == TIER_C ? size : 0,
-                          &sh->mfile[t], err, errlen);
+        bool ro = t == TIER_C && read_only;
+        rc = xd_file_open(sh->mdev[t], sh->cold_path, ro ? XD_OPEN_READONLY : XD_OPEN_CREATE,
+                          t == TIER_C && !ro ? size : 0, &sh->mfile[t], err, errlen);
         if (rc)
             return rc;
     }
     return 0;
+}
+
+/* A writable open of a file whose state a read-only one made: the
+ * migration's cold file is reopened for writing, so dirty hot extents can
+ * be demoted again. Under mig_lock: a pass owns the file. */
+static int tier_cold_writable(struct tier_shared *sh, char *err, size_t errlen)
+{
+    struct xd_file *f;
+    int rc = 0;
+    pthread_mutex_lock(&sh->mig_lock);
+    if (sh->cold_read_only &&
+        !(rc = xd_file_open(sh->mdev[TIER_C], sh->cold_path, 0, 0, &f, err, errlen))) {
+        xd_file_close(sh->mdev[TIER_C], sh->mfile[TIER_C]);
+        sh->mfile[TIER_C] = f;
+        sh->cold_read_only = false;
+    }
+    pthread_mutex_unlock(&sh->mig_lock);
+    return rc;
 }
 
 static void tier_settings(struct tier_shared *sh, const struct xd_config *cfg)
@@ -124,7 +148,7 @@ static void tier_shared_free(struct tier_shared *sh)
     xd_tier_stop_thread(sh);
     for (int t = 0; t < 2; t++) {
         if (sh->mdev[t]) {
-            if (t == TIER_C && sh->mfile[t])
+            if (t == TIER_C && sh->mfile[t] && !sh->cold_read_only)
                 xd_flush(sh->mdev[t], sh->mfile[t], 1);
             xd_file_close(sh->mdev[t], sh->mfile[t]);
             xd_close(sh->mdev[t]);
@@ -154,7 +178,8 @@ static int tier_map_name_fits(const char *cold_path, char *err, size_t errlen)
     return -ENAMETOOLONG;
 }
 
-static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, uint64_t size,
+static int tier_shared_new(const struct xd_config *cfg, const char *cold_path,
+                           const struct stat *before, bool read_only, uint64_t size,
                            struct tier_shared **out, char *err, size_t errlen)
 {
     struct tier_shared *sh = calloc(1, sizeof(*sh));
@@ -164,6 +189,8 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, u
         return -ENOMEM;
     }
     tier_settings(sh, cfg);
+    if (before)
+        xd_tier_stamp_of(before, &sh->before);
     static _Atomic uint64_t serials;
     sh->serial = atomic_fetch_add(&serials, 1) + 1;
     int rc = -ENOMEM;
@@ -180,11 +207,13 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path, u
         rc = xd_extmap_open(&sh->map, map_path, cfg, err, errlen);
     free(map_path);
     if (!rc)
-        rc = tier_open_devs(sh, cfg, size, err, errlen);
+        rc = tier_open_devs(sh, cfg, size, read_only, err, errlen);
     if (rc)
         goto fail;
+    /* the file's size, or the caller's where its open made it so; a
+     * read-only open's is the file's: past its end, reads end, as psync's */
     int64_t have = xd_file_size(sh->mdev[TIER_C], sh->mfile[TIER_C]);
-    if (have > 0 && (uint64_t)have > size)
+    if (have >= 0 && ((uint64_t)have > size || read_only))
         size = (uint64_t)have;
     rc = xd_tier_attach(sh, size, err, errlen);
     if (!rc && sh->auto_migration)
@@ -204,8 +233,9 @@ fail:
  * its reads went by the old extents to a hot copy made empty, and
  * write-back flushed its writes into the removed file. */
 int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path,
-                       const struct stat *cold_st, uint64_t size, struct tier_shared **out,
-                       char *err, size_t errlen)
+                       const struct stat *cold_st, const struct stat *before, bool read_only,
+                       uint64_t size, struct tier_shared **out, char *notice,
+                       size_t noticelen, char *err, size_t errlen)
 {
     char *abs = realpath(cold_path, NULL);
     const char *key = abs ? abs : cold_path;
@@ -219,14 +249,19 @@ int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path,
         xd_errf(err, errlen, "%s: tier_extent_size=%lld differs from the %llu this process opened the file with; allowed: the same value in every job sharing a hybrid file",
                 cold_path, (long long)cfg->tier_extent_size, (unsigned long long)sh->extent_size);
         rc = -EINVAL;
+    } else if (sh && !read_only && sh->cold_read_only &&
+               (rc = tier_cold_writable(sh, err, errlen))) {
+        sh = NULL;
     } else if (sh) {
         sh->refs++;
-    } else if (!(rc = tier_shared_new(cfg, key, size, &sh, err, errlen))) {
+    } else if (!(rc = tier_shared_new(cfg, key, before, read_only, size, &sh, err, errlen))) {
         sh->cold_dev = cold_st->st_dev;
         sh->cold_ino = cold_st->st_ino;
         sh->refs = 1;
         sh->next = tier_registry;
         tier_registry = sh;
+        /* what the map's load dropped: the open that built the state says it */
+        snprintf(notice, noticelen, "%s", sh->notice);
     }
     pthread_mutex_unlock(&tier_registry_lock);
     free(abs);

@@ -134,17 +134,22 @@ static int tier_cold_prepare(const struct xd_config *cfg, const char *cold, uint
 
 /* The hybrid type owns its files' layout like the compressed type: the cold
  * file is created or grown here (never shrunk), so fio never writes raw
- * bytes into it behind the extent map's back. */
+ * bytes into it behind the extent map's back; the map's stamp of the file
+ * grows with it (tier_stamp.c). */
 int xd_tier_prepare(const struct xd_config *cfg, const char *path, uint64_t size,
                     uint64_t *logical, char *err, size_t errlen)
 {
     char *cold = xd_tier_cold_path(cfg, path);
     struct xd_config *c = xd_tier_inner_config(cfg, TIER_C, true, err, errlen);
+    struct stat before;
     int rc = cold && c ? 0 : -ENOMEM;
     err[0] = 0;
+    bool existed = !rc && !lstat(cold, &before) && S_ISREG(before.st_mode);
     if (!rc)
         rc = tier_cold_compressed(cfg) ? xd_compress_prepare(c, cold, size, logical, err, errlen)
                                        : tier_cold_prepare(cfg, cold, size, logical, err, errlen);
+    if (!rc && existed) /* grown by us, not changed by another program */
+        xd_tier_stamp_grown(cold, &before);
     xd_config_free(c);
     free(cold);
     return rc;

@@ -2,8 +2,9 @@
  * promotion/demotion policy (driven by xd_migrate), the map surviving a
  * restart and refusing torn or stale entries, kill -9 after fsync in
  * write-through and write-back modes, the write-back flush reaching the
- * cold file, a file made again under the name of one still open, and
- * processes sharing a hybrid file (one killed among them).
+ * cold file, a file changed by another program between opens, read-only
+ * opens that write nothing, a file made again under the name of one still
+ * open, and processes sharing a hybrid file (one killed among them).
  *
  * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
  */
@@ -656,15 +657,24 @@ static int open_hot_copy(void)
  * counts as dirty, so its demotion copies it back. Without that the
  * demotion copied nothing (the cold file was taken to hold every write)
  * and the block read as its older version again (make torture-crash,
- * hybrid-wt-compressed). */
+ * hybrid-wt-compressed). The child is killed with extent 3 hot (a clean
+ * close would say the copies match the file: tier_stamp.c), then the hot
+ * copy is written as the lost cold half would have left it. */
 static void test_restart_hot_newer_than_cold(void)
 {
     struct h h;
+    int status;
     static unsigned char buf[EXT];
-    open_written(&h, false, 60); /* promoted however slow the machine */
-    touch(&h, 3, 3);
-    CHECK(xd_migrate(h.dev) == 1);
-    hclose(&h);
+    pid_t pid = fork();
+    if (pid == 0) {
+        open_written(&h, false, 60); /* promoted however slow the machine */
+        touch(&h, 3, 3);
+        if (xd_migrate(h.dev) != 1)
+            _exit(4);
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
     for (unsigned b = 0; b < EXT; b += 4096)
         memset(buf + b, pat(3ull * EXT + b, 1), 4096);
     int fd = open_hot_copy();
@@ -824,6 +834,164 @@ static void test_made_again_while_open(bool write_back)
     CHECK_MSG(!hopen(&new, write_back, 60), "%s", err);
     CHECK(extent_version(&new, 1) == 2);
     hclose(&new);
+}
+
+/* --- the cold file changed behind xdevice's back ----------------------------- */
+
+/* Version v of extent e written into the cold file by another program. */
+static void write_cold(unsigned e, int v)
+{
+    static unsigned char buf[EXT];
+    for (unsigned b = 0; b < EXT; b += 4096)
+        memset(buf + b, pat((uint64_t)e * EXT + b, v), 4096);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0 && pwrite(fd, buf, EXT, (off_t)e * EXT) == EXT);
+    if (fd >= 0)
+        close(fd);
+}
+
+static int hopen_read_only(struct h *h, double timeout, uint64_t size)
+{
+    struct xd_config *c = config(true, timeout);
+    int rc = xd_open(&h->dev, c, 4, err, sizeof(err));
+    xd_config_free(c);
+    if (!rc && (rc = xd_file_open(h->dev, path, XD_OPEN_READONLY, size, &h->file, err,
+                                  sizeof(err))))
+        xd_close(h->dev);
+    return rc;
+}
+
+/* A write-back file killed (kill -9) with extent 2 hot and version 1 of it
+ * in the hot copy alone: every other extent, and the cold file's extent 2,
+ * are version 0. */
+static void killed_with_dirty_extent(void)
+{
+    struct h h;
+    int status;
+    reset_files();
+    pid_t pid = fork();
+    if (pid == 0) {
+        open_written(&h, true, 60);
+        if (xd_flush(h.dev, h.file, 1))
+            _exit(3);
+        touch(&h, 2, 3);
+        if (xd_migrate(h.dev) != 1)
+            _exit(4);
+        write_extent(&h, 2, 1);
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    CHECK(cold_version(2) == 0);
+}
+
+/* Another program rewrote the file after a clean close: the hot copy of
+ * extent 3, made before, is dropped (one notice), never read nor copied
+ * back. It was served as the file's data, and a demotion wrote it over the
+ * newer bytes. */
+static void test_changed_after_clean_close(void)
+{
+    struct h h;
+    open_written(&h, false, 60);
+    touch(&h, 3, 3);
+    CHECK(xd_migrate(h.dev) == 1);
+    hclose(&h);
+    write_cold(3, 2);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    const char *notice = xd_dev_notice(h.dev);
+    CHECK_MSG(notice && strstr(notice, path) && strstr(notice, "changed by another program") &&
+                  strstr(notice, "1 extent"),
+              "notice: %s", notice ? notice : "(none)");
+    CHECK(stat_u64(&h, "hot_extents") == 0);
+    CHECK_MSG(extent_version(&h, 3) == 2, "extent 3 reads version %d", extent_version(&h, 3));
+    hclose(&h);
+    CHECK(cold_version(3) == 2);
+    /* unchanged since: the copies made now are kept, clean */
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    touch(&h, 4, 3);
+    CHECK(xd_migrate(h.dev) == 1);
+    hclose(&h);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK(stat_u64(&h, "hot_extents") == 1 && !xd_dev_notice(h.dev));
+    hclose(&h);
+    /* grown by the engine's preparation for a job naming a larger size:
+     * a change of xdevice's own, so the copies stay */
+    struct xd_config *c = config(false, 60);
+    uint64_t logical = 0;
+    CHECK_MSG(!xd_path_prepare(c, path, 2 * FSIZE, &logical, err, sizeof(err)), "%s", err);
+    xd_config_free(c);
+    CHECK(logical == 2 * FSIZE);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK_MSG(stat_u64(&h, "hot_extents") == 1 && !xd_dev_notice(h.dev), "notice: %s",
+              xd_dev_notice(h.dev) ? xd_dev_notice(h.dev) : "(none)");
+    CHECK(extent_version(&h, 4) == 0 && extent_version(&h, 3) == 2);
+    hclose(&h);
+}
+
+/* A read-only open writes nothing to the cold file: not grown to the size
+ * it names (reads end at the file's end, as psync's), no dirty hot extent
+ * demoted into it (there is nowhere to copy it), nothing flushed at close;
+ * its size and times stay. A writable open of the file in the same process
+ * then demotes the extent, copying it back. */
+static void test_read_only_writes_nothing(void)
+{
+    struct h h, w;
+    struct stat before, after;
+    static unsigned char buf[EXT];
+    killed_with_dirty_extent();
+    CHECK(!stat(path, &before));
+    CHECK_MSG(!hopen_read_only(&h, 0.05, 2 * FSIZE), "%s", err);
+    CHECK(xd_file_size(h.dev, h.file) == FSIZE);
+    CHECK(xd_read(h.dev, h.file, buf, EXT, FSIZE) == 0);
+    CHECK(extent_version(&h, 2) == 1);
+    nap(0.1);
+    CHECK(xd_migrate(h.dev) == 0 && stat_u64(&h, "hot_extents") == 1); /* idle, dirty: stays */
+    CHECK(xd_flush(h.dev, h.file, 1) == 0);
+    CHECK_MSG(!hopen(&w, true, 0.05), "%s", err); /* joins: the mover may write now */
+    nap(0.1);
+    CHECK(xd_migrate(w.dev) == 1 && stat_u64(&w, "hot_extents") == 0);
+    CHECK(cold_version(2) == 1 && extent_version(&h, 2) == 1);
+    hclose(&w);
+    hclose(&h);
+    killed_with_dirty_extent();
+    CHECK(!stat(path, &before));
+    CHECK_MSG(!hopen_read_only(&h, 0.05, 2 * FSIZE), "%s", err);
+    nap(0.1);
+    CHECK(xd_migrate(h.dev) == 0 && extent_version(&h, 2) == 1);
+    hclose(&h);
+    CHECK(!stat(path, &after));
+    CHECK(after.st_size == before.st_size && cold_version(2) == 0);
+    CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+          after.st_mtim.tv_nsec == before.st_mtim.tv_nsec &&
+          after.st_ctim.tv_sec == before.st_ctim.tv_sec &&
+          after.st_ctim.tv_nsec == before.st_ctim.tv_nsec);
+}
+
+/* A file changed by another program while its hot tier holds writes it
+ * lacks (a read-only open closed it after a crash: they could not be
+ * copied back) is refused, in one line naming the file and the map to
+ * remove: either side's writes would be lost, silently. Nothing is written
+ * or dropped; with the map removed the file opens as the program left it. */
+static void test_changed_with_dirty_hot_copies(void)
+{
+    struct h h;
+    char map[600];
+    killed_with_dirty_extent();
+    CHECK_MSG(!hopen_read_only(&h, 60, 0), "%s", err);
+    CHECK(extent_version(&h, 2) == 1);
+    hclose(&h);
+    write_cold(5, 3);
+    int rc = hopen(&h, true, 60);
+    snprintf(map, sizeof(map), "%s.xdmap", path);
+    CHECK_MSG(rc == -ESTALE && strstr(err, path) && strstr(err, "changed by another program") &&
+                  strstr(err, map) && !strchr(err, '\n'),
+              "rc %d: %s", rc, err);
+    CHECK(hopen_read_only(&h, 60, 0) == -ESTALE);
+    CHECK(cold_version(2) == 0 && cold_version(5) == 3);
+    CHECK(!unlink(map));
+    CHECK_MSG(!hopen(&h, true, 60), "%s", err);
+    CHECK(extent_version(&h, 2) == 0 && extent_version(&h, 5) == 3);
+    hclose(&h);
 }
 
 /* --- processes sharing a hybrid file ------------------------------------------ */
@@ -1115,6 +1283,9 @@ int main(void)
     test_write_back();
     test_read_only_open_of_write_back();
     test_write_back_close_on_a_full_fs();
+    test_changed_after_clean_close();
+    test_read_only_writes_nothing();
+    test_changed_with_dirty_hot_copies();
     test_made_again_while_open(false);
     test_made_again_while_open(true);
     test_processes_share(false);

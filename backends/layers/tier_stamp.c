@@ -1,0 +1,139 @@
+/* tier_stamp.c - the cold file's stamp: its identity, size and times as the
+ * last process to have a hybrid file open left it, kept in the extent map
+ * (docs/EXTENTMAP.md), so the next open can tell that another program
+ * changed the file meanwhile. The hot copies were made from the file as it
+ * was: served after a rewrite by another program, they were stale data, and
+ * copied back at demotion they turned the newer file into the older one.
+ * Separate because taking a stamp that a later change cannot share is its
+ * own concern; what the open does with it is tier_map.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/fileutil.h"
+#include "tier.h"
+
+#define TIER_STAMP_WAIT_NS (1000u * 1000)    /* between looks at the clock */
+#define TIER_STAMP_WAIT_MAX 100              /* looks: 100 ms, many ticks */
+
+static uint64_t tier_ns(const struct timespec *ts)
+{
+    return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
+void xd_tier_stamp_of(const struct stat *st, struct xd_extmap_stamp *s)
+{
+    /* ctime as well as mtime: a program can set mtime back (touch -r,
+     * cp -p, rsync -t over the file), nobody can set ctime */
+    *s = (struct xd_extmap_stamp){.dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino,
+                                  .size = (uint64_t)st->st_size,
+                                  .mtime_ns = tier_ns(&st->st_mtim),
+                                  .ctime_ns = tier_ns(&st->st_ctim)};
+}
+
+int xd_tier_stamp_now(struct tier_shared *sh, struct xd_extmap_stamp *s)
+{
+    struct stat st;
+    if (fstat(sh->name_pin, &st))
+        return -errno;
+    xd_tier_stamp_of(&st, s);
+    return 0;
+}
+
+bool xd_tier_stamp_same(const struct xd_extmap_stamp *a, const struct xd_extmap_stamp *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+int xd_tier_stamp_opened(struct tier_shared *sh)
+{
+    struct xd_extmap_stamp open = sh->shm->found;
+    open.state = XD_EXTMAP_OPEN;
+    int rc = xd_extmap_save_stamp(&sh->map, &open);
+    if (!rc)
+        sh->shm->stamped = 1;
+    return rc;
+}
+
+/* A file's times move in ticks of the coarse clock: a change by another
+ * program in the tick of the stamp would get the stamp's very times. So
+ * the stamp is taken once the clock has left the tick of the file's ctime:
+ * every later change then gets a later one. */
+static int tier_stamp_settled(int fd, struct xd_extmap_stamp *s)
+{
+    for (int i = 0;; i++) {
+        struct stat st;
+        int rc = fstat(fd, &st) ? -errno : 0;
+        if (!rc)
+            xd_tier_stamp_of(&st, s);
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME_COARSE, &now);
+        if (rc || tier_ns(&now) > s->ctime_ns || i == TIER_STAMP_WAIT_MAX)
+            return rc;
+        struct timespec nap = {0, TIER_STAMP_WAIT_NS};
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* Whether a hot copy holds writes the cold file lacks: write-back extents
+ * a read-only open could not flush, or a flush that failed. */
+static bool tier_any_dirty(struct tier_shared *sh)
+{
+    bool dirty = false;
+    for (uint64_t e = 0; e < sh->nextents && !dirty; e++) {
+        tier_lock(sh, e);
+        dirty = sh->ext[e].hot && sh->ext[e].dirty;
+        tier_unlock(sh, e);
+    }
+    return dirty;
+}
+
+/* The file as the state leaves it: as it was found when no open could
+ * write it (so a change by another program while only readers had it open
+ * still shows at the next open), else as it is now. With the stamp not
+ * recorded (a failed stat or write) the map keeps saying "open", which the
+ * next open takes as after a crash. */
+void xd_tier_stamp_closed(struct tier_shared *sh)
+{
+    struct xd_extmap_stamp s = sh->shm->found;
+    if (!sh->shm->stamped || (atomic_load(&sh->shm->writers) && tier_stamp_settled(sh->name_pin, &s)))
+        return;
+    s.state = tier_any_dirty(sh) ? XD_EXTMAP_DIRTY : XD_EXTMAP_CLEAN;
+    xd_extmap_save_stamp(&sh->map, &s);
+}
+
+/* The engine grew the cold file before an open (xd_tier_prepare): a change
+ * of xdevice's own, not another program's. When nobody has the file open
+ * and the map's stamp was the file's before, it moves to the file as grown:
+ * else the open took it for another program's write and dropped every hot
+ * copy (or refused a file with dirty ones) because a job named a larger
+ * size. Under the setup lock, as an attach: no open stamps meanwhile. */
+void xd_tier_stamp_grown(const char *cold_path, const struct stat *before)
+{
+    char *map_path = NULL;
+    if (asprintf(&map_path, "%s" TIER_MAP_SUFFIX, cold_path) < 0)
+        return;
+    int fd = xd_open_regular(map_path, O_RDWR | O_NOFOLLOW);
+    free(map_path);
+    if (fd < 0)
+        return;
+    struct xd_extmap m = {.fd = fd};
+    struct xd_extmap_stamp saved, was, now;
+    int cold = open(cold_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    xd_tier_stamp_of(before, &was);
+    if (cold >= 0 && !xd_extmap_lock(&m, TIER_LOCK_SETUP, F_WRLCK, true) &&
+        !xd_extmap_lock(&m, TIER_LOCK_ATTACHED, F_WRLCK, false) && !xd_extmap_load_tag(&m) &&
+        !xd_extmap_load_stamp(&m, &saved) && xd_tier_stamp_same(&saved, &was) &&
+        !tier_stamp_settled(cold, &now) && now.dev == was.dev && now.ino == was.ino) {
+        now.state = saved.state;
+        xd_extmap_save_stamp(&m, &now);
+    }
+    if (cold >= 0)
+        close(cold);
+    close(fd); /* drops the locks */
+}
