@@ -301,6 +301,104 @@ def test_write_back_flushes_to_cold_file(engine, tmp_path, disk_dir, hot):
     assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE
 
 
+# --- the cold file written by another program; read-only jobs ---------------------
+
+
+def fio_plain(args, tmp_path, **kw):
+    """fio with its own output: (rc, text), for jobs that fail as psync's do."""
+    p = subprocess.run([FIO, *[str(a) for a in args]], capture_output=True, text=True,
+                       timeout=120, cwd=tmp_path, **kw)
+    return p.returncode, p.stdout + p.stderr
+
+
+def pattern_job(engine, f, xd, pattern, **opts):
+    job = dict(filename=f, bs="4k", size=MiB, verify="pattern", verify_pattern=pattern,
+               verify_state_save=0, **opts)
+    return fio_job(engine, name="p", xd=xd, **job) if xd else \
+        ["--name=p", "--ioengine=psync", *[f"--{k}={v}" for k, v in job.items()]]
+
+
+def test_file_rewritten_by_another_program(engine, tmp_path, disk_dir, hot):
+    """psync rewrites a hybrid file in place after hybrid made most of its
+    extents hot: the next hybrid open drops the hot copies, made before (one
+    notice), so hybrid reads what psync wrote, and no later demotion, of a
+    read-only job either, copies the old bytes back over it. Hybrid read
+    the old bytes from its hot tier, and a --readonly job's demotions wrote
+    them back into the file. A file truncated behind its back fails verify,
+    as with psync, instead of passing on the old data."""
+    f = disk_dir / "f"
+    xd = hybrid(hot, tier_extent_size="64k", hot_access_threshold=1,
+                migration_interval_requests=4, hot_cache_size="1m", stats=tmp_path / "s.json")
+    run_fio(pattern_job(engine, f, xd, "0xaaaaaaaa", rw="randwrite", loops=3), tmp_path)
+    assert tier(load_stats(tmp_path / "s.json"))["hot_extents"] > 0
+    run_fio(pattern_job(engine, f, None, "0xbbbbbbbb", rw="write"), tmp_path)
+    r = run_fio(pattern_job(engine, f, xd, "0xbbbbbbbb", rw="read", verify_only=1), tmp_path)
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1 and "changed by another program" in lines[0], lines
+    before = f.read_bytes()
+    ro = hybrid(hot, tier_extent_size="64k", hot_access_threshold=1,
+                migration_interval_requests=4, cold_timeout_sec=0.05)
+    run_fio(pattern_job(engine, f, ro, "0xbbbbbbbb", rw="randread", verify_only=1, loops=4)
+            + ["--readonly"], tmp_path)
+    assert f.read_bytes() == before
+    run_fio(pattern_job(engine, f, None, "0xbbbbbbbb", rw="read", verify_only=1), tmp_path)
+    os.truncate(f, 0)
+    rc, out = fio_plain(pattern_job(engine, f, None, "0xbbbbbbbb", rw="read", verify_only=1),
+                        tmp_path)
+    assert rc != 0 and "verify failed" in out, out  # psync
+    os.truncate(f, 0)
+    rc, out = fio_plain(pattern_job(engine, f, xd, "0xbbbbbbbb", rw="read", verify_only=1),
+                        tmp_path)
+    assert rc != 0 and "verify failed" in out, out
+
+
+@pytest.mark.parametrize("cold", ["regular", "compressed"])
+def test_read_only_job_writes_nothing(engine, tmp_path, disk_dir, hot, cold):
+    """fio --readonly naming a size past the file's end: the job fails with
+    EIO at the end, as psync's does, and the file is left as it was. The
+    hybrid type opened its cold file to be created and grown to the job's
+    size: the job read 1 MiB of zeros and passed, and the file doubled."""
+    f = disk_dir / "h"
+    xd = hybrid(hot, cold_storage_type=cold)
+    run_fio(fio_job(engine, name="w", xd=xd, filename=f, bs="4k", size=MiB, rw="write"),
+            tmp_path)
+    before = f.read_bytes()
+    rc, out = fio_plain(["--readonly", *fio_job(engine, name="r", xd=xd, filename=f, bs="4k",
+                                                size=2 * MiB, rw="read")], tmp_path)
+    assert rc != 0 and "err= 5" in out, out
+    assert f.read_bytes() == before
+    if cold == "regular":  # psync, on the same file
+        rc, out = fio_plain(["--readonly", "--name=r", "--ioengine=psync", f"--filename={f}",
+                             "--bs=4k", "--size=2m", "--rw=read"], tmp_path)
+        assert rc != 0 and "err= 5" in out, out
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_read_job_on_a_read_only_file(engine, tmp_path, disk_dir, hot, readonly):
+    """A job that only reads a hybrid file it may not write (mode 0444, run
+    as nobody when root, who may write any file) passes and leaves the file
+    as it was, as psync's does: the hybrid type's migration opened the cold
+    file for writing, and the job failed with EACCES."""
+    as_user = {}
+    if os.geteuid() == 0:
+        as_user = dict(user=65534, group=65534)
+        os.chown(disk_dir, 65534, 65534)
+        os.chown(hot, 65534, 65534)
+    f = disk_dir / "ro"
+    xd = hybrid(hot, tier_extent_size="64k", hot_access_threshold=1,
+                migration_interval_requests=4)
+    job = dict(filename=f, bs="4k", size=MiB, verify="crc32c", verify_state_save=0)
+    rc, out = fio_plain(fio_job(engine, name="w", xd=xd, rw="write", **job), tmp_path, **as_user)
+    assert rc == 0, out
+    os.chmod(f, 0o444)
+    before = f.read_bytes()
+    extra = ["--readonly"] if readonly else []
+    rc, out = fio_plain([*extra, *fio_job(engine, name="r", xd=xd, rw="randread", loops=2,
+                                          verify_only=1, **job)], tmp_path, **as_user)
+    assert rc == 0 and "err= 0" in out, out
+    assert f.read_bytes() == before
+
+
 # --- kill -9 in write-back (issue 12, defect 6) -----------------------------------
 
 # `make torture-hybrid` runs many more rounds
