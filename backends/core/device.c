@@ -350,10 +350,10 @@ static void dev_files_remove(struct xd_dev *dev, struct xd_file *file)
     pthread_mutex_unlock(&dev->files_lock);
 }
 
-/* XD_OPEN_OWN_FILE is the library's own (a mirror's copy through a hybrid
- * type's tiers); anything else unknown is a caller's mistake, refused
- * rather than ignored. */
-#define XD_OPEN_KNOWN (XD_OPEN_CREATE | XD_OPEN_READONLY | XD_OPEN_OWN_FILE)
+/* XD_OPEN_OWN_FILE (a mirror's copy through a hybrid type's tiers) and
+ * XD_OPEN_NO_SOURCE (the hybrid's hot copy) are the library's own; anything
+ * else unknown is a caller's mistake, refused rather than ignored. */
+#define XD_OPEN_KNOWN (XD_OPEN_CREATE | XD_OPEN_READONLY | XD_OPEN_OWN_FILE | XD_OPEN_NO_SOURCE)
 
 int xd_file_open(struct xd_dev *dev, const char *path, unsigned flags, uint64_t size,
                  struct xd_file **out, char *err, size_t errlen)

@@ -144,6 +144,11 @@ struct xd_ops {
  * regular file of the caller's with one link (xd_open_own_data): someone
  * else's file of that name is never written. */
 #define XD_OPEN_OWN_FILE 0x100u
+/* Another of the library's own: the path names no file whose data this
+ * open may take (the hybrid type's hot copy is named after its cold file,
+ * which is the cold tier's, not the hot copy's to load), so the tmpfs layer
+ * never loads it from the disk file at the path. */
+#define XD_OPEN_NO_SOURCE 0x200u
 
 struct xd_layer {
     const struct xd_ops *ops;

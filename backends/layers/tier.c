@@ -228,8 +228,8 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
     if (!rc && !tf->read_only) /* the stamp at the last close is then the file's own */
         atomic_store(&tf->sh->shm->writers, 1);
     if (!rc)
-        rc = xd_file_open(t->inner[TIER_H], tf->sh->cold_path, XD_OPEN_CREATE, 0, &tf->f[TIER_H],
-                          err, errlen);
+        rc = xd_file_open(t->inner[TIER_H], tf->sh->cold_path, XD_OPEN_CREATE | XD_OPEN_NO_SOURCE,
+                          0, &tf->f[TIER_H], err, errlen);
     free(cold);
     if (rc) {
         if (tf && tf->sh)

@@ -137,7 +137,8 @@ int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
     }
     if (asprintf(&tagname, "%s%s", sh->cold_path, TIER_TAG_SUFFIX) < 0)
         return -ENOMEM;
-    rc = xd_file_open(sh->mdev[TIER_H], tagname, XD_OPEN_CREATE, 0, &tagf, err, errlen);
+    rc = xd_file_open(sh->mdev[TIER_H], tagname, XD_OPEN_CREATE | XD_OPEN_NO_SOURCE, 0, &tagf,
+                      err, errlen);
     free(tagname);
     if (rc)
         return rc;

@@ -61,8 +61,11 @@ static int tier_open_devs(struct tier_shared *sh, const struct xd_config *cfg, u
         if (rc)
             return rc;
         bool ro = t == TIER_C && read_only;
-        rc = xd_file_open(sh->mdev[t], sh->cold_path, ro ? XD_OPEN_READONLY : XD_OPEN_CREATE,
-                          t == TIER_C && !ro ? size : 0, &sh->mfile[t], err, errlen);
+        /* the hot copy is named after the cold file, never loaded from it */
+        unsigned flags = ro ? XD_OPEN_READONLY
+                            : XD_OPEN_CREATE | (t == TIER_H ? XD_OPEN_NO_SOURCE : 0);
+        rc = xd_file_open(sh->mdev[t], sh->cold_path, flags, t == TIER_C && !ro ? size : 0,
+                          &sh->mfile[t], err, errlen);
         if (rc)
             return rc;
     }
