@@ -11,8 +11,13 @@
  * any process: every user holds a read lock on "<dir>.lock", which the
  * kernel drops when a process dies, so the count survives crashes.
  * A backup is a point-in-time-ish copy taken every backup_interval_sec, at
- * each fsync/fdatasync and at close: data written after the last of those is
- * lost on a crash or reboot.
+ * each fsync/fdatasync and at close, of a file written through the device:
+ * data written after the last of those is lost on a crash or reboot.
+ * Beside each copy a stamp records what P was (device, inode, size, mtime)
+ * when the copy was last loaded from it or backed up to it: a copy is used
+ * only while P still matches (P changed since, by psync or a user, is
+ * loaded again: the disk file wins), and a backup never replaces a P that
+ * changed since (it fails with one line, the data staying in the copy).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -56,8 +61,9 @@ struct tmpfs_file {
     char *disk_dir;                 /* P's directory, fsynced after the rename */
     char *data_path;                /* the tmpfs copy the driver below works on */
     const char *data_name;          /* its name in the data directory (in data_path) */
+    char *stamp_name;               /* its stamp there: what P was when the copy matched it */
     pthread_mutex_t backup_lock;    /* one backup of this file at a time */
-    atomic_bool dirty;              /* written since the last backup began */
+    atomic_bool dirty;              /* written through this device since the last backup began */
     atomic_bool removed;            /* xd_unlink removed P and the copy: no more backups */
     bool temps_swept;               /* stale backup temps beside P removed (under backup_lock) */
     int made_fd;                    /* the copy, while opening, when this open made it; or -1 */
@@ -556,12 +562,123 @@ static int tmpfs_choose_dir(struct tmpfs_layer *t, const struct xd_config *cfg, 
     return rc ? rc : tmpfs_open_dir(t, private || t->mounted_by_us, err, errlen);
 }
 
+/* --- the stamp: whether the copy is current with P ------------------------ */
+
+/* A copy's stamp is named after it with this suffix. A copy's name holds
+ * '%' only in %2F and %25, so no copy (nor a checksum sidecar or hybrid tag
+ * named after one) is ever called that. */
+#define TMPFS_STAMP_SUFFIX "%xdstamp"
+#define TMPFS_STAMP_LEN    192 /* written whole, in place: never needs new space */
+
+/* What P was (device, inode, size, mtime) when the copy (device, inode)
+ * last held exactly its data: loaded from it or backed up to it. The mtime
+ * and not the ctime: the rename that puts a backup at P changes P's ctime
+ * after the stamp is taken, never its mtime, and a write to P changes it. */
+struct tmpfs_stamp {
+    unsigned long long copy_dev, copy_ino, disk_dev, disk_ino;
+    long long disk_size, mtime_sec, mtime_nsec;
+};
+
+/* The stamp's name for the copy data_name; one with no room for the suffix
+ * keeps its tail behind a hash of the whole. NULL: no memory. */
+static char *tmpfs_stamp_name(const char *data_name)
+{
+    size_t n = strlen(data_name), room = NAME_MAX - strlen(TMPFS_STAMP_SUFFIX);
+    char *out = NULL;
+    int rc = n <= room ? asprintf(&out, "%s%s", data_name, TMPFS_STAMP_SUFFIX)
+                       : asprintf(&out, "%016llx-%s%s", (unsigned long long)tmpfs_hash(data_name),
+                                  data_name + n - (room - 17), TMPFS_STAMP_SUFFIX);
+    return rc < 0 ? NULL : out;
+}
+
+static struct tmpfs_stamp tmpfs_stamp_of(const struct stat *copy, const struct stat *disk)
+{
+    return (struct tmpfs_stamp){
+        .copy_dev = copy->st_dev, .copy_ino = copy->st_ino,
+        .disk_dev = disk->st_dev, .disk_ino = disk->st_ino, .disk_size = disk->st_size,
+        .mtime_sec = disk->st_mtim.tv_sec, .mtime_nsec = disk->st_mtim.tv_nsec,
+    };
+}
+
+/* false when there is none (an empty file: made just now) or it is torn. */
+static bool tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
+{
+    char buf[TMPFS_STAMP_LEN + 1];
+    ssize_t n = TMPFS_RETRY(pread(fd, buf, TMPFS_STAMP_LEN, 0));
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return sscanf(buf, "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld",
+                  &s->copy_dev, &s->copy_ino, &s->disk_dev, &s->disk_ino, &s->disk_size,
+                  &s->mtime_sec, &s->mtime_nsec) == 7;
+}
+
+/* Always TMPFS_STAMP_LEN bytes at 0, space-padded: rewriting it on a full
+ * tmpfs reuses its page, so a backup never fails for want of a stamp. */
+static int tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s)
+{
+    char buf[TMPFS_STAMP_LEN];
+    memset(buf, ' ', sizeof(buf));
+    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld",
+                     s->copy_dev, s->copy_ino, s->disk_dev, s->disk_ino, s->disk_size,
+                     s->mtime_sec, s->mtime_nsec);
+    if (n < 0 || n >= (int)sizeof(buf))
+        return -EOVERFLOW;
+    buf[n] = ' '; /* snprintf's terminator */
+    buf[sizeof(buf) - 1] = '\n';
+    ssize_t w = TMPFS_RETRY(pwrite(fd, buf, sizeof(buf), 0));
+    return w == (ssize_t)sizeof(buf) ? 0 : w < 0 ? -errno : -EIO;
+}
+
+static bool tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk)
+{
+    return s->disk_dev == (unsigned long long)disk->st_dev &&
+           s->disk_ino == (unsigned long long)disk->st_ino && s->disk_size == disk->st_size &&
+           s->mtime_sec == disk->st_mtim.tv_sec && s->mtime_nsec == disk->st_mtim.tv_nsec;
+}
+
+/* Whether the copy data_name in dirfd is current with P (disk): its stamp
+ * (stamp_fd) speaks for this very copy (one removed and made again has
+ * none) and says P has not changed since. */
+static bool tmpfs_copy_current(int dirfd, const char *data_name, int stamp_fd,
+                               const struct stat *disk)
+{
+    struct tmpfs_stamp s;
+    struct stat copy;
+    return tmpfs_stamp_read(stamp_fd, &s) &&
+           !fstatat(dirfd, data_name, &copy, AT_SYMLINK_NOFOLLOW) &&
+           s.copy_dev == (unsigned long long)copy.st_dev &&
+           s.copy_ino == (unsigned long long)copy.st_ino && tmpfs_disk_unchanged(&s, disk);
+}
+
+/* The same for a caller without a device, from the copy's path; the stamp
+ * read without its lock (one being rewritten reads as not current: the
+ * open loads P, whose size that caller then gets). */
+static bool tmpfs_copy_current_at(const char *copy, const struct stat *disk)
+{
+    const char *name = strrchr(copy, '/') + 1;
+    char *dir = strndup(copy, (size_t)(name - copy)), *stamp = tmpfs_stamp_name(name);
+    int dirfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    int fd = dirfd >= 0 && stamp ? openat(dirfd, stamp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    bool current = fd >= 0 && tmpfs_copy_current(dirfd, name, fd, disk);
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    free(stamp);
+    free(dir);
+    return current;
+}
+
 /* Without backup_to_disk the tmpfs type keeps a file's data only in its
  * tmpfs copy (XD_CFG_DATA_ELSEWHERE): the size a caller sees is the
  * copy's, -ENOENT while there is none (an open with XD_OPEN_CREATE makes
- * it), and nothing need be at the caller's path. With backup_to_disk the
- * caller's path is the durable copy a missing tmpfs copy is restored from,
- * so its size is the path's. Nothing is made or mounted here. */
+ * it), and nothing need be at the caller's path. A regular file there
+ * that the copy is not current with (psync wrote it; no copy yet) is what
+ * the open loads (tmpfs_restore), so its size is the one seen, as psync
+ * would see it. With backup_to_disk the caller's path is the durable copy
+ * the tmpfs copy is restored from, so its size is the path's. Nothing is
+ * made or mounted here. */
 int xd_tmpfs_path_size(const struct xd_config *cfg, const char *path, uint64_t *size, char *err,
                        size_t errlen)
 {
@@ -572,6 +689,12 @@ int xd_tmpfs_path_size(const struct xd_config *cfg, const char *path, uint64_t *
     char *copy = abs ? tmpfs_data_path(tmpfs_dir_used(cfg, private_dir, sizeof(private_dir)), abs)
                      : NULL;
     struct stat st;
+    if (copy && !stat(path, &st) && S_ISREG(st.st_mode) && !tmpfs_copy_current_at(copy, &st)) {
+        *size = (uint64_t)st.st_size;
+        free(copy);
+        free(abs);
+        return 0;
+    }
     int rc = !copy             ? -ENOMEM
              : lstat(copy, &st) ? -errno
              : S_ISLNK(st.st_mode) ? -ELOOP
@@ -708,48 +831,96 @@ static int tmpfs_backup_dir(const struct tmpfs_layer *t, const struct tmpfs_file
     return xd_dir_open_for(tf->disk_path, tf->disk_path, t->allow_shared, &base, err, sizeof(err));
 }
 
-static int64_t tmpfs_backup_fill(int dst, void *src, const char **step)
+/* A backup's or a restore's new file: filled from src, then stat'd before
+ * the rename puts it in place (a backup's stamp is of it: the rename
+ * changes no mtime). */
+struct tmpfs_fill {
+    int src;
+    struct stat made;
+};
+
+static int64_t tmpfs_fill(int dst, void *arg, const char **step)
 {
+    struct tmpfs_fill *f = arg;
     *step = "copy its data";
-    return tmpfs_copy_file(*(int *)src, dst);
+    int64_t rc = tmpfs_copy_file(f->src, dst);
+    if (rc >= 0 && fstat(dst, &f->made)) {
+        rc = -errno;
+        *step = "stat the copy";
+    }
+    return rc;
+}
+
+/* A backup replaces P only while P is what the stamp (stamp_fd) says it
+ * was when the copy last held its data, or is missing: a P changed since
+ * (psync, a user, another program) holds data the copy never had, and is
+ * left as it is, with one line; what was written through xdevice stays in
+ * the copy. 0 or -errno. */
+static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int stamp_fd,
+                                   char *err, size_t errlen)
+{
+    struct stat disk;
+    struct tmpfs_stamp s;
+    if (fstatat(dirfd, tf->backup_base, &disk, AT_SYMLINK_NOFOLLOW)) {
+        int rc = errno == ENOENT ? 0 : -errno;
+        if (rc)
+            xd_errf(err, errlen, "%s: backup_to_disk: cannot examine it: %s", tf->disk_path,
+                    strerror(-rc));
+        return rc;
+    }
+    if (tmpfs_stamp_read(stamp_fd, &s) && tmpfs_disk_unchanged(&s, &disk))
+        return 0;
+    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy was loaded from it or backed up to it (another program wrote it); xdevice never overwrites such a change; what was written through xdevice stays in %s until the next open, which loads the disk file",
+            tf->disk_path, tf->data_path);
+    return -ESTALE;
 }
 
 /* Replace P with src's data (xd_write_file_atomic_with: a temp file beside
  * P, fsync, rename over P, fsync of P's directory, so P is always one whole
- * backup, old or new), keeping P's mode when P is there. */
+ * backup, old or new), keeping P's mode when P is there, then stamp the
+ * copy with the new P. */
 static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
-                                    int dirfd, int src, char *err, size_t errlen)
+                                    int dirfd, int src, int stamp_fd, char *err, size_t errlen)
 {
     char what[PATH_MAX + 32];
     struct stat st;
+    struct tmpfs_fill fill = {.src = src};
     mode_t mode = t->file_mode;
     if (!fstatat(dirfd, tf->backup_base, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode))
         mode = st.st_mode & 07777;
     snprintf(what, sizeof(what), "%s: backup_to_disk", tf->disk_path);
-    return xd_write_file_atomic_with(dirfd, tf->backup_base, mode, tmpfs_backup_fill, &src, what,
-                                     err, errlen);
+    int64_t rc = xd_write_file_atomic_with(dirfd, tf->backup_base, mode, tmpfs_fill, &fill, what,
+                                           err, errlen);
+    if (rc >= 0 && !fstat(src, &st)) {
+        struct tmpfs_stamp s = tmpfs_stamp_of(&st, &fill.made);
+        tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open reloads */
+    }
+    return rc;
 }
 
-/* Write tf's tmpfs data to P atomically. Backups of one P (jobs, processes)
- * take turns on an flock of the tmpfs copy, so a later backup never lands
- * before an earlier one. The first backup of an open also removes the
- * temp files ".P.xdtmp-XXXXXX" that backups killed before their rename left
- * beside P (each a whole copy of the file, kept forever otherwise: a
- * kill -9 during a backup is likely, backups run at every fsync): every
- * backup of P fills its temp under that flock, so while we hold it no
- * live one exists. Returns the data bytes copied or -errno, with one line
- * in err. */
+/* Write tf's tmpfs data to P atomically. Backups and restores of one P
+ * (jobs, processes) take turns on an flock of the copy's stamp, so a later
+ * backup never lands before an earlier one, and P's check against the
+ * stamp and its replacement are one step. The first backup of an open
+ * also removes the temp files ".P.xdtmp-XXXXXX" that backups killed before
+ * their rename left beside P (each a whole copy of the file, kept forever
+ * otherwise: a kill -9 during a backup is likely, backups run at every
+ * fsync): every backup of P fills its temp under that flock, so while we
+ * hold it no live one exists. Returns the data bytes copied or -errno,
+ * with one line in err. */
 static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, struct tmpfs_file *tf, char *err,
                                  size_t errlen)
 {
-    const char *step = "open its tmpfs copy";
+    const char *step = "lock its tmpfs copy's stamp";
     int64_t rc = 0;
-    int dirfd = -1, src = TMPFS_RETRY(openat(t->dirfd, tf->data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (src < 0)
-        rc = -errno;
-    if (!rc && TMPFS_RETRY(flock(src, LOCK_EX))) {
-        rc = -errno;
-        step = "lock its tmpfs copy";
+    int dirfd = -1, src = -1, lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
+    if (lock < 0)
+        rc = lock;
+    if (!rc) {
+        step = "open its tmpfs copy";
+        src = TMPFS_RETRY(openat(t->dirfd, tf->data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (src < 0)
+            rc = -errno;
     }
     if (!rc && (dirfd = tmpfs_backup_dir(t, tf, &step)) < 0)
         rc = dirfd;
@@ -760,12 +931,14 @@ static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, struct tmpfs_file 
     if (rc)
         xd_errf(err, errlen, "%s: backup_to_disk: cannot %s: %s", tf->disk_path, step,
                 strerror((int)-rc));
-    else
-        rc = tmpfs_backup_replace(t, tf, dirfd, src, err, errlen);
+    else if (!(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen)))
+        rc = tmpfs_backup_replace(t, tf, dirfd, src, lock, err, errlen);
     if (dirfd >= 0)
         close(dirfd);
     if (src >= 0)
         close(src);
+    if (lock >= 0)
+        close(lock);
     return rc;
 }
 
@@ -782,8 +955,9 @@ static void tmpfs_note_backup(struct tmpfs_layer *t, int64_t rc, const char *err
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Back tf up if it changed since the last backup began. A failed backup
- * leaves it dirty for the next try. Returns 0 or -errno. */
+/* Back tf up if it was written through this device since the last backup
+ * began (never a file only read: P stays as it is, same inode). A failed
+ * backup leaves it dirty for the next try. Returns 0 or -errno. */
 static int tmpfs_backup(struct tmpfs_layer *t, struct tmpfs_file *tf)
 {
     int64_t rc = 0;
@@ -811,65 +985,120 @@ static void tmpfs_made(struct tmpfs_file *tf, int fd)
 }
 
 /* The open is over: on failure the copy this open made goes (if the name
- * still names it); either way the descriptor that recalled it is closed. */
-static void tmpfs_open_over(struct tmpfs_file *tf, bool failed)
+ * still names it), with the stamp a load gave it; either way the
+ * descriptor that recalled it is closed. */
+static void tmpfs_open_over(const struct tmpfs_layer *t, struct tmpfs_file *tf, bool failed)
 {
     if (tf->made_fd < 0)
         return;
-    if (failed)
+    if (failed) {
         xd_unlink_made(tf->data_path, tf->made_fd);
+        unlinkat(t->dirfd, tf->stamp_name, 0); /* ours: made by xd_lock_at, never a link's target */
+    }
     close(tf->made_fd);
     tf->made_fd = -1;
 }
 
-/* backup_to_disk: a tmpfs copy that is missing or empty (a reboot, a new
- * mount) is brought back from P before the driver opens it. The lock on the
- * tmpfs file makes concurrent openers restore once. Returns 0 or -errno. */
-static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err, size_t errlen)
+/* P, opened to load the copy from, with its stat: the fd, -ENOENT when
+ * there is nothing to load, or -errno with one line. With backup_to_disk P
+ * is the backup, never followed through a link (backups replace it by
+ * rename). Without, it is whatever file the user put there, followed as
+ * fio follows it (only the caller's or root's links), and anything but a
+ * regular file is left alone. */
+static int tmpfs_open_disk(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                           struct stat *st, char *err, size_t errlen)
+{
+    int fd = t->backup ? xd_open_regular(tf->disk_path, O_RDONLY | O_NOFOLLOW)
+                       : xd_open_data(tf->disk_path, O_RDONLY | O_CLOEXEC, 0, true);
+    if (fd >= 0 && fstat(fd, st)) {
+        int rc = -errno;
+        close(fd);
+        fd = rc;
+    }
+    if (fd >= 0 && !S_ISREG(st->st_mode)) { /* a block device: never loaded */
+        close(fd);
+        fd = -ENOENT;
+    }
+    if (fd == -ENXIO && !t->backup)
+        fd = -ENOENT;
+    if (fd < 0 && fd != -ENOENT)
+        xd_errf(err, errlen, "%s: cannot read it to %s: %s", tf->disk_path,
+                t->backup ? "restore its tmpfs copy (backup_to_disk=true)"
+                          : "load it into its tmpfs copy",
+                xd_refusal(fd));
+    return fd;
+}
+
+/* Whether anything is at P to load: the lock is taken only then, so a copy
+ * without a disk file gets no stamp. */
+static bool tmpfs_disk_there(const struct tmpfs_layer *t, const struct tmpfs_file *tf)
 {
     struct stat st;
-    int64_t rc = 0;
-    int dst = -1, src = xd_open_regular(tf->disk_path, O_RDONLY | O_NOFOLLOW);
-    if (src == -ENOENT)
-        return 0;
-    if (src < 0 || fstat(src, &st)) {
-        rc = src < 0 ? src : -errno;
-        xd_errf(err, errlen, "%s: cannot read it to restore (backup_to_disk=true): %s",
-                tf->disk_path, strerror((int)-rc));
-        goto out;
+    return !(t->backup ? lstat : stat)(tf->disk_path, &st);
+}
+
+/* Replace the copy with P's data (src; disk, its stat) and stamp it, with
+ * the stamp's lock (stamp_fd) held. A new file renamed over the copy, as a
+ * backup replaces P: a crash leaves the old copy or the whole new one, and
+ * the new inode tells a checksum sidecar of the old one that it is stale.
+ * A copy made where there was none is removed again if the open fails. */
+static int tmpfs_load_copy(struct tmpfs_layer *t, struct tmpfs_file *tf, int src,
+                           const struct stat *disk, int stamp_fd, char *err, size_t errlen)
+{
+    char what[PATH_MAX * 2 + 32];
+    struct tmpfs_fill fill = {.src = src};
+    struct stat old;
+    bool had = !fstatat(t->dirfd, tf->data_name, &old, AT_SYMLINK_NOFOLLOW);
+    snprintf(what, sizeof(what), "%s: loading its tmpfs copy %s", tf->disk_path, tf->data_path);
+    xd_temp_sweep_at(t->dirfd, tf->data_name); /* a killed load's: loads hold the stamp's lock */
+    int64_t rc = xd_write_file_atomic_with(t->dirfd, tf->data_name, t->file_mode, tmpfs_fill,
+                                           &fill, what, err, errlen);
+    if (rc < 0)
+        return (int)rc;
+    int fd = had ? -1 : TMPFS_RETRY(openat(t->dirfd, tf->data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd >= 0) {
+        tmpfs_made(tf, fd);
+        close(fd);
     }
-    if (!S_ISREG(st.st_mode) || !st.st_size)
-        goto out;
-    bool made;
-    dst = xd_open_own_at_made(t->dirfd, tf->data_name, O_RDWR, t->file_mode, &made);
-    if (made)
-        tmpfs_made(tf, dst);
-    if (dst < 0 || TMPFS_RETRY(flock(dst, LOCK_EX)) || fstat(dst, &st)) {
-        rc = dst < 0 ? dst : -errno;
-        xd_errf(err, errlen, "%s: cannot create its tmpfs copy %s: %s", tf->disk_path,
-                tf->data_path, xd_refusal((int)rc));
-        goto out;
-    }
-    if (st.st_size)
-        goto out; /* restored by another opener, or data of its own */
-    if ((rc = tmpfs_copy_file(src, dst)) < 0) {
-        xd_errf(err, errlen, "%s: cannot restore it into %s (backup_to_disk=true): %s",
-                tf->disk_path, tf->data_path, strerror((int)-rc));
-        if (ftruncate(dst, 0)) /* a partial copy must not pass for data */
-            unlinkat(t->dirfd, tf->data_name, 0);
-        goto out;
-    }
-    atomic_store(&tf->dirty, false); /* P already holds exactly this */
+    struct tmpfs_stamp s = tmpfs_stamp_of(&fill.made, disk);
+    tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open loads again */
     pthread_mutex_lock(&t->lock);
     t->count.restores++;
     t->count.restore_bytes += (uint64_t)rc;
     pthread_mutex_unlock(&t->lock);
-out:
-    if (dst >= 0)
-        close(dst);
+    return 0;
+}
+
+/* Before the driver opens the copy, make it current with P. A copy whose
+ * stamp says P has not changed since the copy last held P's data is used
+ * as it is: it holds that and every write through xdevice since (a kill's
+ * included). Otherwise P is loaded into it: P changed since (psync or a
+ * user wrote it: the disk file wins), or the copy is missing (a reboot, a
+ * new mount) or not known to match it. Without backup_to_disk the same:
+ * the data a user put at P is what the type serves, as psync would. A
+ * missing P leaves the copy as it is. Openers take turns on the stamp's
+ * lock, so one loads. 0 or -errno with one line. */
+static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err, size_t errlen)
+{
+    if (!tmpfs_disk_there(t, tf))
+        return 0;
+    int lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
+    if (lock < 0) {
+        xd_errf(err, errlen, "%s: cannot lock its tmpfs copy's stamp %s/%s: %s", tf->disk_path,
+                t->dir, tf->stamp_name, xd_refusal(lock));
+        return lock;
+    }
+    struct stat disk;
+    int rc = 0, src = tmpfs_open_disk(t, tf, &disk, err, errlen); /* under the lock: no
+                                                                     backup renames P now */
+    if (src >= 0 && !tmpfs_copy_current(t->dirfd, tf->data_name, lock, &disk))
+        rc = tmpfs_load_copy(t, tf, src, &disk, lock, err, errlen);
+    else if (src < 0 && src != -ENOENT)
+        rc = src;
     if (src >= 0)
         close(src);
-    return rc < 0 ? (int)rc : 0;
+    close(lock);
+    return rc;
 }
 
 /* --- the backup thread --------------------------------------------------- */
@@ -1005,6 +1234,7 @@ static void tmpfs_file_free(struct tmpfs_file *tf)
     free(tf->backup_base);
     free(tf->disk_dir);
     free(tf->data_path);
+    free(tf->stamp_name);
     free(tf);
 }
 
@@ -1028,7 +1258,7 @@ static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct 
     if (!tf)
         return -ENOMEM;
     pthread_mutex_init(&tf->backup_lock, NULL);
-    atomic_init(&tf->dirty, true); /* until proven equal to P */
+    atomic_init(&tf->dirty, false); /* only a write through this device makes a backup */
     tf->made_fd = -1;
     if (!(tf->disk_path = tmpfs_absolute(path)) || !(tf->disk_dir = strdup(tf->disk_path)) ||
         !(tf->data_path = tmpfs_data_path(t->dir, tf->disk_path)))
@@ -1039,7 +1269,8 @@ static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct 
     else
         strcpy(tf->disk_dir, ".");
     tf->data_name = strrchr(tf->data_path, '/') + 1;
-    if (!(tf->backup_base = strdup(strrchr(tf->disk_path, '/') ? strrchr(tf->disk_path, '/') + 1
+    if (!(tf->stamp_name = tmpfs_stamp_name(tf->data_name)) ||
+        !(tf->backup_base = strdup(strrchr(tf->disk_path, '/') ? strrchr(tf->disk_path, '/') + 1
                                                               : tf->disk_path)))
         goto fail;
     *out = tf;
@@ -1150,7 +1381,10 @@ static int tmpfs_check_backup_target(const struct tmpfs_layer *t, const struct t
 }
 
 /* file->path is the caller's disk path P; the driver below opens (and
- * reopens) the tmpfs copy instead, by the name tmpfs_path_below gives it. */
+ * reopens) the tmpfs copy instead, by the name tmpfs_path_below gives it,
+ * once tmpfs_restore made it current with P (with or without backups;
+ * never the hybrid type's hot copy, XD_OPEN_NO_SOURCE: its path is the
+ * cold file's). */
 static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                            uint64_t size, char *err, size_t errlen)
 {
@@ -1160,8 +1394,9 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
     int rc = tmpfs_check_disk_path(disk_path, err, errlen);
     if (rc || (rc = tmpfs_file_new(t, disk_path, &tf)))
         return rc;
-    if (t->backup && ((rc = tmpfs_check_backup_target(t, tf, err, errlen)) ||
-                      (rc = tmpfs_restore(t, tf, err, errlen))))
+    if (t->backup && (rc = tmpfs_check_backup_target(t, tf, err, errlen)))
+        goto fail;
+    if (!(flags & XD_OPEN_NO_SOURCE) && (rc = tmpfs_restore(t, tf, err, errlen)))
         goto fail;
     if ((rc = tmpfs_claim(t, tf, flags, err, errlen)))
         goto fail;
@@ -1173,11 +1408,11 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
         xd_layer_file_close(layer->lower, file);
         goto fail;
     }
-    tmpfs_open_over(tf, false);
+    tmpfs_open_over(t, tf, false);
     return 0;
 fail:
     file->priv[layer->level] = NULL;
-    tmpfs_open_over(tf, true);
+    tmpfs_open_over(t, tf, true);
     tmpfs_file_free(tf);
     return rc;
 }
@@ -1327,6 +1562,19 @@ static char *tmpfs_path_below_of(struct xd_layer *layer, const char *path)
     return data;
 }
 
+/* The copy's stamp goes with it (its own only, never through a link). */
+static void tmpfs_unlink_stamp(const struct tmpfs_layer *t, const char *abs)
+{
+    char *data = tmpfs_data_path(t->dir, abs);
+    char *stamp = data ? tmpfs_stamp_name(strrchr(data, '/') + 1) : NULL, *path = NULL;
+    if (stamp && asprintf(&path, "%s/%s", t->dir, stamp) >= 0) {
+        xd_unlink_own(path);
+        free(path);
+    }
+    free(stamp);
+    free(data);
+}
+
 /* The file at path is being removed (its copy by the core): the files of
  * it open here stop backing up, which would make P again. */
 static int tmpfs_unlink_hook(struct xd_layer *layer, const char *path, const char *bottom,
@@ -1337,6 +1585,7 @@ static int tmpfs_unlink_hook(struct xd_layer *layer, const char *path, const cha
     char *abs = tmpfs_absolute(path);
     if (!abs)
         return -ENOMEM;
+    tmpfs_unlink_stamp(t, abs);
     pthread_mutex_lock(&t->lock);
     for (struct tmpfs_file *tf = t->files; tf; tf = tf->next)
         if (!strcmp(tf->disk_path, abs))

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <linux/magic.h>
@@ -157,6 +158,7 @@ static bool stats_contain(struct xd_dev *dev, const char *text)
     return stats_have(dev, text, true);
 }
 
+/* The tmpfs copies in dir: its files but the stamps beside them. */
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -165,7 +167,7 @@ static int count_entries(const char *dir)
     if (!d)
         return -1;
     while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
+        n += e->d_name[0] != '.' && !strstr(e->d_name, "%xdstamp");
     closedir(d);
     return n;
 }
@@ -299,7 +301,10 @@ static void test_data_on_tmpfs(void)
     xd_file_close(dev, fq);
     xd_close(dev);
 
-    CHECK(count_entries(dir) == 2, "%d files in %s, want 2", count_entries(dir), dir);
+    CHECK(count_entries(dir) == 2, "%d copies in %s, want 2", count_entries(dir), dir);
+    /* the file at p was loaded into its copy, as psync would have read it */
+    CHECK(dir_has_data(dir, (const unsigned char *)"ORIGINAL\n", 9, 0),
+          "p's disk data not loaded into its copy under %s", dir);
     CHECK(dir_has_data(dir, a, LEN, OFF), "p's data not found under %s", dir);
     CHECK(dir_has_data(dir, b, LEN, OFF), "q's data not found under %s", dir);
     CHECK(file_equals(p, (const unsigned char *)"ORIGINAL\n", 9), "%s was touched", p);
@@ -515,6 +520,195 @@ static void test_backup_covers_queued_writes(void)
     CHECK(file_equals(p, expect, sizeof(expect)), "the fsync's backup missed queued writes");
     xd_file_close(dev, f);
     xd_close(dev);
+}
+
+/* --- the copy is used only while current with the disk file ----------------- */
+
+/* Write data over P in place, as psync does, and move its mtime a whole
+ * second on from what it was, so the change shows whatever the clock's
+ * granularity (no test of this depends on how fast the machine is). */
+static void disk_write(const char *p, const unsigned char *data, size_t len)
+{
+    struct stat st;
+    FILE *f = fopen(p, "r+b");
+    CHECK(f && fwrite(data, 1, len, f) == len, "write %s: %s", p, strerror(errno));
+    if (f)
+        fclose(f);
+    if (!stat(p, &st)) {
+        struct timespec t[2] = {st.st_atim, st.st_mtim};
+        t[1].tv_sec += 1;
+        CHECK(utimensat(AT_FDCWD, p, t, 0) == 0, "utimensat %s: %s", p, strerror(errno));
+    }
+}
+
+/* Read the whole file through a device of dir (kv: extra keys), opened
+ * with flags, and say whether it holds want. */
+static bool dev_reads(const char *dir, const char *const *kv, const char *p, unsigned flags,
+                      const unsigned char *want, size_t len)
+{
+    char err[XD_ERRLEN] = "";
+    static unsigned char back[1 << 20];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    int rc = open_dev(&dev, dir, kv, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, flags, 0, &f, err, sizeof(err));
+    CHECK(rc == 0, "open %s: %d %s", p, rc, err);
+    bool same = !rc && xd_read(dev, f, back, len + 1, 0) == (ssize_t)len && !memcmp(back, want, len);
+    if (f)
+        CHECK(xd_file_close(dev, f) == 0, "close %s", p);
+    if (dev)
+        xd_close(dev);
+    return same;
+}
+
+/* A disk file written since the tmpfs copy was backed up to it (psync, a
+ * user) wins: the copy is loaded from it, not the other way round. Before,
+ * the stale copy was served and every close renamed it over the newer disk
+ * file, a read-only open's and a read job's included. Now only a file
+ * written through the device is backed up: P keeps its inode and data. */
+static void test_backup_disk_wins(void)
+{
+    static const char *const kv[] = {"backup_to_disk", "true", NULL};
+    enum { LEN = 256 * 1024 };
+    static unsigned char a[LEN], b[LEN];
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    struct stat before, after;
+    snprintf(dir, sizeof(dir), "%s/diskwins", shm_base);
+    snprintf(p, sizeof(p), "%s/diskwins.bin", disk_base);
+    fill(a, LEN, 21);
+    fill(b, LEN, 22);
+    int rc = open_dev(&dev, dir, kv, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, XD_OPEN_CREATE, LEN, &f, err, sizeof(err));
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (!rc)
+        CHECK(xd_write(dev, f, a, LEN, 0) == LEN, "write a");
+    if (f)
+        xd_file_close(dev, f);
+    if (dev)
+        xd_close(dev);
+    CHECK(file_equals(p, a, LEN), "the close did not back a up");
+
+    disk_write(p, b, LEN); /* as psync would */
+    stat(p, &before);
+    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "a read-only open served the stale copy");
+    CHECK(dev_reads(dir, kv, p, 0, b, LEN), "a read-write open that only read served stale data");
+    CHECK(dev_reads(dir, NULL, p, 0, b, LEN), "without backup_to_disk the stale copy was served");
+    CHECK(!stat(p, &after) && after.st_ino == before.st_ino &&
+              after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
+              after.st_mtim.tv_nsec == before.st_mtim.tv_nsec,
+          "a device that only read replaced or wrote %s", p);
+    CHECK(file_equals(p, b, LEN), "%s lost the data written on disk", p);
+}
+
+/* A disk file changed while a device has its copy open is never replaced
+ * by the copy: the backup (at fsync, at close) fails with one line, P
+ * keeps the other writer's data, and the next open serves that. */
+static void test_backup_refuses_changed_disk(void)
+{
+    static const char *const kv[] = {"backup_to_disk", "true", "backup_interval_sec", "86400",
+                                     NULL};
+    enum { LEN = 64 * 1024 };
+    static unsigned char a[LEN], b[LEN], c[LEN];
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    snprintf(dir, sizeof(dir), "%s/changed", shm_base);
+    snprintf(p, sizeof(p), "%s/changed.bin", disk_base);
+    fill(a, LEN, 31);
+    fill(b, LEN, 32);
+    fill(c, LEN, 33);
+    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, a, LEN) == LEN, "write %s", p);
+    if (fd >= 0)
+        close(fd);
+    int rc = open_dev(&dev, dir, kv, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (rc) {
+        if (dev)
+            xd_close(dev);
+        return;
+    }
+    CHECK(xd_write(dev, f, c, LEN, 0) == LEN, "write c");
+    CHECK(xd_flush(dev, f, 0) == 0, "fsync before the disk file changed");
+    CHECK(file_equals(p, c, LEN), "the fsync did not back c up");
+    disk_write(p, b, LEN); /* another program, while the device has it open */
+    CHECK(xd_write(dev, f, a, 4096, 0) == 4096, "write after");
+    rc = xd_flush(dev, f, 0);
+    CHECK(rc < 0, "fsync replaced a disk file changed since: %d", rc);
+    CHECK(file_equals(p, b, LEN), "the backup overwrote the other program's data");
+    rc = xd_file_close(dev, f);
+    CHECK(rc < 0, "close backed up over a changed disk file: %d", rc);
+    err[0] = '\0';
+    CHECK(!xd_dev_take_error(dev, err, sizeof(err)) && strstr(err, "changed on disk") &&
+              strstr(err, p),
+          "no line saying why: '%s'", err);
+    xd_close(dev);
+    CHECK(file_equals(p, b, LEN), "%s lost the other program's data", p);
+    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "the next open did not load the disk file");
+}
+
+/* Without backup_to_disk a regular file already at P is the data the type
+ * serves (loaded into the copy, as a restore does), sized as psync sees it,
+ * opened without XD_OPEN_CREATE; the copy then serves its own writes while
+ * P is unchanged, and P changed since is loaded again. P is never written.
+ * Before, the type ignored it: zeros, "no such file", or no size at all. */
+static void test_loads_disk_file(void)
+{
+    enum { LEN = 3 * 65536 + 512 };
+    static unsigned char a[LEN], b[LEN], w[4096];
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct stat before, after;
+    uint64_t size = 0;
+    snprintf(dir, sizeof(dir), "%s/load", shm_base);
+    snprintf(p, sizeof(p), "%s/load.bin", disk_base);
+    fill(a, LEN, 41);
+    fill(b, LEN, 42);
+    fill(w, sizeof(w), 43);
+    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, a, LEN) == LEN, "write %s", p);
+    if (fd >= 0)
+        close(fd);
+    stat(p, &before);
+    mkdir(dir, 0700);
+    struct xd_config *cfg = xd_config_new();
+    xd_config_set(cfg, "storage_type", "tmpfs", "test", err, sizeof(err));
+    xd_config_set(cfg, "tmpfs_directory", dir, "test", err, sizeof(err));
+    int rc = xd_path_logical_size(cfg, p, &size, err, sizeof(err));
+    CHECK(rc == 0 && size == LEN, "size of %s before any copy: %d %llu", p, rc,
+          (unsigned long long)size);
+    CHECK(dev_reads(dir, NULL, p, XD_OPEN_READONLY, a, LEN), "read-only: the disk file not served");
+    CHECK(dev_reads(dir, NULL, p, 0, a, LEN), "the disk file not served");
+
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    rc = open_dev(&dev, dir, NULL, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (!rc)
+        CHECK(xd_write(dev, f, w, sizeof(w), 0) == sizeof(w), "write");
+    if (f)
+        xd_file_close(dev, f);
+    if (dev)
+        xd_close(dev);
+    memcpy(a, w, sizeof(w));
+    CHECK(dev_reads(dir, NULL, p, 0, a, LEN), "the copy's own write lost while P was unchanged");
+    CHECK(!stat(p, &after) && after.st_ino == before.st_ino &&
+              after.st_mtim.tv_nsec == before.st_mtim.tv_nsec &&
+              after.st_mtim.tv_sec == before.st_mtim.tv_sec,
+          "without backup_to_disk %s was written", p);
+
+    disk_write(p, b, LEN);
+    rc = xd_path_logical_size(cfg, p, &size, err, sizeof(err));
+    CHECK(rc == 0 && size == LEN, "size after P changed: %d %llu", rc, (unsigned long long)size);
+    CHECK(dev_reads(dir, NULL, p, 0, b, LEN), "P changed since the copy was loaded: stale copy served");
+    xd_config_free(cfg);
 }
 
 /* --- auto_mount without root: /dev/shm/xdevice and a notice --------------- */
@@ -743,6 +937,9 @@ int main(void)
     test_backup();
     test_backup_covers_queued_writes();
     test_backup_refuses_hard_links();
+    test_backup_disk_wins();
+    test_backup_refuses_changed_disk();
+    test_loads_disk_file();
     test_auto_mount_nonroot();
     test_auto_mount_root();
 
