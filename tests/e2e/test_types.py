@@ -16,10 +16,12 @@ from conftest import (
 
 
 def tmpfs_copies(shm_dir, basename):
-    """Data files under the tmpfs directory that hold the disk file basename."""
+    """Data files under the tmpfs directory that hold the disk file basename
+    (not the stamps beside them)."""
     found = []
     for root, _, files in os.walk(shm_dir):
-        found += [os.path.join(root, f) for f in files if basename in f and not f.endswith(".lock")]
+        found += [os.path.join(root, f) for f in files
+                  if basename in f and not f.endswith((".lock", "%xdstamp"))]
     return found
 
 
@@ -95,6 +97,66 @@ def test_tmpfs_backup_removes_temps_a_kill_left(engine, tmp_path, disk_dir, shm_
     tmpfs_job(engine, tmp_path, disk_dir, shm_dir, MiB, backup_to_disk=1)
     assert not stale.exists(), "the temp a killed backup left is still beside the file"
     assert all(k.exists() for k in keep), [k for k in keep if not k.exists()]
+
+
+def psync_job(name, path, **opts):
+    """Command-line arguments of one job on fio's own psync engine."""
+    return [f"--name={name}", "--ioengine=psync", f"--filename={path}",
+            *[f"--{k}={v}" for k, v in opts.items()]]
+
+
+def test_tmpfs_backup_newer_disk_file_wins(engine, tmp_path, disk_dir, shm_dir):
+    """The audit's repro. A tmpfs job backs pattern A up to the disk file,
+    psync then writes B there. The tmpfs copy (A) is stale: a --readonly
+    verify of B through the tmpfs type reads B (the disk file is loaded into
+    the copy), and neither that job nor a plain read job writes the disk
+    file (same inode, same mtime), so psync still verifies B after them.
+    Before, the tmpfs job read A, and every close renamed the copy over the
+    disk file, a --readonly job's included, so psync then read A."""
+    p = disk_dir / "t"
+    common = dict(filename=p, bs="4k", size="1m", verify_state_save=0)
+    xd = {"type": "tmpfs", "tmpfs_directory": shm_dir, "backup_to_disk": 1}
+    run_fio(fio_job(engine, name="a", xd=xd, rw="write", verify="pattern",
+                    verify_pattern="0xaaaaaaaa", **common), tmp_path)
+    after_a = os.stat(p)
+    run_fio(psync_job("b", p, rw="write", verify="pattern", verify_pattern="0xbbbbbbbb",
+                      **{k: v for k, v in common.items() if k != "filename"}), tmp_path)
+    st = os.stat(p)
+    if st.st_mtime_ns == after_a.st_mtime_ns:  # one clock tick apart: show the change anyway
+        os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    b = os.stat(p)
+    run_fio(["--readonly", *fio_job(engine, name="c", xd=xd, rw="read", verify="pattern",
+                                    verify_pattern="0xbbbbbbbb", verify_only=1, **common)],
+            tmp_path)
+    run_fio(fio_job(engine, name="d", xd=xd, rw="read", **common), tmp_path)
+    now = os.stat(p)
+    assert (now.st_ino, now.st_mtime_ns) == (b.st_ino, b.st_mtime_ns), \
+        "a tmpfs job that only read replaced the disk file"
+    run_fio(psync_job("e", p, rw="read", verify="pattern", verify_pattern="0xbbbbbbbb",
+                      verify_only=1, bs="4k", size="1m", verify_state_save=0), tmp_path)
+
+
+@pytest.mark.parametrize("extra", [[], ["--readonly"], ["--allow_file_create=0"], ["--size=1m"]])
+def test_tmpfs_serves_the_disk_file_at_the_path(engine, tmp_path, disk_dir, shm_dir, extra):
+    """The audit's repro: a file psync wrote at fio's filename is the data
+    the tmpfs type (no backup_to_disk) serves, loaded into its copy, sized
+    as psync sees it (no size= needed), opened with allow_file_create=0,
+    and under --readonly; it verifies, and the disk file is never written.
+    Before, the type ignored it: "you need to specify size=", zeros ("bad
+    magic header"), or "no such file" for a file that exists."""
+    p = disk_dir / "t4"
+    run_fio(psync_job("w", p, bs="4k", size="2m", rw="write", verify="crc32c", do_verify=0,
+                      verify_state_save=0), tmp_path)
+    before = os.stat(p)
+    xd = {"type": "tmpfs", "tmpfs_directory": shm_dir}
+    r = run_fio([*extra, *fio_job(engine, name="r", xd=xd, filename=p, bs="4k", rw="read",
+                                  verify="crc32c", verify_only=1, verify_state_save=0)],
+                tmp_path)
+    want = MiB if "--size=1m" in extra else 2 * MiB
+    assert r.data["jobs"][0]["read"]["io_bytes"] == want, r.data["jobs"][0]["read"]
+    now = os.stat(p)
+    assert (now.st_ino, now.st_size, now.st_mtime_ns) == \
+        (before.st_ino, before.st_size, before.st_mtime_ns), "the disk file was written"
 
 
 def test_tmpfs_directory_on_disk_is_refused(engine, tmp_path, disk_dir):
