@@ -79,7 +79,8 @@ XD_API int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen
 #define XD_CFG_PLAIN_FILE (1u << 3) /* the data is a plain file at the caller's path, byte for
                                        byte: every type with this bit reads what another wrote */
 #define XD_CFG_DATA_ELSEWHERE (1u << 4) /* nothing is kept at the caller's path (the tmpfs
-                                       type without backup_to_disk): never lay it out;
+                                       type without backup_to_disk: a file there is only
+                                       read, loaded into the copy): never lay it out;
                                        xd_path_logical_size gives the data's size (-ENOENT:
                                        none yet) and an open with XD_OPEN_CREATE makes it */
 XD_API unsigned xd_config_caps(const struct xd_config *cfg);
@@ -379,7 +380,9 @@ XD_API int xd_path_size(const char *path, uint64_t *size);
  * types with their own format (compressed) the container's logical size,
  * read from its header (0 for an empty file: a container yet to be made);
  * for the tmpfs type without backup_to_disk its tmpfs copy's size
- * (XD_CFG_DATA_ELSEWHERE); for the others xd_path_size. -ENOENT when it
+ * (XD_CFG_DATA_ELSEWHERE), or the size of the regular file at path when
+ * the copy is not current with it (an open loads that file into the copy);
+ * for the others xd_path_size. -ENOENT when it
  * does not exist; other -errno with the one line in err (e.g. not a
  * container, truncated). */
 XD_API int xd_path_logical_size(const struct xd_config *cfg, const char *path, uint64_t *size,

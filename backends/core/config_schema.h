@@ -114,7 +114,7 @@
   X(tmpfs, tmpfs_size,          SIZE, "1g",    XD_MIB, 16 * XD_TIB, NULL, 0, XD_ON(TMPFS), "size= of the tmpfs that auto_mount mounts") \
   X(tmpfs, tmpfs_mount_options, STR,  "mode=0755", 0, 0, NULL, 0, XD_ON(TMPFS), "Extra options for the tmpfs that auto_mount mounts (comma separated, size comes from tmpfs_size). Adding huge=within_size lets dense files use large pages (128k reads and writes ran 2x and 2.5x faster here), but a sparse file then takes up to 2 MiB per page touched (16 scattered 4 KiB writes into a 64 MiB file took 32 MiB, not 64 KiB), so it is not the default") \
   X(tmpfs, auto_mount,          BOOL, "false", 0, 0, NULL, 0, XD_ON(TMPFS), "Mount a tmpfs at tmpfs_directory when running as root (only on a directory xdevice makes there, never over an existing one; unmounted when its last user closes); otherwise /dev/shm/xdevice-UID is used and a line says so") \
-  X(tmpfs, backup_to_disk,      BOOL, "false", 0, 0, NULL, 0, XD_ON(TMPFS), "Copy tmpfs data to the job's on-disk file path every backup_interval_sec and at close; restore it on open") \
+  X(tmpfs, backup_to_disk,      BOOL, "false", 0, 0, NULL, 0, XD_ON(TMPFS), "Copy tmpfs data written through the device to the job's on-disk file path every backup_interval_sec, on fsync and at close, never over a disk file changed since; load it on open when it changed since the tmpfs copy was taken") \
   X(tmpfs, backup_interval_sec, INT,  "60",    1, 86400, NULL, XD_K_LIVE, XD_ON(TMPFS), "Seconds between backups to disk") \
   /* [block] */ \
   X(block, block_device,    STR,  "",      0, 0, NULL, 0, XD_ON(BLOCK), "Block device path; empty uses fio's filename") \
