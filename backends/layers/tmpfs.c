@@ -870,7 +870,7 @@ static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int s
     }
     if (tmpfs_stamp_read(stamp_fd, &s) && tmpfs_disk_unchanged(&s, &disk))
         return 0;
-    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy was loaded from it or backed up to it (another program wrote it); xdevice never overwrites such a change; what was written through xdevice stays in %s until the next open, which loads the disk file",
+    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy %s was loaded from it or backed up to it (another program wrote it), and xdevice never overwrites such a change; the next open loads it over the copy",
             tf->disk_path, tf->data_path);
     return -ESTALE;
 }
