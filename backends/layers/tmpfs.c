@@ -66,6 +66,9 @@ struct tmpfs_file {
     atomic_bool dirty;              /* written through this device since the last backup began */
     atomic_bool removed;            /* xd_unlink removed P and the copy: no more backups */
     bool temps_swept;               /* stale backup temps beside P removed (under backup_lock) */
+    bool copy_known;                /* the copy the driver opened: copy_dev, copy_ino */
+    dev_t copy_dev;
+    ino_t copy_ino;
     int made_fd;                    /* the copy, while opening, when this open made it; or -1 */
 };
 
@@ -875,6 +878,22 @@ static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int s
     return -ESTALE;
 }
 
+/* The copy at the name (src) must be the one this open writes: another
+ * open that found P changed loaded P into a new copy renamed over it, and
+ * the writes made here went to the old one, which nobody will read again.
+ * Backing the new copy up would drop them without a word. 0 or -ESTALE. */
+static int tmpfs_backup_check_copy(const struct tmpfs_file *tf, int src, char *err,
+                                   size_t errlen)
+{
+    struct stat st;
+    if (!tf->copy_known || fstat(src, &st) ||
+        (st.st_dev == tf->copy_dev && st.st_ino == tf->copy_ino))
+        return 0;
+    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: its tmpfs copy %s was replaced since this open (the disk file changed and another open loaded it), so what was written here is not in it",
+            tf->disk_path, tf->data_path);
+    return -ESTALE;
+}
+
 /* Replace P with src's data (xd_write_file_atomic_with: a temp file beside
  * P, fsync, rename over P, fsync of P's directory, so P is always one whole
  * backup, old or new), keeping P's mode when P is there, then stamp the
@@ -931,7 +950,8 @@ static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, struct tmpfs_file 
     if (rc)
         xd_errf(err, errlen, "%s: backup_to_disk: cannot %s: %s", tf->disk_path, step,
                 strerror((int)-rc));
-    else if (!(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen)))
+    else if (!(rc = tmpfs_backup_check_copy(tf, src, err, errlen)) &&
+             !(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen)))
         rc = tmpfs_backup_replace(t, tf, dirfd, src, lock, err, errlen);
     if (dirfd >= 0)
         close(dirfd);
@@ -1315,6 +1335,19 @@ static int tmpfs_track(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err, 
     return rc;
 }
 
+/* The copy the driver opened (its reopens find the same file): a backup
+ * checks the name still names it (tmpfs_backup_check_copy). */
+static void tmpfs_note_copy(struct xd_layer *layer, struct xd_file *file, struct tmpfs_file *tf)
+{
+    struct stat st;
+    unsigned view;
+    tf->copy_known = !xd_below_identity(layer, file, &st, &view);
+    if (tf->copy_known) {
+        tf->copy_dev = st.st_dev;
+        tf->copy_ino = st.st_ino;
+    }
+}
+
 /* A directory would get a tmpfs file of its own and then fail every backup. */
 static int tmpfs_check_disk_path(const char *path, char *err, size_t errlen)
 {
@@ -1404,6 +1437,7 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
     rc = xd_layer_file_open(layer->lower, file, flags, size, err, errlen);
     if (rc)
         goto fail;
+    tmpfs_note_copy(layer, file, tf);
     if (t->backup && (rc = tmpfs_track(t, tf, err, errlen))) {
         xd_layer_file_close(layer->lower, file);
         goto fail;

@@ -653,6 +653,50 @@ static void test_backup_refuses_changed_disk(void)
     CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "the next open did not load the disk file");
 }
 
+/* A device whose copy another open replaced (P changed; the other open
+ * loaded it) never backs up the new copy as if it held its writes: its
+ * fsync fails with one line, and P keeps the other writer's data. */
+static void test_backup_refuses_replaced_copy(void)
+{
+    static const char *const kv[] = {"backup_to_disk", "true", "backup_interval_sec", "86400",
+                                     NULL};
+    enum { LEN = 64 * 1024 };
+    static unsigned char a[LEN], b[LEN], c[LEN];
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    snprintf(dir, sizeof(dir), "%s/replaced", shm_base);
+    snprintf(p, sizeof(p), "%s/replaced.bin", disk_base);
+    fill(a, LEN, 51);
+    fill(b, LEN, 52);
+    fill(c, LEN, 53);
+    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, a, LEN) == LEN, "write %s", p);
+    if (fd >= 0)
+        close(fd);
+    int rc = open_dev(&dev, dir, kv, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (rc) {
+        if (dev)
+            xd_close(dev);
+        return;
+    }
+    disk_write(p, b, LEN);
+    CHECK(dev_reads(dir, kv, p, 0, b, LEN), "a second open did not load the changed disk file");
+    CHECK(xd_write(dev, f, c, LEN, 0) == LEN, "write c");
+    rc = xd_flush(dev, f, 0);
+    CHECK(rc < 0, "fsync backed up a copy that is not the one written: %d", rc);
+    CHECK(file_equals(p, b, LEN), "the disk file lost the other writer's data");
+    CHECK(xd_file_close(dev, f) < 0, "close backed up a replaced copy");
+    err[0] = '\0';
+    CHECK(!xd_dev_take_error(dev, err, sizeof(err)) && strstr(err, "was replaced"),
+          "no line saying why: '%s'", err);
+    xd_close(dev);
+    CHECK(file_equals(p, b, LEN), "%s lost the other writer's data", p);
+}
+
 /* Without backup_to_disk a regular file already at P is the data the type
  * serves (loaded into the copy, as a restore does), sized as psync sees it,
  * opened without XD_OPEN_CREATE; the copy then serves its own writes while
@@ -939,6 +983,7 @@ int main(void)
     test_backup_refuses_hard_links();
     test_backup_disk_wins();
     test_backup_refuses_changed_disk();
+    test_backup_refuses_replaced_copy();
     test_loads_disk_file();
     test_auto_mount_nonroot();
     test_auto_mount_root();
