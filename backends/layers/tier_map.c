@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tier.h"
 
@@ -29,6 +30,27 @@ static uint64_t tier_cold_id(const char *path)
     if (stat(path, &st))
         return 0;
     return (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << 40);
+}
+
+/* Whether the hot copy holds anything of extent e. An entry that checks out
+ * can still be stale: a map page the disk did not write, or a map from an
+ * earlier run put back, names an extent hot whose copy a demotion has since
+ * punched. Taken as hot, the extent read as the hole's zeros, and, taken as
+ * dirty after the restart, its demotion copied them over the cold file, the
+ * only copy of its data. A promotion writes every byte of its copy, so one
+ * with no data in the extent is no copy: cold. Where the hot tier cannot
+ * tell (no SEEK_DATA), the entry is trusted as before. */
+static bool tier_hot_copy_held(struct tier_shared *sh, uint64_t e)
+{
+    struct xd_layer *l = sh->mdev[TIER_H]->top;
+    XD_FIND(l, seek);
+    if (!l)
+        return true;
+    uint64_t start = e << sh->shift, end = (e + 1) << sh->shift;
+    int64_t data = l->ops->seek(l, sh->mfile[TIER_H], SEEK_DATA, start);
+    if (data == -ENXIO)
+        return false;
+    return data < 0 || (uint64_t)data < end;
 }
 
 /* What the map's hot copies are worth, by the cold file's stamp. */
@@ -102,7 +124,7 @@ static int tier_load_entries(struct tier_shared *sh, bool dirty)
     int rc = xd_extmap_read(&sh->map, 0, sh->nextents, hot);
     uint64_t now = xd_clock_monotonic_ns();
     for (uint64_t e = 0; !rc && e < sh->nextents; e++) {
-        if (!hot[e])
+        if (!hot[e] || !tier_hot_copy_held(sh, e))
             continue;
         sh->ext[e].hot = 1;
         /* unknown after a restart without a clean close: assume so,

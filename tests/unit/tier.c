@@ -691,6 +691,47 @@ static void test_restart_hot_newer_than_cold(void)
     hclose(&h);
 }
 
+/* A map from before a demotion put back (a map write the disk lost, or an
+ * older run's map swapped in): its entry for the demoted extent checks out
+ * (same cold file, same hot tag), but the extent's hot copy was punched.
+ * Taken as hot, the extent read as zeros, and its demotion (a restart takes
+ * every hot extent as dirty) wrote the zeros over the cold file: the only
+ * copy of the data, gone. A hot copy with no data in the extent is no
+ * copy: the extent is cold. */
+static void test_stale_map_of_a_punched_extent(void)
+{
+    struct h h;
+    char p[600];
+    static unsigned char saved[XD_EXTMAP_HEADER + NEXT * XD_EXTMAP_ENTRY];
+    open_written(&h, false, 60);
+    touch(&h, 3, 3);
+    CHECK(xd_migrate(h.dev) == 1);
+    hclose(&h);
+    snprintf(p, sizeof(p), "%s.xdmap", path);
+    int fd = open(p, O_RDONLY);
+    ssize_t n = fd >= 0 ? pread(fd, saved, sizeof(saved), 0) : -1;
+    CHECK(n > (ssize_t)(XD_EXTMAP_HEADER + 3 * XD_EXTMAP_ENTRY));
+    if (fd >= 0)
+        close(fd);
+    CHECK_MSG(!hopen(&h, false, 0.3), "%s", err);
+    CHECK(stat_u64(&h, "hot_extents") == 1);
+    nap(0.4);
+    CHECK(xd_migrate(h.dev) == 1 && stat_u64(&h, "hot_extents") == 0); /* demoted, punched */
+    hclose(&h);
+    fd = open(p, O_WRONLY);
+    CHECK(fd >= 0 && n > 0 && pwrite(fd, saved, (size_t)n, 0) == n); /* the older map back */
+    if (fd >= 0)
+        close(fd);
+    CHECK_MSG(!hopen(&h, false, 0.3), "%s", err);
+    CHECK_MSG(extent_version(&h, 3) == 0, "extent 3 read from a punched hot copy: version %d",
+              extent_version(&h, 3));
+    nap(0.4);
+    xd_migrate(h.dev);
+    CHECK_MSG(cold_version(3) == 0, "the cold file's extent 3 is version %d after a pass",
+              cold_version(3));
+    hclose(&h);
+}
+
 static void test_crash(bool write_back)
 {
     struct h h;
@@ -1278,6 +1319,7 @@ int main(void)
         test_runs_go_as_one();
     test_restart();
     test_restart_hot_newer_than_cold();
+    test_stale_map_of_a_punched_extent();
     test_crash(false);
     test_crash(true);
     test_write_back();
