@@ -755,8 +755,11 @@ def corrupt(case, data_dir):
     zero_sector = random.Random(case.seed * 104729).random() < 0.5
     r = random.Random(case.seed * 7919)
     paths = sorted(p for p in data_dir.rglob("*") if p.is_file())
-    if zero_sector and paths:
-        return zero_one_sector(r, paths)
+    return zero_one_sector(r, paths) if zero_sector and paths else flip_bytes(r, paths)
+
+
+def flip_bytes(r, paths):
+    """XOR CORRUPT_BYTES bytes of each of paths' data with 0x5A."""
     flipped = []
     for path in paths:
         fd = os.open(path, os.O_RDWR)

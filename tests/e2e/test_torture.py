@@ -3,6 +3,7 @@ one random case per file storage type, so that make test runs every type
 through a random mix of mode, iodepth, block sizes, rw, numjobs, thread or
 fork, verify, reloads and migration. A failure prints the command that
 replays the case alone."""
+import random
 import sys
 
 import pytest
@@ -86,19 +87,41 @@ def test_json_glued_to_an_error_line():
     assert rest.startswith("fio: io_u error"), rest
 
 
-def test_corrupt_flips_bytes_inside_the_data(tmp_path):
-    """The corrupt run's flips land in the data a file holds, not in its
-    holes (a container is mostly holes), and each changes its byte."""
-    case = unverifiable_case()
-    data = tmp_path / "data"
-    data.mkdir()
-    path = data / "f"
+def file_with_data_in_the_middle(tmp_path):
+    """A 1 MiB file that is a hole but for 4 KiB of 0x11 at 512 KiB."""
+    path = tmp_path / "f"
     with open(path, "wb") as f:
         f.truncate(1 << 20)
         f.seek(512 << 10)
         f.write(b"\x11" * 4096)
-    flipped = torture.corrupt(case, data).split()
+    return path
+
+
+def test_corrupt_flips_bytes_inside_the_data(tmp_path):
+    """The corrupt run's flips land in the data a file holds, not in its
+    holes (a container is mostly holes), and each changes its byte."""
+    path = file_with_data_in_the_middle(tmp_path)
+    flipped = torture.flip_bytes(random.Random(7), [path]).split()
     assert len(flipped) == torture.CORRUPT_BYTES, flipped
     body = path.read_bytes()
     for at in (int(x.split("@")[1]) for x in flipped):
         assert 512 << 10 <= at < (512 << 10) + 4096 and body[at] != 0x11, at
+
+
+def test_corrupt_zeroes_a_sector_inside_the_data(tmp_path):
+    """The other corrupt runs zero one aligned 512-byte sector of the data,
+    as a disk that loses one; a case draws one or the other by its seed."""
+    path = file_with_data_in_the_middle(tmp_path)
+    said = torture.zero_one_sector(random.Random(7), [path])
+    at = int(said.split("@")[1].split(":")[0])
+    body = path.read_bytes()
+    assert at % 512 == 0 and 512 << 10 <= at < (512 << 10) + 4096, said
+    assert body[at:at + 512] == bytes(512) and body.count(b"\x11") == 4096 - 512, said
+    kinds = set()
+    for seed in range(20):
+        case = unverifiable_case()
+        case.seed = seed
+        (tmp_path / f"d{seed}").mkdir()
+        file_with_data_in_the_middle(tmp_path / f"d{seed}")
+        kinds.add("zeroed" in torture.corrupt(case, tmp_path / f"d{seed}"))
+    assert kinds == {True, False}
