@@ -39,19 +39,10 @@
 #include "../core/fileutil.h"
 #include "../core/json.h"
 #include "../core/xd_internal.h"
+#include "tmpfs_stamp.h"
 
 #define TMPFS_COPY_CHUNK   (1u << 20)          /* read/write fallback of a copy */
 #define TMPFS_MOUNT_SOURCE "xdevice"            /* how our mounts show in mountinfo */
-
-/* Retry a call that returns -1 with errno EINTR, as the drivers do. */
-#define TMPFS_RETRY(expr)                                                      \
-    ({                                                                         \
-        long _r;                                                               \
-        do                                                                     \
-            _r = (long)(expr);                                                 \
-        while (_r == -1 && errno == EINTR);                                    \
-        _r;                                                                    \
-    })
 
 struct tmpfs_file {
     struct tmpfs_file *prev, *next; /* the device's open files, under tmpfs_layer.lock */
@@ -158,14 +149,6 @@ static char *tmpfs_absolute(const char *path)
     return n < 0 ? NULL : abs;
 }
 
-static uint64_t tmpfs_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 /* The tmpfs copy of absolute path abs: one file name in dir, with '%' and
  * '/' escaped as %25 and %2F so distinct paths never share a name and the
  * name reads back as the path. A name past NAME_MAX keeps its tail behind a
@@ -187,7 +170,7 @@ static char *tmpfs_data_path(const char *dir, const char *abs)
     name[n] = '\0';
     int rc;
     if (n > NAME_MAX) /* 16 hex digits, '-', then the tail */
-        rc = asprintf(&out, "%s/%016llx-%s", dir, (unsigned long long)tmpfs_hash(abs),
+        rc = asprintf(&out, "%s/%016llx-%s", dir, (unsigned long long)xd_tmpfs_hash(abs),
                       name + n - (NAME_MAX - 17));
     else
         rc = asprintf(&out, "%s/%s", dir, name);
@@ -565,114 +548,6 @@ static int tmpfs_choose_dir(struct tmpfs_layer *t, const struct xd_config *cfg, 
     return rc ? rc : tmpfs_open_dir(t, private || t->mounted_by_us, err, errlen);
 }
 
-/* --- the stamp: whether the copy is current with P ------------------------ */
-
-/* A copy's stamp is named after it with this suffix. A copy's name holds
- * '%' only in %2F and %25, so no copy (nor a checksum sidecar or hybrid tag
- * named after one) is ever called that. */
-#define TMPFS_STAMP_SUFFIX "%xdstamp"
-#define TMPFS_STAMP_LEN    192 /* written whole, in place: never needs new space */
-
-/* What P was (device, inode, size, mtime) when the copy (device, inode)
- * last held exactly its data: loaded from it or backed up to it. The mtime
- * and not the ctime: the rename that puts a backup at P changes P's ctime
- * after the stamp is taken, never its mtime, and a write to P changes it. */
-struct tmpfs_stamp {
-    unsigned long long copy_dev, copy_ino, disk_dev, disk_ino;
-    long long disk_size, mtime_sec, mtime_nsec;
-};
-
-/* The stamp's name for the copy data_name; one with no room for the suffix
- * keeps its tail behind a hash of the whole. NULL: no memory. */
-static char *tmpfs_stamp_name(const char *data_name)
-{
-    size_t n = strlen(data_name), room = NAME_MAX - strlen(TMPFS_STAMP_SUFFIX);
-    char *out = NULL;
-    int rc = n <= room ? asprintf(&out, "%s%s", data_name, TMPFS_STAMP_SUFFIX)
-                       : asprintf(&out, "%016llx-%s%s", (unsigned long long)tmpfs_hash(data_name),
-                                  data_name + n - (room - 17), TMPFS_STAMP_SUFFIX);
-    return rc < 0 ? NULL : out;
-}
-
-static struct tmpfs_stamp tmpfs_stamp_of(const struct stat *copy, const struct stat *disk)
-{
-    return (struct tmpfs_stamp){
-        .copy_dev = copy->st_dev, .copy_ino = copy->st_ino,
-        .disk_dev = disk->st_dev, .disk_ino = disk->st_ino, .disk_size = disk->st_size,
-        .mtime_sec = disk->st_mtim.tv_sec, .mtime_nsec = disk->st_mtim.tv_nsec,
-    };
-}
-
-/* false when there is none (an empty file: made just now) or it is torn. */
-static bool tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
-{
-    char buf[TMPFS_STAMP_LEN + 1];
-    ssize_t n = TMPFS_RETRY(pread(fd, buf, TMPFS_STAMP_LEN, 0));
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    return sscanf(buf, "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld",
-                  &s->copy_dev, &s->copy_ino, &s->disk_dev, &s->disk_ino, &s->disk_size,
-                  &s->mtime_sec, &s->mtime_nsec) == 7;
-}
-
-/* Always TMPFS_STAMP_LEN bytes at 0, space-padded: rewriting it on a full
- * tmpfs reuses its page, so a backup never fails for want of a stamp. */
-static int tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s)
-{
-    char buf[TMPFS_STAMP_LEN];
-    memset(buf, ' ', sizeof(buf));
-    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld",
-                     s->copy_dev, s->copy_ino, s->disk_dev, s->disk_ino, s->disk_size,
-                     s->mtime_sec, s->mtime_nsec);
-    if (n < 0 || n >= (int)sizeof(buf))
-        return -EOVERFLOW;
-    buf[n] = ' '; /* snprintf's terminator */
-    buf[sizeof(buf) - 1] = '\n';
-    ssize_t w = TMPFS_RETRY(pwrite(fd, buf, sizeof(buf), 0));
-    return w == (ssize_t)sizeof(buf) ? 0 : w < 0 ? -errno : -EIO;
-}
-
-static bool tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk)
-{
-    return s->disk_dev == (unsigned long long)disk->st_dev &&
-           s->disk_ino == (unsigned long long)disk->st_ino && s->disk_size == disk->st_size &&
-           s->mtime_sec == disk->st_mtim.tv_sec && s->mtime_nsec == disk->st_mtim.tv_nsec;
-}
-
-/* Whether the copy data_name in dirfd is current with P (disk): its stamp
- * (stamp_fd) speaks for this very copy (one removed and made again has
- * none) and says P has not changed since. */
-static bool tmpfs_copy_current(int dirfd, const char *data_name, int stamp_fd,
-                               const struct stat *disk)
-{
-    struct tmpfs_stamp s;
-    struct stat copy;
-    return tmpfs_stamp_read(stamp_fd, &s) &&
-           !fstatat(dirfd, data_name, &copy, AT_SYMLINK_NOFOLLOW) &&
-           s.copy_dev == (unsigned long long)copy.st_dev &&
-           s.copy_ino == (unsigned long long)copy.st_ino && tmpfs_disk_unchanged(&s, disk);
-}
-
-/* The same for a caller without a device, from the copy's path; the stamp
- * read without its lock (one being rewritten reads as not current: the
- * open loads P, whose size that caller then gets). */
-static bool tmpfs_copy_current_at(const char *copy, const struct stat *disk)
-{
-    const char *name = strrchr(copy, '/') + 1;
-    char *dir = strndup(copy, (size_t)(name - copy)), *stamp = tmpfs_stamp_name(name);
-    int dirfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    int fd = dirfd >= 0 && stamp ? openat(dirfd, stamp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-    bool current = fd >= 0 && tmpfs_copy_current(dirfd, name, fd, disk);
-    if (fd >= 0)
-        close(fd);
-    if (dirfd >= 0)
-        close(dirfd);
-    free(stamp);
-    free(dir);
-    return current;
-}
-
 /* Without backup_to_disk the tmpfs type keeps a file's data only in its
  * tmpfs copy (XD_CFG_DATA_ELSEWHERE): the size a caller sees is the
  * copy's, -ENOENT while there is none (an open with XD_OPEN_CREATE makes
@@ -692,7 +567,7 @@ int xd_tmpfs_path_size(const struct xd_config *cfg, const char *path, uint64_t *
     char *copy = abs ? tmpfs_data_path(tmpfs_dir_used(cfg, private_dir, sizeof(private_dir)), abs)
                      : NULL;
     struct stat st;
-    if (copy && !stat(path, &st) && S_ISREG(st.st_mode) && !tmpfs_copy_current_at(copy, &st)) {
+    if (copy && !stat(path, &st) && S_ISREG(st.st_mode) && !xd_tmpfs_copy_current_at(copy, &st)) {
         *size = (uint64_t)st.st_size;
         free(copy);
         free(abs);
@@ -871,7 +746,7 @@ static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int s
                     strerror(-rc));
         return rc;
     }
-    if (tmpfs_stamp_read(stamp_fd, &s) && tmpfs_disk_unchanged(&s, &disk))
+    if (xd_tmpfs_stamp_read(stamp_fd, &s) && xd_tmpfs_disk_unchanged(&s, &disk))
         return 0;
     xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy %s was loaded from it or backed up to it (another program wrote it), and xdevice never overwrites such a change; the next open loads it over the copy",
             tf->disk_path, tf->data_path);
@@ -911,8 +786,8 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
     int64_t rc = xd_write_file_atomic_with(dirfd, tf->backup_base, mode, tmpfs_fill, &fill, what,
                                            err, errlen);
     if (rc >= 0 && !fstat(src, &st)) {
-        struct tmpfs_stamp s = tmpfs_stamp_of(&st, &fill.made);
-        tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open reloads */
+        struct tmpfs_stamp s = xd_tmpfs_stamp_of(&st, &fill.made);
+        xd_tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open reloads */
     }
     return rc;
 }
@@ -1080,8 +955,8 @@ static int tmpfs_load_copy(struct tmpfs_layer *t, struct tmpfs_file *tf, int src
         tmpfs_made(tf, fd);
         close(fd);
     }
-    struct tmpfs_stamp s = tmpfs_stamp_of(&fill.made, disk);
-    tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open loads again */
+    struct tmpfs_stamp s = xd_tmpfs_stamp_of(&fill.made, disk);
+    xd_tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open loads again */
     pthread_mutex_lock(&t->lock);
     t->count.restores++;
     t->count.restore_bytes += (uint64_t)rc;
@@ -1111,7 +986,7 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
     struct stat disk;
     int rc = 0, src = tmpfs_open_disk(t, tf, &disk, err, errlen); /* under the lock: no
                                                                      backup renames P now */
-    if (src >= 0 && !tmpfs_copy_current(t->dirfd, tf->data_name, lock, &disk))
+    if (src >= 0 && !xd_tmpfs_copy_current(t->dirfd, tf->data_name, lock, &disk))
         rc = tmpfs_load_copy(t, tf, src, &disk, lock, err, errlen);
     else if (src < 0 && src != -ENOENT)
         rc = src;
@@ -1289,7 +1164,7 @@ static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct 
     else
         strcpy(tf->disk_dir, ".");
     tf->data_name = strrchr(tf->data_path, '/') + 1;
-    if (!(tf->stamp_name = tmpfs_stamp_name(tf->data_name)) ||
+    if (!(tf->stamp_name = xd_tmpfs_stamp_name(tf->data_name)) ||
         !(tf->backup_base = strdup(strrchr(tf->disk_path, '/') ? strrchr(tf->disk_path, '/') + 1
                                                               : tf->disk_path)))
         goto fail;
@@ -1600,7 +1475,7 @@ static char *tmpfs_path_below_of(struct xd_layer *layer, const char *path)
 static void tmpfs_unlink_stamp(const struct tmpfs_layer *t, const char *abs)
 {
     char *data = tmpfs_data_path(t->dir, abs);
-    char *stamp = data ? tmpfs_stamp_name(strrchr(data, '/') + 1) : NULL, *path = NULL;
+    char *stamp = data ? xd_tmpfs_stamp_name(strrchr(data, '/') + 1) : NULL, *path = NULL;
     if (stamp && asprintf(&path, "%s/%s", t->dir, stamp) >= 0) {
         xd_unlink_own(path);
         free(path);

@@ -1,0 +1,108 @@
+/* tmpfs_stamp.c - the tmpfs layer's stamps (tmpfs_stamp.h): beside each
+ * tmpfs copy, a small file saying what the disk file P was (device, inode,
+ * size, mtime) when the copy last held exactly its data, loaded from it or
+ * backed up to it. The layer (tmpfs.c) uses a copy only while its stamp
+ * says it is current with P, and backs up over P only while P is what the
+ * stamp says. Apart from tmpfs.c because it is one question, asked of
+ * bytes and stat(2) alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tmpfs_stamp.h"
+
+/* The stamp's name for the copy data_name; one with no room for the suffix
+ * keeps its tail behind a hash of the whole. NULL: no memory. */
+char *xd_tmpfs_stamp_name(const char *data_name)
+{
+    size_t n = strlen(data_name), room = NAME_MAX - strlen(TMPFS_STAMP_SUFFIX);
+    char *out = NULL;
+    int rc = n <= room ? asprintf(&out, "%s%s", data_name, TMPFS_STAMP_SUFFIX)
+                       : asprintf(&out, "%016llx-%s%s", (unsigned long long)xd_tmpfs_hash(data_name),
+                                  data_name + n - (room - 17), TMPFS_STAMP_SUFFIX);
+    return rc < 0 ? NULL : out;
+}
+
+struct tmpfs_stamp xd_tmpfs_stamp_of(const struct stat *copy, const struct stat *disk)
+{
+    return (struct tmpfs_stamp){
+        .copy_dev = copy->st_dev, .copy_ino = copy->st_ino,
+        .disk_dev = disk->st_dev, .disk_ino = disk->st_ino, .disk_size = disk->st_size,
+        .mtime_sec = disk->st_mtim.tv_sec, .mtime_nsec = disk->st_mtim.tv_nsec,
+    };
+}
+
+/* false when there is none (an empty file: made just now) or it is torn. */
+bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
+{
+    char buf[TMPFS_STAMP_LEN + 1];
+    ssize_t n = TMPFS_RETRY(pread(fd, buf, TMPFS_STAMP_LEN, 0));
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return sscanf(buf, "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld",
+                  &s->copy_dev, &s->copy_ino, &s->disk_dev, &s->disk_ino, &s->disk_size,
+                  &s->mtime_sec, &s->mtime_nsec) == 7;
+}
+
+/* Always TMPFS_STAMP_LEN bytes at 0, space-padded: rewriting it on a full
+ * tmpfs reuses its page, so a backup never fails for want of a stamp. */
+int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s)
+{
+    char buf[TMPFS_STAMP_LEN];
+    memset(buf, ' ', sizeof(buf));
+    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld",
+                     s->copy_dev, s->copy_ino, s->disk_dev, s->disk_ino, s->disk_size,
+                     s->mtime_sec, s->mtime_nsec);
+    if (n < 0 || n >= (int)sizeof(buf))
+        return -EOVERFLOW;
+    buf[n] = ' '; /* snprintf's terminator */
+    buf[sizeof(buf) - 1] = '\n';
+    ssize_t w = TMPFS_RETRY(pwrite(fd, buf, sizeof(buf), 0));
+    return w == (ssize_t)sizeof(buf) ? 0 : w < 0 ? -errno : -EIO;
+}
+
+bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk)
+{
+    return s->disk_dev == (unsigned long long)disk->st_dev &&
+           s->disk_ino == (unsigned long long)disk->st_ino && s->disk_size == disk->st_size &&
+           s->mtime_sec == disk->st_mtim.tv_sec && s->mtime_nsec == disk->st_mtim.tv_nsec;
+}
+
+/* Whether the copy data_name in dirfd is current with P (disk): its stamp
+ * (stamp_fd) speaks for this very copy (one removed and made again has
+ * none) and says P has not changed since. */
+bool xd_tmpfs_copy_current(int dirfd, const char *data_name, int stamp_fd,
+                               const struct stat *disk)
+{
+    struct tmpfs_stamp s;
+    struct stat copy;
+    return xd_tmpfs_stamp_read(stamp_fd, &s) &&
+           !fstatat(dirfd, data_name, &copy, AT_SYMLINK_NOFOLLOW) &&
+           s.copy_dev == (unsigned long long)copy.st_dev &&
+           s.copy_ino == (unsigned long long)copy.st_ino && xd_tmpfs_disk_unchanged(&s, disk);
+}
+
+/* The same for a caller without a device, from the copy's path; the stamp
+ * read without its lock (one being rewritten reads as not current: the
+ * open loads P, whose size that caller then gets). */
+bool xd_tmpfs_copy_current_at(const char *copy, const struct stat *disk)
+{
+    const char *name = strrchr(copy, '/') + 1;
+    char *dir = strndup(copy, (size_t)(name - copy)), *stamp = xd_tmpfs_stamp_name(name);
+    int dirfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    int fd = dirfd >= 0 && stamp ? openat(dirfd, stamp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    bool current = fd >= 0 && xd_tmpfs_copy_current(dirfd, name, fd, disk);
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    free(stamp);
+    free(dir);
+    return current;
+}

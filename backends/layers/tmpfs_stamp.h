@@ -1,0 +1,60 @@
+/* tmpfs_stamp.h - private to the tmpfs layer (tmpfs.c, tmpfs_stamp.c): the
+ * stamp beside each tmpfs copy, which says whether the copy is current with
+ * the disk file P, and what both files share.
+ */
+#ifndef XD_TMPFS_STAMP_H
+#define XD_TMPFS_STAMP_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/* Retry a call that returns -1 with errno EINTR, as the drivers do. */
+#define TMPFS_RETRY(expr)                                                      \
+    ({                                                                         \
+        long _r;                                                               \
+        do                                                                     \
+            _r = (long)(expr);                                                 \
+        while (_r == -1 && errno == EINTR);                                    \
+        _r;                                                                    \
+    })
+
+static inline uint64_t xd_tmpfs_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* A copy's stamp is named after it with this suffix. A copy's name holds
+ * '%' only in %2F and %25, so no copy (nor a checksum sidecar or hybrid tag
+ * named after one) is ever called that. */
+#define TMPFS_STAMP_SUFFIX "%xdstamp"
+#define TMPFS_STAMP_LEN    192 /* written whole, in place: never needs new space */
+
+/* What P was (device, inode, size, mtime) when the copy (device, inode)
+ * last held exactly its data: loaded from it or backed up to it. The mtime
+ * and not the ctime: the rename that puts a backup at P changes P's ctime
+ * after the stamp is taken, never its mtime, and a write to P changes it. */
+struct tmpfs_stamp {
+    unsigned long long copy_dev, copy_ino, disk_dev, disk_ino;
+    long long disk_size, mtime_sec, mtime_nsec;
+};
+
+/* The stamp's name for the copy data_name; NULL: no memory. */
+char *xd_tmpfs_stamp_name(const char *data_name);
+struct tmpfs_stamp xd_tmpfs_stamp_of(const struct stat *copy, const struct stat *disk);
+/* false when there is none (an empty file: made just now) or it is torn. */
+bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s);
+/* 0, or -errno: written whole, in place. */
+int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s);
+bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk);
+/* Whether the copy data_name in dirfd is current with P (disk), by its
+ * stamp (stamp_fd); _at: from the copy's path, for a caller without a
+ * device. */
+bool xd_tmpfs_copy_current(int dirfd, const char *data_name, int stamp_fd, const struct stat *disk);
+bool xd_tmpfs_copy_current_at(const char *copy, const struct stat *disk);
+
+#endif
