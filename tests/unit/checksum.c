@@ -701,9 +701,11 @@ static void test_zeroed_block_with_lost_cur_slot(const char *a)
  * its DUR is the new data. It kept the DUR of the version before, and a
  * later lost write (the disk back at that version, the sidecar right)
  * read as that older version rather than EIO. */
-static void test_durable_learnt_by_the_next_open(const char *a, const char *b)
+/* A fresh file of NBLK blocks of a, fsynced, then blocks 1 to upto of b
+ * written by the same open and never fsynced, closed. Its device, or NULL
+ * (said) when the file could not be made. */
+static struct xd_dev *file_with_unsynced_writes(const char *a, const char *b, unsigned upto)
 {
-    static char got[BLK];
     unlink(side);
     unlink(path);
     struct xd_dev *dev = open_dev("4k");
@@ -711,14 +713,24 @@ static void test_durable_learnt_by_the_next_open(const char *a, const char *b)
     CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
     if (!f) {
         xd_close(dev);
-        return;
+        return NULL;
     }
     for (unsigned i = 0; i < NBLK; i++)
         CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
     CHECK(xd_flush(dev, f, 0) == 0);
-    CHECK(xd_write(dev, f, b, BLK, BLK) == BLK); /* never fsynced by this open */
+    for (unsigned i = 1; i <= upto; i++) /* never fsynced by this open */
+        CHECK(xd_write(dev, f, b, BLK, (uint64_t)i * BLK) == BLK);
     xd_file_close(dev, f);
-    f = NULL;
+    return dev;
+}
+
+static void test_durable_learnt_by_the_next_open(const char *a, const char *b)
+{
+    static char got[BLK];
+    struct xd_dev *dev = file_with_unsynced_writes(a, b, 1);
+    struct xd_file *f = NULL;
+    if (!dev)
+        return;
     CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
     if (!f) {
         xd_close(dev);
@@ -747,21 +759,10 @@ static void test_durable_learnt_by_the_next_open(const char *a, const char *b)
 static void test_unsynced_write_before_a_reboot(const char *a, const char *b)
 {
     static char got[BLK];
-    unlink(side);
-    unlink(path);
-    struct xd_dev *dev = open_dev("4k");
+    struct xd_dev *dev = file_with_unsynced_writes(a, b, 2);
     struct xd_file *f = NULL;
-    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
-    if (!f) {
-        xd_close(dev);
+    if (!dev)
         return;
-    }
-    for (unsigned i = 0; i < NBLK; i++)
-        CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
-    CHECK(xd_flush(dev, f, 0) == 0);
-    CHECK(xd_write(dev, f, b, BLK, BLK) == BLK && xd_write(dev, f, b, BLK, 2 * BLK) == BLK);
-    xd_file_close(dev, f);
-    f = NULL;
     poke(a, BLK, BLK); /* the power loss took block 1 back; block 2 kept b */
     uint64_t other_boot = 0x1234567;
     int fd = open(side, O_WRONLY);

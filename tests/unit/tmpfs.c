@@ -604,36 +604,52 @@ static void test_backup_disk_wins(void)
     CHECK(file_equals(p, b, LEN), "%s lost the data written on disk", p);
 }
 
+/* The fixture of the backup refusals: a disk file p (in disk_base) holding
+ * a, opened on a device with backup_to_disk and its copy in dir (in
+ * shm_base); b and c filled for the test. 0, or the open's error (said). */
+enum { REFUSE_LEN = 64 * 1024 };
+static const char *const backup_kv[] = {"backup_to_disk", "true", "backup_interval_sec", "86400",
+                                        NULL};
+
+static int backup_fixture(const char *name, int seed, unsigned char *a, unsigned char *b,
+                          unsigned char *c, char *dir, size_t dirlen, char *p, size_t plen,
+                          struct xd_dev **dev, struct xd_file **f)
+{
+    char err[XD_ERRLEN] = "";
+    snprintf(dir, dirlen, "%s/%s", shm_base, name);
+    snprintf(p, plen, "%s/%s.bin", disk_base, name);
+    fill(a, REFUSE_LEN, seed);
+    fill(b, REFUSE_LEN, seed + 1);
+    fill(c, REFUSE_LEN, seed + 2);
+    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    CHECK(fd >= 0 && write(fd, a, REFUSE_LEN) == REFUSE_LEN, "write %s", p);
+    if (fd >= 0)
+        close(fd);
+    *dev = NULL;
+    *f = NULL;
+    int rc = open_dev(dev, dir, backup_kv, err);
+    if (!rc)
+        rc = xd_file_open(*dev, p, 0, 0, f, err, sizeof(err));
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (rc && *dev)
+        xd_close(*dev);
+    return rc;
+}
+
 /* A disk file changed while a device has its copy open is never replaced
  * by the copy: the backup (at fsync, at close) fails with one line, P
  * keeps the other writer's data, and the next open serves that. */
 static void test_backup_refuses_changed_disk(void)
 {
-    static const char *const kv[] = {"backup_to_disk", "true", "backup_interval_sec", "86400",
-                                     NULL};
-    enum { LEN = 64 * 1024 };
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
     static unsigned char a[LEN], b[LEN], c[LEN];
     char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
-    struct xd_dev *dev = NULL;
-    struct xd_file *f = NULL;
-    snprintf(dir, sizeof(dir), "%s/changed", shm_base);
-    snprintf(p, sizeof(p), "%s/changed.bin", disk_base);
-    fill(a, LEN, 31);
-    fill(b, LEN, 32);
-    fill(c, LEN, 33);
-    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    CHECK(fd >= 0 && write(fd, a, LEN) == LEN, "write %s", p);
-    if (fd >= 0)
-        close(fd);
-    int rc = open_dev(&dev, dir, kv, err);
-    if (!rc)
-        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
-    CHECK(rc == 0, "open: %d %s", rc, err);
-    if (rc) {
-        if (dev)
-            xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f;
+    int rc;
+    if (backup_fixture("changed", 31, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
         return;
-    }
     CHECK(xd_write(dev, f, c, LEN, 0) == LEN, "write c");
     CHECK(xd_flush(dev, f, 0) == 0, "fsync before the disk file changed");
     CHECK(file_equals(p, c, LEN), "the fsync did not back c up");
@@ -658,31 +674,15 @@ static void test_backup_refuses_changed_disk(void)
  * fsync fails with one line, and P keeps the other writer's data. */
 static void test_backup_refuses_replaced_copy(void)
 {
-    static const char *const kv[] = {"backup_to_disk", "true", "backup_interval_sec", "86400",
-                                     NULL};
-    enum { LEN = 64 * 1024 };
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
     static unsigned char a[LEN], b[LEN], c[LEN];
     char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
-    struct xd_dev *dev = NULL;
-    struct xd_file *f = NULL;
-    snprintf(dir, sizeof(dir), "%s/replaced", shm_base);
-    snprintf(p, sizeof(p), "%s/replaced.bin", disk_base);
-    fill(a, LEN, 51);
-    fill(b, LEN, 52);
-    fill(c, LEN, 53);
-    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    CHECK(fd >= 0 && write(fd, a, LEN) == LEN, "write %s", p);
-    if (fd >= 0)
-        close(fd);
-    int rc = open_dev(&dev, dir, kv, err);
-    if (!rc)
-        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
-    CHECK(rc == 0, "open: %d %s", rc, err);
-    if (rc) {
-        if (dev)
-            xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f;
+    int rc;
+    if (backup_fixture("replaced", 51, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
         return;
-    }
     disk_write(p, b, LEN);
     CHECK(dev_reads(dir, kv, p, 0, b, LEN), "a second open did not load the changed disk file");
     CHECK(xd_write(dev, f, c, LEN, 0) == LEN, "write c");
