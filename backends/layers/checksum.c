@@ -52,6 +52,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1101,17 +1102,20 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
 /* This boot, as a non-zero tag (0: unknown). */
 static uint64_t cs_boot_tag(void)
 {
-    static uint64_t tag; /* the same for every thread: a race stores it twice */
-    if (!tag) {
+    /* the same value from every thread: two racing store it twice */
+    static _Atomic uint64_t tag;
+    uint64_t have = atomic_load_explicit(&tag, memory_order_relaxed);
+    if (!have) {
         char id[64];
         int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
         ssize_t n = fd >= 0 ? read(fd, id, sizeof(id)) : -1;
         if (fd >= 0)
             close(fd);
         if (n > 0)
-            tag = ((uint64_t)xd_crc32c(0, id, (size_t)n) << 32 | xd_crc32c(0x9e3779b9u, id, (size_t)n)) | 1;
+            have = ((uint64_t)xd_crc32c(0, id, (size_t)n) << 32 | xd_crc32c(0x9e3779b9u, id, (size_t)n)) | 1;
+        atomic_store_explicit(&tag, have, memory_order_relaxed);
     }
-    return tag;
+    return have;
 }
 
 /* Settled blocks whose CUR is not their DUR were written by an earlier
