@@ -422,6 +422,11 @@ __attribute__((constructor)) static void fio_xd_load(void)
 
 /* --- per-job state -------------------------------------------------------- */
 
+/* f->engine_pos: 0 until the job opens the file; then used; removed once
+ * the job removed it (unlink_each_loop), so a read job's next open does
+ * not make it again. */
+enum { FIO_XD_USED = 1, FIO_XD_REMOVED = 2 };
+
 struct fio_xd_job {
     struct xd_dev *dev;
     struct xd_req *reqs;   /* one per io_u, by io_u->index */
@@ -1202,9 +1207,12 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
      * laid its files out, and one still missing or short reads as missing
      * or short (psync: ENOENT, or EIO at the end), never as zeros the open
      * made up. Types whose files the engine makes (fio_xd_prepare_container)
-     * still make them here: files setup did not know (an iolog's). */
+     * still make them here: files setup did not know (an iolog's), but not
+     * one the job itself removed (unlink_each_loop: psync finds it gone). */
     bool reads_only = !td_write(td) && !td_trim(td);
-    bool makes = td->o.allow_create && (!reads_only || (job && job->engine_lays_out));
+    bool removed_by_job = f->engine_pos == FIO_XD_REMOVED;
+    bool makes = td->o.allow_create &&
+                 (!reads_only || (job && job->engine_lays_out && !removed_by_job));
     unsigned flags = read_only ? XD_OPEN_READONLY /* fio --readonly */
                      : makes ? XD_OPEN_CREATE : 0;
     if (!job) { /* fio opens some files before init; xdevice owns none then */
@@ -1233,7 +1241,7 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
         return 1;
     }
     FILE_SET_ENG_DATA(f, file);
-    f->engine_pos = 1; /* used by the job: fio_xd_unlink_file */
+    f->engine_pos = FIO_XD_USED; /* fio_xd_unlink_file */
     fio_xd_tell_notice(td, job);
     /* damage the open found and let pass (a container's bad map entries:
      * their chunks read EIO), said now rather than at the first such read */
@@ -1370,6 +1378,7 @@ static int fio_xd_unlink_file(struct thread_data *td, struct fio_file *f)
     int rc = xd_unlink(job->dev, f->file_name, err, sizeof(err));
     if (rc && rc != -ENOENT)
         fio_xd_err("xdevice: %s\n", err);
+    f->engine_pos = FIO_XD_REMOVED;
     return -rc;
 }
 
