@@ -119,6 +119,7 @@ struct mirror_file {
     int words_fd;              /* holds them, while words is not NULL */
     ino_t words_ino;
     char words_name[64];
+    bool open_failed; /* the open was refused or failed: its close stamps nothing */
 };
 
 /* The layer's slice of every caller request. */
@@ -964,6 +965,11 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     if (before)
         mirror_distrust(ml, mf, 0, before->why);
     if ((rc = mirror_refuse_replaced(mf, err, errlen)) || (rc = mirror_sync_copies(layer, mf, flags))) {
+        /* a refused open (a copy kept for another file) or a fill that
+         * failed leaves the copies unstamped: a "sync" stamp naming this
+         * primary vouched for copies holding another file's data, and the
+         * next open took them in sync without a word */
+        mf->open_failed = true;
         mirror_file_close(layer, file);
         return rc;
     }
@@ -1001,7 +1007,7 @@ static void mirror_file_close(struct xd_layer *layer, struct xd_file *file)
     if (!mf)
         return;
     bool last = mirror_last_writer(mf);
-    if (last)
+    if (last && !mf->open_failed)
         mirror_stamp_copies(layer, mf);
     for (unsigned c = 1; c < mf->ncopies; c++) {
         struct xd_file *cf = mf->copy[c].file;

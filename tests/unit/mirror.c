@@ -571,6 +571,15 @@ static void test_primary_replaced(void)
               "the copy lost its data to the new primary");
     if (f)
         xd_file_close(dev, f);
+    /* the refused open stamps nothing: before, its close stamped the copy
+     * "sync" with the new primary, and the next open took the copy (the
+     * old file's data) as in sync with it, without a word */
+    f = NULL;
+    rc = xd_file_open(dev, primary, 0, NBLK * BLK, &f, err, sizeof(err));
+    CHECK_MSG(rc == -ESTALE && strstr(err, "is not the file its copy"),
+              "a second open of the primary made again: %d '%s'", rc, rc ? err : "");
+    if (f)
+        xd_file_close(dev, f);
     CHECK(!rename(copy, primary)); /* the copy's data kept: moved back */
     f = reopen(dev);
     CHECK_MSG(f && on_disk(primary, 0, data) && on_disk(copy, NBLK - 1, data),
