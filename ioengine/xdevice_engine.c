@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1305,6 +1306,28 @@ static uid_t fio_xd_theirs(const struct fio_file *f)
  * it would refuse the new file's open (the mirror cannot tell fio's new
  * layout from a lost primary). A primary already missing keeps its copies
  * (nothing says which were its): the open then says what to do. */
+/* A copy of the mirrored file at path longer than the file: the file lost
+ * its tail outside xdevice (truncated, a damaged restore), and the copy may
+ * hold the only whole data. Its path goes to copy. Copies in sync have the
+ * file's size; a job growing the file grows them with it, never past it. */
+static bool fio_xd_copy_longer(struct xd_config *cfg, const char *path, char *copy, size_t len)
+{
+    const char *dirs = xd_config_get(cfg, "mirror_directories");
+    char real[PATH_MAX];
+    struct stat p, c;
+    if (!dirs || !realpath(path, real) || stat(real, &p) || !S_ISREG(p.st_mode))
+        return false;
+    const char *name = strrchr(real, '/') + 1;
+    bool longer = false;
+    for (const char *d = dirs; *d && !longer;) {
+        size_t n = strcspn(d, ",");
+        snprintf(copy, len, "%.*s/%s", (int)n, d, name);
+        longer = !lstat(copy, &c) && S_ISREG(c.st_mode) && c.st_size > p.st_size;
+        d += n + (d[n] == ',');
+    }
+    return longer;
+}
+
 static int fio_xd_layout_unlink_mirrored(struct thread_data *td, struct fio_file *f)
 {
     struct xd_config *cfg;
@@ -1314,6 +1337,14 @@ static int fio_xd_layout_unlink_mirrored(struct thread_data *td, struct fio_file
         return 0; /* said at init */
     const char *mirrored = xd_config_get(cfg, "enable_redundancy");
     int rc = 0;
+    char copy[PATH_MAX + 256];
+    if (mirrored && !strcmp(mirrored, "true") &&
+        fio_xd_copy_longer(cfg, f->file_name, copy, sizeof(copy))) {
+        fio_xd_err("xdevice: mirror: %s is shorter than its copy %s (it lost data outside xdevice: truncated?); fio's layout would remove both; refused: to keep the copy's data, move it over the file (mv) and remove any other copies; to lay the file out anew, remove the copies\n",
+                   fio_xd_shown(f->file_name), copy);
+        xd_config_free(cfg);
+        return ESTALE;
+    }
     if (mirrored && !strcmp(mirrored, "true") && !xd_open(&dev, cfg, 1, err, sizeof(err))) {
         rc = xd_unlink(dev, f->file_name, err, sizeof(err));
         if (rc && rc != -ENOENT)

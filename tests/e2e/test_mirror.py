@@ -126,6 +126,34 @@ def test_primary_lost_is_refused_and_grown_is_laid_out_anew(engine, tmp_path, di
     assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False)
 
 
+def test_primary_truncated_outside_is_refused_not_laid_out_with_its_copies(engine, tmp_path,
+                                                                          disk_dir):
+    """A mirrored file that lost its tail outside xdevice (truncated) is too
+    short for the job, so fio lays it out anew, and the layout took its
+    copies with it: the copy, the only whole data, was gone without a word
+    and the job read zeros. A copy longer than the file refuses the layout in
+    one line and keeps its data; moved back over the file, it verifies."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    stats = tmp_path / "s.json"
+    r = run_fio(mirror_job(engine, primary, [copy], stats, rw="write"), tmp_path)
+    assert_verified(r.data, size=SIZE)
+    kept = (copy / "m.0.0").read_bytes()
+    os.truncate(primary / "m.0.0", SIZE // 4)
+    r = run_fio(mirror_job(engine, primary, [copy], stats, rw="write", verify_only=1), tmp_path,
+                expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in xdevice_lines(r.text) if "mirror" in ln]
+    assert len(lines) == 1 and "shorter than its copy" in lines[0] and "move it over" in lines[0], r.text
+    assert (copy / "m.0.0").read_bytes() == kept
+    os.replace(copy / "m.0.0", primary / "m.0.0")
+    r = run_fio(mirror_job(engine, primary, [copy], stats, rw="read", verify_only=1), tmp_path)
+    job = r.data["jobs"][0]
+    assert job["error"] == 0 and job["read"]["io_bytes"] == SIZE, r.text
+    assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False)
+
+
 def test_unusable_copy_is_degraded_and_the_job_passes(engine, tmp_path, disk_dir):
     primary, copy = disk_dir / "p", disk_dir / "c"
     primary.mkdir()
