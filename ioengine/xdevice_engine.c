@@ -1300,12 +1300,6 @@ static uid_t fio_xd_theirs(const struct fio_file *f)
     return st.st_uid;
 }
 
-/* A mirrored file fio lays out anew (too short for the job: fio removes it
- * and writes it again) goes with its copies, as xd_unlink removes them:
- * they were kept for the file fio is throwing away, and a copy stamped for
- * it would refuse the new file's open (the mirror cannot tell fio's new
- * layout from a lost primary). A primary already missing keeps its copies
- * (nothing says which were its): the open then says what to do. */
 /* A copy of the mirrored file at path longer than the file: the file lost
  * its tail outside xdevice (truncated, a damaged restore), and the copy may
  * hold the only whole data. Its path goes to copy. Copies in sync have the
@@ -1328,6 +1322,13 @@ static bool fio_xd_copy_longer(struct xd_config *cfg, const char *path, char *co
     return longer;
 }
 
+/* A mirrored file fio lays out anew (too short for the job: fio removes it
+ * and writes it again) goes with its copies, as xd_unlink removes them:
+ * they were kept for the file fio is throwing away, and a copy stamped for
+ * it would refuse the new file's open (the mirror cannot tell fio's new
+ * layout from a lost primary). A primary already missing keeps its copies
+ * (nothing says which were its): the open then says what to do. A copy
+ * longer than the file refuses the layout (fio_xd_copy_longer). */
 static int fio_xd_layout_unlink_mirrored(struct thread_data *td, struct fio_file *f)
 {
     struct xd_config *cfg;

@@ -615,7 +615,10 @@ static int mirror_open_claimed_copy(struct xd_layer *layer, struct mirror_file *
 {
     mf->copy[c].stamp = mirror_stamp_read(mf, c);
     char err[XD_ERRLEN];
-    int64_t size = mf->copy[0].size;
+    /* a copy kept for another file (the open is about to be refused) is
+     * opened as it is: grown to the new primary's size, its data moved
+     * back by the user was no longer the file it had been */
+    int64_t size = mf->copy[c].stamp == MIRROR_REPLACED ? 0 : mf->copy[0].size;
     int rc = xd_layer_file_open(layer->lower, mf->copy[c].file, flags,
                                 size > 0 ? (uint64_t)size : 0, err, sizeof(err));
     if (rc) {
