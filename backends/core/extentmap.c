@@ -156,10 +156,12 @@ int xd_extmap_save_stamp(const struct xd_extmap *m, const struct xd_extmap_stamp
     put64(b + 48, s->mtime_ns);
     put64(b + 56, s->ctime_ns);
     put32(b + 72, xd_crc32c(0, b, 72));
+    /* no fdatasync: a kill -9 leaves the write in the page cache, and a
+     * power loss takes the hot tier (a tmpfs) with it, whose new tag then
+     * starts the map over whatever the stamp says (an fdatasync per open
+     * and per close cost a hybrid job of 200 small files 0.75 of its time) */
     ssize_t n = pwrite(m->fd, b, sizeof(b), STAMP_OFF);
-    if (n != (ssize_t)sizeof(b))
-        return n < 0 ? -errno : -EIO;
-    return fdatasync(m->fd) ? -errno : 0;
+    return n == (ssize_t)sizeof(b) ? 0 : n < 0 ? -errno : -EIO;
 }
 
 int xd_extmap_read(const struct xd_extmap *m, uint64_t first, uint64_t n, bool *hot)

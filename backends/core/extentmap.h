@@ -58,7 +58,7 @@ struct xd_extmap_stamp {
 /* The stamp of the map's tag: -ENOENT when there is none (a map from before
  * stamps, or one whose process died with the file open) or it is torn. */
 int xd_extmap_load_stamp(const struct xd_extmap *m, struct xd_extmap_stamp *s);
-/* Write it, with the map's tag, and fdatasync the map. */
+/* Write it, with the map's tag (no fdatasync: extentmap.c says why). */
 int xd_extmap_save_stamp(const struct xd_extmap *m, const struct xd_extmap_stamp *s);
 /* Whether extent i is hot according to the map (false for anything that does
  * not check out). Reads n entries from first into hot[]. */
