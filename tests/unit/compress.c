@@ -1985,11 +1985,12 @@ out:
     free(data);
 }
 
-/* First writes of many chunks, and a reader on its own device reading the
- * chunk being written: every read returns zeros or the chunk's data, never
- * EIO (without the pending entry, a reader finding a blank entry and then
- * the new slot would call the entry erased). */
-enum { CCR_CHUNK = 4 * KIB, CCR_CHUNKS = 4096 };
+/* First writes of many chunks, and on devices of their own a reader of the
+ * chunk being written and openers whose map scans look at every blank
+ * entry's slots: every read returns zeros or the chunk's data, and no scan
+ * finds an entry erased (without the pending entry, a scan finding a blank
+ * entry, then the slot a first write had just filled, called it erased). */
+enum { CCR_CHUNK = 4 * KIB, CCR_CHUNKS = 8192 };
 
 struct ccr_shared {
     const char *path;
@@ -2027,7 +2028,7 @@ static void cc_first_write_race(const char *path)
     struct ccr_shared sh = {.path = path};
     const char *const kv[] = {"compress_chunk_size", "4k", NULL};
     uint8_t buf[CCR_CHUNK];
-    uint64_t reads = 0, written_seen = 0;
+    uint64_t reads = 0, written_seen = 0, scans = 0;
     int bad = 0;
     pthread_t th;
     unlink(path);
@@ -2051,13 +2052,28 @@ static void cc_first_write_race(const char *path)
                     (unsigned long long)c, (long long)n, buf[0]);
             bad++;
         }
+        if (reads % 2 == 0) { /* an open: its scan looks at the blank entries' slots */
+            struct xd_dev *other;
+            struct xd_file *of;
+            char line[XD_ERRLEN] = "";
+            if (open_own(path, "4k", &other, &of, err)) {
+                scans++;
+                if (xd_dev_take_error(other, line, sizeof(line)) != -ENOENT) {
+                    fprintf(stderr, "first-write race: a scan said: %s\n", line);
+                    bad++;
+                }
+                xd_file_close(other, of);
+            }
+            xd_close(other);
+        }
     }
     pthread_join(th, NULL);
     CHECK_MSG(bad == 0 && dev_stat(dev, "corrupt_chunks") == 0,
               "first-write race: %d of %llu reads wrong or failed", bad, (unsigned long long)reads);
     if (getenv("XD_VERBOSE"))
-        printf("    first-write race: %llu reads, %llu saw the chunk written\n",
-               (unsigned long long)reads, (unsigned long long)written_seen);
+        printf("    first-write race: %llu reads, %llu saw the chunk written, %llu scans\n",
+               (unsigned long long)reads, (unsigned long long)written_seen,
+               (unsigned long long)scans);
     xd_file_close(dev, f);
 out:
     xd_close(dev);

@@ -110,8 +110,10 @@ static int entry_write(struct ctr_file *f, uint64_t chunk, const struct xd_ctr_e
  * of the map, a lost write of it): -EIO with why, never the zeros of a
  * chunk never written. A slot is looked at only where its first page holds
  * data (SEEK_DATA), so a chunk never written costs two lseeks, no page of
- * holes in the page cache. The caller reads the entry again before calling
- * it corrupt (a first write may have begun meanwhile). */
+ * holes in the page cache. The caller (the open's map scan) reads the
+ * entry again before calling it corrupt (a first write may have begun
+ * meanwhile); reads look the chunk up in what the scan found
+ * (xd_compress_known_erased). */
 int xd_compress_erased_entry(struct ctr_file *f, uint64_t chunk, char *why, size_t whylen)
 {
     for (unsigned s = 0; s < 2; s++) {
@@ -127,6 +129,21 @@ int xd_compress_erased_entry(struct ctr_file *f, uint64_t chunk, char *why, size
         return -EIO;
     }
     return 0;
+}
+
+bool xd_compress_known_erased(const struct ctr_file *f, uint64_t chunk)
+{
+    size_t lo = 0, hi = f->nerased;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->erased[mid] == chunk)
+            return true;
+        if (f->erased[mid] < chunk)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
 }
 
 /* --- per-thread scratch -------------------------------------------------------- */
@@ -228,10 +245,9 @@ static int chunk_decode(struct compress_layer *c, struct ctr_thread *t, struct c
     const uint8_t *stored = t->stored;
     bool mapped = false;
     int got = 0;
-    if (!e->gen && !e->pending && f->strict) {
-        int rc = xd_compress_erased_entry(f, chunk, why, whylen);
-        if (rc)
-            return rc;
+    if (!e->gen && !e->pending && f->nerased && xd_compress_known_erased(f, chunk)) {
+        xd_errf(why, whylen, "corrupt map entry: erased (all zeros) while a slot holds a version of the chunk (found when the container was opened)");
+        return -EIO;
     }
     if (e->gen && e->algo != XD_ALGO_ZERO) {
         got = stored_bytes(t, f, e, xd_ctr_slot_off(chunk, e->slot, f->chunk_size), via_map,

@@ -253,6 +253,20 @@ static int scan_entry_again(struct ctr_file *f, uint64_t chunk, struct xd_ctr_en
     return -EIO;
 }
 
+/* An erased entry the open's scan found: its chunk reads EIO from now on
+ * (the scan walks the map in order, so the list stays ascending). Out of
+ * memory, it is only not remembered: the open's line still names it. */
+static void note_erased(struct ctr_file *f, uint64_t chunk)
+{
+    if (!f->opening)
+        return;
+    uint64_t *grown = realloc(f->erased, (f->nerased + 1) * sizeof(*grown));
+    if (!grown)
+        return;
+    f->erased = grown;
+    f->erased[f->nerased++] = chunk;
+}
+
 /* One map entry of the scan: counted in sp, its free slots punched in
  * SCAN_FIX mode. raw is the entry's 32 bytes from the scan's map page. */
 static void scan_entry(struct compress_layer *c, struct ctr_file *f, struct ctr_space *sp,
@@ -266,8 +280,9 @@ static void scan_entry(struct compress_layer *c, struct ctr_file *f, struct ctr_
     /* a blank entry beside a version of the chunk: erased, unless a first
      * write has begun meanwhile (read again) */
     if (!bad && !live && f->strict && !e.gen && !e.pending &&
-        xd_compress_erased_entry(f, chunk, why, sizeof(why)))
-        bad = scan_entry_again(f, chunk, &e, why, sizeof(why)) || (!e.gen && !e.pending);
+        xd_compress_erased_entry(f, chunk, why, sizeof(why)) &&
+        (bad = scan_entry_again(f, chunk, &e, why, sizeof(why)) || (!e.gen && !e.pending)))
+        note_erased(f, chunk);
     if (bad) {
         if (!live && !sp->bad_entries++) {
             sp->first_bad = chunk;
@@ -432,6 +447,7 @@ static void ctr_file_map(struct ctr_file *f)
 
 static void ctr_file_free(struct ctr_file *f)
 {
+    free(f->erased);
     if (f->map)
         munmap((void *)f->map, f->map_len);
     if (f->fd >= 0)
@@ -509,7 +525,9 @@ int xd_compress_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         atomic_store(&f->logical_size, h.logical_size);
         ctr_file_map(f);
         bool sole = !ro && !ofd_lock(f->fd, F_WRLCK, XD_LOCK_USERS, false);
+        f->opening = true;
         rc = xd_compress_container_scan(c, f, &sp, sole ? SCAN_FIX : SCAN_EXACT, err, errlen);
+        f->opening = false;
         if (!rc && sole && !f->strict && !(rc = container_upgrade(f, file->path, err, errlen)))
             f->strict = true;
         if (sole) /* back to a shared hold: others may open it now */
