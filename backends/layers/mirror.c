@@ -449,11 +449,18 @@ static bool mirror_stamp_replaced(const struct mirror_file *mf, const char *id, 
 
 static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigned c)
 {
-    char file[96], want[160], have[MIRROR_STAMP_MAX];
+    char file[160], want[160], have[MIRROR_STAMP_MAX];
     ssize_t n = lgetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, have, sizeof(have) - 1);
-    if (n <= 0 || mirror_primary_id(mf, false, file, sizeof(file)) ||
-        mirror_primary_id(mf, true, want, sizeof(want)))
+    if (n <= 0 || mirror_primary_id(mf, true, want, sizeof(want)))
         return MIRROR_UNKNOWN;
+    /* FILE is want up to its third ':' (one statx, not two) */
+    snprintf(file, sizeof(file), "%s", want);
+    char *cut = file;
+    for (int k = 0; k < 3 && cut; k++)
+        cut = strchr(cut + (k > 0), ':');
+    if (!cut)
+        return MIRROR_UNKNOWN;
+    cut[1] = '\0';
     have[n] = 0;
     const char *id = strchr(have, ' ');
     if (!id)
@@ -464,11 +471,9 @@ static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigne
      * chunks it wrote, the file did not */
     if (!strncmp(have, "filling ", 8))
         return !strcmp(id, file) ? MIRROR_NEWER : MIRROR_UNKNOWN;
-    if (mirror_stamp_replaced(mf, id, file))
-        return MIRROR_REPLACED;
     size_t len = strlen(want);
-    if (strncmp(id, want, len) || (id[len] && id[len] != ' '))
-        return MIRROR_UNKNOWN;
+    if (strncmp(id, want, len) || (id[len] && id[len] != ' ')) /* realpath only then */
+        return mirror_stamp_replaced(mf, id, file) ? MIRROR_REPLACED : MIRROR_UNKNOWN;
     return !strncmp(have, "newer ", 6) ? MIRROR_NEWER : !strncmp(have, "sync ", 5) ? MIRROR_IN_SYNC
                                                                                 : MIRROR_UNKNOWN;
 }
