@@ -622,6 +622,20 @@ static void test_durable_after_power_loss(const char *a, const char *b)
     xd_close(dev);
 }
 
+/* A new file at path (its sidecar gone too) on a new device with 4k
+ * blocks; NULL (said, the device closed) when it cannot be made. */
+static struct xd_file *fresh_file(struct xd_dev **dev)
+{
+    struct xd_file *f = NULL;
+    unlink(side);
+    unlink(path);
+    *dev = open_dev("4k");
+    CHECK(*dev && !xd_file_open(*dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (!f)
+        xd_close(*dev);
+    return f;
+}
+
 /* A kill -9 with the first write of never-written blocks queued (io_uring
  * cancels it at exit): the entries say nothing was held (no CUR) and b is
  * pending, and the blocks are still holes. They read as the zeros they
@@ -632,15 +646,10 @@ static void test_durable_after_power_loss(const char *a, const char *b)
 static void test_first_write_lost_in_a_crash(const char *b)
 {
     static char zeros[BLK], got[BLK];
-    unlink(side);
-    unlink(path);
-    struct xd_dev *dev = open_dev("4k");
-    struct xd_file *f = NULL;
-    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = fresh_file(&dev);
+    if (!f)
         return;
-    }
     CHECK(xd_write(dev, f, b, BLK, 3 * BLK) == BLK); /* blocks 0-2: holes */
     uint32_t crc_b = xd_crc32c(0, b, BLK);
     set_entry(1, (struct entry){0, 0, crc_b, TAG, 0, 0});
@@ -666,15 +675,10 @@ static void test_first_write_lost_in_a_crash(const char *b)
 static void test_zeroed_block_with_lost_cur_slot(const char *a)
 {
     static char zeros[BLK], got[BLK];
-    unlink(side);
-    unlink(path);
-    struct xd_dev *dev = open_dev("4k");
-    struct xd_file *f = NULL;
-    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = fresh_file(&dev);
+    if (!f)
         return;
-    }
     for (unsigned i = 0; i < NBLK; i++)
         CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
     CHECK(xd_flush(dev, f, 0) == 0);
@@ -706,15 +710,10 @@ static void test_zeroed_block_with_lost_cur_slot(const char *a)
  * (said) when the file could not be made. */
 static struct xd_dev *file_with_unsynced_writes(const char *a, const char *b, unsigned upto)
 {
-    unlink(side);
-    unlink(path);
-    struct xd_dev *dev = open_dev("4k");
-    struct xd_file *f = NULL;
-    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = fresh_file(&dev);
+    if (!f)
         return NULL;
-    }
     for (unsigned i = 0; i < NBLK; i++)
         CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
     CHECK(xd_flush(dev, f, 0) == 0);
@@ -794,15 +793,10 @@ static void test_unsynced_write_before_a_reboot(const char *a, const char *b)
 static void test_header_bit_flip_is_refused(const char *a)
 {
     static char got[BLK];
-    unlink(side);
-    unlink(path);
-    struct xd_dev *dev = open_dev("4k");
-    struct xd_file *f = NULL;
-    CHECK(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
-    if (!f) {
-        xd_close(dev);
+    struct xd_dev *dev;
+    struct xd_file *f = fresh_file(&dev);
+    if (!f)
         return;
-    }
     CHECK(xd_write(dev, f, a, BLK, BLK) == BLK);
     xd_file_close(dev, f);
     f = NULL;
