@@ -159,7 +159,8 @@ int xd_extmap_save_stamp(const struct xd_extmap *m, const struct xd_extmap_stamp
     /* no fdatasync: a kill -9 leaves the write in the page cache, and a
      * power loss takes the hot tier (a tmpfs) with it, whose new tag then
      * starts the map over whatever the stamp says (an fdatasync per open
-     * and per close cost a hybrid job of 200 small files 0.75 of its time) */
+     * and per close cost a hybrid job of 200 small files 0.75 of its time
+     * on the 2-vCPU EPYC VM, ext4) */
     ssize_t n = pwrite(m->fd, b, sizeof(b), STAMP_OFF);
     return n == (ssize_t)sizeof(b) ? 0 : n < 0 ? -errno : -EIO;
 }
