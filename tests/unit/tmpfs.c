@@ -527,6 +527,16 @@ static void test_backup_covers_queued_writes(void)
 /* Write data over P in place, as psync does, and move its mtime a whole
  * second on from what it was, so the change shows whatever the clock's
  * granularity (no test of this depends on how fast the machine is). */
+/* A new disk file p of the scratch directory holding data: made with
+ * O_EXCL and O_NOFOLLOW, never through a name someone planted. */
+static void disk_create(const char *p, const unsigned char *data, size_t len)
+{
+    int fd = open(p, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
+    CHECK(fd >= 0 && write(fd, data, len) == (ssize_t)len, "create %s: %s", p, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
 static void disk_write(const char *p, const unsigned char *data, size_t len)
 {
     struct stat st;
@@ -621,10 +631,7 @@ static int backup_fixture(const char *name, int seed, unsigned char *a, unsigned
     fill(a, REFUSE_LEN, seed);
     fill(b, REFUSE_LEN, seed + 1);
     fill(c, REFUSE_LEN, seed + 2);
-    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    CHECK(fd >= 0 && write(fd, a, REFUSE_LEN) == REFUSE_LEN, "write %s", p);
-    if (fd >= 0)
-        close(fd);
+    disk_create(p, a, REFUSE_LEN);
     *dev = NULL;
     *f = NULL;
     int rc = open_dev(dev, dir, backup_kv, err);
@@ -714,10 +721,7 @@ static void test_loads_disk_file(void)
     fill(a, LEN, 41);
     fill(b, LEN, 42);
     fill(w, sizeof(w), 43);
-    int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    CHECK(fd >= 0 && write(fd, a, LEN) == LEN, "write %s", p);
-    if (fd >= 0)
-        close(fd);
+    disk_create(p, a, LEN);
     stat(p, &before);
     mkdir(dir, 0700);
     struct xd_config *cfg = xd_config_new();
