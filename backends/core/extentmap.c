@@ -136,7 +136,7 @@ int xd_extmap_load_stamp(const struct xd_extmap *m, struct xd_extmap_stamp *s)
     if (pread(m->fd, b, sizeof(b), STAMP_OFF) != (ssize_t)sizeof(b))
         return -ENOENT;
     if (memcmp(b, STAMP_MAGIC, 8) || get32(b + 72) != xd_crc32c(0, b, 72) ||
-        get64(b + 16) != m->tag || get32(b + 8) > XD_EXTMAP_DIRTY)
+        get64(b + 16) != m->tag || get32(b + 8) > XD_EXTMAP_OPEN_THROUGH)
         return -ENOENT;
     *s = (struct xd_extmap_stamp){.state = get32(b + 8), .dev = get64(b + 24),
                                   .ino = get64(b + 32), .size = get64(b + 40),

@@ -45,18 +45,29 @@ int xd_extmap_load_tag(struct xd_extmap *m);
 int xd_extmap_reset(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id, uint64_t tag);
 /* What the map knew of the cold file when the last process to have it open
  * closed it (docs/EXTENTMAP.md, "The cold file's stamp"): its identity,
- * size and times, and whether every hot copy then matched it. */
+ * size and times, and whether every hot copy then matched it. While the
+ * file is open, whether a hot copy may hold an acknowledged write the file
+ * lacks, which is what a kill leaves behind. */
 enum {
-    XD_EXTMAP_OPEN = 0,  /* none: a process has it open, or one died with it open */
+    /* open, or a process died with it open: a hot copy may hold writes
+     * the file lacks (a writable open wrote back, a copy was dirty when
+     * it was opened, or a build from before OPEN_THROUGH wrote it) */
+    XD_EXTMAP_OPEN = 0,
     XD_EXTMAP_CLEAN = 1, /* closed; every hot copy equals the file's bytes */
     XD_EXTMAP_DIRTY = 2, /* closed; some hot copies hold writes the file lacks */
+    /* open, or a process died with it open, and every write acknowledged
+     * is in the file: every writable open wrote through, no copy was dirty
+     * at the first open (older builds read it as no stamp: OPEN's case) */
+    XD_EXTMAP_OPEN_THROUGH = 3,
 };
 struct xd_extmap_stamp {
     uint32_t state;
     uint64_t dev, ino, size, mtime_ns, ctime_ns;
 };
 /* The stamp of the map's tag: -ENOENT when there is none (a map from before
- * stamps, or one whose process died with the file open) or it is torn. */
+ * stamps, or one left XD_EXTMAP_OPEN: a process has or had the file open)
+ * or it is torn. An XD_EXTMAP_OPEN_THROUGH one is returned: its state is
+ * what matters, not the times. */
 int xd_extmap_load_stamp(const struct xd_extmap *m, struct xd_extmap_stamp *s);
 /* Write it, with the map's tag (no fdatasync: extentmap.c says why). */
 int xd_extmap_save_stamp(const struct xd_extmap *m, const struct xd_extmap_stamp *s);

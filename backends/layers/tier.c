@@ -225,8 +225,8 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
         rc = xd_tier_shared_get(layer->dev->cfg, cold, &st, existed ? &before : NULL,
                                 tf->read_only, size, &tf->sh, notice, sizeof(notice), err,
                                 errlen);
-    if (!rc && !tf->read_only) /* the stamp at the last close is then the file's own */
-        atomic_store(&tf->sh->shm->writers, 1);
+    if (!rc && !tf->read_only) /* before any of its writes can be acknowledged */
+        rc = xd_tier_stamp_writer(tf->sh, err, errlen);
     if (!rc)
         rc = xd_file_open(t->inner[TIER_H], tf->sh->cold_path, XD_OPEN_CREATE | XD_OPEN_NO_SOURCE,
                           0, &tf->f[TIER_H], err, errlen);

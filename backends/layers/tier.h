@@ -69,6 +69,11 @@ struct tier_shm {
     struct xd_extmap_stamp found;
     _Atomic uint32_t writers;
     uint32_t stamped;
+    /* a hot copy may hold an acknowledged write the file lacks (a copy was
+     * dirty at load, or a writable open in write-back mode attached), and
+     * the map's open stamp already says so: a kill keeps every copy. Set
+     * only after that stamp was written (tier_stamp.c); never cleared. */
+    _Atomic uint32_t newer_hot;
     pthread_mutex_t stripe[TIER_STRIPES]; /* process-shared, robust */
     struct tier_ext ext[];
 };
@@ -212,8 +217,14 @@ void xd_tier_stamp_of(const struct stat *st, struct xd_extmap_stamp *s);
 int xd_tier_stamp_now(struct tier_shared *sh, struct xd_extmap_stamp *s);
 /* Same file, same size, same times. */
 bool xd_tier_stamp_same(const struct xd_extmap_stamp *a, const struct xd_extmap_stamp *b);
-/* The first process: the map says the file is open from now on. */
-int xd_tier_stamp_opened(struct tier_shared *sh);
+/* The first process: the map says the file is open from now on, and
+ * whether a hot copy may be newer than it (dirty_loaded: the map's load
+ * kept copies as dirty; or this process's open writes back). */
+int xd_tier_stamp_opened(struct tier_shared *sh, bool dirty_loaded);
+/* A writable open (any process): before its first write can be
+ * acknowledged, the map's open stamp says a kill must keep the hot copies
+ * when the process writes back. 0, or -errno with err set. */
+int xd_tier_stamp_writer(struct tier_shared *sh, char *err, size_t errlen);
 /* The last process to close: the map records the file as it leaves it. */
 void xd_tier_stamp_closed(struct tier_shared *sh);
 /* The cold file at cold_path, as before describes it, was grown by

@@ -85,13 +85,28 @@ static uint64_t tier_map_hot(struct tier_shared *sh)
     return n;
 }
 
+/* A process died with the file open, and every write it or any other
+ * acknowledged is in the file (OPEN_THROUGH): the copies are dropped, with
+ * a notice. Kept, they were taken as dirty: a file another program wrote
+ * meanwhile (nothing can tell, the stamp holds no times of a close) got
+ * its bytes served from the older copies and then overwritten by them. */
+static int tier_killed_through(struct tier_shared *sh)
+{
+    uint64_t hot = tier_map_hot(sh);
+    if (hot)
+        snprintf(sh->notice, sizeof(sh->notice), "%s: not closed by the last process that had it open (killed?), whose writes all went through to the file: the hot tier's copies of %llu extent%s are dropped, as another program may have written the file since; they are read from the file, which holds every acknowledged write",
+                 sh->cold_path, (unsigned long long)hot, hot == 1 ? "" : "s");
+    return TIER_DROP;
+}
+
 /* The stamp the last process to close left against the file now (and as
  * it was before this process's open touched it: a job's own open may grow
- * it). No stamp (a process died with the file open, or a map from before
- * stamps): every hot copy is kept as possibly newer, as after a crash. A
- * changed file drops clean copies, with a notice; one whose hot tier holds
- * writes it lacks is refused: either side's writes would be lost, and
- * which to keep is the user's call. */
+ * it). No stamp (a process that may have written back died with the file
+ * open, or a map from before stamps): every hot copy is kept as possibly
+ * newer, as after a crash; one that wrote through drops them. A changed
+ * file drops clean copies, with a notice; one whose hot tier holds writes
+ * it lacks is refused: either side's writes would be lost, and which to
+ * keep is the user's call. */
 static int tier_stamp_verdict(struct tier_shared *sh, char *err, size_t errlen)
 {
     struct xd_extmap_stamp saved;
@@ -99,6 +114,8 @@ static int tier_stamp_verdict(struct tier_shared *sh, char *err, size_t errlen)
     char how[96];
     if (xd_extmap_load_stamp(&sh->map, &saved))
         return TIER_KEEP_DIRTY;
+    if (saved.state == XD_EXTMAP_OPEN_THROUGH)
+        return tier_killed_through(sh);
     if (xd_tier_stamp_same(&saved, &sh->before) || xd_tier_stamp_same(&saved, now))
         return saved.state == XD_EXTMAP_DIRTY ? TIER_KEEP_DIRTY : TIER_KEEP_CLEAN;
     tier_changed(&saved, now, how, sizeof(how));
@@ -190,5 +207,8 @@ int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
     }
     if (valid)
         rc = tier_load_entries(sh, verdict == TIER_KEEP_DIRTY);
-    return rc ? rc : xd_tier_stamp_opened(sh);
+    /* a copy kept dirty stays newer than the file until flushed: a kill
+     * before then must keep it, whatever mode the next writer has */
+    bool dirty_loaded = valid && verdict == TIER_KEEP_DIRTY && sh->shm->hot_count;
+    return rc ? rc : xd_tier_stamp_opened(sh, dirty_loaded);
 }

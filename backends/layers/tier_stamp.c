@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,13 +51,45 @@ bool xd_tier_stamp_same(const struct xd_extmap_stamp *a, const struct xd_extmap_
            a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
-int xd_tier_stamp_opened(struct tier_shared *sh)
+/* The map says the file is open, and whether a kill must keep the hot
+ * copies: in write-through every acknowledged write is in the file, so
+ * the copies a kill leaves are worth nothing once another program may
+ * have written the file; a copy newer than the file must stay. newer_hot
+ * is set once the stamp says so, never before: an open that finds it set
+ * knows the kill case is covered before its first write. */
+static int tier_stamp_open(struct tier_shared *sh, bool newer)
 {
     struct xd_extmap_stamp open = sh->shm->found;
-    open.state = XD_EXTMAP_OPEN;
+    open.state = newer ? XD_EXTMAP_OPEN : XD_EXTMAP_OPEN_THROUGH;
     int rc = xd_extmap_save_stamp(&sh->map, &open);
+    if (!rc && newer)
+        atomic_store(&sh->shm->newer_hot, 1);
+    return rc;
+}
+
+int xd_tier_stamp_opened(struct tier_shared *sh, bool dirty_loaded)
+{
+    /* a read-only open writes nothing, whatever its mode */
+    int rc = tier_stamp_open(sh, dirty_loaded || (sh->write_back && !sh->cold_read_only));
     if (!rc)
         sh->shm->stamped = 1;
+    return rc;
+}
+
+/* Stamped before the open returns, so before any write of it is
+ * acknowledged; no fdatasync, as every stamp (xd_extmap_save_stamp says
+ * why: a power loss takes the hot tier with it). Two processes joining at
+ * once write the same bytes; the first opener's OPEN_THROUGH was written
+ * under the setup lock before either could attach. */
+int xd_tier_stamp_writer(struct tier_shared *sh, char *err, size_t errlen)
+{
+    atomic_store(&sh->shm->writers, 1); /* the stamp at the last close is then the file's own */
+    if (!sh->write_back || atomic_load(&sh->shm->newer_hot))
+        return 0;
+    int rc = tier_stamp_open(sh, true);
+    if (rc)
+        xd_errf(err, errlen, "%s%s: cannot record that a tier_write_back open has the file (a kill would then drop its writes): %s",
+                sh->cold_path, TIER_MAP_SUFFIX, strerror(-rc));
     return rc;
 }
 
@@ -112,7 +145,9 @@ void xd_tier_stamp_closed(struct tier_shared *sh)
  * and the map's stamp was the file's before, it moves to the file as grown:
  * else the open took it for another program's write and dropped every hot
  * copy (or refused a file with dirty ones) because a job named a larger
- * size. Under the setup lock, as an attach: no open stamps meanwhile. */
+ * size. A stamp a kill left open is not moved: its times are not the
+ * file's as closed, and the open drops or keeps by its state alone. Under
+ * the setup lock, as an attach: no open stamps meanwhile. */
 void xd_tier_stamp_grown(const char *cold_path, const struct stat *before)
 {
     char *map_path = NULL;
@@ -128,7 +163,8 @@ void xd_tier_stamp_grown(const char *cold_path, const struct stat *before)
     xd_tier_stamp_of(before, &was);
     if (cold >= 0 && !xd_extmap_lock(&m, TIER_LOCK_SETUP, F_WRLCK, true) &&
         !xd_extmap_lock(&m, TIER_LOCK_ATTACHED, F_WRLCK, false) && !xd_extmap_load_tag(&m) &&
-        !xd_extmap_load_stamp(&m, &saved) && xd_tier_stamp_same(&saved, &was) &&
+        !xd_extmap_load_stamp(&m, &saved) && saved.state != XD_EXTMAP_OPEN_THROUGH &&
+        xd_tier_stamp_same(&saved, &was) &&
         !tier_stamp_settled(cold, &now) && now.dev == was.dev && now.ino == was.ino) {
         now.state = saved.state;
         xd_extmap_save_stamp(&m, &now);

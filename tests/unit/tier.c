@@ -4,7 +4,8 @@
  * write-through and write-back modes, the write-back flush reaching the
  * cold file, a file changed by another program between opens, read-only
  * opens that write nothing, a file made again under the name of one still
- * open, and processes sharing a hybrid file (one killed among them).
+ * open, processes sharing a hybrid file (one killed among them), and what
+ * the next open keeps of a file killed open, by the modes that had it.
  *
  * Needs /dev/shm on tmpfs (skips otherwise); cold files go under build/.
  */
@@ -652,14 +653,15 @@ static int open_hot_copy(void)
 }
 
 /* Write-through, killed between a write's hot half (done inline) and its
- * cold half: the hot copy is newer than the cold file. After the restart
- * the new bytes are what a read returns, and they stay so: the extent
- * counts as dirty, so its demotion copies it back. Without that the
- * demotion copied nothing (the cold file was taken to hold every write)
- * and the block read as its older version again (make torture-crash,
- * hybrid-wt-compressed). The child is killed with extent 3 hot (a clean
- * close would say the copies match the file: tier_stamp.c), then the hot
- * copy is written as the lost cold half would have left it. */
+ * cold half: the hot copy is newer than the cold file, by a write never
+ * acknowledged. Every writable open wrote through, so the file holds every
+ * write acknowledged, and the restart drops the copies (one notice naming
+ * the file): the extent reads as the file's version, and stays so. Kept as
+ * clean, the copy's bytes were read and then went back to the older ones
+ * at its demotion (make torture-crash, hybrid-wt-compressed); kept as
+ * dirty, they were also served over a file another program wrote after
+ * the kill, and copied back over it. The child is killed with extent 3
+ * hot, then the hot copy is written as the lost cold half left it. */
 static void test_restart_hot_newer_than_cold(void)
 {
     struct h h;
@@ -681,13 +683,17 @@ static void test_restart_hot_newer_than_cold(void)
     CHECK(fd >= 0 && pwrite(fd, buf, EXT, 3 * EXT) == EXT);
     if (fd >= 0)
         close(fd);
-    CHECK_MSG(!hopen(&h, false, 0.3), "%s", err); /* a new state: this timeout */
-    CHECK(extent_version(&h, 3) == 1); /* from the hot copy */
-    nap(0.4); /* idle past cold_timeout_sec: the pass demotes it */
-    CHECK(xd_migrate(h.dev) == 1 && stat_u64(&h, "hot_extents") == 0); /* idle: demoted */
-    CHECK_MSG(extent_version(&h, 3) == 1, "extent 3 reads as version %d after its demotion",
-              extent_version(&h, 3));
-    CHECK(cold_version(3) == 1);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    const char *notice = xd_dev_notice(h.dev);
+    CHECK_MSG(notice && strstr(notice, path) && strstr(notice, "not closed") &&
+                  strstr(notice, "1 extent ") && !strchr(notice, '\n'),
+              "notice: %s", notice ? notice : "(none)");
+    CHECK(stat_u64(&h, "hot_extents") == 0);
+    CHECK_MSG(extent_version(&h, 3) == 0, "extent 3 reads as version %d", extent_version(&h, 3));
+    hclose(&h);
+    CHECK(cold_version(3) == 0);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err); /* closed cleanly since: nothing to say */
+    CHECK(!xd_dev_notice(h.dev) && extent_version(&h, 3) == 0);
     hclose(&h);
 }
 
@@ -751,7 +757,8 @@ static void test_crash(bool write_back)
     CHECK_MSG(v0 == 2 || v0 == 3, "wb=%d extent 0 version %d", write_back, v0);
     for (unsigned e = 1; e < NEXT; e++)
         CHECK_MSG(extent_version(&h, e) == (e < 6 ? 2 : 1), "wb=%d extent %u", write_back, e);
-    CHECK(stat_u64(&h, "hot_extents") == 4);
+    /* write-through: the file held every completed write, the copies went */
+    CHECK(stat_u64(&h, "hot_extents") == (write_back ? 4 : 0));
     hclose(&h);
     /* a clean close of a write-back file leaves every byte in the cold file */
     if (write_back)
@@ -1162,6 +1169,74 @@ static void test_process_killed(void)
     hclose(&h);
 }
 
+/* A write-back process joins a file a write-through one opened (whose
+ * open said every write went through), writes into a hot extent's copy
+ * alone, and both are killed. The joiner's open recorded its mode before
+ * it returned, so the next open keeps the copy, taken as dirty: dropped,
+ * the joiner's acknowledged write was gone. */
+static void test_killed_with_a_write_back_joiner(void)
+{
+    struct h h;
+    int up[2], status;
+    reset_files();
+    CHECK(!pipe(up));
+    pid_t wt = fork();
+    if (wt == 0) {
+        open_written(&h, false, 60);
+        touch(&h, 3, 3);
+        if (xd_migrate(h.dev) != 1)
+            _exit(4);
+        send1(up[1], 'r');
+        for (;;) /* holds the file until killed */
+            pause();
+    }
+    close(up[1]); /* a child that died early reads as EOF, not for ever */
+    wait1(up[0]);
+    close(up[0]);
+    pid_t wb = fork();
+    if (wb == 0) {
+        if (hopen(&h, true, 60))
+            _exit(3);
+        write_extent(&h, 3, 1); /* hot: into the copy alone */
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    CHECK(waitpid(wb, &status, 0) == wb && WIFSIGNALED(status));
+    kill(wt, SIGKILL);
+    CHECK(waitpid(wt, &status, 0) == wt && WIFSIGNALED(status));
+    CHECK(cold_version(3) == 0);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK(!xd_dev_notice(h.dev) && stat_u64(&h, "hot_extents") == 1);
+    CHECK_MSG(extent_version(&h, 3) == 1, "extent 3 reads as version %d", extent_version(&h, 3));
+    hclose(&h);
+    CHECK(cold_version(3) == 1); /* copied back at the close */
+}
+
+/* Copies an open kept as dirty (a write-back process was killed) stay
+ * newer than the file until flushed: a write-through process killed
+ * before then leaves them kept, as the write-back one did, not dropped
+ * as its own clean ones would be. */
+static void test_killed_holding_dirty_copies(void)
+{
+    struct h h;
+    int status;
+    killed_with_dirty_extent();
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (hopen(&h, false, 60))
+            _exit(3);
+        kill(getpid(), SIGKILL);
+        _exit(5);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+    CHECK(cold_version(2) == 0);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK(!xd_dev_notice(h.dev));
+    CHECK_MSG(extent_version(&h, 2) == 1, "extent 2 reads as version %d", extent_version(&h, 2));
+    hclose(&h);
+    CHECK(cold_version(2) == 1);
+}
+
 /* The state a killed process alone held (/dev/shm/xdevice-tier-DEV-INO) is
  * removed when the next hybrid device is made; one a live process holds
  * stays; the file opens again (its state built anew) and reads back. */
@@ -1333,6 +1408,8 @@ int main(void)
     test_processes_share(false);
     test_processes_share(true);
     test_process_killed();
+    test_killed_with_a_write_back_joiner();
+    test_killed_holding_dirty_copies();
     test_states_of_killed_processes_swept();
     test_bad_config();
     test_one_name();
