@@ -469,6 +469,81 @@ def test_kill_9_write_back(engine, tmp_path, disk_dir, hot, round_):
         assert magic == 0xACCA and where == off, (off, hex(magic), where)
 
 
+# --- kill -9, then what the next open keeps ------------------------------------
+
+
+def map_hot_extents(f):
+    """How many extents the map beside f names hot: entries after its
+    4096-byte header, 16 bytes each, extent i then 1 (docs/EXTENTMAP.md)."""
+    m = f.with_name(f.name + ".xdmap")
+    data = m.read_bytes() if m.exists() else b""
+    return sum(1 for off in range(4096, len(data) - 15, 16)
+               if struct.unpack_from("<QI", data, off) == ((off - 4096) // 16, 1))
+
+
+def hot_copy_bytes(hot_dir, f):
+    """The hot copy of f (named after its absolute path), b"" when none."""
+    copies = list(hot_dir.glob(f"*%2F{f.name}"))
+    return copies[0].read_bytes() if copies else b""
+
+
+def killed_mid_write(engine, tmp_path, f, xd, pattern, ready, what):
+    """A job writing pattern over f in laps, killed (kill -9) once ready()
+    holds: it never closes the file."""
+    cmd = [FIO, *pattern_job(engine, f, xd, pattern, rw="write", time_based=None, runtime=300,
+                             rate_iops=2000, do_verify=0, thread=None)]
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(proc, ready, 60, what)
+    proc.kill()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -9, (proc.returncode, out, err)
+
+
+def test_killed_write_through_then_rewritten(engine, tmp_path, disk_dir, hot):
+    """A write-through job is killed with extents hot, and psync rewrites
+    the file before xdevice opens it again: the next open drops the hot
+    copies (one notice naming the file: it holds every acknowledged
+    write), so an xdevice verify reads psync's data and the file keeps it.
+    The copies were kept, taken as dirty in write-through too: xdevice
+    served them over psync's data, and its close copied them back over it."""
+    f = disk_dir / "t"
+    xd = hybrid(hot, tier_extent_size="64k", hot_access_threshold=1,
+                migration_interval_requests=4, hot_cache_size="1m")
+    killed_mid_write(engine, tmp_path, f, xd, "0xaaaaaaaa", lambda: map_hot_extents(f) > 0,
+                     "an extent the map names hot")
+    run_fio(pattern_job(engine, f, None, "0xbbbbbbbb", rw="write"), tmp_path)  # psync
+    r = run_fio(pattern_job(engine, f, xd, "0xbbbbbbbb", rw="read", verify_only=1), tmp_path)
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1 and str(f) in lines[0] and "not closed" in lines[0], lines
+    assert f.read_bytes() == b"\xbb" * MiB
+
+
+def test_killed_write_back_keeps_its_writes(engine, tmp_path, disk_dir, hot):
+    """A write-back job is killed with writes that only the hot copy holds
+    (never fsynced: test_kill_9_write_back covers fsynced ones): the next
+    open keeps every copy, taken as dirty, so an xdevice verify reads them
+    back and its close copies them into the file. A restart that dropped
+    the copies, as after a write-through job's kill, lost those writes."""
+    f = disk_dir / "b"
+    run_fio(pattern_job(engine, f, None, "0xbbbbbbbb", rw="write"), tmp_path)  # psync
+    xd = hybrid(hot, tier_write_back=1, tier_extent_size="64k", hot_access_threshold=1,
+                migration_interval_requests=4, hot_cache_size="1m")
+    new = b"\xaa" * 4096
+
+    def written_some_hot_alone():
+        cold, copy = f.read_bytes(), hot_copy_bytes(hot, f)
+        blocks = range(0, MiB, 4096)
+        every = all(new in (cold[o:o + 4096], copy[o:o + 4096]) for o in blocks)
+        return every and any(copy[o:o + 4096] == new != cold[o:o + 4096] for o in blocks)
+
+    killed_mid_write(engine, tmp_path, f, xd, "0xaaaaaaaa", written_some_hot_alone,
+                     "every block written, some in the hot copy alone")
+    r = run_fio(pattern_job(engine, f, xd, "0xaaaaaaaa", rw="read", verify_only=1), tmp_path)
+    assert not xdevice_lines(r.text), r.text
+    assert f.read_bytes() == new * (MiB // 4096)
+
+
 BAD = {
     "hot-not-tmpfs": ({"hot_directory": "DISK"}, ["hot_directory=", "not on a tmpfs"]),
     "extent-not-power-of-two": ({"tier_extent_size": "96k"},
