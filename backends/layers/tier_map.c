@@ -144,13 +144,13 @@ static int tier_load_entries(struct tier_shared *sh, bool dirty)
         if (!hot[e] || !tier_hot_copy_held(sh, e))
             continue;
         sh->ext[e].hot = 1;
-        /* unknown after a restart without a clean close: assume so,
-         * write-through too. A process killed between a write's hot half
-         * (done inline) and its cold half (queued) left the hot copy newer
-         * than the cold file; a reader then saw the new bytes, and a
-         * demotion without a copy back turned them into the old ones again
-         * (kill9_fsync, hybrid-wt-compressed: a version read after one
-         * kill was gone after the next). */
+        /* unknown after a restart without a clean close whose stamp
+         * says a copy may be newer (a write-back writer had the file, or
+         * a map of an older build): assume so, whatever this opener's
+         * mode, so a demotion copies it back rather than turn a version
+         * a reader saw into the older one (kill9_fsync). A kill with
+         * every writer writing through never gets here: its copies were
+         * dropped (tier_killed_through). */
         sh->ext[e].dirty = dirty;
         /* idle from now, not since boot: a restart alone demotes nothing */
         sh->ext[e].last_ns = sh->ext[e].win_ns = now;
