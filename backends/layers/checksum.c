@@ -356,10 +356,34 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
         snprintf(durable, sizeof(durable), " nor the durable %08x", (uint32_t)e->slot[CS_DUR]);
     snprintf(cs->error, sizeof(cs->error),
              "checksum: %s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64 "): crc32c %08x "
-             "matches neither the stored %08x nor the pending %08x%s (sidecar %s" CS_SUFFIX
-             "); returning EIO",
+             "matches neither the stored %08x nor the pending %08x%s (sidecar %s); returning EIO",
              cf->data_path, b, b * cs->block, (b + 1) * cs->block - 1, got,
-             (uint32_t)e->slot[CS_CUR], (uint32_t)e->slot[CS_NEW], durable, cf->data_path);
+             (uint32_t)e->slot[CS_CUR], (uint32_t)e->slot[CS_NEW], durable, cf->side_path);
+}
+
+/* Block b's entry has no slot at all, in a sidecar that tags every block
+ * it leaves unchecked on purpose (cf->full), and the block does not hold
+ * zeros (a hole never written, or not yet): its slots were lost with the
+ * sidecar's bytes (truncated, a page zeroed). Serving it unchecked would
+ * serve a corrupt block as data, so it reads as EIO until rewritten. */
+static bool cs_entry_lost(const struct cs_layer *cs, const struct cs_file *cf,
+                          const struct cs_entry *e, uint32_t crc)
+{
+    return cf->full && !e->slot[CS_CUR] && !e->slot[CS_NEW] && !e->slot[CS_DUR] &&
+           crc != cs->zero_crc;
+}
+
+static void cs_record_lost(struct xd_layer *layer, struct xd_file *file, uint64_t b)
+{
+    struct cs_layer *cs = layer->priv;
+    struct cs_file *cf = file->priv[layer->level];
+    cs->count.lost_entries++;
+    cs->has_error = true;
+    snprintf(cs->error, sizeof(cs->error),
+             "checksum: %s: block %" PRIu64 " (bytes %" PRIu64 "-%" PRIu64 "): its entry in the "
+             "sidecar %s is gone (the sidecar truncated, or a page of it zeroed) and the block "
+             "holds data: returning EIO until it is rewritten",
+             cf->data_path, b, b * cs->block, (b + 1) * cs->block - 1, cf->side_path);
 }
 
 /* --- reads ---------------------------------------------------------------- */
@@ -474,6 +498,10 @@ static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t firs
         enum cs_verdict v = cs_judge(cs, &e, crc);
         switch (v) {
         case CS_UNKNOWN:
+            if (cs_entry_lost(cs, cf, &e, crc)) {
+                cs_record_lost(layer, file, first + i);
+                return -EIO;
+            }
             cs->count.unknown++;
             continue;
         case CS_MATCH_NEW:
@@ -666,6 +694,10 @@ static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b
         return rc;
     cs_entry_load(cf, b, &e);
     enum cs_verdict v = cs_judge(cs, &e, crc);
+    if (v == CS_UNKNOWN && cs_entry_lost(cs, cf, &e, crc)) {
+        cs_record_lost(layer, file, b);
+        return -EIO; /* merged, its crc would bless what nothing checked */
+    }
     if (v == CS_MISMATCH) { /* a whole-block write of it copying meanwhile? */
         if ((rc = cs_recheck(layer, file, b, blk, cs->block)))
             return rc;
@@ -795,7 +827,8 @@ static int cs_sync(struct xd_layer *layer, struct xd_req *req)
 
 /* Trimmed blocks read as zeros (or partly so): their entries become
  * unknown (NEW first, so a reader meanwhile still finds CUR) before the
- * trim goes down. */
+ * trim goes down. NEW says CS_UNCHECKED: unknown on purpose, never taken
+ * for an entry the sidecar lost (cs_entry_lost). */
 static int cs_trim(struct xd_layer *layer, struct xd_req *req)
 {
     struct cs_layer *cs = layer->priv;
@@ -804,7 +837,8 @@ static int cs_trim(struct xd_layer *layer, struct xd_req *req)
     uint64_t end = req->len ? (req->off + req->len - 1) / cs->block + 1 : first;
     int rc = cs_claim(layer, req);
     for (uint64_t b = first; b < end && !rc; b++)
-        if (!(rc = cs_slot_store(cf, b, CS_NEW, 0)) && !(rc = cs_slot_store(cf, b, CS_CUR, 0)) &&
+        if (!(rc = cs_slot_store(cf, b, CS_NEW, CS_UNCHECKED)) &&
+            !(rc = cs_slot_store(cf, b, CS_CUR, 0)) &&
             cs_has_dur(cf))
             rc = cs_slot_store(cf, b, CS_DUR, 0);
     if (rc) {
@@ -916,12 +950,12 @@ static uint32_t cs_header_crc(const struct cs_header *h)
     return xd_crc32c(0, h, offsetof(struct cs_header, hdr_crc));
 }
 
-/* The header, its crc kept. */
-static int cs_header_write(struct cs_file *cf, const struct cs_header *h)
+/* The header, its crc kept, tagged tag (CS_HDR_TAG or CS_HDR_FULL). */
+static int cs_header_write(struct cs_file *cf, const struct cs_header *h, uint32_t tag)
 {
     struct cs_header sealed = *h;
     sealed.hdr_crc = cs_header_crc(&sealed);
-    sealed.hdr_tag = CS_HDR_TAG;
+    sealed.hdr_tag = tag;
     ssize_t w;
     while ((w = pwrite(cf->fd, &sealed, sizeof(sealed), 0)) < 0 && errno == EINTR)
         ;
@@ -937,6 +971,122 @@ static void cs_header_seal(struct cs_file *cf, const struct cs_header *h)
     while (pwrite(cf->fd, words, sizeof(words), offsetof(struct cs_header, hdr_crc)) < 0 &&
            errno == EINTR)
         ;
+}
+
+/* Entries of blocks [from, to) tagged CS_UNCHECKED (NEW), the rest of
+ * them zero, written with pwrite before the sidecar is mapped. 0 or -errno. */
+static int cs_tag_range(struct cs_file *cf, uint64_t from, uint64_t to)
+{
+    enum { PER = 1024 };
+    static const cs_slot tagged[CS_SLOTS] = {0, CS_UNCHECKED, 0};
+    char *buf = malloc((size_t)PER * cf->entry_size);
+    if (!buf)
+        return -ENOMEM;
+    for (unsigned i = 0; i < PER; i++)
+        memcpy(buf + (size_t)i * cf->entry_size, tagged, cf->entry_size);
+    int rc = 0;
+    for (uint64_t b = from; b < to && !rc;) {
+        size_t len = (size_t)(to - b < PER ? to - b : PER) * cf->entry_size;
+        ssize_t w = pwrite(cf->fd, buf, len, cs_slot_off(cf, b, CS_CUR));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < (ssize_t)cf->entry_size)
+            rc = w < 0 ? -errno : -EIO;
+        else
+            b += (uint64_t)w / cf->entry_size;
+    }
+    free(buf);
+    return rc;
+}
+
+/* The blocks the data file holds already, as a sidecar starts (cs_start):
+ * nothing checked them, so they are unchecked on purpose (CS_UNCHECKED),
+ * not lost entries. Only where it has data (SEEK_DATA below, where the
+ * layers below answer it): holes read as zeros, which an empty entry
+ * serves. *tagged says whether anything was written. 0 or -errno. */
+static int cs_tag_present(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
+                          bool *tagged)
+{
+    struct cs_layer *cs = layer->priv;
+    int64_t size = xd_layer_file_size(layer->lower, file);
+    *tagged = false;
+    for (int64_t off = 0; size > 0 && off < size;) {
+        int64_t data = xd_below_seek(layer, file, SEEK_DATA, (uint64_t)off);
+        if (data == -ENXIO)
+            break; /* holes to the end */
+        if (data < 0)
+            data = off; /* no SEEK_DATA below: all of it counts as data */
+        int64_t hole = xd_below_seek(layer, file, SEEK_HOLE, (uint64_t)data);
+        if (hole <= data || hole > size)
+            hole = size;
+        int rc = cs_tag_range(cf, (uint64_t)data >> cs->shift,
+                              ((uint64_t)hole + cs->block - 1) >> cs->shift);
+        if (rc)
+            return rc;
+        *tagged = true;
+        off = hole;
+    }
+    return 0;
+}
+
+/* A sidecar started afresh, as new or emptied (stale: it described another
+ * file): header written as CS_HDR_TAG, the data already there tagged
+ * unchecked and made durable, and only then the header CS_HDR_FULL, so a
+ * crash between leaves a sound sidecar of the older kind, never a full one
+ * missing tags (whose blocks would read as EIO). 0 or -errno. */
+static int cs_start(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
+                    const struct cs_header *want, bool stale)
+{
+    bool tagged;
+    int rc;
+    if (stale && (rc = cs_zero_entries(cf)))
+        return rc;
+    if ((rc = cs_header_write(cf, want, CS_HDR_TAG)))
+        return rc;
+    cf->entry_size = want->entry_size; /* emptied: the entries are this build's */
+    if (cs_tag_present(layer, file, cf, &tagged) || (tagged && fdatasync(cf->fd)))
+        return 0; /* best effort: an older kind of sidecar serves as before */
+    if (!cs_header_write(cf, want, CS_HDR_FULL))
+        cf->full = true;
+    return 0;
+}
+
+/* A data file marked as having a sidecar (checksum_marker.c) whose sidecar
+ * is missing (empty: made just now, or truncated to nothing) or describes
+ * another file (copied or moved over it): refused with one line, nothing
+ * emptied or made. 0 for a file with no mark (new, or made again without
+ * the layer): its sidecar starts afresh. */
+static int cs_mark_refuse(const struct cs_file *cf, const char *side, bool missing, char *err,
+                          size_t errlen)
+{
+    char was[PATH_MAX + 1], made_as[PATH_MAX + 16] = "";
+    if (cs_mark_read(cf->data_path, was, sizeof(was)) != 1)
+        return 0;
+    if (was[0] && strcmp(was, side))
+        snprintf(made_as, sizeof(made_as), " (made as %s)", was);
+    xd_errf(err, errlen, "enable_checksums: %s: its sidecar %s%s %s, yet the file is marked (%s) "
+            "as written with checksums, so its blocks would read unchecked; allowed: its own "
+            "sidecar back, or start over (unchecked until rewritten): remove the sidecar and "
+            "the mark (setfattr -x %s %s)",
+            cf->data_path, side, made_as, missing ? "is missing or empty" : "describes another file",
+            CS_MARK_XATTR, CS_MARK_XATTR, cf->data_path);
+    return -EINVAL;
+}
+
+/* The data file marked as having this sidecar, from the open that started
+ * it on (or the first open of an earlier build's). Where it cannot be, the
+ * open that started the sidecar says so once (cs->notice). */
+static void cs_mark_ensure(struct cs_layer *cs, const struct cs_file *cf, const char *side,
+                           bool started)
+{
+    char was[8];
+    if (cf->read_only || cs_mark_read(cf->data_path, was, sizeof(was)) == 1)
+        return;
+    int rc = cs_mark_write(cf->data_path, side);
+    if (rc && started)
+        snprintf(cs->notice, sizeof(cs->notice),
+                 "checksum: %s: cannot mark it (%s: %s): were its sidecar deleted or replaced, "
+                 "nothing would tell", cf->data_path, CS_MARK_XATTR, strerror(-rc));
 }
 
 /* The sidecar's header is written by whoever finds it missing (the
@@ -971,8 +1121,8 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
     ssize_t n = pread(cf->fd, &have, sizeof(have), 0);
     bool usable = n == (ssize_t)sizeof(have) && !memcmp(have.magic, want.magic, sizeof(want.magic)) &&
                   (have.entry_size == want.entry_size || have.entry_size == CS_ENTRY_OLD);
-    bool sealed = usable && have.hdr_tag == CS_HDR_TAG;
-    bool same = n > 0 && have.data_dev == want.data_dev && have.data_ino == want.data_ino &&
+    bool sealed = usable && (have.hdr_tag == CS_HDR_TAG || have.hdr_tag == CS_HDR_FULL);
+    bool same = n > 0 && usable && have.data_dev == want.data_dev && have.data_ino == want.data_ino &&
                 have.data_birth_ns == want.data_birth_ns;
     cf->entry_size = usable ? have.entry_size : want.entry_size;
     if (n > 0 && !usable) {
@@ -993,18 +1143,21 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
         xd_errf(err, errlen, "checksum_block_size=%" PRIu64 ": %s was made with %" PRIu32
                 "; allowed: %" PRIu32 ", or remove the sidecar to start over (unchecked until rewritten)",
                 cs->block, side, have.block_size, have.block_size);
-    } else if (!cf->read_only && (n <= 0 || have.data_dev != want.data_dev ||
-                                  have.data_ino != want.data_ino ||
-                                  have.data_birth_ns != want.data_birth_ns)) {
+    } else if (!same && (rc = cs_mark_refuse(cf, side, n <= 0, err, errlen))) {
+        /* said */
+    } else if (!cf->read_only && !same) {
         if (n > 0)
             cs->count.stale_sidecars++;
-        if ((n > 0 && (rc = cs_zero_entries(cf))) || (rc = cs_header_write(cf, &want)))
+        if ((rc = cs_start(layer, file, cf, &want, n > 0)))
             xd_errf(err, errlen, "enable_checksums: %s: cannot write its header: %s", side,
                     strerror(-rc));
-        cf->entry_size = want.entry_size; /* emptied: the entries are this build's */
-    } else if (usable && !sealed && same && !cf->read_only) {
-        cs_header_seal(cf, &have);
+    } else {
+        if (usable && !sealed && same && !cf->read_only)
+            cs_header_seal(cf, &have);
+        cf->full = usable && have.hdr_tag == CS_HDR_FULL;
     }
+    if (!rc)
+        cs_mark_ensure(cs, cf, side, !same);
     fl.l_type = F_UNLCK;
     fcntl(cf->fd, F_OFD_SETLK, &fl);
     return rc;
@@ -1083,7 +1236,8 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
                                 err, errlen);
     if (dirfd < 0)
         return dirfd;
-    int fd = xd_open_own_at(dirfd, base, O_RDWR, (mode_t)cfg->file_permissions);
+    bool made = false;
+    int fd = xd_open_own_at_made(dirfd, base, O_RDWR, (mode_t)cfg->file_permissions, &made);
     if (fd == -EACCES || fd == -EROFS) {
         fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         fd = fd < 0 ? -errno : fd;
@@ -1096,7 +1250,12 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
         return fd;
     }
     cf->fd = fd;
-    return cs_header_check(layer, file, cf, side, err, errlen);
+    if (!(cf->side_path = strdup(side)))
+        return -ENOMEM;
+    rc = cs_header_check(layer, file, cf, side, err, errlen);
+    if (rc && made) /* refused: the sidecar made just now is not left to pass for one */
+        xd_unlink_made(side, fd);
+    return rc;
 }
 
 /* This boot, as a non-zero tag (0: unknown). */
@@ -1181,8 +1340,34 @@ static void cs_file_free(struct cs_file *cf)
         close(cf->fd);
     xd_backed_free(&cf->backed);
     free(cf->data_path);
+    free(cf->side_path);
     free(cf->dirty);
     free(cf);
+}
+
+/* A full sidecar (cf->full) that ends before data the file holds lost its
+ * tail (truncated): those blocks read as EIO (cs_entry_lost), said once
+ * here, before the sidecar is grown over them. Writes through the layer
+ * grow the sidecar before their data goes down, so only a truncation or
+ * data written without the layer gets here. Where the layers below cannot
+ * seek data nothing is said (the reads still say it, block by block). */
+static void cs_tell_truncated(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
+                              int64_t bytes)
+{
+    struct cs_layer *cs = layer->priv;
+    struct stat st;
+    if (!cf->full || bytes <= 0 || fstat(cf->fd, &st) || st.st_size < (off_t)CS_HEADER)
+        return;
+    uint64_t covered = ((uint64_t)st.st_size - CS_HEADER) / cf->entry_size;
+    if (covered >= ((uint64_t)bytes + cs->block - 1) >> cs->shift)
+        return;
+    int64_t data = xd_below_seek(layer, file, SEEK_DATA, covered << cs->shift);
+    if (data < 0 || data >= bytes)
+        return;
+    snprintf(cs->notice, sizeof(cs->notice),
+             "checksum: %s: its sidecar %s ends at block %" PRIu64 " but the file holds data "
+             "past it (truncated?): those blocks read as EIO until rewritten",
+             cf->data_path, cf->side_path, covered);
 }
 
 /* Opened below first, so the sidecar goes beside the file actually
@@ -1208,6 +1393,7 @@ static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned f
     /* the mapping reaches every block the file has, so slots cost no system call */
     int64_t bytes = xd_layer_file_size(layer->lower, file);
     uint64_t blocks = bytes > 0 ? ((uint64_t)bytes + cs->block - 1) / cs->block : 0;
+    cs_tell_truncated(layer, file, cf, bytes);
     cs_cover(cf, (uint64_t)cs_slot_off(cf, blocks, CS_CUR));
     cs_map_grow(cf);
     cs_mark_unsynced(cf, blocks);
@@ -1266,6 +1452,12 @@ static int cs_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
     return 0;
 }
 
+static const char *cs_notice(struct xd_layer *layer)
+{
+    struct cs_layer *cs = layer->priv;
+    return cs->notice[0] ? cs->notice : NULL;
+}
+
 static void cs_stats_json(struct xd_layer *layer, struct xd_json *j)
 {
     struct cs_layer *cs = layer->priv;
@@ -1283,6 +1475,7 @@ static void cs_stats_json(struct xd_layer *layer, struct xd_json *j)
     xd_json_uint(j, "rechecked", cs->count.rechecked);
     xd_json_uint(j, "sidecar_syncs", cs->count.sidecar_syncs);
     xd_json_uint(j, "stale_sidecars", cs->count.stale_sidecars);
+    xd_json_uint(j, "lost_entries", cs->count.lost_entries);
     xd_json_uint(j, "solo_files", cs->count.solo_files);
     xd_json_uint(j, "solo_regained", cs->count.solo_regained);
     xd_json_uint(j, "lock_waits", cs->count.lock_waits);
@@ -1313,6 +1506,7 @@ const struct xd_ops xd_checksum_ops = {
     .submit = cs_submit,
     .reap = cs_reap,
     .take_error = cs_take_error,
+    .notice = cs_notice,
     .stats_json = cs_stats_json,
     .unlink = cs_unlink_sidecar,
 };

@@ -19,6 +19,16 @@
 #define CS_SUFFIX    ".xdsum"
 #define CS_TAG       0x4b534358u /* "XCSK": the slot holds a crc */
 #define CS_HDR_TAG   0x52444843u /* "CHDR": the header's crc is kept */
+/* "CHDF": as CS_HDR_TAG, and every block the sidecar leaves unchecked on
+ * purpose (data from before the sidecar, a trim) has CS_UNCHECKED in NEW,
+ * so an entry with no slot at all was lost (the sidecar truncated, or a
+ * page of it zeroed): such a block reads as EIO unless it holds zeros
+ * (a hole never written). Sidecars made before it keep CS_HDR_TAG: there
+ * an empty entry is unknown, as it always was. */
+#define CS_HDR_FULL  0x46444843u
+#define CS_UNCHECKED ((uint64_t)0x4b434e55u << 32) /* "UNCK": unchecked on purpose */
+/* The data file's mark that it has a sidecar (checksum_marker.c). */
+#define CS_MARK_XATTR "user.xdevice.checksum"
 #define CS_CUR       0           /* slot: what the block held when last seen */
 #define CS_NEW       1           /* slot: the last write sent down */
 #define CS_DUR       2           /* slot: what an fsync made durable last */
@@ -81,12 +91,14 @@ struct cs_req {
 struct cs_file {
     int fd;             /* the sidecar */
     bool read_only;     /* opened read-only: nothing is stored */
+    bool full;          /* its header is CS_HDR_FULL: an empty entry was lost */
     unsigned entry_size; /* sizeof(struct cs_entry), or CS_ENTRY_OLD: no DUR slot */
     /* Blocks whose CUR changed since the last fsync was sent (bit per
      * block), for that fsync's cs_durable; words [dirty_lo, dirty_hi). */
     uint64_t *dirty;
     size_t dirty_words, dirty_lo, dirty_hi;
     char *data_path;    /* for messages */
+    char *side_path;    /* the sidecar's, for messages */
     /* The sidecar mapped shared, so a slot costs no system call; remapped
      * when it has grown. It never shrinks (a stale one is zeroed, not
      * truncated), so the mapping never points past its end. */
@@ -104,9 +116,11 @@ struct cs_layer {
     size_t blocks_len;
     char error[XD_ERRLEN];
     bool has_error;
+    char notice[256]; /* said once by the engine: a data file that could not be marked */
     struct {
         uint64_t verified, mismatches, unknown, blocks_written, partial_writes, partial_reads;
         uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;
+        uint64_t lost_entries;
         uint64_t solo_files, solo_regained, lock_waits, drained;
     } count;
     /* This device's writes and trims out below, each holding its blocks
@@ -124,6 +138,10 @@ struct cs_layer {
 /* checksum.c */
 off_t cs_slot_off(const struct cs_file *cf, uint64_t block, int which);
 void cs_complete(struct xd_layer *layer, struct xd_req *req);
+
+/* checksum_marker.c */
+int cs_mark_read(const char *data, char *was, size_t len);
+int cs_mark_write(const char *data, const char *side);
 
 /* checksum_writers.c */
 int cs_writers_open(struct xd_layer *layer);
