@@ -3,10 +3,13 @@
 Writes and verifies pass with checksums on (whole and partial blocks, sync
 and io_uring, threads sharing one file, jobs writing the same blocks); a byte changed on disk behind the
 engine's back reads as EIO with one line naming the file and the block; a
-writer killed with SIGKILL leaves no block that reads as wrong data.
+writer killed with SIGKILL leaves no block that reads as wrong data. A
+sidecar deleted, replaced by another file's, truncated or with a page of
+entries zeroed is said in one line and never lets a corrupt block through.
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -17,8 +20,9 @@ from conftest import FIO, MiB, fio_job, load_stats, needs_io_uring, run_fio, xde
 
 SIZE = 2 * MiB
 BLOCK = 4096
-HEADER = 64  # the sidecar's header; then one 16-byte entry per block
-ENTRY = 16
+HEADER = 64  # the sidecar's header; then one 24-byte entry per block
+ENTRY = 24
+MARK = "user.xdevice.checksum"  # the data file's mark that it has a sidecar
 
 
 def layer_stats(path):
@@ -360,3 +364,127 @@ def test_data_file_made_again_behind_the_layer(engine, tmp_path, disk_dir):
     assert r.data["jobs"][0]["error"] == 0 and not eio_blocks(r.text, data), r.text
     s = layer_stats(tmp_path / "r.json")
     assert total(s, "stale_sidecars") == 1 and total(s, "unknown") == 256 * 1024 // BLOCK
+
+
+def flip(path, block):
+    """One byte of block changed behind the engine's back."""
+    with open(path, "r+b") as f:
+        f.seek(block * BLOCK + 100)
+        f.write(b"\xa5")
+
+
+def verify_job(engine, tmp_path, path, rw):
+    """fio's own crc32c verify of 256 KiB: write it, or read and check it."""
+    xd = {"type": "regular", "enable_checksums": "true"}
+    opts = dict(filename=path, rw=rw, bs="4k", size=256 * 1024, verify="crc32c", verify_fatal=1)
+    if rw == "read":
+        opts["verify_only"] = None
+    return run_fio(fio_job(engine, name="v", xd=xd, **opts), tmp_path, expect_ok=rw != "read")
+
+
+def refused(r, *needles):
+    """The open was refused: no job read anything, one xdevice line says why."""
+    assert r.rc != 0, r.text
+    assert "verify failed" not in r.text, f"wrong data was served:\n{r.text}"
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1, r.text
+    for n in needles:
+        assert str(n) in lines[0], lines[0]
+    return lines[0]
+
+
+def test_deleted_sidecar_refuses_the_open(engine, tmp_path, disk_dir):
+    """The sidecar deleted between two runs, then a data block corrupted:
+    the file is marked as checked, so the open is refused with one line
+    naming the file, the sidecar and how to start over. Old: a new, empty
+    sidecar was made, every block read unchecked, and fio's verify found
+    the corrupt block's wrong contents. Removing the mark starts over."""
+    data, side = disk_dir / "gone", disk_dir / "gone.xdsum"
+    verify_job(engine, tmp_path, data, "write")
+    side.unlink()
+    flip(data, 5)
+    line = refused(verify_job(engine, tmp_path, data, "read"), data, side, "missing",
+                   f"setfattr -x {MARK}")
+    assert "allowed:" in line
+    assert os.getxattr(data, MARK) == str(side).encode()  # names the sidecar it was made with
+    assert not side.exists(), "the refused open left an empty sidecar behind"
+    # starting over, as the line says: the blocks read unchecked again
+    os.removexattr(data, MARK)
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json")
+    assert r.data["jobs"][0]["error"] == 0 and not eio_blocks(r.text, data), r.text
+    assert total(layer_stats(tmp_path / "r.json"), "unknown") == 256 * 1024 // BLOCK
+
+
+def test_foreign_sidecar_refuses_the_open(engine, tmp_path, disk_dir):
+    """Another file's sidecar copied over the file's own: refused in one
+    line, the sidecar left as it is. Old: taken for a stale sidecar, emptied,
+    and every block read unchecked, the corrupt one as data."""
+    data, side = disk_dir / "mine", disk_dir / "mine.xdsum"
+    verify_job(engine, tmp_path, data, "write")
+    verify_job(engine, tmp_path, disk_dir / "theirs", "write")
+    shutil.copyfile(disk_dir / "theirs.xdsum", side)
+    before = side.read_bytes()
+    flip(data, 5)
+    refused(verify_job(engine, tmp_path, data, "read"), data, side, "describes another file",
+            f"setfattr -x {MARK}")
+    assert side.read_bytes() == before, "the refused open changed the sidecar"
+
+
+def lost_blocks(text, path):
+    """Blocks whose entries the engine said were gone, for path."""
+    return {int(b) for b in re.findall(
+        rf"checksum: {re.escape(str(path))}: block (\d+) \([^)]*\): its entry in the sidecar "
+        r"\S+ is gone", text)}
+
+
+def test_truncated_sidecar_reads_eio(engine, tmp_path, disk_dir):
+    """The sidecar cut after block 1's entry, then block 5 corrupted: the
+    open says the sidecar ends before the data, and every block past its
+    end reads as EIO (not unchecked data); blocks 0 and 1 verify."""
+    data, side = disk_dir / "cut", disk_dir / "cut.xdsum"
+    write_file(engine, tmp_path, data, tmp_path / "w.json", buffer_pattern="0x5a5a5a5a")
+    os.truncate(side, HEADER + 2 * ENTRY)
+    flip(data, 5)
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json")
+    assert "verify failed" not in r.text
+    assert any("ends at block 2" in ln and str(side) in ln and str(data) in ln
+               for ln in xdevice_lines(r.text)), r.text
+    assert lost_blocks(r.text, data) == set(range(2, 64)), r.text
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "verified") == 2 and total(s, "unknown") == 0, s
+    assert total(s, "lost_entries") == 62, s
+
+
+def test_zeroed_entries_read_eio(engine, tmp_path, disk_dir):
+    """A 512-byte sector of the sidecar zeroed (dd from /dev/zero): blocks
+    19 to 39 lose their whole entries, and block 25 is then corrupted. Each
+    of them reads as EIO naming the sidecar; the others verify. Old: they
+    read unchecked, block 25 as wrong data."""
+    data, side = disk_dir / "zeroed", disk_dir / "zeroed.xdsum"
+    write_file(engine, tmp_path, data, tmp_path / "w.json", buffer_pattern="0x5a5a5a5a")
+    with open(side, "r+b") as f:
+        f.seek(512)
+        f.write(bytes(512))
+    gone = {b for b in range(64) if HEADER + b * ENTRY >= 512 and HEADER + (b + 1) * ENTRY <= 1024}
+    assert gone == set(range(19, 40))
+    flip(data, 25)
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json")
+    assert lost_blocks(r.text, data) == gone, r.text
+    assert str(side) in r.text
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "verified") == 64 - len(gone) and total(s, "unknown") == 0, s
+
+
+def test_data_from_before_the_sidecar_reads_unchecked(engine, tmp_path, disk_dir):
+    """A file that held data before checksums were enabled: its sidecar
+    tags those blocks unchecked on purpose, so they read (counted unknown),
+    never taken for entries the sidecar lost; blocks written since verify."""
+    data = disk_dir / "before"
+    data.write_bytes(b"\x33" * (256 * 1024))
+    write_file(engine, tmp_path, data, tmp_path / "w.json", size=64 * 1024,
+               buffer_pattern="0x44444444")
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json")
+    assert r.data["jobs"][0]["error"] == 0 and not eio_blocks(r.text, data), r.text
+    assert not lost_blocks(r.text, data), r.text
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "verified") == 16 and total(s, "unknown") == 48, s
