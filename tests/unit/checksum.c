@@ -15,7 +15,8 @@
  * on it for ever. Writers of one
  * block from two devices take turns (one write of a block out at a time),
  * without waiting on themselves when one thread drives both; a device
- * opening the file of a solo writer waits for its unlocked write out. */
+ * opening the file of a solo writer waits for its unlocked write out. A
+ * block whose entry the sidecar lost reads as EIO; a trimmed one reads. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -827,6 +828,55 @@ static void test_header_bit_flip_is_refused(const char *a)
     unlink(path);
 }
 
+/* A sidecar this build started tags what it leaves unchecked on purpose,
+ * so an entry with no slot at all was lost (the sidecar truncated, a page
+ * of it zeroed): such a block reads as EIO, and a partial write into it is
+ * refused, where it used to read unchecked, a corrupt block as data. A
+ * trimmed block is unchecked on purpose: what it holds then reads. A
+ * sidecar of an earlier build (header tag CHDR) keeps reading empty
+ * entries unchecked: nothing there told lost from never written. */
+static void test_lost_entries_read_eio(const char *a)
+{
+    static char got[BLK];
+    struct xd_dev *dev;
+    struct xd_file *f = fresh_file(&dev);
+    if (!f)
+        return;
+    for (unsigned i = 0; i < NBLK; i++)
+        CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
+    CHECK(xd_trim(dev, f, BLK, BLK) == 0);
+    CHECK(entry_of(1).new_tag == 0x4b434e55u); /* "UNCK": unchecked on purpose */
+    poke(a, BLK, BLK); /* a discard that left the data, or data put back */
+    CHECK_MSG(xd_read(dev, f, got, BLK, BLK) == BLK && !memcmp(got, a, BLK),
+              "a trimmed block read as a lost entry");
+    set_entry(2, (struct entry){0, 0, 0, 0, 0, 0});
+    set_entry(3, (struct entry){0, 0, 0, 0, 0, 0});
+    CHECK_MSG(xd_read(dev, f, got, BLK, 2 * BLK) == -EIO, "a block whose entry was lost read unchecked");
+    char line[XD_ERRLEN] = "";
+    CHECK(!xd_dev_take_error(dev, line, sizeof(line)));
+    CHECK_MSG(strstr(line, path) && strstr(line, side) && strstr(line, "block 2 ") &&
+              strstr(line, "is gone"), "%s", line);
+    CHECK(xd_write(dev, f, "zz", 2, 3 * BLK + 10) == -EIO);
+    CHECK(stat_of(dev, "lost_entries") == 2);
+    CHECK(xd_write(dev, f, a, BLK, 2 * BLK) == BLK); /* rewritten whole: checked again */
+    CHECK(xd_read(dev, f, got, BLK, 2 * BLK) == BLK && !memcmp(got, a, BLK));
+    xd_file_close(dev, f);
+    /* an earlier build's sidecar: its header tag, sealed as that build did */
+    uint32_t old_tag = 0x52444843u; /* "CHDR" */
+    int fd = open(side, O_WRONLY);
+    CHECK(fd >= 0 && pwrite(fd, &old_tag, sizeof(old_tag), 44) == sizeof(old_tag));
+    close(fd);
+    f = NULL;
+    CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    CHECK_MSG(f && xd_read(dev, f, got, BLK, 3 * BLK) == BLK,
+              "an earlier build's sidecar read an empty entry as lost");
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
 /* A sidecar made before the durable slot (16-byte entries, as its header
  * says) is read and written as it is: two slots per block. */
 static void test_sidecar_of_two_slots(const char *a, const char *b)
@@ -1040,6 +1090,7 @@ int main(void)
     test_durable_learnt_by_the_next_open(a, b);
     test_unsynced_write_before_a_reboot(a, b);
     test_header_bit_flip_is_refused(a);
+    test_lost_entries_read_eio(a);
     test_sidecar_of_two_slots(a, b);
 
     /* the sidecar keeps its block size: another is refused with one line */
