@@ -32,7 +32,13 @@
  *
  * The header names the data file (device, inode, birth time): a sidecar
  * left from a file that was deleted and made again without the layer is
- * emptied at open rather than failing every read of the new file.
+ * emptied at open rather than failing every read of the new file. The
+ * data file carries a mark that it has a sidecar (checksum_marker.c): a
+ * marked file whose sidecar is missing or names another file is refused
+ * at open, never started afresh unchecked. A sidecar this build started
+ * tags what it leaves unchecked on purpose (CS_HDR_FULL), so there an
+ * entry with no slot at all was lost, and its block reads as EIO unless
+ * it holds zeros (cs_entry_lost).
  *
  * The crc covers the whole block, bytes past end of file counted as zeros,
  * so a file growing past a block never changes that block's crc.
