@@ -1008,14 +1008,21 @@ static int cs_tag_range(struct cs_file *cf, uint64_t from, uint64_t to)
 /* The blocks the data file holds already, as a sidecar starts (cs_start):
  * nothing checked them, so they are unchecked on purpose (CS_UNCHECKED),
  * not lost entries. Only where it has data (SEEK_DATA below, where the
- * layers below answer it): holes read as zeros, which an empty entry
- * serves. *tagged says whether anything was written. 0 or -errno. */
+ * layers below answer it; a block device is all data): holes read as
+ * zeros, which an empty entry serves. A file so big that its tags would
+ * pass CS_TAG_MOST is not tagged (-EFBIG): its sidecar stays of the older
+ * kind rather than write gigabytes at open (a sidecar takes space only
+ * where entries are written). *tagged says whether anything was written.
+ * 0 or -errno. */
+#define CS_TAG_MOST (64ull << 20)
 static int cs_tag_present(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
                           bool *tagged)
 {
     struct cs_layer *cs = layer->priv;
     int64_t size = xd_layer_file_size(layer->lower, file);
     *tagged = false;
+    if (size > 0 && (((uint64_t)size + cs->block - 1) >> cs->shift) * cf->entry_size > CS_TAG_MOST)
+        return -EFBIG;
     for (int64_t off = 0; size > 0 && off < size;) {
         int64_t data = xd_below_seek(layer, file, SEEK_DATA, (uint64_t)off);
         if (data == -ENXIO)
