@@ -1080,7 +1080,7 @@ static int cs_mark_refuse(const struct cs_file *cf, const char *side, bool missi
     xd_errf(err, errlen, "enable_checksums: %s: its sidecar %s%s %s, yet the file is marked (%s) "
             "as written with checksums, so its blocks would read unchecked; allowed: its own "
             "sidecar back, or start over (unchecked until rewritten): remove the sidecar and "
-            "the mark (setfattr -x %s %s)",
+            "the mark (setfattr -x %s %s; setfattr is in Debian's attr package)",
             cf->data_path, side, made_as, missing ? "is missing or empty" : "describes another file",
             CS_MARK_XATTR, CS_MARK_XATTR, cf->data_path);
     return -EINVAL;
