@@ -206,6 +206,13 @@ void xd_tier_detach(struct tier_shared *sh);
  * detach removes it). 1 when removed, 0, or -errno. */
 int xd_tier_forget_state(const char *cold_path);
 
+/* The header of the state of the file at cold_path that processes have
+ * open, for a caller holding the setup lock while the attached byte is
+ * held (so nobody builds or removes it meanwhile): mapped, or NULL when
+ * there is no built state of this user's there. Unmapped by _put. */
+struct tier_shm *xd_tier_shm_head(const char *cold_path);
+void xd_tier_shm_head_put(struct tier_shm *head);
+
 /* tier_map.c */
 /* Fill the state the first process builds (tier_shm.c) with the map's hot
  * entries, or start a new map and hot tier tag when they do not match. */

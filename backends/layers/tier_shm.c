@@ -212,6 +212,39 @@ int xd_tier_attach(struct tier_shared *sh, uint64_t size, char *err, size_t errl
     return rc;
 }
 
+/* The header of the state at name, mapped, when it is one this user made
+ * (tier_shm_build) and built: NULL otherwise. */
+static struct tier_shm *tier_shm_map_head(const char *name)
+{
+    struct stat st;
+    int fd = shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return NULL;
+    void *p = MAP_FAILED;
+    if (!fstat(fd, &st) && st.st_uid == geteuid() && !(st.st_mode & 077) &&
+        (uint64_t)st.st_size >= sizeof(struct tier_shm))
+        p = mmap(NULL, sizeof(struct tier_shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd); /* the mapping keeps the object */
+    if (p == MAP_FAILED)
+        return NULL;
+    if (((struct tier_shm *)p)->magic == TIER_SHM_MAGIC)
+        return p;
+    munmap(p, sizeof(struct tier_shm));
+    return NULL;
+}
+
+struct tier_shm *xd_tier_shm_head(const char *cold_path)
+{
+    char name[64];
+    return tier_shm_name(cold_path, name, sizeof(name), NULL) ? NULL : tier_shm_map_head(name);
+}
+
+void xd_tier_shm_head_put(struct tier_shm *head)
+{
+    if (head)
+        munmap(head, sizeof(*head));
+}
+
 void xd_tier_sweep_states(void)
 {
     xd_shm_sweep(TIER_SHM_PREFIX, TIER_SHM_HOLD);

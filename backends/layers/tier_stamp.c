@@ -140,14 +140,48 @@ void xd_tier_stamp_closed(struct tier_shared *sh)
     xd_extmap_save_stamp(&sh->map, &s);
 }
 
+/* Nobody has the file open: the map's stamp moves to the file as grown
+ * (now) when it was the file before (was), keeping its state. */
+static void tier_stamp_move(struct xd_extmap *m, const struct xd_extmap_stamp *was,
+                            const struct xd_extmap_stamp *now)
+{
+    struct xd_extmap_stamp saved, grown = *now;
+    if (!xd_extmap_load_tag(m) && !xd_extmap_load_stamp(m, &saved) &&
+        saved.state != XD_EXTMAP_OPEN_THROUGH && xd_tier_stamp_same(&saved, was)) {
+        grown.state = saved.state;
+        xd_extmap_save_stamp(m, &grown);
+    }
+}
+
+/* Processes have the file open: what their state says the first of them
+ * found moves to the file as grown, when it was the file before. With only
+ * read-only opens since, the last to close records that as the stamp: left
+ * at the size before the growth, the next open took the engine's own
+ * growth for another program's change, dropped every hot copy with a
+ * notice (or refused the file when some were dirty). A change by another
+ * program before the growth (found is not was) still shows. */
+static void tier_found_move(const char *cold_path, const struct xd_extmap_stamp *was,
+                            const struct xd_extmap_stamp *now)
+{
+    struct tier_shm *head = xd_tier_shm_head(cold_path);
+    if (head && head->stamped && xd_tier_stamp_same(&head->found, was)) {
+        struct xd_extmap_stamp grown = *now;
+        grown.state = head->found.state;
+        head->found = grown;
+    }
+    xd_tier_shm_head_put(head);
+}
+
 /* The engine grew the cold file before an open (xd_tier_prepare): a change
- * of xdevice's own, not another program's. When nobody has the file open
- * and the map's stamp was the file's before, it moves to the file as grown:
- * else the open took it for another program's write and dropped every hot
- * copy (or refused a file with dirty ones) because a job named a larger
- * size. A stamp a kill left open is not moved: its times are not the
+ * of xdevice's own, not another program's. The stamp that the next open
+ * compares follows it: the map's when nobody has the file open, else the
+ * shared state's record of the file as found (the last to close stamps
+ * from it). Else the open took it for another program's write and dropped
+ * every hot copy (or refused a file with dirty ones) because a job named a
+ * larger size. A stamp a kill left open is not moved: its times are not the
  * file's as closed, and the open drops or keeps by its state alone. Under
- * the setup lock, as an attach: no open stamps meanwhile. */
+ * the setup lock, as an attach: no open stamps, attaches or leaves
+ * meanwhile. */
 void xd_tier_stamp_grown(const char *cold_path, const struct stat *before)
 {
     char *map_path = NULL;
@@ -158,16 +192,15 @@ void xd_tier_stamp_grown(const char *cold_path, const struct stat *before)
     if (fd < 0)
         return;
     struct xd_extmap m = {.fd = fd};
-    struct xd_extmap_stamp saved, was, now;
+    struct xd_extmap_stamp was, now;
     int cold = open(cold_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     xd_tier_stamp_of(before, &was);
     if (cold >= 0 && !xd_extmap_lock(&m, TIER_LOCK_SETUP, F_WRLCK, true) &&
-        !xd_extmap_lock(&m, TIER_LOCK_ATTACHED, F_WRLCK, false) && !xd_extmap_load_tag(&m) &&
-        !xd_extmap_load_stamp(&m, &saved) && saved.state != XD_EXTMAP_OPEN_THROUGH &&
-        xd_tier_stamp_same(&saved, &was) &&
         !tier_stamp_settled(cold, &now) && now.dev == was.dev && now.ino == was.ino) {
-        now.state = saved.state;
-        xd_extmap_save_stamp(&m, &now);
+        if (!xd_extmap_lock(&m, TIER_LOCK_ATTACHED, F_WRLCK, false))
+            tier_stamp_move(&m, &was, &now);
+        else
+            tier_found_move(cold_path, &was, &now);
     }
     if (cold >= 0)
         close(cold);

@@ -9,6 +9,7 @@ unit test (tests/unit/tier.c), which drives the library directly.
 """
 import os
 import random
+import signal
 import struct
 import subprocess
 import time
@@ -350,6 +351,51 @@ def test_file_rewritten_by_another_program(engine, tmp_path, disk_dir, hot):
     rc, out = fio_plain(pattern_job(engine, f, xd, "0xbbbbbbbb", rw="read", verify_only=1),
                         tmp_path)
     assert rc != 0 and "verify failed" in out, out
+
+
+def map_stamp(f):
+    """(state, size) of the cold file's stamp in f.xdmap (docs/EXTENTMAP.md:
+    the record at offset 64; state 0 open, 1 clean, 2 dirty)."""
+    raw = (f.parent / (f.name + ".xdmap")).read_bytes()[64:112]
+    assert raw[:8] == b"XDSTAMP1", raw
+    return struct.unpack_from("<I", raw, 8)[0], struct.unpack_from("<Q", raw, 40)[0]
+
+
+def test_growth_while_only_readers_have_it_open(engine, tmp_path, disk_dir, hot):
+    """A second fio run names a larger size, so its setup grows the hybrid
+    file, while a --readonly job of another run has the file open; that
+    reader closes last, before the second run's job opens the file (a
+    startdelay, or a slow start). The reader's close recorded the file as
+    it had found it, so the next open took xdevice's own growth for another
+    program's change: "changed by another program (size 2097152, was
+    1048576)", and every hot copy dropped (with dirty ones, the open
+    refused). The growth now moves what the open readers found with it.
+    Here create_only=1 runs the second run's setup alone, so that order is
+    certain."""
+    f = disk_dir / "g"
+    xd = hybrid(hot, tier_extent_size="64k", hot_access_threshold=1,
+                migration_interval_requests=4, stats=tmp_path / "w.json")
+    run_fio(pattern_job(engine, f, xd, "0xaaaaaaaa", rw="randwrite", loops=3), tmp_path)
+    assert tier(load_stats(tmp_path / "w.json"))["hot_extents"] > 0
+    quiet = hybrid(hot, tier_extent_size="64k", migration_interval_requests=0)
+    reader = ["--readonly", *fio_job(engine, name="r", xd=quiet, filename=f, bs="4k", size=MiB,
+                                     rw="randread", time_based=None, runtime=600, thread=None)]
+    proc = subprocess.Popen([FIO, *[str(a) for a in reader]], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    st = f.stat()
+    state = f"xdevice-tier-{st.st_dev:x}-{st.st_ino:x}"
+    wait_for(proc, lambda: state in tier_state_names(), 60, "the reader's open")
+    run_fio(fio_job(engine, name="grow", xd=quiet, filename=f, bs="4k", size=2 * MiB,
+                    rw="randwrite", create_only=1), tmp_path)
+    assert f.stat().st_size == 2 * MiB
+    proc.send_signal(signal.SIGINT)  # fio ends the job and closes the file
+    proc.communicate(timeout=120)
+    assert map_stamp(f) == (1, 2 * MiB)
+    stats = tmp_path / "r.json"
+    r = run_fio(pattern_job(engine, f, dict(quiet, stats=stats), "0xaaaaaaaa", rw="read",
+                            verify_only=1), tmp_path)
+    assert not [ln for ln in xdevice_lines(r.text) if "changed by another program" in ln], r.text
+    assert tier(load_stats(stats))["hot_extents"] > 0
 
 
 @pytest.mark.parametrize("cold", ["regular", "compressed"])
