@@ -86,13 +86,19 @@
 #define MIRROR_WORDS_SIZE   4096u
 #define MIRROR_WORDS_PREFIX "xdevice-mirror-"
 #define MIRROR_WORDS_HOLD   0 /* the byte of the page its users hold (xd_shm_open_held) */
+/* The words' third: 1 while the writers keep every copy in sync with the
+ * primary (the first set it once its open had them so; any degrading
+ * clears it); words 0 and 1 are the turns' (core/turns.c). */
+#define MIRROR_WORD_IN_SYNC 2
 enum { MIRROR_TURN_NONE, MIRROR_TURN_LOCK, MIRROR_TURN_SOLO };
 #define MIRROR_DRAIN_BATCH  32u
 
 /* What a copy's sync stamp (an extended attribute, written at a clean close)
  * says about it against the primary as the primary is now. */
 enum mirror_stamp {
-    MIRROR_UNKNOWN, /* no stamp, or the primary changed since: fill it */
+    MIRROR_UNKNOWN, /* the primary changed since: fill it */
+    MIRROR_UNSTAMPED, /* none: a writer open now removed it, or one was killed:
+                       * fill it, unless the writers say they keep it in sync */
     MIRROR_IN_SYNC, /* it held the primary's bytes when both were last closed */
     MIRROR_NEWER,   /* the primary missed writes this copy took: fill the primary */
     MIRROR_REPLACED, /* stamped for another file at the primary's path: the
@@ -119,6 +125,7 @@ struct mirror_file {
     int words_fd;              /* holds them, while words is not NULL */
     ino_t words_ino;
     char words_name[64];
+    bool alone;       /* no other writer had the file open when this one joined */
     bool open_failed; /* the open was refused or failed: its close stamps nothing */
 };
 
@@ -294,6 +301,48 @@ static struct mirror_degraded *mirror_degraded_before(const struct mirror_layer 
 static int mirror_stamp_clear(const struct mirror_file *mf, unsigned c);
 static void mirror_stamp_degraded(const struct mirror_file *mf);
 
+/* --- copies kept in sync by the writers open now ---------------------------- */
+
+/* A writer clears the stamps at open (its writes move the data on), so a
+ * second writer opening meanwhile (fio's numjobs, a second run) found no
+ * stamp and filled every copy from the primary again, whole, though the
+ * first had just found or made them in sync and writes every copy since:
+ * four jobs re-reading a 64 MiB file copied 192 MiB at open. So the writers
+ * say in their words whether they keep the copies in sync. */
+
+static uint32_t *mirror_word(const struct mirror_file *mf, unsigned i)
+{
+    return mf->words ? (uint32_t *)mf->words + i : NULL;
+}
+
+/* The first writer (alone at join: its words are fresh) whose open left
+ * every copy healthy and in sync says so, before it clears the stamps: a
+ * writer joining later finds either the stamps or this. */
+static void mirror_words_in_sync(const struct mirror_file *mf)
+{
+    uint32_t *w = mirror_word(mf, MIRROR_WORD_IN_SYNC);
+    if (w && mf->alone && mirror_healthy(mf) == mf->ncopies)
+        __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
+}
+
+/* A copy or the primary degraded here: other devices do not know it (nor
+ * that one of their writes may have missed it), so from now on a joining
+ * writer fills unstamped copies again. Never set back while the words live. */
+static void mirror_words_out_of_sync(const struct mirror_file *mf)
+{
+    uint32_t *w = mirror_word(mf, MIRROR_WORD_IN_SYNC);
+    if (w)
+        __atomic_store_n(w, 0, __ATOMIC_SEQ_CST);
+}
+
+/* Copy c has no stamp, and writers open before this one keep it in sync. */
+static bool mirror_kept_in_sync(const struct mirror_file *mf, unsigned c)
+{
+    const uint32_t *w = mirror_word(mf, MIRROR_WORD_IN_SYNC);
+    return w && !mf->alone && mf->copy[c].stamp == MIRROR_UNSTAMPED &&
+           __atomic_load_n(w, __ATOMIC_SEQ_CST) == 1;
+}
+
 /* Copy c of mf is no longer used (never the last healthy one). Its stamp
  * goes (it holds stale data); a primary's degrading stamps the others. */
 static void mirror_degrade(struct mirror_layer *ml, struct mirror_file *mf, unsigned c,
@@ -303,6 +352,7 @@ static void mirror_degrade(struct mirror_layer *ml, struct mirror_file *mf, unsi
     if (cp->degraded || (mirror_healthy(mf) <= 1 && cp->opened))
         return;
     cp->degraded = true;
+    mirror_words_out_of_sync(mf);
     if (c && cp->opened && !(mf->copy[0].file->flags & XD_OPEN_READONLY))
         mirror_stamp_clear(mf, c);
     mirror_stamp_degraded(mf);
@@ -451,7 +501,9 @@ static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigne
 {
     char file[160], want[160], have[MIRROR_STAMP_MAX];
     ssize_t n = lgetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, have, sizeof(have) - 1);
-    if (n <= 0 || mirror_primary_id(mf, true, want, sizeof(want)))
+    if (n <= 0)
+        return MIRROR_UNSTAMPED;
+    if (mirror_primary_id(mf, true, want, sizeof(want)))
         return MIRROR_UNKNOWN;
     /* FILE is want up to its third ':' (one statx, not two) */
     snprintf(file, sizeof(file), "%s", want);
@@ -764,7 +816,9 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
         if (cp->degraded || c == newer)
             continue;
         int64_t size = mf->copy[0].size;
-        bool in_sync = cp->size == size && (size <= 0 || (cp->stamp == MIRROR_IN_SYNC && !newer));
+        bool in_sync = cp->size == size &&
+                       (size <= 0 || ((cp->stamp == MIRROR_IN_SYNC || mirror_kept_in_sync(mf, c)) &&
+                                      !newer));
         if (in_sync)
             continue;
         if (!writable) {
@@ -779,6 +833,8 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
         if (rc)
             mirror_distrust(ml, mf, c, why);
     }
+    if (writable)
+        mirror_words_in_sync(mf);
     for (unsigned c = 1; writable && !mf->copy[0].degraded && c < mf->ncopies; c++) {
         int e = mf->copy[c].opened ? mirror_stamp_clear(mf, c) : 0;
         if (e) {
@@ -857,6 +913,9 @@ static int mirror_turns_join(struct mirror_layer *ml, struct mirror_file *mf, co
     }
     mirror_words_open(mf);
     int rc = xd_turns_solo_join(&mf->solo);
+    mf->alone = mf->solo.on;
+    if (mf->alone) /* what the words say was left by writers gone */
+        mirror_words_out_of_sync(mf);
     if (rc == -EBUSY)
         xd_errf(err, errlen,
                 "%s: enable_redundancy: another writer of it works alone, and its shared page "

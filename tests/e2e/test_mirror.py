@@ -83,6 +83,47 @@ def test_jobs_writing_the_same_bytes_leave_identical_copies(engine, tmp_path, di
     assert all(j["layers"]["mirror"]["degraded"] == 0 for j in jobs)
 
 
+def mirror_words(path):
+    """The name in /dev/shm of the page the writers of path share."""
+    st = os.stat(path)
+    return f"xdevice-mirror-{st.st_dev:x}-{st.st_ino:x}"
+
+
+@pytest.mark.parametrize("proc", [["--thread=1"], []], ids=["threads", "processes"])
+def test_writer_joining_another_fills_nothing(engine, tmp_path, disk_dir, proc):
+    """A writer's open removes the copies' stamps (its writes move the data
+    on), so every writer opening while it has the file open (numjobs, a
+    second run) found no stamp and filled every copy from the primary
+    again, whole, though the first had found them in sync and writes them
+    all since: four jobs re-reading a 64 MiB file copied 192 MiB at open.
+    The first writer says so in the words the writers share; a joining one
+    fills nothing, and the copies still end identical."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    f = primary / "f"
+    xd = {"enable_redundancy": "true", "redundancy_factor": 2, "mirror_directories": copy}
+    # the whole file first: a job's file too short is laid out anew by fio
+    run_fio(fio_job(engine, name="lay", xd=xd, filename=f, rw="write", bs="64k", size=SIZE),
+            tmp_path)
+    job = dict(filename=f, bs="4k", size=SIZE // 2, verify="crc32c", verify_fatal=1)
+    run_fio(fio_job(engine, name="w", xd=xd, rw="write", offset=0, **job), tmp_path)
+    held = fio_job(engine, name="h", xd=xd, rw="randwrite", offset=SIZE // 2, time_based=None,
+                   runtime=600, **job) + proc
+    holder = subprocess.Popen([FIO, *[str(a) for a in held]], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(holder, lambda: mirror_words(f) in os.listdir("/dev/shm"), 60, "the writer's open")
+    stats = tmp_path / "s.json"
+    r = run_fio(fio_job(engine, name="w", xd=dict(xd, stats=stats), rw="write", offset=0,
+                        verify_only=None, **job) + proc, tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE // 2
+    holder.send_signal(signal.SIGINT)  # fio ends the job and closes the file
+    out, err = holder.communicate(timeout=120)
+    assert "verify" not in out + err, out + err
+    assert mirror_figures(stats)["filled_bytes"] == 0
+    assert filecmp.cmp(f, copy / "f", shallow=False), "the copies differ"
+
+
 def test_missing_copy_is_rebuilt_from_the_primary(engine, tmp_path, disk_dir):
     primary, copy = disk_dir / "p", disk_dir / "c"
     primary.mkdir()
