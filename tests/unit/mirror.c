@@ -867,6 +867,57 @@ static void write_during_fill(void)
             break;
 }
 
+/* The third word of the writers' shared page of primary (mirror.c: 1 while
+ * the writers keep every copy in sync), set to v; false when there is none. */
+static bool set_in_sync_word(uint32_t v)
+{
+    struct stat pst;
+    char words[96];
+    if (stat(primary, &pst))
+        return false;
+    snprintf(words, sizeof(words), "/xdevice-mirror-%llx-%llx", (unsigned long long)pst.st_dev,
+             (unsigned long long)pst.st_ino);
+    int fd = shm_open(words, O_RDWR | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return false;
+    uint32_t *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (w == MAP_FAILED)
+        return false;
+    __atomic_store_n(&w[2], v, __ATOMIC_SEQ_CST);
+    munmap(w, 4096);
+    return true;
+}
+
+/* A device opening a file another device, alone at its open, writes with
+ * every copy in sync trusts the copy it finds unstamped (the other removed
+ * the stamp): it filled it whole again, each numjobs job one more copy of
+ * the file. Cleared (a degrade somewhere), the next one fills. */
+static void test_joiner_trusts_kept_copies(void)
+{
+    static char a[NBLK * BLK];
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev("sync"), *d3 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1), *f2 = NULL, *f3 = NULL;
+    fill(a, 8);
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    CHECK_MSG(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)), "%s", err);
+    CHECK_MSG(layer_stat(d2, "mirror", "filled_bytes") == 0, "the joiner filled %lld bytes",
+              (long long)layer_stat(d2, "mirror", "filled_bytes"));
+    CHECK(set_in_sync_word(0));
+    CHECK_MSG(!xd_file_open(d3, primary, 0, 0, &f3, err, sizeof(err)), "%s", err);
+    CHECK_MSG(layer_stat(d3, "mirror", "filled_bytes") == (int64_t)sizeof(a),
+              "out of sync: the joiner filled %lld bytes",
+              (long long)layer_stat(d3, "mirror", "filled_bytes"));
+    if (f3)
+        xd_file_close(d3, f3);
+    if (f2)
+        xd_file_close(d2, f2);
+    xd_file_close(d1, f1);
+    xd_close(d3);
+    xd_close(d2);
+    xd_close(d1);
+}
+
 /* A device opening a file another device is writing fills its copy from
  * the primary while the other writes: a write that completed on both
  * copies between the fill's read of the primary and its write of the copy
@@ -882,6 +933,9 @@ static void test_fill_takes_turns(void)
     fill(a, 6);
     fill(b, 7);
     CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    /* the writers would say the copy is kept in sync (no fill at all):
+     * said otherwise here, as a copy degraded by d1 would */
+    CHECK_MSG(set_in_sync_word(0), "no shared words for the primary");
     late.dev = d1;
     late.f = f1;
     late.data = b;
@@ -1070,6 +1124,7 @@ int main(void)
         test_repair_waits_for_a_write_in_its_batch("io_uring");
         test_writers_take_turns();
     }
+    test_joiner_trusts_kept_copies();
     test_fill_takes_turns();
     test_write_lands_on_a_copy_in_use("libaio");
     test_repair_waits_for_a_write_in_its_batch("libaio");
