@@ -227,7 +227,7 @@ static int tier_file_open(struct xd_layer *layer, struct xd_file *file, unsigned
                                 errlen);
     if (!rc && !tf->read_only) /* before any of its writes can be acknowledged */
         rc = xd_tier_stamp_writer(tf->sh, err, errlen);
-    if (!rc)
+    if (!rc && !tf->sh->cold_only) /* cold-only: no hot copy, none made */
         rc = xd_file_open(t->inner[TIER_H], tf->sh->cold_path, XD_OPEN_CREATE | XD_OPEN_NO_SOURCE,
                           0, &tf->f[TIER_H], err, errlen);
     free(cold);
@@ -696,7 +696,7 @@ static int tier_async(struct tier_layer *t, struct tier_file *tf, struct xd_req 
 static int tier_sync(struct tier_layer *t, struct tier_file *tf, struct xd_req *req)
 {
     int rc = tier_writes_back(tf) ? tier_flush_file(t, tf) : 0;
-    if (rc >= 0)
+    if (rc >= 0 && !tf->sh->cold_only) /* cold-only: no map */
         rc = xd_extmap_sync(&tf->sh->map);
     if (rc) {
         req->result = rc;
@@ -929,7 +929,7 @@ static int tier_invalidate(struct xd_layer *layer, struct xd_file *file)
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = file->priv[layer->level];
     int rc = xd_file_invalidate(t->inner[TIER_C], tf->f[TIER_C]);
-    return rc ? rc : xd_file_invalidate(t->inner[TIER_H], tf->f[TIER_H]);
+    return rc || !tf->f[TIER_H] ? rc : xd_file_invalidate(t->inner[TIER_H], tf->f[TIER_H]);
 }
 
 static const char *tier_notice(struct xd_layer *layer)
@@ -967,6 +967,11 @@ static int tier_hold_files(struct xd_layer *layer, struct xd_file *file, bool ho
     struct tier_layer *t = layer->priv;
     struct tier_file *tf = file->priv[layer->level];
     struct tier_shared *sh = tf->sh;
+    if (sh->cold_only) { /* no map, nothing hot, nothing moves: the file alone */
+        if (hold && max)
+            paths[0] = sh->cold_path;
+        return hold ? (max ? 1 : -ENOSPC) : 0;
+    }
     if (!hold) {
         xd_extmap_lock(&sh->map, TIER_LOCK_MOVER, F_UNLCK, false);
         pthread_mutex_unlock(&sh->mig_lock);

@@ -8,6 +8,7 @@
  *   tier_shm.c      the state across processes: the shared memory object
  *   tier_map.c      the extent map across opens: tag, validity, loading
  *   tier_stamp.c    the cold file's stamp: changed behind xdevice's back?
+ *   tier_readonly.c a read-only open whose map cannot be written: cold only
  *   tier_policy.c   which extents move: access windows, a pass's choices
  *   tier_migrate.c  moving them: copies, flushes, moves, passes, the thread
  */
@@ -37,6 +38,13 @@ enum {
     TIER_LOCK_MOVER = 2,    /* a migration pass is running */
     TIER_LOCK_OWNER = 3,    /* the process whose thread runs timed passes */
 };
+
+/* A byte of the cold file itself (far past any data), read-locked by
+ * every read-only open that reads it without its map (tier_readonly.c):
+ * the map may not exist for it to lock, and a process about to build the
+ * shared state looks here before any of its writes can reach the hot tier
+ * alone. */
+#define TIER_LOCK_COLD_READER ((off_t)INT64_MAX - 1)
 
 /* One extent. Every field is read and written under its stripe lock. The
  * extents live in memory shared by every process that has the file open
@@ -102,6 +110,11 @@ struct tier_shared {
      * process so far was XD_OPEN_READONLY): it never writes the cold file,
      * so a dirty hot extent is not demoted; a writable open reopens it */
     bool cold_read_only;
+    /* a read-only open whose map cannot be written (tier_readonly.c):
+     * no map, no hot device, a private state of no extents (all cold),
+     * no passes; cold_mark holds the cold file's reader lock, -1 none */
+    bool cold_only;
+    int cold_mark;
     /* the cold file before this process's first open of it touched it */
     struct xd_extmap_stamp before;
     /* what loading the map dropped, for the open that built the state */
@@ -237,6 +250,25 @@ void xd_tier_stamp_closed(struct tier_shared *sh);
 /* The cold file at cold_path, as before describes it, was grown by
  * xd_tier_prepare: the map's stamp follows when it was the file's. */
 void xd_tier_stamp_grown(const char *cold_path, const struct stat *before);
+
+/* tier_readonly.c */
+/* Whether the map's open for writing failed in a way a read-only open may
+ * read around (the map, or its directory, cannot be written here). */
+bool xd_tier_map_unwritable(int rc);
+/* A read-only open whose map at map_path cannot be written (map_rc): the
+ * cold file's reader lock, and the map's verdict. 0: sh reads every extent
+ * from the cold file (cold_only, a notice); else -errno with one line (a
+ * hot copy may hold writes the file lacks; another process has the file
+ * open where its map can be written; the map cannot be read). */
+int xd_tier_cold_only(struct tier_shared *sh, const struct xd_config *cfg, const char *map_path,
+                      const struct stat *cold_st, int map_rc, char *err, size_t errlen);
+/* Its state, private to the process: no extents, the file's size. */
+int xd_tier_cold_only_state(struct tier_shared *sh, uint64_t size);
+void xd_tier_cold_only_end(struct tier_shared *sh);
+/* A process about to build the file's shared state: -EBUSY with one line
+ * while a cold-only reader has the file open (its reads would miss writes
+ * that went to the hot tier alone), else 0. */
+int xd_tier_cold_readers(struct tier_shared *sh, char *err, size_t errlen);
 
 /* tier_policy.c */
 /* Count an access to extent x (under its stripe lock) in its window. */

@@ -281,6 +281,8 @@ static void tier_demote_finish(struct tier_shared *sh, uint64_t e)
 int xd_tier_migrate_pass(struct tier_shared *sh)
 {
     unsigned ndemoted = 0;
+    if (sh->cold_only) /* no map to write, no extent to move */
+        return 0;
     pthread_mutex_lock(&sh->mig_lock); /* first: batch may change live */
     int rc = xd_extmap_lock(&sh->map, TIER_LOCK_MOVER, F_WRLCK, true);
     if (rc) {

@@ -52,7 +52,8 @@ static int tier_open_devs(struct tier_shared *sh, const struct xd_config *cfg, u
                           bool read_only, char *err, size_t errlen)
 {
     sh->cold_read_only = read_only;
-    for (int t = 0; t < 2; t++) {
+    /* a cold-only state never moves an extent: no hot copy is made */
+    for (int t = 0; t < (sh->cold_only ? 1 : 2); t++) {
         struct xd_config *c = xd_tier_inner_config(cfg, t, true, err, errlen);
         if (!c)
             return -EINVAL;
@@ -105,6 +106,7 @@ static void tier_settings(struct tier_shared *sh, const struct xd_config *cfg)
     sh->map.fd = -1;
     sh->name_pin = -1;
     sh->shm_fd = -1;
+    sh->cold_mark = -1;
     pthread_mutex_init(&sh->mig_lock, NULL);
     pthread_mutex_init(&sh->wake_lock, NULL);
 }
@@ -159,7 +161,10 @@ static void tier_shared_free(struct tier_shared *sh)
     }
     if (sh->map.fd >= 0)
         xd_extmap_sync(&sh->map);
-    xd_tier_detach(sh);
+    if (sh->cold_only)
+        xd_tier_cold_only_end(sh);
+    else
+        xd_tier_detach(sh);
     xd_extmap_close(&sh->map);
     free(sh->buf);
     free(sh->cand);
@@ -182,8 +187,8 @@ static int tier_map_name_fits(const char *cold_path, char *err, size_t errlen)
 }
 
 static int tier_shared_new(const struct xd_config *cfg, const char *cold_path,
-                           const struct stat *before, bool read_only, uint64_t size,
-                           struct tier_shared **out, char *err, size_t errlen)
+                           const struct stat *cold_st, const struct stat *before, bool read_only,
+                           uint64_t size, struct tier_shared **out, char *err, size_t errlen)
 {
     struct tier_shared *sh = calloc(1, sizeof(*sh));
     char *map_path = NULL;
@@ -208,6 +213,11 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path,
     rc = tier_map_name_fits(cold_path, err, errlen);
     if (!rc)
         rc = xd_extmap_open(&sh->map, map_path, cfg, err, errlen);
+    /* a job that only reads, where the map cannot be written (a read-only
+     * mount or directory): psync reads the file, so it is read from the
+     * cold file alone, unless the map says that would return older data */
+    if (read_only && xd_tier_map_unwritable(rc))
+        rc = xd_tier_cold_only(sh, cfg, map_path, cold_st, rc, err, errlen);
     free(map_path);
     if (!rc)
         rc = tier_open_devs(sh, cfg, size, read_only, err, errlen);
@@ -218,8 +228,9 @@ static int tier_shared_new(const struct xd_config *cfg, const char *cold_path,
     int64_t have = xd_file_size(sh->mdev[TIER_C], sh->mfile[TIER_C]);
     if (have >= 0 && ((uint64_t)have > size || read_only))
         size = (uint64_t)have;
-    rc = xd_tier_attach(sh, size, err, errlen);
-    if (!rc && sh->auto_migration)
+    rc = sh->cold_only ? xd_tier_cold_only_state(sh, size)
+                       : xd_tier_attach(sh, size, err, errlen);
+    if (!rc && sh->auto_migration && !sh->cold_only)
         rc = xd_tier_start_thread(sh, err, errlen);
     if (rc)
         goto fail;
@@ -252,12 +263,17 @@ int xd_tier_shared_get(const struct xd_config *cfg, const char *cold_path,
         xd_errf(err, errlen, "%s: tier_extent_size=%lld differs from the %llu this process opened the file with; allowed: the same value in every job sharing a hybrid file",
                 cold_path, (long long)cfg->tier_extent_size, (unsigned long long)sh->extent_size);
         rc = -EINVAL;
+    } else if (sh && !read_only && sh->cold_only) {
+        xd_errf(err, errlen, "%s: open read-only in this process where its extent map cannot be written, reading every extent from the file; a writable open needs the map: refused; allowed: opening it writable once those have closed it",
+                cold_path);
+        rc = -EBUSY;
     } else if (sh && !read_only && sh->cold_read_only &&
                (rc = tier_cold_writable(sh, err, errlen))) {
         sh = NULL;
     } else if (sh) {
         sh->refs++;
-    } else if (!(rc = tier_shared_new(cfg, key, before, read_only, size, &sh, err, errlen))) {
+    } else if (!(rc = tier_shared_new(cfg, key, cold_st, before, read_only, size, &sh, err,
+                                      errlen))) {
         sh->cold_dev = cold_st->st_dev;
         sh->cold_ino = cold_st->st_ino;
         sh->refs = 1;
