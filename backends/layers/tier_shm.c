@@ -181,7 +181,11 @@ static int tier_attach_once(struct tier_shared *sh, uint64_t size, char *err, si
     if (rc)
         return rc;
     if (!xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_WRLCK, false)) {
-        rc = tier_shm_build(sh, sh->shm_name, size, err, errlen);
+        /* nobody attached; a reader without the map may have it open, and
+         * joiners come only after a build: one look here keeps them all out */
+        rc = xd_tier_cold_readers(sh, err, errlen);
+        if (!rc)
+            rc = tier_shm_build(sh, sh->shm_name, size, err, errlen);
         if (!rc) /* a downgrade: never unlocked in between */
             rc = xd_extmap_lock(&sh->map, TIER_LOCK_ATTACHED, F_RDLCK, false);
     } else {
