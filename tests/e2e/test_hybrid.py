@@ -7,6 +7,7 @@ configurations (one line each).
 The kill -9 after fsync, the torn map and the policy's details are in the
 unit test (tests/unit/tier.c), which drives the library directly.
 """
+import contextlib
 import os
 import random
 import signal
@@ -446,6 +447,220 @@ def test_read_job_on_a_read_only_file(engine, tmp_path, disk_dir, hot, readonly)
                                           verify_only=1, **job)], tmp_path, **as_user)
     assert rc == 0 and "err= 0" in out, out
     assert f.read_bytes() == before
+
+
+# --- read-only where the map cannot be written -------------------------------------
+
+
+@contextlib.contextmanager
+def read_only_view(src, dst):
+    """src bind-mounted read-only at dst (a directory this makes), unmounted
+    after: root writes any file mode allows it, a read-only mount it cannot.
+    Skipped where mounting is not allowed (not root)."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (chmod does not stop root)")
+    dst.mkdir()
+    p = subprocess.run(["mount", "--bind", str(src), str(dst)], capture_output=True, text=True)
+    if p.returncode:
+        pytest.skip(f"cannot bind-mount: {p.stderr.strip()}")
+    try:
+        # two steps: util-linux before 2.27 ignores ro on the bind itself
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(dst)], check=True)
+        yield dst
+    finally:
+        subprocess.run(["umount", str(dst)], check=True)
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def stamp_state(f):
+    """The state of the cold file's stamp in f's map (docs/EXTENTMAP.md)."""
+    data = f.with_name(f.name + ".xdmap").read_bytes()[64:140]
+    assert data[:8] == b"XDSTAMP1" and struct.unpack_from("<I", data, 72)[0] == crc32c(data[:72])
+    return struct.unpack_from("<I", data, 8)[0]
+
+
+def set_stamp_state(f, state):
+    """The stamp rewritten with another state, as a process would have left it."""
+    m = f.with_name(f.name + ".xdmap")
+    data = bytearray(m.read_bytes())
+    struct.pack_into("<I", data, 72, state)
+    struct.pack_into("<I", data, 136, crc32c(bytes(data[64:136])))
+    m.write_bytes(bytes(data))
+
+
+def made_hot(engine, tmp_path, f, hot, write_back=0):
+    """f written and read with a pass every 4 requests, so extents are hot
+    when it closes (clean: its close copies every dirty one back)."""
+    xd = hybrid(hot, tier_extent_size="64k", hot_access_threshold=1, cold_timeout_sec=60,
+                migration_interval_requests=4, tier_write_back=write_back)
+    run_fio(fio_job(engine, name="w", xd=xd, filename=f, bs="4k", size=MiB, rw="randwrite",
+                    verify="crc32c", verify_state_save=0, loops=2), tmp_path)
+    assert map_hot_extents(f) > 0 and stamp_state(f) == 1
+    return xd
+
+
+def read_job(engine, f, xd, **opts):
+    return fio_job(engine, name="r", xd=xd, filename=f, bs="4k", size=MiB, rw="randread",
+                   verify="crc32c", verify_only=1, verify_state_save=0, **opts)
+
+
+def listing(*dirs):
+    return {d: sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in d.iterdir())
+            for d in dirs}
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_read_only_mount_reads_the_file(engine, tmp_path, disk_dir, hot, readonly):
+    """A job that only reads a hybrid file through a read-only mount passes,
+    as psync's does, with one notice on stderr (the hot tier is not used),
+    and nothing is made or written beside the file or in the hot tier. The
+    open failed on the map ("cannot open the hybrid type's extent map:
+    Read-only file system", err=30)."""
+    d = disk_dir / "d"
+    d.mkdir()
+    xd = hybrid(hot)
+    run_fio(fio_job(engine, name="w", xd=xd, filename=d / "f", bs="4k", size=MiB, rw="write",
+                    verify="crc32c", do_verify=0, verify_state_save=0), tmp_path)
+    before = listing(d, hot)
+    with read_only_view(d, disk_dir / "ro") as ro:
+        extra = ["--readonly"] if readonly else []
+        r = run_fio([*extra, *read_job(engine, ro / "f", xd)], tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == MiB
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1 and "hot tier is not used" in lines[0], lines
+    assert listing(d, hot) == before
+
+
+def test_read_only_directory_reads_the_file(engine, tmp_path, disk_dir, hot):
+    """The same where the directory and the map are not the caller's to
+    write (EACCES: a file of root's read by nobody, or a directory made
+    read-only by its non-root owner): the open failed on the map."""
+    d = disk_dir / "d"
+    d.mkdir()
+    xd = hybrid(hot)
+    run_fio(fio_job(engine, name="w", xd=xd, filename=d / "f", bs="4k", size=MiB, rw="write",
+                    verify="crc32c", do_verify=0, verify_state_save=0), tmp_path)
+    before = listing(d, hot)
+    as_user = {}
+    if os.geteuid() == 0:
+        as_user = dict(user=65534, group=65534)
+        for p in (disk_dir, d, hot):
+            os.chmod(p, 0o755)
+    else:
+        os.chmod(d, 0o555)
+    try:
+        rc, out = fio_plain(["--readonly", *read_job(engine, d / "f", xd)], tmp_path, **as_user)
+    finally:
+        os.chmod(d, 0o755)
+    lines = xdevice_lines(out)
+    assert rc == 0 and "err= 0" in out, out
+    assert len(lines) == 1 and "Permission denied" in lines[0], lines
+    assert listing(d, hot) == before
+
+
+@pytest.mark.parametrize("state", [1, 3])
+def test_read_only_mount_clean_map_reads_the_file(engine, tmp_path, disk_dir, hot, state):
+    """The map names hot extents, and its stamp says the file holds every
+    byte (1: closed with every copy clean; 3: open, every write through, as
+    a kill leaves it): a read-only mount's job reads them all from the
+    file, and verifies."""
+    d = disk_dir / "d"
+    d.mkdir()
+    xd = made_hot(engine, tmp_path, d / "f", hot, write_back=1)
+    if state != 1:
+        set_stamp_state(d / "f", state)
+    stats = tmp_path / "s.json"
+    with read_only_view(d, disk_dir / "ro") as ro:
+        r = run_fio(["--readonly", *read_job(engine, ro / "f", dict(xd, stats=stats))],
+                    tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == MiB
+    t = tier(load_stats(stats))
+    assert t["hot_reads"] == 0 and t["cold_reads"] > 0 and t["promotions"] == 0, t
+    assert map_hot_extents(d / "f") > 0 and stamp_state(d / "f") == state
+
+
+@pytest.mark.parametrize("state", [0, 2])
+def test_read_only_mount_dirty_map_refused(engine, tmp_path, disk_dir, hot, state):
+    """The map says hot copies may hold writes the file lacks (0: a
+    write-back process killed with the file open; 2: closed dirty): a
+    read-only mount's job is refused in one line naming the file and the
+    map, rather than read older data from the file. Opened writable once
+    where the map can be written, the copies go back, and it reads."""
+    d = disk_dir / "d"
+    d.mkdir()
+    f = d / "f"
+    xd = made_hot(engine, tmp_path, f, hot, write_back=1)
+    set_stamp_state(f, state)
+    data = f.read_bytes()
+    with read_only_view(d, disk_dir / "ro") as ro:
+        rc, out = fio_plain(["--readonly", *read_job(engine, ro / "f", xd)], tmp_path)
+        lines = xdevice_lines(out)
+        assert rc != 0 and len(lines) == 1, out
+        assert f"{os.path.realpath(ro / 'f')}.xdmap" in lines[0] and "lacks" in lines[0], lines
+        assert f.read_bytes() == data
+        run_fio(fio_job(engine, name="v", xd=xd, filename=f, bs="4k", size=MiB,
+                        rw="randwrite", verify="crc32c", verify_only=1, verify_state_save=0),
+                tmp_path)
+        assert stamp_state(f) == 1
+        run_fio(["--readonly", *read_job(engine, ro / "f", xd)], tmp_path)
+
+
+def lock_held(f, start):
+    """Whether /proc/locks has a lock on f's inode starting at start."""
+    st = os.stat(f)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    with open("/proc/locks") as locks:
+        return any(ln.split()[5:7] == [dev, str(start)] for ln in locks if "OFDLCK" in ln)
+
+
+def running_job(engine, tmp_path, args, ready, what):
+    proc = subprocess.Popen([FIO, *[str(a) for a in args]], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(proc, ready, 60, what)
+    return proc
+
+
+@pytest.mark.parametrize("first", ["writer", "reader"])
+def test_read_only_mount_beside_a_writer(engine, tmp_path, disk_dir, hot, first):
+    """A read-only mount's job and a write-back writer through a writable
+    path to the same file: whichever comes second is refused in one line.
+    Read from the file alone, the reader missed writes the writer's hot
+    tier held; a writer joining the reader would write there."""
+    d = disk_dir / "d"
+    d.mkdir()
+    f = d / "f"
+    xd = made_hot(engine, tmp_path, f, hot, write_back=1)
+    with read_only_view(d, disk_dir / "ro") as ro:
+        writer = fio_job(engine, name="w", xd=xd, filename=f, bs="4k", size=MiB,
+                         rw="randwrite", time_based=None, runtime=300, rate_iops=500,
+                         thread=None)
+        reader = ["--readonly", *fio_job(engine, name="r", xd=xd, filename=ro / "f", bs="4k",
+                                         size=MiB, rw="randread", time_based=None,
+                                         runtime=300, rate_iops=500, thread=None)]
+        if first == "writer":
+            proc = running_job(engine, tmp_path, writer,
+                               lambda: lock_held(f.with_name("f.xdmap"), 0), "the writer attached")
+            second, want = reader, "another process has the file open"
+        else:
+            proc = running_job(engine, tmp_path, reader,
+                               lambda: lock_held(f, 2 ** 63 - 2), "the reader's lock")
+            second, want = writer, "open in another process read-only"
+        try:
+            rc, out = fio_plain(second, tmp_path)
+        finally:  # fio ends its jobs, which close the file: nothing left in /dev/shm
+            proc.terminate()
+            proc.communicate(timeout=60)
+        lines = xdevice_lines(out)
+        assert rc != 0 and len(lines) == 1 and want in lines[0], out
+        assert str(f.name) in lines[0], lines
 
 
 # --- kill -9 in write-back (issue 12, defect 6) -----------------------------------
