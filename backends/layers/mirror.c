@@ -25,7 +25,10 @@
  * two devices writing the same bytes (fio jobs on one file) never leave
  * the copies holding different writes (mirror_turn_take, core/turns.c);
  * the file's only writer takes no lock ("solo", its words in a page of
- * /dev/shm: mirror_words_open).
+ * /dev/shm: mirror_words_open). Each writer holds a slot in that page
+ * (mirror_writers.c), so one killed beside others is seen: the copies it
+ * may have left without its last write are then neither trusted by a
+ * joiner nor stamped "sync" at the last close.
  *
  * Writes, trims, fsyncs go to every healthy copy: one sub-request per copy,
  * all in flight together in async modes (sub-requests come from a pool of
@@ -73,6 +76,7 @@
 #include "../core/json.h"
 #include "../core/turns.h"
 #include "../core/xd_internal.h"
+#include "mirror_writers.h"
 
 #define MIRROR_MAX_COPIES   8
 #define MIRROR_DEGRADE_AFTER 3          /* consecutive failures */
@@ -87,8 +91,9 @@
 #define MIRROR_WORDS_PREFIX "xdevice-mirror-"
 #define MIRROR_WORDS_HOLD   0 /* the byte of the page its users hold (xd_shm_open_held) */
 /* The words' third: 1 while the writers keep every copy in sync with the
- * primary (the first set it once its open had them so; any degrading
- * clears it); words 0 and 1 are the turns' (core/turns.c). */
+ * primary (the first set it once its open had them so; any degrading, or
+ * a writer found dead, clears it); words 0 and 1 are the turns'
+ * (core/turns.c), 3 on the writers' slots (mirror_writers.h). */
 #define MIRROR_WORD_IN_SYNC 2
 enum { MIRROR_TURN_NONE, MIRROR_TURN_LOCK, MIRROR_TURN_SOLO };
 #define MIRROR_DRAIN_BATCH  32u
@@ -125,6 +130,7 @@ struct mirror_file {
     int words_fd;              /* holds them, while words is not NULL */
     ino_t words_ino;
     char words_name[64];
+    struct mirror_slot slot; /* this writer's, in the words (mirror_writers.c) */
     bool alone;       /* no other writer had the file open when this one joined */
     bool open_failed; /* the open was refused or failed: its close stamps nothing */
 };
@@ -914,7 +920,12 @@ static int mirror_turns_join(struct mirror_layer *ml, struct mirror_file *mf, co
     mirror_words_open(mf);
     int rc = xd_turns_solo_join(&mf->solo);
     mf->alone = mf->solo.on;
-    if (mf->alone) /* what the words say was left by writers gone */
+    mirror_writers_join(&mf->slot, mf->words, MIRROR_WORDS_SIZE / sizeof(uint32_t), mf->words_fd,
+                        mf->alone);
+    /* alone: what the words say was left by writers gone; a writer that
+     * died beside those at work may have left a copy without its last
+     * write: this one must not trust the copies they keep */
+    if (mf->alone || mirror_writers_dead(&mf->slot))
         mirror_words_out_of_sync(mf);
     if (rc == -EBUSY)
         xd_errf(err, errlen,
@@ -941,6 +952,7 @@ static bool mirror_last_writer(const struct mirror_file *mf)
 static void mirror_turns_leave(struct mirror_file *mf)
 {
     if (mf->words) {
+        mirror_writers_leave(&mf->slot);
         munmap(mf->words, MIRROR_WORDS_SIZE);
         xd_shm_release(mf->words_fd, mf->words_name, MIRROR_WORDS_HOLD, mf->words_ino);
         close(mf->words_fd);
@@ -1057,6 +1069,13 @@ static void mirror_stamp_copies(struct xd_layer *layer, struct mirror_file *mf)
     if (mf->copy[0].file->flags & XD_OPEN_READONLY)
         return;
     bool newer = mf->copy[0].degraded;
+    /* a writer killed beside this one may have written the primary and
+     * not a copy (or the reverse): no copy is known in sync, and with no
+     * stamp the next open fills them. "newer" stays: the copies took
+     * writes the primary missed, and the next open fills the primary and
+     * then the other copies from one of them, which leaves them alike. */
+    if (!newer && mirror_writers_dead(&mf->slot))
+        return;
     if (!newer && mirror_sync_io(layer, mf, 0, XD_OP_FSYNC, NULL, 0, 0) < 0)
         return; /* the primary's data is not known durable: no copy is in sync */
     for (unsigned c = 1; c < mf->ncopies; c++) {
