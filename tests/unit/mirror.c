@@ -958,6 +958,69 @@ static void test_fill_takes_turns(void)
     xd_close(d1);
 }
 
+/* The hook at a killed writer's copy write: its primary has the block,
+ * its copy never will (as kill -9 between the two leaves them). */
+static void die_before_the_copy(void)
+{
+    _exit(0);
+}
+
+/* A writer joins d1 (which keeps the copy in sync and says so), writes a
+ * block to the primary and dies before the copy's write, in a child. The
+ * survivor never heard of it: a third writer joining trusted the copy, and
+ * the survivor's clean close stamped it "sync" though it differed from the
+ * primary at that block; every later open trusted it. Now the dead
+ * writer's slot in the words gives it away: the joiner fills, and the
+ * last close leaves the copy unstamped, so the next open fills it. */
+static void test_writer_killed_beside_a_survivor(bool third)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK];
+    struct xd_dev *d1 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1);
+    fill(a, 12);
+    fill(b, 13);
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct xd_dev *d = open_dev("sync");
+        struct xd_file *cf = NULL;
+        if (xd_file_open(d, primary, 0, 0, &cf, err, sizeof(err)))
+            _exit(2);
+        hook.where = copy_dir;
+        hook.run = die_before_the_copy;
+        xd_write(d, cf, b, BLK, 0);
+        _exit(3); /* the hook did not run */
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writer did not die between "
+                                                             "its two writes (status %d)", status);
+    CHECK_MSG(on_disk(primary, 0, b) && on_disk(copy, 0, a), "the killed writer's block is not "
+                                                             "on the primary alone");
+    if (third) {
+        struct xd_dev *d3 = open_dev("sync");
+        struct xd_file *f3 = NULL;
+        CHECK_MSG(!xd_file_open(d3, primary, 0, 0, &f3, err, sizeof(err)), "%s", err);
+        CHECK_MSG(layer_stat(d3, "mirror", "filled_bytes") == (int64_t)sizeof(a),
+                  "a writer joining after another died trusted the copy (filled %lld bytes)",
+                  (long long)layer_stat(d3, "mirror", "filled_bytes"));
+        CHECK_MSG(on_disk(copy, 0, b), "the joiner's fill did not bring the copy in line");
+        if (f3)
+            xd_file_close(d3, f3);
+        xd_close(d3);
+    }
+    xd_file_close(d1, f1);
+    xd_close(d1);
+    bool same = on_disk(copy, 0, b);
+    CHECK_MSG(same || !stamped("sync "), "the survivor stamped \"sync\" a copy that differs "
+                                         "from the primary at the dead writer's block");
+    d1 = open_dev("sync");
+    f1 = reopen(d1);
+    CHECK_MSG(on_disk(copy, 0, b) && on_disk(copy, 1, a), "the next open did not fill the copy");
+    xd_file_close(d1, f1);
+    xd_close(d1);
+}
+
 /* Claims take turns: a claimant between placing its lock and looking for
  * others (here the test, as another primary's device would be) holds the
  * copy's flock, and a second claim waits for it rather than placing its
@@ -1135,6 +1198,8 @@ int main(void)
     test_degraded_primary_survives_a_kill();
     test_kill_while_filling_the_primary();
     test_pages_of_killed_writers_swept();
+    test_writer_killed_beside_a_survivor(false);
+    test_writer_killed_beside_a_survivor(true);
     test_one_copy_through_a_symlink();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
