@@ -124,6 +124,65 @@ def test_writer_joining_another_fills_nothing(engine, tmp_path, disk_dir, proc):
     assert filecmp.cmp(f, copy / "f", shallow=False), "the copies differ"
 
 
+def holds_open(proc, path):
+    """Whether the process has path open (the mirror opened its copy)."""
+    fds = f"/proc/{proc.pid}/fd"
+    try:
+        return any(os.readlink(os.path.join(fds, fd)) == str(path) for fd in os.listdir(fds))
+    except FileNotFoundError:  # an fd closed between the listing and the look
+        return False
+
+
+def test_writer_killed_beside_another_leaves_no_sync_stamp(engine, tmp_path, disk_dir):
+    """Two runs write one mirrored file; one is killed with SIGKILL. It may
+    have written a block to the primary and not to the copy: the other never
+    heard of it, so a writer joining later trusted the copy the writers
+    "keep in sync" (it filled nothing), and the survivor's clean close
+    stamped the copy "sync" though it differed at that block (1 run in 12
+    of such kills left them different, in sync mode). Each writer now holds
+    a slot in the page the writers share, and a slot whose lock died with
+    its process gives the death away: the joiner fills the copy, the
+    survivor's close leaves it unstamped, and the next open fills it."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    f = primary / "f"
+    xd = {"async": "sync", "enable_redundancy": "true", "redundancy_factor": 2,
+          "mirror_directories": copy}
+    run_fio(fio_job(engine, name="lay", xd=xd, filename=f, rw="write", bs="64k", size=SIZE),
+            tmp_path)
+    job = dict(filename=f, bs="4k", size=SIZE // 2, rw="randwrite", norandommap=None,
+               time_based=None, runtime=600, thread=None)
+
+    def writer(name, offset):
+        args = fio_job(engine, name=name, xd=xd, offset=offset, **job)
+        return subprocess.Popen([FIO, *[str(a) for a in args]], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    survivor = writer("s", SIZE // 2)
+    try:
+        wait_for(survivor, lambda: holds_open(survivor, copy / "f"), 60, "the survivor's open")
+        victim = writer("v", 0)
+        wait_for(victim, lambda: holds_open(victim, copy / "f"), 60, "the victim's open")
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=60)
+        stats = tmp_path / "j.json"
+        r = run_fio(fio_job(engine, name="j", xd=dict(xd, stats=stats), filename=f, bs="64k",
+                            size=SIZE, rw="read"), tmp_path)
+        assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE
+        assert mirror_figures(stats)["filled_bytes"] == SIZE, "the joiner trusted the copy"
+    finally:
+        survivor.send_signal(signal.SIGINT)  # fio ends the job and closes the file
+        survivor.communicate(timeout=120)
+    assert stamp(copy / "f") is None, "the survivor stamped the copy after a writer died"
+    stats = tmp_path / "r.json"
+    run_fio(fio_job(engine, name="r", xd=dict(xd, stats=stats), filename=f, bs="64k", size=SIZE,
+                    rw="read"), tmp_path)
+    assert mirror_figures(stats)["filled_bytes"] == SIZE
+    assert filecmp.cmp(f, copy / "f", shallow=False), "the copies differ"
+    assert stamp(copy / "f").startswith("sync ")
+
+
 def test_missing_copy_is_rebuilt_from_the_primary(engine, tmp_path, disk_dir):
     primary, copy = disk_dir / "p", disk_dir / "c"
     primary.mkdir()
