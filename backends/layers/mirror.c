@@ -117,7 +117,9 @@ struct mirror_copy {
     bool opened;          /* the layers below hold it open */
     bool degraded;
     enum mirror_stamp stamp; /* what the copy said at open (mirror_stamp_read) */
-    int claim_fd;            /* holds this primary's claim on the copy (mirror_claim), or -1 */
+    /* the copy as this device opened it (mirror_claim), or -1: holds this
+     * primary's claim on it, and its stamps are set through it */
+    int claim_fd;
     int64_t size;            /* its size at open */
 };
 
@@ -131,6 +133,7 @@ struct mirror_file {
     ino_t words_ino;
     char words_name[64];
     struct mirror_slot slot; /* this writer's, in the words (mirror_writers.c) */
+    char primary_file[96]; /* the primary's "DEV:INO:BTIME:" at open (mirror_primary_own_id) */
     bool alone;       /* no other writer had the file open when this one joined */
     bool open_failed; /* the open was refused or failed: its close stamps nothing */
 };
@@ -540,19 +543,46 @@ static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigne
  * errno of a stamp that cannot be removed (the copy then is not used). */
 static int mirror_stamp_clear(const struct mirror_file *mf, unsigned c)
 {
-    if (!lremovexattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR) || errno == ENODATA ||
-        errno == ENOTSUP)
+    int fd = mf->copy[c].claim_fd;
+    /* by name only where this device holds no descriptor of the copy: a
+     * stamp removed from another run's copy costs that run a fill, no more */
+    if (!(fd >= 0 ? fremovexattr(fd, MIRROR_STAMP_XATTR)
+                  : lremovexattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR)) ||
+        errno == ENODATA || errno == ENOTSUP)
         return 0;
     return errno;
+}
+
+/* Stamps are set while the file is open, and at its close, maybe long
+ * after another run removed the file and made it again: by name, a
+ * writer's close stamped the new run's copy "sync" with the new primary's
+ * id and mtime while that run was writing them, and the next open trusted
+ * a copy that missed the new run's last write. So a stamp names the
+ * primary only while the primary's name still holds the file this device
+ * opened (its DEV:INO:BTIME, recorded at open), and goes on the copy
+ * through the descriptor of it this device opened (claim_fd); neither
+ * there: no stamp, and the next open fills, as after a kill. */
+static int mirror_primary_own_id(const struct mirror_file *mf, bool state, char *out, size_t len)
+{
+    size_t n = strlen(mf->primary_file);
+    int rc = mirror_primary_id(mf, state, out, len);
+    return rc ? rc : n && !strncmp(out, mf->primary_file, n) ? 0 : -ESTALE;
+}
+
+static void mirror_stamp_set(const struct mirror_file *mf, unsigned c, const char *text)
+{
+    if (mf->copy[c].claim_fd >= 0)
+        (void)fsetxattr(mf->copy[c].claim_fd, MIRROR_STAMP_XATTR, text, strlen(text), 0);
 }
 
 static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const char *kind)
 {
     char id[160], real[PATH_MAX], text[MIRROR_STAMP_MAX];
-    if (mirror_primary_id(mf, true, id, sizeof(id)) || !realpath(mf->copy[0].file->path, real))
+    if (mirror_primary_own_id(mf, true, id, sizeof(id)) ||
+        !realpath(mf->copy[0].file->path, real))
         return;
     snprintf(text, sizeof(text), "%s %s %s", kind, id, real);
-    (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
+    mirror_stamp_set(mf, c, text);
 }
 
 /* Copy c, newer than the primary, is about to fill it: stamped "filling
@@ -563,10 +593,10 @@ static void mirror_stamp_write(const struct mirror_file *mf, unsigned c, const c
 static void mirror_stamp_filling(const struct mirror_file *mf, unsigned c)
 {
     char id[96], text[128];
-    if (mirror_primary_id(mf, false, id, sizeof(id)))
+    if (mirror_primary_own_id(mf, false, id, sizeof(id)))
         return;
     snprintf(text, sizeof(text), "filling %s", id);
-    (void)lsetxattr(mf->copy[c].file->path, MIRROR_STAMP_XATTR, text, strlen(text), 0);
+    mirror_stamp_set(mf, c, text);
 }
 
 /* While the file is open for writing the copies carry no stamp as long as
@@ -640,8 +670,9 @@ static int mirror_claim(struct mirror_file *mf, unsigned c, char *why, size_t wh
         return fd == -ENOENT ? -ENOENT : 0; /* anything else: the open will say */
     struct flock l = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = mine, .l_len = 1};
     mirror_claim_turn(fd, LOCK_EX);
-    if (fcntl(fd, F_OFD_SETLK, &l)) {
-        close(fd);
+    if (fcntl(fd, F_OFD_SETLK, &l)) { /* no locks here: nothing claimed, but the stamps */
+        mirror_claim_turn(fd, LOCK_UN);
+        mf->copy[c].claim_fd = fd;
         return 0;
     }
     bool other;
@@ -1016,6 +1047,8 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     mf->copy[0].file = file;
     mf->copy[0].opened = true;
     mf->copy[0].size = xd_layer_file_size(layer->lower, file);
+    if (mirror_primary_id(mf, false, mf->primary_file, sizeof(mf->primary_file)))
+        mf->primary_file[0] = '\0'; /* the stamps will name nothing */
     if ((rc = mirror_copies_apart(ml, mf, err, errlen))) {
         free(mf);
         xd_layer_file_close(layer->lower, file);
