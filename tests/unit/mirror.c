@@ -1021,6 +1021,61 @@ static void test_writer_killed_beside_a_survivor(bool third)
     xd_close(d1);
 }
 
+/* Pipes between the test and a child writer of the file made again: up
+ * says the child's primary has its block, down lets it die. */
+static int up[2], down[2];
+
+static void signal_and_die(void)
+{
+    char c = 'w';
+    if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
+        _exit(4);
+    _exit(0); /* the copy's write never goes: as kill -9 leaves it */
+}
+
+/* A writer still open after another run removed its file and made it again
+ * stamped at its close by path: the primary's id was the new file's, and
+ * the copy stamped "sync" was the new run's, which that run was writing
+ * (here: its primary took a block, its copy never will, as a kill between
+ * the two leaves them). The next open trusted the copy and never filled
+ * it. Stamps now go through the copy the closing writer opened, and only
+ * while the primary's name still holds the file it opened. */
+static void test_close_after_the_file_was_made_again(void)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK];
+    fill(a, 14);
+    fill(b, 15);
+    struct xd_dev *d1 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1);
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    CHECK(!pipe(up) && !pipe(down));
+    pid_t pid = fork();
+    if (pid == 0) { /* the other run: the files removed and made again */
+        struct xd_dev *d = open_dev("sync");
+        struct xd_file *cf = open_file(d);
+        hook.where = copy_dir;
+        hook.run = signal_and_die;
+        xd_write(d, cf, b, BLK, 0);
+        _exit(3); /* the hook did not run */
+    }
+    char c;
+    CHECK_MSG(pid > 0 && read(up[0], &c, 1) == 1, "the other run's write never came");
+    xd_file_close(d1, f1); /* the first run's clean close, after the other's open */
+    CHECK_MSG(!stamped(""), "a writer of the removed file stamped the new run's copy");
+    CHECK(write(down[1], &c, 1) == 1);
+    int status = -1;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (int i = 0; i < 2; i++) {
+        close(up[i]);
+        close(down[i]);
+    }
+    struct xd_file *f = reopen(d1);
+    CHECK_MSG(on_disk(primary, 0, b) && on_disk(copy, 0, b),
+              "the next open trusted a copy stamped by a writer of the file removed");
+    xd_file_close(d1, f);
+    xd_close(d1);
+}
+
 /* Claims take turns: a claimant between placing its lock and looking for
  * others (here the test, as another primary's device would be) holds the
  * copy's flock, and a second claim waits for it rather than placing its
@@ -1200,6 +1255,7 @@ int main(void)
     test_pages_of_killed_writers_swept();
     test_writer_killed_beside_a_survivor(false);
     test_writer_killed_beside_a_survivor(true);
+    test_close_after_the_file_was_made_again();
     test_one_copy_through_a_symlink();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
