@@ -183,6 +183,49 @@ def test_writer_killed_beside_another_leaves_no_sync_stamp(engine, tmp_path, dis
     assert stamp(copy / "f").startswith("sync ")
 
 
+def test_writer_closing_after_its_file_was_made_again_leaves_the_new_copy_alone(
+        engine, tmp_path, disk_dir):
+    """A run writes a mirrored file; its file and copy are removed and a
+    second run makes them again and writes them. The first run's clean
+    close, its file gone from the name, stamped by name: the second run's
+    copy said "sync" (naming the second run's primary) while that run was
+    writing it, and had the second run been killed between a primary's and
+    a copy's write, the next open would have trusted the copy. The stamp
+    now goes through the first run's own descriptor of its copy, and only
+    while the primary's name holds the file it opened."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    f = primary / "f"
+    xd = {"async": "sync", "enable_redundancy": "true", "redundancy_factor": 2,
+          "mirror_directories": copy}
+
+    def writer(name):
+        args = fio_job(engine, name=name, xd=xd, filename=f, bs="4k", size=SIZE // 4,
+                       rw="randwrite", time_based=None, runtime=600, thread=None)
+        return subprocess.Popen([FIO, *[str(a) for a in args]], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = writer("a")
+    second = None
+    try:
+        wait_for(first, lambda: holds_open(first, copy / "f"), 60, "the first run's open")
+        os.unlink(f)
+        os.unlink(copy / "f")
+        second = writer("b")
+        wait_for(second, lambda: holds_open(second, copy / "f"), 60, "the second run's open")
+        first.send_signal(signal.SIGINT)  # fio ends the job and closes the file
+        first.communicate(timeout=120)
+        assert stamp(copy / "f") is None, "the first run stamped the second run's copy"
+    finally:
+        for p in (first, second):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                p.communicate(timeout=120)
+    assert stamp(copy / "f").startswith("sync "), "the second run's clean close did not stamp"
+    assert filecmp.cmp(f, copy / "f", shallow=False), "the copies differ"
+
+
 def test_missing_copy_is_rebuilt_from_the_primary(engine, tmp_path, disk_dir):
     primary, copy = disk_dir / "p", disk_dir / "c"
     primary.mkdir()
@@ -573,13 +616,14 @@ def test_stamp_is_written_after_the_data_is_durable(engine, tmp_path, disk_dir):
                       do_verify=0, verify="0")
     trace = tmp_path / "trace"
     r = subprocess.run([strace, "-f", "-y", "-o", str(trace), "-e",
-                        "trace=fsync,fdatasync,lsetxattr", FIO, "--output-format=terse",
+                        "trace=fsync,fdatasync,fsetxattr", FIO, "--output-format=terse",
                         *map(str, args)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     pfile, cfile = str(primary / "m.0.0"), str(copy / "m.0.0")
     calls = []
     for line in trace.read_text().splitlines():
-        if "lsetxattr(" in line and cfile in line and "user.xdevice.mirror" in line:
+        # through the copy's descriptor (-y names its file), not its name
+        if "fsetxattr(" in line and f"<{cfile}>" in line and "user.xdevice.mirror" in line:
             calls.append("stamp")
         elif "sync(" in line and "= 0" in line:
             calls += ["primary"] if f"<{pfile}>" in line else ["copy"] if f"<{cfile}>" in line else []
