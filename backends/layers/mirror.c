@@ -467,7 +467,8 @@ static int mirror_fill(struct xd_layer *layer, struct mirror_file *mf, unsigned 
  * another file of the same name) makes every copy unknown, and a copy
  * that was open for writing when the process died has no stamp at all.
  * Where extended attributes are not supported nothing is stamped: every
- * open fills every copy. */
+ * open fills every copy. Stamps are read by name at open, and set or
+ * removed through the copy's descriptor (mirror_primary_own_id says why). */
 #define MIRROR_STAMP_XATTR "user.xdevice.mirror"
 
 /* The primary's file, "DEV:INO:BTIME:" (birth time, 0 where the file
