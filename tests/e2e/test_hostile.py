@@ -430,7 +430,7 @@ def test_hybrid_shared_state_of_another_user(engine, tmp_path, shm_dir):
 
 @pytest.mark.parametrize("kind", ["file", "link"])
 def test_mirror_words_of_another_user(engine, tmp_path, kind):
-    """The mirror's writers share two words in /dev/shm/xdevice-mirror-DEV-INO,
+    """The mirror's writers share a page of words in /dev/shm/xdevice-mirror-DEV-INO,
     named after the primary, which anyone who can stat it knows. Another
     user's object (or link) at that name is neither used, followed nor
     removed: the job runs, taking a lock per write instead of going solo."""
