@@ -289,10 +289,9 @@ static bool fdio_any_overlap(struct xd_req *const *reqs, unsigned n, int fd,
     return false;
 }
 
-/* Must req wait: for a request in flight, or for one of the first
- * n_earlier held-back requests (those that came before it)? */
-static bool fdio_must_wait(const struct xd_fdio *io, int fd, const struct xd_req *req,
-                           unsigned n_earlier)
+/* fdio_must_wait past its usual case: the scans, out of line. */
+static bool fdio_must_wait_scan(const struct xd_fdio *io, int fd, const struct xd_req *req,
+                                unsigned n_earlier)
 {
     bool sync_op = req->op == XD_OP_FSYNC || req->op == XD_OP_FDATASYNC;
     if (sync_op && n_earlier)
@@ -303,6 +302,19 @@ static bool fdio_must_wait(const struct xd_fdio *io, int fd, const struct xd_req
     bool scan_in_flight = io->n_changing_in_flight || xd_req_changes_data(req);
     return (scan_in_flight && fdio_any_overlap(io->in_flight, io->n_in_flight, fd, req)) ||
            fdio_any_overlap(io->deferred, n_earlier, fd, req);
+}
+
+/* Must req wait: for a request in flight, or for one of the first
+ * n_earlier held-back requests (those that came before it)? A read with
+ * nothing held back before it and no write in flight never does (the
+ * whole of a read-only job): answered here, inline, since the call to the
+ * scans was about 20 instructions per request of make perf's async rows. */
+static inline bool fdio_must_wait(const struct xd_fdio *io, int fd, const struct xd_req *req,
+                                  unsigned n_earlier)
+{
+    if (!n_earlier && !io->n_changing_in_flight && !xd_req_changes_data(req))
+        return false;
+    return fdio_must_wait_scan(io, fd, req, n_earlier);
 }
 
 static void fdio_track(struct xd_fdio *io, struct xd_req *req)
