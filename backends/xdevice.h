@@ -253,6 +253,12 @@ XD_API int xd_config_build(struct xd_config **out, const char *ini_path,
  * Returns the XD_MONITOR_*
  * bits of what it did (0: nothing).
  *
+ * idle: 1 when the monitor has nothing left to look at (no config to
+ * follow, no records, no health checks; or m is NULL), and it stays so for
+ * the monitor's life, so a caller that polls per request may stop; 0 when
+ * poll may still act. Ask again after a poll that returned non-zero (the
+ * watch ends when the config's directory goes away).
+ *
  * Notes are lines for a person, without a newline: each changed key
  * ("NAME: LABEL=PATH reloaded: KEY OLD -> NEW"), a file not used and why,
  * a refused reload, a removed file, the watch's end, a failed record.
@@ -283,6 +289,7 @@ struct xd_monitor;
 XD_API int xd_monitor_open(struct xd_monitor **out, struct xd_dev *dev, const struct xd_monitor_opts *opts,
                     char *err, size_t errlen);
 XD_API int xd_monitor_poll(struct xd_monitor *m);
+XD_API int xd_monitor_idle(const struct xd_monitor *m);
 XD_API char *xd_monitor_note(struct xd_monitor *m);
 XD_API int xd_monitor_record(struct xd_monitor *m);
 XD_API void xd_monitor_close(struct xd_monitor *m);

@@ -454,6 +454,10 @@ struct fio_xd_job {
      * the job's own thread, between I/Os (queue and getevents poll it),
      * because the device is not safe for a second thread. */
     struct xd_monitor *monitor;
+    /* the monitor may still act (xd_monitor_idle): polled only then, since
+     * a poll per request was about 25 instructions per 4k read of make
+     * perf's async rows for a monitor with nothing to do */
+    bool monitor_busy;
     char told[256]; /* the device's notice last printed (fio_xd_tell_notice) */
     bool stats_refused; /* xd_stats refused at init: nothing is published */
     /* ramp_time set and not over yet: fio leaves the ramp's I/O out of its
@@ -639,8 +643,10 @@ static inline void fio_xd_tick(struct thread_data *td, struct fio_xd_job *job)
 {
     if (job->in_ramp && td->ramp_time_over)
         fio_xd_ramp_ended(job);
-    if (xd_monitor_poll(job->monitor))
+    if (job->monitor_busy && xd_monitor_poll(job->monitor)) {
+        job->monitor_busy = !xd_monitor_idle(job->monitor); /* the watch may have ended */
         fio_xd_tell(job);
+    }
 }
 
 /* After xd_open: follow xd_config (the first job of its section tells of
@@ -672,6 +678,7 @@ static int fio_xd_monitor_open(struct thread_data *td, struct fio_xd_job *job)
         fio_xd_err("xdevice: %s\n", err);
         return rc < 0 ? -rc : EINVAL;
     }
+    job->monitor_busy = !xd_monitor_idle(job->monitor);
     fio_xd_tell(job);
     return 0;
 }

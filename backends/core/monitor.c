@@ -434,11 +434,17 @@ static __attribute__((noinline)) int monitor_poll_due(struct xd_monitor *m)
     return did;
 }
 
+/* Nothing to look at, for good: a watch, once dropped, and records and
+ * health checks, once off, are never started again after open. */
+int xd_monitor_idle(const struct xd_monitor *m)
+{
+    return !m || (!m->watch && !m->next_stats_ns && !m->next_health_ns);
+}
+
 int xd_monitor_poll(struct xd_monitor *m)
 {
-    /* nothing to look at (no config to follow, no records, no health
-     * checks): spare the clock read, since fio calls this per request */
-    if (!m || (!m->watch && !m->next_stats_ns && !m->next_health_ns))
+    /* spare the clock read when idle */
+    if (xd_monitor_idle(m))
         return 0;
     return monitor_poll_due(m);
 }

@@ -169,6 +169,7 @@ static void test_reload(void)
         xd_close(dev);
         return;
     }
+    CHECK(!xd_monitor_idle(m)); /* it follows the file */
     char *notes = take_notes(m, &n);
     CHECK_MSG(n == 0, "%s", notes); /* the file is what the device has */
     free(notes);
@@ -362,6 +363,7 @@ static void test_no_records(void)
     CHECK_MSG(!xd_monitor_open(&m, dev, NULL, err, sizeof(err)), "%s", err); /* no opts: idle */
     CHECK(xd_monitor_record(m) == -ENOENT);
     CHECK(xd_monitor_poll(m) == 0 && !xd_monitor_note(m));
+    CHECK(xd_monitor_idle(m) && xd_monitor_idle(NULL)); /* so a caller may stop polling */
     xd_monitor_close(m);
     xd_close(dev);
 }
