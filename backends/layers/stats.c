@@ -64,7 +64,10 @@ struct stats_req {
     uint64_t start_ns;
 };
 
-static void stats_complete(const struct xd_layer *layer, const struct xd_req *req, uint64_t now)
+/* Inline in both callers (submit's inline completions, reap's loop): it
+ * runs once per request, and its call was about 13 instructions of it. */
+static inline __attribute__((always_inline)) void
+stats_complete(const struct xd_layer *layer, const struct xd_req *req, uint64_t now)
 {
     struct stats_layer *s = layer->priv;
     struct xd_op_stats *o = &s->snap.op[req->op];
