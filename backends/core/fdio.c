@@ -530,8 +530,11 @@ int xd_fdio_reap(struct xd_fdio *io, struct xd_req **done, unsigned min, unsigne
         fdio_retire(io, done + got, n);
         got += (unsigned)n;
         bool staged = false;
-        int rc = io->n_deferred ? fdio_start_deferred(io, &staged) : 0;
-        got += fdio_take_early(io, done + got, max - got);
+        int rc = 0;
+        if (io->n_deferred) { /* only they add completions to hand out here */
+            rc = fdio_start_deferred(io, &staged);
+            got += fdio_take_early(io, done + got, max - got);
+        }
         if (rc < 0)
             return got ? (int)got : rc;
         /* what was just sent may be done already (libaio runs buffered I/O
