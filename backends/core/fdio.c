@@ -243,7 +243,8 @@ static int64_t fdio_bounced(struct xd_fdio *io, int fd, struct xd_req *req)
 }
 
 /* fdio_try_nowait for a read it may probe. */
-static bool fdio_nowait_probe(struct xd_fdio *io, int fd, struct xd_req *req)
+static inline __attribute__((always_inline)) bool fdio_nowait_probe(struct xd_fdio *io, int fd,
+                                                                    struct xd_req *req)
 {
     if (io->nowait_skip) {
         io->nowait_skip--;
