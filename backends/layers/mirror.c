@@ -55,8 +55,17 @@
  * primary (mirror_claim, an OFD lock), so while one is open the other's
  * copy is degraded, never shared.
  *
- * Not done: devices of one process (fio jobs) do not share what each found
- * out.
+ * Devices share what they degrade: a member one writer degraded misses
+ * its writes, so it is stale for all. Each degrade is marked in the
+ * writers' page (mirror_members.c) before the failed request completes;
+ * every writer takes the marks as its own at its next request (one load
+ * of a shared word), at a read's failover, at open and at its close: the
+ * last close stamps a copy another writer degraded nothing, and the copies
+ * of a primary another writer degraded "newer". Before, a writer closing
+ * last stamped them "sync": the next open trusted a stale copy, or a stale
+ * primary over the copies that held the other writer's acknowledged
+ * writes. Writers without the page (another user's, no /dev/shm) share
+ * nothing, as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,6 +85,7 @@
 #include "../core/json.h"
 #include "../core/turns.h"
 #include "../core/xd_internal.h"
+#include "mirror_members.h"
 #include "mirror_writers.h"
 
 #define MIRROR_MAX_COPIES   8
@@ -133,6 +143,8 @@ struct mirror_file {
     ino_t words_ino;
     char words_name[64];
     struct mirror_slot slot; /* this writer's, in the words (mirror_writers.c) */
+    uint32_t marks_seen; /* the members degraded in the words this device took as its own */
+    bool split; /* a member another writer degraded is the only one this device can use */
     char primary_file[96]; /* the primary's "DEV:INO:BTIME:" at open (mirror_primary_own_id) */
     bool alone;       /* no other writer had the file open when this one joined */
     bool open_failed; /* the open was refused or failed: its close stamps nothing */
@@ -309,6 +321,7 @@ static struct mirror_degraded *mirror_degraded_before(const struct mirror_layer 
 
 static int mirror_stamp_clear(const struct mirror_file *mf, unsigned c);
 static void mirror_stamp_degraded(const struct mirror_file *mf);
+static int mirror_first_healthy(const struct mirror_file *mf);
 
 /* --- copies kept in sync by the writers open now ---------------------------- */
 
@@ -360,13 +373,24 @@ static void mirror_degrade(struct mirror_layer *ml, struct mirror_file *mf, unsi
     struct mirror_copy *cp = &mf->copy[c];
     if (cp->degraded || (mirror_healthy(mf) <= 1 && cp->opened))
         return;
+    /* marked for the other writers before the failed write completes */
+    if (!mirror_members_mark(mf->words, c, mf->ncopies)) {
+        if (cp->opened)
+            return; /* they degraded every other member: this one stays in use */
+        mf->split = true; /* unusable here, and the only one they use */
+    }
     cp->degraded = true;
+    mf->marks_seen |= 1u << c;
     mirror_words_out_of_sync(mf);
     if (c && cp->opened && !(mf->copy[0].file->flags & XD_OPEN_READONLY))
         mirror_stamp_clear(mf, c);
     mirror_stamp_degraded(mf);
-    snprintf(ml->notice, sizeof(ml->notice), "mirror: copy %u (%s) degraded after %u error%s: %s",
-             c + 1, path, cp->errors, cp->errors == 1 ? "" : "s", why);
+    if (cp->errors) /* none: another writer degraded it (mirror_adopt_marks) */
+        snprintf(ml->notice, sizeof(ml->notice), "mirror: copy %u (%s) degraded after %u error%s: %s",
+                 c + 1, path, cp->errors, cp->errors == 1 ? "" : "s", why);
+    else
+        snprintf(ml->notice, sizeof(ml->notice), "mirror: copy %u (%s) degraded: %s", c + 1, path,
+                 why);
     if (mirror_degraded_before(ml, path))
         return;
     struct mirror_degraded *d = calloc(1, sizeof(*d) + strlen(path) + 1);
@@ -391,6 +415,33 @@ static void mirror_failed(struct mirror_layer *ml, struct mirror_file *mf, unsig
         return;
     snprintf(why, sizeof(why), "%s: %s", what, strerror((int)-rc));
     mirror_degrade(ml, mf, c, mirror_copy_path(mf, c), why);
+}
+
+/* Members another writer degraded (marked in the words since this device
+ * last looked): they miss that writer's writes, so this device stops
+ * reading and writing them too, and its close stamps them as it would had
+ * it degraded them itself. A marked member this device cannot give up
+ * (the only one it can use) splits the writers: mf->split. */
+static void mirror_adopt_marks(struct mirror_layer *ml, struct mirror_file *mf, uint32_t marks)
+{
+    mf->marks_seen |= marks;
+    for (unsigned c = 0; c < mf->ncopies; c++) {
+        if (!(marks & (1u << c)) || mf->copy[c].degraded)
+            continue;
+        mirror_degrade(ml, mf, c, mirror_copy_path(mf, c),
+                       "another writer of the file degraded it");
+        mf->split |= !mf->copy[c].degraded;
+    }
+}
+
+/* One load of a shared word per request: a member another process
+ * degraded must not serve this one's next read (it misses that
+ * process's acknowledged writes); anything new is taken on the slow path. */
+static inline void mirror_adopt(struct mirror_layer *ml, struct mirror_file *mf)
+{
+    uint32_t marks = mirror_members_degraded(mf->words) & ~mf->marks_seen;
+    if (marks)
+        mirror_adopt_marks(ml, mf, marks);
 }
 
 /* One synchronous request to copy c: bytes done or -errno. */
@@ -814,6 +865,18 @@ static int mirror_refuse_replaced(const struct mirror_file *mf, char *err, size_
     return 0;
 }
 
+/* What the copies not in sync are filled from: the primary, unless it is
+ * degraded (it could not be filled from the newer copy, or another writer
+ * of the file degraded it and writes the copies alone): then the newer
+ * copy, or the first healthy one. Filled from a stale primary, they lost
+ * that writer's acknowledged writes. */
+static unsigned mirror_fill_source(const struct mirror_file *mf, unsigned newer)
+{
+    if (!mf->copy[0].degraded)
+        return 0;
+    return newer ? newer : (unsigned)mirror_first_healthy(mf);
+}
+
 /* After every copy is open: a copy stamped newer than the primary (the
  * primary missed writes it took, last time) fills the primary first; then
  * every copy not stamped in sync is filled from the primary. A read-only
@@ -829,7 +892,7 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
     for (unsigned c = 1; c < mf->ncopies && !newer; c++)
         if (!mf->copy[c].degraded && mf->copy[c].stamp == MIRROR_NEWER)
             newer = c;
-    if (newer && writable) {
+    if (newer && writable && !mf->copy[0].degraded) {
         int64_t size = mf->copy[newer].size;
         /* The fill moves the primary's mtime (and size) chunk by chunk, and
          * the "newer" stamp names them as they were: a process killed
@@ -849,11 +912,12 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
     } else if (newer) {
         mirror_distrust(ml, mf, 0, "it missed writes another copy took (read-only: not filled)");
     }
+    unsigned src = mirror_fill_source(mf, newer);
     for (unsigned c = 1; c < mf->ncopies; c++) {
         struct mirror_copy *cp = &mf->copy[c];
-        if (cp->degraded || c == newer)
+        if (cp->degraded || c == newer || c == src)
             continue;
-        int64_t size = mf->copy[0].size;
+        int64_t size = mf->copy[src].size;
         bool in_sync = cp->size == size &&
                        (size <= 0 || ((cp->stamp == MIRROR_IN_SYNC || mirror_kept_in_sync(mf, c)) &&
                                       !newer));
@@ -865,7 +929,7 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
             mirror_distrust(ml, mf, c, why);
             continue;
         }
-        int rc = mirror_fill(layer, mf, 0, c, (uint64_t)size, why, sizeof(why));
+        int rc = mirror_fill(layer, mf, src, c, (uint64_t)size, why, sizeof(why));
         if (rc == -ENOMEM)
             return rc;
         if (rc)
@@ -959,6 +1023,11 @@ static int mirror_turns_join(struct mirror_layer *ml, struct mirror_file *mf, co
      * write: this one must not trust the copies they keep */
     if (mf->alone || mirror_writers_dead(&mf->slot))
         mirror_words_out_of_sync(mf);
+    /* alone: the writers gone left what they degraded in the stamps (the
+     * last close honoured the marks, a degrade removed the copy's stamp or
+     * said "newer"), and this open's fill goes by those */
+    if (mf->alone)
+        mirror_members_reset(mf->words);
     if (rc == -EBUSY)
         xd_errf(err, errlen,
                 "%s: enable_redundancy: another writer of it works alone, and its shared page "
@@ -1028,6 +1097,19 @@ static int mirror_copies_apart(const struct mirror_layer *ml, const struct mirro
     return 0;
 }
 
+/* A joiner that can use only members the writers at work degraded (the
+ * others it cannot open) would write where none of them reads, and they
+ * where it does not: refused in one line, -EIO. */
+static int mirror_refuse_split(const struct mirror_file *mf, char *err, size_t errlen)
+{
+    if (!mf->split)
+        return 0;
+    xd_errf(err, errlen,
+            "mirror: %s: the other writers of it degraded every copy this device can use (the others it cannot open); refused rather than write copies nobody else reads: open it once they have closed it",
+            mf->copy[0].file->path);
+    return -EIO;
+}
+
 static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsigned flags,
                             uint64_t size, char *err, size_t errlen)
 {
@@ -1077,7 +1159,10 @@ static int mirror_file_open(struct xd_layer *layer, struct xd_file *file, unsign
     const struct mirror_degraded *before = mirror_degraded_before(ml, file->path);
     if (before)
         mirror_distrust(ml, mf, 0, before->why);
-    if ((rc = mirror_refuse_replaced(mf, err, errlen)) || (rc = mirror_sync_copies(layer, mf, flags))) {
+    mirror_adopt(ml, mf); /* before any fill: from and into what the others use */
+    if ((rc = mirror_refuse_split(mf, err, errlen)) ||
+        (rc = mirror_refuse_replaced(mf, err, errlen)) ||
+        (rc = mirror_sync_copies(layer, mf, flags))) {
         /* a refused open (a copy kept for another file) or a fill that
          * failed leaves the copies unstamped: a "sync" stamp naming this
          * primary vouched for copies holding another file's data, and the
@@ -1102,6 +1187,10 @@ static void mirror_stamp_copies(struct xd_layer *layer, struct mirror_file *mf)
 {
     if (mf->copy[0].file->flags & XD_OPEN_READONLY)
         return;
+    /* what the other writers degraded, as if this one had: a copy one of
+     * them degraded missed its writes (no "sync"), and a primary one of
+     * them degraded missed them (the copies are "newer") */
+    mirror_adopt(layer->priv, mf);
     bool newer = mf->copy[0].degraded;
     /* a writer killed beside this one may have written the primary and
      * not a copy (or the reverse): no copy is known in sync, and with no
@@ -1185,6 +1274,7 @@ static void mirror_read_recover(struct xd_layer *layer, struct mirror_file *mf, 
     struct mirror_layer *ml = layer->priv;
     int64_t first = req->result;
     uint8_t kind;
+    mirror_adopt(ml, mf); /* no other copy another writer degraded serves it */
     ml->count.read_errors++;
     mirror_failed(ml, mf, bad, "read failed", first);
     int turn = mirror_range_take(layer, mf, req->off, req->len, &kind);
@@ -1242,39 +1332,56 @@ static void mirror_part_done(struct mirror_file *mf, struct mirror_req *ctx, str
     req->result = r;
 }
 
+static const char *const mirror_op_names[XD_OP_COUNT] = {"read", "write", "trim", "fsync",
+                                                         "fdatasync"};
+
+/* req took no copy in use (ctx->ok): it failed, as on a plain file. */
+static bool mirror_fanout_missed(struct mirror_layer *ml, const struct mirror_file *mf,
+                                 struct xd_req *req, const struct mirror_req *ctx)
+{
+    unsigned in_use = 0;
+    for (unsigned c = 0; c < mf->ncopies; c++)
+        in_use |= mf->copy[c].degraded ? 0 : 1u << c;
+    if (ctx->ok & in_use)
+        return false;
+    req->result = ctx->err;
+    snprintf(ml->error, sizeof(ml->error), "mirror: every copy %sof %s failed a %s at %llu: %s",
+             ctx->ok ? "in use " : "", mirror_copy_path(mf, 0), mirror_op_names[req->op],
+             (unsigned long long)req->off, strerror(-ctx->err));
+    return true;
+}
+
 /* Every copy's part of req is done: its result, and failed copies degraded.
  * A part that succeeded on a copy degraded since it went out (a read's
- * repair of that copy failed meanwhile) is on no copy that is read: when
- * only such parts succeeded, the request failed, as when every copy
- * failed (the retry layer above sends it again, to the copies in use).
- * Reported done, the copies still read lacked it, and the last of them is
- * never degraded: a read returned the bytes from before the write. */
+ * repair of that copy failed meanwhile, or another writer degraded it) is
+ * on no copy that is read: when only such parts succeeded, the request
+ * failed, as when every copy failed (the retry layer above sends it again,
+ * to the copies in use). Reported done, the copies still read lacked it,
+ * and the last of them is never degraded: a read returned the bytes from
+ * before the write. Looked at again after the degrades: another writer
+ * degrading the members this one took (at once, so that this one's mark
+ * was refused, mirror_members.c) leaves the request on none in use. */
 static void mirror_fanout_done(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
 {
     struct mirror_layer *ml = layer->priv;
     struct mirror_req *ctx = mirror_ctx(layer, req);
     if (!ctx->failed)
         return;
-    static const char *const names[XD_OP_COUNT] = {"read", "write", "trim", "fsync", "fdatasync"};
     ml->count.write_errors += (uint64_t)__builtin_popcount(ctx->failed);
-    unsigned in_use = 0;
-    for (unsigned c = 0; c < mf->ncopies; c++)
-        in_use |= mf->copy[c].degraded ? 0 : 1u << c;
-    if (!(ctx->ok & in_use)) {
-        req->result = ctx->err;
-        snprintf(ml->error, sizeof(ml->error), "mirror: every copy %sof %s failed a %s at %llu: %s",
-                 ctx->ok ? "in use " : "", mirror_copy_path(mf, 0), names[req->op],
-                 (unsigned long long)req->off, strerror(-ctx->err));
+    mirror_adopt(ml, mf);
+    if (mirror_fanout_missed(ml, mf, req, ctx))
         return;
-    }
     for (unsigned c = 0; c < mf->ncopies; c++) {
         if (!(ctx->failed & (1u << c)))
             continue;
         char why[96];
         mf->copy[c].errors++;
-        snprintf(why, sizeof(why), "%s failed: %s", names[req->op], strerror(-ctx->err));
+        snprintf(why, sizeof(why), "%s failed: %s", mirror_op_names[req->op],
+                 strerror(-ctx->err));
         mirror_degrade(ml, mf, c, mirror_copy_path(mf, c), why);
     }
+    mirror_adopt(ml, mf);
+    mirror_fanout_missed(ml, mf, req, ctx);
 }
 
 /* --- writers' turns -------------------------------------------------------
@@ -1373,6 +1480,7 @@ static void mirror_before_flush(const struct mirror_file *mf, const struct xd_re
 static int mirror_submit_sync(struct xd_layer *layer, struct mirror_file *mf, struct xd_req *req)
 {
     struct mirror_req *ctx = mirror_ctx(layer, req);
+    mirror_adopt(layer->priv, mf);
     if (req->op == XD_OP_READ) {
         unsigned c = (unsigned)mirror_first_healthy(mf);
         int64_t r = mirror_sync_io(layer, mf, c, req->op, req->buf, req->len, req->off);
@@ -1428,6 +1536,7 @@ static int mirror_submit(struct xd_layer *layer, struct xd_req *req)
         return mirror_submit_sync(layer, mf, req);
     struct mirror_req *ctx = mirror_ctx(layer, req);
     unsigned targets = 0;
+    mirror_adopt(ml, mf); /* what another writer degraded: the one shared load per request */
     if (req->op == XD_OP_READ)
         targets = 1u << mirror_first_healthy(mf);
     else

@@ -10,7 +10,8 @@
 /* Words of the page this module owns: 3 counts the slots handed out (each
  * slot's number, never 0), 4 is 1 once a writer found no free slot (it
  * could die unseen); words MIRROR_SLOT_FIRST.. are the slots. Words 0-2
- * are the turns' and the mirror's (mirror.c). */
+ * are the turns' and the mirror's (mirror.c), 5 the degraded members'
+ * (mirror_members.h). */
 #define MIRROR_WORD_SLOT_GEN  3
 #define MIRROR_WORD_UNTRACKED 4
 #define MIRROR_SLOT_FIRST     16u
