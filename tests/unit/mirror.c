@@ -6,7 +6,9 @@
  * failed write degrades its copy at once and the write still succeeds; a
  * write every copy fails fails, degrading nobody. Sync and io_uring. Two
  * primaries of one name never share their copy, and their claims on it
- * take turns. Two devices writing one block take turns too. */
+ * take turns. Two devices writing one block take turns too. A member one
+ * writer degrades (in a forked process) is stale for every writer: the
+ * others stop using it, and the last close stamps it so. */
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -1021,6 +1023,203 @@ static void test_writer_killed_beside_a_survivor(bool third)
     xd_close(d1);
 }
 
+/* A writer beside d1 (in a child: another process) fails its write of
+ * block `at` (b's) on member `where` (the copy's or the primary's
+ * directory), so it degrades that member and writes block at + 1 (c's) on
+ * to the others alone, then closes cleanly: not last, it stamps nothing. */
+static void degrade_in_another_writer(const char *where, int at, const char *b, const char *c)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct xd_dev *d = open_dev("sync");
+        struct xd_file *cf = NULL;
+        if (xd_file_open(d, primary, 0, 0, &cf, err, sizeof(err)))
+            _exit(2);
+        fail_set(XD_OP_WRITE, where, 1);
+        uint64_t off = (uint64_t)at * BLK;
+        bool ok = xd_write(d, cf, b + off, BLK, off) == BLK &&
+                  layer_stat(d, "mirror", "degraded") == 1 &&
+                  xd_write(d, cf, c + off + BLK, BLK, off + BLK) == BLK;
+        xd_file_close(d, cf);
+        xd_close(d);
+        _exit(ok ? 0 : 3);
+    }
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the other writer did not degrade %s and write on (status %d)", where, status);
+}
+
+/* Writer B (another process) degrades the copy, a write to it having
+ * failed, and writes on to the primary alone. Writer A, closing last, did
+ * not know: it stamped the copy "sync", the next open trusted it, and a
+ * read the primary failed was served from it, stale. The writers share
+ * what they degrade now: A stops using the copy too, and its close leaves
+ * it unstamped, so the next open fills it. */
+static void test_copy_degraded_by_another_writer(void)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK], c[NBLK * BLK], buf[BLK];
+    fill(a, 16);
+    fill(b, 17);
+    fill(c, 18);
+    struct xd_dev *d1 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1);
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    degrade_in_another_writer(copy_dir, 0, b, c);
+    CHECK_MSG(on_disk(primary, 0, b) && on_disk(primary, 1, c) && on_disk(copy, 0, a),
+              "the other writer's blocks are not on the primary alone");
+    CHECK(xd_read(d1, f1, buf, BLK, 0) == BLK && !memcmp(buf, b, BLK));
+    CHECK_MSG(layer_stat(d1, "mirror", "degraded") == 1,
+              "a writer still uses the copy another writer degraded");
+    xd_file_close(d1, f1);
+    xd_close(d1);
+    CHECK_MSG(!stamped("sync "), "the last writer stamped \"sync\" a copy another writer "
+                                 "degraded (it missed that writer's writes)");
+    d1 = open_dev("sync");
+    f1 = reopen(d1);
+    fail_set(XD_OP_READ, primary_dir, 1); /* served from the copy */
+    CHECK(xd_read(d1, f1, buf, BLK, BLK) == BLK);
+    CHECK_MSG(!memcmp(buf, c + BLK, BLK), "a read served from the copy another writer degraded "
+                                          "returned stale bytes");
+    fail_set(XD_OP_READ, NULL, 0);
+    CHECK(on_disk(copy, 0, b) && on_disk(copy, 1, c));
+    xd_file_close(d1, f1);
+    xd_close(d1);
+}
+
+/* Writer B degrades the primary (a write to it failed) and writes on to
+ * the copy alone. Writer A, closing last, stamped the copy "sync" over
+ * B's "newer": the stale primary was trusted, and B's acknowledged writes
+ * read back as the older bytes. Now A reads them from the copy while
+ * open, its close stamps the copy "newer", and the next open fills the
+ * primary from it. */
+static void test_primary_degraded_by_another_writer(void)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK], c[NBLK * BLK], buf[BLK];
+    fill(a, 19);
+    fill(b, 20);
+    fill(c, 21);
+    struct xd_dev *d1 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1);
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    degrade_in_another_writer(primary_dir, 0, b, c);
+    CHECK_MSG(on_disk(copy, 0, b) && on_disk(copy, 1, c) && on_disk(primary, 0, a),
+              "the other writer's blocks are not on the copy alone");
+    CHECK(xd_read(d1, f1, buf, BLK, BLK) == BLK);
+    CHECK_MSG(!memcmp(buf, c + BLK, BLK), "a writer read the primary another writer degraded: "
+                                          "that writer's acknowledged write read as older bytes");
+    xd_file_close(d1, f1);
+    xd_close(d1);
+    CHECK_MSG(!stamped("sync "), "the last writer stamped \"sync\" the copy of a primary "
+                                 "another writer degraded");
+    d1 = open_dev("sync");
+    f1 = reopen(d1);
+    CHECK(xd_read(d1, f1, buf, BLK, 0) == BLK);
+    CHECK_MSG(!memcmp(buf, b, BLK), "the next open lost the other writer's acknowledged write");
+    CHECK_MSG(on_disk(primary, 0, b) && on_disk(primary, 1, c) && on_disk(copy, 0, b),
+              "the next open did not fill the primary from the copy");
+    xd_file_close(d1, f1);
+    xd_close(d1);
+}
+
+/* The hook at d1's write of its copy, its primary's part done: another
+ * process degrades the primary meanwhile (blocks 2 and 3). */
+static const char *other_b, *other_c;
+
+static void primary_degraded_meanwhile(void)
+{
+    degrade_in_another_writer(primary_dir, 2, other_b, other_c);
+}
+
+/* Two writers degrade different members at once: B the primary, A the
+ * copy (its write to it fails just after B's mark). Each went on with the
+ * member the other dropped: A wrote the primary alone, B the copy alone,
+ * and no member held both's writes. A now finds the primary marked when
+ * its write completes: the write took no member in use and fails (the
+ * retry layer sends it again, to the copy), the copy stays in use, and
+ * the primary is filled from it at the next open. */
+static void test_writers_degrade_different_members(void)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK], c[NBLK * BLK], d[NBLK * BLK], buf[BLK];
+    fill(a, 22);
+    fill(b, 23);
+    fill(c, 24);
+    fill(d, 25);
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev("sync");
+    struct xd_file *f1 = open_file(d1), *f2 = NULL;
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    /* a second writer here: d1 takes turns by range, so B's writes of
+     * blocks 2 and 3 do not wait for d1's write of block 0, out meanwhile */
+    CHECK_MSG(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)), "%s", err);
+    other_b = b;
+    other_c = c;
+    hook.where = copy_dir;
+    hook.run = primary_degraded_meanwhile;
+    fail_set(XD_OP_WRITE, copy_dir, 1);
+    int64_t rc = xd_write(d1, f1, d, BLK, 0);
+    CHECK_MSG(!hook.run, "d1's write of its copy never came");
+    CHECK_MSG(rc == -EIO, "a write only the primary another writer degraded took came back %lld",
+              (long long)rc);
+    CHECK_MSG(layer_stat(d1, "mirror", "degraded") == 1, "d1 degraded %lld members",
+              layer_stat(d1, "mirror", "degraded"));
+    CHECK(xd_write(d1, f1, d, BLK, 0) == BLK); /* sent again, as the retry layer does */
+    CHECK_MSG(on_disk(copy, 0, d), "the write sent again missed the copy in use");
+    CHECK(xd_read(d1, f1, buf, BLK, 2 * BLK) == BLK && !memcmp(buf, b + 2 * BLK, BLK));
+    if (f2)
+        xd_file_close(d2, f2);
+    xd_file_close(d1, f1);
+    xd_close(d2);
+    xd_close(d1);
+    d1 = open_dev("sync");
+    f1 = reopen(d1);
+    CHECK_MSG(on_disk(primary, 0, d) && on_disk(primary, 2, b) && on_disk(primary, 3, c) &&
+                  on_disk(copy, 0, d) && on_disk(copy, 3, c),
+              "the copies do not hold both writers' writes after the next open");
+    xd_file_close(d1, f1);
+    xd_close(d1);
+}
+
+/* A writer joining while another writer degraded the primary, whose copy
+ * it cannot use (degraded in its device's earlier open): it would write
+ * the primary alone, the others the copy alone. Refused in one line. */
+static void test_joiner_with_no_member_in_use_refused(void)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK];
+    fill(a, 26);
+    fill(b, 27);
+    struct xd_dev *d3 = open_dev("sync");
+    struct xd_file *f3 = open_file(d3);
+    fail_set(XD_OP_WRITE, copy_dir, 1);
+    CHECK(xd_write(d3, f3, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    CHECK(layer_stat(d3, "mirror", "degraded") == 1); /* d3 keeps its copy degraded */
+    xd_file_close(d3, f3);
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev("sync");
+    struct xd_file *f1 = reopen(d1), *f2 = NULL; /* alone: fills the copy */
+    CHECK_MSG(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)), "%s", err);
+    fail_set(XD_OP_WRITE, primary_dir, 1);
+    CHECK(f2 && xd_write(d2, f2, b, BLK, 0) == BLK && layer_stat(d2, "mirror", "degraded") == 1);
+    f3 = NULL;
+    int rc = xd_file_open(d3, primary, 0, 0, &f3, err, sizeof(err));
+    CHECK_MSG(rc == -EIO && strstr(err, "degraded every copy this device can use") &&
+                  !strchr(err, '\n'),
+              "a writer that can use only the primary another writer degraded: open %d '%s'", rc,
+              rc ? err : "");
+    if (f3)
+        xd_file_close(d3, f3);
+    xd_close(d3);
+    if (f2)
+        xd_file_close(d2, f2);
+    xd_file_close(d1, f1);
+    xd_close(d2);
+    xd_close(d1);
+    d1 = open_dev("sync");
+    f1 = reopen(d1);
+    CHECK_MSG(on_disk(primary, 0, b) && on_disk(primary, 1, a),
+              "the next open did not fill the primary from the copy");
+    xd_file_close(d1, f1);
+    xd_close(d1);
+}
+
 /* Pipes between the test and a child writer of the file made again: up
  * says the child's primary has its block, down lets it die. */
 static int up[2], down[2];
@@ -1256,6 +1455,10 @@ int main(void)
     test_writer_killed_beside_a_survivor(false);
     test_writer_killed_beside_a_survivor(true);
     test_close_after_the_file_was_made_again();
+    test_copy_degraded_by_another_writer();
+    test_primary_degraded_by_another_writer();
+    test_writers_degrade_different_members();
+    test_joiner_with_no_member_in_use_refused();
     test_one_copy_through_a_symlink();
     char other_dir[80], other[96];
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
