@@ -1142,6 +1142,15 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
         rc = -EINVAL;
         xd_errf(err, errlen, "enable_checksums: %s: not an xdevice checksum file; allowed: "
                 "a file this layer made, or none (move it away to start over)", side);
+    } else if (usable && !sealed && have.hdr_tag) {
+        /* builds before the header crc left the tag 0; anything else is a
+         * flipped tag, which resealed as CHDR would have turned a CHDF
+         * sidecar's lost entries into unchecked ones without a word */
+        rc = -EINVAL;
+        xd_errf(err, errlen, "enable_checksums: %s: corrupt header: tag %08" PRIx32 " is none "
+                "this layer writes; allowed: a sound header, or none (move it away to start "
+                "over: the file's blocks then read unchecked until rewritten)",
+                side, have.hdr_tag);
     } else if (sealed && have.hdr_crc != cs_header_crc(&have)) {
         /* a bit flip in the data file's identity made it look like
          * another file's sidecar, and emptied it: every block read
