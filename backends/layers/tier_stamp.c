@@ -16,10 +16,8 @@
 #include <unistd.h>
 
 #include "../core/fileutil.h"
+#include "../core/settled.h"
 #include "tier.h"
-
-#define TIER_STAMP_WAIT_NS (1000u * 1000)    /* between looks at the clock */
-#define TIER_STAMP_WAIT_MAX 100              /* looks: 100 ms, many ticks */
 
 static uint64_t tier_ns(const struct timespec *ts)
 {
@@ -93,24 +91,16 @@ int xd_tier_stamp_writer(struct tier_shared *sh, char *err, size_t errlen)
     return rc;
 }
 
-/* A file's times move in ticks of the coarse clock: a change by another
- * program in the tick of the stamp would get the stamp's very times. So
- * the stamp is taken once the clock has left the tick of the file's ctime:
- * every later change then gets a later one. */
+/* The stamp is taken once the file's times are settled (xd_stat_settled):
+ * a change by another program in the tick of the stamp would get the
+ * stamp's very times. */
 static int tier_stamp_settled(int fd, struct xd_extmap_stamp *s)
 {
-    for (int i = 0;; i++) {
-        struct stat st;
-        int rc = fstat(fd, &st) ? -errno : 0;
-        if (!rc)
-            xd_tier_stamp_of(&st, s);
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME_COARSE, &now);
-        if (rc || tier_ns(&now) > s->ctime_ns || i == TIER_STAMP_WAIT_MAX)
-            return rc;
-        struct timespec nap = {0, TIER_STAMP_WAIT_NS};
-        nanosleep(&nap, NULL);
-    }
+    struct stat st;
+    int rc = xd_stat_settled(fd, NULL, &st);
+    if (!rc)
+        xd_tier_stamp_of(&st, s);
+    return rc;
 }
 
 /* Whether a hot copy holds writes the cold file lacks: write-back extents
