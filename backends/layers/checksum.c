@@ -979,6 +979,22 @@ static void cs_header_seal(struct cs_file *cf, const struct cs_header *h)
         ;
 }
 
+/* The data file's file system now has device number dev (cs_header_check:
+ * same inode and birth time): the header's identity and, for a sealed one,
+ * its crc rewritten in one pwrite of the bytes from data_dev through
+ * hdr_crc (the writers' words after them are in use). Best effort: a
+ * header left with the old number still matches by inode and birth. */
+static void cs_header_moved(struct cs_file *cf, struct cs_header *h, uint64_t dev, bool sealed)
+{
+    h->data_dev = dev;
+    if (sealed)
+        h->hdr_crc = cs_header_crc(h);
+    const size_t from = offsetof(struct cs_header, data_dev);
+    const size_t to = sealed ? offsetof(struct cs_header, hdr_tag) : offsetof(struct cs_header, hdr_crc);
+    while (pwrite(cf->fd, (const char *)h + from, to - from, (off_t)from) < 0 && errno == EINTR)
+        ;
+}
+
 /* Entries of blocks [from, to) tagged CS_UNCHECKED (NEW), the rest of
  * them zero, written with pwrite before the sidecar is mapped. 0 or -errno. */
 static int cs_tag_range(struct cs_file *cf, uint64_t from, uint64_t to)
@@ -1135,8 +1151,16 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
     bool usable = n == (ssize_t)sizeof(have) && !memcmp(have.magic, want.magic, sizeof(want.magic)) &&
                   (have.entry_size == want.entry_size || have.entry_size == CS_ENTRY_OLD);
     bool sealed = usable && (have.hdr_tag == CS_HDR_TAG || have.hdr_tag == CS_HDR_FULL);
-    bool same = n > 0 && usable && have.data_dev == want.data_dev && have.data_ino == want.data_ino &&
-                have.data_birth_ns == want.data_birth_ns;
+    /* the file is its inode and, where the file system keeps one, its birth
+     * time: those travel with the file system. Its device number need not
+     * (a loop image attached to another /dev/loopN, disks enumerated in
+     * another order at boot, a dm device's minor), so with a birth time to
+     * tell files apart a new device number is the same file moved, not
+     * another file: the header takes the new number (cs_header_moved). */
+    bool moved = false;
+    bool same = n > 0 && usable && have.data_ino == want.data_ino &&
+                have.data_birth_ns == want.data_birth_ns &&
+                (have.data_dev == want.data_dev || (moved = want.data_birth_ns != 0));
     cf->entry_size = usable ? have.entry_size : want.entry_size;
     if (n > 0 && !usable) {
         rc = -EINVAL;
@@ -1174,6 +1198,8 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
             xd_errf(err, errlen, "enable_checksums: %s: cannot write its header: %s", side,
                     strerror(-rc));
     } else {
+        if (moved && !cf->read_only)
+            cs_header_moved(cf, &have, want.data_dev, sealed);
         if (usable && !sealed && same && !cf->read_only)
             cs_header_seal(cf, &have);
         cf->full = usable && have.hdr_tag == CS_HDR_FULL;

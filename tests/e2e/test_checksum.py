@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import time
 
@@ -428,6 +429,46 @@ def test_foreign_sidecar_refuses_the_open(engine, tmp_path, disk_dir):
     refused(verify_job(engine, tmp_path, data, "read"), data, side, "describes another file",
             f"setfattr -x {MARK}")
     assert side.read_bytes() == before, "the refused open changed the sidecar"
+
+
+def header_crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_file_system_on_another_device_keeps_its_sidecar(engine, tmp_path, disk_dir):
+    """The data file's file system comes back under another device number
+    (a loop image attached to another /dev/loopN, disks enumerated in
+    another order at boot): the same inode and birth time are the same
+    file, so its sidecar is used, not refused as another file's. The move
+    is made by writing another device number into the sidecar's header
+    (its crc resealed), as the reattached file system shows it. Old: the
+    open was refused ("describes another file") where psync reads the file.
+    The header takes the new number, and a block corrupted after the move
+    still reads as EIO."""
+    data, side = disk_dir / "moved", disk_dir / "moved.xdsum"
+    verify_job(engine, tmp_path, data, "write")
+    with open(side, "r+b") as f:
+        head = bytearray(f.read(HEADER))
+        dev, ino, birth = struct.unpack_from("<QQQ", head, 16)
+        if not birth:
+            pytest.skip(f"{disk_dir}: no birth times: the device number tells files apart")
+        struct.pack_into("<Q", head, 16, dev ^ 0x700)
+        struct.pack_into("<I", head, 40, header_crc32c(bytes(head[:40])))
+        f.seek(0)
+        f.write(head)
+    r = verify_job(engine, tmp_path, data, "read")
+    assert r.rc == 0 and not xdevice_lines(r.text), r.text
+    head = side.read_bytes()[:HEADER]
+    assert struct.unpack_from("<QQQ", head, 16) == (dev, ino, birth), "the header kept the old number"
+    assert struct.unpack_from("<I", head, 40)[0] == header_crc32c(head[:40])
+    flip(data, 5)
+    r = verify_job(engine, tmp_path, data, "read")
+    assert r.rc != 0 and "verify failed" not in r.text and eio_blocks(r.text, data) == {5}, r.text
 
 
 def lost_blocks(text, path):
