@@ -979,20 +979,44 @@ static void cs_header_seal(struct cs_file *cf, const struct cs_header *h)
         ;
 }
 
-/* The data file's file system now has device number dev (cs_header_check:
- * same inode and birth time): the header's identity and, for a sealed one,
- * its crc rewritten in one pwrite of the bytes from data_dev through
- * hdr_crc (the writers' words after them are in use). Best effort: a
- * header left with the old number still matches by inode and birth. */
-static void cs_header_moved(struct cs_file *cf, struct cs_header *h, uint64_t dev, bool sealed)
+/* The data file is the sidecar's, under a new identity (cs_header_check):
+ * its file system came back under another device number, or the two were
+ * moved to another file system together. The header's identity and, for a
+ * sealed one, its crc rewritten in one pwrite of the bytes from data_dev
+ * through hdr_crc (the writers' words after them are in use). Best effort:
+ * a header left as it was still matches through the mark. */
+static void cs_header_moved(struct cs_file *cf, struct cs_header *h, const struct cs_header *now,
+                            bool sealed)
 {
-    h->data_dev = dev;
+    h->data_dev = now->data_dev;
+    h->data_ino = now->data_ino;
+    h->data_birth_ns = now->data_birth_ns;
     if (sealed)
         h->hdr_crc = cs_header_crc(h);
     const size_t from = offsetof(struct cs_header, data_dev);
     const size_t to = sealed ? offsetof(struct cs_header, hdr_tag) : offsetof(struct cs_header, hdr_crc);
     while (pwrite(cf->fd, (const char *)h + from, to - from, (off_t)from) < 0 && errno == EINTR)
         ;
+}
+
+/* The identity a header names, as the mark keeps it (CS_MARK_ID bytes). */
+static void cs_header_id(const struct cs_header *h, unsigned char *id)
+{
+    _Static_assert(offsetof(struct cs_header, data_birth_ns) - offsetof(struct cs_header, data_dev) ==
+                       CS_MARK_ID - 8, "the identity is three words");
+    memcpy(id, &h->data_dev, CS_MARK_ID);
+}
+
+/* Does the data file's mark name the file h names? Then the mark and the
+ * sidecar were made together and travelled together (checksum_marker.c). */
+static bool cs_mark_names(const char *data, const struct cs_header *h)
+{
+    unsigned char id[CS_MARK_ID], want[CS_MARK_ID], none[CS_MARK_ID] = {0};
+    char was[8];
+    if (cs_mark_read_id(data, was, sizeof(was), id) != 1 || !memcmp(id, none, sizeof(id)))
+        return false;
+    cs_header_id(h, want);
+    return !memcmp(id, want, sizeof(id));
 }
 
 /* Entries of blocks [from, to) tagged CS_UNCHECKED (NEW), the rest of
@@ -1103,15 +1127,20 @@ static int cs_mark_refuse(const struct cs_file *cf, const char *side, bool missi
 }
 
 /* The data file marked as having this sidecar, from the open that started
- * it on (or the first open of an earlier build's). Where it cannot be, the
- * open that started the sidecar says so once (cs->notice). */
+ * it on (or the first open of an earlier build's), with the identity its
+ * header names (now), so that the two can travel together. Where it cannot
+ * be, the open that started the sidecar says so once (cs->notice). */
 static void cs_mark_ensure(struct cs_layer *cs, const struct cs_file *cf, const char *side,
-                           bool started)
+                           bool started, const struct cs_header *now)
 {
     char was[8];
-    if (cf->read_only || cs_mark_read(cf->data_path, was, sizeof(was)) == 1)
+    unsigned char id[CS_MARK_ID], want[CS_MARK_ID];
+    if (cf->read_only)
         return;
-    int rc = cs_mark_write(cf->data_path, side);
+    cs_header_id(now, want);
+    if (cs_mark_read_id(cf->data_path, was, sizeof(was), id) == 1 && !memcmp(id, want, sizeof(id)))
+        return;
+    int rc = cs_mark_write(cf->data_path, side, want);
     if (rc && started)
         snprintf(cs->notice, sizeof(cs->notice),
                  "checksum: %s: cannot mark it (%s: %s): were its sidecar deleted or replaced, "
@@ -1161,6 +1190,11 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
     bool same = n > 0 && usable && have.data_ino == want.data_ino &&
                 have.data_birth_ns == want.data_birth_ns &&
                 (have.data_dev == want.data_dev || (moved = want.data_birth_ns != 0));
+    /* moved to another file system with its sidecar (mv, cp -a of both): a
+     * new inode, but the mark travelled with the file and names the file
+     * the header names, so the two were made together */
+    if (!same && n > 0 && usable && cs_mark_names(cf->data_path, &have))
+        same = moved = true;
     cf->entry_size = usable ? have.entry_size : want.entry_size;
     if (n > 0 && !usable) {
         rc = -EINVAL;
@@ -1199,13 +1233,13 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
                     strerror(-rc));
     } else {
         if (moved && !cf->read_only)
-            cs_header_moved(cf, &have, want.data_dev, sealed);
+            cs_header_moved(cf, &have, &want, sealed);
         if (usable && !sealed && same && !cf->read_only)
             cs_header_seal(cf, &have);
         cf->full = usable && have.hdr_tag == CS_HDR_FULL;
     }
     if (!rc)
-        cs_mark_ensure(cs, cf, side, !same);
+        cs_mark_ensure(cs, cf, side, !same, &want);
     fl.l_type = F_UNLCK;
     fcntl(cf->fd, F_OFD_SETLK, &fl);
     return rc;

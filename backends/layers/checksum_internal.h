@@ -140,8 +140,11 @@ off_t cs_slot_off(const struct cs_file *cf, uint64_t block, int which);
 void cs_complete(struct xd_layer *layer, struct xd_req *req);
 
 /* checksum_marker.c */
+/* the data file's identity in the mark: data_dev, data_ino, data_birth_ns */
+#define CS_MARK_ID 24
 int cs_mark_read(const char *data, char *was, size_t len);
-int cs_mark_write(const char *data, const char *side);
+int cs_mark_read_id(const char *data, char *was, size_t len, unsigned char *id);
+int cs_mark_write(const char *data, const char *side, const unsigned char *id);
 
 /* checksum_writers.c */
 int cs_writers_open(struct xd_layer *layer);

@@ -15,6 +15,16 @@
  * nothing is marked and the layer says so once, at the open that made the
  * sidecar. A data file copied with its attributes (cp -a) carries the mark
  * to a new file: its open is refused, the line says how to start over.
+ *
+ * After the sidecar's path the mark holds, past a NUL, the data file's
+ * identity as the sidecar's header names it (device, inode, birth time,
+ * CS_MARK_ID bytes). A file moved to another file system with its sidecar
+ * (mv, cp -a of both) has a new inode and birth time, so its header names
+ * another file; the mark travelled with it and names the same one as the
+ * header: the two were made together, and the open takes the sidecar
+ * (cs_header_check). Another file's sidecar put in its place names a file
+ * the mark does not: refused as before. Marks of the first builds hold the
+ * path alone.
  */
 #include <errno.h>
 #include <string.h>
@@ -23,23 +33,49 @@
 #include "checksum_internal.h"
 
 /* 1 with what the mark names in was (the sidecar it was made with), 0 when
- * the file has none, -errno where marks cannot be read here. */
-int cs_mark_read(const char *data, char *was, size_t len)
+ * the file has none, -errno where marks cannot be read here. With id, the
+ * identity past the path (CS_MARK_ID bytes) goes there, all zeros where the
+ * mark holds none. */
+int cs_mark_read_id(const char *data, char *was, size_t len, unsigned char *id)
 {
-    ssize_t n = lgetxattr(data, CS_MARK_XATTR, was, len - 1);
-    if (n < 0 && errno == ERANGE) { /* named a longer path than was holds */
-        was[0] = '\0';
+    char buf[4096 + 1 + CS_MARK_ID];
+    if (id)
+        memset(id, 0, CS_MARK_ID);
+    ssize_t n = lgetxattr(data, CS_MARK_XATTR, buf, sizeof(buf));
+    if (n < 0 && errno == ERANGE) { /* named a longer path than buf holds */
+        if (len)
+            was[0] = '\0';
         return 1;
     }
     if (n < 0)
         return errno == ENODATA ? 0 : -errno;
-    was[n] = '\0';
+    size_t path = strnlen(buf, (size_t)n);
+    if (len) {
+        size_t keep = path < len - 1 ? path : len - 1;
+        memcpy(was, buf, keep);
+        was[keep] = '\0';
+    }
+    if (id && (size_t)n == path + 1 + CS_MARK_ID)
+        memcpy(id, buf + path + 1, CS_MARK_ID);
     return 1;
 }
 
-/* Mark data as having the sidecar side. 0 or -errno (-ENOTSUP, -EPERM for
- * a device node: user attributes are for files and directories only). */
-int cs_mark_write(const char *data, const char *side)
+int cs_mark_read(const char *data, char *was, size_t len)
 {
-    return lsetxattr(data, CS_MARK_XATTR, side, strlen(side), 0) ? -errno : 0;
+    return cs_mark_read_id(data, was, len, NULL);
+}
+
+/* Mark data as having the sidecar side, made for the data file of identity
+ * id (CS_MARK_ID bytes). 0 or -errno (-ENOTSUP, -EPERM for a device node:
+ * user attributes are for files and directories only). */
+int cs_mark_write(const char *data, const char *side, const unsigned char *id)
+{
+    char buf[4096 + 1 + CS_MARK_ID];
+    size_t path = strlen(side);
+    if (path >= 4096)
+        path = 4095;
+    memcpy(buf, side, path);
+    buf[path] = '\0';
+    memcpy(buf + path + 1, id, CS_MARK_ID);
+    return lsetxattr(data, CS_MARK_XATTR, buf, path + 1 + CS_MARK_ID, 0) ? -errno : 0;
 }

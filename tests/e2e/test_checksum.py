@@ -407,7 +407,8 @@ def test_deleted_sidecar_refuses_the_open(engine, tmp_path, disk_dir):
     line = refused(verify_job(engine, tmp_path, data, "read"), data, side, "missing",
                    f"setfattr -x {MARK}")
     assert "allowed:" in line
-    assert os.getxattr(data, MARK) == str(side).encode()  # names the sidecar it was made with
+    # names the sidecar it was made with, then the file's identity
+    assert os.getxattr(data, MARK).split(b"\0")[0] == str(side).encode()
     assert not side.exists(), "the refused open left an empty sidecar behind"
     # starting over, as the line says: the blocks read unchecked again
     os.removexattr(data, MARK)
@@ -469,6 +470,38 @@ def test_file_system_on_another_device_keeps_its_sidecar(engine, tmp_path, disk_
     flip(data, 5)
     r = verify_job(engine, tmp_path, data, "read")
     assert r.rc != 0 and "verify failed" not in r.text and eio_blocks(r.text, data) == {5}, r.text
+
+
+def test_moved_to_another_file_system_with_its_sidecar(engine, tmp_path, disk_dir, shm_dir):
+    """The data file and its sidecar moved together to another file system
+    (mv from disk to /dev/shm, which copies the mark along): a new inode
+    and birth time, but the mark names the file the sidecar's header names,
+    so they were made together and the open takes the sidecar. Old: refused
+    as another file's sidecar ("describes another file"), where psync reads
+    the file. Checks go on: a block corrupted after the move reads as EIO.
+    Another file's sidecar moved over it is still refused."""
+    data, side = disk_dir / "travel", disk_dir / "travel.xdsum"
+    verify_job(engine, tmp_path, data, "write")
+    there, there_side = shm_dir / "travel", shm_dir / "travel.xdsum"
+    for a, b in ((data, there), (side, there_side)):
+        subprocess.run(["mv", str(a), str(b)], check=True)
+    try:
+        os.getxattr(there, MARK)
+    except OSError:
+        pytest.skip("mv did not carry the user xattr to /dev/shm here")
+    r = verify_job(engine, tmp_path, there, "read")
+    assert r.rc == 0 and not xdevice_lines(r.text), r.text
+    # and again, the header now naming the file where it is
+    r = verify_job(engine, tmp_path, there, "read")
+    assert r.rc == 0 and not xdevice_lines(r.text), r.text
+    flip(there, 5)
+    r = verify_job(engine, tmp_path, there, "read")
+    assert r.rc != 0 and "verify failed" not in r.text and eio_blocks(r.text, there) == {5}, r.text
+    # a foreign sidecar, moved in from the disk with its own file's mark elsewhere
+    verify_job(engine, tmp_path, disk_dir / "other", "write")
+    subprocess.run(["mv", str(disk_dir / "other.xdsum"), str(there_side)], check=True)
+    refused(verify_job(engine, tmp_path, there, "read"), there, there_side,
+            "describes another file")
 
 
 def lost_blocks(text, path):
