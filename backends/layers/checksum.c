@@ -1082,6 +1082,76 @@ static int cs_tag_present(struct xd_layer *layer, struct xd_file *file, struct c
     return 0;
 }
 
+/* Empty entries of blocks [from, to) tagged CS_UNCHECKED, run by run:
+ * an entry another writer set meanwhile is never written over with what
+ * was read (a tag landing on one being written leaves it checked or
+ * unchecked, never mismatching). 0 or -errno. */
+static int cs_tag_empty(struct cs_file *cf, uint64_t from, uint64_t to)
+{
+    enum { PER = 1024 };
+    char *buf = malloc((size_t)PER * cf->entry_size);
+    static const char zero[sizeof(struct cs_entry)];
+    int rc = buf ? 0 : -ENOMEM;
+    for (uint64_t b = from; b < to && !rc;) {
+        size_t n = (size_t)(to - b < PER ? to - b : PER);
+        ssize_t got = pread(cf->fd, buf, n * cf->entry_size, cs_slot_off(cf, b, CS_CUR));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = -errno;
+            break;
+        }
+        size_t have = (size_t)got / cf->entry_size; /* past the sidecar's end: all empty */
+        uint64_t run = UINT64_MAX;
+        for (size_t i = 0; i <= n && !rc; i++) {
+            bool empty = i < n && (i >= have || !memcmp(buf + i * cf->entry_size, zero, cf->entry_size));
+            if (empty && run == UINT64_MAX)
+                run = b + i;
+            else if (!empty && run != UINT64_MAX) {
+                rc = cs_tag_range(cf, run, b + i);
+                run = UINT64_MAX;
+            }
+        }
+        b += n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Data the file holds past the size its mark recorded (the layer's last
+ * open or close) was written without the layer: psync appending, fio's
+ * file_append through another engine. A full sidecar read its empty
+ * entries as lost (EIO) where psync reads the data; they are tagged
+ * unchecked now, as a new sidecar tags the data already there
+ * (cs_tag_present), where the file has data. Entries the layer set (its
+ * own writes past that size, by an open a kill ended) stay. */
+static void cs_tag_appended(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
+                            uint64_t end, int64_t size)
+{
+    struct cs_layer *cs = layer->priv;
+    if (end == CS_MARK_NO_END || size <= 0 || (uint64_t)size <= end ||
+        (((uint64_t)size - end) >> cs->shift) * cf->entry_size > CS_TAG_MOST)
+        return;
+    bool tagged = false;
+    for (int64_t off = (int64_t)(end >> cs->shift << cs->shift); off < size;) {
+        int64_t data = xd_below_seek(layer, file, SEEK_DATA, (uint64_t)off);
+        if (data == -ENXIO)
+            break;
+        if (data < 0)
+            data = off;
+        int64_t hole = xd_below_seek(layer, file, SEEK_HOLE, (uint64_t)data);
+        if (hole <= data || hole > size)
+            hole = size;
+        if (cs_tag_empty(cf, (uint64_t)data >> cs->shift,
+                         ((uint64_t)hole + cs->block - 1) >> cs->shift))
+            return;
+        tagged = true;
+        off = hole;
+    }
+    if (tagged)
+        fdatasync(cf->fd);
+}
+
 /* A sidecar started afresh, as new or emptied (stale: it described another
  * file): header written as CS_HDR_TAG, the data already there tagged
  * unchecked and made durable, and only then the header CS_HDR_FULL, so a
@@ -1131,16 +1201,18 @@ static int cs_mark_refuse(const struct cs_file *cf, const char *side, bool missi
  * header names (now), so that the two can travel together. Where it cannot
  * be, the open that started the sidecar says so once (cs->notice). */
 static void cs_mark_ensure(struct cs_layer *cs, const struct cs_file *cf, const char *side,
-                           bool started, const struct cs_header *now)
+                           bool started, const struct cs_header *now, uint64_t end)
 {
     char was[8];
     unsigned char id[CS_MARK_ID], want[CS_MARK_ID];
+    uint64_t had;
     if (cf->read_only)
         return;
     cs_header_id(now, want);
-    if (cs_mark_read_id(cf->data_path, was, sizeof(was), id) == 1 && !memcmp(id, want, sizeof(id)))
+    if (cs_mark_read_all(cf->data_path, was, sizeof(was), id, &had) == 1 &&
+        !memcmp(id, want, sizeof(id)) && had == end)
         return;
-    int rc = cs_mark_write(cf->data_path, side, want);
+    int rc = cs_mark_write(cf->data_path, side, want, end);
     if (rc && started)
         snprintf(cs->notice, sizeof(cs->notice),
                  "checksum: %s: cannot mark it (%s: %s): were its sidecar deleted or replaced, "
@@ -1238,8 +1310,14 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
             cs_header_seal(cf, &have);
         cf->full = usable && have.hdr_tag == CS_HDR_FULL;
     }
-    if (!rc)
-        cs_mark_ensure(cs, cf, side, !same, &want);
+    if (!rc) {
+        int64_t size = xd_layer_file_size(layer->lower, file);
+        uint64_t end = CS_MARK_NO_END;
+        if (same && cf->full && !cf->read_only &&
+            cs_mark_read_all(cf->data_path, NULL, 0, NULL, &end) == 1)
+            cs_tag_appended(layer, file, cf, end, size);
+        cs_mark_ensure(cs, cf, side, !same, &want, size > 0 ? (uint64_t)size : 0);
+    }
     fl.l_type = F_UNLCK;
     fcntl(cf->fd, F_OFD_SETLK, &fl);
     return rc;
@@ -1492,10 +1570,33 @@ static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned f
     return 0;
 }
 
+/* The file's size as this close leaves it, into its mark (checksum_marker.c):
+ * what the next open finds past it was written without the layer. */
+static void cs_mark_end(struct xd_layer *layer, struct xd_file *file, const struct cs_file *cf)
+{
+    unsigned char id[CS_MARK_ID];
+    uint64_t had, mine[2];
+    struct stat st;
+    unsigned view;
+    int64_t size = xd_layer_file_size(layer->lower, file);
+    if (cf->read_only || !cf->data_path || !cf->side_path || size < 0 ||
+        xd_below_identity(layer, file, &st, &view) ||
+        cs_mark_read_all(cf->data_path, NULL, 0, id, &had) != 1 || had == (uint64_t)size)
+        return;
+    /* only the mark of the file this device has open: the name may hold
+     * another one by now (removed and made again by another run) */
+    mine[0] = (uint64_t)st.st_dev;
+    mine[1] = (uint64_t)st.st_ino;
+    if (memcmp(id, mine, sizeof(mine)))
+        return;
+    cs_mark_write(cf->data_path, cf->side_path, id, (uint64_t)size);
+}
+
 static void cs_file_close(struct xd_layer *layer, struct xd_file *file)
 {
     struct cs_file *cf = file->priv[layer->level];
     if (cf) {
+        cs_mark_end(layer, file, cf);
         cs_file_free(cf);
         file->priv[layer->level] = NULL;
     }

@@ -143,8 +143,10 @@ void cs_complete(struct xd_layer *layer, struct xd_req *req);
 /* the data file's identity in the mark: data_dev, data_ino, data_birth_ns */
 #define CS_MARK_ID 24
 int cs_mark_read(const char *data, char *was, size_t len);
+#define CS_MARK_NO_END UINT64_MAX
 int cs_mark_read_id(const char *data, char *was, size_t len, unsigned char *id);
-int cs_mark_write(const char *data, const char *side, const unsigned char *id);
+int cs_mark_read_all(const char *data, char *was, size_t len, unsigned char *id, uint64_t *end);
+int cs_mark_write(const char *data, const char *side, const unsigned char *id, uint64_t end);
 
 /* checksum_writers.c */
 int cs_writers_open(struct xd_layer *layer);

@@ -25,6 +25,13 @@
  * (cs_header_check). Another file's sidecar put in its place names a file
  * the mark does not: refused as before. Marks of the first builds hold the
  * path alone.
+ *
+ * Last, the data file's size as the layer last saw it (at open and at each
+ * close): data past it that the file holds at the next open was written
+ * without the layer (psync appending, fio's file_append with another
+ * engine). Its empty entries are tagged unchecked then, as the data of a
+ * file that had no sidecar yet, rather than read as entries the sidecar
+ * lost (EIO) where psync reads the data.
  */
 #include <errno.h>
 #include <string.h>
@@ -35,12 +42,15 @@
 /* 1 with what the mark names in was (the sidecar it was made with), 0 when
  * the file has none, -errno where marks cannot be read here. With id, the
  * identity past the path (CS_MARK_ID bytes) goes there, all zeros where the
- * mark holds none. */
-int cs_mark_read_id(const char *data, char *was, size_t len, unsigned char *id)
+ * mark holds none; with end, the data file's size as the layer last saw it
+ * (CS_MARK_NO_END where the mark holds none). */
+int cs_mark_read_all(const char *data, char *was, size_t len, unsigned char *id, uint64_t *end)
 {
-    char buf[4096 + 1 + CS_MARK_ID];
+    char buf[4096 + 1 + CS_MARK_ID + 8];
     if (id)
         memset(id, 0, CS_MARK_ID);
+    if (end)
+        *end = CS_MARK_NO_END;
     ssize_t n = lgetxattr(data, CS_MARK_XATTR, buf, sizeof(buf));
     if (n < 0 && errno == ERANGE) { /* named a longer path than buf holds */
         if (len)
@@ -55,27 +65,36 @@ int cs_mark_read_id(const char *data, char *was, size_t len, unsigned char *id)
         memcpy(was, buf, keep);
         was[keep] = '\0';
     }
-    if (id && (size_t)n == path + 1 + CS_MARK_ID)
+    if (id && (size_t)n >= path + 1 + CS_MARK_ID)
         memcpy(id, buf + path + 1, CS_MARK_ID);
+    if (end && (size_t)n == path + 1 + CS_MARK_ID + 8)
+        memcpy(end, buf + path + 1 + CS_MARK_ID, 8);
     return 1;
+}
+
+int cs_mark_read_id(const char *data, char *was, size_t len, unsigned char *id)
+{
+    return cs_mark_read_all(data, was, len, id, NULL);
 }
 
 int cs_mark_read(const char *data, char *was, size_t len)
 {
-    return cs_mark_read_id(data, was, len, NULL);
+    return cs_mark_read_all(data, was, len, NULL, NULL);
 }
 
 /* Mark data as having the sidecar side, made for the data file of identity
- * id (CS_MARK_ID bytes). 0 or -errno (-ENOTSUP, -EPERM for a device node:
- * user attributes are for files and directories only). */
-int cs_mark_write(const char *data, const char *side, const unsigned char *id)
+ * id (CS_MARK_ID bytes), which holds end bytes as the layer sees it. 0 or
+ * -errno (-ENOTSUP, -EPERM for a device node: user attributes are for files
+ * and directories only). */
+int cs_mark_write(const char *data, const char *side, const unsigned char *id, uint64_t end)
 {
-    char buf[4096 + 1 + CS_MARK_ID];
+    char buf[4096 + 1 + CS_MARK_ID + 8];
     size_t path = strlen(side);
     if (path >= 4096)
         path = 4095;
     memcpy(buf, side, path);
     buf[path] = '\0';
     memcpy(buf + path + 1, id, CS_MARK_ID);
-    return lsetxattr(data, CS_MARK_XATTR, buf, path + 1 + CS_MARK_ID, 0) ? -errno : 0;
+    memcpy(buf + path + 1 + CS_MARK_ID, &end, 8);
+    return lsetxattr(data, CS_MARK_XATTR, buf, path + 1 + CS_MARK_ID + 8, 0) ? -errno : 0;
 }

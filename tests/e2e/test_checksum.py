@@ -504,6 +504,29 @@ def test_moved_to_another_file_system_with_its_sidecar(engine, tmp_path, disk_di
             "describes another file")
 
 
+def test_data_appended_without_the_layer_reads_unchecked(engine, tmp_path, disk_dir):
+    """256 KiB written with checksums, then 128 KiB appended without the
+    layer (as psync or fio's file_append through another engine does): the
+    appended blocks read (unchecked, as data from before the sidecar),
+    where psync reads them. Old: a full sidecar took their empty entries
+    for lost ones and every appended block read as EIO ("its entry in the
+    sidecar ... is gone"). Blocks the layer wrote stay checked, and a
+    sidecar truncated below the data still reads as EIO (the tests above)."""
+    data = disk_dir / "appended"
+    write_file(engine, tmp_path, data, tmp_path / "w.json", buffer_pattern="0x5a5a5a5a")
+    with open(data, "ab") as f:
+        f.write(b"\x33" * (128 * 1024))
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json", size=384 * 1024)
+    assert r.data["jobs"][0]["error"] == 0, r.text
+    assert not eio_blocks(r.text, data) and not lost_blocks(r.text, data), r.text
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "verified") == 64 and total(s, "unknown") == 32, s
+    assert total(s, "lost_entries") == 0, s
+    flip(data, 5)
+    r = read_file(engine, tmp_path, data, tmp_path / "r2.json", size=384 * 1024)
+    assert eio_blocks(r.text, data) == {5}, r.text
+
+
 def lost_blocks(text, path):
     """Blocks whose entries the engine said were gone, for path."""
     return {int(b) for b in re.findall(
