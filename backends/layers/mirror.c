@@ -105,6 +105,11 @@
  * a writer found dead, clears it); words 0 and 1 are the turns'
  * (core/turns.c), 3 on the writers' slots (mirror_writers.h). */
 #define MIRROR_WORD_IN_SYNC 2
+/* Words 6 and 7: the copy set (mirror_copy_set) of the first writer to say
+ * which one it writes since the last writer alone, and 1 once a writer with
+ * another set had the file open meanwhile (mirror_words_copies). */
+#define MIRROR_WORD_COPY_SET 6
+#define MIRROR_WORD_MIXED    7
 enum { MIRROR_TURN_NONE, MIRROR_TURN_LOCK, MIRROR_TURN_SOLO };
 #define MIRROR_DRAIN_BATCH  32u
 
@@ -337,13 +342,56 @@ static uint32_t *mirror_word(const struct mirror_file *mf, unsigned i)
     return mf->words ? (uint32_t *)mf->words + i : NULL;
 }
 
+/* Which copies this device writes: a hash of their names, never 0. The
+ * words are the primary's, but writers of one file may name other copies
+ * (other mirror_directories, another redundancy_factor): a copy kept in
+ * sync by the others is not one this device has, and a copy this device
+ * wrote missed the others' writes. */
+static uint32_t mirror_copy_set(const struct mirror_file *mf)
+{
+    uint64_t h = xd_hash_mix(0x6d697272u, mf->ncopies);
+    for (unsigned c = 1; c < mf->ncopies; c++)
+        for (const char *p = mirror_copy_path(mf, c); *p; p++)
+            h = xd_hash_mix(h, (unsigned char)*p);
+    uint32_t set = (uint32_t)(h ^ (h >> 32));
+    return set ? set : 1;
+}
+
+/* Before this device's copies are filled or trusted: the first writer to
+ * come names its copy set in the words; one naming another set marks the
+ * writers mixed, and from then on no copy is taken as kept in sync by a
+ * joiner nor stamped "sync" at the last close (the next open fills them),
+ * until a writer alone at its open starts the words afresh. */
+static void mirror_words_copies(const struct mirror_file *mf)
+{
+    uint32_t *w = mirror_word(mf, MIRROR_WORD_COPY_SET), want = mirror_copy_set(mf), had = 0;
+    if (!w)
+        return;
+    if (mf->alone) {
+        __atomic_store_n(mirror_word(mf, MIRROR_WORD_MIXED), 0, __ATOMIC_SEQ_CST);
+        __atomic_store_n(w, want, __ATOMIC_SEQ_CST);
+        return;
+    }
+    if (!__atomic_compare_exchange_n(w, &had, want, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) &&
+        had != want)
+        __atomic_store_n(mirror_word(mf, MIRROR_WORD_MIXED), 1, __ATOMIC_SEQ_CST);
+}
+
+/* Writers with other copy sets than this device's have had the file open
+ * since the last writer alone (mirror_words_copies). */
+static bool mirror_words_mixed(const struct mirror_file *mf)
+{
+    const uint32_t *w = mirror_word(mf, MIRROR_WORD_MIXED);
+    return w && __atomic_load_n(w, __ATOMIC_SEQ_CST);
+}
+
 /* The first writer (alone at join: its words are fresh) whose open left
  * every copy healthy and in sync says so, before it clears the stamps: a
  * writer joining later finds either the stamps or this. */
 static void mirror_words_in_sync(const struct mirror_file *mf)
 {
     uint32_t *w = mirror_word(mf, MIRROR_WORD_IN_SYNC);
-    if (w && mf->alone && mirror_healthy(mf) == mf->ncopies)
+    if (w && mf->alone && mirror_healthy(mf) == mf->ncopies && !mirror_words_mixed(mf))
         __atomic_store_n(w, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -357,12 +405,15 @@ static void mirror_words_out_of_sync(const struct mirror_file *mf)
         __atomic_store_n(w, 0, __ATOMIC_SEQ_CST);
 }
 
-/* Copy c has no stamp, and writers open before this one keep it in sync. */
+/* Copy c has no stamp, and writers open before this one keep it in sync:
+ * the same copies as this device's (mirror_words_copies). */
 static bool mirror_kept_in_sync(const struct mirror_file *mf, unsigned c)
 {
     const uint32_t *w = mirror_word(mf, MIRROR_WORD_IN_SYNC);
+    const uint32_t *set = mirror_word(mf, MIRROR_WORD_COPY_SET);
     return w && !mf->alone && mf->copy[c].stamp == MIRROR_UNSTAMPED &&
-           __atomic_load_n(w, __ATOMIC_SEQ_CST) == 1;
+           __atomic_load_n(w, __ATOMIC_SEQ_CST) == 1 && !mirror_words_mixed(mf) &&
+           __atomic_load_n(set, __ATOMIC_SEQ_CST) == mirror_copy_set(mf);
 }
 
 /* Copy c of mf is no longer used (never the last healthy one). Its stamp
@@ -889,6 +940,8 @@ static int mirror_sync_copies(struct xd_layer *layer, struct mirror_file *mf, un
     bool writable = !(flags & XD_OPEN_READONLY);
     char why[XD_ERRLEN];
     unsigned newer = 0;
+    if (writable)
+        mirror_words_copies(mf);
     for (unsigned c = 1; c < mf->ncopies && !newer; c++)
         if (!mf->copy[c].degraded && mf->copy[c].stamp == MIRROR_NEWER)
             newer = c;
@@ -1198,6 +1251,10 @@ static void mirror_stamp_copies(struct xd_layer *layer, struct mirror_file *mf)
      * writes the primary missed, and the next open fills the primary and
      * then the other copies from one of them, which leaves them alike. */
     if (!newer && mirror_writers_dead(&mf->slot))
+        return;
+    /* a writer with other copies had the file open: these missed its
+     * writes, and no stamp lets the next open fill them */
+    if (!newer && mirror_words_mixed(mf))
         return;
     if (!newer && mirror_sync_io(layer, mf, 0, XD_OP_FSYNC, NULL, 0, 0) < 0)
         return; /* the primary's data is not known durable: no copy is in sync */

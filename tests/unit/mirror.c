@@ -108,8 +108,16 @@ static const struct xd_ops flaky_ops = {
 static char err[XD_ERRLEN];
 static char primary_dir[64], copy_dir[64], primary[128], copy[128];
 
+static struct xd_dev *open_dev_copies(const char *async, const char *dirs);
+
 /* file driver, flaky, mirror: as xd_open builds a chain, by hand */
 static struct xd_dev *open_dev(const char *async)
+{
+    return open_dev_copies(async, copy_dir);
+}
+
+/* the same, with its copies in dirs (mirror_directories) */
+static struct xd_dev *open_dev_copies(const char *async, const char *dirs)
 {
     struct xd_config *cfg = xd_config_new();
     struct xd_dev *dev = xd_dev_new();
@@ -118,7 +126,7 @@ static struct xd_dev *open_dev(const char *async)
     int rc = xd_config_set(cfg, "async", async, "test", err, sizeof(err)) ||
              xd_config_set(cfg, "enable_redundancy", "true", "test", err, sizeof(err)) ||
              xd_config_set(cfg, "redundancy_factor", "2", "test", err, sizeof(err)) ||
-             xd_config_set(cfg, "mirror_directories", copy_dir, "test", err, sizeof(err)) ||
+             xd_config_set(cfg, "mirror_directories", dirs, "test", err, sizeof(err)) ||
              xd_config_check(cfg, err, sizeof(err)) ||
              xd_dev_push(dev, &xd_file_ops, err, sizeof(err)) ||
              xd_dev_push(dev, &flaky_ops, err, sizeof(err)) ||
@@ -920,6 +928,42 @@ static void test_joiner_trusts_kept_copies(void)
     xd_close(d1);
 }
 
+/* Writers of one file whose copies are in other directories: the words
+ * are the primary's, so a joiner took the first writer's "kept in sync" for
+ * its own copy, which nobody had filled (it held zeros where the primary
+ * held data), and, closing last, stamped it "sync" though it missed the
+ * first writer's writes: the next open trusted it, and a read the primary
+ * failed was served stale from it. Now the joiner fills its copy, and no
+ * copy is stamped "sync" after writers with other copy sets (the next open
+ * fills them). */
+static void test_writers_with_other_copies(const char *other_dir, const char *other)
+{
+    static char a[NBLK * BLK], b[NBLK * BLK];
+    struct xd_dev *d1 = open_dev("sync"), *d2 = open_dev_copies("sync", other_dir);
+    unlink(other);
+    struct xd_file *f1 = open_file(d1), *f2 = NULL;
+    fill(a, 21);
+    CHECK(xd_write(d1, f1, a, sizeof(a), 0) == (ssize_t)sizeof(a));
+    CHECK_MSG(!xd_file_open(d2, primary, 0, 0, &f2, err, sizeof(err)), "%s", err);
+    CHECK_MSG(layer_stat(d2, "mirror", "filled_bytes") == (int64_t)sizeof(a),
+              "a joiner with another copy filled %lld bytes of %zu",
+              (long long)layer_stat(d2, "mirror", "filled_bytes"), sizeof(a));
+    CHECK(on_disk(other, 3, a));
+    fill(b, 22);
+    CHECK(xd_write(d1, f1, b, BLK, 0) == BLK); /* not on d2's copy */
+    xd_file_close(d1, f1);
+    if (f2)
+        xd_file_close(d2, f2); /* the last writer */
+    char text[160 + PATH_MAX];
+    ssize_t n = lgetxattr(other, "user.xdevice.mirror", text, sizeof(text) - 1);
+    text[n > 0 ? n : 0] = 0;
+    CHECK_MSG(n < 0 || strncmp(text, "sync", 4),
+              "a copy that missed another writer's write was stamped: %s", text);
+    xd_close(d2);
+    xd_close(d1);
+    unlink(other);
+}
+
 /* A device opening a file another device is writing fills its copy from
  * the primary while the other writes: a write that completed on both
  * copies between the fill's read of the primary and its write of the copy
@@ -1464,6 +1508,7 @@ int main(void)
     snprintf(other_dir, sizeof(other_dir), "%s/other", base);
     snprintf(other, sizeof(other), "%s/f", other_dir);
     CHECK(!mkdir(other_dir, 0700));
+    test_writers_with_other_copies(other_dir, other);
     test_one_primary_per_copy(other);
     test_claims_take_turns(other);
     test_makers_take_turns(other);
