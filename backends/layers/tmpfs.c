@@ -13,14 +13,11 @@
  * A backup is a point-in-time-ish copy taken every backup_interval_sec, at
  * each fsync/fdatasync and at close, of a file written through the device:
  * data written after the last of those is lost on a crash or reboot.
- * Beside each copy a stamp records what P was (device, inode, size, mtime,
- * ctime) when the copy was last loaded from it or backed up to it: a copy
- * is used only while P still matches (P changed since, by psync or a user,
- * is loaded again: the disk file wins), and a backup never replaces a P that
+ * Beside each copy a stamp records what P was (device, inode, size, mtime)
+ * when the copy was last loaded from it or backed up to it: a copy is used
+ * only while P still matches (P changed since, by psync or a user, is
+ * loaded again: the disk file wins), and a backup never replaces a P that
  * changed since (it fails with one line, the data staying in the copy).
- * The stamp also says whether the copy was written since (marked before
- * the first such write is acknowledged): a changed P over such a copy is
- * refused at open with one line, neither side's writes dropped unasked.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -41,7 +38,6 @@
 
 #include "../core/fileutil.h"
 #include "../core/json.h"
-#include "../core/settled.h"
 #include "../core/xd_internal.h"
 #include "tmpfs_stamp.h"
 
@@ -60,8 +56,6 @@ struct tmpfs_file {
     pthread_mutex_t backup_lock;    /* one backup of this file at a time */
     atomic_bool dirty;              /* written through this device since the last backup began */
     atomic_bool removed;            /* xd_unlink removed P and the copy: no more backups */
-    atomic_bool stamp_clean;        /* the copy's stamp says it holds nothing P lacks: the
-                                       next write says otherwise first (tmpfs_stamp_writes) */
     bool temps_swept;               /* stale backup temps beside P removed (under backup_lock) */
     bool copy_known;                /* the copy the driver opened: copy_dev, copy_ino */
     dev_t copy_dev;
@@ -716,7 +710,8 @@ static int tmpfs_backup_dir(const struct tmpfs_layer *t, const struct tmpfs_file
 }
 
 /* A backup's or a restore's new file: filled from src, then stat'd before
- * the rename puts it in place (which file the rename placed). */
+ * the rename puts it in place (a backup's stamp is of it: the rename
+ * changes no mtime). */
 struct tmpfs_fill {
     int src;
     struct stat made;
@@ -738,8 +733,7 @@ static int64_t tmpfs_fill(int dst, void *arg, const char **step)
  * was when the copy last held its data, or is missing: a P changed since
  * (psync, a user, another program) holds data the copy never had, and is
  * left as it is, with one line; what was written through xdevice stays in
- * the copy, whose stamp says so: the next open refuses to pick one. 0 or
- * -errno. */
+ * the copy. 0 or -errno. */
 static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int stamp_fd,
                                    char *err, size_t errlen)
 {
@@ -754,7 +748,7 @@ static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int s
     }
     if (xd_tmpfs_stamp_read(stamp_fd, &s) && xd_tmpfs_disk_unchanged(&s, &disk))
         return 0;
-    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy %s was loaded from it or backed up to it (another program wrote it), and xdevice never overwrites such a change; the writes stay in the copy, and the next open is refused until one is chosen",
+    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy %s was loaded from it or backed up to it (another program wrote it), and xdevice never overwrites such a change; the next open loads it over the copy",
             tf->disk_path, tf->data_path);
     return -ESTALE;
 }
@@ -775,19 +769,6 @@ static int tmpfs_backup_check_copy(const struct tmpfs_file *tf, int src, char *e
     return -ESTALE;
 }
 
-/* P as the backup just renamed there (made: the new file before the
- * rename) left it, for its stamp: the rename moved its ctime, and the
- * stamp waits until the ctime is settled. Another program's file renamed
- * over it meanwhile (another inode) leaves made, which that file does not
- * match: the next open sees P changed. */
-static void tmpfs_backup_placed(int dirfd, const struct tmpfs_file *tf, const struct stat *made,
-                                struct stat *disk)
-{
-    if (xd_stat_settled(dirfd, tf->backup_base, disk) || disk->st_dev != made->st_dev ||
-        disk->st_ino != made->st_ino)
-        *disk = *made;
-}
-
 /* Replace P with src's data (xd_write_file_atomic_with: a temp file beside
  * P, fsync, rename over P, fsync of P's directory, so P is always one whole
  * backup, old or new), keeping P's mode when P is there, then stamp the
@@ -805,9 +786,7 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
     int64_t rc = xd_write_file_atomic_with(dirfd, tf->backup_base, mode, tmpfs_fill, &fill, what,
                                            err, errlen);
     if (rc >= 0 && !fstat(src, &st)) {
-        struct stat disk;
-        tmpfs_backup_placed(dirfd, tf, &fill.made, &disk);
-        struct tmpfs_stamp s = xd_tmpfs_stamp_of(&st, &disk);
+        struct tmpfs_stamp s = xd_tmpfs_stamp_of(&st, &fill.made);
         xd_tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open reloads */
     }
     return rc;
@@ -847,12 +826,8 @@ static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, struct tmpfs_file 
         xd_errf(err, errlen, "%s: backup_to_disk: cannot %s: %s", tf->disk_path, step,
                 strerror((int)-rc));
     else if (!(rc = tmpfs_backup_check_copy(tf, src, err, errlen)) &&
-             !(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen))) {
-        /* before the copy is read: a write done after this marks the
-         * stamp again, once it can (this backup holds its lock) */
-        atomic_store(&tf->stamp_clean, true);
+             !(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen)))
         rc = tmpfs_backup_replace(t, tf, dirfd, src, lock, err, errlen);
-    }
     if (dirfd >= 0)
         close(dirfd);
     if (src >= 0)
@@ -919,9 +894,8 @@ static void tmpfs_open_over(const struct tmpfs_layer *t, struct tmpfs_file *tf, 
     tf->made_fd = -1;
 }
 
-/* P, opened to load the copy from, with its stat (settled: the stamp of
- * the load is taken from it, and a change after it must show): the fd,
- * -ENOENT when there is nothing to load, or -errno with one line. With backup_to_disk P
+/* P, opened to load the copy from, with its stat: the fd, -ENOENT when
+ * there is nothing to load, or -errno with one line. With backup_to_disk P
  * is the backup, never followed through a link (backups replace it by
  * rename). Without, it is whatever file the user put there, followed as
  * fio follows it (only the caller's or root's links), and anything but a
@@ -931,8 +905,8 @@ static int tmpfs_open_disk(const struct tmpfs_layer *t, const struct tmpfs_file 
 {
     int fd = t->backup ? xd_open_regular(tf->disk_path, O_RDONLY | O_NOFOLLOW)
                        : xd_open_data(tf->disk_path, O_RDONLY | O_CLOEXEC, 0, true);
-    int rc = fd >= 0 ? xd_stat_settled(fd, NULL, st) : 0; /* the stamp a load takes */
-    if (rc) {
+    if (fd >= 0 && fstat(fd, st)) {
+        int rc = -errno;
         close(fd);
         fd = rc;
     }
@@ -990,65 +964,19 @@ static int tmpfs_load_copy(struct tmpfs_layer *t, struct tmpfs_file *tf, int src
     return 0;
 }
 
-/* P changed since the copy last matched it, and the copy holds writes P
- * lacks: loading P would drop them without a word, keeping the copy would
- * drop P's change. Which to keep is the user's call. */
-static int tmpfs_refuse_both_changed(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
-                                     char *err, size_t errlen)
-{
-    xd_errf(err, errlen, "%s: changed on disk (written, or a chmod, chown or link moved its ctime) since its tmpfs copy last matched it, while the copy holds writes through xdevice that it lacks (never backed up); refused rather than lose either: to keep the disk file, remove the copy's stamp %s/%s; to keep the copy, move the disk file away",
-            tf->disk_path, t->dir, tf->stamp_name);
-    return -ESTALE;
-}
-
-/* The open's verdict on P (src; disk, its stat) with the stamp's lock
- * (lock) held: a copy current with P is used as it is (it holds P's data
- * and every write through xdevice since, a kill's included); a copy with
- * writes of its own against a changed P is refused; anything else (P
- * changed since: psync or a user wrote it; no copy, after a reboot; no
- * stamp for this copy) loads P: the disk file wins. */
-static int tmpfs_verdict(struct tmpfs_layer *t, struct tmpfs_file *tf, int src,
-                         const struct stat *disk, int lock, char *err, size_t errlen)
-{
-    struct tmpfs_stamp s;
-    bool ours = xd_tmpfs_stamp_for_copy(t->dirfd, tf->data_name, lock, &s);
-    if (ours && xd_tmpfs_disk_unchanged(&s, disk)) {
-        atomic_store(&tf->stamp_clean, !s.writes);
-        return 0;
-    }
-    if (ours && s.writes)
-        return tmpfs_refuse_both_changed(t, tf, err, errlen);
-    int rc = tmpfs_load_copy(t, tf, src, disk, lock, err, errlen);
-    atomic_store(&tf->stamp_clean, !rc);
-    return rc;
-}
-
-/* No P: the copy is used as it is; its writes are recorded in its stamp
- * when it has one saying it holds nothing more than P had, so P put back
- * (or made by a backup) later does not silently replace them. Read
- * without the lock: with no P, no load or backup rewrites it now. */
-static void tmpfs_no_disk(const struct tmpfs_layer *t, struct tmpfs_file *tf)
-{
-    struct tmpfs_stamp s;
-    int fd = TMPFS_RETRY(openat(t->dirfd, tf->stamp_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd < 0)
-        return;
-    if (xd_tmpfs_stamp_for_copy(t->dirfd, tf->data_name, fd, &s))
-        atomic_store(&tf->stamp_clean, !s.writes);
-    close(fd);
-}
-
-/* Before the driver opens the copy, make it current with P (tmpfs_verdict).
- * Without backup_to_disk the same: the data a user put at P is what the
- * type serves, as psync would, unless the copy holds writes of its own. A
+/* Before the driver opens the copy, make it current with P. A copy whose
+ * stamp says P has not changed since the copy last held P's data is used
+ * as it is: it holds that and every write through xdevice since (a kill's
+ * included). Otherwise P is loaded into it: P changed since (psync or a
+ * user wrote it: the disk file wins), or the copy is missing (a reboot, a
+ * new mount) or not known to match it. Without backup_to_disk the same:
+ * the data a user put at P is what the type serves, as psync would. A
  * missing P leaves the copy as it is. Openers take turns on the stamp's
  * lock, so one loads. 0 or -errno with one line. */
 static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err, size_t errlen)
 {
-    if (!tmpfs_disk_there(t, tf)) {
-        tmpfs_no_disk(t, tf);
+    if (!tmpfs_disk_there(t, tf))
         return 0;
-    }
     int lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
     if (lock < 0) {
         xd_errf(err, errlen, "%s: cannot lock its tmpfs copy's stamp %s/%s: %s", tf->disk_path,
@@ -1058,37 +986,12 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
     struct stat disk;
     int rc = 0, src = tmpfs_open_disk(t, tf, &disk, err, errlen); /* under the lock: no
                                                                      backup renames P now */
-    if (src >= 0)
-        rc = tmpfs_verdict(t, tf, src, &disk, lock, err, errlen);
-    else if (src != -ENOENT)
+    if (src >= 0 && !xd_tmpfs_copy_current(t->dirfd, tf->data_name, lock, &disk))
+        rc = tmpfs_load_copy(t, tf, src, &disk, lock, err, errlen);
+    else if (src < 0 && src != -ENOENT)
         rc = src;
     if (src >= 0)
         close(src);
-    close(lock);
-    return rc;
-}
-
-/* The first write since the copy last matched P (a load, a backup): its
- * stamp says the copy holds writes P lacks before the write is
- * acknowledged, so an open after a kill, finding P changed, refuses rather
- * than load P over them. Once per load or backup, not per request (the
- * caller tests stamp_clean); under the stamp's lock, so a backup under way
- * stamps first and this after it. Only the stamp of this very copy: one
- * another open loaded since is not ours to mark. 0 or -errno. */
-static int tmpfs_stamp_writes(const struct tmpfs_layer *t, struct tmpfs_file *tf)
-{
-    struct tmpfs_stamp s;
-    int rc = 0, lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
-    if (lock < 0)
-        return lock;
-    if (tf->copy_known && xd_tmpfs_stamp_read(lock, &s) && !s.writes &&
-        s.copy_dev == (unsigned long long)tf->copy_dev &&
-        s.copy_ino == (unsigned long long)tf->copy_ino) {
-        s.writes = true;
-        rc = xd_tmpfs_stamp_write(lock, &s);
-    }
-    if (!rc)
-        atomic_store(&tf->stamp_clean, false);
     close(lock);
     return rc;
 }
@@ -1464,30 +1367,12 @@ static void tmpfs_file_close(struct xd_layer *layer, struct xd_file *file)
 
 /* --- data path ----------------------------------------------------------- */
 
-static bool tmpfs_is_write(const struct xd_req *req)
-{
-    return req->op == XD_OP_WRITE || req->op == XD_OP_TRIM;
-}
-
 static void tmpfs_mark_dirty(const struct xd_layer *layer, const struct xd_req *req)
 {
-    if (tmpfs_is_write(req)) {
+    if (req->op == XD_OP_WRITE || req->op == XD_OP_TRIM) {
         struct tmpfs_file *tf = req->file->priv[layer->level];
         atomic_store_explicit(&tf->dirty, true, memory_order_release);
     }
-}
-
-/* A write about to be acknowledged (or, without backups, sent down) on a
- * copy whose stamp says it holds nothing P lacks: the stamp says otherwise
- * first (tmpfs_stamp_writes). One flag test per write. 0 or -errno: a
- * stamp that cannot be written fails the write, which a kill could
- * otherwise lose without a word. */
-static int tmpfs_note_write(const struct xd_layer *layer, const struct xd_req *req)
-{
-    struct tmpfs_file *tf = req->file->priv[layer->level];
-    if (!atomic_load_explicit(&tf->stamp_clean, memory_order_acquire))
-        return 0;
-    return tmpfs_stamp_writes(layer->priv, tf);
 }
 
 static bool tmpfs_is_sync(const struct xd_req *req)
@@ -1496,18 +1381,14 @@ static bool tmpfs_is_sync(const struct xd_req *req)
 }
 
 /* A request the layer below finished: a write marks its file dirty again
- * (a backup that began while it was in flight is followed by another) and,
- * before it is acknowledged, its stamp; a sync, done below once every
- * write before it was, is where the backup runs: durability means P holds
- * the data. */
+ * (a backup that began while it was in flight is followed by another); a
+ * sync, done below once every write before it was, is where the backup
+ * runs: durability means P holds the data. */
 static void tmpfs_finished(const struct xd_layer *layer, struct xd_req *req)
 {
     struct tmpfs_layer *t = layer->priv;
     if (!tmpfs_is_sync(req)) {
         tmpfs_mark_dirty(layer, req);
-        int rc = tmpfs_is_write(req) ? tmpfs_note_write(layer, req) : 0;
-        if (rc && req->result >= 0)
-            req->result = rc;
         return;
     }
     int rc = tmpfs_backup(t, req->file->priv[layer->level]);
@@ -1515,24 +1396,15 @@ static void tmpfs_finished(const struct xd_layer *layer, struct xd_req *req)
         req->result = rc;
 }
 
-/* Without backup_to_disk a write goes down once its stamp is marked (no
- * backup ever clears it, so before is as good as after, and no reap hook
- * is needed). With backup_to_disk a write marks its file dirty when
- * submitted (so a following fsync backs it up) and again when done. A
- * sync goes down (a no-op on tmpfs, but queued behind the large writes the
- * file driver may still have in flight) and the backup follows when it is
- * done. */
+/* With backup_to_disk a write marks its file dirty when submitted (so a
+ * following fsync backs it up) and again when done. A sync goes down (a
+ * no-op on tmpfs, but queued behind the large writes the file driver may
+ * still have in flight) and the backup follows when it is done. */
 static int tmpfs_submit(struct xd_layer *layer, struct xd_req *req)
 {
     struct tmpfs_layer *t = layer->priv;
-    if (!t->backup) {
-        int rc = tmpfs_is_write(req) ? tmpfs_note_write(layer, req) : 0;
-        if (rc) {
-            req->result = rc;
-            return XD_DONE;
-        }
+    if (!t->backup)
         return xd_layer_submit(layer->lower, req);
-    }
     tmpfs_mark_dirty(layer, req);
     int rc = xd_layer_submit(layer->lower, req);
     if (rc == XD_DONE)

@@ -32,22 +32,15 @@ static inline uint64_t xd_tmpfs_hash(const char *s)
  * '%' only in %2F and %25, so no copy (nor a checksum sidecar or hybrid tag
  * named after one) is ever called that. */
 #define TMPFS_STAMP_SUFFIX "%xdstamp"
-#define TMPFS_STAMP_LEN    256 /* written whole, in place: never needs new space (one page) */
+#define TMPFS_STAMP_LEN    192 /* written whole, in place: never needs new space */
 
-/* What P was (device, inode, size, mtime, ctime) when the copy (device,
- * inode) last held exactly its data: loaded from it or backed up to it.
- * The ctime as well as the mtime: a program can set mtime back (touch -m
- * -r, cp -p, rsync -t over P), nobody can set ctime. So the stamp is taken
- * from P as it is after the rename that puts a backup there (a rename
- * moves the ctime), once its times are settled (xd_stat_settled). A stamp
- * from before ctimes were kept (ctime_known false) is compared as it was
- * taken: by the mtime. writes: the copy has been written through xdevice
- * since (set before the first such write is acknowledged), so it holds
- * data P lacks; a stamp from before it was kept says so, not knowing. */
+/* What P was (device, inode, size, mtime) when the copy (device, inode)
+ * last held exactly its data: loaded from it or backed up to it. The mtime
+ * and not the ctime: the rename that puts a backup at P changes P's ctime
+ * after the stamp is taken, never its mtime, and a write to P changes it. */
 struct tmpfs_stamp {
     unsigned long long copy_dev, copy_ino, disk_dev, disk_ino;
-    long long disk_size, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
-    bool ctime_known, writes;
+    long long disk_size, mtime_sec, mtime_nsec;
 };
 
 /* The stamp's name for the copy data_name; NULL: no memory. */
@@ -58,9 +51,6 @@ bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s);
 /* 0, or -errno: written whole, in place. */
 int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s);
 bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk);
-/* Whether the stamp (stamp_fd, read into s) speaks for the copy data_name
- * in dirfd, this very file (one removed and made again has none). */
-bool xd_tmpfs_stamp_for_copy(int dirfd, const char *data_name, int stamp_fd, struct tmpfs_stamp *s);
 /* Whether the copy data_name in dirfd is current with P (disk), by its
  * stamp (stamp_fd); _at: from the copy's path, for a caller without a
  * device. */

@@ -572,45 +572,6 @@ static bool dev_reads(const char *dir, const char *const *kv, const char *p, uns
     return same;
 }
 
-/* Whether an open of p through a device of dir (kv: extra keys) is
- * refused with ESTALE and one line naming the copy's stamp, the way to keep
- * the disk file. */
-static bool dev_refuses(const char *dir, const char *const *kv, const char *p)
-{
-    char err[XD_ERRLEN] = "";
-    struct xd_dev *dev = NULL;
-    struct xd_file *f = NULL;
-    int rc = open_dev(&dev, dir, kv, err);
-    CHECK(rc == 0, "device: %d %s", rc, err);
-    if (!rc)
-        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
-    if (f)
-        xd_file_close(dev, f);
-    if (dev)
-        xd_close(dev);
-    bool said = strstr(err, "%xdstamp") && strstr(err, p) && !strchr(err, '\n');
-    if (rc != -ESTALE || !said)
-        printf("  open of %s: %d '%s'\n", p, rc, err);
-    return rc == -ESTALE && said;
-}
-
-/* Remove the stamp beside p's copy in dir: the user's way to keep p. */
-static void remove_stamp(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_MAX * 2];
-    int n = 0;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, "%xdstamp")) {
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            n += !unlink(path);
-        }
-    if (d)
-        closedir(d);
-    CHECK(n == 1, "%d stamps removed in %s", n, dir);
-}
-
 /* A disk file written since the tmpfs copy was backed up to it (psync, a
  * user) wins: the copy is loaded from it, not the other way round. Before,
  * the stale copy was served and every close renamed it over the newer disk
@@ -651,78 +612,6 @@ static void test_backup_disk_wins(void)
               after.st_mtim.tv_nsec == before.st_mtim.tv_nsec,
           "a device that only read replaced or wrote %s", p);
     CHECK(file_equals(p, b, LEN), "%s lost the data written on disk", p);
-}
-
-/* Write data over P in place and set its times back to what they were
- * (touch -m -r, cp -p, rsync -t do): only its ctime shows the change. */
-static void disk_rewrite_keeping_mtime(const char *p, const unsigned char *data, size_t len)
-{
-    struct stat st;
-    CHECK(!stat(p, &st), "stat %s: %s", p, strerror(errno));
-    FILE *f = fopen(p, "r+b");
-    CHECK(f && fwrite(data, 1, len, f) == len, "write %s: %s", p, strerror(errno));
-    if (f)
-        fclose(f);
-    struct timespec t[2] = {st.st_atim, st.st_mtim};
-    CHECK(utimensat(AT_FDCWD, p, t, 0) == 0, "utimensat %s: %s", p, strerror(errno));
-}
-
-/* A tmpfs job with backup_to_disk left p (in disk_base) holding a, with
- * its copy in dir (in shm_base) current and every write backed up. */
-static void backed_up_file(const char *name, const char *const *kv, unsigned char *a, size_t len,
-                           char *dir, size_t dirlen, char *p, size_t plen)
-{
-    char err[XD_ERRLEN] = "";
-    struct xd_dev *dev = NULL;
-    struct xd_file *f = NULL;
-    snprintf(dir, dirlen, "%s/%s", shm_base, name);
-    snprintf(p, plen, "%s/%s.bin", disk_base, name);
-    int rc = open_dev(&dev, dir, kv, err);
-    if (!rc)
-        rc = xd_file_open(dev, p, XD_OPEN_CREATE, len, &f, err, sizeof(err));
-    CHECK(rc == 0, "open: %d %s", rc, err);
-    if (!rc)
-        CHECK(xd_write(dev, f, a, len, 0) == (ssize_t)len, "write a");
-    if (f)
-        CHECK(xd_file_close(dev, f) == 0, "close");
-    if (dev)
-        xd_close(dev);
-    CHECK(file_equals(p, a, len), "the close did not back a up");
-}
-
-/* P rewritten by another program that set its mtime back (same inode,
- * size and mtime) is still loaded: the stamp holds P's ctime, which nobody
- * can set. Before, the stamp held the mtime only: the stale copy was
- * served, and the next backup put it over the newer P. */
-static void test_mtime_set_back_is_seen(void)
-{
-    static const char *const kv[] = {"backup_to_disk", "true", NULL};
-    enum { LEN = 64 * 1024 };
-    static unsigned char a[LEN], b[LEN];
-    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
-    fill(a, LEN, 61);
-    fill(b, LEN, 62);
-    backed_up_file("mtimeback", kv, a, LEN, dir, sizeof(dir), p, sizeof(p));
-    disk_rewrite_keeping_mtime(p, b, LEN);
-    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN),
-          "P rewritten with its mtime set back: the stale copy was served");
-    CHECK(dev_reads(dir, NULL, p, 0, b, LEN), "without backup_to_disk the stale copy was served");
-    CHECK(file_equals(p, b, LEN), "%s lost the data written on disk", p);
-}
-
-/* A chmod of P moves its ctime only: with a copy holding nothing P lacks
- * the open loads P again (the same data), and serves it. */
-static void test_chmod_of_clean_copy(void)
-{
-    static const char *const kv[] = {"backup_to_disk", "true", NULL};
-    enum { LEN = 64 * 1024 };
-    static unsigned char a[LEN];
-    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
-    fill(a, LEN, 71);
-    backed_up_file("chmodclean", kv, a, LEN, dir, sizeof(dir), p, sizeof(p));
-    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
-    CHECK(dev_reads(dir, kv, p, 0, a, LEN), "after a chmod of P the data is not served");
-    CHECK(file_equals(p, a, LEN), "%s changed", p);
 }
 
 /* The fixture of the backup refusals: a disk file p (in disk_base) holding
@@ -784,10 +673,7 @@ static void test_backup_refuses_changed_disk(void)
           "no line saying why: '%s'", err);
     xd_close(dev);
     CHECK(file_equals(p, b, LEN), "%s lost the other program's data", p);
-    /* the copy holds the refused write: neither side is dropped unasked */
-    CHECK(dev_refuses(dir, kv, p), "the next open loaded P over the copy's writes");
-    remove_stamp(dir);
-    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "with the stamp removed P was not loaded");
+    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "the next open did not load the disk file");
 }
 
 /* A device whose copy another open replaced (P changed; the other open
@@ -869,50 +755,8 @@ static void test_loads_disk_file(void)
     disk_write(p, b, LEN);
     rc = xd_path_logical_size(cfg, p, &size, err, sizeof(err));
     CHECK(rc == 0 && size == LEN, "size after P changed: %d %llu", rc, (unsigned long long)size);
-    /* the copy holds a write P lacks: loading P would drop it unasked */
-    CHECK(dev_refuses(dir, NULL, p), "P changed over a written copy: loaded without a word");
-    remove_stamp(dir);
     CHECK(dev_reads(dir, NULL, p, 0, b, LEN), "P changed since the copy was loaded: stale copy served");
     xd_config_free(cfg);
-}
-
-/* A process killed with writes not yet backed up (backup_to_disk, no
- * fsync): with P unchanged the next open uses the copy, writes included;
- * with P changed since (a chmod will do: it moves the ctime) the open is
- * refused with one line rather than load P over them, and the copy keeps
- * them; moving P away keeps the copy. Before, P was loaded over the copy
- * and the writes were gone without a word. */
-static void test_killed_writes_kept(void)
-{
-    static const char *const *const kv = backup_kv;
-    enum { LEN = REFUSE_LEN };
-    static unsigned char a[LEN], b[LEN], c[LEN];
-    char dir[PATH_MAX + 16], p[PATH_MAX + 32], moved[PATH_MAX + 48];
-    struct xd_dev *dev;
-    struct xd_file *f;
-    if (backup_fixture("killed", 81, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
-        return;
-    xd_file_close(dev, f);
-    xd_close(dev);
-    pid_t pid = fork();
-    if (pid == 0) { /* writes c, then dies before any backup */
-        char err[XD_ERRLEN];
-        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
-            xd_write(dev, f, c, LEN, 0) != LEN)
-            _exit(1);
-        _exit(0);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
-    CHECK(file_equals(p, a, LEN), "the killed writer backed up");
-    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
-    CHECK(dev_refuses(dir, kv, p), "P changed under unbacked writes: loaded over them");
-    CHECK(file_equals(p, a, LEN), "%s was written", p);
-    snprintf(moved, sizeof(moved), "%s.moved", p);
-    CHECK(rename(p, moved) == 0, "rename %s: %s", p, strerror(errno));
-    CHECK(dev_reads(dir, kv, p, 0, c, LEN), "with P moved away the copy's writes were not served");
-    unlink(moved);
 }
 
 /* --- auto_mount without root: /dev/shm/xdevice and a notice --------------- */
@@ -1142,12 +986,9 @@ int main(void)
     test_backup_covers_queued_writes();
     test_backup_refuses_hard_links();
     test_backup_disk_wins();
-    test_mtime_set_back_is_seen();
-    test_chmod_of_clean_copy();
     test_backup_refuses_changed_disk();
     test_backup_refuses_replaced_copy();
     test_loads_disk_file();
-    test_killed_writes_kept();
     test_auto_mount_nonroot();
     test_auto_mount_root();
 
