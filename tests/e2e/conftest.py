@@ -357,3 +357,25 @@ def verify_state(path):
     no_comps, depth, _nofiles, numberio = struct.unpack_from("<QIIQ", b, 24)
     comps = [struct.unpack_from("<QQ", b, 24 + 152 + 16 * i)[1] for i in range(no_comps)]
     return numberio, depth, comps
+
+
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+        table.append(c)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """crc32c (Castagnoli) as xdevice's headers, stamps and manifests
+    carry it, for tests that write them by hand."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = _CRC32C_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, crc32c
 
 TOOL = REPO / "build" / "xdcheckpoint"
 ID1 = "20261204T053505.450793Z-000001"
@@ -23,26 +23,6 @@ ID2 = "20261204T053506.482688Z-000002"
 DATA = b"checkpointed bytes\n" * 200
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to nobody)")
-
-
-def _crc32c_table():
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = CRC_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
 
 
 def test_crc32c_is_the_standard_one():

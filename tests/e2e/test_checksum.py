@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from conftest import FIO, MiB, fio_job, load_stats, needs_io_uring, run_fio, xdevice_lines
+from conftest import (FIO, MiB, crc32c, fio_job, load_stats, needs_io_uring, run_fio,
+                      xdevice_lines)
 
 SIZE = 2 * MiB
 BLOCK = 4096
@@ -432,15 +433,6 @@ def test_foreign_sidecar_refuses_the_open(engine, tmp_path, disk_dir):
     assert side.read_bytes() == before, "the refused open changed the sidecar"
 
 
-def header_crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-
 def test_file_system_on_another_device_keeps_its_sidecar(engine, tmp_path, disk_dir):
     """The data file's file system comes back under another device number
     (a loop image attached to another /dev/loopN, disks enumerated in
@@ -459,14 +451,14 @@ def test_file_system_on_another_device_keeps_its_sidecar(engine, tmp_path, disk_
         if not birth:
             pytest.skip(f"{disk_dir}: no birth times: the device number tells files apart")
         struct.pack_into("<Q", head, 16, dev ^ 0x700)
-        struct.pack_into("<I", head, 40, header_crc32c(bytes(head[:40])))
+        struct.pack_into("<I", head, 40, crc32c(bytes(head[:40])))
         f.seek(0)
         f.write(head)
     r = verify_job(engine, tmp_path, data, "read")
     assert r.rc == 0 and not xdevice_lines(r.text), r.text
     head = side.read_bytes()[:HEADER]
     assert struct.unpack_from("<QQQ", head, 16) == (dev, ino, birth), "the header kept the old number"
-    assert struct.unpack_from("<I", head, 40)[0] == header_crc32c(head[:40])
+    assert struct.unpack_from("<I", head, 40)[0] == crc32c(head[:40])
     flip(data, 5)
     r = verify_job(engine, tmp_path, data, "read")
     assert r.rc != 0 and "verify failed" not in r.text and eio_blocks(r.text, data) == {5}, r.text

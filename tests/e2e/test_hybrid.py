@@ -20,6 +20,7 @@ import pytest
 from conftest import (
     FIO,
     MiB,
+    crc32c,
     assert_verified,
     fio_job,
     load_stats,
@@ -469,15 +470,6 @@ def read_only_view(src, dst):
         yield dst
     finally:
         subprocess.run(["umount", str(dst)], check=True)
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
 
 
 def stamp_state(f):
