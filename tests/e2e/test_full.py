@@ -169,5 +169,6 @@ def test_tmpfs_backup_on_a_full_disk(engine, tmp_path, full_fs):
         assert_enospc(r)
         lines = [ln for ln in xdevice_lines(r.text) if "backup at close failed" in ln]
         assert len(lines) == 1 and str(shm / mine) in lines[0], r.text
-    finally:
+    finally:  # the copy and its stamp (tmpfs_stamp.h: the copy's name + "%xdstamp")
         (shm / mine).unlink(missing_ok=True)
+        (shm / (mine + "%xdstamp")).unlink(missing_ok=True)
