@@ -251,6 +251,42 @@ static int reap_uring(struct xd_queue *q, struct xd_req **done, unsigned min, un
     return (int)n;
 }
 
+/* The completion ring the kernel maps at the address io_setup returns
+ * (fs/aio.c's struct aio_ring): events are written at tail, the reader
+ * consumes from head. */
+struct aio_ring_view {
+    unsigned id, nr, head, tail, magic, compat_features, incompat_features, header_length;
+    struct io_event events[];
+};
+#define AIO_RING_VIEW_MAGIC 0xa10a10a1u
+
+/* Take up to max completions straight from the ring, without a system call.
+ * The kernel publishes an event before moving tail (a write barrier), and
+ * reads head under its ring lock in io_getevents and when it counts free
+ * slots at submit, so a single reader may move head itself; queue users
+ * reap from one thread at a time, as they submit. Zero where the ring is
+ * not the layout this knows (then io_getevents does all the work). */
+static unsigned aio_ring_collect(struct xd_queue *q, unsigned max)
+{
+    struct aio_ring_view *ring = (struct aio_ring_view *)q->aio;
+    if (ring->magic != AIO_RING_VIEW_MAGIC || ring->incompat_features ||
+        ring->header_length != sizeof(*ring))
+        return 0;
+    unsigned head = ring->head, n = 0;
+    unsigned tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+    while (head != tail && n < max) {
+        q->events[n++] = ring->events[head];
+        head = head + 1 == ring->nr ? 0 : head + 1;
+    }
+    if (n)
+        __atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+    return n;
+}
+
+/* Completions the ring already holds are taken from it: io_getevents only
+ * when fewer than min are there, for the rest. A CPU-bound job at depth
+ * almost always finds one there, and the system call it saves is a
+ * measurable share of a 4k direct read on a VM. */
 static int reap_aio(struct xd_queue *q, struct xd_req **done, unsigned min, unsigned max,
                     const struct timespec *timeout)
 {
@@ -262,11 +298,16 @@ static int reap_aio(struct xd_queue *q, struct xd_req **done, unsigned min, unsi
         ts = *timeout;
         tsp = &ts;
     }
-    do {
-        rc = io_getevents(q->aio, min, max, q->events, tsp);
-    } while (rc == -EINTR);
-    if (rc < 0)
-        return rc;
+    unsigned got = aio_ring_collect(q, max);
+    rc = 0;
+    if (got < min) {
+        do {
+            rc = io_getevents(q->aio, min - got, max - got, q->events + got, tsp);
+        } while (rc == -EINTR);
+        if (rc < 0 && !got)
+            return rc;
+    }
+    rc = (int)got + (rc > 0 ? rc : 0);
     for (int i = 0; i < rc; i++) {
         struct xd_req *req = q->events[i].data;
         long res = (long)q->events[i].res;
