@@ -40,6 +40,12 @@
  * entry with no slot at all was lost, and its block reads as EIO unless
  * it holds zeros (cs_entry_lost).
  *
+ * A read-only open (XD_OPEN_READONLY) writes nothing at all: the sidecar is
+ * opened read-only, never made, and neither it nor the mark is written
+ * (data appended behind the layer is unchecked in memory instead of
+ * tagged). With no sidecar and no mark its reads go down unchecked
+ * (cs_file.unchecked), said once; a mark with no sidecar is refused.
+ *
  * The crc covers the whole block, bytes past end of file counted as zeros,
  * so a file growing past a block never changes that block's crc.
  *
@@ -371,12 +377,14 @@ static void cs_record_mismatch(struct xd_layer *layer, struct xd_file *file, uin
  * it leaves unchecked on purpose (cf->full), and the block does not hold
  * zeros (a hole never written, or not yet): its slots were lost with the
  * sidecar's bytes (truncated, a page zeroed). Serving it unchecked would
- * serve a corrupt block as data, so it reads as EIO until rewritten. */
-static bool cs_entry_lost(const struct cs_layer *cs, const struct cs_file *cf,
+ * serve a corrupt block as data, so it reads as EIO until rewritten. Not
+ * past cf->appended_from: data appended without the layer that a sidecar
+ * opened read-only could not tag (cs_header_check). */
+static bool cs_entry_lost(const struct cs_layer *cs, const struct cs_file *cf, uint64_t b,
                           const struct cs_entry *e, uint32_t crc)
 {
     return cf->full && !e->slot[CS_CUR] && !e->slot[CS_NEW] && !e->slot[CS_DUR] &&
-           crc != cs->zero_crc;
+           crc != cs->zero_crc && b < cf->appended_from;
 }
 
 static void cs_record_lost(struct xd_layer *layer, struct xd_file *file, uint64_t b)
@@ -504,7 +512,7 @@ static int cs_verify(struct xd_layer *layer, struct xd_file *file, uint64_t firs
         enum cs_verdict v = cs_judge(cs, &e, crc);
         switch (v) {
         case CS_UNKNOWN:
-            if (cs_entry_lost(cs, cf, &e, crc)) {
+            if (cs_entry_lost(cs, cf, first + i, &e, crc)) {
                 cs_record_lost(layer, file, first + i);
                 return -EIO;
             }
@@ -700,7 +708,7 @@ static int cs_read_edge(struct xd_layer *layer, struct xd_file *file, uint64_t b
         return rc;
     cs_entry_load(cf, b, &e);
     enum cs_verdict v = cs_judge(cs, &e, crc);
-    if (v == CS_UNKNOWN && cs_entry_lost(cs, cf, &e, crc)) {
+    if (v == CS_UNKNOWN && cs_entry_lost(cs, cf, b, &e, crc)) {
         cs_record_lost(layer, file, b);
         return -EIO; /* merged, its crc would bless what nothing checked */
     }
@@ -812,6 +820,8 @@ static int cs_sync(struct xd_layer *layer, struct xd_req *req)
     struct cs_layer *cs = layer->priv;
     struct cs_file *cf = req->file->priv[layer->level];
     struct cs_req *ctx = xd_req_ctx(layer, req);
+    if (cf->unchecked) /* no sidecar open */
+        return xd_layer_submit(layer->lower, req);
     ctx->durable = cs_durable_take(cf);
     int rc = req->op == XD_OP_FSYNC ? fsync(cf->fd) : fdatasync(cf->fd);
     cs->count.sidecar_syncs++;
@@ -869,8 +879,8 @@ static int cs_submit(struct xd_layer *layer, struct xd_req *req)
             break;
         return whole ? cs_write_blocks(layer, req) : cs_write_partial(layer, req);
     case XD_OP_READ: {
-        if (!req->len)
-            break;
+        if (!req->len || ((struct cs_file *)req->file->priv[layer->level])->unchecked)
+            break; /* unchecked: a read-only open with no sidecar to check against */
         int landed = cs_land_own_writes(layer, req);
         if (landed) {
             req->result = landed;
@@ -1219,13 +1229,28 @@ static void cs_mark_ensure(struct cs_layer *cs, const struct cs_file *cf, const 
                  "nothing would tell", cf->data_path, CS_MARK_XATTR, strerror(-rc));
 }
 
+/* A read-only open has nothing of the file's to check its reads against
+ * (why, of the sidecar side): they go down unchecked (cf->unchecked), said
+ * once; nothing is made or written. */
+static void cs_unchecked(struct cs_layer *cs, struct cs_file *cf, const char *side,
+                         const char *why)
+{
+    cf->unchecked = cf->read_only = true;
+    xd_errf(cs->notice, sizeof(cs->notice),
+            "checksum: %s: opened read-only and its sidecar %s %s: its reads are unchecked "
+            "until a writable open starts the sidecar", cf->data_path, side, why);
+}
+
 /* The sidecar's header is written by whoever finds it missing (the
  * creator, or an opener that raced it), under a lock. One that describes
  * another file (the data file was deleted and made again behind our back,
  * so its entries are stale) is emptied: every block unknown until written.
- * One of another block size is refused. */
+ * One of another block size is refused. A read-only open (ro_open) writes
+ * nothing: a missing header or another file's, with no mark, leaves the
+ * file unchecked (cs_unchecked); data appended without the layer past the
+ * mark's size is unchecked in memory (cf->appended_from), not tagged. */
 static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
-                           const char *side, char *err, size_t errlen)
+                           const char *side, bool ro_open, char *err, size_t errlen)
 {
     struct cs_layer *cs = layer->priv;
     struct cs_header want = {.magic = CS_MAGIC, .block_size = (uint32_t)cs->block,
@@ -1297,6 +1322,8 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
                 cs->block, side, have.block_size, have.block_size);
     } else if (!same && (rc = cs_mark_refuse(cf, side, n <= 0, err, errlen))) {
         /* said */
+    } else if (ro_open && !same) {
+        cs_unchecked(cs, cf, side, n > 0 ? "describes another file" : "is empty");
     } else if (!cf->read_only && !same) {
         if (n > 0)
             cs->count.stale_sidecars++;
@@ -1310,12 +1337,15 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
             cs_header_seal(cf, &have);
         cf->full = usable && have.hdr_tag == CS_HDR_FULL;
     }
-    if (!rc) {
+    if (!rc && !cf->unchecked) {
         int64_t size = xd_layer_file_size(layer->lower, file);
         uint64_t end = CS_MARK_NO_END;
-        if (same && cf->full && !cf->read_only &&
-            cs_mark_read_all(cf->data_path, NULL, 0, NULL, &end) == 1)
-            cs_tag_appended(layer, file, cf, end, size);
+        if (same && cf->full && cs_mark_read_all(cf->data_path, NULL, 0, NULL, &end) == 1) {
+            if (!cf->read_only)
+                cs_tag_appended(layer, file, cf, end, size);
+            else if (end != CS_MARK_NO_END && size > 0 && (uint64_t)size > end)
+                cf->appended_from = end >> cs->shift; /* as cs_tag_appended would tag */
+        }
         cs_mark_ensure(cs, cf, side, !same, &want, size > 0 ? (uint64_t)size : 0);
     }
     fl.l_type = F_UNLCK;
@@ -1361,14 +1391,41 @@ static int cs_sidecar_path(const struct xd_config *cfg, const char *data, char *
     return -ENAMETOOLONG;
 }
 
+/* A read-only open's sidecar: opened O_RDONLY, never made, never through
+ * a link, a regular file with one link (a FIFO planted there must not
+ * hang the open). Another user's is taken only where this process could
+ * not write it, as a writable open's read-only retry took it (EACCES,
+ * EROFS: a reader of another user's checked file); one it could write
+ * (root, or a file anyone may write) is refused as a writable open
+ * refuses it: whoever planted it there could have written anything. The
+ * fd or -errno (-ENOENT: none there). */
+static int cs_sidecar_open_ro(int dirfd, const char *base)
+{
+    struct stat st;
+    int fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENXIO ? -EPERM : -errno;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+        (st.st_uid != geteuid() &&
+         !faccessat(dirfd, base, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW))) {
+        close(fd);
+        return -EPERM;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 /* The sidecar (cs_sidecar_path) of the data file's own name (xd_own_name
  * of the file below opened; the path as given where below names none),
  * opened or made in its checked directory, never through a link, with
  * file_permissions. A sidecar per name let a write through a symlink leave
  * the entries of the file's other name stale, and reads through that name
- * failed with EIO; a file with hard links has no own name: refused. */
+ * failed with EIO; a file with hard links has no own name: refused. A
+ * read-only open (ro_open) makes nothing, neither the sidecar nor its
+ * directory: with none there, an unmarked file reads unchecked
+ * (cs_unchecked) and a marked one is refused (cs_mark_refuse). */
 static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
-                           char *err, size_t errlen)
+                           bool ro_open, char *err, size_t errlen)
 {
     const struct xd_config *cfg = layer->dev->cfg;
     const struct xd_layer *bottom = layer;
@@ -1390,20 +1447,33 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     rc = cs_sidecar_path(cfg, data, side, sizeof(side), err, errlen);
     if (rc)
         return rc;
-    if (cfg->checksum_directory[0] && cfg->auto_create_dirs)
+    if (cfg->checksum_directory[0] && cfg->auto_create_dirs && !ro_open)
         xd_mkdir_parents(side, (mode_t)cfg->dir_permissions);
     int dirfd = xd_dir_open_for(side, "enable_checksums", cfg->allow_shared_directories, &base,
                                 err, errlen);
-    if (dirfd < 0)
+    if (dirfd < 0 && !(ro_open && dirfd == -ENOENT)) /* read-only: no directory, no sidecar */
         return dirfd;
     bool made = false;
-    int fd = xd_open_own_at_made(dirfd, base, O_RDWR, (mode_t)cfg->file_permissions, &made);
-    if (fd == -EACCES || fd == -EROFS) {
-        fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        fd = fd < 0 ? -errno : fd;
-        cf->read_only = fd >= 0;
+    int fd;
+    if (ro_open) {
+        fd = dirfd < 0 ? -ENOENT : cs_sidecar_open_ro(dirfd, base);
+        cf->read_only = true;
+    } else {
+        fd = xd_open_own_at_made(dirfd, base, O_RDWR, (mode_t)cfg->file_permissions, &made);
+        if (fd == -EACCES || fd == -EROFS) {
+            fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            fd = fd < 0 ? -errno : fd;
+            cf->read_only = fd >= 0;
+        }
     }
-    close(dirfd);
+    if (dirfd >= 0)
+        close(dirfd);
+    if (fd == -ENOENT && ro_open) {
+        if ((rc = cs_mark_refuse(cf, side, true, err, errlen)))
+            return rc;
+        cs_unchecked(layer->priv, cf, side, "is missing");
+        return 0;
+    }
     if (fd < 0) {
         xd_errf(err, errlen, "enable_checksums: %s: cannot open or create the sidecar: %s",
                 side, fd == -ELOOP || fd == -EPERM ? xd_refusal(fd) : strerror(-fd));
@@ -1412,9 +1482,13 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     cf->fd = fd;
     if (!(cf->side_path = strdup(side)))
         return -ENOMEM;
-    rc = cs_header_check(layer, file, cf, side, err, errlen);
+    rc = cs_header_check(layer, file, cf, side, ro_open, err, errlen);
     if (rc && made) /* refused: the sidecar made just now is not left to pass for one */
         xd_unlink_made(side, fd);
+    if (!rc && cf->unchecked) { /* nothing in it to check against */
+        close(cf->fd);
+        cf->fd = -1;
+    }
     return rc;
 }
 
@@ -1519,10 +1593,13 @@ static void cs_tell_truncated(struct xd_layer *layer, struct xd_file *file, stru
     if (!cf->full || bytes <= 0 || fstat(cf->fd, &st) || st.st_size < (off_t)CS_HEADER)
         return;
     uint64_t covered = ((uint64_t)st.st_size - CS_HEADER) / cf->entry_size;
-    if (covered >= ((uint64_t)bytes + cs->block - 1) >> cs->shift)
+    uint64_t blocks = ((uint64_t)bytes + cs->block - 1) >> cs->shift;
+    if (blocks > cf->appended_from) /* past it: appended behind the layer, unchecked */
+        blocks = cf->appended_from;
+    if (covered >= blocks)
         return;
     int64_t data = xd_below_seek(layer, file, SEEK_DATA, covered << cs->shift);
-    if (data < 0 || data >= bytes)
+    if (data < 0 || data >= bytes || ((uint64_t)data >> cs->shift) >= blocks)
         return;
     snprintf(cs->notice, sizeof(cs->notice),
              "checksum: %s: its sidecar %s ends at block %" PRIu64 " but the file holds data "
@@ -1545,10 +1622,16 @@ static int cs_file_open(struct xd_layer *layer, struct xd_file *file, unsigned f
         return -ENOMEM;
     }
     cf->fd = -1;
-    if ((rc = cs_sidecar_open(layer, file, cf, err, errlen))) {
+    cf->appended_from = UINT64_MAX;
+    if ((rc = cs_sidecar_open(layer, file, cf, flags & XD_OPEN_READONLY, err, errlen))) {
         cs_file_free(cf);
         xd_layer_file_close(layer->lower, file);
         return rc;
+    }
+    if (cf->unchecked) { /* read-only, nothing to check against: reads go down as they came */
+        file->priv[layer->level] = cf;
+        cs->count.files++;
+        return 0;
     }
     /* the mapping reaches every block the file has, so slots cost no system call */
     int64_t bytes = xd_layer_file_size(layer->lower, file);

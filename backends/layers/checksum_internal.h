@@ -89,10 +89,20 @@ struct cs_req {
 };
 
 struct cs_file {
-    int fd;             /* the sidecar */
+    int fd;             /* the sidecar; -1 when unchecked */
     bool read_only;     /* opened read-only: nothing is stored */
+    /* A read-only open (XD_OPEN_READONLY) with nothing of this file's to
+     * check against (no sidecar, or an empty one or another file's, and no
+     * mark): no sidecar is open, reads go down unchecked, nothing is made
+     * or written (a writable open starts the sidecar). */
+    bool unchecked;
     bool full;          /* its header is CS_HDR_FULL: an empty entry was lost */
     unsigned entry_size; /* sizeof(struct cs_entry), or CS_ENTRY_OLD: no DUR slot */
+    /* A sidecar opened read-only cannot tag data appended without the layer
+     * past the size the mark recorded (cs_tag_appended): the empty entries
+     * of blocks from this one on are unchecked, not lost, as that tagging
+     * would have made them (in memory only). UINT64_MAX: none. */
+    uint64_t appended_from;
     /* Blocks whose CUR changed since the last fsync was sent (bit per
      * block), for that fsync's cs_durable; words [dirty_lo, dirty_hi). */
     uint64_t *dirty;
@@ -116,7 +126,9 @@ struct cs_layer {
     size_t blocks_len;
     char error[XD_ERRLEN];
     bool has_error;
-    char notice[256]; /* said once by the engine: a data file that could not be marked */
+    /* said once by the engine: a data file that could not be marked, a
+     * read-only open with no sidecar to check against */
+    char notice[XD_ERRLEN];
     struct {
         uint64_t verified, mismatches, unknown, blocks_written, partial_writes, partial_reads;
         uint64_t resolved, folded_on_read, rechecked, sidecar_syncs, files, stale_sidecars;

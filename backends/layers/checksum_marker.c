@@ -31,7 +31,9 @@
  * without the layer (psync appending, fio's file_append with another
  * engine). Its empty entries are tagged unchecked then, as the data of a
  * file that had no sidecar yet, rather than read as entries the sidecar
- * lost (EIO) where psync reads the data.
+ * lost (EIO) where psync reads the data. A read-only open writes neither
+ * the tags nor the mark: it holds them unchecked in memory
+ * (cs_file.appended_from).
  */
 #include <errno.h>
 #include <string.h>

@@ -16,7 +16,10 @@
  * block from two devices take turns (one write of a block out at a time),
  * without waiting on themselves when one thread drives both; a device
  * opening the file of a solo writer waits for its unlocked write out. A
- * block whose entry the sidecar lost reads as EIO; a trimmed one reads. */
+ * block whose entry the sidecar lost reads as EIO; a trimmed one reads. A
+ * read-only open writes nothing (no sidecar made, no header, no entry, no
+ * mark): with a sidecar it checks reads against it, data appended behind
+ * the layer included, and with none (and no mark) it reads unchecked. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,6 +30,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +44,7 @@
 #define HEADER 64
 
 #define TAG 0x4b534358u /* a slot that holds a crc */
+#define MARK "user.xdevice.checksum" /* the data file's mark that it has a sidecar */
 
 /* Three slots, each {crc, TAG}: what the block held when last seen, the
  * last write sent down, and what the last fsync made durable. */
@@ -1033,6 +1038,232 @@ static void test_unlink(const char *dir)
         xd_close(dev);
 }
 
+
+/* What a read-only open must leave as it was: a file's bytes (NULL: it
+ * does not exist), mtime and ctime, and the data file's mark. */
+struct untouched {
+    char *side_bytes;
+    size_t side_len;
+    struct stat side_st, data_st;
+    char mark[4200];
+    ssize_t mark_len; /* -1: no mark */
+};
+
+static char *read_all(const char *p, size_t *len)
+{
+    int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    char *buf = NULL;
+    *len = 0;
+    if (fd < 0)
+        return NULL;
+    if (!fstat(fd, &st) && (buf = malloc((size_t)st.st_size + 1)) &&
+        pread(fd, buf, (size_t)st.st_size, 0) == st.st_size)
+        *len = (size_t)st.st_size;
+    close(fd);
+    return buf;
+}
+
+static void untouched_take(struct untouched *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->side_bytes = read_all(side, &u->side_len);
+    if (lstat(side, &u->side_st))
+        memset(&u->side_st, 0, sizeof(u->side_st));
+    CHECK(!lstat(path, &u->data_st));
+    u->mark_len = lgetxattr(path, MARK, u->mark, sizeof(u->mark));
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Nothing the read-only open could write changed since u was taken. */
+static void untouched_check(struct untouched *u, const char *what)
+{
+    struct untouched now;
+    untouched_take(&now);
+    CHECK_MSG(!u->side_bytes == !now.side_bytes, "%s: the sidecar %s", what,
+              now.side_bytes ? "was made" : "went away");
+    CHECK_MSG(u->side_len == now.side_len &&
+                  (!u->side_len || !memcmp(u->side_bytes, now.side_bytes, u->side_len)),
+              "%s: the sidecar was written", what);
+    CHECK_MSG(same_time(&u->side_st.st_mtim, &now.side_st.st_mtim) &&
+                  same_time(&u->side_st.st_ctim, &now.side_st.st_ctim),
+              "%s: the sidecar's mtime or ctime moved", what);
+    CHECK_MSG(same_time(&u->data_st.st_mtim, &now.data_st.st_mtim) &&
+                  same_time(&u->data_st.st_ctim, &now.data_st.st_ctim),
+              "%s: the data file's mtime or ctime moved", what);
+    CHECK_MSG(u->mark_len == now.mark_len &&
+                  (u->mark_len <= 0 || !memcmp(u->mark, now.mark, (size_t)u->mark_len)),
+              "%s: the mark %s was set or changed (%zd bytes, was %zd)", what, MARK,
+              now.mark_len, u->mark_len);
+    free(u->side_bytes);
+    free(now.side_bytes);
+    u->side_bytes = NULL;
+}
+
+/* A plain file of NBLK blocks of a, never opened through the layer: no
+ * sidecar, no mark. 0, or -1 (said) when it cannot be made. */
+static int plain_file(const char *a)
+{
+    unlink(side);
+    unlink(path);
+    int fd = open(path, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return -1;
+    for (unsigned i = 0; i < NBLK; i++)
+        CHECK(pwrite(fd, a, BLK, (off_t)i * BLK) == BLK);
+    close(fd);
+    return 0;
+}
+
+/* A read-only open (XD_OPEN_READONLY: fio --readonly) of a file that has
+ * no sidecar and no mark makes nothing: no sidecar, no mark, no time
+ * moved; its reads and an fsync go through unchecked, said once (the
+ * device's notice). Old: the open made the sidecar, wrote its header and
+ * tags, and marked the file, where psync writes nothing. A marked file
+ * whose sidecar is missing is refused as before, making nothing; an
+ * unmarked one whose sidecar describes another file reads unchecked,
+ * the sidecar left as it is. */
+static void test_read_only_open_makes_nothing(const char *a)
+{
+    static char got[NBLK * BLK];
+    struct untouched u;
+    struct xd_file *f = NULL;
+    if (plain_file(a))
+        return;
+    untouched_take(&u);
+    struct xd_dev *dev = open_dev("4k");
+    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_READONLY, 0, &f, err, sizeof(err)), "%s",
+              err);
+    if (f) {
+        const char *notice = xd_dev_notice(dev);
+        CHECK_MSG(notice && strstr(notice, path) && strstr(notice, "unchecked until a writable open"),
+                  "%s", notice ? notice : "(no notice)");
+        CHECK(xd_read(dev, f, got, sizeof(got), 0) == (ssize_t)sizeof(got) && !memcmp(got, a, BLK) &&
+              !memcmp(got + 3 * BLK, a, BLK));
+        CHECK(xd_read(dev, f, got, 100, BLK + 7) == 100 && !memcmp(got, a, 100));
+        CHECK(xd_flush(dev, f, 0) == 0 && xd_flush(dev, f, 1) == 0);
+        ssize_t w = xd_write(dev, f, a, BLK, 0), p = xd_write(dev, f, a, 10, 5);
+        CHECK_MSG(w == -EROFS && p == -EROFS, "writes through a read-only open: %zd, %zd", w, p);
+        xd_file_close(dev, f);
+    }
+    untouched_check(&u, "read-only open of a plain file");
+    CHECK(access(side, F_OK) && errno == ENOENT);
+    CHECK(lgetxattr(path, MARK, got, sizeof(got)) < 0 && (errno == ENODATA || errno == ENOTSUP));
+
+    /* marked, its sidecar missing: refused, nothing made */
+    if (!lsetxattr(path, MARK, side, strlen(side) + 1, 0)) {
+        untouched_take(&u);
+        f = NULL;
+        CHECK(dev && xd_file_open(dev, path, XD_OPEN_READONLY, 0, &f, err, sizeof(err)) == -EINVAL);
+        CHECK_MSG(strstr(err, "is missing") && strstr(err, side) && strstr(err, MARK), "%s", err);
+        untouched_check(&u, "refused read-only open");
+        CHECK(lremovexattr(path, MARK) == 0);
+    }
+
+    /* another file's sidecar in its place, no mark: unchecked, kept as it is */
+    struct xd_dev *w = open_dev("4k");
+    char other[300], other_side[310];
+    snprintf(other, sizeof(other), "%s.other", path);
+    snprintf(other_side, sizeof(other_side), "%s.xdsum", other);
+    CHECK(w && !xd_file_open(w, other, XD_OPEN_CREATE, 0, &f, err, sizeof(err)));
+    if (f) {
+        CHECK(xd_write(w, f, a, BLK, 0) == BLK);
+        xd_file_close(w, f);
+    }
+    CHECK(!rename(other_side, side));
+    poke(a + 1, 1, 0); /* corrupt, were it checked against the other file's crcs */
+    untouched_take(&u);
+    f = NULL;
+    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_READONLY, 0, &f, err, sizeof(err)), "%s",
+              err);
+    if (f) {
+        CHECK(xd_read(dev, f, got, BLK, 0) == BLK);
+        const char *notice = xd_dev_notice(dev);
+        CHECK_MSG(notice && strstr(notice, "describes another file"), "%s",
+                  notice ? notice : "(no notice)");
+        xd_file_close(dev, f);
+    }
+    untouched_check(&u, "read-only open beside another file's sidecar");
+    if (w)
+        xd_close(w);
+    if (dev)
+        xd_close(dev);
+    unlink(other);
+    unlink(side);
+    unlink(path);
+}
+
+/* A file written through the layer (sidecar and mark), then opened
+ * read-only: reads are checked against the sidecar as ever (a corrupt
+ * block, and a lost entry below the mark's size, read as EIO), and data
+ * appended behind the layer past the size the mark recorded (psync, fio's
+ * file_append through another engine) reads as data, unchecked, as a
+ * writable open's tags would make it. Nothing is written: not the
+ * sidecar, its header, its entries or tags, nor the mark, and no time
+ * moves. Old: the open wrote the header's boot word, tagged the appended
+ * blocks in the sidecar and rewrote the mark's size. */
+static void test_read_only_open_checks_and_writes_nothing(const char *a, const char *b)
+{
+    static char got[BLK];
+    struct untouched u;
+    struct xd_dev *dev;
+    struct xd_file *f = fresh_file(&dev);
+    if (!f)
+        return;
+    for (unsigned i = 0; i < NBLK; i++)
+        CHECK(xd_write(dev, f, a, BLK, (uint64_t)i * BLK) == BLK);
+    xd_file_close(dev, f);
+    if (lgetxattr(path, MARK, got, sizeof(got)) < 0 && errno == ENOTSUP) {
+        fprintf(stderr, "skip: read-only open with a sidecar: no user xattrs on %s\n", path);
+        xd_close(dev);
+        return;
+    }
+    CHECK(lgetxattr(path, MARK, got, sizeof(got)) > 0); /* the mark the open set */
+    poke(b, BLK / 2, 2 * BLK);                           /* block 2 torn behind the layer */
+    set_entry(1, (struct entry){0, 0, 0, 0, 0, 0});      /* block 1's entry lost */
+    for (unsigned i = NBLK; i < NBLK + 2; i++)           /* appended behind the layer */
+        poke(b, BLK, (off_t)i * BLK);
+    poke(b, 100, (off_t)(NBLK + 2) * BLK);               /* and a short tail */
+    untouched_take(&u);
+    f = NULL;
+    CHECK_MSG(!xd_file_open(dev, path, XD_OPEN_READONLY, 0, &f, err, sizeof(err)), "%s", err);
+    if (f) {
+        CHECK(!xd_dev_notice(dev));
+        CHECK(xd_read(dev, f, got, BLK, 0) == BLK && !memcmp(got, a, BLK));
+        CHECK_MSG(xd_read(dev, f, got, BLK, 2 * BLK) == -EIO, "a corrupt block read as data");
+        char line[XD_ERRLEN] = "";
+        CHECK(!xd_dev_take_error(dev, line, sizeof(line)));
+        CHECK_MSG(strstr(line, path) && strstr(line, "block 2 "), "%s", line);
+        CHECK_MSG(xd_read(dev, f, got, BLK, BLK) == -EIO, "a lost entry read as data");
+        CHECK(xd_read(dev, f, got, 10, 2 * BLK + 5) == -EIO);
+        for (unsigned i = NBLK; i < NBLK + 2; i++)
+            CHECK_MSG(xd_read(dev, f, got, BLK, (uint64_t)i * BLK) == BLK && !memcmp(got, b, BLK),
+                      "appended block %u did not read as data", i);
+        CHECK(xd_read(dev, f, got, BLK, (uint64_t)(NBLK + 2) * BLK) == 100 && !memcmp(got, b, 100));
+        CHECK(xd_read(dev, f, got, 50, (uint64_t)NBLK * BLK + 30) == 50 && !memcmp(got, b, 50));
+        CHECK(xd_read(dev, f, got, BLK, 3 * BLK) == BLK && !memcmp(got, a, BLK));
+        CHECK(stat_of(dev, "lost_entries") == 1 && stat_of(dev, "mismatches") >= 1);
+        CHECK(xd_flush(dev, f, 0) == 0);
+        xd_file_close(dev, f);
+    }
+    untouched_check(&u, "read-only open with a sidecar");
+    /* a writable open tags the appended blocks as before, and they read */
+    f = NULL;
+    CHECK(!xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    CHECK(entry_of(NBLK).new_tag == 0x4b434e55u); /* "UNCK" */
+    CHECK(f && xd_read(dev, f, got, BLK, (uint64_t)NBLK * BLK) == BLK && !memcmp(got, b, BLK));
+    if (f)
+        xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/xd-checksum-XXXXXX";
@@ -1135,6 +1366,8 @@ int main(void)
     if (dev)
         xd_close(dev);
 
+    test_read_only_open_makes_nothing(a);
+    test_read_only_open_checks_and_writes_nothing(a, b);
     test_one_sidecar_through_a_symlink(a, b);
     unlink(side);
     unlink(path);
