@@ -7,6 +7,7 @@ writer killed with SIGKILL leaves no block that reads as wrong data. A
 sidecar deleted, replaced by another file's, truncated or with a page of
 entries zeroed is said in one line and never lets a corrupt block through.
 """
+import json
 import os
 import re
 import shutil
@@ -577,3 +578,86 @@ def test_data_from_before_the_sidecar_reads_unchecked(engine, tmp_path, disk_dir
     assert not lost_blocks(r.text, data), r.text
     s = layer_stats(tmp_path / "r.json")
     assert total(s, "verified") == 16 and total(s, "unknown") == 48, s
+
+
+RO_XD = {"type": "regular", "enable_checksums": "true"}
+
+
+def untouched(data):
+    """What a read-only job must leave as it was: the names in the data
+    file's directory, the data file's mtime and ctime and its user xattrs
+    (the mark), and the sidecar's bytes, mtime and ctime."""
+    side = data.with_name(data.name + ".xdsum")
+
+    def times(p):
+        st = os.stat(p, follow_symlinks=False)
+        return st.st_mtime_ns, st.st_ctime_ns
+
+    return {"names": sorted(os.listdir(data.parent)),
+            "data": times(data),
+            "xattrs": {n: os.getxattr(data, n, follow_symlinks=False)
+                       for n in os.listxattr(data, follow_symlinks=False)},
+            "sidecar": (side.read_bytes(), times(side)) if os.path.lexists(side) else None}
+
+
+@pytest.mark.parametrize("rw", ["read", "randread"])
+def test_readonly_job_makes_no_sidecar(engine, tmp_path, disk_dir, rw):
+    """fio --readonly on a file never opened writable with checksums (no
+    sidecar, no mark): the job reads it, unchecked, says so in one line on
+    stderr (fio's JSON on stdout stays whole), and writes nothing: no
+    sidecar, no mark, the file's mtime and ctime as they were. Old: the
+    read-only open made the sidecar, wrote its header and tags and marked
+    the file. A marked file whose sidecar is missing is still refused."""
+    data = disk_dir / "plain"
+    with open(data, "xb") as f:
+        f.write(b"\x42" * (256 * 1024))
+    before = untouched(data)
+    cmd = [FIO, "--output-format=json", "--readonly",
+           *fio_job(engine, name="ro", xd=RO_XD, filename=data, rw=rw, bs="4k", size=256 * 1024)]
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=180,
+                       cwd=tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads(p.stdout)  # a notice on stdout would break it
+    assert doc["jobs"][0]["error"] == 0 and doc["jobs"][0]["read"]["io_bytes"] == 256 * 1024
+    notes = xdevice_lines(p.stderr)
+    assert len(notes) == 1 and str(data) in notes[0] and \
+        "unchecked until a writable open starts the sidecar" in notes[0], p.stderr
+    assert untouched(data) == before
+    assert not list(disk_dir.glob("*.xdsum"))
+    assert MARK not in os.listxattr(data)
+    # marked, its sidecar missing: refused in one line, nothing made
+    os.setxattr(data, MARK, str(data.with_name("plain.xdsum")).encode())
+    before = untouched(data)
+    r = run_fio(["--readonly", *fio_job(engine, name="ro", xd=RO_XD, filename=data, rw=rw,
+                                        bs="4k", size=256 * 1024)], tmp_path, expect_ok=False)
+    refused(r, data, "missing", f"setfattr -x {MARK}")
+    assert untouched(data) == before
+
+
+@pytest.mark.parametrize("rw", ["read", "randread"])
+def test_readonly_job_checks_the_sidecar_and_writes_nothing(engine, tmp_path, disk_dir, rw):
+    """A file written with checksums, 128 KiB appended by psync (fio's
+    file_append, behind the engine), then a block corrupted: fio --readonly
+    verifies the appended range through the engine (it reads as data, as a
+    writable open's tags would make it), and reading the checked range fails
+    with EIO at the corrupt block; the sidecar, the mark and the file's
+    times stay as they were. Old: the read-only open tagged the appended
+    blocks in the sidecar and rewrote the mark."""
+    data = disk_dir / "ro"
+    verify_job(engine, tmp_path, data, "write")
+    run_fio(["--name=a", "--ioengine=psync", f"--filename={data}", "--rw=write", "--bs=4k",
+             "--size=128k", "--file_append=1", "--verify=crc32c", "--do_verify=0"], tmp_path)
+    assert data.stat().st_size == 384 * 1024
+    flip(data, 5)
+    before = untouched(data)
+    assert before["sidecar"] and MARK in before["xattrs"]
+    r = run_fio(["--readonly", *fio_job(engine, name="v", xd=RO_XD, filename=data, rw=rw,
+                                        bs="4k", offset=256 * 1024, size=128 * 1024,
+                                        verify="crc32c", verify_fatal=1)], tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == 128 * 1024
+    assert not xdevice_lines(r.text), r.text
+    r = run_fio(["--readonly", *fio_job(engine, name="r", xd=RO_XD, filename=data, rw=rw,
+                                        bs="4k", size=256 * 1024)], tmp_path, expect_ok=False)
+    assert r.data is not None and r.data["jobs"][0]["error"] == 5, r.text
+    assert eio_blocks(r.text, data) == {5}, r.text
+    assert untouched(data) == before
