@@ -175,6 +175,9 @@ fio_rows() {
     run_pair "direct+libaio qd32 | libaio direct=1 qd32 (disk)" \
         "--filename=$DISK_FILE --iodepth=32 --xd_type=direct --xd_async=libaio" \
         "--filename=$DISK_FILE --iodepth=32 --ioengine=libaio --direct=1" disk
+    run_pair "direct+io_uring qd32 | io_uring direct=1 qd32 (disk)" \
+        "--filename=$DISK_FILE --iodepth=32 --xd_type=direct --xd_async=io_uring" \
+        "--filename=$DISK_FILE --iodepth=32 --ioengine=io_uring --direct=1" disk
 
     echo
     echo "Beyond fio: buffered reads that io_uring would punt to worker threads"
