@@ -13,8 +13,8 @@
  * A backup is a point-in-time-ish copy taken every backup_interval_sec, at
  * each fsync/fdatasync and at close, of a file written through the device:
  * data written after the last of those is lost on a crash or reboot.
- * Beside each copy a stamp records what P was (device, inode, size, mtime)
- * when the copy was last loaded from it or backed up to it: a copy is used
+ * Beside each copy a stamp records what P was (device, inode, size, mtime,
+ * ctime) when the copy was last loaded from it or backed up to it: a copy is used
  * only while P still matches (P changed since, by psync or a user, is
  * loaded again: the disk file wins), and a backup never replaces a P that
  * changed since (it fails with one line, the data staying in the copy).
@@ -38,6 +38,7 @@
 
 #include "../core/fileutil.h"
 #include "../core/json.h"
+#include "../core/settled.h"
 #include "../core/xd_internal.h"
 #include "tmpfs_stamp.h"
 
@@ -710,8 +711,7 @@ static int tmpfs_backup_dir(const struct tmpfs_layer *t, const struct tmpfs_file
 }
 
 /* A backup's or a restore's new file: filled from src, then stat'd before
- * the rename puts it in place (a backup's stamp is of it: the rename
- * changes no mtime). */
+ * the rename puts it in place (which file the rename placed). */
 struct tmpfs_fill {
     int src;
     struct stat made;
@@ -769,6 +769,19 @@ static int tmpfs_backup_check_copy(const struct tmpfs_file *tf, int src, char *e
     return -ESTALE;
 }
 
+/* P as the backup just renamed there (made: the new file before the
+ * rename) left it, for its stamp: the rename moved its ctime, and the
+ * stamp waits until the ctime is settled. Another program's file renamed
+ * over it meanwhile (another inode) leaves made, which that file does not
+ * match: the next open sees P changed. */
+static void tmpfs_backup_placed(int dirfd, const struct tmpfs_file *tf, const struct stat *made,
+                                struct stat *disk)
+{
+    if (xd_stat_settled(dirfd, tf->backup_base, disk) || disk->st_dev != made->st_dev ||
+        disk->st_ino != made->st_ino)
+        *disk = *made;
+}
+
 /* Replace P with src's data (xd_write_file_atomic_with: a temp file beside
  * P, fsync, rename over P, fsync of P's directory, so P is always one whole
  * backup, old or new), keeping P's mode when P is there, then stamp the
@@ -786,7 +799,9 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
     int64_t rc = xd_write_file_atomic_with(dirfd, tf->backup_base, mode, tmpfs_fill, &fill, what,
                                            err, errlen);
     if (rc >= 0 && !fstat(src, &st)) {
-        struct tmpfs_stamp s = xd_tmpfs_stamp_of(&st, &fill.made);
+        struct stat disk;
+        tmpfs_backup_placed(dirfd, tf, &fill.made, &disk);
+        struct tmpfs_stamp s = xd_tmpfs_stamp_of(&st, &disk);
         xd_tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open reloads */
     }
     return rc;
@@ -894,7 +909,8 @@ static void tmpfs_open_over(const struct tmpfs_layer *t, struct tmpfs_file *tf, 
     tf->made_fd = -1;
 }
 
-/* P, opened to load the copy from, with its stat: the fd, -ENOENT when
+/* P, opened to load the copy from, with its stat (settled: the stamp of
+ * the load is taken from it, and a change after it must show): the fd, -ENOENT when
  * there is nothing to load, or -errno with one line. With backup_to_disk P
  * is the backup, never followed through a link (backups replace it by
  * rename). Without, it is whatever file the user put there, followed as
@@ -905,8 +921,8 @@ static int tmpfs_open_disk(const struct tmpfs_layer *t, const struct tmpfs_file 
 {
     int fd = t->backup ? xd_open_regular(tf->disk_path, O_RDONLY | O_NOFOLLOW)
                        : xd_open_data(tf->disk_path, O_RDONLY | O_CLOEXEC, 0, true);
-    if (fd >= 0 && fstat(fd, st)) {
-        int rc = -errno;
+    int rc = fd >= 0 ? xd_stat_settled(fd, NULL, st) : 0; /* the stamp a load takes */
+    if (rc) {
         close(fd);
         fd = rc;
     }

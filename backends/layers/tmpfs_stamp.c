@@ -1,6 +1,6 @@
 /* tmpfs_stamp.c - the tmpfs layer's stamps (tmpfs_stamp.h): beside each
  * tmpfs copy, a small file saying what the disk file P was (device, inode,
- * size, mtime) when the copy last held exactly its data, loaded from it or
+ * size, mtime, ctime) when the copy last held exactly its data, loaded from it or
  * backed up to it. The layer (tmpfs.c) uses a copy only while its stamp
  * says it is current with P, and backs up over P only while P is what the
  * stamp says. Apart from tmpfs.c because it is one question, asked of
@@ -34,8 +34,15 @@ struct tmpfs_stamp xd_tmpfs_stamp_of(const struct stat *copy, const struct stat 
         .copy_dev = copy->st_dev, .copy_ino = copy->st_ino,
         .disk_dev = disk->st_dev, .disk_ino = disk->st_ino, .disk_size = disk->st_size,
         .mtime_sec = disk->st_mtim.tv_sec, .mtime_nsec = disk->st_mtim.tv_nsec,
+        .ctime_sec = disk->st_ctim.tv_sec, .ctime_nsec = disk->st_ctim.tv_nsec,
+        .ctime_known = true,
     };
 }
+
+#define TMPFS_STAMP_FORMAT "xdevice tmpfs stamp 2 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld ctime %lld.%lld"
+/* What stamps said before they kept P's ctime: still read, so a copy
+ * current by its mtime stays in use across the upgrade. */
+#define TMPFS_STAMP_FORMAT_1 "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld"
 
 /* false when there is none (an empty file: made just now) or it is torn. */
 bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
@@ -45,9 +52,12 @@ bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
     if (n <= 0)
         return false;
     buf[n] = '\0';
-    return sscanf(buf, "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld",
-                  &s->copy_dev, &s->copy_ino, &s->disk_dev, &s->disk_ino, &s->disk_size,
-                  &s->mtime_sec, &s->mtime_nsec) == 7;
+    s->ctime_known = sscanf(buf, TMPFS_STAMP_FORMAT, &s->copy_dev, &s->copy_ino, &s->disk_dev,
+                            &s->disk_ino, &s->disk_size, &s->mtime_sec, &s->mtime_nsec,
+                            &s->ctime_sec, &s->ctime_nsec) == 9;
+    return s->ctime_known ||
+           sscanf(buf, TMPFS_STAMP_FORMAT_1, &s->copy_dev, &s->copy_ino, &s->disk_dev,
+                  &s->disk_ino, &s->disk_size, &s->mtime_sec, &s->mtime_nsec) == 7;
 }
 
 /* Always TMPFS_STAMP_LEN bytes at 0, space-padded: rewriting it on a full
@@ -56,9 +66,9 @@ int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s)
 {
     char buf[TMPFS_STAMP_LEN];
     memset(buf, ' ', sizeof(buf));
-    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld",
+    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 2 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld ctime %lld.%09lld",
                      s->copy_dev, s->copy_ino, s->disk_dev, s->disk_ino, s->disk_size,
-                     s->mtime_sec, s->mtime_nsec);
+                     s->mtime_sec, s->mtime_nsec, s->ctime_sec, s->ctime_nsec);
     if (n < 0 || n >= (int)sizeof(buf))
         return -EOVERFLOW;
     buf[n] = ' '; /* snprintf's terminator */
@@ -71,7 +81,9 @@ bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *dis
 {
     return s->disk_dev == (unsigned long long)disk->st_dev &&
            s->disk_ino == (unsigned long long)disk->st_ino && s->disk_size == disk->st_size &&
-           s->mtime_sec == disk->st_mtim.tv_sec && s->mtime_nsec == disk->st_mtim.tv_nsec;
+           s->mtime_sec == disk->st_mtim.tv_sec && s->mtime_nsec == disk->st_mtim.tv_nsec &&
+           (!s->ctime_known ||
+            (s->ctime_sec == disk->st_ctim.tv_sec && s->ctime_nsec == disk->st_ctim.tv_nsec));
 }
 
 /* Whether the copy data_name in dirfd is current with P (disk): its stamp

@@ -32,15 +32,20 @@ static inline uint64_t xd_tmpfs_hash(const char *s)
  * '%' only in %2F and %25, so no copy (nor a checksum sidecar or hybrid tag
  * named after one) is ever called that. */
 #define TMPFS_STAMP_SUFFIX "%xdstamp"
-#define TMPFS_STAMP_LEN    192 /* written whole, in place: never needs new space */
+#define TMPFS_STAMP_LEN    256 /* written whole, in place: never needs new space (one page) */
 
-/* What P was (device, inode, size, mtime) when the copy (device, inode)
- * last held exactly its data: loaded from it or backed up to it. The mtime
- * and not the ctime: the rename that puts a backup at P changes P's ctime
- * after the stamp is taken, never its mtime, and a write to P changes it. */
+/* What P was (device, inode, size, mtime, ctime) when the copy (device,
+ * inode) last held exactly its data: loaded from it or backed up to it.
+ * The ctime as well as the mtime: a program can set mtime back (touch -m
+ * -r, cp -p, rsync -t over P), nobody can set ctime. So the stamp is taken
+ * from P as it is after the rename that puts a backup there (a rename
+ * moves the ctime), once its times are settled (xd_stat_settled). A stamp
+ * from before ctimes were kept (ctime_known false) is compared as it was
+ * taken: by the mtime. */
 struct tmpfs_stamp {
     unsigned long long copy_dev, copy_ino, disk_dev, disk_ino;
-    long long disk_size, mtime_sec, mtime_nsec;
+    long long disk_size, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
+    bool ctime_known;
 };
 
 /* The stamp's name for the copy data_name; NULL: no memory. */

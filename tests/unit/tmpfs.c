@@ -614,6 +614,78 @@ static void test_backup_disk_wins(void)
     CHECK(file_equals(p, b, LEN), "%s lost the data written on disk", p);
 }
 
+/* Write data over P in place and set its times back to what they were
+ * (touch -m -r, cp -p, rsync -t do): only its ctime shows the change. */
+static void disk_rewrite_keeping_mtime(const char *p, const unsigned char *data, size_t len)
+{
+    struct stat st;
+    CHECK(!stat(p, &st), "stat %s: %s", p, strerror(errno));
+    FILE *f = fopen(p, "r+b");
+    CHECK(f && fwrite(data, 1, len, f) == len, "write %s: %s", p, strerror(errno));
+    if (f)
+        fclose(f);
+    struct timespec t[2] = {st.st_atim, st.st_mtim};
+    CHECK(utimensat(AT_FDCWD, p, t, 0) == 0, "utimensat %s: %s", p, strerror(errno));
+}
+
+/* A tmpfs job with backup_to_disk left p (in disk_base) holding a, with
+ * its copy in dir (in shm_base) current and every write backed up. */
+static void backed_up_file(const char *name, const char *const *kv, unsigned char *a, size_t len,
+                           char *dir, size_t dirlen, char *p, size_t plen)
+{
+    char err[XD_ERRLEN] = "";
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    snprintf(dir, dirlen, "%s/%s", shm_base, name);
+    snprintf(p, plen, "%s/%s.bin", disk_base, name);
+    int rc = open_dev(&dev, dir, kv, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, XD_OPEN_CREATE, len, &f, err, sizeof(err));
+    CHECK(rc == 0, "open: %d %s", rc, err);
+    if (!rc)
+        CHECK(xd_write(dev, f, a, len, 0) == (ssize_t)len, "write a");
+    if (f)
+        CHECK(xd_file_close(dev, f) == 0, "close");
+    if (dev)
+        xd_close(dev);
+    CHECK(file_equals(p, a, len), "the close did not back a up");
+}
+
+/* P rewritten by another program that set its mtime back (same inode,
+ * size and mtime) is still loaded: the stamp holds P's ctime, which nobody
+ * can set. Before, the stamp held the mtime only: the stale copy was
+ * served, and the next backup put it over the newer P. */
+static void test_mtime_set_back_is_seen(void)
+{
+    static const char *const kv[] = {"backup_to_disk", "true", NULL};
+    enum { LEN = 64 * 1024 };
+    static unsigned char a[LEN], b[LEN];
+    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    fill(a, LEN, 61);
+    fill(b, LEN, 62);
+    backed_up_file("mtimeback", kv, a, LEN, dir, sizeof(dir), p, sizeof(p));
+    disk_rewrite_keeping_mtime(p, b, LEN);
+    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN),
+          "P rewritten with its mtime set back: the stale copy was served");
+    CHECK(dev_reads(dir, NULL, p, 0, b, LEN), "without backup_to_disk the stale copy was served");
+    CHECK(file_equals(p, b, LEN), "%s lost the data written on disk", p);
+}
+
+/* A chmod of P moves its ctime only: with a copy holding nothing P lacks
+ * the open loads P again (the same data), and serves it. */
+static void test_chmod_of_clean_copy(void)
+{
+    static const char *const kv[] = {"backup_to_disk", "true", NULL};
+    enum { LEN = 64 * 1024 };
+    static unsigned char a[LEN];
+    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    fill(a, LEN, 71);
+    backed_up_file("chmodclean", kv, a, LEN, dir, sizeof(dir), p, sizeof(p));
+    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
+    CHECK(dev_reads(dir, kv, p, 0, a, LEN), "after a chmod of P the data is not served");
+    CHECK(file_equals(p, a, LEN), "%s changed", p);
+}
+
 /* The fixture of the backup refusals: a disk file p (in disk_base) holding
  * a, opened on a device with backup_to_disk and its copy in dir (in
  * shm_base); b and c filled for the test. 0, or the open's error (said). */
@@ -986,6 +1058,8 @@ int main(void)
     test_backup_covers_queued_writes();
     test_backup_refuses_hard_links();
     test_backup_disk_wins();
+    test_mtime_set_back_is_seen();
+    test_chmod_of_clean_copy();
     test_backup_refuses_changed_disk();
     test_backup_refuses_replaced_copy();
     test_loads_disk_file();
