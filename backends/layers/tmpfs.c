@@ -18,6 +18,9 @@
  * only while P still matches (P changed since, by psync or a user, is
  * loaded again: the disk file wins), and a backup never replaces a P that
  * changed since (it fails with one line, the data staying in the copy).
+ * The stamp also says whether the copy was written since (marked before
+ * the first such write is acknowledged): a changed P over such a copy is
+ * refused at open with one line, neither side's writes dropped unasked.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -57,6 +60,8 @@ struct tmpfs_file {
     pthread_mutex_t backup_lock;    /* one backup of this file at a time */
     atomic_bool dirty;              /* written through this device since the last backup began */
     atomic_bool removed;            /* xd_unlink removed P and the copy: no more backups */
+    atomic_bool stamp_clean;        /* the copy's stamp says it holds nothing P lacks: the
+                                       next write says otherwise first (tmpfs_stamp_writes) */
     bool temps_swept;               /* stale backup temps beside P removed (under backup_lock) */
     bool copy_known;                /* the copy the driver opened: copy_dev, copy_ino */
     dev_t copy_dev;
@@ -733,7 +738,8 @@ static int64_t tmpfs_fill(int dst, void *arg, const char **step)
  * was when the copy last held its data, or is missing: a P changed since
  * (psync, a user, another program) holds data the copy never had, and is
  * left as it is, with one line; what was written through xdevice stays in
- * the copy. 0 or -errno. */
+ * the copy, whose stamp says so: the next open refuses to pick one. 0 or
+ * -errno. */
 static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int stamp_fd,
                                    char *err, size_t errlen)
 {
@@ -748,7 +754,7 @@ static int tmpfs_backup_check_disk(const struct tmpfs_file *tf, int dirfd, int s
     }
     if (xd_tmpfs_stamp_read(stamp_fd, &s) && xd_tmpfs_disk_unchanged(&s, &disk))
         return 0;
-    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy %s was loaded from it or backed up to it (another program wrote it), and xdevice never overwrites such a change; the next open loads it over the copy",
+    xd_errf(err, errlen, "%s: backup_to_disk: not replaced: it changed on disk since its tmpfs copy %s was loaded from it or backed up to it (another program wrote it), and xdevice never overwrites such a change; the writes stay in the copy, and the next open is refused until one is chosen",
             tf->disk_path, tf->data_path);
     return -ESTALE;
 }
@@ -841,8 +847,12 @@ static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, struct tmpfs_file 
         xd_errf(err, errlen, "%s: backup_to_disk: cannot %s: %s", tf->disk_path, step,
                 strerror((int)-rc));
     else if (!(rc = tmpfs_backup_check_copy(tf, src, err, errlen)) &&
-             !(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen)))
+             !(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen))) {
+        /* before the copy is read: a write done after this marks the
+         * stamp again, once it can (this backup holds its lock) */
+        atomic_store(&tf->stamp_clean, true);
         rc = tmpfs_backup_replace(t, tf, dirfd, src, lock, err, errlen);
+    }
     if (dirfd >= 0)
         close(dirfd);
     if (src >= 0)
@@ -980,19 +990,65 @@ static int tmpfs_load_copy(struct tmpfs_layer *t, struct tmpfs_file *tf, int src
     return 0;
 }
 
-/* Before the driver opens the copy, make it current with P. A copy whose
- * stamp says P has not changed since the copy last held P's data is used
- * as it is: it holds that and every write through xdevice since (a kill's
- * included). Otherwise P is loaded into it: P changed since (psync or a
- * user wrote it: the disk file wins), or the copy is missing (a reboot, a
- * new mount) or not known to match it. Without backup_to_disk the same:
- * the data a user put at P is what the type serves, as psync would. A
+/* P changed since the copy last matched it, and the copy holds writes P
+ * lacks: loading P would drop them without a word, keeping the copy would
+ * drop P's change. Which to keep is the user's call. */
+static int tmpfs_refuse_both_changed(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
+                                     char *err, size_t errlen)
+{
+    xd_errf(err, errlen, "%s: changed on disk (written, or a chmod, chown or link moved its ctime) since its tmpfs copy last matched it, while the copy holds writes through xdevice that it lacks (never backed up); refused rather than lose either: to keep the disk file, remove the copy's stamp %s/%s; to keep the copy, move the disk file away",
+            tf->disk_path, t->dir, tf->stamp_name);
+    return -ESTALE;
+}
+
+/* The open's verdict on P (src; disk, its stat) with the stamp's lock
+ * (lock) held: a copy current with P is used as it is (it holds P's data
+ * and every write through xdevice since, a kill's included); a copy with
+ * writes of its own against a changed P is refused; anything else (P
+ * changed since: psync or a user wrote it; no copy, after a reboot; no
+ * stamp for this copy) loads P: the disk file wins. */
+static int tmpfs_verdict(struct tmpfs_layer *t, struct tmpfs_file *tf, int src,
+                         const struct stat *disk, int lock, char *err, size_t errlen)
+{
+    struct tmpfs_stamp s;
+    bool ours = xd_tmpfs_stamp_for_copy(t->dirfd, tf->data_name, lock, &s);
+    if (ours && xd_tmpfs_disk_unchanged(&s, disk)) {
+        atomic_store(&tf->stamp_clean, !s.writes);
+        return 0;
+    }
+    if (ours && s.writes)
+        return tmpfs_refuse_both_changed(t, tf, err, errlen);
+    int rc = tmpfs_load_copy(t, tf, src, disk, lock, err, errlen);
+    atomic_store(&tf->stamp_clean, !rc);
+    return rc;
+}
+
+/* No P: the copy is used as it is; its writes are recorded in its stamp
+ * when it has one saying it holds nothing more than P had, so P put back
+ * (or made by a backup) later does not silently replace them. Read
+ * without the lock: with no P, no load or backup rewrites it now. */
+static void tmpfs_no_disk(const struct tmpfs_layer *t, struct tmpfs_file *tf)
+{
+    struct tmpfs_stamp s;
+    int fd = TMPFS_RETRY(openat(t->dirfd, tf->stamp_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd < 0)
+        return;
+    if (xd_tmpfs_stamp_for_copy(t->dirfd, tf->data_name, fd, &s))
+        atomic_store(&tf->stamp_clean, !s.writes);
+    close(fd);
+}
+
+/* Before the driver opens the copy, make it current with P (tmpfs_verdict).
+ * Without backup_to_disk the same: the data a user put at P is what the
+ * type serves, as psync would, unless the copy holds writes of its own. A
  * missing P leaves the copy as it is. Openers take turns on the stamp's
  * lock, so one loads. 0 or -errno with one line. */
 static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err, size_t errlen)
 {
-    if (!tmpfs_disk_there(t, tf))
+    if (!tmpfs_disk_there(t, tf)) {
+        tmpfs_no_disk(t, tf);
         return 0;
+    }
     int lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
     if (lock < 0) {
         xd_errf(err, errlen, "%s: cannot lock its tmpfs copy's stamp %s/%s: %s", tf->disk_path,
@@ -1002,12 +1058,37 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
     struct stat disk;
     int rc = 0, src = tmpfs_open_disk(t, tf, &disk, err, errlen); /* under the lock: no
                                                                      backup renames P now */
-    if (src >= 0 && !xd_tmpfs_copy_current(t->dirfd, tf->data_name, lock, &disk))
-        rc = tmpfs_load_copy(t, tf, src, &disk, lock, err, errlen);
-    else if (src < 0 && src != -ENOENT)
+    if (src >= 0)
+        rc = tmpfs_verdict(t, tf, src, &disk, lock, err, errlen);
+    else if (src != -ENOENT)
         rc = src;
     if (src >= 0)
         close(src);
+    close(lock);
+    return rc;
+}
+
+/* The first write since the copy last matched P (a load, a backup): its
+ * stamp says the copy holds writes P lacks before the write is
+ * acknowledged, so an open after a kill, finding P changed, refuses rather
+ * than load P over them. Once per load or backup, not per request (the
+ * caller tests stamp_clean); under the stamp's lock, so a backup under way
+ * stamps first and this after it. Only the stamp of this very copy: one
+ * another open loaded since is not ours to mark. 0 or -errno. */
+static int tmpfs_stamp_writes(const struct tmpfs_layer *t, struct tmpfs_file *tf)
+{
+    struct tmpfs_stamp s;
+    int rc = 0, lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
+    if (lock < 0)
+        return lock;
+    if (tf->copy_known && xd_tmpfs_stamp_read(lock, &s) && !s.writes &&
+        s.copy_dev == (unsigned long long)tf->copy_dev &&
+        s.copy_ino == (unsigned long long)tf->copy_ino) {
+        s.writes = true;
+        rc = xd_tmpfs_stamp_write(lock, &s);
+    }
+    if (!rc)
+        atomic_store(&tf->stamp_clean, false);
     close(lock);
     return rc;
 }
@@ -1383,12 +1464,30 @@ static void tmpfs_file_close(struct xd_layer *layer, struct xd_file *file)
 
 /* --- data path ----------------------------------------------------------- */
 
+static bool tmpfs_is_write(const struct xd_req *req)
+{
+    return req->op == XD_OP_WRITE || req->op == XD_OP_TRIM;
+}
+
 static void tmpfs_mark_dirty(const struct xd_layer *layer, const struct xd_req *req)
 {
-    if (req->op == XD_OP_WRITE || req->op == XD_OP_TRIM) {
+    if (tmpfs_is_write(req)) {
         struct tmpfs_file *tf = req->file->priv[layer->level];
         atomic_store_explicit(&tf->dirty, true, memory_order_release);
     }
+}
+
+/* A write about to be acknowledged (or, without backups, sent down) on a
+ * copy whose stamp says it holds nothing P lacks: the stamp says otherwise
+ * first (tmpfs_stamp_writes). One flag test per write. 0 or -errno: a
+ * stamp that cannot be written fails the write, which a kill could
+ * otherwise lose without a word. */
+static int tmpfs_note_write(const struct xd_layer *layer, const struct xd_req *req)
+{
+    struct tmpfs_file *tf = req->file->priv[layer->level];
+    if (!atomic_load_explicit(&tf->stamp_clean, memory_order_acquire))
+        return 0;
+    return tmpfs_stamp_writes(layer->priv, tf);
 }
 
 static bool tmpfs_is_sync(const struct xd_req *req)
@@ -1397,14 +1496,18 @@ static bool tmpfs_is_sync(const struct xd_req *req)
 }
 
 /* A request the layer below finished: a write marks its file dirty again
- * (a backup that began while it was in flight is followed by another); a
- * sync, done below once every write before it was, is where the backup
- * runs: durability means P holds the data. */
+ * (a backup that began while it was in flight is followed by another) and,
+ * before it is acknowledged, its stamp; a sync, done below once every
+ * write before it was, is where the backup runs: durability means P holds
+ * the data. */
 static void tmpfs_finished(const struct xd_layer *layer, struct xd_req *req)
 {
     struct tmpfs_layer *t = layer->priv;
     if (!tmpfs_is_sync(req)) {
         tmpfs_mark_dirty(layer, req);
+        int rc = tmpfs_is_write(req) ? tmpfs_note_write(layer, req) : 0;
+        if (rc && req->result >= 0)
+            req->result = rc;
         return;
     }
     int rc = tmpfs_backup(t, req->file->priv[layer->level]);
@@ -1412,15 +1515,24 @@ static void tmpfs_finished(const struct xd_layer *layer, struct xd_req *req)
         req->result = rc;
 }
 
-/* With backup_to_disk a write marks its file dirty when submitted (so a
- * following fsync backs it up) and again when done. A sync goes down (a
- * no-op on tmpfs, but queued behind the large writes the file driver may
- * still have in flight) and the backup follows when it is done. */
+/* Without backup_to_disk a write goes down once its stamp is marked (no
+ * backup ever clears it, so before is as good as after, and no reap hook
+ * is needed). With backup_to_disk a write marks its file dirty when
+ * submitted (so a following fsync backs it up) and again when done. A
+ * sync goes down (a no-op on tmpfs, but queued behind the large writes the
+ * file driver may still have in flight) and the backup follows when it is
+ * done. */
 static int tmpfs_submit(struct xd_layer *layer, struct xd_req *req)
 {
     struct tmpfs_layer *t = layer->priv;
-    if (!t->backup)
+    if (!t->backup) {
+        int rc = tmpfs_is_write(req) ? tmpfs_note_write(layer, req) : 0;
+        if (rc) {
+            req->result = rc;
+            return XD_DONE;
+        }
         return xd_layer_submit(layer->lower, req);
+    }
     tmpfs_mark_dirty(layer, req);
     int rc = xd_layer_submit(layer->lower, req);
     if (rc == XD_DONE)

@@ -1,9 +1,9 @@
 /* tmpfs_stamp.c - the tmpfs layer's stamps (tmpfs_stamp.h): beside each
  * tmpfs copy, a small file saying what the disk file P was (device, inode,
  * size, mtime, ctime) when the copy last held exactly its data, loaded from it or
- * backed up to it. The layer (tmpfs.c) uses a copy only while its stamp
- * says it is current with P, and backs up over P only while P is what the
- * stamp says. Apart from tmpfs.c because it is one question, asked of
+ * backed up to it, and whether the copy was written through xdevice since.
+ * The layer (tmpfs.c) uses a copy only while its stamp says it is current
+ * with P, and backs up over P only while P is what the stamp says. Apart from tmpfs.c because it is one question, asked of
  * bytes and stat(2) alone.
  */
 #include <errno.h>
@@ -39,25 +39,42 @@ struct tmpfs_stamp xd_tmpfs_stamp_of(const struct stat *copy, const struct stat 
     };
 }
 
-#define TMPFS_STAMP_FORMAT "xdevice tmpfs stamp 2 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld ctime %lld.%lld"
-/* What stamps said before they kept P's ctime: still read, so a copy
- * current by its mtime stays in use across the upgrade. */
+#define TMPFS_STAMP_FORMAT "xdevice tmpfs stamp 3 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld ctime %lld.%lld writes %d"
+/* What stamps said before they kept whether the copy was written since
+ * (2), and before they kept P's ctime (1): still read, so a copy current
+ * with P stays in use across the upgrade, taken as written (nothing says
+ * it was not: a killed run's writes may be in it). */
+#define TMPFS_STAMP_FORMAT_2 "xdevice tmpfs stamp 2 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld ctime %lld.%lld"
 #define TMPFS_STAMP_FORMAT_1 "xdevice tmpfs stamp 1 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld"
 
-/* false when there is none (an empty file: made just now) or it is torn. */
-bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
+/* A stamp of format 1 or 2 in buf: false when it is neither. */
+static bool tmpfs_stamp_parse_old(const char *buf, struct tmpfs_stamp *s)
 {
-    char buf[TMPFS_STAMP_LEN + 1];
-    ssize_t n = TMPFS_RETRY(pread(fd, buf, TMPFS_STAMP_LEN, 0));
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    s->ctime_known = sscanf(buf, TMPFS_STAMP_FORMAT, &s->copy_dev, &s->copy_ino, &s->disk_dev,
+    s->writes = true;
+    s->ctime_known = sscanf(buf, TMPFS_STAMP_FORMAT_2, &s->copy_dev, &s->copy_ino, &s->disk_dev,
                             &s->disk_ino, &s->disk_size, &s->mtime_sec, &s->mtime_nsec,
                             &s->ctime_sec, &s->ctime_nsec) == 9;
     return s->ctime_known ||
            sscanf(buf, TMPFS_STAMP_FORMAT_1, &s->copy_dev, &s->copy_ino, &s->disk_dev,
                   &s->disk_ino, &s->disk_size, &s->mtime_sec, &s->mtime_nsec) == 7;
+}
+
+/* false when there is none (an empty file: made just now) or it is torn. */
+bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
+{
+    char buf[TMPFS_STAMP_LEN + 1];
+    int writes = 0;
+    ssize_t n = TMPFS_RETRY(pread(fd, buf, TMPFS_STAMP_LEN, 0));
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    if (sscanf(buf, TMPFS_STAMP_FORMAT, &s->copy_dev, &s->copy_ino, &s->disk_dev, &s->disk_ino,
+               &s->disk_size, &s->mtime_sec, &s->mtime_nsec, &s->ctime_sec, &s->ctime_nsec,
+               &writes) != 10)
+        return tmpfs_stamp_parse_old(buf, s);
+    s->ctime_known = true;
+    s->writes = writes != 0;
+    return true;
 }
 
 /* Always TMPFS_STAMP_LEN bytes at 0, space-padded: rewriting it on a full
@@ -66,9 +83,9 @@ int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s)
 {
     char buf[TMPFS_STAMP_LEN];
     memset(buf, ' ', sizeof(buf));
-    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 2 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld ctime %lld.%09lld",
+    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 3 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld ctime %lld.%09lld writes %d",
                      s->copy_dev, s->copy_ino, s->disk_dev, s->disk_ino, s->disk_size,
-                     s->mtime_sec, s->mtime_nsec, s->ctime_sec, s->ctime_nsec);
+                     s->mtime_sec, s->mtime_nsec, s->ctime_sec, s->ctime_nsec, s->writes);
     if (n < 0 || n >= (int)sizeof(buf))
         return -EOVERFLOW;
     buf[n] = ' '; /* snprintf's terminator */
@@ -86,18 +103,23 @@ bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *dis
             (s->ctime_sec == disk->st_ctim.tv_sec && s->ctime_nsec == disk->st_ctim.tv_nsec));
 }
 
+bool xd_tmpfs_stamp_for_copy(int dirfd, const char *data_name, int stamp_fd, struct tmpfs_stamp *s)
+{
+    struct stat copy;
+    return xd_tmpfs_stamp_read(stamp_fd, s) &&
+           !fstatat(dirfd, data_name, &copy, AT_SYMLINK_NOFOLLOW) &&
+           s->copy_dev == (unsigned long long)copy.st_dev &&
+           s->copy_ino == (unsigned long long)copy.st_ino;
+}
+
 /* Whether the copy data_name in dirfd is current with P (disk): its stamp
- * (stamp_fd) speaks for this very copy (one removed and made again has
- * none) and says P has not changed since. */
+ * (stamp_fd) speaks for this very copy and says P has not changed since. */
 bool xd_tmpfs_copy_current(int dirfd, const char *data_name, int stamp_fd,
                                const struct stat *disk)
 {
     struct tmpfs_stamp s;
-    struct stat copy;
-    return xd_tmpfs_stamp_read(stamp_fd, &s) &&
-           !fstatat(dirfd, data_name, &copy, AT_SYMLINK_NOFOLLOW) &&
-           s.copy_dev == (unsigned long long)copy.st_dev &&
-           s.copy_ino == (unsigned long long)copy.st_ino && xd_tmpfs_disk_unchanged(&s, disk);
+    return xd_tmpfs_stamp_for_copy(dirfd, data_name, stamp_fd, &s) &&
+           xd_tmpfs_disk_unchanged(&s, disk);
 }
 
 /* The same for a caller without a device, from the copy's path; the stamp

@@ -41,11 +41,13 @@ static inline uint64_t xd_tmpfs_hash(const char *s)
  * from P as it is after the rename that puts a backup there (a rename
  * moves the ctime), once its times are settled (xd_stat_settled). A stamp
  * from before ctimes were kept (ctime_known false) is compared as it was
- * taken: by the mtime. */
+ * taken: by the mtime. writes: the copy has been written through xdevice
+ * since (set before the first such write is acknowledged), so it holds
+ * data P lacks; a stamp from before it was kept says so, not knowing. */
 struct tmpfs_stamp {
     unsigned long long copy_dev, copy_ino, disk_dev, disk_ino;
     long long disk_size, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
-    bool ctime_known;
+    bool ctime_known, writes;
 };
 
 /* The stamp's name for the copy data_name; NULL: no memory. */
@@ -56,6 +58,9 @@ bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s);
 /* 0, or -errno: written whole, in place. */
 int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s);
 bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk);
+/* Whether the stamp (stamp_fd, read into s) speaks for the copy data_name
+ * in dirfd, this very file (one removed and made again has none). */
+bool xd_tmpfs_stamp_for_copy(int dirfd, const char *data_name, int stamp_fd, struct tmpfs_stamp *s);
 /* Whether the copy data_name in dirfd is current with P (disk), by its
  * stamp (stamp_fd); _at: from the copy's path, for a caller without a
  * device. */

@@ -572,6 +572,45 @@ static bool dev_reads(const char *dir, const char *const *kv, const char *p, uns
     return same;
 }
 
+/* Whether an open of p through a device of dir (kv: extra keys) is
+ * refused with ESTALE and one line naming the copy's stamp, the way to keep
+ * the disk file. */
+static bool dev_refuses(const char *dir, const char *const *kv, const char *p)
+{
+    char err[XD_ERRLEN] = "";
+    struct xd_dev *dev = NULL;
+    struct xd_file *f = NULL;
+    int rc = open_dev(&dev, dir, kv, err);
+    CHECK(rc == 0, "device: %d %s", rc, err);
+    if (!rc)
+        rc = xd_file_open(dev, p, 0, 0, &f, err, sizeof(err));
+    if (f)
+        xd_file_close(dev, f);
+    if (dev)
+        xd_close(dev);
+    bool said = strstr(err, "%xdstamp") && strstr(err, p) && !strchr(err, '\n');
+    if (rc != -ESTALE || !said)
+        printf("  open of %s: %d '%s'\n", p, rc, err);
+    return rc == -ESTALE && said;
+}
+
+/* Remove the stamp beside p's copy in dir: the user's way to keep p. */
+static void remove_stamp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX * 2];
+    int n = 0;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, "%xdstamp")) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            n += !unlink(path);
+        }
+    if (d)
+        closedir(d);
+    CHECK(n == 1, "%d stamps removed in %s", n, dir);
+}
+
 /* A disk file written since the tmpfs copy was backed up to it (psync, a
  * user) wins: the copy is loaded from it, not the other way round. Before,
  * the stale copy was served and every close renamed it over the newer disk
@@ -745,7 +784,10 @@ static void test_backup_refuses_changed_disk(void)
           "no line saying why: '%s'", err);
     xd_close(dev);
     CHECK(file_equals(p, b, LEN), "%s lost the other program's data", p);
-    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "the next open did not load the disk file");
+    /* the copy holds the refused write: neither side is dropped unasked */
+    CHECK(dev_refuses(dir, kv, p), "the next open loaded P over the copy's writes");
+    remove_stamp(dir);
+    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "with the stamp removed P was not loaded");
 }
 
 /* A device whose copy another open replaced (P changed; the other open
@@ -827,8 +869,50 @@ static void test_loads_disk_file(void)
     disk_write(p, b, LEN);
     rc = xd_path_logical_size(cfg, p, &size, err, sizeof(err));
     CHECK(rc == 0 && size == LEN, "size after P changed: %d %llu", rc, (unsigned long long)size);
+    /* the copy holds a write P lacks: loading P would drop it unasked */
+    CHECK(dev_refuses(dir, NULL, p), "P changed over a written copy: loaded without a word");
+    remove_stamp(dir);
     CHECK(dev_reads(dir, NULL, p, 0, b, LEN), "P changed since the copy was loaded: stale copy served");
     xd_config_free(cfg);
+}
+
+/* A process killed with writes not yet backed up (backup_to_disk, no
+ * fsync): with P unchanged the next open uses the copy, writes included;
+ * with P changed since (a chmod will do: it moves the ctime) the open is
+ * refused with one line rather than load P over them, and the copy keeps
+ * them; moving P away keeps the copy. Before, P was loaded over the copy
+ * and the writes were gone without a word. */
+static void test_killed_writes_kept(void)
+{
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
+    static unsigned char a[LEN], b[LEN], c[LEN];
+    char dir[PATH_MAX + 16], p[PATH_MAX + 32], moved[PATH_MAX + 48];
+    struct xd_dev *dev;
+    struct xd_file *f;
+    if (backup_fixture("killed", 81, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+        return;
+    xd_file_close(dev, f);
+    xd_close(dev);
+    pid_t pid = fork();
+    if (pid == 0) { /* writes c, then dies before any backup */
+        char err[XD_ERRLEN];
+        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
+            xd_write(dev, f, c, LEN, 0) != LEN)
+            _exit(1);
+        _exit(0);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    CHECK(file_equals(p, a, LEN), "the killed writer backed up");
+    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
+    CHECK(dev_refuses(dir, kv, p), "P changed under unbacked writes: loaded over them");
+    CHECK(file_equals(p, a, LEN), "%s was written", p);
+    snprintf(moved, sizeof(moved), "%s.moved", p);
+    CHECK(rename(p, moved) == 0, "rename %s: %s", p, strerror(errno));
+    CHECK(dev_reads(dir, kv, p, 0, c, LEN), "with P moved away the copy's writes were not served");
+    unlink(moved);
 }
 
 /* --- auto_mount without root: /dev/shm/xdevice and a notice --------------- */
@@ -1063,6 +1147,7 @@ int main(void)
     test_backup_refuses_changed_disk();
     test_backup_refuses_replaced_copy();
     test_loads_disk_file();
+    test_killed_writes_kept();
     test_auto_mount_nonroot();
     test_auto_mount_root();
 
