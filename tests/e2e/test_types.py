@@ -136,6 +136,28 @@ def test_tmpfs_backup_newer_disk_file_wins(engine, tmp_path, disk_dir, shm_dir):
                       verify_only=1, bs="4k", size="1m", verify_state_save=0), tmp_path)
 
 
+def test_tmpfs_rewrite_with_mtime_set_back_is_loaded(engine, tmp_path, disk_dir, shm_dir):
+    """psync rewrites the disk file a tmpfs job backed up, then its mtime is
+    set back (as touch -m -r, cp -p or rsync -t leave it): same inode, size
+    and mtime. The copy's stamp also holds the ctime, which nobody can set,
+    so a --readonly verify through the tmpfs type reads the new data. Before,
+    the stamp held the mtime only: the stale copy was served ("bad pattern")."""
+    p = disk_dir / "m"
+    common = dict(filename=p, bs="4k", size="1m", verify_state_save=0)
+    xd = {"type": "tmpfs", "tmpfs_directory": shm_dir, "backup_to_disk": 1}
+    run_fio(fio_job(engine, name="a", xd=xd, rw="write", verify="pattern",
+                    verify_pattern="0xaaaaaaaa", **common), tmp_path)
+    a = os.stat(p)
+    run_fio(psync_job("b", p, rw="write", verify="pattern", verify_pattern="0xbbbbbbbb",
+                      **{k: v for k, v in common.items() if k != "filename"}), tmp_path)
+    os.utime(p, ns=(a.st_atime_ns, a.st_mtime_ns))
+    b = os.stat(p)
+    assert (b.st_ino, b.st_size, b.st_mtime_ns) == (a.st_ino, a.st_size, a.st_mtime_ns)
+    run_fio(["--readonly", *fio_job(engine, name="c", xd=xd, rw="read", verify="pattern",
+                                    verify_pattern="0xbbbbbbbb", verify_only=1, **common)],
+            tmp_path)
+
+
 @pytest.mark.parametrize("extra", [[], ["--readonly"], ["--allow_file_create=0"], ["--size=1m"]])
 def test_tmpfs_serves_the_disk_file_at_the_path(engine, tmp_path, disk_dir, shm_dir, extra):
     """The audit's repro: a file psync wrote at fio's filename is the data
