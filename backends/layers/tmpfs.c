@@ -14,9 +14,9 @@
  * each fsync/fdatasync and at close, of a file written through the device:
  * data written after the last of those is lost on a crash or reboot.
  * Beside each copy a stamp records what P was (device, inode, size, mtime,
- * ctime) when the copy was last loaded from it or backed up to it: a copy is used
- * only while P still matches (P changed since, by psync or a user, is
- * loaded again: the disk file wins), and a backup never replaces a P that
+ * ctime) when the copy was last loaded from it or backed up to it: a copy
+ * is used only while P still matches (P changed since, by psync or a user,
+ * is loaded again: the disk file wins), and a backup never replaces a P that
  * changed since (it fails with one line, the data staying in the copy).
  * The stamp also says whether the copy was written since (marked before
  * the first such write is acknowledged): a changed P over such a copy is
@@ -920,8 +920,8 @@ static void tmpfs_open_over(const struct tmpfs_layer *t, struct tmpfs_file *tf, 
 }
 
 /* P, opened to load the copy from, with its stat (settled: the stamp of
- * the load is taken from it, and a change after it must show): the fd, -ENOENT when
- * there is nothing to load, or -errno with one line. With backup_to_disk P
+ * the load is taken from it, and a change after it must show): the fd,
+ * -ENOENT when there is nothing to load, or -errno with one line. With backup_to_disk P
  * is the backup, never followed through a link (backups replace it by
  * rename). Without, it is whatever file the user put there, followed as
  * fio follows it (only the caller's or root's links), and anything but a
