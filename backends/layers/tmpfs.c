@@ -91,7 +91,7 @@ struct tmpfs_layer {
     bool rearm; /* interval_sec changed (xd_reload): wait anew from now */
     struct tmpfs_file *files;
     struct {
-        uint64_t backups, backup_bytes, backup_errors, restores, restore_bytes;
+        uint64_t backups, backup_bytes, backup_errors, restores, restore_bytes, backups_adopted;
     } count;
     char last_backup_error[PATH_MAX + 128];
     char close_error[XD_ERRLEN]; /* a close whose backup failed, for take_error */
@@ -720,6 +720,11 @@ static int tmpfs_backup_dir(const struct tmpfs_layer *t, const struct tmpfs_file
 struct tmpfs_fill {
     int src;
     struct stat made;
+    /* a backup's: the stamp's lock, to name the new file pending in it
+     * before the rename (-1 for a load); old, the stamp before that */
+    int stamp_fd;
+    bool named;
+    struct tmpfs_stamp old;
 };
 
 static int64_t tmpfs_fill(int dst, void *arg, const char **step)
@@ -730,6 +735,11 @@ static int64_t tmpfs_fill(int dst, void *arg, const char **step)
     if (rc >= 0 && fstat(dst, &f->made)) {
         rc = -errno;
         *step = "stat the copy";
+    }
+    if (rc >= 0 && f->stamp_fd >= 0 && xd_tmpfs_stamp_read(f->stamp_fd, &f->old)) {
+        struct tmpfs_stamp s = f->old;
+        xd_tmpfs_stamp_pending(&s, &f->made);
+        f->named = !xd_tmpfs_stamp_write(f->stamp_fd, &s);
     }
     return rc;
 }
@@ -797,7 +807,7 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
 {
     char what[PATH_MAX + 32];
     struct stat st;
-    struct tmpfs_fill fill = {.src = src};
+    struct tmpfs_fill fill = {.src = src, .stamp_fd = stamp_fd};
     mode_t mode = t->file_mode;
     if (!fstatat(dirfd, tf->backup_base, &st, AT_SYMLINK_NOFOLLOW) && S_ISREG(st.st_mode))
         mode = st.st_mode & 07777;
@@ -809,6 +819,8 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
         tmpfs_backup_placed(dirfd, tf, &fill.made, &disk);
         struct tmpfs_stamp s = xd_tmpfs_stamp_of(&st, &disk);
         xd_tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open reloads */
+    } else if (rc < 0 && fill.named) {
+        xd_tmpfs_stamp_write(stamp_fd, &fill.old); /* no backup placed: nothing pending */
     }
     return rc;
 }
@@ -967,7 +979,7 @@ static int tmpfs_load_copy(struct tmpfs_layer *t, struct tmpfs_file *tf, int src
                            const struct stat *disk, int stamp_fd, char *err, size_t errlen)
 {
     char what[PATH_MAX * 2 + 32];
-    struct tmpfs_fill fill = {.src = src};
+    struct tmpfs_fill fill = {.src = src, .stamp_fd = -1};
     struct stat old;
     bool had = !fstatat(t->dirfd, tf->data_name, &old, AT_SYMLINK_NOFOLLOW);
     snprintf(what, sizeof(what), "%s: loading its tmpfs copy %s", tf->disk_path, tf->data_path);
@@ -1001,6 +1013,29 @@ static int tmpfs_refuse_both_changed(const struct tmpfs_layer *t, const struct t
     return -ESTALE;
 }
 
+/* P is the copy's own backup, renamed there by a process killed before it
+ * stamped it (the stamp names it pending): the copy holds that backup's
+ * data and any write since, so it is used, and stamped afresh with P as it
+ * is now (disk: settled), as written, since a write may have followed the
+ * backup. Loading P, or refusing it as another program's change, would
+ * drop those writes or stop a restart that lost nothing. */
+static int tmpfs_adopt_backup(struct tmpfs_layer *t, struct tmpfs_file *tf,
+                              const struct stat *disk, int lock)
+{
+    struct stat copy;
+    if (fstatat(t->dirfd, tf->data_name, &copy, AT_SYMLINK_NOFOLLOW))
+        return -errno;
+    struct tmpfs_stamp s = xd_tmpfs_stamp_of(&copy, disk);
+    s.writes = true;
+    /* not rewritten (the stamp stays as it was: the next open adopts P
+     * again): the first write marks it then, as after a clean stamp */
+    atomic_store(&tf->stamp_clean, xd_tmpfs_stamp_write(lock, &s) != 0);
+    pthread_mutex_lock(&t->lock);
+    t->count.backups_adopted++;
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
 /* The open's verdict on P (src; disk, its stat) with the stamp's lock
  * (lock) held: a copy current with P is used as it is (it holds P's data
  * and every write through xdevice since, a kill's included); a copy with
@@ -1016,6 +1051,8 @@ static int tmpfs_verdict(struct tmpfs_layer *t, struct tmpfs_file *tf, int src,
         atomic_store(&tf->stamp_clean, !s.writes);
         return 0;
     }
+    if (ours && xd_tmpfs_disk_is_pending(&s, disk))
+        return tmpfs_adopt_backup(t, tf, disk, lock);
     if (ours && s.writes)
         return tmpfs_refuse_both_changed(t, tf, err, errlen);
     int rc = tmpfs_load_copy(t, tf, src, disk, lock, err, errlen);
@@ -1563,6 +1600,7 @@ static void tmpfs_stats_json(struct tmpfs_layer *t, struct xd_json *j)
     xd_json_uint(j, "backup_errors", t->count.backup_errors);
     xd_json_uint(j, "restores", t->count.restores);
     xd_json_uint(j, "restore_bytes", t->count.restore_bytes);
+    xd_json_uint(j, "backups_adopted", t->count.backups_adopted);
     if (t->last_backup_error[0])
         xd_json_string(j, "last_backup_error", t->last_backup_error);
     else

@@ -39,7 +39,7 @@ struct tmpfs_stamp xd_tmpfs_stamp_of(const struct stat *copy, const struct stat 
     };
 }
 
-#define TMPFS_STAMP_FORMAT "xdevice tmpfs stamp 3 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld ctime %lld.%lld writes %d"
+#define TMPFS_STAMP_FORMAT "xdevice tmpfs stamp 3 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%lld ctime %lld.%lld writes %d pending %d %llu:%llu size %lld mtime %lld.%lld"
 /* What stamps said before they kept whether the copy was written since
  * (2), and before they kept P's ctime (1): still read, so a copy current
  * with P stays in use across the upgrade, taken as written (nothing says
@@ -63,17 +63,20 @@ static bool tmpfs_stamp_parse_old(const char *buf, struct tmpfs_stamp *s)
 bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s)
 {
     char buf[TMPFS_STAMP_LEN + 1];
-    int writes = 0;
+    int writes = 0, pending = 0;
     ssize_t n = TMPFS_RETRY(pread(fd, buf, TMPFS_STAMP_LEN, 0));
     if (n <= 0)
         return false;
     buf[n] = '\0';
+    *s = (struct tmpfs_stamp){0};
     if (sscanf(buf, TMPFS_STAMP_FORMAT, &s->copy_dev, &s->copy_ino, &s->disk_dev, &s->disk_ino,
                &s->disk_size, &s->mtime_sec, &s->mtime_nsec, &s->ctime_sec, &s->ctime_nsec,
-               &writes) != 10)
+               &writes, &pending, &s->pending_dev, &s->pending_ino, &s->pending_size,
+               &s->pending_mtime_sec, &s->pending_mtime_nsec) != 16)
         return tmpfs_stamp_parse_old(buf, s);
     s->ctime_known = true;
     s->writes = writes != 0;
+    s->pending = pending != 0;
     return true;
 }
 
@@ -83,9 +86,11 @@ int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s)
 {
     char buf[TMPFS_STAMP_LEN];
     memset(buf, ' ', sizeof(buf));
-    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 3 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld ctime %lld.%09lld writes %d",
+    int n = snprintf(buf, sizeof(buf), "xdevice tmpfs stamp 3 copy %llu:%llu disk %llu:%llu size %lld mtime %lld.%09lld ctime %lld.%09lld writes %d pending %d %llu:%llu size %lld mtime %lld.%09lld",
                      s->copy_dev, s->copy_ino, s->disk_dev, s->disk_ino, s->disk_size,
-                     s->mtime_sec, s->mtime_nsec, s->ctime_sec, s->ctime_nsec, s->writes);
+                     s->mtime_sec, s->mtime_nsec, s->ctime_sec, s->ctime_nsec, s->writes,
+                     s->pending, s->pending_dev, s->pending_ino, s->pending_size,
+                     s->pending_mtime_sec, s->pending_mtime_nsec);
     if (n < 0 || n >= (int)sizeof(buf))
         return -EOVERFLOW;
     buf[n] = ' '; /* snprintf's terminator */
@@ -101,6 +106,24 @@ bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *dis
            s->mtime_sec == disk->st_mtim.tv_sec && s->mtime_nsec == disk->st_mtim.tv_nsec &&
            (!s->ctime_known ||
             (s->ctime_sec == disk->st_ctim.tv_sec && s->ctime_nsec == disk->st_ctim.tv_nsec));
+}
+
+void xd_tmpfs_stamp_pending(struct tmpfs_stamp *s, const struct stat *made)
+{
+    s->pending = true;
+    s->pending_dev = made->st_dev;
+    s->pending_ino = made->st_ino;
+    s->pending_size = made->st_size;
+    s->pending_mtime_sec = made->st_mtim.tv_sec;
+    s->pending_mtime_nsec = made->st_mtim.tv_nsec;
+}
+
+bool xd_tmpfs_disk_is_pending(const struct tmpfs_stamp *s, const struct stat *disk)
+{
+    return s->pending && s->pending_dev == (unsigned long long)disk->st_dev &&
+           s->pending_ino == (unsigned long long)disk->st_ino &&
+           s->pending_size == disk->st_size && s->pending_mtime_sec == disk->st_mtim.tv_sec &&
+           s->pending_mtime_nsec == disk->st_mtim.tv_nsec;
 }
 
 bool xd_tmpfs_stamp_for_copy(int dirfd, const char *data_name, int stamp_fd, struct tmpfs_stamp *s)

@@ -32,7 +32,7 @@ static inline uint64_t xd_tmpfs_hash(const char *s)
  * '%' only in %2F and %25, so no copy (nor a checksum sidecar or hybrid tag
  * named after one) is ever called that. */
 #define TMPFS_STAMP_SUFFIX "%xdstamp"
-#define TMPFS_STAMP_LEN    256 /* written whole, in place: never needs new space (one page) */
+#define TMPFS_STAMP_LEN    512 /* written whole, in place: never needs new space (one page) */
 
 /* What P was (device, inode, size, mtime, ctime) when the copy (device,
  * inode) last held exactly its data: loaded from it or backed up to it.
@@ -43,11 +43,19 @@ static inline uint64_t xd_tmpfs_hash(const char *s)
  * from before ctimes were kept (ctime_known false) is compared as it was
  * taken: by the mtime. writes: the copy has been written through xdevice
  * since (set before the first such write is acknowledged), so it holds
- * data P lacks; a stamp from before it was kept says so, not knowing. */
+ * data P lacks; a stamp from before it was kept says so, not knowing.
+ * pending: a backup's new file (device, inode, size, mtime), named before
+ * its rename over P and cleared by the stamp the backup writes after it;
+ * an open that finds P to be that file knows P is its own backup of the
+ * copy, placed by a process killed before it could stamp it (the rename
+ * moves P's ctime, so the file cannot be named by it in advance). */
 struct tmpfs_stamp {
     unsigned long long copy_dev, copy_ino, disk_dev, disk_ino;
     long long disk_size, mtime_sec, mtime_nsec, ctime_sec, ctime_nsec;
     bool ctime_known, writes;
+    bool pending;
+    unsigned long long pending_dev, pending_ino;
+    long long pending_size, pending_mtime_sec, pending_mtime_nsec;
 };
 
 /* The stamp's name for the copy data_name; NULL: no memory. */
@@ -58,6 +66,10 @@ bool xd_tmpfs_stamp_read(int fd, struct tmpfs_stamp *s);
 /* 0, or -errno: written whole, in place. */
 int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s);
 bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk);
+/* Name made (a backup's new file, not yet renamed over P) as pending in s. */
+void xd_tmpfs_stamp_pending(struct tmpfs_stamp *s, const struct stat *made);
+/* Whether P (disk) is the file s names as pending: a backup of the copy. */
+bool xd_tmpfs_disk_is_pending(const struct tmpfs_stamp *s, const struct stat *disk);
 /* Whether the stamp (stamp_fd, read into s) speaks for the copy data_name
  * in dirfd, this very file (one removed and made again has none). */
 bool xd_tmpfs_stamp_for_copy(int dirfd, const char *data_name, int stamp_fd, struct tmpfs_stamp *s);

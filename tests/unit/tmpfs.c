@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../../backends/xdevice.h"
+#include "../../backends/layers/tmpfs_stamp.h"
 
 /* The per-user default, /dev/shm/xdevice-UID, for the effective uid. */
 static const char *fallback_dir(void)
@@ -915,6 +916,104 @@ static void test_killed_writes_kept(void)
     unlink(moved);
 }
 
+/* Open the one stamp in dir (a copy's), read-write; -1 when there is none. */
+static int open_stamp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX * 2];
+    int fd = -1;
+    while (d && fd < 0 && (e = readdir(d)))
+        if (strstr(e->d_name, "%xdstamp")) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        }
+    if (d)
+        closedir(d);
+    return fd;
+}
+
+/* What a backup does up to its rename, and a kill right after it: a new
+ * file beside P holding data, named pending in the copy's stamp (when
+ * name_it), fsynced, renamed over P; no stamp after it. */
+static void backup_killed_after_rename(const char *dir, const char *p, const unsigned char *data,
+                                       size_t len, bool name_it)
+{
+    char tmp[PATH_MAX + 48];
+    struct stat made;
+    struct tmpfs_stamp s;
+    snprintf(tmp, sizeof(tmp), "%s.xdtmp-test", p);
+    int fd = open(tmp, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
+    CHECK(fd >= 0 && write(fd, data, len) == (ssize_t)len && !fstat(fd, &made),
+          "temp %s: %s", tmp, strerror(errno));
+    int stamp = open_stamp(dir);
+    CHECK(stamp >= 0 && xd_tmpfs_stamp_read(stamp, &s), "no stamp in %s", dir);
+    if (stamp >= 0 && name_it) {
+        xd_tmpfs_stamp_pending(&s, &made);
+        CHECK(xd_tmpfs_stamp_write(stamp, &s) == 0, "stamp write");
+    }
+    if (stamp >= 0)
+        close(stamp);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    CHECK(rename(tmp, p) == 0, "rename %s: %s", tmp, strerror(errno));
+}
+
+/* A backup killed between its rename over P and the stamp that names P
+ * after it: P is the copy's own backup, not another program's change. The
+ * next open uses the copy (a write after that backup included) and says
+ * nothing. Before the backup named its new file in the stamp first, that
+ * open was refused (P changed, the copy written: ESTALE) though nothing
+ * was lost, as make torture-crash's tmpfs-backup cases showed. A file put
+ * at P by anyone else in that window is still refused. */
+static void test_backup_killed_after_rename(void)
+{
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
+    static unsigned char a[LEN], b[LEN], c[LEN];
+    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev;
+    struct xd_file *f;
+    char err[XD_ERRLEN];
+    if (backup_fixture("renamekill", 91, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+        return;
+    /* the copy written with b, then c after the backup of b began */
+    CHECK(xd_write(dev, f, b, LEN, 0) == LEN, "write b");
+    xd_file_close(dev, f);
+    xd_close(dev);
+    CHECK(file_equals(p, b, LEN), "the close did not back b up");
+    pid_t pid = fork();
+    if (pid == 0) { /* writes c, then dies before any backup */
+        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
+            xd_write(dev, f, c, LEN, 0) != LEN)
+            _exit(1);
+        _exit(0);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    backup_killed_after_rename(dir, p, c, LEN, true);
+    CHECK(dev_reads(dir, kv, p, 0, c, LEN), "P is the copy's own backup: the open did not serve the copy");
+    CHECK(file_equals(p, c, LEN), "%s changed", p);
+    /* the stamp now names P as it is: a second open needs no adopting */
+    CHECK(dev_reads(dir, kv, p, 0, c, LEN), "the second open did not serve the copy");
+    /* the same window, P put there by someone else: refused, as before */
+    pid = fork();
+    if (pid == 0) {
+        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
+            xd_write(dev, f, a, LEN, 0) != LEN)
+            _exit(1);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    backup_killed_after_rename(dir, p, b, LEN, false);
+    CHECK(dev_refuses(dir, kv, p), "P replaced by another program over unbacked writes: not refused");
+    CHECK(file_equals(p, b, LEN), "%s was written", p);
+}
+
 /* --- auto_mount without root: /dev/shm/xdevice and a notice --------------- */
 
 static int nonroot_check(const char *dir)
@@ -1148,6 +1247,7 @@ int main(void)
     test_backup_refuses_replaced_copy();
     test_loads_disk_file();
     test_killed_writes_kept();
+    test_backup_killed_after_rename();
     test_auto_mount_nonroot();
     test_auto_mount_root();
 
