@@ -877,6 +877,26 @@ static void test_loads_disk_file(void)
     xd_config_free(cfg);
 }
 
+/* A process that opens p on a device of dir (kv), writes data over its
+ * start and dies before any backup, as a kill -9 would leave it. */
+static void write_then_die(const char *dir, const char *const *kv, const char *p,
+                           const unsigned char *data, size_t len)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char err[XD_ERRLEN];
+        struct xd_dev *dev;
+        struct xd_file *f;
+        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
+            xd_write(dev, f, data, len, 0) != (ssize_t)len)
+            _exit(1);
+        _exit(0);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+}
+
 /* A process killed with writes not yet backed up (backup_to_disk, no
  * fsync): with P unchanged the next open uses the copy, writes included;
  * with P changed since (a chmod will do: it moves the ctime) the open is
@@ -895,17 +915,7 @@ static void test_killed_writes_kept(void)
         return;
     xd_file_close(dev, f);
     xd_close(dev);
-    pid_t pid = fork();
-    if (pid == 0) { /* writes c, then dies before any backup */
-        char err[XD_ERRLEN];
-        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
-            xd_write(dev, f, c, LEN, 0) != LEN)
-            _exit(1);
-        _exit(0);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    write_then_die(dir, kv, p, c, LEN);
     CHECK(file_equals(p, a, LEN), "the killed writer backed up");
     CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
     CHECK(dev_refuses(dir, kv, p), "P changed under unbacked writes: loaded over them");
@@ -976,39 +986,21 @@ static void test_backup_killed_after_rename(void)
     char dir[PATH_MAX + 16], p[PATH_MAX + 32];
     struct xd_dev *dev;
     struct xd_file *f;
-    char err[XD_ERRLEN];
     if (backup_fixture("renamekill", 91, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
         return;
-    /* the copy written with b, then c after the backup of b began */
+    /* b written and backed up at close; then c written by a run killed before its backup */
     CHECK(xd_write(dev, f, b, LEN, 0) == LEN, "write b");
     xd_file_close(dev, f);
     xd_close(dev);
     CHECK(file_equals(p, b, LEN), "the close did not back b up");
-    pid_t pid = fork();
-    if (pid == 0) { /* writes c, then dies before any backup */
-        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
-            xd_write(dev, f, c, LEN, 0) != LEN)
-            _exit(1);
-        _exit(0);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    write_then_die(dir, kv, p, c, LEN);
     backup_killed_after_rename(dir, p, c, LEN, true);
     CHECK(dev_reads(dir, kv, p, 0, c, LEN), "P is the copy's own backup: the open did not serve the copy");
     CHECK(file_equals(p, c, LEN), "%s changed", p);
     /* the stamp now names P as it is: a second open needs no adopting */
     CHECK(dev_reads(dir, kv, p, 0, c, LEN), "the second open did not serve the copy");
     /* the same window, P put there by someone else: refused, as before */
-    pid = fork();
-    if (pid == 0) {
-        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
-            xd_write(dev, f, a, LEN, 0) != LEN)
-            _exit(1);
-        _exit(0);
-    }
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
+    write_then_die(dir, kv, p, a, LEN);
     backup_killed_after_rename(dir, p, b, LEN, false);
     CHECK(dev_refuses(dir, kv, p), "P replaced by another program over unbacked writes: not refused");
     CHECK(file_equals(p, b, LEN), "%s was written", p);
