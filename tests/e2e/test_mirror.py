@@ -33,6 +33,14 @@ def mirror_job(engine, primary, dirs, stats, async_mode="io_uring", xd_more=None
     return fio_job(engine, name="m", xd=xd, **opts)
 
 
+def primary_and_copy(disk_dir):
+    """The primary's directory and one copy's, made fresh in disk_dir."""
+    primary, copy = disk_dir / "p", disk_dir / "c"
+    primary.mkdir()
+    copy.mkdir()
+    return primary, copy
+
+
 def mirror_figures(stats):
     layers = load_stats(stats)["jobs"][0]["layers"]
     assert "mirror" in layers, f"no mirror layer in the stats: {list(layers)}"
@@ -98,9 +106,7 @@ def test_writer_joining_another_fills_nothing(engine, tmp_path, disk_dir, proc):
     all since: four jobs re-reading a 64 MiB file copied 192 MiB at open.
     The first writer says so in the words the writers share; a joining one
     fills nothing, and the copies still end identical."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     f = primary / "f"
     xd = {"enable_redundancy": "true", "redundancy_factor": 2, "mirror_directories": copy}
     # the whole file first: a job's file too short is laid out anew by fio
@@ -143,9 +149,7 @@ def test_writer_killed_beside_another_leaves_no_sync_stamp(engine, tmp_path, dis
     a slot in the page the writers share, and a slot whose lock died with
     its process gives the death away: the joiner fills the copy, the
     survivor's close leaves it unstamped, and the next open fills it."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     f = primary / "f"
     xd = {"async": "sync", "enable_redundancy": "true", "redundancy_factor": 2,
           "mirror_directories": copy}
@@ -193,9 +197,7 @@ def test_writer_closing_after_its_file_was_made_again_leaves_the_new_copy_alone(
     a copy's write, the next open would have trusted the copy. The stamp
     now goes through the first run's own descriptor of its copy, and only
     while the primary's name holds the file it opened."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     f = primary / "f"
     xd = {"async": "sync", "enable_redundancy": "true", "redundancy_factor": 2,
           "mirror_directories": copy}
@@ -227,9 +229,7 @@ def test_writer_closing_after_its_file_was_made_again_leaves_the_new_copy_alone(
 
 
 def test_missing_copy_is_rebuilt_from_the_primary(engine, tmp_path, disk_dir):
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     stats = tmp_path / "s.json"
     run_fio(mirror_job(engine, primary, [copy], stats), tmp_path)
     (copy / "m.0.0").unlink()
@@ -246,9 +246,7 @@ def test_primary_lost_is_refused_and_grown_is_laid_out_anew(engine, tmp_path, di
     anew by fio, but its copy may hold the only good data: the job is refused
     in one line and the copy keeps its data (the copies used to take the new
     file's bytes); moved back over the primary, the copy is the file again."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     stats = tmp_path / "s.json"
     run_fio(mirror_job(engine, primary, [copy], stats, rw="write", size=SIZE // 2), tmp_path)
     r = run_fio(mirror_job(engine, primary, [copy], stats, rw="write"), tmp_path)
@@ -276,9 +274,7 @@ def test_primary_truncated_outside_is_refused_not_laid_out_with_its_copies(engin
     copies with it: the copy, the only whole data, was gone without a word
     and the job read zeros. A copy longer than the file refuses the layout in
     one line and keeps its data; moved back over the file, it verifies."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     stats = tmp_path / "s.json"
     r = run_fio(mirror_job(engine, primary, [copy], stats, rw="write"), tmp_path)
     assert_verified(r.data, size=SIZE)
@@ -368,9 +364,7 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: chown to 
 @needs_root
 def test_mirror_directory_of_another_user_is_refused(engine, tmp_path, disk_dir):
     """Its owner could plant links where the copies go: one line, no run."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     os.chown(copy, 65534, 65534)
     r = run_fio(mirror_job(engine, primary, [copy], tmp_path / "s.json"), tmp_path,
                 expect_ok=False)
@@ -438,9 +432,7 @@ def test_corrupt_primary_is_served_and_repaired_from_the_copy(engine, tmp_path, 
     """With enable_checksums under the mirror, blocks of the primary
     overwritten behind xdevice's back read as mismatches, are served from
     the copy (fio's verify passes), and are repaired on disk."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     stats = tmp_path / "s.json"
     sums = {"enable_checksums": "true"}
     run_fio(mirror_job(engine, primary, [copy], stats, async_mode, xd_more=sums, rw="write",
@@ -476,9 +468,7 @@ def test_kill9_mid_write_leaves_no_stale_copy(engine, tmp_path, disk_dir):
     """A mirrored writer killed with SIGKILL leaves its copy unstamped, so
     the next open fills the copy again from the primary instead of trusting
     it, and a clean close stamps it."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     size = 256 * 1024
     sums = {"enable_checksums": "true"}
     run_fio(mirror_job(engine, primary, [copy], tmp_path / "w.json", xd_more=sums, size=size,
@@ -520,9 +510,7 @@ def test_kill9_loses_nothing_fsynced(engine, tmp_path, disk_dir, round_):
     The restart verifies at iodepth=1 (see test_hybrid's kill test: a
     deeper verify would also check writes still in flight at the kill). A
     SIGKILL with no clean close is test_kill9_mid_write_leaves_no_stale_copy."""
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     xd = {"async": "io_uring", "enable_redundancy": "true", "redundancy_factor": 2,
           "mirror_directories": copy, "enable_checksums": "true"}
     # thread: the job runs inside the process killed (a job process of its
@@ -609,9 +597,7 @@ def test_stamp_is_written_after_the_data_is_durable(engine, tmp_path, disk_dir):
     strace = "/usr/bin/strace"
     if not os.access(strace, os.X_OK):
         pytest.skip("strace is not installed")
-    primary, copy = disk_dir / "p", disk_dir / "c"
-    primary.mkdir()
-    copy.mkdir()
+    primary, copy = primary_and_copy(disk_dir)
     args = mirror_job(engine, primary, [copy], tmp_path / "s.json", size=256 * 1024,
                       do_verify=0, verify="0")
     trace = tmp_path / "trace"

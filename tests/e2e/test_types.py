@@ -105,6 +105,20 @@ def psync_job(name, path, **opts):
             *[f"--{k}={v}" for k, v in opts.items()]]
 
 
+def tmpfs_backed_up_then_psync(engine, tmp_path, p, shm_dir):
+    """A tmpfs job (backup_to_disk) writes pattern A and backs it up to p,
+    then psync writes pattern B over p. The tmpfs job's common options, its
+    xd keys, and p's stat after A."""
+    common = dict(filename=p, bs="4k", size="1m", verify_state_save=0)
+    xd = {"type": "tmpfs", "tmpfs_directory": shm_dir, "backup_to_disk": 1}
+    run_fio(fio_job(engine, name="a", xd=xd, rw="write", verify="pattern",
+                    verify_pattern="0xaaaaaaaa", **common), tmp_path)
+    after_a = os.stat(p)
+    run_fio(psync_job("b", p, rw="write", verify="pattern", verify_pattern="0xbbbbbbbb",
+                      **{k: v for k, v in common.items() if k != "filename"}), tmp_path)
+    return common, xd, after_a
+
+
 def test_tmpfs_backup_newer_disk_file_wins(engine, tmp_path, disk_dir, shm_dir):
     """The audit's repro. A tmpfs job backs pattern A up to the disk file,
     psync then writes B there. The tmpfs copy (A) is stale: a --readonly
@@ -114,13 +128,7 @@ def test_tmpfs_backup_newer_disk_file_wins(engine, tmp_path, disk_dir, shm_dir):
     Before, the tmpfs job read A, and every close renamed the copy over the
     disk file, a --readonly job's included, so psync then read A."""
     p = disk_dir / "t"
-    common = dict(filename=p, bs="4k", size="1m", verify_state_save=0)
-    xd = {"type": "tmpfs", "tmpfs_directory": shm_dir, "backup_to_disk": 1}
-    run_fio(fio_job(engine, name="a", xd=xd, rw="write", verify="pattern",
-                    verify_pattern="0xaaaaaaaa", **common), tmp_path)
-    after_a = os.stat(p)
-    run_fio(psync_job("b", p, rw="write", verify="pattern", verify_pattern="0xbbbbbbbb",
-                      **{k: v for k, v in common.items() if k != "filename"}), tmp_path)
+    common, xd, after_a = tmpfs_backed_up_then_psync(engine, tmp_path, p, shm_dir)
     st = os.stat(p)
     if st.st_mtime_ns == after_a.st_mtime_ns:  # one clock tick apart: show the change anyway
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
@@ -143,13 +151,7 @@ def test_tmpfs_rewrite_with_mtime_set_back_is_loaded(engine, tmp_path, disk_dir,
     so a --readonly verify through the tmpfs type reads the new data. Before,
     the stamp held the mtime only: the stale copy was served ("bad pattern")."""
     p = disk_dir / "m"
-    common = dict(filename=p, bs="4k", size="1m", verify_state_save=0)
-    xd = {"type": "tmpfs", "tmpfs_directory": shm_dir, "backup_to_disk": 1}
-    run_fio(fio_job(engine, name="a", xd=xd, rw="write", verify="pattern",
-                    verify_pattern="0xaaaaaaaa", **common), tmp_path)
-    a = os.stat(p)
-    run_fio(psync_job("b", p, rw="write", verify="pattern", verify_pattern="0xbbbbbbbb",
-                      **{k: v for k, v in common.items() if k != "filename"}), tmp_path)
+    common, xd, a = tmpfs_backed_up_then_psync(engine, tmp_path, p, shm_dir)
     os.utime(p, ns=(a.st_atime_ns, a.st_mtime_ns))
     b = os.stat(p)
     assert (b.st_ino, b.st_size, b.st_mtime_ns) == (a.st_ino, a.st_size, a.st_mtime_ns)
