@@ -330,6 +330,21 @@ XD_API int xd_open(struct xd_dev **out, const struct xd_config *cfg, unsigned qu
  * xd_file_close would (their requests must have been reaped). In a child
  * after fork(), a device the parent opened is left alone (see the top). */
 XD_API void xd_close(struct xd_dev *dev);
+/* Say where the caller's I/O buffers live: [addr, addr + len) (NULL, 0:
+ * nowhere, the default). In io_uring mode each of the device's queues
+ * registers that memory with the kernel once (its pages pinned) and sends
+ * the reads and writes whose buffer lies inside it as fixed-buffer
+ * requests, which skip the pinning of the buffer's pages that an O_DIRECT
+ * request otherwise pays every time. The memory must stay mapped, with the
+ * same pages, until the next call or xd_close: I/O into memory freed and
+ * mapped again at the same address would land in the old pages. Call it
+ * from the thread that submits, with nothing in flight. A kernel that
+ * refuses the registration (memory that is neither anonymous nor shared,
+ * the locked-memory limit) costs only the speed-up: the requests go as
+ * before ("fixed_buffer_ios" in xd_stats_json counts those that went fixed).
+ * Other modes ignore it. Returns 0, or -EINVAL for len > 0 with a NULL addr
+ * or a range that wraps. */
+XD_API int xd_register_memory(struct xd_dev *dev, void *addr, size_t len);
 XD_API const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 #define XD_CAP_TRIM  (1u << 0) /* trim is served (not refused with EOPNOTSUPP) */
 #define XD_CAP_ASYNC (1u << 1) /* requests can stay in flight (libaio/io_uring) */

@@ -891,6 +891,32 @@ static int fio_xd_io_u_init(struct thread_data *td, struct io_u *io_u)
     return 0;
 }
 
+/* After fio has made the job's buffers (init_io_u runs between init and
+ * post_init): tell the device where they lie, from the lowest io_u buffer
+ * to the end of the highest, so that io_uring mode sends the reads and
+ * writes into them as fixed buffers (xd_register_memory). Not for a job
+ * that replays an I/O log: there fio frees its buffers and makes them again
+ * mid-run when the log asks for a larger block (iolog.c, blktrace.c), and
+ * I/O into registered pages freed under it would land in the old pages. */
+static int fio_xd_post_init(struct thread_data *td)
+{
+    struct fio_xd_job *job = td->io_ops_data;
+    uintptr_t low = UINTPTR_MAX, high = 0;
+    if (td->o.read_iolog_file)
+        return 0;
+    for (unsigned i = 0; i < job->nreqs; i++) {
+        const struct io_u *io_u = job->reqs[i].user;
+        if (!io_u || !io_u->buf)
+            return 0; /* no data buffers (fio's FIO_NOIO, or a job that moves no data) */
+        uintptr_t at = (uintptr_t)io_u->buf;
+        low = at < low ? at : low;
+        high = at + td_max_bs(td) > high ? at + td_max_bs(td) : high;
+    }
+    if (high > low)
+        xd_register_memory(job->dev, (void *)low, high - low);
+    return 0;
+}
+
 static const enum xd_op fio_xd_ops_by_ddir[] = {
     [DDIR_READ] = XD_OP_READ,  [DDIR_WRITE] = XD_OP_WRITE,          [DDIR_TRIM] = XD_OP_TRIM,
     [DDIR_SYNC] = XD_OP_FSYNC, [DDIR_DATASYNC] = XD_OP_FDATASYNC,
@@ -1962,6 +1988,7 @@ struct ioengine_ops ioengine = {
     .version = FIO_IOOPS_VERSION,
     .setup = fio_xd_setup,
     .init = fio_xd_init,
+    .post_init = fio_xd_post_init,
     .io_u_init = fio_xd_io_u_init,
     .queue = fio_xd_queue,
     .commit = fio_xd_commit,

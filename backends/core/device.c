@@ -154,6 +154,18 @@ void xd_close(struct xd_dev *dev)
     free(dev);
 }
 
+/* The queues see the change at their next stage (memory.gen): a device
+ * does not know its drivers' queues, and they may be many (hybrid, mirror). */
+int xd_register_memory(struct xd_dev *dev, void *addr, size_t len)
+{
+    if (len && (!addr || (uintptr_t)addr + len < (uintptr_t)addr))
+        return -EINVAL;
+    dev->io_memory.addr = len ? addr : NULL;
+    dev->io_memory.len = len;
+    dev->io_memory.gen++;
+    return 0;
+}
+
 /* --- the optional hooks, over every layer that has them ------------------- */
 
 unsigned xd_chain_caps(struct xd_layer *top)

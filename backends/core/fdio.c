@@ -111,8 +111,8 @@ int64_t xd_pwrite_full(int fd, const void *buf, uint64_t len, uint64_t off)
     return (int64_t)done;
 }
 
-int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align, char *err,
-                 size_t errlen)
+int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align,
+                 const struct xd_io_memory *memory, char *err, size_t errlen)
 {
     memset(io, 0, sizeof(*io));
     io->mode = mode;
@@ -129,7 +129,7 @@ int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align,
     if (!io->in_flight || !io->deferred || !io->early)
         xd_errf(err, errlen, "out of memory");
     else
-        rc = xd_queue_create(&io->queue, mode, entries, err, errlen);
+        rc = xd_queue_create(&io->queue, mode, entries, memory, err, errlen);
     if (rc) /* nothing kept by a device that does not open (io_uring refused its size) */
         xd_fdio_destroy(io);
     return rc;
@@ -559,4 +559,5 @@ void xd_fdio_stats_json(const struct xd_fdio *io, struct xd_json *j)
     xd_json_uint(j, "short_retries", io->count.short_retries);
     xd_json_uint(j, "overlap_waits", io->count.overlap_waits);
     xd_json_uint(j, "overlap_deferrals", io->count.overlap_deferrals);
+    xd_json_uint(j, "fixed_buffer_ios", io->queue ? xd_queue_fixed_ios(io->queue) : 0);
 }

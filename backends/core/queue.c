@@ -23,6 +23,11 @@ struct xd_queue {
     /* io_uring */
     struct io_uring ring;
     bool ring_ready;
+    const struct xd_io_memory *memory; /* the device's; NULL: none */
+    unsigned memory_gen;               /* the memory->gen last registered */
+    uintptr_t fixed_base;              /* registered: [fixed_base, + fixed_len) */
+    size_t fixed_len;                  /* 0: nothing registered */
+    uint64_t fixed_ios;
     /* libaio */
     io_context_t aio;
     struct iocb *iocbs;        /* one per slot */
@@ -85,7 +90,8 @@ static int queue_create_aio(struct xd_queue *q, char *err, size_t errlen)
     return 0;
 }
 
-int xd_queue_create(struct xd_queue **out, int mode, unsigned entries, char *err, size_t errlen)
+int xd_queue_create(struct xd_queue **out, int mode, unsigned entries,
+                    const struct xd_io_memory *memory, char *err, size_t errlen)
 {
     struct xd_queue *q = calloc(1, sizeof(*q));
     int rc;
@@ -93,6 +99,9 @@ int xd_queue_create(struct xd_queue **out, int mode, unsigned entries, char *err
         return -ENOMEM;
     q->mode = mode;
     q->entries = entries;
+    q->memory = memory;
+    if (memory)
+        q->memory_gen = memory->gen - 1; /* registers at the first stage */
     rc = mode == XD_ASYNC_IO_URING ? queue_create_uring(q, err, errlen)
                                    : queue_create_aio(q, err, errlen);
     if (rc) {
@@ -120,6 +129,75 @@ void xd_queue_destroy(struct xd_queue *q)
 
 unsigned xd_queue_in_flight(const struct xd_queue *q) { return q->in_flight; }
 
+uint64_t xd_queue_fixed_ios(const struct xd_queue *q) { return q->fixed_ios; }
+
+/* The kernel takes a registered buffer of at most 1 GiB: larger memory is
+ * registered as consecutive pieces of that size. */
+#define FIXED_PIECE_SHIFT 30
+
+/* Register the device's memory as it is now (memory->gen moved): pinned
+ * once, so a request into it skips the pinning of its pages that an
+ * O_DIRECT request pays each time otherwise. A kernel that refuses (memory
+ * that is not anonymous or shared, a locked-memory limit, an old kernel)
+ * leaves nothing registered, and requests go as plain ones. */
+static void uring_register_memory(struct xd_queue *q)
+{
+    q->memory_gen = q->memory->gen;
+    if (q->fixed_len) {
+        io_uring_unregister_buffers(&q->ring);
+        q->fixed_len = 0;
+    }
+    size_t len = q->memory->len, piece = (size_t)1 << FIXED_PIECE_SHIFT;
+    if (!len || !q->memory->addr)
+        return;
+    size_t n = (len + piece - 1) >> FIXED_PIECE_SHIFT;
+    struct iovec *iov = calloc(n, sizeof(*iov));
+    if (!iov)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        iov[i].iov_base = (char *)q->memory->addr + (i << FIXED_PIECE_SHIFT);
+        iov[i].iov_len = i + 1 < n ? piece : len - (i << FIXED_PIECE_SHIFT);
+    }
+    if (!io_uring_register_buffers(&q->ring, iov, (unsigned)n)) {
+        q->fixed_base = (uintptr_t)q->memory->addr;
+        q->fixed_len = len;
+    }
+    free(iov);
+}
+
+/* The registered piece that holds all of [buf, buf + len), or -1. */
+static inline int uring_fixed_index(struct xd_queue *q, const void *buf, uint64_t len)
+{
+    if (!q->memory)
+        return -1;
+    if (q->memory->gen != q->memory_gen)
+        uring_register_memory(q);
+    uintptr_t at = (uintptr_t)buf - q->fixed_base; /* wraps far past fixed_len below it */
+    if (at >= q->fixed_len || len > q->fixed_len - at ||
+        at >> FIXED_PIECE_SHIFT != (at + len - 1) >> FIXED_PIECE_SHIFT)
+        return -1;
+    return (int)(at >> FIXED_PIECE_SHIFT);
+}
+
+/* A read or write, into a registered piece where it lies in one. */
+static void uring_prep_rw(struct xd_queue *q, struct io_uring_sqe *sqe, enum xd_op op, int fd,
+                          void *buf, uint64_t len, uint64_t off)
+{
+    int idx = uring_fixed_index(q, buf, len);
+    if (idx < 0) {
+        if (op == XD_OP_READ)
+            io_uring_prep_read(sqe, fd, buf, (unsigned)len, off);
+        else
+            io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
+        return;
+    }
+    q->fixed_ios++;
+    if (op == XD_OP_READ)
+        io_uring_prep_read_fixed(sqe, fd, buf, (unsigned)len, off, idx);
+    else
+        io_uring_prep_write_fixed(sqe, fd, buf, (unsigned)len, off, idx);
+}
+
 static int stage_uring(struct xd_queue *q, struct xd_req *req, int fd, void *buf, uint64_t len,
                        uint64_t off)
 {
@@ -127,8 +205,8 @@ static int stage_uring(struct xd_queue *q, struct xd_req *req, int fd, void *buf
     if (!sqe)
         return -EBUSY;
     switch (req->op) {
-    case XD_OP_READ: io_uring_prep_read(sqe, fd, buf, (unsigned)len, off); break;
-    case XD_OP_WRITE: io_uring_prep_write(sqe, fd, buf, (unsigned)len, off); break;
+    case XD_OP_READ:
+    case XD_OP_WRITE: uring_prep_rw(q, sqe, req->op, fd, buf, len, off); break;
     case XD_OP_FSYNC: io_uring_prep_fsync(sqe, fd, 0); break;
     case XD_OP_FDATASYNC: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
     default: return -EOPNOTSUPP;

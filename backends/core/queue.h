@@ -14,9 +14,22 @@
 
 struct xd_queue;
 
+/* Where the device's caller does its I/O (xd_register_memory): [addr,
+ * addr + len), nothing when len is 0. gen moves on at each change, so that
+ * every queue of the device registers the new memory at its next stage. */
+struct xd_io_memory {
+    void *addr;
+    size_t len;
+    unsigned gen;
+};
+
 /* mode is XD_ASYNC_LIBAIO or XD_ASYNC_IO_URING; entries is the most requests
- * in flight (staged plus submitted). */
-int xd_queue_create(struct xd_queue **out, int mode, unsigned entries, char *err, size_t errlen);
+ * in flight (staged plus submitted). memory (may be NULL) is the device's,
+ * read at each stage: an io_uring queue registers it with the kernel and
+ * sends reads and writes whose buffer lies inside it as fixed-buffer
+ * requests. */
+int xd_queue_create(struct xd_queue **out, int mode, unsigned entries,
+                    const struct xd_io_memory *memory, char *err, size_t errlen);
 void xd_queue_destroy(struct xd_queue *q);
 /* Stage req->op on fd with the given buffer, length and offset (which may
  * differ from req's, e.g. for bounce buffers). -EBUSY when full. */
@@ -28,5 +41,7 @@ int xd_queue_commit(struct xd_queue *q);
 int xd_queue_reap(struct xd_queue *q, struct xd_req **done, unsigned min, unsigned max,
                   const struct timespec *timeout);
 unsigned xd_queue_in_flight(const struct xd_queue *q);
+/* Reads and writes sent as fixed-buffer requests so far. */
+uint64_t xd_queue_fixed_ios(const struct xd_queue *q);
 
 #endif

@@ -17,6 +17,7 @@
 #include "../xdevice.h"
 #include "clock.h"
 #include "config.h"
+#include "queue.h"
 
 struct xd_layer;
 struct xd_queue;
@@ -242,6 +243,7 @@ struct xd_dev {
     struct xd_file *files;
     pid_t opener;       /* the process that opened it (getpid) */
     unsigned opened_at; /* xd_forks() then: another value means a child after fork */
+    struct xd_io_memory io_memory; /* xd_register_memory; the drivers' queues read it */
 };
 
 /* fork()s this process is a child of since the library was loaded (a

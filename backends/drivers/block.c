@@ -48,7 +48,8 @@ static int block_driver_open(struct xd_layer *layer, char *err, size_t errlen)
                      ? layer->dev->queue_entries
                      : (unsigned)cfg->queue_depth;
     unsigned align = !cfg->use_raw_device ? 0 : cfg->sector_size ? (unsigned)cfg->sector_size : 512;
-    int rc = xd_fdio_init(&d->io, cfg->async, d->entries, align, err, errlen);
+    int rc = xd_fdio_init(&d->io, cfg->async, d->entries, align, &layer->dev->io_memory, err,
+                          errlen);
     if (rc) {
         free(d);
         return rc;

@@ -128,7 +128,8 @@ static int file_driver_open(struct xd_layer *layer, char *err, size_t errlen)
         return -ENOMEM;
     bool direct = cfg->use_direct_io || layer->ops == &xd_file_direct_ops;
     int rc = xd_fdio_init(&d->io, cfg->async, layer->dev->queue_entries,
-                          direct ? (unsigned)cfg->io_alignment : 0, err, errlen);
+                          direct ? (unsigned)cfg->io_alignment : 0, &layer->dev->io_memory, err,
+                          errlen);
     if (rc) {
         free(d);
         return rc;

@@ -2,7 +2,11 @@
  * request staged comes back from reap exactly once with its own data, in
  * both modes, across many more requests than the completion ring holds
  * (libaio's is reaped from user space and its head wraps), whether reap
- * waits for some (min > 0) or only takes what is there (min 0).
+ * waits for some (min > 0) or only takes what is there (min 0). And
+ * io_uring's fixed buffers (xd_register_memory): reads into the
+ * registered memory go fixed and land in the caller's buffer, a buffer
+ * that runs past the memory's end goes plain, and a change of the memory
+ * (here to none) halfway through is followed at the next stage.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -54,13 +58,25 @@ struct slot {
     struct xd_req *req; /* the read in flight on this buffer, or NULL */
     unsigned block;
     uint64_t *buf;
+    unsigned staged_fixed; /* reads staged while its buffer lay in registered memory */
+};
+
+/* The slots' buffers, one after another in one allocation, and the part of
+ * it registered as the device's memory (in_memory: the slots that lie
+ * wholly inside it; the next one straddles its end). */
+struct arena {
+    char *base;
+    struct xd_io_memory memory;
+    unsigned in_memory;
+    bool dropped; /* the memory was changed to none halfway */
 };
 
 static struct xd_req reqs[DEPTH * ROUNDS];
 
 /* Stage a read of the next block into every free slot, up to the last
  * request; how many. */
-static unsigned fill(struct xd_queue *q, int fd, struct slot *slots, unsigned *next)
+static unsigned fill(struct xd_queue *q, int fd, struct slot *slots, unsigned *next,
+                     const struct arena *a)
 {
     unsigned staged = 0;
     for (unsigned i = 0; i < DEPTH && *next < DEPTH * ROUNDS; i++) {
@@ -77,6 +93,7 @@ static unsigned fill(struct xd_queue *q, int fd, struct slot *slots, unsigned *n
         if (rc)
             break;
         s->req = req;
+        s->staged_fixed += a && !a->dropped && i < a->in_memory;
         staged++;
     }
     return staged;
@@ -101,18 +118,39 @@ static unsigned retire(struct xd_req **done, int n)
     return good;
 }
 
-static void run_mode(int mode, const char *name, int fd, bool poll_only)
+/* Halfway through, change the device's memory to none: the queue follows
+ * at its next stage (memory.gen) and sends the rest plain. */
+static void arena_drop_memory(struct arena *a)
+{
+    a->memory = (struct xd_io_memory){.gen = a->memory.gen + 1};
+    a->dropped = true;
+}
+
+/* Reads expected to have gone fixed: those staged into a slot inside the
+ * memory while it was registered. */
+static uint64_t staged_fixed(const struct slot *slots)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < DEPTH; i++)
+        n += slots[i].staged_fixed;
+    return n;
+}
+
+static void run_mode(int mode, const char *name, int fd, bool poll_only, struct arena *a)
 {
     struct xd_queue *q = NULL;
     char err[256] = "";
-    int rc = xd_queue_create(&q, mode, DEPTH, err, sizeof(err));
+    int rc = xd_queue_create(&q, mode, DEPTH, a ? &a->memory : NULL, err, sizeof(err));
     CHECK_MSG(rc == 0, "%s: %s", name, err);
     if (rc)
         return;
     struct slot slots[DEPTH];
     for (unsigned i = 0; i < DEPTH; i++) {
         slots[i] = (struct slot){0};
-        CHECK(posix_memalign((void **)&slots[i].buf, 4096, BLOCK) == 0);
+        if (a)
+            slots[i].buf = (uint64_t *)(a->base + (size_t)i * BLOCK);
+        else
+            CHECK(posix_memalign((void **)&slots[i].buf, 4096, BLOCK) == 0);
     }
     unsigned next = 0, reaped = 0;
     struct xd_req *done[DEPTH];
@@ -121,7 +159,9 @@ static void run_mode(int mode, const char *name, int fd, bool poll_only)
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     while (reaped < DEPTH * ROUNDS) {
-        if (fill(q, fd, slots, &next))
+        if (a && !a->dropped && next >= DEPTH * ROUNDS / 2)
+            arena_drop_memory(a);
+        if (fill(q, fd, slots, &next, a))
             CHECK(xd_queue_commit(q) >= 0);
         /* min 0 takes only what is there; min 1..3 waits for that many */
         unsigned min = poll_only ? 0 : 1 + reaped % 3;
@@ -144,9 +184,26 @@ static void run_mode(int mode, const char *name, int fd, bool poll_only)
     CHECK_MSG(xd_queue_in_flight(q) == 0, "%s: %u still in flight", name, xd_queue_in_flight(q));
     /* nothing in flight: a reap returns nothing, at once */
     CHECK(xd_queue_reap(q, done, 1, DEPTH, NULL) == 0);
+    uint64_t want = a && mode == XD_ASYNC_IO_URING ? staged_fixed(slots) : 0;
+    CHECK_MSG(xd_queue_fixed_ios(q) == want, "%s: %llu reads went fixed; want %llu", name,
+              (unsigned long long)xd_queue_fixed_ios(q), (unsigned long long)want);
     xd_queue_destroy(q);
-    for (unsigned i = 0; i < DEPTH; i++)
+    for (unsigned i = 0; i < DEPTH && !a; i++)
         free(slots[i].buf);
+}
+
+/* Every mode once more with the slots' buffers in one arena, all but the
+ * last wholly inside the registered memory and the last straddling its
+ * end, so that both kinds of read are in flight at once. */
+static void run_mode_in_arena(int mode, const char *name, int fd)
+{
+    struct arena a = {.in_memory = DEPTH - 1};
+    CHECK(posix_memalign((void **)&a.base, 4096, (size_t)DEPTH * BLOCK) == 0);
+    a.memory = (struct xd_io_memory){.addr = a.base, .len = (size_t)(DEPTH - 1) * BLOCK + BLOCK / 2,
+                                     .gen = 1};
+    run_mode(mode, name, fd, false, &a);
+    CHECK_MSG(a.dropped, "%s: the memory was never dropped", name);
+    free(a.base);
 }
 
 int main(void)
@@ -158,12 +215,16 @@ int main(void)
         SKIP("cannot make a file in %s", dir);
     unlink(path);
     for (int poll_only = 0; poll_only <= 1; poll_only++) {
-        run_mode(XD_ASYNC_LIBAIO, poll_only ? "libaio, min 0" : "libaio", fd, poll_only);
+        run_mode(XD_ASYNC_LIBAIO, poll_only ? "libaio, min 0" : "libaio", fd, poll_only, NULL);
         if (check_io_uring_refused())
             fprintf(stderr, "skip: io_uring cases: %s\n", check_io_uring_refused());
         else
-            run_mode(XD_ASYNC_IO_URING, poll_only ? "io_uring, min 0" : "io_uring", fd, poll_only);
+            run_mode(XD_ASYNC_IO_URING, poll_only ? "io_uring, min 0" : "io_uring", fd, poll_only,
+                     NULL);
     }
+    run_mode_in_arena(XD_ASYNC_LIBAIO, "libaio, registered memory (ignored)", fd);
+    if (!check_io_uring_refused())
+        run_mode_in_arena(XD_ASYNC_IO_URING, "io_uring, registered memory", fd);
     close(fd);
     return check_failures ? 1 : 0;
 }

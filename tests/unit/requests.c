@@ -6,7 +6,10 @@
  * compressed file from its offset to the end while failing, and such a
  * write under libaio was lost (io_submit refused it, the reap waited
  * forever). Each is -EINVAL, completed at once, and the data stays; so is
- * a trim of 0 bytes, on every type alike. */
+ * a trim of 0 bytes, on every type alike. The last read goes into memory
+ * registered with xd_register_memory (under io_uring a fixed-buffer read)
+ * and must hold what was written; the registration's own misuse is
+ * -EINVAL. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,6 +90,9 @@ static void test_type(const char *type, const char *async, const char *path)
     }
     memset(a, 'A', sizeof(a));
     CHECK(xd_write(dev, f, a, LEN, 0) == LEN);
+    /* got's pages registered: under io_uring the last read lands in them
+     * as a fixed-buffer request, and must hold what was written */
+    CHECK(xd_register_memory(dev, got, LEN) == 0);
 
     CHECK_MSG(xd_trim(dev, f, UINT64_MAX, 4096) == -EINVAL, "%s %s: trim wrapping", type, async);
     CHECK_MSG(xd_trim(dev, f, 4096, UINT64_MAX - 10) == -EINVAL, "%s %s: trim past", type, async);
@@ -139,6 +145,10 @@ static void test_misuse(const char *dir)
     CHECK_MSG(xd_open(&big, cfg, 0xffffffffu, err, sizeof(err)) == -EINVAL &&
               strstr(err, "queue_entries 4294967295") && strstr(err, "up to 65536"), "%s", err);
     xd_config_free(cfg);
+
+    CHECK(xd_register_memory(d1, NULL, 4096) == -EINVAL);
+    CHECK(xd_register_memory(d1, (void *)(UINTPTR_MAX - 100), 4096) == -EINVAL);
+    CHECK(xd_register_memory(d1, NULL, 0) == 0);
 
     snprintf(odd, sizeof(odd), "%s/no\nsuch\x1b[31m/x", dir);
     CHECK(xd_file_open(d1, odd, 0, 0, &f, err, sizeof(err)) < 0);
