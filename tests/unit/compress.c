@@ -1897,8 +1897,11 @@ out:
 
 /* A version-1 container (no pending entries: a blank entry beside a version
  * of its chunk may be a killed first write) reads as before, read-only; its
- * sole writable opener punches such slots and makes it version 2. */
-static void cc_version1(const char *path, struct rng *r)
+ * sole writable opener punches such slots and makes it version 2. With
+ * half_upgraded, what an upgrade killed half way leaves: every other entry
+ * already sealed with its chunk number, the header still version 1, which
+ * must read the same and be upgraded by the next sole opener. */
+static void cc_version1(const char *path, struct rng *r, bool half_upgraded)
 {
     uint8_t *shadow = calloc(1, C6_SIZE), slot[4096];
     c6_make(path, shadow, r);
@@ -1914,7 +1917,7 @@ static void cc_version1(const char *path, struct rng *r)
     for (unsigned c = 0; c < C6_SIZE / C6_CHUNK; c++) {
         CHECK(raw_read(path, ent, 32, ctr_entry(c, C6_CHUNK)) == 0);
         if (memcmp(ent, blank, 32)) {
-            cc_seal(ent, c, false);
+            cc_seal(ent, c, half_upgraded && c % 2 == 0);
             CHECK(raw_write(path, ent, 32, ctr_entry(c, C6_CHUNK)) == 0);
         }
     }
@@ -2106,7 +2109,9 @@ static void casec(struct rng *r)
     }
     unlink(path);
 
-    cc_version1(path, r);
+    cc_version1(path, r, false);
+    unlink(path);
+    cc_version1(path, r, true);
     unlink(path);
     cc_misdirected_page(path, r);
     cc_first_write_race(path);
