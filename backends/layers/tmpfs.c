@@ -21,6 +21,10 @@
  * The stamp also says whether the copy was written since (marked before
  * the first such write is acknowledged): a changed P over such a copy is
  * refused at open with one line, neither side's writes dropped unasked.
+ * Every open with backups holds its presence on the stamp (an OFD lock):
+ * a backup with another open beside it leaves the mark, whose owner would
+ * not set it again, and the last writable open backs up at close what
+ * the others left in the copy.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -63,10 +67,12 @@ struct tmpfs_file {
     atomic_bool stamp_clean;        /* the copy's stamp says it holds nothing P lacks: the
                                        next write says otherwise first (tmpfs_stamp_writes) */
     bool temps_swept;               /* stale backup temps beside P removed (under backup_lock) */
+    bool read_only;                 /* XD_OPEN_READONLY: never backs up what others wrote */
     bool copy_known;                /* the copy the driver opened: copy_dev, copy_ino */
     dev_t copy_dev;
     ino_t copy_ino;
     int made_fd;                    /* the copy, while opening, when this open made it; or -1 */
+    int presence_fd;                /* backups: the stamp, our presence held on it; or -1 */
 };
 
 struct tmpfs_layer {
@@ -801,9 +807,10 @@ static void tmpfs_backup_placed(int dirfd, const struct tmpfs_file *tf, const st
 /* Replace P with src's data (xd_write_file_atomic_with: a temp file beside
  * P, fsync, rename over P, fsync of P's directory, so P is always one whole
  * backup, old or new), keeping P's mode when P is there, then stamp the
- * copy with the new P. */
+ * copy with the new P: as written when others had the copy open. */
 static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tmpfs_file *tf,
-                                    int dirfd, int src, int stamp_fd, char *err, size_t errlen)
+                                    int dirfd, int src, int stamp_fd, bool others, char *err,
+                                    size_t errlen)
 {
     char what[PATH_MAX + 32];
     struct stat st;
@@ -818,6 +825,7 @@ static int64_t tmpfs_backup_replace(const struct tmpfs_layer *t, const struct tm
         struct stat disk;
         tmpfs_backup_placed(dirfd, tf, &fill.made, &disk);
         struct tmpfs_stamp s = xd_tmpfs_stamp_of(&st, &disk);
+        s.writes = others;
         xd_tmpfs_stamp_write(stamp_fd, &s); /* fails only with a torn stamp: the next open reloads */
     } else if (rc < 0 && fill.named) {
         xd_tmpfs_stamp_write(stamp_fd, &fill.old); /* no backup placed: nothing pending */
@@ -860,10 +868,18 @@ static int64_t tmpfs_backup_copy(const struct tmpfs_layer *t, struct tmpfs_file 
                 strerror((int)-rc));
     else if (!(rc = tmpfs_backup_check_copy(tf, src, err, errlen)) &&
              !(rc = tmpfs_backup_check_disk(tf, dirfd, lock, err, errlen))) {
-        /* before the copy is read: a write done after this marks the
-         * stamp again, once it can (this backup holds its lock) */
-        atomic_store(&tf->stamp_clean, true);
-        rc = tmpfs_backup_replace(t, tf, dirfd, src, lock, err, errlen);
+        /* Before the copy is read. Alone, a write done after this marks
+         * the stamp again, once it can (this backup holds its lock). With
+         * another open beside us the stamp stays "written": its flag says
+         * it marked the stamp already, so its writes after this point
+         * would not mark it again, and a kill before its own backup would
+         * leave them in the copy unmarked, to be loaded over if P then
+         * changed. An open that comes later waits for this backup's lock
+         * and reads the stamp this backup leaves. */
+        bool others = xd_tmpfs_others_present(tf->presence_fd);
+        if (!others)
+            atomic_store(&tf->stamp_clean, true);
+        rc = tmpfs_backup_replace(t, tf, dirfd, src, lock, others, err, errlen);
     }
     if (dirfd >= 0)
         close(dirfd);
@@ -1258,6 +1274,8 @@ static int tmpfs_open(struct xd_layer *layer, char *err, size_t errlen)
 
 static void tmpfs_file_free(struct tmpfs_file *tf)
 {
+    if (tf->presence_fd >= 0)
+        close(tf->presence_fd);
     pthread_mutex_destroy(&tf->backup_lock);
     free(tf->disk_path);
     free(tf->backup_base);
@@ -1289,6 +1307,7 @@ static int tmpfs_file_new(const struct tmpfs_layer *t, const char *path, struct 
     pthread_mutex_init(&tf->backup_lock, NULL);
     atomic_init(&tf->dirty, false); /* only a write through this device makes a backup */
     tf->made_fd = -1;
+    tf->presence_fd = -1;
     if (!(tf->disk_path = tmpfs_absolute(path)) || !(tf->disk_dir = strdup(tf->disk_path)) ||
         !(tf->data_path = tmpfs_data_path(t->dir, tf->disk_path)))
         goto fail;
@@ -1436,6 +1455,7 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
     int rc = tmpfs_check_disk_path(disk_path, err, errlen);
     if (rc || (rc = tmpfs_file_new(t, disk_path, &tf)))
         return rc;
+    tf->read_only = flags & XD_OPEN_READONLY;
     if (t->backup && (rc = tmpfs_check_backup_target(t, tf, err, errlen)))
         goto fail;
     if (!(flags & XD_OPEN_NO_SOURCE) && (rc = tmpfs_restore(t, tf, err, errlen)))
@@ -1447,6 +1467,8 @@ static int tmpfs_file_open(struct xd_layer *layer, struct xd_file *file, unsigne
     if (rc)
         goto fail;
     tmpfs_note_copy(layer, file, tf);
+    if (t->backup) /* -errno when it cannot: then backups take others to be there */
+        tf->presence_fd = xd_tmpfs_presence_hold(t->dirfd, tf->stamp_name, t->file_mode);
     if (t->backup && (rc = tmpfs_track(t, tf, err, errlen))) {
         xd_layer_file_close(layer->lower, file);
         goto fail;
@@ -1483,12 +1505,34 @@ static int tmpfs_take_error(struct xd_layer *layer, char line[XD_ERRLEN])
     return rc;
 }
 
+/* Whether tf's copy is stamped as written since it last matched P: left so
+ * by a backup that had another open beside it, or by a kill. */
+static bool tmpfs_stamped_written(const struct tmpfs_layer *t, const struct tmpfs_file *tf)
+{
+    struct tmpfs_stamp s;
+    int lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
+    if (lock < 0)
+        return false;
+    bool written = tf->copy_known && xd_tmpfs_stamp_read(lock, &s) && s.writes &&
+                   s.copy_dev == (unsigned long long)tf->copy_dev &&
+                   s.copy_ino == (unsigned long long)tf->copy_ino;
+    close(lock);
+    return written;
+}
+
 static void tmpfs_file_close(struct xd_layer *layer, struct xd_file *file)
 {
     struct tmpfs_layer *t = layer->priv;
     struct tmpfs_file *tf = file->priv[layer->level];
     if (tf && t->backup) {
         tmpfs_unlink(t, tf);
+        /* The last writable open of a copy stamped as written backs it up
+         * even when it wrote nothing itself: the other opens' writes (or a
+         * killed run's) are in the copy, and P then holds them, the stamp
+         * clean again. */
+        if (!tf->read_only && !xd_tmpfs_others_present(tf->presence_fd) &&
+            tmpfs_stamped_written(t, tf))
+            atomic_store_explicit(&tf->dirty, true, memory_order_release);
         int rc = tmpfs_backup(t, tf); /* an error is kept in last_backup_error */
         if (rc < 0)
             tmpfs_close_failed(t, tf, file, rc);

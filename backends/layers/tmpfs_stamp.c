@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/fileutil.h"
 #include "tmpfs_stamp.h"
 
 /* The stamp's name for the copy data_name; one with no room for the suffix
@@ -162,4 +163,35 @@ bool xd_tmpfs_copy_current_at(const char *copy, const struct stat *disk)
     free(stamp);
     free(dir);
     return current;
+}
+
+/* Far past any stamp's bytes: a lock needs no data under it. */
+#define TMPFS_PRESENCE_BYTE ((off_t)1 << 30)
+
+static struct flock tmpfs_presence_range(short type)
+{
+    return (struct flock){.l_type = type, .l_whence = SEEK_SET, .l_start = TMPFS_PRESENCE_BYTE,
+                          .l_len = 1};
+}
+
+int xd_tmpfs_presence_hold(int dirfd, const char *stamp_name, mode_t mode)
+{
+    int fd = xd_open_own_at(dirfd, stamp_name, O_RDWR, mode);
+    if (fd < 0)
+        return fd;
+    struct flock l = tmpfs_presence_range(F_RDLCK);
+    if (TMPFS_RETRY(fcntl(fd, F_OFD_SETLK, &l))) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+/* A write lock over the byte would conflict with any other open's read
+ * lock; our own (the same open file description) never conflicts. */
+bool xd_tmpfs_others_present(int fd)
+{
+    struct flock l = tmpfs_presence_range(F_WRLCK);
+    return fd < 0 || TMPFS_RETRY(fcntl(fd, F_OFD_GETLK, &l)) || l.l_type != F_UNLCK;
 }

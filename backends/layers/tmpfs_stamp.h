@@ -79,4 +79,14 @@ bool xd_tmpfs_stamp_for_copy(int dirfd, const char *data_name, int stamp_fd, str
 bool xd_tmpfs_copy_current(int dirfd, const char *data_name, int stamp_fd, const struct stat *disk);
 bool xd_tmpfs_copy_current_at(const char *copy, const struct stat *disk);
 
+/* Presence: each open of a copy with backups holds a read lock on one byte
+ * of the copy's stamp (an OFD lock, apart from the flock that orders
+ * stamp updates), for as long as it is open; the kernel drops it when the
+ * process dies. The held descriptor, or -errno. */
+int xd_tmpfs_presence_hold(int dirfd, const char *stamp_name, mode_t mode);
+/* Whether another open (another process, or another device in this one)
+ * holds its presence beside ours (fd, from xd_tmpfs_presence_hold); true
+ * when it cannot be told (fd < 0). */
+bool xd_tmpfs_others_present(int fd);
+
 #endif

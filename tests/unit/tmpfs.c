@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -926,6 +927,133 @@ static void test_killed_writes_kept(void)
     unlink(moved);
 }
 
+/* A second process writing p beside this one, on a device of its own: it
+ * writes `first` over p's start, says so, writes `then` (if any) when
+ * told, says so again, and waits to be killed (a kill -9 before any
+ * backup of its own). */
+struct writer {
+    pid_t pid;
+    int tell, heard; /* to the child, from it */
+};
+
+static void writer_child(int tell, int heard, const char *dir, const char *const *kv,
+                         const char *p, const unsigned char *first, size_t first_len,
+                         const unsigned char *then, size_t then_len)
+{
+    char err[XD_ERRLEN], c = 'w';
+    struct xd_dev *dev;
+    struct xd_file *f;
+    if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
+        xd_write(dev, f, first, first_len, 0) != (ssize_t)first_len || write(heard, &c, 1) != 1)
+        _exit(1);
+    if (then && (read(tell, &c, 1) != 1 || xd_write(dev, f, then, then_len, 0) != (ssize_t)then_len ||
+                 write(heard, &c, 1) != 1))
+        _exit(1);
+    for (;;)
+        pause();
+}
+
+static bool writer_start(struct writer *w, const char *dir, const char *const *kv, const char *p,
+                         const unsigned char *first, size_t first_len, const unsigned char *then,
+                         size_t then_len)
+{
+    int down[2], up[2];
+    char c;
+    if (pipe(down) || pipe(up))
+        return false;
+    w->pid = fork();
+    if (w->pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        writer_child(down[0], up[1], dir, kv, p, first, first_len, then, then_len);
+    }
+    close(down[0]);
+    close(up[1]);
+    w->tell = down[1];
+    w->heard = up[0];
+    return w->pid > 0 && read(w->heard, &c, 1) == 1; /* EOF: the child failed */
+}
+
+/* Its second write, done once it answers. */
+static bool writer_then(struct writer *w)
+{
+    char c = 'g';
+    return write(w->tell, &c, 1) == 1 && read(w->heard, &c, 1) == 1;
+}
+
+static void writer_kill(struct writer *w)
+{
+    int status;
+    kill(w->pid, SIGKILL);
+    waitpid(w->pid, &status, 0);
+    close(w->tell);
+    close(w->heard);
+}
+
+/* Two writers of one copy, each on its own device (here a second
+ * process): a backup by one, with the other open beside it, leaves the
+ * stamp saying "written", so the other's writes after that backup are
+ * not left unmarked. Before, the backup cleared the mark, the other's
+ * flag said it had marked already, and when it was killed before its own
+ * backup and P then changed, the next open loaded P over its write
+ * without a word. Now that open is refused, and moving P away keeps the
+ * copy, the killed writer's last write in it. */
+static void test_second_writer_marks_after_backup(void)
+{
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
+    static unsigned char a[LEN], b[LEN], c[LEN], want[LEN];
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32], moved[PATH_MAX + 48];
+    struct xd_dev *dev;
+    struct xd_file *f;
+    struct writer w;
+    if (backup_fixture("twowriters", 91, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+        return;
+    CHECK(writer_start(&w, dir, kv, p, b, LEN, b, 4096), "the second writer did not start");
+    CHECK(xd_write(dev, f, c, LEN, 0) == LEN, "write c");
+    CHECK(xd_flush(dev, f, 0) == 0, "fsync: the backup with the other writer open");
+    CHECK(file_equals(p, c, LEN), "the fsync did not back c up");
+    CHECK(writer_then(&w), "the second writer's write after the backup");
+    writer_kill(&w);
+    memcpy(want, c, LEN);
+    memcpy(want, b, 4096);
+    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
+    CHECK(dev_refuses(dir, kv, p), "P changed under the killed writer's last write: loaded over it");
+    /* the last open left backs the copy up at close: refused, P changed */
+    CHECK(xd_file_close(dev, f) < 0, "close backed up over a changed disk file");
+    CHECK(!xd_dev_take_error(dev, err, sizeof(err)) && strstr(err, "changed on disk"),
+          "no line saying why: '%s'", err);
+    xd_close(dev);
+    snprintf(moved, sizeof(moved), "%s.moved", p);
+    CHECK(rename(p, moved) == 0, "rename %s: %s", p, strerror(errno));
+    CHECK(dev_reads(dir, kv, p, 0, want, LEN), "with P moved away the copy lacked the last write");
+    unlink(moved);
+}
+
+/* The last open of a copy backs it up at close even when it wrote nothing:
+ * the other writer, killed before its own backup, left its writes in the
+ * copy, and P holds them after the close. Before, only a close that had
+ * written backed up, and P kept the old data. */
+static void test_last_open_backs_up_others_writes(void)
+{
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
+    static unsigned char a[LEN], b[LEN], c[LEN];
+    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev;
+    struct xd_file *f;
+    struct writer w;
+    if (backup_fixture("lastopen", 95, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+        return;
+    CHECK(writer_start(&w, dir, kv, p, b, LEN, NULL, 0), "the second writer did not start");
+    writer_kill(&w);
+    CHECK(file_equals(p, a, LEN), "the killed writer backed up");
+    CHECK(xd_file_close(dev, f) == 0, "close");
+    xd_close(dev);
+    CHECK(file_equals(p, b, LEN), "the last open's close left P without the killed writer's data");
+    CHECK(dev_reads(dir, kv, p, XD_OPEN_READONLY, b, LEN), "the copy after the close");
+}
+
 /* Open the one stamp in dir (a copy's), read-write; -1 when there is none. */
 static int open_stamp(const char *dir)
 {
@@ -1240,6 +1368,8 @@ int main(void)
     test_loads_disk_file();
     test_killed_writes_kept();
     test_backup_killed_after_rename();
+    test_second_writer_marks_after_backup();
+    test_last_open_backs_up_others_writes();
     test_auto_mount_nonroot();
     test_auto_mount_root();
 
