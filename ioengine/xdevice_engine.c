@@ -1585,6 +1585,48 @@ static unsigned fio_xd_extra_blocks(struct thread_data *td)
     return (unsigned)((o->size - share * o->nr_files) / td_min_bs(td));
 }
 
+/* fio lays out a file that a job reads and finds missing or short with
+ * its own buffers' data (extend_file: fill_io_buffer, so
+ * buffer_compress_percentage, zero_buffers and the rest apply) before the
+ * job starts. A container fio cannot lay out gets the same, written
+ * through a device of the job's config over [from, to): a read job on a
+ * new container then reads data, as it would from psync's file, rather
+ * than chunks never written (zeros, which a compressed container serves
+ * without decompressing anything). 0 or -errno with one line in err. */
+static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *cfg,
+                               const struct fio_file *f, uint64_t from, uint64_t to, char *err,
+                               size_t errlen)
+{
+    struct xd_dev *dev = NULL;
+    struct xd_file *file = NULL;
+    uint64_t bs = td->o.max_bs[DDIR_WRITE] ? td->o.max_bs[DDIR_WRITE] : 4096;
+    void *buf = NULL;
+    int rc = xd_open(&dev, cfg, 1, err, errlen);
+    if (!rc)
+        rc = xd_file_open(dev, f->file_name, XD_OPEN_CREATE, to, &file, err, errlen);
+    if (!rc && posix_memalign(&buf, 4096, bs)) /* aligned: O_DIRECT chains copy nothing */
+        rc = -ENOMEM;
+    for (uint64_t off = from, n; !rc && off < to && !td->terminate; off += n) {
+        n = to - off < bs ? to - off : bs;
+        fill_io_buffer(td, buf, n, n);
+        ssize_t w = xd_write(dev, file, buf, n, off);
+        if (w != (ssize_t)n)
+            rc = w < 0 ? (int)w : -EIO;
+    }
+    if (!rc)
+        rc = xd_flush(dev, file, 0);
+    if (rc && dev && xd_dev_take_error(dev, err, errlen) == -ENOENT)
+        snprintf(err, errlen, "%s: laying out the file for the job's reads: %s",
+                 f->file_name, strerror(-rc));
+    if (file) {
+        int closed = xd_file_close(dev, file);
+        rc = rc ? rc : closed;
+    }
+    xd_close(dev);
+    free(buf);
+    return rc;
+}
+
 /* Types with their own format own their files: fio must never lay raw
  * bytes into one; the tmpfs type without backup_to_disk keeps nothing at
  * the path at all (XD_CFG_DATA_ELSEWHERE: fio's layout wrote a full-size
@@ -1618,6 +1660,12 @@ static int fio_xd_prepare_container(struct thread_data *td, const struct xd_conf
     if ((missing || want > have) &&
         (rc = xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))))
         goto fail;
+    if (td_read(td) && want > have &&
+        (rc = fio_xd_lay_out_data(td, cfg, f, have, want, err, sizeof(err)))) {
+        fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
+        td_verror(td, -rc, "xdevice layout");
+        return 1;
+    }
     f->real_file_size = have;
     fio_file_set_size_known(f);
     return 0;

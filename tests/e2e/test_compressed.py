@@ -153,14 +153,35 @@ def test_zero_chunks_are_holes(engine, tmp_path, disk_dir):
 
 
 def test_no_raw_layout(engine, tmp_path, disk_dir):
-    """fio must never lay raw bytes into a container: reading a fresh one
-    reads zeros, and the file starts with the container's magic."""
+    """fio must never lay raw bytes into a container: the file starts with
+    the container's magic, and fio says nothing of laying it out."""
     f = disk_dir / "fresh"
     args = fio_job(engine, name="r", xd={"type": "compressed"}, filename=f, rw="randread",
                    bs="4k", size=SIZE)
     r = run_fio(args, tmp_path)
     assert "Laying out" not in r.text
     assert f.read_bytes()[:8] == b"XDCNTR\r\n"
+
+
+def test_read_job_reads_laid_out_data(engine, tmp_path, disk_dir):
+    """A read job on a missing container reads data laid out the way fio
+    lays out a file for its own engines (fio's buffers, so 50% compressible
+    here), written through the container before the job starts: every
+    chunk is stored compressed and decoded when read. Before, the container
+    was made empty, and the job read chunks never written: zeros that cost
+    nothing to read, a number no other engine would show."""
+    stats = tmp_path / "stats.json"
+    f = disk_dir / "laid"
+    args = fio_job(engine, name="r", xd={"type": "compressed", "stats": stats}, filename=f,
+                   rw="randread", bs="4k", size=SIZE, buffer_compress_percentage=50,
+                   buffer_compress_chunk="4k", refill_buffers=None)
+    r = run_fio(args, tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE
+    c = compress_stats(stats)
+    chunks = SIZE // (64 * KiB)
+    assert c["live_chunks"]["zero"] == 0 and c["live_logical_bytes"] == SIZE, c
+    assert c["stored_bytes"] < 0.8 * SIZE, c  # compressed, not raw
+    assert c["chunks_decoded"] >= chunks // 2, c
 
 
 def test_reopen_keeps_data(engine, tmp_path, disk_dir):
