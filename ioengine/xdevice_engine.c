@@ -1585,6 +1585,27 @@ static unsigned fio_xd_extra_blocks(struct thread_data *td)
     return (unsigned)((o->size - share * o->nr_files) / td_min_bs(td));
 }
 
+/* The job's config for its layout, without the hybrid type's migration:
+ * a file fio laid out is a file that was there before the job, all of it
+ * cold (the writes of the layout would otherwise promote extents, and the
+ * job would start from a hot tier it never asked for). NULL with a line
+ * in err. */
+static struct xd_config *fio_xd_layout_config(const struct xd_config *cfg, char *err,
+                                              size_t errlen)
+{
+    struct xd_config *c = xd_config_dup(cfg);
+    const char *type = xd_config_get(cfg, "storage_type");
+    if (!c)
+        snprintf(err, errlen, "out of memory");
+    else if (type && !strcmp(type, "hybrid") &&
+             (xd_config_set(c, "auto_migration", "false", "layout", err, errlen) ||
+              xd_config_set(c, "migration_interval_requests", "0", "layout", err, errlen))) {
+        xd_config_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
 /* fio lays out a file that a job reads and finds missing or short with
  * its own buffers' data (extend_file: fill_io_buffer, so
  * buffer_compress_percentage, zero_buffers and the rest apply) before the
@@ -1601,7 +1622,9 @@ static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *c
     struct xd_file *file = NULL;
     uint64_t bs = td->o.max_bs[DDIR_WRITE] ? td->o.max_bs[DDIR_WRITE] : 4096;
     void *buf = NULL;
-    int rc = xd_open(&dev, cfg, 1, err, errlen);
+    struct xd_config *quiet = fio_xd_layout_config(cfg, err, errlen);
+    int rc = quiet ? xd_open(&dev, quiet, 1, err, errlen) : -EINVAL;
+    xd_config_free(quiet);
     if (!rc)
         rc = xd_file_open(dev, f->file_name, XD_OPEN_CREATE, to, &file, err, errlen);
     if (!rc && posix_memalign(&buf, 4096, bs)) /* aligned: O_DIRECT chains copy nothing */
