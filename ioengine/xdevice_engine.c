@@ -1638,7 +1638,9 @@ static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *c
     }
     if (!rc)
         rc = xd_flush(dev, file, 0);
-    if (rc && dev && xd_dev_take_error(dev, err, errlen) == -ENOENT)
+    /* a write or the flush failed: the device's line, or ours (an open
+     * that failed left its own line in err) */
+    if (rc && file && xd_dev_take_error(dev, err, errlen) == -ENOENT)
         snprintf(err, errlen, "%s: laying out the file for the job's reads: %s",
                  f->file_name, strerror(-rc));
     if (file) {
