@@ -49,6 +49,7 @@ import concurrent.futures
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -537,10 +538,23 @@ def main():
             STATS["runs_with_reports"] += bool(mine)
         return ok
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    # Stopped (Ctrl-C, SIGTERM, a closed terminal): the runs under way
+    # finish, the queued ones are dropped, and the scratch directories
+    # (files on /dev/shm among them) go, rather than stay until a reboot.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    try:
         for ok in pool.map(one, runs):
             passed += ok
             failed += not ok
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for d in scratch.values():
+            shutil.rmtree(d, ignore_errors=True)
+        print("sanitize: stopped; scratch removed", file=sys.stderr, flush=True)
+        raise
+    pool.shutdown()
     if failed or os.environ.get("SANITIZE_KEEP"):  # the failed runs' logs and files
         print(f"scratch kept: {scratch['disk']} {scratch['shm']}")
     else:
