@@ -901,7 +901,7 @@ static int fio_xd_io_u_init(struct thread_data *td, struct io_u *io_u)
 static int fio_xd_post_init(struct thread_data *td)
 {
     struct fio_xd_job *job = td->io_ops_data;
-    uintptr_t low = UINTPTR_MAX, high = 0;
+    uintptr_t low = UINTPTR_MAX, high = 0, bs = (uintptr_t)td_max_bs(td);
     if (td->o.read_iolog_file)
         return 0;
     for (unsigned i = 0; i < job->nreqs; i++) {
@@ -910,7 +910,7 @@ static int fio_xd_post_init(struct thread_data *td)
             return 0; /* no data buffers (fio's FIO_NOIO, or a job that moves no data) */
         uintptr_t at = (uintptr_t)io_u->buf;
         low = at < low ? at : low;
-        high = at + td_max_bs(td) > high ? at + td_max_bs(td) : high;
+        high = at + bs > high ? at + bs : high;
     }
     if (high > low)
         xd_register_memory(job->dev, (void *)low, high - low);

@@ -1128,15 +1128,23 @@ static int tmpfs_restore(struct tmpfs_layer *t, struct tmpfs_file *tf, char *err
  * caller tests stamp_clean); under the stamp's lock, so a backup under way
  * stamps first and this after it. Only the stamp of this very copy: one
  * another open loaded since is not ours to mark. 0 or -errno. */
+/* The stamp (lock: its descriptor, locked) read into s, when it speaks
+ * for the very copy this open's driver has (one another open loaded since
+ * is not ours). */
+static bool tmpfs_stamp_of_our_copy(const struct tmpfs_file *tf, int lock, struct tmpfs_stamp *s)
+{
+    return tf->copy_known && xd_tmpfs_stamp_read(lock, s) &&
+           s->copy_dev == (unsigned long long)tf->copy_dev &&
+           s->copy_ino == (unsigned long long)tf->copy_ino;
+}
+
 static int tmpfs_stamp_writes(const struct tmpfs_layer *t, struct tmpfs_file *tf)
 {
     struct tmpfs_stamp s;
     int rc = 0, lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
     if (lock < 0)
         return lock;
-    if (tf->copy_known && xd_tmpfs_stamp_read(lock, &s) && !s.writes &&
-        s.copy_dev == (unsigned long long)tf->copy_dev &&
-        s.copy_ino == (unsigned long long)tf->copy_ino) {
+    if (tmpfs_stamp_of_our_copy(tf, lock, &s) && !s.writes) {
         s.writes = true;
         rc = xd_tmpfs_stamp_write(lock, &s);
     }
@@ -1513,9 +1521,7 @@ static bool tmpfs_stamped_written(const struct tmpfs_layer *t, const struct tmpf
     int lock = xd_lock_at(t->dirfd, tf->stamp_name, t->file_mode);
     if (lock < 0)
         return false;
-    bool written = tf->copy_known && xd_tmpfs_stamp_read(lock, &s) && s.writes &&
-                   s.copy_dev == (unsigned long long)tf->copy_dev &&
-                   s.copy_ino == (unsigned long long)tf->copy_ino;
+    bool written = tmpfs_stamp_of_our_copy(tf, lock, &s) && s.writes;
     close(lock);
     return written;
 }

@@ -878,55 +878,6 @@ static void test_loads_disk_file(void)
     xd_config_free(cfg);
 }
 
-/* A process that opens p on a device of dir (kv), writes data over its
- * start and dies before any backup, as a kill -9 would leave it. */
-static void write_then_die(const char *dir, const char *const *kv, const char *p,
-                           const unsigned char *data, size_t len)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        char err[XD_ERRLEN];
-        struct xd_dev *dev;
-        struct xd_file *f;
-        if (open_dev(&dev, dir, kv, err) || xd_file_open(dev, p, 0, 0, &f, err, sizeof(err)) ||
-            xd_write(dev, f, data, len, 0) != (ssize_t)len)
-            _exit(1);
-        _exit(0);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: %d", status);
-}
-
-/* A process killed with writes not yet backed up (backup_to_disk, no
- * fsync): with P unchanged the next open uses the copy, writes included;
- * with P changed since (a chmod will do: it moves the ctime) the open is
- * refused with one line rather than load P over them, and the copy keeps
- * them; moving P away keeps the copy. Before, P was loaded over the copy
- * and the writes were gone without a word. */
-static void test_killed_writes_kept(void)
-{
-    static const char *const *const kv = backup_kv;
-    enum { LEN = REFUSE_LEN };
-    static unsigned char a[LEN], b[LEN], c[LEN];
-    char dir[PATH_MAX + 16], p[PATH_MAX + 32], moved[PATH_MAX + 48];
-    struct xd_dev *dev;
-    struct xd_file *f;
-    if (backup_fixture("killed", 81, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
-        return;
-    xd_file_close(dev, f);
-    xd_close(dev);
-    write_then_die(dir, kv, p, c, LEN);
-    CHECK(file_equals(p, a, LEN), "the killed writer backed up");
-    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
-    CHECK(dev_refuses(dir, kv, p), "P changed under unbacked writes: loaded over them");
-    CHECK(file_equals(p, a, LEN), "%s was written", p);
-    snprintf(moved, sizeof(moved), "%s.moved", p);
-    CHECK(rename(p, moved) == 0, "rename %s: %s", p, strerror(errno));
-    CHECK(dev_reads(dir, kv, p, 0, c, LEN), "with P moved away the copy's writes were not served");
-    unlink(moved);
-}
-
 /* A second process writing p beside this one, on a device of its own: it
  * writes `first` over p's start, says so, writes `then` (if any) when
  * told, says so again, and waits to be killed (a kill -9 before any
@@ -990,6 +941,60 @@ static void writer_kill(struct writer *w)
     close(w->heard);
 }
 
+/* A process that opens p on a device of dir (kv), writes data over its
+ * start and dies before any backup, as a kill -9 would leave it. */
+static void write_then_die(const char *dir, const char *const *kv, const char *p,
+                           const unsigned char *data, size_t len)
+{
+    struct writer w;
+    CHECK(writer_start(&w, dir, kv, p, data, len, NULL, 0), "the writer did not write");
+    writer_kill(&w);
+}
+
+/* P changed (a chmod will do: it moves the ctime) under a copy holding
+ * writes it lacks: the next open is refused with one line. */
+static void changed_disk_refused(const char *dir, const char *const *kv, const char *p)
+{
+    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
+    CHECK(dev_refuses(dir, kv, p), "P changed under unbacked writes: loaded over them");
+}
+
+/* With P moved away, the copy is served as it is: want. */
+static void moved_away_serves_copy(const char *dir, const char *const *kv, const char *p,
+                                   const unsigned char *want, size_t len)
+{
+    char moved[PATH_MAX + 48];
+    snprintf(moved, sizeof(moved), "%s.moved", p);
+    CHECK(rename(p, moved) == 0, "rename %s: %s", p, strerror(errno));
+    CHECK(dev_reads(dir, kv, p, 0, want, len), "with P moved away the copy's writes were not served");
+    unlink(moved);
+}
+
+/* A process killed with writes not yet backed up (backup_to_disk, no
+ * fsync): with P unchanged the next open uses the copy, writes included;
+ * with P changed since (a chmod will do: it moves the ctime) the open is
+ * refused with one line rather than load P over them, and the copy keeps
+ * them; moving P away keeps the copy. Before, P was loaded over the copy
+ * and the writes were gone without a word. */
+static void test_killed_writes_kept(void)
+{
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
+    static unsigned char a[LEN], b[LEN], c[LEN];
+    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev;
+    struct xd_file *f;
+    if (backup_fixture("killed", 81, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+        return;
+    xd_file_close(dev, f);
+    xd_close(dev);
+    write_then_die(dir, kv, p, c, LEN);
+    CHECK(file_equals(p, a, LEN), "the killed writer backed up");
+    changed_disk_refused(dir, kv, p);
+    CHECK(file_equals(p, a, LEN), "%s was written", p);
+    moved_away_serves_copy(dir, kv, p, c, LEN);
+}
+
 /* Two writers of one copy, each on its own device (here a second
  * process): a backup by one, with the other open beside it, leaves the
  * stamp saying "written", so the other's writes after that backup are
@@ -1003,7 +1008,7 @@ static void test_second_writer_marks_after_backup(void)
     static const char *const *const kv = backup_kv;
     enum { LEN = REFUSE_LEN };
     static unsigned char a[LEN], b[LEN], c[LEN], want[LEN];
-    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32], moved[PATH_MAX + 48];
+    char err[XD_ERRLEN] = "", dir[PATH_MAX + 16], p[PATH_MAX + 32];
     struct xd_dev *dev;
     struct xd_file *f;
     struct writer w;
@@ -1017,17 +1022,13 @@ static void test_second_writer_marks_after_backup(void)
     writer_kill(&w);
     memcpy(want, c, LEN);
     memcpy(want, b, 4096);
-    CHECK(chmod(p, 0600) == 0, "chmod %s: %s", p, strerror(errno));
-    CHECK(dev_refuses(dir, kv, p), "P changed under the killed writer's last write: loaded over it");
+    changed_disk_refused(dir, kv, p);
     /* the last open left backs the copy up at close: refused, P changed */
     CHECK(xd_file_close(dev, f) < 0, "close backed up over a changed disk file");
     CHECK(!xd_dev_take_error(dev, err, sizeof(err)) && strstr(err, "changed on disk"),
           "no line saying why: '%s'", err);
     xd_close(dev);
-    snprintf(moved, sizeof(moved), "%s.moved", p);
-    CHECK(rename(p, moved) == 0, "rename %s: %s", p, strerror(errno));
-    CHECK(dev_reads(dir, kv, p, 0, want, LEN), "with P moved away the copy lacked the last write");
-    unlink(moved);
+    moved_away_serves_copy(dir, kv, p, want, LEN);
 }
 
 /* The last open of a copy backs it up at close even when it wrote nothing:
@@ -1042,11 +1043,9 @@ static void test_last_open_backs_up_others_writes(void)
     char dir[PATH_MAX + 16], p[PATH_MAX + 32];
     struct xd_dev *dev;
     struct xd_file *f;
-    struct writer w;
     if (backup_fixture("lastopen", 95, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
         return;
-    CHECK(writer_start(&w, dir, kv, p, b, LEN, NULL, 0), "the second writer did not start");
-    writer_kill(&w);
+    write_then_die(dir, kv, p, b, LEN);
     CHECK(file_equals(p, a, LEN), "the killed writer backed up");
     CHECK(xd_file_close(dev, f) == 0, "close");
     xd_close(dev);
