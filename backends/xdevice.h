@@ -365,8 +365,9 @@ XD_API unsigned xd_dev_caps(const struct xd_dev *dev);
 XD_API unsigned xd_dev_caps_for(const struct xd_dev *dev, const char *path, uint64_t largest_write);
 XD_API unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
- * auto_mount needs root; using /dev/shm/xdevice-UID ...", or that it mounted
- * a tmpfs its last user will unmount); NULL when none. */
+ * auto_mount needs root; using /dev/shm/xdevice-UID ...", that it mounted
+ * a tmpfs its last user will unmount, or that io_uring refused to register
+ * the memory of xd_register_memory); NULL when none. */
 XD_API const char *xd_dev_notice(const struct xd_dev *dev);
 /* After a request failed with a data error (e.g. -EIO for a corrupt chunk),
  * or an xd_file_open that found damage it let pass (a compressed container

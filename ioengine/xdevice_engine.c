@@ -473,8 +473,10 @@ struct fio_xd_job {
 };
 
 /* The device's notice, once per change: at setup (how a tmpfs came to be
- * used), and after each file open (a mirror copy refused or degraded
- * there). Jobs of one section share their files: the first tells. */
+ * used), after each file open (a mirror copy refused or degraded there) and
+ * at each file close (io_uring refused to register the job's buffers at
+ * its first request). Jobs of one section share their files: the first
+ * tells. */
 static void fio_xd_tell_notice(struct thread_data *td, struct fio_xd_job *job)
 {
     const char *notice = xd_dev_notice(job->dev);
@@ -1358,6 +1360,8 @@ static int fio_xd_close_file(struct thread_data *td, struct fio_file *f)
     }
     if (closed && !xd_dev_take_error(job->dev, line, sizeof(line)))
         fio_xd_err("xdevice: %s\n", line);
+    if (file) /* what the run itself found (io_uring refused the job's buffers) */
+        fio_xd_tell_notice(td, job);
     FILE_SET_ENG_DATA(f, NULL);
     f->fd = -1;
     if (rc)

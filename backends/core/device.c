@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "fileutil.h"
@@ -162,6 +163,7 @@ int xd_register_memory(struct xd_dev *dev, void *addr, size_t len)
         return -EINVAL;
     dev->io_memory.addr = len ? addr : NULL;
     dev->io_memory.len = len;
+    dev->io_memory.refused = 0; /* the queues' verdict on this memory is still to come */
     dev->io_memory.gen++;
     return 0;
 }
@@ -269,8 +271,37 @@ unsigned xd_dev_caps(const struct xd_dev *dev)
     return xd_chain_caps(dev->top);
 }
 
+/* The kernel refused to register the caller's memory: requests go as plain
+ * ones (O_DIRECT pins each buffer's pages again at every request). Said
+ * because nothing else shows it but a stats counter; the usual cause, a
+ * locked-memory limit, is named with the figures that decide it. */
+static const char *dev_memory_notice(const struct xd_dev *dev, char *line, size_t len)
+{
+    int refused = __atomic_load_n(&dev->io_memory.refused, __ATOMIC_RELAXED);
+    if (!refused)
+        return NULL;
+    size_t kib = dev->io_memory.len / 1024;
+    struct rlimit lim;
+    if (refused == ENOMEM && !getrlimit(RLIMIT_MEMLOCK, &lim) && lim.rlim_cur != RLIM_INFINITY)
+        snprintf(line, len,
+                 "io_uring did not register the %zu KiB of I/O buffers as fixed buffers (%s: "
+                 "locked-memory limit %llu KiB; raise it with ulimit -l or run with "
+                 "CAP_IPC_LOCK); requests go as plain ones",
+                 kib, strerror(refused), (unsigned long long)lim.rlim_cur / 1024);
+    else
+        snprintf(line, len,
+                 "io_uring did not register the %zu KiB of I/O buffers as fixed buffers (%s); "
+                 "requests go as plain ones",
+                 kib, strerror(refused));
+    return line;
+}
+
 const char *xd_dev_notice(const struct xd_dev *dev)
 {
+    /* dev->notice is a buffer for the line, not state: const for the caller */
+    const char *memory = dev_memory_notice(dev, ((struct xd_dev *)dev)->notice, sizeof(dev->notice));
+    if (memory)
+        return memory;
     for (struct xd_layer *l = dev->top; l; l = l->lower) {
         const char *notice = l->ops->notice ? l->ops->notice(l) : NULL;
         if (notice)

@@ -112,7 +112,7 @@ int64_t xd_pwrite_full(int fd, const void *buf, uint64_t len, uint64_t off)
 }
 
 int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align,
-                 const struct xd_io_memory *memory, char *err, size_t errlen)
+                 struct xd_io_memory *memory, char *err, size_t errlen)
 {
     memset(io, 0, sizeof(*io));
     io->mode = mode;

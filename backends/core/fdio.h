@@ -37,7 +37,7 @@ struct xd_fdio {
 
 /* memory: the device's (xd_register_memory), for the io_uring queue. */
 int xd_fdio_init(struct xd_fdio *io, int mode, unsigned entries, unsigned align,
-                 const struct xd_io_memory *memory, char *err, size_t errlen);
+                 struct xd_io_memory *memory, char *err, size_t errlen);
 void xd_fdio_destroy(struct xd_fdio *io);
 /* Change the O_DIRECT alignment (0: buffered); drops a bounce buffer aligned
  * for the old value. Only while nothing is in flight. */

@@ -23,7 +23,7 @@ struct xd_queue {
     /* io_uring */
     struct io_uring ring;
     bool ring_ready;
-    const struct xd_io_memory *memory; /* the device's; NULL: none */
+    struct xd_io_memory *memory; /* the device's; NULL: none */
     unsigned memory_gen;               /* the memory->gen last registered */
     uintptr_t fixed_base;              /* registered: [fixed_base, + fixed_len) */
     size_t fixed_len;                  /* 0: nothing registered */
@@ -91,7 +91,7 @@ static int queue_create_aio(struct xd_queue *q, char *err, size_t errlen)
 }
 
 int xd_queue_create(struct xd_queue **out, int mode, unsigned entries,
-                    const struct xd_io_memory *memory, char *err, size_t errlen)
+                    struct xd_io_memory *memory, char *err, size_t errlen)
 {
     struct xd_queue *q = calloc(1, sizeof(*q));
     int rc;
@@ -139,7 +139,8 @@ uint64_t xd_queue_fixed_ios(const struct xd_queue *q) { return q->fixed_ios; }
  * once, so a request into it skips the pinning of its pages that an
  * O_DIRECT request pays each time otherwise. A kernel that refuses (memory
  * that is not anonymous or shared, a locked-memory limit, an old kernel)
- * leaves nothing registered, and requests go as plain ones. */
+ * leaves nothing registered, and requests go as plain ones; the device's
+ * notice says so (xd_dev_notice). */
 static void uring_register_memory(struct xd_queue *q)
 {
     q->memory_gen = q->memory->gen;
@@ -158,9 +159,12 @@ static void uring_register_memory(struct xd_queue *q)
         iov[i].iov_base = (char *)q->memory->addr + (i << FIXED_PIECE_SHIFT);
         iov[i].iov_len = i + 1 < n ? piece : len - (i << FIXED_PIECE_SHIFT);
     }
-    if (!io_uring_register_buffers(&q->ring, iov, (unsigned)n)) {
+    int rc = io_uring_register_buffers(&q->ring, iov, (unsigned)n);
+    if (!rc) {
         q->fixed_base = (uintptr_t)q->memory->addr;
         q->fixed_len = len;
+    } else {
+        __atomic_store_n(&q->memory->refused, -rc, __ATOMIC_RELAXED); /* queues of other threads */
     }
     free(iov);
 }

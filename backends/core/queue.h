@@ -16,20 +16,24 @@ struct xd_queue;
 
 /* Where the device's caller does its I/O (xd_register_memory): [addr,
  * addr + len), nothing when len is 0. gen moves on at each change, so that
- * every queue of the device registers the new memory at its next stage. */
+ * every queue of the device registers the new memory at its next stage.
+ * refused: the errno of a registration the kernel refused (a queue writes
+ * it, the device's notice reads it: the caller would otherwise never learn
+ * that its requests went as plain ones); 0 while none was. */
 struct xd_io_memory {
     void *addr;
     size_t len;
     unsigned gen;
+    int refused;
 };
 
 /* mode is XD_ASYNC_LIBAIO or XD_ASYNC_IO_URING; entries is the most requests
  * in flight (staged plus submitted). memory (may be NULL) is the device's,
  * read at each stage: an io_uring queue registers it with the kernel and
  * sends reads and writes whose buffer lies inside it as fixed-buffer
- * requests. */
+ * requests (a refusal is noted in memory->refused). */
 int xd_queue_create(struct xd_queue **out, int mode, unsigned entries,
-                    const struct xd_io_memory *memory, char *err, size_t errlen);
+                    struct xd_io_memory *memory, char *err, size_t errlen);
 void xd_queue_destroy(struct xd_queue *q);
 /* Stage req->op on fd with the given buffer, length and offset (which may
  * differ from req's, e.g. for bounce buffers). -EBUSY when full. */

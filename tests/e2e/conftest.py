@@ -93,15 +93,17 @@ def _split_output(raw: str):
     return split_output(raw)
 
 
-def run_fio(args, tmp_path, expect_ok=True, fmt="json", timeout=FIO_TIMEOUT, cwd=None) -> FioRun:
-    """Run fio with args (engine options after --ioengine=), results in a file.
+def run_fio(args, tmp_path, expect_ok=True, fmt="json", timeout=FIO_TIMEOUT, cwd=None,
+            wrap=()) -> FioRun:
+    """Run fio with args (engine options after --ioengine=), results in a file;
+    wrap: a command fio runs under (prlimit ..., setpriv ...).
 
     Returns FioRun(rc, data, text). With expect_ok the test fails unless fio
     exited 0, produced JSON and every job reports error 0. A run killed by a
     signal always fails the test (a crash is never an acceptable outcome)."""
     tmp_path = Path(tmp_path)
     out = tmp_path / f"fio-out-{next(_run_counter)}.{fmt.replace('+', 'plus')}"
-    cmd = [FIO, f"--output={out}", f"--output-format={fmt}", *[str(a) for a in args]]
+    cmd = [*wrap, FIO, f"--output={out}", f"--output-format={fmt}", *[str(a) for a in args]]
     try:
         proc = subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, cwd=str(cwd or tmp_path)

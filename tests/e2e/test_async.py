@@ -7,6 +7,8 @@ never gets past depth 1; one that fakes async (does the I/O in queue() but
 answers "queued") shows depth, but then fio sees the time in submission
 latency rather than completion latency, which test_direct_io_uring_depth checks.
 """
+import shutil
+
 import pytest
 
 from conftest import MiB, assert_verified, fio_job, load_stats, run_fio
@@ -279,6 +281,38 @@ def test_direct_io_uring_uses_fixed_buffers(engine, tmp_path, disk_dir, mem):
     assert_verified(r.data, size=4 * MiB)
     ios = 2 * 4 * MiB // 4096  # the writes and the verify's reads
     assert fixed_buffer_ios(stats) == ios, f"mem={mem}: {fixed_buffer_ios(stats)} of {ios} went fixed"
+    assert "fixed buffers" not in r.text, r.text
+
+
+def test_refused_registration_is_said_once(engine, tmp_path, disk_dir):
+    """Where the kernel refuses to register the job's buffers (more than the
+    locked-memory limit, for a process without CAP_IPC_LOCK: any non-root
+    user's 8 MiB default), the job still runs and verifies with plain
+    requests, and stderr says so once, with the limit, rather than leaving
+    only a zero counter in the stats; fio's JSON stays clean."""
+    for tool in ("prlimit", "setpriv"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} (util-linux) is not installed")
+    stats = tmp_path / "xd.json"
+    wrap = ["prlimit", f"--memlock={1 * MiB}",
+            "setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"]
+    r = run_fio(
+        fio_job(engine, name="capped", xd={"type": "direct", "async": "io_uring", "stats": stats},
+                directory=disk_dir, rw="randwrite", bs="64k", size=4 * MiB, iodepth=DEPTH,
+                verify="crc32c", verify_fatal=1),
+        tmp_path, wrap=wrap)
+    assert_verified(r.data, size=4 * MiB)
+    assert fixed_buffer_ios(stats) == 0
+    said = [ln for ln in r.text.splitlines() if "did not register" in ln]
+    assert len(said) == 1, r.text
+    assert said[0].startswith("xdevice: ") and "locked-memory limit 1024 KiB" in said[0], said[0]
+    # a job that opens its file once (no verify pass) hears it at the close
+    r = run_fio(
+        fio_job(engine, name="capped", xd={"type": "direct", "async": "io_uring"},
+                directory=disk_dir, rw="randread", bs="64k", size=4 * MiB, iodepth=DEPTH),
+        tmp_path, wrap=wrap)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == 4 * MiB
+    assert sum("did not register" in ln for ln in r.text.splitlines()) == 1, r.text
 
 
 def test_replayed_iolog_registers_no_memory(engine, tmp_path, disk_dir):

@@ -6,8 +6,11 @@
  * io_uring's fixed buffers (xd_register_memory): reads into the
  * registered memory go fixed and land in the caller's buffer, a buffer
  * that runs past the memory's end goes plain, and a change of the memory
- * (here to none) halfway through is followed at the next stage.
+ * (here to none) halfway through is followed at the next stage. Memory the
+ * kernel will not register (a file's shared mapping) serves plain reads
+ * and leaves the refusal's errno for the device's notice.
  */
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <time.h>
@@ -69,6 +72,7 @@ struct arena {
     struct xd_io_memory memory;
     unsigned in_memory;
     bool dropped; /* the memory was changed to none halfway */
+    int refused;  /* memory.refused when it was dropped */
 };
 
 static struct xd_req reqs[DEPTH * ROUNDS];
@@ -122,6 +126,7 @@ static unsigned retire(struct xd_req **done, int n)
  * at its next stage (memory.gen) and sends the rest plain. */
 static void arena_drop_memory(struct arena *a)
 {
+    a->refused = a->memory.refused;
     a->memory = (struct xd_io_memory){.gen = a->memory.gen + 1};
     a->dropped = true;
 }
@@ -203,7 +208,32 @@ static void run_mode_in_arena(int mode, const char *name, int fd)
                                      .gen = 1};
     run_mode(mode, name, fd, false, &a);
     CHECK_MSG(a.dropped, "%s: the memory was never dropped", name);
+    CHECK_MSG(a.refused == 0, "%s: registration refused: %s", name, strerror(a.refused));
     free(a.base);
+}
+
+/* io_uring with memory the kernel refuses to register (a disk file's
+ * shared mapping: registered buffers must be anonymous or shmem): every
+ * read goes plain and still lands right, and the refusal's errno is left
+ * in the memory for xd_dev_notice to say. */
+static void run_io_uring_in_refused_memory(const char *dir, int fd)
+{
+    char path[256];
+    int map_fd = make_file(dir, path, sizeof(path));
+    CHECK_MSG(map_fd >= 0, "a file to map in %s", dir);
+    if (map_fd < 0)
+        return;
+    unlink(path);
+    struct arena a = {.in_memory = 0};
+    a.base = mmap(NULL, (size_t)DEPTH * BLOCK, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
+    CHECK(a.base != MAP_FAILED);
+    if (a.base != MAP_FAILED) {
+        a.memory = (struct xd_io_memory){.addr = a.base, .len = (size_t)DEPTH * BLOCK, .gen = 1};
+        run_mode(XD_ASYNC_IO_URING, "io_uring, memory the kernel refuses", fd, false, &a);
+        CHECK_MSG(a.refused != 0, "a file's shared mapping was registered (or the refusal lost)");
+        munmap(a.base, (size_t)DEPTH * BLOCK);
+    }
+    close(map_fd);
 }
 
 int main(void)
@@ -223,8 +253,10 @@ int main(void)
                      NULL);
     }
     run_mode_in_arena(XD_ASYNC_LIBAIO, "libaio, registered memory (ignored)", fd);
-    if (!check_io_uring_refused())
+    if (!check_io_uring_refused()) {
         run_mode_in_arena(XD_ASYNC_IO_URING, "io_uring, registered memory", fd);
+        run_io_uring_in_refused_memory(dir, fd);
+    }
     close(fd);
     return check_failures ? 1 : 0;
 }
