@@ -342,8 +342,9 @@ XD_API void xd_close(struct xd_dev *dev);
  * refuses the registration (memory that is neither anonymous nor shared,
  * the locked-memory limit) costs only the speed-up: the requests go as
  * before ("fixed_buffer_ios" in xd_stats_json counts those that went fixed).
- * Other modes ignore it. Returns 0, or -EINVAL for len > 0 with a NULL addr
- * or a range that wraps. */
+ * Other modes ignore it. Returns 0, -EINVAL for len > 0 with a NULL addr
+ * or a range that wraps, or -EBADF in a child of the process that opened
+ * dev. */
 XD_API int xd_register_memory(struct xd_dev *dev, void *addr, size_t len);
 XD_API const struct xd_config *xd_dev_config(const struct xd_dev *dev);
 #define XD_CAP_TRIM  (1u << 0) /* trim is served (not refused with EOPNOTSUPP) */

@@ -159,6 +159,8 @@ void xd_close(struct xd_dev *dev)
  * does not know its drivers' queues, and they may be many (hybrid, mirror). */
 int xd_register_memory(struct xd_dev *dev, void *addr, size_t len)
 {
+    if (xd_dev_forked(dev))
+        return -EBADF; /* the parent's device, as every other call says */
     if (len && (!addr || (uintptr_t)addr + len < (uintptr_t)addr))
         return -EINVAL;
     dev->io_memory.addr = len ? addr : NULL;

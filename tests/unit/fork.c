@@ -110,6 +110,7 @@ static void child_uses_parents(struct xd_dev *dev, struct xd_file *f, pid_t pare
     CHECK(xd_dev_take_error(dev, line, sizeof(line)) == 0 && strstr(line, want));
     CHECK(xd_file_close(dev, f) == -EBADF);
     CHECK(xd_migrate(dev) == -EBADF && xd_file_size(dev, f) == -EBADF);
+    CHECK(xd_register_memory(dev, buf, BLK) == -EBADF);
     CHECK(xd_stats_json(dev) == NULL && xd_stats_slow_summary(dev, line, sizeof(line)) == 0);
     CHECK(xd_health_json(NULL, dev, NULL, err, sizeof(err)) == NULL && strstr(err, want));
     xd_close(dev); /* lets the parent's be: no flush of its dirty blocks, no join of its threads */
