@@ -423,9 +423,9 @@ __attribute__((constructor)) static void fio_xd_load(void)
 
 /* --- per-job state -------------------------------------------------------- */
 
-/* f->engine_pos: 0 until the job opens the file; then used; removed once
- * the job removed it (unlink_each_loop), so a read job's next open does
- * not make it again. */
+/* f->engine_pos: 0 until the job opens the file (fio_xd_unlink_file tells
+ * fio's own removals before a layout by it); then used; removed once the
+ * job removed it (unlink_each_loop). */
 enum { FIO_XD_USED = 1, FIO_XD_REMOVED = 2 };
 
 struct fio_xd_job {
@@ -1282,15 +1282,13 @@ static int fio_xd_open_file(struct thread_data *td, struct fio_file *f)
     struct xd_file *file;
     char err[XD_ERRLEN];
     /* A job that only reads opens what is there, as fio's engines do: fio
-     * laid its files out, and one still missing or short reads as missing
-     * or short (psync: ENOENT, or EIO at the end), never as zeros the open
-     * made up. Types whose files the engine makes (fio_xd_prepare_container)
-     * still make them here: files setup did not know (an iolog's), but not
-     * one the job itself removed (unlink_each_loop: psync finds it gone). */
+     * laid its files out (setup made and laid out the types whose files the
+     * engine makes, fio_xd_prepare_container), and one still missing or
+     * short reads as missing or short (psync: ENOENT, or EIO at the end),
+     * never as zeros the open made up: a file setup did not know (an
+     * iolog's), or one the job itself removed (unlink_each_loop). */
     bool reads_only = !td_write(td) && !td_trim(td);
-    bool removed_by_job = f->engine_pos == FIO_XD_REMOVED;
-    bool makes = td->o.allow_create &&
-                 (!reads_only || (job && job->engine_lays_out && !removed_by_job));
+    bool makes = td->o.allow_create && !reads_only;
     unsigned flags = read_only ? XD_OPEN_READONLY /* fio --readonly */
                      : makes ? XD_OPEN_CREATE : 0;
     if (!job) { /* fio opens some files before init; xdevice owns none then */

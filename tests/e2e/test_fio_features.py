@@ -1,6 +1,7 @@
 """fio features the engine must honour: invalidate, syncs, trims, many files,
 preallocation, O_SYNC writes."""
 import ctypes
+import errno
 import mmap
 import os
 import subprocess
@@ -532,8 +533,8 @@ def test_read_job_makes_no_file(engine, tmp_path, disk_dir, stype):
     zeros there and pass. A read job with create_on_open=1 on a missing
     file fails too (psync makes it empty and fails with EIO at the first
     read) rather than read zeros from a full-size file the open made up.
-    (The types whose files the engine makes, fio never lays out, still make
-    them at their first open: README; but not after the job removed one.)"""
+    (The types whose files the engine makes, fio never lays out, have them
+    made and laid out in setup: README; never at a read job's open.)"""
     f = disk_dir / "rj"
     job = dict(name="rj", xd={"type": stype}, filename=f, bs="4k", size=MiB)
     run_fio(fio_job(engine, rw="write", **job), tmp_path)
@@ -546,6 +547,29 @@ def test_read_job_makes_no_file(engine, tmp_path, disk_dir, stype):
     made = run_fio(fio_job(engine, rw="read", create_on_open=1, **job), tmp_path, expect_ok=False)
     assert made.rc != 0, made.text
     assert not f.exists() or f.stat().st_size == 0, f.stat().st_size
+
+
+@pytest.mark.parametrize("stype", ["regular", "compressed", "hybrid", "tmpfs"])
+def test_replayed_read_of_a_missing_file_makes_none(engine, tmp_path, disk_dir, shm_dir, stype):
+    """An iolog that only reads a file that is not there: fio's setup never
+    sees the file (the log adds it), and psync fails the job with ENOENT at
+    the log's open. The engine does the same on every type: the types whose
+    files it makes used to make an empty one at that open and fail later,
+    at the first read past its end (EIO), leaving a file a read job made."""
+    data = disk_dir / "never"
+    log = tmp_path / "reads.iolog"
+    log.write_text("fio version 2 iolog\n"
+                   f"{data} add\n{data} open\n{data} read 0 4096\n{data} close\n")
+    ref = run_fio(["--name=ref", "--ioengine=psync", f"--read_iolog={log}"], tmp_path,
+                  expect_ok=False)
+    assert ref.data["jobs"][0]["error"] == errno.ENOENT, ref.text
+    xd = {"type": stype}
+    if stype in ("hybrid", "tmpfs"):
+        xd["hot_directory" if stype == "hybrid" else "tmpfs_directory"] = shm_dir
+    r = run_fio(fio_job(engine, name="xd", xd=xd, read_iolog=log), tmp_path, expect_ok=False)
+    assert r.rc != 0 and r.data["jobs"][0]["error"] == errno.ENOENT, r.text
+    assert not data.exists()
+    assert not any(shm_dir.iterdir()), list(shm_dir.iterdir())
 
 
 # --- unlink=1 ------------------------------------------------------------------------
