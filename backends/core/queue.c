@@ -24,9 +24,9 @@ struct xd_queue {
     struct io_uring ring;
     bool ring_ready;
     struct xd_io_memory *memory; /* the device's; NULL: none */
-    unsigned memory_gen;               /* the memory->gen last registered */
-    uintptr_t fixed_base;              /* registered: [fixed_base, + fixed_len) */
-    size_t fixed_len;                  /* 0: nothing registered */
+    unsigned memory_gen;         /* the memory->gen last registered */
+    uintptr_t fixed_base;        /* registered: [fixed_base, + fixed_len) */
+    size_t fixed_len;            /* 0: nothing registered */
     uint64_t fixed_ios;
     /* libaio */
     io_context_t aio;

@@ -32,8 +32,8 @@ struct xd_io_memory {
  * read at each stage: an io_uring queue registers it with the kernel and
  * sends reads and writes whose buffer lies inside it as fixed-buffer
  * requests (a refusal is noted in memory->refused). */
-int xd_queue_create(struct xd_queue **out, int mode, unsigned entries,
-                    struct xd_io_memory *memory, char *err, size_t errlen);
+int xd_queue_create(struct xd_queue **out, int mode, unsigned entries, struct xd_io_memory *memory,
+                    char *err, size_t errlen);
 void xd_queue_destroy(struct xd_queue *q);
 /* Stage req->op on fd with the given buffer, length and offset (which may
  * differ from req's, e.g. for bounce buffers). -EBUSY when full. */
