@@ -71,6 +71,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1184,17 +1185,105 @@ static int cs_start(struct xd_layer *layer, struct xd_file *file, struct cs_file
     return 0;
 }
 
+/* The identity of the file at path as a header names it (CS_MARK_ID
+ * bytes: device, inode, birth time where the file system keeps one), as
+ * cs_header_check takes it; -errno when there is none there. */
+static int cs_path_id(const char *path, unsigned char *id)
+{
+    struct statx stx;
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME, &stx))
+        return -errno;
+    struct cs_header h = {.data_dev = makedev(stx.stx_dev_major, stx.stx_dev_minor),
+                          .data_ino = stx.stx_ino};
+    if (stx.stx_mask & STATX_BTIME)
+        h.data_birth_ns = (uint64_t)stx.stx_btime.tv_sec * 1000000000u + stx.stx_btime.tv_nsec;
+    cs_header_id(&h, id);
+    return 0;
+}
+
+/* The data file a sidecar at side was named for: cs_sidecar_path backwards
+ * (<data>.xdsum beside it, or in a checksum_directory its absolute path
+ * with '/' written %2F and '%' %25). A name it reads wrongly (a data file
+ * whose own name holds "%2F") names a file without the identity wanted,
+ * which the caller then refuses as before. */
+static int cs_sidecar_data_path(const char *side, char *data, size_t len)
+{
+    size_t n = strlen(side), suffix = strlen(CS_SUFFIX);
+    const char *base = strrchr(side, '/');
+    base = base ? base + 1 : side;
+    if (n <= suffix || strcmp(side + n - suffix, CS_SUFFIX) || n - suffix >= len)
+        return -EINVAL;
+    if (strncmp(base, "%2F", 3)) { /* beside the data file */
+        memcpy(data, side, n - suffix);
+        data[n - suffix] = '\0';
+        return 0;
+    }
+    size_t at = 0;
+    for (const char *p = base; p < side + n - suffix && at + 1 < len; at++) {
+        unsigned code;
+        if (*p == '%' && sscanf(p + 1, "%2X", &code) == 1 && (code == '/' || code == '%')) {
+            data[at] = (char)code;
+            p += 3;
+        } else {
+            data[at] = *p++;
+        }
+    }
+    data[at] = '\0';
+    return 0;
+}
+
+/* A copy of a marked file (cp -a, a backup restored beside the original)
+ * carries the original's mark: the mark names another sidecar (was) and
+ * another file (id), and that file is still at the sidecar's data path,
+ * its sidecar naming it. This file then never had a sidecar of its own,
+ * and starts one as an unmarked file does: before, it was refused as a
+ * file whose sidecar was lost. A file moved away from its sidecar (mv to
+ * another file system, or a rename: the same inode) leaves no such
+ * original, and stays refused. */
+static bool cs_mark_came_with_copy(const struct cs_file *cf, const char *side, const char *was,
+                                   const unsigned char *id)
+{
+    unsigned char mine[CS_MARK_ID], theirs[CS_MARK_ID];
+    char original[PATH_MAX];
+    struct cs_header h = {0};
+    if (!strcmp(was, side) || cs_path_id(cf->data_path, mine) || !memcmp(mine, id, CS_MARK_ID) ||
+        cs_sidecar_data_path(was, original, sizeof(original)) ||
+        cs_path_id(original, theirs) || memcmp(theirs, id, CS_MARK_ID))
+        return false;
+    int fd = open(was, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC); /* a FIFO: no wait */
+    struct stat st;
+    if (fd < 0)
+        return false;
+    bool sound = !fstat(fd, &st) && S_ISREG(st.st_mode) &&
+                 pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+                 !memcmp(h.magic, CS_MAGIC, sizeof(h.magic)) &&
+                 (h.hdr_tag == CS_HDR_TAG || h.hdr_tag == CS_HDR_FULL) &&
+                 h.hdr_crc == cs_header_crc(&h);
+    close(fd);
+    cs_header_id(&h, theirs);
+    return sound && !memcmp(theirs, id, CS_MARK_ID);
+}
+
 /* A data file marked as having a sidecar (checksum_marker.c) whose sidecar
  * is missing (empty: made just now, or truncated to nothing) or describes
  * another file (copied or moved over it): refused with one line, nothing
  * emptied or made. 0 for a file with no mark (new, or made again without
- * the layer): its sidecar starts afresh. */
-static int cs_mark_refuse(const struct cs_file *cf, const char *side, bool missing, char *err,
-                          size_t errlen)
+ * the layer), or with a mark that came with a copy of its file
+ * (cs_mark_came_with_copy, said once): its sidecar starts afresh. */
+static int cs_mark_refuse(struct cs_layer *cs, const struct cs_file *cf, const char *side,
+                          bool missing, char *err, size_t errlen)
 {
     char was[PATH_MAX + 1], made_as[PATH_MAX + 16] = "";
-    if (cs_mark_read(cf->data_path, was, sizeof(was)) != 1)
+    unsigned char id[CS_MARK_ID];
+    if (cs_mark_read_id(cf->data_path, was, sizeof(was), id) != 1)
         return 0;
+    if (cs_mark_came_with_copy(cf, side, was, id)) {
+        snprintf(cs->notice, sizeof(cs->notice),
+                 "checksum: %s: a copy of a file with checksums (its mark names %s, the "
+                 "original's sidecar): it starts its own sidecar, and its blocks read unchecked "
+                 "until rewritten", cf->data_path, was);
+        return 0;
+    }
     if (was[0] && strcmp(was, side))
         snprintf(made_as, sizeof(made_as), " (made as %s)", was);
     xd_errf(err, errlen, "enable_checksums: %s: its sidecar %s%s %s, yet the file is marked (%s) "
@@ -1320,7 +1409,7 @@ static int cs_header_check(struct xd_layer *layer, struct xd_file *file, struct 
         xd_errf(err, errlen, "checksum_block_size=%" PRIu64 ": %s was made with %" PRIu32
                 "; allowed: %" PRIu32 ", or remove the sidecar to start over (unchecked until rewritten)",
                 cs->block, side, have.block_size, have.block_size);
-    } else if (!same && (rc = cs_mark_refuse(cf, side, n <= 0, err, errlen))) {
+    } else if (!same && (rc = cs_mark_refuse(cs, cf, side, n <= 0, err, errlen))) {
         /* said */
     } else if (ro_open && !same) {
         cs_unchecked(cs, cf, side, n > 0 ? "describes another file" : "is empty");
@@ -1469,7 +1558,7 @@ static int cs_sidecar_open(struct xd_layer *layer, struct xd_file *file, struct 
     if (dirfd >= 0)
         close(dirfd);
     if (fd == -ENOENT && ro_open) {
-        if ((rc = cs_mark_refuse(cf, side, true, err, errlen)))
+        if ((rc = cs_mark_refuse(layer->priv, cf, side, true, err, errlen)))
             return rc;
         cs_unchecked(layer->priv, cf, side, "is missing");
         return 0;

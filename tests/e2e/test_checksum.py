@@ -419,6 +419,40 @@ def test_deleted_sidecar_refuses_the_open(engine, tmp_path, disk_dir):
     assert total(layer_stats(tmp_path / "r.json"), "unknown") == 256 * 1024 // BLOCK
 
 
+def test_copy_of_a_checked_file_starts_its_own_sidecar(engine, tmp_path, disk_dir, shm_dir):
+    """cp -a of a file with checksums copies its mark, which names the
+    original's sidecar: the copy never had one, and starts its own (one
+    notice; its blocks read unchecked until rewritten, then checked) where
+    it was refused as a file whose sidecar was lost. The original keeps its
+    sidecar. Moved away from its sidecar (mv to another file system, no
+    original left there) a file is still refused."""
+    data = disk_dir / "orig"
+    verify_job(engine, tmp_path, data, "write")
+    copy, copy_side = disk_dir / "copy", disk_dir / "copy.xdsum"
+    subprocess.run(["cp", "-a", str(data), str(copy)], check=True)
+    try:
+        os.getxattr(copy, MARK)
+    except OSError:
+        pytest.skip("cp -a did not carry the user xattr here")
+    r = verify_job(engine, tmp_path, copy, "read")
+    assert r.rc == 0, r.text
+    lines = xdevice_lines(r.text)
+    assert len(lines) == 1 and "a copy of a file with checksums" in lines[0], r.text
+    assert str(disk_dir / "orig.xdsum") in lines[0], lines[0]
+    assert copy_side.exists() and os.getxattr(copy, MARK).split(b"\0")[0] == str(copy_side).encode()
+    # its own sidecar from now on: written, then checked
+    verify_job(engine, tmp_path, copy, "write")
+    flip(copy, 5)
+    r = verify_job(engine, tmp_path, copy, "read")
+    assert r.rc != 0 and "verify failed" not in r.text and eio_blocks(r.text, copy) == {5}, r.text
+    r = verify_job(engine, tmp_path, data, "read")  # the original, untouched
+    assert r.rc == 0 and not xdevice_lines(r.text), r.text
+    # the original moved to another file system without its sidecar: refused
+    moved = shm_dir / "orig"
+    subprocess.run(["mv", str(data), str(moved)], check=True)
+    refused(verify_job(engine, tmp_path, moved, "read"), moved, "missing", f"setfattr -x {MARK}")
+
+
 def test_foreign_sidecar_refuses_the_open(engine, tmp_path, disk_dir):
     """Another file's sidecar copied over the file's own: refused in one
     line, the sidecar left as it is. Old: taken for a stale sidecar, emptied,
