@@ -100,9 +100,16 @@ int xd_tmpfs_stamp_write(int fd, const struct tmpfs_stamp *s)
     return w == (ssize_t)sizeof(buf) ? 0 : w < 0 ? -errno : -EIO;
 }
 
+/* P's device number need not survive a remount (a loop image attached to
+ * another /dev/loopN, disks enumerated in another order at boot); its inode
+ * and times do. With P's ctime known, which no program can set, the same
+ * inode, size, mtime and ctime to the nanosecond are the same file under a
+ * new number: before, such a P counted as changed on disk, its copy was
+ * loaded again or, holding writes P lacks, refused. Stamps of format 1 (no
+ * ctime) still go by the number. */
 bool xd_tmpfs_disk_unchanged(const struct tmpfs_stamp *s, const struct stat *disk)
 {
-    return s->disk_dev == (unsigned long long)disk->st_dev &&
+    return (s->disk_dev == (unsigned long long)disk->st_dev || s->ctime_known) &&
            s->disk_ino == (unsigned long long)disk->st_ino && s->disk_size == disk->st_size &&
            s->mtime_sec == disk->st_mtim.tv_sec && s->mtime_nsec == disk->st_mtim.tv_nsec &&
            (!s->ctime_known ||

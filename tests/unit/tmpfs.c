@@ -995,6 +995,65 @@ static void test_killed_writes_kept(void)
     moved_away_serves_copy(dir, kv, p, c, LEN);
 }
 
+/* Write dev as the disk file's device number in the stamp beside the copy
+ * in dir: what a remount of P's file system under another number shows. */
+static void stamp_set_disk_dev(const char *dir, unsigned long long dev)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX * 2], text[4096], out[4200];
+    bool done = false;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, "%xdstamp")) {
+            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+            FILE *f = fopen(path, "r+");
+            size_t n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+            text[n] = '\0';
+            char *at = strstr(text, " disk "), *colon = at ? strchr(at, ':') : NULL;
+            if (colon) { /* " disk DEV:INO ..." becomes " disk dev:INO ..." */
+                *at = '\0';
+                int len = snprintf(out, sizeof(out), "%s disk %llu%s", text, dev, colon);
+                rewind(f);
+                done = fwrite(out, 1, (size_t)len, f) == (size_t)len &&
+                       !ftruncate(fileno(f), (off_t)len);
+            }
+            if (f)
+                fclose(f);
+        }
+    if (d)
+        closedir(d);
+    CHECK(done, "no stamp in %s took the new device number", dir);
+}
+
+/* P's file system back under another device number (a loop image on
+ * another /dev/loopN) is the same P: the same inode, size and times. A
+ * copy holding a killed writer's writes is served, and the close backs
+ * them up. Before, the new number counted as a change on disk and the open
+ * was refused. A real change after it (a chmod) is still refused. */
+static void test_disk_on_another_device_number(void)
+{
+    static const char *const *const kv = backup_kv;
+    enum { LEN = REFUSE_LEN };
+    static unsigned char a[LEN], b[LEN], c[LEN];
+    char dir[PATH_MAX + 16], p[PATH_MAX + 32];
+    struct xd_dev *dev;
+    struct xd_file *f;
+    struct stat st;
+    if (backup_fixture("otherdev", 91, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+        return;
+    xd_file_close(dev, f);
+    xd_close(dev);
+    write_then_die(dir, kv, p, c, LEN);
+    CHECK(!stat(p, &st), "stat %s", p);
+    stamp_set_disk_dev(dir, (unsigned long long)st.st_dev ^ 0x700);
+    CHECK(dev_reads(dir, kv, p, 0, c, LEN), "P under a new device number: the copy's writes not served");
+    CHECK(file_equals(p, c, LEN), "the close did not back the copy's writes up");
+    write_then_die(dir, kv, p, b, LEN);
+    stamp_set_disk_dev(dir, (unsigned long long)st.st_dev ^ 0x700);
+    changed_disk_refused(dir, kv, p);
+    CHECK(file_equals(p, c, LEN), "%s was written", p);
+}
+
 /* Two writers of one copy, each on its own device (here a second
  * process): a backup by one, with the other open beside it, leaves the
  * stamp saying "written", so the other's writes after that backup are
@@ -1366,6 +1425,7 @@ int main(void)
     test_backup_refuses_replaced_copy();
     test_loads_disk_file();
     test_killed_writes_kept();
+    test_disk_on_another_device_number();
     test_backup_killed_after_rename();
     test_second_writer_marks_after_backup();
     test_last_open_backs_up_others_writes();
