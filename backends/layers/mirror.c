@@ -599,6 +599,29 @@ static int mirror_primary_id(const struct mirror_file *mf, bool state, char *out
  * path) match nothing: the copy is filled from the primary once. */
 #define MIRROR_STAMP_MAX (256 + PATH_MAX)
 
+/* Does a stamp's id (from its FILE on) begin with want ("DEV:INO:BTIME:",
+ * maybe "SIZE:MTIME" after it), and, unless prefix, end there (or its PATH
+ * follows)? The device number may differ where the file has a birth time:
+ * a file system that came back under another number (a loop image on
+ * another /dev/loopN, disks enumerated in another order) keeps its inodes
+ * and birth times, and the same inode born at the same nanosecond is the
+ * same file. Before, such a primary's copies counted as another file's
+ * (MIRROR_REPLACED) and the open was refused. */
+static bool mirror_id_matches(const char *id, const char *want, bool prefix)
+{
+    const char *id_ino = strchr(id, ':'), *want_ino = strchr(want, ':');
+    if (!id_ino || !want_ino)
+        return false;
+    size_t len = strlen(want_ino);
+    if (strncmp(id_ino, want_ino, len) || (!prefix && id_ino[len] && id_ino[len] != ' '))
+        return false;
+    size_t dev_len = (size_t)(want_ino - want);
+    if ((size_t)(id_ino - id) == dev_len && !strncmp(id, want, dev_len))
+        return true;
+    const char *birth = strchr(want_ino + 1, ':'); /* ":BTIME:" */
+    return birth && strncmp(birth, ":0.000000000:", 13);
+}
+
 /* Does the stamp (id: from its FILE) name the primary's path, but another
  * file than the one there now? */
 static bool mirror_stamp_replaced(const struct mirror_file *mf, const char *id, const char *file)
@@ -606,7 +629,7 @@ static bool mirror_stamp_replaced(const struct mirror_file *mf, const char *id, 
     char real[PATH_MAX];
     const char *path = strchr(id, ' ');
     return path && realpath(mf->copy[0].file->path, real) && !strcmp(path + 1, real) &&
-           strncmp(id, file, strlen(file));
+           !mirror_id_matches(id, file, true);
 }
 
 static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigned c)
@@ -634,9 +657,8 @@ static enum mirror_stamp mirror_stamp_read(const struct mirror_file *mf, unsigne
      * (mirror_fill_primary); the primary's size and mtime moved with the
      * chunks it wrote, the file did not */
     if (!strncmp(have, "filling ", 8))
-        return !strcmp(id, file) ? MIRROR_NEWER : MIRROR_UNKNOWN;
-    size_t len = strlen(want);
-    if (strncmp(id, want, len) || (id[len] && id[len] != ' ')) /* realpath only then */
+        return mirror_id_matches(id, file, false) ? MIRROR_NEWER : MIRROR_UNKNOWN;
+    if (!mirror_id_matches(id, want, false)) /* realpath only then */
         return mirror_stamp_replaced(mf, id, file) ? MIRROR_REPLACED : MIRROR_UNKNOWN;
     return !strncmp(have, "newer ", 6) ? MIRROR_NEWER : !strncmp(have, "sync ", 5) ? MIRROR_IN_SYNC
                                                                                 : MIRROR_UNKNOWN;

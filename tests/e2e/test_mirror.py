@@ -590,6 +590,39 @@ def test_same_name_in_two_directories_never_shares_a_copy(engine, tmp_path, disk
 
 
 @needs_io_uring
+def test_primary_under_a_new_device_number_keeps_its_copies(engine, tmp_path, disk_dir):
+    """The primary's file system back under another device number (a loop
+    image attached to another /dev/loopN): the same inode and birth time are
+    the same file, so its copies' sync stamps still hold and nothing is
+    filled. The move is made by writing another number into the copy's
+    stamp, as the reattached file system shows it. Before, the stamp named
+    the primary's path with another file and the open was refused
+    (ESTALE), where psync reads the file. A real replacement (the primary
+    deleted and made again) is still refused."""
+    primary, copy = primary_and_copy(disk_dir)
+    stats = tmp_path / "s.json"
+    run_fio(mirror_job(engine, primary, [copy], stats, size=MiB), tmp_path)
+    name = "user.xdevice.mirror"
+    kind, ident, path = os.getxattr(copy / "m.0.0", name).decode().split(" ")
+    dev, rest = ident.split(":", 1)
+    if rest.split(":")[1].startswith("0.000000000"):
+        pytest.skip(f"{disk_dir}: no birth times: the device number tells files apart")
+    assert kind == "sync", kind
+    os.setxattr(copy / "m.0.0", name, f"sync {int(dev) ^ 0x700}:{rest} {path}".encode())
+    r = run_fio(mirror_job(engine, primary, [copy], stats, size=MiB, rw="read", verify_only=None),
+                tmp_path)
+    assert not xdevice_lines(r.text), r.text
+    m = mirror_figures(stats)
+    assert m["filled_bytes"] == 0 and m["degraded"] == 0, m
+    # the primary made again (another inode and birth time): refused as before
+    data = (primary / "m.0.0").read_bytes()
+    (primary / "m.0.0").unlink()
+    (primary / "m.0.0").write_bytes(data)
+    r = run_fio(mirror_job(engine, primary, [copy], stats, size=MiB, rw="read", verify_only=None),
+                tmp_path, expect_ok=False)
+    assert r.rc != 0 and any("m.0.0" in ln for ln in xdevice_lines(r.text)), r.text
+
+
 def test_stamp_is_written_after_the_data_is_durable(engine, tmp_path, disk_dir):
     """At a clean close the primary and the copy are fsync'd before the copy
     is stamped, and the stamp (an xattr: inode metadata) is fsync'd after:
