@@ -970,6 +970,21 @@ static void moved_away_serves_copy(const char *dir, const char *const *kv, const
     unlink(moved);
 }
 
+/* backup_fixture's P holding a, its copy holding c from a writer killed
+ * before any backup of it (write_then_die). 0, or -1 (said). */
+static int killed_writer_fixture(const char *name, int seed, unsigned char *a, unsigned char *b,
+                                 unsigned char *c, char *dir, size_t dirlen, char *p, size_t plen)
+{
+    struct xd_dev *dev;
+    struct xd_file *f;
+    if (backup_fixture(name, seed, a, b, c, dir, dirlen, p, plen, &dev, &f))
+        return -1;
+    xd_file_close(dev, f);
+    xd_close(dev);
+    write_then_die(dir, backup_kv, p, c, REFUSE_LEN);
+    return 0;
+}
+
 /* A process killed with writes not yet backed up (backup_to_disk, no
  * fsync): with P unchanged the next open uses the copy, writes included;
  * with P changed since (a chmod will do: it moves the ctime) the open is
@@ -982,13 +997,8 @@ static void test_killed_writes_kept(void)
     enum { LEN = REFUSE_LEN };
     static unsigned char a[LEN], b[LEN], c[LEN];
     char dir[PATH_MAX + 16], p[PATH_MAX + 32];
-    struct xd_dev *dev;
-    struct xd_file *f;
-    if (backup_fixture("killed", 81, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+    if (killed_writer_fixture("killed", 81, a, b, c, dir, sizeof(dir), p, sizeof(p)))
         return;
-    xd_file_close(dev, f);
-    xd_close(dev);
-    write_then_die(dir, kv, p, c, LEN);
     CHECK(file_equals(p, a, LEN), "the killed writer backed up");
     changed_disk_refused(dir, kv, p);
     CHECK(file_equals(p, a, LEN), "%s was written", p);
@@ -1036,14 +1046,9 @@ static void test_disk_on_another_device_number(void)
     enum { LEN = REFUSE_LEN };
     static unsigned char a[LEN], b[LEN], c[LEN];
     char dir[PATH_MAX + 16], p[PATH_MAX + 32];
-    struct xd_dev *dev;
-    struct xd_file *f;
     struct stat st;
-    if (backup_fixture("otherdev", 91, a, b, c, dir, sizeof(dir), p, sizeof(p), &dev, &f))
+    if (killed_writer_fixture("otherdev", 91, a, b, c, dir, sizeof(dir), p, sizeof(p)))
         return;
-    xd_file_close(dev, f);
-    xd_close(dev);
-    write_then_die(dir, kv, p, c, LEN);
     CHECK(!stat(p, &st), "stat %s", p);
     stamp_set_disk_dev(dir, (unsigned long long)st.st_dev ^ 0x700);
     CHECK(dev_reads(dir, kv, p, 0, c, LEN), "P under a new device number: the copy's writes not served");
