@@ -9,6 +9,8 @@
 #                 and mode (minutes; TORTURE_SEED=, TORTURE_CASES= replay)
 #   make torture-crash  kill -9 at random moments on every type, layer and
 #                 mode; what survived checked against fio's own engine
+#   make torture-asan  make torture's random jobs over the engine built with
+#                 ASan and UBSan (scripts/torture-asan.sh)
 #   make bench    scripts/bench.sh: the bench mix, 3 repetitions, and its report;
 #                 HOSTS=FILE: on every fio server FILE names (scripts/bench-hosts.sh)
 #   make bench-targets  scripts/bench-targets.sh: the types' own targets
@@ -410,6 +412,12 @@ torture-crash: all $(BUILD)/tests/kill9_fsync
 $(BUILD)/tests/kill9_fsync: tests/kill9_fsync.c $(BUILD)/libxdevice.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxdevice.a $(LIBS)
+
+# make torture's random jobs over the ASan+UBSan engine (make sanitize's
+# build/asan), the runtime preloaded into fio; TORTURE_* as for torture.
+.PHONY: torture-asan
+torture-asan: all $(BUILD)/asan/xdevice.so
+	CC=$(SAN_CC) PYTHON=$(PYTHON) scripts/torture-asan.sh $(BUILD)
 
 .PHONY: torture-hybrid
 torture-hybrid: all
