@@ -44,7 +44,8 @@ EOF
 chmod +x "$work/bin/fio"
 
 rc=0
-PATH="$work/bin:$PATH" XD_ENGINE="$work/xdevice.so" "${PYTHON:-python3}" tests/torture.py || rc=$?
+PATH="$work/bin:$PATH" XD_ENGINE="$work/xdevice.so" TORTURE_TARGET=torture-asan \
+    "${PYTHON:-python3}" tests/torture.py || rc=$?
 reports=$(find "$work/logs" -type f -size +0 | sort)
 if [ -n "$reports" ]; then
     echo "torture-asan: sanitizer reports:"

@@ -961,7 +961,8 @@ def same_value(case):
 def replay(case, types):
     """The command that runs this case alone."""
     only = "" if types == FILE_TYPES else f"TORTURE_TYPES={','.join(types)} "
-    return f"{only}TORTURE_SEED={case.seed} TORTURE_CASES=1 make torture"
+    target = os.environ.get("TORTURE_TARGET", "torture")  # torture-asan names itself
+    return f"{only}TORTURE_SEED={case.seed} TORTURE_CASES=1 make {target}"
 
 
 def main():
