@@ -97,6 +97,29 @@ int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t co
     return 0;
 }
 
+int xd_extmap_load_header_of_any(struct xd_extmap *m, uint64_t extent_size, uint64_t *cold_id,
+                                 uint64_t *tag)
+{
+    unsigned char h[EXTMAP_HDR_LEN];
+    if (extmap_header(m, h) || get64(h + 16) != extent_size)
+        return -ENOENT;
+    m->extent_size = extent_size;
+    m->tag = *tag = get64(h + 32);
+    *cold_id = get64(h + 24);
+    return 0;
+}
+
+int xd_extmap_set_cold_id(const struct xd_extmap *m, uint64_t cold_id)
+{
+    unsigned char h[EXTMAP_HDR_LEN];
+    if (extmap_header(m, h))
+        return -ENOENT;
+    put64(h + 24, cold_id);
+    put32(h + 40, xd_crc32c(0, h, 40));
+    ssize_t n = pwrite(m->fd, h, sizeof(h), 0); /* one sector: whole or not at all */
+    return n == (ssize_t)sizeof(h) ? 0 : n < 0 ? -errno : -EIO;
+}
+
 int xd_extmap_load_tag(struct xd_extmap *m)
 {
     unsigned char h[EXTMAP_HDR_LEN];

@@ -38,6 +38,12 @@ int xd_extmap_lock(const struct xd_extmap *m, unsigned byte, short type, bool wa
  * *tag set; -ENOENT when the map is new, torn or for another file. */
 int xd_extmap_load_header(struct xd_extmap *m, uint64_t extent_size, uint64_t cold_id,
                           uint64_t *tag);
+/* The same for a header of any cold file: its cold id in *cold_id (the
+ * caller judges it). */
+int xd_extmap_load_header_of_any(struct xd_extmap *m, uint64_t extent_size, uint64_t *cold_id,
+                                 uint64_t *tag);
+/* The header names cold_id from now on (its crc kept): 0, or -errno. */
+int xd_extmap_set_cold_id(const struct xd_extmap *m, uint64_t cold_id);
 /* The tag of a map whose header checks out, for any extent size and file
  * (to read or move its stamp): 0, or -ENOENT. */
 int xd_extmap_load_tag(struct xd_extmap *m);

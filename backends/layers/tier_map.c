@@ -24,12 +24,35 @@ static int tier_read_tag(struct tier_shared *sh, struct xd_file *tagf, uint64_t 
     return n == (ssize_t)sizeof(*tag) && *tag ? 0 : -ENOENT;
 }
 
+#define TIER_ID_DEV_SHIFT 40 /* the cold id: the inode, the device number above it */
+
 static uint64_t tier_cold_id(const char *path)
 {
     struct stat st;
     if (stat(path, &st))
         return 0;
-    return (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << 40);
+    return (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << TIER_ID_DEV_SHIFT);
+}
+
+/* Is the map's header this cold file's (*maptag then set)? Its cold id is
+ * the file's; or it differs in the device number alone, and the map's
+ * stamp, from a close, is the file as it is now but for that number: the
+ * file system came back under another one (a loop image attached to
+ * another /dev/loopN, disks enumerated in another order), keeping inode,
+ * size and times (a ctime no program can set). The header then takes the
+ * new id. Before, such a map counted as another file's: every hot copy
+ * was dropped without a word, dirty ones (writes the file lacks) too. */
+static bool tier_map_is_ours(struct tier_shared *sh, uint64_t id, uint64_t *maptag)
+{
+    uint64_t was, low = ((uint64_t)1 << TIER_ID_DEV_SHIFT) - 1;
+    struct xd_extmap_stamp saved;
+    const struct xd_extmap_stamp *now = &sh->shm->found;
+    if (!xd_extmap_load_header(&sh->map, sh->extent_size, id, maptag))
+        return true;
+    return !xd_extmap_load_header_of_any(&sh->map, sh->extent_size, &was, maptag) &&
+           was != id && !((was ^ id) & low) && !xd_extmap_load_stamp(&sh->map, &saved) &&
+           saved.state != XD_EXTMAP_OPEN_THROUGH && saved.dev != now->dev &&
+           xd_tier_stamp_same(&saved, now) && !xd_extmap_set_cold_id(&sh->map, id);
 }
 
 /* Whether the hot copy holds anything of extent e. An entry that checks out
@@ -181,8 +204,8 @@ int xd_tier_load_map(struct tier_shared *sh, char *err, size_t errlen)
     free(tagname);
     if (rc)
         return rc;
-    bool valid = !tier_read_tag(sh, tagf, &tag) &&
-                 !xd_extmap_load_header(&sh->map, sh->extent_size, id, &maptag) && tag == maptag;
+    bool valid = !tier_read_tag(sh, tagf, &tag) && tier_map_is_ours(sh, id, &maptag) &&
+                 tag == maptag;
     int verdict = valid ? tier_stamp_verdict(sh, err, errlen) : TIER_DROP;
     if (verdict < 0) {
         xd_file_close(sh->mdev[TIER_H], tagf);

@@ -43,10 +43,14 @@ int xd_tier_stamp_now(struct tier_shared *sh, struct xd_extmap_stamp *s)
     return 0;
 }
 
+/* Not the device number: a file system that comes back under another one
+ * (a loop image on another /dev/loopN) keeps inodes and times, and the
+ * same inode, size, mtime and ctime to the nanosecond (a ctime no program
+ * can set) are the same file (tier_map_is_ours). */
 bool xd_tier_stamp_same(const struct xd_extmap_stamp *a, const struct xd_extmap_stamp *b)
 {
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+    return a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+           a->ctime_ns == b->ctime_ns;
 }
 
 /* The map says the file is open, and whether a kill must keep the hot

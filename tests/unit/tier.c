@@ -28,6 +28,7 @@
 #include <linux/magic.h>
 
 #include "core/config.h"
+#include "core/crc32c.h"
 #include "core/extentmap.h"
 #include "xdevice.h"
 #include "check.h"
@@ -976,6 +977,66 @@ static void test_changed_after_clean_close(void)
     hclose(&h);
 }
 
+/* What a remount of the cold file's file system under another device
+ * number shows the map: its header's cold id and its stamp with another
+ * number (each crc kept), the inode, size and times as they were. */
+static void map_move_device(void)
+{
+    char map[600];
+    unsigned char h[44], st[76];
+    uint64_t v;
+    uint32_t crc;
+    snprintf(map, sizeof(map), "%s.xdmap", path);
+    int fd = open(map, O_RDWR | O_CLOEXEC);
+    CHECK(fd >= 0 && pread(fd, h, sizeof(h), 0) == sizeof(h) &&
+          pread(fd, st, sizeof(st), 64) == sizeof(st));
+    memcpy(&v, h + 24, 8);
+    v ^= (uint64_t)0x700 << 40; /* the cold id: the inode, the device number above it */
+    memcpy(h + 24, &v, 8);
+    crc = xd_crc32c(0, h, 40);
+    memcpy(h + 40, &crc, 4);
+    memcpy(&v, st + 24, 8);
+    v ^= 0x700;
+    memcpy(st + 24, &v, 8);
+    crc = xd_crc32c(0, st, 72);
+    memcpy(st + 72, &crc, 4);
+    CHECK(fd >= 0 && pwrite(fd, h, sizeof(h), 0) == sizeof(h) &&
+          pwrite(fd, st, sizeof(st), 64) == sizeof(st));
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The cold file's file system back under another device number (a loop
+ * image attached to another /dev/loopN): the same inode, size and times
+ * are the same file, so the hot copies stay, without a notice, and the
+ * map takes the new number. Before, the map's header named another file
+ * and every copy was dropped without a word (a dirty one's writes too). A
+ * change of the file besides the number still drops them: nothing then
+ * says it is the same file. */
+static void test_cold_file_under_a_new_device_number(void)
+{
+    struct h h;
+    open_written(&h, false, 60);
+    touch(&h, 3, 3);
+    CHECK(xd_migrate(h.dev) == 1);
+    hclose(&h);
+    map_move_device();
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK_MSG(stat_u64(&h, "hot_extents") == 1 && !xd_dev_notice(h.dev), "hot %llu, notice: %s",
+              (unsigned long long)stat_u64(&h, "hot_extents"),
+              xd_dev_notice(h.dev) ? xd_dev_notice(h.dev) : "(none)");
+    CHECK(extent_version(&h, 3) == 0);
+    hclose(&h);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err); /* the header names the new number now */
+    CHECK(stat_u64(&h, "hot_extents") == 1 && !xd_dev_notice(h.dev));
+    hclose(&h);
+    map_move_device();
+    write_cold(3, 2);
+    CHECK_MSG(!hopen(&h, false, 60), "%s", err);
+    CHECK(stat_u64(&h, "hot_extents") == 0 && extent_version(&h, 3) == 2);
+    hclose(&h);
+}
+
 /* A read-only open writes nothing to the cold file: not grown to the size
  * it names (reads end at the file's end, as psync's), no dirty hot extent
  * demoted into it (there is nowhere to copy it), nothing flushed at close;
@@ -1401,6 +1462,7 @@ int main(void)
     test_read_only_open_of_write_back();
     test_write_back_close_on_a_full_fs();
     test_changed_after_clean_close();
+    test_cold_file_under_a_new_device_number();
     test_read_only_writes_nothing();
     test_changed_with_dirty_hot_copies();
     test_made_again_while_open(false);
