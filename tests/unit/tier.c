@@ -934,6 +934,16 @@ static void killed_with_dirty_extent(void)
     CHECK(cold_version(2) == 0);
 }
 
+/* The file written (write-through) and closed with extent e hot. */
+static void closed_with_extent_hot(unsigned e)
+{
+    struct h h;
+    open_written(&h, false, 60);
+    touch(&h, e, 3);
+    CHECK(xd_migrate(h.dev) == 1);
+    hclose(&h);
+}
+
 /* Another program rewrote the file after a clean close: the hot copy of
  * extent 3, made before, is dropped (one notice), never read nor copied
  * back. It was served as the file's data, and a demotion wrote it over the
@@ -941,10 +951,7 @@ static void killed_with_dirty_extent(void)
 static void test_changed_after_clean_close(void)
 {
     struct h h;
-    open_written(&h, false, 60);
-    touch(&h, 3, 3);
-    CHECK(xd_migrate(h.dev) == 1);
-    hclose(&h);
+    closed_with_extent_hot(3);
     write_cold(3, 2);
     CHECK_MSG(!hopen(&h, false, 60), "%s", err);
     const char *notice = xd_dev_notice(h.dev);
@@ -1016,10 +1023,7 @@ static void map_move_device(void)
 static void test_cold_file_under_a_new_device_number(void)
 {
     struct h h;
-    open_written(&h, false, 60);
-    touch(&h, 3, 3);
-    CHECK(xd_migrate(h.dev) == 1);
-    hclose(&h);
+    closed_with_extent_hot(3);
     map_move_device();
     CHECK_MSG(!hopen(&h, false, 60), "%s", err);
     CHECK_MSG(stat_u64(&h, "hot_extents") == 1 && !xd_dev_notice(h.dev), "hot %llu, notice: %s",
