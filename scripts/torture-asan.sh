@@ -15,8 +15,10 @@
 # rebuild of the tree during the run cannot pull it from under fio.
 #
 # Environment: what tests/torture.py takes (TORTURE_SEED, TORTURE_CASES,
-# TORTURE_TYPES, ...); CC (gcc) names the compiler whose runtime is
-# preloaded, as the Makefile built the engine with it.
+# TORTURE_TYPES, TORTURE_DIR, ...); XDEVICE_SCRATCH (default /var/tmp)
+# holds this script's scratch directory (the engine's copy, the wrapper,
+# the reports); CC (gcc) names the compiler whose runtime is preloaded, as
+# the Makefile built the engine with it.
 set -euo pipefail
 
 build=${1:-build}
@@ -29,7 +31,7 @@ runtime=$("${CC:-gcc}" -print-file-name=libasan.so)
 }
 fio_bin=$(command -v fio) || { echo "torture-asan: fio is not installed" >&2; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/var/tmp}/xdevice-torture-asan.XXXXXX")
+work=$(mktemp -d "${XDEVICE_SCRATCH:-/var/tmp}/xdevice-torture-asan.XXXXXX")
 trap 'rm -rf -- "$work"' EXIT
 trap 'exit 130' INT TERM HUP # so that EXIT runs the cleanup on a signal too
 mkdir "$work/bin" "$work/logs"
