@@ -26,7 +26,9 @@ TORTURE_DIR (a disk directory for data, default /var/tmp),
 TORTURE_BLOCK_DEVICE (adds the block type on that device: its data is
 destroyed), TORTURE_KEEP=1 (keep the scratch directories), TORTURE_COMPARE=1
 (each case that ends by bytes must also move the bytes fio's own engine
-moves, job by job; twice the time).
+moves, job by job; twice the time), TORTURE_TARGET (the make target a
+failure's replay line names: torture, or torture-asan as
+scripts/torture-asan.sh sets it).
 
 tests/e2e/test_torture.py runs a short seed-fixed slice of this in `make test`.
 """

@@ -49,10 +49,11 @@ static bool tier_map_is_ours(struct tier_shared *sh, uint64_t id, uint64_t *mapt
     const struct xd_extmap_stamp *now = &sh->shm->found;
     if (!xd_extmap_load_header(&sh->map, sh->extent_size, id, maptag))
         return true;
-    return !xd_extmap_load_header_of_any(&sh->map, sh->extent_size, &was, maptag) &&
-           was != id && !((was ^ id) & low) && !xd_extmap_load_stamp(&sh->map, &saved) &&
-           saved.state != XD_EXTMAP_OPEN_THROUGH && saved.dev != now->dev &&
-           xd_tier_stamp_same(&saved, now) && !xd_extmap_set_cold_id(&sh->map, id);
+    bool moved = !xd_extmap_load_header_of_any(&sh->map, sh->extent_size, &was, maptag) &&
+                 was != id && !((was ^ id) & low) && !xd_extmap_load_stamp(&sh->map, &saved) &&
+                 saved.state != XD_EXTMAP_OPEN_THROUGH && saved.dev != now->dev &&
+                 xd_tier_stamp_same(&saved, now);
+    return moved && !xd_extmap_set_cold_id(&sh->map, id);
 }
 
 /* Whether the hot copy holds anything of extent e. An entry that checks out
