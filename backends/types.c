@@ -265,5 +265,7 @@ unsigned xd_config_caps(const struct xd_config *cfg)
         caps |= XD_CFG_HOLES;
     if (type == &xd_type_tmpfs && !cfg->backup_to_disk)
         caps |= XD_CFG_DATA_ELSEWHERE;
+    if (want_checksum(cfg, type))
+        caps |= XD_CFG_WRITES_RECORDED;
     return caps;
 }

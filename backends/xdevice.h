@@ -83,6 +83,9 @@ XD_API int xd_config_check(const struct xd_config *cfg, char *err, size_t errlen
                                        read, loaded into the copy): never lay it out;
                                        xd_path_logical_size gives the data's size (-ENOENT:
                                        none yet) and an open with XD_OPEN_CREATE makes it */
+#define XD_CFG_WRITES_RECORDED (1u << 5) /* a layer records what the chain writes (a checksum
+                                       per block): data written around the chain reads
+                                       unchecked, so lay files out through it (xd_write) */
 XD_API unsigned xd_config_caps(const struct xd_config *cfg);
 /* The effective config as a JSON object, malloc'd; NULL when out of memory. */
 XD_API char *xd_config_json(const struct xd_config *cfg);

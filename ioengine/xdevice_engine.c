@@ -1721,6 +1721,46 @@ static int fio_xd_prepare_containers(struct thread_data *td, const struct xd_con
     return rc;
 }
 
+/* fio lays out a file that a job reads and finds missing or short with
+ * plain write()s, around the chain. Where a layer records what the chain
+ * writes (XD_CFG_WRITES_RECORDED: checksums), every block of it then read
+ * unchecked (data from before the sidecar, tagged so): a job measuring
+ * checked reads, or trusting them, got neither. Such files are laid out
+ * here through the stack instead, over what fio would add, [have, want),
+ * with the same buffers (fio_xd_lay_out_data); fio then finds them long
+ * enough. What fio would refuse or do otherwise (a missing file with
+ * allow_file_create=0, another user's file, --readonly, create_on_open,
+ * fill_device, a device, no end) is left to fio. 0, or 1 with the error
+ * set and said. */
+static int fio_xd_lay_out_recorded(struct thread_data *td, const struct xd_config *cfg)
+{
+    struct frand_state drawn_from = td->file_size_state;
+    unsigned extra = fio_xd_extra_blocks(td);
+    char err[XD_ERRLEN] = "";
+    struct fio_file *f;
+    unsigned i;
+    int rc = 0;
+    if (!td_read(td) || read_only || td->o.create_on_open || td->o.fill_device)
+        return 0;
+    for_each_file(td, f, i) {
+        struct stat st;
+        bool missing = lstat(f->file_name, &st) && errno == ENOENT;
+        uint64_t have = missing ? 0 : f->real_file_size;
+        uint64_t want = fio_xd_wanted_end(td, f, have, &extra); /* in file order: extra */
+        if (f->filetype != FIO_TYPE_FILE || want <= have || (!missing && !S_ISREG(st.st_mode)) ||
+            (missing && !td->o.allow_create) || fio_xd_theirs(f))
+            continue;
+        if ((rc = fio_xd_lay_out_data(td, cfg, f, have, want, err, sizeof(err)))) {
+            fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
+            td_verror(td, -rc, "xdevice layout");
+            break;
+        }
+        f->real_file_size = want;
+    }
+    td->file_size_state = drawn_from;
+    return rc ? 1 : 0;
+}
+
 /* fio preallocates the files it lays out (fallocate=native by default),
  * which allocates every block the sparse layer is about to leave a hole in;
  * freeing them again costs a punch per zero block (on ext4 more than writing
@@ -1952,6 +1992,8 @@ static int fio_xd_setup(struct thread_data *td)
             }
             td_clear_error(td); /* missing: fio lays it out */
         }
+    if (!rc && !own_format && (xd_config_caps(cfg) & XD_CFG_WRITES_RECORDED))
+        rc = fio_xd_lay_out_recorded(td, cfg);
     xd_config_free(cfg);
     return rc;
 }

@@ -614,6 +614,40 @@ def test_data_from_before_the_sidecar_reads_unchecked(engine, tmp_path, disk_dir
     assert total(s, "verified") == 16 and total(s, "unknown") == 48, s
 
 
+@pytest.mark.parametrize("kind", ["regular", "mmap", "direct", "sparse", "tmpfs-backed"])
+def test_file_laid_out_for_a_read_job_is_checked(engine, tmp_path, disk_dir, shm_dir, kind):
+    """fio lays out a file a read job finds missing or short with its own
+    writes, around the engine: every block of it then read unchecked (data
+    from before the sidecar), so a read job with checksums checked nothing
+    and a block changed behind it read as data. The engine lays such files
+    out through the stack instead: every read is checked, and a flipped
+    byte reads as EIO."""
+    data = disk_dir / "laid"
+    xd = {"type": kind.split("-")[0], "enable_checksums": "true"}
+    if kind == "tmpfs-backed":
+        xd.update(tmpfs_directory=shm_dir, backup_to_disk="true")
+    # a short file the layer wrote: its end is added, its start kept
+    run_fio(fio_job(engine, name="w", xd=xd, filename=data, rw="write", bs="4k", size=64 * 1024),
+            tmp_path)
+
+    def read(stats, **over):
+        opts = dict(filename=data, rw="randread", bs="4k", size=256 * 1024,
+                    continue_on_error="read")
+        opts.update(over)
+        return run_fio(fio_job(engine, name="r", xd=dict(xd, stats=stats), **opts), tmp_path,
+                       expect_ok=False)
+    r = read(tmp_path / "r.json")
+    assert r.data["jobs"][0]["error"] == 0, r.text
+    assert data.stat().st_size == 256 * 1024
+    s = layer_stats(tmp_path / "r.json")
+    assert total(s, "verified") == 64 and total(s, "unknown") == 0, s
+    if kind == "tmpfs-backed":
+        return  # the copy in shm_dir serves the reads; the disk file is its backup
+    flip(data, 40)
+    r = read(tmp_path / "r2.json")
+    assert eio_blocks(r.text, data) == {40}, r.text
+
+
 RO_XD = {"type": "regular", "enable_checksums": "true"}
 
 
