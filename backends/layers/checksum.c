@@ -1056,39 +1056,55 @@ static int cs_tag_range(struct cs_file *cf, uint64_t from, uint64_t to)
     return rc;
 }
 
+/* The next run of data in [*off, size), as blocks [*from, *to), by the
+ * layers below's SEEK_DATA and SEEK_HOLE (where they answer neither, all
+ * of it counts as data); *off moves past it. false once only holes are
+ * left. */
+static bool cs_next_data(struct xd_layer *layer, struct xd_file *file, int64_t *off, int64_t size,
+                         uint64_t *from, uint64_t *to)
+{
+    const struct cs_layer *cs = layer->priv;
+    if (*off >= size)
+        return false;
+    int64_t data = xd_below_seek(layer, file, SEEK_DATA, (uint64_t)*off);
+    if (data == -ENXIO)
+        return false; /* holes to the end */
+    if (data < 0)
+        data = *off; /* no SEEK_DATA below: all of it counts as data */
+    int64_t hole = xd_below_seek(layer, file, SEEK_HOLE, (uint64_t)data);
+    if (hole <= data || hole > size)
+        hole = size;
+    *from = (uint64_t)data >> cs->shift;
+    *to = ((uint64_t)hole + cs->block - 1) >> cs->shift;
+    *off = hole;
+    return true;
+}
+
 /* The blocks the data file holds already, as a sidecar starts (cs_start):
  * nothing checked them, so they are unchecked on purpose (CS_UNCHECKED),
  * not lost entries. Only where it has data (SEEK_DATA below, where the
  * layers below answer it; a block device is all data): holes read as
- * zeros, which an empty entry serves. A file so big that its tags would
- * pass CS_TAG_MOST is not tagged (-EFBIG): its sidecar stays of the older
- * kind rather than write gigabytes at open (a sidecar takes space only
- * where entries are written). *tagged says whether anything was written.
- * 0 or -errno. */
+ * zeros, which an empty entry serves. A file with so much data that its
+ * tags would pass CS_TAG_MOST is not tagged (-EFBIG): its sidecar stays
+ * of the older kind rather than write gigabytes at open (a sidecar takes
+ * space only where entries are written). Only data counts: a big file
+ * fio has just made (a hole, or fallocated, which SEEK_DATA skips) has
+ * nothing to tag, and gets the full kind. *tagged says whether anything
+ * was written. 0 or -errno. */
 #define CS_TAG_MOST (64ull << 20)
 static int cs_tag_present(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
                           bool *tagged)
 {
-    struct cs_layer *cs = layer->priv;
-    int64_t size = xd_layer_file_size(layer->lower, file);
+    int64_t size = xd_layer_file_size(layer->lower, file), off = 0;
+    uint64_t from, to, blocks = 0;
     *tagged = false;
-    if (size > 0 && (((uint64_t)size + cs->block - 1) >> cs->shift) * cf->entry_size > CS_TAG_MOST)
-        return -EFBIG;
-    for (int64_t off = 0; size > 0 && off < size;) {
-        int64_t data = xd_below_seek(layer, file, SEEK_DATA, (uint64_t)off);
-        if (data == -ENXIO)
-            break; /* holes to the end */
-        if (data < 0)
-            data = off; /* no SEEK_DATA below: all of it counts as data */
-        int64_t hole = xd_below_seek(layer, file, SEEK_HOLE, (uint64_t)data);
-        if (hole <= data || hole > size)
-            hole = size;
-        int rc = cs_tag_range(cf, (uint64_t)data >> cs->shift,
-                              ((uint64_t)hole + cs->block - 1) >> cs->shift);
+    while (cs_next_data(layer, file, &off, size, &from, &to))
+        if ((blocks += to - from) * cf->entry_size > CS_TAG_MOST)
+            return -EFBIG;
+    for (off = 0; cs_next_data(layer, file, &off, size, &from, &to); *tagged = true) {
+        int rc = cs_tag_range(cf, from, to);
         if (rc)
             return rc;
-        *tagged = true;
-        off = hole;
     }
     return 0;
 }
@@ -1144,21 +1160,10 @@ static void cs_tag_appended(struct xd_layer *layer, struct xd_file *file, struct
         (((uint64_t)size - end) >> cs->shift) * cf->entry_size > CS_TAG_MOST)
         return;
     bool tagged = false;
-    for (int64_t off = (int64_t)(end >> cs->shift << cs->shift); off < size;) {
-        int64_t data = xd_below_seek(layer, file, SEEK_DATA, (uint64_t)off);
-        if (data == -ENXIO)
-            break;
-        if (data < 0)
-            data = off;
-        int64_t hole = xd_below_seek(layer, file, SEEK_HOLE, (uint64_t)data);
-        if (hole <= data || hole > size)
-            hole = size;
-        if (cs_tag_empty(cf, (uint64_t)data >> cs->shift,
-                         ((uint64_t)hole + cs->block - 1) >> cs->shift))
+    int64_t off = (int64_t)(end >> cs->shift << cs->shift);
+    for (uint64_t from, to; cs_next_data(layer, file, &off, size, &from, &to); tagged = true)
+        if (cs_tag_empty(cf, from, to))
             return;
-        tagged = true;
-        off = hole;
-    }
     if (tagged)
         fdatasync(cf->fd);
 }

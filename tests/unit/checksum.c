@@ -915,6 +915,43 @@ static void test_lost_entries_read_eio(const char *a)
     unlink(path);
 }
 
+/* A file bigger than the data a sidecar may tag at its start (about 11
+ * GiB of 4k blocks) whose bytes are mostly holes (fio's layout of a write
+ * job: ftruncate, or an fallocate SEEK_DATA skips): only its data counts,
+ * so its sidecar is of the full kind (lost entries read as EIO), not the
+ * older one the file's size alone made it. The data there is tagged
+ * unchecked and reads. */
+static void test_big_file_of_holes_gets_the_full_kind(const char *a)
+{
+    static char got[BLK];
+    struct xd_dev *dev = open_dev("4k");
+    struct xd_file *f = NULL;
+    uint32_t tag = 0;
+    unlink(side);
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+    CHECK(fd >= 0 && !ftruncate(fd, 16ll << 30) && pwrite(fd, a, BLK, 7 * BLK) == BLK);
+    close(fd);
+    CHECK(dev && !xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)));
+    if (!f) {
+        xd_close(dev);
+        return;
+    }
+    fd = open(side, O_RDONLY);
+    CHECK(fd >= 0 && pread(fd, &tag, sizeof(tag), 44) == sizeof(tag));
+    close(fd);
+    CHECK_MSG(tag == 0x46444843u, "header tag %08x, not CHDF", tag);
+    CHECK(entry_of(7).new_tag == 0x4b434e55u); /* "UNCK": unchecked on purpose */
+    CHECK(xd_read(dev, f, got, BLK, 7 * BLK) == BLK && !memcmp(got, a, BLK));
+    CHECK(xd_write(dev, f, a, BLK, 9 * BLK) == BLK);
+    set_entry(9, (struct entry){0, 0, 0, 0, 0, 0});
+    CHECK_MSG(xd_read(dev, f, got, BLK, 9 * BLK) == -EIO, "a lost entry read unchecked");
+    xd_file_close(dev, f);
+    xd_close(dev);
+    unlink(side);
+    unlink(path);
+}
+
 /* A sidecar made before the durable slot (16-byte entries, as its header
  * says) is read and written as it is: two slots per block. */
 static void test_sidecar_of_two_slots(const char *a, const char *b)
@@ -1356,6 +1393,7 @@ int main(void)
     test_header_bit_flip_is_refused(a);
     test_header_tag_flip_is_refused(a);
     test_lost_entries_read_eio(a);
+    test_big_file_of_holes_gets_the_full_kind(a);
     test_sidecar_of_two_slots(a, b);
 
     /* the sidecar keeps its block size: another is refused with one line */
