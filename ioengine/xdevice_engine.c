@@ -1721,43 +1721,70 @@ static int fio_xd_prepare_containers(struct thread_data *td, const struct xd_con
     return rc;
 }
 
+/* Where a job that reads would have fio lay f out (missing or short: it
+ * would end at *want, past the *have found), and whether the engine may
+ * do it instead: not a device, no file of another user (whose removal
+ * fio's layout refuses), no missing one under allow_file_create=0 (which
+ * fio refuses), nothing but a regular file at the name. Takes f's ends in
+ * file order (extra, random filesize= draws). -1: fio's to lay out; 0:
+ * nothing to lay out; 1: the engine's. */
+static int fio_xd_recorded_plan(struct thread_data *td, struct fio_file *f, unsigned *extra,
+                                uint64_t *have, uint64_t *want)
+{
+    struct stat st;
+    bool missing = lstat(f->file_name, &st) && errno == ENOENT;
+    *have = missing ? 0 : f->real_file_size;
+    *want = fio_xd_wanted_end(td, f, *have, extra);
+    if (*want <= *have)
+        return 0;
+    if (f->filetype != FIO_TYPE_FILE || (!missing && !S_ISREG(st.st_mode)) ||
+        (missing && !td->o.allow_create) || fio_xd_theirs(f))
+        return -1;
+    return 1;
+}
+
 /* fio lays out a file that a job reads and finds missing or short with
  * plain write()s, around the chain. Where a layer records what the chain
  * writes (XD_CFG_WRITES_RECORDED: checksums), every block of it then read
- * unchecked (data from before the sidecar, tagged so): a job measuring
- * checked reads, or trusting them, got neither. Such files are laid out
- * here through the stack instead, over what fio would add, [have, want),
- * with the same buffers (fio_xd_lay_out_data); fio then finds them long
- * enough. What fio would refuse or do otherwise (a missing file with
- * allow_file_create=0, another user's file, --readonly, create_on_open,
- * fill_device, a device, no end) is left to fio. 0, or 1 with the error
- * set and said. */
+ * unchecked (data from before the sidecar, tagged so): a job trusting
+ * checked reads got none. Such files are laid out here through the stack
+ * instead, over what fio would add, [have, want), with the same buffers
+ * (fio_xd_lay_out_data), and the job is marked create_on_open as for
+ * containers: fio, told the size found before (so offset=N% comes out as
+ * psync's), takes its end as the file's size instead of laying it out.
+ * A job with a file fio must handle (fio_xd_recorded_plan), or with
+ * --readonly, create_on_open or fill_device, is left to fio whole. 0, or
+ * 1 with the error set and said. */
 static int fio_xd_lay_out_recorded(struct thread_data *td, const struct xd_config *cfg)
 {
     struct frand_state drawn_from = td->file_size_state;
     unsigned extra = fio_xd_extra_blocks(td);
+    uint64_t have, want;
     char err[XD_ERRLEN] = "";
     struct fio_file *f;
     unsigned i;
-    int rc = 0;
+    int rc = 0, plan = 0, ours = 0;
     if (!td_read(td) || read_only || td->o.create_on_open || td->o.fill_device)
         return 0;
     for_each_file(td, f, i) {
-        struct stat st;
-        bool missing = lstat(f->file_name, &st) && errno == ENOENT;
-        uint64_t have = missing ? 0 : f->real_file_size;
-        uint64_t want = fio_xd_wanted_end(td, f, have, &extra); /* in file order: extra */
-        if (f->filetype != FIO_TYPE_FILE || want <= have || (!missing && !S_ISREG(st.st_mode)) ||
-            (missing && !td->o.allow_create) || fio_xd_theirs(f))
-            continue;
-        if ((rc = fio_xd_lay_out_data(td, cfg, f, have, want, err, sizeof(err)))) {
+        if ((plan = fio_xd_recorded_plan(td, f, &extra, &have, &want)) < 0)
+            break;
+        ours += plan;
+    }
+    td->file_size_state = drawn_from;
+    if (plan < 0 || !ours)
+        return 0;
+    extra = fio_xd_extra_blocks(td);
+    for_each_file(td, f, i) {
+        if (fio_xd_recorded_plan(td, f, &extra, &have, &want) > 0 &&
+            (rc = fio_xd_lay_out_data(td, cfg, f, have, want, err, sizeof(err)))) {
             fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
             td_verror(td, -rc, "xdevice layout");
             break;
         }
-        f->real_file_size = want;
     }
     td->file_size_state = drawn_from;
+    td->o.create_on_open = 1;
     return rc ? 1 : 0;
 }
 

@@ -651,6 +651,23 @@ def test_file_laid_out_for_a_read_job_is_checked(engine, tmp_path, disk_dir, shm
 RO_XD = {"type": "regular", "enable_checksums": "true"}
 
 
+@pytest.mark.parametrize("opts", [{"offset": "10%"}, {"nrfiles": 2, "filesize": "100k-300k"}],
+                         ids=["offset-percent", "filesize-range"])
+def test_read_job_lays_out_what_psync_lays_out(engine, tmp_path, disk_dir, opts):
+    """The engine's layout of a checked file is as long as fio's for psync:
+    fio is told the size found before it (0 for a new file), so offset=N%
+    and filesize= draws come out the same."""
+    sizes = {}
+    for side, eng in (("psync", ["--ioengine=psync"]),
+                      ("xdevice", fio_job(engine, name="r", xd=RO_XD)[1:])):
+        d = disk_dir / side
+        d.mkdir()
+        run_fio(["--name=r", *eng, f"--directory={d}", "--rw=randread", "--bs=4k",
+                 "--size=1m", *[f"--{k}={v}" for k, v in opts.items()]], tmp_path)
+        sizes[side] = {p.name: p.stat().st_size for p in d.iterdir() if p.suffix != ".xdsum"}
+    assert sizes["xdevice"] == sizes["psync"], sizes
+
+
 def untouched(data):
     """What a read-only job must leave as it was: the names in the data
     file's directory, the data file's mtime and ctime and its user xattrs
