@@ -1732,12 +1732,13 @@ static int fio_xd_recorded_plan(struct thread_data *td, struct fio_file *f, unsi
                                 uint64_t *have, uint64_t *want)
 {
     struct stat st;
-    bool missing = lstat(f->file_name, &st) && errno == ENOENT;
+    int looked = lstat(f->file_name, &st) ? errno : 0;
+    bool missing = looked == ENOENT;
     *have = missing ? 0 : f->real_file_size;
     *want = fio_xd_wanted_end(td, f, *have, extra);
     if (*want <= *have)
         return 0;
-    if (f->filetype != FIO_TYPE_FILE || (!missing && !S_ISREG(st.st_mode)) ||
+    if (f->filetype != FIO_TYPE_FILE || (looked && !missing) || (!missing && !S_ISREG(st.st_mode)) ||
         (missing && !td->o.allow_create) || fio_xd_theirs(f))
         return -1;
     return 1;
