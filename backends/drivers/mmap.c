@@ -598,6 +598,22 @@ static int mmap_identity(struct xd_layer *layer, struct xd_file *file, struct st
     return fstat(mf->fd, st) ? -errno : 0;
 }
 
+/* Where data is, for the layers above (the checksum layer tags only data
+ * at a sidecar's start): the file's own SEEK_DATA/SEEK_HOLE, which counts
+ * pages written through a mapping and not yet written back as data
+ * (ext4, xfs and btrfs look at the page cache over unwritten extents;
+ * tmpfs at its pages). */
+static int64_t mmap_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
+{
+    const struct mmap_file *mf = file->priv[layer->level];
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return -EINVAL;
+    off_t pos = lseek(mf->fd, (off_t)off, whence);
+    if (pos < 0)
+        return -errno;
+    return (int64_t)pos;
+}
+
 static unsigned mmap_caps(struct xd_layer *layer, unsigned below)
 {
     return XD_CAP_TRIM; /* never XD_CAP_ASYNC: nothing stays in flight */
@@ -644,4 +660,5 @@ const struct xd_ops xd_mmap_ops = {
     .notice = mmap_notice,
     .reload = mmap_reload,
     .identity = mmap_identity,
+    .seek = mmap_seek,
 };

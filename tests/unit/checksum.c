@@ -920,11 +920,13 @@ static void test_lost_entries_read_eio(const char *a)
  * job: ftruncate, or an fallocate SEEK_DATA skips): only its data counts,
  * so its sidecar is of the full kind (lost entries read as EIO), not the
  * older one the file's size alone made it. The data there is tagged
- * unchecked and reads. */
-static void test_big_file_of_holes_gets_the_full_kind(const char *a)
+ * unchecked and reads. On the mmap type too, whose driver answers
+ * SEEK_DATA from the file (it did not: all of it counted as data). */
+static void test_big_file_of_holes_gets_the_full_kind(const char *type, const char *a)
 {
     static char got[BLK];
-    struct xd_dev *dev = open_dev("4k");
+    const char *kv[] = {"storage_type", type, "enable_checksums", "true", NULL};
+    struct xd_dev *dev = open_dev_kv(kv);
     struct xd_file *f = NULL;
     uint32_t tag = 0;
     unlink(side);
@@ -940,7 +942,7 @@ static void test_big_file_of_holes_gets_the_full_kind(const char *a)
     fd = open(side, O_RDONLY);
     CHECK(fd >= 0 && pread(fd, &tag, sizeof(tag), 44) == sizeof(tag));
     close(fd);
-    CHECK_MSG(tag == 0x46444843u, "header tag %08x, not CHDF", tag);
+    CHECK_MSG(tag == 0x46444843u, "%s: header tag %08x, not CHDF", type, tag);
     CHECK(entry_of(7).new_tag == 0x4b434e55u); /* "UNCK": unchecked on purpose */
     CHECK(xd_read(dev, f, got, BLK, 7 * BLK) == BLK && !memcmp(got, a, BLK));
     CHECK(xd_write(dev, f, a, BLK, 9 * BLK) == BLK);
@@ -1393,7 +1395,8 @@ int main(void)
     test_header_bit_flip_is_refused(a);
     test_header_tag_flip_is_refused(a);
     test_lost_entries_read_eio(a);
-    test_big_file_of_holes_gets_the_full_kind(a);
+    test_big_file_of_holes_gets_the_full_kind("regular", a);
+    test_big_file_of_holes_gets_the_full_kind("mmap", a);
     test_sidecar_of_two_slots(a, b);
 
     /* the sidecar keeps its block size: another is refused with one line */
