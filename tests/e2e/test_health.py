@@ -8,12 +8,13 @@ layers.retry.failed); tests for them belong with those layers.
 """
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, fio_job, own_tmpfs, run_fio, xdevice_lines
+from conftest import FIO, REPO, fio_job, own_tmpfs, records, run_fio, wait_for, xdevice_lines
 
 XDCONFIG = REPO / "build" / "xdconfig"
 
@@ -223,41 +224,67 @@ def test_bad_usage(tmp_path):
     assert any("h.ini:2" in ln and "storage_type" in ln for ln in lines), lines
 
 
-def engine_run(engine, tmp_path, base, runtime="300ms"):
+def engine_run(engine, tmp_path, base):
     log = tmp_path / "s.jsonl"
     args = fio_job(engine, name="hc",
                    xd={"stats_interval": 1, "stats_log": log, "enable_health_check": "true",
                        "health_check_interval_sec": 1, "base_directory": base},
                    filename=tmp_path / "data", size="1m", rw="randwrite", bs="4k",
-                   time_based=None, runtime=runtime)
+                   time_based=None, runtime="300ms")
     run = run_fio(args, tmp_path)
-    records = [json.loads(ln) for ln in log.read_text().splitlines()]
-    return run, records
+    return run, records(log)
 
 
 def test_engine_records_carry_health(engine, tmp_path):
-    run, records = engine_run(engine, tmp_path, tmp_path)
-    assert records, "no periodic record"
+    run, got = engine_run(engine, tmp_path, tmp_path)
+    assert got, "no periodic record"
     # the check at open is in the first record
-    assert records[0]["health"]["healthy"] is True, records[0]
+    assert got[0]["health"]["healthy"] is True, got[0]
     assert not [ln for ln in xdevice_lines(run.text) if "health" in ln]
 
 
+def run_until(args, tmp_path, log, pred, what):
+    """fio (a time_based job of 600 s) until pred(records of log) holds,
+    polled with a bounded deadline, then ended with SIGINT: the periodic
+    checks land in the records by the clock, so a fixed runtime found too
+    few of them on a loaded machine (a stall before the job's first poll
+    makes one check of it). Its records and its output, which goes to a
+    file: a job whose every read fails fills a pipe nobody reads, and
+    stops there."""
+    output = tmp_path / "fio.out"
+    with open(output, "w") as out:
+        fio = subprocess.Popen([FIO, *[str(a) for a in args], "--time_based", "--runtime=600",
+                                "--thread=1"], cwd=tmp_path, stdout=out,
+                               stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(fio, lambda: pred(records(log)), 120, what)
+        finally:
+            fio.send_signal(signal.SIGINT)  # fio ends the job, and the device closes
+            fio.wait(timeout=120)
+    return records(log), output.read_text()
+
+
 def test_engine_tells_a_problem_once(engine, tmp_path):
+    """A problem found at open and again by the periodic checks is told
+    once: the job runs until two records carry a check's report (the
+    check at open, then at least one later one)."""
     d = tmp_path / "shared"
     d.mkdir()
     os.chmod(d, 0o777)
-    # 2.5 s: checks at open, 1 s and 2 s. A record carries the report of
-    # the checks made since the one before it; which record a check lands
-    # in depends on the tick, but two of them at least carry one, so the
-    # problem was found at least twice, and told once.
-    run, records = engine_run(engine, tmp_path, d, runtime="2500ms")
-    checked = [r["health"] for r in records if "health" in r]
-    assert len(checked) >= 2 and "health" in records[0], records
+    log = tmp_path / "s.jsonl"
+    args = fio_job(engine, name="hc",
+                   xd={"stats_interval": 1, "stats_log": log, "enable_health_check": "true",
+                       "health_check_interval_sec": 1, "base_directory": d},
+                   filename=tmp_path / "data", size="1m", rw="randwrite", bs="4k")
+    got, text = run_until(args, tmp_path, log,
+                          lambda recs: len([r for r in recs if "health" in r]) >= 2,
+                          "two records carrying a health check")
+    checked = [r["health"] for r in got if "health" in r]
+    assert len(checked) >= 2 and "health" in got[0], got
     assert all(h["healthy"] is False for h in checked), checked
-    assert any(str(d) in p for p in records[0]["health"]["problems"])
-    told = [ln for ln in xdevice_lines(run.text) if "health:" in ln]
-    assert len(told) == 1 and str(d) in told[0] and "sticky" in told[0], run.text
+    assert any(str(d) in p for p in got[0]["health"]["problems"])
+    told = [ln for ln in xdevice_lines(text) if "health:" in ln]
+    assert len(told) == 1 and str(d) in told[0] and "sticky" in told[0], text
 
 
 def test_a_growing_count_is_told_once(engine, tmp_path):
@@ -275,10 +302,13 @@ def test_a_growing_count_is_told_once(engine, tmp_path):
                    xd={"enable_checksums": "true", "stats_interval": 1, "stats_log": log,
                        "enable_health_check": "true", "health_check_interval_sec": 1},
                    filename=data, size="64k", rw="randread", bs="4k", norandommap=None,
-                   continue_on_error="read", time_based=None, runtime="3500ms")
-    run = run_fio(args, tmp_path, expect_ok=False)
-    counts = [p for r in map(json.loads, log.read_text().splitlines()) if "health" in r
-              for p in r["health"]["problems"] if "checksum.mismatches" in p]
-    assert len(set(counts)) >= 2, counts  # found again, with a larger count
-    told = [ln for ln in xdevice_lines(run.text) if "health:" in ln]
-    assert len(told) == 1 and "checksum.mismatches" in told[0], run.text
+                   continue_on_error="read")
+
+    def mismatch_counts(recs):
+        return {p for r in recs if "health" in r
+                for p in r["health"]["problems"] if "checksum.mismatches" in p}
+    got, text = run_until(args, tmp_path, log, lambda recs: len(mismatch_counts(recs)) >= 2,
+                          "a second check finding more mismatches")
+    assert len(mismatch_counts(got)) >= 2, got  # found again, with a larger count
+    told = [ln for ln in xdevice_lines(text) if "health:" in ln]
+    assert len(told) == 1 and "checksum.mismatches" in told[0], text
