@@ -1738,8 +1738,8 @@ static int fio_xd_recorded_plan(struct thread_data *td, struct fio_file *f, unsi
     *want = fio_xd_wanted_end(td, f, *have, extra);
     if (*want <= *have)
         return 0;
-    if (f->filetype != FIO_TYPE_FILE || (looked && !missing) || (!missing && !S_ISREG(st.st_mode)) ||
-        (missing && !td->o.allow_create) || fio_xd_theirs(f))
+    if (f->filetype != FIO_TYPE_FILE || (looked && !missing) ||
+        (!missing && !S_ISREG(st.st_mode)) || (missing && !td->o.allow_create) || fio_xd_theirs(f))
         return -1;
     return 1;
 }
