@@ -1721,9 +1721,9 @@ static int fio_xd_prepare_containers(struct thread_data *td, const struct xd_con
     return rc;
 }
 
-/* Where a job that reads would have fio lay f out (missing or short: it
- * would end at *want, past the *have found), and whether the engine may
- * do it instead: not a device, no file of another user (whose removal
+/* Where fio would lay f out with data (missing or short: it would end at
+ * *want, past the *have found), and whether the engine may do it
+ * instead: not a device, no file of another user (whose removal
  * fio's layout refuses), no missing one under allow_file_create=0 (which
  * fio refuses), nothing but a regular file at the name. Takes f's ends in
  * file order (extra, random filesize= draws). -1: fio's to lay out; 0:
@@ -1744,8 +1744,10 @@ static int fio_xd_recorded_plan(struct thread_data *td, struct fio_file *f, unsi
     return 1;
 }
 
-/* fio lays out a file that a job reads and finds missing or short with
- * plain write()s, around the chain. Where a layer records what the chain
+/* fio lays out a file that a job reads (or writes with overwrite=1) and
+ * finds missing or short with plain write()s of data, around the chain
+ * (a write job's other files get only ftruncate or fallocate, no data).
+ * Where a layer records what the chain
  * writes (XD_CFG_WRITES_RECORDED: checksums), every block of it then read
  * unchecked (data from before the sidecar, tagged so): a job trusting
  * checked reads got none. Such files are laid out here through the stack
@@ -1765,7 +1767,8 @@ static int fio_xd_lay_out_recorded(struct thread_data *td, const struct xd_confi
     struct fio_file *f;
     unsigned i;
     int rc = 0, plan = 0, ours = 0;
-    if (!td_read(td) || read_only || td->o.create_on_open || td->o.fill_device)
+    bool with_data = td_read(td) || (td_write(td) && td->o.overwrite && !td->o.file_append);
+    if (!with_data || read_only || td->o.create_on_open || td->o.fill_device)
         return 0;
     for_each_file(td, f, i) {
         if ((plan = fio_xd_recorded_plan(td, f, &extra, &have, &want)) < 0)

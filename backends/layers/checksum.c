@@ -1080,28 +1080,28 @@ static bool cs_next_data(struct xd_layer *layer, struct xd_file *file, int64_t *
     return true;
 }
 
-/* The blocks the data file holds already, as a sidecar starts (cs_start):
- * nothing checked them, so they are unchecked on purpose (CS_UNCHECKED),
- * not lost entries. Only where it has data (SEEK_DATA below, where the
- * layers below answer it; a block device is all data): holes read as
- * zeros, which an empty entry serves. A file with so much data that its
- * tags would pass CS_TAG_MOST is not tagged (-EFBIG): its sidecar stays
- * of the older kind rather than write gigabytes at open (a sidecar takes
- * space only where entries are written). Only data counts: a big file
- * fio has just made (a hole, or fallocated, which SEEK_DATA skips) has
- * nothing to tag, and gets the full kind. *tagged says whether anything
- * was written. 0 or -errno. */
+/* The most entries a sidecar's start tags (bytes of them), cs_start. */
 #define CS_TAG_MOST (64ull << 20)
-static int cs_tag_present(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
-                          bool *tagged)
+
+/* How many blocks of the file hold data, by the layers below's SEEK_DATA
+ * (all of them where none answers; a block device is all data). */
+static uint64_t cs_data_blocks(struct xd_layer *layer, struct xd_file *file)
 {
     int64_t size = xd_layer_file_size(layer->lower, file), off = 0;
     uint64_t from, to, blocks = 0;
-    *tagged = false;
     while (cs_next_data(layer, file, &off, size, &from, &to))
-        if ((blocks += to - from) * cf->entry_size > CS_TAG_MOST)
-            return -EFBIG;
-    for (off = 0; cs_next_data(layer, file, &off, size, &from, &to); *tagged = true) {
+        blocks += to - from;
+    return blocks;
+}
+
+/* The blocks the data file holds already, as a sidecar starts (cs_start):
+ * nothing checked them, so they are unchecked on purpose (CS_UNCHECKED),
+ * not lost entries. Only where it has data: holes read as zeros, which an
+ * empty entry serves. 0 or -errno. */
+static int cs_tag_present(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf)
+{
+    int64_t size = xd_layer_file_size(layer->lower, file), off = 0;
+    for (uint64_t from, to; cs_next_data(layer, file, &off, size, &from, &to);) {
         int rc = cs_tag_range(cf, from, to);
         if (rc)
             return rc;
@@ -1168,22 +1168,47 @@ static void cs_tag_appended(struct xd_layer *layer, struct xd_file *file, struct
         fdatasync(cf->fd);
 }
 
+/* Data the file held before its sidecar reads unchecked until rewritten:
+ * said once at the open that starts the sidecar (unless that open has
+ * said something already: a copy's own sidecar), where the layers below
+ * tell data from holes; where they cannot (the hybrid and block types)
+ * every byte would count, and the line would be about nothing. */
+static void cs_tell_present(struct xd_layer *layer, struct xd_file *file,
+                            const struct cs_file *cf, uint64_t blocks)
+{
+    struct cs_layer *cs = layer->priv;
+    int64_t probe = xd_below_seek(layer, file, SEEK_DATA, 0);
+    if (!blocks || cf->told || (probe < 0 && probe != -ENXIO))
+        return;
+    snprintf(cs->notice, sizeof(cs->notice),
+             "checksum: %s: starts its sidecar %s over %" PRIu64 " blocks of %" PRIu64
+             " bytes the file already held, written without checksums: they read unchecked "
+             "until rewritten", cf->data_path, cf->side_path, blocks, cs->block);
+}
+
 /* A sidecar started afresh, as new or emptied (stale: it described another
  * file): header written as CS_HDR_TAG, the data already there tagged
  * unchecked and made durable, and only then the header CS_HDR_FULL, so a
  * crash between leaves a sound sidecar of the older kind, never a full one
- * missing tags (whose blocks would read as EIO). 0 or -errno. */
+ * missing tags (whose blocks would read as EIO). A file with so much data
+ * that its tags would pass CS_TAG_MOST is not tagged: its sidecar stays of
+ * the older kind rather than write gigabytes at open (a sidecar takes
+ * space only where entries are written). Only data counts: a big file fio
+ * has just made (a hole, or fallocated, which SEEK_DATA skips) has nothing
+ * to tag, and gets the full kind. 0 or -errno. */
 static int cs_start(struct xd_layer *layer, struct xd_file *file, struct cs_file *cf,
                     const struct cs_header *want, bool stale)
 {
-    bool tagged;
     int rc;
     if (stale && (rc = cs_zero_entries(cf)))
         return rc;
     if ((rc = cs_header_write(cf, want, CS_HDR_TAG)))
         return rc;
     cf->entry_size = want->entry_size; /* emptied: the entries are this build's */
-    if (cs_tag_present(layer, file, cf, &tagged) || (tagged && fdatasync(cf->fd)))
+    uint64_t blocks = cs_data_blocks(layer, file);
+    cs_tell_present(layer, file, cf, blocks);
+    if (blocks * cf->entry_size > CS_TAG_MOST || cs_tag_present(layer, file, cf) ||
+        (blocks && fdatasync(cf->fd)))
         return 0; /* best effort: an older kind of sidecar serves as before */
     if (!cs_header_write(cf, want, CS_HDR_FULL))
         cf->full = true;
@@ -1275,7 +1300,7 @@ static bool cs_mark_came_with_copy(const struct cs_file *cf, const char *side, c
  * emptied or made. 0 for a file with no mark (new, or made again without
  * the layer), or with a mark that came with a copy of its file
  * (cs_mark_came_with_copy, said once): its sidecar starts afresh. */
-static int cs_mark_refuse(struct cs_layer *cs, const struct cs_file *cf, const char *side,
+static int cs_mark_refuse(struct cs_layer *cs, struct cs_file *cf, const char *side,
                           bool missing, char *err, size_t errlen)
 {
     char was[PATH_MAX + 1], made_as[PATH_MAX + 16] = "";
@@ -1287,6 +1312,7 @@ static int cs_mark_refuse(struct cs_layer *cs, const struct cs_file *cf, const c
                  "checksum: %s: a copy of a file with checksums (its mark names %s, the "
                  "original's sidecar): it starts its own sidecar, and its blocks read unchecked "
                  "until rewritten", cf->data_path, was);
+        cf->told = true;
         return 0;
     }
     if (was[0] && strcmp(was, side))

@@ -97,6 +97,7 @@ struct cs_file {
      * or written (a writable open starts the sidecar). */
     bool unchecked;
     bool full;          /* its header is CS_HDR_FULL: an empty entry was lost */
+    bool told;          /* this open has set the layer's notice (a copy's own sidecar) */
     unsigned entry_size; /* sizeof(struct cs_entry), or CS_ENTRY_OLD: no DUR slot */
     /* A sidecar opened read-only cannot tag data appended without the layer
      * past the size the mark recorded (cs_tag_appended): the empty entries

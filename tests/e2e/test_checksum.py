@@ -648,6 +648,31 @@ def test_file_laid_out_for_a_read_job_is_checked(engine, tmp_path, disk_dir, shm
     assert eio_blocks(r.text, data) == {40}, r.text
 
 
+def test_data_from_before_the_sidecar_is_said_once(engine, tmp_path, disk_dir):
+    """Checksums turned on over a file that holds data: the open that
+    starts its sidecar says, once, how many blocks read unchecked until
+    rewritten; a file of holes (fio's layout of a write job) says nothing,
+    nor one fio lays out with data for a job (laid out through the stack)."""
+    data, holes = disk_dir / "held", disk_dir / "holes"
+    data.write_bytes(b"\x33" * (96 * 1024))
+    with open(holes, "wb") as f:
+        f.truncate(256 * 1024)
+    r = read_file(engine, tmp_path, data, tmp_path / "r.json", size=96 * 1024)
+    said = [ln for ln in xdevice_lines(r.text) if str(data) in ln]
+    assert len(said) == 1 and "over 24 blocks of 4096 bytes" in said[0] and \
+        "written without checksums" in said[0], r.text
+    r = read_file(engine, tmp_path, data, tmp_path / "r2.json", size=96 * 1024)
+    assert not xdevice_lines(r.text), r.text
+    r = read_file(engine, tmp_path, holes, tmp_path / "r3.json")
+    assert not xdevice_lines(r.text), r.text
+    # fio lays out a write job's file with data under overwrite=1: the
+    # engine does it through the stack, so nothing predates the sidecar
+    r = run_fio(fio_job(engine, name="o", xd={"enable_checksums": "true"}, overwrite=1,
+                        filename=disk_dir / "over", rw="randwrite", bs="4k", size="256k"),
+                tmp_path)
+    assert not xdevice_lines(r.text), r.text
+
+
 RO_XD = {"type": "regular", "enable_checksums": "true"}
 
 
