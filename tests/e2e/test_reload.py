@@ -64,6 +64,29 @@ def finish_fio(proc, out, timeout=120):
     return data, text
 
 
+def start_fio_until_stopped(args, tmp_path):
+    """start_fio of a time_based job that runs until stop_fio, not for a
+    fixed time: a run of 4 s could end on a loaded machine before the
+    records a test waits for (bounded) came. fio's --trigger-file ends
+    it, exit 0, JSON as usual."""
+    return start_fio([*args, "--time_based", "--runtime=600",
+                      f"--trigger-file={tmp_path / 'stop'}"], tmp_path)
+
+
+def stop_fio(proc, out):
+    """End the job start_fio_until_stopped started, and finish_fio it."""
+    (out.parent / "stop").touch()
+    return finish_fio(proc, out)
+
+
+def wait_for_record_after(proc, log, since_ms, what, jobs=1):
+    """Until jobs jobs have each written a record 300 ms past since_ms."""
+    def came():
+        late = per_job([r for r in records(log) if r["time_ms"] > since_ms + 300])
+        return len(late) >= jobs
+    wait_for(proc, came, 20, what)
+
+
 def per_job(recs):
     jobs = {}
     for r in recs:
@@ -95,11 +118,11 @@ def test_reload_read_ahead_mid_run(engine, tmp_path, mode):
     log = tmp_path / "stats.json.jsonl"
     xdconfig_set(ini, "read_ahead_kb=128", "async=io_uring")
     args = fio_job(engine, name="follow", xd={"config": ini, "stats": stats, "stats_interval": 1},
-                   rw="read", bs="64k", size="8m", iodepth=4, numjobs=2, time_based=None,
-                   runtime=8, filename=tmp_path / "data", group_reporting=0)
+                   rw="read", bs="64k", size="8m", iodepth=4, numjobs=2,
+                   filename=tmp_path / "data", group_reporting=0)
     if mode == "thread":
         args.append("--thread=1")
-    proc, out = start_fio(args, tmp_path)
+    proc, out = start_fio_until_stopped(args, tmp_path)
     # one interval on the old config from both jobs, then the rewrite
     wait_for(proc, lambda: len(per_job(records(log))) == 2, 20, "the first records")
     t_change = time.time() * 1000
@@ -131,7 +154,7 @@ def test_reload_read_ahead_mid_run(engine, tmp_path, mode):
     wait_for(proc, noticed("cannot change while the device is open"), 20, "the fixed key's refusal")
     ini.unlink()
     wait_for(proc, noticed("was removed"), 20, "the removal")
-    data, text = finish_fio(proc, out)
+    data, text = stop_fio(proc, out)
 
     lines = xdevice_lines(text)
     changed = [ln for ln in lines if "reloaded: read_ahead_kb 128 -> 4096" in ln]
@@ -172,14 +195,15 @@ def test_reload_compression_level(engine, tmp_path):
     xdconfig_set(ini, "storage_type=compressed", "compression_type=zstd", "compression_level=1",
                  "async=libaio")
     args = fio_job(engine, name="squeeze", xd={"config": ini, "stats_log": log, "stats_interval": 1},
-                   rw="write", bs="64k", size="16m", iodepth=4, time_based=None, runtime=4,
+                   rw="write", bs="64k", size="16m", iodepth=4,
                    filename=tmp_path / "data.xdc", buffer_compress_percentage=60,
                    buffer_compress_chunk="4k", refill_buffers=None)
-    proc, out = start_fio(args, tmp_path)
+    proc, out = start_fio_until_stopped(args, tmp_path)
     wait_for(proc, lambda: len(records(log)) >= 1, 20, "the first record")
     t_change = time.time() * 1000
     xdconfig_set(ini, "compression_level=9")
-    data, text = finish_fio(proc, out)
+    wait_for_record_after(proc, log, t_change, "a record after the change")
+    data, text = stop_fio(proc, out)
     lines = xdevice_lines(text)
     assert sum("reloaded: compression_level 1 -> 9" in ln for ln in lines) == 1, "\n".join(lines)
     recs = records(log)
@@ -200,13 +224,14 @@ def test_reload_cache_size(engine, tmp_path):
     xdconfig_set(ini, "enable_read_cache=true", "cache_size=4m", "async=io_uring")
     args = fio_job(engine, name="cached", xd={"config": ini, "stats_log": log, "stats_interval": 1},
                    rw="read", bs="16k", size="3m", iodepth=4, numjobs=2, thread=1,
-                   time_based=None, runtime=4, filename=tmp_path / "data",
+                   filename=tmp_path / "data",
                    invalidate=0)  # fio invalidates at every pass over the file otherwise
-    proc, out = start_fio(args, tmp_path)
+    proc, out = start_fio_until_stopped(args, tmp_path)
     wait_for(proc, lambda: len(per_job(records(log))) == 2, 20, "the first records")
     t_change = time.time() * 1000
     xdconfig_set(ini, "cache_size=1m")
-    data, text = finish_fio(proc, out)
+    wait_for_record_after(proc, log, t_change, "each job's record after the change", jobs=2)
+    data, text = stop_fio(proc, out)
     lines = xdevice_lines(text)
     assert sum("reloaded: cache_size 4194304 -> 1048576" in ln for ln in lines) == 1, "\n".join(lines)
     recs = records(log)
