@@ -31,12 +31,21 @@ def test_live_reload_keeps_json(engine, tmp_path, where):
     cmd = [FIO, "--output-format=json", *([f"--output={out}"] if where == "file" else []),
            "--name=rl", f"--ioengine=external:{engine}", f"--xd_config={ini}",
            f"--xd_stats_log={log}", "--xd_stats_interval=1", f"--filename={tmp_path}/data",
-           "--size=4m", "--bs=64k", "--rw=read", "--time_based", "--runtime=3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    # the job is running once its first periodic record is there
+           "--size=4m", "--bs=64k", "--rw=read", "--time_based", "--runtime=600",
+           f"--trigger-file={tmp_path / 'stop'}"]
+    err = tmp_path / "fio.err"
+    with open(err, "w") as errf:  # a file: read while fio runs
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True, cwd=tmp_path)
+    # the job is running once its first periodic record is there; it runs
+    # until the reload is said, then fio's trigger file ends it (exit 0),
+    # rather than for a fixed time a loaded machine could use up first
     wait_for(proc, lambda: log.exists() and log.stat().st_size > 0, 30, "the first record")
     xdconfig_set(ini, "read_ahead_kb=256")
-    stdout, stderr = proc.communicate(timeout=TIMEOUT)
+    wait_for(proc, lambda: "reloaded: read_ahead_kb 128 -> 256" in err.read_text(), 30,
+             "the reload")
+    (tmp_path / "stop").touch()
+    stdout, _ = proc.communicate(timeout=TIMEOUT)
+    stderr = err.read_text()
     assert proc.returncode == 0, stdout + stderr
     assert any("reloaded: read_ahead_kb 128 -> 256" in ln for ln in stderr.splitlines()), stderr
     doc = json.loads(out.read_text() if where == "file" else stdout)
