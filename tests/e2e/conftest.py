@@ -351,6 +351,33 @@ def wait_for(proc, pred, timeout, what):
     pytest.fail(f"timed out waiting for {what}")
 
 
+def run_fio_until(args, tmp_path, pred, what, timeout=120):
+    """fio's job (args) run time_based until pred() holds, polled with a
+    bounded deadline, then ended by fio's --trigger-file (it exits 0 with
+    its output as usual): for a test that needs something the clock brings
+    (periodic records, health checks), where a fixed runtime can run out
+    on a loaded machine first. Its output goes to a file, never an unread
+    pipe a chatty job would fill and stop on. Returns (rc, output)."""
+    tmp_path = Path(tmp_path)
+    n = next(_run_counter)
+    stop, output = tmp_path / f"stop-{n}", tmp_path / f"fio-until-{n}.out"
+    cmd = [FIO, *[str(a) for a in args], "--time_based", "--runtime=600", "--thread=1",
+           f"--trigger-file={stop}"]
+    with open(output, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(proc, pred, timeout, what)
+        finally:
+            stop.touch()
+            try:
+                proc.wait(timeout=FIO_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                pytest.fail(f"fio did not end at its trigger file\n{output.read_text()}")
+    return proc.returncode, output.read_text()
+
+
 def verify_state(path):
     """numberio (writes issued), depth and the offsets of the last completed
     writes in fio's saved verify state (fio's verify-state.h: a 24-byte

@@ -16,7 +16,6 @@ engine's setup, before fio lays out any file.
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, List, NamedTuple
 

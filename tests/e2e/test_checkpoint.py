@@ -152,8 +152,8 @@ def test_tool_usage_and_unknown_id(taken):
 
 def test_compressed_container_is_checkpointed(engine, tmp_path, disk_dir):
     ckpt = disk_dir / "ckpt"
-    runs = run_until_taken(engine, tmp_path, disk_dir, ckpt, 1, xd={"type": "compressed"},
-                           buffer_compress_percentage=50, refill_buffers=None)
+    run_until_taken(engine, tmp_path, disk_dir, ckpt, 1, xd={"type": "compressed"},
+                    buffer_compress_percentage=50, refill_buffers=None)
     rows = listed(ckpt)
     assert 1 <= len(rows) <= 2, rows
     manifest = json.loads((ckpt / rows[-1][0] / "manifest.json").read_text())

@@ -47,7 +47,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIO, REPO, _disk_base, fs_type, _split_output
-from fiojobs import DROP, JobFile, parse_bytes
+from fiojobs import DROP, JobFile
 
 TYPES = ["regular", "mmap", "direct", "tmpfs", "sparse", "compressed", "hybrid", "block"]
 FILE_TYPES = [t for t in TYPES if t != "block"]

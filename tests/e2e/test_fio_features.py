@@ -399,7 +399,7 @@ def test_read_past_the_end_as_fios_engine(engine, tmp_path, shm_dir, stype, asyn
     or files whose requests complete inline) behaves as the engine the user
     asked for; the old engine failed the libaio and io_uring jobs."""
     opts = dict(read_iolog=replay_job(tmp_path, 64 * 1024), iodepth=iodepth)
-    ref = run_fio([f"--name=ref", f"--ioengine={fio_engine}", *[f"--{k}={v}" for k, v in opts.items()]],
+    ref = run_fio(["--name=ref", f"--ioengine={fio_engine}", *[f"--{k}={v}" for k, v in opts.items()]],
                   tmp_path, expect_ok=False)
     opts["read_iolog"] = replay_job(tmp_path, 64 * 1024)
     xd = {"type": stype, "async": async_mode}

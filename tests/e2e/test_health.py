@@ -8,13 +8,12 @@ layers.retry.failed); tests for them belong with those layers.
 """
 import json
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO, fio_job, own_tmpfs, records, run_fio, wait_for, xdevice_lines
+from conftest import REPO, fio_job, own_tmpfs, records, run_fio, run_fio_until, xdevice_lines
 
 XDCONFIG = REPO / "build" / "xdconfig"
 
@@ -243,27 +242,6 @@ def test_engine_records_carry_health(engine, tmp_path):
     assert not [ln for ln in xdevice_lines(run.text) if "health" in ln]
 
 
-def run_until(args, tmp_path, log, pred, what):
-    """fio (a time_based job of 600 s) until pred(records of log) holds,
-    polled with a bounded deadline, then ended with SIGINT: the periodic
-    checks land in the records by the clock, so a fixed runtime found too
-    few of them on a loaded machine (a stall before the job's first poll
-    makes one check of it). Its records and its output, which goes to a
-    file: a job whose every read fails fills a pipe nobody reads, and
-    stops there."""
-    output = tmp_path / "fio.out"
-    with open(output, "w") as out:
-        fio = subprocess.Popen([FIO, *[str(a) for a in args], "--time_based", "--runtime=600",
-                                "--thread=1"], cwd=tmp_path, stdout=out,
-                               stderr=subprocess.STDOUT, text=True)
-        try:
-            wait_for(fio, lambda: pred(records(log)), 120, what)
-        finally:
-            fio.send_signal(signal.SIGINT)  # fio ends the job, and the device closes
-            fio.wait(timeout=120)
-    return records(log), output.read_text()
-
-
 def test_engine_tells_a_problem_once(engine, tmp_path):
     """A problem found at open and again by the periodic checks is told
     once: the job runs until two records carry a check's report (the
@@ -276,9 +254,11 @@ def test_engine_tells_a_problem_once(engine, tmp_path):
                    xd={"stats_interval": 1, "stats_log": log, "enable_health_check": "true",
                        "health_check_interval_sec": 1, "base_directory": d},
                    filename=tmp_path / "data", size="1m", rw="randwrite", bs="4k")
-    got, text = run_until(args, tmp_path, log,
-                          lambda recs: len([r for r in recs if "health" in r]) >= 2,
-                          "two records carrying a health check")
+    rc, text = run_fio_until(args, tmp_path,
+                             lambda: len([r for r in records(log) if "health" in r]) >= 2,
+                             "two records carrying a health check")
+    got = records(log)
+    assert rc == 0, text
     checked = [r["health"] for r in got if "health" in r]
     assert len(checked) >= 2 and "health" in got[0], got
     assert all(h["healthy"] is False for h in checked), checked
@@ -307,8 +287,9 @@ def test_a_growing_count_is_told_once(engine, tmp_path):
     def mismatch_counts(recs):
         return {p for r in recs if "health" in r
                 for p in r["health"]["problems"] if "checksum.mismatches" in p}
-    got, text = run_until(args, tmp_path, log, lambda recs: len(mismatch_counts(recs)) >= 2,
-                          "a second check finding more mismatches")
+    rc, text = run_fio_until(args, tmp_path, lambda: len(mismatch_counts(records(log))) >= 2,
+                             "a second check finding more mismatches")
+    got = records(log)
     assert len(mismatch_counts(got)) >= 2, got  # found again, with a larger count
     told = [ln for ln in xdevice_lines(text) if "health:" in ln]
     assert len(told) == 1 and "checksum.mismatches" in told[0], text

@@ -8,7 +8,6 @@ fails a read is tested in tests/unit/mirror.c, over a layer that fails on
 demand.
 """
 import filecmp
-import json
 import os
 import random
 import signal
@@ -17,8 +16,8 @@ import time
 
 import pytest
 
-from conftest import (FIO, MiB, REPO, assert_verified, fio_job, load_stats, needs_io_uring, run_fio,
-                      verify_state, wait_for, xdevice_lines)
+from conftest import (FIO, MiB, REPO, assert_verified, fio_job, load_stats, needs_io_uring, records,
+                      run_fio, run_fio_until, verify_state, wait_for, xdevice_lines)
 
 SIZE = 4 * MiB
 
@@ -417,13 +416,17 @@ def test_degraded_copy_is_a_health_problem(engine, tmp_path, disk_dir):
     log = tmp_path / "s.jsonl"
     health = {"enable_health_check": "true", "health_check_interval_sec": 1,
               "stats_interval": 1, "stats_log": log}
-    r = run_fio(mirror_job(engine, primary, [copy], tmp_path / "s.json", xd_more=health,
-                           time_based=1, runtime="1500ms", do_verify=0), tmp_path)
-    records = [json.loads(ln) for ln in log.read_text().splitlines()]
-    problems = [p for rec in records if "health" in rec for p in rec["health"]["problems"]]
-    assert any("layers.mirror.degraded" in p for p in problems), records
-    told = [ln for ln in xdevice_lines(r.text) if "health:" in ln and "mirror" in ln]
-    assert len(told) == 1, r.text
+    def problems():
+        return [p for rec in records(log) if "health" in rec for p in rec["health"]["problems"]]
+    # until a record carries it (checks come by the clock: a fixed 1.5 s
+    # run could end on a loaded machine before the first after the open)
+    rc, text = run_fio_until(mirror_job(engine, primary, [copy], tmp_path / "s.json",
+                                        xd_more=health, do_verify=0), tmp_path,
+                             lambda: any("layers.mirror.degraded" in p for p in problems()),
+                             "a record whose health names the degraded copy")
+    assert rc == 0, text
+    told = [ln for ln in xdevice_lines(text) if "health:" in ln and "mirror" in ln]
+    assert len(told) == 1, text
 
 
 @pytest.mark.parametrize("async_mode", ["sync", "io_uring"])

@@ -4,7 +4,6 @@ Bad input must stop fio with one line that starts with "xdevice:" and names
 the option or key and the bad value, before any job does I/O.
 """
 import errno
-import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -19,7 +18,6 @@ from conftest import (
     run_fio,
     schema_keys,
     xdevice_lines,
-    SCHEMA_H,
 )
 
 
