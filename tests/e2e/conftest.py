@@ -352,21 +352,22 @@ def wait_for(proc, pred, timeout, what):
 
 
 def run_fio_until(args, tmp_path, pred, what, timeout=120):
-    """fio's job (args) run time_based until pred() holds, polled with a
-    bounded deadline, then ended by fio's --trigger-file (it exits 0 with
-    its output as usual): for a test that needs something the clock brings
-    (periodic records, health checks), where a fixed runtime can run out
-    on a loaded machine first. Its output goes to a file, never an unread
-    pipe a chatty job would fill and stop on. Returns (rc, output)."""
+    """fio's jobs (args, whose long-running ones say time_based, a long
+    runtime, and thread=1 so that a kill reaches them) run until
+    pred(its output so far) holds, polled with a bounded deadline, then ended by fio's
+    --trigger-file (it exits as usual, 0 when every job passed, with its
+    output): for a test that needs something the clock brings (periodic
+    records, health checks, jobs overlapping), where a fixed runtime can
+    run out on a loaded machine first. Its output goes to a file, never an
+    unread pipe a chatty job would fill and stop on. Returns (rc, output)."""
     tmp_path = Path(tmp_path)
     n = next(_run_counter)
     stop, output = tmp_path / f"stop-{n}", tmp_path / f"fio-until-{n}.out"
-    cmd = [FIO, *[str(a) for a in args], "--time_based", "--runtime=600", "--thread=1",
-           f"--trigger-file={stop}"]
+    cmd = [FIO, *[str(a) for a in args], f"--trigger-file={stop}"]
     with open(output, "w") as out:
         proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, text=True)
         try:
-            wait_for(proc, pred, timeout, what)
+            wait_for(proc, lambda: pred(output.read_text(errors="replace")), timeout, what)
         finally:
             stop.touch()
             try:

@@ -23,6 +23,7 @@ from conftest import (
     load_stats,
     records,
     run_fio,
+    run_fio_until,
     verify_state,
     wait_for,
     xdevice_lines,
@@ -344,15 +345,20 @@ def test_jobs_with_other_cache_settings_are_refused(engine, tmp_path, disk_dir):
     process has one cache, so the second is refused by name."""
     args = fio_job(engine, name="a", xd={"enable_read_cache": 1, "cache_size": "2m"},
                    directory=disk_dir, rw="randread", bs="4k", size=MiB, thread=None,
-                   time_based=None, runtime=2)
+                   time_based=None, runtime=600)
     args += fio_job(engine, name="b", xd={"enable_read_cache": 1, "cache_size": "4m"},
                     directory=disk_dir, rw="randread", bs="4k", size=MiB, thread=None,
-                    startdelay="200ms")
-    r = run_fio(args, tmp_path, expect_ok=False)
-    assert r.rc != 0
+                    startdelay="200ms", time_based=None, runtime=600)
     # b starts 200 ms later, but on a loaded machine a may still be setting
-    # up by then: whichever opens second is refused, naming both sizes
+    # up by then: whichever opens second is refused, naming both sizes. The
+    # other runs until then (a fixed 2 s could end before b opened)
     sizes = {"2097152", "4194304"}
-    refused = [m.groups() for ln in xdevice_lines(r.text)
-               for m in [re.search(r"cache_size=(\d+) .*already open with cache_size=(\d+)", ln)] if m]
-    assert any(set(g) == sizes for g in refused), r.text
+
+    def refused(text):
+        return [m.groups() for ln in xdevice_lines(text)
+                for m in [re.search(r"cache_size=(\d+) .*already open with cache_size=(\d+)", ln)]
+                if m]
+    rc, text = run_fio_until(args, tmp_path, lambda out: any(set(g) == sizes for g in refused(out)),
+                             "the second cache's refusal")
+    assert rc != 0
+    assert any(set(g) == sizes for g in refused(text)), text

@@ -253,9 +253,10 @@ def test_engine_tells_a_problem_once(engine, tmp_path):
     args = fio_job(engine, name="hc",
                    xd={"stats_interval": 1, "stats_log": log, "enable_health_check": "true",
                        "health_check_interval_sec": 1, "base_directory": d},
-                   filename=tmp_path / "data", size="1m", rw="randwrite", bs="4k")
+                   filename=tmp_path / "data", size="1m", rw="randwrite", bs="4k",
+                   time_based=None, runtime=600, thread=1)
     rc, text = run_fio_until(args, tmp_path,
-                             lambda: len([r for r in records(log) if "health" in r]) >= 2,
+                             lambda _: len([r for r in records(log) if "health" in r]) >= 2,
                              "two records carrying a health check")
     got = records(log)
     assert rc == 0, text
@@ -282,12 +283,12 @@ def test_a_growing_count_is_told_once(engine, tmp_path):
                    xd={"enable_checksums": "true", "stats_interval": 1, "stats_log": log,
                        "enable_health_check": "true", "health_check_interval_sec": 1},
                    filename=data, size="64k", rw="randread", bs="4k", norandommap=None,
-                   continue_on_error="read")
+                   continue_on_error="read", time_based=None, runtime=600, thread=1)
 
     def mismatch_counts(recs):
         return {p for r in recs if "health" in r
                 for p in r["health"]["problems"] if "checksum.mismatches" in p}
-    rc, text = run_fio_until(args, tmp_path, lambda: len(mismatch_counts(records(log))) >= 2,
+    rc, text = run_fio_until(args, tmp_path, lambda _: len(mismatch_counts(records(log))) >= 2,
                              "a second check finding more mismatches")
     got = records(log)
     assert len(mismatch_counts(got)) >= 2, got  # found again, with a larger count

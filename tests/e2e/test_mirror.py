@@ -416,13 +416,15 @@ def test_degraded_copy_is_a_health_problem(engine, tmp_path, disk_dir):
     log = tmp_path / "s.jsonl"
     health = {"enable_health_check": "true", "health_check_interval_sec": 1,
               "stats_interval": 1, "stats_log": log}
+
     def problems():
         return [p for rec in records(log) if "health" in rec for p in rec["health"]["problems"]]
     # until a record carries it (checks come by the clock: a fixed 1.5 s
     # run could end on a loaded machine before the first after the open)
     rc, text = run_fio_until(mirror_job(engine, primary, [copy], tmp_path / "s.json",
-                                        xd_more=health, do_verify=0), tmp_path,
-                             lambda: any("layers.mirror.degraded" in p for p in problems()),
+                                        xd_more=health, do_verify=0, time_based=None,
+                                        runtime=600, thread=1), tmp_path,
+                             lambda _: any("layers.mirror.degraded" in p for p in problems()),
                              "a record whose health names the degraded copy")
     assert rc == 0, text
     told = [ln for ln in xdevice_lines(text) if "health:" in ln and "mirror" in ln]
