@@ -344,8 +344,9 @@ def wait_for(proc, pred, timeout, what):
         if pred():
             return
         if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"fio exited (rc {proc.returncode}) before {what}\n{out}\n{err}")
+            out, err = proc.communicate()  # None where they went to files
+            pytest.fail(f"fio exited (rc {proc.returncode}) before {what}\n"
+                        f"{out or ''}\n{err or ''}")
         time.sleep(0.05)
     proc.kill()
     pytest.fail(f"timed out waiting for {what}")
