@@ -7,12 +7,15 @@
  *   cc -o xdfollow xdfollow.c $(pkg-config --cflags --libs xdevice)
  *   ./xdfollow CONFIG.ini FILE SECONDS [KEY=VALUE ...]
  *
- * Rewrites and reads back 1 MiB of FILE for SECONDS; KEY=VALUE pairs are
+ * Rewrites and reads back 1 MiB of FILE for SECONDS (0: until SIGINT or
+ * SIGTERM, which also end a timed run early, as a service is stopped: the
+ * last record is written and the device closed); KEY=VALUE pairs are
  * set over the INI file, now and at every reload. What the monitor says
  * (each changed key, a file refused and why) goes to stderr, records to
  * FILE.jsonl. Exit 0 when every byte read back is the byte written.
  */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime under -std=c11 */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, sigaction under -std=c11 */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,23 @@
 
 #define BLOCK (64u * 1024)
 #define SPAN  (1u << 20)
+
+static volatile sig_atomic_t stop_asked;
+
+static void ask_to_stop(int sig)
+{
+    (void)sig;
+    stop_asked = 1;
+}
+
+/* SIGINT and SIGTERM end the run between passes, not the process. */
+static void stop_on_signals(void)
+{
+    struct sigaction sa = {.sa_handler = ask_to_stop};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static double now_s(void)
 {
@@ -101,8 +121,9 @@ int main(int argc, char **argv)
     }
     if (mon)
         print_notes(mon);
-    double end = now_s() + atof(argv[3]);
-    for (unsigned seq = 0; !rc && now_s() < end; seq++)
+    stop_on_signals();
+    double seconds = atof(argv[3]), end = now_s() + seconds;
+    for (unsigned seq = 0; !rc && !stop_asked && (seconds <= 0 || now_s() < end); seq++)
         rc = pass(dev, file, mon, seq) ? 1 : 0;
     if (mon) {
         xd_monitor_record(mon); /* the last, partial interval */

@@ -9,14 +9,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import FIO, REPO
+from conftest import FIO, REPO, records, wait_for
 
 # make in the repository tree: in one xdist worker (see the Makefile's test)
 pytestmark = pytest.mark.xdist_group("repo-tree")
@@ -145,26 +145,37 @@ def test_reload_example_applies_live_keys_and_refuses_others(root, tmp_path):
 def test_follow_example_reloads_its_ini_while_running(root, tmp_path):
     """xdfollow (xd_monitor): a rewrite of its INI while it runs changes the
     live key on the open device, its command-line override still wins, and
-    one record per second goes to FILE.jsonl."""
+    one record per second goes to FILE.jsonl. Run until signalled (SECONDS
+    0), so that a loaded machine cannot end it before the reload; SIGTERM
+    ends it cleanly: exit 0, the last record written."""
     exe = build_example(root, "xdfollow", tmp_path)
     ini, data = tmp_path / "app.ini", tmp_path / "data"
     log = Path(f"{data}.jsonl")
     ini.write_text("[local]\nread_ahead_kb = 128\n[monitoring]\nmetrics_interval_sec = 1\n")
-    proc = subprocess.Popen([str(exe), str(ini), str(data), "3", "slow_operation_threshold_ms=50"],
+    proc = subprocess.Popen([str(exe), str(ini), str(data), "0", "slow_operation_threshold_ms=50"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=pkg_env(root))
-    end = time.monotonic() + 10
-    while not log.exists() and proc.poll() is None and time.monotonic() < end:
-        time.sleep(0.02)  # the monitor makes the log when it opens: then it watches
-    new = tmp_path / "app.ini.new"
-    new.write_text("[local]\nread_ahead_kb = 4096\n[monitoring]\nmetrics_interval_sec = 1\n"
-                   "slow_operation_threshold_ms = 9\n")
-    os.replace(new, ini)
-    _, err = proc.communicate(timeout=60)
+    try:
+        # the monitor makes the log when it opens: then it watches
+        wait_for(proc, log.exists, 60, "xdfollow's log")
+        new = tmp_path / "app.ini.new"
+        new.write_text("[local]\nread_ahead_kb = 4096\n[monitoring]\nmetrics_interval_sec = 1\n"
+                       "slow_operation_threshold_ms = 9\n")
+        os.replace(new, ini)
+        wait_for(proc, lambda: any(r["config"]["read_ahead_kb"] == 4096 for r in records(log)),
+                 60, "a record after the reload")
+        n_before = len(records(log))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "xdfollow: config=" in err and "reloaded: read_ahead_kb 128 -> 4096" in err, err
     assert "slow_operation_threshold_ms" not in err, err
-    recs = [json.loads(ln) for ln in log.read_text().splitlines()]
+    recs = records(log)
+    assert len(recs) > n_before, "no last record at SIGTERM"
     assert len(recs) >= 2 and [r["seq"] for r in recs] == list(range(len(recs))), recs
     assert recs[-1]["config"]["read_ahead_kb"] == 4096
     assert recs[-1]["config"]["slow_operation_threshold_ms"] == 50
