@@ -257,10 +257,10 @@ $(BUILD)/xdevice.so: $(ENGINE_OBJS) $(LIB_OBJS) scripts/check-engine-symbols.sh
 # --- tests -------------------------------------------------------------------
 
 # The engine as if built for another fio: the version guard must refuse it.
-$(BUILD)/tests/xdevice-other-fio.so: ioengine/xdevice_engine.c $(LIB_OBJS) $(FIO_STAMP)
+$(BUILD)/tests/xdevice-other-fio.so: $(ENGINE_SRCS) ioengine/engine.h $(LIB_OBJS) $(FIO_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(FIO_CPPFLAGS) -DXD_FIO_BUILT_VERSION='"fio-0.0-other"' -shared -rdynamic \
-		-Wl,-z,nodelete $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(LIBS)
+		-Wl,-z,nodelete $(LDFLAGS) -o $@ $(ENGINE_SRCS) $(LIB_OBJS) $(LIBS)
 
 $(BUILD)/tests/unit/tuner_%: tests/unit/tuner_%.c $(TUNER_LIB_OBJS) $(BUILD)/libxdevice.a
 	@mkdir -p $(@D)

@@ -30,7 +30,7 @@
 # startup and teardown to either side here, which says nothing about xdevice.
 # fio would preallocate the file (fallocate=native); for chains with the
 # sparse layer the engine sizes it with ftruncate instead (see
-# fio_xd_sparse_layout in ioengine/xdevice_engine.c), the regular type keeps
+# fio_xd_sparse_layout in ioengine/engine_files.c), the regular type keeps
 # fio's preallocation: each type as a user gets it by default.
 #
 #   SPARSE_BENCH_SIZE=256m SPARSE_BENCH_REPS=3 SPARSE_BENCH_DIRS="/var/tmp /tmp" \
