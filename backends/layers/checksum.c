@@ -1171,8 +1171,8 @@ static void cs_tag_appended(struct xd_layer *layer, struct xd_file *file, struct
 /* Data the file held before its sidecar reads unchecked until rewritten:
  * said once at the open that starts the sidecar (unless that open has
  * said something already: a copy's own sidecar), where the layers below
- * tell data from holes; where they cannot (the hybrid and block types)
- * every byte would count, and the line would be about nothing. */
+ * tell data from holes; where they cannot (the block type) every byte
+ * would count, and the line would be about nothing. */
 static void cs_tell_present(struct xd_layer *layer, struct xd_file *file,
                             const struct cs_file *cf, uint64_t blocks)
 {

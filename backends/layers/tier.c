@@ -359,6 +359,88 @@ static int64_t tier_file_size(struct xd_layer *layer, struct xd_file *file)
     return cold < 0 || (uint64_t)cold >= logical ? cold : (int64_t)logical;
 }
 
+/* --- where the data is --------------------------------------------------- */
+
+/* Whether extent e may hold data the cold tier does not show: a hot copy
+ * (written back or not), or one a mover or flusher owns now. */
+static bool tier_ext_held_hot(struct tier_shared *sh, uint64_t e)
+{
+    if (e >= sh->nextents)
+        return false;
+    tier_lock(sh, e);
+    bool hot = sh->ext[e].hot || sh->ext[e].busy;
+    tier_unlock(sh, e);
+    return hot;
+}
+
+/* The cold tier's lseek(whence) from off; -ENOTTY where it answers none. */
+static int64_t tier_cold_seek(struct tier_layer *t, struct tier_file *tf, int whence, uint64_t off)
+{
+    struct xd_layer *l = t->inner[TIER_C]->top;
+    XD_FIND(l, seek);
+    return l ? l->ops->seek(l, tf->f[TIER_C], whence, off) : -ENOTTY;
+}
+
+/* SEEK_DATA from off below size: the cold tier's next data, unless an
+ * extent held hot starts before it. */
+static int64_t tier_seek_data(struct tier_layer *t, struct tier_file *tf, uint64_t off,
+                              uint64_t size)
+{
+    struct tier_shared *sh = tf->sh;
+    int64_t cold = tier_cold_seek(t, tf, SEEK_DATA, off);
+    if (cold < 0 && cold != -ENXIO)
+        return cold;
+    uint64_t until = cold < 0 ? size : (uint64_t)cold;
+    for (uint64_t e = off >> sh->shift; e << sh->shift < until; e++)
+        if (tier_ext_held_hot(sh, e))
+            return (int64_t)(e << sh->shift > off ? e << sh->shift : off);
+    return cold;
+}
+
+/* SEEK_HOLE from off below size: the cold tier's next hole outside every
+ * extent held hot (one past the cold file's end counts as a hole). */
+static int64_t tier_seek_hole(struct tier_layer *t, struct tier_file *tf, uint64_t off,
+                              uint64_t size)
+{
+    struct tier_shared *sh = tf->sh;
+    while (off < size) {
+        uint64_t e = off >> sh->shift;
+        if (tier_ext_held_hot(sh, e)) {
+            off = (e + 1) << sh->shift;
+            continue;
+        }
+        int64_t cold = tier_cold_seek(t, tf, SEEK_HOLE, off);
+        if (cold < 0 && cold != -ENXIO)
+            return cold;
+        uint64_t hole = cold < 0 ? off : (uint64_t)cold;
+        if (hole >= size || !tier_ext_held_hot(sh, hole >> sh->shift))
+            return (int64_t)(hole < size ? hole : size);
+        off = hole;
+    }
+    return (int64_t)size;
+}
+
+/* lseek(2)'s SEEK_DATA and SEEK_HOLE over the logical file, for the layers
+ * above (the checksum layer counts and tags the data a file holds when its
+ * sidecar starts). An extent held hot counts as data whole: its copy may
+ * hold writes the cold file lacks. Never a hole where either tier may hold
+ * data, since a block called a hole there would read as a lost checksum
+ * entry (EIO); a hole under a hot copy counts as data, the safe side.
+ * -ENXIO at or past the end; the cold tier's error where it answers neither. */
+static int64_t tier_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
+{
+    struct tier_layer *t = layer->priv;
+    struct tier_file *tf = file->priv[layer->level];
+    int64_t size = tier_file_size(layer, file);
+    if (size < 0)
+        return size;
+    if (off >= (uint64_t)size)
+        return -ENXIO;
+    if (whence == SEEK_DATA)
+        return tier_seek_data(t, tf, off, (uint64_t)size);
+    return whence == SEEK_HOLE ? tier_seek_hole(t, tf, off, (uint64_t)size) : -EINVAL;
+}
+
 /* --- routing ------------------------------------------------------------ */
 
 static bool tier_is_write(enum xd_op op) { return op == XD_OP_WRITE || op == XD_OP_TRIM; }
@@ -1111,6 +1193,7 @@ const struct xd_ops xd_tier_ops = {
     .reload = tier_reload_hook,
     .hold_files = tier_hold_files,
     .identity = tier_identity,
+    .seek = tier_seek,
     .unlink = tier_unlink_files,
     .unlinks_path = true,
 };

@@ -954,6 +954,110 @@ static void test_big_file_of_holes_gets_the_full_kind(const char *type, const ch
     unlink(path);
 }
 
+/* The hybrid type's tiers answer SEEK_DATA too (the tier layer: an extent
+ * held hot counts as data whole, the rest as the cold tier says; a
+ * compressed cold tier by its chunk map). A 16 GiB hybrid file holding one
+ * block of data, written without checksums, gets the full sidecar kind:
+ * the block tagged unchecked on purpose, a lost entry read as EIO. Before,
+ * every byte of a hybrid file counted as data, its sidecar was of the
+ * older kind, and a lost entry read unchecked. */
+static void test_big_hybrid_file_gets_the_full_kind(const char *cold, const char *a)
+{
+    static char got[BLK];
+    char hot[] = "/dev/shm/xd-checksum-hot-XXXXXX";
+    if (!mkdtemp(hot)) {
+        CHECK_MSG(0, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    const char *kv[] = {"storage_type", "hybrid", "hot_directory", hot, "cold_storage_type", cold,
+                        "enable_checksums", "false", NULL};
+    struct xd_dev *dev = open_dev_kv(kv);
+    struct xd_file *f = NULL;
+    uint32_t tag = 0;
+    unlink(side);
+    CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 16ll << 30, &f, err, sizeof(err)),
+              "%s", err);
+    if (f) {
+        CHECK(xd_write(dev, f, a, BLK, 7 * BLK) == BLK);
+        xd_file_close(dev, f);
+        f = NULL;
+    }
+    if (dev)
+        xd_close(dev);
+    kv[7] = "true";
+    dev = open_dev_kv(kv);
+    CHECK_MSG(dev && !xd_file_open(dev, path, 0, 0, &f, err, sizeof(err)), "%s", err);
+    if (f) {
+        int fd = open(side, O_RDONLY);
+        CHECK(fd >= 0 && pread(fd, &tag, sizeof(tag), 44) == sizeof(tag));
+        close(fd);
+        CHECK_MSG(tag == 0x46444843u, "hybrid, cold %s: header tag %08x, not CHDF", cold, tag);
+        CHECK(entry_of(7).new_tag == 0x4b434e55u); /* "UNCK": unchecked on purpose */
+        CHECK(entry_of(300).new_tag == 0);          /* a hole: nothing to tag */
+        CHECK(xd_read(dev, f, got, BLK, 7 * BLK) == BLK && !memcmp(got, a, BLK));
+        CHECK(xd_write(dev, f, a, BLK, 9 * BLK) == BLK);
+        set_entry(9, (struct entry){0, 0, 0, 0, 0, 0});
+        CHECK_MSG(xd_read(dev, f, got, BLK, 9 * BLK) == -EIO, "hybrid, cold %s: a lost entry read unchecked",
+                  cold);
+        xd_file_close(dev, f);
+    }
+    if (dev) {
+        CHECK_MSG(!xd_unlink(dev, path, err, sizeof(err)), "%s", err);
+        xd_close(dev);
+    }
+    unlink(side);
+    CHECK_MSG(!rmdir(hot), "%s: %s", hot, strerror(errno));
+}
+
+/* An extent whose only data is a dirty hot copy (write-back: the cold
+ * file still has a hole there) counts as data when a sidecar starts: its
+ * blocks are tagged unchecked and read back as written. Called a hole,
+ * they would have read as lost entries (EIO). The cold file's holes around
+ * it stay untagged, so the tier was asked. */
+static void test_hybrid_dirty_hot_extent_counts_as_data(const char *a)
+{
+    static char got[BLK];
+    char hot[] = "/dev/shm/xd-checksum-hot-XXXXXX";
+    if (!mkdtemp(hot)) {
+        CHECK_MSG(0, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    const char *kv[] = {"storage_type", "hybrid", "hot_directory", hot, "tier_write_back", "true",
+                        "auto_migration", "false", "hot_access_threshold", "1",
+                        "tier_extent_size", "64k", "enable_checksums", "false", NULL};
+    const uint64_t at = 128 << 10; /* extent 2 */
+    struct xd_dev *plain = open_dev_kv(kv), *checked = NULL;
+    struct xd_file *f = NULL, *g = NULL;
+    unlink(side);
+    CHECK_MSG(plain && !xd_file_open(plain, path, XD_OPEN_CREATE, 1 << 20, &f, err, sizeof(err)),
+              "%s", err);
+    if (f) {
+        CHECK(xd_read(plain, f, got, BLK, at) == BLK);
+        CHECK_MSG(xd_migrate(plain) >= 1, "extent 2 not promoted");
+        CHECK(xd_write(plain, f, a, BLK, at) == BLK); /* the hot copy alone, dirty */
+        kv[13] = "true";
+        checked = open_dev_kv(kv);
+        CHECK_MSG(checked && !xd_file_open(checked, path, 0, 0, &g, err, sizeof(err)), "%s", err);
+    }
+    if (g) {
+        CHECK(entry_of(at / BLK).new_tag == 0x4b434e55u); /* "UNCK" */
+        CHECK(entry_of(0).new_tag == 0 && entry_of(at / BLK + 16).new_tag == 0);
+        CHECK_MSG(xd_read(checked, g, got, BLK, at) == BLK && !memcmp(got, a, BLK),
+                  "a dirty hot extent read as a hole");
+        xd_file_close(checked, g);
+    }
+    if (checked)
+        xd_close(checked);
+    if (f)
+        xd_file_close(plain, f);
+    if (plain) {
+        CHECK_MSG(!xd_unlink(plain, path, err, sizeof(err)), "%s", err);
+        xd_close(plain);
+    }
+    unlink(side);
+    CHECK_MSG(!rmdir(hot), "%s: %s", hot, strerror(errno));
+}
+
 /* A sidecar made before the durable slot (16-byte entries, as its header
  * says) is read and written as it is: two slots per block. */
 static void test_sidecar_of_two_slots(const char *a, const char *b)
@@ -1397,6 +1501,9 @@ int main(void)
     test_lost_entries_read_eio(a);
     test_big_file_of_holes_gets_the_full_kind("regular", a);
     test_big_file_of_holes_gets_the_full_kind("mmap", a);
+    test_big_hybrid_file_gets_the_full_kind("regular", a);
+    test_big_hybrid_file_gets_the_full_kind("compressed", a);
+    test_hybrid_dirty_hot_extent_counts_as_data(a);
     test_sidecar_of_two_slots(a, b);
 
     /* the sidecar keeps its block size: another is refused with one line */

@@ -146,6 +146,19 @@ bool xd_compress_known_erased(const struct ctr_file *f, uint64_t chunk)
     return false;
 }
 
+/* Whether chunk may hold data, for SEEK_DATA (compressed.c): anything but a
+ * blank entry the open's scan did not find erased. A pending first write,
+ * and an entry that does not check out (it reads EIO), count as data: never
+ * a hole where a read would not give zeros. */
+bool xd_compress_chunk_present(struct ctr_file *f, uint64_t chunk)
+{
+    struct xd_ctr_entry e;
+    char why[XD_ERRLEN];
+    if (entry_read(f, chunk, &e, why, sizeof(why)))
+        return true;
+    return e.gen || e.pending || xd_compress_known_erased(f, chunk);
+}
+
 /* --- per-thread scratch -------------------------------------------------------- */
 
 void xd_compress_thread_free(struct ctr_thread *t)

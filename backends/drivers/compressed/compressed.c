@@ -299,6 +299,25 @@ static int compress_identity(struct xd_layer *layer, struct xd_file *file, struc
     return fstat(f->fd, st) ? -errno : 0;
 }
 
+/* lseek(2)'s SEEK_DATA and SEEK_HOLE over the logical data, chunk by chunk
+ * (a chunk counts whole: xd_compress_chunk_present), for the layers above
+ * a hybrid file's compressed cold tier. -ENXIO at or past the end. */
+static int64_t compress_seek(struct xd_layer *layer, struct xd_file *file, int whence, uint64_t off)
+{
+    struct ctr_file *f = file->priv[layer->level];
+    if (!f)
+        return -EBADF;
+    if (whence != SEEK_DATA && whence != SEEK_HOLE)
+        return -EINVAL;
+    uint64_t size = xd_compress_file_refresh_size(f), cs = f->chunk_size;
+    if (off >= size)
+        return -ENXIO;
+    for (uint64_t chunk = off / cs; chunk * cs < size; chunk++)
+        if (xd_compress_chunk_present(f, chunk) == (whence == SEEK_DATA))
+            return (int64_t)(chunk * cs > off ? chunk * cs : off);
+    return whence == SEEK_DATA ? -ENXIO : (int64_t)size;
+}
+
 static unsigned compress_caps(struct xd_layer *layer, unsigned below)
 {
     const struct compress_layer *c = layer->priv;
@@ -350,4 +369,5 @@ const struct xd_ops xd_compress_ops = {
     .invalidate = compress_invalidate,
     .reload = compress_reload,
     .identity = compress_identity,
+    .seek = compress_seek,
 };

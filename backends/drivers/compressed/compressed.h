@@ -177,6 +177,7 @@ int xd_compress_chunk_write(struct compress_layer *c, struct ctr_thread *t, stru
 void xd_compress_readahead_window(struct ctr_file *f, uint64_t from, uint64_t to);
 int xd_compress_erased_entry(struct ctr_file *f, uint64_t chunk, char *why, size_t whylen);
 bool xd_compress_known_erased(const struct ctr_file *f, uint64_t chunk);
+bool xd_compress_chunk_present(struct ctr_file *f, uint64_t chunk);
 
 /* --- decoded_cache.c ------------------------------------------------------- */
 
