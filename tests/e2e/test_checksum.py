@@ -673,6 +673,24 @@ def test_data_from_before_the_sidecar_is_said_once(engine, tmp_path, disk_dir):
     assert not xdevice_lines(r.text), r.text
 
 
+@pytest.mark.parametrize("cold", ["regular", "compressed"])
+def test_hybrid_data_from_before_the_sidecar_is_said(engine, tmp_path, disk_dir, shm_dir, cold):
+    """The hybrid type tells its data from its holes too (the tier layer and
+    a compressed cold tier answer SEEK_DATA): checksums turned on over a
+    hybrid file holding 96 KiB in a 1 MiB file say so once, counting only
+    its data (before, the line was never said on the hybrid type)."""
+    data = disk_dir / f"hheld-{cold}"
+    xd = {"type": "hybrid", "hot_directory": shm_dir, "cold_storage_type": cold}
+    run_fio(fio_job(engine, name="w", xd=xd, filename=data, rw="write", bs="4k", size=96 * 1024,
+                    filesize="1m"), tmp_path)
+    xd["enable_checksums"] = "true"
+    r = run_fio(fio_job(engine, name="r", xd=xd, filename=data, rw="read", bs="4k",
+                        size=96 * 1024, filesize="1m"), tmp_path)
+    said = [ln for ln in xdevice_lines(r.text) if str(data) in ln and "starts its sidecar" in ln]
+    want = "over 24 blocks" if cold == "regular" else "over 32 blocks"  # whole 64k chunks
+    assert len(said) == 1 and want in said[0], r.text
+
+
 RO_XD = {"type": "regular", "enable_checksums": "true"}
 
 
