@@ -298,12 +298,23 @@ static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *c
     return rc;
 }
 
+/* Whether fio lays a job's missing or short files out with data, not just
+ * sized (its extend_file): a job that reads, or one that writes with
+ * overwrite=1 (so that its writes overwrite), unless it appends. */
+static bool fio_xd_layout_with_data(const struct thread_data *td)
+{
+    return td_read(td) || (td_write(td) && td->o.overwrite && !td->o.file_append);
+}
+
 /* Types with their own format own their files: fio must never lay raw
  * bytes into one; the tmpfs type without backup_to_disk keeps nothing at
  * the path at all (XD_CFG_DATA_ELSEWHERE: fio's layout wrote a full-size
  * disk file nothing read). The container or tmpfs copy is created or
  * grown here, in setup (so a later job set up in fio's parent finds it, as
- * it finds a file psync laid out), to exactly the end fio will want - any
+ * it finds a file psync laid out), with data where fio would write data
+ * (fio_xd_layout_with_data: an overwrite=1 write job's container held
+ * zeros, and its writes were first writes of blank chunks where psync's
+ * overwrote data), to exactly the end fio will want - any
  * longer and a reader without size= would read a tail nobody wrote. fio is told the size from before
  * (what psync would find on disk), so its offset=N% comes out the same; the
  * setup hook then marks the job create_on_open, which makes fio take the
@@ -331,7 +342,7 @@ static int fio_xd_prepare_container(struct thread_data *td, const struct xd_conf
     if ((missing || want > have) &&
         (rc = xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))))
         goto fail;
-    if (td_read(td) && want > have &&
+    if (fio_xd_layout_with_data(td) && want > have &&
         (rc = fio_xd_lay_out_data(td, cfg, f, have, want, err, sizeof(err)))) {
         fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
         td_verror(td, -rc, "xdevice layout");
@@ -411,8 +422,7 @@ int fio_xd_lay_out_recorded(struct thread_data *td, const struct xd_config *cfg)
     struct fio_file *f;
     unsigned i;
     int rc = 0, plan = 0, ours = 0;
-    bool with_data = td_read(td) || (td_write(td) && td->o.overwrite && !td->o.file_append);
-    if (!with_data || read_only || td->o.create_on_open || td->o.fill_device)
+    if (!fio_xd_layout_with_data(td) || read_only || td->o.create_on_open || td->o.fill_device)
         return 0;
     for_each_file(td, f, i) {
         if ((plan = fio_xd_recorded_plan(td, f, &extra, &have, &want)) < 0)

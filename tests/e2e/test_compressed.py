@@ -184,6 +184,22 @@ def test_read_job_reads_laid_out_data(engine, tmp_path, disk_dir):
     assert c["chunks_decoded"] >= chunks // 2, c
 
 
+def test_overwrite_job_overwrites_laid_out_data(engine, tmp_path, disk_dir):
+    """fio lays a write job's missing file out with data under overwrite=1,
+    so that its writes overwrite data, as psync's do: the container is laid
+    out the same way, through the stack, before the job. Before, it held
+    blank chunks, and the job measured first writes of empty chunks."""
+    stats = tmp_path / "stats.json"
+    args = fio_job(engine, name="o", xd={"type": "compressed", "stats": stats},
+                   filename=disk_dir / "over", rw="write", bs="64k", size=SIZE,
+                   io_size=SIZE // 4, overwrite=1, buffer_compress_percentage=50,
+                   refill_buffers=None)
+    r = run_fio(args, tmp_path)
+    assert r.data["jobs"][0]["write"]["io_bytes"] == SIZE // 4
+    c = compress_stats(stats)
+    assert c["live_logical_bytes"] == SIZE and c["live_chunks"]["zero"] == 0, c
+
+
 def test_reopen_keeps_data(engine, tmp_path, disk_dir):
     """Write in one fio run, verify in another: the container reopens."""
     f = disk_dir / "keep"
