@@ -13,6 +13,7 @@
 #include "crc32c.h"
 #include "extentmap.h"
 #include "fileutil.h"
+#include "turns.h"
 #include "config.h"
 #include "xd_internal.h"
 
@@ -70,10 +71,12 @@ int xd_extmap_open(struct xd_extmap *m, const char *path, const struct xd_config
     return 0;
 }
 
+/* A wait a signal cut short waits again (xd_turns_fcntl): the hybrid
+ * type's attach and last close wait here for the setup lock, and one that
+ * gave up with EINTR failed an open, or left the shared state behind. */
 int xd_extmap_lock(const struct xd_extmap *m, unsigned byte, short type, bool wait)
 {
-    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
-    return fcntl(m->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl) ? -errno : 0;
+    return xd_turns_fcntl(m->fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, type, byte, 1);
 }
 
 static int extmap_header(const struct xd_extmap *m, unsigned char h[EXTMAP_HDR_LEN])

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/crc32c.h"
 #include "core/extentmap.h"
@@ -187,6 +188,64 @@ static void test_entries(void)
     CHECK(xd_extmap_decode(42, 0, z) == -1); /* never written */
     xd_extmap_encode(42, 0, false, e);
     CHECK(xd_extmap_decode(42, 0, e) == 0);
+}
+
+/* A signal while a process waits for a lock of the map (the setup lock, at
+ * the hybrid type's attach and last close) does not end the wait: before,
+ * the wait returned EINTR, which failed the open, or made the last close
+ * skip removing the shared state. A handler without SA_RESTART, as a
+ * program linking the library may install. */
+static atomic_int usr1_seen;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&usr1_seen, 1);
+}
+
+struct lock_waiter {
+    struct xd_extmap map;
+    int rc;
+    atomic_bool done;
+};
+
+static void *wait_for_map_lock(void *arg)
+{
+    struct lock_waiter *w = arg;
+    w->rc = xd_extmap_lock(&w->map, 1, F_WRLCK, true);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+static void test_map_lock_wait_outlasts_signals(void)
+{
+    char p[300];
+    snprintf(p, sizeof(p), "%s/lockwait", cold_dir);
+    int a = open(p, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+    int b = open(p, O_RDWR | O_NOFOLLOW);
+    struct xd_extmap holder = {.fd = a};
+    struct lock_waiter w = {.map = {.fd = b}, .rc = 1};
+    struct sigaction sa = {.sa_handler = on_usr1}, before;
+    pthread_t t;
+    CHECK(a >= 0 && b >= 0 && !xd_extmap_lock(&holder, 1, F_WRLCK, false));
+    sigemptyset(&sa.sa_mask);
+    CHECK(!sigaction(SIGUSR1, &sa, &before));
+    CHECK(!pthread_create(&t, NULL, wait_for_map_lock, &w));
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    uint64_t end = xd_clock_monotonic_ns() + 5000000000ull;
+    nanosleep(&tick, NULL);
+    while (atomic_load(&usr1_seen) < 5 && !atomic_load(&w.done) && xd_clock_monotonic_ns() < end) {
+        pthread_kill(t, SIGUSR1);
+        nanosleep(&tick, NULL);
+    }
+    CHECK_MSG(!atomic_load(&w.done), "the wait ended with %d after %d signals", w.rc,
+              atomic_load(&usr1_seen));
+    CHECK(!xd_extmap_lock(&holder, 1, F_UNLCK, false));
+    pthread_join(t, NULL);
+    CHECK_MSG(w.rc == 0, "the wait returned %d", w.rc);
+    sigaction(SIGUSR1, &before, NULL);
+    close(a);
+    close(b);
+    unlink(p);
 }
 
 /* --- policy ------------------------------------------------------------------ */
@@ -1446,6 +1505,7 @@ int main(void)
         SKIP("cannot create %s", cold_dir);
     snprintf(path, sizeof(path), "%s/data", cold_dir);
     test_entries();
+    test_map_lock_wait_outlasts_signals();
     test_policy();
     test_batch_takes_the_hottest();
     test_busy_extents_stay_hot();
