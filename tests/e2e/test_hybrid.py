@@ -221,9 +221,13 @@ def test_unlinked_file_leaves_no_shared_state(engine, tmp_path, disk_dir, hot):
     shared state is still removed, by the name it was made under (it was
     left in /dev/shm, named after a file no longer there, once per run)."""
     # made empty here first (a file to lay out), so the state's name is known
-    # whatever other hybrid runs on the machine make meanwhile
+    # whatever other hybrid runs on the machine make meanwhile; held open
+    # until the end, so that its inode number, and so the name, is not given
+    # to a file another test makes once fio has removed this one (make test
+    # once saw a test running beside it holding a state of that name)
     (disk_dir / "f").touch()
-    st = (disk_dir / "f").stat()
+    keep = os.open(disk_dir / "f", os.O_RDONLY)
+    st = os.fstat(keep)
     name = f"xdevice-tier-{st.st_dev:x}-{st.st_ino:x}"
     # no verify: a job that unlinks the file while the other still uses it
     # breaks fio's verify pass, which reopens the file by name and finds an
@@ -232,10 +236,13 @@ def test_unlinked_file_leaves_no_shared_state(engine, tmp_path, disk_dir, hot):
     args = fio_job(engine, name="gone", xd=hybrid(hot), directory=disk_dir, filename="f",
                    rw="randwrite", bs="4k", size=SIZE // 2, offset_increment=SIZE // 2,
                    numjobs=2, unlink=1)
-    jobs = run_fio(args, tmp_path).data["jobs"]
-    assert [(j["error"], j["write"]["io_bytes"]) for j in jobs] == [(0, SIZE // 2)] * 2, jobs
-    assert not (disk_dir / "f").exists()
-    assert name not in tier_state_names()
+    try:
+        jobs = run_fio(args, tmp_path).data["jobs"]
+        assert [(j["error"], j["write"]["io_bytes"]) for j in jobs] == [(0, SIZE // 2)] * 2, jobs
+        assert not (disk_dir / "f").exists()
+        assert name not in tier_state_names()
+    finally:
+        os.close(keep)
 
 
 @pytest.mark.parametrize("case", ["name-too-long", "link-at-map"])
