@@ -599,27 +599,35 @@ def test_unlink_removes_what_xdevice_kept(engine, tmp_path, disk_dir, shm_dir, s
         (d / "keep").write_text("not xdevice's")
     # the hybrid type's shared state is named by its cold file's device and
     # inode: made here first (the type takes an empty file as one to lay
-    # out), so the names are known whatever other runs on the machine make
-    shared_state = set()
+    # out), so the names are known whatever other runs on the machine make;
+    # each file held open to the end, so that once fio removed it its inode
+    # number (and the name) cannot go to a file another test makes
+    shared_state, held = set(), []
     if stype == "hybrid":
         for name in ("u.0.0", "u.1.0"):
             (disk_dir / name).touch()
-            st = (disk_dir / name).stat()
+            held.append(os.open(disk_dir / name, os.O_RDONLY))
+            st = os.fstat(held[-1])
             shared_state.add(f"xdevice-tier-{st.st_dev:x}-{st.st_ino:x}")
     if "enable_read_cache" in extra:  # the caches' generations, named the same way
         for name in ("u.0.0", "u.1.0"):
             (disk_dir / name).write_bytes(bytes(MiB))  # laid out: fio keeps it
-            st = (disk_dir / name).stat()
+            held.append(os.open(disk_dir / name, os.O_RDONLY))
+            st = os.fstat(held[-1])
             shared_state.add(f"xdevice-cache-{st.st_dev:x}-{st.st_ino:x}-0")
     # a file each: a job that unlinks a file another still uses breaks fio's
     # verify (it reopens files by name), with fio's own engines too
     args = fio_job(engine, name="u", xd=xd, directory=disk_dir, rw="randwrite", bs="4k",
                    size=1 * MiB, numjobs=2, verify="crc32c", fsync=16, unlink=1)
-    assert_verified(run_fio(args, tmp_path).data, njobs=2)
-    for d in (disk_dir, shm_dir):
-        assert sorted(p.name for p in d.iterdir()) == ["keep"], list(d.iterdir())
-    left = shared_state & set(os.listdir("/dev/shm"))
-    assert not left, left
+    try:
+        assert_verified(run_fio(args, tmp_path).data, njobs=2)
+        for d in (disk_dir, shm_dir):
+            assert sorted(p.name for p in d.iterdir()) == ["keep"], list(d.iterdir())
+        left = shared_state & set(os.listdir("/dev/shm"))
+        assert not left, left
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 # --- direct=1 and sync= -------------------------------------------------------------
