@@ -241,7 +241,7 @@ int xd_shm_open_own(const char *name, off_t size, struct stat *st);
 /* xd_shm_open_own, the object then held: its descriptor, or -errno. One
  * removed by its last user between the open and the lock (no link left) is
  * opened anew (-EAGAIN after XD_SHM_OPEN_TRIES such races). */
-#define XD_SHM_OPEN_TRIES 16
+#define XD_SHM_OPEN_TRIES 16u
 int xd_shm_open_held(const char *name, off_t size, off_t byte, struct stat *st);
 /* Hold the object open at fd (a shared lock on byte, waited for: know
  * whose it is first, as another user's could be locked for ever), its stat
