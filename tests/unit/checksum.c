@@ -977,8 +977,10 @@ static void test_big_hybrid_file_gets_the_full_kind(const char *cold, const char
     unlink(side);
     CHECK_MSG(dev && !xd_file_open(dev, path, XD_OPEN_CREATE, 16ll << 30, &f, err, sizeof(err)),
               "%s", err);
+    const unsigned far = (unsigned)((10ull << 30) / BLK); /* past a run of hole groups */
     if (f) {
         CHECK(xd_write(dev, f, a, BLK, 7 * BLK) == BLK);
+        CHECK(xd_write(dev, f, a, BLK, (uint64_t)far * BLK) == BLK);
         xd_file_close(dev, f);
         f = NULL;
     }
@@ -994,6 +996,9 @@ static void test_big_hybrid_file_gets_the_full_kind(const char *cold, const char
         CHECK_MSG(tag == 0x46444843u, "hybrid, cold %s: header tag %08x, not CHDF", cold, tag);
         CHECK(entry_of(7).new_tag == 0x4b434e55u); /* "UNCK": unchecked on purpose */
         CHECK(entry_of(300).new_tag == 0);          /* a hole: nothing to tag */
+        CHECK_MSG(entry_of(far).new_tag == 0x4b434e55u, "hybrid, cold %s: the far block untagged",
+                  cold);
+        CHECK(xd_read(dev, f, got, BLK, (uint64_t)far * BLK) == BLK && !memcmp(got, a, BLK));
         CHECK(xd_read(dev, f, got, BLK, 7 * BLK) == BLK && !memcmp(got, a, BLK));
         CHECK(xd_write(dev, f, a, BLK, 9 * BLK) == BLK);
         set_entry(9, (struct entry){0, 0, 0, 0, 0, 0});

@@ -164,6 +164,8 @@ int xd_compress_container_scan(struct compress_layer *c, struct ctr_file *f, str
                                enum scan_mode mode, char *err, size_t errlen);
 int xd_compress_file_grow(struct compress_layer *c, struct ctr_file *f, uint64_t end);
 uint64_t xd_compress_file_refresh_size(struct ctr_file *f);
+uint64_t xd_compress_next_group_with_data(const struct ctr_file *f, uint64_t group,
+                                          uint64_t ngroups);
 
 /* --- chunk.c --------------------------------------------------------------- */
 

@@ -313,7 +313,7 @@ static void scan_entry(struct compress_layer *c, struct ctr_file *f, struct ctr_
  * per group and two lseeks per chunk however little was written: opening
  * a 1 TiB container holding 2 MiB took 110 s. A file system without
  * SEEK_DATA reports data everywhere: every group is scanned. */
-static uint64_t next_group_with_data(const struct ctr_file *f, uint64_t group, uint64_t ngroups)
+uint64_t xd_compress_next_group_with_data(const struct ctr_file *f, uint64_t group, uint64_t ngroups)
 {
     off_t data = lseek(f->fd, (off_t)xd_ctr_group_off(group, f->chunk_size), SEEK_DATA);
     if (data < 0)
@@ -331,8 +331,8 @@ static int reseal_entries(struct ctr_file *f)
     uint64_t ngroups = (nchunks + XD_CTR_GROUP_CHUNKS - 1) / XD_CTR_GROUP_CHUNKS;
     uint8_t page[XD_CTR_MAP_PAGE], sealed[XD_CTR_ENTRY_SIZE];
     char why[300];
-    for (uint64_t group = next_group_with_data(f, 0, ngroups); group < ngroups;
-         group = next_group_with_data(f, group + 1, ngroups)) {
+    for (uint64_t group = xd_compress_next_group_with_data(f, 0, ngroups); group < ngroups;
+         group = xd_compress_next_group_with_data(f, group + 1, ngroups)) {
         uint64_t first = group * XD_CTR_GROUP_CHUNKS, at = xd_ctr_group_off(group, f->chunk_size);
         if (xd_pread_full(f->fd, page, sizeof(page), at) != (int64_t)sizeof(page))
             return -EIO;
@@ -387,8 +387,8 @@ int xd_compress_container_scan(struct compress_layer *c, struct ctr_file *f, str
     uint64_t ngroups = (nchunks + XD_CTR_GROUP_CHUNKS - 1) / XD_CTR_GROUP_CHUNKS;
     uint8_t page[XD_CTR_MAP_PAGE];
     memset(sp, 0, sizeof(*sp));
-    for (uint64_t group = next_group_with_data(f, 0, ngroups); group < ngroups;
-         group = next_group_with_data(f, group + 1, ngroups)) {
+    for (uint64_t group = xd_compress_next_group_with_data(f, 0, ngroups); group < ngroups;
+         group = xd_compress_next_group_with_data(f, group + 1, ngroups)) {
         uint64_t first = group * XD_CTR_GROUP_CHUNKS;
         if (xd_pread_full(f->fd, page, sizeof(page), xd_ctr_group_off(group, f->chunk_size)) !=
             (int64_t)sizeof(page)) {
