@@ -12,6 +12,9 @@ only a case fio's engine passes and xdevice fails is a bug. After the
 restart the script also checks that nothing xdevice keeps in /dev/shm or
 beside the file was left behind.
 
+The hybrid type (write-through) is swept over regular, compressed and
+sparse cold tiers, and over a regular one under checksums.
+
 The read cache in write-through (enable_read_cache=true,
 enable_write_cache=false) is swept on the regular, compressed and sparse
 types, with 64 KiB blocks in a cache smaller than the file, and under
@@ -78,6 +81,10 @@ TYPES = {
     "hybrid-wt-compressed": (dict(HYBRID, cold_storage_type="compressed"), "psync"),
     "hybrid-wt-sparse": (dict(HYBRID, cold_storage_type="sparse"), "psync"),
     "checksums": ({"type": "regular", "enable_checksums": "true"}, "psync"),
+    # the checksum layer over the tiers (which answer its SEEK_DATA since
+    # 2026-12-07), reopened after the kill with extents hot and cold
+    "hybrid-checksums": (dict(HYBRID, cold_storage_type="regular", enable_checksums="true"),
+                         "psync"),
     "mirror": ({"type": "regular", "enable_redundancy": "true", "redundancy_factor": 2,
                 "enable_checksums": "true"}, "psync"),
     "cache-regular": (dict(CACHE, type="regular"), "psync"),
