@@ -100,6 +100,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: xdfollow CONFIG.ini FILE SECONDS [KEY=VALUE ...]\n");
         return 2;
     }
+    char *tail;
+    double seconds = strtod(argv[3], &tail);
+    if (tail == argv[3] || *tail || !(seconds >= 0)) { /* a typo must not mean "for ever" */
+        fprintf(stderr, "xdfollow: SECONDS=%s: not a number of seconds; allowed: 0 (until SIGINT or SIGTERM) or more\n",
+                argv[3]);
+        return 2;
+    }
     char err[XD_ERRLEN], log[4096];
     struct xd_config_override *ov = calloc((size_t)argc, sizeof(*ov));
     unsigned nov = (unsigned)(argc - 4);
@@ -122,7 +129,7 @@ int main(int argc, char **argv)
     if (mon)
         print_notes(mon);
     stop_on_signals();
-    double seconds = atof(argv[3]), end = now_s() + seconds;
+    double end = now_s() + seconds;
     for (unsigned seq = 0; !rc && !stop_asked && (seconds <= 0 || now_s() < end); seq++)
         rc = pass(dev, file, mon, seq) ? 1 : 0;
     if (mon) {

@@ -181,6 +181,20 @@ def test_follow_example_reloads_its_ini_while_running(root, tmp_path):
     assert recs[-1]["config"]["slow_operation_threshold_ms"] == 50
 
 
+@pytest.mark.parametrize("seconds", ["abc", "-1", "3s"])
+def test_follow_example_refuses_bad_seconds(root, tmp_path, seconds):
+    """SECONDS that is no number of seconds is one line and exit 2, never
+    a run until signalled (0's meaning), which a typo would otherwise get."""
+    exe = build_example(root, "xdfollow", tmp_path)
+    ini = tmp_path / "app.ini"
+    ini.write_text("[local]\nread_ahead_kb = 128\n")
+    r = subprocess.run([str(exe), str(ini), str(tmp_path / "data"), seconds], capture_output=True,
+                       text=True, env=pkg_env(root), timeout=60)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and f"SECONDS={seconds}" in lines[0], r.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_installed_examples_makefile(root, tmp_path):
     """What the README tells a user to run: the examples' own Makefile, which
     asks pkg-config for every flag."""
