@@ -252,7 +252,16 @@ class Case:
             o["iodepth_batch_complete_min"] = r.choice([1, 2])
             if r.random() < 0.5:
                 o["iodepth_low"] = max(1, self.iodepth // 2)
-        if self.iodepth > 1 and r.random() < 0.04:
+        # Not where reads and writes mix and fio checks each block's seed
+        # (random data, no verify_backlog): fio 3.33 fills a write it then
+        # holds back for an overlap (requeue) a second time, drawing a second
+        # seed, and its verify pass, which draws one per write, then wants
+        # every later block's seed one write early ("bad header rand_seed");
+        # its io_uring engine fails so whenever a requeue happens (seed
+        # 686821338 at iodepth=4: 30 runs in 30). The draw comes first, so
+        # other seeds draw as before.
+        fio_reseeds_requeues = mixed and self.verify != "pattern" and "verify_backlog" not in o
+        if self.iodepth > 1 and r.random() < 0.04 and not fio_reseeds_requeues:
             o["serialize_overlap"] = 1
         if r.random() < 0.04:
             o.update(thinktime="50", thinktime_blocks=r.choice([1, self.iodepth]))
