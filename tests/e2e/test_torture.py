@@ -143,3 +143,30 @@ def test_serialize_overlap_never_meets_a_seed_checked_mix():
         seed_checked_mixes += "rw" in case.rw and case.verify != "pattern" and \
             "verify_backlog" not in case.opts
     assert drawn > 20 and seed_checked_mixes == 0, (drawn, seed_checked_mixes)
+
+
+def test_bytes_are_compared_with_the_modes_engine_at_iodepth_1(engine, shm_dir, tmp_path,
+                                                              monkeypatch):
+    """TORTURE_COMPARE's reference is fio's engine for the case's mode at
+    any depth: xdevice drives a verify job in an async mode as fio's
+    io_uring engine drives it, iodepth=1 too, and psync moves other bytes
+    in some such jobs (this case: a rw mix over two loops, 557056 bytes
+    read under psync, 573440 under io_uring and xdevice)."""
+    monkeypatch.setattr(torture, "COMPARE", True)
+    case = torture.Case(687399451, torture.FILE_TYPES)
+    assert (case.mode, case.iodepth, case.rw, case.bytes_comparable) == \
+        ("io_uring", 1, "rw", True), case.describe()
+    ok, msg, _ = torture.run_case(case, engine, str(tmp_path), str(shm_dir))
+    assert ok and not msg, f"{case.describe()}\n{msg}"
+
+
+def test_number_ios_with_queued_syncs_is_not_compared():
+    """fio counts requests in flight towards number_ios, a queued fsync
+    among them, so where a job syncs at depth in an async mode the bytes it
+    moves change from run to run under fio's own io_uring engine."""
+    case = torture.Case(687399517, torture.FILE_TYPES)
+    assert (case.mode, case.iodepth, case.fsync, case.opts.get("number_ios")) == \
+        ("libaio", 4, 32, 50), case.describe()
+    assert not case.bytes_comparable
+    case.fsync = 0
+    assert case.bytes_comparable
