@@ -7,7 +7,10 @@
 # (xdevice / fio): the two runs of a pair see the same machine load, so their
 # ratio is far steadier than either figure. Absolute IOPS on a shared machine
 # vary a lot. The last column says whether a row is bound by the CPU or by
-# the disk (a disk-bound row measures the device as much as xdevice).
+# the disk (a disk-bound row measures the device as much as xdevice); on the
+# disk-file rows it is measured: the reference job's share of its CPU
+# (fio's usr + sys, median over the pairs), "cpu" from 90% up, where the
+# job's thread, mostly inside the kernel's I/O path, sets the pace.
 #
 # Sections after the fio rows: the compressed type against btrfs
 # compress-force=zstd:1 on a loop device (root; installs btrfs-progs if
@@ -80,6 +83,8 @@ fio_terse() { # only the terse line: fio prints notes on stdout too
         --norandommap --randrepeat=0 "$@" | grep '^3;'
 }
 read_iops() { cut -d';' -f8; }
+# the job thread's share of a CPU, user + system (fields 88 and 89), in %
+job_cpu() { awk -F';' '{ u = $88; s = $89; sub("%", "", u); sub("%", "", s); printf "%.0f\n", u + s }'; }
 # fio rounds each depth's share, so the three can add up to a little over 100
 depth_16_plus() { awk -F';' '{ s = 0; for (i = 97; i <= 99; i++) s += $i; printf "%.0f%%\n", (s > 100) ? 100 : s }'; }
 
@@ -112,20 +117,39 @@ pair_loop() {
         fi
         xd+=("$x") ref+=("$f") ratios+=("$(ratio "$x" "$f")")
     done
+    if [ "$bound" = measured ]; then bound=$(measured_bound); fi
     print_row "$name" "$(printf '%s\n' "${xd[@]}" | median)" "$(printf '%s\n' "${ref[@]}" | median)" \
         "$t" "$bound" "${ratios[@]}"
 }
 
 # run_pair NAME "XDEVICE ARGS" "FIO ARGS" [BOUND]: a fio row, read IOPS.
-PAIR_XD="" PAIR_REF=""
+# BOUND disk: measured (measured_bound).
+PAIR_XD="" PAIR_REF="" CPU_LOG=""
 # the argument strings split into words on purpose
 # shellcheck disable=SC2086
 pair_xd() { fio_terse --ioengine=external:"$ENGINE" $PAIR_XD | read_iops; }
 # shellcheck disable=SC2086
-pair_ref() { fio_terse $PAIR_REF | read_iops; }
+pair_ref() {
+    local line
+    line=$(fio_terse $PAIR_REF)
+    echo "$line" | job_cpu >> "$CPU_LOG"
+    echo "$line" | read_iops
+}
+# A disk-file row's bound from its reference runs' CPU shares: on a VM the
+# kernel's work per I/O (exits to the host for each doorbell and interrupt)
+# can keep the job's CPU busy before the device is, and the row then
+# measures that path, not the disk.
+measured_bound() {
+    local busy
+    busy=$(median < "$CPU_LOG")
+    if [ "$busy" -ge 90 ]; then echo "cpu $busy%"; else echo "disk (cpu $busy%)"; fi
+}
 run_pair() {
+    local bound=${4:-cpu}
     PAIR_XD=$2 PAIR_REF=$3
-    pair_loop "$1" "$TARGET" "${4:-cpu}" pair_xd pair_ref
+    : > "$CPU_LOG"
+    if [ "$bound" = disk ]; then bound=measured; fi
+    pair_loop "$1" "$TARGET" "$bound" pair_xd pair_ref
 }
 
 header() {
@@ -154,6 +178,7 @@ trap 'exit 130' INT TERM HUP # so that EXIT runs the cleanup on a signal too
 SHM_WORK=$(mktemp -d /dev/shm/xdevice-perf.XXXXXX)
 DISK_WORK=$(mktemp -d "$DISK_DIR/xdevice-perf.XXXXXX")
 SHM_FILE=$SHM_WORK/data.dat
+CPU_LOG=$SHM_WORK/cpu.log
 DISK_FILE=$DISK_WORK/data.dat
 
 printf 'machine: %s, %s cores, kernel %s\n' "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
