@@ -672,3 +672,55 @@ def test_unlink_removes_the_copies(engine, tmp_path, disk_dir):
     assert_verified(run_fio(args, tmp_path).data, njobs=2)
     assert [list(d.iterdir()) for d in (primary, dirs[1])] == [[], []]
     assert [p.name for p in dirs[0].iterdir()] == ["keep"]
+
+
+@pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
+def test_member_one_run_degraded_is_dropped_by_the_other(engine, tmp_path, disk_dir, async_mode):
+    """Two fio runs write one mirrored file. One run's write to a member
+    fails (the fault layer fails the second of the two member writes of its
+    first block: whichever member that is, the copy or the primary, misses
+    that run's later writes), so it degrades that member. The other run,
+    writing all along, must drop the member at its next request (it is
+    stale for every writer) and, closing last, leave it unstamped, so the
+    next open fills it from the member that took every write. Its stats say
+    so: the same member degraded, by another writer. Without the sharing it
+    wrote on to both members and its close stamped the copies in sync."""
+    primary, copy = primary_and_copy(disk_dir)
+    f = primary / "f"
+    xd = {"async": async_mode, "enable_redundancy": "true", "redundancy_factor": 2,
+          "mirror_directories": copy}
+    run_fio(fio_job(engine, name="lay", xd=xd, filename=f, rw="write", bs="64k", size=SIZE),
+            tmp_path)
+    held_stats = tmp_path / "held.json"
+    held = fio_job(engine, name="h", xd=dict(xd, stats=held_stats), filename=f, bs="4k",
+                   offset=SIZE // 2, size=SIZE // 2, rw="randwrite", iodepth=4,
+                   time_based=None, runtime=600, thread=None)
+    holder = subprocess.Popen([FIO, *[str(a) for a in held]], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(holder, lambda: holds_open(holder, copy / "f"), 60, "the holder's open")
+        faulty_stats = tmp_path / "faulty.json"
+        faults = {"enable_fault_injection": "true", "fault_ops": "write", "fault_offset": 0,
+                  "fault_length": 4096, "fault_every": 2, "stats": faulty_stats}
+        r = run_fio(fio_job(engine, name="w", xd=dict(xd, **faults), filename=f, bs="4k",
+                            size=SIZE // 2, rw="write", verify="crc32c", verify_fatal=1,
+                            do_verify=1), tmp_path)
+        assert r.data["jobs"][0]["error"] == 0, r.text
+        degraded = mirror_figures(faulty_stats)["degraded_copies"]
+        assert len(degraded) == 1, degraded
+        assert holder.poll() is None, "the holder ended before the other run's degrade"
+    finally:
+        holder.send_signal(signal.SIGINT)  # fio ends the job and closes the file
+        out, err = holder.communicate(timeout=120)
+    assert "err= 0" in out and "verify" not in out + err, out + err
+    held_m = mirror_figures(held_stats)
+    assert [d["copy"] for d in held_m["degraded_copies"]] == [degraded[0]["copy"]], held_m
+    assert "another writer" in held_m["degraded_copies"][0]["why"], held_m
+    assert stamp(copy / "f") is None or not stamp(copy / "f").startswith("sync "), \
+        "the last writer stamped the copies in sync after another writer degraded one"
+    stats = tmp_path / "r.json"
+    r = run_fio(fio_job(engine, name="r", xd=dict(xd, stats=stats), filename=f, bs="64k",
+                        size=SIZE, rw="read"), tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE
+    assert mirror_figures(stats)["filled_bytes"] == SIZE, "the next open trusted the stale member"
+    assert filecmp.cmp(f, copy / "f", shallow=False), "the copies differ"
