@@ -301,13 +301,19 @@ static const char *dev_memory_notice(const struct xd_dev *dev, char *line, size_
 const char *xd_dev_notice(const struct xd_dev *dev)
 {
     /* dev->notice is a buffer for the line, not state: const for the caller */
-    const char *memory = dev_memory_notice(dev, ((struct xd_dev *)dev)->notice, sizeof(dev->notice));
+    char *line = ((struct xd_dev *)dev)->notice;
+    const char *memory = dev_memory_notice(dev, line, sizeof(dev->notice));
     if (memory)
         return memory;
     for (struct xd_layer *l = dev->top; l; l = l->lower) {
         const char *notice = l->ops->notice ? l->ops->notice(l) : NULL;
-        if (notice)
-            return notice;
+        /* one line whatever a path in it holds: a layer's notice names
+         * files as they are, and a newline in a name would start a line
+         * of its own on the caller's stderr (escaped as errors are) */
+        if (notice) {
+            xd_errf(line, sizeof(dev->notice), "%s", notice);
+            return line;
+        }
     }
     return NULL;
 }

@@ -238,7 +238,7 @@ struct xd_dev {
     /* the stats layer's figures when the run started (xd_stats_start_run);
      * NULL: the run is the device's whole life */
     struct xd_stats_snapshot *run_base;
-    char notice[256];
+    char notice[XD_ERRLEN]; /* the line xd_dev_notice hands out */
     pthread_mutex_t files_lock; /* files: opened and closed from any thread */
     struct xd_file *files;
     pid_t opener;       /* the process that opened it (getpid) */

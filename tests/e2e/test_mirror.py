@@ -308,6 +308,25 @@ def test_unusable_copy_is_degraded_and_the_job_passes(engine, tmp_path, disk_dir
     assert m["reads_per_copy"] == [SIZE // 4096, 0], m
 
 
+def test_notice_naming_a_file_with_a_newline_stays_one_line(engine, tmp_path, disk_dir):
+    """A layer's notice names files as they are; a newline in a file's name
+    made the degraded-copy notice two lines on stderr, the second one
+    starting with whatever the name held (a forged "xdevice: ..." line).
+    Notices are escaped as errors are: one line, the newline as \\x0a."""
+    primary, copy = primary_and_copy(disk_dir)
+    name = "a\nxdevice forged line"
+    (copy / name).mkdir()  # the copy's path is a directory: degraded, said in a notice
+    xd = {"async": "sync", "enable_redundancy": "true", "redundancy_factor": 2,
+          "mirror_directories": copy}
+    # fio's own JSON holds the name's newline raw (invalid JSON): its normal output
+    r = run_fio(fio_job(engine, name="n", xd=xd, filename=primary / name, rw="write", bs="4k",
+                        size=64 * 1024), tmp_path, fmt="normal", expect_ok=False)
+    assert r.rc == 0 and "err= 0" in r.text, r.text
+    lines = [ln for ln in r.text.splitlines() if "forged line" in ln]
+    assert len(lines) == 1 and lines[0].startswith("xdevice: mirror: copy 2 ("), lines
+    assert "a\\x0axdevice forged line) degraded" in lines[0], lines
+
+
 @pytest.mark.parametrize("factor,dirs,words", [
     (3, ["a"], ["mirror_directories=", "1 directory for redundancy_factor=3", "exactly 2"]),
     (2, ["a", "b"], ["mirror_directories=", "2 directories for redundancy_factor=2", "exactly 1"]),
