@@ -59,11 +59,11 @@ static int fio_xd_layout_unlink_mirrored(struct thread_data *td, struct fio_file
         return 0; /* said at init */
     const char *mirrored = xd_config_get(cfg, "enable_redundancy");
     int rc = 0;
-    char copy[PATH_MAX + 256];
+    char copy[PATH_MAX + 256], shown_copy[XD_ESCAPE_LEN];
     if (mirrored && !strcmp(mirrored, "true") &&
         fio_xd_copy_longer(cfg, f->file_name, copy, sizeof(copy))) {
         fio_xd_err("xdevice: mirror: %s is shorter than its copy %s (it lost data outside xdevice: truncated?); fio's layout would remove both; refused: to keep the copy's data, move it over the file (mv) and remove any other copies; to lay the file out anew, remove the copies\n",
-                   fio_xd_shown(f->file_name), copy);
+                   fio_xd_shown(f->file_name), xd_escape(copy, shown_copy, sizeof(shown_copy)));
         xd_config_free(cfg);
         return ESTALE;
     }

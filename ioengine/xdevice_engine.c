@@ -926,7 +926,7 @@ static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
     struct fio_xd_options *o = td->eo;
     char err[XD_ERRLEN], run_id[64];
     if (xd_stats_slow_summary(job->dev, err, sizeof(err)))
-        fio_xd_note("xdevice: %s: %s\n", td->o.name, err);
+        fio_xd_note("xdevice: %s: %s\n", fio_xd_shown(td->o.name), err);
     if (!o->stats || job->stats_refused)
         return;
     fio_xd_run_id(td, run_id, sizeof(run_id));

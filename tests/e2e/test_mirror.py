@@ -292,6 +292,26 @@ def test_primary_truncated_outside_is_refused_not_laid_out_with_its_copies(engin
     assert filecmp.cmp(primary / "m.0.0", copy / "m.0.0", shallow=False)
 
 
+def test_refusal_naming_a_copy_with_a_newline_stays_one_line(engine, tmp_path, disk_dir):
+    """The truncated-primary refusal escaped the file's name but printed its
+    copy's path (the same name in the mirror directory) as it was: two
+    lines for a name with a newline."""
+    primary, copy = primary_and_copy(disk_dir)
+    f = primary / "a\nxdevice forged line"
+    xd = {"async": "sync", "enable_redundancy": "true", "redundancy_factor": 2,
+          "mirror_directories": copy}
+    job = dict(filename=f, rw="write", bs="4k", size=64 * 1024)
+    # fio's own JSON holds the name's newline raw (invalid JSON): its normal output
+    r = run_fio(fio_job(engine, name="n", xd=xd, **job), tmp_path, fmt="normal", expect_ok=False)
+    assert r.rc == 0, r.text
+    os.truncate(f, 4096)
+    r = run_fio(fio_job(engine, name="n", xd=xd, **job), tmp_path, fmt="normal", expect_ok=False)
+    assert r.rc != 0
+    lines = [ln for ln in r.text.splitlines() if "forged line" in ln]
+    assert len(lines) == 1 and lines[0].startswith("xdevice: mirror: "), lines
+    assert lines[0].count("a\\x0axdevice forged line") == 2, lines
+
+
 def test_unusable_copy_is_degraded_and_the_job_passes(engine, tmp_path, disk_dir):
     primary, copy = disk_dir / "p", disk_dir / "c"
     primary.mkdir()
