@@ -288,7 +288,7 @@ static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *c
      * that failed left its own line in err) */
     if (rc && file && xd_dev_take_error(dev, err, errlen) == -ENOENT)
         snprintf(err, errlen, "%s: laying out the file for the job's reads: %s",
-                 f->file_name, strerror(-rc));
+                 fio_xd_shown(f->file_name), strerror(-rc));
     if (file) {
         int closed = xd_file_close(dev, file);
         rc = rc ? rc : closed;

@@ -327,7 +327,7 @@ int xd_dev_take_error(struct xd_dev *dev, char *line, size_t len)
     }
     for (struct xd_layer *l = dev->top; l; l = l->lower) {
         if (l->ops->take_error && !l->ops->take_error(l, buf)) {
-            snprintf(line, len, "%s", buf);
+            xd_errf(line, len, "%s", buf); /* one line: see xd_dev_notice */
             return 0;
         }
     }

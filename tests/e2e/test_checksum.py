@@ -166,6 +166,29 @@ def test_byte_flipped_on_disk_reads_eio(engine, tmp_path, disk_dir):
     assert total(s, "verified") == 256 * 1024 // BLOCK - 1
 
 
+def test_mismatch_naming_a_file_with_a_newline_is_one_line(engine, tmp_path, disk_dir):
+    """The mismatch line names the file as it is; the engine printed it
+    raw, so a newline in the name made two lines on stderr, the second
+    starting with whatever the name held. It is escaped, as every other
+    line is (xd_dev_take_error)."""
+    data = disk_dir / "a\nxdevice forged line"
+    xd = {"type": "regular", "enable_checksums": "true"}
+    job = dict(filename=data, bs="4k", size=64 * 1024)
+    # fio's own JSON holds the name's newline raw (invalid JSON): its normal output
+    r = run_fio(fio_job(engine, name="w", xd=xd, rw="write", **job), tmp_path, fmt="normal",
+                expect_ok=False)
+    assert r.rc == 0, r.text
+    with open(data, "r+b") as f:
+        f.seek(5 * BLOCK + 100)
+        f.write(b"\xa5")
+    r = run_fio(fio_job(engine, name="r", xd=xd, rw="read", **job), tmp_path, fmt="normal",
+                expect_ok=False)
+    assert "err= 5" in r.text, r.text
+    lines = [ln for ln in r.text.splitlines() if "forged line" in ln]
+    assert len(lines) == 1 and lines[0].startswith("xdevice: checksum: "), lines
+    assert "a\\x0axdevice forged line: block 5" in lines[0], lines
+
+
 @pytest.mark.parametrize("async_mode", ["sync", "io_uring"])
 def test_overwrite_lost_to_power_reads_the_fsynced_data(engine, tmp_path, disk_dir, async_mode):
     """A power loss undoes writes that were never fsynced (fault_drop_writes
