@@ -252,6 +252,23 @@ static struct xd_config *fio_xd_layout_config(const struct xd_config *cfg, char 
     return c;
 }
 
+/* A layout that failed on a file it made (missing before): the file goes,
+ * with what the chain made for it, as fio's failed layout leaves a short
+ * file behind, so the next run lays it out again. Kept, it had the job's
+ * full size (the container grown first) and chunks never written: the next
+ * run found nothing to lay out and read zeros without a word. */
+static void fio_xd_layout_undo(struct xd_dev *dev, const struct fio_file *f, char *err,
+                               size_t errlen)
+{
+    char why[XD_ERRLEN];
+    size_t at = strlen(err);
+    if (!xd_unlink(dev, f->file_name, why, sizeof(why)))
+        snprintf(err + at, errlen - at, "; the file it made is removed");
+    else
+        snprintf(err + at, errlen - at, "; the file it made could not be removed (%s): remove it "
+                 "before the next run, which would read its blocks never written as zeros", why);
+}
+
 /* fio lays out a file that a job reads and finds missing or short with
  * its own buffers' data (extend_file: fill_io_buffer, so
  * buffer_compress_percentage, zero_buffers and the rest apply) before the
@@ -259,10 +276,11 @@ static struct xd_config *fio_xd_layout_config(const struct xd_config *cfg, char 
  * through a device of the job's config over [from, to): a read job on a
  * new container then reads data, as it would from psync's file, rather
  * than chunks never written (zeros, which a compressed container serves
- * without decompressing anything). 0 or -errno with one line in err. */
+ * without decompressing anything). made: the file was missing (undone on
+ * failure, fio_xd_layout_undo). 0 or -errno with one line in err. */
 static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *cfg,
-                               const struct fio_file *f, uint64_t from, uint64_t to, char *err,
-                               size_t errlen)
+                               const struct fio_file *f, uint64_t from, uint64_t to, bool made,
+                               char *err, size_t errlen)
 {
     struct xd_dev *dev = NULL;
     struct xd_file *file = NULL;
@@ -291,8 +309,13 @@ static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *c
                  fio_xd_shown(f->file_name), strerror(-rc));
     if (file) {
         int closed = xd_file_close(dev, file);
+        if (closed && !rc && xd_dev_take_error(dev, err, errlen) == -ENOENT)
+            snprintf(err, errlen, "%s: laying out the file for the job's reads: %s",
+                     fio_xd_shown(f->file_name), strerror(-closed));
         rc = rc ? rc : closed;
     }
+    if (rc && made && dev)
+        fio_xd_layout_undo(dev, f, err, errlen);
     xd_close(dev);
     free(buf);
     return rc;
@@ -343,7 +366,7 @@ static int fio_xd_prepare_container(struct thread_data *td, const struct xd_conf
         (rc = xd_path_prepare(cfg, f->file_name, want, &logical, err, sizeof(err))))
         goto fail;
     if (fio_xd_layout_with_data(td) && want > have &&
-        (rc = fio_xd_lay_out_data(td, cfg, f, have, want, err, sizeof(err)))) {
+        (rc = fio_xd_lay_out_data(td, cfg, f, have, want, missing, err, sizeof(err)))) {
         fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
         td_verror(td, -rc, "xdevice layout");
         return 1;
@@ -434,8 +457,10 @@ int fio_xd_lay_out_recorded(struct thread_data *td, const struct xd_config *cfg)
         return 0;
     extra = fio_xd_extra_blocks(td);
     for_each_file(td, f, i) {
+        struct stat st;
+        bool made = lstat(f->file_name, &st) && errno == ENOENT;
         if (fio_xd_recorded_plan(td, f, &extra, &have, &want) > 0 &&
-            (rc = fio_xd_lay_out_data(td, cfg, f, have, want, err, sizeof(err)))) {
+            (rc = fio_xd_lay_out_data(td, cfg, f, have, want, made, err, sizeof(err)))) {
             fio_xd_err("xdevice: %s\n", err[0] ? err : strerror(-rc));
             td_verror(td, -rc, "xdevice layout");
             break;

@@ -200,6 +200,34 @@ def test_overwrite_job_overwrites_laid_out_data(engine, tmp_path, disk_dir):
     assert c["live_logical_bytes"] == SIZE and c["live_chunks"]["zero"] == 0, c
 
 
+@pytest.mark.parametrize("kind", ["compressed", "regular+checksums"])
+def test_failed_layout_removes_the_file_it_made(engine, tmp_path, disk_dir, kind):
+    """A read job's missing file is laid out by the engine (the container
+    grown to the job's size first, then written). When the layout failed
+    (here every write fails, as on a full disk), the file stayed at its
+    full size with nothing written, and the next run found nothing to lay
+    out: it read zeros (blank chunks, never decoded) without a word, where
+    fio's own failed layout leaves a short file that the next run lays out
+    again. The file the layout made now goes, and the line says so."""
+    f = disk_dir / "lay"
+    stats = tmp_path / "stats.json"
+    xd = {"type": "compressed"} if kind == "compressed" else \
+        {"type": "regular", "enable_checksums": "true"}
+    job = dict(filename=f, rw="read", bs="64k", size=SIZE)
+    faults = {"enable_fault_injection": "true", "fault_ops": "write", "fault_every": 1}
+    r = run_fio(fio_job(engine, name="l", xd=dict(xd, **faults), **job), tmp_path,
+                expect_ok=False)
+    lines = xdevice_lines(r.text)
+    assert r.rc != 0 and len(lines) == 1, r.text
+    assert "laying out the file" in lines[0] and "the file it made is removed" in lines[0], lines
+    assert not f.exists() and not any(p.name.startswith("lay") for p in disk_dir.iterdir())
+    r = run_fio(fio_job(engine, name="l", xd=dict(xd, stats=stats), **job), tmp_path)
+    assert r.data["jobs"][0]["read"]["io_bytes"] == SIZE
+    if kind == "compressed":
+        c = compress_stats(stats)
+        assert c["live_logical_bytes"] == SIZE and c["live_chunks"]["zero"] == 0, c
+
+
 def test_reopen_keeps_data(engine, tmp_path, disk_dir):
     """Write in one fio run, verify in another: the container reopens."""
     f = disk_dir / "keep"
