@@ -252,6 +252,16 @@ static struct xd_config *fio_xd_layout_config(const struct xd_config *cfg, char 
     return c;
 }
 
+/* A write, the flush or the close of a layout failed with rc: the
+ * device's line in err, or one naming the file. */
+static void fio_xd_layout_failed(struct xd_dev *dev, const struct fio_file *f, int rc, char *err,
+                                 size_t errlen)
+{
+    if (xd_dev_take_error(dev, err, errlen) == -ENOENT)
+        snprintf(err, errlen, "%s: laying out the file for the job's reads: %s",
+                 fio_xd_shown(f->file_name), strerror(-rc));
+}
+
 /* A layout that failed on a file it made (missing before): the file goes,
  * with what the chain made for it, as fio's failed layout leaves a short
  * file behind, so the next run lays it out again. Kept, it had the job's
@@ -302,16 +312,13 @@ static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *c
     }
     if (!rc)
         rc = xd_flush(dev, file, 0);
-    /* a write or the flush failed: the device's line, or ours (an open
-     * that failed left its own line in err) */
-    if (rc && file && xd_dev_take_error(dev, err, errlen) == -ENOENT)
-        snprintf(err, errlen, "%s: laying out the file for the job's reads: %s",
-                 fio_xd_shown(f->file_name), strerror(-rc));
+    /* an open that failed left its own line in err */
+    if (rc && file)
+        fio_xd_layout_failed(dev, f, rc, err, errlen);
     if (file) {
         int closed = xd_file_close(dev, file);
-        if (closed && !rc && xd_dev_take_error(dev, err, errlen) == -ENOENT)
-            snprintf(err, errlen, "%s: laying out the file for the job's reads: %s",
-                     fio_xd_shown(f->file_name), strerror(-closed));
+        if (closed && !rc)
+            fio_xd_layout_failed(dev, f, closed, err, errlen);
         rc = rc ? rc : closed;
     }
     if (rc && made && dev)
