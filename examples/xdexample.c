@@ -87,9 +87,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "xdexample: %s\n", notice);
 
     int rc = write_and_check(dev, file, mib);
-    if (!rc)
+    if (!rc) {
+        char shown[XD_ESCAPE_LEN]; /* escaped: a newline in FILE would split the line */
         fprintf(stderr, "xdexample: wrote and read back %u MiB of %s (%s), all equal\n", mib,
-                argv[2], xd_config_get(cfg, "storage_type"));
+                xd_escape(argv[2], shown, sizeof(shown)), xd_config_get(cfg, "storage_type"));
+    }
     /* while the file is open: the figures are live, not only at close */
     char *stats = xd_stats_json(dev);
     if (stats) {

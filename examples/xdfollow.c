@@ -57,7 +57,9 @@ static int parse_overrides(int argc, char **argv, struct xd_config_override *ov)
     for (int i = 0; i < argc; i++) {
         char *eq = strchr(argv[i], '=');
         if (!eq || eq == argv[i]) {
-            fprintf(stderr, "xdfollow: %s: not KEY=VALUE\n", argv[i]);
+            char shown[XD_ESCAPE_LEN]; /* escaped: a newline in it would split the line */
+            fprintf(stderr, "xdfollow: %s: not KEY=VALUE\n",
+                    xd_escape(argv[i], shown, sizeof(shown)));
             return -1;
         }
         *eq = 0;
@@ -103,8 +105,9 @@ int main(int argc, char **argv)
     char *tail;
     double seconds = strtod(argv[3], &tail);
     if (tail == argv[3] || *tail || !(seconds >= 0)) { /* a typo must not mean "for ever" */
+        char shown[XD_ESCAPE_LEN]; /* escaped: a newline in it would split the line */
         fprintf(stderr, "xdfollow: SECONDS=%s: not a number of seconds; allowed: 0 (until SIGINT or SIGTERM) or more\n",
-                argv[3]);
+                xd_escape(argv[3], shown, sizeof(shown)));
         return 2;
     }
     char err[XD_ERRLEN], log[4096];

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "outfile.h"
 #include "mem.h"
 #include "plot.h"
@@ -135,19 +136,20 @@ static void remove_old(const struct xr_report *r)
 
 static void draw(struct xr_report *r, const char *script)
 {
-    char *errtext;
+    char *errtext, shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
 
     if (!in_path("gnuplot")) {
         xr_report_problem(r, "xdreport: gnuplot not found; install gnuplot-nox (the charts' "
-                          "script is in %s)", script);
+                          "script is in %s)", xr_escape(script, shown, sizeof shown));
         return;
     }
     remove_old(r);
     if (run_gnuplot(r->outdir, &errtext)) {
-        char *line = first_error(errtext);
+        char *line = first_error(errtext), said[XR_ESCAPE_LEN];
 
-        xr_report_problem(r, "xdreport: %s: gnuplot failed: %s", script,
-                          *line ? line : "no message");
+        xr_report_problem(r, "xdreport: %s: gnuplot failed: %s",
+                          xr_escape(script, shown, sizeof shown),
+                          xr_escape(*line ? line : "no message", said, sizeof said));
         free(line);
     }
     free(errtext);
@@ -182,17 +184,20 @@ void xr_charts_render(struct xr_report *r)
 {
     char *script = xr_mem_printf("%s/charts.gp", r->outdir);
     struct xr_plot gp = { .r = r };
+    char shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
 
     gp.f = xr_out_open(script);
     if (!gp.f) {
-        xr_report_problem(r, "xdreport: %s: %s", script, xr_out_strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", xr_escape(script, shown, sizeof shown),
+                          xr_out_strerror(errno));
         free(script);
         return;
     }
     write_header(gp.f);
     write_charts(&gp);
     if (fclose(gp.f)) {
-        xr_report_problem(r, "xdreport: %s: %s", script, strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", xr_escape(script, shown, sizeof shown),
+                          strerror(errno));
         free(script);
         return;
     }

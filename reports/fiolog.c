@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format.h"
 #include "load.h"
 #include "mem.h"
 
@@ -245,14 +246,15 @@ int xr_fiolog_parse(struct xr_set *set, const char *path, const char *buf, size_
     char *copy = xr_mem_strndup(buf, len), *save = NULL, *line;
     unsigned lineno = 0;
     int hist_mode = -1;
-    char why[160];
+    char why[160], shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
 
     for (line = strtok_r(copy, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
         lineno++;
         if (strspn(line, " \t\r") == strlen(line))
             continue;
         if (parse_line(line, f, maxf, b, &hist_mode, why, sizeof why)) {
-            snprintf(err, errlen, "xdreport: %s: line %u: %s", path, lineno, why);
+            snprintf(err, errlen, "xdreport: %s: line %u: %s", xr_escape(path, shown, sizeof shown),
+                     lineno, why);
             rc = -1;
         }
     }
@@ -261,13 +263,14 @@ int xr_fiolog_parse(struct xr_set *set, const char *path, const char *buf, size_
         ln.kind = "hist";
     if (ln.kind && strcmp(ln.kind, "hist") == 0 && hist_mode == 0) {
         snprintf(err, errlen, "xdreport: %s: named a hist log but its lines have no latency "
-                 "buckets", path);
+                 "buckets", xr_escape(path, shown, sizeof shown));
         ln.kind = NULL;
         rc = -1;
     }
     if (!ln.kind && rc == 0) {
         snprintf(err, errlen, "xdreport: %s: a fio log by its content, but which one? fio "
-                 "names them NAME_{lat,clat,slat,iops,bw,clat_hist}.N.log", path);
+                 "names them NAME_{lat,clat,slat,iops,bw,clat_hist}.N.log",
+                 xr_escape(path, shown, sizeof shown));
         rc = -1;
     }
     if (ln.kind) {

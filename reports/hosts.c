@@ -259,8 +259,10 @@ static FILE *open_out(struct xr_report *r, const char *name, char **path)
 {
     *path = xr_mem_printf("%s/%s", r->outdir, name);
     FILE *f = xr_out_open(*path);
+    char shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
     if (!f)
-        xr_report_problem(r, "xdreport: %s: cannot write it: %s", *path, xr_out_strerror(errno));
+        xr_report_problem(r, "xdreport: %s: cannot write it: %s",
+                          xr_escape(*path, shown, sizeof shown), xr_out_strerror(errno));
     return f;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "format.h"
 #include "outfile.h"
 #include "mem.h"
 #include "options.h"
@@ -417,9 +418,11 @@ int xr_html_write(struct xr_report *r)
     char *path = xr_mem_printf("%s/report.html", r->outdir);
     FILE *f = xr_out_open(path);
     int rc = 0;
+    char shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
 
     if (!f) {
-        xr_report_problem(r, "xdreport: %s: %s", path, xr_out_strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", xr_escape(path, shown, sizeof shown),
+                          xr_out_strerror(errno));
         free(path);
         return -1;
     }
@@ -430,7 +433,8 @@ int xr_html_write(struct xr_report *r)
     put_body(f, r);
     fputs("</body>\n</html>\n", f);
     if (ferror(f) | fclose(f)) {
-        xr_report_problem(r, "xdreport: %s: write failed: %s", path, strerror(errno));
+        xr_report_problem(r, "xdreport: %s: write failed: %s", xr_escape(path, shown, sizeof shown),
+                          strerror(errno));
         rc = -1;
     }
     free(path);

@@ -3,6 +3,7 @@
  * The rules are in pairing.h.
  */
 #include "pairing.h"
+#include "../backends/core/config.h"
 #include "../backends/core/fileutil.h"
 
 #include <ctype.h>
@@ -21,11 +22,13 @@
 int xr_cmp_fail(const char *fmt, ...)
 {
     va_list ap;
+    char raw[2048], line[2048];
     va_start(ap, fmt);
-    fputs("xdreport compare: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* escaped: a newline in a path, configuration or job name would split the line */
+    xd_errf(line, sizeof line, "%s", raw);
+    fprintf(stderr, "xdreport compare: %s\n", line);
     return 2;
 }
 

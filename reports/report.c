@@ -112,10 +112,12 @@ static void add_directory(struct xr_report *r, struct seen *seen, const char *di
     DIR *d = opendir(dir);
     struct dirent *e;
     char **names = NULL;
+    char shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
     size_t n = 0;
 
     if (!d) {
-        xr_report_problem(r, "xdreport: %s: %s", dir, strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", xr_escape(dir, shown, sizeof shown),
+                          strerror(errno));
         return;
     }
     while ((e = readdir(d))) {
@@ -134,7 +136,8 @@ static void add_directory(struct xr_report *r, struct seen *seen, const char *di
     if (n)
         qsort(names, n, sizeof *names, by_version);
     if (!n)
-        xr_report_problem(r, "xdreport: %s: no *.json or *.log files in it", dir);
+        xr_report_problem(r, "xdreport: %s: no *.json or *.log files in it",
+                          xr_escape(dir, shown, sizeof shown));
     for (size_t i = 0; i < n; i++) {
         add_input(r, seen, names[i]);
         free(names[i]);

@@ -35,7 +35,8 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...
 static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
 {
     va_list ap;
-    int n = snprintf(err, errlen, "xdreport: %s: ", path);
+    char shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
+    int n = snprintf(err, errlen, "xdreport: %s: ", xr_escape(path, shown, sizeof shown));
 
     if (n < 0 || (size_t)n >= errlen)
         return -1;

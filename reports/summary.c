@@ -26,20 +26,24 @@
 static FILE *open_out(struct xr_report *r, const char *name, char **path)
 {
     FILE *f;
+    char shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
 
     *path = xr_mem_printf("%s/%s", r->outdir, name);
     f = xr_out_open(*path);
     if (!f)
-        xr_report_problem(r, "xdreport: %s: %s", *path, xr_out_strerror(errno));
+        xr_report_problem(r, "xdreport: %s: %s", xr_escape(*path, shown, sizeof shown),
+                          xr_out_strerror(errno));
     return f;
 }
 
 static int close_out(struct xr_report *r, FILE *f, char *path)
 {
     int rc = 0;
+    char shown[XR_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
 
     if (ferror(f) | fclose(f)) {
-        xr_report_problem(r, "xdreport: %s: write failed: %s", path, strerror(errno));
+        xr_report_problem(r, "xdreport: %s: write failed: %s", xr_escape(path, shown, sizeof shown),
+                          strerror(errno));
         rc = -1;
     }
     free(path);

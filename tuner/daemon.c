@@ -340,8 +340,10 @@ static void note_unreadable(struct daemon *D, const struct sample *now)
     if (D->unreadable != UNREADABLE_CYCLES)
         return;
     const char *path = now->fio_bytes ? D->o->fio_status : D->o->stats;
+    char shown[XD_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
     fprintf(stderr, "xdtune: %s: %zu bytes, and no fio status document or xdevice stats record in them after %u cycles; allowed: for --fio-status, fio's --output with --output-format=json and --status-interval; for --stats, the engine's records (xd_stats_interval)\n",
-            path, now->fio_bytes ? now->fio_bytes : now->stats_bytes, UNREADABLE_CYCLES);
+            xd_escape(path, shown, sizeof(shown)),
+            now->fio_bytes ? now->fio_bytes : now->stats_bytes, UNREADABLE_CYCLES);
 }
 
 static int cycle(struct daemon *D, unsigned n, char *err, size_t errlen)
@@ -421,8 +423,10 @@ int xt_daemon(const struct xt_daemon_opts *o)
         return 1;
     }
     if (strcmp(xd_config_get(cfg, "enable_auto_tuning"), "true")) {
+        char shown[XD_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
         fprintf(stderr, "xdtune: daemon: %s: enable_auto_tuning is false; set it to true in "
-                "[tuning] to let the daemon rewrite this config\n", o->config);
+                "[tuning] to let the daemon rewrite this config\n",
+                xd_escape(o->config, shown, sizeof(shown)));
         xd_config_free(cfg);
         return 1;
     }

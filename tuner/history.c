@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/config.h"
 #include "xdtune.h"
 
 struct xt_history {
@@ -80,7 +81,7 @@ struct xt_history *xt_history_open(const char *path, const char *mode, const cha
     if (!text && errno == ENOENT)
         return xt_history_new(mode, NULL, config);
     if (!text) {
-        snprintf(err, errlen, "%s: cannot read it: %s", path, strerror(errno));
+        xd_errf(err, errlen, "%s: cannot read it: %s", path, strerror(errno));
         return NULL;
     }
     cJSON *root = cJSON_Parse(text);
@@ -89,12 +90,12 @@ struct xt_history *xt_history_open(const char *path, const char *mode, const cha
      * history, never replaced by a new one */
     if (!history_is(root, mode)) {
         cJSON_Delete(root);
-        snprintf(err, errlen, "%s: not the history of an xdtune %s; allowed: one it wrote, or a new file", path, mode);
+        xd_errf(err, errlen, "%s: not the history of an xdtune %s; allowed: one it wrote, or a new file", path, mode);
         return NULL;
     }
     struct xt_history *h = history_wrap(root);
     if (!h)
-        snprintf(err, errlen, "%s: out of memory reading it", path);
+        xd_errf(err, errlen, "%s: out of memory reading it", path);
     return h;
 }
 
@@ -258,7 +259,7 @@ int xt_history_write(struct xt_history *h, const char *path, char *err, size_t e
 {
     char *text = cJSON_Print(h->root);
     if (!text) {
-        snprintf(err, errlen, "%s: out of memory writing the history", path);
+        xd_errf(err, errlen, "%s: out of memory writing the history", path);
         return -1;
     }
     int rc = xt_write_atomic(path, text, err, errlen);

@@ -20,15 +20,19 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/config.h"
 #include "xdtune.h"
 #include "../backends/core/fileutil.h"
 
 static int hosts_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
+    char raw[2 * XD_ERRLEN];
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* escaped: a newline in a path or name would split the line */
+    xd_errf(err, errlen, "%s", raw);
     return -EINVAL;
 }
 
@@ -189,12 +193,12 @@ void xt_host_error(const char *host, const char *output, char *err, size_t errle
             pick = (char *)said;
     }
     if (engine)
-        snprintf(err, errlen,
-                 "fio server %s cannot load the xdevice engine (%s); the engine "
-                 "must be at the same absolute path on every server",
-                 host, pick);
+        xd_errf(err, errlen,
+                "fio server %s cannot load the xdevice engine (%s); the engine "
+                "must be at the same absolute path on every server",
+                host, pick);
     else if (pick)
-        snprintf(err, errlen, "fio server %s: %s", host, pick);
+        xd_errf(err, errlen, "fio server %s: %s", host, pick);
     free(text);
 }
 

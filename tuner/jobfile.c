@@ -39,9 +39,12 @@ struct reader {
 static int fail(struct reader *r, const char *fmt, ...)
 {
     va_list ap;
+    char raw[2 * XD_ERRLEN];
     va_start(ap, fmt);
-    vsnprintf(r->err, r->errlen, fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* escaped: a newline in a path or name would split the line */
+    xd_errf(r->err, r->errlen, "%s", raw);
     return -EINVAL;
 }
 
@@ -395,7 +398,7 @@ int xt_job_write(const struct xt_job *job, const char *path, const char *ini, co
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) { /* xt_create said why when it failed */
         if (fd >= 0) {
-            snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+            xd_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
             close(fd);
         }
         return -1;
@@ -410,7 +413,7 @@ int xt_job_write(const struct xt_job *job, const char *path, const char *ini, co
                     ini, stats);
     }
     if (fclose(f)) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        xd_errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
     return 0;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "xdtune.h"
 #include "../backends/core/fileutil.h"
 
@@ -293,8 +294,8 @@ static void run_batch(struct search *S, const struct xt_point *pts, unsigned n,
          * name goes first (a link itself, never what it points to) */
         int rc = unlink(b[i].ini) && errno != ENOENT ? -errno : 0;
         if (rc)
-            snprintf(b[i].err, sizeof(b[i].err), "%.300s: cannot replace it: %s", b[i].ini,
-                     strerror(-rc));
+            xd_errf(b[i].err, sizeof(b[i].err), "%.300s: cannot replace it: %s", b[i].ini,
+                    strerror(-rc));
         else
             rc = write_candidate(S, &pts[i], b[i].ini, b[i].err, sizeof(b[i].err));
         if (!rc)
@@ -346,8 +347,8 @@ static struct rec *run_reference(struct search *S, const struct xt_point *start,
             /* the server's own reason when it gave one (it names the host) */
             const char *why = *S->ref_err ? S->ref_err : "it completed no I/O";
             int named = strstr(why, S->hosts.name[i]) != NULL;
-            snprintf(err, errlen, "the start config's reference run (trial %u) failed%s%.100s: %.380s",
-                     first + i, named ? "" : " on fio server ", named ? "" : S->hosts.name[i], why);
+            xd_errf(err, errlen, "the start config's reference run (trial %u) failed%s%.100s: %.380s",
+                    first + i, named ? "" : " on fio server ", named ? "" : S->hosts.name[i], why);
             return NULL;
         }
     return &S->recs[rec_find(S, start)];
@@ -758,8 +759,9 @@ static void draw_chart(struct search *S)
     pid_t pid = fork();
     if (pid == 0) {
         execl(xdreport, "xdreport", "convergence", "-o", S->o->out, hist, (char *)NULL);
-        fprintf(stderr, "xdtune: cannot run %s for the convergence chart: %s\n", xdreport,
-                strerror(errno));
+        char shown[XD_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
+        fprintf(stderr, "xdtune: cannot run %s for the convergence chart: %s\n",
+                xd_escape(xdreport, shown, sizeof(shown)), strerror(errno));
         _exit(127);
     }
     int status = 0;
@@ -817,9 +819,10 @@ static void judge(struct search *S, struct rec **final, unsigned nfinal, const s
 
 static int report(struct search *S, struct rec **final, unsigned nfinal)
 {
-    char path[4200], err[XD_ERRLEN];
+    char path[4200], err[XD_ERRLEN], shown[XD_ESCAPE_LEN]; /* shown: a path escaped, one line */
     if (nfinal == 0) {
-        fprintf(stderr, "xdtune: every trial failed; see %s/history.json for fio's errors\n", S->o->out);
+        fprintf(stderr, "xdtune: every trial failed; see %s/history.json for fio's errors\n",
+                xd_escape(S->o->out, shown, sizeof(shown)));
         return 1;
     }
     /* pick_best among the finalists: what the progress line and the
@@ -853,7 +856,7 @@ static int report(struct search *S, struct rec **final, unsigned nfinal)
     int rc = 0;
     if (!met) {
         fprintf(stderr, "xdtune: no configuration met the targets; the closest, written to %s: %s\n",
-                path, gap);
+                xd_escape(path, shown, sizeof(shown)), gap);
         rc = 3;
     } else {
         printf("xdtune: best config %s: %s%s%s\n", path, figs, xt_goal_any(&S->o->goal) ? "; " : "",
@@ -875,8 +878,8 @@ static int check_goal(struct search *S, char *err, size_t errlen)
             on = "true";
     if (on && strcmp(on, "true") == 0)
         return 0;
-    snprintf(err, errlen, "--target-cache-hit %g cannot be reached: the start config has "
-             "enable_read_cache=false and the space does not turn it on", S->o->goal.cache_hit);
+    xd_errf(err, errlen, "--target-cache-hit %g cannot be reached: the start config has "
+            "enable_read_cache=false and the space does not turn it on", S->o->goal.cache_hit);
     return -EINVAL;
 }
 
@@ -908,10 +911,10 @@ static int out_fresh(int trials, const char *out, char *err, size_t errlen)
     char first[256] = "";
     int n = trials_count(trials, first, sizeof(first));
     if (n < 0)
-        snprintf(err, errlen, "--out %.300s: cannot list its trials/: %s", out, strerror(-n));
+        xd_errf(err, errlen, "--out %.300s: cannot list its trials/: %s", out, strerror(-n));
     else if (n > 0)
-        snprintf(err, errlen, "--out %.120s: %.120s/trials/ holds %d file%s of an earlier search (%.40s%s); allowed: a new --out, or remove its trials/ first to search into it again",
-                 out, out, n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
+        xd_errf(err, errlen, "--out %.120s: %.120s/trials/ holds %d file%s of an earlier search (%.40s%s); allowed: a new --out, or remove its trials/ first to search into it again",
+                out, out, n, n == 1 ? "" : "s", first, n > 1 ? ", ..." : "");
     return n < 0 ? n : n > 0 ? -EEXIST : 0;
 }
 
@@ -925,8 +928,8 @@ static int out_private(int dir, const char *what, char *err, size_t errlen)
         return -errno;
     if (!(st.st_mode & S_IWOTH))
         return 0;
-    snprintf(err, errlen, "%.300s: writable by others (mode %04o); xdtune replaces its results there by name; allowed: a directory not writable by others, or a free name (xdtune makes it)",
-             what, (unsigned)(st.st_mode & 07777));
+    xd_errf(err, errlen, "%.300s: writable by others (mode %04o); xdtune replaces its results there by name; allowed: a directory not writable by others, or a free name (xdtune makes it)",
+            what, (unsigned)(st.st_mode & 07777));
     return -EPERM;
 }
 
@@ -947,8 +950,8 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     if (dir >= 0 && (rc = out_private(dir, what, err, errlen)) == 0)
         trials = xd_mkdir_own_at(dir, "trials", 0755); /* nothing made in a shared one */
     if (!rc && (rc = dir < 0 ? dir : trials < 0 ? trials : 0))
-        snprintf(err, errlen, "%.300s: cannot create it%s: %s", what, dir < 0 ? "" : " or its trials/",
-                 xd_refusal(rc));
+        xd_errf(err, errlen, "%.300s: cannot create it%s: %s", what, dir < 0 ? "" : " or its trials/",
+                xd_refusal(rc));
     else if (!rc)
         rc = out_fresh(trials, path, err, errlen);
     /* the results are replaced by rename, never through a link: say so
@@ -957,8 +960,8 @@ static int out_dirs(const char *out, char *err, size_t errlen)
     for (unsigned i = 0; !rc && i < sizeof(results) / sizeof(results[0]); i++) {
         struct stat st;
         if (!fstatat(dir, results[i], &st, AT_SYMLINK_NOFOLLOW) && S_ISLNK(st.st_mode)) {
-            snprintf(err, errlen, "%.300s: %s is a symbolic link; xdtune never writes through one; allowed: remove it, or another --out",
-                     what, results[i]);
+            xd_errf(err, errlen, "%.300s: %s is a symbolic link; xdtune never writes through one; allowed: remove it, or another --out",
+                    what, results[i]);
             rc = -ELOOP;
         }
     }
@@ -984,7 +987,7 @@ static int trials_dir_absolute(struct search *S, char *err, size_t errlen)
 {
     char abs[PATH_MAX];
     if (!realpath(S->trials_dir, abs)) {
-        snprintf(err, errlen, "%.300s: %s", S->trials_dir, strerror(errno));
+        xd_errf(err, errlen, "%.300s: %s", S->trials_dir, strerror(errno));
         return -EINVAL;
     }
     snprintf(S->trials_dir, sizeof(S->trials_dir), "%s", abs);

@@ -21,9 +21,12 @@
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
+    char raw[2 * XD_ERRLEN];
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* escaped: a newline in a path or name would split the line */
+    xd_errf(err, errlen, "%s", raw);
     return -EINVAL;
 }
 
@@ -184,7 +187,7 @@ static int dim_validate(struct xt_dim *d, int strict, const char *where, char *e
         else if (!rc)
             d->vals[kept++] = d->vals[i];
         else if (rc == -ENOMEM)
-            snprintf(err, errlen, "%s: %s: out of memory", where, d->key);
+            xd_errf(err, errlen, "%s: %s: out of memory", where, d->key);
         else if (!strict)
             rc = 0, free(d->vals[i]);
         else
@@ -427,9 +430,12 @@ static int check_key(const char *key, const char *where, char *err, size_t errle
      * default space; a space that names one was written to search it, but
      * the user hears that the search may turn it off */
     const char *section = xd_keys[xd_key_lookup(key)].section;
-    if (!strcmp(section, "recovery") || !strcmp(section, "fault"))
+    if (!strcmp(section, "recovery") || !strcmp(section, "fault")) {
+        char shown[XD_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
         fprintf(stderr, "xdtune: %s: %s is a [%s] key: the search may change what protects "
-                "or breaks data, as this space asks\n", where, key, section);
+                "or breaks data, as this space asks\n", xd_escape(where, shown, sizeof(shown)), key,
+                section);
+    }
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "xdtune.h"
 #include "../backends/core/fileutil.h"
 #include "../common/fiojson.h"
@@ -25,9 +26,12 @@
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
+    char raw[2 * XD_ERRLEN];
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* escaped: a newline in a path or name would split the line */
+    xd_errf(err, errlen, "%s", raw);
     return -1;
 }
 

@@ -96,6 +96,9 @@ const char *xd_key_suggest(const char *name);
 /* value (n bytes, NUL bytes included) for a message, as xd_escape (public:
  * xdevice.h, with XD_ESCAPE_LEN) does for a string. Returns buf. */
 const char *xd_escape_n(const char *value, size_t n, char *buf, size_t len);
+/* Format one line into err (bounded, always terminated; control bytes as
+ * \xHH). Here, not in xd_internal.h: the tools' err buffers use it too. */
+void xd_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* A SIZE value ("64m", "4k", "1gib", "4096") in bytes: 0, or -EINVAL. */
 int xd_parse_size(const char *v, int64_t *out);

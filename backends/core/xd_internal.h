@@ -352,9 +352,6 @@ struct xd_dev *xd_dev_new(void);
 /* Push a layer on top of the chain being built (core/device.c). */
 int xd_dev_push(struct xd_dev *dev, const struct xd_ops *ops, char *err, size_t errlen);
 
-/* Format one line into err (bounded, always terminated). */
-void xd_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
 /* --- storage types --------------------------------------------------------
  * One entry per type (backends/types.c; the names are XD_STORAGE_TYPES in
  * config_schema.h). The core asks the entry, never compares type names. */

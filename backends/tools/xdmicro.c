@@ -502,19 +502,21 @@ static uint8_t *load_container(const char *path, size_t *size)
     struct xd_file *file = NULL;
     uint8_t *data = NULL;
     int64_t len;
+    char shown[XD_ESCAPE_LEN]; /* escaped: a newline in the path would split the line */
     if (!cfg || xd_config_set(cfg, "storage_type", "compressed", "xdmicro", err, sizeof(err)) ||
         xd_open(&dev, cfg, 1, err, sizeof(err)) ||
         xd_file_open(dev, path, XD_OPEN_READONLY, 0, &file, err, sizeof(err)))
         goto fail;
     len = xd_file_size(dev, file);
     if (len <= 0) {
-        snprintf(err, sizeof(err), "%s: empty container", path);
+        snprintf(err, sizeof(err), "%s: empty container", xd_escape(path, shown, sizeof(shown)));
         goto fail;
     }
     if ((uint64_t)len < *size)
         *size = (size_t)len;
     if (!(data = malloc(*size)) || xd_read(dev, file, data, *size, 0) != (ssize_t)*size) {
-        snprintf(err, sizeof(err), "%s: cannot read %zu bytes", path, *size);
+        snprintf(err, sizeof(err), "%s: cannot read %zu bytes",
+                 xd_escape(path, shown, sizeof(shown)), *size);
         goto fail;
     }
     xd_file_close(dev, file);

@@ -349,6 +349,26 @@ def test_missing_and_disjoint_inputs(xdreport, tmp_path):
     assert p.returncode == 2 and "empty" in p.stderr, p.stderr
 
 
+def test_newline_in_a_name_stays_one_line(xdreport, tmp_path):
+    """A newline in a side's directory name, or in a job name from the JSON,
+    is written \\x0a: the refusal is one line, never a second starting with
+    what the name held."""
+    empty = tmp_path / "base\nforged"
+    empty.mkdir()
+    p = compare(xdreport, empty, empty)
+    assert p.returncode == 2 and p.stderr.splitlines() == [
+        f"xdreport compare: BASE {tmp_path}/base\\x0aforged: the directory holds no result files"], p.stderr
+    base = write_runs(tmp_path / "base", 5, 0.01, seed=20)
+    new = write_runs(tmp_path / "new", 5, 0.01, seed=21)
+    doc = json.loads((new / "run-01.json").read_text())
+    doc["jobs"][0].update(jobname="randread\nforged", error=5)
+    (new / "run-01.json").write_text(json.dumps(doc))
+    p = compare(xdreport, base, new)
+    lines = p.stderr.splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert "job 'randread\\x0aforged' failed with error 5" in lines[0], p.stderr
+
+
 def test_failed_job_is_bad_input(xdreport, tmp_path):
     base = write_runs(tmp_path / "base", 5, 0.01, seed=20)
     new = write_runs(tmp_path / "new", 5, 0.01, seed=21)

@@ -125,6 +125,18 @@ def test_example_program_from_installed_tree(root, tmp_path):
     assert 0 < comp["stored_bytes"] < 8 * MiB and comp["ratio"] > 1.5, comp
 
 
+def test_example_names_its_file_in_one_line(root, tmp_path):
+    """A newline in FILE is written \\x0a: the closing line stays one line,
+    never a second starting with what the name held."""
+    exe = build_example(root, "xdexample", tmp_path)
+    data = tmp_path / "data\nforged.ctr"
+    r = sh(str(exe), str(root / "usr/share/xdevice/example.ini"), str(data), "1", env=pkg_env(root),
+           check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == [
+        f"xdexample: wrote and read back 1 MiB of {tmp_path}/data\\x0aforged.ctr (compressed), all equal"], r.stderr
+
+
 def test_reload_example_applies_live_keys_and_refuses_others(root, tmp_path):
     exe = build_example(root, "xdreload", tmp_path)
     share = root / "usr/share/xdevice"
@@ -193,6 +205,20 @@ def test_follow_example_refuses_bad_seconds(root, tmp_path, seconds):
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and f"SECONDS={seconds}" in lines[0], r.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_follow_example_shows_bad_arguments_in_one_line(root, tmp_path):
+    """A newline in SECONDS or in a KEY=VALUE argument is written \\x0a:
+    the refusal is one line, never a second starting with what it held."""
+    exe = build_example(root, "xdfollow", tmp_path)
+    ini = tmp_path / "app.ini"
+    ini.write_text("[local]\nread_ahead_kb = 128\n")
+    for args, want in [(["3\nforged"], "xdfollow: SECONDS=3\\x0aforged: not a number of seconds"),
+                       (["0", "nokey\nforged"], "xdfollow: nokey\\x0aforged: not KEY=VALUE")]:
+        r = subprocess.run([str(exe), str(ini), str(tmp_path / "data"), *args], capture_output=True,
+                           text=True, env=pkg_env(root), timeout=60)
+        lines = r.stderr.splitlines()
+        assert r.returncode != 0 and len(lines) == 1 and lines[0].startswith(want), r.stderr
 
 
 def test_installed_examples_makefile(root, tmp_path):

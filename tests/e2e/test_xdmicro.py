@@ -7,6 +7,7 @@ that cannot be written fail the run.
 Runs that measure use --seconds 0.001 and 16 KiB chunks: they check what
 is accepted and printed, not speed.
 """
+import ctypes
 import os
 import subprocess
 
@@ -104,6 +105,30 @@ def test_container_smaller_than_a_chunk(engine, tmp_path):
              f"--from {container}", "holds 16384 bytes", "a --chunk up to 16384")
     p = xdmicro("codec", "--from", container, "--chunk", "4k", *FAST)
     assert p.returncode == 0 and "raw_chunks=0/4 " in p.stdout, p.stdout + p.stderr
+
+
+def empty_container(path):
+    """A compressed-type container holding no bytes, made through the library."""
+    lib = ctypes.CDLL(str(REPO / "build" / "libxdevice.so"))
+    lib.xd_config_new.restype = ctypes.c_void_p
+    cfg, dev, f = ctypes.c_void_p(lib.xd_config_new()), ctypes.c_void_p(), ctypes.c_void_p()
+    err = ctypes.create_string_buffer(512)
+    assert lib.xd_config_set(cfg, b"storage_type", b"compressed", b"test", err, 512) == 0, err.value
+    assert lib.xd_open(ctypes.byref(dev), cfg, 1, err, 512) == 0, err.value
+    assert lib.xd_file_open(dev, bytes(path), 1, ctypes.c_uint64(0), ctypes.byref(f), err, 512) == 0, \
+        err.value  # 1: XD_OPEN_CREATE
+    lib.xd_file_close(dev, f)
+    lib.xd_close(dev)
+    lib.xd_config_free(cfg)
+
+
+def test_newline_in_from_stays_one_line(tmp_path):
+    """--from an empty container named with a newline: the refusal writes it
+    \\x0a, one line, never a second starting with what the name held."""
+    container = tmp_path / "c\nforged.xdc"
+    empty_container(container)
+    one_line(xdmicro("codec", "--from", container, *FAST), 1,
+             f"xdmicro: {tmp_path}/c\\x0aforged.xdc: empty container")
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this machine")

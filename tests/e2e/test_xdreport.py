@@ -399,6 +399,24 @@ def test_json_nested_too_deep_says_so(xdreport, tmp_path):
         f"xdreport: {deep}: JSON nested deeper than 1000 levels at byte {at} (line 1)"], p.stderr
 
 
+def test_newline_in_an_input_name_stays_one_line(xdreport, tmp_path):
+    """A newline in an input's name is written \\x0a: a load error (a file
+    that is no fio output) and a directory holding no results are each one
+    line, never a second starting with what the name held."""
+    bad = tmp_path / "in\nforged.json"
+    bad.write_text('{"name": "not fio"}\n')
+    empty = tmp_path / "res\nforged"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no results\n")
+    p = run_report(xdreport, tmp_path / "out", [bad, empty])
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.splitlines()
+    named = [ln for ln in lines if "forged" in ln]
+    assert len(named) == 2 and not any(ln.startswith("forged") for ln in lines), p.stderr
+    assert f"xdreport: {tmp_path}/in\\x0aforged.json: JSON but not fio output" in p.stderr, p.stderr
+    assert f"xdreport: {tmp_path}/res\\x0aforged: no *.json or *.log files in it" in lines, p.stderr
+
+
 def test_recommendation_names_an_option_the_runner_up_lacks(xdreport, tmp_path):
     """The best sets iodepth, the runner-up leaves it out: said as such,
     not as "(not not set)"."""

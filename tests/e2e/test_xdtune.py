@@ -302,6 +302,26 @@ def test_space_file_errors(engine, tmp_path, space, needles):
     assert not (tmp_path / "o" / "trials").exists() or not any((tmp_path / "o" / "trials").iterdir())
 
 
+def test_newline_in_a_path_stays_one_line(engine, tmp_path):
+    """A newline in a --space, --config or --history path is written \\x0a:
+    each refusal is one line, never a second starting with what the name
+    held."""
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\n")
+    sp = write(tmp_path, "space\nforged.ini", "cache_sise = 1m..8m x2\n")
+    one_line_error(xdtune("search", "--job", job, "--config", start, "--out", tmp_path / "o",
+                          "--space", sp, cwd=tmp_path),
+                   f"{tmp_path}/space\\x0aforged.ini:1: unknown parameter")
+    off = write(tmp_path, "off\nforged.ini", "[local]\nread_ahead_kb = 128\n")
+    one_line_error(xdtune("daemon", "--config", off, "--fio-status", tmp_path / "s.json", cwd=tmp_path),
+                   f"{tmp_path}/off\\x0aforged.ini: enable_auto_tuning is false")
+    cfg = write(tmp_path, "live.ini", LIVE_INI)
+    notes = write(tmp_path, "notes\nforged.txt", "mine\n")
+    one_line_error(xdtune("daemon", "--config", cfg, "--stats", tmp_path / "none.jsonl", "--cycles", 1,
+                          "--interval", 0.1, "--history", notes, cwd=tmp_path),
+                   f"{tmp_path}/notes\\x0aforged.txt: not the history of an xdtune daemon")
+
+
 def test_bad_options_and_job(engine, tmp_path):
     start = write(tmp_path, "start.ini", "[local]\n")
     plain = write(tmp_path, "plain.fio", "[x]\nioengine=psync\nrw=read\nsize=1m\n")
