@@ -22,12 +22,11 @@
 int xr_cmp_fail(const char *fmt, ...)
 {
     va_list ap;
-    char raw[2048], line[2048];
+    char line[2048];
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
     /* escaped: a newline in a path, configuration or job name would split the line */
-    xd_errf(line, sizeof line, "%s", raw);
+    xd_verrf(line, sizeof line, fmt, ap);
+    va_end(ap);
     fprintf(stderr, "xdreport compare: %s\n", line);
     return 2;
 }

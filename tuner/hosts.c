@@ -27,12 +27,10 @@
 static int hosts_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
-    char raw[2 * XD_ERRLEN];
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof(raw), fmt, ap);
-    va_end(ap);
     /* escaped: a newline in a path or name would split the line */
-    xd_errf(err, errlen, "%s", raw);
+    xd_verrf(err, errlen, fmt, ap);
+    va_end(ap);
     return -EINVAL;
 }
 

@@ -39,12 +39,10 @@ struct reader {
 static int fail(struct reader *r, const char *fmt, ...)
 {
     va_list ap;
-    char raw[2 * XD_ERRLEN];
     va_start(ap, fmt);
-    vsnprintf(raw, sizeof(raw), fmt, ap);
-    va_end(ap);
     /* escaped: a newline in a path or name would split the line */
-    xd_errf(r->err, r->errlen, "%s", raw);
+    xd_verrf(r->err, r->errlen, fmt, ap);
+    va_end(ap);
     return -EINVAL;
 }
 

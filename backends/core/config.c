@@ -42,12 +42,17 @@ static void *key_field(const struct xd_config *cfg, int key)
 void xd_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
+    va_start(ap, fmt);
+    xd_verrf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+void xd_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
     char raw[4 * XD_ERRLEN];
     if (!err || !errlen)
         return;
-    va_start(ap, fmt);
     vsnprintf(raw, sizeof(raw), fmt, ap);
-    va_end(ap);
     size_t at = 0;
     for (const unsigned char *p = (const unsigned char *)raw; *p && at + 1 < errlen; p++) {
         if (*p >= 0x20 && *p != 0x7f) {

@@ -2,6 +2,7 @@
 #ifndef XD_CONFIG_H
 #define XD_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -99,6 +100,9 @@ const char *xd_escape_n(const char *value, size_t n, char *buf, size_t len);
 /* Format one line into err (bounded, always terminated; control bytes as
  * \xHH). Here, not in xd_internal.h: the tools' err buffers use it too. */
 void xd_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* xd_errf for a caller's own variadic helper (the tools' fail()). */
+void xd_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* A SIZE value ("64m", "4k", "1gib", "4096") in bytes: 0, or -EINVAL. */
 int xd_parse_size(const char *v, int64_t *out);
