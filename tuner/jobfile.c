@@ -401,7 +401,9 @@ int xt_job_write(const struct xt_job *job, const char *path, const char *ini, co
         }
         return -1;
     }
-    fprintf(f, "; %s as run by xdtune with one candidate config\n", job->path);
+    char shown[XD_ESCAPE_LEN]; /* a comment: one line whatever the name holds */
+    fprintf(f, "; %s as run by xdtune with one candidate config\n",
+            xd_escape(job->path, shown, sizeof(shown)));
     for (size_t i = 0; i < job->nlines; i++) {
         fprintf(f, "%s\n", job->lines[i]);
         if (job->options_after[i])

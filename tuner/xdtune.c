@@ -169,6 +169,14 @@ static int search_main(int argc, char **argv)
             fprintf(stderr, "xdtune: search: unexpected argument \"%s\"\n", shown(argv[optind]));
         return 2;
     }
+    /* each trial's fio job file names its config and stats under --out,
+     * and a fio job file has no escapes: a line break would end the option
+     * there and make the rest of the name a line of the job */
+    if (strpbrk(o.out, "\n\r")) {
+        fprintf(stderr, "xdtune: search: --out %s: a line break in it cannot be written into the "
+                "trials' fio job files; allowed: a directory name without one\n", shown(o.out));
+        return 2;
+    }
     if (o.method != XT_METHOD_GRID && !o.budget)
         o.budget = 20; /* the grid's default is the whole space */
     return xt_search(&o);

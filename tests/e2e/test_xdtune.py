@@ -322,6 +322,20 @@ def test_newline_in_a_path_stays_one_line(engine, tmp_path):
                    f"{tmp_path}/notes\\x0aforged.txt: not the history of an xdtune daemon")
 
 
+def test_out_with_a_line_break_is_refused_before_a_job_file_holds_it(engine, tmp_path):
+    """Each trial's fio job file names its config and stats under --out; a
+    fio job file has no escapes, so a line break in --out ended the option
+    there and made the rest of the name a line of the job of its own (an
+    option fio then read). Refused in one line; no trial runs."""
+    job = write_job(tmp_path, engine)
+    start = write(tmp_path, "start.ini", "[local]\n")
+    out = tmp_path / "o\nrw=write"
+    one_line_error(xdtune("search", "--job", job, "--config", start, "--out", out,
+                          "--budget", 1, cwd=tmp_path),
+                   "--out", "o\\x0arw=write", "line break")
+    assert not out.exists()
+
+
 def test_bad_options_and_job(engine, tmp_path):
     start = write(tmp_path, "start.ini", "[local]\n")
     plain = write(tmp_path, "plain.fio", "[x]\nioengine=psync\nrw=read\nsize=1m\n")
