@@ -47,19 +47,31 @@ void xd_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+static size_t utf8_printable(const unsigned char *s, size_t n);
+
+/* A byte of UTF-8 is kept only inside a valid, printable sequence: a C1
+ * control (NEL), a line or paragraph separator or a bidirectional
+ * override starts a line, or reorders it, for some readers (Python's
+ * splitlines, a terminal), as a newline does for all. */
 void xd_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
 {
     char raw[4 * XD_ERRLEN];
     if (!err || !errlen)
         return;
-    vsnprintf(raw, sizeof(raw), fmt, ap);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw) - 1;
     size_t at = 0;
-    for (const unsigned char *p = (const unsigned char *)raw; *p && at + 1 < errlen; p++) {
-        if (*p >= 0x20 && *p != 0x7f) {
-            err[at++] = (char)*p;
-        } else if (at + 4 < errlen) {
+    for (size_t i = 0; i < len && at + 1 < errlen;) {
+        const unsigned char *p = (const unsigned char *)raw + i;
+        size_t keep = *p >= 0x80 ? utf8_printable(p, len - i) : (*p >= 0x20 && *p != 0x7f);
+        if (keep && at + keep < errlen) {
+            memcpy(err + at, p, keep);
+            at += keep;
+            i += keep;
+        } else if (!keep && at + 4 < errlen) {
             snprintf(err + at, errlen - at, "\\x%02x", *p);
             at += 4;
+            i++;
         } else {
             break;
         }

@@ -282,6 +282,34 @@ static void test_listing_loads_back(void)
     xd_config_free(cfg);
 }
 
+/* Error lines are one line whatever they quote: control bytes, C1
+ * controls (NEL), line and paragraph separators, bidirectional overrides
+ * and bytes outside valid UTF-8 as \\xHH; valid printable UTF-8 as it is. */
+static void test_error_lines_escape_what_breaks_a_line(void)
+{
+    char err[128];
+    const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"a\nb", "a\\x0ab"},
+        {"a\x1b[31mb", "a\\x1b[31mb"},
+        {"a\xc2\x85" "b", "a\\xc2\\x85" "b"},         /* NEL */
+        {"a\xe2\x80\xa8" "b", "a\\xe2\\x80\\xa8" "b"}, /* line separator */
+        {"a\xe2\x80\xae" "b", "a\\xe2\\x80\\xae" "b"}, /* right-to-left override */
+        {"caf\xc3\xa9 \xe2\x86\x92 x", "caf\xc3\xa9 \xe2\x86\x92 x"}, /* kept */
+        {"caf\xe9", "caf\\xe9"},                     /* Latin-1, not UTF-8 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        xd_errf(err, sizeof(err), "%s", cases[i].in);
+        CHECK_MSG(!strcmp(err, cases[i].want), "case %zu: got \"%s\", want \"%s\"", i, err,
+                  cases[i].want);
+    }
+    xd_errf(err, 6, "%s", "abcdefgh"); /* cut, always terminated */
+    CHECK(!strcmp(err, "abcde"));
+    xd_errf(err, 6, "%s", "ab\ncd"); /* no room for a whole escape: cut before it */
+    CHECK(!strcmp(err, "ab\\x0a") || !strcmp(err, "ab"));
+}
+
 int main(void)
 {
     test_defaults();
@@ -294,5 +322,6 @@ int main(void)
     test_dump_of_bytes_not_utf8();
     test_listing_loads_back();
     test_key_applies();
+    test_error_lines_escape_what_breaks_a_line();
     return check_result();
 }
