@@ -1,5 +1,6 @@
 /* format.c - numbers as xdreport writes them. */
 #include "format.h"
+#include "../backends/xdevice.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -71,27 +72,12 @@ void xr_fmt_bytes(char *buf, size_t len, double bytes)
         scaled(buf, len, bytes, 1024, sfx, 6, " ");
 }
 
+/* The library's escape, so that reports show names as every other tool
+ * does (C1 controls, line separators, bidirectional overrides and bytes
+ * outside valid UTF-8 escaped too, not only control bytes). */
 const char *xr_escape(const char *s, char *buf, size_t len)
 {
-    size_t o = 0;
-    if (!len)
-        return buf;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char piece[8];
-        int n = c == '\\' ? snprintf(piece, sizeof(piece), "\\\\")
-              : c < 0x20 || c == 0x7f ? snprintf(piece, sizeof(piece), "\\x%02x", c)
-                                      : snprintf(piece, sizeof(piece), "%c", c);
-        if (o + (size_t)n + 4 > len) {
-            if (o + 3 < len)
-                memcpy(buf + o, "...", 3), o += 3;
-            break;
-        }
-        memcpy(buf + o, piece, (size_t)n);
-        o += (size_t)n;
-    }
-    buf[o] = 0;
-    return buf;
+    return xd_escape(s, buf, len);
 }
 
 void xr_csv_field(FILE *f, const char *s)

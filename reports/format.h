@@ -19,8 +19,10 @@ void xr_fmt_ns(char *buf, size_t len, double ns);
 /* Bytes in binary units: "512 B", "12.3 MiB". */
 void xr_fmt_bytes(char *buf, size_t len, double bytes);
 
-/* s for a message: control bytes as \\xHH, a backslash doubled, cut with
- * "..." to fit len (XR_ESCAPE_LEN holds a path). Returns buf. */
+/* s for a message, as the library's xd_escape writes it: control bytes,
+ * C1 controls, line separators, bidirectional overrides and bytes outside
+ * valid UTF-8 as \\xHH, a backslash doubled, cut with "..." to fit len
+ * (XR_ESCAPE_LEN holds a path). Returns buf. */
 #define XR_ESCAPE_LEN 160
 const char *xr_escape(const char *s, char *buf, size_t len);
 
