@@ -399,13 +399,16 @@ def test_json_nested_too_deep_says_so(xdreport, tmp_path):
         f"xdreport: {deep}: JSON nested deeper than 1000 levels at byte {at} (line 1)"], p.stderr
 
 
-def test_newline_in_an_input_name_stays_one_line(xdreport, tmp_path):
-    """A newline in an input's name is written \\x0a: a load error (a file
-    that is no fio output) and a directory holding no results are each one
-    line, never a second starting with what the name held."""
-    bad = tmp_path / "in\nforged.json"
+@pytest.mark.parametrize("brk,shown", [("\n", "\\x0a"), ("\u2028", "\\xe2\\x80\\xa8")],
+                         ids=["newline", "line-separator"])
+def test_newline_in_an_input_name_stays_one_line(xdreport, tmp_path, brk, shown):
+    """A newline (or a Unicode line separator, at which Python's splitlines
+    and some terminals break a line) in an input's name is escaped: a load
+    error (a file that is no fio output) and a directory holding no results
+    are each one line, never a second starting with what the name held."""
+    bad = tmp_path / f"in{brk}forged.json"
     bad.write_text('{"name": "not fio"}\n')
-    empty = tmp_path / "res\nforged"
+    empty = tmp_path / f"res{brk}forged"
     empty.mkdir()
     (empty / "notes.txt").write_text("no results\n")
     p = run_report(xdreport, tmp_path / "out", [bad, empty])
@@ -413,8 +416,8 @@ def test_newline_in_an_input_name_stays_one_line(xdreport, tmp_path):
     lines = p.stderr.splitlines()
     named = [ln for ln in lines if "forged" in ln]
     assert len(named) == 2 and not any(ln.startswith("forged") for ln in lines), p.stderr
-    assert f"xdreport: {tmp_path}/in\\x0aforged.json: JSON but not fio output" in p.stderr, p.stderr
-    assert f"xdreport: {tmp_path}/res\\x0aforged: no *.json or *.log files in it" in lines, p.stderr
+    assert f"xdreport: {tmp_path}/in{shown}forged.json: JSON but not fio output" in p.stderr, p.stderr
+    assert f"xdreport: {tmp_path}/res{shown}forged: no *.json or *.log files in it" in lines, p.stderr
 
 
 def test_recommendation_names_an_option_the_runner_up_lacks(xdreport, tmp_path):
