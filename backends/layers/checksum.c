@@ -1308,10 +1308,10 @@ static int cs_mark_refuse(struct cs_layer *cs, struct cs_file *cf, const char *s
     if (cs_mark_read_id(cf->data_path, was, sizeof(was), id) != 1)
         return 0;
     if (cs_mark_came_with_copy(cf, side, was, id)) {
-        snprintf(cs->notice, sizeof(cs->notice),
-                 "checksum: %s: a copy of a file with checksums (its mark names %s, the "
-                 "original's sidecar): it starts its own sidecar, and its blocks read unchecked "
-                 "until rewritten", cf->data_path, was);
+        xd_errf(cs->notice, sizeof(cs->notice),
+                "checksum: %s: a copy of a file with checksums (its mark names %s, the "
+                "original's sidecar): it starts its own sidecar, and its blocks read unchecked "
+                "until rewritten", cf->data_path, was);
         cf->told = true;
         return 0;
     }
