@@ -321,8 +321,14 @@ static int fio_xd_lay_out_data(struct thread_data *td, const struct xd_config *c
             fio_xd_layout_failed(dev, f, closed, err, errlen);
         rc = rc ? rc : closed;
     }
-    if (rc && made && dev)
+    if (rc && made && dev) {
         fio_xd_layout_undo(dev, f, err, errlen);
+    } else if (rc && file) { /* grown, never shrunk: say what its new tail holds */
+        size_t at = strlen(err);
+        snprintf(err + at, errlen - at, "; it keeps the size it was grown to, and its bytes from "
+                 "%" PRIu64 " on hold no data: remove it before the next run, which would read "
+                 "them as zeros", from);
+    }
     xd_close(dev);
     free(buf);
     return rc;

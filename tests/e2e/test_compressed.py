@@ -228,6 +228,24 @@ def test_failed_layout_removes_the_file_it_made(engine, tmp_path, disk_dir, kind
         assert c["live_logical_bytes"] == SIZE and c["live_chunks"]["zero"] == 0, c
 
 
+def test_failed_layout_of_a_short_file_says_what_its_tail_holds(engine, tmp_path, disk_dir):
+    """A short container that a failed layout grew keeps its new size (a
+    container never shrinks, and its start is the user's data): the line
+    says from where it holds no data and that the next run would read that
+    as zeros. Before, it said only the error."""
+    f = disk_dir / "short"
+    xd = {"type": "compressed"}
+    run_fio(fio_job(engine, name="s", xd=xd, filename=f, rw="write", bs="64k", size=SIZE // 2),
+            tmp_path)
+    faults = {"enable_fault_injection": "true", "fault_ops": "write", "fault_every": 1}
+    r = run_fio(fio_job(engine, name="l", xd=dict(xd, **faults), filename=f, rw="read", bs="64k",
+                        size=SIZE), tmp_path, expect_ok=False)
+    lines = xdevice_lines(r.text)
+    assert r.rc != 0 and len(lines) == 1, r.text
+    assert f"its bytes from {SIZE // 2} on hold no data" in lines[0], lines
+    assert "remove it before the next run" in lines[0] and f.exists(), lines
+
+
 def test_reopen_keeps_data(engine, tmp_path, disk_dir):
     """Write in one fio run, verify in another: the container reopens."""
     f = disk_dir / "keep"
