@@ -924,9 +924,12 @@ static void fio_xd_send_stats(const char *path)
 static void fio_xd_report(struct thread_data *td, struct fio_xd_job *job)
 {
     struct fio_xd_options *o = td->eo;
-    char err[XD_ERRLEN], run_id[64];
+    char err[XD_ERRLEN], run_id[64], shown[XD_ESCAPE_LEN];
+    /* the name escaped on the stack: fio_xd_shown's buffer is the thread's
+     * TLS, which glibc may free from another thread as this one ends, and
+     * TSan takes a write to it this late for a race with that free */
     if (xd_stats_slow_summary(job->dev, err, sizeof(err)))
-        fio_xd_note("xdevice: %s: %s\n", fio_xd_shown(td->o.name), err);
+        fio_xd_note("xdevice: %s: %s\n", xd_escape(td->o.name, shown, sizeof(shown)), err);
     if (!o->stats || job->stats_refused)
         return;
     fio_xd_run_id(td, run_id, sizeof(run_id));
