@@ -371,7 +371,10 @@ XD_API unsigned xd_dev_caps_at(const struct xd_dev *dev, const char *path);
 /* Human-readable notes the device wants its user to see once (e.g. "tmpfs:
  * auto_mount needs root; using /dev/shm/xdevice-UID ...", that it mounted
  * a tmpfs its last user will unmount, or that io_uring refused to register
- * the memory of xd_register_memory); NULL when none. */
+ * the memory of xd_register_memory); NULL when none. One line, whatever a
+ * file name in it holds (control bytes as \xHH), written into a buffer of
+ * the device: valid until the next call, and threads sharing the device
+ * take turns calling it. */
 XD_API const char *xd_dev_notice(const struct xd_dev *dev);
 /* After a request failed with a data error (e.g. -EIO for a corrupt chunk),
  * or an xd_file_open that found damage it let pass (a compressed container
